@@ -1,0 +1,1 @@
+//! Wiring: starts the configured roles, management listeners, TLS, databases, health and shutdown

@@ -1,0 +1,282 @@
+//! The typed configuration: what the roles read. Built only from a fully resolved and validated tree.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use apim_domain::NodeRole;
+
+/// A secret value (password, client secret). Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(********)")
+    }
+}
+
+/// Port defaults of WSO2 API-M; `[server] offset` is added to every one.
+pub mod ports {
+    pub const MGT_HTTPS: u16 = 9443;
+    pub const MGT_HTTP: u16 = 9763;
+    pub const GW_HTTP: u16 = 8280;
+    pub const GW_HTTPS: u16 = 8243;
+    pub const GW_WS: u16 = 9099;
+    pub const GW_WSS: u16 = 8099;
+    pub const EVENT_HUB: u16 = 5672;
+    pub const TM_INGEST: u16 = 9611;
+    pub const TM_INGEST_TLS: u16 = 9711;
+}
+
+#[derive(Clone, Debug)]
+pub struct DeploymentConfig {
+    pub server: Server,
+    pub transport: Transport,
+    pub super_admin: SuperAdmin,
+    pub user_store: UserStoreKind,
+    pub apim_db: Option<Database>,
+    pub shared_db: Option<Database>,
+    pub keystore_tls: Keystore,
+    pub truststore: Option<Keystore>,
+    /// `[apim.key_manager]`: where the key manager is, when it is not in this process.
+    pub key_manager: Option<ServiceRef>,
+    pub event_hub: Option<EventHub>,
+    pub throttling: Option<Throttling>,
+    pub gateway_environments: Vec<GatewayEnvironment>,
+    pub gateway_sync: GatewaySync,
+    /// `[apim.devportal] url`.
+    pub devportal_url: Option<String>,
+    pub cors: Option<Cors>,
+    pub event_listeners: Vec<EventListener>,
+    /// Where generated files (certificates, embedded databases) live: `--data-dir`, default `./data`.
+    pub data_dir: PathBuf,
+    /// Directory of the configuration file; relative keystore paths are looked up there first.
+    pub config_dir: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct Server {
+    pub hostname: String,
+    pub node_ip: Option<String>,
+    /// `server_role` as written (`default`, `control-plane`, `gateway-worker`, ...).
+    pub server_role: String,
+    /// The roles `server_role` stands for; `default` is all of them.
+    pub roles: Vec<NodeRole>,
+    pub offset: u16,
+    pub base_path: Option<String>,
+}
+
+/// Management listeners. Ports here are as configured; use [`Transport::https_port`] for the bound one.
+#[derive(Clone, Debug)]
+pub struct Transport {
+    pub https_port: u16,
+    pub http_port: u16,
+    pub https_proxy_port: Option<u16>,
+    pub http_proxy_port: Option<u16>,
+    pub offset: u16,
+}
+
+impl Transport {
+    /// The port to bind: configured + offset, except that 0 (ephemeral) stays 0.
+    pub fn effective(&self, port: u16) -> u16 {
+        if port == 0 { 0 } else { port.saturating_add(self.offset) }
+    }
+    pub fn https_port(&self) -> u16 {
+        self.effective(self.https_port)
+    }
+    pub fn http_port(&self) -> u16 {
+        self.effective(self.http_port)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SuperAdmin {
+    pub username: String,
+    pub password: Secret,
+    pub create_admin_account: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserStoreKind {
+    /// WSO2's `database_unique_id`: users with immutable unique ids in `shared_db`.
+    DatabaseUniqueId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl DbKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DbKind::Sqlite => "sqlite",
+            DbKind::Postgres => "postgres",
+            DbKind::MySql => "mysql",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DbTarget {
+    File(PathBuf),
+    Server { host: String, port: u16, name: String },
+}
+
+/// `[database.apim_db]` or `[database.shared_db]`.
+#[derive(Clone, Debug)]
+pub struct Database {
+    /// `apim_db` or `shared_db`: named in every log line about this pool.
+    pub pool: String,
+    pub kind: DbKind,
+    /// The `type` as written (`h2`, `mysql`, `postgre`, ...).
+    pub declared_type: String,
+    pub target: DbTarget,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+impl Database {
+    /// `host:port` or the file path, for messages.
+    pub fn address(&self) -> String {
+        match &self.target {
+            DbTarget::File(p) => p.display().to_string(),
+            DbTarget::Server { host, port, .. } => format!("{host}:{port}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeystoreType {
+    Jks,
+    Pkcs12,
+    Pem,
+}
+
+/// `[keystore.tls]` or `[truststore]`.
+#[derive(Clone, Debug)]
+pub struct Keystore {
+    pub file_name: PathBuf,
+    pub kind: KeystoreType,
+    pub password: Secret,
+    pub alias: Option<String>,
+    pub key_password: Option<Secret>,
+}
+
+impl Keystore {
+    /// The seeds' default keystore; when it does not exist a certificate is generated instead.
+    pub const DEFAULT_FILE: &'static str = "wso2carbon.jks";
+    pub const DEFAULT_TRUSTSTORE: &'static str = "client-truststore.jks";
+}
+
+/// A `service_url` with the credentials used against it.
+#[derive(Clone, Debug)]
+pub struct ServiceRef {
+    pub service_url: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndpointScheme {
+    /// `tcp://`: plain.
+    Tcp,
+    /// `ssl://`: TLS.
+    Ssl,
+}
+
+/// A node-to-node stream endpoint such as `tcp://cp.wso2.com:5672`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub scheme: EndpointScheme,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UrlGroup {
+    pub urls: Vec<Endpoint>,
+    pub auth_urls: Vec<Endpoint>,
+}
+
+#[derive(Clone, Debug)]
+pub struct EventHub {
+    pub enable: bool,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub service_url: Option<String>,
+    pub event_listening_endpoints: Vec<Endpoint>,
+    pub event_duplicate_url: Vec<Endpoint>,
+    pub publish_url_groups: Vec<UrlGroup>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Throttling {
+    pub service_url: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub enable_data_publishing: bool,
+    pub throttle_decision_endpoints: Vec<Endpoint>,
+    pub event_duplicate_url: Vec<Endpoint>,
+    pub url_groups: Vec<UrlGroup>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GatewayEnvironment {
+    pub name: String,
+    /// `hybrid`, `production` or `sandbox`.
+    pub kind: String,
+    pub display_in_api_console: bool,
+    pub description: Option<String>,
+    pub show_as_token_endpoint_url: bool,
+    pub service_url: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub ws_endpoint: Option<String>,
+    pub wss_endpoint: Option<String>,
+    pub http_endpoint: Option<String>,
+    pub https_endpoint: Option<String>,
+}
+
+/// `[apim.sync_runtime_artifacts.gateway]`.
+#[derive(Clone, Debug, Default)]
+pub struct GatewaySync {
+    pub gateway_labels: Vec<String>,
+    pub skip_apis: Vec<String>,
+    pub skip_endpoints: Vec<String>,
+    pub skip_sequences: Vec<String>,
+    pub skip_local_entries: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Cors {
+    pub allow_origins: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub allow_credentials: bool,
+}
+
+/// `[[event_listener]]`; the one with `id = "token_revocation"` receives revocation notices.
+#[derive(Clone, Debug)]
+pub struct EventListener {
+    pub id: String,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub order: i64,
+    pub notification_endpoint: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// `'header.X-Name' = "value"` properties.
+    pub headers: Vec<(String, String)>,
+}

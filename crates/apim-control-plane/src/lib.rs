@@ -1,0 +1,1 @@
+//! Control plane role: Publisher, DevPortal and Admin APIs, event hub, internal data service

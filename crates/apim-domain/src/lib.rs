@@ -1,0 +1,12 @@
+//! Domain model shared by every role: node roles, users and user-store roles, ids, password hashing.
+//!
+//! This crate does no IO. It knows nothing about configuration files, databases or HTTP.
+
+#![forbid(unsafe_code)]
+
+pub mod password;
+pub mod role;
+pub mod user;
+
+pub use role::NodeRole;
+pub use user::{Role, User, UserId};

@@ -1,0 +1,1 @@
+//! Gateway role: the API traffic path

@@ -1,0 +1,1 @@
+//! Key manager role: the OAuth2 server

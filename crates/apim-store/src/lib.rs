@@ -1,0 +1,1 @@
+//! Storage: database pools for SQLite, PostgreSQL and MariaDB/MySQL, migrations, repository traits

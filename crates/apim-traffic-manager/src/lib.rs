@@ -1,0 +1,1 @@
+//! Traffic manager role: cluster-wide throttling decisions

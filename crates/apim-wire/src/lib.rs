@@ -1,0 +1,1 @@
+//! Wire contracts between nodes and towards tools: health and readiness documents
