@@ -1,1 +1,18 @@
-//! Storage: database pools for SQLite, PostgreSQL and MariaDB/MySQL, migrations, repository traits
+//! Storage: one [`Db`] handle over SQLite, PostgreSQL or MariaDB/MySQL, the migrations of every dialect, and
+//! the repository traits the roles use.
+//!
+//! **Architecture Invariant:** SQL is written per dialect (placeholders, upserts and DDL differ); there is no
+//! `sqlx::Any`. Every role applies the same complete migration set, so roles can share a database.
+//!
+//! **API Boundary:** roles see repository traits ([`UserStore`], ...) implemented for [`Db`]; one conformance
+//! suite (`tests/it`) runs against every backend.
+
+#![forbid(unsafe_code)]
+
+mod db;
+mod error;
+mod user;
+
+pub use db::{Db, connect, migrations_applied};
+pub use error::{ConnectCause, StoreError};
+pub use user::{NewUser, UserStore};

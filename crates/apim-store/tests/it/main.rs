@@ -1,0 +1,124 @@
+//! The repository conformance suite: the same checks on SQLite (always), PostgreSQL and MariaDB (when
+//! `APIM_TEST_PG_URL` / `APIM_TEST_MYSQL_URL` are set; required under CI).
+
+use apim_config::{HostsFile, LoadOptions, Source};
+use apim_domain::{Role, UserId, password};
+use apim_store::{Db, NewUser, StoreError, UserStore};
+use apim_test_support::TempDir;
+use apim_test_support::db::{Backend, TestDb};
+
+fn database_config(fields: &str) -> apim_config::Database {
+    let text = format!("[database.shared_db]\n{fields}");
+    let env = |_: &str| None;
+    let loaded = apim_config::load_str(Source::new("test.toml", text), &LoadOptions::default(), &env).expect("valid config");
+    loaded.config.shared_db.expect("shared_db")
+}
+
+async fn connect(fields: &str) -> Db {
+    let db = apim_store::connect(&database_config(fields), &HostsFile::default()).await.expect("connect");
+    db.migrate("shared_db").await.expect("migrate");
+    db
+}
+
+async fn conformance(fields: &str) {
+    let db = connect(fields).await;
+    // Migrating again, and from a second pool at the same time, is harmless.
+    let db2 = apim_store::connect(&database_config(fields), &HostsFile::default()).await.expect("connect 2");
+    let (a, b) = tokio::join!(db.migrate("shared_db"), db2.migrate("shared_db"));
+    a.expect("re-migrate");
+    b.expect("concurrent migrate");
+
+    let roles = db.list_roles().await.expect("roles");
+    for r in Role::BUILT_IN {
+        assert!(roles.iter().any(|x| x == r.name()), "missing role {} in {roles:?}", r.name());
+    }
+
+    let hash = password::hash("pw").expect("hash");
+    let alice = db.create_user(&NewUser { username: "alice", password_hash: &hash, roles: &["Internal/creator", "Internal/subscriber"] }).await.expect("create");
+    assert_eq!(alice.roles, vec!["Internal/creator".to_string(), "Internal/subscriber".to_string()]);
+    let found = db.find_user("alice").await.expect("find").expect("exists");
+    assert_eq!(found, alice);
+    assert_eq!(db.find_user_by_id(&alice.id).await.expect("by id").expect("exists").username, "alice");
+    assert!(db.find_user("nobody").await.expect("find").is_none());
+    // The second node sees the first node's writes.
+    assert_eq!(db2.find_user("alice").await.expect("find").expect("exists").id, alice.id);
+
+    let dup = db.create_user(&NewUser { username: "alice", password_hash: &hash, roles: &[] }).await;
+    assert!(matches!(dup, Err(StoreError::Conflict { .. })), "{dup:?}");
+
+    let bad_role = db.create_user(&NewUser { username: "bob", password_hash: &hash, roles: &["Internal/nope"] }).await;
+    assert!(matches!(bad_role, Err(StoreError::NotFound { .. })), "{bad_role:?}");
+    assert!(db.find_user("bob").await.expect("find").is_none(), "a failed create leaves nothing behind");
+
+    let empty = db.create_user(&NewUser { username: " ", password_hash: &hash, roles: &[] }).await;
+    assert!(matches!(empty, Err(StoreError::Invalid(_))));
+
+    let new_hash = password::hash("pw2").expect("hash");
+    db.set_password_hash(&alice.id, &new_hash).await.expect("set password");
+    let after = db.find_user("alice").await.expect("find").expect("exists");
+    assert!(password::verify("pw2", &after.password_hash).expect("verify"));
+    let missing = db.set_password_hash(&UserId("no-such-id".into()), &new_hash).await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })));
+
+    db.create_user(&NewUser { username: "carol", password_hash: &hash, roles: &["admin"] }).await.expect("create carol");
+    let names: Vec<String> = db.list_users().await.expect("list").into_iter().map(|u| u.username).collect();
+    assert_eq!(names, vec!["alice".to_string(), "carol".to_string()]);
+
+    assert!(db.delete_user(&alice.id).await.expect("delete"));
+    assert!(!db.delete_user(&alice.id).await.expect("delete again"));
+    assert!(db.find_user("alice").await.expect("find").is_none());
+    db.ping().await.expect("ping");
+    db.close().await;
+    db2.close().await;
+}
+
+#[tokio::test]
+async fn conformance_sqlite() {
+    let dir = TempDir::new("apim-store");
+    let path = dir.path().join("nested/shared.db");
+    conformance(&format!("type = \"sqlite\"\nurl = \"jdbc:sqlite:{}\"\n", path.display())).await;
+}
+
+#[tokio::test]
+async fn conformance_h2_maps_to_sqlite() {
+    let dir = TempDir::new("apim-store");
+    conformance(&format!("type = \"h2\"\nurl = \"jdbc:h2:{}/WSO2SHARED_DB;DB_CLOSE_ON_EXIT=FALSE\"\n", dir.path().display())).await;
+    assert!(dir.path().join("WSO2SHARED_DB.db").exists());
+}
+
+#[tokio::test]
+async fn conformance_postgres() {
+    let Some(tdb) = TestDb::create(Backend::Postgres).await else { return };
+    conformance(&tdb.toml_fields()).await;
+}
+
+#[tokio::test]
+async fn conformance_mariadb() {
+    let Some(tdb) = TestDb::create(Backend::MySql).await else { return };
+    conformance(&tdb.toml_fields()).await;
+}
+
+#[tokio::test]
+async fn connection_failures_are_classified() {
+    let hosts = HostsFile::parse("hosts", "127.0.0.1 db.example.test\n").expect("hosts");
+    // Unresolvable name.
+    let cfg = database_config("type = \"mysql\"\nhostname = \"db.invalid\"\nname = \"x\"\n");
+    let e = apim_store::connect(&cfg, &HostsFile::default()).await.expect_err("must fail");
+    let text = e.to_string();
+    assert!(text.starts_with("shared_db: cannot connect to db.invalid:3306: host name not resolved"), "{text}");
+    // A port nobody listens on: refused (the hosts file maps the name).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let cfg = database_config(&format!("type = \"postgre\"\nhostname = \"db.example.test\"\nport = {port}\nname = \"x\"\n"));
+    let e = apim_store::connect(&cfg, &hosts).await.expect_err("must fail");
+    assert!(e.to_string().contains("connection refused"), "{e}");
+}
+
+#[tokio::test]
+async fn wrong_password_is_access_denied() {
+    let Some(tdb) = TestDb::create(Backend::MySql).await else { return };
+    let fields = tdb.toml_fields().replace(&format!("password = \"{}\"", tdb.password), "password = \"definitely-wrong\"");
+    let e = apim_store::connect(&database_config(&fields), &HostsFile::default()).await.expect_err("must fail");
+    assert!(e.to_string().contains("access denied"), "{e}");
+}

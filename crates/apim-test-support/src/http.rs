@@ -1,0 +1,95 @@
+//! A minimal HTTP/1.1 client for tests: plain or TLS (any certificate accepted), one request per connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+pub struct Response {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: String,
+    /// The server's leaf certificate, for TLS requests.
+    pub peer_certificate: Option<Vec<u8>>,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// GET `url` (http:// or https://), with a 10 s limit.
+pub async fn get(url: &str) -> anyhow::Result<Response> {
+    request("GET", url, &[], "").await
+}
+
+pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> anyhow::Result<Response> {
+    tokio::time::timeout(Duration::from_secs(10), request_inner(method, url, headers, body)).await.map_err(|_| anyhow::anyhow!("{method} {url} timed out"))?
+}
+
+async fn request_inner(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> anyhow::Result<Response> {
+    let uri: http::Uri = url.parse()?;
+    let host = uri.host().ok_or_else(|| anyhow::anyhow!("no host in {url}"))?.to_string();
+    let tls = uri.scheme_str() == Some("https");
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+    let mut req = http::Request::builder().method(method).uri(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")).header("host", format!("{host}:{port}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(Bytes::from(body.to_string())))?;
+    if tls {
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny))
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let name = ServerName::try_from(host.clone()).unwrap_or_else(|_| ServerName::try_from("localhost").expect("static name"));
+        let stream = connector.connect(name, tcp).await?;
+        let peer = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
+        let mut resp = send(hyper_util::rt::TokioIo::new(stream), req).await?;
+        resp.peer_certificate = peer;
+        Ok(resp)
+    } else {
+        send(hyper_util::rt::TokioIo::new(tcp), req).await
+    }
+}
+
+async fn send<I>(io: I, req: http::Request<Full<Bytes>>) -> anyhow::Result<Response>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let resp = sender.send_request(req).await?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    Ok(Response { status, headers, body: String::from_utf8_lossy(&bytes).into_owned(), peer_certificate: None })
+}
+
+#[derive(Debug)]
+struct AcceptAny;
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms.supported_schemes()
+    }
+}
