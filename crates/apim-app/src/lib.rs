@@ -1,1 +1,247 @@
-//! Wiring: starts the configured roles, management listeners, TLS, databases, health and shutdown
+//! Wiring: turns a validated configuration into a running node. It loads TLS material, binds the management
+//! listeners, brings the databases up (with retries), creates the super admin, starts the configured roles,
+//! and drains everything on shutdown.
+//!
+//! **Architecture Invariant:** everything that can be wrong in the configuration (including the TLS
+//! keystore) is checked in [`App::start`] before the first port is bound.
+
+#![forbid(unsafe_code)]
+
+pub mod health;
+pub mod server;
+pub mod tls;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apim_config::{Database, DbKind, DbTarget, DeploymentConfig, HostsFile};
+use apim_domain::{NodeRole, Role, password};
+use apim_store::{NewUser, UserStore};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::health::Health;
+use crate::server::Listener;
+
+pub use tls::TlsError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
+}
+
+impl AppError {
+    /// Process exit code: 64 (EX_USAGE) for configuration problems, 69 (EX_UNAVAILABLE) for ports.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AppError::Tls(_) => 64,
+            AppError::Bind { .. } => 69,
+        }
+    }
+}
+
+pub struct RunOptions {
+    pub roles: Vec<NodeRole>,
+    /// `--bind`: the address every listener binds.
+    pub bind: IpAddr,
+    pub hosts: HostsFile,
+    /// How long shutdown waits for in-flight requests.
+    pub drain: Duration,
+}
+
+/// A bound listener, as reported on start-up.
+#[derive(Clone, Debug)]
+pub struct BoundAddr {
+    pub name: &'static str,
+    pub scheme: &'static str,
+    pub addr: SocketAddr,
+}
+
+pub struct App {
+    pub listeners: Vec<BoundAddr>,
+    health: Arc<Health>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl App {
+    pub async fn start(config: DeploymentConfig, opts: RunOptions) -> Result<App, AppError> {
+        // Everything that can fail on configuration happens before binding.
+        let identity = tls::load_identity(&config)?;
+        let tls_config = identity.server_config()?;
+        let _trust = tls::load_truststore(&config)?;
+        warn_default_admin(&config);
+
+        let mut roles = opts.roles.clone();
+        roles.sort();
+        roles.dedup();
+        let (need_apim, need_shared) = roles.iter().fold((false, false), |acc, r| {
+            let (a, s) = r.needs_databases();
+            (acc.0 || a, acc.1 || s)
+        });
+        let mut pools: Vec<Database> = Vec::new();
+        if need_apim {
+            pools.push(config.apim_db.clone().unwrap_or_else(|| wso2_default_db("apim_db", "WSO2AM_DB")));
+        }
+        if need_shared {
+            pools.push(config.shared_db.clone().unwrap_or_else(|| wso2_default_db("shared_db", "WSO2SHARED_DB")));
+        }
+        let mut pending: Vec<&str> = pools.iter().map(|d| d.pool.as_str()).collect();
+        if need_shared && config.super_admin.create_admin_account {
+            pending.push("super_admin");
+        }
+        let health = Health::new(roles.clone(), &pending);
+
+        let https_addr = SocketAddr::new(opts.bind, config.transport.https_port());
+        let http_addr = SocketAddr::new(opts.bind, config.transport.http_port());
+        let https = TcpListener::bind(https_addr).await.map_err(|source| AppError::Bind { what: "management https", addr: https_addr, source })?;
+        let http = TcpListener::bind(http_addr).await.map_err(|source| AppError::Bind { what: "management http", addr: http_addr, source })?;
+
+        let (shutdown, rx) = watch::channel(false);
+        let router = health::routes(health.clone());
+        let mut listeners = Vec::new();
+        let mut tasks = Vec::new();
+        for l in [Listener { name: "management https", listener: https, tls: Some(tls_config) }, Listener { name: "management http", listener: http, tls: None }] {
+            let addr = l.local_addr().map_err(|source| AppError::Bind { what: l.name, addr: https_addr, source })?;
+            tracing::info!(listener = l.name, %addr, "listening");
+            listeners.push(BoundAddr { name: l.name, scheme: l.scheme(), addr });
+            tasks.push(tokio::spawn(server::serve(l, router.clone(), rx.clone(), opts.drain)));
+        }
+        tracing::info!(origin = %identity.origin, "tls identity loaded");
+
+        for role in &roles {
+            let summary = match role {
+                NodeRole::ControlPlane => apim_control_plane::Config::from_deployment(&config).summary(),
+                NodeRole::Gateway => apim_gateway::Config::from_deployment(&config).summary(),
+                NodeRole::KeyManager => apim_key_manager::Config::from_deployment(&config).summary(),
+                NodeRole::TrafficManager => apim_traffic_manager::Config::from_deployment(&config).summary(),
+            };
+            tracing::info!(role = %role, "{summary}");
+        }
+
+        let config = Arc::new(config);
+        let background = vec![tokio::spawn(bring_up_databases(config, pools, opts.hosts, health.clone(), rx))];
+        Ok(App { listeners, health, shutdown, tasks, background })
+    }
+
+    pub fn addr(&self, name: &str) -> Option<SocketAddr> {
+        self.listeners.iter().find(|l| l.name == name).map(|l| l.addr)
+    }
+
+    /// Stops accepting, drains in-flight requests, closes the pools.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.background {
+            t.abort();
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        for (_, db) in self.health.pools() {
+            db.close().await;
+        }
+    }
+}
+
+/// WSO2's defaults when a role needs a database the file does not configure: H2 under `repository/database`.
+fn wso2_default_db(pool: &str, file: &str) -> Database {
+    Database { pool: pool.into(), kind: DbKind::Sqlite, declared_type: "h2".into(), target: DbTarget::File(PathBuf::from(format!("./repository/database/{file}.db"))), username: None, password: None }
+}
+
+fn warn_default_admin(config: &DeploymentConfig) {
+    let a = &config.super_admin;
+    if a.username == "admin" && a.password.expose() == "admin" {
+        tracing::warn!("SECURITY WARNING: the super admin is admin/admin. Change [super_admin] password (and username) before production; see the production hardening step of the deployment guide");
+    }
+}
+
+/// Connects and migrates every pool, retrying with backoff, then creates the super admin once.
+async fn bring_up_databases(config: Arc<DeploymentConfig>, pools: Vec<Database>, hosts: HostsFile, health: Arc<Health>, mut shutdown: watch::Receiver<bool>) {
+    let mut shared = None;
+    for db in pools {
+        let mut delay = Duration::from_millis(500);
+        let mut attempt = 0u32;
+        let handle = loop {
+            attempt += 1;
+            let result = match apim_store::connect(&db, &hosts).await {
+                Ok(handle) => handle.migrate(&db.pool).await.map(|()| handle),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(handle) => break handle,
+                Err(e) => {
+                    let reason = e.to_string();
+                    if attempt == 1 {
+                        tracing::error!(pool = %db.pool, address = %db.address(), "{reason}; retrying");
+                    } else {
+                        tracing::warn!(pool = %db.pool, attempt, "{reason}; retrying in {delay:?}");
+                    }
+                    health.set(&db.pool, false, Some(reason));
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        () = server::stopped(&mut shutdown) => return,
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(15));
+                }
+            }
+        };
+        tracing::info!(pool = %db.pool, kind = db.kind.as_str(), address = %db.address(), "database connected and migrated");
+        health.add_pool(&db.pool, handle.clone());
+        health.set(&db.pool, true, None);
+        if db.pool == "shared_db" {
+            shared = Some(handle);
+        }
+    }
+    let Some(shared) = shared else { return };
+    if !config.super_admin.create_admin_account {
+        return;
+    }
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match ensure_super_admin(&shared, &config).await {
+            Ok(()) => {
+                health.set("super_admin", true, None);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("cannot create the super admin: {e}; retrying");
+                health.set("super_admin", false, Some(e.to_string()));
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    () = server::stopped(&mut shutdown) => return,
+                }
+                delay = (delay * 2).min(Duration::from_secs(15));
+            }
+        }
+    }
+}
+
+/// Creates `[super_admin]` with the admin role if absent. An existing admin is left as it is: a restart never
+/// resets a password someone changed.
+async fn ensure_super_admin(db: &apim_store::Db, config: &DeploymentConfig) -> Result<(), apim_store::StoreError> {
+    let admin = &config.super_admin;
+    if db.find_user(&admin.username).await?.is_some() {
+        return Ok(());
+    }
+    let password = admin.password.expose().to_string();
+    let hash = tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(|e| apim_store::StoreError::Invalid(e.to_string()))?
+        .map_err(|e| apim_store::StoreError::Invalid(e.to_string()))?;
+    let roles: Vec<&str> = Role::BUILT_IN.iter().map(|r| r.name()).collect();
+    match db.create_user(&NewUser { username: &admin.username, password_hash: &hash, roles: &roles }).await {
+        // Another node created it at the same moment.
+        Ok(_) | Err(apim_store::StoreError::Conflict { .. }) => {
+            tracing::info!(username = %admin.username, "super admin ready");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}

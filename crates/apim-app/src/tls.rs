@@ -1,0 +1,188 @@
+//! TLS material for the management (and later traffic) listeners: `[keystore.tls]` as PEM or PKCS#12; a JKS
+//! file is refused with the `keytool` command that converts it; the seeds' default keystore name, when the
+//! file does not exist, gets a generated self-signed certificate under the data directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use apim_config::{DeploymentConfig, Keystore, KeystoreType};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("keystore.tls: {path}: file not found (key `keystore.tls.file_name`)")]
+    NotFound { path: String },
+    #[error("keystore.tls: cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error(
+        "keystore.tls: {path} is a Java KeyStore (JKS), which apim does not read; convert it once with\n  keytool -importkeystore -srckeystore {path} -srcstoretype JKS -srcstorepass <password> -destkeystore {dest} -deststoretype PKCS12 -deststorepass <password>\nthen set file_name = \"{dest_name}\" and type = \"PKCS12\" in [keystore.tls]"
+    )]
+    Jks { path: String, dest: String, dest_name: String },
+    #[error("keystore.tls: {path}: {message}")]
+    Invalid { path: String, message: String },
+    #[error("keystore.tls: cannot generate a self-signed certificate: {0}")]
+    Generate(String),
+}
+
+/// A certificate chain and its private key, ready for rustls.
+pub struct TlsIdentity {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+    /// Where it came from, for the start-up log.
+    pub origin: String,
+}
+
+impl TlsIdentity {
+    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Invalid { path: self.origin.clone(), message: e.to_string() })?
+            .with_no_client_auth()
+            .with_single_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|e| TlsError::Invalid { path: self.origin.clone(), message: format!("certificate and key do not form a usable identity: {e}") })?;
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Arc::new(cfg))
+    }
+}
+
+/// Finds a keystore file: as given if absolute; otherwise beside the config file, then under
+/// `repository/resources/security/` (where WSO2 keeps it), then in the working directory.
+fn locate(cfg: &DeploymentConfig, file: &Path) -> Option<PathBuf> {
+    if file.is_absolute() {
+        return file.exists().then(|| file.to_path_buf());
+    }
+    [cfg.config_dir.join(file), PathBuf::from("repository/resources/security").join(file), file.to_path_buf()].into_iter().find(|p| p.exists())
+}
+
+/// Loads (or generates) the TLS identity. Runs before any port is bound.
+pub fn load_identity(cfg: &DeploymentConfig) -> Result<TlsIdentity, TlsError> {
+    let ks = &cfg.keystore_tls;
+    let Some(path) = locate(cfg, &ks.file_name) else {
+        if ks.file_name == Path::new(Keystore::DEFAULT_FILE) {
+            return generated(cfg);
+        }
+        return Err(TlsError::NotFound { path: ks.file_name.display().to_string() });
+    };
+    let display = path.display().to_string();
+    let data = std::fs::read(&path).map_err(|source| TlsError::Read { path: display.clone(), source })?;
+    if data.starts_with(&[0xFE, 0xED, 0xFE, 0xED]) {
+        let dest = path.with_extension("p12");
+        let dest_name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        return Err(TlsError::Jks { path: display, dest: dest.display().to_string(), dest_name });
+    }
+    // Trust the content over the declared type: a PKCS#12 file still called .jks is common after conversion.
+    let kind = if data.starts_with(b"-----BEGIN") { KeystoreType::Pem } else if data.first() == Some(&0x30) { KeystoreType::Pkcs12 } else { ks.kind };
+    match kind {
+        KeystoreType::Pem => from_pem(&data, &display),
+        KeystoreType::Pkcs12 => from_pkcs12(&data, ks, &display),
+        KeystoreType::Jks => Err(TlsError::Invalid { path: display, message: "not a JKS, PKCS#12 or PEM file".into() }),
+    }
+}
+
+fn from_pem(data: &[u8], path: &str) -> Result<TlsIdentity, TlsError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(data).collect::<Result<_, _>>().map_err(|e| TlsError::Invalid { path: path.into(), message: format!("bad PEM certificate: {e}") })?;
+    if chain.is_empty() {
+        return Err(TlsError::Invalid { path: path.into(), message: "no CERTIFICATE block in the PEM file".into() });
+    }
+    let key = PrivateKeyDer::from_pem_slice(data).map_err(|e| TlsError::Invalid { path: path.into(), message: format!("no usable private key in the PEM file (an unencrypted PKCS#8, PKCS#1 or SEC1 key must follow the certificate): {e}") })?;
+    Ok(TlsIdentity { chain, key, origin: path.into() })
+}
+
+fn from_pkcs12(data: &[u8], ks: &Keystore, path: &str) -> Result<TlsIdentity, TlsError> {
+    let store = p12_keystore::KeyStore::from_pkcs12(data, ks.password.expose(), p12_keystore::Pkcs12ImportPolicy::Relaxed)
+        .map_err(|e| TlsError::Invalid { path: path.into(), message: format!("cannot open PKCS#12 (wrong `keystore.tls.password`?): {e}") })?;
+    let chain = match ks.alias.as_deref().and_then(|a| store.entry(a)) {
+        Some(p12_keystore::KeyStoreEntry::PrivateKeyChain(c)) => c,
+        _ => match store.private_key_chain() {
+            Some((_, c)) => c,
+            None => return Err(TlsError::Invalid { path: path.into(), message: "the PKCS#12 file holds no private key".into() }),
+        },
+    };
+    let certs: Vec<CertificateDer<'static>> = chain.certs().iter().map(|c| CertificateDer::from(c.as_der().to_vec())).collect();
+    if certs.is_empty() {
+        return Err(TlsError::Invalid { path: path.into(), message: "the private key has no certificate".into() });
+    }
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(chain.key().as_der().to_vec()));
+    Ok(TlsIdentity { chain: certs, key, origin: path.into() })
+}
+
+/// A self-signed RSA certificate for `[server] hostname`, kept under `<data>/tls/` and reused on restart.
+/// RSA so the key manager can sign RS256 tokens with the same key, as WSO2 does with wso2carbon.jks.
+fn generated(cfg: &DeploymentConfig) -> Result<TlsIdentity, TlsError> {
+    let host = &cfg.server.hostname;
+    let dir = cfg.data_dir.join("tls");
+    let file = dir.join(format!("{}.pem", sanitize(host)));
+    if file.exists() {
+        let data = std::fs::read(&file).map_err(|source| TlsError::Read { path: file.display().to_string(), source })?;
+        return from_pem(&data, &file.display().to_string());
+    }
+    tracing::warn!(keystore = Keystore::DEFAULT_FILE, file = %file.display(), "keystore not found; generating a self-signed certificate for {host}; configure [keystore.tls] with a real certificate for production");
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let mut names = vec![host.clone()];
+    for extra in ["localhost", "127.0.0.1"] {
+        if !names.iter().any(|n| n == extra) {
+            names.push(extra.to_string());
+        }
+    }
+    let mut params = rcgen::CertificateParams::new(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    params.distinguished_name.push(rcgen::DnType::CommonName, host.clone());
+    params.distinguished_name.push(rcgen::DnType::OrganizationName, "apim-rs self-signed");
+    let cert = params.self_signed(&key).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let pem = format!("{}{}", cert.pem(), key.serialize_pem());
+    std::fs::create_dir_all(&dir).map_err(|source| TlsError::Read { path: dir.display().to_string(), source })?;
+    write_private(&file, pem.as_bytes()).map_err(|source| TlsError::Read { path: file.display().to_string(), source })?;
+    from_pem(pem.as_bytes(), &file.display().to_string())
+}
+
+fn sanitize(host: &str) -> String {
+    host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
+}
+
+/// Writes a file holding a private key, readable by the owner only.
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(data)
+}
+
+/// Certificates of `[truststore]` (PEM or PKCS#12). A missing default truststore is no error: outbound TLS to
+/// peers then trusts only what later issues configure.
+pub fn load_truststore(cfg: &DeploymentConfig) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let Some(ts) = &cfg.truststore else { return Ok(Vec::new()) };
+    let Some(path) = locate(cfg, &ts.file_name) else {
+        if ts.file_name == Path::new(Keystore::DEFAULT_TRUSTSTORE) {
+            tracing::info!(file = %ts.file_name.display(), "truststore not found; using none");
+            return Ok(Vec::new());
+        }
+        return Err(TlsError::NotFound { path: ts.file_name.display().to_string() });
+    };
+    let display = path.display().to_string();
+    let data = std::fs::read(&path).map_err(|source| TlsError::Read { path: display.clone(), source })?;
+    if data.starts_with(&[0xFE, 0xED, 0xFE, 0xED]) {
+        let dest = path.with_extension("p12");
+        let dest_name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        return Err(TlsError::Jks { path: display, dest: dest.display().to_string(), dest_name });
+    }
+    if data.starts_with(b"-----BEGIN") {
+        return CertificateDer::pem_slice_iter(&data).collect::<Result<_, _>>().map_err(|e| TlsError::Invalid { path: display, message: format!("bad PEM certificate: {e}") });
+    }
+    let store = p12_keystore::KeyStore::from_pkcs12(&data, ts.password.expose(), p12_keystore::Pkcs12ImportPolicy::Relaxed).map_err(|e| TlsError::Invalid { path: display, message: format!("cannot open PKCS#12 truststore: {e}") })?;
+    let mut out = Vec::new();
+    for (_, entry) in store.entries() {
+        match entry {
+            p12_keystore::KeyStoreEntry::Certificate(c) => out.push(CertificateDer::from(c.as_der().to_vec())),
+            p12_keystore::KeyStoreEntry::PrivateKeyChain(c) => out.extend(c.certs().iter().map(|c| CertificateDer::from(c.as_der().to_vec()))),
+            p12_keystore::KeyStoreEntry::Secret(_) => {}
+        }
+    }
+    Ok(out)
+}
