@@ -9,6 +9,7 @@
 
 pub mod db;
 pub mod http;
+pub mod process;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,244 @@
+//! End-to-end: the real `apim` binary, real sockets, real databases.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use apim_test_support::db::{Backend, admin_exec, admin_url};
+use apim_test_support::process::{Node, free_offset};
+use apim_test_support::{TempDir, http, shared_dir, unique};
+
+fn apim() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_apim"))
+}
+
+fn seed(name: &str) -> PathBuf {
+    shared_dir().join("fixtures/seed-configs").join(name)
+}
+
+fn run(args: &[&str], cwd: &Path) -> std::process::Output {
+    std::process::Command::new(apim()).args(args).current_dir(cwd).output().expect("run apim")
+}
+
+async fn wait_ready(url: &str, timeout: Duration) -> http::Response {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(r) = http::get(&format!("{url}/health/ready")).await {
+            if r.status == 200 || Instant::now() > deadline {
+                return r;
+            }
+        } else if Instant::now() > deadline {
+            panic!("{url} never answered");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[test]
+fn config_check_accepts_every_seed_and_masks_secrets() {
+    let dir = TempDir::new("apim-check");
+    let mut count = 0;
+    for entry in std::fs::read_dir(shared_dir().join("fixtures/seed-configs")).expect("seed dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        count += 1;
+        let out = run(&["config", "check", "-c", path.to_str().expect("utf8")], dir.path());
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+        for line in stdout.lines().filter(|l| l.to_ascii_lowercase().contains("password =")) {
+            assert!(line.ends_with("\"********\""), "{}: unmasked `{line}`", path.display());
+        }
+    }
+    assert!(count >= 12);
+    let out = run(&["config", "check", "-c", seed("001-control-plane-ha.toml").to_str().expect("utf8")], dir.path());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("base_path = \"https://api.am.wso2.com:9443\""));
+}
+
+#[test]
+fn config_check_rejects_broken_variants_with_line_and_key() {
+    let dir = TempDir::new("apim-check");
+    let base = std::fs::read_to_string(seed("001-control-plane-single.toml")).expect("seed");
+    let cases = [
+        (base.replace("offset=0", "offset = \"x\""), "deployment.toml:6:10", "server.offset"),
+        (base.replace("[keystore.tls]", "[keystore.tls"), "deployment.toml:32:14", "malformed TOML"),
+        (base.replacen("type = \"mysql\"", "type = \"db2\"", 1), "deployment.toml:17:", "database.apim_db.type"),
+        (base.replace("offset=0", "offset=60000"), "deployment.toml:6:", "beyond 65535"),
+        (base.replace("$ref{super_admin.password}", "$ref{super_admin.secret}"), "deployment.toml:", "apim.key_manager.password"),
+    ];
+    for (text, location, key) in cases {
+        std::fs::write(dir.path().join("deployment.toml"), &text).expect("write");
+        let out = run(&["config", "check", "-c", "deployment.toml"], dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{stderr}");
+        assert!(stderr.contains(location) && stderr.contains(key), "expected {location} and {key} in:\n{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    // --strict turns unsupported keys into errors; without it they are warnings with a line.
+    let km = seed("000-key-manager.toml");
+    let out = run(&["config", "check", "-c", km.to_str().expect("utf8")], dir.path());
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("000-key-manager.toml:46:1: key `service_provider` is not supported"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["config", "check", "--strict", "-c", km.to_str().expect("utf8")], dir.path());
+    assert_eq!(out.status.code(), Some(64));
+}
+
+#[tokio::test]
+async fn all_in_one_embedded_default_starts_serves_and_stops() {
+    let dir = TempDir::new("apim-aio");
+    let offset = free_offset(&[9443, 9763]);
+    let mut node = Node::spawn(&apim(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
+    let https = node.url("management-https", Duration::from_secs(20));
+    let http_url = node.url("management-http", Duration::from_secs(5));
+    assert_eq!(https, format!("https://127.0.0.1:{}", 9443 + offset));
+    assert_eq!(http_url, format!("http://127.0.0.1:{}", 9763 + offset));
+    let ready = wait_ready(&https, Duration::from_secs(20)).await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    let report = ready.json();
+    assert_eq!(report["status"], "ready");
+    assert_eq!(report["roles"].as_array().map(|a| a.len()), Some(4));
+    assert!(ready.peer_certificate.is_some(), "served over TLS with the generated certificate");
+    assert_eq!(http::get(&format!("{http_url}/health/live")).await.expect("live").status, 200);
+    assert!(dir.path().join("data/apim_db.db").exists() && dir.path().join("data/tls/localhost.pem").exists());
+    assert!(node.stderr().contains("SECURITY WARNING: the super admin is admin/admin"));
+    let (status, took) = node.terminate();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", node.stderr());
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+
+    // A restart reuses the certificate and the admin.
+    let mut node = Node::spawn(&apim(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
+    let https2 = node.url("management-https", Duration::from_secs(20));
+    let again = wait_ready(&https2, Duration::from_secs(20)).await;
+    assert_eq!(again.peer_certificate, ready.peer_certificate);
+    let (status, _) = node.terminate();
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+}
+
+#[test]
+fn jks_keystore_is_refused_with_the_keytool_command() {
+    let dir = TempDir::new("apim-jks");
+    // A real JKS when keytool is there; its magic number otherwise.
+    let made = std::process::Command::new("keytool")
+        .args(["-genkeypair", "-keystore", "wso2carbon.jks", "-storetype", "JKS", "-storepass", "wso2carbon", "-keypass", "wso2carbon", "-alias", "wso2carbon", "-keyalg", "RSA", "-dname", "CN=localhost", "-validity", "30"])
+        .current_dir(dir.path())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !made {
+        std::fs::write(dir.path().join("wso2carbon.jks"), [0xFE, 0xED, 0xFE, 0xED, 0, 0, 0, 2]).expect("write");
+    }
+    let cfg = "[server]\nhostname = \"localhost\"\noffset = 7\n[keystore.tls]\nfile_name = \"wso2carbon.jks\"\ntype = \"JKS\"\npassword = \"wso2carbon\"\n[database.apim_db]\ntype = \"h2\"\n[database.shared_db]\ntype = \"h2\"\n";
+    std::fs::write(dir.path().join("deployment.toml"), cfg).expect("write");
+    let out = run(&["key-manager", "-c", "deployment.toml"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("keytool -importkeystore") && stderr.contains("-deststoretype PKCS12"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"), "no port may be bound");
+}
+
+#[tokio::test]
+async fn pkcs12_keystore_is_served() {
+    let dir = TempDir::new("apim-p12");
+    let made = std::process::Command::new("keytool")
+        .args(["-genkeypair", "-keystore", "tls.p12", "-storetype", "PKCS12", "-storepass", "changeit", "-alias", "tls", "-keyalg", "RSA", "-dname", "CN=gw.example.test", "-validity", "30"])
+        .current_dir(dir.path())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !made {
+        assert!(!apim_test_support::under_ci(), "keytool is needed under CI");
+        eprintln!("skipping: keytool not available");
+        return;
+    }
+    let offset = free_offset(&[9443, 9763]);
+    let cfg = format!("[server]\nhostname = \"gw.example.test\"\noffset = {offset}\n[keystore.tls]\nfile_name = \"tls.p12\"\ntype = \"PKCS12\"\npassword = \"changeit\"\nalias = \"tls\"\n[database.shared_db]\ntype = \"h2\"\nurl = \"jdbc:h2:./db/SHARED\"\n");
+    std::fs::write(dir.path().join("deployment.toml"), cfg).expect("write");
+    let mut node = Node::spawn(&apim(), &["gateway", "-c", "deployment.toml", "--bind", "127.0.0.1"], dir.path());
+    let https = node.url("management-https", Duration::from_secs(20));
+    let ready = wait_ready(&https, Duration::from_secs(20)).await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    let exported = std::process::Command::new("keytool").args(["-exportcert", "-keystore", "tls.p12", "-storepass", "changeit", "-alias", "tls"]).current_dir(dir.path()).output().expect("export");
+    assert_eq!(ready.peer_certificate.as_deref(), Some(exported.stdout.as_slice()), "the served certificate is the keystore's");
+    assert_eq!(ready.json()["roles"], serde_json::json!(["gateway"]));
+    node.terminate();
+}
+
+/// Seed 001's single-node control plane, verbatim but for unique database names, on the machine's MariaDB.
+#[tokio::test]
+async fn seed_control_plane_on_mariadb_with_hosts_file() {
+    let Some(admin) = admin_url(Backend::MySql) else { return };
+    let dir = TempDir::new("apim-cp");
+    let (apim_db, shared_db) = (unique("apim_db"), unique("shared_db"));
+    let setup = vec![
+        format!("CREATE DATABASE {apim_db}"),
+        format!("CREATE DATABASE {shared_db}"),
+        "CREATE USER IF NOT EXISTS 'apimadmin'@'%' IDENTIFIED BY 'apimadmin'".to_string(),
+        "CREATE USER IF NOT EXISTS 'sharedadmin'@'%' IDENTIFIED BY 'sharedadmin'".to_string(),
+        "CREATE USER IF NOT EXISTS 'apimadmin'@'localhost' IDENTIFIED BY 'apimadmin'".to_string(),
+        "CREATE USER IF NOT EXISTS 'sharedadmin'@'localhost' IDENTIFIED BY 'sharedadmin'".to_string(),
+        format!("GRANT ALL ON {apim_db}.* TO 'apimadmin'@'%'"),
+        format!("GRANT ALL ON {apim_db}.* TO 'apimadmin'@'localhost'"),
+        format!("GRANT ALL ON {shared_db}.* TO 'sharedadmin'@'%'"),
+        format!("GRANT ALL ON {shared_db}.* TO 'sharedadmin'@'localhost'"),
+    ];
+    admin_exec(Backend::MySql, &admin, &setup).await.expect("create databases and users");
+    struct Cleanup(String, Vec<String>);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let (url, stmts) = (self.0.clone(), self.1.clone());
+            let _ = std::thread::spawn(move || tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| rt.block_on(admin_exec(Backend::MySql, &url, &stmts)))).join();
+        }
+    }
+    let _cleanup = Cleanup(admin.clone(), vec![format!("DROP DATABASE IF EXISTS {apim_db}"), format!("DROP DATABASE IF EXISTS {shared_db}")]);
+
+    let text = std::fs::read_to_string(seed("001-control-plane-single.toml")).expect("seed");
+    let text = text.replace("name = \"apim_db\"", &format!("name = \"{apim_db}\"")).replace("name = \"shared_db\"", &format!("name = \"{shared_db}\""));
+    std::fs::write(dir.path().join("deployment.toml"), text).expect("write");
+    let (_, _, db_host, db_port) = apim_test_support::db::parse_url(&admin);
+    assert_eq!(db_port, 3306, "the seed names port 3306");
+    std::fs::write(dir.path().join("hosts"), format!("{db_host} db.wso2.com\n127.0.0.1 cp.wso2.com km.wso2.com gw.wso2.com\n")).expect("hosts");
+    let offset = free_offset(&[9443, 9763]);
+    let args = ["control-plane", "-c", "deployment.toml", "--hosts", "hosts", "--bind", "127.0.0.1"];
+    let offset_arg = format!("-DportOffset={offset}");
+
+    let mut node = Node::spawn(&apim(), &[&args[..], &[offset_arg.as_str()]].concat(), dir.path());
+    let https = node.url("management-https", Duration::from_secs(20));
+    let ready = wait_ready(&https, Duration::from_secs(30)).await;
+    assert_eq!(ready.status, 200, "{}\n{}", ready.body, node.stderr());
+    let (status, took) = node.terminate();
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    assert!(took < Duration::from_secs(10));
+
+    let admin_row = || async {
+        let url = format!("mysql://sharedadmin:sharedadmin@{db_host}:3306/{shared_db}");
+        let mut c = <sqlx::MySqlConnection as sqlx::Connection>::connect(&url).await.expect("connect shared_db");
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, password_hash FROM um_user WHERE username = 'admin'").fetch_all(&mut c).await.expect("query");
+        rows
+    };
+    let first = admin_row().await;
+    assert_eq!(first.len(), 1);
+
+    // Restart: the admin is neither duplicated nor reset.
+    let mut node = Node::spawn(&apim(), &[&args[..], &[offset_arg.as_str()]].concat(), dir.path());
+    let https = node.url("management-https", Duration::from_secs(20));
+    assert_eq!(wait_ready(&https, Duration::from_secs(30)).await.status, 200);
+    node.terminate();
+    assert_eq!(admin_row().await, first);
+
+    // Without the hosts file: a clear error naming db.wso2.com:3306, unready, no panic.
+    let offset2 = free_offset(&[9443, 9763]);
+    let mut node = Node::spawn(&apim(), &["control-plane", "-c", "deployment.toml", "--bind", "127.0.0.1", &format!("-DportOffset={offset2}")], dir.path());
+    let https = node.url("management-https", Duration::from_secs(20));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !node.stderr().contains("db.wso2.com:3306") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let resp = http::get(&format!("{https}/health/ready")).await.expect("ready answers");
+    assert_eq!(resp.status, 503);
+    let reason = resp.json()["checks"]["apim_db"]["reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("db.wso2.com:3306") && reason.contains("not resolved"), "{reason}");
+    let log = node.stderr();
+    assert!(log.contains("apim_db: cannot connect to db.wso2.com:3306: host name not resolved"), "{log}");
+    assert!(!log.contains("panicked"));
+    assert!(node.is_running());
+    let (status, _) = node.terminate();
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+}

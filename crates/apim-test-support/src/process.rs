@@ -1,0 +1,115 @@
+//! The real `apim` binary as a child process: reads the bound addresses it prints, collects its log, and
+//! stops it with SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub struct Node {
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Node {
+    /// Starts `bin args...` in `cwd`.
+    pub fn spawn(bin: &Path, args: &[&str], cwd: &Path) -> Node {
+        let mut child = Command::new(bin).args(args).current_dir(cwd).env("RUST_LOG", "info").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn apim");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        if let Some(out) = child.stdout.take() {
+            let sink = stdout.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if let Ok(mut v) = sink.lock() {
+                        v.push(line);
+                    }
+                }
+            });
+        }
+        if let Some(err) = child.stderr.take() {
+            let sink = stderr.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    if let Ok(mut v) = sink.lock() {
+                        v.push(line);
+                    }
+                }
+            });
+        }
+        Node { child, stdout, stderr }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().map(|v| v.join("\n")).unwrap_or_default()
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().map(|v| v.join("\n")).unwrap_or_default()
+    }
+
+    /// The URL printed for a listener (`management-https`, `management-http`), waiting up to `timeout`.
+    pub fn url(&mut self, listener: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let prefix = format!("listening {listener} ");
+        loop {
+            let found = self.stdout.lock().ok().and_then(|v| v.iter().find_map(|l| l.strip_prefix(&prefix).map(|u| u.replace("0.0.0.0", "127.0.0.1"))));
+            if let Some(u) = found {
+                return u;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("apim exited ({status}) before listening:\n{}", self.stderr());
+            }
+            assert!(Instant::now() < deadline, "apim did not print `{prefix}` within {timeout:?}:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                // Give the reader threads a moment to drain the pipes.
+                std::thread::sleep(Duration::from_millis(50));
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Sends SIGTERM and returns the exit status and how long the exit took.
+    pub fn terminate(&mut self) -> (Option<ExitStatus>, Duration) {
+        let start = Instant::now();
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let status = self.wait_exit(Duration::from_secs(15));
+        (status, start.elapsed())
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// An offset such that every given base port + offset is free on 127.0.0.1 right now.
+pub fn free_offset(base_ports: &[u16]) -> u16 {
+    for _ in 0..200 {
+        let offset = 10_000 + (uuid::Uuid::new_v4().as_u128() % 40_000) as u16;
+        if base_ports.iter().all(|p| p.checked_add(offset).is_some_and(|port| std::net::TcpListener::bind(("0.0.0.0", port)).is_ok())) {
+            return offset;
+        }
+    }
+    panic!("no free port offset found");
+}
