@@ -78,7 +78,7 @@ fn config_check_rejects_broken_variants_with_line_and_key() {
     let km = seed("000-key-manager.toml");
     let out = run(&["config", "check", "-c", km.to_str().expect("utf8")], dir.path());
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("000-key-manager.toml:46:1: key `service_provider` is not supported"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("000-key-manager.toml:48:2: key `service_provider` is not supported"), "{}", String::from_utf8_lossy(&out.stderr));
     let out = run(&["config", "check", "--strict", "-c", km.to_str().expect("utf8")], dir.path());
     assert_eq!(out.status.code(), Some(64));
 }
