@@ -53,7 +53,11 @@ impl Health {
             }
         }
         let ready = checks.values().all(|c| c.ready);
-        ReadinessReport { status: if ready { "ready" } else { "unready" }.into(), roles: self.roles.iter().map(|r| r.to_string()).collect(), checks }
+        ReadinessReport {
+            status: if ready { "ready" } else { "unready" }.into(),
+            roles: self.roles.iter().map(|r| r.to_string()).collect(),
+            checks,
+        }
     }
 }
 

@@ -101,14 +101,19 @@ impl App {
 
         let https_addr = SocketAddr::new(opts.bind, config.transport.https_port());
         let http_addr = SocketAddr::new(opts.bind, config.transport.http_port());
-        let https = TcpListener::bind(https_addr).await.map_err(|source| AppError::Bind { what: "management https", addr: https_addr, source })?;
-        let http = TcpListener::bind(http_addr).await.map_err(|source| AppError::Bind { what: "management http", addr: http_addr, source })?;
+        let https =
+            TcpListener::bind(https_addr).await.map_err(|source| AppError::Bind { what: "management https", addr: https_addr, source })?;
+        let http =
+            TcpListener::bind(http_addr).await.map_err(|source| AppError::Bind { what: "management http", addr: http_addr, source })?;
 
         let (shutdown, rx) = watch::channel(false);
         let router = health::routes(health.clone());
         let mut listeners = Vec::new();
         let mut tasks = Vec::new();
-        for l in [Listener { name: "management https", listener: https, tls: Some(tls_config) }, Listener { name: "management http", listener: http, tls: None }] {
+        for l in [
+            Listener { name: "management https", listener: https, tls: Some(tls_config) },
+            Listener { name: "management http", listener: http, tls: None },
+        ] {
             let addr = l.local_addr().map_err(|source| AppError::Bind { what: l.name, addr: https_addr, source })?;
             tracing::info!(listener = l.name, %addr, "listening");
             listeners.push(BoundAddr { name: l.name, scheme: l.scheme(), addr });
@@ -152,18 +157,33 @@ impl App {
 
 /// WSO2's defaults when a role needs a database the file does not configure: H2 under `repository/database`.
 fn wso2_default_db(pool: &str, file: &str) -> Database {
-    Database { pool: pool.into(), kind: DbKind::Sqlite, declared_type: "h2".into(), target: DbTarget::File(PathBuf::from(format!("./repository/database/{file}.db"))), username: None, password: None }
+    Database {
+        pool: pool.into(),
+        kind: DbKind::Sqlite,
+        declared_type: "h2".into(),
+        target: DbTarget::File(PathBuf::from(format!("./repository/database/{file}.db"))),
+        username: None,
+        password: None,
+    }
 }
 
 fn warn_default_admin(config: &DeploymentConfig) {
     let a = &config.super_admin;
     if a.username == "admin" && a.password.expose() == "admin" {
-        tracing::warn!("SECURITY WARNING: the super admin is admin/admin. Change [super_admin] password (and username) before production; see the production hardening step of the deployment guide");
+        tracing::warn!(
+            "SECURITY WARNING: the super admin is admin/admin. Change [super_admin] password (and username) before production; see the production hardening step of the deployment guide"
+        );
     }
 }
 
 /// Connects and migrates every pool, retrying with backoff, then creates the super admin once.
-async fn bring_up_databases(config: Arc<DeploymentConfig>, pools: Vec<Database>, hosts: HostsFile, health: Arc<Health>, mut shutdown: watch::Receiver<bool>) {
+async fn bring_up_databases(
+    config: Arc<DeploymentConfig>,
+    pools: Vec<Database>,
+    hosts: HostsFile,
+    health: Arc<Health>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut shared = None;
     for db in pools {
         let mut delay = Duration::from_millis(500);

@@ -11,15 +11,15 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("keystore.tls: {path}: file not found (key `keystore.tls.file_name`)")]
-    NotFound { path: String },
-    #[error("keystore.tls: cannot read {path}: {source}")]
+    #[error("{path}: file not found (key `{key}`)")]
+    NotFound { key: &'static str, path: String },
+    #[error("cannot read keystore {path}: {source}")]
     Read { path: String, source: std::io::Error },
     #[error(
-        "keystore.tls: {path} is a Java KeyStore (JKS), which apim does not read; convert it once with\n  keytool -importkeystore -srckeystore {path} -srcstoretype JKS -srcstorepass <password> -destkeystore {dest} -deststoretype PKCS12 -deststorepass <password>\nthen set file_name = \"{dest_name}\" and type = \"PKCS12\" in [keystore.tls]"
+        "{path} is a Java KeyStore (JKS), which apim does not read; convert it once with\n  keytool -importkeystore -srckeystore {path} -srcstoretype JKS -srcstorepass <password> -destkeystore {dest} -deststoretype PKCS12 -deststorepass <password>\nthen set file_name = \"{dest_name}\" and type = \"PKCS12\" in [keystore.tls] (or [truststore])"
     )]
     Jks { path: String, dest: String, dest_name: String },
-    #[error("keystore.tls: {path}: {message}")]
+    #[error("keystore {path}: {message}")]
     Invalid { path: String, message: String },
     #[error("keystore.tls: cannot generate a self-signed certificate: {0}")]
     Generate(String),
@@ -41,7 +41,10 @@ impl TlsIdentity {
             .map_err(|e| TlsError::Invalid { path: self.origin.clone(), message: e.to_string() })?
             .with_no_client_auth()
             .with_single_cert(self.chain.clone(), self.key.clone_key())
-            .map_err(|e| TlsError::Invalid { path: self.origin.clone(), message: format!("certificate and key do not form a usable identity: {e}") })?;
+            .map_err(|e| TlsError::Invalid {
+                path: self.origin.clone(),
+                message: format!("certificate and key do not form a usable identity: {e}"),
+            })?;
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(cfg))
     }
@@ -53,7 +56,21 @@ fn locate(cfg: &DeploymentConfig, file: &Path) -> Option<PathBuf> {
     if file.is_absolute() {
         return file.exists().then(|| file.to_path_buf());
     }
-    [cfg.config_dir.join(file), PathBuf::from("repository/resources/security").join(file), file.to_path_buf()].into_iter().find(|p| p.exists())
+    [cfg.config_dir.join(file), PathBuf::from("repository/resources/security").join(file), file.to_path_buf()]
+        .into_iter()
+        .find(|p| p.exists())
+}
+
+/// Reads a keystore or truststore file, refusing JKS with the command that converts it.
+fn read_store(path: &Path) -> Result<(String, Vec<u8>), TlsError> {
+    let display = path.display().to_string();
+    let data = std::fs::read(path).map_err(|source| TlsError::Read { path: display.clone(), source })?;
+    if data.starts_with(&[0xFE, 0xED, 0xFE, 0xED]) {
+        let dest = path.with_extension("p12");
+        let dest_name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        return Err(TlsError::Jks { path: display, dest: dest.display().to_string(), dest_name });
+    }
+    Ok((display, data))
 }
 
 /// Loads (or generates) the TLS identity. Runs before any port is bound.
@@ -63,17 +80,17 @@ pub fn load_identity(cfg: &DeploymentConfig) -> Result<TlsIdentity, TlsError> {
         if ks.file_name == Path::new(Keystore::DEFAULT_FILE) {
             return generated(cfg);
         }
-        return Err(TlsError::NotFound { path: ks.file_name.display().to_string() });
+        return Err(TlsError::NotFound { key: "keystore.tls.file_name", path: ks.file_name.display().to_string() });
     };
-    let display = path.display().to_string();
-    let data = std::fs::read(&path).map_err(|source| TlsError::Read { path: display.clone(), source })?;
-    if data.starts_with(&[0xFE, 0xED, 0xFE, 0xED]) {
-        let dest = path.with_extension("p12");
-        let dest_name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        return Err(TlsError::Jks { path: display, dest: dest.display().to_string(), dest_name });
-    }
+    let (display, data) = read_store(&path)?;
     // Trust the content over the declared type: a PKCS#12 file still called .jks is common after conversion.
-    let kind = if data.starts_with(b"-----BEGIN") { KeystoreType::Pem } else if data.first() == Some(&0x30) { KeystoreType::Pkcs12 } else { ks.kind };
+    let kind = if data.starts_with(b"-----BEGIN") {
+        KeystoreType::Pem
+    } else if data.first() == Some(&0x30) {
+        KeystoreType::Pkcs12
+    } else {
+        ks.kind
+    };
     match kind {
         KeystoreType::Pem => from_pem(&data, &display),
         KeystoreType::Pkcs12 => from_pkcs12(&data, ks, &display),
@@ -82,17 +99,26 @@ pub fn load_identity(cfg: &DeploymentConfig) -> Result<TlsIdentity, TlsError> {
 }
 
 fn from_pem(data: &[u8], path: &str) -> Result<TlsIdentity, TlsError> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(data).collect::<Result<_, _>>().map_err(|e| TlsError::Invalid { path: path.into(), message: format!("bad PEM certificate: {e}") })?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(data)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Invalid { path: path.into(), message: format!("bad PEM certificate: {e}") })?;
     if chain.is_empty() {
         return Err(TlsError::Invalid { path: path.into(), message: "no CERTIFICATE block in the PEM file".into() });
     }
-    let key = PrivateKeyDer::from_pem_slice(data).map_err(|e| TlsError::Invalid { path: path.into(), message: format!("no usable private key in the PEM file (an unencrypted PKCS#8, PKCS#1 or SEC1 key must follow the certificate): {e}") })?;
+    let key = PrivateKeyDer::from_pem_slice(data).map_err(|e| TlsError::Invalid {
+        path: path.into(),
+        message: format!(
+            "no usable private key in the PEM file (an unencrypted PKCS#8, PKCS#1 or SEC1 key must follow the certificate): {e}"
+        ),
+    })?;
     Ok(TlsIdentity { chain, key, origin: path.into() })
 }
 
 fn from_pkcs12(data: &[u8], ks: &Keystore, path: &str) -> Result<TlsIdentity, TlsError> {
-    let store = p12_keystore::KeyStore::from_pkcs12(data, ks.password.expose(), p12_keystore::Pkcs12ImportPolicy::Relaxed)
-        .map_err(|e| TlsError::Invalid { path: path.into(), message: format!("cannot open PKCS#12 (wrong `keystore.tls.password`?): {e}") })?;
+    let store =
+        p12_keystore::KeyStore::from_pkcs12(data, ks.password.expose(), p12_keystore::Pkcs12ImportPolicy::Relaxed).map_err(|e| {
+            TlsError::Invalid { path: path.into(), message: format!("cannot open PKCS#12 (wrong `keystore.tls.password`?): {e}") }
+        })?;
     let chain = match ks.alias.as_deref().and_then(|a| store.entry(a)) {
         Some(p12_keystore::KeyStoreEntry::PrivateKeyChain(c)) => c,
         _ => match store.private_key_chain() {
@@ -163,24 +189,23 @@ pub fn load_truststore(cfg: &DeploymentConfig) -> Result<Vec<CertificateDer<'sta
             tracing::info!(file = %ts.file_name.display(), "truststore not found; using none");
             return Ok(Vec::new());
         }
-        return Err(TlsError::NotFound { path: ts.file_name.display().to_string() });
+        return Err(TlsError::NotFound { key: "truststore.file_name", path: ts.file_name.display().to_string() });
     };
-    let display = path.display().to_string();
-    let data = std::fs::read(&path).map_err(|source| TlsError::Read { path: display.clone(), source })?;
-    if data.starts_with(&[0xFE, 0xED, 0xFE, 0xED]) {
-        let dest = path.with_extension("p12");
-        let dest_name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        return Err(TlsError::Jks { path: display, dest: dest.display().to_string(), dest_name });
-    }
+    let (display, data) = read_store(&path)?;
     if data.starts_with(b"-----BEGIN") {
-        return CertificateDer::pem_slice_iter(&data).collect::<Result<_, _>>().map_err(|e| TlsError::Invalid { path: display, message: format!("bad PEM certificate: {e}") });
+        return CertificateDer::pem_slice_iter(&data)
+            .collect::<Result<_, _>>()
+            .map_err(|e| TlsError::Invalid { path: display, message: format!("bad PEM certificate: {e}") });
     }
-    let store = p12_keystore::KeyStore::from_pkcs12(&data, ts.password.expose(), p12_keystore::Pkcs12ImportPolicy::Relaxed).map_err(|e| TlsError::Invalid { path: display, message: format!("cannot open PKCS#12 truststore: {e}") })?;
+    let store = p12_keystore::KeyStore::from_pkcs12(&data, ts.password.expose(), p12_keystore::Pkcs12ImportPolicy::Relaxed)
+        .map_err(|e| TlsError::Invalid { path: display, message: format!("cannot open PKCS#12 truststore: {e}") })?;
     let mut out = Vec::new();
     for (_, entry) in store.entries() {
         match entry {
             p12_keystore::KeyStoreEntry::Certificate(c) => out.push(CertificateDer::from(c.as_der().to_vec())),
-            p12_keystore::KeyStoreEntry::PrivateKeyChain(c) => out.extend(c.certs().iter().map(|c| CertificateDer::from(c.as_der().to_vec()))),
+            p12_keystore::KeyStoreEntry::PrivateKeyChain(c) => {
+                out.extend(c.certs().iter().map(|c| CertificateDer::from(c.as_der().to_vec())))
+            }
             p12_keystore::KeyStoreEntry::Secret(_) => {}
         }
     }

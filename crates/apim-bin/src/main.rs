@@ -127,7 +127,11 @@ fn load(common: &CommonArgs, strict: bool) -> Result<Loaded, ExitCode> {
     match loaded {
         Ok(l) => {
             for w in &l.warnings {
-                eprintln!("warning: {}: key `{}` is not supported by this version of apim and is ignored", w.location(&l.source), w.key_path);
+                eprintln!(
+                    "warning: {}: key `{}` is not supported by this version of apim and is ignored",
+                    w.location(&l.source),
+                    w.key_path
+                );
             }
             Ok(l)
         }
@@ -151,7 +155,11 @@ fn config_check(common: &CommonArgs, strict: bool) -> ExitCode {
 fn run_node(args: NodeArgs, roles: Option<Vec<NodeRole>>) -> ExitCode {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| args.log_level.clone());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_ansi(ansi).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
 
     let loaded = match load(&args.common, false) {
         Ok(l) => l,

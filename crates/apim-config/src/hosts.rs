@@ -68,7 +68,8 @@ mod tests {
 
     #[test]
     fn parses_hosts_format() {
-        let h = HostsFile::parse("h", "# c\n127.0.0.2 db.wso2.com  cp.wso2.com # tail\n\n::1 v6.local\n127.0.0.9 DB.wso2.com\n").expect("parse");
+        let h = HostsFile::parse("h", "# c\n127.0.0.2 db.wso2.com  cp.wso2.com # tail\n\n::1 v6.local\n127.0.0.9 DB.wso2.com\n")
+            .expect("parse");
         assert_eq!(h.lookup("db.wso2.com"), Some("127.0.0.2".parse().expect("ip")));
         assert_eq!(h.lookup("CP.WSO2.COM"), Some("127.0.0.2".parse().expect("ip")));
         assert_eq!(h.lookup("v6.local"), Some("::1".parse().expect("ip")));

@@ -102,7 +102,10 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError>
         Ok(t) => t,
         Err(e) => {
             let source = Source::new(path, "");
-            return Err(ConfigError { source, diagnostics: vec![Diagnostic::error("", None, format!("cannot read configuration file: {e}"))] });
+            return Err(ConfigError {
+                source,
+                diagnostics: vec![Diagnostic::error("", None, format!("cannot read configuration file: {e}"))],
+            });
         }
     };
     let env = |name: &str| std::env::var(name).ok();
@@ -135,7 +138,9 @@ pub fn load_str(source: Source, opts: &LoadOptions, env: &dyn Fn(&str) -> Option
     if let Some(raw) = opts.sys.get("portOffset") {
         match raw.trim().parse::<u16>() {
             Ok(o) => port_offset_override = Some(o),
-            Err(_) => diagnostics.push(Diagnostic::error("-DportOffset", None, format!("-DportOffset={raw} is not a port offset (0-65535)"))),
+            Err(_) => {
+                diagnostics.push(Diagnostic::error("-DportOffset", None, format!("-DportOffset={raw} is not a port offset (0-65535)")))
+            }
         }
     }
     let config_dir = source.path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -168,10 +173,22 @@ impl Loaded {
         let roles: Vec<&str> = c.server.roles.iter().map(|r| r.as_str()).collect();
         out.push_str(&format!("# roles: {}\n", roles.join(", ")));
         out.push_str(&format!("# offset: {}\n", c.server.offset));
-        out.push_str(&format!("# management: https {} (proxyPort {}), http {}\n", c.transport.https_port(), c.transport.https_proxy_port.map(|p| p.to_string()).unwrap_or_else(|| "-".into()), c.transport.http_port()));
+        out.push_str(&format!(
+            "# management: https {} (proxyPort {}), http {}\n",
+            c.transport.https_port(),
+            c.transport.https_proxy_port.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            c.transport.http_port()
+        ));
         for db in [&c.apim_db, &c.shared_db].into_iter().flatten() {
             let user = db.username.as_deref().unwrap_or("-");
-            out.push_str(&format!("# {}: {} at {} (type \"{}\"), user {user}, password {}\n", db.pool, db.kind.as_str(), describe_target(&db.target), db.declared_type, print::MASK));
+            out.push_str(&format!(
+                "# {}: {} at {} (type \"{}\"), user {user}, password {}\n",
+                db.pool,
+                db.kind.as_str(),
+                describe_target(&db.target),
+                db.declared_type,
+                print::MASK
+            ));
         }
         out.push_str(&format!("# keystore.tls: {} ({:?})\n", c.keystore_tls.file_name.display(), c.keystore_tls.kind));
         out.push_str(&format!("# gateway labels: {}\n", c.gateway_sync.gateway_labels.join(", ")));
@@ -185,4 +202,3 @@ fn describe_target(t: &DbTarget) -> String {
         DbTarget::Server { host, port, name } => format!("{host}:{port}/{name}"),
     }
 }
-

@@ -40,7 +40,10 @@ fn write_table(out: &mut String, table: &Table, path: &str) {
         let sub = join(path, &e.key);
         match &e.node.value {
             Value::Table(t) => {
-                let has_scalars = t.entries.iter().any(|e| !matches!(&e.node.value, Value::Table(_)) && !matches!(&e.node.value, Value::Array(i) if is_table_array(i)));
+                let has_scalars = t
+                    .entries
+                    .iter()
+                    .any(|e| !matches!(&e.node.value, Value::Table(_)) && !matches!(&e.node.value, Value::Array(i) if is_table_array(i)));
                 if has_scalars || t.entries.is_empty() {
                     let _ = writeln!(out, "\n[{sub}]");
                 }
@@ -71,7 +74,11 @@ fn value(v: &Value) -> String {
             format!("[{}]", parts.join(", "))
         }
         Value::Table(t) => {
-            let parts: Vec<String> = t.entries.iter().map(|e| format!("{} = {}", join("", &e.key), if is_secret_key(&e.key) { quote(MASK) } else { value(&e.node.value) })).collect();
+            let parts: Vec<String> = t
+                .entries
+                .iter()
+                .map(|e| format!("{} = {}", join("", &e.key), if is_secret_key(&e.key) { quote(MASK) } else { value(&e.node.value) }))
+                .collect();
             format!("{{ {} }}", parts.join(", "))
         }
     }

@@ -23,7 +23,6 @@ pub(crate) struct Tbl<'t> {
     span: Option<(usize, usize)>,
 }
 
-
 impl Reader {
     pub fn new() -> Reader {
         Reader { diags: Vec::new(), used: HashSet::new() }
@@ -185,7 +184,9 @@ impl Reader {
                 let mut out = Vec::new();
                 for (i, item) in items.iter().enumerate() {
                     match &item.value {
-                        Value::Table(inner) => out.push((Tbl { table: inner, span: Some((item.span.start, item.span.end)) }, format!("{path}[{i}]"))),
+                        Value::Table(inner) => {
+                            out.push((Tbl { table: inner, span: Some((item.span.start, item.span.end)) }, format!("{path}[{i}]")))
+                        }
                         other => {
                             let msg = format!("expected a table, found {}", describe(other));
                             self.error(&path, Some(item.span.clone()), msg);
@@ -213,7 +214,11 @@ impl Reader {
         for e in &table.entries {
             let path = join(prefix, &e.key);
             if !self.used.contains(&e.key_span.start) {
-                out.push(Diagnostic::warning(&path, Some(e.key_span.clone()), "key is not supported by this version of apim and is ignored"));
+                out.push(Diagnostic::warning(
+                    &path,
+                    Some(e.key_span.clone()),
+                    "key is not supported by this version of apim and is ignored",
+                ));
                 continue;
             }
             match &e.node.value {
@@ -314,7 +319,8 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
     let base_path = r.str(st, &sp, "base_path");
 
     // [transport.http|https] properties.port / proxyPort
-    let mut transport = Transport { https_port: ports::MGT_HTTPS, http_port: ports::MGT_HTTP, https_proxy_port: None, http_proxy_port: None, offset };
+    let mut transport =
+        Transport { https_port: ports::MGT_HTTPS, http_port: ports::MGT_HTTP, https_proxy_port: None, http_proxy_port: None, offset };
     if let Some((tt, tp)) = r.table(top, "", &["transport"]) {
         for (scheme, default) in [("https", ports::MGT_HTTPS), ("http", ports::MGT_HTTP)] {
             let Some((st2, sp2)) = r.table(tt, &tp, &[scheme]) else { continue };
@@ -344,7 +350,11 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
         ("traffic manager ingest tls (9711)", ports::TM_INGEST_TLS),
     ] {
         if port != 0 && u32::from(port) + u32::from(offset) > 65535 {
-            r.error(&offset_key, offset_span.clone(), format!("offset {offset} puts {name} at {}, beyond 65535", u32::from(port) + u32::from(offset)));
+            r.error(
+                &offset_key,
+                offset_span.clone(),
+                format!("offset {offset} puts {name} at {}, beyond 65535", u32::from(port) + u32::from(offset)),
+            );
             break;
         }
     }
@@ -385,7 +395,13 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
         .table(top, "", &["keystore"])
         .and_then(|(kt, kp)| r.table(kt, &kp, &["tls"]))
         .map(|(t, p)| keystore(r, t, &p, Keystore::DEFAULT_FILE))
-        .unwrap_or_else(|| Keystore { file_name: Keystore::DEFAULT_FILE.into(), kind: KeystoreType::Jks, password: Secret::new("wso2carbon"), alias: Some("wso2carbon".into()), key_password: Some(Secret::new("wso2carbon")) });
+        .unwrap_or_else(|| Keystore {
+            file_name: Keystore::DEFAULT_FILE.into(),
+            kind: KeystoreType::Jks,
+            password: Secret::new("wso2carbon"),
+            alias: Some("wso2carbon".into()),
+            key_password: Some(Secret::new("wso2carbon")),
+        });
     let truststore = r.table(top, "", &["truststore"]).map(|(t, p)| keystore(r, t, &p, Keystore::DEFAULT_TRUSTSTORE));
 
     // [apim.*]
@@ -424,7 +440,10 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
         if let Some((t, p)) = r.table(at, &ap, &["throttling"]) {
             let mut groups = Vec::new();
             for (gt, gp) in r.tables(t, &p, "url_group") {
-                groups.push(UrlGroup { urls: r.endpoints(gt, &gp, "traffic_manager_urls"), auth_urls: r.endpoints(gt, &gp, "traffic_manager_auth_urls") });
+                groups.push(UrlGroup {
+                    urls: r.endpoints(gt, &gp, "traffic_manager_urls"),
+                    auth_urls: r.endpoints(gt, &gp, "traffic_manager_auth_urls"),
+                });
             }
             throttling = Some(Throttling {
                 service_url: r.url(t, &p, "service_url", &["https", "http"]),
@@ -445,7 +464,11 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
                 let kind = r.str(t, &p, "type").unwrap_or_else(|| "hybrid".into());
                 if !matches!(kind.as_str(), "hybrid" | "production" | "sandbox") {
                     let span = t.table.get("type").map(|e| e.node.span.clone());
-                    r.error(&join(&p, "type"), span, format!("gateway environment type `{kind}` is not one of hybrid, production, sandbox"));
+                    r.error(
+                        &join(&p, "type"),
+                        span,
+                        format!("gateway environment type `{kind}` is not one of hybrid, production, sandbox"),
+                    );
                 }
                 gateway_environments.push(GatewayEnvironment {
                     name: name.unwrap_or_default(),
@@ -498,7 +521,8 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
         let kind = r.str(t, &p, "type");
         let name = r.str(t, &p, "name");
         let order = r.int(t, &p, "order").map(|o| o.0).unwrap_or(0);
-        let mut listener = EventListener { id, kind, name, order, notification_endpoint: None, username: None, password: None, headers: Vec::new() };
+        let mut listener =
+            EventListener { id, kind, name, order, notification_endpoint: None, username: None, password: None, headers: Vec::new() };
         if let Some((pt, pp)) = r.table(t, &p, &["properties"]) {
             listener.notification_endpoint = r.url(pt, &pp, "notification_endpoint", &["https", "http"]);
             listener.username = r.str(pt, &pp, "username");
@@ -629,7 +653,10 @@ fn sqlite_path(s: &str) -> PathBuf {
 fn parse_db_url(url: &str, kind: DbKind, _config_dir: &Path) -> Result<DbTarget, String> {
     let u = url.strip_prefix("jdbc:").unwrap_or(url);
     if kind == DbKind::Sqlite {
-        let rest = u.strip_prefix("h2:").or_else(|| u.strip_prefix("sqlite:")).ok_or_else(|| format!("`{url}` is not an h2 or sqlite URL (expected jdbc:h2:./path or jdbc:sqlite:path)"))?;
+        let rest = u
+            .strip_prefix("h2:")
+            .or_else(|| u.strip_prefix("sqlite:"))
+            .ok_or_else(|| format!("`{url}` is not an h2 or sqlite URL (expected jdbc:h2:./path or jdbc:sqlite:path)"))?;
         let rest = rest.strip_prefix("file:").unwrap_or(rest).trim_start_matches("//");
         let path = rest.split(';').next().unwrap_or("").split('?').next().unwrap_or("");
         if path.is_empty() {
@@ -658,4 +685,3 @@ fn parse_db_url(url: &str, kind: DbKind, _config_dir: &Path) -> Result<DbTarget,
     }
     Ok(DbTarget::Server { host, port, name })
 }
-

@@ -156,11 +156,17 @@ impl Resolver<'_> {
                 Segment::Text(t) => t.to_string(),
                 Segment::Ref(target) => {
                     let v = self.reference(target).map_err(err)?;
-                    value_to_text(&v).ok_or_else(|| err(format!("`$ref{{{target}}}` is a {} and cannot be embedded in a string", v.type_name())))?
+                    value_to_text(&v)
+                        .ok_or_else(|| err(format!("`$ref{{{target}}}` is a {} and cannot be embedded in a string", v.type_name())))?
                 }
                 Segment::BuiltIn(name) => self.built_in(name).map_err(err)?,
                 Segment::Env(var) => (self.inputs.env)(var).ok_or_else(|| err(format!("environment variable `{var}` is not set")))?,
-                Segment::Sys(name) => self.inputs.sys.get(name).cloned().ok_or_else(|| err(format!("system property `{name}` is not set (pass -D{name}=VALUE)")))?,
+                Segment::Sys(name) => self
+                    .inputs
+                    .sys
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| err(format!("system property `{name}` is not set (pass -D{name}=VALUE)")))?,
                 Segment::Secret(alias) => {
                     return Err(err(format!("`$secret{{{alias}}}` needs a secure vault, which this version does not support")));
                 }

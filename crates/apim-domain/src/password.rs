@@ -13,10 +13,7 @@ pub enum PasswordError {
 
 /// Hashes a password with Argon2id and a random salt.
 pub fn hash(password: &str) -> Result<String, PasswordError> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Hash(e.to_string()))
+    Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
 /// Checks a password against a stored PHC string.

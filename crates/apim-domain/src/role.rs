@@ -12,12 +12,7 @@ pub enum NodeRole {
 }
 
 impl NodeRole {
-    pub const ALL: [NodeRole; 4] = [
-        NodeRole::ControlPlane,
-        NodeRole::KeyManager,
-        NodeRole::TrafficManager,
-        NodeRole::Gateway,
-    ];
+    pub const ALL: [NodeRole; 4] = [NodeRole::ControlPlane, NodeRole::KeyManager, NodeRole::TrafficManager, NodeRole::Gateway];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -30,6 +30,11 @@ impl Config {
 
     /// One start-up log line.
     pub fn summary(&self) -> String {
-        format!("gateway labels [{}], {} event hub endpoint(s), {} throttle decision endpoint(s)", self.gateway_labels.join(", "), self.event_hub_endpoints.len(), self.throttle_decision_endpoints.len())
+        format!(
+            "gateway labels [{}], {} event hub endpoint(s), {} throttle decision endpoint(s)",
+            self.gateway_labels.join(", "),
+            self.event_hub_endpoints.len(),
+            self.throttle_decision_endpoints.len()
+        )
     }
 }

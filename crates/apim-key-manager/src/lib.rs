@@ -14,7 +14,12 @@ pub struct Config {
 impl Config {
     pub fn from_deployment(d: &DeploymentConfig) -> Config {
         Config {
-            revocation_listeners: d.event_listeners.iter().filter(|l| l.id == "token_revocation").filter_map(|l| l.notification_endpoint.clone()).collect(),
+            revocation_listeners: d
+                .event_listeners
+                .iter()
+                .filter(|l| l.id == "token_revocation")
+                .filter_map(|l| l.notification_endpoint.clone())
+                .collect(),
         }
     }
 

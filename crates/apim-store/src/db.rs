@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use apim_config::{Database, DbKind, DbTarget, HostsFile};
+use sqlx::SqlStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::SqlStr;
 
 use crate::error::{ConnectCause, StoreError};
 
@@ -53,7 +53,8 @@ pub async fn connect(db: &Database, hosts: &HostsFile) -> Result<Db, StoreError>
     match (&db.target, db.kind) {
         (DbTarget::File(path), _) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| fail(ConnectCause::Other(format!("cannot create directory {}: {e}", parent.display()))))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| fail(ConnectCause::Other(format!("cannot create directory {}: {e}", parent.display()))))?;
             }
             let opts = SqliteConnectOptions::new()
                 .filename(path)
@@ -61,7 +62,12 @@ pub async fn connect(db: &Database, hosts: &HostsFile) -> Result<Db, StoreError>
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
-            let pool = SqlitePoolOptions::new().max_connections(4).acquire_timeout(CONNECT_TIMEOUT).connect_with(opts).await.map_err(|e| fail(classify(&e)))?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(CONNECT_TIMEOUT)
+                .connect_with(opts)
+                .await
+                .map_err(|e| fail(classify(&e)))?;
             Ok(Db::Sqlite(pool))
         }
         (DbTarget::Server { host, port, name }, kind) => {
@@ -76,7 +82,12 @@ pub async fn connect(db: &Database, hosts: &HostsFile) -> Result<Db, StoreError>
                         opts = opts.password(&password);
                     }
                     probe::<sqlx::MySqlConnection>(&opts).await.map_err(fail)?;
-                    let pool = MySqlPoolOptions::new().max_connections(8).acquire_timeout(CONNECT_TIMEOUT).connect_with(opts).await.map_err(|e| fail(classify(&e)))?;
+                    let pool = MySqlPoolOptions::new()
+                        .max_connections(8)
+                        .acquire_timeout(CONNECT_TIMEOUT)
+                        .connect_with(opts)
+                        .await
+                        .map_err(|e| fail(classify(&e)))?;
                     Ok(Db::MySql(pool))
                 }
                 _ => {
@@ -85,7 +96,12 @@ pub async fn connect(db: &Database, hosts: &HostsFile) -> Result<Db, StoreError>
                         opts = opts.password(&password);
                     }
                     probe::<sqlx::PgConnection>(&opts).await.map_err(fail)?;
-                    let pool = PgPoolOptions::new().max_connections(8).acquire_timeout(CONNECT_TIMEOUT).connect_with(opts).await.map_err(|e| fail(classify(&e)))?;
+                    let pool = PgPoolOptions::new()
+                        .max_connections(8)
+                        .acquire_timeout(CONNECT_TIMEOUT)
+                        .connect_with(opts)
+                        .await
+                        .map_err(|e| fail(classify(&e)))?;
                     Ok(Db::Postgres(pool))
                 }
             }

@@ -57,7 +57,11 @@ fn map_unique(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
 
 impl Db {
     async fn roles_of(&self, id: &str) -> Result<Vec<String>, StoreError> {
-        let q = sql(self, "SELECT role_name FROM um_user_role WHERE user_id = ? ORDER BY role_name", "SELECT role_name FROM um_user_role WHERE user_id = $1 ORDER BY role_name");
+        let q = sql(
+            self,
+            "SELECT role_name FROM um_user_role WHERE user_id = ? ORDER BY role_name",
+            "SELECT role_name FROM um_user_role WHERE user_id = $1 ORDER BY role_name",
+        );
         per_backend!(self, |p| {
             let rows = sqlx::query(q).bind(id).fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -93,13 +97,28 @@ impl UserStore for Db {
             return Err(StoreError::Invalid("username must not be empty".into()));
         }
         let id = UserId::generate();
-        let insert_user = sql(self, "INSERT INTO um_user (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)", "INSERT INTO um_user (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)");
-        let insert_role = sql(self, "INSERT INTO um_user_role (user_id, role_name) VALUES (?, ?)", "INSERT INTO um_user_role (user_id, role_name) VALUES ($1, $2)");
+        let insert_user = sql(
+            self,
+            "INSERT INTO um_user (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO um_user (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+        );
+        let insert_role = sql(
+            self,
+            "INSERT INTO um_user_role (user_id, role_name) VALUES (?, ?)",
+            "INSERT INTO um_user_role (user_id, role_name) VALUES ($1, $2)",
+        );
         let role_exists = sql(self, "SELECT COUNT(*) FROM um_role WHERE name = ?", "SELECT COUNT(*) FROM um_role WHERE name = $1");
         let username = user.username.to_string();
         per_backend!(self, |p| {
             let mut tx = p.begin().await?;
-            sqlx::query(insert_user).bind(&id.0).bind(user.username).bind(user.password_hash).bind(now_secs()).execute(&mut *tx).await.map_err(|e| map_unique(e, || format!("user `{username}`")))?;
+            sqlx::query(insert_user)
+                .bind(&id.0)
+                .bind(user.username)
+                .bind(user.password_hash)
+                .bind(now_secs())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_unique(e, || format!("user `{username}`")))?;
             for role in user.roles {
                 // Checked explicitly: SQLite and MySQL report foreign-key failures differently.
                 let n: i64 = sqlx::query(role_exists).bind(*role).fetch_one(&mut *tx).await?.try_get(0)?;

@@ -21,7 +21,9 @@ impl Backend {
 pub fn admin_url(backend: Backend) -> Option<String> {
     match std::env::var(backend.env_var()) {
         Ok(url) if !url.is_empty() => Some(url),
-        _ if crate::under_ci() => panic!("{} must be set under CI (.ci/run sets it); refusing to skip the {backend:?} tests", backend.env_var()),
+        _ if crate::under_ci() => {
+            panic!("{} must be set under CI (.ci/run sets it); refusing to skip the {backend:?} tests", backend.env_var())
+        }
         _ => {
             eprintln!("skipping {backend:?}: {} is not set", backend.env_var());
             None
@@ -33,13 +35,15 @@ pub fn admin_url(backend: Backend) -> Option<String> {
 pub async fn admin_exec(backend: Backend, url: &str, statements: &[String]) -> anyhow::Result<()> {
     match backend {
         Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(url).await.map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {url}: {e}"))?;
+            let mut c =
+                sqlx::PgConnection::connect(url).await.map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {url}: {e}"))?;
             for s in statements {
                 sqlx::raw_sql(AssertSqlSafe(s.clone())).execute(&mut c).await?;
             }
         }
         Backend::MySql => {
-            let mut c = sqlx::MySqlConnection::connect(url).await.map_err(|e| anyhow::anyhow!("cannot connect to MariaDB at {url}: {e}"))?;
+            let mut c =
+                sqlx::MySqlConnection::connect(url).await.map_err(|e| anyhow::anyhow!("cannot connect to MariaDB at {url}: {e}"))?;
             for s in statements {
                 sqlx::raw_sql(AssertSqlSafe(s.clone())).execute(&mut c).await?;
             }
@@ -64,7 +68,9 @@ impl TestDb {
     pub async fn create(backend: Backend) -> Option<TestDb> {
         let admin_url = admin_url(backend)?;
         let name = crate::unique("apim_test");
-        admin_exec(backend, &admin_url, &[format!("CREATE DATABASE {name}")]).await.unwrap_or_else(|e| panic!("{backend:?} unreachable: {e}"));
+        admin_exec(backend, &admin_url, &[format!("CREATE DATABASE {name}")])
+            .await
+            .unwrap_or_else(|e| panic!("{backend:?} unreachable: {e}"));
         let (user, password, host, port) = parse_url(&admin_url);
         Some(TestDb { backend, admin_url, name, host, port, user, password })
     }
@@ -75,7 +81,10 @@ impl TestDb {
             Backend::Postgres => "postgre",
             Backend::MySql => "mysql",
         };
-        format!("type = \"{kind}\"\nhostname = \"{}\"\nport = {}\nname = \"{}\"\nusername = \"{}\"\npassword = \"{}\"\n", self.host, self.port, self.name, self.user, self.password)
+        format!(
+            "type = \"{kind}\"\nhostname = \"{}\"\nport = {}\nname = \"{}\"\nusername = \"{}\"\npassword = \"{}\"\n",
+            self.host, self.port, self.name, self.user, self.password
+        )
     }
 }
 
@@ -103,6 +112,7 @@ pub fn parse_url(url: &str) -> (String, String, String, u16) {
     let (creds, hostpart) = rest.rsplit_once('@').unwrap_or(("", rest));
     let (user, password) = creds.split_once(':').unwrap_or((creds, ""));
     let authority = hostpart.split('/').next().unwrap_or("");
-    let (host, port) = authority.rsplit_once(':').map(|(h, p)| (h.to_string(), p.parse().unwrap_or(0))).unwrap_or((authority.to_string(), 0));
+    let (host, port) =
+        authority.rsplit_once(':').map(|(h, p)| (h.to_string(), p.parse().unwrap_or(0))).unwrap_or((authority.to_string(), 0));
     (user.to_string(), password.to_string(), host, port)
 }

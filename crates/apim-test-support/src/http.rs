@@ -29,7 +29,9 @@ pub async fn get(url: &str) -> anyhow::Result<Response> {
 }
 
 pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> anyhow::Result<Response> {
-    tokio::time::timeout(Duration::from_secs(10), request_inner(method, url, headers, body)).await.map_err(|_| anyhow::anyhow!("{method} {url} timed out"))?
+    tokio::time::timeout(Duration::from_secs(10), request_inner(method, url, headers, body))
+        .await
+        .map_err(|_| anyhow::anyhow!("{method} {url} timed out"))?
 }
 
 async fn request_inner(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> anyhow::Result<Response> {
@@ -38,7 +40,10 @@ async fn request_inner(method: &str, url: &str, headers: &[(&str, &str)], body: 
     let tls = uri.scheme_str() == Some("https");
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
     let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-    let mut req = http::Request::builder().method(method).uri(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")).header("host", format!("{host}:{port}"));
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+        .header("host", format!("{host}:{port}"));
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -80,13 +85,30 @@ where
 struct AcceptAny;
 
 impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Ok(HandshakeSignatureValid::assertion())
     }
-    fn verify_tls13_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Ok(HandshakeSignatureValid::assertion())
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -16,7 +16,15 @@ pub struct Node {
 impl Node {
     /// Starts `bin args...` in `cwd`.
     pub fn spawn(bin: &Path, args: &[&str], cwd: &Path) -> Node {
-        let mut child = Command::new(bin).args(args).current_dir(cwd).env("RUST_LOG", "info").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn apim");
+        let mut child = Command::new(bin)
+            .args(args)
+            .current_dir(cwd)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn apim");
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         if let Some(out) = child.stdout.take() {
@@ -55,7 +63,11 @@ impl Node {
         let deadline = Instant::now() + timeout;
         let prefix = format!("listening {listener} ");
         loop {
-            let found = self.stdout.lock().ok().and_then(|v| v.iter().find_map(|l| l.strip_prefix(&prefix).map(|u| u.replace("0.0.0.0", "127.0.0.1"))));
+            let found = self
+                .stdout
+                .lock()
+                .ok()
+                .and_then(|v| v.iter().find_map(|l| l.strip_prefix(&prefix).map(|u| u.replace("0.0.0.0", "127.0.0.1"))));
             if let Some(u) = found {
                 return u;
             }

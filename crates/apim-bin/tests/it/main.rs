@@ -78,7 +78,11 @@ fn config_check_rejects_broken_variants_with_line_and_key() {
     let km = seed("000-key-manager.toml");
     let out = run(&["config", "check", "-c", km.to_str().expect("utf8")], dir.path());
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("000-key-manager.toml:48:2: key `service_provider` is not supported"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("000-key-manager.toml:48:2: key `service_provider` is not supported"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = run(&["config", "check", "--strict", "-c", km.to_str().expect("utf8")], dir.path());
     assert_eq!(out.status.code(), Some(64));
 }
@@ -119,7 +123,25 @@ fn jks_keystore_is_refused_with_the_keytool_command() {
     let dir = TempDir::new("apim-jks");
     // A real JKS when keytool is there; its magic number otherwise.
     let made = std::process::Command::new("keytool")
-        .args(["-genkeypair", "-keystore", "wso2carbon.jks", "-storetype", "JKS", "-storepass", "wso2carbon", "-keypass", "wso2carbon", "-alias", "wso2carbon", "-keyalg", "RSA", "-dname", "CN=localhost", "-validity", "30"])
+        .args([
+            "-genkeypair",
+            "-keystore",
+            "wso2carbon.jks",
+            "-storetype",
+            "JKS",
+            "-storepass",
+            "wso2carbon",
+            "-keypass",
+            "wso2carbon",
+            "-alias",
+            "wso2carbon",
+            "-keyalg",
+            "RSA",
+            "-dname",
+            "CN=localhost",
+            "-validity",
+            "30",
+        ])
         .current_dir(dir.path())
         .output()
         .is_ok_and(|o| o.status.success());
@@ -139,7 +161,23 @@ fn jks_keystore_is_refused_with_the_keytool_command() {
 async fn pkcs12_keystore_is_served() {
     let dir = TempDir::new("apim-p12");
     let made = std::process::Command::new("keytool")
-        .args(["-genkeypair", "-keystore", "tls.p12", "-storetype", "PKCS12", "-storepass", "changeit", "-alias", "tls", "-keyalg", "RSA", "-dname", "CN=gw.example.test", "-validity", "30"])
+        .args([
+            "-genkeypair",
+            "-keystore",
+            "tls.p12",
+            "-storetype",
+            "PKCS12",
+            "-storepass",
+            "changeit",
+            "-alias",
+            "tls",
+            "-keyalg",
+            "RSA",
+            "-dname",
+            "CN=gw.example.test",
+            "-validity",
+            "30",
+        ])
         .current_dir(dir.path())
         .output()
         .is_ok_and(|o| o.status.success());
@@ -149,13 +187,19 @@ async fn pkcs12_keystore_is_served() {
         return;
     }
     let offset = free_offset(&[9443, 9763]);
-    let cfg = format!("[server]\nhostname = \"gw.example.test\"\noffset = {offset}\n[keystore.tls]\nfile_name = \"tls.p12\"\ntype = \"PKCS12\"\npassword = \"changeit\"\nalias = \"tls\"\n[database.shared_db]\ntype = \"h2\"\nurl = \"jdbc:h2:./db/SHARED\"\n");
+    let cfg = format!(
+        "[server]\nhostname = \"gw.example.test\"\noffset = {offset}\n[keystore.tls]\nfile_name = \"tls.p12\"\ntype = \"PKCS12\"\npassword = \"changeit\"\nalias = \"tls\"\n[database.shared_db]\ntype = \"h2\"\nurl = \"jdbc:h2:./db/SHARED\"\n"
+    );
     std::fs::write(dir.path().join("deployment.toml"), cfg).expect("write");
     let mut node = Node::spawn(&apim(), &["gateway", "-c", "deployment.toml", "--bind", "127.0.0.1"], dir.path());
     let https = node.url("management-https", Duration::from_secs(20));
     let ready = wait_ready(&https, Duration::from_secs(20)).await;
     assert_eq!(ready.status, 200, "{}", ready.body);
-    let exported = std::process::Command::new("keytool").args(["-exportcert", "-keystore", "tls.p12", "-storepass", "changeit", "-alias", "tls"]).current_dir(dir.path()).output().expect("export");
+    let exported = std::process::Command::new("keytool")
+        .args(["-exportcert", "-keystore", "tls.p12", "-storepass", "changeit", "-alias", "tls"])
+        .current_dir(dir.path())
+        .output()
+        .expect("export");
     assert_eq!(ready.peer_certificate.as_deref(), Some(exported.stdout.as_slice()), "the served certificate is the keystore's");
     assert_eq!(ready.json()["roles"], serde_json::json!(["gateway"]));
     node.terminate();
@@ -184,17 +228,27 @@ async fn seed_control_plane_on_mariadb_with_hosts_file() {
     impl Drop for Cleanup {
         fn drop(&mut self) {
             let (url, stmts) = (self.0.clone(), self.1.clone());
-            let _ = std::thread::spawn(move || tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| rt.block_on(admin_exec(Backend::MySql, &url, &stmts)))).join();
+            let _ = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map(|rt| rt.block_on(admin_exec(Backend::MySql, &url, &stmts)))
+            })
+            .join();
         }
     }
-    let _cleanup = Cleanup(admin.clone(), vec![format!("DROP DATABASE IF EXISTS {apim_db}"), format!("DROP DATABASE IF EXISTS {shared_db}")]);
+    let _cleanup =
+        Cleanup(admin.clone(), vec![format!("DROP DATABASE IF EXISTS {apim_db}"), format!("DROP DATABASE IF EXISTS {shared_db}")]);
 
     let text = std::fs::read_to_string(seed("001-control-plane-single.toml")).expect("seed");
-    let text = text.replace("name = \"apim_db\"", &format!("name = \"{apim_db}\"")).replace("name = \"shared_db\"", &format!("name = \"{shared_db}\""));
+    let text = text
+        .replace("name = \"apim_db\"", &format!("name = \"{apim_db}\""))
+        .replace("name = \"shared_db\"", &format!("name = \"{shared_db}\""));
     std::fs::write(dir.path().join("deployment.toml"), text).expect("write");
     let (_, _, db_host, db_port) = apim_test_support::db::parse_url(&admin);
     assert_eq!(db_port, 3306, "the seed names port 3306");
-    std::fs::write(dir.path().join("hosts"), format!("{db_host} db.wso2.com\n127.0.0.1 cp.wso2.com km.wso2.com gw.wso2.com\n")).expect("hosts");
+    std::fs::write(dir.path().join("hosts"), format!("{db_host} db.wso2.com\n127.0.0.1 cp.wso2.com km.wso2.com gw.wso2.com\n"))
+        .expect("hosts");
     let offset = free_offset(&[9443, 9763]);
     let args = ["control-plane", "-c", "deployment.toml", "--hosts", "hosts", "--bind", "127.0.0.1"];
     let offset_arg = format!("-DportOffset={offset}");
@@ -210,7 +264,8 @@ async fn seed_control_plane_on_mariadb_with_hosts_file() {
     let admin_row = || async {
         let url = format!("mysql://sharedadmin:sharedadmin@{db_host}:3306/{shared_db}");
         let mut c = <sqlx::MySqlConnection as sqlx::Connection>::connect(&url).await.expect("connect shared_db");
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, password_hash FROM um_user WHERE username = 'admin'").fetch_all(&mut c).await.expect("query");
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, password_hash FROM um_user WHERE username = 'admin'").fetch_all(&mut c).await.expect("query");
         rows
     };
     let first = admin_row().await;
@@ -225,7 +280,11 @@ async fn seed_control_plane_on_mariadb_with_hosts_file() {
 
     // Without the hosts file: a clear error naming db.wso2.com:3306, unready, no panic.
     let offset2 = free_offset(&[9443, 9763]);
-    let mut node = Node::spawn(&apim(), &["control-plane", "-c", "deployment.toml", "--bind", "127.0.0.1", &format!("-DportOffset={offset2}")], dir.path());
+    let mut node = Node::spawn(
+        &apim(),
+        &["control-plane", "-c", "deployment.toml", "--bind", "127.0.0.1", &format!("-DportOffset={offset2}")],
+        dir.path(),
+    );
     let https = node.url("management-https", Duration::from_secs(20));
     let deadline = Instant::now() + Duration::from_secs(20);
     while !node.stderr().contains("db.wso2.com:3306") && Instant::now() < deadline {
@@ -241,4 +300,25 @@ async fn seed_control_plane_on_mariadb_with_hosts_file() {
     assert!(node.is_running());
     let (status, _) = node.terminate();
     assert_eq!(status.and_then(|s| s.code()), Some(0));
+}
+
+#[test]
+fn missing_keystore_and_bad_hosts_file_fail_before_binding() {
+    let dir = TempDir::new("apim-missing");
+    std::fs::write(
+        dir.path().join("deployment.toml"),
+        "[keystore.tls]\nfile_name = \"missing.p12\"\ntype = \"PKCS12\"\npassword = \"x\"\n",
+    )
+    .expect("write");
+    let out = run(&["gateway", "-c", "deployment.toml", "-DportOffset=3"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("missing.p12: file not found (key `keystore.tls.file_name`)"), "{stderr}");
+    assert!(out.stdout.is_empty());
+
+    std::fs::write(dir.path().join("hosts"), "127.0.0.1 ok.example\nnot-an-address db.wso2.com\n").expect("write");
+    let out = run(&["all-in-one", "--hosts", "hosts"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("hosts:2: `not-an-address` is not an IP address"), "{stderr}");
 }

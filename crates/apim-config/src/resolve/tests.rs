@@ -58,7 +58,8 @@ fn port_offset_system_property_overrides_file() {
 
 #[test]
 fn chained_refs_and_whole_value_arrays() {
-    let (t, d) = run("[a]\nx = \"$ref{b.y}\"\nl = \"$ref{b.list}\"\n[b]\ny = \"$ref{c.z}\"\nlist = [\"p\", \"q\"]\n[c]\nz = \"deep\"\n", &[]);
+    let (t, d) =
+        run("[a]\nx = \"$ref{b.y}\"\nl = \"$ref{b.list}\"\n[b]\ny = \"$ref{c.z}\"\nlist = [\"p\", \"q\"]\n[c]\nz = \"deep\"\n", &[]);
     assert!(d.is_empty(), "{d:?}");
     assert_eq!(text(&t, &["a", "x"]), "deep");
     assert!(matches!(&t.lookup(&["a", "l"]).expect("l").value, Value::Array(items) if items.len() == 2));
@@ -74,7 +75,10 @@ fn cycles_name_the_chain_and_the_key() {
 
 #[test]
 fn unresolvable_names_are_errors() {
-    let (_, d) = run("[a]\nr = \"$ref{nope.key}\"\nb = \"${no.such}\"\ne = \"$env{APIM_UNSET_VAR_XYZ}\"\ns = \"$sys{absent}\"\nu = \"${admin.username\"\nv = \"$secret{k}\"\n", &[]);
+    let (_, d) = run(
+        "[a]\nr = \"$ref{nope.key}\"\nb = \"${no.such}\"\ne = \"$env{APIM_UNSET_VAR_XYZ}\"\ns = \"$sys{absent}\"\nu = \"${admin.username\"\nv = \"$secret{k}\"\n",
+        &[],
+    );
     let msgs: Vec<String> = d.iter().map(|d| format!("{}: {}", d.key_path, d.message)).collect();
     assert_eq!(d.len(), 6, "{msgs:?}");
     assert!(msgs[0].starts_with("a.r: `$ref{nope.key}` names no key"));

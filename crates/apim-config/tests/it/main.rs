@@ -138,7 +138,9 @@ fn broken_variants_name_line_and_key() {
 #[test]
 fn skip_list_accepts_both_spellings() {
     for key in ["local-entries", "local_entries"] {
-        let text = format!("[apim.sync_runtime_artifacts.gateway]\ngateway_labels = [\"A\"]\n[apim.sync_runtime_artifacts.gateway.skip_list]\napis = [\"api1.xml\"]\n{key} = [\"file.xml\"]\n");
+        let text = format!(
+            "[apim.sync_runtime_artifacts.gateway]\ngateway_labels = [\"A\"]\n[apim.sync_runtime_artifacts.gateway.skip_list]\napis = [\"api1.xml\"]\n{key} = [\"file.xml\"]\n"
+        );
         let loaded = load_text("x.toml", &text).expect("loads");
         assert_eq!(loaded.config.gateway_sync.skip_local_entries, vec!["file.xml".to_string()]);
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);

@@ -34,7 +34,10 @@ async fn conformance(fields: &str) {
     }
 
     let hash = password::hash("pw").expect("hash");
-    let alice = db.create_user(&NewUser { username: "alice", password_hash: &hash, roles: &["Internal/creator", "Internal/subscriber"] }).await.expect("create");
+    let alice = db
+        .create_user(&NewUser { username: "alice", password_hash: &hash, roles: &["Internal/creator", "Internal/subscriber"] })
+        .await
+        .expect("create");
     assert_eq!(alice.roles, vec!["Internal/creator".to_string(), "Internal/subscriber".to_string()]);
     let found = db.find_user("alice").await.expect("find").expect("exists");
     assert_eq!(found, alice);
