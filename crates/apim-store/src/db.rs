@@ -25,7 +25,10 @@ pub enum Db {
 
 macro_rules! migration_set {
     ($dir:literal) => {
-        [(1_i64, "user store", include_str!(concat!("../migrations/", $dir, "/0001_user_store.sql")))]
+        [
+            (1_i64, "user store", include_str!(concat!("../migrations/", $dir, "/0001_user_store.sql"))),
+            (2_i64, "oauth", include_str!(concat!("../migrations/", $dir, "/0002_oauth.sql"))),
+        ]
     };
 }
 

@@ -11,8 +11,10 @@
 
 mod db;
 mod error;
+mod oauth;
 mod user;
 
 pub use db::{Db, connect, migrations_applied};
 pub use error::{ConnectCause, StoreError};
+pub use oauth::{CodeRedemption, OAuthStore};
 pub use user::{NewUser, UserStore};

@@ -39,7 +39,9 @@ macro_rules! per_backend {
     };
 }
 
-fn sql(db: &Db, qmark: &'static str, dollar: &'static str) -> &'static str {
+pub(crate) use per_backend;
+
+pub(crate) fn sql(db: &Db, qmark: &'static str, dollar: &'static str) -> &'static str {
     if matches!(db, Db::Postgres(_)) { dollar } else { qmark }
 }
 
@@ -47,7 +49,7 @@ fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-fn map_unique(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+pub(crate) fn map_unique(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict { what: what() },
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound { what: "role".into() },

@@ -67,12 +67,94 @@ async fn conformance(fields: &str) {
     let names: Vec<String> = db.list_users().await.expect("list").into_iter().map(|u| u.username).collect();
     assert_eq!(names, vec!["alice".to_string(), "carol".to_string()]);
 
+    oauth_conformance(&db, &db2).await;
+
     assert!(db.delete_user(&alice.id).await.expect("delete"));
     assert!(!db.delete_user(&alice.id).await.expect("delete again"));
     assert!(db.find_user("alice").await.expect("find").is_none());
     db.ping().await.expect("ping");
     db.close().await;
     db2.close().await;
+}
+
+async fn oauth_conformance(db: &Db, other_node: &Db) {
+    use apim_domain::oauth::*;
+    use apim_store::{CodeRedemption, OAuthStore};
+    let client = OAuthClient {
+        client_id: "cid".into(),
+        secret_hash: "h1".into(),
+        client_name: "app".into(),
+        owner: "alice".into(),
+        grant_types: vec!["client_credentials".into(), "refresh_token".into()],
+        redirect_uris: vec!["https://app/cb".into()],
+        token_type: TokenFormat::Jwt,
+        created_at: 1,
+    };
+    db.create_client(&client).await.expect("create client");
+    assert!(matches!(db.create_client(&client).await, Err(StoreError::Conflict { .. })));
+    assert_eq!(other_node.get_client("cid").await.expect("get").expect("exists"), client);
+    let mut changed = client.clone();
+    changed.grant_types = vec!["password".into()];
+    changed.token_type = TokenFormat::Opaque;
+    db.update_client(&changed).await.expect("update");
+    db.set_client_secret("cid", "h2").await.expect("secret");
+    let got = db.get_client("cid").await.expect("get").expect("exists");
+    assert_eq!(
+        (got.grant_types.clone(), got.token_type, got.secret_hash.as_str()),
+        (vec!["password".to_string()], TokenFormat::Opaque, "h2")
+    );
+    assert!(matches!(db.set_client_secret("nope", "x").await, Err(StoreError::NotFound { .. })));
+
+    let token = |key: &str, kind: TokenKind| TokenRecord {
+        key: key.into(),
+        kind,
+        format: TokenFormat::Opaque,
+        client_id: "cid".into(),
+        subject: "alice".into(),
+        scope: "default".into(),
+        family_id: "fam".into(),
+        issued_at: 10,
+        expires_at: 20,
+        state: TokenState::Active,
+    };
+    db.insert_token(&token("a1", TokenKind::Access)).await.expect("insert");
+    db.insert_token(&token("r1", TokenKind::Refresh)).await.expect("insert");
+    assert_eq!(other_node.get_token("r1").await.expect("get").expect("exists").kind, TokenKind::Refresh);
+    // Rotation is a compare-and-set: only one of two racing nodes wins.
+    assert!(db.transition_token("r1", TokenState::Active, TokenState::Rotated).await.expect("cas"));
+    assert!(!other_node.transition_token("r1", TokenState::Active, TokenState::Rotated).await.expect("cas"));
+    let revoked = other_node.revoke_family("fam").await.expect("family");
+    assert_eq!(revoked.len(), 2);
+    assert!(db.revoke_family("fam").await.expect("again").is_empty());
+    assert_eq!(db.get_token("a1").await.expect("get").expect("exists").state, TokenState::Revoked);
+    db.insert_token(&TokenRecord { family_id: "fam2".into(), ..token("a2", TokenKind::Access) }).await.expect("insert");
+    assert_eq!(db.revoke_client_tokens("cid").await.expect("client").len(), 1);
+
+    let code = AuthCode {
+        code_hash: "c1".into(),
+        client_id: "cid".into(),
+        subject: "alice".into(),
+        scope: "openid".into(),
+        redirect_uri: "https://app/cb".into(),
+        code_challenge: "abc".into(),
+        family_id: "fam3".into(),
+        expires_at: 99,
+    };
+    db.insert_code(&code).await.expect("code");
+    assert!(matches!(db.redeem_code("c1").await.expect("redeem"), CodeRedemption::Fresh(c) if c == code));
+    assert!(matches!(other_node.redeem_code("c1").await.expect("redeem"), CodeRedemption::Reused(_)));
+    assert!(matches!(db.redeem_code("zz").await.expect("redeem"), CodeRedemption::Unknown));
+
+    db.put_jwk("k1", "{\"kid\":\"k1\"}", 1).await.expect("jwk");
+    db.put_jwk("k2", "{\"kid\":\"k2\"}", 2).await.expect("jwk");
+    db.retire_jwks_except("k2", 100).await.expect("retire");
+    db.put_jwk("k2", "{\"kid\":\"k2\"}", 3).await.expect("idempotent");
+    let kids: Vec<String> = db.live_jwks(50).await.expect("live").into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kids, vec!["k2".to_string(), "k1".to_string()]);
+    let kids: Vec<String> = db.live_jwks(150).await.expect("live").into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kids, vec!["k2".to_string()]);
+    assert!(db.delete_client("cid").await.expect("delete"));
+    assert!(!db.delete_client("cid").await.expect("delete"));
 }
 
 #[tokio::test]
