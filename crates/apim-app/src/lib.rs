@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod health;
+mod late;
 pub mod server;
 pub mod tls;
 
@@ -76,7 +77,7 @@ impl App {
         // Everything that can fail on configuration happens before binding.
         let identity = tls::load_identity(&config)?;
         let tls_config = identity.server_config()?;
-        let _trust = tls::load_truststore(&config)?;
+        tls::load_truststore(&config)?;
         warn_default_admin(&config);
 
         let mut roles = opts.roles.clone();
@@ -97,6 +98,21 @@ impl App {
         if need_shared && config.super_admin.create_admin_account {
             pending.push("super_admin");
         }
+        // The key manager runs here as its own role, or resident in a control plane with no external one.
+        let run_km = roles.contains(&NodeRole::KeyManager) || (roles.contains(&NodeRole::ControlPlane) && config.key_manager.is_none());
+        if run_km {
+            pending.push("key_manager");
+        }
+        let km_start = if run_km {
+            let trust = tls::load_truststore(&config)?;
+            Some(KmStart {
+                cfg: apim_key_manager::Config::from_deployment(&config),
+                signing_der: tls::jwt_signing_key(&config, &identity)?,
+                tls: tls::client_config(&identity, &trust),
+            })
+        } else {
+            None
+        };
         let health = Health::new(roles.clone(), &pending);
 
         let https_addr = SocketAddr::new(opts.bind, config.transport.https_port());
@@ -107,7 +123,9 @@ impl App {
             TcpListener::bind(http_addr).await.map_err(|source| AppError::Bind { what: "management http", addr: http_addr, source })?;
 
         let (shutdown, rx) = watch::channel(false);
-        let router = health::routes(health.clone());
+        // Roles that need their databases mount their routes once those are up; until then they answer 503.
+        let late = late::LateRouter::new();
+        let router = health::routes(health.clone()).fallback_service(late.clone().service());
         let mut listeners = Vec::new();
         let mut tasks = Vec::new();
         for l in [
@@ -132,7 +150,7 @@ impl App {
         }
 
         let config = Arc::new(config);
-        let background = vec![tokio::spawn(bring_up_databases(config, pools, opts.hosts, health.clone(), rx))];
+        let background = vec![tokio::spawn(bring_up(config, pools, opts.hosts, health.clone(), rx, km_start, late))];
         Ok(App { listeners, health, shutdown, tasks, background })
     }
 
@@ -176,21 +194,66 @@ fn warn_default_admin(config: &DeploymentConfig) {
     }
 }
 
-/// Connects and migrates every pool, retrying with backoff, then creates the super admin once.
-async fn bring_up_databases(
+/// What the key manager needs once its databases are up.
+struct KmStart {
+    cfg: apim_key_manager::Config,
+    signing_der: Vec<u8>,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+/// Connects and migrates every pool, creates the super admin, then starts the roles that need the databases.
+async fn bring_up(
     config: Arc<DeploymentConfig>,
     pools: Vec<Database>,
     hosts: HostsFile,
     health: Arc<Health>,
     mut shutdown: watch::Receiver<bool>,
+    km: Option<KmStart>,
+    late: late::LateRouter,
 ) {
+    let Some((apim, shared)) = bring_up_databases(&config, pools, &hosts, &health, &mut shutdown).await else { return };
+    let Some(km) = km else { return };
+    let (Some(apim), Some(shared)) = (apim, shared) else { return };
+    let summary = km.cfg.summary();
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match apim_key_manager::KeyManager::start(apim.clone(), shared.clone(), km.cfg.clone(), &km.signing_der, km.tls.clone()).await {
+            Ok(k) => {
+                late.mount(k.router());
+                health.set("key_manager", true, None);
+                tracing::info!(kid = %k.signing_key().kid, "key manager ready: {summary}");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("cannot start the key manager: {e}; retrying");
+                health.set("key_manager", false, Some(e.to_string()));
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    () = server::stopped(&mut shutdown) => return,
+                }
+                delay = (delay * 2).min(Duration::from_secs(15));
+            }
+        }
+    }
+}
+
+/// Connects and migrates every pool, retrying with backoff, then creates the super admin once.
+/// Returns the (apim_db, shared_db) handles, or `None` on shutdown.
+async fn bring_up_databases(
+    config: &DeploymentConfig,
+    pools: Vec<Database>,
+    hosts: &HostsFile,
+    health: &Health,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(Option<apim_store::Db>, Option<apim_store::Db>)> {
     let mut shared = None;
+    let mut apim = None;
     for db in pools {
         let mut delay = Duration::from_millis(500);
         let mut attempt = 0u32;
         let handle = loop {
             attempt += 1;
-            let result = match apim_store::connect(&db, &hosts).await {
+            let result = match apim_store::connect(&db, hosts).await {
                 Ok(handle) => handle.migrate(&db.pool).await.map(|()| handle),
                 Err(e) => Err(e),
             };
@@ -206,7 +269,7 @@ async fn bring_up_databases(
                     health.set(&db.pool, false, Some(reason));
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
-                        () = server::stopped(&mut shutdown) => return,
+                        () = server::stopped(shutdown) => return None,
                     }
                     delay = (delay * 2).min(Duration::from_secs(15));
                 }
@@ -217,25 +280,27 @@ async fn bring_up_databases(
         health.set(&db.pool, true, None);
         if db.pool == "shared_db" {
             shared = Some(handle);
+        } else {
+            apim = Some(handle);
         }
     }
-    let Some(shared) = shared else { return };
+    let Some(shared_db) = &shared else { return Some((apim, shared)) };
     if !config.super_admin.create_admin_account {
-        return;
+        return Some((apim, shared));
     }
     let mut delay = Duration::from_millis(500);
     loop {
-        match ensure_super_admin(&shared, &config).await {
+        match ensure_super_admin(shared_db, config).await {
             Ok(()) => {
                 health.set("super_admin", true, None);
-                return;
+                return Some((apim, shared));
             }
             Err(e) => {
                 tracing::warn!("cannot create the super admin: {e}; retrying");
                 health.set("super_admin", false, Some(e.to_string()));
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    () = server::stopped(&mut shutdown) => return,
+                    () = server::stopped(shutdown) => return None,
                 }
                 delay = (delay * 2).min(Duration::from_secs(15));
             }

@@ -211,3 +211,39 @@ pub fn load_truststore(cfg: &DeploymentConfig) -> Result<Vec<CertificateDer<'sta
     }
     Ok(out)
 }
+
+/// The client side for calls to peers (revocation notices, later the event hub): trusts the truststore and this
+/// node's own certificate, so nodes sharing a keystore (as the seeds do) trust each other.
+pub fn client_config(identity: &TlsIdentity, trust: &[CertificateDer<'static>]) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in trust.iter().chain(identity.chain.iter()) {
+        let _ = roots.add(c.clone());
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    match rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions() {
+        Ok(b) => Arc::new(b.with_root_certificates(roots).with_no_client_auth()),
+        // The default protocol versions are always supported by aws-lc; keep a usable config regardless.
+        Err(_) => Arc::new(rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth()),
+    }
+}
+
+/// The RSA key that signs JWTs: the TLS key when it is RSA (as WSO2 signs with wso2carbon.jks), otherwise a
+/// dedicated key generated once under `<data>/keys/`.
+pub fn jwt_signing_key(cfg: &DeploymentConfig, identity: &TlsIdentity) -> Result<Vec<u8>, TlsError> {
+    let tls_der = identity.key.secret_der().to_vec();
+    if apim_key_manager::SigningKey::from_der(&tls_der).is_ok() {
+        return Ok(tls_der);
+    }
+    let path = cfg.data_dir.join("keys/jwt-signing.pk8");
+    if let Ok(der) = std::fs::read(&path) {
+        return Ok(der);
+    }
+    tracing::warn!(file = %path.display(), "the TLS key is not RSA; generating a dedicated RS256 signing key");
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let der = key.serialize_der();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| TlsError::Read { path: dir.display().to_string(), source })?;
+    }
+    write_private(&path, &der).map_err(|source| TlsError::Read { path: path.display().to_string(), source })?;
+    Ok(der)
+}

@@ -57,10 +57,45 @@ pub struct DeploymentConfig {
     pub devportal_url: Option<String>,
     pub cors: Option<Cors>,
     pub event_listeners: Vec<EventListener>,
+    /// `[oauth]`: the key manager's token settings.
+    pub oauth: OAuthSettings,
     /// Where generated files (certificates, embedded databases) live: `--data-dir`, default `./data`.
     pub data_dir: PathBuf,
     /// Directory of the configuration file; relative keystore paths are looked up there first.
     pub config_dir: PathBuf,
+}
+
+impl DeploymentConfig {
+    /// `https://<hostname>:<port>` as clients see this node: `proxyPort` when set, else the bound HTTPS port.
+    pub fn public_https_base(&self) -> String {
+        let port = self.transport.https_proxy_port.unwrap_or_else(|| self.transport.https_port());
+        if port == 443 { format!("https://{}", self.server.hostname) } else { format!("https://{}:{port}", self.server.hostname) }
+    }
+}
+
+/// `[oauth]` with WSO2 Identity Server's key names: `[oauth] issuer`,
+/// `[oauth.token_validity.<kind>] validity_period`, `[oauth.token_generation] access_token_type`.
+#[derive(Clone, Debug)]
+pub struct OAuthSettings {
+    pub issuer: Option<String>,
+    /// Seconds; `application_access_token` / `user_access_token` (one value: the larger wins).
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub authorization_code_ttl: i64,
+    /// `access_token_type = "opaque"` (WSO2's `default`) instead of `self_contained` JWTs.
+    pub opaque_by_default: bool,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        OAuthSettings {
+            issuer: None,
+            access_token_ttl: 3600,
+            refresh_token_ttl: 86400,
+            authorization_code_ttl: 300,
+            opaque_by_default: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -538,6 +538,46 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
         event_listeners.push(listener);
     }
 
+    // [oauth]
+    let mut oauth = OAuthSettings::default();
+    if let Some((ot, op)) = r.table(top, "", &["oauth"]) {
+        oauth.issuer = r.url(ot, &op, "issuer", &["https", "http"]);
+        if let Some((vt, vp)) = r.table(ot, &op, &["token_validity"]) {
+            let mut access = None;
+            for (kind, slot) in [("application_access_token", 0), ("user_access_token", 0), ("refresh_token", 1), ("authorization_code", 2)]
+            {
+                let Some((kt, kp)) = r.table(vt, &vp, &[kind]) else { continue };
+                let Some((secs, path, span)) = r.int(kt, &kp, "validity_period") else { continue };
+                if secs <= 0 || secs > 10 * 365 * 86400 {
+                    r.error(&path, Some(span), format!("validity_period {secs} must be between 1 and 315360000 seconds"));
+                    continue;
+                }
+                match slot {
+                    0 => access = Some(access.map_or(secs, |a: i64| a.max(secs))),
+                    1 => oauth.refresh_token_ttl = secs,
+                    _ => oauth.authorization_code_ttl = secs,
+                }
+            }
+            if let Some(a) = access {
+                oauth.access_token_ttl = a;
+            }
+        }
+        if let Some((gt, gp)) = r.table(ot, &op, &["token_generation"]) {
+            let span = gt.table.get("access_token_type").map(|e| e.node.span.clone());
+            if let Some(kind) = r.str(gt, &gp, "access_token_type") {
+                match kind.to_ascii_lowercase().as_str() {
+                    "self_contained" | "jwt" => oauth.opaque_by_default = false,
+                    "default" | "opaque" => oauth.opaque_by_default = true,
+                    other => r.error(
+                        &join(&gp, "access_token_type"),
+                        span,
+                        format!("access_token_type `{other}` is not one of self_contained, jwt, default, opaque"),
+                    ),
+                }
+            }
+        }
+    }
+
     DeploymentConfig {
         server: Server { hostname, node_ip, server_role, roles, offset, base_path },
         transport,
@@ -555,6 +595,7 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
         devportal_url,
         cors,
         event_listeners,
+        oauth,
         data_dir: inputs.data_dir.to_path_buf(),
         config_dir: inputs.config_dir.to_path_buf(),
     }

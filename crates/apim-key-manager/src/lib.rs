@@ -1,29 +1,168 @@
-//! Key manager role: the OAuth2 server. So far it knows where revocation notices go; the token endpoints
-//! arrive with the key-manager issue.
+//! Key manager role: a standards-compliant OAuth2 server. Token endpoint (client_credentials, password,
+//! refresh_token with rotation, authorization_code with PKCE S256), introspection (RFC 7662), revocation
+//! (RFC 7009), JWKS (RFC 7517), discovery, userinfo, a login page for the authorization-code flow, and client
+//! registration (WSO2's v0.17 and RFC 7591). Everything is persisted through the store's `OAuthStore`, so
+//! several key-manager nodes on one database honour each other's tokens and revocations.
+//!
+//! **Architecture Invariant:** no secret or token appears in a log line; tokens and secrets are stored only as
+//! SHA-256 hashes (JWTs by `jti`); secrets are compared in constant time.
 
 #![forbid(unsafe_code)]
 
-use apim_config::DeploymentConfig;
+mod authorize;
+pub mod crypto;
+mod dcr;
+mod error;
+mod form;
+mod http;
+pub mod jwt;
+pub mod notify;
+mod scope;
+mod service;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use apim_config::DeploymentConfig;
+use apim_domain::oauth::TokenFormat;
+use apim_store::{Db, OAuthStore};
+
+pub use error::OAuthError;
+pub use jwt::SigningKey;
+
+/// What the key manager reads from `deployment.toml`.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// `notification_endpoint` of every `[[event_listener]]` with `id = "token_revocation"`.
-    pub revocation_listeners: Vec<String>,
+    /// `iss` of JWTs: `[oauth] issuer`, default `https://<host>:<port>/oauth2/token`.
+    pub issuer: String,
+    /// Public base URL of this node (proxyPort when set), for discovery.
+    pub base_url: String,
+    pub access_ttl: i64,
+    pub refresh_ttl: i64,
+    pub code_ttl: i64,
+    /// Token format for clients that do not choose one.
+    pub default_format: TokenFormat,
+    pub listeners: Vec<notify::Listener>,
 }
 
 impl Config {
     pub fn from_deployment(d: &DeploymentConfig) -> Config {
+        let base_url = d.public_https_base();
+        let o = &d.oauth;
         Config {
-            revocation_listeners: d
+            issuer: o.issuer.clone().unwrap_or_else(|| format!("{base_url}/oauth2/token")),
+            base_url,
+            access_ttl: o.access_token_ttl,
+            refresh_ttl: o.refresh_token_ttl,
+            code_ttl: o.authorization_code_ttl,
+            default_format: if o.opaque_by_default { TokenFormat::Opaque } else { TokenFormat::Jwt },
+            listeners: d
                 .event_listeners
                 .iter()
                 .filter(|l| l.id == "token_revocation")
-                .filter_map(|l| l.notification_endpoint.clone())
+                .filter_map(|l| {
+                    Some(notify::Listener {
+                        url: l.notification_endpoint.clone()?,
+                        username: l.username.clone(),
+                        password: l.password.as_ref().map(|p| p.expose().to_string()),
+                        headers: l.headers.clone(),
+                    })
+                })
                 .collect(),
         }
     }
 
     pub fn summary(&self) -> String {
-        format!("{} revocation listener(s)", self.revocation_listeners.len())
+        format!("issuer {}, {} revocation listener(s), default token {}", self.issuer, self.listeners.len(), self.default_format.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KmError {
+    #[error(transparent)]
+    Key(#[from] jwt::NotRsa),
+    #[error("cannot publish the signing key: {0}")]
+    Store(#[from] apim_store::StoreError),
+}
+
+/// A user's verified Basic credentials, remembered briefly so admin-authenticated calls do not pay Argon2 each
+/// time. Keyed by username; holds the SHA-256 of the password that verified.
+struct CachedUser {
+    password_sha: String,
+    roles: Vec<String>,
+    until: Instant,
+}
+
+pub struct KeyManager {
+    /// `apim_db`: clients, tokens, codes, keys.
+    db: Db,
+    /// `shared_db`: the user store.
+    users: Db,
+    cfg: Config,
+    key: SigningKey,
+    verify_keys: RwLock<(Instant, Vec<jwt::VerifyKey>)>,
+    notifier: notify::Notifier,
+    user_cache: Mutex<HashMap<String, CachedUser>>,
+}
+
+impl KeyManager {
+    /// Publishes this node's signing key to the JWKS (older keys retire once their tokens have expired) and
+    /// starts the revocation notifier.
+    pub async fn start(
+        db: Db,
+        users: Db,
+        cfg: Config,
+        signing_key_der: &[u8],
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<Arc<KeyManager>, KmError> {
+        let key = SigningKey::from_der(signing_key_der)?;
+        let now = crypto::now();
+        db.put_jwk(&key.kid, &key.jwk.to_string(), now).await?;
+        db.retire_jwks_except(&key.kid, now + cfg.access_ttl).await?;
+        let notifier = notify::Notifier::start(cfg.listeners.clone(), tls);
+        let km = Arc::new(KeyManager {
+            db,
+            users,
+            cfg,
+            key,
+            verify_keys: RwLock::new((Instant::now() - Duration::from_secs(3600), Vec::new())),
+            notifier,
+            user_cache: Mutex::new(HashMap::new()),
+        });
+        km.reload_keys().await?;
+        Ok(km)
+    }
+
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        http::router(self.clone())
+    }
+
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    async fn reload_keys(&self) -> Result<Vec<jwt::VerifyKey>, apim_store::StoreError> {
+        let rows = self.db.live_jwks(crypto::now()).await?;
+        let keys: Vec<jwt::VerifyKey> =
+            rows.iter().filter_map(|(_, j)| serde_json::from_str(j).ok()).filter_map(|v| jwt::VerifyKey::from_jwk(&v)).collect();
+        if let Ok(mut k) = self.verify_keys.write() {
+            *k = (Instant::now(), keys.clone());
+        }
+        Ok(keys)
+    }
+
+    /// Verification keys; re-read from the database when a token names a key we do not know (another node's),
+    /// at most once a second.
+    async fn keys_for(&self, kid: Option<&str>) -> Vec<jwt::VerifyKey> {
+        let (fetched, keys) = self.verify_keys.read().map(|k| (k.0, k.1.clone())).unwrap_or((Instant::now(), Vec::new()));
+        let known = kid.is_none_or(|kid| keys.iter().any(|k| k.kid == kid));
+        if known && fetched.elapsed() < Duration::from_secs(300) {
+            return keys;
+        }
+        if fetched.elapsed() < Duration::from_secs(1) {
+            return keys;
+        }
+        self.reload_keys().await.unwrap_or(keys)
     }
 }

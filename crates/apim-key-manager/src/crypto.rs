@@ -1,0 +1,52 @@
+//! Small primitives: random tokens, hashes, constant-time comparison, base64url.
+
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// 256 random bits, base64url: opaque tokens, refresh tokens, codes, client secrets.
+pub fn random_token() -> String {
+    let mut buf = [0u8; 32];
+    // The system RNG failing is not recoverable; aws-lc aborts in that case anyway.
+    let _ = SystemRandom::new().fill(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A client id: 128 random bits, WSO2-like length.
+pub fn random_client_id() -> String {
+    let mut buf = [0u8; 16];
+    let _ = SystemRandom::new().fill(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// SHA-256, hex. Tokens and secrets are 256-bit random values, so an unkeyed hash is already irreversible;
+/// no key has to be shared between key-manager nodes.
+pub fn sha256_hex(s: &str) -> String {
+    let d = digest::digest(&digest::SHA256, s.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in d.as_ref() {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+pub fn sha256_b64url(s: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, s.as_bytes()).as_ref())
+}
+
+pub fn ct_eq(a: &str, b: &str) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
+}
+
+pub fn b64url(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(data)
+}
+
+pub fn b64url_decode(s: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(s).ok()
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}

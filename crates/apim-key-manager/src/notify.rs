@@ -1,0 +1,120 @@
+//! Revocation notices: every revoked access token is POSTed to each `[[event_listener]]` with
+//! `id = "token_revocation"`. The revoking request never waits: notices go through a bounded queue to a worker
+//! that retries with backoff and logs every failure.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apim_domain::oauth::{TokenFormat, TokenRecord};
+use base64::Engine;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+/// Where notices go.
+#[derive(Clone, Debug)]
+pub struct Listener {
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Queue depth: a burst of revocations (a deleted client with many tokens) waits here.
+const QUEUE: usize = 10_000;
+const ATTEMPTS: u32 = 8;
+
+#[derive(Clone)]
+pub struct Notifier {
+    tx: Option<mpsc::Sender<serde_json::Value>>,
+}
+
+impl Notifier {
+    /// Starts the worker; `roots` are the certificates trusted for https listeners.
+    pub fn start(listeners: Vec<Listener>, tls: Arc<rustls::ClientConfig>) -> Notifier {
+        if listeners.is_empty() {
+            return Notifier { tx: None };
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        http.enforce_http(false);
+        let connector =
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config((*tls).clone()).https_or_http().enable_http1().wrap_connector(http);
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+        tokio::spawn(worker(rx, listeners, client));
+        Notifier { tx: Some(tx) }
+    }
+
+    /// Queues one notice per revoked access token. Never blocks; a full queue is logged.
+    pub fn revoked(&self, tokens: &[TokenRecord]) {
+        let Some(tx) = &self.tx else { return };
+        for t in tokens.iter().filter(|t| t.kind == apim_domain::oauth::TokenKind::Access) {
+            // For a JWT the gateways know the jti; for an opaque token, its SHA-256 (they cache by hash).
+            let (revoked, kind) = match t.format {
+                TokenFormat::Jwt => (t.key.strip_prefix("jti:").unwrap_or(&t.key).to_string(), "JWT"),
+                TokenFormat::Opaque => (t.key.clone(), "DEFAULT"),
+            };
+            let body = json!({
+                "eventId": uuid::Uuid::new_v4().to_string(),
+                "revokedToken": revoked,
+                "ttl": 5000,
+                "expiryTime": t.expires_at * 1000,
+                "type": kind,
+                "tenantId": -1234,
+            });
+            if tx.try_send(body).is_err() {
+                tracing::error!(token_family = %t.family_id, "revocation notice queue is full; notice for one token not sent");
+            }
+        }
+    }
+}
+
+async fn worker<C>(mut rx: mpsc::Receiver<serde_json::Value>, listeners: Vec<Listener>, client: Client<C, Full<Bytes>>)
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    while let Some(body) = rx.recv().await {
+        let text = body.to_string();
+        for l in &listeners {
+            let mut delay = Duration::from_millis(200);
+            for attempt in 1..=ATTEMPTS {
+                match send(&client, l, &text).await {
+                    Ok(()) => break,
+                    Err(e) if attempt == ATTEMPTS => {
+                        tracing::error!(listener = %l.url, event = %body["eventId"], "revocation notice given up after {ATTEMPTS} attempts: {e}");
+                    }
+                    Err(e) => {
+                        tracing::warn!(listener = %l.url, attempt, "revocation notice failed: {e}; retrying in {delay:?}");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn send<C>(client: &Client<C, Full<Bytes>>, l: &Listener, body: &str) -> Result<(), String>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    let mut req = http::Request::post(&l.url).header("content-type", "application/json");
+    if let Some(user) = &l.username {
+        let creds = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", l.password.as_deref().unwrap_or("")));
+        req = req.header("authorization", format!("Basic {creds}"));
+    }
+    for (k, v) in &l.headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let req = req.body(Full::new(Bytes::from(body.to_string()))).map_err(|e| e.to_string())?;
+    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    if resp.status().is_success() { Ok(()) } else { Err(format!("listener answered {}", resp.status())) }
+}

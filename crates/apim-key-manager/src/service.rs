@@ -1,0 +1,403 @@
+//! The OAuth2 flows, independent of HTTP framing.
+
+use apim_domain::oauth::{OAuthClient, TokenFormat, TokenKind, TokenRecord, TokenState};
+use apim_store::{CodeRedemption, OAuthStore, UserStore};
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::crypto::{ct_eq, now, random_token, sha256_b64url, sha256_hex};
+use crate::error::OAuthError;
+use crate::form::{Form, basic};
+use crate::jwt::{self, JwtError};
+use crate::scope;
+use crate::{CachedUser, KeyManager};
+
+pub const GRANT_TYPES: [&str; 4] = ["client_credentials", "password", "refresh_token", "authorization_code"];
+
+/// A presented token, resolved to its record.
+pub struct Resolved {
+    pub record: TokenRecord,
+    pub claims: Option<Value>,
+}
+
+impl KeyManager {
+    /// Client authentication by HTTP Basic or form fields (not both), secrets compared in constant time.
+    pub(crate) async fn authenticate_client(&self, headers: &HeaderMap, form: &Form) -> Result<OAuthClient, OAuthError> {
+        let from_header = basic(headers, true)?;
+        let from_form = form.get("client_id").map(|id| (id.to_string(), form.get("client_secret").map(str::to_string)));
+        let (id, secret) = match (from_header, from_form) {
+            (Some(_), Some((_, Some(_)))) => {
+                return Err(OAuthError::invalid_request("client credentials sent both in the Authorization header and in the body"));
+            }
+            (Some((id, _)), Some((form_id, None))) if form_id != id => {
+                return Err(OAuthError::invalid_request("client_id in the body does not match the Authorization header"));
+            }
+            (Some((id, secret)), _) => (id, secret),
+            (None, Some((id, Some(secret)))) => (id, secret),
+            (None, Some((_, None))) => return Err(OAuthError::invalid_client("client_secret is missing")),
+            (None, None) => {
+                return Err(OAuthError::invalid_client("client authentication is required (HTTP Basic or client_id and client_secret)"));
+            }
+        };
+        let Some(client) = self.db.get_client(&id).await? else {
+            return Err(OAuthError::invalid_client("unknown client or wrong secret"));
+        };
+        if !ct_eq(&sha256_hex(&secret), &client.secret_hash) {
+            return Err(OAuthError::invalid_client("unknown client or wrong secret"));
+        }
+        Ok(client)
+    }
+
+    /// A user's Basic-style credentials against the user store; returns the roles.
+    pub(crate) async fn authenticate_user(&self, username: &str, password: &str) -> Result<Option<Vec<String>>, OAuthError> {
+        let pw_sha = sha256_hex(password);
+        if let Ok(cache) = self.user_cache.lock() {
+            if let Some(c) = cache.get(username).filter(|c| c.until > std::time::Instant::now()) {
+                if ct_eq(&c.password_sha, &pw_sha) {
+                    return Ok(Some(c.roles.clone()));
+                }
+            }
+        }
+        let Some(user) = self.users.find_user(username).await? else { return Ok(None) };
+        let (pw, hash) = (password.to_string(), user.password_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || apim_domain::password::verify(&pw, &hash).unwrap_or(false)).await.unwrap_or(false);
+        if !ok {
+            return Ok(None);
+        }
+        if let Ok(mut cache) = self.user_cache.lock() {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(
+                username.to_string(),
+                CachedUser {
+                    password_sha: pw_sha,
+                    roles: user.roles.clone(),
+                    until: std::time::Instant::now() + std::time::Duration::from_secs(30),
+                },
+            );
+        }
+        Ok(Some(user.roles))
+    }
+
+    /// `POST /oauth2/token`.
+    pub(crate) async fn token(&self, headers: &HeaderMap, form: &Form) -> Result<Value, OAuthError> {
+        let grant = form.require("grant_type")?.to_string();
+        if !GRANT_TYPES.contains(&grant.as_str()) {
+            return Err(OAuthError::unsupported_grant_type(format!("grant_type `{grant}` is not supported")));
+        }
+        let client = self.authenticate_client(headers, form).await?;
+        if !client.grant_types.iter().any(|g| g == &grant) {
+            return Err(OAuthError::unauthorized_client(format!("client is not allowed the `{grant}` grant")));
+        }
+        match grant.as_str() {
+            "client_credentials" => {
+                let requested = scope::parse(form.get("scope"))?;
+                // The application acts for its owner: the owner's roles bound the REST API scopes.
+                let roles = self.users.find_user(&client.owner).await?.map(|u| u.roles).unwrap_or_default();
+                let scopes = scope::allowed_for(requested, &roles);
+                self.issue(&client, &client.owner, &scope::issued(&scopes), &uuid::Uuid::new_v4().to_string(), false).await
+            }
+            "password" => {
+                let username = form.require("username")?;
+                let password = form.require("password")?;
+                let requested = scope::parse(form.get("scope"))?;
+                let Some(roles) = self.authenticate_user(username, password).await? else {
+                    return Err(OAuthError::invalid_grant("wrong username or password"));
+                };
+                let scopes = scope::allowed_for(requested, &roles);
+                let refresh = client.grant_types.iter().any(|g| g == "refresh_token");
+                self.issue(&client, username, &scope::issued(&scopes), &uuid::Uuid::new_v4().to_string(), refresh).await
+            }
+            "refresh_token" => self.refresh(&client, form).await,
+            _ => self.redeem_code(&client, form).await,
+        }
+    }
+
+    async fn refresh(&self, client: &OAuthClient, form: &Form) -> Result<Value, OAuthError> {
+        let presented = form.require("refresh_token")?;
+        let key = sha256_hex(presented);
+        let Some(rec) = self.db.get_token(&key).await?.filter(|r| r.kind == TokenKind::Refresh) else {
+            return Err(OAuthError::invalid_grant("unknown refresh token"));
+        };
+        if rec.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant("refresh token was issued to another client"));
+        }
+        if rec.expires_at <= now() {
+            return Err(OAuthError::invalid_grant("refresh token has expired"));
+        }
+        match rec.state {
+            TokenState::Revoked => return Err(OAuthError::invalid_grant("refresh token has been revoked")),
+            TokenState::Rotated => {
+                self.revoke_family(&rec.family_id).await?;
+                return Err(OAuthError::invalid_grant("refresh token was already used; every token of its grant is now revoked"));
+            }
+            TokenState::Active => {}
+        }
+        let original: Vec<String> = rec.scope.split(' ').map(str::to_string).collect();
+        let requested = scope::parse(form.get("scope"))?;
+        let scopes = if requested.is_empty() {
+            rec.scope.clone()
+        } else {
+            if let Some(extra) = requested.iter().find(|s| !original.contains(s)) {
+                return Err(OAuthError::invalid_scope(format!("scope `{extra}` was not granted originally")));
+            }
+            requested.join(" ")
+        };
+        // Compare-and-set: if another request (or node) rotated it first, this one is a reuse.
+        if !self.db.transition_token(&key, TokenState::Active, TokenState::Rotated).await? {
+            self.revoke_family(&rec.family_id).await?;
+            return Err(OAuthError::invalid_grant("refresh token was already used; every token of its grant is now revoked"));
+        }
+        self.issue(client, &rec.subject, &scopes, &rec.family_id, true).await
+    }
+
+    async fn redeem_code(&self, client: &OAuthClient, form: &Form) -> Result<Value, OAuthError> {
+        let code = form.require("code")?;
+        let code = match self.db.redeem_code(&sha256_hex(code)).await? {
+            CodeRedemption::Unknown => return Err(OAuthError::invalid_grant("unknown authorization code")),
+            CodeRedemption::Reused(c) => {
+                self.revoke_family(&c.family_id).await?;
+                return Err(OAuthError::invalid_grant("authorization code was already used; the tokens it issued are revoked"));
+            }
+            CodeRedemption::Fresh(c) => c,
+        };
+        if code.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant("authorization code was issued to another client"));
+        }
+        if code.expires_at <= now() {
+            return Err(OAuthError::invalid_grant("authorization code has expired"));
+        }
+        if form.get("redirect_uri").unwrap_or(&code.redirect_uri) != code.redirect_uri {
+            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        }
+        if !code.code_challenge.is_empty() {
+            let Some(verifier) = form.get("code_verifier") else {
+                return Err(OAuthError::invalid_grant("code_verifier is required (PKCE)"));
+            };
+            let well_formed =
+                (43..=128).contains(&verifier.len()) && verifier.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
+            if !well_formed || !ct_eq(&sha256_b64url(verifier), &code.code_challenge) {
+                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+            }
+        }
+        let refresh = client.grant_types.iter().any(|g| g == "refresh_token");
+        self.issue(client, &code.subject, &code.scope, &code.family_id, refresh).await
+    }
+
+    /// Issues an access token (JWT or opaque, per client) and optionally a refresh token, both persisted.
+    pub(crate) async fn issue(
+        &self,
+        client: &OAuthClient,
+        subject: &str,
+        scope: &str,
+        family: &str,
+        refresh: bool,
+    ) -> Result<Value, OAuthError> {
+        let iat = now();
+        let exp = iat + self.cfg.access_ttl;
+        let (access_token, key) = match client.token_type {
+            TokenFormat::Jwt => {
+                let jti = uuid::Uuid::new_v4().to_string();
+                let claims = json!({
+                    "iss": self.cfg.issuer, "sub": subject, "aud": client.client_id, "azp": client.client_id,
+                    "client_id": client.client_id, "scope": scope, "iat": iat, "nbf": iat, "exp": exp, "jti": jti,
+                });
+                let jwt = self.key.sign(&claims).map_err(OAuthError::server)?;
+                (jwt, format!("jti:{jti}"))
+            }
+            TokenFormat::Opaque => {
+                let t = random_token();
+                let k = sha256_hex(&t);
+                (t, k)
+            }
+        };
+        let record = TokenRecord {
+            key,
+            kind: TokenKind::Access,
+            format: client.token_type,
+            client_id: client.client_id.clone(),
+            subject: subject.to_string(),
+            scope: scope.to_string(),
+            family_id: family.to_string(),
+            issued_at: iat,
+            expires_at: exp,
+            state: TokenState::Active,
+        };
+        self.db.insert_token(&record).await?;
+        let mut body = json!({"access_token": access_token, "token_type": "Bearer", "expires_in": self.cfg.access_ttl, "scope": scope});
+        if refresh {
+            let r = random_token();
+            let rec = TokenRecord {
+                key: sha256_hex(&r),
+                kind: TokenKind::Refresh,
+                format: TokenFormat::Opaque,
+                expires_at: iat + self.cfg.refresh_ttl,
+                ..record
+            };
+            self.db.insert_token(&rec).await?;
+            body["refresh_token"] = Value::String(r);
+        }
+        Ok(body)
+    }
+
+    pub(crate) async fn revoke_family(&self, family: &str) -> Result<(), OAuthError> {
+        let revoked = self.db.revoke_family(family).await?;
+        tracing::info!(family, tokens = revoked.len(), "token family revoked");
+        self.notifier.revoked(&revoked);
+        Ok(())
+    }
+
+    pub(crate) async fn revoke_client(&self, client_id: &str) -> Result<usize, OAuthError> {
+        let revoked = self.db.revoke_client_tokens(client_id).await?;
+        self.notifier.revoked(&revoked);
+        Ok(revoked.len())
+    }
+
+    /// Finds the record of a presented token (JWT by signature and jti, others by hash). `None` for anything
+    /// unknown, forged or malformed.
+    pub(crate) async fn resolve(&self, token: &str) -> Result<Option<Resolved>, OAuthError> {
+        if jwt::looks_like_jwt(token) {
+            let kid = jwt::kid_of(token);
+            let keys = self.keys_for(kid.as_deref()).await;
+            let claims = match jwt::verify(token, &keys) {
+                Ok(c) => c,
+                Err(JwtError::Malformed) => return self.resolve_hashed(token).await,
+                Err(_) => return Ok(None),
+            };
+            let Some(jti) = claims.get("jti").and_then(Value::as_str) else { return Ok(None) };
+            let record = self.db.get_token(&format!("jti:{jti}")).await?;
+            return Ok(record.map(|record| Resolved { record, claims: Some(claims) }));
+        }
+        self.resolve_hashed(token).await
+    }
+
+    async fn resolve_hashed(&self, token: &str) -> Result<Option<Resolved>, OAuthError> {
+        Ok(self.db.get_token(&sha256_hex(token)).await?.map(|record| Resolved { record, claims: None }))
+    }
+
+    /// `POST /oauth2/introspect` (RFC 7662). The caller is a client or an admin user.
+    pub(crate) async fn introspect(&self, headers: &HeaderMap, form: &Form) -> Result<Value, OAuthError> {
+        self.authenticate_resource_server(headers, form).await?;
+        let token = form.require("token")?;
+        let Some(Resolved { record, claims }) = self.resolve(token).await? else { return Ok(json!({"active": false})) };
+        if record.state != TokenState::Active || record.expires_at <= now() {
+            return Ok(json!({"active": false}));
+        }
+        let mut body = json!({
+            "active": true,
+            "scope": record.scope,
+            "client_id": record.client_id,
+            "username": record.subject,
+            "sub": record.subject,
+            "token_type": if record.kind == TokenKind::Refresh { "refresh_token" } else { "Bearer" },
+            "exp": record.expires_at,
+            "iat": record.issued_at,
+            "nbf": record.issued_at,
+            "aud": record.client_id,
+            "iss": self.cfg.issuer,
+        });
+        if let Some(jti) = claims.as_ref().and_then(|c| c.get("jti")) {
+            body["jti"] = jti.clone();
+        }
+        Ok(body)
+    }
+
+    /// Introspection callers: a registered client (Basic or form), or a user with the admin role.
+    async fn authenticate_resource_server(&self, headers: &HeaderMap, form: &Form) -> Result<(), OAuthError> {
+        if let Some((user, pass)) = basic(headers, false)? {
+            if self.db.get_client(&user).await?.is_none() {
+                return match self.authenticate_user(&user, &pass).await? {
+                    Some(roles) if roles.iter().any(|r| r == "admin") => Ok(()),
+                    Some(_) => Err(OAuthError::forbidden("introspection needs a client or an admin user")),
+                    None => Err(OAuthError::invalid_client("wrong credentials")),
+                };
+            }
+        }
+        self.authenticate_client(headers, form).await.map(drop)
+    }
+
+    /// `POST /oauth2/revoke` (RFC 7009): unknown tokens are not an error; a refresh token takes its family.
+    pub(crate) async fn revoke(&self, headers: &HeaderMap, form: &Form) -> Result<(), OAuthError> {
+        let client = self.authenticate_client(headers, form).await?;
+        let token = form.require("token")?;
+        if let Some(hint) = form.get("token_type_hint") {
+            if hint != "access_token" && hint != "refresh_token" {
+                return Err(OAuthError::new_unsupported_token_type(hint));
+            }
+        }
+        let Some(Resolved { record, .. }) = self.resolve(token).await? else { return Ok(()) };
+        if record.client_id != client.client_id {
+            return Err(OAuthError::unauthorized_client("the token was issued to another client"));
+        }
+        match record.kind {
+            TokenKind::Refresh => self.revoke_family(&record.family_id).await?,
+            TokenKind::Access => {
+                if self.db.transition_token(&record.key, TokenState::Active, TokenState::Revoked).await? {
+                    self.notifier.revoked(std::slice::from_ref(&record));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `GET /oauth2/userinfo`: the subject of an active token that carries `openid`.
+    pub(crate) async fn userinfo(&self, token: &str) -> Result<Value, (u16, &'static str)> {
+        let resolved = self.resolve(token).await.map_err(|_| (503, "temporarily_unavailable"))?;
+        let Some(Resolved { record, .. }) = resolved else { return Err((401, "invalid_token")) };
+        if record.state != TokenState::Active || record.expires_at <= now() || record.kind != TokenKind::Access {
+            return Err((401, "invalid_token"));
+        }
+        if !record.scope.split(' ').any(|s| s == "openid") {
+            return Err((403, "insufficient_scope"));
+        }
+        let user = self.users.find_user(&record.subject).await.map_err(|_| (503, "temporarily_unavailable"))?;
+        let roles = user.map(|u| u.roles).unwrap_or_default();
+        Ok(json!({"sub": record.subject, "preferred_username": record.subject, "groups": roles}))
+    }
+
+    /// `/oauth2/jwks`: every key not retired.
+    pub(crate) async fn jwks(&self) -> Result<Value, OAuthError> {
+        let rows = self.db.live_jwks(now()).await?;
+        let keys: Vec<Value> = rows.iter().filter_map(|(_, j)| serde_json::from_str(j).ok()).collect();
+        Ok(json!({"keys": keys}))
+    }
+
+    pub(crate) fn discovery(&self) -> Value {
+        let b = &self.cfg.base_url;
+        json!({
+            "issuer": self.cfg.issuer,
+            "authorization_endpoint": format!("{b}/oauth2/authorize"),
+            "token_endpoint": format!("{b}/oauth2/token"),
+            "introspection_endpoint": format!("{b}/oauth2/introspect"),
+            "revocation_endpoint": format!("{b}/oauth2/revoke"),
+            "userinfo_endpoint": format!("{b}/oauth2/userinfo"),
+            "jwks_uri": format!("{b}/oauth2/jwks"),
+            "registration_endpoint": format!("{b}/keymanager-operations/dcr/register"),
+            "grant_types_supported": GRANT_TYPES,
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "subject_types_supported": ["public"],
+            "scopes_supported": ["openid", "default"],
+        })
+    }
+
+    /// For the benchmark: the raw RS256 rate of the same key.
+    pub fn sign_raw(&self, msg: &[u8]) -> Vec<u8> {
+        self.key.sign_raw(msg)
+    }
+}
+
+impl OAuthError {
+    fn new_unsupported_token_type(hint: &str) -> OAuthError {
+        OAuthError {
+            status: axum::http::StatusCode::BAD_REQUEST,
+            code: "unsupported_token_type",
+            description: format!("token_type_hint `{hint}` is not supported"),
+        }
+    }
+}
