@@ -153,14 +153,14 @@ impl KeyManager {
     }
 
     /// Verification keys; re-read from the database when a token names a key we do not know (another node's),
-    /// at most once a second.
+    /// at most ten times a second (a stream of made-up kids must not become a stream of queries).
     async fn keys_for(&self, kid: Option<&str>) -> Vec<jwt::VerifyKey> {
         let (fetched, keys) = self.verify_keys.read().map(|k| (k.0, k.1.clone())).unwrap_or((Instant::now(), Vec::new()));
         let known = kid.is_none_or(|kid| keys.iter().any(|k| k.kid == kid));
         if known && fetched.elapsed() < Duration::from_secs(300) {
             return keys;
         }
-        if fetched.elapsed() < Duration::from_secs(1) {
+        if fetched.elapsed() < Duration::from_millis(100) {
             return keys;
         }
         self.reload_keys().await.unwrap_or(keys)
