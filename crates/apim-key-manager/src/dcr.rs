@@ -257,6 +257,7 @@ pub async fn update(State(km): State<Arc<KeyManager>>, headers: HeaderMap, Path(
             c.token_type = token_type(&v, &["token_type_extension", "token_type"], c.token_type)?;
             validate(&c.grant_types, &c.redirect_uris)?;
             km.db.update_client(&c).await?;
+            km.forget_client(&c.client_id);
             Ok((StatusCode::OK, rfc7591(&c, None)))
         }
         .await,
@@ -266,6 +267,7 @@ pub async fn update(State(km): State<Arc<KeyManager>>, headers: HeaderMap, Path(
 pub async fn delete(State(km): State<Arc<KeyManager>>, headers: HeaderMap, Path(client_id): Path<String>) -> Response {
     let result = async {
         admin(&km, &headers).await?;
+        km.forget_client(&client_id);
         if !km.db.delete_client(&client_id).await? {
             return Err(OAuthError::not_found(format!("client `{client_id}` does not exist")));
         }

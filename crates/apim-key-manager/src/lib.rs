@@ -19,6 +19,7 @@ pub mod jwt;
 pub mod notify;
 mod scope;
 mod service;
+mod writer;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -103,6 +104,10 @@ pub struct KeyManager {
     key: SigningKey,
     verify_keys: RwLock<(Instant, Vec<jwt::VerifyKey>)>,
     notifier: notify::Notifier,
+    writer: writer::TokenWriter,
+    /// Clients seen by the token endpoint, for a few seconds: the token writer re-checks each client in the
+    /// transaction that stores its tokens, so a stale entry can never yield a stored token.
+    client_cache: RwLock<HashMap<String, (apim_domain::oauth::OAuthClient, Instant)>>,
     user_cache: Mutex<HashMap<String, CachedUser>>,
 }
 
@@ -121,7 +126,9 @@ impl KeyManager {
         db.put_jwk(&key.kid, &key.jwk.to_string(), now).await?;
         db.retire_jwks_except(&key.kid, now + cfg.access_ttl).await?;
         let notifier = notify::Notifier::start(cfg.listeners.clone(), tls);
+        let writer = writer::TokenWriter::start(db.clone());
         let km = Arc::new(KeyManager {
+            writer,
             db,
             users,
             cfg,
@@ -129,6 +136,7 @@ impl KeyManager {
             verify_keys: RwLock::new((Instant::now() - Duration::from_secs(3600), Vec::new())),
             notifier,
             user_cache: Mutex::new(HashMap::new()),
+            client_cache: RwLock::new(HashMap::new()),
         });
         km.reload_keys().await?;
         Ok(km)

@@ -10,7 +10,10 @@ use crate::error::OAuthError;
 use crate::form::{Form, basic};
 use crate::jwt::{self, JwtError};
 use crate::scope;
+use crate::writer::WriteError;
 use crate::{CachedUser, KeyManager};
+
+const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub const GRANT_TYPES: [&str; 4] = ["client_credentials", "password", "refresh_token", "authorization_code"];
 
@@ -23,6 +26,11 @@ pub struct Resolved {
 impl KeyManager {
     /// Client authentication by HTTP Basic or form fields (not both), secrets compared in constant time.
     pub(crate) async fn authenticate_client(&self, headers: &HeaderMap, form: &Form) -> Result<OAuthClient, OAuthError> {
+        self.authenticate_client_with(headers, form, false).await
+    }
+
+    /// `cached`: the token endpoint may use the client cache (its writes are re-checked at commit).
+    async fn authenticate_client_with(&self, headers: &HeaderMap, form: &Form, cached: bool) -> Result<OAuthClient, OAuthError> {
         let from_header = basic(headers, true)?;
         let from_form = form.get("client_id").map(|id| (id.to_string(), form.get("client_secret").map(str::to_string)));
         let (id, secret) = match (from_header, from_form) {
@@ -39,11 +47,30 @@ impl KeyManager {
                 return Err(OAuthError::invalid_client("client authentication is required (HTTP Basic or client_id and client_secret)"));
             }
         };
+        let secret_hash = sha256_hex(&secret);
+        if cached {
+            let hit = self
+                .client_cache
+                .read()
+                .ok()
+                .and_then(|c| c.get(&id).filter(|(_, at)| at.elapsed() < CLIENT_CACHE_TTL).map(|(c, _)| c.clone()));
+            if let Some(client) = hit.filter(|c| ct_eq(&secret_hash, &c.secret_hash)) {
+                return Ok(client);
+            }
+        }
         let Some(client) = self.db.get_client(&id).await? else {
             return Err(OAuthError::invalid_client("unknown client or wrong secret"));
         };
-        if !ct_eq(&sha256_hex(&secret), &client.secret_hash) {
+        if !ct_eq(&secret_hash, &client.secret_hash) {
             return Err(OAuthError::invalid_client("unknown client or wrong secret"));
+        }
+        if cached {
+            if let Ok(mut c) = self.client_cache.write() {
+                if c.len() > 100_000 {
+                    c.clear();
+                }
+                c.insert(id, (client.clone(), std::time::Instant::now()));
+            }
         }
         Ok(client)
     }
@@ -86,15 +113,20 @@ impl KeyManager {
         if !GRANT_TYPES.contains(&grant.as_str()) {
             return Err(OAuthError::unsupported_grant_type(format!("grant_type `{grant}` is not supported")));
         }
-        let client = self.authenticate_client(headers, form).await?;
+        let client = self.authenticate_client_with(headers, form, true).await?;
         if !client.grant_types.iter().any(|g| g == &grant) {
             return Err(OAuthError::unauthorized_client(format!("client is not allowed the `{grant}` grant")));
         }
         match grant.as_str() {
             "client_credentials" => {
                 let requested = scope::parse(form.get("scope"))?;
-                // The application acts for its owner: the owner's roles bound the REST API scopes.
-                let roles = self.users.find_user(&client.owner).await?.map(|u| u.roles).unwrap_or_default();
+                // The application acts for its owner: the owner's roles bound the REST API scopes (looked up
+                // only when such a scope is asked for; API scopes need no lookup).
+                let roles = if requested.iter().any(|s| s.starts_with("apim:")) {
+                    self.users.find_user(&client.owner).await?.map(|u| u.roles).unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
                 let scopes = scope::allowed_for(requested, &roles);
                 self.issue(&client, &client.owner, &scope::issued(&scopes), &uuid::Uuid::new_v4().to_string(), false).await
             }
@@ -224,21 +256,34 @@ impl KeyManager {
             expires_at: exp,
             state: TokenState::Active,
         };
-        self.db.insert_token(&record).await?;
         let mut body = json!({"access_token": access_token, "token_type": "Bearer", "expires_in": self.cfg.access_ttl, "scope": scope});
+        let mut records = vec![record.clone()];
         if refresh {
             let r = random_token();
-            let rec = TokenRecord {
+            records.push(TokenRecord {
                 key: sha256_hex(&r),
                 kind: TokenKind::Refresh,
                 format: TokenFormat::Opaque,
                 expires_at: iat + self.cfg.refresh_ttl,
                 ..record
-            };
-            self.db.insert_token(&rec).await?;
+            });
             body["refresh_token"] = Value::String(r);
         }
-        Ok(body)
+        match self.writer.write(records, client.secret_hash.clone()).await {
+            Ok(()) => Ok(body),
+            Err(WriteError::StaleClient) => {
+                self.forget_client(&client.client_id);
+                Err(OAuthError::invalid_client("unknown client or wrong secret"))
+            }
+            Err(WriteError::Store(e)) => Err(OAuthError::server(e)),
+        }
+    }
+
+    /// Drops a client from the token endpoint's cache (after a change on this node, or a stale hit).
+    pub(crate) fn forget_client(&self, client_id: &str) {
+        if let Ok(mut c) = self.client_cache.write() {
+            c.remove(client_id);
+        }
     }
 
     pub(crate) async fn revoke_family(&self, family: &str) -> Result<(), OAuthError> {

@@ -63,6 +63,8 @@ pub async fn connect(db: &Database, hosts: &HostsFile) -> Result<Db, StoreError>
                 .filename(path)
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
+                // WAL with NORMAL: a crash of the process loses nothing; only a power cut may lose the last commits.
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()

@@ -28,6 +28,12 @@ pub trait OAuthStore: Send + Sync {
     fn delete_client(&self, client_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     fn insert_token(&self, t: &TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Inserts many tokens in one statement (group commit under load).
+    fn insert_tokens(&self, tokens: &[TokenRecord]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Inserts the tokens whose client still exists with the secret hash they were issued under, in one
+    /// transaction that holds those client rows (so a concurrent delete or secret change waits for it, and then
+    /// revokes these tokens too). Returns the client ids that no longer match; their tokens are not stored.
+    fn insert_tokens_checked(&self, tokens: &[(TokenRecord, String)]) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
     fn get_token(&self, key: &str) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send;
     /// Compare-and-set on the state; true if this call made the change (safe across nodes).
     fn transition_token(&self, key: &str, from: TokenState, to: TokenState) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -45,6 +51,37 @@ pub trait OAuthStore: Send + Sync {
     fn retire_jwks_except(&self, kid: &str, retire_at: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// JWK JSON of every key not retired by `now`.
     fn live_jwks(&self, now: i64) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+}
+
+/// A multi-row token INSERT with `rows` rows of placeholders.
+fn insert_statement(rows: usize, pg: bool) -> String {
+    let mut text = String::from(
+        "INSERT INTO oauth_token (token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            text.push_str(", ");
+        }
+        if pg {
+            let b = i * 10;
+            text.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9,
+                b + 10
+            ));
+        } else {
+            text.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        }
+    }
+    text
 }
 
 fn split(s: &str) -> Vec<String> {
@@ -228,6 +265,88 @@ impl OAuthStore for Db {
                 .map_err(|e| map_unique(e, || "token".to_string()))?;
         });
         Ok(())
+    }
+
+    async fn insert_tokens(&self, tokens: &[TokenRecord]) -> Result<(), StoreError> {
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let text = insert_statement(tokens.len(), matches!(self, Db::Postgres(_)));
+        // The statement text is built from placeholders only; every value is bound.
+        per_backend!(self, |p| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(text.clone()));
+            for t in tokens {
+                q = q
+                    .bind(t.key.clone())
+                    .bind(t.kind.as_str())
+                    .bind(t.format.as_str())
+                    .bind(t.client_id.clone())
+                    .bind(t.subject.clone())
+                    .bind(t.scope.clone())
+                    .bind(t.family_id.clone())
+                    .bind(t.issued_at)
+                    .bind(t.expires_at)
+                    .bind(t.state.as_str());
+            }
+            q.execute(p).await.map_err(|e| map_unique(e, || "token".to_string()))?;
+        });
+        Ok(())
+    }
+
+    async fn insert_tokens_checked(&self, tokens: &[(TokenRecord, String)]) -> Result<Vec<String>, StoreError> {
+        let mut ids: Vec<&str> = tokens.iter().map(|(t, _)| t.client_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let pg = matches!(self, Db::Postgres(_));
+        let mut select = String::from("SELECT client_id, secret_hash FROM oauth_client WHERE client_id IN (");
+        for i in 0..ids.len() {
+            if i > 0 {
+                select.push_str(", ");
+            }
+            if pg { select.push_str(&format!("${}", i + 1)) } else { select.push('?') }
+        }
+        select.push(')');
+        match self {
+            Db::Postgres(_) => select.push_str(" FOR SHARE"),
+            Db::MySql(_) => select.push_str(" LOCK IN SHARE MODE"),
+            Db::Sqlite(_) => {}
+        }
+        let insert = insert_statement(tokens.len(), pg);
+        per_backend!(self, |p| {
+            let mut tx = p.begin().await?;
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(select.clone()));
+            for id in &ids {
+                q = q.bind(id.to_string());
+            }
+            let mut current: Vec<(String, String)> = Vec::new();
+            for r in q.fetch_all(&mut *tx).await? {
+                current.push((r.try_get(0)?, r.try_get(1)?));
+            }
+            let valid = |t: &(TokenRecord, String)| current.iter().any(|(id, h)| id == &t.0.client_id && h == &t.1);
+            let keep: Vec<&TokenRecord> = tokens.iter().filter(|t| valid(t)).map(|(t, _)| t).collect();
+            let mut stale: Vec<String> = tokens.iter().filter(|t| !valid(t)).map(|(t, _)| t.client_id.clone()).collect();
+            stale.dedup();
+            if !keep.is_empty() {
+                let text = if keep.len() == tokens.len() { insert.clone() } else { insert_statement(keep.len(), pg) };
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
+                for t in keep {
+                    q = q
+                        .bind(t.key.clone())
+                        .bind(t.kind.as_str())
+                        .bind(t.format.as_str())
+                        .bind(t.client_id.clone())
+                        .bind(t.subject.clone())
+                        .bind(t.scope.clone())
+                        .bind(t.family_id.clone())
+                        .bind(t.issued_at)
+                        .bind(t.expires_at)
+                        .bind(t.state.as_str());
+                }
+                q.execute(&mut *tx).await.map_err(|e| map_unique(e, || "token".to_string()))?;
+            }
+            tx.commit().await?;
+            Ok(stale)
+        })
     }
 
     async fn get_token(&self, key: &str) -> Result<Option<TokenRecord>, StoreError> {

@@ -119,16 +119,39 @@ async fn oauth_conformance(db: &Db, other_node: &Db) {
     };
     db.insert_token(&token("a1", TokenKind::Access)).await.expect("insert");
     db.insert_token(&token("r1", TokenKind::Refresh)).await.expect("insert");
+    db.insert_tokens(&[token("b1", TokenKind::Access), TokenRecord { family_id: "other".into(), ..token("b2", TokenKind::Refresh) }])
+        .await
+        .expect("batch");
+    assert_eq!(other_node.get_token("b2").await.expect("get").expect("exists").family_id, "other");
+    assert!(
+        db.insert_tokens(&[token("b3", TokenKind::Access), token("b1", TokenKind::Access)]).await.is_err(),
+        "a duplicate fails the batch"
+    );
+    assert!(db.get_token("b3").await.expect("get").is_none(), "and nothing of it is kept");
+    db.insert_tokens(&[]).await.expect("empty batch");
+    let stale = db
+        .insert_tokens_checked(&[
+            (token("c1", TokenKind::Access), "h2".into()),
+            (TokenRecord { client_id: "ghost".into(), ..token("c2", TokenKind::Access) }, "h".into()),
+        ])
+        .await
+        .expect("checked");
+    assert_eq!(stale, vec!["ghost".to_string()]);
+    assert!(db.get_token("c1").await.expect("get").is_some() && db.get_token("c2").await.expect("get").is_none());
+    assert_eq!(
+        db.insert_tokens_checked(&[(token("c3", TokenKind::Access), "old-secret".into())]).await.expect("checked"),
+        vec!["cid".to_string()]
+    );
     assert_eq!(other_node.get_token("r1").await.expect("get").expect("exists").kind, TokenKind::Refresh);
     // Rotation is a compare-and-set: only one of two racing nodes wins.
     assert!(db.transition_token("r1", TokenState::Active, TokenState::Rotated).await.expect("cas"));
     assert!(!other_node.transition_token("r1", TokenState::Active, TokenState::Rotated).await.expect("cas"));
     let revoked = other_node.revoke_family("fam").await.expect("family");
-    assert_eq!(revoked.len(), 2);
+    assert_eq!(revoked.len(), 4);
     assert!(db.revoke_family("fam").await.expect("again").is_empty());
     assert_eq!(db.get_token("a1").await.expect("get").expect("exists").state, TokenState::Revoked);
     db.insert_token(&TokenRecord { family_id: "fam2".into(), ..token("a2", TokenKind::Access) }).await.expect("insert");
-    assert_eq!(db.revoke_client_tokens("cid").await.expect("client").len(), 1);
+    assert_eq!(db.revoke_client_tokens("cid").await.expect("client").len(), 2, "a2 and b2");
 
     let code = AuthCode {
         code_hash: "c1".into(),
