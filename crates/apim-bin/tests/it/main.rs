@@ -322,3 +322,41 @@ fn missing_keystore_and_bad_hosts_file_fail_before_binding() {
     assert_eq!(out.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("hosts:2: `not-an-address` is not an IP address"), "{stderr}");
 }
+
+/// A third-party OAuth2 client (Authlib, from PyPI) drives every grant against the real binary and verifies our
+/// JWTs from `/oauth2/jwks` alone. `.ci/run` provides the interpreter in `APIM_PYTHON`.
+#[tokio::test]
+async fn third_party_oauth2_client_and_jwt_verifier() {
+    let python = match std::env::var("APIM_PYTHON") {
+        Ok(p) if !p.is_empty() => p,
+        _ if apim_test_support::under_ci() => panic!("APIM_PYTHON must point at a Python with authlib and requests under CI"),
+        _ => {
+            eprintln!("skipping: APIM_PYTHON is not set (bash .ci/run sets it up)");
+            return;
+        }
+    };
+    let dir = TempDir::new("apim-interop");
+    let offset = free_offset(&[9443, 9763]);
+    let mut node = Node::spawn(&apim(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
+    let https = node.url("management-https", Duration::from_secs(20));
+    let ready = wait_ready(&https, Duration::from_secs(20)).await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/oauth_interop.py");
+    // The client verifies TLS against the generated certificate (its PEM holds the key too: keep the cert only).
+    let pem = std::fs::read_to_string(dir.path().join("data/tls/localhost.pem")).expect("generated certificate");
+    let cert_end = pem.find("-----END CERTIFICATE-----").expect("certificate block") + "-----END CERTIFICATE-----".len();
+    std::fs::write(dir.path().join("ca.pem"), format!("{}\n", &pem[..cert_end])).expect("write ca");
+    let out = tokio::process::Command::new(&python)
+        .arg(&script)
+        .arg(&https)
+        .arg("admin")
+        .arg("admin")
+        .env("REQUESTS_CA_BUNDLE", dir.path().join("ca.pem"))
+        .output()
+        .await
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}\n{}", String::from_utf8_lossy(&out.stderr), node.stderr());
+    assert!(stdout.contains("interop: all checks passed"), "{stdout}");
+    node.terminate();
+}
