@@ -3,7 +3,7 @@
 //! ceiling for JWT issuance). The key manager runs in this process on a temporary SQLite database; clients are
 //! plain HTTP/1.1 keep-alive connections on loopback.
 //!
-//! Run: `cargo run --release -p apim-key-manager --example km_bench [SECONDS] [CONNECTIONS]`
+//! Run: `cargo run --release -p apim-key-manager --example km_bench [SECONDS] [CONNECTIONS]` (defaults 5 and 32)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +21,7 @@ use serde_json::Value;
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let secs: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
-    let conns: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(16);
+    let conns: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(32);
     let dir = std::env::temp_dir().join(format!("apim-km-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let text = format!("[database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:{}/km.db\"\n", dir.display());
