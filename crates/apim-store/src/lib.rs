@@ -9,11 +9,13 @@
 
 #![forbid(unsafe_code)]
 
+mod api;
 mod db;
 mod error;
 mod oauth;
 mod user;
 
+pub use api::{ApiFilter, ApiStore};
 pub use db::{Db, connect, migrations_applied};
 pub use error::{ConnectCause, StoreError};
 pub use oauth::{CodeRedemption, OAuthStore};

@@ -68,6 +68,7 @@ async fn conformance(fields: &str) {
     assert_eq!(names, vec!["alice".to_string(), "carol".to_string()]);
 
     oauth_conformance(&db, &db2).await;
+    api_conformance(&db, &db2).await;
 
     assert!(db.delete_user(&alice.id).await.expect("delete"));
     assert!(!db.delete_user(&alice.id).await.expect("delete again"));
@@ -75,6 +76,113 @@ async fn conformance(fields: &str) {
     db.ping().await.expect("ping");
     db.close().await;
     db2.close().await;
+}
+
+async fn api_conformance(db: &Db, other_node: &Db) {
+    use apim_domain::api::*;
+    use apim_store::{ApiFilter, ApiStore};
+    let ev = |t: &str| EventDraft { event_type: t.into(), payload: format!("{{\"type\":\"{t}\"}}") };
+    let api = |id: &str, name: &str, ctx: &str| ApiRecord {
+        id: id.into(),
+        name: name.into(),
+        version: "1.0.0".into(),
+        context: ctx.into(),
+        provider: "alice".into(),
+        status: "CREATED".into(),
+        api_type: "HTTP".into(),
+        document: "{}".into(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    let start = db.events_after(0, 1000).await.expect("events").last().map(|e| e.seq).unwrap_or(0);
+    db.create_api(&api("a1", "Pizza", "/pizza"), &[ev("API_CREATE")]).await.expect("create");
+    db.create_api(&api("a2", "Pasta", "/pasta"), &[ev("API_CREATE")]).await.expect("create");
+    // A clash writes neither the API nor its event.
+    assert!(matches!(db.create_api(&api("a3", "Pizza", "/other"), &[ev("API_CREATE")]).await, Err(StoreError::Conflict { .. })));
+    assert!(matches!(db.create_api(&api("a3", "Other", "/pizza"), &[ev("API_CREATE")]).await, Err(StoreError::Conflict { .. })));
+    let events = other_node.events_after(start, 100).await.expect("events");
+    assert_eq!(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), vec!["API_CREATE", "API_CREATE"]);
+    assert!(events[0].seq < events[1].seq);
+
+    let (list, total) = db.list_apis(&ApiFilter { name: Some("piz".into()), ..Default::default() }, 10, 0).await.expect("list");
+    assert_eq!((list.len(), total, list[0].id.as_str()), (1, 1, "a1"));
+    let (page, total) = db.list_apis(&ApiFilter::default(), 1, 1).await.expect("page");
+    assert_eq!((page.len(), total, page[0].name.as_str()), (1, 2, "Pizza"));
+    let mut changed = api("a1", "Pizza", "/pizza2");
+    changed.document = "{\"x\":1}".into();
+    db.update_api(&changed, &[ev("API_UPDATE")]).await.expect("update");
+    assert_eq!(other_node.get_api("a1").await.expect("get").expect("exists").context, "/pizza2");
+    assert!(matches!(db.update_api(&api("nope", "N", "/n"), &[ev("API_UPDATE")]).await, Err(StoreError::NotFound { .. })));
+
+    let mut published = changed.clone();
+    published.status = "PUBLISHED".into();
+    let entry = LifecycleEntry { previous_state: "Created".into(), new_state: "Published".into(), username: "alice".into(), time: 5 };
+    assert!(db.change_status(&published, "CREATED", &entry, &[ev("API_LIFECYCLE_CHANGE")]).await.expect("cas"));
+    assert!(!other_node.change_status(&published, "CREATED", &entry, &[ev("API_LIFECYCLE_CHANGE")]).await.expect("cas"), "state moved on");
+    assert_eq!(db.lifecycle_history("a1").await.expect("history"), vec![entry]);
+    let (pubs, _) = db.list_apis(&ApiFilter { status: vec!["PUBLISHED".into()], ..Default::default() }, 10, 0).await.expect("list");
+    assert_eq!(pubs.len(), 1);
+
+    let rev = |id: &str| Revision {
+        id: id.into(),
+        api_id: "a1".into(),
+        number: 0,
+        description: "d".into(),
+        document: "{}".into(),
+        created_at: 2,
+    };
+    for i in 1..=3 {
+        assert_eq!(db.create_revision(&rev(&format!("r{i}")), 3).await.expect("revision").number, i);
+    }
+    assert!(matches!(other_node.create_revision(&rev("r4"), 3).await, Err(StoreError::Conflict { .. })), "at most max revisions");
+    let dep = Deployment {
+        api_id: "a1".into(),
+        environment: "Default".into(),
+        revision_id: "r2".into(),
+        vhost: "localhost".into(),
+        display_on_devportal: true,
+        deployed_at: 3,
+    };
+    db.deploy(&[dep.clone()], &[ev("DEPLOY_API_IN_GATEWAY")]).await.expect("deploy");
+    db.deploy(&[Deployment { revision_id: "r3".into(), ..dep.clone() }], &[ev("DEPLOY_API_IN_GATEWAY")]).await.expect("redeploy");
+    assert_eq!(
+        other_node.deployments("a1").await.expect("deployments").iter().map(|d| d.revision_id.as_str()).collect::<Vec<_>>(),
+        vec!["r3"]
+    );
+    assert!(matches!(db.delete_revision("a1", "r3").await, Err(StoreError::Conflict { .. })), "deployed revisions stay");
+    assert!(db.delete_revision("a1", "r1").await.expect("delete"));
+    assert_eq!(db.create_revision(&rev("r5"), 3).await.expect("revision").number, 4, "numbers keep growing");
+    assert_eq!(
+        db.undeploy("a1", &["Default".into(), "Other".into()], &[ev("REMOVE_API_FROM_GATEWAY")]).await.expect("undeploy"),
+        vec!["Default".to_string()]
+    );
+    assert!(db.undeploy("a1", &["Default".into()], &[ev("REMOVE_API_FROM_GATEWAY")]).await.expect("undeploy").is_empty());
+
+    let subs: Vec<String> = db.policies("subscription").await.expect("policies").into_iter().map(|(n, _)| n).collect();
+    for p in ["Gold", "Silver", "Bronze", "Unauthenticated", "Unlimited"] {
+        assert!(subs.iter().any(|s| s == p), "{p} missing");
+    }
+    assert_eq!(db.policies("application").await.expect("app").len(), 4);
+    assert_eq!(db.policies("api").await.expect("api").len(), 4);
+
+    assert!(db.delete_api("a1", &[ev("API_DELETE")]).await.expect("delete"));
+    assert!(!db.delete_api("a1", &[ev("API_DELETE")]).await.expect("delete"));
+    assert!(db.list_revisions("a1").await.expect("revisions").is_empty());
+    let types: Vec<String> = db.events_after(start, 100).await.expect("events").into_iter().map(|e| e.event_type).collect();
+    assert_eq!(
+        types,
+        vec![
+            "API_CREATE",
+            "API_CREATE",
+            "API_UPDATE",
+            "API_LIFECYCLE_CHANGE",
+            "DEPLOY_API_IN_GATEWAY",
+            "DEPLOY_API_IN_GATEWAY",
+            "REMOVE_API_FROM_GATEWAY",
+            "API_DELETE"
+        ]
+    );
+    assert!(db.delete_api("a2", &[]).await.expect("delete"));
 }
 
 async fn oauth_conformance(db: &Db, other_node: &Db) {

@@ -1,0 +1,89 @@
+//! APIs as the control plane keeps them, their lifecycle, revisions and deployments.
+
+/// An API: lookup columns plus the full WSO2 publisher document (JSON).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiRecord {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub context: String,
+    pub provider: String,
+    /// Lifecycle state as WSO2's DTO spells it: CREATED, PROTOTYPED, PUBLISHED, BLOCKED, DEPRECATED, RETIRED.
+    pub status: String,
+    pub api_type: String,
+    pub document: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LifecycleEntry {
+    pub previous_state: String,
+    pub new_state: String,
+    pub username: String,
+    pub time: i64,
+}
+
+/// An immutable snapshot of an API, deployable to gateway environments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revision {
+    pub id: String,
+    pub api_id: String,
+    pub number: i64,
+    pub description: String,
+    pub document: String,
+    pub created_at: i64,
+}
+
+/// Which revision of an API an environment serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deployment {
+    pub api_id: String,
+    pub environment: String,
+    pub revision_id: String,
+    pub vhost: String,
+    pub display_on_devportal: bool,
+    pub deployed_at: i64,
+}
+
+/// An event to write in the same transaction as the change it describes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventDraft {
+    pub event_type: String,
+    /// JSON with WSO2's payload fields.
+    pub payload: String,
+}
+
+/// A stored event with its sequence number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub seq: i64,
+    pub event_type: String,
+    pub payload: String,
+    pub created_at: i64,
+}
+
+/// WSO2's default lifecycle: (state, action, target state). States as the DTO spells them.
+pub const LIFECYCLE: &[(&str, &str, &str)] = &[
+    ("CREATED", "Publish", "PUBLISHED"),
+    ("CREATED", "Deploy as a Prototype", "PROTOTYPED"),
+    ("PROTOTYPED", "Publish", "PUBLISHED"),
+    ("PROTOTYPED", "Demote to Created", "CREATED"),
+    ("PUBLISHED", "Block", "BLOCKED"),
+    ("PUBLISHED", "Deprecate", "DEPRECATED"),
+    ("PUBLISHED", "Demote to Created", "CREATED"),
+    ("PUBLISHED", "Deploy as a Prototype", "PROTOTYPED"),
+    ("BLOCKED", "Re-Publish", "PUBLISHED"),
+    ("BLOCKED", "Deprecate", "DEPRECATED"),
+    ("DEPRECATED", "Retire", "RETIRED"),
+];
+
+/// `Published` for `PUBLISHED`: the lifecycle endpoints show states capitalised.
+pub fn state_display(state: &str) -> String {
+    let lower = state.to_ascii_lowercase();
+    let mut c = lower.chars();
+    match c.next() {
+        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+        None => String::new(),
+    }
+}
