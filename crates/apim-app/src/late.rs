@@ -2,7 +2,7 @@
 //! are up. Until then its paths answer 503; unknown paths 404.
 
 use std::convert::Infallible;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, RwLock};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -10,15 +10,22 @@ use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 
 #[derive(Clone, Default)]
-pub struct LateRouter(Arc<OnceLock<axum::Router>>);
+pub struct LateRouter(Arc<RwLock<Option<axum::Router>>>);
 
 impl LateRouter {
     pub fn new() -> LateRouter {
         LateRouter::default()
     }
 
+    /// Adds a role's routes (merged with any mounted before).
     pub fn mount(&self, router: axum::Router) {
-        let _ = self.0.set(router);
+        if let Ok(mut slot) = self.0.write() {
+            let merged = match slot.take() {
+                Some(existing) => existing.merge(router),
+                None => router,
+            };
+            *slot = Some(merged);
+        }
     }
 
     /// The fallback service of the management router.
@@ -29,8 +36,9 @@ impl LateRouter {
         tower::service_fn(move |req: Request<Body>| {
             let cell = cell.clone();
             async move {
-                match cell.get() {
-                    Some(router) => router.clone().oneshot(req).await,
+                let router = cell.read().ok().and_then(|r| r.clone());
+                match router {
+                    Some(router) => router.oneshot(req).await,
                     None => Ok(not_yet(req.uri().path())),
                 }
             }
@@ -39,7 +47,8 @@ impl LateRouter {
 }
 
 fn not_yet(path: &str) -> Response {
-    let role_path = ["/oauth2", "/.well-known", "/client-registration", "/keymanager-operations"].iter().any(|p| path.starts_with(p));
+    let role_path =
+        ["/oauth2", "/.well-known", "/client-registration", "/keymanager-operations", "/api/am"].iter().any(|p| path.starts_with(p));
     if role_path {
         let body = axum::Json(
             serde_json::json!({"error": "temporarily_unavailable", "error_description": "starting: the databases are not ready yet"}),

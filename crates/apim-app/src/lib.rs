@@ -103,6 +103,10 @@ impl App {
         if run_km {
             pending.push("key_manager");
         }
+        let run_cp = roles.contains(&NodeRole::ControlPlane);
+        if run_cp {
+            pending.push("control_plane");
+        }
         let km_start = if run_km {
             let trust = tls::load_truststore(&config)?;
             Some(KmStart {
@@ -150,7 +154,8 @@ impl App {
         }
 
         let config = Arc::new(config);
-        let background = vec![tokio::spawn(bring_up(config, pools, opts.hosts, health.clone(), rx, km_start, late))];
+        let cp_start = run_cp.then(|| apim_control_plane::Config::from_deployment(&config));
+        let background = vec![tokio::spawn(bring_up(config, pools, opts.hosts, health.clone(), rx, km_start, cp_start, late))];
         Ok(App { listeners, health, shutdown, tasks, background })
     }
 
@@ -209,11 +214,37 @@ async fn bring_up(
     health: Arc<Health>,
     mut shutdown: watch::Receiver<bool>,
     km: Option<KmStart>,
+    cp: Option<apim_control_plane::Config>,
     late: late::LateRouter,
 ) {
     let Some((apim, shared)) = bring_up_databases(&config, pools, &hosts, &health, &mut shutdown).await else { return };
-    let Some(km) = km else { return };
     let (Some(apim), Some(shared)) = (apim, shared) else { return };
+    let validator = match km {
+        Some(km) => match start_key_manager(km, &apim, &shared, &health, &late, &mut shutdown).await {
+            Some(v) => Some(v),
+            None => return,
+        },
+        None => None,
+    };
+    if let Some(cfg) = cp {
+        let summary = cfg.summary();
+        let validator: Option<apim_control_plane::SharedValidator> = validator.map(|k| k as apim_control_plane::SharedValidator);
+        let cp = apim_control_plane::ControlPlane::new(apim, shared, cfg, validator);
+        late.mount(cp.router());
+        health.set("control_plane", true, None);
+        tracing::info!("control plane ready: {summary}");
+    }
+}
+
+/// Starts the key manager, retrying until it can publish its key; `None` on shutdown.
+async fn start_key_manager(
+    km: KmStart,
+    apim: &apim_store::Db,
+    shared: &apim_store::Db,
+    health: &Health,
+    late: &late::LateRouter,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Arc<apim_key_manager::KeyManager>> {
     let summary = km.cfg.summary();
     let mut delay = Duration::from_millis(500);
     loop {
@@ -222,14 +253,14 @@ async fn bring_up(
                 late.mount(k.router());
                 health.set("key_manager", true, None);
                 tracing::info!(kid = %k.signing_key().kid, "key manager ready: {summary}");
-                return;
+                return Some(k);
             }
             Err(e) => {
                 tracing::warn!("cannot start the key manager: {e}; retrying");
                 health.set("key_manager", false, Some(e.to_string()));
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    () = server::stopped(&mut shutdown) => return,
+                    () = server::stopped(shutdown) => return None,
                 }
                 delay = (delay * 2).min(Duration::from_secs(15));
             }

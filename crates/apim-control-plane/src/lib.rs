@@ -1,15 +1,37 @@
-//! Control plane role: Publisher, DevPortal and Admin REST APIs, the event hub, and the internal data
-//! service other nodes pull from. So far it knows its gateway environments; the APIs arrive with their issues.
+//! Control plane role: the Publisher REST API (APIs, lifecycle, revisions, deployments, policies) so far; the
+//! DevPortal and Admin APIs, the event hub and the internal data service follow. Every mutation writes its
+//! WSO2 event into the store's outbox in the same transaction.
 //!
-//! **Architecture Invariant:** depends on the store's repository traits, never on another role's crate.
+//! **Architecture Invariant:** depends on the store's repository traits, never on another role's crate. Bearer
+//! tokens are checked through `apim_domain::scopes::TokenValidator`, which the wiring provides.
 
 #![forbid(unsafe_code)]
 
-use apim_config::{DeploymentConfig, GatewayEnvironment};
+mod auth;
+mod error;
+mod model;
+mod publisher;
+
+use std::sync::Arc;
+
+use apim_config::DeploymentConfig;
+use apim_store::{Db, UserAuth};
+
+pub use auth::SharedValidator;
+pub use error::ApiError;
+
+/// A gateway environment deployments can target.
+#[derive(Clone, Debug)]
+pub struct Environment {
+    pub name: String,
+    pub kind: String,
+    pub vhost: String,
+}
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub gateway_environments: Vec<GatewayEnvironment>,
+    /// `[[apim.gateway.environment]]`; `Default` (hybrid, localhost) when the file declares none.
+    pub environments: Vec<Environment>,
     pub devportal_url: Option<String>,
     /// `[apim.key_manager] service_url`; `None` means the key manager runs in this process (resident).
     pub external_key_manager: Option<String>,
@@ -17,15 +39,61 @@ pub struct Config {
 
 impl Config {
     pub fn from_deployment(d: &DeploymentConfig) -> Config {
+        let mut environments: Vec<Environment> = d
+            .gateway_environments
+            .iter()
+            .map(|e| Environment {
+                name: e.name.clone(),
+                kind: e.kind.clone(),
+                vhost: vhost_of(e.https_endpoint.as_deref().or(e.http_endpoint.as_deref()), &d.server.hostname),
+            })
+            .collect();
+        if environments.is_empty() {
+            environments.push(Environment { name: "Default".into(), kind: "hybrid".into(), vhost: d.server.hostname.clone() });
+        }
         Config {
-            gateway_environments: d.gateway_environments.clone(),
+            environments,
             devportal_url: d.devportal_url.clone(),
             external_key_manager: d.key_manager.as_ref().map(|k| k.service_url.clone()),
         }
     }
 
     pub fn summary(&self) -> String {
-        let envs: Vec<&str> = self.gateway_environments.iter().map(|e| e.name.as_str()).collect();
+        let envs: Vec<&str> = self.environments.iter().map(|e| e.name.as_str()).collect();
         format!("gateway environments [{}], key manager {}", envs.join(", "), self.external_key_manager.as_deref().unwrap_or("resident"))
+    }
+}
+
+/// The host of an endpoint URL such as `https://gw.wso2.com:8243`.
+fn vhost_of(url: Option<&str>, fallback: &str) -> String {
+    url.and_then(|u| u.split_once("://"))
+        .map(|(_, rest)| rest.split(['/', ':']).next().unwrap_or("").to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| fallback.to_string())
+}
+
+pub struct ControlPlane {
+    db: Db,
+    users: UserAuth,
+    validator: Option<SharedValidator>,
+    cfg: Config,
+}
+
+impl ControlPlane {
+    /// `db` is `apim_db`, `users` is `shared_db`; `validator` checks bearer tokens (the resident key manager).
+    pub fn new(db: Db, users: Db, cfg: Config, validator: Option<SharedValidator>) -> Arc<ControlPlane> {
+        Arc::new(ControlPlane { db, users: UserAuth::new(users), validator, cfg })
+    }
+
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        axum::Router::new().nest("/api/am/publisher/v4", publisher::routes()).with_state(self.clone())
+    }
+
+    fn environment(&self, name: &str) -> Option<&Environment> {
+        self.cfg.environments.iter().find(|e| e.name == name)
+    }
+
+    fn environment_names(&self) -> Vec<String> {
+        self.cfg.environments.iter().map(|e| e.name.clone()).collect()
     }
 }

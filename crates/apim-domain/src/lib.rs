@@ -8,6 +8,7 @@ pub mod api;
 pub mod oauth;
 pub mod password;
 pub mod role;
+pub mod scopes;
 pub mod user;
 
 pub use role::NodeRole;

@@ -22,7 +22,7 @@ mod service;
 mod writer;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use apim_config::DeploymentConfig;
@@ -87,19 +87,11 @@ pub enum KmError {
     Store(#[from] apim_store::StoreError),
 }
 
-/// A user's verified Basic credentials, remembered briefly so admin-authenticated calls do not pay Argon2 each
-/// time. Keyed by username; holds the SHA-256 of the password that verified.
-struct CachedUser {
-    password_sha: String,
-    roles: Vec<String>,
-    until: Instant,
-}
-
 pub struct KeyManager {
     /// `apim_db`: clients, tokens, codes, keys.
     db: Db,
-    /// `shared_db`: the user store.
-    users: Db,
+    /// `shared_db`: the user store, with cached password checks.
+    users: apim_store::UserAuth,
     cfg: Config,
     key: SigningKey,
     verify_keys: RwLock<(Instant, Vec<jwt::VerifyKey>)>,
@@ -108,7 +100,6 @@ pub struct KeyManager {
     /// Clients seen by the token endpoint, for a few seconds: the token writer re-checks each client in the
     /// transaction that stores its tokens, so a stale entry can never yield a stored token.
     client_cache: RwLock<HashMap<String, (apim_domain::oauth::OAuthClient, Instant)>>,
-    user_cache: Mutex<HashMap<String, CachedUser>>,
 }
 
 impl KeyManager {
@@ -130,12 +121,11 @@ impl KeyManager {
         let km = Arc::new(KeyManager {
             writer,
             db,
-            users,
+            users: apim_store::UserAuth::new(users),
             cfg,
             key,
             verify_keys: RwLock::new((Instant::now() - Duration::from_secs(3600), Vec::new())),
             notifier,
-            user_cache: Mutex::new(HashMap::new()),
             client_cache: RwLock::new(HashMap::new()),
         });
         km.reload_keys().await?;

@@ -16,53 +16,9 @@ pub fn parse(scope: Option<&str>) -> Result<Vec<String>, OAuthError> {
     Ok(out)
 }
 
-/// Keeps the scopes the user's roles allow. `apim:*` scopes are WSO2's REST API scopes: admin holds all,
-/// creators manage APIs, publishers publish, subscribers use the DevPortal. Other scopes are API scopes,
-/// enforced by the gateway, and pass.
+/// Keeps the scopes the user's roles allow (see `apim_domain::scopes::role_allows`).
 pub fn allowed_for(requested: Vec<String>, roles: &[String]) -> Vec<String> {
-    let has = |r: &str| roles.iter().any(|x| x == r);
-    requested
-        .into_iter()
-        .filter(|s| {
-            let Some(name) = s.strip_prefix("apim:") else { return true };
-            if has("admin") {
-                return true;
-            }
-            match name {
-                "api_view"
-                | "api_create"
-                | "api_delete"
-                | "api_manage"
-                | "api_import_export"
-                | "api_product_import_export"
-                | "document_create"
-                | "document_manage"
-                | "mediationPolicyView"
-                | "mediation_policy_view"
-                | "mediation_policy_create"
-                | "mediation_policy_manage"
-                | "client_certificates_view"
-                | "client_certificates_add"
-                | "client_certificates_update"
-                | "ep_certificates_view"
-                | "ep_certificates_add"
-                | "ep_certificates_update"
-                | "shared_scope_manage"
-                | "api_definition_view"
-                | "comment_view"
-                | "comment_write"
-                | "threat_protection_policy_create"
-                | "threat_protection_policy_manage"
-                | "common_operation_policy_view" => has("Internal/creator") || (name.ends_with("_view") && has("Internal/publisher")),
-                "api_publish" | "subscription_view" | "subscription_block" | "subscription_manage" | "pub_alert_manage" | "tier_view" => {
-                    has("Internal/publisher") || (name == "tier_view" && has("Internal/creator"))
-                }
-                "subscribe" | "app_manage" | "sub_manage" | "api_key" | "app_import_export" | "store_settings" | "sub_alert_manage"
-                | "admin_tier_view" | "devportal_api_view" => has("Internal/subscriber"),
-                _ => false,
-            }
-        })
-        .collect()
+    requested.into_iter().filter(|s| apim_domain::scopes::role_allows(s, roles)).collect()
 }
 
 /// The issued scope string: WSO2 issues `default` when nothing else remains.

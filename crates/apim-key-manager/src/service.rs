@@ -5,13 +5,13 @@ use apim_store::{CodeRedemption, OAuthStore, UserStore};
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
+use crate::KeyManager;
 use crate::crypto::{ct_eq, now, random_token, sha256_b64url, sha256_hex};
 use crate::error::OAuthError;
 use crate::form::{Form, basic};
 use crate::jwt::{self, JwtError};
 use crate::scope;
 use crate::writer::WriteError;
-use crate::{CachedUser, KeyManager};
 
 const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -75,36 +75,9 @@ impl KeyManager {
         Ok(client)
     }
 
-    /// A user's Basic-style credentials against the user store; returns the roles.
+    /// A user's credentials against the user store; returns the roles.
     pub(crate) async fn authenticate_user(&self, username: &str, password: &str) -> Result<Option<Vec<String>>, OAuthError> {
-        let pw_sha = sha256_hex(password);
-        if let Ok(cache) = self.user_cache.lock() {
-            if let Some(c) = cache.get(username).filter(|c| c.until > std::time::Instant::now()) {
-                if ct_eq(&c.password_sha, &pw_sha) {
-                    return Ok(Some(c.roles.clone()));
-                }
-            }
-        }
-        let Some(user) = self.users.find_user(username).await? else { return Ok(None) };
-        let (pw, hash) = (password.to_string(), user.password_hash.clone());
-        let ok = tokio::task::spawn_blocking(move || apim_domain::password::verify(&pw, &hash).unwrap_or(false)).await.unwrap_or(false);
-        if !ok {
-            return Ok(None);
-        }
-        if let Ok(mut cache) = self.user_cache.lock() {
-            if cache.len() > 10_000 {
-                cache.clear();
-            }
-            cache.insert(
-                username.to_string(),
-                CachedUser {
-                    password_sha: pw_sha,
-                    roles: user.roles.clone(),
-                    until: std::time::Instant::now() + std::time::Duration::from_secs(30),
-                },
-            );
-        }
-        Ok(Some(user.roles))
+        Ok(self.users.authenticate(username, password).await?)
     }
 
     /// `POST /oauth2/token`.
@@ -123,7 +96,7 @@ impl KeyManager {
                 // The application acts for its owner: the owner's roles bound the REST API scopes (looked up
                 // only when such a scope is asked for; API scopes need no lookup).
                 let roles = if requested.iter().any(|s| s.starts_with("apim:")) {
-                    self.users.find_user(&client.owner).await?.map(|u| u.roles).unwrap_or_default()
+                    self.users.db().find_user(&client.owner).await?.map(|u| u.roles).unwrap_or_default()
                 } else {
                     Vec::new()
                 };
@@ -396,7 +369,7 @@ impl KeyManager {
         if !record.scope.split(' ').any(|s| s == "openid") {
             return Err((403, "insufficient_scope"));
         }
-        let user = self.users.find_user(&record.subject).await.map_err(|_| (503, "temporarily_unavailable"))?;
+        let user = self.users.db().find_user(&record.subject).await.map_err(|_| (503, "temporarily_unavailable"))?;
         let roles = user.map(|u| u.roles).unwrap_or_default();
         Ok(json!({"sub": record.subject, "preferred_username": record.subject, "groups": roles}))
     }
@@ -444,5 +417,24 @@ impl OAuthError {
             code: "unsupported_token_type",
             description: format!("token_type_hint `{hint}` is not supported"),
         }
+    }
+}
+
+impl apim_domain::scopes::TokenValidator for KeyManager {
+    fn validate<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<apim_domain::scopes::TokenInfo>> + Send + 'a>> {
+        Box::pin(async move {
+            let Resolved { record, .. } = self.resolve(token).await.ok()??;
+            if record.state != TokenState::Active || record.expires_at <= now() || record.kind != TokenKind::Access {
+                return None;
+            }
+            Some(apim_domain::scopes::TokenInfo {
+                subject: record.subject,
+                client_id: record.client_id,
+                scopes: record.scope.split(' ').map(str::to_string).collect(),
+            })
+        })
     }
 }

@@ -10,12 +10,14 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod auth;
 mod db;
 mod error;
 mod oauth;
 mod user;
 
 pub use api::{ApiFilter, ApiStore};
+pub use auth::UserAuth;
 pub use db::{Db, connect, migrations_applied};
 pub use error::{ConnectCause, StoreError};
 pub use oauth::{CodeRedemption, OAuthStore};

@@ -1,0 +1,309 @@
+//! The API document: WSO2's publisher DTO, validated field by field (a bad field is a 400 naming it) and
+//! normalised (defaults filled in). Unknown fields are kept as they are: WSO2's DTO has many we do not act on.
+
+use apim_domain::api::{ApiRecord, EventDraft};
+use serde_json::{Map, Value, json};
+
+use crate::error::{ApiError, Result};
+
+const VERBS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
+const AUTH_TYPES: [&str; 5] = ["Application & Application User", "Application", "Application User", "None", "Any"];
+const SECURITY: [&str; 6] = ["oauth2", "api_key", "basic_auth", "mutualssl", "oauth_basic_auth_api_key_mandatory", "mutualssl_mandatory"];
+/// Paths the management port itself serves; an API context may not shadow them.
+const RESERVED: [&str; 6] = ["/api/am", "/oauth2", "/health", "/internal", "/client-registration", "/keymanager-operations"];
+
+/// Policy names that exist, by level, for validation.
+pub struct PolicyNames {
+    pub subscription: Vec<String>,
+    pub api: Vec<String>,
+}
+
+fn str_of<'a>(o: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>> {
+    match o.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::field(field, "must be a string")),
+    }
+}
+
+fn strings_of(o: &Map<String, Value>, field: &str) -> Result<Option<Vec<String>>> {
+    match o.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for i in items {
+                out.push(i.as_str().ok_or_else(|| ApiError::field(field, "must be a list of strings"))?.to_string());
+            }
+            Ok(Some(out))
+        }
+        Some(_) => Err(ApiError::field(field, "must be a list of strings")),
+    }
+}
+
+fn bool_of(o: &Map<String, Value>, field: &str, default: bool) -> Result<bool> {
+    match o.get(field) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ApiError::field(field, "must be true or false")),
+    }
+}
+
+/// An `http(s)://host[:port][/path]` URL.
+pub fn valid_url(u: &str) -> bool {
+    let Some(rest) = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://")) else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = if authority.starts_with('[') {
+        authority.split(']').next().unwrap_or("")
+    } else {
+        authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority)
+    };
+    if let Some((_, port)) = authority.rsplit_once(':').filter(|_| !authority.ends_with(']')) {
+        if !authority.starts_with('[') && port.parse::<u16>().is_err() {
+            return false;
+        }
+    }
+    !host.is_empty() && !u.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn endpoint_urls(v: &Value, field: &str) -> Result<()> {
+    let items: Vec<&Value> = match v {
+        Value::Array(a) => a.iter().collect(),
+        Value::Object(_) => vec![v],
+        Value::Null => return Ok(()),
+        _ => return Err(ApiError::field(field, "must be an endpoint object {\"url\": ...} or a list of them")),
+    };
+    for item in items {
+        let url = item.get("url").and_then(Value::as_str).ok_or_else(|| ApiError::field(field, "each endpoint needs a `url`"))?;
+        if !valid_url(url) {
+            return Err(ApiError::field(field, format!("`{url}` is not an http or https URL")));
+        }
+    }
+    Ok(())
+}
+
+fn validate_endpoint_config(v: &Value) -> Result<()> {
+    let o = v.as_object().ok_or_else(|| ApiError::field("endpointConfig", "must be an object"))?;
+    let kind = o.get("endpoint_type").and_then(Value::as_str).unwrap_or("http");
+    if !["http", "load_balance", "failover", "address"].contains(&kind) {
+        return Err(ApiError::field(
+            "endpointConfig.endpoint_type",
+            format!("`{kind}` is not one of http, load_balance, failover, address"),
+        ));
+    }
+    for f in ["production_endpoints", "sandbox_endpoints", "production_failovers", "sandbox_failovers"] {
+        if let Some(e) = o.get(f) {
+            endpoint_urls(e, &format!("endpointConfig.{f}"))?;
+        }
+    }
+    if let Some(sec) = o.get("endpoint_security") {
+        if !sec.is_object() && !sec.is_null() {
+            return Err(ApiError::field("endpointConfig.endpoint_security", "must be an object"));
+        }
+    }
+    Ok(())
+}
+
+/// Validates `body` and returns the normalised document plus the columns. `existing` is the stored API on
+/// update: name, version and context cannot change there.
+pub fn normalize(
+    body: Value,
+    existing: Option<&ApiRecord>,
+    provider: &str,
+    policies: &PolicyNames,
+    now_ms: i64,
+) -> Result<(Map<String, Value>, String, String, String, String)> {
+    let Value::Object(mut o) = body else { return Err(ApiError::bad_request("the body must be a JSON object (an API)")) };
+    let name = str_of(&o, "name")?.map(str::trim).unwrap_or("").to_string();
+    if name.is_empty() {
+        return Err(ApiError::field("name", "is required"));
+    }
+    if name.chars().count() > 60 || name.chars().any(|c| "~!@#;:%^*()+={}|\\<>\"',&$[]/".contains(c) || c.is_control()) {
+        return Err(ApiError::field("name", "must be at most 60 characters without ~!@#;:%^*()+={}|\\<>\"',&$[]/"));
+    }
+    let version = str_of(&o, "version")?.map(str::trim).unwrap_or("").to_string();
+    if version.is_empty() || version.len() > 30 || !version.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+        return Err(ApiError::field("version", "is required: 1 to 30 letters, digits, dots, dashes or underscores"));
+    }
+    let raw_context = str_of(&o, "context")?.map(str::trim).unwrap_or("");
+    if raw_context.is_empty() {
+        return Err(ApiError::field("context", "is required"));
+    }
+    let mut context = if raw_context.starts_with('/') { raw_context.to_string() } else { format!("/{raw_context}") };
+    while context.len() > 1 && context.ends_with('/') {
+        context.pop();
+    }
+    if context == "/" || context.contains("//") || !context.chars().all(|c| c.is_ascii_alphanumeric() || "/_.-{}".contains(c)) {
+        return Err(ApiError::field(
+            "context",
+            format!("`{raw_context}` is not a valid context (letters, digits, / _ . - and {{version}})"),
+        ));
+    }
+    if RESERVED.iter().any(|r| context == *r || context.starts_with(&format!("{r}/"))) {
+        return Err(ApiError::field("context", format!("`{context}` is reserved by the management API")));
+    }
+    if let Some(old) = existing {
+        for (field, new, old) in [("name", &name, &old.name), ("version", &version, &old.version), ("context", &context, &old.context)] {
+            if new != old {
+                return Err(ApiError::field(
+                    field,
+                    format!("cannot change after creation (is `{old}`); copy the API to a new version instead"),
+                ));
+            }
+        }
+    }
+    let api_type = str_of(&o, "type")?.unwrap_or("HTTP").to_ascii_uppercase();
+    if api_type != "HTTP" && api_type != "WS" {
+        return Err(ApiError::field("type", format!("`{api_type}` is not supported (HTTP or WS)")));
+    }
+    let transport = strings_of(&o, "transport")?
+        .unwrap_or_else(|| if api_type == "WS" { vec!["ws".into(), "wss".into()] } else { vec!["http".into(), "https".into()] });
+    if let Some(t) = transport.iter().find(|t| !["http", "https", "ws", "wss"].contains(&t.as_str())) {
+        return Err(ApiError::field("transport", format!("`{t}` is not one of http, https, ws, wss")));
+    }
+    let tiers = strings_of(&o, "policies")?.unwrap_or_else(|| vec!["Unlimited".into()]);
+    if let Some(t) = tiers.iter().find(|t| !policies.subscription.contains(t)) {
+        return Err(ApiError::field(
+            "policies",
+            format!("`{t}` is not a subscription throttling policy (known: {})", policies.subscription.join(", ")),
+        ));
+    }
+    if let Some(p) = str_of(&o, "apiThrottlingPolicy")? {
+        if !policies.api.iter().any(|x| x == p) {
+            return Err(ApiError::field(
+                "apiThrottlingPolicy",
+                format!("`{p}` is not an advanced throttling policy (known: {})", policies.api.join(", ")),
+            ));
+        }
+    }
+    let security = strings_of(&o, "securityScheme")?.unwrap_or_else(|| vec!["oauth2".into(), "oauth_basic_auth_api_key_mandatory".into()]);
+    if let Some(s) = security.iter().find(|s| !SECURITY.contains(&s.as_str())) {
+        return Err(ApiError::field("securityScheme", format!("`{s}` is not one of {}", SECURITY.join(", "))));
+    }
+    let visibility = str_of(&o, "visibility")?.unwrap_or("PUBLIC").to_ascii_uppercase();
+    if !["PUBLIC", "PRIVATE", "RESTRICTED"].contains(&visibility.as_str()) {
+        return Err(ApiError::field("visibility", format!("`{visibility}` is not one of PUBLIC, PRIVATE, RESTRICTED")));
+    }
+    let visible_roles = strings_of(&o, "visibleRoles")?.unwrap_or_default();
+    if visibility == "RESTRICTED" && visible_roles.is_empty() {
+        return Err(ApiError::field("visibleRoles", "RESTRICTED visibility needs at least one role"));
+    }
+    let tags = strings_of(&o, "tags")?.unwrap_or_default();
+    let description = str_of(&o, "description")?.map(str::to_string);
+    let is_default = bool_of(&o, "isDefaultVersion", false)?;
+    if let Some(ec) = o.get("endpointConfig").filter(|v| !v.is_null()) {
+        validate_endpoint_config(ec)?;
+    }
+    if let Some(c) = o.get("corsConfiguration").filter(|v| !v.is_null()) {
+        if !c.is_object() {
+            return Err(ApiError::field("corsConfiguration", "must be an object"));
+        }
+    }
+    let ops = match o.get("operations") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.clone(),
+        Some(_) => return Err(ApiError::field("operations", "must be a list")),
+    };
+    let mut operations = Vec::with_capacity(ops.len());
+    for (i, op) in ops.into_iter().enumerate() {
+        let field = format!("operations[{i}]");
+        let Value::Object(mut op) = op else { return Err(ApiError::field(&field, "must be an object")) };
+        let target = str_of(&op, "target").map_err(|_| ApiError::field(&format!("{field}.target"), "must be a string"))?.unwrap_or("");
+        if !target.starts_with('/') || target.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ApiError::field(&format!("{field}.target"), format!("`{target}` must be a path starting with /")));
+        }
+        let verb = str_of(&op, "verb")
+            .map_err(|_| ApiError::field(&format!("{field}.verb"), "must be a string"))?
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        if !VERBS.contains(&verb.as_str()) {
+            return Err(ApiError::field(&format!("{field}.verb"), format!("`{verb}` is not one of {}", VERBS.join(", "))));
+        }
+        let auth = str_of(&op, "authType")
+            .map_err(|_| ApiError::field(&format!("{field}.authType"), "must be a string"))?
+            .unwrap_or("Application & Application User")
+            .to_string();
+        if !AUTH_TYPES.contains(&auth.as_str()) {
+            return Err(ApiError::field(&format!("{field}.authType"), format!("`{auth}` is not one of {}", AUTH_TYPES.join(", "))));
+        }
+        let tp = str_of(&op, "throttlingPolicy")
+            .map_err(|_| ApiError::field(&format!("{field}.throttlingPolicy"), "must be a string"))?
+            .unwrap_or("Unlimited")
+            .to_string();
+        if !policies.api.contains(&tp) {
+            return Err(ApiError::field(&format!("{field}.throttlingPolicy"), format!("`{tp}` is not an advanced throttling policy")));
+        }
+        let scopes = strings_of(&op, "scopes")
+            .map_err(|_| ApiError::field(&format!("{field}.scopes"), "must be a list of strings"))?
+            .unwrap_or_default();
+        if operations.iter().any(|o: &Value| o["target"] == target && o["verb"] == verb.as_str()) {
+            return Err(ApiError::field(&field, format!("{verb} {target} is listed twice")));
+        }
+        op.insert("target".into(), json!(target));
+        op.insert("verb".into(), json!(verb));
+        op.insert("authType".into(), json!(auth));
+        op.insert("throttlingPolicy".into(), json!(tp));
+        op.insert("scopes".into(), json!(scopes));
+        operations.push(Value::Object(op));
+    }
+    let provider = existing
+        .map(|e| e.provider.clone())
+        .or_else(|| str_of(&o, "provider").ok().flatten().map(str::to_string))
+        .unwrap_or_else(|| provider.to_string());
+    let id = existing.map(|e| e.id.clone()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let status = existing.map(|e| e.status.clone()).unwrap_or_else(|| "CREATED".into());
+    let created = existing.map(|e| e.created_at * 1000).unwrap_or(now_ms);
+    for (k, v) in [
+        ("id", json!(id)),
+        ("name", json!(name)),
+        ("version", json!(version)),
+        ("context", json!(context)),
+        ("provider", json!(provider)),
+        ("lifeCycleStatus", json!(status)),
+        ("type", json!(api_type)),
+        ("transport", json!(transport)),
+        ("policies", json!(tiers)),
+        ("securityScheme", json!(security)),
+        ("visibility", json!(visibility)),
+        ("visibleRoles", json!(visible_roles)),
+        ("tags", json!(tags)),
+        ("isDefaultVersion", json!(is_default)),
+        ("operations", Value::Array(operations)),
+        ("createdTime", json!(created.to_string())),
+        ("lastUpdatedTime", json!(now_ms.to_string())),
+        ("gatewayVendor", json!("wso2")),
+    ] {
+        o.insert(k.into(), v);
+    }
+    if let Some(d) = description {
+        o.insert("description".into(), json!(d));
+    }
+    o.entry("authorizationHeader").or_insert(json!("Authorization"));
+    o.entry("apiKeyHeader").or_insert(json!("ApiKey"));
+    Ok((o, id, name, version, context))
+}
+
+/// WSO2's APIEvent payload, plus `gatewayLabels` for deployment events.
+pub fn api_event(event_type: &str, api: &ApiRecord, extra: Value) -> EventDraft {
+    let doc: Value = serde_json::from_str(&api.document).unwrap_or(Value::Null);
+    let mut payload = json!({
+        "eventId": uuid::Uuid::new_v4().to_string(),
+        "timeStamp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
+        "type": event_type,
+        "tenantId": -1234,
+        "tenantDomain": "carbon.super",
+        "apiId": api.id,
+        "uuid": api.id,
+        "apiName": api.name,
+        "apiVersion": api.version,
+        "apiContext": api.context,
+        "apiProvider": api.provider,
+        "apiType": api.api_type,
+        "apiStatus": api.status,
+        "securityScheme": doc.get("securityScheme").cloned().unwrap_or(Value::Null),
+        "apiVisibility": doc.get("visibility").cloned().unwrap_or(Value::Null),
+    });
+    if let (Value::Object(p), Value::Object(e)) = (&mut payload, extra) {
+        p.extend(e);
+    }
+    EventDraft { event_type: event_type.to_string(), payload: payload.to_string() }
+}

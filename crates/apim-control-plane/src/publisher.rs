@@ -1,0 +1,467 @@
+//! Publisher REST API `/api/am/publisher/v4`: APIs, lifecycle, revisions, deployments, policies.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use apim_domain::api::{ApiRecord, Deployment, LIFECYCLE, LifecycleEntry, Revision, state_display};
+use apim_store::{ApiFilter, ApiStore};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::ControlPlane;
+use crate::error::{ApiError, Result};
+use crate::model::{PolicyNames, api_event, normalize};
+
+const VIEW: &[&str] = &["apim:api_view", "apim:api_create", "apim:api_publish", "apim:api_manage"];
+const CREATE: &[&str] = &["apim:api_create", "apim:api_manage"];
+const PUBLISH: &[&str] = &["apim:api_publish", "apim:api_manage"];
+const DEPLOY: &[&str] = &["apim:api_create", "apim:api_publish", "apim:api_manage"];
+/// WSO2 keeps at most five revisions per API.
+const MAX_REVISIONS: i64 = 5;
+
+pub fn routes() -> axum::Router<Arc<ControlPlane>> {
+    axum::Router::new()
+        .route("/apis", get(list_apis).post(create_api))
+        .route("/apis/change-lifecycle", post(change_lifecycle))
+        .route("/apis/{api_id}", get(get_api).put(update_api).delete(delete_api))
+        .route("/apis/{api_id}/lifecycle-history", get(lifecycle_history))
+        .route("/apis/{api_id}/lifecycle-state", get(lifecycle_state))
+        .route("/apis/{api_id}/revisions", get(list_revisions).post(create_revision))
+        .route("/apis/{api_id}/revisions/{revision_id}", get(get_revision).delete(delete_revision))
+        .route("/apis/{api_id}/deploy-revision", post(deploy_revision))
+        .route("/apis/{api_id}/undeploy-revision", post(undeploy_revision))
+        .route("/apis/{api_id}/restore-revision", post(restore_revision))
+        .route("/apis/{api_id}/deployments", get(deployments))
+        .route("/throttling-policies/{policy_level}", get(throttling_policies))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn json_body(body: &Bytes) -> Result<Value> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+}
+
+fn doc_of(api: &ApiRecord) -> Value {
+    let mut v: Value = serde_json::from_str(&api.document).unwrap_or_else(|_| json!({}));
+    v["lifeCycleStatus"] = json!(api.status);
+    v
+}
+
+fn info_of(api: &ApiRecord) -> Value {
+    let d = doc_of(api);
+    json!({
+        "id": api.id, "name": api.name, "description": d.get("description"), "context": api.context, "version": api.version,
+        "provider": api.provider, "type": api.api_type, "lifeCycleStatus": api.status, "hasThumbnail": false,
+        "securityScheme": d.get("securityScheme"), "createdTime": d.get("createdTime"), "updatedTime": d.get("lastUpdatedTime"),
+        "gatewayVendor": "wso2",
+    })
+}
+
+fn ok<T: serde::Serialize>(v: T) -> Response {
+    Json(v).into_response()
+}
+
+async fn policy_names(cp: &ControlPlane) -> Result<PolicyNames> {
+    Ok(PolicyNames {
+        subscription: cp.db.policies("subscription").await?.into_iter().map(|(n, _)| n).collect(),
+        api: cp.db.policies("api").await?.into_iter().map(|(n, _)| n).collect(),
+    })
+}
+
+async fn api_or_404(cp: &ControlPlane, id: &str) -> Result<ApiRecord> {
+    cp.db.get_api(id).await?.ok_or_else(|| ApiError::not_found(format!("API {id} not found")))
+}
+
+/// `query=name:pizza status:PUBLISHED`: a bare word searches names.
+fn parse_query(q: &str) -> Result<ApiFilter> {
+    let mut f = ApiFilter::default();
+    for term in q.split_whitespace() {
+        let (key, value) = term.split_once(':').unwrap_or(("name", term));
+        if value.is_empty() {
+            return Err(ApiError::field("query", format!("`{term}` has no value")));
+        }
+        match key.to_ascii_lowercase().as_str() {
+            "name" => f.name = Some(value.to_string()),
+            "status" => f.status.push(value.to_ascii_uppercase()),
+            "provider" => f.provider = Some(value.to_string()),
+            "context" => f.context = Some(value.to_string()),
+            "version" => f.version = Some(value.to_string()),
+            other => {
+                return Err(ApiError::field("query", format!("unknown search key `{other}` (name, status, provider, context, version)")));
+            }
+        }
+    }
+    Ok(f)
+}
+
+fn paging(p: &HashMap<String, String>) -> Result<(i64, i64)> {
+    let num = |k: &str, d: i64, max: i64| -> Result<i64> {
+        match p.get(k) {
+            None => Ok(d),
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if (0..=max).contains(&n) => Ok(n),
+                _ => Err(ApiError::field(k, format!("`{v}` must be an integer from 0 to {max}"))),
+            },
+        }
+    };
+    Ok((num("limit", 25, 10_000)?, num("offset", 0, i64::MAX)?))
+}
+
+async fn list_apis(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p): Query<HashMap<String, String>>) -> Result<Response> {
+    cp.principal(&headers).await?.require(VIEW)?;
+    let (limit, offset) = paging(&p)?;
+    let filter = parse_query(p.get("query").map(String::as_str).unwrap_or(""))?;
+    let (apis, total) = cp.db.list_apis(&filter, limit, offset).await?;
+    let list: Vec<Value> = apis.iter().map(info_of).collect();
+    Ok(ok(
+        json!({"count": list.len(), "list": list, "pagination": {"offset": offset, "limit": limit, "total": total, "next": "", "previous": ""}}),
+    ))
+}
+
+async fn create_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, body: Bytes) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(CREATE)?;
+    let policies = policy_names(&cp).await?;
+    let (doc, id, name, version, context) = normalize(json_body(&body)?, None, &who.username, &policies, now() * 1000)?;
+    let api = ApiRecord {
+        id: id.clone(),
+        name,
+        version,
+        context,
+        provider: doc.get("provider").and_then(Value::as_str).unwrap_or(&who.username).to_string(),
+        status: "CREATED".into(),
+        api_type: doc.get("type").and_then(Value::as_str).unwrap_or("HTTP").to_string(),
+        document: Value::Object(doc).to_string(),
+        created_at: now(),
+        updated_at: now(),
+    };
+    cp.db.create_api(&api, &[api_event("API_CREATE", &api, json!({}))]).await?;
+    tracing::info!(api_id = %id, name = %api.name, user = %who.username, "API created");
+    let mut resp = (StatusCode::CREATED, Json(doc_of(&api))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/am/publisher/v4/apis/{id}")) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+async fn get_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+    cp.principal(&headers).await?.require(VIEW)?;
+    Ok(ok(doc_of(&api_or_404(&cp, &id).await?)))
+}
+
+async fn update_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(CREATE)?;
+    let old = api_or_404(&cp, &id).await?;
+    let policies = policy_names(&cp).await?;
+    let (doc, ..) = normalize(json_body(&body)?, Some(&old), &who.username, &policies, now() * 1000)?;
+    let api = ApiRecord { document: Value::Object(doc).to_string(), updated_at: now(), api_type: old.api_type.clone(), ..old };
+    cp.db.update_api(&api, &[api_event("API_UPDATE", &api, json!({}))]).await?;
+    Ok(ok(doc_of(&api)))
+}
+
+async fn delete_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(&["apim:api_delete", "apim:api_create", "apim:api_manage"])?;
+    let api = api_or_404(&cp, &id).await?;
+    let envs: Vec<String> = cp.db.deployments(&id).await?.into_iter().map(|d| d.environment).collect();
+    let mut events = Vec::new();
+    if !envs.is_empty() {
+        events.push(api_event("REMOVE_API_FROM_GATEWAY", &api, json!({"gatewayLabels": envs})));
+    }
+    events.push(api_event("API_DELETE", &api, json!({})));
+    if !cp.db.delete_api(&id, &events).await? {
+        return Err(ApiError::not_found(format!("API {id} not found")));
+    }
+    tracing::info!(api_id = %id, user = %who.username, "API deleted");
+    Ok(StatusCode::OK.into_response())
+}
+
+fn lifecycle_state_of(status: &str) -> Value {
+    let transitions: Vec<Value> = LIFECYCLE
+        .iter()
+        .filter(|(from, _, _)| *from == status)
+        .map(|(_, event, to)| json!({"event": event, "targetState": state_display(to)}))
+        .collect();
+    json!({"state": state_display(status), "checkItems": [], "availableTransitions": transitions})
+}
+
+async fn change_lifecycle(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(PUBLISH)?;
+    let action = p.get("action").filter(|a| !a.is_empty()).ok_or_else(|| ApiError::field("action", "is required"))?;
+    let id = p.get("apiId").filter(|a| !a.is_empty()).ok_or_else(|| ApiError::field("apiId", "is required"))?;
+    if !LIFECYCLE.iter().any(|(_, a, _)| a == action) {
+        let known: Vec<&str> = LIFECYCLE.iter().map(|(_, a, _)| *a).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        return Err(ApiError::field("action", format!("`{action}` is not a lifecycle action ({})", known.join(", "))));
+    }
+    let api = api_or_404(&cp, id).await?;
+    let Some((_, _, target)) = LIFECYCLE.iter().find(|(from, a, _)| *from == api.status && a == action) else {
+        return Err(ApiError::precondition(format!("`{action}` is not allowed from state {}", state_display(&api.status))));
+    };
+    if matches!(*target, "PUBLISHED" | "PROTOTYPED") && cp.db.deployments(id).await?.is_empty() {
+        return Err(ApiError::precondition("deploy a revision to at least one gateway environment before publishing"));
+    }
+    let mut doc = doc_of(&api);
+    doc["lifeCycleStatus"] = json!(target);
+    let changed = ApiRecord { status: target.to_string(), document: doc.to_string(), updated_at: now(), ..api.clone() };
+    let entry = LifecycleEntry {
+        previous_state: state_display(&api.status),
+        new_state: state_display(target),
+        username: who.username.clone(),
+        time: now(),
+    };
+    let event = api_event("API_LIFECYCLE_CHANGE", &changed, json!({"lifecycleEvent": action, "currentStatus": api.status}));
+    if !cp.db.change_status(&changed, &api.status, &entry, &[event]).await? {
+        return Err(ApiError::conflict("the API changed state meanwhile; reload and retry"));
+    }
+    tracing::info!(api_id = %id, from = %api.status, to = %target, user = %who.username, "API lifecycle changed");
+    Ok(ok(json!({"workflowStatus": "APPROVED", "lifecycleState": lifecycle_state_of(target)})))
+}
+
+async fn lifecycle_history(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+    cp.principal(&headers).await?.require(VIEW)?;
+    api_or_404(&cp, &id).await?;
+    let list: Vec<Value> = cp
+        .db
+        .lifecycle_history(&id)
+        .await?
+        .into_iter()
+        .map(|e| json!({"previousState": e.previous_state, "postState": e.new_state, "user": e.username, "updatedTime": (e.time * 1000).to_string()}))
+        .collect();
+    Ok(ok(json!({"count": list.len(), "list": list})))
+}
+
+async fn lifecycle_state(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+    cp.principal(&headers).await?.require(VIEW)?;
+    Ok(ok(lifecycle_state_of(&api_or_404(&cp, &id).await?.status)))
+}
+
+fn deployment_json(d: &Deployment) -> Value {
+    json!({"revisionUuid": d.revision_id, "name": d.environment, "status": "APPROVED", "vhost": d.vhost, "displayOnDevportal": d.display_on_devportal,
+           "deployedTime": (d.deployed_at * 1000).to_string(), "successDeployedTime": (d.deployed_at * 1000).to_string()})
+}
+
+fn revision_json(r: &Revision, deployments: &[Deployment]) -> Value {
+    let info: Vec<Value> = deployments.iter().filter(|d| d.revision_id == r.id).map(deployment_json).collect();
+    json!({"displayName": format!("Revision {}", r.number), "id": r.id, "description": r.description, "createdTime": (r.created_at * 1000).to_string(),
+           "apiInfo": {"id": r.api_id}, "deploymentInfo": info})
+}
+
+async fn list_revisions(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    cp.principal(&headers).await?.require(VIEW)?;
+    api_or_404(&cp, &id).await?;
+    let deployed_only = match p.get("query").map(String::as_str) {
+        None | Some("") => false,
+        Some("deployed:true") => true,
+        Some("deployed:false") => false,
+        Some(other) => return Err(ApiError::field("query", format!("`{other}`: only deployed:true or deployed:false"))),
+    };
+    let deps = cp.db.deployments(&id).await?;
+    let list: Vec<Value> = cp
+        .db
+        .list_revisions(&id)
+        .await?
+        .iter()
+        .filter(|r| !deployed_only || deps.iter().any(|d| d.revision_id == r.id))
+        .map(|r| revision_json(r, &deps))
+        .collect();
+    Ok(ok(json!({"count": list.len(), "list": list})))
+}
+
+async fn create_revision(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+    cp.principal(&headers).await?.require(DEPLOY)?;
+    let api = api_or_404(&cp, &id).await?;
+    let description = if body.is_empty() {
+        String::new()
+    } else {
+        match json_body(&body)?.get("description") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(ApiError::field("description", "must be a string")),
+        }
+    };
+    let rev = Revision {
+        id: uuid::Uuid::new_v4().to_string(),
+        api_id: id.clone(),
+        number: 0,
+        description,
+        document: api.document.clone(),
+        created_at: now(),
+    };
+    let rev = cp.db.create_revision(&rev, MAX_REVISIONS).await?;
+    Ok((StatusCode::CREATED, Json(revision_json(&rev, &[]))).into_response())
+}
+
+async fn get_revision(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path((id, rid)): Path<(String, String)>,
+) -> Result<Response> {
+    cp.principal(&headers).await?.require(VIEW)?;
+    let rev = cp.db.get_revision(&id, &rid).await?.ok_or_else(|| ApiError::not_found(format!("revision {rid} of API {id} not found")))?;
+    Ok(ok(revision_json(&rev, &cp.db.deployments(&id).await?)))
+}
+
+async fn delete_revision(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path((id, rid)): Path<(String, String)>,
+) -> Result<Response> {
+    cp.principal(&headers).await?.require(DEPLOY)?;
+    api_or_404(&cp, &id).await?;
+    if !cp.db.delete_revision(&id, &rid).await? {
+        return Err(ApiError::not_found(format!("revision {rid} of API {id} not found")));
+    }
+    let deps = cp.db.deployments(&id).await?;
+    let list: Vec<Value> = cp.db.list_revisions(&id).await?.iter().map(|r| revision_json(r, &deps)).collect();
+    Ok(ok(json!({"count": list.len(), "list": list})))
+}
+
+/// `[{name, vhost, displayOnDevportal}]`, each naming a known gateway environment.
+fn deployment_targets(cp: &ControlPlane, body: &Bytes, required: bool) -> Result<Vec<(String, String, bool)>> {
+    if body.is_empty() && !required {
+        return Ok(Vec::new());
+    }
+    let Value::Array(items) = json_body(body)? else {
+        return Err(ApiError::bad_request("the body must be a list of deployments [{\"name\": \"Default\"}]"));
+    };
+    if items.is_empty() && required {
+        return Err(ApiError::bad_request("name at least one gateway environment"));
+    }
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let name = item.get("name").and_then(Value::as_str).ok_or_else(|| ApiError::field(&format!("[{i}].name"), "is required"))?;
+        let env = cp.environment(name).ok_or_else(|| {
+            ApiError::field(
+                &format!("[{i}].name"),
+                format!("`{name}` is not a gateway environment (known: {})", cp.environment_names().join(", ")),
+            )
+        })?;
+        let vhost = match item.get("vhost") {
+            None | Some(Value::Null) => env.vhost.clone(),
+            Some(Value::String(v)) if !v.is_empty() => v.clone(),
+            Some(_) => return Err(ApiError::field(&format!("[{i}].vhost"), "must be a host name")),
+        };
+        let shown = item.get("displayOnDevportal").and_then(Value::as_bool).unwrap_or(true);
+        out.push((name.to_string(), vhost, shown));
+    }
+    Ok(out)
+}
+
+async fn deploy_revision(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(p): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(DEPLOY)?;
+    let rid = p.get("revisionId").filter(|r| !r.is_empty()).ok_or_else(|| ApiError::field("revisionId", "is required"))?;
+    let api = api_or_404(&cp, &id).await?;
+    let rev = cp.db.get_revision(&id, rid).await?.ok_or_else(|| ApiError::not_found(format!("revision {rid} of API {id} not found")))?;
+    let targets = deployment_targets(&cp, &body, true)?;
+    let deployments: Vec<Deployment> = targets
+        .iter()
+        .map(|(env, vhost, shown)| Deployment {
+            api_id: id.clone(),
+            environment: env.clone(),
+            revision_id: rev.id.clone(),
+            vhost: vhost.clone(),
+            display_on_devportal: *shown,
+            deployed_at: now(),
+        })
+        .collect();
+    let labels: Vec<&str> = targets.iter().map(|t| t.0.as_str()).collect();
+    let event = api_event("DEPLOY_API_IN_GATEWAY", &api, json!({"gatewayLabels": labels, "revisionId": rev.id}));
+    cp.db.deploy(&deployments, &[event]).await?;
+    tracing::info!(api_id = %id, revision = rev.number, environments = ?labels, user = %who.username, "revision deployed");
+    Ok((StatusCode::CREATED, Json(deployments.iter().map(deployment_json).collect::<Vec<_>>())).into_response())
+}
+
+async fn undeploy_revision(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(p): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response> {
+    cp.principal(&headers).await?.require(DEPLOY)?;
+    let api = api_or_404(&cp, &id).await?;
+    let current = cp.db.deployments(&id).await?;
+    let all = p.get("allEnvironments").is_some_and(|v| v == "true");
+    let rid = p.get("revisionId").filter(|r| !r.is_empty());
+    let mut envs: Vec<String> = if all {
+        current.iter().map(|d| d.environment.clone()).collect()
+    } else {
+        deployment_targets(&cp, &body, true)?.into_iter().map(|t| t.0).collect()
+    };
+    if let Some(rid) = rid {
+        envs.retain(|e| current.iter().any(|d| &d.environment == e && &d.revision_id == rid));
+    }
+    let event = api_event("REMOVE_API_FROM_GATEWAY", &api, json!({"gatewayLabels": envs}));
+    let removed = cp.db.undeploy(&id, &envs, &[event]).await?;
+    let remaining = cp.db.deployments(&id).await?;
+    tracing::info!(api_id = %id, environments = ?removed, "revision undeployed");
+    Ok((StatusCode::CREATED, Json(remaining.iter().map(deployment_json).collect::<Vec<_>>())).into_response())
+}
+
+async fn restore_revision(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    cp.principal(&headers).await?.require(CREATE)?;
+    let rid = p.get("revisionId").filter(|r| !r.is_empty()).ok_or_else(|| ApiError::field("revisionId", "is required"))?;
+    let api = api_or_404(&cp, &id).await?;
+    let rev = cp.db.get_revision(&id, rid).await?.ok_or_else(|| ApiError::not_found(format!("revision {rid} of API {id} not found")))?;
+    // The working copy takes the revision's definition; the lifecycle state stays.
+    let mut doc: Value = serde_json::from_str(&rev.document).unwrap_or_else(|_| json!({}));
+    doc["lifeCycleStatus"] = json!(api.status);
+    let restored = ApiRecord { document: doc.to_string(), updated_at: now(), ..api };
+    cp.db.update_api(&restored, &[api_event("API_UPDATE", &restored, json!({}))]).await?;
+    Ok((StatusCode::CREATED, Json(doc_of(&restored))).into_response())
+}
+
+async fn deployments(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+    cp.principal(&headers).await?.require(VIEW)?;
+    api_or_404(&cp, &id).await?;
+    let list: Vec<Value> = cp.db.deployments(&id).await?.iter().map(deployment_json).collect();
+    Ok(ok(json!({"count": list.len(), "list": list})))
+}
+
+async fn throttling_policies(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(level): Path<String>) -> Result<Response> {
+    cp.principal(&headers).await?.require(VIEW)?;
+    if level != "subscription" && level != "api" {
+        return Err(ApiError::field("policyLevel", format!("`{level}` is not subscription or api")));
+    }
+    let mut list = Vec::new();
+    for (name, doc) in cp.db.policies(&level).await? {
+        let d: Value = serde_json::from_str(&doc).unwrap_or_else(|_| json!({}));
+        let rc = &d["defaultLimit"]["requestCount"];
+        list.push(json!({
+            "name": name, "displayName": d.get("displayName").cloned().unwrap_or(json!(name)), "description": d.get("description"),
+            "policyLevel": level, "requestCount": rc.get("requestCount"), "unitTime": rc.get("unitTime"), "timeUnit": rc.get("timeUnit"),
+            "tierPlan": d.get("billingPlan").cloned().unwrap_or(json!("FREE")), "stopOnQuotaReach": d.get("stopOnQuotaReach").cloned().unwrap_or(json!(true)),
+        }));
+    }
+    Ok(ok(json!({"count": list.len(), "list": list})))
+}

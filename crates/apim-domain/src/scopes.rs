@@ -1,0 +1,59 @@
+//! Which user roles hold WSO2's REST API scopes (`apim:*`). Used by the key manager when it issues tokens
+//! and by the control plane when a script authenticates with HTTP Basic.
+
+/// Whether `roles` allow `scope`. Scopes outside `apim:` are API scopes, enforced by gateways: allowed here.
+/// Admin holds every scope; creators design APIs; publishers publish; subscribers use the DevPortal.
+pub fn role_allows(scope: &str, roles: &[String]) -> bool {
+    let has = |r: &str| roles.iter().any(|x| x == r);
+    let Some(name) = scope.strip_prefix("apim:") else { return true };
+    if has("admin") {
+        return true;
+    }
+    match name {
+        "api_view"
+        | "api_create"
+        | "api_delete"
+        | "api_manage"
+        | "api_import_export"
+        | "api_product_import_export"
+        | "document_create"
+        | "document_manage"
+        | "mediationPolicyView"
+        | "mediation_policy_view"
+        | "mediation_policy_create"
+        | "mediation_policy_manage"
+        | "client_certificates_view"
+        | "client_certificates_add"
+        | "client_certificates_update"
+        | "ep_certificates_view"
+        | "ep_certificates_add"
+        | "ep_certificates_update"
+        | "shared_scope_manage"
+        | "api_definition_view"
+        | "comment_view"
+        | "comment_write"
+        | "threat_protection_policy_create"
+        | "threat_protection_policy_manage"
+        | "common_operation_policy_view" => has("Internal/creator") || (name.ends_with("_view") && has("Internal/publisher")),
+        "api_publish" | "subscription_view" | "subscription_block" | "subscription_manage" | "pub_alert_manage" | "tier_view" => {
+            has("Internal/publisher") || (name == "tier_view" && has("Internal/creator"))
+        }
+        "subscribe" | "app_manage" | "sub_manage" | "api_key" | "app_import_export" | "store_settings" | "sub_alert_manage"
+        | "admin_tier_view" | "devportal_api_view" => has("Internal/subscriber"),
+        _ => false,
+    }
+}
+
+/// What a verified bearer token says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub subject: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+}
+
+/// Validates bearer tokens for the REST APIs. The resident key manager implements it in-process; the wiring
+/// hands it to the control plane, which never depends on the key manager's crate.
+pub trait TokenValidator: Send + Sync {
+    fn validate<'a>(&'a self, token: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<TokenInfo>> + Send + 'a>>;
+}
