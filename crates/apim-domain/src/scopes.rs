@@ -2,7 +2,8 @@
 //! and by the control plane when a script authenticates with HTTP Basic.
 
 /// Whether `roles` allow `scope`. Scopes outside `apim:` are API scopes, enforced by gateways: allowed here.
-/// Admin holds every scope; creators design APIs; publishers publish; subscribers use the DevPortal.
+/// Admin holds every scope (and alone `apim:api_manage`, which covers both creating and publishing); creators
+/// design APIs; publishers publish; subscribers use the DevPortal.
 pub fn role_allows(scope: &str, roles: &[String]) -> bool {
     let has = |r: &str| roles.iter().any(|x| x == r);
     let Some(name) = scope.strip_prefix("apim:") else { return true };
@@ -13,7 +14,6 @@ pub fn role_allows(scope: &str, roles: &[String]) -> bool {
         "api_view"
         | "api_create"
         | "api_delete"
-        | "api_manage"
         | "api_import_export"
         | "api_product_import_export"
         | "document_create"

@@ -360,3 +360,69 @@ async fn third_party_oauth2_client_and_jwt_verifier() {
     assert!(stdout.contains("interop: all checks passed"), "{stdout}");
     node.terminate();
 }
+
+/// The publisher API with bearer tokens from the resident key manager, through the real binary.
+#[tokio::test]
+async fn publisher_api_with_tokens_from_the_resident_key_manager() {
+    let dir = TempDir::new("apim-pub");
+    let offset = free_offset(&[9443, 9763]);
+    let mut node = Node::spawn(&apim(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
+    let https = node.url("management-https", Duration::from_secs(20));
+    assert_eq!(wait_ready(&https, Duration::from_secs(20)).await.status, 200);
+    let admin = "Basic YWRtaW46YWRtaW4="; // admin:admin
+    let reg = http::request(
+        "POST",
+        &format!("{https}/client-registration/v0.17/register"),
+        &[("authorization", admin), ("content-type", "application/json")],
+        r#"{"clientName":"publisher-script","owner":"admin","grantType":"password client_credentials","saasApp":true}"#,
+    )
+    .await
+    .expect("register");
+    assert_eq!(reg.status, 200, "{}", reg.body);
+    let (id, secret) =
+        (reg.json()["clientId"].as_str().expect("id").to_string(), reg.json()["clientSecret"].as_str().expect("secret").to_string());
+    let basic = format!("Basic {}", base64_encode(&format!("{id}:{secret}")));
+    let token = |scope: &'static str| {
+        let basic = basic.clone();
+        let https = https.clone();
+        async move {
+            let r = http::request(
+                "POST",
+                &format!("{https}/oauth2/token"),
+                &[("authorization", &basic), ("content-type", "application/x-www-form-urlencoded")],
+                &format!("grant_type=password&username=admin&password=admin&scope={scope}"),
+            )
+            .await
+            .expect("token");
+            r.json()["access_token"].as_str().expect("token").to_string()
+        }
+    };
+    let create_token = token("apim:api_create%20apim:api_view").await;
+    let view_only = token("apim:api_view").await;
+    let body = r#"{"name":"Echo","context":"/echo","version":"v1","endpointConfig":{"endpoint_type":"http","production_endpoints":{"url":"http://127.0.0.1:1/"}}}"#;
+    let post = |t: String| {
+        let url = format!("{https}/api/am/publisher/v4/apis");
+        async move {
+            http::request("POST", &url, &[("authorization", &format!("Bearer {t}")), ("content-type", "application/json")], body)
+                .await
+                .expect("post")
+        }
+    };
+    assert_eq!(post(view_only.clone()).await.status, 403, "the token lacks apim:api_create");
+    let created = post(create_token.clone()).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let list = http::request("GET", &format!("{https}/api/am/publisher/v4/apis"), &[("authorization", &format!("Bearer {view_only}"))], "")
+        .await
+        .expect("list");
+    assert_eq!(list.json()["count"], 1);
+    let bogus = http::request("GET", &format!("{https}/api/am/publisher/v4/apis"), &[("authorization", "Bearer not-a-token")], "")
+        .await
+        .expect("list");
+    assert_eq!(bogus.status, 401);
+    node.terminate();
+}
+
+fn base64_encode(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}

@@ -1,1 +1,329 @@
-//! placeholder
+//! The Publisher API through real sockets on SQLite, PostgreSQL and MariaDB: the flow, bad input, the
+//! authorization matrix (every role against every mutating endpoint), and one event per mutation, in order.
+
+use apim_config::{HostsFile, LoadOptions, Source};
+use apim_control_plane::{Config, ControlPlane, Environment};
+use apim_domain::password;
+use apim_store::{ApiStore, Db, NewUser, UserStore};
+use apim_test_support::db::{Backend, TestDb};
+use apim_test_support::{TempDir, http};
+use base64::Engine;
+use serde_json::{Value, json};
+
+const USERS: [(&str, &str); 4] =
+    [("admin", "admin"), ("creator", "Internal/creator"), ("publisher", "Internal/publisher"), ("subscriber", "Internal/subscriber")];
+
+fn auth(user: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{user}-pw")))
+}
+
+struct Cp {
+    base: String,
+    db: Db,
+}
+
+impl Cp {
+    async fn call(&self, method: &str, path: &str, user: &str, body: Option<Value>) -> http::Response {
+        let a = auth(user);
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        http::request(
+            method,
+            &format!("{}/api/am/publisher/v4{path}", self.base),
+            &[("authorization", &a), ("content-type", "application/json")],
+            &body,
+        )
+        .await
+        .expect("request")
+    }
+
+    async fn events(&self) -> Vec<(String, Value)> {
+        self.db
+            .events_after(0, 10_000)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| (e.event_type, serde_json::from_str(&e.payload).expect("payload json")))
+            .collect()
+    }
+}
+
+async fn start(db: Db) -> Cp {
+    db.migrate("apim_db").await.expect("migrate");
+    for (name, role) in USERS {
+        let hash = password::hash(&format!("{name}-pw")).expect("hash");
+        db.create_user(&NewUser { username: name, password_hash: &hash, roles: &[role] }).await.expect("user");
+    }
+    let cfg = Config {
+        environments: vec![
+            Environment { name: "Default".into(), kind: "hybrid".into(), vhost: "localhost".into() },
+            Environment { name: "Edge".into(), kind: "hybrid".into(), vhost: "edge.local".into() },
+        ],
+        devportal_url: None,
+        external_key_manager: None,
+    };
+    let cp = ControlPlane::new(db.clone(), db.clone(), cfg, None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = cp.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Cp { base, db }
+}
+
+fn pizza(name: &str, context: &str) -> Value {
+    json!({
+        "name": name, "context": context, "version": "1.0.0", "policies": ["Gold", "Unlimited"],
+        "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": "http://backend.test:8080/pizza"}},
+        "operations": [{"target": "/menu", "verb": "GET"}, {"target": "/order", "verb": "POST", "throttlingPolicy": "10KPerMin"}]
+    })
+}
+
+async fn suite(db: Db) {
+    let cp = start(db).await;
+    let before = cp.events().await.len();
+
+    // Create, read, list, query.
+    let r = cp.call("POST", "/apis", "creator", Some(pizza("PizzaShack", "/pizzashack"))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let api = r.json();
+    let id = api["id"].as_str().expect("id").to_string();
+    assert_eq!(r.headers.get("location").and_then(|v| v.to_str().ok()), Some(format!("/api/am/publisher/v4/apis/{id}").as_str()));
+    assert_eq!((api["lifeCycleStatus"].as_str(), api["provider"].as_str()), (Some("CREATED"), Some("creator")));
+    assert_eq!(api["operations"][0]["authType"], "Application & Application User");
+    cp.call("POST", "/apis", "creator", Some(pizza("Pasta", "pasta"))).await;
+    let list = cp.call("GET", "/apis?query=name:pizza", "publisher", None).await.json();
+    assert_eq!((list["count"].as_i64(), list["pagination"]["total"].as_i64()), (Some(1), Some(1)));
+    let page = cp.call("GET", "/apis?limit=1&offset=1", "creator", None).await.json();
+    assert_eq!(
+        (page["count"].as_i64(), page["list"][0]["name"].as_str(), page["pagination"]["total"].as_i64()),
+        (Some(1), Some("PizzaShack"), Some(2))
+    );
+    assert_eq!(cp.call("GET", &format!("/apis/{id}"), "creator", None).await.json()["name"], "PizzaShack");
+
+    // Bad input: a 400 naming the field, 404, 409.
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"context": "/x", "version": "1"}), "name"),
+        (json!({"name": "X", "version": "1"}), "context"),
+        (json!({"name": "X", "context": "/x"}), "version"),
+        (json!({"name": "X<y>", "context": "/x", "version": "1"}), "name"),
+        (json!({"name": "X", "context": "/a b", "version": "1"}), "context"),
+        (json!({"name": "X", "context": "/api/am/publisher", "version": "1"}), "context"),
+        (json!({"name": "X", "context": "/x", "version": "1", "policies": ["Platinum"]}), "policies"),
+        (json!({"name": "X", "context": "/x", "version": "1", "type": "SOAP"}), "type"),
+        (
+            json!({"name": "X", "context": "/x", "version": "1", "endpointConfig": {"production_endpoints": {"url": "not a url"}}}),
+            "endpointConfig.production_endpoints",
+        ),
+        (
+            json!({"name": "X", "context": "/x", "version": "1", "endpointConfig": {"endpoint_type": "magic"}}),
+            "endpointConfig.endpoint_type",
+        ),
+        (json!({"name": "X", "context": "/x", "version": "1", "operations": [{"target": "menu", "verb": "GET"}]}), "operations[0].target"),
+        (json!({"name": "X", "context": "/x", "version": "1", "operations": [{"target": "/m", "verb": "FETCH"}]}), "operations[0].verb"),
+        (
+            json!({"name": "X", "context": "/x", "version": "1", "operations": [{"target": "/m", "verb": "GET", "throttlingPolicy": "Nope"}]}),
+            "operations[0].throttlingPolicy",
+        ),
+        (json!({"name": 5, "context": "/x", "version": "1"}), "name"),
+        (json!([1, 2]), ""),
+    ];
+    for (body, field) in cases {
+        let r = cp.call("POST", "/apis", "creator", Some(body.clone())).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        let e = r.json();
+        assert_eq!(e["code"], 400);
+        if !field.is_empty() {
+            assert_eq!(e["error"][0]["message"], field, "{body}: {}", r.body);
+        }
+    }
+    let bad_json = http::request(
+        "POST",
+        &format!("{}/api/am/publisher/v4/apis", cp.base),
+        &[("authorization", &auth("creator")), ("content-type", "application/json")],
+        "{nope",
+    )
+    .await
+    .expect("req");
+    assert_eq!(bad_json.status, 400);
+    assert_eq!(cp.call("POST", "/apis", "creator", Some(pizza("PizzaShack", "/other"))).await.status, 409, "name + version taken");
+    assert_eq!(cp.call("POST", "/apis", "creator", Some(pizza("Other", "/pizzashack"))).await.status, 409, "context + version taken");
+    assert_eq!(cp.call("GET", "/apis/no-such-id", "creator", None).await.status, 404);
+    assert_eq!(cp.call("GET", "/apis?limit=-1", "creator", None).await.json()["error"][0]["message"], "limit");
+    assert_eq!(cp.call("GET", "/apis?query=colour:red", "creator", None).await.json()["error"][0]["message"], "query");
+    let mut renamed = pizza("Renamed", "/pizzashack");
+    renamed["id"] = json!(id);
+    assert_eq!(cp.call("PUT", &format!("/apis/{id}"), "creator", Some(renamed)).await.json()["error"][0]["message"], "name");
+    let mut updated = pizza("PizzaShack", "/pizzashack");
+    updated["description"] = json!("Pizza for everyone");
+    let r = cp.call("PUT", &format!("/apis/{id}"), "creator", Some(updated)).await;
+    assert_eq!((r.status, r.json()["description"].as_str()), (200, Some("Pizza for everyone")));
+
+    // Lifecycle: publishing needs a deployed revision; a transition not allowed is 412.
+    let publish = format!("/apis/change-lifecycle?action=Publish&apiId={id}");
+    assert_eq!(cp.call("POST", &publish, "publisher", None).await.status, 412);
+    assert_eq!(cp.call("POST", &format!("/apis/change-lifecycle?action=Retire&apiId={id}"), "publisher", None).await.status, 412);
+    assert_eq!(cp.call("POST", &format!("/apis/change-lifecycle?action=Explode&apiId={id}"), "publisher", None).await.status, 400);
+    assert_eq!(cp.call("POST", "/apis/change-lifecycle?action=Publish", "publisher", None).await.json()["error"][0]["message"], "apiId");
+
+    // Revisions (at most five) and deployments.
+    let rev1 = cp.call("POST", &format!("/apis/{id}/revisions"), "creator", Some(json!({"description": "first"}))).await;
+    assert_eq!(rev1.status, 201, "{}", rev1.body);
+    let rev1 = rev1.json();
+    assert_eq!(rev1["displayName"], "Revision 1");
+    let rid = rev1["id"].as_str().expect("rid").to_string();
+    let bad_env =
+        cp.call("POST", &format!("/apis/{id}/deploy-revision?revisionId={rid}"), "creator", Some(json!([{"name": "Mars"}]))).await;
+    assert_eq!((bad_env.status, bad_env.json()["error"][0]["message"].as_str()), (400, Some("[0].name")));
+    let dep = cp
+        .call(
+            "POST",
+            &format!("/apis/{id}/deploy-revision?revisionId={rid}"),
+            "creator",
+            Some(json!([{"name": "Default", "vhost": "localhost", "displayOnDevportal": true}])),
+        )
+        .await;
+    assert_eq!(dep.status, 201, "{}", dep.body);
+    let r = cp.call("POST", &publish, "publisher", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["lifecycleState"]["state"], "Published");
+    assert_eq!(cp.call("GET", &format!("/apis/{id}/lifecycle-state"), "creator", None).await.json()["state"], "Published");
+    let hist = cp.call("GET", &format!("/apis/{id}/lifecycle-history"), "creator", None).await.json();
+    assert_eq!(
+        (hist["list"][0]["previousState"].as_str(), hist["list"][0]["postState"].as_str(), hist["list"][0]["user"].as_str()),
+        (Some("Created"), Some("Published"), Some("publisher"))
+    );
+    for n in 2..=5 {
+        assert_eq!(
+            cp.call("POST", &format!("/apis/{id}/revisions"), "creator", Some(json!({}))).await.json()["displayName"],
+            format!("Revision {n}")
+        );
+    }
+    assert_eq!(cp.call("POST", &format!("/apis/{id}/revisions"), "creator", Some(json!({}))).await.status, 409, "a sixth revision");
+    assert_eq!(cp.call("DELETE", &format!("/apis/{id}/revisions/{rid}"), "creator", None).await.status, 409, "a deployed revision stays");
+    let deployed = cp.call("GET", &format!("/apis/{id}/revisions?query=deployed:true"), "creator", None).await.json();
+    assert_eq!(deployed["count"], 1);
+    let deps = cp.call("GET", &format!("/apis/{id}/deployments"), "creator", None).await.json();
+    assert_eq!((deps["list"][0]["name"].as_str(), deps["list"][0]["revisionUuid"].as_str()), (Some("Default"), Some(rid.as_str())));
+    let undep =
+        cp.call("POST", &format!("/apis/{id}/undeploy-revision?revisionId={rid}"), "creator", Some(json!([{"name": "Default"}]))).await;
+    assert_eq!(undep.status, 201, "{}", undep.body);
+    assert_eq!(cp.call("GET", &format!("/apis/{id}/deployments"), "creator", None).await.json()["count"], 0);
+    assert_eq!(cp.call("DELETE", &format!("/apis/{id}/revisions/{rid}"), "creator", None).await.status, 200);
+    let restore = cp.call("GET", &format!("/apis/{id}/revisions"), "creator", None).await.json();
+    let rid2 = restore["list"][0]["id"].as_str().expect("rid").to_string();
+    assert_eq!(cp.call("POST", &format!("/apis/{id}/restore-revision?revisionId={rid2}"), "creator", None).await.status, 201);
+    let pol = cp.call("GET", "/throttling-policies/subscription", "creator", None).await.json();
+    assert!(pol["list"].as_array().is_some_and(|l| l.iter().any(|p| p["name"] == "Gold" && p["requestCount"] == 5000)));
+    assert_eq!(cp.call("GET", "/throttling-policies/galaxy", "creator", None).await.status, 400);
+
+    // Authorization matrix: who may do what.
+    let other = cp.call("POST", "/apis", "admin", Some(pizza("Matrix", "/matrix"))).await.json();
+    let mid = other["id"].as_str().expect("id").to_string();
+    let mrev =
+        cp.call("POST", &format!("/apis/{mid}/revisions"), "admin", Some(json!({}))).await.json()["id"].as_str().expect("rid").to_string();
+    let matrix: Vec<(&str, String, Option<Value>, [bool; 4])> = vec![
+        // [admin, creator, publisher, subscriber]
+        ("POST", "/apis".into(), Some(pizza("M2", "/m2")), [true, true, false, false]),
+        ("PUT", format!("/apis/{mid}"), Some(pizza("Matrix", "/matrix")), [true, true, false, false]),
+        ("POST", format!("/apis/{mid}/revisions"), Some(json!({})), [true, true, true, false]),
+        ("POST", format!("/apis/{mid}/deploy-revision?revisionId={mrev}"), Some(json!([{"name": "Edge"}])), [true, true, true, false]),
+        ("POST", format!("/apis/change-lifecycle?action=Publish&apiId={mid}"), None, [true, false, true, false]),
+        ("GET", "/apis".into(), None, [true, true, true, false]),
+    ];
+    for (method, path, body, allowed) in matrix {
+        for (i, (user, _)) in USERS.iter().enumerate() {
+            let r = cp.call(method, &path, user, body.clone()).await;
+            if allowed[i] {
+                assert!(r.status < 300 || r.status == 409 || r.status == 412, "{user} {method} {path}: {} {}", r.status, r.body);
+            } else {
+                assert_eq!(r.status, 403, "{user} {method} {path}: {}", r.body);
+            }
+        }
+    }
+    assert_eq!(cp.call("GET", "/apis", "nobody", None).await.status, 401);
+    let r =
+        http::request("GET", &format!("{}/api/am/publisher/v4/apis", cp.base), &[("authorization", "Bearer abc")], "").await.expect("req");
+    assert_eq!(r.status, 401, "no key manager here: bearer tokens are refused with a reason");
+
+    // Delete: the deployed API leaves the gateways first.
+    assert_eq!(cp.call("DELETE", &format!("/apis/{mid}"), "subscriber", None).await.status, 403);
+    assert_eq!(cp.call("DELETE", &format!("/apis/{mid}"), "admin", None).await.status, 200);
+    assert_eq!(cp.call("DELETE", &format!("/apis/{mid}"), "admin", None).await.status, 404);
+
+    // Exactly one event per mutation, in order, with WSO2's payload fields; failures wrote none.
+    let events: Vec<(String, Value)> = cp.events().await.into_iter().skip(before).collect();
+    let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        types,
+        vec![
+            "API_CREATE",
+            "API_CREATE",
+            "API_UPDATE",
+            "DEPLOY_API_IN_GATEWAY",
+            "API_LIFECYCLE_CHANGE",
+            "REMOVE_API_FROM_GATEWAY",
+            "API_UPDATE",
+            // the matrix: Matrix and M2 created (the second M2 is a 409), two updates, three deployments, one publish
+            // (the second publish is a 412), then the delete
+            "API_CREATE",
+            "API_CREATE",
+            "API_UPDATE",
+            "API_UPDATE",
+            "DEPLOY_API_IN_GATEWAY",
+            "DEPLOY_API_IN_GATEWAY",
+            "DEPLOY_API_IN_GATEWAY",
+            "API_LIFECYCLE_CHANGE",
+            "REMOVE_API_FROM_GATEWAY",
+            "API_DELETE",
+        ],
+        "{types:?}"
+    );
+    let (_, deploy) = &events[3];
+    for k in [
+        "eventId",
+        "timeStamp",
+        "type",
+        "tenantId",
+        "apiId",
+        "uuid",
+        "apiName",
+        "apiVersion",
+        "apiContext",
+        "apiProvider",
+        "apiType",
+        "apiStatus",
+    ] {
+        assert!(deploy.get(k).is_some(), "{k} missing in {deploy}");
+    }
+    assert_eq!(deploy["gatewayLabels"], json!(["Default"]));
+}
+
+fn sqlite(dir: &TempDir) -> String {
+    format!("type = \"sqlite\"\nurl = \"jdbc:sqlite:{}/cp.db\"\n", dir.path().display())
+}
+
+async fn connect(fields: &str) -> Db {
+    let text = format!("[database.apim_db]\n{fields}");
+    let env = |_: &str| None;
+    let loaded = apim_config::load_str(Source::new("t.toml", text), &LoadOptions::default(), &env).expect("config");
+    apim_store::connect(&loaded.config.apim_db.expect("db"), &HostsFile::default()).await.expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_on_sqlite() {
+    let dir = TempDir::new("apim-cp");
+    suite(connect(&sqlite(&dir)).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_on_postgres() {
+    let Some(tdb) = TestDb::create(Backend::Postgres).await else { return };
+    suite(connect(&tdb.toml_fields()).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_on_mariadb() {
+    let Some(tdb) = TestDb::create(Backend::MySql).await else { return };
+    suite(connect(&tdb.toml_fields()).await).await;
+}
