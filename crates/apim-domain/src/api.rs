@@ -87,3 +87,42 @@ pub fn state_display(state: &str) -> String {
         None => String::new(),
     }
 }
+
+/// A DevPortal application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplicationRecord {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub throttling_policy: String,
+    /// JWT or OPAQUE: the format of tokens issued for its keys.
+    pub token_type: String,
+    /// WSO2's DevPortal application DTO (JSON).
+    pub document: String,
+    pub created_at: i64,
+}
+
+/// An application's OAuth client for one key type (PRODUCTION or SANDBOX) at one key manager.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyMapping {
+    pub id: String,
+    pub application_id: String,
+    pub key_type: String,
+    pub key_manager: String,
+    pub consumer_key: String,
+    /// Grant types and callback URL (JSON); never the secret.
+    pub document: String,
+    pub created_at: i64,
+}
+
+/// An application's subscription to an API under a subscription policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionRecord {
+    pub id: String,
+    pub api_id: String,
+    pub application_id: String,
+    pub policy: String,
+    /// UNBLOCKED, BLOCKED or PROD_ONLY_BLOCKED.
+    pub status: String,
+    pub created_at: i64,
+}

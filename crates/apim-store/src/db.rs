@@ -29,6 +29,7 @@ macro_rules! migration_set {
             (1_i64, "user store", include_str!(concat!("../migrations/", $dir, "/0001_user_store.sql"))),
             (2_i64, "oauth", include_str!(concat!("../migrations/", $dir, "/0002_oauth.sql"))),
             (3_i64, "control plane", include_str!(concat!("../migrations/", $dir, "/0003_control_plane.sql"))),
+            (4_i64, "devportal", include_str!(concat!("../migrations/", $dir, "/0004_devportal.sql"))),
         ]
     };
 }

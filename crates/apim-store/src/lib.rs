@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod app;
 mod auth;
 mod db;
 mod error;
@@ -17,6 +18,7 @@ mod oauth;
 mod user;
 
 pub use api::{ApiFilter, ApiStore};
+pub use app::ApplicationStore;
 pub use auth::UserAuth;
 pub use db::{Db, connect, migrations_applied};
 pub use error::{ConnectCause, StoreError};

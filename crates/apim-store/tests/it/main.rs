@@ -69,6 +69,7 @@ async fn conformance(fields: &str) {
 
     oauth_conformance(&db, &db2).await;
     api_conformance(&db, &db2).await;
+    application_conformance(&db, &db2).await;
 
     assert!(db.delete_user(&alice.id).await.expect("delete"));
     assert!(!db.delete_user(&alice.id).await.expect("delete again"));
@@ -183,6 +184,76 @@ async fn api_conformance(db: &Db, other_node: &Db) {
         ]
     );
     assert!(db.delete_api("a2", &[]).await.expect("delete"));
+}
+
+async fn application_conformance(db: &Db, other_node: &Db) {
+    use apim_domain::api::*;
+    use apim_store::ApplicationStore;
+    let ev = |t: &str| EventDraft { event_type: t.into(), payload: "{}".into() };
+    let app = |id: &str, name: &str, owner: &str| ApplicationRecord {
+        id: id.into(),
+        name: name.into(),
+        owner: owner.into(),
+        throttling_policy: "Unlimited".into(),
+        token_type: "JWT".into(),
+        document: "{}".into(),
+        created_at: 1,
+    };
+    db.create_application(&app("p1", "Shop", "alice"), &[ev("APPLICATION_CREATE")]).await.expect("create");
+    db.create_application(&app("p2", "Shop", "bob"), &[ev("APPLICATION_CREATE")]).await.expect("same name, other owner");
+    assert!(matches!(
+        db.create_application(&app("p3", "Shop", "alice"), &[ev("APPLICATION_CREATE")]).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(other_node.list_applications(Some("alice")).await.expect("list").len(), 1);
+    assert_eq!(db.list_applications(None).await.expect("all").len(), 2);
+    let mut renamed = app("p1", "Store", "alice");
+    renamed.throttling_policy = "10PerMin".into();
+    db.update_application(&renamed, &[ev("APPLICATION_UPDATE")]).await.expect("update");
+    assert_eq!(other_node.get_application("p1").await.expect("get").expect("exists").throttling_policy, "10PerMin");
+    assert!(matches!(db.update_application(&app("zz", "X", "alice"), &[]).await, Err(StoreError::NotFound { .. })));
+
+    let km = KeyMapping {
+        id: "k1".into(),
+        application_id: "p1".into(),
+        key_type: "PRODUCTION".into(),
+        key_manager: "Resident Key Manager".into(),
+        consumer_key: "ck".into(),
+        document: "{}".into(),
+        created_at: 1,
+    };
+    db.add_key_mapping(&km, &[ev("APPLICATION_REGISTRATION_CREATE")]).await.expect("keys");
+    assert!(matches!(db.add_key_mapping(&KeyMapping { id: "k2".into(), ..km.clone() }, &[]).await, Err(StoreError::Conflict { .. })));
+    db.add_key_mapping(&KeyMapping { id: "k3".into(), key_type: "SANDBOX".into(), ..km.clone() }, &[]).await.expect("sandbox keys");
+    assert_eq!(db.key_mappings("p1").await.expect("keys").len(), 2);
+
+    let sub = SubscriptionRecord {
+        id: "s1".into(),
+        api_id: "api-x".into(),
+        application_id: "p1".into(),
+        policy: "Gold".into(),
+        status: "UNBLOCKED".into(),
+        created_at: 1,
+    };
+    db.create_subscription(&sub, &[ev("SUBSCRIPTIONS_CREATE")]).await.expect("subscribe");
+    assert!(matches!(
+        db.create_subscription(&SubscriptionRecord { id: "s2".into(), ..sub.clone() }, &[]).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    db.create_subscription(&SubscriptionRecord { id: "s3".into(), application_id: "p2".into(), ..sub.clone() }, &[])
+        .await
+        .expect("other app");
+    assert_eq!(other_node.list_subscriptions(Some("p1"), None).await.expect("by app").len(), 1);
+    assert_eq!(db.list_subscriptions(None, Some("api-x")).await.expect("by api").len(), 2);
+    assert!(db.set_subscription_status("s1", "BLOCKED", &[ev("SUBSCRIPTIONS_UPDATE")]).await.expect("block"));
+    assert_eq!(db.get_subscription("s1").await.expect("get").expect("exists").status, "BLOCKED");
+    assert!(db.delete_subscription("s3", &[ev("SUBSCRIPTIONS_DELETE")]).await.expect("delete"));
+    assert!(!db.delete_subscription("s3", &[]).await.expect("delete again"));
+    let removed = db.delete_application("p1", &[ev("APPLICATION_DELETE")]).await.expect("delete").expect("existed");
+    assert_eq!(removed.len(), 2, "its key mappings come back for clean-up");
+    assert!(db.get_subscription("s1").await.expect("get").is_none(), "subscriptions go with the application");
+    assert!(db.delete_application("p1", &[]).await.expect("delete").is_none());
+    db.delete_application("p2", &[]).await.expect("delete");
 }
 
 async fn oauth_conformance(db: &Db, other_node: &Db) {
