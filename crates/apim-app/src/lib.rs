@@ -228,8 +228,9 @@ async fn bring_up(
     };
     if let Some(cfg) = cp {
         let summary = cfg.summary();
+        let keys: Option<apim_control_plane::SharedKeyManager> = validator.clone().map(|k| k as apim_control_plane::SharedKeyManager);
         let validator: Option<apim_control_plane::SharedValidator> = validator.map(|k| k as apim_control_plane::SharedValidator);
-        let cp = apim_control_plane::ControlPlane::new(apim, shared, cfg, validator);
+        let cp = apim_control_plane::ControlPlane::new(apim, shared, cfg, validator, keys);
         late.mount(cp.router());
         health.set("control_plane", true, None);
         tracing::info!("control plane ready: {summary}");

@@ -16,6 +16,14 @@ pub struct Principal {
 }
 
 impl Principal {
+    pub fn roles(&self) -> &[String] {
+        &self.roles
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.roles.iter().any(|r| r == "admin")
+    }
+
     pub fn has(&self, scope: &str) -> bool {
         match &self.scopes {
             Some(s) => s.iter().any(|x| x == scope),
@@ -33,6 +41,15 @@ impl Principal {
 }
 
 impl ControlPlane {
+    /// Like [`ControlPlane::principal`], but an anonymous caller is `None` (the DevPortal lists public APIs to
+    /// anyone); bad credentials are still an error.
+    pub(crate) async fn optional_principal(&self, headers: &HeaderMap) -> Result<Option<Principal>> {
+        if headers.get(axum::http::header::AUTHORIZATION).is_none() {
+            return Ok(None);
+        }
+        self.principal(headers).await.map(Some)
+    }
+
     pub(crate) async fn principal(&self, headers: &HeaderMap) -> Result<Principal> {
         let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
             return Err(ApiError::unauthorized("authentication is required: a Bearer token or HTTP Basic"));
@@ -45,7 +62,9 @@ impl ControlPlane {
             let Some(info) = validator.validate(token.trim()).await else {
                 return Err(ApiError::unauthorized("the access token is invalid, expired or revoked"));
             };
-            return Ok(Principal { username: info.subject, scopes: Some(info.scopes), roles: Vec::new() });
+            // Roles still matter for API visibility; the token carries only scopes.
+            let roles = apim_store::UserStore::find_user(self.users.db(), &info.subject).await?.map(|u| u.roles).unwrap_or_default();
+            return Ok(Principal { username: info.subject, scopes: Some(info.scopes), roles });
         }
         if let Some(encoded) = value.strip_prefix("Basic ") {
             let decoded = base64::engine::general_purpose::STANDARD

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod devportal;
 mod error;
 mod model;
 mod publisher;
@@ -72,21 +73,29 @@ fn vhost_of(url: Option<&str>, fallback: &str) -> String {
         .unwrap_or_else(|| fallback.to_string())
 }
 
+/// The key manager applications get their keys from.
+pub type SharedKeyManager = Arc<dyn apim_domain::keys::KeyManagerClient>;
+
 pub struct ControlPlane {
     db: Db,
     users: UserAuth,
     validator: Option<SharedValidator>,
+    keys: Option<SharedKeyManager>,
     cfg: Config,
 }
 
 impl ControlPlane {
-    /// `db` is `apim_db`, `users` is `shared_db`; `validator` checks bearer tokens (the resident key manager).
-    pub fn new(db: Db, users: Db, cfg: Config, validator: Option<SharedValidator>) -> Arc<ControlPlane> {
-        Arc::new(ControlPlane { db, users: UserAuth::new(users), validator, cfg })
+    /// `db` is `apim_db`, `users` is `shared_db`; `validator` checks bearer tokens and `keys` registers
+    /// application keys (both the resident key manager, when there is one).
+    pub fn new(db: Db, users: Db, cfg: Config, validator: Option<SharedValidator>, keys: Option<SharedKeyManager>) -> Arc<ControlPlane> {
+        Arc::new(ControlPlane { db, users: UserAuth::new(users), validator, keys, cfg })
     }
 
     pub fn router(self: &Arc<Self>) -> axum::Router {
-        axum::Router::new().nest("/api/am/publisher/v4", publisher::routes()).with_state(self.clone())
+        axum::Router::new()
+            .nest("/api/am/publisher/v4", publisher::routes())
+            .nest("/api/am/devportal/v3", devportal::routes())
+            .with_state(self.clone())
     }
 
     fn environment(&self, name: &str) -> Option<&Environment> {

@@ -105,7 +105,7 @@ fn token_type(v: &Value, fields: &[&str], default: TokenFormat) -> Result<TokenF
     Ok(default)
 }
 
-async fn create(
+pub(crate) async fn create(
     km: &KeyManager,
     name: &str,
     owner: &str,

@@ -17,6 +17,7 @@ mod form;
 mod http;
 pub mod jwt;
 pub mod notify;
+mod registrar;
 mod scope;
 mod service;
 mod writer;

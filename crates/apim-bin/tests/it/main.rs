@@ -426,3 +426,125 @@ fn base64_encode(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
+
+/// The management flow of the README's quickstart, through the real binary: create an API, revise, deploy to
+/// Default, publish; create an application, generate keys (resident key manager), get a token, subscribe with Gold.
+#[tokio::test]
+async fn publish_subscribe_and_get_keys_through_the_binary() {
+    let dir = TempDir::new("apim-flow");
+    let offset = free_offset(&[9443, 9763]);
+    let mut node = Node::spawn(&apim(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
+    let https = node.url("management-https", Duration::from_secs(20));
+    assert_eq!(wait_ready(&https, Duration::from_secs(20)).await.status, 200);
+    let admin = format!("Basic {}", base64_encode("admin:admin"));
+    let call = |method: &'static str, path: String, body: String| {
+        let (https, admin) = (https.clone(), admin.clone());
+        async move {
+            http::request(method, &format!("{https}{path}"), &[("authorization", &admin), ("content-type", "application/json")], &body)
+                .await
+                .expect("request")
+        }
+    };
+    let pb = "/api/am/publisher/v4";
+    let dp = "/api/am/devportal/v3";
+    let api = call("POST", format!("{pb}/apis"), r#"{"name":"PizzaShack","context":"/pizzashack","version":"1.0.0","policies":["Gold","Bronze"],"endpointConfig":{"endpoint_type":"http","production_endpoints":{"url":"http://127.0.0.1:1/pizza"}},"operations":[{"target":"/menu","verb":"GET"}]}"#.into()).await;
+    assert_eq!(api.status, 201, "{}", api.body);
+    let api_id = api.json()["id"].as_str().expect("id").to_string();
+    let rev = call("POST", format!("{pb}/apis/{api_id}/revisions"), r#"{"description":"first"}"#.into()).await.json()["id"]
+        .as_str()
+        .expect("rev")
+        .to_string();
+    let dep = call(
+        "POST",
+        format!("{pb}/apis/{api_id}/deploy-revision?revisionId={rev}"),
+        r#"[{"name":"Default","displayOnDevportal":true}]"#.into(),
+    )
+    .await;
+    assert_eq!(dep.status, 201, "{}", dep.body);
+    assert_eq!(call("POST", format!("{pb}/apis/change-lifecycle?action=Publish&apiId={api_id}"), String::new()).await.status, 200);
+
+    // The portal lists it, even to anonymous visitors.
+    let anon = http::get(&format!("{https}{dp}/apis")).await.expect("portal");
+    assert_eq!(anon.json()["list"][0]["name"], "PizzaShack");
+    let app = call(
+        "POST",
+        format!("{dp}/applications"),
+        r#"{"name":"PizzaApp","throttlingPolicy":"10PerMin","description":"orders pizza","tokenType":"JWT"}"#.into(),
+    )
+    .await;
+    assert_eq!(app.status, 201, "{}", app.body);
+    let app_id = app.json()["applicationId"].as_str().expect("app").to_string();
+    let keys = call(
+        "POST",
+        format!("{dp}/applications/{app_id}/generate-keys"),
+        r#"{"keyType":"PRODUCTION","grantTypesToBeSupported":["client_credentials","password"],"callbackUrl":""}"#.into(),
+    )
+    .await;
+    assert_eq!(keys.status, 200, "{}", keys.body);
+    let k = keys.json();
+    let (ck, cs) = (k["consumerKey"].as_str().expect("ck").to_string(), k["consumerSecret"].as_str().expect("cs").to_string());
+    assert!(k["token"]["accessToken"].as_str().is_some_and(|t| t.split('.').count() == 3), "a JWT comes with the keys");
+    // The keys work at the token endpoint, and through the portal's generate-token.
+    let t = http::request(
+        "POST",
+        &format!("{https}/oauth2/token"),
+        &[
+            ("authorization", &format!("Basic {}", base64_encode(&format!("{ck}:{cs}")))),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        "grant_type=client_credentials",
+    )
+    .await
+    .expect("token");
+    assert_eq!(t.status, 200, "{}", t.body);
+    let key_id = k["keyMappingId"].as_str().expect("mapping").to_string();
+    let gt = call(
+        "POST",
+        format!("{dp}/applications/{app_id}/oauth-keys/{key_id}/generate-token"),
+        format!(r#"{{"consumerSecret":"{cs}","scopes":[]}}"#),
+    )
+    .await;
+    assert_eq!(gt.status, 200, "{}", gt.body);
+    assert_eq!(call("POST", format!("{dp}/applications/{app_id}/generate-keys"), r#"{"keyType":"PRODUCTION"}"#.into()).await.status, 409);
+
+    let sub = call(
+        "POST",
+        format!("{dp}/subscriptions"),
+        format!(r#"{{"apiId":"{api_id}","applicationId":"{app_id}","throttlingPolicy":"Gold"}}"#),
+    )
+    .await;
+    assert_eq!(sub.status, 201, "{}", sub.body);
+    assert_eq!(sub.json()["status"], "UNBLOCKED");
+    let again = call(
+        "POST",
+        format!("{dp}/subscriptions"),
+        format!(r#"{{"apiId":"{api_id}","applicationId":"{app_id}","throttlingPolicy":"Gold"}}"#),
+    )
+    .await;
+    assert_eq!(again.status, 409);
+    let wrong_tier = call(
+        "POST",
+        format!("{dp}/subscriptions"),
+        format!(r#"{{"apiId":"{api_id}","applicationId":"{app_id}","throttlingPolicy":"Silver"}}"#),
+    )
+    .await;
+    assert_eq!(wrong_tier.status, 400, "{}", wrong_tier.body);
+    let subs = call("GET", format!("{dp}/subscriptions?applicationId={app_id}"), String::new()).await.json();
+    assert_eq!(subs["list"][0]["apiInfo"]["name"], "PizzaShack");
+
+    // Deleting the application deletes its client at the key manager: the keys stop working.
+    assert_eq!(call("DELETE", format!("{dp}/applications/{app_id}"), String::new()).await.status, 200);
+    let t = http::request(
+        "POST",
+        &format!("{https}/oauth2/token"),
+        &[
+            ("authorization", &format!("Basic {}", base64_encode(&format!("{ck}:{cs}")))),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        "grant_type=client_credentials",
+    )
+    .await
+    .expect("token");
+    assert_eq!(t.status, 401);
+    node.terminate();
+}

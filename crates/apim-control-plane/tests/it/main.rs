@@ -10,8 +10,13 @@ use apim_test_support::{TempDir, http};
 use base64::Engine;
 use serde_json::{Value, json};
 
-const USERS: [(&str, &str); 4] =
-    [("admin", "admin"), ("creator", "Internal/creator"), ("publisher", "Internal/publisher"), ("subscriber", "Internal/subscriber")];
+const USERS: [(&str, &str); 5] = [
+    ("admin", "admin"),
+    ("creator", "Internal/creator"),
+    ("publisher", "Internal/publisher"),
+    ("subscriber", "Internal/subscriber"),
+    ("other", "Internal/subscriber"),
+];
 
 fn auth(user: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{user}-pw")))
@@ -29,6 +34,19 @@ impl Cp {
         http::request(
             method,
             &format!("{}/api/am/publisher/v4{path}", self.base),
+            &[("authorization", &a), ("content-type", "application/json")],
+            &body,
+        )
+        .await
+        .expect("request")
+    }
+
+    async fn portal(&self, method: &str, path: &str, user: &str, body: Option<Value>) -> http::Response {
+        let a = auth(user);
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        http::request(
+            method,
+            &format!("{}/api/am/devportal/v3{path}", self.base),
             &[("authorization", &a), ("content-type", "application/json")],
             &body,
         )
@@ -61,7 +79,7 @@ async fn start(db: Db) -> Cp {
         devportal_url: None,
         external_key_manager: None,
     };
-    let cp = ControlPlane::new(db.clone(), db.clone(), cfg, None);
+    let cp = ControlPlane::new(db.clone(), db.clone(), cfg, None, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let router = cp.router();
@@ -232,7 +250,7 @@ async fn suite(db: Db) {
         ("GET", "/apis".into(), None, [true, true, true, false]),
     ];
     for (method, path, body, allowed) in matrix {
-        for (i, (user, _)) in USERS.iter().enumerate() {
+        for (i, (user, _)) in USERS.iter().take(4).enumerate() {
             let r = cp.call(method, &path, user, body.clone()).await;
             if allowed[i] {
                 assert!(r.status < 300 || r.status == 409 || r.status == 412, "{user} {method} {path}: {} {}", r.status, r.body);
@@ -297,6 +315,101 @@ async fn suite(db: Db) {
         assert!(deploy.get(k).is_some(), "{k} missing in {deploy}");
     }
     assert_eq!(deploy["gatewayLabels"], json!(["Default"]));
+    devportal_suite(&cp).await;
+}
+
+async fn devportal_suite(cp: &Cp) {
+    let before = cp.events().await.len();
+    // A published API (Gold, Unlimited) and one left in CREATED.
+    let id = cp.call("POST", "/apis", "admin", Some(pizza("Portal", "/portal"))).await.json()["id"].as_str().expect("id").to_string();
+    let rid =
+        cp.call("POST", &format!("/apis/{id}/revisions"), "admin", Some(json!({}))).await.json()["id"].as_str().expect("rid").to_string();
+    cp.call("POST", &format!("/apis/{id}/deploy-revision?revisionId={rid}"), "admin", Some(json!([{"name": "Default"}]))).await;
+    assert_eq!(cp.call("POST", &format!("/apis/change-lifecycle?action=Publish&apiId={id}"), "admin", None).await.status, 200);
+    let hidden = cp.call("POST", "/apis", "admin", Some(pizza("Draft", "/draft"))).await.json()["id"].as_str().expect("id").to_string();
+    let anon = http::get(&format!("{}/api/am/devportal/v3/apis", cp.base)).await.expect("anon").json();
+    let names: Vec<&str> = anon["list"].as_array().expect("list").iter().filter_map(|a| a["name"].as_str()).collect();
+    assert!(names.contains(&"Portal") && !names.contains(&"Draft"), "{names:?}");
+    assert_eq!(cp.portal("GET", &format!("/apis/{hidden}"), "subscriber", None).await.status, 404);
+
+    // Applications: own only; bad fields are 400s naming them.
+    let r = cp
+        .portal("POST", "/applications", "subscriber", Some(json!({"name": "Shop", "throttlingPolicy": "50PerMin", "tokenType": "OAUTH"})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let app = r.json();
+    let app_id = app["applicationId"].as_str().expect("app").to_string();
+    assert_eq!((app["tokenType"].as_str(), app["owner"].as_str()), (Some("OAUTH"), Some("subscriber")));
+    assert_eq!(cp.portal("POST", "/applications", "subscriber", Some(json!({"name": "Shop"}))).await.status, 409);
+    for (body, field) in [
+        (json!({"throttlingPolicy": "Unlimited"}), "name"),
+        (json!({"name": "X", "throttlingPolicy": "Gold"}), "throttlingPolicy"),
+        (json!({"name": "X", "tokenType": "SAML"}), "tokenType"),
+        (json!({"name": "X", "attributes": {"a": 1}}), "attributes"),
+    ] {
+        let r = cp.portal("POST", "/applications", "subscriber", Some(body.clone())).await;
+        assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some(field)), "{body}");
+    }
+    assert_eq!(cp.portal("GET", &format!("/applications/{app_id}"), "other", None).await.status, 404, "someone else's application");
+    assert_eq!(cp.portal("GET", "/applications", "other", None).await.json()["count"], 0);
+    assert_eq!(cp.portal("GET", "/applications", "creator", None).await.status, 403, "creators have no DevPortal scopes");
+    let r = cp
+        .portal("PUT", &format!("/applications/{app_id}"), "subscriber", Some(json!({"name": "Shop2", "throttlingPolicy": "20PerMin"})))
+        .await;
+    assert_eq!((r.status, r.json()["name"].as_str()), (200, Some("Shop2")));
+
+    // Keys need a key manager; this node has none: a clear 503, nothing stored.
+    let r = cp.portal("POST", &format!("/applications/{app_id}/generate-keys"), "subscriber", Some(json!({"keyType": "PRODUCTION"}))).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(
+        cp.portal("POST", &format!("/applications/{app_id}/generate-keys"), "subscriber", Some(json!({"keyType": "TEST"}))).await.json()["error"]
+            [0]["message"],
+        "keyType"
+    );
+
+    // Subscriptions: published APIs, offered tiers, own applications.
+    let sub = |api: &str, app: &str, tier: &str| json!({"apiId": api, "applicationId": app, "throttlingPolicy": tier});
+    assert_eq!(
+        cp.portal("POST", "/subscriptions", "subscriber", Some(sub(&id, &app_id, "Bronze"))).await.json()["error"][0]["message"],
+        "throttlingPolicy"
+    );
+    assert_eq!(cp.portal("POST", "/subscriptions", "subscriber", Some(sub(&hidden, &app_id, "Gold"))).await.status, 404);
+    assert_eq!(
+        cp.portal("POST", "/subscriptions", "other", Some(sub(&id, &app_id, "Gold"))).await.status,
+        404,
+        "not the caller's application"
+    );
+    let r = cp.portal("POST", "/subscriptions", "subscriber", Some(sub(&id, &app_id, "Gold"))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let sub_id = r.json()["subscriptionId"].as_str().expect("sub").to_string();
+    assert_eq!(cp.portal("POST", "/subscriptions", "subscriber", Some(sub(&id, &app_id, "Unlimited"))).await.status, 409);
+    assert_eq!(cp.portal("GET", &format!("/subscriptions?applicationId={app_id}"), "subscriber", None).await.json()["count"], 1);
+    assert_eq!(cp.portal("GET", &format!("/subscriptions?apiId={id}"), "other", None).await.json()["count"], 0);
+    assert_eq!(cp.portal("GET", "/subscriptions", "subscriber", None).await.status, 400);
+    assert_eq!(cp.portal("DELETE", &format!("/subscriptions/{sub_id}"), "other", None).await.status, 404);
+    assert_eq!(cp.portal("DELETE", &format!("/subscriptions/{sub_id}"), "subscriber", None).await.status, 200);
+    cp.portal("POST", "/subscriptions", "subscriber", Some(sub(&id, &app_id, "Gold"))).await;
+    assert_eq!(cp.portal("GET", "/throttling-policies/application", "subscriber", None).await.json()["count"], 4);
+    assert_eq!(cp.portal("DELETE", &format!("/applications/{app_id}"), "subscriber", None).await.status, 200);
+    assert_eq!(cp.portal("GET", &format!("/subscriptions/{sub_id}"), "subscriber", None).await.status, 404);
+
+    let types: Vec<String> = cp.events().await.into_iter().skip(before).map(|(t, _)| t).collect();
+    assert_eq!(
+        types,
+        vec![
+            "API_CREATE",
+            "DEPLOY_API_IN_GATEWAY",
+            "API_LIFECYCLE_CHANGE",
+            "API_CREATE",
+            "APPLICATION_CREATE",
+            "APPLICATION_UPDATE",
+            "SUBSCRIPTIONS_CREATE",
+            "SUBSCRIPTIONS_DELETE",
+            "SUBSCRIPTIONS_CREATE",
+            "SUBSCRIPTIONS_DELETE",
+            "APPLICATION_DELETE",
+        ]
+    );
 }
 
 fn sqlite(dir: &TempDir) -> String {

@@ -1,0 +1,552 @@
+//! Developer Portal REST API `/api/am/devportal/v3`: published APIs, applications, keys, subscriptions.
+//! A subscriber sees and changes only its own applications and subscriptions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use apim_domain::api::{ApiRecord, ApplicationRecord, EventDraft, KeyMapping, SubscriptionRecord};
+use apim_domain::keys::{ClientRequest, KeyError};
+use apim_store::{ApiFilter, ApiStore, ApplicationStore};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::ControlPlane;
+use crate::auth::Principal;
+use crate::error::{ApiError, Result};
+
+const APPS: &[&str] = &["apim:app_manage", "apim:subscribe"];
+const SUBS: &[&str] = &["apim:subscribe", "apim:sub_manage"];
+const RESIDENT: &str = "Resident Key Manager";
+const GRANTS: [&str; 4] = ["client_credentials", "password", "refresh_token", "authorization_code"];
+
+pub fn routes() -> axum::Router<Arc<ControlPlane>> {
+    axum::Router::new()
+        .route("/apis", get(list_apis))
+        .route("/apis/{api_id}", get(get_api))
+        .route("/applications", get(list_applications).post(create_application))
+        .route("/applications/{app_id}", get(get_application).put(update_application).delete(delete_application))
+        .route("/applications/{app_id}/generate-keys", post(generate_keys))
+        .route("/applications/{app_id}/oauth-keys", get(oauth_keys))
+        .route("/applications/{app_id}/oauth-keys/{key_id}/generate-token", post(generate_token))
+        .route("/applications/{app_id}/oauth-keys/{key_id}/regenerate-secret", post(regenerate_secret))
+        .route("/subscriptions", get(list_subscriptions).post(subscribe))
+        .route("/subscriptions/multiple", post(subscribe_multiple))
+        .route("/subscriptions/{sub_id}", get(get_subscription).delete(unsubscribe))
+        .route("/throttling-policies/{policy_level}", get(throttling_policies))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn json_body(body: &Bytes) -> Result<Value> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+}
+
+fn event(event_type: &str, fields: Value) -> EventDraft {
+    let mut payload = json!({
+        "eventId": uuid::Uuid::new_v4().to_string(),
+        "timeStamp": now() * 1000,
+        "type": event_type,
+        "tenantId": -1234,
+        "tenantDomain": "carbon.super",
+    });
+    if let (Value::Object(p), Value::Object(f)) = (&mut payload, fields) {
+        p.extend(f);
+    }
+    EventDraft { event_type: event_type.into(), payload: payload.to_string() }
+}
+
+/// Who may see an API in the portal: published or prototyped; PUBLIC to anyone, PRIVATE to signed-in users,
+/// RESTRICTED to the listed roles (and admins).
+fn visible(api: &ApiRecord, who: Option<&Principal>) -> bool {
+    if api.status != "PUBLISHED" && api.status != "PROTOTYPED" {
+        return false;
+    }
+    let doc: Value = serde_json::from_str(&api.document).unwrap_or(Value::Null);
+    match doc.get("visibility").and_then(Value::as_str).unwrap_or("PUBLIC") {
+        "PUBLIC" => true,
+        "PRIVATE" => who.is_some(),
+        _ => who.is_some_and(|p| {
+            p.is_admin()
+                || doc
+                    .get("visibleRoles")
+                    .and_then(Value::as_array)
+                    .is_some_and(|roles| roles.iter().filter_map(Value::as_str).any(|r| p.roles().iter().any(|x| x == r)))
+        }),
+    }
+}
+
+fn portal_api(api: &ApiRecord) -> Value {
+    let d: Value = serde_json::from_str(&api.document).unwrap_or_else(|_| json!({}));
+    json!({
+        "id": api.id, "name": api.name, "description": d.get("description"), "context": api.context, "version": api.version,
+        "provider": api.provider, "type": api.api_type, "lifeCycleStatus": api.status, "transport": d.get("transport"),
+        "tiers": d.get("policies").and_then(Value::as_array).map(|p| p.iter().map(|t| json!({"tierName": t, "tierPlan": "FREE"})).collect::<Vec<_>>()),
+        "securityScheme": d.get("securityScheme"), "operations": d.get("operations"), "tags": d.get("tags"), "isDefaultVersion": d.get("isDefaultVersion"),
+    })
+}
+
+async fn list_apis(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p): Query<HashMap<String, String>>) -> Result<Response> {
+    let who = cp.optional_principal(&headers).await?;
+    let limit = p
+        .get("limit")
+        .map(|v| v.parse::<usize>().map_err(|_| ApiError::field("limit", format!("`{v}` is not a number"))))
+        .transpose()?
+        .unwrap_or(25);
+    let offset = p
+        .get("offset")
+        .map(|v| v.parse::<usize>().map_err(|_| ApiError::field("offset", format!("`{v}` is not a number"))))
+        .transpose()?
+        .unwrap_or(0);
+    let name = p.get("query").map(|q| q.strip_prefix("name:").unwrap_or(q).to_string()).filter(|q| !q.is_empty());
+    let filter = ApiFilter { name, status: vec!["PUBLISHED".into(), "PROTOTYPED".into()], ..ApiFilter::default() };
+    let (apis, _) = cp.db.list_apis(&filter, 100_000, 0).await?;
+    let shown: Vec<&ApiRecord> = apis.iter().filter(|a| visible(a, who.as_ref())).collect();
+    let list: Vec<Value> = shown.iter().skip(offset).take(limit).map(|a| portal_api(a)).collect();
+    Ok(Json(json!({"count": list.len(), "list": list, "pagination": {"offset": offset, "limit": limit, "total": shown.len()}}))
+        .into_response())
+}
+
+async fn visible_api(cp: &ControlPlane, id: &str, who: Option<&Principal>) -> Result<ApiRecord> {
+    match cp.db.get_api(id).await? {
+        Some(a) if visible(&a, who) => Ok(a),
+        _ => Err(ApiError::not_found(format!("API {id} not found"))),
+    }
+}
+
+async fn get_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+    let who = cp.optional_principal(&headers).await?;
+    Ok(Json(portal_api(&visible_api(&cp, &id, who.as_ref()).await?)).into_response())
+}
+
+fn app_json(app: &ApplicationRecord, keys: &[KeyMapping], subscriptions: usize) -> Value {
+    let d: Value = serde_json::from_str(&app.document).unwrap_or_else(|_| json!({}));
+    json!({
+        "applicationId": app.id, "name": app.name, "throttlingPolicy": app.throttling_policy, "description": d.get("description").cloned().unwrap_or(json!("")),
+        "tokenType": if app.token_type == "OPAQUE" { "OAUTH" } else { "JWT" }, "status": "APPROVED", "groups": [], "subscriptionCount": subscriptions,
+        "keys": keys.iter().map(key_json).collect::<Vec<_>>(), "attributes": d.get("attributes").cloned().unwrap_or(json!({})), "subscriptionScopes": [],
+        "owner": app.owner, "hashEnabled": false, "createdTime": (app.created_at * 1000).to_string(),
+    })
+}
+
+fn key_json(k: &KeyMapping) -> Value {
+    let d: Value = serde_json::from_str(&k.document).unwrap_or_else(|_| json!({}));
+    json!({
+        "keyMappingId": k.id, "keyManager": k.key_manager, "consumerKey": k.consumer_key, "supportedGrantTypes": d.get("supportedGrantTypes"),
+        "callbackUrl": d.get("callbackUrl"), "keyState": "COMPLETED", "keyType": k.key_type, "mode": "CREATED",
+    })
+}
+
+fn app_event(event_type: &str, app: &ApplicationRecord) -> EventDraft {
+    let d: Value = serde_json::from_str(&app.document).unwrap_or_else(|_| json!({}));
+    event(
+        event_type,
+        json!({"uuid": app.id, "applicationId": app.id, "applicationName": app.name, "tokenType": app.token_type, "applicationPolicy": app.throttling_policy,
+               "attributes": d.get("attributes").cloned().unwrap_or(json!({})), "subscriber": app.owner, "groupIds": []}),
+    )
+}
+
+/// The caller's own application (admins may reach any); someone else's is 404, as if it did not exist.
+async fn own_app(cp: &ControlPlane, who: &Principal, id: &str) -> Result<ApplicationRecord> {
+    match cp.db.get_application(id).await? {
+        Some(a) if a.owner == who.username || who.is_admin() => Ok(a),
+        _ => Err(ApiError::not_found(format!("application {id} not found"))),
+    }
+}
+
+/// Validates the application fields shared by create and update.
+async fn app_fields(cp: &ControlPlane, v: &Value) -> Result<(String, String, String, Value)> {
+    let o = v.as_object().ok_or_else(|| ApiError::bad_request("the body must be a JSON object (an application)"))?;
+    let name = o.get("name").and_then(Value::as_str).map(str::trim).unwrap_or("");
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::field("name", "is required: 1 to 100 characters"));
+    }
+    let policy = match o.get("throttlingPolicy") {
+        None | Some(Value::Null) => "Unlimited".to_string(),
+        Some(Value::String(p)) => p.clone(),
+        Some(_) => return Err(ApiError::field("throttlingPolicy", "must be a string")),
+    };
+    let known: Vec<String> = cp.db.policies("application").await?.into_iter().map(|(n, _)| n).collect();
+    if !known.contains(&policy) {
+        return Err(ApiError::field(
+            "throttlingPolicy",
+            format!("`{policy}` is not an application throttling policy (known: {})", known.join(", ")),
+        ));
+    }
+    let token_type = match o.get("tokenType").and_then(Value::as_str).unwrap_or("JWT") {
+        "JWT" => "JWT",
+        "OAUTH" | "OPAQUE" | "DEFAULT" => "OPAQUE",
+        other => return Err(ApiError::field("tokenType", format!("`{other}` is not JWT or OAUTH"))),
+    };
+    let description = match o.get("description") {
+        None | Some(Value::Null) => "",
+        Some(Value::String(d)) => d.as_str(),
+        Some(_) => return Err(ApiError::field("description", "must be a string")),
+    };
+    let attributes = match o.get("attributes") {
+        None | Some(Value::Null) => json!({}),
+        Some(Value::Object(a)) if a.values().all(Value::is_string) => Value::Object(a.clone()),
+        Some(_) => return Err(ApiError::field("attributes", "must be an object of strings")),
+    };
+    Ok((name.to_string(), policy, token_type.to_string(), json!({"description": description, "attributes": attributes})))
+}
+
+async fn list_applications(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(APPS)?;
+    let mut list = Vec::new();
+    for app in cp.db.list_applications(Some(&who.username)).await? {
+        let subs = cp.db.list_subscriptions(Some(&app.id), None).await?.len();
+        list.push(app_json(&app, &cp.db.key_mappings(&app.id).await?, subs));
+    }
+    Ok(Json(json!({"count": list.len(), "list": list, "pagination": {"offset": 0, "limit": list.len(), "total": list.len()}}))
+        .into_response())
+}
+
+async fn create_application(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, body: Bytes) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(APPS)?;
+    let (name, policy, token_type, document) = app_fields(&cp, &json_body(&body)?).await?;
+    let app = ApplicationRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        name,
+        owner: who.username.clone(),
+        throttling_policy: policy,
+        token_type,
+        document: document.to_string(),
+        created_at: now(),
+    };
+    cp.db.create_application(&app, &[app_event("APPLICATION_CREATE", &app)]).await?;
+    Ok((StatusCode::CREATED, Json(app_json(&app, &[], 0))).into_response())
+}
+
+async fn get_application(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(APPS)?;
+    let app = own_app(&cp, &who, &id).await?;
+    let subs = cp.db.list_subscriptions(Some(&id), None).await?.len();
+    Ok(Json(app_json(&app, &cp.db.key_mappings(&id).await?, subs)).into_response())
+}
+
+async fn update_application(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(APPS)?;
+    let old = own_app(&cp, &who, &id).await?;
+    let (name, policy, token_type, document) = app_fields(&cp, &json_body(&body)?).await?;
+    let app = ApplicationRecord { name, throttling_policy: policy, token_type, document: document.to_string(), ..old };
+    cp.db.update_application(&app, &[app_event("APPLICATION_UPDATE", &app)]).await?;
+    let subs = cp.db.list_subscriptions(Some(&id), None).await?.len();
+    Ok(Json(app_json(&app, &cp.db.key_mappings(&id).await?, subs)).into_response())
+}
+
+async fn delete_application(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(APPS)?;
+    let app = own_app(&cp, &who, &id).await?;
+    let mut events: Vec<EventDraft> =
+        cp.db.list_subscriptions(Some(&id), None).await?.iter().map(|s| sub_event("SUBSCRIPTIONS_DELETE", s)).collect();
+    events.push(app_event("APPLICATION_DELETE", &app));
+    let Some(keys) = cp.db.delete_application(&id, &events).await? else {
+        return Err(ApiError::not_found(format!("application {id} not found")));
+    };
+    // The OAuth clients go too, which revokes their tokens at the key manager.
+    if let Some(km) = &cp.keys {
+        for k in keys {
+            if let Err(e) = km.delete_client(&k.consumer_key).await {
+                tracing::warn!(application = %id, consumer_key = %k.consumer_key, "could not delete the OAuth client of a deleted application: {e}");
+            }
+        }
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+fn key_error(e: KeyError) -> ApiError {
+    match e {
+        KeyError::Invalid(m) => ApiError::bad_request(m),
+        KeyError::NotFound(m) => ApiError::not_found(m),
+        KeyError::Unavailable(m) => ApiError::unavailable(m),
+    }
+}
+
+fn key_manager(cp: &ControlPlane) -> Result<&crate::SharedKeyManager> {
+    cp.keys.as_ref().ok_or_else(|| {
+        ApiError::unavailable("no key manager is reachable from this node: generating keys at a remote key manager ([apim.key_manager] service_url) is not supported yet")
+    })
+}
+
+async fn generate_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(APPS)?;
+    let app = own_app(&cp, &who, &id).await?;
+    let v = json_body(&body)?;
+    let key_type = v.get("keyType").and_then(Value::as_str).unwrap_or("");
+    if key_type != "PRODUCTION" && key_type != "SANDBOX" {
+        return Err(ApiError::field("keyType", "must be PRODUCTION or SANDBOX"));
+    }
+    let km_name = v.get("keyManager").and_then(Value::as_str).unwrap_or(RESIDENT);
+    if km_name != RESIDENT && km_name != "default" {
+        return Err(ApiError::field("keyManager", format!("`{km_name}` is not a key manager here ({RESIDENT})")));
+    }
+    let grants: Vec<String> = match v.get("grantTypesToBeSupported") {
+        None | Some(Value::Null) => vec!["client_credentials".into()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|g| g.as_str().map(str::to_string).ok_or_else(|| ApiError::field("grantTypesToBeSupported", "must be a list of strings")))
+            .collect::<Result<_>>()?,
+        Some(_) => return Err(ApiError::field("grantTypesToBeSupported", "must be a list of strings")),
+    };
+    if let Some(g) = grants.iter().find(|g| !GRANTS.contains(&g.as_str())) {
+        return Err(ApiError::field("grantTypesToBeSupported", format!("`{g}` is not one of {}", GRANTS.join(", "))));
+    }
+    let callback = v.get("callbackUrl").and_then(Value::as_str).filter(|c| !c.is_empty()).map(str::to_string);
+    if let Some(c) = &callback {
+        if !crate::model::valid_url(c) {
+            return Err(ApiError::field("callbackUrl", format!("`{c}` is not an http or https URL")));
+        }
+    }
+    let scopes: Vec<String> = v
+        .get("scopes")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    if cp.db.key_mappings(&id).await?.iter().any(|k| k.key_type == key_type) {
+        return Err(ApiError::conflict(format!("the application already has {key_type} keys")));
+    }
+    let km = key_manager(&cp)?;
+    let keys = km
+        .register(ClientRequest {
+            name: format!("{}_{}_{}", app.owner, app.name, key_type),
+            owner: app.owner.clone(),
+            grant_types: grants.clone(),
+            callback_url: callback.clone(),
+            token_type: app.token_type.clone(),
+        })
+        .await
+        .map_err(key_error)?;
+    let mapping = KeyMapping {
+        id: uuid::Uuid::new_v4().to_string(),
+        application_id: id.clone(),
+        key_type: key_type.to_string(),
+        key_manager: RESIDENT.into(),
+        consumer_key: keys.client_id.clone(),
+        document: json!({"supportedGrantTypes": grants, "callbackUrl": callback}).to_string(),
+        created_at: now(),
+    };
+    let ev = event(
+        "APPLICATION_REGISTRATION_CREATE",
+        json!({"applicationId": id, "applicationUUID": id, "consumerKey": keys.client_id, "keyType": key_type, "keyManager": RESIDENT}),
+    );
+    if let Err(e) = cp.db.add_key_mapping(&mapping, &[ev]).await {
+        // Do not leave an orphan client at the key manager.
+        let _ = km.delete_client(&keys.client_id).await;
+        return Err(e.into());
+    }
+    let mut out = key_json(&mapping);
+    out["consumerSecret"] = json!(keys.client_secret);
+    if grants.iter().any(|g| g == "client_credentials") {
+        let t = km.client_credentials_token(&keys.client_id, &keys.client_secret, &scopes).await.map_err(key_error)?;
+        out["token"] =
+            json!({"accessToken": t.access_token, "tokenScopes": t.scope.split(' ').collect::<Vec<_>>(), "validityTime": t.expires_in});
+    }
+    Ok(Json(out).into_response())
+}
+
+async fn oauth_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(APPS)?;
+    own_app(&cp, &who, &id).await?;
+    let list: Vec<Value> = cp.db.key_mappings(&id).await?.iter().map(key_json).collect();
+    Ok(Json(json!({"count": list.len(), "list": list})).into_response())
+}
+
+async fn mapping(cp: &ControlPlane, who: &Principal, app_id: &str, key_id: &str) -> Result<KeyMapping> {
+    own_app(cp, who, app_id).await?;
+    cp.db
+        .key_mappings(app_id)
+        .await?
+        .into_iter()
+        .find(|k| k.id == key_id)
+        .ok_or_else(|| ApiError::not_found(format!("keys {key_id} of application {app_id} not found")))
+}
+
+async fn generate_token(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path((id, key_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(APPS)?;
+    let k = mapping(&cp, &who, &id, &key_id).await?;
+    let v = json_body(&body)?;
+    let secret = v
+        .get("consumerSecret")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::field("consumerSecret", "is required"))?;
+    let scopes: Vec<String> = v
+        .get("scopes")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    let t = key_manager(&cp)?.client_credentials_token(&k.consumer_key, secret, &scopes).await.map_err(key_error)?;
+    Ok(Json(json!({"accessToken": t.access_token, "tokenScopes": t.scope.split(' ').collect::<Vec<_>>(), "validityTime": t.expires_in}))
+        .into_response())
+}
+
+async fn regenerate_secret(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(APPS)?;
+    let k = mapping(&cp, &who, &id, &key_id).await?;
+    let secret = key_manager(&cp)?.regenerate_secret(&k.consumer_key).await.map_err(key_error)?;
+    Ok(Json(json!({"consumerKey": k.consumer_key, "consumerSecret": secret})).into_response())
+}
+
+fn sub_json(s: &SubscriptionRecord, api: Option<&ApiRecord>) -> Value {
+    json!({"subscriptionId": s.id, "applicationId": s.application_id, "apiId": s.api_id, "throttlingPolicy": s.policy, "status": s.status,
+           "apiInfo": api.map(|a| json!({"id": a.id, "name": a.name, "context": a.context, "version": a.version, "provider": a.provider}))})
+}
+
+fn sub_event(event_type: &str, s: &SubscriptionRecord) -> EventDraft {
+    event(
+        event_type,
+        json!({"subscriptionId": s.id, "subscriptionUUID": s.id, "apiId": s.api_id, "apiUUID": s.api_id, "applicationId": s.application_id,
+               "applicationUUID": s.application_id, "policyId": s.policy, "subscriptionState": s.status}),
+    )
+}
+
+async fn subscribe_one(cp: &ControlPlane, who: &Principal, v: &Value) -> Result<(SubscriptionRecord, ApiRecord)> {
+    let o = v.as_object().ok_or_else(|| ApiError::bad_request("a subscription must be a JSON object"))?;
+    let api_id = o.get("apiId").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| ApiError::field("apiId", "is required"))?;
+    let app_id = o
+        .get("applicationId")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::field("applicationId", "is required"))?;
+    let policy = o
+        .get("throttlingPolicy")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::field("throttlingPolicy", "is required"))?;
+    let app = own_app(cp, who, app_id).await?;
+    let api = visible_api(cp, api_id, Some(who)).await?;
+    if api.status != "PUBLISHED" {
+        return Err(ApiError::field("apiId", format!("API {api_id} is {}; only published APIs take subscriptions", api.status)));
+    }
+    let doc: Value = serde_json::from_str(&api.document).unwrap_or(Value::Null);
+    let tiers: Vec<&str> =
+        doc.get("policies").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    if !tiers.contains(&policy) {
+        return Err(ApiError::field("throttlingPolicy", format!("`{policy}` is not offered by this API (offered: {})", tiers.join(", "))));
+    }
+    let sub = SubscriptionRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        api_id: api.id.clone(),
+        application_id: app.id,
+        policy: policy.to_string(),
+        status: "UNBLOCKED".into(),
+        created_at: now(),
+    };
+    cp.db.create_subscription(&sub, &[sub_event("SUBSCRIPTIONS_CREATE", &sub)]).await?;
+    Ok((sub, api))
+}
+
+async fn subscribe(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, body: Bytes) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(SUBS)?;
+    let (sub, api) = subscribe_one(&cp, &who, &json_body(&body)?).await?;
+    Ok((StatusCode::CREATED, Json(sub_json(&sub, Some(&api)))).into_response())
+}
+
+async fn subscribe_multiple(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, body: Bytes) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(SUBS)?;
+    let Value::Array(items) = json_body(&body)? else { return Err(ApiError::bad_request("the body must be a list of subscriptions")) };
+    let mut out = Vec::new();
+    for item in &items {
+        let (sub, api) = subscribe_one(&cp, &who, item).await?;
+        out.push(sub_json(&sub, Some(&api)));
+    }
+    Ok(Json(out).into_response())
+}
+
+async fn list_subscriptions(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(SUBS)?;
+    let app_id = p.get("applicationId").filter(|s| !s.is_empty());
+    let api_id = p.get("apiId").filter(|s| !s.is_empty());
+    if app_id.is_none() && api_id.is_none() {
+        return Err(ApiError::field("applicationId", "applicationId or apiId is required"));
+    }
+    if let Some(a) = app_id {
+        own_app(&cp, &who, a).await?;
+    }
+    let mut list = Vec::new();
+    for s in cp.db.list_subscriptions(app_id.map(String::as_str), api_id.map(String::as_str)).await? {
+        // Listing by API shows only the caller's own applications' subscriptions.
+        if app_id.is_none() && !cp.db.get_application(&s.application_id).await?.is_some_and(|a| a.owner == who.username) {
+            continue;
+        }
+        let api = cp.db.get_api(&s.api_id).await?;
+        list.push(sub_json(&s, api.as_ref()));
+    }
+    Ok(Json(json!({"count": list.len(), "list": list})).into_response())
+}
+
+async fn own_subscription(cp: &ControlPlane, who: &Principal, id: &str) -> Result<SubscriptionRecord> {
+    let s = cp.db.get_subscription(id).await?.ok_or_else(|| ApiError::not_found(format!("subscription {id} not found")))?;
+    own_app(cp, who, &s.application_id).await.map_err(|_| ApiError::not_found(format!("subscription {id} not found")))?;
+    Ok(s)
+}
+
+async fn get_subscription(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(SUBS)?;
+    let s = own_subscription(&cp, &who, &id).await?;
+    let api = cp.db.get_api(&s.api_id).await?;
+    Ok(Json(sub_json(&s, api.as_ref())).into_response())
+}
+
+async fn unsubscribe(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(SUBS)?;
+    let s = own_subscription(&cp, &who, &id).await?;
+    if !cp.db.delete_subscription(&id, &[sub_event("SUBSCRIPTIONS_DELETE", &s)]).await? {
+        return Err(ApiError::not_found(format!("subscription {id} not found")));
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn throttling_policies(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(level): Path<String>) -> Result<Response> {
+    cp.principal(&headers).await?;
+    if level != "application" && level != "subscription" {
+        return Err(ApiError::field("policyLevel", format!("`{level}` is not application or subscription")));
+    }
+    let mut list = Vec::new();
+    for (name, doc) in cp.db.policies(&level).await? {
+        let d: Value = serde_json::from_str(&doc).unwrap_or_else(|_| json!({}));
+        let rc = &d["defaultLimit"]["requestCount"];
+        list.push(json!({"name": name, "description": d.get("description"), "policyLevel": level, "requestCount": rc.get("requestCount"),
+                         "unitTime": rc.get("unitTime"), "timeUnit": rc.get("timeUnit"), "tierPlan": "FREE", "stopOnQuotaReach": d.get("stopOnQuotaReach").cloned().unwrap_or(json!(true))}));
+    }
+    Ok(Json(json!({"count": list.len(), "list": list})).into_response())
+}

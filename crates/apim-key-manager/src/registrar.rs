@@ -1,0 +1,92 @@
+//! The resident key manager as the control plane's `KeyManagerClient`: the same registration, secret and token
+//! logic as the HTTP endpoints, called in-process.
+
+use apim_domain::keys::{BoxFuture, ClientKeys, ClientRequest, IssuedToken, KeyError, KeyManagerClient};
+use apim_domain::oauth::TokenFormat;
+use apim_store::{OAuthStore, UserStore};
+
+use crate::KeyManager;
+use crate::crypto::{ct_eq, random_token, sha256_hex};
+use crate::error::OAuthError;
+
+fn key_error(e: OAuthError) -> KeyError {
+    if e.status.is_client_error() { KeyError::Invalid(e.description) } else { KeyError::Unavailable(e.description) }
+}
+
+impl KeyManagerClient for KeyManager {
+    fn register(&self, req: ClientRequest) -> BoxFuture<'_, Result<ClientKeys, KeyError>> {
+        Box::pin(async move {
+            let format = TokenFormat::parse(&req.token_type)
+                .ok_or_else(|| KeyError::Invalid(format!("token type `{}` is not JWT or OPAQUE", req.token_type)))?;
+            let uris = req.callback_url.into_iter().filter(|u| !u.is_empty()).collect();
+            let (client, secret) =
+                crate::dcr::create(self, &req.name, &req.owner, req.grant_types, uris, format).await.map_err(key_error)?;
+            Ok(ClientKeys { client_id: client.client_id, client_secret: secret })
+        })
+    }
+
+    fn regenerate_secret<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<String, KeyError>> {
+        Box::pin(async move {
+            let secret = random_token();
+            self.db.set_client_secret(client_id, &sha256_hex(&secret)).await.map_err(|e| match e {
+                apim_store::StoreError::NotFound { .. } => KeyError::NotFound(format!("client {client_id} not found")),
+                other => KeyError::Unavailable(other.to_string()),
+            })?;
+            self.forget_client(client_id);
+            self.revoke_client(client_id).await.map_err(key_error)?;
+            Ok(secret)
+        })
+    }
+
+    fn delete_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<(), KeyError>> {
+        Box::pin(async move {
+            self.forget_client(client_id);
+            self.db.delete_client(client_id).await.map_err(|e| KeyError::Unavailable(e.to_string()))?;
+            self.revoke_client(client_id).await.map_err(key_error)?;
+            Ok(())
+        })
+    }
+
+    fn client_credentials_token<'a>(
+        &'a self,
+        client_id: &'a str,
+        client_secret: &'a str,
+        scopes: &'a [String],
+    ) -> BoxFuture<'a, Result<IssuedToken, KeyError>> {
+        Box::pin(async move {
+            let client = self
+                .db
+                .get_client(client_id)
+                .await
+                .map_err(|e| KeyError::Unavailable(e.to_string()))?
+                .ok_or_else(|| KeyError::NotFound(format!("client {client_id} not found")))?;
+            if !ct_eq(&sha256_hex(client_secret), &client.secret_hash) {
+                return Err(KeyError::Invalid("the consumer secret is wrong".into()));
+            }
+            if !client.grant_types.iter().any(|g| g == "client_credentials") {
+                return Err(KeyError::Invalid("the keys do not allow the client_credentials grant".into()));
+            }
+            let roles = if scopes.iter().any(|s| s.starts_with("apim:")) {
+                self.users
+                    .db()
+                    .find_user(&client.owner)
+                    .await
+                    .map_err(|e| KeyError::Unavailable(e.to_string()))?
+                    .map(|u| u.roles)
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let allowed = crate::scope::allowed_for(scopes.to_vec(), &roles);
+            let body = self
+                .issue(&client, &client.owner, &crate::scope::issued(&allowed), &uuid::Uuid::new_v4().to_string(), false)
+                .await
+                .map_err(key_error)?;
+            Ok(IssuedToken {
+                access_token: body["access_token"].as_str().unwrap_or_default().to_string(),
+                scope: body["scope"].as_str().unwrap_or_default().to_string(),
+                expires_in: body["expires_in"].as_i64().unwrap_or(0),
+            })
+        })
+    }
+}
