@@ -11,6 +11,7 @@ mod auth;
 mod devportal;
 mod error;
 mod model;
+mod openapi;
 mod publisher;
 
 use std::sync::Arc;

@@ -38,7 +38,17 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/apis/{api_id}/restore-revision", post(restore_revision))
         .route("/apis/{api_id}/deployments", get(deployments))
         .route("/throttling-policies/{policy_level}", get(throttling_policies))
+        .route("/apis/import-openapi", post(import_openapi))
+        .route("/apis/validate-openapi", post(validate_openapi))
+        .route("/apis/copy-api", post(copy_api))
+        .route("/apis/{api_id}/swagger", get(get_swagger).put(put_swagger))
+        .route("/subscriptions", get(list_subscriptions))
+        .route("/subscriptions/block-subscription", post(block_subscription))
+        .route("/subscriptions/unblock-subscription", post(unblock_subscription))
 }
+
+/// Where an API keeps its OpenAPI definition inside its stored document; never shown as a DTO field.
+const DEFINITION: &str = "x-apim-definition";
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
@@ -51,6 +61,9 @@ fn json_body(body: &Bytes) -> Result<Value> {
 fn doc_of(api: &ApiRecord) -> Value {
     let mut v: Value = serde_json::from_str(&api.document).unwrap_or_else(|_| json!({}));
     v["lifeCycleStatus"] = json!(api.status);
+    if let Some(o) = v.as_object_mut() {
+        o.remove(DEFINITION);
+    }
     v
 }
 
@@ -464,4 +477,264 @@ async fn throttling_policies(State(cp): State<Arc<ControlPlane>>, headers: Heade
         }));
     }
     Ok(ok(json!({"count": list.len(), "list": list})))
+}
+
+/// The text fields and files of a multipart form, by name.
+async fn form_fields(
+    multipart: std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<HashMap<String, String>> {
+    let mut m = multipart.map_err(|e| ApiError::bad_request(format!("expected multipart/form-data: {e}")))?;
+    let mut out = HashMap::new();
+    loop {
+        let field = match m.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(ApiError::bad_request(format!("malformed multipart body: {e}"))),
+        };
+        let name = field.name().unwrap_or("").to_string();
+        let text = field.text().await.map_err(|e| ApiError::field(&name, format!("unreadable: {e}")))?;
+        out.insert(name, text);
+    }
+    Ok(out)
+}
+
+fn definition_text(fields: &HashMap<String, String>) -> Result<(&'static str, &str)> {
+    for name in ["file", "inlineAPIDefinition", "apiDefinition"] {
+        if let Some(t) = fields.get(name).filter(|t| !t.trim().is_empty()) {
+            return Ok((
+                match name {
+                    "file" => "file",
+                    "inlineAPIDefinition" => "inlineAPIDefinition",
+                    _ => "apiDefinition",
+                },
+                t.as_str(),
+            ));
+        }
+    }
+    if fields.get("url").is_some_and(|u| !u.is_empty()) {
+        return Err(ApiError::field("url", "importing from a URL is not supported yet; upload the definition as `file`"));
+    }
+    Err(ApiError::field("file", "an OpenAPI definition is required (multipart field `file`)"))
+}
+
+/// Operations from a definition, keeping the policies of operations that already existed.
+fn operations_from(summary: &crate::openapi::Summary, existing: Option<&Value>) -> Vec<Value> {
+    summary
+        .operations
+        .iter()
+        .zip(summary.scopes.iter())
+        .map(|((verb, target), scopes)| {
+            let old = existing
+                .and_then(|e| e.as_array())
+                .and_then(|ops| ops.iter().find(|o| o["verb"] == verb.as_str() && o["target"] == target.as_str()));
+            match old {
+                Some(o) => o.clone(),
+                None => json!({"target": target, "verb": verb, "scopes": scopes}),
+            }
+        })
+        .collect()
+}
+
+async fn validate_openapi(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    multipart: std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response> {
+    cp.principal(&headers).await?.require(CREATE)?;
+    let fields = form_fields(multipart).await?;
+    let (field, text) = definition_text(&fields)?;
+    let summary = match crate::openapi::parse(field, text).and_then(|doc| crate::openapi::summarize(field, &doc)) {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(
+                Json(json!({"isValid": false, "errors": [{"code": 400, "message": field, "description": e.description}]})).into_response()
+            );
+        }
+    };
+    let ops: Vec<Value> = summary.operations.iter().map(|(v, t)| json!({"target": t, "verb": v})).collect();
+    Ok(Json(json!({"isValid": true, "info": {"name": summary.title, "version": summary.version, "description": summary.description, "openAPIVersion": summary.spec_version,
+        "endpoints": summary.endpoint.into_iter().collect::<Vec<_>>(), "operations": ops}})).into_response())
+}
+
+async fn import_openapi(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    multipart: std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(CREATE)?;
+    let fields = form_fields(multipart).await?;
+    let (field, text) = definition_text(&fields)?;
+    let definition = crate::openapi::parse(field, text)?;
+    let summary = crate::openapi::summarize(field, &definition)?;
+    let mut props = match fields.get("additionalProperties").filter(|p| !p.trim().is_empty()) {
+        Some(p) => match serde_json::from_str::<Value>(p) {
+            Ok(Value::Object(o)) => o,
+            Ok(_) => return Err(ApiError::field("additionalProperties", "must be a JSON object")),
+            Err(e) => return Err(ApiError::field("additionalProperties", format!("invalid JSON: {e}"))),
+        },
+        None => serde_json::Map::new(),
+    };
+    // The definition fills what the client left out.
+    let name = props.get("name").and_then(Value::as_str).map(str::to_string).or(summary.title.clone()).unwrap_or_default();
+    props.entry("name").or_insert(json!(name));
+    if let Some(v) = &summary.version {
+        props.entry("version").or_insert(json!(v));
+    }
+    if !props.contains_key("context") {
+        let slug: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
+        props.insert("context".into(), json!(format!("/{slug}")));
+    }
+    if let Some(d) = &summary.description {
+        props.entry("description").or_insert(json!(d));
+    }
+    if let Some(ep) = &summary.endpoint {
+        props
+            .entry("endpointConfig")
+            .or_insert(json!({"endpoint_type": "http", "production_endpoints": {"url": ep}, "sandbox_endpoints": {"url": ep}}));
+    }
+    if !props.contains_key("operations") {
+        props.insert("operations".into(), Value::Array(operations_from(&summary, None)));
+    }
+    let policies = policy_names(&cp).await?;
+    let (mut doc, id, name, version, context) = normalize(Value::Object(props), None, &who.username, &policies, now() * 1000)?;
+    doc.insert(DEFINITION.into(), definition);
+    let api = ApiRecord {
+        id: id.clone(),
+        name,
+        version,
+        context,
+        provider: doc.get("provider").and_then(Value::as_str).unwrap_or(&who.username).to_string(),
+        status: "CREATED".into(),
+        api_type: doc.get("type").and_then(Value::as_str).unwrap_or("HTTP").to_string(),
+        document: Value::Object(doc).to_string(),
+        created_at: now(),
+        updated_at: now(),
+    };
+    cp.db.create_api(&api, &[api_event("API_CREATE", &api, json!({}))]).await?;
+    tracing::info!(api_id = %id, name = %api.name, user = %who.username, "API imported from an OpenAPI definition");
+    Ok((StatusCode::CREATED, Json(doc_of(&api))).into_response())
+}
+
+async fn get_swagger(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+    cp.principal(&headers).await?.require(VIEW)?;
+    let api = api_or_404(&cp, &id).await?;
+    let stored: Value = serde_json::from_str(&api.document).unwrap_or_else(|_| json!({}));
+    let def = stored.get(DEFINITION).cloned().unwrap_or_else(|| crate::openapi::generate(&stored));
+    Ok(Json(def).into_response())
+}
+
+async fn put_swagger(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    multipart: std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(CREATE)?;
+    let api = api_or_404(&cp, &id).await?;
+    let fields = form_fields(multipart).await?;
+    let (field, text) = definition_text(&fields)?;
+    let definition = crate::openapi::parse(field, text)?;
+    let summary = crate::openapi::summarize(field, &definition)?;
+    let mut stored: Value = serde_json::from_str(&api.document).unwrap_or_else(|_| json!({}));
+    stored["operations"] = Value::Array(operations_from(&summary, stored.get("operations")));
+    if let Some(o) = stored.as_object_mut() {
+        o.remove(DEFINITION);
+    }
+    let policies = policy_names(&cp).await?;
+    let (mut doc, ..) = normalize(stored, Some(&api), &who.username, &policies, now() * 1000)?;
+    doc.insert(DEFINITION.into(), definition.clone());
+    let updated = ApiRecord { document: Value::Object(doc).to_string(), updated_at: now(), ..api };
+    cp.db.update_api(&updated, &[api_event("API_UPDATE", &updated, json!({}))]).await?;
+    Ok(Json(definition).into_response())
+}
+
+async fn copy_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p): Query<HashMap<String, String>>) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(CREATE)?;
+    let id = p.get("apiId").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::field("apiId", "is required"))?;
+    let new_version = p.get("newVersion").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::field("newVersion", "is required"))?;
+    let old = api_or_404(&cp, id).await?;
+    let mut body: Value = serde_json::from_str(&old.document).unwrap_or_else(|_| json!({}));
+    let definition = body.as_object_mut().and_then(|o| o.remove(DEFINITION));
+    body["version"] = json!(new_version);
+    body["isDefaultVersion"] = json!(p.get("defaultVersion").is_some_and(|v| v == "true"));
+    if let Some(o) = body.as_object_mut() {
+        o.remove("id");
+    }
+    let policies = policy_names(&cp).await?;
+    let (mut doc, new_id, name, version, context) = normalize(body, None, &old.provider, &policies, now() * 1000)?;
+    if let Some(d) = definition {
+        doc.insert(DEFINITION.into(), d);
+    }
+    let api = ApiRecord {
+        id: new_id,
+        name,
+        version,
+        context,
+        provider: old.provider.clone(),
+        status: "CREATED".into(),
+        api_type: old.api_type.clone(),
+        document: Value::Object(doc).to_string(),
+        created_at: now(),
+        updated_at: now(),
+    };
+    cp.db.create_api(&api, &[api_event("API_CREATE", &api, json!({}))]).await?;
+    Ok((StatusCode::CREATED, Json(doc_of(&api))).into_response())
+}
+
+async fn list_subscriptions(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    cp.principal(&headers).await?.require(&["apim:subscription_view", "apim:api_view", "apim:api_publish"])?;
+    let api_id = p.get("apiId").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::field("apiId", "is required"))?;
+    api_or_404(&cp, api_id).await?;
+    let mut list = Vec::new();
+    for s in apim_store::ApplicationStore::list_subscriptions(&cp.db, None, Some(api_id)).await? {
+        let app = apim_store::ApplicationStore::get_application(&cp.db, &s.application_id).await?;
+        list.push(json!({"subscriptionId": s.id, "applicationInfo": app.map(|a| json!({"applicationId": a.id, "name": a.name, "subscriber": a.owner})),
+                         "throttlingPolicy": s.policy, "subscriptionStatus": s.status}));
+    }
+    Ok(Json(json!({"count": list.len(), "list": list})).into_response())
+}
+
+async fn set_subscription_state(cp: &ControlPlane, headers: &HeaderMap, id: Option<&String>, state: &str) -> Result<Response> {
+    cp.principal(headers).await?.require(&["apim:subscription_block", "apim:api_publish"])?;
+    let id = id.filter(|s| !s.is_empty()).ok_or_else(|| ApiError::field("subscriptionId", "is required"))?;
+    let sub = apim_store::ApplicationStore::get_subscription(&cp.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("subscription {id} not found")))?;
+    let ev = apim_domain::api::EventDraft {
+        event_type: "SUBSCRIPTIONS_UPDATE".into(),
+        payload: json!({"eventId": uuid::Uuid::new_v4().to_string(), "timeStamp": now() * 1000, "type": "SUBSCRIPTIONS_UPDATE", "tenantId": -1234,
+            "subscriptionId": sub.id, "subscriptionUUID": sub.id, "apiId": sub.api_id, "apiUUID": sub.api_id, "applicationId": sub.application_id,
+            "applicationUUID": sub.application_id, "policyId": sub.policy, "subscriptionState": state}).to_string(),
+    };
+    if !apim_store::ApplicationStore::set_subscription_status(&cp.db, id, state, &[ev]).await? {
+        return Err(ApiError::not_found(format!("subscription {id} not found")));
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn block_subscription(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let state = p.get("blockState").map(String::as_str).unwrap_or("");
+    if state != "BLOCKED" && state != "PROD_ONLY_BLOCKED" {
+        return Err(ApiError::field("blockState", "must be BLOCKED or PROD_ONLY_BLOCKED"));
+    }
+    set_subscription_state(&cp, &headers, p.get("subscriptionId"), state).await
+}
+
+async fn unblock_subscription(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    set_subscription_state(&cp, &headers, p.get("subscriptionId"), "UNBLOCKED").await
 }

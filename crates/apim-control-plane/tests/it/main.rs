@@ -54,6 +54,26 @@ impl Cp {
         .expect("request")
     }
 
+    /// A multipart/form-data POST or PUT to the publisher API.
+    async fn multipart(&self, method: &str, path: &str, user: &str, fields: &[(&str, &str)]) -> http::Response {
+        let boundary = "apimtestboundary7d1";
+        let mut body = String::new();
+        for (name, value) in fields {
+            let filename = if *name == "file" { "; filename=\"api.yaml\"" } else { "" };
+            body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"{filename}\r\n\r\n{value}\r\n"));
+        }
+        body.push_str(&format!("--{boundary}--\r\n"));
+        let ct = format!("multipart/form-data; boundary={boundary}");
+        http::request(
+            method,
+            &format!("{}/api/am/publisher/v4{path}", self.base),
+            &[("authorization", &auth(user)), ("content-type", &ct)],
+            &body,
+        )
+        .await
+        .expect("request")
+    }
+
     async fn events(&self) -> Vec<(String, Value)> {
         self.db
             .events_after(0, 10_000)
@@ -316,6 +336,112 @@ async fn suite(db: Db) {
     }
     assert_eq!(deploy["gatewayLabels"], json!(["Default"]));
     devportal_suite(&cp).await;
+    openapi_suite(&cp).await;
+}
+
+const PETSTORE_YAML: &str = "openapi: 3.0.1
+info:
+  title: Pet Store
+  version: 2.1.0
+  description: Pets for sale
+servers:
+  - url: http://petstore.test:8080/v2
+paths:
+  /pets:
+    get:
+      responses:
+        '200': {description: ok}
+    post:
+      security:
+        - default: [write:pets]
+      responses:
+        '201': {description: created}
+  /pets/{petId}:
+    get:
+      responses:
+        '200': {description: ok}
+";
+
+async fn openapi_suite(cp: &Cp) {
+    let r = cp
+        .multipart(
+            "POST",
+            "/apis/import-openapi",
+            "creator",
+            &[("file", PETSTORE_YAML), ("additionalProperties", r#"{"policies":["Gold"]}"#)],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let api = r.json();
+    assert_eq!(
+        (api["name"].as_str(), api["version"].as_str(), api["context"].as_str()),
+        (Some("Pet Store"), Some("2.1.0"), Some("/petstore"))
+    );
+    assert_eq!(api["operations"].as_array().map(Vec::len), Some(3));
+    assert_eq!(api["operations"][1]["scopes"], json!(["write:pets"]));
+    assert_eq!(api["endpointConfig"]["production_endpoints"]["url"], "http://petstore.test:8080/v2");
+    assert!(api.get("x-apim-definition").is_none(), "the stored definition is not a DTO field");
+    let id = api["id"].as_str().expect("id").to_string();
+    let swagger = cp.call("GET", &format!("/apis/{id}/swagger"), "creator", None).await.json();
+    assert_eq!(swagger["info"]["title"], "Pet Store");
+
+    let swagger2 = json!({"swagger": "2.0", "info": {"title": "Legacy", "version": "1"}, "host": "legacy.test", "basePath": "/api", "schemes": ["https"],
+                          "paths": {"/items": {"get": {"responses": {"200": {"description": "ok"}}}}}});
+    let r = cp
+        .multipart(
+            "POST",
+            "/apis/import-openapi",
+            "creator",
+            &[("file", &swagger2.to_string()), ("additionalProperties", r#"{"context":"/legacy"}"#)],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["endpointConfig"]["production_endpoints"]["url"], "https://legacy.test/api");
+
+    for (text, needle) in [
+        ("openapi: 3.0.1\ninfo: [unclosed", "line"),
+        ("{\"openapi\": \"3.0.1\",", "line"),
+        ("openapi: 4.0.0\ninfo: {title: x, version: '1'}\npaths: {}\n", "not supported"),
+        ("info: {title: x, version: '1'}\npaths: {}\n", "openapi: 3.x"),
+        ("openapi: 3.0.1\ninfo: {title: x, version: '1'}\npaths: {pets: {}}\n", "must start with /"),
+    ] {
+        let r = cp.multipart("POST", "/apis/import-openapi", "creator", &[("file", text)]).await;
+        assert_eq!(r.status, 400, "{text}: {}", r.body);
+        let e = r.json();
+        assert_eq!(e["error"][0]["message"], "file");
+        assert!(e["description"].as_str().is_some_and(|d| d.contains(needle)), "{text}: {e}");
+    }
+    let r = cp.multipart("POST", "/apis/import-openapi", "creator", &[("additionalProperties", "{}")]).await;
+    assert_eq!(r.json()["error"][0]["message"], "file");
+    let r = cp.multipart("POST", "/apis/import-openapi", "creator", &[("file", PETSTORE_YAML), ("additionalProperties", "{bad")]).await;
+    assert_eq!(r.json()["error"][0]["message"], "additionalProperties");
+    assert_eq!(cp.multipart("POST", "/apis/import-openapi", "subscriber", &[("file", PETSTORE_YAML)]).await.status, 403);
+    assert_eq!(cp.call("POST", "/apis/import-openapi", "creator", Some(json!({}))).await.status, 400, "not multipart");
+
+    let v = cp.multipart("POST", "/apis/validate-openapi", "creator", &[("file", PETSTORE_YAML)]).await.json();
+    assert_eq!((v["isValid"].as_bool(), v["info"]["openAPIVersion"].as_str()), (Some(true), Some("3.0.1")));
+    let v = cp.multipart("POST", "/apis/validate-openapi", "creator", &[("file", "openapi: [")]).await.json();
+    assert_eq!(v["isValid"], false);
+
+    // PUT swagger replaces the operations, keeping the policies of those that stay.
+    let new_def = PETSTORE_YAML.replace("  /pets/{petId}:\n    get:", "  /owners:\n    delete:");
+    let r = cp.multipart("PUT", &format!("/apis/{id}/swagger"), "creator", &[("apiDefinition", &new_def)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ops = cp.call("GET", &format!("/apis/{id}"), "creator", None).await.json()["operations"].clone();
+    let pairs: Vec<String> = ops
+        .as_array()
+        .expect("ops")
+        .iter()
+        .map(|o| format!("{} {}", o["verb"].as_str().unwrap_or(""), o["target"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(pairs, vec!["GET /pets", "POST /pets", "DELETE /owners"]);
+
+    // A new version.
+    let r = cp.call("POST", &format!("/apis/copy-api?apiId={id}&newVersion=3.0.0"), "creator", None).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!((r.json()["version"].as_str(), r.json()["lifeCycleStatus"].as_str()), (Some("3.0.0"), Some("CREATED")));
+    assert_eq!(cp.call("POST", &format!("/apis/copy-api?apiId={id}&newVersion=3.0.0"), "creator", None).await.status, 409);
+    assert_eq!(cp.call("POST", &format!("/apis/copy-api?apiId={id}"), "creator", None).await.json()["error"][0]["message"], "newVersion");
 }
 
 async fn devportal_suite(cp: &Cp) {
@@ -382,6 +508,33 @@ async fn devportal_suite(cp: &Cp) {
     let r = cp.portal("POST", "/subscriptions", "subscriber", Some(sub(&id, &app_id, "Gold"))).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let sub_id = r.json()["subscriptionId"].as_str().expect("sub").to_string();
+    // The publisher sees it, and may block and unblock it.
+    let subs = cp.call("GET", &format!("/subscriptions?apiId={id}"), "publisher", None).await.json();
+    assert_eq!((subs["count"].as_i64(), subs["list"][0]["subscriptionStatus"].as_str()), (Some(1), Some("UNBLOCKED")));
+    assert_eq!(
+        cp.call("POST", &format!("/subscriptions/block-subscription?subscriptionId={sub_id}&blockState=BLOCKED"), "subscriber", None)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        cp.call("POST", &format!("/subscriptions/block-subscription?subscriptionId={sub_id}&blockState=SOMETIMES"), "publisher", None)
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        cp.call("POST", &format!("/subscriptions/block-subscription?subscriptionId={sub_id}&blockState=BLOCKED"), "publisher", None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(cp.portal("GET", &format!("/subscriptions/{sub_id}"), "subscriber", None).await.json()["status"], "BLOCKED");
+    assert_eq!(
+        cp.call("POST", &format!("/subscriptions/unblock-subscription?subscriptionId={sub_id}"), "publisher", None).await.status,
+        200
+    );
+    assert_eq!(cp.call("POST", "/subscriptions/unblock-subscription?subscriptionId=nope", "publisher", None).await.status, 404);
     assert_eq!(cp.portal("POST", "/subscriptions", "subscriber", Some(sub(&id, &app_id, "Unlimited"))).await.status, 409);
     assert_eq!(cp.portal("GET", &format!("/subscriptions?applicationId={app_id}"), "subscriber", None).await.json()["count"], 1);
     assert_eq!(cp.portal("GET", &format!("/subscriptions?apiId={id}"), "other", None).await.json()["count"], 0);
@@ -404,6 +557,8 @@ async fn devportal_suite(cp: &Cp) {
             "APPLICATION_CREATE",
             "APPLICATION_UPDATE",
             "SUBSCRIPTIONS_CREATE",
+            "SUBSCRIPTIONS_UPDATE",
+            "SUBSCRIPTIONS_UPDATE",
             "SUBSCRIPTIONS_DELETE",
             "SUBSCRIPTIONS_CREATE",
             "SUBSCRIPTIONS_DELETE",
