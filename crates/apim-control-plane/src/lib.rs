@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod auth;
 mod devportal;
 mod error;
@@ -25,6 +26,8 @@ pub use error::ApiError;
 /// A gateway environment deployments can target.
 #[derive(Clone, Debug)]
 pub struct Environment {
+    /// For environments from deployment.toml, the name (they cannot change).
+    pub id: String,
     pub name: String,
     pub kind: String,
     pub vhost: String,
@@ -45,13 +48,19 @@ impl Config {
             .gateway_environments
             .iter()
             .map(|e| Environment {
+                id: e.name.clone(),
                 name: e.name.clone(),
                 kind: e.kind.clone(),
                 vhost: vhost_of(e.https_endpoint.as_deref().or(e.http_endpoint.as_deref()), &d.server.hostname),
             })
             .collect();
         if environments.is_empty() {
-            environments.push(Environment { name: "Default".into(), kind: "hybrid".into(), vhost: d.server.hostname.clone() });
+            environments.push(Environment {
+                id: "Default".into(),
+                name: "Default".into(),
+                kind: "hybrid".into(),
+                vhost: d.server.hostname.clone(),
+            });
         }
         Config {
             environments,
@@ -96,14 +105,26 @@ impl ControlPlane {
         axum::Router::new()
             .nest("/api/am/publisher/v4", publisher::routes())
             .nest("/api/am/devportal/v3", devportal::routes())
+            .nest("/api/am/admin/v4", admin::routes())
             .with_state(self.clone())
     }
 
-    fn environment(&self, name: &str) -> Option<&Environment> {
-        self.cfg.environments.iter().find(|e| e.name == name)
+    /// Environments created through the Admin API.
+    async fn db_environments(&self) -> Result<Vec<Environment>, apim_store::StoreError> {
+        let mut out = Vec::new();
+        for (id, name, doc) in apim_store::AdminStore::list_objects(&self.db, "environment").await? {
+            let d: serde_json::Value = serde_json::from_str(&doc).unwrap_or_default();
+            let kind = d.get("type").and_then(serde_json::Value::as_str).unwrap_or("hybrid").to_string();
+            let vhost = d.pointer("/vhosts/0/host").and_then(serde_json::Value::as_str).unwrap_or("localhost").to_string();
+            out.push(Environment { id, name, kind, vhost });
+        }
+        Ok(out)
     }
 
-    fn environment_names(&self) -> Vec<String> {
-        self.cfg.environments.iter().map(|e| e.name.clone()).collect()
+    /// Every environment deployments may target: deployment.toml's and the Admin API's.
+    async fn environments(&self) -> Result<Vec<Environment>, apim_store::StoreError> {
+        let mut all = self.cfg.environments.clone();
+        all.extend(self.db_environments().await?);
+        Ok(all)
     }
 }

@@ -348,7 +348,8 @@ async fn delete_revision(
 }
 
 /// `[{name, vhost, displayOnDevportal}]`, each naming a known gateway environment.
-fn deployment_targets(cp: &ControlPlane, body: &Bytes, required: bool) -> Result<Vec<(String, String, bool)>> {
+async fn deployment_targets(cp: &ControlPlane, body: &Bytes, required: bool) -> Result<Vec<(String, String, bool)>> {
+    let envs = cp.environments().await?;
     if body.is_empty() && !required {
         return Ok(Vec::new());
     }
@@ -361,11 +362,9 @@ fn deployment_targets(cp: &ControlPlane, body: &Bytes, required: bool) -> Result
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let name = item.get("name").and_then(Value::as_str).ok_or_else(|| ApiError::field(&format!("[{i}].name"), "is required"))?;
-        let env = cp.environment(name).ok_or_else(|| {
-            ApiError::field(
-                &format!("[{i}].name"),
-                format!("`{name}` is not a gateway environment (known: {})", cp.environment_names().join(", ")),
-            )
+        let env = envs.iter().find(|e| e.name == name).ok_or_else(|| {
+            let known: Vec<&str> = envs.iter().map(|e| e.name.as_str()).collect();
+            ApiError::field(&format!("[{i}].name"), format!("`{name}` is not a gateway environment (known: {})", known.join(", ")))
         })?;
         let vhost = match item.get("vhost") {
             None | Some(Value::Null) => env.vhost.clone(),
@@ -390,7 +389,7 @@ async fn deploy_revision(
     let rid = p.get("revisionId").filter(|r| !r.is_empty()).ok_or_else(|| ApiError::field("revisionId", "is required"))?;
     let api = api_or_404(&cp, &id).await?;
     let rev = cp.db.get_revision(&id, rid).await?.ok_or_else(|| ApiError::not_found(format!("revision {rid} of API {id} not found")))?;
-    let targets = deployment_targets(&cp, &body, true)?;
+    let targets = deployment_targets(&cp, &body, true).await?;
     let deployments: Vec<Deployment> = targets
         .iter()
         .map(|(env, vhost, shown)| Deployment {
@@ -424,7 +423,7 @@ async fn undeploy_revision(
     let mut envs: Vec<String> = if all {
         current.iter().map(|d| d.environment.clone()).collect()
     } else {
-        deployment_targets(&cp, &body, true)?.into_iter().map(|t| t.0).collect()
+        deployment_targets(&cp, &body, true).await?.into_iter().map(|t| t.0).collect()
     };
     if let Some(rid) = rid {
         envs.retain(|e| current.iter().any(|d| &d.environment == e && &d.revision_id == rid));

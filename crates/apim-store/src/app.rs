@@ -12,6 +12,12 @@ use crate::user::{map_unique, per_backend, sql};
 pub trait ApplicationStore: Send + Sync {
     fn create_application(&self, app: &ApplicationRecord, events: &[EventDraft]) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn update_application(&self, app: &ApplicationRecord, events: &[EventDraft]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Gives the application to `app.owner`; `Conflict` if the new owner already has one of that name.
+    fn change_application_owner(
+        &self,
+        app: &ApplicationRecord,
+        events: &[EventDraft],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Deletes the application with its subscriptions and key mappings; returns the key mappings it had (their
     /// OAuth clients are the caller's to remove), or `None` if it did not exist.
     fn delete_application(
@@ -130,6 +136,26 @@ impl ApplicationStore for Db {
                 .bind(&app.throttling_policy)
                 .bind(&app.token_type)
                 .bind(&app.document)
+                .bind(&app.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_unique(e, || format!("an application named `{}` of {}", app.name, app.owner)))?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound { what: format!("application {}", app.id) });
+            }
+            write_events!(tx, self, events);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn change_application_owner(&self, app: &ApplicationRecord, events: &[EventDraft]) -> Result<(), StoreError> {
+        let q = sql(self, "UPDATE am_application SET owner = ? WHERE id = ?", "UPDATE am_application SET owner = $1 WHERE id = $2");
+        per_backend!(self, |p| {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(q)
+                .bind(&app.owner)
                 .bind(&app.id)
                 .execute(&mut *tx)
                 .await

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod api;
 mod app;
 mod auth;
@@ -17,6 +18,7 @@ mod error;
 mod oauth;
 mod user;
 
+pub use admin::AdminStore;
 pub use api::{ApiFilter, ApiStore};
 pub use app::ApplicationStore;
 pub use auth::UserAuth;

@@ -74,6 +74,19 @@ impl Cp {
         .expect("request")
     }
 
+    async fn admin(&self, method: &str, path: &str, user: &str, body: Option<Value>) -> http::Response {
+        let a = auth(user);
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        http::request(
+            method,
+            &format!("{}/api/am/admin/v4{path}", self.base),
+            &[("authorization", &a), ("content-type", "application/json")],
+            &body,
+        )
+        .await
+        .expect("request")
+    }
+
     async fn events(&self) -> Vec<(String, Value)> {
         self.db
             .events_after(0, 10_000)
@@ -93,8 +106,8 @@ async fn start(db: Db) -> Cp {
     }
     let cfg = Config {
         environments: vec![
-            Environment { name: "Default".into(), kind: "hybrid".into(), vhost: "localhost".into() },
-            Environment { name: "Edge".into(), kind: "hybrid".into(), vhost: "edge.local".into() },
+            Environment { id: "Default".into(), name: "Default".into(), kind: "hybrid".into(), vhost: "localhost".into() },
+            Environment { id: "Edge".into(), name: "Edge".into(), kind: "hybrid".into(), vhost: "edge.local".into() },
         ],
         devportal_url: None,
         external_key_manager: None,
@@ -337,6 +350,231 @@ async fn suite(db: Db) {
     assert_eq!(deploy["gatewayLabels"], json!(["Default"]));
     devportal_suite(&cp).await;
     openapi_suite(&cp).await;
+    admin_suite(&cp).await;
+}
+
+async fn admin_suite(cp: &Cp) {
+    let before = cp.events().await.len();
+    let limit = |n: i64| json!({"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": n}});
+    // Policies of every level, with WSO2's shapes.
+    let r = cp
+        .admin(
+            "POST",
+            "/throttling/policies/subscription",
+            "admin",
+            Some(json!({"policyName": "Platinum", "defaultLimit": limit(9000), "rateLimitCount": 10, "rateLimitTimeUnit": "sec"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let plat = r.json();
+    let plat_id = plat["policyId"].as_str().expect("id").to_string();
+    assert_eq!((plat["stopOnQuotaReach"].as_bool(), plat["type"].as_str()), (Some(true), Some("SubscriptionThrottlePolicy")));
+    let adv = json!({"policyName": "Tiered", "defaultLimit": limit(100), "conditionalGroups": [{"description": "office",
+        "conditions": [{"type": "IPCONDITION", "invertCondition": false, "ipCondition": {"ipConditionType": "IPRANGE", "startingIP": "10.0.0.1", "endingIP": "10.0.0.255"}},
+                       {"type": "HEADERCONDITION", "headerCondition": {"headerName": "x-tier", "headerValue": "gold"}}],
+        "limit": limit(1000)}]});
+    assert_eq!(cp.admin("POST", "/throttling/policies/advanced", "admin", Some(adv)).await.status, 201);
+    assert_eq!(
+        cp.admin("POST", "/throttling/policies/application", "admin", Some(json!({"policyName": "5PerMin", "defaultLimit": limit(5)})))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        cp.admin(
+            "POST",
+            "/throttling/policies/custom",
+            "admin",
+            Some(json!({"policyName": "PerUser", "keyTemplate": "$userId", "siddhiQuery": "FROM RequestStream SELECT userId"}))
+        )
+        .await
+        .status,
+        201
+    );
+    assert_eq!(
+        cp.admin("POST", "/throttling/policies/subscription", "admin", Some(json!({"policyName": "Platinum", "defaultLimit": limit(1)})))
+            .await
+            .status,
+        409
+    );
+    for (level, body, field) in [
+        ("subscription", json!({"defaultLimit": limit(1)}), "policyName"),
+        ("subscription", json!({"policyName": "X", "defaultLimit": {"type": "MAGIC"}}), "defaultLimit.type"),
+        ("subscription", json!({"policyName": "X", "defaultLimit": limit(0)}), "defaultLimit.requestCount.requestCount"),
+        (
+            "subscription",
+            json!({"policyName": "X", "defaultLimit": {"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "fortnight", "unitTime": 1, "requestCount": 1}}}),
+            "defaultLimit.requestCount.timeUnit",
+        ),
+        ("subscription", json!({"policyName": "X", "defaultLimit": limit(1), "rateLimitCount": 5}), "rateLimitTimeUnit"),
+        (
+            "advanced",
+            json!({"policyName": "X", "defaultLimit": limit(1), "conditionalGroups": [{"conditions": [{"type": "IPCONDITION", "ipCondition": {"ipConditionType": "IPSPECIFIC", "specificIP": "not-ip"}}], "limit": limit(1)}]}),
+            "conditionalGroups[0].conditions[0].ipCondition",
+        ),
+        ("custom", json!({"policyName": "X", "keyTemplate": "$userId"}), "siddhiQuery"),
+        ("galactic", json!({"policyName": "X"}), "policyLevel"),
+    ] {
+        let r = cp.admin("POST", &format!("/throttling/policies/{level}"), "admin", Some(body.clone())).await;
+        assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some(field)), "{level} {body}: {}", r.body);
+    }
+    let r = cp
+        .admin(
+            "PUT",
+            &format!("/throttling/policies/subscription/{plat_id}"),
+            "admin",
+            Some(json!({"policyName": "Platinum", "defaultLimit": limit(8000)})),
+        )
+        .await;
+    assert_eq!((r.status, r.json()["defaultLimit"]["requestCount"]["requestCount"].as_i64()), (200, Some(8000)));
+    assert_eq!(
+        cp.admin(
+            "PUT",
+            &format!("/throttling/policies/subscription/{plat_id}"),
+            "admin",
+            Some(json!({"policyName": "Renamed", "defaultLimit": limit(1)}))
+        )
+        .await
+        .status,
+        400
+    );
+    assert!(
+        cp.admin("GET", "/throttling/policies/subscription", "admin", None).await.json()["list"].as_array().is_some_and(|l| l.len() == 6)
+    );
+    // The new policy is usable by APIs, and then cannot be deleted while in use.
+    let mut body = pizza("Premium", "/premium");
+    body["policies"] = json!(["Platinum"]);
+    let api_id = cp.call("POST", "/apis", "creator", Some(body)).await.json()["id"].as_str().expect("id").to_string();
+    assert_eq!(cp.admin("DELETE", &format!("/throttling/policies/subscription/{plat_id}"), "admin", None).await.status, 409);
+    let unlimited = cp.admin("GET", "/throttling/policies/application", "admin", None).await.json()["list"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|p| p["policyName"] == "Unlimited")
+        .and_then(|p| p["policyId"].as_str())
+        .expect("unlimited")
+        .to_string();
+    assert_eq!(
+        cp.admin("DELETE", &format!("/throttling/policies/application/{unlimited}"), "admin", None).await.status,
+        409,
+        "the default stays"
+    );
+    assert_eq!(cp.call("DELETE", &format!("/apis/{api_id}"), "admin", None).await.status, 200);
+    assert_eq!(cp.admin("DELETE", &format!("/throttling/policies/subscription/{plat_id}"), "admin", None).await.status, 200);
+    assert_eq!(cp.admin("GET", &format!("/throttling/policies/subscription/{plat_id}"), "admin", None).await.status, 404);
+
+    // Deny policies.
+    let r = cp
+        .admin(
+            "POST",
+            "/throttling/deny-policies",
+            "admin",
+            Some(json!({"conditionType": "IP", "conditionValue": {"fixedIp": "192.0.2.7", "invert": false}, "conditionStatus": true})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let cond = r.json()["conditionId"].as_str().expect("id").to_string();
+    assert_eq!(
+        cp.admin(
+            "POST",
+            "/throttling/deny-policies",
+            "admin",
+            Some(json!({"conditionType": "IP", "conditionValue": {"fixedIp": "192.0.2.7", "invert": false}}))
+        )
+        .await
+        .status,
+        409
+    );
+    for (body, field) in [
+        (json!({"conditionType": "PLANET", "conditionValue": "x"}), "conditionType"),
+        (json!({"conditionType": "IP", "conditionValue": {"fixedIp": "nope"}}), "conditionValue"),
+        (json!({"conditionType": "API", "conditionValue": "pizzashack"}), "conditionValue"),
+        (json!({"conditionType": "APPLICATION", "conditionValue": "noowner"}), "conditionValue"),
+    ] {
+        let r = cp.admin("POST", "/throttling/deny-policies", "admin", Some(body.clone())).await;
+        assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some(field)), "{body}");
+    }
+    assert_eq!(
+        cp.admin("PATCH", &format!("/throttling/deny-policy/{cond}"), "admin", Some(json!({"conditionStatus": false}))).await.json()["conditionStatus"],
+        false
+    );
+    assert_eq!(cp.admin("GET", "/throttling/deny-policies", "admin", None).await.json()["count"], 1);
+    assert_eq!(cp.admin("DELETE", &format!("/throttling/deny-policy/{cond}"), "admin", None).await.status, 200);
+
+    // Environments: deployment.toml's are read-only; new ones can be deployed to.
+    let envs = cp.admin("GET", "/environments", "admin", None).await.json();
+    assert_eq!((envs["count"].as_i64(), envs["list"][0]["isReadOnly"].as_bool()), (Some(2), Some(true)));
+    assert_eq!(cp.admin("DELETE", "/environments/Default", "admin", None).await.status, 403);
+    let r = cp
+        .admin("POST", "/environments", "admin", Some(json!({"name": "Europe", "type": "hybrid", "vhosts": [{"host": "eu.gw.test"}]})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let env_id = r.json()["id"].as_str().expect("id").to_string();
+    assert_eq!(cp.admin("POST", "/environments", "admin", Some(json!({"name": "Default", "vhosts": [{"host": "x"}]}))).await.status, 409);
+    assert_eq!(
+        cp.admin("POST", "/environments", "admin", Some(json!({"name": "NoHost"}))).await.json()["error"][0]["message"],
+        "vhosts[0].host"
+    );
+    let api_id = cp.call("POST", "/apis", "admin", Some(pizza("Euro", "/euro"))).await.json()["id"].as_str().expect("id").to_string();
+    let rid = cp.call("POST", &format!("/apis/{api_id}/revisions"), "admin", Some(json!({}))).await.json()["id"]
+        .as_str()
+        .expect("rid")
+        .to_string();
+    let dep =
+        cp.call("POST", &format!("/apis/{api_id}/deploy-revision?revisionId={rid}"), "admin", Some(json!([{"name": "Europe"}]))).await;
+    assert_eq!((dep.status, dep.json()[0]["vhost"].as_str()), (201, Some("eu.gw.test")));
+    assert_eq!(cp.admin("DELETE", &format!("/environments/{env_id}"), "admin", None).await.status, 409, "still serving an API");
+    cp.call("DELETE", &format!("/apis/{api_id}"), "admin", None).await;
+    assert_eq!(cp.admin("DELETE", &format!("/environments/{env_id}"), "admin", None).await.status, 200);
+
+    // Key managers: the resident one plus external ones.
+    let kms = cp.admin("GET", "/key-managers", "admin", None).await.json();
+    assert_eq!(kms["list"][0]["name"], "Resident Key Manager");
+    let km = json!({"name": "Keycloak", "type": "Keycloak", "issuer": "https://kc.test/realms/apim", "jwksEndpoint": "https://kc.test/realms/apim/certs"});
+    let r = cp.admin("POST", "/key-managers", "admin", Some(km.clone())).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let km_id = r.json()["id"].as_str().expect("id").to_string();
+    let mut bad = km.clone();
+    bad["jwksEndpoint"] = json!("ftp://nope");
+    assert_eq!(cp.admin("PUT", &format!("/key-managers/{km_id}"), "admin", Some(bad)).await.json()["error"][0]["message"], "jwksEndpoint");
+    assert_eq!(cp.admin("DELETE", "/key-managers/resident", "admin", None).await.status, 403);
+    assert_eq!(cp.admin("DELETE", &format!("/key-managers/{km_id}"), "admin", None).await.status, 200);
+
+    // Applications across owners; change of owner.
+    let app = cp.portal("POST", "/applications", "subscriber", Some(json!({"name": "Handover"}))).await.json()["applicationId"]
+        .as_str()
+        .expect("app")
+        .to_string();
+    assert!(
+        cp.admin("GET", "/applications", "admin", None).await.json()["list"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|a| a["owner"] == "subscriber"))
+    );
+    assert_eq!(
+        cp.admin("POST", &format!("/applications/{app}/change-owner?owner=ghost"), "admin", None).await.json()["error"][0]["message"],
+        "owner"
+    );
+    assert_eq!(cp.admin("POST", &format!("/applications/{app}/change-owner?owner=other"), "admin", None).await.status, 200);
+    assert_eq!(cp.portal("GET", &format!("/applications/{app}"), "other", None).await.status, 200);
+    assert_eq!(cp.portal("GET", &format!("/applications/{app}"), "subscriber", None).await.status, 404);
+
+    // Admin only.
+    for user in ["creator", "publisher", "subscriber"] {
+        for (method, path, body) in [
+            ("POST", "/throttling/policies/subscription", Some(json!({"policyName": "Nope", "defaultLimit": limit(1)}))),
+            ("POST", "/throttling/deny-policies", Some(json!({"conditionType": "USER", "conditionValue": "mallory"}))),
+            ("POST", "/environments", Some(json!({"name": "Nope", "vhosts": [{"host": "x"}]}))),
+            ("POST", "/key-managers", Some(km.clone())),
+            ("GET", "/applications", None),
+        ] {
+            assert_eq!(cp.admin(method, path, user, body).await.status, 403, "{user} {method} {path}");
+        }
+    }
+    let types: Vec<String> = cp.events().await.into_iter().skip(before).map(|(t, _)| t).collect();
+    let count = |t: &str| types.iter().filter(|x| *x == t).count();
+    assert_eq!((count("POLICY_CREATE"), count("POLICY_UPDATE"), count("POLICY_DELETE")), (4, 1, 1), "{types:?}");
+    assert_eq!((count("BLOCK_CONDITION_ADD"), count("BLOCK_CONDITION_UPDATE"), count("BLOCK_CONDITION_DELETE")), (1, 1, 1));
+    assert_eq!(count("KEY_MANAGER_CONFIGURATION"), 2);
 }
 
 const PETSTORE_YAML: &str = "openapi: 3.0.1
