@@ -14,6 +14,7 @@ mod error;
 mod model;
 mod openapi;
 mod publisher;
+pub mod spec;
 
 use std::sync::Arc;
 
@@ -75,6 +76,12 @@ impl Config {
     }
 }
 
+/// A committed OpenAPI document (JSON, which is valid YAML).
+fn yaml(doc: &'static str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    ([(axum::http::header::CONTENT_TYPE, "application/yaml")], doc).into_response()
+}
+
 /// The host of an endpoint URL such as `https://gw.wso2.com:8243`.
 fn vhost_of(url: Option<&str>, fallback: &str) -> String {
     url.and_then(|u| u.split_once("://"))
@@ -106,6 +113,9 @@ impl ControlPlane {
             .nest("/api/am/publisher/v4", publisher::routes())
             .nest("/api/am/devportal/v3", devportal::routes())
             .nest("/api/am/admin/v4", admin::routes())
+            .route("/api/am/publisher/v4/swagger.yaml", axum::routing::get(|| async { yaml(spec::PUBLISHER_DOC) }))
+            .route("/api/am/devportal/v3/swagger.yaml", axum::routing::get(|| async { yaml(spec::DEVPORTAL_DOC) }))
+            .route("/api/am/admin/v4/swagger.yaml", axum::routing::get(|| async { yaml(spec::ADMIN_DOC) }))
             .with_state(self.clone())
     }
 
