@@ -80,8 +80,8 @@ fn int_field(o: &Value, field: &str, path: &str, min: i64) -> Result<i64> {
 }
 
 /// `{type: REQUESTCOUNTLIMIT|BANDWIDTHLIMIT|EVENTCOUNTLIMIT, requestCount|bandwidth|eventCount: {...}}`.
-fn validate_limit(v: Option<&Value>, path: &str) -> Result<()> {
-    let l = v.and_then(Value::as_object).ok_or_else(|| ApiError::field(path, "is required: {type, requestCount|bandwidth}"))?;
+fn validate_limit(v: Option<&mut Value>, path: &str) -> Result<()> {
+    let l = v.and_then(Value::as_object_mut).ok_or_else(|| ApiError::field(path, "is required: {type, requestCount|bandwidth}"))?;
     let kind = l.get("type").and_then(Value::as_str).unwrap_or("");
     let (inner, key) = match kind {
         "REQUESTCOUNTLIMIT" => (l.get("requestCount"), "requestCount"),
@@ -94,7 +94,10 @@ fn validate_limit(v: Option<&Value>, path: &str) -> Result<()> {
             ));
         }
     };
-    let inner = inner.ok_or_else(|| ApiError::field(&format!("{path}.{key}"), "is required"))?;
+    let inner = inner.cloned().ok_or_else(|| ApiError::field(&format!("{path}.{key}"), "is required"))?;
+    // Only the limit the type names is kept.
+    l.retain(|k, _| k == "type" || k == key);
+    let inner = &inner;
     let ipath = format!("{path}.{key}");
     let unit = inner.get("timeUnit").and_then(Value::as_str).unwrap_or("");
     if !TIME_UNITS.contains(&unit) {
@@ -168,7 +171,7 @@ fn validate_policy(level: &str, o: &mut Map<String, Value>) -> Result<String> {
             o.insert("type".into(), json!("CustomRule"));
         }
         _ => {
-            validate_limit(o.get("defaultLimit"), "defaultLimit")?;
+            validate_limit(o.get_mut("defaultLimit"), "defaultLimit")?;
         }
     }
     if level == "subscription" {
@@ -194,12 +197,12 @@ fn validate_policy(level: &str, o: &mut Map<String, Value>) -> Result<String> {
         o.insert("type".into(), json!("ApplicationThrottlePolicy"));
     }
     if level == "api" {
-        let groups = match o.get("conditionalGroups") {
+        let mut groups = match o.get("conditionalGroups") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(g)) => g.clone(),
             Some(_) => return Err(ApiError::field("conditionalGroups", "must be a list")),
         };
-        for (i, g) in groups.iter().enumerate() {
+        for (i, g) in groups.iter_mut().enumerate() {
             let path = format!("conditionalGroups[{i}]");
             let conds = g
                 .get("conditions")
@@ -209,12 +212,37 @@ fn validate_policy(level: &str, o: &mut Map<String, Value>) -> Result<String> {
             for (j, c) in conds.iter().enumerate() {
                 validate_condition(c, &format!("{path}.conditions[{j}]"))?;
             }
-            validate_limit(g.get("limit"), &format!("{path}.limit"))?;
+            validate_limit(g.get_mut("limit"), &format!("{path}.limit"))?;
         }
         o.insert("conditionalGroups".into(), Value::Array(groups));
         o.insert("type".into(), json!("AdvancedThrottlePolicy"));
     }
     o.entry("isDeployed").or_insert(json!(true));
+    let schema = match level {
+        "application" => "ApplicationThrottlePolicy",
+        "subscription" => "SubscriptionThrottlePolicy",
+        "api" => "AdvancedThrottlePolicy",
+        _ => "CustomRule",
+    };
+    let handled = [
+        "policyName",
+        "displayName",
+        "description",
+        "defaultLimit",
+        "conditionalGroups",
+        "keyTemplate",
+        "siddhiQuery",
+        "type",
+        "isDeployed",
+        "policyId",
+        "rateLimitCount",
+        "rateLimitTimeUnit",
+        "stopOnQuotaReach",
+    ];
+    crate::spec::pass_through(true, schema, o, &handled).map_err(|(f, m)| ApiError::field(&f, m))?;
+    if o.get("rateLimitTimeUnit").is_some_and(Value::is_null) {
+        o.remove("rateLimitTimeUnit");
+    }
     Ok(name)
 }
 
@@ -467,8 +495,15 @@ fn env_fields(o: &Map<String, Value>) -> Result<(String, String, String)> {
     }
     let host =
         o.get("vhosts").and_then(Value::as_array).and_then(|v| v.first()).and_then(|v| v.get("host")).and_then(Value::as_str).unwrap_or("");
-    if host.is_empty() || host.contains(['/', ':', ' ']) {
-        return Err(ApiError::field("vhosts[0].host", "is required: a host name"));
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if host.is_empty() || host.len() > 255 || !host.split('.').all(label_ok) {
+        return Err(ApiError::field("vhosts[0].host", "is required: a host name (letters, digits, dashes, dots)"));
     }
     Ok((name.to_string(), kind, host.to_string()))
 }
@@ -534,8 +569,8 @@ fn resident_km(cp: &ControlPlane) -> Value {
 
 fn km_fields(o: &Map<String, Value>) -> Result<(String, Value)> {
     let name = o.get("name").and_then(Value::as_str).map(str::trim).unwrap_or("");
-    if name.is_empty() || name == "Resident Key Manager" {
-        return Err(ApiError::field("name", "is required and must not be `Resident Key Manager`"));
+    if name.is_empty() || name.len() > 100 || name == "Resident Key Manager" {
+        return Err(ApiError::field("name", "is required: at most 100 characters, not `Resident Key Manager`"));
     }
     let kind = o.get("type").and_then(Value::as_str).unwrap_or("");
     if kind.is_empty() {
@@ -554,6 +589,7 @@ fn km_fields(o: &Map<String, Value>) -> Result<(String, Value)> {
         }
     }
     let mut doc = o.clone();
+    crate::spec::pass_through(true, "KeyManager", &mut doc, &["id"]).map_err(|(f, m)| ApiError::field(&f, m))?;
     doc.entry("enabled").or_insert(json!(true));
     doc.entry("displayName").or_insert(json!(name));
     Ok((name.to_string(), Value::Object(doc)))

@@ -85,7 +85,7 @@ fn visible(api: &ApiRecord, who: Option<&Principal>) -> bool {
 fn portal_api(api: &ApiRecord) -> Value {
     let d: Value = serde_json::from_str(&api.document).unwrap_or_else(|_| json!({}));
     json!({
-        "id": api.id, "name": api.name, "description": d.get("description"), "context": api.context, "version": api.version,
+        "id": api.id, "name": api.name, "description": d.get("description").cloned().unwrap_or(json!("")), "context": api.context, "version": api.version,
         "provider": api.provider, "type": api.api_type, "lifeCycleStatus": api.status, "transport": d.get("transport"),
         "tiers": d.get("policies").and_then(Value::as_array).map(|p| p.iter().map(|t| json!({"tierName": t, "tierPlan": "FREE"})).collect::<Vec<_>>()),
         "securityScheme": d.get("securityScheme"), "operations": d.get("operations"), "tags": d.get("tags"), "isDefaultVersion": d.get("isDefaultVersion"),
@@ -139,7 +139,7 @@ fn key_json(k: &KeyMapping) -> Value {
     let d: Value = serde_json::from_str(&k.document).unwrap_or_else(|_| json!({}));
     json!({
         "keyMappingId": k.id, "keyManager": k.key_manager, "consumerKey": k.consumer_key, "supportedGrantTypes": d.get("supportedGrantTypes"),
-        "callbackUrl": d.get("callbackUrl"), "keyState": "COMPLETED", "keyType": k.key_type, "mode": "CREATED",
+        "callbackUrl": d.get("callbackUrl").filter(|c| !c.is_null()).cloned().unwrap_or(json!("")), "keyState": "COMPLETED", "keyType": k.key_type, "mode": "CREATED",
     })
 }
 

@@ -63,7 +63,8 @@ impl From<apim_store::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.status.as_u16();
-        let errors: Vec<_> = self.fields.iter().map(|(f, m)| json!({"code": code, "message": f, "description": m})).collect();
+        // WSO2's ErrorListItem.code is a string; Error.code an integer.
+        let errors: Vec<_> = self.fields.iter().map(|(f, m)| json!({"code": code.to_string(), "message": f, "description": m})).collect();
         let mut resp = (
             self.status,
             Json(json!({"code": code, "message": self.message, "description": self.description, "moreInfo": "", "error": errors})),

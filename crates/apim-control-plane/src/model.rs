@@ -12,6 +12,32 @@ const SECURITY: [&str; 6] = ["oauth2", "api_key", "basic_auth", "mutualssl", "oa
 /// Paths the management port itself serves; an API context may not shadow them.
 const RESERVED: [&str; 6] = ["/api/am", "/oauth2", "/health", "/internal", "/client-registration", "/keymanager-operations"];
 
+/// API fields `normalize` validates itself (the rest go through `spec::pass_through`).
+const HANDLED: &[&str] = &[
+    "id",
+    "name",
+    "version",
+    "context",
+    "provider",
+    "lifeCycleStatus",
+    "type",
+    "transport",
+    "policies",
+    "apiThrottlingPolicy",
+    "securityScheme",
+    "visibility",
+    "visibleRoles",
+    "tags",
+    "description",
+    "isDefaultVersion",
+    "endpointConfig",
+    "operations",
+    "createdTime",
+    "lastUpdatedTime",
+    "gatewayVendor",
+    "x-apim-definition",
+];
+
 /// Policy names that exist, by level, for validation.
 pub struct PolicyNames {
     pub subscription: Vec<String>,
@@ -113,6 +139,8 @@ pub fn normalize(
     now_ms: i64,
 ) -> Result<(Map<String, Value>, String, String, String, String)> {
     let Value::Object(mut o) = body else { return Err(ApiError::bad_request("the body must be a JSON object (an API)")) };
+    // null means absent, as in WSO2's DTOs.
+    o.retain(|_, v| !v.is_null());
     let name = str_of(&o, "name")?.map(str::trim).unwrap_or("").to_string();
     if name.is_empty() {
         return Err(ApiError::field("name", "is required"));
@@ -238,6 +266,9 @@ pub fn normalize(
         if operations.iter().any(|o: &Value| o["target"] == target && o["verb"] == verb.as_str()) {
             return Err(ApiError::field(&field, format!("{verb} {target} is listed twice")));
         }
+        let target = target.to_string();
+        crate::spec::pass_through(false, "APIOperations", &mut op, &["target", "verb", "authType", "throttlingPolicy", "scopes"])
+            .map_err(|(f, m)| ApiError::field(&format!("{field}.{f}"), m))?;
         op.insert("target".into(), json!(target));
         op.insert("verb".into(), json!(verb));
         op.insert("authType".into(), json!(auth));
@@ -245,6 +276,8 @@ pub fn normalize(
         op.insert("scopes".into(), json!(scopes));
         operations.push(Value::Object(op));
     }
+    // Fields WSO2 defines that this version only stores: the right type, or a 400; others are dropped.
+    crate::spec::pass_through(false, "API", &mut o, HANDLED).map_err(|(f, m)| ApiError::field(&f, m))?;
     let provider = existing
         .map(|e| e.provider.clone())
         .or_else(|| str_of(&o, "provider").ok().flatten().map(str::to_string))

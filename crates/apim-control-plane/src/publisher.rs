@@ -70,7 +70,7 @@ fn doc_of(api: &ApiRecord) -> Value {
 fn info_of(api: &ApiRecord) -> Value {
     let d = doc_of(api);
     json!({
-        "id": api.id, "name": api.name, "description": d.get("description"), "context": api.context, "version": api.version,
+        "id": api.id, "name": api.name, "description": d.get("description").cloned().unwrap_or(json!("")), "context": api.context, "version": api.version,
         "provider": api.provider, "type": api.api_type, "lifeCycleStatus": api.status, "hasThumbnail": false,
         "securityScheme": d.get("securityScheme"), "createdTime": d.get("createdTime"), "updatedTime": d.get("lastUpdatedTime"),
         "gatewayVendor": "wso2",
@@ -251,7 +251,7 @@ async fn lifecycle_history(State(cp): State<Arc<ControlPlane>>, headers: HeaderM
         .lifecycle_history(&id)
         .await?
         .into_iter()
-        .map(|e| json!({"previousState": e.previous_state, "postState": e.new_state, "user": e.username, "updatedTime": (e.time * 1000).to_string()}))
+        .map(|e| json!({"previousState": e.previous_state, "postState": e.new_state, "user": e.username, "updatedTime": apim_domain::api::rfc3339(e.time)}))
         .collect();
     Ok(ok(json!({"count": list.len(), "list": list})))
 }
@@ -263,12 +263,12 @@ async fn lifecycle_state(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap
 
 fn deployment_json(d: &Deployment) -> Value {
     json!({"revisionUuid": d.revision_id, "name": d.environment, "status": "APPROVED", "vhost": d.vhost, "displayOnDevportal": d.display_on_devportal,
-           "deployedTime": (d.deployed_at * 1000).to_string(), "successDeployedTime": (d.deployed_at * 1000).to_string()})
+           "deployedTime": apim_domain::api::rfc3339(d.deployed_at), "successDeployedTime": apim_domain::api::rfc3339(d.deployed_at)})
 }
 
 fn revision_json(r: &Revision, deployments: &[Deployment]) -> Value {
     let info: Vec<Value> = deployments.iter().filter(|d| d.revision_id == r.id).map(deployment_json).collect();
-    json!({"displayName": format!("Revision {}", r.number), "id": r.id, "description": r.description, "createdTime": (r.created_at * 1000).to_string(),
+    json!({"displayName": format!("Revision {}", r.number), "id": r.id, "description": r.description, "createdTime": apim_domain::api::rfc3339(r.created_at),
            "apiInfo": {"id": r.api_id}, "deploymentInfo": info})
 }
 
@@ -545,9 +545,8 @@ async fn validate_openapi(
     let summary = match crate::openapi::parse(field, text).and_then(|doc| crate::openapi::summarize(field, &doc)) {
         Ok(s) => s,
         Err(e) => {
-            return Ok(
-                Json(json!({"isValid": false, "errors": [{"code": 400, "message": field, "description": e.description}]})).into_response()
-            );
+            return Ok(Json(json!({"isValid": false, "errors": [{"code": "400", "message": field, "description": e.description}]}))
+                .into_response());
         }
     };
     let ops: Vec<Value> = summary.operations.iter().map(|(v, t)| json!({"target": t, "verb": v})).collect();

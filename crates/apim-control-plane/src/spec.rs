@@ -3,6 +3,7 @@
 //! are stale, and another calls every listed operation to prove the router serves it.
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
@@ -157,4 +158,123 @@ pub fn subset(wso2: &Value, operations: &[(&str, &str)], base: &str) -> Result<V
     }
     doc.insert("components".into(), Value::Object(kept));
     Ok(Value::Object(doc))
+}
+
+fn parsed(doc: &'static str, cell: &'static OnceLock<Value>) -> &'static Value {
+    cell.get_or_init(|| serde_json::from_str(doc).unwrap_or(Value::Null))
+}
+
+static PUBLISHER_PARSED: OnceLock<Value> = OnceLock::new();
+static ADMIN_PARSED: OnceLock<Value> = OnceLock::new();
+
+/// The top-level properties of a component schema, following `$ref` and `allOf`.
+fn properties(doc: &Value, schema: &Value, out: &mut Map<String, Value>) {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        if let Some(target) = r.strip_prefix("#/components/schemas/").and_then(|n| doc.pointer(&format!("/components/schemas/{n}"))) {
+            properties(doc, target, out);
+        }
+    }
+    for part in schema.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+        properties(doc, part, out);
+    }
+    for (k, v) in schema.get("properties").and_then(Value::as_object).into_iter().flatten() {
+        out.insert(k.clone(), v.clone());
+    }
+}
+
+/// Checks `v` against `schema` (type, and recursively the declared properties and items); the path of the
+/// first mismatch and the type wanted there.
+fn type_mismatch(doc: &Value, schema: &Value, v: &Value, path: &str, depth: usize) -> Option<(String, String)> {
+    if depth > 12 {
+        return None;
+    }
+    let mut resolved = Map::new();
+    properties(doc, schema, &mut resolved);
+    let target = match schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/components/schemas/")) {
+        Some(n) => doc.pointer(&format!("/components/schemas/{n}")).unwrap_or(schema),
+        None => schema,
+    };
+    let t = target.get("type").and_then(Value::as_str).or(if resolved.is_empty() { None } else { Some("object") });
+    let ok = match (t, v) {
+        (None, _) => true,
+        (_, Value::Null) => target.get("nullable").and_then(Value::as_bool).unwrap_or(false),
+        (Some("string"), Value::String(_))
+        | (Some("boolean"), Value::Bool(_))
+        | (Some("array"), Value::Array(_))
+        | (Some("object"), Value::Object(_)) => true,
+        (Some("integer"), Value::Number(n)) => n.is_i64() || n.is_u64(),
+        (Some("number"), Value::Number(_)) => true,
+        _ => false,
+    };
+    if !ok {
+        return Some((path.to_string(), format!("must be of type {}", t.unwrap_or("value"))));
+    }
+    if let Value::String(text) = v {
+        let len = text.chars().count() as u64;
+        if let Some(max) = target.get("maxLength").and_then(Value::as_u64).filter(|m| len > *m) {
+            return Some((path.to_string(), format!("must be at most {max} characters")));
+        }
+        if let Some(min) = target.get("minLength").and_then(Value::as_u64).filter(|m| len < *m) {
+            return Some((path.to_string(), format!("must be at least {min} characters")));
+        }
+    }
+    if let Some(allowed) = target.get("enum").and_then(Value::as_array) {
+        if !allowed.contains(v) {
+            let names: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
+            return Some((path.to_string(), format!("must be one of {}", names.join(", "))));
+        }
+    }
+    match v {
+        Value::Object(o) => {
+            for req in target.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+                if !o.contains_key(req) {
+                    return Some((format!("{path}.{req}"), "is required".into()));
+                }
+            }
+            let extra = target.get("additionalProperties").filter(|a| a.is_object());
+            for (k, sub) in o {
+                let Some(ps) = resolved.get(k).or(extra) else { continue };
+                if let Some(m) = type_mismatch(doc, ps, sub, &format!("{path}.{k}"), depth + 1) {
+                    return Some(m);
+                }
+            }
+            None
+        }
+        Value::Array(items) => {
+            let item_schema = target.get("items")?;
+            items.iter().enumerate().find_map(|(i, it)| type_mismatch(doc, item_schema, it, &format!("{path}[{i}]"), depth + 1))
+        }
+        _ => None,
+    }
+}
+
+/// Fields the client sent that this version does not act on: kept when WSO2's schema `schema` (in the
+/// publisher or admin document) defines them with the type given, a 400 naming the field when the type is
+/// wrong, dropped when WSO2 does not define them. Fields in `handled` are the caller's business.
+pub fn pass_through(admin: bool, schema: &str, o: &mut Map<String, Value>, handled: &[&str]) -> Result<(), (String, String)> {
+    let doc = if admin { parsed(ADMIN_DOC, &ADMIN_PARSED) } else { parsed(PUBLISHER_DOC, &PUBLISHER_PARSED) };
+    let mut props = Map::new();
+    if let Some(s) = doc.pointer(&format!("/components/schemas/{schema}")) {
+        properties(doc, s, &mut props);
+    }
+    let keys: Vec<String> = o.keys().filter(|k| !handled.contains(&k.as_str())).cloned().collect();
+    for k in keys {
+        match props.get(&k) {
+            None => {
+                o.remove(&k);
+            }
+            Some(p) if p.get("readOnly").and_then(Value::as_bool) == Some(true) => {
+                o.remove(&k);
+            }
+            Some(p) => {
+                let v = &o[&k];
+                if v.is_null() {
+                    o.remove(&k);
+                } else if let Some(m) = type_mismatch(doc, p, v, &k, 0) {
+                    return Err(m);
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -548,3 +548,42 @@ async fn publish_subscribe_and_get_keys_through_the_binary() {
     assert_eq!(t.status, 401);
     node.terminate();
 }
+
+/// Schemathesis (PyPI) fuzzes the three REST APIs of a running control plane from our OpenAPI documents: no
+/// request may produce a 5xx. (Response-schema conformance is not asserted yet: WSO2's schemas are stricter
+/// than what this version stores for the fields it only passes through; see the issue notes.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_errors() {
+    let st = match std::env::var("APIM_SCHEMATHESIS") {
+        Ok(p) if !p.is_empty() => p,
+        _ if apim_test_support::under_ci() => panic!("APIM_SCHEMATHESIS must point at schemathesis under CI"),
+        _ => {
+            eprintln!("skipping: APIM_SCHEMATHESIS is not set (bash .ci/run sets it up)");
+            return;
+        }
+    };
+    let dir = TempDir::new("apim-st");
+    let offset = free_offset(&[9443, 9763]);
+    let mut node = Node::spawn(&apim(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
+    let http_url = node.url("management-http", Duration::from_secs(20));
+    assert_eq!(wait_ready(&http_url, Duration::from_secs(20)).await.status, 200);
+    for api in ["publisher/v4", "devportal/v3", "admin/v4"] {
+        let base = format!("{http_url}/api/am/{api}");
+        let out = tokio::process::Command::new(&st)
+            .args(["run", &format!("{base}/swagger.yaml"), "--url", &base, "-a", "admin:admin"])
+            .args(["--checks", "not_a_server_error"])
+            .args(["-n", "5", "--max-time", "40", "--seed", "1", "--no-color", "--phases", "coverage,fuzzing", "-w", "2"])
+            .output()
+            .await
+            .expect("run schemathesis");
+        let text = String::from_utf8_lossy(&out.stdout);
+        // Exit codes also cover schemathesis' own occasional "inconsistent results" errors; what matters is
+        // that no check failed.
+        assert!(text.contains("generated"), "schemathesis did not run for {api}:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+        for failure in ["Server error"] {
+            assert!(!text.contains(failure), "{api}: {failure}\n{text}");
+        }
+    }
+    assert!(!node.stderr().contains("panicked"));
+    node.terminate();
+}
