@@ -587,3 +587,19 @@ async fn schemathesis_finds_no_server_errors() {
     assert!(!node.stderr().contains("panicked"));
     node.terminate();
 }
+
+/// The README's quickstart script runs as written against the real binary.
+#[tokio::test]
+async fn readme_quickstart_script_runs() {
+    let dir = TempDir::new("apim-qs");
+    let offset = free_offset(&[9443, 9763]);
+    let mut node = Node::spawn(&apim(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
+    let https = node.url("management-https", Duration::from_secs(20));
+    assert_eq!(wait_ready(&https, Duration::from_secs(20)).await.status, 200);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart.sh");
+    let out = tokio::process::Command::new("bash").arg(&script).arg(&https).output().await.expect("run quickstart");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}\n{}", String::from_utf8_lossy(&out.stderr), node.stderr());
+    assert!(stdout.contains("state:        Published") && stdout.contains("subscription: Gold, UNBLOCKED"), "{stdout}");
+    node.terminate();
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The README's quickstart as a script: import an OpenAPI file, create a revision, deploy it to Default, publish,
+# create an application, generate keys, get a token, subscribe with Gold. Needs curl and python3.
+# Usage: examples/quickstart.sh [BASE_URL] [USER:PASSWORD]   (defaults: https://localhost:9443 admin:admin)
+set -euo pipefail
+BASE=${1:-https://localhost:9443}
+AUTH=${2:-admin:admin}
+HERE=$(cd "$(dirname "$0")" && pwd)
+P=$BASE/api/am/publisher/v4
+D=$BASE/api/am/devportal/v3
+c() { curl -sSfk -u "$AUTH" "$@"; }
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+API_ID=$(c -F file=@"$HERE/pizzashack.yaml" -F 'additionalProperties={"context":"/pizzashack","policies":["Gold","Unlimited"]}' \
+  "$P/apis/import-openapi" | field '["id"]')
+echo "API:          $API_ID"
+REV_ID=$(c -H 'content-type: application/json' -d '{"description":"first revision"}' "$P/apis/$API_ID/revisions" | field '["id"]')
+echo "revision:     $REV_ID"
+c -H 'content-type: application/json' -d '[{"name":"Default","displayOnDevportal":true}]' "$P/apis/$API_ID/deploy-revision?revisionId=$REV_ID" >/dev/null
+echo "deployed to:  Default"
+STATE=$(c -X POST "$P/apis/change-lifecycle?action=Publish&apiId=$API_ID" | field '["lifecycleState"]["state"]')
+echo "state:        $STATE"
+APP_ID=$(c -H 'content-type: application/json' -d '{"name":"PizzaApp","throttlingPolicy":"10PerMin","tokenType":"JWT"}' "$D/applications" | field '["applicationId"]')
+echo "application:  $APP_ID"
+KEYS=$(c -H 'content-type: application/json' -d '{"keyType":"PRODUCTION","grantTypesToBeSupported":["client_credentials","password"]}' "$D/applications/$APP_ID/generate-keys")
+CK=$(echo "$KEYS" | field '["consumerKey"]')
+CS=$(echo "$KEYS" | field '["consumerSecret"]')
+echo "consumer key: $CK"
+TOKEN=$(curl -sSfk -u "$CK:$CS" -d grant_type=client_credentials "$BASE/oauth2/token" | field '["access_token"]')
+echo "token:        ${TOKEN:0:24}…"
+SUB=$(c -H 'content-type: application/json' -d "{\"apiId\":\"$API_ID\",\"applicationId\":\"$APP_ID\",\"throttlingPolicy\":\"Gold\"}" "$D/subscriptions" | field '["status"]')
+echo "subscription: Gold, $SUB"
