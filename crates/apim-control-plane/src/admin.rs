@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 
 use crate::ControlPlane;
 use crate::error::{ApiError, Result};
+use crate::model::event;
 
 const ADMIN: &[&str] = &["apim:admin", "apim:tier_manage"];
 const TIME_UNITS: [&str; 6] = ["sec", "min", "hour", "day", "month", "year"];
@@ -35,9 +36,6 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/applications/{app_id}/change-owner", post(change_owner))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
 
 fn json_object(body: &Bytes) -> Result<Map<String, Value>> {
     match serde_json::from_slice(body) {
@@ -45,14 +43,6 @@ fn json_object(body: &Bytes) -> Result<Map<String, Value>> {
         Ok(_) => Err(ApiError::bad_request("the body must be a JSON object")),
         Err(e) => Err(ApiError::bad_request(format!("the body is not valid JSON: {e}"))),
     }
-}
-
-fn event(event_type: &str, fields: Value) -> EventDraft {
-    let mut payload = json!({"eventId": uuid::Uuid::new_v4().to_string(), "timeStamp": now() * 1000, "type": event_type, "tenantId": -1234, "tenantDomain": "carbon.super"});
-    if let (Value::Object(p), Value::Object(f)) = (&mut payload, fields) {
-        p.extend(f);
-    }
-    EventDraft { event_type: event_type.into(), payload: payload.to_string() }
 }
 
 async fn admin(cp: &ControlPlane, headers: &HeaderMap) -> Result<()> {

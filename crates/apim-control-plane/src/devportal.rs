@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use crate::ControlPlane;
 use crate::auth::Principal;
 use crate::error::{ApiError, Result};
+use crate::model::event;
 
 const APPS: &[&str] = &["apim:app_manage", "apim:subscribe"];
 const SUBS: &[&str] = &["apim:subscribe", "apim:sub_manage"];
@@ -46,20 +47,6 @@ fn now() -> i64 {
 
 fn json_body(body: &Bytes) -> Result<Value> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
-}
-
-fn event(event_type: &str, fields: Value) -> EventDraft {
-    let mut payload = json!({
-        "eventId": uuid::Uuid::new_v4().to_string(),
-        "timeStamp": now() * 1000,
-        "type": event_type,
-        "tenantId": -1234,
-        "tenantDomain": "carbon.super",
-    });
-    if let (Value::Object(p), Value::Object(f)) = (&mut payload, fields) {
-        p.extend(f);
-    }
-    EventDraft { event_type: event_type.into(), payload: payload.to_string() }
 }
 
 /// Who may see an API in the portal: published or prototyped; PUBLIC to anyone, PRIVATE to signed-in users,

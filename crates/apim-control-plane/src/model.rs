@@ -340,3 +340,13 @@ pub fn api_event(event_type: &str, api: &ApiRecord, extra: Value) -> EventDraft 
     }
     EventDraft { event_type: event_type.to_string(), payload: payload.to_string() }
 }
+
+/// A WSO2 event with the base fields every event carries, plus `fields`.
+pub fn event(event_type: &str, fields: Value) -> EventDraft {
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let mut payload = json!({"eventId": uuid::Uuid::new_v4().to_string(), "timeStamp": now_ms, "type": event_type, "tenantId": -1234, "tenantDomain": "carbon.super"});
+    if let (Value::Object(p), Value::Object(f)) = (&mut payload, fields) {
+        p.extend(f);
+    }
+    EventDraft { event_type: event_type.to_string(), payload: payload.to_string() }
+}

@@ -81,6 +81,29 @@ fn ok<T: serde::Serialize>(v: T) -> Response {
     Json(v).into_response()
 }
 
+/// A new API record (state CREATED) from a normalised document.
+fn new_record(
+    doc: serde_json::Map<String, Value>,
+    id: String,
+    name: String,
+    version: String,
+    context: String,
+    provider: &str,
+) -> ApiRecord {
+    ApiRecord {
+        id,
+        name,
+        version,
+        context,
+        provider: doc.get("provider").and_then(Value::as_str).unwrap_or(provider).to_string(),
+        status: "CREATED".into(),
+        api_type: doc.get("type").and_then(Value::as_str).unwrap_or("HTTP").to_string(),
+        document: Value::Object(doc).to_string(),
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
 async fn policy_names(cp: &ControlPlane) -> Result<PolicyNames> {
     Ok(PolicyNames {
         subscription: cp.db.policies("subscription").await?.into_iter().map(|(n, _)| n).collect(),
@@ -143,18 +166,7 @@ async fn create_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, bod
     who.require(CREATE)?;
     let policies = policy_names(&cp).await?;
     let (doc, id, name, version, context) = normalize(json_body(&body)?, None, &who.username, &policies, now() * 1000)?;
-    let api = ApiRecord {
-        id: id.clone(),
-        name,
-        version,
-        context,
-        provider: doc.get("provider").and_then(Value::as_str).unwrap_or(&who.username).to_string(),
-        status: "CREATED".into(),
-        api_type: doc.get("type").and_then(Value::as_str).unwrap_or("HTTP").to_string(),
-        document: Value::Object(doc).to_string(),
-        created_at: now(),
-        updated_at: now(),
-    };
+    let api = new_record(doc, id.clone(), name, version, context, &who.username);
     cp.db.create_api(&api, &[api_event("API_CREATE", &api, json!({}))]).await?;
     tracing::info!(api_id = %id, name = %api.name, user = %who.username, "API created");
     let mut resp = (StatusCode::CREATED, Json(doc_of(&api))).into_response();
@@ -597,18 +609,7 @@ async fn import_openapi(
     let policies = policy_names(&cp).await?;
     let (mut doc, id, name, version, context) = normalize(Value::Object(props), None, &who.username, &policies, now() * 1000)?;
     doc.insert(DEFINITION.into(), definition);
-    let api = ApiRecord {
-        id: id.clone(),
-        name,
-        version,
-        context,
-        provider: doc.get("provider").and_then(Value::as_str).unwrap_or(&who.username).to_string(),
-        status: "CREATED".into(),
-        api_type: doc.get("type").and_then(Value::as_str).unwrap_or("HTTP").to_string(),
-        document: Value::Object(doc).to_string(),
-        created_at: now(),
-        updated_at: now(),
-    };
+    let api = new_record(doc, id.clone(), name, version, context, &who.username);
     cp.db.create_api(&api, &[api_event("API_CREATE", &api, json!({}))]).await?;
     tracing::info!(api_id = %id, name = %api.name, user = %who.username, "API imported from an OpenAPI definition");
     Ok((StatusCode::CREATED, Json(doc_of(&api))).into_response())
@@ -666,18 +667,10 @@ async fn copy_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query
     if let Some(d) = definition {
         doc.insert(DEFINITION.into(), d);
     }
-    let api = ApiRecord {
-        id: new_id,
-        name,
-        version,
-        context,
-        provider: old.provider.clone(),
-        status: "CREATED".into(),
-        api_type: old.api_type.clone(),
-        document: Value::Object(doc).to_string(),
-        created_at: now(),
-        updated_at: now(),
-    };
+    // A copy keeps its provider and type whatever the document says.
+    doc.insert("provider".into(), json!(old.provider));
+    doc.insert("type".into(), json!(old.api_type));
+    let api = new_record(doc, new_id, name, version, context, &old.provider);
     cp.db.create_api(&api, &[api_event("API_CREATE", &api, json!({}))]).await?;
     Ok((StatusCode::CREATED, Json(doc_of(&api))).into_response())
 }

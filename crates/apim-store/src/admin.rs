@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use crate::db::Db;
 use crate::error::StoreError;
-use crate::user::{map_unique, per_backend, sql};
+use crate::user::{map_unique, now, per_backend, sql, write_events};
 
 pub trait AdminStore: Send + Sync {
     /// `Conflict` when a policy of that level and name exists.
@@ -48,23 +48,6 @@ pub trait AdminStore: Send + Sync {
     fn delete_object(&self, kind: &str, id: &str, events: &[EventDraft]) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// `(id, name, document)` of every object of a kind, by name.
     fn list_objects(&self, kind: &str) -> impl Future<Output = Result<Vec<(String, String, String)>, StoreError>> + Send;
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
-macro_rules! write_events {
-    ($tx:expr, $db:expr, $events:expr) => {{
-        let q = sql(
-            $db,
-            "INSERT INTO am_event (event_type, payload, created_at) VALUES (?, ?, ?)",
-            "INSERT INTO am_event (event_type, payload, created_at) VALUES ($1, $2, $3)",
-        );
-        for e in $events {
-            sqlx::query(q).bind(&e.event_type).bind(&e.payload).bind(now()).execute(&mut *$tx).await?;
-        }
-    }};
 }
 
 /// Runs one statement and the events in a transaction; true if the statement touched a row.

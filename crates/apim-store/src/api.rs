@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use crate::db::Db;
 use crate::error::StoreError;
-use crate::user::{map_unique, per_backend, sql};
+use crate::user::{map_unique, per_backend, sql, write_events};
 
 /// Filter for listing APIs; `None` matches all.
 #[derive(Clone, Debug, Default)]
@@ -70,10 +70,6 @@ pub trait ApiStore: Send + Sync {
 
 const API_COLUMNS: &str = "id, name, version, context, provider, status, api_type, document, created_at, updated_at";
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 macro_rules! api_from_row {
     ($r:expr) => {{
         let r = $r;
@@ -88,19 +84,6 @@ macro_rules! api_from_row {
             document: r.try_get(7)?,
             created_at: r.try_get(8)?,
             updated_at: r.try_get(9)?,
-        }
-    }};
-}
-
-macro_rules! write_events {
-    ($tx:expr, $db:expr, $events:expr) => {{
-        let q = sql(
-            $db,
-            "INSERT INTO am_event (event_type, payload, created_at) VALUES (?, ?, ?)",
-            "INSERT INTO am_event (event_type, payload, created_at) VALUES ($1, $2, $3)",
-        );
-        for e in $events {
-            sqlx::query(q).bind(&e.event_type).bind(&e.payload).bind(now()).execute(&mut *$tx).await?;
         }
     }};
 }

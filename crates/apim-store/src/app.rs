@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use crate::db::Db;
 use crate::error::StoreError;
-use crate::user::{map_unique, per_backend, sql};
+use crate::user::{map_unique, per_backend, sql, write_events};
 
 pub trait ApplicationStore: Send + Sync {
     fn create_application(&self, app: &ApplicationRecord, events: &[EventDraft]) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -49,23 +49,6 @@ pub trait ApplicationStore: Send + Sync {
         application_id: Option<&str>,
         api_id: Option<&str>,
     ) -> impl Future<Output = Result<Vec<SubscriptionRecord>, StoreError>> + Send;
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
-macro_rules! write_events {
-    ($tx:expr, $db:expr, $events:expr) => {{
-        let q = sql(
-            $db,
-            "INSERT INTO am_event (event_type, payload, created_at) VALUES (?, ?, ?)",
-            "INSERT INTO am_event (event_type, payload, created_at) VALUES ($1, $2, $3)",
-        );
-        for e in $events {
-            sqlx::query(q).bind(&e.event_type).bind(&e.payload).bind(now()).execute(&mut *$tx).await?;
-        }
-    }};
 }
 
 macro_rules! app_from_row {

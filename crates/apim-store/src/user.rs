@@ -41,12 +41,28 @@ macro_rules! per_backend {
 
 pub(crate) use per_backend;
 
-pub(crate) fn sql(db: &Db, qmark: &'static str, dollar: &'static str) -> &'static str {
-    if matches!(db, Db::Postgres(_)) { dollar } else { qmark }
+/// Seconds since the Unix epoch.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-fn now_secs() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+/// Writes events into the outbox inside the caller's transaction `$tx`.
+macro_rules! write_events {
+    ($tx:expr, $db:expr, $events:expr) => {{
+        let q = $crate::user::sql(
+            $db,
+            "INSERT INTO am_event (event_type, payload, created_at) VALUES (?, ?, ?)",
+            "INSERT INTO am_event (event_type, payload, created_at) VALUES ($1, $2, $3)",
+        );
+        for e in $events {
+            sqlx::query(q).bind(&e.event_type).bind(&e.payload).bind($crate::user::now()).execute(&mut *$tx).await?;
+        }
+    }};
+}
+pub(crate) use write_events;
+
+pub(crate) fn sql(db: &Db, qmark: &'static str, dollar: &'static str) -> &'static str {
+    if matches!(db, Db::Postgres(_)) { dollar } else { qmark }
 }
 
 pub(crate) fn map_unique(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
@@ -117,7 +133,7 @@ impl UserStore for Db {
                 .bind(&id.0)
                 .bind(user.username)
                 .bind(user.password_hash)
-                .bind(now_secs())
+                .bind(now())
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| map_unique(e, || format!("user `{username}`")))?;
