@@ -374,13 +374,12 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
 
     // [user_store]
     let user_store = UserStoreKind::DatabaseUniqueId;
-    if let Some((t, p)) = r.table(top, "", &["user_store"]) {
-        if let Some(kind) = r.str(t, &p, "type") {
-            if kind != "database_unique_id" {
-                let span = t.table.get("type").map(|e| e.node.span.clone());
-                r.error(&join(&p, "type"), span, format!("user store type `{kind}` is not supported; use database_unique_id"));
-            }
-        }
+    if let Some((t, p)) = r.table(top, "", &["user_store"])
+        && let Some(kind) = r.str(t, &p, "type")
+        && kind != "database_unique_id"
+    {
+        let span = t.table.get("type").map(|e| e.node.span.clone());
+        r.error(&join(&p, "type"), span, format!("user store type `{kind}` is not supported; use database_unique_id"));
     }
 
     // [database.*]
@@ -486,16 +485,16 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
                 });
             }
         }
-        if let Some((st3, sp3)) = r.table(at, &ap, &["sync_runtime_artifacts"]) {
-            if let Some((t, p)) = r.table(st3, &sp3, &["gateway"]) {
-                gateway_sync.gateway_labels = r.strings(t, &p, &["gateway_labels"]);
-                if let Some((kt, kp)) = r.table(t, &p, &["skip_list"]) {
-                    gateway_sync.skip_apis = r.strings(kt, &kp, &["apis"]);
-                    gateway_sync.skip_endpoints = r.strings(kt, &kp, &["endpoints"]);
-                    gateway_sync.skip_sequences = r.strings(kt, &kp, &["sequences"]);
-                    // The seeds spell it both ways.
-                    gateway_sync.skip_local_entries = r.strings(kt, &kp, &["local_entries", "local-entries"]);
-                }
+        if let Some((st3, sp3)) = r.table(at, &ap, &["sync_runtime_artifacts"])
+            && let Some((t, p)) = r.table(st3, &sp3, &["gateway"])
+        {
+            gateway_sync.gateway_labels = r.strings(t, &p, &["gateway_labels"]);
+            if let Some((kt, kp)) = r.table(t, &p, &["skip_list"]) {
+                gateway_sync.skip_apis = r.strings(kt, &kp, &["apis"]);
+                gateway_sync.skip_endpoints = r.strings(kt, &kp, &["endpoints"]);
+                gateway_sync.skip_sequences = r.strings(kt, &kp, &["sequences"]);
+                // The seeds spell it both ways.
+                gateway_sync.skip_local_entries = r.strings(kt, &kp, &["local_entries", "local-entries"]);
             }
         }
         if let Some((t, p)) = r.table(at, &ap, &["devportal"]) {
@@ -528,10 +527,10 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
             listener.username = r.str(pt, &pp, "username");
             listener.password = r.secret(pt, &pp, "password");
             for e in &pt.table.entries {
-                if let Some(header) = e.key.strip_prefix("header.") {
-                    if let Some(v) = r.str(pt, &pp, &e.key) {
-                        listener.headers.push((header.to_string(), v));
-                    }
+                if let Some(header) = e.key.strip_prefix("header.")
+                    && let Some(v) = r.str(pt, &pp, &e.key)
+                {
+                    listener.headers.push((header.to_string(), v));
                 }
             }
         }

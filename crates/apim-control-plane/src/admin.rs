@@ -36,7 +36,6 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/applications/{app_id}/change-owner", post(change_owner))
 }
 
-
 fn json_object(body: &Bytes) -> Result<Map<String, Value>> {
     match serde_json::from_slice(body) {
         Ok(Value::Object(o)) => Ok(o),
@@ -173,10 +172,10 @@ fn validate_policy(level: &str, o: &mut Map<String, Value>) -> Result<String> {
         if rate > 0 && !matches!(o.get("rateLimitTimeUnit").and_then(Value::as_str), Some("sec" | "min")) {
             return Err(ApiError::field("rateLimitTimeUnit", "must be sec or min when rateLimitCount is set"));
         }
-        if let Some(v) = o.get("stopOnQuotaReach") {
-            if !v.is_boolean() {
-                return Err(ApiError::field("stopOnQuotaReach", "must be true or false"));
-            }
+        if let Some(v) = o.get("stopOnQuotaReach")
+            && !v.is_boolean()
+        {
+            return Err(ApiError::field("stopOnQuotaReach", "must be true or false"));
         }
         o.entry("stopOnQuotaReach").or_insert(json!(true));
         o.entry("billingPlan").or_insert(json!("FREE"));
@@ -572,10 +571,10 @@ fn km_fields(o: &Map<String, Value>) -> Result<(String, Value)> {
         }
     }
     for f in ["jwksEndpoint", "introspectionEndpoint", "tokenEndpoint", "revokeEndpoint", "clientRegistrationEndpoint"] {
-        if let Some(u) = o.get(f).and_then(Value::as_str).filter(|u| !u.is_empty()) {
-            if !crate::model::valid_url(u) {
-                return Err(ApiError::field(f, format!("`{u}` is not an http or https URL")));
-            }
+        if let Some(u) = o.get(f).and_then(Value::as_str).filter(|u| !u.is_empty())
+            && !crate::model::valid_url(u)
+        {
+            return Err(ApiError::field(f, format!("`{u}` is not an http or https URL")));
         }
     }
     let mut doc = o.clone();

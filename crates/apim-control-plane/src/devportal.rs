@@ -297,10 +297,10 @@ async fn generate_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, 
         return Err(ApiError::field("grantTypesToBeSupported", format!("`{g}` is not one of {}", GRANTS.join(", "))));
     }
     let callback = v.get("callbackUrl").and_then(Value::as_str).filter(|c| !c.is_empty()).map(str::to_string);
-    if let Some(c) = &callback {
-        if !crate::model::valid_url(c) {
-            return Err(ApiError::field("callbackUrl", format!("`{c}` is not an http or https URL")));
-        }
+    if let Some(c) = &callback
+        && !crate::model::valid_url(c)
+    {
+        return Err(ApiError::field("callbackUrl", format!("`{c}` is not an http or https URL")));
     }
     let scopes: Vec<String> = v
         .get("scopes")
@@ -490,7 +490,7 @@ async fn list_subscriptions(
     let mut list = Vec::new();
     for s in cp.db.list_subscriptions(app_id.map(String::as_str), api_id.map(String::as_str)).await? {
         // Listing by API shows only the caller's own applications' subscriptions.
-        if app_id.is_none() && !cp.db.get_application(&s.application_id).await?.is_some_and(|a| a.owner == who.username) {
+        if app_id.is_none() && cp.db.get_application(&s.application_id).await?.is_none_or(|a| a.owner != who.username) {
             continue;
         }
         let api = cp.db.get_api(&s.api_id).await?;

@@ -83,10 +83,11 @@ pub fn valid_url(u: &str) -> bool {
     } else {
         authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority)
     };
-    if let Some((_, port)) = authority.rsplit_once(':').filter(|_| !authority.ends_with(']')) {
-        if !authority.starts_with('[') && port.parse::<u16>().is_err() {
-            return false;
-        }
+    if let Some((_, port)) = authority.rsplit_once(':').filter(|_| !authority.ends_with(']'))
+        && !authority.starts_with('[')
+        && port.parse::<u16>().is_err()
+    {
+        return false;
     }
     !host.is_empty() && !u.chars().any(|c| c.is_whitespace() || c.is_control())
 }
@@ -121,10 +122,11 @@ fn validate_endpoint_config(v: &Value) -> Result<()> {
             endpoint_urls(e, &format!("endpointConfig.{f}"))?;
         }
     }
-    if let Some(sec) = o.get("endpoint_security") {
-        if !sec.is_object() && !sec.is_null() {
-            return Err(ApiError::field("endpointConfig.endpoint_security", "must be an object"));
-        }
+    if let Some(sec) = o.get("endpoint_security")
+        && !sec.is_object()
+        && !sec.is_null()
+    {
+        return Err(ApiError::field("endpointConfig.endpoint_security", "must be an object"));
     }
     Ok(())
 }
@@ -195,13 +197,13 @@ pub fn normalize(
             format!("`{t}` is not a subscription throttling policy (known: {})", policies.subscription.join(", ")),
         ));
     }
-    if let Some(p) = str_of(&o, "apiThrottlingPolicy")? {
-        if !policies.api.iter().any(|x| x == p) {
-            return Err(ApiError::field(
-                "apiThrottlingPolicy",
-                format!("`{p}` is not an advanced throttling policy (known: {})", policies.api.join(", ")),
-            ));
-        }
+    if let Some(p) = str_of(&o, "apiThrottlingPolicy")?
+        && !policies.api.iter().any(|x| x == p)
+    {
+        return Err(ApiError::field(
+            "apiThrottlingPolicy",
+            format!("`{p}` is not an advanced throttling policy (known: {})", policies.api.join(", ")),
+        ));
     }
     let security = strings_of(&o, "securityScheme")?.unwrap_or_else(|| vec!["oauth2".into(), "oauth_basic_auth_api_key_mandatory".into()]);
     if let Some(s) = security.iter().find(|s| !SECURITY.contains(&s.as_str())) {
@@ -221,10 +223,10 @@ pub fn normalize(
     if let Some(ec) = o.get("endpointConfig").filter(|v| !v.is_null()) {
         validate_endpoint_config(ec)?;
     }
-    if let Some(c) = o.get("corsConfiguration").filter(|v| !v.is_null()) {
-        if !c.is_object() {
-            return Err(ApiError::field("corsConfiguration", "must be an object"));
-        }
+    if let Some(c) = o.get("corsConfiguration").filter(|v| !v.is_null())
+        && !c.is_object()
+    {
+        return Err(ApiError::field("corsConfiguration", "must be an object"));
     }
     let ops = match o.get("operations") {
         None | Some(Value::Null) => Vec::new(),

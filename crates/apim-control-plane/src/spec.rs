@@ -169,10 +169,10 @@ static ADMIN_PARSED: OnceLock<Value> = OnceLock::new();
 
 /// The top-level properties of a component schema, following `$ref` and `allOf`.
 fn properties(doc: &Value, schema: &Value, out: &mut Map<String, Value>) {
-    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-        if let Some(target) = r.strip_prefix("#/components/schemas/").and_then(|n| doc.pointer(&format!("/components/schemas/{n}"))) {
-            properties(doc, target, out);
-        }
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str)
+        && let Some(target) = r.strip_prefix("#/components/schemas/").and_then(|n| doc.pointer(&format!("/components/schemas/{n}")))
+    {
+        properties(doc, target, out);
     }
     for part in schema.get("allOf").and_then(Value::as_array).into_iter().flatten() {
         properties(doc, part, out);
@@ -218,11 +218,11 @@ fn type_mismatch(doc: &Value, schema: &Value, v: &Value, path: &str, depth: usiz
             return Some((path.to_string(), format!("must be at least {min} characters")));
         }
     }
-    if let Some(allowed) = target.get("enum").and_then(Value::as_array) {
-        if !allowed.contains(v) {
-            let names: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
-            return Some((path.to_string(), format!("must be one of {}", names.join(", "))));
-        }
+    if let Some(allowed) = target.get("enum").and_then(Value::as_array)
+        && !allowed.contains(v)
+    {
+        let names: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
+        return Some((path.to_string(), format!("must be one of {}", names.join(", "))));
     }
     match v {
         Value::Object(o) => {

@@ -64,13 +64,11 @@ impl KeyManager {
         if !ct_eq(&secret_hash, &client.secret_hash) {
             return Err(OAuthError::invalid_client("unknown client or wrong secret"));
         }
-        if cached {
-            if let Ok(mut c) = self.client_cache.write() {
-                if c.len() > 100_000 {
-                    c.clear();
-                }
-                c.insert(id, (client.clone(), std::time::Instant::now()));
+        if cached && let Ok(mut c) = self.client_cache.write() {
+            if c.len() > 100_000 {
+                c.clear();
             }
+            c.insert(id, (client.clone(), std::time::Instant::now()));
         }
         Ok(client)
     }
@@ -323,14 +321,14 @@ impl KeyManager {
 
     /// Introspection callers: a registered client (Basic or form), or a user with the admin role.
     async fn authenticate_resource_server(&self, headers: &HeaderMap, form: &Form) -> Result<(), OAuthError> {
-        if let Some((user, pass)) = basic(headers, false)? {
-            if self.db.get_client(&user).await?.is_none() {
-                return match self.authenticate_user(&user, &pass).await? {
-                    Some(roles) if roles.iter().any(|r| r == "admin") => Ok(()),
-                    Some(_) => Err(OAuthError::forbidden("introspection needs a client or an admin user")),
-                    None => Err(OAuthError::invalid_client("wrong credentials")),
-                };
-            }
+        if let Some((user, pass)) = basic(headers, false)?
+            && self.db.get_client(&user).await?.is_none()
+        {
+            return match self.authenticate_user(&user, &pass).await? {
+                Some(roles) if roles.iter().any(|r| r == "admin") => Ok(()),
+                Some(_) => Err(OAuthError::forbidden("introspection needs a client or an admin user")),
+                None => Err(OAuthError::invalid_client("wrong credentials")),
+            };
         }
         self.authenticate_client(headers, form).await.map(drop)
     }
@@ -339,10 +337,11 @@ impl KeyManager {
     pub(crate) async fn revoke(&self, headers: &HeaderMap, form: &Form) -> Result<(), OAuthError> {
         let client = self.authenticate_client(headers, form).await?;
         let token = form.require("token")?;
-        if let Some(hint) = form.get("token_type_hint") {
-            if hint != "access_token" && hint != "refresh_token" {
-                return Err(OAuthError::new_unsupported_token_type(hint));
-            }
+        if let Some(hint) = form.get("token_type_hint")
+            && hint != "access_token"
+            && hint != "refresh_token"
+        {
+            return Err(OAuthError::new_unsupported_token_type(hint));
         }
         let Some(Resolved { record, .. }) = self.resolve(token).await? else { return Ok(()) };
         if record.client_id != client.client_id {

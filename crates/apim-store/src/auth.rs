@@ -38,12 +38,11 @@ impl UserAuth {
     /// The user's roles if the password is right; `None` for an unknown user or a wrong password.
     pub async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Vec<String>>, StoreError> {
         let sha = digest::digest(&digest::SHA256, password.as_bytes()).as_ref().to_vec();
-        if let Ok(cache) = self.cache.lock() {
-            if let Some(c) = cache.get(username).filter(|c| c.until > Instant::now()) {
-                if aws_lc_rs::constant_time::verify_slices_are_equal(&c.password_sha, &sha).is_ok() {
-                    return Ok(Some(c.roles.clone()));
-                }
-            }
+        if let Ok(cache) = self.cache.lock()
+            && let Some(c) = cache.get(username).filter(|c| c.until > Instant::now())
+            && aws_lc_rs::constant_time::verify_slices_are_equal(&c.password_sha, &sha).is_ok()
+        {
+            return Ok(Some(c.roles.clone()));
         }
         let Some(user) = self.db.find_user(username).await? else { return Ok(None) };
         let (pw, hash) = (password.to_string(), user.password_hash.clone());
