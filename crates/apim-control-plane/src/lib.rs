@@ -14,6 +14,7 @@ mod error;
 mod model;
 mod openapi;
 mod publisher;
+mod scopes;
 pub mod spec;
 
 use std::sync::Arc;
@@ -110,7 +111,7 @@ impl ControlPlane {
 
     pub fn router(self: &Arc<Self>) -> axum::Router {
         axum::Router::new()
-            .nest("/api/am/publisher/v4", publisher::routes())
+            .nest("/api/am/publisher/v4", publisher::routes().merge(scopes::routes()))
             .nest("/api/am/devportal/v3", devportal::routes())
             .nest("/api/am/admin/v4", admin::routes())
             .route("/api/am/publisher/v4/swagger.yaml", axum::routing::get(|| async { yaml(spec::PUBLISHER_DOC) }))

@@ -33,6 +33,12 @@ pub const PUBLISHER: &[(&str, &str)] = &[
     ("get", "/subscriptions"),
     ("post", "/subscriptions/block-subscription"),
     ("post", "/subscriptions/unblock-subscription"),
+    ("get", "/scopes"),
+    ("post", "/scopes"),
+    ("get", "/scopes/{scopeId}"),
+    ("put", "/scopes/{scopeId}"),
+    ("delete", "/scopes/{scopeId}"),
+    ("head", "/scopes/{scopeId}"),
 ];
 
 pub const DEVPORTAL: &[(&str, &str)] = &[
