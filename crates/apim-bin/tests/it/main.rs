@@ -33,6 +33,19 @@ async fn wait_ready(url: &str, timeout: Duration) -> http::Response {
     }
 }
 
+/// A ready `apim all-in-one` (embedded default) in a fresh directory on a free port offset: the directory, the
+/// process, and the management HTTPS and HTTP base URLs.
+async fn ready_all_in_one(prefix: &str) -> (TempDir, Node, String, String) {
+    let dir = TempDir::new(prefix);
+    let offset = free_offset(&[9443, 9763]);
+    let mut node = Node::spawn(&apim(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
+    let https = node.url("management-https", Duration::from_secs(20));
+    let http_url = node.url("management-http", Duration::from_secs(5));
+    let ready = wait_ready(&https, Duration::from_secs(20)).await;
+    assert_eq!(ready.status, 200, "{}\n{}", ready.body, node.stderr());
+    (dir, node, https, http_url)
+}
+
 #[test]
 fn config_check_accepts_every_seed_and_masks_secrets() {
     let dir = TempDir::new("apim-check");
@@ -335,12 +348,7 @@ async fn third_party_oauth2_client_and_jwt_verifier() {
             return;
         }
     };
-    let dir = TempDir::new("apim-interop");
-    let offset = free_offset(&[9443, 9763]);
-    let mut node = Node::spawn(&apim(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
-    let https = node.url("management-https", Duration::from_secs(20));
-    let ready = wait_ready(&https, Duration::from_secs(20)).await;
-    assert_eq!(ready.status, 200, "{}", ready.body);
+    let (dir, mut node, https, _) = ready_all_in_one("apim-interop").await;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/oauth_interop.py");
     // The client verifies TLS against the generated certificate (its PEM holds the key too: keep the cert only).
     let pem = std::fs::read_to_string(dir.path().join("data/tls/localhost.pem")).expect("generated certificate");
@@ -364,11 +372,7 @@ async fn third_party_oauth2_client_and_jwt_verifier() {
 /// The publisher API with bearer tokens from the resident key manager, through the real binary.
 #[tokio::test]
 async fn publisher_api_with_tokens_from_the_resident_key_manager() {
-    let dir = TempDir::new("apim-pub");
-    let offset = free_offset(&[9443, 9763]);
-    let mut node = Node::spawn(&apim(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
-    let https = node.url("management-https", Duration::from_secs(20));
-    assert_eq!(wait_ready(&https, Duration::from_secs(20)).await.status, 200);
+    let (_dir, mut node, https, _) = ready_all_in_one("apim-pub").await;
     let admin = "Basic YWRtaW46YWRtaW4="; // admin:admin
     let reg = http::request(
         "POST",
@@ -431,11 +435,7 @@ fn base64_encode(s: &str) -> String {
 /// Default, publish; create an application, generate keys (resident key manager), get a token, subscribe with Gold.
 #[tokio::test]
 async fn publish_subscribe_and_get_keys_through_the_binary() {
-    let dir = TempDir::new("apim-flow");
-    let offset = free_offset(&[9443, 9763]);
-    let mut node = Node::spawn(&apim(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
-    let https = node.url("management-https", Duration::from_secs(20));
-    assert_eq!(wait_ready(&https, Duration::from_secs(20)).await.status, 200);
+    let (_dir, mut node, https, _) = ready_all_in_one("apim-flow").await;
     let admin = format!("Basic {}", base64_encode("admin:admin"));
     let call = |method: &'static str, path: String, body: String| {
         let (https, admin) = (https.clone(), admin.clone());
@@ -562,11 +562,7 @@ async fn schemathesis_finds_no_server_errors() {
             return;
         }
     };
-    let dir = TempDir::new("apim-st");
-    let offset = free_offset(&[9443, 9763]);
-    let mut node = Node::spawn(&apim(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
-    let http_url = node.url("management-http", Duration::from_secs(20));
-    assert_eq!(wait_ready(&http_url, Duration::from_secs(20)).await.status, 200);
+    let (dir, mut node, _, http_url) = ready_all_in_one("apim-st").await;
     for api in ["publisher/v4", "devportal/v3", "admin/v4"] {
         let base = format!("{http_url}/api/am/{api}");
         // Schemathesis keeps a cache in its working directory: keep it out of the source tree.
@@ -594,11 +590,7 @@ async fn schemathesis_finds_no_server_errors() {
 /// The README's quickstart script runs as written against the real binary.
 #[tokio::test]
 async fn readme_quickstart_script_runs() {
-    let dir = TempDir::new("apim-qs");
-    let offset = free_offset(&[9443, 9763]);
-    let mut node = Node::spawn(&apim(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
-    let https = node.url("management-https", Duration::from_secs(20));
-    assert_eq!(wait_ready(&https, Duration::from_secs(20)).await.status, 200);
+    let (_dir, mut node, https, _) = ready_all_in_one("apim-qs").await;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart.sh");
     let out = tokio::process::Command::new("bash").arg(&script).arg(&https).output().await.expect("run quickstart");
     let stdout = String::from_utf8_lossy(&out.stdout);
