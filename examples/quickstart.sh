@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # The README's quickstart as a script: import an OpenAPI file, create a revision, deploy it to Default, publish,
-# create an application, generate keys, get a token, subscribe with Gold. Needs curl and python3.
-# Usage: examples/quickstart.sh [BASE_URL] [USER:PASSWORD]   (defaults: https://localhost:9443 admin:admin)
+# create an application, generate keys, get a token, subscribe with Gold, call the API through the gateway.
+# Needs curl and python3.
+# Usage: examples/quickstart.sh [BASE_URL] [USER:PASSWORD] [GATEWAY_URL] [OPENAPI_FILE]
+#   (defaults: https://localhost:9443 admin:admin http://localhost:8280 examples/pizzashack.yaml)
 set -euo pipefail
 BASE=${1:-https://localhost:9443}
 AUTH=${2:-admin:admin}
 HERE=$(cd "$(dirname "$0")" && pwd)
+GW=${3:-http://localhost:8280}
+SPEC=${4:-$HERE/pizzashack.yaml}
 P=$BASE/api/am/publisher/v4
 D=$BASE/api/am/devportal/v3
 c() { curl -sSfk -u "$AUTH" "$@"; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
-API_ID=$(c -F file=@"$HERE/pizzashack.yaml" -F 'additionalProperties={"context":"/pizzashack","policies":["Gold","Unlimited"]}' \
+API_ID=$(c -F file=@"$SPEC" -F 'additionalProperties={"context":"/pizzashack","policies":["Gold","Unlimited"]}' \
   "$P/apis/import-openapi" | field '["id"]')
 echo "API:          $API_ID"
 REV_ID=$(c -H 'content-type: application/json' -d '{"description":"first revision"}' "$P/apis/$API_ID/revisions" | field '["id"]')
@@ -30,3 +34,13 @@ TOKEN=$(curl -sSfk -u "$CK:$CS" -d grant_type=client_credentials "$BASE/oauth2/t
 echo "token:        ${TOKEN:0:24}…"
 SUB=$(c -H 'content-type: application/json' -d "{\"apiId\":\"$API_ID\",\"applicationId\":\"$APP_ID\",\"throttlingPolicy\":\"Gold\"}" "$D/subscriptions" | field '["status"]')
 echo "subscription: Gold, $SUB"
+# The gateway picks the deployment up within milliseconds; retry briefly while it does.
+for _ in $(seq 1 50); do
+  CODE=$(curl -sk -o /tmp/apim-quickstart-menu.$$ -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$GW/pizzashack/1.0.0/menu")
+  [ "$CODE" = 200 ] && break
+  sleep 0.1
+done
+echo "GET /pizzashack/1.0.0/menu through the gateway: $CODE"
+cat /tmp/apim-quickstart-menu.$$; echo
+rm -f /tmp/apim-quickstart-menu.$$
+[ "$CODE" = 200 ]

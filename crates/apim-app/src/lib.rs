@@ -107,8 +107,18 @@ impl App {
         if run_cp {
             pending.push("control_plane");
         }
+        // A gateway in the same process as a control plane and a resident key manager takes its state and
+        // token checks in-process (all-in-one). A gateway on its own syncs over the event hub (not yet built).
+        let run_gw = roles.contains(&NodeRole::Gateway) && run_cp && run_km;
+        if run_gw {
+            pending.push("gateway");
+        } else if roles.contains(&NodeRole::Gateway) {
+            tracing::warn!(
+                "this gateway has no control plane and key manager in its process; syncing from a remote control plane is not implemented yet, so it serves no traffic"
+            );
+        }
+        let trust = tls::load_truststore(&config)?;
         let km_start = if run_km {
-            let trust = tls::load_truststore(&config)?;
             Some(KmStart {
                 cfg: apim_key_manager::Config::from_deployment(&config),
                 signing_der: tls::jwt_signing_key(&config, &identity)?,
@@ -133,13 +143,29 @@ impl App {
         let mut listeners = Vec::new();
         let mut tasks = Vec::new();
         for l in [
-            Listener { name: "management https", listener: https, tls: Some(tls_config) },
+            Listener { name: "management https", listener: https, tls: Some(tls_config.clone()) },
             Listener { name: "management http", listener: http, tls: None },
         ] {
             let addr = l.local_addr().map_err(|source| AppError::Bind { what: l.name, addr: https_addr, source })?;
             tracing::info!(listener = l.name, %addr, "listening");
             listeners.push(BoundAddr { name: l.name, scheme: l.scheme(), addr });
             tasks.push(tokio::spawn(server::serve(l, router.clone(), rx.clone(), opts.drain)));
+        }
+        let gateway = GatewaySlot::default();
+        if run_gw {
+            let gw_cfg = apim_gateway::Config::from_deployment(&config);
+            for (name, port, tls) in
+                [("gateway http", gw_cfg.http_port, None), ("gateway https", gw_cfg.https_port, Some(tls_config.clone()))]
+            {
+                let addr = SocketAddr::new(opts.bind, port);
+                let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { what: name, addr, source })?;
+                let l = Listener { name, listener, tls };
+                let addr = l.local_addr().map_err(|source| AppError::Bind { what: name, addr, source })?;
+                tracing::info!(listener = name, %addr, "listening");
+                listeners.push(BoundAddr { name, scheme: l.scheme(), addr });
+                let make = gateway.service_factory(l.tls.is_some());
+                tasks.push(tokio::spawn(server::serve_with(l, apim_gateway::Gateway::connection_builder(), make, rx.clone(), opts.drain)));
+            }
         }
         tracing::info!(origin = %identity.origin, "tls identity loaded");
 
@@ -155,7 +181,12 @@ impl App {
 
         let config = Arc::new(config);
         let cp_start = run_cp.then(|| apim_control_plane::Config::from_deployment(&config));
-        let background = vec![tokio::spawn(bring_up(config, pools, opts.hosts, health.clone(), rx, km_start, cp_start, late))];
+        let gw_start = run_gw.then(|| GwStart {
+            cfg: apim_gateway::Config::from_deployment(&config),
+            upstream_tls: (*tls::client_config(&identity, &trust)).clone(),
+            slot: gateway,
+        });
+        let background = vec![tokio::spawn(bring_up(config, pools, opts.hosts, health.clone(), rx, km_start, cp_start, gw_start, late))];
         Ok(App { listeners, health, shutdown, tasks, background })
     }
 
@@ -206,7 +237,49 @@ struct KmStart {
     tls: Arc<rustls::ClientConfig>,
 }
 
+/// The gateway of this process, once it exists. Traffic listeners are bound at start and answer 503 until then.
+#[derive(Clone, Default)]
+struct GatewaySlot(Arc<std::sync::OnceLock<Arc<apim_gateway::Gateway>>>);
+
+impl GatewaySlot {
+    fn service_factory(&self, https: bool) -> impl Fn(SocketAddr) -> GatewayService + use<> {
+        let slot = self.0.clone();
+        move |peer| GatewayService { slot: slot.clone(), peer, https }
+    }
+}
+
+#[derive(Clone)]
+struct GatewayService {
+    slot: Arc<std::sync::OnceLock<Arc<apim_gateway::Gateway>>>,
+    peer: SocketAddr,
+    https: bool,
+}
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for GatewayService {
+    type Response = http::Response<apim_gateway::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        let (gw, peer, https) = (self.slot.get().cloned(), self.peer, self.https);
+        Box::pin(async move {
+            Ok(match gw {
+                Some(gw) => gw.handle(req, peer, https).await,
+                None => apim_gateway::not_ready(),
+            })
+        })
+    }
+}
+
+/// What the in-process gateway needs once the control plane and key manager run.
+struct GwStart {
+    cfg: apim_gateway::Config,
+    upstream_tls: rustls::ClientConfig,
+    slot: GatewaySlot,
+}
+
 /// Connects and migrates every pool, creates the super admin, then starts the roles that need the databases.
+#[allow(clippy::too_many_arguments)]
 async fn bring_up(
     config: Arc<DeploymentConfig>,
     pools: Vec<Database>,
@@ -215,6 +288,7 @@ async fn bring_up(
     mut shutdown: watch::Receiver<bool>,
     km: Option<KmStart>,
     cp: Option<apim_control_plane::Config>,
+    gw: Option<GwStart>,
     late: late::LateRouter,
 ) {
     let Some((apim, shared)) = bring_up_databases(&config, pools, &hosts, &health, &mut shutdown).await else { return };
@@ -229,12 +303,71 @@ async fn bring_up(
     if let Some(cfg) = cp {
         let summary = cfg.summary();
         let keys: Option<apim_control_plane::SharedKeyManager> = validator.clone().map(|k| k as apim_control_plane::SharedKeyManager);
+        let resident_km = validator.clone();
         let validator: Option<apim_control_plane::SharedValidator> = validator.map(|k| k as apim_control_plane::SharedValidator);
         let cp = apim_control_plane::ControlPlane::new(apim, shared, cfg, validator, keys);
         late.mount(cp.router());
         health.set("control_plane", true, None);
         tracing::info!("control plane ready: {summary}");
+        if let (Some(gw), Some(km)) = (gw, resident_km) {
+            start_resident_gateway(gw, cp, km, health, late);
+        }
     }
+}
+
+/// Starts the in-process gateway: its state follows the control plane's event log, its revocations come
+/// straight from the resident key manager.
+fn start_resident_gateway(
+    start: GwStart,
+    cp: Arc<apim_control_plane::ControlPlane>,
+    km: Arc<apim_key_manager::KeyManager>,
+    health: Arc<Health>,
+    late: late::LateRouter,
+) {
+    let labels = start.cfg.gateway_labels.clone();
+    let summary = start.cfg.summary();
+    let gw = apim_gateway::Gateway::new(start.cfg, start.upstream_tls, km.clone() as Arc<dyn apim_domain::scopes::TokenAuthority>);
+    let metrics = gw.clone();
+    late.mount(axum::Router::new().route("/metrics", axum::routing::get(move || std::future::ready(metrics.metrics_text()))));
+    let _ = start.slot.0.set(gw.clone());
+    let mut revocations = km.revocations();
+    let revoking = gw.clone();
+    tokio::spawn(async move {
+        loop {
+            match revocations.recv().await {
+                Ok(r) => revoking.revoke(&r.id, r.expires_at),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::error!("the gateway missed {n} revocation notices (queue overflow)");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    let mut tail = cp.event_tail();
+    tokio::spawn(async move {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match cp.runtime_state(&labels).await {
+                Ok(state) => {
+                    let first = !gw.is_synced();
+                    gw.install(&state);
+                    if first {
+                        health.set("gateway", true, None);
+                        tracing::info!(apis = state.apis.len(), seq = state.seq, "gateway ready: {summary}");
+                    }
+                    delay = Duration::from_millis(200);
+                    if tail.changed().await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("cannot build the gateway's runtime state: {e}; retrying in {delay:?}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    });
 }
 
 /// Starts the key manager, retrying until it can publish its key; `None` on shutdown.

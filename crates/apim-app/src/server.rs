@@ -31,10 +31,31 @@ impl Listener {
 }
 
 /// Serves `router` until `shutdown` flips to true, then drains for at most `drain`.
-pub async fn serve(l: Listener, router: axum::Router, mut shutdown: watch::Receiver<bool>, drain: Duration) {
+pub async fn serve(l: Listener, router: axum::Router, shutdown: watch::Receiver<bool>, drain: Duration) {
+    let builder = Builder::new(TokioExecutor::new());
+    serve_with(l, builder, move |_| TowerToHyperService::new(router.clone()), shutdown, drain).await
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The accept loop for any hyper service: `make` builds the service for a connection from the peer's address.
+pub async fn serve_with<M, S, B>(
+    l: Listener,
+    builder: Builder<TokioExecutor>,
+    make: M,
+    mut shutdown: watch::Receiver<bool>,
+    drain: Duration,
+) where
+    M: Fn(SocketAddr) -> S,
+    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
     let graceful = GracefulShutdown::new();
     let acceptor = l.tls.map(tokio_rustls::TlsAcceptor::from);
-    let builder = Builder::new(TokioExecutor::new());
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = l.listener.accept() => match accepted {
@@ -49,7 +70,7 @@ pub async fn serve(l: Listener, router: axum::Router, mut shutdown: watch::Recei
             () = stopped(&mut shutdown) => break,
         };
         let _ = tcp.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let service = make(peer);
         match &acceptor {
             None => {
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();

@@ -296,6 +296,8 @@ pub struct GatewaySync {
 
 #[derive(Clone, Debug)]
 pub struct Cors {
+    /// `enable`: CORS headers are added at the gateway (default true when the table is present).
+    pub enable: bool,
     pub allow_origins: Vec<String>,
     pub allow_methods: Vec<String>,
     pub allow_headers: Vec<String>,

@@ -502,6 +502,7 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
         }
         if let Some((t, p)) = r.table(at, &ap, &["cors"]) {
             cors = Some(Cors {
+                enable: r.bool(t, &p, "enable", true),
                 allow_origins: r.strings(t, &p, &["allow_origins"]),
                 allow_methods: r.strings(t, &p, &["allow_methods"]),
                 allow_headers: r.strings(t, &p, &["allow_headers"]),

@@ -14,6 +14,7 @@ mod error;
 mod model;
 mod openapi;
 mod publisher;
+mod runtime;
 mod scopes;
 pub mod spec;
 

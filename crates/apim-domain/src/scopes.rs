@@ -57,3 +57,34 @@ pub struct TokenInfo {
 pub trait TokenValidator: Send + Sync {
     fn validate<'a>(&'a self, token: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<TokenInfo>> + Send + 'a>>;
 }
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// What a key manager says of an active access token (RFC 7662), as a gateway needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Introspection {
+    pub client_id: String,
+    pub subject: String,
+    pub scopes: Vec<String>,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// A revoked access token as gateways key it: a JWT's `jti`, or the SHA-256 (hex) of an opaque token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokedToken {
+    pub id: String,
+    /// Unix seconds; after it the token is refused for being expired anyway.
+    pub expires_at: i64,
+}
+
+/// How a gateway reaches a key manager: introspection for opaque tokens and the JWKS for local JWT
+/// verification. The resident key manager implements it in-process; remote ones over HTTP(S).
+pub trait TokenAuthority: Send + Sync {
+    /// `Ok(None)`: the token is not active (unknown, expired, revoked, or not an access token).
+    fn introspect<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Introspection>, String>>;
+    /// The JWKS document (RFC 7517) as JSON text.
+    fn jwks(&self) -> BoxFuture<'_, Result<String, String>>;
+    /// The `iss` its JWTs carry.
+    fn issuer(&self) -> String;
+}

@@ -1,40 +1,167 @@
-//! Gateway role: the API traffic path. So far it knows which gateway labels it serves and where its peers
-//! are; the request chain (authentication, throttling, proxying) arrives with the gateway issue.
+//! Gateway role: the API traffic path. Requests run WSO2's chain (DESIGN §6): CORS → API status →
+//! authentication → subscription and scope → blocking conditions → throttling → upstream → response, against
+//! one immutable runtime snapshot swapped atomically when the control plane's state changes.
 //!
-//! **Architecture Invariant:** the gateway links neither axum nor sqlx: it learns state from the event hub
-//! and the control plane's internal data service, never from the database.
+//! **Architecture Invariant:** the gateway links neither axum nor sqlx: it learns state as `RuntimeState`
+//! (in-process from the control plane, or from the event hub) and reaches key managers through
+//! `apim_domain::scopes::TokenAuthority`. The request path takes no lock held across an await and does no I/O
+//! but the upstream call and, on an opaque-token cache miss, the key manager's introspection.
 
 #![forbid(unsafe_code)]
 
-use apim_config::{DeploymentConfig, Endpoint};
+mod auth;
+mod metrics;
+mod proxy;
+mod reply;
+mod router;
+mod snapshot;
+mod throttle;
+mod upstream;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use apim_config::DeploymentConfig;
+use apim_config::Endpoint as ConfigEndpoint;
+use apim_domain::scopes::TokenAuthority;
+use arc_swap::ArcSwap;
+
+pub use proxy::Body;
 
 /// What the gateway reads from `deployment.toml`.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// `[apim.sync_runtime_artifacts.gateway] gateway_labels`: only APIs deployed to these are served.
     pub gateway_labels: Vec<String>,
-    pub event_hub_endpoints: Vec<Endpoint>,
-    pub throttle_decision_endpoints: Vec<Endpoint>,
+    pub event_hub_endpoints: Vec<ConfigEndpoint>,
+    pub throttle_decision_endpoints: Vec<ConfigEndpoint>,
     pub key_manager_url: Option<String>,
+    /// API traffic ports, offset applied: 8280 (HTTP) and 8243 (HTTPS).
+    pub http_port: u16,
+    pub https_port: u16,
+    /// `[apim.cors]`: applies to every API that has no `corsConfiguration` of its own.
+    pub cors: Option<apim_config::Cors>,
 }
 
 impl Config {
     pub fn from_deployment(d: &DeploymentConfig) -> Config {
+        let offset = d.server.offset;
         Config {
             gateway_labels: d.gateway_sync.gateway_labels.clone(),
             event_hub_endpoints: d.event_hub.as_ref().map(|h| h.event_listening_endpoints.clone()).unwrap_or_default(),
             throttle_decision_endpoints: d.throttling.as_ref().map(|t| t.throttle_decision_endpoints.clone()).unwrap_or_default(),
             key_manager_url: d.key_manager.as_ref().map(|k| k.service_url.clone()),
+            http_port: 8280u16.saturating_add(offset),
+            https_port: 8243u16.saturating_add(offset),
+            cors: d.cors.clone().filter(|c| c.enable),
         }
     }
 
     /// One start-up log line.
     pub fn summary(&self) -> String {
         format!(
-            "gateway labels [{}], {} event hub endpoint(s), {} throttle decision endpoint(s)",
+            "gateway labels [{}], traffic on {} (http) and {} (https), {} event hub endpoint(s), {} throttle decision endpoint(s)",
             self.gateway_labels.join(", "),
+            self.http_port,
+            self.https_port,
             self.event_hub_endpoints.len(),
             self.throttle_decision_endpoints.len()
         )
     }
+}
+
+pub struct Gateway {
+    cfg: Config,
+    snapshot: ArcSwap<snapshot::Snapshot>,
+    synced: AtomicBool,
+    auth: auth::Authenticator,
+    counters: throttle::Counters,
+    client: proxy::UpstreamClient,
+    metrics: metrics::Metrics,
+}
+
+impl Gateway {
+    /// `upstream_tls` verifies backends (the truststore); `authority` is the key manager tokens come from.
+    pub fn new(cfg: Config, upstream_tls: rustls::ClientConfig, authority: Arc<dyn TokenAuthority>) -> Arc<Gateway> {
+        let gw = Arc::new(Gateway {
+            cfg,
+            snapshot: ArcSwap::from_pointee(snapshot::Snapshot::default()),
+            synced: AtomicBool::new(false),
+            auth: auth::Authenticator::new(authority),
+            counters: throttle::Counters::default(),
+            client: proxy::client(upstream_tls),
+            metrics: metrics::Metrics::default(),
+        });
+        // Expired windows, revocations and cache entries go once a minute; the task ends with the gateway.
+        let weak = Arc::downgrade(&gw);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(gw) = weak.upgrade() else { return };
+                let now = auth::now_ms();
+                gw.counters.sweep(now);
+                gw.auth.sweep(now);
+            }
+        });
+        gw
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Compiles and publishes a new runtime state; requests in flight finish on the old snapshot.
+    pub fn install(&self, state: &apim_wire::RuntimeState) {
+        let previous = self.snapshot.load();
+        let next = snapshot::Snapshot::compile(state, Some(&previous));
+        tracing::debug!(seq = next.seq, apis = next.router.len(), "runtime snapshot installed");
+        self.snapshot.store(Arc::new(next));
+        self.synced.store(true, Ordering::Release);
+    }
+
+    /// The event sequence number the served snapshot reflects.
+    pub fn seq(&self) -> i64 {
+        self.snapshot.load().seq
+    }
+
+    /// Readiness: a first snapshot has been installed.
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// A revocation notice from a key manager (`jti` or the SHA-256 hex of an opaque token).
+    pub fn revoke(&self, token_id: &str, expires_at: i64) {
+        self.auth.revoke(token_id, expires_at);
+    }
+
+    /// Prometheus text exposition for `/metrics`.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render(self.snapshot.load().router.len(), self.counters.len())
+    }
+
+    /// A hyper connection builder with the traffic listeners' limits: headers must arrive within 10 s
+    /// (slow-loris) and fit in 64 KiB (431 otherwise).
+    pub fn connection_builder() -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
+        let mut b = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        b.http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(10))
+            .max_buf_size(64 * 1024)
+            .keep_alive(true);
+        b.http2().timer(hyper_util::rt::TokioTimer::new()).max_header_list_size(64 * 1024).max_concurrent_streams(256);
+        b
+    }
+}
+
+/// The answer of a traffic listener whose gateway has not started yet (databases still coming up).
+pub fn not_ready() -> http::Response<Body> {
+    reply::fault(
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        900900,
+        "Gateway starting",
+        "The gateway has not loaded its APIs yet; try again shortly",
+    )
 }

@@ -12,9 +12,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::KeyManager;
-use crate::crypto::{now, random_token, sha256_hex};
 use crate::form::Form;
 use crate::scope;
+use apim_jose::crypto::{now, random_token, sha256_hex};
 
 /// A validated authorization request.
 struct AuthRequest {

@@ -15,10 +15,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::KeyManager;
-use crate::crypto::{now, random_client_id, random_token, sha256_hex};
 use crate::error::OAuthError;
 use crate::form::basic;
 use crate::service::GRANT_TYPES;
+use apim_jose::crypto::{now, random_client_id, random_token, sha256_hex};
 
 struct Caller {
     username: String,

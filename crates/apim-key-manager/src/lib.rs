@@ -10,12 +10,12 @@
 #![forbid(unsafe_code)]
 
 mod authorize;
-pub mod crypto;
+pub use apim_jose::crypto;
 mod dcr;
 mod error;
 mod form;
 mod http;
-pub mod jwt;
+pub use apim_jose::jwt;
 pub mod notify;
 mod registrar;
 mod scope;
@@ -135,6 +135,11 @@ impl KeyManager {
 
     pub fn router(self: &Arc<Self>) -> axum::Router {
         http::router(self.clone())
+    }
+
+    /// Revocations as they happen, for an in-process gateway.
+    pub fn revocations(&self) -> tokio::sync::broadcast::Receiver<apim_domain::scopes::RevokedToken> {
+        self.notifier.subscribe()
     }
 
     pub fn signing_key(&self) -> &SigningKey {

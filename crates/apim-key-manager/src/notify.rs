@@ -31,13 +31,17 @@ const ATTEMPTS: u32 = 8;
 #[derive(Clone)]
 pub struct Notifier {
     tx: Option<mpsc::Sender<serde_json::Value>>,
+    /// In-process subscribers (the resident gateway of an all-in-one node). A lagging receiver loses notices
+    /// and is told so by `broadcast`; it then refreshes from its snapshot.
+    local: tokio::sync::broadcast::Sender<apim_domain::scopes::RevokedToken>,
 }
 
 impl Notifier {
     /// Starts the worker; `roots` are the certificates trusted for https listeners.
     pub fn start(listeners: Vec<Listener>, tls: Arc<rustls::ClientConfig>) -> Notifier {
+        let local = tokio::sync::broadcast::channel(4096).0;
         if listeners.is_empty() {
-            return Notifier { tx: None };
+            return Notifier { tx: None, local };
         }
         let (tx, rx) = mpsc::channel(QUEUE);
         let mut http = HttpConnector::new();
@@ -47,18 +51,24 @@ impl Notifier {
             hyper_rustls::HttpsConnectorBuilder::new().with_tls_config((*tls).clone()).https_or_http().enable_http1().wrap_connector(http);
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
         tokio::spawn(worker(rx, listeners, client));
-        Notifier { tx: Some(tx) }
+        Notifier { tx: Some(tx), local }
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<apim_domain::scopes::RevokedToken> {
+        self.local.subscribe()
     }
 
     /// Queues one notice per revoked access token. Never blocks; a full queue is logged.
     pub fn revoked(&self, tokens: &[TokenRecord]) {
-        let Some(tx) = &self.tx else { return };
         for t in tokens.iter().filter(|t| t.kind == apim_domain::oauth::TokenKind::Access) {
             // For a JWT the gateways know the jti; for an opaque token, its SHA-256 (they cache by hash).
             let (revoked, kind) = match t.format {
                 TokenFormat::Jwt => (t.key.strip_prefix("jti:").unwrap_or(&t.key).to_string(), "JWT"),
                 TokenFormat::Opaque => (t.key.clone(), "DEFAULT"),
             };
+            // No receiver is not an error: a key manager without a resident gateway.
+            let _ = self.local.send(apim_domain::scopes::RevokedToken { id: revoked.clone(), expires_at: t.expires_at });
+            let Some(tx) = &self.tx else { continue };
             let body = json!({
                 "eventId": uuid::Uuid::new_v4().to_string(),
                 "revokedToken": revoked,

@@ -6,8 +6,8 @@ use apim_domain::oauth::TokenFormat;
 use apim_store::{OAuthStore, UserStore};
 
 use crate::KeyManager;
-use crate::crypto::{ct_eq, random_token, sha256_hex};
 use crate::error::OAuthError;
+use apim_jose::crypto::{ct_eq, random_token, sha256_hex};
 
 fn key_error(e: OAuthError) -> KeyError {
     if e.status.is_client_error() { KeyError::Invalid(e.description) } else { KeyError::Unavailable(e.description) }

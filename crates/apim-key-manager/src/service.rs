@@ -6,12 +6,12 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::KeyManager;
-use crate::crypto::{ct_eq, now, random_token, sha256_b64url, sha256_hex};
 use crate::error::OAuthError;
 use crate::form::{Form, basic};
-use crate::jwt::{self, JwtError};
 use crate::scope;
 use crate::writer::WriteError;
+use apim_jose::crypto::{ct_eq, now, random_token, sha256_b64url, sha256_hex};
+use apim_jose::jwt::{self, JwtError};
 
 const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -435,5 +435,35 @@ impl apim_domain::scopes::TokenValidator for KeyManager {
                 scopes: record.scope.split(' ').map(str::to_string).collect(),
             })
         })
+    }
+}
+
+/// The resident key manager serves the in-process gateway directly: introspection without HTTP or client
+/// authentication (the caller is this process), and the JWKS from the database.
+impl apim_domain::scopes::TokenAuthority for KeyManager {
+    fn introspect<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<apim_domain::scopes::Introspection>, String>> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(Resolved { record, .. }) = self.resolve(token).await.map_err(|e| e.description)? else { return Ok(None) };
+            if record.state != TokenState::Active || record.expires_at <= now() || record.kind != TokenKind::Access {
+                return Ok(None);
+            }
+            Ok(Some(apim_domain::scopes::Introspection {
+                client_id: record.client_id,
+                subject: record.subject,
+                scopes: record.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                expires_at: record.expires_at,
+            }))
+        })
+    }
+
+    fn jwks(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + '_>> {
+        Box::pin(async move { KeyManager::jwks(self).await.map(|v| v.to_string()).map_err(|e| e.description) })
+    }
+
+    fn issuer(&self) -> String {
+        self.cfg.issuer.clone()
     }
 }

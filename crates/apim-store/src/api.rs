@@ -66,6 +66,10 @@ pub trait ApiStore: Send + Sync {
     fn policies(&self, level: &str) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
     /// Events after `seq`, in order, at most `limit`.
     fn events_after(&self, seq: i64, limit: i64) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+    /// The newest event's sequence number (0 when the log is empty).
+    fn last_event_seq(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// Every deployment with the API's lifecycle state and the deployed revision's document: what gateways serve.
+    fn deployed_revisions(&self) -> impl Future<Output = Result<Vec<(Deployment, String, String)>, StoreError>> + Send;
 }
 
 const API_COLUMNS: &str = "id, name, version, context, provider, status, api_type, document, created_at, updated_at";
@@ -479,6 +483,31 @@ impl ApiStore for Db {
         })
     }
 
+    async fn last_event_seq(&self) -> Result<i64, StoreError> {
+        self.last_event_seq_impl().await
+    }
+
+    async fn deployed_revisions(&self) -> Result<Vec<(Deployment, String, String)>, StoreError> {
+        let q = "SELECT d.api_id, d.environment, d.revision_id, d.vhost, d.display_on_devportal, d.deployed_at, a.status, r.document \
+                 FROM am_deployment d JOIN am_api a ON a.id = d.api_id JOIN am_revision r ON r.id = d.revision_id ORDER BY d.api_id, d.environment";
+        per_backend!(self, |p| {
+            let mut out = Vec::new();
+            for r in sqlx::query(q).fetch_all(p).await? {
+                let shown: i32 = r.try_get(4)?;
+                let d = Deployment {
+                    api_id: r.try_get(0)?,
+                    environment: r.try_get(1)?,
+                    revision_id: r.try_get(2)?,
+                    vhost: r.try_get(3)?,
+                    display_on_devportal: shown != 0,
+                    deployed_at: r.try_get(5)?,
+                };
+                out.push((d, r.try_get(6)?, r.try_get(7)?));
+            }
+            Ok(out)
+        })
+    }
+
     async fn events_after(&self, seq: i64, limit: i64) -> Result<Vec<Event>, StoreError> {
         let q = sql(
             self,
@@ -491,6 +520,16 @@ impl ApiStore for Db {
                 out.push(Event { seq: r.try_get(0)?, event_type: r.try_get(1)?, payload: r.try_get(2)?, created_at: r.try_get(3)? });
             }
             Ok(out)
+        })
+    }
+}
+
+impl Db {
+    async fn last_event_seq_impl(&self) -> Result<i64, StoreError> {
+        let q = "SELECT COALESCE(MAX(seq), 0) FROM am_event";
+        per_backend!(self, |p| {
+            let r = sqlx::query(q).fetch_one(p).await?;
+            Ok(r.try_get::<i64, _>(0).or_else(|_| r.try_get::<i32, _>(0).map(i64::from))?)
         })
     }
 }

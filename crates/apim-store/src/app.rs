@@ -32,6 +32,8 @@ pub trait ApplicationStore: Send + Sync {
     /// `Conflict` if the application already has keys of this type at this key manager.
     fn add_key_mapping(&self, km: &KeyMapping, events: &[EventDraft]) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn key_mappings(&self, application_id: &str) -> impl Future<Output = Result<Vec<KeyMapping>, StoreError>> + Send;
+    /// Every application's key mappings: what gateways resolve consumer keys with.
+    fn all_key_mappings(&self) -> impl Future<Output = Result<Vec<KeyMapping>, StoreError>> + Send;
 
     /// `Conflict` if the application is already subscribed to the API.
     fn create_subscription(&self, sub: &SubscriptionRecord, events: &[EventDraft]) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -248,26 +250,11 @@ impl ApplicationStore for Db {
     }
 
     async fn key_mappings(&self, application_id: &str) -> Result<Vec<KeyMapping>, StoreError> {
-        let q = sql(
-            self,
-            "SELECT id, application_id, key_type, key_manager, consumer_key, document, created_at FROM am_key_mapping WHERE application_id = ? ORDER BY key_type",
-            "SELECT id, application_id, key_type, key_manager, consumer_key, document, created_at FROM am_key_mapping WHERE application_id = $1 ORDER BY key_type",
-        );
-        per_backend!(self, |p| {
-            let mut out = Vec::new();
-            for r in sqlx::query(q).bind(application_id).fetch_all(p).await? {
-                out.push(KeyMapping {
-                    id: r.try_get(0)?,
-                    application_id: r.try_get(1)?,
-                    key_type: r.try_get(2)?,
-                    key_manager: r.try_get(3)?,
-                    consumer_key: r.try_get(4)?,
-                    document: r.try_get(5)?,
-                    created_at: r.try_get(6)?,
-                });
-            }
-            Ok(out)
-        })
+        self.key_mappings_where(Some(application_id)).await
+    }
+
+    async fn all_key_mappings(&self) -> Result<Vec<KeyMapping>, StoreError> {
+        self.key_mappings_where(None).await
     }
 
     async fn create_subscription(&self, sub: &SubscriptionRecord, events: &[EventDraft]) -> Result<(), StoreError> {
@@ -357,6 +344,35 @@ impl ApplicationStore for Db {
             let mut out = Vec::new();
             for r in q.fetch_all(p).await? {
                 out.push(sub_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl Db {
+    async fn key_mappings_where(&self, application_id: Option<&str>) -> Result<Vec<KeyMapping>, StoreError> {
+        let q = sql(
+            self,
+            "SELECT id, application_id, key_type, key_manager, consumer_key, document, created_at FROM am_key_mapping WHERE ? IS NULL OR application_id = ? ORDER BY application_id, key_type",
+            "SELECT id, application_id, key_type, key_manager, consumer_key, document, created_at FROM am_key_mapping WHERE $1::text IS NULL OR application_id = $1 ORDER BY application_id, key_type",
+        );
+        per_backend!(self, |p| {
+            let mut out = Vec::new();
+            let mut query = sqlx::query(q).bind(application_id);
+            if !matches!(self, Db::Postgres(_)) {
+                query = query.bind(application_id);
+            }
+            for r in query.fetch_all(p).await? {
+                out.push(KeyMapping {
+                    id: r.try_get(0)?,
+                    application_id: r.try_get(1)?,
+                    key_type: r.try_get(2)?,
+                    key_manager: r.try_get(3)?,
+                    consumer_key: r.try_get(4)?,
+                    document: r.try_get(5)?,
+                    created_at: r.try_get(6)?,
+                });
             }
             Ok(out)
         })

@@ -37,3 +37,83 @@ pub struct LivenessReport {
     pub status: String,
     pub version: String,
 }
+
+/// Everything a gateway needs for the labels it serves, as of event sequence number `seq`. The control plane
+/// builds it (in-process for an all-in-one node; over `/internal/data/v1` for a remote gateway); the gateway
+/// compiles it into its immutable runtime snapshot. Documents keep WSO2's DTO shapes (JSON).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeState {
+    pub seq: i64,
+    pub labels: Vec<String>,
+    pub apis: Vec<DeployedApi>,
+    pub applications: Vec<RuntimeApplication>,
+    pub key_mappings: Vec<RuntimeKeyMapping>,
+    pub subscriptions: Vec<RuntimeSubscription>,
+    /// Throttling policies by level: `application`, `subscription`, `api` (advanced), `custom`.
+    pub policies: Vec<RuntimePolicy>,
+    pub block_conditions: Vec<RuntimeBlockCondition>,
+}
+
+/// One revision of an API deployed to one of the labels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployedApi {
+    pub id: String,
+    /// The API's current lifecycle state (BLOCKED APIs answer 503 at the gateway).
+    pub status: String,
+    pub environment: String,
+    pub vhost: String,
+    pub revision_id: String,
+    /// The publisher DTO as the revision froze it.
+    pub definition: serde_json::Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeApplication {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub policy: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeKeyMapping {
+    pub consumer_key: String,
+    pub application_id: String,
+    /// PRODUCTION or SANDBOX.
+    pub key_type: String,
+    pub key_manager: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeSubscription {
+    pub id: String,
+    pub api_id: String,
+    pub application_id: String,
+    pub policy: String,
+    /// UNBLOCKED, BLOCKED, ON_HOLD or PROD_ONLY_BLOCKED.
+    pub status: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimePolicy {
+    pub level: String,
+    pub name: String,
+    /// The admin API's policy DTO.
+    pub document: serde_json::Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeBlockCondition {
+    pub id: String,
+    /// API, APPLICATION, IP, IPRANGE, USER, SUBSCRIPTION.
+    pub condition_type: String,
+    pub value: serde_json::Value,
+    pub enabled: bool,
+}

@@ -23,12 +23,7 @@ pub fn random_client_id() -> String {
 /// SHA-256, hex. Tokens and secrets are 256-bit random values, so an unkeyed hash is already irreversible;
 /// no key has to be shared between key-manager nodes.
 pub fn sha256_hex(s: &str) -> String {
-    let d = digest::digest(&digest::SHA256, s.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in d.as_ref() {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    hex(&sha256(s.as_bytes()))
 }
 
 pub fn sha256_b64url(s: &str) -> String {
@@ -49,4 +44,22 @@ pub fn b64url_decode(s: &str) -> Option<Vec<u8>> {
 
 pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// SHA-256 of raw bytes: cache keys for presented tokens.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
+    out
+}
+
+/// Lower-case hex.
+pub fn hex(data: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(data.len() * 2);
+    for b in data {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
 }

@@ -1,0 +1,128 @@
+//! The runtime state gateways serve, built from the database, and the tail of the event log that tells when
+//! to rebuild it. An all-in-one node hands both to its gateway in-process; the event hub serves them remotely.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apim_store::{AdminStore, ApiStore, ApplicationStore, StoreError};
+use apim_wire::{
+    DeployedApi, RuntimeApplication, RuntimeBlockCondition, RuntimeKeyMapping, RuntimePolicy, RuntimeState, RuntimeSubscription,
+};
+use serde_json::Value;
+
+use crate::ControlPlane;
+
+/// How often the log is polled. Polling the indexed `seq` column is cheap, and it sees events committed by any
+/// control plane on the same database, not only this one.
+const POLL: Duration = Duration::from_millis(20);
+
+impl ControlPlane {
+    /// Everything deployed to one of `labels` (environment names), with the applications, subscriptions,
+    /// policies and block conditions a gateway checks requests against. `seq` is read first, so the state is
+    /// at least as new as it says.
+    pub async fn runtime_state(&self, labels: &[String]) -> Result<RuntimeState, StoreError> {
+        let seq = self.db.last_event_seq().await?;
+        let serves = |env: &str| labels.iter().any(|l| l.eq_ignore_ascii_case(env));
+        let apis = self
+            .db
+            .deployed_revisions()
+            .await?
+            .into_iter()
+            .filter(|(d, _, _)| serves(&d.environment))
+            .map(|(d, status, document)| DeployedApi {
+                id: d.api_id,
+                status,
+                environment: d.environment,
+                vhost: d.vhost,
+                revision_id: d.revision_id,
+                definition: serde_json::from_str(&document).unwrap_or(Value::Null),
+            })
+            .collect();
+        let applications = self
+            .db
+            .list_applications(None)
+            .await?
+            .into_iter()
+            .map(|a| RuntimeApplication { id: a.id, name: a.name, owner: a.owner, policy: a.throttling_policy })
+            .collect();
+        let key_mappings = self
+            .db
+            .all_key_mappings()
+            .await?
+            .into_iter()
+            .map(|k| RuntimeKeyMapping {
+                consumer_key: k.consumer_key,
+                application_id: k.application_id,
+                key_type: k.key_type,
+                key_manager: k.key_manager,
+            })
+            .collect();
+        let subscriptions = self
+            .db
+            .list_subscriptions(None, None)
+            .await?
+            .into_iter()
+            .map(|s| RuntimeSubscription {
+                id: s.id,
+                api_id: s.api_id,
+                application_id: s.application_id,
+                policy: s.policy,
+                status: s.status,
+            })
+            .collect();
+        let mut policies = Vec::new();
+        for level in ["application", "subscription", "api", "custom"] {
+            for (name, document) in self.db.policies(level).await? {
+                policies.push(RuntimePolicy {
+                    level: level.into(),
+                    name,
+                    document: serde_json::from_str(&document).unwrap_or(Value::Null),
+                });
+            }
+        }
+        let block_conditions = self
+            .db
+            .list_objects("block_condition")
+            .await?
+            .into_iter()
+            .filter_map(|(id, _, doc)| {
+                let d: Value = serde_json::from_str(&doc).ok()?;
+                Some(RuntimeBlockCondition {
+                    id,
+                    condition_type: d.get("conditionType")?.as_str()?.to_string(),
+                    value: d.get("conditionValue").cloned().unwrap_or(Value::Null),
+                    enabled: d.get("conditionStatus").and_then(Value::as_bool).unwrap_or(true),
+                })
+            })
+            .collect();
+        Ok(RuntimeState { seq, labels: labels.to_vec(), apis, applications, key_mappings, subscriptions, policies, block_conditions })
+    }
+
+    /// The newest event sequence number, kept current by a task that tails the log. Receivers wake on every
+    /// change; they rebuild what they serve at their own pace (a burst of events costs one rebuild).
+    pub fn event_tail(self: &Arc<Self>) -> tokio::sync::watch::Receiver<i64> {
+        let (tx, rx) = tokio::sync::watch::channel(0);
+        let cp = self.clone();
+        tokio::spawn(async move {
+            let mut failing = false;
+            loop {
+                match cp.db.last_event_seq().await {
+                    Ok(seq) => {
+                        failing = false;
+                        tx.send_if_modified(|cur| std::mem::replace(cur, seq) != seq);
+                    }
+                    Err(e) if !failing => {
+                        failing = true;
+                        tracing::warn!("cannot read the event log: {e}; retrying");
+                    }
+                    Err(_) => {}
+                }
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(if failing { POLL * 50 } else { POLL }).await;
+            }
+        });
+        rx
+    }
+}

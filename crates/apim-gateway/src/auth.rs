@@ -1,0 +1,227 @@
+//! Token authentication: JWTs verified locally against the key manager's JWKS (cached, refreshed on an unknown
+//! `kid`), opaque tokens through the key manager's introspection, both behind caches bounded by the token's
+//! expiry. Revoked tokens are remembered until they expire and refused even on a cache hit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use apim_domain::scopes::TokenAuthority;
+use apim_jose::crypto::{hex, sha256};
+use apim_jose::jwt::{self, JwtError, VerifyKey};
+use arc_swap::ArcSwap;
+use dashmap::DashMap;
+use serde_json::Value;
+
+/// Leeway for `exp` and `nbf` against clock skew between nodes.
+const SKEW_SECS: i64 = 30;
+/// How long "not active" is remembered for an opaque token.
+const NEGATIVE_TTL_MS: u64 = 30_000;
+/// Positive opaque entries are re-checked at least this often.
+const OPAQUE_MAX_TTL_MS: u64 = 300_000;
+/// Unknown `kid`s refresh the JWKS at most this often (made-up kids must not hammer the key manager).
+const JWKS_REFRESH_MS: u64 = 1_000;
+/// Entries per cache; past it, expired entries go, then everything.
+const CACHE_MAX: usize = 100_000;
+
+/// Who is calling, as the token says.
+#[derive(Debug)]
+pub struct Principal {
+    pub client_id: String,
+    pub subject: String,
+    pub scopes: Vec<String>,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// The revocation key: `jti` for JWTs, SHA-256 hex for opaque tokens.
+    pub token_id: String,
+    /// A JWT's claims (claim-based throttling conditions).
+    pub claims: Option<Value>,
+}
+
+/// Why authentication failed: WSO2's codes (reference §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthError {
+    /// 900901
+    Invalid,
+    /// 900903
+    Expired,
+    /// 900900 with 503: the key manager could not be asked.
+    Unavailable,
+}
+
+struct OpaqueEntry {
+    principal: Option<Arc<Principal>>,
+    until_ms: u64,
+}
+
+pub struct Authenticator {
+    authority: Arc<dyn TokenAuthority>,
+    issuer: String,
+    keys: ArcSwap<Vec<VerifyKey>>,
+    keys_fetched_ms: AtomicU64,
+    jwts: DashMap<[u8; 32], Arc<Principal>>,
+    opaque: DashMap<[u8; 32], OpaqueEntry>,
+    /// Revocation key → expiry (Unix seconds).
+    revoked: DashMap<String, i64>,
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl Authenticator {
+    pub fn new(authority: Arc<dyn TokenAuthority>) -> Authenticator {
+        Authenticator {
+            issuer: authority.issuer(),
+            authority,
+            keys: ArcSwap::from_pointee(Vec::new()),
+            keys_fetched_ms: AtomicU64::new(0),
+            jwts: DashMap::new(),
+            opaque: DashMap::new(),
+            revoked: DashMap::new(),
+        }
+    }
+
+    pub async fn authenticate(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
+        let digest = sha256(token.as_bytes());
+        let now = now_ms();
+        let principal =
+            if jwt::looks_like_jwt(token) { self.jwt(token, digest, now).await? } else { self.opaque(token, digest, now).await? };
+        if (principal.expires_at + SKEW_SECS) * 1000 <= now as i64 {
+            return Err(AuthError::Expired);
+        }
+        if self.revoked.contains_key(&principal.token_id) {
+            return Err(AuthError::Invalid);
+        }
+        Ok(principal)
+    }
+
+    async fn jwt(&self, token: &str, digest: [u8; 32], now: u64) -> Result<Arc<Principal>, AuthError> {
+        if let Some(p) = self.jwts.get(&digest) {
+            return Ok(p.clone());
+        }
+        let kid = jwt::kid_of(token).ok_or(AuthError::Invalid)?;
+        if !self.keys.load().iter().any(|k| k.kid == kid) {
+            self.refresh_keys(now).await;
+        }
+        let claims = match jwt::verify(token, &self.keys.load()) {
+            Ok(c) => c,
+            Err(JwtError::Malformed | JwtError::Rejected | JwtError::BadSignature | JwtError::UnknownKey(_)) => {
+                return Err(AuthError::Invalid);
+            }
+        };
+        let s = |f: &str| claims.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+        if !self.issuer.is_empty() && s("iss") != self.issuer {
+            return Err(AuthError::Invalid);
+        }
+        let secs = now as i64 / 1000;
+        let exp = claims.get("exp").and_then(Value::as_i64).ok_or(AuthError::Invalid)?;
+        if exp + SKEW_SECS <= secs {
+            return Err(AuthError::Expired);
+        }
+        if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf > secs + SKEW_SECS) {
+            return Err(AuthError::Invalid);
+        }
+        let client_id = claims.get("azp").or_else(|| claims.get("client_id")).and_then(Value::as_str).unwrap_or("").to_string();
+        let principal = Arc::new(Principal {
+            client_id,
+            subject: s("sub"),
+            scopes: s("scope").split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect(),
+            expires_at: exp,
+            token_id: s("jti"),
+            claims: Some(claims),
+        });
+        bound(&self.jwts, |_| true);
+        self.jwts.insert(digest, principal.clone());
+        Ok(principal)
+    }
+
+    async fn refresh_keys(&self, now: u64) {
+        let last = self.keys_fetched_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < JWKS_REFRESH_MS
+            || self.keys_fetched_ms.compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed).is_err()
+        {
+            return;
+        }
+        match self.authority.jwks().await {
+            Ok(text) => {
+                let doc: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                let keys: Vec<VerifyKey> =
+                    doc.get("keys").and_then(Value::as_array).into_iter().flatten().filter_map(VerifyKey::from_jwk).collect();
+                tracing::info!(keys = keys.len(), "JWKS refreshed from the key manager");
+                self.keys.store(Arc::new(keys));
+            }
+            Err(e) => tracing::warn!("cannot fetch the key manager's JWKS: {e}"),
+        }
+    }
+
+    async fn opaque(&self, token: &str, digest: [u8; 32], now: u64) -> Result<Arc<Principal>, AuthError> {
+        if let Some(e) = self.opaque.get(&digest)
+            && e.until_ms > now
+        {
+            return e.principal.clone().ok_or(AuthError::Invalid);
+        }
+        let found = self.authority.introspect(token).await.map_err(|e| {
+            tracing::warn!("token introspection failed: {e}");
+            AuthError::Unavailable
+        })?;
+        let entry = match found {
+            Some(i) => {
+                let p = Arc::new(Principal {
+                    client_id: i.client_id,
+                    subject: i.subject,
+                    scopes: i.scopes,
+                    expires_at: i.expires_at,
+                    token_id: hex(&digest),
+                    claims: None,
+                });
+                let until = (i.expires_at.max(0) as u64 * 1000).min(now + OPAQUE_MAX_TTL_MS);
+                OpaqueEntry { principal: Some(p), until_ms: until }
+            }
+            None => OpaqueEntry { principal: None, until_ms: now + NEGATIVE_TTL_MS },
+        };
+        let result = entry.principal.clone().ok_or(AuthError::Invalid);
+        bound(&self.opaque, |e| e.until_ms > now);
+        self.opaque.insert(digest, entry);
+        result
+    }
+
+    /// A revocation notice: the token is refused from now on, cached or not.
+    pub fn revoke(&self, token_id: &str, expires_at: i64) {
+        self.revoked.insert(token_id.to_string(), expires_at);
+        // Opaque tokens are cached by the digest whose hex is their revocation key.
+        if token_id.len() == 64
+            && let Some(digest) = unhex(token_id)
+        {
+            self.opaque.remove(&digest);
+        }
+        self.jwts.retain(|_, p| p.token_id != token_id);
+    }
+
+    /// Forgets expired revocations and cache entries.
+    pub fn sweep(&self, now_ms: u64) {
+        let secs = now_ms as i64 / 1000;
+        self.revoked.retain(|_, exp| *exp + SKEW_SECS > secs);
+        self.jwts.retain(|_, p| p.expires_at + SKEW_SECS > secs);
+        self.opaque.retain(|_, e| e.until_ms > now_ms);
+    }
+}
+
+/// Keeps a cache under `CACHE_MAX`: first drops entries `keep` rejects, then everything.
+fn bound<V>(map: &DashMap<[u8; 32], V>, keep: impl Fn(&V) -> bool) {
+    if map.len() < CACHE_MAX {
+        return;
+    }
+    map.retain(|_, v| keep(v));
+    if map.len() >= CACHE_MAX {
+        map.clear();
+    }
+}
+
+fn unhex(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+        let text = std::str::from_utf8(chunk).ok()?;
+        *out.get_mut(i)? = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(out)
+}

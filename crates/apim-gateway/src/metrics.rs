@@ -1,0 +1,103 @@
+//! Prometheus counters for the traffic path: plain atomics, labels from small fixed sets only (status class,
+//! throttle level, error code, upstream failure kind), so cardinality never grows with traffic.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+const BUCKETS_MS: [f64; 12] = [0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0];
+pub const AUTH_CODES: [u32; 8] = [900900, 900901, 900902, 900903, 900907, 900908, 900909, 900910];
+pub const THROTTLE_LEVELS: [&str; 6] = ["api", "resource", "subscription", "burst", "application", "blocked"];
+pub const UPSTREAM_KINDS: [&str; 4] = ["connect", "timeout", "closed", "no_endpoint"];
+
+#[derive(Default)]
+pub struct Metrics {
+    /// 1xx..5xx.
+    by_class: [AtomicU64; 5],
+    buckets: [AtomicU64; BUCKETS_MS.len()],
+    latency_count: AtomicU64,
+    latency_sum_us: AtomicU64,
+    auth: [AtomicU64; AUTH_CODES.len()],
+    throttled: [AtomicU64; THROTTLE_LEVELS.len()],
+    upstream: [AtomicU64; UPSTREAM_KINDS.len()],
+}
+
+impl Metrics {
+    pub fn request(&self, status: u16, elapsed: Duration) {
+        if let Some(c) = self.by_class.get(usize::from(status / 100).wrapping_sub(1)) {
+            c.fetch_add(1, Relaxed);
+        }
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        if let Some(i) = BUCKETS_MS.iter().position(|b| ms <= *b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.latency_count.fetch_add(1, Relaxed);
+        self.latency_sum_us.fetch_add(elapsed.as_micros() as u64, Relaxed);
+    }
+
+    pub fn auth_failure(&self, code: u32) {
+        if let Some(i) = AUTH_CODES.iter().position(|c| *c == code) {
+            self.auth[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn throttled(&self, level: &str) {
+        if let Some(i) = THROTTLE_LEVELS.iter().position(|l| *l == level) {
+            self.throttled[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn upstream_error(&self, kind: &str) {
+        if let Some(i) = UPSTREAM_KINDS.iter().position(|k| *k == kind) {
+            self.upstream[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn render(&self, apis: usize, throttle_keys: usize) -> String {
+        let mut out = String::with_capacity(4096);
+        let _ = writeln!(
+            out,
+            "# HELP apim_gateway_requests_total Requests answered, by status class.\n# TYPE apim_gateway_requests_total counter"
+        );
+        for (i, c) in self.by_class.iter().enumerate() {
+            let _ = writeln!(out, "apim_gateway_requests_total{{class=\"{}xx\"}} {}", i + 1, c.load(Relaxed));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP apim_gateway_request_duration_seconds Time from request to response headers.\n# TYPE apim_gateway_request_duration_seconds histogram"
+        );
+        let mut cumulative = 0;
+        for (b, c) in BUCKETS_MS.iter().zip(&self.buckets) {
+            cumulative += c.load(Relaxed);
+            let _ = writeln!(out, "apim_gateway_request_duration_seconds_bucket{{le=\"{}\"}} {cumulative}", b / 1000.0);
+        }
+        let count = self.latency_count.load(Relaxed);
+        let _ = writeln!(out, "apim_gateway_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "apim_gateway_request_duration_seconds_sum {}", self.latency_sum_us.load(Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "apim_gateway_request_duration_seconds_count {count}");
+        let _ = writeln!(
+            out,
+            "# HELP apim_gateway_auth_failures_total Authentication and authorization refusals, by WSO2 code.\n# TYPE apim_gateway_auth_failures_total counter"
+        );
+        for (code, c) in AUTH_CODES.iter().zip(&self.auth) {
+            let _ = writeln!(out, "apim_gateway_auth_failures_total{{code=\"{code}\"}} {}", c.load(Relaxed));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP apim_gateway_throttled_total Requests refused by throttling or blocking, by level.\n# TYPE apim_gateway_throttled_total counter"
+        );
+        for (level, c) in THROTTLE_LEVELS.iter().zip(&self.throttled) {
+            let _ = writeln!(out, "apim_gateway_throttled_total{{level=\"{level}\"}} {}", c.load(Relaxed));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP apim_gateway_upstream_errors_total Backend failures, by kind.\n# TYPE apim_gateway_upstream_errors_total counter"
+        );
+        for (kind, c) in UPSTREAM_KINDS.iter().zip(&self.upstream) {
+            let _ = writeln!(out, "apim_gateway_upstream_errors_total{{kind=\"{kind}\"}} {}", c.load(Relaxed));
+        }
+        let _ = writeln!(out, "# TYPE apim_gateway_apis gauge\napim_gateway_apis {apis}");
+        let _ = writeln!(out, "# TYPE apim_gateway_throttle_keys gauge\napim_gateway_throttle_keys {throttle_keys}");
+        out
+    }
+}

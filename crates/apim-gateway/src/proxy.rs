@@ -1,0 +1,445 @@
+//! The request chain and the upstream call.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use http_body_util::combinators::BoxBody;
+use hyper::body::{Bytes, Incoming};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::Gateway;
+use crate::auth::{AuthError, Principal, now_ms};
+use crate::reply;
+use crate::router::Route;
+use crate::snapshot::{Api, AuthType, Condition, KeyType, Policy, Resource, Snapshot};
+use crate::throttle::{Check, Level};
+use crate::upstream::EndpointGroup;
+
+pub type Body = BoxBody<Bytes, hyper::Error>;
+pub type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
+
+pub fn client(tls: rustls::ClientConfig) -> UpstreamClient {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(Duration::from_secs(5)));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(http);
+    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(90)).pool_max_idle_per_host(1024).build(connector)
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the gateway.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in HOP_BY_HOP.iter().chain(&listed) {
+        h.remove(n);
+    }
+    h.remove(header::UPGRADE);
+}
+
+/// What the chain learned about the caller, for throttling, routing and the access log.
+struct Caller<'s> {
+    principal: Option<Arc<Principal>>,
+    application: Option<&'s crate::snapshot::Application>,
+    key_type: KeyType,
+    subscription_policy: Option<&'s str>,
+}
+
+impl Gateway {
+    /// Runs one request through the chain; always answers (failures are WSO2 error bodies, never a panic).
+    pub async fn handle(self: &Arc<Self>, req: Request<Incoming>, peer: SocketAddr, https: bool) -> Response<Body> {
+        let started = Instant::now();
+        let snap = self.snapshot.load_full();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let (resp, api_name, app_name) = self.chain(&snap, req, peer, https).await;
+        let status = resp.status().as_u16();
+        let elapsed = started.elapsed();
+        self.metrics.request(status, elapsed);
+        tracing::info!(
+            target: "apim::access",
+            "{}",
+            serde_json::json!({"method": method.as_str(), "path": path, "status": status, "api": api_name, "application": app_name,
+                "client": peer.ip().to_string(), "latency_ms": elapsed.as_secs_f64() * 1000.0})
+        );
+        resp
+    }
+
+    /// Returns the response plus the API and application names for the access log.
+    async fn chain(
+        self: &Arc<Self>,
+        snap: &Arc<Snapshot>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        https: bool,
+    ) -> (Response<Body>, Option<String>, Option<String>) {
+        let path = req.uri().path();
+        let preflight = req.method() == Method::OPTIONS
+            && req.headers().contains_key(header::ORIGIN)
+            && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        let route_method = if preflight {
+            req.headers().get(header::ACCESS_CONTROL_REQUEST_METHOD).and_then(|v| v.to_str().ok()).unwrap_or("GET").to_ascii_uppercase()
+        } else {
+            req.method().as_str().to_string()
+        };
+        let (api, resource, prefix_len) = match snap.router.route(path, &route_method) {
+            Route::Found { api, resource, prefix_len } => (api.clone(), resource, prefix_len),
+            Route::NoResource(api) => {
+                if preflight && let Some(r) = self.preflight(api, &req) {
+                    return (r, Some(api.name.clone()), None);
+                }
+                return (reply::no_resource(path, req.method().as_str()), Some(api.name.clone()), None);
+            }
+            Route::NoApi => return (reply::no_resource(path, req.method().as_str()), None, None),
+        };
+        let api_name = Some(api.name.clone());
+        if preflight && let Some(r) = self.preflight(&api, &req) {
+            return (r, api_name, None);
+        }
+        if api.blocked {
+            return (reply::api_blocked(), api_name, None);
+        }
+        let client_ip = peer.ip();
+        if snap.blocks.apis.contains(&api.context_version) || snap.blocks.ip_blocked(client_ip) {
+            self.metrics.throttled("blocked");
+            return (reply::blocked(if snap.blocks.ip_blocked(client_ip) { "IP address" } else { "API" }), api_name, None);
+        }
+        let caller = match self.authorize(snap, &api, resource, &req).await {
+            Ok(c) => c,
+            Err((resp, code)) => {
+                self.metrics.auth_failure(code);
+                return (resp, api_name, None);
+            }
+        };
+        let app_name = caller.application.map(|a| a.name.clone());
+        if let Some(r) = self.throttle(snap, &api, resource, &caller, &req, client_ip) {
+            return (r, api_name, app_name);
+        }
+        let group = match caller.key_type {
+            KeyType::Production => api.production.clone(),
+            KeyType::Sandbox => api.sandbox.clone(),
+        };
+        let Some(group) = group else {
+            self.metrics.upstream_error("no_endpoint");
+            let what = caller.key_type.as_str().to_ascii_lowercase();
+            return (reply::forbidden(&format!("this API has no {what} endpoint; use keys of the other type")), api_name, app_name);
+        };
+        let origin = req.headers().get(header::ORIGIN).cloned();
+        let mut resp = self.forward(req, &api, &group, prefix_len, client_ip, https).await;
+        if let Some(origin) = origin {
+            self.cors_headers(&api, &origin, resp.headers_mut());
+        }
+        (resp, api_name, app_name)
+    }
+
+    /// Authentication, subscription, scopes and the caller-specific block conditions.
+    async fn authorize<'s>(
+        &self,
+        snap: &'s Snapshot,
+        api: &Api,
+        resource: &Resource,
+        req: &Request<Incoming>,
+    ) -> Result<Caller<'s>, (Response<Body>, u32)> {
+        let anonymous = Caller { principal: None, application: None, key_type: KeyType::Production, subscription_policy: None };
+        if resource.auth == AuthType::None {
+            return Ok(anonymous);
+        }
+        let token = req
+            .headers()
+            .get(api.auth_header.as_str())
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && api.oauth2);
+        let Some(token) = token else {
+            return Err((reply::missing_credentials(), 900902));
+        };
+        let principal = self.auth.authenticate(token).await.map_err(|e| match e {
+            AuthError::Invalid => (reply::invalid_credentials(), 900901),
+            AuthError::Expired => (reply::expired(), 900903),
+            AuthError::Unavailable => (reply::key_manager_unavailable(), 900900),
+        })?;
+        let Some((app_id, key_type)) = snap.keys.get(&principal.client_id) else {
+            return Err((
+                reply::forbidden("User is NOT authorized to access the Resource. The token's application is not known here."),
+                900908,
+            ));
+        };
+        let application = snap.applications.get(app_id);
+        let Some(sub) = snap.subscriptions.get(&(app_id.clone(), api.id.clone())) else {
+            return Err((reply::forbidden("User is NOT authorized to access the Resource. API Subscription validation failed."), 900908));
+        };
+        match sub.status.as_str() {
+            "BLOCKED" => return Err((reply::subscription_blocked(), 900907)),
+            "PROD_ONLY_BLOCKED" if *key_type == KeyType::Production => return Err((reply::subscription_blocked(), 900907)),
+            "ON_HOLD" | "REJECTED" | "TIER_UPDATE_PENDING" => return Err((reply::subscription_inactive(), 900909)),
+            _ => {}
+        }
+        if !resource.scopes.is_empty() && !resource.scopes.iter().any(|s| principal.scopes.contains(s)) {
+            return Err((reply::bad_scope(&resource.scopes), 900910));
+        }
+        if !snap.blocks.is_empty() {
+            let app_key = application.map(|a| format!("{}:{}", a.owner, a.name)).unwrap_or_default();
+            let sub_key = format!("{}:{}:{}", api.context_version, app_key.replace(':', "-"), key_type.as_str());
+            if snap.blocks.applications.contains(&app_key) || snap.blocks.subscriptions.contains(&sub_key) {
+                return Err((reply::blocked("application"), 900805));
+            }
+            if snap.blocks.users.contains(&principal.subject) {
+                return Err((reply::blocked("user"), 900805));
+            }
+        }
+        Ok(Caller { principal: Some(principal), application, key_type: *key_type, subscription_policy: Some(sub.policy.as_str()) })
+    }
+
+    /// Advanced (API or resource), subscription with burst, and application limits; `None` admits.
+    fn throttle(
+        &self,
+        snap: &Snapshot,
+        api: &Api,
+        resource: &Resource,
+        caller: &Caller<'_>,
+        req: &Request<Incoming>,
+        client_ip: IpAddr,
+    ) -> Option<Response<Body>> {
+        let mut checks: Vec<Check<'_>> = Vec::with_capacity(4);
+        let (advanced, level, base) = match &api.api_policy {
+            Some(p) => (snap.api_policies.get(p), Level::Api, format!("{}:{}", api.context_version, api.version)),
+            None => (
+                resource.policy.as_ref().and_then(|p| snap.api_policies.get(p)),
+                Level::Resource,
+                format!("{}{}:{}", api.context_version, resource.target, resource.verb),
+            ),
+        };
+        if let Some(policy) = advanced {
+            let matched = policy.groups.iter().position(|g| g.conditions.iter().all(|c| condition_holds(c, req, client_ip, caller)));
+            match matched {
+                Some(n) => {
+                    checks.push(Check { key: format!("{base}_condition_{n}"), limit: &policy.groups[n].limit, level, enforce: true })
+                }
+                None => {
+                    if let Some(l) = &policy.limit {
+                        checks.push(Check { key: format!("{base}_default"), limit: l, level, enforce: true });
+                    }
+                }
+            }
+        }
+        if let (Some(app), Some(sub_policy)) = (caller.application, caller.subscription_policy) {
+            if let Some(p) = snap.sub_policies.get(sub_policy) {
+                let key = format!("{}:{}:{}", app.id, api.context_version, api.version);
+                if let Some(b) = &p.burst {
+                    checks.push(Check { key: format!("{key}_burst"), limit: b, level: Level::Burst, enforce: true });
+                }
+                push_limit(&mut checks, p, key, Level::Subscription, p.stop_on_quota_reach);
+            }
+            if let Some(p) = snap.app_policies.get(&app.policy) {
+                let user = caller.principal.as_ref().map(|p| p.subject.as_str()).unwrap_or("");
+                push_limit(&mut checks, p, format!("{}:{user}@carbon.super", app.id), Level::Application, true);
+            }
+        }
+        if checks.is_empty() {
+            return None;
+        }
+        let bytes = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let now = now_ms();
+        match self.counters.admit(&checks, bytes, now) {
+            Ok(()) => None,
+            Err(refused) => {
+                self.metrics.throttled(refused.level.as_str());
+                Some(reply::throttled(refused.level.code(), refused.retry_at_ms, now))
+            }
+        }
+    }
+
+    /// Streams the request to a backend and its response back. A request without a body is retried on the
+    /// next endpoint when a connection cannot be made (nothing was sent); others are never replayed.
+    async fn forward(
+        &self,
+        req: Request<Incoming>,
+        api: &Api,
+        group: &EndpointGroup,
+        prefix_len: usize,
+        client_ip: IpAddr,
+        https: bool,
+    ) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
+        let query = parts.uri.query();
+        let mut headers = parts.headers.clone();
+        strip_hop_by_hop(&mut headers);
+        let host = headers.remove(header::HOST).or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+        headers.remove(api.auth_header.as_str());
+        let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(prev) => format!("{prev}, {client_ip}"),
+            None => client_ip.to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&xff) {
+            headers.insert("x-forwarded-for", v);
+        }
+        headers.insert("x-forwarded-proto", HeaderValue::from_static(if https { "https" } else { "http" }));
+        if let Some(h) = host {
+            headers.insert("x-forwarded-host", h);
+        }
+        let replayable = body_is_empty(&parts.headers, &parts.method);
+        let mut body = Some(body.boxed());
+        let candidates = group.candidates();
+        let last = candidates.len().saturating_sub(1);
+        for (i, endpoint) in candidates.into_iter().enumerate() {
+            let Ok(uri) = endpoint.uri_for(rest, query) else {
+                return reply::upstream(
+                    StatusCode::BAD_GATEWAY,
+                    101503,
+                    "Error connecting to the back end",
+                    "the backend URL could not be formed",
+                );
+            };
+            let b = match (replayable, body.take()) {
+                (true, _) => http_body_util::Empty::new().map_err(|never| match never {}).boxed(),
+                (false, Some(b)) => b,
+                (false, None) => break,
+            };
+            let mut up = Request::new(b);
+            *up.method_mut() = parts.method.clone();
+            *up.uri_mut() = uri;
+            *up.headers_mut() = headers.clone();
+            if let Ok(v) = HeaderValue::from_str(endpoint.authority()) {
+                up.headers_mut().insert(header::HOST, v);
+            }
+            match tokio::time::timeout(endpoint.timeout, self.client.request(up)).await {
+                Ok(Ok(resp)) => {
+                    endpoint.recovered();
+                    let (mut p, b) = resp.into_parts();
+                    strip_hop_by_hop(&mut p.headers);
+                    return Response::from_parts(p, b.boxed());
+                }
+                Ok(Err(e)) if e.is_connect() => {
+                    endpoint.suspend();
+                    self.metrics.upstream_error("connect");
+                    tracing::warn!(api = %api.name, endpoint = %endpoint.url, "cannot connect to the backend: {e}");
+                    if replayable && i < last {
+                        continue;
+                    }
+                    return reply::upstream(
+                        StatusCode::BAD_GATEWAY,
+                        101503,
+                        "Error connecting to the back end",
+                        "the backend refused or did not accept the connection",
+                    );
+                }
+                Ok(Err(e)) => {
+                    self.metrics.upstream_error("closed");
+                    tracing::warn!(api = %api.name, endpoint = %endpoint.url, "backend failed: {e}");
+                    return reply::upstream(
+                        StatusCode::BAD_GATEWAY,
+                        101505,
+                        "Connection closed by the back end",
+                        "the backend closed the connection or sent an invalid response",
+                    );
+                }
+                Err(_) => {
+                    self.metrics.upstream_error("timeout");
+                    tracing::warn!(api = %api.name, endpoint = %endpoint.url, "backend did not answer within {:?}", endpoint.timeout);
+                    return reply::upstream(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        101504,
+                        "Connection timed out",
+                        "the backend did not answer in time",
+                    );
+                }
+            }
+        }
+        reply::upstream(StatusCode::BAD_GATEWAY, 101503, "Error connecting to the back end", "no backend endpoint could be reached")
+    }
+
+    /// Answers a CORS preflight for an API with CORS on (its own configuration, else `[apim.cors]`).
+    fn preflight(&self, api: &Api, req: &Request<Incoming>) -> Option<Response<Body>> {
+        let origin = req.headers().get(header::ORIGIN)?;
+        let mut resp = Response::new(reply::body(Bytes::new()));
+        if !self.cors_headers(api, origin, resp.headers_mut()) {
+            return None;
+        }
+        Some(resp)
+    }
+
+    /// Adds `Access-Control-*` headers when CORS is on for `api` and `origin` is allowed; says whether it did.
+    fn cors_headers(&self, api: &Api, origin: &HeaderValue, h: &mut HeaderMap) -> bool {
+        let (origins, methods, headers, credentials) = match (&api.cors, &self.cfg.cors) {
+            (Some(c), _) if c.enabled => (&c.origins, &c.methods, &c.headers, c.credentials),
+            (Some(_), _) => return false,
+            (None, Some(g)) => (&g.allow_origins, &g.allow_methods, &g.allow_headers, g.allow_credentials),
+            (None, None) => return false,
+        };
+        let Ok(o) = origin.to_str() else { return false };
+        let allowed = origins.iter().any(|x| x == "*" || x == o);
+        if !allowed {
+            return false;
+        }
+        let value = if origins.iter().any(|x| x == "*") && !credentials { HeaderValue::from_static("*") } else { origin.clone() };
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        if let Ok(v) = HeaderValue::from_str(&methods.join(",")) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&headers.join(",")) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
+        }
+        if credentials {
+            h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        }
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+        true
+    }
+}
+
+fn push_limit<'a>(checks: &mut Vec<Check<'a>>, p: &'a Policy, key: String, level: Level, enforce: bool) {
+    if let Some(l) = &p.limit {
+        checks.push(Check { key, limit: l, level, enforce });
+    }
+}
+
+/// Does a request carry no body (so it can be sent again to another endpoint)?
+fn body_is_empty(h: &HeaderMap, method: &Method) -> bool {
+    let length = h.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).map(str::trim);
+    !h.contains_key(header::TRANSFER_ENCODING)
+        && (length == Some("0") || (length.is_none() && matches!(*method, Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS)))
+}
+
+fn condition_holds(c: &Condition, req: &Request<Incoming>, ip: IpAddr, caller: &Caller<'_>) -> bool {
+    let (hit, invert) = match c {
+        Condition::Ip { from, to, invert } => (crate::snapshot::in_range(ip, *from, *to), *invert),
+        Condition::Header { name, value, invert } => {
+            (req.headers().get(name.as_str()).and_then(|v| v.to_str().ok()).is_some_and(|v| v == value), *invert)
+        }
+        Condition::Query { name, value, invert } => {
+            let q = req.uri().query().unwrap_or("");
+            (form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == name.as_str() && v == value.as_str()), *invert)
+        }
+        Condition::Claim { name, value, invert } => {
+            let claim = caller.principal.as_ref().and_then(|p| p.claims.as_ref()).and_then(|c| c.get(name.as_str()));
+            let hit = claim.is_some_and(|v| v.as_str().map_or_else(|| v.to_string() == *value, |s| s == value));
+            (hit, *invert)
+        }
+    };
+    hit != invert
+}

@@ -1,0 +1,462 @@
+//! The runtime snapshot: what a gateway serves, compiled from the control plane's `RuntimeState` into the
+//! lookup structures the request path needs. Built off the request path, published with arc-swap, never
+//! mutated after that.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use apim_wire::RuntimeState;
+use serde_json::Value;
+
+use crate::router::{Router, Template};
+use crate::upstream::EndpointGroup;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyType {
+    Production,
+    Sandbox,
+}
+
+impl KeyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Production => "PRODUCTION",
+            KeyType::Sandbox => "SANDBOX",
+        }
+    }
+}
+
+/// A resource's `authType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthType {
+    /// `None`: unsecured.
+    None,
+    /// `Application`: only application tokens (client_credentials).
+    Application,
+    /// `Application User`: only tokens a user holds.
+    ApplicationUser,
+    /// `Any` / `Application & Application User`.
+    Any,
+}
+
+#[derive(Debug)]
+pub struct Resource {
+    pub template: Template,
+    /// Upper-case HTTP method.
+    pub verb: String,
+    pub auth: AuthType,
+    pub policy: Option<String>,
+    pub scopes: Vec<String>,
+    /// `/menu` as written in the API: part of WSO2's resource throttle key.
+    pub target: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Cors {
+    pub enabled: bool,
+    pub origins: Vec<String>,
+    pub methods: Vec<String>,
+    pub headers: Vec<String>,
+    pub credentials: bool,
+}
+
+/// One deployed API.
+#[derive(Debug)]
+pub struct Api {
+    pub id: String,
+    pub name: String,
+    pub context: String,
+    pub version: String,
+    /// `isDefaultVersion`: also served at `/{context}/…`.
+    pub default_version: bool,
+    /// BLOCKED APIs answer 503 (900907).
+    pub blocked: bool,
+    /// `/pizzashack/1.0.0`: API block conditions and throttle keys use it.
+    pub context_version: String,
+    pub resources: Vec<Resource>,
+    /// API-level advanced policy: when set it replaces resource-level ones (as in WSO2).
+    pub api_policy: Option<String>,
+    pub oauth2: bool,
+    pub production: Option<Arc<EndpointGroup>>,
+    pub sandbox: Option<Arc<EndpointGroup>>,
+    pub cors: Option<Cors>,
+    /// The request header carrying the token (`authorizationHeader`, default `authorization`), lower case.
+    pub auth_header: String,
+}
+
+#[derive(Debug)]
+pub struct Application {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub policy: String,
+}
+
+#[derive(Debug)]
+pub struct Subscription {
+    pub policy: String,
+    pub status: String,
+}
+
+/// A limit per time window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quota {
+    Requests(u64),
+    Bytes(u64),
+}
+
+#[derive(Clone, Debug)]
+pub struct Limit {
+    pub quota: Quota,
+    pub window_ms: u64,
+}
+
+#[derive(Clone, Debug)]
+pub enum Condition {
+    Ip { from: IpAddr, to: IpAddr, invert: bool },
+    Header { name: String, value: String, invert: bool },
+    Query { name: String, value: String, invert: bool },
+    Claim { name: String, value: String, invert: bool },
+}
+
+#[derive(Clone, Debug)]
+pub struct ConditionGroup {
+    pub conditions: Vec<Condition>,
+    pub limit: Limit,
+}
+
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// `None`: Unlimited.
+    pub limit: Option<Limit>,
+    pub groups: Vec<ConditionGroup>,
+    /// Subscription policies: burst control.
+    pub burst: Option<Limit>,
+    /// Subscription policies: `false` lets requests through over quota.
+    pub stop_on_quota_reach: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Blocks {
+    pub apis: HashSet<String>,
+    /// `owner:application`.
+    pub applications: HashSet<String>,
+    pub users: HashSet<String>,
+    pub subscriptions: HashSet<String>,
+    pub ips: Vec<(IpAddr, IpAddr, bool)>,
+}
+
+impl Blocks {
+    pub fn ip_blocked(&self, ip: IpAddr) -> bool {
+        self.ips.iter().any(|(from, to, invert)| in_range(ip, *from, *to) != *invert)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.apis.is_empty()
+            && self.applications.is_empty()
+            && self.users.is_empty()
+            && self.subscriptions.is_empty()
+            && self.ips.is_empty()
+    }
+}
+
+pub fn in_range(ip: IpAddr, from: IpAddr, to: IpAddr) -> bool {
+    match (ip, from, to) {
+        (IpAddr::V4(ip), IpAddr::V4(a), IpAddr::V4(b)) => (a..=b).contains(&ip),
+        (IpAddr::V6(ip), IpAddr::V6(a), IpAddr::V6(b)) => (a..=b).contains(&ip),
+        (IpAddr::V6(ip), IpAddr::V4(a), IpAddr::V4(b)) => ip.to_ipv4_mapped().is_some_and(|ip| (a..=b).contains(&ip)),
+        _ => false,
+    }
+}
+
+/// Everything the request path reads.
+#[derive(Default)]
+pub struct Snapshot {
+    pub seq: i64,
+    pub router: Router,
+    pub applications: HashMap<String, Application>,
+    /// Consumer key → (application id, key type).
+    pub keys: HashMap<String, (String, KeyType)>,
+    /// (application id, API id) → subscription.
+    pub subscriptions: HashMap<(String, String), Subscription>,
+    pub app_policies: HashMap<String, Policy>,
+    pub sub_policies: HashMap<String, Policy>,
+    pub api_policies: HashMap<String, Policy>,
+    pub blocks: Blocks,
+}
+
+impl Snapshot {
+    /// Compiles a state. Malformed parts (a policy with an unknown unit, an endpoint that is not a URL) are
+    /// logged and left out; they never fail the whole snapshot.
+    pub fn compile(state: &RuntimeState, previous: Option<&Snapshot>) -> Snapshot {
+        let mut apis = Vec::new();
+        for d in &state.apis {
+            match compile_api(d, previous) {
+                Ok(api) => apis.push(Arc::new(api)),
+                Err(e) => tracing::warn!(api = %d.id, "API left out of the gateway: {e}"),
+            }
+        }
+        let mut snap = Snapshot { seq: state.seq, router: Router::build(apis), ..Snapshot::default() };
+        for a in &state.applications {
+            snap.applications.insert(
+                a.id.clone(),
+                Application { id: a.id.clone(), name: a.name.clone(), owner: a.owner.clone(), policy: a.policy.clone() },
+            );
+        }
+        for k in &state.key_mappings {
+            let kt = if k.key_type.eq_ignore_ascii_case("SANDBOX") { KeyType::Sandbox } else { KeyType::Production };
+            snap.keys.insert(k.consumer_key.clone(), (k.application_id.clone(), kt));
+        }
+        for s in &state.subscriptions {
+            snap.subscriptions
+                .insert((s.application_id.clone(), s.api_id.clone()), Subscription { policy: s.policy.clone(), status: s.status.clone() });
+        }
+        for p in &state.policies {
+            let compiled = match compile_policy(&p.name, &p.document) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(policy = %p.name, level = %p.level, "policy left out: {e}");
+                    continue;
+                }
+            };
+            let map = match p.level.as_str() {
+                "application" => &mut snap.app_policies,
+                "subscription" => &mut snap.sub_policies,
+                "api" | "advanced" => &mut snap.api_policies,
+                _ => continue,
+            };
+            map.insert(p.name.clone(), compiled);
+        }
+        for b in state.block_conditions.iter().filter(|b| b.enabled) {
+            let text = b.value.as_str().map(str::to_string);
+            let ip = |f: &str| b.value.get(f).and_then(Value::as_str).and_then(|s| s.parse::<IpAddr>().ok());
+            let invert = b.value.get("invert").and_then(Value::as_bool).unwrap_or(false);
+            match (b.condition_type.as_str(), text) {
+                ("API", Some(t)) => drop(snap.blocks.apis.insert(t)),
+                ("APPLICATION", Some(t)) => drop(snap.blocks.applications.insert(t)),
+                ("USER", Some(t)) => drop(snap.blocks.users.insert(t)),
+                ("SUBSCRIPTION", Some(t)) => drop(snap.blocks.subscriptions.insert(t)),
+                ("IP", _) => {
+                    if let Some(a) = ip("fixedIp") {
+                        snap.blocks.ips.push((a, a, invert));
+                    }
+                }
+                ("IPRANGE", _) => {
+                    if let (Some(a), Some(z)) = (ip("startingIp"), ip("endingIp")) {
+                        snap.blocks.ips.push((a, z, invert));
+                    }
+                }
+                _ => tracing::warn!(condition = %b.id, "block condition not understood; ignored"),
+            }
+        }
+        snap
+    }
+}
+
+fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Result<Api, String> {
+    let doc = &d.definition;
+    let s = |f: &str| doc.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+    let context = s("context");
+    let version = s("version");
+    if !context.starts_with('/') || version.is_empty() {
+        return Err("the definition has no context or version".into());
+    }
+    let mut resources = Vec::new();
+    for op in doc.get("operations").and_then(Value::as_array).into_iter().flatten() {
+        let target = op.get("target").and_then(Value::as_str).unwrap_or("/*");
+        let verb = op.get("verb").and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
+        let auth = match op.get("authType").and_then(Value::as_str).unwrap_or("Any") {
+            "None" => AuthType::None,
+            "Application" => AuthType::Application,
+            "Application User" => AuthType::ApplicationUser,
+            _ => AuthType::Any,
+        };
+        let policy = op.get("throttlingPolicy").and_then(Value::as_str).filter(|p| !p.is_empty()).map(str::to_string);
+        let scopes = op
+            .get("scopes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().or_else(|| s.get("name").and_then(Value::as_str)).map(str::to_string))
+            .collect();
+        resources.push(Resource { template: Template::parse(target), verb, auth, policy, scopes, target: target.to_string() });
+    }
+    let security: Vec<String> =
+        doc.get("securityScheme").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+    let oauth2 = security.is_empty() || security.iter().any(|s| s == "oauth2");
+    let ec = doc.get("endpointConfig").cloned().unwrap_or(Value::Null);
+    // Endpoint groups keep their health across snapshots when the endpoints did not change.
+    let old = previous.and_then(|p| p.router.api_by_id(&d.id));
+    let production = EndpointGroup::from_config(&ec, "production", old.and_then(|a| a.production.clone()))?;
+    let sandbox = EndpointGroup::from_config(&ec, "sandbox", old.and_then(|a| a.sandbox.clone()))?;
+    let cors = doc.get("corsConfiguration").filter(|c| c.is_object()).map(|c| {
+        let list = |f: &str| -> Vec<String> {
+            c.get(f).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
+        };
+        Cors {
+            enabled: c.get("corsConfigurationEnabled").and_then(Value::as_bool).unwrap_or(false),
+            origins: list("accessControlAllowOrigins"),
+            methods: list("accessControlAllowMethods"),
+            headers: list("accessControlAllowHeaders"),
+            credentials: c.get("accessControlAllowCredentials").and_then(Value::as_bool).unwrap_or(false),
+        }
+    });
+    let context_version = format!("{}/{}", context.trim_end_matches('/'), version);
+    Ok(Api {
+        id: d.id.clone(),
+        name: s("name"),
+        default_version: doc.get("isDefaultVersion").and_then(Value::as_bool).unwrap_or(false),
+        blocked: d.status.eq_ignore_ascii_case("BLOCKED"),
+        context_version,
+        context,
+        version,
+        resources,
+        api_policy: doc.get("apiThrottlingPolicy").and_then(Value::as_str).filter(|p| !p.is_empty()).map(str::to_string),
+        oauth2,
+        production,
+        sandbox,
+        cors,
+        auth_header: doc
+            .get("authorizationHeader")
+            .and_then(Value::as_str)
+            .filter(|h| !h.trim().is_empty())
+            .unwrap_or("authorization")
+            .trim()
+            .to_ascii_lowercase(),
+    })
+}
+
+/// Milliseconds in `unitTime` × `timeUnit`.
+fn window_ms(unit: &str, n: u64) -> Option<u64> {
+    let one = match unit {
+        "sec" => 1_000,
+        "min" => 60_000,
+        "hour" => 3_600_000,
+        "day" => 86_400_000,
+        "week" => 7 * 86_400_000,
+        "month" => 30 * 86_400_000,
+        "year" => 365 * 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(one)
+}
+
+fn compile_limit(l: &Value) -> Result<Limit, String> {
+    let u = |v: &Value, f: &str| v.get(f).and_then(Value::as_u64);
+    let (inner, quota) = match l.get("type").and_then(Value::as_str) {
+        Some("REQUESTCOUNTLIMIT") => {
+            let c = l.get("requestCount").ok_or("requestCount missing")?;
+            (c, Quota::Requests(u(c, "requestCount").ok_or("requestCount.requestCount missing")?))
+        }
+        Some("BANDWIDTHLIMIT") => {
+            let b = l.get("bandwidth").ok_or("bandwidth missing")?;
+            let unit = match b.get("dataUnit").and_then(Value::as_str) {
+                Some("KB") => 1u64 << 10,
+                Some("MB") => 1 << 20,
+                Some("GB") => 1 << 30,
+                _ => return Err("bandwidth.dataUnit is not KB, MB or GB".into()),
+            };
+            (b, Quota::Bytes(u(b, "dataAmount").ok_or("bandwidth.dataAmount missing")?.saturating_mul(unit)))
+        }
+        Some("EVENTCOUNTLIMIT") => {
+            let c = l.get("eventCount").ok_or("eventCount missing")?;
+            (c, Quota::Requests(u(c, "eventCount").ok_or("eventCount.eventCount missing")?))
+        }
+        other => return Err(format!("limit type {other:?} not understood")),
+    };
+    let unit = inner.get("timeUnit").and_then(Value::as_str).unwrap_or("");
+    let window_ms = window_ms(unit, u(inner, "unitTime").unwrap_or(1).max(1)).ok_or(format!("time unit `{unit}` not understood"))?;
+    Ok(Limit { quota, window_ms })
+}
+
+fn compile_condition(c: &Value) -> Option<Condition> {
+    let invert = c.get("invertCondition").and_then(Value::as_bool).unwrap_or(false);
+    let pair = |obj: &str, k: &str, v: &str| -> Option<(String, String)> {
+        let o = c.get(obj)?;
+        Some((o.get(k)?.as_str()?.to_string(), o.get(v)?.as_str()?.to_string()))
+    };
+    match c.get("type")?.as_str()? {
+        "IPCONDITION" => {
+            let ip = c.get("ipCondition")?;
+            let get = |f: &str| ip.get(f).and_then(Value::as_str).and_then(|s| s.parse::<IpAddr>().ok());
+            let (from, to) = match ip.get("ipConditionType")?.as_str()? {
+                "IPSPECIFIC" => (get("specificIP")?, get("specificIP")?),
+                _ => (get("startingIP")?, get("endingIP")?),
+            };
+            Some(Condition::Ip { from, to, invert })
+        }
+        "HEADERCONDITION" => {
+            let (name, value) = pair("headerCondition", "headerName", "headerValue")?;
+            Some(Condition::Header { name: name.to_ascii_lowercase(), value, invert })
+        }
+        "QUERYPARAMETERCONDITION" => {
+            let (name, value) = pair("queryParameterCondition", "parameterName", "parameterValue")?;
+            Some(Condition::Query { name, value, invert })
+        }
+        "JWTCLAIMSCONDITION" => {
+            let (name, value) = pair("jwtClaimsCondition", "claimUrl", "attribute")?;
+            Some(Condition::Claim { name, value, invert })
+        }
+        _ => None,
+    }
+}
+
+fn compile_policy(name: &str, doc: &Value) -> Result<Policy, String> {
+    let unlimited = name == "Unlimited";
+    let limit = if unlimited { None } else { Some(compile_limit(doc.get("defaultLimit").ok_or("defaultLimit missing")?)?) };
+    let mut groups = Vec::new();
+    for g in doc.get("conditionalGroups").and_then(Value::as_array).into_iter().flatten() {
+        let conditions: Vec<Condition> =
+            g.get("conditions").and_then(Value::as_array).into_iter().flatten().filter_map(compile_condition).collect();
+        if conditions.is_empty() {
+            continue;
+        }
+        groups.push(ConditionGroup { conditions, limit: compile_limit(g.get("limit").ok_or("conditional group without limit")?)? });
+    }
+    let burst = match (doc.get("rateLimitCount").and_then(Value::as_u64), doc.get("rateLimitTimeUnit").and_then(Value::as_str)) {
+        (Some(n), Some(unit)) if n > 0 => {
+            Some(Limit { quota: Quota::Requests(n), window_ms: window_ms(unit, 1).ok_or("rateLimitTimeUnit")? })
+        }
+        _ => None,
+    };
+    Ok(Policy { limit, groups, burst, stop_on_quota_reach: doc.get("stopOnQuotaReach").and_then(Value::as_bool).unwrap_or(true) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn policies_compile_with_their_windows() {
+        let gold = json!({"defaultLimit":{"type":"REQUESTCOUNTLIMIT","requestCount":{"timeUnit":"min","unitTime":1,"requestCount":5000}},
+            "rateLimitCount": 10, "rateLimitTimeUnit": "sec", "stopOnQuotaReach": false});
+        let p = compile_policy("Gold", &gold).expect("compiles");
+        assert_eq!(p.limit.as_ref().map(|l| (l.quota, l.window_ms)), Some((Quota::Requests(5000), 60_000)));
+        assert_eq!(p.burst.map(|l| (l.quota, l.window_ms)), Some((Quota::Requests(10), 1000)));
+        assert!(!p.stop_on_quota_reach);
+        let bw =
+            json!({"defaultLimit":{"type":"BANDWIDTHLIMIT","bandwidth":{"timeUnit":"hour","unitTime":2,"dataAmount":3,"dataUnit":"MB"}}});
+        let p = compile_policy("bw", &bw).expect("compiles");
+        assert_eq!(p.limit.map(|l| (l.quota, l.window_ms)), Some((Quota::Bytes(3 << 20), 7_200_000)));
+        assert!(
+            compile_policy(
+                "x",
+                &json!({"defaultLimit":{"type":"REQUESTCOUNTLIMIT","requestCount":{"timeUnit":"fortnight","requestCount":1}}})
+            )
+            .is_err()
+        );
+        assert!(compile_policy("Unlimited", &json!({})).expect("unlimited").limit.is_none());
+    }
+
+    #[test]
+    fn ip_ranges_include_both_ends() {
+        let a: IpAddr = "10.0.0.1".parse().expect("ip");
+        let z: IpAddr = "10.0.0.9".parse().expect("ip");
+        assert!(in_range("10.0.0.1".parse().expect("ip"), a, z));
+        assert!(in_range("10.0.0.9".parse().expect("ip"), a, z));
+        assert!(!in_range("10.0.1.0".parse().expect("ip"), a, z));
+        assert!(in_range("::ffff:10.0.0.5".parse().expect("ip"), a, z));
+    }
+}

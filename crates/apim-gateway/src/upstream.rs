@@ -1,0 +1,186 @@
+//! Backends: endpoint groups (`http`, `load_balance` round robin, `failover`) with suspension of endpoints
+//! that fail to connect, and the pooled keep-alive client that calls them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http::Uri;
+use serde_json::Value;
+
+/// How long an endpoint that refused a connection is skipped (WSO2's initial suspension).
+const SUSPEND_MS: u64 = 30_000;
+/// Default time to wait for the backend's response headers.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub struct Endpoint {
+    pub url: String,
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    /// Path of the endpoint URL without a trailing `/` (`""` for the root).
+    base_path: String,
+    suspended_until_ms: AtomicU64,
+    pub timeout: Duration,
+}
+
+impl Endpoint {
+    fn parse(v: &Value) -> Result<Endpoint, String> {
+        let url = v.get("url").and_then(Value::as_str).ok_or("an endpoint without a url")?.trim();
+        let uri: Uri = url.parse().map_err(|e| format!("endpoint `{url}`: {e}"))?;
+        let scheme = uri.scheme().cloned().ok_or(format!("endpoint `{url}` has no scheme"))?;
+        if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
+            return Err(format!("endpoint `{url}` is not http or https"));
+        }
+        let authority = uri.authority().cloned().ok_or(format!("endpoint `{url}` has no host"))?;
+        let timeout = v
+            .pointer("/config/actionDuration")
+            .and_then(|d| d.as_u64().or_else(|| d.as_str().and_then(|s| s.parse().ok())))
+            .map(Duration::from_millis)
+            .unwrap_or(DEFAULT_TIMEOUT);
+        Ok(Endpoint {
+            url: url.to_string(),
+            scheme,
+            authority,
+            base_path: uri.path().trim_end_matches('/').to_string(),
+            suspended_until_ms: AtomicU64::new(0),
+            timeout,
+        })
+    }
+
+    /// The backend URI for the request's remainder `rest` (starts with `/` or is empty) and query.
+    pub fn uri_for(&self, rest: &str, query: Option<&str>) -> Result<Uri, http::Error> {
+        let mut pq = String::with_capacity(self.base_path.len() + rest.len() + query.map_or(0, |q| q.len() + 1) + 1);
+        pq.push_str(&self.base_path);
+        pq.push_str(rest);
+        if pq.is_empty() {
+            pq.push('/');
+        }
+        if let Some(q) = query {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        Uri::builder().scheme(self.scheme.clone()).authority(self.authority.clone()).path_and_query(pq).build()
+    }
+
+    pub fn authority(&self) -> &str {
+        self.authority.as_str()
+    }
+
+    fn available(&self, now_ms: u64) -> bool {
+        self.suspended_until_ms.load(Ordering::Relaxed) <= now_ms
+    }
+
+    pub fn suspend(&self) {
+        self.suspended_until_ms.store(now_ms() + SUSPEND_MS, Ordering::Relaxed);
+    }
+
+    pub fn recovered(&self) {
+        if self.suspended_until_ms.load(Ordering::Relaxed) != 0 {
+            self.suspended_until_ms.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Single,
+    RoundRobin,
+    Failover,
+}
+
+#[derive(Debug)]
+pub struct EndpointGroup {
+    mode: Mode,
+    endpoints: Vec<Endpoint>,
+    next: AtomicUsize,
+}
+
+fn endpoint_list(v: Option<&Value>) -> Vec<&Value> {
+    match v {
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(o @ Value::Object(_)) => vec![o],
+        _ => Vec::new(),
+    }
+}
+
+impl EndpointGroup {
+    /// The `production` or `sandbox` group of an `endpointConfig`. `old` is the same API's group in the
+    /// previous snapshot: reused when its URLs are unchanged, so suspensions and the round-robin position
+    /// survive unrelated changes.
+    pub fn from_config(ec: &Value, which: &str, old: Option<Arc<EndpointGroup>>) -> Result<Option<Arc<EndpointGroup>>, String> {
+        let kind = ec.get("endpoint_type").and_then(Value::as_str).unwrap_or("http");
+        let mut list: Vec<&Value> = endpoint_list(ec.get(format!("{which}_endpoints")));
+        let mode = match kind {
+            "load_balance" => Mode::RoundRobin,
+            "failover" => {
+                list.truncate(1);
+                list.extend(endpoint_list(ec.get(format!("{which}_failovers"))));
+                Mode::Failover
+            }
+            _ => {
+                list.truncate(1);
+                Mode::Single
+            }
+        };
+        if list.is_empty() {
+            return Ok(None);
+        }
+        let endpoints = list.into_iter().map(Endpoint::parse).collect::<Result<Vec<_>, _>>()?;
+        if let Some(old) = old
+            && old.mode == mode
+            && old.endpoints.len() == endpoints.len()
+            && old.endpoints.iter().zip(&endpoints).all(|(a, b)| a.url == b.url && a.timeout == b.timeout)
+        {
+            return Ok(Some(old));
+        }
+        Ok(Some(Arc::new(EndpointGroup { mode, endpoints, next: AtomicUsize::new(0) })))
+    }
+
+    /// Endpoints in the order to try them: available ones first (round robin starts at the next in turn;
+    /// failover at the primary), then suspended ones as a last resort.
+    pub fn candidates(&self) -> Vec<&Endpoint> {
+        let n = self.endpoints.len();
+        let start = match self.mode {
+            Mode::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed) % n,
+            _ => 0,
+        };
+        let now = now_ms();
+        let ordered = (0..n).map(|i| &self.endpoints[(start + i) % n]);
+        let (mut up, down): (Vec<&Endpoint>, Vec<&Endpoint>) = ordered.partition(|e| e.available(now));
+        up.extend(down);
+        up
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn groups_from_endpoint_config() {
+        let ec = json!({"endpoint_type": "load_balance",
+            "production_endpoints": [{"url": "http://a:1/x/"}, {"url": "http://b:2"}],
+            "sandbox_endpoints": {"url": "https://s:3/sb"}});
+        let prod = EndpointGroup::from_config(&ec, "production", None).expect("valid").expect("present");
+        let first: Vec<String> = prod.candidates().iter().map(|e| e.url.clone()).collect();
+        let second: Vec<String> = prod.candidates().iter().map(|e| e.url.clone()).collect();
+        assert_ne!(first[0], second[0], "round robin moves on");
+        let uri = prod.endpoints[0].uri_for("/menu", Some("a=1")).expect("uri");
+        assert_eq!(uri.to_string(), "http://a:1/x/menu?a=1");
+        assert_eq!(prod.endpoints[1].uri_for("", None).expect("uri").to_string(), "http://b:2/");
+        prod.endpoints[0].suspend();
+        assert!(prod.candidates().iter().all(|e| e.url == "http://b:2" || std::ptr::eq(*e, &prod.endpoints[0])));
+        assert_eq!(prod.candidates()[0].url, "http://b:2", "a suspended endpoint goes last");
+        let fo = json!({"endpoint_type": "failover", "production_endpoints": {"url": "http://p:1"}, "production_failovers": [{"url": "http://f:1"}]});
+        let g = EndpointGroup::from_config(&fo, "production", None).expect("valid").expect("present");
+        assert_eq!(g.candidates().iter().map(|e| e.url.as_str()).collect::<Vec<_>>(), ["http://p:1", "http://f:1"]);
+        assert!(EndpointGroup::from_config(&json!({"production_endpoints": {"url": "ftp://x"}}), "production", None).is_err());
+        assert!(EndpointGroup::from_config(&json!({}), "sandbox", None).expect("valid").is_none());
+    }
+}
