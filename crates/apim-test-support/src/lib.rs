@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backend;
 pub mod db;
 pub mod http;
 pub mod process;

@@ -7,6 +7,8 @@ use apim_test_support::db::{Backend, admin_exec, admin_url};
 use apim_test_support::process::{Node, free_offset};
 use apim_test_support::{TempDir, http, shared_dir, unique};
 
+mod gateway;
+
 fn apim() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_apim"))
 }
@@ -590,11 +592,24 @@ async fn schemathesis_finds_no_server_errors() {
 /// The README's quickstart script runs as written against the real binary.
 #[tokio::test]
 async fn readme_quickstart_script_runs() {
-    let (_dir, mut node, https, _) = ready_all_in_one("apim-qs").await;
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart.sh");
-    let out = tokio::process::Command::new("bash").arg(&script).arg(&https).output().await.expect("run quickstart");
+    let (dir, mut node, https, _) = ready_all_in_one("apim-qs").await;
+    let gateway = node.url("gateway-http", Duration::from_secs(5));
+    // The example's backend URL, pointed at a real backend of the test.
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let spec = std::fs::read_to_string(examples.join("pizzashack.yaml")).expect("example").replace("localhost:8080", &backend.to_string());
+    let spec_file = dir.path().join("pizzashack.yaml");
+    std::fs::write(&spec_file, spec).expect("write spec");
+    let out = tokio::process::Command::new("bash")
+        .arg(examples.join("quickstart.sh"))
+        .args([&https, "admin:admin", &gateway])
+        .arg(&spec_file)
+        .output()
+        .await
+        .expect("run quickstart");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}\n{}", String::from_utf8_lossy(&out.stderr), node.stderr());
     assert!(stdout.contains("state:        Published") && stdout.contains("subscription: Gold, UNBLOCKED"), "{stdout}");
+    assert!(stdout.contains("through the gateway: 200") && stdout.contains("\"path\":\"/pizzashack/menu\""), "{stdout}");
     node.terminate();
 }

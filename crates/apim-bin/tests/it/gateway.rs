@@ -1,0 +1,354 @@
+//! The gateway through real sockets: an all-in-one node, APIs deployed with the publisher's REST calls, tokens
+//! from the resident key manager, and real backends (one of them misbehaving). Asserts WSO2's codes.
+
+use std::time::{Duration, Instant};
+
+use apim_test_support::http;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, KeyPair, RsaKeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{base64_encode, ready_all_in_one};
+
+/// Management REST calls as admin (HTTP Basic).
+#[derive(Clone)]
+struct Mgmt {
+    base: String,
+    auth: String,
+}
+
+impl Mgmt {
+    async fn call(&self, method: &str, path: &str, body: Value) -> http::Response {
+        let body = if body.is_null() { String::new() } else { body.to_string() };
+        http::request(
+            method,
+            &format!("{}{path}", self.base),
+            &[("authorization", &self.auth), ("content-type", "application/json")],
+            &body,
+        )
+        .await
+        .expect("management request")
+    }
+
+    async fn ok(&self, method: &str, path: &str, body: Value) -> Value {
+        let r = self.call(method, path, body).await;
+        assert!((200..300).contains(&r.status), "{method} {path}: {} {}", r.status, r.body);
+        r.json()
+    }
+
+    /// Creates, revises, deploys to Default and publishes an API; returns its id.
+    async fn publish(&self, api: Value) -> String {
+        let pb = "/api/am/publisher/v4";
+        let id = self.ok("POST", &format!("{pb}/apis"), api).await["id"].as_str().expect("id").to_string();
+        let rev = self.ok("POST", &format!("{pb}/apis/{id}/revisions"), json!({"description": "r1"})).await["id"]
+            .as_str()
+            .expect("rev")
+            .to_string();
+        self.ok(
+            "POST",
+            &format!("{pb}/apis/{id}/deploy-revision?revisionId={rev}"),
+            json!([{"name": "Default", "displayOnDevportal": true}]),
+        )
+        .await;
+        self.ok("POST", &format!("{pb}/apis/change-lifecycle?action=Publish&apiId={id}"), Value::Null).await;
+        id
+    }
+
+    /// An application with keys of `key_type`; returns (application id, consumer key, consumer secret).
+    async fn app(&self, name: &str, policy: &str, token_type: &str, key_type: &str) -> (String, String, String) {
+        let dp = "/api/am/devportal/v3";
+        let app = self
+            .ok("POST", &format!("{dp}/applications"), json!({"name": name, "throttlingPolicy": policy, "tokenType": token_type}))
+            .await;
+        let app_id = app["applicationId"].as_str().expect("app").to_string();
+        let keys = self.keys(&app_id, key_type).await;
+        (app_id, keys.0, keys.1)
+    }
+
+    async fn keys(&self, app_id: &str, key_type: &str) -> (String, String) {
+        let k = self
+            .ok(
+                "POST",
+                &format!("/api/am/devportal/v3/applications/{app_id}/generate-keys"),
+                json!({"keyType": key_type, "grantTypesToBeSupported": ["client_credentials"]}),
+            )
+            .await;
+        (k["consumerKey"].as_str().expect("ck").to_string(), k["consumerSecret"].as_str().expect("cs").to_string())
+    }
+
+    async fn subscribe(&self, api_id: &str, app_id: &str, policy: &str) -> String {
+        let s = self
+            .ok("POST", "/api/am/devportal/v3/subscriptions", json!({"apiId": api_id, "applicationId": app_id, "throttlingPolicy": policy}))
+            .await;
+        s["subscriptionId"].as_str().expect("subscription").to_string()
+    }
+
+    async fn token(&self, ck: &str, cs: &str, scope: &str) -> String {
+        let body = if scope.is_empty() {
+            "grant_type=client_credentials".to_string()
+        } else {
+            format!("grant_type=client_credentials&scope={scope}")
+        };
+        let r = http::request(
+            "POST",
+            &format!("{}/oauth2/token", self.base),
+            &[
+                ("authorization", &format!("Basic {}", base64_encode(&format!("{ck}:{cs}")))),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+            &body,
+        )
+        .await
+        .expect("token");
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["access_token"].as_str().expect("access_token").to_string()
+    }
+}
+
+async fn get(url: &str, token: Option<&str>) -> http::Response {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer.as_deref().map(|b| vec![("authorization", b)]).unwrap_or_default();
+    http::request("GET", url, &headers, "").await.expect("gateway request")
+}
+
+/// Polls until the gateway answers `status` (changes reach it through the event log within milliseconds).
+async fn eventually(url: &str, token: Option<&str>, status: u16) -> http::Response {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = get(url, token).await;
+        if r.status == status || Instant::now() > deadline {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn code(r: &http::Response) -> String {
+    r.json()["code"].as_str().unwrap_or_default().to_string()
+}
+
+fn b64(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(data)
+}
+
+fn sign_rs256(key: &RsaKeyPair, header: &Value, claims: &Value) -> String {
+    let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let mut sig = vec![0u8; key.public_modulus_len()];
+    key.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig).expect("sign");
+    format!("{input}.{}", b64(&sig))
+}
+
+/// The node's own signing key: the private key of the generated TLS certificate.
+fn node_key(dir: &std::path::Path) -> RsaKeyPair {
+    let pem = std::fs::read_to_string(dir.join("data/tls/localhost.pem")).expect("generated certificate");
+    let body: String = pem
+        .split("-----BEGIN PRIVATE KEY-----")
+        .nth(1)
+        .and_then(|s| s.split("-----END PRIVATE KEY-----").next())
+        .expect("a PKCS#8 key in the PEM")
+        .lines()
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(body.trim()).expect("base64");
+    RsaKeyPair::from_pkcs8(&der).expect("rsa key")
+}
+
+/// Every refusal of the bad-input table through real sockets, plus the happy path, forwarding headers,
+/// unsecured resources, opaque tokens, revocation, throttling, blocking and backend failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_enforces_wso2_codes_through_real_sockets() {
+    let (dir, mut node, https, _) = ready_all_in_one("apim-gw").await;
+    let gw = node.url("gateway-http", Duration::from_secs(5));
+    let gws = node.url("gateway-https", Duration::from_secs(5));
+    let m = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    let broken = apim_test_support::backend::spawn_misbehaving().await.expect("broken backend");
+
+    m.ok(
+        "POST",
+        "/api/am/admin/v4/throttling/policies/application",
+        json!({"policyName": "ThreePerMin", "defaultLimit": {"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 3}}}),
+    )
+    .await;
+    let shop = m
+        .publish(json!({"name": "Shop", "context": "/shop", "version": "1.0.0", "policies": ["Gold", "Unlimited"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/backend")}},
+            "operations": [{"target": "/items", "verb": "GET"}, {"target": "/items/{id}", "verb": "GET", "scopes": ["shop_read"]},
+                           {"target": "/open", "verb": "GET", "authType": "None"}, {"target": "/*", "verb": "POST"}]}))
+        .await;
+    let flaky = m
+        .publish(json!({"name": "Flaky", "context": "/flaky", "version": "1.0.0", "policies": ["Unlimited"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{broken}"), "config": {"actionDuration": 1000}}},
+            "operations": [{"target": "/*", "verb": "GET", "authType": "None"}]}))
+        .await;
+
+    let (app, ck, cs) = m.app("ShopApp", "Unlimited", "JWT", "PRODUCTION").await;
+    let sub = m.subscribe(&shop, &app, "Gold").await;
+    let token = m.token(&ck, &cs, "").await;
+    let items = format!("{gw}/shop/1.0.0/items");
+
+    // The happy path: forwarded to the backend's base path, client identity added, the token not forwarded.
+    let ok = eventually(&items, Some(&token), 200).await;
+    assert_eq!(ok.status, 200, "{}\n{}", ok.body, node.stderr());
+    let echo = ok.json();
+    assert_eq!(echo["path"], "/backend/items");
+    assert_eq!(echo["headers"]["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(echo["headers"]["x-forwarded-proto"], "http");
+    assert!(echo["headers"].get("authorization").is_none(), "the client's token must not reach the backend");
+    assert_eq!(get(&format!("{gws}/shop/1.0.0/items?x=1"), Some(&token)).await.json()["headers"]["x-forwarded-proto"], "https");
+    // Unsecured resource, no token.
+    assert_eq!(get(&format!("{gw}/shop/1.0.0/open"), None).await.status, 200);
+
+    // Missing, malformed and forged credentials.
+    let r = get(&items, None).await;
+    assert_eq!((r.status, code(&r).as_str()), (401, "900902"), "{}", r.body);
+    assert!(r.headers.contains_key("www-authenticate"));
+    for bad in ["not-a-token", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", &format!("{token}x")] {
+        let r = get(&items, Some(bad)).await;
+        assert_eq!((r.status, code(&r).as_str()), (401, "900901"), "{bad}: {}", r.body);
+    }
+    let key = node_key(dir.path());
+    let jwks = http::get(&format!("{https}/oauth2/jwks")).await.expect("jwks").json();
+    let kid = jwks["keys"][0]["kid"].as_str().expect("kid").to_string();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    let issued: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).expect("payload")).expect("b64")).expect("claims");
+    let issuer = issued["iss"].as_str().expect("iss").to_string();
+    let claims = |exp: i64| json!({"iss": issuer, "sub": "admin", "azp": ck, "client_id": ck, "scope": "", "exp": exp, "iat": now - 7200, "jti": format!("t{exp}")});
+    // Signed by the node's own key but expired: 900903. Same claims, live: accepted (so the forgery checks below
+    // fail for the reason they test, not for the claims).
+    let expired = sign_rs256(&key, &json!({"alg": "RS256", "typ": "JWT", "kid": kid}), &claims(now - 3600));
+    let r = get(&items, Some(&expired)).await;
+    assert_eq!((r.status, code(&r).as_str()), (401, "900903"), "{}", r.body);
+    let live = sign_rs256(&key, &json!({"alg": "RS256", "typ": "JWT", "kid": kid}), &claims(now + 600));
+    assert_eq!(get(&items, Some(&live)).await.status, 200);
+    // Signed by another key under the node's kid; `alg: none`; HS256 keyed with the public key.
+    let other = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("key");
+    let forged = sign_rs256(&other, &json!({"alg": "RS256", "typ": "JWT", "kid": kid}), &claims(now + 600));
+    let none =
+        format!("{}.{}.", b64(json!({"alg": "none", "kid": kid}).to_string().as_bytes()), b64(claims(now + 600).to_string().as_bytes()));
+    let hs_input =
+        format!("{}.{}", b64(json!({"alg": "HS256", "kid": kid}).to_string().as_bytes()), b64(claims(now + 600).to_string().as_bytes()));
+    let hmac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.public_key().as_ref());
+    let hs256 = format!("{hs_input}.{}", b64(aws_lc_rs::hmac::sign(&hmac_key, hs_input.as_bytes()).as_ref()));
+    for (name, t) in [("wrong key", forged), ("alg none", none), ("HS256 with the public key", hs256)] {
+        let r = get(&items, Some(&t)).await;
+        assert_eq!((r.status, code(&r).as_str()), (401, "900901"), "{name}: {}", r.body);
+    }
+
+    // Scopes: the resource wants shop_read.
+    let r = get(&format!("{gw}/shop/1.0.0/items/7"), Some(&token)).await;
+    assert_eq!((r.status, code(&r).as_str()), (403, "900910"), "{}", r.body);
+    let scoped = m.token(&ck, &cs, "shop_read").await;
+    assert_eq!(get(&format!("{gw}/shop/1.0.0/items/7"), Some(&scoped)).await.status, 200);
+
+    // No subscription; a sandbox key on an API with production endpoints only.
+    let (_, ck2, cs2) = m.app("Unsubscribed", "Unlimited", "JWT", "PRODUCTION").await;
+    let r = get(&items, Some(&m.token(&ck2, &cs2, "").await)).await;
+    assert_eq!((r.status, code(&r).as_str()), (403, "900908"), "{}", r.body);
+    let (sck, scs) = m.keys(&app, "SANDBOX").await;
+    let sandbox = m.token(&sck, &scs, "").await;
+    let r = eventually(&items, Some(&sandbox), 403).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // Opaque tokens go through introspection; revoking one (and a JWT) is honoured at once.
+    let (oapp, ock, ocs) = m.app("OpaqueApp", "Unlimited", "OAUTH", "PRODUCTION").await;
+    m.subscribe(&shop, &oapp, "Gold").await;
+    let opaque = m.token(&ock, &ocs, "").await;
+    assert_eq!(opaque.split('.').count(), 1, "an opaque token");
+    assert_eq!(eventually(&items, Some(&opaque), 200).await.status, 200);
+    for (t, c, s) in [(&opaque, &ock, &ocs), (&token, &ck, &cs)] {
+        let r = http::request(
+            "POST",
+            &format!("{https}/oauth2/revoke"),
+            &[
+                ("authorization", &format!("Basic {}", base64_encode(&format!("{c}:{s}")))),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+            &format!("token={t}"),
+        )
+        .await
+        .expect("revoke");
+        assert_eq!(r.status, 200);
+        let r = eventually(&items, Some(t), 401).await;
+        assert_eq!((r.status, code(&r).as_str()), (401, "900901"), "revoked: {}", r.body);
+    }
+    let token = m.token(&ck, &cs, "").await;
+
+    // A blocked subscription.
+    m.ok("POST", &format!("/api/am/publisher/v4/subscriptions/block-subscription?subscriptionId={sub}&blockState=BLOCKED"), Value::Null)
+        .await;
+    let r = eventually(&items, Some(&token), 403).await;
+    assert_eq!((r.status, code(&r).as_str()), (403, "900907"), "{}", r.body);
+    m.ok("POST", &format!("/api/am/publisher/v4/subscriptions/unblock-subscription?subscriptionId={sub}"), Value::Null).await;
+    assert_eq!(eventually(&items, Some(&token), 200).await.status, 200);
+
+    // Application throttling: three a minute, then 429 with Retry-After.
+    let (tapp, tck, tcs) = m.app("Throttled", "ThreePerMin", "JWT", "PRODUCTION").await;
+    m.subscribe(&shop, &tapp, "Gold").await;
+    let ttoken = m.token(&tck, &tcs, "").await;
+    assert_eq!(eventually(&items, Some(&ttoken), 200).await.status, 200);
+    assert_eq!(get(&items, Some(&ttoken)).await.status, 200);
+    assert_eq!(get(&items, Some(&ttoken)).await.status, 200);
+    let r = get(&items, Some(&ttoken)).await;
+    assert_eq!((r.status, code(&r).as_str()), (429, "900803"), "{}", r.body);
+    assert!(r.headers.get("retry-after").is_some() && r.json()["nextAccessTime"].is_string(), "{:?}", r.headers);
+
+    // A blocked IP.
+    let cond = m
+        .ok(
+            "POST",
+            "/api/am/admin/v4/throttling/deny-policies",
+            json!({"conditionType": "IP", "conditionValue": {"fixedIp": "127.0.0.1", "invert": false}}),
+        )
+        .await;
+    let r = eventually(&items, Some(&token), 403).await;
+    assert_eq!((r.status, code(&r).as_str()), (403, "900805"), "{}", r.body);
+    let cond_id = cond["conditionId"].as_str().expect("condition");
+    assert_eq!(m.call("DELETE", &format!("/api/am/admin/v4/throttling/deny-policy/{cond_id}"), Value::Null).await.status, 200);
+    assert_eq!(eventually(&items, Some(&token), 200).await.status, 200);
+
+    // No such API or resource.
+    let r = get(&format!("{gw}/nothing/here"), Some(&token)).await;
+    assert_eq!((r.status, code(&r).as_str()), (404, "900906"));
+    let r = http::request("DELETE", &items, &[("authorization", &format!("Bearer {token}"))], "").await.expect("delete");
+    assert_eq!((r.status, code(&r).as_str()), (404, "900906"));
+
+    // Oversized headers: 431 from the HTTP layer.
+    let huge = "x".repeat(100 * 1024);
+    let r = http::request("GET", &items, &[("authorization", &format!("Bearer {token}")), ("x-huge", &huge)], "").await;
+    assert!(r.as_ref().map(|r| r.status == 431).unwrap_or(true), "oversized headers: {:?}", r.map(|r| r.status));
+
+    // Backends that reset, send garbage or stay silent: 502/504 with WSO2's bodies, never a hang.
+    for (path, status, wso2) in [("reset", 502, "101505"), ("garbage", 502, "101505"), ("silent", 504, "101504")] {
+        let started = Instant::now();
+        let r = get(&format!("{gw}/flaky/1.0.0/{path}"), None).await;
+        assert_eq!((r.status, code(&r).as_str()), (status, wso2), "{path}: {}", r.body);
+        assert!(started.elapsed() < Duration::from_secs(5), "{path} took {:?}", started.elapsed());
+    }
+    let _ = flaky;
+
+    // A slow-loris client: the header never completes; the gateway closes the connection after 10 s.
+    let addr = gw.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    tcp.write_all(b"GET /shop/1.0.0/items HTTP/1.1\r\nHost: x\r\n").await.expect("partial header");
+    let mut buf = [0u8; 1024];
+    let closed = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(closed, Ok(true), "a slow-loris connection is closed");
+
+    let metrics = http::get(&format!("{https}/metrics")).await.expect("metrics");
+    assert!(metrics.body.contains("apim_gateway_throttled_total{level=\"application\"} 1"), "{}", metrics.body);
+    assert!(metrics.body.contains("apim_gateway_upstream_errors_total{kind=\"timeout\"} 1"), "{}", metrics.body);
+    assert!(!node.stderr().contains("panicked"));
+    node.terminate();
+}
