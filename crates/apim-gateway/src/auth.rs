@@ -58,10 +58,10 @@ pub struct Authenticator {
     issuer: String,
     keys: ArcSwap<Vec<VerifyKey>>,
     keys_fetched_ms: AtomicU64,
-    jwts: DashMap<[u8; 32], Arc<Principal>>,
-    opaque: DashMap<[u8; 32], OpaqueEntry>,
+    jwts: DashMap<[u8; 32], Arc<Principal>, foldhash::fast::RandomState>,
+    opaque: DashMap<[u8; 32], OpaqueEntry, foldhash::fast::RandomState>,
     /// Revocation key → expiry (Unix seconds).
-    revoked: DashMap<String, i64>,
+    revoked: DashMap<String, i64, foldhash::fast::RandomState>,
 }
 
 pub fn now_ms() -> u64 {
@@ -75,9 +75,9 @@ impl Authenticator {
             authority,
             keys: ArcSwap::from_pointee(Vec::new()),
             keys_fetched_ms: AtomicU64::new(0),
-            jwts: DashMap::new(),
-            opaque: DashMap::new(),
-            revoked: DashMap::new(),
+            jwts: DashMap::default(),
+            opaque: DashMap::default(),
+            revoked: DashMap::default(),
         }
     }
 
@@ -207,7 +207,7 @@ impl Authenticator {
 }
 
 /// Keeps a cache under `CACHE_MAX`: first drops entries `keep` rejects, then everything.
-fn bound<V>(map: &DashMap<[u8; 32], V>, keep: impl Fn(&V) -> bool) {
+fn bound<V>(map: &DashMap<[u8; 32], V, foldhash::fast::RandomState>, keep: impl Fn(&V) -> bool) {
     if map.len() < CACHE_MAX {
         return;
     }

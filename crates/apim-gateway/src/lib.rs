@@ -11,6 +11,7 @@
 
 mod auth;
 mod metrics;
+mod pool;
 mod proxy;
 mod reply;
 mod router;
@@ -77,7 +78,7 @@ pub struct Gateway {
     synced: AtomicBool,
     auth: auth::Authenticator,
     counters: throttle::Counters,
-    client: proxy::UpstreamClient,
+    upstream_tls: tokio_rustls::TlsConnector,
     metrics: metrics::Metrics,
 }
 
@@ -90,7 +91,7 @@ impl Gateway {
             synced: AtomicBool::new(false),
             auth: auth::Authenticator::new(authority),
             counters: throttle::Counters::default(),
-            client: proxy::client(upstream_tls),
+            upstream_tls: tokio_rustls::TlsConnector::from(Arc::new(upstream_tls)),
             metrics: metrics::Metrics::default(),
         });
         // Expired windows, revocations and cache entries go once a minute; the task ends with the gateway.

@@ -1,17 +1,15 @@
 //! The request chain and the upstream call.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::{Bytes, Incoming};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use crate::Gateway;
 use crate::auth::{AuthError, Principal, now_ms};
@@ -22,17 +20,6 @@ use crate::throttle::{Check, Level};
 use crate::upstream::EndpointGroup;
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
-pub type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
-
-pub fn client(tls: rustls::ClientConfig) -> UpstreamClient {
-    let mut http = HttpConnector::new();
-    http.set_connect_timeout(Some(Duration::from_secs(5)));
-    http.set_nodelay(true);
-    http.enforce_http(false);
-    http.set_keepalive(Some(Duration::from_secs(60)));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(http);
-    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(90)).pool_max_idle_per_host(1024).build(connector)
-}
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the gateway.
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -65,7 +52,7 @@ struct Caller<'s> {
     principal: Option<Arc<Principal>>,
     application: Option<&'s crate::snapshot::Application>,
     key_type: KeyType,
-    subscription_policy: Option<&'s str>,
+    subscription: Option<&'s crate::snapshot::Subscription>,
 }
 
 impl Gateway {
@@ -73,49 +60,59 @@ impl Gateway {
     pub async fn handle(self: &Arc<Self>, req: Request<Incoming>, peer: SocketAddr, https: bool) -> Response<Body> {
         let started = Instant::now();
         let snap = self.snapshot.load_full();
-        let method = req.method().clone();
-        let path = req.uri().path().to_string();
-        let (resp, api_name, app_name) = self.chain(&snap, req, peer, https).await;
+        // The access log's strings are only built when it is on.
+        let log = tracing::enabled!(target: "apim::access", tracing::Level::INFO);
+        let request_line = log.then(|| (req.method().clone(), req.uri().path().to_string()));
+        let (resp, api, app) = self.chain(&snap, req, peer, https).await;
         let status = resp.status().as_u16();
         let elapsed = started.elapsed();
         self.metrics.request(status, elapsed);
-        tracing::info!(
-            target: "apim::access",
-            "{}",
-            serde_json::json!({"method": method.as_str(), "path": path, "status": status, "api": api_name, "application": app_name,
-                "client": peer.ip().to_string(), "latency_ms": elapsed.as_secs_f64() * 1000.0})
-        );
+        if let Some((method, path)) = request_line {
+            let app_name = app.map(|a| a.name.as_str());
+            tracing::info!(
+                target: "apim::access",
+                "{}",
+                serde_json::json!({"method": method.as_str(), "path": path, "status": status, "api": api.as_ref().map(|a| a.name.as_str()),
+                    "application": app_name, "client": peer.ip().to_string(), "latency_ms": elapsed.as_secs_f64() * 1000.0})
+            );
+        }
         resp
     }
 
     /// Returns the response plus the API and application names for the access log.
-    async fn chain(
+    async fn chain<'s>(
         self: &Arc<Self>,
-        snap: &Arc<Snapshot>,
+        snap: &'s Snapshot,
         req: Request<Incoming>,
         peer: SocketAddr,
         https: bool,
-    ) -> (Response<Body>, Option<String>, Option<String>) {
+    ) -> (Response<Body>, Option<Arc<Api>>, Option<&'s crate::snapshot::Application>) {
         let path = req.uri().path();
         let preflight = req.method() == Method::OPTIONS
             && req.headers().contains_key(header::ORIGIN)
             && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-        let route_method = if preflight {
-            req.headers().get(header::ACCESS_CONTROL_REQUEST_METHOD).and_then(|v| v.to_str().ok()).unwrap_or("GET").to_ascii_uppercase()
+        let route_method: Cow<'_, str> = if preflight {
+            Cow::Owned(
+                req.headers()
+                    .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("GET")
+                    .to_ascii_uppercase(),
+            )
         } else {
-            req.method().as_str().to_string()
+            Cow::Borrowed(req.method().as_str())
         };
         let (api, resource, prefix_len) = match snap.router.route(path, &route_method) {
             Route::Found { api, resource, prefix_len } => (api.clone(), resource, prefix_len),
             Route::NoResource(api) => {
                 if preflight && let Some(r) = self.preflight(api, &req) {
-                    return (r, Some(api.name.clone()), None);
+                    return (r, Some(api.clone()), None);
                 }
-                return (reply::no_resource(path, req.method().as_str()), Some(api.name.clone()), None);
+                return (reply::no_resource(path, req.method().as_str()), Some(api.clone()), None);
             }
             Route::NoApi => return (reply::no_resource(path, req.method().as_str()), None, None),
         };
-        let api_name = Some(api.name.clone());
+        let api_name = Some(api.clone());
         if preflight && let Some(r) = self.preflight(&api, &req) {
             return (r, api_name, None);
         }
@@ -134,7 +131,7 @@ impl Gateway {
                 return (resp, api_name, None);
             }
         };
-        let app_name = caller.application.map(|a| a.name.clone());
+        let app_name = caller.application;
         if let Some(r) = self.throttle(snap, &api, resource, &caller, &req, client_ip) {
             return (r, api_name, app_name);
         }
@@ -163,7 +160,7 @@ impl Gateway {
         resource: &Resource,
         req: &Request<Incoming>,
     ) -> Result<Caller<'s>, (Response<Body>, u32)> {
-        let anonymous = Caller { principal: None, application: None, key_type: KeyType::Production, subscription_policy: None };
+        let anonymous = Caller { principal: None, application: None, key_type: KeyType::Production, subscription: None };
         if resource.auth == AuthType::None {
             return Ok(anonymous);
         }
@@ -211,7 +208,7 @@ impl Gateway {
                 return Err((reply::blocked("user"), 900805));
             }
         }
-        Ok(Caller { principal: Some(principal), application, key_type: *key_type, subscription_policy: Some(sub.policy.as_str()) })
+        Ok(Caller { principal: Some(principal), application, key_type: *key_type, subscription: Some(sub) })
     }
 
     /// Advanced (API or resource), subscription with burst, and application limits; `None` admits.
@@ -225,38 +222,41 @@ impl Gateway {
         client_ip: IpAddr,
     ) -> Option<Response<Body>> {
         let mut checks: Vec<Check<'_>> = Vec::with_capacity(4);
-        let (advanced, level, base) = match &api.api_policy {
-            Some(p) => (snap.api_policies.get(p), Level::Api, format!("{}:{}", api.context_version, api.version)),
+        let (advanced, level, stem, default) = match &api.api_policy {
+            Some(p) => (snap.api_policies.get(p), Level::Api, &api.throttle_stem, &api.throttle_default),
             None => (
                 resource.policy.as_ref().and_then(|p| snap.api_policies.get(p)),
                 Level::Resource,
-                format!("{}{}:{}", api.context_version, resource.target, resource.verb),
+                &resource.throttle_stem,
+                &resource.throttle_default,
             ),
         };
-        if let Some(policy) = advanced {
+        if let Some(policy) = advanced.filter(|p| p.limit.is_some() || !p.groups.is_empty()) {
             let matched = policy.groups.iter().position(|g| g.conditions.iter().all(|c| condition_holds(c, req, client_ip, caller)));
             match matched {
-                Some(n) => {
-                    checks.push(Check { key: format!("{base}_condition_{n}"), limit: &policy.groups[n].limit, level, enforce: true })
-                }
+                Some(n) => checks.push(Check {
+                    key: Cow::Owned(format!("{stem}_condition_{n}")),
+                    limit: &policy.groups[n].limit,
+                    level,
+                    enforce: true,
+                }),
                 None => {
                     if let Some(l) = &policy.limit {
-                        checks.push(Check { key: format!("{base}_default"), limit: l, level, enforce: true });
+                        checks.push(Check { key: Cow::Borrowed(default), limit: l, level, enforce: true });
                     }
                 }
             }
         }
-        if let (Some(app), Some(sub_policy)) = (caller.application, caller.subscription_policy) {
-            if let Some(p) = snap.sub_policies.get(sub_policy) {
-                let key = format!("{}:{}:{}", app.id, api.context_version, api.version);
+        if let (Some(app), Some(sub)) = (caller.application, caller.subscription) {
+            if let Some(p) = snap.sub_policies.get(&sub.policy) {
                 if let Some(b) = &p.burst {
-                    checks.push(Check { key: format!("{key}_burst"), limit: b, level: Level::Burst, enforce: true });
+                    checks.push(Check { key: Cow::Borrowed(&sub.burst_key), limit: b, level: Level::Burst, enforce: true });
                 }
-                push_limit(&mut checks, p, key, Level::Subscription, p.stop_on_quota_reach);
+                push_limit(&mut checks, p, Cow::Borrowed(&sub.throttle_key), Level::Subscription, p.stop_on_quota_reach);
             }
-            if let Some(p) = snap.app_policies.get(&app.policy) {
+            if let Some(p) = snap.app_policies.get(&app.policy).filter(|p| p.limit.is_some()) {
                 let user = caller.principal.as_ref().map(|p| p.subject.as_str()).unwrap_or("");
-                push_limit(&mut checks, p, format!("{}:{user}@carbon.super", app.id), Level::Application, true);
+                push_limit(&mut checks, p, Cow::Owned(format!("{}:{user}@carbon.super", app.id)), Level::Application, true);
             }
         }
         if checks.is_empty() {
@@ -287,7 +287,7 @@ impl Gateway {
         let (parts, body) = req.into_parts();
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
         let query = parts.uri.query();
-        let mut headers = parts.headers.clone();
+        let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
         let host = headers.remove(header::HOST).or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
         headers.remove(api.auth_header.as_str());
@@ -302,7 +302,7 @@ impl Gateway {
         if let Some(h) = host {
             headers.insert("x-forwarded-host", h);
         }
-        let replayable = body_is_empty(&parts.headers, &parts.method);
+        let replayable = body_is_empty(&headers, &parts.method);
         let mut body = Some(body.boxed());
         let candidates = group.candidates();
         let last = candidates.len().saturating_sub(1);
@@ -323,18 +323,19 @@ impl Gateway {
             let mut up = Request::new(b);
             *up.method_mut() = parts.method.clone();
             *up.uri_mut() = uri;
-            *up.headers_mut() = headers.clone();
+            // Only a replayable request can need the headers again.
+            *up.headers_mut() = if replayable && i < last { headers.clone() } else { std::mem::take(&mut headers) };
             if let Ok(v) = HeaderValue::from_str(endpoint.authority()) {
                 up.headers_mut().insert(header::HOST, v);
             }
-            match tokio::time::timeout(endpoint.timeout, self.client.request(up)).await {
+            match tokio::time::timeout(endpoint.timeout, endpoint.send(&self.upstream_tls, up)).await {
                 Ok(Ok(resp)) => {
                     endpoint.recovered();
                     let (mut p, b) = resp.into_parts();
                     strip_hop_by_hop(&mut p.headers);
                     return Response::from_parts(p, b.boxed());
                 }
-                Ok(Err(e)) if e.is_connect() => {
+                Ok(Err(e @ crate::pool::PoolError::Connect(_))) => {
                     endpoint.suspend();
                     self.metrics.upstream_error("connect");
                     tracing::warn!(api = %api.name, endpoint = %endpoint.url, "cannot connect to the backend: {e}");
@@ -412,7 +413,7 @@ impl Gateway {
     }
 }
 
-fn push_limit<'a>(checks: &mut Vec<Check<'a>>, p: &'a Policy, key: String, level: Level, enforce: bool) {
+fn push_limit<'a>(checks: &mut Vec<Check<'a>>, p: &'a Policy, key: Cow<'a, str>, level: Level, enforce: bool) {
     if let Some(l) = &p.limit {
         checks.push(Check { key, limit: l, level, enforce });
     }

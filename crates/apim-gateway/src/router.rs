@@ -82,8 +82,8 @@ pub enum Route<'a> {
 #[derive(Default)]
 pub struct Router {
     /// `/ctx/ver` and, for default versions, `/ctx` → API.
-    by_prefix: HashMap<String, Arc<Api>>,
-    by_id: HashMap<String, Arc<Api>>,
+    by_prefix: HashMap<String, Arc<Api>, foldhash::fast::RandomState>,
+    by_id: HashMap<String, Arc<Api>, foldhash::fast::RandomState>,
 }
 
 impl Router {

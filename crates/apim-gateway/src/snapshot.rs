@@ -48,8 +48,10 @@ pub struct Resource {
     pub auth: AuthType,
     pub policy: Option<String>,
     pub scopes: Vec<String>,
-    /// `/menu` as written in the API: part of WSO2's resource throttle key.
-    pub target: String,
+    /// WSO2's resource throttle key `{context}/{version}{target}:{VERB}` with `_default`, and the key's stem for
+    /// condition groups.
+    pub throttle_default: String,
+    pub throttle_stem: String,
 }
 
 #[derive(Debug, Default)]
@@ -74,6 +76,9 @@ pub struct Api {
     pub blocked: bool,
     /// `/pizzashack/1.0.0`: API block conditions and throttle keys use it.
     pub context_version: String,
+    /// WSO2's API-level throttle key stem `{context}/{version}:{version}`, and with `_default`.
+    pub throttle_stem: String,
+    pub throttle_default: String,
     pub resources: Vec<Resource>,
     /// API-level advanced policy: when set it replaces resource-level ones (as in WSO2).
     pub api_policy: Option<String>,
@@ -97,6 +102,9 @@ pub struct Application {
 pub struct Subscription {
     pub policy: String,
     pub status: String,
+    /// WSO2's subscription throttle key `{appId}:{context}/{version}:{version}`, and its burst-control key.
+    pub throttle_key: String,
+    pub burst_key: String,
 }
 
 /// A limit per time window.
@@ -209,8 +217,18 @@ impl Snapshot {
             snap.keys.insert(k.consumer_key.clone(), (k.application_id.clone(), kt));
         }
         for s in &state.subscriptions {
-            snap.subscriptions
-                .insert((s.application_id.clone(), s.api_id.clone()), Subscription { policy: s.policy.clone(), status: s.status.clone() });
+            // Subscriptions to APIs not deployed here are never looked up.
+            let Some(api) = snap.router.api_by_id(&s.api_id) else { continue };
+            let throttle_key = format!("{}:{}:{}", s.application_id, api.context_version, api.version);
+            snap.subscriptions.insert(
+                (s.application_id.clone(), s.api_id.clone()),
+                Subscription {
+                    policy: s.policy.clone(),
+                    status: s.status.clone(),
+                    burst_key: format!("{throttle_key}_burst"),
+                    throttle_key,
+                },
+            );
         }
         for p in &state.policies {
             let compiled = match compile_policy(&p.name, &p.document) {
@@ -280,7 +298,16 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
             .flatten()
             .filter_map(|s| s.as_str().or_else(|| s.get("name").and_then(Value::as_str)).map(str::to_string))
             .collect();
-        resources.push(Resource { template: Template::parse(target), verb, auth, policy, scopes, target: target.to_string() });
+        let stem = format!("{}/{}{target}:{verb}", context.trim_end_matches('/'), version);
+        resources.push(Resource {
+            template: Template::parse(target),
+            throttle_default: format!("{stem}_default"),
+            throttle_stem: stem,
+            verb,
+            auth,
+            policy,
+            scopes,
+        });
     }
     let security: Vec<String> =
         doc.get("securityScheme").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
@@ -303,7 +330,10 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
         }
     });
     let context_version = format!("{}/{}", context.trim_end_matches('/'), version);
+    let throttle_stem = format!("{context_version}:{version}");
     Ok(Api {
+        throttle_default: format!("{throttle_stem}_default"),
+        throttle_stem,
         id: d.id.clone(),
         name: s("name"),
         default_version: doc.get("isDefaultVersion").and_then(Value::as_bool).unwrap_or(false),

@@ -47,7 +47,8 @@ impl Level {
 
 /// One limit a request falls under.
 pub struct Check<'a> {
-    pub key: String,
+    /// Precomputed in the snapshot where it does not depend on the caller, so most checks allocate nothing.
+    pub key: std::borrow::Cow<'a, str>,
     pub limit: &'a Limit,
     pub level: Level,
     /// `false` (a subscription policy with `stopOnQuotaReach = false`): counted, never refused.
@@ -63,7 +64,7 @@ pub struct Refused {
 
 #[derive(Default)]
 pub struct Counters {
-    windows: DashMap<String, Window>,
+    windows: DashMap<String, Window, foldhash::fast::RandomState>,
 }
 
 impl Counters {
@@ -75,7 +76,7 @@ impl Counters {
                 Quota::Requests(n) => (1, n),
                 Quota::Bytes(n) => (bytes, n),
             };
-            let (start, used) = match self.windows.get(c.key.as_str()) {
+            let (start, used) = match self.windows.get(c.key.as_ref()) {
                 Some(w) if now_ms < w.start_ms + w.window_ms => (w.start_ms, w.used),
                 _ => (window_start(now_ms, c.limit.window_ms), 0),
             };
@@ -90,7 +91,7 @@ impl Counters {
             };
             let window_ms = c.limit.window_ms;
             // A hit takes the shard's lock only for this key's update; the key is allocated on first use only.
-            if let Some(mut w) = self.windows.get_mut(c.key.as_str()) {
+            if let Some(mut w) = self.windows.get_mut(c.key.as_ref()) {
                 if now_ms >= w.start_ms + w.window_ms || w.window_ms != window_ms {
                     *w = Window { start_ms: window_start(now_ms, window_ms), window_ms, used: 0 };
                 }
@@ -98,7 +99,7 @@ impl Counters {
                 continue;
             }
             self.windows
-                .entry(c.key.clone())
+                .entry(c.key.to_string())
                 .or_insert_with(|| Window { start_ms: window_start(now_ms, window_ms), window_ms, used: 0 })
                 .used += amount;
         }
@@ -137,7 +138,7 @@ mod tests {
     fn counts_per_key_and_window() {
         let c = Counters::default();
         let l = limit(2, 1000);
-        let check = |key: &str| vec![Check { key: key.into(), limit: &l, level: Level::Subscription, enforce: true }];
+        let check = |key: &str| vec![Check { key: key.to_string().into(), limit: &l, level: Level::Subscription, enforce: true }];
         assert!(c.admit(&check("a"), 0, 10_000).is_ok());
         assert!(c.admit(&check("a"), 0, 10_100).is_ok());
         assert_eq!(c.admit(&check("a"), 0, 10_200), Err(Refused { level: Level::Subscription, retry_at_ms: 11_000 }));

@@ -22,6 +22,9 @@ pub struct Endpoint {
     base_path: String,
     suspended_until_ms: AtomicU64,
     pub timeout: Duration,
+    host: String,
+    port: u16,
+    pool: Arc<crate::pool::Pool>,
 }
 
 impl Endpoint {
@@ -38,8 +41,13 @@ impl Endpoint {
             .and_then(|d| d.as_u64().or_else(|| d.as_str().and_then(|s| s.parse().ok())))
             .map(Duration::from_millis)
             .unwrap_or(DEFAULT_TIMEOUT);
+        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+        let port = uri.port_u16().unwrap_or(if scheme == http::uri::Scheme::HTTPS { 443 } else { 80 });
         Ok(Endpoint {
             url: url.to_string(),
+            host,
+            port,
+            pool: Arc::default(),
             scheme,
             authority,
             base_path: uri.path().trim_end_matches('/').to_string(),
@@ -48,7 +56,8 @@ impl Endpoint {
         })
     }
 
-    /// The backend URI for the request's remainder `rest` (starts with `/` or is empty) and query.
+    /// The backend request target (origin form: path and query) for the request's remainder `rest` (starts
+    /// with `/` or is empty) and query.
     pub fn uri_for(&self, rest: &str, query: Option<&str>) -> Result<Uri, http::Error> {
         let mut pq = String::with_capacity(self.base_path.len() + rest.len() + query.map_or(0, |q| q.len() + 1) + 1);
         pq.push_str(&self.base_path);
@@ -60,7 +69,16 @@ impl Endpoint {
             pq.push('?');
             pq.push_str(q);
         }
-        Uri::builder().scheme(self.scheme.clone()).authority(self.authority.clone()).path_and_query(pq).build()
+        Uri::builder().path_and_query(pq).build()
+    }
+
+    /// Sends a request on one of this endpoint's kept-alive connections.
+    pub async fn send(
+        &self,
+        tls: &tokio_rustls::TlsConnector,
+        req: http::Request<crate::proxy::Body>,
+    ) -> Result<http::Response<crate::proxy::Body>, crate::pool::PoolError> {
+        self.pool.send(&self.scheme, &self.host, self.port, tls, req).await
     }
 
     pub fn authority(&self) -> &str {
@@ -172,8 +190,8 @@ mod tests {
         let second: Vec<String> = prod.candidates().iter().map(|e| e.url.clone()).collect();
         assert_ne!(first[0], second[0], "round robin moves on");
         let uri = prod.endpoints[0].uri_for("/menu", Some("a=1")).expect("uri");
-        assert_eq!(uri.to_string(), "http://a:1/x/menu?a=1");
-        assert_eq!(prod.endpoints[1].uri_for("", None).expect("uri").to_string(), "http://b:2/");
+        assert_eq!(uri.to_string(), "/x/menu?a=1");
+        assert_eq!(prod.endpoints[1].uri_for("", None).expect("uri").to_string(), "/");
         prod.endpoints[0].suspend();
         assert!(prod.candidates().iter().all(|e| e.url == "http://b:2" || std::ptr::eq(*e, &prod.endpoints[0])));
         assert_eq!(prod.candidates()[0].url, "http://b:2", "a suspended endpoint goes last");

@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use crate::db::Db;
 use crate::error::StoreError;
+use crate::user::BeginWrite;
 use crate::user::{map_unique, now, per_backend, sql, write_events};
 
 pub trait AdminStore: Send + Sync {
@@ -54,7 +55,7 @@ pub trait AdminStore: Send + Sync {
 macro_rules! exec_with_events {
     ($db:expr, $q:expr, [$($b:expr),*], $events:expr, $what:expr) => {{
         per_backend!($db, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let n = sqlx::query($q)$(.bind($b))*.execute(&mut *tx).await.map_err(|e| map_unique(e, $what))?.rows_affected();
             if n == 0 {
                 return Ok(false);

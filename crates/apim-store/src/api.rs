@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use crate::db::Db;
 use crate::error::StoreError;
+use crate::user::BeginWrite;
 use crate::user::{map_unique, per_backend, sql, write_events};
 
 /// Filter for listing APIs; `None` matches all.
@@ -104,7 +105,7 @@ impl ApiStore for Db {
             "INSERT INTO am_api (id, name, version, context, provider, status, api_type, document, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         );
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query(q)
                 .bind(&api.id)
                 .bind(&api.name)
@@ -132,7 +133,7 @@ impl ApiStore for Db {
             "UPDATE am_api SET name = $1, version = $2, context = $3, provider = $4, status = $5, api_type = $6, document = $7, updated_at = $8 WHERE id = $9",
         );
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let n = sqlx::query(q)
                 .bind(&api.name)
                 .bind(&api.version)
@@ -175,7 +176,7 @@ impl ApiStore for Db {
             ]
         };
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let mut n = 0;
             for s in stmts.iter().filter(|s| !s.is_empty()) {
                 n = sqlx::query(*s).bind(id).execute(&mut *tx).await?.rows_affected();
@@ -268,7 +269,7 @@ impl ApiStore for Db {
             "INSERT INTO am_api_lc_event (api_id, previous_state, new_state, username, event_time) VALUES ($1, $2, $3, $4, $5)",
         );
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let n = sqlx::query(upd)
                 .bind(&api.status)
                 .bind(&api.document)
@@ -327,7 +328,7 @@ impl ApiStore for Db {
             "INSERT INTO am_revision (id, api_id, number, description, document, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         );
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let row = sqlx::query(count).bind(&rev.api_id).fetch_one(&mut *tx).await?;
             let (n, highest): (i64, i64) =
                 (row.try_get(0)?, row.try_get::<i64, _>(1).or_else(|_| row.try_get::<i32, _>(1).map(i64::from))?);
@@ -381,7 +382,7 @@ impl ApiStore for Db {
         );
         let del = sql(self, "DELETE FROM am_revision WHERE api_id = ? AND id = ?", "DELETE FROM am_revision WHERE api_id = $1 AND id = $2");
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let n: i64 = sqlx::query(deployed).bind(api_id).bind(revision_id).fetch_one(&mut *tx).await?.try_get(0)?;
             if n > 0 {
                 return Err(StoreError::Conflict { what: "a deployment of this revision (undeploy it first); the revision".to_string() });
@@ -404,7 +405,7 @@ impl ApiStore for Db {
             "INSERT INTO am_deployment (api_id, environment, revision_id, vhost, display_on_devportal, deployed_at) VALUES ($1, $2, $3, $4, $5, $6)",
         );
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             for d in deployments {
                 sqlx::query(del).bind(&d.api_id).bind(&d.environment).execute(&mut *tx).await?;
                 sqlx::query(ins)
@@ -430,7 +431,7 @@ impl ApiStore for Db {
             "DELETE FROM am_deployment WHERE api_id = $1 AND environment = $2",
         );
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let mut removed = Vec::new();
             for env in environments {
                 if sqlx::query(del).bind(api_id).bind(env).execute(&mut *tx).await?.rows_affected() > 0 {

@@ -7,6 +7,7 @@ use sqlx::Row;
 
 use crate::db::Db;
 use crate::error::StoreError;
+use crate::user::BeginWrite;
 use crate::user::{map_unique, per_backend, sql, write_events};
 
 pub trait ApplicationStore: Send + Sync {
@@ -90,7 +91,7 @@ impl ApplicationStore for Db {
             "INSERT INTO am_application (id, name, owner, throttling_policy, token_type, document, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         );
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query(q)
                 .bind(&app.id)
                 .bind(&app.name)
@@ -115,7 +116,7 @@ impl ApplicationStore for Db {
             "UPDATE am_application SET name = $1, throttling_policy = $2, token_type = $3, document = $4 WHERE id = $5",
         );
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let n = sqlx::query(q)
                 .bind(&app.name)
                 .bind(&app.throttling_policy)
@@ -138,7 +139,7 @@ impl ApplicationStore for Db {
     async fn change_application_owner(&self, app: &ApplicationRecord, events: &[EventDraft]) -> Result<(), StoreError> {
         let q = sql(self, "UPDATE am_application SET owner = ? WHERE id = ?", "UPDATE am_application SET owner = $1 WHERE id = $2");
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let n = sqlx::query(q)
                 .bind(&app.owner)
                 .bind(&app.id)
@@ -171,7 +172,7 @@ impl ApplicationStore for Db {
             ]
         };
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let mut n = 0;
             for s in stmts {
                 n = sqlx::query(s).bind(id).execute(&mut *tx).await?.rows_affected();
@@ -231,7 +232,7 @@ impl ApplicationStore for Db {
             "INSERT INTO am_key_mapping (id, application_id, key_type, key_manager, consumer_key, document, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         );
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query(q)
                 .bind(&km.id)
                 .bind(&km.application_id)
@@ -264,7 +265,7 @@ impl ApplicationStore for Db {
             "INSERT INTO am_subscription (id, api_id, application_id, policy, status, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         );
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query(q)
                 .bind(&sub.id)
                 .bind(&sub.api_id)
@@ -284,7 +285,7 @@ impl ApplicationStore for Db {
     async fn delete_subscription(&self, id: &str, events: &[EventDraft]) -> Result<bool, StoreError> {
         let q = sql(self, "DELETE FROM am_subscription WHERE id = ?", "DELETE FROM am_subscription WHERE id = $1");
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             if sqlx::query(q).bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
                 return Ok(false);
             }
@@ -311,7 +312,7 @@ impl ApplicationStore for Db {
     async fn set_subscription_status(&self, id: &str, status: &str, events: &[EventDraft]) -> Result<bool, StoreError> {
         let q = sql(self, "UPDATE am_subscription SET status = ? WHERE id = ?", "UPDATE am_subscription SET status = $1 WHERE id = $2");
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             if sqlx::query(q).bind(status).bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
                 return Ok(false);
             }

@@ -7,6 +7,7 @@ use sqlx::Row;
 
 use crate::db::Db;
 use crate::error::StoreError;
+use crate::user::BeginWrite;
 use crate::user::{map_unique, per_backend, sql};
 
 /// Outcome of redeeming an authorization code.
@@ -313,7 +314,7 @@ impl OAuthStore for Db {
         }
         let insert = insert_statement(tokens.len(), pg);
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let mut q = sqlx::query(sqlx::AssertSqlSafe(select.clone()));
             for id in &ids {
                 q = q.bind(id.to_string());

@@ -41,6 +41,35 @@ macro_rules! per_backend {
 
 pub(crate) use per_backend;
 
+/// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction that reads first and
+/// writes later cannot wait for another writer (SQLite answers BUSY at once instead of using the busy timeout),
+/// so concurrent writers would fail instead of queueing.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(&self) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for sqlx::SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(&self) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error>> + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for sqlx::PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(&self) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>> + Send {
+        self.begin()
+    }
+}
+
+impl BeginWrite for sqlx::MySqlPool {
+    type Db = sqlx::MySql;
+    fn begin_write(&self) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::MySql>, sqlx::Error>> + Send {
+        self.begin()
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
@@ -128,7 +157,7 @@ impl UserStore for Db {
         let role_exists = sql(self, "SELECT COUNT(*) FROM um_role WHERE name = ?", "SELECT COUNT(*) FROM um_role WHERE name = $1");
         let username = user.username.to_string();
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query(insert_user)
                 .bind(&id.0)
                 .bind(user.username)
@@ -202,7 +231,7 @@ impl UserStore for Db {
         let del_roles = sql(self, "DELETE FROM um_user_role WHERE user_id = ?", "DELETE FROM um_user_role WHERE user_id = $1");
         let del_user = sql(self, "DELETE FROM um_user WHERE id = ?", "DELETE FROM um_user WHERE id = $1");
         per_backend!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query(del_roles).bind(&id.0).execute(&mut *tx).await?;
             let n = sqlx::query(del_user).bind(&id.0).execute(&mut *tx).await?.rows_affected();
             tx.commit().await?;

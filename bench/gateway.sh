@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Gateway benchmark. One run, one load tool and one setting (wrk, keep-alive, 1 thread, fixed connections),
+# 1 KiB responses from a small Rust backend:
+#   (a) the backend directly,
+#   (b) Debian's nginx, one worker, proxy_pass with a keep-alive upstream, access log off,
+#   (c) apim all-in-one's gateway: JWT authentication, subscription check, application and subscription
+#       throttling (limits never reached), access log off;
+# then (c) again after loading 1,000 APIs and 10,000 subscriptions. Prints requests/s, p50, p99, the ratios c/b
+# and c/a, and the gateway's RSS.
+# Usage: bench/gateway.sh [SECONDS] [CONNECTIONS] [GATEWAY_WORKER_THREADS]   (needs wrk and nginx: apt-get install wrk nginx)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+conns=${2:-32}
+workers=${3:-1}
+command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$nginx_bin" ] || { echo "nginx not found: apt-get install nginx" >&2; exit 1; }
+cargo build --release -q -p apim-bin
+cargo build --release -q -p apim-test-support --example backend
+bin=$PWD/target/release/apim
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_200() { for _ in $(seq 1 2000); do [ "$(curl -sk -o /dev/null -w '%{http_code}' "$@")" = 200 ] && return 0; sleep 0.01; done; echo "no 200 from $*" >&2; return 1; }
+
+# (a) backend
+bport=$(free_port)
+target/release/examples/backend "127.0.0.1:$bport" >"$work/backend.log" 2>&1 & pids+=($!)
+wait_200 "http://127.0.0.1:$bport/bytes/1024"
+
+# (b) nginx
+nport=$(free_port)
+mkdir -p "$work/nginx/logs"
+cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream backend { server 127.0.0.1:$bport; keepalive 64; }
+  server {
+    listen 127.0.0.1:$nport;
+    location / { proxy_pass http://backend/bytes/1024; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+EOF
+"$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" >/dev/null 2>&1 & pids+=($!)
+wait_200 "http://127.0.0.1:$nport/"
+
+# (c) apim all-in-one
+off=$(( $(free_port) % 20000 + 20000 ))
+mkdir -p "$work/apim"
+(cd "$work/apim" && exec "$bin" all-in-one --bind 127.0.0.1 -DportOffset=$off --worker-threads "$workers" --log-level warn) \
+  >"$work/apim.log" 2>&1 & apim_pid=$!; pids+=($apim_pid)
+wait_200 "http://127.0.0.1:$((9763 + off))/health/ready"
+token=$(python3 bench/setup_apis.py "https://127.0.0.1:$((9443 + off))" "http://127.0.0.1:$bport/bytes/1024")
+gw="http://127.0.0.1:$((8280 + off))/bench/1.0.0"
+wait_200 -H "Authorization: Bearer $token" "$gw"
+
+# wrk -> "rps p50_ms p99_ms"
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.2f", v}'; }
+load() {
+  local out; out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency "$@")
+  local rps p50 p99 non2xx
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
+  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+  [ -z "$non2xx" ] || { echo "non-2xx answers during the run: $non2xx" >&2; exit 1; }
+  echo "$rps $p50 $p99"
+}
+rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$apim_pid/status; }
+
+wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$gw" >/dev/null # warm-up: JWT cache, pools
+read -r a_rps a_p50 a_p99 < <(load "http://127.0.0.1:$bport/bytes/1024")
+read -r b_rps b_p50 b_p99 < <(load "http://127.0.0.1:$nport/")
+read -r c_rps c_p50 c_p99 < <(load -H "Authorization: Bearer $token" "$gw")
+c_rss=$(rss_mb)
+
+python3 bench/setup_apis.py "https://127.0.0.1:$((9443 + off))" "http://127.0.0.1:$bport/bytes/1024" 1000 10
+sleep 2 # the gateway rebuilds its snapshot after the last change
+wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$gw" >/dev/null
+read -r d_rps d_p50 d_p99 < <(load -H "Authorization: Bearer $token" "$gw")
+d_rss=$(rss_mb)
+
+ratio() { awk -v x="$1" -v y="$2" 'BEGIN {printf "%.2f", x/y}'; }
+echo
+echo "wrk -t1 -c$conns -d${secs}s, keep-alive, 1 KiB responses; gateway worker threads: $workers; $(nproc) cores"
+printf '%-52s %10s %9s %9s %9s\n' "target" "req/s" "p50 ms" "p99 ms" "RSS MB"
+printf '%-52s %10s %9s %9s %9s\n' "(a) backend directly" "$a_rps" "$a_p50" "$a_p99" "-"
+printf '%-52s %10s %9s %9s %9s\n' "(b) nginx proxy_pass, keep-alive upstream" "$b_rps" "$b_p50" "$b_p99" "-"
+printf '%-52s %10s %9s %9s %9s\n' "(c) apim gateway: JWT + subscription + throttling" "$c_rps" "$c_p50" "$c_p99" "$c_rss"
+printf '%-52s %10s %9s %9s %9s\n' "(c) with 1,000 APIs and 10,000 subscriptions" "$d_rps" "$d_p50" "$d_p99" "$d_rss"
+echo
+echo "c/b requests/s: $(ratio "$c_rps" "$b_rps")   p99 c/b: $(ratio "$c_p99" "$b_p99")   c/a requests/s: $(ratio "$c_rps" "$a_rps")"
+echo "at size: c/b requests/s: $(ratio "$d_rps" "$b_rps")   p99 c/b: $(ratio "$d_p99" "$b_p99")"

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Loads a running all-in-one node for the gateway benchmark through its REST APIs (standard library only).
+
+    setup_apis.py MGMT_URL BACKEND_URL [EXTRA_APIS] [EXTRA_APPS]
+
+Creates throttling policies that are never reached (application 'BenchApp', subscription 'BenchSub', both a
+billion requests a minute), the API /bench/1.0.0 in front of BACKEND_URL, an application subscribed to it with
+keys, and prints a JWT for it on stdout. With EXTRA_APIS and EXTRA_APPS it then adds that many more deployed
+and published APIs and applications, each application subscribed to every extra API (so EXTRA_APIS x EXTRA_APPS
+subscriptions), to measure the gateway at size.
+"""
+
+import base64
+import concurrent.futures
+import http.client
+import json
+import ssl
+import sys
+import threading
+import urllib.parse
+
+BASE = sys.argv[1]
+BACKEND = sys.argv[2]
+EXTRA_APIS = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+EXTRA_APPS = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+AUTH = "Basic " + base64.b64encode(b"admin:admin").decode()
+PB, DP, AD = "/api/am/publisher/v4", "/api/am/devportal/v3", "/api/am/admin/v4"
+
+_local = threading.local()
+
+
+def conn():
+    if not hasattr(_local, "c"):
+        u = urllib.parse.urlsplit(BASE)
+        ctx = ssl._create_unverified_context()
+        _local.c = http.client.HTTPSConnection(u.hostname, u.port, context=ctx, timeout=60)
+    return _local.c
+
+
+def call(method, path, body=None, headers=None, form=None):
+    h = {"authorization": AUTH}
+    data = None
+    if form is not None:
+        data = urllib.parse.urlencode(form)
+        h["content-type"] = "application/x-www-form-urlencoded"
+    elif body is not None:
+        data = json.dumps(body)
+        h["content-type"] = "application/json"
+    h.update(headers or {})
+    for attempt in range(3):
+        try:
+            c = conn()
+            c.request(method, path, data, h)
+            r = c.getresponse()
+            text = r.read().decode()
+            break
+        except (http.client.HTTPException, OSError):
+            del _local.c
+            if attempt == 2:
+                raise
+    if r.status >= 300:
+        raise SystemExit(f"{method} {path}: {r.status} {text}")
+    return json.loads(text) if text else None
+
+
+def policy(level, name, count):
+    limit = {"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": count}}
+    call("POST", f"{AD}/throttling/policies/{level}", {"policyName": name, "defaultLimit": limit})
+
+
+def api(name, context, backend):
+    a = call("POST", f"{PB}/apis", {
+        "name": name, "context": context, "version": "1.0.0", "policies": ["BenchSub"],
+        "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": backend}},
+        "operations": [{"target": "/*", "verb": "GET"}, {"target": "/items/{id}", "verb": "GET"}, {"target": "/orders", "verb": "POST"}],
+    })
+    rev = call("POST", f"{PB}/apis/{a['id']}/revisions", {"description": "bench"})
+    call("POST", f"{PB}/apis/{a['id']}/deploy-revision?revisionId={rev['id']}", [{"name": "Default", "displayOnDevportal": True}])
+    call("POST", f"{PB}/apis/change-lifecycle?action=Publish&apiId={a['id']}")
+    return a["id"]
+
+
+def app(name):
+    return call("POST", f"{DP}/applications", {"name": name, "throttlingPolicy": "BenchApp", "tokenType": "JWT"})["applicationId"]
+
+
+def subscribe(api_id, app_id):
+    call("POST", f"{DP}/subscriptions", {"apiId": api_id, "applicationId": app_id, "throttlingPolicy": "BenchSub"})
+
+
+def main():
+    if EXTRA_APIS == 0:
+        policy("application", "BenchApp", 1_000_000_000)
+        policy("subscription", "BenchSub", 1_000_000_000)
+        api_id = api("Bench", "/bench", BACKEND)
+        app_id = app("BenchApp")
+        keys = call("POST", f"{DP}/applications/{app_id}/generate-keys",
+                    {"keyType": "PRODUCTION", "grantTypesToBeSupported": ["client_credentials"]})
+        subscribe(api_id, app_id)
+        creds = base64.b64encode(f"{keys['consumerKey']}:{keys['consumerSecret']}".encode()).decode()
+        tok = call("POST", "/oauth2/token", form={"grant_type": "client_credentials"}, headers={"authorization": "Basic " + creds})
+        print(tok["access_token"])
+        return
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        api_ids = list(pool.map(lambda i: api(f"Svc{i}", f"/svc{i}", BACKEND), range(EXTRA_APIS)))
+        app_ids = list(pool.map(lambda i: app(f"Load{i}"), range(EXTRA_APPS)))
+        list(pool.map(lambda p: subscribe(*p), [(a, b) for a in api_ids for b in app_ids]))
+    print(f"{len(api_ids)} APIs, {len(app_ids)} applications, {len(api_ids) * len(app_ids)} subscriptions added", file=sys.stderr)
+
+
+main()
