@@ -77,20 +77,35 @@ load() {
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$apim_pid/status; }
 
 wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$gw" >/dev/null # warm-up: JWT cache, pools
-read -r a_rps a_p50 a_p99 < <(load "http://127.0.0.1:$bport/bytes/1024")
-read -r b_rps b_p50 b_p99 < <(load "http://127.0.0.1:$nport/")
-read -r c_rps c_p50 c_p99 < <(load -H "Authorization: Bearer $token" "$gw")
+# Rounds alternate the targets, and each figure is the median over the rounds: this machine's speed drifts by
+# tens of percent from minute to minute, and the ratios should not depend on which target ran in a fast minute.
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+run_rounds() { # prefix: runs a, b, c for $rounds rounds into files $work/<prefix>_<target>
+  for _ in $(seq 1 "$rounds"); do
+    load "http://127.0.0.1:$bport/bytes/1024" >>"$work/$1_a"
+    load "http://127.0.0.1:$nport/" >>"$work/$1_b"
+    load -H "Authorization: Bearer $token" "$gw" >>"$work/$1_c"
+  done
+}
+col() { awk -v c="$2" '{print $c}' "$work/$1" | median; }
+rounds=${ROUNDS:-3}
+run_rounds small
 c_rss=$(rss_mb)
+a_rps=$(col small_a 1); a_p50=$(col small_a 2); a_p99=$(col small_a 3)
+b_rps=$(col small_b 1); b_p50=$(col small_b 2); b_p99=$(col small_b 3)
+c_rps=$(col small_c 1); c_p50=$(col small_c 2); c_p99=$(col small_c 3)
 
 python3 bench/setup_apis.py "https://127.0.0.1:$((9443 + off))" "http://127.0.0.1:$bport/bytes/1024" 1000 10
 sleep 2 # the gateway rebuilds its snapshot after the last change
 wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$gw" >/dev/null
-read -r d_rps d_p50 d_p99 < <(load -H "Authorization: Bearer $token" "$gw")
+run_rounds large
 d_rss=$(rss_mb)
+d_rps=$(col large_c 1); d_p50=$(col large_c 2); d_p99=$(col large_c 3)
+b2_rps=$(col large_b 1); b2_p99=$(col large_b 3)
 
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN {printf "%.2f", x/y}'; }
 echo
-echo "wrk -t1 -c$conns -d${secs}s, keep-alive, 1 KiB responses; gateway worker threads: $workers; $(nproc) cores"
+echo "wrk -t1 -c$conns -d${secs}s, keep-alive, 1 KiB responses; gateway worker threads: $workers; $(nproc) cores; medians of $rounds alternating rounds"
 printf '%-52s %10s %9s %9s %9s\n' "target" "req/s" "p50 ms" "p99 ms" "RSS MB"
 printf '%-52s %10s %9s %9s %9s\n' "(a) backend directly" "$a_rps" "$a_p50" "$a_p99" "-"
 printf '%-52s %10s %9s %9s %9s\n' "(b) nginx proxy_pass, keep-alive upstream" "$b_rps" "$b_p50" "$b_p99" "-"
@@ -98,4 +113,4 @@ printf '%-52s %10s %9s %9s %9s\n' "(c) apim gateway: JWT + subscription + thrott
 printf '%-52s %10s %9s %9s %9s\n' "(c) with 1,000 APIs and 10,000 subscriptions" "$d_rps" "$d_p50" "$d_p99" "$d_rss"
 echo
 echo "c/b requests/s: $(ratio "$c_rps" "$b_rps")   p99 c/b: $(ratio "$c_p99" "$b_p99")   c/a requests/s: $(ratio "$c_rps" "$a_rps")"
-echo "at size: c/b requests/s: $(ratio "$d_rps" "$b_rps")   p99 c/b: $(ratio "$d_p99" "$b_p99")"
+echo "at size: c/b requests/s: $(ratio "$d_rps" "$b2_rps")   p99 c/b: $(ratio "$d_p99" "$b2_p99")   (nginx measured again in the same rounds)"

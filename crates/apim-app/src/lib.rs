@@ -154,9 +154,12 @@ impl App {
         let gateway = GatewaySlot::default();
         if run_gw {
             let gw_cfg = apim_gateway::Config::from_deployment(&config);
-            for (name, port, tls) in
-                [("gateway http", gw_cfg.http_port, None), ("gateway https", gw_cfg.https_port, Some(tls_config.clone()))]
-            {
+            for (name, port, tls) in [
+                ("gateway http", gw_cfg.http_port, None),
+                ("gateway https", gw_cfg.https_port, Some(tls_config.clone())),
+                ("gateway ws", gw_cfg.ws_port, None),
+                ("gateway wss", gw_cfg.wss_port, Some(tls_config.clone())),
+            ] {
                 let addr = SocketAddr::new(opts.bind, port);
                 let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { what: name, addr, source })?;
                 let l = Listener { name, listener, tls };

@@ -92,7 +92,8 @@ pub fn valid_url(u: &str) -> bool {
     !host.is_empty() && !u.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-fn endpoint_urls(v: &Value, field: &str) -> Result<()> {
+/// `ws`: a WebSocket API, whose endpoints are `ws://` or `wss://` URLs.
+fn endpoint_urls(v: &Value, field: &str, ws: bool) -> Result<()> {
     let items: Vec<&Value> = match v {
         Value::Array(a) => a.iter().collect(),
         Value::Object(_) => vec![v],
@@ -101,14 +102,22 @@ fn endpoint_urls(v: &Value, field: &str) -> Result<()> {
     };
     for item in items {
         let url = item.get("url").and_then(Value::as_str).ok_or_else(|| ApiError::field(field, "each endpoint needs a `url`"))?;
-        if !valid_url(url) {
+        if ws {
+            let as_http = url
+                .strip_prefix("ws://")
+                .map(|r| format!("http://{r}"))
+                .or_else(|| url.strip_prefix("wss://").map(|r| format!("https://{r}")));
+            if !as_http.is_some_and(|u| valid_url(&u)) {
+                return Err(ApiError::field(field, format!("`{url}` is not a ws or wss URL")));
+            }
+        } else if !valid_url(url) {
             return Err(ApiError::field(field, format!("`{url}` is not an http or https URL")));
         }
     }
     Ok(())
 }
 
-fn validate_endpoint_config(v: &Value) -> Result<()> {
+fn validate_endpoint_config(v: &Value, ws: bool) -> Result<()> {
     let o = v.as_object().ok_or_else(|| ApiError::field("endpointConfig", "must be an object"))?;
     let kind = o.get("endpoint_type").and_then(Value::as_str).unwrap_or("http");
     if !["http", "load_balance", "failover", "address"].contains(&kind) {
@@ -119,7 +128,7 @@ fn validate_endpoint_config(v: &Value) -> Result<()> {
     }
     for f in ["production_endpoints", "sandbox_endpoints", "production_failovers", "sandbox_failovers"] {
         if let Some(e) = o.get(f) {
-            endpoint_urls(e, &format!("endpointConfig.{f}"))?;
+            endpoint_urls(e, &format!("endpointConfig.{f}"), ws)?;
         }
     }
     if let Some(sec) = o.get("endpoint_security")
@@ -221,7 +230,7 @@ pub fn normalize(
     let description = str_of(&o, "description")?.map(str::to_string);
     let is_default = bool_of(&o, "isDefaultVersion", false)?;
     if let Some(ec) = o.get("endpointConfig").filter(|v| !v.is_null()) {
-        validate_endpoint_config(ec)?;
+        validate_endpoint_config(ec, api_type == "WS")?;
     }
     if let Some(c) = o.get("corsConfiguration").filter(|v| !v.is_null())
         && !c.is_object()

@@ -22,6 +22,8 @@ const OPAQUE_MAX_TTL_MS: u64 = 300_000;
 const JWKS_REFRESH_MS: u64 = 1_000;
 /// Entries per cache; past it, expired entries go, then everything.
 const CACHE_MAX: usize = 100_000;
+/// JWTs are kept whole (about 1 KiB each), so their cache is smaller.
+const JWT_CACHE_MAX: usize = 20_000;
 
 /// Who is calling, as the token says.
 #[derive(Debug)]
@@ -58,7 +60,9 @@ pub struct Authenticator {
     issuer: String,
     keys: ArcSwap<Vec<VerifyKey>>,
     keys_fetched_ms: AtomicU64,
-    jwts: DashMap<[u8; 32], Arc<Principal>, foldhash::fast::RandomState>,
+    /// Verified JWTs by their full text: a fast hash finds them, and equality of the whole token (not of a
+    /// digest) decides, so a cache hit can never stand in for a different token.
+    jwts: DashMap<Box<str>, Arc<Principal>, foldhash::fast::RandomState>,
     opaque: DashMap<[u8; 32], OpaqueEntry, foldhash::fast::RandomState>,
     /// Revocation key → expiry (Unix seconds).
     revoked: DashMap<String, i64, foldhash::fast::RandomState>,
@@ -82,10 +86,12 @@ impl Authenticator {
     }
 
     pub async fn authenticate(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
-        let digest = sha256(token.as_bytes());
         let now = now_ms();
-        let principal =
-            if jwt::looks_like_jwt(token) { self.jwt(token, digest, now).await? } else { self.opaque(token, digest, now).await? };
+        let principal = if jwt::looks_like_jwt(token) {
+            self.jwt(token, now).await?
+        } else {
+            self.opaque(token, sha256(token.as_bytes()), now).await?
+        };
         if (principal.expires_at + SKEW_SECS) * 1000 <= now as i64 {
             return Err(AuthError::Expired);
         }
@@ -95,8 +101,8 @@ impl Authenticator {
         Ok(principal)
     }
 
-    async fn jwt(&self, token: &str, digest: [u8; 32], now: u64) -> Result<Arc<Principal>, AuthError> {
-        if let Some(p) = self.jwts.get(&digest) {
+    async fn jwt(&self, token: &str, now: u64) -> Result<Arc<Principal>, AuthError> {
+        if let Some(p) = self.jwts.get(token) {
             return Ok(p.clone());
         }
         let kid = jwt::kid_of(token).ok_or(AuthError::Invalid)?;
@@ -130,8 +136,13 @@ impl Authenticator {
             token_id: s("jti"),
             claims: Some(claims),
         });
-        bound(&self.jwts, |_| true);
-        self.jwts.insert(digest, principal.clone());
+        if self.jwts.len() >= JWT_CACHE_MAX {
+            self.jwts.retain(|_, p| p.expires_at > secs);
+            if self.jwts.len() >= JWT_CACHE_MAX {
+                self.jwts.clear();
+            }
+        }
+        self.jwts.insert(token.into(), principal.clone());
         Ok(principal)
     }
 

@@ -18,6 +18,7 @@ mod router;
 mod snapshot;
 mod throttle;
 mod upstream;
+mod ws;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,6 +42,9 @@ pub struct Config {
     /// API traffic ports, offset applied: 8280 (HTTP) and 8243 (HTTPS).
     pub http_port: u16,
     pub https_port: u16,
+    /// WebSocket API ports, offset applied: 9099 (WS) and 8099 (WSS).
+    pub ws_port: u16,
+    pub wss_port: u16,
     /// `[apim.cors]`: applies to every API that has no `corsConfiguration` of its own.
     pub cors: Option<apim_config::Cors>,
 }
@@ -55,6 +59,8 @@ impl Config {
             key_manager_url: d.key_manager.as_ref().map(|k| k.service_url.clone()),
             http_port: 8280u16.saturating_add(offset),
             https_port: 8243u16.saturating_add(offset),
+            ws_port: 9099u16.saturating_add(offset),
+            wss_port: 8099u16.saturating_add(offset),
             cors: d.cors.clone().filter(|c| c.enable),
         }
     }

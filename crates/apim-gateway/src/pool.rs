@@ -77,10 +77,10 @@ impl Pool {
                 // A connection is ready again once its previous response has been read; that is at most a poll away.
                 match s.ready().await {
                     Ok(()) => s,
-                    Err(_) => connect(scheme, host, port, tls).await?,
+                    Err(_) => connect(scheme, host, port, tls, false).await?,
                 }
             }
-            None => connect(scheme, host, port, tls).await?,
+            None => connect(scheme, host, port, tls, false).await?,
         };
         let resp = sender.send_request(req).await.map_err(PoolError::Request)?;
         let (parts, body) = resp.into_parts();
@@ -93,7 +93,13 @@ impl Pool {
     }
 }
 
-async fn connect(scheme: &Scheme, host: &str, port: u16, tls: &tokio_rustls::TlsConnector) -> Result<SendRequest<Body>, PoolError> {
+pub(crate) async fn connect(
+    scheme: &Scheme,
+    host: &str,
+    port: u16,
+    tls: &tokio_rustls::TlsConnector,
+    upgrades: bool,
+) -> Result<SendRequest<Body>, PoolError> {
     let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((host, port)))
         .await
         .map_err(|_| PoolError::Connect(format!("{host}:{port}: connect timed out")))?
@@ -105,22 +111,30 @@ async fn connect(scheme: &Scheme, host: &str, port: u16, tls: &tokio_rustls::Tls
             .await
             .map_err(|_| PoolError::Connect(format!("{host}:{port}: TLS handshake timed out")))?
             .map_err(|e| PoolError::Connect(format!("{host}:{port}: TLS: {e}")))?;
-        handshake(TokioIo::new(stream)).await
+        handshake(TokioIo::new(stream), upgrades).await
     } else {
-        handshake(TokioIo::new(tcp)).await
+        handshake(TokioIo::new(tcp), upgrades).await
     }
 }
 
-async fn handshake<T>(io: T) -> Result<SendRequest<Body>, PoolError>
+async fn handshake<T>(io: T, upgrades: bool) -> Result<SendRequest<Body>, PoolError>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let (sender, conn) = http1::Builder::new().handshake(io).await.map_err(|e| PoolError::Connect(e.to_string()))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!("backend connection ended: {e}");
-        }
-    });
+    if upgrades {
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!("backend connection ended: {e}");
+            }
+        });
+    } else {
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("backend connection ended: {e}");
+            }
+        });
+    }
     Ok(sender)
 }
 

@@ -34,6 +34,10 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 fn strip_hop_by_hop(h: &mut HeaderMap) {
+    // Most messages carry none: one pass over the names is cheaper than nine hashed removals.
+    if !h.keys().any(|k| HOP_BY_HOP.contains(k) || k == header::UPGRADE) {
+        return;
+    }
     let listed: Vec<HeaderName> = h
         .get_all(header::CONNECTION)
         .iter()
@@ -144,6 +148,21 @@ impl Gateway {
             let what = caller.key_type.as_str().to_ascii_lowercase();
             return (reply::forbidden(&format!("this API has no {what} endpoint; use keys of the other type")), api_name, app_name);
         };
+        if api.websocket {
+            if !is_websocket_upgrade(&req) {
+                return (
+                    reply::fault(StatusCode::BAD_REQUEST, 900900, "Bad request", "this is a WebSocket API: send a WebSocket handshake"),
+                    api_name,
+                    app_name,
+                );
+            }
+            let checks = self
+                .checks(snap, &api, resource, &caller, &req, client_ip)
+                .into_iter()
+                .map(|c| crate::ws::OwnedCheck { key: c.key.into_owned(), limit: c.limit.clone(), level: c.level, enforce: c.enforce })
+                .collect();
+            return (self.forward_ws(req, &api, &group, prefix_len, client_ip, https, checks).await, api_name, app_name);
+        }
         let origin = req.headers().get(header::ORIGIN).cloned();
         let mut resp = self.forward(req, &api, &group, prefix_len, client_ip, https).await;
         if let Some(origin) = origin {
@@ -171,7 +190,9 @@ impl Gateway {
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty() && api.oauth2);
-        let Some(token) = token else {
+        // WebSocket clients (browsers) cannot set headers: the handshake may carry `access_token` in the query.
+        let from_query = if token.is_none() && api.websocket && api.oauth2 { query_param(req.uri().query(), "access_token") } else { None };
+        let Some(token) = token.or(from_query.as_deref()) else {
             return Err((reply::missing_credentials(), 900902));
         };
         let principal = self.auth.authenticate(token).await.map_err(|e| match e {
@@ -211,16 +232,17 @@ impl Gateway {
         Ok(Caller { principal: Some(principal), application, key_type: *key_type, subscription: Some(sub) })
     }
 
-    /// Advanced (API or resource), subscription with burst, and application limits; `None` admits.
-    fn throttle(
+    /// The limits a request falls under: advanced (API or resource, with its condition groups), subscription
+    /// with burst control, application.
+    fn checks<'a>(
         &self,
-        snap: &Snapshot,
-        api: &Api,
-        resource: &Resource,
-        caller: &Caller<'_>,
+        snap: &'a Snapshot,
+        api: &'a Api,
+        resource: &'a Resource,
+        caller: &Caller<'a>,
         req: &Request<Incoming>,
         client_ip: IpAddr,
-    ) -> Option<Response<Body>> {
+    ) -> Vec<Check<'a>> {
         let mut checks: Vec<Check<'_>> = Vec::with_capacity(4);
         let (advanced, level, stem, default) = match &api.api_policy {
             Some(p) => (snap.api_policies.get(p), Level::Api, &api.throttle_stem, &api.throttle_default),
@@ -259,6 +281,20 @@ impl Gateway {
                 push_limit(&mut checks, p, Cow::Owned(format!("{}:{user}@carbon.super", app.id)), Level::Application, true);
             }
         }
+        checks
+    }
+
+    /// Admits the request against its limits, or answers 429.
+    fn throttle(
+        &self,
+        snap: &Snapshot,
+        api: &Api,
+        resource: &Resource,
+        caller: &Caller<'_>,
+        req: &Request<Incoming>,
+        client_ip: IpAddr,
+    ) -> Option<Response<Body>> {
+        let checks = self.checks(snap, api, resource, caller, req, client_ip);
         if checks.is_empty() {
             return None;
         }
@@ -288,20 +324,7 @@ impl Gateway {
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
         let query = parts.uri.query();
         let mut headers = parts.headers;
-        strip_hop_by_hop(&mut headers);
-        let host = headers.remove(header::HOST).or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
-        headers.remove(api.auth_header.as_str());
-        let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(prev) => format!("{prev}, {client_ip}"),
-            None => client_ip.to_string(),
-        };
-        if let Ok(v) = HeaderValue::from_str(&xff) {
-            headers.insert("x-forwarded-for", v);
-        }
-        headers.insert("x-forwarded-proto", HeaderValue::from_static(if https { "https" } else { "http" }));
-        if let Some(h) = host {
-            headers.insert("x-forwarded-host", h);
-        }
+        forward_headers(&mut headers, &parts.uri, api, client_ip, https);
         let replayable = body_is_empty(&headers, &parts.method);
         let mut body = Some(body.boxed());
         let candidates = group.candidates();
@@ -374,6 +397,92 @@ impl Gateway {
         reply::upstream(StatusCode::BAD_GATEWAY, 101503, "Error connecting to the back end", "no backend endpoint could be reached")
     }
 
+    /// A WebSocket handshake: forwarded on a connection of its own; on the backend's 101 both sides are upgraded
+    /// and relayed (`ws::relay`), counting and throttling the client's frames.
+    #[allow(clippy::too_many_arguments)]
+    async fn forward_ws(
+        self: &Arc<Self>,
+        mut req: Request<Incoming>,
+        api: &Api,
+        group: &EndpointGroup,
+        prefix_len: usize,
+        client_ip: IpAddr,
+        https: bool,
+        checks: Vec<crate::ws::OwnedCheck>,
+    ) -> Response<Body> {
+        let client_upgrade = hyper::upgrade::on(&mut req);
+        let (parts, _) = req.into_parts();
+        let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
+        let query = without_token(parts.uri.query());
+        let mut headers = parts.headers;
+        forward_headers(&mut headers, &parts.uri, api, client_ip, https);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        for endpoint in group.candidates() {
+            let Ok(uri) = endpoint.uri_for(rest, query.as_deref()) else { break };
+            let mut sender = match endpoint.connect_upgradable(&self.upstream_tls).await {
+                Ok(s) => s,
+                Err(e) => {
+                    endpoint.suspend();
+                    self.metrics.upstream_error("connect");
+                    tracing::warn!(api = %api.name, endpoint = %endpoint.url, "cannot connect to the WebSocket backend: {e}");
+                    continue;
+                }
+            };
+            let mut up = Request::new(http_body_util::Empty::new().map_err(|never| match never {}).boxed());
+            *up.uri_mut() = uri;
+            *up.headers_mut() = headers.clone();
+            if let Ok(v) = HeaderValue::from_str(endpoint.authority()) {
+                up.headers_mut().insert(header::HOST, v);
+            }
+            let mut resp = match tokio::time::timeout(endpoint.timeout, sender.send_request(up)).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    self.metrics.upstream_error("closed");
+                    tracing::warn!(api = %api.name, endpoint = %endpoint.url, "WebSocket handshake failed: {e}");
+                    return reply::upstream(
+                        StatusCode::BAD_GATEWAY,
+                        101505,
+                        "Connection closed by the back end",
+                        "the WebSocket handshake failed",
+                    );
+                }
+                Err(_) => {
+                    self.metrics.upstream_error("timeout");
+                    return reply::upstream(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        101504,
+                        "Connection timed out",
+                        "the backend did not answer the handshake in time",
+                    );
+                }
+            };
+            endpoint.recovered();
+            if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+                let (p, b) = resp.into_parts();
+                return Response::from_parts(p, b.boxed());
+            }
+            let backend_upgrade = hyper::upgrade::on(&mut resp);
+            let mut answer = Response::new(reply::body(Bytes::new()));
+            *answer.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            *answer.headers_mut() = resp.headers().clone();
+            let gw = self.clone();
+            tokio::spawn(async move {
+                match tokio::join!(client_upgrade, backend_upgrade) {
+                    (Ok(c), Ok(b)) => crate::ws::relay(gw, hyper_util::rt::TokioIo::new(c), hyper_util::rt::TokioIo::new(b), checks).await,
+                    (c, b) => tracing::debug!(client = c.is_ok(), backend = b.is_ok(), "WebSocket upgrade did not complete"),
+                }
+            });
+            return answer;
+        }
+        reply::upstream(
+            StatusCode::BAD_GATEWAY,
+            101503,
+            "Error connecting to the back end",
+            "no WebSocket backend endpoint could be reached",
+        )
+    }
+
     /// Answers a CORS preflight for an API with CORS on (its own configuration, else `[apim.cors]`).
     fn preflight(&self, api: &Api, req: &Request<Incoming>) -> Option<Response<Body>> {
         let origin = req.headers().get(header::ORIGIN)?;
@@ -411,6 +520,45 @@ impl Gateway {
         h.append(header::VARY, HeaderValue::from_static("Origin"));
         true
     }
+}
+
+/// Request headers on their way to the backend: hop-by-hop and the token header dropped, the client's address,
+/// scheme and host added.
+fn forward_headers(headers: &mut HeaderMap, uri: &http::Uri, api: &Api, client_ip: IpAddr, https: bool) {
+    strip_hop_by_hop(headers);
+    let host = headers.remove(header::HOST).or_else(|| uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+    headers.remove(api.auth_header.as_str());
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {client_ip}"),
+        None => client_ip.to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert("x-forwarded-for", v);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(if https { "https" } else { "http" }));
+    if let Some(h) = host {
+        headers.insert("x-forwarded-host", h);
+    }
+}
+
+fn is_websocket_upgrade(req: &Request<Incoming>) -> bool {
+    req.method() == Method::GET
+        && req.headers().get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).filter(|v| !v.is_empty())
+}
+
+/// The query without `access_token`: the token stays at the gateway.
+fn without_token(query: Option<&str>) -> Option<String> {
+    let q = query?;
+    let kept: Vec<(String, String)> =
+        form_urlencoded::parse(q.as_bytes()).filter(|(k, _)| k != "access_token").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    if kept.is_empty() {
+        return None;
+    }
+    Some(form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish())
 }
 
 fn push_limit<'a>(checks: &mut Vec<Check<'a>>, p: &'a Policy, key: Cow<'a, str>, level: Level, enforce: bool) {

@@ -72,6 +72,8 @@ pub struct Api {
     pub version: String,
     /// `isDefaultVersion`: also served at `/{context}/…`.
     pub default_version: bool,
+    /// `type: WS`: a WebSocket API; only handshakes are accepted.
+    pub websocket: bool,
     /// BLOCKED APIs answer 503 (900907).
     pub blocked: bool,
     /// `/pizzashack/1.0.0`: API block conditions and throttle keys use it.
@@ -309,6 +311,22 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
             scopes,
         });
     }
+    let websocket = doc.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("WS"));
+    if websocket {
+        // A WebSocket API is one channel: the handshake (a GET on any path under the API) is what gets checked.
+        // Its topics' security follows the strictest one: unsecured only when every topic is.
+        let open = !resources.is_empty() && resources.iter().all(|r| r.auth == AuthType::None);
+        let stem = format!("{}/{}/*:GET", context.trim_end_matches('/'), version);
+        resources = vec![Resource {
+            template: Template::parse("/*"),
+            verb: "GET".into(),
+            auth: if open { AuthType::None } else { AuthType::Any },
+            policy: None,
+            scopes: Vec::new(),
+            throttle_default: format!("{stem}_default"),
+            throttle_stem: stem,
+        }];
+    }
     let security: Vec<String> =
         doc.get("securityScheme").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
     let oauth2 = security.is_empty() || security.iter().any(|s| s == "oauth2");
@@ -337,6 +355,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
         id: d.id.clone(),
         name: s("name"),
         default_version: doc.get("isDefaultVersion").and_then(Value::as_bool).unwrap_or(false),
+        websocket,
         blocked: d.status.eq_ignore_ascii_case("BLOCKED"),
         context_version,
         context,

@@ -30,7 +30,13 @@ pub struct Endpoint {
 impl Endpoint {
     fn parse(v: &Value) -> Result<Endpoint, String> {
         let url = v.get("url").and_then(Value::as_str).ok_or("an endpoint without a url")?.trim();
-        let uri: Uri = url.parse().map_err(|e| format!("endpoint `{url}`: {e}"))?;
+        // WebSocket endpoints connect like HTTP ones; the handshake is an HTTP/1.1 request.
+        let as_http = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
+            (Some(rest), _) => format!("http://{rest}"),
+            (_, Some(rest)) => format!("https://{rest}"),
+            _ => url.to_string(),
+        };
+        let uri: Uri = as_http.parse().map_err(|e| format!("endpoint `{url}`: {e}"))?;
         let scheme = uri.scheme().cloned().ok_or(format!("endpoint `{url}` has no scheme"))?;
         if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
             return Err(format!("endpoint `{url}` is not http or https"));
@@ -70,6 +76,14 @@ impl Endpoint {
             pq.push_str(q);
         }
         Uri::builder().path_and_query(pq).build()
+    }
+
+    /// A new connection of its own, able to switch protocols (a WebSocket handshake).
+    pub async fn connect_upgradable(
+        &self,
+        tls: &tokio_rustls::TlsConnector,
+    ) -> Result<hyper::client::conn::http1::SendRequest<crate::proxy::Body>, crate::pool::PoolError> {
+        crate::pool::connect(&self.scheme, &self.host, self.port, tls, true).await
     }
 
     /// Sends a request on one of this endpoint's kept-alive connections.

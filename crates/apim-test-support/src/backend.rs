@@ -86,3 +86,117 @@ pub async fn spawn_misbehaving() -> std::io::Result<SocketAddr> {
     });
     Ok(local)
 }
+
+/// `Sec-WebSocket-Accept` for a key (RFC 6455 §4.2.2).
+pub fn websocket_accept(key: &str) -> String {
+    use base64::Engine;
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        format!("{key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11").as_bytes(),
+    );
+    base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+}
+
+/// Reads one WebSocket frame: (opcode, payload), unmasking a client's frame.
+pub async fn read_frame<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> std::io::Result<(u8, Vec<u8>)> {
+    let mut h = [0u8; 2];
+    r.read_exact(&mut h).await?;
+    let len = match h[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            r.read_exact(&mut b).await?;
+            u64::from(u16::from_be_bytes(b))
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            r.read_exact(&mut b).await?;
+            u64::from_be_bytes(b)
+        }
+        n => u64::from(n),
+    };
+    let mut mask = [0u8; 4];
+    if h[1] & 0x80 != 0 {
+        r.read_exact(&mut mask).await?;
+    }
+    let mut payload = vec![0u8; usize::try_from(len).map_err(|_| std::io::Error::other("frame too large"))?];
+    r.read_exact(&mut payload).await?;
+    if h[1] & 0x80 != 0 {
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b ^= mask[i % 4];
+        }
+    }
+    Ok((h[0] & 0x0f, payload))
+}
+
+/// Encodes a final frame; `masked` for a client's frame.
+pub fn frame(opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mut f = vec![0x80 | opcode];
+    let bit = if masked { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => f.push(bit | n as u8),
+        n if n <= 0xffff => {
+            f.push(bit | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(bit | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    if masked {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        f.extend_from_slice(&mask);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    } else {
+        f.extend_from_slice(payload);
+    }
+    f
+}
+
+/// A WebSocket echo backend: answers any handshake, echoes every data frame (prefixed with the request path
+/// for the first frame's benefit: `path|payload`), answers close with close.
+pub async fn spawn_websocket_echo() -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let local = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else { continue };
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut byte = [0u8; 1];
+                while !buf.ends_with(b"\r\n\r\n") {
+                    match tcp.read(&mut byte).await {
+                        Ok(1) => buf.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+                let Some(key) = head.lines().find_map(|l| {
+                    l.split_once(':').filter(|(k, _)| k.trim().eq_ignore_ascii_case("sec-websocket-key")).map(|(_, v)| v.trim().to_string())
+                }) else {
+                    let _ = tcp.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
+                    return;
+                };
+                let answer = format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                    websocket_accept(&key)
+                );
+                if tcp.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+                while let Ok((opcode, payload)) = read_frame(&mut tcp).await {
+                    let reply = match opcode {
+                        8 => frame(8, &payload, false),
+                        9 => frame(10, &payload, false),
+                        _ => frame(opcode, &[path.as_bytes(), b"|", &payload].concat(), false),
+                    };
+                    if tcp.write_all(&reply).await.is_err() || opcode == 8 {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok(local)
+}

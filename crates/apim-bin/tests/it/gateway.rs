@@ -352,3 +352,90 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     assert!(!node.stderr().contains("panicked"));
     node.terminate();
 }
+
+/// Reads an HTTP response head from a raw stream.
+async fn read_head(tcp: &mut tokio::net::TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut byte)).await {
+            Ok(Ok(1)) => head.push(byte[0]),
+            other => panic!("no response head: {other:?} after {:?}", String::from_utf8_lossy(&head)),
+        }
+    }
+    String::from_utf8_lossy(&head).to_string()
+}
+
+/// A WebSocket API through the gateway's WS port: the handshake is authenticated (token in the query, as
+/// browsers send it), frames are echoed both ways, and each client frame counts against the application's quota.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_echo_through_the_gateway() {
+    use apim_test_support::backend::{frame, read_frame, spawn_websocket_echo, websocket_accept};
+    let (_dir, mut node, https, _) = ready_all_in_one("apim-ws").await;
+    let ws = node.url("gateway-ws", Duration::from_secs(5));
+    let m = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
+    let echo = spawn_websocket_echo().await.expect("echo backend");
+    m.ok(
+        "POST",
+        "/api/am/admin/v4/throttling/policies/application",
+        json!({"policyName": "FourPerMin", "defaultLimit": {"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 4}}}),
+    )
+    .await;
+    let chat = m
+        .publish(json!({"name": "Chat", "context": "/chat", "version": "1.0.0", "type": "WS", "policies": ["Unlimited"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("ws://{echo}/echo")}},
+            "operations": [{"target": "/*", "verb": "GET"}]}))
+        .await;
+    let (app, ck, cs) = m.app("ChatApp", "FourPerMin", "JWT", "PRODUCTION").await;
+    m.subscribe(&chat, &app, "Unlimited").await;
+    let token = m.token(&ck, &cs, "").await;
+    let addr = ws.trim_start_matches("http://").to_string();
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let handshake = |query: &str| {
+        format!(
+            "GET /chat/1.0.0/room{query} HTTP/1.1\r\nHost: gw\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+    };
+
+    // Without a token: refused before any upgrade.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let head = loop {
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        tcp.write_all(handshake("").as_bytes()).await.expect("handshake");
+        let head = read_head(&mut tcp).await;
+        if !head.contains(" 404 ") || Instant::now() > deadline {
+            break head;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+
+    // The subscription reaches the gateway within milliseconds; until then the handshake is a 403.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (mut tcp, head) = loop {
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        tcp.write_all(handshake(&format!("?access_token={token}")).as_bytes()).await.expect("handshake");
+        let head = read_head(&mut tcp).await;
+        if !head.starts_with("HTTP/1.1 403") || Instant::now() > deadline {
+            break (tcp, head);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.to_ascii_lowercase().contains(&format!("sec-websocket-accept: {}", websocket_accept(key)).to_ascii_lowercase()), "{head}");
+    // The handshake used one of four; three frames pass, echoed from the backend's path (the token stayed here).
+    for text in ["hello", "again", "third"] {
+        tcp.write_all(&frame(1, text.as_bytes(), true)).await.expect("send frame");
+        let (opcode, payload) =
+            tokio::time::timeout(Duration::from_secs(5), read_frame(&mut tcp)).await.expect("echo in time").expect("echo");
+        assert_eq!((opcode, String::from_utf8_lossy(&payload).to_string()), (1, format!("/echo/room|{text}")));
+    }
+    // The fourth is over the quota: the gateway closes with 1008.
+    tcp.write_all(&frame(1, b"too many", true)).await.expect("send frame");
+    let (opcode, payload) =
+        tokio::time::timeout(Duration::from_secs(5), read_frame(&mut tcp)).await.expect("close in time").expect("close");
+    assert_eq!(opcode, 8, "{}", String::from_utf8_lossy(&payload));
+    assert_eq!(&payload[..2], &1008u16.to_be_bytes());
+    assert!(!node.stderr().contains("panicked"));
+    node.terminate();
+}

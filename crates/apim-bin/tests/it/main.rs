@@ -39,7 +39,7 @@ async fn wait_ready(url: &str, timeout: Duration) -> http::Response {
 /// process, and the management HTTPS and HTTP base URLs.
 async fn ready_all_in_one(prefix: &str) -> (TempDir, Node, String, String) {
     let dir = TempDir::new(prefix);
-    let offset = free_offset(&[9443, 9763, 8280, 8243]);
+    let offset = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
     let mut node = Node::spawn(&apim(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
     let https = node.url("management-https", Duration::from_secs(20));
     let http_url = node.url("management-http", Duration::from_secs(5));
@@ -105,7 +105,7 @@ fn config_check_rejects_broken_variants_with_line_and_key() {
 #[tokio::test]
 async fn all_in_one_embedded_default_starts_serves_and_stops() {
     let dir = TempDir::new("apim-aio");
-    let offset = free_offset(&[9443, 9763, 8280, 8243]);
+    let offset = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
     let mut node = Node::spawn(&apim(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
     let https = node.url("management-https", Duration::from_secs(20));
     let http_url = node.url("management-http", Duration::from_secs(5));
@@ -201,7 +201,7 @@ async fn pkcs12_keystore_is_served() {
         eprintln!("skipping: keytool not available");
         return;
     }
-    let offset = free_offset(&[9443, 9763, 8280, 8243]);
+    let offset = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
     let cfg = format!(
         "[server]\nhostname = \"gw.example.test\"\noffset = {offset}\n[keystore.tls]\nfile_name = \"tls.p12\"\ntype = \"PKCS12\"\npassword = \"changeit\"\nalias = \"tls\"\n[database.shared_db]\ntype = \"h2\"\nurl = \"jdbc:h2:./db/SHARED\"\n"
     );
@@ -264,7 +264,7 @@ async fn seed_control_plane_on_mariadb_with_hosts_file() {
     assert_eq!(db_port, 3306, "the seed names port 3306");
     std::fs::write(dir.path().join("hosts"), format!("{db_host} db.wso2.com\n127.0.0.1 cp.wso2.com km.wso2.com gw.wso2.com\n"))
         .expect("hosts");
-    let offset = free_offset(&[9443, 9763, 8280, 8243]);
+    let offset = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
     let args = ["control-plane", "-c", "deployment.toml", "--hosts", "hosts", "--bind", "127.0.0.1"];
     let offset_arg = format!("-DportOffset={offset}");
 
@@ -294,7 +294,7 @@ async fn seed_control_plane_on_mariadb_with_hosts_file() {
     assert_eq!(admin_row().await, first);
 
     // Without the hosts file: a clear error naming db.wso2.com:3306, unready, no panic.
-    let offset2 = free_offset(&[9443, 9763, 8280, 8243]);
+    let offset2 = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
     let mut node = Node::spawn(
         &apim(),
         &["control-plane", "-c", "deployment.toml", "--bind", "127.0.0.1", &format!("-DportOffset={offset2}")],
