@@ -50,6 +50,13 @@ impl Node {
         Node { child, stdout, stderr }
     }
 
+    /// `(VmRSS, VmHWM)` of the process in KiB: current and peak resident memory.
+    pub fn memory_kib(&self) -> Option<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let field = |name: &str| status.lines().find(|l| l.starts_with(name))?.split_whitespace().nth(1)?.parse().ok();
+        Some((field("VmRSS:")?, field("VmHWM:")?))
+    }
+
     pub fn stderr(&self) -> String {
         self.stderr.lock().map(|v| v.join("\n")).unwrap_or_default()
     }
