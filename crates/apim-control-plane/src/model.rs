@@ -142,13 +142,10 @@ fn validate_endpoint_config(v: &Value, ws: bool) -> Result<()> {
 
 /// Validates `body` and returns the normalised document plus the columns. `existing` is the stored API on
 /// update: name, version and context cannot change there.
-pub fn normalize(
-    body: Value,
-    existing: Option<&ApiRecord>,
-    provider: &str,
-    policies: &PolicyNames,
-    now_ms: i64,
-) -> Result<(Map<String, Value>, String, String, String, String)> {
+/// A normalised API document with its id, name, version and context.
+pub type Normalized = (Map<String, Value>, String, String, String, String);
+
+pub fn normalize(body: Value, existing: Option<&ApiRecord>, provider: &str, policies: &PolicyNames, now_ms: i64) -> Result<Normalized> {
     let Value::Object(mut o) = body else { return Err(ApiError::bad_request("the body must be a JSON object (an API)")) };
     // null means absent, as in WSO2's DTOs.
     o.retain(|_, v| !v.is_null());

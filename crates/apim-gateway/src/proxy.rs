@@ -586,7 +586,10 @@ fn condition_holds(c: &Condition, req: &Request<Incoming>, ip: IpAddr, caller: &
         }
         Condition::Claim { name, value, invert } => {
             let claim = caller.principal.as_ref().and_then(|p| p.claims.as_ref()).and_then(|c| c.get(name.as_str()));
-            let hit = claim.is_some_and(|v| v.as_str().map_or_else(|| v.to_string() == *value, |s| s == value));
+            // A string claim compares as text; a number or boolean claim as the JSON value the condition names.
+            let hit = claim.is_some_and(|v| {
+                v.as_str().map_or_else(|| serde_json::from_str::<serde_json::Value>(value).ok().as_ref() == Some(v), |s| s == value)
+            });
             (hit, *invert)
         }
     };

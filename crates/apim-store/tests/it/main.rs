@@ -144,7 +144,7 @@ async fn api_conformance(db: &Db, other_node: &Db) {
         display_on_devportal: true,
         deployed_at: 3,
     };
-    db.deploy(&[dep.clone()], &[ev("DEPLOY_API_IN_GATEWAY")]).await.expect("deploy");
+    db.deploy(std::slice::from_ref(&dep), &[ev("DEPLOY_API_IN_GATEWAY")]).await.expect("deploy");
     db.deploy(&[Deployment { revision_id: "r3".into(), ..dep.clone() }], &[ev("DEPLOY_API_IN_GATEWAY")]).await.expect("redeploy");
     assert_eq!(
         other_node.deployments("a1").await.expect("deployments").iter().map(|d| d.revision_id.as_str()).collect::<Vec<_>>(),
