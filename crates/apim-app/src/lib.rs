@@ -183,7 +183,15 @@ impl App {
         }
 
         let config = Arc::new(config);
-        let cp_start = run_cp.then(|| apim_control_plane::Config::from_deployment(&config));
+        // The control plane signs DevPortal API keys with the node's RS256 key (the key manager's, when resident).
+        let cp_start = match run_cp {
+            true => {
+                let der = tls::jwt_signing_key(&config, &identity)?;
+                let signer = apim_jose::jwt::SigningKey::from_der(&der).ok().map(Arc::new);
+                Some((apim_control_plane::Config::from_deployment(&config), signer))
+            }
+            false => None,
+        };
         let gw_start = run_gw.then(|| GwStart {
             cfg: apim_gateway::Config::from_deployment(&config),
             upstream_tls: (*tls::client_config(&identity, &trust)).clone(),
@@ -290,7 +298,7 @@ async fn bring_up(
     health: Arc<Health>,
     mut shutdown: watch::Receiver<bool>,
     km: Option<KmStart>,
-    cp: Option<apim_control_plane::Config>,
+    cp: Option<(apim_control_plane::Config, Option<Arc<apim_jose::jwt::SigningKey>>)>,
     gw: Option<GwStart>,
     late: late::LateRouter,
 ) {
@@ -303,12 +311,12 @@ async fn bring_up(
         },
         None => None,
     };
-    if let Some(cfg) = cp {
+    if let Some((cfg, api_key_signer)) = cp {
         let summary = cfg.summary();
         let keys: Option<apim_control_plane::SharedKeyManager> = validator.clone().map(|k| k as apim_control_plane::SharedKeyManager);
         let resident_km = validator.clone();
         let validator: Option<apim_control_plane::SharedValidator> = validator.map(|k| k as apim_control_plane::SharedValidator);
-        let cp = apim_control_plane::ControlPlane::new(apim, shared, cfg, validator, keys);
+        let cp = apim_control_plane::ControlPlane::with_api_key_signer(apim, shared, cfg, validator, keys, api_key_signer);
         late.mount(cp.router());
         health.set("control_plane", true, None);
         tracing::info!("control plane ready: {summary}");

@@ -140,7 +140,7 @@ fn app_event(event_type: &str, app: &ApplicationRecord) -> EventDraft {
 }
 
 /// The caller's own application (admins may reach any); someone else's is 404, as if it did not exist.
-async fn own_app(cp: &ControlPlane, who: &Principal, id: &str) -> Result<ApplicationRecord> {
+pub(crate) async fn own_app(cp: &ControlPlane, who: &Principal, id: &str) -> Result<ApplicationRecord> {
     match cp.db.get_application(id).await? {
         Some(a) if a.owner == who.username || who.is_admin() => Ok(a),
         _ => Err(ApiError::not_found(format!("application {id} not found"))),

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod apikeys;
 mod auth;
 mod devportal;
 mod error;
@@ -43,6 +44,8 @@ pub struct Config {
     pub devportal_url: Option<String>,
     /// `[apim.key_manager] service_url`; `None` means the key manager runs in this process (resident).
     pub external_key_manager: Option<String>,
+    /// `iss` of the API keys this control plane signs: its own token endpoint URL, as in WSO2.
+    pub api_key_issuer: String,
 }
 
 impl Config {
@@ -69,6 +72,7 @@ impl Config {
             environments,
             devportal_url: d.devportal_url.clone(),
             external_key_manager: d.key_manager.as_ref().map(|k| k.service_url.clone()),
+            api_key_issuer: format!("{}/oauth2/token", d.public_https_base()),
         }
     }
 
@@ -101,19 +105,33 @@ pub struct ControlPlane {
     validator: Option<SharedValidator>,
     keys: Option<SharedKeyManager>,
     cfg: Config,
+    /// Signs DevPortal API keys; `None`: API keys cannot be generated (503).
+    api_key_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
 }
 
 impl ControlPlane {
     /// `db` is `apim_db`, `users` is `shared_db`; `validator` checks bearer tokens and `keys` registers
     /// application keys (both the resident key manager, when there is one).
     pub fn new(db: Db, users: Db, cfg: Config, validator: Option<SharedValidator>, keys: Option<SharedKeyManager>) -> Arc<ControlPlane> {
-        Arc::new(ControlPlane { db, users: UserAuth::new(users), validator, keys, cfg })
+        Self::with_api_key_signer(db, users, cfg, validator, keys, None)
+    }
+
+    /// Like [`ControlPlane::new`], with the key DevPortal API keys are signed with.
+    pub fn with_api_key_signer(
+        db: Db,
+        users: Db,
+        cfg: Config,
+        validator: Option<SharedValidator>,
+        keys: Option<SharedKeyManager>,
+        api_key_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
+    ) -> Arc<ControlPlane> {
+        Arc::new(ControlPlane { db, users: UserAuth::new(users), validator, keys, cfg, api_key_signer })
     }
 
     pub fn router(self: &Arc<Self>) -> axum::Router {
         axum::Router::new()
             .nest("/api/am/publisher/v4", publisher::routes().merge(scopes::routes()))
-            .nest("/api/am/devportal/v3", devportal::routes())
+            .nest("/api/am/devportal/v3", devportal::routes().merge(apikeys::routes()))
             .nest("/api/am/admin/v4", admin::routes())
             .route("/api/am/publisher/v4/swagger.yaml", axum::routing::get(|| async { yaml(spec::PUBLISHER_DOC) }))
             .route("/api/am/devportal/v3/swagger.yaml", axum::routing::get(|| async { yaml(spec::DEVPORTAL_DOC) }))

@@ -95,7 +95,19 @@ impl ControlPlane {
                 })
             })
             .collect();
-        Ok(RuntimeState { seq, labels: labels.to_vec(), apis, applications, key_mappings, subscriptions, policies, block_conditions })
+        let (api_key_jwks, revoked_api_keys) = self.api_key_state().await?;
+        Ok(RuntimeState {
+            seq,
+            labels: labels.to_vec(),
+            apis,
+            applications,
+            key_mappings,
+            subscriptions,
+            policies,
+            block_conditions,
+            api_key_jwks,
+            revoked_api_keys,
+        })
     }
 
     /// The newest event sequence number, kept current by a task that tails the log. Receivers wake on every

@@ -53,6 +53,8 @@ pub const DEVPORTAL: &[(&str, &str)] = &[
     ("get", "/applications/{applicationId}/oauth-keys"),
     ("post", "/applications/{applicationId}/oauth-keys/{keyMappingId}/generate-token"),
     ("post", "/applications/{applicationId}/oauth-keys/{keyMappingId}/regenerate-secret"),
+    ("post", "/applications/{applicationId}/api-keys/{keyType}/generate"),
+    ("post", "/applications/{applicationId}/api-keys/{keyType}/revoke"),
     ("get", "/subscriptions"),
     ("post", "/subscriptions"),
     ("post", "/subscriptions/multiple"),

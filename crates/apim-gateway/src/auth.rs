@@ -63,6 +63,8 @@ pub struct Authenticator {
     /// Verified JWTs by their full text: a fast hash finds them, and equality of the whole token (not of a
     /// digest) decides, so a cache hit can never stand in for a different token.
     jwts: DashMap<Box<str>, Arc<Principal>, foldhash::fast::RandomState>,
+    /// Verified API keys, by their full text.
+    api_keys: DashMap<Box<str>, Arc<Principal>, foldhash::fast::RandomState>,
     opaque: DashMap<[u8; 32], OpaqueEntry, foldhash::fast::RandomState>,
     /// Revocation key → expiry (Unix seconds).
     revoked: DashMap<String, i64, foldhash::fast::RandomState>,
@@ -80,6 +82,7 @@ impl Authenticator {
             keys: ArcSwap::from_pointee(Vec::new()),
             keys_fetched_ms: AtomicU64::new(0),
             jwts: DashMap::default(),
+            api_keys: DashMap::default(),
             opaque: DashMap::default(),
             revoked: DashMap::default(),
         }
@@ -196,6 +199,50 @@ impl Authenticator {
         result
     }
 
+    /// An API key: verified against the control plane's keys (cached like JWTs), refused when revoked or
+    /// expired. Returns the caller, its application id and key type.
+    pub fn api_key(
+        &self,
+        key: &str,
+        keys: &[VerifyKey],
+        revoked: &std::collections::HashSet<String>,
+    ) -> Result<(Arc<Principal>, String, crate::snapshot::KeyType), AuthError> {
+        let now = now_ms() as i64 / 1000;
+        let principal = match self.api_keys.get(key) {
+            Some(p) => p.clone(),
+            None => {
+                let claims = jwt::verify(key, keys).map_err(|_| AuthError::Invalid)?;
+                let s = |f: &str| claims.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+                let p = Arc::new(Principal {
+                    client_id: claims.pointer("/application/uuid").and_then(Value::as_str).unwrap_or("").to_string(),
+                    subject: s("sub"),
+                    scopes: Vec::new(),
+                    // A key without `exp` does not expire.
+                    expires_at: claims.get("exp").and_then(Value::as_i64).unwrap_or(i64::MAX / 2000),
+                    token_id: s("jti"),
+                    claims: Some(claims),
+                });
+                if self.api_keys.len() >= JWT_CACHE_MAX {
+                    self.api_keys.clear();
+                }
+                self.api_keys.insert(key.into(), p.clone());
+                p
+            }
+        };
+        if principal.expires_at + SKEW_SECS <= now {
+            return Err(AuthError::Expired);
+        }
+        if principal.client_id.is_empty() || revoked.contains(&principal.token_id) {
+            return Err(AuthError::Invalid);
+        }
+        let key_type = match principal.claims.as_ref().and_then(|c| c.get("keytype")).and_then(Value::as_str) {
+            Some("SANDBOX") => crate::snapshot::KeyType::Sandbox,
+            _ => crate::snapshot::KeyType::Production,
+        };
+        let app = principal.client_id.clone();
+        Ok((principal, app, key_type))
+    }
+
     /// A revocation notice: the token is refused from now on, cached or not.
     pub fn revoke(&self, token_id: &str, expires_at: i64) {
         self.revoked.insert(token_id.to_string(), expires_at);
@@ -213,6 +260,7 @@ impl Authenticator {
         let secs = now_ms as i64 / 1000;
         self.revoked.retain(|_, exp| *exp + SKEW_SECS > secs);
         self.jwts.retain(|_, p| p.expires_at + SKEW_SECS > secs);
+        self.api_keys.retain(|_, p| p.expires_at + SKEW_SECS > secs);
         self.opaque.retain(|_, e| e.until_ms > now_ms);
     }
 }

@@ -192,27 +192,40 @@ impl Gateway {
             .filter(|t| !t.is_empty() && api.oauth2);
         // WebSocket clients (browsers) cannot set headers: the handshake may carry `access_token` in the query.
         let from_query = if token.is_none() && api.websocket && api.oauth2 { query_param(req.uri().query(), "access_token") } else { None };
-        let Some(token) = token.or(from_query.as_deref()) else {
-            return Err((reply::missing_credentials(), 900902));
-        };
-        let principal = self.auth.authenticate(token).await.map_err(|e| match e {
+        let map_err = |e| match e {
             AuthError::Invalid => (reply::invalid_credentials(), 900901),
             AuthError::Expired => (reply::expired(), 900903),
             AuthError::Unavailable => (reply::key_manager_unavailable(), 900900),
-        })?;
-        let Some((app_id, key_type)) = snap.keys.get(&principal.client_id) else {
-            return Err((
-                reply::forbidden("User is NOT authorized to access the Resource. The token's application is not known here."),
-                900908,
-            ));
         };
+        let (principal, app_id, key_type) = match token.or(from_query.as_deref()) {
+            Some(token) => {
+                let principal = self.auth.authenticate(token).await.map_err(map_err)?;
+                let Some((app_id, key_type)) = snap.keys.get(&principal.client_id) else {
+                    return Err((
+                        reply::forbidden("User is NOT authorized to access the Resource. The token's application is not known here."),
+                        900908,
+                    ));
+                };
+                (principal, app_id.clone(), *key_type)
+            }
+            None => {
+                // An API key (a JWT the control plane signed), in the `apikey` header or query parameter.
+                let header = req.headers().get("apikey").and_then(|v| v.to_str().ok()).map(str::to_string);
+                let Some(key) = header.or_else(|| query_param(req.uri().query(), "apikey")).filter(|_| api.api_key) else {
+                    return Err((reply::missing_credentials(), 900902));
+                };
+                let (principal, app_id, key_type) = self.auth.api_key(&key, &snap.api_key_keys, &snap.revoked_api_keys).map_err(map_err)?;
+                (principal, app_id, key_type)
+            }
+        };
+        let app_id = &app_id;
         let application = snap.applications.get(app_id);
         let Some(sub) = snap.subscriptions.get(&(app_id.clone(), api.id.clone())) else {
             return Err((reply::forbidden("User is NOT authorized to access the Resource. API Subscription validation failed."), 900908));
         };
         match sub.status.as_str() {
             "BLOCKED" => return Err((reply::subscription_blocked(), 900907)),
-            "PROD_ONLY_BLOCKED" if *key_type == KeyType::Production => return Err((reply::subscription_blocked(), 900907)),
+            "PROD_ONLY_BLOCKED" if key_type == KeyType::Production => return Err((reply::subscription_blocked(), 900907)),
             "ON_HOLD" | "REJECTED" | "TIER_UPDATE_PENDING" => return Err((reply::subscription_inactive(), 900909)),
             _ => {}
         }
@@ -229,7 +242,7 @@ impl Gateway {
                 return Err((reply::blocked("user"), 900805));
             }
         }
-        Ok(Caller { principal: Some(principal), application, key_type: *key_type, subscription: Some(sub) })
+        Ok(Caller { principal: Some(principal), application, key_type, subscription: Some(sub) })
     }
 
     /// The limits a request falls under: advanced (API or resource, with its condition groups), subscription

@@ -85,6 +85,8 @@ pub struct Api {
     /// API-level advanced policy: when set it replaces resource-level ones (as in WSO2).
     pub api_policy: Option<String>,
     pub oauth2: bool,
+    /// `api_key` in `securityScheme`: API keys are accepted.
+    pub api_key: bool,
     pub production: Option<Arc<EndpointGroup>>,
     pub sandbox: Option<Arc<EndpointGroup>>,
     pub cors: Option<Cors>,
@@ -194,6 +196,9 @@ pub struct Snapshot {
     pub sub_policies: HashMap<String, Policy>,
     pub api_policies: HashMap<String, Policy>,
     pub blocks: Blocks,
+    /// The control plane's keys API keys are verified with, and revoked API keys' `jti`s.
+    pub api_key_keys: Vec<apim_jose::jwt::VerifyKey>,
+    pub revoked_api_keys: HashSet<String>,
 }
 
 impl Snapshot {
@@ -248,6 +253,8 @@ impl Snapshot {
             };
             map.insert(p.name.clone(), compiled);
         }
+        snap.api_key_keys = state.api_key_jwks.iter().filter_map(apim_jose::jwt::VerifyKey::from_jwk).collect();
+        snap.revoked_api_keys = state.revoked_api_keys.iter().cloned().collect();
         for b in state.block_conditions.iter().filter(|b| b.enabled) {
             let text = b.value.as_str().map(str::to_string);
             let ip = |f: &str| b.value.get(f).and_then(Value::as_str).and_then(|s| s.parse::<IpAddr>().ok());
@@ -330,6 +337,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
     let security: Vec<String> =
         doc.get("securityScheme").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
     let oauth2 = security.is_empty() || security.iter().any(|s| s == "oauth2");
+    let api_key = security.iter().any(|s| s == "api_key");
     let ec = doc.get("endpointConfig").cloned().unwrap_or(Value::Null);
     // Endpoint groups keep their health across snapshots when the endpoints did not change.
     let old = previous.and_then(|p| p.router.api_by_id(&d.id));
@@ -363,6 +371,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
         resources,
         api_policy: doc.get("apiThrottlingPolicy").and_then(Value::as_str).filter(|p| !p.is_empty()).map(str::to_string),
         oauth2,
+        api_key,
         production,
         sandbox,
         cors,

@@ -455,15 +455,7 @@ impl ApiStore for Db {
         per_backend!(self, |p| {
             let mut out = Vec::new();
             for r in sqlx::query(q).bind(api_id).fetch_all(p).await? {
-                let shown: i32 = r.try_get(4)?;
-                out.push(Deployment {
-                    api_id: r.try_get(0)?,
-                    environment: r.try_get(1)?,
-                    revision_id: r.try_get(2)?,
-                    vhost: r.try_get(3)?,
-                    display_on_devportal: shown != 0,
-                    deployed_at: r.try_get(5)?,
-                });
+                out.push(deployment_from(&r)?);
             }
             Ok(out)
         })
@@ -494,16 +486,7 @@ impl ApiStore for Db {
         per_backend!(self, |p| {
             let mut out = Vec::new();
             for r in sqlx::query(q).fetch_all(p).await? {
-                let shown: i32 = r.try_get(4)?;
-                let d = Deployment {
-                    api_id: r.try_get(0)?,
-                    environment: r.try_get(1)?,
-                    revision_id: r.try_get(2)?,
-                    vhost: r.try_get(3)?,
-                    display_on_devportal: shown != 0,
-                    deployed_at: r.try_get(5)?,
-                };
-                out.push((d, r.try_get(6)?, r.try_get(7)?));
+                out.push((deployment_from(&r)?, r.try_get(6)?, r.try_get(7)?));
             }
             Ok(out)
         })
@@ -533,6 +516,26 @@ impl Db {
             Ok(r.try_get::<i64, _>(0).or_else(|_| r.try_get::<i32, _>(0).map(i64::from))?)
         })
     }
+}
+
+/// A deployment from the first six columns: api_id, environment, revision_id, vhost, display_on_devportal,
+/// deployed_at.
+fn deployment_from<R: Row>(r: &R) -> Result<Deployment, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    i32: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let shown: i32 = r.try_get(4)?;
+    Ok(Deployment {
+        api_id: r.try_get(0)?,
+        environment: r.try_get(1)?,
+        revision_id: r.try_get(2)?,
+        vhost: r.try_get(3)?,
+        display_on_devportal: shown != 0,
+        deployed_at: r.try_get(5)?,
+    })
 }
 
 fn revision_from<R: Row>(r: &R) -> Result<Revision, sqlx::Error>

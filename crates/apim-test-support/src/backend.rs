@@ -60,28 +60,43 @@ async fn serve(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
 /// Starts a backend that misbehaves by path: `/reset` closes the connection without answering, `/garbage`
 /// answers bytes that are not HTTP, `/silent` never answers. Returns the bound address.
 pub async fn spawn_misbehaving() -> std::io::Result<SocketAddr> {
+    spawn_raw(|mut tcp, head| async move {
+        if head.contains(" /garbage") {
+            let _ = tcp.write_all(b"this is not http at all\r\n\r\n").await;
+        } else if head.contains(" /silent") {
+            tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+        }
+        // `/reset` and everything else: drop the connection without a response.
+    })
+    .await
+}
+
+/// A raw TCP server on an ephemeral loopback port: `handler` gets each connection after its request head has
+/// been read (byte by byte, so nothing after the head is consumed).
+async fn spawn_raw<F, Fut>(handler: F) -> std::io::Result<SocketAddr>
+where
+    F: Fn(tokio::net::TcpStream, String) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let local = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
             let Ok((mut tcp, _)) = listener.accept().await else { continue };
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tcp.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            let complete = loop {
+                if head.ends_with(b"\r\n\r\n") {
+                    break true;
                 }
-                let head = String::from_utf8_lossy(&buf);
-                if head.contains(" /garbage") {
-                    let _ = tcp.write_all(b"this is not http at all\r\n\r\n").await;
-                } else if head.contains(" /silent") {
-                    tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+                match tcp.read(&mut byte).await {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break false,
                 }
-                // `/reset` and everything else: drop the connection without a response.
-            });
+            };
+            if complete {
+                tokio::spawn(handler(tcp, String::from_utf8_lossy(&head).into_owned()));
+            }
         }
     });
     Ok(local)
@@ -156,47 +171,31 @@ pub fn frame(opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
 /// A WebSocket echo backend: answers any handshake, echoes every data frame (prefixed with the request path
 /// for the first frame's benefit: `path|payload`), answers close with close.
 pub async fn spawn_websocket_echo() -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let local = listener.local_addr()?;
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut tcp, _)) = listener.accept().await else { continue };
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut byte = [0u8; 1];
-                while !buf.ends_with(b"\r\n\r\n") {
-                    match tcp.read(&mut byte).await {
-                        Ok(1) => buf.push(byte[0]),
-                        _ => return,
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf).to_string();
-                let path = head.split(' ').nth(1).unwrap_or("/").to_string();
-                let Some(key) = head.lines().find_map(|l| {
-                    l.split_once(':').filter(|(k, _)| k.trim().eq_ignore_ascii_case("sec-websocket-key")).map(|(_, v)| v.trim().to_string())
-                }) else {
-                    let _ = tcp.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
-                    return;
-                };
-                let answer = format!(
-                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-                    websocket_accept(&key)
-                );
-                if tcp.write_all(answer.as_bytes()).await.is_err() {
-                    return;
-                }
-                while let Ok((opcode, payload)) = read_frame(&mut tcp).await {
-                    let reply = match opcode {
-                        8 => frame(8, &payload, false),
-                        9 => frame(10, &payload, false),
-                        _ => frame(opcode, &[path.as_bytes(), b"|", &payload].concat(), false),
-                    };
-                    if tcp.write_all(&reply).await.is_err() || opcode == 8 {
-                        return;
-                    }
-                }
-            });
+    spawn_raw(|mut tcp, head| async move {
+        let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+        let Some(key) = head.lines().find_map(|l| {
+            l.split_once(':').filter(|(k, _)| k.trim().eq_ignore_ascii_case("sec-websocket-key")).map(|(_, v)| v.trim().to_string())
+        }) else {
+            let _ = tcp.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
+            return;
+        };
+        let answer = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            websocket_accept(&key)
+        );
+        if tcp.write_all(answer.as_bytes()).await.is_err() {
+            return;
         }
-    });
-    Ok(local)
+        while let Ok((opcode, payload)) = read_frame(&mut tcp).await {
+            let reply = match opcode {
+                8 => frame(8, &payload, false),
+                9 => frame(10, &payload, false),
+                _ => frame(opcode, &[path.as_bytes(), b"|", &payload].concat(), false),
+            };
+            if tcp.write_all(&reply).await.is_err() || opcode == 8 {
+                return;
+            }
+        }
+    })
+    .await
 }

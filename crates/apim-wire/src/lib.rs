@@ -53,6 +53,12 @@ pub struct RuntimeState {
     /// Throttling policies by level: `application`, `subscription`, `api` (advanced), `custom`.
     pub policies: Vec<RuntimePolicy>,
     pub block_conditions: Vec<RuntimeBlockCondition>,
+    /// Public keys (JWKs) API keys are signed with: the control plane's.
+    #[serde(default)]
+    pub api_key_jwks: Vec<serde_json::Value>,
+    /// `jti`s of revoked API keys that have not expired yet.
+    #[serde(default)]
+    pub revoked_api_keys: Vec<String>,
 }
 
 /// One revision of an API deployed to one of the labels.

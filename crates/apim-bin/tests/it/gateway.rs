@@ -173,7 +173,7 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     )
     .await;
     let shop = m
-        .publish(json!({"name": "Shop", "context": "/shop", "version": "1.0.0", "policies": ["Gold", "Unlimited"],
+        .publish(json!({"name": "Shop", "context": "/shop", "version": "1.0.0", "policies": ["Gold", "Unlimited"], "securityScheme": ["oauth2", "api_key"],
             "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/backend")}},
             "operations": [{"target": "/items", "verb": "GET"}, {"target": "/items/{id}", "verb": "GET", "scopes": ["shop_read"]},
                            {"target": "/open", "verb": "GET", "authType": "None"}, {"target": "/*", "verb": "POST"}]}))
@@ -276,6 +276,34 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
         assert_eq!((r.status, code(&r).as_str()), (401, "900901"), "revoked: {}", r.body);
     }
     let token = m.token(&ck, &cs, "").await;
+
+    // API keys: JWTs the control plane signs, in the `apikey` header or query parameter; revocation reaches the
+    // gateway as an event.
+    let generated = m
+        .ok("POST", &format!("/api/am/devportal/v3/applications/{app}/api-keys/PRODUCTION/generate"), json!({"validityPeriod": 3600}))
+        .await;
+    let apikey = generated["apikey"].as_str().expect("apikey").to_string();
+    assert_eq!(generated["validityTime"], 3600);
+    let with_key = |k: String| {
+        let items = items.clone();
+        async move { http::request("GET", &items, &[("apikey", &k)], "").await.expect("api key request") }
+    };
+    assert_eq!(with_key(apikey.clone()).await.status, 200);
+    assert_eq!(get(&format!("{items}?apikey={apikey}"), None).await.status, 200);
+    let r = with_key(format!("{apikey}x")).await;
+    assert_eq!((r.status, code(&r).as_str()), (401, "900901"), "a tampered API key: {}", r.body);
+    let bad = m.call("POST", &format!("/api/am/devportal/v3/applications/{app}/api-keys/SANDBOX/revoke"), json!({"apikey": apikey})).await;
+    assert_eq!(bad.status, 400, "a PRODUCTION key is not revoked as SANDBOX: {}", bad.body);
+    m.ok("POST", &format!("/api/am/devportal/v3/applications/{app}/api-keys/PRODUCTION/revoke"), json!({"apikey": apikey})).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let r = loop {
+        let r = with_key(apikey.clone()).await;
+        if r.status == 401 || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!((r.status, code(&r).as_str()), (401, "900901"), "a revoked API key: {}", r.body);
 
     // A blocked subscription.
     m.ok("POST", &format!("/api/am/publisher/v4/subscriptions/block-subscription?subscriptionId={sub}&blockState=BLOCKED"), Value::Null)

@@ -111,6 +111,7 @@ async fn start(db: Db) -> Cp {
         ],
         devportal_url: None,
         external_key_manager: None,
+        api_key_issuer: "https://localhost:9443/oauth2/token".into(),
     };
     let cp = ControlPlane::new(db.clone(), db.clone(), cfg, None, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
