@@ -35,13 +35,15 @@ pub enum AppError {
     Tls(#[from] TlsError),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Config(String),
 }
 
 impl AppError {
     /// Process exit code: 64 (EX_USAGE) for configuration problems, 69 (EX_UNAVAILABLE) for ports.
     pub fn exit_code(&self) -> i32 {
         match self {
-            AppError::Tls(_) => 64,
+            AppError::Tls(_) | AppError::Config(_) => 64,
             AppError::Bind { .. } => 69,
         }
     }
@@ -107,9 +109,10 @@ impl App {
         if run_cp {
             pending.push("control_plane");
         }
-        // A gateway in the same process as a control plane and a resident key manager takes its state and
-        // token checks in-process (all-in-one). A gateway on its own syncs over the event hub (not yet built).
-        let run_gw = roles.contains(&NodeRole::Gateway) && run_cp && run_km;
+        // A gateway in the same process as a control plane takes its state in-process (all-in-one), and checks
+        // tokens with the resident key manager or the configured remote one. A gateway on its own syncs over the
+        // event hub (not yet built).
+        let run_gw = roles.contains(&NodeRole::Gateway) && run_cp;
         if run_gw {
             pending.push("gateway");
         } else if roles.contains(&NodeRole::Gateway) {
@@ -183,12 +186,34 @@ impl App {
         }
 
         let config = Arc::new(config);
-        // The control plane signs DevPortal API keys with the node's RS256 key (the key manager's, when resident).
+        // The control plane signs DevPortal API keys with the node's RS256 key (the key manager's, when resident);
+        // without a resident key manager it registers clients and checks tokens at `[apim.key_manager]` over HTTP(S).
         let cp_start = match run_cp {
             true => {
                 let der = tls::jwt_signing_key(&config, &identity)?;
                 let signer = apim_jose::jwt::SigningKey::from_der(&der).ok().map(Arc::new);
-                Some((apim_control_plane::Config::from_deployment(&config), signer))
+                let remote = match (&config.key_manager, run_km) {
+                    (Some(k), false) => {
+                        let user = k.username.clone().unwrap_or_else(|| config.super_admin.username.clone());
+                        let pass = k
+                            .password
+                            .as_ref()
+                            .map(|p| p.expose().to_string())
+                            .unwrap_or_else(|| config.super_admin.password.expose().to_string());
+                        let client = apim_km_client::RemoteKeyManager::new(
+                            &k.service_url,
+                            &user,
+                            &pass,
+                            None,
+                            opts.hosts.clone(),
+                            tls::client_config(&identity, &trust),
+                        )
+                        .map_err(|e| AppError::Config(format!("[apim.key_manager] service_url: {e}")))?;
+                        Some(Arc::new(client))
+                    }
+                    _ => None,
+                };
+                Some(CpStart { cfg: apim_control_plane::Config::from_deployment(&config), api_key_signer: signer, remote_km: remote })
             }
             false => None,
         };
@@ -248,6 +273,14 @@ struct KmStart {
     tls: Arc<rustls::ClientConfig>,
 }
 
+/// What the control plane needs once its databases are up.
+struct CpStart {
+    cfg: apim_control_plane::Config,
+    api_key_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
+    /// `[apim.key_manager]` over HTTP(S), when no key manager runs in this process.
+    remote_km: Option<Arc<apim_km_client::RemoteKeyManager>>,
+}
+
 /// The gateway of this process, once it exists. Traffic listeners are bound at start and answer 503 until then.
 #[derive(Clone, Default)]
 struct GatewaySlot(Arc<std::sync::OnceLock<Arc<apim_gateway::Gateway>>>);
@@ -298,7 +331,7 @@ async fn bring_up(
     health: Arc<Health>,
     mut shutdown: watch::Receiver<bool>,
     km: Option<KmStart>,
-    cp: Option<(apim_control_plane::Config, Option<Arc<apim_jose::jwt::SigningKey>>)>,
+    cp: Option<CpStart>,
     gw: Option<GwStart>,
     late: late::LateRouter,
 ) {
@@ -311,17 +344,27 @@ async fn bring_up(
         },
         None => None,
     };
-    if let Some((cfg, api_key_signer)) = cp {
+    if let Some(CpStart { cfg, api_key_signer, remote_km }) = cp {
         let summary = cfg.summary();
-        let keys: Option<apim_control_plane::SharedKeyManager> = validator.clone().map(|k| k as apim_control_plane::SharedKeyManager);
-        let resident_km = validator.clone();
-        let validator: Option<apim_control_plane::SharedValidator> = validator.map(|k| k as apim_control_plane::SharedValidator);
+        type Authority = Arc<dyn apim_domain::scopes::TokenAuthority>;
+        type Revocations = tokio::sync::broadcast::Receiver<apim_domain::scopes::RevokedToken>;
+        let (keys, validator, authority, revocations): (
+            Option<apim_control_plane::SharedKeyManager>,
+            Option<apim_control_plane::SharedValidator>,
+            Option<Authority>,
+            Option<Revocations>,
+        ) = match (validator, remote_km) {
+            (Some(k), _) => (Some(k.clone()), Some(k.clone()), Some(k.clone()), Some(k.revocations())),
+            // Revocations from a remote key manager reach gateways through the control plane's /notify (event hub issue).
+            (None, Some(r)) => (Some(r.clone()), Some(r.clone()), Some(r), None),
+            (None, None) => (None, None, None, None),
+        };
         let cp = apim_control_plane::ControlPlane::with_api_key_signer(apim, shared, cfg, validator, keys, api_key_signer);
         late.mount(cp.router());
         health.set("control_plane", true, None);
         tracing::info!("control plane ready: {summary}");
-        if let (Some(gw), Some(km)) = (gw, resident_km) {
-            start_resident_gateway(gw, cp, km, health, late);
+        if let (Some(gw), Some(authority)) = (gw, authority) {
+            start_resident_gateway(gw, cp, authority, revocations, health, late);
         }
     }
 }
@@ -331,19 +374,20 @@ async fn bring_up(
 fn start_resident_gateway(
     start: GwStart,
     cp: Arc<apim_control_plane::ControlPlane>,
-    km: Arc<apim_key_manager::KeyManager>,
+    authority: Arc<dyn apim_domain::scopes::TokenAuthority>,
+    revocations: Option<tokio::sync::broadcast::Receiver<apim_domain::scopes::RevokedToken>>,
     health: Arc<Health>,
     late: late::LateRouter,
 ) {
     let labels = start.cfg.gateway_labels.clone();
     let summary = start.cfg.summary();
-    let gw = apim_gateway::Gateway::new(start.cfg, start.upstream_tls, km.clone() as Arc<dyn apim_domain::scopes::TokenAuthority>);
+    let gw = apim_gateway::Gateway::new(start.cfg, start.upstream_tls, authority);
     let metrics = gw.clone();
     late.mount(axum::Router::new().route("/metrics", axum::routing::get(move || std::future::ready(metrics.metrics_text()))));
     let _ = start.slot.0.set(gw.clone());
-    let mut revocations = km.revocations();
     let revoking = gw.clone();
     tokio::spawn(async move {
+        let Some(mut revocations) = revocations else { return };
         loop {
             match revocations.recv().await {
                 Ok(r) => revoking.revoke(&r.id, r.expires_at),

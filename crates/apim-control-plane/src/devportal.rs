@@ -268,7 +268,7 @@ fn key_error(e: KeyError) -> ApiError {
 
 fn key_manager(cp: &ControlPlane) -> Result<&crate::SharedKeyManager> {
     cp.keys.as_ref().ok_or_else(|| {
-        ApiError::unavailable("no key manager is reachable from this node: generating keys at a remote key manager ([apim.key_manager] service_url) is not supported yet")
+        ApiError::unavailable("no key manager is configured for this node: run one in-process or set [apim.key_manager] service_url")
     })
 }
 

@@ -43,9 +43,15 @@ impl ApiError {
     pub fn precondition(d: impl Into<String>) -> Self {
         Self::new(StatusCode::PRECONDITION_FAILED, "Precondition Failed", d)
     }
-    pub fn unavailable(e: impl std::fmt::Display) -> Self {
+    /// The database failed: logged in full, answered without internals.
+    pub fn storage(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "control plane storage failure");
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", "the control plane cannot reach its database; retry later")
+    }
+    /// Another service (a key manager, a signing key) is missing or failed; the description says which.
+    pub fn unavailable(e: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %e, "service unavailable");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", e.to_string())
     }
 }
 
@@ -55,7 +61,7 @@ impl From<apim_store::StoreError> for ApiError {
             apim_store::StoreError::Conflict { what } => ApiError::conflict(format!("{what} already exists")),
             apim_store::StoreError::NotFound { what } => ApiError::not_found(format!("{what} not found")),
             apim_store::StoreError::Invalid(d) => ApiError::bad_request(d),
-            other => ApiError::unavailable(other),
+            other => ApiError::storage(other),
         }
     }
 }

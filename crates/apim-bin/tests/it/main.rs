@@ -613,3 +613,100 @@ async fn readme_quickstart_script_runs() {
     assert!(stdout.contains("through the gateway: 200") && stdout.contains("\"path\":\"/pizzashack/menu\""), "{stdout}");
     node.terminate();
 }
+
+/// A control plane without a resident key manager registers application clients at `[apim.key_manager]` over
+/// HTTPS (TLS verified: both nodes share the keystore, as the seeds do) and validates REST bearer tokens there; the
+/// two nodes have separate databases, so they meet only through HTTP. With the key manager gone, key generation
+/// is a 503 that names it.
+#[tokio::test]
+async fn control_plane_uses_a_remote_key_manager() {
+    let dir = TempDir::new("apim-rkm");
+    let km_off = free_offset(&[9443, 9763]);
+    let mut km = Node::spawn(
+        &apim(),
+        &["key-manager", "--data-dir", "shared", &format!("-DportOffset={km_off}"), "--bind", "127.0.0.1"],
+        dir.path(),
+    );
+    let km_https = km.url("management-https", Duration::from_secs(20));
+    assert_eq!(wait_ready(&km_https, Duration::from_secs(20)).await.status, 200, "{}", km.stderr());
+    let cp_off = free_offset(&[9443, 9763]);
+    std::fs::write(dir.path().join("hosts"), "127.0.0.1 km.apim.test localhost\n").expect("hosts");
+    let cfg = format!(
+        "[server]\nhostname = \"localhost\"\noffset = {cp_off}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\ncreate_admin_account = true\n\
+         [database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cpdb/apim.db\"\n[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cpdb/shared.db\"\n\
+         [apim.key_manager]\nservice_url = \"https://localhost:{}/services/\"\nusername = \"$ref{{super_admin.username}}\"\npassword = \"$ref{{super_admin.password}}\"\n",
+        9443 + km_off
+    );
+    std::fs::create_dir_all(dir.path().join("cpdb")).expect("mkdir");
+    std::fs::write(dir.path().join("cp.toml"), cfg).expect("write");
+    let mut cp = Node::spawn(
+        &apim(),
+        &["control-plane", "-c", "cp.toml", "--data-dir", "shared", "--hosts", "hosts", "--bind", "127.0.0.1"],
+        dir.path(),
+    );
+    let cp_https = cp.url("management-https", Duration::from_secs(20));
+    assert_eq!(wait_ready(&cp_https, Duration::from_secs(20)).await.status, 200, "{}", cp.stderr());
+    let admin = format!("Basic {}", base64_encode("admin:admin"));
+    let call = |method: &'static str, path: String, auth: String, body: String| {
+        let base = cp_https.clone();
+        async move {
+            http::request(method, &format!("{base}{path}"), &[("authorization", &auth), ("content-type", "application/json")], &body)
+                .await
+                .expect("request")
+        }
+    };
+    let app = call(
+        "POST",
+        "/api/am/devportal/v3/applications".into(),
+        admin.clone(),
+        r#"{"name":"Remote","throttlingPolicy":"Unlimited"}"#.into(),
+    )
+    .await;
+    assert_eq!(app.status, 201, "{}\n{}", app.body, cp.stderr());
+    let app_id = app.json()["applicationId"].as_str().expect("id").to_string();
+    let keys = call(
+        "POST",
+        format!("/api/am/devportal/v3/applications/{app_id}/generate-keys"),
+        admin.clone(),
+        r#"{"keyType":"PRODUCTION","grantTypesToBeSupported":["client_credentials","password"]}"#.into(),
+    )
+    .await;
+    assert_eq!(keys.status, 200, "{}\n{}", keys.body, cp.stderr());
+    let k = keys.json();
+    let (ck, cs) = (k["consumerKey"].as_str().expect("ck").to_string(), k["consumerSecret"].as_str().expect("cs").to_string());
+    // The client exists at the key manager: its token endpoint accepts the keys.
+    let token = http::request(
+        "POST",
+        &format!("{km_https}/oauth2/token"),
+        &[
+            ("authorization", &format!("Basic {}", base64_encode(&format!("{ck}:{cs}")))),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        "grant_type=password&username=admin&password=admin&scope=apim:subscribe apim:app_manage",
+    )
+    .await
+    .expect("token");
+    assert_eq!(token.status, 200, "{}", token.body);
+    let bearer = format!("Bearer {}", token.json()["access_token"].as_str().expect("token"));
+    // The control plane checks the bearer token at the key manager.
+    let listed = call("GET", "/api/am/devportal/v3/applications".into(), bearer.clone(), String::new()).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(call("GET", "/api/am/devportal/v3/applications".into(), "Bearer forged".into(), String::new()).await.status, 401);
+
+    km.terminate();
+    let other = call(
+        "POST",
+        "/api/am/devportal/v3/applications".into(),
+        admin.clone(),
+        r#"{"name":"Later","throttlingPolicy":"Unlimited"}"#.into(),
+    )
+    .await;
+    let other_id = other.json()["applicationId"].as_str().expect("id").to_string();
+    let down =
+        call("POST", format!("/api/am/devportal/v3/applications/{other_id}/generate-keys"), admin, r#"{"keyType":"PRODUCTION"}"#.into())
+            .await;
+    assert_eq!(down.status, 503, "{}", down.body);
+    assert!(down.body.contains("key manager at https://localhost"), "{}", down.body);
+    assert!(!cp.stderr().contains("panicked") && !km.stderr().contains("panicked"));
+    cp.terminate();
+}

@@ -1,0 +1,279 @@
+//! A key manager reached over HTTP(S), for nodes without a resident one: a control plane with
+//! `[apim.key_manager] service_url` registers application clients through RFC 7591
+//! (`/keymanager-operations/dcr/register`) and validates REST bearer tokens by introspection; a gateway on its own
+//! node introspects opaque tokens and fetches the JWKS. Calls authenticate with the `[apim.key_manager]`
+//! credentials (HTTP Basic), resolve host names through the node's hosts file first, verify TLS against the
+//! truststore, and time out after 10 s.
+//!
+//! **Architecture Invariant:** implements the domain's traits (`KeyManagerClient`, `TokenValidator`,
+//! `TokenAuthority`) only; no role crate depends on another through it.
+
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use apim_config::HostsFile;
+use apim_domain::keys::{BoxFuture, ClientKeys, ClientRequest, IssuedToken, KeyError, KeyManagerClient};
+use apim_domain::scopes::{Introspection, TokenAuthority, TokenInfo, TokenValidator};
+use base64::Engine;
+use http::{Method, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Resolves through the hosts file first (`--hosts`), then the system resolver.
+#[derive(Clone)]
+pub struct HostsResolver {
+    hosts: Arc<HostsFile>,
+    system: GaiResolver,
+}
+
+type Addrs = std::vec::IntoIter<SocketAddr>;
+
+impl tower::Service<Name> for HostsResolver {
+    type Response = Addrs;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Addrs, std::io::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        if let Some(ip) = self.hosts.lookup(name.as_str()) {
+            return Box::pin(std::future::ready(Ok(vec![SocketAddr::new(ip, 0)].into_iter())));
+        }
+        let mut system = self.system.clone();
+        Box::pin(async move {
+            let found = system.call(name).await?;
+            Ok(found.collect::<Vec<_>>().into_iter())
+        })
+    }
+}
+
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector<HostsResolver>>, Full<Bytes>>;
+
+pub struct RemoteKeyManager {
+    /// `https://km.example.com:9443`: scheme, host and port of `service_url` (its `/services/` path is WSO2's
+    /// SOAP root, not used).
+    base: String,
+    basic: String,
+    issuer: String,
+    client: HttpClient,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not an http(s) URL with a host")]
+pub struct BadServiceUrl(String);
+
+impl RemoteKeyManager {
+    /// `issuer`: the `iss` its JWTs carry; `None` assumes the key manager's default, `{base}/oauth2/token`.
+    pub fn new(
+        service_url: &str,
+        username: &str,
+        password: &str,
+        issuer: Option<String>,
+        hosts: HostsFile,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<RemoteKeyManager, BadServiceUrl> {
+        let uri: http::Uri = service_url.parse().map_err(|_| BadServiceUrl(service_url.into()))?;
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else { return Err(BadServiceUrl(service_url.into())) };
+        if scheme != "http" && scheme != "https" {
+            return Err(BadServiceUrl(service_url.into()));
+        }
+        let base = format!("{scheme}://{authority}");
+        let mut http = HttpConnector::new_with_resolver(HostsResolver { hosts: Arc::new(hosts), system: GaiResolver::new() });
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        let connector =
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config((*tls).clone()).https_or_http().enable_http1().wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector);
+        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")));
+        Ok(RemoteKeyManager { issuer: issuer.unwrap_or_else(|| format!("{base}/oauth2/token")), base, basic, client })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// One call: `(status, JSON body or Null)`. Transport failures and timeouts are `Unavailable`.
+    async fn call(&self, method: Method, path: &str, auth: &str, body: Option<(&str, String)>) -> Result<(StatusCode, Value), KeyError> {
+        let mut req = http::Request::builder().method(method).uri(format!("{}{path}", self.base)).header(header::AUTHORIZATION, auth);
+        let payload = match body {
+            Some((content_type, text)) => {
+                req = req.header(header::CONTENT_TYPE, content_type);
+                Bytes::from(text)
+            }
+            None => Bytes::new(),
+        };
+        let req = req.body(Full::new(payload)).map_err(|e| KeyError::Unavailable(e.to_string()))?;
+        let unavailable = |e: String| KeyError::Unavailable(format!("key manager at {}: {e}", self.base));
+        let resp = tokio::time::timeout(TIMEOUT, self.client.request(req))
+            .await
+            .map_err(|_| unavailable("timed out".into()))?
+            .map_err(|e| unavailable(e.to_string()))?;
+        let status = resp.status();
+        let bytes = tokio::time::timeout(TIMEOUT, resp.into_body().collect())
+            .await
+            .map_err(|_| unavailable("timed out reading the answer".into()))?
+            .map_err(|e| unavailable(e.to_string()))?
+            .to_bytes();
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    }
+
+    /// Maps a non-success answer: 4xx is the caller's mistake (or a missing client), 5xx the key manager's.
+    fn refused(&self, status: StatusCode, body: &Value) -> KeyError {
+        let what = body
+            .get("error_description")
+            .or_else(|| body.get("error"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("answered {status}"));
+        match status {
+            StatusCode::NOT_FOUND => KeyError::NotFound(what),
+            s if s.is_client_error() => KeyError::Invalid(what),
+            _ => KeyError::Unavailable(format!("key manager at {}: {what}", self.base)),
+        }
+    }
+
+    async fn introspection(&self, token: &str) -> Result<Option<Introspection>, KeyError> {
+        let form = form_urlencoded::Serializer::new(String::new()).append_pair("token", token).finish();
+        let (status, body) =
+            self.call(Method::POST, "/oauth2/introspect", &self.basic, Some(("application/x-www-form-urlencoded", form))).await?;
+        if !status.is_success() {
+            return Err(self.refused(status, &body));
+        }
+        if body.get("active").and_then(Value::as_bool) != Some(true)
+            || body.get("token_type").and_then(Value::as_str) == Some("refresh_token")
+        {
+            return Ok(None);
+        }
+        let s = |f: &str| body.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+        Ok(Some(Introspection {
+            client_id: s("client_id"),
+            subject: body.get("sub").or_else(|| body.get("username")).and_then(Value::as_str).unwrap_or("").to_string(),
+            scopes: s("scope").split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect(),
+            expires_at: body.get("exp").and_then(Value::as_i64).unwrap_or(0),
+        }))
+    }
+}
+
+impl KeyManagerClient for RemoteKeyManager {
+    fn register(&self, req: ClientRequest) -> BoxFuture<'_, Result<ClientKeys, KeyError>> {
+        Box::pin(async move {
+            let token_type = if req.token_type.eq_ignore_ascii_case("OPAQUE") || req.token_type.eq_ignore_ascii_case("OAUTH") {
+                "OPAQUE"
+            } else {
+                "JWT"
+            };
+            let body = json!({"client_name": req.name, "ext_application_owner": req.owner, "grant_types": req.grant_types,
+                "redirect_uris": req.callback_url.into_iter().collect::<Vec<_>>(), "token_type_extension": token_type});
+            let (status, v) = self
+                .call(Method::POST, "/keymanager-operations/dcr/register", &self.basic, Some(("application/json", body.to_string())))
+                .await?;
+            if !status.is_success() {
+                return Err(self.refused(status, &v));
+            }
+            match (v.get("client_id").and_then(Value::as_str), v.get("client_secret").and_then(Value::as_str)) {
+                (Some(id), Some(secret)) => Ok(ClientKeys { client_id: id.to_string(), client_secret: secret.to_string() }),
+                _ => {
+                    Err(KeyError::Unavailable(format!("key manager at {}: registration answer without client_id/client_secret", self.base)))
+                }
+            }
+        })
+    }
+
+    fn regenerate_secret<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<String, KeyError>> {
+        Box::pin(async move {
+            let path = format!("/keymanager-operations/dcr/register/{client_id}/regenerate-consumer-secret");
+            let (status, v) = self.call(Method::POST, &path, &self.basic, None).await?;
+            if !status.is_success() {
+                return Err(self.refused(status, &v));
+            }
+            v.get("client_secret")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| KeyError::Unavailable(format!("key manager at {}: no client_secret in the answer", self.base)))
+        })
+    }
+
+    fn delete_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<(), KeyError>> {
+        Box::pin(async move {
+            let (status, v) =
+                self.call(Method::DELETE, &format!("/keymanager-operations/dcr/register/{client_id}"), &self.basic, None).await?;
+            if status.is_success() { Ok(()) } else { Err(self.refused(status, &v)) }
+        })
+    }
+
+    fn client_credentials_token<'a>(
+        &'a self,
+        client_id: &'a str,
+        client_secret: &'a str,
+        scopes: &'a [String],
+    ) -> BoxFuture<'a, Result<IssuedToken, KeyError>> {
+        Box::pin(async move {
+            // The serializer is not Send: finish it before the first await.
+            let form = {
+                let mut form = form_urlencoded::Serializer::new(String::new());
+                form.append_pair("grant_type", "client_credentials");
+                if !scopes.is_empty() {
+                    form.append_pair("scope", &scopes.join(" "));
+                }
+                form.finish()
+            };
+            let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{client_secret}")));
+            let (status, v) = self.call(Method::POST, "/oauth2/token", &basic, Some(("application/x-www-form-urlencoded", form))).await?;
+            if !status.is_success() {
+                return Err(self.refused(status, &v));
+            }
+            Ok(IssuedToken {
+                access_token: v.get("access_token").and_then(Value::as_str).unwrap_or("").to_string(),
+                scope: v.get("scope").and_then(Value::as_str).unwrap_or("").to_string(),
+                expires_in: v.get("expires_in").and_then(Value::as_i64).unwrap_or(0),
+            })
+        })
+    }
+}
+
+impl TokenValidator for RemoteKeyManager {
+    fn validate<'a>(&'a self, token: &'a str) -> Pin<Box<dyn Future<Output = Option<TokenInfo>> + Send + 'a>> {
+        Box::pin(async move {
+            match self.introspection(token).await {
+                Ok(found) => found.map(|i| TokenInfo { subject: i.subject, client_id: i.client_id, scopes: i.scopes }),
+                Err(e) => {
+                    tracing::warn!("cannot validate a bearer token: {e}");
+                    None
+                }
+            }
+        })
+    }
+}
+
+impl TokenAuthority for RemoteKeyManager {
+    fn introspect<'a>(&'a self, token: &'a str) -> Pin<Box<dyn Future<Output = Result<Option<Introspection>, String>> + Send + 'a>> {
+        Box::pin(async move { self.introspection(token).await.map_err(|e| e.to_string()) })
+    }
+
+    fn jwks(&self) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>> {
+        Box::pin(async move {
+            let (status, v) = self.call(Method::GET, "/oauth2/jwks", &self.basic, None).await.map_err(|e| e.to_string())?;
+            if status.is_success() && v.get("keys").is_some() { Ok(v.to_string()) } else { Err(format!("JWKS answered {status}")) }
+        })
+    }
+
+    fn issuer(&self) -> String {
+        self.issuer.clone()
+    }
+}

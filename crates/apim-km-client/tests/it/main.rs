@@ -1,0 +1,115 @@
+//! The HTTP key-manager client against a real key manager on an ephemeral port (SQLite): registration, tokens,
+//! introspection, JWKS, secret regeneration, deletion, hosts-file resolution, and an unreachable key manager.
+
+use std::sync::Arc;
+
+use apim_config::{HostsFile, LoadOptions, Source};
+use apim_domain::keys::{ClientRequest, KeyError, KeyManagerClient};
+use apim_domain::password;
+use apim_domain::scopes::{TokenAuthority, TokenValidator};
+use apim_km_client::RemoteKeyManager;
+use apim_store::{NewUser, UserStore};
+use apim_test_support::TempDir;
+
+fn tls() -> Arc<rustls::ClientConfig> {
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("tls")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+    )
+}
+
+async fn key_manager(dir: &TempDir) -> String {
+    let text = format!("[database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:{}/km.db\"\n", dir.path().display());
+    let loaded = apim_config::load_str(Source::new("t.toml", text), &LoadOptions::default(), &|_: &str| None).expect("config");
+    let db = apim_store::connect(&loaded.config.apim_db.expect("db"), &HostsFile::default()).await.expect("connect");
+    db.migrate("apim_db").await.expect("migrate");
+    let hash = password::hash("admin-pw").expect("hash");
+    db.create_user(&NewUser { username: "admin", password_hash: &hash, roles: &["admin"] }).await.expect("admin");
+    let cfg = apim_key_manager::Config {
+        issuer: "https://km.test/oauth2/token".into(),
+        base_url: "https://km.test".into(),
+        access_ttl: 3600,
+        refresh_ttl: 86400,
+        code_ttl: 300,
+        default_format: apim_domain::oauth::TokenFormat::Jwt,
+        listeners: Vec::new(),
+    };
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("rsa").serialize_der();
+    let km = apim_key_manager::KeyManager::start(db.clone(), db, cfg, &key, tls()).await.expect("key manager");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let router = km.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn remote_key_manager_over_http() {
+    let dir = TempDir::new("apim-kmc");
+    let base = key_manager(&dir).await;
+    let km = RemoteKeyManager::new(
+        &format!("{base}/services/"),
+        "admin",
+        "admin-pw",
+        Some("https://km.test/oauth2/token".into()),
+        HostsFile::default(),
+        tls(),
+    )
+    .expect("client");
+    assert_eq!(km.base(), base);
+
+    let req = |token_type: &str| ClientRequest {
+        name: format!("app-{token_type}"),
+        owner: "alice".into(),
+        grant_types: vec!["client_credentials".into()],
+        callback_url: None,
+        token_type: token_type.into(),
+    };
+    let keys = km.register(req("JWT")).await.expect("register");
+    let token = km.client_credentials_token(&keys.client_id, &keys.client_secret, &[]).await.expect("token");
+    assert_eq!(token.access_token.split('.').count(), 3, "a JWT");
+    let seen = km.introspect(&token.access_token).await.expect("introspect").expect("active");
+    assert_eq!(seen.client_id, keys.client_id);
+    assert!(seen.expires_at > 0);
+    assert_eq!(km.validate(&token.access_token).await.map(|t| t.client_id), Some(keys.client_id.clone()));
+    assert!(km.introspect("not-a-token").await.expect("introspect").is_none());
+    let jwks: serde_json::Value = serde_json::from_str(&km.jwks().await.expect("jwks")).expect("json");
+    assert!(jwks["keys"].as_array().is_some_and(|k| !k.is_empty()));
+    assert_eq!(km.issuer(), "https://km.test/oauth2/token");
+
+    let opaque = km.register(req("OPAQUE")).await.expect("register opaque");
+    let t = km.client_credentials_token(&opaque.client_id, &opaque.client_secret, &[]).await.expect("token");
+    assert_eq!(t.access_token.split('.').count(), 1, "an opaque token");
+
+    // A new secret: the old one stops working, the new one works.
+    let secret = km.regenerate_secret(&keys.client_id).await.expect("regenerate");
+    assert!(matches!(km.client_credentials_token(&keys.client_id, &keys.client_secret, &[]).await, Err(KeyError::Invalid(_))));
+    km.client_credentials_token(&keys.client_id, &secret, &[]).await.expect("new secret");
+    km.delete_client(&keys.client_id).await.expect("delete");
+    assert!(matches!(km.delete_client(&keys.client_id).await, Err(KeyError::NotFound(_))));
+    assert!(matches!(km.register(ClientRequest { grant_types: vec!["bogus".into()], ..req("JWT") }).await, Err(KeyError::Invalid(_))));
+
+    // Wrong credentials are the caller's problem, not an outage.
+    let wrong = RemoteKeyManager::new(&base, "admin", "nope", None, HostsFile::default(), tls()).expect("client");
+    assert!(matches!(wrong.register(req("JWT")).await, Err(KeyError::Invalid(_))));
+
+    // Host names resolve through the node's hosts file first.
+    let port = base.rsplit(':').next().expect("port");
+    let hosts = HostsFile::parse("hosts", "127.0.0.1 km.wso2.test\n").expect("hosts");
+    let named =
+        RemoteKeyManager::new(&format!("http://km.wso2.test:{port}/services/"), "admin", "admin-pw", None, hosts, tls()).expect("client");
+    named.register(req("JWT")).await.expect("register through the hosts file");
+
+    // Nobody listening: unavailable, quickly.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let gone = RemoteKeyManager::new(&format!("http://{closed}/services/"), "admin", "admin-pw", None, HostsFile::default(), tls())
+        .expect("client");
+    assert!(matches!(gone.register(req("JWT")).await, Err(KeyError::Unavailable(_))));
+    assert!(gone.introspect("x").await.is_err());
+    assert!(RemoteKeyManager::new("ftp://x/", "a", "b", None, HostsFile::default(), tls()).is_err());
+}
