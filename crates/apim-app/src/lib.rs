@@ -213,7 +213,9 @@ impl App {
                     }
                     _ => None,
                 };
-                Some(CpStart { cfg: apim_control_plane::Config::from_deployment(&config), api_key_signer: signer, remote_km: remote })
+                let mut cfg = apim_control_plane::Config::from_deployment(&config);
+                cfg.fetch_tls = Some(tls::client_config(&identity, &trust));
+                Some(CpStart { cfg, api_key_signer: signer, remote_km: remote })
             }
             false => None,
         };

@@ -12,6 +12,7 @@ mod apikeys;
 mod auth;
 mod devportal;
 mod error;
+mod fetch;
 mod model;
 mod openapi;
 mod publisher;
@@ -46,6 +47,8 @@ pub struct Config {
     pub external_key_manager: Option<String>,
     /// `iss` of the API keys this control plane signs: its own token endpoint URL, as in WSO2.
     pub api_key_issuer: String,
+    /// TLS for fetching definitions from a URL (the truststore); `None`: URL imports answer 503.
+    pub fetch_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Config {
@@ -73,6 +76,7 @@ impl Config {
             devportal_url: d.devportal_url.clone(),
             external_key_manager: d.key_manager.as_ref().map(|k| k.service_url.clone()),
             api_key_issuer: format!("{}/oauth2/token", d.public_https_base()),
+            fetch_tls: None,
         }
     }
 

@@ -509,7 +509,9 @@ async fn form_fields(
     Ok(out)
 }
 
-fn definition_text(fields: &HashMap<String, String>) -> Result<(&'static str, &str)> {
+/// The definition from the multipart fields: uploaded (`file`, `inlineAPIDefinition`, `apiDefinition`) or fetched
+/// from `url`.
+async fn definition_text(cp: &ControlPlane, fields: &HashMap<String, String>) -> Result<(&'static str, String)> {
     for name in ["file", "inlineAPIDefinition", "apiDefinition"] {
         if let Some(t) = fields.get(name).filter(|t| !t.trim().is_empty()) {
             return Ok((
@@ -518,12 +520,12 @@ fn definition_text(fields: &HashMap<String, String>) -> Result<(&'static str, &s
                     "inlineAPIDefinition" => "inlineAPIDefinition",
                     _ => "apiDefinition",
                 },
-                t.as_str(),
+                t.clone(),
             ));
         }
     }
-    if fields.get("url").is_some_and(|u| !u.is_empty()) {
-        return Err(ApiError::field("url", "importing from a URL is not supported yet; upload the definition as `file`"));
+    if let Some(url) = fields.get("url").map(|u| u.trim()).filter(|u| !u.is_empty()) {
+        return Ok(("url", crate::fetch::definition(cp.cfg.fetch_tls.as_ref(), url).await?));
     }
     Err(ApiError::field("file", "an OpenAPI definition is required (multipart field `file`)"))
 }
@@ -553,7 +555,8 @@ async fn validate_openapi(
 ) -> Result<Response> {
     cp.principal(&headers).await?.require(CREATE)?;
     let fields = form_fields(multipart).await?;
-    let (field, text) = definition_text(&fields)?;
+    let (field, text) = definition_text(&cp, &fields).await?;
+    let text = text.as_str();
     let summary = match crate::openapi::parse(field, text).and_then(|doc| crate::openapi::summarize(field, &doc)) {
         Ok(s) => s,
         Err(e) => {
@@ -574,7 +577,8 @@ async fn import_openapi(
     let who = cp.principal(&headers).await?;
     who.require(CREATE)?;
     let fields = form_fields(multipart).await?;
-    let (field, text) = definition_text(&fields)?;
+    let (field, text) = definition_text(&cp, &fields).await?;
+    let text = text.as_str();
     let definition = crate::openapi::parse(field, text)?;
     let summary = crate::openapi::summarize(field, &definition)?;
     let mut props = match fields.get("additionalProperties").filter(|p| !p.trim().is_empty()) {
@@ -633,7 +637,8 @@ async fn put_swagger(
     who.require(CREATE)?;
     let api = api_or_404(&cp, &id).await?;
     let fields = form_fields(multipart).await?;
-    let (field, text) = definition_text(&fields)?;
+    let (field, text) = definition_text(&cp, &fields).await?;
+    let text = text.as_str();
     let definition = crate::openapi::parse(field, text)?;
     let summary = crate::openapi::summarize(field, &definition)?;
     let mut stored: Value = serde_json::from_str(&api.document).unwrap_or_else(|_| json!({}));

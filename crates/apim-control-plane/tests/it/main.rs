@@ -112,6 +112,13 @@ async fn start(db: Db) -> Cp {
         devportal_url: None,
         external_key_manager: None,
         api_key_issuer: "https://localhost:9443/oauth2/token".into(),
+        fetch_tls: Some(std::sync::Arc::new(
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("tls")
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        )),
     };
     let cp = ControlPlane::new(db.clone(), db.clone(), cfg, None, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -708,6 +715,33 @@ async fn openapi_suite(cp: &Cp) {
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.json()["endpointConfig"]["production_endpoints"]["url"], "https://legacy.test/api");
+
+    // From a URL (a server of the test's), then URLs that fail: each a 400 naming `url`.
+    let served = PETSTORE_YAML.replace("title: Pet Store", "title: Fetched Store");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let site = axum::Router::new().route("/petstore.yaml", axum::routing::get(move || std::future::ready(served.clone())));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, site).await;
+    });
+    let url = format!("http://{addr}/petstore.yaml");
+    let r = cp
+        .multipart("POST", "/apis/import-openapi", "creator", &[("url", &url), ("additionalProperties", r#"{"context":"/fetched"}"#)])
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["name"], "Fetched Store");
+    let v = cp.multipart("POST", "/apis/validate-openapi", "creator", &[("url", &url)]).await.json();
+    assert_eq!(v["isValid"], true, "{v}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    for (bad, needle) in [
+        (format!("http://{addr}/missing.yaml"), "404"),
+        ("ftp://example.test/x.yaml".to_string(), "not an http"),
+        (format!("http://{closed}/x"), "cannot fetch"),
+    ] {
+        let r = cp.multipart("POST", "/apis/import-openapi", "creator", &[("url", &bad)]).await;
+        assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some("url")), "{bad}: {}", r.body);
+        assert!(r.json()["description"].as_str().is_some_and(|d| d.contains(needle)), "{bad}: {}", r.body);
+    }
 
     for (text, needle) in [
         ("openapi: 3.0.1\ninfo: [unclosed", "line"),
