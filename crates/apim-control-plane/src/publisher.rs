@@ -318,8 +318,8 @@ async fn create_revision(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap
     } else {
         match json_body(&body)?.get("description") {
             None | Some(Value::Null) => String::new(),
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(ApiError::field("description", "must be a string")),
+            Some(Value::String(s)) if s.chars().count() <= 255 => s.clone(),
+            Some(_) => return Err(ApiError::field("description", "must be a string of at most 255 characters")),
         }
     };
     let rev = Revision {

@@ -48,14 +48,15 @@ async fn validated(cp: &ControlPlane, body: &Bytes) -> Result<(String, Value)> {
     if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || ":_.-".contains(c)) {
         return Err(ApiError::field("name", "is required: letters, digits and : _ . -"));
     }
-    let text = |f: &str| -> Result<String> {
+    // WSO2's limits: displayName 255 characters, description 512.
+    let text = |f: &str, max: usize| -> Result<String> {
         match o.get(f) {
             None | Some(Value::Null) => Ok(String::new()),
-            Some(Value::String(s)) if s.chars().count() <= 512 => Ok(s.clone()),
-            Some(_) => Err(ApiError::field(f, "must be a string of at most 512 characters")),
+            Some(Value::String(s)) if s.chars().count() <= max => Ok(s.clone()),
+            Some(_) => Err(ApiError::field(f, format!("must be a string of at most {max} characters"))),
         }
     };
-    let (display, description) = (text("displayName")?, text("description")?);
+    let (display, description) = (text("displayName", 255)?, text("description", 512)?);
     let bindings: Vec<String> = match o.get("bindings") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a

@@ -124,6 +124,18 @@ fn collect_refs(v: &Value, out: &mut BTreeSet<String>) {
 
 /// WSO2's document with only `operations`, the components they reach, and `base` as the server URL. An
 /// operation missing from WSO2's document is an error: we implement nothing WSO2 does not define.
+/// Where WSO2's document contradicts WSO2's server, ours follows the server, and says so in the schema's
+/// description: `GET`/`PUT /apis/{apiId}/swagger` declare a string but answer the definition as a JSON document.
+fn errata(doc: &mut Map<String, Value>) {
+    for method in ["get", "put"] {
+        let pointer = format!("/paths/~1apis~1{{apiId}}~1swagger/{method}/responses/200/content/application~1json/schema");
+        if let Some(schema) = doc.get_mut("paths").and_then(|p| p.pointer_mut(&pointer.replacen("/paths", "", 1))) {
+            *schema = serde_json::json!({"type": "object",
+                "description": "The OpenAPI definition as a JSON document (WSO2's document says `string`; its server, like this one, answers the document itself)."});
+        }
+    }
+}
+
 pub fn subset(wso2: &Value, operations: &[(&str, &str)], base: &str) -> Result<Value, String> {
     let paths = wso2.get("paths").and_then(Value::as_object).ok_or("the document has no paths")?;
     let mut out_paths = Map::new();
@@ -165,6 +177,7 @@ pub fn subset(wso2: &Value, operations: &[(&str, &str)], base: &str) -> Result<V
         kept.insert("securitySchemes".into(), schemes.clone());
     }
     doc.insert("components".into(), Value::Object(kept));
+    errata(&mut doc);
     Ok(Value::Object(doc))
 }
 
