@@ -838,6 +838,20 @@ async fn devportal_suite(cp: &Cp) {
         "keyType"
     );
 
+    // API keys: the owner only (others: 403 without the scopes, 404 for someone else's application); this node
+    // has no signing key, so a clear 503; nothing stored either way.
+    let ak = |user: &'static str, key_type: &str| {
+        let path = format!("/applications/{app_id}/api-keys/{key_type}/generate");
+        async move { cp.portal("POST", &path, user, Some(json!({"validityPeriod": 60}))).await }
+    };
+    assert_eq!(ak("creator", "PRODUCTION").await.status, 403);
+    assert_eq!(ak("other", "PRODUCTION").await.status, 404);
+    assert_eq!(ak("subscriber", "TEST").await.json()["error"][0]["message"], "keyType");
+    let r = ak("subscriber", "PRODUCTION").await;
+    assert!(r.status == 503 && r.body.contains("signing key"), "{}", r.body);
+    let r = cp.portal("POST", &format!("/applications/{app_id}/api-keys/PRODUCTION/revoke"), "subscriber", Some(json!({}))).await;
+    assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some("apikey")), "{}", r.body);
+
     // Subscriptions: published APIs, offered tiers, own applications.
     let sub = |api: &str, app: &str, tier: &str| json!({"apiId": api, "applicationId": app, "throttlingPolicy": tier});
     assert_eq!(
