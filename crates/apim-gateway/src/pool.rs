@@ -64,6 +64,7 @@ impl Pool {
     }
 
     /// Sends `req` on an idle connection or a new one; the response body returns the connection when done.
+    /// (Connecting is boxed: its TLS handshake state would otherwise sit in every request's future.)
     pub async fn send(
         self: &Arc<Self>,
         scheme: &Scheme,
@@ -77,10 +78,10 @@ impl Pool {
                 // A connection is ready again once its previous response has been read; that is at most a poll away.
                 match s.ready().await {
                     Ok(()) => s,
-                    Err(_) => connect(scheme, host, port, tls, false).await?,
+                    Err(_) => Box::pin(connect(scheme, host, port, tls, false)).await?,
                 }
             }
-            None => connect(scheme, host, port, tls, false).await?,
+            None => Box::pin(connect(scheme, host, port, tls, false)).await?,
         };
         let resp = sender.send_request(req).await.map_err(PoolError::Request)?;
         let (parts, body) = resp.into_parts();

@@ -161,7 +161,9 @@ impl Gateway {
                 .into_iter()
                 .map(|c| crate::ws::OwnedCheck { key: c.key.into_owned(), limit: c.limit.clone(), level: c.level, enforce: c.enforce })
                 .collect();
-            return (self.forward_ws(req, &api, &group, prefix_len, client_ip, https, checks).await, api_name, app_name);
+            // Boxed: the rare WebSocket path should not size every request's future.
+            let resp = Box::pin(self.forward_ws(req, &api, &group, prefix_len, client_ip, https, checks)).await;
+            return (resp, api_name, app_name);
         }
         let origin = req.headers().get(header::ORIGIN).cloned();
         let mut resp = self.forward(req, &api, &group, prefix_len, client_ip, https).await;
