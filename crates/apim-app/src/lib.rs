@@ -188,10 +188,14 @@ impl App {
         let config = Arc::new(config);
         // The control plane signs DevPortal API keys with the node's RS256 key (the key manager's, when resident);
         // without a resident key manager it registers clients and checks tokens at `[apim.key_manager]` over HTTP(S).
+        // The node's RS256 key signs API keys (control plane) and backend JWTs (gateway).
+        let node_signer = match run_cp || run_gw {
+            true => apim_jose::jwt::SigningKey::from_der(&tls::jwt_signing_key(&config, &identity)?).ok().map(Arc::new),
+            false => None,
+        };
         let cp_start = match run_cp {
             true => {
-                let der = tls::jwt_signing_key(&config, &identity)?;
-                let signer = apim_jose::jwt::SigningKey::from_der(&der).ok().map(Arc::new);
+                let signer = node_signer.clone();
                 let remote = match (&config.key_manager, run_km) {
                     (Some(k), false) => {
                         let user = k.username.clone().unwrap_or_else(|| config.super_admin.username.clone());
@@ -223,6 +227,7 @@ impl App {
             cfg: apim_gateway::Config::from_deployment(&config),
             upstream_tls: (*tls::client_config(&identity, &trust)).clone(),
             slot: gateway,
+            jwt_signer: node_signer.clone(),
         });
         let background = vec![tokio::spawn(bring_up(config, pools, opts.hosts, health.clone(), rx, km_start, cp_start, gw_start, late))];
         Ok(App { listeners, health, shutdown, tasks, background })
@@ -322,6 +327,7 @@ struct GwStart {
     cfg: apim_gateway::Config,
     upstream_tls: rustls::ClientConfig,
     slot: GatewaySlot,
+    jwt_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
 }
 
 /// Connects and migrates every pool, creates the super admin, then starts the roles that need the databases.
@@ -383,7 +389,7 @@ fn start_resident_gateway(
 ) {
     let labels = start.cfg.gateway_labels.clone();
     let summary = start.cfg.summary();
-    let gw = apim_gateway::Gateway::new(start.cfg, start.upstream_tls, authority);
+    let gw = apim_gateway::Gateway::new(start.cfg, start.upstream_tls, authority, start.jwt_signer);
     let metrics = gw.clone();
     late.mount(axum::Router::new().route("/metrics", axum::routing::get(move || std::future::ready(metrics.metrics_text()))));
     let _ = start.slot.0.set(gw.clone());

@@ -56,6 +56,8 @@ pub struct DeploymentConfig {
     /// `[apim.devportal] url`.
     pub devportal_url: Option<String>,
     pub cors: Option<Cors>,
+    /// `[apim.jwt]` with `enable = true`: gateways send a signed JWT about the caller to backends.
+    pub backend_jwt: Option<BackendJwt>,
     pub event_listeners: Vec<EventListener>,
     /// `[oauth]`: the key manager's token settings.
     pub oauth: OAuthSettings,
@@ -292,6 +294,12 @@ pub struct GatewaySync {
     pub skip_endpoints: Vec<String>,
     pub skip_sequences: Vec<String>,
     pub skip_local_entries: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct BackendJwt {
+    /// `header`, default `X-JWT-Assertion`.
+    pub header: String,
 }
 
 #[derive(Clone, Debug)]

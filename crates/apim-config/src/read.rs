@@ -411,7 +411,13 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
     let mut gateway_sync = GatewaySync::default();
     let mut devportal_url = None;
     let mut cors = None;
+    let mut backend_jwt = None;
     if let Some((at, ap)) = r.table(top, "", &["apim"]) {
+        if let Some((t, p)) = r.table(at, &ap, &["jwt"])
+            && r.bool(t, &p, "enable", false)
+        {
+            backend_jwt = Some(BackendJwt { header: r.str(t, &p, "header").unwrap_or_else(|| "X-JWT-Assertion".into()) });
+        }
         if let Some((t, p)) = r.table(at, &ap, &["key_manager"]) {
             key_manager = Some(ServiceRef {
                 service_url: r.url(t, &p, "service_url", &["https", "http"]).unwrap_or_default(),
@@ -594,6 +600,7 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
         gateway_sync,
         devportal_url,
         cors,
+        backend_jwt,
         event_listeners,
         oauth,
         data_dir: inputs.data_dir.to_path_buf(),

@@ -47,6 +47,8 @@ pub struct Config {
     pub wss_port: u16,
     /// `[apim.cors]`: applies to every API that has no `corsConfiguration` of its own.
     pub cors: Option<apim_config::Cors>,
+    /// `[apim.jwt] enable = true`: the header the backend JWT goes in.
+    pub backend_jwt_header: Option<http::HeaderName>,
 }
 
 impl Config {
@@ -62,6 +64,10 @@ impl Config {
             ws_port: 9099u16.saturating_add(offset),
             wss_port: 8099u16.saturating_add(offset),
             cors: d.cors.clone().filter(|c| c.enable),
+            backend_jwt_header: d
+                .backend_jwt
+                .as_ref()
+                .and_then(|j| http::HeaderName::from_bytes(j.header.to_ascii_lowercase().as_bytes()).ok()),
         }
     }
 
@@ -85,12 +91,21 @@ pub struct Gateway {
     auth: auth::Authenticator,
     counters: throttle::Counters,
     upstream_tls: tokio_rustls::TlsConnector,
+    /// Signs backend JWTs (`[apim.jwt]`); each is cached per token and API until it expires.
+    jwt_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
+    backend_jwts: dashmap::DashMap<(String, String), (http::HeaderValue, i64), foldhash::fast::RandomState>,
     metrics: metrics::Metrics,
 }
 
 impl Gateway {
     /// `upstream_tls` verifies backends (the truststore); `authority` is the key manager tokens come from.
-    pub fn new(cfg: Config, upstream_tls: rustls::ClientConfig, authority: Arc<dyn TokenAuthority>) -> Arc<Gateway> {
+    /// `jwt_signer` signs backend JWTs when `[apim.jwt]` is enabled (the node's key).
+    pub fn new(
+        cfg: Config,
+        upstream_tls: rustls::ClientConfig,
+        authority: Arc<dyn TokenAuthority>,
+        jwt_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
+    ) -> Arc<Gateway> {
         let gw = Arc::new(Gateway {
             cfg,
             snapshot: ArcSwap::from_pointee(snapshot::Snapshot::default()),
@@ -98,6 +113,8 @@ impl Gateway {
             auth: auth::Authenticator::new(authority),
             counters: throttle::Counters::default(),
             upstream_tls: tokio_rustls::TlsConnector::from(Arc::new(upstream_tls)),
+            jwt_signer,
+            backend_jwts: dashmap::DashMap::default(),
             metrics: metrics::Metrics::default(),
         });
         // Expired windows, revocations and cache entries go once a minute; the task ends with the gateway.
@@ -111,6 +128,8 @@ impl Gateway {
                 let now = auth::now_ms();
                 gw.counters.sweep(now);
                 gw.auth.sweep(now);
+                let secs = (now / 1000) as i64;
+                gw.backend_jwts.retain(|_, (_, exp)| *exp > secs);
             }
         });
         gw

@@ -166,7 +166,8 @@ impl Gateway {
             return (resp, api_name, app_name);
         }
         let origin = req.headers().get(header::ORIGIN).cloned();
-        let mut resp = self.forward(req, &api, &group, prefix_len, client_ip, https).await;
+        let backend_jwt = self.backend_jwt(&api, &caller);
+        let mut resp = self.forward(req, &api, &group, prefix_len, client_ip, https, backend_jwt).await;
         if let Some(origin) = origin {
             self.cors_headers(&api, &origin, resp.headers_mut());
         }
@@ -324,8 +325,43 @@ impl Gateway {
         }
     }
 
+    /// The backend JWT for this caller and API (`[apim.jwt]`), with WSO2's claim names; signed once per token and
+    /// API and cached until it expires (at most 15 minutes, never past the token). `None`: disabled or
+    /// anonymous. The header is always cleared of whatever the client sent (`forward`).
+    fn backend_jwt(&self, api: &Api, caller: &Caller<'_>) -> Option<(HeaderName, HeaderValue)> {
+        let name = self.cfg.backend_jwt_header.clone()?;
+        let (signer, principal, app) = (self.jwt_signer.as_ref()?, caller.principal.as_ref()?, caller.application?);
+        let key = (principal.token_id.clone(), api.id.clone());
+        let now = now_ms() as i64 / 1000;
+        if let Some(hit) = self.backend_jwts.get(&key).filter(|e| e.1 > now) {
+            return Some((name, hit.0.clone()));
+        }
+        let exp = principal.expires_at.min(now + 900);
+        let claims = serde_json::json!({
+            "iss": "wso2.org/products/am", "iat": now, "exp": exp,
+            "http://wso2.org/claims/apiname": api.name, "http://wso2.org/claims/apicontext": api.context_version,
+            "http://wso2.org/claims/version": api.version, "http://wso2.org/claims/tier": caller.subscription.map(|s| s.policy.as_str()),
+            "http://wso2.org/claims/keytype": caller.key_type.as_str(), "http://wso2.org/claims/subscriber": app.owner,
+            "http://wso2.org/claims/applicationid": app.id, "http://wso2.org/claims/applicationUUId": app.id,
+            "http://wso2.org/claims/applicationname": app.name, "http://wso2.org/claims/applicationtier": app.policy,
+            "http://wso2.org/claims/enduser": format!("{}@carbon.super", principal.subject), "http://wso2.org/claims/enduserTenantId": "-1234",
+            "http://wso2.org/claims/usertype": "APPLICATION_USER",
+        });
+        let jwt = match signer.sign(&claims) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!("cannot sign the backend JWT: {e}");
+                return None;
+            }
+        };
+        let value = HeaderValue::from_str(&jwt).ok()?;
+        self.backend_jwts.insert(key, (value.clone(), exp));
+        Some((name, value))
+    }
+
     /// Streams the request to a backend and its response back. A request without a body is retried on the
     /// next endpoint when a connection cannot be made (nothing was sent); others are never replayed.
+    #[allow(clippy::too_many_arguments)]
     async fn forward(
         &self,
         req: Request<Incoming>,
@@ -334,12 +370,20 @@ impl Gateway {
         prefix_len: usize,
         client_ip: IpAddr,
         https: bool,
+        backend_jwt: Option<(HeaderName, HeaderValue)>,
     ) -> Response<Body> {
         let (parts, body) = req.into_parts();
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
         let query = parts.uri.query();
         let mut headers = parts.headers;
         forward_headers(&mut headers, &parts.uri, api, client_ip, https);
+        // A client must not pass a backend JWT of its own making.
+        if let Some(name) = &self.cfg.backend_jwt_header {
+            headers.remove(name);
+        }
+        if let Some((name, value)) = backend_jwt {
+            headers.insert(name, value);
+        }
         let replayable = body_is_empty(&headers, &parts.method);
         let mut body = Some(body.boxed());
         let candidates = group.candidates();

@@ -529,3 +529,62 @@ async fn one_gib_upload_streams_with_flat_memory() {
     assert!(growth_mib < 32, "peak memory grew by {growth_mib} MiB for a 1 GiB body");
     node.terminate();
 }
+
+/// `[apim.jwt] enable = true`: the backend receives `X-JWT-Assertion`, an RS256 JWT about the caller with WSO2's
+/// claim names, verifiable with the node's JWKS; whatever the client sent in that header is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_jwt_reaches_the_backend() {
+    let dir = apim_test_support::TempDir::new("apim-bjwt");
+    let offset = apim_test_support::process::free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
+    std::fs::create_dir_all(dir.path().join("db")).expect("mkdir");
+    let cfg = format!(
+        "[server]\nhostname = \"localhost\"\noffset = {offset}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\ncreate_admin_account = true\n\
+         [database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:db/apim.db\"\n[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:db/shared.db\"\n\
+         [apim.jwt]\nenable = true\n"
+    );
+    std::fs::write(dir.path().join("deployment.toml"), cfg).expect("write");
+    let mut node = apim_test_support::process::Node::spawn(
+        &super::apim(),
+        &["all-in-one", "-c", "deployment.toml", "--bind", "127.0.0.1"],
+        dir.path(),
+    );
+    let https = node.url("management-https", Duration::from_secs(20));
+    let gw = node.url("gateway-http", Duration::from_secs(5));
+    assert_eq!(super::wait_ready(&https, Duration::from_secs(20)).await.status, 200, "{}", node.stderr());
+    let m = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    let api = m
+        .publish(json!({"name": "Echo", "context": "/echo", "version": "2.0", "policies": ["Gold"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}")}},
+            "operations": [{"target": "/*", "verb": "GET"}]}))
+        .await;
+    let (app, ck, cs) = m.app("EchoApp", "Unlimited", "JWT", "PRODUCTION").await;
+    m.subscribe(&api, &app, "Gold").await;
+    let token = m.token(&ck, &cs, "").await;
+    let url = format!("{gw}/echo/2.0/hello");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let echo = loop {
+        let r = http::request("GET", &url, &[("authorization", &format!("Bearer {token}")), ("x-jwt-assertion", "forged")], "")
+            .await
+            .expect("call");
+        if r.status == 200 || Instant::now() > deadline {
+            assert_eq!(r.status, 200, "{}", r.body);
+            break r.json();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let assertion = echo["headers"]["x-jwt-assertion"].as_str().expect("a backend JWT").to_string();
+    assert_ne!(assertion, "forged");
+    let jwks = http::get(&format!("{https}/oauth2/jwks")).await.expect("jwks").json();
+    let keys: Vec<apim_jose::jwt::VerifyKey> =
+        jwks["keys"].as_array().expect("keys").iter().filter_map(apim_jose::jwt::VerifyKey::from_jwk).collect();
+    let claims = apim_jose::jwt::verify(&assertion, &keys).expect("signed by the node's key");
+    assert_eq!(claims["http://wso2.org/claims/apiname"], "Echo");
+    assert_eq!(claims["http://wso2.org/claims/apicontext"], "/echo/2.0");
+    assert_eq!(claims["http://wso2.org/claims/applicationname"], "EchoApp");
+    assert_eq!(claims["http://wso2.org/claims/keytype"], "PRODUCTION");
+    assert_eq!(claims["http://wso2.org/claims/tier"], "Gold");
+    assert_eq!(claims["http://wso2.org/claims/subscriber"], "admin");
+    assert!(claims["exp"].as_i64().is_some_and(|e| e > claims["iat"].as_i64().unwrap_or(i64::MAX)));
+    node.terminate();
+}

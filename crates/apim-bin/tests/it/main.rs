@@ -9,7 +9,7 @@ use apim_test_support::{TempDir, http, shared_dir, unique};
 
 mod gateway;
 
-fn apim() -> PathBuf {
+pub(crate) fn apim() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_apim"))
 }
 
@@ -21,7 +21,7 @@ fn run(args: &[&str], cwd: &Path) -> std::process::Output {
     std::process::Command::new(apim()).args(args).current_dir(cwd).output().expect("run apim")
 }
 
-async fn wait_ready(url: &str, timeout: Duration) -> http::Response {
+pub(crate) async fn wait_ready(url: &str, timeout: Duration) -> http::Response {
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(r) = http::get(&format!("{url}/health/ready")).await {
