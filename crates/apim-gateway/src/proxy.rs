@@ -223,7 +223,7 @@ impl Gateway {
         };
         let app_id = &app_id;
         let application = snap.applications.get(app_id);
-        let Some(sub) = snap.subscriptions.get(&(app_id.clone(), api.id.clone())) else {
+        let Some(sub) = snap.subscriptions.get(app_id.as_str()).and_then(|subs| subs.get(&api.id)) else {
             return Err((reply::forbidden("User is NOT authorized to access the Resource. API Subscription validation failed."), 900908));
         };
         match sub.status.as_str() {

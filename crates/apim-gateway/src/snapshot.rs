@@ -182,19 +182,23 @@ pub fn in_range(ip: IpAddr, from: IpAddr, to: IpAddr) -> bool {
     }
 }
 
+/// Maps the request path reads, keyed by ids and names; foldhash is several times faster than SipHash here.
+pub type Map<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 /// Everything the request path reads.
 #[derive(Default)]
 pub struct Snapshot {
     pub seq: i64,
     pub router: Router,
-    pub applications: HashMap<String, Application>,
+    pub applications: Map<Application>,
     /// Consumer key → (application id, key type).
-    pub keys: HashMap<String, (String, KeyType)>,
+    pub keys: Map<(String, KeyType)>,
     /// (application id, API id) → subscription.
-    pub subscriptions: HashMap<(String, String), Subscription>,
-    pub app_policies: HashMap<String, Policy>,
-    pub sub_policies: HashMap<String, Policy>,
-    pub api_policies: HashMap<String, Policy>,
+    /// Application id → API id → subscription: looked up by `&str`, without building a key.
+    pub subscriptions: Map<Map<Subscription>>,
+    pub app_policies: Map<Policy>,
+    pub sub_policies: Map<Policy>,
+    pub api_policies: Map<Policy>,
     pub blocks: Blocks,
     /// The control plane's keys API keys are verified with, and revoked API keys' `jti`s.
     pub api_key_keys: Vec<apim_jose::jwt::VerifyKey>,
@@ -227,8 +231,8 @@ impl Snapshot {
             // Subscriptions to APIs not deployed here are never looked up.
             let Some(api) = snap.router.api_by_id(&s.api_id) else { continue };
             let throttle_key = format!("{}:{}:{}", s.application_id, api.context_version, api.version);
-            snap.subscriptions.insert(
-                (s.application_id.clone(), s.api_id.clone()),
+            snap.subscriptions.entry(s.application_id.clone()).or_default().insert(
+                s.api_id.clone(),
                 Subscription {
                     policy: s.policy.clone(),
                     status: s.status.clone(),
