@@ -36,9 +36,10 @@ fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-fn key_type_of(t: &str) -> Result<&str> {
+fn key_type_of(t: &str) -> Result<&'static str> {
     match t {
-        "PRODUCTION" | "SANDBOX" => Ok(t),
+        "PRODUCTION" => Ok("PRODUCTION"),
+        "SANDBOX" => Ok("SANDBOX"),
         other => Err(ApiError::field("keyType", format!("`{other}` is not PRODUCTION or SANDBOX"))),
     }
 }
@@ -60,17 +61,28 @@ fn signer(cp: &ControlPlane) -> Result<&jwt::SigningKey> {
         .ok_or_else(|| ApiError::unavailable("API keys need the control plane's signing key, which is not configured"))
 }
 
+/// What both operations check first: the caller's scopes, that the application is theirs, the key type, the body.
+async fn request(
+    cp: &ControlPlane,
+    headers: &HeaderMap,
+    id: &str,
+    key_type: &str,
+    body: &Bytes,
+) -> Result<(apim_domain::api::ApplicationRecord, &'static str, Value)> {
+    let who = cp.principal(headers).await?;
+    who.require(SCOPES)?;
+    let app = own_app(cp, &who, id).await?;
+    let key_type = key_type_of(key_type)?;
+    Ok((app, key_type, body_object(body)?))
+}
+
 async fn generate(
     State(cp): State<Arc<ControlPlane>>,
     headers: HeaderMap,
     Path((id, key_type)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response> {
-    let who = cp.principal(&headers).await?;
-    who.require(SCOPES)?;
-    let app = own_app(&cp, &who, &id).await?;
-    let key_type = key_type_of(&key_type)?;
-    let v = body_object(&body)?;
+    let (app, key_type, v) = request(&cp, &headers, &id, &key_type, &body).await?;
     let validity = match v.get("validityPeriod") {
         None | Some(Value::Null) => -1,
         Some(p) => p
@@ -106,11 +118,7 @@ async fn revoke(
     Path((id, key_type)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response> {
-    let who = cp.principal(&headers).await?;
-    who.require(SCOPES)?;
-    let app = own_app(&cp, &who, &id).await?;
-    let key_type = key_type_of(&key_type)?;
-    let v = body_object(&body)?;
+    let (app, key_type, v) = request(&cp, &headers, &id, &key_type, &body).await?;
     let apikey =
         v.get("apikey").and_then(Value::as_str).filter(|k| !k.is_empty()).ok_or_else(|| ApiError::field("apikey", "is required"))?;
     let signer = signer(&cp)?;
