@@ -150,6 +150,14 @@ async fn api_conformance(db: &Db, other_node: &Db) {
         other_node.deployments("a1").await.expect("deployments").iter().map(|d| d.revision_id.as_str()).collect::<Vec<_>>(),
         vec!["r3"]
     );
+    // What gateways are built from: every deployment with the API's state and the revision's document.
+    let deployed = other_node.deployed_revisions().await.expect("deployed revisions");
+    assert!(
+        deployed.iter().any(|(d, status, doc)| d.api_id == "a1" && d.revision_id == "r3" && !status.is_empty() && !doc.is_empty()),
+        "{deployed:?}"
+    );
+    let newest = db.events_after(0, 100_000).await.expect("events").last().map(|e| e.seq).unwrap_or(0);
+    assert_eq!(other_node.last_event_seq().await.expect("last seq"), newest);
     assert!(matches!(db.delete_revision("a1", "r3").await, Err(StoreError::Conflict { .. })), "deployed revisions stay");
     assert!(db.delete_revision("a1", "r1").await.expect("delete"));
     assert_eq!(db.create_revision(&rev("r5"), 3).await.expect("revision").number, 4, "numbers keep growing");
@@ -226,6 +234,7 @@ async fn application_conformance(db: &Db, other_node: &Db) {
     assert!(matches!(db.add_key_mapping(&KeyMapping { id: "k2".into(), ..km.clone() }, &[]).await, Err(StoreError::Conflict { .. })));
     db.add_key_mapping(&KeyMapping { id: "k3".into(), key_type: "SANDBOX".into(), ..km.clone() }, &[]).await.expect("sandbox keys");
     assert_eq!(db.key_mappings("p1").await.expect("keys").len(), 2);
+    assert_eq!(db.all_key_mappings().await.expect("all keys").iter().filter(|k| k.application_id == "p1").count(), 2);
 
     let sub = SubscriptionRecord {
         id: "s1".into(),
