@@ -37,6 +37,9 @@ pub struct Principal {
     pub token_id: String,
     /// A JWT's claims (claim-based throttling conditions).
     pub claims: Option<Value>,
+    /// From a JWT's `aut`: `Some(true)` for an application token (client_credentials), `Some(false)` for a
+    /// user's; `None` when the token does not say (opaque tokens, other issuers).
+    pub application_token: Option<bool>,
 }
 
 /// Why authentication failed: WSO2's codes (reference §4).
@@ -137,6 +140,11 @@ impl Authenticator {
             scopes: s("scope").split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect(),
             expires_at: exp,
             token_id: s("jti"),
+            application_token: match claims.get("aut").and_then(Value::as_str) {
+                Some("APPLICATION") => Some(true),
+                Some("APPLICATION_USER") => Some(false),
+                _ => None,
+            },
             claims: Some(claims),
         });
         if self.jwts.len() >= JWT_CACHE_MAX {
@@ -187,6 +195,7 @@ impl Authenticator {
                     expires_at: i.expires_at,
                     token_id: hex(&digest),
                     claims: None,
+                    application_token: None,
                 });
                 let until = (i.expires_at.max(0) as u64 * 1000).min(now + OPAQUE_MAX_TTL_MS);
                 OpaqueEntry { principal: Some(p), until_ms: until }
@@ -221,6 +230,7 @@ impl Authenticator {
                     expires_at: claims.get("exp").and_then(Value::as_i64).unwrap_or(i64::MAX / 2000),
                     token_id: s("jti"),
                     claims: Some(claims),
+                    application_token: Some(true),
                 });
                 if self.api_keys.len() >= JWT_CACHE_MAX {
                     self.api_keys.clear();

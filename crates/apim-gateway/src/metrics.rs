@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 const BUCKETS_MS: [f64; 12] = [0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0];
-pub const AUTH_CODES: [u32; 8] = [900900, 900901, 900902, 900903, 900907, 900908, 900909, 900910];
+pub const AUTH_CODES: [u32; 9] = [900900, 900901, 900902, 900903, 900905, 900907, 900908, 900909, 900910];
 pub const THROTTLE_LEVELS: [&str; 6] = ["api", "resource", "subscription", "burst", "application", "blocked"];
 pub const UPSTREAM_KINDS: [&str; 4] = ["connect", "timeout", "closed", "no_endpoint"];
 

@@ -222,6 +222,23 @@ impl Gateway {
             }
         };
         let app_id = &app_id;
+        // `authType`: Application resources take application tokens only, Application User resources a user's.
+        let wrong_type = match (resource.auth, principal.application_token) {
+            (AuthType::Application, Some(false)) => Some("an application token (client_credentials)"),
+            (AuthType::ApplicationUser, Some(true)) => Some("a token a user holds (password or authorization code grant)"),
+            _ => None,
+        };
+        if let Some(want) = wrong_type {
+            return Err((
+                reply::fault(
+                    StatusCode::FORBIDDEN,
+                    900905,
+                    "Incorrect Access Token Type is provided",
+                    &format!("this resource needs {want}"),
+                ),
+                900905,
+            ));
+        }
         let application = snap.applications.get(app_id);
         let Some(sub) = snap.subscriptions.get(app_id.as_str()).and_then(|subs| subs.get(&api.id)) else {
             return Err((reply::forbidden("User is NOT authorized to access the Resource. API Subscription validation failed."), 900908));

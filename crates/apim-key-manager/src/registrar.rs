@@ -79,7 +79,7 @@ impl KeyManagerClient for KeyManager {
             };
             let allowed = crate::scope::allowed_for(scopes.to_vec(), &roles);
             let body = self
-                .issue(&client, &client.owner, &crate::scope::issued(&allowed), &uuid::Uuid::new_v4().to_string(), false)
+                .issue(&client, &client.owner, &crate::scope::issued(&allowed), &uuid::Uuid::new_v4().to_string(), false, true)
                 .await
                 .map_err(key_error)?;
             Ok(IssuedToken {

@@ -99,7 +99,7 @@ impl KeyManager {
                     Vec::new()
                 };
                 let scopes = scope::allowed_for(requested, &roles);
-                self.issue(&client, &client.owner, &scope::issued(&scopes), &uuid::Uuid::new_v4().to_string(), false).await
+                self.issue(&client, &client.owner, &scope::issued(&scopes), &uuid::Uuid::new_v4().to_string(), false, true).await
             }
             "password" => {
                 let username = form.require("username")?;
@@ -110,7 +110,7 @@ impl KeyManager {
                 };
                 let scopes = scope::allowed_for(requested, &roles);
                 let refresh = client.grant_types.iter().any(|g| g == "refresh_token");
-                self.issue(&client, username, &scope::issued(&scopes), &uuid::Uuid::new_v4().to_string(), refresh).await
+                self.issue(&client, username, &scope::issued(&scopes), &uuid::Uuid::new_v4().to_string(), refresh, false).await
             }
             "refresh_token" => self.refresh(&client, form).await,
             _ => self.redeem_code(&client, form).await,
@@ -152,7 +152,7 @@ impl KeyManager {
             self.revoke_family(&rec.family_id).await?;
             return Err(OAuthError::invalid_grant("refresh token was already used; every token of its grant is now revoked"));
         }
-        self.issue(client, &rec.subject, &scopes, &rec.family_id, true).await
+        self.issue(client, &rec.subject, &scopes, &rec.family_id, true, false).await
     }
 
     async fn redeem_code(&self, client: &OAuthClient, form: &Form) -> Result<Value, OAuthError> {
@@ -185,10 +185,12 @@ impl KeyManager {
             }
         }
         let refresh = client.grant_types.iter().any(|g| g == "refresh_token");
-        self.issue(client, &code.subject, &code.scope, &code.family_id, refresh).await
+        self.issue(client, &code.subject, &code.scope, &code.family_id, refresh, false).await
     }
 
     /// Issues an access token (JWT or opaque, per client) and optionally a refresh token, both persisted.
+    /// `application`: a client_credentials token (`aut: APPLICATION` in a JWT, as WSO2 marks it), else a token a
+    /// user holds (`APPLICATION_USER`); gateways check resources' `authType` with it.
     pub(crate) async fn issue(
         &self,
         client: &OAuthClient,
@@ -196,6 +198,7 @@ impl KeyManager {
         scope: &str,
         family: &str,
         refresh: bool,
+        application: bool,
     ) -> Result<Value, OAuthError> {
         let iat = now();
         let exp = iat + self.cfg.access_ttl;
@@ -205,6 +208,7 @@ impl KeyManager {
                 let claims = json!({
                     "iss": self.cfg.issuer, "sub": subject, "aud": client.client_id, "azp": client.client_id,
                     "client_id": client.client_id, "scope": scope, "iat": iat, "nbf": iat, "exp": exp, "jti": jti,
+                    "aut": if application { "APPLICATION" } else { "APPLICATION_USER" },
                 });
                 let jwt = self.key.sign(&claims).map_err(OAuthError::server)?;
                 (jwt, format!("jti:{jti}"))

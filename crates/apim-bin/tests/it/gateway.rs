@@ -73,7 +73,7 @@ impl Mgmt {
             .ok(
                 "POST",
                 &format!("/api/am/devportal/v3/applications/{app_id}/generate-keys"),
-                json!({"keyType": key_type, "grantTypesToBeSupported": ["client_credentials"]}),
+                json!({"keyType": key_type, "grantTypesToBeSupported": ["client_credentials", "password"]}),
             )
             .await;
         (k["consumerKey"].as_str().expect("ck").to_string(), k["consumerSecret"].as_str().expect("cs").to_string())
@@ -92,6 +92,15 @@ impl Mgmt {
         } else {
             format!("grant_type=client_credentials&scope={scope}")
         };
+        self.token_with(ck, cs, &body).await
+    }
+
+    /// A token the admin user holds (password grant).
+    async fn user_token(&self, ck: &str, cs: &str) -> String {
+        self.token_with(ck, cs, "grant_type=password&username=admin&password=admin").await
+    }
+
+    async fn token_with(&self, ck: &str, cs: &str, body: &str) -> String {
         let r = http::request(
             "POST",
             &format!("{}/oauth2/token", self.base),
@@ -99,7 +108,7 @@ impl Mgmt {
                 ("authorization", &format!("Basic {}", base64_encode(&format!("{ck}:{cs}")))),
                 ("content-type", "application/x-www-form-urlencoded"),
             ],
-            &body,
+            body,
         )
         .await
         .expect("token");
@@ -176,7 +185,9 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
         .publish(json!({"name": "Shop", "context": "/shop", "version": "1.0.0", "policies": ["Gold", "Unlimited"], "securityScheme": ["oauth2", "api_key"],
             "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/backend")}},
             "operations": [{"target": "/items", "verb": "GET"}, {"target": "/items/{id}", "verb": "GET", "scopes": ["shop_read"]},
-                           {"target": "/open", "verb": "GET", "authType": "None"}, {"target": "/*", "verb": "POST"}]}))
+                           {"target": "/open", "verb": "GET", "authType": "None"}, {"target": "/*", "verb": "POST"},
+                           {"target": "/apponly", "verb": "GET", "authType": "Application"},
+                           {"target": "/useronly", "verb": "GET", "authType": "Application User"}]}))
         .await;
     let flaky = m
         .publish(json!({"name": "Flaky", "context": "/flaky", "version": "1.0.0", "policies": ["Unlimited"],
@@ -243,6 +254,15 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     assert_eq!((r.status, code(&r).as_str()), (403, "900910"), "{}", r.body);
     let scoped = m.token(&ck, &cs, "shop_read").await;
     assert_eq!(get(&format!("{gw}/shop/1.0.0/items/7"), Some(&scoped)).await.status, 200);
+
+    // authType: Application resources refuse a user's token, Application User resources an application's (900905).
+    let user_token = m.user_token(&ck, &cs).await;
+    assert_eq!(get(&format!("{gw}/shop/1.0.0/apponly"), Some(&token)).await.status, 200);
+    assert_eq!(get(&format!("{gw}/shop/1.0.0/useronly"), Some(&user_token)).await.status, 200);
+    for (path, t) in [("apponly", &user_token), ("useronly", &token)] {
+        let r = get(&format!("{gw}/shop/1.0.0/{path}"), Some(t)).await;
+        assert_eq!((r.status, code(&r).as_str()), (403, "900905"), "{path}: {}", r.body);
+    }
 
     // No subscription; a sandbox key on an API with production endpoints only.
     let (_, ck2, cs2) = m.app("Unsubscribed", "Unlimited", "JWT", "PRODUCTION").await;
