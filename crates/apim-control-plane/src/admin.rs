@@ -144,6 +144,7 @@ fn validate_condition(c: &Value, path: &str) -> Result<()> {
 
 /// Validates a policy body of a level and fills WSO2's defaults.
 fn validate_policy(level: &str, o: &mut Map<String, Value>) -> Result<String> {
+    crate::model::max_lengths(o, &[("displayName", 512), ("description", 1024)])?;
     let name = o.get("policyName").and_then(Value::as_str).map(str::trim).unwrap_or("").to_string();
     if name.is_empty() || name.len() > 60 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(ApiError::field("policyName", "is required: 1 to 60 letters, digits, _ or -"));
@@ -474,6 +475,7 @@ async fn list_environments(State(cp): State<Arc<ControlPlane>>, headers: HeaderM
 }
 
 fn env_fields(o: &Map<String, Value>) -> Result<(String, String, String)> {
+    crate::model::max_lengths(o, &[("name", 255), ("displayName", 255), ("description", 1023)])?;
     let name = o.get("name").and_then(Value::as_str).map(str::trim).unwrap_or("");
     if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-. ".contains(c)) {
         return Err(ApiError::field("name", "is required: letters, digits, space, _ - ."));
@@ -557,6 +559,7 @@ fn resident_km(cp: &ControlPlane) -> Value {
 }
 
 fn km_fields(o: &Map<String, Value>) -> Result<(String, Value)> {
+    crate::model::max_lengths(o, &[("name", 100), ("displayName", 100), ("type", 45), ("description", 256)])?;
     let name = o.get("name").and_then(Value::as_str).map(str::trim).unwrap_or("");
     if name.is_empty() || name.len() > 100 || name == "Resident Key Manager" {
         return Err(ApiError::field("name", "is required: at most 100 characters, not `Resident Key Manager`"));

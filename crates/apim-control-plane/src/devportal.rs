@@ -171,6 +171,7 @@ async fn app_fields(cp: &ControlPlane, v: &Value) -> Result<(String, String, Str
         "OAUTH" | "OPAQUE" | "DEFAULT" => "OPAQUE",
         other => return Err(ApiError::field("tokenType", format!("`{other}` is not JWT or OAUTH"))),
     };
+    crate::model::max_lengths(o, &[("name", 100), ("description", 512)])?;
     let description = match o.get("description") {
         None | Some(Value::Null) => "",
         Some(Value::String(d)) => d.as_str(),

@@ -142,6 +142,19 @@ fn validate_endpoint_config(v: &Value, ws: bool) -> Result<()> {
 
 /// Validates `body` and returns the normalised document plus the columns. `existing` is the stored API on
 /// update: name, version and context cannot change there.
+/// WSO2's `maxLength`s: a longer string field is a 400 naming it (WSO2's documents promise the limits in responses,
+/// so they hold on the way in).
+pub fn max_lengths(o: &Map<String, Value>, limits: &[(&str, usize)]) -> Result<()> {
+    for (field, max) in limits {
+        if let Some(Value::String(s)) = o.get(*field)
+            && s.chars().count() > *max
+        {
+            return Err(ApiError::field(field, format!("must be at most {max} characters")));
+        }
+    }
+    Ok(())
+}
+
 /// A normalised API document with its id, name, version and context.
 pub type Normalized = (Map<String, Value>, String, String, String, String);
 
@@ -149,6 +162,7 @@ pub fn normalize(body: Value, existing: Option<&ApiRecord>, provider: &str, poli
     let Value::Object(mut o) = body else { return Err(ApiError::bad_request("the body must be a JSON object (an API)")) };
     // null means absent, as in WSO2's DTOs.
     o.retain(|_, v| !v.is_null());
+    max_lengths(&o, &[("description", 32766), ("context", 232), ("version", 30), ("provider", 200)])?;
     let name = str_of(&o, "name")?.map(str::trim).unwrap_or("").to_string();
     if name.is_empty() {
         return Err(ApiError::field("name", "is required"));

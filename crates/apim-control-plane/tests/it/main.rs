@@ -824,6 +824,16 @@ async fn devportal_suite(cp: &Cp) {
     assert_eq!(cp.portal("GET", &format!("/applications/{app_id}"), "other", None).await.status, 404, "someone else's application");
     assert_eq!(cp.portal("GET", "/applications", "other", None).await.json()["count"], 0);
     assert_eq!(cp.portal("GET", "/applications", "creator", None).await.status, 403, "creators have no DevPortal scopes");
+    // WSO2's length limits hold on the way in (its document promises them on the way out).
+    let long = cp
+        .portal(
+            "POST",
+            "/applications",
+            "subscriber",
+            Some(json!({"name": "Long", "throttlingPolicy": "Unlimited", "description": "d".repeat(513)})),
+        )
+        .await;
+    assert_eq!((long.status, long.json()["error"][0]["message"].as_str()), (400, Some("description")), "{}", long.body);
     let r = cp
         .portal("PUT", &format!("/applications/{app_id}"), "subscriber", Some(json!({"name": "Shop2", "throttlingPolicy": "20PerMin"})))
         .await;
