@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{base64_encode, ready_all_in_one};
+use super::{base64_encode, oauth_form, ready_all_in_one};
 
 /// Management REST calls as admin (HTTP Basic).
 #[derive(Clone)]
@@ -101,17 +101,7 @@ impl Mgmt {
     }
 
     async fn token_with(&self, ck: &str, cs: &str, body: &str) -> String {
-        let r = http::request(
-            "POST",
-            &format!("{}/oauth2/token", self.base),
-            &[
-                ("authorization", &format!("Basic {}", base64_encode(&format!("{ck}:{cs}")))),
-                ("content-type", "application/x-www-form-urlencoded"),
-            ],
-            body,
-        )
-        .await
-        .expect("token");
+        let r = oauth_form(&self.base, "token", ck, cs, body).await;
         assert_eq!(r.status, 200, "{}", r.body);
         r.json()["access_token"].as_str().expect("access_token").to_string()
     }
@@ -280,17 +270,7 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     assert_eq!(opaque.split('.').count(), 1, "an opaque token");
     assert_eq!(eventually(&items, Some(&opaque), 200).await.status, 200);
     for (t, c, s) in [(&opaque, &ock, &ocs), (&token, &ck, &cs)] {
-        let r = http::request(
-            "POST",
-            &format!("{https}/oauth2/revoke"),
-            &[
-                ("authorization", &format!("Basic {}", base64_encode(&format!("{c}:{s}")))),
-                ("content-type", "application/x-www-form-urlencoded"),
-            ],
-            &format!("token={t}"),
-        )
-        .await
-        .expect("revoke");
+        let r = oauth_form(&https, "revoke", c, s, &format!("token={t}")).await;
         assert_eq!(r.status, 200);
         let r = eventually(&items, Some(t), 401).await;
         assert_eq!((r.status, code(&r).as_str()), (401, "900901"), "revoked: {}", r.body);

@@ -428,7 +428,20 @@ async fn publisher_api_with_tokens_from_the_resident_key_manager() {
     node.terminate();
 }
 
-fn base64_encode(s: &str) -> String {
+/// A form POST to the key manager's `/oauth2/{endpoint}` with the client's credentials (HTTP Basic).
+pub(crate) async fn oauth_form(base: &str, endpoint: &str, client_id: &str, secret: &str, body: &str) -> http::Response {
+    let basic = format!("Basic {}", base64_encode(&format!("{client_id}:{secret}")));
+    http::request(
+        "POST",
+        &format!("{base}/oauth2/{endpoint}"),
+        &[("authorization", &basic), ("content-type", "application/x-www-form-urlencoded")],
+        body,
+    )
+    .await
+    .expect("oauth2 request")
+}
+
+pub(crate) fn base64_encode(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
@@ -487,17 +500,7 @@ async fn publish_subscribe_and_get_keys_through_the_binary() {
     let (ck, cs) = (k["consumerKey"].as_str().expect("ck").to_string(), k["consumerSecret"].as_str().expect("cs").to_string());
     assert!(k["token"]["accessToken"].as_str().is_some_and(|t| t.split('.').count() == 3), "a JWT comes with the keys");
     // The keys work at the token endpoint, and through the portal's generate-token.
-    let t = http::request(
-        "POST",
-        &format!("{https}/oauth2/token"),
-        &[
-            ("authorization", &format!("Basic {}", base64_encode(&format!("{ck}:{cs}")))),
-            ("content-type", "application/x-www-form-urlencoded"),
-        ],
-        "grant_type=client_credentials",
-    )
-    .await
-    .expect("token");
+    let t = oauth_form(&https, "token", &ck, &cs, "grant_type=client_credentials").await;
     assert_eq!(t.status, 200, "{}", t.body);
     let key_id = k["keyMappingId"].as_str().expect("mapping").to_string();
     let gt = call(
@@ -536,17 +539,7 @@ async fn publish_subscribe_and_get_keys_through_the_binary() {
 
     // Deleting the application deletes its client at the key manager: the keys stop working.
     assert_eq!(call("DELETE", format!("{dp}/applications/{app_id}"), String::new()).await.status, 200);
-    let t = http::request(
-        "POST",
-        &format!("{https}/oauth2/token"),
-        &[
-            ("authorization", &format!("Basic {}", base64_encode(&format!("{ck}:{cs}")))),
-            ("content-type", "application/x-www-form-urlencoded"),
-        ],
-        "grant_type=client_credentials",
-    )
-    .await
-    .expect("token");
+    let t = oauth_form(&https, "token", &ck, &cs, "grant_type=client_credentials").await;
     assert_eq!(t.status, 401);
     node.terminate();
 }
@@ -673,17 +666,9 @@ async fn control_plane_uses_a_remote_key_manager() {
     let k = keys.json();
     let (ck, cs) = (k["consumerKey"].as_str().expect("ck").to_string(), k["consumerSecret"].as_str().expect("cs").to_string());
     // The client exists at the key manager: its token endpoint accepts the keys.
-    let token = http::request(
-        "POST",
-        &format!("{km_https}/oauth2/token"),
-        &[
-            ("authorization", &format!("Basic {}", base64_encode(&format!("{ck}:{cs}")))),
-            ("content-type", "application/x-www-form-urlencoded"),
-        ],
-        "grant_type=password&username=admin&password=admin&scope=apim:subscribe apim:app_manage",
-    )
-    .await
-    .expect("token");
+    let token =
+        oauth_form(&km_https, "token", &ck, &cs, "grant_type=password&username=admin&password=admin&scope=apim:subscribe apim:app_manage")
+            .await;
     assert_eq!(token.status, 200, "{}", token.body);
     let bearer = format!("Bearer {}", token.json()["access_token"].as_str().expect("token"));
     // The control plane checks the bearer token at the key manager.
