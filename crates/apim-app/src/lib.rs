@@ -110,17 +110,21 @@ impl App {
             pending.push("control_plane");
         }
         // A gateway in the same process as a control plane takes its state in-process (all-in-one), and checks
-        // tokens with the resident key manager or the configured remote one. A gateway on its own syncs over the
-        // event hub (not yet built).
+        // tokens with the resident key manager or the configured remote one. A gateway on its own syncs from a
+        // control plane over the internal data service and the event hub.
         let run_gw = roles.contains(&NodeRole::Gateway) && run_cp;
-        if run_gw {
+        let remote_gw = roles.contains(&NodeRole::Gateway) && !run_cp;
+        if run_gw || remote_gw {
             pending.push("gateway");
-        } else if roles.contains(&NodeRole::Gateway) {
-            tracing::warn!(
-                "this gateway has no control plane and key manager in its process; syncing from a remote control plane is not implemented yet, so it serves no traffic"
-            );
         }
         let trust = tls::load_truststore(&config)?;
+        let remote_gw_parts = match remote_gw {
+            true => Some(remote_gateway_parts(&config, &opts, &identity, &trust)?),
+            false => None,
+        };
+        // Other nodes follow a control plane's event log on its event-hub port (5672 + offset). In all-in-one
+        // it is served only when `[apim.event_hub]` is enabled: the embedded default binds no fixed internal port.
+        let serve_hub = run_cp && (config.event_hub.as_ref().is_some_and(|h| h.enable) || !roles.contains(&NodeRole::Gateway));
         let km_start = if run_km {
             Some(KmStart {
                 cfg: apim_key_manager::Config::from_deployment(&config),
@@ -154,8 +158,19 @@ impl App {
             listeners.push(BoundAddr { name: l.name, scheme: l.scheme(), addr });
             tasks.push(tokio::spawn(server::serve(l, router.clone(), rx.clone(), opts.drain)));
         }
+        let hub_listener = match serve_hub {
+            true => {
+                let addr = SocketAddr::new(opts.bind, config.transport.effective(apim_config::ports::EVENT_HUB));
+                let l = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { what: "event hub", addr, source })?;
+                let addr = l.local_addr().map_err(|source| AppError::Bind { what: "event hub", addr, source })?;
+                tracing::info!(listener = "event hub", %addr, "listening");
+                listeners.push(BoundAddr { name: "event hub", scheme: "tcp", addr });
+                Some(l)
+            }
+            false => None,
+        };
         let gateway = GatewaySlot::default();
-        if run_gw {
+        if run_gw || remote_gw {
             let gw_cfg = apim_gateway::Config::from_deployment(&config);
             for (name, port, tls) in [
                 ("gateway http", gw_cfg.http_port, None),
@@ -189,7 +204,7 @@ impl App {
         // The control plane signs DevPortal API keys with the node's RS256 key (the key manager's, when resident);
         // without a resident key manager it registers clients and checks tokens at `[apim.key_manager]` over HTTP(S).
         // The node's RS256 key signs API keys (control plane) and backend JWTs (gateway).
-        let node_signer = match run_cp || run_gw {
+        let node_signer = match run_cp || run_gw || remote_gw {
             true => apim_jose::jwt::SigningKey::from_der(&tls::jwt_signing_key(&config, &identity)?).ok().map(Arc::new),
             false => None,
         };
@@ -226,10 +241,21 @@ impl App {
         let gw_start = run_gw.then(|| GwStart {
             cfg: apim_gateway::Config::from_deployment(&config),
             upstream_tls: (*tls::client_config(&identity, &trust)).clone(),
-            slot: gateway,
+            slot: gateway.clone(),
             jwt_signer: node_signer.clone(),
         });
-        let background = vec![tokio::spawn(bring_up(config, pools, opts.hosts, health.clone(), rx, km_start, cp_start, gw_start, late))];
+        let mut background = Vec::new();
+        if let Some((syncer, authority)) = remote_gw_parts {
+            let cfg = apim_gateway::Config::from_deployment(&config);
+            tracing::info!("gateway syncing from the control plane: {}", cfg.summary());
+            let gw = apim_gateway::Gateway::new(cfg, (*tls::client_config(&identity, &trust)).clone(), authority, node_signer.clone());
+            let metrics = gw.clone();
+            late.mount(axum::Router::new().route("/metrics", axum::routing::get(move || std::future::ready(metrics.metrics_text()))));
+            let sink = Arc::new(RemoteGatewaySink { gw, slot: gateway, health: health.clone() });
+            background.push(tokio::spawn(syncer.run(sink)));
+        }
+        let hub = hub_listener.map(|l| (l, rx.clone()));
+        background.push(tokio::spawn(bring_up(config, pools, opts.hosts, health.clone(), rx, km_start, cp_start, gw_start, late, hub)));
         Ok(App { listeners, health, shutdown, tasks, background })
     }
 
@@ -342,6 +368,7 @@ async fn bring_up(
     cp: Option<CpStart>,
     gw: Option<GwStart>,
     late: late::LateRouter,
+    hub: Option<(TcpListener, watch::Receiver<bool>)>,
 ) {
     let Some((apim, shared)) = bring_up_databases(&config, pools, &hosts, &health, &mut shutdown).await else { return };
     let (Some(apim), Some(shared)) = (apim, shared) else { return };
@@ -356,6 +383,8 @@ async fn bring_up(
         let summary = cfg.summary();
         type Authority = Arc<dyn apim_domain::scopes::TokenAuthority>;
         type Revocations = tokio::sync::broadcast::Receiver<apim_domain::scopes::RevokedToken>;
+        // Revocations by the resident key manager go into the event log, for gateways on other nodes.
+        let recorded = validator.as_ref().map(|k| k.revocations());
         let (keys, validator, authority, revocations): (
             Option<apim_control_plane::SharedKeyManager>,
             Option<apim_control_plane::SharedValidator>,
@@ -371,9 +400,136 @@ async fn bring_up(
         late.mount(cp.router());
         health.set("control_plane", true, None);
         tracing::info!("control plane ready: {summary}");
+        if let Some(rx) = recorded {
+            tokio::spawn(record_revocations(cp.clone(), rx));
+        }
+        if let Some((listener, shutdown)) = hub {
+            tokio::spawn(serve_event_hub(cp.clone(), listener, shutdown));
+        }
+        let pruning = cp.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                match pruning.prune().await {
+                    Ok(n) if n > 0 => tracing::info!(events = n, "old events pruned from the log"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("cannot prune the event log: {e}"),
+                }
+            }
+        });
         if let (Some(gw), Some(authority)) = (gw, authority) {
             start_resident_gateway(gw, cp, authority, revocations, health, late);
         }
+    }
+}
+
+/// Serves the event hub (gRPC over HTTP/2) until shutdown. HTTP/2 pings every second notice a dead
+/// subscriber within three.
+async fn serve_event_hub(cp: Arc<apim_control_plane::ControlPlane>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let result = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(1)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(2)))
+        .serve_with_incoming_shutdown(cp.event_hub(), incoming, async move { server::stopped(&mut shutdown).await })
+        .await;
+    if let Err(e) = result {
+        tracing::error!("the event hub stopped: {e}");
+    }
+}
+
+/// Writes the resident key manager's revocations into the event log (once each).
+async fn record_revocations(
+    cp: Arc<apim_control_plane::ControlPlane>,
+    mut rx: tokio::sync::broadcast::Receiver<apim_domain::scopes::RevokedToken>,
+) {
+    loop {
+        match rx.recv().await {
+            Ok(r) => {
+                let mut delay = Duration::from_millis(200);
+                while let Err(e) = cp.record_revocation(&r.id, r.expires_at).await {
+                    tracing::warn!("cannot record a revocation in the event log: {e}; retrying in {delay:?}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::error!("{n} revocation notices were not recorded for other gateways (queue overflow)");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// What a gateway on its own node needs, checked before anything is bound: the syncer (`[apim.event_hub]`)
+/// and the key manager it verifies tokens with (`[apim.key_manager]`, else the control plane's resident one at
+/// the event hub's `service_url`).
+fn remote_gateway_parts(
+    config: &DeploymentConfig,
+    opts: &RunOptions,
+    identity: &tls::TlsIdentity,
+    trust: &[rustls_pki_types::CertificateDer<'static>],
+) -> Result<(Arc<apim_sync::Syncer>, Arc<dyn apim_domain::scopes::TokenAuthority>), AppError> {
+    let Some(hub) = config.event_hub.as_ref().filter(|h| h.enable) else {
+        return Err(AppError::Config(
+            "a gateway without a control plane in its process needs [apim.event_hub] (enable, service_url, event_listening_endpoints)"
+                .into(),
+        ));
+    };
+    let Some(service_url) = hub.service_url.clone() else {
+        return Err(AppError::Config("[apim.event_hub] service_url is required for a gateway node".into()));
+    };
+    let admin = &config.super_admin;
+    let username = hub.username.clone().unwrap_or_else(|| admin.username.clone());
+    let password = hub.password.as_ref().unwrap_or(&admin.password).expose().to_string();
+    let labels = match config.gateway_sync.gateway_labels.is_empty() {
+        true => vec!["Default".to_string()],
+        false => config.gateway_sync.gateway_labels.clone(),
+    };
+    let sync = apim_sync::SyncConfig {
+        service_url: service_url.clone(),
+        endpoints: hub.event_listening_endpoints.clone(),
+        username,
+        password,
+        node_id: format!("{}:{}", config.server.hostname, config.transport.https_port()),
+        role: "gateway".into(),
+        labels,
+        saved: config.data_dir.join("gateway").join("runtime-state.json"),
+    };
+    let tls = tls::client_config(identity, trust);
+    let syncer =
+        apim_sync::Syncer::new(sync, opts.hosts.clone(), tls.clone()).map_err(|e| AppError::Config(format!("[apim.event_hub]: {e}")))?;
+    let (km_url, km_user, km_pass) = match &config.key_manager {
+        Some(k) => (
+            k.service_url.clone(),
+            k.username.clone().unwrap_or_else(|| admin.username.clone()),
+            k.password.as_ref().unwrap_or(&admin.password).expose().to_string(),
+        ),
+        None => (service_url, admin.username.clone(), admin.password.expose().to_string()),
+    };
+    let km = apim_km_client::RemoteKeyManager::new(&km_url, &km_user, &km_pass, None, opts.hosts.clone(), tls)
+        .map_err(|e| AppError::Config(format!("[apim.key_manager] service_url: {e}")))?;
+    Ok((Arc::new(syncer), Arc::new(km)))
+}
+
+/// Installs what the syncer pulls into a gateway on its own node; the first state opens the traffic ports.
+struct RemoteGatewaySink {
+    gw: Arc<apim_gateway::Gateway>,
+    slot: GatewaySlot,
+    health: Arc<Health>,
+}
+
+impl apim_sync::StateSink for RemoteGatewaySink {
+    fn install(&self, state: &apim_wire::RuntimeState) {
+        self.gw.install(state);
+        if self.slot.0.set(self.gw.clone()).is_ok() {
+            self.health.set("gateway", true, None);
+            tracing::info!(apis = state.apis.len(), seq = state.seq, "gateway ready");
+        }
+    }
+
+    fn revoke(&self, id: &str, expires_at: i64) {
+        self.gw.revoke(id, expires_at);
     }
 }
 

@@ -13,6 +13,8 @@ mod auth;
 mod devportal;
 mod error;
 mod fetch;
+pub mod hub;
+mod internal;
 mod model;
 mod openapi;
 mod publisher;
@@ -49,6 +51,10 @@ pub struct Config {
     pub api_key_issuer: String,
     /// TLS for fetching definitions from a URL (the truststore); `None`: URL imports answer 503.
     pub fetch_tls: Option<Arc<rustls::ClientConfig>>,
+    /// `[apim.event_hub] username` / `password` (default: the super admin's): what other nodes present to the
+    /// event hub and the internal data service.
+    pub event_hub_user: String,
+    pub event_hub_password: apim_config::Secret,
 }
 
 impl Config {
@@ -77,7 +83,16 @@ impl Config {
             external_key_manager: d.key_manager.as_ref().map(|k| k.service_url.clone()),
             api_key_issuer: format!("{}/oauth2/token", d.public_https_base()),
             fetch_tls: None,
+            event_hub_user: d.event_hub.as_ref().and_then(|h| h.username.clone()).unwrap_or_else(|| d.super_admin.username.clone()),
+            event_hub_password: d.event_hub.as_ref().and_then(|h| h.password.clone()).unwrap_or_else(|| d.super_admin.password.clone()),
         }
+    }
+
+    /// The `Authorization` value nodes present: HTTP Basic of the event hub credentials.
+    pub fn event_hub_basic(&self) -> String {
+        use base64::Engine;
+        let pair = format!("{}:{}", self.event_hub_user, self.event_hub_password.expose());
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
     }
 
     pub fn summary(&self) -> String {
@@ -111,6 +126,8 @@ pub struct ControlPlane {
     cfg: Config,
     /// Signs DevPortal API keys; `None`: API keys cannot be generated (503).
     api_key_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
+    /// One tail of the event log for every event-hub subscriber of this node.
+    tail: std::sync::OnceLock<tokio::sync::watch::Receiver<i64>>,
 }
 
 impl ControlPlane {
@@ -129,7 +146,7 @@ impl ControlPlane {
         keys: Option<SharedKeyManager>,
         api_key_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
     ) -> Arc<ControlPlane> {
-        Arc::new(ControlPlane { db, users: UserAuth::new(users), validator, keys, cfg, api_key_signer })
+        Arc::new(ControlPlane { db, users: UserAuth::new(users), validator, keys, cfg, api_key_signer, tail: Default::default() })
     }
 
     pub fn router(self: &Arc<Self>) -> axum::Router {
@@ -137,6 +154,7 @@ impl ControlPlane {
             .nest("/api/am/publisher/v4", publisher::routes().merge(scopes::routes()))
             .nest("/api/am/devportal/v3", devportal::routes().merge(apikeys::routes()))
             .nest("/api/am/admin/v4", admin::routes())
+            .nest("/internal/data/v1", internal::routes())
             .route("/api/am/publisher/v4/swagger.yaml", axum::routing::get(|| async { yaml(spec::PUBLISHER_DOC) }))
             .route("/api/am/devportal/v3/swagger.yaml", axum::routing::get(|| async { yaml(spec::DEVPORTAL_DOC) }))
             .route("/api/am/admin/v4/swagger.yaml", axum::routing::get(|| async { yaml(spec::ADMIN_DOC) }))

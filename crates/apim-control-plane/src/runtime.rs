@@ -15,6 +15,8 @@ use crate::ControlPlane;
 /// How often the log is polled. Polling the indexed `seq` column is cheap, and it sees events committed by any
 /// control plane on the same database, not only this one.
 const POLL: Duration = Duration::from_millis(20);
+/// How far below the newest number a snapshot looks for numbers still missing.
+const PENDING_WINDOW: i64 = 256;
 
 impl ControlPlane {
     /// Everything deployed to one of `labels` (environment names), with the applications, subscriptions,
@@ -96,6 +98,12 @@ impl ControlPlane {
             })
             .collect();
         let (api_key_jwks, revoked_api_keys) = self.api_key_state().await?;
+        let revoked_tokens = self.revoked_tokens().await?;
+        // Numbers below `seq` not (yet) in the log: their transactions may still commit after this read.
+        let window = (seq - PENDING_WINDOW).max(0);
+        let present: std::collections::HashSet<i64> =
+            self.db.events_after(window, PENDING_WINDOW).await?.into_iter().map(|e| e.seq).collect();
+        let pending = ((window + 1)..=seq).filter(|s| !present.contains(s)).collect();
         Ok(RuntimeState {
             seq,
             labels: labels.to_vec(),
@@ -107,7 +115,14 @@ impl ControlPlane {
             block_conditions,
             api_key_jwks,
             revoked_api_keys,
+            revoked_tokens,
+            pending,
         })
+    }
+
+    /// One [`ControlPlane::event_tail`] shared by every caller on this node.
+    pub fn shared_tail(self: &Arc<Self>) -> tokio::sync::watch::Receiver<i64> {
+        self.tail.get_or_init(|| self.event_tail()).clone()
     }
 
     /// The newest event sequence number, kept current by a task that tails the log. Receivers wake on every

@@ -25,12 +25,14 @@ impl NodeRole {
 
     /// Which databases a role needs: (apim_db, shared_db).
     ///
-    /// Gateways and traffic managers keep no API-management data of their own; they learn it from the
-    /// control plane. They still use `shared_db` for the user store, as in the seeds.
+    /// Gateways keep no data of their own: they learn it from the control plane (and serve a saved copy while
+    /// it is away), so a gateway starts without any database. Traffic managers still open `shared_db`, as in
+    /// the seeds.
     pub fn needs_databases(self) -> (bool, bool) {
         match self {
             NodeRole::ControlPlane | NodeRole::KeyManager => (true, true),
-            NodeRole::Gateway | NodeRole::TrafficManager => (false, true),
+            NodeRole::Gateway => (false, false),
+            NodeRole::TrafficManager => (false, true),
         }
     }
 }

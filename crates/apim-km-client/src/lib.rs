@@ -39,6 +39,12 @@ pub struct HostsResolver {
     system: GaiResolver,
 }
 
+impl HostsResolver {
+    pub fn new(hosts: HostsFile) -> HostsResolver {
+        HostsResolver { hosts: Arc::new(hosts), system: GaiResolver::new() }
+    }
+}
+
 type Addrs = std::vec::IntoIter<SocketAddr>;
 
 impl tower::Service<Name> for HostsResolver {
@@ -93,7 +99,7 @@ impl RemoteKeyManager {
             return Err(BadServiceUrl(service_url.into()));
         }
         let base = format!("{scheme}://{authority}");
-        let mut http = HttpConnector::new_with_resolver(HostsResolver { hosts: Arc::new(hosts), system: GaiResolver::new() });
+        let mut http = HttpConnector::new_with_resolver(HostsResolver::new(hosts));
         http.set_connect_timeout(Some(Duration::from_secs(5)));
         http.enforce_http(false);
         http.set_nodelay(true);

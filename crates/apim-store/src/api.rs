@@ -69,6 +69,11 @@ pub trait ApiStore: Send + Sync {
     fn events_after(&self, seq: i64, limit: i64) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
     /// The newest event's sequence number (0 when the log is empty).
     fn last_event_seq(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// The oldest retained event's sequence number (0 when the log is empty).
+    fn first_event_seq(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// Deletes events created before `created_before` (Unix seconds) whose sequence number is at most
+    /// `max_seq`; returns how many went.
+    fn prune_events(&self, created_before: i64, max_seq: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Every deployment with the API's lifecycle state and the deployed revision's document: what gateways serve.
     fn deployed_revisions(&self) -> impl Future<Output = Result<Vec<(Deployment, String, String)>, StoreError>> + Send;
 }
@@ -478,6 +483,20 @@ impl ApiStore for Db {
 
     async fn last_event_seq(&self) -> Result<i64, StoreError> {
         self.last_event_seq_impl().await
+    }
+
+    async fn first_event_seq(&self) -> Result<i64, StoreError> {
+        let q = "SELECT COALESCE(MIN(seq), 0) FROM am_event";
+        per_backend!(self, |p| {
+            let r = sqlx::query(q).fetch_one(p).await?;
+            Ok(r.try_get::<i64, _>(0).or_else(|_| r.try_get::<i32, _>(0).map(i64::from))?)
+        })
+    }
+
+    async fn prune_events(&self, created_before: i64, max_seq: i64) -> Result<u64, StoreError> {
+        let q =
+            sql(self, "DELETE FROM am_event WHERE created_at < ? AND seq <= ?", "DELETE FROM am_event WHERE created_at < $1 AND seq <= $2");
+        per_backend!(self, |p| { Ok(sqlx::query(q).bind(created_before).bind(max_seq).execute(p).await?.rows_affected()) })
     }
 
     async fn deployed_revisions(&self) -> Result<Vec<(Deployment, String, String)>, StoreError> {

@@ -1,13 +1,16 @@
-//! Wire contracts between nodes and towards tools. For now: the health documents every role serves on its
-//! management port. Inter-node streams (event hub, usage, decisions) join here as their issues land.
+//! Wire contracts between nodes and towards tools: the health documents every role serves on its management
+//! port, the runtime state gateways pull from `/internal/data/v1`, and the event hub's gRPC messages and stubs
+//! (`hub`, generated from `proto/eventhub.proto`) with the gap-aware log cursor both ends of the stream share.
 //!
-//! **Architecture Invariant:** only plain data types with serde; no IO, no dependency on any role.
+//! **Architecture Invariant:** plain data types and pure logic; no IO, no dependency on any role.
 
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+pub mod hub;
 
 /// Body of `GET /health/ready`: 200 with `status = "ready"`, or 503 with `status = "unready"` and the reasons.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -59,6 +62,44 @@ pub struct RuntimeState {
     /// `jti`s of revoked API keys that have not expired yet.
     #[serde(default)]
     pub revoked_api_keys: Vec<String>,
+    /// Revoked OAuth2 access tokens that have not expired yet (`jti`, or the SHA-256 of an opaque token).
+    #[serde(default)]
+    pub revoked_tokens: Vec<RevokedTokenEntry>,
+    /// Sequence numbers at or below `seq` missing from the log when the state was read: transactions that may
+    /// still commit. A subscriber passes them on so their events still reach it (see `hub::Cursor`).
+    #[serde(default)]
+    pub pending: Vec<i64>,
+}
+
+/// A revoked access token as gateways key it, until it would have expired anyway (Unix seconds).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokedTokenEntry {
+    pub id: String,
+    pub expires_at: i64,
+}
+
+/// WSO2's `/internal/data/v1/revokedjwt` element.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedJwt {
+    pub jwt_signature: String,
+    /// Unix milliseconds.
+    pub expiry_time: i64,
+}
+
+/// One element of `PATCH /internal/data/v1/apis/deployed-revisions`: a gateway reports what it serves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployedRevisionAck {
+    pub api_id: String,
+    pub revision_id: String,
+    pub env_info: Vec<EnvInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvInfo {
+    pub name: String,
+    pub vhost: String,
 }
 
 /// One revision of an API deployed to one of the labels.

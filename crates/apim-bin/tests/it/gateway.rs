@@ -15,13 +15,13 @@ use super::{base64_encode, oauth_form, ready_all_in_one};
 
 /// Management REST calls as admin (HTTP Basic).
 #[derive(Clone)]
-struct Mgmt {
-    base: String,
-    auth: String,
+pub(crate) struct Mgmt {
+    pub(crate) base: String,
+    pub(crate) auth: String,
 }
 
 impl Mgmt {
-    async fn call(&self, method: &str, path: &str, body: Value) -> http::Response {
+    pub(crate) async fn call(&self, method: &str, path: &str, body: Value) -> http::Response {
         let body = if body.is_null() { String::new() } else { body.to_string() };
         http::request(
             method,
@@ -33,14 +33,14 @@ impl Mgmt {
         .expect("management request")
     }
 
-    async fn ok(&self, method: &str, path: &str, body: Value) -> Value {
+    pub(crate) async fn ok(&self, method: &str, path: &str, body: Value) -> Value {
         let r = self.call(method, path, body).await;
         assert!((200..300).contains(&r.status), "{method} {path}: {} {}", r.status, r.body);
         r.json()
     }
 
     /// Creates, revises, deploys to Default and publishes an API; returns its id.
-    async fn publish(&self, api: Value) -> String {
+    pub(crate) async fn publish(&self, api: Value) -> String {
         let pb = "/api/am/publisher/v4";
         let id = self.ok("POST", &format!("{pb}/apis"), api).await["id"].as_str().expect("id").to_string();
         let rev = self.ok("POST", &format!("{pb}/apis/{id}/revisions"), json!({"description": "r1"})).await["id"]
@@ -58,7 +58,7 @@ impl Mgmt {
     }
 
     /// An application with keys of `key_type`; returns (application id, consumer key, consumer secret).
-    async fn app(&self, name: &str, policy: &str, token_type: &str, key_type: &str) -> (String, String, String) {
+    pub(crate) async fn app(&self, name: &str, policy: &str, token_type: &str, key_type: &str) -> (String, String, String) {
         let dp = "/api/am/devportal/v3";
         let app = self
             .ok("POST", &format!("{dp}/applications"), json!({"name": name, "throttlingPolicy": policy, "tokenType": token_type}))
@@ -68,7 +68,7 @@ impl Mgmt {
         (app_id, keys.0, keys.1)
     }
 
-    async fn keys(&self, app_id: &str, key_type: &str) -> (String, String) {
+    pub(crate) async fn keys(&self, app_id: &str, key_type: &str) -> (String, String) {
         let k = self
             .ok(
                 "POST",
@@ -79,14 +79,14 @@ impl Mgmt {
         (k["consumerKey"].as_str().expect("ck").to_string(), k["consumerSecret"].as_str().expect("cs").to_string())
     }
 
-    async fn subscribe(&self, api_id: &str, app_id: &str, policy: &str) -> String {
+    pub(crate) async fn subscribe(&self, api_id: &str, app_id: &str, policy: &str) -> String {
         let s = self
             .ok("POST", "/api/am/devportal/v3/subscriptions", json!({"apiId": api_id, "applicationId": app_id, "throttlingPolicy": policy}))
             .await;
         s["subscriptionId"].as_str().expect("subscription").to_string()
     }
 
-    async fn token(&self, ck: &str, cs: &str, scope: &str) -> String {
+    pub(crate) async fn token(&self, ck: &str, cs: &str, scope: &str) -> String {
         let body = if scope.is_empty() {
             "grant_type=client_credentials".to_string()
         } else {
@@ -96,25 +96,25 @@ impl Mgmt {
     }
 
     /// A token the admin user holds (password grant).
-    async fn user_token(&self, ck: &str, cs: &str) -> String {
+    pub(crate) async fn user_token(&self, ck: &str, cs: &str) -> String {
         self.token_with(ck, cs, "grant_type=password&username=admin&password=admin").await
     }
 
-    async fn token_with(&self, ck: &str, cs: &str, body: &str) -> String {
+    pub(crate) async fn token_with(&self, ck: &str, cs: &str, body: &str) -> String {
         let r = oauth_form(&self.base, "token", ck, cs, body).await;
         assert_eq!(r.status, 200, "{}", r.body);
         r.json()["access_token"].as_str().expect("access_token").to_string()
     }
 }
 
-async fn get(url: &str, token: Option<&str>) -> http::Response {
+pub(crate) async fn get(url: &str, token: Option<&str>) -> http::Response {
     let bearer = token.map(|t| format!("Bearer {t}"));
     let headers: Vec<(&str, &str)> = bearer.as_deref().map(|b| vec![("authorization", b)]).unwrap_or_default();
     http::request("GET", url, &headers, "").await.expect("gateway request")
 }
 
 /// Polls until the gateway answers `status` (changes reach it through the event log within milliseconds).
-async fn eventually(url: &str, token: Option<&str>, status: u16) -> http::Response {
+pub(crate) async fn eventually(url: &str, token: Option<&str>, status: u16) -> http::Response {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let r = get(url, token).await;
@@ -125,7 +125,7 @@ async fn eventually(url: &str, token: Option<&str>, status: u16) -> http::Respon
     }
 }
 
-fn code(r: &http::Response) -> String {
+pub(crate) fn code(r: &http::Response) -> String {
     r.json()["code"].as_str().unwrap_or_default().to_string()
 }
 

@@ -7,6 +7,7 @@ use apim_test_support::db::{Backend, admin_exec, admin_url};
 use apim_test_support::process::{Node, free_offset};
 use apim_test_support::{TempDir, http, shared_dir, unique};
 
+mod cluster;
 mod gateway;
 
 pub(crate) fn apim() -> PathBuf {

@@ -119,6 +119,8 @@ async fn start(db: Db) -> Cp {
                 .with_root_certificates(rustls::RootCertStore::empty())
                 .with_no_client_auth(),
         )),
+        event_hub_user: "hub".into(),
+        event_hub_password: apim_config::Secret::new("hub-pw"),
     };
     let cp = ControlPlane::new(db.clone(), db.clone(), cfg, None, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

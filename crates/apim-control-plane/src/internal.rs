@@ -1,0 +1,130 @@
+//! The internal data service `/internal/data/v1` (reference §2), for other nodes: the runtime state of a
+//! gateway label, revoked tokens, key managers, and `POST /notify`, where key managers report revocations
+//! (which become `TOKEN_REVOCATION` events for every gateway). HTTP Basic with the `[apim.event_hub]`
+//! credentials, as in WSO2.
+
+use std::sync::Arc;
+
+use apim_store::AdminStore;
+use apim_wire::{RevokedJwt, RevokedTokenEntry, RuntimeState};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::ControlPlane;
+use crate::error::{ApiError, Result};
+use crate::model::event;
+
+/// Admin-object kind holding revoked tokens until they expire (`name` is the token id).
+const REVOKED: &str = "revoked_token";
+
+pub(crate) fn routes() -> Router<Arc<ControlPlane>> {
+    Router::new()
+        .route("/runtime-artifacts", get(runtime_artifacts))
+        .route("/revokedjwt", get(revoked_jwt))
+        .route("/keymanagers", get(key_managers))
+        .route("/notify", post(notify))
+}
+
+impl ControlPlane {
+    fn check_node(&self, headers: &HeaderMap) -> Result<()> {
+        let given = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if apim_jose::crypto::ct_eq(given, &self.cfg.event_hub_basic()) {
+            Ok(())
+        } else {
+            Err(ApiError::unauthorized("the internal data service needs the [apim.event_hub] credentials (HTTP Basic)"))
+        }
+    }
+
+    /// Records a revoked access token (a JWT's `jti` or an opaque token's SHA-256) with its event, once.
+    pub async fn record_revocation(&self, id: &str, expires_at: i64) -> std::result::Result<(), apim_store::StoreError> {
+        let doc = json!({"expiresAt": expires_at}).to_string();
+        let ev = event(apim_wire::hub::TOKEN_REVOCATION, json!({"revokedToken": id, "expiryTime": expires_at * 1000}));
+        match self.db.create_object(REVOKED, &uuid::Uuid::new_v4().to_string(), id, &doc, &[ev]).await {
+            Ok(()) | Err(apim_store::StoreError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Revoked tokens that have not expired.
+    pub(crate) async fn revoked_tokens(&self) -> std::result::Result<Vec<RevokedTokenEntry>, apim_store::StoreError> {
+        let now = (crate::hub::now_ms() / 1000) as i64;
+        Ok(self
+            .db
+            .list_objects(REVOKED)
+            .await?
+            .into_iter()
+            .filter_map(|(_, name, doc)| {
+                let exp = serde_json::from_str::<Value>(&doc).ok()?.get("expiresAt")?.as_i64()?;
+                (exp > now).then_some(RevokedTokenEntry { id: name, expires_at: exp })
+            })
+            .collect())
+    }
+
+    pub(crate) async fn prune_revocations(&self) -> std::result::Result<(), apim_store::StoreError> {
+        let now = (crate::hub::now_ms() / 1000) as i64;
+        for (id, _, doc) in self.db.list_objects(REVOKED).await? {
+            let exp = serde_json::from_str::<Value>(&doc).ok().and_then(|d| d.get("expiresAt")?.as_i64()).unwrap_or(0);
+            if exp <= now {
+                self.db.delete_object(REVOKED, &id, &[]).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `?gatewayLabel=Default` (repeated or comma-separated): everything deployed there, as of a sequence number.
+async fn runtime_artifacts(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Json<RuntimeState>> {
+    cp.check_node(&headers)?;
+    let labels: Vec<String> = q
+        .iter()
+        .filter(|(k, _)| k == "gatewayLabel")
+        .flat_map(|(_, v)| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string))
+        .collect();
+    if labels.is_empty() {
+        return Err(ApiError::field("gatewayLabel", "name at least one gateway label"));
+    }
+    Ok(Json(cp.runtime_state(&labels).await?))
+}
+
+async fn revoked_jwt(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap) -> Result<Json<Vec<RevokedJwt>>> {
+    cp.check_node(&headers)?;
+    let list = cp.revoked_tokens().await?;
+    Ok(Json(list.into_iter().map(|r| RevokedJwt { jwt_signature: r.id, expiry_time: r.expires_at * 1000 }).collect()))
+}
+
+async fn key_managers(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap) -> Result<Json<Vec<Value>>> {
+    cp.check_node(&headers)?;
+    let mut out = Vec::new();
+    for (_, _, doc) in cp.db.list_objects("key_manager").await? {
+        if let Ok(v) = serde_json::from_str::<Value>(&doc) {
+            out.push(v);
+        }
+    }
+    Ok(Json(out))
+}
+
+/// A key manager's revocation notice: `{"revokedToken": "...", "expiryTime": <ms>, "type": "JWT"|"DEFAULT", ...}`.
+async fn notify(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, body: axum::body::Bytes) -> Result<Json<Value>> {
+    cp.check_node(&headers)?;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("the notice is not JSON: {e}")))?;
+    let Some(token) = v.get("revokedToken").and_then(Value::as_str).filter(|t| !t.is_empty() && t.len() <= 255) else {
+        return Err(ApiError::field("revokedToken", "a non-empty string of at most 255 characters is required"));
+    };
+    let expiry_ms = match v.get("expiryTime") {
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| ApiError::field("expiryTime", "must be an integer (Unix milliseconds)"))?,
+        Some(Value::String(s)) => s.parse().map_err(|_| ApiError::field("expiryTime", "must be an integer (Unix milliseconds)"))?,
+        // Unknown expiry: remember it for a day (longer than any default token lifetime).
+        _ => (crate::hub::now_ms() + 86_400_000) as i64,
+    };
+    let km = headers.get("x-wso2-key-manager").and_then(|v| v.to_str().ok()).unwrap_or("default");
+    tracing::info!(key_manager = km, "revocation notice");
+    cp.record_revocation(token, expiry_ms / 1000).await?;
+    Ok(Json(json!({"status": "recorded"})))
+}

@@ -1,0 +1,431 @@
+//! A node's view of the control plane, for gateways on their own hosts (and, later, traffic managers): the
+//! runtime state of its gateway labels pulled from `/internal/data/v1/runtime-artifacts`, saved under the
+//! data directory, then kept current by the event hub's stream (DESIGN §5).
+//!
+//! At start the saved copy is served at once (so a gateway restarts while every control plane is down), then a
+//! fresh snapshot replaces it. Events arrive in order with a gap-aware cursor; a revocation applies directly,
+//! any other change that concerns these labels pulls a new snapshot (bursts cost one pull). A stream silent for
+//! three seconds, closed, or refused moves to the next `event_listening_endpoints` entry with backoff; a
+//! "resync" answer pulls a snapshot first.
+//!
+//! **Architecture Invariant:** what a node serves is always a whole snapshot the control plane produced; events
+//! only decide when to pull one (and carry revocations, which apply at once and are also in every snapshot).
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apim_config::{Endpoint, EndpointScheme, HostsFile};
+use apim_wire::RuntimeState;
+use apim_wire::hub::{self, Cursor, SubscribeRequest, hub_message::Kind};
+use base64::Engine;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::Notify;
+
+/// A subscriber that hears nothing (not even a heartbeat) for this long reconnects.
+pub const SILENCE: Duration = Duration::from_secs(3);
+const PULL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where the synchronised state goes: the gateway, in the wiring.
+pub trait StateSink: Send + Sync + 'static {
+    /// A whole runtime state (saved or fresh) to serve.
+    fn install(&self, state: &RuntimeState);
+    /// A revoked access token (`jti`, or SHA-256 of an opaque token), until `expires_at` (Unix seconds).
+    fn revoke(&self, id: &str, expires_at: i64);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("`{0}` is not an http(s) URL with a host")]
+    BadServiceUrl(String),
+    #[error("event hub endpoint {0}: ssl:// is not supported yet; list the tcp:// endpoint")]
+    TlsEndpoint(String),
+    #[error("no event_listening_endpoints are configured")]
+    NoEndpoints,
+}
+
+/// Settings of one synchronising node.
+pub struct SyncConfig {
+    /// `[apim.event_hub] service_url`: scheme, host and port are used (`/services/` is WSO2's SOAP root).
+    pub service_url: String,
+    pub endpoints: Vec<Endpoint>,
+    pub username: String,
+    pub password: String,
+    pub node_id: String,
+    pub role: String,
+    pub labels: Vec<String>,
+    /// Where the last snapshot is saved (`<data>/gateway/runtime-state.json`).
+    pub saved: PathBuf,
+}
+
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector<apim_km_client::HostsResolver>>, Empty<Bytes>>;
+
+pub struct Syncer {
+    cfg: SyncConfig,
+    base: String,
+    basic: String,
+    http: HttpClient,
+    hosts: HostsFile,
+}
+
+impl Syncer {
+    pub fn new(cfg: SyncConfig, hosts: HostsFile, tls: Arc<rustls::ClientConfig>) -> Result<Syncer, SyncError> {
+        let uri: http::Uri = cfg.service_url.parse().map_err(|_| SyncError::BadServiceUrl(cfg.service_url.clone()))?;
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return Err(SyncError::BadServiceUrl(cfg.service_url.clone()));
+        };
+        if scheme != "http" && scheme != "https" {
+            return Err(SyncError::BadServiceUrl(cfg.service_url.clone()));
+        }
+        if cfg.endpoints.is_empty() {
+            return Err(SyncError::NoEndpoints);
+        }
+        if let Some(e) = cfg.endpoints.iter().find(|e| e.scheme == EndpointScheme::Ssl) {
+            return Err(SyncError::TlsEndpoint(format!("ssl://{}:{}", e.host, e.port)));
+        }
+        let base = format!("{scheme}://{authority}");
+        let mut connector = HttpConnector::new_with_resolver(apim_km_client::HostsResolver::new(hosts.clone()));
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        connector.enforce_http(false);
+        connector.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
+        let http = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(https);
+        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", cfg.username, cfg.password)));
+        Ok(Syncer { cfg, base, basic, http, hosts })
+    }
+
+    /// The saved snapshot, if there is a readable one.
+    pub fn load_saved(&self) -> Option<RuntimeState> {
+        let text = std::fs::read(&self.cfg.saved).ok()?;
+        match serde_json::from_slice::<RuntimeState>(&text) {
+            Ok(s) if labels_match(&s.labels, &self.cfg.labels) => Some(s),
+            Ok(_) => {
+                tracing::warn!(path = %self.cfg.saved.display(), "the saved runtime state is for other gateway labels; ignored");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.cfg.saved.display(), "the saved runtime state is unreadable ({e}); ignored");
+                None
+            }
+        }
+    }
+
+    /// Writes the snapshot next to its final name, then renames it over: a crash leaves the old or the new one.
+    fn save(&self, state: &RuntimeState) {
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = self.cfg.saved.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = self.cfg.saved.with_extension("json.tmp");
+            std::fs::write(&tmp, serde_json::to_vec(state).map_err(std::io::Error::other)?)?;
+            std::fs::rename(&tmp, &self.cfg.saved)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(path = %self.cfg.saved.display(), "cannot save the runtime state: {e}");
+        }
+    }
+
+    /// Pulls the runtime state of this node's labels from the control plane.
+    pub async fn pull(&self) -> Result<RuntimeState, String> {
+        let labels: Vec<String> = self.cfg.labels.iter().map(|l| form_urlencoded_label(l)).collect();
+        let url = format!("{}/internal/data/v1/runtime-artifacts?gatewayLabel={}", self.base, labels.join(","));
+        let req =
+            http::Request::get(&url).header(http::header::AUTHORIZATION, &self.basic).body(Empty::new()).map_err(|e| e.to_string())?;
+        let fetch = async {
+            let resp = self.http.request(req).await.map_err(|e| format!("{}: {e}", self.base))?;
+            let status = resp.status();
+            let body = resp.into_body().collect().await.map_err(|e| format!("{}: {e}", self.base))?.to_bytes();
+            if !status.is_success() {
+                return Err(format!("{} answered {status}: {}", self.base, String::from_utf8_lossy(&body[..body.len().min(300)])));
+            }
+            serde_json::from_slice::<RuntimeState>(&body)
+                .map_err(|e| format!("{} sent a runtime state that does not parse: {e}", self.base))
+        };
+        tokio::time::timeout(PULL_TIMEOUT, fetch).await.map_err(|_| format!("{}: timed out", self.base))?
+    }
+
+    /// Runs until the process ends: serves the saved state, pulls, follows the stream, pulls again on change.
+    pub async fn run(self: Arc<Self>, sink: Arc<dyn StateSink>) {
+        let state = Arc::new(Shared::default());
+        if let Some(saved) = self.load_saved() {
+            tracing::info!(seq = saved.seq, apis = saved.apis.len(), "serving the saved runtime state until the control plane answers");
+            apply(&*sink, &saved);
+            state.set_cursor(Cursor::new(saved.seq, &saved.pending, now_ms()));
+        }
+        let puller = tokio::spawn(self.clone().pull_loop(sink.clone(), state.clone()));
+        self.stream_loop(sink, state).await;
+        puller.abort();
+    }
+
+    /// Pulls a snapshot whenever asked (and first of all), retrying with backoff; installs only newer ones.
+    async fn pull_loop(self: Arc<Self>, sink: Arc<dyn StateSink>, state: Arc<Shared>) {
+        let mut delay = Duration::from_millis(200);
+        let mut installed = i64::MIN;
+        loop {
+            let wanted = state.want();
+            match self.pull().await {
+                Ok(s) => {
+                    delay = Duration::from_millis(200);
+                    if s.seq >= installed {
+                        installed = s.seq;
+                        apply(&*sink, &s);
+                        self.save(&s);
+                        tracing::debug!(seq = s.seq, apis = s.apis.len(), "runtime state pulled");
+                    }
+                    state.pulled(&s);
+                    // Changes that arrived while pulling need another pull; otherwise wait to be asked.
+                    if state.want() <= wanted {
+                        state.wake.notified().await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("cannot pull the runtime state: {e}; retrying in {delay:?}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(3));
+                }
+            }
+        }
+    }
+
+    /// Follows the event hub, moving between endpoints; never returns.
+    async fn stream_loop(&self, sink: Arc<dyn StateSink>, state: Arc<Shared>) {
+        let mut delay = Duration::from_millis(100);
+        let mut index = 0usize;
+        loop {
+            // Subscribing needs a position: the saved or first pulled snapshot's.
+            let Some(cursor) = state.cursor() else {
+                state.ready.notified().await;
+                continue;
+            };
+            let endpoint = &self.cfg.endpoints[index % self.cfg.endpoints.len()];
+            match self.follow(endpoint, cursor, &*sink, &state).await {
+                Ok(Ended::Resync(reason)) => {
+                    tracing::info!(endpoint = %show(endpoint), "event hub asks for a resync: {reason}");
+                    state.clear_cursor();
+                    state.ask();
+                    continue;
+                }
+                Ok(Ended::Silent) => {
+                    tracing::warn!(endpoint = %show(endpoint), "event hub silent for {SILENCE:?}; reconnecting");
+                    delay = Duration::from_millis(100);
+                }
+                Err(e) => tracing::warn!(endpoint = %show(endpoint), "event hub: {e}; trying the next endpoint in {delay:?}"),
+            }
+            index += 1;
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    async fn follow(&self, endpoint: &Endpoint, cursor: Cursor, sink: &dyn StateSink, state: &Shared) -> Result<Ended, String> {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}:{}", endpoint.host, endpoint.port))
+            .map_err(|e| e.to_string())?
+            .connect_timeout(Duration::from_secs(3))
+            .http2_keep_alive_interval(Duration::from_secs(1))
+            .keep_alive_timeout(Duration::from_secs(2))
+            .keep_alive_while_idle(true)
+            .connect_with_connector(http_connector(&self.hosts))
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        let mut client = hub::event_hub_client::EventHubClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+        let mut req = tonic::Request::new(SubscribeRequest {
+            node_id: self.cfg.node_id.clone(),
+            role: self.cfg.role.clone(),
+            labels: self.cfg.labels.clone(),
+            last_seq: cursor.high(),
+            pending: cursor.pending(),
+        });
+        let auth = self.basic.parse().map_err(|_| "the event hub credentials are not a valid header value".to_string())?;
+        req.metadata_mut().insert("authorization", auth);
+        let mut stream = tokio::time::timeout(SILENCE, client.subscribe(req))
+            .await
+            .map_err(|_| "no answer to the subscription".to_string())?
+            .map_err(|s| format!("subscription refused: {} ({:?})", s.message(), s.code()))?
+            .into_inner();
+        tracing::info!(endpoint = %show(endpoint), from = cursor.high(), "following the event hub");
+        loop {
+            let msg = match tokio::time::timeout(SILENCE, stream.message()).await {
+                Err(_) => return Ok(Ended::Silent),
+                Ok(Err(s)) => return Err(format!("stream broken: {} ({:?})", s.message(), s.code())),
+                Ok(Ok(None)) => return Err("stream closed by the control plane".into()),
+                Ok(Ok(Some(m))) => m,
+            };
+            match msg.kind {
+                Some(Kind::Event(e)) => {
+                    if !state.observe(e.seq) {
+                        continue;
+                    }
+                    if e.event_type == hub::TOKEN_REVOCATION {
+                        match revocation(&e.payload) {
+                            Some((id, exp)) => sink.revoke(&id, exp),
+                            None => tracing::warn!(seq = e.seq, "a revocation event without revokedToken/expiryTime; ignored"),
+                        }
+                    } else if concerns(&e.event_type, &e.payload, &self.cfg.labels) {
+                        state.ask();
+                    }
+                }
+                Some(Kind::Resync(r)) => return Ok(Ended::Resync(r.reason)),
+                Some(Kind::Heartbeat(_)) | None => {}
+            }
+        }
+    }
+}
+
+enum Ended {
+    Resync(String),
+    Silent,
+}
+
+/// What the stream and the puller share: the cursor, and how far the pulled state must reach.
+#[derive(Default)]
+struct Shared {
+    inner: std::sync::Mutex<SharedInner>,
+    /// Wakes the puller.
+    wake: Notify,
+    /// Wakes the stream once there is a position to subscribe from.
+    ready: Notify,
+}
+
+#[derive(Default)]
+struct SharedInner {
+    cursor: Option<Cursor>,
+    /// Bumped by every change that needs a pull.
+    asked: u64,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SharedInner> {
+        // A panic while holding this lock cannot leave it inconsistent (plain assignments); keep going.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn cursor(&self) -> Option<Cursor> {
+        self.lock().cursor.clone()
+    }
+    fn set_cursor(&self, c: Cursor) {
+        self.lock().cursor = Some(c);
+        self.ready.notify_one();
+    }
+    fn clear_cursor(&self) {
+        self.lock().cursor = None;
+    }
+    fn want(&self) -> u64 {
+        self.lock().asked
+    }
+    fn ask(&self) {
+        self.lock().asked += 1;
+        self.wake.notify_one();
+    }
+    fn observe(&self, seq: i64) -> bool {
+        let mut g = self.lock();
+        let now = now_ms();
+        match &mut g.cursor {
+            Some(c) => {
+                c.expire(now);
+                c.observe(seq, now)
+            }
+            None => true,
+        }
+    }
+    /// A pulled snapshot: the first one (or one after a resync) gives the stream its position.
+    fn pulled(&self, s: &RuntimeState) {
+        let mut g = self.lock();
+        if g.cursor.is_none() {
+            g.cursor = Some(Cursor::new(s.seq, &s.pending, now_ms()));
+            drop(g);
+            self.ready.notify_one();
+        }
+    }
+}
+
+fn apply(sink: &dyn StateSink, s: &RuntimeState) {
+    sink.install(s);
+    for r in &s.revoked_tokens {
+        sink.revoke(&r.id, r.expires_at);
+    }
+}
+
+fn revocation(payload: &str) -> Option<(String, i64)> {
+    let v: serde_json::Value = serde_json::from_str(payload).ok()?;
+    Some((v.get("revokedToken")?.as_str()?.to_string(), v.get("expiryTime")?.as_i64()? / 1000))
+}
+
+/// Whether an event can change what these labels serve: deployments name their labels; everything else
+/// (applications, subscriptions, policies, keys, block conditions) may.
+pub fn concerns(event_type: &str, payload: &str, labels: &[String]) -> bool {
+    if event_type != "DEPLOY_API_IN_GATEWAY" && event_type != "REMOVE_API_FROM_GATEWAY" {
+        return true;
+    }
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(payload) else { return true };
+    match v.get("gatewayLabels").and_then(|l| l.as_array()) {
+        Some(names) => names.iter().filter_map(|n| n.as_str()).any(|n| labels.iter().any(|l| l.eq_ignore_ascii_case(n))),
+        None => true,
+    }
+}
+
+fn labels_match(a: &[String], b: &[String]) -> bool {
+    let norm = |v: &[String]| {
+        let mut v: Vec<String> = v.iter().map(|s| s.to_ascii_lowercase()).collect();
+        v.sort();
+        v
+    };
+    norm(a) == norm(b)
+}
+
+fn form_urlencoded_label(l: &str) -> String {
+    l.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn http_connector(hosts: &HostsFile) -> HttpConnector<apim_km_client::HostsResolver> {
+    let mut c = HttpConnector::new_with_resolver(apim_km_client::HostsResolver::new(hosts.clone()));
+    c.set_nodelay(true);
+    c.set_connect_timeout(Some(Duration::from_secs(3)));
+    c
+}
+
+fn show(e: &Endpoint) -> String {
+    format!("tcp://{}:{}", e.host, e.port)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployments_to_other_labels_do_not_concern_us() {
+        let labels = vec!["Default".to_string()];
+        assert!(!concerns("DEPLOY_API_IN_GATEWAY", r#"{"gatewayLabels":["Sandbox"]}"#, &labels));
+        assert!(concerns("DEPLOY_API_IN_GATEWAY", r#"{"gatewayLabels":["default"]}"#, &labels));
+        assert!(concerns("REMOVE_API_FROM_GATEWAY", "not json", &labels));
+        assert!(concerns("SUBSCRIPTIONS_CREATE", r#"{}"#, &labels));
+    }
+
+    #[test]
+    fn revocation_payloads_parse_or_are_refused() {
+        assert_eq!(revocation(r#"{"revokedToken":"abc","expiryTime":5000}"#), Some(("abc".into(), 5)));
+        assert_eq!(revocation(r#"{"revokedToken":7}"#), None);
+    }
+
+    #[test]
+    fn labels_are_escaped_in_the_query() {
+        assert_eq!(form_urlencoded_label("My Env&x"), "My%20Env%26x");
+    }
+}
