@@ -7,6 +7,8 @@ use apim_domain::password;
 use apim_store::{ApiStore, Db, NewUser, UserStore};
 use apim_test_support::db::{Backend, TestDb};
 use apim_test_support::{TempDir, http};
+
+mod hub;
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -98,13 +100,8 @@ impl Cp {
     }
 }
 
-async fn start(db: Db) -> Cp {
-    db.migrate("apim_db").await.expect("migrate");
-    for (name, role) in USERS {
-        let hash = password::hash(&format!("{name}-pw")).expect("hash");
-        db.create_user(&NewUser { username: name, password_hash: &hash, roles: &[role] }).await.expect("user");
-    }
-    let cfg = Config {
+pub(crate) fn config() -> Config {
+    Config {
         environments: vec![
             Environment { id: "Default".into(), name: "Default".into(), kind: "hybrid".into(), vhost: "localhost".into() },
             Environment { id: "Edge".into(), name: "Edge".into(), kind: "hybrid".into(), vhost: "edge.local".into() },
@@ -121,7 +118,16 @@ async fn start(db: Db) -> Cp {
         )),
         event_hub_user: "hub".into(),
         event_hub_password: apim_config::Secret::new("hub-pw"),
-    };
+    }
+}
+
+async fn start(db: Db) -> Cp {
+    db.migrate("apim_db").await.expect("migrate");
+    for (name, role) in USERS {
+        let hash = password::hash(&format!("{name}-pw")).expect("hash");
+        db.create_user(&NewUser { username: name, password_hash: &hash, roles: &[role] }).await.expect("user");
+    }
+    let cfg = config();
     let cp = ControlPlane::new(db.clone(), db.clone(), cfg, None, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

@@ -1,0 +1,240 @@
+//! The event hub over real gRPC sockets and the internal data service, on SQLite, PostgreSQL and MariaDB:
+//! authentication, backlog then live events in order, heartbeats, resync, a late commit delivered once, and two
+//! control planes on one database serving the same log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apim_control_plane::ControlPlane;
+use apim_store::{ApiStore, Db};
+use apim_test_support::db::{Backend, TestDb};
+use apim_test_support::{TempDir, http};
+use apim_wire::hub::{self, HubMessage, SubscribeRequest, hub_message::Kind};
+use base64::Engine;
+use serde_json::Value;
+
+use super::{config, connect, sqlite};
+
+struct Node {
+    cp: Arc<ControlPlane>,
+    grpc: String,
+    http: String,
+}
+
+async fn node(db: &Db) -> Node {
+    let cp = ControlPlane::new(db.clone(), db.clone(), config(), None, None);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let grpc = format!("http://{}", l.local_addr().expect("addr"));
+    let svc = cp.event_hub();
+    tokio::spawn(async move {
+        let incoming = tonic::transport::server::TcpIncoming::from(l);
+        let _ = tonic::transport::Server::builder().serve_with_incoming_shutdown(svc, incoming, std::future::pending()).await;
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let http = format!("http://{}", l.local_addr().expect("addr"));
+    let router = cp.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(l, router).await;
+    });
+    Node { cp, grpc, http }
+}
+
+fn basic(user: &str, pass: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+}
+
+type Stream = tonic::Streaming<HubMessage>;
+
+async fn subscribe(url: &str, creds: &str, last_seq: i64, pending: Vec<i64>) -> Result<Stream, tonic::Status> {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string()).expect("url").connect().await.expect("connect");
+    let mut client = hub::event_hub_client::EventHubClient::new(channel);
+    let mut req = tonic::Request::new(SubscribeRequest {
+        node_id: "test-gw".into(),
+        role: "gateway".into(),
+        labels: vec!["Default".into()],
+        last_seq,
+        pending,
+    });
+    req.metadata_mut().insert("authorization", creds.parse().expect("header"));
+    client.subscribe(req).await.map(tonic::Response::into_inner)
+}
+
+/// The next message that is not a heartbeat (or the heartbeat itself when `heartbeats`), within 3 s.
+async fn next(s: &mut Stream, heartbeats: bool) -> Kind {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(3), s.message())
+            .await
+            .expect("a message within 3 s")
+            .expect("stream ok")
+            .expect("stream open");
+        match m.kind.expect("kind") {
+            Kind::Heartbeat(_) if !heartbeats => continue,
+            k => return k,
+        }
+    }
+}
+
+async fn next_event(s: &mut Stream) -> hub::Event {
+    match next(s, false).await {
+        Kind::Event(e) => e,
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+async fn suite(db: Db, late_commits: bool) {
+    db.migrate("apim_db").await.expect("migrate");
+    let a = node(&db).await;
+    let good = basic("hub", "hub-pw");
+
+    // Authentication: the [apim.event_hub] credentials, nothing else.
+    for wrong in [basic("hub", "nope"), "Bearer x".into(), String::new()] {
+        let err = subscribe(&a.grpc, &wrong, 0, vec![]).await.err().expect("refused");
+        assert_eq!(err.code(), tonic::Code::Unauthenticated, "{wrong}");
+    }
+    let err = subscribe(&a.grpc, &good, -5, vec![]).await.err().expect("refused");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+
+    // Backlog, in order, then a heartbeat, then live events.
+    for i in 0..3 {
+        a.cp.record_revocation(&format!("jti-{i}"), 4_000_000_000).await.expect("record");
+    }
+    a.cp.record_revocation("jti-0", 4_000_000_000).await.expect("a repeat is no error");
+    let head = db.last_event_seq().await.expect("head");
+    let mut s = subscribe(&a.grpc, &good, 0, vec![]).await.expect("subscribe");
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let e = next_event(&mut s).await;
+        assert_eq!(e.event_type, hub::TOKEN_REVOCATION);
+        seen.push(e.seq);
+    }
+    assert!(seen.windows(2).all(|w| w[0] < w[1]) && seen[2] == head, "{seen:?} up to {head}");
+    assert!(matches!(next(&mut s, true).await, Kind::Heartbeat(h) if h.head_seq == head));
+    a.cp.record_revocation("jti-live", 4_000_000_000).await.expect("record");
+    let live = next_event(&mut s).await;
+    assert_eq!(live.seq, head + 1);
+    let payload: Value = serde_json::from_str(&live.payload).expect("json");
+    assert_eq!(payload["revokedToken"], "jti-live");
+
+    // A second control plane on the same database serves the same log from any position.
+    let b = node(&db).await;
+    let mut s2 = subscribe(&b.grpc, &good, seen[0], vec![]).await.expect("subscribe");
+    assert_eq!(next_event(&mut s2).await.seq, seen[1]);
+    assert_eq!(next_event(&mut s2).await.seq, seen[2]);
+    assert_eq!(next_event(&mut s2).await.seq, head + 1);
+
+    // A number the subscriber still waits for is delivered when asked for; ahead of the log means resync.
+    let mut s3 = subscribe(&b.grpc, &good, head + 1, vec![seen[1]]).await.expect("subscribe");
+    assert_eq!(next_event(&mut s3).await.seq, seen[1]);
+    let mut ahead = subscribe(&a.grpc, &good, head + 1000, vec![]).await.expect("subscribe");
+    assert!(matches!(next(&mut ahead, false).await, Kind::Resync(r) if r.head_seq == head + 1), "ahead of the log");
+
+    // A transaction that took its number first but commits last is still delivered, once, and after it.
+    if late_commits {
+        let late = open_event_transaction(&db).await;
+        a.cp.record_revocation("jti-after", 4_000_000_000).await.expect("record");
+        let after = next_event(&mut s).await;
+        assert_eq!(serde_json::from_str::<Value>(&after.payload).expect("json")["revokedToken"], "jti-after");
+        late.commit().await;
+        let e = next_event(&mut s).await;
+        assert!(e.seq < after.seq, "the late commit ({}) has the smaller number ({})", e.seq, after.seq);
+        assert_eq!(e.event_type, "LATE_TEST");
+        a.cp.record_revocation("jti-last", 4_000_000_000).await.expect("record");
+        let e = next_event(&mut s).await;
+        assert!(e.seq > after.seq, "nothing delivered twice");
+    }
+
+    // The internal data service: credentials, bad input, the snapshot with its sequence number.
+    let get = |path: &str, creds: &str| {
+        let url = format!("{}/internal/data/v1{path}", a.http);
+        let creds = creds.to_string();
+        async move { http::request("GET", &url, &[("authorization", &creds)], "").await.expect("get") }
+    };
+    assert_eq!(get("/runtime-artifacts?gatewayLabel=Default", &basic("hub", "x")).await.status, 401);
+    let r = get("/runtime-artifacts", &good).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("gatewayLabel"), "{}", r.body);
+    let state = get("/runtime-artifacts?gatewayLabel=Default", &good).await.json();
+    assert!(state["seq"].as_i64().expect("seq") >= head + 1);
+    assert!(state["revokedTokens"].as_array().expect("revoked").iter().any(|r| r["id"] == "jti-live"));
+    let post = |body: &str| {
+        let url = format!("{}/internal/data/v1/notify", a.http);
+        let (good, body) = (good.clone(), body.to_string());
+        async move {
+            http::request(
+                "POST",
+                &url,
+                &[("authorization", &good), ("content-type", "application/json"), ("x-wso2-key-manager", "default")],
+                &body,
+            )
+            .await
+            .expect("post")
+        }
+    };
+    for (bad, field) in [("nope", "JSON"), ("{}", "revokedToken"), (r#"{"revokedToken":"t","expiryTime":"soon"}"#, "expiryTime")] {
+        let r = post(bad).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert!(r.body.contains(field), "{bad}: {}", r.body);
+    }
+    assert_eq!(post(r#"{"revokedToken":"opaque-hash","expiryTime":4000000000000,"type":"DEFAULT"}"#).await.status, 200);
+    let e = next_event(&mut s).await;
+    assert_eq!(serde_json::from_str::<Value>(&e.payload).expect("json")["revokedToken"], "opaque-hash");
+    let revoked = get("/revokedjwt", &good).await.json();
+    assert!(
+        revoked.as_array().expect("list").iter().any(|r| r["jwt_signature"] == "opaque-hash" && r["expiry_time"] == 4_000_000_000_000i64)
+    );
+}
+
+/// An uncommitted `am_event` insert on PostgreSQL or MariaDB (SQLite has one writer at a time).
+enum Late {
+    Pg(sqlx::Transaction<'static, sqlx::Postgres>),
+    My(sqlx::Transaction<'static, sqlx::MySql>),
+}
+
+impl Late {
+    async fn commit(self) {
+        match self {
+            Late::Pg(t) => t.commit().await.expect("commit"),
+            Late::My(t) => t.commit().await.expect("commit"),
+        }
+    }
+}
+
+async fn open_event_transaction(db: &Db) -> Late {
+    match db {
+        Db::Postgres(p) => {
+            let mut t = p.begin().await.expect("begin");
+            sqlx::query("INSERT INTO am_event (event_type, payload, created_at) VALUES ('LATE_TEST', '{}', 0)")
+                .execute(&mut *t)
+                .await
+                .expect("insert");
+            Late::Pg(t)
+        }
+        Db::MySql(p) => {
+            let mut t = p.begin().await.expect("begin");
+            sqlx::query("INSERT INTO am_event (event_type, payload, created_at) VALUES ('LATE_TEST', '{}', 0)")
+                .execute(&mut *t)
+                .await
+                .expect("insert");
+            Late::My(t)
+        }
+        Db::Sqlite(_) => panic!("SQLite has no concurrent writers"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_hub_on_sqlite() {
+    let dir = TempDir::new("apim-hub");
+    suite(connect(&sqlite(&dir)).await, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_hub_on_postgres() {
+    let Some(tdb) = TestDb::create(Backend::Postgres).await else { return };
+    suite(connect(&tdb.toml_fields()).await, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_hub_on_mariadb() {
+    let Some(tdb) = TestDb::create(Backend::MySql).await else { return };
+    suite(connect(&tdb.toml_fields()).await, true).await;
+}
