@@ -127,7 +127,7 @@ impl App {
         let serve_hub = run_cp && (config.event_hub.as_ref().is_some_and(|h| h.enable) || !roles.contains(&NodeRole::Gateway));
         let km_start = if run_km {
             Some(KmStart {
-                cfg: apim_key_manager::Config::from_deployment(&config),
+                cfg: apim_key_manager::Config { hosts: opts.hosts.clone(), ..apim_key_manager::Config::from_deployment(&config) },
                 signing_der: tls::jwt_signing_key(&config, &identity)?,
                 tls: tls::client_config(&identity, &trust),
             })
@@ -470,25 +470,33 @@ fn remote_gateway_parts(
     identity: &tls::TlsIdentity,
     trust: &[rustls_pki_types::CertificateDer<'static>],
 ) -> Result<(Arc<apim_sync::Syncer>, Arc<dyn apim_domain::scopes::TokenAuthority>), AppError> {
-    let Some(hub) = config.event_hub.as_ref().filter(|h| h.enable) else {
+    // WSO2's defaults when the table or a key is absent: a control plane on this host.
+    let hub = config.event_hub.as_ref();
+    if hub.is_some_and(|h| !h.enable) {
         return Err(AppError::Config(
-            "a gateway without a control plane in its process needs [apim.event_hub] (enable, service_url, event_listening_endpoints)"
-                .into(),
+            "[apim.event_hub] enable = false: a gateway without a control plane in its process needs the event hub".into(),
         ));
-    };
-    let Some(service_url) = hub.service_url.clone() else {
-        return Err(AppError::Config("[apim.event_hub] service_url is required for a gateway node".into()));
+    }
+    let service_url =
+        hub.and_then(|h| h.service_url.clone()).unwrap_or_else(|| format!("https://localhost:{}/services/", apim_config::ports::MGT_HTTPS));
+    let endpoints = match hub.map(|h| h.event_listening_endpoints.clone()).unwrap_or_default() {
+        e if e.is_empty() => vec![apim_config::Endpoint {
+            scheme: apim_config::EndpointScheme::Tcp,
+            host: "localhost".into(),
+            port: apim_config::ports::EVENT_HUB,
+        }],
+        e => e,
     };
     let admin = &config.super_admin;
-    let username = hub.username.clone().unwrap_or_else(|| admin.username.clone());
-    let password = hub.password.as_ref().unwrap_or(&admin.password).expose().to_string();
+    let username = hub.and_then(|h| h.username.clone()).unwrap_or_else(|| admin.username.clone());
+    let password = hub.and_then(|h| h.password.as_ref()).unwrap_or(&admin.password).expose().to_string();
     let labels = match config.gateway_sync.gateway_labels.is_empty() {
         true => vec!["Default".to_string()],
         false => config.gateway_sync.gateway_labels.clone(),
     };
     let sync = apim_sync::SyncConfig {
         service_url: service_url.clone(),
-        endpoints: hub.event_listening_endpoints.clone(),
+        endpoints,
         username,
         password,
         node_id: format!("{}:{}", config.server.hostname, config.transport.https_port()),
@@ -530,6 +538,12 @@ impl apim_sync::StateSink for RemoteGatewaySink {
 
     fn revoke(&self, id: &str, expires_at: i64) {
         self.gw.revoke(id, expires_at);
+    }
+
+    fn waiting(&self, reason: &str) {
+        if self.slot.0.get().is_none() {
+            self.health.set("gateway", false, Some(reason.to_string()));
+        }
     }
 }
 

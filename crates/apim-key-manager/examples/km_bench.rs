@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
         code_ttl: 300,
         default_format: apim_domain::oauth::TokenFormat::Jwt,
         listeners: Vec::new(),
+        hosts: Default::default(),
     };
     let tls = Arc::new(
         rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))

@@ -46,6 +46,8 @@ pub struct Config {
     /// Token format for clients that do not choose one.
     pub default_format: TokenFormat,
     pub listeners: Vec<notify::Listener>,
+    /// `--hosts`: names of revocation listeners resolve here first.
+    pub hosts: apim_config::HostsFile,
 }
 
 impl Config {
@@ -72,6 +74,7 @@ impl Config {
                     })
                 })
                 .collect(),
+            hosts: apim_config::HostsFile::default(),
         }
     }
 
@@ -117,7 +120,7 @@ impl KeyManager {
         let now = crypto::now();
         db.put_jwk(&key.kid, &key.jwk.to_string(), now).await?;
         db.retire_jwks_except(&key.kid, now + cfg.access_ttl).await?;
-        let notifier = notify::Notifier::start(cfg.listeners.clone(), tls);
+        let notifier = notify::Notifier::start(cfg.listeners.clone(), tls, &cfg.hosts);
         let writer = writer::TokenWriter::start(db.clone());
         let km = Arc::new(KeyManager {
             writer,

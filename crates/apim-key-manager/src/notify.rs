@@ -10,7 +10,6 @@ use base64::Engine;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -38,17 +37,13 @@ pub struct Notifier {
 
 impl Notifier {
     /// Starts the worker; `roots` are the certificates trusted for https listeners.
-    pub fn start(listeners: Vec<Listener>, tls: Arc<rustls::ClientConfig>) -> Notifier {
+    pub fn start(listeners: Vec<Listener>, tls: Arc<rustls::ClientConfig>, hosts: &apim_config::HostsFile) -> Notifier {
         let local = tokio::sync::broadcast::channel(4096).0;
         if listeners.is_empty() {
             return Notifier { tx: None, local };
         }
         let (tx, rx) = mpsc::channel(QUEUE);
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
-        http.enforce_http(false);
-        let connector =
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config((*tls).clone()).https_or_http().enable_http1().wrap_connector(http);
+        let connector = apim_net::https_connector(hosts, &tls);
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
         tokio::spawn(worker(rx, listeners, client));
         Notifier { tx: Some(tx), local }

@@ -11,10 +11,8 @@
 #![forbid(unsafe_code)]
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use apim_config::HostsFile;
@@ -25,50 +23,12 @@ use http::{Method, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Resolves through the hosts file first (`--hosts`), then the system resolver.
-#[derive(Clone)]
-pub struct HostsResolver {
-    hosts: Arc<HostsFile>,
-    system: GaiResolver,
-}
-
-impl HostsResolver {
-    pub fn new(hosts: HostsFile) -> HostsResolver {
-        HostsResolver { hosts: Arc::new(hosts), system: GaiResolver::new() }
-    }
-}
-
-type Addrs = std::vec::IntoIter<SocketAddr>;
-
-impl tower::Service<Name> for HostsResolver {
-    type Response = Addrs;
-    type Error = std::io::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Addrs, std::io::Error>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, name: Name) -> Self::Future {
-        if let Some(ip) = self.hosts.lookup(name.as_str()) {
-            return Box::pin(std::future::ready(Ok(vec![SocketAddr::new(ip, 0)].into_iter())));
-        }
-        let mut system = self.system.clone();
-        Box::pin(async move {
-            let found = system.call(name).await?;
-            Ok(found.collect::<Vec<_>>().into_iter())
-        })
-    }
-}
-
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector<HostsResolver>>, Full<Bytes>>;
+type HttpClient = Client<apim_net::HttpsConnector, Full<Bytes>>;
 
 pub struct RemoteKeyManager {
     /// `https://km.example.com:9443`: scheme, host and port of `service_url` (its `/services/` path is WSO2's
@@ -99,12 +59,7 @@ impl RemoteKeyManager {
             return Err(BadServiceUrl(service_url.into()));
         }
         let base = format!("{scheme}://{authority}");
-        let mut http = HttpConnector::new_with_resolver(HostsResolver::new(hosts));
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        let connector =
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config((*tls).clone()).https_or_http().enable_http1().wrap_connector(http);
+        let connector = apim_net::https_connector(&hosts, &tls);
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector);
         let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")));
         Ok(RemoteKeyManager { issuer: issuer.unwrap_or_else(|| format!("{base}/oauth2/token")), base, basic, client })

@@ -24,7 +24,6 @@ use base64::Engine;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::Notify;
 
@@ -38,6 +37,8 @@ pub trait StateSink: Send + Sync + 'static {
     fn install(&self, state: &RuntimeState);
     /// A revoked access token (`jti`, or SHA-256 of an opaque token), until `expires_at` (Unix seconds).
     fn revoke(&self, id: &str, expires_at: i64);
+    /// Nothing to serve yet, and why (for readiness).
+    fn waiting(&self, _reason: &str) {}
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +65,7 @@ pub struct SyncConfig {
     pub saved: PathBuf,
 }
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector<apim_km_client::HostsResolver>>, Empty<Bytes>>;
+type HttpClient = Client<apim_net::HttpsConnector, Empty<Bytes>>;
 
 pub struct Syncer {
     cfg: SyncConfig,
@@ -90,15 +91,7 @@ impl Syncer {
             return Err(SyncError::TlsEndpoint(format!("ssl://{}:{}", e.host, e.port)));
         }
         let base = format!("{scheme}://{authority}");
-        let mut connector = HttpConnector::new_with_resolver(apim_km_client::HostsResolver::new(hosts.clone()));
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        connector.enforce_http(false);
-        connector.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*tls).clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
+        let https = apim_net::https_connector(&hosts, &tls);
         let http = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(https);
         let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", cfg.username, cfg.password)));
         Ok(Syncer { cfg, base, basic, http, hosts })
@@ -189,6 +182,7 @@ impl Syncer {
                     }
                 }
                 Err(e) => {
+                    sink.waiting(&format!("waiting for the control plane: {e}"));
                     tracing::warn!("cannot pull the runtime state: {e}; retrying in {delay:?}");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(3));
@@ -234,7 +228,7 @@ impl Syncer {
             .http2_keep_alive_interval(Duration::from_secs(1))
             .keep_alive_timeout(Duration::from_secs(2))
             .keep_alive_while_idle(true)
-            .connect_with_connector(http_connector(&self.hosts))
+            .connect_with_connector(apim_net::http_connector(&self.hosts))
             .await
             .map_err(|e| format!("cannot connect: {e}"))?;
         let mut client = hub::event_hub_client::EventHubClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
@@ -388,13 +382,6 @@ fn form_urlencoded_label(l: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-fn http_connector(hosts: &HostsFile) -> HttpConnector<apim_km_client::HostsResolver> {
-    let mut c = HttpConnector::new_with_resolver(apim_km_client::HostsResolver::new(hosts.clone()));
-    c.set_nodelay(true);
-    c.set_connect_timeout(Some(Duration::from_secs(3)));
-    c
 }
 
 fn show(e: &Endpoint) -> String {

@@ -39,6 +39,7 @@ fn config(listener: &str) -> Config {
             password: Some("admin".into()),
             headers: vec![("X-WSO2-KEY-MANAGER".into(), "default".into())],
         }],
+        hosts: Default::default(),
     }
 }
 

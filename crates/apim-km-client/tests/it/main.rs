@@ -36,6 +36,7 @@ async fn key_manager(dir: &TempDir) -> String {
         code_ttl: 300,
         default_format: apim_domain::oauth::TokenFormat::Jwt,
         listeners: Vec::new(),
+        hosts: Default::default(),
     };
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("rsa").serialize_der();
     let km = apim_key_manager::KeyManager::start(db.clone(), db, cfg, &key, tls()).await.expect("key manager");
