@@ -9,12 +9,13 @@ use apim_test_support::{TempDir, http, shared_dir, unique};
 
 mod cluster;
 mod gateway;
+mod seeds;
 
 pub(crate) fn apim() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_apim"))
 }
 
-fn seed(name: &str) -> PathBuf {
+pub(crate) fn seed(name: &str) -> PathBuf {
     shared_dir().join("fixtures/seed-configs").join(name)
 }
 
