@@ -249,8 +249,11 @@ impl App {
             let cfg = apim_gateway::Config::from_deployment(&config);
             tracing::info!("gateway syncing from the control plane: {}", cfg.summary());
             let gw = apim_gateway::Gateway::new(cfg, (*tls::client_config(&identity, &trust)).clone(), authority, node_signer.clone());
-            let metrics = gw.clone();
-            late.mount(axum::Router::new().route("/metrics", axum::routing::get(move || std::future::ready(metrics.metrics_text()))));
+            let (metrics, sync) = (gw.clone(), syncer.clone());
+            late.mount(
+                axum::Router::new()
+                    .route("/metrics", axum::routing::get(move || std::future::ready(metrics.metrics_text() + &sync.stats.render()))),
+            );
             let sink = Arc::new(RemoteGatewaySink { gw, slot: gateway, health: health.clone() });
             background.push(tokio::spawn(syncer.run(sink)));
         }

@@ -15,6 +15,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use apim_config::{Endpoint, EndpointScheme, HostsFile};
@@ -67,9 +68,48 @@ pub struct SyncConfig {
 
 type HttpClient = Client<apim_net::HttpsConnector, Empty<Bytes>>;
 
+/// Counters for `/metrics`: what the stream delivered and what was done with it.
+#[derive(Default)]
+pub struct SyncStats {
+    /// Events taken from the stream and acted on (each sequence number at most once).
+    pub events_applied: AtomicU64,
+    /// Events dropped because their number had been seen (should stay 0).
+    pub events_duplicate: AtomicU64,
+    /// Snapshots pulled and installed.
+    pub snapshots: AtomicU64,
+    /// Streams opened (the first, then every reconnect).
+    pub streams: AtomicU64,
+    /// The highest sequence number seen on the stream, and the installed snapshot's.
+    pub stream_seq: AtomicI64,
+    pub snapshot_seq: AtomicI64,
+}
+
+impl SyncStats {
+    pub fn render(&self) -> String {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "# TYPE apim_sync_events_applied_total counter\napim_sync_events_applied_total {}\n\
+             # TYPE apim_sync_events_duplicate_total counter\napim_sync_events_duplicate_total {}\n\
+             # TYPE apim_sync_snapshots_total counter\napim_sync_snapshots_total {}\n\
+             # TYPE apim_sync_streams_total counter\napim_sync_streams_total {}\n\
+             # TYPE apim_sync_stream_seq gauge\napim_sync_stream_seq {}\n\
+             # TYPE apim_sync_snapshot_seq gauge\napim_sync_snapshot_seq {}\n",
+            g(&self.events_applied),
+            g(&self.events_duplicate),
+            g(&self.snapshots),
+            g(&self.streams),
+            self.stream_seq.load(Ordering::Relaxed),
+            self.snapshot_seq.load(Ordering::Relaxed),
+        )
+    }
+}
+
 pub struct Syncer {
     cfg: SyncConfig,
-    base: String,
+    pub stats: SyncStats,
+    /// Where snapshots are pulled from, in order: `service_url` (in HA, a load balancer), then each event hub
+    /// host on that port and on WSO2's management port, so a gateway still syncs when the balancer is gone.
+    bases: Vec<String>,
     basic: String,
     http: HttpClient,
     hosts: HostsFile,
@@ -90,11 +130,20 @@ impl Syncer {
         if let Some(e) = cfg.endpoints.iter().find(|e| e.scheme == EndpointScheme::Ssl) {
             return Err(SyncError::TlsEndpoint(format!("ssl://{}:{}", e.host, e.port)));
         }
-        let base = format!("{scheme}://{authority}");
+        let mut bases = vec![format!("{scheme}://{authority}")];
+        let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+        for e in &cfg.endpoints {
+            for p in [port, apim_config::ports::MGT_HTTPS] {
+                let b = format!("{scheme}://{}:{p}", e.host);
+                if !bases.contains(&b) {
+                    bases.push(b);
+                }
+            }
+        }
         let https = apim_net::https_connector(&hosts, &tls);
         let http = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(https);
         let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", cfg.username, cfg.password)));
-        Ok(Syncer { cfg, base, basic, http, hosts })
+        Ok(Syncer { cfg, stats: SyncStats::default(), bases, basic, http, hosts })
     }
 
     /// The saved snapshot, if there is a readable one.
@@ -128,23 +177,42 @@ impl Syncer {
         }
     }
 
-    /// Pulls the runtime state of this node's labels from the control plane.
+    /// Pulls the runtime state of this node's labels from the first control plane that answers.
     pub async fn pull(&self) -> Result<RuntimeState, String> {
+        let mut errors = Vec::new();
+        for base in &self.bases {
+            match self.pull_from(base).await {
+                Ok(s) => return Ok(s),
+                // A control plane that answered (401, 400, bad JSON) is not skipped over: the problem is ours.
+                Err((true, e)) => return Err(e),
+                Err((false, e)) => errors.push(e),
+            }
+        }
+        Err(errors.join("; "))
+    }
+
+    /// `Err((answered, message))`.
+    async fn pull_from(&self, base: &str) -> Result<RuntimeState, (bool, String)> {
         let labels: Vec<String> = self.cfg.labels.iter().map(|l| form_urlencoded_label(l)).collect();
-        let url = format!("{}/internal/data/v1/runtime-artifacts?gatewayLabel={}", self.base, labels.join(","));
-        let req =
-            http::Request::get(&url).header(http::header::AUTHORIZATION, &self.basic).body(Empty::new()).map_err(|e| e.to_string())?;
+        let url = format!("{base}/internal/data/v1/runtime-artifacts?gatewayLabel={}", labels.join(","));
+        let req = http::Request::get(&url)
+            .header(http::header::AUTHORIZATION, &self.basic)
+            .body(Empty::new())
+            .map_err(|e| (true, e.to_string()))?;
         let fetch = async {
-            let resp = self.http.request(req).await.map_err(|e| format!("{}: {e}", self.base))?;
+            let resp = self.http.request(req).await.map_err(|e| (false, format!("{base}: {e}")))?;
             let status = resp.status();
-            let body = resp.into_body().collect().await.map_err(|e| format!("{}: {e}", self.base))?.to_bytes();
+            let body = resp.into_body().collect().await.map_err(|e| (false, format!("{base}: {e}")))?.to_bytes();
+            if status.is_server_error() {
+                return Err((false, format!("{base} answered {status}")));
+            }
             if !status.is_success() {
-                return Err(format!("{} answered {status}: {}", self.base, String::from_utf8_lossy(&body[..body.len().min(300)])));
+                return Err((true, format!("{base} answered {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]))));
             }
             serde_json::from_slice::<RuntimeState>(&body)
-                .map_err(|e| format!("{} sent a runtime state that does not parse: {e}", self.base))
+                .map_err(|e| (true, format!("{base} sent a runtime state that does not parse: {e}")))
         };
-        tokio::time::timeout(PULL_TIMEOUT, fetch).await.map_err(|_| format!("{}: timed out", self.base))?
+        tokio::time::timeout(PULL_TIMEOUT, fetch).await.map_err(|_| (false, format!("{base}: timed out")))?
     }
 
     /// Runs until the process ends: serves the saved state, pulls, follows the stream, pulls again on change.
@@ -173,6 +241,8 @@ impl Syncer {
                         installed = s.seq;
                         apply(&*sink, &s);
                         self.save(&s);
+                        self.stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                        self.stats.snapshot_seq.store(s.seq, Ordering::Relaxed);
                         tracing::debug!(seq = s.seq, apis = s.apis.len(), "runtime state pulled");
                     }
                     state.pulled(&s);
@@ -202,7 +272,13 @@ impl Syncer {
                 continue;
             };
             let endpoint = &self.cfg.endpoints[index % self.cfg.endpoints.len()];
-            match self.follow(endpoint, cursor, &*sink, &state).await {
+            let began = tokio::time::Instant::now();
+            let result = self.follow(endpoint, cursor, &*sink, &state).await;
+            // A stream that ran for a while was healthy: reconnect quickly after it ends.
+            if began.elapsed() > SILENCE {
+                delay = Duration::from_millis(100);
+            }
+            match result {
                 Ok(Ended::Resync(reason)) => {
                     tracing::info!(endpoint = %show(endpoint), "event hub asks for a resync: {reason}");
                     state.clear_cursor();
@@ -247,6 +323,7 @@ impl Syncer {
             .map_err(|s| format!("subscription refused: {} ({:?})", s.message(), s.code()))?
             .into_inner();
         tracing::info!(endpoint = %show(endpoint), from = cursor.high(), "following the event hub");
+        self.stats.streams.fetch_add(1, Ordering::Relaxed);
         loop {
             let msg = match tokio::time::timeout(SILENCE, stream.message()).await {
                 Err(_) => return Ok(Ended::Silent),
@@ -257,8 +334,11 @@ impl Syncer {
             match msg.kind {
                 Some(Kind::Event(e)) => {
                     if !state.observe(e.seq) {
+                        self.stats.events_duplicate.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
+                    self.stats.events_applied.fetch_add(1, Ordering::Relaxed);
+                    self.stats.stream_seq.fetch_max(e.seq, Ordering::Relaxed);
                     if e.event_type == hub::TOKEN_REVOCATION {
                         match revocation(&e.payload) {
                             Some((id, exp)) => sink.revoke(&id, exp),

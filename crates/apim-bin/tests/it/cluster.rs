@@ -2,14 +2,16 @@
 //! over the internal data service and the event hub. Changes, revocations and undeployments reach the gateway;
 //! a gateway restarted while the control plane is down serves what it saved.
 
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use apim_test_support::process::{Node, free_offset};
 use apim_test_support::{TempDir, http};
 use serde_json::{Value, json};
 
 use super::gateway::{Mgmt, code, eventually, get};
-use super::{apim, base64_encode, oauth_form, wait_ready};
+use super::{apim, base64_encode, oauth_form, shared_keystore, wait_ready};
 
 fn control_plane_config(offset: u16) -> String {
     format!(
@@ -20,12 +22,17 @@ fn control_plane_config(offset: u16) -> String {
 }
 
 fn gateway_config(offset: u16, cp_offset: u16) -> String {
+    gateway_config_with(offset, &format!("localhost:{}", 9443 + cp_offset), &[format!("localhost:{}", 5672 + cp_offset)], "")
+}
+
+/// A gateway node syncing from `service` (host:port) over the event hub `endpoints` (host:port).
+fn gateway_config_with(offset: u16, service: &str, endpoints: &[String], extra: &str) -> String {
+    let endpoints: Vec<String> = endpoints.iter().map(|e| format!("\"tcp://{e}\"")).collect();
     format!(
         "[server]\nhostname = \"localhost\"\noffset = {offset}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\n\
-         [apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\nservice_url = \"https://localhost:{}/services/\"\n\
-         event_listening_endpoints = [\"tcp://localhost:{}\"]\n[apim.sync_runtime_artifacts.gateway]\ngateway_labels = [\"Default\"]\n",
-        9443 + cp_offset,
-        5672 + cp_offset
+         [apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\nservice_url = \"https://{service}/services/\"\n\
+         event_listening_endpoints = [{}]\n[apim.sync_runtime_artifacts.gateway]\ngateway_labels = [\"Default\"]\n{extra}",
+        endpoints.join(", ")
     )
 }
 
@@ -122,4 +129,212 @@ async fn gateway_node_follows_the_control_plane() {
     }
     gw.terminate();
     cp.terminate();
+}
+
+/// A TCP proxy in front of the event hub whose connections the test can cut.
+struct Proxy {
+    addr: SocketAddr,
+    conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Proxy {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let tracked = conns.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = l.accept().await {
+                let task = tokio::spawn(async move {
+                    if let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    }
+                });
+                tracked.lock().expect("lock").push(task);
+            }
+        });
+        Proxy { addr, conns }
+    }
+
+    /// Drops every open connection (both sockets close at once, mid-stream).
+    fn cut(&self) -> usize {
+        let conns: Vec<_> = self.conns.lock().expect("lock").drain(..).collect();
+        let open = conns.iter().filter(|t| !t.is_finished()).count();
+        conns.iter().for_each(|t| t.abort());
+        open
+    }
+}
+
+/// A figure from the gateway's `/metrics`.
+async fn metric(mgmt: &str, name: &str) -> i64 {
+    let text = http::get(&format!("{mgmt}/metrics")).await.expect("metrics").body;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("{name} missing from /metrics: {text}"))
+}
+
+async fn start_control_plane(dir: &std::path::Path, config: &str, bind: &str) -> (Node, String) {
+    let mut cp = Node::spawn(&apim(), &["control-plane", "-c", config, "--data-dir", "shared", "--bind", bind], dir);
+    let https = cp.url("management-https", Duration::from_secs(20));
+    assert_eq!(wait_ready(&https, Duration::from_secs(20)).await.status, 200, "{}", cp.stderr());
+    (cp, https)
+}
+
+/// POSTs until the control plane takes it (it may be restarting); a 409 means an earlier attempt went through.
+async fn create_app(base: &str, auth: &str, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = json!({"name": name, "throttlingPolicy": "Unlimited"}).to_string();
+        let r = http::request(
+            "POST",
+            &format!("{base}/api/am/devportal/v3/applications"),
+            &[("authorization", auth), ("content-type", "application/json")],
+            &body,
+        )
+        .await;
+        match r {
+            Ok(r) if r.status == 201 || r.status == 409 => return,
+            _ if Instant::now() > deadline => panic!("the control plane did not take {name}"),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// 1,000 changes while the control plane restarts five times and the stream is cut once: the gateway ends in
+/// the control plane's state, every event applied exactly once.
+#[tokio::test]
+async fn gateway_survives_restarts_and_cut_streams() {
+    let dir = TempDir::new("apim-hubfault");
+    let cp_off = free_offset(&[9443, 9763, 5672]);
+    std::fs::create_dir_all(dir.path().join("cpdb")).expect("mkdir");
+    std::fs::write(dir.path().join("cp.toml"), control_plane_config(cp_off)).expect("write");
+    let (mut cp, cp_https) = start_control_plane(dir.path(), "cp.toml", "127.0.0.1").await;
+    let proxy = Proxy::start(format!("127.0.0.1:{}", 5672 + cp_off).parse().expect("addr")).await;
+
+    let gw_off = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
+    let cfg = gateway_config_with(gw_off, &format!("localhost:{}", 9443 + cp_off), &[proxy.addr.to_string()], "");
+    std::fs::write(dir.path().join("gw.toml"), cfg).expect("write");
+    let mut gw = start_gateway(dir.path());
+    let gw_http = gw.url("management-http", Duration::from_secs(20));
+    assert_eq!(wait_ready(&gw_http, Duration::from_secs(20)).await.status, 200, "{}", gw.stderr());
+    // The stream is open once the first snapshot is in.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&gw_http, "apim_sync_streams_total").await < 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let start_seq = metric(&gw_http, "apim_sync_snapshot_seq").await.max(metric(&gw_http, "apim_sync_stream_seq").await);
+    let applied_before = metric(&gw_http, "apim_sync_events_applied_total").await;
+
+    let auth = format!("Basic {}", base64_encode("admin:admin"));
+    let mut cut = 0;
+    for i in 0..1000 {
+        if i % 200 == 100 {
+            let (status, _) = cp.terminate();
+            assert_eq!(status.and_then(|s| s.code()), Some(0));
+            cp = start_control_plane(dir.path(), "cp.toml", "127.0.0.1").await.0;
+        }
+        if i == 650 {
+            cut = proxy.cut();
+        }
+        create_app(&cp_https, &auth, &format!("Churn{i}")).await;
+    }
+    assert!(cut >= 1, "the stream ran through the proxy when it was cut");
+
+    let state = |path: &str| {
+        let url = format!("{cp_https}/internal/data/v1{path}");
+        let auth = auth.clone();
+        async move { http::request("GET", &url, &[("authorization", &auth)], "").await.expect("get").json() }
+    };
+    let head = state("/runtime-artifacts?gatewayLabel=Default").await["seq"].as_i64().expect("seq");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while metric(&gw_http, "apim_sync_snapshot_seq").await < head && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while metric(&gw_http, "apim_sync_stream_seq").await < head && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let all = http::get(&format!("{gw_http}/metrics")).await.expect("metrics").body;
+    let sync: Vec<&str> = all.lines().filter(|l| l.starts_with("apim_sync")).collect();
+    assert_eq!(metric(&gw_http, "apim_sync_stream_seq").await, head, "{sync:?} {}", gw.stderr());
+    assert_eq!(metric(&gw_http, "apim_sync_snapshot_seq").await, head);
+    let applied = metric(&gw_http, "apim_sync_events_applied_total").await - applied_before;
+    let dup = metric(&gw_http, "apim_sync_events_duplicate_total").await;
+    assert_eq!(applied, head - start_seq, "every event applied once: none skipped, none twice (duplicates {dup}, from {start_seq})");
+    assert_eq!(metric(&gw_http, "apim_sync_events_duplicate_total").await, 0);
+    assert!(metric(&gw_http, "apim_sync_streams_total").await >= 4, "the stream reconnected after restarts and the cut: {sync:?}");
+
+    // What the gateway saved is what the control plane serves.
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("shared/gateway/runtime-state.json")).expect("saved state")).expect("json");
+    let served = state("/runtime-artifacts?gatewayLabel=Default").await;
+    let names = |v: &Value| {
+        let mut n: Vec<String> =
+            v["applications"].as_array().expect("apps").iter().map(|a| a["name"].as_str().unwrap_or("").to_string()).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(saved["seq"], served["seq"]);
+    assert_eq!(names(&saved), names(&served));
+    assert_eq!(names(&saved).iter().filter(|n| n.starts_with("Churn")).count(), 1000);
+    for n in [&gw, &cp] {
+        assert!(!n.stderr().contains("panicked"), "{}", n.stderr());
+    }
+    gw.terminate();
+    cp.terminate();
+}
+
+/// Two control planes on one database, each on a host of its own: killing the one the gateway follows (and
+/// pulls from) moves it to the other without losing a change.
+#[tokio::test]
+async fn gateway_moves_to_the_other_control_plane() {
+    const CP1: &str = "127.0.0.6";
+    const CP2: &str = "127.0.0.7";
+    let dir = TempDir::new("apim-hubha");
+    if !shared_keystore(dir.path(), "ks.p12", "changeit", &["cp1.test", "cp2.test", "localhost"]) {
+        assert!(!apim_test_support::under_ci(), "keytool is needed under CI");
+        return;
+    }
+    let off = (0..200)
+        .map(|_| free_offset(&[9443, 9763, 5672]))
+        .find(|o| [CP1, CP2].iter().all(|h| [9443u16, 9763, 5672].iter().all(|p| std::net::TcpListener::bind((*h, p + o)).is_ok())))
+        .expect("free ports on both hosts");
+    let keystore = "[keystore.tls]\nfile_name = \"ks.p12\"\ntype = \"PKCS12\"\npassword = \"changeit\"\nalias = \"changeit\"\n";
+    std::fs::create_dir_all(dir.path().join("cpdb")).expect("mkdir");
+    std::fs::write(dir.path().join("cp.toml"), control_plane_config(off) + keystore).expect("write");
+    std::fs::write(dir.path().join("hosts"), format!("{CP1} cp1.test\n{CP2} cp2.test\n")).expect("hosts");
+    let (mut cp1, cp1_https) = start_control_plane(dir.path(), "cp.toml", CP1).await;
+    let (mut cp2, cp2_https) = start_control_plane(dir.path(), "cp.toml", CP2).await;
+
+    let gw_off = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
+    let endpoints = [format!("cp1.test:{}", 5672 + off), format!("cp2.test:{}", 5672 + off)];
+    let cfg = gateway_config_with(gw_off, &format!("cp1.test:{}", 9443 + off), &endpoints, keystore);
+    std::fs::write(dir.path().join("gw.toml"), cfg).expect("write");
+    let mut gw =
+        Node::spawn(&apim(), &["gateway", "-c", "gw.toml", "--data-dir", "gwdata", "--hosts", "hosts", "--bind", "127.0.0.1"], dir.path());
+    let gw_http = gw.url("management-http", Duration::from_secs(20));
+    let traffic = gw.url("gateway-http", Duration::from_secs(5));
+    assert_eq!(wait_ready(&gw_http, Duration::from_secs(20)).await.status, 200, "{}", gw.stderr());
+
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    let api = |name: &str| {
+        json!({"name": name, "context": format!("/{}", name.to_lowercase()), "version": "1.0.0", "policies": ["Unlimited"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/b")}},
+            "operations": [{"target": "/open", "verb": "GET", "authType": "None"}]})
+    };
+    let auth = format!("Basic {}", base64_encode("admin:admin"));
+    Mgmt { base: cp1_https, auth: auth.clone() }.publish(api("One")).await;
+    assert_eq!(eventually(&format!("{traffic}/one/1.0.0/open"), None, 200).await.status, 200, "{}", gw.stderr());
+
+    cp1.terminate();
+    Mgmt { base: cp2_https, auth }.publish(api("Two")).await;
+    let r = eventually(&format!("{traffic}/two/1.0.0/open"), None, 200).await;
+    assert_eq!(r.status, 200, "a change made on the other control plane arrives: {}\n{}", r.body, gw.stderr());
+    assert_eq!(get(&format!("{traffic}/one/1.0.0/open"), None).await.status, 200);
+    assert!(metric(&gw_http, "apim_sync_streams_total").await >= 2);
+    for n in [&gw, &cp2] {
+        assert!(!n.stderr().contains("panicked"), "{}", n.stderr());
+    }
+    gw.terminate();
+    cp2.terminate();
 }

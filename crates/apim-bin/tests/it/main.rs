@@ -15,6 +15,18 @@ pub(crate) fn apim() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_apim"))
 }
 
+/// A PKCS#12 keystore shared by several nodes (alias and passwords `password`) with every host name they are
+/// reached by: what an operator converts WSO2's shared keystore into. False when keytool is missing.
+pub(crate) fn shared_keystore(dir: &Path, file: &str, password: &str, hosts: &[&str]) -> bool {
+    let san = format!("SAN={}", hosts.iter().map(|h| format!("dns:{h}")).collect::<Vec<_>>().join(","));
+    std::process::Command::new("keytool")
+        .args(["-genkeypair", "-alias", password, "-keyalg", "RSA", "-keysize", "2048", "-storetype", "PKCS12", "-keystore", file])
+        .args(["-storepass", password, "-keypass", password, "-dname", "CN=apim.test", "-validity", "2", "-ext", &san])
+        .current_dir(dir)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 pub(crate) fn seed(name: &str) -> PathBuf {
     shared_dir().join("fixtures/seed-configs").join(name)
 }

@@ -13,7 +13,7 @@ use apim_test_support::{TempDir, http};
 use serde_json::{Value, json};
 
 use super::gateway::{Mgmt, code, eventually};
-use super::{apim, base64_encode, oauth_form, seed, wait_ready};
+use super::{apim, base64_encode, oauth_form, seed, shared_keystore, wait_ready};
 
 const CP: &str = "127.0.0.2";
 const KM: &str = "127.0.0.3";
@@ -34,38 +34,6 @@ impl Drop for Cleanup {
         })
         .join();
     }
-}
-
-/// One PKCS#12 keystore for every node, saved under the samples' name `wso2carbon.jks` (password and alias
-/// `wso2carbon`), with every node's host name: what an operator converts WSO2's shared keystore into.
-fn shared_keystore(dir: &Path) -> bool {
-    std::process::Command::new("keytool")
-        .args([
-            "-genkeypair",
-            "-alias",
-            "wso2carbon",
-            "-keyalg",
-            "RSA",
-            "-keysize",
-            "2048",
-            "-storetype",
-            "PKCS12",
-            "-keystore",
-            "wso2carbon.jks",
-            "-storepass",
-            "wso2carbon",
-            "-keypass",
-            "wso2carbon",
-            "-dname",
-            "CN=wso2.com",
-            "-validity",
-            "2",
-            "-ext",
-            "SAN=dns:cp.wso2.com,dns:km.wso2.com,dns:gw.wso2.com,dns:tm.wso2.com,dns:control-plane-host,dns:localhost",
-        ])
-        .current_dir(dir)
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// A node's own directory holding its sample, verbatim, and the shared keystore.
@@ -107,7 +75,12 @@ async fn seed_001_single_node_topology_on_its_own_hosts() {
         assert!(free(host, &[9443, 9763, 8280, 8243, 9099, 8099, 5672]), "{host} has a port of the samples taken");
     }
     let dir = TempDir::new("apim-seed001");
-    if !shared_keystore(dir.path()) {
+    if !shared_keystore(
+        dir.path(),
+        "wso2carbon.jks",
+        "wso2carbon",
+        &["cp.wso2.com", "km.wso2.com", "gw.wso2.com", "tm.wso2.com", "control-plane-host", "localhost"],
+    ) {
         assert!(!apim_test_support::under_ci(), "keytool is needed under CI");
         eprintln!("skipping: keytool not available");
         return;
