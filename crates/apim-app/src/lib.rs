@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod health;
+mod hub;
 mod late;
 pub mod server;
 pub mod tls;
@@ -257,7 +258,7 @@ impl App {
             let sink = Arc::new(RemoteGatewaySink { gw, slot: gateway, health: health.clone() });
             background.push(tokio::spawn(syncer.run(sink)));
         }
-        let hub = hub_listener.map(|l| (l, rx.clone()));
+        let hub = hub_listener.map(|l| (l, tls_config.clone(), rx.clone()));
         background.push(tokio::spawn(bring_up(config, pools, opts.hosts, health.clone(), rx, km_start, cp_start, gw_start, late, hub)));
         Ok(App { listeners, health, shutdown, tasks, background })
     }
@@ -371,7 +372,7 @@ async fn bring_up(
     cp: Option<CpStart>,
     gw: Option<GwStart>,
     late: late::LateRouter,
-    hub: Option<(TcpListener, watch::Receiver<bool>)>,
+    hub: Option<(TcpListener, Arc<rustls::ServerConfig>, watch::Receiver<bool>)>,
 ) {
     let Some((apim, shared)) = bring_up_databases(&config, pools, &hosts, &health, &mut shutdown).await else { return };
     let (Some(apim), Some(shared)) = (apim, shared) else { return };
@@ -406,8 +407,8 @@ async fn bring_up(
         if let Some(rx) = recorded {
             tokio::spawn(record_revocations(cp.clone(), rx));
         }
-        if let Some((listener, shutdown)) = hub {
-            tokio::spawn(serve_event_hub(cp.clone(), listener, shutdown));
+        if let Some((listener, tls, shutdown)) = hub {
+            tokio::spawn(serve_event_hub(cp.clone(), listener, tls, shutdown));
         }
         let pruning = cp.clone();
         tokio::spawn(async move {
@@ -427,10 +428,15 @@ async fn bring_up(
     }
 }
 
-/// Serves the event hub (gRPC over HTTP/2) until shutdown. HTTP/2 pings every second notice a dead
+/// Serves the event hub (gRPC over HTTP/2, plain or TLS on the same port) until shutdown. HTTP/2 pings every second notice a dead
 /// subscriber within three.
-async fn serve_event_hub(cp: Arc<apim_control_plane::ControlPlane>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+async fn serve_event_hub(
+    cp: Arc<apim_control_plane::ControlPlane>,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let incoming = hub::incoming(listener, tls);
     let result = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(1)))
         .http2_keepalive_timeout(Some(Duration::from_secs(2)))

@@ -26,6 +26,97 @@ pub(crate) fn routes() -> Router<Arc<ControlPlane>> {
         .route("/revokedjwt", get(revoked_jwt))
         .route("/keymanagers", get(key_managers))
         .route("/notify", post(notify))
+        .route("/apis/deployed-revisions", axum::routing::patch(deployed_revisions))
+}
+
+/// Admin-object kind holding what each gateway node last reported it serves (`name` is the node id).
+pub(crate) const GATEWAY_NODE: &str = "gateway_node";
+
+/// One gateway's report, as stored.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GatewayReport {
+    pub labels: Vec<String>,
+    pub reported_at: i64,
+    /// (api id, revision id, environment) with the time the node first reported it.
+    pub revisions: Vec<ServedRevision>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ServedRevision {
+    pub api_id: String,
+    pub revision_id: String,
+    pub environment: String,
+    pub since: i64,
+}
+
+impl ControlPlane {
+    /// Every gateway node's last report.
+    pub(crate) async fn gateway_reports(&self) -> std::result::Result<Vec<(String, GatewayReport)>, apim_store::StoreError> {
+        Ok(self
+            .db
+            .list_objects(GATEWAY_NODE)
+            .await?
+            .into_iter()
+            .filter_map(|(_, name, doc)| Some((name, serde_json::from_str(&doc).ok()?)))
+            .collect())
+    }
+}
+
+/// A gateway reports the revisions it serves now (the whole list for its labels), as WSO2's gateways acknowledge
+/// deployments: `?gatewayId=<node>&gatewayLabel=<label>[,...]`, body `[{apiId, revisionId, envInfo:[{name, vhost}]}]`.
+async fn deployed_revisions(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    cp.check_node(&headers)?;
+    let Some(node) =
+        q.iter().find(|(k, _)| k == "gatewayId").map(|(_, v)| v.trim().to_string()).filter(|v| !v.is_empty() && v.len() <= 255)
+    else {
+        return Err(ApiError::field("gatewayId", "name the reporting gateway (1 to 255 characters)"));
+    };
+    let labels: Vec<String> = q
+        .iter()
+        .filter(|(k, _)| k == "gatewayLabel")
+        .flat_map(|(_, v)| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string))
+        .collect();
+    let acks: Vec<apim_wire::DeployedRevisionAck> =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("the body is not a list of deployed revisions: {e}")))?;
+    let now = (crate::hub::now_ms() / 1000) as i64;
+    let existing = cp.db.list_objects(GATEWAY_NODE).await?.into_iter().find(|(_, name, _)| *name == node);
+    let before: GatewayReport = existing.as_ref().and_then(|(_, _, doc)| serde_json::from_str(doc).ok()).unwrap_or_default();
+    let mut revisions = Vec::new();
+    for a in &acks {
+        for env in &a.env_info {
+            let since = before
+                .revisions
+                .iter()
+                .find(|r| r.api_id == a.api_id && r.revision_id == a.revision_id && r.environment == env.name)
+                .map_or(now, |r| r.since);
+            revisions.push(ServedRevision {
+                api_id: a.api_id.clone(),
+                revision_id: a.revision_id.clone(),
+                environment: env.name.clone(),
+                since,
+            });
+        }
+    }
+    let report = GatewayReport { labels, reported_at: now, revisions };
+    let doc = serde_json::to_string(&report).map_err(ApiError::unavailable)?;
+    match existing {
+        Some((id, _, _)) => {
+            cp.db.update_object(GATEWAY_NODE, &id, &node, &doc, &[]).await?;
+        }
+        None => match cp.db.create_object(GATEWAY_NODE, &uuid::Uuid::new_v4().to_string(), &node, &doc, &[]).await {
+            // Another control plane stored this node's first report at the same moment; the next one updates it.
+            Ok(()) | Err(apim_store::StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        },
+    }
+    Ok(Json(json!({"gatewayId": node, "revisions": report.revisions.len()})))
 }
 
 impl ControlPlane {

@@ -468,7 +468,45 @@ async fn restore_revision(
 async fn deployments(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
     cp.principal(&headers).await?.require(VIEW)?;
     api_or_404(&cp, &id).await?;
-    let list: Vec<Value> = cp.db.deployments(&id).await?.iter().map(deployment_json).collect();
+    let reports = cp.gateway_reports().await?;
+    let list: Vec<Value> = cp
+        .db
+        .deployments(&id)
+        .await?
+        .iter()
+        .map(|d| {
+            let mut v = deployment_json(d);
+            // Per gateway node serving the environment: DEPLOYED once it reported this revision, else PENDING.
+            let mut first: Option<i64> = None;
+            let gateways: Vec<Value> = reports
+                .iter()
+                .filter(|(_, r)| r.labels.iter().any(|l| l.eq_ignore_ascii_case(&d.environment)))
+                .map(|(node, r)| {
+                    let served = r
+                        .revisions
+                        .iter()
+                        .find(|s| s.api_id == d.api_id && s.revision_id == d.revision_id && s.environment == d.environment);
+                    if let Some(s) = served {
+                        first = Some(first.map_or(s.since, |f| f.min(s.since)));
+                    }
+                    json!({"gatewayId": node, "status": if served.is_some() { "DEPLOYED" } else { "PENDING" },
+                           "reportedTime": apim_domain::api::rfc3339(r.reported_at)})
+                })
+                .collect();
+            if !reports.is_empty() {
+                match first {
+                    Some(t) => v["successDeployedTime"] = json!(apim_domain::api::rfc3339(t)),
+                    None => {
+                        if let Some(o) = v.as_object_mut() {
+                            o.remove("successDeployedTime");
+                        }
+                    }
+                }
+                v["gatewayDeployments"] = json!(gateways);
+            }
+            v
+        })
+        .collect();
     Ok(ok(json!({"count": list.len(), "list": list})))
 }
 

@@ -22,7 +22,7 @@ use apim_config::{Endpoint, EndpointScheme, HostsFile};
 use apim_wire::RuntimeState;
 use apim_wire::hub::{self, Cursor, SubscribeRequest, hub_message::Kind};
 use base64::Engine;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -46,8 +46,6 @@ pub trait StateSink: Send + Sync + 'static {
 pub enum SyncError {
     #[error("`{0}` is not an http(s) URL with a host")]
     BadServiceUrl(String),
-    #[error("event hub endpoint {0}: ssl:// is not supported yet; list the tcp:// endpoint")]
-    TlsEndpoint(String),
     #[error("no event_listening_endpoints are configured")]
     NoEndpoints,
 }
@@ -66,7 +64,7 @@ pub struct SyncConfig {
     pub saved: PathBuf,
 }
 
-type HttpClient = Client<apim_net::HttpsConnector, Empty<Bytes>>;
+type HttpClient = Client<apim_net::HttpsConnector, Full<Bytes>>;
 
 /// Counters for `/metrics`: what the stream delivered and what was done with it.
 #[derive(Default)]
@@ -113,6 +111,8 @@ pub struct Syncer {
     basic: String,
     http: HttpClient,
     hosts: HostsFile,
+    /// For `https://` pulls and `ssl://` event hub endpoints.
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl Syncer {
@@ -127,9 +127,6 @@ impl Syncer {
         if cfg.endpoints.is_empty() {
             return Err(SyncError::NoEndpoints);
         }
-        if let Some(e) = cfg.endpoints.iter().find(|e| e.scheme == EndpointScheme::Ssl) {
-            return Err(SyncError::TlsEndpoint(format!("ssl://{}:{}", e.host, e.port)));
-        }
         let mut bases = vec![format!("{scheme}://{authority}")];
         let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
         for e in &cfg.endpoints {
@@ -143,7 +140,7 @@ impl Syncer {
         let https = apim_net::https_connector(&hosts, &tls);
         let http = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(https);
         let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", cfg.username, cfg.password)));
-        Ok(Syncer { cfg, stats: SyncStats::default(), bases, basic, http, hosts })
+        Ok(Syncer { cfg, stats: SyncStats::default(), bases, basic, http, hosts, tls })
     }
 
     /// The saved snapshot, if there is a readable one.
@@ -197,7 +194,7 @@ impl Syncer {
         let url = format!("{base}/internal/data/v1/runtime-artifacts?gatewayLabel={}", labels.join(","));
         let req = http::Request::get(&url)
             .header(http::header::AUTHORIZATION, &self.basic)
-            .body(Empty::new())
+            .body(Full::default())
             .map_err(|e| (true, e.to_string()))?;
         let fetch = async {
             let resp = self.http.request(req).await.map_err(|e| (false, format!("{base}: {e}")))?;
@@ -213,6 +210,32 @@ impl Syncer {
                 .map_err(|e| (true, format!("{base} sent a runtime state that does not parse: {e}")))
         };
         tokio::time::timeout(PULL_TIMEOUT, fetch).await.map_err(|_| (false, format!("{base}: timed out")))?
+    }
+
+    /// Tells the control plane which revisions this node serves (`PATCH .../apis/deployed-revisions`).
+    async fn report(&self, served: &[apim_wire::DeployedRevisionAck]) -> Result<(), String> {
+        let body = serde_json::to_vec(served).map_err(|e| e.to_string())?;
+        let labels: Vec<String> = self.cfg.labels.iter().map(|l| form_urlencoded_label(l)).collect();
+        let mut errors = Vec::new();
+        for base in &self.bases {
+            let url = format!(
+                "{base}/internal/data/v1/apis/deployed-revisions?gatewayId={}&gatewayLabel={}",
+                form_urlencoded_label(&self.cfg.node_id),
+                labels.join(",")
+            );
+            let req = http::Request::patch(&url)
+                .header(http::header::AUTHORIZATION, &self.basic)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(body.clone())))
+                .map_err(|e| e.to_string())?;
+            match tokio::time::timeout(Duration::from_secs(10), self.http.request(req)).await {
+                Ok(Ok(r)) if r.status().is_success() => return Ok(()),
+                Ok(Ok(r)) => return Err(format!("{base} answered {}", r.status())),
+                Ok(Err(e)) => errors.push(format!("{base}: {e}")),
+                Err(_) => errors.push(format!("{base}: timed out")),
+            }
+        }
+        Err(errors.join("; "))
     }
 
     /// Runs until the process ends: serves the saved state, pulls, follows the stream, pulls again on change.
@@ -232,6 +255,8 @@ impl Syncer {
     async fn pull_loop(self: Arc<Self>, sink: Arc<dyn StateSink>, state: Arc<Shared>) {
         let mut delay = Duration::from_millis(200);
         let mut installed = i64::MIN;
+        // What the control plane last heard this node serves.
+        let mut reported: Option<Vec<apim_wire::DeployedRevisionAck>> = None;
         loop {
             let wanted = state.want();
             match self.pull().await {
@@ -243,6 +268,13 @@ impl Syncer {
                         self.save(&s);
                         self.stats.snapshots.fetch_add(1, Ordering::Relaxed);
                         self.stats.snapshot_seq.store(s.seq, Ordering::Relaxed);
+                        let served = deployed_revisions(&s);
+                        if reported.as_ref() != Some(&served) {
+                            match self.report(&served).await {
+                                Ok(()) => reported = Some(served),
+                                Err(e) => tracing::warn!("cannot report the deployed revisions: {e}; reporting with the next change"),
+                            }
+                        }
                         tracing::debug!(seq = s.seq, apis = s.apis.len(), "runtime state pulled");
                     }
                     state.pulled(&s);
@@ -298,15 +330,27 @@ impl Syncer {
     }
 
     async fn follow(&self, endpoint: &Endpoint, cursor: Cursor, sink: &dyn StateSink, state: &Shared) -> Result<Ended, String> {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}:{}", endpoint.host, endpoint.port))
+        let scheme = if endpoint.scheme == EndpointScheme::Ssl { "https" } else { "http" };
+        let settings = tonic::transport::Endpoint::from_shared(format!("{scheme}://{}:{}", endpoint.host, endpoint.port))
             .map_err(|e| e.to_string())?
             .connect_timeout(Duration::from_secs(3))
             .http2_keep_alive_interval(Duration::from_secs(1))
             .keep_alive_timeout(Duration::from_secs(2))
-            .keep_alive_while_idle(true)
-            .connect_with_connector(apim_net::http_connector(&self.hosts))
-            .await
-            .map_err(|e| format!("cannot connect: {e}"))?;
+            .keep_alive_while_idle(true);
+        let tcp = apim_net::http_connector(&self.hosts);
+        let channel = match endpoint.scheme {
+            EndpointScheme::Tcp => settings.connect_with_connector(tcp).await,
+            // TLS verified against the truststore, HTTP/2 by ALPN.
+            EndpointScheme::Ssl => {
+                let tls = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config((*self.tls).clone())
+                    .https_only()
+                    .enable_http2()
+                    .wrap_connector(tcp);
+                settings.connect_with_connector(tls).await
+            }
+        }
+        .map_err(|e| format!("cannot connect: {e}"))?;
         let mut client = hub::event_hub_client::EventHubClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
         let mut req = tonic::Request::new(SubscribeRequest {
             node_id: self.cfg.node_id.clone(),
@@ -428,6 +472,23 @@ fn apply(sink: &dyn StateSink, s: &RuntimeState) {
     }
 }
 
+/// The revisions a state deploys, one entry per API revision with its environments.
+fn deployed_revisions(s: &RuntimeState) -> Vec<apim_wire::DeployedRevisionAck> {
+    let mut out: Vec<apim_wire::DeployedRevisionAck> = Vec::new();
+    let mut index: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
+    for a in &s.apis {
+        let env = apim_wire::EnvInfo { name: a.environment.clone(), vhost: a.vhost.clone() };
+        match index.get(&(a.id.as_str(), a.revision_id.as_str())) {
+            Some(&i) => out[i].env_info.push(env),
+            None => {
+                index.insert((a.id.as_str(), a.revision_id.as_str()), out.len());
+                out.push(apim_wire::DeployedRevisionAck { api_id: a.id.clone(), revision_id: a.revision_id.clone(), env_info: vec![env] });
+            }
+        }
+    }
+    out
+}
+
 fn revocation(payload: &str) -> Option<(String, i64)> {
     let v: serde_json::Value = serde_json::from_str(payload).ok()?;
     Some((v.get("revokedToken")?.as_str()?.to_string(), v.get("expiryTime")?.as_i64()? / 1000))
@@ -465,7 +526,8 @@ fn form_urlencoded_label(l: &str) -> String {
 }
 
 fn show(e: &Endpoint) -> String {
-    format!("tcp://{}:{}", e.host, e.port)
+    let scheme = if e.scheme == EndpointScheme::Ssl { "ssl" } else { "tcp" };
+    format!("{scheme}://{}:{}", e.host, e.port)
 }
 
 fn now_ms() -> u64 {

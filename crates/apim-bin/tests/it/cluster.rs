@@ -22,12 +22,12 @@ fn control_plane_config(offset: u16) -> String {
 }
 
 fn gateway_config(offset: u16, cp_offset: u16) -> String {
-    gateway_config_with(offset, &format!("localhost:{}", 9443 + cp_offset), &[format!("localhost:{}", 5672 + cp_offset)], "")
+    gateway_config_with(offset, &format!("localhost:{}", 9443 + cp_offset), &[format!("tcp://localhost:{}", 5672 + cp_offset)], "")
 }
 
-/// A gateway node syncing from `service` (host:port) over the event hub `endpoints` (host:port).
+/// A gateway node syncing from `service` (host:port) over the event hub `endpoints` (tcp:// or ssl:// URLs).
 fn gateway_config_with(offset: u16, service: &str, endpoints: &[String], extra: &str) -> String {
-    let endpoints: Vec<String> = endpoints.iter().map(|e| format!("\"tcp://{e}\"")).collect();
+    let endpoints: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
     format!(
         "[server]\nhostname = \"localhost\"\noffset = {offset}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\n\
          [apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\nservice_url = \"https://{service}/services/\"\n\
@@ -78,6 +78,19 @@ async fn gateway_node_follows_the_control_plane() {
     let r = eventually(&items, Some(&jwt), 200).await;
     assert_eq!(r.status, 200, "{}\n{}", r.body, gw.stderr());
     assert_eq!(r.json()["path"], "/b/items");
+
+    // The gateway reported what it serves: the publisher shows the deployment per gateway.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let deployment = loop {
+        let d = m.ok("GET", &format!("/api/am/publisher/v4/apis/{api}/deployments"), Value::Null).await["list"][0].clone();
+        if d["gatewayDeployments"][0]["status"] == "DEPLOYED" || Instant::now() > deadline {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(deployment["gatewayDeployments"][0]["status"], "DEPLOYED", "{deployment}");
+    assert_eq!(deployment["gatewayDeployments"][0]["gatewayId"], format!("localhost:{}", 9443 + gw_off));
+    assert!(deployment["successDeployedTime"].is_string(), "{deployment}");
 
     // Opaque tokens are introspected at the control plane's resident key manager.
     let (oapp, ock, ocs) = m.app("HubOpaque", "Unlimited", "OAUTH", "PRODUCTION").await;
@@ -212,7 +225,7 @@ async fn gateway_survives_restarts_and_cut_streams() {
     let proxy = Proxy::start(format!("127.0.0.1:{}", 5672 + cp_off).parse().expect("addr")).await;
 
     let gw_off = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
-    let cfg = gateway_config_with(gw_off, &format!("localhost:{}", 9443 + cp_off), &[proxy.addr.to_string()], "");
+    let cfg = gateway_config_with(gw_off, &format!("localhost:{}", 9443 + cp_off), &[format!("tcp://{}", proxy.addr)], "");
     std::fs::write(dir.path().join("gw.toml"), cfg).expect("write");
     let mut gw = start_gateway(dir.path());
     let gw_http = gw.url("management-http", Duration::from_secs(20));
@@ -284,8 +297,9 @@ async fn gateway_survives_restarts_and_cut_streams() {
     cp.terminate();
 }
 
-/// Two control planes on one database, each on a host of its own: killing the one the gateway follows (and
-/// pulls from) moves it to the other without losing a change.
+/// Two control planes on one database, each on a host of its own: killing the one the gateway follows (over
+/// TLS) and pulls from moves it to the other (plain) without losing a change; a change made through one is
+/// visible through the other's REST API at once.
 #[tokio::test]
 async fn gateway_moves_to_the_other_control_plane() {
     const CP1: &str = "127.0.0.6";
@@ -307,7 +321,8 @@ async fn gateway_moves_to_the_other_control_plane() {
     let (mut cp2, cp2_https) = start_control_plane(dir.path(), "cp.toml", CP2).await;
 
     let gw_off = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
-    let endpoints = [format!("cp1.test:{}", 5672 + off), format!("cp2.test:{}", 5672 + off)];
+    // One subscribes over TLS, the other in plain text: the hub's port serves both.
+    let endpoints = [format!("ssl://cp1.test:{}", 5672 + off), format!("tcp://cp2.test:{}", 5672 + off)];
     let cfg = gateway_config_with(gw_off, &format!("cp1.test:{}", 9443 + off), &endpoints, keystore);
     std::fs::write(dir.path().join("gw.toml"), cfg).expect("write");
     let mut gw =
@@ -323,7 +338,10 @@ async fn gateway_moves_to_the_other_control_plane() {
             "operations": [{"target": "/open", "verb": "GET", "authType": "None"}]})
     };
     let auth = format!("Basic {}", base64_encode("admin:admin"));
-    Mgmt { base: cp1_https, auth: auth.clone() }.publish(api("One")).await;
+    let one = Mgmt { base: cp1_https, auth: auth.clone() }.publish(api("One")).await;
+    let seen =
+        Mgmt { base: cp2_https.clone(), auth: auth.clone() }.ok("GET", &format!("/api/am/publisher/v4/apis/{one}"), Value::Null).await;
+    assert_eq!(seen["lifeCycleStatus"], "PUBLISHED", "the other control plane serves the change at once");
     assert_eq!(eventually(&format!("{traffic}/one/1.0.0/open"), None, 200).await.status, 200, "{}", gw.stderr());
 
     cp1.terminate();

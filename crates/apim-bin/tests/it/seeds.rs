@@ -36,11 +36,12 @@ impl Drop for Cleanup {
     }
 }
 
-/// A node's own directory holding its sample, verbatim, and the shared keystore.
-fn node_dir(root: &Path, name: &str, sample: &str) -> std::path::PathBuf {
+/// A node's own directory holding its sample (as `edit` leaves it) and the shared keystore.
+fn node_dir(root: &Path, name: &str, sample: &str, edit: &dyn Fn(String) -> String) -> std::path::PathBuf {
     let d = root.join(name);
     std::fs::create_dir_all(&d).expect("mkdir");
-    std::fs::copy(seed(sample), d.join("deployment.toml")).expect("copy sample");
+    let text = std::fs::read_to_string(seed(sample)).expect("sample");
+    std::fs::write(d.join("deployment.toml"), edit(text)).expect("write sample");
     std::fs::copy(root.join("wso2carbon.jks"), d.join("wso2carbon.jks")).expect("copy keystore");
     d
 }
@@ -66,67 +67,103 @@ fn multipart(fields: &[(&str, &str)]) -> (String, String) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
+/// One node of a topology: its directory name, sample, role subcommand and address.
+struct Member {
+    name: &'static str,
+    sample: &'static str,
+    role: &'static str,
+    host: &'static str,
+}
+
+const SEED_001: [Member; 4] = [
+    Member { name: "km", sample: "001-key-manager-single.toml", role: "key-manager", host: KM },
+    Member { name: "cp", sample: "001-control-plane-single.toml", role: "control-plane", host: CP },
+    Member { name: "gw", sample: "001-gateway-single.toml", role: "gateway", host: GW },
+    Member { name: "tm", sample: "001-traffic-manager-single.toml", role: "traffic-manager", host: TM },
+];
+
+/// Seed 000 names its roles in `server_role`, so `apim run` picks them.
+const SEED_000: [Member; 4] = [
+    Member { name: "km", sample: "000-key-manager.toml", role: "run", host: KM },
+    Member { name: "cp", sample: "000-control-plane.toml", role: "run", host: CP },
+    Member { name: "gw", sample: "000-gateway.toml", role: "run", host: GW },
+    Member { name: "tm", sample: "000-traffic-manager.toml", role: "run", host: TM },
+];
+
+/// Both seed sets, one after the other (they use the same hosts, ports and database names).
 #[tokio::test]
-async fn seed_001_single_node_topology_on_its_own_hosts() {
-    let Some(admin) = admin_url(Backend::MySql) else { return };
-    let (_, _, db_host, db_port) = apim_test_support::db::parse_url(&admin);
-    assert_eq!(db_port, 3306, "the samples name port 3306");
-    for host in [CP, KM, GW, TM] {
-        assert!(free(host, &[9443, 9763, 8280, 8243, 9099, 8099, 5672]), "{host} has a port of the samples taken");
-    }
-    let dir = TempDir::new("apim-seed001");
-    if !shared_keystore(
-        dir.path(),
-        "wso2carbon.jks",
-        "wso2carbon",
-        &["cp.wso2.com", "km.wso2.com", "gw.wso2.com", "tm.wso2.com", "control-plane-host", "localhost"],
-    ) {
-        assert!(!apim_test_support::under_ci(), "keytool is needed under CI");
-        eprintln!("skipping: keytool not available");
-        return;
-    }
-    // The databases and users the samples name (the samples are the only users of these names here).
-    let mut setup: Vec<String> = ["apim_db", "shared_db", "apimgt_db"]
-        .iter()
-        .flat_map(|d| [format!("DROP DATABASE IF EXISTS {d}"), format!("CREATE DATABASE {d}")])
-        .collect();
+async fn seed_topologies_on_their_own_hosts() {
+    seed_001().await;
+    seed_000().await;
+}
+
+/// Seed 001: the key manager and the control plane have databases of their own (`apimgt_db`, `apim_db`) and
+/// share `shared_db`, each with the users the samples name.
+async fn seed_001() {
+    let mut users = Vec::new();
     for (user, pass, dbs) in [
         ("apimadmin", "apimadmin", &["apim_db", "shared_db"][..]),
         ("sharedadmin", "sharedadmin", &["shared_db"]),
         ("apiadmin", "apimadmin", &["apimgt_db"]),
     ] {
         for host in ["%", "localhost"] {
-            setup.push(format!("CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY '{pass}'"));
+            users.push(format!("CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY '{pass}'"));
             for db in dbs {
-                setup.push(format!("GRANT ALL ON {db}.* TO '{user}'@'{host}'"));
+                users.push(format!("GRANT ALL ON {db}.* TO '{user}'@'{host}'"));
             }
         }
     }
+    topology("apim-seed001", &SEED_001, &["apim_db", "shared_db", "apimgt_db"], users, &|t| t).await;
+}
+
+/// Seed 000: the key manager and the control plane share `apim_db` and `shared_db`. The samples name MySQL's
+/// root/root; only that password is changed, to this machine's root's.
+async fn seed_000() {
+    let Some(admin) = admin_url(Backend::MySql) else { return };
+    let (_, root_password, _, _) = apim_test_support::db::parse_url(&admin);
+    let edit = move |t: String| {
+        t.replace("username = \"root\"\npassword = \"root\"", &format!("username = \"root\"\npassword = \"{root_password}\""))
+    };
+    topology("apim-seed000", &SEED_000, &["apim_db", "shared_db"], Vec::new(), &edit).await;
+}
+
+/// Starts the members from their samples on their own hosts, then runs the whole flow through them: an API
+/// from an OpenAPI file deployed to Default and published, JWT and opaque tokens from the key manager, calls
+/// through the gateway, revocations at the key manager refused by the gateway, and an undeployment (404).
+async fn topology(prefix: &str, members: &[Member], databases: &[&str], users: Vec<String>, edit: &dyn Fn(String) -> String) {
+    let Some(admin) = admin_url(Backend::MySql) else { return };
+    let (_, _, db_host, db_port) = apim_test_support::db::parse_url(&admin);
+    assert_eq!(db_port, 3306, "the samples name port 3306");
+    for m in members {
+        assert!(free(m.host, &[9443, 9763, 8280, 8243, 9099, 8099, 5672]), "{} has a port of the samples taken", m.host);
+    }
+    let dir = TempDir::new(prefix);
+    let names = ["cp.wso2.com", "km.wso2.com", "gw.wso2.com", "tm.wso2.com", "control-plane-host", "localhost"];
+    if !shared_keystore(dir.path(), "wso2carbon.jks", "wso2carbon", &names) {
+        assert!(!apim_test_support::under_ci(), "keytool is needed under CI");
+        eprintln!("skipping: keytool not available");
+        return;
+    }
+    // The databases the samples name (the samples are the only users of these names here).
+    let mut setup: Vec<String> =
+        databases.iter().flat_map(|d| [format!("DROP DATABASE IF EXISTS {d}"), format!("CREATE DATABASE {d}")]).collect();
+    setup.extend(users);
     admin_exec(Backend::MySql, &admin, &setup).await.expect("create the samples' databases and users");
-    let _cleanup =
-        Cleanup(admin.clone(), ["apim_db", "shared_db", "apimgt_db"].iter().map(|d| format!("DROP DATABASE IF EXISTS {d}")).collect());
+    let _cleanup = Cleanup(admin.clone(), databases.iter().map(|d| format!("DROP DATABASE IF EXISTS {d}")).collect());
     std::fs::write(
         dir.path().join("hosts"),
         format!("{db_host} db.wso2.com\n{CP} cp.wso2.com control-plane-host\n{KM} km.wso2.com\n{GW} gw.wso2.com\n{TM} tm.wso2.com\n"),
     )
     .expect("hosts");
 
-    let km_dir = node_dir(dir.path(), "km", "001-key-manager-single.toml");
-    let cp_dir = node_dir(dir.path(), "cp", "001-control-plane-single.toml");
-    let gw_dir = node_dir(dir.path(), "gw", "001-gateway-single.toml");
-    let tm_dir = node_dir(dir.path(), "tm", "001-traffic-manager-single.toml");
-    let mut km = start(&km_dir, "key-manager", KM);
-    let mut cp = start(&cp_dir, "control-plane", CP);
-    let mut gw = start(&gw_dir, "gateway", GW);
-    let mut tm = start(&tm_dir, "traffic-manager", TM);
-    let mut nodes = [&mut km, &mut cp, &mut gw, &mut tm];
+    let mut nodes: Vec<Node> = members.iter().map(|m| start(&node_dir(dir.path(), m.name, m.sample, edit), m.role, m.host)).collect();
     for n in nodes.iter_mut() {
         let https = n.url("management-https", Duration::from_secs(20));
         let ready = wait_ready(&https, Duration::from_secs(40)).await;
         assert_eq!(ready.status, 200, "{https}: {}\n{}", ready.body, n.stderr());
     }
-    assert_eq!(cp.url("event-hub", Duration::from_secs(1)), format!("tcp://{CP}:5672"));
-
+    let gw_log = |nodes: &[Node]| nodes[2].stderr();
+    assert_eq!(nodes[1].url("event-hub", Duration::from_secs(1)), format!("tcp://{CP}:5672"));
     // An API from an OpenAPI file, deployed to Default and published, through the control plane's REST API.
     let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
     let m = Mgmt { base: format!("https://{CP}:9443"), auth: format!("Basic {}", base64_encode("admin:admin")) };
@@ -170,7 +207,7 @@ async fn seed_001_single_node_topology_on_its_own_hosts() {
         assert_eq!(t.status, 200, "{}", t.body);
         let token = t.json()["access_token"].as_str().expect("token").to_string();
         let r = eventually(&menu, Some(&token), 200).await;
-        assert_eq!(r.status, 200, "{name}: {}\n{}", r.body, gw.stderr());
+        assert_eq!(r.status, 200, "{name}: {}\n{}", r.body, gw_log(&nodes));
         assert_eq!(r.json()["path"], "/pizzashack/menu");
         tokens.push((token, ck, cs));
     }
@@ -180,7 +217,7 @@ async fn seed_001_single_node_topology_on_its_own_hosts() {
     for (token, ck, cs) in &tokens {
         assert_eq!(oauth_form(&km_base, "revoke", ck, cs, &format!("token={token}")).await.status, 200);
         let r = eventually(&menu, Some(token), 401).await;
-        assert_eq!((r.status, code(&r).as_str()), (401, "900901"), "{}\n{}", r.body, gw.stderr());
+        assert_eq!((r.status, code(&r).as_str()), (401, "900901"), "{}\n{}", r.body, gw_log(&nodes));
     }
 
     // Undeployed: the gateway no longer knows the API.
@@ -188,10 +225,10 @@ async fn seed_001_single_node_topology_on_its_own_hosts() {
     let r = eventually(&menu, None, 404).await;
     assert_eq!((r.status, code(&r).as_str()), (404, "900906"), "{}", r.body);
 
-    for n in [&km, &cp, &gw, &tm] {
+    for n in &nodes {
         assert!(!n.stderr().contains("panicked"), "{}", n.stderr());
     }
-    for mut n in [km, cp, gw, tm] {
+    for mut n in nodes {
         n.terminate();
     }
 }

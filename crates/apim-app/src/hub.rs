@@ -1,0 +1,102 @@
+//! The event hub's listener: one port (5672 + offset) serves `tcp://` and `ssl://` subscribers alike. The first
+//! byte of a connection decides: a TLS handshake record (0x16) is answered with the node's certificate, anything
+//! else is taken as plain HTTP/2. So a control plane needs no second port, and each subscriber picks the scheme
+//! its configuration names.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+/// How long a new connection may take to send its first byte and finish a TLS handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+pub enum HubConn {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for HubConn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            HubConn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            HubConn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for HubConn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            HubConn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            HubConn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            HubConn::Plain(s) => Pin::new(s).poll_flush(cx),
+            HubConn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            HubConn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            HubConn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+impl tonic::transport::server::Connected for HubConn {
+    type ConnectInfo = ();
+    fn connect_info(&self) -> Self::ConnectInfo {}
+}
+
+/// Accepted connections, plain or TLS, for tonic; ends when the server drops it.
+pub fn incoming(listener: TcpListener, tls: Arc<rustls::ServerConfig>) -> tokio_stream::wrappers::ReceiverStream<io::Result<HubConn>> {
+    let mut cfg = (*tls).clone();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!("event hub accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = tx.closed() => return,
+            };
+            let _ = stream.set_nodelay(true);
+            let (tx, acceptor) = (tx.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                let conn = tokio::time::timeout(HANDSHAKE, async {
+                    let mut first = [0u8; 1];
+                    stream.peek(&mut first).await?;
+                    if first[0] == 0x16 {
+                        Ok(HubConn::Tls(Box::new(acceptor.accept(stream).await?)))
+                    } else {
+                        Ok::<_, io::Error>(HubConn::Plain(stream))
+                    }
+                })
+                .await;
+                match conn {
+                    Ok(Ok(c)) => {
+                        let _ = tx.send(Ok(c)).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(%peer, "event hub connection dropped before it started: {e}"),
+                    Err(_) => tracing::debug!(%peer, "event hub connection sent nothing for {HANDSHAKE:?}; closed"),
+                }
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
