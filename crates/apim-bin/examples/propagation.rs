@@ -171,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
     // Revocation → first 401.
     let (sec, rev) = prepare(&mgmt, api("Secured", &backend_url, true)).await?;
     deploy(&mgmt, &sec, &rev).await?;
+    call(&mgmt, "POST", &format!("/api/am/publisher/v4/apis/change-lifecycle?action=Publish&apiId={sec}"), Value::Null).await?;
     let app =
         call(&mgmt, "POST", "/api/am/devportal/v3/applications", json!({"name": "BenchApp", "throttlingPolicy": "Unlimited"})).await?;
     let app_id = app["applicationId"].as_str().unwrap_or_default().to_string();
@@ -236,9 +237,17 @@ async fn main() -> anyhow::Result<()> {
             .await?;
     let pull = t.elapsed();
     println!("reference: one snapshot pull over HTTP: {:.0} ms, {:.1} MB of JSON", pull.as_secs_f64() * 1e3, r.body.len() as f64 / 1e6);
+    // Same data directory (it holds the certificate the nodes share), without the saved state: a real first sync.
+    std::fs::remove_file(dir.path().join("shared/gateway/runtime-state.json"))?;
+    // A new offset: the loader's many client connections may hold one of the old ports.
+    let gw_off = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
+    std::fs::write(dir.path().join("gw.toml"), gateway_config(gw_off, cp_off))?;
+    let (gw_mgmt, traffic) = (format!("http://127.0.0.1:{}", 9763 + gw_off), format!("http://127.0.0.1:{}", 8280 + gw_off));
     let started = Instant::now();
-    let mut fresh = start_gateway(dir.path(), "fresh");
-    ready(&gw_mgmt, Duration::from_secs(120)).await?;
+    let mut fresh = start_gateway(dir.path(), "shared");
+    if let Err(e) = ready(&gw_mgmt, Duration::from_secs(120)).await {
+        anyhow::bail!("{e}\n{}", fresh.stderr());
+    }
     let synced = started.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rss, hwm) = fresh.memory_kib().unwrap_or((0, 0));

@@ -88,14 +88,12 @@ async fn deployed_revisions(
     let now = (crate::hub::now_ms() / 1000) as i64;
     let existing = cp.db.list_objects(GATEWAY_NODE).await?.into_iter().find(|(_, name, _)| *name == node);
     let before: GatewayReport = existing.as_ref().and_then(|(_, _, doc)| serde_json::from_str(doc).ok()).unwrap_or_default();
+    let known: std::collections::HashMap<(&str, &str, &str), i64> =
+        before.revisions.iter().map(|r| ((r.api_id.as_str(), r.revision_id.as_str(), r.environment.as_str()), r.since)).collect();
     let mut revisions = Vec::new();
     for a in &acks {
         for env in &a.env_info {
-            let since = before
-                .revisions
-                .iter()
-                .find(|r| r.api_id == a.api_id && r.revision_id == a.revision_id && r.environment == env.name)
-                .map_or(now, |r| r.since);
+            let since = known.get(&(a.api_id.as_str(), a.revision_id.as_str(), env.name.as_str())).copied().unwrap_or(now);
             revisions.push(ServedRevision {
                 api_id: a.api_id.clone(),
                 revision_id: a.revision_id.clone(),

@@ -12,9 +12,10 @@ use serde_json::Value;
 
 use crate::ControlPlane;
 
-/// How often the log is polled. Polling the indexed `seq` column is cheap, and it sees events committed by any
-/// control plane on the same database, not only this one.
-const POLL: Duration = Duration::from_millis(20);
+/// How often the log is polled. Polling the indexed `seq` column is cheap (200 primary-key lookups a second),
+/// and it sees events committed by any control plane on the same database, not only this one; it bounds how
+/// long a change waits before the event hub sends it.
+const POLL: Duration = Duration::from_millis(5);
 /// How far below the newest number a snapshot looks for numbers still missing.
 const PENDING_WINDOW: i64 = 256;
 
@@ -147,7 +148,7 @@ impl ControlPlane {
                 if tx.is_closed() {
                     return;
                 }
-                tokio::time::sleep(if failing { POLL * 50 } else { POLL }).await;
+                tokio::time::sleep(if failing { Duration::from_secs(1) } else { POLL }).await;
             }
         });
         rx

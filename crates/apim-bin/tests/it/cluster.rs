@@ -79,6 +79,34 @@ async fn gateway_node_follows_the_control_plane() {
     assert_eq!(r.status, 200, "{}\n{}", r.body, gw.stderr());
     assert_eq!(r.json()["path"], "/b/items");
 
+    // An API deployed only to another gateway environment never reaches this gateway (labels [Default]).
+    m.ok("POST", "/api/am/admin/v4/environments", json!({"name": "Europe", "type": "hybrid", "vhosts": [{"host": "eu.gw.test"}]})).await;
+    let pb = "/api/am/publisher/v4";
+    let eu = m
+        .ok(
+            "POST",
+            &format!("{pb}/apis"),
+            json!({"name": "EuOnly", "context": "/euonly", "version": "1.0.0", "policies": ["Unlimited"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/b")}},
+            "operations": [{"target": "/open", "verb": "GET", "authType": "None"}]}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let eu_rev = m.ok("POST", &format!("{pb}/apis/{eu}/revisions"), json!({})).await["id"].as_str().expect("rev").to_string();
+    m.ok("POST", &format!("{pb}/apis/{eu}/deploy-revision?revisionId={eu_rev}"), json!([{"name": "Europe"}])).await;
+    // A later change to Default arriving proves the Europe deployment was seen and left out.
+    let marker = m
+        .publish(json!({"name": "Marker", "context": "/marker", "version": "1.0.0", "policies": ["Unlimited"],
+        "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/b")}},
+        "operations": [{"target": "/open", "verb": "GET", "authType": "None"}]}))
+        .await;
+    assert!(!marker.is_empty());
+    assert_eq!(eventually(&format!("{traffic}/marker/1.0.0/open"), None, 200).await.status, 200);
+    let r = get(&format!("{traffic}/euonly/1.0.0/open"), None).await;
+    assert_eq!((r.status, code(&r).as_str()), (404, "900906"), "{}", r.body);
+
     // The gateway reported what it serves: the publisher shows the deployment per gateway.
     let deadline = Instant::now() + Duration::from_secs(5);
     let deployment = loop {
