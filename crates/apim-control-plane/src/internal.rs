@@ -179,7 +179,27 @@ async fn runtime_artifacts(
     if labels.is_empty() {
         return Err(ApiError::field("gatewayLabel", "name at least one gateway label"));
     }
-    Ok(Json(cp.runtime_state(&labels).await?))
+    // `apiId=` (repeated or comma-separated): only those APIs; `apis=false`: everything but the APIs.
+    let ids: Vec<String> = q
+        .iter()
+        .filter(|(k, _)| k == "apiId")
+        .flat_map(|(_, v)| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string))
+        .collect();
+    if ids.len() > 1000 {
+        return Err(ApiError::field("apiId", "at most 1000 APIs at a time"));
+    }
+    let apis = match q.iter().rev().find(|(k, _)| k == "apis").map(|(_, v)| v.as_str()) {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(other) => return Err(ApiError::field("apis", format!("`{other}` is not true or false"))),
+    };
+    let state = match (ids.is_empty(), apis) {
+        (true, true) => cp.runtime_state(&labels).await?,
+        (true, false) => cp.runtime_part(&labels, crate::runtime::ApiScope::Only(&[]), true).await?,
+        (false, true) => cp.runtime_part(&labels, crate::runtime::ApiScope::Only(&ids), false).await?,
+        (false, false) => return Err(ApiError::field("apis", "apis=false leaves nothing of the apiId list")),
+    };
+    Ok(Json(state))
 }
 
 async fn revoked_jwt(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap) -> Result<Json<Vec<RevokedJwt>>> {

@@ -29,6 +29,7 @@ use apim_store::{Db, UserAuth};
 
 pub use auth::SharedValidator;
 pub use error::ApiError;
+pub use runtime::ApiScope;
 
 /// A gateway environment deployments can target.
 #[derive(Clone, Debug)]

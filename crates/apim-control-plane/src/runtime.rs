@@ -19,17 +19,38 @@ const POLL: Duration = Duration::from_millis(5);
 /// How far below the newest number a snapshot looks for numbers still missing.
 const PENDING_WINDOW: i64 = 256;
 
+/// Which APIs a runtime state holds.
+#[derive(Clone, Copy, Debug)]
+pub enum ApiScope<'a> {
+    All,
+    /// These (an empty list: none).
+    Only(&'a [String]),
+}
+
 impl ControlPlane {
     /// Everything deployed to one of `labels` (environment names), with the applications, subscriptions,
     /// policies and block conditions a gateway checks requests against. `seq` is read first, so the state is
     /// at least as new as it says.
     pub async fn runtime_state(&self, labels: &[String]) -> Result<RuntimeState, StoreError> {
+        self.runtime_part(labels, ApiScope::All, true).await
+    }
+
+    /// A part of [`ControlPlane::runtime_state`]: the APIs in `apis`, and everything else when `rest`. A part
+    /// carries `partial`; the whole state does not.
+    pub async fn runtime_part(&self, labels: &[String], apis: ApiScope<'_>, rest: bool) -> Result<RuntimeState, StoreError> {
         let seq = self.db.last_event_seq().await?;
         let serves = |env: &str| labels.iter().any(|l| l.eq_ignore_ascii_case(env));
-        let apis = self
-            .db
-            .deployed_revisions()
-            .await?
+        let (rows, partial) = match apis {
+            ApiScope::All => (self.db.deployed_revisions().await?, None),
+            ApiScope::Only(ids) => {
+                let mut rows = Vec::new();
+                for id in ids {
+                    rows.extend(self.db.deployed_revisions_of(id).await?);
+                }
+                (rows, Some(apim_wire::Partial { api_ids: ids.to_vec(), rest }))
+            }
+        };
+        let apis = rows
             .into_iter()
             .filter(|(d, _, _)| serves(&d.environment))
             .map(|(d, status, document)| DeployedApi {
@@ -41,6 +62,19 @@ impl ControlPlane {
                 definition: serde_json::from_str(&document).unwrap_or(Value::Null),
             })
             .collect();
+        let window = (seq - PENDING_WINDOW).max(0);
+        let present: std::collections::HashSet<i64> =
+            self.db.events_after(window, PENDING_WINDOW).await?.into_iter().map(|e| e.seq).collect();
+        let pending = ((window + 1)..=seq).filter(|s| !present.contains(s)).collect();
+        let mut state = RuntimeState { seq, labels: labels.to_vec(), apis, pending, partial, ..RuntimeState::default() };
+        if rest {
+            self.fill_rest(&mut state).await?;
+        }
+        Ok(state)
+    }
+
+    /// Applications, keys, subscriptions, policies, block conditions, API keys and revoked tokens.
+    async fn fill_rest(&self, state: &mut RuntimeState) -> Result<(), StoreError> {
         let applications = self
             .db
             .list_applications(None)
@@ -99,26 +133,15 @@ impl ControlPlane {
             })
             .collect();
         let (api_key_jwks, revoked_api_keys) = self.api_key_state().await?;
-        let revoked_tokens = self.revoked_tokens().await?;
-        // Numbers below `seq` not (yet) in the log: their transactions may still commit after this read.
-        let window = (seq - PENDING_WINDOW).max(0);
-        let present: std::collections::HashSet<i64> =
-            self.db.events_after(window, PENDING_WINDOW).await?.into_iter().map(|e| e.seq).collect();
-        let pending = ((window + 1)..=seq).filter(|s| !present.contains(s)).collect();
-        Ok(RuntimeState {
-            seq,
-            labels: labels.to_vec(),
-            apis,
-            applications,
-            key_mappings,
-            subscriptions,
-            policies,
-            block_conditions,
-            api_key_jwks,
-            revoked_api_keys,
-            revoked_tokens,
-            pending,
-        })
+        state.applications = applications;
+        state.key_mappings = key_mappings;
+        state.subscriptions = subscriptions;
+        state.policies = policies;
+        state.block_conditions = block_conditions;
+        state.api_key_jwks = api_key_jwks;
+        state.revoked_api_keys = revoked_api_keys;
+        state.revoked_tokens = self.revoked_tokens().await?;
+        Ok(())
     }
 
     /// One [`ControlPlane::event_tail`] shared by every caller on this node.

@@ -92,6 +92,9 @@ pub struct Api {
     pub cors: Option<Cors>,
     /// The request header carrying the token (`authorizationHeader`, default `authorization`), lower case.
     pub auth_header: String,
+    /// What it was compiled from: (revision id, lifecycle status, environment). A later state with the same
+    /// reuses this compiled API instead of reading the definition again (revisions never change).
+    pub origin: (String, String, String),
 }
 
 #[derive(Debug)]
@@ -211,6 +214,14 @@ impl Snapshot {
     pub fn compile(state: &RuntimeState, previous: Option<&Snapshot>) -> Snapshot {
         let mut apis = Vec::new();
         for d in &state.apis {
+            let same = previous.and_then(|p| p.router.api_by_id(&d.id)).filter(|a| {
+                let (revision, status, environment) = &a.origin;
+                *revision == d.revision_id && *status == d.status && *environment == d.environment
+            });
+            if let Some(api) = same {
+                apis.push(api.clone());
+                continue;
+            }
             match compile_api(d, previous) {
                 Ok(api) => apis.push(Arc::new(api)),
                 Err(e) => tracing::warn!(api = %d.id, "API left out of the gateway: {e}"),
@@ -365,6 +376,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
         throttle_default: format!("{throttle_stem}_default"),
         throttle_stem,
         id: d.id.clone(),
+        origin: (d.revision_id.clone(), d.status.clone(), d.environment.clone()),
         name: s("name"),
         default_version: doc.get("isDefaultVersion").and_then(Value::as_bool).unwrap_or(false),
         websocket,

@@ -76,6 +76,8 @@ pub trait ApiStore: Send + Sync {
     fn prune_events(&self, created_before: i64, max_seq: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Every deployment with the API's lifecycle state and the deployed revision's document: what gateways serve.
     fn deployed_revisions(&self) -> impl Future<Output = Result<Vec<(Deployment, String, String)>, StoreError>> + Send;
+    /// [`ApiStore::deployed_revisions`] of one API.
+    fn deployed_revisions_of(&self, api_id: &str) -> impl Future<Output = Result<Vec<(Deployment, String, String)>, StoreError>> + Send;
 }
 
 const API_COLUMNS: &str = "id, name, version, context, provider, status, api_type, document, created_at, updated_at";
@@ -505,6 +507,23 @@ impl ApiStore for Db {
         per_backend!(self, |p| {
             let mut out = Vec::new();
             for r in sqlx::query(q).fetch_all(p).await? {
+                out.push((deployment_from(&r)?, r.try_get(6)?, r.try_get(7)?));
+            }
+            Ok(out)
+        })
+    }
+
+    async fn deployed_revisions_of(&self, api_id: &str) -> Result<Vec<(Deployment, String, String)>, StoreError> {
+        let q = sql(
+            self,
+            "SELECT d.api_id, d.environment, d.revision_id, d.vhost, d.display_on_devportal, d.deployed_at, a.status, r.document \
+             FROM am_deployment d JOIN am_api a ON a.id = d.api_id JOIN am_revision r ON r.id = d.revision_id WHERE d.api_id = ? ORDER BY d.environment",
+            "SELECT d.api_id, d.environment, d.revision_id, d.vhost, d.display_on_devportal, d.deployed_at, a.status, r.document \
+             FROM am_deployment d JOIN am_api a ON a.id = d.api_id JOIN am_revision r ON r.id = d.revision_id WHERE d.api_id = $1 ORDER BY d.environment",
+        );
+        per_backend!(self, |p| {
+            let mut out = Vec::new();
+            for r in sqlx::query(q).bind(api_id).fetch_all(p).await? {
                 out.push((deployment_from(&r)?, r.try_get(6)?, r.try_get(7)?));
             }
             Ok(out)

@@ -4,12 +4,13 @@
 //!
 //! At start the saved copy is served at once (so a gateway restarts while every control plane is down), then a
 //! fresh snapshot replaces it. Events arrive in order with a gap-aware cursor; a revocation applies directly,
-//! any other change that concerns these labels pulls a new snapshot (bursts cost one pull). A stream silent for
-//! three seconds, closed, or refused moves to the next `event_listening_endpoints` entry with backoff; a
-//! "resync" answer pulls a snapshot first.
+//! any other event marks the part of the state it changes (one API, or "the rest": applications, keys,
+//! subscriptions, policies, block conditions), and the puller fetches just those parts and patches its copy
+//! (bursts cost one pull). A stream silent for three seconds, closed, or refused moves to the next
+//! `event_listening_endpoints` entry with backoff; a "resync" answer pulls a whole snapshot first.
 //!
-//! **Architecture Invariant:** what a node serves is always a whole snapshot the control plane produced; events
-//! only decide when to pull one (and carry revocations, which apply at once and are also in every snapshot).
+//! **Architecture Invariant:** what a node serves is built only from what the control plane sent: a whole
+//! snapshot, patched by parts that events named; an event this node cannot place asks for a whole snapshot.
 
 #![forbid(unsafe_code)]
 
@@ -73,8 +74,9 @@ pub struct SyncStats {
     pub events_applied: AtomicU64,
     /// Events dropped because their number had been seen (should stay 0).
     pub events_duplicate: AtomicU64,
-    /// Snapshots pulled and installed.
+    /// States installed: whole snapshots, and patches of the parts events named.
     pub snapshots: AtomicU64,
+    pub patches: AtomicU64,
     /// Streams opened (the first, then every reconnect).
     pub streams: AtomicU64,
     /// The highest sequence number seen on the stream, and the installed snapshot's.
@@ -89,12 +91,14 @@ impl SyncStats {
             "# TYPE apim_sync_events_applied_total counter\napim_sync_events_applied_total {}\n\
              # TYPE apim_sync_events_duplicate_total counter\napim_sync_events_duplicate_total {}\n\
              # TYPE apim_sync_snapshots_total counter\napim_sync_snapshots_total {}\n\
+             # TYPE apim_sync_patches_total counter\napim_sync_patches_total {}\n\
              # TYPE apim_sync_streams_total counter\napim_sync_streams_total {}\n\
              # TYPE apim_sync_stream_seq gauge\napim_sync_stream_seq {}\n\
              # TYPE apim_sync_snapshot_seq gauge\napim_sync_snapshot_seq {}\n",
             g(&self.events_applied),
             g(&self.events_duplicate),
             g(&self.snapshots),
+            g(&self.patches),
             g(&self.streams),
             self.stream_seq.load(Ordering::Relaxed),
             self.snapshot_seq.load(Ordering::Relaxed),
@@ -174,11 +178,17 @@ impl Syncer {
         }
     }
 
-    /// Pulls the runtime state of this node's labels from the first control plane that answers.
+    /// Pulls the whole runtime state of this node's labels from the first control plane that answers.
     pub async fn pull(&self) -> Result<RuntimeState, String> {
+        self.pull_query("").await
+    }
+
+    /// Pulls `runtime-artifacts` with `extra` query parameters (a part of the state) from the first control
+    /// plane that answers.
+    async fn pull_query(&self, extra: &str) -> Result<RuntimeState, String> {
         let mut errors = Vec::new();
         for base in &self.bases {
-            match self.pull_from(base).await {
+            match self.pull_from(base, extra).await {
                 Ok(s) => return Ok(s),
                 // A control plane that answered (401, 400, bad JSON) is not skipped over: the problem is ours.
                 Err((true, e)) => return Err(e),
@@ -189,9 +199,9 @@ impl Syncer {
     }
 
     /// `Err((answered, message))`.
-    async fn pull_from(&self, base: &str) -> Result<RuntimeState, (bool, String)> {
+    async fn pull_from(&self, base: &str, extra: &str) -> Result<RuntimeState, (bool, String)> {
         let labels: Vec<String> = self.cfg.labels.iter().map(|l| form_urlencoded_label(l)).collect();
-        let url = format!("{base}/internal/data/v1/runtime-artifacts?gatewayLabel={}", labels.join(","));
+        let url = format!("{base}/internal/data/v1/runtime-artifacts?gatewayLabel={}{extra}", labels.join(","));
         let req = http::Request::get(&url)
             .header(http::header::AUTHORIZATION, &self.basic)
             .body(Full::default())
@@ -251,39 +261,46 @@ impl Syncer {
         puller.abort();
     }
 
-    /// Pulls a snapshot whenever asked (and first of all), retrying with backoff; installs only newer ones.
+    /// Brings the served state up to date whenever asked (and first of all), retrying with backoff: a whole
+    /// snapshot first and after a resync, then only the parts events marked as changed.
     async fn pull_loop(self: Arc<Self>, sink: Arc<dyn StateSink>, state: Arc<Shared>) {
         let mut delay = Duration::from_millis(200);
-        let mut installed = i64::MIN;
+        let mut current: Option<RuntimeState> = None;
         // What the control plane last heard this node serves.
         let mut reported: Option<Vec<apim_wire::DeployedRevisionAck>> = None;
         loop {
-            let wanted = state.want();
-            match self.pull().await {
+            let work = state.take_work(current.is_none());
+            if work.is_empty() {
+                state.wake.notified().await;
+                continue;
+            }
+            let updated = match &current {
+                Some(c) if !work.full => self.pull_parts(c, &work).await,
+                _ => self.pull().await,
+            };
+            match updated {
                 Ok(s) => {
                     delay = Duration::from_millis(200);
-                    if s.seq >= installed {
-                        installed = s.seq;
-                        apply(&*sink, &s);
-                        self.save(&s);
-                        self.stats.snapshots.fetch_add(1, Ordering::Relaxed);
-                        self.stats.snapshot_seq.store(s.seq, Ordering::Relaxed);
-                        let served = deployed_revisions(&s);
-                        if reported.as_ref() != Some(&served) {
-                            match self.report(&served).await {
-                                Ok(()) => reported = Some(served),
-                                Err(e) => tracing::warn!("cannot report the deployed revisions: {e}; reporting with the next change"),
-                            }
+                    apply(&*sink, &s);
+                    self.save(&s);
+                    match current.is_some() && !work.full {
+                        true => self.stats.patches.fetch_add(1, Ordering::Relaxed),
+                        false => self.stats.snapshots.fetch_add(1, Ordering::Relaxed),
+                    };
+                    self.stats.snapshot_seq.store(s.seq, Ordering::Relaxed);
+                    let served = deployed_revisions(&s);
+                    if reported.as_ref() != Some(&served) {
+                        match self.report(&served).await {
+                            Ok(()) => reported = Some(served),
+                            Err(e) => tracing::warn!("cannot report the deployed revisions: {e}; reporting with the next change"),
                         }
-                        tracing::debug!(seq = s.seq, apis = s.apis.len(), "runtime state pulled");
                     }
+                    tracing::debug!(seq = s.seq, apis = s.apis.len(), full = work.full, "runtime state updated");
                     state.pulled(&s);
-                    // Changes that arrived while pulling need another pull; otherwise wait to be asked.
-                    if state.want() <= wanted {
-                        state.wake.notified().await;
-                    }
+                    current = Some(s);
                 }
                 Err(e) => {
+                    state.restore(work);
                     sink.waiting(&format!("waiting for the control plane: {e}"));
                     tracing::warn!("cannot pull the runtime state: {e}; retrying in {delay:?}");
                     tokio::time::sleep(delay).await;
@@ -291,6 +308,29 @@ impl Syncer {
                 }
             }
         }
+    }
+
+    /// `current` with the parts `work` names pulled again. It is as new as the stream position the work was
+    /// taken at: every change up to there marked its part.
+    async fn pull_parts(&self, current: &RuntimeState, work: &Work) -> Result<RuntimeState, String> {
+        let mut next = current.clone();
+        let mut oldest = i64::MAX;
+        if work.rest {
+            let part = self.pull_query("&apis=false").await?;
+            oldest = oldest.min(part.seq);
+            next.patch(part);
+        }
+        let ids: Vec<&String> = work.apis.iter().collect();
+        for chunk in ids.chunks(100) {
+            let list: Vec<String> = chunk.iter().map(|id| form_urlencoded_label(id)).collect();
+            let part = self.pull_query(&format!("&apiId={}", list.join(","))).await?;
+            oldest = oldest.min(part.seq);
+            next.patch(part);
+        }
+        next.seq = work.high.min(oldest).max(current.seq);
+        next.pending = work.pending.clone();
+        next.partial = None;
+        Ok(next)
     }
 
     /// Follows the event hub, moving between endpoints; never returns.
@@ -314,7 +354,6 @@ impl Syncer {
                 Ok(Ended::Resync(reason)) => {
                     tracing::info!(endpoint = %show(endpoint), "event hub asks for a resync: {reason}");
                     state.clear_cursor();
-                    state.ask();
                     continue;
                 }
                 Ok(Ended::Silent) => {
@@ -377,19 +416,19 @@ impl Syncer {
             };
             match msg.kind {
                 Some(Kind::Event(e)) => {
-                    if !state.observe(e.seq) {
+                    let change = classify(&e.event_type, &e.payload, &self.cfg.labels);
+                    let revoked = change == Change::Revocation;
+                    if !state.accept(e.seq, change) {
                         self.stats.events_duplicate.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
                     self.stats.events_applied.fetch_add(1, Ordering::Relaxed);
                     self.stats.stream_seq.fetch_max(e.seq, Ordering::Relaxed);
-                    if e.event_type == hub::TOKEN_REVOCATION {
+                    if revoked {
                         match revocation(&e.payload) {
                             Some((id, exp)) => sink.revoke(&id, exp),
                             None => tracing::warn!(seq = e.seq, "a revocation event without revokedToken/expiryTime; ignored"),
                         }
-                    } else if concerns(&e.event_type, &e.payload, &self.cfg.labels) {
-                        state.ask();
                     }
                 }
                 Some(Kind::Resync(r)) => return Ok(Ended::Resync(r.reason)),
@@ -404,7 +443,8 @@ enum Ended {
     Silent,
 }
 
-/// What the stream and the puller share: the cursor, and how far the pulled state must reach.
+/// What the stream and the puller share: the cursor, and the parts of the state that changed since the last
+/// pull.
 #[derive(Default)]
 struct Shared {
     inner: std::sync::Mutex<SharedInner>,
@@ -417,8 +457,36 @@ struct Shared {
 #[derive(Default)]
 struct SharedInner {
     cursor: Option<Cursor>,
-    /// Bumped by every change that needs a pull.
-    asked: u64,
+    dirty: Work,
+}
+
+/// Parts of the state to pull again, and the stream position they were collected up to.
+#[derive(Default)]
+struct Work {
+    full: bool,
+    rest: bool,
+    apis: std::collections::BTreeSet<String>,
+    high: i64,
+    pending: Vec<i64>,
+}
+
+impl Work {
+    fn is_empty(&self) -> bool {
+        !self.full && !self.rest && self.apis.is_empty()
+    }
+}
+
+/// What an event changes in the state this node serves.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Change {
+    None,
+    Revocation,
+    /// One API's deployments or definition.
+    Api(String),
+    /// Applications, keys, subscriptions, policies, block conditions or API keys.
+    Rest,
+    /// Anything this node cannot place: pull everything.
+    Full,
 }
 
 impl Shared {
@@ -433,26 +501,54 @@ impl Shared {
         self.lock().cursor = Some(c);
         self.ready.notify_one();
     }
+    /// After a resync: no position until a whole snapshot gives one.
     fn clear_cursor(&self) {
-        self.lock().cursor = None;
-    }
-    fn want(&self) -> u64 {
-        self.lock().asked
-    }
-    fn ask(&self) {
-        self.lock().asked += 1;
+        let mut g = self.lock();
+        g.cursor = None;
+        g.dirty.full = true;
+        drop(g);
         self.wake.notify_one();
     }
-    fn observe(&self, seq: i64) -> bool {
+    /// Records an event's number and what it changes, under one lock, so a pull that sees the new position also
+    /// sees the change; false for a number seen before.
+    fn accept(&self, seq: i64, change: Change) -> bool {
         let mut g = self.lock();
         let now = now_ms();
-        match &mut g.cursor {
-            Some(c) => {
-                c.expire(now);
-                c.observe(seq, now)
+        if let Some(c) = &mut g.cursor {
+            c.expire(now);
+            if !c.observe(seq, now) {
+                return false;
             }
-            None => true,
         }
+        match change {
+            Change::Api(id) => {
+                g.dirty.apis.insert(id);
+            }
+            Change::Rest => g.dirty.rest = true,
+            Change::Full => g.dirty.full = true,
+            Change::None | Change::Revocation => return true,
+        }
+        drop(g);
+        self.wake.notify_one();
+        true
+    }
+    /// The changes collected so far (a whole pull when `full`), with the stream position they reach.
+    fn take_work(&self, full: bool) -> Work {
+        let mut g = self.lock();
+        let mut w = std::mem::take(&mut g.dirty);
+        w.full |= full;
+        if let Some(c) = &g.cursor {
+            w.high = c.high();
+            w.pending = c.pending();
+        }
+        w
+    }
+    /// A failed pull: its work is still to do.
+    fn restore(&self, w: Work) {
+        let mut g = self.lock();
+        g.dirty.full |= w.full;
+        g.dirty.rest |= w.rest;
+        g.dirty.apis.extend(w.apis);
     }
     /// A pulled snapshot: the first one (or one after a resync) gives the stream its position.
     fn pulled(&self, s: &RuntimeState) {
@@ -494,16 +590,50 @@ fn revocation(payload: &str) -> Option<(String, i64)> {
     Some((v.get("revokedToken")?.as_str()?.to_string(), v.get("expiryTime")?.as_i64()? / 1000))
 }
 
-/// Whether an event can change what these labels serve: deployments name their labels; everything else
-/// (applications, subscriptions, policies, keys, block conditions) may.
-pub fn concerns(event_type: &str, payload: &str, labels: &[String]) -> bool {
-    if event_type != "DEPLOY_API_IN_GATEWAY" && event_type != "REMOVE_API_FROM_GATEWAY" {
-        return true;
+/// What an event changes for a node serving `labels`. Deployments name their labels; API events name their API;
+/// the events of applications, keys, subscriptions, policies and block conditions change the rest; anything
+/// else (environments, unknown types) asks for everything.
+pub fn classify(event_type: &str, payload: &str, labels: &[String]) -> Change {
+    const REST: &[&str] = &[
+        "APPLICATION_CREATE",
+        "APPLICATION_UPDATE",
+        "APPLICATION_DELETE",
+        "APPLICATION_REGISTRATION_CREATE",
+        "REMOVE_APPLICATION_KEYMAPPING",
+        "SUBSCRIPTIONS_CREATE",
+        "SUBSCRIPTIONS_UPDATE",
+        "SUBSCRIPTIONS_DELETE",
+        "POLICY_CREATE",
+        "POLICY_UPDATE",
+        "POLICY_DELETE",
+        "BLOCK_CONDITION_ADD",
+        "BLOCK_CONDITION_UPDATE",
+        "BLOCK_CONDITION_DELETE",
+        "KEY_MANAGER_CONFIGURATION",
+        "API_KEY_REVOKE",
+        "SCOPE_CREATE",
+        "SCOPE_UPDATE",
+        "SCOPE_DELETE",
+    ];
+    if event_type == hub::TOKEN_REVOCATION {
+        return Change::Revocation;
     }
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(payload) else { return true };
-    match v.get("gatewayLabels").and_then(|l| l.as_array()) {
-        Some(names) => names.iter().filter_map(|n| n.as_str()).any(|n| labels.iter().any(|l| l.eq_ignore_ascii_case(n))),
-        None => true,
+    if REST.contains(&event_type) {
+        return Change::Rest;
+    }
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(payload) else { return Change::Full };
+    let api = v.get("apiId").or_else(|| v.get("uuid")).and_then(|a| a.as_str()).filter(|a| !a.is_empty()).map(str::to_string);
+    match (event_type, api) {
+        ("DEPLOY_API_IN_GATEWAY" | "REMOVE_API_FROM_GATEWAY", Some(id)) => match v.get("gatewayLabels").and_then(|l| l.as_array()) {
+            Some(names) if !names.iter().filter_map(|n| n.as_str()).any(|n| labels.iter().any(|l| l.eq_ignore_ascii_case(n))) => {
+                Change::None
+            }
+            _ => Change::Api(id),
+        },
+        // A new API is deployed nowhere yet.
+        ("API_CREATE", Some(_)) => Change::None,
+        ("API_UPDATE" | "API_DELETE" | "API_LIFECYCLE_CHANGE", Some(id)) => Change::Api(id),
+        _ => Change::Full,
     }
 }
 
@@ -539,12 +669,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deployments_to_other_labels_do_not_concern_us() {
+    fn events_mark_the_part_they_change() {
         let labels = vec!["Default".to_string()];
-        assert!(!concerns("DEPLOY_API_IN_GATEWAY", r#"{"gatewayLabels":["Sandbox"]}"#, &labels));
-        assert!(concerns("DEPLOY_API_IN_GATEWAY", r#"{"gatewayLabels":["default"]}"#, &labels));
-        assert!(concerns("REMOVE_API_FROM_GATEWAY", "not json", &labels));
-        assert!(concerns("SUBSCRIPTIONS_CREATE", r#"{}"#, &labels));
+        assert_eq!(classify("DEPLOY_API_IN_GATEWAY", r#"{"apiId":"a","gatewayLabels":["Sandbox"]}"#, &labels), Change::None);
+        assert_eq!(classify("DEPLOY_API_IN_GATEWAY", r#"{"apiId":"a","gatewayLabels":["default"]}"#, &labels), Change::Api("a".into()));
+        assert_eq!(classify("REMOVE_API_FROM_GATEWAY", "not json", &labels), Change::Full);
+        assert_eq!(classify("API_LIFECYCLE_CHANGE", r#"{"uuid":"b"}"#, &labels), Change::Api("b".into()));
+        assert_eq!(classify("API_UPDATE", r#"{}"#, &labels), Change::Full);
+        assert_eq!(classify("API_CREATE", r#"{"apiId":"c"}"#, &labels), Change::None);
+        assert_eq!(classify("SUBSCRIPTIONS_CREATE", "{}", &labels), Change::Rest);
+        assert_eq!(classify("ENVIRONMENT_UPDATE", "{}", &labels), Change::Full);
+        assert_eq!(classify("SOMETHING_NEW", r#"{"apiId":"d"}"#, &labels), Change::Full);
+        assert_eq!(classify(hub::TOKEN_REVOCATION, "{}", &labels), Change::Revocation);
     }
 
     #[test]

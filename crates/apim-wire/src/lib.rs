@@ -69,6 +69,48 @@ pub struct RuntimeState {
     /// still commit. A subscriber passes them on so their events still reach it (see `hub::Cursor`).
     #[serde(default)]
     pub pending: Vec<i64>,
+    /// Absent for a whole state. Present for a part of one (`?apiId=` or `?apis=false`): which sections it holds;
+    /// the others are empty and mean nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<Partial>,
+}
+
+/// What a partial runtime state holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Partial {
+    /// These APIs' deployments to the labels (none: not deployed there any more).
+    pub api_ids: Vec<String>,
+    /// Everything but the APIs: applications, keys, subscriptions, policies, block conditions, API keys, revoked
+    /// tokens.
+    pub rest: bool,
+}
+
+impl RuntimeState {
+    /// Applies a partial state on top of this whole one: the sections it holds replace these. The result is as
+    /// new as the older of the two sequence numbers says (the caller knows better when it pulled every part
+    /// that changed).
+    pub fn patch(&mut self, part: RuntimeState) {
+        let Some(p) = part.partial else {
+            *self = part;
+            return;
+        };
+        if !p.api_ids.is_empty() {
+            self.apis.retain(|a| !p.api_ids.contains(&a.id));
+            self.apis.extend(part.apis);
+        }
+        if p.rest {
+            self.applications = part.applications;
+            self.key_mappings = part.key_mappings;
+            self.subscriptions = part.subscriptions;
+            self.policies = part.policies;
+            self.block_conditions = part.block_conditions;
+            self.api_key_jwks = part.api_key_jwks;
+            self.revoked_api_keys = part.revoked_api_keys;
+            self.revoked_tokens = part.revoked_tokens;
+        }
+        self.pending = part.pending;
+    }
 }
 
 /// A revoked access token as gateways key it, until it would have expired anyway (Unix seconds).

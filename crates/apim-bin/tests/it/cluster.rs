@@ -107,6 +107,10 @@ async fn gateway_node_follows_the_control_plane() {
     let r = get(&format!("{traffic}/euonly/1.0.0/open"), None).await;
     assert_eq!((r.status, code(&r).as_str()), (404, "900906"), "{}", r.body);
 
+    // Changes after the first snapshot arrive as patches of the parts they touched, not whole snapshots.
+    let gw_http = gw.url("management-http", Duration::from_secs(1));
+    assert!(metric(&gw_http, "apim_sync_patches_total").await >= 1);
+
     // The gateway reported what it serves: the publisher shows the deployment per gateway.
     let deadline = Instant::now() + Duration::from_secs(5);
     let deployment = loop {

@@ -27,6 +27,22 @@ pub(crate) fn shared_keystore(dir: &Path, file: &str, password: &str, hosts: &[&
         .is_ok_and(|o| o.status.success())
 }
 
+/// Runs statements as the MariaDB admin when dropped (the test's databases go however the test ends).
+pub(crate) struct Cleanup(pub(crate) String, pub(crate) Vec<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let (url, stmts) = (self.0.clone(), self.1.clone());
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(admin_exec(Backend::MySql, &url, &stmts)))
+        })
+        .join();
+    }
+}
+
 pub(crate) fn seed(name: &str) -> PathBuf {
     shared_dir().join("fixtures/seed-configs").join(name)
 }
@@ -255,19 +271,6 @@ async fn seed_control_plane_on_mariadb_with_hosts_file() {
         format!("GRANT ALL ON {shared_db}.* TO 'sharedadmin'@'localhost'"),
     ];
     admin_exec(Backend::MySql, &admin, &setup).await.expect("create databases and users");
-    struct Cleanup(String, Vec<String>);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            let (url, stmts) = (self.0.clone(), self.1.clone());
-            let _ = std::thread::spawn(move || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map(|rt| rt.block_on(admin_exec(Backend::MySql, &url, &stmts)))
-            })
-            .join();
-        }
-    }
     let _cleanup =
         Cleanup(admin.clone(), vec![format!("DROP DATABASE IF EXISTS {apim_db}"), format!("DROP DATABASE IF EXISTS {shared_db}")]);
 

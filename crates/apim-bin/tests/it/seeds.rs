@@ -13,28 +13,12 @@ use apim_test_support::{TempDir, http};
 use serde_json::{Value, json};
 
 use super::gateway::{Mgmt, code, eventually};
-use super::{apim, base64_encode, oauth_form, seed, shared_keystore, wait_ready};
+use super::{Cleanup, apim, base64_encode, oauth_form, seed, shared_keystore, wait_ready};
 
 const CP: &str = "127.0.0.2";
 const KM: &str = "127.0.0.3";
 const GW: &str = "127.0.0.4";
 const TM: &str = "127.0.0.5";
-
-/// Drops the samples' databases when the test ends, however it ends.
-struct Cleanup(String, Vec<String>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let (url, stmts) = (self.0.clone(), self.1.clone());
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| rt.block_on(admin_exec(Backend::MySql, &url, &stmts)))
-        })
-        .join();
-    }
-}
 
 /// A node's own directory holding its sample (as `edit` leaves it) and the shared keystore.
 fn node_dir(root: &Path, name: &str, sample: &str, edit: &dyn Fn(String) -> String) -> std::path::PathBuf {

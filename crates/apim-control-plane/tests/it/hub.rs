@@ -156,6 +156,21 @@ async fn suite(db: Db, late_commits: bool) {
     let state = get("/runtime-artifacts?gatewayLabel=Default", &good).await.json();
     assert!(state["seq"].as_i64().expect("seq") >= head + 1);
     assert!(state["revokedTokens"].as_array().expect("revoked").iter().any(|r| r["id"] == "jti-live"));
+    // Parts of the state: one API's deployments (none here), or everything but the APIs.
+    let part = get("/runtime-artifacts?gatewayLabel=Default&apiId=nope,other", &good).await.json();
+    assert_eq!(part["partial"]["apiIds"], serde_json::json!(["nope", "other"]));
+    assert_eq!(part["apis"].as_array().map(Vec::len), Some(0));
+    let rest = get("/runtime-artifacts?gatewayLabel=Default&apis=false", &good).await.json();
+    assert_eq!(rest["partial"]["rest"], true);
+    assert!(rest["revokedTokens"].as_array().expect("revoked").iter().any(|r| r["id"] == "jti-live"));
+    assert!(state.get("partial").is_none(), "a whole state says nothing of parts");
+    for (bad, field) in [("&apis=maybe", "apis"), ("&apis=false&apiId=x", "apis")] {
+        let r = get(&format!("/runtime-artifacts?gatewayLabel=Default{bad}"), &good).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert!(r.body.contains(field), "{bad}: {}", r.body);
+    }
+    let many: Vec<String> = (0..1001).map(|i| i.to_string()).collect();
+    assert_eq!(get(&format!("/runtime-artifacts?gatewayLabel=Default&apiId={}", many.join(",")), &good).await.status, 400);
     let post = |body: &str| {
         let url = format!("{}/internal/data/v1/notify", a.http);
         let (good, body) = (good.clone(), body.to_string());

@@ -156,8 +156,12 @@ async fn api_conformance(db: &Db, other_node: &Db) {
         deployed.iter().any(|(d, status, doc)| d.api_id == "a1" && d.revision_id == "r3" && !status.is_empty() && !doc.is_empty()),
         "{deployed:?}"
     );
+    let one = other_node.deployed_revisions_of("a1").await.expect("deployed revisions of a1");
+    assert_eq!(one, deployed.iter().filter(|(d, _, _)| d.api_id == "a1").cloned().collect::<Vec<_>>());
+    assert!(other_node.deployed_revisions_of("nope").await.expect("none").is_empty());
     let newest = db.events_after(0, 100_000).await.expect("events").last().map(|e| e.seq).unwrap_or(0);
     assert_eq!(other_node.last_event_seq().await.expect("last seq"), newest);
+
     assert!(matches!(db.delete_revision("a1", "r3").await, Err(StoreError::Conflict { .. })), "deployed revisions stay");
     assert!(db.delete_revision("a1", "r1").await.expect("delete"));
     assert_eq!(db.create_revision(&rev("r5"), 3).await.expect("revision").number, 4, "numbers keep growing");
@@ -191,6 +195,13 @@ async fn api_conformance(db: &Db, other_node: &Db) {
             "API_DELETE"
         ]
     );
+    // The retained log: its first number, and pruning by age and number.
+    let newest = db.last_event_seq().await.expect("last seq");
+    let first = other_node.first_event_seq().await.expect("first seq");
+    assert!(first >= 1 && first <= newest);
+    assert_eq!(db.prune_events(0, newest).await.expect("prune by age"), 0, "nothing is older than the epoch");
+    assert_eq!(db.prune_events(i64::MAX, first).await.expect("prune"), 1);
+    assert!(other_node.first_event_seq().await.expect("first seq") > first);
     assert!(db.delete_api("a2", &[]).await.expect("delete"));
 }
 
