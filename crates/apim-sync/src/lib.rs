@@ -262,41 +262,55 @@ impl Syncer {
     }
 
     /// Brings the served state up to date whenever asked (and first of all), retrying with backoff: a whole
-    /// snapshot first and after a resync, then only the parts events marked as changed.
+    /// snapshot first and after a resync, then only the parts events marked as changed. Saving the state and
+    /// reporting what it deploys happen beside it, so the next change is not kept waiting.
     async fn pull_loop(self: Arc<Self>, sink: Arc<dyn StateSink>, state: Arc<Shared>) {
         let mut delay = Duration::from_millis(200);
-        let mut current: Option<RuntimeState> = None;
-        // What the control plane last heard this node serves.
-        let mut reported: Option<Vec<apim_wire::DeployedRevisionAck>> = None;
+        let mut current: Option<Arc<RuntimeState>> = None;
+        let outbox = Arc::new(Outbox::default());
+        let keeper = tokio::spawn(self.clone().keep(outbox.clone()));
         loop {
             let work = state.take_work(current.is_none());
             if work.is_empty() {
                 state.wake.notified().await;
                 continue;
             }
-            let updated = match &current {
-                Some(c) if !work.full => self.pull_parts(c, &work).await,
-                _ => self.pull().await,
+            let patch = current.is_some() && !work.full;
+            let updated = match current.take() {
+                Some(mut c) if patch => match self.pull_parts(&work, c.seq).await {
+                    Ok((parts, seq)) => {
+                        // Copies the state only if the keeper is still writing the previous one.
+                        let st = Arc::make_mut(&mut c);
+                        for part in parts {
+                            st.patch(part);
+                        }
+                        st.seq = seq;
+                        st.pending = work.pending.clone();
+                        st.partial = None;
+                        Ok(c)
+                    }
+                    Err(e) => {
+                        current = Some(c);
+                        Err(e)
+                    }
+                },
+                previous => {
+                    current = previous;
+                    self.pull().await.map(Arc::new)
+                }
             };
             match updated {
                 Ok(s) => {
                     delay = Duration::from_millis(200);
                     apply(&*sink, &s);
-                    self.save(&s);
-                    match current.is_some() && !work.full {
+                    match patch {
                         true => self.stats.patches.fetch_add(1, Ordering::Relaxed),
                         false => self.stats.snapshots.fetch_add(1, Ordering::Relaxed),
                     };
                     self.stats.snapshot_seq.store(s.seq, Ordering::Relaxed);
-                    let served = deployed_revisions(&s);
-                    if reported.as_ref() != Some(&served) {
-                        match self.report(&served).await {
-                            Ok(()) => reported = Some(served),
-                            Err(e) => tracing::warn!("cannot report the deployed revisions: {e}; reporting with the next change"),
-                        }
-                    }
-                    tracing::debug!(seq = s.seq, apis = s.apis.len(), full = work.full, "runtime state updated");
+                    tracing::debug!(seq = s.seq, apis = s.apis.len(), patch, "runtime state installed");
                     state.pulled(&s);
+                    outbox.put(s.clone());
                     current = Some(s);
                 }
                 Err(e) => {
@@ -307,30 +321,50 @@ impl Syncer {
                     delay = (delay * 2).min(Duration::from_secs(3));
                 }
             }
+            if keeper.is_finished() {
+                tracing::error!("the runtime-state keeper stopped; saved state and deployment reports are no longer updated");
+            }
         }
     }
 
-    /// `current` with the parts `work` names pulled again. It is as new as the stream position the work was
-    /// taken at: every change up to there marked its part.
-    async fn pull_parts(&self, current: &RuntimeState, work: &Work) -> Result<RuntimeState, String> {
-        let mut next = current.clone();
+    /// Saves the newest installed state and reports its deployments, skipping states superseded meanwhile.
+    async fn keep(self: Arc<Self>, outbox: Arc<Outbox>) {
+        let mut reported: Option<Vec<apim_wire::DeployedRevisionAck>> = None;
+        loop {
+            let Some(s) = outbox.take().await else { continue };
+            let (me, state) = (self.clone(), s.clone());
+            if let Err(e) = tokio::task::spawn_blocking(move || me.save(&state)).await {
+                tracing::warn!("saving the runtime state failed: {e}");
+            }
+            let served = deployed_revisions(&s);
+            drop(s);
+            if reported.as_ref() != Some(&served) {
+                match self.report(&served).await {
+                    Ok(()) => reported = Some(served),
+                    Err(e) => tracing::warn!("cannot report the deployed revisions: {e}; reporting with the next change"),
+                }
+            }
+        }
+    }
+
+    /// The parts `work` names, and the sequence number the patched state will reflect: the stream position the
+    /// work was taken at (every change up to there marked its part), never older than `now`.
+    async fn pull_parts(&self, work: &Work, now: i64) -> Result<(Vec<RuntimeState>, i64), String> {
+        let mut parts = Vec::new();
         let mut oldest = i64::MAX;
         if work.rest {
             let part = self.pull_query("&apis=false").await?;
             oldest = oldest.min(part.seq);
-            next.patch(part);
+            parts.push(part);
         }
         let ids: Vec<&String> = work.apis.iter().collect();
         for chunk in ids.chunks(100) {
             let list: Vec<String> = chunk.iter().map(|id| form_urlencoded_label(id)).collect();
             let part = self.pull_query(&format!("&apiId={}", list.join(","))).await?;
             oldest = oldest.min(part.seq);
-            next.patch(part);
+            parts.push(part);
         }
-        next.seq = work.high.min(oldest).max(current.seq);
-        next.pending = work.pending.clone();
-        next.partial = None;
-        Ok(next)
+        Ok((parts, work.high.min(oldest).max(now)))
     }
 
     /// Follows the event hub, moving between endpoints; never returns.
@@ -441,6 +475,24 @@ impl Syncer {
 enum Ended {
     Resync(String),
     Silent,
+}
+
+/// The newest installed state waiting to be saved and reported (older ones are dropped unsaved).
+#[derive(Default)]
+struct Outbox {
+    slot: std::sync::Mutex<Option<Arc<RuntimeState>>>,
+    ready: Notify,
+}
+
+impl Outbox {
+    fn put(&self, s: Arc<RuntimeState>) {
+        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);
+        self.ready.notify_one();
+    }
+    async fn take(&self) -> Option<Arc<RuntimeState>> {
+        self.ready.notified().await;
+        self.slot.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
 }
 
 /// What the stream and the puller share: the cursor, and the parts of the state that changed since the last

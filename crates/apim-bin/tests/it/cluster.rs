@@ -310,9 +310,18 @@ async fn gateway_survives_restarts_and_cut_streams() {
     assert!(metric(&gw_http, "apim_sync_streams_total").await >= 4, "the stream reconnected after restarts and the cut: {sync:?}");
 
     // What the gateway saved is what the control plane serves.
-    let saved: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("shared/gateway/runtime-state.json")).expect("saved state")).expect("json");
     let served = state("/runtime-artifacts?gatewayLabel=Default").await;
+    // Saving runs beside the installs: wait for the newest state to reach the disk.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let saved = loop {
+        let saved: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("shared/gateway/runtime-state.json")).expect("saved state"))
+                .expect("json");
+        if saved["seq"] == served["seq"] || Instant::now() > deadline {
+            break saved;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let names = |v: &Value| {
         let mut n: Vec<String> =
             v["applications"].as_array().expect("apps").iter().map(|a| a["name"].as_str().unwrap_or("").to_string()).collect();
