@@ -154,8 +154,9 @@ pub struct DeployedApi {
     pub environment: String,
     pub vhost: String,
     pub revision_id: String,
-    /// The publisher DTO as the revision froze it.
-    pub definition: serde_json::Value,
+    /// The publisher DTO as the revision froze it. Shared: a state is copied whole when patched while it is being
+    /// saved, and revisions never change.
+    pub definition: std::sync::Arc<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
