@@ -9,7 +9,7 @@
 //!   Beside them, in the same run: one HTTP round trip to the gateway (the polling's own resolution).
 //! Then loads APIS APIs (default 10,000; each created, revised and deployed through the REST API) and starts a
 //! fresh gateway node: time from its start to ready (the snapshot pulled and installed), its RSS, and the size of
-//! the snapshot; and a few deploy propagations at that size.
+//! the snapshot; and 30 deploy propagations at that size.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -258,7 +258,7 @@ async fn main() -> anyhow::Result<()> {
         hwm as f64 / 1024.0
     );
     let mut at_size = Vec::new();
-    for i in 0..runs.min(10) {
+    for i in 0..runs.min(30) {
         let (id, rev) = prepare(&mgmt, api(&format!("Late{i}"), &backend_url, false)).await?;
         deploy(&mgmt, &id, &rev).await?;
         let returned = Instant::now();

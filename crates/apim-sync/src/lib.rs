@@ -32,6 +32,8 @@ use tokio::sync::Notify;
 /// A subscriber that hears nothing (not even a heartbeat) for this long reconnects.
 pub const SILENCE: Duration = Duration::from_secs(3);
 const PULL_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a control plane may take to start answering a pull.
+const ANSWER: Duration = Duration::from_secs(5);
 
 /// Where the synchronised state goes: the gateway, in the wiring.
 pub trait StateSink: Send + Sync + 'static {
@@ -109,6 +111,8 @@ impl SyncStats {
 pub struct Syncer {
     cfg: SyncConfig,
     pub stats: SyncStats,
+    /// Index into `bases` of the control plane that answered last.
+    preferred: std::sync::atomic::AtomicUsize,
     /// Where snapshots are pulled from, in order: `service_url` (in HA, a load balancer), then each event hub
     /// host on that port and on WSO2's management port, so a gateway still syncs when the balancer is gone.
     bases: Vec<String>,
@@ -144,7 +148,7 @@ impl Syncer {
         let https = apim_net::https_connector(&hosts, &tls);
         let http = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(https);
         let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", cfg.username, cfg.password)));
-        Ok(Syncer { cfg, stats: SyncStats::default(), bases, basic, http, hosts, tls })
+        Ok(Syncer { cfg, stats: SyncStats::default(), preferred: Default::default(), bases, basic, http, hosts, tls })
     }
 
     /// The saved snapshot, if there is a readable one.
@@ -187,9 +191,15 @@ impl Syncer {
     /// plane that answers.
     async fn pull_query(&self, extra: &str) -> Result<RuntimeState, String> {
         let mut errors = Vec::new();
-        for base in &self.bases {
+        // Start with the control plane that answered last: a hung one costs its timeout once, not every pull.
+        let first = self.preferred.load(Ordering::Relaxed) % self.bases.len();
+        for i in (0..self.bases.len()).map(|k| (first + k) % self.bases.len()) {
+            let base = &self.bases[i];
             match self.pull_from(base, extra).await {
-                Ok(s) => return Ok(s),
+                Ok(s) => {
+                    self.preferred.store(i, Ordering::Relaxed);
+                    return Ok(s);
+                }
                 // A control plane that answered (401, 400, bad JSON) is not skipped over: the problem is ours.
                 Err((true, e)) => return Err(e),
                 Err((false, e)) => errors.push(e),
@@ -207,7 +217,12 @@ impl Syncer {
             .body(Full::default())
             .map_err(|e| (true, e.to_string()))?;
         let fetch = async {
-            let resp = self.http.request(req).await.map_err(|e| (false, format!("{base}: {e}")))?;
+            // A control plane that accepts but never answers (hung) is left after ANSWER; a big snapshot may take
+            // longer to arrive.
+            let resp = tokio::time::timeout(ANSWER, self.http.request(req))
+                .await
+                .map_err(|_| (false, format!("{base}: no answer within {ANSWER:?}")))?
+                .map_err(|e| (false, format!("{base}: {e}")))?;
             let status = resp.status();
             let body = resp.into_body().collect().await.map_err(|e| (false, format!("{base}: {e}")))?.to_bytes();
             if status.is_server_error() {
@@ -227,7 +242,8 @@ impl Syncer {
         let body = serde_json::to_vec(served).map_err(|e| e.to_string())?;
         let labels: Vec<String> = self.cfg.labels.iter().map(|l| form_urlencoded_label(l)).collect();
         let mut errors = Vec::new();
-        for base in &self.bases {
+        let first = self.preferred.load(Ordering::Relaxed) % self.bases.len();
+        for base in (0..self.bases.len()).map(|k| &self.bases[(first + k) % self.bases.len()]) {
             let url = format!(
                 "{base}/internal/data/v1/apis/deployed-revisions?gatewayId={}&gatewayLabel={}",
                 form_urlencoded_label(&self.cfg.node_id),

@@ -104,6 +104,11 @@ impl Node {
         None
     }
 
+    /// Sends a signal by name (`STOP` freezes the process with its sockets open, as a hung peer; `CONT` resumes it).
+    pub fn signal(&self, name: &str) {
+        let _ = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status();
+    }
+
     /// Sends SIGTERM and returns the exit status and how long the exit took.
     pub fn terminate(&mut self) -> (Option<ExitStatus>, Duration) {
         let start = Instant::now();

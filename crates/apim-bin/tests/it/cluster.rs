@@ -379,21 +379,45 @@ async fn gateway_moves_to_the_other_control_plane() {
             "operations": [{"target": "/open", "verb": "GET", "authType": "None"}]})
     };
     let auth = format!("Basic {}", base64_encode("admin:admin"));
-    let one = Mgmt { base: cp1_https, auth: auth.clone() }.publish(api("One")).await;
+    let one = Mgmt { base: cp1_https.clone(), auth: auth.clone() }.publish(api("One")).await;
     let seen =
         Mgmt { base: cp2_https.clone(), auth: auth.clone() }.ok("GET", &format!("/api/am/publisher/v4/apis/{one}"), Value::Null).await;
     assert_eq!(seen["lifeCycleStatus"], "PUBLISHED", "the other control plane serves the change at once");
     assert_eq!(eventually(&format!("{traffic}/one/1.0.0/open"), None, 200).await.status, 200, "{}", gw.stderr());
 
-    cp1.terminate();
-    Mgmt { base: cp2_https, auth }.publish(api("Two")).await;
-    let r = eventually(&format!("{traffic}/two/1.0.0/open"), None, 200).await;
+    // The followed control plane hangs (frozen with its sockets open): the gateway notices the silence and moves
+    // to the other one, for the stream and for pulls.
+    cp1.signal("STOP");
+    let hung = Instant::now();
+    Mgmt { base: cp2_https.clone(), auth: auth.clone() }.publish(api("Two")).await;
+    let r = within(&format!("{traffic}/two/1.0.0/open"), 200, Duration::from_secs(20)).await;
     assert_eq!(r.status, 200, "a change made on the other control plane arrives: {}\n{}", r.body, gw.stderr());
-    assert_eq!(get(&format!("{traffic}/one/1.0.0/open"), None).await.status, 200);
-    assert!(metric(&gw_http, "apim_sync_streams_total").await >= 2);
-    for n in [&gw, &cp2] {
+    eprintln!("moved away from a hung control plane in {:?}", hung.elapsed());
+    // The first one comes back and the second is killed: the gateway moves back without losing a change.
+    cp1.signal("CONT");
+    cp2.terminate();
+    Mgmt { base: cp1_https, auth }.publish(api("Three")).await;
+    let r = within(&format!("{traffic}/three/1.0.0/open"), 200, Duration::from_secs(20)).await;
+    assert_eq!(r.status, 200, "{}\n{}", r.body, gw.stderr());
+    for path in ["one", "two"] {
+        assert_eq!(get(&format!("{traffic}/{path}/1.0.0/open"), None).await.status, 200);
+    }
+    assert!(metric(&gw_http, "apim_sync_streams_total").await >= 3);
+    for n in [&gw, &cp1] {
         assert!(!n.stderr().contains("panicked"), "{}", n.stderr());
     }
     gw.terminate();
-    cp2.terminate();
+    cp1.terminate();
+}
+
+/// Polls until `url` answers `status` or `limit` passes.
+async fn within(url: &str, status: u16, limit: Duration) -> http::Response {
+    let deadline = Instant::now() + limit;
+    loop {
+        let r = get(url, None).await;
+        if r.status == status || Instant::now() > deadline {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
