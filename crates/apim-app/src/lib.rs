@@ -123,6 +123,15 @@ impl App {
             true => Some(remote_gateway_parts(&config, &opts, &identity, &trust)?),
             false => None,
         };
+        // A traffic manager on its own follows the control plane's policies and block conditions.
+        let remote_tm = roles.contains(&NodeRole::TrafficManager) && !run_cp;
+        let tm_syncer = match remote_tm {
+            true => {
+                pending.push("event_hub");
+                Some(syncer_for(&config, &opts, tls::client_config(&identity, &trust), "traffic-manager", false)?)
+            }
+            false => None,
+        };
         // Other nodes follow a control plane's event log on its event-hub port (5672 + offset). In all-in-one
         // it is served only when `[apim.event_hub]` is enabled: the embedded default binds no fixed internal port.
         let serve_hub = run_cp && (config.event_hub.as_ref().is_some_and(|h| h.enable) || !roles.contains(&NodeRole::Gateway));
@@ -256,6 +265,20 @@ impl App {
                     .route("/metrics", axum::routing::get(move || std::future::ready(metrics.metrics_text() + &sync.stats.render()))),
             );
             let sink = Arc::new(RemoteGatewaySink { gw, slot: gateway, health: health.clone() });
+            background.push(tokio::spawn(syncer.run(sink)));
+        }
+        if let Some(syncer) = tm_syncer {
+            let tm = apim_traffic_manager::TrafficManager::new(apim_traffic_manager::Config::from_deployment(&config));
+            let (metrics, sync) = (tm.clone(), syncer.clone());
+            let route = "/metrics";
+            // A gateway and a traffic manager in one process without a control plane share the route.
+            if !remote_gw {
+                late.mount(
+                    axum::Router::new()
+                        .route(route, axum::routing::get(move || std::future::ready(metrics.metrics_text() + &sync.stats.render()))),
+                );
+            }
+            let sink = Arc::new(TrafficManagerSink { tm, health: health.clone(), synced: Default::default() });
             background.push(tokio::spawn(syncer.run(sink)));
         }
         let hub = hub_listener.map(|l| (l, tls_config.clone(), rx.clone()));
@@ -470,24 +493,23 @@ async fn record_revocations(
     }
 }
 
-/// What a gateway on its own node needs, checked before anything is bound: the syncer (`[apim.event_hub]`)
-/// and the key manager it verifies tokens with (`[apim.key_manager]`, else the control plane's resident one at
-/// the event hub's `service_url`).
-fn remote_gateway_parts(
+/// A node's follower of a control plane (`[apim.event_hub]`, with WSO2's defaults when the table or a key is
+/// absent: a control plane on this host), checked before anything is bound. `apis`: a gateway (its labels' APIs
+/// too) or a traffic manager (policies and the rest only); the state is saved under `<data>/<role>/`.
+fn syncer_for(
     config: &DeploymentConfig,
     opts: &RunOptions,
-    identity: &tls::TlsIdentity,
-    trust: &[rustls_pki_types::CertificateDer<'static>],
-) -> Result<(Arc<apim_sync::Syncer>, Arc<dyn apim_domain::scopes::TokenAuthority>), AppError> {
-    // WSO2's defaults when the table or a key is absent: a control plane on this host.
+    tls: Arc<rustls::ClientConfig>,
+    role: &str,
+    apis: bool,
+) -> Result<Arc<apim_sync::Syncer>, AppError> {
     let hub = config.event_hub.as_ref();
     if hub.is_some_and(|h| !h.enable) {
-        return Err(AppError::Config(
-            "[apim.event_hub] enable = false: a gateway without a control plane in its process needs the event hub".into(),
-        ));
+        return Err(AppError::Config(format!(
+            "[apim.event_hub] enable = false: a {role} without a control plane in its process needs the event hub"
+        )));
     }
-    let service_url =
-        hub.and_then(|h| h.service_url.clone()).unwrap_or_else(|| format!("https://localhost:{}/services/", apim_config::ports::MGT_HTTPS));
+    let service_url = event_hub_service_url(config);
     let endpoints = match hub.map(|h| h.event_listening_endpoints.clone()).unwrap_or_default() {
         e if e.is_empty() => vec![apim_config::Endpoint {
             scheme: apim_config::EndpointScheme::Tcp,
@@ -497,36 +519,82 @@ fn remote_gateway_parts(
         e => e,
     };
     let admin = &config.super_admin;
-    let username = hub.and_then(|h| h.username.clone()).unwrap_or_else(|| admin.username.clone());
-    let password = hub.and_then(|h| h.password.as_ref()).unwrap_or(&admin.password).expose().to_string();
-    let labels = match config.gateway_sync.gateway_labels.is_empty() {
-        true => vec!["Default".to_string()],
-        false => config.gateway_sync.gateway_labels.clone(),
+    let labels = match (apis, config.gateway_sync.gateway_labels.is_empty()) {
+        (false, _) => Vec::new(),
+        (true, true) => vec!["Default".to_string()],
+        (true, false) => config.gateway_sync.gateway_labels.clone(),
     };
     let sync = apim_sync::SyncConfig {
-        service_url: service_url.clone(),
+        service_url,
         endpoints,
-        username,
-        password,
+        username: hub.and_then(|h| h.username.clone()).unwrap_or_else(|| admin.username.clone()),
+        password: hub.and_then(|h| h.password.as_ref()).unwrap_or(&admin.password).expose().to_string(),
         node_id: format!("{}:{}", config.server.hostname, config.transport.https_port()),
-        role: "gateway".into(),
+        role: role.into(),
         labels,
-        saved: config.data_dir.join("gateway").join("runtime-state.json"),
+        apis,
+        saved: config.data_dir.join(role).join("runtime-state.json"),
     };
+    let syncer = apim_sync::Syncer::new(sync, opts.hosts.clone(), tls).map_err(|e| AppError::Config(format!("[apim.event_hub]: {e}")))?;
+    Ok(Arc::new(syncer))
+}
+
+fn event_hub_service_url(config: &DeploymentConfig) -> String {
+    config
+        .event_hub
+        .as_ref()
+        .and_then(|h| h.service_url.clone())
+        .unwrap_or_else(|| format!("https://localhost:{}/services/", apim_config::ports::MGT_HTTPS))
+}
+
+/// What a gateway on its own node needs, checked before anything is bound: its syncer and the key manager it
+/// verifies tokens with (`[apim.key_manager]`, else the control plane's resident one at the event hub's
+/// `service_url`).
+fn remote_gateway_parts(
+    config: &DeploymentConfig,
+    opts: &RunOptions,
+    identity: &tls::TlsIdentity,
+    trust: &[rustls_pki_types::CertificateDer<'static>],
+) -> Result<(Arc<apim_sync::Syncer>, Arc<dyn apim_domain::scopes::TokenAuthority>), AppError> {
     let tls = tls::client_config(identity, trust);
-    let syncer =
-        apim_sync::Syncer::new(sync, opts.hosts.clone(), tls.clone()).map_err(|e| AppError::Config(format!("[apim.event_hub]: {e}")))?;
+    let syncer = syncer_for(config, opts, tls.clone(), "gateway", true)?;
+    let admin = &config.super_admin;
     let (km_url, km_user, km_pass) = match &config.key_manager {
         Some(k) => (
             k.service_url.clone(),
             k.username.clone().unwrap_or_else(|| admin.username.clone()),
             k.password.as_ref().unwrap_or(&admin.password).expose().to_string(),
         ),
-        None => (service_url, admin.username.clone(), admin.password.expose().to_string()),
+        None => (event_hub_service_url(config), admin.username.clone(), admin.password.expose().to_string()),
     };
     let km = apim_km_client::RemoteKeyManager::new(&km_url, &km_user, &km_pass, None, opts.hosts.clone(), tls)
         .map_err(|e| AppError::Config(format!("[apim.key_manager] service_url: {e}")))?;
-    Ok((Arc::new(syncer), Arc::new(km)))
+    Ok((syncer, Arc::new(km)))
+}
+
+/// Gives a traffic manager on its own node the control plane's policies and block conditions.
+struct TrafficManagerSink {
+    tm: Arc<apim_traffic_manager::TrafficManager>,
+    health: Arc<Health>,
+    synced: std::sync::atomic::AtomicBool,
+}
+
+impl apim_sync::StateSink for TrafficManagerSink {
+    fn install(&self, state: &apim_wire::RuntimeState) {
+        self.tm.install(state);
+        if !self.synced.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            self.health.set("event_hub", true, None);
+            tracing::info!(policies = state.policies.len(), seq = state.seq, "traffic manager has the control plane's policies");
+        }
+    }
+
+    fn revoke(&self, _id: &str, _expires_at: i64) {}
+
+    fn waiting(&self, reason: &str) {
+        if !self.synced.load(std::sync::atomic::Ordering::Acquire) {
+            self.health.set("event_hub", false, Some(reason.to_string()));
+        }
+    }
 }
 
 /// Installs what the syncer pulls into a gateway on its own node; the first state opens the traffic ports.

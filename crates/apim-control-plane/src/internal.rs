@@ -176,9 +176,6 @@ async fn runtime_artifacts(
         .filter(|(k, _)| k == "gatewayLabel")
         .flat_map(|(_, v)| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string))
         .collect();
-    if labels.is_empty() {
-        return Err(ApiError::field("gatewayLabel", "name at least one gateway label"));
-    }
     // `apiId=` (repeated or comma-separated): only those APIs; `apis=false`: everything but the APIs.
     let ids: Vec<String> = q
         .iter()
@@ -193,6 +190,9 @@ async fn runtime_artifacts(
         Some("false") => false,
         Some(other) => return Err(ApiError::field("apis", format!("`{other}` is not true or false"))),
     };
+    if labels.is_empty() && apis {
+        return Err(ApiError::field("gatewayLabel", "name at least one gateway label (or ask for apis=false)"));
+    }
     let state = match (ids.is_empty(), apis) {
         (true, true) => cp.runtime_state(&labels).await?,
         (true, false) => cp.runtime_part(&labels, crate::runtime::ApiScope::Only(&[]), true).await?,

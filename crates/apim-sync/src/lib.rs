@@ -63,6 +63,9 @@ pub struct SyncConfig {
     pub node_id: String,
     pub role: String,
     pub labels: Vec<String>,
+    /// Whether this node serves APIs (a gateway) or only needs the rest: policies, block conditions,
+    /// applications, subscriptions (a traffic manager).
+    pub apis: bool,
     /// Where the last snapshot is saved (`<data>/gateway/runtime-state.json`).
     pub saved: PathBuf,
 }
@@ -184,7 +187,10 @@ impl Syncer {
 
     /// Pulls the whole runtime state of this node's labels from the first control plane that answers.
     pub async fn pull(&self) -> Result<RuntimeState, String> {
-        self.pull_query("").await
+        let mut s = self.pull_query(if self.cfg.apis { "" } else { "&apis=false" }).await?;
+        // For a node without APIs the rest is the whole state.
+        s.partial = None;
+        Ok(s)
     }
 
     /// Pulls `runtime-artifacts` with `extra` query parameters (a part of the state) from the first control
@@ -352,6 +358,9 @@ impl Syncer {
             if let Err(e) = tokio::task::spawn_blocking(move || me.save(&state)).await {
                 tracing::warn!("saving the runtime state failed: {e}");
             }
+            if !self.cfg.apis {
+                continue;
+            }
             let served = deployed_revisions(&s);
             drop(s);
             if reported.as_ref() != Some(&served) {
@@ -466,7 +475,11 @@ impl Syncer {
             };
             match msg.kind {
                 Some(Kind::Event(e)) => {
-                    let change = classify(&e.event_type, &e.payload, &self.cfg.labels);
+                    let change = match (self.cfg.apis, classify(&e.event_type, &e.payload, &self.cfg.labels)) {
+                        (false, Change::Api(_)) => Change::None,
+                        (false, Change::Full) => Change::Rest,
+                        (_, change) => change,
+                    };
                     let revoked = change == Change::Revocation;
                     if !state.accept(e.seq, change) {
                         self.stats.events_duplicate.fetch_add(1, Ordering::Relaxed);

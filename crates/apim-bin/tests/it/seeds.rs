@@ -209,6 +209,22 @@ async fn topology(prefix: &str, members: &[Member], databases: &[&str], users: V
     let r = eventually(&menu, None, 404).await;
     assert_eq!((r.status, code(&r).as_str()), (404, "900906"), "{}", r.body);
 
+    // The traffic manager follows the control plane's throttling policies.
+    let tm_metrics = format!("http://{TM}:9763/metrics");
+    let advanced = || async {
+        let text = http::get(&tm_metrics).await.expect("metrics").body;
+        text.lines().find_map(|l| l.strip_prefix("apim_tm_policies{level=\"api\"} ")?.trim().parse::<usize>().ok()).unwrap_or(0)
+    };
+    let before = advanced().await;
+    assert!(before >= 4, "WSO2's default advanced policies: {before}");
+    let limit = json!({"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 10}});
+    m.ok("POST", "/api/am/admin/v4/throttling/policies/advanced", json!({"policyName": "SeedTen", "defaultLimit": limit})).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while advanced().await != before + 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(advanced().await, before + 1, "{}", nodes[3].stderr());
+
     for n in &nodes {
         assert!(!n.stderr().contains("panicked"), "{}", n.stderr());
     }
