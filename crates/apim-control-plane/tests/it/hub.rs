@@ -193,6 +193,13 @@ async fn suite(db: Db, late_commits: bool) {
     assert_eq!(post(r#"{"revokedToken":"opaque-hash","expiryTime":4000000000000,"type":"DEFAULT"}"#).await.status, 200);
     let e = next_event(&mut s).await;
     assert_eq!(serde_json::from_str::<Value>(&e.payload).expect("json")["revokedToken"], "opaque-hash");
+    // Behind the retained log (older events pruned): told to resync from a snapshot.
+    let head = db.last_event_seq().await.expect("head");
+    assert!(db.prune_events(i64::MAX, head - 1).await.expect("prune") > 0);
+    let mut behind = subscribe(&b.grpc, &good, 1, vec![]).await.expect("subscribe");
+    assert!(matches!(next(&mut behind, false).await, Kind::Resync(r) if r.oldest_seq == head), "behind the retained log");
+    let mut current = subscribe(&b.grpc, &good, head - 1, vec![]).await.expect("subscribe");
+    assert_eq!(next_event(&mut current).await.seq, head, "one before the oldest retained is still served");
     let revoked = get("/revokedjwt", &good).await.json();
     assert!(
         revoked.as_array().expect("list").iter().any(|r| r["jwt_signature"] == "opaque-hash" && r["expiry_time"] == 4_000_000_000_000i64)
