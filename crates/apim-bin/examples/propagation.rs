@@ -7,6 +7,7 @@
 //! - deploy: from the publisher's `deploy-revision` call returning to the first 200 through the gateway;
 //! - revocation: from `/oauth2/revoke` returning to the gateway's first 401 for that token.
 //!   Beside them, in the same run: one HTTP round trip to the gateway (the polling's own resolution).
+//!
 //! Then loads APIS APIs (default 10,000; each created, revised and deployed through the REST API) and starts a
 //! fresh gateway node: time from its start to ready (the snapshot pulled and installed), its RSS, and the size of
 //! the snapshot; and 30 deploy propagations at that size.

@@ -88,10 +88,10 @@ async fn suite(db: Db, late_commits: bool) {
 
     // Authentication: the [apim.event_hub] credentials, nothing else.
     for wrong in [basic("hub", "nope"), "Bearer x".into(), String::new()] {
-        let err = subscribe(&a.grpc, &wrong, 0, vec![]).await.err().expect("refused");
+        let err = subscribe(&a.grpc, &wrong, 0, vec![]).await.expect_err("refused");
         assert_eq!(err.code(), tonic::Code::Unauthenticated, "{wrong}");
     }
-    let err = subscribe(&a.grpc, &good, -5, vec![]).await.err().expect("refused");
+    let err = subscribe(&a.grpc, &good, -5, vec![]).await.expect_err("refused");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
 
     // Backlog, in order, then a heartbeat, then live events.
@@ -154,7 +154,7 @@ async fn suite(db: Db, late_commits: bool) {
     assert_eq!(r.status, 400);
     assert!(r.body.contains("gatewayLabel"), "{}", r.body);
     let state = get("/runtime-artifacts?gatewayLabel=Default", &good).await.json();
-    assert!(state["seq"].as_i64().expect("seq") >= head + 1);
+    assert!(state["seq"].as_i64().expect("seq") > head);
     assert!(state["revokedTokens"].as_array().expect("revoked").iter().any(|r| r["id"] == "jti-live"));
     // Parts of the state: one API's deployments (none here), or everything but the APIs.
     let part = get("/runtime-artifacts?gatewayLabel=Default&apiId=nope,other", &good).await.json();
