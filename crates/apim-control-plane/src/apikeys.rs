@@ -144,17 +144,7 @@ impl ControlPlane {
     /// The public keys API keys are verified with (JWKs), and the `jti`s of revoked keys not yet expired.
     pub(crate) async fn api_key_state(&self) -> std::result::Result<(Vec<Value>, Vec<String>), apim_store::StoreError> {
         let jwks = self.api_key_signer.iter().map(|k| k.jwk.clone()).collect();
-        let now = now();
-        let revoked = self
-            .db
-            .list_objects(REVOKED_KIND)
-            .await?
-            .into_iter()
-            .filter_map(|(jti, _, doc)| {
-                let exp = serde_json::from_str::<Value>(&doc).ok()?.get("expiresAt")?.as_i64()?;
-                (exp > now).then_some(jti)
-            })
-            .collect();
+        let revoked = self.unexpired(REVOKED_KIND).await?.into_iter().map(|(jti, _, _)| jti).collect();
         Ok((jwks, revoked))
     }
 }

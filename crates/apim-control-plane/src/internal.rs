@@ -137,19 +137,24 @@ impl ControlPlane {
         }
     }
 
-    /// Revoked tokens that have not expired.
-    pub(crate) async fn revoked_tokens(&self) -> std::result::Result<Vec<RevokedTokenEntry>, apim_store::StoreError> {
+    /// Admin objects of `kind` whose document's `expiresAt` (Unix seconds) is still ahead: `(id, name, expiresAt)`.
+    pub(crate) async fn unexpired(&self, kind: &str) -> std::result::Result<Vec<(String, String, i64)>, apim_store::StoreError> {
         let now = (crate::hub::now_ms() / 1000) as i64;
         Ok(self
             .db
-            .list_objects(REVOKED)
+            .list_objects(kind)
             .await?
             .into_iter()
-            .filter_map(|(_, name, doc)| {
+            .filter_map(|(id, name, doc)| {
                 let exp = serde_json::from_str::<Value>(&doc).ok()?.get("expiresAt")?.as_i64()?;
-                (exp > now).then_some(RevokedTokenEntry { id: name, expires_at: exp })
+                (exp > now).then_some((id, name, exp))
             })
             .collect())
+    }
+
+    /// Revoked tokens that have not expired.
+    pub(crate) async fn revoked_tokens(&self) -> std::result::Result<Vec<RevokedTokenEntry>, apim_store::StoreError> {
+        Ok(self.unexpired(REVOKED).await?.into_iter().map(|(_, id, expires_at)| RevokedTokenEntry { id, expires_at }).collect())
     }
 
     pub(crate) async fn prune_revocations(&self) -> std::result::Result<(), apim_store::StoreError> {
