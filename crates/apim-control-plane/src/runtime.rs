@@ -59,7 +59,7 @@ impl ControlPlane {
                 environment: d.environment,
                 vhost: d.vhost,
                 revision_id: d.revision_id,
-                definition: Arc::new(serde_json::from_str(&document).unwrap_or(Value::Null)),
+                definition: apim_wire::Definition::from_json(&document),
             })
             .collect();
         let window = (seq - PENDING_WINDOW).max(0);

@@ -297,7 +297,7 @@ impl Snapshot {
 }
 
 fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Result<Api, String> {
-    let doc = &d.definition;
+    let doc = &d.definition.parse().map_err(|e| format!("the definition is not JSON: {e}"))?;
     let s = |f: &str| doc.get(f).and_then(Value::as_str).unwrap_or("").to_string();
     let context = s("context");
     let version = s("version");

@@ -154,9 +154,37 @@ pub struct DeployedApi {
     pub environment: String,
     pub vhost: String,
     pub revision_id: String,
-    /// The publisher DTO as the revision froze it. Shared: a state is copied whole when patched while it is being
-    /// saved, and revisions never change.
-    pub definition: std::sync::Arc<serde_json::Value>,
+    /// The publisher DTO as the revision froze it.
+    pub definition: Definition,
+}
+
+/// A revision's API document kept as its JSON text: the control plane sends it as stored and a gateway parses
+/// it only when it compiles that revision (revisions never change), so a state with thousands of APIs stays
+/// small and cheap to copy.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Definition(std::sync::Arc<serde_json::value::RawValue>);
+
+impl Definition {
+    /// From stored JSON text; text that is not JSON becomes `null` (the gateway then leaves the API out, saying why).
+    pub fn from_json(text: &str) -> Definition {
+        // `Box<RawValue>`'s default is `null`.
+        Definition(std::sync::Arc::from(serde_json::value::RawValue::from_string(text.to_string()).unwrap_or_default()))
+    }
+
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+
+    pub fn parse(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+impl PartialEq for Definition {
+    fn eq(&self, other: &Definition) -> bool {
+        self.text() == other.text()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -207,3 +235,6 @@ pub struct RuntimeBlockCondition {
     pub value: serde_json::Value,
     pub enabled: bool,
 }
+
+#[cfg(test)]
+mod tests;
