@@ -1,6 +1,8 @@
 //! Revocation notices: every revoked access token is POSTed to each `[[event_listener]]` with
-//! `id = "token_revocation"`. The revoking request never waits: notices go through a bounded queue to a worker
-//! that retries with backoff and logs every failure.
+//! `id = "token_revocation"`. The revoking request never waits: notices go through a bounded queue per listener
+//! to a worker that retries each notice until the listener takes it (backoff up to 10 s), so a control plane that
+//! is down for a while still learns every revocation when it is back; one listener never holds up another. Only
+//! a full queue (10,000 notices waiting) loses notices, and says so.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,11 +27,11 @@ pub struct Listener {
 
 /// Queue depth: a burst of revocations (a deleted client with many tokens) waits here.
 const QUEUE: usize = 10_000;
-const ATTEMPTS: u32 = 8;
 
 #[derive(Clone)]
 pub struct Notifier {
-    tx: Option<mpsc::Sender<serde_json::Value>>,
+    /// One queue per listener.
+    tx: Vec<(String, mpsc::Sender<serde_json::Value>)>,
     /// In-process subscribers (the resident gateway of an all-in-one node). A lagging receiver loses notices
     /// and is told so by `broadcast`; it then refreshes from its snapshot.
     local: tokio::sync::broadcast::Sender<apim_domain::scopes::RevokedToken>,
@@ -39,14 +41,18 @@ impl Notifier {
     /// Starts the worker; `roots` are the certificates trusted for https listeners.
     pub fn start(listeners: Vec<Listener>, tls: Arc<rustls::ClientConfig>, hosts: &apim_config::HostsFile) -> Notifier {
         let local = tokio::sync::broadcast::channel(4096).0;
-        if listeners.is_empty() {
-            return Notifier { tx: None, local };
-        }
-        let (tx, rx) = mpsc::channel(QUEUE);
         let connector = apim_net::https_connector(hosts, &tls);
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
-        tokio::spawn(worker(rx, listeners, client));
-        Notifier { tx: Some(tx), local }
+        let tx = listeners
+            .into_iter()
+            .map(|l| {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                let url = l.url.clone();
+                tokio::spawn(worker(rx, l, client.clone()));
+                (url, tx)
+            })
+            .collect();
+        Notifier { tx, local }
     }
 
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<apim_domain::scopes::RevokedToken> {
@@ -63,7 +69,9 @@ impl Notifier {
             };
             // No receiver is not an error: a key manager without a resident gateway.
             let _ = self.local.send(apim_domain::scopes::RevokedToken { id: revoked.clone(), expires_at: t.expires_at });
-            let Some(tx) = &self.tx else { continue };
+            if self.tx.is_empty() {
+                continue;
+            }
             let body = json!({
                 "eventId": uuid::Uuid::new_v4().to_string(),
                 "revokedToken": revoked,
@@ -72,32 +80,39 @@ impl Notifier {
                 "type": kind,
                 "tenantId": -1234,
             });
-            if tx.try_send(body).is_err() {
-                tracing::error!(token_family = %t.family_id, "revocation notice queue is full; notice for one token not sent");
+            for (url, tx) in &self.tx {
+                if tx.try_send(body.clone()).is_err() {
+                    tracing::error!(listener = %url, token_family = %t.family_id, "revocation notice queue is full; notice for one token not sent");
+                }
             }
         }
     }
 }
 
-async fn worker<C>(mut rx: mpsc::Receiver<serde_json::Value>, listeners: Vec<Listener>, client: Client<C, Full<Bytes>>)
+async fn worker<C>(mut rx: mpsc::Receiver<serde_json::Value>, l: Listener, client: Client<C, Full<Bytes>>)
 where
     C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
 {
     while let Some(body) = rx.recv().await {
         let text = body.to_string();
-        for l in &listeners {
-            let mut delay = Duration::from_millis(200);
-            for attempt in 1..=ATTEMPTS {
-                match send(&client, l, &text).await {
-                    Ok(()) => break,
-                    Err(e) if attempt == ATTEMPTS => {
-                        tracing::error!(listener = %l.url, event = %body["eventId"], "revocation notice given up after {ATTEMPTS} attempts: {e}");
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match send(&client, &l, &text).await {
+                Ok(()) => {
+                    if attempt > 1 {
+                        tracing::info!(listener = %l.url, event = %body["eventId"], attempt, "revocation notice delivered");
                     }
-                    Err(e) => {
-                        tracing::warn!(listener = %l.url, attempt, "revocation notice failed: {e}; retrying in {delay:?}");
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(10));
+                    break;
+                }
+                Err(e) => {
+                    // Loud at first, then once a minute or so while the listener stays away.
+                    if attempt == 1 || attempt % 6 == 0 {
+                        tracing::warn!(listener = %l.url, attempt, waiting = rx.len(), "revocation notice failed: {e}; retrying in {delay:?}");
                     }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
                 }
             }
         }

@@ -63,6 +63,11 @@ async fn start(db: &Db, cfg: Config, key: &[u8]) -> Node {
 
 /// A real HTTP server that records revocation notices.
 async fn notice_listener() -> (String, Notices) {
+    notice_listener_on("127.0.0.1:0").await
+}
+
+/// [`notice_listener`] on a given address.
+async fn notice_listener_on(addr: &str) -> (String, Notices) {
     let notices: Notices = Arc::new(Mutex::new(Vec::new()));
     let sink = notices.clone();
     let app = axum::Router::new().route(
@@ -77,7 +82,7 @@ async fn notice_listener() -> (String, Notices) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
     let url = format!("http://{}/internal/data/v1/notify", listener.local_addr().expect("addr"));
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -447,4 +452,29 @@ async fn key_manager_on_postgres() {
 async fn key_manager_on_mariadb() {
     let Some(tdb) = TestDb::create(Backend::MySql).await else { return };
     suite(connect(&tdb.toml_fields()).await).await;
+}
+
+/// A listener (a control plane) that is down when a token is revoked still gets the notice once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_wait_for_a_listener_that_is_down() {
+    let dir = TempDir::new("apim-km-notice");
+    let db = connect(&sqlite_db(&dir)).await;
+    users(&db).await;
+    let addr = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind").local_addr().expect("addr");
+    let url = format!("http://{addr}/internal/data/v1/notify");
+    let km = start(&db, config(&url), &rsa_key()).await;
+    let (id, secret) = register(&km, "client_credentials", "JWT").await;
+    let jwt = token(&km, &id, &secret, "grant_type=client_credentials").await.json()["access_token"].as_str().expect("jwt").to_string();
+    let r = post_form(&format!("{}/oauth2/revoke", km.base), Some(&basic(&id, &secret)), &format!("token={}", enc(&jwt))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Several attempts fail while nothing listens.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let (_, notices) = notice_listener_on(&addr.to_string()).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while notices.lock().expect("lock").is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let got = notices.lock().expect("lock").clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].2["revokedToken"], claims(&jwt)["jti"]);
 }
