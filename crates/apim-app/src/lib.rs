@@ -529,7 +529,7 @@ fn syncer_for(
         endpoints,
         username: hub.and_then(|h| h.username.clone()).unwrap_or_else(|| admin.username.clone()),
         password: hub.and_then(|h| h.password.as_ref()).unwrap_or(&admin.password).expose().to_string(),
-        node_id: format!("{}:{}", config.server.hostname, config.transport.https_port()),
+        node_id: node_id(config),
         role: role.into(),
         labels,
         apis,
@@ -537,6 +537,25 @@ fn syncer_for(
     };
     let syncer = apim_sync::Syncer::new(sync, opts.hosts.clone(), tls).map_err(|e| AppError::Config(format!("[apim.event_hub]: {e}")))?;
     Ok(Arc::new(syncer))
+}
+
+/// This node's name towards the control plane: `host:port#id`, where `id` is made once and kept under the data
+/// directory, so nodes behind one balancer (same host name and port) stay apart and a restart keeps its name.
+fn node_id(config: &DeploymentConfig) -> String {
+    let base = format!("{}:{}", config.server.hostname, config.transport.https_port());
+    let file = config.data_dir.join("node-id");
+    let id = match std::fs::read_to_string(&file) {
+        Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => {
+            let fresh = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+            let saved = std::fs::create_dir_all(&config.data_dir).and_then(|()| std::fs::write(&file, &fresh));
+            if let Err(e) = saved {
+                tracing::warn!(file = %file.display(), "cannot keep this node's id ({e}); a restart will report under a new one");
+            }
+            fresh
+        }
+    };
+    format!("{base}#{id}")
 }
 
 fn event_hub_service_url(config: &DeploymentConfig) -> String {
