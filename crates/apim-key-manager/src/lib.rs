@@ -120,7 +120,7 @@ impl KeyManager {
         let now = crypto::now();
         db.put_jwk(&key.kid, &key.jwk.to_string(), now).await?;
         db.retire_jwks_except(&key.kid, now + cfg.access_ttl).await?;
-        let notifier = notify::Notifier::start(cfg.listeners.clone(), tls, &cfg.hosts);
+        let notifier = notify::Notifier::start(db.clone(), cfg.listeners.clone(), tls, &cfg.hosts);
         let writer = writer::TokenWriter::start(db.clone());
         let km = Arc::new(KeyManager {
             writer,

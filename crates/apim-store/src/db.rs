@@ -31,6 +31,7 @@ macro_rules! migration_set {
             (3_i64, "control plane", include_str!(concat!("../migrations/", $dir, "/0003_control_plane.sql"))),
             (4_i64, "devportal", include_str!(concat!("../migrations/", $dir, "/0004_devportal.sql"))),
             (5_i64, "admin", include_str!(concat!("../migrations/", $dir, "/0005_admin.sql"))),
+            (6_i64, "notice", include_str!(concat!("../migrations/", $dir, "/0006_notice.sql"))),
         ]
     };
 }

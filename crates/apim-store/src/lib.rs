@@ -15,6 +15,7 @@ mod app;
 mod auth;
 mod db;
 mod error;
+mod notice;
 mod oauth;
 mod user;
 
@@ -24,5 +25,6 @@ pub use app::ApplicationStore;
 pub use auth::UserAuth;
 pub use db::{Db, connect, migrations_applied};
 pub use error::{ConnectCause, StoreError};
+pub use notice::NoticeStore;
 pub use oauth::{CodeRedemption, OAuthStore};
 pub use user::{NewUser, UserStore};

@@ -422,3 +422,85 @@ async fn within(url: &str, status: u16, limit: Duration) -> http::Response {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A token revoked at a key manager while the control plane is down, with the key manager restarted meanwhile,
+/// still reaches the control plane (and so every gateway) once it is back: notices wait in the key manager's
+/// database, not in its memory.
+#[tokio::test]
+async fn revocations_survive_a_control_plane_outage_and_a_key_manager_restart() {
+    let dir = TempDir::new("apim-notice");
+    let km_off = free_offset(&[9443, 9763]);
+    let cp_off = free_offset(&[9443, 9763, 5672]);
+    std::fs::create_dir_all(dir.path().join("kmdb")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("cpdb")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("km.toml"),
+        format!(
+            "[server]\nhostname = \"localhost\"\noffset = {km_off}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\n\
+             [database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:kmdb/apim.db\"\n[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:kmdb/shared.db\"\n\
+             [[event_listener]]\nid = \"token_revocation\"\ntype = \"org.wso2.carbon.identity.core.handler.AbstractIdentityHandler\"\n\
+             name = \"org.wso2.is.notification.ApimOauthEventInterceptor\"\norder = 1\n[event_listener.properties]\n\
+             notification_endpoint = \"https://localhost:{}/internal/data/v1/notify\"\nusername = \"admin\"\npassword = \"admin\"\n\
+             'header.X-WSO2-KEY-MANAGER' = \"default\"\n",
+            9443 + cp_off
+        ),
+    )
+    .expect("write");
+    let cp_cfg = control_plane_config(cp_off)
+        + &format!(
+            "[apim.key_manager]\nservice_url = \"https://localhost:{}/services/\"\nusername = \"admin\"\npassword = \"admin\"\n",
+            9443 + km_off
+        );
+    std::fs::write(dir.path().join("cp.toml"), cp_cfg).expect("write");
+    let start_km = || {
+        let mut km = Node::spawn(&apim(), &["key-manager", "-c", "km.toml", "--data-dir", "shared", "--bind", "127.0.0.1"], dir.path());
+        let url = km.url("management-https", Duration::from_secs(20));
+        (km, url)
+    };
+    let (mut km, km_https) = start_km();
+    assert_eq!(wait_ready(&km_https, Duration::from_secs(20)).await.status, 200, "{}", km.stderr());
+    let (mut cp, cp_https) = start_control_plane(dir.path(), "cp.toml", "127.0.0.1").await;
+
+    let m = Mgmt { base: cp_https.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
+    let app = m.ok("POST", "/api/am/devportal/v3/applications", json!({"name": "Outage", "throttlingPolicy": "Unlimited"})).await;
+    let (ck, cs) = m.keys(app["applicationId"].as_str().expect("app"), "PRODUCTION").await;
+    let t = oauth_form(&km_https, "token", &ck, &cs, "grant_type=client_credentials").await;
+    let jwt = t.json()["access_token"].as_str().expect("token").to_string();
+    let payload = jwt.split('.').nth(1).expect("payload");
+    use base64::Engine;
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("claims");
+    let jti = claims["jti"].as_str().expect("jti").to_string();
+
+    cp.terminate();
+    assert_eq!(oauth_form(&km_https, "revoke", &ck, &cs, &format!("token={jwt}")).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    km.terminate();
+    let (mut km, km_https) = start_km();
+    assert_eq!(wait_ready(&km_https, Duration::from_secs(20)).await.status, 200, "{}", km.stderr());
+    let (mut cp, cp_https) = start_control_plane(dir.path(), "cp.toml", "127.0.0.1").await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let revoked = loop {
+        let list = http::request(
+            "GET",
+            &format!("{cp_https}/internal/data/v1/revokedjwt"),
+            &[("authorization", &format!("Basic {}", base64_encode("admin:admin")))],
+            "",
+        )
+        .await
+        .expect("revokedjwt")
+        .json();
+        let found = list.as_array().is_some_and(|l| l.iter().any(|r| r["jwt_signature"] == jti.as_str()));
+        if found || Instant::now() > deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(revoked, "the revocation reached the control plane after both restarts\n{}", km.stderr());
+    for n in [&km, &cp] {
+        assert!(!n.stderr().contains("panicked"), "{}", n.stderr());
+    }
+    km.terminate();
+    cp.terminate();
+}

@@ -70,6 +70,7 @@ async fn conformance(fields: &str) {
     oauth_conformance(&db, &db2).await;
     api_conformance(&db, &db2).await;
     application_conformance(&db, &db2).await;
+    notice_conformance(&db, &db2).await;
 
     assert!(db.delete_user(&alice.id).await.expect("delete"));
     assert!(!db.delete_user(&alice.id).await.expect("delete again"));
@@ -274,6 +275,25 @@ async fn application_conformance(db: &Db, other_node: &Db) {
     assert!(db.get_subscription("s1").await.expect("get").is_none(), "subscriptions go with the application");
     assert!(db.delete_application("p1", &[]).await.expect("delete").is_none());
     db.delete_application("p2", &[]).await.expect("delete");
+}
+
+/// The revocation-notice outbox: per listener, in order, deleted once delivered (by any node), pruned by age.
+async fn notice_conformance(db: &Db, other_node: &Db) {
+    use apim_store::NoticeStore;
+    let (a, b) = ("https://cp.test/internal/data/v1/notify", "https://other.test/notify");
+    db.enqueue_notices(a, &["one".into(), "two".into()], 100).await.expect("enqueue");
+    db.enqueue_notices(b, &["three".into()], 200).await.expect("enqueue");
+    let pending = other_node.pending_notices(a, 10).await.expect("pending");
+    assert_eq!(pending.iter().map(|(_, body)| body.as_str()).collect::<Vec<_>>(), vec!["one", "two"]);
+    assert!(pending[0].0 < pending[1].0);
+    assert_eq!(other_node.pending_notices(a, 1).await.expect("limit").len(), 1);
+    assert!(other_node.delete_notice(pending[0].0).await.expect("delete"));
+    assert!(!db.delete_notice(pending[0].0).await.expect("deleted by the other node"));
+    assert_eq!(db.pending_notices(a, 10).await.expect("pending").len(), 1);
+    assert_eq!(db.prune_notices(150).await.expect("prune"), 1, "only the older listener's row");
+    assert!(db.pending_notices(a, 10).await.expect("pending").is_empty());
+    assert_eq!(db.pending_notices(b, 10).await.expect("pending").len(), 1);
+    assert_eq!(db.prune_notices(i64::MAX).await.expect("prune"), 1);
 }
 
 async fn oauth_conformance(db: &Db, other_node: &Db) {
