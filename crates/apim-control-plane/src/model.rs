@@ -298,6 +298,19 @@ pub fn normalize(body: Value, existing: Option<&ApiRecord>, provider: &str, poli
         op.insert("scopes".into(), json!(scopes));
         operations.push(Value::Object(op));
     }
+    // The gateway reads these header names: HTTP token characters WSO2's pattern also allows; empty means the
+    // default.
+    for key in ["authorizationHeader", "apiKeyHeader"] {
+        match o.get(key) {
+            Some(Value::String(h)) if h.is_empty() => {
+                o.remove(key);
+            }
+            Some(Value::String(h)) if !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') => {
+                return Err(ApiError::field(key, format!("`{h}` is not a header name (letters, digits, '-', '_' and '.')")));
+            }
+            _ => {}
+        }
+    }
     // Fields WSO2 defines that this version only stores: the right type, or a 400; others are dropped.
     crate::spec::pass_through(false, "API", &mut o, HANDLED).map_err(|(f, m)| ApiError::field(&f, m))?;
     let provider = existing

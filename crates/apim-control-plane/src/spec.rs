@@ -205,6 +205,29 @@ fn properties(doc: &Value, schema: &Value, out: &mut Map<String, Value>) {
 
 /// Checks `v` against `schema` (type, and recursively the declared properties and items); the path of the
 /// first mismatch and the type wanted there.
+/// WSO2's "none of these characters" patterns, `(^[^…]*$)` and `^[^…]+$`: the characters, whether `\s` is among
+/// them, and whether the value must be non-empty. Other patterns are `None` (checked where the field is handled).
+fn forbidden_chars(pattern: &str) -> Option<(Vec<char>, bool, bool)> {
+    let p = pattern.strip_prefix('(').and_then(|p| p.strip_suffix(')')).unwrap_or(pattern);
+    let mut it = p.strip_prefix("^[^")?.chars();
+    let (mut chars, mut space) = (Vec::new(), false);
+    loop {
+        match it.next()? {
+            ']' => break,
+            '\\' => match it.next()? {
+                's' => space = true,
+                c => chars.push(c),
+            },
+            c => chars.push(c),
+        }
+    }
+    match it.as_str() {
+        "*$" => Some((chars, space, false)),
+        "+$" => Some((chars, space, true)),
+        _ => None,
+    }
+}
+
 fn type_mismatch(doc: &Value, schema: &Value, v: &Value, path: &str, depth: usize) -> Option<(String, String)> {
     if depth > 12 {
         return None;
@@ -237,6 +260,14 @@ fn type_mismatch(doc: &Value, schema: &Value, v: &Value, path: &str, depth: usiz
         }
         if let Some(min) = target.get("minLength").and_then(Value::as_u64).filter(|m| len < *m) {
             return Some((path.to_string(), format!("must be at least {min} characters")));
+        }
+        if let Some((chars, space, nonempty)) = target.get("pattern").and_then(Value::as_str).and_then(forbidden_chars) {
+            let bad = text.chars().any(|c| chars.contains(&c) || (space && c.is_whitespace()));
+            if bad || (nonempty && text.is_empty()) {
+                let list: String = chars.iter().collect();
+                let space = if space { " or whitespace" } else { "" };
+                return Some((path.to_string(), format!("must not contain any of {list}{space}")));
+            }
         }
     }
     if let Some(allowed) = target.get("enum").and_then(Value::as_array)
@@ -298,4 +329,20 @@ pub fn pass_through(admin: bool, schema: &str, o: &mut Map<String, Value>, handl
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forbidden_chars;
+
+    #[test]
+    fn wso2_forbidden_character_patterns_are_read() {
+        let (chars, space, nonempty) = forbidden_chars(r#"(^[^~!@#;:%^*()+={}|\\<>"',&$\s+]*$)"#).expect("pattern");
+        assert!(chars.contains(&'^') && chars.contains(&'\\') && chars.contains(&'+') && chars.contains(&'"'));
+        assert!(space && !nonempty);
+        let (chars, _, nonempty) = forbidden_chars(r#"^[^~!@#;:%^*()+={}|\\<>"',&/$\[\]\s+\/]+$"#).expect("pattern");
+        assert!(chars.contains(&'[') && chars.contains(&']') && chars.contains(&'/') && nonempty);
+        assert_eq!(forbidden_chars("^[a-zA-Z0-9_-]+$"), None);
+        assert_eq!(forbidden_chars(r"^(([a-zA-Z0-9])\.)*$"), None);
+    }
 }

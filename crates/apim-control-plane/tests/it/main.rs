@@ -193,6 +193,8 @@ async fn suite(db: Db) {
             "operations[0].throttlingPolicy",
         ),
         (json!({"name": 5, "context": "/x", "version": "1"}), "name"),
+        (json!({"name": "X", "context": "/x", "version": "1", "authorizationHeader": "Å^x"}), "authorizationHeader"),
+        (json!({"name": "X", "context": "/x", "version": "1", "apiKeyHeader": "a b"}), "apiKeyHeader"),
         (json!([1, 2]), ""),
     ];
     for (body, field) in cases {
