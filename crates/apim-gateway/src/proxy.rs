@@ -314,6 +314,14 @@ impl Gateway {
                 push_limit(&mut checks, p, Cow::Owned(format!("{}:{user}@carbon.super", app.id)), Level::Application, true);
             }
         }
+        // The backend's own limit last: a request refused by a policy does not use it up.
+        let hard = match caller.key_type {
+            KeyType::Production => api.hard_production.as_ref(),
+            KeyType::Sandbox => api.hard_sandbox.as_ref(),
+        };
+        if let Some((limit, key)) = hard {
+            checks.push(Check { key: Cow::Borrowed(key), limit, level: Level::Hard, enforce: true });
+        }
         checks
     }
 
@@ -337,7 +345,10 @@ impl Gateway {
             Ok(()) => None,
             Err(refused) => {
                 self.metrics.throttled(refused.level.as_str());
-                Some(reply::throttled(refused.level.code(), refused.retry_at_ms, now))
+                Some(match refused.level {
+                    Level::Hard => reply::hard_limit(refused.retry_at_ms, now),
+                    level => reply::throttled(level.code(), refused.retry_at_ms, now),
+                })
             }
         }
     }

@@ -118,6 +118,17 @@ pub fn throttled(code: u32, retry_at_ms: u64, now_ms: u64) -> Response<Body> {
     r
 }
 
+/// The API's backend limit (`maxTps`) reached on this node: WSO2's 503 900801.
+pub fn hard_limit(retry_at_ms: u64, now_ms: u64) -> Response<Body> {
+    let mut r = json_reply(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"code": "900801", "message": "API Limit Reached", "description": "API not accepting requests"}),
+    );
+    let secs = retry_at_ms.saturating_sub(now_ms).div_ceil(1000).max(1);
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
+}
+
 /// Backend failures (WSO2's 1015xx transport codes).
 pub fn upstream(status: StatusCode, code: u32, message: &str, description: &str) -> Response<Body> {
     json_reply(status, json!({"code": code.to_string(), "message": message, "description": description}))

@@ -92,6 +92,9 @@ pub struct Api {
     pub cors: Option<Cors>,
     /// The request header carrying the token (`authorizationHeader`, default `authorization`), lower case.
     pub auth_header: String,
+    /// `maxTps`: the backend's limit per node for production and sandbox traffic, with their throttle keys.
+    pub hard_production: Option<(Limit, String)>,
+    pub hard_sandbox: Option<(Limit, String)>,
     /// What it was compiled from: (revision id, lifecycle status, environment). A later state with the same
     /// reuses this compiled API instead of reading the definition again (revisions never change).
     pub origin: (String, String, String),
@@ -372,11 +375,23 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
     });
     let context_version = format!("{}/{}", context.trim_end_matches('/'), version);
     let throttle_stem = format!("{context_version}:{version}");
+    let hard = |kind: &str| -> Option<(Limit, String)> {
+        let m = doc.get("maxTps")?;
+        let n = m.get(kind).and_then(Value::as_i64).filter(|n| *n > 0)?;
+        let window_ms = match m.get(&format!("{kind}TimeUnit")).and_then(Value::as_str).unwrap_or("SECOND") {
+            "MINUTE" => 60_000,
+            "HOUR" => 3_600_000,
+            _ => 1_000,
+        };
+        Some((Limit { quota: Quota::Requests(n as u64), window_ms }, format!("{context_version}:hard:{kind}")))
+    };
     Ok(Api {
         throttle_default: format!("{throttle_stem}_default"),
         throttle_stem,
         id: d.id.clone(),
         origin: (d.revision_id.clone(), d.status.clone(), d.environment.clone()),
+        hard_production: hard("production"),
+        hard_sandbox: hard("sandbox"),
         name: s("name"),
         default_version: doc.get("isDefaultVersion").and_then(Value::as_bool).unwrap_or(false),
         websocket,

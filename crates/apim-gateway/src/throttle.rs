@@ -20,6 +20,8 @@ pub enum Level {
     Subscription,
     Burst,
     Application,
+    /// The API's backend limit (`maxTps`), per node: 503 rather than 429.
+    Hard,
 }
 
 impl Level {
@@ -31,6 +33,7 @@ impl Level {
             Level::Application => 900803,
             Level::Subscription => 900804,
             Level::Burst => 900807,
+            Level::Hard => 900801,
         }
     }
 
@@ -41,6 +44,7 @@ impl Level {
             Level::Subscription => "subscription",
             Level::Burst => "burst",
             Level::Application => "application",
+            Level::Hard => "hard",
         }
     }
 }

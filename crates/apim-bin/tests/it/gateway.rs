@@ -324,6 +324,27 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     assert_eq!((r.status, code(&r).as_str()), (429, "900803"), "{}", r.body);
     assert!(r.headers.get("retry-after").is_some() && r.json()["nextAccessTime"].is_string(), "{:?}", r.headers);
 
+    // The backend's own limit (`maxTps`): two an hour on this node, then 503 900801 (429 is for policies).
+    let capped = m
+        .publish(json!({"name": "Capped", "context": "/capped", "version": "1.0.0", "policies": ["Unlimited"],
+            "maxTps": {"production": 2, "productionTimeUnit": "HOUR"},
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/backend")}},
+            "operations": [{"target": "/*", "verb": "GET", "authType": "None"}]}))
+        .await;
+    assert!(!capped.is_empty());
+    let capped_url = format!("{gw}/capped/1.0.0/x");
+    assert_eq!(eventually(&capped_url, None, 200).await.status, 200);
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(get(&capped_url, None).await);
+    }
+    // An hour boundary between two calls can reopen the window once, no more.
+    let refused = answers.iter().position(|r| r.status == 503).expect("the third call within the hour is refused");
+    assert!(refused <= 2, "{:?}", answers.iter().map(|r| r.status).collect::<Vec<_>>());
+    let r = &answers[refused];
+    assert_eq!(code(r), "900801", "{}", r.body);
+    assert!(r.headers.get("retry-after").is_some(), "{:?}", r.headers);
+
     // A blocked IP.
     let cond = m
         .ok(
