@@ -378,7 +378,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
     let hard = |kind: &str| -> Option<(Limit, String)> {
         let m = doc.get("maxTps")?;
         let n = m.get(kind).and_then(Value::as_i64).filter(|n| *n > 0)?;
-        let window_ms = match m.get(&format!("{kind}TimeUnit")).and_then(Value::as_str).unwrap_or("SECOND") {
+        let window_ms = match m.get(format!("{kind}TimeUnit")).and_then(Value::as_str).unwrap_or("SECOND") {
             "MINUTE" => 60_000,
             "HOUR" => 3_600_000,
             _ => 1_000,

@@ -168,7 +168,7 @@ where
             }
             Err(e) => {
                 // Loud at first, then about once a minute while the listener stays away.
-                if attempt == 1 || attempt % 6 == 0 {
+                if attempt == 1 || attempt.is_multiple_of(6) {
                     tracing::warn!(listener = %l.url, attempt, "revocation notice failed: {e}; retrying in {delay:?}");
                 }
                 tokio::time::sleep(delay).await;
