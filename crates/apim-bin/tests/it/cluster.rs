@@ -137,15 +137,7 @@ async fn gateway_node_follows_the_control_plane() {
         let r = eventually(&items, Some(t), 401).await;
         assert_eq!((r.status, code(&r).as_str()), (401, "900901"), "revoked: {}", r.body);
     }
-    let revoked: Value = http::request(
-        "GET",
-        &format!("{cp_https}/internal/data/v1/revokedjwt"),
-        &[("authorization", &format!("Basic {}", base64_encode("admin:admin")))],
-        "",
-    )
-    .await
-    .expect("revokedjwt")
-    .json();
+    let revoked = internal(&cp_https, "/revokedjwt").await;
     assert_eq!(revoked.as_array().map(Vec::len), Some(2), "{revoked}");
 
     // The gateway restarts while the control plane is down: it serves the saved state.
@@ -209,6 +201,12 @@ impl Proxy {
         conns.iter().for_each(|t| t.abort());
         open
     }
+}
+
+/// A document of the control plane's internal data service, read with the event hub credentials.
+async fn internal(cp: &str, path: &str) -> Value {
+    let auth = format!("Basic {}", base64_encode("admin:admin"));
+    http::request("GET", &format!("{cp}/internal/data/v1{path}"), &[("authorization", &auth)], "").await.expect("internal data").json()
 }
 
 /// A figure from the gateway's `/metrics`.
@@ -286,11 +284,7 @@ async fn gateway_survives_restarts_and_cut_streams() {
     }
     assert!(cut >= 1, "the stream ran through the proxy when it was cut");
 
-    let state = |path: &str| {
-        let url = format!("{cp_https}/internal/data/v1{path}");
-        let auth = auth.clone();
-        async move { http::request("GET", &url, &[("authorization", &auth)], "").await.expect("get").json() }
-    };
+    let state = |path: &'static str| internal(&cp_https, path);
     let head = state("/runtime-artifacts?gatewayLabel=Default").await["seq"].as_i64().expect("seq");
     let deadline = Instant::now() + Duration::from_secs(15);
     while metric(&gw_http, "apim_sync_snapshot_seq").await < head && Instant::now() < deadline {
@@ -482,15 +476,7 @@ async fn revocations_survive_a_control_plane_outage_and_a_key_manager_restart() 
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let revoked = loop {
-        let list = http::request(
-            "GET",
-            &format!("{cp_https}/internal/data/v1/revokedjwt"),
-            &[("authorization", &format!("Basic {}", base64_encode("admin:admin")))],
-            "",
-        )
-        .await
-        .expect("revokedjwt")
-        .json();
+        let list = internal(&cp_https, "/revokedjwt").await;
         let found = list.as_array().is_some_and(|l| l.iter().any(|r| r["jwt_signature"] == jti.as_str()));
         if found || Instant::now() > deadline {
             break found;
