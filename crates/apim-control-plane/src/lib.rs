@@ -1,6 +1,6 @@
-//! Control plane role: the Publisher REST API (APIs, lifecycle, revisions, deployments, policies) so far; the
-//! DevPortal and Admin APIs, the event hub and the internal data service follow. Every mutation writes its
-//! WSO2 event into the store's outbox in the same transaction.
+//! Control plane role: the Publisher, DevPortal and Admin REST APIs, the event hub (`hub`: the event log as a
+//! gRPC stream) and the internal data service (`/internal/data/v1`) other nodes sync from. Every mutation writes
+//! its WSO2 event into the store's outbox in the same transaction.
 //!
 //! **Architecture Invariant:** depends on the store's repository traits, never on another role's crate. Bearer
 //! tokens are checked through `apim_domain::scopes::TokenValidator`, which the wiring provides.
