@@ -179,6 +179,23 @@ impl App {
             }
             false => None,
         };
+        // A traffic manager on its own takes usage on 9611 and 9711 (+ offset; plain and TLS are told apart by the
+        // first byte on both) and serves decisions on 5672 + offset. In all-in-one the one gateway counts alone.
+        let mut tm_listeners = Vec::new();
+        if remote_tm {
+            for (name, port) in [
+                ("traffic manager usage", apim_config::ports::TM_INGEST),
+                ("traffic manager usage tls", apim_config::ports::TM_INGEST_TLS),
+                ("traffic manager decisions", apim_config::ports::EVENT_HUB),
+            ] {
+                let addr = SocketAddr::new(opts.bind, config.transport.effective(port));
+                let l = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { what: name, addr, source })?;
+                let addr = l.local_addr().map_err(|source| AppError::Bind { what: name, addr, source })?;
+                tracing::info!(listener = name, %addr, "listening");
+                listeners.push(BoundAddr { name, scheme: if port == apim_config::ports::TM_INGEST_TLS { "ssl" } else { "tcp" }, addr });
+                tm_listeners.push(l);
+            }
+        }
         let gateway = GatewaySlot::default();
         if run_gw || remote_gw {
             let gw_cfg = apim_gateway::Config::from_deployment(&config);
@@ -259,11 +276,20 @@ impl App {
             let cfg = apim_gateway::Config::from_deployment(&config);
             tracing::info!("gateway syncing from the control plane: {}", cfg.summary());
             let gw = apim_gateway::Gateway::new(cfg, (*tls::client_config(&identity, &trust)).clone(), authority, node_signer.clone());
+            let link = throttle_link(&config, &opts, tls::client_config(&identity, &trust));
+            if let Some(link) = &link {
+                gw.link_traffic_managers(config.throttling.as_ref().map(|t| t.fail_mode).unwrap_or_default());
+                background.extend(link.start(Arc::new(GatewayUsage(gw.clone()))));
+            }
             let (metrics, sync) = (gw.clone(), syncer.clone());
-            late.mount(
-                axum::Router::new()
-                    .route("/metrics", axum::routing::get(move || std::future::ready(metrics.metrics_text() + &sync.stats.render()))),
-            );
+            let link_stats = link.map(|l| l.stats.clone());
+            late.mount(axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let link = link_stats.as_ref().map(|s| s.render()).unwrap_or_default();
+                    std::future::ready(metrics.metrics_text() + &sync.stats.render() + &link)
+                }),
+            ));
             let sink = Arc::new(RemoteGatewaySink { gw, slot: gateway, health: health.clone() });
             background.push(tokio::spawn(syncer.run(sink)));
         }
@@ -277,6 +303,18 @@ impl App {
                     axum::Router::new()
                         .route(route, axum::routing::get(move || std::future::ready(metrics.metrics_text() + &sync.stats.render()))),
                 );
+            }
+            background.extend(tm.start(opts.hosts.clone(), tls::client_config(&identity, &trust)));
+            let (usage, decisions) = tm.services();
+            let mut ports = tm_listeners.into_iter();
+            for (what, routes) in [
+                ("traffic manager usage", tonic::service::Routes::new(usage.clone())),
+                ("traffic manager usage tls", tonic::service::Routes::new(usage)),
+                ("traffic manager decisions", tonic::service::Routes::new(decisions)),
+            ] {
+                if let Some(l) = ports.next() {
+                    tasks.push(tokio::spawn(serve_grpc(what, routes, l, tls_config.clone(), rx.clone())));
+                }
             }
             let sink = Arc::new(TrafficManagerSink { tm, health: health.clone(), synced: Default::default() });
             background.push(tokio::spawn(syncer.run(sink)));
@@ -431,7 +469,7 @@ async fn bring_up(
             tokio::spawn(record_revocations(cp.clone(), rx));
         }
         if let Some((listener, tls, shutdown)) = hub {
-            tokio::spawn(serve_event_hub(cp.clone(), listener, tls, shutdown));
+            tokio::spawn(serve_grpc("event hub", tonic::service::Routes::new(cp.event_hub()), listener, tls, shutdown));
         }
         let pruning = cp.clone();
         tokio::spawn(async move {
@@ -451,10 +489,11 @@ async fn bring_up(
     }
 }
 
-/// Serves the event hub (gRPC over HTTP/2, plain or TLS on the same port) until shutdown. HTTP/2 pings every second notice a dead
-/// subscriber within three.
-async fn serve_event_hub(
-    cp: Arc<apim_control_plane::ControlPlane>,
+/// Serves gRPC services (the event hub, a traffic manager's usage or decisions) over HTTP/2, plain or TLS on the
+/// same port, until shutdown. HTTP/2 pings every second notice a dead peer within three.
+async fn serve_grpc(
+    what: &'static str,
+    routes: tonic::service::Routes,
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     mut shutdown: watch::Receiver<bool>,
@@ -463,10 +502,62 @@ async fn serve_event_hub(
     let result = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(1)))
         .http2_keepalive_timeout(Some(Duration::from_secs(2)))
-        .serve_with_incoming_shutdown(cp.event_hub(), incoming, async move { server::stopped(&mut shutdown).await })
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, async move { server::stopped(&mut shutdown).await })
         .await;
     if let Err(e) = result {
-        tracing::error!("the event hub stopped: {e}");
+        tracing::error!("the {what} listener stopped: {e}");
+    }
+}
+
+/// A gateway's link to the traffic managers, when `[apim.throttling]` names url_groups and decision endpoints
+/// and `enable_data_publishing` is on. A url_group's `traffic_manager_urls` (plain) are used when given, else its
+/// `traffic_manager_auth_urls` (TLS); credentials are `[apim.throttling]`'s, else the super admin's.
+fn throttle_link(
+    config: &DeploymentConfig,
+    opts: &RunOptions,
+    tls: Arc<rustls::ClientConfig>,
+) -> Option<Arc<apim_sync::throttle::ThrottleLink>> {
+    let t = config.throttling.as_ref().filter(|t| t.enable_data_publishing)?;
+    let groups: Vec<Vec<apim_config::Endpoint>> = t
+        .url_groups
+        .iter()
+        .map(|g| if g.urls.is_empty() { g.auth_urls.clone() } else { g.urls.clone() })
+        .filter(|g| !g.is_empty())
+        .collect();
+    if groups.is_empty() {
+        return None;
+    }
+    if t.throttle_decision_endpoints.is_empty() {
+        tracing::warn!("[apim.throttling] has url_groups but no throttle_decision_endpoints: throttling stays local to this node");
+        return None;
+    }
+    let (user, password) = config.throttling_credentials();
+    let cfg = apim_sync::throttle::LinkConfig {
+        node_id: node_id(config),
+        groups,
+        decision_endpoints: t.throttle_decision_endpoints.clone(),
+        basic: apim_sync::basic(&user, &password),
+    };
+    tracing::info!(url_groups = cfg.groups.len(), decision_endpoints = cfg.decision_endpoints.len(), fail_mode = ?t.fail_mode, "reporting usage to traffic managers");
+    Some(apim_sync::throttle::ThrottleLink::new(cfg, opts.hosts.clone(), tls))
+}
+
+/// Lends a gateway's counters to its traffic-manager link.
+struct GatewayUsage(Arc<apim_gateway::Gateway>);
+
+impl apim_sync::throttle::UsageSource for GatewayUsage {
+    fn changed(&self, _now_ms: u64) -> Vec<apim_wire::throttle::UsageRecord> {
+        self.0.usage_changed()
+    }
+    fn all(&self, _now_ms: u64) -> Vec<apim_wire::throttle::UsageRecord> {
+        self.0.usage_all()
+    }
+    fn apply(&self, decisions: &[apim_wire::throttle::Decision]) {
+        self.0.apply_decisions(decisions);
+    }
+    fn reachable(&self, live: usize) {
+        self.0.traffic_managers_live(live);
     }
 }
 

@@ -73,6 +73,16 @@ impl DeploymentConfig {
         let port = self.transport.https_proxy_port.unwrap_or_else(|| self.transport.https_port());
         if port == 443 { format!("https://{}", self.server.hostname) } else { format!("https://{}:{port}", self.server.hostname) }
     }
+
+    /// The credentials gateways and traffic managers present to each other: `[apim.throttling]` username and
+    /// password, else the super admin's (WSO2's defaults).
+    pub fn throttling_credentials(&self) -> (String, String) {
+        let t = self.throttling.as_ref();
+        (
+            t.and_then(|t| t.username.clone()).unwrap_or_else(|| self.super_admin.username.clone()),
+            t.and_then(|t| t.password.as_ref()).unwrap_or(&self.super_admin.password).expose().to_string(),
+        )
+    }
 }
 
 /// `[oauth]` with WSO2 Identity Server's key names: `[oauth] issuer`,
@@ -267,6 +277,19 @@ pub struct Throttling {
     pub throttle_decision_endpoints: Vec<Endpoint>,
     pub event_duplicate_url: Vec<Endpoint>,
     pub url_groups: Vec<UrlGroup>,
+    /// What a gateway does while no traffic manager's decision stream is live (ours; WSO2 has no such key and
+    /// silently fails open).
+    pub fail_mode: FailMode,
+}
+
+/// `[apim.throttling] fail_mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FailMode {
+    /// `fail_open` (default): node-local limits only, logged and shown by `apim_gateway_throttle_degraded`.
+    #[default]
+    Open,
+    /// `fail_closed`: requests under any cluster-wide limit are refused with 503 until a traffic manager is back.
+    Closed,
 }
 
 #[derive(Clone, Debug)]

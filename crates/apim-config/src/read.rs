@@ -458,6 +458,15 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
                 throttle_decision_endpoints: r.endpoints(t, &p, "throttle_decision_endpoints"),
                 event_duplicate_url: r.endpoints(t, &p, "event_duplicate_url"),
                 url_groups: groups,
+                fail_mode: match r.str(t, &p, "fail_mode").as_deref() {
+                    None | Some("fail_open") => FailMode::Open,
+                    Some("fail_closed") => FailMode::Closed,
+                    Some(other) => {
+                        let span = t.table.get("fail_mode").map(|e| e.node.span.clone());
+                        r.error(&join(&p, "fail_mode"), span, format!("fail_mode `{other}` is not fail_open or fail_closed"));
+                        FailMode::Open
+                    }
+                },
             });
         }
         if let Some((gt, gp)) = r.table(at, &ap, &["gateway"]) {

@@ -163,9 +163,41 @@ impl Gateway {
         self.auth.revoke(token_id, expires_at);
     }
 
+    /// Reports usage to traffic managers from now on; `fail_mode` applies while none is reachable.
+    pub fn link_traffic_managers(&self, fail_mode: apim_config::FailMode) {
+        self.counters.link(fail_mode, auth::now_ms());
+    }
+
+    /// Usage records of the windows changed since the last call.
+    pub fn usage_changed(&self) -> Vec<apim_wire::throttle::UsageRecord> {
+        self.counters.changed(auth::now_ms())
+    }
+
+    /// Every live window's usage record.
+    pub fn usage_all(&self) -> Vec<apim_wire::throttle::UsageRecord> {
+        self.counters.all(auth::now_ms())
+    }
+
+    /// A traffic manager's throttle decisions.
+    pub fn apply_decisions(&self, decisions: &[apim_wire::throttle::Decision]) {
+        self.counters.apply(decisions, auth::now_ms());
+    }
+
+    /// How many traffic managers' decision streams are live.
+    pub fn traffic_managers_live(&self, live: usize) {
+        self.counters.set_live(live);
+    }
+
     /// Prometheus text exposition for `/metrics`.
     pub fn metrics_text(&self) -> String {
-        self.metrics.render(self.snapshot.load().router.len(), self.counters.len())
+        let mut out = self.metrics.render(self.snapshot.load().router.len(), self.counters.len());
+        out.push_str(&format!(
+            "# TYPE apim_gateway_throttle_decisions gauge\napim_gateway_throttle_decisions {}\n\
+             # TYPE apim_gateway_throttle_degraded gauge\napim_gateway_throttle_degraded {}\n",
+            self.counters.decisions_in_force(),
+            u8::from(self.counters.is_degraded(auth::now_ms()))
+        ));
+        out
     }
 
     /// A hyper connection builder with the traffic listeners' limits: headers must arrive within 10 s

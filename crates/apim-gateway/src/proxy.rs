@@ -347,6 +347,7 @@ impl Gateway {
                 self.metrics.throttled(refused.level.as_str());
                 Some(match refused.level {
                     Level::Hard => reply::hard_limit(refused.retry_at_ms, now),
+                    Level::NoTrafficManager => reply::no_traffic_manager(refused.retry_at_ms, now),
                     level => reply::throttled(level.code(), refused.retry_at_ms, now),
                 })
             }

@@ -129,6 +129,19 @@ pub fn hard_limit(retry_at_ms: u64, now_ms: u64) -> Response<Body> {
     r
 }
 
+/// `fail_mode = "fail_closed"` and no traffic manager reachable: 503 with our code 900811 (WSO2 has no such
+/// mode; it fails open silently).
+pub fn no_traffic_manager(retry_at_ms: u64, now_ms: u64) -> Response<Body> {
+    let mut r = json_reply(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"code": "900811", "message": "Throttling unavailable",
+               "description": "No traffic manager is reachable and this gateway is configured to fail closed (fail_mode = \"fail_closed\")"}),
+    );
+    let secs = retry_at_ms.saturating_sub(now_ms).div_ceil(1000).max(1);
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
+}
+
 /// Backend failures (WSO2's 1015xx transport codes).
 pub fn upstream(status: StatusCode, code: u32, message: &str, description: &str) -> Response<Body> {
     json_reply(status, json!({"code": code.to_string(), "message": message, "description": description}))

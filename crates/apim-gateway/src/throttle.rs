@@ -1,7 +1,16 @@
-//! Node-local throttling: fixed windows per WSO2 throttle key (reference §3), so a Traffic Manager can later add
-//! up the same keys across gateways. Every limit a request falls under is checked first and counted only when
-//! all of them admit it, so a request refused at one level does not use up another level's quota.
+//! Throttling: fixed windows per WSO2 throttle key (reference §3), counted on this node and, when traffic
+//! managers are configured, reported to them and checked against their decisions, so a quota holds across
+//! gateways. Every limit a request falls under is checked first and counted only when all of them admit it, so
+//! a request refused at one level does not use up another level's quota.
+//!
+//! The node's own count always applies (a single node never passes its quota, with or without a traffic
+//! manager); a decision adds the other gateways' usage. A backend's `maxTps` (level `Hard`) stays per node.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use apim_config::FailMode;
+use apim_wire::throttle::{Decision, UsageRecord};
 use dashmap::DashMap;
 
 use crate::snapshot::{Limit, Quota};
@@ -10,7 +19,16 @@ struct Window {
     start_ms: u64,
     window_ms: u64,
     used: u64,
+    /// The limit last applied, for usage records.
+    quota: u64,
+    bytes: bool,
+    level: Level,
+    /// Changed since the last report.
+    dirty: bool,
 }
+
+/// After start, a gateway waits this long for a first traffic manager before its fail mode applies.
+const FIRST_CONTACT_MS: u64 = 5_000;
 
 /// Which level refused a request: decides WSO2's error code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +40,8 @@ pub enum Level {
     Application,
     /// The API's backend limit (`maxTps`), per node: 503 rather than 429.
     Hard,
+    /// `fail_mode = "fail_closed"` while no traffic manager is reachable: 503.
+    NoTrafficManager,
 }
 
 impl Level {
@@ -34,6 +54,7 @@ impl Level {
             Level::Subscription => 900804,
             Level::Burst => 900807,
             Level::Hard => 900801,
+            Level::NoTrafficManager => 900811,
         }
     }
 
@@ -45,6 +66,7 @@ impl Level {
             Level::Burst => "burst",
             Level::Application => "application",
             Level::Hard => "hard",
+            Level::NoTrafficManager => "no_traffic_manager",
         }
     }
 }
@@ -66,16 +88,104 @@ pub struct Refused {
     pub retry_at_ms: u64,
 }
 
+type Map<V> = DashMap<String, V, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 pub struct Counters {
-    windows: DashMap<String, Window, foldhash::fast::RandomState>,
+    windows: Map<Window>,
+    /// Usage is reported to traffic managers: changed windows are queued in `dirty`.
+    reporting: AtomicBool,
+    dirty: Mutex<Vec<String>>,
+    /// Traffic managers' decisions: throttle key → refused until (Unix ms).
+    decisions: Map<u64>,
+    has_decisions: AtomicBool,
+    fail_closed: AtomicBool,
+    /// Decision streams live now, and since when the link runs (Unix ms; 0: no traffic managers configured).
+    live: AtomicUsize,
+    linked_since_ms: AtomicU64,
+    degraded: AtomicBool,
 }
 
 impl Counters {
+    /// Turns on reporting to traffic managers, with the fail mode for when none is reachable.
+    pub fn link(&self, fail_mode: FailMode, now_ms: u64) {
+        self.reporting.store(true, Ordering::Relaxed);
+        self.fail_closed.store(fail_mode == FailMode::Closed, Ordering::Relaxed);
+        self.linked_since_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// No traffic manager's decisions are coming in (after the first few seconds): the fail mode applies.
+    pub fn is_degraded(&self, now_ms: u64) -> bool {
+        let since = self.linked_since_ms.load(Ordering::Relaxed);
+        since != 0 && self.live.load(Ordering::Relaxed) == 0 && now_ms >= since + FIRST_CONTACT_MS
+    }
+
+    /// How many decision streams are live; logs when the gateway loses or regains every traffic manager.
+    pub fn set_live(&self, live: usize) {
+        self.live.store(live, Ordering::Relaxed);
+        let lost = live == 0;
+        if self.degraded.swap(lost, Ordering::Relaxed) != lost {
+            match (lost, self.fail_closed.load(Ordering::Relaxed)) {
+                (true, true) => tracing::error!("no traffic manager reachable: fail_closed, requests under cluster-wide limits get 503"),
+                (true, false) => tracing::warn!("no traffic manager reachable: fail_open, only this node's own counts limit requests"),
+                (false, _) => tracing::info!("a traffic manager is reachable again: cluster-wide throttling resumes"),
+            }
+        }
+    }
+
+    /// Takes a traffic manager's decisions; the later end wins.
+    pub fn apply(&self, decisions: &[Decision], now_ms: u64) {
+        for d in decisions.iter().filter(|d| d.throttled_until_ms > now_ms) {
+            let mut until = self.decisions.entry(d.key.clone()).or_insert(0);
+            *until = (*until).max(d.throttled_until_ms);
+        }
+        if !decisions.is_empty() {
+            self.has_decisions.store(true, Ordering::Release);
+        }
+    }
+
+    /// Records of windows changed since the last call (traffic-manager reporting).
+    pub fn changed(&self, now_ms: u64) -> Vec<UsageRecord> {
+        let keys = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(mut w) = self.windows.get_mut(&key) {
+                w.dirty = false;
+                if now_ms < w.start_ms + w.window_ms {
+                    out.push(record(key, &w));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every live window this node counts for traffic managers: the first thing a new usage stream carries.
+    pub fn all(&self, now_ms: u64) -> Vec<UsageRecord> {
+        self.windows
+            .iter()
+            .filter(|w| w.level != Level::Hard && now_ms < w.start_ms + w.window_ms)
+            .map(|w| record(w.key().clone(), &w))
+            .collect()
+    }
+
     /// Admits the request against every check, or names the first level that refuses it. `bytes` is the
     /// request's size, for bandwidth limits.
     pub fn admit(&self, checks: &[Check<'_>], bytes: u64, now_ms: u64) -> Result<(), Refused> {
+        let decided = self.has_decisions.load(Ordering::Acquire);
+        let reporting = self.reporting.load(Ordering::Relaxed);
+        if reporting
+            && self.fail_closed.load(Ordering::Relaxed)
+            && self.is_degraded(now_ms)
+            && checks.iter().any(|c| c.enforce && c.level != Level::Hard)
+        {
+            return Err(Refused { level: Level::NoTrafficManager, retry_at_ms: now_ms + 1000 });
+        }
         for c in checks.iter().filter(|c| c.enforce) {
+            if decided && c.level != Level::Hard {
+                if let Some(until) = self.decisions.get(c.key.as_ref()).map(|u| *u).filter(|u| *u > now_ms) {
+                    return Err(Refused { level: c.level, retry_at_ms: until });
+                }
+            }
             let (amount, quota) = match c.limit.quota {
                 Quota::Requests(n) => (1, n),
                 Quota::Bytes(n) => (bytes, n),
@@ -89,30 +199,48 @@ impl Counters {
             }
         }
         for c in checks {
-            let amount = match c.limit.quota {
-                Quota::Requests(_) => 1,
-                Quota::Bytes(_) => bytes,
+            let (amount, quota, is_bytes) = match c.limit.quota {
+                Quota::Requests(n) => (1, n, false),
+                Quota::Bytes(n) => (bytes, n, true),
             };
             let window_ms = c.limit.window_ms;
+            let fresh = || Window {
+                start_ms: window_start(now_ms, window_ms),
+                window_ms,
+                used: 0,
+                quota,
+                bytes: is_bytes,
+                level: c.level,
+                dirty: false,
+            };
             // A hit takes the shard's lock only for this key's update; the key is allocated on first use only.
-            if let Some(mut w) = self.windows.get_mut(c.key.as_ref()) {
-                if now_ms >= w.start_ms + w.window_ms || w.window_ms != window_ms {
-                    *w = Window { start_ms: window_start(now_ms, window_ms), window_ms, used: 0 };
-                }
-                w.used = w.used.saturating_add(amount);
-                continue;
+            let mut w = match self.windows.get_mut(c.key.as_ref()) {
+                Some(w) => w,
+                None => self.windows.entry(c.key.to_string()).or_insert_with(fresh),
+            };
+            if now_ms >= w.start_ms + w.window_ms || w.window_ms != window_ms {
+                *w = fresh();
             }
-            self.windows
-                .entry(c.key.to_string())
-                .or_insert_with(|| Window { start_ms: window_start(now_ms, window_ms), window_ms, used: 0 })
-                .used += amount;
+            w.used = w.used.saturating_add(amount);
+            if reporting {
+                (w.quota, w.bytes) = (quota, is_bytes);
+                if !w.dirty && c.level != Level::Hard {
+                    w.dirty = true;
+                    self.dirty.lock().unwrap_or_else(|e| e.into_inner()).push(c.key.to_string());
+                }
+            }
         }
         Ok(())
     }
 
-    /// Drops windows that have ended: keeps memory bounded by the keys active within their windows.
+    /// Drops windows and decisions that have ended: keeps memory bounded by the keys active within their windows.
     pub fn sweep(&self, now_ms: u64) {
         self.windows.retain(|_, w| now_ms < w.start_ms + w.window_ms);
+        self.decisions.retain(|_, until| *until > now_ms);
+    }
+
+    pub fn decisions_in_force(&self) -> usize {
+        self.decisions.len()
     }
 
     pub fn len(&self) -> usize {
@@ -122,6 +250,18 @@ impl Counters {
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.windows.is_empty()
+    }
+}
+
+fn record(key: String, w: &Window) -> UsageRecord {
+    UsageRecord {
+        key,
+        window_start_ms: w.start_ms,
+        window_ms: w.window_ms,
+        quota: w.quota,
+        bytes: w.bytes,
+        used: w.used,
+        condition: w.level.as_str().to_string(),
     }
 }
 

@@ -14,6 +14,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod throttle;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -150,7 +152,7 @@ impl Syncer {
         }
         let https = apim_net::https_connector(&hosts, &tls);
         let http = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(https);
-        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", cfg.username, cfg.password)));
+        let basic = basic(&cfg.username, &cfg.password);
         Ok(Syncer { cfg, stats: SyncStats::default(), preferred: Default::default(), bases, basic, http, hosts, tls })
     }
 
@@ -428,27 +430,7 @@ impl Syncer {
     }
 
     async fn follow(&self, endpoint: &Endpoint, cursor: Cursor, sink: &dyn StateSink, state: &Shared) -> Result<Ended, String> {
-        let scheme = if endpoint.scheme == EndpointScheme::Ssl { "https" } else { "http" };
-        let settings = tonic::transport::Endpoint::from_shared(format!("{scheme}://{}:{}", endpoint.host, endpoint.port))
-            .map_err(|e| e.to_string())?
-            .connect_timeout(Duration::from_secs(3))
-            .http2_keep_alive_interval(Duration::from_secs(1))
-            .keep_alive_timeout(Duration::from_secs(2))
-            .keep_alive_while_idle(true);
-        let tcp = apim_net::http_connector(&self.hosts);
-        let channel = match endpoint.scheme {
-            EndpointScheme::Tcp => settings.connect_with_connector(tcp).await,
-            // TLS verified against the truststore, HTTP/2 by ALPN.
-            EndpointScheme::Ssl => {
-                let tls = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_tls_config((*self.tls).clone())
-                    .https_only()
-                    .enable_http2()
-                    .wrap_connector(tcp);
-                settings.connect_with_connector(tls).await
-            }
-        }
-        .map_err(|e| format!("cannot connect: {e}"))?;
+        let channel = connect(endpoint, &self.hosts, &self.tls).await?;
         let mut client = hub::event_hub_client::EventHubClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
         let mut req = tonic::Request::new(SubscribeRequest {
             node_id: self.cfg.node_id.clone(),
@@ -736,7 +718,38 @@ fn form_urlencoded_label(l: &str) -> String {
         .collect()
 }
 
-fn show(e: &Endpoint) -> String {
+/// A gRPC channel to a node's stream endpoint: through the hosts file; `ssl://` verified against the truststore
+/// with HTTP/2 by ALPN; HTTP/2 pings every second, so a dead peer is noticed within three.
+pub async fn connect(endpoint: &Endpoint, hosts: &HostsFile, tls: &Arc<rustls::ClientConfig>) -> Result<tonic::transport::Channel, String> {
+        let scheme = if endpoint.scheme == EndpointScheme::Ssl { "https" } else { "http" };
+        let settings = tonic::transport::Endpoint::from_shared(format!("{scheme}://{}:{}", endpoint.host, endpoint.port))
+            .map_err(|e| e.to_string())?
+            .connect_timeout(Duration::from_secs(3))
+            .http2_keep_alive_interval(Duration::from_secs(1))
+            .keep_alive_timeout(Duration::from_secs(2))
+            .keep_alive_while_idle(true);
+        let tcp = apim_net::http_connector(hosts);
+        match endpoint.scheme {
+            EndpointScheme::Tcp => settings.connect_with_connector(tcp).await,
+            // TLS verified against the truststore, HTTP/2 by ALPN.
+            EndpointScheme::Ssl => {
+                let tls = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config((**tls).clone())
+                    .https_only()
+                    .enable_http2()
+                    .wrap_connector(tcp);
+                settings.connect_with_connector(tls).await
+            }
+        }
+        .map_err(|e| format!("cannot connect: {e}"))
+}
+
+/// An HTTP Basic `Authorization` value.
+pub fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+pub(crate) fn show(e: &Endpoint) -> String {
     let scheme = if e.scheme == EndpointScheme::Ssl { "ssl" } else { "tcp" };
     format!("{scheme}://{}:{}", e.host, e.port)
 }

@@ -1,19 +1,42 @@
-//! Traffic manager role: gathers usage from every gateway and publishes throttle decisions. So far it follows
-//! the control plane's throttling policies and block conditions (fed by the wiring from the event hub) and
-//! knows its decision endpoints; the usage and decision streams arrive with the traffic-manager issue.
+//! Traffic manager role: adds up the usage every gateway reports and publishes throttle decisions (DESIGN §5).
+//!
+//! Gateways decide which limits a request falls under (they hold the request: its token, headers, IP, the
+//! advanced policy's matching condition group) and report, per WSO2 throttle key and window, how much they
+//! admitted and under which limit. The [`ledger::Ledger`] sums the gateways and, when a key's sum reaches its
+//! quota, sends `{key, throttled until the window ends, condition}` once to every subscribed gateway and to the
+//! peer traffic managers named in `event_duplicate_url`. It also follows the control plane's policies and block
+//! conditions (fed by the wiring from the event hub), for its metrics and readiness.
+//!
+//! **Architecture Invariant:** the ledger holds only what gateways reported; a restarted traffic manager starts
+//! empty and is exact again as soon as every gateway has reconnected and sent its windows.
 
 #![forbid(unsafe_code)]
 
-use std::sync::Arc;
+pub mod ledger;
+mod service;
 
-use apim_config::{DeploymentConfig, Endpoint};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use apim_config::{DeploymentConfig, Endpoint, HostsFile};
+use apim_wire::throttle::{Decision, DecisionBatch, UsageBatch, decisions_client::DecisionsClient, decisions_server, usage_server};
 use apim_wire::{RuntimeBlockCondition, RuntimePolicy, RuntimeState};
 use arc_swap::ArcSwap;
+use dashmap::DashMap;
+use tokio::sync::broadcast;
+
+pub use service::Service;
 
 #[derive(Clone, Debug)]
 pub struct Config {
     pub throttle_decision_endpoints: Vec<Endpoint>,
     pub event_hub_endpoints: Vec<Endpoint>,
+    /// Peers this traffic manager forwards its decisions to.
+    pub duplicate_urls: Vec<Endpoint>,
+    /// The `Authorization` value gateways and peers must send: HTTP Basic of `[apim.throttling]` username and
+    /// password (WSO2's defaults: the super admin's).
+    pub basic: String,
 }
 
 impl Config {
@@ -21,11 +44,21 @@ impl Config {
         Config {
             throttle_decision_endpoints: d.throttling.as_ref().map(|t| t.throttle_decision_endpoints.clone()).unwrap_or_default(),
             event_hub_endpoints: d.event_hub.as_ref().map(|h| h.event_listening_endpoints.clone()).unwrap_or_default(),
+            duplicate_urls: d.throttling.as_ref().map(|t| t.event_duplicate_url.clone()).unwrap_or_default(),
+            basic: {
+                let (user, password) = d.throttling_credentials();
+                apim_sync::basic(&user, &password)
+            },
         }
     }
 
     pub fn summary(&self) -> String {
-        format!("{} decision endpoint(s), {} event hub endpoint(s)", self.throttle_decision_endpoints.len(), self.event_hub_endpoints.len())
+        format!(
+            "{} decision endpoint(s), {} peer(s) for duplicate decisions, {} event hub endpoint(s)",
+            self.throttle_decision_endpoints.len(),
+            self.duplicate_urls.len(),
+            self.event_hub_endpoints.len()
+        )
     }
 }
 
@@ -37,14 +70,134 @@ pub struct Known {
     pub block_conditions: Vec<RuntimeBlockCondition>,
 }
 
+#[derive(Default)]
+pub struct Stats {
+    pub usage_streams: AtomicU64,
+    pub batches: AtomicU64,
+    pub bad_batches: AtomicU64,
+    pub unauthenticated: AtomicU64,
+    pub forwarded_in: AtomicU64,
+    pub forwarded_out: AtomicU64,
+}
+
 pub struct TrafficManager {
     cfg: Config,
     known: ArcSwap<Known>,
+    pub ledger: ledger::Ledger,
+    /// New decisions, made here or forwarded by a peer, for every decision stream.
+    decisions: broadcast::Sender<Arc<DecisionBatch>>,
+    /// A peer's decisions still in force, for new subscribers.
+    forwarded: DashMap<String, (u64, String), foldhash::fast::RandomState>,
+    pub stats: Stats,
 }
 
 impl TrafficManager {
     pub fn new(cfg: Config) -> Arc<TrafficManager> {
-        Arc::new(TrafficManager { cfg, known: ArcSwap::from_pointee(Known::default()) })
+        Arc::new(TrafficManager {
+            cfg,
+            known: ArcSwap::from_pointee(Known::default()),
+            ledger: ledger::Ledger::default(),
+            decisions: broadcast::channel(4096).0,
+            forwarded: DashMap::default(),
+            stats: Stats::default(),
+        })
+    }
+
+    /// The usage and decision services, for the wiring to serve on 9611/9711 and 5672 (+ offset).
+    pub fn services(self: &Arc<Self>) -> (usage_server::UsageServer<Service>, decisions_server::DecisionsServer<Service>) {
+        let svc = Service { tm: self.clone() };
+        (
+            usage_server::UsageServer::new(svc.clone()).max_decoding_message_size(16 * 1024 * 1024),
+            decisions_server::DecisionsServer::new(svc),
+        )
+    }
+
+    /// Adds a gateway's batch to the ledger and sends the decisions it led to.
+    pub fn ingest(&self, gateway: u32, batch: &UsageBatch) {
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        let now = now_ms();
+        let decided: Vec<Decision> = batch.records.iter().filter_map(|r| self.ledger.record(gateway, r, now).ok().flatten()).collect();
+        if !decided.is_empty() {
+            tracing::debug!(decisions = decided.len(), "throttle decisions");
+            let _ = self.decisions.send(Arc::new(DecisionBatch { decisions: decided, forwarded: false }));
+        }
+    }
+
+    /// Decisions in force: this one's and its peers'.
+    pub fn in_force(&self, now_ms: u64) -> Vec<Decision> {
+        let mut all = self.ledger.in_force(now_ms);
+        all.extend(self.forwarded.iter().filter(|e| e.value().0 > now_ms).map(|e| Decision {
+            key: e.key().clone(),
+            throttled_until_ms: e.value().0,
+            condition: e.value().1.clone(),
+        }));
+        all
+    }
+
+    /// Background work: ended windows swept every second, and one forwarding task per `event_duplicate_url`.
+    pub fn start(self: &Arc<Self>, hosts: HostsFile, tls: Arc<rustls::ClientConfig>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        let tm = self.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let now = now_ms();
+                tm.ledger.sweep(now);
+                tm.forwarded.retain(|_, v| v.0 > now);
+            }
+        }));
+        for peer in self.cfg.duplicate_urls.clone() {
+            tasks.push(tokio::spawn(self.clone().forward_to(peer, hosts.clone(), tls.clone())));
+        }
+        tasks
+    }
+
+    /// Sends this traffic manager's own decisions to a peer, for the gateways that follow only the peer.
+    async fn forward_to(self: Arc<Self>, peer: Endpoint, hosts: HostsFile, tls: Arc<rustls::ClientConfig>) {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let started = tokio::time::Instant::now();
+            if let Err(e) = self.forward_once(&peer, &hosts, &tls).await {
+                tracing::warn!(peer = %format!("{}:{}", peer.host, peer.port), "forwarding decisions to the peer traffic manager stopped: {e}");
+            }
+            if started.elapsed() > Duration::from_secs(5) {
+                delay = Duration::from_millis(200);
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn forward_once(&self, peer: &Endpoint, hosts: &HostsFile, tls: &Arc<rustls::ClientConfig>) -> Result<(), String> {
+        let channel = apim_sync::connect(peer, hosts, tls).await?;
+        let mut live = self.decisions.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::channel::<DecisionBatch>(256);
+        let first = self.ledger.in_force(now_ms());
+        let _ = tx.try_send(DecisionBatch { decisions: first, forwarded: true });
+        let stats = &self.stats;
+        let pump = async move {
+            loop {
+                let batch = match tokio::time::timeout(Duration::from_secs(1), live.recv()).await {
+                    Err(_) => DecisionBatch { decisions: Vec::new(), forwarded: true },
+                    Ok(Ok(b)) if b.forwarded => continue,
+                    Ok(Ok(b)) => DecisionBatch { decisions: b.decisions.clone(), forwarded: true },
+                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => DecisionBatch { decisions: self.ledger.in_force(now_ms()), forwarded: true },
+                    Ok(Err(broadcast::error::RecvError::Closed)) => return,
+                };
+                stats.forwarded_out.fetch_add(batch.decisions.len() as u64, Ordering::Relaxed);
+                if tx.send(batch).await.is_err() {
+                    return;
+                }
+            }
+        };
+        let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        req.metadata_mut().insert("authorization", self.cfg.basic.parse().map_err(|_| "the credentials are not a header value")?);
+        let mut client = DecisionsClient::new(channel);
+        tokio::select! {
+            r = client.forward(req) => r.map(|_| ()).map_err(|s| format!("{} ({:?})", s.message(), s.code())),
+            () = pump => Err("stopped".into()),
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -82,6 +235,40 @@ impl TrafficManager {
             k.block_conditions.len(),
             k.seq
         ));
+        let l = &self.ledger;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        out.push_str(&format!(
+            "# TYPE apim_tm_usage_streams gauge\napim_tm_usage_streams {}\n\
+             # TYPE apim_tm_gateways gauge\napim_tm_gateways {}\n\
+             # TYPE apim_tm_usage_batches_total counter\napim_tm_usage_batches_total {}\n\
+             # TYPE apim_tm_usage_records_total counter\napim_tm_usage_records_total {}\n\
+             # TYPE apim_tm_usage_records_stale_total counter\napim_tm_usage_records_stale_total {}\n\
+             # TYPE apim_tm_usage_batches_refused_total counter\napim_tm_usage_batches_refused_total {}\n\
+             # TYPE apim_tm_unauthenticated_total counter\napim_tm_unauthenticated_total {}\n\
+             # TYPE apim_tm_throttle_keys gauge\napim_tm_throttle_keys {}\n\
+             # TYPE apim_tm_decisions_total counter\napim_tm_decisions_total {}\n\
+             # TYPE apim_tm_decisions_forwarded_total counter\napim_tm_decisions_forwarded_total{{direction=\"in\"}} {}\n\
+             apim_tm_decisions_forwarded_total{{direction=\"out\"}} {}\n\
+             # TYPE apim_tm_usage_records_rejected_total counter\n",
+            g(&self.stats.usage_streams),
+            l.gateway_count(),
+            g(&self.stats.batches),
+            g(&l.records),
+            g(&l.stale),
+            g(&self.stats.bad_batches),
+            g(&self.stats.unauthenticated),
+            l.keys(),
+            g(&l.decisions),
+            g(&self.stats.forwarded_in),
+            g(&self.stats.forwarded_out),
+        ));
+        for (reason, n) in l.rejected() {
+            out.push_str(&format!("apim_tm_usage_records_rejected_total{{reason=\"{reason}\"}} {n}\n"));
+        }
         out
     }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

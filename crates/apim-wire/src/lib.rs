@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub mod hub;
+pub mod throttle;
 
 /// Body of `GET /health/ready`: 200 with `status = "ready"`, or 503 with `status = "unready"` and the reasons.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

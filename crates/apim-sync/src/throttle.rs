@@ -1,0 +1,288 @@
+//! A gateway's link to the traffic managers (DESIGN §5): its usage goes to every `[[apim.throttling.url_group]]`
+//! in batches, and decisions come from every `throttle_decision_endpoints` entry.
+//!
+//! Usage leaves the request path through [`UsageSource::changed`] every [`BATCH_INTERVAL_MS`]: one bounded queue
+//! per url_group, so a slow or dead traffic manager never slows a request; what does not fit is dropped, counted,
+//! and made good on the next connect, when the whole of what the gateway holds is sent again (records are
+//! cumulative counts per window, so sending them twice is harmless). Decision streams carry a heartbeat every
+//! second; how many are live is told to the gateway, which applies its fail mode when none is.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use apim_config::{Endpoint, HostsFile};
+use apim_wire::throttle::{
+    BATCH_INTERVAL_MS, DECISION_SILENCE_MS, Decision, DecisionSubscription, MAX_BATCH_RECORDS, UsageBatch, UsageRecord,
+    decisions_client::DecisionsClient, usage_client::UsageClient,
+};
+use tokio::sync::mpsc;
+
+use crate::{connect, now_ms, show};
+
+/// What the gateway lends the link.
+pub trait UsageSource: Send + Sync + 'static {
+    /// Records of the windows that changed since the last call.
+    fn changed(&self, now_ms: u64) -> Vec<UsageRecord>;
+    /// Every live window: sent first on each new usage stream.
+    fn all(&self, now_ms: u64) -> Vec<UsageRecord>;
+    fn apply(&self, decisions: &[Decision]);
+    /// How many traffic managers' decision streams are live now.
+    fn reachable(&self, live: usize);
+}
+
+#[derive(Clone, Debug)]
+pub struct LinkConfig {
+    pub node_id: String,
+    /// One entry per url_group: its endpoints, tried in turn.
+    pub groups: Vec<Vec<Endpoint>>,
+    pub decision_endpoints: Vec<Endpoint>,
+    /// `Authorization` value (HTTP Basic of `[apim.throttling]` credentials).
+    pub basic: String,
+}
+
+/// Batches waiting per url_group (one batch interval each): about five seconds.
+const QUEUE: usize = 256;
+
+#[derive(Default)]
+pub struct LinkStats {
+    pub batches_sent: AtomicU64,
+    pub records_sent: AtomicU64,
+    pub records_dropped: AtomicU64,
+    pub usage_connects: AtomicU64,
+    pub usage_streams_live: AtomicUsize,
+    pub decision_batches: AtomicU64,
+    pub decisions: AtomicU64,
+    pub decision_streams_live: AtomicUsize,
+}
+
+impl LinkStats {
+    pub fn render(&self) -> String {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let u = |a: &AtomicUsize| a.load(Ordering::Relaxed);
+        format!(
+            "# TYPE apim_gateway_usage_batches_total counter\napim_gateway_usage_batches_total {}\n\
+             # TYPE apim_gateway_usage_records_total counter\napim_gateway_usage_records_total {}\n\
+             # TYPE apim_gateway_usage_records_dropped_total counter\napim_gateway_usage_records_dropped_total {}\n\
+             # TYPE apim_gateway_usage_connects_total counter\napim_gateway_usage_connects_total {}\n\
+             # TYPE apim_gateway_usage_streams gauge\napim_gateway_usage_streams {}\n\
+             # TYPE apim_gateway_decisions_total counter\napim_gateway_decisions_total {}\n\
+             # TYPE apim_gateway_decision_streams gauge\napim_gateway_decision_streams {}\n",
+            g(&self.batches_sent),
+            g(&self.records_sent),
+            g(&self.records_dropped),
+            g(&self.usage_connects),
+            u(&self.usage_streams_live),
+            g(&self.decisions),
+            u(&self.decision_streams_live),
+        )
+    }
+}
+
+pub struct ThrottleLink {
+    cfg: LinkConfig,
+    hosts: HostsFile,
+    tls: Arc<rustls::ClientConfig>,
+    pub stats: Arc<LinkStats>,
+}
+
+struct Group {
+    tx: mpsc::Sender<Arc<Vec<UsageRecord>>>,
+    /// Set when a batch was dropped: the next stream starts with everything anyway, so this only logs.
+    dropped: AtomicBool,
+}
+
+impl ThrottleLink {
+    pub fn new(cfg: LinkConfig, hosts: HostsFile, tls: Arc<rustls::ClientConfig>) -> Arc<ThrottleLink> {
+        Arc::new(ThrottleLink { cfg, hosts, tls, stats: Arc::default() })
+    }
+
+    /// Starts the batcher, one task per url_group and one per decision endpoint.
+    pub fn start(self: &Arc<Self>, src: Arc<dyn UsageSource>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        let mut groups = Vec::new();
+        for endpoints in self.cfg.groups.iter().filter(|g| !g.is_empty()) {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let group = Arc::new(Group { tx, dropped: AtomicBool::new(false) });
+            groups.push(group.clone());
+            tasks.push(tokio::spawn(self.clone().usage_loop(endpoints.clone(), rx, group, src.clone())));
+        }
+        if !groups.is_empty() {
+            tasks.push(tokio::spawn(self.clone().batcher(groups, src.clone())));
+        }
+        for (i, endpoint) in self.cfg.decision_endpoints.iter().enumerate() {
+            tasks.push(tokio::spawn(self.clone().decision_loop(i, endpoint.clone(), src.clone())));
+        }
+        tasks
+    }
+
+    async fn batcher(self: Arc<Self>, groups: Vec<Arc<Group>>, src: Arc<dyn UsageSource>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(BATCH_INTERVAL_MS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let records = src.changed(now_ms());
+            if records.is_empty() {
+                continue;
+            }
+            for chunk in records.chunks(MAX_BATCH_RECORDS) {
+                let batch = Arc::new(chunk.to_vec());
+                for g in &groups {
+                    if g.tx.try_send(batch.clone()).is_err() {
+                        self.stats.records_dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        if !g.dropped.swap(true, Ordering::Relaxed) {
+                            tracing::warn!("a traffic manager is not taking usage; batches are dropped until it reconnects");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn usage_loop(
+        self: Arc<Self>,
+        endpoints: Vec<Endpoint>,
+        mut rx: mpsc::Receiver<Arc<Vec<UsageRecord>>>,
+        group: Arc<Group>,
+        src: Arc<dyn UsageSource>,
+    ) {
+        let mut delay = Duration::from_millis(100);
+        for i in 0.. {
+            let endpoint = &endpoints[i % endpoints.len()];
+            let started = tokio::time::Instant::now();
+            let result = self.report(endpoint, &mut rx, &group, src.as_ref()).await;
+            if let Err(e) = result {
+                tracing::warn!(endpoint = %show(endpoint), "usage stream to the traffic manager ended: {e}");
+            }
+            if started.elapsed() > Duration::from_secs(5) {
+                delay = Duration::from_millis(100);
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    async fn report(
+        &self,
+        endpoint: &Endpoint,
+        rx: &mut mpsc::Receiver<Arc<Vec<UsageRecord>>>,
+        group: &Group,
+        src: &dyn UsageSource,
+    ) -> Result<(), String> {
+        let channel = connect(endpoint, &self.hosts, &self.tls).await?;
+        let mut client = UsageClient::new(channel);
+        // What waited in the queue is older than what the gateway holds now: the whole of that goes first.
+        while rx.try_recv().is_ok() {}
+        group.dropped.store(false, Ordering::Relaxed);
+        let (tx, out) = mpsc::channel::<UsageBatch>(64);
+        let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(out));
+        req.metadata_mut().insert("authorization", self.cfg.basic.parse().map_err(|_| "the credentials are not a header value")?);
+        let gateway_id = self.cfg.node_id.clone();
+        let mut seq = 0u64;
+        let first: Vec<UsageRecord> = src.all(now_ms());
+        let mut pending: std::collections::VecDeque<Vec<UsageRecord>> = first.chunks(MAX_BATCH_RECORDS).map(<[_]>::to_vec).collect();
+        let silence = Duration::from_millis(DECISION_SILENCE_MS);
+        let mut acks = tokio::time::timeout(silence, client.report(req))
+            .await
+            .map_err(|_| "no answer".to_string())?
+            .map_err(|s| format!("refused: {} ({:?})", s.message(), s.code()))?
+            .into_inner();
+        tracing::info!(endpoint = %show(endpoint), records = first.len(), "reporting usage to the traffic manager");
+        self.stats.usage_connects.fetch_add(1, Ordering::Relaxed);
+        self.stats.usage_streams_live.fetch_add(1, Ordering::Relaxed);
+        let _live = Live(&self.stats.usage_streams_live);
+        let (mut acked, mut waiting_since) = (0u64, None::<tokio::time::Instant>);
+        let mut check = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            while let Some(records) = pending.pop_front() {
+                seq += 1;
+                let n = records.len() as u64;
+                tx.send(UsageBatch { gateway_id: gateway_id.clone(), seq, records }).await.map_err(|_| "stream closed")?;
+                self.stats.batches_sent.fetch_add(1, Ordering::Relaxed);
+                self.stats.records_sent.fetch_add(n, Ordering::Relaxed);
+                waiting_since.get_or_insert_with(tokio::time::Instant::now);
+            }
+            tokio::select! {
+                batch = rx.recv() => match batch {
+                    Some(b) => pending.push_back((*b).clone()),
+                    None => return Ok(()),
+                },
+                ack = acks.message() => match ack {
+                    Ok(Some(a)) => {
+                        acked = acked.max(a.seq);
+                        if acked >= seq {
+                            waiting_since = None;
+                        } else {
+                            waiting_since = Some(tokio::time::Instant::now());
+                        }
+                    }
+                    Ok(None) => return Err("closed by the traffic manager".into()),
+                    Err(s) => return Err(format!("broken: {} ({:?})", s.message(), s.code())),
+                },
+                _ = check.tick() => {
+                    if waiting_since.is_some_and(|t| t.elapsed() > silence) {
+                        return Err(format!("no acknowledgement for {silence:?}"));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn decision_loop(self: Arc<Self>, _index: usize, endpoint: Endpoint, src: Arc<dyn UsageSource>) {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let started = tokio::time::Instant::now();
+            if let Err(e) = self.follow_decisions(&endpoint, src.as_ref()).await {
+                tracing::warn!(endpoint = %show(&endpoint), "decision stream from the traffic manager ended: {e}");
+                src.reachable(self.stats.decision_streams_live.load(Ordering::Relaxed));
+            }
+            if started.elapsed() > Duration::from_secs(5) {
+                delay = Duration::from_millis(100);
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    async fn follow_decisions(&self, endpoint: &Endpoint, src: &dyn UsageSource) -> Result<(), String> {
+        let channel = connect(endpoint, &self.hosts, &self.tls).await?;
+        let mut client = DecisionsClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+        let mut req = tonic::Request::new(DecisionSubscription { node_id: self.cfg.node_id.clone() });
+        req.metadata_mut().insert("authorization", self.cfg.basic.parse().map_err(|_| "the credentials are not a header value")?);
+        let silence = Duration::from_millis(DECISION_SILENCE_MS);
+        let mut stream = tokio::time::timeout(silence, client.subscribe(req))
+            .await
+            .map_err(|_| "no answer".to_string())?
+            .map_err(|s| format!("refused: {} ({:?})", s.message(), s.code()))?
+            .into_inner();
+        let live = self.stats.decision_streams_live.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::info!(endpoint = %show(endpoint), live, "following the traffic manager's decisions");
+        src.reachable(live);
+        let result = loop {
+            match tokio::time::timeout(silence, stream.message()).await {
+                Err(_) => break Err(format!("silent for {silence:?}")),
+                Ok(Err(s)) => break Err(format!("broken: {} ({:?})", s.message(), s.code())),
+                Ok(Ok(None)) => break Err("closed by the traffic manager".into()),
+                Ok(Ok(Some(b))) => {
+                    if !b.decisions.is_empty() {
+                        self.stats.decision_batches.fetch_add(1, Ordering::Relaxed);
+                        self.stats.decisions.fetch_add(b.decisions.len() as u64, Ordering::Relaxed);
+                        src.apply(&b.decisions);
+                    }
+                }
+            }
+        };
+        let live = self.stats.decision_streams_live.fetch_sub(1, Ordering::Relaxed) - 1;
+        src.reachable(live);
+        result
+    }
+}
+
+/// Counts a live stream down when it ends, however it ends.
+struct Live<'a>(&'a AtomicUsize);
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,135 @@
+//! The traffic manager's gRPC services: `Usage.Report` takes gateways' batches into the [`Ledger`] and
+//! acknowledges each; `Decisions.Subscribe` streams what is in force, then new decisions, with a heartbeat every
+//! quiet second; `Decisions.Forward` takes a peer's decisions (`event_duplicate_url`) and passes them on.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use apim_wire::throttle::{
+    Decision, DecisionBatch, DecisionSubscription, ForwardAck, UsageAck, UsageBatch, decisions_server, usage_server,
+};
+use tokio::sync::{broadcast, mpsc};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::{TrafficManager, now_ms};
+
+/// Heartbeat period on decision streams; subscribers give up after `DECISION_SILENCE_MS`.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Largest batch accepted, in records (a gateway sends at most `MAX_BATCH_RECORDS`).
+const MAX_RECORDS: usize = 65_536;
+
+type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+
+#[derive(Clone)]
+pub struct Service {
+    pub(crate) tm: Arc<TrafficManager>,
+}
+
+impl Service {
+    fn authenticate<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let given = req.metadata().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if apim_jose::crypto::ct_eq(given, &self.tm.cfg.basic) {
+            return Ok(());
+        }
+        self.tm.stats.unauthenticated.fetch_add(1, Ordering::Relaxed);
+        Err(Status::unauthenticated("wrong or missing [apim.throttling] credentials (HTTP Basic in `authorization`)"))
+    }
+}
+
+#[tonic::async_trait]
+impl usage_server::Usage for Service {
+    type ReportStream = Stream<UsageAck>;
+
+    async fn report(&self, req: Request<Streaming<UsageBatch>>) -> Result<Response<Self::ReportStream>, Status> {
+        self.authenticate(&req)?;
+        let mut batches = req.into_inner();
+        let (tx, rx) = mpsc::channel(64);
+        let tm = self.tm.clone();
+        tm.stats.usage_streams.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            let mut gateway: Option<(String, u32)> = None;
+            loop {
+                let batch = match batches.message().await {
+                    Ok(Some(b)) => b,
+                    Ok(None) => break,
+                    Err(s) => {
+                        tracing::debug!("usage stream broken: {}", s.message());
+                        break;
+                    }
+                };
+                if batch.gateway_id.is_empty() || batch.records.len() > MAX_RECORDS {
+                    let why = if batch.gateway_id.is_empty() { "gateway_id is empty" } else { "a batch holds more than 65,536 records" };
+                    tm.stats.bad_batches.fetch_add(1, Ordering::Relaxed);
+                    let _ = tx.send(Err(Status::invalid_argument(why))).await;
+                    break;
+                }
+                let id = match &gateway {
+                    Some((name, id)) if *name == batch.gateway_id => *id,
+                    _ => {
+                        let id = tm.ledger.gateway(&batch.gateway_id);
+                        tracing::info!(gateway = %batch.gateway_id, "gateway reporting usage");
+                        gateway = Some((batch.gateway_id.clone(), id));
+                        id
+                    }
+                };
+                tm.ingest(id, &batch);
+                if tx.send(Ok(UsageAck { seq: batch.seq })).await.is_err() {
+                    break;
+                }
+            }
+            tm.stats.usage_streams.fetch_sub(1, Ordering::Relaxed);
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+}
+
+#[tonic::async_trait]
+impl decisions_server::Decisions for Service {
+    type SubscribeStream = Stream<DecisionBatch>;
+
+    async fn subscribe(&self, req: Request<DecisionSubscription>) -> Result<Response<Self::SubscribeStream>, Status> {
+        self.authenticate(&req)?;
+        let node = req.into_inner().node_id;
+        let mut live = self.tm.decisions.subscribe();
+        let (tx, rx) = mpsc::channel(256);
+        let tm = self.tm.clone();
+        tracing::info!(%node, "gateway following decisions");
+        tokio::spawn(async move {
+            let _ = tx.send(Ok(DecisionBatch { decisions: tm.in_force(now_ms()), forwarded: false })).await;
+            loop {
+                let next = tokio::time::timeout(HEARTBEAT, live.recv()).await;
+                let batch = match next {
+                    Err(_) => DecisionBatch::default(),
+                    Ok(Ok(b)) => (*b).clone(),
+                    // Too slow to keep up: what is in force replaces what was missed.
+                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => DecisionBatch { decisions: tm.in_force(now_ms()), forwarded: false },
+                    Ok(Err(broadcast::error::RecvError::Closed)) => return,
+                };
+                if tx.send(Ok(batch)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn forward(&self, req: Request<Streaming<DecisionBatch>>) -> Result<Response<ForwardAck>, Status> {
+        self.authenticate(&req)?;
+        let mut batches = req.into_inner();
+        while let Some(b) = batches.message().await? {
+            let now = now_ms();
+            let fresh: Vec<Decision> = b.decisions.into_iter().filter(|d| d.throttled_until_ms > now && !d.key.is_empty()).collect();
+            if fresh.is_empty() {
+                continue;
+            }
+            self.tm.stats.forwarded_in.fetch_add(fresh.len() as u64, Ordering::Relaxed);
+            for d in &fresh {
+                self.tm.forwarded.insert(d.key.clone(), (d.throttled_until_ms, d.condition.clone()));
+            }
+            let _ = self.tm.decisions.send(Arc::new(DecisionBatch { decisions: fresh, forwarded: true }));
+        }
+        Ok(Response::new(ForwardAck {}))
+    }
+}
