@@ -10,6 +10,7 @@
 pub mod backend;
 pub mod db;
 pub mod http;
+pub mod load;
 pub mod process;
 
 use std::path::{Path, PathBuf};

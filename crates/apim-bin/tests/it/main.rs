@@ -10,6 +10,7 @@ use apim_test_support::{TempDir, http, shared_dir, unique};
 mod cluster;
 mod gateway;
 mod seeds;
+mod throttle;
 
 pub(crate) fn apim() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_apim"))
