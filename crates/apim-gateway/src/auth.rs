@@ -60,7 +60,8 @@ struct OpaqueEntry {
 
 pub struct Authenticator {
     authority: Arc<dyn TokenAuthority>,
-    issuer: String,
+    /// The key manager's issuer, read again with every JWKS refresh (a remote one may learn it by discovery).
+    issuer: ArcSwap<String>,
     keys: ArcSwap<Vec<VerifyKey>>,
     keys_fetched_ms: AtomicU64,
     /// Verified JWTs by their full text: a fast hash finds them, and equality of the whole token (not of a
@@ -80,7 +81,7 @@ pub fn now_ms() -> u64 {
 impl Authenticator {
     pub fn new(authority: Arc<dyn TokenAuthority>) -> Authenticator {
         Authenticator {
-            issuer: authority.issuer(),
+            issuer: ArcSwap::from_pointee(authority.issuer()),
             authority,
             keys: ArcSwap::from_pointee(Vec::new()),
             keys_fetched_ms: AtomicU64::new(0),
@@ -122,7 +123,8 @@ impl Authenticator {
             }
         };
         let s = |f: &str| claims.get(f).and_then(Value::as_str).unwrap_or("").to_string();
-        if !self.issuer.is_empty() && s("iss") != self.issuer {
+        let issuer = self.issuer.load();
+        if !issuer.is_empty() && s("iss") != **issuer {
             return Err(AuthError::Invalid);
         }
         let secs = now as i64 / 1000;
@@ -171,6 +173,7 @@ impl Authenticator {
                     doc.get("keys").and_then(Value::as_array).into_iter().flatten().filter_map(VerifyKey::from_jwk).collect();
                 tracing::info!(keys = keys.len(), "JWKS refreshed from the key manager");
                 self.keys.store(Arc::new(keys));
+                self.issuer.store(Arc::new(self.authority.issuer()));
             }
             Err(e) => tracing::warn!("cannot fetch the key manager's JWKS: {e}"),
         }

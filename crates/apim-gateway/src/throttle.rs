@@ -322,4 +322,43 @@ mod tests {
         assert!(c.admit(&checks, 600, 1).is_err());
         assert!(c.admit(&checks, 400, 2).is_ok());
     }
+
+    #[test]
+    fn reports_changed_windows_once_and_obeys_decisions() {
+        let c = Counters::default();
+        let l = limit(100, 60_000);
+        let checks = [Check { key: "sub".into(), limit: &l, level: Level::Subscription, enforce: true }];
+        assert!(c.admit(&checks, 0, 60_001).is_ok());
+        assert!(c.changed(60_002).is_empty(), "nothing is queued until reporting is on");
+        c.link(FailMode::Open, 60_000);
+        c.set_live(1);
+        for t in 0..3 {
+            assert!(c.admit(&checks, 0, 60_010 + t).is_ok());
+        }
+        let r = c.changed(60_020);
+        assert_eq!(r.len(), 1, "one record per key, however many requests");
+        assert_eq!((r[0].key.as_str(), r[0].used, r[0].quota, r[0].window_start_ms, r[0].condition.as_str()), ("sub", 4, 100, 60_000, "subscription"));
+        assert!(c.changed(60_021).is_empty());
+        assert_eq!(c.all(60_021).len(), 1);
+        c.apply(&[Decision { key: "sub".into(), throttled_until_ms: 120_000, condition: "subscription".into() }], 60_030);
+        assert_eq!(c.admit(&checks, 0, 60_040), Err(Refused { level: Level::Subscription, retry_at_ms: 120_000 }));
+        assert!(c.admit(&checks, 0, 120_001).is_ok(), "a decision ends with its window");
+    }
+
+    #[test]
+    fn fail_closed_refuses_only_when_no_traffic_manager_is_live() {
+        let c = Counters::default();
+        let l = limit(100, 60_000);
+        let checks = [Check { key: "sub".into(), limit: &l, level: Level::Subscription, enforce: true }];
+        c.link(FailMode::Closed, 1);
+        assert!(c.admit(&checks, 0, 1_000).is_ok(), "the first seconds wait for a first traffic manager");
+        assert_eq!(c.admit(&checks, 0, 6_000).map_err(|r| r.level), Err(Level::NoTrafficManager));
+        assert!(c.admit(&[], 0, 6_000).is_ok(), "requests under no limit pass");
+        c.set_live(1);
+        assert!(c.admit(&checks, 0, 6_001).is_ok());
+        let open = Counters::default();
+        open.link(FailMode::Open, 1);
+        assert!(open.admit(&checks, 0, 6_000).is_ok());
+        assert!(open.is_degraded(6_000));
+    }
 }

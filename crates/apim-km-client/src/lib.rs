@@ -35,7 +35,10 @@ pub struct RemoteKeyManager {
     /// SOAP root, not used).
     base: String,
     basic: String,
-    issuer: String,
+    /// The `iss` its JWTs carry: configured, or (when not) what the key manager's discovery document states,
+    /// read with each JWKS fetch over the verified `service_url` connection.
+    issuer: std::sync::RwLock<String>,
+    issuer_configured: bool,
     client: HttpClient,
 }
 
@@ -44,7 +47,8 @@ pub struct RemoteKeyManager {
 pub struct BadServiceUrl(String);
 
 impl RemoteKeyManager {
-    /// `issuer`: the `iss` its JWTs carry; `None` assumes the key manager's default, `{base}/oauth2/token`.
+    /// `issuer`: the `iss` its JWTs carry; `None` assumes the key manager's default, `{base}/oauth2/token`, until
+    /// its discovery document says otherwise (a key manager behind a balancer names its own host).
     pub fn new(
         service_url: &str,
         username: &str,
@@ -62,7 +66,13 @@ impl RemoteKeyManager {
         let connector = apim_net::https_connector(&hosts, &tls);
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector);
         let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")));
-        Ok(RemoteKeyManager { issuer: issuer.unwrap_or_else(|| format!("{base}/oauth2/token")), base, basic, client })
+        Ok(RemoteKeyManager {
+            issuer_configured: issuer.is_some(),
+            issuer: std::sync::RwLock::new(issuer.unwrap_or_else(|| format!("{base}/oauth2/token"))),
+            base,
+            basic,
+            client,
+        })
     }
 
     pub fn base(&self) -> &str {
@@ -230,11 +240,30 @@ impl TokenAuthority for RemoteKeyManager {
     fn jwks(&self) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>> {
         Box::pin(async move {
             let (status, v) = self.call(Method::GET, "/oauth2/jwks", &self.basic, None).await.map_err(|e| e.to_string())?;
-            if status.is_success() && v.get("keys").is_some() { Ok(v.to_string()) } else { Err(format!("JWKS answered {status}")) }
+            if !status.is_success() || v.get("keys").is_none() {
+                return Err(format!("JWKS answered {status}"));
+            }
+            if !self.issuer_configured {
+                let found = self.call(Method::GET, "/oauth2/token/.well-known/openid-configuration", &self.basic, None).await;
+                match found {
+                    Ok((s, d)) if s.is_success() => {
+                        if let Some(iss) = d.get("issuer").and_then(serde_json::Value::as_str).filter(|i| !i.is_empty()) {
+                            let mut known = self.issuer.write().unwrap_or_else(|e| e.into_inner());
+                            if *known != iss {
+                                tracing::info!(issuer = iss, "the key manager's discovery document names its issuer");
+                                *known = iss.to_string();
+                            }
+                        }
+                    }
+                    Ok((s, _)) => tracing::debug!("the key manager's discovery document answered {s}"),
+                    Err(e) => tracing::debug!("cannot read the key manager's discovery document: {e}"),
+                }
+            }
+            Ok(v.to_string())
         })
     }
 
     fn issuer(&self) -> String {
-        self.issuer.clone()
+        self.issuer.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }

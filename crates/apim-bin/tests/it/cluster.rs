@@ -169,15 +169,20 @@ async fn gateway_node_follows_the_control_plane() {
     cp.terminate();
 }
 
-/// A TCP proxy in front of the event hub whose connections the test can cut.
-struct Proxy {
+/// A TCP proxy (in front of the event hub, or a node's load balancer) whose connections the test can cut.
+pub(crate) struct Proxy {
     addr: SocketAddr,
     conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Proxy {
     async fn start(target: SocketAddr) -> Proxy {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Proxy::listen("127.0.0.1:0".parse().expect("addr"), target).await
+    }
+
+    /// A proxy on a given address.
+    pub(crate) async fn listen(on: SocketAddr, target: SocketAddr) -> Proxy {
+        let l = tokio::net::TcpListener::bind(on).await.unwrap_or_else(|e| panic!("bind {on}: {e}"));
         let addr = l.local_addr().expect("addr");
         let conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
         let tracked = conns.clone();

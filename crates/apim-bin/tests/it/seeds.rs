@@ -19,6 +19,8 @@ const CP: &str = "127.0.0.2";
 const KM: &str = "127.0.0.3";
 const GW: &str = "127.0.0.4";
 const TM: &str = "127.0.0.5";
+const GW2: &str = "127.0.0.6";
+const TM2: &str = "127.0.0.7";
 
 /// A node's own directory holding its sample (as `edit` leaves it) and the shared keystore.
 fn node_dir(root: &Path, name: &str, sample: &str, edit: &dyn Fn(String) -> String) -> std::path::PathBuf {
@@ -78,12 +80,11 @@ const SEED_000: [Member; 4] = [
 #[tokio::test]
 async fn seed_topologies_on_their_own_hosts() {
     seed_001().await;
+    seed_001_ha().await;
     seed_000().await;
 }
 
-/// Seed 001: the key manager and the control plane have databases of their own (`apimgt_db`, `apim_db`) and
-/// share `shared_db`, each with the users the samples name.
-async fn seed_001() {
+fn seed_001_users() -> Vec<String> {
     let mut users = Vec::new();
     for (user, pass, dbs) in [
         ("apimadmin", "apimadmin", &["apim_db", "shared_db"][..]),
@@ -97,7 +98,122 @@ async fn seed_001() {
             }
         }
     }
-    topology("apim-seed001", &SEED_001, &["apim_db", "shared_db", "apimgt_db"], users, &|t| t).await;
+    users
+}
+
+/// Seed 001: the key manager and the control plane have databases of their own (`apimgt_db`, `apim_db`) and
+/// share `shared_db`, each with the users the samples name.
+async fn seed_001() {
+    topology("apim-seed001", &SEED_001, &["apim_db", "shared_db", "apimgt_db"], seed_001_users(), &|t| t).await;
+}
+
+/// Seed 001's HA samples for gateways and traffic managers: two of each (the second traffic manager's
+/// `event_duplicate_url` pointed back at the first; otherwise unchanged), with the single key manager and
+/// control plane, and a TCP "load balancer" on 443 in front of each of those, where the HA samples' service
+/// URLs point. An application's quota holds across both gateways.
+async fn seed_001_ha() {
+    let Some(admin) = admin_url(Backend::MySql) else { return };
+    let (_, _, db_host, _) = apim_test_support::db::parse_url(&admin);
+    for host in [CP, KM, GW, TM, GW2, TM2] {
+        assert!(free(host, &[9443, 9763, 8280, 8243, 9099, 8099, 5672, 9611, 9711, 443]), "{host} has a port of the samples taken");
+    }
+    let dir = TempDir::new("apim-seed001ha");
+    let names = [
+        "cp.wso2.com",
+        "km.wso2.com",
+        "control-plane-host",
+        "apim-cp-1",
+        "apim-cp-2",
+        "cp.am.wso2.com",
+        "api.am.wso2.com",
+        "km.am.wso2.com",
+        "traffic-manager-1",
+        "traffic-manager-2",
+        "localhost",
+    ];
+    if !shared_keystore(dir.path(), "wso2carbon.jks", "wso2carbon", &names) {
+        assert!(!apim_test_support::under_ci(), "keytool is needed under CI");
+        return;
+    }
+    let databases = ["apim_db", "shared_db", "apimgt_db"];
+    let mut setup: Vec<String> =
+        databases.iter().flat_map(|d| [format!("DROP DATABASE IF EXISTS {d}"), format!("CREATE DATABASE {d}")]).collect();
+    setup.extend(seed_001_users());
+    admin_exec(Backend::MySql, &admin, &setup).await.expect("create the samples' databases and users");
+    let _cleanup = Cleanup(admin.clone(), databases.iter().map(|d| format!("DROP DATABASE IF EXISTS {d}")).collect());
+    std::fs::write(
+        dir.path().join("hosts"),
+        format!(
+            "{db_host} db.wso2.com\n{CP} cp.wso2.com control-plane-host apim-cp-1 apim-cp-2 cp.am.wso2.com api.am.wso2.com\n\
+             {KM} km.wso2.com km.am.wso2.com\n{GW} gw.wso2.com\n{TM} tm.wso2.com tm.am.wso2.com traffic-manager-1\n{TM2} traffic-manager-2\n"
+        ),
+    )
+    .expect("hosts");
+    let balancers = [
+        super::cluster::Proxy::listen(format!("{CP}:443").parse().expect("addr"), format!("{CP}:9443").parse().expect("addr")).await,
+        super::cluster::Proxy::listen(format!("{KM}:443").parse().expect("addr"), format!("{KM}:9443").parse().expect("addr")).await,
+    ];
+    let to_first = |t: String| t.replace("event_duplicate_url = [\"tcp://traffic-manager-2:5672\"]", "event_duplicate_url = [\"tcp://traffic-manager-1:5672\"]");
+    let plan: [(&str, &str, &str, &str, &dyn Fn(String) -> String); 6] = [
+        ("km", "001-key-manager-single.toml", "key-manager", KM, &|t| t),
+        ("cp", "001-control-plane-single.toml", "control-plane", CP, &|t| t),
+        ("tm1", "001-traffic-manager-ha.toml", "traffic-manager", TM, &|t| t),
+        ("tm2", "001-traffic-manager-ha.toml", "traffic-manager", TM2, &to_first),
+        ("gw1", "001-gateway-ha.toml", "gateway", GW, &|t| t),
+        ("gw2", "001-gateway-ha.toml", "gateway", GW2, &|t| t),
+    ];
+    let mut nodes = Vec::new();
+    for (name, sample, role, host, edit) in plan {
+        nodes.push(start(&node_dir(dir.path(), name, sample, edit), role, host));
+    }
+    for n in nodes.iter_mut() {
+        let https = n.url("management-https", Duration::from_secs(20));
+        let ready = wait_ready(&https, Duration::from_secs(40)).await;
+        assert_eq!(ready.status, 200, "{https}: {}\n{}", ready.body, n.stderr());
+    }
+    let logs = |nodes: &[Node]| nodes[2..].iter().map(|n| n.stderr()).collect::<Vec<_>>().join("\n----\n");
+    let m = Mgmt { base: format!("https://{CP}:9443"), auth: format!("Basic {}", base64_encode("admin:admin")) };
+    let quota = 60u64;
+    m.ok(
+        "POST",
+        "/api/am/admin/v4/throttling/policies/application",
+        json!({"policyName": "SeedSixty", "defaultLimit": {"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "hour", "unitTime": 1, "requestCount": quota}}}),
+    )
+    .await;
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    let api = m
+        .publish(json!({"name": "SeedHa", "context": "/seedha", "version": "1.0.0", "policies": ["Unlimited"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/b")}},
+            "operations": [{"target": "/items", "verb": "GET"}]}))
+        .await;
+    let app = m
+        .ok("POST", "/api/am/devportal/v3/applications", json!({"name": "SeedHaApp", "throttlingPolicy": "SeedSixty", "tokenType": "JWT"}))
+        .await["applicationId"]
+        .as_str()
+        .expect("app")
+        .to_string();
+    let (ck, cs) = m.keys(&app, "PRODUCTION").await;
+    m.subscribe(&api, &app, "Unlimited").await;
+    let t = oauth_form(&format!("https://{KM}:9443"), "token", &ck, &cs, "grant_type=client_credentials").await;
+    assert_eq!(t.status, 200, "{}", t.body);
+    let token = t.json()["access_token"].as_str().expect("token").to_string();
+    let urls: Vec<String> = [GW, GW2].iter().map(|h| format!("http://{h}:8280/seedha/1.0.0/items")).collect();
+    for url in &urls {
+        let r = eventually(url, Some(&token), 200).await;
+        assert_eq!(r.status, 200, "{url}: {}\n{}", r.body, logs(&nodes));
+    }
+    super::throttle::room_in_window(Duration::from_secs(3600), Duration::from_secs(60)).await;
+    let headers = [("authorization".to_string(), format!("Bearer {token}"))];
+    let out = apim_test_support::load::offer(&urls, &headers, 10 * quota, 8, None).await;
+    assert_eq!(out.count(200) + out.count(429), out.total(), "{:?}", out.by_status);
+    super::throttle::assert_quota("seed 001 HA: one application across both gateways", out.count(200) + 2, quota, &out, &|| logs(&nodes));
+    for n in &nodes {
+        assert!(!n.stderr().contains("panicked"), "{}", n.stderr());
+    }
+    for mut n in nodes {
+        n.terminate();
+    }
+    drop(balancers);
 }
 
 /// Seed 000: the key manager and the control plane share `apim_db` and `shared_db`. The samples name MySQL's

@@ -94,7 +94,7 @@ async fn until(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bo
 
 /// Admitted requests must be the quota within 2 %, plus what arrives during one batch interval at the offered
 /// rate (and a few requests in flight).
-fn assert_quota(what: &str, admitted: u64, quota: u64, out: &Outcome, logs: &dyn Fn() -> String) {
+pub(crate) fn assert_quota(what: &str, admitted: u64, quota: u64, out: &Outcome, logs: &dyn Fn() -> String) {
     let slack = (out.rate() * 0.020).ceil() as u64 + 4;
     let (low, high) = (quota - quota / 50, quota + quota / 50 + slack);
     assert!(
@@ -108,7 +108,7 @@ fn assert_quota(what: &str, admitted: u64, quota: u64, out: &Outcome, logs: &dyn
 }
 
 /// Waits until at least `needed` of the current window (aligned to `window`) is left.
-async fn room_in_window(window: Duration, needed: Duration) {
+pub(crate) async fn room_in_window(window: Duration, needed: Duration) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock");
     let into = Duration::from_millis((now.as_millis() % window.as_millis()) as u64);
     if window - into < needed {
