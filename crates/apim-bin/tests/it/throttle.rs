@@ -180,7 +180,7 @@ async fn one_quota_across_two_gateways_and_two_traffic_managers() {
         .await;
     let urls: Vec<String> = traffic.iter().map(|t| format!("{t}/quota/1.0.0/items")).collect();
     let logs = |nodes: &[&Node]| nodes.iter().map(|n| n.stderr()).collect::<Vec<_>>().join("\n----\n");
-    let mut subscriber = async |name: &str, policy: &str| {
+    let subscriber = async |name: &str, policy: &str| {
         let (app, ck, cs) = m.app(name, "Unlimited", "JWT", "PRODUCTION").await;
         m.subscribe(&api, &app, policy).await;
         let token = m.token(&ck, &cs, "").await;
