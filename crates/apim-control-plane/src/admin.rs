@@ -158,6 +158,18 @@ fn validate_policy(level: &str, o: &mut Map<String, Value>) -> Result<String> {
                     return Err(ApiError::field(f, "is required for a custom policy"));
                 }
             }
+            // Our rule language in place of Siddhi (apim_domain::custom); a rule gateways could not apply is refused here.
+            let (template, rule) = (
+                o.get("keyTemplate").and_then(Value::as_str).unwrap_or_default(),
+                o.get("siddhiQuery").and_then(Value::as_str).unwrap_or_default(),
+            );
+            if let Err(e) = apim_domain::custom::CustomRule::parse(template, rule) {
+                let field = if e.starts_with("keyTemplate") { "keyTemplate" } else { "siddhiQuery" };
+                return Err(ApiError::field(
+                    field,
+                    format!("{e}; custom rules are written `limit 5 per 1 min when $userId == 'admin@carbon.super'`"),
+                ));
+            }
             o.insert("type".into(), json!("CustomRule"));
         }
         _ => {

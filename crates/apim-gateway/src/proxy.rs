@@ -314,6 +314,24 @@ impl Gateway {
                 push_limit(&mut checks, p, Cow::Owned(format!("{}:{user}@carbon.super", app.id)), Level::Application, true);
             }
         }
+        if !snap.custom.is_empty() {
+            use apim_domain::custom::Var;
+            let user = caller.principal.as_ref().map(|p| p.subject.as_str()).unwrap_or("");
+            let attr = |v: Var| -> String {
+                match v {
+                    Var::UserId => format!("{user}@carbon.super"),
+                    Var::ApiContext => api.context_version.clone(),
+                    Var::ApiVersion => api.version.clone(),
+                    Var::ResourceKey => resource.throttle_stem.clone(),
+                    Var::AppId => caller.application.map(|a| a.id.clone()).unwrap_or_default(),
+                    Var::AppTenant | Var::ApiTenant => "carbon.super".into(),
+                    Var::ClientIp => client_ip.to_string(),
+                }
+            };
+            for c in snap.custom.iter().filter(|c| c.rule.applies(&attr)) {
+                checks.push(Check { key: Cow::Owned(c.rule.key(&c.name, &attr)), limit: &c.limit, level: Level::Custom, enforce: true });
+            }
+        }
         // The backend's own limit last: a request refused by a policy does not use it up.
         let hard = match caller.key_type {
             KeyType::Production => api.hard_production.as_ref(),

@@ -155,6 +155,14 @@ pub struct Policy {
     pub stop_on_quota_reach: bool,
 }
 
+/// A custom policy: our rule language in place of WSO2's Siddhi (`apim_domain::custom`).
+#[derive(Clone, Debug)]
+pub struct CustomPolicy {
+    pub name: String,
+    pub rule: apim_domain::custom::CustomRule,
+    pub limit: Limit,
+}
+
 #[derive(Debug, Default)]
 pub struct Blocks {
     pub apis: HashSet<String>,
@@ -205,6 +213,7 @@ pub struct Snapshot {
     pub app_policies: Map<Policy>,
     pub sub_policies: Map<Policy>,
     pub api_policies: Map<Policy>,
+    pub custom: Vec<CustomPolicy>,
     pub blocks: Blocks,
     /// The control plane's keys API keys are verified with, and revoked API keys' `jti`s.
     pub api_key_keys: Vec<apim_jose::jwt::VerifyKey>,
@@ -256,6 +265,18 @@ impl Snapshot {
             );
         }
         for p in &state.policies {
+            if p.level == "custom" {
+                let text = |f: &str| p.document.get(f).and_then(Value::as_str).unwrap_or_default();
+                match apim_domain::custom::CustomRule::parse(text("keyTemplate"), text("siddhiQuery")) {
+                    Ok(rule) => {
+                        let quota = if rule.bytes { Quota::Bytes(rule.quota) } else { Quota::Requests(rule.quota) };
+                        let limit = Limit { quota, window_ms: rule.window_ms };
+                        snap.custom.push(CustomPolicy { name: p.name.clone(), rule, limit });
+                    }
+                    Err(e) => tracing::warn!(policy = %p.name, "custom policy left out: {e}"),
+                }
+                continue;
+            }
             let compiled = match compile_policy(&p.name, &p.document) {
                 Ok(c) => c,
                 Err(e) => {

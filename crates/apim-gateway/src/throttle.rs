@@ -38,6 +38,8 @@ pub enum Level {
     Subscription,
     Burst,
     Application,
+    /// A custom policy (`apim_domain::custom`).
+    Custom,
     /// The API's backend limit (`maxTps`), per node: 503 rather than 429.
     Hard,
     /// `fail_mode = "fail_closed"` while no traffic manager is reachable: 503.
@@ -51,6 +53,7 @@ impl Level {
             Level::Api => 900800,
             Level::Resource => 900802,
             Level::Application => 900803,
+            Level::Custom => 900806,
             Level::Subscription => 900804,
             Level::Burst => 900807,
             Level::Hard => 900801,
@@ -65,6 +68,7 @@ impl Level {
             Level::Subscription => "subscription",
             Level::Burst => "burst",
             Level::Application => "application",
+            Level::Custom => "custom",
             Level::Hard => "hard",
             Level::NoTrafficManager => "no_traffic_manager",
         }

@@ -609,3 +609,39 @@ async fn backend_jwt_reaches_the_backend() {
     assert!(claims["exp"].as_i64().is_some_and(|e| e > claims["iat"].as_i64().unwrap_or(i64::MAX)));
     node.terminate();
 }
+
+/// A custom policy in our rule language: counted per rendered key template, only where its condition holds;
+/// over quota: 429 900806.
+#[tokio::test]
+async fn custom_policy_limits_by_its_key_template() {
+    let (_dir, mut node, https, _) = ready_all_in_one("apim-custom").await;
+    let gw = node.url("gateway-http", Duration::from_secs(5));
+    let m = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
+    let rule = "limit 3 per 1 hour when $apiContext == '/limited/1.0.0'";
+    m.ok("POST", "/api/am/admin/v4/throttling/policies/custom", json!({"policyName": "ThreePerUserApi", "keyTemplate": "$userId:$apiContext", "siddhiQuery": rule}))
+        .await;
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    let mut urls = Vec::new();
+    let (app, ck, cs) = m.app("CustomApp", "Unlimited", "JWT", "PRODUCTION").await;
+    for name in ["Limited", "Free"] {
+        let api = m
+            .publish(json!({"name": name, "context": format!("/{}", name.to_lowercase()), "version": "1.0.0", "policies": ["Unlimited"],
+                "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/b")}},
+                "operations": [{"target": "/r", "verb": "GET"}]}))
+            .await;
+        m.subscribe(&api, &app, "Unlimited").await;
+        urls.push(format!("{gw}/{}/1.0.0/r", name.to_lowercase()));
+    }
+    let token = m.token(&ck, &cs, "").await;
+    assert_eq!(eventually(&urls[0], Some(&token), 200).await.status, 200);
+    for _ in 0..2 {
+        assert_eq!(get(&urls[0], Some(&token)).await.status, 200);
+    }
+    let r = get(&urls[0], Some(&token)).await;
+    assert_eq!((r.status, code(&r).as_str()), (429, "900806"), "{}", r.body);
+    assert!(r.headers.contains_key("retry-after"));
+    for _ in 0..5 {
+        assert_eq!(eventually(&urls[1], Some(&token), 200).await.status, 200, "the condition does not hold for another API");
+    }
+    node.terminate();
+}

@@ -475,7 +475,7 @@ async fn admin_suite(cp: &Cp) {
             "POST",
             "/throttling/policies/custom",
             "admin",
-            Some(json!({"policyName": "PerUser", "keyTemplate": "$userId", "siddhiQuery": "FROM RequestStream SELECT userId"}))
+            Some(json!({"policyName": "PerUser", "keyTemplate": "$userId", "siddhiQuery": "limit 5 per 1 min when $userId == 'admin@carbon.super'"}))
         )
         .await
         .status,
@@ -503,6 +503,8 @@ async fn admin_suite(cp: &Cp) {
             "conditionalGroups[0].conditions[0].ipCondition",
         ),
         ("custom", json!({"policyName": "X", "keyTemplate": "$userId"}), "siddhiQuery"),
+        ("custom", json!({"policyName": "X", "keyTemplate": "$userId", "siddhiQuery": "FROM RequestStream SELECT userId"}), "siddhiQuery"),
+        ("custom", json!({"policyName": "X", "keyTemplate": "$nobody", "siddhiQuery": "limit 1 per min"}), "keyTemplate"),
         ("galactic", json!({"policyName": "X"}), "policyLevel"),
     ] {
         let r = cp.admin("POST", &format!("/throttling/policies/{level}"), "admin", Some(body.clone())).await;
