@@ -15,8 +15,8 @@
 use std::time::{Duration, Instant};
 
 use apim_test_support::process::{Node, free_offset};
-use common::{apim_bin, auth, call, ready};
 use apim_test_support::{TempDir, http};
+use common::{apim_bin, auth, call, ready};
 use serde_json::{Value, json};
 
 #[path = "common/mod.rs"]

@@ -35,7 +35,8 @@ const REQUESTS_PER_BATCH: usize = 400;
 fn thread_cpu() -> f64 {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
     let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0) + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let ticks: f64 =
+        fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0) + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     ticks / 100.0
 }
 
@@ -79,7 +80,8 @@ async fn capacity(seconds: u64) -> anyhow::Result<()> {
             req.metadata_mut().insert("authorization", "Basic YWRtaW46YWRtaW4=".parse()?);
             let mut counts = vec![0u64; KEYS];
             let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ g as u64;
-            let window_start = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64) / 3_600_000 * 3_600_000;
+            let window_start =
+                (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64) / 3_600_000 * 3_600_000;
             let mut batch = |seq: u64| {
                 let mut touched = std::collections::BTreeSet::new();
                 for _ in 0..REQUESTS_PER_BATCH {
@@ -131,10 +133,16 @@ async fn capacity(seconds: u64) -> anyhow::Result<()> {
     let _ = server.join();
     let records = tm.ledger.records.load(Ordering::Relaxed) as f64;
     let requests = batches as f64 * REQUESTS_PER_BATCH as f64;
-    println!("\n## Capacity: one traffic manager thread, {GATEWAYS} simulated gateways, {KEYS} keys, {REQUESTS_PER_BATCH} requests per batch");
+    println!(
+        "\n## Capacity: one traffic manager thread, {GATEWAYS} simulated gateways, {KEYS} keys, {REQUESTS_PER_BATCH} requests per batch"
+    );
     println!("| figure | value |\n|---|---|");
     println!("| batches acknowledged | {batches} in {elapsed:.1} s ({:.0}/s) |", batches as f64 / elapsed);
-    println!("| usage records ingested | {:.0}/s ({:.0} per CPU-second of the traffic manager's thread) |", records / elapsed, records / cpu.max(1e-9));
+    println!(
+        "| usage records ingested | {:.0}/s ({:.0} per CPU-second of the traffic manager's thread) |",
+        records / elapsed,
+        records / cpu.max(1e-9)
+    );
     println!("| traffic manager thread CPU | {cpu:.2} s of {elapsed:.1} s ({:.0} %) |", 100.0 * cpu / elapsed);
     println!(
         "| gateway requests represented | {:.0}/s; per CPU-second: {:.0} (target 1,000,000) |",
@@ -246,7 +254,11 @@ async fn cluster(quota: u64, seconds: u64) -> anyhow::Result<()> {
         let off = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
         std::fs::write(
             d.join(format!("{name}.toml")),
-            format!("{}{}[apim.sync_runtime_artifacts.gateway]\ngateway_labels = [\"Default\"]\n{throttling}", common_config(off), hub(cp_off)),
+            format!(
+                "{}{}[apim.sync_runtime_artifacts.gateway]\ngateway_labels = [\"Default\"]\n{throttling}",
+                common_config(off),
+                hub(cp_off)
+            ),
         )?;
         nodes.push(spawn(d, "gateway", name, &["--worker-threads", "1"]));
         traffic.push((format!("http://127.0.0.1:{}", 8280 + off), format!("http://127.0.0.1:{}", 9763 + off)));
@@ -280,7 +292,10 @@ async fn cluster(quota: u64, seconds: u64) -> anyhow::Result<()> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let rev = call(&mgmt, "POST", &format!("/api/am/publisher/v4/apis/{api}/revisions"), json!({})).await?["id"].as_str().unwrap_or_default().to_string();
+    let rev = call(&mgmt, "POST", &format!("/api/am/publisher/v4/apis/{api}/revisions"), json!({})).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     call(&mgmt, "POST", &format!("/api/am/publisher/v4/apis/{api}/deploy-revision?revisionId={rev}"), json!([{"name": "Default"}])).await?;
     call(&mgmt, "POST", &format!("/api/am/publisher/v4/apis/change-lifecycle?action=Publish&apiId={api}"), Value::Null).await?;
 

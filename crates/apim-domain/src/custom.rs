@@ -76,7 +76,9 @@ impl CustomRule {
         let template = parse_template(key_template)?;
         let tokens = tokenize(rule)?;
         let mut t = tokens.iter().map(String::as_str);
-        let word = |t: &mut dyn Iterator<Item = &str>, what: &str| t.next().map(str::to_string).ok_or_else(|| format!("the rule ends where {what} should follow"));
+        let word = |t: &mut dyn Iterator<Item = &str>, what: &str| {
+            t.next().map(str::to_string).ok_or_else(|| format!("the rule ends where {what} should follow"))
+        };
         if !word(&mut t, "`limit`")?.eq_ignore_ascii_case("limit") {
             return Err("a rule starts with `limit`, as in `limit 5 per 1 min`".into());
         }
@@ -240,7 +242,8 @@ mod tests {
         assert_eq!((r.quota, r.bytes, r.window_ms), (5, false, 60_000));
         assert!(r.applies(&attrs));
         assert_eq!(r.key("PerUser", &attrs), "custom:PerUser:admin@carbon.super:/shop/1.0.0");
-        let r = CustomRule::parse("$clientIp", "LIMIT 10 MB per hour when $apiVersion != \"2.0.0\" and $clientIp == '10.0.0.1'").expect("valid");
+        let r = CustomRule::parse("$clientIp", "LIMIT 10 MB per hour when $apiVersion != \"2.0.0\" and $clientIp == '10.0.0.1'")
+            .expect("valid");
         assert_eq!((r.quota, r.bytes, r.window_ms, r.conditions.len()), (10 << 20, true, 3_600_000, 2));
         assert!(r.applies(&attrs));
         let r = CustomRule::parse("$userId", "limit 1 requests per 2 days when $userId==\"bob\"").expect("valid");

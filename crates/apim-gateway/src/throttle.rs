@@ -185,10 +185,11 @@ impl Counters {
             return Err(Refused { level: Level::NoTrafficManager, retry_at_ms: now_ms + 1000 });
         }
         for c in checks.iter().filter(|c| c.enforce) {
-            if decided && c.level != Level::Hard {
-                if let Some(until) = self.decisions.get(c.key.as_ref()).map(|u| *u).filter(|u| *u > now_ms) {
-                    return Err(Refused { level: c.level, retry_at_ms: until });
-                }
+            if decided
+                && c.level != Level::Hard
+                && let Some(until) = self.decisions.get(c.key.as_ref()).map(|u| *u).filter(|u| *u > now_ms)
+            {
+                return Err(Refused { level: c.level, retry_at_ms: until });
             }
             let (amount, quota) = match c.limit.quota {
                 Quota::Requests(n) => (1, n),
@@ -341,7 +342,10 @@ mod tests {
         }
         let r = c.changed(60_020);
         assert_eq!(r.len(), 1, "one record per key, however many requests");
-        assert_eq!((r[0].key.as_str(), r[0].used, r[0].quota, r[0].window_start_ms, r[0].condition.as_str()), ("sub", 4, 100, 60_000, "subscription"));
+        assert_eq!(
+            (r[0].key.as_str(), r[0].used, r[0].quota, r[0].window_start_ms, r[0].condition.as_str()),
+            ("sub", 4, 100, 60_000, "subscription")
+        );
         assert!(c.changed(60_021).is_empty());
         assert_eq!(c.all(60_021).len(), 1);
         c.apply(&[Decision { key: "sub".into(), throttled_until_ms: 120_000, condition: "subscription".into() }], 60_030);

@@ -721,27 +721,24 @@ fn form_urlencoded_label(l: &str) -> String {
 /// A gRPC channel to a node's stream endpoint: through the hosts file; `ssl://` verified against the truststore
 /// with HTTP/2 by ALPN; HTTP/2 pings every second, so a dead peer is noticed within three.
 pub async fn connect(endpoint: &Endpoint, hosts: &HostsFile, tls: &Arc<rustls::ClientConfig>) -> Result<tonic::transport::Channel, String> {
-        let scheme = if endpoint.scheme == EndpointScheme::Ssl { "https" } else { "http" };
-        let settings = tonic::transport::Endpoint::from_shared(format!("{scheme}://{}:{}", endpoint.host, endpoint.port))
-            .map_err(|e| e.to_string())?
-            .connect_timeout(Duration::from_secs(3))
-            .http2_keep_alive_interval(Duration::from_secs(1))
-            .keep_alive_timeout(Duration::from_secs(2))
-            .keep_alive_while_idle(true);
-        let tcp = apim_net::http_connector(hosts);
-        match endpoint.scheme {
-            EndpointScheme::Tcp => settings.connect_with_connector(tcp).await,
-            // TLS verified against the truststore, HTTP/2 by ALPN.
-            EndpointScheme::Ssl => {
-                let tls = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_tls_config((**tls).clone())
-                    .https_only()
-                    .enable_http2()
-                    .wrap_connector(tcp);
-                settings.connect_with_connector(tls).await
-            }
+    let scheme = if endpoint.scheme == EndpointScheme::Ssl { "https" } else { "http" };
+    let settings = tonic::transport::Endpoint::from_shared(format!("{scheme}://{}:{}", endpoint.host, endpoint.port))
+        .map_err(|e| e.to_string())?
+        .connect_timeout(Duration::from_secs(3))
+        .http2_keep_alive_interval(Duration::from_secs(1))
+        .keep_alive_timeout(Duration::from_secs(2))
+        .keep_alive_while_idle(true);
+    let tcp = apim_net::http_connector(hosts);
+    match endpoint.scheme {
+        EndpointScheme::Tcp => settings.connect_with_connector(tcp).await,
+        // TLS verified against the truststore, HTTP/2 by ALPN.
+        EndpointScheme::Ssl => {
+            let tls =
+                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config((**tls).clone()).https_only().enable_http2().wrap_connector(tcp);
+            settings.connect_with_connector(tls).await
         }
-        .map_err(|e| format!("cannot connect: {e}"))
+    }
+    .map_err(|e| format!("cannot connect: {e}"))
 }
 
 /// An HTTP Basic `Authorization` value.

@@ -182,7 +182,9 @@ impl TrafficManager {
                     Err(_) => DecisionBatch { decisions: Vec::new(), forwarded: true },
                     Ok(Ok(b)) if b.forwarded => continue,
                     Ok(Ok(b)) => DecisionBatch { decisions: b.decisions.clone(), forwarded: true },
-                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => DecisionBatch { decisions: self.ledger.in_force(now_ms()), forwarded: true },
+                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                        DecisionBatch { decisions: self.ledger.in_force(now_ms()), forwarded: true }
+                    }
                     Ok(Err(broadcast::error::RecvError::Closed)) => return,
                 };
                 stats.forwarded_out.fetch_add(batch.decisions.len() as u64, Ordering::Relaxed);

@@ -38,4 +38,3 @@ pub async fn ready(url: &str, within: Duration) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
-

@@ -618,8 +618,12 @@ async fn custom_policy_limits_by_its_key_template() {
     let gw = node.url("gateway-http", Duration::from_secs(5));
     let m = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
     let rule = "limit 3 per 1 hour when $apiContext == '/limited/1.0.0'";
-    m.ok("POST", "/api/am/admin/v4/throttling/policies/custom", json!({"policyName": "ThreePerUserApi", "keyTemplate": "$userId:$apiContext", "siddhiQuery": rule}))
-        .await;
+    m.ok(
+        "POST",
+        "/api/am/admin/v4/throttling/policies/custom",
+        json!({"policyName": "ThreePerUserApi", "keyTemplate": "$userId:$apiContext", "siddhiQuery": rule}),
+    )
+    .await;
     let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
     let mut urls = Vec::new();
     let (app, ck, cs) = m.app("CustomApp", "Unlimited", "JWT", "PRODUCTION").await;

@@ -153,8 +153,11 @@ async fn seed_001_ha() {
         super::cluster::Proxy::listen(format!("{CP}:443").parse().expect("addr"), format!("{CP}:9443").parse().expect("addr")).await,
         super::cluster::Proxy::listen(format!("{KM}:443").parse().expect("addr"), format!("{KM}:9443").parse().expect("addr")).await,
     ];
-    let to_first = |t: String| t.replace("event_duplicate_url = [\"tcp://traffic-manager-2:5672\"]", "event_duplicate_url = [\"tcp://traffic-manager-1:5672\"]");
-    let plan: [(&str, &str, &str, &str, &dyn Fn(String) -> String); 6] = [
+    let to_first = |t: String| {
+        t.replace("event_duplicate_url = [\"tcp://traffic-manager-2:5672\"]", "event_duplicate_url = [\"tcp://traffic-manager-1:5672\"]")
+    };
+    type Edit<'a> = &'a dyn Fn(String) -> String;
+    let plan: [(&str, &str, &str, &str, Edit<'_>); 6] = [
         ("km", "001-key-manager-single.toml", "key-manager", KM, &|t| t),
         ("cp", "001-control-plane-single.toml", "control-plane", CP, &|t| t),
         ("tm1", "001-traffic-manager-ha.toml", "traffic-manager", TM, &|t| t),

@@ -19,7 +19,9 @@ const TM_PORTS: &[u16] = &[9443, 9763, 5672, 9611, 9711];
 const GW_PORTS: &[u16] = &[9443, 9763, 8280, 8243, 9099, 8099];
 
 fn common(offset: u16) -> String {
-    format!("[server]\nhostname = \"localhost\"\noffset = {offset}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\ncreate_admin_account = true\n")
+    format!(
+        "[server]\nhostname = \"localhost\"\noffset = {offset}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\ncreate_admin_account = true\n"
+    )
 }
 
 fn hub(cp: u16) -> String {
