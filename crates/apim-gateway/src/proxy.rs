@@ -684,18 +684,16 @@ fn condition_holds(c: &Condition, req: &Request<Incoming>, ip: IpAddr, caller: &
     let (hit, invert) = match c {
         Condition::Ip { from, to, invert } => (crate::snapshot::in_range(ip, *from, *to), *invert),
         Condition::Header { name, value, invert } => {
-            (req.headers().get(name.as_str()).and_then(|v| v.to_str().ok()).is_some_and(|v| v == value), *invert)
+            (req.headers().get_all(name.as_str()).iter().filter_map(|v| v.to_str().ok()).any(|v| value.found_in(v)), *invert)
         }
         Condition::Query { name, value, invert } => {
             let q = req.uri().query().unwrap_or("");
-            (form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == name.as_str() && v == value.as_str()), *invert)
+            (form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == name.as_str() && value.found_in(&v)), *invert)
         }
         Condition::Claim { name, value, invert } => {
             let claim = caller.principal.as_ref().and_then(|p| p.claims.as_ref()).and_then(|c| c.get(name.as_str()));
-            // A string claim compares as text; a number or boolean claim as the JSON value the condition names.
-            let hit = claim.is_some_and(|v| {
-                v.as_str().map_or_else(|| serde_json::from_str::<serde_json::Value>(value).ok().as_ref() == Some(v), |s| s == value)
-            });
+            // A string claim is searched as text; a number or boolean claim as its JSON text.
+            let hit = claim.is_some_and(|v| v.as_str().map_or_else(|| value.found_in(&v.to_string()), |s| value.found_in(s)));
             (hit, *invert)
         }
     };

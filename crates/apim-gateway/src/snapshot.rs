@@ -133,9 +133,32 @@ pub struct Limit {
 #[derive(Clone, Debug)]
 pub enum Condition {
     Ip { from: IpAddr, to: IpAddr, invert: bool },
-    Header { name: String, value: String, invert: bool },
-    Query { name: String, value: String, invert: bool },
-    Claim { name: String, value: String, invert: bool },
+    Header { name: String, value: Pattern, invert: bool },
+    Query { name: String, value: Pattern, invert: bool },
+    Claim { name: String, value: Pattern, invert: bool },
+}
+
+/// A condition's value. WSO2 evaluates header, query-parameter and JWT-claim conditions with Siddhi's
+/// `regex:find`: the value is a regular expression found anywhere in the request's value. A value that is not a
+/// valid expression (or too large to compile) is looked for literally.
+#[derive(Clone, Debug)]
+pub struct Pattern {
+    pub text: String,
+    regex: Option<regex::Regex>,
+}
+
+impl Pattern {
+    pub fn new(text: String) -> Pattern {
+        let regex = regex::RegexBuilder::new(&text).size_limit(1 << 20).build().ok();
+        Pattern { text, regex }
+    }
+
+    pub fn found_in(&self, s: &str) -> bool {
+        match &self.regex {
+            Some(r) => r.is_match(s),
+            None => s.contains(self.text.as_str()),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -498,15 +521,15 @@ fn compile_condition(c: &Value) -> Option<Condition> {
         }
         "HEADERCONDITION" => {
             let (name, value) = pair("headerCondition", "headerName", "headerValue")?;
-            Some(Condition::Header { name: name.to_ascii_lowercase(), value, invert })
+            Some(Condition::Header { name: name.to_ascii_lowercase(), value: Pattern::new(value), invert })
         }
         "QUERYPARAMETERCONDITION" => {
             let (name, value) = pair("queryParameterCondition", "parameterName", "parameterValue")?;
-            Some(Condition::Query { name, value, invert })
+            Some(Condition::Query { name, value: Pattern::new(value), invert })
         }
         "JWTCLAIMSCONDITION" => {
             let (name, value) = pair("jwtClaimsCondition", "claimUrl", "attribute")?;
-            Some(Condition::Claim { name, value, invert })
+            Some(Condition::Claim { name, value: Pattern::new(value), invert })
         }
         _ => None,
     }
@@ -568,5 +591,16 @@ mod tests {
         assert!(in_range("10.0.0.9".parse().expect("ip"), a, z));
         assert!(!in_range("10.0.1.0".parse().expect("ip"), a, z));
         assert!(in_range("::ffff:10.0.0.5".parse().expect("ip"), a, z));
+    }
+
+    #[test]
+    fn condition_values_are_found_as_regular_expressions() {
+        let p = Pattern::new("^Mozilla/5\\.0.*Firefox".into());
+        assert!(p.found_in("Mozilla/5.0 (X11) Gecko Firefox/118"));
+        assert!(!p.found_in("curl/8.0 Mozilla/5.0 Firefox"));
+        assert!(Pattern::new("gold".into()).found_in("tier-gold-1"), "found anywhere, as regex:find");
+        let literal = Pattern::new("a(b".into());
+        assert!(literal.found_in("xa(by"), "an invalid expression is looked for literally");
+        assert!(!literal.found_in("ab"));
     }
 }
