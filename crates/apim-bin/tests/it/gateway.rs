@@ -611,9 +611,9 @@ async fn backend_jwt_reaches_the_backend() {
 }
 
 /// A custom policy in our rule language: counted per rendered key template, only where its condition holds;
-/// over quota: 429 900806.
+/// over quota: 429 900806. An advanced policy's header condition matches as a regular expression.
 #[tokio::test]
-async fn custom_policy_limits_by_its_key_template() {
+async fn custom_and_conditional_policies() {
     let (_dir, mut node, https, _) = ready_all_in_one("apim-custom").await;
     let gw = node.url("gateway-http", Duration::from_secs(5));
     let m = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
@@ -646,6 +646,36 @@ async fn custom_policy_limits_by_its_key_template() {
     assert!(r.headers.contains_key("retry-after"));
     for _ in 0..5 {
         assert_eq!(eventually(&urls[1], Some(&token), 200).await.status, 200, "the condition does not hold for another API");
+    }
+
+    // An advanced policy's header condition is a regular expression found in the header (WSO2's regex:find).
+    let one = json!({"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "hour", "unitTime": 1, "requestCount": 1}});
+    let many = json!({"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "hour", "unitTime": 1, "requestCount": 1000}});
+    m.ok(
+        "POST",
+        "/api/am/admin/v4/throttling/policies/advanced",
+        json!({"policyName": "BotsOnce", "defaultLimit": many, "conditionalGroups": [{"limit": one, "conditions": [
+            {"type": "HEADERCONDITION", "invertCondition": false, "headerCondition": {"headerName": "User-Agent", "headerValue": "^bot-[0-9]+"}}]}]}),
+    )
+    .await;
+    let api = m
+        .publish(json!({"name": "Bots", "context": "/bots", "version": "1.0.0", "policies": ["Unlimited"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/b")}},
+            "operations": [{"target": "/r", "verb": "GET", "throttlingPolicy": "BotsOnce"}]}))
+        .await;
+    m.subscribe(&api, &app, "Unlimited").await;
+    let bots = format!("{gw}/bots/1.0.0/r");
+    assert_eq!(eventually(&bots, Some(&token), 200).await.status, 200);
+    let bearer = format!("Bearer {token}");
+    let call = |agent: &'static str| {
+        let (url, bearer) = (bots.clone(), bearer.clone());
+        async move { http::request("GET", &url, &[("authorization", &bearer), ("user-agent", agent)], "").await.expect("call") }
+    };
+    assert_eq!(call("bot-42 crawler").await.status, 200);
+    let r = call("bot-7").await;
+    assert_eq!((r.status, code(&r).as_str()), (429, "900802"), "the second request of the bot group: {}", r.body);
+    for agent in ["robot-7", "human bot-x", "Mozilla/5.0"] {
+        assert_eq!(call(agent).await.status, 200, "{agent} is not in the bot group");
     }
     node.terminate();
 }
