@@ -91,6 +91,9 @@ pub struct TokenRecord {
     pub issued_at: i64,
     pub expires_at: i64,
     pub state: TokenState,
+    /// WSO2's `aut`: `APPLICATION` (client_credentials) or `APPLICATION_USER`; empty for tokens stored before it
+    /// was kept.
+    pub aut: String,
 }
 
 /// An authorization code (stored as a hash), bound to its client, redirect URI and PKCE challenge.

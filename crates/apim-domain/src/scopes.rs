@@ -68,6 +68,20 @@ pub struct Introspection {
     pub scopes: Vec<String>,
     /// Unix seconds.
     pub expires_at: i64,
+    /// From WSO2's `aut`: `Some(true)` for an application token (client_credentials), `Some(false)` for a user's,
+    /// `None` when the key manager does not say.
+    pub application_token: Option<bool>,
+}
+
+impl Introspection {
+    /// Reads WSO2's `aut` value.
+    pub fn application_token_from(aut: &str) -> Option<bool> {
+        match aut {
+            "APPLICATION" => Some(true),
+            "APPLICATION_USER" => Some(false),
+            _ => None,
+        }
+    }
 }
 
 /// A revoked access token as gateways key it: a JWT's `jti`, or the SHA-256 (hex) of an opaque token.

@@ -37,8 +37,8 @@ pub struct Principal {
     pub token_id: String,
     /// A JWT's claims (claim-based throttling conditions).
     pub claims: Option<Value>,
-    /// From a JWT's `aut`: `Some(true)` for an application token (client_credentials), `Some(false)` for a
-    /// user's; `None` when the token does not say (opaque tokens, other issuers).
+    /// From a JWT's `aut` (or an introspection's): `Some(true)` for an application token (client_credentials),
+    /// `Some(false)` for a user's; `None` when the token does not say (other issuers, tokens from before).
     pub application_token: Option<bool>,
 }
 
@@ -198,7 +198,7 @@ impl Authenticator {
                     expires_at: i.expires_at,
                     token_id: hex(&digest),
                     claims: None,
-                    application_token: None,
+                    application_token: i.application_token,
                 });
                 let until = (i.expires_at.max(0) as u64 * 1000).min(now + OPAQUE_MAX_TTL_MS);
                 OpaqueEntry { principal: Some(p), until_ms: until }

@@ -230,6 +230,7 @@ impl KeyManager {
             issued_at: iat,
             expires_at: exp,
             state: TokenState::Active,
+            aut: if application { "APPLICATION" } else { "APPLICATION_USER" }.to_string(),
         };
         let mut body = json!({"access_token": access_token, "token_type": "Bearer", "expires_in": self.cfg.access_ttl, "scope": scope});
         let mut records = vec![record.clone()];
@@ -319,6 +320,10 @@ impl KeyManager {
         });
         if let Some(jti) = claims.as_ref().and_then(|c| c.get("jti")) {
             body["jti"] = jti.clone();
+        }
+        // WSO2's grant kind, as a JWT carries it, so gateways can check `authType` for opaque tokens too.
+        if !record.aut.is_empty() {
+            body["aut"] = json!(record.aut);
         }
         Ok(body)
     }
@@ -459,6 +464,7 @@ impl apim_domain::scopes::TokenAuthority for KeyManager {
                 subject: record.subject,
                 scopes: record.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
                 expires_at: record.expires_at,
+                application_token: apim_domain::scopes::Introspection::application_token_from(&record.aut),
             }))
         })
     }

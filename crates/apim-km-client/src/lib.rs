@@ -137,6 +137,7 @@ impl RemoteKeyManager {
             subject: body.get("sub").or_else(|| body.get("username")).and_then(Value::as_str).unwrap_or("").to_string(),
             scopes: s("scope").split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect(),
             expires_at: body.get("exp").and_then(Value::as_i64).unwrap_or(0),
+            application_token: Introspection::application_token_from(&s("aut")),
         }))
     }
 }

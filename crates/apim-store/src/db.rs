@@ -32,6 +32,7 @@ macro_rules! migration_set {
             (4_i64, "devportal", include_str!(concat!("../migrations/", $dir, "/0004_devportal.sql"))),
             (5_i64, "admin", include_str!(concat!("../migrations/", $dir, "/0005_admin.sql"))),
             (6_i64, "notice", include_str!(concat!("../migrations/", $dir, "/0006_notice.sql"))),
+            (7_i64, "token grant kind", include_str!(concat!("../migrations/", $dir, "/0007_token_aut.sql"))),
         ]
     };
 }

@@ -57,16 +57,16 @@ pub trait OAuthStore: Send + Sync {
 /// A multi-row token INSERT with `rows` rows of placeholders.
 fn insert_statement(rows: usize, pg: bool) -> String {
     let mut text = String::from(
-        "INSERT INTO oauth_token (token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state) VALUES ",
+        "INSERT INTO oauth_token (token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state, aut) VALUES ",
     );
     for i in 0..rows {
         if i > 0 {
             text.push_str(", ");
         }
         if pg {
-            let b = i * 10;
+            let b = i * 11;
             text.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
                 b + 1,
                 b + 2,
                 b + 3,
@@ -76,10 +76,11 @@ fn insert_statement(rows: usize, pg: bool) -> String {
                 b + 7,
                 b + 8,
                 b + 9,
-                b + 10
+                b + 10,
+                b + 11
             ));
         } else {
-            text.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            text.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         }
     }
     text
@@ -119,6 +120,7 @@ macro_rules! token_from_row {
             issued_at: r.try_get(7)?,
             expires_at: r.try_get(8)?,
             state: TokenState::parse(&r.try_get::<String, _>(9)?),
+            aut: r.try_get(10)?,
         }
     }};
 }
@@ -127,16 +129,16 @@ impl Db {
     async fn tokens_where(&self, column: &'static str, value: &str) -> Result<Vec<TokenRecord>, StoreError> {
         let q = match (column, matches!(self, Db::Postgres(_))) {
             ("family_id", true) => {
-                "SELECT token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state FROM oauth_token WHERE family_id = $1 AND state <> 'revoked'"
+                "SELECT token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state, aut FROM oauth_token WHERE family_id = $1 AND state <> 'revoked'"
             }
             ("family_id", false) => {
-                "SELECT token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state FROM oauth_token WHERE family_id = ? AND state <> 'revoked'"
+                "SELECT token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state, aut FROM oauth_token WHERE family_id = ? AND state <> 'revoked'"
             }
             (_, true) => {
-                "SELECT token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state FROM oauth_token WHERE client_id = $1 AND state <> 'revoked'"
+                "SELECT token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state, aut FROM oauth_token WHERE client_id = $1 AND state <> 'revoked'"
             }
             (_, false) => {
-                "SELECT token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state FROM oauth_token WHERE client_id = ? AND state <> 'revoked'"
+                "SELECT token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state, aut FROM oauth_token WHERE client_id = ? AND state <> 'revoked'"
             }
         };
         per_backend!(self, |p| {
@@ -246,8 +248,8 @@ impl OAuthStore for Db {
     async fn insert_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
         let q = sql(
             self,
-            "INSERT INTO oauth_token (token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            "INSERT INTO oauth_token (token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO oauth_token (token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state, aut) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO oauth_token (token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state, aut) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         );
         per_backend!(self, |p| {
             sqlx::query(q)
@@ -261,6 +263,7 @@ impl OAuthStore for Db {
                 .bind(t.issued_at)
                 .bind(t.expires_at)
                 .bind(t.state.as_str())
+                .bind(&t.aut)
                 .execute(p)
                 .await
                 .map_err(|e| map_unique(e, || "token".to_string()))?;
@@ -287,7 +290,8 @@ impl OAuthStore for Db {
                     .bind(t.family_id.clone())
                     .bind(t.issued_at)
                     .bind(t.expires_at)
-                    .bind(t.state.as_str());
+                    .bind(t.state.as_str())
+                    .bind(t.aut.clone());
             }
             q.execute(p).await.map_err(|e| map_unique(e, || "token".to_string()))?;
         });
@@ -341,7 +345,8 @@ impl OAuthStore for Db {
                         .bind(t.family_id.clone())
                         .bind(t.issued_at)
                         .bind(t.expires_at)
-                        .bind(t.state.as_str());
+                        .bind(t.state.as_str())
+                        .bind(t.aut.clone());
                 }
                 q.execute(&mut *tx).await.map_err(|e| map_unique(e, || "token".to_string()))?;
             }
@@ -353,8 +358,8 @@ impl OAuthStore for Db {
     async fn get_token(&self, key: &str) -> Result<Option<TokenRecord>, StoreError> {
         let q = sql(
             self,
-            "SELECT token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state FROM oauth_token WHERE token_key = ?",
-            "SELECT token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state FROM oauth_token WHERE token_key = $1",
+            "SELECT token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state, aut FROM oauth_token WHERE token_key = ?",
+            "SELECT token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state, aut FROM oauth_token WHERE token_key = $1",
         );
         per_backend!(self, |p| {
             match sqlx::query(q).bind(key).fetch_optional(p).await? {

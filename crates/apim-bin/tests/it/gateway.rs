@@ -269,6 +269,14 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     let opaque = m.token(&ock, &ocs, "").await;
     assert_eq!(opaque.split('.').count(), 1, "an opaque token");
     assert_eq!(eventually(&items, Some(&opaque), 200).await.status, 200);
+    // Introspection tells the grant kind (`aut`), so authType holds for opaque tokens too.
+    let opaque_user = m.user_token(&ock, &ocs).await;
+    assert_eq!(get(&format!("{gw}/shop/1.0.0/apponly"), Some(&opaque)).await.status, 200);
+    assert_eq!(get(&format!("{gw}/shop/1.0.0/useronly"), Some(&opaque_user)).await.status, 200);
+    for (path, t) in [("apponly", &opaque_user), ("useronly", &opaque)] {
+        let r = get(&format!("{gw}/shop/1.0.0/{path}"), Some(t)).await;
+        assert_eq!((r.status, code(&r).as_str()), (403, "900905"), "opaque, {path}: {}", r.body);
+    }
     for (t, c, s) in [(&opaque, &ock, &ocs), (&token, &ck, &cs)] {
         let r = oauth_form(&https, "revoke", c, s, &format!("token={t}")).await;
         assert_eq!(r.status, 200);

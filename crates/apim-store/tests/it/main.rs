@@ -335,6 +335,7 @@ async fn oauth_conformance(db: &Db, other_node: &Db) {
         issued_at: 10,
         expires_at: 20,
         state: TokenState::Active,
+        aut: "APPLICATION_USER".into(),
     };
     db.insert_token(&token("a1", TokenKind::Access)).await.expect("insert");
     db.insert_token(&token("r1", TokenKind::Refresh)).await.expect("insert");
@@ -342,6 +343,7 @@ async fn oauth_conformance(db: &Db, other_node: &Db) {
         .await
         .expect("batch");
     assert_eq!(other_node.get_token("b2").await.expect("get").expect("exists").family_id, "other");
+    assert_eq!(other_node.get_token("b1").await.expect("get").expect("exists").aut, "APPLICATION_USER", "the grant kind is kept");
     assert!(
         db.insert_tokens(&[token("b3", TokenKind::Access), token("b1", TokenKind::Access)]).await.is_err(),
         "a duplicate fails the batch"
