@@ -90,7 +90,9 @@ pub struct Gateway {
     synced: AtomicBool,
     auth: auth::Authenticator,
     counters: throttle::Counters,
+    /// Offers `h2` and `http/1.1` by ALPN; `upstream_tls_h1` only `http/1.1`, for WebSocket handshakes.
     upstream_tls: tokio_rustls::TlsConnector,
+    upstream_tls_h1: tokio_rustls::TlsConnector,
     /// Signs backend JWTs (`[apim.jwt]`); each is cached per token and API until it expires.
     jwt_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
     backend_jwts: dashmap::DashMap<(String, String), (http::HeaderValue, i64), foldhash::fast::RandomState>,
@@ -112,7 +114,16 @@ impl Gateway {
             synced: AtomicBool::new(false),
             auth: auth::Authenticator::new(authority),
             counters: throttle::Counters::default(),
-            upstream_tls: tokio_rustls::TlsConnector::from(Arc::new(upstream_tls)),
+            upstream_tls: {
+                let mut both = upstream_tls.clone();
+                both.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+                tokio_rustls::TlsConnector::from(Arc::new(both))
+            },
+            upstream_tls_h1: {
+                let mut h1 = upstream_tls;
+                h1.alpn_protocols = vec![b"http/1.1".to_vec()];
+                tokio_rustls::TlsConnector::from(Arc::new(h1))
+            },
             jwt_signer,
             backend_jwts: dashmap::DashMap::default(),
             metrics: metrics::Metrics::default(),

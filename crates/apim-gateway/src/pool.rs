@@ -1,6 +1,7 @@
-//! Keep-alive HTTP/1.1 connections to one backend endpoint. Leaner than a general-purpose client: one idle
-//! list per endpoint, a connection goes back to it when its response body has been read to the end, and a
-//! connection whose body was abandoned is closed rather than reused.
+//! Keep-alive connections to one backend endpoint. Leaner than a general-purpose client: one idle list of
+//! HTTP/1.1 connections per endpoint, a connection goes back to it when its response body has been read to the
+//! end, and a connection whose body was abandoned is closed rather than reused. An HTTPS backend that picks
+//! HTTP/2 by ALPN gets one multiplexed connection instead, shared by every request until it closes.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -10,6 +11,7 @@ use std::time::Duration;
 use http::uri::Scheme;
 use hyper::body::{Body as HttpBody, Frame, Incoming};
 use hyper::client::conn::http1::{self, SendRequest};
+use hyper::client::conn::http2;
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 
@@ -39,9 +41,29 @@ impl std::fmt::Display for PoolError {
 #[derive(Default, Debug)]
 pub struct Pool {
     idle: Mutex<Vec<SendRequest<Body>>>,
+    /// The endpoint's HTTP/2 connection, when it negotiated one.
+    h2: Mutex<Option<http2::SendRequest<Body>>>,
+}
+
+/// A new connection: HTTP/1.1, or HTTP/2 when the TLS handshake chose `h2`.
+pub(crate) enum Conn {
+    H1(SendRequest<Body>),
+    H2(http2::SendRequest<Body>),
 }
 
 impl Pool {
+    fn h2(&self) -> Option<http2::SendRequest<Body>> {
+        let mut slot = self.h2.lock().ok()?;
+        match slot.as_ref() {
+            Some(s) if !s.is_closed() => Some(s.clone()),
+            Some(_) => {
+                *slot = None;
+                None
+            }
+            None => None,
+        }
+    }
+
     fn take(&self) -> Option<SendRequest<Body>> {
         let mut idle = self.idle.lock().ok()?;
         while let Some(s) = idle.pop() {
@@ -63,25 +85,35 @@ impl Pool {
         }
     }
 
-    /// Sends `req` on an idle connection or a new one; the response body returns the connection when done.
-    /// (Connecting is boxed: its TLS handshake state would otherwise sit in every request's future.)
+    /// Sends `req` on the HTTP/2 connection, an idle connection or a new one; an HTTP/1.1 response body
+    /// returns its connection when done. (Connecting is boxed: its TLS handshake state would otherwise sit in
+    /// every request's future.)
     pub async fn send(
         self: &Arc<Self>,
         scheme: &Scheme,
-        host: &str,
-        port: u16,
+        authority: &http::uri::Authority,
+        (host, port): (&str, u16),
         tls: &tokio_rustls::TlsConnector,
         req: http::Request<Body>,
     ) -> Result<http::Response<Body>, PoolError> {
+        if let Some(h2) = self.h2() {
+            return send_h2(h2, scheme, authority, req).await;
+        }
         let mut sender = match self.take() {
             Some(mut s) => {
                 // A connection is ready again once its previous response has been read; that is at most a poll away.
                 match s.ready().await {
                     Ok(()) => s,
-                    Err(_) => Box::pin(connect(scheme, host, port, tls, false)).await?,
+                    Err(_) => match Box::pin(connect(scheme, host, port, tls, false)).await? {
+                        Conn::H1(s) => s,
+                        Conn::H2(s) => return self.first_h2(s, scheme, authority, req).await,
+                    },
                 }
             }
-            None => Box::pin(connect(scheme, host, port, tls, false)).await?,
+            None => match Box::pin(connect(scheme, host, port, tls, false)).await? {
+                Conn::H1(s) => s,
+                Conn::H2(s) => return self.first_h2(s, scheme, authority, req).await,
+            },
         };
         let resp = sender.send_request(req).await.map_err(PoolError::Request)?;
         let (parts, body) = resp.into_parts();
@@ -92,15 +124,51 @@ impl Pool {
         let body = Returning { inner: body, sender: Some(sender), pool: self.clone() };
         Ok(http::Response::from_parts(parts, http_body_util::BodyExt::boxed(body)))
     }
+
+    /// Keeps a new HTTP/2 connection for the requests after this one.
+    async fn first_h2(
+        &self,
+        s: http2::SendRequest<Body>,
+        scheme: &Scheme,
+        authority: &http::uri::Authority,
+        req: http::Request<Body>,
+    ) -> Result<http::Response<Body>, PoolError> {
+        if let Ok(mut slot) = self.h2.lock() {
+            *slot = Some(s.clone());
+        }
+        send_h2(s, scheme, authority, req).await
+    }
 }
 
+/// HTTP/2 wants the target in absolute form (`:scheme`, `:authority`) and no `Host` header.
+async fn send_h2(
+    mut s: http2::SendRequest<Body>,
+    scheme: &Scheme,
+    authority: &http::uri::Authority,
+    mut req: http::Request<Body>,
+) -> Result<http::Response<Body>, PoolError> {
+    let pq = req.uri().path_and_query().cloned();
+    let mut uri = http::Uri::builder().scheme(scheme.clone()).authority(authority.clone());
+    if let Some(pq) = pq {
+        uri = uri.path_and_query(pq);
+    }
+    *req.uri_mut() = uri.build().map_err(|e| PoolError::Connect(format!("request target: {e}")))?;
+    *req.version_mut() = http::Version::HTTP_2;
+    req.headers_mut().remove(http::header::HOST);
+    s.ready().await.map_err(PoolError::Request)?;
+    let resp = s.send_request(req).await.map_err(PoolError::Request)?;
+    Ok(resp.map(http_body_util::BodyExt::boxed))
+}
+
+/// A new connection; `upgrades`: HTTP/1.1 able to switch protocols (the caller's TLS connector then offers no
+/// `h2`), else HTTP/2 when the backend's TLS handshake picks it.
 pub(crate) async fn connect(
     scheme: &Scheme,
     host: &str,
     port: u16,
     tls: &tokio_rustls::TlsConnector,
     upgrades: bool,
-) -> Result<SendRequest<Body>, PoolError> {
+) -> Result<Conn, PoolError> {
     let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((host, port)))
         .await
         .map_err(|_| PoolError::Connect(format!("{host}:{port}: connect timed out")))?
@@ -112,9 +180,23 @@ pub(crate) async fn connect(
             .await
             .map_err(|_| PoolError::Connect(format!("{host}:{port}: TLS handshake timed out")))?
             .map_err(|e| PoolError::Connect(format!("{host}:{port}: TLS: {e}")))?;
-        handshake(TokioIo::new(stream), upgrades).await
+        if !upgrades && stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+            let (sender, conn) = http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .timer(hyper_util::rt::TokioTimer::new())
+                .keep_alive_interval(Duration::from_secs(30))
+                .handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| PoolError::Connect(e.to_string()))?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!("backend HTTP/2 connection ended: {e}");
+                }
+            });
+            return Ok(Conn::H2(sender));
+        }
+        handshake(TokioIo::new(stream), upgrades).await.map(Conn::H1)
     } else {
-        handshake(TokioIo::new(tcp), upgrades).await
+        handshake(TokioIo::new(tcp), upgrades).await.map(Conn::H1)
     }
 }
 

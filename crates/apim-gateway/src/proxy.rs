@@ -526,7 +526,7 @@ impl Gateway {
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         for endpoint in group.candidates() {
             let Ok(uri) = endpoint.uri_for(rest, query.as_deref()) else { break };
-            let mut sender = match endpoint.connect_upgradable(&self.upstream_tls).await {
+            let mut sender = match endpoint.connect_upgradable(&self.upstream_tls_h1).await {
                 Ok(s) => s,
                 Err(e) => {
                     endpoint.suspend();

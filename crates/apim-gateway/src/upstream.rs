@@ -83,7 +83,10 @@ impl Endpoint {
         &self,
         tls: &tokio_rustls::TlsConnector,
     ) -> Result<hyper::client::conn::http1::SendRequest<crate::proxy::Body>, crate::pool::PoolError> {
-        crate::pool::connect(&self.scheme, &self.host, self.port, tls, true).await
+        match crate::pool::connect(&self.scheme, &self.host, self.port, tls, true).await? {
+            crate::pool::Conn::H1(s) => Ok(s),
+            crate::pool::Conn::H2(_) => Err(crate::pool::PoolError::Connect("the backend chose HTTP/2 for a WebSocket handshake".into())),
+        }
     }
 
     /// Sends a request on one of this endpoint's kept-alive connections.
@@ -92,7 +95,7 @@ impl Endpoint {
         tls: &tokio_rustls::TlsConnector,
         req: http::Request<crate::proxy::Body>,
     ) -> Result<http::Response<crate::proxy::Body>, crate::pool::PoolError> {
-        self.pool.send(&self.scheme, &self.host, self.port, tls, req).await
+        self.pool.send(&self.scheme, &self.authority, (&self.host, self.port), tls, req).await
     }
 
     pub fn authority(&self) -> &str {

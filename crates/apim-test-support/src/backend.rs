@@ -11,10 +11,44 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// The well-behaved backend over TLS with `pem` (certificate chain and private key), offering HTTP/2 and
+/// HTTP/1.1 by ALPN; the echo says which version a request came in (`"version"`).
+pub async fn spawn_tls(addr: SocketAddr, pem: &[u8]) -> std::io::Result<SocketAddr> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(pem).collect::<Result<_, _>>().map_err(|e| bad(e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(pem).map_err(|e| bad(e.to_string()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), hyper::service::service_fn(serve))
+                    .await;
+            });
+        }
+    });
+    Ok(local)
+}
+
 /// Starts the well-behaved backend on `addr` (port 0 for an ephemeral one); returns the bound address.
 ///
 /// - `GET /bytes/{n}`: `n` bytes of `x`;
-/// - `POST /count`: reads the whole body as a stream and answers `{"bytes": n}`;
+/// - `POST …/count`: reads the whole body as a stream and answers `{"bytes": n}`;
 /// - anything else: `{"method", "path", "headers"}` of the request as it arrived.
 pub async fn spawn(addr: SocketAddr) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
@@ -38,7 +72,7 @@ async fn serve(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
     if let Some(n) = path.strip_prefix("/bytes/").and_then(|n| n.parse::<usize>().ok()) {
         return Ok(Response::new(Full::new(Bytes::from(vec![b'x'; n.min(64 << 20)]))));
     }
-    if path == "/count" {
+    if path.ends_with("/count") {
         let mut body = req.into_body();
         let mut n: u64 = 0;
         while let Some(frame) = body.frame().await {
@@ -51,7 +85,9 @@ async fn serve(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
     }
     let headers: serde_json::Map<String, serde_json::Value> =
         req.headers().iter().map(|(k, v)| (k.as_str().to_string(), serde_json::json!(v.to_str().unwrap_or("")))).collect();
-    let doc = serde_json::json!({"method": req.method().as_str(), "path": req.uri().to_string(), "headers": headers});
+    let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let version = format!("{:?}", req.version());
+    let doc = serde_json::json!({"method": req.method().as_str(), "path": path, "headers": headers, "version": version});
     let mut resp = Response::new(Full::new(Bytes::from(doc.to_string())));
     resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     Ok(resp)

@@ -687,3 +687,37 @@ async fn custom_and_conditional_policies() {
     }
     node.terminate();
 }
+
+/// An HTTPS backend that picks HTTP/2 by ALPN is called over HTTP/2 (one multiplexed connection), verified
+/// against the node's trust (here its own certificate); WebSocket handshakes keep HTTP/1.1.
+#[tokio::test]
+async fn https_backends_get_http2_when_they_offer_it() {
+    let (dir, mut node, https, _) = ready_all_in_one("apim-h2").await;
+    let gw = node.url("gateway-http", Duration::from_secs(5));
+    let m = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
+    let pem = std::fs::read(dir.path().join("data/tls/localhost.pem")).expect("the node's generated certificate");
+    let backend = apim_test_support::backend::spawn_tls("127.0.0.1:0".parse().expect("addr"), &pem).await.expect("tls backend");
+    let api = m
+        .publish(json!({"name": "TwoApi", "context": "/two", "version": "1.0.0", "policies": ["Unlimited"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("https://localhost:{}/b", backend.port())}},
+            "operations": [{"target": "/*", "verb": "GET"}, {"target": "/*", "verb": "POST"}]}))
+        .await;
+    let (app, ck, cs) = m.app("TwoApp", "Unlimited", "JWT", "PRODUCTION").await;
+    m.subscribe(&api, &app, "Unlimited").await;
+    let token = m.token(&ck, &cs, "").await;
+    let r = eventually(&format!("{gw}/two/1.0.0/items?x=1"), Some(&token), 200).await;
+    assert_eq!(r.status, 200, "{}\n{}", r.body, node.stderr());
+    let echo = r.json();
+    assert_eq!(echo["version"], "HTTP/2.0", "{echo}");
+    assert_eq!(echo["path"], "/b/items?x=1", "{echo}");
+    assert_eq!(echo["headers"][":authority"], serde_json::Value::Null);
+    // Many requests at once share the connection; a body goes through too.
+    let urls = vec![format!("{gw}/two/1.0.0/r")];
+    let out = apim_test_support::load::offer(&urls, &[("authorization".into(), format!("Bearer {token}"))], 200, 16, None).await;
+    assert_eq!(out.count(200), 200, "{:?}", out.by_status);
+    let bearer = format!("Bearer {token}");
+    let posted =
+        http::request("POST", &format!("{gw}/two/1.0.0/count"), &[("authorization", &bearer)], &"y".repeat(100_000)).await.expect("post");
+    assert_eq!((posted.status, posted.json()["bytes"].as_u64()), (200, Some(100_000)), "{}", posted.body);
+    node.terminate();
+}
