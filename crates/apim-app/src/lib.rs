@@ -278,7 +278,7 @@ impl App {
             let gw = apim_gateway::Gateway::new(cfg, (*tls::client_config(&identity, &trust)).clone(), authority, node_signer.clone());
             let link = throttle_link(&config, &opts, tls::client_config(&identity, &trust));
             if let Some(link) = &link {
-                gw.link_traffic_managers(config.throttling.as_ref().map(|t| t.fail_mode).unwrap_or_default());
+                gw.link_traffic_managers(config.throttling.as_ref().map(|t| t.fail_mode).unwrap_or_default(), link.node_id());
                 background.extend(link.start(Arc::new(GatewayUsage(gw.clone()))));
             }
             let (metrics, sync) = (gw.clone(), syncer.clone());
@@ -553,8 +553,8 @@ impl apim_sync::throttle::UsageSource for GatewayUsage {
     fn all(&self, _now_ms: u64) -> Vec<apim_wire::throttle::UsageRecord> {
         self.0.usage_all()
     }
-    fn apply(&self, decisions: &[apim_wire::throttle::Decision]) {
-        self.0.apply_decisions(decisions);
+    fn apply(&self, batch: &apim_wire::throttle::DecisionBatch) {
+        self.0.apply_decisions(batch);
     }
     fn reachable(&self, live: usize) {
         self.0.traffic_managers_live(live);

@@ -102,6 +102,7 @@ async fn capacity(seconds: u64) -> anyhow::Result<()> {
                         bytes: false,
                         used: counts[k],
                         condition: "subscription".into(),
+                        refused: 0,
                     })
                     .collect();
                 UsageBatch { gateway_id: format!("sim-{g}"), seq, records }

@@ -175,8 +175,9 @@ impl Gateway {
     }
 
     /// Reports usage to traffic managers from now on; `fail_mode` applies while none is reachable.
-    pub fn link_traffic_managers(&self, fail_mode: apim_config::FailMode) {
-        self.counters.link(fail_mode, auth::now_ms());
+    /// `node_id` is the id it reports under, to which traffic managers address allowances.
+    pub fn link_traffic_managers(&self, fail_mode: apim_config::FailMode, node_id: &str) {
+        self.counters.link(fail_mode, node_id, auth::now_ms());
     }
 
     /// Usage records of the windows changed since the last call.
@@ -189,9 +190,9 @@ impl Gateway {
         self.counters.all(auth::now_ms())
     }
 
-    /// A traffic manager's throttle decisions.
-    pub fn apply_decisions(&self, decisions: &[apim_wire::throttle::Decision]) {
-        self.counters.apply(decisions, auth::now_ms());
+    /// A traffic manager's throttle decisions and allowances.
+    pub fn apply_decisions(&self, batch: &apim_wire::throttle::DecisionBatch) {
+        self.counters.apply(batch, auth::now_ms());
     }
 
     /// How many traffic managers' decision streams are live.

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use apim_config::FailMode;
-use apim_wire::throttle::{Decision, UsageRecord};
+use apim_wire::throttle::{DecisionBatch, UsageRecord};
 use dashmap::DashMap;
 
 use crate::snapshot::{Limit, Quota};
@@ -19,6 +19,8 @@ struct Window {
     start_ms: u64,
     window_ms: u64,
     used: u64,
+    /// Refused for want of allowance (reported as demand).
+    refused: u64,
     /// The limit last applied, for usage records.
     quota: u64,
     bytes: bool,
@@ -103,6 +105,9 @@ pub struct Counters {
     /// Traffic managers' decisions: throttle key → refused until (Unix ms).
     decisions: Map<u64>,
     has_decisions: AtomicBool,
+    /// Traffic managers' allowances for this node: throttle key → (window start, cap on this node's count).
+    caps: Map<(u64, u64)>,
+    node_id: std::sync::OnceLock<String>,
     fail_closed: AtomicBool,
     /// Decision streams live now, and since when the link runs (Unix ms; 0: no traffic managers configured).
     live: AtomicUsize,
@@ -112,7 +117,8 @@ pub struct Counters {
 
 impl Counters {
     /// Turns on reporting to traffic managers, with the fail mode for when none is reachable.
-    pub fn link(&self, fail_mode: FailMode, now_ms: u64) {
+    pub fn link(&self, fail_mode: FailMode, node_id: &str, now_ms: u64) {
+        let _ = self.node_id.set(node_id.to_string());
         self.reporting.store(true, Ordering::Relaxed);
         self.fail_closed.store(fail_mode == FailMode::Closed, Ordering::Relaxed);
         self.linked_since_ms.store(now_ms, Ordering::Relaxed);
@@ -137,14 +143,21 @@ impl Counters {
         }
     }
 
-    /// Takes a traffic manager's decisions; the later end wins.
-    pub fn apply(&self, decisions: &[Decision], now_ms: u64) {
-        for d in decisions.iter().filter(|d| d.throttled_until_ms > now_ms) {
+    /// Takes a traffic manager's decisions (the later end wins) and this node's allowances (the latest wins).
+    pub fn apply(&self, batch: &DecisionBatch, now_ms: u64) {
+        for d in batch.decisions.iter().filter(|d| d.throttled_until_ms > now_ms) {
             let mut until = self.decisions.entry(d.key.clone()).or_insert(0);
             *until = (*until).max(d.throttled_until_ms);
         }
-        if !decisions.is_empty() {
+        if !batch.decisions.is_empty() {
             self.has_decisions.store(true, Ordering::Release);
+        }
+        let me = self.node_id.get().map(String::as_str).unwrap_or_default();
+        for a in batch.allowances.iter().filter(|a| a.gateway_id == me) {
+            let mut cap = self.caps.entry(a.key.clone()).or_insert((0, 0));
+            if a.window_start_ms >= cap.0 {
+                *cap = (a.window_start_ms, a.cap);
+            }
         }
     }
 
@@ -184,7 +197,11 @@ impl Counters {
         {
             return Err(Refused { level: Level::NoTrafficManager, retry_at_ms: now_ms + 1000 });
         }
+        let capped = !self.caps.is_empty();
         for c in checks.iter().filter(|c| c.enforce) {
+            if capped && c.level != Level::Hard {
+                self.check_allowance(c, bytes, now_ms)?;
+            }
             if decided
                 && c.level != Level::Hard
                 && let Some(until) = self.decisions.get(c.key.as_ref()).map(|u| *u).filter(|u| *u > now_ms)
@@ -213,6 +230,7 @@ impl Counters {
                 start_ms: window_start(now_ms, window_ms),
                 window_ms,
                 used: 0,
+                refused: 0,
                 quota,
                 bytes: is_bytes,
                 level: c.level,
@@ -238,10 +256,33 @@ impl Counters {
         Ok(())
     }
 
+    /// Refuses a request that would take this node past its allowance for the key's current window, and counts
+    /// the refusal as demand so the next allowance is larger.
+    fn check_allowance(&self, c: &Check<'_>, bytes: u64, now_ms: u64) -> Result<(), Refused> {
+        let start = window_start(now_ms, c.limit.window_ms);
+        let Some(cap) = self.caps.get(c.key.as_ref()).filter(|cap| cap.0 == start).map(|cap| cap.1) else { return Ok(()) };
+        let amount = match c.limit.quota {
+            Quota::Requests(_) => 1,
+            Quota::Bytes(_) => bytes,
+        };
+        let Some(mut w) = self.windows.get_mut(c.key.as_ref()) else { return Ok(()) };
+        if w.start_ms != start || w.used.saturating_add(amount) <= cap {
+            return Ok(());
+        }
+        w.refused = w.refused.saturating_add(amount);
+        if !w.dirty {
+            w.dirty = true;
+            self.dirty.lock().unwrap_or_else(|e| e.into_inner()).push(c.key.to_string());
+        }
+        Err(Refused { level: c.level, retry_at_ms: start + c.limit.window_ms })
+    }
+
     /// Drops windows and decisions that have ended: keeps memory bounded by the keys active within their windows.
     pub fn sweep(&self, now_ms: u64) {
         self.windows.retain(|_, w| now_ms < w.start_ms + w.window_ms);
         self.decisions.retain(|_, until| *until > now_ms);
+        // An allowance is for one window; windows are at most a day or so, so one a day old is over.
+        self.caps.retain(|_, cap| cap.0 + 86_400_000 > now_ms);
     }
 
     pub fn decisions_in_force(&self) -> usize {
@@ -267,6 +308,7 @@ fn record(key: String, w: &Window) -> UsageRecord {
         bytes: w.bytes,
         used: w.used,
         condition: w.level.as_str().to_string(),
+        refused: w.refused,
     }
 }
 
@@ -335,7 +377,7 @@ mod tests {
         let checks = [Check { key: "sub".into(), limit: &l, level: Level::Subscription, enforce: true }];
         assert!(c.admit(&checks, 0, 60_001).is_ok());
         assert!(c.changed(60_002).is_empty(), "nothing is queued until reporting is on");
-        c.link(FailMode::Open, 60_000);
+        c.link(FailMode::Open, "gw-1", 60_000);
         c.set_live(1);
         for t in 0..3 {
             assert!(c.admit(&checks, 0, 60_010 + t).is_ok());
@@ -348,9 +390,24 @@ mod tests {
         );
         assert!(c.changed(60_021).is_empty());
         assert_eq!(c.all(60_021).len(), 1);
-        c.apply(&[Decision { key: "sub".into(), throttled_until_ms: 120_000, condition: "subscription".into() }], 60_030);
-        assert_eq!(c.admit(&checks, 0, 60_040), Err(Refused { level: Level::Subscription, retry_at_ms: 120_000 }));
-        assert!(c.admit(&checks, 0, 120_001).is_ok(), "a decision ends with its window");
+        // An allowance for this node caps its count in the window; one for another node does nothing here.
+        let allowance = |gateway: &str, cap: u64| apim_wire::throttle::Allowance {
+            key: "sub".into(),
+            gateway_id: gateway.into(),
+            window_start_ms: 60_000,
+            cap,
+        };
+        c.apply(&DecisionBatch { allowances: vec![allowance("gw-2", 4), allowance("gw-1", 6)], ..Default::default() }, 60_025);
+        assert!(c.admit(&checks, 0, 60_026).is_ok());
+        assert!(c.admit(&checks, 0, 60_027).is_ok());
+        assert_eq!(c.admit(&checks, 0, 60_028), Err(Refused { level: Level::Subscription, retry_at_ms: 120_000 }));
+        let r = c.changed(60_029);
+        assert_eq!((r[0].used, r[0].refused), (6, 1), "the refusal is reported as demand");
+        assert!(c.admit(&checks, 0, 120_010).is_ok(), "an allowance is for its window only");
+        let decision = apim_wire::throttle::Decision { key: "sub".into(), throttled_until_ms: 180_000, condition: "subscription".into() };
+        c.apply(&DecisionBatch { decisions: vec![decision], ..Default::default() }, 120_030);
+        assert_eq!(c.admit(&checks, 0, 120_040), Err(Refused { level: Level::Subscription, retry_at_ms: 180_000 }));
+        assert!(c.admit(&checks, 0, 180_001).is_ok(), "a decision ends with its window");
     }
 
     #[test]
@@ -358,14 +415,14 @@ mod tests {
         let c = Counters::default();
         let l = limit(100, 60_000);
         let checks = [Check { key: "sub".into(), limit: &l, level: Level::Subscription, enforce: true }];
-        c.link(FailMode::Closed, 1);
+        c.link(FailMode::Closed, "gw", 1);
         assert!(c.admit(&checks, 0, 1_000).is_ok(), "the first seconds wait for a first traffic manager");
         assert_eq!(c.admit(&checks, 0, 6_000).map_err(|r| r.level), Err(Level::NoTrafficManager));
         assert!(c.admit(&[], 0, 6_000).is_ok(), "requests under no limit pass");
         c.set_live(1);
         assert!(c.admit(&checks, 0, 6_001).is_ok());
         let open = Counters::default();
-        open.link(FailMode::Open, 1);
+        open.link(FailMode::Open, "gw", 1);
         assert!(open.admit(&checks, 0, 6_000).is_ok());
         assert!(open.is_degraded(6_000));
     }

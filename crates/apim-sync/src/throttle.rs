@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use apim_config::{Endpoint, HostsFile};
 use apim_wire::throttle::{
-    BATCH_INTERVAL_MS, DECISION_SILENCE_MS, Decision, DecisionSubscription, MAX_BATCH_RECORDS, UsageBatch, UsageRecord,
+    BATCH_INTERVAL_MS, DECISION_SILENCE_MS, DecisionBatch, DecisionSubscription, MAX_BATCH_RECORDS, UsageBatch, UsageRecord,
     decisions_client::DecisionsClient, usage_client::UsageClient,
 };
 use tokio::sync::mpsc;
@@ -26,7 +26,8 @@ pub trait UsageSource: Send + Sync + 'static {
     fn changed(&self, now_ms: u64) -> Vec<UsageRecord>;
     /// Every live window: sent first on each new usage stream.
     fn all(&self, now_ms: u64) -> Vec<UsageRecord>;
-    fn apply(&self, decisions: &[Decision]);
+    /// Decisions, and allowances (the gateway keeps those addressed to it).
+    fn apply(&self, batch: &DecisionBatch);
     /// How many traffic managers' decision streams are live now.
     fn reachable(&self, live: usize);
 }
@@ -95,6 +96,11 @@ struct Group {
 impl ThrottleLink {
     pub fn new(cfg: LinkConfig, hosts: HostsFile, tls: Arc<rustls::ClientConfig>) -> Arc<ThrottleLink> {
         Arc::new(ThrottleLink { cfg, hosts, tls, stats: Arc::default() })
+    }
+
+    /// The id this gateway reports under (allowances are addressed to it).
+    pub fn node_id(&self) -> &str {
+        &self.cfg.node_id
     }
 
     /// Starts the batcher, one task per url_group and one per decision endpoint.
@@ -264,10 +270,10 @@ impl ThrottleLink {
                 Ok(Err(s)) => break Err(format!("broken: {} ({:?})", s.message(), s.code())),
                 Ok(Ok(None)) => break Err("closed by the traffic manager".into()),
                 Ok(Ok(Some(b))) => {
-                    if !b.decisions.is_empty() {
+                    if !b.decisions.is_empty() || !b.allowances.is_empty() {
                         self.stats.decision_batches.fetch_add(1, Ordering::Relaxed);
                         self.stats.decisions.fetch_add(b.decisions.len() as u64, Ordering::Relaxed);
-                        src.apply(&b.decisions);
+                        src.apply(&b);
                     }
                 }
             }

@@ -3,10 +3,16 @@
 //! so a repeated or reordered record changes nothing (a gateway's count only grows within a window) and a
 //! restarted traffic manager is exact again once every gateway has sent what it holds: it never throttles early
 //! and never forgets quota that was used.
+//!
+//! A decision reaches gateways one batch interval and a round trip after the quota is crossed, and what they admit
+//! meanwhile is overshoot. So once a window is half used, every record for it also yields **allowances**: each
+//! gateway that reported the key may admit up to its own count plus a share of what is left, shares in proportion
+//! to its demand (admitted, and refused for want of allowance); together the caps add up to the quota, and the
+//! gateways stop there on their own.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use apim_wire::throttle::{Decision, UsageRecord};
+use apim_wire::throttle::{Allowance, Decision, UsageRecord};
 use dashmap::DashMap;
 
 type Map<K, V> = DashMap<K, V, foldhash::fast::RandomState>;
@@ -44,21 +50,37 @@ struct Window {
     window_ms: u64,
     quota: u64,
     condition: String,
-    /// (gateway, admitted there so far); a handful of entries, one per gateway that used the key.
-    by_gateway: Vec<(u32, u64)>,
+    /// Per gateway that used the key (a handful): admitted there so far, and refused for want of allowance.
+    by_gateway: Vec<Share>,
     total: u64,
     /// The end of the window a decision was sent for (0: none).
     decided_until: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Share {
+    gateway: u32,
+    used: u64,
+    refused: u64,
+}
+
+/// What one record led to.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub decision: Option<Decision>,
+    pub allowances: Vec<Allowance>,
 }
 
 #[derive(Default)]
 pub struct Ledger {
     windows: Map<String, Window>,
     gateways: Map<String, u32>,
+    names: std::sync::RwLock<Vec<String>>,
     next_gateway: AtomicU64,
     pub records: AtomicU64,
     pub stale: AtomicU64,
     pub decisions: AtomicU64,
+    pub allowances: AtomicU64,
     rejected: [AtomicU64; 4],
 }
 
@@ -68,15 +90,24 @@ impl Ledger {
         if let Some(n) = self.gateways.get(id) {
             return *n;
         }
-        *self.gateways.entry(id.to_string()).or_insert_with(|| self.next_gateway.fetch_add(1, Ordering::Relaxed) as u32)
+        *self.gateways.entry(id.to_string()).or_insert_with(|| {
+            let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+            names.push(id.to_string());
+            self.next_gateway.fetch_add(1, Ordering::Relaxed) as u32
+        })
+    }
+
+    fn name(&self, gateway: u32) -> String {
+        self.names.read().unwrap_or_else(|e| e.into_inner()).get(gateway as usize).cloned().unwrap_or_default()
     }
 
     pub fn gateway_count(&self) -> usize {
         self.gateways.len()
     }
 
-    /// Adds one gateway's record; a key whose sum reaches its quota yields a decision (once per window).
-    pub fn record(&self, gateway: u32, r: &UsageRecord, now_ms: u64) -> Result<Option<Decision>, Rejected> {
+    /// Adds one gateway's record; a key whose sum reaches its quota yields a decision (once per window), one past
+    /// half its quota yields allowances.
+    pub fn record(&self, gateway: u32, r: &UsageRecord, now_ms: u64) -> Result<Outcome, Rejected> {
         let refused = check(r, now_ms);
         if let Err(why) = refused {
             self.rejected[why as usize].fetch_add(1, Ordering::Relaxed);
@@ -87,12 +118,12 @@ impl Ledger {
         if end <= now_ms {
             // A window that has closed decides nothing any more.
             self.stale.fetch_add(1, Ordering::Relaxed);
-            return Ok(None);
+            return Ok(Outcome::default());
         }
-        let decide = |w: &mut Window| -> Option<Decision> {
+        let decide = |w: &mut Window| -> Outcome {
             if w.start_ms > r.window_start_ms {
                 self.stale.fetch_add(1, Ordering::Relaxed);
-                return None;
+                return Outcome::default();
             }
             // A new window, or a policy whose unit changed: the latest record's limit applies.
             if w.start_ms < r.window_start_ms || w.window_ms != r.window_ms {
@@ -102,23 +133,33 @@ impl Ledger {
             if r.condition != w.condition {
                 w.condition.clone_from(&r.condition);
             }
-            match w.by_gateway.iter_mut().find(|(g, _)| *g == gateway) {
-                Some((_, used)) if *used >= r.used => {}
-                Some((_, used)) => {
-                    w.total += r.used - *used;
-                    *used = r.used;
+            let changed = match w.by_gateway.iter_mut().find(|s| s.gateway == gateway) {
+                Some(s) => {
+                    let grew = r.used > s.used || r.refused > s.refused;
+                    if r.used > s.used {
+                        w.total += r.used - s.used;
+                        s.used = r.used;
+                    }
+                    s.refused = s.refused.max(r.refused);
+                    grew
                 }
                 None => {
-                    w.by_gateway.push((gateway, r.used));
+                    w.by_gateway.push(Share { gateway, used: r.used, refused: r.refused });
                     w.total += r.used;
+                    true
                 }
+            };
+            let mut out = Outcome::default();
+            if w.total >= w.quota {
+                if w.decided_until < end {
+                    w.decided_until = end;
+                    self.decisions.fetch_add(1, Ordering::Relaxed);
+                    out.decision = Some(Decision { key: r.key.clone(), throttled_until_ms: end, condition: w.condition.clone() });
+                }
+            } else if changed && w.total.saturating_mul(2) >= w.quota {
+                out.allowances = self.allowances_for(&r.key, w);
             }
-            if w.total >= w.quota && w.decided_until < end {
-                w.decided_until = end;
-                self.decisions.fetch_add(1, Ordering::Relaxed);
-                return Some(Decision { key: r.key.clone(), throttled_until_ms: end, condition: w.condition.clone() });
-            }
-            None
+            out
         };
         // The common case, a key already known, takes no allocation.
         if let Some(mut w) = self.windows.get_mut(r.key.as_str()) {
@@ -126,6 +167,31 @@ impl Ledger {
         }
         let mut w = self.windows.entry(r.key.clone()).or_insert_with(|| Window::new(r));
         Ok(decide(&mut w))
+    }
+
+    /// Splits what is left of a window among its gateways by demand; the caps add up to the quota.
+    fn allowances_for(&self, key: &str, w: &Window) -> Vec<Allowance> {
+        let left = w.quota - w.total;
+        // Refusals weigh more than admissions: a gateway refusing for want of allowance needs a share now.
+        let weight = |s: &Share| s.used.saturating_add(s.refused.saturating_mul(4)).saturating_add(1) as u128;
+        let sum: u128 = w.by_gateway.iter().map(weight).sum();
+        let mut shares: Vec<u64> = w.by_gateway.iter().map(|s| (left as u128 * weight(s) / sum.max(1)) as u64).collect();
+        // What rounding left over goes to the gateway with the most demand.
+        let given: u64 = shares.iter().sum();
+        if let Some(i) = (0..shares.len()).max_by_key(|&i| weight(&w.by_gateway[i])) {
+            shares[i] += left - given;
+        }
+        self.allowances.fetch_add(shares.len() as u64, Ordering::Relaxed);
+        w.by_gateway
+            .iter()
+            .zip(shares)
+            .map(|(s, share)| Allowance {
+                key: key.to_string(),
+                gateway_id: self.name(s.gateway),
+                window_start_ms: w.start_ms,
+                cap: s.used + share,
+            })
+            .collect()
     }
 
     /// Every decision still in force: what a new subscriber gets first.
@@ -201,7 +267,12 @@ mod tests {
             bytes: false,
             used,
             condition: "subscription".into(),
+            refused: 0,
         }
+    }
+
+    fn decision(o: Result<Outcome, Rejected>) -> Option<Decision> {
+        o.expect("valid").decision
     }
 
     #[test]
@@ -210,11 +281,11 @@ mod tests {
         let (a, b) = (l.gateway("gw-a"), l.gateway("gw-b"));
         assert_ne!(a, b);
         assert_eq!(l.gateway("gw-a"), a);
-        assert_eq!(l.record(a, &rec("k", 60_000, 4), 61_000), Ok(None));
-        assert_eq!(l.record(b, &rec("k", 60_000, 5), 61_000), Ok(None));
-        let d = l.record(a, &rec("k", 60_000, 5), 61_000).expect("valid").expect("quota reached");
+        assert_eq!(decision(l.record(a, &rec("k", 60_000, 4), 61_000)), None);
+        assert_eq!(decision(l.record(b, &rec("k", 60_000, 5), 61_000)), None);
+        let d = decision(l.record(a, &rec("k", 60_000, 5), 61_000)).expect("quota reached");
         assert_eq!((d.key.as_str(), d.throttled_until_ms, d.condition.as_str()), ("k", 120_000, "subscription"));
-        assert_eq!(l.record(b, &rec("k", 60_000, 6), 61_000), Ok(None), "decided once per window");
+        assert_eq!(decision(l.record(b, &rec("k", 60_000, 6), 61_000)), None, "decided once per window");
         assert_eq!(l.total("k", 61_000), 11);
         assert_eq!(l.in_force(61_000).len(), 1);
     }
@@ -233,10 +304,10 @@ mod tests {
     fn a_new_window_starts_afresh_and_an_old_one_is_ignored() {
         let l = Ledger::default();
         let a = l.gateway("a");
-        assert!(l.record(a, &rec("k", 0, 10), 10).expect("valid").is_some());
-        assert_eq!(l.record(a, &rec("k", 60_000, 1), 60_010), Ok(None));
+        assert!(decision(l.record(a, &rec("k", 0, 10), 10)).is_some());
+        assert_eq!(decision(l.record(a, &rec("k", 60_000, 1), 60_010)), None);
         assert_eq!(l.total("k", 60_010), 1);
-        assert_eq!(l.record(a, &rec("k", 0, 50), 60_010), Ok(None), "a closed window decides nothing");
+        assert_eq!(l.record(a, &rec("k", 0, 50), 60_010), Ok(Outcome::default()), "a closed window decides nothing");
         assert_eq!(l.total("k", 60_010), 1);
         l.sweep(120_000);
         assert_eq!(l.keys(), 0);
@@ -263,9 +334,37 @@ mod tests {
         // What two gateways hold, sent again to a fresh ledger after a restart: the same sum, no early decision.
         let l = Ledger::default();
         let (a, b) = (l.gateway("a"), l.gateway("b"));
-        assert_eq!(l.record(a, &rec("k", 0, 4), 10), Ok(None));
-        assert_eq!(l.record(b, &rec("k", 0, 5), 10), Ok(None));
+        assert_eq!(decision(l.record(a, &rec("k", 0, 4), 10)), None);
+        assert_eq!(decision(l.record(b, &rec("k", 0, 5), 10)), None);
         assert_eq!(l.total("k", 10), 9);
-        assert!(l.record(b, &rec("k", 0, 6), 10).expect("valid").is_some());
+        assert!(decision(l.record(b, &rec("k", 0, 6), 10)).is_some());
+    }
+
+    #[test]
+    fn past_half_the_quota_gateways_get_caps_that_add_up_to_it() {
+        let l = Ledger::default();
+        let (a, b) = (l.gateway("a"), l.gateway("b"));
+        let mut r = rec("k", 0, 2);
+        r.quota = 100;
+        assert!(l.record(a, &r, 10).expect("valid").allowances.is_empty(), "below half: no allowance");
+        r.used = 30;
+        let out = l.record(b, &r, 10).expect("valid");
+        assert_eq!(out.allowances.len(), 0, "32 of 100");
+        r.used = 40;
+        let out = l.record(a, &r, 10).expect("valid");
+        // a: 40 used, b: 30 used, 30 left, split by demand (41 : 31).
+        let caps: Vec<(String, u64)> = out.allowances.iter().map(|x| (x.gateway_id.clone(), x.cap)).collect();
+        assert_eq!(caps.iter().map(|c| c.1).sum::<u64>(), 100, "{caps:?}");
+        assert!(caps.iter().all(|(g, cap)| (g == "a" && *cap > 40) || (g == "b" && *cap > 30)), "{caps:?}");
+        // b refuses for want of allowance: its share grows.
+        let b_cap = caps.iter().find(|c| c.0 == "b").map(|c| c.1).unwrap_or(0);
+        let mut rb = rec("k", 0, 30);
+        rb.quota = 100;
+        rb.refused = 20;
+        let out = l.record(b, &rb, 10).expect("valid");
+        let b_cap2 = out.allowances.iter().find(|x| x.gateway_id == "b").map(|x| x.cap).unwrap_or(0);
+        assert!(b_cap2 > b_cap, "{b_cap2} > {b_cap}");
+        assert_eq!(out.allowances.iter().map(|x| x.cap).sum::<u64>(), 100);
+        assert!(l.record(b, &rb, 10).expect("valid").allowances.is_empty(), "nothing new, nothing sent");
     }
 }

@@ -116,10 +116,16 @@ impl TrafficManager {
     pub fn ingest(&self, gateway: u32, batch: &UsageBatch) {
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         let now = now_ms();
-        let decided: Vec<Decision> = batch.records.iter().filter_map(|r| self.ledger.record(gateway, r, now).ok().flatten()).collect();
-        if !decided.is_empty() {
-            tracing::debug!(decisions = decided.len(), "throttle decisions");
-            let _ = self.decisions.send(Arc::new(DecisionBatch { decisions: decided, forwarded: false }));
+        let mut out = DecisionBatch::default();
+        for r in &batch.records {
+            if let Ok(o) = self.ledger.record(gateway, r, now) {
+                out.decisions.extend(o.decision);
+                out.allowances.extend(o.allowances);
+            }
+        }
+        if !out.decisions.is_empty() || !out.allowances.is_empty() {
+            tracing::debug!(decisions = out.decisions.len(), allowances = out.allowances.len(), "throttle decisions");
+            let _ = self.decisions.send(Arc::new(out));
         }
     }
 
@@ -174,16 +180,16 @@ impl TrafficManager {
         let mut live = self.decisions.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel::<DecisionBatch>(256);
         let first = self.ledger.in_force(now_ms());
-        let _ = tx.try_send(DecisionBatch { decisions: first, forwarded: true });
+        let _ = tx.try_send(DecisionBatch { decisions: first, forwarded: true, allowances: Vec::new() });
         let stats = &self.stats;
         let pump = async move {
             loop {
                 let batch = match tokio::time::timeout(Duration::from_secs(1), live.recv()).await {
-                    Err(_) => DecisionBatch { decisions: Vec::new(), forwarded: true },
-                    Ok(Ok(b)) if b.forwarded => continue,
-                    Ok(Ok(b)) => DecisionBatch { decisions: b.decisions.clone(), forwarded: true },
+                    Err(_) => DecisionBatch { forwarded: true, ..Default::default() },
+                    Ok(Ok(b)) if b.forwarded || b.decisions.is_empty() => continue,
+                    Ok(Ok(b)) => DecisionBatch { decisions: b.decisions.clone(), forwarded: true, allowances: Vec::new() },
                     Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                        DecisionBatch { decisions: self.ledger.in_force(now_ms()), forwarded: true }
+                        DecisionBatch { decisions: self.ledger.in_force(now_ms()), forwarded: true, allowances: Vec::new() }
                     }
                     Ok(Err(broadcast::error::RecvError::Closed)) => return,
                 };
@@ -249,6 +255,7 @@ impl TrafficManager {
              # TYPE apim_tm_unauthenticated_total counter\napim_tm_unauthenticated_total {}\n\
              # TYPE apim_tm_throttle_keys gauge\napim_tm_throttle_keys {}\n\
              # TYPE apim_tm_decisions_total counter\napim_tm_decisions_total {}\n\
+             # TYPE apim_tm_allowances_total counter\napim_tm_allowances_total {}\n\
              # TYPE apim_tm_decisions_forwarded_total counter\napim_tm_decisions_forwarded_total{{direction=\"in\"}} {}\n\
              apim_tm_decisions_forwarded_total{{direction=\"out\"}} {}\n\
              # TYPE apim_tm_usage_records_rejected_total counter\n",
@@ -261,6 +268,7 @@ impl TrafficManager {
             g(&self.stats.unauthenticated),
             l.keys(),
             g(&l.decisions),
+            g(&l.allowances),
             g(&self.stats.forwarded_in),
             g(&self.stats.forwarded_out),
         ));

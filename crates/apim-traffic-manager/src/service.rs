@@ -97,14 +97,16 @@ impl decisions_server::Decisions for Service {
         let tm = self.tm.clone();
         tracing::info!(%node, "gateway following decisions");
         tokio::spawn(async move {
-            let _ = tx.send(Ok(DecisionBatch { decisions: tm.in_force(now_ms()), forwarded: false })).await;
+            let _ = tx.send(Ok(DecisionBatch { decisions: tm.in_force(now_ms()), ..Default::default() })).await;
             loop {
                 let next = tokio::time::timeout(HEARTBEAT, live.recv()).await;
                 let batch = match next {
                     Err(_) => DecisionBatch::default(),
                     Ok(Ok(b)) => (*b).clone(),
                     // Too slow to keep up: what is in force replaces what was missed.
-                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => DecisionBatch { decisions: tm.in_force(now_ms()), forwarded: false },
+                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                        DecisionBatch { decisions: tm.in_force(now_ms()), ..Default::default() }
+                    }
                     Ok(Err(broadcast::error::RecvError::Closed)) => return,
                 };
                 if tx.send(Ok(batch)).await.is_err() {
@@ -128,7 +130,7 @@ impl decisions_server::Decisions for Service {
             for d in &fresh {
                 self.tm.forwarded.insert(d.key.clone(), (d.throttled_until_ms, d.condition.clone()));
             }
-            let _ = self.tm.decisions.send(Arc::new(DecisionBatch { decisions: fresh, forwarded: true }));
+            let _ = self.tm.decisions.send(Arc::new(DecisionBatch { decisions: fresh, forwarded: true, allowances: Vec::new() }));
         }
         Ok(Response::new(ForwardAck {}))
     }
