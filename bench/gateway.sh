@@ -5,8 +5,10 @@
 #   (b) Debian's nginx, one worker, proxy_pass with a keep-alive upstream, access log off,
 #   (c) apim all-in-one's gateway: JWT authentication, subscription check, application and subscription
 #       throttling (limits never reached), access log off;
-# then (c) again after loading 1,000 APIs and 10,000 subscriptions. Prints requests/s, p50, p99, the ratios c/b
-# and c/a, and the gateway's RSS.
+# then (c) again after loading 1,000 APIs and 10,000 subscriptions, and (d) a gateway on its own node
+# (`apim gateway`, synced from the all-in-one's event hub) at that size. Prints requests/s, p50, p99, the ratios
+# c/b and c/a, and RSS (the all-in-one process holds the control plane and key manager too; (d) is the gateway
+# alone).
 # Usage: bench/gateway.sh [SECONDS] [CONNECTIONS] [GATEWAY_WORKER_THREADS]   (needs wrk and nginx: apt-get install wrk nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,8 +56,10 @@ wait_200 "http://127.0.0.1:$nport/"
 
 # (c) apim all-in-one
 off=$(( $(free_port) % 20000 + 20000 ))
-mkdir -p "$work/apim"
-(cd "$work/apim" && exec "$bin" all-in-one --bind 127.0.0.1 -DportOffset=$off --worker-threads "$workers" --log-level warn) \
+mkdir -p "$work/apim/db"
+# The embedded default's settings plus the event hub, so that a gateway node can follow it for (d).
+printf '[server]\nhostname = "localhost"\n[super_admin]\nusername = "admin"\npassword = "admin"\ncreate_admin_account = true\n[database.apim_db]\ntype = "sqlite"\nurl = "jdbc:sqlite:db/apim.db"\n[database.shared_db]\ntype = "sqlite"\nurl = "jdbc:sqlite:db/shared.db"\n[apim.event_hub]\nenable = true\nusername = "admin"\npassword = "admin"\n' >"$work/apim/deployment.toml"
+(cd "$work/apim" && exec "$bin" all-in-one -c deployment.toml --bind 127.0.0.1 -DportOffset=$off --worker-threads "$workers" --log-level warn) \
   >"$work/apim.log" 2>&1 & apim_pid=$!; pids+=($apim_pid)
 wait_200 "http://127.0.0.1:$((9763 + off))/health/ready"
 token=$(python3 bench/setup_apis.py "https://127.0.0.1:$((9443 + off))" "http://127.0.0.1:$bport/bytes/1024")
@@ -103,6 +107,26 @@ d_rss=$(rss_mb)
 d_rps=$(col large_c 1); d_p50=$(col large_c 2); d_p99=$(col large_c 3)
 b2_rps=$(col large_b 1); b2_p99=$(col large_b 3)
 
+# (d) a gateway node on its own, synced from the all-in-one over the event hub, at the same size.
+goff=$(( off + 100 ))
+mkdir -p "$work/gw"
+printf '[server]\nhostname = "localhost"\n[apim.event_hub]\nenable = true\nusername = "admin"\npassword = "admin"\nservice_url = "https://127.0.0.1:%s/services/"\nevent_listening_endpoints = ["tcp://127.0.0.1:%s"]\n[apim.sync_runtime_artifacts.gateway]\ngateway_labels = ["Default"]\n' \
+  "$((9443 + off))" "$((5672 + off))" >"$work/gw/gw.toml"
+cp -r "$work/apim/data/tls" "$work/gw/" 2>/dev/null || true
+(cd "$work/gw" && exec "$bin" gateway -c gw.toml --data-dir . --bind 127.0.0.1 -DportOffset=$goff --worker-threads "$workers" --log-level warn) \
+  >"$work/gw.log" 2>&1 & gw_pid=$!; pids+=($gw_pid)
+wait_200 "http://127.0.0.1:$((9763 + goff))/health/ready" || { tail -30 "$work/gw.log" >&2; exit 1; }
+gwn="http://127.0.0.1:$((8280 + goff))/bench/1.0.0"
+wait_200 -H "Authorization: Bearer $token" "$gwn"
+wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$gwn" >/dev/null
+for _ in $(seq 1 "$rounds"); do
+  load "http://127.0.0.1:$nport/" >>"$work/node_b"
+  load -H "Authorization: Bearer $token" "$gwn" >>"$work/node_d"
+done
+e_rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$gw_pid/status)
+e_rps=$(col node_d 1); e_p50=$(col node_d 2); e_p99=$(col node_d 3)
+b3_rps=$(col node_b 1); b3_p99=$(col node_b 3)
+
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN {printf "%.2f", x/y}'; }
 echo
 echo "wrk -t1 -c$conns -d${secs}s, keep-alive, 1 KiB responses; gateway worker threads: $workers; $(nproc) cores; medians of $rounds alternating rounds"
@@ -111,6 +135,8 @@ printf '%-52s %10s %9s %9s %9s\n' "(a) backend directly" "$a_rps" "$a_p50" "$a_p
 printf '%-52s %10s %9s %9s %9s\n' "(b) nginx proxy_pass, keep-alive upstream" "$b_rps" "$b_p50" "$b_p99" "-"
 printf '%-52s %10s %9s %9s %9s\n' "(c) apim gateway: JWT + subscription + throttling" "$c_rps" "$c_p50" "$c_p99" "$c_rss"
 printf '%-52s %10s %9s %9s %9s\n' "(c) with 1,000 APIs and 10,000 subscriptions" "$d_rps" "$d_p50" "$d_p99" "$d_rss"
+printf '%-52s %10s %9s %9s %9s\n' "(d) gateway node alone, same size" "$e_rps" "$e_p50" "$e_p99" "$e_rss"
 echo
 echo "c/b requests/s: $(ratio "$c_rps" "$b_rps")   p99 c/b: $(ratio "$c_p99" "$b_p99")   c/a requests/s: $(ratio "$c_rps" "$a_rps")"
 echo "at size: c/b requests/s: $(ratio "$d_rps" "$b2_rps")   p99 c/b: $(ratio "$d_p99" "$b2_p99")   (nginx measured again in the same rounds)"
+echo "gateway node at size: d/b requests/s: $(ratio "$e_rps" "$b3_rps")   p99 d/b: $(ratio "$e_p99" "$b3_p99")   (nginx measured again in the same rounds)"
