@@ -45,6 +45,7 @@ async fn capacity(seconds: u64) -> anyhow::Result<()> {
         throttle_decision_endpoints: Vec::new(),
         event_hub_endpoints: Vec::new(),
         duplicate_urls: Vec::new(),
+        skip_policies: Vec::new(),
         basic: "Basic YWRtaW46YWRtaW4=".into(),
     });
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -103,6 +104,7 @@ async fn capacity(seconds: u64) -> anyhow::Result<()> {
                         used: counts[k],
                         condition: "subscription".into(),
                         refused: 0,
+                        policy: "Bench".into(),
                     })
                     .collect();
                 UsageBatch { gateway_id: format!("sim-{g}"), seq, records }

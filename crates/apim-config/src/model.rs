@@ -277,6 +277,9 @@ pub struct Throttling {
     pub throttle_decision_endpoints: Vec<Endpoint>,
     pub event_duplicate_url: Vec<Endpoint>,
     pub url_groups: Vec<UrlGroup>,
+    /// `skip_redeploying_policies`: policies a traffic manager does not enforce across gateways (each gateway
+    /// still counts them on its own), as WSO2's traffic manager does not deploy them.
+    pub skip_redeploying_policies: Vec<String>,
     /// What a gateway does while no traffic manager's decision stream is live (ours; WSO2 has no such key and
     /// silently fails open).
     pub fail_mode: FailMode,

@@ -458,6 +458,7 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
                 throttle_decision_endpoints: r.endpoints(t, &p, "throttle_decision_endpoints"),
                 event_duplicate_url: r.endpoints(t, &p, "event_duplicate_url"),
                 url_groups: groups,
+                skip_redeploying_policies: r.strings(t, &p, &["skip_redeploying_policies"]),
                 fail_mode: match r.str(t, &p, "fail_mode").as_deref() {
                     None | Some("fail_open") => FailMode::Open,
                     Some("fail_closed") => FailMode::Closed,

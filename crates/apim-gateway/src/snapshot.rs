@@ -128,6 +128,8 @@ pub enum Quota {
 pub struct Limit {
     pub quota: Quota,
     pub window_ms: u64,
+    /// The policy it belongs to (in usage records; empty for a backend's `maxTps`).
+    pub policy: Arc<str>,
 }
 
 #[derive(Clone, Debug)]
@@ -293,7 +295,7 @@ impl Snapshot {
                 match apim_domain::custom::CustomRule::parse(text("keyTemplate"), text("siddhiQuery")) {
                     Ok(rule) => {
                         let quota = if rule.bytes { Quota::Bytes(rule.quota) } else { Quota::Requests(rule.quota) };
-                        let limit = Limit { quota, window_ms: rule.window_ms };
+                        let limit = Limit { quota, window_ms: rule.window_ms, policy: p.name.as_str().into() };
                         snap.custom.push(CustomPolicy { name: p.name.clone(), rule, limit });
                     }
                     Err(e) => tracing::warn!(policy = %p.name, "custom policy left out: {e}"),
@@ -427,7 +429,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
             "HOUR" => 3_600_000,
             _ => 1_000,
         };
-        Some((Limit { quota: Quota::Requests(n as u64), window_ms }, format!("{context_version}:hard:{kind}")))
+        Some((Limit { quota: Quota::Requests(n as u64), window_ms, policy: "".into() }, format!("{context_version}:hard:{kind}")))
     };
     Ok(Api {
         throttle_default: format!("{throttle_stem}_default"),
@@ -475,7 +477,7 @@ fn window_ms(unit: &str, n: u64) -> Option<u64> {
     n.checked_mul(one)
 }
 
-fn compile_limit(l: &Value) -> Result<Limit, String> {
+fn compile_limit(l: &Value, policy: &Arc<str>) -> Result<Limit, String> {
     let u = |v: &Value, f: &str| v.get(f).and_then(Value::as_u64);
     let (inner, quota) = match l.get("type").and_then(Value::as_str) {
         Some("REQUESTCOUNTLIMIT") => {
@@ -500,7 +502,7 @@ fn compile_limit(l: &Value) -> Result<Limit, String> {
     };
     let unit = inner.get("timeUnit").and_then(Value::as_str).unwrap_or("");
     let window_ms = window_ms(unit, u(inner, "unitTime").unwrap_or(1).max(1)).ok_or(format!("time unit `{unit}` not understood"))?;
-    Ok(Limit { quota, window_ms })
+    Ok(Limit { quota, window_ms, policy: policy.clone() })
 }
 
 fn compile_condition(c: &Value) -> Option<Condition> {
@@ -537,7 +539,8 @@ fn compile_condition(c: &Value) -> Option<Condition> {
 
 fn compile_policy(name: &str, doc: &Value) -> Result<Policy, String> {
     let unlimited = name == "Unlimited";
-    let limit = if unlimited { None } else { Some(compile_limit(doc.get("defaultLimit").ok_or("defaultLimit missing")?)?) };
+    let policy: Arc<str> = name.into();
+    let limit = if unlimited { None } else { Some(compile_limit(doc.get("defaultLimit").ok_or("defaultLimit missing")?, &policy)?) };
     let mut groups = Vec::new();
     for g in doc.get("conditionalGroups").and_then(Value::as_array).into_iter().flatten() {
         let conditions: Vec<Condition> =
@@ -545,11 +548,12 @@ fn compile_policy(name: &str, doc: &Value) -> Result<Policy, String> {
         if conditions.is_empty() {
             continue;
         }
-        groups.push(ConditionGroup { conditions, limit: compile_limit(g.get("limit").ok_or("conditional group without limit")?)? });
+        groups
+            .push(ConditionGroup { conditions, limit: compile_limit(g.get("limit").ok_or("conditional group without limit")?, &policy)? });
     }
     let burst = match (doc.get("rateLimitCount").and_then(Value::as_u64), doc.get("rateLimitTimeUnit").and_then(Value::as_str)) {
         (Some(n), Some(unit)) if n > 0 => {
-            Some(Limit { quota: Quota::Requests(n), window_ms: window_ms(unit, 1).ok_or("rateLimitTimeUnit")? })
+            Some(Limit { quota: Quota::Requests(n), window_ms: window_ms(unit, 1).ok_or("rateLimitTimeUnit")?, policy: policy.clone() })
         }
         _ => None,
     };

@@ -27,6 +27,7 @@ struct Window {
     level: Level,
     /// Changed since the last report.
     dirty: bool,
+    policy: std::sync::Arc<str>,
 }
 
 /// After start, a gateway waits this long for a first traffic manager before its fail mode applies.
@@ -235,6 +236,7 @@ impl Counters {
                 bytes: is_bytes,
                 level: c.level,
                 dirty: false,
+                policy: c.limit.policy.clone(),
             };
             // A hit takes the shard's lock only for this key's update; the key is allocated on first use only.
             let mut w = match self.windows.get_mut(c.key.as_ref()) {
@@ -309,6 +311,7 @@ fn record(key: String, w: &Window) -> UsageRecord {
         used: w.used,
         condition: w.level.as_str().to_string(),
         refused: w.refused,
+        policy: w.policy.to_string(),
     }
 }
 
@@ -322,7 +325,7 @@ mod tests {
     use super::*;
 
     fn limit(n: u64, window_ms: u64) -> Limit {
-        Limit { quota: Quota::Requests(n), window_ms }
+        Limit { quota: Quota::Requests(n), window_ms, policy: "Test".into() }
     }
 
     #[test]
@@ -363,7 +366,7 @@ mod tests {
     #[test]
     fn bandwidth_counts_bytes() {
         let c = Counters::default();
-        let l = Limit { quota: Quota::Bytes(1000), window_ms: 1000 };
+        let l = Limit { quota: Quota::Bytes(1000), window_ms: 1000, policy: "Test".into() };
         let checks = [Check { key: "bw".into(), limit: &l, level: Level::Api, enforce: true }];
         assert!(c.admit(&checks, 600, 0).is_ok());
         assert!(c.admit(&checks, 600, 1).is_err());

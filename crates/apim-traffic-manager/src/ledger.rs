@@ -268,6 +268,7 @@ mod tests {
             used,
             condition: "subscription".into(),
             refused: 0,
+            policy: "Gold".into(),
         }
     }
 

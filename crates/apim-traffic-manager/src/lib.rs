@@ -34,6 +34,8 @@ pub struct Config {
     pub event_hub_endpoints: Vec<Endpoint>,
     /// Peers this traffic manager forwards its decisions to.
     pub duplicate_urls: Vec<Endpoint>,
+    /// `skip_redeploying_policies`: usage under these policies is not added up here.
+    pub skip_policies: Vec<String>,
     /// The `Authorization` value gateways and peers must send: HTTP Basic of `[apim.throttling]` username and
     /// password (WSO2's defaults: the super admin's).
     pub basic: String,
@@ -45,6 +47,7 @@ impl Config {
             throttle_decision_endpoints: d.throttling.as_ref().map(|t| t.throttle_decision_endpoints.clone()).unwrap_or_default(),
             event_hub_endpoints: d.event_hub.as_ref().map(|h| h.event_listening_endpoints.clone()).unwrap_or_default(),
             duplicate_urls: d.throttling.as_ref().map(|t| t.event_duplicate_url.clone()).unwrap_or_default(),
+            skip_policies: d.throttling.as_ref().map(|t| t.skip_redeploying_policies.clone()).unwrap_or_default(),
             basic: {
                 let (user, password) = d.throttling_credentials();
                 apim_sync::basic(&user, &password)
@@ -78,6 +81,8 @@ pub struct Stats {
     pub unauthenticated: AtomicU64,
     pub forwarded_in: AtomicU64,
     pub forwarded_out: AtomicU64,
+    /// Records under `skip_redeploying_policies`.
+    pub skipped: AtomicU64,
 }
 
 pub struct TrafficManager {
@@ -118,6 +123,10 @@ impl TrafficManager {
         let now = now_ms();
         let mut out = DecisionBatch::default();
         for r in &batch.records {
+            if !self.cfg.skip_policies.is_empty() && self.cfg.skip_policies.iter().any(|p| *p == r.policy) {
+                self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             if let Ok(o) = self.ledger.record(gateway, r, now) {
                 out.decisions.extend(o.decision);
                 out.allowances.extend(o.allowances);
@@ -253,6 +262,7 @@ impl TrafficManager {
              # TYPE apim_tm_usage_records_stale_total counter\napim_tm_usage_records_stale_total {}\n\
              # TYPE apim_tm_usage_batches_refused_total counter\napim_tm_usage_batches_refused_total {}\n\
              # TYPE apim_tm_unauthenticated_total counter\napim_tm_unauthenticated_total {}\n\
+             # TYPE apim_tm_usage_records_skipped_total counter\napim_tm_usage_records_skipped_total {}\n\
              # TYPE apim_tm_throttle_keys gauge\napim_tm_throttle_keys {}\n\
              # TYPE apim_tm_decisions_total counter\napim_tm_decisions_total {}\n\
              # TYPE apim_tm_allowances_total counter\napim_tm_allowances_total {}\n\
@@ -266,6 +276,7 @@ impl TrafficManager {
             g(&l.stale),
             g(&self.stats.bad_batches),
             g(&self.stats.unauthenticated),
+            g(&self.stats.skipped),
             l.keys(),
             g(&l.decisions),
             g(&l.allowances),
@@ -281,4 +292,40 @@ impl TrafficManager {
 
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apim_wire::throttle::UsageRecord;
+
+    #[test]
+    fn skipped_policies_are_not_added_up() {
+        let tm = TrafficManager::new(Config {
+            throttle_decision_endpoints: Vec::new(),
+            event_hub_endpoints: Vec::new(),
+            duplicate_urls: Vec::new(),
+            skip_policies: vec!["LocalOnly".into()],
+            basic: String::new(),
+        });
+        let now = now_ms();
+        let record = |policy: &str, key: &str| UsageRecord {
+            key: key.into(),
+            window_start_ms: now - now % 60_000,
+            window_ms: 60_000,
+            quota: 1,
+            bytes: false,
+            used: 5,
+            condition: "subscription".into(),
+            refused: 0,
+            policy: policy.into(),
+        };
+        let mut decisions = tm.decisions.subscribe();
+        let gw = tm.ledger.gateway("gw");
+        tm.ingest(gw, &UsageBatch { gateway_id: "gw".into(), seq: 1, records: vec![record("LocalOnly", "a"), record("Gold", "b")] });
+        assert_eq!(tm.stats.skipped.load(Ordering::Relaxed), 1);
+        assert_eq!(tm.ledger.keys(), 1);
+        let batch = decisions.try_recv().expect("a decision for the policy that is not skipped");
+        assert_eq!(batch.decisions.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(), ["b"]);
+    }
 }
