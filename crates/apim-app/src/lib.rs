@@ -80,6 +80,8 @@ impl App {
         // Everything that can fail on configuration happens before binding.
         let identity = tls::load_identity(&config)?;
         let tls_config = identity.server_config()?;
+        // The gateway's HTTPS and WSS listeners pick a vhost's own certificate by SNI (`vhosts/<host>.pem`).
+        let (gateway_tls, vhost_certs) = identity.gateway_server_config(&config)?;
         tls::load_truststore(&config)?;
         warn_default_admin(&config);
 
@@ -201,9 +203,9 @@ impl App {
             let gw_cfg = apim_gateway::Config::from_deployment(&config);
             for (name, port, tls) in [
                 ("gateway http", gw_cfg.http_port, None),
-                ("gateway https", gw_cfg.https_port, Some(tls_config.clone())),
+                ("gateway https", gw_cfg.https_port, Some(gateway_tls.clone())),
                 ("gateway ws", gw_cfg.ws_port, None),
-                ("gateway wss", gw_cfg.wss_port, Some(tls_config.clone())),
+                ("gateway wss", gw_cfg.wss_port, Some(gateway_tls.clone())),
             ] {
                 let addr = SocketAddr::new(opts.bind, port);
                 let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { what: name, addr, source })?;
@@ -216,6 +218,9 @@ impl App {
             }
         }
         tracing::info!(origin = %identity.origin, "tls identity loaded");
+        if (run_gw || remote_gw) && !vhost_certs.is_empty() {
+            tracing::info!(hosts = ?vhost_certs, "vhost certificates for the gateway's TLS listeners (by SNI)");
+        }
 
         for role in &roles {
             let summary = match role {

@@ -50,6 +50,62 @@ impl TlsIdentity {
     }
 }
 
+/// Certificates for the gateway's environment vhosts, chosen by SNI on its HTTPS and WSS listeners: every
+/// `<host>.pem` (certificate chain and private key) in `vhosts/` beside the configuration file. A client naming
+/// a host without one gets the `[keystore.tls]` certificate.
+#[derive(Debug)]
+pub struct VhostCertificates {
+    default: Arc<rustls::sign::CertifiedKey>,
+    by_host: std::collections::HashMap<String, Arc<rustls::sign::CertifiedKey>>,
+}
+
+impl rustls::server::ResolvesServerCert for VhostCertificates {
+    fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let by_name = hello.server_name().and_then(|n| self.by_host.get(&n.to_ascii_lowercase()));
+        Some(by_name.unwrap_or(&self.default).clone())
+    }
+}
+
+fn certified(identity: &TlsIdentity, provider: &rustls::crypto::CryptoProvider) -> Result<rustls::sign::CertifiedKey, TlsError> {
+    rustls::sign::CertifiedKey::from_der(identity.chain.clone(), identity.key.clone_key(), provider).map_err(|e| TlsError::Invalid {
+        path: identity.origin.clone(),
+        message: format!("certificate and key do not form a usable identity: {e}"),
+    })
+}
+
+impl TlsIdentity {
+    /// The gateway listeners' configuration: this identity by default, a vhost's own certificate by SNI.
+    /// Reads `vhosts/*.pem` beside the configuration file; a file that is not a usable identity is an error
+    /// naming it (before anything is bound).
+    pub fn gateway_server_config(&self, cfg: &DeploymentConfig) -> Result<(Arc<rustls::ServerConfig>, Vec<String>), TlsError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut by_host = std::collections::HashMap::new();
+        let dir = cfg.config_dir.join("vhosts");
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let path = e.path();
+                if path.extension().is_none_or(|x| x != "pem") {
+                    continue;
+                }
+                let Some(host) = path.file_stem().and_then(|s| s.to_str()).map(str::to_ascii_lowercase) else { continue };
+                let (display, data) = read_store(&path)?;
+                let identity = from_pem(&data, &display)?;
+                by_host.insert(host, Arc::new(certified(&identity, &provider)?));
+            }
+        }
+        let mut hosts: Vec<String> = by_host.keys().cloned().collect();
+        hosts.sort();
+        let resolver = VhostCertificates { default: Arc::new(certified(self, &provider)?), by_host };
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Invalid { path: self.origin.clone(), message: e.to_string() })?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(resolver));
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok((Arc::new(config), hosts))
+    }
+}
+
 /// Finds a keystore file: as given if absolute; otherwise beside the config file, then under
 /// `repository/resources/security/` (where WSO2 keeps it), then in the working directory.
 fn locate(cfg: &DeploymentConfig, file: &Path) -> Option<PathBuf> {

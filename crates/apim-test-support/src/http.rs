@@ -81,6 +81,19 @@ where
     Ok(Response { status, headers, body: String::from_utf8_lossy(&bytes).into_owned(), peer_certificate: None })
 }
 
+/// The certificate a TLS server at `addr` presents when the client names `server_name` (SNI); not verified.
+pub async fn peer_certificate(addr: std::net::SocketAddr, server_name: &str) -> anyhow::Result<Vec<u8>> {
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny))
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = ServerName::try_from(server_name.to_string())?;
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?;
+    stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec()).ok_or_else(|| anyhow::anyhow!("no certificate"))
+}
+
 #[derive(Debug)]
 struct AcceptAny;
 

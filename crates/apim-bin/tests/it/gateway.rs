@@ -721,3 +721,70 @@ async fn https_backends_get_http2_when_they_offer_it() {
     assert_eq!((posted.status, posted.json()["bytes"].as_u64()), (200, Some(100_000)), "{}", posted.body);
     node.terminate();
 }
+
+/// SNI per environment vhost: `vhosts/<host>.pem` beside the configuration file is what the gateway's HTTPS
+/// listener presents to a client naming that host; any other name gets the `[keystore.tls]` certificate. A
+/// vhost file that is not a certificate and key stops the node before it binds, naming the file.
+#[tokio::test]
+async fn gateway_picks_vhost_certificates_by_sni() {
+    let dir = apim_test_support::TempDir::new("apim-sni");
+    let vhosts = dir.path().join("vhosts");
+    std::fs::create_dir_all(&vhosts).expect("mkdir");
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=eu.gw.test", "-keyout"])
+        .arg(vhosts.join("key.tmp"))
+        .arg("-out")
+        .arg(vhosts.join("cert.tmp"))
+        .output();
+    if !made.as_ref().is_ok_and(|o| o.status.success()) {
+        assert!(!apim_test_support::under_ci(), "openssl is needed under CI: {made:?}");
+        return;
+    }
+    let cert = std::fs::read_to_string(vhosts.join("cert.tmp")).expect("cert");
+    let key = std::fs::read_to_string(vhosts.join("key.tmp")).expect("key");
+    std::fs::write(vhosts.join("eu.gw.test.pem"), format!("{cert}{key}")).expect("write");
+    for f in ["key.tmp", "cert.tmp"] {
+        std::fs::remove_file(vhosts.join(f)).expect("rm");
+    }
+    let offset = apim_test_support::process::free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
+    std::fs::create_dir_all(dir.path().join("db")).expect("mkdir");
+    let cfg = format!(
+        "[server]\nhostname = \"localhost\"\noffset = {offset}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\ncreate_admin_account = true\n\
+         [database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:db/apim.db\"\n[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:db/shared.db\"\n"
+    );
+    std::fs::write(dir.path().join("deployment.toml"), &cfg).expect("write");
+    let mut node = apim_test_support::process::Node::spawn(
+        &super::apim(),
+        &["all-in-one", "-c", "deployment.toml", "--bind", "127.0.0.1"],
+        dir.path(),
+    );
+    let https = node.url("gateway-https", Duration::from_secs(20));
+    let addr: std::net::SocketAddr = https.trim_start_matches("https://").parse().expect("addr");
+    let expected = rustls_pem_der(&cert);
+    let eu = http::peer_certificate(addr, "eu.gw.test").await.expect("tls");
+    assert_eq!(eu, expected, "the vhost's own certificate");
+    let other = http::peer_certificate(addr, "EU.gw.test").await.expect("tls");
+    assert_eq!(other, expected, "host names compare case-insensitively");
+    let default = http::peer_certificate(addr, "localhost").await.expect("tls");
+    assert_ne!(default, expected, "another name gets the keystore's certificate");
+    node.terminate();
+
+    // A broken vhost file: exit 64 naming it, nothing bound.
+    std::fs::write(vhosts.join("bad.gw.test.pem"), "not a certificate").expect("write");
+    let mut node = apim_test_support::process::Node::spawn(
+        &super::apim(),
+        &["all-in-one", "-c", "deployment.toml", "--bind", "127.0.0.1"],
+        dir.path(),
+    );
+    let status = node.wait_exit(Duration::from_secs(20)).expect("exits");
+    assert_eq!(status.code(), Some(64), "{}", node.stderr());
+    assert!(node.stderr().contains("bad.gw.test.pem"), "{}", node.stderr());
+}
+
+/// The DER bytes of the first certificate in a PEM text.
+fn rustls_pem_der(pem: &str) -> Vec<u8> {
+    use base64::Engine;
+    let body: String =
+        pem.lines().skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE")).skip(1).take_while(|l| !l.starts_with("-----END")).collect();
+    base64::engine::general_purpose::STANDARD.decode(body).expect("base64")
+}
