@@ -539,7 +539,9 @@ fn throttle_link(
     }
     let (user, password) = config.throttling_credentials();
     let cfg = apim_sync::throttle::LinkConfig {
-        node_id: node_id(config),
+        // A boot id of its own: a restarted gateway counts from zero, so its reports must not be taken for the
+        // ones it sent before (a traffic manager keeps each reporter's highest count in a window).
+        node_id: format!("{}@{}", node_id(config), &uuid::Uuid::new_v4().simple().to_string()[..8]),
         groups,
         decision_endpoints: t.throttle_decision_endpoints.clone(),
         basic: apim_sync::basic(&user, &password),
@@ -561,8 +563,8 @@ impl apim_sync::throttle::UsageSource for GatewayUsage {
     fn apply(&self, batch: &apim_wire::throttle::DecisionBatch) {
         self.0.apply_decisions(batch);
     }
-    fn reachable(&self, live: usize) {
-        self.0.traffic_managers_live(live);
+    fn reachable(&self, decision_streams: usize, usage_streams: usize) {
+        self.0.traffic_managers_live(decision_streams, usage_streams);
     }
 }
 

@@ -109,6 +109,10 @@ impl CustomRule {
             "day" | "days" => 86_400_000,
             other => return Err(format!("`{other}` is not a time unit (sec, min, hour, day)")),
         };
+        let window_ms = unit_ms.saturating_mul(n);
+        if window_ms > 3653 * 86_400_000 {
+            return Err("the time window is longer than ten years".into());
+        }
         let mut conditions = Vec::new();
         if let Some(w) = t.next() {
             if !w.eq_ignore_ascii_case("when") {
@@ -134,7 +138,7 @@ impl CustomRule {
                 }
             }
         }
-        Ok(CustomRule { quota: quota.saturating_mul(scale), bytes, window_ms: unit_ms.saturating_mul(n), conditions, template })
+        Ok(CustomRule { quota: quota.saturating_mul(scale), bytes, window_ms, conditions, template })
     }
 
     /// Whether every condition holds for a request whose attributes `attr` gives.
@@ -265,5 +269,6 @@ mod tests {
         assert!(err("$userId", "limit 5").contains("ends"));
         assert!(err("static", "limit 5 per min").contains("no variable"));
         assert!(err("$who", "limit 5 per min").contains("$who"));
+        assert!(err("$userId", "limit 5 per 4000 days").contains("ten years"));
     }
 }

@@ -195,9 +195,9 @@ impl Gateway {
         self.counters.apply(batch, auth::now_ms());
     }
 
-    /// How many traffic managers' decision streams are live.
-    pub fn traffic_managers_live(&self, live: usize) {
-        self.counters.set_live(live);
+    /// How many traffic managers' decision and usage streams are live.
+    pub fn traffic_managers_live(&self, decision_streams: usize, usage_streams: usize) {
+        self.counters.set_live(decision_streams, usage_streams);
     }
 
     /// Prometheus text exposition for `/metrics`.

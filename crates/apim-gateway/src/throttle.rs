@@ -106,12 +106,14 @@ pub struct Counters {
     /// Traffic managers' decisions: throttle key → refused until (Unix ms).
     decisions: Map<u64>,
     has_decisions: AtomicBool,
-    /// Traffic managers' allowances for this node: throttle key → (window start, cap on this node's count).
-    caps: Map<(u64, u64)>,
+    /// Traffic managers' allowances for this node: throttle key → (window start, window end, cap on this node's
+    /// count).
+    caps: Map<(u64, u64, u64)>,
     node_id: std::sync::OnceLock<String>,
     fail_closed: AtomicBool,
     /// Decision streams live now, and since when the link runs (Unix ms; 0: no traffic managers configured).
     live: AtomicUsize,
+    usage_live: AtomicUsize,
     linked_since_ms: AtomicU64,
     degraded: AtomicBool,
 }
@@ -125,16 +127,20 @@ impl Counters {
         self.linked_since_ms.store(now_ms, Ordering::Relaxed);
     }
 
-    /// No traffic manager's decisions are coming in (after the first few seconds): the fail mode applies.
+    /// No traffic manager's decisions are coming in, or none takes this node's usage (after the first few
+    /// seconds): the fail mode applies.
     pub fn is_degraded(&self, now_ms: u64) -> bool {
         let since = self.linked_since_ms.load(Ordering::Relaxed);
-        since != 0 && self.live.load(Ordering::Relaxed) == 0 && now_ms >= since + FIRST_CONTACT_MS
+        since != 0
+            && (self.live.load(Ordering::Relaxed) == 0 || self.usage_live.load(Ordering::Relaxed) == 0)
+            && now_ms >= since + FIRST_CONTACT_MS
     }
 
-    /// How many decision streams are live; logs when the gateway loses or regains every traffic manager.
-    pub fn set_live(&self, live: usize) {
-        self.live.store(live, Ordering::Relaxed);
-        let lost = live == 0;
+    /// How many decision and usage streams are live; logs when the gateway loses or regains the traffic managers.
+    pub fn set_live(&self, decision_streams: usize, usage_streams: usize) {
+        self.live.store(decision_streams, Ordering::Relaxed);
+        self.usage_live.store(usage_streams, Ordering::Relaxed);
+        let lost = decision_streams == 0 || usage_streams == 0;
         if self.degraded.swap(lost, Ordering::Relaxed) != lost {
             match (lost, self.fail_closed.load(Ordering::Relaxed)) {
                 (true, true) => tracing::error!("no traffic manager reachable: fail_closed, requests under cluster-wide limits get 503"),
@@ -155,9 +161,13 @@ impl Counters {
         }
         let me = self.node_id.get().map(String::as_str).unwrap_or_default();
         for a in batch.allowances.iter().filter(|a| a.gateway_id == me) {
-            let mut cap = self.caps.entry(a.key.clone()).or_insert((0, 0));
+            let end = a.window_start_ms.saturating_add(a.window_ms);
+            if end <= now_ms {
+                continue;
+            }
+            let mut cap = self.caps.entry(a.key.clone()).or_insert((0, 0, 0));
             if a.window_start_ms >= cap.0 {
-                *cap = (a.window_start_ms, a.cap);
+                *cap = (a.window_start_ms, end, a.cap);
             }
         }
     }
@@ -214,14 +224,17 @@ impl Counters {
                 Quota::Bytes(n) => (bytes, n),
             };
             let (start, used) = match self.windows.get(c.key.as_ref()) {
-                Some(w) if now_ms < w.start_ms + w.window_ms => (w.start_ms, w.used),
+                Some(w) if now_ms < w.start_ms + w.window_ms && w.window_ms == c.limit.window_ms => (w.start_ms, w.used),
                 _ => (window_start(now_ms, c.limit.window_ms), 0),
             };
-            if used.saturating_add(amount) > quota {
+            if over(used, amount, quota, matches!(c.limit.quota, Quota::Bytes(_))) {
                 return Err(Refused { level: c.level, retry_at_ms: start + c.limit.window_ms });
             }
         }
-        for c in checks {
+        // Counting checks each limit again under its entry's lock: two requests that both passed the look above
+        // cannot both take the last unit. A refusal here gives back what this request already took.
+        let mut taken: u64 = 0;
+        for (i, c) in checks.iter().enumerate() {
             let (amount, quota, is_bytes) = match c.limit.quota {
                 Quota::Requests(n) => (1, n, false),
                 Quota::Bytes(n) => (bytes, n, true),
@@ -246,7 +259,22 @@ impl Counters {
             if now_ms >= w.start_ms + w.window_ms || w.window_ms != window_ms {
                 *w = fresh();
             }
+            if c.enforce {
+                let cap = match capped && c.level != Level::Hard {
+                    true => self.caps.get(c.key.as_ref()).filter(|cap| cap.0 == w.start_ms).map(|cap| cap.2),
+                    false => None,
+                };
+                if over(w.used, amount, quota, is_bytes) || cap.is_some_and(|cap| w.used.saturating_add(amount) > cap) {
+                    let retry_at_ms = w.start_ms + w.window_ms;
+                    drop(w);
+                    self.give_back(checks, taken, bytes, now_ms);
+                    return Err(Refused { level: c.level, retry_at_ms });
+                }
+            }
             w.used = w.used.saturating_add(amount);
+            if i < 64 {
+                taken |= 1 << i;
+            }
             if reporting {
                 (w.quota, w.bytes) = (quota, is_bytes);
                 if !w.dirty && c.level != Level::Hard {
@@ -262,7 +290,7 @@ impl Counters {
     /// the refusal as demand so the next allowance is larger.
     fn check_allowance(&self, c: &Check<'_>, bytes: u64, now_ms: u64) -> Result<(), Refused> {
         let start = window_start(now_ms, c.limit.window_ms);
-        let Some(cap) = self.caps.get(c.key.as_ref()).filter(|cap| cap.0 == start).map(|cap| cap.1) else { return Ok(()) };
+        let Some(cap) = self.caps.get(c.key.as_ref()).filter(|cap| cap.0 == start).map(|cap| cap.2) else { return Ok(()) };
         let amount = match c.limit.quota {
             Quota::Requests(_) => 1,
             Quota::Bytes(_) => bytes,
@@ -279,12 +307,26 @@ impl Counters {
         Err(Refused { level: c.level, retry_at_ms: start + c.limit.window_ms })
     }
 
+    /// Undoes the counting of the checks marked in `taken` (a request refused part way).
+    fn give_back(&self, checks: &[Check<'_>], taken: u64, bytes: u64, now_ms: u64) {
+        for (_, c) in checks.iter().enumerate().take(64).filter(|(i, _)| taken & (1 << i) != 0) {
+            let amount = match c.limit.quota {
+                Quota::Requests(_) => 1,
+                Quota::Bytes(_) => bytes,
+            };
+            if let Some(mut w) = self.windows.get_mut(c.key.as_ref())
+                && w.start_ms == window_start(now_ms, c.limit.window_ms)
+            {
+                w.used = w.used.saturating_sub(amount);
+            }
+        }
+    }
+
     /// Drops windows and decisions that have ended: keeps memory bounded by the keys active within their windows.
     pub fn sweep(&self, now_ms: u64) {
         self.windows.retain(|_, w| now_ms < w.start_ms + w.window_ms);
         self.decisions.retain(|_, until| *until > now_ms);
-        // An allowance is for one window; windows are at most a day or so, so one a day old is over.
-        self.caps.retain(|_, cap| cap.0 + 86_400_000 > now_ms);
+        self.caps.retain(|_, cap| cap.1 > now_ms);
     }
 
     pub fn decisions_in_force(&self) -> usize {
@@ -301,7 +343,20 @@ impl Counters {
     }
 }
 
+/// Whether `amount` more goes past `quota`; a bandwidth quota that is used up refuses even a request that
+/// declares no body (a chunked upload would otherwise pass as 0 bytes).
+fn over(used: u64, amount: u64, quota: u64, bytes: bool) -> bool {
+    used.saturating_add(amount) > quota || (bytes && used >= quota)
+}
+
+/// Keys longer than a traffic manager takes (it refuses over 1,024 bytes) are sent as a digest of themselves.
+const MAX_REPORTED_KEY: usize = 512;
+
 fn record(key: String, w: &Window) -> UsageRecord {
+    let key = match key.len() > MAX_REPORTED_KEY {
+        true => format!("sha256:{}", apim_jose::crypto::sha256_hex(&key)),
+        false => key,
+    };
     UsageRecord {
         key,
         window_start_ms: w.start_ms,
@@ -381,7 +436,7 @@ mod tests {
         assert!(c.admit(&checks, 0, 60_001).is_ok());
         assert!(c.changed(60_002).is_empty(), "nothing is queued until reporting is on");
         c.link(FailMode::Open, "gw-1", 60_000);
-        c.set_live(1);
+        c.set_live(1, 1);
         for t in 0..3 {
             assert!(c.admit(&checks, 0, 60_010 + t).is_ok());
         }
@@ -398,6 +453,7 @@ mod tests {
             key: "sub".into(),
             gateway_id: gateway.into(),
             window_start_ms: 60_000,
+            window_ms: 60_000,
             cap,
         };
         c.apply(&DecisionBatch { allowances: vec![allowance("gw-2", 4), allowance("gw-1", 6)], ..Default::default() }, 60_025);
@@ -422,11 +478,45 @@ mod tests {
         assert!(c.admit(&checks, 0, 1_000).is_ok(), "the first seconds wait for a first traffic manager");
         assert_eq!(c.admit(&checks, 0, 6_000).map_err(|r| r.level), Err(Level::NoTrafficManager));
         assert!(c.admit(&[], 0, 6_000).is_ok(), "requests under no limit pass");
-        c.set_live(1);
+        c.set_live(1, 0);
+        assert_eq!(c.admit(&checks, 0, 6_001).map_err(|r| r.level), Err(Level::NoTrafficManager), "usage has nowhere to go");
+        c.set_live(1, 2);
         assert!(c.admit(&checks, 0, 6_001).is_ok());
         let open = Counters::default();
         open.link(FailMode::Open, "gw", 1);
         assert!(open.admit(&checks, 0, 6_000).is_ok());
         assert!(open.is_degraded(6_000));
+    }
+
+    #[test]
+    fn concurrent_requests_never_take_more_than_the_quota() {
+        let c = std::sync::Arc::new(Counters::default());
+        let (sub, app) = (limit(1000, 3_600_000), limit(100_000, 3_600_000));
+        let admitted: u64 = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (c, sub, app) = (c.clone(), &sub, &app);
+                    s.spawn(move || {
+                        let checks = [
+                            Check { key: "app".into(), limit: app, level: Level::Application, enforce: true },
+                            Check { key: "sub".into(), limit: sub, level: Level::Subscription, enforce: true },
+                        ];
+                        (0..600).filter(|_| c.admit(&checks, 0, 10).is_ok()).count() as u64
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+        });
+        assert_eq!(admitted, 1000);
+        assert_eq!(c.windows.get("app").map(|w| w.used), Some(1000), "refusals gave back what they took");
+    }
+
+    #[test]
+    fn a_used_up_bandwidth_quota_refuses_bodies_of_unknown_size() {
+        let c = Counters::default();
+        let l = Limit { quota: Quota::Bytes(100), window_ms: 1000, policy: "Test".into() };
+        let checks = [Check { key: "bw".into(), limit: &l, level: Level::Api, enforce: true }];
+        assert!(c.admit(&checks, 100, 0).is_ok());
+        assert!(c.admit(&checks, 0, 1).is_err(), "a chunked body declares 0 bytes");
     }
 }

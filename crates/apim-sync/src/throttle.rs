@@ -28,8 +28,8 @@ pub trait UsageSource: Send + Sync + 'static {
     fn all(&self, now_ms: u64) -> Vec<UsageRecord>;
     /// Decisions, and allowances (the gateway keeps those addressed to it).
     fn apply(&self, batch: &DecisionBatch);
-    /// How many traffic managers' decision streams are live now.
-    fn reachable(&self, live: usize);
+    /// How many decision streams and usage streams are live now.
+    fn reachable(&self, decision_streams: usize, usage_streams: usize);
 }
 
 #[derive(Clone, Debug)]
@@ -81,6 +81,8 @@ impl LinkStats {
 }
 
 pub struct ThrottleLink {
+    /// Held while a stream count changes and the gateway is told, so it never hears an older count last.
+    live: std::sync::Mutex<()>,
     cfg: LinkConfig,
     hosts: HostsFile,
     tls: Arc<rustls::ClientConfig>,
@@ -95,12 +97,24 @@ struct Group {
 
 impl ThrottleLink {
     pub fn new(cfg: LinkConfig, hosts: HostsFile, tls: Arc<rustls::ClientConfig>) -> Arc<ThrottleLink> {
-        Arc::new(ThrottleLink { cfg, hosts, tls, stats: Arc::default() })
+        Arc::new(ThrottleLink { live: std::sync::Mutex::new(()), cfg, hosts, tls, stats: Arc::default() })
     }
 
     /// The id this gateway reports under (allowances are addressed to it).
     pub fn node_id(&self) -> &str {
         &self.cfg.node_id
+    }
+
+    /// Changes a live-stream count by `delta` and tells the gateway both counts.
+    fn bump(&self, src: &dyn UsageSource, usage: bool, delta: isize) {
+        let _held = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let counter = if usage { &self.stats.usage_streams_live } else { &self.stats.decision_streams_live };
+        if delta >= 0 {
+            counter.fetch_add(delta as usize, Ordering::Relaxed);
+        } else {
+            counter.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+        }
+        src.reachable(self.stats.decision_streams_live.load(Ordering::Relaxed), self.stats.usage_streams_live.load(Ordering::Relaxed));
     }
 
     /// Starts the batcher, one task per url_group and one per decision endpoint.
@@ -195,11 +209,15 @@ impl ThrottleLink {
             .into_inner();
         tracing::info!(endpoint = %show(endpoint), records = first.len(), "reporting usage to the traffic manager");
         self.stats.usage_connects.fetch_add(1, Ordering::Relaxed);
-        self.stats.usage_streams_live.fetch_add(1, Ordering::Relaxed);
-        let _live = Live(&self.stats.usage_streams_live);
+        self.bump(src, true, 1);
+        let _live = Live { link: self, src, usage: true };
         let (mut acked, mut waiting_since) = (0u64, None::<tokio::time::Instant>);
         let mut check = tokio::time::interval(Duration::from_millis(500));
         loop {
+            // Batches were dropped while this stream was up: send everything again (cumulative, so harmless).
+            if group.dropped.swap(false, Ordering::Relaxed) {
+                pending.extend(src.all(now_ms()).chunks(MAX_BATCH_RECORDS).map(<[_]>::to_vec));
+            }
             while let Some(records) = pending.pop_front() {
                 seq += 1;
                 let n = records.len() as u64;
@@ -240,7 +258,7 @@ impl ThrottleLink {
             let started = tokio::time::Instant::now();
             if let Err(e) = self.follow_decisions(&endpoint, src.as_ref()).await {
                 tracing::warn!(endpoint = %show(&endpoint), "decision stream from the traffic manager ended: {e}");
-                src.reachable(self.stats.decision_streams_live.load(Ordering::Relaxed));
+                self.bump(src.as_ref(), false, 0);
             }
             if started.elapsed() > Duration::from_secs(5) {
                 delay = Duration::from_millis(100);
@@ -261,9 +279,9 @@ impl ThrottleLink {
             .map_err(|_| "no answer".to_string())?
             .map_err(|s| format!("refused: {} ({:?})", s.message(), s.code()))?
             .into_inner();
-        let live = self.stats.decision_streams_live.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::info!(endpoint = %show(endpoint), live, "following the traffic manager's decisions");
-        src.reachable(live);
+        self.bump(src, false, 1);
+        let _live = Live { link: self, src, usage: false };
+        tracing::info!(endpoint = %show(endpoint), "following the traffic manager's decisions");
         let result = loop {
             match tokio::time::timeout(silence, stream.message()).await {
                 Err(_) => break Err(format!("silent for {silence:?}")),
@@ -278,17 +296,19 @@ impl ThrottleLink {
                 }
             }
         };
-        let live = self.stats.decision_streams_live.fetch_sub(1, Ordering::Relaxed) - 1;
-        src.reachable(live);
         result
     }
 }
 
 /// Counts a live stream down when it ends, however it ends.
-struct Live<'a>(&'a AtomicUsize);
+struct Live<'a> {
+    link: &'a ThrottleLink,
+    src: &'a dyn UsageSource,
+    usage: bool,
+}
 
 impl Drop for Live<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.link.bump(self.src, self.usage, -1);
     }
 }

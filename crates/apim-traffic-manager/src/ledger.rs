@@ -19,8 +19,8 @@ type Map<K, V> = DashMap<K, V, foldhash::fast::RandomState>;
 
 /// Longest throttle key accepted (WSO2's keys are a few context paths and ids long).
 pub const MAX_KEY_LEN: usize = 1024;
-/// Windows longer than a year are refused (a unit `YEAR` is the longest WSO2 knows).
-const MAX_WINDOW_MS: u64 = 366 * 24 * 3600 * 1000;
+/// Windows longer than ten years are refused (gateways compile nothing longer).
+pub const MAX_WINDOW_MS: u64 = 3653 * 24 * 3600 * 1000;
 /// A record for a window this far ahead of the traffic manager's clock is refused (clock skew beyond it is a
 /// configuration problem to fix, not one to count).
 const MAX_AHEAD_MS: u64 = 60_000;
@@ -189,6 +189,7 @@ impl Ledger {
                 key: key.to_string(),
                 gateway_id: self.name(s.gateway),
                 window_start_ms: w.start_ms,
+                window_ms: w.window_ms,
                 cap: s.used + share,
             })
             .collect()

@@ -188,8 +188,9 @@ impl TrafficManager {
         let channel = apim_sync::connect(peer, hosts, tls).await?;
         let mut live = self.decisions.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel::<DecisionBatch>(256);
-        let first = self.ledger.in_force(now_ms());
-        let _ = tx.try_send(DecisionBatch { decisions: first, forwarded: true, allowances: Vec::new() });
+        for chunk in self.ledger.in_force(now_ms()).chunks(4096) {
+            let _ = tx.try_send(DecisionBatch { decisions: chunk.to_vec(), forwarded: true, allowances: Vec::new() });
+        }
         let stats = &self.stats;
         let pump = async move {
             loop {

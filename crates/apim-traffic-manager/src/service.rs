@@ -85,6 +85,15 @@ impl usage_server::Usage for Service {
     }
 }
 
+/// What is in force, in messages of at most 4,096 decisions (a subscriber takes at most 64 MB per message).
+fn in_force_batches(tm: &TrafficManager) -> Vec<DecisionBatch> {
+    let all = tm.in_force(now_ms());
+    if all.is_empty() {
+        return vec![DecisionBatch::default()];
+    }
+    all.chunks(4096).map(|c| DecisionBatch { decisions: c.to_vec(), ..Default::default() }).collect()
+}
+
 #[tonic::async_trait]
 impl decisions_server::Decisions for Service {
     type SubscribeStream = Stream<DecisionBatch>;
@@ -97,20 +106,24 @@ impl decisions_server::Decisions for Service {
         let tm = self.tm.clone();
         tracing::info!(%node, "gateway following decisions");
         tokio::spawn(async move {
-            let _ = tx.send(Ok(DecisionBatch { decisions: tm.in_force(now_ms()), ..Default::default() })).await;
-            loop {
-                let next = tokio::time::timeout(HEARTBEAT, live.recv()).await;
-                let batch = match next {
-                    Err(_) => DecisionBatch::default(),
-                    Ok(Ok(b)) => (*b).clone(),
-                    // Too slow to keep up: what is in force replaces what was missed.
-                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                        DecisionBatch { decisions: tm.in_force(now_ms()), ..Default::default() }
-                    }
-                    Ok(Err(broadcast::error::RecvError::Closed)) => return,
-                };
+            for batch in in_force_batches(&tm) {
                 if tx.send(Ok(batch)).await.is_err() {
                     return;
+                }
+            }
+            loop {
+                let next = tokio::time::timeout(HEARTBEAT, live.recv()).await;
+                let batches = match next {
+                    Err(_) => vec![DecisionBatch::default()],
+                    Ok(Ok(b)) => vec![(*b).clone()],
+                    // Too slow to keep up: what is in force replaces what was missed.
+                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => in_force_batches(&tm),
+                    Ok(Err(broadcast::error::RecvError::Closed)) => return,
+                };
+                for batch in batches {
+                    if tx.send(Ok(batch)).await.is_err() {
+                        return;
+                    }
                 }
             }
         });
