@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use apim_test_support::TempDir;
 use apim_test_support::load::offer;
 use apim_test_support::process::{Node, free_offset};
+use apim_test_support::topology::{event_hub_client, node_header, spawn_node};
 use apim_wire::throttle::{UsageBatch, UsageRecord, usage_client::UsageClient};
 use common::{apim_bin, call, ready};
 use serde_json::{Value, json};
@@ -155,30 +156,10 @@ async fn capacity(seconds: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn common_config(offset: u16) -> String {
-    format!("[server]\nhostname = \"localhost\"\noffset = {offset}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\n")
-}
-
-fn hub(cp: u16) -> String {
-    format!(
-        "[apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\nservice_url = \"https://localhost:{}/services/\"\n\
-         event_listening_endpoints = [\"tcp://localhost:{}\"]\n",
-        9443 + cp,
-        5672 + cp
-    )
-}
-
 fn spawn(dir: &std::path::Path, role: &str, name: &str, extra: &[&str]) -> Node {
-    let _ = std::fs::create_dir_all(dir.join(name).join("tls"));
-    if name != "cp" {
-        for f in std::fs::read_dir(dir.join("cp").join("tls")).into_iter().flatten().flatten() {
-            let _ = std::fs::copy(f.path(), dir.join(name).join("tls").join(f.file_name()));
-        }
-    }
-    let config = format!("{name}.toml");
-    let mut args = vec![role, "-c", &config, "--data-dir", name, "--bind", "127.0.0.1", "--log-level", "warn"];
+    let mut args = vec!["--log-level", "warn"];
     args.extend_from_slice(extra);
-    Node::spawn(&apim_bin(), &args, dir)
+    spawn_node(&apim_bin(), dir, role, name, &args)
 }
 
 async fn token(mgmt: &str, cp_https: &str, api: &str, name: &str, policy: &str) -> anyhow::Result<String> {
@@ -224,7 +205,7 @@ async fn cluster(quota: u64, seconds: u64) -> anyhow::Result<()> {
         format!(
             "{}[database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cp/apim.db\"\n[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cp/shared.db\"\n\
              [apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\n",
-            common_config(cp_off)
+            node_header(cp_off)
         ),
     )?;
     let mut nodes = vec![spawn(d, "control-plane", "cp", &[])];
@@ -237,8 +218,8 @@ async fn cluster(quota: u64, seconds: u64) -> anyhow::Result<()> {
             d.join(format!("{name}.toml")),
             format!(
                 "{}[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:{name}/shared.db\"\n{}[apim.throttling]\nevent_duplicate_url = [\"tcp://localhost:{}\"]\n",
-                common_config(tm[i]),
-                hub(cp_off),
+                node_header(tm[i]),
+                event_hub_client(cp_off),
                 5672 + tm[1 - i]
             ),
         )?;
@@ -259,8 +240,8 @@ async fn cluster(quota: u64, seconds: u64) -> anyhow::Result<()> {
             d.join(format!("{name}.toml")),
             format!(
                 "{}{}[apim.sync_runtime_artifacts.gateway]\ngateway_labels = [\"Default\"]\n{throttling}",
-                common_config(off),
-                hub(cp_off)
+                node_header(off),
+                event_hub_client(cp_off)
             ),
         )?;
         nodes.push(spawn(d, "gateway", name, &["--worker-threads", "1"]));

@@ -195,18 +195,13 @@ impl ThrottleLink {
         while rx.try_recv().is_ok() {}
         group.dropped.store(false, Ordering::Relaxed);
         let (tx, out) = mpsc::channel::<UsageBatch>(64);
-        let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(out));
-        req.metadata_mut().insert("authorization", self.cfg.basic.parse().map_err(|_| "the credentials are not a header value")?);
+        let req = self.authorized(tokio_stream::wrappers::ReceiverStream::new(out))?;
         let gateway_id = self.cfg.node_id.clone();
         let mut seq = 0u64;
         let first: Vec<UsageRecord> = src.all(now_ms());
         let mut pending: std::collections::VecDeque<Vec<UsageRecord>> = first.chunks(MAX_BATCH_RECORDS).map(<[_]>::to_vec).collect();
         let silence = Duration::from_millis(DECISION_SILENCE_MS);
-        let mut acks = tokio::time::timeout(silence, client.report(req))
-            .await
-            .map_err(|_| "no answer".to_string())?
-            .map_err(|s| format!("refused: {} ({:?})", s.message(), s.code()))?
-            .into_inner();
+        let mut acks = answered(client.report(req)).await?;
         tracing::info!(endpoint = %show(endpoint), records = first.len(), "reporting usage to the traffic manager");
         self.stats.usage_connects.fetch_add(1, Ordering::Relaxed);
         self.bump(src, true, 1);
@@ -271,14 +266,9 @@ impl ThrottleLink {
     async fn follow_decisions(&self, endpoint: &Endpoint, src: &dyn UsageSource) -> Result<(), String> {
         let channel = connect(endpoint, &self.hosts, &self.tls).await?;
         let mut client = DecisionsClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
-        let mut req = tonic::Request::new(DecisionSubscription { node_id: self.cfg.node_id.clone() });
-        req.metadata_mut().insert("authorization", self.cfg.basic.parse().map_err(|_| "the credentials are not a header value")?);
+        let req = self.authorized(DecisionSubscription { node_id: self.cfg.node_id.clone() })?;
         let silence = Duration::from_millis(DECISION_SILENCE_MS);
-        let mut stream = tokio::time::timeout(silence, client.subscribe(req))
-            .await
-            .map_err(|_| "no answer".to_string())?
-            .map_err(|s| format!("refused: {} ({:?})", s.message(), s.code()))?
-            .into_inner();
+        let mut stream = answered(client.subscribe(req)).await?;
         self.bump(src, false, 1);
         let _live = Live { link: self, src, usage: false };
         tracing::info!(endpoint = %show(endpoint), "following the traffic manager's decisions");
@@ -298,6 +288,24 @@ impl ThrottleLink {
         };
         result
     }
+}
+
+impl ThrottleLink {
+    /// A request carrying the link's credentials.
+    fn authorized<T>(&self, message: T) -> Result<tonic::Request<T>, String> {
+        let mut req = tonic::Request::new(message);
+        req.metadata_mut().insert("authorization", self.cfg.basic.parse().map_err(|_| "the credentials are not a header value")?);
+        Ok(req)
+    }
+}
+
+/// The stream a call opens, or why not: no answer within the silence a stream may keep, or a refusal.
+async fn answered<T>(call: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>) -> Result<T, String> {
+    tokio::time::timeout(Duration::from_millis(DECISION_SILENCE_MS), call)
+        .await
+        .map_err(|_| "no answer".to_string())?
+        .map(tonic::Response::into_inner)
+        .map_err(|s| format!("refused: {} ({:?})", s.message(), s.code()))
 }
 
 /// Counts a live stream down when it ends, however it ends.

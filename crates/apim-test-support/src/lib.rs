@@ -12,6 +12,7 @@ pub mod db;
 pub mod http;
 pub mod load;
 pub mod process;
+pub mod topology;
 
 use std::path::{Path, PathBuf};
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use apim_test_support::load::{Outcome, offer};
 use apim_test_support::process::{Node, free_offset};
+use apim_test_support::topology::{event_hub_client, node_header, spawn_node};
 use apim_test_support::{TempDir, http};
 use serde_json::json;
 
@@ -18,27 +19,12 @@ const CP_PORTS: &[u16] = &[9443, 9763, 5672];
 const TM_PORTS: &[u16] = &[9443, 9763, 5672, 9611, 9711];
 const GW_PORTS: &[u16] = &[9443, 9763, 8280, 8243, 9099, 8099];
 
-fn common(offset: u16) -> String {
-    format!(
-        "[server]\nhostname = \"localhost\"\noffset = {offset}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\ncreate_admin_account = true\n"
-    )
-}
-
-fn hub(cp: u16) -> String {
-    format!(
-        "[apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\nservice_url = \"https://localhost:{}/services/\"\n\
-         event_listening_endpoints = [\"tcp://localhost:{}\"]\n",
-        9443 + cp,
-        5672 + cp
-    )
-}
-
 fn traffic_manager_config(offset: u16, peer: u16, cp: u16, name: &str) -> String {
     format!(
         "{}[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:{name}/shared.db\"\n{}\
          [apim.throttling]\nevent_duplicate_url = [\"tcp://localhost:{}\"]\nthrottle_decision_endpoints = [\"tcp://localhost:{}\"]\n",
-        common(offset),
-        hub(cp),
+        node_header(offset),
+        event_hub_client(cp),
         5672 + peer,
         5672 + offset
     )
@@ -50,8 +36,8 @@ fn gateway_config(offset: u16, cp: u16, tms: [u16; 2], fail_mode: &str) -> Strin
          [apim.throttling]\nfail_mode = \"{fail_mode}\"\nthrottle_decision_endpoints = [\"tcp://localhost:{}\", \"tcp://localhost:{}\"]\n\
          [[apim.throttling.url_group]]\ntraffic_manager_urls = [\"tcp://localhost:{}\"]\ntraffic_manager_auth_urls = [\"ssl://localhost:{}\"]\n\
          [[apim.throttling.url_group]]\ntraffic_manager_urls = [\"tcp://localhost:{}\"]\ntraffic_manager_auth_urls = [\"ssl://localhost:{}\"]\n",
-        common(offset),
-        hub(cp),
+        node_header(offset),
+        event_hub_client(cp),
         5672 + tms[0],
         5672 + tms[1],
         9611 + tms[0],
@@ -61,16 +47,8 @@ fn gateway_config(offset: u16, cp: u16, tms: [u16; 2], fail_mode: &str) -> Strin
     )
 }
 
-/// Each node keeps its own data directory (its node id, its saved state) but uses the control plane's generated
-/// certificate, so every node trusts every other.
 fn spawn(dir: &std::path::Path, role: &str, name: &str) -> Node {
-    std::fs::create_dir_all(dir.join(name).join("tls")).expect("mkdir");
-    if name != "cp" {
-        for f in std::fs::read_dir(dir.join("cp").join("tls")).expect("the control plane's certificate").flatten() {
-            std::fs::copy(f.path(), dir.join(name).join("tls").join(f.file_name())).expect("copy certificate");
-        }
-    }
-    Node::spawn(&apim(), &[role, "-c", &format!("{name}.toml"), "--data-dir", name, "--bind", "127.0.0.1"], dir)
+    spawn_node(&apim(), dir, role, name, &[])
 }
 
 async fn ready(node: &mut Node) -> String {
@@ -129,7 +107,7 @@ async fn one_quota_across_two_gateways_and_two_traffic_managers() {
         format!(
             "{}[database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cp/apim.db\"\n[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cp/shared.db\"\n\
              [apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\n",
-            common(cp_off)
+            node_header(cp_off)
         ),
     )
     .expect("write");
