@@ -272,11 +272,11 @@ impl ThrottleLink {
         self.bump(src, false, 1);
         let _live = Live { link: self, src, usage: false };
         tracing::info!(endpoint = %show(endpoint), "following the traffic manager's decisions");
-        let result = loop {
+        loop {
             match tokio::time::timeout(silence, stream.message()).await {
-                Err(_) => break Err(format!("silent for {silence:?}")),
-                Ok(Err(s)) => break Err(format!("broken: {} ({:?})", s.message(), s.code())),
-                Ok(Ok(None)) => break Err("closed by the traffic manager".into()),
+                Err(_) => return Err(format!("silent for {silence:?}")),
+                Ok(Err(s)) => return Err(format!("broken: {} ({:?})", s.message(), s.code())),
+                Ok(Ok(None)) => return Err("closed by the traffic manager".into()),
                 Ok(Ok(Some(b))) => {
                     if !b.decisions.is_empty() || !b.allowances.is_empty() {
                         self.stats.decision_batches.fetch_add(1, Ordering::Relaxed);
@@ -285,8 +285,7 @@ impl ThrottleLink {
                     }
                 }
             }
-        };
-        result
+        }
     }
 }
 

@@ -123,7 +123,7 @@ impl TrafficManager {
         let now = now_ms();
         let mut out = DecisionBatch::default();
         for r in &batch.records {
-            if !self.cfg.skip_policies.is_empty() && self.cfg.skip_policies.iter().any(|p| *p == r.policy) {
+            if !self.cfg.skip_policies.is_empty() && self.cfg.skip_policies.contains(&r.policy) {
                 self.stats.skipped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
