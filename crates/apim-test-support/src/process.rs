@@ -127,10 +127,14 @@ impl Drop for Node {
     }
 }
 
-/// An offset such that every given base port + offset is free on 127.0.0.1 right now.
+/// An offset such that every given base port + offset is free on 127.0.0.1 right now, and below the kernel's
+/// ephemeral range (32768 and up), where ports bound to 0 and outgoing connections could take it before the node
+/// binds it.
 pub fn free_offset(base_ports: &[u16]) -> u16 {
+    let highest = base_ports.iter().copied().max().unwrap_or(0);
+    let span = 32_767u16.saturating_sub(highest).saturating_sub(10_000).max(1);
     for _ in 0..200 {
-        let offset = 10_000 + (uuid::Uuid::new_v4().as_u128() % 40_000) as u16;
+        let offset = 10_000 + (uuid::Uuid::new_v4().as_u128() % u128::from(span)) as u16;
         if base_ports.iter().all(|p| p.checked_add(offset).is_some_and(|port| std::net::TcpListener::bind(("0.0.0.0", port)).is_ok())) {
             return offset;
         }
