@@ -275,6 +275,9 @@ impl App {
             upstream_tls: (*tls::client_config(&identity, &trust)).clone(),
             slot: gateway.clone(),
             jwt_signer: node_signer.clone(),
+            // An all-in-one node may still share quotas with others through traffic managers it names.
+            link: throttle_link(&config, &opts, tls::client_config(&identity, &trust))
+                .map(|l| (l, config.throttling.as_ref().map(|t| t.fail_mode).unwrap_or_default())),
         });
         let mut background = Vec::new();
         if let Some((syncer, authority)) = remote_gw_parts {
@@ -424,6 +427,7 @@ struct GwStart {
     upstream_tls: rustls::ClientConfig,
     slot: GatewaySlot,
     jwt_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
+    link: Option<(Arc<apim_sync::throttle::ThrottleLink>, apim_config::FailMode)>,
 }
 
 /// Connects and migrates every pool, creates the super admin, then starts the roles that need the databases.
@@ -754,8 +758,20 @@ fn start_resident_gateway(
     let labels = start.cfg.gateway_labels.clone();
     let summary = start.cfg.summary();
     let gw = apim_gateway::Gateway::new(start.cfg, start.upstream_tls, authority, start.jwt_signer);
+    let link_stats = start.link.as_ref().map(|(l, _)| l.stats.clone());
+    if let Some((link, fail_mode)) = start.link {
+        gw.link_traffic_managers(fail_mode, link.node_id());
+        // The link's tasks run for the life of the process, like the gateway's.
+        drop(link.start(Arc::new(GatewayUsage(gw.clone()))));
+    }
     let metrics = gw.clone();
-    late.mount(axum::Router::new().route("/metrics", axum::routing::get(move || std::future::ready(metrics.metrics_text()))));
+    late.mount(axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let link = link_stats.as_ref().map(|s| s.render()).unwrap_or_default();
+            std::future::ready(metrics.metrics_text() + &link)
+        }),
+    ));
     let _ = start.slot.0.set(gw.clone());
     let revoking = gw.clone();
     tokio::spawn(async move {

@@ -249,3 +249,73 @@ async fn one_quota_across_two_gateways_and_two_traffic_managers() {
         assert!(!n.stderr().contains("panicked"), "{}", n.stderr());
     }
 }
+
+/// An all-in-one node that names traffic managers reports its gateway's usage to them and takes their decisions,
+/// so two all-in-one nodes could share quotas.
+#[tokio::test]
+async fn an_all_in_one_node_reports_to_its_traffic_manager() {
+    let dir = TempDir::new("apim-aio-tm");
+    let d = dir.path();
+    let aio = free_offset(&[9443, 9763, 5672, 8280, 8243, 9099, 8099]);
+    let tm = free_offset(TM_PORTS);
+    std::fs::create_dir_all(d.join("cp")).expect("mkdir");
+    std::fs::write(
+        d.join("cp.toml"),
+        format!(
+            "{}[database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cp/apim.db\"\n[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cp/shared.db\"\n\
+             [apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\n\
+             [apim.throttling]\nthrottle_decision_endpoints = [\"tcp://localhost:{}\"]\n[[apim.throttling.url_group]]\ntraffic_manager_urls = [\"tcp://localhost:{}\"]\n",
+            node_header(aio),
+            5672 + tm,
+            9611 + tm
+        ),
+    )
+    .expect("write");
+    let mut node = spawn_node(&apim(), d, "all-in-one", "cp", &[]);
+    ready(&mut node).await;
+    let https = node.url("management-https", Duration::from_secs(1));
+    let traffic = node.url("gateway-http", Duration::from_secs(1));
+    let mgmt = node.url("management-http", Duration::from_secs(1));
+    std::fs::write(
+        d.join("tm.toml"),
+        format!(
+            "{}[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:tm/shared.db\"\n{}",
+            node_header(tm),
+            event_hub_client(aio)
+        ),
+    )
+    .expect("write");
+    let mut tm_node = spawn(d, "traffic-manager", "tm");
+    let tm_mgmt = ready(&mut tm_node).await;
+
+    let m = Mgmt { base: https, auth: format!("Basic {}", base64_encode("admin:admin")) };
+    m.ok(
+        "POST",
+        "/api/am/admin/v4/throttling/policies/subscription",
+        json!({"policyName": "Twenty", "defaultLimit": {"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "hour", "unitTime": 1, "requestCount": 20}}}),
+    )
+    .await;
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    let api = m
+        .publish(json!({"name": "Aio", "context": "/aio", "version": "1.0.0", "policies": ["Twenty"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/b")}},
+            "operations": [{"target": "/r", "verb": "GET"}]}))
+        .await;
+    let (app, ck, cs) = m.app("AioApp", "Unlimited", "JWT", "PRODUCTION").await;
+    m.subscribe(&api, &app, "Twenty").await;
+    let token = m.token(&ck, &cs, "").await;
+    let url = format!("{traffic}/aio/1.0.0/r");
+    room_in_window(Duration::from_secs(3600), Duration::from_secs(60)).await;
+    assert_eq!(eventually(&url, Some(&token), 200).await.status, 200);
+    until("the gateway following the traffic manager", Duration::from_secs(15), async || {
+        metric(&mgmt, "apim_gateway_decision_streams").await == 1 && metric(&mgmt, "apim_gateway_usage_streams").await == 1
+    })
+    .await;
+    let out = offer(std::slice::from_ref(&url), &[("authorization".into(), format!("Bearer {token}"))], 100, 4, None).await;
+    assert_eq!(out.count(200) + 1, 20, "{:?}", out.by_status);
+    until("the traffic manager's decision", Duration::from_secs(10), async || metric(&tm_mgmt, "apim_tm_decisions_total").await >= 1).await;
+    until("the decision at the gateway", Duration::from_secs(10), async || metric(&mgmt, "apim_gateway_decisions_total").await >= 1).await;
+    for n in [&node, &tm_node] {
+        assert!(!n.stderr().contains("panicked"), "{}", n.stderr());
+    }
+}
