@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use apim_test_support::TempDir;
 use apim_test_support::load::offer;
 use apim_test_support::process::{Node, free_offset};
-use apim_test_support::topology::{event_hub_client, node_header, spawn_node};
+use apim_test_support::topology::{event_hub_client, node_header, spawn_node, write_control_plane};
 use apim_wire::throttle::{UsageBatch, UsageRecord, usage_client::UsageClient};
 use common::{apim_bin, call, ready};
 use serde_json::{Value, json};
@@ -199,15 +199,7 @@ async fn cluster(quota: u64, seconds: u64) -> anyhow::Result<()> {
     let dir = TempDir::new("apim-throttling");
     let d = dir.path();
     let cp_off = free_offset(&[9443, 9763, 5672]);
-    std::fs::create_dir_all(d.join("cp"))?;
-    std::fs::write(
-        d.join("cp.toml"),
-        format!(
-            "{}[database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cp/apim.db\"\n[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cp/shared.db\"\n\
-             [apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\n",
-            node_header(cp_off)
-        ),
-    )?;
+    write_control_plane(d, cp_off, "")?;
     let mut nodes = vec![spawn(d, "control-plane", "cp", &[])];
     let mgmt = format!("http://127.0.0.1:{}", 9763 + cp_off);
     let cp_https = format!("https://127.0.0.1:{}", 9443 + cp_off);

@@ -12,6 +12,20 @@ pub fn node_header(offset: u16) -> String {
     )
 }
 
+/// A control plane (or all-in-one node) called `cp` at `offset`: SQLite databases under `cp/` and the event hub
+/// served, with admin/admin; writes `cp.toml` in `dir` with `extra` appended.
+pub fn write_control_plane(dir: &Path, offset: u16, extra: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir.join("cp"))?;
+    std::fs::write(
+        dir.join("cp.toml"),
+        format!(
+            "{}[database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cp/apim.db\"\n[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cp/shared.db\"\n\
+             [apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\n{extra}",
+            node_header(offset)
+        ),
+    )
+}
+
 /// `[apim.event_hub]` following a control plane at offset `cp` on localhost.
 pub fn event_hub_client(cp: u16) -> String {
     format!(

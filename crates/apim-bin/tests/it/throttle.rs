@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use apim_test_support::load::{Outcome, offer};
 use apim_test_support::process::{Node, free_offset};
-use apim_test_support::topology::{event_hub_client, node_header, spawn_node};
+use apim_test_support::topology::{event_hub_client, node_header, spawn_node, write_control_plane};
 use apim_test_support::{TempDir, http};
 use serde_json::json;
 
@@ -101,16 +101,7 @@ async fn one_quota_across_two_gateways_and_two_traffic_managers() {
     let dir = TempDir::new("apim-tm");
     let d = dir.path();
     let cp_off = free_offset(CP_PORTS);
-    std::fs::create_dir_all(d.join("cp")).expect("mkdir");
-    std::fs::write(
-        d.join("cp.toml"),
-        format!(
-            "{}[database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cp/apim.db\"\n[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cp/shared.db\"\n\
-             [apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\n",
-            node_header(cp_off)
-        ),
-    )
-    .expect("write");
+    write_control_plane(d, cp_off, "").expect("write");
     let mut cp = spawn(d, "control-plane", "cp");
     ready(&mut cp).await;
     let cp_https = cp.url("management-https", Duration::from_secs(1));
@@ -258,19 +249,12 @@ async fn an_all_in_one_node_reports_to_its_traffic_manager() {
     let d = dir.path();
     let aio = free_offset(&[9443, 9763, 5672, 8280, 8243, 9099, 8099]);
     let tm = free_offset(TM_PORTS);
-    std::fs::create_dir_all(d.join("cp")).expect("mkdir");
-    std::fs::write(
-        d.join("cp.toml"),
-        format!(
-            "{}[database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cp/apim.db\"\n[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cp/shared.db\"\n\
-             [apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\n\
-             [apim.throttling]\nthrottle_decision_endpoints = [\"tcp://localhost:{}\"]\n[[apim.throttling.url_group]]\ntraffic_manager_urls = [\"tcp://localhost:{}\"]\n",
-            node_header(aio),
-            5672 + tm,
-            9611 + tm
-        ),
-    )
-    .expect("write");
+    let throttling = format!(
+        "[apim.throttling]\nthrottle_decision_endpoints = [\"tcp://localhost:{}\"]\n[[apim.throttling.url_group]]\ntraffic_manager_urls = [\"tcp://localhost:{}\"]\n",
+        5672 + tm,
+        9611 + tm
+    );
+    write_control_plane(d, aio, &throttling).expect("write");
     let mut node = spawn_node(&apim(), d, "all-in-one", "cp", &[]);
     ready(&mut node).await;
     let https = node.url("management-https", Duration::from_secs(1));
