@@ -394,15 +394,14 @@ struct GatewaySlot(Arc<std::sync::OnceLock<Arc<apim_gateway::Gateway>>>);
 impl GatewaySlot {
     fn service_factory(&self, https: bool) -> impl Fn(SocketAddr) -> GatewayService + use<> {
         let slot = self.0.clone();
-        move |peer| GatewayService { slot: slot.clone(), peer, https }
+        move |peer| GatewayService { slot: slot.clone(), peer: Arc::new(apim_gateway::Peer::new(peer, https)) }
     }
 }
 
 #[derive(Clone)]
 struct GatewayService {
     slot: Arc<std::sync::OnceLock<Arc<apim_gateway::Gateway>>>,
-    peer: SocketAddr,
-    https: bool,
+    peer: Arc<apim_gateway::Peer>,
 }
 
 impl hyper::service::Service<http::Request<hyper::body::Incoming>> for GatewayService {
@@ -411,13 +410,10 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for GatewaySe
     type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
     fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
-        let (gw, peer, https) = (self.slot.get().cloned(), self.peer, self.https);
-        Box::pin(async move {
-            Ok(match gw {
-                Some(gw) => gw.handle(req, peer, https).await,
-                None => apim_gateway::not_ready(),
-            })
-        })
+        match self.slot.get() {
+            Some(gw) => Box::pin(gw.clone().serve(req, self.peer.clone())),
+            None => Box::pin(std::future::ready(Ok(apim_gateway::not_ready()))),
+        }
     }
 }
 

@@ -40,6 +40,19 @@ pub struct Principal {
     /// From a JWT's `aut` (or an introspection's): `Some(true)` for an application token (client_credentials),
     /// `Some(false)` for a user's; `None` when the token does not say (other issuers, tokens from before).
     pub application_token: Option<bool>,
+    /// The application-level throttle key, made on the first request (the token's application does not change).
+    app_throttle_key: std::sync::OnceLock<(String, String)>,
+}
+
+impl Principal {
+    /// WSO2's application throttle key `{appId}:{user}@carbon.super`.
+    pub fn app_throttle_key(&self, app_id: &str) -> std::borrow::Cow<'_, str> {
+        let make = || format!("{app_id}:{}@carbon.super", self.subject);
+        match self.app_throttle_key.get_or_init(|| (app_id.to_string(), make())) {
+            (id, key) if id == app_id => std::borrow::Cow::Borrowed(key),
+            _ => std::borrow::Cow::Owned(make()),
+        }
+    }
 }
 
 /// Why authentication failed: WSO2's codes (reference §4).
@@ -142,6 +155,7 @@ impl Authenticator {
             scopes: s("scope").split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect(),
             expires_at: exp,
             token_id: s("jti"),
+            app_throttle_key: Default::default(),
             application_token: match claims.get("aut").and_then(Value::as_str) {
                 Some("APPLICATION") => Some(true),
                 Some("APPLICATION_USER") => Some(false),
@@ -198,6 +212,7 @@ impl Authenticator {
                     expires_at: i.expires_at,
                     token_id: hex(&digest),
                     claims: None,
+                    app_throttle_key: Default::default(),
                     application_token: i.application_token,
                 });
                 let until = (i.expires_at.max(0) as u64 * 1000).min(now + OPAQUE_MAX_TTL_MS);
@@ -233,6 +248,7 @@ impl Authenticator {
                     expires_at: claims.get("exp").and_then(Value::as_i64).unwrap_or(i64::MAX / 2000),
                     token_id: s("jti"),
                     claims: Some(claims),
+                    app_throttle_key: Default::default(),
                     application_token: Some(true),
                 });
                 if self.api_keys.len() >= JWT_CACHE_MAX {

@@ -29,7 +29,7 @@ use apim_config::Endpoint as ConfigEndpoint;
 use apim_domain::scopes::TokenAuthority;
 use arc_swap::ArcSwap;
 
-pub use proxy::Body;
+pub use proxy::{Body, Peer};
 
 /// What the gateway reads from `deployment.toml`.
 #[derive(Clone, Debug)]

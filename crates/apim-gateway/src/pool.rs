@@ -86,8 +86,7 @@ impl Pool {
     }
 
     /// Sends `req` on the HTTP/2 connection, an idle connection or a new one; an HTTP/1.1 response body
-    /// returns its connection when done. (Connecting is boxed: its TLS handshake state would otherwise sit in
-    /// every request's future.)
+    /// returns its connection when done.
     pub async fn send(
         self: &Arc<Self>,
         scheme: &Scheme,
@@ -96,8 +95,10 @@ impl Pool {
         tls: &tokio_rustls::TlsConnector,
         req: http::Request<Body>,
     ) -> Result<http::Response<Body>, PoolError> {
+        // HTTP/2 and new connections are boxed: their state would otherwise sit in (and be copied with) every
+        // request's future.
         if let Some(h2) = self.h2() {
-            return send_h2(h2, scheme, authority, req).await;
+            return Box::pin(send_h2(h2, scheme, authority, req)).await;
         }
         let mut sender = match self.take() {
             Some(mut s) => {
@@ -106,13 +107,13 @@ impl Pool {
                     Ok(()) => s,
                     Err(_) => match Box::pin(connect(scheme, host, port, tls, false)).await? {
                         Conn::H1(s) => s,
-                        Conn::H2(s) => return self.first_h2(s, scheme, authority, req).await,
+                        Conn::H2(s) => return Box::pin(self.first_h2(s, scheme, authority, req)).await,
                     },
                 }
             }
             None => match Box::pin(connect(scheme, host, port, tls, false)).await? {
                 Conn::H1(s) => s,
-                Conn::H2(s) => return self.first_h2(s, scheme, authority, req).await,
+                Conn::H2(s) => return Box::pin(self.first_h2(s, scheme, authority, req)).await,
             },
         };
         let resp = sender.send_request(req).await.map_err(PoolError::Request)?;

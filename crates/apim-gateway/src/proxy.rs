@@ -33,6 +33,26 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
 ];
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const APIKEY: HeaderName = HeaderName::from_static("apikey");
+
+/// The client end of a traffic connection. Its address is formatted for `X-Forwarded-For` once per connection,
+/// not once per request.
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub https: bool,
+    forwarded_for: HeaderValue,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr, https: bool) -> Peer {
+        let forwarded_for = HeaderValue::from_str(&addr.ip().to_string()).unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        Peer { addr, https, forwarded_for }
+    }
+}
+
 fn strip_hop_by_hop(h: &mut HeaderMap) {
     // Most messages carry none: one pass over the names is cheaper than nine hashed removals.
     if !h.keys().any(|k| HOP_BY_HOP.contains(k) || k == header::UPGRADE) {
@@ -61,13 +81,16 @@ struct Caller<'s> {
 
 impl Gateway {
     /// Runs one request through the chain; always answers (failures are WSO2 error bodies, never a panic).
-    pub async fn handle(self: &Arc<Self>, req: Request<Incoming>, peer: SocketAddr, https: bool) -> Response<Body> {
+    /// Takes and returns what a hyper service does, so that its future is the service's future: each level of
+    /// `async` around it would copy the whole (kilobytes-large) future once more per request.
+    pub async fn serve(self: Arc<Self>, req: Request<Incoming>, peer: Arc<Peer>) -> Result<Response<Body>, std::convert::Infallible> {
+        let peer = &*peer;
         let started = Instant::now();
         let snap = self.snapshot.load_full();
         // The access log's strings are only built when it is on.
         let log = tracing::enabled!(target: "apim::access", tracing::Level::INFO);
         let request_line = log.then(|| (req.method().clone(), req.uri().path().to_string()));
-        let (resp, api, app) = self.chain(&snap, req, peer, https).await;
+        let (resp, api, app) = self.chain(&snap, req, peer).await;
         let status = resp.status().as_u16();
         let elapsed = started.elapsed();
         self.metrics.request(status, elapsed);
@@ -77,10 +100,10 @@ impl Gateway {
                 target: "apim::access",
                 "{}",
                 serde_json::json!({"method": method.as_str(), "path": path, "status": status, "api": api.as_ref().map(|a| a.name.as_str()),
-                    "application": app_name, "client": peer.ip().to_string(), "latency_ms": elapsed.as_secs_f64() * 1000.0})
+                    "application": app_name, "client": peer.addr.ip().to_string(), "latency_ms": elapsed.as_secs_f64() * 1000.0})
             );
         }
-        resp
+        Ok(resp)
     }
 
     /// Returns the response plus the API and application names for the access log.
@@ -88,8 +111,7 @@ impl Gateway {
         self: &Arc<Self>,
         snap: &'s Snapshot,
         req: Request<Incoming>,
-        peer: SocketAddr,
-        https: bool,
+        peer: &Peer,
     ) -> (Response<Body>, Option<Arc<Api>>, Option<&'s crate::snapshot::Application>) {
         let path = req.uri().path();
         let preflight = req.method() == Method::OPTIONS
@@ -123,7 +145,7 @@ impl Gateway {
         if api.blocked {
             return (reply::api_blocked(), api_name, None);
         }
-        let client_ip = peer.ip();
+        let client_ip = peer.addr.ip();
         if snap.blocks.apis.contains(&api.context_version) || snap.blocks.ip_blocked(client_ip) {
             self.metrics.throttled("blocked");
             return (reply::blocked(if snap.blocks.ip_blocked(client_ip) { "IP address" } else { "API" }), api_name, None);
@@ -162,12 +184,12 @@ impl Gateway {
                 .map(|c| crate::ws::OwnedCheck { key: c.key.into_owned(), limit: c.limit.clone(), level: c.level, enforce: c.enforce })
                 .collect();
             // Boxed: the rare WebSocket path should not size every request's future.
-            let resp = Box::pin(self.forward_ws(req, &api, &group, prefix_len, client_ip, https, checks)).await;
+            let resp = Box::pin(self.forward_ws(req, &api, &group, prefix_len, peer, checks)).await;
             return (resp, api_name, app_name);
         }
         let origin = req.headers().get(header::ORIGIN).cloned();
         let backend_jwt = self.backend_jwt(&api, &caller);
-        let mut resp = self.forward(req, &api, &group, prefix_len, client_ip, https, backend_jwt).await;
+        let mut resp = self.forward(req, &api, &group, prefix_len, peer, backend_jwt).await;
         if let Some(origin) = origin {
             self.cors_headers(&api, &origin, resp.headers_mut());
         }
@@ -186,9 +208,10 @@ impl Gateway {
         if resource.auth == AuthType::None {
             return Ok(anonymous);
         }
-        let token = req
-            .headers()
-            .get(api.auth_header.as_str())
+        let token = api
+            .auth_header
+            .as_ref()
+            .and_then(|h| req.headers().get(h))
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
@@ -213,7 +236,7 @@ impl Gateway {
             }
             None => {
                 // An API key (a JWT the control plane signed), in the `apikey` header or query parameter.
-                let header = req.headers().get("apikey").and_then(|v| v.to_str().ok()).map(str::to_string);
+                let header = req.headers().get(APIKEY).and_then(|v| v.to_str().ok()).map(str::to_string);
                 let Some(key) = header.or_else(|| query_param(req.uri().query(), "apikey")).filter(|_| api.api_key) else {
                     return Err((reply::missing_credentials(), 900902));
                 };
@@ -272,7 +295,7 @@ impl Gateway {
         snap: &'a Snapshot,
         api: &'a Api,
         resource: &'a Resource,
-        caller: &Caller<'a>,
+        caller: &'a Caller<'a>,
         req: &Request<Incoming>,
         client_ip: IpAddr,
     ) -> Vec<Check<'a>> {
@@ -310,8 +333,11 @@ impl Gateway {
                 push_limit(&mut checks, p, Cow::Borrowed(&sub.throttle_key), Level::Subscription, p.stop_on_quota_reach);
             }
             if let Some(p) = snap.app_policies.get(&app.policy).filter(|p| p.limit.is_some()) {
-                let user = caller.principal.as_ref().map(|p| p.subject.as_str()).unwrap_or("");
-                push_limit(&mut checks, p, Cow::Owned(format!("{}:{user}@carbon.super", app.id)), Level::Application, true);
+                let key = match &caller.principal {
+                    Some(principal) => principal.app_throttle_key(&app.id),
+                    None => Cow::Owned(format!("{}:@carbon.super", app.id)),
+                };
+                push_limit(&mut checks, p, key, Level::Application, true);
             }
         }
         if !snap.custom.is_empty() {
@@ -415,15 +441,14 @@ impl Gateway {
         api: &Api,
         group: &EndpointGroup,
         prefix_len: usize,
-        client_ip: IpAddr,
-        https: bool,
+        peer: &Peer,
         backend_jwt: Option<(HeaderName, HeaderValue)>,
     ) -> Response<Body> {
         let (parts, body) = req.into_parts();
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
         let query = parts.uri.query();
         let mut headers = parts.headers;
-        forward_headers(&mut headers, &parts.uri, api, client_ip, https);
+        forward_headers(&mut headers, &parts.uri, api, peer);
         // A client must not pass a backend JWT of its own making.
         if let Some(name) = &self.cfg.backend_jwt_header {
             headers.remove(name);
@@ -433,9 +458,8 @@ impl Gateway {
         }
         let replayable = body_is_empty(&headers, &parts.method);
         let mut body = Some(body.boxed());
-        let candidates = group.candidates();
-        let last = candidates.len().saturating_sub(1);
-        for (i, endpoint) in candidates.into_iter().enumerate() {
+        let last = group.len().saturating_sub(1);
+        for (i, endpoint) in group.candidates().enumerate() {
             let Ok(uri) = endpoint.uri_for(rest, query) else {
                 return reply::upstream(
                     StatusCode::BAD_GATEWAY,
@@ -454,15 +478,15 @@ impl Gateway {
             *up.uri_mut() = uri;
             // Only a replayable request can need the headers again.
             *up.headers_mut() = if replayable && i < last { headers.clone() } else { std::mem::take(&mut headers) };
-            if let Ok(v) = HeaderValue::from_str(endpoint.authority()) {
-                up.headers_mut().insert(header::HOST, v);
+            if let Some(v) = endpoint.host_header() {
+                up.headers_mut().insert(header::HOST, v.clone());
             }
             match tokio::time::timeout(endpoint.timeout, endpoint.send(&self.upstream_tls, up)).await {
                 Ok(Ok(resp)) => {
                     endpoint.recovered();
                     let (mut p, b) = resp.into_parts();
                     strip_hop_by_hop(&mut p.headers);
-                    return Response::from_parts(p, b.boxed());
+                    return Response::from_parts(p, b);
                 }
                 Ok(Err(e @ crate::pool::PoolError::Connect(_))) => {
                     endpoint.suspend();
@@ -512,8 +536,7 @@ impl Gateway {
         api: &Api,
         group: &EndpointGroup,
         prefix_len: usize,
-        client_ip: IpAddr,
-        https: bool,
+        peer: &Peer,
         checks: Vec<crate::ws::OwnedCheck>,
     ) -> Response<Body> {
         let client_upgrade = hyper::upgrade::on(&mut req);
@@ -521,7 +544,7 @@ impl Gateway {
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
         let query = without_token(parts.uri.query());
         let mut headers = parts.headers;
-        forward_headers(&mut headers, &parts.uri, api, client_ip, https);
+        forward_headers(&mut headers, &parts.uri, api, peer);
         headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         for endpoint in group.candidates() {
@@ -538,8 +561,8 @@ impl Gateway {
             let mut up = Request::new(http_body_util::Empty::new().map_err(|never| match never {}).boxed());
             *up.uri_mut() = uri;
             *up.headers_mut() = headers.clone();
-            if let Ok(v) = HeaderValue::from_str(endpoint.authority()) {
-                up.headers_mut().insert(header::HOST, v);
+            if let Some(v) = endpoint.host_header() {
+                up.headers_mut().insert(header::HOST, v.clone());
             }
             let mut resp = match tokio::time::timeout(endpoint.timeout, sender.send_request(up)).await {
                 Ok(Ok(r)) => r,
@@ -630,20 +653,28 @@ impl Gateway {
 
 /// Request headers on their way to the backend: hop-by-hop and the token header dropped, the client's address,
 /// scheme and host added.
-fn forward_headers(headers: &mut HeaderMap, uri: &http::Uri, api: &Api, client_ip: IpAddr, https: bool) {
+fn forward_headers(headers: &mut HeaderMap, uri: &http::Uri, api: &Api, peer: &Peer) {
     strip_hop_by_hop(headers);
     let host = headers.remove(header::HOST).or_else(|| uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
-    headers.remove(api.auth_header.as_str());
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {client_ip}"),
-        None => client_ip.to_string(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+    if let Some(name) = &api.auth_header {
+        headers.remove(name);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(if https { "https" } else { "http" }));
+    let xff = match headers.get(X_FORWARDED_FOR).map(HeaderValue::as_bytes) {
+        Some(prev) => {
+            let mut v = Vec::with_capacity(prev.len() + 2 + peer.forwarded_for.len());
+            v.extend_from_slice(prev);
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(peer.forwarded_for.as_bytes());
+            HeaderValue::from_bytes(&v).ok()
+        }
+        None => Some(peer.forwarded_for.clone()),
+    };
+    if let Some(v) = xff {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(if peer.https { "https" } else { "http" }));
     if let Some(h) = host {
-        headers.insert("x-forwarded-host", h);
+        headers.insert(X_FORWARDED_HOST, h);
     }
 }
 

@@ -90,8 +90,9 @@ pub struct Api {
     pub production: Option<Arc<EndpointGroup>>,
     pub sandbox: Option<Arc<EndpointGroup>>,
     pub cors: Option<Cors>,
-    /// The request header carrying the token (`authorizationHeader`, default `authorization`), lower case.
-    pub auth_header: String,
+    /// The request header carrying the token (`authorizationHeader`, default `authorization`); `None` when the
+    /// definition names something that is not a header name (no request can carry it).
+    pub auth_header: Option<http::HeaderName>,
     /// `maxTps`: the backend's limit per node for production and sandbox traffic, with their throttle keys.
     pub hard_production: Option<(Limit, String)>,
     pub hard_sandbox: Option<(Limit, String)>,
@@ -456,9 +457,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
             .get("authorizationHeader")
             .and_then(Value::as_str)
             .filter(|h| !h.trim().is_empty())
-            .unwrap_or("authorization")
-            .trim()
-            .to_ascii_lowercase(),
+            .map_or(Some(http::header::AUTHORIZATION), |h| http::HeaderName::from_bytes(h.trim().as_bytes()).ok()),
     })
 }
 

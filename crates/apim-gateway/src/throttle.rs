@@ -209,30 +209,19 @@ impl Counters {
             return Err(Refused { level: Level::NoTrafficManager, retry_at_ms: now_ms + 1000 });
         }
         let capped = !self.caps.is_empty();
-        for c in checks.iter().filter(|c| c.enforce) {
-            if capped && c.level != Level::Hard {
-                self.check_allowance(c, bytes, now_ms)?;
-            }
-            if decided
-                && c.level != Level::Hard
-                && let Some(until) = self.decisions.get(c.key.as_ref()).map(|u| *u).filter(|u| *u > now_ms)
-            {
-                return Err(Refused { level: c.level, retry_at_ms: until });
-            }
-            let (amount, quota) = match c.limit.quota {
-                Quota::Requests(n) => (1, n),
-                Quota::Bytes(n) => (bytes, n),
-            };
-            let (start, used) = match self.windows.get(c.key.as_ref()) {
-                Some(w) if now_ms < w.start_ms + w.window_ms && w.window_ms == c.limit.window_ms => (w.start_ms, w.used),
-                _ => (window_start(now_ms, c.limit.window_ms), 0),
-            };
-            if over(used, amount, quota, matches!(c.limit.quota, Quota::Bytes(_))) {
-                return Err(Refused { level: c.level, retry_at_ms: start + c.limit.window_ms });
+        // Traffic managers' decisions and allowances first: a request they refuse counts nowhere.
+        if capped || decided {
+            for c in checks.iter().filter(|c| c.enforce && c.level != Level::Hard) {
+                if capped {
+                    self.check_allowance(c, bytes, now_ms)?;
+                }
+                if decided && let Some(until) = self.decisions.get(c.key.as_ref()).map(|u| *u).filter(|u| *u > now_ms) {
+                    return Err(Refused { level: c.level, retry_at_ms: until });
+                }
             }
         }
-        // Counting checks each limit again under its entry's lock: two requests that both passed the look above
-        // cannot both take the last unit. A refusal here gives back what this request already took.
+        // Each limit is checked and counted under its entry's lock, so two requests cannot both take the last
+        // unit; a refusal gives back what this request already took from the limits before it.
         let mut taken: u64 = 0;
         for (i, c) in checks.iter().enumerate() {
             let (amount, quota, is_bytes) = match c.limit.quota {

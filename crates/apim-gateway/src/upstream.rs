@@ -18,6 +18,8 @@ pub struct Endpoint {
     pub url: String,
     scheme: http::uri::Scheme,
     authority: http::uri::Authority,
+    /// `Host` for requests to it, made once.
+    host_header: Option<http::HeaderValue>,
     /// Path of the endpoint URL without a trailing `/` (`""` for the root).
     base_path: String,
     suspended_until_ms: AtomicU64,
@@ -55,6 +57,7 @@ impl Endpoint {
             port,
             pool: Arc::default(),
             scheme,
+            host_header: http::HeaderValue::from_str(authority.as_str()).ok(),
             authority,
             base_path: uri.path().trim_end_matches('/').to_string(),
             suspended_until_ms: AtomicU64::new(0),
@@ -98,8 +101,8 @@ impl Endpoint {
         self.pool.send(&self.scheme, &self.authority, (&self.host, self.port), tls, req).await
     }
 
-    pub fn authority(&self) -> &str {
-        self.authority.as_str()
+    pub fn host_header(&self) -> Option<&http::HeaderValue> {
+        self.host_header.as_ref()
     }
 
     fn available(&self, now_ms: u64) -> bool {
@@ -178,17 +181,20 @@ impl EndpointGroup {
 
     /// Endpoints in the order to try them: available ones first (round robin starts at the next in turn;
     /// failover at the primary), then suspended ones as a last resort.
-    pub fn candidates(&self) -> Vec<&Endpoint> {
+    pub fn candidates(&self) -> impl Iterator<Item = &Endpoint> + '_ {
         let n = self.endpoints.len();
         let start = match self.mode {
-            Mode::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed) % n,
+            Mode::RoundRobin if n > 1 => self.next.fetch_add(1, Ordering::Relaxed) % n,
             _ => 0,
         };
-        let now = now_ms();
-        let ordered = (0..n).map(|i| &self.endpoints[(start + i) % n]);
-        let (mut up, down): (Vec<&Endpoint>, Vec<&Endpoint>) = ordered.partition(|e| e.available(now));
-        up.extend(down);
-        up
+        // The clock is read only when some endpoint is suspended (rare); 0 makes every endpoint available.
+        let now = if self.endpoints.iter().any(|e| e.suspended_until_ms.load(Ordering::Relaxed) != 0) { now_ms() } else { 0 };
+        let ordered = move || (0..n).map(move |i| &self.endpoints[(start + i) % n]);
+        ordered().filter(move |e| e.available(now)).chain(ordered().filter(move |e| !e.available(now)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.endpoints.len()
     }
 }
 
@@ -203,18 +209,18 @@ mod tests {
             "production_endpoints": [{"url": "http://a:1/x/"}, {"url": "http://b:2"}],
             "sandbox_endpoints": {"url": "https://s:3/sb"}});
         let prod = EndpointGroup::from_config(&ec, "production", None).expect("valid").expect("present");
-        let first: Vec<String> = prod.candidates().iter().map(|e| e.url.clone()).collect();
-        let second: Vec<String> = prod.candidates().iter().map(|e| e.url.clone()).collect();
+        let first: Vec<String> = prod.candidates().map(|e| e.url.clone()).collect();
+        let second: Vec<String> = prod.candidates().map(|e| e.url.clone()).collect();
         assert_ne!(first[0], second[0], "round robin moves on");
         let uri = prod.endpoints[0].uri_for("/menu", Some("a=1")).expect("uri");
         assert_eq!(uri.to_string(), "/x/menu?a=1");
         assert_eq!(prod.endpoints[1].uri_for("", None).expect("uri").to_string(), "/");
         prod.endpoints[0].suspend();
-        assert!(prod.candidates().iter().all(|e| e.url == "http://b:2" || std::ptr::eq(*e, &prod.endpoints[0])));
-        assert_eq!(prod.candidates()[0].url, "http://b:2", "a suspended endpoint goes last");
+        assert!(prod.candidates().all(|e| e.url == "http://b:2" || std::ptr::eq(e, &prod.endpoints[0])));
+        assert_eq!(prod.candidates().next().map(|e| e.url.as_str()).unwrap_or_default(), "http://b:2", "a suspended endpoint goes last");
         let fo = json!({"endpoint_type": "failover", "production_endpoints": {"url": "http://p:1"}, "production_failovers": [{"url": "http://f:1"}]});
         let g = EndpointGroup::from_config(&fo, "production", None).expect("valid").expect("present");
-        assert_eq!(g.candidates().iter().map(|e| e.url.as_str()).collect::<Vec<_>>(), ["http://p:1", "http://f:1"]);
+        assert_eq!(g.candidates().map(|e| e.url.as_str()).collect::<Vec<_>>(), ["http://p:1", "http://f:1"]);
         assert!(EndpointGroup::from_config(&json!({"production_endpoints": {"url": "ftp://x"}}), "production", None).is_err());
         assert!(EndpointGroup::from_config(&json!({}), "sandbox", None).expect("valid").is_none());
     }

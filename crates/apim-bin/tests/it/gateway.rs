@@ -199,6 +199,31 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     assert_eq!(echo["headers"]["x-forwarded-proto"], "http");
     assert!(echo["headers"].get("authorization").is_none(), "the client's token must not reach the backend");
     assert_eq!(get(&format!("{gws}/shop/1.0.0/items?x=1"), Some(&token)).await.json()["headers"]["x-forwarded-proto"], "https");
+    // A client's own X-Forwarded-For is kept, with this hop appended.
+    let bearer = format!("Bearer {token}");
+    let r = http::request("GET", &items, &[("authorization", &bearer), ("x-forwarded-for", "203.0.113.7")], "").await.expect("xff");
+    assert_eq!(r.json()["headers"]["x-forwarded-for"], "203.0.113.7, 127.0.0.1", "{}", r.body);
+    // An API whose token comes in a header of its own (`authorizationHeader`): that header, not Authorization.
+    let custom = m
+        .publish(json!({"name": "CustomHeader", "context": "/custom", "version": "1.0.0", "policies": ["Unlimited"],
+            "authorizationHeader": "X-Api-Token",
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/backend")}},
+            "operations": [{"target": "/*", "verb": "GET"}]}))
+        .await;
+    m.subscribe(&custom, &app, "Unlimited").await;
+    let custom_url = format!("{gw}/custom/1.0.0/x");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let r = loop {
+        let r = http::request("GET", &custom_url, &[("x-api-token", &bearer)], "").await.expect("custom header");
+        if r.status == 200 || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()["headers"].get("x-api-token").is_none(), "the token's header must not reach the backend");
+    let r = get(&custom_url, Some(&token)).await;
+    assert_eq!((r.status, code(&r).as_str()), (401, "900902"), "Authorization is not this API's header: {}", r.body);
     // Unsecured resource, no token.
     assert_eq!(get(&format!("{gw}/shop/1.0.0/open"), None).await.status, 200);
 
