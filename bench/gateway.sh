@@ -8,7 +8,9 @@
 # then (c) again after loading 1,000 APIs and 10,000 subscriptions, and (d) a gateway on its own node
 # (`apim gateway`, synced from the all-in-one's event hub) at that size. Prints requests/s, p50, p99, the ratios
 # c/b and c/a, and RSS (the all-in-one process holds the control plane and key manager too; (d) is the gateway
-# alone).
+# alone). Every target gets the same request, bearer token included (a plain proxy passes it on).
+# (e), a reference: the least proxy on the gateway's own HTTP stack (hyper, one tokio thread, no chain), to tell
+# what the chain costs from what the stack costs.
 # Usage: bench/gateway.sh [SECONDS] [CONNECTIONS] [GATEWAY_WORKER_THREADS]   (needs wrk and nginx: apt-get install wrk nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +21,7 @@ command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; ex
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$nginx_bin" ] || { echo "nginx not found: apt-get install nginx" >&2; exit 1; }
 cargo build --release -q -p apim-bin
-cargo build --release -q -p apim-test-support --example backend
+cargo build --release -q -p apim-test-support --example backend --example bare_proxy
 bin=$PWD/target/release/apim
 work=$(mktemp -d)
 pids=()
@@ -32,6 +34,11 @@ wait_200() { for _ in $(seq 1 2000); do [ "$(curl -sk -o /dev/null -w '%{http_co
 bport=$(free_port)
 target/release/examples/backend "127.0.0.1:$bport" >"$work/backend.log" 2>&1 & pids+=($!)
 wait_200 "http://127.0.0.1:$bport/bytes/1024"
+
+# (e) the bare hyper proxy
+eport=$(free_port)
+target/release/examples/bare_proxy "127.0.0.1:$eport" "127.0.0.1:$bport" /bytes/1024 >"$work/bare.log" 2>&1 & pids+=($!)
+wait_200 "http://127.0.0.1:$eport/"
 
 # (b) nginx
 nport=$(free_port)
@@ -86,9 +93,10 @@ wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$gw" >/dev/null # war
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 run_rounds() { # prefix: runs a, b, c for $rounds rounds into files $work/<prefix>_<target>
   for _ in $(seq 1 "$rounds"); do
-    load "http://127.0.0.1:$bport/bytes/1024" >>"$work/$1_a"
-    load "http://127.0.0.1:$nport/" >>"$work/$1_b"
+    load -H "Authorization: Bearer $token" "http://127.0.0.1:$bport/bytes/1024" >>"$work/$1_a"
+    load -H "Authorization: Bearer $token" "http://127.0.0.1:$nport/" >>"$work/$1_b"
     load -H "Authorization: Bearer $token" "$gw" >>"$work/$1_c"
+    [ "$1" != small ] || load -H "Authorization: Bearer $token" "http://127.0.0.1:$eport/" >>"$work/$1_e"
   done
 }
 col() { awk -v c="$2" '{print $c}' "$work/$1" | median; }
@@ -98,6 +106,7 @@ c_rss=$(rss_mb)
 a_rps=$(col small_a 1); a_p50=$(col small_a 2); a_p99=$(col small_a 3)
 b_rps=$(col small_b 1); b_p50=$(col small_b 2); b_p99=$(col small_b 3)
 c_rps=$(col small_c 1); c_p50=$(col small_c 2); c_p99=$(col small_c 3)
+e_rps=$(col small_e 1); e_p50=$(col small_e 2); e_p99=$(col small_e 3)
 
 python3 bench/setup_apis.py "https://127.0.0.1:$((9443 + off))" "http://127.0.0.1:$bport/bytes/1024" 1000 10
 sleep 2 # the gateway rebuilds its snapshot after the last change
@@ -120,11 +129,11 @@ gwn="http://127.0.0.1:$((8280 + goff))/bench/1.0.0"
 wait_200 -H "Authorization: Bearer $token" "$gwn"
 wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$gwn" >/dev/null
 for _ in $(seq 1 "$rounds"); do
-  load "http://127.0.0.1:$nport/" >>"$work/node_b"
+  load -H "Authorization: Bearer $token" "http://127.0.0.1:$nport/" >>"$work/node_b"
   load -H "Authorization: Bearer $token" "$gwn" >>"$work/node_d"
 done
-e_rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$gw_pid/status)
-e_rps=$(col node_d 1); e_p50=$(col node_d 2); e_p99=$(col node_d 3)
+n_rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$gw_pid/status)
+n_rps=$(col node_d 1); n_p50=$(col node_d 2); n_p99=$(col node_d 3)
 b3_rps=$(col node_b 1); b3_p99=$(col node_b 3)
 
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN {printf "%.2f", x/y}'; }
@@ -135,8 +144,10 @@ printf '%-52s %10s %9s %9s %9s\n' "(a) backend directly" "$a_rps" "$a_p50" "$a_p
 printf '%-52s %10s %9s %9s %9s\n' "(b) nginx proxy_pass, keep-alive upstream" "$b_rps" "$b_p50" "$b_p99" "-"
 printf '%-52s %10s %9s %9s %9s\n' "(c) apim gateway: JWT + subscription + throttling" "$c_rps" "$c_p50" "$c_p99" "$c_rss"
 printf '%-52s %10s %9s %9s %9s\n' "(c) with 1,000 APIs and 10,000 subscriptions" "$d_rps" "$d_p50" "$d_p99" "$d_rss"
-printf '%-52s %10s %9s %9s %9s\n' "(d) gateway node alone, same size" "$e_rps" "$e_p50" "$e_p99" "$e_rss"
+printf '%-52s %10s %9s %9s %9s\n' "(d) gateway node alone, same size" "$n_rps" "$n_p50" "$n_p99" "$n_rss"
+printf '%-52s %10s %9s %9s %9s\n' "(e) reference: bare hyper proxy, no chain" "$e_rps" "$e_p50" "$e_p99" "-"
 echo
 echo "c/b requests/s: $(ratio "$c_rps" "$b_rps")   p99 c/b: $(ratio "$c_p99" "$b_p99")   c/a requests/s: $(ratio "$c_rps" "$a_rps")"
 echo "at size: c/b requests/s: $(ratio "$d_rps" "$b2_rps")   p99 c/b: $(ratio "$d_p99" "$b2_p99")   (nginx measured again in the same rounds)"
-echo "gateway node at size: d/b requests/s: $(ratio "$e_rps" "$b3_rps")   p99 d/b: $(ratio "$e_p99" "$b3_p99")   (nginx measured again in the same rounds)"
+echo "gateway node at size: d/b requests/s: $(ratio "$n_rps" "$b3_rps")   p99 d/b: $(ratio "$n_p99" "$b3_p99")   (nginx measured again in the same rounds)"
+echo "reference: e/b requests/s: $(ratio "$e_rps" "$b_rps")   p99 e/b: $(ratio "$e_p99" "$b_p99")   c/e requests/s: $(ratio "$c_rps" "$e_rps")   (the chain's share)"

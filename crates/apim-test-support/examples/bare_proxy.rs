@@ -1,8 +1,8 @@
-//! A reference for the gateway benchmark: the least a hyper 1.x reverse proxy does (HTTP/1.1 in, one keep-alive
-//! pool of HTTP/1.1 connections out, no chain). `bare_proxy LISTEN BACKEND_ADDR PATH`. One runtime thread.
+//! A reference for the gateway benchmark (`bench/gateway.sh`): the least a reverse proxy on the gateway's HTTP
+//! stack (hyper 1.x, one tokio thread) does — HTTP/1.1 in, a keep-alive pool of HTTP/1.1 connections out, no
+//! chain, no timeouts. `bare_proxy LISTEN BACKEND_ADDR PATH`; every request goes to PATH on the backend.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -11,27 +11,16 @@ use hyper_util::rt::TokioIo;
 
 type Body = http_body_util::combinators::BoxBody<hyper::body::Bytes, hyper::Error>;
 
-fn flag(n: &str) -> bool {
-    std::env::var(n).is_ok_and(|v| v == "1")
-}
-
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:0".into());
     let backend = args.next().unwrap_or_else(|| "127.0.0.1:8080".into());
     let path: http::uri::PathAndQuery = args.next().unwrap_or_else(|| "/".into()).parse().map_err(std::io::Error::other)?;
-    let (auto, timeout, uptimeout) = (flag("AUTO"), flag("TIMEOUT"), flag("UPTIMEOUT"));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen).await?;
         println!("listening {}", listener.local_addr()?);
         let pool: Arc<Mutex<Vec<SendRequest<Body>>>> = Arc::default();
-        let mut ab = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-        let mut h1 = hyper::server::conn::http1::Builder::new();
-        if timeout {
-            ab.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
-            h1.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
-        }
         loop {
             let (tcp, _) = listener.accept().await?;
             let _ = tcp.set_nodelay(true);
@@ -58,13 +47,7 @@ fn main() -> std::io::Result<()> {
                     sender.ready().await.map_err(std::io::Error::other)?;
                     let (mut parts, body) = req.into_parts();
                     parts.uri = http::Uri::from(path);
-                    let send = sender.send_request(http::Request::from_parts(parts, body.boxed()));
-                    let resp = if uptimeout {
-                        tokio::time::timeout(Duration::from_secs(60), send).await.map_err(std::io::Error::other)?
-                    } else {
-                        send.await
-                    }
-                    .map_err(std::io::Error::other)?;
+                    let resp = sender.send_request(http::Request::from_parts(parts, body.boxed())).await.map_err(std::io::Error::other)?;
                     let (parts, body) = resp.into_parts();
                     let bytes = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
                     if let Ok(mut p) = pool.lock() {
@@ -74,17 +57,9 @@ fn main() -> std::io::Result<()> {
                     Ok::<_, std::io::Error>(http::Response::from_parts(parts, body))
                 }
             });
-            if auto {
-                let conn = ab.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            } else {
-                let conn = h1.serve_connection(TokioIo::new(tcp), service);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
+            });
         }
     })
 }
