@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod h1;
 mod metrics;
 mod pool;
 mod proxy;

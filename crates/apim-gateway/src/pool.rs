@@ -27,6 +27,8 @@ pub enum PoolError {
     Connect(String),
     /// The request was (possibly) sent and failed.
     Request(hyper::Error),
+    /// The backend's answer was not HTTP/1.1, or the connection failed during the exchange (`h1.rs`).
+    Backend(String),
 }
 
 impl std::fmt::Display for PoolError {
@@ -34,6 +36,7 @@ impl std::fmt::Display for PoolError {
         match self {
             PoolError::Connect(e) => write!(f, "connect: {e}"),
             PoolError::Request(e) => write!(f, "{e}"),
+            PoolError::Backend(e) => f.write_str(e),
         }
     }
 }
@@ -43,6 +46,8 @@ pub struct Pool {
     idle: Mutex<Vec<SendRequest<Body>>>,
     /// The endpoint's HTTP/2 connection, when it negotiated one.
     h2: Mutex<Option<http2::SendRequest<Body>>>,
+    /// Idle connections of the inline HTTP/1.1 client (`h1.rs`), for requests without a body to plain HTTP.
+    inline: Mutex<Vec<crate::h1::Conn>>,
 }
 
 /// A new connection: HTTP/1.1, or HTTP/2 when the TLS handshake chose `h2`.
@@ -85,6 +90,38 @@ impl Pool {
         }
     }
 
+    pub(crate) fn give_back_inline(&self, c: crate::h1::Conn) {
+        if let Ok(mut idle) = self.inline.lock()
+            && idle.len() < MAX_IDLE
+        {
+            idle.push(c);
+        }
+    }
+
+    fn take_inline(&self) -> Option<crate::h1::Conn> {
+        let mut idle = self.inline.lock().ok()?;
+        while let Some(c) = idle.pop() {
+            if c.is_usable() {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// A request without a body to a plain-HTTP backend, on this task (`h1.rs`). A kept-alive connection the
+    /// backend closed meanwhile fails before any answer; an idempotent request then goes once more on a new one.
+    async fn send_inline(self: &Arc<Self>, host: &str, port: u16, req: http::Request<Body>) -> Result<http::Response<Body>, PoolError> {
+        if let Some(conn) = self.take_inline() {
+            match crate::h1::send(self, conn, &req).await {
+                Ok(resp) => return Ok(resp),
+                Err(e) if !req.method().is_idempotent() => return Err(e),
+                Err(e) => tracing::debug!("kept-alive backend connection failed ({e}); trying a new one"),
+            }
+        }
+        let tcp = Box::pin(tcp_connect(host, port)).await?;
+        crate::h1::send(self, crate::h1::Conn::new(tcp), &req).await
+    }
+
     /// Sends `req` on the HTTP/2 connection, an idle connection or a new one; an HTTP/1.1 response body
     /// returns its connection when done.
     pub async fn send(
@@ -99,6 +136,9 @@ impl Pool {
         // request's future.
         if let Some(h2) = self.h2() {
             return Box::pin(send_h2(h2, scheme, authority, req)).await;
+        }
+        if *scheme == Scheme::HTTP && crate::h1::suits(&req) {
+            return self.send_inline(host, port, req).await;
         }
         let mut sender = match self.take() {
             Some(mut s) => {
@@ -120,7 +160,10 @@ impl Pool {
         let (parts, body) = resp.into_parts();
         if body.is_end_stream() {
             self.give_back(sender);
-            return Ok(http::Response::from_parts(parts, http_body_util::BodyExt::boxed(body)));
+            return Ok(http::Response::from_parts(
+                parts,
+                http_body_util::BodyExt::boxed(http_body_util::BodyExt::map_err(body, Into::into)),
+            ));
         }
         let body = Returning { inner: body, sender: Some(sender), pool: self.clone() };
         Ok(http::Response::from_parts(parts, http_body_util::BodyExt::boxed(body)))
@@ -158,7 +201,16 @@ async fn send_h2(
     req.headers_mut().remove(http::header::HOST);
     s.ready().await.map_err(PoolError::Request)?;
     let resp = s.send_request(req).await.map_err(PoolError::Request)?;
-    Ok(resp.map(http_body_util::BodyExt::boxed))
+    Ok(resp.map(|b| http_body_util::BodyExt::boxed(http_body_util::BodyExt::map_err(b, Into::into))))
+}
+
+async fn tcp_connect(host: &str, port: u16) -> Result<tokio::net::TcpStream, PoolError> {
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| PoolError::Connect(format!("{host}:{port}: connect timed out")))?
+        .map_err(|e| PoolError::Connect(format!("{host}:{port}: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
 }
 
 /// A new connection; `upgrades`: HTTP/1.1 able to switch protocols (the caller's TLS connector then offers no
@@ -170,11 +222,7 @@ pub(crate) async fn connect(
     tls: &tokio_rustls::TlsConnector,
     upgrades: bool,
 ) -> Result<Conn, PoolError> {
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| PoolError::Connect(format!("{host}:{port}: connect timed out")))?
-        .map_err(|e| PoolError::Connect(format!("{host}:{port}: {e}")))?;
-    let _ = tcp.set_nodelay(true);
+    let tcp = tcp_connect(host, port).await?;
     if *scheme == Scheme::HTTPS {
         let name = ServerName::try_from(host.to_string()).map_err(|e| PoolError::Connect(format!("{host}: {e}")))?;
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(name, tcp))
@@ -231,7 +279,7 @@ struct Returning {
 
 impl HttpBody for Returning {
     type Data = hyper::body::Bytes;
-    type Error = hyper::Error;
+    type Error = crate::proxy::BoxError;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
@@ -240,7 +288,7 @@ impl HttpBody for Returning {
         if done && let Some(s) = self.sender.take() {
             self.pool.give_back(s);
         }
-        polled
+        polled.map(|frame| frame.map(|r| r.map_err(Into::into)))
     }
 
     fn is_end_stream(&self) -> bool {

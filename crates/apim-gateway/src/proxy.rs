@@ -19,7 +19,8 @@ use crate::snapshot::{Api, AuthType, Condition, KeyType, Policy, Resource, Snaps
 use crate::throttle::{Check, Level};
 use crate::upstream::EndpointGroup;
 
-pub type Body = BoxBody<Bytes, hyper::Error>;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type Body = BoxBody<Bytes, BoxError>;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the gateway.
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -457,7 +458,7 @@ impl Gateway {
             headers.insert(name, value);
         }
         let replayable = body_is_empty(&headers, &parts.method);
-        let mut body = Some(body.boxed());
+        let mut body = Some(body.map_err(Into::into).boxed());
         let last = group.len().saturating_sub(1);
         for (i, endpoint) in group.candidates().enumerate() {
             let Ok(uri) = endpoint.uri_for(rest, query) else {
@@ -589,7 +590,7 @@ impl Gateway {
             endpoint.recovered();
             if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
                 let (p, b) = resp.into_parts();
-                return Response::from_parts(p, b.boxed());
+                return Response::from_parts(p, b.map_err(Into::into).boxed());
             }
             let backend_upgrade = hyper::upgrade::on(&mut resp);
             let mut answer = Response::new(reply::body(Bytes::new()));

@@ -94,13 +94,43 @@ async fn serve(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
 }
 
 /// Starts a backend that misbehaves by path: `/reset` closes the connection without answering, `/garbage`
-/// answers bytes that are not HTTP, `/silent` never answers. Returns the bound address.
+/// answers bytes that are not HTTP, `/silent` never answers, `/short` closes 10 bytes into a body of 100,
+/// `/badchunk` sends a chunk size that is not hexadecimal. It also answers in the less common framings, written
+/// by hand and in pieces: `/chunked` (`hello world` in two chunks, a chunk extension and a trailer), `/untilclose`
+/// (no length, ended by closing), `/interim` (a 100 Continue, then `ok`), `/big` (1 MiB of `y` with a
+/// Content-Length, in 64 KiB writes), `/http10` (an HTTP/1.0 answer). Returns the bound address.
 pub async fn spawn_misbehaving() -> std::io::Result<SocketAddr> {
     spawn_raw(|mut tcp, head| async move {
+        let pause = || tokio::time::sleep(std::time::Duration::from_millis(5));
         if head.contains(" /garbage") {
             let _ = tcp.write_all(b"this is not http at all\r\n\r\n").await;
         } else if head.contains(" /silent") {
             tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+        } else if head.contains(" /short") {
+            let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789").await;
+        } else if head.contains(" /badchunk") {
+            let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n").await;
+        } else if head.contains(" /chunked") {
+            let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;ext=1\r\nhel").await;
+            pause().await;
+            let _ = tcp.write_all(b"lo\r\n6\r\n world\r\n0\r\nx-trailer: t\r\n\r\n").await;
+        } else if head.contains(" /untilclose") {
+            let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil ").await;
+            pause().await;
+            let _ = tcp.write_all(b"close").await;
+        } else if head.contains(" /interim") {
+            let _ = tcp.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await;
+            pause().await;
+            let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+        } else if head.contains(" /big") {
+            let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1048576\r\n\r\n").await;
+            for _ in 0..16 {
+                if tcp.write_all(&[b'y'; 64 * 1024]).await.is_err() {
+                    break;
+                }
+            }
+        } else if head.contains(" /http10") {
+            let _ = tcp.write_all(b"HTTP/1.0 200 OK\r\ncontent-length: 4\r\n\r\nold!").await;
         }
         // `/reset` and everything else: drop the connection without a response.
     })

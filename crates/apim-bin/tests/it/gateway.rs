@@ -410,6 +410,23 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
         assert_eq!((r.status, code(&r).as_str()), (status, wso2), "{path}: {}", r.body);
         assert!(started.elapsed() < Duration::from_secs(5), "{path} took {:?}", started.elapsed());
     }
+    // Answers framed by hand and written in pieces come through whole.
+    for (path, body) in [
+        ("chunked", "hello world".to_string()),
+        ("untilclose", "until close".into()),
+        ("interim", "ok".into()),
+        ("big", "y".repeat(1 << 20)),
+        ("http10", "old!".into()),
+    ] {
+        let r = get(&format!("{gw}/flaky/1.0.0/{path}"), None).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert!(r.body == body, "{path}: {} bytes, {:?}…", r.body.len(), r.body.get(..40));
+    }
+    // A body cut short or garbled after a 200 head: the client must not take it as complete.
+    for path in ["short", "badchunk"] {
+        let r = http::request("GET", &format!("{gw}/flaky/1.0.0/{path}"), &[], "").await;
+        assert!(r.is_err(), "{path}: a broken body reached the client as complete: {:?}", r.map(|r| (r.status, r.body)));
+    }
     let _ = flaky;
 
     // A slow-loris client: the header never completes; the gateway closes the connection after 10 s.
