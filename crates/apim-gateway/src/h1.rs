@@ -25,6 +25,8 @@ use crate::proxy::{Body, BoxError};
 
 /// A response head larger than this is refused (the traffic listeners' own limit).
 const MAX_HEAD: usize = 64 * 1024;
+/// Headers parsed on the first try (the array is set up per response, so it is kept small), and at most.
+const FEW_HEADERS: usize = 24;
 const MAX_HEADERS: usize = 128;
 /// Chunk-size lines and trailers are short; anything longer is not HTTP.
 const MAX_LINE: usize = 4096;
@@ -144,9 +146,16 @@ enum Chunk {
 /// bytes are needed.
 fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<(http::response::Parts, Framing, bool)>, PoolError> {
     loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut res = httparse::Response::new(&mut headers);
-        let len = match res.parse(buf) {
+        let mut few = [httparse::EMPTY_HEADER; FEW_HEADERS];
+        let mut many;
+        let mut res = httparse::Response::new(&mut few);
+        let mut parsed = res.parse(buf);
+        if matches!(parsed, Err(httparse::Error::TooManyHeaders)) {
+            many = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            res = httparse::Response::new(&mut many);
+            parsed = res.parse(buf);
+        }
+        let len = match parsed {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(e) => return Err(bad(format!("the backend's response is not HTTP/1.1: {e}"))),
@@ -161,8 +170,7 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<(http::respo
             continue;
         }
         let http10 = res.version == Some(0);
-        let mut builder =
-            http::Response::builder().status(status).version(if http10 { http::Version::HTTP_10 } else { http::Version::HTTP_11 });
+        let mut headers = http::HeaderMap::with_capacity(res.headers.len());
         let (mut length, mut chunked, mut coded, mut close, mut keep_alive) = (None::<u64>, false, false, false, false);
         for h in res.headers.iter() {
             let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad(format!("header name `{}`", h.name)))?;
@@ -185,7 +193,7 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<(http::respo
                 close |= v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"));
                 keep_alive |= v.split(',').any(|t| t.trim().eq_ignore_ascii_case("keep-alive"));
             }
-            builder = builder.header(name, value);
+            headers.append(name, value);
         }
         buf.advance(len);
         let framing = if *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
@@ -201,8 +209,11 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<(http::respo
             }
         };
         let reusable = !close && (!http10 || keep_alive) && framing != Framing::UntilClose;
-        let resp = builder.body(()).map_err(|e| bad(e.to_string()))?;
-        return Ok(Some((resp.into_parts().0, framing, reusable)));
+        let (mut parts, ()) = http::Response::new(()).into_parts();
+        parts.status = status;
+        parts.version = if http10 { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
+        parts.headers = headers;
+        return Ok(Some((parts, framing, reusable)));
     }
 }
 
@@ -400,6 +411,10 @@ mod tests {
         assert_eq!(framing("HTTP/1.0 200 OK\r\ncontent-length: 5\r\n\r\n"), (Framing::Length(5), false));
         assert_eq!(framing("HTTP/1.0 200 OK\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\n"), (Framing::Length(5), true));
         assert_eq!(framing("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"), (Framing::Length(2), true));
+        let many: String = (0..40).map(|i| format!("x-h{i}: {i}\r\n")).collect();
+        let (parts, f, _) =
+            head(&format!("HTTP/1.1 200 OK\r\n{many}content-length: 1\r\n\r\n"), Method::GET).ok().flatten().expect("40 headers");
+        assert_eq!((parts.headers.len(), f), (41, Framing::Length(1)), "more headers than the first try holds");
         let (_, f, _) = head("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n", Method::HEAD).ok().flatten().expect("head");
         assert_eq!(f, Framing::Empty, "a HEAD answer has no body whatever its length says");
         assert!(matches!(head("HTTP/1.1 200 OK\r\ncontent-le", Method::GET), Ok(None)), "a partial head waits for more");
