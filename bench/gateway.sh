@@ -62,7 +62,8 @@ EOF
 wait_200 "http://127.0.0.1:$nport/"
 
 # (c) apim all-in-one
-off=$(( $(free_port) % 20000 + 20000 ))
+# Below the kernel's ephemeral range (32768+), so no port of ours (up to 9763 + off + 100) meets an outgoing connection.
+off=$(( $(free_port) % 10000 + 10000 ))
 mkdir -p "$work/apim/db"
 # The embedded default's settings plus the event hub, so that a gateway node can follow it for (d).
 printf '[server]\nhostname = "localhost"\n[super_admin]\nusername = "admin"\npassword = "admin"\ncreate_admin_account = true\n[database.apim_db]\ntype = "sqlite"\nurl = "jdbc:sqlite:db/apim.db"\n[database.shared_db]\ntype = "sqlite"\nurl = "jdbc:sqlite:db/shared.db"\n[apim.event_hub]\nenable = true\nusername = "admin"\npassword = "admin"\n' >"$work/apim/deployment.toml"

@@ -1,7 +1,8 @@
 //! Keep-alive connections to one backend endpoint. Leaner than a general-purpose client: one idle list of
 //! HTTP/1.1 connections per endpoint, a connection goes back to it when its response body has been read to the
 //! end, and a connection whose body was abandoned is closed rather than reused. An HTTPS backend that picks
-//! HTTP/2 by ALPN gets one multiplexed connection instead, shared by every request until it closes.
+//! HTTP/2 by ALPN gets one multiplexed connection instead, shared by every request until it closes. Requests
+//! without a body to plain-HTTP backends take `h1.rs` instead, with an idle list of its own.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
