@@ -448,8 +448,16 @@ impl Gateway {
         let (parts, body) = req.into_parts();
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
         let query = parts.uri.query();
+        // Decided on the client's own framing headers, before the hop-by-hop ones (Transfer-Encoding) go.
+        let replayable = body_is_empty(&parts.headers, &parts.method);
+        let chunked = !replayable && !parts.headers.contains_key(header::CONTENT_LENGTH);
         let mut headers = parts.headers;
         forward_headers(&mut headers, &parts.uri, api, peer);
+        if chunked {
+            // Said again after the hop-by-hop headers went: hyper sends no body of unknown length with a GET unless
+            // the request says it is chunked.
+            headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        }
         // A client must not pass a backend JWT of its own making.
         if let Some(name) = &self.cfg.backend_jwt_header {
             headers.remove(name);
@@ -457,7 +465,6 @@ impl Gateway {
         if let Some((name, value)) = backend_jwt {
             headers.insert(name, value);
         }
-        let replayable = body_is_empty(&headers, &parts.method);
         let mut body = Some(body.map_err(Into::into).boxed());
         let last = group.len().saturating_sub(1);
         for (i, endpoint) in group.candidates().enumerate() {

@@ -176,6 +176,7 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
             "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/backend")}},
             "operations": [{"target": "/items", "verb": "GET"}, {"target": "/items/{id}", "verb": "GET", "scopes": ["shop_read"]},
                            {"target": "/open", "verb": "GET", "authType": "None"}, {"target": "/*", "verb": "POST"},
+                           {"target": "/count", "verb": "GET"},
                            {"target": "/apponly", "verb": "GET", "authType": "Application"},
                            {"target": "/useronly", "verb": "GET", "authType": "Application User"}]}))
         .await;
@@ -199,6 +200,15 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     assert_eq!(echo["headers"]["x-forwarded-proto"], "http");
     assert!(echo["headers"].get("authorization").is_none(), "the client's token must not reach the backend");
     assert_eq!(get(&format!("{gws}/shop/1.0.0/items?x=1"), Some(&token)).await.json()["headers"]["x-forwarded-proto"], "https");
+    // A GET that carries a chunked body keeps it: framing is read before hop-by-hop headers are dropped.
+    let mut tcp = tokio::net::TcpStream::connect(gw.trim_start_matches("http://")).await.expect("connect");
+    let raw = format!(
+        "GET /shop/1.0.0/count HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    );
+    tcp.write_all(raw.as_bytes()).await.expect("chunked GET");
+    let mut answer = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_string(&mut answer)).await;
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.contains(r#"{"bytes":5}"#), "{answer}");
     // A client's own X-Forwarded-For is kept, with this hop appended.
     let bearer = format!("Bearer {token}");
     let r = http::request("GET", &items, &[("authorization", &bearer), ("x-forwarded-for", "203.0.113.7")], "").await.expect("xff");
