@@ -336,6 +336,18 @@ fn find_crlf(buf: &[u8]) -> Option<usize> {
     buf.windows(2).take(MAX_LINE.max(MAX_TRAILERS)).position(|w| w == b"\r\n")
 }
 
+impl Streaming {
+    /// The body has been read to its end: the connection goes back to its pool when it may be used again.
+    fn finish(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && self.reusable
+            && !self.eof
+        {
+            self.pool.give_back_inline(conn);
+        }
+    }
+}
+
 impl HttpBody for Streaming {
     type Data = Bytes;
     type Error = BoxError;
@@ -349,14 +361,16 @@ impl HttpBody for Streaming {
                     this.conn = None;
                     return Poll::Ready(Some(Err(Box::new(e))));
                 }
-                Ok(Step::Data(b)) => return Poll::Ready(Some(Ok(Frame::data(b)))),
-                Ok(Step::Done) => {
-                    if let Some(conn) = this.conn.take()
-                        && this.reusable
-                        && !this.eof
-                    {
-                        this.pool.give_back_inline(conn);
+                Ok(Step::Data(b)) => {
+                    // The last bytes of a sized body: hyper polls no further once `is_end_stream` says so, so the
+                    // connection goes back now rather than at a `Done` that would never be asked for.
+                    if this.framing == Framing::Length(0) {
+                        this.finish();
                     }
+                    return Poll::Ready(Some(Ok(Frame::data(b))));
+                }
+                Ok(Step::Done) => {
+                    this.finish();
                     return Poll::Ready(None);
                 }
                 Ok(Step::More) => {

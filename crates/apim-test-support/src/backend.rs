@@ -101,8 +101,26 @@ async fn serve(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
 /// Content-Length, in 64 KiB writes), `/http10` (an HTTP/1.0 answer). Returns the bound address.
 pub async fn spawn_misbehaving() -> std::io::Result<SocketAddr> {
     spawn_raw(|mut tcp, head| async move {
-        let pause = || tokio::time::sleep(std::time::Duration::from_millis(5));
-        if head.contains(" /garbage") {
+        // Answers sent in pieces, 5 ms apart, so the gateway sees each framing split across reads.
+        const IN_PIECES: [(&str, &[&[u8]]); 3] = [
+            (
+                " /chunked",
+                &[
+                    b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;ext=1\r\nhel",
+                    b"lo\r\n6\r\n world\r\n0\r\nx-trailer: t\r\n\r\n",
+                ],
+            ),
+            (" /untilclose", &[b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil ", b"close"]),
+            (" /interim", &[b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"]),
+        ];
+        if let Some((_, pieces)) = IN_PIECES.iter().find(|(path, _)| head.contains(path)) {
+            for (i, piece) in pieces.iter().enumerate() {
+                if i > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                let _ = tcp.write_all(piece).await;
+            }
+        } else if head.contains(" /garbage") {
             let _ = tcp.write_all(b"this is not http at all\r\n\r\n").await;
         } else if head.contains(" /silent") {
             tokio::time::sleep(std::time::Duration::from_secs(120)).await;
@@ -110,18 +128,6 @@ pub async fn spawn_misbehaving() -> std::io::Result<SocketAddr> {
             let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789").await;
         } else if head.contains(" /badchunk") {
             let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n").await;
-        } else if head.contains(" /chunked") {
-            let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;ext=1\r\nhel").await;
-            pause().await;
-            let _ = tcp.write_all(b"lo\r\n6\r\n world\r\n0\r\nx-trailer: t\r\n\r\n").await;
-        } else if head.contains(" /untilclose") {
-            let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil ").await;
-            pause().await;
-            let _ = tcp.write_all(b"close").await;
-        } else if head.contains(" /interim") {
-            let _ = tcp.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await;
-            pause().await;
-            let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
         } else if head.contains(" /big") {
             let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1048576\r\n\r\n").await;
             for _ in 0..16 {
