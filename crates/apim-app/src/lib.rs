@@ -214,7 +214,13 @@ impl App {
                 tracing::info!(listener = name, %addr, "listening");
                 listeners.push(BoundAddr { name, scheme: l.scheme(), addr });
                 let make = gateway.service_factory(l.tls.is_some());
-                tasks.push(tokio::spawn(server::serve_with(l, apim_gateway::Gateway::connection_builder(), make, rx.clone(), opts.drain)));
+                let builder = apim_gateway::Gateway::connection_builder();
+                // WebSocket listeners take only upgrades: hyper's. The API traffic listeners run the gateway's own
+                // HTTP/1.1 server first.
+                match port == gw_cfg.ws_port || port == gw_cfg.wss_port {
+                    true => tasks.push(tokio::spawn(server::serve_with(l, builder, make, rx.clone(), opts.drain))),
+                    false => tasks.push(tokio::spawn(server::serve_gateway(l, builder, make, rx.clone(), opts.drain))),
+                }
             }
         }
         tracing::info!(origin = %identity.origin, "tls identity loaded");
@@ -399,9 +405,19 @@ impl GatewaySlot {
 }
 
 #[derive(Clone)]
-struct GatewayService {
+pub(crate) struct GatewayService {
     slot: Arc<std::sync::OnceLock<Arc<apim_gateway::Gateway>>>,
     peer: Arc<apim_gateway::Peer>,
+}
+
+impl GatewayService {
+    /// The chain for a request the gateway's own HTTP/1.1 server read; none while the gateway is not loaded.
+    pub(crate) fn chain(
+        &self,
+        req: http::Request<apim_gateway::RequestBody>,
+    ) -> Option<impl Future<Output = Result<http::Response<apim_gateway::Body>, std::convert::Infallible>> + Send + use<>> {
+        self.slot.get().map(|gw| gw.clone().serve(req, self.peer.clone()))
+    }
 }
 
 impl hyper::service::Service<http::Request<hyper::body::Incoming>> for GatewayService {
@@ -411,7 +427,7 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for GatewaySe
 
     fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
         match self.slot.get() {
-            Some(gw) => Box::pin(gw.clone().serve(req, self.peer.clone())),
+            Some(gw) => Box::pin(gw.clone().serve(req.map(apim_gateway::RequestBody::Hyper), self.peer.clone())),
             None => Box::pin(std::future::ready(Ok(apim_gateway::not_ready()))),
         }
     }

@@ -104,6 +104,94 @@ pub async fn serve_with<M, S, B>(
     }
 }
 
+/// The accept loop of the gateway's API traffic listeners: HTTP/1.1 connections run the gateway's own server
+/// (`apim_gateway::inbound`), which passes a connection to hyper (`builder`) for what it does not take on; TLS
+/// connections that chose HTTP/2 by ALPN go to hyper at once. On shutdown idle connections close, requests in
+/// flight finish (for at most `drain`).
+pub(crate) async fn serve_gateway<M>(
+    l: Listener,
+    builder: Builder<TokioExecutor>,
+    make: M,
+    mut shutdown: watch::Receiver<bool>,
+    drain: Duration,
+) where
+    M: Fn(SocketAddr) -> crate::GatewayService,
+{
+    let acceptor = l.tls.map(tokio_rustls::TlsAcceptor::from);
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = l.listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(listener = l.name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stopped(&mut shutdown) => break,
+        };
+        while conns.try_join_next().is_some() {}
+        let _ = tcp.set_nodelay(true);
+        let service = make(peer);
+        let builder = builder.clone();
+        let rx = shutdown.clone();
+        match &acceptor {
+            None => {
+                conns.spawn(gateway_connection(tcp, service, builder, rx));
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                conns.spawn(async move {
+                    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "tls handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                        hyper_graceful(builder.serve_connection_with_upgrades(TokioIo::new(stream), service), rx).await;
+                    } else {
+                        gateway_connection(stream, service, builder, rx).await;
+                    }
+                });
+            }
+        }
+    }
+    drop(l.listener);
+    let drained = tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} });
+    if drained.await.is_err() {
+        tracing::warn!(listener = l.name, "in-flight requests did not finish within {drain:?}; closing them");
+    }
+}
+
+/// One traffic connection: the gateway's HTTP/1.1 server, then hyper if it hands the connection over.
+async fn gateway_connection<IO>(io: IO, service: crate::GatewayService, builder: Builder<TokioExecutor>, rx: watch::Receiver<bool>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let chain = service.clone();
+    if let Some(rest) = apim_gateway::inbound::serve(io, |req| chain.chain(req), &rx).await {
+        hyper_graceful(builder.serve_connection_with_upgrades(TokioIo::new(rest), service), rx).await;
+    }
+}
+
+/// Runs a hyper connection; on shutdown it finishes what is in flight and closes.
+async fn hyper_graceful<C>(conn: C, mut rx: watch::Receiver<bool>)
+where
+    C: hyper_util::server::graceful::GracefulConnection,
+{
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        () = stopped(&mut rx) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
+
 /// Resolves once shutdown has been requested (or the sender is gone).
 pub async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await.map(|_| ());

@@ -11,6 +11,7 @@
 
 mod auth;
 mod h1;
+pub mod inbound;
 mod metrics;
 mod pool;
 mod proxy;
@@ -30,7 +31,7 @@ use apim_config::Endpoint as ConfigEndpoint;
 use apim_domain::scopes::TokenAuthority;
 use arc_swap::ArcSwap;
 
-pub use proxy::{Body, Peer};
+pub use proxy::{Body, BoxError, Peer, RequestBody};
 
 /// What the gateway reads from `deployment.toml`.
 #[derive(Clone, Debug)]

@@ -9,7 +9,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Bytes, Frame, Incoming, SizeHint};
 
 use crate::Gateway;
 use crate::auth::{AuthError, Principal, now_ms};
@@ -21,6 +21,48 @@ use crate::upstream::EndpointGroup;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Body = BoxBody<Bytes, BoxError>;
+
+/// A client request's body: hyper's for requests it parsed, or none for the bodiless requests the gateway's own
+/// HTTP/1.1 server reads (`inbound`). An enum rather than a boxed body: no allocation per request.
+pub enum RequestBody {
+    Empty,
+    Hyper(Incoming),
+}
+
+impl From<Incoming> for RequestBody {
+    fn from(b: Incoming) -> RequestBody {
+        RequestBody::Hyper(b)
+    }
+}
+
+impl hyper::body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            RequestBody::Empty => std::task::Poll::Ready(None),
+            RequestBody::Hyper(b) => std::pin::Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Empty => true,
+            RequestBody::Hyper(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Empty => SizeHint::with_exact(0),
+            RequestBody::Hyper(b) => b.size_hint(),
+        }
+    }
+}
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the gateway.
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -84,7 +126,7 @@ impl Gateway {
     /// Runs one request through the chain; always answers (failures are WSO2 error bodies, never a panic).
     /// Takes and returns what a hyper service does, so that its future is the service's future: each level of
     /// `async` around it would copy the whole (kilobytes-large) future once more per request.
-    pub async fn serve(self: Arc<Self>, req: Request<Incoming>, peer: Arc<Peer>) -> Result<Response<Body>, std::convert::Infallible> {
+    pub async fn serve(self: Arc<Self>, req: Request<RequestBody>, peer: Arc<Peer>) -> Result<Response<Body>, std::convert::Infallible> {
         let peer = &*peer;
         let started = Instant::now();
         let snap = self.snapshot.load_full();
@@ -111,7 +153,7 @@ impl Gateway {
     async fn chain<'s>(
         self: &Arc<Self>,
         snap: &'s Snapshot,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         peer: &Peer,
     ) -> (Response<Body>, Option<Arc<Api>>, Option<&'s crate::snapshot::Application>) {
         let path = req.uri().path();
@@ -203,7 +245,7 @@ impl Gateway {
         snap: &'s Snapshot,
         api: &Api,
         resource: &Resource,
-        req: &Request<Incoming>,
+        req: &Request<RequestBody>,
     ) -> Result<Caller<'s>, (Response<Body>, u32)> {
         let anonymous = Caller { principal: None, application: None, key_type: KeyType::Production, subscription: None };
         if resource.auth == AuthType::None {
@@ -297,7 +339,7 @@ impl Gateway {
         api: &'a Api,
         resource: &'a Resource,
         caller: &'a Caller<'a>,
-        req: &Request<Incoming>,
+        req: &Request<RequestBody>,
         client_ip: IpAddr,
     ) -> Vec<Check<'a>> {
         let mut checks: Vec<Check<'_>> = Vec::with_capacity(4);
@@ -377,7 +419,7 @@ impl Gateway {
         api: &Api,
         resource: &Resource,
         caller: &Caller<'_>,
-        req: &Request<Incoming>,
+        req: &Request<RequestBody>,
         client_ip: IpAddr,
     ) -> Option<Response<Body>> {
         let checks = self.checks(snap, api, resource, caller, req, client_ip);
@@ -438,7 +480,7 @@ impl Gateway {
     #[allow(clippy::too_many_arguments)]
     async fn forward(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         api: &Api,
         group: &EndpointGroup,
         prefix_len: usize,
@@ -540,7 +582,7 @@ impl Gateway {
     #[allow(clippy::too_many_arguments)]
     async fn forward_ws(
         self: &Arc<Self>,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
         api: &Api,
         group: &EndpointGroup,
         prefix_len: usize,
@@ -621,7 +663,7 @@ impl Gateway {
     }
 
     /// Answers a CORS preflight for an API with CORS on (its own configuration, else `[apim.cors]`).
-    fn preflight(&self, api: &Api, req: &Request<Incoming>) -> Option<Response<Body>> {
+    fn preflight(&self, api: &Api, req: &Request<RequestBody>) -> Option<Response<Body>> {
         let origin = req.headers().get(header::ORIGIN)?;
         let mut resp = Response::new(reply::body(Bytes::new()));
         if !self.cors_headers(api, origin, resp.headers_mut()) {
@@ -686,7 +728,7 @@ fn forward_headers(headers: &mut HeaderMap, uri: &http::Uri, api: &Api, peer: &P
     }
 }
 
-fn is_websocket_upgrade(req: &Request<Incoming>) -> bool {
+fn is_websocket_upgrade(req: &Request<RequestBody>) -> bool {
     req.method() == Method::GET
         && req.headers().get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
@@ -719,7 +761,7 @@ fn body_is_empty(h: &HeaderMap, method: &Method) -> bool {
         && (length == Some("0") || (length.is_none() && matches!(*method, Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS)))
 }
 
-fn condition_holds(c: &Condition, req: &Request<Incoming>, ip: IpAddr, caller: &Caller<'_>) -> bool {
+fn condition_holds(c: &Condition, req: &Request<RequestBody>, ip: IpAddr, caller: &Caller<'_>) -> bool {
     let (hit, invert) = match c {
         Condition::Ip { from, to, invert } => (crate::snapshot::in_range(ip, *from, *to), *invert),
         Condition::Header { name, value, invert } => {
