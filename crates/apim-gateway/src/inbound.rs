@@ -268,6 +268,13 @@ async fn write_response<IO: AsyncWrite + Unpin>(
     }
     let bodiless = method_head || status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
     let framing = if bodiless {
+        // A HEAD answer tells the length the GET would have (RFC 9110 §9.3.2) when the gateway knows it.
+        if method_head
+            && !parts.headers.contains_key(header::CONTENT_LENGTH)
+            && let Some(n) = body.size_hint().exact()
+        {
+            parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
         Framing::None
     } else if let Some(n) = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()) {
         parts.headers.remove(header::TRANSFER_ENCODING);
@@ -435,5 +442,222 @@ mod date {
             }
             out.extend_from_slice(line);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::time::Duration;
+
+    use http_body_util::BodyExt;
+    use hyper::body::Frame;
+    use tokio::io::{AsyncReadExt, DuplexStream};
+
+    use super::*;
+
+    /// A body from a list of frames; `slow` makes it wait (and wake itself) before each one.
+    struct Frames {
+        frames: VecDeque<Result<Frame<Bytes>, crate::BoxError>>,
+        slow: bool,
+        waited: bool,
+    }
+
+    impl HttpBody for Frames {
+        type Data = Bytes;
+        type Error = crate::BoxError;
+        fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, crate::BoxError>>> {
+            let this = self.get_mut();
+            if this.slow && !this.waited {
+                this.waited = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            this.waited = false;
+            Poll::Ready(this.frames.pop_front())
+        }
+    }
+
+    /// `/chunked` streams two pieces and a trailer (slowly), `/broken` fails after one piece, `/unready` is 503;
+    /// everything else gets `hello <path>` with its length.
+    fn answer(req: Request<RequestBody>) -> Response<Body> {
+        let path = req.uri().path().to_string();
+        let frames: Vec<Result<Frame<Bytes>, crate::BoxError>> = match path.as_str() {
+            "/chunked" => {
+                let mut trailers = HeaderMap::new();
+                trailers.insert("x-sum", HeaderValue::from_static("11"));
+                vec![Ok(Frame::data(Bytes::from("hello"))), Ok(Frame::data(Bytes::from(" world"))), Ok(Frame::trailers(trailers))]
+            }
+            "/broken" => vec![Ok(Frame::data(Bytes::from("part"))), Err("backend went away".into())],
+            _ => {
+                let mut r = Response::new(crate::reply::body(Bytes::from(format!("hello {path}"))));
+                r.headers_mut().insert("x-method", HeaderValue::from_str(req.method().as_str()).expect("method"));
+                return r;
+            }
+        };
+        Response::new(Frames { frames: frames.into(), slow: path == "/chunked", waited: false }.boxed())
+    }
+
+    /// A connection to a server task; the task yields what it handed to hyper, if anything.
+    fn start(shutdown: &watch::Receiver<bool>) -> (DuplexStream, tokio::task::JoinHandle<Option<Vec<u8>>>) {
+        let (client, server) = tokio::io::duplex(256 * 1024);
+        let rx = shutdown.clone();
+        let task = tokio::spawn(async move {
+            let rest = serve(
+                server,
+                |req: Request<RequestBody>| {
+                    let unready = req.uri().path() == "/unready";
+                    (!unready).then(|| std::future::ready(Ok(answer(req))))
+                },
+                &rx,
+            )
+            .await;
+            let mut rest = rest?;
+            let mut pre = vec![0u8; 64 * 1024];
+            let n = rest.read(&mut pre).await.unwrap_or(0);
+            pre.truncate(n);
+            Some(pre)
+        });
+        (client, task)
+    }
+
+    /// Reads until `end` has been seen (or the peer closes); the text read.
+    async fn read_until(c: &mut DuplexStream, end: &str) -> String {
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains(end) {
+            match tokio::time::timeout(Duration::from_secs(5), c.read(&mut b)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => got.extend_from_slice(&b[..n]),
+                Err(_) => panic!("nothing more within 5 s; so far {:?}", String::from_utf8_lossy(&got)),
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    async fn closed(c: &mut DuplexStream) -> bool {
+        let mut b = [0u8; 64];
+        matches!(tokio::time::timeout(Duration::from_secs(30), c.read(&mut b)).await, Ok(Ok(0)) | Ok(Err(_)))
+    }
+
+    #[tokio::test]
+    async fn keeps_connections_alive_and_answers_pipelined_requests_in_order() {
+        let (_tx, rx) = watch::channel(false);
+        let (mut c, task) = start(&rx);
+        c.write_all(b"GET /one HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("write");
+        let first = read_until(&mut c, "hello /one").await;
+        assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
+        assert!(first.contains("content-length: 10\r\n") && first.contains("\r\ndate: "), "{first}");
+        assert!(!first.contains("connection:"), "{first}");
+        // Two at once, and a third split mid-head.
+        c.write_all(b"GET /two HTTP/1.1\r\n\r\nHEAD /three HTTP/1.1\r\ncontent-length: 0\r\n\r\nGET /fo").await.expect("write");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        c.write_all(b"ur HTTP/1.1\r\nconnection: close\r\n\r\n").await.expect("write");
+        let rest = read_until(&mut c, "hello /four").await;
+        let two = rest.find("hello /two").expect("two");
+        let three = rest.find("x-method: HEAD").expect("three");
+        let four = rest.find("hello /four").expect("four");
+        assert!(two < three && three < four, "in order: {rest}");
+        assert!(rest[three..four].contains("content-length: 12\r\n"), "HEAD keeps the length: {rest}");
+        assert!(!rest.contains("hello /three"), "no body for HEAD: {rest}");
+        assert!(rest[three..].contains("connection: close\r\n"), "{rest}");
+        assert!(closed(&mut c).await, "closed after connection: close");
+        assert_eq!(task.await.expect("task"), None);
+    }
+
+    #[tokio::test]
+    async fn http_1_0_closes_unless_asked_to_keep_alive() {
+        let (_tx, rx) = watch::channel(false);
+        let (mut c, _task) = start(&rx);
+        c.write_all(b"GET /a HTTP/1.0\r\nconnection: keep-alive\r\n\r\n").await.expect("write");
+        let kept = read_until(&mut c, "hello /a").await;
+        assert!(kept.contains("connection: keep-alive\r\n"), "{kept}");
+        c.write_all(b"GET /chunked HTTP/1.0\r\n\r\n").await.expect("write");
+        let streamed = read_until(&mut c, "hello world").await;
+        assert!(!streamed.contains("transfer-encoding") && !streamed.contains("content-length"), "until close: {streamed}");
+        assert!(closed(&mut c).await, "an HTTP/1.0 answer of unknown length ends with the connection");
+    }
+
+    #[tokio::test]
+    async fn streams_bodies_of_unknown_length_chunked_with_trailers() {
+        let (_tx, rx) = watch::channel(false);
+        let (mut c, _task) = start(&rx);
+        c.write_all(b"GET /chunked HTTP/1.1\r\n\r\n").await.expect("write");
+        let got = read_until(&mut c, "0\r\nx-sum: 11\r\n\r\n").await;
+        assert!(got.contains("transfer-encoding: chunked\r\n"), "{got}");
+        assert!(got.ends_with("\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nx-sum: 11\r\n\r\n"), "{got:?}");
+        // Still usable afterwards; a body that fails midway ends the connection without the last chunk.
+        c.write_all(b"GET /broken HTTP/1.1\r\n\r\n").await.expect("write");
+        let broken = read_until(&mut c, "part").await;
+        assert!(broken.ends_with("4\r\npart\r\n"), "{broken:?}");
+        assert!(closed(&mut c).await, "closed after a body that failed");
+    }
+
+    #[tokio::test]
+    async fn hands_what_it_does_not_take_on_to_hyper_with_the_bytes_read() {
+        let (_tx, rx) = watch::channel(false);
+        for (first, expect_answer) in [
+            (&b"GET /x HTTP/1.1\r\n\r\nPOST /y HTTP/1.1\r\ncontent-length: 3\r\n\r\nabc"[..], true),
+            (b"PUT /y HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", false),
+            (b"GET /ws HTTP/1.1\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\r\n", false),
+            (b"POST /y HTTP/1.1\r\nexpect: 100-continue\r\ncontent-length: 3\r\n\r\n", false),
+            (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", false),
+            (b"NOT HTTP AT ALL\r\n\r\n", false),
+        ] {
+            let (mut c, task) = start(&rx);
+            c.write_all(first).await.expect("write");
+            if expect_answer {
+                read_until(&mut c, "hello /x").await;
+            }
+            let rest = task.await.expect("task").expect("handed over");
+            let expected = match expect_answer {
+                true => &first[19..],
+                false => first,
+            };
+            assert_eq!(String::from_utf8_lossy(&rest), String::from_utf8_lossy(expected));
+        }
+        // A head too large for 64 KiB goes to hyper too (which answers 431).
+        let (mut c, task) = start(&rx);
+        let big = format!("GET / HTTP/1.1\r\nx-big: {}\r\n", "a".repeat(MAX_HEAD));
+        c.write_all(big.as_bytes()).await.expect("write");
+        assert!(task.await.expect("task").is_some());
+    }
+
+    #[tokio::test]
+    async fn answers_503_until_the_gateway_is_loaded() {
+        let (_tx, rx) = watch::channel(false);
+        let (mut c, _task) = start(&rx);
+        c.write_all(b"GET /unready HTTP/1.1\r\n\r\n").await.expect("write");
+        let got = read_until(&mut c, "900900").await;
+        assert!(got.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{got}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_must_arrive_within_ten_seconds_of_the_wait() {
+        let (_tx, rx) = watch::channel(false);
+        // Busy for longer than the timeout in all, each head on time: stays open.
+        let (mut c, task) = start(&rx);
+        for i in 0..4 {
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            c.write_all(format!("GET /{i} HTTP/1.1\r\n\r\n").as_bytes()).await.expect("write");
+            read_until(&mut c, &format!("hello /{i}")).await;
+        }
+        // Then a head that never completes: closed 10 s after the last answer.
+        c.write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\n").await.expect("write");
+        let waited = tokio::time::Instant::now();
+        assert!(closed(&mut c).await, "slow loris closed");
+        assert!(waited.elapsed() <= HEAD_TIMEOUT + Duration::from_millis(10), "{:?}", waited.elapsed());
+        assert_eq!(task.await.expect("task"), None);
+    }
+
+    #[tokio::test]
+    async fn shutdown_closes_idle_connections() {
+        let (tx, rx) = watch::channel(false);
+        let (mut c, task) = start(&rx);
+        c.write_all(b"GET /a HTTP/1.1\r\n\r\n").await.expect("write");
+        read_until(&mut c, "hello /a").await;
+        tx.send(true).expect("send");
+        assert!(closed(&mut c).await, "idle connection closed on shutdown");
+        assert_eq!(task.await.expect("task"), None);
     }
 }

@@ -209,6 +209,32 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     let mut answer = String::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_string(&mut answer)).await;
     assert!(answer.starts_with("HTTP/1.1 200") && answer.contains(r#"{"bytes":5}"#), "{answer}");
+    // One kept-alive connection: a bodiless GET (the gateway's own HTTP/1.1 server), a POST with a body (handed
+    // to hyper with the bytes already read), then another GET (hyper's from then on).
+    let mut tcp = tokio::net::TcpStream::connect(gw.trim_start_matches("http://")).await.expect("connect");
+    let auth = format!("authorization: Bearer {token}\r\n");
+    tcp.write_all(format!("GET /shop/1.0.0/items HTTP/1.1\r\nhost: x\r\n{auth}\r\n").as_bytes()).await.expect("GET");
+    let (head, body) = read_response(&mut tcp).await;
+    assert!(head.starts_with("HTTP/1.1 200") && body.contains("/backend/items"), "{head}{body}");
+    tcp.write_all(format!("POST /shop/1.0.0/count HTTP/1.1\r\nhost: x\r\n{auth}content-length: 3\r\n\r\nabc").as_bytes())
+        .await
+        .expect("POST");
+    let (head, body) = read_response(&mut tcp).await;
+    assert!(head.starts_with("HTTP/1.1 200") && body.contains(r#"{"bytes":3}"#), "{head}{body}");
+    tcp.write_all(format!("GET /shop/1.0.0/items HTTP/1.1\r\nhost: x\r\n{auth}\r\n").as_bytes()).await.expect("GET again");
+    let (head, body) = read_response(&mut tcp).await;
+    assert!(head.starts_with("HTTP/1.1 200") && body.contains("/backend/items"), "{head}{body}");
+    // HTTP/2 without TLS (prior knowledge) on the same port: the preface goes to hyper.
+    let h2 = tokio::net::TcpStream::connect(gw.trim_start_matches("http://")).await.expect("connect h2c");
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(h2)).await.expect("h2c");
+    tokio::spawn(conn);
+    let req = hyper::Request::get(format!("{gw}/shop/1.0.0/items"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .expect("request");
+    let resp = sender.send_request(req).await.expect("h2c answer");
+    assert_eq!((resp.version(), resp.status().as_u16()), (hyper::Version::HTTP_2, 200));
     // A client's own X-Forwarded-For is kept, with this hop appended.
     let bearer = format!("Bearer {token}");
     let r = http::request("GET", &items, &[("authorization", &bearer), ("x-forwarded-for", "203.0.113.7")], "").await.expect("xff");
@@ -460,6 +486,18 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     assert!(metrics.body.contains("apim_gateway_upstream_errors_total{kind=\"timeout\"} 1"), "{}", metrics.body);
     assert!(!node.stderr().contains("panicked"));
     node.terminate();
+}
+
+/// Reads one response with a `content-length` body from a raw stream: its head and body.
+async fn read_response(tcp: &mut tokio::net::TcpStream) -> (String, String) {
+    let head = read_head(tcp).await;
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().expect("length")))
+        .expect("content-length");
+    let mut body = vec![0u8; len];
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut body)).await.expect("body in time").expect("body");
+    (head, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Reads an HTTP response head from a raw stream.
