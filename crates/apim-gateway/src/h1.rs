@@ -17,8 +17,9 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use hyper::body::{Body as HttpBody, Frame};
-use tokio::io::AsyncWriteExt;
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 use crate::pool::{Pool, PoolError};
 use crate::proxy::{Body, BoxError};
@@ -38,11 +39,39 @@ const READ_SIZE: usize = 16 * 1024;
 pub(crate) struct Conn {
     tcp: TcpStream,
     buf: BytesMut,
+    /// One timer for the connection's life, for the requests' deadlines. It is moved only when it fires before
+    /// the deadline of the request then waiting, so a request costs no timer registration of its own.
+    timer: Pin<Box<Sleep>>,
 }
 
 impl Conn {
-    pub(crate) fn new(tcp: TcpStream) -> Conn {
-        Conn { tcp, buf: BytesMut::with_capacity(READ_SIZE) }
+    pub(crate) fn new(tcp: TcpStream, deadline: Instant) -> Conn {
+        Conn { tcp, buf: BytesMut::with_capacity(READ_SIZE), timer: Box::pin(tokio::time::sleep_until(deadline)) }
+    }
+
+    /// Polls `io` on this connection until it is ready or `deadline` has passed (`PoolError::Timeout`).
+    async fn within<T>(
+        &mut self,
+        deadline: Instant,
+        mut io: impl FnMut(&mut TcpStream, &mut BytesMut, &mut Context<'_>) -> Poll<T>,
+    ) -> Result<T, PoolError> {
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = io(&mut self.tcp, &mut self.buf, cx) {
+                return Poll::Ready(Ok(r));
+            }
+            // Set for an earlier request, it may be later than this deadline only if the timeouts differ.
+            if self.timer.deadline() > deadline {
+                self.timer.as_mut().reset(deadline);
+            }
+            while self.timer.as_mut().poll(cx).is_ready() {
+                if Instant::now() >= deadline {
+                    return Poll::Ready(Err(PoolError::Timeout));
+                }
+                self.timer.as_mut().reset(deadline);
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Whether the backend closed (or wrote to) the connection while it sat idle. Looks at the readiness epoll
@@ -85,10 +114,25 @@ pub(crate) fn suits(req: &http::Request<Body>) -> bool {
 
 /// Sends a request without a body on `conn` and reads the response head; the body follows as the response's
 /// body, and the connection returns to `pool` once it has been read.
-pub(crate) async fn send(pool: &Arc<Pool>, mut conn: Conn, req: &http::Request<Body>) -> Result<http::Response<Body>, PoolError> {
+pub(crate) async fn send(
+    pool: &Arc<Pool>,
+    mut conn: Conn,
+    req: &http::Request<Body>,
+    deadline: Instant,
+) -> Result<http::Response<Body>, PoolError> {
     let mut head = Vec::with_capacity(512);
     encode(req, &mut head);
-    conn.tcp.write_all(&head).await.map_err(|e| bad(format!("write: {e}")))?;
+    let mut written = 0;
+    while written < head.len() {
+        let n = conn
+            .within(deadline, |tcp, _, cx| Pin::new(&mut *tcp).poll_write(cx, &head[written..]))
+            .await?
+            .map_err(|e| bad(format!("write: {e}")))?;
+        if n == 0 {
+            return Err(bad("write: the backend connection is closed"));
+        }
+        written += n;
+    }
     loop {
         match parse_head(&mut conn.buf, req.method())? {
             Some((parts, framing, keep_alive)) => return Ok(respond(pool, conn, parts, framing, keep_alive)),
@@ -97,7 +141,13 @@ pub(crate) async fn send(pool: &Arc<Pool>, mut conn: Conn, req: &http::Request<B
                     return Err(bad("the backend's response head is larger than 64 KiB"));
                 }
                 conn.buf.reserve(READ_SIZE);
-                let n = tokio::io::AsyncReadExt::read_buf(&mut conn.tcp, &mut conn.buf).await.map_err(|e| bad(format!("read: {e}")))?;
+                let n = conn
+                    .within(deadline, |tcp, buf, cx| {
+                        // tokio's `read_buf` future holds only the two borrows, so polling a fresh one each time is fine.
+                        std::pin::pin!(tokio::io::AsyncReadExt::read_buf(tcp, buf)).poll(cx)
+                    })
+                    .await?
+                    .map_err(|e| bad(format!("read: {e}")))?;
                 if n == 0 {
                     return Err(bad("the backend closed the connection before a complete response head"));
                 }

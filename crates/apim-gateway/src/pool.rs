@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use http::uri::Scheme;
 use hyper::body::{Body as HttpBody, Frame, Incoming};
 use hyper::client::conn::http1::{self, SendRequest};
@@ -30,6 +32,8 @@ pub enum PoolError {
     Request(hyper::Error),
     /// The backend's answer was not HTTP/1.1, or the connection failed during the exchange (`h1.rs`).
     Backend(String),
+    /// No response head before the deadline.
+    Timeout,
 }
 
 impl std::fmt::Display for PoolError {
@@ -38,6 +42,7 @@ impl std::fmt::Display for PoolError {
             PoolError::Connect(e) => write!(f, "connect: {e}"),
             PoolError::Request(e) => write!(f, "{e}"),
             PoolError::Backend(e) => f.write_str(e),
+            PoolError::Timeout => f.write_str("no response before the deadline"),
         }
     }
 }
@@ -111,20 +116,30 @@ impl Pool {
 
     /// A request without a body to a plain-HTTP backend, on this task (`h1.rs`). A kept-alive connection the
     /// backend closed meanwhile fails before any answer; an idempotent request then goes once more on a new one.
-    async fn send_inline(self: &Arc<Self>, host: &str, port: u16, req: http::Request<Body>) -> Result<http::Response<Body>, PoolError> {
+    async fn send_inline(
+        self: &Arc<Self>,
+        host: &str,
+        port: u16,
+        req: http::Request<Body>,
+        deadline: Instant,
+    ) -> Result<http::Response<Body>, PoolError> {
         if let Some(conn) = self.take_inline() {
-            match crate::h1::send(self, conn, &req).await {
+            match crate::h1::send(self, conn, &req, deadline).await {
                 Ok(resp) => return Ok(resp),
+                Err(e @ PoolError::Timeout) => return Err(e),
                 Err(e) if !req.method().is_idempotent() => return Err(e),
                 Err(e) => tracing::debug!("kept-alive backend connection failed ({e}); trying a new one"),
             }
         }
-        let tcp = Box::pin(tcp_connect(host, port)).await?;
-        crate::h1::send(self, crate::h1::Conn::new(tcp), &req).await
+        let tcp = match tokio::time::timeout_at(deadline, Box::pin(tcp_connect(host, port))).await {
+            Ok(tcp) => tcp?,
+            Err(_) => return Err(PoolError::Timeout),
+        };
+        crate::h1::send(self, crate::h1::Conn::new(tcp, deadline), &req, deadline).await
     }
 
     /// Sends `req` on the HTTP/2 connection, an idle connection or a new one; an HTTP/1.1 response body
-    /// returns its connection when done.
+    /// returns its connection when done. `PoolError::Timeout` when no response head came before `deadline`.
     pub async fn send(
         self: &Arc<Self>,
         scheme: &Scheme,
@@ -132,29 +147,45 @@ impl Pool {
         (host, port): (&str, u16),
         tls: &tokio_rustls::TlsConnector,
         req: http::Request<Body>,
+        deadline: Instant,
     ) -> Result<http::Response<Body>, PoolError> {
-        // HTTP/2 and new connections are boxed: their state would otherwise sit in (and be copied with) every
-        // request's future.
-        if let Some(h2) = self.h2() {
-            return Box::pin(send_h2(h2, scheme, authority, req)).await;
-        }
+        // (HTTP/2 is only ever chosen by a TLS handshake.)
         if *scheme == Scheme::HTTP && crate::h1::suits(&req) {
-            return self.send_inline(host, port, req).await;
+            // The inline client keeps its deadline with one timer per connection (`h1.rs`).
+            return self.send_inline(host, port, req, deadline).await;
+        }
+        // Everything else is boxed: its state would otherwise sit in (and be copied with) every request's future.
+        match tokio::time::timeout_at(deadline, Box::pin(self.send_hyper(scheme, authority, (host, port), tls, req))).await {
+            Ok(r) => r,
+            Err(_) => Err(PoolError::Timeout),
+        }
+    }
+
+    async fn send_hyper(
+        self: &Arc<Self>,
+        scheme: &Scheme,
+        authority: &http::uri::Authority,
+        (host, port): (&str, u16),
+        tls: &tokio_rustls::TlsConnector,
+        req: http::Request<Body>,
+    ) -> Result<http::Response<Body>, PoolError> {
+        if let Some(h2) = self.h2() {
+            return send_h2(h2, scheme, authority, req).await;
         }
         let mut sender = match self.take() {
             Some(mut s) => {
                 // A connection is ready again once its previous response has been read; that is at most a poll away.
                 match s.ready().await {
                     Ok(()) => s,
-                    Err(_) => match Box::pin(connect(scheme, host, port, tls, false)).await? {
+                    Err(_) => match connect(scheme, host, port, tls, false).await? {
                         Conn::H1(s) => s,
-                        Conn::H2(s) => return Box::pin(self.first_h2(s, scheme, authority, req)).await,
+                        Conn::H2(s) => return self.first_h2(s, scheme, authority, req).await,
                     },
                 }
             }
-            None => match Box::pin(connect(scheme, host, port, tls, false)).await? {
+            None => match connect(scheme, host, port, tls, false).await? {
                 Conn::H1(s) => s,
-                Conn::H2(s) => return Box::pin(self.first_h2(s, scheme, authority, req)).await,
+                Conn::H2(s) => return self.first_h2(s, scheme, authority, req).await,
             },
         };
         let resp = sender.send_request(req).await.map_err(PoolError::Request)?;
@@ -298,5 +329,80 @@ impl HttpBody for Returning {
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A backend that answers `GET /wait/<ms>` after that many milliseconds, counting the connections it accepts.
+    async fn slow_backend() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    loop {
+                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            match tcp.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                            continue;
+                        };
+                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                        buf.drain(..end + 4);
+                        let ms: u64 =
+                            head.split(' ').nth(1).and_then(|p| p.strip_prefix("/wait/")).and_then(|m| m.parse().ok()).unwrap_or(0);
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        if tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    fn get(path: &str) -> http::Request<Body> {
+        let mut req = http::Request::new(http_body_util::Empty::new().map_err(|never| match never {}).boxed());
+        *req.uri_mut() = path.parse().expect("path");
+        req
+    }
+
+    /// One timer per connection: requests on one kept-alive connection that take longer than the timeout in all,
+    /// each within it, all succeed; one slower than its deadline fails with `Timeout` at about the deadline.
+    #[tokio::test]
+    async fn the_inline_client_keeps_each_requests_deadline() {
+        let (addr, accepted) = slow_backend().await;
+        let pool = Arc::new(Pool::default());
+        let timeout = Duration::from_millis(300);
+        for _ in 0..4 {
+            let resp = pool.send_inline("127.0.0.1", addr.port(), get("/wait/150"), Instant::now() + timeout).await.expect("in time");
+            let body = resp.into_body().collect().await.expect("body").to_bytes();
+            assert_eq!(&body[..], b"ok");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "one kept-alive connection");
+        let started = Instant::now();
+        let late = pool.send_inline("127.0.0.1", addr.port(), get("/wait/1000"), Instant::now() + timeout).await;
+        assert!(matches!(late, Err(PoolError::Timeout)), "{late:?}");
+        let waited = started.elapsed();
+        assert!(waited >= timeout && waited < Duration::from_millis(800), "{waited:?}");
+        // The timed-out connection is not reused: the next request gets a new one and its own deadline.
+        let resp = pool.send_inline("127.0.0.1", addr.port(), get("/wait/0"), Instant::now() + timeout).await.expect("new connection");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 }

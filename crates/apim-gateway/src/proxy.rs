@@ -531,14 +531,14 @@ impl Gateway {
             if let Some(v) = endpoint.host_header() {
                 up.headers_mut().insert(header::HOST, v.clone());
             }
-            match tokio::time::timeout(endpoint.timeout, endpoint.send(&self.upstream_tls, up)).await {
-                Ok(Ok(resp)) => {
+            match endpoint.send(&self.upstream_tls, up).await {
+                Ok(resp) => {
                     endpoint.recovered();
                     let (mut p, b) = resp.into_parts();
                     strip_hop_by_hop(&mut p.headers);
                     return Response::from_parts(p, b);
                 }
-                Ok(Err(e @ crate::pool::PoolError::Connect(_))) => {
+                Err(e @ crate::pool::PoolError::Connect(_)) => {
                     endpoint.suspend();
                     self.metrics.upstream_error("connect");
                     tracing::warn!(api = %api.name, endpoint = %endpoint.url, "cannot connect to the backend: {e}");
@@ -552,17 +552,7 @@ impl Gateway {
                         "the backend refused or did not accept the connection",
                     );
                 }
-                Ok(Err(e)) => {
-                    self.metrics.upstream_error("closed");
-                    tracing::warn!(api = %api.name, endpoint = %endpoint.url, "backend failed: {e}");
-                    return reply::upstream(
-                        StatusCode::BAD_GATEWAY,
-                        101505,
-                        "Connection closed by the back end",
-                        "the backend closed the connection or sent an invalid response",
-                    );
-                }
-                Err(_) => {
+                Err(crate::pool::PoolError::Timeout) => {
                     self.metrics.upstream_error("timeout");
                     tracing::warn!(api = %api.name, endpoint = %endpoint.url, "backend did not answer within {:?}", endpoint.timeout);
                     return reply::upstream(
@@ -570,6 +560,16 @@ impl Gateway {
                         101504,
                         "Connection timed out",
                         "the backend did not answer in time",
+                    );
+                }
+                Err(e) => {
+                    self.metrics.upstream_error("closed");
+                    tracing::warn!(api = %api.name, endpoint = %endpoint.url, "backend failed: {e}");
+                    return reply::upstream(
+                        StatusCode::BAD_GATEWAY,
+                        101505,
+                        "Connection closed by the back end",
+                        "the backend closed the connection or sent an invalid response",
                     );
                 }
             }

@@ -92,13 +92,15 @@ impl Endpoint {
         }
     }
 
-    /// Sends a request on one of this endpoint's kept-alive connections.
+    /// Sends a request on one of this endpoint's kept-alive connections; its response head must come within the
+    /// endpoint's timeout (`PoolError::Timeout`).
     pub async fn send(
         &self,
         tls: &tokio_rustls::TlsConnector,
         req: http::Request<crate::proxy::Body>,
     ) -> Result<http::Response<crate::proxy::Body>, crate::pool::PoolError> {
-        self.pool.send(&self.scheme, &self.authority, (&self.host, self.port), tls, req).await
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        self.pool.send(&self.scheme, &self.authority, (&self.host, self.port), tls, req, deadline).await
     }
 
     pub fn host_header(&self) -> Option<&http::HeaderValue> {
