@@ -415,8 +415,8 @@ impl GatewayService {
     pub(crate) fn chain(
         &self,
         req: http::Request<apim_gateway::RequestBody>,
-    ) -> Option<impl Future<Output = Result<http::Response<apim_gateway::Body>, std::convert::Infallible>> + Send + use<>> {
-        self.slot.get().map(|gw| gw.clone().serve(req, self.peer.clone()))
+    ) -> Option<impl Future<Output = Result<http::Response<apim_gateway::Body>, std::convert::Infallible>> + Send + '_> {
+        self.slot.get().map(|gw| gw.answer(req, &self.peer))
     }
 }
 

@@ -39,6 +39,8 @@ const READ_SIZE: usize = 16 * 1024;
 pub(crate) struct Conn {
     tcp: TcpStream,
     buf: BytesMut,
+    /// The request head being written, kept for the next request.
+    head: Vec<u8>,
     /// One timer for the connection's life, for the requests' deadlines. It is moved only when it fires before
     /// the deadline of the request then waiting, so a request costs no timer registration of its own.
     timer: Pin<Box<Sleep>>,
@@ -46,7 +48,12 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub(crate) fn new(tcp: TcpStream, deadline: Instant) -> Conn {
-        Conn { tcp, buf: BytesMut::with_capacity(READ_SIZE), timer: Box::pin(tokio::time::sleep_until(deadline)) }
+        Conn {
+            tcp,
+            buf: BytesMut::with_capacity(READ_SIZE),
+            head: Vec::with_capacity(512),
+            timer: Box::pin(tokio::time::sleep_until(deadline)),
+        }
     }
 
     /// Polls `io` on this connection until it is ready or `deadline` has passed (`PoolError::Timeout`).
@@ -120,7 +127,8 @@ pub(crate) async fn send(
     req: &http::Request<Body>,
     deadline: Instant,
 ) -> Result<http::Response<Body>, PoolError> {
-    let mut head = Vec::with_capacity(512);
+    let mut head = std::mem::take(&mut conn.head);
+    head.clear();
     encode(req, &mut head);
     let mut written = 0;
     while written < head.len() {
@@ -133,6 +141,7 @@ pub(crate) async fn send(
         }
         written += n;
     }
+    conn.head = head;
     loop {
         match parse_head(&mut conn.buf, req.method())? {
             Some((parts, framing, keep_alive)) => return Ok(respond(pool, conn, parts, framing, keep_alive)),
@@ -220,7 +229,8 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<(http::respo
             continue;
         }
         let http10 = res.version == Some(0);
-        let mut headers = http::HeaderMap::with_capacity(res.headers.len());
+        // Room for what the gateway may add (CORS, content-length) without reallocating.
+        let mut headers = http::HeaderMap::with_capacity(res.headers.len() + 2);
         let (mut length, mut chunked, mut coded, mut close, mut keep_alive) = (None::<u64>, false, false, false, false);
         for h in res.headers.iter() {
             let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad(format!("header name `{}`", h.name)))?;

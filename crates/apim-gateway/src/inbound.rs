@@ -225,7 +225,8 @@ fn parse(buf: &mut BytesMut) -> Result<Option<Head>, ()> {
     }
     let head = buf.split_to(len).freeze();
     let Ok(uri) = Uri::from_maybe_shared(head.slice(path.0..path.0 + path.1)) else { return Err(()) };
-    let mut headers = HeaderMap::with_capacity(n);
+    // Room for the X-Forwarded-* headers the gateway adds: growing the map would reallocate it.
+    let mut headers = HeaderMap::with_capacity(n + 3);
     for &(no, nl, vo, vl) in &idx[..n] {
         let (Ok(name), Ok(value)) = (HeaderName::from_bytes(&head[no..no + nl]), HeaderValue::from_maybe_shared(head.slice(vo..vo + vl)))
         else {

@@ -123,19 +123,26 @@ impl Pool {
         req: http::Request<Body>,
         deadline: Instant,
     ) -> Result<http::Response<Body>, PoolError> {
-        if let Some(conn) = self.take_inline() {
+        // One call site of `h1::send` (each would take its own room in every request's future), and connecting
+        // boxed with its timer: rare, and large.
+        let mut kept = self.take_inline();
+        loop {
+            let fresh = kept.is_none();
+            let conn = match kept.take() {
+                Some(conn) => conn,
+                None => {
+                    let tcp =
+                        Box::pin(tokio::time::timeout_at(deadline, tcp_connect(host, port))).await.map_err(|_| PoolError::Timeout)??;
+                    crate::h1::Conn::new(tcp, deadline)
+                }
+            };
             match crate::h1::send(self, conn, &req, deadline).await {
                 Ok(resp) => return Ok(resp),
                 Err(e @ PoolError::Timeout) => return Err(e),
-                Err(e) if !req.method().is_idempotent() => return Err(e),
+                Err(e) if fresh || !req.method().is_idempotent() => return Err(e),
                 Err(e) => tracing::debug!("kept-alive backend connection failed ({e}); trying a new one"),
             }
         }
-        let tcp = match tokio::time::timeout_at(deadline, Box::pin(tcp_connect(host, port))).await {
-            Ok(tcp) => tcp?,
-            Err(_) => return Err(PoolError::Timeout),
-        };
-        crate::h1::send(self, crate::h1::Conn::new(tcp, deadline), &req, deadline).await
     }
 
     /// Sends `req` on the HTTP/2 connection, an idle connection or a new one; an HTTP/1.1 response body
@@ -155,7 +162,7 @@ impl Pool {
             return self.send_inline(host, port, req, deadline).await;
         }
         // Everything else is boxed: its state would otherwise sit in (and be copied with) every request's future.
-        match tokio::time::timeout_at(deadline, Box::pin(self.send_hyper(scheme, authority, (host, port), tls, req))).await {
+        match Box::pin(tokio::time::timeout_at(deadline, self.send_hyper(scheme, authority, (host, port), tls, req))).await {
             Ok(r) => r,
             Err(_) => Err(PoolError::Timeout),
         }

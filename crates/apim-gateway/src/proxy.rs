@@ -123,11 +123,15 @@ struct Caller<'s> {
 }
 
 impl Gateway {
-    /// Runs one request through the chain; always answers (failures are WSO2 error bodies, never a panic).
-    /// Takes and returns what a hyper service does, so that its future is the service's future: each level of
-    /// `async` around it would copy the whole (kilobytes-large) future once more per request.
+    /// `answer` for a hyper service, whose future must own what it uses.
     pub async fn serve(self: Arc<Self>, req: Request<RequestBody>, peer: Arc<Peer>) -> Result<Response<Body>, std::convert::Infallible> {
-        let peer = &*peer;
+        self.answer(req, &peer).await
+    }
+
+    /// Runs one request through the chain; always answers (failures are WSO2 error bodies, never a panic).
+    /// Borrows the gateway and the peer (the gateway's own HTTP/1.1 server holds both for the connection), so a
+    /// request clones neither `Arc`.
+    pub async fn answer(self: &Arc<Self>, req: Request<RequestBody>, peer: &Peer) -> Result<Response<Body>, std::convert::Infallible> {
         let started = Instant::now();
         let snap = self.snapshot.load_full();
         // The access log's strings are only built when it is on.

@@ -82,7 +82,8 @@ pub enum JwtError {
 
 /// Looks like a JWT (three base64url parts)? Used to route a presented token.
 pub fn looks_like_jwt(token: &str) -> bool {
-    token.split('.').count() == 3 && token.len() > 20
+    // A byte count (vectorised), not `split`: this runs on every gateway request.
+    token.len() > 20 && token.bytes().filter(|b| *b == b'.').count() == 2
 }
 
 /// The `kid` of a JWT's header, if it has one.
