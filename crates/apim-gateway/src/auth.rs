@@ -107,7 +107,11 @@ impl Authenticator {
 
     pub async fn authenticate(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
         let now = now_ms();
-        let principal = if jwt::looks_like_jwt(token) {
+        // A verified JWT first: the commonest case, and it needs no look at the token's shape.
+        let cached = self.jwts.get(token).map(|p| p.clone());
+        let principal = if let Some(p) = cached {
+            p
+        } else if jwt::looks_like_jwt(token) {
             self.jwt(token, now).await?
         } else {
             self.opaque(token, sha256(token.as_bytes()), now).await?
@@ -121,10 +125,8 @@ impl Authenticator {
         Ok(principal)
     }
 
+    /// A JWT not in the cache: verified (fetching the key manager's keys on an unknown `kid`) and cached.
     async fn jwt(&self, token: &str, now: u64) -> Result<Arc<Principal>, AuthError> {
-        if let Some(p) = self.jwts.get(token) {
-            return Ok(p.clone());
-        }
         let kid = jwt::kid_of(token).ok_or(AuthError::Invalid)?;
         if !self.keys.load().iter().any(|k| k.kid == kid) {
             self.refresh_keys(now).await;

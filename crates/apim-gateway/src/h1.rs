@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{HeaderName, HeaderValue, Method, StatusCode};
+use http::{Method, StatusCode};
 use hyper::body::{Body as HttpBody, Frame};
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
@@ -26,8 +26,7 @@ use crate::proxy::{Body, BoxError};
 
 /// A response head larger than this is refused (the traffic listeners' own limit).
 const MAX_HEAD: usize = 64 * 1024;
-/// Headers parsed on the first try (the array is set up per response, so it is kept small), and at most.
-const FEW_HEADERS: usize = 24;
+/// Headers a response head may have.
 const MAX_HEADERS: usize = 128;
 /// Chunk-size lines and trailers are short; anything longer is not HTTP.
 const MAX_LINE: usize = 4096;
@@ -205,16 +204,10 @@ enum Chunk {
 /// bytes are needed.
 fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<(http::response::Parts, Framing, bool)>, PoolError> {
     loop {
-        let mut few = [httparse::EMPTY_HEADER; FEW_HEADERS];
-        let mut many;
-        let mut res = httparse::Response::new(&mut few);
-        let mut parsed = res.parse(buf);
-        if matches!(parsed, Err(httparse::Error::TooManyHeaders)) {
-            many = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            res = httparse::Response::new(&mut many);
-            parsed = res.parse(buf);
-        }
-        let len = match parsed {
+        // Uninitialised slots: setting up an array of empty headers would cost as much as parsing a small head.
+        let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut res = httparse::Response::new(&mut []);
+        let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut res, buf, &mut slots) {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(e) => return Err(bad(format!("the backend's response is not HTTP/1.1: {e}"))),
@@ -229,13 +222,11 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<(http::respo
             continue;
         }
         let http10 = res.version == Some(0);
-        // Room for what the gateway may add (CORS, content-length) without reallocating.
-        let mut headers = http::HeaderMap::with_capacity(res.headers.len() + 2);
+        let mut spans = crate::inbound::Spans::new(buf);
         let (mut length, mut chunked, mut coded, mut close, mut keep_alive) = (None::<u64>, false, false, false, false);
         for h in res.headers.iter() {
-            let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad(format!("header name `{}`", h.name)))?;
-            let value = HeaderValue::from_bytes(h.value).map_err(|_| bad(format!("the value of `{}`", h.name)))?;
-            if name == http::header::CONTENT_LENGTH {
+            let name = h.name.as_bytes();
+            if name.eq_ignore_ascii_case(b"content-length") {
                 let n = std::str::from_utf8(h.value)
                     .ok()
                     .and_then(|v| v.trim().parse::<u64>().ok())
@@ -244,18 +235,20 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<(http::respo
                     return Err(bad("differing Content-Length values"));
                 }
                 length = Some(n);
-            } else if name == http::header::TRANSFER_ENCODING {
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
                 coded = true;
-                chunked =
-                    value.to_str().ok().and_then(|v| v.rsplit(',').next()).is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
-            } else if name == http::header::CONNECTION {
-                let v = value.to_str().unwrap_or("");
-                close |= v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"));
-                keep_alive |= v.split(',').any(|t| t.trim().eq_ignore_ascii_case("keep-alive"));
+                chunked = h.value.rsplit(|b| *b == b',').next().is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            } else if name.eq_ignore_ascii_case(b"connection") {
+                for token in h.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
             }
-            headers.append(name, value);
+            spans.push(name, h.value);
         }
-        buf.advance(len);
+        // The values share the head's bytes. Room for what the gateway may add (CORS, content-length).
+        let head = buf.split_to(len).freeze();
+        let headers = spans.into_map(&head, 2).map_err(bad)?;
         let framing = if *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
             Framing::Empty
         } else if coded {

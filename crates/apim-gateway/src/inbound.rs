@@ -178,8 +178,7 @@ fn parse(buf: &mut BytesMut) -> Result<Option<Head>, ()> {
         Err(_) => return Err(()),
     };
     let (Some(method), Some(path), Some(version)) = (r.method, r.path, r.version) else { return Err(()) };
-    let base = buf.as_ptr() as usize;
-    let at = |s: &[u8]| (s.as_ptr() as usize - base, s.len());
+    let at = |s: &[u8]| (s.as_ptr() as usize - buf.as_ptr() as usize, s.len());
     let fallback = || Ok(Some(Head { req: None, keep_alive: false, fallback: true }));
     let method = match method {
         "GET" => Method::GET,
@@ -193,8 +192,7 @@ fn parse(buf: &mut BytesMut) -> Result<Option<Head>, ()> {
         },
     };
     let path = at(path.as_bytes());
-    let mut idx: [(usize, usize, usize, usize); MAX_HEADERS] = [(0, 0, 0, 0); MAX_HEADERS];
-    let mut n = 0;
+    let mut spans = Spans::new(buf);
     let mut keep_alive = version == 1;
     for h in r.headers.iter() {
         let name = h.name.as_bytes();
@@ -218,28 +216,66 @@ fn parse(buf: &mut BytesMut) -> Result<Option<Head>, ()> {
                 }
             }
         }
-        let (no, nl) = at(name);
-        let (vo, vl) = at(h.value);
-        idx[n] = (no, nl, vo, vl);
-        n += 1;
+        spans.push(name, h.value);
     }
     let head = buf.split_to(len).freeze();
     let Ok(uri) = Uri::from_maybe_shared(head.slice(path.0..path.0 + path.1)) else { return Err(()) };
     // Room for the X-Forwarded-* headers the gateway adds: growing the map would reallocate it.
-    let mut headers = HeaderMap::with_capacity(n + 3);
-    for &(no, nl, vo, vl) in &idx[..n] {
-        let (Ok(name), Ok(value)) = (HeaderName::from_bytes(&head[no..no + nl]), HeaderValue::from_maybe_shared(head.slice(vo..vo + vl)))
-        else {
-            return Err(());
-        };
-        headers.append(name, value);
-    }
+    let Ok(headers) = spans.into_map(&head, 3) else { return Err(()) };
     let mut req = Request::new(RequestBody::Empty);
     *req.method_mut() = method;
     *req.uri_mut() = uri;
     *req.version_mut() = if version == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
     *req.headers_mut() = headers;
     Ok(Some(Head { req: Some(req), keep_alive, fallback: false }))
+}
+
+/// Where each header's name and value lie in a head. The parsed headers borrow the read buffer; the `HeaderMap`
+/// is built once the head is split off it, its values sharing the head's bytes (nothing copied). Room for a
+/// typical head's headers is on the stack, set up in a few stores (a full-size array would cost a 3 KiB memset
+/// per request).
+pub(crate) struct Spans {
+    base: usize,
+    few: [[u32; 4]; 16],
+    n: usize,
+    more: Vec<[u32; 4]>,
+}
+
+impl Spans {
+    /// `buf` is the buffer the headers are parsed from.
+    pub(crate) fn new(buf: &[u8]) -> Spans {
+        Spans { base: buf.as_ptr() as usize, few: [[0; 4]; 16], n: 0, more: Vec::new() }
+    }
+
+    /// Records one header; its slices point into the buffer given to `new` (a head is at most 64 KiB + a read).
+    pub(crate) fn push(&mut self, name: &[u8], value: &[u8]) {
+        let at = |s: &[u8]| (s.as_ptr() as usize).wrapping_sub(self.base) as u32;
+        let span = [at(name), name.len() as u32, at(value), value.len() as u32];
+        if self.n < self.few.len() {
+            self.few[self.n] = span;
+        } else {
+            self.more.push(span);
+        }
+        self.n += 1;
+    }
+
+    /// The headers as a map over `head` (the buffer's first bytes), with room for `extra` more; `Err` names a
+    /// header that is not valid.
+    pub(crate) fn into_map(self, head: &Bytes, extra: usize) -> Result<HeaderMap, String> {
+        let mut map = HeaderMap::with_capacity(self.n + extra);
+        let few = &self.few[..self.n.min(self.few.len())];
+        for &[no, nl, vo, vl] in few.iter().chain(&self.more) {
+            let (no, nl, vo, vl) = (no as usize, nl as usize, vo as usize, vl as usize);
+            let raw_name = head.get(no..no + nl).ok_or("a header outside the head")?;
+            let name = HeaderName::from_bytes(raw_name).map_err(|_| format!("header name `{}`", String::from_utf8_lossy(raw_name)))?;
+            if vo + vl > head.len() {
+                return Err("a header outside the head".into());
+            }
+            let value = HeaderValue::from_maybe_shared(head.slice(vo..vo + vl)).map_err(|_| format!("the value of `{name}`"))?;
+            map.append(name, value);
+        }
+        Ok(map)
+    }
 }
 
 /// How the answer's body is delimited on the wire.

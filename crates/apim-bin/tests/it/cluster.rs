@@ -200,6 +200,11 @@ impl Proxy {
     }
 
     /// Drops every open connection (both sockets close at once, mid-stream).
+    /// Connections open through the proxy now.
+    fn open(&self) -> usize {
+        self.conns.lock().expect("lock").iter().filter(|t| !t.is_finished()).count()
+    }
+
     fn cut(&self) -> usize {
         let conns: Vec<_> = self.conns.lock().expect("lock").drain(..).collect();
         let open = conns.iter().filter(|t| !t.is_finished()).count();
@@ -283,6 +288,11 @@ async fn gateway_survives_restarts_and_cut_streams() {
             cp = start_control_plane(dir.path(), "cp.toml", "127.0.0.1").await.0;
         }
         if i == 650 {
+            // After the last restart the gateway reconnects with a backoff: cut the stream once it is up again.
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while proxy.open() == 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             cut = proxy.cut();
         }
         create_app(&cp_https, &auth, &format!("Churn{i}")).await;
