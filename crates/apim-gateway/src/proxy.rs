@@ -255,11 +255,13 @@ impl Gateway {
         if resource.auth == AuthType::None {
             return Ok(anonymous);
         }
+        // `from_utf8` (checked word by word) rather than `to_str` (byte by byte): a JWT is about a kilobyte; a
+        // token with bytes `to_str` refuses cannot verify either.
         let token = api
             .auth_header
             .as_ref()
             .and_then(|h| req.headers().get(h))
-            .and_then(|v| v.to_str().ok())
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty() && api.oauth2);
