@@ -9,8 +9,8 @@
 # (`apim gateway`, synced from the all-in-one's event hub) at that size. Prints requests/s, p50, p99, the ratios
 # c/b and c/a, and RSS (the all-in-one process holds the control plane and key manager too; (d) is the gateway
 # alone). Every target gets the same request, bearer token included (a plain proxy passes it on).
-# (e), a reference: the least proxy on the gateway's own HTTP stack (hyper, one tokio thread, no chain), to tell
-# what the chain costs from what the stack costs.
+# (e), a reference: the least proxy on hyper (one tokio thread, no chain), the stack the gateway hands what its own
+# HTTP/1.1 server and client do not take on, to tell what the chain costs from what a stack costs.
 # Usage: bench/gateway.sh [SECONDS] [CONNECTIONS] [GATEWAY_WORKER_THREADS]   (needs wrk and nginx: apt-get install wrk nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
