@@ -133,8 +133,8 @@ impl Authenticator {
         }
     }
 
-    pub async fn authenticate(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
-        let now = now_ms();
+    /// `now`: the wall-clock time in milliseconds (the caller reads it once per request).
+    pub async fn authenticate(&self, token: &str, now: u64) -> Result<Arc<Principal>, AuthError> {
         // A verified JWT first: the commonest case, and it needs no look at the token's shape.
         let cached = self.jwts.get(token).map(|p| p.clone());
         let principal = if let Some(p) = cached {

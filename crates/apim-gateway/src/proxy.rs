@@ -137,7 +137,7 @@ impl Gateway {
         // The access log's strings are only built when it is on.
         let log = tracing::enabled!(target: "apim::access", tracing::Level::INFO);
         let request_line = log.then(|| (req.method().clone(), req.uri().path().to_string()));
-        let (resp, api, app) = self.chain(&snap, req, peer).await;
+        let (resp, api, app) = self.chain(&snap, req, peer, started).await;
         let status = resp.status().as_u16();
         let elapsed = started.elapsed();
         self.metrics.request(status, elapsed);
@@ -154,12 +154,16 @@ impl Gateway {
     }
 
     /// Returns the response plus the API and application names for the access log.
+    /// `started`: when the request came in; with the wall-clock time read once here, it serves every later step
+    /// (token expiry, throttle windows, the upstream deadline) instead of a clock read each.
     async fn chain<'s>(
         self: &Arc<Self>,
         snap: &'s Snapshot,
         req: Request<RequestBody>,
         peer: &Peer,
+        started: Instant,
     ) -> (Response<Body>, Option<Arc<Api>>, Option<&'s crate::snapshot::Application>) {
+        let now = now_ms();
         let path = req.uri().path();
         let preflight = req.method() == Method::OPTIONS
             && req.headers().contains_key(header::ORIGIN)
@@ -197,7 +201,7 @@ impl Gateway {
             self.metrics.throttled("blocked");
             return (reply::blocked(if snap.blocks.ip_blocked(client_ip) { "IP address" } else { "API" }), api_name, None);
         }
-        let caller = match self.authorize(snap, &api, resource, &req).await {
+        let caller = match self.authorize(snap, &api, resource, &req, now).await {
             Ok(c) => c,
             Err((resp, code)) => {
                 self.metrics.auth_failure(code);
@@ -205,7 +209,7 @@ impl Gateway {
             }
         };
         let app_name = caller.application;
-        if let Some(r) = self.throttle(snap, &api, resource, &caller, &req, client_ip) {
+        if let Some(r) = self.throttle(snap, &api, resource, &caller, &req, client_ip, now) {
             return (r, api_name, app_name);
         }
         let group = match caller.key_type {
@@ -236,7 +240,7 @@ impl Gateway {
         }
         let origin = req.headers().get(header::ORIGIN).cloned();
         let backend_jwt = self.backend_jwt(&api, &caller);
-        let mut resp = self.forward(req, &api, &group, prefix_len, peer, backend_jwt).await;
+        let mut resp = self.forward(req, &api, &group, prefix_len, peer, backend_jwt, started).await;
         if let Some(origin) = origin {
             self.cors_headers(&api, &origin, resp.headers_mut());
         }
@@ -250,6 +254,7 @@ impl Gateway {
         api: &Api,
         resource: &Resource,
         req: &Request<RequestBody>,
+        now: u64,
     ) -> Result<Caller<'s>, (Response<Body>, u32)> {
         let anonymous = Caller { principal: None, application: None, key_type: KeyType::Production, subscription: None };
         if resource.auth == AuthType::None {
@@ -274,7 +279,7 @@ impl Gateway {
         };
         let (principal, app_id, key_type) = match token.or(from_query.as_deref()) {
             Some(token) => {
-                let principal = self.auth.authenticate(token).await.map_err(map_err)?;
+                let principal = self.auth.authenticate(token, now).await.map_err(map_err)?;
                 let Some((app_id, key_type)) = snap.keys.get(&principal.client_id) else {
                     return Err((
                         reply::forbidden("User is NOT authorized to access the Resource. The token's application is not known here."),
@@ -427,13 +432,13 @@ impl Gateway {
         caller: &Caller<'_>,
         req: &Request<RequestBody>,
         client_ip: IpAddr,
+        now: u64,
     ) -> Option<Response<Body>> {
         let checks = self.checks(snap, api, resource, caller, req, client_ip);
         if checks.is_empty() {
             return None;
         }
         let bytes = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
-        let now = now_ms();
         match self.counters.admit(&checks, bytes, now) {
             Ok(()) => None,
             Err(refused) => {
@@ -492,6 +497,7 @@ impl Gateway {
         prefix_len: usize,
         peer: &Peer,
         backend_jwt: Option<(HeaderName, HeaderValue)>,
+        started: Instant,
     ) -> Response<Body> {
         let (parts, body) = req.into_parts();
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
@@ -537,7 +543,10 @@ impl Gateway {
             if let Some(v) = endpoint.host_header() {
                 up.headers_mut().insert(header::HOST, v.clone());
             }
-            match endpoint.send(&self.upstream_tls, up).await {
+            // The first endpoint's deadline counts from the request's arrival (one clock read fewer); a next one,
+            // after a failed connection, gets its whole timeout.
+            let from = if i == 0 { started } else { Instant::now() };
+            match endpoint.send(&self.upstream_tls, up, from).await {
                 Ok(resp) => {
                     endpoint.recovered();
                     let (mut p, b) = resp.into_parts();

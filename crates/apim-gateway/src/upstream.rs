@@ -95,12 +95,14 @@ impl Endpoint {
     /// Sends a request on one of this endpoint's kept-alive connections; its response head must come within the
     /// endpoint's timeout (`PoolError::Timeout`). The pool's own future, not one wrapped around it: a level of
     /// `async` more would copy it once more per request.
+    /// `from`: when the timeout starts.
     pub fn send<'a>(
         &'a self,
         tls: &'a tokio_rustls::TlsConnector,
         req: http::Request<crate::proxy::Body>,
+        from: std::time::Instant,
     ) -> impl Future<Output = Result<http::Response<crate::proxy::Body>, crate::pool::PoolError>> + Send + 'a {
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let deadline = tokio::time::Instant::from_std(from) + self.timeout;
         self.pool.send(&self.scheme, &self.authority, (&self.host, self.port), tls, req, deadline)
     }
 
