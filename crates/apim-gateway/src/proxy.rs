@@ -424,6 +424,7 @@ impl Gateway {
     }
 
     /// Admits the request against its limits, or answers 429.
+    #[allow(clippy::too_many_arguments)]
     fn throttle(
         &self,
         snap: &Snapshot,
