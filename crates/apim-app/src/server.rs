@@ -55,21 +55,9 @@ pub async fn serve_with<M, S, B>(
     B::Error: Into<BoxError>,
 {
     let graceful = GracefulShutdown::new();
-    let acceptor = l.tls.map(tokio_rustls::TlsAcceptor::from);
+    let acceptor = l.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = l.listener.accept() => match accepted {
-                Ok(x) => x,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(listener = l.name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = stopped(&mut shutdown) => break,
-        };
-        let _ = tcp.set_nodelay(true);
+        let Some((tcp, peer)) = accept(&l, &mut shutdown).await else { break };
         let service = make(peer);
         match &acceptor {
             None => {
@@ -84,14 +72,7 @@ pub async fn serve_with<M, S, B>(
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "tls handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    };
+                    let Some(stream) = handshake(&acceptor, tcp, peer).await else { return };
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     let _ = watcher.watch(conn).await;
                 });
@@ -117,22 +98,11 @@ pub(crate) async fn serve_gateway<M>(
 ) where
     M: Fn(SocketAddr) -> crate::GatewayService,
 {
-    let acceptor = l.tls.map(tokio_rustls::TlsAcceptor::from);
+    let acceptor = l.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let mut conns = tokio::task::JoinSet::new();
     loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = l.listener.accept() => match accepted {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(listener = l.name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = stopped(&mut shutdown) => break,
-        };
+        let Some((tcp, peer)) = accept(&l, &mut shutdown).await else { break };
         while conns.try_join_next().is_some() {}
-        let _ = tcp.set_nodelay(true);
         let service = make(peer);
         let builder = builder.clone();
         let rx = shutdown.clone();
@@ -143,14 +113,7 @@ pub(crate) async fn serve_gateway<M>(
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 conns.spawn(async move {
-                    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "tls handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    };
+                    let Some(stream) = handshake(&acceptor, tcp, peer).await else { return };
                     if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
                         hyper_graceful(builder.serve_connection_with_upgrades(TokioIo::new(stream), service), rx).await;
                     } else {
@@ -190,6 +153,42 @@ where
     }
     conn.as_mut().graceful_shutdown();
     let _ = conn.await;
+}
+
+/// The next connection (with Nagle off), or none once shutdown has been requested.
+async fn accept(l: &Listener, shutdown: &mut watch::Receiver<bool>) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = l.listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let _ = tcp.set_nodelay(true);
+                    return Some((tcp, peer));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(listener = l.name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = stopped(shutdown) => return None,
+        }
+    }
+}
+
+/// A TLS handshake within `HANDSHAKE_TIMEOUT`; a failed one is logged at debug level (clients probe and give up).
+async fn handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "tls handshake failed");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 /// Resolves once shutdown has been requested (or the sender is gone).

@@ -524,12 +524,7 @@ impl Gateway {
         let last = group.len().saturating_sub(1);
         for (i, endpoint) in group.candidates().enumerate() {
             let Ok(uri) = endpoint.uri_for(rest, query) else {
-                return reply::upstream(
-                    StatusCode::BAD_GATEWAY,
-                    101503,
-                    "Error connecting to the back end",
-                    "the backend URL could not be formed",
-                );
+                return reply::cannot_connect("the backend URL could not be formed");
             };
             let b = match (replayable, body.take()) {
                 (true, _) => http_body_util::Empty::new().map_err(|never| match never {}).boxed(),
@@ -561,36 +556,21 @@ impl Gateway {
                     if replayable && i < last {
                         continue;
                     }
-                    return reply::upstream(
-                        StatusCode::BAD_GATEWAY,
-                        101503,
-                        "Error connecting to the back end",
-                        "the backend refused or did not accept the connection",
-                    );
+                    return reply::cannot_connect("the backend refused or did not accept the connection");
                 }
                 Err(crate::pool::PoolError::Timeout) => {
                     self.metrics.upstream_error("timeout");
                     tracing::warn!(api = %api.name, endpoint = %endpoint.url, "backend did not answer within {:?}", endpoint.timeout);
-                    return reply::upstream(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        101504,
-                        "Connection timed out",
-                        "the backend did not answer in time",
-                    );
+                    return reply::backend_timeout("the backend did not answer in time");
                 }
                 Err(e) => {
                     self.metrics.upstream_error("closed");
                     tracing::warn!(api = %api.name, endpoint = %endpoint.url, "backend failed: {e}");
-                    return reply::upstream(
-                        StatusCode::BAD_GATEWAY,
-                        101505,
-                        "Connection closed by the back end",
-                        "the backend closed the connection or sent an invalid response",
-                    );
+                    return reply::backend_closed("the backend closed the connection or sent an invalid response");
                 }
             }
         }
-        reply::upstream(StatusCode::BAD_GATEWAY, 101503, "Error connecting to the back end", "no backend endpoint could be reached")
+        reply::cannot_connect("no backend endpoint could be reached")
     }
 
     /// A WebSocket handshake: forwarded on a connection of its own; on the backend's 101 both sides are upgraded
@@ -635,21 +615,11 @@ impl Gateway {
                 Ok(Err(e)) => {
                     self.metrics.upstream_error("closed");
                     tracing::warn!(api = %api.name, endpoint = %endpoint.url, "WebSocket handshake failed: {e}");
-                    return reply::upstream(
-                        StatusCode::BAD_GATEWAY,
-                        101505,
-                        "Connection closed by the back end",
-                        "the WebSocket handshake failed",
-                    );
+                    return reply::backend_closed("the WebSocket handshake failed");
                 }
                 Err(_) => {
                     self.metrics.upstream_error("timeout");
-                    return reply::upstream(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        101504,
-                        "Connection timed out",
-                        "the backend did not answer the handshake in time",
-                    );
+                    return reply::backend_timeout("the backend did not answer the handshake in time");
                 }
             };
             endpoint.recovered();
@@ -670,12 +640,7 @@ impl Gateway {
             });
             return answer;
         }
-        reply::upstream(
-            StatusCode::BAD_GATEWAY,
-            101503,
-            "Error connecting to the back end",
-            "no WebSocket backend endpoint could be reached",
-        )
+        reply::cannot_connect("no WebSocket backend endpoint could be reached")
     }
 
     /// Answers a CORS preflight for an API with CORS on (its own configuration, else `[apim.cors]`).

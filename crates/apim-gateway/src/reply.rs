@@ -143,6 +143,21 @@ pub fn no_traffic_manager(retry_at_ms: u64, now_ms: u64) -> Response<Body> {
 }
 
 /// Backend failures (WSO2's 1015xx transport codes).
-pub fn upstream(status: StatusCode, code: u32, message: &str, description: &str) -> Response<Body> {
+fn upstream(status: StatusCode, code: u32, message: &str, description: &str) -> Response<Body> {
     json_reply(status, json!({"code": code.to_string(), "message": message, "description": description}))
+}
+
+/// 502 101503: no connection to a backend could be made (or its URL formed).
+pub fn cannot_connect(description: &str) -> Response<Body> {
+    upstream(StatusCode::BAD_GATEWAY, 101503, "Error connecting to the back end", description)
+}
+
+/// 504 101504: the backend did not answer in time.
+pub fn backend_timeout(description: &str) -> Response<Body> {
+    upstream(StatusCode::GATEWAY_TIMEOUT, 101504, "Connection timed out", description)
+}
+
+/// 502 101505: the backend closed the connection or answered with something that is not HTTP.
+pub fn backend_closed(description: &str) -> Response<Body> {
+    upstream(StatusCode::BAD_GATEWAY, 101505, "Connection closed by the back end", description)
 }
