@@ -1,5 +1,5 @@
 //! Our OpenAPI documents: WSO2's own, cut down to the operations this control plane implements. The lists
-//! below are the contract; a test regenerates the committed documents from `../shared/specs` and fails if they
+//! below are the contract; a test regenerates the committed documents from `fixtures/specs` and fails if they
 //! are stale, and another calls every listed operation to prove the router serves it.
 
 use std::collections::BTreeSet;

@@ -41,9 +41,10 @@ pub fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// The repository's `../shared` directory.
-pub fn shared_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+/// The repository's `fixtures/` directory: WSO2's sample configurations, OpenAPI documents and apictl
+/// projects, kept verbatim (see `fixtures/README.md`).
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
 
 /// A short unique suffix for database and user names.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use apim_test_support::db::{Backend, admin_exec, admin_url};
 use apim_test_support::process::{Node, free_offset};
-use apim_test_support::{TempDir, http, shared_dir, unique};
+use apim_test_support::{TempDir, fixtures_dir, http, unique};
 
 mod cluster;
 mod gateway;
@@ -45,7 +45,7 @@ impl Drop for Cleanup {
 }
 
 pub(crate) fn seed(name: &str) -> PathBuf {
-    shared_dir().join("fixtures/seed-configs").join(name)
+    fixtures_dir().join("seed-configs").join(name)
 }
 
 fn run(args: &[&str], cwd: &Path) -> std::process::Output {
@@ -83,7 +83,7 @@ async fn ready_all_in_one(prefix: &str) -> (TempDir, Node, String, String) {
 fn config_check_accepts_every_seed_and_masks_secrets() {
     let dir = TempDir::new("apim-check");
     let mut count = 0;
-    for entry in std::fs::read_dir(shared_dir().join("fixtures/seed-configs")).expect("seed dir") {
+    for entry in std::fs::read_dir(fixtures_dir().join("seed-configs")).expect("seed dir") {
         let path = entry.expect("entry").path();
         if path.extension().is_none_or(|e| e != "toml") {
             continue;

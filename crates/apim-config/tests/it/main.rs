@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use apim_config::{LoadOptions, Severity, Source, load_file, load_str};
 
 fn seed_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/seed-configs")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/seed-configs")
 }
 
 fn seeds() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(seed_dir())
-        .expect("../shared/fixtures/seed-configs must exist beside the repository")
+        .expect("fixtures/seed-configs in the repository")
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();

@@ -982,14 +982,14 @@ async fn publisher_on_mariadb() {
 #[test]
 fn openapi_documents_are_current_wso2_subsets() {
     use apim_control_plane::spec;
-    let specs = apim_test_support::shared_dir().join("specs");
+    let specs = apim_test_support::fixtures_dir().join("specs");
     let out = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("openapi");
     for (wso2, ops, base, file, committed) in [
         ("wso2-publisher-v4.yaml", spec::PUBLISHER, "/api/am/publisher/v4", "publisher-v4.json", spec::PUBLISHER_DOC),
         ("wso2-devportal-v3.yaml", spec::DEVPORTAL, "/api/am/devportal/v3", "devportal-v3.json", spec::DEVPORTAL_DOC),
         ("wso2-admin-v4.yaml", spec::ADMIN, "/api/am/admin/v4", "admin-v4.json", spec::ADMIN_DOC),
     ] {
-        let text = std::fs::read_to_string(specs.join(wso2)).expect("WSO2 spec in ../shared/specs");
+        let text = std::fs::read_to_string(specs.join(wso2)).expect("WSO2 spec in fixtures/specs");
         let doc: Value = serde_norway::from_str(&text).expect("WSO2 spec parses");
         let ours = spec::subset(&doc, ops, base).unwrap_or_else(|e| panic!("{wso2}: {e}"));
         let pretty = serde_json::to_string_pretty(&ours).expect("json") + "\n";
