@@ -161,10 +161,15 @@ impl App {
         let router = health::routes(health.clone()).fallback_service(late.clone().service());
         let mut listeners = Vec::new();
         let mut tasks = Vec::new();
+        let limits = config.transport.limits;
+        let trusted = config.gateway_request.trusted_proxies.clone();
+        let admission = |name| server::Admission::new(name, limits, trusted.clone());
+        let mut admissions = Vec::new();
         for l in [
-            Listener { name: "management https", listener: https, tls: Some(tls_config.clone()) },
-            Listener { name: "management http", listener: http, tls: None },
+            Listener { name: "management https", listener: https, tls: Some(tls_config.clone()), admission: admission("management https") },
+            Listener { name: "management http", listener: http, tls: None, admission: admission("management http") },
         ] {
+            admissions.push(l.admission.clone());
             let addr = l.local_addr().map_err(|source| AppError::Bind { what: l.name, addr: https_addr, source })?;
             tracing::info!(listener = l.name, %addr, "listening");
             listeners.push(BoundAddr { name: l.name, scheme: l.scheme(), addr });
@@ -209,20 +214,23 @@ impl App {
             ] {
                 let addr = SocketAddr::new(opts.bind, port);
                 let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { what: name, addr, source })?;
-                let l = Listener { name, listener, tls };
+                let websocket = port == gw_cfg.ws_port || port == gw_cfg.wss_port;
+                let l = Listener { name, listener, tls, admission: server::Admission::new(name, limits, trusted.clone()) };
+                admissions.push(l.admission.clone());
                 let addr = l.local_addr().map_err(|source| AppError::Bind { what: name, addr, source })?;
                 tracing::info!(listener = name, %addr, "listening");
                 listeners.push(BoundAddr { name, scheme: l.scheme(), addr });
                 let make = gateway.service_factory(l.tls.is_some());
-                let builder = apim_gateway::Gateway::connection_builder();
+                let builder = apim_gateway::Gateway::connection_builder(limits.header_read_timeout);
                 // WebSocket listeners take only upgrades: hyper's. The API traffic listeners run the gateway's own
                 // HTTP/1.1 server first.
-                match port == gw_cfg.ws_port || port == gw_cfg.wss_port {
+                match websocket {
                     true => tasks.push(tokio::spawn(server::serve_with(l, builder, make, rx.clone(), opts.drain))),
                     false => tasks.push(tokio::spawn(server::serve_gateway(l, builder, make, rx.clone(), opts.drain))),
                 }
             }
         }
+        let admissions = Arc::new(admissions);
         tracing::info!(origin = %identity.origin, "tls identity loaded");
         if (run_gw || remote_gw) && !vhost_certs.is_empty() {
             tracing::info!(hosts = ?vhost_certs, "vhost certificates for the gateway's TLS listeners (by SNI)");
@@ -281,6 +289,7 @@ impl App {
             upstream_tls: (*tls::client_config(&identity, &trust)).clone(),
             slot: gateway.clone(),
             jwt_signer: node_signer.clone(),
+            listeners: admissions.clone(),
             // An all-in-one node may still share quotas with others through traffic managers it names.
             link: throttle_link(&config, &opts, tls::client_config(&identity, &trust))
                 .map(|l| (l, config.throttling.as_ref().map(|t| t.fail_mode).unwrap_or_default())),
@@ -295,13 +304,13 @@ impl App {
                 gw.link_traffic_managers(config.throttling.as_ref().map(|t| t.fail_mode).unwrap_or_default(), link.node_id());
                 background.extend(link.start(Arc::new(GatewayUsage(gw.clone()))));
             }
-            let (metrics, sync) = (gw.clone(), syncer.clone());
+            let (metrics, sync, listeners) = (gw.clone(), syncer.clone(), admissions.clone());
             let link_stats = link.map(|l| l.stats.clone());
             late.mount(axum::Router::new().route(
                 "/metrics",
                 axum::routing::get(move || {
                     let link = link_stats.as_ref().map(|s| s.render()).unwrap_or_default();
-                    std::future::ready(metrics.metrics_text() + &sync.stats.render() + &link)
+                    std::future::ready(metrics.metrics_text() + &sync.stats.render() + &link + &server::Admission::render(&listeners))
                 }),
             ));
             let sink = Arc::new(RemoteGatewaySink { gw, slot: gateway, health: health.clone() });
@@ -309,14 +318,16 @@ impl App {
         }
         if let Some(syncer) = tm_syncer {
             let tm = apim_traffic_manager::TrafficManager::new(apim_traffic_manager::Config::from_deployment(&config));
-            let (metrics, sync) = (tm.clone(), syncer.clone());
+            let (metrics, sync, listeners) = (tm.clone(), syncer.clone(), admissions.clone());
             let route = "/metrics";
             // A gateway and a traffic manager in one process without a control plane share the route.
             if !remote_gw {
-                late.mount(
-                    axum::Router::new()
-                        .route(route, axum::routing::get(move || std::future::ready(metrics.metrics_text() + &sync.stats.render()))),
-                );
+                late.mount(axum::Router::new().route(
+                    route,
+                    axum::routing::get(move || {
+                        std::future::ready(metrics.metrics_text() + &sync.stats.render() + &server::Admission::render(&listeners))
+                    }),
+                ));
             }
             background.extend(tm.start(opts.hosts.clone(), tls::client_config(&identity, &trust)));
             let (usage, decisions) = tm.services();
@@ -440,6 +451,8 @@ struct GwStart {
     slot: GatewaySlot,
     jwt_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
     link: Option<(Arc<apim_sync::throttle::ThrottleLink>, apim_config::FailMode)>,
+    /// The node's listeners, for `/metrics`.
+    listeners: Arc<Vec<Arc<server::Admission>>>,
 }
 
 /// Connects and migrates every pool, creates the super admin, then starts the roles that need the databases.
@@ -777,11 +790,12 @@ fn start_resident_gateway(
         drop(link.start(Arc::new(GatewayUsage(gw.clone()))));
     }
     let metrics = gw.clone();
+    let listeners = start.listeners;
     late.mount(axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
             let link = link_stats.as_ref().map(|s| s.render()).unwrap_or_default();
-            std::future::ready(metrics.metrics_text() + &link)
+            std::future::ready(metrics.metrics_text() + &link + &server::Admission::render(&listeners))
         }),
     ));
     let _ = start.slot.0.set(gw.clone());

@@ -1,9 +1,20 @@
 //! One accept loop for plain and TLS listeners, with graceful drain: on shutdown it stops accepting and
-//! waits for in-flight requests up to a deadline.
+//! waits for in-flight requests up to a deadline. Every listener is bounded (`[transport.limits]`): connections
+//! per listener and per client address are admitted or closed at once, a connection silent both ways for the idle
+//! timeout is closed, HTTP/1.1 heads (and the wait between kept-alive requests) have a deadline, and running out
+//! of file descriptors backs off without spinning, logged once a second and counted.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use apim_config::{IpNet, ListenerLimits};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
@@ -19,6 +30,205 @@ pub struct Listener {
     pub name: &'static str,
     pub listener: TcpListener,
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Who may hold a connection, and the counts `/metrics` shows.
+    pub admission: Arc<Admission>,
+}
+
+/// A listener's connection limits and counters.
+pub struct Admission {
+    name: &'static str,
+    limits: ListenerLimits,
+    /// Load balancers: exempt from the per-client limit (they carry many clients).
+    trusted: Vec<IpNet>,
+    open: AtomicUsize,
+    per_client: Mutex<HashMap<IpAddr, usize>>,
+    refused_full: AtomicU64,
+    refused_client: AtomicU64,
+    accept_errors: AtomicU64,
+    idle_closed: AtomicU64,
+    /// When an accept error was last logged, in seconds since `born` (one line a second at most).
+    last_error_log: AtomicU64,
+    born: std::time::Instant,
+}
+
+impl Admission {
+    pub fn new(name: &'static str, limits: ListenerLimits, trusted: Vec<IpNet>) -> Arc<Admission> {
+        Arc::new(Admission {
+            name,
+            limits,
+            trusted,
+            open: AtomicUsize::new(0),
+            per_client: Mutex::new(HashMap::new()),
+            refused_full: AtomicU64::new(0),
+            refused_client: AtomicU64::new(0),
+            accept_errors: AtomicU64::new(0),
+            idle_closed: AtomicU64::new(0),
+            last_error_log: AtomicU64::new(u64::MAX),
+            born: std::time::Instant::now(),
+        })
+    }
+
+    /// A permit for a connection from `ip`, or none when the listener or this client is at its limit.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Permit> {
+        if self.open.fetch_add(1, Ordering::AcqRel) >= self.limits.max_connections {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            self.refused_full.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let counted = !self.trusted.iter().any(|n| n.contains(ip));
+        if counted {
+            let mut map = self.per_client.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let n = map.entry(ip).or_insert(0);
+            if *n >= self.limits.max_connections_per_client {
+                drop(map);
+                self.open.fetch_sub(1, Ordering::AcqRel);
+                self.refused_client.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            *n += 1;
+        }
+        Some(Permit { admission: self.clone(), ip: counted.then_some(ip) })
+    }
+
+    fn accept_failed(&self, e: &std::io::Error) {
+        self.accept_errors.fetch_add(1, Ordering::Relaxed);
+        let now = self.born.elapsed().as_secs();
+        let last = self.last_error_log.swap(now, Ordering::Relaxed);
+        if last != now {
+            tracing::warn!(listener = self.name, error = %e, total = self.accept_errors.load(Ordering::Relaxed), "accept failed; backing off");
+        }
+    }
+
+    /// Prometheus text for every listener of a node.
+    pub fn render(all: &[Arc<Admission>]) -> String {
+        let mut out = String::new();
+        // (name, type, help, reading)
+        type Metric = (&'static str, &'static str, &'static str, fn(&Admission) -> u64);
+        let metrics: [Metric; 5] = [
+            ("apim_listener_connections", "gauge", "Open connections.", |a| a.open.load(Ordering::Relaxed) as u64),
+            ("apim_listener_refused_total", "counter", "Connections closed at once: the listener was full.", |a| {
+                a.refused_full.load(Ordering::Relaxed)
+            }),
+            ("apim_listener_refused_per_client_total", "counter", "Connections closed at once: their client held its limit.", |a| {
+                a.refused_client.load(Ordering::Relaxed)
+            }),
+            ("apim_listener_accept_errors_total", "counter", "Failed accepts (out of file descriptors and the like).", |a| {
+                a.accept_errors.load(Ordering::Relaxed)
+            }),
+            ("apim_listener_idle_closed_total", "counter", "Connections closed for moving no byte within the idle timeout.", |a| {
+                a.idle_closed.load(Ordering::Relaxed)
+            }),
+        ];
+        for (name, kind, help, read) in metrics {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for a in all {
+                let _ = writeln!(out, "{name}{{listener=\"{}\"}} {}", a.name, read(a));
+            }
+        }
+        out
+    }
+}
+
+/// One admitted connection; gives its place back when dropped.
+struct Permit {
+    admission: Arc<Admission>,
+    ip: Option<IpAddr>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.admission.open.fetch_sub(1, Ordering::AcqRel);
+        if let Some(ip) = self.ip {
+            let mut map = self.admission.per_client.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(n) = map.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+/// A connection's IO that notes when bytes move, for the idle watchdog: one relaxed store per read or write.
+pub struct Idle<IO> {
+    io: IO,
+    moved: Arc<AtomicBool>,
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Idle<IO> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() != before {
+            self.moved.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Idle<IO> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.moved.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.moved.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// An admitted connection: its IO (watched for idleness) and what it holds of the listener.
+struct Admitted {
+    tcp: Idle<tokio::net::TcpStream>,
+    peer: SocketAddr,
+    guard: ConnGuard,
+}
+
+/// Lives as long as the connection's task: the permit, and the watchdog's view of the connection.
+struct ConnGuard {
+    _permit: Permit,
+    moved: Arc<AtomicBool>,
+    admission: Arc<Admission>,
+}
+
+impl ConnGuard {
+    /// Runs `conn` until it ends, or until a whole idle period passes without a byte either way (checked once a
+    /// period: a connection closes after one to two periods of silence). Returns whether it ended on its own.
+    async fn run<F: std::future::Future<Output = ()>>(self, conn: F) -> bool {
+        let period = self.admission.limits.idle_timeout;
+        let watchdog = async {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                tick.tick().await;
+                if !self.moved.swap(false, Ordering::Relaxed) {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            () = conn => true,
+            () = watchdog => {
+                self.admission.idle_closed.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
 }
 
 impl Listener {
@@ -32,8 +242,17 @@ impl Listener {
 
 /// Serves `router` until `shutdown` flips to true, then drains for at most `drain`.
 pub async fn serve(l: Listener, router: axum::Router, shutdown: watch::Receiver<bool>, drain: Duration) {
-    let builder = Builder::new(TokioExecutor::new());
+    let builder = management_builder(l.admission.limits.header_read_timeout);
     serve_with(l, builder, move |_| TowerToHyperService::new(router.clone()), shutdown, drain).await
+}
+
+/// hyper for the management listeners: a deadline for every HTTP/1.1 head (and so for the wait between
+/// kept-alive requests), bounded heads and HTTP/2 streams.
+pub fn management_builder(header_read_timeout: Duration) -> Builder<TokioExecutor> {
+    let mut b = Builder::new(TokioExecutor::new());
+    b.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_read_timeout).max_buf_size(64 * 1024);
+    b.http2().timer(hyper_util::rt::TokioTimer::new()).max_header_list_size(64 * 1024).max_concurrent_streams(128);
+    b
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -57,25 +276,25 @@ pub async fn serve_with<M, S, B>(
     let graceful = GracefulShutdown::new();
     let acceptor = l.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     loop {
-        let Some((tcp, peer)) = accept(&l, &mut shutdown).await else { break };
+        let Some(Admitted { tcp, peer, guard }) = accept(&l, &mut shutdown).await else { break };
         let service = make(peer);
         match &acceptor {
             None => {
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();
                 let conn = graceful.watch(conn);
-                tokio::spawn(async move {
+                tokio::spawn(guard.run(async move {
                     let _ = conn.await;
-                });
+                }));
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
-                tokio::spawn(async move {
+                tokio::spawn(guard.run(async move {
                     let Some(stream) = handshake(&acceptor, tcp, peer).await else { return };
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     let _ = watcher.watch(conn).await;
-                });
+                }));
             }
         }
     }
@@ -99,27 +318,28 @@ pub(crate) async fn serve_gateway<M>(
     M: Fn(SocketAddr) -> crate::GatewayService,
 {
     let acceptor = l.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let head_timeout = l.admission.limits.header_read_timeout;
     let mut conns = tokio::task::JoinSet::new();
     loop {
-        let Some((tcp, peer)) = accept(&l, &mut shutdown).await else { break };
+        let Some(Admitted { tcp, peer, guard }) = accept(&l, &mut shutdown).await else { break };
         while conns.try_join_next().is_some() {}
         let service = make(peer);
         let builder = builder.clone();
         let rx = shutdown.clone();
         match &acceptor {
             None => {
-                conns.spawn(gateway_connection(tcp, service, builder, rx));
+                conns.spawn(guard.run(gateway_connection(tcp, service, builder, rx, head_timeout)));
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
-                conns.spawn(async move {
+                conns.spawn(guard.run(async move {
                     let Some(stream) = handshake(&acceptor, tcp, peer).await else { return };
                     if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
                         hyper_graceful(builder.serve_connection_with_upgrades(TokioIo::new(stream), service), rx).await;
                     } else {
-                        gateway_connection(stream, service, builder, rx).await;
+                        gateway_connection(stream, service, builder, rx, head_timeout).await;
                     }
-                });
+                }));
             }
         }
     }
@@ -131,12 +351,17 @@ pub(crate) async fn serve_gateway<M>(
 }
 
 /// One traffic connection: the gateway's HTTP/1.1 server, then hyper if it hands the connection over.
-async fn gateway_connection<IO>(io: IO, service: crate::GatewayService, builder: Builder<TokioExecutor>, rx: watch::Receiver<bool>)
-where
+async fn gateway_connection<IO>(
+    io: IO,
+    service: crate::GatewayService,
+    builder: Builder<TokioExecutor>,
+    rx: watch::Receiver<bool>,
+    head_timeout: Duration,
+) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let chain = service.clone();
-    if let Some(rest) = apim_gateway::inbound::serve(io, |req| chain.chain(req), &rx).await {
+    if let Some(rest) = apim_gateway::inbound::serve(io, |req| chain.chain(req), &rx, head_timeout).await {
         hyper_graceful(builder.serve_connection_with_upgrades(TokioIo::new(rest), service), rx).await;
     }
 }
@@ -155,18 +380,22 @@ where
     let _ = conn.await;
 }
 
-/// The next connection (with Nagle off), or none once shutdown has been requested.
-async fn accept(l: &Listener, shutdown: &mut watch::Receiver<bool>) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+/// The next admitted connection (with Nagle off), or none once shutdown has been requested. A connection over a
+/// limit is closed at once (the client sees the close, and the backlog drains); an accept error (out of file
+/// descriptors) backs off 50 ms, so other listeners and the connections in flight keep running.
+async fn accept(l: &Listener, shutdown: &mut watch::Receiver<bool>) -> Option<Admitted> {
     loop {
         tokio::select! {
             accepted = l.listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
+                    let Some(permit) = l.admission.admit(peer.ip()) else { continue };
                     let _ = tcp.set_nodelay(true);
-                    return Some((tcp, peer));
+                    let moved = Arc::new(AtomicBool::new(false));
+                    let guard = ConnGuard { _permit: permit, moved: moved.clone(), admission: l.admission.clone() };
+                    return Some(Admitted { tcp: Idle { io: tcp, moved }, peer, guard });
                 }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(listener = l.name, error = %e, "accept failed");
+                    l.admission.accept_failed(&e);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -176,11 +405,11 @@ async fn accept(l: &Listener, shutdown: &mut watch::Receiver<bool>) -> Option<(t
 }
 
 /// A TLS handshake within `HANDSHAKE_TIMEOUT`; a failed one is logged at debug level (clients probe and give up).
-async fn handshake(
+async fn handshake<IO: AsyncRead + AsyncWrite + Unpin>(
     acceptor: &tokio_rustls::TlsAcceptor,
-    tcp: tokio::net::TcpStream,
+    tcp: IO,
     peer: SocketAddr,
-) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+) -> Option<tokio_rustls::server::TlsStream<IO>> {
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => Some(s),
         Ok(Err(e)) => {

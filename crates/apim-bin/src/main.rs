@@ -83,9 +83,10 @@ struct NodeArgs {
     /// Hosts file (/etc/hosts format) consulted before DNS for the host names in the config
     #[arg(long, value_name = "FILE")]
     hosts: Option<PathBuf>,
-    /// Address every listener binds
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
-    bind: IpAddr,
+    /// Address every listener binds [default: 0.0.0.0 with -c FILE; 127.0.0.1 without one, since the embedded
+    /// default's super admin is admin/admin]
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<IpAddr>,
     /// Log filter, such as `info` or `apim_app=debug` (RUST_LOG wins when set); `apim::access=off` silences the
     /// gateway's access log
     #[arg(long, default_value = "info")]
@@ -203,7 +204,18 @@ fn run_node(args: NodeArgs, roles: Option<Vec<NodeRole>>) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let opts = RunOptions { roles, bind: args.bind, hosts, drain: DRAIN };
+        let bind = match (args.bind, &args.common.config) {
+            (Some(ip), _) => ip,
+            (None, Some(_)) => IpAddr::from([0, 0, 0, 0]),
+            (None, None) => {
+                tracing::warn!(
+                    "no configuration file: listening on 127.0.0.1 only (admin/admin must not face a network); \
+                     to expose this node, pass --bind 0.0.0.0 after changing the super admin's password in a -c FILE"
+                );
+                IpAddr::from([127, 0, 0, 1])
+            }
+        };
+        let opts = RunOptions { roles, bind, hosts, drain: DRAIN };
         let app = match App::start(loaded.config, opts).await {
             Ok(app) => app,
             Err(e) => {

@@ -56,6 +56,8 @@ pub struct DeploymentConfig {
     /// `[apim.devportal] url`.
     pub devportal_url: Option<String>,
     pub cors: Option<Cors>,
+    /// `[apim.gateway]` request-path settings of apim-rs's own: path canonicalisation and trusted proxies.
+    pub gateway_request: GatewayRequest,
     /// `[apim.jwt]` with `enable = true`: gateways send a signed JWT about the caller to backends.
     pub backend_jwt: Option<BackendJwt>,
     pub event_listeners: Vec<EventListener>,
@@ -130,6 +132,35 @@ pub struct Transport {
     pub https_proxy_port: Option<u16>,
     pub http_proxy_port: Option<u16>,
     pub offset: u16,
+    /// `[transport.limits]`: bounds every listener of the node (management, gateway traffic, WebSocket).
+    pub limits: ListenerLimits,
+}
+
+/// `[transport.limits]` (apim-rs's own keys): what one client can hold of a listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// `header_read_timeout` (seconds): a request head must arrive within this; on HTTP/1.1 it is also how long
+    /// a kept-alive connection may wait for its next request.
+    pub header_read_timeout: std::time::Duration,
+    /// `idle_timeout` (seconds): a connection that moves no byte either way for this long is closed; a WebSocket
+    /// connection is pinged first and closed when the ping goes unanswered as long again.
+    pub idle_timeout: std::time::Duration,
+    /// `max_connections`: open connections per listener; more are closed at once, after accept.
+    pub max_connections: usize,
+    /// `max_connections_per_client`: open connections per client address and listener (trusted proxies are
+    /// exempt: a load balancer carries many clients).
+    pub max_connections_per_client: usize,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        ListenerLimits {
+            header_read_timeout: std::time::Duration::from_secs(10),
+            idle_timeout: std::time::Duration::from_secs(120),
+            max_connections: 10_000,
+            max_connections_per_client: 512,
+        }
+    }
 }
 
 impl Transport {
@@ -320,6 +351,73 @@ pub struct GatewaySync {
     pub skip_endpoints: Vec<String>,
     pub skip_sequences: Vec<String>,
     pub skip_local_entries: Vec<String>,
+}
+
+/// How the gateway reads a request's path and client address (`[apim.gateway]`; not WSO2 keys).
+#[derive(Clone, Debug, Default)]
+pub struct GatewayRequest {
+    /// `encoded_slash = "keep"`: `%2F`/`%5C` in a path stay encoded instead of a 400 (`"reject"`, the default).
+    pub keep_encoded_slash: bool,
+    /// `merge_slashes = true`: `//` in a path is read as `/`.
+    pub merge_slashes: bool,
+    /// `trusted_proxies`: addresses or CIDR ranges of load balancers. From these the client address is the
+    /// right-most `X-Forwarded-For` hop that is not itself trusted; other peers' `X-Forwarded-For` is ignored.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl GatewayRequest {
+    pub fn trusts(&self, ip: std::net::IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|n| n.contains(ip))
+    }
+}
+
+/// An address range written as `10.0.0.0/8`, `::1/128` or a single address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl IpNet {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        // An IPv4 client on a dual-stack socket arrives as `::ffff:a.b.c.d`.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+    fn from_str(s: &str) -> Result<IpNet, String> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: std::net::IpAddr = a.trim().parse().map_err(|_| format!("`{s}` is not an IP address or CIDR range"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => max,
+            Some(p) => match p.trim().parse::<u8>() {
+                Ok(n) if n <= max => n,
+                _ => return Err(format!("`{s}`: the prefix length must be 0-{max}")),
+            },
+        };
+        Ok(IpNet { addr, prefix })
+    }
 }
 
 #[derive(Clone, Debug)]

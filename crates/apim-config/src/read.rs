@@ -319,8 +319,14 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
     let base_path = r.str(st, &sp, "base_path");
 
     // [transport.http|https] properties.port / proxyPort
-    let mut transport =
-        Transport { https_port: ports::MGT_HTTPS, http_port: ports::MGT_HTTP, https_proxy_port: None, http_proxy_port: None, offset };
+    let mut transport = Transport {
+        https_port: ports::MGT_HTTPS,
+        http_port: ports::MGT_HTTP,
+        https_proxy_port: None,
+        http_proxy_port: None,
+        offset,
+        limits: ListenerLimits::default(),
+    };
     if let Some((tt, tp)) = r.table(top, "", &["transport"]) {
         for (scheme, default) in [("https", ports::MGT_HTTPS), ("http", ports::MGT_HTTP)] {
             let Some((st2, sp2)) = r.table(tt, &tp, &[scheme]) else { continue };
@@ -334,6 +340,9 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
                 transport.http_port = port;
                 transport.http_proxy_port = proxy;
             }
+        }
+        if let Some((lt, lp)) = r.table(tt, &tp, &["limits"]) {
+            transport.limits = listener_limits(r, lt, &lp);
         }
     }
     // Every port a role may bind must stay in range after the offset.
@@ -411,6 +420,7 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
     let mut gateway_sync = GatewaySync::default();
     let mut devportal_url = None;
     let mut cors = None;
+    let mut gateway_request = GatewayRequest::default();
     let mut backend_jwt = None;
     if let Some((at, ap)) = r.table(top, "", &["apim"]) {
         if let Some((t, p)) = r.table(at, &ap, &["jwt"])
@@ -471,6 +481,7 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
             });
         }
         if let Some((gt, gp)) = r.table(at, &ap, &["gateway"]) {
+            gateway_request = read_gateway_request(r, gt, &gp);
             for (t, p) in r.tables(gt, &gp, "environment") {
                 let name = r.str(t, &p, "name");
                 if name.is_none() {
@@ -610,12 +621,58 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
         gateway_sync,
         devportal_url,
         cors,
+        gateway_request,
         backend_jwt,
         event_listeners,
         oauth,
         data_dir: inputs.data_dir.to_path_buf(),
         config_dir: inputs.config_dir.to_path_buf(),
     }
+}
+
+/// `[transport.limits]`: every value must be positive (a zero limit would refuse every connection).
+fn listener_limits(r: &mut Reader, t: Tbl<'_>, p: &str) -> ListenerLimits {
+    let mut limits = ListenerLimits::default();
+    let positive = |r: &mut Reader, key: &str, max: i64| -> Option<i64> {
+        let (v, path, span) = r.int(t, p, key)?;
+        if v <= 0 || v > max {
+            r.error(&path, Some(span), format!("{key} {v} must be between 1 and {max}"));
+            return None;
+        }
+        Some(v)
+    };
+    if let Some(v) = positive(r, "header_read_timeout", 3600) {
+        limits.header_read_timeout = std::time::Duration::from_secs(v.unsigned_abs());
+    }
+    if let Some(v) = positive(r, "idle_timeout", 86_400) {
+        limits.idle_timeout = std::time::Duration::from_secs(v.unsigned_abs());
+    }
+    if let Some(v) = positive(r, "max_connections", 10_000_000) {
+        limits.max_connections = usize::try_from(v).unwrap_or(usize::MAX);
+    }
+    if let Some(v) = positive(r, "max_connections_per_client", 10_000_000) {
+        limits.max_connections_per_client = usize::try_from(v).unwrap_or(usize::MAX);
+    }
+    limits
+}
+
+/// `[apim.gateway]`'s own keys (beside WSO2's `[[apim.gateway.environment]]`).
+fn read_gateway_request(r: &mut Reader, t: Tbl<'_>, p: &str) -> GatewayRequest {
+    let mut g = GatewayRequest { merge_slashes: r.bool(t, p, "merge_slashes", false), ..GatewayRequest::default() };
+    let span = t.table.get("encoded_slash").map(|e| e.node.span.clone());
+    match r.str(t, p, "encoded_slash").as_deref() {
+        None | Some("reject") => {}
+        Some("keep") => g.keep_encoded_slash = true,
+        Some(other) => r.error(&join(p, "encoded_slash"), span, format!("encoded_slash `{other}` is not reject or keep")),
+    }
+    let span = t.table.get("trusted_proxies").map(|e| e.node.span.clone());
+    for s in r.strings(t, p, &["trusted_proxies"]) {
+        match s.parse::<IpNet>() {
+            Ok(n) => g.trusted_proxies.push(n),
+            Err(e) => r.error(&join(p, "trusted_proxies"), span.clone(), e),
+        }
+    }
+    g
 }
 
 fn keystore(r: &mut Reader, t: Tbl<'_>, p: &str, default_file: &str) -> Keystore {

@@ -248,7 +248,14 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<(http::respo
         }
         // The values share the head's bytes. Room for what the gateway may add (CORS, content-length).
         let head = buf.split_to(len).freeze();
-        let headers = spans.into_map(&head, 2).map_err(bad)?;
+        let mut headers = spans.into_map(&head, 2).map_err(bad)?;
+        // Both framings at once (RFC 9112 §6.3 ¶3): Transfer-Encoding wins, the Content-Length must not go on to
+        // the client (its body would be cut there), and the connection is not reused (the backend or something
+        // before it may have framed it the other way).
+        let conflicting = coded && length.is_some();
+        if conflicting {
+            headers.remove(http::header::CONTENT_LENGTH);
+        }
         let framing = if *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
             Framing::Empty
         } else if coded {
@@ -261,7 +268,7 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<(http::respo
                 None => Framing::UntilClose,
             }
         };
-        let reusable = !close && (!http10 || keep_alive) && framing != Framing::UntilClose;
+        let reusable = !close && !conflicting && (!http10 || keep_alive) && framing != Framing::UntilClose;
         let (mut parts, ()) = http::Response::new(()).into_parts();
         parts.status = status;
         parts.version = if http10 { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
@@ -467,10 +474,12 @@ mod tests {
     #[test]
     fn framing_follows_rfc_9112() {
         assert_eq!(framing("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"), (Framing::Length(5), true));
-        assert_eq!(
-            framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\ncontent-length: 5\r\n\r\n"),
-            (Framing::Chunked(Chunk::Size), true)
-        );
+        // Both framings: chunked wins, the Content-Length is dropped and the connection not reused (RFC 9112 §6.3).
+        let both = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\ncontent-length: 5\r\n\r\n";
+        assert_eq!(framing(both), (Framing::Chunked(Chunk::Size), false));
+        let (parts, _, _) = head(both, Method::GET).ok().flatten().expect("a complete head");
+        assert!(parts.headers.get(http::header::CONTENT_LENGTH).is_none());
+        assert_eq!(framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), (Framing::Chunked(Chunk::Size), true));
         assert_eq!(framing("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n"), (Framing::UntilClose, false));
         assert_eq!(framing("HTTP/1.1 200 OK\r\n\r\n"), (Framing::UntilClose, false));
         assert_eq!(framing("HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n"), (Framing::Empty, true));

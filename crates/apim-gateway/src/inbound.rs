@@ -27,6 +27,7 @@ use tokio::time::Instant;
 
 use crate::proxy::{Body, RequestBody};
 
+#[cfg(test)]
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
@@ -80,7 +81,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Rewind<IO> {
 /// Serves requests on `io` until the client closes, an error, a timeout or `shutdown`; returns the connection
 /// when the rest of it is hyper's to serve. `service` gives the chain's future (`Gateway::serve`), or none while
 /// the gateway is not loaded yet (503).
-pub async fn serve<IO, S, F>(mut io: IO, mut service: S, shutdown: &watch::Receiver<bool>) -> Option<Rewind<IO>>
+pub async fn serve<IO, S, F>(mut io: IO, mut service: S, shutdown: &watch::Receiver<bool>, head_timeout: Duration) -> Option<Rewind<IO>>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
     S: FnMut(Request<RequestBody>) -> Option<F>,
@@ -90,7 +91,7 @@ where
     let mut out: Vec<u8> = Vec::with_capacity(2 * 1024);
     // One timer for the connection's life. It is moved only when it fires: a request's deadline is a plain
     // `Instant`, and a timer that fires before it is set again to it.
-    let mut deadline = Instant::now() + HEAD_TIMEOUT;
+    let mut deadline = Instant::now() + head_timeout;
     let mut timer = std::pin::pin!(tokio::time::sleep_until(deadline));
     let mut woken = shutdown.clone();
     let mut stop = std::pin::pin!(woken.changed());
@@ -147,7 +148,7 @@ where
             Ok(true) => {}
             Ok(false) | Err(_) => return None,
         }
-        deadline = Instant::now() + HEAD_TIMEOUT;
+        deadline = Instant::now() + head_timeout;
     }
 }
 
@@ -547,6 +548,7 @@ mod tests {
                     (!unready).then(|| std::future::ready(Ok(answer(req))))
                 },
                 &rx,
+                HEAD_TIMEOUT,
             )
             .await;
             let mut rest = rest?;

@@ -18,6 +18,7 @@ mod proxy;
 mod reply;
 mod router;
 mod snapshot;
+pub mod target;
 mod throttle;
 mod upstream;
 mod ws;
@@ -51,6 +52,12 @@ pub struct Config {
     pub cors: Option<apim_config::Cors>,
     /// `[apim.jwt] enable = true`: the header the backend JWT goes in.
     pub backend_jwt_header: Option<http::HeaderName>,
+    /// `[apim.gateway] encoded_slash`, `merge_slashes`: how request paths are put in canonical form.
+    pub path_policy: target::PathPolicy,
+    /// `[apim.gateway] trusted_proxies`: peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<apim_config::IpNet>,
+    /// `[transport.limits] idle_timeout`: a silent WebSocket connection is pinged after this, closed after twice.
+    pub idle_timeout: Duration,
 }
 
 impl Config {
@@ -70,6 +77,12 @@ impl Config {
                 .backend_jwt
                 .as_ref()
                 .and_then(|j| http::HeaderName::from_bytes(j.header.to_ascii_lowercase().as_bytes()).ok()),
+            path_policy: target::PathPolicy {
+                encoded_slash: if d.gateway_request.keep_encoded_slash { target::EncodedSlash::Keep } else { target::EncodedSlash::Reject },
+                merge_slashes: d.gateway_request.merge_slashes,
+            },
+            trusted_proxies: d.gateway_request.trusted_proxies.clone(),
+            idle_timeout: d.transport.limits.idle_timeout,
         }
     }
 
@@ -216,11 +229,11 @@ impl Gateway {
 
     /// A hyper connection builder with the traffic listeners' limits: headers must arrive within 10 s
     /// (slow-loris) and fit in 64 KiB (431 otherwise).
-    pub fn connection_builder() -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
+    pub fn connection_builder(header_read_timeout: Duration) -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
         let mut b = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
         b.http1()
             .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(10))
+            .header_read_timeout(header_read_timeout)
             .max_buf_size(64 * 1024)
             .keep_alive(true);
         b.http2().timer(hyper_util::rt::TokioTimer::new()).max_header_list_size(64 * 1024).max_concurrent_streams(256);

@@ -20,6 +20,7 @@ pub struct Metrics {
     auth: [AtomicU64; AUTH_CODES.len()],
     throttled: [AtomicU64; THROTTLE_LEVELS.len()],
     upstream: [AtomicU64; UPSTREAM_KINDS.len()],
+    ws_idle_closed: AtomicU64,
 }
 
 impl Metrics {
@@ -51,6 +52,11 @@ impl Metrics {
         if let Some(i) = UPSTREAM_KINDS.iter().position(|k| *k == kind) {
             self.upstream[i].fetch_add(1, Relaxed);
         }
+    }
+
+    /// A WebSocket connection closed after an unanswered idle ping.
+    pub fn idle_closed(&self) {
+        self.ws_idle_closed.fetch_add(1, Relaxed);
     }
 
     pub fn render(&self, apis: usize, throttle_keys: usize) -> String {
@@ -96,6 +102,11 @@ impl Metrics {
         for (kind, c) in UPSTREAM_KINDS.iter().zip(&self.upstream) {
             let _ = writeln!(out, "apim_gateway_upstream_errors_total{{kind=\"{kind}\"}} {}", c.load(Relaxed));
         }
+        let _ = writeln!(
+            out,
+            "# HELP apim_gateway_websocket_idle_closed_total WebSocket connections closed after an unanswered idle ping.\n# TYPE apim_gateway_websocket_idle_closed_total counter\napim_gateway_websocket_idle_closed_total {}",
+            self.ws_idle_closed.load(Relaxed)
+        );
         let _ = writeln!(out, "# TYPE apim_gateway_apis gauge\napim_gateway_apis {apis}");
         let _ = writeln!(out, "# TYPE apim_gateway_throttle_keys gauge\napim_gateway_throttle_keys {throttle_keys}");
         out

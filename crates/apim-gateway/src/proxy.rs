@@ -134,10 +134,25 @@ impl Gateway {
     pub async fn answer(self: &Arc<Self>, req: Request<RequestBody>, peer: &Peer) -> Result<Response<Body>, std::convert::Infallible> {
         let started = Instant::now();
         let snap = self.snapshot.load_full();
-        // The access log's strings are only built when it is on.
-        let log = tracing::enabled!(target: "apim::access", tracing::Level::INFO);
-        let request_line = log.then(|| (req.method().clone(), req.uri().path().to_string()));
-        let (resp, api, app) = self.chain(&snap, req, peer, started).await;
+        let client_ip = self.client_ip(peer, req.headers());
+        let (resp, api, app, request_line) = match self.canonical(req) {
+            Ok(req) => {
+                // The access log's strings are only built when it is on; the path is the canonical one.
+                let log = tracing::enabled!(target: "apim::access", tracing::Level::INFO);
+                let request_line = log.then(|| (req.method().clone(), req.uri().path().to_string()));
+                let origin = req.headers().get(header::ORIGIN).cloned();
+                let (mut resp, api, app) = self.chain(&snap, req, peer, client_ip, started).await;
+                // Every answer for an API with CORS carries its headers, the gateway's own faults included, so a
+                // browser can read a 401 or a 429 (a preflight answer has them already).
+                if let (Some(origin), Some(api)) = (origin, &api)
+                    && !resp.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+                {
+                    self.cors_headers(api, &origin, resp.headers_mut());
+                }
+                (resp, api, app, request_line)
+            }
+            Err(refused) => (reply::bad_request(&refused.to_string()), None, None, None),
+        };
         let status = resp.status().as_u16();
         let elapsed = started.elapsed();
         self.metrics.request(status, elapsed);
@@ -147,10 +162,53 @@ impl Gateway {
                 target: "apim::access",
                 "{}",
                 serde_json::json!({"method": method.as_str(), "path": path, "status": status, "api": api.as_ref().map(|a| a.name.as_str()),
-                    "application": app_name, "client": peer.addr.ip().to_string(), "latency_ms": elapsed.as_secs_f64() * 1000.0})
+                    "application": app_name, "client": client_ip.to_string(), "latency_ms": elapsed.as_secs_f64() * 1000.0})
             );
         }
         Ok(resp)
+    }
+
+    /// The request with its canonical target (`target::canonical`), or why it is refused (a 400). HTTP/1.1 needs
+    /// exactly one `Host` (RFC 9112 §3.2); a request with two could be routed by one and read by the backend by
+    /// the other.
+    fn canonical(&self, mut req: Request<RequestBody>) -> Result<Request<RequestBody>, BadRequest> {
+        match req.headers().get_all(header::HOST).iter().count() {
+            0 if req.version() == http::Version::HTTP_11 => return Err(BadRequest::Host("no Host header")),
+            0 | 1 => {}
+            _ => return Err(BadRequest::Host("more than one Host header")),
+        }
+        let mut target = match crate::target::canonical(req.uri().path(), self.cfg.path_policy).map_err(BadRequest::Target)? {
+            Cow::Borrowed(_) => return Ok(req),
+            Cow::Owned(p) => p,
+        };
+        if let Some(q) = req.uri().query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = http::uri::PathAndQuery::from_maybe_shared(Bytes::from(target)).ok();
+        *req.uri_mut() = http::Uri::from_parts(parts).map_err(|_| BadRequest::Unbuildable)?;
+        Ok(req)
+    }
+
+    /// The client's address: the peer's, or behind a trusted proxy the right-most `X-Forwarded-For` hop that is
+    /// not itself a trusted proxy (hops to its left could be written by the client).
+    fn client_ip(&self, peer: &Peer, headers: &HeaderMap) -> IpAddr {
+        let ip = peer.addr.ip();
+        if self.cfg.trusted_proxies.is_empty() || !self.cfg.trusted_proxies.iter().any(|n| n.contains(ip)) {
+            return ip;
+        }
+        let mut client = ip;
+        let hops = headers.get_all(X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+        let hops: Vec<&str> = hops.collect();
+        for hop in hops.iter().rev() {
+            let Some(addr) = parse_hop(hop) else { break };
+            client = addr;
+            if !self.cfg.trusted_proxies.iter().any(|n| n.contains(addr)) {
+                break;
+            }
+        }
+        client
     }
 
     /// Returns the response plus the API and application names for the access log.
@@ -161,6 +219,7 @@ impl Gateway {
         snap: &'s Snapshot,
         req: Request<RequestBody>,
         peer: &Peer,
+        client_ip: IpAddr,
         started: Instant,
     ) -> (Response<Body>, Option<Arc<Api>>, Option<&'s crate::snapshot::Application>) {
         let now = now_ms();
@@ -182,21 +241,22 @@ impl Gateway {
         let (api, resource, prefix_len) = match snap.router.route(path, &route_method) {
             Route::Found { api, resource, prefix_len } => (api.clone(), resource, prefix_len),
             Route::NoResource(api) => {
-                if preflight && let Some(r) = self.preflight(api, &req) {
-                    return (r, Some(api.clone()), None);
+                if preflight {
+                    return (self.preflight(api, &req), Some(api.clone()), None);
                 }
                 return (reply::no_resource(path, req.method().as_str()), Some(api.clone()), None);
             }
             Route::NoApi => return (reply::no_resource(path, req.method().as_str()), None, None),
         };
         let api_name = Some(api.clone());
-        if preflight && let Some(r) = self.preflight(&api, &req) {
-            return (r, api_name, None);
+        // A preflight is answered here from the API's CORS policy, never sent to the backend: it carries no
+        // credentials, so forwarding it would let anyone reach the backend unauthenticated.
+        if preflight {
+            return (self.preflight(&api, &req), api_name, None);
         }
         if api.blocked {
             return (reply::api_blocked(), api_name, None);
         }
-        let client_ip = peer.addr.ip();
         if snap.blocks.apis.contains(&api.context_version) || snap.blocks.ip_blocked(client_ip) {
             self.metrics.throttled("blocked");
             return (reply::blocked(if snap.blocks.ip_blocked(client_ip) { "IP address" } else { "API" }), api_name, None);
@@ -238,12 +298,8 @@ impl Gateway {
             let resp = Box::pin(self.forward_ws(req, &api, &group, prefix_len, peer, checks)).await;
             return (resp, api_name, app_name);
         }
-        let origin = req.headers().get(header::ORIGIN).cloned();
         let backend_jwt = self.backend_jwt(&api, &caller);
-        let mut resp = self.forward(req, &api, &group, prefix_len, peer, backend_jwt, started).await;
-        if let Some(origin) = origin {
-            self.cors_headers(&api, &origin, resp.headers_mut());
-        }
+        let resp = self.forward(req, &api, &group, prefix_len, peer, backend_jwt, started).await;
         (resp, api_name, app_name)
     }
 
@@ -502,7 +558,9 @@ impl Gateway {
     ) -> Response<Body> {
         let (parts, body) = req.into_parts();
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
-        let query = parts.uri.query();
+        // An API key stays at the gateway, like a bearer token: it would land in the backend's logs.
+        let stripped = if api.api_key { without_params(parts.uri.query(), &["apikey"]) } else { None };
+        let query = stripped.as_ref().map_or(parts.uri.query(), |q| q.as_deref());
         // Decided on the client's own framing headers, before the hop-by-hop ones (Transfer-Encoding) go.
         let replayable = body_is_empty(&parts.headers, &parts.method);
         let chunked = !replayable && !parts.headers.contains_key(header::CONTENT_LENGTH);
@@ -520,7 +578,8 @@ impl Gateway {
         if let Some((name, value)) = backend_jwt {
             headers.insert(name, value);
         }
-        let mut body = Some(body.map_err(Into::into).boxed());
+        // The client's body errors are told apart from the backend's: a malformed chunk is the client's 400.
+        let mut body = Some(body.map_err(|e| -> BoxError { Box::new(ClientBodyError(e)) }).boxed());
         let last = group.len().saturating_sub(1);
         for (i, endpoint) in group.candidates().enumerate() {
             let Ok(uri) = endpoint.uri_for(rest, query) else {
@@ -546,6 +605,10 @@ impl Gateway {
                 Ok(resp) => {
                     endpoint.recovered();
                     let (mut p, b) = resp.into_parts();
+                    // RFC 9112 §6.3: with a transfer coding the Content-Length is wrong; it must not reach the client.
+                    if p.headers.contains_key(header::TRANSFER_ENCODING) {
+                        p.headers.remove(header::CONTENT_LENGTH);
+                    }
                     strip_hop_by_hop(&mut p.headers);
                     return Response::from_parts(p, b);
                 }
@@ -562,6 +625,10 @@ impl Gateway {
                     self.metrics.upstream_error("timeout");
                     tracing::warn!(api = %api.name, endpoint = %endpoint.url, "backend did not answer within {:?}", endpoint.timeout);
                     return reply::backend_timeout("the backend did not answer in time");
+                }
+                Err(e) if from_client_body(&e) => {
+                    tracing::debug!(api = %api.name, "the client's request body was malformed: {e}");
+                    return reply::bad_request("the request body is malformed (its chunked framing or length is wrong)");
                 }
                 Err(e) => {
                     self.metrics.upstream_error("closed");
@@ -588,7 +655,7 @@ impl Gateway {
         let client_upgrade = hyper::upgrade::on(&mut req);
         let (parts, _) = req.into_parts();
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
-        let query = without_token(parts.uri.query());
+        let query = without_params(parts.uri.query(), &["access_token", "apikey"]).unwrap_or_else(|| parts.uri.query().map(str::to_string));
         let mut headers = parts.headers;
         forward_headers(&mut headers, &parts.uri, api, peer);
         headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
@@ -643,14 +710,14 @@ impl Gateway {
         reply::cannot_connect("no WebSocket backend endpoint could be reached")
     }
 
-    /// Answers a CORS preflight for an API with CORS on (its own configuration, else `[apim.cors]`).
-    fn preflight(&self, api: &Api, req: &Request<RequestBody>) -> Option<Response<Body>> {
-        let origin = req.headers().get(header::ORIGIN)?;
+    /// Answers a CORS preflight: 200 with the API's CORS headers (its own configuration, else `[apim.cors]`) when
+    /// the origin is allowed; without them otherwise, which the browser takes as a refusal.
+    fn preflight(&self, api: &Api, req: &Request<RequestBody>) -> Response<Body> {
         let mut resp = Response::new(reply::body(Bytes::new()));
-        if !self.cors_headers(api, origin, resp.headers_mut()) {
-            return None;
+        if let Some(origin) = req.headers().get(header::ORIGIN) {
+            self.cors_headers(api, origin, resp.headers_mut());
         }
-        Some(resp)
+        resp
     }
 
     /// Adds `Access-Control-*` headers when CORS is on for `api` and `origin` is allowed; says whether it did.
@@ -690,6 +757,9 @@ fn forward_headers(headers: &mut HeaderMap, uri: &http::Uri, api: &Api, peer: &P
     if let Some(name) = &api.auth_header {
         headers.remove(name);
     }
+    if api.api_key {
+        headers.remove(APIKEY);
+    }
     let xff = match headers.get(X_FORWARDED_FOR).map(HeaderValue::as_bytes) {
         Some(prev) => {
             let mut v = Vec::with_capacity(prev.len() + 2 + peer.forwarded_for.len());
@@ -718,15 +788,70 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(query?.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).filter(|v| !v.is_empty())
 }
 
-/// The query without `access_token`: the token stays at the gateway.
-fn without_token(query: Option<&str>) -> Option<String> {
+/// The query without the named parameters (credentials that stay at the gateway): `None` when it has none of
+/// them (the query goes on as it is), `Some(None)` when nothing else is left.
+fn without_params(query: Option<&str>, names: &[&str]) -> Option<Option<String>> {
     let q = query?;
-    let kept: Vec<(String, String)> =
-        form_urlencoded::parse(q.as_bytes()).filter(|(k, _)| k != "access_token").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    if kept.is_empty() {
+    // Most queries carry no credential: a substring test spares the parse.
+    if !names.iter().any(|n| q.contains(n)) {
         return None;
     }
-    Some(form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish())
+    let pairs = || form_urlencoded::parse(q.as_bytes());
+    if !pairs().any(|(k, _)| names.contains(&k.as_ref())) {
+        return None;
+    }
+    let kept: Vec<(String, String)> =
+        pairs().filter(|(k, _)| !names.contains(&k.as_ref())).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    if kept.is_empty() {
+        return Some(None);
+    }
+    Some(Some(form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish()))
+}
+
+/// An `X-Forwarded-For` hop: an address, possibly with a port (`1.2.3.4:5`, `[::1]:5`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
+/// Why a request is refused before routing.
+#[derive(Debug, thiserror::Error)]
+enum BadRequest {
+    #[error("the request has {0}; HTTP/1.1 needs exactly one")]
+    Host(&'static str),
+    #[error(transparent)]
+    Target(crate::target::TargetError),
+    #[error("the request target cannot be put in canonical form")]
+    Unbuildable,
+}
+
+/// An error reading the client's request body (bad chunked framing, a body cut short).
+#[derive(Debug)]
+struct ClientBodyError(hyper::Error);
+
+impl std::fmt::Display for ClientBodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "reading the client's body: {}", self.0)
+    }
+}
+
+impl std::error::Error for ClientBodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Did the upstream call fail because the client's body did?
+fn from_client_body(e: &crate::pool::PoolError) -> bool {
+    let crate::pool::PoolError::Request(e) = e else { return false };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<ClientBodyError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 fn push_limit<'a>(checks: &mut Vec<Check<'a>>, p: &'a Policy, key: Cow<'a, str>, level: Level, enforce: bool) {

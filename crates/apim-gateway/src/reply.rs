@@ -40,6 +40,11 @@ pub fn no_resource(path: &str, method: &str) -> Response<Body> {
     )
 }
 
+/// A request the gateway cannot take as it is (its target, its `Host`, its body's framing).
+pub fn bad_request(description: &str) -> Response<Body> {
+    fault(StatusCode::BAD_REQUEST, 900900, "Bad request", description)
+}
+
 pub fn missing_credentials() -> Response<Body> {
     fault(
         StatusCode::UNAUTHORIZED,

@@ -4,6 +4,10 @@
 //! 1008 (policy violation).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -52,6 +56,11 @@ impl FrameCounter {
         }
         ended
     }
+
+    /// Between two frames (nothing of one seen yet): a frame of our own can be put in here.
+    pub fn at_boundary(&self) -> bool {
+        !self.in_payload && self.header.is_empty()
+    }
 }
 
 /// Once enough bytes are there: (header length including mask, payload length).
@@ -82,23 +91,32 @@ pub struct OwnedCheck {
     pub enforce: bool,
 }
 
-/// A close frame from the server (unmasked): 1008 policy violation, with WSO2's throttle code as the reason.
-fn close_frame(code: u32) -> Vec<u8> {
-    let reason = format!("Websocket frame throttled out ({code})");
+/// A close frame from the server (unmasked): 1008 policy violation with WSO2's throttle code as the reason, or
+/// 1001 going away.
+fn close_frame(status: u16, reason: &str) -> Vec<u8> {
+    // A control frame's payload is at most 125 bytes.
+    let reason = &reason.as_bytes()[..reason.len().min(123)];
     let mut f = vec![0x88, (2 + reason.len()) as u8];
-    f.extend_from_slice(&1008u16.to_be_bytes());
-    f.extend_from_slice(reason.as_bytes());
+    f.extend_from_slice(&status.to_be_bytes());
+    f.extend_from_slice(reason);
     f
 }
 
-/// Relays until either side closes. Client frames are counted and throttled.
+/// Relays until either side closes. Client frames are counted and throttled. A connection silent both ways for
+/// half of `idle` gets a ping; if the client still says nothing for as long again, it is closed (1001 going away),
+/// so idle connections cannot pile up.
 pub async fn relay<C, B>(gw: Arc<Gateway>, client: C, backend: B, checks: Vec<OwnedCheck>)
 where
     C: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
+    let idle = gw.cfg.idle_timeout;
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut br, mut bw) = tokio::io::split(backend);
+    // Milliseconds since `base` of the client's last bytes and of anybody's; atomics, as both halves share them.
+    let base = Instant::now();
+    let since = || u64::try_from(base.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let (client_seen, any_seen) = (AtomicU64::new(0), AtomicU64::new(0));
     let upstream = async {
         let mut counter = FrameCounter::default();
         let mut buf = vec![0u8; 16 * 1024];
@@ -107,6 +125,8 @@ where
                 Ok(0) | Err(_) => return None,
                 Ok(n) => n,
             };
+            client_seen.store(since(), Ordering::Relaxed);
+            any_seen.store(since(), Ordering::Relaxed);
             for _ in 0..counter.feed(&buf[..n]) {
                 let borrowed: Vec<Check<'_>> = checks
                     .iter()
@@ -122,14 +142,48 @@ where
             }
         }
     };
+    // The backend's bytes to the client; also the only writer to the client, so pings and the idle close are sent
+    // from here, and only between two of the backend's frames.
     let downstream = async {
+        let mut counter = FrameCounter::default();
         let mut buf = vec![0u8; 16 * 1024];
+        let mut pinged_at: Option<u64> = None;
+        // Half the listener's idle timeout each way: the ping always falls inside a watchdog period, so the
+        // listener's idle watchdog (`apim-app`) never cuts a client that would answer it.
+        let idle_ms = u64::try_from(idle.as_millis() / 2).unwrap_or(u64::MAX).max(1);
         loop {
-            match br.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if cw.write_all(&buf[..n]).await.is_err() {
-                        return;
+            let from = pinged_at.unwrap_or_else(|| any_seen.load(Ordering::Relaxed));
+            let wake = base + Duration::from_millis(from.saturating_add(idle_ms));
+            tokio::select! {
+                read = br.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        any_seen.store(since(), Ordering::Relaxed);
+                        counter.feed(&buf[..n]);
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                },
+                () = tokio::time::sleep_until(wake) => {
+                    let now = since();
+                    if let Some(p) = pinged_at {
+                        if client_seen.load(Ordering::Relaxed) >= p {
+                            pinged_at = None;
+                        } else if now >= p.saturating_add(idle_ms) {
+                            gw.metrics.idle_closed();
+                            if counter.at_boundary() {
+                                let _ = cw.write_all(&close_frame(1001, "idle timeout")).await;
+                            }
+                            return;
+                        }
+                    } else if now.saturating_sub(any_seen.load(Ordering::Relaxed)) >= idle_ms {
+                        // A ping with an empty payload; the client's pong goes on to the backend, which ignores it
+                        // (RFC 6455 §5.5.3 allows an unsolicited pong).
+                        if counter.at_boundary() && cw.write_all(&[0x89, 0x00]).await.is_err() {
+                            return;
+                        }
+                        pinged_at = Some(now);
                     }
                 }
             }
@@ -138,7 +192,7 @@ where
     tokio::select! {
         throttled = upstream => {
             if let Some(code) = throttled {
-                let _ = cw.write_all(&close_frame(code)).await;
+                let _ = cw.write_all(&close_frame(1008, &format!("Websocket frame throttled out ({code})"))).await;
             }
         }
         () = downstream => {}

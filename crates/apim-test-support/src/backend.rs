@@ -97,7 +97,8 @@ async fn serve(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
 /// answers bytes that are not HTTP, `/silent` never answers, `/short` closes 10 bytes into a body of 100,
 /// `/badchunk` sends a chunk size that is not hexadecimal. It also answers in the less common framings, written
 /// by hand and in pieces: `/chunked` (`hello world` in two chunks, a chunk extension and a trailer), `/untilclose`
-/// (no length, ended by closing), `/interim` (a 100 Continue, then `ok`), `/big` (1 MiB of `y` with a
+/// (no length, ended by closing), `/interim` (a 100 Continue, then `ok`), `/tecl` (chunked `hello` that also
+/// claims `content-length: 3`), `/big` (1 MiB of `y` with a
 /// Content-Length, in 64 KiB writes), `/http10` (an HTTP/1.0 answer). Returns the bound address.
 pub async fn spawn_misbehaving() -> std::io::Result<SocketAddr> {
     spawn_raw(|mut tcp, head| async move {
@@ -135,6 +136,10 @@ pub async fn spawn_misbehaving() -> std::io::Result<SocketAddr> {
                     break;
                 }
             }
+        } else if head.contains(" /tecl") {
+            // Both framings: chunked wins (RFC 9112 §6.3); a proxy passing the Content-Length on cuts the body.
+            let _ =
+                tcp.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n5\r\nhello\r\n0\r\n\r\n").await;
         } else if head.contains(" /http10") {
             let _ = tcp.write_all(b"HTTP/1.0 200 OK\r\ncontent-length: 4\r\n\r\nold!").await;
         }

@@ -9,6 +9,7 @@ use apim_test_support::{TempDir, fixtures_dir, http, unique};
 
 mod cluster;
 mod gateway;
+mod hardening;
 mod seeds;
 mod throttle;
 

@@ -1,0 +1,321 @@
+//! What an attacker tries, through real sockets against the binary: path forms that could reach a resource the
+//! gateway did not authorize, framing a proxy must not pass on, credentials that must stay at the gateway,
+//! spoofed client addresses, and thousands of idle connections on every listener.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use apim_test_support::TempDir;
+use apim_test_support::http;
+use apim_test_support::process::{Node, free_offset};
+use apim_test_support::topology::{spawn_node, write_control_plane};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::gateway::{Mgmt, code, eventually, get};
+use super::{apim, base64_encode, wait_ready};
+
+/// An all-in-one node from `cp.toml` with `extra` appended; returns it with its management HTTPS base.
+async fn node_with(prefix: &str, extra: &str) -> (TempDir, Node, String) {
+    let dir = TempDir::new(prefix);
+    let offset = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099, 5672]);
+    write_control_plane(dir.path(), offset, extra).expect("config");
+    let mut node = spawn_node(&apim(), dir.path(), "all-in-one", "cp", &[]);
+    let https = node.url("management-https", Duration::from_secs(20));
+    let ready = wait_ready(&https, Duration::from_secs(30)).await;
+    assert_eq!(ready.status, 200, "{}\n{}", ready.body, node.stderr());
+    (dir, node, https)
+}
+
+fn host_port(url: &str) -> SocketAddr {
+    url.split("://").nth(1).unwrap_or(url).parse().expect("listener address")
+}
+
+/// Connects from `from` (a loopback address of the test's choosing) to `to`.
+async fn connect_from(from: IpAddr, to: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(from, 0))?;
+    socket.connect(to).await
+}
+
+/// Sends `raw` (which should say `connection: close`) and returns everything the server sends back.
+async fn exchange(to: SocketAddr, from: IpAddr, raw: &str) -> String {
+    let mut tcp = connect_from(from, to).await.expect("connect");
+    tcp.write_all(raw.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn status_of(answer: &str) -> u16 {
+    answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+fn body_of(answer: &str) -> &str {
+    answer.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_targets_are_canonical_and_framing_is_checked() {
+    // 127.0.0.2 stands for a load balancer in front of the gateway.
+    let (_dir, mut node, https) = node_with("apim-hard", "[apim.gateway]\ntrusted_proxies = [\"127.0.0.2\"]\n").await;
+    let gw = node.url("gateway-http", Duration::from_secs(5));
+    let gw_addr = host_port(&gw);
+    let m = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    let broken = apim_test_support::backend::spawn_misbehaving().await.expect("misbehaving backend");
+
+    // `/*` is open, `/admin` needs a token: the shape of the bypass.
+    let api = m
+        .publish(json!({"name": "Paths", "context": "/paths", "version": "1.0.0", "policies": ["Unlimited"], "securityScheme": ["oauth2", "api_key"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/base")}},
+            "corsConfiguration": {"corsConfigurationEnabled": true, "accessControlAllowOrigins": ["https://portal.example"],
+                "accessControlAllowHeaders": ["authorization"], "accessControlAllowMethods": ["GET"], "accessControlAllowCredentials": false},
+            "operations": [{"target": "/*", "verb": "GET", "authType": "None"}, {"target": "/admin", "verb": "GET"},
+                           {"target": "/*", "verb": "POST"}, {"target": "/count", "verb": "POST", "authType": "None"}]}))
+        .await;
+    m.publish(json!({"name": "Framing", "context": "/framing", "version": "1.0.0", "policies": ["Unlimited"],
+        "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{broken}")}},
+        "operations": [{"target": "/*", "verb": "GET", "authType": "None"}]}))
+        .await;
+    let (app, ck, cs) = m.app("PathsApp", "Unlimited", "JWT", "PRODUCTION").await;
+    m.subscribe(&api, &app, "Unlimited").await;
+    let token = m.token(&ck, &cs, "").await;
+    let open = eventually(&format!("{gw}/paths/1.0.0/open"), None, 200).await;
+    assert_eq!(open.json()["path"], "/base/open", "{}", open.body);
+
+    // Every spelling of `/admin` without a token: the secured resource's 401, or a 400 for forms the gateway
+    // refuses; never the backend.
+    let table: &[(&str, u16, &str)] = &[
+        ("/paths/1.0.0/admin", 401, "900902"),
+        ("/paths/1.0.0/x/../admin", 401, "900902"),
+        ("/paths/1.0.0/x/./../admin", 401, "900902"),
+        ("/paths/1.0.0/x/%2e%2e/admin", 401, "900902"),
+        ("/paths/1.0.0/x/%2E%2E/admin", 401, "900902"),
+        ("/paths/1.0.0/x/.%2e/admin", 401, "900902"),
+        ("/paths/1.0.0/./admin", 401, "900902"),
+        ("/paths/1.0.0/%61dmin", 401, "900902"),
+        ("/paths/1.0.0/x/%2F../admin", 400, "900900"),
+        ("/paths/1.0.0/x%2F..%2Fadmin", 400, "900900"),
+        ("/paths/1.0.0/x/%5C..%5Cadmin", 400, "900900"),
+        ("/paths/1.0.0/x/..;/admin", 400, "900900"),
+        ("/paths/1.0.0/x/%2e%2e;/admin", 400, "900900"),
+        ("/paths/1.0.0/x/%zz", 400, "900900"),
+        ("/paths/1.0.0/x/%00/admin", 400, "900900"),
+        // Climbing above the context leaves the API: nothing of it matches, nothing is forwarded.
+        ("/paths/1.0.0/../../base/admin", 404, "900906"),
+        ("/paths/1.0.0/%2e%2e/%2e%2e/admin", 404, "900906"),
+    ];
+    for (path, status, want) in table {
+        let answer = exchange(gw_addr, LOCAL, &format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")).await;
+        let body: Value = serde_json::from_str(body_of(&answer)).unwrap_or(Value::Null);
+        assert_eq!((status_of(&answer), body["code"].as_str().unwrap_or("")), (*status, *want), "{path}: {answer}");
+    }
+    // With a token the canonical path is what reaches the backend, under its base path.
+    let bearer = format!("authorization: Bearer {token}\r\n");
+    let answer = exchange(
+        gw_addr,
+        LOCAL,
+        &format!("GET /paths/1.0.0/x/%2e%2e/admin?q=%2e HTTP/1.1\r\nhost: x\r\n{bearer}connection: close\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    assert_eq!(serde_json::from_str::<Value>(body_of(&answer)).expect("echo")["path"], "/base/admin?q=%2e", "{answer}");
+    let answer = exchange(gw_addr, LOCAL, "GET /paths/1.0.0/open/./a/../b HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await;
+    assert_eq!(serde_json::from_str::<Value>(body_of(&answer)).expect("echo")["path"], "/base/open/b", "{answer}");
+
+    // The same forms over HTTP/2 (h2c with prior knowledge).
+    let h2 = tokio::net::TcpStream::connect(gw_addr).await.expect("connect h2c");
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(h2)).await.expect("h2c");
+    tokio::spawn(conn);
+    for (path, status, _) in table {
+        let req = hyper::Request::get(format!("{gw}{path}")).body(http_body_util::Empty::<hyper::body::Bytes>::new());
+        let Ok(req) = req else { continue }; // a form `http::Uri` itself refuses cannot be sent over HTTP/2
+        let resp = sender.send_request(req).await.expect("h2 answer");
+        assert_eq!((resp.version(), resp.status().as_u16()), (hyper::Version::HTTP_2, *status), "h2 {path}");
+    }
+
+    // HTTP/1.1 needs exactly one Host.
+    for raw in [
+        "GET /paths/1.0.0/open HTTP/1.1\r\nconnection: close\r\n\r\n",
+        "GET /paths/1.0.0/open HTTP/1.1\r\nhost: a\r\nhost: b\r\nconnection: close\r\n\r\n",
+    ] {
+        let answer = exchange(gw_addr, LOCAL, raw).await;
+        assert_eq!(status_of(&answer), 400, "{raw:?}: {answer}");
+    }
+    // HTTP/1.0 may leave it out.
+    assert_eq!(status_of(&exchange(gw_addr, LOCAL, "GET /paths/1.0.0/open HTTP/1.0\r\n\r\n").await), 200);
+
+    // A malformed chunked body is the client's error (400), not the backend's (502).
+    let answer = exchange(
+        gw_addr,
+        LOCAL,
+        "POST /paths/1.0.0/count HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n5\r\nhello\r\nzz\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&answer), 400, "{answer}");
+
+    // A backend answer with both framings: chunked wins, the Content-Length does not reach the client.
+    let r = get(&format!("{gw}/framing/1.0.0/tecl"), None).await;
+    assert_eq!((r.status, r.body.as_str()), (200, "hello"), "{:?}", r.headers);
+    assert!(r.headers.get("content-length").is_none_or(|v| v == "5"), "{:?}", r.headers);
+
+    // API keys stay at the gateway, in the header and in the query.
+    let generated = m
+        .ok("POST", &format!("/api/am/devportal/v3/applications/{app}/api-keys/PRODUCTION/generate"), json!({"validityPeriod": 3600}))
+        .await;
+    let apikey = generated["apikey"].as_str().expect("apikey");
+    let r = http::request("GET", &format!("{gw}/paths/1.0.0/admin"), &[("apikey", apikey)], "").await.expect("api key");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()["headers"].get("apikey").is_none(), "{}", r.body);
+    let r = get(&format!("{gw}/paths/1.0.0/admin?a=1&apikey={apikey}&b=2"), None).await;
+    assert_eq!((r.status, r.json()["path"].as_str()), (200, Some("/base/admin?a=1&b=2")), "{}", r.body);
+
+    // A preflight is answered at the gateway from the API's CORS policy (the backend would echo a body).
+    let preflight = [("origin", "https://portal.example"), ("access-control-request-method", "GET")];
+    let r = http::request("OPTIONS", &format!("{gw}/paths/1.0.0/admin"), &preflight, "").await.expect("preflight");
+    assert_eq!((r.status, r.body.as_str()), (200, ""));
+    assert_eq!(r.headers.get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("https://portal.example"));
+    let r = http::request("OPTIONS", &format!("{gw}/paths/1.0.0/admin"), &[("origin", "https://evil.example"), preflight[1]], "")
+        .await
+        .expect("preflight");
+    assert_eq!((r.status, r.body.as_str()), (200, ""));
+    assert!(r.headers.get("access-control-allow-origin").is_none());
+    // The gateway's own faults carry the CORS headers, so a browser can read them.
+    let r = http::request("GET", &format!("{gw}/paths/1.0.0/admin"), &[preflight[0]], "").await.expect("cors 401");
+    assert_eq!((r.status, code(&r).as_str()), (401, "900902"));
+    assert_eq!(r.headers.get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("https://portal.example"));
+
+    // The client address behind a trusted proxy: the right-most untrusted X-Forwarded-For hop; anyone else's
+    // X-Forwarded-For is ignored. A deny policy on that address holds through the load balancer.
+    let deny = m
+        .ok(
+            "POST",
+            "/api/am/admin/v4/throttling/deny-policies",
+            json!({"conditionType": "IP", "conditionValue": {"fixedIp": "203.0.113.9", "invert": false}}),
+        )
+        .await;
+    let via = |from: IpAddr, xff: &'static str| {
+        let raw = format!("GET /paths/1.0.0/open HTTP/1.1\r\nhost: x\r\nx-forwarded-for: {xff}\r\nconnection: close\r\n\r\n");
+        async move { status_of(&exchange(gw_addr, from, &raw).await) }
+    };
+    let lb: IpAddr = "127.0.0.2".parse().expect("ip");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while via(lb, "203.0.113.9").await != 403 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(via(lb, "203.0.113.9").await, 403, "through the load balancer");
+    assert_eq!(via(lb, "203.0.113.9, 127.0.0.2").await, 403, "trusted hops are skipped");
+    assert_eq!(via(lb, "203.0.113.9, 198.51.100.1").await, 200, "the right-most untrusted hop is the client");
+    assert_eq!(via(LOCAL, "203.0.113.9").await, 200, "an untrusted peer cannot choose its address");
+    let deny_id = deny["conditionId"].as_str().expect("condition");
+    m.ok("DELETE", &format!("/api/am/admin/v4/throttling/deny-policy/{deny_id}"), Value::Null).await;
+    drop(node);
+}
+
+/// Connections held open and silent on `to` from `from`; returns those the server kept (it closes the rest at
+/// once).
+async fn hold(to: SocketAddr, sources: &[IpAddr], per_source: usize) -> Vec<tokio::net::TcpStream> {
+    let mut held = Vec::new();
+    for from in sources {
+        for _ in 0..per_source {
+            match connect_from(*from, to).await {
+                Ok(tcp) => held.push(tcp),
+                Err(e) => panic!("connect {from} → {to}: {e}"),
+            }
+        }
+    }
+    // Give the accept loop time to see them all before counting what it closed.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut kept = Vec::new();
+    for tcp in held {
+        let mut b = [0u8; 1];
+        match tcp.try_read(&mut b) {
+            Ok(0) => {}
+            Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => {}
+            _ => kept.push(tcp),
+        }
+    }
+    kept
+}
+
+/// Waits until the server has closed every connection in `held` (bounded by `within`, so a hang fails).
+async fn all_closed(held: Vec<tokio::net::TcpStream>, within: Duration) -> usize {
+    let mut open = 0;
+    let deadline = tokio::time::Instant::now() + within;
+    for mut tcp in held {
+        let mut b = [0u8; 64];
+        match tokio::time::timeout_at(deadline, tcp.read(&mut b)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {}
+            _ => open += 1,
+        }
+    }
+    open
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_stay_bounded_under_thousands_of_idle_connections() {
+    let limits =
+        "[transport.limits]\nmax_connections = 1000\nmax_connections_per_client = 300\nheader_read_timeout = 8\nidle_timeout = 8\n";
+    let (_dir, mut node, https) = node_with("apim-limits", limits).await;
+    let mgmt_http = host_port(&node.url("management-http", Duration::from_secs(5)));
+    let gw_http = host_port(&node.url("gateway-http", Duration::from_secs(5)));
+    let gw_ws = host_port(&node.url("gateway-ws", Duration::from_secs(5)));
+    let gws = node.url("gateway-https", Duration::from_secs(5));
+    let m = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    m.publish(json!({"name": "Open", "context": "/open", "version": "1.0.0", "policies": ["Unlimited"],
+        "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}")}},
+        "operations": [{"target": "/*", "verb": "GET", "authType": "None"}]}))
+        .await;
+    assert_eq!(eventually(&format!("{gws}/open/1.0.0/x"), None, 200).await.status, 200);
+
+    // One client holds only its share of a listener.
+    let one = hold(mgmt_http, &[LOCAL], 400).await;
+    assert_eq!(one.len(), 300, "per-client limit on management http");
+    drop(one);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // 1,500 silent connections from five addresses on each of three listeners: each keeps 1,000.
+    let sources: Vec<IpAddr> = (10..15).map(|i| IpAddr::from([127, 0, 0, i])).collect();
+    let mut held = Vec::new();
+    for to in [mgmt_http, gw_http, gw_ws] {
+        let kept = hold(to, &sources, 300).await;
+        assert_eq!(kept.len(), 1000, "listener limit on {to}");
+        held.push(kept);
+    }
+    // The node's other listeners still answer.
+    let bound = Duration::from_secs(10);
+    let ready = tokio::time::timeout(bound, http::get(&format!("{https}/health/ready"))).await.expect("health in time").expect("health");
+    assert_eq!(ready.status, 200);
+    let r = tokio::time::timeout(bound, get(&format!("{gws}/open/1.0.0/x"), None)).await.expect("gateway https in time");
+    assert_eq!(r.status, 200);
+    let metrics = tokio::time::timeout(bound, http::get(&format!("{https}/metrics"))).await.expect("metrics in time").expect("metrics");
+    assert!(metrics.body.contains("apim_listener_refused_total{listener=\"management http\"} 500"), "{}", metrics.body);
+    assert!(metrics.body.contains("apim_listener_refused_per_client_total{listener=\"management http\"} 100"), "{}", metrics.body);
+
+    // Silent connections are closed by the head deadline (then the idle watchdog), and the listeners answer again.
+    for (kept, to) in held.into_iter().zip([mgmt_http, gw_http, gw_ws]) {
+        assert_eq!(all_closed(kept, Duration::from_secs(30)).await, 0, "every silent connection to {to} closed");
+    }
+    let again =
+        tokio::time::timeout(bound, http::get(&format!("http://{mgmt_http}/health/ready"))).await.expect("in time").expect("health");
+    assert_eq!(again.status, 200);
+    let r = tokio::time::timeout(bound, get(&format!("http://{gw_http}/open/1.0.0/x"), None)).await.expect("in time");
+    assert_eq!(r.status, 200);
+
+    // A kept-alive HTTP/2 connection that goes quiet is closed by the idle watchdog (no head deadline there).
+    let h2 = tokio::net::TcpStream::connect(mgmt_http).await.expect("connect h2c");
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(h2)).await.expect("h2c");
+    let conn = tokio::spawn(conn);
+    let req = hyper::Request::get(format!("http://{mgmt_http}/health/live")).body(http_body_util::Empty::<hyper::body::Bytes>::new());
+    let resp = sender.send_request(req.expect("request")).await.expect("h2 answer");
+    assert_eq!(resp.status().as_u16(), 200);
+    let ended = tokio::time::timeout(Duration::from_secs(30), conn).await;
+    assert!(ended.is_ok(), "an idle HTTP/2 connection is closed");
+    drop(node);
+}
