@@ -1,12 +1,9 @@
-//! Connecting, classifying connection failures, and migrating.
+//! Connecting, classifying connection failures, and the entry to migrating (`migrate.rs`).
 
-use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use apim_config::{Database, DbKind, DbTarget, HostsFile};
-use sqlx::SqlStr;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
@@ -21,38 +18,6 @@ pub enum Db {
     Sqlite(SqlitePool),
     Postgres(PgPool),
     MySql(MySqlPool),
-}
-
-macro_rules! migration_set {
-    ($dir:literal) => {
-        [
-            (1_i64, "user store", include_str!(concat!("../migrations/", $dir, "/0001_user_store.sql"))),
-            (2_i64, "oauth", include_str!(concat!("../migrations/", $dir, "/0002_oauth.sql"))),
-            (3_i64, "control plane", include_str!(concat!("../migrations/", $dir, "/0003_control_plane.sql"))),
-            (4_i64, "devportal", include_str!(concat!("../migrations/", $dir, "/0004_devportal.sql"))),
-            (5_i64, "admin", include_str!(concat!("../migrations/", $dir, "/0005_admin.sql"))),
-            (6_i64, "notice", include_str!(concat!("../migrations/", $dir, "/0006_notice.sql"))),
-            (7_i64, "token grant kind", include_str!(concat!("../migrations/", $dir, "/0007_token_aut.sql"))),
-        ]
-    };
-}
-
-fn migrator(kind: DbKind) -> Migrator {
-    let set = match kind {
-        DbKind::Sqlite => migration_set!("sqlite"),
-        DbKind::Postgres => migration_set!("postgres"),
-        DbKind::MySql => migration_set!("mysql"),
-    };
-    let migrations: Vec<Migration> = set
-        .into_iter()
-        .map(|(version, desc, sql)| Migration::new(version, Cow::Borrowed(desc), MigrationType::Simple, SqlStr::from_static(sql), false))
-        .collect();
-    Migrator { migrations: Cow::Owned(migrations), table_name: Cow::Borrowed("apim_schema_migrations"), ..Migrator::DEFAULT }
-}
-
-/// How many migrations this build knows; readiness reports it.
-pub fn migrations_applied() -> usize {
-    migrator(DbKind::Sqlite).migrations.len()
 }
 
 /// Connects one configured pool. Host names go through `hosts` first, then DNS, so a failure says which.
@@ -177,16 +142,14 @@ impl Db {
         }
     }
 
-    /// Applies every migration of this dialect. Safe to run from several nodes at once: sqlx takes an
-    /// advisory lock on PostgreSQL and MySQL.
+    /// Applies every migration of this dialect. Safe to run from several nodes at once, and again after a node
+    /// died halfway through: see `migrate.rs` for the lock each database takes and how MariaDB recovers.
     pub async fn migrate(&self, pool_name: &str) -> Result<(), StoreError> {
-        let m = migrator(self.kind());
-        let result = match self {
-            Db::Sqlite(p) => m.run(p).await,
-            Db::Postgres(p) => m.run(p).await,
-            Db::MySql(p) => m.run(p).await,
-        };
-        result.map_err(|e| StoreError::Migrate { pool: pool_name.to_string(), message: e.to_string() })
+        match self {
+            Db::Sqlite(p) => crate::migrate::sqlite(p, pool_name).await,
+            Db::Postgres(p) => crate::migrate::postgres(p, pool_name).await,
+            Db::MySql(p) => crate::migrate::mysql(p, pool_name).await,
+        }
     }
 
     /// A cheap round trip, for readiness.

@@ -1,5 +1,7 @@
+-- Written to run again safely (IF NOT EXISTS, ON DUPLICATE KEY UPDATE): MariaDB commits DDL as it goes, so a
+-- migration a crash cut short is run again whole (src/migrate.rs).
 -- OAuth2 server (key manager): clients, tokens, authorization codes, signing keys.
-CREATE TABLE oauth_client (
+CREATE TABLE IF NOT EXISTS oauth_client (
     client_id VARCHAR(64) NOT NULL PRIMARY KEY,
     -- SHA-256 (hex) of a 256-bit random secret; the secret itself is never stored.
     secret_hash VARCHAR(64) NOT NULL,
@@ -14,7 +16,7 @@ CREATE TABLE oauth_client (
 
 -- Access and refresh tokens. token_key is the SHA-256 (hex) of an opaque or refresh token, or "jti:<jti>" for a
 -- JWT access token, so revocation and introspection work across key-manager nodes.
-CREATE TABLE oauth_token (
+CREATE TABLE IF NOT EXISTS oauth_token (
     token_key VARCHAR(80) NOT NULL PRIMARY KEY,
     kind VARCHAR(16) NOT NULL,
     format VARCHAR(16) NOT NULL,
@@ -27,10 +29,10 @@ CREATE TABLE oauth_token (
     -- active | rotated | revoked
     state VARCHAR(16) NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
-CREATE INDEX oauth_token_family ON oauth_token (family_id);
-CREATE INDEX oauth_token_client ON oauth_token (client_id);
+CREATE INDEX IF NOT EXISTS oauth_token_family ON oauth_token (family_id);
+CREATE INDEX IF NOT EXISTS oauth_token_client ON oauth_token (client_id);
 
-CREATE TABLE oauth_code (
+CREATE TABLE IF NOT EXISTS oauth_code (
     code_hash VARCHAR(64) NOT NULL PRIMARY KEY,
     client_id VARCHAR(64) NOT NULL,
     subject VARCHAR(255) NOT NULL,
@@ -43,7 +45,7 @@ CREATE TABLE oauth_code (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 -- Public signing keys: they stay in the JWKS until the tokens they signed have expired.
-CREATE TABLE oauth_jwk (
+CREATE TABLE IF NOT EXISTS oauth_jwk (
     kid VARCHAR(128) NOT NULL PRIMARY KEY,
     jwk TEXT NOT NULL,
     created_at BIGINT NOT NULL,

@@ -1,5 +1,7 @@
+-- Written to run again safely (IF NOT EXISTS, ON DUPLICATE KEY UPDATE): MariaDB commits DDL as it goes, so a
+-- migration a crash cut short is run again whole (src/migrate.rs).
 -- Developer portal: applications, their OAuth keys (one client per key type), and subscriptions.
-CREATE TABLE am_application (
+CREATE TABLE IF NOT EXISTS am_application (
     id VARCHAR(36) NOT NULL PRIMARY KEY,
     name VARCHAR(255) NOT NULL,
     owner VARCHAR(255) NOT NULL,
@@ -11,7 +13,7 @@ CREATE TABLE am_application (
     UNIQUE (owner, name)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
-CREATE TABLE am_key_mapping (
+CREATE TABLE IF NOT EXISTS am_key_mapping (
     id VARCHAR(36) NOT NULL PRIMARY KEY,
     application_id VARCHAR(36) NOT NULL,
     key_type VARCHAR(16) NOT NULL,
@@ -22,7 +24,7 @@ CREATE TABLE am_key_mapping (
     UNIQUE (application_id, key_type, key_manager)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
-CREATE TABLE am_subscription (
+CREATE TABLE IF NOT EXISTS am_subscription (
     id VARCHAR(36) NOT NULL PRIMARY KEY,
     api_id VARCHAR(36) NOT NULL,
     application_id VARCHAR(36) NOT NULL,
@@ -31,4 +33,4 @@ CREATE TABLE am_subscription (
     created_at BIGINT NOT NULL,
     UNIQUE (api_id, application_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
-CREATE INDEX am_subscription_app ON am_subscription (application_id);
+CREATE INDEX IF NOT EXISTS am_subscription_app ON am_subscription (application_id);

@@ -1,6 +1,8 @@
+-- Written to run again safely (IF NOT EXISTS, ON DUPLICATE KEY UPDATE): MariaDB commits DDL as it goes, so a
+-- migration a crash cut short is run again whole (src/migrate.rs).
 -- Revocation notices a key manager still has to deliver to a listener (a control plane's /notify); a row goes
 -- once the listener took it, so a restart or a listener that is away loses none.
-CREATE TABLE oauth_notice (
+CREATE TABLE IF NOT EXISTS oauth_notice (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     listener VARCHAR(512) NOT NULL,
     body TEXT NOT NULL,

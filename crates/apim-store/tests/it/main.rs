@@ -7,6 +7,8 @@ use apim_store::{Db, NewUser, StoreError, UserStore};
 use apim_test_support::TempDir;
 use apim_test_support::db::{Backend, TestDb};
 
+mod migrate;
+
 fn database_config(fields: &str) -> apim_config::Database {
     let text = format!("[database.shared_db]\n{fields}");
     let env = |_: &str| None;
