@@ -18,19 +18,18 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Body as HttpBody;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::proxy::{Body, RequestBody};
+use crate::body::{Body, RequestBody};
+use crate::http1::{MAX_REQUEST_HEAD as MAX_HEAD, Parsed, parse_request};
 
 #[cfg(test)]
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_HEAD: usize = 64 * 1024;
-const MAX_HEADERS: usize = 100;
 const READ_SIZE: usize = 8 * 1024;
 /// Body frames up to this size are copied beside the head into one write; larger ones are written as they are.
 const COPY_LIMIT: usize = 16 * 1024;
@@ -97,10 +96,10 @@ where
     let mut stop = std::pin::pin!(woken.changed());
     loop {
         let head = loop {
-            match parse(&mut buf) {
+            match parse_request(&mut buf) {
                 Ok(Some(head)) => break head,
                 Ok(None) if buf.len() < MAX_HEAD => {}
-                Ok(None) | Err(()) => return Some(Rewind { pre: buf.freeze(), io }),
+                Ok(None) | Err(_) => return Some(Rewind { pre: buf.freeze(), io }),
             }
             if shutdown.has_changed().unwrap_or(true) && buf.is_empty() {
                 return None;
@@ -128,12 +127,17 @@ where
                 Wait::Read(Ok(_)) => {}
             }
         };
-        let Head { req, keep_alive, fallback } = head;
-        let Some(req) = req else {
-            // `fallback`: the head stays in the buffer for hyper to read again.
-            debug_assert!(fallback);
-            return Some(Rewind { pre: buf.freeze(), io });
+        let head = match head {
+            Parsed::Request(head) => head,
+            // The head stays in the buffer for hyper to read again.
+            Parsed::HandOver => return Some(Rewind { pre: buf.freeze(), io }),
         };
+        let keep_alive = head.keep_alive;
+        let mut req = Request::new(RequestBody::Empty);
+        *req.method_mut() = head.method;
+        *req.uri_mut() = head.uri;
+        *req.version_mut() = head.version;
+        *req.headers_mut() = head.headers;
         let method_head = req.method() == Method::HEAD;
         let http10 = req.version() == Version::HTTP_10;
         let resp = match service(req) {
@@ -141,7 +145,7 @@ where
                 Ok(r) => r,
                 Err(never) => match never {},
             },
-            None => crate::not_ready(),
+            None => crate::reply::not_ready(),
         };
         let keep_alive = keep_alive && !shutdown.has_changed().unwrap_or(true);
         match write_response(&mut io, &mut out, resp, method_head, http10, keep_alive).await {
@@ -156,127 +160,6 @@ enum Wait {
     Read(io::Result<usize>),
     TimedOut,
     Stopped,
-}
-
-struct Head {
-    /// None when the request is hyper's to serve (`fallback`).
-    req: Option<Request<RequestBody>>,
-    keep_alive: bool,
-    fallback: bool,
-}
-
-/// One request head from the front of `buf` (consumed), `Ok(None)` while incomplete, `Err` when it is not
-/// HTTP/1.x this server can read (hyper then answers it).
-fn parse(buf: &mut BytesMut) -> Result<Option<Head>, ()> {
-    if buf.is_empty() {
-        return Ok(None);
-    }
-    let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let mut r = httparse::Request::new(&mut []);
-    let len = match r.parse_with_uninit_headers(buf, &mut slots) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(()),
-    };
-    let (Some(method), Some(path), Some(version)) = (r.method, r.path, r.version) else { return Err(()) };
-    let at = |s: &[u8]| (s.as_ptr() as usize - buf.as_ptr() as usize, s.len());
-    let fallback = || Ok(Some(Head { req: None, keep_alive: false, fallback: true }));
-    let method = match method {
-        "GET" => Method::GET,
-        "HEAD" => Method::HEAD,
-        "DELETE" => Method::DELETE,
-        "OPTIONS" => Method::OPTIONS,
-        "CONNECT" => return fallback(),
-        m => match Method::from_bytes(m.as_bytes()) {
-            Ok(m) => m,
-            Err(_) => return Err(()),
-        },
-    };
-    let path = at(path.as_bytes());
-    let mut spans = Spans::new(buf);
-    let mut keep_alive = version == 1;
-    for h in r.headers.iter() {
-        let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"content-length") {
-            if h.value.iter().any(|b| *b != b'0') || h.value.is_empty() {
-                return fallback();
-            }
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding")
-            || name.eq_ignore_ascii_case(b"upgrade")
-            || name.eq_ignore_ascii_case(b"expect")
-        {
-            return fallback();
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in h.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
-                if token.eq_ignore_ascii_case(b"close") {
-                    keep_alive = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") && version == 0 {
-                    keep_alive = true;
-                } else if token.eq_ignore_ascii_case(b"upgrade") {
-                    return fallback();
-                }
-            }
-        }
-        spans.push(name, h.value);
-    }
-    let head = buf.split_to(len).freeze();
-    let Ok(uri) = Uri::from_maybe_shared(head.slice(path.0..path.0 + path.1)) else { return Err(()) };
-    // Room for the X-Forwarded-* headers the gateway adds: growing the map would reallocate it.
-    let Ok(headers) = spans.into_map(&head, 3) else { return Err(()) };
-    let mut req = Request::new(RequestBody::Empty);
-    *req.method_mut() = method;
-    *req.uri_mut() = uri;
-    *req.version_mut() = if version == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
-    *req.headers_mut() = headers;
-    Ok(Some(Head { req: Some(req), keep_alive, fallback: false }))
-}
-
-/// Where each header's name and value lie in a head. The parsed headers borrow the read buffer; the `HeaderMap`
-/// is built once the head is split off it, its values sharing the head's bytes (nothing copied). Room for a
-/// typical head's headers is on the stack, set up in a few stores (a full-size array would cost a 3 KiB memset
-/// per request).
-pub(crate) struct Spans {
-    base: usize,
-    few: [[u32; 4]; 16],
-    n: usize,
-    more: Vec<[u32; 4]>,
-}
-
-impl Spans {
-    /// `buf` is the buffer the headers are parsed from.
-    pub(crate) fn new(buf: &[u8]) -> Spans {
-        Spans { base: buf.as_ptr() as usize, few: [[0; 4]; 16], n: 0, more: Vec::new() }
-    }
-
-    /// Records one header; its slices point into the buffer given to `new` (a head is at most 64 KiB + a read).
-    pub(crate) fn push(&mut self, name: &[u8], value: &[u8]) {
-        let at = |s: &[u8]| (s.as_ptr() as usize).wrapping_sub(self.base) as u32;
-        let span = [at(name), name.len() as u32, at(value), value.len() as u32];
-        if self.n < self.few.len() {
-            self.few[self.n] = span;
-        } else {
-            self.more.push(span);
-        }
-        self.n += 1;
-    }
-
-    /// The headers as a map over `head` (the buffer's first bytes), with room for `extra` more; `Err` names a
-    /// header that is not valid.
-    pub(crate) fn into_map(self, head: &Bytes, extra: usize) -> Result<HeaderMap, String> {
-        let mut map = HeaderMap::with_capacity(self.n + extra);
-        let few = &self.few[..self.n.min(self.few.len())];
-        for &[no, nl, vo, vl] in few.iter().chain(&self.more) {
-            let (no, nl, vo, vl) = (no as usize, nl as usize, vo as usize, vl as usize);
-            let raw_name = head.get(no..no + nl).ok_or("a header outside the head")?;
-            let name = HeaderName::from_bytes(raw_name).map_err(|_| format!("header name `{}`", String::from_utf8_lossy(raw_name)))?;
-            if vo + vl > head.len() {
-                return Err("a header outside the head".into());
-            }
-            let value = HeaderValue::from_maybe_shared(head.slice(vo..vo + vl)).map_err(|_| format!("the value of `{name}`"))?;
-            map.append(name, value);
-        }
-        Ok(map)
-    }
 }
 
 /// How the answer's body is delimited on the wire.
@@ -496,15 +379,15 @@ mod tests {
 
     /// A body from a list of frames; `slow` makes it wait (and wake itself) before each one.
     struct Frames {
-        frames: VecDeque<Result<Frame<Bytes>, crate::BoxError>>,
+        frames: VecDeque<Result<Frame<Bytes>, crate::body::BoxError>>,
         slow: bool,
         waited: bool,
     }
 
     impl HttpBody for Frames {
         type Data = Bytes;
-        type Error = crate::BoxError;
-        fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, crate::BoxError>>> {
+        type Error = crate::body::BoxError;
+        fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, crate::body::BoxError>>> {
             let this = self.get_mut();
             if this.slow && !this.waited {
                 this.waited = true;
@@ -520,9 +403,9 @@ mod tests {
     /// everything else gets `hello <path>` with its length.
     fn answer(req: Request<RequestBody>) -> Response<Body> {
         let path = req.uri().path().to_string();
-        let frames: Vec<Result<Frame<Bytes>, crate::BoxError>> = match path.as_str() {
+        let frames: Vec<Result<Frame<Bytes>, crate::body::BoxError>> = match path.as_str() {
             "/chunked" => {
-                let mut trailers = HeaderMap::new();
+                let mut trailers = http::HeaderMap::new();
                 trailers.insert("x-sum", HeaderValue::from_static("11"));
                 vec![Ok(Frame::data(Bytes::from("hello"))), Ok(Frame::data(Bytes::from(" world"))), Ok(Frame::trailers(trailers))]
             }
@@ -695,9 +578,9 @@ mod tests {
             }
             let mut buf = BytesMut::from(&bytes[..]);
             let before = buf.len();
-            if let Ok(Some(Head { req: Some(req), .. })) = parse(&mut buf) {
+            if let Ok(Some(Parsed::Request(head))) = parse_request(&mut buf) {
                 assert!(buf.len() < before, "a request consumes its head");
-                assert!(req.uri().to_string().len() <= before);
+                assert!(head.uri.to_string().len() <= before);
             }
         }
     }

@@ -18,7 +18,10 @@ use hyper::client::conn::http2;
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 
-use crate::proxy::Body;
+use crate::body::Body;
+
+/// The inline HTTP/1.1 client for bodiless requests: a child of the pool, which owns its connections.
+mod h1;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections kept per endpoint; more are closed when returned.
@@ -53,7 +56,7 @@ pub struct Pool {
     /// The endpoint's HTTP/2 connection, when it negotiated one.
     h2: Mutex<Option<http2::SendRequest<Body>>>,
     /// Idle connections of the inline HTTP/1.1 client (`h1.rs`), for requests without a body to plain HTTP.
-    inline: Mutex<Vec<crate::h1::Conn>>,
+    inline: Mutex<Vec<h1::Conn>>,
 }
 
 /// A new connection: HTTP/1.1, or HTTP/2 when the TLS handshake chose `h2`.
@@ -96,7 +99,7 @@ impl Pool {
         }
     }
 
-    pub(crate) fn give_back_inline(&self, c: crate::h1::Conn) {
+    pub(crate) fn give_back_inline(&self, c: h1::Conn) {
         if let Ok(mut idle) = self.inline.lock()
             && idle.len() < MAX_IDLE
         {
@@ -104,7 +107,7 @@ impl Pool {
         }
     }
 
-    fn take_inline(&self) -> Option<crate::h1::Conn> {
+    fn take_inline(&self) -> Option<h1::Conn> {
         let mut idle = self.inline.lock().ok()?;
         while let Some(c) = idle.pop() {
             if c.is_usable() {
@@ -133,10 +136,10 @@ impl Pool {
                 None => {
                     let tcp =
                         Box::pin(tokio::time::timeout_at(deadline, tcp_connect(host, port))).await.map_err(|_| PoolError::Timeout)??;
-                    crate::h1::Conn::new(tcp, deadline)
+                    h1::Conn::new(tcp, deadline)
                 }
             };
-            match crate::h1::send(self, conn, &req, deadline).await {
+            match h1::send(self, conn, &req, deadline).await {
                 Ok(resp) => return Ok(resp),
                 Err(e @ PoolError::Timeout) => return Err(e),
                 Err(e) if fresh || !req.method().is_idempotent() => return Err(e),
@@ -157,7 +160,7 @@ impl Pool {
         deadline: Instant,
     ) -> Result<http::Response<Body>, PoolError> {
         // (HTTP/2 is only ever chosen by a TLS handshake.)
-        if *scheme == Scheme::HTTP && crate::h1::suits(&req) {
+        if *scheme == Scheme::HTTP && h1::suits(&req) {
             // The inline client keeps its deadline with one timer per connection (`h1.rs`).
             return self.send_inline(host, port, req, deadline).await;
         }
@@ -318,7 +321,7 @@ struct Returning {
 
 impl HttpBody for Returning {
     type Data = hyper::body::Bytes;
-    type Error = crate::proxy::BoxError;
+    type Error = crate::body::BoxError;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);

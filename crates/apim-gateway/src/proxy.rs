@@ -8,61 +8,15 @@ use std::time::Instant;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use http_body_util::combinators::BoxBody;
-use hyper::body::{Bytes, Frame, Incoming, SizeHint};
+use hyper::body::Bytes;
 
-use crate::Gateway;
+use crate::body::{Body, BoxError, RequestBody};
+use crate::gateway::Gateway;
 use crate::auth::{AuthError, Principal, now_ms};
 use crate::reply;
-use crate::router::Route;
-use crate::snapshot::{Api, AuthType, Condition, KeyType, Policy, Resource, Snapshot};
+use crate::snapshot::{Api, AuthType, Condition, KeyType, Policy, Resource, Route, Snapshot};
 use crate::throttle::{Check, Level};
 use crate::upstream::EndpointGroup;
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-pub type Body = BoxBody<Bytes, BoxError>;
-
-/// A client request's body: hyper's for requests it parsed, or none for the bodiless requests the gateway's own
-/// HTTP/1.1 server reads (`inbound`). An enum rather than a boxed body: no allocation per request.
-pub enum RequestBody {
-    Empty,
-    Hyper(Incoming),
-}
-
-impl From<Incoming> for RequestBody {
-    fn from(b: Incoming) -> RequestBody {
-        RequestBody::Hyper(b)
-    }
-}
-
-impl hyper::body::Body for RequestBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.get_mut() {
-            RequestBody::Empty => std::task::Poll::Ready(None),
-            RequestBody::Hyper(b) => std::pin::Pin::new(b).poll_frame(cx),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            RequestBody::Empty => true,
-            RequestBody::Hyper(b) => b.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            RequestBody::Empty => SizeHint::with_exact(0),
-            RequestBody::Hyper(b) => b.size_hint(),
-        }
-    }
-}
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the gateway.
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -292,7 +246,7 @@ impl Gateway {
             let checks = self
                 .checks(snap, &api, resource, &caller, &req, client_ip)
                 .into_iter()
-                .map(|c| crate::ws::OwnedCheck { key: c.key.into_owned(), limit: c.limit.clone(), level: c.level, enforce: c.enforce })
+                .map(|c| OwnedCheck { key: c.key.into_owned(), limit: c.limit.clone(), level: c.level, enforce: c.enforce })
                 .collect();
             // Boxed: the rare WebSocket path should not size every request's future.
             let resp = Box::pin(self.forward_ws(req, &api, &group, prefix_len, peer, checks)).await;
@@ -650,7 +604,7 @@ impl Gateway {
         group: &EndpointGroup,
         prefix_len: usize,
         peer: &Peer,
-        checks: Vec<crate::ws::OwnedCheck>,
+        checks: Vec<OwnedCheck>,
     ) -> Response<Body> {
         let client_upgrade = hyper::upgrade::on(&mut req);
         let (parts, _) = req.into_parts();
@@ -701,7 +655,19 @@ impl Gateway {
             let gw = self.clone();
             tokio::spawn(async move {
                 match tokio::join!(client_upgrade, backend_upgrade) {
-                    (Ok(c), Ok(b)) => crate::ws::relay(gw, hyper_util::rt::TokioIo::new(c), hyper_util::rt::TokioIo::new(b), checks).await,
+                    (Ok(c), Ok(b)) => {
+                        let (c, b) = (hyper_util::rt::TokioIo::new(c), hyper_util::rt::TokioIo::new(b));
+                        let admit = || {
+                            let borrowed: Vec<Check<'_>> = checks
+                                .iter()
+                                .map(|c| Check { key: Cow::Borrowed(&c.key), limit: &c.limit, level: c.level, enforce: c.enforce })
+                                .collect();
+                            let refused = gw.counters.admit(&borrowed, 0, now_ms()).err()?;
+                            gw.metrics.throttled(refused.level.as_str());
+                            Some(refused.level.code())
+                        };
+                        crate::ws::relay(c, b, gw.cfg.idle_timeout, admit, || gw.metrics.idle_closed()).await;
+                    }
                     (c, b) => tracing::debug!(client = c.is_ok(), backend = b.is_ok(), "WebSocket upgrade did not complete"),
                 }
             });
@@ -812,6 +778,14 @@ fn without_params(query: Option<&str>, names: &[&str]) -> Option<Option<String>>
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     let hop = hop.trim();
     hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
+/// A throttle check the relay task owns.
+struct OwnedCheck {
+    key: String,
+    limit: crate::snapshot::Limit,
+    level: Level,
+    enforce: bool,
 }
 
 /// Why a request is refused before routing.

@@ -5,7 +5,7 @@ use http_body_util::BodyExt;
 use hyper::body::Bytes;
 use serde_json::json;
 
-use crate::proxy::Body;
+use crate::body::Body;
 
 pub fn body(bytes: impl Into<Bytes>) -> Body {
     http_body_util::Full::new(bytes.into()).map_err(|never| match never {}).boxed()
@@ -165,4 +165,14 @@ pub fn backend_timeout(description: &str) -> Response<Body> {
 /// 502 101505: the backend closed the connection or answered with something that is not HTTP.
 pub fn backend_closed(description: &str) -> Response<Body> {
     upstream(StatusCode::BAD_GATEWAY, 101505, "Connection closed by the back end", description)
+}
+
+/// The answer of a traffic listener whose gateway has not started yet (databases still coming up).
+pub fn not_ready() -> Response<Body> {
+    fault(
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        900900,
+        "Gateway starting",
+        "The gateway has not loaded its APIs yet; try again shortly",
+    )
 }

@@ -1,11 +1,6 @@
-//! Routing: `/{context}/{version}/…` (and `/{context}/…` for the default version) to an API, then the
-//! remainder to one of its resources. The API lookup is one hash probe per `/` in the path, so its cost grows
-//! with the path's length, not with the number of APIs.
+//! WSO2's URI templates, matched against the part of a path after an API's prefix (the prefix map itself is
+//! `snapshot::Router`). Imports nothing else from the crate.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use crate::snapshot::{Api, Resource};
 
 #[derive(Debug, PartialEq, Eq)]
 enum Segment {
@@ -44,6 +39,11 @@ impl Template {
         Template { segments, specificity: (literals, fixed, !rest) }
     }
 
+    /// Ranks matches: more literal segments first, then more segments, then without a wildcard.
+    pub fn specificity(&self) -> (usize, usize, bool) {
+        self.specificity
+    }
+
     /// `path` is the part after the API's prefix, without the query, starting with `/` or empty.
     pub fn matches(&self, path: &str) -> bool {
         let mut parts = path.split('/').filter(|s| !s.is_empty());
@@ -63,79 +63,6 @@ impl Template {
             }
         }
         parts.next().is_none()
-    }
-}
-
-/// The result of routing a request path.
-pub enum Route<'a> {
-    /// No API has this prefix.
-    NoApi,
-    /// The API exists but none of its resources matches the path and method.
-    NoResource(&'a Arc<Api>),
-    Found {
-        api: &'a Arc<Api>,
-        resource: &'a Resource,
-        prefix_len: usize,
-    },
-}
-
-#[derive(Default)]
-pub struct Router {
-    /// `/ctx/ver` and, for default versions, `/ctx` → API.
-    by_prefix: HashMap<String, Arc<Api>, foldhash::fast::RandomState>,
-    by_id: HashMap<String, Arc<Api>, foldhash::fast::RandomState>,
-}
-
-impl Router {
-    pub fn build(apis: Vec<Arc<Api>>) -> Router {
-        let mut r = Router::default();
-        // Default versions first, so an explicit `/ctx/ver` of another API always wins over them.
-        for api in &apis {
-            if !api.default_version || api.context.contains("{version}") {
-                continue;
-            }
-            let ctx = api.context.trim_end_matches('/');
-            r.by_prefix.entry(ctx.to_string()).or_insert_with(|| api.clone());
-        }
-        for api in apis {
-            let key = if api.context.contains("{version}") {
-                api.context.replace("{version}", &api.version)
-            } else {
-                format!("{}/{}", api.context.trim_end_matches('/'), api.version)
-            };
-            r.by_prefix.insert(key, api.clone());
-            r.by_id.insert(api.id.clone(), api);
-        }
-        r
-    }
-
-    pub fn api_by_id(&self, id: &str) -> Option<&Arc<Api>> {
-        self.by_id.get(id)
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_id.len()
-    }
-
-    /// Longest API prefix of `path` (no query), then the most specific resource for `method`.
-    pub fn route<'a>(&'a self, path: &str, method: &str) -> Route<'a> {
-        let mut end = path.len();
-        loop {
-            let candidate = &path[..end];
-            if let Some(api) = self.by_prefix.get(candidate) {
-                let rest = &path[end..];
-                let best =
-                    api.resources.iter().filter(|r| r.verb == method && r.template.matches(rest)).max_by_key(|r| r.template.specificity);
-                return match best {
-                    Some(resource) => Route::Found { api, resource, prefix_len: end },
-                    None => Route::NoResource(api),
-                };
-            }
-            match candidate.rfind('/') {
-                Some(0) | None => return Route::NoApi,
-                Some(i) => end = i,
-            }
-        }
     }
 }
 

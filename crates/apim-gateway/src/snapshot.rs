@@ -9,7 +9,7 @@ use std::sync::Arc;
 use apim_wire::RuntimeState;
 use serde_json::Value;
 
-use crate::router::{Router, Template};
+use crate::router::Template;
 use crate::upstream::EndpointGroup;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -559,6 +559,83 @@ fn compile_policy(name: &str, doc: &Value) -> Result<Policy, String> {
     Ok(Policy { limit, groups, burst, stop_on_quota_reach: doc.get("stopOnQuotaReach").and_then(Value::as_bool).unwrap_or(true) })
 }
 
+/// Routing: `/{context}/{version}/…` (and `/{context}/…` for the default version) to an API, then the remainder
+/// to one of its resources. The API lookup is one hash probe per `/` in the path, so its cost grows with the
+/// path's length, not with the number of APIs.
+/// The result of routing a request path.
+pub enum Route<'a> {
+    /// No API has this prefix.
+    NoApi,
+    /// The API exists but none of its resources matches the path and method.
+    NoResource(&'a Arc<Api>),
+    Found {
+        api: &'a Arc<Api>,
+        resource: &'a Resource,
+        prefix_len: usize,
+    },
+}
+
+#[derive(Default)]
+pub struct Router {
+    /// `/ctx/ver` and, for default versions, `/ctx` → API.
+    by_prefix: HashMap<String, Arc<Api>, foldhash::fast::RandomState>,
+    by_id: HashMap<String, Arc<Api>, foldhash::fast::RandomState>,
+}
+
+impl Router {
+    pub fn build(apis: Vec<Arc<Api>>) -> Router {
+        let mut r = Router::default();
+        // Default versions first, so an explicit `/ctx/ver` of another API always wins over them.
+        for api in &apis {
+            if !api.default_version || api.context.contains("{version}") {
+                continue;
+            }
+            let ctx = api.context.trim_end_matches('/');
+            r.by_prefix.entry(ctx.to_string()).or_insert_with(|| api.clone());
+        }
+        for api in apis {
+            let key = if api.context.contains("{version}") {
+                api.context.replace("{version}", &api.version)
+            } else {
+                format!("{}/{}", api.context.trim_end_matches('/'), api.version)
+            };
+            r.by_prefix.insert(key, api.clone());
+            r.by_id.insert(api.id.clone(), api);
+        }
+        r
+    }
+
+    pub fn api_by_id(&self, id: &str) -> Option<&Arc<Api>> {
+        self.by_id.get(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Longest API prefix of `path` (no query), then the most specific resource for `method`.
+    pub fn route<'a>(&'a self, path: &str, method: &str) -> Route<'a> {
+        let mut end = path.len();
+        loop {
+            let candidate = &path[..end];
+            if let Some(api) = self.by_prefix.get(candidate) {
+                let rest = &path[end..];
+                let best =
+                    api.resources.iter().filter(|r| r.verb == method && r.template.matches(rest)).max_by_key(|r| r.template.specificity());
+                return match best {
+                    Some(resource) => Route::Found { api, resource, prefix_len: end },
+                    None => Route::NoResource(api),
+                };
+            }
+            match candidate.rfind('/') {
+                Some(0) | None => return Route::NoApi,
+                Some(i) => end = i,
+            }
+        }
+    }
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,3 +684,4 @@ mod tests {
         assert!(!literal.found_in("ab"));
     }
 }
+

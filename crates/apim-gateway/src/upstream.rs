@@ -85,7 +85,7 @@ impl Endpoint {
     pub async fn connect_upgradable(
         &self,
         tls: &tokio_rustls::TlsConnector,
-    ) -> Result<hyper::client::conn::http1::SendRequest<crate::proxy::Body>, crate::pool::PoolError> {
+    ) -> Result<hyper::client::conn::http1::SendRequest<crate::body::Body>, crate::pool::PoolError> {
         match crate::pool::connect(&self.scheme, &self.host, self.port, tls, true).await? {
             crate::pool::Conn::H1(s) => Ok(s),
             crate::pool::Conn::H2(_) => Err(crate::pool::PoolError::Connect("the backend chose HTTP/2 for a WebSocket handshake".into())),
@@ -99,9 +99,9 @@ impl Endpoint {
     pub fn send<'a>(
         &'a self,
         tls: &'a tokio_rustls::TlsConnector,
-        req: http::Request<crate::proxy::Body>,
+        req: http::Request<crate::body::Body>,
         from: std::time::Instant,
-    ) -> impl Future<Output = Result<http::Response<crate::proxy::Body>, crate::pool::PoolError>> + Send + 'a {
+    ) -> impl Future<Output = Result<http::Response<crate::body::Body>, crate::pool::PoolError>> + Send + 'a {
         let deadline = tokio::time::Instant::from_std(from) + self.timeout;
         self.pool.send(&self.scheme, &self.authority, (&self.host, self.port), tls, req, deadline)
     }

@@ -3,7 +3,6 @@
 //! payloads are not buffered) and each one is throttled. A frame over the limit closes the connection with
 //! 1008 (policy violation).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -11,9 +10,6 @@ use tokio::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::Gateway;
-use crate::snapshot::Limit;
-use crate::throttle::{Check, Level};
 
 /// Counts complete frames in a byte stream, whatever the chunking.
 #[derive(Default, Debug)]
@@ -83,14 +79,6 @@ fn header_size(h: &[u8]) -> Option<(usize, u64)> {
     }
 }
 
-/// A throttle check the relay task owns.
-pub struct OwnedCheck {
-    pub key: String,
-    pub limit: Limit,
-    pub level: Level,
-    pub enforce: bool,
-}
-
 /// A close frame from the server (unmasked): 1008 policy violation with WSO2's throttle code as the reason, or
 /// 1001 going away.
 fn close_frame(status: u16, reason: &str) -> Vec<u8> {
@@ -105,12 +93,16 @@ fn close_frame(status: u16, reason: &str) -> Vec<u8> {
 /// Relays until either side closes. Client frames are counted and throttled. A connection silent both ways for
 /// half of `idle` gets a ping; if the client still says nothing for as long again, it is closed (1001 going away),
 /// so idle connections cannot pile up.
-pub async fn relay<C, B>(gw: Arc<Gateway>, client: C, backend: B, checks: Vec<OwnedCheck>)
+///
+/// `admit` is asked once per client frame and answers the WSO2 throttle code when the frame is over a limit;
+/// `idle_closed` is told when the relay closes an idle connection. The relay knows nothing else of the gateway.
+pub async fn relay<C, B, A, I>(client: C, backend: B, idle: Duration, mut admit: A, idle_closed: I)
 where
     C: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
+    A: FnMut() -> Option<u32>,
+    I: Fn(),
 {
-    let idle = gw.cfg.idle_timeout;
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut br, mut bw) = tokio::io::split(backend);
     // Milliseconds since `base` of the client's last bytes and of anybody's; atomics, as both halves share them.
@@ -128,13 +120,8 @@ where
             client_seen.store(since(), Ordering::Relaxed);
             any_seen.store(since(), Ordering::Relaxed);
             for _ in 0..counter.feed(&buf[..n]) {
-                let borrowed: Vec<Check<'_>> = checks
-                    .iter()
-                    .map(|c| Check { key: std::borrow::Cow::Borrowed(&c.key), limit: &c.limit, level: c.level, enforce: c.enforce })
-                    .collect();
-                if let Err(refused) = gw.counters.admit(&borrowed, 0, crate::auth::now_ms()) {
-                    gw.metrics.throttled(refused.level.as_str());
-                    return Some(refused.level.code());
+                if let Some(code) = admit() {
+                    return Some(code);
                 }
             }
             if bw.write_all(&buf[..n]).await.is_err() {
@@ -171,7 +158,7 @@ where
                         if client_seen.load(Ordering::Relaxed) >= p {
                             pinged_at = None;
                         } else if now >= p.saturating_add(idle_ms) {
-                            gw.metrics.idle_closed();
+                            idle_closed();
                             if counter.at_boundary() {
                                 let _ = cw.write_all(&close_frame(1001, "idle timeout")).await;
                             }

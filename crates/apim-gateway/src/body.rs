@@ -1,0 +1,51 @@
+//! Body types every layer shares: what the gateway answers with and what a client's request carries. A leaf:
+//! imports nothing else from the crate.
+
+use http_body_util::combinators::BoxBody;
+use hyper::body::{Bytes, Frame, Incoming, SizeHint};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type Body = BoxBody<Bytes, BoxError>;
+
+/// A client request's body: hyper's for requests it parsed, or none for the bodiless requests the gateway's own
+/// HTTP/1.1 server reads (`inbound`). An enum rather than a boxed body: no allocation per request.
+pub enum RequestBody {
+    Empty,
+    Hyper(Incoming),
+}
+
+impl From<Incoming> for RequestBody {
+    fn from(b: Incoming) -> RequestBody {
+        RequestBody::Hyper(b)
+    }
+}
+
+impl hyper::body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            RequestBody::Empty => std::task::Poll::Ready(None),
+            RequestBody::Hyper(b) => std::pin::Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Empty => true,
+            RequestBody::Hyper(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Empty => SizeHint::with_exact(0),
+            RequestBody::Hyper(b) => b.size_hint(),
+        }
+    }
+}
+

@@ -1,0 +1,222 @@
+//! The gateway: its configuration, its state (the snapshot, caches, counters) and what the node does with it
+//! (install a state, revoke a token, report usage, render metrics). The request chain is `proxy.rs`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use apim_config::DeploymentConfig;
+use apim_config::Endpoint as ConfigEndpoint;
+use apim_domain::scopes::TokenAuthority;
+use arc_swap::ArcSwap;
+
+use crate::{auth, metrics, snapshot, target, throttle};
+
+
+/// What the gateway reads from `deployment.toml`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `[apim.sync_runtime_artifacts.gateway] gateway_labels`: only APIs deployed to these are served.
+    pub gateway_labels: Vec<String>,
+    pub event_hub_endpoints: Vec<ConfigEndpoint>,
+    pub throttle_decision_endpoints: Vec<ConfigEndpoint>,
+    pub key_manager_url: Option<String>,
+    /// API traffic ports, offset applied: 8280 (HTTP) and 8243 (HTTPS).
+    pub http_port: u16,
+    pub https_port: u16,
+    /// WebSocket API ports, offset applied: 9099 (WS) and 8099 (WSS).
+    pub ws_port: u16,
+    pub wss_port: u16,
+    /// `[apim.cors]`: applies to every API that has no `corsConfiguration` of its own.
+    pub cors: Option<apim_config::Cors>,
+    /// `[apim.jwt] enable = true`: the header the backend JWT goes in.
+    pub backend_jwt_header: Option<http::HeaderName>,
+    /// `[apim.gateway] encoded_slash`, `merge_slashes`: how request paths are put in canonical form.
+    pub path_policy: target::PathPolicy,
+    /// `[apim.gateway] trusted_proxies`: peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<apim_config::IpNet>,
+    /// `[transport.limits] idle_timeout`: a silent WebSocket connection is pinged after this, closed after twice.
+    pub idle_timeout: Duration,
+}
+
+impl Config {
+    pub fn from_deployment(d: &DeploymentConfig) -> Config {
+        let offset = d.server.offset;
+        Config {
+            gateway_labels: d.gateway_sync.gateway_labels.clone(),
+            event_hub_endpoints: d.event_hub.as_ref().map(|h| h.event_listening_endpoints.clone()).unwrap_or_default(),
+            throttle_decision_endpoints: d.throttling.as_ref().map(|t| t.throttle_decision_endpoints.clone()).unwrap_or_default(),
+            key_manager_url: d.key_manager.as_ref().map(|k| k.service_url.clone()),
+            http_port: 8280u16.saturating_add(offset),
+            https_port: 8243u16.saturating_add(offset),
+            ws_port: 9099u16.saturating_add(offset),
+            wss_port: 8099u16.saturating_add(offset),
+            cors: d.cors.clone().filter(|c| c.enable),
+            backend_jwt_header: d
+                .backend_jwt
+                .as_ref()
+                .and_then(|j| http::HeaderName::from_bytes(j.header.to_ascii_lowercase().as_bytes()).ok()),
+            path_policy: target::PathPolicy {
+                encoded_slash: if d.gateway_request.keep_encoded_slash { target::EncodedSlash::Keep } else { target::EncodedSlash::Reject },
+                merge_slashes: d.gateway_request.merge_slashes,
+            },
+            trusted_proxies: d.gateway_request.trusted_proxies.clone(),
+            idle_timeout: d.transport.limits.idle_timeout,
+        }
+    }
+
+    /// One start-up log line.
+    pub fn summary(&self) -> String {
+        format!(
+            "gateway labels [{}], traffic on {} (http) and {} (https), {} event hub endpoint(s), {} throttle decision endpoint(s)",
+            self.gateway_labels.join(", "),
+            self.http_port,
+            self.https_port,
+            self.event_hub_endpoints.len(),
+            self.throttle_decision_endpoints.len()
+        )
+    }
+}
+
+pub struct Gateway {
+    pub(crate) cfg: Config,
+    pub(crate) snapshot: ArcSwap<snapshot::Snapshot>,
+    pub(crate) synced: AtomicBool,
+    pub(crate) auth: auth::Authenticator,
+    pub(crate) counters: throttle::Counters,
+    /// Offers `h2` and `http/1.1` by ALPN; `upstream_tls_h1` only `http/1.1`, for WebSocket handshakes.
+    pub(crate) upstream_tls: tokio_rustls::TlsConnector,
+    pub(crate) upstream_tls_h1: tokio_rustls::TlsConnector,
+    /// Signs backend JWTs (`[apim.jwt]`); each is cached per token and API until it expires.
+    pub(crate) jwt_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
+    pub(crate) backend_jwts: dashmap::DashMap<(String, String), (http::HeaderValue, i64), foldhash::fast::RandomState>,
+    pub(crate) metrics: metrics::Metrics,
+}
+
+impl Gateway {
+    /// `upstream_tls` verifies backends (the truststore); `authority` is the key manager tokens come from.
+    /// `jwt_signer` signs backend JWTs when `[apim.jwt]` is enabled (the node's key).
+    pub fn new(
+        cfg: Config,
+        upstream_tls: rustls::ClientConfig,
+        authority: Arc<dyn TokenAuthority>,
+        jwt_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
+    ) -> Arc<Gateway> {
+        let gw = Arc::new(Gateway {
+            cfg,
+            snapshot: ArcSwap::from_pointee(snapshot::Snapshot::default()),
+            synced: AtomicBool::new(false),
+            auth: auth::Authenticator::new(authority),
+            counters: throttle::Counters::default(),
+            upstream_tls: {
+                let mut both = upstream_tls.clone();
+                both.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+                tokio_rustls::TlsConnector::from(Arc::new(both))
+            },
+            upstream_tls_h1: {
+                let mut h1 = upstream_tls;
+                h1.alpn_protocols = vec![b"http/1.1".to_vec()];
+                tokio_rustls::TlsConnector::from(Arc::new(h1))
+            },
+            jwt_signer,
+            backend_jwts: dashmap::DashMap::default(),
+            metrics: metrics::Metrics::default(),
+        });
+        // Expired windows, revocations and cache entries go once a minute; the task ends with the gateway.
+        let weak = Arc::downgrade(&gw);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(gw) = weak.upgrade() else { return };
+                let now = auth::now_ms();
+                gw.counters.sweep(now);
+                gw.auth.sweep(now);
+                let secs = (now / 1000) as i64;
+                gw.backend_jwts.retain(|_, (_, exp)| *exp > secs);
+            }
+        });
+        gw
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Compiles and publishes a new runtime state; requests in flight finish on the old snapshot.
+    pub fn install(&self, state: &apim_wire::RuntimeState) {
+        let previous = self.snapshot.load();
+        let next = snapshot::Snapshot::compile(state, Some(&previous));
+        tracing::debug!(seq = next.seq, apis = next.router.len(), "runtime snapshot installed");
+        self.snapshot.store(Arc::new(next));
+        self.synced.store(true, Ordering::Release);
+    }
+
+    /// The event sequence number the served snapshot reflects.
+    pub fn seq(&self) -> i64 {
+        self.snapshot.load().seq
+    }
+
+    /// Readiness: a first snapshot has been installed.
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// A revocation notice from a key manager (`jti` or the SHA-256 hex of an opaque token).
+    pub fn revoke(&self, token_id: &str, expires_at: i64) {
+        self.auth.revoke(token_id, expires_at);
+    }
+
+    /// Reports usage to traffic managers from now on; `fail_mode` applies while none is reachable.
+    /// `node_id` is the id it reports under, to which traffic managers address allowances.
+    pub fn link_traffic_managers(&self, fail_mode: apim_config::FailMode, node_id: &str) {
+        self.counters.link(fail_mode, node_id, auth::now_ms());
+    }
+
+    /// Usage records of the windows changed since the last call.
+    pub fn usage_changed(&self) -> Vec<apim_wire::throttle::UsageRecord> {
+        self.counters.changed(auth::now_ms())
+    }
+
+    /// Every live window's usage record.
+    pub fn usage_all(&self) -> Vec<apim_wire::throttle::UsageRecord> {
+        self.counters.all(auth::now_ms())
+    }
+
+    /// A traffic manager's throttle decisions and allowances.
+    pub fn apply_decisions(&self, batch: &apim_wire::throttle::DecisionBatch) {
+        self.counters.apply(batch, auth::now_ms());
+    }
+
+    /// How many traffic managers' decision and usage streams are live.
+    pub fn traffic_managers_live(&self, decision_streams: usize, usage_streams: usize) {
+        self.counters.set_live(decision_streams, usage_streams);
+    }
+
+    /// Prometheus text exposition for `/metrics`.
+    pub fn metrics_text(&self) -> String {
+        let mut out = self.metrics.render(self.snapshot.load().router.len(), self.counters.len());
+        out.push_str(&format!(
+            "# TYPE apim_gateway_throttle_decisions gauge\napim_gateway_throttle_decisions {}\n\
+             # TYPE apim_gateway_throttle_degraded gauge\napim_gateway_throttle_degraded {}\n",
+            self.counters.decisions_in_force(),
+            u8::from(self.counters.is_degraded(auth::now_ms()))
+        ));
+        out
+    }
+
+    /// A hyper connection builder with the traffic listeners' limits: headers must arrive within 10 s
+    /// (slow-loris) and fit in 64 KiB (431 otherwise).
+    pub fn connection_builder(header_read_timeout: Duration) -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
+        let mut b = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        b.http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .max_buf_size(64 * 1024)
+            .keep_alive(true);
+        b.http2().timer(hyper_util::rt::TokioTimer::new()).max_header_list_size(64 * 1024).max_concurrent_streams(256);
+        b
+    }
+}
+
