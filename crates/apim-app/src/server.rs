@@ -243,7 +243,64 @@ impl Listener {
 /// Serves `router` until `shutdown` flips to true, then drains for at most `drain`.
 pub async fn serve(l: Listener, router: axum::Router, shutdown: watch::Receiver<bool>, drain: Duration) {
     let builder = management_builder(l.admission.limits.header_read_timeout);
-    serve_with(l, builder, move |_| TowerToHyperService::new(router.clone()), shutdown, drain).await
+    let make = move |_| {
+        let svc = TowerToHyperService::new(router.clone());
+        hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            hyper::service::Service::call(&svc, req.map(|b| DrainOnDrop(Some(b))))
+        })
+    };
+    serve_with(l, builder, make, shutdown, drain).await
+}
+
+/// How much of an HTTP/2 request body nobody read is still taken in (and dropped), and for how long.
+const DRAIN_BYTES: usize = 1 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// A request body that, dropped unread (a 404 or 401 answered before the upload ended), is read to its end in
+/// the background, up to `DRAIN_BYTES`: otherwise HTTP/2 resets the stream after the answer and some clients
+/// report the reset instead of the answer, where HTTP/1.1 gives them the answer. Every answer is then the same
+/// on both.
+pub struct DrainOnDrop(Option<hyper::body::Incoming>);
+
+impl hyper::body::Body for DrainOnDrop {
+    type Data = hyper::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        match self.0.as_mut() {
+            Some(b) => Pin::new(b).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.as_ref().is_none_or(hyper::body::Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.0.as_ref().map(hyper::body::Body::size_hint).unwrap_or_default()
+    }
+}
+
+impl Drop for DrainOnDrop {
+    fn drop(&mut self) {
+        let Some(mut body) = self.0.take() else { return };
+        if hyper::body::Body::is_end_stream(&body) || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        tokio::spawn(async move {
+            let drain = async {
+                let mut taken = 0usize;
+                while let Some(Ok(frame)) = http_body_util::BodyExt::frame(&mut body).await {
+                    taken += frame.data_ref().map_or(0, |d| d.len());
+                    if taken > DRAIN_BYTES {
+                        return;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+        });
+    }
 }
 
 /// hyper for the management listeners: a deadline for every HTTP/1.1 head (and so for the wait between

@@ -36,6 +36,8 @@ const HANDLED: &[&str] = &[
     "lastUpdatedTime",
     "gatewayVendor",
     "x-apim-definition",
+    // Checked by `apim_domain::policy` (WSO2's document types `parameters` values as objects; clients send strings).
+    "apiPolicies",
 ];
 
 /// Policy names that exist, by level, for validation.
@@ -288,8 +290,12 @@ pub fn normalize(body: Value, existing: Option<&ApiRecord>, provider: &str, poli
         if operations.iter().any(|o: &Value| o["target"] == target && o["verb"] == verb.as_str()) {
             return Err(ApiError::field(&field, format!("{verb} {target} is listed twice")));
         }
+        // Policies are checked here, so gateways never meet one they cannot run.
+        if let Some(p) = op.get("operationPolicies") {
+            apim_domain::policy::parse_flows(p).map_err(|e| ApiError::field(&format!("{field}.operationPolicies.{}", e.at), e.message))?;
+        }
         let target = target.to_string();
-        crate::spec::pass_through(false, "APIOperations", &mut op, &["target", "verb", "authType", "throttlingPolicy", "scopes"])
+        crate::spec::pass_through(false, "APIOperations", &mut op, &["target", "verb", "authType", "throttlingPolicy", "scopes", "operationPolicies"])
             .map_err(|(f, m)| ApiError::field(&format!("{field}.{f}"), m))?;
         op.insert("target".into(), json!(target));
         op.insert("verb".into(), json!(verb));
@@ -310,6 +316,9 @@ pub fn normalize(body: Value, existing: Option<&ApiRecord>, provider: &str, poli
             }
             _ => {}
         }
+    }
+    if let Some(p) = o.get("apiPolicies") {
+        apim_domain::policy::parse_flows(p).map_err(|e| ApiError::field(&format!("apiPolicies.{}", e.at), e.message))?;
     }
     // Fields WSO2 defines that this version only stores: the right type, or a 400; others are dropped.
     crate::spec::pass_through(false, "API", &mut o, HANDLED).map_err(|(f, m)| ApiError::field(&f, m))?;

@@ -9,6 +9,7 @@ pub mod custom;
 pub mod keys;
 pub mod oauth;
 pub mod password;
+pub mod policy;
 pub mod role;
 pub mod scopes;
 pub mod user;

@@ -14,6 +14,7 @@ mod body;
 mod gateway;
 pub mod http1;
 pub mod inbound;
+mod mediation;
 mod metrics;
 mod pool;
 mod proxy;
@@ -103,7 +104,7 @@ mod layering {
     #[test]
     fn bottom_layers_use_nothing_else_of_the_crate() {
         let graph = uses();
-        for leaf in ["body", "http1", "target", "router", "ws", "metrics"] {
+        for leaf in ["body", "http1", "target", "router", "ws", "metrics", "mediation"] {
             assert_eq!(graph.get(leaf).map(BTreeSet::len), Some(0), "`{leaf}` uses {:?}", graph.get(leaf));
         }
     }

@@ -253,7 +253,8 @@ impl Gateway {
             return (resp, api_name, app_name);
         }
         let backend_jwt = self.backend_jwt(&api, &caller);
-        let resp = self.forward(req, &api, &group, prefix_len, peer, backend_jwt, started).await;
+        let route = Upstream { api: &api, group: &group, prefix_len, mediation: resource.mediation.as_deref() };
+        let resp = self.forward(req, route, peer, backend_jwt, started).await;
         (resp, api_name, app_name)
     }
 
@@ -499,24 +500,24 @@ impl Gateway {
 
     /// Streams the request to a backend and its response back. A request without a body is retried on the
     /// next endpoint when a connection cannot be made (nothing was sent); others are never replayed.
-    #[allow(clippy::too_many_arguments)]
     async fn forward(
         &self,
         req: Request<RequestBody>,
-        api: &Api,
-        group: &EndpointGroup,
-        prefix_len: usize,
+        route: Upstream<'_>,
         peer: &Peer,
         backend_jwt: Option<(HeaderName, HeaderValue)>,
         started: Instant,
     ) -> Response<Body> {
+        let Upstream { api, group, prefix_len, mediation } = route;
         let (parts, body) = req.into_parts();
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
         // An API key stays at the gateway, like a bearer token: it would land in the backend's logs.
         let stripped = if api.api_key { without_params(parts.uri.query(), &["apikey"]) } else { None };
         let query = stripped.as_ref().map_or(parts.uri.query(), |q| q.as_deref());
+        let mut method = parts.method;
+        let (mut path, mut query) = (Cow::Borrowed(rest), query.map(Cow::Borrowed));
         // Decided on the client's own framing headers, before the hop-by-hop ones (Transfer-Encoding) go.
-        let replayable = body_is_empty(&parts.headers, &parts.method);
+        let replayable = body_is_empty(&parts.headers, &method);
         let chunked = !replayable && !parts.headers.contains_key(header::CONTENT_LENGTH);
         let mut headers = parts.headers;
         forward_headers(&mut headers, &parts.uri, api, peer);
@@ -532,11 +533,14 @@ impl Gateway {
         if let Some((name, value)) = backend_jwt {
             headers.insert(name, value);
         }
+        if let Some(m) = mediation {
+            m.request(&mut headers, &mut method, &mut path, &mut query);
+        }
         // The client's body errors are told apart from the backend's: a malformed chunk is the client's 400.
         let mut body = Some(body.map_err(|e| -> BoxError { Box::new(ClientBodyError(e)) }).boxed());
         let last = group.len().saturating_sub(1);
         for (i, endpoint) in group.candidates().enumerate() {
-            let Ok(uri) = endpoint.uri_for(rest, query) else {
+            let Ok(uri) = endpoint.uri_for(&path, query.as_deref()) else {
                 return reply::cannot_connect("the backend URL could not be formed");
             };
             let b = match (replayable, body.take()) {
@@ -545,7 +549,7 @@ impl Gateway {
                 (false, None) => break,
             };
             let mut up = Request::new(b);
-            *up.method_mut() = parts.method.clone();
+            *up.method_mut() = method.clone();
             *up.uri_mut() = uri;
             // Only a replayable request can need the headers again.
             *up.headers_mut() = if replayable && i < last { headers.clone() } else { std::mem::take(&mut headers) };
@@ -564,6 +568,9 @@ impl Gateway {
                         p.headers.remove(header::CONTENT_LENGTH);
                     }
                     strip_hop_by_hop(&mut p.headers);
+                    if let Some(m) = mediation {
+                        m.response(&mut p.headers);
+                    }
                     return Response::from_parts(p, b);
                 }
                 Err(e @ crate::pool::PoolError::Connect(_)) => {
@@ -786,6 +793,16 @@ struct OwnedCheck {
     limit: crate::snapshot::Limit,
     level: Level,
     enforce: bool,
+}
+
+/// Where a request goes: its API, the endpoints for its key type, where the resource path starts, and the
+/// operation policies that change it on the way.
+#[derive(Clone, Copy)]
+struct Upstream<'a> {
+    api: &'a Api,
+    group: &'a EndpointGroup,
+    prefix_len: usize,
+    mediation: Option<&'a crate::mediation::Mediation>,
 }
 
 /// Why a request is refused before routing.

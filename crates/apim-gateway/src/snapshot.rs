@@ -52,6 +52,8 @@ pub struct Resource {
     /// condition groups.
     pub throttle_default: String,
     pub throttle_stem: String,
+    /// The API's and this operation's operation policies (`apiPolicies`, `operationPolicies`), when it has any.
+    pub mediation: Option<Box<crate::mediation::Mediation>>,
 }
 
 #[derive(Debug, Default)]
@@ -355,6 +357,10 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
         return Err("the definition has no context or version".into());
     }
     let mut resources = Vec::new();
+    let policies = |v: Option<&Value>, at: &str| {
+        apim_domain::policy::parse_flows(v.unwrap_or(&Value::Null)).map_err(|e| format!("{at}.{}: {}", e.at, e.message))
+    };
+    let api_policies = policies(doc.get("apiPolicies"), "apiPolicies")?;
     for op in doc.get("operations").and_then(Value::as_array).into_iter().flatten() {
         let target = op.get("target").and_then(Value::as_str).unwrap_or("/*");
         let verb = op.get("verb").and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
@@ -373,6 +379,9 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
             .filter_map(|s| s.as_str().or_else(|| s.get("name").and_then(Value::as_str)).map(str::to_string))
             .collect();
         let stem = format!("{}/{}{target}:{verb}", context.trim_end_matches('/'), version);
+        let at = format!("operations {verb} {target}: operationPolicies");
+        let mediation = crate::mediation::Mediation::compile(&api_policies, &policies(op.get("operationPolicies"), &at)?)
+            .map_err(|e| format!("{at}: {e}"))?;
         resources.push(Resource {
             template: Template::parse(target),
             throttle_default: format!("{stem}_default"),
@@ -381,6 +390,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
             auth,
             policy,
             scopes,
+            mediation,
         });
     }
     let websocket = doc.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("WS"));
@@ -397,6 +407,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
             scopes: Vec::new(),
             throttle_default: format!("{stem}_default"),
             throttle_stem: stem,
+            mediation: None,
         }];
     }
     let security: Vec<String> =
