@@ -11,6 +11,8 @@
 # alone). Every target gets the same request, bearer token included (a plain proxy passes it on).
 # (e), a reference: the least proxy on hyper (one tokio thread, no chain), the stack the gateway hands what its own
 # HTTP/1.1 server and client do not take on, to tell what the chain costs from what a stack costs.
+# (f) is (c) through an API whose operation adds a request header and rewrites the resource path: the cost of
+# operation policies.
 # Usage: bench/gateway.sh [SECONDS] [CONNECTIONS] [GATEWAY_WORKER_THREADS]   (needs wrk and nginx: apt-get install wrk nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,7 +74,9 @@ printf '[server]\nhostname = "localhost"\n[super_admin]\nusername = "admin"\npas
 wait_200 "http://127.0.0.1:$((9763 + off))/health/ready"
 token=$(python3 bench/setup_apis.py "https://127.0.0.1:$((9443 + off))" "http://127.0.0.1:$bport/bytes/1024")
 gw="http://127.0.0.1:$((8280 + off))/bench/1.0.0"
+gwp="http://127.0.0.1:$((8280 + off))/benchpol/1.0.0/x"
 wait_200 -H "Authorization: Bearer $token" "$gw"
+wait_200 -H "Authorization: Bearer $token" "$gwp"
 
 # wrk -> "rps p50_ms p99_ms"
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.2f", v}'; }
@@ -98,6 +102,7 @@ run_rounds() { # prefix: runs a, b, c for $rounds rounds into files $work/<prefi
     load -H "Authorization: Bearer $token" "http://127.0.0.1:$nport/" >>"$work/$1_b"
     load -H "Authorization: Bearer $token" "$gw" >>"$work/$1_c"
     [ "$1" != small ] || load -H "Authorization: Bearer $token" "http://127.0.0.1:$eport/" >>"$work/$1_e"
+    [ "$1" != small ] || load -H "Authorization: Bearer $token" "$gwp" >>"$work/$1_f"
   done
 }
 col() { awk -v c="$2" '{print $c}' "$work/$1" | median; }
@@ -108,6 +113,7 @@ a_rps=$(col small_a 1); a_p50=$(col small_a 2); a_p99=$(col small_a 3)
 b_rps=$(col small_b 1); b_p50=$(col small_b 2); b_p99=$(col small_b 3)
 c_rps=$(col small_c 1); c_p50=$(col small_c 2); c_p99=$(col small_c 3)
 e_rps=$(col small_e 1); e_p50=$(col small_e 2); e_p99=$(col small_e 3)
+f_rps=$(col small_f 1); f_p50=$(col small_f 2); f_p99=$(col small_f 3)
 
 python3 bench/setup_apis.py "https://127.0.0.1:$((9443 + off))" "http://127.0.0.1:$bport/bytes/1024" 1000 10
 sleep 2 # the gateway rebuilds its snapshot after the last change
@@ -147,8 +153,10 @@ printf '%-52s %10s %9s %9s %9s\n' "(c) apim gateway: JWT + subscription + thrott
 printf '%-52s %10s %9s %9s %9s\n' "(c) with 1,000 APIs and 10,000 subscriptions" "$d_rps" "$d_p50" "$d_p99" "$d_rss"
 printf '%-52s %10s %9s %9s %9s\n' "(d) gateway node alone, same size" "$n_rps" "$n_p50" "$n_p99" "$n_rss"
 printf '%-52s %10s %9s %9s %9s\n' "(e) reference: bare hyper proxy, no chain" "$e_rps" "$e_p50" "$e_p99" "-"
+printf '%-52s %10s %9s %9s %9s\n' "(f) (c) plus addHeader + rewriteResourcePath" "$f_rps" "$f_p50" "$f_p99" "-"
 echo
 echo "c/b requests/s: $(ratio "$c_rps" "$b_rps")   p99 c/b: $(ratio "$c_p99" "$b_p99")   c/a requests/s: $(ratio "$c_rps" "$a_rps")"
 echo "at size: c/b requests/s: $(ratio "$d_rps" "$b2_rps")   p99 c/b: $(ratio "$d_p99" "$b2_p99")   (nginx measured again in the same rounds)"
 echo "gateway node at size: d/b requests/s: $(ratio "$n_rps" "$b3_rps")   p99 d/b: $(ratio "$n_p99" "$b3_p99")   (nginx measured again in the same rounds)"
+echo "operation policies: f/c requests/s: $(ratio "$f_rps" "$c_rps")   p99 f/c: $(ratio "$f_p99" "$c_p99")"
 echo "reference: e/b requests/s: $(ratio "$e_rps" "$b_rps")   p99 e/b: $(ratio "$e_p99" "$b_p99")   c/e requests/s: $(ratio "$c_rps" "$e_rps")   (the chain's share)"

@@ -68,11 +68,14 @@ def policy(level, name, count):
     call("POST", f"{AD}/throttling/policies/{level}", {"policyName": name, "defaultLimit": limit})
 
 
-def api(name, context, backend):
+def api(name, context, backend, mediation=None):
+    ops = [{"target": "/*", "verb": "GET"}, {"target": "/items/{id}", "verb": "GET"}, {"target": "/orders", "verb": "POST"}]
+    if mediation:
+        ops[0]["operationPolicies"] = mediation
     a = call("POST", f"{PB}/apis", {
         "name": name, "context": context, "version": "1.0.0", "policies": ["BenchSub"],
         "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": backend}},
-        "operations": [{"target": "/*", "verb": "GET"}, {"target": "/items/{id}", "verb": "GET"}, {"target": "/orders", "verb": "POST"}],
+        "operations": ops,
     })
     rev = call("POST", f"{PB}/apis/{a['id']}/revisions", {"description": "bench"})
     call("POST", f"{PB}/apis/{a['id']}/deploy-revision?revisionId={rev['id']}", [{"name": "Default", "displayOnDevportal": True}])
@@ -97,6 +100,13 @@ def main():
         keys = call("POST", f"{DP}/applications/{app_id}/generate-keys",
                     {"keyType": "PRODUCTION", "grantTypesToBeSupported": ["client_credentials"]})
         subscribe(api_id, app_id)
+        # The same backend path reached through two operation policies: a request header added, the resource
+        # path rewritten (the endpoint is the backend's root).
+        root = BACKEND.split("/bytes/")[0]
+        mediated = api("BenchPolicies", "/benchpol", root, {"request": [
+            {"policyName": "addHeader", "parameters": {"headerName": "X-Bench", "headerValue": "policy"}},
+            {"policyName": "rewriteResourcePath", "parameters": {"newResourcePath": "/bytes/1024"}}]})
+        subscribe(mediated, app_id)
         creds = base64.b64encode(f"{keys['consumerKey']}:{keys['consumerSecret']}".encode()).decode()
         tok = call("POST", "/oauth2/token", form={"grant_type": "client_credentials"}, headers={"authorization": "Basic " + creds})
         print(tok["access_token"])

@@ -190,7 +190,49 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::FrameCounter;
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A silent connection gets a ping at half the idle timeout; a client that answers stays; one that does not
+    /// is closed with 1001 half a period later (paused time: no real waiting).
+    #[tokio::test(start_paused = true)]
+    async fn idle_clients_are_pinged_then_closed() {
+        let idle = Duration::from_secs(60);
+        let (mut client, gateway_side) = tokio::io::duplex(4096);
+        let (backend_side, mut backend) = tokio::io::duplex(4096);
+        let closed = Arc::new(AtomicUsize::new(0));
+        let seen = closed.clone();
+        let relay = tokio::spawn(async move {
+            relay(gateway_side, backend_side, idle, || None, || {
+                seen.fetch_add(1, Ordering::Relaxed);
+            })
+            .await
+        });
+        // Traffic both ways keeps it open.
+        client.write_all(&[0x81, 0x80, 0, 0, 0, 0]).await.expect("client frame");
+        let mut b = [0u8; 6];
+        backend.read_exact(&mut b).await.expect("relayed to the backend");
+        // Silence: a ping at half the idle timeout.
+        let started = Instant::now();
+        let mut ping = [0u8; 2];
+        client.read_exact(&mut ping).await.expect("ping");
+        assert_eq!(ping, [0x89, 0x00]);
+        assert_eq!(started.elapsed().as_secs(), 30);
+        // The client answers: the pong goes on to the backend, and the connection stays.
+        client.write_all(&[0x8a, 0x80, 0, 0, 0, 0]).await.expect("pong");
+        backend.read_exact(&mut b).await.expect("pong relayed");
+        client.read_exact(&mut ping).await.expect("a second ping after another silence");
+        assert_eq!(ping, [0x89, 0x00]);
+        assert_eq!(closed.load(Ordering::Relaxed), 0);
+        // No answer: closed with 1001.
+        let mut close = Vec::new();
+        client.read_to_end(&mut close).await.expect("close frame, then the end");
+        assert_eq!(&close[..4], &[0x88, 14, 0x03, 0xe9], "{close:?}");
+        assert_eq!(closed.load(Ordering::Relaxed), 1);
+        relay.await.expect("relay ends");
+    }
 
     #[test]
     fn frames_are_counted_across_chunks() {
