@@ -17,6 +17,8 @@ pub struct Summary {
     pub operations: Vec<(String, String)>,
     /// Operation scopes from the security requirements, by (VERB, path).
     pub scopes: Vec<Vec<String>>,
+    /// WSO2's `x-auth-type` and `x-throttling-tier` of each operation, by (VERB, path).
+    pub extensions: Vec<(Option<String>, Option<String>)>,
     pub endpoint: Option<String>,
 }
 
@@ -55,6 +57,7 @@ pub fn summarize(field: &str, doc: &Value) -> Result<Summary> {
     };
     let mut operations = Vec::new();
     let mut scopes = Vec::new();
+    let mut extensions = Vec::new();
     for (path, item) in &paths {
         if !path.starts_with('/') {
             return Err(ApiError::field(field, format!("path `{path}` must start with /")));
@@ -72,6 +75,13 @@ pub fn summarize(field: &str, doc: &Value) -> Result<Summary> {
                 }
             }
             scopes.push(s);
+            // WSO2 writes these on export and reads them on import; `Any` is its old name for the default.
+            let auth = op.get("x-auth-type").and_then(Value::as_str).map(|a| match a {
+                "Any" => "Application & Application User".to_string(),
+                other => other.to_string(),
+            });
+            let tier = op.get("x-throttling-tier").and_then(Value::as_str).filter(|t| !t.is_empty()).map(str::to_string);
+            extensions.push((auth, tier));
         }
     }
     let endpoint = if spec_version == "2.0" {
@@ -95,6 +105,7 @@ pub fn summarize(field: &str, doc: &Value) -> Result<Summary> {
         description: info.get("description").and_then(Value::as_str).map(str::to_string),
         operations,
         scopes,
+        extensions,
         endpoint,
     })
 }

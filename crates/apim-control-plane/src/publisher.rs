@@ -574,13 +574,24 @@ fn operations_from(summary: &crate::openapi::Summary, existing: Option<&Value>) 
         .operations
         .iter()
         .zip(summary.scopes.iter())
-        .map(|((verb, target), scopes)| {
+        .zip(summary.extensions.iter())
+        .map(|(((verb, target), scopes), (auth, tier))| {
             let old = existing
                 .and_then(|e| e.as_array())
                 .and_then(|ops| ops.iter().find(|o| o["verb"] == verb.as_str() && o["target"] == target.as_str()));
             match old {
                 Some(o) => o.clone(),
-                None => json!({"target": target, "verb": verb, "scopes": scopes}),
+                None => {
+                    let mut op = json!({"target": target, "verb": verb, "scopes": scopes});
+                    // An unknown value is refused by `normalize`, naming the operation.
+                    if let Some(a) = auth {
+                        op["authType"] = json!(a);
+                    }
+                    if let Some(t) = tier {
+                        op["throttlingPolicy"] = json!(t);
+                    }
+                    op
+                }
             }
         })
         .collect()

@@ -728,6 +728,26 @@ async fn openapi_suite(cp: &Cp) {
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.json()["endpointConfig"]["production_endpoints"]["url"], "https://legacy.test/api");
 
+    // WSO2's extensions on import: `x-auth-type` and `x-throttling-tier` per operation; an unknown auth type is a
+    // 400 naming the operation.
+    let ext = json!({"openapi": "3.0.1", "info": {"title": "Extended", "version": "1"},
+                     "paths": {"/open": {"get": {"x-auth-type": "None", "x-throttling-tier": "Unlimited", "responses": {"200": {"description": "ok"}}}},
+                               "/apps": {"get": {"x-auth-type": "Application", "responses": {"200": {"description": "ok"}}}},
+                               "/any": {"get": {"x-auth-type": "Any", "responses": {"200": {"description": "ok"}}}}}});
+    let r = cp
+        .multipart("POST", "/apis/import-openapi", "creator", &[("file", &ext.to_string()), ("additionalProperties", r#"{"context":"/extended"}"#)])
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let ops = r.json()["operations"].clone();
+    let auth_of = |target: &str| ops.as_array().into_iter().flatten().find(|o| o["target"] == target).map(|o| o["authType"].clone());
+    assert_eq!(auth_of("/open"), Some(json!("None")), "{ops}");
+    assert_eq!(auth_of("/apps"), Some(json!("Application")), "{ops}");
+    assert_eq!(auth_of("/any"), Some(json!("Application & Application User")), "{ops}");
+    let bad = ext.to_string().replace("\"Application\"", "\"Everyone\"");
+    let r = cp.multipart("POST", "/apis/import-openapi", "creator", &[("file", &bad), ("additionalProperties", r#"{"context":"/extended2"}"#)]).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("authType"), "{}", r.body);
+
     // From a URL (a server of the test's), then URLs that fail: each a 400 naming `url`.
     let served = PETSTORE_YAML.replace("title: Pet Store", "title: Fetched Store");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
