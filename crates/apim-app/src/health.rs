@@ -39,6 +39,12 @@ impl Health {
         }
     }
 
+    /// The checks that fail, with their reasons (as last recorded; nothing is pinged).
+    pub fn unready(&self) -> Vec<(String, String)> {
+        let checks = self.checks.read().map(|c| c.clone()).unwrap_or_default();
+        checks.into_iter().filter(|(_, c)| !c.ready).map(|(name, c)| (name, c.reason.unwrap_or_else(|| "not ready".into()))).collect()
+    }
+
     pub fn pools(&self) -> Vec<(String, Db)> {
         self.pools.read().map(|p| p.clone()).unwrap_or_default()
     }

@@ -100,3 +100,52 @@ pub fn incoming(listener: TcpListener, tls: Arc<rustls::ServerConfig>) -> tokio_
     });
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }
+
+type EventHub = apim_wire::hub::event_hub_server::EventHubServer<apim_control_plane::hub::HubService>;
+
+/// The event hub's gRPC service from the moment the port is bound: `UNAVAILABLE`, naming what is not ready,
+/// until the control plane is up and [`LateHub::set`] hands it the real service. A subscriber then moves to its
+/// next endpoint at once instead of waiting out a connection nobody answers.
+#[derive(Clone)]
+pub struct LateHub {
+    hub: Arc<std::sync::OnceLock<EventHub>>,
+    health: Arc<crate::health::Health>,
+}
+
+impl LateHub {
+    pub fn new(health: Arc<crate::health::Health>) -> LateHub {
+        LateHub { hub: Arc::default(), health }
+    }
+
+    pub fn set(&self, hub: EventHub) {
+        let _ = self.hub.set(hub);
+    }
+}
+
+impl tonic::server::NamedService for LateHub {
+    const NAME: &'static str = <EventHub as tonic::server::NamedService>::NAME;
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for LateHub {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        match self.hub.get() {
+            Some(hub) => {
+                let mut hub = hub.clone();
+                Box::pin(async move { tower::Service::call(&mut hub, req).await })
+            }
+            None => {
+                let what: Vec<String> = self.health.unready().into_iter().map(|(name, reason)| format!("{name}: {reason}")).collect();
+                let status = tonic::Status::unavailable(format!("the control plane is not ready yet ({})", what.join("; ")));
+                Box::pin(std::future::ready(Ok(status.into_http())))
+            }
+        }
+    }
+}

@@ -156,8 +156,15 @@ impl App {
             TcpListener::bind(http_addr).await.map_err(|source| AppError::Bind { what: "management http", addr: http_addr, source })?;
 
         let (shutdown, rx) = watch::channel(false);
-        // Roles that need their databases mount their routes once those are up; until then they answer 503.
-        let late = late::LateRouter::new();
+        // Roles that need their databases mount their routes once those are up; until then every path nobody
+        // serves yet answers 503 naming what is not ready.
+        let late = late::LateRouter::new(health.clone());
+        if run_km {
+            late.expect("key_manager");
+        }
+        if run_cp {
+            late.expect("control_plane");
+        }
         let router = health::routes(health.clone()).fallback_service(late.clone().service());
         let mut listeners = Vec::new();
         let mut tasks = Vec::new();
@@ -344,7 +351,12 @@ impl App {
             let sink = Arc::new(TrafficManagerSink { tm, health: health.clone(), synced: Default::default() });
             background.push(tokio::spawn(syncer.run(sink)));
         }
-        let hub = hub_listener.map(|l| (l, tls_config.clone(), rx.clone()));
+        // The event hub is served from the start: UNAVAILABLE until the control plane is up.
+        let hub = hub_listener.map(|l| {
+            let hub = hub::LateHub::new(health.clone());
+            tokio::spawn(serve_grpc("event hub", tonic::service::Routes::new(hub.clone()), l, tls_config.clone(), rx.clone()));
+            hub
+        });
         background.push(tokio::spawn(bring_up(config, pools, opts.hosts, health.clone(), rx, km_start, cp_start, gw_start, late, hub)));
         Ok(App { listeners, health, shutdown, tasks, background })
     }
@@ -467,7 +479,7 @@ async fn bring_up(
     cp: Option<CpStart>,
     gw: Option<GwStart>,
     late: late::LateRouter,
-    hub: Option<(TcpListener, Arc<rustls::ServerConfig>, watch::Receiver<bool>)>,
+    hub: Option<hub::LateHub>,
 ) {
     let Some((apim, shared)) = bring_up_databases(&config, pools, &hosts, &health, &mut shutdown).await else { return };
     let (Some(apim), Some(shared)) = (apim, shared) else { return };
@@ -496,14 +508,14 @@ async fn bring_up(
             (None, None) => (None, None, None, None),
         };
         let cp = apim_control_plane::ControlPlane::with_api_key_signer(apim, shared, cfg, validator, keys, api_key_signer);
-        late.mount(cp.router());
+        late.mount_role("control_plane", cp.router());
         health.set("control_plane", true, None);
         tracing::info!("control plane ready: {summary}");
         if let Some(rx) = recorded {
             tokio::spawn(record_revocations(cp.clone(), rx));
         }
-        if let Some((listener, tls, shutdown)) = hub {
-            tokio::spawn(serve_grpc("event hub", tonic::service::Routes::new(cp.event_hub()), listener, tls, shutdown));
+        if let Some(hub) = hub {
+            hub.set(cp.event_hub());
         }
         let pruning = cp.clone();
         tokio::spawn(async move {
@@ -713,8 +725,12 @@ fn remote_gateway_parts(
         ),
         None => (event_hub_service_url(config), admin.username.clone(), admin.password.expose().to_string()),
     };
-    let km = apim_km_client::RemoteKeyManager::new(&km_url, &km_user, &km_pass, None, opts.hosts.clone(), tls)
+    let mut km = apim_km_client::RemoteKeyManager::new(&km_url, &km_user, &km_pass, None, opts.hosts.clone(), tls)
         .map_err(|e| AppError::Config(format!("[apim.key_manager] service_url: {e}")))?;
+    // The control planes' resident key manager: every control plane the gateway syncs from has one.
+    if config.key_manager.is_none() {
+        km = km.with_fallbacks(syncer.bases());
+    }
     Ok((syncer, Arc::new(km)))
 }
 
@@ -853,7 +869,7 @@ async fn start_key_manager(
     loop {
         match apim_key_manager::KeyManager::start(apim.clone(), shared.clone(), km.cfg.clone(), &km.signing_der, km.tls.clone()).await {
             Ok(k) => {
-                late.mount(k.router());
+                late.mount_role("key_manager", k.router());
                 health.set("key_manager", true, None);
                 tracing::info!(kid = %k.signing_key().kid, "key manager ready: {summary}");
                 return Some(k);

@@ -3,7 +3,8 @@
 //! (`/keymanager-operations/dcr/register`) and validates REST bearer tokens by introspection; a gateway on its own
 //! node introspects opaque tokens and fetches the JWKS. Calls authenticate with the `[apim.key_manager]`
 //! credentials (HTTP Basic), resolve host names through the node's hosts file first, verify TLS against the
-//! truststore, and time out after 10 s.
+//! truststore, and time out after 10 s. A peer that is silent, refuses the connection or is not ready (503) is
+//! passed over for the next one (or, alone, tried once more), on a new connection.
 //!
 //! **Architecture Invariant:** implements the domain's traits (`KeyManagerClient`, `TokenValidator`,
 //! `TokenAuthority`) only; no role crate depends on another through it.
@@ -13,6 +14,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use apim_config::HostsFile;
@@ -34,12 +36,39 @@ pub struct RemoteKeyManager {
     /// `https://km.example.com:9443`: scheme, host and port of `service_url` (its `/services/` path is WSO2's
     /// SOAP root, not used).
     base: String,
+    /// Where calls go, in order: `base`, then any fallbacks; each with its own HTTP client (connection pool),
+    /// replaced when that peer fails or is not ready, so no connection is reused across a failover.
+    peers: Vec<Peer>,
+    /// Index into `peers` of the one that answered last.
+    preferred: AtomicUsize,
+    hosts: HostsFile,
+    tls: Arc<rustls::ClientConfig>,
     basic: String,
     /// The `iss` its JWTs carry: configured, or (when not) what the key manager's discovery document states,
     /// read with each JWKS fetch over the verified `service_url` connection.
     issuer: std::sync::RwLock<String>,
     issuer_configured: bool,
-    client: HttpClient,
+}
+
+struct Peer {
+    base: String,
+    client: std::sync::Mutex<HttpClient>,
+}
+
+/// How a call may be repeated on another peer (or a fresh connection to the same one).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    /// Reads, introspection, tokens: after any failure, including silence once the request was sent.
+    Safe,
+    /// Registration and deletion: only when the request certainly did nothing (no connection, or 503).
+    Once,
+}
+
+/// Whether a 404 is the key manager's answer (no such client) or a node that does not serve the path (yet).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    Answer,
+    NotServed,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,45 +92,110 @@ impl RemoteKeyManager {
             return Err(BadServiceUrl(service_url.into()));
         }
         let base = format!("{scheme}://{authority}");
-        let connector = apim_net::https_connector(&hosts, &tls);
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector);
         let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")));
+        let peers = vec![Peer { base: base.clone(), client: std::sync::Mutex::new(http_client(&hosts, &tls)) }];
         Ok(RemoteKeyManager {
             issuer_configured: issuer.is_some(),
             issuer: std::sync::RwLock::new(issuer.unwrap_or_else(|| format!("{base}/oauth2/token"))),
             base,
+            peers,
+            preferred: AtomicUsize::new(0),
+            hosts,
+            tls,
             basic,
-            client,
         })
+    }
+
+    /// Other places the same key manager is reached (`scheme://host:port`), tried in order after `service_url`
+    /// when it is silent, refuses connections or is not ready: a gateway whose key manager is the control
+    /// plane's resident one tries every control plane it syncs from.
+    pub fn with_fallbacks(mut self, bases: &[String]) -> RemoteKeyManager {
+        for b in bases {
+            let b = b.trim_end_matches('/');
+            if !self.peers.iter().any(|p| p.base == b) {
+                self.peers.push(Peer { base: b.to_string(), client: std::sync::Mutex::new(http_client(&self.hosts, &self.tls)) });
+            }
+        }
+        self
     }
 
     pub fn base(&self) -> &str {
         &self.base
     }
 
-    /// One call: `(status, JSON body or Null)`. Transport failures and timeouts are `Unavailable`.
-    async fn call(&self, method: Method, path: &str, auth: &str, body: Option<(&str, String)>) -> Result<(StatusCode, Value), KeyError> {
-        let mut req = http::Request::builder().method(method).uri(format!("{}{path}", self.base)).header(header::AUTHORIZATION, auth);
-        let payload = match body {
-            Some((content_type, text)) => {
-                req = req.header(header::CONTENT_TYPE, content_type);
-                Bytes::from(text)
+    fn client(&self, peer: usize) -> HttpClient {
+        self.peers[peer].client.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Drops the pooled connections to a peer that failed: the next call opens a new one, which behind a load
+    /// balancer may reach another key manager.
+    fn forget(&self, peer: usize) {
+        *self.peers[peer].client.lock().unwrap_or_else(|p| p.into_inner()) = http_client(&self.hosts, &self.tls);
+    }
+
+    /// One call: `(status, JSON body or Null)` from the first peer that answers it. A peer that is silent,
+    /// refuses the connection, answers 503 (not ready) or 404 on a path every key manager serves is left for the
+    /// next one, on a new connection (with one peer, a second attempt on a new connection: a balancer may send
+    /// it elsewhere). Transport failures and timeouts everywhere are `Unavailable`.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &str,
+        body: Option<(&str, String)>,
+        repeat: Repeat,
+        missing: Missing,
+    ) -> Result<(StatusCode, Value), KeyError> {
+        let n = self.peers.len();
+        let first = self.preferred.load(Ordering::Relaxed) % n;
+        let mut errors: Vec<String> = Vec::new();
+        for attempt in 0..n.max(2) {
+            let i = (first + attempt) % n;
+            let base = &self.peers[i].base;
+            let mut req = http::Request::builder().method(method.clone()).uri(format!("{base}{path}")).header(header::AUTHORIZATION, auth);
+            let payload = match &body {
+                Some((content_type, text)) => {
+                    req = req.header(header::CONTENT_TYPE, *content_type);
+                    Bytes::from(text.clone())
+                }
+                None => Bytes::new(),
+            };
+            let req = req.body(Full::new(payload)).map_err(|e| KeyError::Unavailable(e.to_string()))?;
+            // `sent`: the request may have reached the key manager.
+            let (failure, sent) = match tokio::time::timeout(TIMEOUT, self.client(i).request(req)).await {
+                Err(_) => (format!("{base}: no answer within {TIMEOUT:?}"), true),
+                Ok(Err(e)) => (format!("{base}: {e}"), !e.is_connect()),
+                Ok(Ok(resp)) => {
+                    let status = resp.status();
+                    match tokio::time::timeout(TIMEOUT, resp.into_body().collect()).await {
+                        Ok(Ok(bytes)) => {
+                            let value = serde_json::from_slice(&bytes.to_bytes()).unwrap_or(Value::Null);
+                            let elsewhere = status == StatusCode::SERVICE_UNAVAILABLE
+                                || (status == StatusCode::NOT_FOUND && missing == Missing::NotServed)
+                                || (status.is_server_error() && repeat == Repeat::Safe);
+                            if !elsewhere {
+                                self.preferred.store(i, Ordering::Relaxed);
+                                return Ok((status, value));
+                            }
+                            let why = value.get("description").or_else(|| value.get("error_description")).and_then(Value::as_str);
+                            let failure = format!("{base} answered {status}{}", why.map(|w| format!(": {w}")).unwrap_or_default());
+                            // A 503 (not ready) or a 404 (path not served) did nothing; another 5xx may have.
+                            (failure, status != StatusCode::SERVICE_UNAVAILABLE && status != StatusCode::NOT_FOUND)
+                        }
+                        Ok(Err(e)) => (format!("{base}: {e}"), true),
+                        Err(_) => (format!("{base}: no answer within {TIMEOUT:?} (reading it)"), true),
+                    }
+                }
+            };
+            self.forget(i);
+            if !errors.contains(&failure) {
+                errors.push(failure);
             }
-            None => Bytes::new(),
-        };
-        let req = req.body(Full::new(payload)).map_err(|e| KeyError::Unavailable(e.to_string()))?;
-        let unavailable = |e: String| KeyError::Unavailable(format!("key manager at {}: {e}", self.base));
-        let resp = tokio::time::timeout(TIMEOUT, self.client.request(req))
-            .await
-            .map_err(|_| unavailable("timed out".into()))?
-            .map_err(|e| unavailable(e.to_string()))?;
-        let status = resp.status();
-        let bytes = tokio::time::timeout(TIMEOUT, resp.into_body().collect())
-            .await
-            .map_err(|_| unavailable("timed out reading the answer".into()))?
-            .map_err(|e| unavailable(e.to_string()))?
-            .to_bytes();
-        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+            if sent && repeat == Repeat::Once {
+                break;
+            }
+        }
+        Err(KeyError::Unavailable(format!("key manager at {}", errors.join("; "))))
     }
 
     /// Maps a non-success answer: 4xx is the caller's mistake (or a missing client), 5xx the key manager's.
@@ -121,8 +215,16 @@ impl RemoteKeyManager {
 
     async fn introspection(&self, token: &str) -> Result<Option<Introspection>, KeyError> {
         let form = form_urlencoded::Serializer::new(String::new()).append_pair("token", token).finish();
-        let (status, body) =
-            self.call(Method::POST, "/oauth2/introspect", &self.basic, Some(("application/x-www-form-urlencoded", form))).await?;
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/oauth2/introspect",
+                &self.basic,
+                Some(("application/x-www-form-urlencoded", form)),
+                Repeat::Safe,
+                Missing::NotServed,
+            )
+            .await?;
         if !status.is_success() {
             return Err(self.refused(status, &body));
         }
@@ -142,6 +244,10 @@ impl RemoteKeyManager {
     }
 }
 
+fn http_client(hosts: &HostsFile, tls: &rustls::ClientConfig) -> HttpClient {
+    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(apim_net::https_connector(hosts, tls))
+}
+
 impl KeyManagerClient for RemoteKeyManager {
     fn register(&self, req: ClientRequest) -> BoxFuture<'_, Result<ClientKeys, KeyError>> {
         Box::pin(async move {
@@ -153,7 +259,14 @@ impl KeyManagerClient for RemoteKeyManager {
             let body = json!({"client_name": req.name, "ext_application_owner": req.owner, "grant_types": req.grant_types,
                 "redirect_uris": req.callback_url.into_iter().collect::<Vec<_>>(), "token_type_extension": token_type});
             let (status, v) = self
-                .call(Method::POST, "/keymanager-operations/dcr/register", &self.basic, Some(("application/json", body.to_string())))
+                .call(
+                    Method::POST,
+                    "/keymanager-operations/dcr/register",
+                    &self.basic,
+                    Some(("application/json", body.to_string())),
+                    Repeat::Once,
+                    Missing::NotServed,
+                )
                 .await?;
             if !status.is_success() {
                 return Err(self.refused(status, &v));
@@ -170,7 +283,8 @@ impl KeyManagerClient for RemoteKeyManager {
     fn regenerate_secret<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<String, KeyError>> {
         Box::pin(async move {
             let path = format!("/keymanager-operations/dcr/register/{client_id}/regenerate-consumer-secret");
-            let (status, v) = self.call(Method::POST, &path, &self.basic, None).await?;
+            // A second regeneration after a lost answer leaves the secret the caller is given: safe to repeat.
+            let (status, v) = self.call(Method::POST, &path, &self.basic, None, Repeat::Safe, Missing::Answer).await?;
             if !status.is_success() {
                 return Err(self.refused(status, &v));
             }
@@ -183,8 +297,8 @@ impl KeyManagerClient for RemoteKeyManager {
 
     fn delete_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<(), KeyError>> {
         Box::pin(async move {
-            let (status, v) =
-                self.call(Method::DELETE, &format!("/keymanager-operations/dcr/register/{client_id}"), &self.basic, None).await?;
+            let path = format!("/keymanager-operations/dcr/register/{client_id}");
+            let (status, v) = self.call(Method::DELETE, &path, &self.basic, None, Repeat::Once, Missing::Answer).await?;
             if status.is_success() { Ok(()) } else { Err(self.refused(status, &v)) }
         })
     }
@@ -206,7 +320,16 @@ impl KeyManagerClient for RemoteKeyManager {
                 form.finish()
             };
             let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{client_secret}")));
-            let (status, v) = self.call(Method::POST, "/oauth2/token", &basic, Some(("application/x-www-form-urlencoded", form))).await?;
+            let (status, v) = self
+                .call(
+                    Method::POST,
+                    "/oauth2/token",
+                    &basic,
+                    Some(("application/x-www-form-urlencoded", form)),
+                    Repeat::Safe,
+                    Missing::NotServed,
+                )
+                .await?;
             if !status.is_success() {
                 return Err(self.refused(status, &v));
             }
@@ -240,12 +363,16 @@ impl TokenAuthority for RemoteKeyManager {
 
     fn jwks(&self) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>> {
         Box::pin(async move {
-            let (status, v) = self.call(Method::GET, "/oauth2/jwks", &self.basic, None).await.map_err(|e| e.to_string())?;
+            let (status, v) = self
+                .call(Method::GET, "/oauth2/jwks", &self.basic, None, Repeat::Safe, Missing::NotServed)
+                .await
+                .map_err(|e| e.to_string())?;
             if !status.is_success() || v.get("keys").is_none() {
                 return Err(format!("JWKS answered {status}"));
             }
             if !self.issuer_configured {
-                let found = self.call(Method::GET, "/oauth2/token/.well-known/openid-configuration", &self.basic, None).await;
+                let path = "/oauth2/token/.well-known/openid-configuration";
+                let found = self.call(Method::GET, path, &self.basic, None, Repeat::Safe, Missing::NotServed).await;
                 match found {
                     Ok((s, d)) if s.is_success() => {
                         if let Some(iss) = d.get("issuer").and_then(serde_json::Value::as_str).filter(|i| !i.is_empty()) {

@@ -7,7 +7,9 @@
 //! any other event marks the part of the state it changes (one API, or "the rest": applications, keys,
 //! subscriptions, policies, block conditions), and the puller fetches just those parts and patches its copy
 //! (bursts cost one pull). A stream silent for three seconds, closed, or refused moves to the next
-//! `event_listening_endpoints` entry with backoff; a "resync" answer pulls a whole snapshot first.
+//! `event_listening_endpoints` entry with backoff; a "resync" answer pulls a whole snapshot first. A pull moves
+//! to the next control plane on silence, a refused connection, 5xx or 404 (a node that is not ready), on a new
+//! connection: the failed peer's pooled connections are dropped.
 //!
 //! **Architecture Invariant:** what a node serves is built only from what the control plane sent: a whole
 //! snapshot, patched by parts that events named; an event this node cannot place asks for a whole snapshot.
@@ -121,8 +123,9 @@ pub struct Syncer {
     /// Where snapshots are pulled from, in order: `service_url` (in HA, a load balancer), then each event hub
     /// host on that port and on WSO2's management port, so a gateway still syncs when the balancer is gone.
     bases: Vec<String>,
+    /// One HTTP client (and so one connection pool) per entry of `bases`, replaced when that peer fails.
+    clients: Vec<std::sync::Mutex<HttpClient>>,
     basic: String,
-    http: HttpClient,
     hosts: HostsFile,
     /// For `https://` pulls and `ssl://` event hub endpoints.
     tls: Arc<rustls::ClientConfig>,
@@ -150,10 +153,24 @@ impl Syncer {
                 }
             }
         }
-        let https = apim_net::https_connector(&hosts, &tls);
-        let http = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(https);
+        let clients = bases.iter().map(|_| std::sync::Mutex::new(http_client(&hosts, &tls))).collect();
         let basic = basic(&cfg.username, &cfg.password);
-        Ok(Syncer { cfg, stats: SyncStats::default(), preferred: Default::default(), bases, basic, http, hosts, tls })
+        Ok(Syncer { cfg, stats: SyncStats::default(), preferred: Default::default(), bases, clients, basic, hosts, tls })
+    }
+
+    /// The control planes this node pulls from, in the order it tries them (`scheme://host:port`).
+    pub fn bases(&self) -> &[String] {
+        &self.bases
+    }
+
+    fn client(&self, peer: usize) -> HttpClient {
+        self.clients[peer].lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Drops the pooled connections to a peer that failed or is not ready: the next request opens a new one,
+    /// which behind a load balancer may reach another control plane.
+    fn forget(&self, peer: usize) {
+        *self.clients[peer].lock().unwrap_or_else(|p| p.into_inner()) = http_client(&self.hosts, &self.tls);
     }
 
     /// The saved snapshot, if there is a readable one.
@@ -202,22 +219,27 @@ impl Syncer {
         // Start with the control plane that answered last: a hung one costs its timeout once, not every pull.
         let first = self.preferred.load(Ordering::Relaxed) % self.bases.len();
         for i in (0..self.bases.len()).map(|k| (first + k) % self.bases.len()) {
-            let base = &self.bases[i];
-            match self.pull_from(base, extra).await {
+            match self.pull_from(i, extra).await {
                 Ok(s) => {
                     self.preferred.store(i, Ordering::Relaxed);
                     return Ok(s);
                 }
                 // A control plane that answered (401, 400, bad JSON) is not skipped over: the problem is ours.
                 Err((true, e)) => return Err(e),
-                Err((false, e)) => errors.push(e),
+                // Silent, refused, not ready (503) or not serving the data service (404): the next one.
+                Err((false, e)) => {
+                    self.forget(i);
+                    errors.push(e);
+                }
             }
         }
         Err(errors.join("; "))
     }
 
-    /// `Err((answered, message))`.
-    async fn pull_from(&self, base: &str, extra: &str) -> Result<RuntimeState, (bool, String)> {
+    /// `Err((final, message))`: final when the control plane answered and the problem is ours.
+    async fn pull_from(&self, peer: usize, extra: &str) -> Result<RuntimeState, (bool, String)> {
+        let base = &self.bases[peer];
+        let http = self.client(peer);
         let labels: Vec<String> = self.cfg.labels.iter().map(|l| form_urlencoded_label(l)).collect();
         let url = format!("{base}/internal/data/v1/runtime-artifacts?gatewayLabel={}{extra}", labels.join(","));
         let req = http::Request::get(&url)
@@ -227,14 +249,14 @@ impl Syncer {
         let fetch = async {
             // A control plane that accepts but never answers (hung) is left after ANSWER; a big snapshot may take
             // longer to arrive.
-            let resp = tokio::time::timeout(ANSWER, self.http.request(req))
+            let resp = tokio::time::timeout(ANSWER, http.request(req))
                 .await
                 .map_err(|_| (false, format!("{base}: no answer within {ANSWER:?}")))?
                 .map_err(|e| (false, format!("{base}: {e}")))?;
             let status = resp.status();
             let body = resp.into_body().collect().await.map_err(|e| (false, format!("{base}: {e}")))?.to_bytes();
-            if status.is_server_error() {
-                return Err((false, format!("{base} answered {status}")));
+            if !answered(status) {
+                return Err((false, format!("{base} answered {status}{}", reason(&body))));
             }
             if !status.is_success() {
                 return Err((true, format!("{base} answered {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]))));
@@ -251,7 +273,8 @@ impl Syncer {
         let labels: Vec<String> = self.cfg.labels.iter().map(|l| form_urlencoded_label(l)).collect();
         let mut errors = Vec::new();
         let first = self.preferred.load(Ordering::Relaxed) % self.bases.len();
-        for base in (0..self.bases.len()).map(|k| &self.bases[(first + k) % self.bases.len()]) {
+        for i in (0..self.bases.len()).map(|k| (first + k) % self.bases.len()) {
+            let base = &self.bases[i];
             let url = format!(
                 "{base}/internal/data/v1/apis/deployed-revisions?gatewayId={}&gatewayLabel={}",
                 form_urlencoded_label(&self.cfg.node_id),
@@ -262,12 +285,15 @@ impl Syncer {
                 .header(http::header::CONTENT_TYPE, "application/json")
                 .body(Full::new(Bytes::from(body.clone())))
                 .map_err(|e| e.to_string())?;
-            match tokio::time::timeout(Duration::from_secs(10), self.http.request(req)).await {
+            let failed = match tokio::time::timeout(Duration::from_secs(10), self.client(i).request(req)).await {
                 Ok(Ok(r)) if r.status().is_success() => return Ok(()),
-                Ok(Ok(r)) => return Err(format!("{base} answered {}", r.status())),
-                Ok(Err(e)) => errors.push(format!("{base}: {e}")),
-                Err(_) => errors.push(format!("{base}: timed out")),
-            }
+                Ok(Ok(r)) if answered(r.status()) => return Err(format!("{base} answered {}", r.status())),
+                Ok(Ok(r)) => format!("{base} answered {}", r.status()),
+                Ok(Err(e)) => format!("{base}: {e}"),
+                Err(_) => format!("{base}: timed out"),
+            };
+            self.forget(i);
+            errors.push(failed);
         }
         Err(errors.join("; "))
     }
@@ -739,6 +765,26 @@ pub async fn connect(endpoint: &Endpoint, hosts: &HostsFile, tls: &Arc<rustls::C
         }
     }
     .map_err(|e| format!("cannot connect: {e}"))
+}
+
+/// A client for pulls and reports: through the hosts file, TLS verified with `tls`.
+fn http_client(hosts: &HostsFile, tls: &rustls::ClientConfig) -> HttpClient {
+    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(apim_net::https_connector(hosts, tls))
+}
+
+/// Whether an answer from a control plane is its word on the request (success, or a refusal that is ours to
+/// fix: 400, 401, 403), rather than a node that cannot serve it now: 5xx (503 while it starts), or 404 (the
+/// internal data service not mounted, on a node that is not a ready control plane). Those move to the next one.
+fn answered(status: http::StatusCode) -> bool {
+    !(status.is_server_error() || status == http::StatusCode::NOT_FOUND)
+}
+
+/// `: <description>` from a WSO2 error body, for the log.
+fn reason(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("description").and_then(|d| d.as_str()).map(|d| format!(": {d}")))
+        .unwrap_or_default()
 }
 
 /// An HTTP Basic `Authorization` value.

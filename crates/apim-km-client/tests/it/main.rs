@@ -114,3 +114,80 @@ async fn remote_key_manager_over_http() {
     assert!(gone.introspect("x").await.is_err());
     assert!(RemoteKeyManager::new("ftp://x/", "a", "b", None, HostsFile::default(), tls()).is_err());
 }
+
+/// A node that is up but not ready: 503 on every path, as a key manager waiting for its database answers.
+async fn unready_node() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = axum::Router::new().fallback(|| async {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"error": "temporarily_unavailable"})))
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    addr
+}
+
+/// A TCP balancer handing each new connection to the next target in turn, the first to `targets[0]`.
+async fn round_robin(targets: Vec<std::net::SocketAddr>) -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = l.accept().await {
+            let target = targets[next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % targets.len()];
+            tokio::spawn(async move {
+                if let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn unready_key_managers_are_passed_over() {
+    let dir = TempDir::new("apim-kmc-failover");
+    let ready = key_manager(&dir).await;
+    let unready = unready_node().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let req = ClientRequest {
+        name: "failover".into(),
+        owner: "alice".into(),
+        grant_types: vec!["client_credentials".into()],
+        callback_url: None,
+        token_type: "JWT".into(),
+    };
+
+    // Configured first: one that is not ready, one nobody listens on; the ready one last.
+    let km = RemoteKeyManager::new(&format!("http://{unready}/services/"), "admin", "admin-pw", None, HostsFile::default(), tls())
+        .expect("client")
+        .with_fallbacks(&[format!("http://{closed}"), ready.clone()]);
+    let keys = km.register(req.clone()).await.expect("register through the ready one");
+    let token = km.client_credentials_token(&keys.client_id, &keys.client_secret, &[]).await.expect("token");
+    assert!(km.introspect(&token.access_token).await.expect("introspect").is_some());
+    assert!(km.jwks().await.is_ok());
+
+    // One service_url, a balancer in front of an unready and a ready key manager: a 503 is not final, and the
+    // next attempt goes on a new connection, which the balancer sends to the other one.
+    let port: u16 = ready.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+    let lb = round_robin(vec![unready, ([127, 0, 0, 1], port).into()]).await;
+    let behind =
+        RemoteKeyManager::new(&format!("http://{lb}/services/"), "admin", "admin-pw", None, HostsFile::default(), tls()).expect("client");
+    for _ in 0..4 {
+        assert!(behind.jwks().await.is_ok(), "every call reaches the ready key manager");
+        behind.register(req.clone()).await.expect("register behind the balancer");
+    }
+
+    // Nobody ready anywhere: unavailable, naming each peer and why.
+    let nobody = RemoteKeyManager::new(&format!("http://{unready}/services/"), "admin", "admin-pw", None, HostsFile::default(), tls())
+        .expect("client")
+        .with_fallbacks(&[format!("http://{closed}")]);
+    match nobody.register(req).await {
+        Err(KeyError::Unavailable(e)) => {
+            assert!(e.contains(&unready.to_string()) && e.contains("503") && e.contains(&closed.to_string()), "{e}")
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}

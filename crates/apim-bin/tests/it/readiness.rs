@@ -1,0 +1,136 @@
+//! Readiness between nodes: a control plane without its database answers 503 naming it on every path (REST,
+//! OAuth2, the internal data service, paths nobody serves) and UNAVAILABLE on its event hub, and a fresh
+//! gateway reaches ready through the other control plane, also when both sit behind one load balancer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use apim_test_support::process::{Node, free_offset};
+use apim_test_support::{TempDir, http};
+use serde_json::json;
+
+use super::gateway::{Mgmt, eventually};
+use super::{apim, base64_encode, wait_ready};
+
+const CP1: &str = "127.0.0.6";
+const CP2: &str = "127.0.0.7";
+
+/// A TCP load balancer handing each new connection to the next target in turn, the first to `targets[0]`.
+async fn round_robin(targets: Vec<SocketAddr>) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let next = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = l.accept().await {
+            let target = targets[next.fetch_add(1, Ordering::Relaxed) % targets.len()];
+            tokio::spawn(async move {
+                if let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn control_plane(offset: u16, databases: &str) -> String {
+    format!(
+        "[server]\nhostname = \"localhost\"\noffset = {offset}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\ncreate_admin_account = true\n\
+         {databases}[apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\n"
+    )
+}
+
+#[tokio::test]
+async fn gateway_reaches_ready_through_the_control_plane_that_has_its_database() {
+    let dir = TempDir::new("apim-ready");
+    let off = (0..200)
+        .map(|_| free_offset(&[9443, 9763, 5672]))
+        .find(|o| [CP1, CP2].iter().all(|h| [9443u16, 9763, 5672].iter().all(|p| std::net::TcpListener::bind((*h, p + o)).is_ok())))
+        .expect("free ports on both hosts");
+    // The first control plane's database refuses connections; the second has SQLite.
+    let nowhere = "[database.apim_db]\ntype = \"postgre\"\nurl = \"jdbc:postgresql://127.0.0.1:1/apim\"\nusername = \"apim\"\npassword = \"x\"\n\
+                   [database.shared_db]\ntype = \"postgre\"\nurl = \"jdbc:postgresql://127.0.0.1:1/shared\"\nusername = \"apim\"\npassword = \"x\"\n";
+    let sqlite = "[database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cpdb/apim.db\"\n[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cpdb/shared.db\"\n";
+    std::fs::create_dir_all(dir.path().join("cpdb")).expect("mkdir");
+    std::fs::write(dir.path().join("cp1.toml"), control_plane(off, nowhere)).expect("write");
+    std::fs::write(dir.path().join("cp2.toml"), control_plane(off, sqlite)).expect("write");
+    let mut cp1 = Node::spawn(&apim(), &["control-plane", "-c", "cp1.toml", "--data-dir", "cp1", "--bind", CP1], dir.path());
+    let cp1_http = cp1.url("management-http", Duration::from_secs(20));
+    let mut cp2 = Node::spawn(&apim(), &["control-plane", "-c", "cp2.toml", "--data-dir", "cp2", "--bind", CP2], dir.path());
+    let cp2_https = cp2.url("management-https", Duration::from_secs(20));
+    assert_eq!(wait_ready(&cp2_https, Duration::from_secs(20)).await.status, 200, "{}", cp2.stderr());
+
+    // Every path of the unready control plane is a 503 naming the database, in WSO2's body or OAuth2's.
+    let auth = format!("Basic {}", base64_encode("admin:admin"));
+    for path in ["/internal/data/v1/runtime-artifacts?gatewayLabel=Default", "/api/am/publisher/v4/apis", "/no/such/path"] {
+        let r = http::request("GET", &format!("{cp1_http}{path}"), &[("authorization", &auth)], "").await.expect("get");
+        assert_eq!(r.status, 503, "{path}: {}", r.body);
+        let body = r.json();
+        assert_eq!(body["code"], 503, "{path}: {}", r.body);
+        assert!(body["description"].as_str().is_some_and(|d| d.contains("apim_db")), "{path}: {}", r.body);
+        assert!(r.headers.contains_key("retry-after"), "{path}");
+    }
+    let r = http::request("POST", &format!("{cp1_http}/oauth2/token"), &[("content-type", "application/x-www-form-urlencoded")], "")
+        .await
+        .expect("post");
+    assert_eq!((r.status, r.json()["error"].as_str()), (503, Some("temporarily_unavailable")), "{}", r.body);
+
+    // Both control planes behind one balancer that sends the first connection to the unready one; the
+    // gateway's other pull addresses (the event hub hosts on the balancer's port and on 9443) lead nowhere, so
+    // it gets through only on a new connection to the balancer.
+    let lb =
+        round_robin(vec![format!("{CP1}:{}", 9763 + off).parse().expect("addr"), format!("{CP2}:{}", 9763 + off).parse().expect("addr")])
+            .await;
+    std::fs::write(dir.path().join("hosts"), format!("{CP1} cp1.test\n{CP2} cp2.test\n127.0.0.1 lb.test\n")).expect("hosts");
+    let gw_off = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
+    std::fs::write(
+        dir.path().join("gw.toml"),
+        format!(
+            "[server]\nhostname = \"localhost\"\noffset = {gw_off}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\n\
+             [apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\nservice_url = \"http://lb.test:{}/services/\"\n\
+             event_listening_endpoints = [\"tcp://cp1.test:{}\", \"tcp://cp2.test:{}\"]\n",
+            lb.port(),
+            5672 + off,
+            5672 + off
+        ),
+    )
+    .expect("write");
+
+    let m = Mgmt { base: cp2_https.clone(), auth };
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    let api = |name: &str| {
+        json!({"name": name, "context": format!("/{}", name.to_lowercase()), "version": "1.0.0", "policies": ["Gold", "Unlimited"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/b")}},
+            "operations": [{"target": "/items", "verb": "GET"}, {"target": "/open", "verb": "GET", "authType": "None"}]})
+    };
+    let first = m.publish(api("First")).await;
+    let (app, ck, cs) = m.app("ReadyApp", "Unlimited", "JWT", "PRODUCTION").await;
+    m.subscribe(&first, &app, "Gold").await;
+    let jwt = m.token(&ck, &cs, "").await;
+
+    let mut gw =
+        Node::spawn(&apim(), &["gateway", "-c", "gw.toml", "--data-dir", "gwdata", "--hosts", "hosts", "--bind", "127.0.0.1"], dir.path());
+    let gw_http = gw.url("management-http", Duration::from_secs(20));
+    let traffic = gw.url("gateway-http", Duration::from_secs(5));
+    let ready = wait_ready(&gw_http, Duration::from_secs(30)).await;
+    assert_eq!(ready.status, 200, "{}\n{}", ready.body, gw.stderr());
+    let r = eventually(&format!("{traffic}/first/1.0.0/open"), None, 200).await;
+    assert_eq!(r.status, 200, "{}\n{}", r.body, gw.stderr());
+    // The JWT is checked against the key manager's keys, fetched through the balancer from the ready one.
+    let r = eventually(&format!("{traffic}/first/1.0.0/items"), Some(&jwt), 200).await;
+    assert_eq!(r.status, 200, "{}\n{}", r.body, gw.stderr());
+    // A change after the first snapshot arrives: the event hub stream runs from the ready control plane.
+    m.publish(api("Later")).await;
+    let r = eventually(&format!("{traffic}/later/1.0.0/open"), None, 200).await;
+    assert_eq!(r.status, 200, "{}\n{}", r.body, gw.stderr());
+
+    assert_eq!(wait_ready(&cp1_http, Duration::from_millis(10)).await.status, 503, "cp1 is still without its database");
+    for n in [&gw, &cp1, &cp2] {
+        assert!(!n.stderr().contains("panicked"), "{}", n.stderr());
+    }
+    gw.terminate();
+    cp1.terminate();
+    cp2.terminate();
+}
