@@ -6,9 +6,9 @@
 //! The common policies WSO2 ships, by their names (and the Choreo Connect spellings where they differ):
 //! `addHeader` / `removeHeader` (`headerName`, `headerValue`), `addQueryParam` / `removeQueryParam` (`paramKey`,
 //! `paramValue`), `changeHTTPMethod` or `rewriteMethod` (`updatedMethod`, optional `currentMethod`),
-//! `rewriteResourcePath` (`newResourcePath`, optional `includeQueryParams`). `jsonToXML`, `xmlToJSON`,
-//! `callInterceptorService` and JSON schema validation are refused by name for now: a policy the gateway would
-//! not run is never accepted.
+//! `rewriteResourcePath` (`newResourcePath`, optional `includeQueryParams`). `jsonToXML`, `xmlToJSON` and
+//! `callInterceptorService` are refused by name for now: a policy the gateway would not run is never accepted.
+//! JSON schema validation is WSO2's API field `enableSchemaValidation`, not a policy.
 //! `parameters` may be an object or, as WSO2's Choreo Connect documents write it, a list holding one object.
 
 use serde_json::{Map, Value};
@@ -167,7 +167,7 @@ pub fn parse_policy(flow: Flow, p: &Value, at: &str) -> Result<Action, PolicyErr
             };
             request_only(Action::RewritePath { path, keep_query })?
         }
-        "jsonToXML" | "xmlToJSON" | "callInterceptorService" | "jsonValidator" => {
+        "jsonToXML" | "xmlToJSON" | "callInterceptorService" => {
             return Err(err(format!("{at}.policyName"), format!("`{name}` is not supported by this gateway yet")));
         }
         "" => return Err(err(format!("{at}.policyName"), "is required")),

@@ -12,6 +12,8 @@ pub type Body = BoxBody<Bytes, BoxError>;
 pub enum RequestBody {
     Empty,
     Hyper(Incoming),
+    /// A body read whole at the gateway (to validate it), sent on as it was.
+    Read(Option<Bytes>),
 }
 
 impl From<Incoming> for RequestBody {
@@ -31,6 +33,7 @@ impl hyper::body::Body for RequestBody {
         match self.get_mut() {
             RequestBody::Empty => std::task::Poll::Ready(None),
             RequestBody::Hyper(b) => std::pin::Pin::new(b).poll_frame(cx),
+            RequestBody::Read(b) => std::task::Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
         }
     }
 
@@ -38,6 +41,7 @@ impl hyper::body::Body for RequestBody {
         match self {
             RequestBody::Empty => true,
             RequestBody::Hyper(b) => b.is_end_stream(),
+            RequestBody::Read(b) => b.is_none(),
         }
     }
 
@@ -45,6 +49,7 @@ impl hyper::body::Body for RequestBody {
         match self {
             RequestBody::Empty => SizeHint::with_exact(0),
             RequestBody::Hyper(b) => b.size_hint(),
+            RequestBody::Read(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
         }
     }
 }

@@ -20,6 +20,7 @@ mod pool;
 mod proxy;
 mod reply;
 mod router;
+mod schema;
 mod snapshot;
 pub mod target;
 mod throttle;
@@ -104,7 +105,7 @@ mod layering {
     #[test]
     fn bottom_layers_use_nothing_else_of_the_crate() {
         let graph = uses();
-        for leaf in ["body", "http1", "target", "router", "ws", "metrics", "mediation"] {
+        for leaf in ["body", "http1", "target", "router", "ws", "metrics", "mediation", "schema"] {
             assert_eq!(graph.get(leaf).map(BTreeSet::len), Some(0), "`{leaf}` uses {:?}", graph.get(leaf));
         }
     }

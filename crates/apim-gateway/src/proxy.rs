@@ -252,8 +252,16 @@ impl Gateway {
             let resp = Box::pin(self.forward_ws(req, &api, &group, prefix_len, peer, checks)).await;
             return (resp, api_name, app_name);
         }
+        let validation = resource.validation.as_deref();
+        let req = match validation.and_then(|v| v.request.as_ref()) {
+            Some(schema) => match validate_request(req, schema).await {
+                Ok(req) => req,
+                Err(resp) => return (resp, api_name, app_name),
+            },
+            None => req,
+        };
         let backend_jwt = self.backend_jwt(&api, &caller);
-        let route = Upstream { api: &api, group: &group, prefix_len, mediation: resource.mediation.as_deref() };
+        let route = Upstream { api: &api, group: &group, prefix_len, mediation: resource.mediation.as_deref(), validation };
         let resp = self.forward(req, route, peer, backend_jwt, started).await;
         (resp, api_name, app_name)
     }
@@ -508,7 +516,7 @@ impl Gateway {
         backend_jwt: Option<(HeaderName, HeaderValue)>,
         started: Instant,
     ) -> Response<Body> {
-        let Upstream { api, group, prefix_len, mediation } = route;
+        let Upstream { api, group, prefix_len, mediation, validation } = route;
         let (parts, body) = req.into_parts();
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
         // An API key stays at the gateway, like a bearer token: it would land in the backend's logs.
@@ -570,6 +578,11 @@ impl Gateway {
                     strip_hop_by_hop(&mut p.headers);
                     if let Some(m) = mediation {
                         m.response(&mut p.headers);
+                    }
+                    if let Some(schema) = validation.and_then(|v| v.response(p.status.as_u16()))
+                        && is_json(&p.headers)
+                    {
+                        return validate_response(p, b, schema).await;
                     }
                     return Response::from_parts(p, b);
                 }
@@ -803,6 +816,82 @@ struct Upstream<'a> {
     group: &'a EndpointGroup,
     prefix_len: usize,
     mediation: Option<&'a crate::mediation::Mediation>,
+    validation: Option<&'a crate::schema::OperationSchemas>,
+}
+
+/// Bodies read whole to validate them are at most this long (413 beyond; a backend's answer beyond: 500).
+const MAX_VALIDATED_BODY: usize = 10 << 20;
+
+fn is_json(h: &HeaderMap) -> bool {
+    h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+        let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        media == "application/json" || media.ends_with("+json")
+    })
+}
+
+/// A JSON request body checked against its operation's schema before the backend sees it (WSO2: 400). A body
+/// that is not JSON by its content type is left to the backend, as WSO2's validator does.
+async fn validate_request(req: Request<RequestBody>, schema: &crate::schema::Schema) -> Result<Request<RequestBody>, Response<Body>> {
+    if !is_json(req.headers()) {
+        return Ok(req);
+    }
+    let (parts, mut body) = req.into_parts();
+    let bytes = match read_whole(&mut body).await {
+        Ok(b) => b,
+        Err(ReadWhole::TooLong) => {
+            return Err(reply::fault(StatusCode::PAYLOAD_TOO_LARGE, 900900, "Request Entity Too Large", "a validated request body is at most 10 MiB"));
+        }
+        Err(ReadWhole::Failed(_)) => return Err(reply::bad_request("the request body is malformed (its chunked framing or length is wrong)")),
+    };
+    let doc: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| reply::fault(StatusCode::BAD_REQUEST, 400, "Bad Request", &format!("Schema validation failed in the Request: the body is not JSON: {e}")))?;
+    if let Err(e) = schema.validate(&doc) {
+        return Err(reply::fault(StatusCode::BAD_REQUEST, 400, "Bad Request", &format!("Schema validation failed in the Request: {e}")));
+    }
+    Ok(Request::from_parts(parts, RequestBody::Read(Some(bytes))))
+}
+
+enum ReadWhole {
+    TooLong,
+    Failed(String),
+}
+
+/// A body read to its end, at most `MAX_VALIDATED_BODY` bytes (a plain loop: `Limited` makes the request future's
+/// `Send` bound too general for the compiler).
+async fn read_whole<B>(body: &mut B) -> Result<Bytes, ReadWhole>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ReadWhole::Failed(e.to_string()))?;
+        if let Some(d) = frame.data_ref() {
+            if out.len() + d.len() > MAX_VALIDATED_BODY {
+                return Err(ReadWhole::TooLong);
+            }
+            out.extend_from_slice(d);
+        }
+    }
+    Ok(out.freeze())
+}
+
+/// A backend's JSON answer checked against the operation's schema for its status (WSO2: 500 when it fails).
+async fn validate_response(parts: http::response::Parts, body: Body, schema: &crate::schema::Schema) -> Response<Body> {
+    let fail = |why: String| reply::fault(StatusCode::INTERNAL_SERVER_ERROR, 500, "Internal Server Error", &format!("Schema validation failed in the Response: {why}"));
+    let mut body = body;
+    let bytes = match read_whole(&mut body).await {
+        Ok(b) => b,
+        Err(ReadWhole::TooLong) => return fail("the backend's body is over 10 MiB".into()),
+        Err(ReadWhole::Failed(e)) => return fail(format!("the backend's body could not be read whole: {e}")),
+    };
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Err(e) => fail(format!("the body is not JSON: {e}")),
+        Ok(doc) => match schema.validate(&doc) {
+            Err(e) => fail(e),
+            Ok(()) => Response::from_parts(parts, reply::body(bytes)),
+        },
+    }
 }
 
 /// Why a request is refused before routing.

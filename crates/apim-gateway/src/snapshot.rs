@@ -54,6 +54,8 @@ pub struct Resource {
     pub throttle_stem: String,
     /// The API's and this operation's operation policies (`apiPolicies`, `operationPolicies`), when it has any.
     pub mediation: Option<Box<crate::mediation::Mediation>>,
+    /// `enableSchemaValidation`: this operation's JSON schemas from the API's OpenAPI document, when it has any.
+    pub validation: Option<Box<crate::schema::OperationSchemas>>,
 }
 
 #[derive(Debug, Default)]
@@ -361,6 +363,8 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
         apim_domain::policy::parse_flows(v.unwrap_or(&Value::Null)).map_err(|e| format!("{at}.{}: {}", e.at, e.message))
     };
     let api_policies = policies(doc.get("apiPolicies"), "apiPolicies")?;
+    // WSO2's `enableSchemaValidation`: bodies checked against the OpenAPI document the API was made from.
+    let openapi = doc.get("x-apim-definition").filter(|_| doc.get("enableSchemaValidation").and_then(Value::as_bool) == Some(true));
     for op in doc.get("operations").and_then(Value::as_array).into_iter().flatten() {
         let target = op.get("target").and_then(Value::as_str).unwrap_or("/*");
         let verb = op.get("verb").and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
@@ -382,6 +386,14 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
         let at = format!("operations {verb} {target}: operationPolicies");
         let mediation = crate::mediation::Mediation::compile(&api_policies, &policies(op.get("operationPolicies"), &at)?)
             .map_err(|e| format!("{at}: {e}"))?;
+        let validation = match openapi {
+            Some(def) => {
+                let schemas =
+                    crate::schema::of_operation(def, target, &verb).map_err(|e| format!("the OpenAPI schema of {verb} {target}: {e}"))?;
+                (schemas.request.is_some() || !schemas.responses.is_empty()).then(|| Box::new(schemas))
+            }
+            None => None,
+        };
         resources.push(Resource {
             template: Template::parse(target),
             throttle_default: format!("{stem}_default"),
@@ -391,6 +403,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
             policy,
             scopes,
             mediation,
+            validation,
         });
     }
     let websocket = doc.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("WS"));
@@ -408,6 +421,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
             throttle_default: format!("{stem}_default"),
             throttle_stem: stem,
             mediation: None,
+            validation: None,
         }];
     }
     let security: Vec<String> =

@@ -412,3 +412,65 @@ async fn http2_answers_unread_bodies_as_http1_does() {
     }
     drop(node);
 }
+
+/// WSO2's `enableSchemaValidation`: a JSON body that fails its operation's schema gets 400 and never reaches the
+/// backend; a backend answer that fails the response schema becomes a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_validation_checks_bodies_against_the_openapi_document() {
+    let (_dir, mut node, https) = node_with("apim-schema", "").await;
+    let gw = node.url("gateway-http", Duration::from_secs(5));
+    let m = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    let definition = json!({"openapi": "3.0.1", "info": {"title": "Orders", "version": "1.0.0"},
+        "paths": {
+            "/orders/count": {"post": {"x-auth-type": "None",
+                "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Order"}}}},
+                "responses": {"200": {"content": {"application/json": {"schema": {"type": "object", "required": ["bytes"]}}}}}}},
+            "/echo": {"get": {"x-auth-type": "None",
+                "responses": {"200": {"content": {"application/json": {"schema": {"type": "object", "required": ["nothing"]}}}}}}}},
+        "components": {"schemas": {"Order": {"type": "object", "required": ["id", "qty"], "additionalProperties": false,
+            "properties": {"id": {"type": "string", "pattern": "^o-[0-9]+$"}, "qty": {"type": "integer", "minimum": 1}}}}}});
+    let props = json!({"context": "/orders", "policies": ["Unlimited"], "enableSchemaValidation": true,
+        "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}")}}});
+    let (ct, body) = super::seeds::multipart(&[("file", &definition.to_string()), ("additionalProperties", &props.to_string())]);
+    let r = http::request("POST", &format!("{https}/api/am/publisher/v4/apis/import-openapi"), &[("authorization", &m.auth), ("content-type", &ct)], &body)
+        .await
+        .expect("import");
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().expect("id").to_string();
+    let pb = "/api/am/publisher/v4";
+    let rev = m.ok("POST", &format!("{pb}/apis/{id}/revisions"), json!({"description": "r1"})).await["id"].as_str().expect("rev").to_string();
+    m.ok("POST", &format!("{pb}/apis/{id}/deploy-revision?revisionId={rev}"), json!([{"name": "Default"}])).await;
+    m.ok("POST", &format!("{pb}/apis/change-lifecycle?action=Publish&apiId={id}"), Value::Null).await;
+
+    let url = format!("{gw}/orders/1.0.0/orders/count");
+    let post = |body: &'static str| {
+        let url = url.clone();
+        async move { http::request("POST", &url, &[("content-type", "application/json")], body).await.expect("post") }
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let ok = loop {
+        let r = post(r#"{"id": "o-1", "qty": 2}"#).await;
+        if r.status != 404 || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((ok.status, ok.body.as_str()), (200, r#"{"bytes":23}"#), "a valid body reaches the backend whole");
+    for (bad, why) in [
+        (r#"{"id": "o-1"}"#, "`qty` is required"),
+        (r#"{"id": "x-1", "qty": 2}"#, "#/id: does not match"),
+        (r#"{"id": "o-1", "qty": 0}"#, "#/qty: 0 is below the minimum"),
+        (r#"{"id": "o-1", "qty": 2, "admin": true}"#, "#/admin: no such property"),
+        (r#"{"id": "o-1", "#, "not JSON"),
+    ] {
+        let r = post(bad).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert!(r.body.contains("Schema validation failed in the Request") && r.body.contains(why), "{bad}: {}", r.body);
+    }
+    // The echo backend's answer lacks what the response schema requires.
+    let r = get(&format!("{gw}/orders/1.0.0/echo"), None).await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(r.body.contains("Schema validation failed in the Response") && r.body.contains("`nothing` is required"), "{}", r.body);
+    drop(node);
+}

@@ -42,7 +42,7 @@ fn free(host: &str, ports: &[u16]) -> bool {
     ports.iter().all(|p| std::net::TcpListener::bind((host, *p)).is_ok())
 }
 
-fn multipart(fields: &[(&str, &str)]) -> (String, String) {
+pub(crate) fn multipart(fields: &[(&str, &str)]) -> (String, String) {
     let boundary = "apimseedboundary42";
     let mut body = String::new();
     for (name, value) in fields {
