@@ -10,6 +10,7 @@
 pub mod health;
 mod hub;
 mod late;
+mod proxy_protocol;
 pub mod server;
 pub mod tls;
 
@@ -170,7 +171,7 @@ impl App {
         let mut tasks = Vec::new();
         let limits = config.transport.limits;
         let trusted = config.gateway_request.trusted_proxies.clone();
-        let admission = |name| server::Admission::new(name, limits, trusted.clone());
+        let admission = |name| server::Admission::new(name, limits, trusted.clone(), false);
         let mut admissions = Vec::new();
         for l in [
             Listener { name: "management https", listener: https, tls: Some(tls_config.clone()), admission: admission("management https") },
@@ -222,7 +223,8 @@ impl App {
                 let addr = SocketAddr::new(opts.bind, port);
                 let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { what: name, addr, source })?;
                 let websocket = port == gw_cfg.ws_port || port == gw_cfg.wss_port;
-                let l = Listener { name, listener, tls, admission: server::Admission::new(name, limits, trusted.clone()) };
+                let proxy_protocol = config.gateway_request.proxy_protocol;
+                let l = Listener { name, listener, tls, admission: server::Admission::new(name, limits, trusted.clone(), proxy_protocol) };
                 admissions.push(l.admission.clone());
                 let addr = l.local_addr().map_err(|source| AppError::Bind { what: name, addr, source })?;
                 tracing::info!(listener = name, %addr, "listening");

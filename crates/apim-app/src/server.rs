@@ -40,6 +40,9 @@ pub struct Admission {
     limits: ListenerLimits,
     /// Load balancers: exempt from the per-client limit (they carry many clients).
     trusted: Vec<IpNet>,
+    /// `[apim.gateway] proxy_protocol`: connections from `trusted` peers start with a PROXY protocol header.
+    proxy_protocol: bool,
+    proxy_refused: AtomicU64,
     open: AtomicUsize,
     per_client: Mutex<HashMap<IpAddr, usize>>,
     refused_full: AtomicU64,
@@ -52,11 +55,13 @@ pub struct Admission {
 }
 
 impl Admission {
-    pub fn new(name: &'static str, limits: ListenerLimits, trusted: Vec<IpNet>) -> Arc<Admission> {
+    pub fn new(name: &'static str, limits: ListenerLimits, trusted: Vec<IpNet>, proxy_protocol: bool) -> Arc<Admission> {
         Arc::new(Admission {
             name,
             limits,
             trusted,
+            proxy_protocol,
+            proxy_refused: AtomicU64::new(0),
             open: AtomicUsize::new(0),
             per_client: Mutex::new(HashMap::new()),
             refused_full: AtomicU64::new(0),
@@ -90,6 +95,23 @@ impl Admission {
         Some(Permit { admission: self.clone(), ip: counted.then_some(ip) })
     }
 
+    /// The client's address: from a PROXY protocol header when this listener takes them and the peer is a
+    /// trusted balancer, else the peer's. `None`: a balancer's header that cannot be read (the connection closes).
+    async fn client_of<IO: AsyncRead + Unpin>(&self, io: &mut IO, peer: SocketAddr) -> Option<SocketAddr> {
+        if !self.proxy_protocol || !self.trusted.iter().any(|n| n.contains(peer.ip())) {
+            return Some(peer);
+        }
+        match crate::proxy_protocol::read(io, self.limits.header_read_timeout).await {
+            Ok(crate::proxy_protocol::Source::Client(a)) => Some(a),
+            Ok(crate::proxy_protocol::Source::Own) => Some(peer),
+            Err(e) => {
+                self.proxy_refused.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(listener = self.name, %peer, "{e}");
+                None
+            }
+        }
+    }
+
     fn accept_failed(&self, e: &std::io::Error) {
         self.accept_errors.fetch_add(1, Ordering::Relaxed);
         let now = self.born.elapsed().as_secs();
@@ -104,7 +126,7 @@ impl Admission {
         let mut out = String::new();
         // (name, type, help, reading)
         type Metric = (&'static str, &'static str, &'static str, fn(&Admission) -> u64);
-        let metrics: [Metric; 5] = [
+        let metrics: [Metric; 6] = [
             ("apim_listener_connections", "gauge", "Open connections.", |a| a.open.load(Ordering::Relaxed) as u64),
             ("apim_listener_refused_total", "counter", "Connections closed at once: the listener was full.", |a| {
                 a.refused_full.load(Ordering::Relaxed)
@@ -117,6 +139,9 @@ impl Admission {
             }),
             ("apim_listener_idle_closed_total", "counter", "Connections closed for moving no byte within the idle timeout.", |a| {
                 a.idle_closed.load(Ordering::Relaxed)
+            }),
+            ("apim_listener_proxy_protocol_refused_total", "counter", "Balancer connections whose PROXY header could not be read.", |a| {
+                a.proxy_refused.load(Ordering::Relaxed)
             }),
         ];
         for (name, kind, help, read) in metrics {
@@ -322,7 +347,7 @@ pub async fn serve_with<M, S, B>(
     mut shutdown: watch::Receiver<bool>,
     drain: Duration,
 ) where
-    M: Fn(SocketAddr) -> S,
+    M: Fn(SocketAddr) -> S + Send + Sync + 'static,
     S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -332,28 +357,24 @@ pub async fn serve_with<M, S, B>(
 {
     let graceful = GracefulShutdown::new();
     let acceptor = l.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let make = Arc::new(make);
     loop {
-        let Some(Admitted { tcp, peer, guard }) = accept(&l, &mut shutdown).await else { break };
-        let service = make(peer);
-        match &acceptor {
-            None => {
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(guard.run(async move {
-                    let _ = conn.await;
-                }));
-            }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let builder = builder.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(guard.run(async move {
+        let Some(Admitted { mut tcp, peer, guard }) = accept(&l, &mut shutdown).await else { break };
+        let (make, builder, watcher, acceptor, admission) =
+            (make.clone(), builder.clone(), graceful.watcher(), acceptor.clone(), l.admission.clone());
+        tokio::spawn(guard.run(async move {
+            let Some(client) = admission.client_of(&mut tcp, peer).await else { return };
+            let service = make(client);
+            match acceptor {
+                None => {
+                    let _ = watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(tcp), service)).await;
+                }
+                Some(acceptor) => {
                     let Some(stream) = handshake(&acceptor, tcp, peer).await else { return };
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    let _ = watcher.watch(conn).await;
-                }));
+                    let _ = watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service)).await;
+                }
             }
-        }
+        }));
     }
     drop(l.listener);
     if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
@@ -372,33 +393,29 @@ pub(crate) async fn serve_gateway<M>(
     mut shutdown: watch::Receiver<bool>,
     drain: Duration,
 ) where
-    M: Fn(SocketAddr) -> crate::GatewayService,
+    M: Fn(SocketAddr) -> crate::GatewayService + Send + Sync + 'static,
 {
     let acceptor = l.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let head_timeout = l.admission.limits.header_read_timeout;
     let mut conns = tokio::task::JoinSet::new();
+    let make = Arc::new(make);
     loop {
-        let Some(Admitted { tcp, peer, guard }) = accept(&l, &mut shutdown).await else { break };
+        let Some(Admitted { mut tcp, peer, guard }) = accept(&l, &mut shutdown).await else { break };
         while conns.try_join_next().is_some() {}
-        let service = make(peer);
-        let builder = builder.clone();
-        let rx = shutdown.clone();
-        match &acceptor {
-            None => {
-                conns.spawn(guard.run(gateway_connection(tcp, service, builder, rx, head_timeout)));
+        let (make, builder, rx, acceptor, admission) = (make.clone(), builder.clone(), shutdown.clone(), acceptor.clone(), l.admission.clone());
+        conns.spawn(guard.run(async move {
+            let Some(client) = admission.client_of(&mut tcp, peer).await else { return };
+            let service = make(client);
+            let Some(acceptor) = acceptor else {
+                return gateway_connection(tcp, service, builder, rx, head_timeout).await;
+            };
+            let Some(stream) = handshake(&acceptor, tcp, peer).await else { return };
+            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                hyper_graceful(builder.serve_connection_with_upgrades(TokioIo::new(stream), service), rx).await;
+            } else {
+                gateway_connection(stream, service, builder, rx, head_timeout).await;
             }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                conns.spawn(guard.run(async move {
-                    let Some(stream) = handshake(&acceptor, tcp, peer).await else { return };
-                    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                        hyper_graceful(builder.serve_connection_with_upgrades(TokioIo::new(stream), service), rx).await;
-                    } else {
-                        gateway_connection(stream, service, builder, rx, head_timeout).await;
-                    }
-                }));
-            }
-        }
+        }));
     }
     drop(l.listener);
     let drained = tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} });

@@ -363,6 +363,9 @@ pub struct GatewayRequest {
     /// `trusted_proxies`: addresses or CIDR ranges of load balancers. From these the client address is the
     /// right-most `X-Forwarded-For` hop that is not itself trusted; other peers' `X-Forwarded-For` is ignored.
     pub trusted_proxies: Vec<IpNet>,
+    /// `proxy_protocol = true`: connections to the traffic listeners from `trusted_proxies` start with a PROXY
+    /// protocol header (HAProxy's v1 or v2), whose source address is the client's.
+    pub proxy_protocol: bool,
 }
 
 impl GatewayRequest {

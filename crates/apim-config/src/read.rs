@@ -658,7 +658,11 @@ fn listener_limits(r: &mut Reader, t: Tbl<'_>, p: &str) -> ListenerLimits {
 
 /// `[apim.gateway]`'s own keys (beside WSO2's `[[apim.gateway.environment]]`).
 fn read_gateway_request(r: &mut Reader, t: Tbl<'_>, p: &str) -> GatewayRequest {
-    let mut g = GatewayRequest { merge_slashes: r.bool(t, p, "merge_slashes", false), ..GatewayRequest::default() };
+    let mut g = GatewayRequest {
+        merge_slashes: r.bool(t, p, "merge_slashes", false),
+        proxy_protocol: r.bool(t, p, "proxy_protocol", false),
+        ..GatewayRequest::default()
+    };
     let span = t.table.get("encoded_slash").map(|e| e.node.span.clone());
     match r.str(t, p, "encoded_slash").as_deref() {
         None | Some("reject") => {}

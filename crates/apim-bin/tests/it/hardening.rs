@@ -474,3 +474,51 @@ async fn schema_validation_checks_bodies_against_the_openapi_document() {
     assert!(r.body.contains("Schema validation failed in the Response") && r.body.contains("`nothing` is required"), "{}", r.body);
     drop(node);
 }
+
+/// Behind a balancer that speaks the PROXY protocol: the client's address comes from the header, only from a
+/// trusted peer; a trusted peer without a header is closed, and anyone else's header is not read as one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_protocol_from_trusted_balancers() {
+    let (_dir, mut node, https) =
+        node_with("apim-proxyproto", "[apim.gateway]\ntrusted_proxies = [\"127.0.0.3\"]\nproxy_protocol = true\n").await;
+    let gw = node.url("gateway-http", Duration::from_secs(5));
+    let gw_addr = host_port(&gw);
+    let m = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    m.publish(json!({"name": "Behind", "context": "/behind", "version": "1.0.0", "policies": ["Unlimited"],
+        "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}")}},
+        "operations": [{"target": "/*", "verb": "GET", "authType": "None"}]}))
+        .await;
+    assert_eq!(eventually(&format!("{gw}/behind/1.0.0/x"), None, 200).await.status, 200);
+    m.ok(
+        "POST",
+        "/api/am/admin/v4/throttling/deny-policies",
+        json!({"conditionType": "IP", "conditionValue": {"fixedIp": "203.0.113.50", "invert": false}}),
+    )
+    .await;
+    let lb: IpAddr = "127.0.0.3".parse().expect("ip");
+    let request = "GET /behind/1.0.0/x HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    let via = |from: IpAddr, header: String| {
+        let raw = format!("{header}{request}");
+        async move { exchange(gw_addr, from, &raw).await }
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while status_of(&via(lb, "PROXY TCP4 203.0.113.50 10.0.0.1 40000 8280\r\n".into()).await) != 403 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status_of(&via(lb, "PROXY TCP4 203.0.113.50 10.0.0.1 40000 8280\r\n".into()).await), 403, "the header's client is denied");
+    let answer = via(lb, "PROXY TCP4 198.51.100.7 10.0.0.1 40000 8280\r\n".into()).await;
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    assert!(body_of(&answer).contains("\"x-forwarded-for\":\"198.51.100.7\""), "the backend hears of the client: {answer}");
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    v2.extend_from_slice(&[203, 0, 113, 50, 10, 0, 0, 1, 0x9c, 0x40, 0x20, 0x58]);
+    let mut tcp = connect_from(lb, gw_addr).await.expect("connect");
+    tcp.write_all(&v2).await.expect("v2 header");
+    tcp.write_all(request.as_bytes()).await.expect("request");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer)).await;
+    assert_eq!(status_of(&String::from_utf8_lossy(&answer)), 403, "version 2 alike");
+    assert_eq!(via(lb, String::new()).await, "", "a trusted balancer without a header is closed");
+    assert_eq!(status_of(&via(LOCAL, "PROXY TCP4 198.51.100.7 10.0.0.1 1 2\r\n".into()).await), 400, "an untrusted peer's header is not one");
+    drop(node);
+}
