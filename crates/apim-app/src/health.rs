@@ -1,5 +1,7 @@
 //! Liveness and readiness. Readiness is 200 only when every database the roles need is connected and
-//! migrated (checked with a live ping) and the super admin exists.
+//! migrated and still answers, and the super admin exists. `/health/ready` reads what the start-up tasks and
+//! each pool's own watcher ([`Health::watch_pool`]) recorded; it pings nothing, so it answers at once even
+//! while a database hangs.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -13,6 +15,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tokio::sync::watch;
+
+/// How often a connected pool is pinged while it answers.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// A ping that takes longer counts as no answer.
+const PING_LIMIT: Duration = Duration::from_secs(2);
+/// Pings of a pool that stopped answering back off from 0.5 s to this.
+const WATCH_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// Shared between the start-up tasks that make things ready and the health endpoints.
 pub struct Health {
@@ -49,20 +59,54 @@ impl Health {
         self.pools.read().map(|p| p.clone()).unwrap_or_default()
     }
 
-    pub async fn report(&self) -> ReadinessReport {
-        let mut checks = self.checks.read().map(|c| c.clone()).unwrap_or_default();
-        // A pool that was ready may have lost its server since: ping it.
-        for (name, db) in self.pools() {
-            let ok = matches!(tokio::time::timeout(Duration::from_secs(2), db.ping()).await, Ok(Ok(())));
-            if !ok && checks.get(&name).is_some_and(|c| c.ready) {
-                checks.insert(name, Check { ready: false, reason: Some("database does not answer".into()) });
-            }
-        }
+    /// What the checks last recorded; nothing is pinged here.
+    pub fn report(&self) -> ReadinessReport {
+        let checks = self.checks.read().map(|c| c.clone()).unwrap_or_default();
         let ready = checks.values().all(|c| c.ready);
         ReadinessReport {
             status: if ready { "ready" } else { "unready" }.into(),
             roles: self.roles.iter().map(|r| r.to_string()).collect(),
             checks,
+        }
+    }
+
+    /// A connected pool's own retry loop, for the life of the node: pings it every second; a ping that fails or
+    /// takes longer than 2 s marks the pool unready with the cause (logged once, with the pool's name), and it
+    /// is pinged again with backoff (0.5 s → 5 s) until it answers, which marks it ready again.
+    pub async fn watch_pool(self: Arc<Self>, name: String, address: String, db: Db, mut shutdown: watch::Receiver<bool>) {
+        let mut delay = WATCH_EVERY;
+        let mut down = false;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                () = crate::server::stopped(&mut shutdown) => return,
+            }
+            let failure = match tokio::time::timeout(PING_LIMIT, db.ping()).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("database does not answer: {e}")),
+                Err(_) => Some(format!("database does not answer within {PING_LIMIT:?}")),
+            };
+            match failure {
+                None => {
+                    if down {
+                        tracing::info!(pool = %name, "database answers again");
+                        self.set(&name, true, None);
+                    }
+                    down = false;
+                    delay = WATCH_EVERY;
+                }
+                Some(reason) => {
+                    if down {
+                        tracing::debug!(pool = %name, "{reason}; retrying in {delay:?}");
+                        delay = (delay * 2).min(WATCH_BACKOFF_MAX);
+                    } else {
+                        tracing::warn!(pool = %name, %address, "{reason}; readiness is 503 until it answers");
+                        delay = Duration::from_millis(500);
+                    }
+                    self.set(&name, false, Some(reason));
+                    down = true;
+                }
+            }
         }
     }
 }
@@ -76,7 +120,7 @@ async fn live() -> Json<LivenessReport> {
 }
 
 async fn ready(State(health): State<Arc<Health>>) -> Response {
-    let report = health.report().await;
+    let report = health.report();
     let status = if report.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(report)).into_response()
 }

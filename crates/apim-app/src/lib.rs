@@ -895,7 +895,7 @@ async fn bring_up_databases(
     config: &DeploymentConfig,
     pools: Vec<Database>,
     hosts: &HostsFile,
-    health: &Health,
+    health: &Arc<Health>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<(Option<apim_store::Db>, Option<apim_store::Db>)> {
     let mut shared = None;
@@ -930,6 +930,8 @@ async fn bring_up_databases(
         tracing::info!(pool = %db.pool, kind = db.kind.as_str(), address = %db.address(), "database connected and migrated");
         health.add_pool(&db.pool, handle.clone());
         health.set(&db.pool, true, None);
+        // From here the pool's readiness is its watcher's to keep.
+        tokio::spawn(health.clone().watch_pool(db.pool.clone(), db.address(), handle.clone(), shutdown.clone()));
         if db.pool == "shared_db" {
             shared = Some(handle);
         } else {

@@ -106,17 +106,6 @@ impl TlsIdentity {
     }
 }
 
-/// Finds a keystore file: as given if absolute; otherwise beside the config file, then under
-/// `repository/resources/security/` (where WSO2 keeps it), then in the working directory.
-fn locate(cfg: &DeploymentConfig, file: &Path) -> Option<PathBuf> {
-    if file.is_absolute() {
-        return file.exists().then(|| file.to_path_buf());
-    }
-    [cfg.config_dir.join(file), PathBuf::from("repository/resources/security").join(file), file.to_path_buf()]
-        .into_iter()
-        .find(|p| p.exists())
-}
-
 /// Reads a keystore or truststore file, refusing JKS with the command that converts it.
 fn read_store(path: &Path) -> Result<(String, Vec<u8>), TlsError> {
     let display = path.display().to_string();
@@ -132,7 +121,8 @@ fn read_store(path: &Path) -> Result<(String, Vec<u8>), TlsError> {
 /// Loads (or generates) the TLS identity. Runs before any port is bound.
 pub fn load_identity(cfg: &DeploymentConfig) -> Result<TlsIdentity, TlsError> {
     let ks = &cfg.keystore_tls;
-    let Some(path) = locate(cfg, &ks.file_name) else {
+    // `apim_config::load_file` has refused a missing file other than the default; this finds the same one.
+    let Some(path) = ks.locate(&cfg.config_dir) else {
         if ks.file_name == Path::new(Keystore::DEFAULT_FILE) {
             return generated(cfg);
         }
@@ -222,25 +212,46 @@ fn sanitize(host: &str) -> String {
     host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
 }
 
-/// Writes a file holding a private key, readable by the owner only.
+/// Writes a file holding a private key, readable by the owner only, so that a crash never leaves a truncated
+/// one: the data goes to a new temporary file in the same directory, is flushed to disk, and is renamed over
+/// `path` (atomic on one file system); the directory is flushed too, so the rename survives a power cut.
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    // create_new: never write through a file (or link) someone else put there.
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path)?;
-    f.write_all(data)
+    let written = opts.open(&tmp).and_then(|mut f| {
+        f.write_all(data)?;
+        f.sync_all()
+    });
+    let renamed = written.and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = renamed {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // Durability of the rename; some file systems cannot open a directory, which costs only that.
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// Certificates of `[truststore]` (PEM or PKCS#12). A missing default truststore is no error: outbound TLS to
 /// peers then trusts only what later issues configure.
 pub fn load_truststore(cfg: &DeploymentConfig) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let Some(ts) = &cfg.truststore else { return Ok(Vec::new()) };
-    let Some(path) = locate(cfg, &ts.file_name) else {
+    let Some(path) = ts.locate(&cfg.config_dir) else {
         if ts.file_name == Path::new(Keystore::DEFAULT_TRUSTSTORE) {
             tracing::info!(file = %ts.file_name.display(), "truststore not found; using none");
             return Ok(Vec::new());
@@ -303,3 +314,5 @@ pub fn jwt_signing_key(cfg: &DeploymentConfig, identity: &TlsIdentity) -> Result
     write_private(&path, &der).map_err(|source| TlsError::Read { path: path.display().to_string(), source })?;
     Ok(der)
 }
+#[cfg(test)]
+mod tests;

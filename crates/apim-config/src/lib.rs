@@ -109,7 +109,9 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError>
         }
     };
     let env = |name: &str| std::env::var(name).ok();
-    load_str(Source::new(path, text), opts, &env)
+    let loaded = load_str(Source::new(path, text), opts, &env)?;
+    let missing = loaded.missing_files();
+    if missing.is_empty() { Ok(loaded) } else { Err(ConfigError { source: loaded.source, diagnostics: missing }) }
 }
 
 pub fn embedded_default(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
@@ -164,6 +166,32 @@ pub fn load_str(source: Source, opts: &LoadOptions, env: &dyn Fn(&str) -> Option
 }
 
 impl Loaded {
+    /// `[keystore.tls]` and `[truststore]` files that do not exist, each an error at the `file_name` that names
+    /// it (the defaults, `wso2carbon.jks` and `client-truststore.jks`, may be absent: a certificate is generated,
+    /// no truststore is used). [`load_file`] refuses a file with any.
+    pub fn missing_files(&self) -> Vec<Diagnostic> {
+        let c = &self.config;
+        let stores = [
+            ("keystore", Some(&c.keystore_tls), &["keystore", "tls", "file_name"][..]),
+            ("truststore", c.truststore.as_ref(), &["truststore", "file_name"][..]),
+        ];
+        let mut out = Vec::new();
+        for (what, store, path) in stores {
+            let Some(store) = store else { continue };
+            let default = if what == "keystore" { Keystore::DEFAULT_FILE } else { Keystore::DEFAULT_TRUSTSTORE };
+            if store.file_name == Path::new(default) || store.locate(&c.config_dir).is_some() {
+                continue;
+            }
+            let span = self.resolved.lookup(path).map(|n| n.span.clone());
+            out.push(Diagnostic::error(
+                path.join("."),
+                span,
+                format!("{what} file `{}` not found (looked {})", store.file_name.display(), Keystore::SEARCHED),
+            ));
+        }
+        out
+    }
+
     /// The effective configuration, masked, followed by what it means: roles, ports, databases.
     pub fn effective_toml(&self) -> String {
         let c = &self.config;

@@ -256,6 +256,20 @@ impl Keystore {
     /// The seeds' default keystore; when it does not exist a certificate is generated instead.
     pub const DEFAULT_FILE: &'static str = "wso2carbon.jks";
     pub const DEFAULT_TRUSTSTORE: &'static str = "client-truststore.jks";
+    /// Where a relative `file_name` is looked for, after the configuration file's directory.
+    pub const SEARCHED: &'static str = "beside the configuration file, under repository/resources/security/, and in the working directory";
+
+    /// Finds the file: as given if absolute; otherwise beside the configuration file, then under
+    /// `repository/resources/security/` (where WSO2 keeps it), then in the working directory.
+    pub fn locate(&self, config_dir: &std::path::Path) -> Option<PathBuf> {
+        let file = &self.file_name;
+        if file.is_absolute() {
+            return file.exists().then(|| file.to_path_buf());
+        }
+        [config_dir.join(file), PathBuf::from("repository/resources/security").join(file), file.to_path_buf()]
+            .into_iter()
+            .find(|p| p.exists())
+    }
 }
 
 /// A `service_url` with the credentials used against it.

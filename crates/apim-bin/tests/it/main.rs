@@ -135,6 +135,40 @@ fn config_check_rejects_broken_variants_with_line_and_key() {
     assert_eq!(out.status.code(), Some(64));
 }
 
+/// A keystore or truststore file that does not exist is a configuration error at the key that names it, for
+/// `config check` as for start-up; the default names may be absent (a certificate is generated, no truststore).
+#[test]
+fn config_check_reports_missing_keystore_and_truststore_files() {
+    let dir = TempDir::new("apim-check-files");
+    let text = "[server]\nhostname = \"localhost\"\n\n[keystore.tls]\nfile_name = \"tls/missing.p12\"\ntype = \"PKCS12\"\npassword = \"x\"\n\n\
+                [truststore]\nfile_name =   \"gone.pem\"\npassword = \"x\"\n";
+    std::fs::write(dir.path().join("deployment.toml"), text).expect("write");
+    let out = run(&["config", "check", "-c", "deployment.toml"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(out.stdout.is_empty());
+    for (location, file, key) in [
+        ("deployment.toml:5:13", "tls/missing.p12", "keystore.tls.file_name"),
+        ("deployment.toml:10:15", "gone.pem", "truststore.file_name"),
+    ] {
+        assert!(
+            stderr.contains(location) && stderr.contains(&format!("file `{file}` not found")) && stderr.contains(&format!("(key `{key}`)")),
+            "expected {location}, {file} and {key} in:\n{stderr}"
+        );
+    }
+
+    // Present (beside the configuration file) or the defaults: accepted.
+    std::fs::create_dir_all(dir.path().join("tls")).expect("mkdir");
+    std::fs::write(dir.path().join("tls/missing.p12"), b"not checked here").expect("write");
+    std::fs::write(dir.path().join("gone.pem"), b"not checked here").expect("write");
+    let out = run(&["config", "check", "-c", "deployment.toml"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let defaults = "[keystore.tls]\nfile_name = \"wso2carbon.jks\"\n[truststore]\nfile_name = \"client-truststore.jks\"\n";
+    std::fs::write(dir.path().join("defaults.toml"), defaults).expect("write");
+    let out = run(&["config", "check", "-c", "defaults.toml"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[tokio::test]
 async fn all_in_one_embedded_default_starts_serves_and_stops() {
     let dir = TempDir::new("apim-aio");
@@ -350,7 +384,8 @@ fn missing_keystore_and_bad_hosts_file_fail_before_binding() {
     let out = run(&["gateway", "-c", "deployment.toml", "-DportOffset=3"], dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(64), "{stderr}");
-    assert!(stderr.contains("missing.p12: file not found (key `keystore.tls.file_name`)"), "{stderr}");
+    assert!(stderr.contains("keystore file `missing.p12` not found") && stderr.contains("(key `keystore.tls.file_name`)"), "{stderr}");
+    assert!(stderr.contains("deployment.toml:2:13"), "the key that names it: {stderr}");
     assert!(out.stdout.is_empty());
 
     std::fs::write(dir.path().join("hosts"), "127.0.0.1 ok.example\nnot-an-address db.wso2.com\n").expect("write");

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use apim_test_support::db::{Backend, TestDb};
 use apim_test_support::process::{Node, free_offset};
 use apim_test_support::{TempDir, http};
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::gateway::{Mgmt, eventually};
 use super::{apim, base64_encode, wait_ready};
@@ -133,4 +135,123 @@ async fn gateway_reaches_ready_through_the_control_plane_that_has_its_database()
     gw.terminate();
     cp1.terminate();
     cp2.terminate();
+}
+
+/// A TCP proxy in front of a database that the test can freeze: frozen, it keeps every connection open and reads
+/// what the node sends, but passes nothing on either way (a database that hangs). It counts what the node sends:
+/// each new connection and each chunk it writes.
+struct Freezer {
+    addr: SocketAddr,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+    sent: Arc<AtomicUsize>,
+}
+
+impl Freezer {
+    async fn start(target: SocketAddr) -> Freezer {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let frozen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sent = Arc::new(AtomicUsize::new(0));
+        let (f, n) = (frozen.clone(), sent.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = l.accept().await {
+                n.fetch_add(1, Ordering::Relaxed);
+                let Ok(upstream) = tokio::net::TcpStream::connect(target).await else { continue };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut ur, mut uw) = upstream.into_split();
+                let (f1, n1, f2) = (f.clone(), n.clone(), f.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(k) = cr.read(&mut buf).await {
+                        if k == 0 {
+                            break;
+                        }
+                        n1.fetch_add(1, Ordering::Relaxed);
+                        if !f1.load(Ordering::Relaxed) && uw.write_all(&buf[..k]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(k) = ur.read(&mut buf).await {
+                        if k == 0 {
+                            break;
+                        }
+                        if !f2.load(Ordering::Relaxed) && cw.write_all(&buf[..k]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Freezer { addr, frozen, sent }
+    }
+
+    fn freeze(&self, on: bool) {
+        self.frozen.store(on, Ordering::Relaxed);
+    }
+
+    fn sent(&self) -> usize {
+        self.sent.load(Ordering::Relaxed)
+    }
+}
+
+/// `/health/ready` until `done` holds for its body, for at most `limit` (a bound against a hang, not a timing).
+async fn ready_until(url: &str, limit: Duration, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let body = http::get(&format!("{url}/health/ready")).await.map(|r| r.json()).unwrap_or_default();
+        if done(&body) || std::time::Instant::now() > deadline {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Readiness comes from what each pool's own watcher recorded: while the database hangs, `/health/ready` says so
+/// (naming the pool and why) without sending the database anything itself, and it is ready again once the
+/// database answers.
+#[tokio::test]
+async fn readiness_is_kept_by_the_pools_not_pinged_per_request() {
+    let Some(db) = TestDb::create(Backend::Postgres).await else { return };
+    let freezer = Freezer::start(format!("{}:{}", db.host, db.port).parse().expect("database address")).await;
+    let dir = TempDir::new("apim-ready-pools");
+    let pool = |name: &str| {
+        format!(
+            "[database.{name}]\ntype = \"postgre\"\nhostname = \"127.0.0.1\"\nport = {}\nname = \"{}\"\nusername = \"{}\"\npassword = \"{}\"\n",
+            freezer.addr.port(),
+            db.name,
+            db.user,
+            db.password
+        )
+    };
+    let off = free_offset(&[9443, 9763, 5672]);
+    std::fs::write(dir.path().join("cp.toml"), control_plane(off, &(pool("apim_db") + &pool("shared_db")))).expect("write");
+    let mut cp = Node::spawn(&apim(), &["control-plane", "-c", "cp.toml", "--data-dir", "data", "--bind", "127.0.0.1"], dir.path());
+    let cp_http = cp.url("management-http", Duration::from_secs(20));
+    assert_eq!(wait_ready(&cp_http, Duration::from_secs(30)).await.status, 200, "{}", cp.stderr());
+
+    freezer.freeze(true);
+    let down = |b: &serde_json::Value| ["apim_db", "shared_db"].iter().all(|p| b["checks"][p]["ready"] == false);
+    let body = ready_until(&cp_http, Duration::from_secs(30), down).await;
+    assert!(down(&body), "both pools unready while the database hangs: {body}\n{}", cp.stderr());
+    assert!(body["checks"]["apim_db"]["reason"].as_str().is_some_and(|r| r.contains("does not answer")), "{body}");
+
+    // Ten readiness requests send the database nothing: they read the watchers' state (a watcher pings at most
+    // every half second meanwhile; pinging per request would send at least twenty).
+    let before = freezer.sent();
+    for _ in 0..10 {
+        let r = http::get(&format!("{cp_http}/health/ready")).await.expect("ready");
+        assert_eq!(r.status, 503, "{}", r.body);
+    }
+    let sent = freezer.sent() - before;
+    assert!(sent < 10, "readiness requests reached the database ({sent} sends for 10 requests)");
+
+    freezer.freeze(false);
+    let up = |b: &serde_json::Value| b["status"] == "ready";
+    let body = ready_until(&cp_http, Duration::from_secs(30), up).await;
+    assert!(up(&body), "ready again once the database answers: {body}\n{}", cp.stderr());
+    assert!(!cp.stderr().contains("panicked"), "{}", cp.stderr());
+    cp.terminate();
 }
