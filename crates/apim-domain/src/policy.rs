@@ -6,8 +6,14 @@
 //! The common policies WSO2 ships, by their names (and the Choreo Connect spellings where they differ):
 //! `addHeader` / `removeHeader` (`headerName`, `headerValue`), `addQueryParam` / `removeQueryParam` (`paramKey`,
 //! `paramValue`), `changeHTTPMethod` or `rewriteMethod` (`updatedMethod`, optional `currentMethod`),
-//! `rewriteResourcePath` (`newResourcePath`, optional `includeQueryParams`). `jsonToXML`, `xmlToJSON` and
-//! `callInterceptorService` are refused by name for now: a policy the gateway would not run is never accepted.
+//! `rewriteResourcePath` (`newResourcePath`, optional `includeQueryParams`), `jsonToXML` and `xmlToJSON` (no
+//! parameters; the body converted with WSO2's JSON↔XML mapping), and `callInterceptorService` or
+//! `ccCallInterceptorService` (Choreo Connect's interceptor contract: `interceptorServiceURL`, an http or https URL
+//! without user info, query or fragment; `includes`, a comma-separated subset of `request_headers`,
+//! `request_body`, `request_trailers`, `invocation_context` and, on the response flow only, `response_headers`,
+//! `response_body`, `response_trailers`; optional `requestTimeout` in seconds, 1 to 60, default 5, as Choreo
+//! Connect's `x-wso2-request-interceptor` extension names it). The body policies and interceptors run on the
+//! request and response flows, not on the fault flow: a policy the gateway would not run is never accepted.
 //! JSON schema validation is WSO2's API field `enableSchemaValidation`, not a policy.
 //! `parameters` may be an object or, as WSO2's Choreo Connect documents write it, a list holding one object.
 
@@ -36,15 +42,85 @@ impl Flow {
 /// One policy, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    AddHeader { name: String, value: String },
-    RemoveHeader { name: String },
-    AddQueryParam { key: String, value: String },
-    RemoveQueryParam { key: String },
+    AddHeader {
+        name: String,
+        value: String,
+    },
+    RemoveHeader {
+        name: String,
+    },
+    AddQueryParam {
+        key: String,
+        value: String,
+    },
+    RemoveQueryParam {
+        key: String,
+    },
     /// `only_from`: applies only when the request's method is this one (`currentMethod`).
-    ChangeMethod { to: String, only_from: Option<String> },
+    ChangeMethod {
+        to: String,
+        only_from: Option<String>,
+    },
     /// The resource path sent to the backend (after the endpoint's base path); the query goes along or not.
-    RewritePath { path: String, keep_query: bool },
+    RewritePath {
+        path: String,
+        keep_query: bool,
+    },
+    /// `jsonToXML`: the body, read whole, converted from JSON to XML.
+    JsonToXml,
+    /// `xmlToJSON`: the body, read whole, converted from XML to JSON.
+    XmlToJson,
+    /// `callInterceptorService`: `POST {url}/api/v1/handle-request` (or `handle-response`) with what `includes`
+    /// names; `url` has no trailing `/`.
+    CallInterceptor {
+        url: String,
+        includes: Includes,
+        timeout_secs: u64,
+    },
 }
+
+/// What a call to an interceptor service carries (`includes`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Includes {
+    pub request_headers: bool,
+    pub request_body: bool,
+    pub request_trailers: bool,
+    pub response_headers: bool,
+    pub response_body: bool,
+    pub response_trailers: bool,
+    pub invocation_context: bool,
+}
+
+impl Includes {
+    /// The names as WSO2 writes them, with whether each is only for the response flow.
+    pub const NAMES: [(&'static str, bool); 7] = [
+        ("request_headers", false),
+        ("request_body", false),
+        ("request_trailers", false),
+        ("invocation_context", false),
+        ("response_headers", true),
+        ("response_body", true),
+        ("response_trailers", true),
+    ];
+
+    fn set(&mut self, name: &str) -> bool {
+        let slot = match name {
+            "request_headers" => &mut self.request_headers,
+            "request_body" => &mut self.request_body,
+            "request_trailers" => &mut self.request_trailers,
+            "invocation_context" => &mut self.invocation_context,
+            "response_headers" => &mut self.response_headers,
+            "response_body" => &mut self.response_body,
+            "response_trailers" => &mut self.response_trailers,
+            _ => return false,
+        };
+        *slot = true;
+        true
+    }
+}
+
+/// `requestTimeout` when a `callInterceptorService` does not give one, in seconds.
+pub const DEFAULT_INTERCEPTOR_TIMEOUT_SECS: u64 = 5;
 
 /// The policies of one attachment point (the API, or one operation), per flow, in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -116,13 +192,22 @@ pub fn parse_policy(flow: Flow, p: &Value, at: &str) -> Result<Action, PolicyErr
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
             Some(Value::Number(n)) => Ok(n.to_string()),
             Some(Value::Bool(b)) => Ok(b.to_string()),
-            Some(Value::String(_)) | None | Some(Value::Null) => Err(err(format!("{at}.parameters.{key}"), format!("`{name}` needs `{key}`"))),
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                Err(err(format!("{at}.parameters.{key}"), format!("`{name}` needs `{key}`")))
+            }
             Some(_) => Err(err(format!("{at}.parameters.{key}"), "must be a string")),
         }
     };
     let optional = |key: &str| params.get(key).filter(|v| !v.is_null()).map(|_| param(key)).transpose();
     let request_only = |action: Action| -> Result<Action, PolicyError> {
         if flow == Flow::Request { Ok(action) } else { Err(err(at.to_string(), format!("`{name}` applies to the request flow only"))) }
+    };
+    let not_on_fault = || -> Result<(), PolicyError> {
+        if flow == Flow::Fault {
+            Err(err(at.to_string(), format!("`{name}` applies to the request and response flows only")))
+        } else {
+            Ok(())
+        }
     };
     let action = match name {
         "addHeader" => {
@@ -167,20 +252,111 @@ pub fn parse_policy(flow: Flow, p: &Value, at: &str) -> Result<Action, PolicyErr
             };
             request_only(Action::RewritePath { path, keep_query })?
         }
-        "jsonToXML" | "xmlToJSON" | "callInterceptorService" => {
-            return Err(err(format!("{at}.policyName"), format!("`{name}` is not supported by this gateway yet")));
+        "jsonToXML" | "xmlToJSON" => {
+            not_on_fault()?;
+            if name == "jsonToXML" { Action::JsonToXml } else { Action::XmlToJson }
+        }
+        "callInterceptorService" | "ccCallInterceptorService" => {
+            not_on_fault()?;
+            let url = check_interceptor_url(&param("interceptorServiceURL")?, &format!("{at}.parameters.interceptorServiceURL"))?;
+            let mut includes = Includes::default();
+            // A comma-separated string as WSO2 writes it (empty: nothing), or a list of names.
+            let listed: Vec<String> = match params.get("includes") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::String(s)) => s.split(',').map(|i| i.trim().to_string()).filter(|i| !i.is_empty()).collect(),
+                Some(Value::Array(l)) if l.iter().all(Value::is_string) => {
+                    l.iter().filter_map(Value::as_str).map(|i| i.trim().to_string()).filter(|i| !i.is_empty()).collect()
+                }
+                Some(_) => return Err(err(format!("{at}.parameters.includes"), "must be a comma-separated string")),
+            };
+            for item in listed.iter().map(String::as_str) {
+                let response_only = Includes::NAMES.iter().find(|(n, _)| *n == item).map(|(_, r)| *r);
+                match response_only {
+                    None => {
+                        let known: Vec<&str> = Includes::NAMES.iter().map(|(n, _)| *n).collect();
+                        return Err(err(format!("{at}.parameters.includes"), format!("`{item}` is not one of {}", known.join(", "))));
+                    }
+                    Some(true) if flow == Flow::Request => {
+                        return Err(err(format!("{at}.parameters.includes"), format!("`{item}` is only available on the response flow")));
+                    }
+                    Some(_) => {
+                        includes.set(item);
+                    }
+                }
+            }
+            let timeout_secs = match optional("requestTimeout")? {
+                None => DEFAULT_INTERCEPTOR_TIMEOUT_SECS,
+                Some(t) => match t.trim().parse::<u64>() {
+                    Ok(s @ 1..=60) => s,
+                    _ => {
+                        return Err(err(
+                            format!("{at}.parameters.requestTimeout"),
+                            format!("`{t}` is not a number of seconds from 1 to 60"),
+                        ));
+                    }
+                },
+            };
+            Action::CallInterceptor { url, includes, timeout_secs }
         }
         "" => return Err(err(format!("{at}.policyName"), "is required")),
         other => {
             return Err(err(
                 format!("{at}.policyName"),
                 format!(
-                    "`{other}` is not a policy this gateway runs (addHeader, removeHeader, addQueryParam, removeQueryParam, changeHTTPMethod, rewriteMethod, rewriteResourcePath)"
+                    "`{other}` is not a policy this gateway runs (addHeader, removeHeader, addQueryParam, removeQueryParam, changeHTTPMethod, rewriteMethod, rewriteResourcePath, jsonToXML, xmlToJSON, callInterceptorService)"
                 ),
             ));
         }
     };
     Ok(action)
+}
+
+/// An interceptor service's base URL: `http` or `https`, a host (a name, an IPv4 address or a bracketed IPv6 one),
+/// an optional port and path; no user info, query or fragment (the gateway appends `/api/v1/handle-request`).
+/// Returned without a trailing `/`.
+fn check_interceptor_url(url: &str, at: &str) -> Result<String, PolicyError> {
+    let bad = |why: &str| err(at.to_string(), format!("`{url}` {why}"));
+    let trimmed = url.trim();
+    let rest =
+        trimmed.strip_prefix("http://").or_else(|| trimmed.strip_prefix("https://")).ok_or_else(|| bad("is not an http or https URL"))?;
+    if rest.bytes().any(|b| b.is_ascii_control() || b.is_ascii_whitespace() || !b.is_ascii()) {
+        return Err(bad("must not hold spaces, control or non-ASCII characters"));
+    }
+    if rest.contains(['?', '#']) {
+        return Err(bad("must not have a query or fragment"));
+    }
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if authority.contains('@') {
+        return Err(bad("must not carry user info"));
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, after) = v6.split_once(']').ok_or_else(|| bad("has an unclosed IPv6 address"))?;
+            if addr.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(bad("has an invalid IPv6 address"));
+            }
+            (addr, after.strip_prefix(':'))
+        }
+        None => match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let label_ok =
+        |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !l.starts_with('-') && !l.ends_with('-');
+    if !authority.starts_with('[') && (host.is_empty() || !host.split('.').all(label_ok)) {
+        return Err(bad("has no valid host"));
+    }
+    if let Some(p) = port
+        && !matches!(p.parse::<u16>(), Ok(1..))
+    {
+        return Err(bad("has an invalid port"));
+    }
+    const PATH: &[u8] = b"-._~!$&'()*+,;=:@/%";
+    if !path.bytes().all(|b| b.is_ascii_alphanumeric() || PATH.contains(&b)) || path.split('/').any(|s| s == "." || s == "..") {
+        return Err(bad("has an invalid path"));
+    }
+    Ok(trimmed.trim_end_matches('/').to_string())
 }
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -229,21 +405,118 @@ mod tests {
     fn wrong_parameters_name_the_policy_and_the_parameter() {
         let cases = [
             (json!({"request": [{"policyName": "addHeader", "parameters": {"headerName": "X-A"}}]}), "request[0].parameters.headerValue"),
-            (json!({"request": [{"policyName": "addHeader", "parameters": {"headerName": "bad name", "headerValue": "v"}}]}), "request[0].parameters.headerName"),
-            (json!({"request": [{"policyName": "addHeader", "parameters": {"headerName": "X", "headerValue": "a\r\nb: c"}}]}), "request[0].parameters.headerValue"),
-            (json!({"request": [{"policyName": "removeHeader", "parameters": {"headerName": "Content-Length"}}]}), "request[0].parameters.headerName"),
-            (json!({"request": [{"policyName": "changeHTTPMethod", "parameters": {"updatedMethod": "FETCH"}}]}), "request[0].parameters.updatedMethod"),
-            (json!({"request": [{"policyName": "rewriteResourcePath", "parameters": {"newResourcePath": "../admin"}}]}), "request[0].parameters.newResourcePath"),
-            (json!({"request": [{"policyName": "rewriteResourcePath", "parameters": {"newResourcePath": "/a/../admin"}}]}), "request[0].parameters.newResourcePath"),
+            (
+                json!({"request": [{"policyName": "addHeader", "parameters": {"headerName": "bad name", "headerValue": "v"}}]}),
+                "request[0].parameters.headerName",
+            ),
+            (
+                json!({"request": [{"policyName": "addHeader", "parameters": {"headerName": "X", "headerValue": "a\r\nb: c"}}]}),
+                "request[0].parameters.headerValue",
+            ),
+            (
+                json!({"request": [{"policyName": "removeHeader", "parameters": {"headerName": "Content-Length"}}]}),
+                "request[0].parameters.headerName",
+            ),
+            (
+                json!({"request": [{"policyName": "changeHTTPMethod", "parameters": {"updatedMethod": "FETCH"}}]}),
+                "request[0].parameters.updatedMethod",
+            ),
+            (
+                json!({"request": [{"policyName": "rewriteResourcePath", "parameters": {"newResourcePath": "../admin"}}]}),
+                "request[0].parameters.newResourcePath",
+            ),
+            (
+                json!({"request": [{"policyName": "rewriteResourcePath", "parameters": {"newResourcePath": "/a/../admin"}}]}),
+                "request[0].parameters.newResourcePath",
+            ),
             (json!({"response": [{"policyName": "addQueryParam", "parameters": {"paramKey": "k", "paramValue": "v"}}]}), "response[0]"),
             (json!({"request": [{"policyName": "noSuchPolicy"}]}), "request[0].policyName"),
             (json!({"request": [{"parameters": {}}]}), "request[0].policyName"),
             (json!({"request": {"policyName": "addHeader"}}), "request"),
             (json!({"request": ["addHeader"]}), "request[0]"),
+            (json!({"fault": [{"policyName": "jsonToXML"}]}), "fault[0]"),
+            (
+                json!({"request": [{"policyName": "callInterceptorService", "parameters": {"includes": "request_body"}}]}),
+                "request[0].parameters.interceptorServiceURL",
+            ),
+            (
+                json!({"request": [{"policyName": "callInterceptorService", "parameters": {"interceptorServiceURL": "ftp://x"}}]}),
+                "request[0].parameters.interceptorServiceURL",
+            ),
+            (
+                json!({"request": [{"policyName": "callInterceptorService", "parameters": {"interceptorServiceURL": "http://u:p@x"}}]}),
+                "request[0].parameters.interceptorServiceURL",
+            ),
+            (
+                json!({"request": [{"policyName": "callInterceptorService", "parameters": {"interceptorServiceURL": "http://x/a?b=1"}}]}),
+                "request[0].parameters.interceptorServiceURL",
+            ),
+            (
+                json!({"request": [{"policyName": "callInterceptorService", "parameters": {"interceptorServiceURL": "http://x:99999"}}]}),
+                "request[0].parameters.interceptorServiceURL",
+            ),
+            (
+                json!({"request": [{"policyName": "callInterceptorService", "parameters": {"interceptorServiceURL": "http:///path"}}]}),
+                "request[0].parameters.interceptorServiceURL",
+            ),
+            (
+                json!({"request": [{"policyName": "callInterceptorService", "parameters": {"interceptorServiceURL": "http://x", "includes": "request_body,headers"}}]}),
+                "request[0].parameters.includes",
+            ),
+            (
+                json!({"request": [{"policyName": "callInterceptorService", "parameters": {"interceptorServiceURL": "http://x", "includes": "response_body"}}]}),
+                "request[0].parameters.includes",
+            ),
+            (
+                json!({"request": [{"policyName": "callInterceptorService", "parameters": {"interceptorServiceURL": "http://x", "requestTimeout": "0"}}]}),
+                "request[0].parameters.requestTimeout",
+            ),
+            (
+                json!({"response": [{"policyName": "callInterceptorService", "parameters": {"interceptorServiceURL": "http://x", "requestTimeout": 600}}]}),
+                "response[0].parameters.requestTimeout",
+            ),
         ];
         for (doc, at) in cases {
             let e = parse_flows(&doc).expect_err(&doc.to_string());
             assert_eq!(e.at, at, "{doc}: {e}");
         }
+    }
+
+    #[test]
+    fn body_policies_and_interceptors_parse() {
+        let flows = parse_flows(&json!({
+            "request": [
+                {"policyName": "jsonToXML", "policyVersion": "v1"},
+                {"policyName": "callInterceptorService", "parameters": {"interceptorServiceURL": "https://interceptor.local:8443/base/",
+                    "includes": "request_headers, request_body,invocation_context"}}
+            ],
+            "response": [
+                {"policyName": "xmlToJSON", "parameters": {}},
+                {"policyName": "ccCallInterceptorService", "parameters": [{"interceptorServiceURL": "http://[::1]:9081",
+                    "includes": ["response_body", "request_headers"], "requestTimeout": "2"}]}
+            ]
+        }))
+        .expect("parses");
+        assert_eq!(flows.request[0], Action::JsonToXml);
+        assert_eq!(
+            flows.request[1],
+            Action::CallInterceptor {
+                url: "https://interceptor.local:8443/base".into(),
+                includes: Includes { request_headers: true, request_body: true, invocation_context: true, ..Includes::default() },
+                timeout_secs: DEFAULT_INTERCEPTOR_TIMEOUT_SECS,
+            }
+        );
+        assert_eq!(flows.response[0], Action::XmlToJson);
+        assert_eq!(
+            flows.response[1],
+            Action::CallInterceptor {
+                url: "http://[::1]:9081".into(),
+                includes: Includes { response_body: true, request_headers: true, ..Includes::default() },
+                timeout_secs: 2,
+            }
+        );
+        let bare = parse_flows(&json!({"request": [{"policyName": "callInterceptorService", "parameters": {"interceptorServiceURL": "http://x", "includes": ""}}]}))
+            .expect("no includes");
+        assert_eq!(bare.request[0], Action::CallInterceptor { url: "http://x".into(), includes: Includes::default(), timeout_secs: 5 });
     }
 }

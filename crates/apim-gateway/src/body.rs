@@ -1,6 +1,7 @@
 //! Body types every layer shares: what the gateway answers with and what a client's request carries. A leaf:
 //! imports nothing else from the crate.
 
+use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::{Bytes, Frame, Incoming, SizeHint};
 
@@ -54,3 +55,40 @@ impl hyper::body::Body for RequestBody {
     }
 }
 
+/// Bodies read whole at the gateway (to validate or convert them) are at most this long (413 beyond; a backend's
+/// answer beyond: 500).
+pub const MAX_VALIDATED_BODY: usize = 10 << 20;
+
+pub enum ReadWhole {
+    TooLong,
+    Failed(String),
+}
+
+/// A body read to its end, at most `MAX_VALIDATED_BODY` bytes (a plain loop: `Limited` makes the request future's
+/// `Send` bound too general for the compiler).
+pub async fn read_whole<B>(body: &mut B) -> Result<Bytes, ReadWhole>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    read_up_to(body, MAX_VALIDATED_BODY).await
+}
+
+/// A body read to its end, at most `limit` bytes.
+pub async fn read_up_to<B>(body: &mut B, limit: usize) -> Result<Bytes, ReadWhole>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ReadWhole::Failed(e.to_string()))?;
+        if let Some(d) = frame.data_ref() {
+            if out.len() + d.len() > limit {
+                return Err(ReadWhole::TooLong);
+            }
+            out.extend_from_slice(d);
+        }
+    }
+    Ok(out.freeze())
+}

@@ -11,9 +11,11 @@
 
 mod auth;
 mod body;
+mod convert;
 mod gateway;
 pub mod http1;
 pub mod inbound;
+mod mediate;
 mod mediation;
 mod metrics;
 mod pool;
@@ -105,7 +107,7 @@ mod layering {
     #[test]
     fn bottom_layers_use_nothing_else_of_the_crate() {
         let graph = uses();
-        for leaf in ["body", "http1", "target", "router", "ws", "metrics", "mediation", "schema"] {
+        for leaf in ["body", "http1", "target", "router", "ws", "metrics", "mediation", "schema", "convert"] {
             assert_eq!(graph.get(leaf).map(BTreeSet::len), Some(0), "`{leaf}` uses {:?}", graph.get(leaf));
         }
     }

@@ -10,7 +10,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Bytes;
 
-use crate::body::{Body, BoxError, RequestBody};
+use crate::body::{Body, BoxError, ReadWhole, RequestBody, read_whole};
 use crate::gateway::Gateway;
 use crate::auth::{AuthError, Principal, now_ms};
 use crate::reply;
@@ -261,7 +261,13 @@ impl Gateway {
             None => req,
         };
         let backend_jwt = self.backend_jwt(&api, &caller);
-        let route = Upstream { api: &api, group: &group, prefix_len, mediation: resource.mediation.as_deref(), validation };
+        // Choreo Connect's invocation context, made only for a resource whose interceptors are sent it.
+        let invocation = resource.mediation.as_deref().filter(|m| m.wants_invocation_context()).map(|_| {
+            let source = if client_ip == peer.addr.ip() { peer.addr.to_string() } else { client_ip.to_string() };
+            crate::mediate::invocation_context(&api, resource, &req, &source, peer.https, caller.key_type.as_str())
+        });
+        let mediation = resource.mediation.as_deref();
+        let route = Upstream { api: &api, group: &group, prefix_len, mediation, validation, invocation: invocation.as_ref() };
         let resp = self.forward(req, route, peer, backend_jwt, started).await;
         (resp, api_name, app_name)
     }
@@ -516,8 +522,8 @@ impl Gateway {
         backend_jwt: Option<(HeaderName, HeaderValue)>,
         started: Instant,
     ) -> Response<Body> {
-        let Upstream { api, group, prefix_len, mediation, validation } = route;
-        let (parts, body) = req.into_parts();
+        let Upstream { api, group, prefix_len, mediation, validation, invocation } = route;
+        let (parts, mut body) = req.into_parts();
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
         // An API key stays at the gateway, like a bearer token: it would land in the backend's logs.
         let stripped = if api.api_key { without_params(parts.uri.query(), &["apikey"]) } else { None };
@@ -541,9 +547,21 @@ impl Gateway {
         if let Some((name, value)) = backend_jwt {
             headers.insert(name, value);
         }
+        let mut carry = crate::mediate::Carry::default();
         if let Some(m) = mediation {
-            m.request(&mut headers, &mut method, &mut path, &mut query);
+            if m.plain_request() {
+                m.request(&mut headers, &mut method, &mut path, &mut query);
+            } else {
+                // Body policies and interceptor calls: rare, so boxed (they would size every request's future).
+                let out = crate::mediate::Outbound { headers: &mut headers, method: &mut method, path: &mut path, query: &mut query, body: &mut body };
+                match Box::pin(crate::mediate::request(m, out, &self.upstream_tls, invocation)).await {
+                    Ok(c) => carry = c,
+                    Err(answer) => return answer,
+                }
+            }
         }
+        // A body a policy read whole goes with its own length (and can be sent again when it is empty).
+        let replayable = if matches!(body, RequestBody::Read(_)) { body_is_empty(&headers, &method) } else { replayable };
         // The client's body errors are told apart from the backend's: a malformed chunk is the client's 400.
         let mut body = Some(body.map_err(|e| -> BoxError { Box::new(ClientBodyError(e)) }).boxed());
         let last = group.len().saturating_sub(1);
@@ -570,14 +588,22 @@ impl Gateway {
             match endpoint.send(&self.upstream_tls, up, from).await {
                 Ok(resp) => {
                     endpoint.recovered();
-                    let (mut p, b) = resp.into_parts();
+                    let (mut p, mut b) = resp.into_parts();
                     // RFC 9112 §6.3: with a transfer coding the Content-Length is wrong; it must not reach the client.
                     if p.headers.contains_key(header::TRANSFER_ENCODING) {
                         p.headers.remove(header::CONTENT_LENGTH);
                     }
                     strip_hop_by_hop(&mut p.headers);
                     if let Some(m) = mediation {
-                        m.response(&mut p.headers);
+                        if m.plain_response() {
+                            m.response(&mut p.headers);
+                        } else {
+                            let carried = std::mem::take(&mut carry);
+                            match Box::pin(crate::mediate::response(m, &mut p, b, &self.upstream_tls, invocation, carried)).await {
+                                Ok(body) => b = body,
+                                Err(answer) => return answer,
+                            }
+                        }
                     }
                     if let Some(schema) = validation.and_then(|v| v.response(p.status.as_u16()))
                         && is_json(&p.headers)
@@ -815,12 +841,11 @@ struct Upstream<'a> {
     api: &'a Api,
     group: &'a EndpointGroup,
     prefix_len: usize,
-    mediation: Option<&'a crate::mediation::Mediation>,
+    mediation: Option<&'a crate::snapshot::Mediation>,
     validation: Option<&'a crate::schema::OperationSchemas>,
+    /// What interceptor services are told of the request (`invocation_context` in their `includes`).
+    invocation: Option<&'a serde_json::Value>,
 }
-
-/// Bodies read whole to validate them are at most this long (413 beyond; a backend's answer beyond: 500).
-const MAX_VALIDATED_BODY: usize = 10 << 20;
 
 fn is_json(h: &HeaderMap) -> bool {
     h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
@@ -849,31 +874,6 @@ async fn validate_request(req: Request<RequestBody>, schema: &crate::schema::Sch
         return Err(reply::fault(StatusCode::BAD_REQUEST, 400, "Bad Request", &format!("Schema validation failed in the Request: {e}")));
     }
     Ok(Request::from_parts(parts, RequestBody::Read(Some(bytes))))
-}
-
-enum ReadWhole {
-    TooLong,
-    Failed(String),
-}
-
-/// A body read to its end, at most `MAX_VALIDATED_BODY` bytes (a plain loop: `Limited` makes the request future's
-/// `Send` bound too general for the compiler).
-async fn read_whole<B>(body: &mut B) -> Result<Bytes, ReadWhole>
-where
-    B: hyper::body::Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
-{
-    let mut out = bytes::BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| ReadWhole::Failed(e.to_string()))?;
-        if let Some(d) = frame.data_ref() {
-            if out.len() + d.len() > MAX_VALIDATED_BODY {
-                return Err(ReadWhole::TooLong);
-            }
-            out.extend_from_slice(d);
-        }
-    }
-    Ok(out.freeze())
 }
 
 /// A backend's JSON answer checked against the operation's schema for its status (WSO2: 500 when it fails).

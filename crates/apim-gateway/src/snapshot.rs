@@ -10,7 +10,10 @@ use apim_wire::RuntimeState;
 use serde_json::Value;
 
 use crate::router::Template;
-use crate::upstream::EndpointGroup;
+use crate::upstream::{Endpoint, EndpointGroup};
+
+/// A resource's operation policies, each interceptor service with its endpoint (and its pooled connections).
+pub type Mediation = crate::mediation::Mediation<Arc<Endpoint>>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyType {
@@ -43,6 +46,8 @@ pub enum AuthType {
 #[derive(Debug)]
 pub struct Resource {
     pub template: Template,
+    /// The URI template as the definition writes it (`/orders/{id}`).
+    pub target: String,
     /// Upper-case HTTP method.
     pub verb: String,
     pub auth: AuthType,
@@ -53,7 +58,7 @@ pub struct Resource {
     pub throttle_default: String,
     pub throttle_stem: String,
     /// The API's and this operation's operation policies (`apiPolicies`, `operationPolicies`), when it has any.
-    pub mediation: Option<Box<crate::mediation::Mediation>>,
+    pub mediation: Option<Box<Mediation>>,
     /// `enableSchemaValidation`: this operation's JSON schemas from the API's OpenAPI document, when it has any.
     pub validation: Option<Box<crate::schema::OperationSchemas>>,
 }
@@ -363,6 +368,17 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
         apim_domain::policy::parse_flows(v.unwrap_or(&Value::Null)).map_err(|e| format!("{at}.{}: {}", e.at, e.message))
     };
     let api_policies = policies(doc.get("apiPolicies"), "apiPolicies")?;
+    // One endpoint per interceptor service URL and timeout in the API: an API-level interceptor's connections are
+    // shared by its operations.
+    let mut interceptors: HashMap<(String, std::time::Duration), Arc<Endpoint>> = HashMap::new();
+    let mut interceptor = |url: &str, timeout: std::time::Duration| -> Result<Arc<Endpoint>, String> {
+        if let Some(e) = interceptors.get(&(url.to_string(), timeout)) {
+            return Ok(e.clone());
+        }
+        let e = Arc::new(Endpoint::for_url(url, timeout)?);
+        interceptors.insert((url.to_string(), timeout), e.clone());
+        Ok(e)
+    };
     // WSO2's `enableSchemaValidation`: bodies checked against the OpenAPI document the API was made from.
     let openapi = doc.get("x-apim-definition").filter(|_| doc.get("enableSchemaValidation").and_then(Value::as_bool) == Some(true));
     for op in doc.get("operations").and_then(Value::as_array).into_iter().flatten() {
@@ -384,7 +400,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
             .collect();
         let stem = format!("{}/{}{target}:{verb}", context.trim_end_matches('/'), version);
         let at = format!("operations {verb} {target}: operationPolicies");
-        let mediation = crate::mediation::Mediation::compile(&api_policies, &policies(op.get("operationPolicies"), &at)?)
+        let mediation = Mediation::compile(&api_policies, &policies(op.get("operationPolicies"), &at)?, &mut interceptor)
             .map_err(|e| format!("{at}: {e}"))?;
         let validation = match openapi {
             Some(def) => {
@@ -396,6 +412,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
         };
         resources.push(Resource {
             template: Template::parse(target),
+            target: target.to_string(),
             throttle_default: format!("{stem}_default"),
             throttle_stem: stem,
             verb,
@@ -414,6 +431,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
         let stem = format!("{}/{}/*:GET", context.trim_end_matches('/'), version);
         resources = vec![Resource {
             template: Template::parse("/*"),
+            target: "/*".into(),
             verb: "GET".into(),
             auth: if open { AuthType::None } else { AuthType::Any },
             policy: None,

@@ -65,6 +65,14 @@ impl Endpoint {
         })
     }
 
+    /// An endpoint of its own for a service the gateway calls itself (an interceptor service): `url` is http or
+    /// https, and `timeout` bounds the wait for its answer's head.
+    pub fn for_url(url: &str, timeout: Duration) -> Result<Endpoint, String> {
+        let mut e = Endpoint::parse(&serde_json::json!({ "url": url }))?;
+        e.timeout = timeout;
+        Ok(e)
+    }
+
     /// The backend request target (origin form: path and query) for the request's remainder `rest` (starts
     /// with `/` or is empty) and query.
     pub fn uri_for(&self, rest: &str, query: Option<&str>) -> Result<Uri, http::Error> {

@@ -49,6 +49,8 @@ pub async fn spawn_tls(addr: SocketAddr, pem: &[u8]) -> std::io::Result<SocketAd
 ///
 /// - `GET /bytes/{n}`: `n` bytes of `x`;
 /// - `POST …/count`: reads the whole body as a stream and answers `{"bytes": n}`;
+/// - `POST …/echo-body`: answers the request's body as it arrived, with its `Content-Type`, and its
+///   `Content-Length` (if any) in `x-received-content-length`;
 /// - anything else: `{"method", "path", "headers"}` of the request as it arrived.
 pub async fn spawn(addr: SocketAddr) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
@@ -82,6 +84,19 @@ async fn serve(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
             }
         }
         return Ok(Response::new(Full::new(Bytes::from(format!("{{\"bytes\":{n}}}")))));
+    }
+    if path.ends_with("/echo-body") {
+        let content_type = req.headers().get(http::header::CONTENT_TYPE).cloned();
+        let length = req.headers().get(http::header::CONTENT_LENGTH).cloned();
+        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let mut resp = Response::new(Full::new(body));
+        if let Some(ct) = content_type {
+            resp.headers_mut().insert(http::header::CONTENT_TYPE, ct);
+        }
+        if let Some(cl) = length {
+            resp.headers_mut().insert("x-received-content-length", cl);
+        }
+        return Ok(resp);
     }
     let headers: serde_json::Map<String, serde_json::Value> =
         req.headers().iter().map(|(k, v)| (k.as_str().to_string(), serde_json::json!(v.to_str().unwrap_or("")))).collect();

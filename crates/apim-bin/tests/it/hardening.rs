@@ -373,6 +373,174 @@ async fn operation_policies_change_what_the_backend_and_the_client_see() {
     drop(node);
 }
 
+/// An interceptor service on Choreo Connect's contract, for `body_policies_convert_and_call_interceptor_services`.
+/// Under `/rewrite` the request handler tells what it was sent in headers it adds, rewrites the body and passes an
+/// interceptor context on; the response handler answers 201 with what it was sent. Under `/direct` it answers the
+/// client itself.
+async fn spawn_interceptor() -> SocketAddr {
+    use base64::Engine;
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                    let b64 = &base64::engine::general_purpose::STANDARD;
+                    let path = req.uri().path().to_string();
+                    let sent: Value = match req.into_body().collect().await {
+                        Ok(b) => serde_json::from_slice(&b.to_bytes()).unwrap_or(Value::Null),
+                        Err(_) => Value::Null,
+                    };
+                    let decode =
+                        |v: &Value| String::from_utf8(b64.decode(v.as_str().unwrap_or("")).unwrap_or_default()).unwrap_or_default();
+                    let answer = match path.as_str() {
+                        "/rewrite/api/v1/handle-request" => json!({
+                            "headersToAdd": {"x-intercepted": "request", "x-seen-body": decode(&sent["requestBody"]),
+                                             "x-seen-template": sent["invocationContext"]["pathTemplate"],
+                                             "x-seen-api": sent["invocationContext"]["apiName"]},
+                            "headersToRemove": ["x-drop-me"],
+                            "body": b64.encode(format!("rewritten:{}", decode(&sent["requestBody"]))),
+                            "interceptorContext": {"trace": "t-1"},
+                        }),
+                        "/rewrite/api/v1/handle-response" => json!({
+                            "responseCode": 201,
+                            "headersToAdd": {"x-response-intercepted": sent["interceptorContext"]["trace"],
+                                             "x-backend-status": sent["responseCode"].to_string()},
+                            "body": b64.encode(json!({"backend": decode(&sent["responseBody"]), "requestHeaders": sent["requestHeaders"]}).to_string()),
+                        }),
+                        "/direct/api/v1/handle-request" => json!({
+                            "directRespond": true, "responseCode": 403, "headersToAdd": {"content-type": "application/json"},
+                            "body": b64.encode(r#"{"denied":"by the interceptor"}"#),
+                        }),
+                        _ => json!({}),
+                    };
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::from(
+                        answer.to_string(),
+                    ))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(tcp), service).await;
+            });
+        }
+    });
+    addr
+}
+
+/// WSO2's `jsonToXML` and `xmlToJSON` (Synapse's JSON↔XML mapping) and `callInterceptorService` (Choreo
+/// Connect's interceptor contract): bodies converted on the way to the backend and back, with their
+/// `Content-Type` and `Content-Length`; an interceptor that adds headers and rewrites bodies on both flows, one
+/// that answers the client itself, and ones that are silent, down or talk nonsense (WSO2's 101504, 101503, 101505).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_policies_convert_and_call_interceptor_services() {
+    let (_dir, mut node, https) = node_with("apim-body-policies", "").await;
+    let gw = node.url("gateway-http", Duration::from_secs(5));
+    let m = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    let misbehaving = apim_test_support::backend::spawn_misbehaving().await.expect("misbehaving");
+    let interceptor = spawn_interceptor().await;
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let down = closed.local_addr().expect("addr");
+    drop(closed);
+    let policy = |name: &str| json!({"policyName": name, "policyVersion": "v1"});
+    let intercept = |url: String, includes: &str| {
+        json!({"policyName": "callInterceptorService", "policyVersion": "v1",
+               "parameters": {"interceptorServiceURL": url, "includes": includes, "requestTimeout": 1}})
+    };
+    let op = |target: &str, verb: &str, policies: Value| json!({"target": target, "verb": verb, "authType": "None", "operationPolicies": policies});
+    let api = json!({"name": "BodyPolicies", "context": "/bodies", "version": "1.0.0", "policies": ["Unlimited"],
+        "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}")}},
+        "operations": [
+            op("/to-xml/echo-body", "POST", json!({"request": [policy("jsonToXML")]})),
+            op("/to-json/echo-body", "POST", json!({"response": [policy("xmlToJSON")]})),
+            op("/both/echo-body", "POST", json!({"request": [policy("jsonToXML")], "response": [policy("xmlToJSON")]})),
+            op("/intercepted/echo-body", "POST", json!({
+                "request": [intercept(format!("http://{interceptor}/rewrite"), "request_headers,request_body,invocation_context")],
+                "response": [intercept(format!("http://{interceptor}/rewrite/"), "request_headers,response_headers,response_body")]})),
+            op("/direct/echo-body", "POST", json!({"request": [intercept(format!("http://{interceptor}/direct"), "request_headers")]})),
+            op("/silent", "GET", json!({"request": [intercept(format!("http://{misbehaving}/silent"), "")]})),
+            op("/down", "GET", json!({"request": [intercept(format!("http://{down}"), "")]})),
+            op("/garbage", "GET", json!({"request": [intercept(format!("http://{misbehaving}/garbage"), "")]})),
+            {"target": "/plain", "verb": "GET", "authType": "None"}]});
+
+    // Parameters are checked when the API is saved, naming the policy and the parameter.
+    for (at, param, bad) in [
+        (3, "interceptorServiceURL", json!("ftp://interceptor")),
+        (3, "includes", json!("request_body,response_body")),
+        (3, "requestTimeout", json!(0)),
+    ] {
+        let mut broken = api.clone();
+        broken["operations"][at]["operationPolicies"]["request"][0]["parameters"][param] = bad;
+        let r = m.call("POST", "/api/am/publisher/v4/apis", broken).await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body.contains(&format!("operations[{at}].operationPolicies.request[0].parameters.{param}")), "{}", r.body);
+    }
+    m.publish(api).await;
+    eventually(&format!("{gw}/bodies/1.0.0/plain"), None, 200).await;
+    let post = |path: &str, content_type: &'static str, body: &'static str| {
+        let url = format!("{gw}/bodies/1.0.0{path}");
+        async move { http::request("POST", &url, &[("content-type", content_type), ("x-drop-me", "1")], body).await.expect("post") }
+    };
+    let header = |r: &http::Response, name: &str| r.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+
+    // jsonToXML: the backend gets WSO2's XML form, with its type and length.
+    let r = post("/to-xml/echo-body", "application/json", r#"{"order": {"id": "o-1", "lines": [{"sku": "a", "qty": 2}]}}"#).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let xml = "<jsonObject><order><id>o-1</id><?xml-multiple lines?><lines><sku>a</sku><qty>2</qty></lines></order></jsonObject>";
+    assert_eq!(r.body, xml);
+    assert_eq!(header(&r, "content-type").as_deref(), Some("application/xml"));
+    assert_eq!(header(&r, "x-received-content-length"), Some(xml.len().to_string()));
+    let r = post("/to-xml/echo-body", "application/json", "{\"order\": ").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["code"], "400", "{}", r.body);
+    assert!(r.json()["description"].as_str().is_some_and(|d| d.starts_with("jsonToXML: the body is not JSON")), "{}", r.body);
+
+    // xmlToJSON: the backend's XML answer reaches the client as JSON.
+    let r = post("/to-json/echo-body", "application/xml", "<order><id>o-1</id><qty>2</qty><qty>3</qty><note/></order>").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), json!({"order": {"id": "o-1", "qty": [2, 3], "note": null}}));
+    assert_eq!(header(&r, "content-type").as_deref(), Some("application/json"));
+    assert_eq!(header(&r, "content-length"), Some(r.body.len().to_string()));
+    let r = post("/to-json/echo-body", "text/plain", "this is not xml").await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(r.json()["description"].as_str().is_some_and(|d| d.contains("xmlToJSON") && d.contains("not XML")), "{}", r.body);
+    // Both ways: the client's JSON comes back as it went.
+    let doc = r#"{"id":"o-1","qty":2,"price":9.50,"tags":["a"],"none":[],"deep":{"x":{"y":false}}}"#;
+    let r = post("/both/echo-body", "application/json", doc).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), serde_json::from_str::<Value>(doc).expect("doc"));
+
+    // An interceptor on both flows: it is sent what `includes` names, and its answers change what the backend and
+    // the client see; the request interceptor's context reaches the response interceptor.
+    let r = post("/intercepted/echo-body", "text/plain", "hello").await;
+    assert_eq!(r.status, 201, "the response interceptor's responseCode: {}", r.body);
+    assert_eq!(header(&r, "x-response-intercepted").as_deref(), Some("t-1"));
+    assert_eq!(header(&r, "x-backend-status").as_deref(), Some("200"));
+    let seen = r.json();
+    assert_eq!(seen["backend"], "rewritten:hello", "the backend got the rewritten body: {seen}");
+    let sent = &seen["requestHeaders"];
+    assert_eq!((&sent["x-intercepted"], &sent["x-seen-body"]), (&json!("request"), &json!("hello")), "{seen}");
+    assert_eq!((&sent["x-seen-template"], &sent["x-seen-api"]), (&json!("/intercepted/echo-body"), &json!("BodyPolicies")), "{seen}");
+    assert_eq!(sent["content-length"], "15", "{seen}");
+    assert!(sent.get("x-drop-me").is_none(), "headersToRemove: {seen}");
+    assert_eq!(header(&r, "content-length"), Some(r.body.len().to_string()));
+
+    // directRespond: the client gets the interceptor's answer; the backend is not called.
+    let r = post("/direct/echo-body", "application/json", "{}").await;
+    assert_eq!((r.status, r.body.as_str()), (403, r#"{"denied":"by the interceptor"}"#));
+    assert_eq!(header(&r, "content-type").as_deref(), Some("application/json"));
+
+    // Interceptors that fail: WSO2's transport faults, within the interceptor's timeout (1 s here).
+    let started = Instant::now();
+    let r = get(&format!("{gw}/bodies/1.0.0/silent"), None).await;
+    assert_eq!((r.status, r.json()["code"].as_str()), (504, Some("101504")), "{}", r.body);
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    let r = get(&format!("{gw}/bodies/1.0.0/down"), None).await;
+    assert_eq!((r.status, r.json()["code"].as_str()), (502, Some("101503")), "{}", r.body);
+    let r = get(&format!("{gw}/bodies/1.0.0/garbage"), None).await;
+    assert_eq!((r.status, r.json()["code"].as_str()), (502, Some("101505")), "{}", r.body);
+    drop(node);
+}
+
 /// A 200 KB POST to a path nobody serves: over HTTP/1.1 and over HTTP/2 alike a 404, never a reset stream (the
 /// unread body is taken in after the answer instead of the stream being reset).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
