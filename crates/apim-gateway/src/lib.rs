@@ -20,6 +20,7 @@ mod mediation;
 mod metrics;
 mod pool;
 mod proxy;
+mod reject;
 mod reply;
 mod router;
 mod schema;

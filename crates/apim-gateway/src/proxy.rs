@@ -13,6 +13,7 @@ use hyper::body::Bytes;
 use crate::body::{Body, BoxError, ReadWhole, RequestBody, read_whole};
 use crate::gateway::Gateway;
 use crate::auth::{AuthError, Principal, now_ms};
+use crate::reject::{Blame, Reject};
 use crate::reply;
 use crate::snapshot::{Api, AuthType, Condition, KeyType, Policy, Resource, Route, Snapshot};
 use crate::throttle::{Check, Level};
@@ -95,7 +96,11 @@ impl Gateway {
                 let log = tracing::enabled!(target: "apim::access", tracing::Level::INFO);
                 let request_line = log.then(|| (req.method().clone(), req.uri().path().to_string()));
                 let origin = req.headers().get(header::ORIGIN).cloned();
-                let (mut resp, api, app) = self.chain(&snap, req, peer, client_ip, started).await;
+                let (outcome, api, app) = self.chain(&snap, req, peer, client_ip, started).await;
+                let (mut resp, blame) = match outcome {
+                    Ok(resp) => (resp, None),
+                    Err(rejected) => (self.rejected(&rejected), Some(rejected.blame())),
+                };
                 // Every answer for an API with CORS carries its headers, the gateway's own faults included, so a
                 // browser can read a 401 or a 429 (a preflight answer has them already).
                 if let (Some(origin), Some(api)) = (origin, &api)
@@ -103,23 +108,32 @@ impl Gateway {
                 {
                     self.cors_headers(api, &origin, resp.headers_mut());
                 }
-                (resp, api, app, request_line)
+                (resp, api, app, request_line.map(|l| (l, blame)))
             }
-            Err(refused) => (reply::bad_request(&refused.to_string()), None, None, None),
+            Err(refused) => (self.rejected(&Reject::BadRequest(refused.to_string().into())), None, None, None),
         };
         let status = resp.status().as_u16();
         let elapsed = started.elapsed();
         self.metrics.request(status, elapsed);
-        if let Some((method, path)) = request_line {
+        if let Some(((method, path), blame)) = request_line {
             let app_name = app.map(|a| a.name.as_str());
             tracing::info!(
                 target: "apim::access",
                 "{}",
                 serde_json::json!({"method": method.as_str(), "path": path, "status": status, "api": api.as_ref().map(|a| a.name.as_str()),
-                    "application": app_name, "client": client_ip.to_string(), "latency_ms": elapsed.as_secs_f64() * 1000.0})
+                    "application": app_name, "client": client_ip.to_string(), "latency_ms": elapsed.as_secs_f64() * 1000.0,
+                    "fault": blame.map(Blame::as_str)})
             );
         }
         Ok(resp)
+    }
+
+    /// A refusal rendered, and counted when it is about access.
+    fn rejected(&self, r: &Reject) -> Response<Body> {
+        if r.is_access() {
+            self.metrics.auth_failure(r.code());
+        }
+        r.render(now_ms())
     }
 
     /// The request with its canonical target (`target::canonical`), or why it is refused (a 400). HTTP/1.1 needs
@@ -175,7 +189,7 @@ impl Gateway {
         peer: &Peer,
         client_ip: IpAddr,
         started: Instant,
-    ) -> (Response<Body>, Option<Arc<Api>>, Option<&'s crate::snapshot::Application>) {
+    ) -> (Result<Response<Body>, Reject>, Option<Arc<Api>>, Option<&'s crate::snapshot::Application>) {
         let now = now_ms();
         let path = req.uri().path();
         let preflight = req.method() == Method::OPTIONS
@@ -196,35 +210,32 @@ impl Gateway {
             Route::Found { api, resource, prefix_len } => (api.clone(), resource, prefix_len),
             Route::NoResource(api) => {
                 if preflight {
-                    return (self.preflight(api, &req), Some(api.clone()), None);
+                    return (Ok(self.preflight(api, &req)), Some(api.clone()), None);
                 }
-                return (reply::no_resource(path, req.method().as_str()), Some(api.clone()), None);
+                return (Err(no_resource(&req)), Some(api.clone()), None);
             }
-            Route::NoApi => return (reply::no_resource(path, req.method().as_str()), None, None),
+            Route::NoApi => return (Err(no_resource(&req)), None, None),
         };
         let api_name = Some(api.clone());
         // A preflight is answered here from the API's CORS policy, never sent to the backend: it carries no
         // credentials, so forwarding it would let anyone reach the backend unauthenticated.
         if preflight {
-            return (self.preflight(&api, &req), api_name, None);
+            return (Ok(self.preflight(&api, &req)), api_name, None);
         }
         if api.blocked {
-            return (reply::api_blocked(), api_name, None);
+            return (Err(Reject::ApiBlocked), api_name, None);
         }
         if snap.blocks.apis.contains(&api.context_version) || snap.blocks.ip_blocked(client_ip) {
             self.metrics.throttled("blocked");
-            return (reply::blocked(if snap.blocks.ip_blocked(client_ip) { "IP address" } else { "API" }), api_name, None);
+            return (Err(Reject::Blocked(if snap.blocks.ip_blocked(client_ip) { "IP address" } else { "API" })), api_name, None);
         }
         let caller = match self.authorize(snap, &api, resource, &req, now).await {
             Ok(c) => c,
-            Err((resp, code)) => {
-                self.metrics.auth_failure(code);
-                return (resp, api_name, None);
-            }
+            Err(rejected) => return (Err(rejected), api_name, None),
         };
         let app_name = caller.application;
-        if let Some(r) = self.throttle(snap, &api, resource, &caller, &req, client_ip, now) {
-            return (r, api_name, app_name);
+        if let Err(rejected) = self.throttle(snap, &api, resource, &caller, &req, client_ip, now) {
+            return (Err(rejected), api_name, app_name);
         }
         let group = match caller.key_type {
             KeyType::Production => api.production.clone(),
@@ -233,15 +244,11 @@ impl Gateway {
         let Some(group) = group else {
             self.metrics.upstream_error("no_endpoint");
             let what = caller.key_type.as_str().to_ascii_lowercase();
-            return (reply::forbidden(&format!("this API has no {what} endpoint; use keys of the other type")), api_name, app_name);
+            return (Err(Reject::Forbidden(format!("this API has no {what} endpoint; use keys of the other type").into())), api_name, app_name);
         };
         if api.websocket {
             if !is_websocket_upgrade(&req) {
-                return (
-                    reply::fault(StatusCode::BAD_REQUEST, 900900, "Bad request", "this is a WebSocket API: send a WebSocket handshake"),
-                    api_name,
-                    app_name,
-                );
+                return (Err(Reject::NotWebSocket), api_name, app_name);
             }
             let checks = self
                 .checks(snap, &api, resource, &caller, &req, client_ip)
@@ -249,14 +256,14 @@ impl Gateway {
                 .map(|c| OwnedCheck { key: c.key.into_owned(), limit: c.limit.clone(), level: c.level, enforce: c.enforce })
                 .collect();
             // Boxed: the rare WebSocket path should not size every request's future.
-            let resp = Box::pin(self.forward_ws(req, &api, &group, prefix_len, peer, checks)).await;
-            return (resp, api_name, app_name);
+            let outcome = Box::pin(self.forward_ws(req, &api, &group, prefix_len, peer, checks)).await;
+            return (outcome, api_name, app_name);
         }
         let validation = resource.validation.as_deref();
         let req = match validation.and_then(|v| v.request.as_ref()) {
             Some(schema) => match validate_request(req, schema).await {
                 Ok(req) => req,
-                Err(resp) => return (resp, api_name, app_name),
+                Err(rejected) => return (Err(rejected), api_name, app_name),
             },
             None => req,
         };
@@ -268,8 +275,8 @@ impl Gateway {
         });
         let mediation = resource.mediation.as_deref();
         let route = Upstream { api: &api, group: &group, prefix_len, mediation, validation, invocation: invocation.as_ref() };
-        let resp = self.forward(req, route, peer, backend_jwt, started).await;
-        (resp, api_name, app_name)
+        let outcome = self.forward(req, route, peer, backend_jwt, started).await;
+        (outcome, api_name, app_name)
     }
 
     /// Authentication, subscription, scopes and the caller-specific block conditions.
@@ -280,7 +287,7 @@ impl Gateway {
         resource: &Resource,
         req: &Request<RequestBody>,
         now: u64,
-    ) -> Result<Caller<'s>, (Response<Body>, u32)> {
+    ) -> Result<Caller<'s>, Reject> {
         let anonymous = Caller { principal: None, application: None, key_type: KeyType::Production, subscription: None };
         if resource.auth == AuthType::None {
             return Ok(anonymous);
@@ -298,17 +305,16 @@ impl Gateway {
         // WebSocket clients (browsers) cannot set headers: the handshake may carry `access_token` in the query.
         let from_query = if token.is_none() && api.websocket && api.oauth2 { query_param(req.uri().query(), "access_token") } else { None };
         let map_err = |e| match e {
-            AuthError::Invalid => (reply::invalid_credentials(), 900901),
-            AuthError::Expired => (reply::expired(), 900903),
-            AuthError::Unavailable => (reply::key_manager_unavailable(), 900900),
+            AuthError::Invalid => Reject::InvalidCredentials,
+            AuthError::Expired => Reject::Expired,
+            AuthError::Unavailable => Reject::KeyManagerUnavailable,
         };
         let (principal, app_id, key_type) = match token.or(from_query.as_deref()) {
             Some(token) => {
                 let principal = self.auth.authenticate(token, now).await.map_err(map_err)?;
                 let Some((app_id, key_type)) = snap.keys.get(&principal.client_id) else {
-                    return Err((
-                        reply::forbidden("User is NOT authorized to access the Resource. The token's application is not known here."),
-                        900908,
+                    return Err(Reject::Forbidden(
+                        "User is NOT authorized to access the Resource. The token's application is not known here.".into(),
                     ));
                 };
                 (principal, app_id.clone(), *key_type)
@@ -317,7 +323,7 @@ impl Gateway {
                 // An API key (a JWT the control plane signed), in the `apikey` header or query parameter.
                 let header = req.headers().get(APIKEY).and_then(|v| v.to_str().ok()).map(str::to_string);
                 let Some(key) = header.or_else(|| query_param(req.uri().query(), "apikey")).filter(|_| api.api_key) else {
-                    return Err((reply::missing_credentials(), 900902));
+                    return Err(Reject::MissingCredentials);
                 };
                 let (principal, app_id, key_type) = self.auth.api_key(&key, &snap.api_key_keys, &snap.revoked_api_keys).map_err(map_err)?;
                 (principal, app_id, key_type)
@@ -331,37 +337,29 @@ impl Gateway {
             _ => None,
         };
         if let Some(want) = wrong_type {
-            return Err((
-                reply::fault(
-                    StatusCode::FORBIDDEN,
-                    900905,
-                    "Incorrect Access Token Type is provided",
-                    &format!("this resource needs {want}"),
-                ),
-                900905,
-            ));
+            return Err(Reject::WrongTokenType(want));
         }
         let application = snap.applications.get(app_id);
         let Some(sub) = snap.subscriptions.get(app_id.as_str()).and_then(|subs| subs.get(&api.id)) else {
-            return Err((reply::forbidden("User is NOT authorized to access the Resource. API Subscription validation failed."), 900908));
+            return Err(Reject::Forbidden("User is NOT authorized to access the Resource. API Subscription validation failed.".into()));
         };
         match sub.status.as_str() {
-            "BLOCKED" => return Err((reply::subscription_blocked(), 900907)),
-            "PROD_ONLY_BLOCKED" if key_type == KeyType::Production => return Err((reply::subscription_blocked(), 900907)),
-            "ON_HOLD" | "REJECTED" | "TIER_UPDATE_PENDING" => return Err((reply::subscription_inactive(), 900909)),
+            "BLOCKED" => return Err(Reject::SubscriptionBlocked),
+            "PROD_ONLY_BLOCKED" if key_type == KeyType::Production => return Err(Reject::SubscriptionBlocked),
+            "ON_HOLD" | "REJECTED" | "TIER_UPDATE_PENDING" => return Err(Reject::SubscriptionInactive),
             _ => {}
         }
         if !resource.scopes.is_empty() && !resource.scopes.iter().any(|s| principal.scopes.contains(s)) {
-            return Err((reply::bad_scope(&resource.scopes), 900910));
+            return Err(Reject::Scope(resource.scopes.clone()));
         }
         if !snap.blocks.is_empty() {
             let app_key = application.map(|a| format!("{}:{}", a.owner, a.name)).unwrap_or_default();
             let sub_key = format!("{}:{}:{}", api.context_version, app_key.replace(':', "-"), key_type.as_str());
             if snap.blocks.applications.contains(&app_key) || snap.blocks.subscriptions.contains(&sub_key) {
-                return Err((reply::blocked("application"), 900805));
+                return Err(Reject::Blocked("application"));
             }
             if snap.blocks.users.contains(&principal.subject) {
-                return Err((reply::blocked("user"), 900805));
+                return Err(Reject::Blocked("user"));
             }
         }
         Ok(Caller { principal: Some(principal), application, key_type, subscription: Some(sub) })
@@ -459,23 +457,21 @@ impl Gateway {
         req: &Request<RequestBody>,
         client_ip: IpAddr,
         now: u64,
-    ) -> Option<Response<Body>> {
+    ) -> Result<(), Reject> {
         let checks = self.checks(snap, api, resource, caller, req, client_ip);
         if checks.is_empty() {
-            return None;
+            return Ok(());
         }
         let bytes = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
-        match self.counters.admit(&checks, bytes, now) {
-            Ok(()) => None,
-            Err(refused) => {
-                self.metrics.throttled(refused.level.as_str());
-                Some(match refused.level {
-                    Level::Hard => reply::hard_limit(refused.retry_at_ms, now),
-                    Level::NoTrafficManager => reply::no_traffic_manager(refused.retry_at_ms, now),
-                    level => reply::throttled(level.code(), refused.retry_at_ms, now),
-                })
+        self.counters.admit(&checks, bytes, now).map_err(|refused| {
+            self.metrics.throttled(refused.level.as_str());
+            let retry_at_ms = refused.retry_at_ms;
+            match refused.level {
+                Level::Hard => Reject::HardLimit { retry_at_ms },
+                Level::NoTrafficManager => Reject::NoTrafficManager { retry_at_ms },
+                level => Reject::Throttled { code: level.code(), retry_at_ms },
             }
-        }
+        })
     }
 
     /// The backend JWT for this caller and API (`[apim.jwt]`), with WSO2's claim names; signed once per token and
@@ -521,7 +517,7 @@ impl Gateway {
         peer: &Peer,
         backend_jwt: Option<(HeaderName, HeaderValue)>,
         started: Instant,
-    ) -> Response<Body> {
+    ) -> Result<Response<Body>, Reject> {
         let Upstream { api, group, prefix_len, mediation, validation, invocation } = route;
         let (parts, mut body) = req.into_parts();
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
@@ -556,7 +552,7 @@ impl Gateway {
                 let out = crate::mediate::Outbound { headers: &mut headers, method: &mut method, path: &mut path, query: &mut query, body: &mut body };
                 match Box::pin(crate::mediate::request(m, out, &self.upstream_tls, invocation)).await {
                     Ok(c) => carry = c,
-                    Err(answer) => return answer,
+                    Err(answer) => return Ok(answer),
                 }
             }
         }
@@ -567,7 +563,7 @@ impl Gateway {
         let last = group.len().saturating_sub(1);
         for (i, endpoint) in group.candidates().enumerate() {
             let Ok(uri) = endpoint.uri_for(&path, query.as_deref()) else {
-                return reply::cannot_connect("the backend URL could not be formed");
+                return Err(Reject::CannotConnect("the backend URL could not be formed"));
             };
             let b = match (replayable, body.take()) {
                 (true, _) => http_body_util::Empty::new().map_err(|never| match never {}).boxed(),
@@ -601,43 +597,45 @@ impl Gateway {
                             let carried = std::mem::take(&mut carry);
                             match Box::pin(crate::mediate::response(m, &mut p, b, &self.upstream_tls, invocation, carried)).await {
                                 Ok(body) => b = body,
-                                Err(answer) => return answer,
+                                Err(answer) => return Ok(answer),
                             }
                         }
                     }
                     if let Some(schema) = validation.and_then(|v| v.response(p.status.as_u16()))
                         && is_json(&p.headers)
                     {
-                        return validate_response(p, b, schema).await;
+                        return Ok(validate_response(p, b, schema).await);
                     }
-                    return Response::from_parts(p, b);
+                    return Ok(Response::from_parts(p, b));
                 }
                 Err(e @ crate::pool::PoolError::Connect(_)) => {
                     endpoint.suspend();
                     self.metrics.upstream_error("connect");
                     tracing::warn!(api = %api.name, endpoint = %endpoint.url, "cannot connect to the backend: {e}");
-                    if replayable && i < last {
+                    let rejected = Reject::CannotConnect("the backend refused or did not accept the connection");
+                    // Nothing was sent: a request that can be sent again goes to the next endpoint.
+                    if rejected.retryable() && replayable && i < last {
                         continue;
                     }
-                    return reply::cannot_connect("the backend refused or did not accept the connection");
+                    return Err(rejected);
                 }
                 Err(crate::pool::PoolError::Timeout) => {
                     self.metrics.upstream_error("timeout");
                     tracing::warn!(api = %api.name, endpoint = %endpoint.url, "backend did not answer within {:?}", endpoint.timeout);
-                    return reply::backend_timeout("the backend did not answer in time");
+                    return Err(Reject::BackendTimeout("the backend did not answer in time"));
                 }
                 Err(e) if from_client_body(&e) => {
                     tracing::debug!(api = %api.name, "the client's request body was malformed: {e}");
-                    return reply::bad_request("the request body is malformed (its chunked framing or length is wrong)");
+                    return Err(Reject::BadRequest("the request body is malformed (its chunked framing or length is wrong)".into()));
                 }
                 Err(e) => {
                     self.metrics.upstream_error("closed");
                     tracing::warn!(api = %api.name, endpoint = %endpoint.url, "backend failed: {e}");
-                    return reply::backend_closed("the backend closed the connection or sent an invalid response");
+                    return Err(Reject::BackendClosed("the backend closed the connection or sent an invalid response"));
                 }
             }
         }
-        reply::cannot_connect("no backend endpoint could be reached")
+        Err(Reject::CannotConnect("no backend endpoint could be reached"))
     }
 
     /// A WebSocket handshake: forwarded on a connection of its own; on the backend's 101 both sides are upgraded
@@ -651,7 +649,7 @@ impl Gateway {
         prefix_len: usize,
         peer: &Peer,
         checks: Vec<OwnedCheck>,
-    ) -> Response<Body> {
+    ) -> Result<Response<Body>, Reject> {
         let client_upgrade = hyper::upgrade::on(&mut req);
         let (parts, _) = req.into_parts();
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
@@ -682,17 +680,17 @@ impl Gateway {
                 Ok(Err(e)) => {
                     self.metrics.upstream_error("closed");
                     tracing::warn!(api = %api.name, endpoint = %endpoint.url, "WebSocket handshake failed: {e}");
-                    return reply::backend_closed("the WebSocket handshake failed");
+                    return Err(Reject::BackendClosed("the WebSocket handshake failed"));
                 }
                 Err(_) => {
                     self.metrics.upstream_error("timeout");
-                    return reply::backend_timeout("the backend did not answer the handshake in time");
+                    return Err(Reject::BackendTimeout("the backend did not answer the handshake in time"));
                 }
             };
             endpoint.recovered();
             if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
                 let (p, b) = resp.into_parts();
-                return Response::from_parts(p, b.map_err(Into::into).boxed());
+                return Ok(Response::from_parts(p, b.map_err(Into::into).boxed()));
             }
             let backend_upgrade = hyper::upgrade::on(&mut resp);
             let mut answer = Response::new(reply::body(Bytes::new()));
@@ -717,9 +715,9 @@ impl Gateway {
                     (c, b) => tracing::debug!(client = c.is_ok(), backend = b.is_ok(), "WebSocket upgrade did not complete"),
                 }
             });
-            return answer;
+            return Ok(answer);
         }
-        reply::cannot_connect("no WebSocket backend endpoint could be reached")
+        Err(Reject::CannotConnect("no WebSocket backend endpoint could be reached"))
     }
 
     /// Answers a CORS preflight: 200 with the API's CORS headers (its own configuration, else `[apim.cors]`) when
@@ -847,6 +845,10 @@ struct Upstream<'a> {
     invocation: Option<&'a serde_json::Value>,
 }
 
+fn no_resource(req: &Request<RequestBody>) -> Reject {
+    Reject::NoResource { method: req.method().as_str().to_string(), path: req.uri().path().to_string() }
+}
+
 fn is_json(h: &HeaderMap) -> bool {
     h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
         let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
@@ -856,29 +858,24 @@ fn is_json(h: &HeaderMap) -> bool {
 
 /// A JSON request body checked against its operation's schema before the backend sees it (WSO2: 400). A body
 /// that is not JSON by its content type is left to the backend, as WSO2's validator does.
-async fn validate_request(req: Request<RequestBody>, schema: &crate::schema::Schema) -> Result<Request<RequestBody>, Response<Body>> {
+async fn validate_request(req: Request<RequestBody>, schema: &crate::schema::Schema) -> Result<Request<RequestBody>, Reject> {
     if !is_json(req.headers()) {
         return Ok(req);
     }
     let (parts, mut body) = req.into_parts();
     let bytes = match read_whole(&mut body).await {
         Ok(b) => b,
-        Err(ReadWhole::TooLong) => {
-            return Err(reply::fault(StatusCode::PAYLOAD_TOO_LARGE, 900900, "Request Entity Too Large", "a validated request body is at most 10 MiB"));
-        }
-        Err(ReadWhole::Failed(_)) => return Err(reply::bad_request("the request body is malformed (its chunked framing or length is wrong)")),
+        Err(ReadWhole::TooLong) => return Err(Reject::TooLarge("a validated request body is at most 10 MiB")),
+        Err(ReadWhole::Failed(_)) => return Err(Reject::BadRequest("the request body is malformed (its chunked framing or length is wrong)".into())),
     };
-    let doc: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| reply::fault(StatusCode::BAD_REQUEST, 400, "Bad Request", &format!("Schema validation failed in the Request: the body is not JSON: {e}")))?;
-    if let Err(e) = schema.validate(&doc) {
-        return Err(reply::fault(StatusCode::BAD_REQUEST, 400, "Bad Request", &format!("Schema validation failed in the Request: {e}")));
-    }
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Reject::SchemaRequest(format!("the body is not JSON: {e}")))?;
+    schema.validate(&doc).map_err(Reject::SchemaRequest)?;
     Ok(Request::from_parts(parts, RequestBody::Read(Some(bytes))))
 }
 
 /// A backend's JSON answer checked against the operation's schema for its status (WSO2: 500 when it fails).
 async fn validate_response(parts: http::response::Parts, body: Body, schema: &crate::schema::Schema) -> Response<Body> {
-    let fail = |why: String| reply::fault(StatusCode::INTERNAL_SERVER_ERROR, 500, "Internal Server Error", &format!("Schema validation failed in the Response: {why}"));
+    let fail = |why: String| Reject::SchemaResponse(why).render(now_ms());
     let mut body = body;
     let bytes = match read_whole(&mut body).await {
         Ok(b) => b,
