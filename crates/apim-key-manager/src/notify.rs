@@ -194,6 +194,6 @@ where
     let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
         .await
         .map_err(|_| "timed out".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| apim_net::describe(&e, &l.url))?;
     if resp.status().is_success() { Ok(()) } else { Err(format!("listener answered {}", resp.status())) }
 }

@@ -164,7 +164,7 @@ impl RemoteKeyManager {
             // `sent`: the request may have reached the key manager.
             let (failure, sent) = match tokio::time::timeout(TIMEOUT, self.client(i).request(req)).await {
                 Err(_) => (format!("{base}: no answer within {TIMEOUT:?}"), true),
-                Ok(Err(e)) => (format!("{base}: {e}"), !e.is_connect()),
+                Ok(Err(e)) => (apim_net::describe(&e, base), !e.is_connect()),
                 Ok(Ok(resp)) => {
                     let status = resp.status();
                     match tokio::time::timeout(TIMEOUT, resp.into_body().collect()).await {
@@ -182,7 +182,7 @@ impl RemoteKeyManager {
                             // A 503 (not ready) or a 404 (path not served) did nothing; another 5xx may have.
                             (failure, status != StatusCode::SERVICE_UNAVAILABLE && status != StatusCode::NOT_FOUND)
                         }
-                        Ok(Err(e)) => (format!("{base}: {e}"), true),
+                        Ok(Err(e)) => (apim_net::describe(&e, base), true),
                         Err(_) => (format!("{base}: no answer within {TIMEOUT:?} (reading it)"), true),
                     }
                 }
@@ -195,7 +195,7 @@ impl RemoteKeyManager {
                 break;
             }
         }
-        Err(KeyError::Unavailable(format!("key manager at {}", errors.join("; "))))
+        Err(KeyError::Unavailable(format!("key manager unavailable: {}", errors.join("; "))))
     }
 
     /// Maps a non-success answer: 4xx is the caller's mistake (or a missing client), 5xx the key manager's.

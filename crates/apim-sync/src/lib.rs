@@ -252,9 +252,9 @@ impl Syncer {
             let resp = tokio::time::timeout(ANSWER, http.request(req))
                 .await
                 .map_err(|_| (false, format!("{base}: no answer within {ANSWER:?}")))?
-                .map_err(|e| (false, format!("{base}: {e}")))?;
+                .map_err(|e| (false, apim_net::describe(&e, base)))?;
             let status = resp.status();
-            let body = resp.into_body().collect().await.map_err(|e| (false, format!("{base}: {e}")))?.to_bytes();
+            let body = resp.into_body().collect().await.map_err(|e| (false, apim_net::describe(&e, base)))?.to_bytes();
             if !answered(status) {
                 return Err((false, format!("{base} answered {status}{}", reason(&body))));
             }
@@ -289,7 +289,7 @@ impl Syncer {
                 Ok(Ok(r)) if r.status().is_success() => return Ok(()),
                 Ok(Ok(r)) if answered(r.status()) => return Err(format!("{base} answered {}", r.status())),
                 Ok(Ok(r)) => format!("{base} answered {}", r.status()),
-                Ok(Err(e)) => format!("{base}: {e}"),
+                Ok(Err(e)) => apim_net::describe(&e, base),
                 Err(_) => format!("{base}: timed out"),
             };
             self.forget(i);
@@ -764,7 +764,7 @@ pub async fn connect(endpoint: &Endpoint, hosts: &HostsFile, tls: &Arc<rustls::C
             settings.connect_with_connector(tls).await
         }
     }
-    .map_err(|e| format!("cannot connect: {e}"))
+    .map_err(|e| format!("cannot connect: {}", apim_net::describe(&e, &show(endpoint))))
 }
 
 /// A client for pulls and reports: through the hosts file, TLS verified with `tls`.

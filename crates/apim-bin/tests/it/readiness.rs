@@ -255,3 +255,48 @@ async fn readiness_is_kept_by_the_pools_not_pinged_per_request() {
     assert!(!cp.stderr().contains("panicked"), "{}", cp.stderr());
     cp.terminate();
 }
+
+/// A gateway whose control plane presents a certificate it does not trust says so, naming the host and
+/// `[truststore]`, in its readiness and its log, instead of `client error (Connect)`.
+#[tokio::test]
+async fn an_untrusted_control_plane_certificate_is_named() {
+    let dir = TempDir::new("apim-ready-tls");
+    let off = free_offset(&[9443, 9763, 5672]);
+    std::fs::create_dir_all(dir.path().join("cpdb")).expect("mkdir");
+    let sqlite = "[database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cpdb/apim.db\"\n[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cpdb/shared.db\"\n";
+    std::fs::write(dir.path().join("cp.toml"), control_plane(off, sqlite)).expect("write");
+    // Each node generates its own self-signed certificate in its own data directory: neither trusts the other.
+    let mut cp = Node::spawn(&apim(), &["control-plane", "-c", "cp.toml", "--data-dir", "cpdata", "--bind", "127.0.0.1"], dir.path());
+    let cp_https = cp.url("management-https", Duration::from_secs(20));
+    assert_eq!(wait_ready(&cp_https, Duration::from_secs(20)).await.status, 200, "{}", cp.stderr());
+
+    std::fs::write(dir.path().join("hosts"), "127.0.0.1 cp.test\n").expect("hosts");
+    let gw_off = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
+    std::fs::write(
+        dir.path().join("gw.toml"),
+        format!(
+            "[server]\nhostname = \"localhost\"\noffset = {gw_off}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\n\
+             [apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\nservice_url = \"https://cp.test:{}/services/\"\n\
+             event_listening_endpoints = [\"tcp://cp.test:{}\"]\n",
+            9443 + off,
+            5672 + off
+        ),
+    )
+    .expect("write");
+    let mut gw =
+        Node::spawn(&apim(), &["gateway", "-c", "gw.toml", "--data-dir", "gwdata", "--hosts", "hosts", "--bind", "127.0.0.1"], dir.path());
+    let gw_http = gw.url("management-http", Duration::from_secs(20));
+    let named = |b: &serde_json::Value| {
+        b["checks"]["gateway"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("certificate") && r.contains("cp.test") && r.contains("[truststore]"))
+    };
+    let body = ready_until(&gw_http, Duration::from_secs(20), named).await;
+    assert!(named(&body), "{body}\n{}", gw.stderr());
+    assert_eq!(body["status"], "unready");
+    let logged = gw.stderr().lines().any(|l| l.contains("certificate cp.test presented is not trusted") && l.contains("[truststore]"));
+    assert!(logged, "{}", gw.stderr());
+    assert!(!gw.stderr().contains("client error (Connect)"), "{}", gw.stderr());
+    gw.terminate();
+    cp.terminate();
+}

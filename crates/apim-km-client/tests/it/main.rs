@@ -191,3 +191,55 @@ async fn unready_key_managers_are_passed_over() {
         other => panic!("expected Unavailable, got {other:?}"),
     }
 }
+
+/// A self-signed certificate (and its key, PEM) for `names`, valid from `from` to `until`.
+fn certificate(names: &[&str], from: (i32, u8, u8), until: (i32, u8, u8)) -> (Vec<u8>, rustls::pki_types::CertificateDer<'static>) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).expect("params");
+    params.not_before = rcgen::date_time_ymd(from.0, from.1, from.2);
+    params.not_after = rcgen::date_time_ymd(until.0, until.1, until.2);
+    let cert = params.self_signed(&key).expect("self-signed");
+    (format!("{}{}", cert.pem(), key.serialize_pem()).into_bytes(), cert.der().clone())
+}
+
+fn trusting(cert: rustls::pki_types::CertificateDer<'static>) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).expect("root");
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("tls")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// A TLS failure between nodes says what is wrong with the certificate, names the host and what to configure,
+/// instead of `client error (Connect)`.
+#[tokio::test]
+async fn tls_failures_name_the_certificate_problem_and_the_host() {
+    let hosts = HostsFile::parse("hosts", "127.0.0.1 peer.test other.test\n").expect("hosts");
+    let (pem, der) = certificate(&["peer.test"], (2020, 1, 1), (2999, 1, 1));
+    let peer = apim_test_support::backend::spawn_tls("127.0.0.1:0".parse().expect("addr"), &pem).await.expect("tls peer");
+    let km = |host: &str, tls: Arc<rustls::ClientConfig>| {
+        RemoteKeyManager::new(&format!("https://{host}:{}/services/", peer.port()), "admin", "pw", None, hosts.clone(), tls)
+            .expect("client")
+    };
+
+    // Self-signed and not in the truststore.
+    let e = km("peer.test", tls()).jwks().await.expect_err("untrusted");
+    assert!(e.contains("certificate") && e.contains("peer.test") && e.contains("[truststore]") && e.contains("unknown issuer"), "{e}");
+
+    // Trusted, but reached by a name it does not hold.
+    let e = km("other.test", trusting(der.clone())).jwks().await.expect_err("wrong name");
+    assert!(e.contains("certificate") && e.contains("`other.test`") && e.contains("(it names peer.test)"), "{e}");
+
+    // Trusted and named, but expired.
+    let (old_pem, old_der) = certificate(&["peer.test"], (2000, 1, 1), (2001, 1, 1));
+    let old = apim_test_support::backend::spawn_tls("127.0.0.1:0".parse().expect("addr"), &old_pem).await.expect("tls peer");
+    let expired =
+        RemoteKeyManager::new(&format!("https://peer.test:{}/", old.port()), "admin", "pw", None, hosts.clone(), trusting(old_der))
+            .expect("client");
+    let e = expired.jwks().await.expect_err("expired");
+    assert!(e.contains("certificate") && e.contains("peer.test") && e.contains("expired on 2001-01-01"), "{e}");
+}
