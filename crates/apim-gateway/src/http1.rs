@@ -213,7 +213,10 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Option<(htt
             if name.eq_ignore_ascii_case(b"content-length") {
                 let n = std::str::from_utf8(h.value)
                     .ok()
-                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(str::trim)
+                    // Digits only: `parse` would take a sign (`+5`), which other parsers on the path may not.
+                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|v| v.parse::<u64>().ok())
                     .ok_or_else(|| bad("an invalid Content-Length"))?;
                 if length.is_some_and(|l| l != n) {
                     return Err(bad("differing Content-Length values"));
@@ -301,7 +304,11 @@ pub fn step(framing: &mut Framing, buf: &mut BytesMut, eof: bool) -> Result<Step
                     };
                     let line = std::str::from_utf8(&buf[..end]).map_err(|_| Invalid("a chunk size that is not text".into()))?;
                     let digits = line.split(';').next().unwrap_or("").trim();
-                    let size = u64::from_str_radix(digits, 16).map_err(|_| Invalid(format!("chunk size `{digits}`")))?;
+                    // Hex digits only: `from_str_radix` would take a sign (`+5`), which is not HTTP (RFC 9112 §7.1).
+                    let size = Some(digits)
+                        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_hexdigit()))
+                        .and_then(|d| u64::from_str_radix(d, 16).ok())
+                        .ok_or_else(|| Invalid(format!("chunk size `{digits}`")))?;
                     buf.advance(end + 2);
                     *state = if size == 0 { Chunk::Trailers(0) } else { Chunk::Data(size) };
                 }
@@ -370,6 +377,10 @@ mod tests {
     #[test]
     fn framing_follows_rfc_9112() {
         assert_eq!(framing("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"), (Framing::Length(5), true));
+        for signed in ["+5", "-5", "5 5", "0x5", ""] {
+            let raw = format!("HTTP/1.1 200 OK\r\ncontent-length: {signed}\r\n\r\n");
+            assert!(head(&raw, Method::GET).is_err(), "Content-Length `{signed}` must be refused");
+        }
         // Both framings: chunked wins, the Content-Length is dropped and the connection not reused (RFC 9112 §6.3).
         let both = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\ncontent-length: 5\r\n\r\n";
         assert_eq!(framing(both), (Framing::Chunked(Chunk::Size), false));
@@ -421,6 +432,8 @@ mod tests {
         assert_eq!(body, b"hello world");
         assert_eq!(&rest[..], b"NEXT", "what follows the body stays for the next response");
         assert!(decode(Framing::Chunked(Chunk::Size), &[b"zz\r\n"]).is_err(), "a size that is not hexadecimal");
+        assert!(decode(Framing::Chunked(Chunk::Size), &[b"+5\r\nhello\r\n0\r\n\r\n"]).is_err(), "a size with a sign");
+        assert!(decode(Framing::Chunked(Chunk::Size), &[b"\r\n"]).is_err(), "an empty size");
         assert!(decode(Framing::Chunked(Chunk::Size), &[b"2\r\nabc\r\n"]).is_err(), "a chunk longer than its size");
         assert!(decode(Framing::Chunked(Chunk::Size), &[b"5\r\nhe"]).is_err(), "closed mid-chunk");
         assert!(decode(Framing::Length(10), &[b"0123"]).is_err(), "closed before the length");

