@@ -5,7 +5,8 @@
 //! **Architecture Invariant:** the gateway links neither axum nor sqlx: it learns state as `RuntimeState`
 //! (in-process from the control plane, or from the event hub) and reaches key managers through
 //! `apim_domain::scopes::TokenAuthority`. The request path takes no lock held across an await and does no I/O
-//! but the upstream call and, on an opaque-token cache miss, the key manager's introspection.
+//! but the upstream call, the key manager's introspection on an opaque-token cache miss, a JWKS refresh on an
+//! unknown `kid` (at most once a second), and the interceptor calls of operation policies.
 
 #![forbid(unsafe_code)]
 
