@@ -12,7 +12,7 @@
 # (e), a reference: the least proxy on hyper (one tokio thread, no chain), the stack the gateway hands what its own
 # HTTP/1.1 server and client do not take on, to tell what the chain costs from what a stack costs.
 # (f) is (c) through an API whose operation adds a request header and rewrites the resource path: the cost of
-# operation policies.
+# operation policies. (g0) and (g) POST a 1 KiB JSON body, (g) with the API's enableSchemaValidation.
 # Usage: bench/gateway.sh [SECONDS] [CONNECTIONS] [GATEWAY_WORKER_THREADS]   (needs wrk and nginx: apt-get install wrk nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,6 +77,18 @@ gw="http://127.0.0.1:$((8280 + off))/bench/1.0.0"
 gwp="http://127.0.0.1:$((8280 + off))/benchpol/1.0.0/x"
 wait_200 -H "Authorization: Bearer $token" "$gw"
 wait_200 -H "Authorization: Bearer $token" "$gwp"
+# (g) a 1 KiB JSON body POSTed through the gateway to the backend's counter: (g0) as it is, (g) checked against the
+# API's OpenAPI schema (enableSchemaValidation).
+python3 -c 'import json; print(json.dumps({"note": "bench", "items": [{"sku": "ABC-%d" % i, "qty": i + 1} for i in range(36)]}))' >"$work/order.json"
+printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nlocal f = io.open("%s", "r")\nwrk.body = f:read("*a")\nf:close()\n' "$work/order.json" >"$work/post.lua"
+gpost="http://127.0.0.1:$((8280 + off))/benchpost/1.0.0/count"
+gschema="http://127.0.0.1:$((8280 + off))/benchschema/1.0.0/count"
+for u in "$gpost" "$gschema"; do
+  for _ in $(seq 1 2000); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" -H 'content-type: application/json' --data-binary @"$work/order.json" "$u")" = 200 ] && break
+    sleep 0.01
+  done
+done
 
 # wrk -> "rps p50_ms p99_ms"
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.2f", v}'; }
@@ -103,6 +115,8 @@ run_rounds() { # prefix: runs a, b, c for $rounds rounds into files $work/<prefi
     load -H "Authorization: Bearer $token" "$gw" >>"$work/$1_c"
     [ "$1" != small ] || load -H "Authorization: Bearer $token" "http://127.0.0.1:$eport/" >>"$work/$1_e"
     [ "$1" != small ] || load -H "Authorization: Bearer $token" "$gwp" >>"$work/$1_f"
+    [ "$1" != small ] || load -H "Authorization: Bearer $token" -s "$work/post.lua" "$gpost" >>"$work/$1_g0"
+    [ "$1" != small ] || load -H "Authorization: Bearer $token" -s "$work/post.lua" "$gschema" >>"$work/$1_g"
   done
 }
 col() { awk -v c="$2" '{print $c}' "$work/$1" | median; }
@@ -114,6 +128,8 @@ b_rps=$(col small_b 1); b_p50=$(col small_b 2); b_p99=$(col small_b 3)
 c_rps=$(col small_c 1); c_p50=$(col small_c 2); c_p99=$(col small_c 3)
 e_rps=$(col small_e 1); e_p50=$(col small_e 2); e_p99=$(col small_e 3)
 f_rps=$(col small_f 1); f_p50=$(col small_f 2); f_p99=$(col small_f 3)
+g0_rps=$(col small_g0 1); g0_p50=$(col small_g0 2); g0_p99=$(col small_g0 3)
+g_rps=$(col small_g 1); g_p50=$(col small_g 2); g_p99=$(col small_g 3)
 
 python3 bench/setup_apis.py "https://127.0.0.1:$((9443 + off))" "http://127.0.0.1:$bport/bytes/1024" 1000 10
 sleep 2 # the gateway rebuilds its snapshot after the last change
@@ -154,9 +170,12 @@ printf '%-52s %10s %9s %9s %9s\n' "(c) with 1,000 APIs and 10,000 subscriptions"
 printf '%-52s %10s %9s %9s %9s\n' "(d) gateway node alone, same size" "$n_rps" "$n_p50" "$n_p99" "$n_rss"
 printf '%-52s %10s %9s %9s %9s\n' "(e) reference: bare hyper proxy, no chain" "$e_rps" "$e_p50" "$e_p99" "-"
 printf '%-52s %10s %9s %9s %9s\n' "(f) (c) plus addHeader + rewriteResourcePath" "$f_rps" "$f_p50" "$f_p99" "-"
+printf '%-52s %10s %9s %9s %9s\n' "(g0) POST of a 1 KiB JSON body" "$g0_rps" "$g0_p50" "$g0_p99" "-"
+printf '%-52s %10s %9s %9s %9s\n' "(g) (g0) with JSON schema validation" "$g_rps" "$g_p50" "$g_p99" "-"
 echo
 echo "c/b requests/s: $(ratio "$c_rps" "$b_rps")   p99 c/b: $(ratio "$c_p99" "$b_p99")   c/a requests/s: $(ratio "$c_rps" "$a_rps")"
 echo "at size: c/b requests/s: $(ratio "$d_rps" "$b2_rps")   p99 c/b: $(ratio "$d_p99" "$b2_p99")   (nginx measured again in the same rounds)"
 echo "gateway node at size: d/b requests/s: $(ratio "$n_rps" "$b3_rps")   p99 d/b: $(ratio "$n_p99" "$b3_p99")   (nginx measured again in the same rounds)"
 echo "operation policies: f/c requests/s: $(ratio "$f_rps" "$c_rps")   p99 f/c: $(ratio "$f_p99" "$c_p99")"
+echo "schema validation of 1 KiB: g/g0 requests/s: $(ratio "$g_rps" "$g0_rps")   p99 g/g0: $(ratio "$g_p99" "$g0_p99")"
 echo "reference: e/b requests/s: $(ratio "$e_rps" "$b_rps")   p99 e/b: $(ratio "$e_p99" "$b_p99")   c/e requests/s: $(ratio "$c_rps" "$e_rps")   (the chain's share)"

@@ -37,10 +37,15 @@ def conn():
     return _local.c
 
 
-def call(method, path, body=None, headers=None, form=None):
+def call(method, path, body=None, headers=None, form=None, files=None):
     h = {"authorization": AUTH}
     data = None
-    if form is not None:
+    if files is not None:
+        boundary = "benchboundary7MA4YWxkTrZu0gW"
+        parts = [f'--{boundary}\r\ncontent-disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in files.items()]
+        data = "".join(parts) + f"--{boundary}--\r\n"
+        h["content-type"] = f"multipart/form-data; boundary={boundary}"
+    elif form is not None:
         data = urllib.parse.urlencode(form)
         h["content-type"] = "application/x-www-form-urlencoded"
     elif body is not None:
@@ -83,6 +88,28 @@ def api(name, context, backend, mediation=None):
     return a["id"]
 
 
+ORDERS = {"openapi": "3.0.1", "info": {"title": "BenchOrders", "version": "1.0.0"}, "paths": {"/count": {"post": {
+    "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Order"}}}},
+    "responses": {"200": {"description": "counted"}}}}},
+    "components": {"schemas": {
+        "Order": {"type": "object", "required": ["items"], "properties": {
+            "items": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Item"}},
+            "note": {"type": "string", "maxLength": 200}}},
+        "Item": {"type": "object", "required": ["sku", "qty"], "additionalProperties": False, "properties": {
+            "sku": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]+$"}, "qty": {"type": "integer", "minimum": 1}}}}}}
+
+
+def imported(name, context, backend, validate):
+    """An API from the orders OpenAPI document (POST /count), with or without WSO2's enableSchemaValidation."""
+    props = {"name": name, "context": context, "policies": ["BenchSub"], "enableSchemaValidation": validate,
+             "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": backend}}}
+    a = call("POST", f"{PB}/apis/import-openapi", files={"file": json.dumps(ORDERS), "additionalProperties": json.dumps(props)})
+    rev = call("POST", f"{PB}/apis/{a['id']}/revisions", {"description": "bench"})
+    call("POST", f"{PB}/apis/{a['id']}/deploy-revision?revisionId={rev['id']}", [{"name": "Default", "displayOnDevportal": True}])
+    call("POST", f"{PB}/apis/change-lifecycle?action=Publish&apiId={a['id']}")
+    return a["id"]
+
+
 def app(name):
     return call("POST", f"{DP}/applications", {"name": name, "throttlingPolicy": "BenchApp", "tokenType": "JWT"})["applicationId"]
 
@@ -107,6 +134,9 @@ def main():
             {"policyName": "addHeader", "parameters": {"headerName": "X-Bench", "headerValue": "policy"}},
             {"policyName": "rewriteResourcePath", "parameters": {"newResourcePath": "/bytes/1024"}}]})
         subscribe(mediated, app_id)
+        # 1 KiB JSON bodies POSTed to the backend's counter, without and with schema validation.
+        for name, context, validate in [("BenchPost", "/benchpost", False), ("BenchSchema", "/benchschema", True)]:
+            subscribe(imported(name, context, root, validate), app_id)
         creds = base64.b64encode(f"{keys['consumerKey']}:{keys['consumerSecret']}".encode()).decode()
         tok = call("POST", "/oauth2/token", form={"grant_type": "client_credentials"}, headers={"authorization": "Basic " + creds})
         print(tok["access_token"])

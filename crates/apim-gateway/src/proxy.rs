@@ -261,7 +261,8 @@ impl Gateway {
         }
         let validation = resource.validation.as_deref();
         let req = match validation.and_then(|v| v.request.as_ref()) {
-            Some(schema) => match validate_request(req, schema).await {
+            // Boxed: the rare validating path should not size every request's future.
+            Some(schema) => match Box::pin(validate_request(req, schema)).await {
                 Ok(req) => req,
                 Err(rejected) => return (Err(rejected), api_name, app_name),
             },
@@ -604,7 +605,7 @@ impl Gateway {
                     if let Some(schema) = validation.and_then(|v| v.response(p.status.as_u16()))
                         && is_json(&p.headers)
                     {
-                        return Ok(validate_response(p, b, schema).await);
+                        return Ok(Box::pin(validate_response(p, b, schema)).await);
                     }
                     return Ok(Response::from_parts(p, b));
                 }
