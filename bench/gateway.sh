@@ -13,6 +13,7 @@
 # HTTP/1.1 server and client do not take on, to tell what the chain costs from what a stack costs.
 # (f) is (c) through an API whose operation adds a request header and rewrites the resource path: the cost of
 # operation policies. (g0) and (g) POST a 1 KiB JSON body, (g) with the API's enableSchemaValidation.
+# SMALL_ONLY=1 skips the runs at size (1,000 APIs) and the gateway node: (a)-(c) and (e)-(g) only.
 # Usage: bench/gateway.sh [SECONDS] [CONNECTIONS] [GATEWAY_WORKER_THREADS]   (needs wrk and nginx: apt-get install wrk nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -131,6 +132,7 @@ f_rps=$(col small_f 1); f_p50=$(col small_f 2); f_p99=$(col small_f 3)
 g0_rps=$(col small_g0 1); g0_p50=$(col small_g0 2); g0_p99=$(col small_g0 3)
 g_rps=$(col small_g 1); g_p50=$(col small_g 2); g_p99=$(col small_g 3)
 
+if [ -z "${SMALL_ONLY:-}" ]; then
 python3 bench/setup_apis.py "https://127.0.0.1:$((9443 + off))" "http://127.0.0.1:$bport/bytes/1024" 1000 10
 sleep 2 # the gateway rebuilds its snapshot after the last change
 wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$gw" >/dev/null
@@ -159,6 +161,9 @@ n_rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$gw_pid/status)
 n_rps=$(col node_d 1); n_p50=$(col node_d 2); n_p99=$(col node_d 3)
 b3_rps=$(col node_b 1); b3_p99=$(col node_b 3)
 
+else
+  d_rps=0; d_p50=-; d_p99=-; d_rss=-; b2_rps=1; b2_p99=1; n_rps=0; n_p50=-; n_p99=-; n_rss=-; b3_rps=1; b3_p99=1
+fi
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN {printf "%.2f", x/y}'; }
 echo
 echo "wrk -t1 -c$conns -d${secs}s, keep-alive, 1 KiB responses; gateway worker threads: $workers; $(nproc) cores; medians of $rounds alternating rounds"
