@@ -57,6 +57,23 @@ impl Ty {
     }
 }
 
+/// Where validation failed (path segments innermost first) and what.
+struct Failure {
+    path: Vec<String>,
+    what: String,
+}
+
+impl Failure {
+    fn new(what: String) -> Failure {
+        Failure { path: Vec::new(), what }
+    }
+
+    fn under(mut self, segment: String) -> Failure {
+        self.path.push(segment);
+        self
+    }
+}
+
 /// A compiled schema.
 #[derive(Debug, Default)]
 pub struct Schema {
@@ -90,68 +107,68 @@ impl Schema {
 
     /// `Err` says where (a JSON pointer into the body) and what.
     pub fn validate(&self, v: &Value) -> Result<(), String> {
-        self.check(v, &mut String::from("#"))
+        self.check(v).map_err(|f| {
+            let mut at = String::from("#");
+            for seg in f.path.iter().rev() {
+                at.push('/');
+                at.push_str(&seg.replace('~', "~0").replace('/', "~1"));
+            }
+            format!("{at}: {}", f.what)
+        })
     }
 
-    fn check(&self, v: &Value, at: &mut String) -> Result<(), String> {
+    /// Nothing is allocated while a body conforms: the path to a failure is gathered on the way back out.
+    fn check(&self, v: &Value) -> Result<(), Failure> {
         if !self.types.is_empty() && !self.types.iter().any(|t| t.holds(v)) {
             let want: Vec<String> = self.types.iter().map(|t| format!("{t:?}").to_ascii_lowercase()).collect();
-            return Err(format!("{at}: expected {}, found {}", want.join(" or "), Ty::of(v)));
+            return Err(Failure::new(format!("expected {}, found {}", want.join(" or "), Ty::of(v))));
         }
         if let Some(allowed) = &self.allowed
             && !allowed.contains(v)
         {
-            return Err(format!("{at}: {v} is not one of the allowed values"));
+            return Err(Failure::new(format!("{v} is not one of the allowed values")));
         }
         match v {
             Value::Object(o) => {
                 for r in &self.required {
                     if !o.contains_key(r) {
-                        return Err(format!("{at}: `{r}` is required"));
+                        return Err(Failure::new(format!("`{r}` is required")));
                     }
                 }
                 for (k, val) in o {
-                    let len = at.len();
-                    at.push('/');
-                    at.push_str(&k.replace('~', "~0").replace('/', "~1"));
                     let r = match self.properties.iter().find(|(name, _)| name == k) {
-                        Some((_, s)) => s.check(val, at),
+                        Some((_, s)) => s.check(val),
                         None => match &self.additional {
-                            Some(None) => Err(format!("{at}: no such property is allowed")),
-                            Some(Some(s)) => s.check(val, at),
+                            Some(None) => Err(Failure::new("no such property is allowed".into())),
+                            Some(Some(s)) => s.check(val),
                             None => Ok(()),
                         },
                     };
-                    r?;
-                    at.truncate(len);
+                    r.map_err(|f| f.under(k.clone()))?;
                 }
             }
             Value::Array(items) => {
                 if self.min_items.is_some_and(|m| items.len() < m) || self.max_items.is_some_and(|m| items.len() > m) {
-                    return Err(format!("{at}: {} items is out of bounds", items.len()));
+                    return Err(Failure::new(format!("{} items is out of bounds", items.len())));
                 }
                 if self.unique_items && items.iter().enumerate().any(|(i, x)| items[..i].contains(x)) {
-                    return Err(format!("{at}: items must be unique"));
+                    return Err(Failure::new("items must be unique".into()));
                 }
                 if let Some(s) = &self.items {
                     for (i, x) in items.iter().enumerate() {
-                        let len = at.len();
-                        at.push('/');
-                        at.push_str(&i.to_string());
-                        s.check(x, at)?;
-                        at.truncate(len);
+                        s.check(x).map_err(|f| f.under(i.to_string()))?;
                     }
                 }
             }
             Value::String(s) => {
                 let n = s.chars().count();
                 if self.min_length.is_some_and(|m| n < m) || self.max_length.is_some_and(|m| n > m) {
-                    return Err(format!("{at}: a length of {n} is out of bounds"));
+                    return Err(Failure::new(format!("a length of {n} is out of bounds")));
                 }
                 if let Some(p) = &self.pattern
                     && !p.is_match(s)
                 {
-                    return Err(format!("{at}: does not match the pattern `{}`", p.as_str()));
+                    return Err(Failure::new(format!("does not match the pattern `{}`", p.as_str())));
                 }
             }
             Value::Number(num) => {
@@ -159,38 +176,38 @@ impl Schema {
                 if let Some((m, exclusive)) = self.minimum
                     && (f < m || (exclusive && f == m))
                 {
-                    return Err(format!("{at}: {num} is below the minimum {m}"));
+                    return Err(Failure::new(format!("{num} is below the minimum {m}")));
                 }
                 if let Some((m, exclusive)) = self.maximum
                     && (f > m || (exclusive && f == m))
                 {
-                    return Err(format!("{at}: {num} is above the maximum {m}"));
+                    return Err(Failure::new(format!("{num} is above the maximum {m}")));
                 }
                 if let Some(d) = self.multiple_of
                     && d > 0.0
                     && ((f / d) - (f / d).round()).abs() > 1e-9
                 {
-                    return Err(format!("{at}: {num} is not a multiple of {d}"));
+                    return Err(Failure::new(format!("{num} is not a multiple of {d}")));
                 }
             }
             _ => {}
         }
         for s in &self.all_of {
-            s.check(v, at)?;
+            s.check(v)?;
         }
-        if !self.any_of.is_empty() && !self.any_of.iter().any(|s| s.check(v, &mut at.clone()).is_ok()) {
-            return Err(format!("{at}: matches none of anyOf"));
+        if !self.any_of.is_empty() && !self.any_of.iter().any(|s| s.check(v).is_ok()) {
+            return Err(Failure::new("matches none of anyOf".into()));
         }
         if !self.one_of.is_empty() {
-            let n = self.one_of.iter().filter(|s| s.check(v, &mut at.clone()).is_ok()).count();
+            let n = self.one_of.iter().filter(|s| s.check(v).is_ok()).count();
             if n != 1 {
-                return Err(format!("{at}: matches {n} of oneOf, not exactly one"));
+                return Err(Failure::new(format!("matches {n} of oneOf, not exactly one")));
             }
         }
         if let Some(s) = &self.not
-            && s.check(v, &mut at.clone()).is_ok()
+            && s.check(v).is_ok()
         {
-            return Err(format!("{at}: matches a schema it must not"));
+            return Err(Failure::new("matches a schema it must not".into()));
         }
         Ok(())
     }
