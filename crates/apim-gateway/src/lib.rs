@@ -14,6 +14,8 @@ mod auth;
 mod body;
 mod convert;
 mod gateway;
+#[cfg(test)]
+mod harness;
 pub mod http1;
 pub mod inbound;
 mod mediate;
