@@ -237,7 +237,14 @@ impl ConnGuard {
     /// period: a connection closes after one to two periods of silence). Returns whether it ended on its own.
     async fn run<F: std::future::Future<Output = ()>>(self, conn: F) -> bool {
         let period = self.admission.limits.idle_timeout;
+        let first = self.admission.limits.header_read_timeout.min(period);
         let watchdog = async {
+            // A connection that has sent nothing by the head deadline is closed then: hyper's version detection
+            // would wait for its first bytes forever, and its head timer only starts after them.
+            tokio::time::sleep(first).await;
+            if !self.moved.swap(false, Ordering::Relaxed) {
+                return;
+            }
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             loop {
                 tick.tick().await;

@@ -688,3 +688,57 @@ async fn proxy_protocol_from_trusted_balancers() {
     assert_eq!(status_of(&via(LOCAL, "PROXY TCP4 198.51.100.7 10.0.0.1 1 2\r\n".into()).await), 400, "an untrusted peer's header is not one");
     drop(node);
 }
+
+/// Out of file descriptors: a node limited to 256 descriptors is flooded on one listener until accepting fails;
+/// the failures are counted, the accept loop backs off instead of spinning or dying, and once the flood's
+/// connections close (the head deadline) every listener answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_descriptors_is_survived() {
+    let dir = TempDir::new("apim-emfile");
+    let offset = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099, 5672]);
+    write_control_plane(dir.path(), offset, "[transport.limits]\nheader_read_timeout = 3\n").expect("config");
+    let _ = std::fs::create_dir_all(dir.path().join("cp").join("tls"));
+    let apim = apim();
+    let script = format!("ulimit -n 256 && exec '{}' all-in-one -c cp.toml --data-dir cp --bind 127.0.0.1", apim.display());
+    let mut node = Node::spawn(std::path::Path::new("/bin/sh"), &["-c", &script], dir.path());
+    let https = node.url("management-https", Duration::from_secs(20));
+    let mgmt_http = host_port(&node.url("management-http", Duration::from_secs(5)));
+    let ready = wait_ready(&https, Duration::from_secs(30)).await;
+    assert_eq!(ready.status, 200, "{}\n{}", ready.body, node.stderr());
+
+    // Far more connections than the node has descriptors; the kernel's backlog holds the ones it cannot accept.
+    let sources: Vec<IpAddr> = (20..23).map(|i| IpAddr::from([127, 0, 0, i])).collect();
+    let mut flood = Vec::new();
+    for from in &sources {
+        for _ in 0..150 {
+            if let Ok(tcp) = connect_from(*from, mgmt_http).await {
+                flood.push(tcp);
+            }
+        }
+    }
+    let metric = |body: &str| {
+        body.lines()
+            .find(|l| l.starts_with("apim_listener_accept_errors_total{listener=\"management http\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // The flood's connections time out (3 s head deadline) and free their descriptors: the node recovers.
+    drop(flood);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(5), http::get(&format!("{https}/metrics"))).await
+            && r.status == 200
+        {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "the node did not recover\n{}", node.stderr());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(metric(&metrics.body) > 0, "accept failures are counted: {}", metrics.body);
+    let again = tokio::time::timeout(Duration::from_secs(10), http::get(&format!("http://{mgmt_http}/health/ready"))).await;
+    assert_eq!(again.expect("in time").expect("health").status, 200);
+    let warnings = node.stderr().lines().filter(|l| l.contains("accept failed")).count();
+    assert!(warnings >= 1, "logged: {}", node.stderr());
+    drop(node);
+}
