@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use apim_config::{LoadOptions, Severity, Source, load_file, load_str};
 
+mod golden;
+
 fn seed_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/seed-configs")
 }
