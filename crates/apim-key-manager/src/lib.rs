@@ -36,9 +36,11 @@ pub use jwt::SigningKey;
 /// What the key manager reads from `deployment.toml`.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// `iss` of JWTs: `[oauth] issuer`, default `https://<host>:<port>/oauth2/token`.
+    /// `iss` of JWTs and discovery's `issuer`: `[oauth] issuer`, default `{base_url}/oauth2/token`.
     pub issuer: String,
-    /// Public base URL of this node (proxyPort when set), for discovery.
+    /// Where clients reach this node, for discovery's endpoints: `[server] hostname` with
+    /// `[transport.https.properties] proxyPort` when set (a load balancer's port), else the bound HTTPS port
+    /// ([`DeploymentConfig::public_https_base`]).
     pub base_url: String,
     pub access_ttl: i64,
     pub refresh_ttl: i64,

@@ -454,6 +454,62 @@ async fn key_manager_on_mariadb() {
     suite(connect(&tdb.toml_fields()).await).await;
 }
 
+/// Discovery advertises the address clients use: `[server] hostname` with `[transport.https.properties] proxyPort`
+/// (a node behind a load balancer on 443), not the port the node binds; `[oauth] issuer` names the issuer only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_advertises_the_public_address() {
+    let dir = TempDir::new("apim-km-discovery");
+    let public = "[server]\nhostname = \"api.example.test\"\noffset = 3\n[transport.https.properties]\nproxyPort = 443\n";
+    let cases = [
+        (public.to_string(), "https://api.example.test", "https://api.example.test/oauth2/token"),
+        (
+            format!("{public}[oauth]\nissuer = \"https://idp.example.test/oauth2/token\"\n"),
+            "https://api.example.test",
+            "https://idp.example.test/oauth2/token",
+        ),
+        // Without a proxyPort: the port the node binds, offset included.
+        (
+            "[server]\nhostname = \"km.example.test\"\noffset = 3\n".to_string(),
+            "https://km.example.test:9446",
+            "https://km.example.test:9446/oauth2/token",
+        ),
+        (
+            "[server]\nhostname = \"km.example.test\"\n[transport.https.properties]\nport = 9443\nproxyPort = 8443\n".to_string(),
+            "https://km.example.test:8443",
+            "https://km.example.test:8443/oauth2/token",
+        ),
+    ];
+    for (i, (text, base, issuer)) in cases.into_iter().enumerate() {
+        let text = format!("{text}[database.apim_db]\n{}", sqlite_db(&dir).replace("km.db", &format!("km{i}.db")));
+        let env = |_: &str| None;
+        let loaded = apim_config::load_str(Source::new("deployment.toml", text), &LoadOptions::default(), &env).expect("config");
+        let db = apim_store::connect(loaded.config.apim_db.as_ref().expect("db"), &HostsFile::default()).await.expect("connect");
+        users(&db).await;
+        let node = start(&db, Config::from_deployment(&loaded.config), &rsa_key()).await;
+
+        for path in ["/.well-known/openid-configuration", "/oauth2/token/.well-known/openid-configuration"] {
+            let d = http::get(&format!("{}{path}", node.base)).await.expect("discovery").json();
+            assert_eq!(d["issuer"], issuer, "{d}");
+            for (key, endpoint) in [
+                ("authorization_endpoint", "/oauth2/authorize"),
+                ("token_endpoint", "/oauth2/token"),
+                ("introspection_endpoint", "/oauth2/introspect"),
+                ("revocation_endpoint", "/oauth2/revoke"),
+                ("userinfo_endpoint", "/oauth2/userinfo"),
+                ("jwks_uri", "/oauth2/jwks"),
+                ("registration_endpoint", "/keymanager-operations/dcr/register"),
+            ] {
+                assert_eq!(d[key], format!("{base}{endpoint}"), "{key} in {d}");
+            }
+        }
+        // The tokens' `iss` is the advertised issuer.
+        let (id, secret) = register(&node, "client_credentials", "JWT").await;
+        let r = token(&node, &id, &secret, "grant_type=client_credentials").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(claims(r.json()["access_token"].as_str().expect("token"))["iss"], issuer);
+    }
+}
+
 /// A listener (a control plane) that is down when a token is revoked still gets the notice once it is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notices_wait_for_a_listener_that_is_down() {
