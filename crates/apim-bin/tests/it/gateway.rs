@@ -125,6 +125,26 @@ pub(crate) async fn eventually(url: &str, token: Option<&str>, status: u16) -> h
     }
 }
 
+/// Names the step a long scenario is in: when an assertion fails, the step is said beside the panic.
+pub(crate) struct Steps(&'static str);
+
+impl Steps {
+    pub(crate) fn new(first: &'static str) -> Steps {
+        Steps(first)
+    }
+    pub(crate) fn next(&mut self, name: &'static str) {
+        self.0 = name;
+    }
+}
+
+impl Drop for Steps {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("the scenario failed in step `{}`", self.0);
+        }
+    }
+}
+
 pub(crate) fn code(r: &http::Response) -> String {
     r.json()["code"].as_str().unwrap_or_default().to_string()
 }
@@ -191,6 +211,7 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     let token = m.token(&ck, &cs, "").await;
     let items = format!("{gw}/shop/1.0.0/items");
 
+    let mut step = Steps::new("happy path");
     // The happy path: forwarded to the backend's base path, client identity added, the token not forwarded.
     let ok = eventually(&items, Some(&token), 200).await;
     assert_eq!(ok.status, 200, "{}\n{}", ok.body, node.stderr());
@@ -200,6 +221,7 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     assert_eq!(echo["headers"]["x-forwarded-proto"], "http");
     assert!(echo["headers"].get("authorization").is_none(), "the client's token must not reach the backend");
     assert_eq!(get(&format!("{gws}/shop/1.0.0/items?x=1"), Some(&token)).await.json()["headers"]["x-forwarded-proto"], "https");
+    step.next("chunked GET body");
     // A GET that carries a chunked body keeps it: framing is read before hop-by-hop headers are dropped.
     let mut tcp = tokio::net::TcpStream::connect(gw.trim_start_matches("http://")).await.expect("connect");
     let raw = format!(
@@ -209,6 +231,7 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     let mut answer = String::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_string(&mut answer)).await;
     assert!(answer.starts_with("HTTP/1.1 200") && answer.contains(r#"{"bytes":5}"#), "{answer}");
+    step.next("one connection, both servers");
     // One kept-alive connection: a bodiless GET (the gateway's own HTTP/1.1 server), a POST with a body (handed
     // to hyper with the bytes already read), then another GET (hyper's from then on).
     let mut tcp = tokio::net::TcpStream::connect(gw.trim_start_matches("http://")).await.expect("connect");
@@ -224,6 +247,7 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     tcp.write_all(format!("GET /shop/1.0.0/items HTTP/1.1\r\nhost: x\r\n{auth}\r\n").as_bytes()).await.expect("GET again");
     let (head, body) = read_response(&mut tcp).await;
     assert!(head.starts_with("HTTP/1.1 200") && body.contains("/backend/items"), "{head}{body}");
+    step.next("h2c");
     // HTTP/2 without TLS (prior knowledge) on the same port: the preface goes to hyper.
     let h2 = tokio::net::TcpStream::connect(gw.trim_start_matches("http://")).await.expect("connect h2c");
     let (mut sender, conn) =
@@ -235,10 +259,12 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
         .expect("request");
     let resp = sender.send_request(req).await.expect("h2c answer");
     assert_eq!((resp.version(), resp.status().as_u16()), (hyper::Version::HTTP_2, 200));
+    step.next("X-Forwarded-For");
     // A client's own X-Forwarded-For is kept, with this hop appended.
     let bearer = format!("Bearer {token}");
     let r = http::request("GET", &items, &[("authorization", &bearer), ("x-forwarded-for", "203.0.113.7")], "").await.expect("xff");
     assert_eq!(r.json()["headers"]["x-forwarded-for"], "203.0.113.7, 127.0.0.1", "{}", r.body);
+    step.next("authorizationHeader");
     // An API whose token comes in a header of its own (`authorizationHeader`): that header, not Authorization.
     let custom = m
         .publish(json!({"name": "CustomHeader", "context": "/custom", "version": "1.0.0", "policies": ["Unlimited"],
@@ -260,9 +286,11 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     assert!(r.json()["headers"].get("x-api-token").is_none(), "the token's header must not reach the backend");
     let r = get(&custom_url, Some(&token)).await;
     assert_eq!((r.status, code(&r).as_str()), (401, "900902"), "Authorization is not this API's header: {}", r.body);
+    step.next("unsecured resource");
     // Unsecured resource, no token.
     assert_eq!(get(&format!("{gw}/shop/1.0.0/open"), None).await.status, 200);
 
+    step.next("missing and forged credentials");
     // Missing, malformed and forged credentials.
     let r = get(&items, None).await;
     assert_eq!((r.status, code(&r).as_str()), (401, "900902"), "{}", r.body);
@@ -300,12 +328,14 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
         assert_eq!((r.status, code(&r).as_str()), (401, "900901"), "{name}: {}", r.body);
     }
 
+    step.next("scopes");
     // Scopes: the resource wants shop_read.
     let r = get(&format!("{gw}/shop/1.0.0/items/7"), Some(&token)).await;
     assert_eq!((r.status, code(&r).as_str()), (403, "900910"), "{}", r.body);
     let scoped = m.token(&ck, &cs, "shop_read").await;
     assert_eq!(get(&format!("{gw}/shop/1.0.0/items/7"), Some(&scoped)).await.status, 200);
 
+    step.next("authType");
     // authType: Application resources refuse a user's token, Application User resources an application's (900905).
     let user_token = m.user_token(&ck, &cs).await;
     assert_eq!(get(&format!("{gw}/shop/1.0.0/apponly"), Some(&token)).await.status, 200);
@@ -315,6 +345,7 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
         assert_eq!((r.status, code(&r).as_str()), (403, "900905"), "{path}: {}", r.body);
     }
 
+    step.next("subscription and key type");
     // No subscription; a sandbox key on an API with production endpoints only.
     let (_, ck2, cs2) = m.app("Unsubscribed", "Unlimited", "JWT", "PRODUCTION").await;
     let r = get(&items, Some(&m.token(&ck2, &cs2, "").await)).await;
@@ -324,6 +355,7 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     let r = eventually(&items, Some(&sandbox), 403).await;
     assert_eq!(r.status, 403, "{}", r.body);
 
+    step.next("opaque tokens and revocation");
     // Opaque tokens go through introspection; revoking one (and a JWT) is honoured at once.
     let (oapp, ock, ocs) = m.app("OpaqueApp", "Unlimited", "OAUTH", "PRODUCTION").await;
     m.subscribe(&shop, &oapp, "Gold").await;
@@ -346,6 +378,7 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     }
     let token = m.token(&ck, &cs, "").await;
 
+    step.next("API keys");
     // API keys: JWTs the control plane signs, in the `apikey` header or query parameter; revocation reaches the
     // gateway as an event.
     let generated = m
@@ -374,6 +407,7 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     };
     assert_eq!((r.status, code(&r).as_str()), (401, "900901"), "a revoked API key: {}", r.body);
 
+    step.next("blocked subscription");
     // A blocked subscription.
     m.ok("POST", &format!("/api/am/publisher/v4/subscriptions/block-subscription?subscriptionId={sub}&blockState=BLOCKED"), Value::Null)
         .await;
@@ -382,6 +416,7 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     m.ok("POST", &format!("/api/am/publisher/v4/subscriptions/unblock-subscription?subscriptionId={sub}"), Value::Null).await;
     assert_eq!(eventually(&items, Some(&token), 200).await.status, 200);
 
+    step.next("application throttling");
     // Application throttling: three a minute, then 429 with Retry-After.
     let (tapp, tck, tcs) = m.app("Throttled", "ThreePerMin", "JWT", "PRODUCTION").await;
     m.subscribe(&shop, &tapp, "Gold").await;
@@ -393,6 +428,7 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     assert_eq!((r.status, code(&r).as_str()), (429, "900803"), "{}", r.body);
     assert!(r.headers.get("retry-after").is_some() && r.json()["nextAccessTime"].is_string(), "{:?}", r.headers);
 
+    step.next("backend limit maxTps");
     // The backend's own limit (`maxTps`): two an hour on this node, then 503 900801 (429 is for policies).
     let capped = m
         .publish(json!({"name": "Capped", "context": "/capped", "version": "1.0.0", "policies": ["Unlimited"],
@@ -414,6 +450,7 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     assert_eq!(code(r), "900801", "{}", r.body);
     assert!(r.headers.get("retry-after").is_some(), "{:?}", r.headers);
 
+    step.next("blocked IP");
     // A blocked IP.
     let cond = m
         .ok(
@@ -428,12 +465,14 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     assert_eq!(m.call("DELETE", &format!("/api/am/admin/v4/throttling/deny-policy/{cond_id}"), Value::Null).await.status, 200);
     assert_eq!(eventually(&items, Some(&token), 200).await.status, 200);
 
+    step.next("no such API or resource");
     // No such API or resource.
     let r = get(&format!("{gw}/nothing/here"), Some(&token)).await;
     assert_eq!((r.status, code(&r).as_str()), (404, "900906"));
     let r = http::request("DELETE", &items, &[("authorization", &format!("Bearer {token}"))], "").await.expect("delete");
     assert_eq!((r.status, code(&r).as_str()), (404, "900906"));
 
+    step.next("oversized headers");
     // Oversized headers: 431 from the HTTP layer. The server closes with bytes of the head unread, so the kernel
     // may reset the connection before the answer is read: a few tries, and at least one must read the 431 (any
     // other status fails at once).
@@ -454,12 +493,14 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     }
     assert!(answered.is_some(), "no answer to an oversized head in five tries");
 
+    step.next("misbehaving backends");
     // Backends that reset, send garbage or stay silent: 502/504 with WSO2's bodies, never a hang.
     for (path, status, wso2) in [("reset", 502, "101505"), ("garbage", 502, "101505"), ("silent", 504, "101504")] {
         // Bounded so a hang fails the test; the endpoint's own timeout (1 s) is what answers `silent`.
         let r = tokio::time::timeout(Duration::from_secs(30), get(&format!("{gw}/flaky/1.0.0/{path}"), None)).await.expect("not a hang");
         assert_eq!((r.status, code(&r).as_str()), (status, wso2), "{path}: {}", r.body);
     }
+    step.next("hand-framed answers");
     // Answers framed by hand and written in pieces come through whole.
     for (path, body) in [
         ("chunked", "hello world".to_string()),
@@ -472,6 +513,7 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
         assert_eq!(r.status, 200, "{path}: {}", r.body);
         assert!(r.body == body, "{path}: {} bytes, {:?}…", r.body.len(), r.body.get(..40));
     }
+    step.next("bodies cut short");
     // A body cut short or garbled after a 200 head: the client must not take it as complete.
     for path in ["short", "badchunk"] {
         let r = http::request("GET", &format!("{gw}/flaky/1.0.0/{path}"), &[], "").await;
@@ -479,6 +521,7 @@ async fn gateway_enforces_wso2_codes_through_real_sockets() {
     }
     let _ = flaky;
 
+    step.next("slow loris");
     // A slow-loris client: the header never completes; the gateway closes the connection after 10 s.
     let addr = gw.trim_start_matches("http://").to_string();
     let mut tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
