@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use apim_domain::api::EventDraft;
 use apim_store::{AdminStore, ApiFilter, ApiStore, ApplicationStore};
+use apim_wire::BlockConditionType;
+use apim_wire::hub::EventKind;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -248,7 +250,7 @@ fn validate_policy(level: &str, o: &mut Map<String, Value>) -> Result<String> {
     Ok(name)
 }
 
-fn policy_event(event_type: &str, level: &str, doc: &Value) -> EventDraft {
+fn policy_event(kind: EventKind, level: &str, doc: &Value) -> EventDraft {
     let quota = doc
         .pointer("/defaultLimit/type")
         .and_then(Value::as_str)
@@ -266,7 +268,7 @@ fn policy_event(event_type: &str, level: &str, doc: &Value) -> EventDraft {
             fields[k] = doc.get(k).cloned().unwrap_or(Value::Null);
         }
     }
-    event(event_type, fields)
+    event(kind, fields)
 }
 
 async fn find_policy(cp: &ControlPlane, level: &str, id: &str) -> Result<(String, Value)> {
@@ -298,7 +300,7 @@ async fn create_policy(
     let name = validate_policy(level, &mut o)?;
     o.insert("policyId".into(), json!(uuid::Uuid::new_v4().to_string()));
     let doc = Value::Object(o);
-    cp.db.create_policy(level, &name, &doc.to_string(), &[policy_event("POLICY_CREATE", level, &doc)]).await?;
+    cp.db.create_policy(level, &name, &doc.to_string(), &[policy_event(EventKind::PolicyCreate, level, &doc)]).await?;
     Ok((StatusCode::CREATED, Json(doc)).into_response())
 }
 
@@ -327,7 +329,7 @@ async fn update_policy(
     }
     o.insert("policyId".into(), json!(id));
     let doc = Value::Object(o);
-    cp.db.update_policy(level, &name, &doc.to_string(), &[policy_event("POLICY_UPDATE", level, &doc)]).await?;
+    cp.db.update_policy(level, &name, &doc.to_string(), &[policy_event(EventKind::PolicyUpdate, level, &doc)]).await?;
     Ok(Json(doc).into_response())
 }
 
@@ -377,43 +379,43 @@ async fn delete_policy(
     if let Some(user) = policy_in_use(&cp, level, &name).await? {
         return Err(ApiError::conflict(format!("policy `{name}` cannot be deleted: used by {user}")));
     }
-    cp.db.delete_policy(level, &name, &[policy_event("POLICY_DELETE", level, &doc)]).await?;
+    cp.db.delete_policy(level, &name, &[policy_event(EventKind::PolicyDelete, level, &doc)]).await?;
     Ok(StatusCode::OK.into_response())
 }
 
 // === deny policies (block conditions) ===
 
 fn validate_deny(o: &Map<String, Value>) -> Result<(String, Value)> {
-    let kind = o.get("conditionType").and_then(Value::as_str).unwrap_or("");
+    let kind = BlockConditionType::from(o.get("conditionType").and_then(Value::as_str).unwrap_or(""));
     let value = o.get("conditionValue").cloned().unwrap_or(Value::Null);
     let text = |v: &Value| v.as_str().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     let ip = |v: &Value, f: &str| v.get(f).and_then(Value::as_str).is_some_and(|s| s.parse::<IpAddr>().is_ok());
-    let ok = match kind {
-        "API" => text(&value).is_some_and(|c| c.starts_with('/')),
-        "APPLICATION" => text(&value).is_some_and(|c| c.contains(':')),
-        "USER" | "SUBSCRIPTION" => text(&value).is_some(),
-        "IP" => ip(&value, "fixedIp"),
-        "IPRANGE" => ip(&value, "startingIp") && ip(&value, "endingIp"),
-        other => {
+    let ok = match &kind {
+        BlockConditionType::Api => text(&value).is_some_and(|c| c.starts_with('/')),
+        BlockConditionType::Application => text(&value).is_some_and(|c| c.contains(':')),
+        BlockConditionType::User | BlockConditionType::Subscription => text(&value).is_some(),
+        BlockConditionType::Ip => ip(&value, "fixedIp"),
+        BlockConditionType::IpRange => ip(&value, "startingIp") && ip(&value, "endingIp"),
+        BlockConditionType::Unknown(other) => {
             return Err(ApiError::field("conditionType", format!("`{other}` is not API, APPLICATION, IP, IPRANGE, USER or SUBSCRIPTION")));
         }
     };
     if !ok {
         let want = match kind {
-            "API" => "an API context such as /pizzashack/1.0.0",
-            "APPLICATION" => "owner:application",
-            "IP" => "{\"fixedIp\": \"<address>\", \"invert\": false}",
-            "IPRANGE" => "{\"startingIp\": \"<address>\", \"endingIp\": \"<address>\", \"invert\": false}",
+            BlockConditionType::Api => "an API context such as /pizzashack/1.0.0",
+            BlockConditionType::Application => "owner:application",
+            BlockConditionType::Ip => "{\"fixedIp\": \"<address>\", \"invert\": false}",
+            BlockConditionType::IpRange => "{\"startingIp\": \"<address>\", \"endingIp\": \"<address>\", \"invert\": false}",
             _ => "a non-empty value",
         };
         return Err(ApiError::field("conditionValue", format!("must be {want}")));
     }
-    Ok((kind.to_string(), value))
+    Ok((kind.as_str().to_string(), value))
 }
 
-fn deny_event(event_type: &str, doc: &Value) -> EventDraft {
+fn deny_event(kind: EventKind, doc: &Value) -> EventDraft {
     event(
-        event_type,
+        kind,
         json!({"conditionId": doc.get("conditionId"), "conditionType": doc.get("conditionType"), "conditionValue": doc.get("conditionValue"), "state": doc.get("conditionStatus")}),
     )
 }
@@ -444,7 +446,7 @@ async fn create_deny(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, bo
     let doc = json!({"conditionId": id, "conditionType": kind, "conditionValue": value, "conditionStatus": status});
     // The name makes a condition unique: one rule per type and value.
     let name = format!("{kind}:{value}");
-    cp.db.create_object("block_condition", &id, &name, &doc.to_string(), &[deny_event("BLOCK_CONDITION_ADD", &doc)]).await?;
+    cp.db.create_object("block_condition", &id, &name, &doc.to_string(), &[deny_event(EventKind::BlockConditionAdd, &doc)]).await?;
     Ok((StatusCode::CREATED, Json(doc)).into_response())
 }
 
@@ -461,14 +463,14 @@ async fn patch_deny(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pat
         .and_then(Value::as_bool)
         .ok_or_else(|| ApiError::field("conditionStatus", "must be true or false"))?;
     doc["conditionStatus"] = json!(status);
-    cp.db.update_object("block_condition", &id, &name, &doc.to_string(), &[deny_event("BLOCK_CONDITION_UPDATE", &doc)]).await?;
+    cp.db.update_object("block_condition", &id, &name, &doc.to_string(), &[deny_event(EventKind::BlockConditionUpdate, &doc)]).await?;
     Ok(Json(doc).into_response())
 }
 
 async fn delete_deny(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
     admin(&cp, &headers).await?;
     let (_, doc) = find_object(&cp, "block_condition", &id).await?;
-    cp.db.delete_object("block_condition", &id, &[deny_event("BLOCK_CONDITION_DELETE", &doc)]).await?;
+    cp.db.delete_object("block_condition", &id, &[deny_event(EventKind::BlockConditionDelete, &doc)]).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -520,7 +522,13 @@ async fn create_environment(State(cp): State<Arc<ControlPlane>>, headers: Header
     let env = crate::Environment { id: uuid::Uuid::new_v4().to_string(), name: name.clone(), kind, vhost: host };
     let doc = env_json(&env, false);
     cp.db
-        .create_object("environment", &env.id, &name, &doc.to_string(), &[event("ENVIRONMENT_CREATE", json!({"name": name, "id": env.id}))])
+        .create_object(
+            "environment",
+            &env.id,
+            &name,
+            &doc.to_string(),
+            &[event(EventKind::EnvironmentCreate, json!({"name": name, "id": env.id}))],
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(doc)).into_response())
 }
@@ -542,7 +550,7 @@ async fn update_environment(
     }
     let doc = env_json(&crate::Environment { id: id.clone(), name: name.clone(), kind, vhost: host }, false);
     cp.db
-        .update_object("environment", &id, &name, &doc.to_string(), &[event("ENVIRONMENT_UPDATE", json!({"name": name, "id": id}))])
+        .update_object("environment", &id, &name, &doc.to_string(), &[event(EventKind::EnvironmentUpdate, json!({"name": name, "id": id}))])
         .await?;
     Ok(Json(doc).into_response())
 }
@@ -559,7 +567,7 @@ async fn delete_environment(State(cp): State<Arc<ControlPlane>>, headers: Header
             return Err(ApiError::conflict(format!("environment `{name}` still serves API `{}` {}; undeploy it first", a.name, a.version)));
         }
     }
-    cp.db.delete_object("environment", &id, &[event("ENVIRONMENT_DELETE", json!({"name": name, "id": id}))]).await?;
+    cp.db.delete_object("environment", &id, &[event(EventKind::EnvironmentDelete, json!({"name": name, "id": id}))]).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -601,7 +609,7 @@ fn km_fields(o: &Map<String, Value>) -> Result<(String, Value)> {
 
 fn km_event(action: &str, doc: &Value) -> EventDraft {
     event(
-        "KEY_MANAGER_CONFIGURATION",
+        EventKind::KeyManagerConfiguration,
         json!({"name": doc.get("name"), "enabled": doc.get("enabled"), "action": action, "keyManagerType": doc.get("type"), "tokenType": doc.get("tokenType").cloned().unwrap_or(json!("DIRECT"))}),
     )
 }
@@ -690,7 +698,7 @@ async fn change_owner(
     let app = cp.db.get_application(&id).await?.ok_or_else(|| ApiError::not_found(format!("application {id} not found")))?;
     let changed = apim_domain::api::ApplicationRecord { owner: owner.clone(), ..app };
     let ev = event(
-        "APPLICATION_UPDATE",
+        EventKind::ApplicationUpdate,
         json!({"uuid": changed.id, "applicationId": changed.id, "applicationName": changed.name, "subscriber": changed.owner, "applicationPolicy": changed.throttling_policy, "tokenType": changed.token_type}),
     );
     cp.db.change_application_owner(&changed, &[ev]).await?;

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use apim_jose::jwt;
 use apim_store::{AdminStore, ApiStore, ApplicationStore};
+use apim_wire::KeyType;
+use apim_wire::hub::EventKind;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -37,11 +39,7 @@ fn now() -> i64 {
 }
 
 fn key_type_of(t: &str) -> Result<&'static str> {
-    match t {
-        "PRODUCTION" => Ok("PRODUCTION"),
-        "SANDBOX" => Ok("SANDBOX"),
-        other => Err(ApiError::field("keyType", format!("`{other}` is not PRODUCTION or SANDBOX"))),
-    }
+    KeyType::from(t).known_str().ok_or_else(|| ApiError::field("keyType", format!("`{t}` is not PRODUCTION or SANDBOX")))
 }
 
 fn body_object(body: &Bytes) -> Result<Value> {
@@ -135,7 +133,10 @@ async fn revoke(
         return Ok(StatusCode::OK.into_response());
     }
     let doc = json!({"jti": jti, "applicationId": app.id, "keyType": key_type, "expiresAt": expires});
-    let ev = event("API_KEY_REVOKE", json!({"tokenId": jti, "applicationUUID": app.id, "keyType": key_type, "expiryTime": expires * 1000}));
+    let ev = event(
+        EventKind::ApiKeyRevoke,
+        json!({"tokenId": jti, "applicationUUID": app.id, "keyType": key_type, "expiryTime": expires * 1000}),
+    );
     cp.db.create_object(REVOKED_KIND, jti, &app.id, &doc.to_string(), &[ev]).await?;
     Ok(StatusCode::OK.into_response())
 }

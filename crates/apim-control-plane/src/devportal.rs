@@ -7,6 +7,8 @@ use std::sync::Arc;
 use apim_domain::api::{ApiRecord, ApplicationRecord, EventDraft, KeyMapping, SubscriptionRecord};
 use apim_domain::keys::{ClientRequest, KeyError};
 use apim_store::{ApiFilter, ApiStore, ApplicationStore};
+use apim_wire::SubscriptionStatus;
+use apim_wire::hub::EventKind;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -130,10 +132,10 @@ fn key_json(k: &KeyMapping) -> Value {
     })
 }
 
-fn app_event(event_type: &str, app: &ApplicationRecord) -> EventDraft {
+fn app_event(kind: EventKind, app: &ApplicationRecord) -> EventDraft {
     let d: Value = serde_json::from_str(&app.document).unwrap_or_else(|_| json!({}));
     event(
-        event_type,
+        kind,
         json!({"uuid": app.id, "applicationId": app.id, "applicationName": app.name, "tokenType": app.token_type, "applicationPolicy": app.throttling_policy,
                "attributes": d.get("attributes").cloned().unwrap_or(json!({})), "subscriber": app.owner, "groupIds": []}),
     )
@@ -210,7 +212,7 @@ async fn create_application(State(cp): State<Arc<ControlPlane>>, headers: Header
         document: document.to_string(),
         created_at: now(),
     };
-    cp.db.create_application(&app, &[app_event("APPLICATION_CREATE", &app)]).await?;
+    cp.db.create_application(&app, &[app_event(EventKind::ApplicationCreate, &app)]).await?;
     Ok((StatusCode::CREATED, Json(app_json(&app, &[], 0))).into_response())
 }
 
@@ -233,7 +235,7 @@ async fn update_application(
     let old = own_app(&cp, &who, &id).await?;
     let (name, policy, token_type, document) = app_fields(&cp, &json_body(&body)?).await?;
     let app = ApplicationRecord { name, throttling_policy: policy, token_type, document: document.to_string(), ..old };
-    cp.db.update_application(&app, &[app_event("APPLICATION_UPDATE", &app)]).await?;
+    cp.db.update_application(&app, &[app_event(EventKind::ApplicationUpdate, &app)]).await?;
     let subs = cp.db.list_subscriptions(Some(&id), None).await?.len();
     Ok(Json(app_json(&app, &cp.db.key_mappings(&id).await?, subs)).into_response())
 }
@@ -243,8 +245,8 @@ async fn delete_application(State(cp): State<Arc<ControlPlane>>, headers: Header
     who.require(APPS)?;
     let app = own_app(&cp, &who, &id).await?;
     let mut events: Vec<EventDraft> =
-        cp.db.list_subscriptions(Some(&id), None).await?.iter().map(|s| sub_event("SUBSCRIPTIONS_DELETE", s)).collect();
-    events.push(app_event("APPLICATION_DELETE", &app));
+        cp.db.list_subscriptions(Some(&id), None).await?.iter().map(|s| sub_event(EventKind::SubscriptionsDelete, s)).collect();
+    events.push(app_event(EventKind::ApplicationDelete, &app));
     let Some(keys) = cp.db.delete_application(&id, &events).await? else {
         return Err(ApiError::not_found(format!("application {id} not found")));
     };
@@ -279,7 +281,7 @@ async fn generate_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, 
     let app = own_app(&cp, &who, &id).await?;
     let v = json_body(&body)?;
     let key_type = v.get("keyType").and_then(Value::as_str).unwrap_or("");
-    if key_type != "PRODUCTION" && key_type != "SANDBOX" {
+    if !apim_wire::KeyType::from(key_type).is_known() {
         return Err(ApiError::field("keyType", "must be PRODUCTION or SANDBOX"));
     }
     let km_name = v.get("keyManager").and_then(Value::as_str).unwrap_or(RESIDENT);
@@ -332,7 +334,7 @@ async fn generate_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, 
         created_at: now(),
     };
     let ev = event(
-        "APPLICATION_REGISTRATION_CREATE",
+        EventKind::ApplicationRegistrationCreate,
         json!({"applicationId": id, "applicationUUID": id, "consumerKey": keys.client_id, "keyType": key_type, "keyManager": RESIDENT}),
     );
     if let Err(e) = cp.db.add_key_mapping(&mapping, &[ev]).await {
@@ -410,9 +412,9 @@ fn sub_json(s: &SubscriptionRecord, api: Option<&ApiRecord>) -> Value {
            "apiInfo": api.map(|a| json!({"id": a.id, "name": a.name, "context": a.context, "version": a.version, "provider": a.provider}))})
 }
 
-fn sub_event(event_type: &str, s: &SubscriptionRecord) -> EventDraft {
+fn sub_event(kind: EventKind, s: &SubscriptionRecord) -> EventDraft {
     event(
-        event_type,
+        kind,
         json!({"subscriptionId": s.id, "subscriptionUUID": s.id, "apiId": s.api_id, "apiUUID": s.api_id, "applicationId": s.application_id,
                "applicationUUID": s.application_id, "policyId": s.policy, "subscriptionState": s.status}),
     )
@@ -447,10 +449,10 @@ async fn subscribe_one(cp: &ControlPlane, who: &Principal, v: &Value) -> Result<
         api_id: api.id.clone(),
         application_id: app.id,
         policy: policy.to_string(),
-        status: "UNBLOCKED".into(),
+        status: SubscriptionStatus::Unblocked.as_str().into(),
         created_at: now(),
     };
-    cp.db.create_subscription(&sub, &[sub_event("SUBSCRIPTIONS_CREATE", &sub)]).await?;
+    cp.db.create_subscription(&sub, &[sub_event(EventKind::SubscriptionsCreate, &sub)]).await?;
     Ok((sub, api))
 }
 
@@ -518,7 +520,7 @@ async fn unsubscribe(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pa
     let who = cp.principal(&headers).await?;
     who.require(SUBS)?;
     let s = own_subscription(&cp, &who, &id).await?;
-    if !cp.db.delete_subscription(&id, &[sub_event("SUBSCRIPTIONS_DELETE", &s)]).await? {
+    if !cp.db.delete_subscription(&id, &[sub_event(EventKind::SubscriptionsDelete, &s)]).await? {
         return Err(ApiError::not_found(format!("subscription {id} not found")));
     }
     Ok(StatusCode::OK.into_response())

@@ -130,7 +130,7 @@ impl ControlPlane {
     /// Records a revoked access token (a JWT's `jti` or an opaque token's SHA-256) with its event, once.
     pub async fn record_revocation(&self, id: &str, expires_at: i64) -> std::result::Result<(), apim_store::StoreError> {
         let doc = json!({"expiresAt": expires_at}).to_string();
-        let ev = event(apim_wire::hub::TOKEN_REVOCATION, json!({"revokedToken": id, "expiryTime": expires_at * 1000}));
+        let ev = event(apim_wire::hub::EventKind::TokenRevocation, json!({"revokedToken": id, "expiryTime": expires_at * 1000}));
         match self.db.create_object(REVOKED, &uuid::Uuid::new_v4().to_string(), id, &doc, &[ev]).await {
             Ok(()) | Err(apim_store::StoreError::Conflict { .. }) => Ok(()),
             Err(e) => Err(e),

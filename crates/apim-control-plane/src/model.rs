@@ -2,6 +2,7 @@
 //! normalised (defaults filled in). Unknown fields are kept as they are: WSO2's DTO has many we do not act on.
 
 use apim_domain::api::{ApiRecord, EventDraft};
+use apim_wire::hub::{EventHeader, EventKind};
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, Result};
@@ -360,14 +361,9 @@ pub fn normalize(body: Value, existing: Option<&ApiRecord>, provider: &str, poli
 }
 
 /// WSO2's APIEvent payload, plus `gatewayLabels` for deployment events.
-pub fn api_event(event_type: &str, api: &ApiRecord, extra: Value) -> EventDraft {
+pub fn api_event(kind: EventKind, api: &ApiRecord, extra: Value) -> EventDraft {
     let doc: Value = serde_json::from_str(&api.document).unwrap_or(Value::Null);
-    let mut payload = json!({
-        "eventId": uuid::Uuid::new_v4().to_string(),
-        "timeStamp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
-        "type": event_type,
-        "tenantId": -1234,
-        "tenantDomain": "carbon.super",
+    let fields = json!({
         "apiId": api.id,
         "uuid": api.id,
         "apiName": api.name,
@@ -379,18 +375,24 @@ pub fn api_event(event_type: &str, api: &ApiRecord, extra: Value) -> EventDraft 
         "securityScheme": doc.get("securityScheme").cloned().unwrap_or(Value::Null),
         "apiVisibility": doc.get("visibility").cloned().unwrap_or(Value::Null),
     });
-    if let (Value::Object(p), Value::Object(e)) = (&mut payload, extra) {
-        p.extend(e);
-    }
-    EventDraft { event_type: event_type.to_string(), payload: payload.to_string() }
+    draft(kind, [fields, extra])
 }
 
-/// A WSO2 event with the base fields every event carries, plus `fields`.
-pub fn event(event_type: &str, fields: Value) -> EventDraft {
+/// A WSO2 event: the header every event carries, plus `fields`.
+pub fn event(kind: EventKind, fields: Value) -> EventDraft {
+    draft(kind, [fields])
+}
+
+/// The header (`apim_wire::hub::EventHeader`: id, time, type, tenant) followed by each object of `parts`.
+fn draft<const N: usize>(kind: EventKind, parts: [Value; N]) -> EventDraft {
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    let mut payload = json!({"eventId": uuid::Uuid::new_v4().to_string(), "timeStamp": now_ms, "type": event_type, "tenantId": -1234, "tenantDomain": "carbon.super"});
-    if let (Value::Object(p), Value::Object(f)) = (&mut payload, fields) {
-        p.extend(f);
+    let mut payload = serde_json::to_value(EventHeader::new(kind, uuid::Uuid::new_v4().to_string(), now_ms)).unwrap_or(Value::Null);
+    if let Value::Object(p) = &mut payload {
+        for part in parts {
+            if let Value::Object(f) = part {
+                p.extend(f);
+            }
+        }
     }
-    EventDraft { event_type: event_type.to_string(), payload: payload.to_string() }
+    EventDraft { event_type: kind.as_str().to_string(), payload: payload.to_string() }
 }

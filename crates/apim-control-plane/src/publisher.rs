@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use apim_domain::api::{ApiRecord, Deployment, LIFECYCLE, LifecycleEntry, Revision, state_display};
 use apim_store::{ApiFilter, ApiStore};
+use apim_wire::SubscriptionStatus;
+use apim_wire::hub::EventKind;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -167,7 +169,7 @@ async fn create_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, bod
     let policies = policy_names(&cp).await?;
     let (doc, id, name, version, context) = normalize(json_body(&body)?, None, &who.username, &policies, now() * 1000)?;
     let api = new_record(doc, id.clone(), name, version, context, &who.username);
-    cp.db.create_api(&api, &[api_event("API_CREATE", &api, json!({}))]).await?;
+    cp.db.create_api(&api, &[api_event(EventKind::ApiCreate, &api, json!({}))]).await?;
     tracing::info!(api_id = %id, name = %api.name, user = %who.username, "API created");
     let mut resp = (StatusCode::CREATED, Json(doc_of(&api))).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/am/publisher/v4/apis/{id}")) {
@@ -188,7 +190,7 @@ async fn update_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pat
     let policies = policy_names(&cp).await?;
     let (doc, ..) = normalize(json_body(&body)?, Some(&old), &who.username, &policies, now() * 1000)?;
     let api = ApiRecord { document: Value::Object(doc).to_string(), updated_at: now(), api_type: old.api_type.clone(), ..old };
-    cp.db.update_api(&api, &[api_event("API_UPDATE", &api, json!({}))]).await?;
+    cp.db.update_api(&api, &[api_event(EventKind::ApiUpdate, &api, json!({}))]).await?;
     Ok(ok(doc_of(&api)))
 }
 
@@ -199,9 +201,9 @@ async fn delete_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pat
     let envs: Vec<String> = cp.db.deployments(&id).await?.into_iter().map(|d| d.environment).collect();
     let mut events = Vec::new();
     if !envs.is_empty() {
-        events.push(api_event("REMOVE_API_FROM_GATEWAY", &api, json!({"gatewayLabels": envs})));
+        events.push(api_event(EventKind::RemoveApiFromGateway, &api, json!({"gatewayLabels": envs})));
     }
-    events.push(api_event("API_DELETE", &api, json!({})));
+    events.push(api_event(EventKind::ApiDelete, &api, json!({})));
     if !cp.db.delete_api(&id, &events).await? {
         return Err(ApiError::not_found(format!("API {id} not found")));
     }
@@ -247,7 +249,7 @@ async fn change_lifecycle(
         username: who.username.clone(),
         time: now(),
     };
-    let event = api_event("API_LIFECYCLE_CHANGE", &changed, json!({"lifecycleEvent": action, "currentStatus": api.status}));
+    let event = api_event(EventKind::ApiLifecycleChange, &changed, json!({"lifecycleEvent": action, "currentStatus": api.status}));
     if !cp.db.change_status(&changed, &api.status, &entry, &[event]).await? {
         return Err(ApiError::conflict("the API changed state meanwhile; reload and retry"));
     }
@@ -414,7 +416,7 @@ async fn deploy_revision(
         })
         .collect();
     let labels: Vec<&str> = targets.iter().map(|t| t.0.as_str()).collect();
-    let event = api_event("DEPLOY_API_IN_GATEWAY", &api, json!({"gatewayLabels": labels, "revisionId": rev.id}));
+    let event = api_event(EventKind::DeployApiInGateway, &api, json!({"gatewayLabels": labels, "revisionId": rev.id}));
     cp.db.deploy(&deployments, &[event]).await?;
     tracing::info!(api_id = %id, revision = rev.number, environments = ?labels, user = %who.username, "revision deployed");
     Ok((StatusCode::CREATED, Json(deployments.iter().map(deployment_json).collect::<Vec<_>>())).into_response())
@@ -440,7 +442,7 @@ async fn undeploy_revision(
     if let Some(rid) = rid {
         envs.retain(|e| current.iter().any(|d| &d.environment == e && &d.revision_id == rid));
     }
-    let event = api_event("REMOVE_API_FROM_GATEWAY", &api, json!({"gatewayLabels": envs}));
+    let event = api_event(EventKind::RemoveApiFromGateway, &api, json!({"gatewayLabels": envs}));
     let removed = cp.db.undeploy(&id, &envs, &[event]).await?;
     let remaining = cp.db.deployments(&id).await?;
     tracing::info!(api_id = %id, environments = ?removed, "revision undeployed");
@@ -461,7 +463,7 @@ async fn restore_revision(
     let mut doc: Value = serde_json::from_str(&rev.document).unwrap_or_else(|_| json!({}));
     doc["lifeCycleStatus"] = json!(api.status);
     let restored = ApiRecord { document: doc.to_string(), updated_at: now(), ..api };
-    cp.db.update_api(&restored, &[api_event("API_UPDATE", &restored, json!({}))]).await?;
+    cp.db.update_api(&restored, &[api_event(EventKind::ApiUpdate, &restored, json!({}))]).await?;
     Ok((StatusCode::CREATED, Json(doc_of(&restored))).into_response())
 }
 
@@ -663,7 +665,7 @@ async fn import_openapi(
     let (mut doc, id, name, version, context) = normalize(Value::Object(props), None, &who.username, &policies, now() * 1000)?;
     doc.insert(DEFINITION.into(), definition);
     let api = new_record(doc, id.clone(), name, version, context, &who.username);
-    cp.db.create_api(&api, &[api_event("API_CREATE", &api, json!({}))]).await?;
+    cp.db.create_api(&api, &[api_event(EventKind::ApiCreate, &api, json!({}))]).await?;
     tracing::info!(api_id = %id, name = %api.name, user = %who.username, "API imported from an OpenAPI definition");
     Ok((StatusCode::CREATED, Json(doc_of(&api))).into_response())
 }
@@ -699,7 +701,7 @@ async fn put_swagger(
     let (mut doc, ..) = normalize(stored, Some(&api), &who.username, &policies, now() * 1000)?;
     doc.insert(DEFINITION.into(), definition.clone());
     let updated = ApiRecord { document: Value::Object(doc).to_string(), updated_at: now(), ..api };
-    cp.db.update_api(&updated, &[api_event("API_UPDATE", &updated, json!({}))]).await?;
+    cp.db.update_api(&updated, &[api_event(EventKind::ApiUpdate, &updated, json!({}))]).await?;
     Ok(Json(definition).into_response())
 }
 
@@ -725,7 +727,7 @@ async fn copy_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query
     doc.insert("provider".into(), json!(old.provider));
     doc.insert("type".into(), json!(old.api_type));
     let api = new_record(doc, new_id, name, version, context, &old.provider);
-    cp.db.create_api(&api, &[api_event("API_CREATE", &api, json!({}))]).await?;
+    cp.db.create_api(&api, &[api_event(EventKind::ApiCreate, &api, json!({}))]).await?;
     Ok((StatusCode::CREATED, Json(doc_of(&api))).into_response())
 }
 
@@ -746,19 +748,23 @@ async fn list_subscriptions(
     Ok(Json(json!({"count": list.len(), "list": list})).into_response())
 }
 
-async fn set_subscription_state(cp: &ControlPlane, headers: &HeaderMap, id: Option<&String>, state: &str) -> Result<Response> {
+async fn set_subscription_state(
+    cp: &ControlPlane,
+    headers: &HeaderMap,
+    id: Option<&String>,
+    state: &SubscriptionStatus,
+) -> Result<Response> {
     cp.principal(headers).await?.require(&["apim:subscription_block", "apim:api_publish"])?;
     let id = id.filter(|s| !s.is_empty()).ok_or_else(|| ApiError::field("subscriptionId", "is required"))?;
     let sub = apim_store::ApplicationStore::get_subscription(&cp.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("subscription {id} not found")))?;
-    let ev = apim_domain::api::EventDraft {
-        event_type: "SUBSCRIPTIONS_UPDATE".into(),
-        payload: json!({"eventId": uuid::Uuid::new_v4().to_string(), "timeStamp": now() * 1000, "type": "SUBSCRIPTIONS_UPDATE", "tenantId": -1234,
-            "subscriptionId": sub.id, "subscriptionUUID": sub.id, "apiId": sub.api_id, "apiUUID": sub.api_id, "applicationId": sub.application_id,
-            "applicationUUID": sub.application_id, "policyId": sub.policy, "subscriptionState": state}).to_string(),
-    };
-    if !apim_store::ApplicationStore::set_subscription_status(&cp.db, id, state, &[ev]).await? {
+    let ev = crate::model::event(
+        EventKind::SubscriptionsUpdate,
+        json!({"subscriptionId": sub.id, "subscriptionUUID": sub.id, "apiId": sub.api_id, "apiUUID": sub.api_id, "applicationId": sub.application_id,
+            "applicationUUID": sub.application_id, "policyId": sub.policy, "subscriptionState": state}),
+    );
+    if !apim_store::ApplicationStore::set_subscription_status(&cp.db, id, state.as_str(), &[ev]).await? {
         return Err(ApiError::not_found(format!("subscription {id} not found")));
     }
     Ok(StatusCode::OK.into_response())
@@ -769,11 +775,11 @@ async fn block_subscription(
     headers: HeaderMap,
     Query(p): Query<HashMap<String, String>>,
 ) -> Result<Response> {
-    let state = p.get("blockState").map(String::as_str).unwrap_or("");
-    if state != "BLOCKED" && state != "PROD_ONLY_BLOCKED" {
+    let state = SubscriptionStatus::from(p.get("blockState").map(String::as_str).unwrap_or(""));
+    if !matches!(state, SubscriptionStatus::Blocked | SubscriptionStatus::ProdOnlyBlocked) {
         return Err(ApiError::field("blockState", "must be BLOCKED or PROD_ONLY_BLOCKED"));
     }
-    set_subscription_state(&cp, &headers, p.get("subscriptionId"), state).await
+    set_subscription_state(&cp, &headers, p.get("subscriptionId"), &state).await
 }
 
 async fn unblock_subscription(
@@ -781,5 +787,5 @@ async fn unblock_subscription(
     headers: HeaderMap,
     Query(p): Query<HashMap<String, String>>,
 ) -> Result<Response> {
-    set_subscription_state(&cp, &headers, p.get("subscriptionId"), "UNBLOCKED").await
+    set_subscription_state(&cp, &headers, p.get("subscriptionId"), &SubscriptionStatus::Unblocked).await
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use apim_store::{AdminStore, ApiStore, ApplicationStore, StoreError};
 use apim_wire::{
-    DeployedApi, RuntimeApplication, RuntimeBlockCondition, RuntimeKeyMapping, RuntimePolicy, RuntimeState, RuntimeSubscription,
+    DeployedApi, PolicyLevel, RuntimeApplication, RuntimeBlockCondition, RuntimeKeyMapping, RuntimePolicy, RuntimeState,
+    RuntimeSubscription,
 };
 use serde_json::Value;
 
@@ -90,7 +91,7 @@ impl ControlPlane {
             .map(|k| RuntimeKeyMapping {
                 consumer_key: k.consumer_key,
                 application_id: k.application_id,
-                key_type: k.key_type,
+                key_type: k.key_type.into(),
                 key_manager: k.key_manager,
             })
             .collect();
@@ -104,14 +105,14 @@ impl ControlPlane {
                 api_id: s.api_id,
                 application_id: s.application_id,
                 policy: s.policy,
-                status: s.status,
+                status: s.status.into(),
             })
             .collect();
         let mut policies = Vec::new();
-        for level in ["application", "subscription", "api", "custom"] {
-            for (name, document) in self.db.policies(level).await? {
+        for level in PolicyLevel::KNOWN {
+            for (name, document) in self.db.policies(level.as_str()).await? {
                 policies.push(RuntimePolicy {
-                    level: level.into(),
+                    level: level.clone(),
                     name,
                     document: serde_json::from_str(&document).unwrap_or(Value::Null),
                 });
@@ -126,7 +127,7 @@ impl ControlPlane {
                 let d: Value = serde_json::from_str(&doc).ok()?;
                 Some(RuntimeBlockCondition {
                     id,
-                    condition_type: d.get("conditionType")?.as_str()?.to_string(),
+                    condition_type: d.get("conditionType")?.as_str()?.into(),
                     value: d.get("conditionValue").cloned().unwrap_or(Value::Null),
                     enabled: d.get("conditionStatus").and_then(Value::as_bool).unwrap_or(true),
                 })

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use apim_store::{AdminStore, ApiFilter, ApiStore, UserStore};
+use apim_wire::hub::EventKind;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -115,7 +116,7 @@ async fn create(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, body: B
     cp.principal(&headers).await?.require(MANAGE)?;
     let (name, doc) = validated(&cp, &body).await?;
     let id = uuid::Uuid::new_v4().to_string();
-    let ev = event("SCOPE_CREATE", json!({"name": name, "displayName": doc["displayName"], "description": doc["description"]}));
+    let ev = event(EventKind::ScopeCreate, json!({"name": name, "displayName": doc["displayName"], "description": doc["description"]}));
     cp.db.create_object(KIND, &id, &name, &doc.to_string(), &[ev]).await?;
     Ok((StatusCode::CREATED, Json(with_usage(&cp, &id, doc).await?)).into_response())
 }
@@ -140,7 +141,7 @@ async fn update(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id
     if name != old_name {
         return Err(ApiError::field("name", format!("cannot change (is `{old_name}`)")));
     }
-    let ev = event("SCOPE_UPDATE", json!({"name": name, "displayName": doc["displayName"], "description": doc["description"]}));
+    let ev = event(EventKind::ScopeUpdate, json!({"name": name, "displayName": doc["displayName"], "description": doc["description"]}));
     cp.db.update_object(KIND, &id, &name, &doc.to_string(), &[ev]).await?;
     Ok(Json(with_usage(&cp, &id, doc).await?).into_response())
 }
@@ -152,7 +153,7 @@ async fn delete(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id
     if used > 0 {
         return Err(ApiError::conflict(format!("scope `{name}` is used by {used} API(s); remove it from their operations first")));
     }
-    let ev = event("SCOPE_DELETE", json!({"name": name, "displayName": doc["displayName"], "description": doc["description"]}));
+    let ev = event(EventKind::ScopeDelete, json!({"name": name, "displayName": doc["displayName"], "description": doc["description"]}));
     cp.db.delete_object(KIND, &id, &[ev]).await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use apim_wire::SubscriptionStatus;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -344,11 +345,14 @@ impl Gateway {
         let Some(sub) = snap.subscriptions.get(app_id.as_str()).and_then(|subs| subs.get(&api.id)) else {
             return Err(Reject::Forbidden("User is NOT authorized to access the Resource. API Subscription validation failed.".into()));
         };
-        match sub.status.as_str() {
-            "BLOCKED" => return Err(Reject::SubscriptionBlocked),
-            "PROD_ONLY_BLOCKED" if key_type == KeyType::Production => return Err(Reject::SubscriptionBlocked),
-            "ON_HOLD" | "REJECTED" | "TIER_UPDATE_PENDING" => return Err(Reject::SubscriptionInactive),
-            _ => {}
+        match sub.status {
+            SubscriptionStatus::Blocked => return Err(Reject::SubscriptionBlocked),
+            SubscriptionStatus::ProdOnlyBlocked if key_type == KeyType::Production => return Err(Reject::SubscriptionBlocked),
+            SubscriptionStatus::OnHold | SubscriptionStatus::Rejected | SubscriptionStatus::TierUpdatePending => {
+                return Err(Reject::SubscriptionInactive);
+            }
+            // A status this version does not know (a newer control plane's) passes.
+            SubscriptionStatus::Unblocked | SubscriptionStatus::ProdOnlyBlocked | SubscriptionStatus::Unknown(_) => {}
         }
         if !resource.scopes.is_empty() && !resource.scopes.iter().any(|s| principal.scopes.contains(s)) {
             return Err(Reject::Scope(resource.scopes.clone()));

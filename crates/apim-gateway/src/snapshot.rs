@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use apim_wire::RuntimeState;
+use apim_wire::{BlockConditionType, PolicyLevel, RuntimeState};
 use serde_json::Value;
 
 use crate::router::Template;
@@ -121,7 +121,7 @@ pub struct Application {
 #[derive(Debug)]
 pub struct Subscription {
     pub policy: String,
-    pub status: String,
+    pub status: apim_wire::SubscriptionStatus,
     /// WSO2's subscription throttle key `{appId}:{context}/{version}:{version}`, and its burst-control key.
     pub throttle_key: String,
     pub burst_key: String,
@@ -282,7 +282,7 @@ impl Snapshot {
             );
         }
         for k in &state.key_mappings {
-            let kt = if k.key_type.eq_ignore_ascii_case("SANDBOX") { KeyType::Sandbox } else { KeyType::Production };
+            let kt = if k.key_type == apim_wire::KeyType::Sandbox { KeyType::Sandbox } else { KeyType::Production };
             snap.keys.insert(k.consumer_key.clone(), (k.application_id.clone(), kt));
         }
         for s in &state.subscriptions {
@@ -300,7 +300,7 @@ impl Snapshot {
             );
         }
         for p in &state.policies {
-            if p.level == "custom" {
+            if p.level == PolicyLevel::Custom {
                 let text = |f: &str| p.document.get(f).and_then(Value::as_str).unwrap_or_default();
                 match apim_domain::custom::CustomRule::parse(text("keyTemplate"), text("siddhiQuery")) {
                     Ok(rule) => {
@@ -319,11 +319,12 @@ impl Snapshot {
                     continue;
                 }
             };
-            let map = match p.level.as_str() {
-                "application" => &mut snap.app_policies,
-                "subscription" => &mut snap.sub_policies,
-                "api" | "advanced" => &mut snap.api_policies,
-                _ => continue,
+            let map = match &p.level {
+                PolicyLevel::Application => &mut snap.app_policies,
+                PolicyLevel::Subscription => &mut snap.sub_policies,
+                PolicyLevel::Api => &mut snap.api_policies,
+                PolicyLevel::Unknown(level) if level == "advanced" => &mut snap.api_policies,
+                PolicyLevel::Custom | PolicyLevel::Unknown(_) => continue,
             };
             map.insert(p.name.clone(), compiled);
         }
@@ -333,17 +334,17 @@ impl Snapshot {
             let text = b.value.as_str().map(str::to_string);
             let ip = |f: &str| b.value.get(f).and_then(Value::as_str).and_then(|s| s.parse::<IpAddr>().ok());
             let invert = b.value.get("invert").and_then(Value::as_bool).unwrap_or(false);
-            match (b.condition_type.as_str(), text) {
-                ("API", Some(t)) => drop(snap.blocks.apis.insert(t)),
-                ("APPLICATION", Some(t)) => drop(snap.blocks.applications.insert(t)),
-                ("USER", Some(t)) => drop(snap.blocks.users.insert(t)),
-                ("SUBSCRIPTION", Some(t)) => drop(snap.blocks.subscriptions.insert(t)),
-                ("IP", _) => {
+            match (&b.condition_type, text) {
+                (BlockConditionType::Api, Some(t)) => drop(snap.blocks.apis.insert(t)),
+                (BlockConditionType::Application, Some(t)) => drop(snap.blocks.applications.insert(t)),
+                (BlockConditionType::User, Some(t)) => drop(snap.blocks.users.insert(t)),
+                (BlockConditionType::Subscription, Some(t)) => drop(snap.blocks.subscriptions.insert(t)),
+                (BlockConditionType::Ip, _) => {
                     if let Some(a) = ip("fixedIp") {
                         snap.blocks.ips.push((a, a, invert));
                     }
                 }
-                ("IPRANGE", _) => {
+                (BlockConditionType::IpRange, _) => {
                     if let (Some(a), Some(z)) = (ip("startingIp"), ip("endingIp")) {
                         snap.blocks.ips.push((a, z, invert));
                     }

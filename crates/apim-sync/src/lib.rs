@@ -11,8 +11,12 @@
 //! to the next control plane on silence, a refused connection, 5xx or 404 (a node that is not ready), on a new
 //! connection: the failed peer's pooled connections are dropped.
 //!
+//! Event kinds are `apim_wire::hub::EventKind`, the control plane's own table; an event of a kind this version
+//! does not know (a newer control plane's) is counted (`apim_sync_events_unknown_total`), never fatal.
+//!
 //! **Architecture Invariant:** what a node serves is built only from what the control plane sent: a whole
-//! snapshot, patched by parts that events named; an event this node cannot place asks for a whole snapshot.
+//! snapshot, patched by parts that events named; an event this node cannot place (an unknown kind included)
+//! asks for a whole snapshot.
 
 #![forbid(unsafe_code)]
 
@@ -25,7 +29,7 @@ use std::time::Duration;
 
 use apim_config::{Endpoint, EndpointScheme, HostsFile};
 use apim_wire::RuntimeState;
-use apim_wire::hub::{self, Cursor, SubscribeRequest, hub_message::Kind};
+use apim_wire::hub::{self, Cursor, EventKind, SubscribeRequest, hub_message::Kind};
 use base64::Engine;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -83,6 +87,8 @@ pub struct SyncStats {
     pub events_applied: AtomicU64,
     /// Events dropped because their number had been seen (should stay 0).
     pub events_duplicate: AtomicU64,
+    /// Events of a kind this version does not know (from a newer control plane); each pulls the whole state.
+    pub events_unknown: AtomicU64,
     /// States installed: whole snapshots, and patches of the parts events named.
     pub snapshots: AtomicU64,
     pub patches: AtomicU64,
@@ -99,6 +105,7 @@ impl SyncStats {
         format!(
             "# TYPE apim_sync_events_applied_total counter\napim_sync_events_applied_total {}\n\
              # TYPE apim_sync_events_duplicate_total counter\napim_sync_events_duplicate_total {}\n\
+             # TYPE apim_sync_events_unknown_total counter\napim_sync_events_unknown_total {}\n\
              # TYPE apim_sync_snapshots_total counter\napim_sync_snapshots_total {}\n\
              # TYPE apim_sync_patches_total counter\napim_sync_patches_total {}\n\
              # TYPE apim_sync_streams_total counter\napim_sync_streams_total {}\n\
@@ -106,12 +113,24 @@ impl SyncStats {
              # TYPE apim_sync_snapshot_seq gauge\napim_sync_snapshot_seq {}\n",
             g(&self.events_applied),
             g(&self.events_duplicate),
+            g(&self.events_unknown),
             g(&self.snapshots),
             g(&self.patches),
             g(&self.streams),
             self.stream_seq.load(Ordering::Relaxed),
             self.snapshot_seq.load(Ordering::Relaxed),
         )
+    }
+}
+
+impl SyncStats {
+    /// Counts an event of an unknown kind; the first is logged as a warning, the others at debug level.
+    fn unknown_kind(&self, seq: i64, unknown: &apim_wire::UnknownWord) {
+        if self.events_unknown.fetch_add(1, Ordering::Relaxed) == 0 {
+            tracing::warn!(seq, "{unknown} (a newer control plane?): pulling the whole state; counted in apim_sync_events_unknown_total");
+        } else {
+            tracing::debug!(seq, "{unknown}: pulling the whole state");
+        }
     }
 }
 
@@ -483,17 +502,16 @@ impl Syncer {
             };
             match msg.kind {
                 Some(Kind::Event(e)) => {
-                    let change = match (self.cfg.apis, classify(&e.event_type, &e.payload, &self.cfg.labels)) {
-                        (false, Change::Api(_)) => Change::None,
-                        (false, Change::Full) => Change::Rest,
-                        (_, change) => change,
-                    };
+                    let (change, kind) = place(&e, self.cfg.apis, &self.cfg.labels);
                     let revoked = change == Change::Revocation;
                     if !state.accept(e.seq, change) {
                         self.stats.events_duplicate.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
                     self.stats.events_applied.fetch_add(1, Ordering::Relaxed);
+                    if let Err(unknown) = kind {
+                        self.stats.unknown_kind(e.seq, &unknown);
+                    }
                     self.stats.stream_seq.fetch_max(e.seq, Ordering::Relaxed);
                     if revoked {
                         match revocation(&e.payload) {
@@ -679,49 +697,63 @@ fn revocation(payload: &str) -> Option<(String, i64)> {
     Some((v.get("revokedToken")?.as_str()?.to_string(), v.get("expiryTime")?.as_i64()? / 1000))
 }
 
+/// What an event from the stream changes for this node, with its kind: [`classify`] for a kind this version
+/// knows; one it does not know (a newer control plane's) may change anything, so the whole state is pulled
+/// again (the caller counts it). A node that serves no APIs takes API changes as none and "everything" as the
+/// rest.
+fn place(e: &hub::Event, apis: bool, labels: &[String]) -> (Change, Result<EventKind, apim_wire::UnknownWord>) {
+    let kind = e.kind();
+    let change = kind.as_ref().map_or(Change::Full, |k| classify(*k, &e.payload, labels));
+    let change = match (apis, change) {
+        (false, Change::Api(_)) => Change::None,
+        (false, Change::Full) => Change::Rest,
+        (_, change) => change,
+    };
+    (change, kind)
+}
+
 /// What an event changes for a node serving `labels`. Deployments name their labels; API events name their API;
-/// the events of applications, keys, subscriptions, policies and block conditions change the rest; anything
-/// else (environments, unknown types) asks for everything.
-pub fn classify(event_type: &str, payload: &str, labels: &[String]) -> Change {
-    const REST: &[&str] = &[
-        "APPLICATION_CREATE",
-        "APPLICATION_UPDATE",
-        "APPLICATION_DELETE",
-        "APPLICATION_REGISTRATION_CREATE",
-        "REMOVE_APPLICATION_KEYMAPPING",
-        "SUBSCRIPTIONS_CREATE",
-        "SUBSCRIPTIONS_UPDATE",
-        "SUBSCRIPTIONS_DELETE",
-        "POLICY_CREATE",
-        "POLICY_UPDATE",
-        "POLICY_DELETE",
-        "BLOCK_CONDITION_ADD",
-        "BLOCK_CONDITION_UPDATE",
-        "BLOCK_CONDITION_DELETE",
-        "KEY_MANAGER_CONFIGURATION",
-        "API_KEY_REVOKE",
-        "SCOPE_CREATE",
-        "SCOPE_UPDATE",
-        "SCOPE_DELETE",
-    ];
-    if event_type == hub::TOKEN_REVOCATION {
-        return Change::Revocation;
-    }
-    if REST.contains(&event_type) {
-        return Change::Rest;
+/// the events of applications, keys, subscriptions, policies, block conditions and scopes change the rest;
+/// environments, and an API event whose payload does not name its API, ask for everything. (A kind this
+/// version does not know never gets here: the stream counts it and asks for everything.)
+pub fn classify(kind: EventKind, payload: &str, labels: &[String]) -> Change {
+    use EventKind as K;
+    match kind {
+        K::TokenRevocation => return Change::Revocation,
+        K::ApplicationCreate
+        | K::ApplicationUpdate
+        | K::ApplicationDelete
+        | K::ApplicationRegistrationCreate
+        | K::RemoveApplicationKeymapping
+        | K::SubscriptionsCreate
+        | K::SubscriptionsUpdate
+        | K::SubscriptionsDelete
+        | K::PolicyCreate
+        | K::PolicyUpdate
+        | K::PolicyDelete
+        | K::BlockConditionAdd
+        | K::BlockConditionUpdate
+        | K::BlockConditionDelete
+        | K::KeyManagerConfiguration
+        | K::ApiKeyRevoke
+        | K::ScopeCreate
+        | K::ScopeUpdate
+        | K::ScopeDelete => return Change::Rest,
+        K::EnvironmentCreate | K::EnvironmentUpdate | K::EnvironmentDelete => return Change::Full,
+        K::ApiCreate | K::ApiUpdate | K::ApiDelete | K::ApiLifecycleChange | K::DeployApiInGateway | K::RemoveApiFromGateway => {}
     }
     let Ok(v) = serde_json::from_str::<serde_json::Value>(payload) else { return Change::Full };
     let api = v.get("apiId").or_else(|| v.get("uuid")).and_then(|a| a.as_str()).filter(|a| !a.is_empty()).map(str::to_string);
-    match (event_type, api) {
-        ("DEPLOY_API_IN_GATEWAY" | "REMOVE_API_FROM_GATEWAY", Some(id)) => match v.get("gatewayLabels").and_then(|l| l.as_array()) {
+    match (kind, api) {
+        (K::DeployApiInGateway | K::RemoveApiFromGateway, Some(id)) => match v.get("gatewayLabels").and_then(|l| l.as_array()) {
             Some(names) if !names.iter().filter_map(|n| n.as_str()).any(|n| labels.iter().any(|l| l.eq_ignore_ascii_case(n))) => {
                 Change::None
             }
             _ => Change::Api(id),
         },
         // A new API is deployed nowhere yet.
-        ("API_CREATE", Some(_)) => Change::None,
-        ("API_UPDATE" | "API_DELETE" | "API_LIFECYCLE_CHANGE", Some(id)) => Change::Api(id),
+        (K::ApiCreate, Some(_)) => Change::None,
+        (K::ApiUpdate | K::ApiDelete | K::ApiLifecycleChange, Some(id)) => Change::Api(id),
         _ => Change::Full,
     }
 }
@@ -807,17 +839,39 @@ mod tests {
 
     #[test]
     fn events_mark_the_part_they_change() {
+        use EventKind as K;
         let labels = vec!["Default".to_string()];
-        assert_eq!(classify("DEPLOY_API_IN_GATEWAY", r#"{"apiId":"a","gatewayLabels":["Sandbox"]}"#, &labels), Change::None);
-        assert_eq!(classify("DEPLOY_API_IN_GATEWAY", r#"{"apiId":"a","gatewayLabels":["default"]}"#, &labels), Change::Api("a".into()));
-        assert_eq!(classify("REMOVE_API_FROM_GATEWAY", "not json", &labels), Change::Full);
-        assert_eq!(classify("API_LIFECYCLE_CHANGE", r#"{"uuid":"b"}"#, &labels), Change::Api("b".into()));
-        assert_eq!(classify("API_UPDATE", r#"{}"#, &labels), Change::Full);
-        assert_eq!(classify("API_CREATE", r#"{"apiId":"c"}"#, &labels), Change::None);
-        assert_eq!(classify("SUBSCRIPTIONS_CREATE", "{}", &labels), Change::Rest);
-        assert_eq!(classify("ENVIRONMENT_UPDATE", "{}", &labels), Change::Full);
-        assert_eq!(classify("SOMETHING_NEW", r#"{"apiId":"d"}"#, &labels), Change::Full);
-        assert_eq!(classify(hub::TOKEN_REVOCATION, "{}", &labels), Change::Revocation);
+        assert_eq!(classify(K::DeployApiInGateway, r#"{"apiId":"a","gatewayLabels":["Sandbox"]}"#, &labels), Change::None);
+        assert_eq!(classify(K::DeployApiInGateway, r#"{"apiId":"a","gatewayLabels":["default"]}"#, &labels), Change::Api("a".into()));
+        assert_eq!(classify(K::RemoveApiFromGateway, "not json", &labels), Change::Full);
+        assert_eq!(classify(K::ApiLifecycleChange, r#"{"uuid":"b"}"#, &labels), Change::Api("b".into()));
+        assert_eq!(classify(K::ApiUpdate, r#"{}"#, &labels), Change::Full);
+        assert_eq!(classify(K::ApiCreate, r#"{"apiId":"c"}"#, &labels), Change::None);
+        assert_eq!(classify(K::SubscriptionsCreate, "{}", &labels), Change::Rest);
+        assert_eq!(classify(K::EnvironmentUpdate, "{}", &labels), Change::Full);
+        assert_eq!(classify(K::TokenRevocation, "{}", &labels), Change::Revocation);
+        // Every kind is placed without a payload to read, or from its payload; none panics on any payload.
+        for kind in K::ALL {
+            for payload in ["", "null", "[]", r#"{"apiId":7}"#, r#"{"apiId":"x","gatewayLabels":"Default"}"#] {
+                let _ = classify(*kind, payload, &labels);
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_kind_is_counted_not_fatal() {
+        let stats = SyncStats::default();
+        let event = hub::Event { seq: 9, event_type: "SOMETHING_NEW".into(), payload: r#"{"apiId":"d"}"#.into(), created_at: 0 };
+        let labels = vec!["Default".to_string()];
+        let (change, kind) = place(&event, true, &labels);
+        assert_eq!(change, Change::Full, "a gateway pulls everything");
+        assert_eq!(place(&event, false, &labels).0, Change::Rest, "a traffic manager pulls all it holds");
+        let unknown = kind.expect_err("unknown");
+        assert_eq!(unknown.text, "SOMETHING_NEW");
+        stats.unknown_kind(event.seq, &unknown);
+        stats.unknown_kind(event.seq + 1, &unknown);
+        assert_eq!(stats.events_unknown.load(Ordering::Relaxed), 2);
+        assert!(stats.render().contains("apim_sync_events_unknown_total 2\n"), "{}", stats.render());
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use apim_config::{DeploymentConfig, Endpoint, HostsFile};
 use apim_wire::throttle::{Decision, DecisionBatch, UsageBatch, decisions_client::DecisionsClient, decisions_server, usage_server};
-use apim_wire::{RuntimeBlockCondition, RuntimePolicy, RuntimeState};
+use apim_wire::{PolicyLevel, RuntimeBlockCondition, RuntimePolicy, RuntimeState};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use tokio::sync::broadcast;
@@ -235,17 +235,17 @@ impl TrafficManager {
         self.known.load_full()
     }
 
-    /// A policy by level (`application`, `subscription`, `api`, `custom`) and name.
-    pub fn policy(&self, level: &str, name: &str) -> Option<RuntimePolicy> {
-        self.known.load().policies.iter().find(|p| p.level == level && p.name == name).cloned()
+    /// A policy by level and name.
+    pub fn policy(&self, level: &PolicyLevel, name: &str) -> Option<RuntimePolicy> {
+        self.known.load().policies.iter().find(|p| p.level == *level && p.name == name).cloned()
     }
 
     /// Prometheus text for `/metrics`.
     pub fn metrics_text(&self) -> String {
         let k = self.known.load();
         let mut out = String::from("# TYPE apim_tm_policies gauge\n");
-        for level in ["application", "subscription", "api", "custom"] {
-            let n = k.policies.iter().filter(|p| p.level == level).count();
+        for level in PolicyLevel::KNOWN {
+            let n = k.policies.iter().filter(|p| p.level == *level).count();
             out.push_str(&format!("apim_tm_policies{{level=\"{level}\"}} {n}\n"));
         }
         out.push_str(&format!(

@@ -1,5 +1,6 @@
-//! The event hub's messages and gRPC stubs (generated from `proto/eventhub.proto`), the event types that
-//! nodes act on, and [`Cursor`]: which log entries a subscriber has seen.
+//! The event hub's messages and gRPC stubs (generated from `proto/eventhub.proto`), the event kinds that
+//! nodes act on ([`EventKind`], with the payload's common [`EventHeader`]), and [`Cursor`]: which log entries a
+//! subscriber has seen.
 
 use std::collections::BTreeMap;
 
@@ -9,9 +10,86 @@ mod generated {
 }
 pub use generated::*;
 
-/// Our event type for a revoked OAuth2 access token; payload [`crate::RevokedTokenEntry`]. WSO2 carries these
-/// on its `tokenRevocation` topic rather than as a notification type.
-pub const TOKEN_REVOCATION: &str = "TOKEN_REVOCATION";
+closed_vocabulary! {
+    /// An event's type: [`Event::event_type`] and the payload's `type`. Every kind the control plane writes
+    /// into its log is here, and only here: the control plane writes `as_str`, subscribers parse with
+    /// `FromStr`. A subscriber meeting a type it does not know (a newer control plane's) counts it and does not
+    /// fail; WSO2's names unless noted.
+    pub enum EventKind ("event kind") {
+        ApiCreate = "API_CREATE",
+        ApiUpdate = "API_UPDATE",
+        ApiDelete = "API_DELETE",
+        ApiLifecycleChange = "API_LIFECYCLE_CHANGE",
+        /// With `gatewayLabels` and `revisionId`.
+        DeployApiInGateway = "DEPLOY_API_IN_GATEWAY",
+        /// With `gatewayLabels`.
+        RemoveApiFromGateway = "REMOVE_API_FROM_GATEWAY",
+        ApplicationCreate = "APPLICATION_CREATE",
+        ApplicationUpdate = "APPLICATION_UPDATE",
+        ApplicationDelete = "APPLICATION_DELETE",
+        ApplicationRegistrationCreate = "APPLICATION_REGISTRATION_CREATE",
+        /// WSO2's; this control plane does not write it yet (keys are never removed one by one).
+        RemoveApplicationKeymapping = "REMOVE_APPLICATION_KEYMAPPING",
+        SubscriptionsCreate = "SUBSCRIPTIONS_CREATE",
+        SubscriptionsUpdate = "SUBSCRIPTIONS_UPDATE",
+        SubscriptionsDelete = "SUBSCRIPTIONS_DELETE",
+        PolicyCreate = "POLICY_CREATE",
+        PolicyUpdate = "POLICY_UPDATE",
+        PolicyDelete = "POLICY_DELETE",
+        /// Ours (WSO2's type strings for block conditions are unconfirmed), as are the two below.
+        BlockConditionAdd = "BLOCK_CONDITION_ADD",
+        BlockConditionUpdate = "BLOCK_CONDITION_UPDATE",
+        BlockConditionDelete = "BLOCK_CONDITION_DELETE",
+        /// Admin-created environments (ours).
+        EnvironmentCreate = "ENVIRONMENT_CREATE",
+        EnvironmentUpdate = "ENVIRONMENT_UPDATE",
+        EnvironmentDelete = "ENVIRONMENT_DELETE",
+        /// With `action`: `add`, `update` or `delete`.
+        KeyManagerConfiguration = "KEY_MANAGER_CONFIGURATION",
+        /// A revoked DevPortal API key (ours).
+        ApiKeyRevoke = "API_KEY_REVOKE",
+        ScopeCreate = "SCOPE_CREATE",
+        ScopeUpdate = "SCOPE_UPDATE",
+        ScopeDelete = "SCOPE_DELETE",
+        /// A revoked OAuth2 access token (ours; WSO2 carries these on its `tokenRevocation` topic rather than as
+        /// a notification type), with `revokedToken` and `expiryTime`.
+        TokenRevocation = "TOKEN_REVOCATION",
+    }
+}
+
+/// The fields every event's JSON payload starts with (WSO2's `Event`), in this order; the control plane adds
+/// the kind's own fields after them. Subscribers read the fields they need from the payload and ignore the
+/// rest.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventHeader {
+    /// A random UUID.
+    pub event_id: String,
+    /// Unix milliseconds.
+    pub time_stamp: i64,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    pub tenant_id: i32,
+    pub tenant_domain: String,
+}
+
+impl EventHeader {
+    /// WSO2's super tenant, the only one.
+    pub const TENANT_ID: i32 = -1234;
+    pub const TENANT_DOMAIN: &'static str = "carbon.super";
+
+    /// A header for the super tenant.
+    pub fn new(kind: EventKind, event_id: String, time_stamp: i64) -> EventHeader {
+        EventHeader { event_id, time_stamp, kind, tenant_id: Self::TENANT_ID, tenant_domain: Self::TENANT_DOMAIN.to_string() }
+    }
+}
+
+impl Event {
+    /// The kind, when this version knows it.
+    pub fn kind(&self) -> Result<EventKind, crate::UnknownWord> {
+        self.event_type.parse()
+    }
+}
 
 /// How long a missing sequence number is waited for. Sequence numbers are taken when a transaction inserts its
 /// event and become visible when it commits, so a later number can be read first; a number still missing after

@@ -1,6 +1,15 @@
 //! Wire contracts between nodes and towards tools: the health documents every role serves on its management
 //! port, the runtime state gateways pull from `/internal/data/v1`, and the event hub's gRPC messages and stubs
 //! (`hub`, generated from `proto/eventhub.proto`) with the gap-aware log cursor both ends of the stream share.
+//! The words with a fixed meaning in them are enums with one string table each (`vocab`): the event kinds
+//! ([`hub::EventKind`]), and in the runtime state subscription statuses, key types, block-condition types and
+//! policy levels. `tests/golden/` holds what they serialize to, byte for byte.
+//!
+//! **Compatibility rule** (a newer control plane, an older gateway or traffic manager): unknown JSON fields are
+//! ignored and unknown protobuf fields skipped; an unknown event kind is counted by the subscriber (`apim_sync`'s
+//! `apim_sync_events_unknown_total`) and never fails the stream; an unknown value of a state's vocabulary is kept
+//! as `Unknown(text)`, written back unchanged, and each reader says what it means where it matches. So a field
+//! or a word may be added; renaming or removing one is a breaking change, which the golden tests catch.
 //!
 //! **Architecture Invariant:** plain data types and pure logic; no IO, no dependency on any role.
 
@@ -10,8 +19,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+#[macro_use]
+mod vocab;
 pub mod hub;
 pub mod throttle;
+
+pub use vocab::{BlockConditionType, KeyType, PolicyLevel, SubscriptionStatus, UnknownWord};
 
 /// Body of `GET /health/ready`: 200 with `status = "ready"`, or 503 with `status = "unready"` and the reasons.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -202,8 +215,7 @@ pub struct RuntimeApplication {
 pub struct RuntimeKeyMapping {
     pub consumer_key: String,
     pub application_id: String,
-    /// PRODUCTION or SANDBOX.
-    pub key_type: String,
+    pub key_type: KeyType,
     pub key_manager: String,
 }
 
@@ -214,14 +226,13 @@ pub struct RuntimeSubscription {
     pub api_id: String,
     pub application_id: String,
     pub policy: String,
-    /// UNBLOCKED, BLOCKED, ON_HOLD or PROD_ONLY_BLOCKED.
-    pub status: String,
+    pub status: SubscriptionStatus,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuntimePolicy {
-    pub level: String,
+    pub level: PolicyLevel,
     pub name: String,
     /// The admin API's policy DTO.
     pub document: serde_json::Value,
@@ -231,8 +242,7 @@ pub struct RuntimePolicy {
 #[serde(rename_all = "camelCase")]
 pub struct RuntimeBlockCondition {
     pub id: String,
-    /// API, APPLICATION, IP, IPRANGE, USER, SUBSCRIPTION.
-    pub condition_type: String,
+    pub condition_type: BlockConditionType,
     pub value: serde_json::Value,
     pub enabled: bool,
 }

@@ -104,7 +104,7 @@ async fn suite(db: Db, late_commits: bool) {
     let mut seen = Vec::new();
     for _ in 0..3 {
         let e = next_event(&mut s).await;
-        assert_eq!(e.event_type, hub::TOKEN_REVOCATION);
+        assert_eq!(e.kind(), Ok(hub::EventKind::TokenRevocation));
         seen.push(e.seq);
     }
     assert!(seen.windows(2).all(|w| w[0] < w[1]) && seen[2] == head, "{seen:?} up to {head}");
