@@ -6,21 +6,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use apim_config::DeploymentConfig;
-use apim_config::Endpoint as ConfigEndpoint;
 use apim_domain::scopes::TokenAuthority;
 use arc_swap::ArcSwap;
 
 use crate::{auth, metrics, snapshot, target, throttle};
-
 
 /// What the gateway reads from `deployment.toml`.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// `[apim.sync_runtime_artifacts.gateway] gateway_labels`: only APIs deployed to these are served.
     pub gateway_labels: Vec<String>,
-    pub event_hub_endpoints: Vec<ConfigEndpoint>,
-    pub throttle_decision_endpoints: Vec<ConfigEndpoint>,
-    pub key_manager_url: Option<String>,
     /// API traffic ports, offset applied: 8280 (HTTP) and 8243 (HTTPS).
     pub http_port: u16,
     pub https_port: u16,
@@ -44,9 +39,6 @@ impl Config {
         let offset = d.server.offset;
         Config {
             gateway_labels: d.gateway_sync.gateway_labels.clone(),
-            event_hub_endpoints: d.event_hub.as_ref().map(|h| h.event_listening_endpoints.clone()).unwrap_or_default(),
-            throttle_decision_endpoints: d.throttling.as_ref().map(|t| t.throttle_decision_endpoints.clone()).unwrap_or_default(),
-            key_manager_url: d.key_manager.as_ref().map(|k| k.service_url.clone()),
             http_port: 8280u16.saturating_add(offset),
             https_port: 8243u16.saturating_add(offset),
             ws_port: 9099u16.saturating_add(offset),
@@ -65,16 +57,9 @@ impl Config {
         }
     }
 
-    /// One start-up log line.
+    /// The gateway's part of its start-up log line (the node adds what it is wired to).
     pub fn summary(&self) -> String {
-        format!(
-            "gateway labels [{}], traffic on {} (http) and {} (https), {} event hub endpoint(s), {} throttle decision endpoint(s)",
-            self.gateway_labels.join(", "),
-            self.http_port,
-            self.https_port,
-            self.event_hub_endpoints.len(),
-            self.throttle_decision_endpoints.len()
-        )
+        format!("gateway labels [{}], traffic on {} (http) and {} (https)", self.gateway_labels.join(", "), self.http_port, self.https_port)
     }
 }
 
@@ -219,4 +204,3 @@ impl Gateway {
         b
     }
 }
-
