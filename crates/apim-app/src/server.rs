@@ -225,7 +225,7 @@ struct Admitted {
     guard: ConnGuard,
 }
 
-/// Lives as long as the connection's task: the permit, and the watchdog's view of the connection.
+/// Lives as long as the connection's task: its place in the listener's counts.
 struct ConnGuard {
     _permit: Permit,
     moved: Arc<AtomicBool>,
@@ -233,33 +233,40 @@ struct ConnGuard {
 }
 
 impl ConnGuard {
-    /// Runs `conn` until it ends, or until a whole idle period passes without a byte either way (checked once a
-    /// period: a connection closes after one to two periods of silence). Returns whether it ended on its own.
-    async fn run<F: std::future::Future<Output = ()>>(self, conn: F) -> bool {
+    /// The watchdog for this connection, to start once its task is spawned.
+    fn watchdog(&self) -> Watchdog {
+        Watchdog { moved: self.moved.clone(), admission: self.admission.clone() }
+    }
+}
+
+/// Closes a connection that moves no byte: one that has sent nothing by the head deadline (hyper's version
+/// detection would wait for its first bytes forever, and its head timer only starts after them), and one silent
+/// either way for a whole idle period (checked once a period: closed after one to two periods of silence). A task
+/// of its own beside the connection's, waking once a period: the connection's task polls nothing extra per
+/// request.
+struct Watchdog {
+    moved: Arc<AtomicBool>,
+    admission: Arc<Admission>,
+}
+
+impl Watchdog {
+    fn start(self, conn: tokio::task::AbortHandle) {
         let period = self.admission.limits.idle_timeout;
         let first = self.admission.limits.header_read_timeout.min(period);
-        let watchdog = async {
-            // A connection that has sent nothing by the head deadline is closed then: hyper's version detection
-            // would wait for its first bytes forever, and its head timer only starts after them.
+        tokio::spawn(async move {
             tokio::time::sleep(first).await;
-            if !self.moved.swap(false, Ordering::Relaxed) {
-                return;
-            }
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             loop {
-                tick.tick().await;
-                if !self.moved.swap(false, Ordering::Relaxed) {
+                if conn.is_finished() {
                     return;
                 }
+                if !self.moved.swap(false, Ordering::Relaxed) {
+                    self.admission.idle_closed.fetch_add(1, Ordering::Relaxed);
+                    conn.abort();
+                    return;
+                }
+                tokio::time::sleep(period).await;
             }
-        };
-        tokio::select! {
-            () = conn => true,
-            () = watchdog => {
-                self.admission.idle_closed.fetch_add(1, Ordering::Relaxed);
-                false
-            }
-        }
+        });
     }
 }
 
@@ -369,7 +376,9 @@ pub async fn serve_with<M, S, B>(
         let Some(Admitted { mut tcp, peer, guard }) = accept(&l, &mut shutdown).await else { break };
         let (make, builder, watcher, acceptor, admission) =
             (make.clone(), builder.clone(), graceful.watcher(), acceptor.clone(), l.admission.clone());
-        tokio::spawn(guard.run(async move {
+        let watchdog = guard.watchdog();
+        let task = tokio::spawn(async move {
+            let _guard = guard;
             let Some(client) = admission.client_of(&mut tcp, peer).await else { return };
             let service = make(client);
             match acceptor {
@@ -381,7 +390,8 @@ pub async fn serve_with<M, S, B>(
                     let _ = watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service)).await;
                 }
             }
-        }));
+        });
+        watchdog.start(task.abort_handle());
     }
     drop(l.listener);
     if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
@@ -410,7 +420,9 @@ pub(crate) async fn serve_gateway<M>(
         let Some(Admitted { mut tcp, peer, guard }) = accept(&l, &mut shutdown).await else { break };
         while conns.try_join_next().is_some() {}
         let (make, builder, rx, acceptor, admission) = (make.clone(), builder.clone(), shutdown.clone(), acceptor.clone(), l.admission.clone());
-        conns.spawn(guard.run(async move {
+        let watchdog = guard.watchdog();
+        let task = conns.spawn(async move {
+            let _guard = guard;
             let Some(client) = admission.client_of(&mut tcp, peer).await else { return };
             let service = make(client);
             let Some(acceptor) = acceptor else {
@@ -422,7 +434,8 @@ pub(crate) async fn serve_gateway<M>(
             } else {
                 gateway_connection(stream, service, builder, rx, head_timeout).await;
             }
-        }));
+        });
+        watchdog.start(task);
     }
     drop(l.listener);
     let drained = tokio::time::timeout(drain, async { while conns.join_next().await.is_some() {} });
