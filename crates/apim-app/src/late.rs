@@ -78,6 +78,14 @@ impl LateRouter {
         }
     }
 
+    /// Drops every mounted router, and with them the roles they hold (on shutdown, once the listeners drained).
+    pub fn clear(&self) {
+        if let Ok(mut s) = self.state.write() {
+            s.routes = None;
+            s.served = None;
+        }
+    }
+
     /// The fallback service of the management router.
     pub fn service(
         self,

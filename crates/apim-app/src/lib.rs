@@ -84,6 +84,10 @@ pub struct App {
     roles: Services,
 }
 
+/// How long shutdown waits for the control plane's event-log tail to end (one poll, 5 ms, when the database
+/// answers).
+const TAIL_WAIT: Duration = Duration::from_secs(1);
+
 impl App {
     pub async fn start(config: DeploymentConfig, opts: RunOptions) -> Result<App, AppError> {
         // Everything that can fail on configuration happens before binding.
@@ -100,7 +104,15 @@ impl App {
         let health = Health::new(topology.roles.clone(), &pending);
         let (shutdown, rx) = watch::channel(false);
         let (late, client_tls) = (late::LateRouter::new(health.clone()), tls::client_config(&identity, &trust));
-        let s = Services { hosts: opts.hosts.clone(), client_tls, health, late, tasks: Tasks::new(), shutdown: rx };
+        let s = Services {
+            hosts: opts.hosts.clone(),
+            client_tls,
+            health,
+            late,
+            tasks: Tasks::new(),
+            shutdown: rx,
+            control_plane: Arc::default(),
+        };
         let roles = Roles::new(&topology, &config, &identity, &s)?;
 
         let bound = bind(topology.listeners(&config, roles.gateway.as_ref().map(GatewayRole::config)), opts.bind, &config).await?;
@@ -143,6 +155,15 @@ impl App {
         }
         let s = self.roles;
         s.tasks.stop().await;
+        // The roles' routers went with the listeners; the control plane's event-log tail, which nothing follows
+        // any more, ends at its next poll and lets go of it.
+        s.late.clear();
+        if let Some(cp) = s.control_plane.get() {
+            let deadline = tokio::time::Instant::now() + TAIL_WAIT;
+            while cp.strong_count() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
         for (_, db) in s.health.pools() {
             db.close().await;
         }

@@ -3,7 +3,7 @@
 //! the control plane once their databases are, a resident gateway once the control plane is, the rest at once.
 //! Starting a role mounts its routes and hands its background tasks to [`Tasks`].
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use apim_config::{DeploymentConfig, HostsFile};
@@ -28,6 +28,9 @@ pub(crate) struct Services {
     pub late: LateRouter,
     pub tasks: Tasks,
     pub shutdown: watch::Receiver<bool>,
+    /// The control plane once it runs without an event hub, so shutdown can wait until its own event-log tail
+    /// (spawned by `ControlPlane::event_tail`, polling `apim_db` until nobody follows it) has let go of it.
+    pub control_plane: Arc<OnceLock<Weak<apim_control_plane::ControlPlane>>>,
 }
 
 /// The roles' background tasks, wherever they are started (some only once the databases are up). Stopped on
@@ -199,8 +202,12 @@ impl ControlPlaneRole {
         if let Some(rx) = recorded {
             s.tasks.spawn(record_revocations(cp.clone(), rx));
         }
-        if let Some(hub) = &self.hub {
-            hub.set(cp.event_hub());
+        match &self.hub {
+            Some(hub) => hub.set(cp.event_hub()),
+            // With an event hub, its subscribers hold the control plane until the process ends.
+            None => {
+                let _ = s.control_plane.set(Arc::downgrade(&cp));
+            }
         }
         let pruning = cp.clone();
         s.tasks.spawn(async move {

@@ -12,6 +12,7 @@ mod gateway;
 mod hardening;
 mod readiness;
 mod seeds;
+mod shutdown;
 mod throttle;
 
 pub(crate) fn apim() -> PathBuf {
