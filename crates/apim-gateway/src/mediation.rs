@@ -25,6 +25,22 @@ enum Step {
     Path { path: String, keep_query: bool },
 }
 
+impl Step {
+    /// Runs a header step on `headers`; says whether it was one (the only steps a response has).
+    fn on_headers(&self, headers: &mut HeaderMap) -> bool {
+        match self {
+            Step::AddHeader(n, v) => {
+                headers.insert(n.clone(), v.clone());
+            }
+            Step::RemoveHeader(n) => {
+                headers.remove(n);
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
 /// Consecutive plain steps, run in place.
 #[derive(Debug, Default)]
 pub struct Steps(Vec<Step>);
@@ -174,13 +190,11 @@ impl Steps {
     /// replaced when a policy says so.
     pub fn request<'a>(&self, headers: &mut HeaderMap, method: &mut Method, path: &mut Cow<'a, str>, query: &mut Option<Cow<'a, str>>) {
         for s in &self.0 {
+            if s.on_headers(headers) {
+                continue;
+            }
             match s {
-                Step::AddHeader(n, v) => {
-                    headers.insert(n.clone(), v.clone());
-                }
-                Step::RemoveHeader(n) => {
-                    headers.remove(n);
-                }
+                Step::AddHeader(..) | Step::RemoveHeader(..) => {}
                 Step::AddQuery(k, v) => {
                     let mut q = form_urlencoded::Serializer::new(query.as_deref().map(str::to_string).unwrap_or_default());
                     q.append_pair(k, v);
@@ -214,15 +228,7 @@ impl Steps {
     /// The backend's response headers as the client gets them.
     pub fn response(&self, headers: &mut HeaderMap) {
         for s in &self.0 {
-            match s {
-                Step::AddHeader(n, v) => {
-                    headers.insert(n.clone(), v.clone());
-                }
-                Step::RemoveHeader(n) => {
-                    headers.remove(n);
-                }
-                _ => {}
-            }
+            s.on_headers(headers);
         }
     }
 }
