@@ -80,7 +80,9 @@ async fn read_header<IO: AsyncRead + Unpin>(io: &mut IO) -> Result<Source, Proxy
 fn parse_v1(line: &[u8]) -> Result<Source, ProxyError> {
     let text = std::str::from_utf8(line).map_err(|_| ProxyError::Malformed("a version 1 line that is not ASCII"))?;
     let mut f = text.split(' ');
-    let (Some("PROXY"), Some(proto)) = (f.next(), f.next()) else { return Err(ProxyError::Malformed("a version 1 line without a protocol")) };
+    let (Some("PROXY"), Some(proto)) = (f.next(), f.next()) else {
+        return Err(ProxyError::Malformed("a version 1 line without a protocol"));
+    };
     if proto == "UNKNOWN" {
         return Ok(Source::Own);
     }

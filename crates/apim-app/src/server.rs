@@ -419,7 +419,8 @@ pub(crate) async fn serve_gateway<M>(
     loop {
         let Some(Admitted { mut tcp, peer, guard }) = accept(&l, &mut shutdown).await else { break };
         while conns.try_join_next().is_some() {}
-        let (make, builder, rx, acceptor, admission) = (make.clone(), builder.clone(), shutdown.clone(), acceptor.clone(), l.admission.clone());
+        let (make, builder, rx, acceptor, admission) =
+            (make.clone(), builder.clone(), shutdown.clone(), acceptor.clone(), l.admission.clone());
         let watchdog = guard.watchdog();
         let task = conns.spawn(async move {
             let _guard = guard;

@@ -296,8 +296,13 @@ pub fn normalize(body: Value, existing: Option<&ApiRecord>, provider: &str, poli
             apim_domain::policy::parse_flows(p).map_err(|e| ApiError::field(&format!("{field}.operationPolicies.{}", e.at), e.message))?;
         }
         let target = target.to_string();
-        crate::spec::pass_through(false, "APIOperations", &mut op, &["target", "verb", "authType", "throttlingPolicy", "scopes", "operationPolicies"])
-            .map_err(|(f, m)| ApiError::field(&format!("{field}.{f}"), m))?;
+        crate::spec::pass_through(
+            false,
+            "APIOperations",
+            &mut op,
+            &["target", "verb", "authType", "throttlingPolicy", "scopes", "operationPolicies"],
+        )
+        .map_err(|(f, m)| ApiError::field(&format!("{field}.{f}"), m))?;
         op.insert("target".into(), json!(target));
         op.insert("verb".into(), json!(verb));
         op.insert("authType".into(), json!(auth));

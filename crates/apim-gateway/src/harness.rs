@@ -160,7 +160,8 @@ mod tests {
         let (resp, body) = h.call(preflight).await;
         assert_eq!((resp.status().as_u16(), body.len()), (200, 0));
         assert_eq!(resp.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("https://portal.test"));
-        let fault = Request::get("/shop/1.0.0/admin").header("host", "gw.test").header("origin", "https://portal.test").body(RequestBody::Empty);
+        let fault =
+            Request::get("/shop/1.0.0/admin").header("host", "gw.test").header("origin", "https://portal.test").body(RequestBody::Empty);
         let (resp, _) = h.call(fault.expect("request")).await;
         assert_eq!(resp.status().as_u16(), 401);
         assert!(resp.headers().contains_key("access-control-allow-origin"), "a 401 a browser can read");

@@ -110,7 +110,9 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<Parsed>, Invalid> {
         spans.push(name, h.value);
     }
     let head = buf.split_to(len).freeze();
-    let Ok(uri) = Uri::from_maybe_shared(head.slice(path.0..path.0 + path.1)) else { return Err(bad("a request target that is not a URI")) };
+    let Ok(uri) = Uri::from_maybe_shared(head.slice(path.0..path.0 + path.1)) else {
+        return Err(bad("a request target that is not a URI"));
+    };
     // Room for the X-Forwarded-* headers the gateway adds: growing the map would reallocate it.
     let headers = spans.into_map(&head, 3).map_err(|e| bad(format!("a header that is not valid: {e}")))?;
     let version = if version == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
@@ -359,7 +361,6 @@ fn more(too_long: bool, eof: bool, what: &str) -> Result<Step, Invalid> {
 fn find_crlf(buf: &[u8]) -> Option<usize> {
     buf.windows(2).take(MAX_LINE.max(MAX_TRAILERS)).position(|w| w == b"\r\n")
 }
-
 
 #[cfg(test)]
 mod tests {

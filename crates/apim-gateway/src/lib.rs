@@ -68,7 +68,9 @@ mod layering {
                 for (i, _) in code.match_indices("crate::") {
                     let rest = &code[i + "crate::".len()..];
                     let names: Vec<&str> = match rest.strip_prefix('{') {
-                        Some(group) => group.split('}').next().unwrap_or("").split(',').map(|n| n.trim().split("::").next().unwrap_or("")).collect(),
+                        Some(group) => {
+                            group.split('}').next().unwrap_or("").split(',').map(|n| n.trim().split("::").next().unwrap_or("")).collect()
+                        }
                         None => vec![rest.split(|c: char| !(c.is_alphanumeric() || c == '_')).next().unwrap_or("")],
                     };
                     for n in names.into_iter().filter(|n| !n.is_empty() && *n != module) {

@@ -11,9 +11,9 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Bytes;
 
+use crate::auth::{AuthError, Principal, now_ms};
 use crate::body::{Body, BoxError, ReadWhole, RequestBody, read_whole};
 use crate::gateway::Gateway;
-use crate::auth::{AuthError, Principal, now_ms};
 use crate::reject::{Blame, Reject};
 use crate::reply;
 use crate::snapshot::{Api, AuthType, Condition, KeyType, Policy, Resource, Route, Snapshot};
@@ -245,7 +245,11 @@ impl Gateway {
         let Some(group) = group else {
             self.metrics.upstream_error("no_endpoint");
             let what = caller.key_type.as_str().to_ascii_lowercase();
-            return (Err(Reject::Forbidden(format!("this API has no {what} endpoint; use keys of the other type").into())), api_name, app_name);
+            return (
+                Err(Reject::Forbidden(format!("this API has no {what} endpoint; use keys of the other type").into())),
+                api_name,
+                app_name,
+            );
         };
         if api.websocket {
             if !is_websocket_upgrade(&req) {
@@ -554,7 +558,13 @@ impl Gateway {
                 m.request(&mut headers, &mut method, &mut path, &mut query);
             } else {
                 // Body policies and interceptor calls: rare, so boxed (they would size every request's future).
-                let out = crate::mediate::Outbound { headers: &mut headers, method: &mut method, path: &mut path, query: &mut query, body: &mut body };
+                let out = crate::mediate::Outbound {
+                    headers: &mut headers,
+                    method: &mut method,
+                    path: &mut path,
+                    query: &mut query,
+                    body: &mut body,
+                };
                 match Box::pin(crate::mediate::request(m, out, &self.upstream_tls, invocation)).await {
                     Ok(c) => carry = c,
                     Err(answer) => return Ok(answer),
@@ -871,7 +881,9 @@ async fn validate_request(req: Request<RequestBody>, schema: &crate::schema::Sch
     let bytes = match read_whole(&mut body).await {
         Ok(b) => b,
         Err(ReadWhole::TooLong) => return Err(Reject::TooLarge("a validated request body is at most 10 MiB")),
-        Err(ReadWhole::Failed(_)) => return Err(Reject::BadRequest("the request body is malformed (its chunked framing or length is wrong)".into())),
+        Err(ReadWhole::Failed(_)) => {
+            return Err(Reject::BadRequest("the request body is malformed (its chunked framing or length is wrong)".into()));
+        }
     };
     let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Reject::SchemaRequest(format!("the body is not JSON: {e}")))?;
     schema.validate(&doc).map_err(Reject::SchemaRequest)?;

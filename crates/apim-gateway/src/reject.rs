@@ -35,7 +35,10 @@ pub enum Reject {
     /// The target, `Host` or body framing cannot be taken (900900).
     BadRequest(Cow<'static, str>),
     TooLarge(&'static str),
-    NoResource { method: String, path: String },
+    NoResource {
+        method: String,
+        path: String,
+    },
     ApiBlocked,
     /// A block condition: what was blocked (IP address, API, application, user).
     Blocked(&'static str),
@@ -51,11 +54,18 @@ pub enum Reject {
     Scope(Vec<String>),
     NotWebSocket,
     /// A throttling limit (WSO2's 90080x), with when the window reopens.
-    Throttled { code: u32, retry_at_ms: u64 },
+    Throttled {
+        code: u32,
+        retry_at_ms: u64,
+    },
     /// The API's `maxTps` on this node (503 900801).
-    HardLimit { retry_at_ms: u64 },
+    HardLimit {
+        retry_at_ms: u64,
+    },
     /// `fail_mode = "fail_closed"` with no traffic manager (503 900811).
-    NoTrafficManager { retry_at_ms: u64 },
+    NoTrafficManager {
+        retry_at_ms: u64,
+    },
     SchemaRequest(String),
     SchemaResponse(String),
     CannotConnect(&'static str),

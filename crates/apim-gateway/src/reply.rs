@@ -169,10 +169,5 @@ pub fn backend_closed(description: &str) -> Response<Body> {
 
 /// The answer of a traffic listener whose gateway has not started yet (databases still coming up).
 pub fn not_ready() -> Response<Body> {
-    fault(
-        http::StatusCode::SERVICE_UNAVAILABLE,
-        900900,
-        "Gateway starting",
-        "The gateway has not loaded its APIs yet; try again shortly",
-    )
+    fault(http::StatusCode::SERVICE_UNAVAILABLE, 900900, "Gateway starting", "The gateway has not loaded its APIs yet; try again shortly")
 }

@@ -1,7 +1,6 @@
 //! WSO2's URI templates, matched against the part of a path after an API's prefix (the prefix map itself is
 //! `snapshot::Router`). Imports nothing else from the crate.
 
-
 #[derive(Debug, PartialEq, Eq)]
 enum Segment {
     Literal(String),

@@ -224,15 +224,12 @@ fn compile(root: &Value, s: &Value, depth: usize) -> Result<Schema, String> {
         _ => return Err("a schema must be an object".into()),
     };
     if let Some(r) = s.get("$ref").and_then(Value::as_str) {
-        let target = r
-            .strip_prefix('#')
-            .and_then(|p| root.pointer(p))
-            .ok_or_else(|| format!("`$ref: {r}` does not point into this document"))?;
+        let target =
+            r.strip_prefix('#').and_then(|p| root.pointer(p)).ok_or_else(|| format!("`$ref: {r}` does not point into this document"))?;
         return compile(root, target, depth + 1);
     }
-    let sub = |key: &str| -> Result<Option<Box<Schema>>, String> {
-        s.get(key).map(|v| compile(root, v, depth + 1).map(Box::new)).transpose()
-    };
+    let sub =
+        |key: &str| -> Result<Option<Box<Schema>>, String> { s.get(key).map(|v| compile(root, v, depth + 1).map(Box::new)).transpose() };
     let list = |key: &str| -> Result<Vec<Schema>, String> {
         s.get(key).and_then(Value::as_array).into_iter().flatten().map(|v| compile(root, v, depth + 1)).collect()
     };
@@ -315,7 +312,10 @@ pub fn of_operation(doc: &Value, target: &str, verb: &str) -> Result<OperationSc
     };
     fn json_schema(content: Option<&Value>) -> Option<&Value> {
         let content = content?.as_object()?;
-        content.iter().find(|(media, _)| media.starts_with("application/json") || media.ends_with("+json")).and_then(|(_, m)| m.get("schema"))
+        content
+            .iter()
+            .find(|(media, _)| media.starts_with("application/json") || media.ends_with("+json"))
+            .and_then(|(_, m)| m.get("schema"))
     }
     let request = match op.get("requestBody") {
         Some(body) => {

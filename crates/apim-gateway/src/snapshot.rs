@@ -679,7 +679,6 @@ impl Router {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -728,4 +727,3 @@ mod tests {
         assert!(!literal.found_in("ab"));
     }
 }
-

@@ -10,7 +10,6 @@ use tokio::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-
 /// Counts complete frames in a byte stream, whatever the chunking.
 #[derive(Default, Debug)]
 pub struct FrameCounter {
@@ -205,9 +204,15 @@ mod tests {
         let closed = Arc::new(AtomicUsize::new(0));
         let seen = closed.clone();
         let relay = tokio::spawn(async move {
-            relay(gateway_side, backend_side, idle, || None, || {
-                seen.fetch_add(1, Ordering::Relaxed);
-            })
+            relay(
+                gateway_side,
+                backend_side,
+                idle,
+                || None,
+                || {
+                    seen.fetch_add(1, Ordering::Relaxed);
+                },
+            )
             .await
         });
         // Traffic both ways keeps it open.

@@ -547,9 +547,14 @@ async fn http2_answers_unread_bodies_as_http1_does() {
     let (dir, mut node, _https) = node_with("apim-h2", "").await;
     let mgmt_http = host_port(&node.url("management-http", Duration::from_secs(5)));
     let body = "a".repeat(200_000);
-    let r = http::request("POST", &format!("http://{mgmt_http}/api/am/admin/v4/nowhere"), &[("authorization", "Basic YWRtaW46YWRtaW4=")], &body)
-        .await
-        .expect("http/1.1");
+    let r = http::request(
+        "POST",
+        &format!("http://{mgmt_http}/api/am/admin/v4/nowhere"),
+        &[("authorization", "Basic YWRtaW46YWRtaW4=")],
+        &body,
+    )
+    .await
+    .expect("http/1.1");
     assert_eq!(r.status, 404);
     let h2 = tokio::net::TcpStream::connect(mgmt_http).await.expect("connect h2c");
     let (mut sender, conn) =
@@ -599,13 +604,19 @@ async fn schema_validation_checks_bodies_against_the_openapi_document() {
     let props = json!({"context": "/orders", "policies": ["Unlimited"], "enableSchemaValidation": true,
         "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}")}}});
     let (ct, body) = super::seeds::multipart(&[("file", &definition.to_string()), ("additionalProperties", &props.to_string())]);
-    let r = http::request("POST", &format!("{https}/api/am/publisher/v4/apis/import-openapi"), &[("authorization", &m.auth), ("content-type", &ct)], &body)
-        .await
-        .expect("import");
+    let r = http::request(
+        "POST",
+        &format!("{https}/api/am/publisher/v4/apis/import-openapi"),
+        &[("authorization", &m.auth), ("content-type", &ct)],
+        &body,
+    )
+    .await
+    .expect("import");
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.json()["id"].as_str().expect("id").to_string();
     let pb = "/api/am/publisher/v4";
-    let rev = m.ok("POST", &format!("{pb}/apis/{id}/revisions"), json!({"description": "r1"})).await["id"].as_str().expect("rev").to_string();
+    let rev =
+        m.ok("POST", &format!("{pb}/apis/{id}/revisions"), json!({"description": "r1"})).await["id"].as_str().expect("rev").to_string();
     m.ok("POST", &format!("{pb}/apis/{id}/deploy-revision?revisionId={rev}"), json!([{"name": "Default"}])).await;
     m.ok("POST", &format!("{pb}/apis/change-lifecycle?action=Publish&apiId={id}"), Value::Null).await;
 
@@ -685,7 +696,11 @@ async fn proxy_protocol_from_trusted_balancers() {
     let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer)).await;
     assert_eq!(status_of(&String::from_utf8_lossy(&answer)), 403, "version 2 alike");
     assert_eq!(via(lb, String::new()).await, "", "a trusted balancer without a header is closed");
-    assert_eq!(status_of(&via(LOCAL, "PROXY TCP4 198.51.100.7 10.0.0.1 1 2\r\n".into()).await), 400, "an untrusted peer's header is not one");
+    assert_eq!(
+        status_of(&via(LOCAL, "PROXY TCP4 198.51.100.7 10.0.0.1 1 2\r\n".into()).await),
+        400,
+        "an untrusted peer's header is not one"
+    );
     drop(node);
 }
 

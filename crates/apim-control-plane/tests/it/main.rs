@@ -735,7 +735,12 @@ async fn openapi_suite(cp: &Cp) {
                                "/apps": {"get": {"x-auth-type": "Application", "responses": {"200": {"description": "ok"}}}},
                                "/any": {"get": {"x-auth-type": "Any", "responses": {"200": {"description": "ok"}}}}}});
     let r = cp
-        .multipart("POST", "/apis/import-openapi", "creator", &[("file", &ext.to_string()), ("additionalProperties", r#"{"context":"/extended"}"#)])
+        .multipart(
+            "POST",
+            "/apis/import-openapi",
+            "creator",
+            &[("file", &ext.to_string()), ("additionalProperties", r#"{"context":"/extended"}"#)],
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let ops = r.json()["operations"].clone();
@@ -744,7 +749,9 @@ async fn openapi_suite(cp: &Cp) {
     assert_eq!(auth_of("/apps"), Some(json!("Application")), "{ops}");
     assert_eq!(auth_of("/any"), Some(json!("Application & Application User")), "{ops}");
     let bad = ext.to_string().replace("\"Application\"", "\"Everyone\"");
-    let r = cp.multipart("POST", "/apis/import-openapi", "creator", &[("file", &bad), ("additionalProperties", r#"{"context":"/extended2"}"#)]).await;
+    let r = cp
+        .multipart("POST", "/apis/import-openapi", "creator", &[("file", &bad), ("additionalProperties", r#"{"context":"/extended2"}"#)])
+        .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("authType"), "{}", r.body);
 

@@ -21,9 +21,9 @@ use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
+use super::{Pool, PoolError};
 use crate::body::{Body, BoxError};
 use crate::http1::{Framing, MAX_HEAD, Step, parse_response, step};
-use super::{Pool, PoolError};
 
 const READ_SIZE: usize = 16 * 1024;
 
@@ -268,4 +268,3 @@ impl HttpBody for Streaming {
         self.conn.is_none() || matches!(self.framing, Framing::Empty | Framing::Length(0))
     }
 }
-
