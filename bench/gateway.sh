@@ -23,9 +23,13 @@ workers=${3:-1}
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$nginx_bin" ] || { echo "nginx not found: apt-get install nginx" >&2; exit 1; }
-cargo build --release -q -p apim-bin
+# APIM_BIN=PATH measures another build of apim (an earlier commit's, for before/after) with this script.
+[ -n "${APIM_BIN:-}" ] || cargo build --release -q -p apim-bin
 cargo build --release -q -p apim-test-support --example backend --example bare_proxy
-bin=$PWD/target/release/apim
+bin=${APIM_BIN:-$PWD/target/release/apim}
+# GATEWAY_WORKER_THREADS=default runs the gateway with default settings (no --worker-threads).
+threads=(--worker-threads "$workers")
+[ "$workers" != default ] || threads=()
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -70,7 +74,7 @@ off=$(( $(free_port) % 10000 + 10000 ))
 mkdir -p "$work/apim/db"
 # The embedded default's settings plus the event hub, so that a gateway node can follow it for (d).
 printf '[server]\nhostname = "localhost"\n[super_admin]\nusername = "admin"\npassword = "admin"\ncreate_admin_account = true\n[database.apim_db]\ntype = "sqlite"\nurl = "jdbc:sqlite:db/apim.db"\n[database.shared_db]\ntype = "sqlite"\nurl = "jdbc:sqlite:db/shared.db"\n[apim.event_hub]\nenable = true\nusername = "admin"\npassword = "admin"\n' >"$work/apim/deployment.toml"
-(cd "$work/apim" && exec "$bin" all-in-one -c deployment.toml --bind 127.0.0.1 -DportOffset=$off --worker-threads "$workers" --log-level warn) \
+(cd "$work/apim" && exec "$bin" all-in-one -c deployment.toml --bind 127.0.0.1 -DportOffset=$off "${threads[@]}" --log-level warn) \
   >"$work/apim.log" 2>&1 & apim_pid=$!; pids+=($apim_pid)
 wait_200 "http://127.0.0.1:$((9763 + off))/health/ready"
 token=$(python3 bench/setup_apis.py "https://127.0.0.1:$((9443 + off))" "http://127.0.0.1:$bport/bytes/1024")
@@ -147,7 +151,7 @@ mkdir -p "$work/gw"
 printf '[server]\nhostname = "localhost"\n[apim.event_hub]\nenable = true\nusername = "admin"\npassword = "admin"\nservice_url = "https://127.0.0.1:%s/services/"\nevent_listening_endpoints = ["tcp://127.0.0.1:%s"]\n[apim.sync_runtime_artifacts.gateway]\ngateway_labels = ["Default"]\n' \
   "$((9443 + off))" "$((5672 + off))" >"$work/gw/gw.toml"
 cp -r "$work/apim/data/tls" "$work/gw/" 2>/dev/null || true
-(cd "$work/gw" && exec "$bin" gateway -c gw.toml --data-dir . --bind 127.0.0.1 -DportOffset=$goff --worker-threads "$workers" --log-level warn) \
+(cd "$work/gw" && exec "$bin" gateway -c gw.toml --data-dir . --bind 127.0.0.1 -DportOffset=$goff "${threads[@]}" --log-level warn) \
   >"$work/gw.log" 2>&1 & gw_pid=$!; pids+=($gw_pid)
 wait_200 "http://127.0.0.1:$((9763 + goff))/health/ready" || { tail -30 "$work/gw.log" >&2; exit 1; }
 gwn="http://127.0.0.1:$((8280 + goff))/bench/1.0.0"

@@ -16,37 +16,43 @@ use tokio::sync::mpsc;
 /// How long a new connection may take to send its first byte and finish a TLS handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
 
-pub enum HubConn {
+enum HubIo {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
+/// An admitted subscriber connection; its place in the listener's counts goes with it.
+pub struct HubConn {
+    io: HubIo,
+    _permit: crate::server::Permit,
+}
+
 impl AsyncRead for HubConn {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            HubConn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            HubConn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        match &mut self.get_mut().io {
+            HubIo::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            HubIo::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
 
 impl AsyncWrite for HubConn {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            HubConn::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            HubConn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        match &mut self.get_mut().io {
+            HubIo::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            HubIo::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            HubConn::Plain(s) => Pin::new(s).poll_flush(cx),
-            HubConn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        match &mut self.get_mut().io {
+            HubIo::Plain(s) => Pin::new(s).poll_flush(cx),
+            HubIo::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            HubConn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            HubConn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        match &mut self.get_mut().io {
+            HubIo::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            HubIo::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -57,7 +63,12 @@ impl tonic::transport::server::Connected for HubConn {
 }
 
 /// Accepted connections, plain or TLS, for tonic; ends when the server drops it.
-pub fn incoming(listener: TcpListener, tls: Arc<rustls::ServerConfig>) -> tokio_stream::wrappers::ReceiverStream<io::Result<HubConn>> {
+/// Connections over the listener's limits (`[transport.limits]`, as on every listener) are closed at once.
+pub fn incoming(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    admission: Arc<crate::server::Admission>,
+) -> tokio_stream::wrappers::ReceiverStream<io::Result<HubConn>> {
     let mut cfg = (*tls).clone();
     cfg.alpn_protocols = vec![b"h2".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
@@ -68,24 +79,22 @@ pub fn incoming(listener: TcpListener, tls: Arc<rustls::ServerConfig>) -> tokio_
                 accepted = listener.accept() => match accepted {
                     Ok(a) => a,
                     Err(e) => {
-                        tracing::warn!("event hub accept failed: {e}");
+                        admission.accept_failed(&e);
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 },
                 () = tx.closed() => return,
             };
+            let Some(permit) = admission.admit(peer.ip()) else { continue };
             let _ = stream.set_nodelay(true);
             let (tx, acceptor) = (tx.clone(), acceptor.clone());
             tokio::spawn(async move {
                 let conn = tokio::time::timeout(HANDSHAKE, async {
                     let mut first = [0u8; 1];
                     stream.peek(&mut first).await?;
-                    if first[0] == 0x16 {
-                        Ok(HubConn::Tls(Box::new(acceptor.accept(stream).await?)))
-                    } else {
-                        Ok::<_, io::Error>(HubConn::Plain(stream))
-                    }
+                    let io = if first[0] == 0x16 { HubIo::Tls(Box::new(acceptor.accept(stream).await?)) } else { HubIo::Plain(stream) };
+                    Ok::<_, io::Error>(HubConn { io, _permit: permit })
                 })
                 .await;
                 match conn {

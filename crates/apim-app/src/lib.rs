@@ -354,11 +354,12 @@ impl Serving {
                 // Served from the start: UNAVAILABLE until the control plane is up. Its subscribers' streams end
                 // only with the process, so shutdown does not wait for it.
                 let hub = tonic::service::Routes::new(roles.control_plane.as_ref()?.hub.clone()?);
-                tokio::spawn(serve_grpc(name, hub, listener, self.node_tls.clone(), rx));
+                tokio::spawn(serve_grpc(name, hub, listener, self.node_tls.clone(), admission?, rx));
                 return None;
             }
             kind @ (ListenerKind::Usage { .. } | ListenerKind::Decisions) => {
-                tokio::spawn(serve_grpc(name, roles.traffic_manager.as_ref()?.routes(kind)?, listener, self.node_tls.clone(), rx))
+                let routes = roles.traffic_manager.as_ref()?.routes(kind)?;
+                tokio::spawn(serve_grpc(name, routes, listener, self.node_tls.clone(), admission?, rx))
             }
         };
         Some(task)
@@ -456,9 +457,10 @@ async fn serve_grpc(
     routes: tonic::service::Routes,
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
+    admission: Arc<server::Admission>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let incoming = hub::incoming(listener, tls);
+    let incoming = hub::incoming(listener, tls, admission);
     let result = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(1)))
         .http2_keepalive_timeout(Some(Duration::from_secs(2)))

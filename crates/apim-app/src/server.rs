@@ -74,7 +74,7 @@ impl Admission {
     }
 
     /// A permit for a connection from `ip`, or none when the listener or this client is at its limit.
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Permit> {
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Permit> {
         if self.open.fetch_add(1, Ordering::AcqRel) >= self.limits.max_connections {
             self.open.fetch_sub(1, Ordering::AcqRel);
             self.refused_full.fetch_add(1, Ordering::Relaxed);
@@ -112,7 +112,7 @@ impl Admission {
         }
     }
 
-    fn accept_failed(&self, e: &std::io::Error) {
+    pub(crate) fn accept_failed(&self, e: &std::io::Error) {
         self.accept_errors.fetch_add(1, Ordering::Relaxed);
         let now = self.born.elapsed().as_secs();
         let last = self.last_error_log.swap(now, Ordering::Relaxed);
@@ -155,7 +155,7 @@ impl Admission {
 }
 
 /// One admitted connection; gives its place back when dropped.
-struct Permit {
+pub(crate) struct Permit {
     admission: Arc<Admission>,
     ip: Option<IpAddr>,
 }

@@ -273,9 +273,13 @@ async fn listeners_stay_bounded_under_thousands_of_idle_connections() {
         .await;
     assert_eq!(eventually(&format!("{gws}/open/1.0.0/x"), None, 200).await.status, 200);
 
-    // One client holds only its share of a listener.
+    // One client holds only its share of a listener: management, and the event hub's gRPC port alike.
     let one = hold(mgmt_http, &[LOCAL], 400).await;
     assert_eq!(one.len(), 300, "per-client limit on management http");
+    drop(one);
+    let hub = host_port(&node.url("event-hub", Duration::from_secs(5)));
+    let one = hold(hub, &[LOCAL], 400).await;
+    assert_eq!(one.len(), 300, "per-client limit on the event hub");
     drop(one);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
