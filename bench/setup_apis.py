@@ -14,6 +14,7 @@ import base64
 import concurrent.futures
 import http.client
 import json
+import os
 import ssl
 import sys
 import threading
@@ -130,9 +131,13 @@ def main():
         # The same backend path reached through two operation policies: a request header added, the resource
         # path rewritten (the endpoint is the backend's root).
         root = BACKEND.split("/bytes/")[0]
-        mediated = api("BenchPolicies", "/benchpol", root, {"request": [
-            {"policyName": "addHeader", "parameters": {"headerName": "X-Bench", "headerValue": "policy"}},
-            {"policyName": "rewriteResourcePath", "parameters": {"newResourcePath": "/bytes/1024"}}]})
+        if os.environ.get("BENCH_NO_POLICIES"):
+            # A build without operation policies (before/after runs): the same API and answer, no policy.
+            mediated = api("BenchPolicies", "/benchpol", BACKEND)
+        else:
+            mediated = api("BenchPolicies", "/benchpol", root, {"request": [
+                {"policyName": "addHeader", "parameters": {"headerName": "X-Bench", "headerValue": "policy"}},
+                {"policyName": "rewriteResourcePath", "parameters": {"newResourcePath": "/bytes/1024"}}]})
         subscribe(mediated, app_id)
         # 1 KiB JSON bodies POSTed to the backend's counter, without and with schema validation.
         for name, context, validate in [("BenchPost", "/benchpost", False), ("BenchSchema", "/benchschema", True)]:
