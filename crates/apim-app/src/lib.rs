@@ -309,7 +309,8 @@ async fn bind(specs: Vec<ListenerSpec>, ip: IpAddr, config: &DeploymentConfig) -
         // `[apim.gateway] proxy_protocol` is for the gateway's listeners.
         let proxy_protocol =
             matches!(spec.kind, ListenerKind::Traffic { .. } | ListenerKind::WebSocket { .. }) && config.gateway_request.proxy_protocol;
-        let admission = spec.kind.admitted().then(|| Admission::new(spec.name, limits, trusted.clone(), proxy_protocol));
+        // Every listener is bounded by `[transport.limits]`; the gRPC ones in `hub::incoming`.
+        let admission = Some(Admission::new(spec.name, limits, trusted.clone(), proxy_protocol));
         bound.push(Bound { spec, listener, addr, admission });
     }
     Ok(bound)

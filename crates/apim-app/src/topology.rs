@@ -181,13 +181,6 @@ impl ListenerKind {
             ListenerKind::EventHub | ListenerKind::Decisions => "tcp",
         }
     }
-
-    /// Listeners bounded by `[transport.limits]` (`server::Admission`); the gRPC ones are tonic's.
-    pub fn admitted(self) -> bool {
-        // Every listener: the gRPC ones (event hub, traffic manager) are bounded in `hub::incoming`.
-        let _ = self;
-        true
-    }
 }
 
 #[cfg(test)]
@@ -255,6 +248,5 @@ mod tests {
                 ListenerKind::WebSocket { tls: true }
             ]
         );
-        assert!(gw.iter().all(|l| l.kind.admitted()) && !tm.iter().skip(2).any(|l| l.kind.admitted()));
     }
 }
