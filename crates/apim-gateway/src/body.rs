@@ -80,15 +80,64 @@ where
     B: hyper::body::Body<Data = Bytes> + Unpin,
     B::Error: std::fmt::Display,
 {
+    // A body that arrives in one frame (most small ones) is returned as it is, without a copy.
+    let mut first: Option<Bytes> = None;
     let mut out = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| ReadWhole::Failed(e.to_string()))?;
-        if let Some(d) = frame.data_ref() {
-            if out.len() + d.len() > limit {
-                return Err(ReadWhole::TooLong);
+        let Ok(d) = frame.into_data() else { continue };
+        let have = first.as_ref().map_or(out.len(), Bytes::len);
+        if have + d.len() > limit {
+            return Err(ReadWhole::TooLong);
+        }
+        match first.take() {
+            None if out.is_empty() => first = Some(d),
+            earlier => {
+                if let Some(f) = earlier {
+                    out.extend_from_slice(&f);
+                }
+                out.extend_from_slice(&d);
             }
-            out.extend_from_slice(d);
         }
     }
-    Ok(out.freeze())
+    Ok(first.unwrap_or_else(|| out.freeze()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body of the given frames (and an error after them, if asked).
+    struct Frames(std::collections::VecDeque<Result<Bytes, &'static str>>);
+
+    impl hyper::body::Body for Frames {
+        type Data = Bytes;
+        type Error = &'static str;
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<Frame<Bytes>, &'static str>>> {
+            std::task::Poll::Ready(self.0.pop_front().map(|r| r.map(Frame::data)))
+        }
+    }
+
+    fn frames(parts: &[Result<&'static str, &'static str>]) -> Frames {
+        Frames(parts.iter().map(|p| p.map(|s| Bytes::from_static(s.as_bytes()))).collect())
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_whole_within_their_limit() {
+        let whole = |r: Result<Bytes, ReadWhole>| match r {
+            Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+            Err(ReadWhole::TooLong) => Err("too long".to_string()),
+            Err(ReadWhole::Failed(e)) => Err(e),
+        };
+        assert_eq!(whole(read_up_to(&mut frames(&[]), 4).await), Ok(String::new()));
+        assert_eq!(whole(read_up_to(&mut frames(&[Ok("abcd")]), 4).await), Ok("abcd".into()));
+        assert_eq!(whole(read_up_to(&mut frames(&[Ok("ab"), Ok(""), Ok("c"), Ok("d")]), 4).await), Ok("abcd".into()));
+        assert_eq!(whole(read_up_to(&mut frames(&[Ok("abcde")]), 4).await), Err("too long".into()));
+        assert_eq!(whole(read_up_to(&mut frames(&[Ok("abc"), Ok("de")]), 4).await), Err("too long".into()));
+        assert_eq!(whole(read_up_to(&mut frames(&[Ok("ab"), Ok("c"), Ok("de")]), 4).await), Err("too long".into()));
+        assert_eq!(whole(read_up_to(&mut frames(&[Ok("ab"), Err("cut")]), 4).await), Err("cut".into()));
+    }
 }

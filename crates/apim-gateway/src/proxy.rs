@@ -885,8 +885,7 @@ async fn validate_request(req: Request<RequestBody>, schema: &crate::schema::Sch
             return Err(Reject::BadRequest("the request body is malformed (its chunked framing or length is wrong)".into()));
         }
     };
-    let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Reject::SchemaRequest(format!("the body is not JSON: {e}")))?;
-    schema.validate(&doc).map_err(Reject::SchemaRequest)?;
+    schema.validate(&bytes).map_err(Reject::SchemaRequest)?;
     Ok(Request::from_parts(parts, RequestBody::Read(Some(bytes))))
 }
 
@@ -899,12 +898,9 @@ async fn validate_response(parts: http::response::Parts, body: Body, schema: &cr
         Err(ReadWhole::TooLong) => return fail("the backend's body is over 10 MiB".into()),
         Err(ReadWhole::Failed(e)) => return fail(format!("the backend's body could not be read whole: {e}")),
     };
-    match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Err(e) => fail(format!("the body is not JSON: {e}")),
-        Ok(doc) => match schema.validate(&doc) {
-            Err(e) => fail(e),
-            Ok(()) => Response::from_parts(parts, reply::body(bytes)),
-        },
+    match schema.validate(&bytes) {
+        Err(e) => fail(e),
+        Ok(()) => Response::from_parts(parts, reply::body(bytes)),
     }
 }
 

@@ -3,12 +3,204 @@
 //! `enum`, `const`, `properties`/`required`/`additionalProperties`, `items`, `minItems`/`maxItems`/`uniqueItems`,
 //! `minLength`/`maxLength`/`pattern`, `minimum`/`maximum` (and their exclusive forms), `multipleOf`,
 //! `allOf`/`anyOf`/`oneOf`/`not`, and local `$ref`s. Compiled once per snapshot (patterns compiled, references
-//! resolved); a schema that recurses deeper than `MAX_DEPTH` accepts what is below that depth. Imports nothing
-//! else from the crate.
+//! resolved); a schema that recurses deeper than `MAX_DEPTH` accepts what is below that depth. Bodies are parsed
+//! into [`Doc`], a tree that borrows its strings from the body and keeps objects as lists: no hashing and no copy
+//! of an unescaped string, which is most of what a parse into `serde_json::Value` costs. Imports nothing else
+//! from the crate.
 
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 const MAX_DEPTH: usize = 48;
+
+/// A parsed JSON body. Objects keep their members in order, duplicates included (each is validated).
+#[derive(Debug, PartialEq)]
+pub enum Doc<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    Array(Vec<Doc<'a>>),
+    Object(Vec<(Cow<'a, str>, Doc<'a>)>),
+}
+
+impl<'a> Doc<'a> {
+    /// `bytes` as JSON (serde_json's grammar and nesting limit).
+    pub fn parse(bytes: &'a [u8]) -> Result<Doc<'a>, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Doc::Int(i) => Some(i as f64),
+            Doc::UInt(u) => Some(u as f64),
+            Doc::Float(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Doc<'a>> {
+        match self {
+            Doc::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+/// JSON equality as JSON Schema means it: numbers by value (`1` equals `1.0`), objects regardless of order.
+fn same(a: &Doc<'_>, b: &Doc<'_>) -> bool {
+    match (a, b) {
+        (Doc::Null, Doc::Null) => true,
+        (Doc::Bool(x), Doc::Bool(y)) => x == y,
+        (Doc::Str(x), Doc::Str(y)) => x == y,
+        (Doc::Array(x), Doc::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        (Doc::Object(x), Doc::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
+        }
+        (Doc::Int(x), Doc::Int(y)) => x == y,
+        (Doc::UInt(x), Doc::UInt(y)) => x == y,
+        (Doc::Int(x), Doc::UInt(y)) | (Doc::UInt(y), Doc::Int(x)) => u64::try_from(*x).is_ok_and(|x| x == *y),
+        _ => matches!((a.as_f64(), b.as_f64()), (Some(x), Some(y)) if x == y),
+    }
+}
+
+/// A schema's `enum`/`const` value as a document of its own.
+fn owned(v: &Value) -> Doc<'static> {
+    match v {
+        Value::Null => Doc::Null,
+        Value::Bool(b) => Doc::Bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Doc::Int(i),
+            (None, Some(u)) => Doc::UInt(u),
+            _ => Doc::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => Doc::Str(Cow::Owned(s.clone())),
+        Value::Array(items) => Doc::Array(items.iter().map(owned).collect()),
+        Value::Object(o) => Doc::Object(o.iter().map(|(k, v)| (Cow::Owned(k.clone()), owned(v))).collect()),
+    }
+}
+
+impl fmt::Display for Doc<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = |f: &mut fmt::Formatter<'_>, s: &str| match serde_json::to_string(s) {
+            Ok(quoted) => f.write_str(&quoted),
+            Err(_) => write!(f, "{s:?}"),
+        };
+        match self {
+            Doc::Null => f.write_str("null"),
+            Doc::Bool(b) => write!(f, "{b}"),
+            Doc::Int(i) => write!(f, "{i}"),
+            Doc::UInt(u) => write!(f, "{u}"),
+            Doc::Float(x) => write!(f, "{x}"),
+            Doc::Str(s) => text(f, s),
+            Doc::Array(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            Doc::Object(members) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in members.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    text(f, k)?;
+                    write!(f, ":{v}")?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}
+
+/// A string that borrows from the input when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Doc<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Doc<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Doc<'de>, E> {
+                Ok(Doc::Null)
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Doc<'de>, E> {
+                Ok(Doc::Bool(b))
+            }
+            fn visit_i64<E>(self, i: i64) -> Result<Doc<'de>, E> {
+                Ok(Doc::Int(i))
+            }
+            fn visit_u64<E>(self, u: u64) -> Result<Doc<'de>, E> {
+                Ok(match i64::try_from(u) {
+                    Ok(i) => Doc::Int(i),
+                    Err(_) => Doc::UInt(u),
+                })
+            }
+            fn visit_f64<E>(self, f: f64) -> Result<Doc<'de>, E> {
+                Ok(Doc::Float(f))
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Doc<'de>, E> {
+                Ok(Doc::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Doc<'de>, E> {
+                Ok(Doc::Str(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Doc<'de>, E> {
+                Ok(Doc::Str(Cow::Owned(s)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Doc<'de>, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Doc::Array(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc<'de>, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+                while let Some(Text(key)) = map.next_key()? {
+                    members.push((key, map.next_value()?));
+                }
+                Ok(Doc::Object(members))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ty {
@@ -35,23 +227,24 @@ impl Ty {
         })
     }
 
-    fn of(v: &Value) -> &'static str {
+    fn of(v: &Doc<'_>) -> &'static str {
         match v {
-            Value::Null => "null",
-            Value::Bool(_) => "boolean",
-            Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-            Value::Number(_) => "number",
-            Value::String(_) => "string",
-            Value::Array(_) => "array",
-            Value::Object(_) => "object",
+            Doc::Null => "null",
+            Doc::Bool(_) => "boolean",
+            Doc::Int(_) | Doc::UInt(_) => "integer",
+            Doc::Float(_) => "number",
+            Doc::Str(_) => "string",
+            Doc::Array(_) => "array",
+            Doc::Object(_) => "object",
         }
     }
 
-    fn holds(self, v: &Value) -> bool {
+    fn holds(self, v: &Doc<'_>) -> bool {
         match (self, v) {
-            (Ty::Null, Value::Null) | (Ty::Boolean, Value::Bool(_)) | (Ty::String, Value::String(_)) => true,
-            (Ty::Array, Value::Array(_)) | (Ty::Object, Value::Object(_)) | (Ty::Number, Value::Number(_)) => true,
-            (Ty::Integer, Value::Number(n)) => n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0),
+            (Ty::Null, Doc::Null) | (Ty::Boolean, Doc::Bool(_)) | (Ty::String, Doc::Str(_)) => true,
+            (Ty::Array, Doc::Array(_)) | (Ty::Object, Doc::Object(_)) => true,
+            (Ty::Number | Ty::Integer, Doc::Int(_) | Doc::UInt(_)) | (Ty::Number, Doc::Float(_)) => true,
+            (Ty::Integer, Doc::Float(f)) => f.fract() == 0.0,
             _ => false,
         }
     }
@@ -78,7 +271,7 @@ impl Failure {
 #[derive(Debug, Default)]
 pub struct Schema {
     types: Vec<Ty>,
-    allowed: Option<Vec<Value>>,
+    allowed: Option<Vec<Doc<'static>>>,
     properties: Vec<(String, Schema)>,
     required: Vec<String>,
     /// `additionalProperties`: `None` allows any, `Some(None)` none, `Some(Some(s))` those matching `s`.
@@ -105,8 +298,15 @@ impl Schema {
         compile(root, schema, 0)
     }
 
+    /// A body against this schema. `Err` says where (a JSON pointer into the body) and what, or that the body
+    /// is not JSON.
+    pub fn validate(&self, body: &[u8]) -> Result<(), String> {
+        let doc = Doc::parse(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+        self.validate_doc(&doc)
+    }
+
     /// `Err` says where (a JSON pointer into the body) and what.
-    pub fn validate(&self, v: &Value) -> Result<(), String> {
+    pub fn validate_doc(&self, v: &Doc<'_>) -> Result<(), String> {
         self.check(v).map_err(|f| {
             let mut at = String::from("#");
             for seg in f.path.iter().rev() {
@@ -118,20 +318,20 @@ impl Schema {
     }
 
     /// Nothing is allocated while a body conforms: the path to a failure is gathered on the way back out.
-    fn check(&self, v: &Value) -> Result<(), Failure> {
+    fn check(&self, v: &Doc<'_>) -> Result<(), Failure> {
         if !self.types.is_empty() && !self.types.iter().any(|t| t.holds(v)) {
             let want: Vec<String> = self.types.iter().map(|t| format!("{t:?}").to_ascii_lowercase()).collect();
             return Err(Failure::new(format!("expected {}, found {}", want.join(" or "), Ty::of(v))));
         }
         if let Some(allowed) = &self.allowed
-            && !allowed.contains(v)
+            && !allowed.iter().any(|a| same(a, v))
         {
             return Err(Failure::new(format!("{v} is not one of the allowed values")));
         }
         match v {
-            Value::Object(o) => {
+            Doc::Object(o) => {
                 for r in &self.required {
-                    if !o.contains_key(r) {
+                    if !o.iter().any(|(k, _)| k == r) {
                         return Err(Failure::new(format!("`{r}` is required")));
                     }
                 }
@@ -144,14 +344,14 @@ impl Schema {
                             None => Ok(()),
                         },
                     };
-                    r.map_err(|f| f.under(k.clone()))?;
+                    r.map_err(|f| f.under(k.to_string()))?;
                 }
             }
-            Value::Array(items) => {
+            Doc::Array(items) => {
                 if self.min_items.is_some_and(|m| items.len() < m) || self.max_items.is_some_and(|m| items.len() > m) {
                     return Err(Failure::new(format!("{} items is out of bounds", items.len())));
                 }
-                if self.unique_items && items.iter().enumerate().any(|(i, x)| items[..i].contains(x)) {
+                if self.unique_items && items.iter().enumerate().any(|(i, x)| items[..i].iter().any(|y| same(x, y))) {
                     return Err(Failure::new("items must be unique".into()));
                 }
                 if let Some(s) = &self.items {
@@ -160,7 +360,7 @@ impl Schema {
                     }
                 }
             }
-            Value::String(s) => {
+            Doc::Str(s) => {
                 let n = s.chars().count();
                 if self.min_length.is_some_and(|m| n < m) || self.max_length.is_some_and(|m| n > m) {
                     return Err(Failure::new(format!("a length of {n} is out of bounds")));
@@ -171,7 +371,7 @@ impl Schema {
                     return Err(Failure::new(format!("does not match the pattern `{}`", p.as_str())));
                 }
             }
-            Value::Number(num) => {
+            num @ (Doc::Int(_) | Doc::UInt(_) | Doc::Float(_)) => {
                 let f = num.as_f64().unwrap_or(f64::NAN);
                 if let Some((m, exclusive)) = self.minimum
                     && (f < m || (exclusive && f == m))
@@ -253,9 +453,9 @@ fn compile(root: &Value, s: &Value, depth: usize) -> Result<Schema, String> {
         Some(p) => Some(regex::Regex::new(p).map_err(|e| format!("pattern `{p}`: {e}"))?),
         None => None,
     };
-    let mut allowed = s.get("enum").and_then(Value::as_array).cloned();
+    let mut allowed = s.get("enum").and_then(Value::as_array).map(|values| values.iter().map(owned).collect());
     if let Some(c) = s.get("const") {
-        allowed = Some(vec![c.clone()]);
+        allowed = Some(vec![owned(c)]);
     }
     Ok(Schema {
         types,
@@ -365,7 +565,8 @@ mod tests {
             "Tree": {"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#/components/schemas/Tree"}}}}
         }}});
         let order = Schema::compile(&doc, &json!({"$ref": "#/components/schemas/Order"})).expect("compiles");
-        assert_eq!(order.validate(&json!({"id": 1, "items": [{"sku": "ABC-1", "qty": 2}], "note": null, "status": "new"})), Ok(()));
+        let check = |schema: &Schema, body: &Value| schema.validate(body.to_string().as_bytes());
+        assert_eq!(check(&order, &json!({"id": 1, "items": [{"sku": "ABC-1", "qty": 2}], "note": null, "status": "new"})), Ok(()));
         let bad = [
             (json!({"items": [{"sku": "ABC-1"}]}), "#: `id` is required"),
             (json!({"id": "1", "items": [{"sku": "ABC-1"}]}), "#/id: expected integer, found string"),
@@ -379,12 +580,12 @@ mod tests {
             (json!([1]), "#: expected object, found array"),
         ];
         for (body, want) in bad {
-            let e = order.validate(&body).expect_err(&body.to_string());
+            let e = check(&order, &body).expect_err(&body.to_string());
             assert!(e.starts_with(want), "{body}: {e}");
         }
         // A recursive schema compiles (bounded) and validates.
         let tree = Schema::compile(&doc, &json!({"$ref": "#/components/schemas/Tree"})).expect("recursive");
-        assert_eq!(tree.validate(&json!({"children": [{"children": []}]})), Ok(()));
+        assert_eq!(check(&tree, &json!({"children": [{"children": []}]})), Ok(()));
         assert!(Schema::compile(&doc, &json!({"$ref": "#/components/schemas/Missing"})).is_err());
         assert!(Schema::compile(&doc, &json!({"type": "string", "pattern": "("})).is_err());
     }
@@ -395,13 +596,47 @@ mod tests {
             "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["id"]}}}},
             "responses": {"201": {"content": {"application/json": {"schema": {"type": "object"}}}}, "default": {"description": "x"}}}}}});
         let ops = of_operation(&oas, "/orders", "POST").expect("oas");
-        assert!(ops.request.expect("request schema").validate(&json!({})).is_err());
+        assert!(ops.request.expect("request schema").validate(b"{}").is_err());
         assert_eq!(ops.responses.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![201]);
         let swagger = json!({"paths": {"/orders": {"post": {"parameters": [{"in": "body", "name": "b", "schema": {"type": "array"}}],
             "responses": {"200": {"schema": {"type": "string"}}}}}}});
         let ops = of_operation(&swagger, "/orders", "POST").expect("swagger");
-        assert!(ops.request.expect("body parameter").validate(&json!({})).is_err());
+        assert!(ops.request.expect("body parameter").validate(b"{}").is_err());
         assert_eq!(ops.responses.len(), 1);
         assert!(of_operation(&swagger, "/nothing", "GET").expect("none").request.is_none());
+    }
+
+    #[test]
+    fn documents_borrow_compare_by_value_and_refuse_what_is_not_json() {
+        let body = br#"{"plain": "abc", "escaped": "a\nb", "n": [1, 1.0, -2, 18446744073709551615], "plain": true}"#;
+        let doc = Doc::parse(body).expect("parses");
+        let Doc::Object(members) = &doc else { panic!("an object: {doc:?}") };
+        assert!(matches!(members[0].1, Doc::Str(Cow::Borrowed("abc"))), "unescaped strings borrow from the body");
+        assert_eq!(members[1].1, Doc::Str(Cow::Owned("a\nb".into())));
+        assert_eq!(members.len(), 4, "duplicate members are kept, so each is validated");
+        let Doc::Array(n) = &members[2].1 else { panic!("an array") };
+        assert!(same(&n[0], &n[1]), "1 equals 1.0");
+        assert!(!same(&n[0], &n[2]));
+        assert_eq!(n[3], Doc::UInt(u64::MAX));
+        let (x, y) = (br#"{"a": "abc", "n": [1, -2.5]}"#, br#"{"n": [1.0, -2.5], "a": "abc"}"#);
+        assert!(same(&Doc::parse(x).expect("parses"), &Doc::parse(y).expect("parses")), "objects compare regardless of order");
+
+        let doc = serde_json::json!({"components": {}});
+        let one = Schema::compile(&doc, &serde_json::json!({"enum": [1, "x", {"a": [true]}]})).expect("compiles");
+        for ok in [&b"1.0"[..], b"\"x\"", br#"{"a": [true]}"#] {
+            assert_eq!(one.validate(ok), Ok(()), "{}", String::from_utf8_lossy(ok));
+        }
+        assert_eq!(one.validate(b"2"), Err("#: 2 is not one of the allowed values".into()));
+        let unique = Schema::compile(&doc, &serde_json::json!({"uniqueItems": true})).expect("compiles");
+        assert!(unique.validate(b"[1, 1.0]").is_err());
+        assert_eq!(unique.validate(br#"[{"a": 1, "b": 2}, {"b": 2, "a": 3}]"#), Ok(()));
+
+        for bad in [&b""[..], b"{", b"{\"a\": 1} x", b"[1,]", b"\"\\x\""] {
+            let e = one.validate(bad).expect_err("not JSON");
+            assert!(e.starts_with("the body is not JSON: "), "{e}");
+        }
+        // Nesting past serde_json's limit is an error, not a stack overflow.
+        let deep = "[".repeat(100_000);
+        assert!(one.validate(deep.as_bytes()).expect_err("too deep").starts_with("the body is not JSON: "));
     }
 }
