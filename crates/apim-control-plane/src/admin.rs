@@ -477,8 +477,9 @@ async fn delete_deny(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pa
 // === environments ===
 
 fn env_json(e: &crate::Environment, read_only: bool) -> Value {
+    let p = &e.ports;
     json!({"id": e.id, "name": e.name, "displayName": e.name, "type": e.kind, "description": "", "isReadOnly": read_only,
-           "vhosts": [{"host": e.vhost, "httpContext": "", "httpsPort": 8243, "httpPort": 8280, "wssPort": 8099, "wsPort": 9099}]})
+           "vhosts": [{"host": e.vhost, "httpContext": p.http_context, "httpsPort": p.https, "httpPort": p.http, "wssPort": p.wss, "wsPort": p.ws}]})
 }
 
 async fn list_environments(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap) -> Result<Response> {
@@ -488,7 +489,7 @@ async fn list_environments(State(cp): State<Arc<ControlPlane>>, headers: HeaderM
     Ok(Json(json!({"count": list.len(), "list": list})).into_response())
 }
 
-fn env_fields(o: &Map<String, Value>) -> Result<(String, String, String)> {
+fn env_fields(o: &Map<String, Value>) -> Result<(String, String, String, crate::GatewayPorts)> {
     crate::model::max_lengths(o, &[("name", 255), ("displayName", 255), ("description", 1023)])?;
     let name = o.get("name").and_then(Value::as_str).map(str::trim).unwrap_or("");
     if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-. ".contains(c)) {
@@ -510,16 +511,23 @@ fn env_fields(o: &Map<String, Value>) -> Result<(String, String, String)> {
     if host.is_empty() || host.len() > 255 || !host.split('.').all(label_ok) {
         return Err(ApiError::field("vhosts[0].host", "is required: a host name (letters, digits, dashes, dots)"));
     }
-    Ok((name.to_string(), kind, host.to_string()))
+    let vhost: crate::StoredVhost = o
+        .get("vhosts")
+        .and_then(|v| v.get(0))
+        .map(|v| serde_json::from_value(v.clone()))
+        .transpose()
+        .map_err(|e| ApiError::field("vhosts[0]", format!("ports must be integers from 0 to 65535: {e}")))?
+        .unwrap_or_default();
+    Ok((name.to_string(), kind, host.to_string(), vhost.ports()))
 }
 
 async fn create_environment(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, body: Bytes) -> Result<Response> {
     admin(&cp, &headers).await?;
-    let (name, kind, host) = env_fields(&json_object(&body)?)?;
+    let (name, kind, host, ports) = env_fields(&json_object(&body)?)?;
     if cp.cfg.environments.iter().any(|e| e.name == name) {
         return Err(ApiError::conflict(format!("environment `{name}` already exists (from deployment.toml)")));
     }
-    let env = crate::Environment { id: uuid::Uuid::new_v4().to_string(), name: name.clone(), kind, vhost: host };
+    let env = crate::Environment { id: uuid::Uuid::new_v4().to_string(), name: name.clone(), kind, vhost: host, ports, ..Default::default() };
     let doc = env_json(&env, false);
     cp.db
         .create_object(
@@ -544,11 +552,11 @@ async fn update_environment(
         return Err(ApiError::forbidden("environments from deployment.toml are read-only"));
     }
     let (old_name, _) = find_object(&cp, "environment", &id).await?;
-    let (name, kind, host) = env_fields(&json_object(&body)?)?;
+    let (name, kind, host, ports) = env_fields(&json_object(&body)?)?;
     if name != old_name {
         return Err(ApiError::field("name", format!("cannot change (is `{old_name}`)")));
     }
-    let doc = env_json(&crate::Environment { id: id.clone(), name: name.clone(), kind, vhost: host }, false);
+    let doc = env_json(&crate::Environment { id: id.clone(), name: name.clone(), kind, vhost: host, ports, ..Default::default() }, false);
     cp.db
         .update_object("environment", &id, &name, &doc.to_string(), &[event(EventKind::EnvironmentUpdate, json!({"name": name, "id": id}))])
         .await?;

@@ -25,7 +25,7 @@ use crate::model::event;
 const APPS: &[&str] = &["apim:app_manage", "apim:subscribe"];
 const SUBS: &[&str] = &["apim:subscribe", "apim:sub_manage"];
 const RESIDENT: &str = "Resident Key Manager";
-const GRANTS: [&str; 4] = ["client_credentials", "password", "refresh_token", "authorization_code"];
+pub(crate) const GRANTS: [&str; 4] = ["client_credentials", "password", "refresh_token", "authorization_code"];
 
 pub fn routes() -> axum::Router<Arc<ControlPlane>> {
     axum::Router::new()

@@ -20,6 +20,7 @@ mod openapi;
 mod publisher;
 mod runtime;
 mod scopes;
+mod settings;
 pub mod spec;
 
 use std::sync::Arc;
@@ -32,13 +33,85 @@ pub use error::ApiError;
 pub use runtime::ApiScope;
 
 /// A gateway environment deployments can target.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Environment {
     /// For environments from deployment.toml, the name (they cannot change).
     pub id: String,
     pub name: String,
     pub kind: String,
     pub vhost: String,
+    /// Where the environment's gateways take API traffic on `vhost`.
+    pub ports: GatewayPorts,
+    /// The gateways' management URL (`service_url`), as WSO2's `serverUrl`; empty when unknown.
+    pub server_url: String,
+    /// `display_in_api_console`: the API consoles may send requests to it.
+    pub show_in_api_console: bool,
+}
+
+/// A virtual host's traffic ports and context (WSO2's `VHost`), as clients reach the gateways.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayPorts {
+    pub http_context: String,
+    pub http: u16,
+    pub https: u16,
+    pub ws: u16,
+    pub wss: u16,
+}
+
+impl Default for GatewayPorts {
+    /// WSO2's gateway ports without an offset.
+    fn default() -> Self {
+        use apim_config::ports;
+        GatewayPorts { http_context: String::new(), http: ports::GW_HTTP, https: ports::GW_HTTPS, ws: ports::GW_WS, wss: ports::GW_WSS }
+    }
+}
+
+impl GatewayPorts {
+    /// WSO2's defaults moved by `[server] offset`, overridden by the ports (and the path, as the context) of the
+    /// endpoint URLs deployment.toml gives.
+    fn of(e: &apim_config::GatewayEnvironment, offset: u16) -> GatewayPorts {
+        let d = GatewayPorts::default();
+        let from = |url: Option<&str>, default: u16| url.and_then(url_port).unwrap_or(default.saturating_add(offset));
+        let context = e.https_endpoint.as_deref().or(e.http_endpoint.as_deref()).map(url_path).unwrap_or_default();
+        GatewayPorts {
+            http_context: context,
+            http: from(e.http_endpoint.as_deref(), d.http),
+            https: from(e.https_endpoint.as_deref(), d.https),
+            ws: from(e.ws_endpoint.as_deref(), d.ws),
+            wss: from(e.wss_endpoint.as_deref(), d.wss),
+        }
+    }
+
+    fn offset(offset: u16) -> GatewayPorts {
+        let d = GatewayPorts::default();
+        GatewayPorts {
+            http: d.http.saturating_add(offset),
+            https: d.https.saturating_add(offset),
+            ws: d.ws.saturating_add(offset),
+            wss: d.wss.saturating_add(offset),
+            ..d
+        }
+    }
+}
+
+/// The port of `scheme://host[:port]/...`: the explicit one, else the scheme's.
+fn url_port(url: &str) -> Option<u16> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next().unwrap_or("");
+    match authority.rsplit_once(':') {
+        Some((_, p)) if !p.contains(']') => p.parse().ok(),
+        _ => match scheme {
+            "http" | "ws" => Some(80),
+            "https" | "wss" => Some(443),
+            _ => None,
+        },
+    }
+}
+
+/// The path of `scheme://host[:port]/path`, without a trailing `/` (`""` for none).
+fn url_path(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    rest.find('/').map(|i| rest[i..].trim_end_matches('/').to_string()).unwrap_or_default()
 }
 
 #[derive(Clone, Debug)]
@@ -60,6 +133,8 @@ pub struct Config {
 
 impl Config {
     pub fn from_deployment(d: &DeploymentConfig) -> Config {
+        // WSO2's default service URL: this node's management port.
+        let own_services = format!("{}/services/", d.public_https_base());
         let mut environments: Vec<Environment> = d
             .gateway_environments
             .iter()
@@ -68,6 +143,9 @@ impl Config {
                 name: e.name.clone(),
                 kind: e.kind.clone(),
                 vhost: vhost_of(e.https_endpoint.as_deref().or(e.http_endpoint.as_deref()), &d.server.hostname),
+                ports: GatewayPorts::of(e, d.transport.offset),
+                server_url: e.service_url.clone().unwrap_or_else(|| own_services.clone()),
+                show_in_api_console: e.display_in_api_console,
             })
             .collect();
         if environments.is_empty() {
@@ -76,6 +154,9 @@ impl Config {
                 name: "Default".into(),
                 kind: "hybrid".into(),
                 vhost: d.server.hostname.clone(),
+                ports: GatewayPorts::offset(d.transport.offset),
+                server_url: own_services,
+                show_in_api_console: true,
             });
         }
         Config {
@@ -116,6 +197,40 @@ fn vhost_of(url: Option<&str>, fallback: &str) -> String {
         .unwrap_or_else(|| fallback.to_string())
 }
 
+/// An environment created through the Admin API, as stored (WSO2's `Environment` DTO).
+#[derive(Default, serde::Deserialize)]
+struct StoredEnvironment {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    vhosts: Vec<StoredVhost>,
+}
+
+/// WSO2's `VHost`; a port left out is WSO2's default.
+#[derive(Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StoredVhost {
+    host: Option<String>,
+    http_context: Option<String>,
+    http_port: Option<u16>,
+    https_port: Option<u16>,
+    ws_port: Option<u16>,
+    wss_port: Option<u16>,
+}
+
+impl StoredVhost {
+    pub(crate) fn ports(&self) -> GatewayPorts {
+        let d = GatewayPorts::default();
+        GatewayPorts {
+            http_context: self.http_context.clone().unwrap_or_default(),
+            http: self.http_port.unwrap_or(d.http),
+            https: self.https_port.unwrap_or(d.https),
+            ws: self.ws_port.unwrap_or(d.ws),
+            wss: self.wss_port.unwrap_or(d.wss),
+        }
+    }
+}
+
 /// The key manager applications get their keys from.
 pub type SharedKeyManager = Arc<dyn apim_domain::keys::KeyManagerClient>;
 
@@ -152,9 +267,9 @@ impl ControlPlane {
 
     pub fn router(self: &Arc<Self>) -> axum::Router {
         axum::Router::new()
-            .nest("/api/am/publisher/v4", publisher::routes().merge(scopes::routes()))
-            .nest("/api/am/devportal/v3", devportal::routes().merge(apikeys::routes()))
-            .nest("/api/am/admin/v4", admin::routes())
+            .nest("/api/am/publisher/v4", publisher::routes().merge(scopes::routes()).merge(settings::publisher_routes()))
+            .nest("/api/am/devportal/v3", devportal::routes().merge(apikeys::routes()).merge(settings::devportal_routes()))
+            .nest("/api/am/admin/v4", admin::routes().merge(settings::admin_routes()))
             .nest("/internal/data/v1", internal::routes())
             .route("/api/am/publisher/v4/swagger.yaml", axum::routing::get(|| async { yaml(spec::PUBLISHER_DOC) }))
             .route("/api/am/devportal/v3/swagger.yaml", axum::routing::get(|| async { yaml(spec::DEVPORTAL_DOC) }))
@@ -166,10 +281,19 @@ impl ControlPlane {
     async fn db_environments(&self) -> Result<Vec<Environment>, apim_store::StoreError> {
         let mut out = Vec::new();
         for (id, name, doc) in apim_store::AdminStore::list_objects(&self.db, "environment").await? {
-            let d: serde_json::Value = serde_json::from_str(&doc).unwrap_or_default();
-            let kind = d.get("type").and_then(serde_json::Value::as_str).unwrap_or("hybrid").to_string();
-            let vhost = d.pointer("/vhosts/0/host").and_then(serde_json::Value::as_str).unwrap_or("localhost").to_string();
-            out.push(Environment { id, name, kind, vhost });
+            let d: StoredEnvironment = serde_json::from_str(&doc).unwrap_or_default();
+            let vhost = d.vhosts.into_iter().next().unwrap_or_default();
+            let ports = vhost.ports();
+            out.push(Environment {
+                id,
+                name,
+                kind: d.kind.unwrap_or_else(|| "hybrid".into()),
+                vhost: vhost.host.unwrap_or_else(|| "localhost".into()),
+                ports,
+                // Gateways of an environment made here are not this node's to name.
+                server_url: String::new(),
+                show_in_api_console: true,
+            });
         }
         Ok(out)
     }

@@ -39,6 +39,9 @@ pub const PUBLISHER: &[(&str, &str)] = &[
     ("put", "/scopes/{scopeId}"),
     ("delete", "/scopes/{scopeId}"),
     ("head", "/scopes/{scopeId}"),
+    ("get", "/settings"),
+    ("head", "/roles/{roleId}"),
+    ("head", "/me/roles/{roleId}"),
 ];
 
 pub const DEVPORTAL: &[(&str, &str)] = &[
@@ -61,6 +64,9 @@ pub const DEVPORTAL: &[(&str, &str)] = &[
     ("get", "/subscriptions/{subscriptionId}"),
     ("delete", "/subscriptions/{subscriptionId}"),
     ("get", "/throttling-policies/{policyLevel}"),
+    ("get", "/settings"),
+    ("get", "/settings/application-attributes"),
+    ("post", "/me/change-password"),
 ];
 
 pub const ADMIN: &[(&str, &str)] = &[
@@ -100,6 +106,8 @@ pub const ADMIN: &[(&str, &str)] = &[
     ("delete", "/key-managers/{keyManagerId}"),
     ("get", "/applications"),
     ("post", "/applications/{applicationId}/change-owner"),
+    ("get", "/settings"),
+    ("head", "/roles/{roleId}"),
 ];
 
 /// The committed documents, served at each API's `/swagger.yaml` (JSON is YAML).

@@ -35,6 +35,14 @@ impl UserAuth {
         &self.db
     }
 
+    /// Drops what this node remembers of the user's password (after a change), so the old one stops working here
+    /// at once.
+    pub fn forget(&self, username: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(username);
+        }
+    }
+
     /// The user's roles if the password is right; `None` for an unknown user or a wrong password.
     pub async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Vec<String>>, StoreError> {
         let sha = digest::digest(&digest::SHA256, password.as_bytes()).as_ref().to_vec();

@@ -2,13 +2,14 @@
 //! authorization matrix (every role against every mutating endpoint), and one event per mutation, in order.
 
 use apim_config::{HostsFile, LoadOptions, Source};
-use apim_control_plane::{Config, ControlPlane, Environment};
+use apim_control_plane::{Config, ControlPlane, Environment, GatewayPorts};
 use apim_domain::password;
 use apim_store::{ApiStore, Db, NewUser, UserStore};
 use apim_test_support::db::{Backend, TestDb};
 use apim_test_support::{TempDir, http};
 
 mod hub;
+mod portal;
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -103,8 +104,23 @@ impl Cp {
 pub(crate) fn config() -> Config {
     Config {
         environments: vec![
-            Environment { id: "Default".into(), name: "Default".into(), kind: "hybrid".into(), vhost: "localhost".into() },
-            Environment { id: "Edge".into(), name: "Edge".into(), kind: "hybrid".into(), vhost: "edge.local".into() },
+            Environment {
+                id: "Default".into(),
+                name: "Default".into(),
+                kind: "hybrid".into(),
+                vhost: "localhost".into(),
+                show_in_api_console: true,
+                ..Environment::default()
+            },
+            Environment {
+                id: "Edge".into(),
+                name: "Edge".into(),
+                kind: "hybrid".into(),
+                vhost: "edge.local".into(),
+                ports: GatewayPorts { http_context: "/edge".into(), https: 443, ..GatewayPorts::default() },
+                server_url: "https://edge.local:9443/services/".into(),
+                show_in_api_console: false,
+            },
         ],
         devportal_url: None,
         external_key_manager: None,
@@ -371,6 +387,7 @@ async fn suite(db: Db) {
     admin_suite(&cp).await;
     scopes_suite(&cp).await;
     every_listed_operation_is_routed(&cp).await;
+    portal::settings_and_identity(&cp).await;
 }
 
 async fn scopes_suite(cp: &Cp) {
