@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use apim_domain::api::{ApiRecord, ApplicationRecord, EventDraft, KeyMapping, SubscriptionRecord};
+use apim_domain::api::{ApiRecord, ApiStatus, ApplicationRecord, EventDraft, KeyMapping, SubscriptionRecord};
 use apim_domain::keys::{ClientRequest, KeyError};
 use apim_store::{ApiFilter, ApiStore, ApplicationStore};
 use apim_wire::SubscriptionStatus;
@@ -54,7 +54,7 @@ fn json_body(body: &Bytes) -> Result<Value> {
 /// Who may see an API in the portal: published or prototyped; PUBLIC to anyone, PRIVATE to signed-in users,
 /// RESTRICTED to the listed roles (and admins).
 fn visible(api: &ApiRecord, who: Option<&Principal>) -> bool {
-    if api.status != "PUBLISHED" && api.status != "PROTOTYPED" {
+    if !matches!(api.status, ApiStatus::Published | ApiStatus::Prototyped) {
         return false;
     }
     let doc: Value = serde_json::from_str(&api.document).unwrap_or(Value::Null);
@@ -94,7 +94,7 @@ async fn list_apis(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Quer
         .transpose()?
         .unwrap_or(0);
     let name = p.get("query").map(|q| q.strip_prefix("name:").unwrap_or(q).to_string()).filter(|q| !q.is_empty());
-    let filter = ApiFilter { name, status: vec!["PUBLISHED".into(), "PROTOTYPED".into()], ..ApiFilter::default() };
+    let filter = ApiFilter { name, status: vec![ApiStatus::Published, ApiStatus::Prototyped], ..ApiFilter::default() };
     let (apis, _) = cp.db.list_apis(&filter, 100_000, 0).await?;
     let shown: Vec<&ApiRecord> = apis.iter().filter(|a| visible(a, who.as_ref())).collect();
     let list: Vec<Value> = shown.iter().skip(offset).take(limit).map(|a| portal_api(a)).collect();
@@ -435,7 +435,7 @@ async fn subscribe_one(cp: &ControlPlane, who: &Principal, v: &Value) -> Result<
         .ok_or_else(|| ApiError::field("throttlingPolicy", "is required"))?;
     let app = own_app(cp, who, app_id).await?;
     let api = visible_api(cp, api_id, Some(who)).await?;
-    if api.status != "PUBLISHED" {
+    if api.status != ApiStatus::Published {
         return Err(ApiError::field("apiId", format!("API {api_id} is {}; only published APIs take subscriptions", api.status)));
     }
     let doc: Value = serde_json::from_str(&api.document).unwrap_or(Value::Null);
@@ -449,7 +449,7 @@ async fn subscribe_one(cp: &ControlPlane, who: &Principal, v: &Value) -> Result<
         api_id: api.id.clone(),
         application_id: app.id,
         policy: policy.to_string(),
-        status: SubscriptionStatus::Unblocked.as_str().into(),
+        status: SubscriptionStatus::Unblocked,
         created_at: now(),
     };
     cp.db.create_subscription(&sub, &[sub_event(EventKind::SubscriptionsCreate, &sub)]).await?;

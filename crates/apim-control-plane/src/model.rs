@@ -1,7 +1,7 @@
 //! The API document: WSO2's publisher DTO, validated field by field (a bad field is a 400 naming it) and
 //! normalised (defaults filled in). Unknown fields are kept as they are: WSO2's DTO has many we do not act on.
 
-use apim_domain::api::{ApiRecord, EventDraft};
+use apim_domain::api::{ApiRecord, ApiStatus, EventDraft};
 use apim_wire::hub::{EventHeader, EventKind};
 use serde_json::{Map, Value, json};
 
@@ -333,7 +333,7 @@ pub fn normalize(body: Value, existing: Option<&ApiRecord>, provider: &str, poli
         .or_else(|| str_of(&o, "provider").ok().flatten().map(str::to_string))
         .unwrap_or_else(|| provider.to_string());
     let id = existing.map(|e| e.id.clone()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let status = existing.map(|e| e.status.clone()).unwrap_or_else(|| "CREATED".into());
+    let status = existing.map(|e| e.status.clone()).unwrap_or(ApiStatus::Created);
     let created = existing.map(|e| e.created_at * 1000).unwrap_or(now_ms);
     for (k, v) in [
         ("id", json!(id)),

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use apim_domain::api::{ApiRecord, Deployment, LIFECYCLE, LifecycleEntry, Revision, state_display};
+use apim_domain::api::{ApiRecord, ApiStatus, Deployment, LIFECYCLE, LifecycleEntry, Revision, state_display};
 use apim_store::{ApiFilter, ApiStore};
 use apim_wire::SubscriptionStatus;
 use apim_wire::hub::EventKind;
@@ -98,7 +98,7 @@ fn new_record(
         version,
         context,
         provider: doc.get("provider").and_then(Value::as_str).unwrap_or(provider).to_string(),
-        status: "CREATED".into(),
+        status: ApiStatus::Created,
         api_type: doc.get("type").and_then(Value::as_str).unwrap_or("HTTP").to_string(),
         document: Value::Object(doc).to_string(),
         created_at: now(),
@@ -127,7 +127,7 @@ fn parse_query(q: &str) -> Result<ApiFilter> {
         }
         match key.to_ascii_lowercase().as_str() {
             "name" => f.name = Some(value.to_string()),
-            "status" => f.status.push(value.to_ascii_uppercase()),
+            "status" => f.status.push(value.to_ascii_uppercase().into()),
             "provider" => f.provider = Some(value.to_string()),
             "context" => f.context = Some(value.to_string()),
             "version" => f.version = Some(value.to_string()),
@@ -211,10 +211,10 @@ async fn delete_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pat
     Ok(StatusCode::OK.into_response())
 }
 
-fn lifecycle_state_of(status: &str) -> Value {
+fn lifecycle_state_of(status: &ApiStatus) -> Value {
     let transitions: Vec<Value> = LIFECYCLE
         .iter()
-        .filter(|(from, _, _)| *from == status)
+        .filter(|(from, _, _)| from == status)
         .map(|(_, event, to)| json!({"event": event, "targetState": state_display(to)}))
         .collect();
     json!({"state": state_display(status), "checkItems": [], "availableTransitions": transitions})
@@ -237,12 +237,12 @@ async fn change_lifecycle(
     let Some((_, _, target)) = LIFECYCLE.iter().find(|(from, a, _)| *from == api.status && a == action) else {
         return Err(ApiError::precondition(format!("`{action}` is not allowed from state {}", state_display(&api.status))));
     };
-    if matches!(*target, "PUBLISHED" | "PROTOTYPED") && cp.db.deployments(id).await?.is_empty() {
+    if matches!(target, ApiStatus::Published | ApiStatus::Prototyped) && cp.db.deployments(id).await?.is_empty() {
         return Err(ApiError::precondition("deploy a revision to at least one gateway environment before publishing"));
     }
     let mut doc = doc_of(&api);
     doc["lifeCycleStatus"] = json!(target);
-    let changed = ApiRecord { status: target.to_string(), document: doc.to_string(), updated_at: now(), ..api.clone() };
+    let changed = ApiRecord { status: target.clone(), document: doc.to_string(), updated_at: now(), ..api.clone() };
     let entry = LifecycleEntry {
         previous_state: state_display(&api.status),
         new_state: state_display(target),
@@ -764,7 +764,7 @@ async fn set_subscription_state(
         json!({"subscriptionId": sub.id, "subscriptionUUID": sub.id, "apiId": sub.api_id, "apiUUID": sub.api_id, "applicationId": sub.application_id,
             "applicationUUID": sub.application_id, "policyId": sub.policy, "subscriptionState": state}),
     );
-    if !apim_store::ApplicationStore::set_subscription_status(&cp.db, id, state.as_str(), &[ev]).await? {
+    if !apim_store::ApplicationStore::set_subscription_status(&cp.db, id, state, &[ev]).await? {
         return Err(ApiError::not_found(format!("subscription {id} not found")));
     }
     Ok(StatusCode::OK.into_response())

@@ -105,7 +105,7 @@ impl ControlPlane {
                 api_id: s.api_id,
                 application_id: s.application_id,
                 policy: s.policy,
-                status: s.status.into(),
+                status: s.status,
             })
             .collect();
         let mut policies = Vec::new();

@@ -1,5 +1,38 @@
 //! APIs as the control plane keeps them, their lifecycle, revisions and deployments.
 
+crate::open_vocabulary! {
+    /// An API's lifecycle state as WSO2's DTO spells it (`lifeCycleStatus`), stored in `am_api.status` and sent
+    /// to gateways with each deployed revision.
+    pub enum ApiStatus {
+        Created = "CREATED",
+        /// Deployed for trying out; DevPortal lists it, subscriptions wait for `Published`.
+        Prototyped = "PROTOTYPED",
+        Published = "PUBLISHED",
+        /// Gateways answer 503 (900907).
+        Blocked = "BLOCKED",
+        Deprecated = "DEPRECATED",
+        Retired = "RETIRED",
+    }
+}
+
+crate::open_vocabulary! {
+    /// A subscription's state (WSO2's `SubscriptionStatus`).
+    pub enum SubscriptionStatus {
+        /// Active.
+        Unblocked = "UNBLOCKED",
+        /// Refused for every key (900907).
+        Blocked = "BLOCKED",
+        /// Refused for production keys only (900907); sandbox keys pass.
+        ProdOnlyBlocked = "PROD_ONLY_BLOCKED",
+        /// Waiting for approval (900909).
+        OnHold = "ON_HOLD",
+        /// Approval refused (900909).
+        Rejected = "REJECTED",
+        /// A tier change waiting for approval (900909).
+        TierUpdatePending = "TIER_UPDATE_PENDING",
+    }
+}
+
 /// An API: lookup columns plus the full WSO2 publisher document (JSON).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiRecord {
@@ -8,8 +41,7 @@ pub struct ApiRecord {
     pub version: String,
     pub context: String,
     pub provider: String,
-    /// Lifecycle state as WSO2's DTO spells it: CREATED, PROTOTYPED, PUBLISHED, BLOCKED, DEPRECATED, RETIRED.
-    pub status: String,
+    pub status: ApiStatus,
     pub api_type: String,
     pub document: String,
     pub created_at: i64,
@@ -63,24 +95,24 @@ pub struct Event {
     pub created_at: i64,
 }
 
-/// WSO2's default lifecycle: (state, action, target state). States as the DTO spells them.
-pub const LIFECYCLE: &[(&str, &str, &str)] = &[
-    ("CREATED", "Publish", "PUBLISHED"),
-    ("CREATED", "Deploy as a Prototype", "PROTOTYPED"),
-    ("PROTOTYPED", "Publish", "PUBLISHED"),
-    ("PROTOTYPED", "Demote to Created", "CREATED"),
-    ("PUBLISHED", "Block", "BLOCKED"),
-    ("PUBLISHED", "Deprecate", "DEPRECATED"),
-    ("PUBLISHED", "Demote to Created", "CREATED"),
-    ("PUBLISHED", "Deploy as a Prototype", "PROTOTYPED"),
-    ("BLOCKED", "Re-Publish", "PUBLISHED"),
-    ("BLOCKED", "Deprecate", "DEPRECATED"),
-    ("DEPRECATED", "Retire", "RETIRED"),
+/// WSO2's default lifecycle: (state, action, target state).
+pub const LIFECYCLE: &[(ApiStatus, &str, ApiStatus)] = &[
+    (ApiStatus::Created, "Publish", ApiStatus::Published),
+    (ApiStatus::Created, "Deploy as a Prototype", ApiStatus::Prototyped),
+    (ApiStatus::Prototyped, "Publish", ApiStatus::Published),
+    (ApiStatus::Prototyped, "Demote to Created", ApiStatus::Created),
+    (ApiStatus::Published, "Block", ApiStatus::Blocked),
+    (ApiStatus::Published, "Deprecate", ApiStatus::Deprecated),
+    (ApiStatus::Published, "Demote to Created", ApiStatus::Created),
+    (ApiStatus::Published, "Deploy as a Prototype", ApiStatus::Prototyped),
+    (ApiStatus::Blocked, "Re-Publish", ApiStatus::Published),
+    (ApiStatus::Blocked, "Deprecate", ApiStatus::Deprecated),
+    (ApiStatus::Deprecated, "Retire", ApiStatus::Retired),
 ];
 
 /// `Published` for `PUBLISHED`: the lifecycle endpoints show states capitalised.
-pub fn state_display(state: &str) -> String {
-    let lower = state.to_ascii_lowercase();
+pub fn state_display(state: &ApiStatus) -> String {
+    let lower = state.as_str().to_ascii_lowercase();
     let mut c = lower.chars();
     match c.next() {
         Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
@@ -122,8 +154,7 @@ pub struct SubscriptionRecord {
     pub api_id: String,
     pub application_id: String,
     pub policy: String,
-    /// UNBLOCKED, BLOCKED or PROD_ONLY_BLOCKED.
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub created_at: i64,
 }
 

@@ -13,6 +13,7 @@ pub mod policy;
 pub mod role;
 pub mod scopes;
 pub mod user;
+pub mod vocab;
 
 pub use role::NodeRole;
 pub use user::{Role, User, UserId};

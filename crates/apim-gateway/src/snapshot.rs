@@ -107,7 +107,7 @@ pub struct Api {
     pub hard_sandbox: Option<(Limit, String)>,
     /// What it was compiled from: (revision id, lifecycle status, environment). A later state with the same
     /// reuses this compiled API instead of reading the definition again (revisions never change).
-    pub origin: (String, String, String),
+    pub origin: (String, apim_wire::ApiStatus, String),
 }
 
 #[derive(Debug)]
@@ -486,7 +486,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
         name: s("name"),
         default_version: doc.get("isDefaultVersion").and_then(Value::as_bool).unwrap_or(false),
         websocket,
-        blocked: d.status.eq_ignore_ascii_case("BLOCKED"),
+        blocked: d.status == apim_wire::ApiStatus::Blocked,
         context_version,
         context,
         version,

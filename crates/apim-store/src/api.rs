@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use apim_domain::api::{ApiRecord, Deployment, Event, EventDraft, LifecycleEntry, Revision};
+use apim_domain::api::{ApiRecord, ApiStatus, Deployment, Event, EventDraft, LifecycleEntry, Revision};
 use sqlx::Row;
 
 use crate::db::Db;
@@ -15,7 +15,7 @@ use crate::user::{map_unique, per_backend, sql, write_events};
 #[derive(Clone, Debug, Default)]
 pub struct ApiFilter {
     pub name: Option<String>,
-    pub status: Vec<String>,
+    pub status: Vec<ApiStatus>,
     pub provider: Option<String>,
     pub context: Option<String>,
     pub version: Option<String>,
@@ -40,7 +40,7 @@ pub trait ApiStore: Send + Sync {
     fn change_status(
         &self,
         api: &ApiRecord,
-        from: &str,
+        from: &ApiStatus,
         entry: &LifecycleEntry,
         events: &[EventDraft],
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -75,9 +75,9 @@ pub trait ApiStore: Send + Sync {
     /// `max_seq`; returns how many went.
     fn prune_events(&self, created_before: i64, max_seq: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Every deployment with the API's lifecycle state and the deployed revision's document: what gateways serve.
-    fn deployed_revisions(&self) -> impl Future<Output = Result<Vec<(Deployment, String, String)>, StoreError>> + Send;
+    fn deployed_revisions(&self) -> impl Future<Output = Result<Vec<(Deployment, ApiStatus, String)>, StoreError>> + Send;
     /// [`ApiStore::deployed_revisions`] of one API.
-    fn deployed_revisions_of(&self, api_id: &str) -> impl Future<Output = Result<Vec<(Deployment, String, String)>, StoreError>> + Send;
+    fn deployed_revisions_of(&self, api_id: &str) -> impl Future<Output = Result<Vec<(Deployment, ApiStatus, String)>, StoreError>> + Send;
 }
 
 const API_COLUMNS: &str = "id, name, version, context, provider, status, api_type, document, created_at, updated_at";
@@ -91,7 +91,7 @@ macro_rules! api_from_row {
             version: r.try_get(2)?,
             context: r.try_get(3)?,
             provider: r.try_get(4)?,
-            status: r.try_get(5)?,
+            status: r.try_get::<String, _>(5)?.into(),
             api_type: r.try_get(6)?,
             document: r.try_get(7)?,
             created_at: r.try_get(8)?,
@@ -119,7 +119,7 @@ impl ApiStore for Db {
                 .bind(&api.version)
                 .bind(&api.context)
                 .bind(&api.provider)
-                .bind(&api.status)
+                .bind(api.status.as_str())
                 .bind(&api.api_type)
                 .bind(&api.document)
                 .bind(api.created_at)
@@ -146,7 +146,7 @@ impl ApiStore for Db {
                 .bind(&api.version)
                 .bind(&api.context)
                 .bind(&api.provider)
-                .bind(&api.status)
+                .bind(api.status.as_str())
                 .bind(&api.api_type)
                 .bind(&api.document)
                 .bind(api.updated_at)
@@ -240,7 +240,7 @@ impl ApiStore for Db {
         if !filter.status.is_empty() {
             let list: Vec<String> = filter.status.iter().map(|_| ph()).collect();
             clauses.push(format!("status IN ({})", list.join(", ")));
-            binds.extend(filter.status.iter().cloned());
+            binds.extend(filter.status.iter().map(|s| s.as_str().to_string()));
         }
         let where_ = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
         let count_sql = format!("SELECT COUNT(*) FROM am_api{where_}");
@@ -264,7 +264,7 @@ impl ApiStore for Db {
         })
     }
 
-    async fn change_status(&self, api: &ApiRecord, from: &str, entry: &LifecycleEntry, events: &[EventDraft]) -> Result<bool, StoreError> {
+    async fn change_status(&self, api: &ApiRecord, from: &ApiStatus, entry: &LifecycleEntry, events: &[EventDraft]) -> Result<bool, StoreError> {
         let upd = sql(
             self,
             "UPDATE am_api SET status = ?, document = ?, updated_at = ? WHERE id = ? AND status = ?",
@@ -278,11 +278,11 @@ impl ApiStore for Db {
         per_backend!(self, |p| {
             let mut tx = p.begin_write().await?;
             let n = sqlx::query(upd)
-                .bind(&api.status)
+                .bind(api.status.as_str())
                 .bind(&api.document)
                 .bind(api.updated_at)
                 .bind(&api.id)
-                .bind(from)
+                .bind(from.as_str())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -501,19 +501,19 @@ impl ApiStore for Db {
         per_backend!(self, |p| { Ok(sqlx::query(q).bind(created_before).bind(max_seq).execute(p).await?.rows_affected()) })
     }
 
-    async fn deployed_revisions(&self) -> Result<Vec<(Deployment, String, String)>, StoreError> {
+    async fn deployed_revisions(&self) -> Result<Vec<(Deployment, ApiStatus, String)>, StoreError> {
         let q = "SELECT d.api_id, d.environment, d.revision_id, d.vhost, d.display_on_devportal, d.deployed_at, a.status, r.document \
                  FROM am_deployment d JOIN am_api a ON a.id = d.api_id JOIN am_revision r ON r.id = d.revision_id ORDER BY d.api_id, d.environment";
         per_backend!(self, |p| {
             let mut out = Vec::new();
             for r in sqlx::query(q).fetch_all(p).await? {
-                out.push((deployment_from(&r)?, r.try_get(6)?, r.try_get(7)?));
+                out.push((deployment_from(&r)?, r.try_get::<String, _>(6)?.into(), r.try_get(7)?));
             }
             Ok(out)
         })
     }
 
-    async fn deployed_revisions_of(&self, api_id: &str) -> Result<Vec<(Deployment, String, String)>, StoreError> {
+    async fn deployed_revisions_of(&self, api_id: &str) -> Result<Vec<(Deployment, ApiStatus, String)>, StoreError> {
         let q = sql(
             self,
             "SELECT d.api_id, d.environment, d.revision_id, d.vhost, d.display_on_devportal, d.deployed_at, a.status, r.document \
@@ -524,7 +524,7 @@ impl ApiStore for Db {
         per_backend!(self, |p| {
             let mut out = Vec::new();
             for r in sqlx::query(q).bind(api_id).fetch_all(p).await? {
-                out.push((deployment_from(&r)?, r.try_get(6)?, r.try_get(7)?));
+                out.push((deployment_from(&r)?, r.try_get::<String, _>(6)?.into(), r.try_get(7)?));
             }
             Ok(out)
         })

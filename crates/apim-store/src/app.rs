@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use apim_domain::api::{ApplicationRecord, EventDraft, KeyMapping, SubscriptionRecord};
+use apim_domain::api::{ApplicationRecord, EventDraft, KeyMapping, SubscriptionRecord, SubscriptionStatus};
 use sqlx::Row;
 
 use crate::db::Db;
@@ -43,7 +43,7 @@ pub trait ApplicationStore: Send + Sync {
     fn set_subscription_status(
         &self,
         id: &str,
-        status: &str,
+        status: &SubscriptionStatus,
         events: &[EventDraft],
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Subscriptions of an application and/or of an API.
@@ -77,7 +77,7 @@ macro_rules! sub_from_row {
             api_id: r.try_get(1)?,
             application_id: r.try_get(2)?,
             policy: r.try_get(3)?,
-            status: r.try_get(4)?,
+            status: r.try_get::<String, _>(4)?.into(),
             created_at: r.try_get(5)?,
         }
     }};
@@ -271,7 +271,7 @@ impl ApplicationStore for Db {
                 .bind(&sub.api_id)
                 .bind(&sub.application_id)
                 .bind(&sub.policy)
-                .bind(&sub.status)
+                .bind(sub.status.as_str())
                 .bind(sub.created_at)
                 .execute(&mut *tx)
                 .await
@@ -309,11 +309,11 @@ impl ApplicationStore for Db {
         })
     }
 
-    async fn set_subscription_status(&self, id: &str, status: &str, events: &[EventDraft]) -> Result<bool, StoreError> {
+    async fn set_subscription_status(&self, id: &str, status: &SubscriptionStatus, events: &[EventDraft]) -> Result<bool, StoreError> {
         let q = sql(self, "UPDATE am_subscription SET status = ? WHERE id = ?", "UPDATE am_subscription SET status = $1 WHERE id = $2");
         per_backend!(self, |p| {
             let mut tx = p.begin_write().await?;
-            if sqlx::query(q).bind(status).bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
+            if sqlx::query(q).bind(status.as_str()).bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
                 return Ok(false);
             }
             write_events!(tx, self, events);

@@ -10,7 +10,7 @@ mod generated {
 }
 pub use generated::*;
 
-closed_vocabulary! {
+apim_domain::closed_vocabulary! {
     /// An event's type: [`Event::event_type`] and the payload's `type`. Every kind the control plane writes
     /// into its log is here, and only here: the control plane writes `as_str`, subscribers parse with
     /// `FromStr`. A subscriber meeting a type it does not know (a newer control plane's) counts it and does not

@@ -2,8 +2,9 @@
 //! port, the runtime state gateways pull from `/internal/data/v1`, and the event hub's gRPC messages and stubs
 //! (`hub`, generated from `proto/eventhub.proto`) with the gap-aware log cursor both ends of the stream share.
 //! The words with a fixed meaning in them are enums with one string table each (`vocab`): the event kinds
-//! ([`hub::EventKind`]), and in the runtime state subscription statuses, key types, block-condition types and
-//! policy levels. `tests/golden/` holds what they serialize to, byte for byte.
+//! ([`hub::EventKind`]), and in the runtime state API lifecycle statuses, subscription statuses, key types,
+//! block-condition types and policy levels (the first two are the domain's, from `apim_domain::api`).
+//! `tests/golden/` holds what they serialize to, byte for byte.
 //!
 //! **Compatibility rule** (a newer control plane, an older gateway or traffic manager): unknown JSON fields are
 //! ignored and unknown protobuf fields skipped; an unknown event kind is counted by the subscriber (`apim_sync`'s
@@ -19,12 +20,13 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-#[macro_use]
-mod vocab;
 pub mod hub;
 pub mod throttle;
+mod vocab;
 
-pub use vocab::{BlockConditionType, KeyType, PolicyLevel, SubscriptionStatus, UnknownWord};
+pub use apim_domain::api::{ApiStatus, SubscriptionStatus};
+pub use apim_domain::vocab::UnknownWord;
+pub use vocab::{BlockConditionType, KeyType, PolicyLevel};
 
 /// Body of `GET /health/ready`: 200 with `status = "ready"`, or 503 with `status = "unready"` and the reasons.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -164,7 +166,7 @@ pub struct EnvInfo {
 pub struct DeployedApi {
     pub id: String,
     /// The API's current lifecycle state (BLOCKED APIs answer 503 at the gateway).
-    pub status: String,
+    pub status: ApiStatus,
     pub environment: String,
     pub vhost: String,
     pub revision_id: String,

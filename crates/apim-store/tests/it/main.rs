@@ -121,10 +121,10 @@ async fn api_conformance(db: &Db, other_node: &Db) {
     let mut published = changed.clone();
     published.status = "PUBLISHED".into();
     let entry = LifecycleEntry { previous_state: "Created".into(), new_state: "Published".into(), username: "alice".into(), time: 5 };
-    assert!(db.change_status(&published, "CREATED", &entry, &[ev("API_LIFECYCLE_CHANGE")]).await.expect("cas"));
-    assert!(!other_node.change_status(&published, "CREATED", &entry, &[ev("API_LIFECYCLE_CHANGE")]).await.expect("cas"), "state moved on");
+    assert!(db.change_status(&published, &ApiStatus::Created, &entry, &[ev("API_LIFECYCLE_CHANGE")]).await.expect("cas"));
+    assert!(!other_node.change_status(&published, &ApiStatus::Created, &entry, &[ev("API_LIFECYCLE_CHANGE")]).await.expect("cas"), "state moved on");
     assert_eq!(db.lifecycle_history("a1").await.expect("history"), vec![entry]);
-    let (pubs, _) = db.list_apis(&ApiFilter { status: vec!["PUBLISHED".into()], ..Default::default() }, 10, 0).await.expect("list");
+    let (pubs, _) = db.list_apis(&ApiFilter { status: vec![ApiStatus::Published], ..Default::default() }, 10, 0).await.expect("list");
     assert_eq!(pubs.len(), 1);
 
     let rev = |id: &str| Revision {
@@ -156,7 +156,7 @@ async fn api_conformance(db: &Db, other_node: &Db) {
     // What gateways are built from: every deployment with the API's state and the revision's document.
     let deployed = other_node.deployed_revisions().await.expect("deployed revisions");
     assert!(
-        deployed.iter().any(|(d, status, doc)| d.api_id == "a1" && d.revision_id == "r3" && !status.is_empty() && !doc.is_empty()),
+        deployed.iter().any(|(d, status, doc)| d.api_id == "a1" && d.revision_id == "r3" && *status == ApiStatus::Published && !doc.is_empty()),
         "{deployed:?}"
     );
     let one = other_node.deployed_revisions_of("a1").await.expect("deployed revisions of a1");
@@ -268,8 +268,8 @@ async fn application_conformance(db: &Db, other_node: &Db) {
         .expect("other app");
     assert_eq!(other_node.list_subscriptions(Some("p1"), None).await.expect("by app").len(), 1);
     assert_eq!(db.list_subscriptions(None, Some("api-x")).await.expect("by api").len(), 2);
-    assert!(db.set_subscription_status("s1", "BLOCKED", &[ev("SUBSCRIPTIONS_UPDATE")]).await.expect("block"));
-    assert_eq!(db.get_subscription("s1").await.expect("get").expect("exists").status, "BLOCKED");
+    assert!(db.set_subscription_status("s1", &SubscriptionStatus::Blocked, &[ev("SUBSCRIPTIONS_UPDATE")]).await.expect("block"));
+    assert_eq!(db.get_subscription("s1").await.expect("get").expect("exists").status, SubscriptionStatus::Blocked);
     assert!(db.delete_subscription("s3", &[ev("SUBSCRIPTIONS_DELETE")]).await.expect("delete"));
     assert!(!db.delete_subscription("s3", &[]).await.expect("delete again"));
     let removed = db.delete_application("p1", &[ev("APPLICATION_DELETE")]).await.expect("delete").expect("existed");

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use apim_wire::hub::{self, EventHeader, EventKind};
 use apim_wire::{
-    BlockConditionType, Definition, DeployedApi, KeyType, PolicyLevel, RevokedTokenEntry, RuntimeApplication, RuntimeBlockCondition,
-    RuntimeKeyMapping, RuntimePolicy, RuntimeState, RuntimeSubscription, SubscriptionStatus,
+    ApiStatus, BlockConditionType, Definition, DeployedApi, KeyType, PolicyLevel, RevokedTokenEntry, RuntimeApplication,
+    RuntimeBlockCondition, RuntimeKeyMapping, RuntimePolicy, RuntimeState, RuntimeSubscription, SubscriptionStatus,
 };
 use prost::Message;
 use serde_json::json;
@@ -55,14 +55,18 @@ fn sample_state() -> RuntimeState {
     RuntimeState {
         seq: 42,
         labels: vec!["Default".into()],
-        apis: vec![DeployedApi {
-            id: "api-1".into(),
-            status: "PUBLISHED".into(),
-            environment: "Default".into(),
-            vhost: "localhost".into(),
-            revision_id: "rev-1".into(),
-            definition: Definition::from_json(definition),
-        }],
+        // `api-1` first (the subscriptions name it), then one API in each other lifecycle state.
+        apis: std::iter::once(ApiStatus::Published)
+            .chain(ApiStatus::KNOWN.iter().filter(|s| **s != ApiStatus::Published).cloned())
+            .map(|status| DeployedApi {
+                id: if status == ApiStatus::Published { "api-1".into() } else { format!("api-{}", status.as_str().to_ascii_lowercase()) },
+                status,
+                environment: "Default".into(),
+                vhost: "localhost".into(),
+                revision_id: "rev-1".into(),
+                definition: Definition::from_json(definition),
+            })
+            .collect(),
         applications: vec![RuntimeApplication { id: "app-1".into(), name: "Shop".into(), owner: "alice".into(), policy: "Unlimited".into() }],
         key_mappings: KeyType::KNOWN
             .iter()
@@ -136,6 +140,7 @@ fn every_vocabulary_reads_back_what_it_writes() {
             assert_eq!(&T::from(text.trim_matches('"')), w);
         }
     }
+    check(ApiStatus::KNOWN);
     check(SubscriptionStatus::KNOWN);
     check(KeyType::KNOWN);
     check(BlockConditionType::KNOWN);
@@ -155,6 +160,7 @@ fn a_newer_state_with_unknown_fields_and_words_still_parses() {
     v["policies"][0]["level"] = json!("organization");
     v["blockConditions"][0]["conditionType"] = json!("GEO");
     v["apis"][0]["deployedAt"] = json!(1_700_000_000);
+    v["apis"][1]["status"] = json!("ARCHIVED");
     let text = v.to_string();
     let state: RuntimeState = serde_json::from_str(&text).expect("a newer state parses");
     assert_eq!(state.subscriptions[0].status, SubscriptionStatus::Unknown("SUSPENDED".into()));
@@ -162,10 +168,12 @@ fn a_newer_state_with_unknown_fields_and_words_still_parses() {
     assert_eq!(state.key_mappings[0].key_type, KeyType::Unknown("STAGING".into()));
     assert_eq!(state.policies[0].level, PolicyLevel::Unknown("organization".into()));
     assert_eq!(state.block_conditions[0].condition_type, BlockConditionType::Unknown("GEO".into()));
+    assert_eq!(state.apis[1].status, ApiStatus::Unknown("ARCHIVED".into()));
     assert_eq!(state.subscriptions[1].status, SubscriptionStatus::Blocked, "known words beside them are read");
     let again = serde_json::to_value(&state).expect("serialize");
     assert_eq!(again["subscriptions"][0]["status"], "SUSPENDED", "an unknown word is written back as it came");
     assert_eq!(again["blockConditions"][0]["conditionType"], "GEO");
+    assert_eq!(again["apis"][1]["status"], "ARCHIVED");
     assert!(again.get("shinyNewSection").is_none(), "unknown fields are ignored");
 }
 
