@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use apim_domain::api::{ApiRecord, ApiStatus, ApplicationRecord, EventDraft, KeyMapping, SubscriptionRecord};
 use apim_domain::keys::{ClientRequest, KeyError};
-use apim_store::{ApiFilter, ApiStore, ApplicationStore};
+use apim_store::{ApiStore, ApplicationStore};
 use apim_wire::SubscriptionStatus;
 use apim_wire::hub::EventKind;
 use axum::Json;
@@ -82,24 +82,7 @@ fn portal_api(api: &ApiRecord) -> Value {
 }
 
 async fn list_apis(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p): Query<HashMap<String, String>>) -> Result<Response> {
-    let who = cp.optional_principal(&headers).await?;
-    let limit = p
-        .get("limit")
-        .map(|v| v.parse::<usize>().map_err(|_| ApiError::field("limit", format!("`{v}` is not a number"))))
-        .transpose()?
-        .unwrap_or(25);
-    let offset = p
-        .get("offset")
-        .map(|v| v.parse::<usize>().map_err(|_| ApiError::field("offset", format!("`{v}` is not a number"))))
-        .transpose()?
-        .unwrap_or(0);
-    let name = p.get("query").map(|q| q.strip_prefix("name:").unwrap_or(q).to_string()).filter(|q| !q.is_empty());
-    let filter = ApiFilter { name, status: vec![ApiStatus::Published, ApiStatus::Prototyped], ..ApiFilter::default() };
-    let (apis, _) = cp.db.list_apis(&filter, 100_000, 0).await?;
-    let shown: Vec<&ApiRecord> = apis.iter().filter(|a| visible(a, who.as_ref())).collect();
-    let list: Vec<Value> = shown.iter().skip(offset).take(limit).map(|a| portal_api(a)).collect();
-    Ok(Json(json!({"count": list.len(), "list": list, "pagination": {"offset": offset, "limit": limit, "total": shown.len()}}))
-        .into_response())
+    crate::search::devportal_apis(&cp, &headers, &p).await
 }
 
 async fn visible_api(cp: &ControlPlane, id: &str, who: Option<&Principal>) -> Result<ApiRecord> {

@@ -20,6 +20,7 @@ mod openapi;
 mod publisher;
 mod runtime;
 mod scopes;
+mod search;
 mod settings;
 pub mod spec;
 
@@ -267,8 +268,8 @@ impl ControlPlane {
 
     pub fn router(self: &Arc<Self>) -> axum::Router {
         axum::Router::new()
-            .nest("/api/am/publisher/v4", publisher::routes().merge(scopes::routes()).merge(settings::publisher_routes()))
-            .nest("/api/am/devportal/v3", devportal::routes().merge(apikeys::routes()).merge(settings::devportal_routes()))
+            .nest("/api/am/publisher/v4", publisher::routes().merge(scopes::routes()).merge(settings::publisher_routes()).merge(search::publisher_routes()))
+            .nest("/api/am/devportal/v3", devportal::routes().merge(apikeys::routes()).merge(settings::devportal_routes()).merge(search::devportal_routes()))
             .nest("/api/am/admin/v4", admin::routes().merge(settings::admin_routes()))
             .nest("/internal/data/v1", internal::routes())
             .route("/api/am/publisher/v4/swagger.yaml", axum::routing::get(|| async { yaml(spec::PUBLISHER_DOC) }))

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use apim_domain::api::{ApiRecord, ApiStatus, Deployment, LIFECYCLE, LifecycleEntry, Revision, state_display};
-use apim_store::{ApiFilter, ApiStore};
+use apim_store::ApiStore;
 use apim_wire::SubscriptionStatus;
 use apim_wire::hub::EventKind;
 use axum::Json;
@@ -19,7 +19,7 @@ use crate::ControlPlane;
 use crate::error::{ApiError, Result};
 use crate::model::{PolicyNames, api_event, normalize};
 
-const VIEW: &[&str] = &["apim:api_view", "apim:api_create", "apim:api_publish", "apim:api_manage"];
+pub(crate) const VIEW: &[&str] = &["apim:api_view", "apim:api_create", "apim:api_publish", "apim:api_manage"];
 const CREATE: &[&str] = &["apim:api_create", "apim:api_manage"];
 const PUBLISH: &[&str] = &["apim:api_publish", "apim:api_manage"];
 const DEPLOY: &[&str] = &["apim:api_create", "apim:api_publish", "apim:api_manage"];
@@ -69,16 +69,6 @@ fn doc_of(api: &ApiRecord) -> Value {
     v
 }
 
-fn info_of(api: &ApiRecord) -> Value {
-    let d = doc_of(api);
-    json!({
-        "id": api.id, "name": api.name, "description": d.get("description").cloned().unwrap_or(json!("")), "context": api.context, "version": api.version,
-        "provider": api.provider, "type": api.api_type, "lifeCycleStatus": api.status, "hasThumbnail": false,
-        "securityScheme": d.get("securityScheme"), "createdTime": d.get("createdTime"), "updatedTime": d.get("lastUpdatedTime"),
-        "gatewayVendor": "wso2",
-    })
-}
-
 fn ok<T: serde::Serialize>(v: T) -> Response {
     Json(v).into_response()
 }
@@ -117,50 +107,8 @@ async fn api_or_404(cp: &ControlPlane, id: &str) -> Result<ApiRecord> {
     cp.db.get_api(id).await?.ok_or_else(|| ApiError::not_found(format!("API {id} not found")))
 }
 
-/// `query=name:pizza status:PUBLISHED`: a bare word searches names.
-fn parse_query(q: &str) -> Result<ApiFilter> {
-    let mut f = ApiFilter::default();
-    for term in q.split_whitespace() {
-        let (key, value) = term.split_once(':').unwrap_or(("name", term));
-        if value.is_empty() {
-            return Err(ApiError::field("query", format!("`{term}` has no value")));
-        }
-        match key.to_ascii_lowercase().as_str() {
-            "name" => f.name = Some(value.to_string()),
-            "status" => f.status.push(value.to_ascii_uppercase().into()),
-            "provider" => f.provider = Some(value.to_string()),
-            "context" => f.context = Some(value.to_string()),
-            "version" => f.version = Some(value.to_string()),
-            other => {
-                return Err(ApiError::field("query", format!("unknown search key `{other}` (name, status, provider, context, version)")));
-            }
-        }
-    }
-    Ok(f)
-}
-
-fn paging(p: &HashMap<String, String>) -> Result<(i64, i64)> {
-    let num = |k: &str, d: i64, max: i64| -> Result<i64> {
-        match p.get(k) {
-            None => Ok(d),
-            Some(v) => match v.parse::<i64>() {
-                Ok(n) if (0..=max).contains(&n) => Ok(n),
-                _ => Err(ApiError::field(k, format!("`{v}` must be an integer from 0 to {max}"))),
-            },
-        }
-    };
-    Ok((num("limit", 25, 10_000)?, num("offset", 0, i64::MAX)?))
-}
-
 async fn list_apis(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p): Query<HashMap<String, String>>) -> Result<Response> {
-    cp.principal(&headers).await?.require(VIEW)?;
-    let (limit, offset) = paging(&p)?;
-    let filter = parse_query(p.get("query").map(String::as_str).unwrap_or(""))?;
-    let (apis, total) = cp.db.list_apis(&filter, limit, offset).await?;
-    let list: Vec<Value> = apis.iter().map(info_of).collect();
-    Ok(ok(
-        json!({"count": list.len(), "list": list, "pagination": {"offset": offset, "limit": limit, "total": total, "next": "", "previous": ""}}),
-    ))
+    crate::search::publisher_apis(&cp, &headers, &p).await
 }
 
 async fn create_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, body: Bytes) -> Result<Response> {

@@ -42,6 +42,7 @@ pub const PUBLISHER: &[(&str, &str)] = &[
     ("get", "/settings"),
     ("head", "/roles/{roleId}"),
     ("head", "/me/roles/{roleId}"),
+    ("get", "/search"),
 ];
 
 pub const DEVPORTAL: &[(&str, &str)] = &[
@@ -67,6 +68,8 @@ pub const DEVPORTAL: &[(&str, &str)] = &[
     ("get", "/settings"),
     ("get", "/settings/application-attributes"),
     ("post", "/me/change-password"),
+    ("get", "/search"),
+    ("get", "/tags"),
 ];
 
 pub const ADMIN: &[(&str, &str)] = &[

@@ -9,6 +9,7 @@ use sqlx::Row;
 use crate::db::Db;
 use crate::error::StoreError;
 use crate::user::BeginWrite;
+use crate::search::write_labels;
 use crate::user::{map_unique, per_backend, sql, write_events};
 
 /// Filter for listing APIs; `None` matches all.
@@ -127,6 +128,7 @@ impl ApiStore for Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| conflict_name(e, api))?;
+            write_labels!(tx, self, &api.id);
             write_events!(tx, self, events);
             tx.commit().await?;
         });
@@ -158,6 +160,7 @@ impl ApiStore for Db {
             if n == 0 {
                 return Err(StoreError::NotFound { what: format!("API {}", api.id) });
             }
+            write_labels!(tx, self, &api.id);
             write_events!(tx, self, events);
             tx.commit().await?;
         });
@@ -165,21 +168,22 @@ impl ApiStore for Db {
     }
 
     async fn delete_api(&self, id: &str, events: &[EventDraft]) -> Result<bool, StoreError> {
+        // The API's own row last: whether it existed is what the last statement says.
         let stmts: [&str; 5] = if matches!(self, Db::Postgres(_)) {
             [
+                "DELETE FROM am_api_label WHERE api_id = $1",
                 "DELETE FROM am_deployment WHERE api_id = $1",
                 "DELETE FROM am_revision WHERE api_id = $1",
                 "DELETE FROM am_api_lc_event WHERE api_id = $1",
                 "DELETE FROM am_api WHERE id = $1",
-                "",
             ]
         } else {
             [
+                "DELETE FROM am_api_label WHERE api_id = ?",
                 "DELETE FROM am_deployment WHERE api_id = ?",
                 "DELETE FROM am_revision WHERE api_id = ?",
                 "DELETE FROM am_api_lc_event WHERE api_id = ?",
                 "DELETE FROM am_api WHERE id = ?",
-                "",
             ]
         };
         per_backend!(self, |p| {

@@ -18,6 +18,7 @@ mod error;
 mod migrate;
 mod notice;
 mod oauth;
+mod search;
 mod user;
 
 pub use admin::AdminStore;
@@ -29,4 +30,5 @@ pub use error::{ConnectCause, StoreError};
 pub use migrate::{PG_MIGRATION_LOCK, migrations_applied, mysql_migration_lock};
 pub use notice::NoticeStore;
 pub use oauth::{CodeRedemption, OAuthStore};
+pub use search::{ApiSearch, ApiTerm, Audience, SearchStore, SortBy};
 pub use user::{NewUser, UserStore};

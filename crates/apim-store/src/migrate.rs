@@ -70,6 +70,7 @@ macro_rules! migration_set {
             (5_i64, "admin", include_str!(concat!("../migrations/", $dir, "/0005_admin.sql"))),
             (6_i64, "notice", include_str!(concat!("../migrations/", $dir, "/0006_notice.sql"))),
             (7_i64, "token grant kind", include_str!(concat!("../migrations/", $dir, "/0007_token_aut.sql"))),
+            (8_i64, "api labels", include_str!(concat!("../migrations/", $dir, "/0008_api_label.sql"))),
         ]
     };
 }

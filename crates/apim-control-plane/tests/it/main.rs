@@ -388,6 +388,7 @@ async fn suite(db: Db) {
     scopes_suite(&cp).await;
     every_listed_operation_is_routed(&cp).await;
     portal::settings_and_identity(&cp).await;
+    portal::search_and_lists(&cp).await;
 }
 
 async fn scopes_suite(cp: &Cp) {

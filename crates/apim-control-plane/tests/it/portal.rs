@@ -112,3 +112,143 @@ pub(crate) async fn settings_and_identity(cp: &Cp) {
     assert_eq!(back.status, 200, "{}", back.body);
     assert_eq!(raw(cp, "GET", "/api/am/devportal/v3/applications", Some(&auth("other")), "").await.status, 200);
 }
+
+/// An API of the test's own, published unless `publish` is false.
+async fn api(cp: &Cp, name: &str, extra: Value, publish: bool) -> String {
+    let mut body = crate::pizza(name, &format!("/{}", name.to_lowercase()));
+    for (k, v) in extra.as_object().expect("object") {
+        body[k] = v.clone();
+    }
+    let r = cp.call("POST", "/apis", "admin", Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().expect("id").to_string();
+    if publish {
+        let rev = cp.call("POST", &format!("/apis/{id}/revisions"), "admin", Some(json!({}))).await.json();
+        let rid = rev["id"].as_str().expect("revision");
+        cp.call("POST", &format!("/apis/{id}/deploy-revision?revisionId={rid}"), "admin", Some(json!([{"name": "Default"}]))).await;
+        assert_eq!(cp.call("POST", &format!("/apis/change-lifecycle?action=Publish&apiId={id}"), "admin", None).await.status, 200);
+    }
+    id
+}
+
+fn names(v: &Value) -> Vec<&str> {
+    v["list"].as_array().map(|l| l.iter().filter_map(|a| a["name"].as_str()).collect()).unwrap_or_default()
+}
+
+pub(crate) async fn search_and_lists(cp: &Cp) {
+    api(cp, "SearchAlpha", json!({"tags": ["food", "Retail"], "categories": ["Retail"], "description": "Hot pizza ovens"}), true).await;
+    api(cp, "SearchBeta", json!({"tags": ["Food"], "visibility": "RESTRICTED", "visibleRoles": ["Internal/creator"]}), true).await;
+    api(cp, "SearchGamma", json!({"tags": ["drinks"]}), false).await;
+
+    // The Publisher sees every API; terms are ANDed, values matched without regard to case.
+    let q = |query: &str| format!("/apis?query={query}&sortBy=apiName&sortOrder=asc");
+    for (query, expected) in [
+        ("tag:food", vec!["SearchAlpha", "SearchBeta"]),
+        ("tag:FOOD%20context:beta", vec!["SearchBeta"]),
+        ("api-category:retail", vec!["SearchAlpha"]),
+        ("%22hot%20pizza%22", vec!["SearchAlpha"]),
+        ("content:OVENS", vec!["SearchAlpha"]),
+        ("status:published%20name:search", vec!["SearchAlpha", "SearchBeta"]),
+        ("status:created%20status:PUBLISHED%20name:search", vec!["SearchAlpha", "SearchBeta", "SearchGamma"]),
+        ("name:search%20version:1.0.0%20provider:ADMIN%20type:http", vec!["SearchAlpha", "SearchBeta", "SearchGamma"]),
+        ("name:%22search%20%22", vec![]),
+        ("type:WS%20name:search", vec![]),
+        // Pattern characters are searched for, not obeyed.
+        ("name:%25", vec![]),
+        ("name:search_", vec![]),
+    ] {
+        let r = cp.call("GET", &q(query), "creator", None).await;
+        assert_eq!(r.status, 200, "{query}: {}", r.body);
+        assert_eq!(names(&r.json()), expected, "{query}");
+        assert_eq!(r.json()["pagination"]["total"], expected.len(), "{query}");
+    }
+    let first = cp.call("GET", "/apis?query=name:search&limit=2&sortBy=apiName&sortOrder=asc", "creator", None).await.json();
+    assert_eq!(names(&first), vec!["SearchAlpha", "SearchBeta"]);
+    assert_eq!(
+        first["pagination"],
+        json!({"offset": 0, "limit": 2, "total": 3, "next": "/apis?limit=2&offset=2&query=name%3Asearch", "previous": ""})
+    );
+    assert_eq!(first["list"][0]["tags"], Value::Null, "lists answer APIInfo, not the whole API");
+    assert_eq!(first["list"][0]["lifeCycleStatus"], "PUBLISHED");
+    let last = cp.call("GET", "/apis?query=name:search&limit=2&offset=2&sortBy=apiName&sortOrder=asc", "creator", None).await.json();
+    assert_eq!(
+        (names(&last), last["pagination"]["previous"].as_str()),
+        (vec!["SearchGamma"], Some("/apis?limit=2&offset=0&query=name%3Asearch"))
+    );
+    let newest = cp.call("GET", "/apis?query=name:search", "creator", None).await.json();
+    assert_eq!(newest["count"], 3, "the default sort is the newest first: {newest}");
+
+    // Bad input: a 400 naming the parameter (and the term).
+    for (path, field) in [
+        ("/apis?limit=-1", "limit"),
+        ("/apis?offset=-5", "offset"),
+        ("/apis?limit=abc", "limit"),
+        ("/apis?limit=10001", "limit"),
+        ("/apis?sortBy=colour", "sortBy"),
+        ("/apis?sortOrder=sideways", "sortOrder"),
+        ("/apis?query=colour:red", "query"),
+        ("/apis?query=name:%22open", "query"),
+        ("/apis?query=status:sleeping", "query"),
+        ("/search?query=colour:red", "query"),
+        ("/search?offset=-1", "offset"),
+    ] {
+        let r = cp.call("GET", path, "creator", None).await;
+        assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some(field)), "{path}: {}", r.body);
+    }
+    assert!(
+        cp.call("GET", "/apis?query=colour:red", "creator", None).await.json()["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("colour:red"))
+    );
+    assert_eq!(cp.call("GET", "/search?query=tag:food", "subscriber", None).await.status, 403);
+
+    // Publisher search: WSO2's APISearchResult.
+    let r = cp.call("GET", "/search?query=name:searchalpha", "creator", None).await.json();
+    assert_eq!(r["count"], 1);
+    let hit = &r["list"][0];
+    assert_eq!(
+        (hit["type"].as_str(), hit["transportType"].as_str(), hit["status"].as_str()),
+        (Some("API"), Some("HTTP"), Some("PUBLISHED"))
+    );
+    assert_eq!(hit["contextTemplate"], "/searchalpha/{version}");
+
+    // The DevPortal: published and prototyped APIs the caller may see, paged in SQL.
+    let anon = raw(cp, "GET", "/api/am/devportal/v3/apis?query=tag:food", None, "").await.json();
+    assert_eq!((names(&anon), anon["pagination"]["total"].as_i64()), (vec!["SearchAlpha"], Some(1)));
+    let info = &anon["list"][0];
+    assert_eq!((info["throttlingPolicies"].clone(), info["isSubscriptionAvailable"].as_bool()), (json!(["Gold", "Unlimited"]), Some(true)));
+    assert!(info.get("operations").is_none(), "APIInfo, not the whole API: {info}");
+    assert_eq!(names(&cp.portal("GET", "/apis?query=tag:food", "subscriber", None).await.json()), vec!["SearchAlpha"]);
+    let mut seen =
+        names(&cp.portal("GET", "/apis?query=tag:food", "creator", None).await.json()).into_iter().map(String::from).collect::<Vec<_>>();
+    seen.sort();
+    assert_eq!(seen, vec!["SearchAlpha", "SearchBeta"], "RESTRICTED to a role the caller holds");
+    assert_eq!(names(&cp.portal("GET", "/apis?query=name:searchgamma", "admin", None).await.json()), Vec::<&str>::new(), "not published");
+    let page = raw(cp, "GET", "/api/am/devportal/v3/apis?limit=1", None, "").await.json();
+    assert_eq!(page["count"], 1);
+    assert!(page["pagination"]["total"].as_i64().is_some_and(|t| t >= 2), "{page}");
+    for path in ["/apis?limit=-1", "/apis?offset=-1", "/apis?query=colour:red", "/search?limit=x", "/tags?limit=-1"] {
+        let r = raw(cp, "GET", &format!("/api/am/devportal/v3{path}"), None, "").await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+    }
+    let s = raw(cp, "GET", "/api/am/devportal/v3/search?query=ovens", None, "").await.json();
+    assert_eq!((names(&s), s["list"][0]["type"].as_str()), (vec!["SearchAlpha"], Some("API")));
+    assert_eq!(raw(cp, "GET", "/api/am/devportal/v3/search?query=name:searchbeta", None, "").await.json()["count"], 0);
+
+    // Tags: of what the caller may see, each counted once per API whatever its spelling.
+    let tags = raw(cp, "GET", "/api/am/devportal/v3/tags", None, "").await.json();
+    let list = tags["list"].as_array().expect("tags");
+    assert!(list.contains(&json!({"value": "food", "count": 1})) && list.contains(&json!({"value": "Retail", "count": 1})), "{tags}");
+    assert!(!list.iter().any(|t| t["value"] == "drinks"), "unpublished APIs' tags are not listed: {tags}");
+    let tags = cp.portal("GET", "/tags", "creator", None).await.json();
+    assert!(
+        tags["list"]
+            .as_array()
+            .expect("tags")
+            .iter()
+            .any(|t| t["value"].as_str().is_some_and(|v| v.eq_ignore_ascii_case("food")) && t["count"] == 2),
+        "{tags}"
+    );
+    let one = raw(cp, "GET", "/api/am/devportal/v3/tags?limit=1&offset=1", None, "").await.json();
+    assert_eq!((one["count"].as_i64(), one["pagination"]["offset"].as_i64()), (Some(1), Some(1)));
+}

@@ -1,0 +1,496 @@
+//! API lists and search with WSO2's query syntax: `GET /apis` and `GET /search` on the Publisher and the
+//! DevPortal, and the DevPortal's `GET /tags`. A query is terms separated by spaces, `key:value` (`name:`,
+//! `context:`, `version:`, `provider:`, `status:`, `tag:`, `api-category:`, `type:`, `content:`) or a bare word
+//! (content search); a value may be quoted to hold spaces. Everything is filtered and paged in SQL
+//! (`apim_store::SearchStore`), so a page costs two queries whatever the number of APIs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use apim_domain::api::{ApiRecord, ApiStatus};
+use apim_store::{ApiSearch, ApiTerm, Audience, SearchStore, SortBy};
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ControlPlane;
+use crate::auth::Principal;
+use crate::error::{ApiError, Result};
+
+pub fn publisher_routes() -> axum::Router<Arc<ControlPlane>> {
+    axum::Router::new().route("/search", get(publisher_search))
+}
+
+pub fn devportal_routes() -> axum::Router<Arc<ControlPlane>> {
+    axum::Router::new().route("/search", get(devportal_search)).route("/tags", get(tags))
+}
+
+/// The largest page a list answers.
+const MAX_LIMIT: i64 = 10_000;
+/// The largest offset a list takes (beyond any real catalogue; keeps SQL's OFFSET in range everywhere).
+const MAX_OFFSET: i64 = 1_000_000_000;
+const KEYS: &str = "name:, context:, version:, provider:, status:, tag:, api-category:, type: or content:";
+
+// === query syntax ===
+
+/// The terms of a WSO2 search query; a 400 naming the term that is unknown or malformed.
+pub(crate) fn parse_query(q: &str) -> Result<Vec<ApiTerm>> {
+    let mut terms = Vec::new();
+    let mut states: Vec<String> = Vec::new();
+    for token in tokens(q)? {
+        let (key, value) = match token.split_once(':') {
+            Some((k, v)) if !token.starts_with('"') => (k.to_ascii_lowercase(), unquote(v)),
+            _ => ("content".to_string(), unquote(&token)),
+        };
+        if value.trim().is_empty() {
+            return Err(ApiError::field("query", format!("`{token}` has no value")));
+        }
+        let term = match key.as_str() {
+            "name" => ApiTerm::Name(value),
+            "context" => ApiTerm::Context(value),
+            "version" => ApiTerm::Version(value),
+            "provider" => ApiTerm::Provider(value),
+            "tag" => ApiTerm::Tag(value),
+            "api-category" => ApiTerm::Category(value),
+            "type" => ApiTerm::Type(value),
+            "content" => ApiTerm::Content(value),
+            "status" => {
+                let state = ApiStatus::from(value.to_ascii_uppercase());
+                if !state.is_known() {
+                    return Err(ApiError::field(
+                        "query",
+                        format!(
+                            "`{token}`: {value} is not a lifecycle state (CREATED, PROTOTYPED, PUBLISHED, BLOCKED, DEPRECATED, RETIRED)"
+                        ),
+                    ));
+                }
+                // Several states: any of them.
+                states.push(state.as_str().to_string());
+                continue;
+            }
+            _ => return Err(ApiError::field("query", format!("unknown search term `{token}`: use {KEYS}"))),
+        };
+        terms.push(term);
+    }
+    if !states.is_empty() {
+        terms.push(ApiTerm::Status(states));
+    }
+    Ok(terms)
+}
+
+/// The query split at spaces outside double quotes.
+fn tokens(q: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in q.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            c if c.is_whitespace() && !quoted => {
+                if !current.is_empty() {
+                    out.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if quoted {
+        return Err(ApiError::field("query", format!("`{current}` has an unclosed quote")));
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    Ok(out)
+}
+
+fn unquote(v: &str) -> String {
+    v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v).to_string()
+}
+
+// === paging ===
+
+/// `limit` and `offset` of a list: whole numbers in range, or a 400 naming the parameter.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Page {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Page {
+    pub(crate) fn of(p: &HashMap<String, String>) -> Result<Page> {
+        let num = |k: &str, default: i64, max: i64| -> Result<i64> {
+            match p.get(k) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<i64>() {
+                    Ok(n) if (0..=max).contains(&n) => Ok(n),
+                    _ => Err(ApiError::field(k, format!("`{v}` must be a whole number from 0 to {max}"))),
+                },
+            }
+        };
+        Ok(Page { limit: num("limit", 25, MAX_LIMIT)?, offset: num("offset", 0, MAX_OFFSET)? })
+    }
+
+    /// WSO2's `Pagination` of a list at `path` (relative to the API's base), with links to the pages around.
+    pub(crate) fn pagination(self, path: &str, query: Option<&str>, total: i64) -> Pagination {
+        let link = |offset: i64| {
+            let q = query.map(|q| format!("&query={}", encode(q))).unwrap_or_default();
+            format!("{path}?limit={}&offset={offset}{q}", self.limit)
+        };
+        Pagination {
+            offset: self.offset,
+            limit: self.limit,
+            total,
+            next: if self.offset.saturating_add(self.limit) < total && self.limit > 0 {
+                link(self.offset + self.limit)
+            } else {
+                String::new()
+            },
+            previous: if self.offset > 0 { link((self.offset - self.limit).max(0)) } else { String::new() },
+        }
+    }
+}
+
+/// WSO2's `Pagination`.
+#[derive(Serialize)]
+pub(crate) struct Pagination {
+    offset: i64,
+    limit: i64,
+    total: i64,
+    next: String,
+    previous: String,
+}
+
+/// A list in WSO2's shape: `{count, list, pagination}`.
+#[derive(Serialize)]
+pub(crate) struct Listing<T> {
+    count: usize,
+    list: Vec<T>,
+    pagination: Pagination,
+}
+
+impl<T> Listing<T> {
+    pub(crate) fn new(list: Vec<T>, pagination: Pagination) -> Listing<T> {
+        Listing { count: list.len(), list, pagination }
+    }
+}
+
+/// Percent-encodes a query parameter's value (everything but RFC 3986's unreserved characters).
+fn encode(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// WSO2's `sortBy` and `sortOrder` (by default the newest first).
+fn sorting(p: &HashMap<String, String>) -> Result<(SortBy, bool)> {
+    let by = match p.get("sortBy").map(String::as_str) {
+        None | Some("createdTime") => SortBy::CreatedTime,
+        Some("apiName") => SortBy::Name,
+        Some("version") => SortBy::Version,
+        Some("status") => SortBy::Status,
+        Some(other) => return Err(ApiError::field("sortBy", format!("`{other}` is not apiName, version, createdTime or status"))),
+    };
+    let descending = match p.get("sortOrder").map(String::as_str) {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(other) => return Err(ApiError::field("sortOrder", format!("`{other}` is not asc or desc"))),
+    };
+    Ok((by, descending))
+}
+
+// === what lists show of an API ===
+
+/// The fields of an API's stored document (WSO2's API DTO) that its summaries show.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Summary {
+    description: Option<String>,
+    #[serde(default)]
+    security_scheme: Vec<String>,
+    #[serde(default)]
+    policies: Vec<String>,
+    created_time: Option<String>,
+    last_updated_time: Option<String>,
+    #[serde(default)]
+    additional_properties: Vec<Property>,
+    business_information: Option<Value>,
+}
+
+/// WSO2's additional property; `display` ones are shown in the DevPortal.
+#[derive(Clone, Deserialize, Serialize)]
+struct Property {
+    name: Option<String>,
+    value: Option<String>,
+    #[serde(default)]
+    display: bool,
+}
+
+fn summary(api: &ApiRecord) -> Summary {
+    serde_json::from_str(&api.document).unwrap_or_default()
+}
+
+/// The Publisher's `APIInfo`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PublisherApiInfo {
+    id: String,
+    name: String,
+    description: String,
+    context: String,
+    version: String,
+    provider: String,
+    #[serde(rename = "type")]
+    api_type: String,
+    life_cycle_status: String,
+    has_thumbnail: bool,
+    security_scheme: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_time: Option<String>,
+    additional_properties: Vec<Property>,
+    gateway_vendor: &'static str,
+    gateway_type: &'static str,
+}
+
+impl PublisherApiInfo {
+    fn of(api: &ApiRecord) -> PublisherApiInfo {
+        let s = summary(api);
+        PublisherApiInfo {
+            id: api.id.clone(),
+            name: api.name.clone(),
+            description: s.description.unwrap_or_default(),
+            context: api.context.clone(),
+            version: api.version.clone(),
+            provider: api.provider.clone(),
+            api_type: api.api_type.clone(),
+            life_cycle_status: api.status.as_str().to_string(),
+            has_thumbnail: false,
+            security_scheme: s.security_scheme,
+            created_time: s.created_time,
+            updated_time: s.last_updated_time,
+            additional_properties: s.additional_properties,
+            gateway_vendor: "wso2",
+            gateway_type: "wso2/synapse",
+        }
+    }
+}
+
+/// The DevPortal's `APIInfo`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PortalApiInfo {
+    id: String,
+    name: String,
+    description: String,
+    context: String,
+    version: String,
+    #[serde(rename = "type")]
+    api_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_time: Option<String>,
+    provider: String,
+    life_cycle_status: String,
+    throttling_policies: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    business_information: Option<Value>,
+    is_subscription_available: bool,
+    gateway_vendor: &'static str,
+    additional_properties: Vec<Property>,
+    monetized_info: bool,
+}
+
+impl PortalApiInfo {
+    fn of(api: &ApiRecord) -> PortalApiInfo {
+        let s = summary(api);
+        PortalApiInfo {
+            id: api.id.clone(),
+            name: api.name.clone(),
+            description: s.description.unwrap_or_default(),
+            context: api.context.clone(),
+            version: api.version.clone(),
+            api_type: api.api_type.clone(),
+            created_time: s.created_time,
+            provider: api.provider.clone(),
+            life_cycle_status: api.status.as_str().to_string(),
+            throttling_policies: s.policies,
+            business_information: s.business_information.filter(Value::is_object),
+            // Prototyped APIs are tried without subscribing.
+            is_subscription_available: api.status == ApiStatus::Published,
+            gateway_vendor: "wso2",
+            additional_properties: s.additional_properties.into_iter().filter(|p| p.display).collect(),
+            monetized_info: false,
+        }
+    }
+}
+
+/// WSO2's `APISearchResult` (both APIs' fields; the DevPortal's document has no `contextTemplate`, extra fields
+/// are allowed).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiSearchResult {
+    id: String,
+    name: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    transport_type: String,
+    context: String,
+    context_template: String,
+    version: String,
+    provider: String,
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    business_information: Option<Value>,
+    monetized_info: bool,
+}
+
+impl ApiSearchResult {
+    fn of(api: &ApiRecord) -> ApiSearchResult {
+        let s = summary(api);
+        ApiSearchResult {
+            id: api.id.clone(),
+            name: api.name.clone(),
+            kind: "API",
+            transport_type: api.api_type.clone(),
+            context: api.context.clone(),
+            context_template: if api.context.contains("{version}") { api.context.clone() } else { format!("{}/{{version}}", api.context) },
+            version: api.version.clone(),
+            provider: api.provider.clone(),
+            status: api.status.as_str().to_string(),
+            business_information: s.business_information.filter(Value::is_object),
+            monetized_info: false,
+        }
+    }
+}
+
+// === handlers ===
+
+fn audience_of(who: Option<&Principal>) -> Audience<'_> {
+    match who {
+        None => Audience::Anonymous,
+        Some(p) if p.is_admin() => Audience::Admin,
+        Some(p) => Audience::SignedIn { roles: p.roles() },
+    }
+}
+
+/// One page of the APIs a query matches, as `info` shows them.
+async fn page_of<T>(
+    cp: &ControlPlane,
+    p: &HashMap<String, String>,
+    path: &str,
+    audience: Audience<'_>,
+    (sort_by, descending): (SortBy, bool),
+    info: fn(&ApiRecord) -> T,
+) -> Result<Listing<T>> {
+    let page = Page::of(p)?;
+    let query = p.get("query").map(String::as_str).filter(|q| !q.trim().is_empty());
+    let search = ApiSearch { terms: parse_query(query.unwrap_or(""))?, audience, sort_by, descending };
+    let (apis, total) = cp.db.search_apis(&search, page.limit, page.offset).await?;
+    Ok(Listing::new(apis.iter().map(info).collect(), page.pagination(path, query, total)))
+}
+
+/// Publisher `GET /apis`.
+pub(crate) async fn publisher_apis(cp: &ControlPlane, headers: &HeaderMap, p: &HashMap<String, String>) -> Result<Response> {
+    cp.principal(headers).await?.require(crate::publisher::VIEW)?;
+    let sort = sorting(p)?;
+    Ok(Json(page_of(cp, p, "/apis", Audience::Publisher, sort, PublisherApiInfo::of).await?).into_response())
+}
+
+/// DevPortal `GET /apis`: what the caller may see, newest first.
+pub(crate) async fn devportal_apis(cp: &ControlPlane, headers: &HeaderMap, p: &HashMap<String, String>) -> Result<Response> {
+    let who = cp.optional_principal(headers).await?;
+    let listing = page_of(cp, p, "/apis", audience_of(who.as_ref()), (SortBy::CreatedTime, true), PortalApiInfo::of).await?;
+    Ok(Json(listing).into_response())
+}
+
+async fn publisher_search(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    cp.principal(&headers).await?.require(crate::publisher::VIEW)?;
+    let listing = page_of(&cp, &p, "/search", Audience::Publisher, (SortBy::Name, false), ApiSearchResult::of).await?;
+    Ok(Json(listing).into_response())
+}
+
+async fn devportal_search(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let who = cp.optional_principal(&headers).await?;
+    let listing = page_of(&cp, &p, "/search", audience_of(who.as_ref()), (SortBy::Name, false), ApiSearchResult::of).await?;
+    Ok(Json(listing).into_response())
+}
+
+/// WSO2's `Tag`.
+#[derive(Serialize)]
+struct Tag {
+    value: String,
+    count: i64,
+}
+
+/// DevPortal `GET /tags`: the tags of the APIs the caller may see, each with how many carry it.
+async fn tags(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p): Query<HashMap<String, String>>) -> Result<Response> {
+    let who = cp.optional_principal(&headers).await?;
+    let page = Page::of(&p)?;
+    let all = cp.db.tags(audience_of(who.as_ref())).await?;
+    let total = all.len() as i64;
+    let list: Vec<Tag> = all
+        .into_iter()
+        .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.limit).unwrap_or(0))
+        .map(|(value, count)| Tag { value, count })
+        .collect();
+    Ok(Json(Listing::new(list, page.pagination("/tags", None, total))).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wso2_query_syntax_is_read() {
+        let terms = parse_query(r#"name:"Pizza Shack" tag:food status:published status:CREATED menu api-category:Retail"#).expect("query");
+        assert_eq!(
+            terms,
+            vec![
+                ApiTerm::Name("Pizza Shack".into()),
+                ApiTerm::Tag("food".into()),
+                ApiTerm::Content("menu".into()),
+                ApiTerm::Category("Retail".into()),
+                ApiTerm::Status(vec!["PUBLISHED".into(), "CREATED".into()]),
+            ]
+        );
+        assert_eq!(parse_query(r#""two words""#).expect("quoted"), vec![ApiTerm::Content("two words".into())]);
+        assert_eq!(parse_query("   ").expect("blank"), vec![]);
+        for bad in ["colour:red", "name:", r#"name:"open"#, "status:sleeping", r#"name:"""#] {
+            let e = parse_query(bad).expect_err(bad);
+            assert_eq!(e.fields[0].0, "query", "{bad}");
+        }
+        assert!(parse_query("colour:red").expect_err("unknown").description.contains("colour:red"));
+    }
+
+    #[test]
+    fn pagination_links_the_pages_around() {
+        let p = Page { limit: 10, offset: 10 };
+        let v = serde_json::to_value(p.pagination("/apis", Some("name:a b"), 25)).expect("json");
+        assert_eq!(v["next"], "/apis?limit=10&offset=20&query=name%3Aa%20b");
+        assert_eq!(v["previous"], "/apis?limit=10&offset=0&query=name%3Aa%20b");
+        let last = serde_json::to_value(Page { limit: 10, offset: 20 }.pagination("/apis", None, 25)).expect("json");
+        assert_eq!((last["next"].as_str(), last["previous"].as_str()), (Some(""), Some("/apis?limit=10&offset=10")));
+    }
+}

@@ -1,0 +1,300 @@
+//! Searching APIs with WSO2's query terms, paged in SQL, and the lookup rows that make it cheap: each API's tags,
+//! categories, DevPortal visibility and visible roles (`am_api_label`), derived from its document and written
+//! with it in the same transaction.
+
+use std::future::Future;
+
+use apim_domain::api::ApiRecord;
+use sqlx::Row;
+
+use crate::db::Db;
+use crate::error::StoreError;
+use crate::user::per_backend;
+
+/// One term of a search; terms are ANDed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiTerm {
+    /// A case-insensitive part of the name.
+    Name(String),
+    /// A case-insensitive part of the context.
+    Context(String),
+    /// The version, exactly.
+    Version(String),
+    /// The provider, case-insensitively.
+    Provider(String),
+    /// One of these lifecycle states (upper case, as stored).
+    Status(Vec<String>),
+    /// A tag, case-insensitively.
+    Tag(String),
+    /// An API category's name, case-insensitively.
+    Category(String),
+    /// The API type (`HTTP`, `WS`, ...), case-insensitively.
+    Type(String),
+    /// A case-insensitive part of anything the API's document says.
+    Content(String),
+}
+
+/// Who is searching, which decides the APIs they may see.
+#[derive(Clone, Copy, Debug)]
+pub enum Audience<'a> {
+    /// The Publisher: every API.
+    Publisher,
+    /// The DevPortal without credentials: published or prototyped PUBLIC APIs.
+    Anonymous,
+    /// The DevPortal signed in: PUBLIC and PRIVATE APIs, and RESTRICTED ones visible to one of `roles`.
+    SignedIn { roles: &'a [String] },
+    /// The DevPortal as an admin: every published or prototyped API.
+    Admin,
+}
+
+/// WSO2's `sortBy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortBy {
+    Name,
+    Version,
+    CreatedTime,
+    Status,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiSearch<'a> {
+    pub terms: Vec<ApiTerm>,
+    pub audience: Audience<'a>,
+    pub sort_by: SortBy,
+    pub descending: bool,
+}
+
+pub trait SearchStore: Send + Sync {
+    /// One page of the APIs `search` matches, with how many match in all.
+    fn search_apis(
+        &self,
+        search: &ApiSearch<'_>,
+        limit: i64,
+        offset: i64,
+    ) -> impl Future<Output = Result<(Vec<ApiRecord>, i64), StoreError>> + Send;
+    /// Every tag of the APIs `audience` may see in the DevPortal, with how many of them carry it, by tag.
+    fn tags(&self, audience: Audience<'_>) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
+}
+
+/// Statements that replace the labels of the API whose id they bind (once each), reading its stored document with
+/// the dialect's JSON functions: tags, categories and visible roles (trimmed strings of at most 255 characters)
+/// and the visibility (PUBLIC when the document names none). Migration 0008 ran the same over every API.
+const SQLITE_LABELS: [&str; 5] = [
+    "DELETE FROM am_api_label WHERE api_id = ?",
+    "INSERT OR IGNORE INTO am_api_label (api_id, kind, value) SELECT a.id, 'tag', TRIM(j.value) FROM am_api a, \
+     json_each(a.document, '$.tags') j WHERE a.id = ? AND j.type = 'text' AND TRIM(j.value) <> '' AND LENGTH(j.value) <= 255",
+    "INSERT OR IGNORE INTO am_api_label (api_id, kind, value) SELECT a.id, 'category', TRIM(j.value) FROM am_api a, \
+     json_each(a.document, '$.categories') j WHERE a.id = ? AND j.type = 'text' AND TRIM(j.value) <> '' AND LENGTH(j.value) <= 255",
+    "INSERT OR IGNORE INTO am_api_label (api_id, kind, value) SELECT a.id, 'role', TRIM(j.value) FROM am_api a, \
+     json_each(a.document, '$.visibleRoles') j WHERE a.id = ? AND j.type = 'text' AND TRIM(j.value) <> '' AND LENGTH(j.value) <= 255",
+    "INSERT OR IGNORE INTO am_api_label (api_id, kind, value) SELECT id, 'visibility', \
+     UPPER(COALESCE(json_extract(document, '$.visibility'), 'PUBLIC')) FROM am_api WHERE id = ?",
+];
+
+const POSTGRES_LABELS: [&str; 5] = [
+    "DELETE FROM am_api_label WHERE api_id = $1",
+    "INSERT INTO am_api_label (api_id, kind, value) SELECT a.id, 'tag', TRIM(e.item #>> '{}') FROM am_api a \
+     CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(a.document::jsonb -> 'tags') = 'array' \
+     THEN a.document::jsonb -> 'tags' ELSE '[]'::jsonb END) AS e(item) WHERE a.id = $1 AND jsonb_typeof(e.item) = 'string' \
+     AND TRIM(e.item #>> '{}') <> '' AND length(e.item #>> '{}') <= 255 ON CONFLICT DO NOTHING",
+    "INSERT INTO am_api_label (api_id, kind, value) SELECT a.id, 'category', TRIM(e.item #>> '{}') FROM am_api a \
+     CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(a.document::jsonb -> 'categories') = 'array' \
+     THEN a.document::jsonb -> 'categories' ELSE '[]'::jsonb END) AS e(item) WHERE a.id = $1 AND jsonb_typeof(e.item) = 'string' \
+     AND TRIM(e.item #>> '{}') <> '' AND length(e.item #>> '{}') <= 255 ON CONFLICT DO NOTHING",
+    "INSERT INTO am_api_label (api_id, kind, value) SELECT a.id, 'role', TRIM(e.item #>> '{}') FROM am_api a \
+     CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(a.document::jsonb -> 'visibleRoles') = 'array' \
+     THEN a.document::jsonb -> 'visibleRoles' ELSE '[]'::jsonb END) AS e(item) WHERE a.id = $1 AND jsonb_typeof(e.item) = 'string' \
+     AND TRIM(e.item #>> '{}') <> '' AND length(e.item #>> '{}') <= 255 ON CONFLICT DO NOTHING",
+    "INSERT INTO am_api_label (api_id, kind, value) SELECT id, 'visibility', \
+     UPPER(COALESCE(document::jsonb ->> 'visibility', 'PUBLIC')) FROM am_api WHERE id = $1 ON CONFLICT DO NOTHING",
+];
+
+const MYSQL_LABELS: [&str; 5] = [
+    "DELETE FROM am_api_label WHERE api_id = ?",
+    "INSERT IGNORE INTO am_api_label (api_id, kind, value) SELECT a.id, 'tag', TRIM(j.v) FROM am_api a, \
+     JSON_TABLE(a.document, '$.tags[*]' COLUMNS (v VARCHAR(1024) PATH '$')) AS j \
+     WHERE a.id = ? AND j.v IS NOT NULL AND TRIM(j.v) <> '' AND CHAR_LENGTH(j.v) <= 255",
+    "INSERT IGNORE INTO am_api_label (api_id, kind, value) SELECT a.id, 'category', TRIM(j.v) FROM am_api a, \
+     JSON_TABLE(a.document, '$.categories[*]' COLUMNS (v VARCHAR(1024) PATH '$')) AS j \
+     WHERE a.id = ? AND j.v IS NOT NULL AND TRIM(j.v) <> '' AND CHAR_LENGTH(j.v) <= 255",
+    "INSERT IGNORE INTO am_api_label (api_id, kind, value) SELECT a.id, 'role', TRIM(j.v) FROM am_api a, \
+     JSON_TABLE(a.document, '$.visibleRoles[*]' COLUMNS (v VARCHAR(1024) PATH '$')) AS j \
+     WHERE a.id = ? AND j.v IS NOT NULL AND TRIM(j.v) <> '' AND CHAR_LENGTH(j.v) <= 255",
+    "INSERT IGNORE INTO am_api_label (api_id, kind, value) SELECT id, 'visibility', \
+     UPPER(COALESCE(JSON_VALUE(document, '$.visibility'), 'PUBLIC')) FROM am_api WHERE id = ?",
+];
+
+pub(crate) fn label_statements(db: &Db) -> &'static [&'static str; 5] {
+    match db {
+        Db::Sqlite(_) => &SQLITE_LABELS,
+        Db::Postgres(_) => &POSTGRES_LABELS,
+        Db::MySql(_) => &MYSQL_LABELS,
+    }
+}
+
+/// Re-derives the labels of API `$id` from its stored document, inside the caller's transaction `$tx` (after the
+/// document is written).
+macro_rules! write_labels {
+    ($tx:expr, $db:expr, $id:expr) => {{
+        for q in $crate::search::label_statements($db) {
+            sqlx::query(*q).bind($id).execute(&mut *$tx).await?;
+        }
+    }};
+}
+pub(crate) use write_labels;
+
+/// `%text%` for `LIKE ... ESCAPE '!'`, lower-cased, with the pattern characters escaped.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '!') {
+            p.push('!');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// A WHERE clause and its string parameters, numbered for PostgreSQL or `?` for the others.
+struct Clauses {
+    pg: bool,
+    parts: Vec<String>,
+    binds: Vec<String>,
+}
+
+impl Clauses {
+    fn ph(&mut self, value: String) -> String {
+        self.binds.push(value);
+        if self.pg { format!("${}", self.binds.len()) } else { "?".into() }
+    }
+
+    fn label(&mut self, kind: &str, value: &str) -> String {
+        let p = self.ph(value.to_lowercase());
+        format!("EXISTS (SELECT 1 FROM am_api_label l WHERE l.api_id = a.id AND l.kind = '{kind}' AND LOWER(l.value) = {p})")
+    }
+
+    fn term(&mut self, t: &ApiTerm) {
+        let part = match t {
+            ApiTerm::Name(v) => format!("LOWER(a.name) LIKE {} ESCAPE '!'", self.ph(contains_pattern(v))),
+            ApiTerm::Context(v) => format!("LOWER(a.context) LIKE {} ESCAPE '!'", self.ph(contains_pattern(v))),
+            ApiTerm::Version(v) => format!("a.version = {}", self.ph(v.clone())),
+            ApiTerm::Provider(v) => format!("LOWER(a.provider) = {}", self.ph(v.to_lowercase())),
+            ApiTerm::Status(states) => {
+                let list: Vec<String> = states.iter().map(|s| self.ph(s.to_ascii_uppercase())).collect();
+                format!("a.status IN ({})", list.join(", "))
+            }
+            ApiTerm::Tag(v) => self.label("tag", v),
+            ApiTerm::Category(v) => self.label("category", v),
+            ApiTerm::Type(v) => format!("UPPER(a.api_type) = {}", self.ph(v.to_ascii_uppercase())),
+            ApiTerm::Content(v) => format!("LOWER(a.document) LIKE {} ESCAPE '!'", self.ph(contains_pattern(v))),
+        };
+        self.parts.push(part);
+    }
+
+    fn audience(&mut self, a: Audience<'_>) {
+        let visible = "a.status IN ('PUBLISHED', 'PROTOTYPED')";
+        let vis = |values: &str| {
+            format!("EXISTS (SELECT 1 FROM am_api_label v WHERE v.api_id = a.id AND v.kind = 'visibility' AND v.value IN ({values}))")
+        };
+        match a {
+            Audience::Publisher => {}
+            Audience::Admin => self.parts.push(visible.into()),
+            Audience::Anonymous => {
+                self.parts.push(visible.into());
+                self.parts.push(vis("'PUBLIC'"));
+            }
+            Audience::SignedIn { roles } => {
+                self.parts.push(visible.into());
+                let open = vis("'PUBLIC', 'PRIVATE'");
+                if roles.is_empty() {
+                    self.parts.push(open);
+                } else {
+                    let list: Vec<String> = roles.iter().map(|r| self.ph(r.clone())).collect();
+                    self.parts.push(format!(
+                        "({open} OR EXISTS (SELECT 1 FROM am_api_label r WHERE r.api_id = a.id AND r.kind = 'role' AND r.value IN ({})))",
+                        list.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+
+    fn where_(&self) -> String {
+        if self.parts.is_empty() { String::new() } else { format!(" WHERE {}", self.parts.join(" AND ")) }
+    }
+}
+
+impl SearchStore for Db {
+    async fn search_apis(&self, search: &ApiSearch<'_>, limit: i64, offset: i64) -> Result<(Vec<ApiRecord>, i64), StoreError> {
+        let mut c = Clauses { pg: matches!(self, Db::Postgres(_)), parts: Vec::new(), binds: Vec::new() };
+        for t in &search.terms {
+            c.term(t);
+        }
+        c.audience(search.audience);
+        let where_ = c.where_();
+        let column = match search.sort_by {
+            SortBy::Name => "a.name",
+            SortBy::Version => "a.version",
+            SortBy::CreatedTime => "a.created_at",
+            SortBy::Status => "a.status",
+        };
+        let dir = if search.descending { "DESC" } else { "ASC" };
+        let count_sql = format!("SELECT COUNT(*) FROM am_api a{where_}");
+        let page_sql = format!(
+            "SELECT a.id, a.name, a.version, a.context, a.provider, a.status, a.api_type, a.document, a.created_at, a.updated_at \
+             FROM am_api a{where_} ORDER BY {column} {dir}, a.name, a.version, a.id LIMIT {} OFFSET {}",
+            limit.max(0),
+            offset.max(0)
+        );
+        per_backend!(self, |p| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(count_sql.clone()));
+            for b in &c.binds {
+                q = q.bind(b.clone());
+            }
+            let total: i64 = q.fetch_one(p).await?.try_get(0)?;
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(page_sql.clone()));
+            for b in &c.binds {
+                q = q.bind(b.clone());
+            }
+            let mut out = Vec::new();
+            for r in q.fetch_all(p).await? {
+                out.push(ApiRecord {
+                    id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    version: r.try_get(2)?,
+                    context: r.try_get(3)?,
+                    provider: r.try_get(4)?,
+                    status: r.try_get::<String, _>(5)?.into(),
+                    api_type: r.try_get(6)?,
+                    document: r.try_get(7)?,
+                    created_at: r.try_get(8)?,
+                    updated_at: r.try_get(9)?,
+                });
+            }
+            Ok((out, total))
+        })
+    }
+
+    async fn tags(&self, audience: Audience<'_>) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut c = Clauses { pg: matches!(self, Db::Postgres(_)), parts: vec!["t.kind = 'tag'".into()], binds: Vec::new() };
+        c.audience(audience);
+        // One spelling per tag (the smallest), counted once per API.
+        let sql = format!(
+            "SELECT MIN(t.value), COUNT(DISTINCT a.id) FROM am_api_label t JOIN am_api a ON a.id = t.api_id{} \
+             GROUP BY LOWER(t.value) ORDER BY MIN(t.value)",
+            c.where_()
+        );
+        per_backend!(self, |p| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+            for b in &c.binds {
+                q = q.bind(b.clone());
+            }
+            let mut out = Vec::new();
+            for r in q.fetch_all(p).await? {
+                out.push((r.try_get(0)?, r.try_get(1)?));
+            }
+            Ok(out)
+        })
+    }
+}
