@@ -34,10 +34,6 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/applications/{app_id}/api-keys/{key_type}/revoke", post(revoke))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 fn key_type_of(t: &str) -> Result<&'static str> {
     KeyType::from(t).known_str().ok_or_else(|| ApiError::field("keyType", format!("`{t}` is not PRODUCTION or SANDBOX")))
 }
@@ -97,7 +93,7 @@ async fn generate(
             "version": api.version, "publisher": api.provider, "uuid": api.id, "subscriptionTier": s.policy}));
         tiers.insert(s.policy.clone(), json!({"stopOnQuotaReach": true, "spikeArrestLimit": 0, "spikeArrestUnit": null}));
     }
-    let iat = now();
+    let iat = cp.clock.unix_secs();
     let mut claims = json!({
         "iss": cp.cfg.api_key_issuer, "sub": app.owner, "keytype": key_type, "iat": iat, "jti": uuid::Uuid::new_v4().to_string(),
         "application": {"id": app.id, "uuid": app.id, "name": app.name, "owner": app.owner, "tier": app.throttling_policy},
@@ -128,7 +124,7 @@ async fn revoke(
         return Err(ApiError::field("apikey", format!("is not a {key_type} API key of application {}", app.id)));
     }
     let jti = claims.get("jti").and_then(Value::as_str).ok_or_else(|| ApiError::field("apikey", "has no jti"))?;
-    let expires = claims.get("exp").and_then(Value::as_i64).unwrap_or(now() + FOREVER);
+    let expires = claims.get("exp").and_then(Value::as_i64).unwrap_or(cp.clock.unix_secs() + FOREVER);
     if cp.db.list_objects(REVOKED_KIND).await?.iter().any(|(existing, _, _)| existing == jti) {
         return Ok(StatusCode::OK.into_response());
     }

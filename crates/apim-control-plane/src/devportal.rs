@@ -43,10 +43,6 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/throttling-policies/{policy_level}", get(throttling_policies))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 fn json_body(body: &Bytes) -> Result<Value> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
 }
@@ -193,7 +189,7 @@ async fn create_application(State(cp): State<Arc<ControlPlane>>, headers: Header
         throttling_policy: policy,
         token_type,
         document: document.to_string(),
-        created_at: now(),
+        created_at: cp.clock.unix_secs(),
     };
     cp.db.create_application(&app, &[app_event(EventKind::ApplicationCreate, &app)]).await?;
     Ok((StatusCode::CREATED, Json(app_json(&app, &[], 0))).into_response())
@@ -314,7 +310,7 @@ async fn generate_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, 
         key_manager: RESIDENT.into(),
         consumer_key: keys.client_id.clone(),
         document: json!({"supportedGrantTypes": grants, "callbackUrl": callback}).to_string(),
-        created_at: now(),
+        created_at: cp.clock.unix_secs(),
     };
     let ev = event(
         EventKind::ApplicationRegistrationCreate,
@@ -433,7 +429,7 @@ async fn subscribe_one(cp: &ControlPlane, who: &Principal, v: &Value) -> Result<
         application_id: app.id,
         policy: policy.to_string(),
         status: SubscriptionStatus::Unblocked,
-        created_at: now(),
+        created_at: cp.clock.unix_secs(),
     };
     cp.db.create_subscription(&sub, &[sub_event(EventKind::SubscriptionsCreate, &sub)]).await?;
     Ok((sub, api))

@@ -27,10 +27,6 @@ const GAP_POLL: Duration = Duration::from_millis(20);
 pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const KEEP_EVENTS: i64 = 100_000;
 
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 /// The gRPC service; `credentials` is the expected `Authorization` value (HTTP Basic of `[apim.event_hub]`).
 pub struct HubService {
     cp: Arc<ControlPlane>,
@@ -48,7 +44,7 @@ impl ControlPlane {
     /// expired. A subscriber older than what is left is told to resync from a snapshot.
     pub async fn prune(&self) -> Result<u64, apim_store::StoreError> {
         let head = self.db.last_event_seq().await?;
-        let before = (now_ms() / 1000) as i64 - RETENTION.as_secs() as i64;
+        let before = self.clock.unix_secs() - RETENTION.as_secs() as i64;
         let pruned = self.db.prune_events(before, head - KEEP_EVENTS).await?;
         self.prune_revocations().await?;
         Ok(pruned)
@@ -90,7 +86,7 @@ impl hub::event_hub_server::EventHub for HubService {
             let msg = HubMessage { kind: Some(Kind::Resync(hub::Resync { reason: reason.into(), oldest_seq: first, head_seq: head })) };
             let _ = tx.try_send(Ok(msg));
         } else {
-            tokio::spawn(follow(self.cp.clone(), Cursor::new(sub.last_seq, &sub.pending, now_ms()), tx, sub.node_id));
+            tokio::spawn(follow(self.cp.clone(), Cursor::new(sub.last_seq, &sub.pending, self.cp.now_ms()), tx, sub.node_id));
         }
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
@@ -112,7 +108,7 @@ async fn follow(cp: Arc<ControlPlane>, mut cursor: Cursor, tx: mpsc::Sender<Resu
                     return;
                 }
             };
-            let now = now_ms();
+            let now = cp.now_ms();
             for e in &batch {
                 if cursor.observe(e.seq, now) {
                     let msg =
@@ -128,7 +124,7 @@ async fn follow(cp: Arc<ControlPlane>, mut cursor: Cursor, tx: mpsc::Sender<Resu
                 _ => break,
             }
         }
-        let given_up = cursor.expire(now_ms());
+        let given_up = cursor.expire(cp.now_ms());
         if given_up > 0 {
             tracing::debug!(%node, given_up, "event numbers never committed (rolled back)");
         }

@@ -85,7 +85,7 @@ async fn deployed_revisions(
         .collect();
     let acks: Vec<apim_wire::DeployedRevisionAck> =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("the body is not a list of deployed revisions: {e}")))?;
-    let now = (crate::hub::now_ms() / 1000) as i64;
+    let now = cp.clock.unix_secs();
     let existing = cp.db.list_objects(GATEWAY_NODE).await?.into_iter().find(|(_, name, _)| *name == node);
     let before: GatewayReport = existing.as_ref().and_then(|(_, _, doc)| serde_json::from_str(doc).ok()).unwrap_or_default();
     let known: std::collections::HashMap<(&str, &str, &str), i64> =
@@ -139,7 +139,7 @@ impl ControlPlane {
 
     /// Admin objects of `kind` whose document's `expiresAt` (Unix seconds) is still ahead: `(id, name, expiresAt)`.
     pub(crate) async fn unexpired(&self, kind: &str) -> std::result::Result<Vec<(String, String, i64)>, apim_store::StoreError> {
-        let now = (crate::hub::now_ms() / 1000) as i64;
+        let now = self.clock.unix_secs();
         Ok(self
             .db
             .list_objects(kind)
@@ -158,7 +158,7 @@ impl ControlPlane {
     }
 
     pub(crate) async fn prune_revocations(&self) -> std::result::Result<(), apim_store::StoreError> {
-        let now = (crate::hub::now_ms() / 1000) as i64;
+        let now = self.clock.unix_secs();
         for (id, _, doc) in self.db.list_objects(REVOKED).await? {
             let exp = serde_json::from_str::<Value>(&doc).ok().and_then(|d| d.get("expiresAt")?.as_i64()).unwrap_or(0);
             if exp <= now {
@@ -235,7 +235,7 @@ async fn notify(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, body: a
         Some(Value::Number(n)) => n.as_i64().ok_or_else(|| ApiError::field("expiryTime", "must be an integer (Unix milliseconds)"))?,
         Some(Value::String(s)) => s.parse().map_err(|_| ApiError::field("expiryTime", "must be an integer (Unix milliseconds)"))?,
         // Unknown expiry: remember it for a day (longer than any default token lifetime).
-        _ => (crate::hub::now_ms() + 86_400_000) as i64,
+        _ => cp.clock.unix_ms() + 86_400_000,
     };
     let km = headers.get("x-wso2-key-manager").and_then(|v| v.to_str().ok()).unwrap_or("default");
     tracing::info!(key_manager = km, "revocation notice");

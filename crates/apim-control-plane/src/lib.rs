@@ -27,6 +27,7 @@ pub mod spec;
 use std::sync::Arc;
 
 use apim_config::DeploymentConfig;
+use apim_domain::clock::Clock;
 use apim_store::{Db, UserAuth};
 
 pub use auth::SharedValidator;
@@ -245,6 +246,8 @@ pub struct ControlPlane {
     api_key_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
     /// One tail of the event log for every event-hub subscriber of this node.
     tail: std::sync::OnceLock<tokio::sync::watch::Receiver<i64>>,
+    /// Decides retention (events, revocations, API keys) and which gateway nodes are gone.
+    clock: Clock,
 }
 
 impl ControlPlane {
@@ -263,7 +266,25 @@ impl ControlPlane {
         keys: Option<SharedKeyManager>,
         api_key_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
     ) -> Arc<ControlPlane> {
-        Arc::new(ControlPlane { db, users: UserAuth::new(users), validator, keys, cfg, api_key_signer, tail: Default::default() })
+        Self::with_clock(db, users, cfg, validator, keys, api_key_signer, Clock::system())
+    }
+
+    /// Like [`ControlPlane::with_api_key_signer`], deciding by `clock` what has expired.
+    pub fn with_clock(
+        db: Db,
+        users: Db,
+        cfg: Config,
+        validator: Option<SharedValidator>,
+        keys: Option<SharedKeyManager>,
+        api_key_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
+        clock: Clock,
+    ) -> Arc<ControlPlane> {
+        Arc::new(ControlPlane { db, users: UserAuth::new(users), validator, keys, cfg, api_key_signer, tail: Default::default(), clock })
+    }
+
+    /// The clock's Unix milliseconds, as the event log's cursors count them.
+    pub(crate) fn now_ms(&self) -> u64 {
+        u64::try_from(self.clock.unix_ms()).unwrap_or(0)
     }
 
     pub fn router(self: &Arc<Self>) -> axum::Router {

@@ -390,7 +390,8 @@ pub fn event(kind: EventKind, fields: Value) -> EventDraft {
 
 /// The header (`apim_wire::hub::EventHeader`: id, time, type, tenant) followed by each object of `parts`.
 fn draft<const N: usize>(kind: EventKind, parts: [Value; N]) -> EventDraft {
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    // The event's own time stamp, not a decision: the system clock.
+    let now_ms = apim_domain::clock::Clock::system().unix_ms();
     let mut payload = serde_json::to_value(EventHeader::new(kind, uuid::Uuid::new_v4().to_string(), now_ms)).unwrap_or(Value::Null);
     if let Value::Object(p) = &mut payload {
         for part in parts {

@@ -52,10 +52,6 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
 /// Where an API keeps its OpenAPI definition inside its stored document; never shown as a DTO field.
 const DEFINITION: &str = "x-apim-definition";
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 fn json_body(body: &Bytes) -> Result<Value> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
 }
@@ -81,6 +77,7 @@ fn new_record(
     version: String,
     context: String,
     provider: &str,
+    now: i64,
 ) -> ApiRecord {
     ApiRecord {
         id,
@@ -91,8 +88,8 @@ fn new_record(
         status: ApiStatus::Created,
         api_type: doc.get("type").and_then(Value::as_str).unwrap_or("HTTP").to_string(),
         document: Value::Object(doc).to_string(),
-        created_at: now(),
-        updated_at: now(),
+        created_at: now,
+        updated_at: now,
     }
 }
 
@@ -115,8 +112,8 @@ async fn create_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, bod
     let who = cp.principal(&headers).await?;
     who.require(CREATE)?;
     let policies = policy_names(&cp).await?;
-    let (doc, id, name, version, context) = normalize(json_body(&body)?, None, &who.username, &policies, now() * 1000)?;
-    let api = new_record(doc, id.clone(), name, version, context, &who.username);
+    let (doc, id, name, version, context) = normalize(json_body(&body)?, None, &who.username, &policies, cp.clock.unix_secs() * 1000)?;
+    let api = new_record(doc, id.clone(), name, version, context, &who.username, cp.clock.unix_secs());
     cp.db.create_api(&api, &[api_event(EventKind::ApiCreate, &api, json!({}))]).await?;
     tracing::info!(api_id = %id, name = %api.name, user = %who.username, "API created");
     let mut resp = (StatusCode::CREATED, Json(doc_of(&api))).into_response();
@@ -136,8 +133,8 @@ async fn update_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pat
     who.require(CREATE)?;
     let old = api_or_404(&cp, &id).await?;
     let policies = policy_names(&cp).await?;
-    let (doc, ..) = normalize(json_body(&body)?, Some(&old), &who.username, &policies, now() * 1000)?;
-    let api = ApiRecord { document: Value::Object(doc).to_string(), updated_at: now(), api_type: old.api_type.clone(), ..old };
+    let (doc, ..) = normalize(json_body(&body)?, Some(&old), &who.username, &policies, cp.clock.unix_secs() * 1000)?;
+    let api = ApiRecord { document: Value::Object(doc).to_string(), updated_at: cp.clock.unix_secs(), api_type: old.api_type.clone(), ..old };
     cp.db.update_api(&api, &[api_event(EventKind::ApiUpdate, &api, json!({}))]).await?;
     Ok(ok(doc_of(&api)))
 }
@@ -190,12 +187,12 @@ async fn change_lifecycle(
     }
     let mut doc = doc_of(&api);
     doc["lifeCycleStatus"] = json!(target);
-    let changed = ApiRecord { status: target.clone(), document: doc.to_string(), updated_at: now(), ..api.clone() };
+    let changed = ApiRecord { status: target.clone(), document: doc.to_string(), updated_at: cp.clock.unix_secs(), ..api.clone() };
     let entry = LifecycleEntry {
         previous_state: state_display(&api.status),
         new_state: state_display(target),
         username: who.username.clone(),
-        time: now(),
+        time: cp.clock.unix_secs(),
     };
     let event = api_event(EventKind::ApiLifecycleChange, &changed, json!({"lifecycleEvent": action, "currentStatus": api.status}));
     if !cp.db.change_status(&changed, &api.status, &entry, &[event]).await? {
@@ -278,7 +275,7 @@ async fn create_revision(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap
         number: 0,
         description,
         document: api.document.clone(),
-        created_at: now(),
+        created_at: cp.clock.unix_secs(),
     };
     let rev = cp.db.create_revision(&rev, MAX_REVISIONS).await?;
     Ok((StatusCode::CREATED, Json(revision_json(&rev, &[]))).into_response())
@@ -360,7 +357,7 @@ async fn deploy_revision(
             revision_id: rev.id.clone(),
             vhost: vhost.clone(),
             display_on_devportal: *shown,
-            deployed_at: now(),
+            deployed_at: cp.clock.unix_secs(),
         })
         .collect();
     let labels: Vec<&str> = targets.iter().map(|t| t.0.as_str()).collect();
@@ -410,7 +407,7 @@ async fn restore_revision(
     // The working copy takes the revision's definition; the lifecycle state stays.
     let mut doc: Value = serde_json::from_str(&rev.document).unwrap_or_else(|_| json!({}));
     doc["lifeCycleStatus"] = json!(api.status);
-    let restored = ApiRecord { document: doc.to_string(), updated_at: now(), ..api };
+    let restored = ApiRecord { document: doc.to_string(), updated_at: cp.clock.unix_secs(), ..api };
     cp.db.update_api(&restored, &[api_event(EventKind::ApiUpdate, &restored, json!({}))]).await?;
     Ok((StatusCode::CREATED, Json(doc_of(&restored))).into_response())
 }
@@ -610,9 +607,9 @@ async fn import_openapi(
         props.insert("operations".into(), Value::Array(operations_from(&summary, None)));
     }
     let policies = policy_names(&cp).await?;
-    let (mut doc, id, name, version, context) = normalize(Value::Object(props), None, &who.username, &policies, now() * 1000)?;
+    let (mut doc, id, name, version, context) = normalize(Value::Object(props), None, &who.username, &policies, cp.clock.unix_secs() * 1000)?;
     doc.insert(DEFINITION.into(), definition);
-    let api = new_record(doc, id.clone(), name, version, context, &who.username);
+    let api = new_record(doc, id.clone(), name, version, context, &who.username, cp.clock.unix_secs());
     cp.db.create_api(&api, &[api_event(EventKind::ApiCreate, &api, json!({}))]).await?;
     tracing::info!(api_id = %id, name = %api.name, user = %who.username, "API imported from an OpenAPI definition");
     Ok((StatusCode::CREATED, Json(doc_of(&api))).into_response())
@@ -646,9 +643,9 @@ async fn put_swagger(
         o.remove(DEFINITION);
     }
     let policies = policy_names(&cp).await?;
-    let (mut doc, ..) = normalize(stored, Some(&api), &who.username, &policies, now() * 1000)?;
+    let (mut doc, ..) = normalize(stored, Some(&api), &who.username, &policies, cp.clock.unix_secs() * 1000)?;
     doc.insert(DEFINITION.into(), definition.clone());
-    let updated = ApiRecord { document: Value::Object(doc).to_string(), updated_at: now(), ..api };
+    let updated = ApiRecord { document: Value::Object(doc).to_string(), updated_at: cp.clock.unix_secs(), ..api };
     cp.db.update_api(&updated, &[api_event(EventKind::ApiUpdate, &updated, json!({}))]).await?;
     Ok(Json(definition).into_response())
 }
@@ -667,14 +664,14 @@ async fn copy_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query
         o.remove("id");
     }
     let policies = policy_names(&cp).await?;
-    let (mut doc, new_id, name, version, context) = normalize(body, None, &old.provider, &policies, now() * 1000)?;
+    let (mut doc, new_id, name, version, context) = normalize(body, None, &old.provider, &policies, cp.clock.unix_secs() * 1000)?;
     if let Some(d) = definition {
         doc.insert(DEFINITION.into(), d);
     }
     // A copy keeps its provider and type whatever the document says.
     doc.insert("provider".into(), json!(old.provider));
     doc.insert("type".into(), json!(old.api_type));
-    let api = new_record(doc, new_id, name, version, context, &old.provider);
+    let api = new_record(doc, new_id, name, version, context, &old.provider, cp.clock.unix_secs());
     cp.db.create_api(&api, &[api_event(EventKind::ApiCreate, &api, json!({}))]).await?;
     Ok((StatusCode::CREATED, Json(doc_of(&api))).into_response())
 }

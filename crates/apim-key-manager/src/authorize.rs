@@ -14,7 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 use crate::KeyManager;
 use crate::form::Form;
 use crate::scope;
-use apim_jose::crypto::{now, random_token, sha256_hex};
+use apim_jose::crypto::{random_token, sha256_hex};
 
 /// A validated authorization request.
 struct AuthRequest {
@@ -178,7 +178,7 @@ pub async fn submit(State(km): State<Arc<KeyManager>>, headers: HeaderMap, body:
         redirect_uri: req.redirect_uri.clone(),
         code_challenge: req.code_challenge.clone(),
         family_id: uuid::Uuid::new_v4().to_string(),
-        expires_at: now() + km.cfg.code_ttl,
+        expires_at: km.clock.unix_secs() + km.cfg.code_ttl,
     };
     if let Err(e) = km.db.insert_code(&record).await {
         return crate::error::OAuthError::server(e).into_response();

@@ -18,7 +18,7 @@ use crate::KeyManager;
 use crate::error::OAuthError;
 use crate::form::basic;
 use crate::service::GRANT_TYPES;
-use apim_jose::crypto::{now, random_client_id, random_token, sha256_hex};
+use apim_jose::crypto::{random_client_id, random_token, sha256_hex};
 
 struct Caller {
     username: String,
@@ -123,7 +123,7 @@ pub(crate) async fn create(
         grant_types: grants,
         redirect_uris: uris,
         token_type: format,
-        created_at: now(),
+        created_at: km.clock.unix_secs(),
     };
     km.db.create_client(&client).await?;
     tracing::info!(client_id = %client.client_id, owner, "oauth client registered");

@@ -27,6 +27,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use apim_config::DeploymentConfig;
+use apim_domain::clock::Clock;
 use apim_domain::oauth::TokenFormat;
 use apim_store::{Db, OAuthStore};
 
@@ -106,6 +107,8 @@ pub struct KeyManager {
     /// Clients seen by the token endpoint, for a few seconds: the token writer re-checks each client in the
     /// transaction that stores its tokens, so a stale entry can never yield a stored token.
     client_cache: RwLock<HashMap<String, (apim_domain::oauth::OAuthClient, Instant)>>,
+    /// Decides what has expired: tokens, codes, signing keys.
+    clock: Clock,
 }
 
 impl KeyManager {
@@ -118,11 +121,23 @@ impl KeyManager {
         signing_key_der: &[u8],
         tls: Arc<rustls::ClientConfig>,
     ) -> Result<Arc<KeyManager>, KmError> {
+        KeyManager::start_with_clock(db, users, cfg, signing_key_der, tls, Clock::system()).await
+    }
+
+    /// [`KeyManager::start`] deciding expiry (tokens, codes, signing keys, kept notices) by `clock`.
+    pub async fn start_with_clock(
+        db: Db,
+        users: Db,
+        cfg: Config,
+        signing_key_der: &[u8],
+        tls: Arc<rustls::ClientConfig>,
+        clock: Clock,
+    ) -> Result<Arc<KeyManager>, KmError> {
         let key = SigningKey::from_der(signing_key_der)?;
-        let now = crypto::now();
+        let now = clock.unix_secs();
         db.put_jwk(&key.kid, &key.jwk.to_string(), now).await?;
         db.retire_jwks_except(&key.kid, now + cfg.access_ttl).await?;
-        let notifier = notify::Notifier::start(db.clone(), cfg.listeners.clone(), tls, &cfg.hosts);
+        let notifier = notify::Notifier::start(db.clone(), cfg.listeners.clone(), tls, &cfg.hosts, clock.clone());
         let writer = writer::TokenWriter::start(db.clone());
         let km = Arc::new(KeyManager {
             writer,
@@ -133,6 +148,7 @@ impl KeyManager {
             verify_keys: RwLock::new((Instant::now() - Duration::from_secs(3600), Vec::new())),
             notifier,
             client_cache: RwLock::new(HashMap::new()),
+            clock,
         });
         km.reload_keys().await?;
         Ok(km)
@@ -152,7 +168,7 @@ impl KeyManager {
     }
 
     async fn reload_keys(&self) -> Result<Vec<jwt::VerifyKey>, apim_store::StoreError> {
-        let rows = self.db.live_jwks(crypto::now()).await?;
+        let rows = self.db.live_jwks(self.clock.unix_secs()).await?;
         let keys: Vec<jwt::VerifyKey> =
             rows.iter().filter_map(|(_, j)| serde_json::from_str(j).ok()).filter_map(|v| jwt::VerifyKey::from_jwk(&v)).collect();
         if let Ok(mut k) = self.verify_keys.write() {

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use apim_domain::clock::Clock;
 use apim_domain::oauth::{TokenFormat, TokenRecord};
 use apim_store::{Db, NoticeStore};
 use base64::Engine;
@@ -42,8 +43,15 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// Starts the outbox writer and a worker per listener; `tls` verifies https listeners.
-    pub fn start(db: Db, listeners: Vec<Listener>, tls: Arc<rustls::ClientConfig>, hosts: &apim_config::HostsFile) -> Notifier {
+    /// Starts the outbox writer and a worker per listener; `tls` verifies https listeners; `clock` dates the
+    /// notices and decides which are old enough to prune.
+    pub fn start(
+        db: Db,
+        listeners: Vec<Listener>,
+        tls: Arc<rustls::ClientConfig>,
+        hosts: &apim_config::HostsFile,
+        clock: Clock,
+    ) -> Notifier {
         let local = tokio::sync::broadcast::channel(4096).0;
         if listeners.is_empty() {
             return Notifier { tx: None, local };
@@ -54,10 +62,10 @@ impl Notifier {
         for l in listeners {
             let wake = Arc::new(Notify::new());
             wakers.push((l.url.clone(), wake.clone()));
-            tokio::spawn(worker(db.clone(), l, client.clone(), wake));
+            tokio::spawn(worker(db.clone(), l, client.clone(), wake, clock.clone()));
         }
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(db, rx, wakers));
+        tokio::spawn(writer(db, rx, wakers, clock));
         Notifier { tx: Some(tx), local }
     }
 
@@ -95,16 +103,12 @@ impl Notifier {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 /// Writes queued notices into the outbox, one row per listener, then wakes the listeners' workers.
-async fn writer(db: Db, mut rx: mpsc::Receiver<Vec<String>>, wakers: Vec<(String, Arc<Notify>)>) {
+async fn writer(db: Db, mut rx: mpsc::Receiver<Vec<String>>, wakers: Vec<(String, Arc<Notify>)>, clock: Clock) {
     while let Some(bodies) = rx.recv().await {
         for (url, wake) in &wakers {
             let mut delay = Duration::from_millis(200);
-            while let Err(e) = db.enqueue_notices(url, &bodies, now()).await {
+            while let Err(e) = db.enqueue_notices(url, &bodies, clock.unix_secs()).await {
                 tracing::warn!(listener = %url, "cannot queue revocation notices in the database: {e}; retrying in {delay:?}");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
@@ -116,7 +120,7 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Vec<String>>, wakers: Vec<(String
 
 /// Delivers a listener's notices from the outbox in order. Looks again every 5 s even unwoken: rows queued
 /// before a restart, or by another key-manager node on the same database.
-async fn worker<C>(db: Db, l: Listener, client: Client<C, Full<Bytes>>, wake: Arc<Notify>)
+async fn worker<C>(db: Db, l: Listener, client: Client<C, Full<Bytes>>, wake: Arc<Notify>, clock: Clock)
 where
     C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
 {
@@ -124,7 +128,7 @@ where
     loop {
         if pruned.elapsed() >= Duration::from_secs(3600) {
             pruned = tokio::time::Instant::now();
-            if let Err(e) = db.prune_notices(now() - KEEP).await {
+            if let Err(e) = db.prune_notices(clock.unix_secs() - KEEP).await {
                 tracing::warn!("cannot prune old revocation notices: {e}");
             }
         }

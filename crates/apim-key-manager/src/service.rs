@@ -10,7 +10,7 @@ use crate::error::OAuthError;
 use crate::form::{Form, basic};
 use crate::scope;
 use crate::writer::WriteError;
-use apim_jose::crypto::{ct_eq, now, random_token, sha256_b64url, sha256_hex};
+use apim_jose::crypto::{ct_eq, random_token, sha256_b64url, sha256_hex};
 use apim_jose::jwt::{self, JwtError};
 
 const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -126,7 +126,7 @@ impl KeyManager {
         if rec.client_id != client.client_id {
             return Err(OAuthError::invalid_grant("refresh token was issued to another client"));
         }
-        if rec.expires_at <= now() {
+        if rec.expires_at <= self.clock.unix_secs() {
             return Err(OAuthError::invalid_grant("refresh token has expired"));
         }
         match rec.state {
@@ -168,7 +168,7 @@ impl KeyManager {
         if code.client_id != client.client_id {
             return Err(OAuthError::invalid_grant("authorization code was issued to another client"));
         }
-        if code.expires_at <= now() {
+        if code.expires_at <= self.clock.unix_secs() {
             return Err(OAuthError::invalid_grant("authorization code has expired"));
         }
         if form.get("redirect_uri").unwrap_or(&code.redirect_uri) != code.redirect_uri {
@@ -200,7 +200,7 @@ impl KeyManager {
         refresh: bool,
         application: bool,
     ) -> Result<Value, OAuthError> {
-        let iat = now();
+        let iat = self.clock.unix_secs();
         let exp = iat + self.cfg.access_ttl;
         let (access_token, key) = match client.token_type {
             TokenFormat::Jwt => {
@@ -302,7 +302,7 @@ impl KeyManager {
         self.authenticate_resource_server(headers, form).await?;
         let token = form.require("token")?;
         let Some(Resolved { record, claims }) = self.resolve(token).await? else { return Ok(json!({"active": false})) };
-        if record.state != TokenState::Active || record.expires_at <= now() {
+        if record.state != TokenState::Active || record.expires_at <= self.clock.unix_secs() {
             return Ok(json!({"active": false}));
         }
         let mut body = json!({
@@ -371,7 +371,7 @@ impl KeyManager {
     pub(crate) async fn userinfo(&self, token: &str) -> Result<Value, (u16, &'static str)> {
         let resolved = self.resolve(token).await.map_err(|_| (503, "temporarily_unavailable"))?;
         let Some(Resolved { record, .. }) = resolved else { return Err((401, "invalid_token")) };
-        if record.state != TokenState::Active || record.expires_at <= now() || record.kind != TokenKind::Access {
+        if record.state != TokenState::Active || record.expires_at <= self.clock.unix_secs() || record.kind != TokenKind::Access {
             return Err((401, "invalid_token"));
         }
         if !record.scope.split(' ').any(|s| s == "openid") {
@@ -384,7 +384,7 @@ impl KeyManager {
 
     /// `/oauth2/jwks`: every key not retired.
     pub(crate) async fn jwks(&self) -> Result<Value, OAuthError> {
-        let rows = self.db.live_jwks(now()).await?;
+        let rows = self.db.live_jwks(self.clock.unix_secs()).await?;
         let keys: Vec<Value> = rows.iter().filter_map(|(_, j)| serde_json::from_str(j).ok()).collect();
         Ok(json!({"keys": keys}))
     }
@@ -435,7 +435,7 @@ impl apim_domain::scopes::TokenValidator for KeyManager {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<apim_domain::scopes::TokenInfo>> + Send + 'a>> {
         Box::pin(async move {
             let Resolved { record, .. } = self.resolve(token).await.ok()??;
-            if record.state != TokenState::Active || record.expires_at <= now() || record.kind != TokenKind::Access {
+            if record.state != TokenState::Active || record.expires_at <= self.clock.unix_secs() || record.kind != TokenKind::Access {
                 return None;
             }
             Some(apim_domain::scopes::TokenInfo {
@@ -456,7 +456,7 @@ impl apim_domain::scopes::TokenAuthority for KeyManager {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<apim_domain::scopes::Introspection>, String>> + Send + 'a>> {
         Box::pin(async move {
             let Some(Resolved { record, .. }) = self.resolve(token).await.map_err(|e| e.description)? else { return Ok(None) };
-            if record.state != TokenState::Active || record.expires_at <= now() || record.kind != TokenKind::Access {
+            if record.state != TokenState::Active || record.expires_at <= self.clock.unix_secs() || record.kind != TokenKind::Access {
                 return Ok(None);
             }
             Ok(Some(apim_domain::scopes::Introspection {

@@ -9,7 +9,7 @@ use sqlx::Row;
 use crate::db::Db;
 use crate::error::StoreError;
 use crate::user::BeginWrite;
-use crate::user::{map_unique, now, per_backend, sql, write_events};
+use crate::user::{map_unique, per_backend, sql, write_events};
 
 pub trait AdminStore: Send + Sync {
     /// `Conflict` when a policy of that level and name exists.
@@ -103,8 +103,12 @@ impl AdminStore for Db {
             "INSERT INTO am_admin_object (kind, id, name, document, created_at) VALUES (?, ?, ?, ?, ?)",
             "INSERT INTO am_admin_object (kind, id, name, document, created_at) VALUES ($1, $2, $3, $4, $5)",
         );
+        let created_at = apim_domain::clock::Clock::system().unix_secs();
         let made: Result<bool, StoreError> = async {
-            exec_with_events!(self, q, [kind, id, name, document, now()], events, || format!("a {} named `{name}`", kind.replace('_', " ")))
+            exec_with_events!(self, q, [kind, id, name, document, created_at], events, || format!(
+                "a {} named `{name}`",
+                kind.replace('_', " ")
+            ))
         }
         .await;
         made.map(drop)

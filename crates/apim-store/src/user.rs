@@ -70,11 +70,6 @@ impl BeginWrite for sqlx::MySqlPool {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 /// Writes events into the outbox inside the caller's transaction `$tx`.
 macro_rules! write_events {
     ($tx:expr, $db:expr, $events:expr) => {{
@@ -84,7 +79,12 @@ macro_rules! write_events {
             "INSERT INTO am_event (event_type, payload, created_at) VALUES ($1, $2, $3)",
         );
         for e in $events {
-            sqlx::query(q).bind(&e.event_type).bind(&e.payload).bind($crate::user::now()).execute(&mut *$tx).await?;
+            sqlx::query(q)
+                .bind(&e.event_type)
+                .bind(&e.payload)
+                .bind(apim_domain::clock::Clock::system().unix_secs())
+                .execute(&mut *$tx)
+                .await?;
         }
     }};
 }
@@ -162,7 +162,7 @@ impl UserStore for Db {
                 .bind(&id.0)
                 .bind(user.username)
                 .bind(user.password_hash)
-                .bind(now())
+                .bind(apim_domain::clock::Clock::system().unix_secs())
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| map_unique(e, || format!("user `{username}`")))?;

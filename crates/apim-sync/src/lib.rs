@@ -829,8 +829,9 @@ pub(crate) fn show(e: &Endpoint) -> String {
     format!("{scheme}://{}:{}", e.host, e.port)
 }
 
+/// Unix milliseconds, as cursors and usage windows count them.
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    u64::try_from(apim_domain::clock::Clock::system().unix_ms()).unwrap_or(0)
 }
 
 #[cfg(test)]

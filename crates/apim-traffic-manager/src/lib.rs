@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use apim_config::{DeploymentConfig, Endpoint, HostsFile};
+use apim_domain::clock::Clock;
 use apim_wire::throttle::{Decision, DecisionBatch, UsageBatch, decisions_client::DecisionsClient, decisions_server, usage_server};
 use apim_wire::{PolicyLevel, RuntimeBlockCondition, RuntimePolicy, RuntimeState};
 use arc_swap::ArcSwap;
@@ -94,11 +95,19 @@ pub struct TrafficManager {
     /// A peer's decisions still in force, for new subscribers.
     forwarded: DashMap<String, (u64, String), foldhash::fast::RandomState>,
     pub stats: Stats,
+    /// Decides which windows are open and which decisions are in force.
+    clock: Clock,
 }
 
 impl TrafficManager {
     pub fn new(cfg: Config) -> Arc<TrafficManager> {
+        TrafficManager::with_clock(cfg, Clock::system())
+    }
+
+    /// A traffic manager whose windows open and close by `clock`.
+    pub fn with_clock(cfg: Config, clock: Clock) -> Arc<TrafficManager> {
         Arc::new(TrafficManager {
+            clock,
             cfg,
             known: ArcSwap::from_pointee(Known::default()),
             ledger: ledger::Ledger::default(),
@@ -120,7 +129,7 @@ impl TrafficManager {
     /// Adds a gateway's batch to the ledger and sends the decisions it led to.
     pub fn ingest(&self, gateway: u32, batch: &UsageBatch) {
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        let now = now_ms();
+        let now = self.now_ms();
         let mut out = DecisionBatch::default();
         for r in &batch.records {
             if !self.cfg.skip_policies.is_empty() && self.cfg.skip_policies.contains(&r.policy) {
@@ -157,7 +166,7 @@ impl TrafficManager {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
-                let now = now_ms();
+                let now = tm.now_ms();
                 tm.ledger.sweep(now);
                 tm.forwarded.retain(|_, v| v.0 > now);
             }
@@ -188,7 +197,7 @@ impl TrafficManager {
         let channel = apim_sync::connect(peer, hosts, tls).await?;
         let mut live = self.decisions.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel::<DecisionBatch>(256);
-        for chunk in self.ledger.in_force(now_ms()).chunks(4096) {
+        for chunk in self.ledger.in_force(self.now_ms()).chunks(4096) {
             let _ = tx.try_send(DecisionBatch { decisions: chunk.to_vec(), forwarded: true, allowances: Vec::new() });
         }
         let stats = &self.stats;
@@ -199,7 +208,7 @@ impl TrafficManager {
                     Ok(Ok(b)) if b.forwarded || b.decisions.is_empty() => continue,
                     Ok(Ok(b)) => DecisionBatch { decisions: b.decisions.clone(), forwarded: true, allowances: Vec::new() },
                     Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                        DecisionBatch { decisions: self.ledger.in_force(now_ms()), forwarded: true, allowances: Vec::new() }
+                        DecisionBatch { decisions: self.ledger.in_force(self.now_ms()), forwarded: true, allowances: Vec::new() }
                     }
                     Ok(Err(broadcast::error::RecvError::Closed)) => return,
                 };
@@ -291,8 +300,13 @@ impl TrafficManager {
     }
 }
 
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+// === impl TrafficManager: time ===
+
+impl TrafficManager {
+    /// The clock's Unix milliseconds, as the wire's windows count them.
+    pub(crate) fn now_ms(&self) -> u64 {
+        u64::try_from(self.clock.unix_ms()).unwrap_or(0)
+    }
 }
 
 #[cfg(test)]
@@ -301,18 +315,23 @@ mod tests {
     use apim_wire::throttle::UsageRecord;
 
     #[test]
-    fn skipped_policies_are_not_added_up() {
-        let tm = TrafficManager::new(Config {
-            throttle_decision_endpoints: Vec::new(),
-            event_hub_endpoints: Vec::new(),
-            duplicate_urls: Vec::new(),
-            skip_policies: vec!["LocalOnly".into()],
-            basic: String::new(),
-        });
-        let now = now_ms();
+    fn skipped_policies_are_not_added_up_and_decisions_end_with_their_window() {
+        // 30 s into a minute, on a clock the test moves.
+        let clock = Clock::manual(1_800_000_030_000);
+        let tm = TrafficManager::with_clock(
+            Config {
+                throttle_decision_endpoints: Vec::new(),
+                event_hub_endpoints: Vec::new(),
+                duplicate_urls: Vec::new(),
+                skip_policies: vec!["LocalOnly".into()],
+                basic: String::new(),
+            },
+            clock.clone(),
+        );
+        let window_start_ms = 1_800_000_000_000;
         let record = |policy: &str, key: &str| UsageRecord {
             key: key.into(),
-            window_start_ms: now - now % 60_000,
+            window_start_ms,
             window_ms: 60_000,
             quota: 1,
             bytes: false,
@@ -328,5 +347,15 @@ mod tests {
         assert_eq!(tm.ledger.keys(), 1);
         let batch = decisions.try_recv().expect("a decision for the policy that is not skipped");
         assert_eq!(batch.decisions.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(), ["b"]);
+        assert_eq!(batch.decisions[0].throttled_until_ms, window_start_ms + 60_000, "until the window ends");
+
+        clock.advance(Duration::from_millis(29_999));
+        assert_eq!(tm.in_force(tm.now_ms()).len(), 1, "in force to the window's last millisecond");
+        clock.advance(Duration::from_millis(1));
+        assert!(tm.in_force(tm.now_ms()).is_empty(), "the window has ended");
+        // A record for the ended window decides nothing.
+        tm.ingest(gw, &UsageBatch { gateway_id: "gw".into(), seq: 2, records: vec![record("Gold", "c")] });
+        assert!(decisions.try_recv().is_err());
+        assert_eq!(tm.ledger.stale.load(Ordering::Relaxed), 1);
     }
 }

@@ -13,7 +13,7 @@ use apim_wire::throttle::{
 use tokio::sync::{broadcast, mpsc};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{TrafficManager, now_ms};
+use crate::TrafficManager;
 
 /// Heartbeat period on decision streams; subscribers give up after `DECISION_SILENCE_MS`.
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -87,7 +87,7 @@ impl usage_server::Usage for Service {
 
 /// What is in force, in messages of at most 4,096 decisions (a subscriber takes at most 64 MB per message).
 fn in_force_batches(tm: &TrafficManager) -> Vec<DecisionBatch> {
-    let all = tm.in_force(now_ms());
+    let all = tm.in_force(tm.now_ms());
     if all.is_empty() {
         return vec![DecisionBatch::default()];
     }
@@ -134,7 +134,7 @@ impl decisions_server::Decisions for Service {
         self.authenticate(&req)?;
         let mut batches = req.into_inner();
         while let Some(b) = batches.message().await? {
-            let now = now_ms();
+            let now = self.tm.now_ms();
             let fresh: Vec<Decision> = b.decisions.into_iter().filter(|d| d.throttled_until_ms > now && !d.key.is_empty()).collect();
             if fresh.is_empty() {
                 continue;

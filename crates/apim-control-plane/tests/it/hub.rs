@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apim_control_plane::ControlPlane;
-use apim_store::{ApiStore, Db};
+use apim_domain::clock::Clock;
+use apim_store::{AdminStore, ApiStore, Db};
 use apim_test_support::db::{Backend, TestDb};
 use apim_test_support::{TempDir, http};
 use apim_wire::hub::{self, HubMessage, SubscribeRequest, hub_message::Kind};
@@ -259,4 +260,29 @@ async fn event_hub_on_postgres() {
 async fn event_hub_on_mariadb() {
     let Some(tdb) = TestDb::create(Backend::MySql).await else { return };
     suite(connect(&tdb.toml_fields()).await, true).await;
+}
+
+/// Retention on the control plane's clock, moved by the test: a revoked token is kept (and sent to gateways) until
+/// it expires, then pruned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_are_kept_until_they_expire() {
+    let dir = TempDir::new("apim-cp-retention");
+    let db = connect(&sqlite(&dir)).await;
+    db.migrate("apim_db").await.expect("migrate");
+    let clock = Clock::manual(1_800_000_000_000);
+    let cp = ControlPlane::with_clock(db.clone(), db.clone(), config(), None, None, None, clock.clone());
+    cp.record_revocation("jti-hour", 1_800_003_600).await.expect("record");
+    cp.record_revocation("jti-minute", 1_800_000_060).await.expect("record");
+    let kept = || async { db.list_objects("revoked_token").await.expect("list").into_iter().map(|(_, name, _)| name).collect::<Vec<_>>() };
+    cp.prune().await.expect("prune");
+    assert_eq!(kept().await.len(), 2);
+    clock.advance(Duration::from_secs(59));
+    cp.prune().await.expect("prune");
+    assert_eq!(kept().await.len(), 2, "a second before the first expires");
+    clock.advance(Duration::from_secs(1));
+    cp.prune().await.expect("prune");
+    assert_eq!(kept().await, ["jti-hour"]);
+    clock.advance(Duration::from_secs(3540));
+    cp.prune().await.expect("prune");
+    assert!(kept().await.is_empty());
 }

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use apim_config::{HostsFile, LoadOptions, Source};
+use apim_domain::clock::Clock;
 use apim_domain::password;
 use apim_key_manager::{Config, KeyManager, notify};
 use apim_store::{Db, NewUser, UserStore};
@@ -44,6 +45,10 @@ fn config(listener: &str) -> Config {
 }
 
 async fn start(db: &Db, cfg: Config, key: &[u8]) -> Node {
+    start_with_clock(db, cfg, key, Clock::system()).await
+}
+
+async fn start_with_clock(db: &Db, cfg: Config, key: &[u8], clock: Clock) -> Node {
     let tls = Arc::new(
         rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
             .with_safe_default_protocol_versions()
@@ -51,7 +56,7 @@ async fn start(db: &Db, cfg: Config, key: &[u8]) -> Node {
             .with_root_certificates(rustls::RootCertStore::empty())
             .with_no_client_auth(),
     );
-    let km = KeyManager::start(db.clone(), db.clone(), cfg, key, tls).await.expect("start key manager");
+    let km = KeyManager::start_with_clock(db.clone(), db.clone(), cfg, key, tls, clock).await.expect("start key manager");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let router = km.router();
@@ -352,16 +357,23 @@ async fn suite(db: Db) {
         assert_eq!(introspect(&a, &id, &secret, &forged).await["active"], false, "{forged}");
     }
 
-    // Expired tokens: a node whose access tokens live 0 s.
-    let short = start(&db, Config { access_ttl: 0, code_ttl: 0, ..config(&listener) }, &key).await;
-    let expired =
-        token(&short, &id, &secret, "grant_type=client_credentials").await.json()["access_token"].as_str().expect("t").to_string();
-    assert_eq!(introspect(&a, &id, &secret, &expired).await["active"], false);
-    let ok = post_form(&format!("{}/oauth2/authorize", short.base), None, &format!("{q}&username=creator&password=creator-pw")).await;
+    // Expiry, on a node whose clock the test moves: a token lives `access_ttl` (3600 s), a code `code_ttl` (300 s).
+    let clock = Clock::manual_at_system_time();
+    let timed = start_with_clock(&db, config(&listener), &key, clock.clone()).await;
+    let expiring =
+        token(&timed, &id, &secret, "grant_type=client_credentials").await.json()["access_token"].as_str().expect("t").to_string();
+    let ok = post_form(&format!("{}/oauth2/authorize", timed.base), None, &format!("{q}&username=creator&password=creator-pw")).await;
     let location = ok.headers.get("location").and_then(|v| v.to_str().ok()).expect("location").to_string();
     let code4 = location.split("code=").nth(1).and_then(|s| s.split('&').next()).expect("code").to_string();
-    let r = token(&short, &cid, &csecret, &body.replace(&code2, &code4)).await;
-    assert_eq!(r.json()["error"], "invalid_grant", "expired code");
+    clock.advance(std::time::Duration::from_secs(299));
+    assert_eq!(introspect(&timed, &id, &secret, &expiring).await["active"], true);
+    clock.advance(std::time::Duration::from_secs(1));
+    let r = token(&timed, &cid, &csecret, &body.replace(&code2, &code4)).await;
+    assert_eq!(r.json()["error"], "invalid_grant", "a code 300 s old has expired");
+    clock.advance(std::time::Duration::from_secs(3299));
+    assert_eq!(introspect(&timed, &id, &secret, &expiring).await["active"], true, "one second before expiry");
+    clock.advance(std::time::Duration::from_secs(1));
+    assert_eq!(introspect(&timed, &id, &secret, &expiring).await["active"], false, "expired at 3600 s");
 
     // A second node on the same database with another key: it honours the first node's tokens and
     // revocations, and both keys are in the JWKS.

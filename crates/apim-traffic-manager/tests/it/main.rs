@@ -39,7 +39,7 @@ fn authorized<T>(message: T, auth: &str) -> tonic::Request<T> {
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    apim_domain::clock::Clock::system().unix_ms() as u64
 }
 
 fn record(key: &str, used: u64, quota: u64) -> UsageRecord {
