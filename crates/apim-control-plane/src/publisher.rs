@@ -111,6 +111,7 @@ async fn list_apis(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Quer
 async fn create_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, body: Bytes) -> Result<Response> {
     let who = cp.principal(&headers).await?;
     who.require(CREATE)?;
+    crate::categories::check_body(&cp, &body).await?;
     let policies = policy_names(&cp).await?;
     let (doc, id, name, version, context) = normalize(json_body(&body)?, None, &who.username, &policies, cp.clock.unix_secs() * 1000)?;
     let api = new_record(doc, id.clone(), name, version, context, &who.username, cp.clock.unix_secs());
@@ -132,6 +133,7 @@ async fn update_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pat
     let who = cp.principal(&headers).await?;
     who.require(CREATE)?;
     let old = api_or_404(&cp, &id).await?;
+    crate::categories::check_body(&cp, &body).await?;
     let policies = policy_names(&cp).await?;
     let (doc, ..) = normalize(json_body(&body)?, Some(&old), &who.username, &policies, cp.clock.unix_secs() * 1000)?;
     let api = ApiRecord { document: Value::Object(doc).to_string(), updated_at: cp.clock.unix_secs(), api_type: old.api_type.clone(), ..old };
@@ -606,6 +608,7 @@ async fn import_openapi(
     if !props.contains_key("operations") {
         props.insert("operations".into(), Value::Array(operations_from(&summary, None)));
     }
+    crate::categories::check(&cp, props.get("categories")).await?;
     let policies = policy_names(&cp).await?;
     let (mut doc, id, name, version, context) = normalize(Value::Object(props), None, &who.username, &policies, cp.clock.unix_secs() * 1000)?;
     doc.insert(DEFINITION.into(), definition);

@@ -43,6 +43,7 @@ pub const PUBLISHER: &[(&str, &str)] = &[
     ("head", "/roles/{roleId}"),
     ("head", "/me/roles/{roleId}"),
     ("get", "/search"),
+    ("get", "/api-categories"),
 ];
 
 pub const DEVPORTAL: &[(&str, &str)] = &[
@@ -70,6 +71,7 @@ pub const DEVPORTAL: &[(&str, &str)] = &[
     ("post", "/me/change-password"),
     ("get", "/search"),
     ("get", "/tags"),
+    ("get", "/api-categories"),
 ];
 
 pub const ADMIN: &[(&str, &str)] = &[
@@ -111,6 +113,10 @@ pub const ADMIN: &[(&str, &str)] = &[
     ("post", "/applications/{applicationId}/change-owner"),
     ("get", "/settings"),
     ("head", "/roles/{roleId}"),
+    ("get", "/api-categories"),
+    ("post", "/api-categories"),
+    ("put", "/api-categories/{apiCategoryId}"),
+    ("delete", "/api-categories/{apiCategoryId}"),
 ];
 
 /// The committed documents, served at each API's `/swagger.yaml` (JSON is YAML).

@@ -74,6 +74,8 @@ pub trait SearchStore: Send + Sync {
     ) -> impl Future<Output = Result<(Vec<ApiRecord>, i64), StoreError>> + Send;
     /// Every tag of the APIs `audience` may see in the DevPortal, with how many of them carry it, by tag.
     fn tags(&self, audience: Audience<'_>) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
+    /// How many APIs name each API category, by the category's name in lower case.
+    fn category_usage(&self) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
 }
 
 /// Statements that replace the labels of the API whose id they bind (once each), reading its stored document with
@@ -292,6 +294,17 @@ impl SearchStore for Db {
             }
             let mut out = Vec::new();
             for r in q.fetch_all(p).await? {
+                out.push((r.try_get(0)?, r.try_get(1)?));
+            }
+            Ok(out)
+        })
+    }
+
+    async fn category_usage(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let q = "SELECT LOWER(value), COUNT(DISTINCT api_id) FROM am_api_label WHERE kind = 'category' GROUP BY LOWER(value)";
+        per_backend!(self, |p| {
+            let mut out = Vec::new();
+            for r in sqlx::query(q).fetch_all(p).await? {
                 out.push((r.try_get(0)?, r.try_get(1)?));
             }
             Ok(out)

@@ -389,6 +389,7 @@ async fn suite(db: Db) {
     every_listed_operation_is_routed(&cp).await;
     portal::settings_and_identity(&cp).await;
     portal::search_and_lists(&cp).await;
+    portal::categories(&cp).await;
 }
 
 async fn scopes_suite(cp: &Cp) {

@@ -136,6 +136,8 @@ fn names(v: &Value) -> Vec<&str> {
 }
 
 pub(crate) async fn search_and_lists(cp: &Cp) {
+    let r = cp.admin("POST", "/api-categories", "admin", Some(json!({"name": "Retail", "description": "Shops"}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
     api(cp, "SearchAlpha", json!({"tags": ["food", "Retail"], "categories": ["Retail"], "description": "Hot pizza ovens"}), true).await;
     api(cp, "SearchBeta", json!({"tags": ["Food"], "visibility": "RESTRICTED", "visibleRoles": ["Internal/creator"]}), true).await;
     api(cp, "SearchGamma", json!({"tags": ["drinks"]}), false).await;
@@ -251,4 +253,72 @@ pub(crate) async fn search_and_lists(cp: &Cp) {
     );
     let one = raw(cp, "GET", "/api/am/devportal/v3/tags?limit=1&offset=1", None, "").await.json();
     assert_eq!((one["count"].as_i64(), one["pagination"]["offset"].as_i64()), (Some(1), Some(1)));
+}
+
+pub(crate) async fn categories(cp: &Cp) {
+    // Made by admins; APIs name them; a category in use stays.
+    let list = cp.admin("GET", "/api-categories", "admin", None).await.json();
+    let retail = list["list"].as_array().expect("list").iter().find(|c| c["name"] == "Retail").expect("Retail").clone();
+    assert_eq!((retail["numberOfAPIs"].as_i64(), retail["description"].as_str()), (Some(1), Some("Shops")));
+    let retail_id = retail["id"].as_str().expect("id").to_string();
+    assert_eq!(cp.admin("POST", "/api-categories", "admin", Some(json!({"name": "retail"}))).await.status, 409);
+    for (body, field) in [
+        (json!({}), "name"),
+        (json!({"name": ""}), "name"),
+        (json!({"name": "x".repeat(256)}), "name"),
+        (json!({"name": 7}), "name"),
+        (json!({"name": "Ok", "description": 5}), "description"),
+        (json!({"name": "Ok", "description": "d".repeat(1025)}), "description"),
+    ] {
+        let r = cp.admin("POST", "/api-categories", "admin", Some(body.clone())).await;
+        assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some(field)), "{body}");
+    }
+    assert_eq!(cp.admin("POST", "/api-categories", "admin", Some(json!([1]))).await.status, 400);
+    assert_eq!(cp.admin("POST", "/api-categories", "creator", Some(json!({"name": "Nope"}))).await.status, 403);
+    let r = cp.admin("POST", "/api-categories", "admin", Some(json!({"name": "Finance"}))).await;
+    assert_eq!((r.status, r.json()["numberOfAPIs"].as_i64()), (201, Some(0)), "{}", r.body);
+    let finance_id = r.json()["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        r.headers.get("location").and_then(|v| v.to_str().ok()),
+        Some(format!("/api/am/admin/v4/api-categories/{finance_id}").as_str())
+    );
+
+    // Both portals list them (the DevPortal to anyone).
+    let names = |v: Value| -> Vec<String> {
+        v["list"].as_array().map(|l| l.iter().filter_map(|c| c["name"].as_str().map(String::from)).collect()).unwrap_or_default()
+    };
+    assert!(names(cp.call("GET", "/api-categories", "creator", None).await.json()).contains(&"Finance".to_string()));
+    let anon = raw(cp, "GET", "/api/am/devportal/v3/api-categories", None, "").await;
+    assert_eq!(anon.status, 200);
+    assert!(names(anon.json()).contains(&"Retail".to_string()));
+
+    // An API may name only categories that exist (without regard to case), and is found by them.
+    let mut body = crate::pizza("Ledger", "/ledger");
+    body["categories"] = json!(["Nope"]);
+    let r = cp.call("POST", "/apis", "creator", Some(body.clone())).await;
+    assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some("categories")), "{}", r.body);
+    body["categories"] = json!("Finance");
+    assert_eq!(cp.call("POST", "/apis", "creator", Some(body.clone())).await.status, 400);
+    body["categories"] = json!(["finance"]);
+    let r = cp.call("POST", "/apis", "creator", Some(body.clone())).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let ledger = r.json()["id"].as_str().expect("id").to_string();
+    let found = cp.call("GET", "/apis?query=api-category:Finance", "creator", None).await.json();
+    assert_eq!(found["list"][0]["name"], "Ledger");
+    body["categories"] = json!(["Finance", "Gone"]);
+    assert_eq!(cp.call("PUT", &format!("/apis/{ledger}"), "creator", Some(body)).await.status, 400);
+
+    // In use: neither deleted nor renamed; its description may change.
+    let r = cp.admin("DELETE", &format!("/api-categories/{finance_id}"), "admin", None).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.json()["description"].as_str().is_some_and(|d| d.contains("Finance") && d.contains("1 API")), "{}", r.body);
+    assert_eq!(cp.admin("PUT", &format!("/api-categories/{retail_id}"), "admin", Some(json!({"name": "Shops"}))).await.status, 409);
+    let r =
+        cp.admin("PUT", &format!("/api-categories/{retail_id}"), "admin", Some(json!({"name": "Retail", "description": "Stores"}))).await;
+    assert_eq!((r.status, r.json()["description"].as_str()), (200, Some("Stores")), "{}", r.body);
+    assert_eq!(cp.admin("PUT", &format!("/api-categories/{retail_id}"), "admin", Some(json!({"name": "finance"}))).await.status, 409);
+    assert_eq!(cp.admin("PUT", "/api-categories/no-such-id", "admin", Some(json!({"name": "X"}))).await.status, 404);
+    cp.call("DELETE", &format!("/apis/{ledger}"), "admin", None).await;
+    assert_eq!(cp.admin("DELETE", &format!("/api-categories/{finance_id}"), "admin", None).await.status, 200);
+    assert_eq!(cp.admin("DELETE", &format!("/api-categories/{finance_id}"), "admin", None).await.status, 404);
 }
