@@ -417,20 +417,29 @@ impl IpNet {
     }
 }
 
+/// Why a `trusted_proxies` entry is not an address or range.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IpNetError {
+    #[error("`{0}` is not an IP address or CIDR range")]
+    NotAnAddress(String),
+    #[error("`{text}`: the prefix length must be 0-{max}")]
+    BadPrefix { text: String, max: u8 },
+}
+
 impl std::str::FromStr for IpNet {
-    type Err = String;
-    fn from_str(s: &str) -> Result<IpNet, String> {
+    type Err = IpNetError;
+    fn from_str(s: &str) -> Result<IpNet, IpNetError> {
         let (a, p) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: std::net::IpAddr = a.trim().parse().map_err(|_| format!("`{s}` is not an IP address or CIDR range"))?;
+        let addr: std::net::IpAddr = a.trim().parse().map_err(|_| IpNetError::NotAnAddress(s.to_string()))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
             None => max,
             Some(p) => match p.trim().parse::<u8>() {
                 Ok(n) if n <= max => n,
-                _ => return Err(format!("`{s}`: the prefix length must be 0-{max}")),
+                _ => return Err(IpNetError::BadPrefix { text: s.to_string(), max }),
             },
         };
         Ok(IpNet { addr, prefix })

@@ -21,8 +21,8 @@ mod server;
 mod services;
 mod users;
 
-pub use reader::parse_endpoint;
 pub(crate) use reader::{BuildInputs, Reader};
+pub use reader::{EndpointError, parse_endpoint};
 
 use crate::model::DeploymentConfig;
 use crate::tree::Table;

@@ -76,6 +76,38 @@ pub fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() { key } else { format!("{prefix}.{key}") }
 }
 
+/// Why a placeholder cannot be resolved; the resolver turns it into a diagnostic at the value's span.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum PlaceholderError {
+    #[error("unterminated placeholder `{0}`")]
+    Unterminated(String),
+    #[error("empty placeholder `{0}}}`")]
+    Empty(&'static str),
+    #[error("placeholder cycle: {}", .0.join(" -> "))]
+    Cycle(Vec<String>),
+    #[error("`$ref{{{0}}}` names no key in this file")]
+    NoSuchKey(String),
+    #[error("`$ref{{{target}}}` is a {kind} and cannot be embedded in a string")]
+    NotEmbeddable { target: String, kind: &'static str },
+    #[error("`{0}` must be a single value")]
+    NotSingleValue(String),
+    #[error("port offset `{0}` is not a non-negative integer")]
+    BadOffset(String),
+    #[error("`{key}` = `{raw}` is not a port number")]
+    BadPort { key: String, raw: String },
+    #[error("unknown built-in `${{{0}}}` (known: {known}; or pass -D{0}=VALUE)", known = BUILT_INS.join(", "))]
+    UnknownBuiltIn(String),
+    #[error("environment variable `{0}` is not set")]
+    EnvNotSet(String),
+    #[error("system property `{0}` is not set (pass -D{0}=VALUE)")]
+    SysNotSet(String),
+    #[error("`$secret{{{0}}}` needs a secure vault, which this version does not support")]
+    Secret(String),
+    /// What a referenced value's own resolution failed with, as its diagnostic said it.
+    #[error("{0}")]
+    InReference(String),
+}
+
 struct Resolver<'a> {
     root: &'a Table,
     inputs: &'a Inputs<'a>,
@@ -92,7 +124,7 @@ enum Segment<'s> {
     Secret(&'s str),
 }
 
-fn parse_segments(s: &str) -> Result<Vec<Segment<'_>>, String> {
+fn parse_segments(s: &str) -> Result<Vec<Segment<'_>>, PlaceholderError> {
     const OPENERS: [(&str, u8); 5] = [("$ref{", 0), ("${", 1), ("$env{", 2), ("$sys{", 3), ("$secret{", 4)];
     let mut out = Vec::new();
     let mut rest = s;
@@ -103,11 +135,11 @@ fn parse_segments(s: &str) -> Result<Vec<Segment<'_>>, String> {
                 if rest[pos..].starts_with(opener) {
                     let body_start = pos + opener.len();
                     let Some(close) = rest[body_start..].find('}') else {
-                        return Err(format!("unterminated placeholder `{}`", &rest[pos..]));
+                        return Err(PlaceholderError::Unterminated(rest[pos..].to_string()));
                     };
                     let body = rest[body_start..body_start + close].trim();
                     if body.is_empty() {
-                        return Err(format!("empty placeholder `{opener}}}`"));
+                        return Err(PlaceholderError::Empty(opener));
                     }
                     if pos > 0 {
                         out.push(Segment::Text(&rest[..pos]));
@@ -144,7 +176,7 @@ fn value_to_text(v: &Value) -> Option<String> {
 
 impl Resolver<'_> {
     fn resolve_string(&mut self, s: &str, span: std::ops::Range<usize>, path: &str) -> Result<Value, Diagnostic> {
-        let err = |msg: String| Diagnostic::error(path, Some(span.clone()), msg);
+        let err = |e: PlaceholderError| Diagnostic::error(path, Some(span.clone()), e.to_string());
         let segments = parse_segments(s).map_err(err)?;
         // A value that is exactly one `$ref{}` takes the referenced value whole, arrays included.
         if let [Segment::Ref(target)] = segments.as_slice() {
@@ -157,18 +189,15 @@ impl Resolver<'_> {
                 Segment::Ref(target) => {
                     let v = self.reference(target).map_err(err)?;
                     value_to_text(&v)
-                        .ok_or_else(|| err(format!("`$ref{{{target}}}` is a {} and cannot be embedded in a string", v.type_name())))?
+                        .ok_or_else(|| err(PlaceholderError::NotEmbeddable { target: target.to_string(), kind: v.type_name() }))?
                 }
                 Segment::BuiltIn(name) => self.built_in(name).map_err(err)?,
-                Segment::Env(var) => (self.inputs.env)(var).ok_or_else(|| err(format!("environment variable `{var}` is not set")))?,
-                Segment::Sys(name) => self
-                    .inputs
-                    .sys
-                    .get(name)
-                    .cloned()
-                    .ok_or_else(|| err(format!("system property `{name}` is not set (pass -D{name}=VALUE)")))?,
+                Segment::Env(var) => (self.inputs.env)(var).ok_or_else(|| err(PlaceholderError::EnvNotSet(var.to_string())))?,
+                Segment::Sys(name) => {
+                    self.inputs.sys.get(name).cloned().ok_or_else(|| err(PlaceholderError::SysNotSet(name.to_string())))?
+                }
                 Segment::Secret(alias) => {
-                    return Err(err(format!("`$secret{{{alias}}}` needs a secure vault, which this version does not support")));
+                    return Err(err(PlaceholderError::Secret(alias.to_string())));
                 }
             };
             out.push_str(&piece);
@@ -177,18 +206,18 @@ impl Resolver<'_> {
     }
 
     /// Resolves `$ref{a.b}` to the (resolved) value of key `a.b`.
-    fn reference(&mut self, target: &str) -> Result<Value, String> {
+    fn reference(&mut self, target: &str) -> Result<Value, PlaceholderError> {
         if let Some(v) = self.memo.get(target) {
             return Ok(v.clone());
         }
         if let Some(pos) = self.stack.iter().position(|p| p == target) {
-            let mut chain: Vec<&str> = self.stack[pos..].iter().map(String::as_str).collect();
-            chain.push(target);
-            return Err(format!("placeholder cycle: {}", chain.join(" -> ")));
+            let mut chain: Vec<String> = self.stack[pos..].to_vec();
+            chain.push(target.to_string());
+            return Err(PlaceholderError::Cycle(chain));
         }
         let parts: Vec<&str> = target.split('.').map(str::trim).collect();
         let Some(node) = self.root.lookup(&parts) else {
-            return Err(format!("`$ref{{{target}}}` names no key in this file"));
+            return Err(PlaceholderError::NoSuchKey(target.to_string()));
         };
         let node = node.clone();
         self.stack.push(target.to_string());
@@ -199,9 +228,11 @@ impl Resolver<'_> {
         Ok(v)
     }
 
-    fn resolve_value(&mut self, node: &Node, path: &str) -> Result<Value, String> {
+    fn resolve_value(&mut self, node: &Node, path: &str) -> Result<Value, PlaceholderError> {
         match &node.value {
-            Value::String(s) if s.contains('$') => self.resolve_string(s, node.span.clone(), path).map_err(|d| d.message),
+            Value::String(s) if s.contains('$') => {
+                self.resolve_string(s, node.span.clone(), path).map_err(|d| PlaceholderError::InReference(d.message))
+            }
             Value::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
@@ -213,35 +244,35 @@ impl Resolver<'_> {
         }
     }
 
-    fn key_or(&mut self, path: &str, default: &str) -> Result<String, String> {
+    fn key_or(&mut self, path: &str, default: &str) -> Result<String, PlaceholderError> {
         let parts: Vec<&str> = path.split('.').collect();
         if self.root.lookup(&parts).is_none() {
             return Ok(default.to_string());
         }
         let v = self.reference(path)?;
-        value_to_text(&v).ok_or_else(|| format!("`{path}` must be a single value"))
+        value_to_text(&v).ok_or_else(|| PlaceholderError::NotSingleValue(path.to_string()))
     }
 
-    fn offset(&mut self) -> Result<u32, String> {
+    fn offset(&mut self) -> Result<u32, PlaceholderError> {
         let raw = match self.inputs.sys.get("portOffset") {
             Some(v) => v.clone(),
             None => self.key_or("server.offset", "0")?,
         };
-        raw.trim().parse::<u32>().map_err(|_| format!("port offset `{raw}` is not a non-negative integer"))
+        raw.trim().parse::<u32>().map_err(|_| PlaceholderError::BadOffset(raw.clone()))
     }
 
-    fn port(&mut self, key: Option<&str>, default: u32) -> Result<String, String> {
+    fn port(&mut self, key: Option<&str>, default: u32) -> Result<String, PlaceholderError> {
         let base = match key {
             Some(key) => {
                 let raw = self.key_or(key, &default.to_string())?;
-                raw.trim().parse::<u32>().map_err(|_| format!("`{key}` = `{raw}` is not a port number"))?
+                raw.trim().parse::<u32>().map_err(|_| PlaceholderError::BadPort { key: key.to_string(), raw: raw.clone() })?
             }
             None => default,
         };
         Ok((base + self.offset()?).to_string())
     }
 
-    fn built_in(&mut self, name: &str) -> Result<String, String> {
+    fn built_in(&mut self, name: &str) -> Result<String, PlaceholderError> {
         match name {
             "admin.username" => self.key_or("super_admin.username", "admin"),
             "admin.password" => self.key_or("super_admin.password", "admin"),
@@ -254,7 +285,7 @@ impl Resolver<'_> {
             "https.nio.port" => self.port(None, 8243),
             other => match self.inputs.sys.get(other) {
                 Some(v) => Ok(v.clone()),
-                None => Err(format!("unknown built-in `${{{other}}}` (known: {}; or pass -D{other}=VALUE)", BUILT_INS.join(", "))),
+                None => Err(PlaceholderError::UnknownBuiltIn(other.to_string())),
             },
         }
     }

@@ -166,7 +166,7 @@ fn validate_policy(level: &str, o: &mut Map<String, Value>) -> Result<String> {
                 o.get("siddhiQuery").and_then(Value::as_str).unwrap_or_default(),
             );
             if let Err(e) = apim_domain::custom::CustomRule::parse(template, rule) {
-                let field = if e.starts_with("keyTemplate") { "keyTemplate" } else { "siddhiQuery" };
+                let field = if e.in_key_template() { "keyTemplate" } else { "siddhiQuery" };
                 return Err(ApiError::field(
                     field,
                     format!("{e}; custom rules are written `limit 5 per 1 min when $userId == 'admin@carbon.super'`"),

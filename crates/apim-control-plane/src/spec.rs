@@ -153,12 +153,26 @@ fn errata(doc: &mut Map<String, Value>) {
     }
 }
 
-pub fn subset(wso2: &Value, operations: &[(&str, &str)], base: &str) -> Result<Value, String> {
-    let paths = wso2.get("paths").and_then(Value::as_object).ok_or("the document has no paths")?;
+/// Why WSO2's document cannot be cut to the listed operations.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SubsetError {
+    #[error("the document has no paths")]
+    NoPaths,
+    #[error("{0} is not in WSO2's document")]
+    NoPath(String),
+    #[error("{method} {path} is not in WSO2's document")]
+    NoOperation { method: String, path: String },
+    #[error("{0} is referenced but not defined")]
+    Undefined(String),
+}
+
+/// WSO2's document `wso2` cut to `operations` (method, path) and the components they reach, served at `base`.
+pub fn subset(wso2: &Value, operations: &[(&str, &str)], base: &str) -> Result<Value, SubsetError> {
+    let paths = wso2.get("paths").and_then(Value::as_object).ok_or(SubsetError::NoPaths)?;
     let mut out_paths = Map::new();
     for (method, path) in operations {
-        let item = paths.get(*path).and_then(Value::as_object).ok_or_else(|| format!("{path} is not in WSO2's document"))?;
-        let op = item.get(*method).ok_or_else(|| format!("{} {path} is not in WSO2's document", method.to_uppercase()))?;
+        let item = paths.get(*path).and_then(Value::as_object).ok_or_else(|| SubsetError::NoPath(path.to_string()))?;
+        let op = item.get(*method).ok_or_else(|| SubsetError::NoOperation { method: method.to_uppercase(), path: path.to_string() })?;
         let entry = out_paths.entry(path.to_string()).or_insert_with(|| Value::Object(Map::new()));
         if let (Some(e), Some(params)) = (entry.as_object_mut(), item.get("parameters")) {
             e.insert("parameters".into(), params.clone());
@@ -185,7 +199,7 @@ pub fn subset(wso2: &Value, operations: &[(&str, &str)], base: &str) -> Result<V
         }
         let Some(rest) = r.strip_prefix("#/components/") else { continue };
         let Some((kind, name)) = rest.split_once('/') else { continue };
-        let Some(target) = all.get(kind).and_then(|k| k.get(name)) else { return Err(format!("{r} is referenced but not defined")) };
+        let Some(target) = all.get(kind).and_then(|k| k.get(name)) else { return Err(SubsetError::Undefined(r)) };
         collect_refs(target, &mut pending);
         let section = kept.entry(kind.to_string()).or_insert_with(|| Value::Object(Map::new()));
         section[name] = target.clone();

@@ -70,20 +70,62 @@ pub struct CustomRule {
     pub template: Vec<Part>,
 }
 
+/// What is wrong with a rule or its key template, and where.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("keyTemplate: `${0}` is not a variable ({VARS})")]
+    TemplateVariable(String),
+    #[error("keyTemplate names no variable ({VARS})")]
+    TemplateWithoutVariable,
+    #[error("a value starting at {at} has no closing {quote}")]
+    Unclosed { at: usize, quote: char },
+    #[error("`{op}` at {at} must be `==` or `!=`")]
+    Operator { op: char, at: usize },
+    #[error("the rule ends where {0} should follow")]
+    Ends(&'static str),
+    #[error("a rule starts with `limit`, as in `limit 5 per 1 min`")]
+    NoLimit,
+    #[error("`{0}` is not a whole number of requests or bytes")]
+    Count(String),
+    #[error("expected `per` after the count, found `{0}`")]
+    NoPer(String),
+    #[error("`{0}` is not a time unit (sec, min, hour, day)")]
+    TimeUnit(String),
+    #[error("the time window is longer than ten years")]
+    TooLong,
+    #[error("expected `when` or the end of the rule, found `{0}`")]
+    NoWhen(String),
+    #[error("`{0}` is not a variable ({VARS})")]
+    NotAVariable(String),
+    #[error("`${0}` is not a variable ({VARS})")]
+    UnknownVariable(String),
+    #[error("expected `==` or `!=`, found `{0}`")]
+    Comparison(String),
+    #[error("`{0}` is not a quoted value ('…' or \"…\")")]
+    Unquoted(String),
+    #[error("expected `and` or the end of the rule, found `{0}`")]
+    NoAnd(String),
+}
+
+impl RuleError {
+    /// Whether the key template is at fault (else the rule).
+    pub fn in_key_template(&self) -> bool {
+        matches!(self, RuleError::TemplateVariable(_) | RuleError::TemplateWithoutVariable)
+    }
+}
+
 impl CustomRule {
     /// Parses a rule and its key template; the error says what is wrong and where.
-    pub fn parse(key_template: &str, rule: &str) -> Result<CustomRule, String> {
+    pub fn parse(key_template: &str, rule: &str) -> Result<CustomRule, RuleError> {
         let template = parse_template(key_template)?;
         let tokens = tokenize(rule)?;
         let mut t = tokens.iter().map(String::as_str);
-        let word = |t: &mut dyn Iterator<Item = &str>, what: &str| {
-            t.next().map(str::to_string).ok_or_else(|| format!("the rule ends where {what} should follow"))
-        };
+        let word = |t: &mut dyn Iterator<Item = &str>, what: &'static str| t.next().map(str::to_string).ok_or(RuleError::Ends(what));
         if !word(&mut t, "`limit`")?.eq_ignore_ascii_case("limit") {
-            return Err("a rule starts with `limit`, as in `limit 5 per 1 min`".into());
+            return Err(RuleError::NoLimit);
         }
         let count = word(&mut t, "a count")?;
-        let quota: u64 = count.parse().map_err(|_| format!("`{count}` is not a whole number of requests or bytes"))?;
+        let quota: u64 = count.parse().map_err(|_| RuleError::Count(count.clone()))?;
         let mut next = word(&mut t, "`per`")?;
         let (mut bytes, mut scale) = (false, 1u64);
         match next.to_ascii_lowercase().as_str() {
@@ -94,7 +136,7 @@ impl CustomRule {
             _ => {}
         }
         if !next.eq_ignore_ascii_case("per") {
-            return Err(format!("expected `per` after the count, found `{next}`"));
+            return Err(RuleError::NoPer(next));
         }
         let mut period = word(&mut t, "a time unit")?;
         let mut n = 1u64;
@@ -107,34 +149,34 @@ impl CustomRule {
             "min" | "minute" | "minutes" => 60_000,
             "hour" | "hours" => 3_600_000,
             "day" | "days" => 86_400_000,
-            other => return Err(format!("`{other}` is not a time unit (sec, min, hour, day)")),
+            other => return Err(RuleError::TimeUnit(other.to_string())),
         };
         let window_ms = unit_ms.saturating_mul(n);
         if window_ms > 3653 * 86_400_000 {
-            return Err("the time window is longer than ten years".into());
+            return Err(RuleError::TooLong);
         }
         let mut conditions = Vec::new();
         if let Some(w) = t.next() {
             if !w.eq_ignore_ascii_case("when") {
-                return Err(format!("expected `when` or the end of the rule, found `{w}`"));
+                return Err(RuleError::NoWhen(w.to_string()));
             }
             loop {
                 let var = word(&mut t, "a variable")?;
-                let name = var.strip_prefix('$').ok_or_else(|| format!("`{var}` is not a variable ({VARS})"))?;
-                let var = Var::parse(name).ok_or_else(|| format!("`${name}` is not a variable ({VARS})"))?;
+                let name = var.strip_prefix('$').ok_or_else(|| RuleError::NotAVariable(var.clone()))?;
+                let var = Var::parse(name).ok_or_else(|| RuleError::UnknownVariable(name.to_string()))?;
                 let op = word(&mut t, "`==` or `!=`")?;
                 let equal = match op.as_str() {
                     "==" => true,
                     "!=" => false,
-                    other => return Err(format!("expected `==` or `!=`, found `{other}`")),
+                    other => return Err(RuleError::Comparison(other.to_string())),
                 };
                 let value = word(&mut t, "a quoted value")?;
-                let value = unquote(&value).ok_or_else(|| format!("`{value}` is not a quoted value ('…' or \"…\")"))?;
+                let value = unquote(&value).ok_or_else(|| RuleError::Unquoted(value.clone()))?;
                 conditions.push(Condition { var, equal, value });
                 match t.next() {
                     None => break,
                     Some(w) if w.eq_ignore_ascii_case("and") => {}
-                    Some(w) => return Err(format!("expected `and` or the end of the rule, found `{w}`")),
+                    Some(w) => return Err(RuleError::NoAnd(w.to_string())),
                 }
             }
         }
@@ -159,7 +201,7 @@ impl CustomRule {
     }
 }
 
-fn parse_template(t: &str) -> Result<Vec<Part>, String> {
+fn parse_template(t: &str) -> Result<Vec<Part>, RuleError> {
     let mut parts = Vec::new();
     let mut rest = t;
     while let Some(i) = rest.find('$') {
@@ -169,7 +211,7 @@ fn parse_template(t: &str) -> Result<Vec<Part>, String> {
         let after = &rest[i + 1..];
         let end = after.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(after.len());
         let name = &after[..end];
-        let var = Var::parse(name).ok_or_else(|| format!("keyTemplate: `${name}` is not a variable ({VARS})"))?;
+        let var = Var::parse(name).ok_or_else(|| RuleError::TemplateVariable(name.to_string()))?;
         parts.push(Part::Var(var));
         rest = &after[end..];
     }
@@ -177,13 +219,13 @@ fn parse_template(t: &str) -> Result<Vec<Part>, String> {
         parts.push(Part::Text(rest.to_string()));
     }
     if !parts.iter().any(|p| matches!(p, Part::Var(_))) {
-        return Err(format!("keyTemplate names no variable ({VARS})"));
+        return Err(RuleError::TemplateWithoutVariable);
     }
     Ok(parts)
 }
 
 /// Words, operators and quoted strings (kept with their quotes).
-fn tokenize(s: &str) -> Result<Vec<String>, String> {
+fn tokenize(s: &str) -> Result<Vec<String>, RuleError> {
     let mut out = Vec::new();
     let mut chars = s.char_indices().peekable();
     while let Some(&(i, c)) = chars.peek() {
@@ -195,7 +237,7 @@ fn tokenize(s: &str) -> Result<Vec<String>, String> {
                 match chars.next() {
                     Some((j, q)) if q == c => break j,
                     Some(_) => {}
-                    None => return Err(format!("a value starting at {i} has no closing {c}")),
+                    None => return Err(RuleError::Unclosed { at: i, quote: c }),
                 }
             };
             out.push(s[i..=end].to_string());
@@ -203,7 +245,7 @@ fn tokenize(s: &str) -> Result<Vec<String>, String> {
             chars.next();
             match chars.next() {
                 Some((_, '=')) => out.push(format!("{c}=")),
-                _ => return Err(format!("`{c}` at {i} must be `==` or `!=`")),
+                _ => return Err(RuleError::Operator { op: c, at: i }),
             }
         } else {
             let start = i;
@@ -257,7 +299,7 @@ mod tests {
 
     #[test]
     fn bad_rules_say_what_is_wrong() {
-        let err = |t: &str, r: &str| CustomRule::parse(t, r).expect_err("invalid");
+        let err = |t: &str, r: &str| CustomRule::parse(t, r).expect_err("invalid").to_string();
         assert!(err("$userId", "FROM RequestStream SELECT userId").contains("starts with `limit`"));
         assert!(err("$userId", "limit five per min").contains("`five`"));
         assert!(err("$userId", "limit 5 per fortnight").contains("fortnight"));

@@ -19,6 +19,11 @@ pub struct SigningKey {
 #[error("the signing key is not a usable RSA key (PKCS#8 or PKCS#1 DER)")]
 pub struct NotRsa;
 
+/// The RSA signature could not be made (aws-lc says no more).
+#[derive(Debug, thiserror::Error)]
+#[error("rsa signing failed")]
+pub struct SignFailed;
+
 impl SigningKey {
     pub fn from_der(der: &[u8]) -> Result<SigningKey, NotRsa> {
         let pair = RsaKeyPair::from_pkcs8(der).or_else(|_| RsaKeyPair::from_der(der)).map_err(|_| NotRsa)?;
@@ -32,13 +37,13 @@ impl SigningKey {
     }
 
     /// Signs `claims` as a compact JWS.
-    pub fn sign(&self, claims: &Value) -> Result<String, String> {
+    pub fn sign(&self, claims: &Value) -> Result<String, SignFailed> {
         let header = json!({"alg": "RS256", "typ": "JWT", "kid": self.kid});
         let signing_input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
         let mut sig = vec![0u8; self.pair.public_modulus_len()];
         self.pair
             .sign(&signature::RSA_PKCS1_SHA256, &self.rng, signing_input.as_bytes(), &mut sig)
-            .map_err(|_| "rsa signing failed".to_string())?;
+            .map_err(|_| SignFailed)?;
         Ok(format!("{signing_input}.{}", b64url(&sig)))
     }
 

@@ -182,7 +182,21 @@ where
     }
 }
 
-async fn send<C>(client: &Client<C, Full<Bytes>>, l: &Listener, body: &str) -> Result<(), String>
+/// Why a listener did not take a notice.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("{0}")]
+    Request(#[from] http::Error),
+    #[error("timed out")]
+    TimedOut,
+    /// No answer, in words that name the cause.
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("listener answered {0}")]
+    Refused(http::StatusCode),
+}
+
+async fn send<C>(client: &Client<C, Full<Bytes>>, l: &Listener, body: &str) -> Result<(), SendError>
 where
     C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
 {
@@ -194,10 +208,10 @@ where
     for (k, v) in &l.headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let req = req.body(Full::new(Bytes::from(body.to_string()))).map_err(|e| e.to_string())?;
+    let req = req.body(Full::new(Bytes::from(body.to_string())))?;
     let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
         .await
-        .map_err(|_| "timed out".to_string())?
-        .map_err(|e| apim_net::describe(&e, &l.url))?;
-    if resp.status().is_success() { Ok(()) } else { Err(format!("listener answered {}", resp.status())) }
+        .map_err(|_| SendError::TimedOut)?
+        .map_err(|e| SendError::Unreachable(apim_net::describe(&e, &l.url)))?;
+    if resp.status().is_success() { Ok(()) } else { Err(SendError::Refused(resp.status())) }
 }

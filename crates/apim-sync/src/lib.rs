@@ -224,7 +224,7 @@ impl Syncer {
     }
 
     /// Pulls the whole runtime state of this node's labels from the first control plane that answers.
-    pub async fn pull(&self) -> Result<RuntimeState, String> {
+    pub async fn pull(&self) -> Result<RuntimeState, PullError> {
         let mut s = self.pull_query(if self.cfg.apis { "" } else { "&apis=false" }).await?;
         // For a node without APIs the rest is the whole state.
         s.partial = None;
@@ -233,7 +233,7 @@ impl Syncer {
 
     /// Pulls `runtime-artifacts` with `extra` query parameters (a part of the state) from the first control
     /// plane that answers.
-    async fn pull_query(&self, extra: &str) -> Result<RuntimeState, String> {
+    async fn pull_query(&self, extra: &str) -> Result<RuntimeState, PullError> {
         let mut errors = Vec::new();
         // Start with the control plane that answered last: a hung one costs its timeout once, not every pull.
         let first = self.preferred.load(Ordering::Relaxed) % self.bases.len();
@@ -244,7 +244,7 @@ impl Syncer {
                     return Ok(s);
                 }
                 // A control plane that answered (401, 400, bad JSON) is not skipped over: the problem is ours.
-                Err((true, e)) => return Err(e),
+                Err((true, e)) => return Err(PullError::Refused(e)),
                 // Silent, refused, not ready (503) or not serving the data service (404): the next one.
                 Err((false, e)) => {
                     self.forget(i);
@@ -252,7 +252,7 @@ impl Syncer {
                 }
             }
         }
-        Err(errors.join("; "))
+        Err(PullError::Unreachable(errors))
     }
 
     /// `Err((final, message))`: final when the control plane answered and the problem is ours.
@@ -421,7 +421,7 @@ impl Syncer {
 
     /// The parts `work` names, and the sequence number the patched state will reflect: the stream position the
     /// work was taken at (every change up to there marked its part), never older than `now`.
-    async fn pull_parts(&self, work: &Work, now: i64) -> Result<(Vec<RuntimeState>, i64), String> {
+    async fn pull_parts(&self, work: &Work, now: i64) -> Result<(Vec<RuntimeState>, i64), PullError> {
         let mut parts = Vec::new();
         let mut oldest = i64::MAX;
         if work.rest {
@@ -475,7 +475,7 @@ impl Syncer {
     }
 
     async fn follow(&self, endpoint: &Endpoint, cursor: Cursor, sink: &dyn StateSink, state: &Shared) -> Result<Ended, String> {
-        let channel = connect(endpoint, &self.hosts, &self.tls).await?;
+        let channel = connect(endpoint, &self.hosts, &self.tls).await.map_err(|e| e.to_string())?;
         let mut client = hub::event_hub_client::EventHubClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
         let mut req = tonic::Request::new(SubscribeRequest {
             node_id: self.cfg.node_id.clone(),
@@ -778,10 +778,14 @@ fn form_urlencoded_label(l: &str) -> String {
 
 /// A gRPC channel to a node's stream endpoint: through the hosts file; `ssl://` verified against the truststore
 /// with HTTP/2 by ALPN; HTTP/2 pings every second, so a dead peer is noticed within three.
-pub async fn connect(endpoint: &Endpoint, hosts: &HostsFile, tls: &Arc<rustls::ClientConfig>) -> Result<tonic::transport::Channel, String> {
+pub async fn connect(
+    endpoint: &Endpoint,
+    hosts: &HostsFile,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<tonic::transport::Channel, ConnectError> {
     let scheme = if endpoint.scheme == EndpointScheme::Ssl { "https" } else { "http" };
     let settings = tonic::transport::Endpoint::from_shared(format!("{scheme}://{}:{}", endpoint.host, endpoint.port))
-        .map_err(|e| e.to_string())?
+        .map_err(|e| ConnectError::Address(e.to_string()))?
         .connect_timeout(Duration::from_secs(3))
         .http2_keep_alive_interval(Duration::from_secs(1))
         .keep_alive_timeout(Duration::from_secs(2))
@@ -796,7 +800,30 @@ pub async fn connect(endpoint: &Endpoint, hosts: &HostsFile, tls: &Arc<rustls::C
             settings.connect_with_connector(tls).await
         }
     }
-    .map_err(|e| format!("cannot connect: {}", apim_net::describe(&e, &show(endpoint))))
+    .map_err(|e| ConnectError::Unreachable(apim_net::describe(&e, &show(endpoint))))
+}
+
+/// Why [`connect`] has no channel.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The endpoint does not make a URI.
+    #[error("{0}")]
+    Address(String),
+    /// No connection (refused, silent, TLS), in words that name the cause.
+    #[error("cannot connect: {0}")]
+    Unreachable(String),
+}
+
+/// Why no control plane gave this node its runtime state.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// A control plane answered and refused (400, 401, a state that does not parse): ours to fix, so no other one
+    /// is asked.
+    #[error("{0}")]
+    Refused(String),
+    /// None answered (silent, refused, 503 or 404): what each one's attempt met.
+    #[error("{}", .0.join("; "))]
+    Unreachable(Vec<String>),
 }
 
 /// A client for pulls and reports: through the hosts file, TLS verified with `tls`.

@@ -189,7 +189,7 @@ impl ThrottleLink {
         group: &Group,
         src: &dyn UsageSource,
     ) -> Result<(), String> {
-        let channel = connect(endpoint, &self.hosts, &self.tls).await?;
+        let channel = connect(endpoint, &self.hosts, &self.tls).await.map_err(|e| e.to_string())?;
         let mut client = UsageClient::new(channel);
         // What waited in the queue is older than what the gateway holds now: the whole of that goes first.
         while rx.try_recv().is_ok() {}
@@ -264,7 +264,7 @@ impl ThrottleLink {
     }
 
     async fn follow_decisions(&self, endpoint: &Endpoint, src: &dyn UsageSource) -> Result<(), String> {
-        let channel = connect(endpoint, &self.hosts, &self.tls).await?;
+        let channel = connect(endpoint, &self.hosts, &self.tls).await.map_err(|e| e.to_string())?;
         let mut client = DecisionsClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
         let req = self.authorized(DecisionSubscription { node_id: self.cfg.node_id.clone() })?;
         let silence = Duration::from_millis(DECISION_SILENCE_MS);

@@ -66,6 +66,19 @@ impl Config {
     }
 }
 
+/// Why forwarding decisions to a peer traffic manager stopped.
+#[derive(Debug, thiserror::Error)]
+enum ForwardError {
+    #[error(transparent)]
+    Connect(#[from] apim_sync::ConnectError),
+    #[error("the credentials are not a header value")]
+    Credentials,
+    #[error("{} ({:?})", .0.message(), .0.code())]
+    Refused(tonic::Status),
+    #[error("stopped")]
+    Stopped,
+}
+
 /// What the traffic manager evaluates against: every throttling policy and block condition, as of `seq`.
 #[derive(Debug, Default)]
 pub struct Known {
@@ -193,7 +206,7 @@ impl TrafficManager {
         }
     }
 
-    async fn forward_once(&self, peer: &Endpoint, hosts: &HostsFile, tls: &Arc<rustls::ClientConfig>) -> Result<(), String> {
+    async fn forward_once(&self, peer: &Endpoint, hosts: &HostsFile, tls: &Arc<rustls::ClientConfig>) -> Result<(), ForwardError> {
         let channel = apim_sync::connect(peer, hosts, tls).await?;
         let mut live = self.decisions.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel::<DecisionBatch>(256);
@@ -219,11 +232,11 @@ impl TrafficManager {
             }
         };
         let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
-        req.metadata_mut().insert("authorization", self.cfg.basic.parse().map_err(|_| "the credentials are not a header value")?);
+        req.metadata_mut().insert("authorization", self.cfg.basic.parse().map_err(|_| ForwardError::Credentials)?);
         let mut client = DecisionsClient::new(channel);
         tokio::select! {
-            r = client.forward(req) => r.map(|_| ()).map_err(|s| format!("{} ({:?})", s.message(), s.code())),
-            () = pump => Err("stopped".into()),
+            r = client.forward(req) => r.map(|_| ()).map_err(ForwardError::Refused),
+            () = pump => Err(ForwardError::Stopped),
         }
     }
 

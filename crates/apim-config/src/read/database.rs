@@ -45,8 +45,8 @@ fn database(r: &mut Reader, t: Tbl<'_>, p: &str, pool: &str) -> Option<Database>
     let target = if let Some(url) = url {
         match parse_db_url(&url, kind) {
             Ok(t) => t,
-            Err(msg) => {
-                r.error(&url_path, url_span, msg);
+            Err(e) => {
+                r.error(&url_path, url_span, e.to_string());
                 return None;
             }
         }
@@ -77,38 +77,54 @@ fn sqlite_path(s: &str) -> PathBuf {
 
 /// `jdbc:h2:./path;OPTS`, `jdbc:sqlite:path`, `jdbc:mysql://h:p/db?x`, `jdbc:postgresql://h:p/db`, and the same
 /// without `jdbc:`.
-fn parse_db_url(url: &str, kind: DbKind) -> Result<DbTarget, String> {
+/// Why a `[database.*] url` names no database this version can reach.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+enum DbUrlError {
+    #[error("`{0}` is not an h2 or sqlite URL (expected jdbc:h2:./path or jdbc:sqlite:path)")]
+    NotAFileUrl(String),
+    #[error("`{0}` names no database file")]
+    NoFile(String),
+    #[error("`{0}` is not a database URL such as jdbc:mysql://host:3306/name")]
+    NotAServerUrl(String),
+    #[error("URL scheme `{scheme}` does not match database type {kind}")]
+    Scheme { scheme: String, kind: &'static str },
+    #[error("`{0}` names no database")]
+    NoDatabase(String),
+    #[error("`{url}` has an invalid port `{port}`")]
+    BadPort { url: String, port: String },
+    #[error("`{0}` names no host")]
+    NoHost(String),
+}
+
+fn parse_db_url(url: &str, kind: DbKind) -> Result<DbTarget, DbUrlError> {
     let u = url.strip_prefix("jdbc:").unwrap_or(url);
     if kind == DbKind::Sqlite {
-        let rest = u
-            .strip_prefix("h2:")
-            .or_else(|| u.strip_prefix("sqlite:"))
-            .ok_or_else(|| format!("`{url}` is not an h2 or sqlite URL (expected jdbc:h2:./path or jdbc:sqlite:path)"))?;
+        let rest = u.strip_prefix("h2:").or_else(|| u.strip_prefix("sqlite:")).ok_or_else(|| DbUrlError::NotAFileUrl(url.to_string()))?;
         let rest = rest.strip_prefix("file:").unwrap_or(rest).trim_start_matches("//");
         let path = rest.split(';').next().unwrap_or("").split('?').next().unwrap_or("");
         if path.is_empty() {
-            return Err(format!("`{url}` names no database file"));
+            return Err(DbUrlError::NoFile(url.to_string()));
         }
         return Ok(DbTarget::File(sqlite_path(path)));
     }
-    let (scheme, rest) = u.split_once("://").ok_or_else(|| format!("`{url}` is not a database URL such as jdbc:mysql://host:3306/name"))?;
+    let (scheme, rest) = u.split_once("://").ok_or_else(|| DbUrlError::NotAServerUrl(url.to_string()))?;
     let expected: &[&str] = if kind == DbKind::MySql { &["mysql", "mariadb"] } else { &["postgresql", "postgres"] };
     if !expected.contains(&scheme) {
-        return Err(format!("URL scheme `{scheme}` does not match database type {}", kind.as_str()));
+        return Err(DbUrlError::Scheme { scheme: scheme.to_string(), kind: kind.as_str() });
     }
-    let (authority, path) = rest.split_once('/').ok_or_else(|| format!("`{url}` names no database"))?;
+    let (authority, path) = rest.split_once('/').ok_or_else(|| DbUrlError::NoDatabase(url.to_string()))?;
     let authority = authority.rsplit_once('@').map(|(_, a)| a).unwrap_or(authority);
     let name = path.split(['?', ';']).next().unwrap_or("").to_string();
     if name.is_empty() {
-        return Err(format!("`{url}` names no database"));
+        return Err(DbUrlError::NoDatabase(url.to_string()));
     }
     let default_port = if kind == DbKind::MySql { 3306 } else { 5432 };
     let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (h.to_string(), p.parse::<u16>().map_err(|_| format!("`{url}` has an invalid port `{p}`"))?),
+        Some((h, p)) => (h.to_string(), p.parse::<u16>().map_err(|_| DbUrlError::BadPort { url: url.to_string(), port: p.to_string() })?),
         None => (authority.to_string(), default_port),
     };
     if host.is_empty() {
-        return Err(format!("`{url}` names no host"));
+        return Err(DbUrlError::NoHost(url.to_string()));
     }
     Ok(DbTarget::Server { host, port, name })
 }

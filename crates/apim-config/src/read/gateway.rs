@@ -64,7 +64,7 @@ fn gateway_request(r: &mut Reader, t: Tbl<'_>, p: &str) -> GatewayRequest {
     for s in r.strings(t, p, &["trusted_proxies"]) {
         match s.parse::<IpNet>() {
             Ok(n) => g.trusted_proxies.push(n),
-            Err(e) => r.error(&join(p, "trusted_proxies"), span.clone(), e),
+            Err(e) => r.error(&join(p, "trusted_proxies"), span.clone(), e.to_string()),
         }
     }
     g

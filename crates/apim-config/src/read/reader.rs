@@ -166,7 +166,7 @@ impl Reader {
             match &node.value {
                 Value::String(s) => match parse_endpoint(s) {
                     Ok(ep) => out.push(ep),
-                    Err(msg) => self.error(&path, Some(node.span.clone()), msg),
+                    Err(e) => self.error(&path, Some(node.span.clone()), e.to_string()),
                 },
                 other => {
                     let msg = format!("expected an endpoint such as \"tcp://host:5672\", found {}", describe(other));
@@ -278,19 +278,34 @@ fn describe(v: &Value) -> String {
     }
 }
 
+/// Why text is not a `tcp://host:port` / `ssl://host:port` endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    #[error("`{0}` is not an endpoint such as \"tcp://host:5672\"")]
+    NotAnEndpoint(String),
+    #[error("endpoint `{text}` has scheme `{scheme}`; expected tcp or ssl")]
+    Scheme { text: String, scheme: String },
+    #[error("endpoint `{0}` has no port")]
+    NoPort(String),
+    #[error("endpoint `{text}` has an invalid port `{port}`")]
+    BadPort { text: String, port: String },
+    #[error("endpoint `{0}` has no host")]
+    NoHost(String),
+}
+
 /// Parses `tcp://host:port` / `ssl://host:port`.
-pub fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
-    let (scheme, rest) = s.split_once("://").ok_or_else(|| format!("`{s}` is not an endpoint such as \"tcp://host:5672\""))?;
+pub fn parse_endpoint(s: &str) -> Result<Endpoint, EndpointError> {
+    let (scheme, rest) = s.split_once("://").ok_or_else(|| EndpointError::NotAnEndpoint(s.to_string()))?;
     let scheme = match scheme {
         "tcp" => EndpointScheme::Tcp,
         "ssl" => EndpointScheme::Ssl,
-        other => return Err(format!("endpoint `{s}` has scheme `{other}`; expected tcp or ssl")),
+        other => return Err(EndpointError::Scheme { text: s.to_string(), scheme: other.to_string() }),
     };
     let authority = rest.trim_end_matches('/');
-    let (host, port) = authority.rsplit_once(':').ok_or_else(|| format!("endpoint `{s}` has no port"))?;
-    let port = port.parse::<u16>().map_err(|_| format!("endpoint `{s}` has an invalid port `{port}`"))?;
+    let (host, port) = authority.rsplit_once(':').ok_or_else(|| EndpointError::NoPort(s.to_string()))?;
+    let port = port.parse::<u16>().map_err(|_| EndpointError::BadPort { text: s.to_string(), port: port.to_string() })?;
     if host.is_empty() {
-        return Err(format!("endpoint `{s}` has no host"));
+        return Err(EndpointError::NoHost(s.to_string()));
     }
     Ok(Endpoint { scheme, host: host.to_string(), port })
 }
