@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use apim_domain::api::{ApiRecord, ApiStatus, ApplicationRecord, EventDraft, KeyMapping, SubscriptionRecord};
 use apim_domain::keys::{ClientRequest, KeyError};
-use apim_store::{ApiStore, ApplicationStore};
+use apim_store::{AdminStore, ApiStore, ApplicationStore};
 use apim_wire::SubscriptionStatus;
 use apim_wire::hub::EventKind;
 use axum::Json;
@@ -34,6 +34,7 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/applications", get(list_applications).post(create_application))
         .route("/applications/{app_id}", get(get_application).put(update_application).delete(delete_application))
         .route("/applications/{app_id}/generate-keys", post(generate_keys))
+        .route("/applications/{app_id}/map-keys", post(map_keys))
         .route("/applications/{app_id}/oauth-keys", get(oauth_keys))
         .route("/applications/{app_id}/oauth-keys/{key_id}/generate-token", post(generate_token))
         .route("/applications/{app_id}/oauth-keys/{key_id}/regenerate-secret", post(regenerate_secret))
@@ -107,7 +108,8 @@ fn key_json(k: &KeyMapping) -> Value {
     let d: Value = serde_json::from_str(&k.document).unwrap_or_else(|_| json!({}));
     json!({
         "keyMappingId": k.id, "keyManager": k.key_manager, "consumerKey": k.consumer_key, "supportedGrantTypes": d.get("supportedGrantTypes"),
-        "callbackUrl": d.get("callbackUrl").filter(|c| !c.is_null()).cloned().unwrap_or(json!("")), "keyState": "COMPLETED", "keyType": k.key_type, "mode": "CREATED",
+        "callbackUrl": d.get("callbackUrl").filter(|c| !c.is_null()).cloned().unwrap_or(json!("")), "keyState": "COMPLETED", "keyType": k.key_type,
+        "mode": d.get("mode").and_then(Value::as_str).unwrap_or("CREATED"),
     })
 }
 
@@ -254,6 +256,64 @@ fn key_manager(cp: &ControlPlane) -> Result<&crate::SharedKeyManager> {
     })
 }
 
+/// WSO2's `map-keys`: an OAuth client that a key manager registered in the Admin API already issued becomes this
+/// application's keys, so gateways accept that key manager's tokens for it. The resident key manager's clients are
+/// made with `generate-keys` instead.
+async fn map_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(APPS)?;
+    own_app(&cp, &who, &id).await?;
+    let v = json_body(&body)?;
+    let text = |f: &str| v.get(f).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    let key_type = text("keyType").unwrap_or("");
+    if !apim_wire::KeyType::from(key_type).is_known() {
+        return Err(ApiError::field("keyType", "must be PRODUCTION or SANDBOX"));
+    }
+    let Some(consumer_key) = text("consumerKey").filter(|k| k.len() <= 255) else {
+        return Err(ApiError::field("consumerKey", "is required: the client id the key manager issued (at most 255 characters)"));
+    };
+    let km_name = text("keyManager").unwrap_or(RESIDENT);
+    if km_name == RESIDENT || km_name == "default" {
+        return Err(ApiError::field("keyManager", "the resident key manager's keys are made with generate-keys, not mapped"));
+    }
+    let km = cp
+        .db
+        .list_objects("key_manager")
+        .await?
+        .into_iter()
+        .find(|(_, name, _)| name == km_name)
+        .and_then(|(_, _, doc)| serde_json::from_str::<Value>(&doc).ok())
+        .ok_or_else(|| ApiError::field("keyManager", format!("no key manager is named `{km_name}`")))?;
+    if km.get("enabled").and_then(Value::as_bool) == Some(false) {
+        return Err(ApiError::field("keyManager", format!("the key manager `{km_name}` is disabled")));
+    }
+    if km.get("enableMapOAuthConsumerApps").and_then(Value::as_bool) == Some(false) {
+        return Err(ApiError::field("keyManager", format!("the key manager `{km_name}` does not allow mapping existing clients")));
+    }
+    let mappings = cp.db.all_key_mappings().await?;
+    if mappings.iter().any(|k| k.application_id == id && k.key_type == key_type && k.key_manager == km_name) {
+        return Err(ApiError::conflict(format!("the application already has {key_type} keys of `{km_name}`")));
+    }
+    if mappings.iter().any(|k| k.consumer_key == consumer_key && k.key_manager == km_name) {
+        return Err(ApiError::conflict(format!("the client `{consumer_key}` of `{km_name}` is mapped to an application already")));
+    }
+    let mapping = KeyMapping {
+        id: uuid::Uuid::new_v4().to_string(),
+        application_id: id.clone(),
+        key_type: key_type.to_string(),
+        key_manager: km_name.to_string(),
+        consumer_key: consumer_key.to_string(),
+        document: json!({"supportedGrantTypes": [], "callbackUrl": null, "mode": "MAPPED"}).to_string(),
+        created_at: cp.clock.unix_secs(),
+    };
+    let ev = event(
+        EventKind::ApplicationRegistrationCreate,
+        json!({"applicationId": id, "applicationUUID": id, "consumerKey": consumer_key, "keyType": key_type, "keyManager": km_name}),
+    );
+    cp.db.add_key_mapping(&mapping, &[ev]).await?;
+    Ok(Json(key_json(&mapping)).into_response())
+}
+
 async fn generate_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response> {
     let who = cp.principal(&headers).await?;
     who.require(APPS)?;
@@ -289,7 +349,7 @@ async fn generate_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, 
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
         .unwrap_or_default();
-    if cp.db.key_mappings(&id).await?.iter().any(|k| k.key_type == key_type) {
+    if cp.db.key_mappings(&id).await?.iter().any(|k| k.key_type == key_type && (k.key_manager == RESIDENT || k.key_manager == "default")) {
         return Err(ApiError::conflict(format!("the application already has {key_type} keys")));
     }
     let km = key_manager(&cp)?;
@@ -339,14 +399,20 @@ async fn oauth_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pat
     Ok(Json(json!({"count": list.len(), "list": list})).into_response())
 }
 
-async fn mapping(cp: &ControlPlane, who: &Principal, app_id: &str, key_id: &str) -> Result<KeyMapping> {
+/// Keys the resident key manager made (tokens and secrets of mapped keys are their own key manager's business).
+async fn resident_mapping(cp: &ControlPlane, who: &Principal, app_id: &str, key_id: &str) -> Result<KeyMapping> {
     own_app(cp, who, app_id).await?;
-    cp.db
+    let k = cp
+        .db
         .key_mappings(app_id)
         .await?
         .into_iter()
         .find(|k| k.id == key_id)
-        .ok_or_else(|| ApiError::not_found(format!("keys {key_id} of application {app_id} not found")))
+        .ok_or_else(|| ApiError::not_found(format!("keys {key_id} of application {app_id} not found")))?;
+    if k.key_manager != RESIDENT && k.key_manager != "default" {
+        return Err(ApiError::bad_request(format!("keys {key_id} belong to the key manager `{}`: ask it for tokens and secrets", k.key_manager)));
+    }
+    Ok(k)
 }
 
 async fn generate_token(
@@ -357,7 +423,7 @@ async fn generate_token(
 ) -> Result<Response> {
     let who = cp.principal(&headers).await?;
     who.require(APPS)?;
-    let k = mapping(&cp, &who, &id, &key_id).await?;
+    let k = resident_mapping(&cp, &who, &id, &key_id).await?;
     let v = json_body(&body)?;
     let secret = v
         .get("consumerSecret")
@@ -381,7 +447,7 @@ async fn regenerate_secret(
 ) -> Result<Response> {
     let who = cp.principal(&headers).await?;
     who.require(APPS)?;
-    let k = mapping(&cp, &who, &id, &key_id).await?;
+    let k = resident_mapping(&cp, &who, &id, &key_id).await?;
     let secret = key_manager(&cp)?.regenerate_secret(&k.consumer_key).await.map_err(key_error)?;
     Ok(Json(json!({"consumerKey": k.consumer_key, "consumerSecret": secret})).into_response())
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use apim_store::{AdminStore, ApiStore, ApplicationStore, StoreError};
 use apim_wire::{
-    DeployedApi, PolicyLevel, RuntimeApplication, RuntimeBlockCondition, RuntimeKeyMapping, RuntimePolicy, RuntimeState,
-    RuntimeSubscription,
+    DeployedApi, PolicyLevel, RuntimeApplication, RuntimeBlockCondition, RuntimeKeyManager, RuntimeKeyMapping, RuntimePolicy,
+    RuntimeState, RuntimeSubscription,
 };
 use serde_json::Value;
 
@@ -142,6 +142,8 @@ impl ControlPlane {
         state.api_key_jwks = api_key_jwks;
         state.revoked_api_keys = revoked_api_keys;
         state.revoked_tokens = self.revoked_tokens().await?;
+        state.key_managers =
+            self.db.list_objects("key_manager").await?.iter().filter_map(|(_, _, doc)| runtime_key_manager(doc)).collect();
         Ok(())
     }
 
@@ -176,5 +178,63 @@ impl ControlPlane {
             }
         });
         rx
+    }
+}
+
+/// What gateways need of a stored `KeyManagerDTO`. The audiences a token must name: the `alias` when the key
+/// manager's tokens are exchanged ones (WSO2's rule), and `additionalProperties.audiences` (a list, or text
+/// separated by commas as the Admin portal stores properties) for any key manager. One without an issuer
+/// is left out: no token could be told to be its.
+fn runtime_key_manager(doc: &str) -> Option<RuntimeKeyManager> {
+    let d: Value = serde_json::from_str(doc).ok()?;
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let issuer = text(d.get("issuer"))?;
+    let certificates = d.get("certificates");
+    let jwks_url = match certificates.and_then(|c| c.get("type")).and_then(Value::as_str) {
+        Some(t) if t.eq_ignore_ascii_case("JWKS") => text(certificates.and_then(|c| c.get("value"))),
+        _ => None,
+    };
+    let mut audiences: Vec<String> = match d.pointer("/additionalProperties/audiences") {
+        Some(Value::Array(list)) => list.iter().filter_map(|v| text(Some(v))).collect(),
+        Some(Value::String(s)) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        _ => Vec::new(),
+    };
+    if d.get("tokenType").and_then(Value::as_str) == Some("EXCHANGED")
+        && let Some(alias) = text(d.get("alias"))
+    {
+        audiences.push(alias);
+    }
+    Some(RuntimeKeyManager {
+        name: text(d.get("name"))?,
+        issuer,
+        enabled: d.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+        jwks_url,
+        audiences,
+        consumer_key_claim: text(d.get("consumerKeyClaim")),
+        scopes_claim: text(d.get("scopesClaim")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_managers_reach_gateways_with_what_they_check() {
+        let km = runtime_key_manager(
+            r#"{"name": "idp", "issuer": "https://idp/", "enabled": false, "tokenType": "EXCHANGED", "alias": "apim",
+                "certificates": {"type": "JWKS", "value": "https://idp/jwks"}, "consumerKeyClaim": "cid",
+                "additionalProperties": {"audiences": "a, b,"}}"#,
+        )
+        .expect("a key manager");
+        assert_eq!(km.jwks_url.as_deref(), Some("https://idp/jwks"));
+        assert_eq!(km.audiences, ["a", "b", "apim"]);
+        assert!(!km.enabled);
+        assert_eq!(km.consumer_key_claim.as_deref(), Some("cid"));
+        let direct = runtime_key_manager(r#"{"name": "d", "issuer": "i", "alias": "x", "certificates": {"type": "PEM", "value": "-----"}}"#)
+            .expect("a key manager");
+        assert!(direct.audiences.is_empty() && direct.jwks_url.is_none() && direct.enabled);
+        assert!(runtime_key_manager(r#"{"name": "n"}"#).is_none(), "no issuer");
+        assert!(runtime_key_manager("not json").is_none());
     }
 }

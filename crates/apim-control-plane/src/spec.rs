@@ -55,6 +55,7 @@ pub const DEVPORTAL: &[(&str, &str)] = &[
     ("put", "/applications/{applicationId}"),
     ("delete", "/applications/{applicationId}"),
     ("post", "/applications/{applicationId}/generate-keys"),
+    ("post", "/applications/{applicationId}/map-keys"),
     ("get", "/applications/{applicationId}/oauth-keys"),
     ("post", "/applications/{applicationId}/oauth-keys/{keyMappingId}/generate-token"),
     ("post", "/applications/{applicationId}/oauth-keys/{keyMappingId}/regenerate-secret"),
@@ -142,8 +143,13 @@ fn collect_refs(v: &Value, out: &mut BTreeSet<String>) {
 /// WSO2's document with only `operations`, the components they reach, and `base` as the server URL. An
 /// operation missing from WSO2's document is an error: we implement nothing WSO2 does not define.
 /// Where WSO2's document contradicts WSO2's server, ours follows the server, and says so in the schema's
-/// description: `GET`/`PUT /apis/{apiId}/swagger` declare a string but answer the definition as a JSON document.
+/// description: `GET`/`PUT /apis/{apiId}/swagger` declare a string but answer the definition as a JSON document;
+/// `API.keyManagers` is declared a read-only object, but WSO2's publisher sets it and answers a list of names.
 fn errata(doc: &mut Map<String, Value>) {
+    if let Some(schema) = doc.get_mut("components").and_then(|c| c.pointer_mut("/schemas/API/properties/keyManagers")) {
+        *schema = serde_json::json!({"type": "array", "items": {"type": "string"}, "example": ["all"],
+            "description": "The key managers whose tokens the API accepts: names from the Admin API, `Resident Key Manager`, or `all` (the default). WSO2's document declares a read-only object; its server, like this one, takes and answers a list."});
+    }
     for method in ["get", "put"] {
         let pointer = format!("/paths/~1apis~1{{apiId}}~1swagger/{method}/responses/200/content/application~1json/schema");
         if let Some(schema) = doc.get_mut("paths").and_then(|p| p.pointer_mut(&pointer.replacen("/paths", "", 1))) {

@@ -1,6 +1,11 @@
 //! Token authentication: JWTs verified locally against the key manager's JWKS (cached, refreshed on an unknown
 //! `kid`), opaque tokens through the key manager's introspection, both behind caches bounded by the token's
 //! expiry. Revoked tokens are remembered until they expire and refused even on a cache hit.
+//!
+//! Key managers registered in the Admin API issue JWTs too: a token whose `iss` is one of theirs is verified with
+//! the keys that key manager's JWKS endpoint publishes (fetched by the gateway, kept per issuer, refreshed on an
+//! unknown `kid` at most once a second); the request path checks that the API accepts that key manager and that
+//! the token names one of its audiences.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,6 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use apim_domain::scopes::TokenAuthority;
 use apim_jose::crypto::{hex, sha256};
 use apim_jose::jwt::{self, JwtError, VerifyKey};
+
+use crate::keymanager::KeyManager;
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use serde_json::Value;
@@ -35,6 +42,8 @@ pub struct Principal {
     pub expires_at: i64,
     /// The revocation key: `jti` for JWTs, SHA-256 hex for opaque tokens.
     pub token_id: String,
+    /// The key manager registered in the Admin API that issued it; `None` for the resident one.
+    pub key_manager: Option<Arc<str>>,
     /// A JWT's claims (claim-based throttling conditions).
     pub claims: Option<Value>,
     /// From a JWT's `aut` (or an introspection's): `Some(true)` for an application token (client_credentials),
@@ -53,6 +62,12 @@ impl Principal {
             _ => std::borrow::Cow::Owned(make()),
         }
     }
+}
+
+/// A key manager's keys as last fetched.
+struct KeySet {
+    keys: Arc<Vec<VerifyKey>>,
+    fetched_ms: u64,
 }
 
 /// Why authentication failed: WSO2's codes (reference §4).
@@ -85,6 +100,8 @@ pub struct Authenticator {
     opaque: DashMap<[u8; 32], OpaqueEntry, foldhash::fast::RandomState>,
     /// Revocation key → expiry (Unix seconds).
     revoked: DashMap<String, i64, foldhash::fast::RandomState>,
+    /// Keys of the key managers registered in the Admin API, by issuer: kept across snapshots.
+    external: DashMap<String, KeySet, foldhash::fast::RandomState>,
 }
 
 /// Hashes a verified token by its last 32 bytes and its length (the JWT's signature: as good a spread as the
@@ -130,17 +147,29 @@ impl Authenticator {
             api_keys: DashMap::default(),
             opaque: DashMap::default(),
             revoked: DashMap::default(),
+            external: DashMap::default(),
         }
     }
 
-    /// `now`: the wall-clock time in milliseconds (the caller reads it once per request).
-    pub async fn authenticate(&self, token: &str, now: u64) -> Result<Arc<Principal>, AuthError> {
+    /// `now`: the wall-clock time in milliseconds (the caller reads it once per request). `others`: the key
+    /// managers registered in the Admin API (the snapshot's), whose keys are fetched over `tls`.
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        now: u64,
+        others: &[Arc<KeyManager>],
+        tls: &tokio_rustls::TlsConnector,
+    ) -> Result<Arc<Principal>, AuthError> {
         // A verified JWT first: the commonest case, and it needs no look at the token's shape.
         let cached = self.jwts.get(token).map(|p| p.clone());
         let principal = if let Some(p) = cached {
             p
         } else if jwt::looks_like_jwt(token) {
-            self.jwt(token, now).await?
+            let issuer = if others.is_empty() { None } else { jwt::unverified_issuer(token) };
+            match issuer.and_then(|iss| others.iter().find(|k| k.issuer == iss && k.issuer != **self.issuer.load())) {
+                Some(km) => self.external_jwt(token, km, now, tls).await?,
+                None => self.jwt(token, now).await?,
+            }
         } else {
             self.opaque(token, sha256(token.as_bytes()), now).await?
         };
@@ -185,12 +214,91 @@ impl Authenticator {
             scopes: s("scope").split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect(),
             expires_at: exp,
             token_id: s("jti"),
+            key_manager: None,
             app_throttle_key: Default::default(),
             application_token: match claims.get("aut").and_then(Value::as_str) {
                 Some("APPLICATION") => Some(true),
                 Some("APPLICATION_USER") => Some(false),
                 _ => None,
             },
+            claims: Some(claims),
+        });
+        if self.jwts.len() >= JWT_CACHE_MAX {
+            self.jwts.retain(|_, p| p.expires_at > secs);
+            if self.jwts.len() >= JWT_CACHE_MAX {
+                self.jwts.clear();
+            }
+        }
+        self.jwts.insert(token.into(), principal.clone());
+        Ok(principal)
+    }
+
+    /// A JWT whose `iss` is a key manager registered in the Admin API: verified with that key manager's keys,
+    /// its audience checked, and cached like the resident key manager's.
+    async fn external_jwt(
+        &self,
+        token: &str,
+        km: &KeyManager,
+        now: u64,
+        tls: &tokio_rustls::TlsConnector,
+    ) -> Result<Arc<Principal>, AuthError> {
+        let kid = jwt::kid_of(token).ok_or(AuthError::Invalid)?;
+        let known = self.external.get(&km.issuer).map(|k| (k.keys.clone(), k.fetched_ms));
+        let keys = match known {
+            Some((keys, _)) if keys.iter().any(|k| k.kid == kid) => keys,
+            Some((keys, fetched)) if now.saturating_sub(fetched) < JWKS_REFRESH_MS => keys,
+            _ => {
+                // Marked as fetched first, so a burst of tokens with an unknown `kid` makes one fetch.
+                let stale =
+                    self.external.insert(km.issuer.clone(), KeySet { keys: known.map(|k| k.0).unwrap_or_default(), fetched_ms: now });
+                match km.fetch_keys(tls).await {
+                    Ok(keys) => {
+                        tracing::info!(key_manager = %km.name, keys = keys.len(), "JWKS fetched");
+                        let keys = Arc::new(keys);
+                        self.external.insert(km.issuer.clone(), KeySet { keys: keys.clone(), fetched_ms: now });
+                        keys
+                    }
+                    Err(e) => {
+                        tracing::warn!(key_manager = %km.name, "cannot fetch the key manager's JWKS: {e}");
+                        if stale.is_none_or(|s| s.keys.is_empty()) {
+                            return Err(AuthError::Unavailable);
+                        }
+                        self.external.get(&km.issuer).map(|k| k.keys.clone()).unwrap_or_default()
+                    }
+                }
+            }
+        };
+        let claims = jwt::verify(token, &keys).map_err(|_| AuthError::Invalid)?;
+        if claims.get("iss").and_then(Value::as_str) != Some(km.issuer.as_str()) {
+            return Err(AuthError::Invalid);
+        }
+        let secs = now as i64 / 1000;
+        let exp = claims.get("exp").and_then(Value::as_i64).ok_or(AuthError::Invalid)?;
+        if exp + SKEW_SECS <= secs {
+            return Err(AuthError::Expired);
+        }
+        if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf > secs + SKEW_SECS) {
+            return Err(AuthError::Invalid);
+        }
+        let text = |f: &str| claims.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+        let client_id = match claims.get(&km.consumer_key_claim).and_then(Value::as_str) {
+            Some(c) => c.to_string(),
+            None => text("client_id"),
+        };
+        let scopes = match claims.get(&km.scopes_claim) {
+            Some(Value::String(s)) => s.split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect(),
+            Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            _ => Vec::new(),
+        };
+        let principal = Arc::new(Principal {
+            client_id,
+            subject: text("sub"),
+            scopes,
+            expires_at: exp,
+            token_id: text("jti"),
+            key_manager: Some(km.name.clone()),
+            app_throttle_key: Default::default(),
+            application_token: None,
             claims: Some(claims),
         });
         if self.jwts.len() >= JWT_CACHE_MAX {
@@ -241,6 +349,7 @@ impl Authenticator {
                     scopes: i.scopes,
                     expires_at: i.expires_at,
                     token_id: hex(&digest),
+                    key_manager: None,
                     claims: None,
                     app_throttle_key: Default::default(),
                     application_token: i.application_token,
@@ -277,6 +386,7 @@ impl Authenticator {
                     // A key without `exp` does not expire.
                     expires_at: claims.get("exp").and_then(Value::as_i64).unwrap_or(i64::MAX / 2000),
                     token_id: s("jti"),
+                    key_manager: None,
                     claims: Some(claims),
                     app_throttle_key: Default::default(),
                     application_token: Some(true),

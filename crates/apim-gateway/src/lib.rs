@@ -18,6 +18,7 @@ mod gateway;
 mod harness;
 pub mod http1;
 pub mod inbound;
+mod keymanager;
 mod mediate;
 mod mediation;
 mod metrics;

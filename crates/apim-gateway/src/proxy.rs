@@ -317,8 +317,25 @@ impl Gateway {
         };
         let (principal, app_id, key_type) = match token.or(from_query.as_deref()) {
             Some(token) => {
-                let principal = self.auth.authenticate(token, now).await.map_err(map_err)?;
-                let Some((app_id, key_type)) = snap.keys.get(&principal.client_id) else {
+                let principal = self.auth.authenticate(token, now, &snap.key_managers, &self.upstream_tls).await.map_err(map_err)?;
+                // The key manager must be one the API accepts, and (for one registered in the Admin API) still
+                // enabled: a cached token outlives a snapshot.
+                let mapping = match principal.key_manager.as_deref() {
+                    None if api.accepts_key_manager(crate::keymanager::RESIDENT) => snap.keys.get(&principal.client_id),
+                    Some(name) if api.accepts_key_manager(name) => match snap.key_manager(name) {
+                        Some(km)
+                            if km.audiences.is_empty() || crate::keymanager::names_audience(principal.claims.as_ref(), &km.audiences) =>
+                        {
+                            snap.external_keys.get(&crate::snapshot::external_key(name, &principal.client_id))
+                        }
+                        _ => return Err(Reject::InvalidCredentials),
+                    },
+                    _ => return Err(Reject::InvalidCredentials),
+                };
+                if !api.audiences.is_empty() && !crate::keymanager::names_audience(principal.claims.as_ref(), &api.audiences) {
+                    return Err(Reject::InvalidCredentials);
+                }
+                let Some((app_id, key_type)) = mapping else {
                     return Err(Reject::Forbidden(
                         "User is NOT authorized to access the Resource. The token's application is not known here.".into(),
                     ));

@@ -59,9 +59,7 @@ fn same(a: &Doc<'_>, b: &Doc<'_>) -> bool {
         (Doc::Bool(x), Doc::Bool(y)) => x == y,
         (Doc::Str(x), Doc::Str(y)) => x == y,
         (Doc::Array(x), Doc::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
-        (Doc::Object(x), Doc::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
-        }
+        (Doc::Object(x), Doc::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w))),
         (Doc::Int(x), Doc::Int(y)) => x == y,
         (Doc::UInt(x), Doc::UInt(y)) => x == y,
         (Doc::Int(x), Doc::UInt(y)) | (Doc::UInt(y), Doc::Int(x)) => u64::try_from(*x).is_ok_and(|x| x == *y),

@@ -105,9 +105,24 @@ pub struct Api {
     /// `maxTps`: the backend's limit per node for production and sandbox traffic, with their throttle keys.
     pub hard_production: Option<(Limit, String)>,
     pub hard_sandbox: Option<(Limit, String)>,
+    /// `keyManagers`: whose tokens it accepts; `None` for every key manager (`all`, the default).
+    pub key_managers: Option<Vec<String>>,
+    /// `audiences`: a JWT must name one of these in `aud`; empty: not checked.
+    pub audiences: Vec<String>,
     /// What it was compiled from: (revision id, lifecycle status, environment). A later state with the same
     /// reuses this compiled API instead of reading the definition again (revisions never change).
     pub origin: (String, apim_wire::ApiStatus, String),
+}
+
+impl Api {
+    /// Whether `keyManagers` lets tokens of the key manager named so in (`Resident Key Manager` for the
+    /// resident one, which WSO2 also calls `default`).
+    pub fn accepts_key_manager(&self, name: &str) -> bool {
+        match &self.key_managers {
+            None => true,
+            Some(names) => names.iter().any(|n| n == name || (crate::keymanager::is_resident(n) && crate::keymanager::is_resident(name))),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -240,8 +255,13 @@ pub struct Snapshot {
     pub seq: i64,
     pub router: Router,
     pub applications: Map<Application>,
-    /// Consumer key → (application id, key type).
+    /// Consumer key → (application id, key type), for the resident key manager's clients.
     pub keys: Map<(String, KeyType)>,
+    /// The same for the clients of key managers registered in the Admin API, keyed `{key manager}\0{consumer key}`
+    /// (two key managers may issue one client id).
+    pub external_keys: Map<(String, KeyType)>,
+    /// Enabled key managers registered in the Admin API, whose JWTs are accepted where an API allows them.
+    pub key_managers: Vec<Arc<crate::keymanager::KeyManager>>,
     /// (application id, API id) → subscription.
     /// Application id → API id → subscription: looked up by `&str`, without building a key.
     pub subscriptions: Map<Map<Subscription>>,
@@ -255,7 +275,17 @@ pub struct Snapshot {
     pub revoked_api_keys: HashSet<String>,
 }
 
+/// The key of [`Snapshot::external_keys`].
+pub fn external_key(key_manager: &str, consumer_key: &str) -> String {
+    format!("{key_manager}\0{consumer_key}")
+}
+
 impl Snapshot {
+    /// An enabled key manager registered in the Admin API, by name.
+    pub fn key_manager(&self, name: &str) -> Option<&Arc<crate::keymanager::KeyManager>> {
+        self.key_managers.iter().find(|k| &*k.name == name)
+    }
+
     /// Compiles a state. Malformed parts (a policy with an unknown unit, an endpoint that is not a URL) are
     /// logged and left out; they never fail the whole snapshot.
     pub fn compile(state: &RuntimeState, previous: Option<&Snapshot>) -> Snapshot {
@@ -283,7 +313,18 @@ impl Snapshot {
         }
         for k in &state.key_mappings {
             let kt = if k.key_type == apim_wire::KeyType::Sandbox { KeyType::Sandbox } else { KeyType::Production };
-            snap.keys.insert(k.consumer_key.clone(), (k.application_id.clone(), kt));
+            if crate::keymanager::is_resident(&k.key_manager) {
+                snap.keys.insert(k.consumer_key.clone(), (k.application_id.clone(), kt));
+            } else {
+                snap.external_keys.insert(external_key(&k.key_manager, &k.consumer_key), (k.application_id.clone(), kt));
+            }
+        }
+        for km in state.key_managers.iter().filter(|k| k.enabled) {
+            let reused = previous.and_then(|p| p.key_managers.iter().find(|old| old.origin == *km));
+            match reused.cloned().map(Ok).unwrap_or_else(|| crate::keymanager::KeyManager::compile(km).map(Arc::new)) {
+                Ok(k) => snap.key_managers.push(k),
+                Err(e) => tracing::warn!(key_manager = %km.name, "key manager left out: {e}"),
+            }
         }
         for s in &state.subscriptions {
             // Subscriptions to APIs not deployed here are never looked up.
@@ -483,6 +524,26 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
         origin: (d.revision_id.clone(), d.status.clone(), d.environment.clone()),
         hard_production: hard("production"),
         hard_sandbox: hard("sandbox"),
+        key_managers: {
+            let names: Vec<String> = doc
+                .get("keyManagers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
+            (!names.is_empty() && !names.iter().any(|n| n.eq_ignore_ascii_case("all"))).then_some(names)
+        },
+        audiences: doc
+            .get("audiences")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect(),
         name: s("name"),
         default_version: doc.get("isDefaultVersion").and_then(Value::as_bool).unwrap_or(false),
         websocket,

@@ -96,6 +96,13 @@ pub fn kid_of(token: &str) -> Option<String> {
     Some(header.get("kid")?.as_str()?.to_string())
 }
 
+/// The `iss` a JWT's payload claims, before anything is verified: only to choose whose keys verify it.
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(&b64url_decode(payload)?).ok()?;
+    Some(claims.get("iss")?.as_str()?.to_string())
+}
+
 /// Verifies an RS256 JWT against `keys`; returns its claims. Expiry is the caller's business.
 pub fn verify(token: &str, keys: &[VerifyKey]) -> Result<Value, JwtError> {
     let mut parts = token.split('.');

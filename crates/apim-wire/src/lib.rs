@@ -81,6 +81,9 @@ pub struct RuntimeState {
     /// Revoked OAuth2 access tokens that have not expired yet (`jti`, or the SHA-256 of an opaque token).
     #[serde(default)]
     pub revoked_tokens: Vec<RevokedTokenEntry>,
+    /// The key managers registered in the Admin API (the resident one is not among them: every gateway knows it).
+    #[serde(default)]
+    pub key_managers: Vec<RuntimeKeyManager>,
     /// Sequence numbers at or below `seq` missing from the log when the state was read: transactions that may
     /// still commit. A subscriber passes them on so their events still reach it (see `hub::Cursor`).
     #[serde(default)]
@@ -124,6 +127,7 @@ impl RuntimeState {
             self.api_key_jwks = part.api_key_jwks;
             self.revoked_api_keys = part.revoked_api_keys;
             self.revoked_tokens = part.revoked_tokens;
+            self.key_managers = part.key_managers;
         }
         self.pending = part.pending;
     }
@@ -247,6 +251,29 @@ pub struct RuntimeBlockCondition {
     pub condition_type: BlockConditionType,
     pub value: serde_json::Value,
     pub enabled: bool,
+}
+
+/// A key manager registered in the Admin API, as far as a gateway needs it to accept its tokens: WSO2's
+/// `KeyManagerDTO` read once in the control plane.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeKeyManager {
+    pub name: String,
+    /// The `iss` of its JWTs: how a gateway tells whose a token is.
+    pub issuer: String,
+    pub enabled: bool,
+    /// Where its signing keys are published (`certificates` of type `JWKS`); none: its JWTs cannot be verified.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// `aud` values of which its tokens must carry one; empty: not checked.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// The claim that names the OAuth client (`consumerKeyClaim`); `azp` when absent.
+    #[serde(default)]
+    pub consumer_key_claim: Option<String>,
+    /// The claim that holds the scopes (`scopesClaim`); `scope` when absent.
+    #[serde(default)]
+    pub scopes_claim: Option<String>,
 }
 
 #[cfg(test)]

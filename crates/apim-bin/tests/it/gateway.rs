@@ -153,7 +153,7 @@ fn b64(data: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(data)
 }
 
-fn sign_rs256(key: &RsaKeyPair, header: &Value, claims: &Value) -> String {
+pub(crate) fn sign_rs256(key: &RsaKeyPair, header: &Value, claims: &Value) -> String {
     let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
     let mut sig = vec![0u8; key.public_modulus_len()];
     key.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig).expect("sign");
@@ -161,7 +161,7 @@ fn sign_rs256(key: &RsaKeyPair, header: &Value, claims: &Value) -> String {
 }
 
 /// The node's own signing key: the private key of the generated TLS certificate.
-fn node_key(dir: &std::path::Path) -> RsaKeyPair {
+pub(crate) fn node_key(dir: &std::path::Path) -> RsaKeyPair {
     let pem = std::fs::read_to_string(dir.join("data/tls/localhost.pem")).expect("generated certificate");
     let body: String = pem
         .split("-----BEGIN PRIVATE KEY-----")

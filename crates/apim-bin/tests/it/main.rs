@@ -10,6 +10,7 @@ use apim_test_support::{TempDir, fixtures_dir, http, unique};
 mod cluster;
 mod gateway;
 mod hardening;
+mod keymanagers;
 mod readiness;
 mod seeds;
 mod shutdown;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use apim_wire::hub::{self, EventHeader, EventKind};
 use apim_wire::{
     ApiStatus, BlockConditionType, Definition, DeployedApi, KeyType, PolicyLevel, RevokedTokenEntry, RuntimeApplication,
-    RuntimeBlockCondition, RuntimeKeyMapping, RuntimePolicy, RuntimeState, RuntimeSubscription, SubscriptionStatus,
+    RuntimeBlockCondition, RuntimeKeyManager, RuntimeKeyMapping, RuntimePolicy, RuntimeState, RuntimeSubscription, SubscriptionStatus,
 };
 use prost::Message;
 use serde_json::json;
@@ -116,6 +116,15 @@ fn sample_state() -> RuntimeState {
         api_key_jwks: vec![json!({"kty": "RSA", "kid": "k1", "n": "AQAB", "e": "AQAB"})],
         revoked_api_keys: vec!["jti-1".into()],
         revoked_tokens: vec![RevokedTokenEntry { id: "tok-1".into(), expires_at: 1_700_003_600 }],
+        key_managers: vec![RuntimeKeyManager {
+            name: "partner-idp".into(),
+            issuer: "https://idp.example.com/oauth2/token".into(),
+            enabled: true,
+            jwks_url: Some("https://idp.example.com/oauth2/jwks".into()),
+            audiences: vec!["payments".into()],
+            consumer_key_claim: Some("azp".into()),
+            scopes_claim: None,
+        }],
         pending: vec![40],
         partial: None,
     }
