@@ -82,7 +82,7 @@ async fn list_apis(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Quer
     crate::search::devportal_apis(&cp, &headers, &p).await
 }
 
-async fn visible_api(cp: &ControlPlane, id: &str, who: Option<&Principal>) -> Result<ApiRecord> {
+pub(crate) async fn visible_api(cp: &ControlPlane, id: &str, who: Option<&Principal>) -> Result<ApiRecord> {
     match cp.db.get_api(id).await? {
         Some(a) if visible(&a, who) => Ok(a),
         _ => Err(ApiError::not_found(format!("API {id} not found"))),

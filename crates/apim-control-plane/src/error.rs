@@ -40,6 +40,10 @@ impl ApiError {
     pub fn conflict(d: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "Conflict", d)
     }
+    /// 413: the body (an upload) is larger than the operation takes; the description says the limit.
+    pub fn too_large(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large", d)
+    }
     pub fn precondition(d: impl Into<String>) -> Self {
         Self::new(StatusCode::PRECONDITION_FAILED, "Precondition Failed", d)
     }

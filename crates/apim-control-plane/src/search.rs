@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use apim_domain::api::{ApiRecord, ApiStatus};
-use apim_store::{ApiSearch, ApiTerm, Audience, SearchStore, SortBy};
+use apim_store::{ApiSearch, ApiTerm, Audience, ContentStore, SearchStore, SortBy};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -267,7 +267,7 @@ struct PublisherApiInfo {
 }
 
 impl PublisherApiInfo {
-    fn of(api: &ApiRecord) -> PublisherApiInfo {
+    fn of(api: &ApiRecord, has_thumbnail: bool) -> PublisherApiInfo {
         let s = summary(api);
         PublisherApiInfo {
             id: api.id.clone(),
@@ -278,7 +278,7 @@ impl PublisherApiInfo {
             provider: api.provider.clone(),
             api_type: api.api_type.clone(),
             life_cycle_status: api.status.as_str().to_string(),
-            has_thumbnail: false,
+            has_thumbnail,
             security_scheme: s.security_scheme,
             created_time: s.created_time,
             updated_time: s.last_updated_time,
@@ -304,6 +304,8 @@ struct PortalApiInfo {
     created_time: Option<String>,
     provider: String,
     life_cycle_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thumbnail_uri: Option<String>,
     throttling_policies: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     business_information: Option<Value>,
@@ -313,8 +315,13 @@ struct PortalApiInfo {
     monetized_info: bool,
 }
 
+/// WSO2's `thumbnailUri`: where the portal fetches the API's thumbnail, relative to the API's base.
+fn thumbnail_uri(api: &ApiRecord, has_thumbnail: bool) -> Option<String> {
+    has_thumbnail.then(|| format!("/apis/{}/thumbnail", api.id))
+}
+
 impl PortalApiInfo {
-    fn of(api: &ApiRecord) -> PortalApiInfo {
+    fn of(api: &ApiRecord, has_thumbnail: bool) -> PortalApiInfo {
         let s = summary(api);
         PortalApiInfo {
             id: api.id.clone(),
@@ -326,6 +333,7 @@ impl PortalApiInfo {
             created_time: s.created_time,
             provider: api.provider.clone(),
             life_cycle_status: api.status.as_str().to_string(),
+            thumbnail_uri: thumbnail_uri(api, has_thumbnail),
             throttling_policies: s.policies,
             business_information: s.business_information.filter(Value::is_object),
             // Prototyped APIs are tried without subscribing.
@@ -352,13 +360,16 @@ struct ApiSearchResult {
     version: String,
     provider: String,
     status: String,
+    has_thumbnail: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thumbnail_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     business_information: Option<Value>,
     monetized_info: bool,
 }
 
 impl ApiSearchResult {
-    fn of(api: &ApiRecord) -> ApiSearchResult {
+    fn of(api: &ApiRecord, has_thumbnail: bool) -> ApiSearchResult {
         let s = summary(api);
         ApiSearchResult {
             id: api.id.clone(),
@@ -370,6 +381,8 @@ impl ApiSearchResult {
             version: api.version.clone(),
             provider: api.provider.clone(),
             status: api.status.as_str().to_string(),
+            has_thumbnail,
+            thumbnail_uri: thumbnail_uri(api, has_thumbnail),
             business_information: s.business_information.filter(Value::is_object),
             monetized_info: false,
         }
@@ -386,20 +399,24 @@ fn audience_of(who: Option<&Principal>) -> Audience<'_> {
     }
 }
 
-/// One page of the APIs a query matches, as `info` shows them.
+/// One page of the APIs a query matches, as `info` shows them (told whether each has a thumbnail: one query a
+/// page).
 async fn page_of<T>(
     cp: &ControlPlane,
     p: &HashMap<String, String>,
     path: &str,
     audience: Audience<'_>,
     (sort_by, descending): (SortBy, bool),
-    info: fn(&ApiRecord) -> T,
+    info: fn(&ApiRecord, bool) -> T,
 ) -> Result<Listing<T>> {
     let page = Page::of(p)?;
     let query = p.get("query").map(String::as_str).filter(|q| !q.trim().is_empty());
     let search = ApiSearch { terms: parse_query(query.unwrap_or(""))?, audience, sort_by, descending };
     let (apis, total) = cp.db.search_apis(&search, page.limit, page.offset).await?;
-    Ok(Listing::new(apis.iter().map(info).collect(), page.pagination(path, query, total)))
+    let ids: Vec<String> = apis.iter().map(|a| a.id.clone()).collect();
+    let with_thumbnail = cp.db.with_thumbnails(&ids).await?;
+    let list = apis.iter().map(|a| info(a, with_thumbnail.contains(&a.id))).collect();
+    Ok(Listing::new(list, page.pagination(path, query, total)))
 }
 
 /// Publisher `GET /apis`.

@@ -105,6 +105,7 @@ struct PublisherDetails {
     environment: Vec<EnvironmentInfo>,
     monetization_attributes: [(); 0],
     external_stores_enabled: bool,
+    doc_visibility_enabled: bool,
     portal_configuration_only_mode_enabled: bool,
     cross_tenant_subscription_enabled: bool,
     default_advance_policy: &'static str,
@@ -198,6 +199,8 @@ async fn publisher_settings(State(cp): State<Arc<ControlPlane>>, headers: Header
             environment: cp.environments().await?.iter().map(EnvironmentInfo::of).collect(),
             monetization_attributes: [],
             external_stores_enabled: false,
+            // Documents are OWNER_ONLY, PRIVATE or API_LEVEL in the DevPortal (docs.rs).
+            doc_visibility_enabled: true,
             portal_configuration_only_mode_enabled: false,
             cross_tenant_subscription_enabled: false,
             // What an API gets when its document names no policy (model.rs).

@@ -44,6 +44,16 @@ pub const PUBLISHER: &[(&str, &str)] = &[
     ("head", "/me/roles/{roleId}"),
     ("get", "/search"),
     ("get", "/api-categories"),
+    ("get", "/apis/{apiId}/documents"),
+    ("post", "/apis/{apiId}/documents"),
+    ("get", "/apis/{apiId}/documents/{documentId}"),
+    ("put", "/apis/{apiId}/documents/{documentId}"),
+    ("delete", "/apis/{apiId}/documents/{documentId}"),
+    ("get", "/apis/{apiId}/documents/{documentId}/content"),
+    ("post", "/apis/{apiId}/documents/{documentId}/content"),
+    ("post", "/apis/{apiId}/documents/validate"),
+    ("get", "/apis/{apiId}/thumbnail"),
+    ("put", "/apis/{apiId}/thumbnail"),
 ];
 
 pub const DEVPORTAL: &[(&str, &str)] = &[
@@ -73,6 +83,10 @@ pub const DEVPORTAL: &[(&str, &str)] = &[
     ("get", "/search"),
     ("get", "/tags"),
     ("get", "/api-categories"),
+    ("get", "/apis/{apiId}/documents"),
+    ("get", "/apis/{apiId}/documents/{documentId}"),
+    ("get", "/apis/{apiId}/documents/{documentId}/content"),
+    ("get", "/apis/{apiId}/thumbnail"),
 ];
 
 pub const ADMIN: &[(&str, &str)] = &[

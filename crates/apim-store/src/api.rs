@@ -169,8 +169,10 @@ impl ApiStore for Db {
 
     async fn delete_api(&self, id: &str, events: &[EventDraft]) -> Result<bool, StoreError> {
         // The API's own row last: whether it existed is what the last statement says.
-        let stmts: [&str; 5] = if matches!(self, Db::Postgres(_)) {
+        let stmts: [&str; 7] = if matches!(self, Db::Postgres(_)) {
             [
+                "DELETE FROM am_api_doc WHERE api_id = $1",
+                "DELETE FROM am_api_thumbnail WHERE api_id = $1",
                 "DELETE FROM am_api_label WHERE api_id = $1",
                 "DELETE FROM am_deployment WHERE api_id = $1",
                 "DELETE FROM am_revision WHERE api_id = $1",
@@ -179,6 +181,8 @@ impl ApiStore for Db {
             ]
         } else {
             [
+                "DELETE FROM am_api_doc WHERE api_id = ?",
+                "DELETE FROM am_api_thumbnail WHERE api_id = ?",
                 "DELETE FROM am_api_label WHERE api_id = ?",
                 "DELETE FROM am_deployment WHERE api_id = ?",
                 "DELETE FROM am_revision WHERE api_id = ?",

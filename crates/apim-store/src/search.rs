@@ -30,7 +30,7 @@ pub enum ApiTerm {
     Category(String),
     /// The API type (`HTTP`, `WS`, ...), case-insensitively.
     Type(String),
-    /// A case-insensitive part of anything the API's document says.
+    /// A case-insensitive part of anything the API's document says (and, in the Publisher, its documents).
     Content(String),
 }
 
@@ -161,6 +161,8 @@ fn contains_pattern(text: &str) -> String {
 /// A WHERE clause and its string parameters, numbered for PostgreSQL or `?` for the others.
 struct Clauses {
     pg: bool,
+    /// Whether content search reaches into the APIs' documents (the Publisher's, which sees every document).
+    documents: bool,
     parts: Vec<String>,
     binds: Vec<String>,
 }
@@ -189,6 +191,13 @@ impl Clauses {
             ApiTerm::Tag(v) => self.label("tag", v),
             ApiTerm::Category(v) => self.label("category", v),
             ApiTerm::Type(v) => format!("UPPER(a.api_type) = {}", self.ph(v.to_ascii_uppercase())),
+            ApiTerm::Content(v) if self.documents => {
+                let (api, name, text) = (self.ph(contains_pattern(v)), self.ph(contains_pattern(v)), self.ph(contains_pattern(v)));
+                format!(
+                    "(LOWER(a.document) LIKE {api} ESCAPE '!' OR EXISTS (SELECT 1 FROM am_api_doc d WHERE d.api_id = a.id AND \
+                     (LOWER(d.document) LIKE {name} ESCAPE '!' OR LOWER(d.inline_text) LIKE {text} ESCAPE '!')))"
+                )
+            }
             ApiTerm::Content(v) => format!("LOWER(a.document) LIKE {} ESCAPE '!'", self.ph(contains_pattern(v))),
         };
         self.parts.push(part);
@@ -229,7 +238,8 @@ impl Clauses {
 
 impl SearchStore for Db {
     async fn search_apis(&self, search: &ApiSearch<'_>, limit: i64, offset: i64) -> Result<(Vec<ApiRecord>, i64), StoreError> {
-        let mut c = Clauses { pg: matches!(self, Db::Postgres(_)), parts: Vec::new(), binds: Vec::new() };
+        let documents = matches!(search.audience, Audience::Publisher);
+        let mut c = Clauses { pg: matches!(self, Db::Postgres(_)), documents, parts: Vec::new(), binds: Vec::new() };
         for t in &search.terms {
             c.term(t);
         }
@@ -279,7 +289,8 @@ impl SearchStore for Db {
     }
 
     async fn tags(&self, audience: Audience<'_>) -> Result<Vec<(String, i64)>, StoreError> {
-        let mut c = Clauses { pg: matches!(self, Db::Postgres(_)), parts: vec!["t.kind = 'tag'".into()], binds: Vec::new() };
+        let mut c =
+            Clauses { pg: matches!(self, Db::Postgres(_)), documents: false, parts: vec!["t.kind = 'tag'".into()], binds: Vec::new() };
         c.audience(audience);
         // One spelling per tag (the smallest), counted once per API.
         let sql = format!(

@@ -390,6 +390,7 @@ async fn suite(db: Db) {
     portal::settings_and_identity(&cp).await;
     portal::search_and_lists(&cp).await;
     portal::categories(&cp).await;
+    portal::documents_and_thumbnails(&cp).await;
 }
 
 async fn scopes_suite(cp: &Cp) {

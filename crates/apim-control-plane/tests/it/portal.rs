@@ -322,3 +322,262 @@ pub(crate) async fn categories(cp: &Cp) {
     assert_eq!(cp.admin("DELETE", &format!("/api-categories/{finance_id}"), "admin", None).await.status, 200);
     assert_eq!(cp.admin("DELETE", &format!("/api-categories/{finance_id}"), "admin", None).await.status, 404);
 }
+
+/// A multipart/form-data request to the Publisher API: (field, Some((file name, content type)) for a file, value).
+async fn form(cp: &Cp, method: &str, path: &str, user: &str, parts: &[(&str, Option<(&str, &str)>, &str)]) -> http::Response {
+    let boundary = "apimportalboundary4f2";
+    let mut body = String::new();
+    for (name, file, value) in parts {
+        body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\""));
+        match file {
+            Some((file_name, content_type)) => {
+                body.push_str(&format!("; filename=\"{file_name}\"\r\nContent-Type: {content_type}\r\n\r\n"))
+            }
+            None => body.push_str("\r\n\r\n"),
+        }
+        body.push_str(value);
+        body.push_str("\r\n");
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    let ct = format!("multipart/form-data; boundary={boundary}");
+    http::request(
+        method,
+        &format!("{}/api/am/publisher/v4{path}", cp.base),
+        &[("authorization", &auth(user)), ("content-type", &ct)],
+        &body,
+    )
+    .await
+    .expect("request")
+}
+
+fn header<'a>(r: &'a http::Response, name: &str) -> &'a str {
+    r.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+pub(crate) async fn documents_and_thumbnails(cp: &Cp) {
+    let id = api(cp, "Docs", json!({"description": "An API with documents"}), true).await;
+    let docs = format!("/apis/{id}/documents");
+    let docs_path = docs.clone();
+    let create = move |body: Value| {
+        let path = docs_path.clone();
+        async move { cp.call("POST", &path, "creator", Some(body)).await }
+    };
+
+    // Each kind of source, each visibility.
+    let r = create(json!({"name": "Getting started", "type": "HOWTO", "sourceType": "INLINE", "inlineContent": "Hello, quickstart reader", "visibility": "API_LEVEL"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let started = r.json()["documentId"].as_str().expect("id").to_string();
+    assert_eq!(header(&r, "location"), format!("/api/am/publisher/v4{docs}/{started}"));
+    assert_eq!((r.json()["createdBy"].as_str(), r.json()["visibility"].as_str()), (Some("creator"), Some("API_LEVEL")));
+    let guide =
+        create(json!({"name": "Guide", "type": "SAMPLES", "sourceType": "MARKDOWN", "summary": "How to"})).await.json()["documentId"]
+            .as_str()
+            .expect("guide")
+            .to_string();
+    let r = form(cp, "POST", &format!("{docs}/{guide}/content"), "creator", &[("inlineContent", None, "# Guide\nsteps")]).await;
+    assert_eq!((r.status, r.json()["name"].as_str()), (200, Some("Guide")), "{}", r.body);
+    let site = create(json!({"name": "Website", "type": "PUBLIC_FORUM", "sourceType": "URL", "sourceUrl": "https://example.com/forum"}))
+        .await
+        .json()["documentId"]
+        .as_str()
+        .expect("site")
+        .to_string();
+    let sheet =
+        create(json!({"name": "Spec sheet", "type": "OTHER", "otherTypeName": "Sheet", "sourceType": "FILE", "visibility": "PRIVATE"}))
+            .await;
+    assert_eq!(sheet.status, 201, "{}", sheet.body);
+    let sheet = sheet.json()["documentId"].as_str().expect("sheet").to_string();
+    let r =
+        form(cp, "POST", &format!("{docs}/{sheet}/content"), "creator", &[("file", Some(("sheet.txt", "text/plain")), "file body")]).await;
+    assert_eq!((r.status, r.json()["fileName"].as_str()), (200, Some("sheet.txt")), "{}", r.body);
+    let notes = create(json!({"name": "Internal notes", "type": "OTHER", "otherTypeName": "Notes", "sourceType": "INLINE", "inlineContent": "owners only", "visibility": "OWNER_ONLY"}))
+        .await
+        .json()["documentId"]
+        .as_str()
+        .expect("notes")
+        .to_string();
+
+    // Bad input: a 400 naming the field, 409 for a name taken.
+    for (body, field) in [
+        (json!({"type": "HOWTO", "sourceType": "INLINE"}), "name"),
+        (json!({"name": "X", "sourceType": "INLINE"}), "type"),
+        (json!({"name": "X", "type": "RECIPE", "sourceType": "INLINE"}), "type"),
+        (json!({"name": "X", "type": "HOWTO", "sourceType": "PDF"}), "sourceType"),
+        (json!({"name": "X", "type": "HOWTO", "sourceType": "URL"}), "sourceUrl"),
+        (json!({"name": "X", "type": "HOWTO", "sourceType": "URL", "sourceUrl": "ftp://files.example.com/x"}), "sourceUrl"),
+        (json!({"name": "X", "type": "HOWTO", "sourceType": "URL", "sourceUrl": "javascript:alert(1)"}), "sourceUrl"),
+        (json!({"name": "X", "type": "OTHER", "sourceType": "INLINE"}), "otherTypeName"),
+        (json!({"name": "X", "type": "HOWTO", "sourceType": "FILE", "inlineContent": "text"}), "inlineContent"),
+        (json!({"name": "X", "type": "HOWTO", "sourceType": "INLINE", "visibility": "EVERYONE"}), "visibility"),
+        (json!({"name": "X".repeat(256), "type": "HOWTO", "sourceType": "INLINE"}), "name"),
+    ] {
+        let r = create(body.clone()).await;
+        assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some(field)), "{body}: {}", r.body);
+    }
+    assert_eq!(create(json!([1])).await.status, 400);
+    assert_eq!(create(json!({"name": "Guide", "type": "HOWTO", "sourceType": "INLINE"})).await.status, 409);
+    assert_eq!(
+        cp.call("POST", "/apis/no-such-api/documents", "creator", Some(json!({"name": "X", "type": "HOWTO", "sourceType": "INLINE"})))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(cp.call("POST", &docs, "subscriber", Some(json!({"name": "X", "type": "HOWTO", "sourceType": "INLINE"}))).await.status, 403);
+
+    // Lists, pages, the name check, updates.
+    let all = cp.call("GET", &docs, "publisher", None).await.json();
+    assert_eq!((all["count"].as_i64(), all["pagination"]["total"].as_i64()), (Some(5), Some(5)), "{all}");
+    let page = cp.call("GET", &format!("{docs}?limit=2"), "creator", None).await.json();
+    assert_eq!((page["count"].as_i64(), page["pagination"]["next"].as_str()), (Some(2), Some(format!("{docs}?limit=2&offset=2").as_str())));
+    assert_eq!(cp.call("GET", &format!("{docs}?offset=-1"), "creator", None).await.status, 400);
+    assert_eq!(cp.call("POST", &format!("{docs}/validate?name=Guide"), "creator", None).await.status, 200);
+    assert_eq!(cp.call("POST", &format!("{docs}/validate?name=Nope"), "creator", None).await.status, 404);
+    assert_eq!(cp.call("POST", &format!("{docs}/validate"), "creator", None).await.json()["error"][0]["message"], "name");
+    let r = cp
+        .call(
+            "PUT",
+            &format!("{docs}/{guide}"),
+            "creator",
+            Some(json!({"name": "Guide", "type": "SAMPLES", "sourceType": "MARKDOWN", "summary": "Updated"})),
+        )
+        .await;
+    assert_eq!((r.status, r.json()["summary"].as_str()), (200, Some("Updated")), "{}", r.body);
+    assert_eq!(
+        cp.call(
+            "PUT",
+            &format!("{docs}/{guide}"),
+            "creator",
+            Some(json!({"name": "Website", "type": "SAMPLES", "sourceType": "MARKDOWN"}))
+        )
+        .await
+        .status,
+        409
+    );
+    assert_eq!(
+        cp.call("PUT", &format!("{docs}/no-such-doc"), "creator", Some(json!({"name": "Y", "type": "HOWTO", "sourceType": "INLINE"})))
+            .await
+            .status,
+        404
+    );
+
+    // Content: text, markdown, the file, a redirect for URLs; uploads of the wrong kind are refused.
+    let r = cp.call("GET", &format!("{docs}/{guide}/content"), "creator", None).await;
+    assert_eq!((r.status, r.body.as_str(), header(&r, "content-type")), (200, "# Guide\nsteps", "text/markdown; charset=utf-8"));
+    let r = cp.call("GET", &format!("{docs}/{sheet}/content"), "creator", None).await;
+    assert_eq!((r.status, r.body.as_str(), header(&r, "content-type")), (200, "file body", "text/plain"));
+    assert!(header(&r, "content-disposition").contains("sheet.txt") && header(&r, "x-content-type-options") == "nosniff");
+    let r = cp.call("GET", &format!("{docs}/{site}/content"), "creator", None).await;
+    assert_eq!((r.status, header(&r, "location")), (303, "https://example.com/forum"));
+    assert_eq!(form(cp, "POST", &format!("{docs}/{site}/content"), "creator", &[("inlineContent", None, "x")]).await.status, 400);
+    let r = form(cp, "POST", &format!("{docs}/{sheet}/content"), "creator", &[("inlineContent", None, "x")]).await;
+    assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some("file")));
+    assert_eq!(cp.call("POST", &format!("{docs}/{sheet}/content"), "creator", Some(json!({}))).await.status, 400, "not multipart");
+
+    // Content search reaches the Publisher's documents.
+    assert!(names(&cp.call("GET", "/apis?query=quickstart", "creator", None).await.json()).contains(&"Docs"));
+
+    // The DevPortal: API_LEVEL to whoever sees the API, PRIVATE to signed-in callers, OWNER_ONLY to nobody.
+    let portal_docs = format!("/api/am/devportal/v3{docs}");
+    let anon = raw(cp, "GET", &portal_docs, None, "").await.json();
+    let mut seen = names(&anon);
+    seen.sort();
+    assert_eq!(seen, vec!["Getting started", "Guide", "Website"]);
+    let signed_in = cp.portal("GET", &docs, "subscriber", None).await.json();
+    assert_eq!(signed_in["pagination"]["total"], 4, "{signed_in}");
+    assert_eq!(raw(cp, "GET", &format!("{portal_docs}/{sheet}"), None, "").await.status, 404);
+    assert_eq!(cp.portal("GET", &format!("{docs}/{sheet}"), "subscriber", None).await.json()["name"], "Spec sheet");
+    assert_eq!(cp.portal("GET", &format!("{docs}/{notes}"), "subscriber", None).await.status, 404);
+    assert_eq!(cp.portal("GET", &format!("{docs}/{notes}/content"), "subscriber", None).await.status, 404);
+    let r = raw(cp, "GET", &format!("{portal_docs}/{started}/content"), None, "").await;
+    assert_eq!((r.status, r.body.as_str()), (200, "Hello, quickstart reader"));
+    let draft = api(cp, "DraftDocs", json!({}), false).await;
+    cp.call("POST", &format!("/apis/{draft}/documents"), "creator", Some(json!({"name": "D", "type": "HOWTO", "sourceType": "INLINE"})))
+        .await;
+    assert_eq!(raw(cp, "GET", &format!("/api/am/devportal/v3/apis/{draft}/documents"), None, "").await.status, 404, "unpublished API");
+
+    // Thumbnails: images only, told by their bytes, at most 1 MiB.
+    let thumb = format!("/apis/{id}/thumbnail");
+    assert_eq!(cp.call("GET", &thumb, "creator", None).await.status, 404);
+    let r = form(cp, "PUT", &thumb, "creator", &[("file", Some(("x.png", "image/png")), "not an image at all")]).await;
+    assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some("file")), "{}", r.body);
+    assert!(r.json()["description"].as_str().is_some_and(|d| d.contains("not an image")));
+    let svg = r#"<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>"#;
+    let r = form(cp, "PUT", &thumb, "creator", &[("file", Some(("icon.svg", "image/svg+xml")), svg)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), json!({"relativePath": format!("apis/{id}/thumbnail"), "mediaType": "image/svg+xml"}));
+    let r = cp.call("GET", &thumb, "creator", None).await;
+    assert_eq!((r.status, r.body.as_str(), header(&r, "content-type")), (200, svg, "image/svg+xml"));
+    assert!(header(&r, "content-security-policy").contains("sandbox"));
+    let gif = "GIF89a\u{1}\u{0}\u{1}\u{0}\u{0}\u{0}\u{0};";
+    let r = form(cp, "PUT", &thumb, "creator", &[("file", Some(("icon.gif", "application/octet-stream")), gif)]).await;
+    assert_eq!((r.status, r.json()["mediaType"].as_str()), (200, Some("image/gif")), "{}", r.body);
+    // One byte over the limit, read whole; and 50 MB, refused by its Content-Length before a byte of it is read.
+    let over = format!("GIF89a{}", "x".repeat(1024 * 1024 + 1 - 6));
+    let r = form(cp, "PUT", &thumb, "creator", &[("file", Some(("big.gif", "image/gif")), &over)]).await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert!(r.json()["description"].as_str().is_some_and(|d| d.contains("1024 KiB")), "{}", r.body);
+    let (status, body) = declared_only(cp, &format!("/api/am/publisher/v4{thumb}"), 50 * 1024 * 1024).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("1024 KiB"), "{body}");
+    assert_eq!(cp.call("GET", &thumb, "creator", None).await.body, gif, "the refused upload changed nothing");
+    assert_eq!(form(cp, "PUT", &thumb, "subscriber", &[("file", Some(("icon.gif", "image/gif")), gif)]).await.status, 403);
+    assert_eq!(
+        form(cp, "PUT", "/apis/no-such-api/thumbnail", "creator", &[("file", Some(("icon.gif", "image/gif")), gif)]).await.status,
+        404
+    );
+    let listed = cp.call("GET", "/apis?query=name:docs", "creator", None).await.json();
+    let flags: Vec<(String, bool)> = listed["list"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap_or("").to_string(), a["hasThumbnail"].as_bool().unwrap_or(false)))
+        .collect();
+    assert!(flags.contains(&("Docs".into(), true)) && flags.contains(&("DraftDocs".into(), false)), "{flags:?}");
+    let portal = raw(cp, "GET", "/api/am/devportal/v3/apis?query=name:docs", None, "").await.json();
+    assert_eq!(portal["list"][0]["thumbnailUri"], format!("/apis/{id}/thumbnail"));
+    let r = raw(cp, "GET", &format!("/api/am/devportal/v3{thumb}"), None, "").await;
+    assert_eq!((r.status, r.body.as_str()), (200, gif));
+
+    // Deleting a document, then the API with what is left.
+    assert_eq!(cp.call("DELETE", &format!("{docs}/{notes}"), "creator", None).await.status, 200);
+    assert_eq!(cp.call("DELETE", &format!("{docs}/{notes}"), "creator", None).await.status, 404);
+    assert_eq!(cp.call("DELETE", &format!("/apis/{id}"), "admin", None).await.status, 200);
+    assert_eq!(cp.call("GET", &format!("{docs}/{guide}"), "creator", None).await.status, 404);
+    assert_eq!(cp.call("GET", &thumb, "creator", None).await.status, 404);
+}
+
+/// Sends only the head of a PUT declaring `length` bytes of multipart body (and a few of them), and reads the answer:
+/// what a server that refuses by the declared size says before the body arrives.
+async fn declared_only(cp: &Cp, path: &str, length: usize) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = cp.base.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {}\r\ncontent-type: multipart/form-data; boundary=b\r\ncontent-length: {length}\r\n\r\n--b\r\n",
+        auth("creator")
+    );
+    s.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+            let text = String::from_utf8_lossy(&answer);
+            if let Some((h, b)) = text.split_once("\r\n\r\n") {
+                let len = h
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)));
+                if len.is_some_and(|n| b.len() >= n) {
+                    break;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read).await.expect("answered before the body was sent");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text)
+}

@@ -24,11 +24,12 @@ macro_rules! texts {
             (6_i64, "notice", include_str!(concat!($dir, "/0006_notice.sql"))),
             (7_i64, "token grant kind", include_str!(concat!($dir, "/0007_token_aut.sql"))),
             (8_i64, "api labels", include_str!(concat!($dir, "/0008_api_label.sql"))),
+            (9_i64, "api content", include_str!(concat!($dir, "/0009_api_content.sql"))),
         ]
     };
 }
 
-type Texts = [(i64, &'static str, &'static str); 8];
+type Texts = [(i64, &'static str, &'static str); 9];
 const MYSQL: Texts = texts!("../../migrations/mysql");
 const POSTGRES: Texts = texts!("../../migrations/postgres");
 const SQLITE: Texts = texts!("../../migrations/sqlite");
@@ -167,7 +168,7 @@ async fn four_nodes_migrate_a_fresh_sqlite_file_at_once() {
 // ---- MariaDB: a migration cut short by a crash, and databases migrated by the previous release ----
 
 /// The MariaDB texts as released before they were made re-runnable (their checksums are in old databases); 0008
-/// was re-runnable from the start, so its text is this build's.
+/// and later were re-runnable from the start, so their texts are this build's.
 const LEGACY_MYSQL: Texts = texts!("legacy_mysql");
 
 /// sqlx's migrator as the previous release ran it (no lock of ours, no repair), on a raw connection.
