@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
 use crate::ControlPlane;
+use crate::internal::GATEWAY_SEEN_EVERY;
 
 /// Heartbeat period; subscribers reconnect after three silent seconds.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -40,13 +41,14 @@ impl ControlPlane {
         hub::event_hub_server::EventHubServer::new(HubService { cp: self.clone(), credentials })
     }
 
-    /// Drops events older than [`RETENTION`] beyond the newest [`KEEP_EVENTS`], and revoked tokens that have
-    /// expired. A subscriber older than what is left is told to resync from a snapshot.
+    /// Drops events older than [`RETENTION`] beyond the newest [`KEEP_EVENTS`], revoked tokens that have
+    /// expired, and what it knew of gateway nodes silent for [`RETENTION`]. A subscriber older than what is left is told to resync from a snapshot.
     pub async fn prune(&self) -> Result<u64, apim_store::StoreError> {
         let head = self.db.last_event_seq().await?;
         let before = self.clock.unix_secs() - RETENTION.as_secs() as i64;
         let pruned = self.db.prune_events(before, head - KEEP_EVENTS).await?;
         self.prune_revocations().await?;
+        self.prune_gateways().await?;
         Ok(pruned)
     }
 }
@@ -86,18 +88,28 @@ impl hub::event_hub_server::EventHub for HubService {
             let msg = HubMessage { kind: Some(Kind::Resync(hub::Resync { reason: reason.into(), oldest_seq: first, head_seq: head })) };
             let _ = tx.try_send(Ok(msg));
         } else {
-            tokio::spawn(follow(self.cp.clone(), Cursor::new(sub.last_seq, &sub.pending, self.cp.now_ms()), tx, sub.node_id));
+            let gateway = sub.role == "gateway";
+            tokio::spawn(follow(self.cp.clone(), Cursor::new(sub.last_seq, &sub.pending, self.cp.now_ms()), tx, sub.node_id, gateway));
         }
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 }
 
 /// Sends what the cursor has not seen, then waits for the log to move (or for a gap's late commit), sending a
-/// heartbeat each quiet second. Ends when the subscriber goes away.
-async fn follow(cp: Arc<ControlPlane>, mut cursor: Cursor, tx: mpsc::Sender<Result<HubMessage, Status>>, node: String) {
+/// heartbeat each quiet second; a `gateway` subscriber is noted as heard from every [`GATEWAY_SEEN_EVERY`]. Ends
+/// when the subscriber goes away.
+async fn follow(cp: Arc<ControlPlane>, mut cursor: Cursor, tx: mpsc::Sender<Result<HubMessage, Status>>, node: String, gateway: bool) {
     let mut tail = cp.shared_tail();
     let mut last_sent = tokio::time::Instant::now();
+    // On the control plane's clock, which decides when a silent gateway is gone.
+    let mut heard: Option<std::time::Instant> = None;
     loop {
+        if gateway && heard.is_none_or(|t| cp.clock.instant().saturating_duration_since(t) >= GATEWAY_SEEN_EVERY) {
+            heard = Some(cp.clock.instant());
+            if let Err(e) = cp.gateway_heard(&node).await {
+                tracing::debug!(%node, "cannot note the gateway as heard from: {e}");
+            }
+        }
         let mut after = cursor.floor();
         loop {
             let batch = match cp.db.events_after(after, BATCH).await {

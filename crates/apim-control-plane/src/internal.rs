@@ -3,7 +3,9 @@
 //! (which become `TOKEN_REVOCATION` events for every gateway). HTTP Basic with the `[apim.event_hub]`
 //! credentials, as in WSO2.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use apim_store::AdminStore;
 use apim_wire::{RevokedJwt, RevokedTokenEntry, RuntimeState};
@@ -32,6 +34,19 @@ pub(crate) fn routes() -> Router<Arc<ControlPlane>> {
 /// Admin-object kind holding what each gateway node last reported it serves (`name` is the node id).
 pub(crate) const GATEWAY_NODE: &str = "gateway_node";
 
+/// Admin-object kind holding when a gateway node was last heard on an event-hub stream (`name` is the node id):
+/// a gateway reports its revisions only when they change, so its stream is what says it is still there.
+const GATEWAY_SEEN: &str = "gateway_seen";
+
+/// A gateway node heard from neither by a report nor on an event-hub stream (of any control plane on the database)
+/// for this long, 5 minutes, is gone: it leaves the node list. Its rows are deleted once it has been silent for
+/// [`crate::hub::RETENTION`].
+pub const GATEWAY_SILENCE: Duration = Duration::from_secs(5 * 60);
+
+/// How often a control plane notes the gateways subscribed to its event hub as heard from; well within
+/// [`GATEWAY_SILENCE`].
+pub(crate) const GATEWAY_SEEN_EVERY: Duration = Duration::from_secs(60);
+
 /// One gateway's report, as stored.
 #[derive(serde::Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -52,15 +67,81 @@ pub(crate) struct ServedRevision {
 }
 
 impl ControlPlane {
-    /// Every gateway node's last report.
+    /// The last report of every gateway node not gone (heard from within [`GATEWAY_SILENCE`]).
     pub(crate) async fn gateway_reports(&self) -> std::result::Result<Vec<(String, GatewayReport)>, apim_store::StoreError> {
+        let heard = self.gateways_heard().await?;
+        let since = self.clock.unix_secs() - GATEWAY_SILENCE.as_secs() as i64;
         Ok(self
             .db
             .list_objects(GATEWAY_NODE)
             .await?
             .into_iter()
-            .filter_map(|(_, name, doc)| Some((name, serde_json::from_str(&doc).ok()?)))
+            .filter_map(|(_, name, doc)| Some((name, serde_json::from_str::<GatewayReport>(&doc).ok()?)))
+            .filter(|(name, r)| r.reported_at.max(heard.get(name).copied().unwrap_or(0)) >= since)
             .collect())
+    }
+
+    /// The gateway nodes the control plane knows, by id: those heard from, by a report or on an event-hub stream,
+    /// within [`GATEWAY_SILENCE`].
+    pub async fn gateway_nodes(&self) -> std::result::Result<Vec<String>, apim_store::StoreError> {
+        let since = self.clock.unix_secs() - GATEWAY_SILENCE.as_secs() as i64;
+        let mut heard = self.gateways_heard().await?;
+        for (_, name, doc) in self.db.list_objects(GATEWAY_NODE).await? {
+            let reported = serde_json::from_str::<GatewayReport>(&doc).map(|r| r.reported_at).unwrap_or(0);
+            let last = heard.entry(name).or_insert(reported);
+            *last = (*last).max(reported);
+        }
+        let mut nodes: Vec<String> = heard.into_iter().filter(|(_, last)| *last >= since).map(|(name, _)| name).collect();
+        nodes.sort();
+        Ok(nodes)
+    }
+
+    /// Notes a gateway node subscribed to this event hub as heard from now.
+    pub(crate) async fn gateway_heard(&self, node: &str) -> std::result::Result<(), apim_store::StoreError> {
+        let doc = json!({"seenAt": self.clock.unix_secs()}).to_string();
+        match self.db.list_objects(GATEWAY_SEEN).await?.into_iter().find(|(_, name, _)| name == node) {
+            Some((id, _, _)) => {
+                self.db.update_object(GATEWAY_SEEN, &id, node, &doc, &[]).await?;
+            }
+            None => match self.db.create_object(GATEWAY_SEEN, &uuid::Uuid::new_v4().to_string(), node, &doc, &[]).await {
+                // Another control plane noted it at the same moment.
+                Ok(()) | Err(apim_store::StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e),
+            },
+        }
+        Ok(())
+    }
+
+    /// When each gateway node was last heard on an event-hub stream (Unix seconds).
+    async fn gateways_heard(&self) -> std::result::Result<HashMap<String, i64>, apim_store::StoreError> {
+        Ok(self
+            .db
+            .list_objects(GATEWAY_SEEN)
+            .await?
+            .into_iter()
+            .map(|(_, name, doc)| {
+                let seen = serde_json::from_str::<Value>(&doc).ok().and_then(|d| d.get("seenAt")?.as_i64()).unwrap_or(0);
+                (name, seen)
+            })
+            .collect())
+    }
+
+    /// Deletes the rows of gateway nodes silent for [`crate::hub::RETENTION`].
+    pub(crate) async fn prune_gateways(&self) -> std::result::Result<(), apim_store::StoreError> {
+        let before = self.clock.unix_secs() - crate::hub::RETENTION.as_secs() as i64;
+        let heard = self.gateways_heard().await?;
+        for (id, name, doc) in self.db.list_objects(GATEWAY_NODE).await? {
+            let reported = serde_json::from_str::<GatewayReport>(&doc).map(|r| r.reported_at).unwrap_or(0);
+            if reported.max(heard.get(&name).copied().unwrap_or(0)) < before {
+                self.db.delete_object(GATEWAY_NODE, &id, &[]).await?;
+            }
+        }
+        for (id, name, _) in self.db.list_objects(GATEWAY_SEEN).await? {
+            if heard.get(&name).copied().unwrap_or(0) < before {
+                self.db.delete_object(GATEWAY_SEEN, &id, &[]).await?;
+            }
+        }
+        Ok(())
     }
 }
 

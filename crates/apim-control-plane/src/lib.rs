@@ -34,6 +34,7 @@ use apim_store::{Db, UserAuth};
 
 pub use auth::SharedValidator;
 pub use error::ApiError;
+pub use internal::GATEWAY_SILENCE;
 pub use runtime::ApiScope;
 
 /// A gateway environment deployments can target.

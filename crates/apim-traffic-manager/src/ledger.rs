@@ -10,7 +10,8 @@
 //! to its demand (admitted, and refused for want of allowance); together the caps add up to the quota, and the
 //! gateways stop there on their own.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use apim_wire::throttle::{Allowance, Decision, UsageRecord};
 use dashmap::DashMap;
@@ -24,6 +25,10 @@ pub const MAX_WINDOW_MS: u64 = 3653 * 24 * 3600 * 1000;
 /// A record for a window this far ahead of the traffic manager's clock is refused (clock skew beyond it is a
 /// configuration problem to fix, not one to count).
 const MAX_AHEAD_MS: u64 = 60_000;
+/// A gateway with no usage stream open here that has sent nothing for this long (5 minutes) is gone: it leaves
+/// `apim_tm_gateways` at once, and the ledger forgets its name once no open window holds a count of its. A gateway
+/// with a stream open is never gone (an idle one sends nothing; HTTP/2 pings keep the stream honest).
+pub const GATEWAY_SILENCE_MS: u64 = 5 * 60 * 1000;
 
 /// Why a record was refused; counted per reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,11 +76,21 @@ pub struct Outcome {
     pub allowances: Vec<Allowance>,
 }
 
+/// What the ledger knows of a gateway besides its number.
+struct Gateway {
+    name: String,
+    /// Usage streams open from it.
+    streams: AtomicU32,
+    /// When it last opened or closed a stream or sent a batch (Unix ms).
+    last_seen_ms: AtomicU64,
+}
+
 #[derive(Default)]
 pub struct Ledger {
     windows: Map<String, Window>,
+    /// Gateway id → its number; an entry's lock also orders a stream's opening against forgetting the gateway.
     gateways: Map<String, u32>,
-    names: std::sync::RwLock<Vec<String>>,
+    by_number: Map<u32, Gateway>,
     next_gateway: AtomicU64,
     pub records: AtomicU64,
     pub stale: AtomicU64,
@@ -85,24 +100,54 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// A small number for a gateway id, stable for the traffic manager's life.
+    /// A small number for a gateway id, stable while the ledger remembers the gateway (a forgotten one that comes
+    /// back gets a new number: no window holds a count under the old one).
     pub fn gateway(&self, id: &str) -> u32 {
         if let Some(n) = self.gateways.get(id) {
             return *n;
         }
-        *self.gateways.entry(id.to_string()).or_insert_with(|| {
-            let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
-            names.push(id.to_string());
-            self.next_gateway.fetch_add(1, Ordering::Relaxed) as u32
-        })
+        *self.gateways.entry(id.to_string()).or_insert_with(|| self.number(id))
+    }
+
+    /// A usage stream from gateway `id` opened: its number, and it is live until the stream closes.
+    pub fn attach(&self, id: &str, now_ms: u64) -> u32 {
+        // Under the entry's lock, so the gateway cannot be forgotten between its lookup and the stream's count.
+        let n = self.gateways.entry(id.to_string()).or_insert_with(|| self.number(id));
+        if let Some(g) = self.by_number.get(&*n) {
+            g.streams.fetch_add(1, Ordering::Relaxed);
+            g.last_seen_ms.fetch_max(now_ms, Ordering::Relaxed);
+        }
+        *n
+    }
+
+    /// A usage stream from `gateway` closed; the silence counts from now.
+    pub fn detach(&self, gateway: u32, now_ms: u64) {
+        if let Some(g) = self.by_number.get(&gateway) {
+            let _ = g.streams.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| s.checked_sub(1));
+            g.last_seen_ms.fetch_max(now_ms, Ordering::Relaxed);
+        }
+    }
+
+    /// `gateway` sent a batch.
+    pub fn seen(&self, gateway: u32, now_ms: u64) {
+        if let Some(g) = self.by_number.get(&gateway) {
+            g.last_seen_ms.fetch_max(now_ms, Ordering::Relaxed);
+        }
+    }
+
+    fn number(&self, id: &str) -> u32 {
+        let n = self.next_gateway.fetch_add(1, Ordering::Relaxed) as u32;
+        self.by_number.insert(n, Gateway { name: id.to_string(), streams: AtomicU32::new(0), last_seen_ms: AtomicU64::new(0) });
+        n
     }
 
     fn name(&self, gateway: u32) -> String {
-        self.names.read().unwrap_or_else(|e| e.into_inner()).get(gateway as usize).cloned().unwrap_or_default()
+        self.by_number.get(&gateway).map(|g| g.name.clone()).unwrap_or_default()
     }
 
-    pub fn gateway_count(&self) -> usize {
-        self.gateways.len()
+    /// Gateways not gone: a usage stream open, or heard from within [`GATEWAY_SILENCE_MS`].
+    pub fn gateway_count(&self, now_ms: u64) -> usize {
+        self.by_number.iter().filter(|g| !g.gone(now_ms)).count()
     }
 
     /// Adds one gateway's record; a key whose sum reaches its quota yields a decision (once per window), one past
@@ -204,9 +249,27 @@ impl Ledger {
             .collect()
     }
 
-    /// Drops windows that have ended.
+    /// Drops windows that have ended, and forgets gateways gone (silent past [`GATEWAY_SILENCE_MS`]) that no open
+    /// window holds a count of.
     pub fn sweep(&self, now_ms: u64) {
         self.windows.retain(|_, w| now_ms < w.start_ms + w.window_ms);
+        let gone: HashSet<u32> = self.by_number.iter().filter(|g| g.gone(now_ms)).map(|g| *g.key()).collect();
+        if gone.is_empty() {
+            return;
+        }
+        let mut counted = HashSet::new();
+        for w in self.windows.iter() {
+            counted.extend(w.by_gateway.iter().map(|s| s.gateway).filter(|g| gone.contains(g)));
+        }
+        for n in gone.difference(&counted) {
+            let Some(name) = self.by_number.get(n).map(|g| g.name.clone()) else { continue };
+            // Checked again under the entry's lock: a stream may have opened since.
+            let removed = self.gateways.remove_if(&name, |_, m| m == n && self.by_number.get(n).is_some_and(|g| g.gone(now_ms)));
+            if removed.is_some() {
+                self.by_number.remove(n);
+                tracing::info!(gateway = %name, "gateway forgotten: no usage stream and silent for {} s", GATEWAY_SILENCE_MS / 1000);
+            }
+        }
     }
 
     pub fn keys(&self) -> usize {
@@ -222,6 +285,12 @@ impl Ledger {
         [Rejected::EmptyKey, Rejected::LongKey, Rejected::BadWindow, Rejected::Ahead]
             .into_iter()
             .map(|r| (r.as_str(), self.rejected[r as usize].load(Ordering::Relaxed)))
+    }
+}
+
+impl Gateway {
+    fn gone(&self, now_ms: u64) -> bool {
+        self.streams.load(Ordering::Relaxed) == 0 && now_ms.saturating_sub(self.last_seen_ms.load(Ordering::Relaxed)) > GATEWAY_SILENCE_MS
     }
 }
 

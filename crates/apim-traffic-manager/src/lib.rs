@@ -143,6 +143,7 @@ impl TrafficManager {
     pub fn ingest(&self, gateway: u32, batch: &UsageBatch) {
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         let now = self.now_ms();
+        self.ledger.seen(gateway, now);
         let mut out = DecisionBatch::default();
         for r in &batch.records {
             if !self.cfg.skip_policies.is_empty() && self.cfg.skip_policies.contains(&r.policy) {
@@ -293,7 +294,7 @@ impl TrafficManager {
              apim_tm_decisions_forwarded_total{{direction=\"out\"}} {}\n\
              # TYPE apim_tm_usage_records_rejected_total counter\n",
             g(&self.stats.usage_streams),
-            l.gateway_count(),
+            l.gateway_count(self.now_ms()),
             g(&self.stats.batches),
             g(&l.records),
             g(&l.stale),
@@ -370,5 +371,55 @@ mod tests {
         tm.ingest(gw, &UsageBatch { gateway_id: "gw".into(), seq: 2, records: vec![record("Gold", "c")] });
         assert!(decisions.try_recv().is_err());
         assert_eq!(tm.ledger.stale.load(Ordering::Relaxed), 1);
+    }
+
+    /// Gateways gone for good leave `apim_tm_gateways` after `GATEWAY_SILENCE_MS` (5 minutes) without a usage stream,
+    /// on a clock the test moves; one with a stream open stays however quiet it is.
+    #[test]
+    fn silent_gateways_leave_the_gauge_and_the_ledger() {
+        let clock = Clock::manual(1_800_000_000_000);
+        let tm = TrafficManager::with_clock(
+            Config {
+                throttle_decision_endpoints: Vec::new(),
+                event_hub_endpoints: Vec::new(),
+                duplicate_urls: Vec::new(),
+                skip_policies: Vec::new(),
+                basic: String::new(),
+            },
+            clock.clone(),
+        );
+        let gauge = |tm: &TrafficManager| {
+            let text = tm.metrics_text();
+            text.lines().find_map(|l| l.strip_prefix("apim_tm_gateways ")).map(str::to_string).expect("apim_tm_gateways")
+        };
+        let (busy, quiet, idle) =
+            (tm.ledger.attach("gw-busy", tm.now_ms()), tm.ledger.attach("gw-quiet", tm.now_ms()), tm.ledger.attach("gw-idle", tm.now_ms()));
+        // gw-busy used a key whose window lasts an hour; gw-quiet used nothing; gw-idle keeps its stream open.
+        let record = UsageRecord {
+            key: "k".into(),
+            window_start_ms: 1_800_000_000_000 - 1_800_000_000_000 % 3_600_000,
+            window_ms: 3_600_000,
+            quota: 100,
+            bytes: false,
+            used: 1,
+            condition: "subscription".into(),
+            refused: 0,
+            policy: "Gold".into(),
+        };
+        tm.ingest(busy, &UsageBatch { gateway_id: "gw-busy".into(), seq: 1, records: vec![record] });
+        tm.ledger.detach(busy, tm.now_ms());
+        tm.ledger.detach(quiet, tm.now_ms());
+        assert_eq!(gauge(&tm), "3");
+
+        clock.advance(Duration::from_millis(ledger::GATEWAY_SILENCE_MS));
+        tm.ledger.sweep(tm.now_ms());
+        assert_eq!(gauge(&tm), "3", "silent for exactly the limit: not gone yet");
+        clock.advance(Duration::from_millis(1));
+        tm.ledger.sweep(tm.now_ms());
+        assert_eq!(gauge(&tm), "1", "only the gateway with a stream open is left");
+        assert_ne!(tm.ledger.gateway("gw-quiet"), quiet, "forgotten: it comes back under a new number");
+        assert_eq!(tm.ledger.gateway("gw-busy"), busy, "remembered while an open window holds its count");
+        assert_eq!(tm.ledger.total("k", tm.now_ms()), 1);
+        assert_eq!(tm.ledger.attach("gw-idle", tm.now_ms()), idle);
     }
 }

@@ -68,7 +68,10 @@ impl usage_server::Usage for Service {
                 let id = match &gateway {
                     Some((name, id)) if *name == batch.gateway_id => *id,
                     _ => {
-                        let id = tm.ledger.gateway(&batch.gateway_id);
+                        if let Some((_, old)) = &gateway {
+                            tm.ledger.detach(*old, tm.now_ms());
+                        }
+                        let id = tm.ledger.attach(&batch.gateway_id, tm.now_ms());
                         tracing::info!(gateway = %batch.gateway_id, "gateway reporting usage");
                         gateway = Some((batch.gateway_id.clone(), id));
                         id
@@ -78,6 +81,9 @@ impl usage_server::Usage for Service {
                 if tx.send(Ok(UsageAck { seq: batch.seq })).await.is_err() {
                     break;
                 }
+            }
+            if let Some((_, id)) = gateway {
+                tm.ledger.detach(id, tm.now_ms());
             }
             tm.stats.usage_streams.fetch_sub(1, Ordering::Relaxed);
         });

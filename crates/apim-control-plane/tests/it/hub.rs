@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use apim_control_plane::ControlPlane;
+use apim_control_plane::{ControlPlane, GATEWAY_SILENCE};
 use apim_domain::clock::Clock;
 use apim_store::{AdminStore, ApiStore, Db};
 use apim_test_support::db::{Backend, TestDb};
@@ -23,7 +23,11 @@ struct Node {
 }
 
 async fn node(db: &Db) -> Node {
-    let cp = ControlPlane::new(db.clone(), db.clone(), config(), None, None);
+    serve(ControlPlane::new(db.clone(), db.clone(), config(), None, None)).await
+}
+
+/// The control plane's event hub and routes on sockets of their own.
+async fn serve(cp: Arc<ControlPlane>) -> Node {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let grpc = format!("http://{}", l.local_addr().expect("addr"));
     let svc = cp.event_hub();
@@ -285,4 +289,47 @@ async fn revocations_are_kept_until_they_expire() {
     clock.advance(Duration::from_secs(3540));
     cp.prune().await.expect("prune");
     assert!(kept().await.is_empty());
+}
+
+/// Gateway nodes gone for good leave the node list once silent for `GATEWAY_SILENCE` (5 minutes) on the control
+/// plane's clock, moved by the test: one that only reported is gone; one whose event-hub stream is open stays (its
+/// stream notes it as heard from); rows silent for the retention period are deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_gateways_leave_the_node_list() {
+    let dir = TempDir::new("apim-cp-nodes");
+    let db = connect(&sqlite(&dir)).await;
+    db.migrate("apim_db").await.expect("migrate");
+    let clock = Clock::manual(1_800_000_000_000);
+    let n = serve(ControlPlane::with_clock(db.clone(), db.clone(), config(), None, None, None, clock.clone())).await;
+    let good = basic("hub", "hub-pw");
+    let url = format!("{}/internal/data/v1/apis/deployed-revisions?gatewayId=gw-reported&gatewayLabel=Default", n.http);
+    let r = http::request("PATCH", &url, &[("authorization", &good), ("content-type", "application/json")], "[]").await.expect("patch");
+    assert_eq!(r.status, 200, "{}", r.body);
+    // A stream open as `test-gw` (role gateway).
+    let _stream = subscribe(&n.grpc, &good, 0, vec![]).await.expect("subscribe");
+    let listed_as = |want: &'static [&'static str]| {
+        let cp = n.cp.clone();
+        async move {
+            let waited = tokio::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    let nodes = cp.gateway_nodes().await.expect("nodes");
+                    if nodes == want {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await;
+            assert!(waited.is_ok(), "the node list never became {want:?}: {:?}", cp.gateway_nodes().await);
+        }
+    };
+    listed_as(&["gw-reported", "test-gw"]).await;
+    clock.advance(GATEWAY_SILENCE);
+    assert_eq!(n.cp.gateway_nodes().await.expect("nodes"), ["gw-reported", "test-gw"], "silent for exactly the limit");
+    clock.advance(Duration::from_secs(1));
+    listed_as(&["test-gw"]).await;
+    clock.advance(apim_control_plane::hub::RETENTION);
+    n.cp.prune().await.expect("prune");
+    assert!(db.list_objects("gateway_node").await.expect("list").is_empty(), "the silent node's report is deleted");
+    listed_as(&["test-gw"]).await;
 }
