@@ -518,7 +518,21 @@ fn env_fields(o: &Map<String, Value>) -> Result<(String, String, String, crate::
         .transpose()
         .map_err(|e| ApiError::field("vhosts[0]", format!("ports must be integers from 0 to 65535: {e}")))?
         .unwrap_or_default();
-    Ok((name.to_string(), kind, host.to_string(), vhost.ports()))
+    let ports = vhost.ports();
+    if !http_context_ok(&ports.http_context) {
+        return Err(ApiError::field(
+            "vhosts[0].httpContext",
+            "must be an optional `/` and letters, digits and inner dashes (WSO2's pattern)",
+        ));
+    }
+    Ok((name.to_string(), kind, host.to_string(), ports))
+}
+
+/// WSO2's `VHost.httpContext` pattern, `^\/?([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])*$`, at most 255
+/// characters: it is put into gateway URLs.
+fn http_context_ok(c: &str) -> bool {
+    let rest = c.strip_prefix('/').unwrap_or(c);
+    c.len() <= 255 && rest.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') && !rest.starts_with('-') && !rest.ends_with('-')
 }
 
 async fn create_environment(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, body: Bytes) -> Result<Response> {
@@ -527,7 +541,8 @@ async fn create_environment(State(cp): State<Arc<ControlPlane>>, headers: Header
     if cp.cfg.environments.iter().any(|e| e.name == name) {
         return Err(ApiError::conflict(format!("environment `{name}` already exists (from deployment.toml)")));
     }
-    let env = crate::Environment { id: uuid::Uuid::new_v4().to_string(), name: name.clone(), kind, vhost: host, ports, ..Default::default() };
+    let env =
+        crate::Environment { id: uuid::Uuid::new_v4().to_string(), name: name.clone(), kind, vhost: host, ports, ..Default::default() };
     let doc = env_json(&env, false);
     cp.db
         .create_object(

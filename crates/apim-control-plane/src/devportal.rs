@@ -168,16 +168,14 @@ async fn app_fields(cp: &ControlPlane, v: &Value) -> Result<(String, String, Str
     Ok((name.to_string(), policy, token_type.to_string(), json!({"description": description, "attributes": attributes})))
 }
 
-async fn list_applications(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap) -> Result<Response> {
+async fn list_applications(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response> {
     let who = cp.principal(&headers).await?;
     who.require(APPS)?;
-    let mut list = Vec::new();
-    for app in cp.db.list_applications(Some(&who.username)).await? {
-        let subs = cp.db.list_subscriptions(Some(&app.id), None).await?.len();
-        list.push(app_json(&app, &cp.db.key_mappings(&app.id).await?, subs));
-    }
-    Ok(Json(json!({"count": list.len(), "list": list, "pagination": {"offset": 0, "limit": list.len(), "total": list.len()}}))
-        .into_response())
+    crate::search::devportal_applications(&cp, &who, &p).await
 }
 
 async fn create_application(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, body: Bytes) -> Result<Response> {

@@ -1,5 +1,5 @@
 //! API lists and search with WSO2's query syntax: `GET /apis` and `GET /search` on the Publisher and the
-//! DevPortal, and the DevPortal's `GET /tags`. A query is terms separated by spaces, `key:value` (`name:`,
+//! DevPortal, the DevPortal's `GET /tags`, and its application list (`ApplicationInfo`, paged the same way). A query is terms separated by spaces, `key:value` (`name:`,
 //! `context:`, `version:`, `provider:`, `status:`, `tag:`, `api-category:`, `type:`, `content:`) or a bare word
 //! (content search); a value may be quoted to hold spaces. Everything is filtered and paged in SQL
 //! (`apim_store::SearchStore`), so a page costs two queries whatever the number of APIs.
@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use apim_domain::api::{ApiRecord, ApiStatus};
-use apim_store::{ApiSearch, ApiTerm, Audience, ContentStore, SearchStore, SortBy};
+use apim_store::{ApiSearch, ApiTerm, AppSearch, AppSortBy, Audience, ContentStore, SearchStore, SortBy};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -473,6 +473,75 @@ async fn tags(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p):
         .map(|(value, count)| Tag { value, count })
         .collect();
     Ok(Json(Listing::new(list, page.pagination("/tags", None, total))).into_response())
+}
+
+// === the DevPortal's applications ===
+
+/// The fields of an application's stored document (WSO2's DevPortal application DTO) that its summary shows.
+#[derive(Default, Deserialize)]
+struct AppSummary {
+    description: Option<String>,
+    #[serde(default)]
+    attributes: serde_json::Map<String, Value>,
+}
+
+/// WSO2's `ApplicationInfo`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApplicationInfo {
+    application_id: String,
+    name: String,
+    throttling_policy: String,
+    description: String,
+    status: &'static str,
+    groups: [(); 0],
+    subscription_count: i64,
+    attributes: serde_json::Map<String, Value>,
+    owner: String,
+    token_type: &'static str,
+    created_time: String,
+}
+
+impl ApplicationInfo {
+    fn of(app: &apim_domain::api::ApplicationRecord, subscriptions: i64) -> ApplicationInfo {
+        let d: AppSummary = serde_json::from_str(&app.document).unwrap_or_default();
+        ApplicationInfo {
+            application_id: app.id.clone(),
+            name: app.name.clone(),
+            throttling_policy: app.throttling_policy.clone(),
+            description: d.description.unwrap_or_default(),
+            // No approval workflow: an application is usable once created.
+            status: "APPROVED",
+            groups: [],
+            subscription_count: subscriptions,
+            attributes: d.attributes,
+            owner: app.owner.clone(),
+            token_type: if app.token_type == "OPAQUE" { "OAUTH" } else { "JWT" },
+            created_time: (app.created_at * 1000).to_string(),
+        }
+    }
+}
+
+/// DevPortal `GET /applications`: one page of the caller's own applications; `query` is a part of the name.
+pub(crate) async fn devportal_applications(cp: &ControlPlane, who: &Principal, p: &HashMap<String, String>) -> Result<Response> {
+    let page = Page::of(p)?;
+    let sort_by = match p.get("sortBy").map(String::as_str) {
+        None | Some("name") => AppSortBy::Name,
+        Some("throttlingPolicy") => AppSortBy::ThrottlingPolicy,
+        // Every application is APPROVED: by status is by creation.
+        Some("status") => AppSortBy::CreatedTime,
+        Some(other) => return Err(ApiError::field("sortBy", format!("`{other}` is not name, throttlingPolicy or status"))),
+    };
+    let descending = match p.get("sortOrder").map(String::as_str) {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => return Err(ApiError::field("sortOrder", format!("`{other}` is not asc or desc"))),
+    };
+    let query = p.get("query").map(|q| q.trim()).filter(|q| !q.is_empty());
+    let search = AppSearch { owner: &who.username, name: query, sort_by, descending };
+    let (apps, total) = cp.db.search_applications(&search, page.limit, page.offset).await?;
+    let list: Vec<ApplicationInfo> = apps.iter().map(|(a, n)| ApplicationInfo::of(a, *n)).collect();
+    Ok(Json(Listing::new(list, page.pagination("/applications", query, total))).into_response())
 }
 
 #[cfg(test)]

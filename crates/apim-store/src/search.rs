@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use apim_domain::api::ApiRecord;
+use apim_domain::api::{ApiRecord, ApplicationRecord};
 use sqlx::Row;
 
 use crate::db::Db;
@@ -56,6 +56,24 @@ pub enum SortBy {
     Status,
 }
 
+/// WSO2's `sortBy` of applications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppSortBy {
+    Name,
+    ThrottlingPolicy,
+    CreatedTime,
+}
+
+/// A page of one owner's applications.
+#[derive(Clone, Debug)]
+pub struct AppSearch<'a> {
+    pub owner: &'a str,
+    /// A case-insensitive part of the name.
+    pub name: Option<&'a str>,
+    pub sort_by: AppSortBy,
+    pub descending: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct ApiSearch<'a> {
     pub terms: Vec<ApiTerm>,
@@ -74,6 +92,13 @@ pub trait SearchStore: Send + Sync {
     ) -> impl Future<Output = Result<(Vec<ApiRecord>, i64), StoreError>> + Send;
     /// Every tag of the APIs `audience` may see in the DevPortal, with how many of them carry it, by tag.
     fn tags(&self, audience: Audience<'_>) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
+    /// One page of an owner's applications, each with how many subscriptions it has, and how many match in all.
+    fn search_applications(
+        &self,
+        search: &AppSearch<'_>,
+        limit: i64,
+        offset: i64,
+    ) -> impl Future<Output = Result<(Vec<(ApplicationRecord, i64)>, i64), StoreError>> + Send;
     /// How many APIs name each API category, by the category's name in lower case.
     fn category_usage(&self) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
 }
@@ -308,6 +333,62 @@ impl SearchStore for Db {
                 out.push((r.try_get(0)?, r.try_get(1)?));
             }
             Ok(out)
+        })
+    }
+
+    async fn search_applications(
+        &self,
+        search: &AppSearch<'_>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<(ApplicationRecord, i64)>, i64), StoreError> {
+        let mut c = Clauses { pg: matches!(self, Db::Postgres(_)), documents: false, parts: Vec::new(), binds: Vec::new() };
+        let owner = c.ph(search.owner.to_string());
+        c.parts.push(format!("p.owner = {owner}"));
+        if let Some(name) = search.name {
+            let pattern = c.ph(contains_pattern(name));
+            c.parts.push(format!("LOWER(p.name) LIKE {pattern} ESCAPE '!'"));
+        }
+        let where_ = c.where_();
+        let column = match search.sort_by {
+            AppSortBy::Name => "p.name",
+            AppSortBy::ThrottlingPolicy => "p.throttling_policy",
+            AppSortBy::CreatedTime => "p.created_at",
+        };
+        let dir = if search.descending { "DESC" } else { "ASC" };
+        let count_sql = format!("SELECT COUNT(*) FROM am_application p{where_}");
+        // The subscription count of each application of the page in the same query: no query per row.
+        let page_sql = format!(
+            "SELECT p.id, p.name, p.owner, p.throttling_policy, p.token_type, p.document, p.created_at, \
+             (SELECT COUNT(*) FROM am_subscription s WHERE s.application_id = p.id) \
+             FROM am_application p{where_} ORDER BY {column} {dir}, p.name, p.id LIMIT {} OFFSET {}",
+            limit.max(0),
+            offset.max(0)
+        );
+        per_backend!(self, |p| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(count_sql.clone()));
+            for b in &c.binds {
+                q = q.bind(b.clone());
+            }
+            let total: i64 = q.fetch_one(p).await?.try_get(0)?;
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(page_sql.clone()));
+            for b in &c.binds {
+                q = q.bind(b.clone());
+            }
+            let mut out = Vec::new();
+            for r in q.fetch_all(p).await? {
+                let app = ApplicationRecord {
+                    id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    owner: r.try_get(2)?,
+                    throttling_policy: r.try_get(3)?,
+                    token_type: r.try_get(4)?,
+                    document: r.try_get(5)?,
+                    created_at: r.try_get(6)?,
+                };
+                out.push((app, r.try_get(7)?));
+            }
+            Ok((out, total))
         })
     }
 

@@ -391,6 +391,7 @@ async fn suite(db: Db) {
     portal::search_and_lists(&cp).await;
     portal::categories(&cp).await;
     portal::documents_and_thumbnails(&cp).await;
+    portal::application_list(&cp).await;
 }
 
 async fn scopes_suite(cp: &Cp) {

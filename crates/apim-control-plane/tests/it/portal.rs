@@ -51,6 +51,25 @@ pub(crate) async fn settings_and_identity(cp: &Cp) {
     let uris: Vec<&str> = envs[1]["endpointURIs"].as_array().expect("uris").iter().filter_map(|u| u["endpointURI"].as_str()).collect();
     assert!(uris.contains(&"https://edge.local:443/edge") && uris.contains(&"http://edge.local:8280/edge"), "{uris:?}");
     assert_eq!(s["defaultSubscriptionPolicy"], "Unlimited");
+    // An environment made in the Admin API: its vhost's ports and context as given, checked as WSO2's document says.
+    let bad = json!({"name": "Ctx", "vhosts": [{"host": "gw.example.com", "httpContext": "\u{84}"}]});
+    let r = cp.admin("POST", "/environments", "admin", Some(bad)).await;
+    assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some("vhosts[0].httpContext")), "{}", r.body);
+    let r = cp
+        .admin(
+            "POST",
+            "/environments",
+            "admin",
+            Some(json!({"name": "Ctx", "vhosts": [{"host": "gw.example.com", "httpContext": "/pets", "httpsPort": 9443}]})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let ctx_id = r.json()["id"].as_str().expect("id").to_string();
+    let s = cp.call("GET", "/settings", "creator", None).await.json();
+    let ctx = s["environment"].as_array().expect("environments").iter().find(|e| e["name"] == "Ctx").expect("Ctx").clone();
+    assert_eq!((ctx["vhosts"][0]["httpsPort"].as_i64(), ctx["vhosts"][0]["httpContext"].as_str()), (Some(9443), Some("/pets")));
+    assert!(ctx["endpointURIs"].as_array().expect("uris").iter().any(|u| u["endpointURI"] == "https://gw.example.com:9443/pets"), "{ctx}");
+    assert_eq!(cp.admin("DELETE", &format!("/environments/{ctx_id}"), "admin", None).await.status, 200);
     // A subscriber is told only what anyone is.
     assert!(cp.call("GET", "/settings", "subscriber", None).await.json().get("environment").is_none());
 
@@ -580,4 +599,47 @@ async fn declared_only(cp: &Cp, path: &str, length: usize) -> (u16, String) {
     let text = String::from_utf8_lossy(&answer).into_owned();
     let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (status, text)
+}
+
+pub(crate) async fn application_list(cp: &Cp) {
+    let api_id = api(cp, "AppListApi", json!({}), true).await;
+    let mut ids = Vec::new();
+    for (name, policy) in [("ListB", "10PerMin"), ("ListA", "Unlimited"), ("ListC", "20PerMin")] {
+        let r = cp.portal("POST", "/applications", "subscriber", Some(json!({"name": name, "throttlingPolicy": policy}))).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        ids.push(r.json()["applicationId"].as_str().expect("id").to_string());
+    }
+    cp.portal("POST", "/applications", "other", Some(json!({"name": "ListOther"}))).await;
+    let r = cp
+        .portal("POST", "/subscriptions", "subscriber", Some(json!({"apiId": api_id, "applicationId": ids[1], "throttlingPolicy": "Gold"})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // The caller's own, paged and sorted, as ApplicationInfo with subscription counts.
+    let first = cp.portal("GET", "/applications?query=list&limit=2", "subscriber", None).await.json();
+    assert_eq!(names(&first), vec!["ListA", "ListB"]);
+    assert_eq!(
+        first["pagination"],
+        json!({"offset": 0, "limit": 2, "total": 3, "next": "/applications?limit=2&offset=2&query=list", "previous": ""})
+    );
+    let a = &first["list"][0];
+    assert_eq!(
+        (a["subscriptionCount"].as_i64(), a["throttlingPolicy"].as_str(), a["status"].as_str()),
+        (Some(1), Some("Unlimited"), Some("APPROVED"))
+    );
+    assert!(a.get("keys").is_none(), "ApplicationInfo, not the whole application: {a}");
+    let rest = cp.portal("GET", "/applications?query=LIST&limit=2&offset=2", "subscriber", None).await.json();
+    assert_eq!(names(&rest), vec!["ListC"]);
+    let by_policy = cp.portal("GET", "/applications?query=list&sortBy=throttlingPolicy&sortOrder=desc", "subscriber", None).await.json();
+    assert_eq!(names(&by_policy), vec!["ListA", "ListC", "ListB"]);
+    assert_eq!(names(&cp.portal("GET", "/applications?query=listother", "subscriber", None).await.json()), Vec::<&str>::new());
+    for (path, field) in [
+        ("/applications?limit=-1", "limit"),
+        ("/applications?offset=x", "offset"),
+        ("/applications?sortBy=colour", "sortBy"),
+        ("/applications?sortOrder=up", "sortOrder"),
+    ] {
+        let r = cp.portal("GET", path, "subscriber", None).await;
+        assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some(field)), "{path}: {}", r.body);
+    }
 }
