@@ -362,6 +362,11 @@ pub fn normalize(body: Value, existing: Option<&ApiRecord>, provider: &str, poli
     }
     o.entry("authorizationHeader").or_insert(json!("Authorization"));
     o.entry("apiKeyHeader").or_insert(json!("ApiKey"));
+    // What gateways will run of it must read as their typed definition: checked here, once, so a revision
+    // never reaches a gateway that would have to leave it out.
+    if let Err(e) = apim_wire::ApiDefinition::from_value(&Value::Object(o.clone())) {
+        return Err(ApiError::bad_request(format!("gateways cannot run this API: {e}")));
+    }
     Ok((o, id, name, version, context))
 }
 

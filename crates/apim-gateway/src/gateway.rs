@@ -76,6 +76,9 @@ pub struct Gateway {
     pub(crate) jwt_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
     pub(crate) backend_jwts: dashmap::DashMap<(String, String), (http::HeaderValue, i64), foldhash::fast::RandomState>,
     pub(crate) metrics: metrics::Metrics,
+    /// Every backend, interceptor service and key-manager JWKS endpoint the snapshots name, by URL: their
+    /// connections and suspensions outlive snapshots.
+    pub(crate) endpoints: crate::upstream::Registry,
 }
 
 impl Gateway {
@@ -106,6 +109,7 @@ impl Gateway {
             jwt_signer,
             backend_jwts: dashmap::DashMap::default(),
             metrics: metrics::Metrics::default(),
+            endpoints: crate::upstream::Registry::default(),
         });
         // Expired windows, revocations and cache entries go once a minute; the task ends with the gateway.
         let weak = Arc::downgrade(&gw);
@@ -132,7 +136,7 @@ impl Gateway {
     /// Compiles and publishes a new runtime state; requests in flight finish on the old snapshot.
     pub fn install(&self, state: &apim_wire::RuntimeState) {
         let previous = self.snapshot.load();
-        let next = snapshot::Snapshot::compile(state, Some(&previous));
+        let next = snapshot::Snapshot::compile(state, Some(&previous), &self.endpoints);
         tracing::debug!(seq = next.seq, apis = next.router.len(), "runtime snapshot installed");
         self.snapshot.store(Arc::new(next));
         self.synced.store(true, Ordering::Release);
@@ -184,9 +188,12 @@ impl Gateway {
         let mut out = self.metrics.render(self.snapshot.load().router.len(), self.counters.len());
         out.push_str(&format!(
             "# TYPE apim_gateway_throttle_decisions gauge\napim_gateway_throttle_decisions {}\n\
-             # TYPE apim_gateway_throttle_degraded gauge\napim_gateway_throttle_degraded {}\n",
+             # TYPE apim_gateway_throttle_degraded gauge\napim_gateway_throttle_degraded {}\n\
+             # HELP apim_gateway_endpoints Backends, interceptor services and JWKS endpoints with a connection pool.\n\
+             # TYPE apim_gateway_endpoints gauge\napim_gateway_endpoints {}\n",
             self.counters.decisions_in_force(),
-            u8::from(self.counters.is_degraded(auth::now_ms()))
+            u8::from(self.counters.is_degraded(auth::now_ms())),
+            self.endpoints.live()
         ));
         out
     }

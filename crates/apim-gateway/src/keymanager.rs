@@ -19,7 +19,7 @@ pub struct KeyManager {
     pub name: Arc<str>,
     pub issuer: String,
     /// Where its keys are published; `None`: none of its JWTs can be verified.
-    jwks: Option<crate::upstream::Endpoint>,
+    jwks: Option<Arc<crate::upstream::Endpoint>>,
     /// `aud` values of which its tokens must carry one (checked per request: a cached token outlives a change).
     pub audiences: Vec<String>,
     pub(crate) consumer_key_claim: String,
@@ -34,9 +34,9 @@ const JWKS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 const JWKS_MAX: usize = 1 << 20;
 
 impl KeyManager {
-    pub fn compile(km: &apim_wire::RuntimeKeyManager) -> Result<KeyManager, String> {
+    pub fn compile(km: &apim_wire::RuntimeKeyManager, registry: &crate::upstream::Registry) -> Result<KeyManager, String> {
         let jwks = match &km.jwks_url {
-            Some(url) => Some(crate::upstream::Endpoint::for_url(url, JWKS_TIMEOUT).map_err(|e| format!("its JWKS URL: {e}"))?),
+            Some(url) => Some(registry.endpoint(url, JWKS_TIMEOUT).map_err(|e| format!("its JWKS URL: {e}"))?),
             None => None,
         };
         Ok(KeyManager {

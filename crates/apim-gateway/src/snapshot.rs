@@ -7,10 +7,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use apim_wire::{BlockConditionType, PolicyLevel, RuntimeState};
-use serde_json::Value;
 
 use crate::router::Template;
-use crate::upstream::{Endpoint, EndpointGroup};
+use apim_wire::api::KeyGroup;
+use apim_wire::policy::{BlockTarget, LimitType, ThrottleCondition, ThrottleLimit, ThrottlePolicy};
+
+use crate::upstream::{Endpoint, EndpointGroup, Registry};
 
 /// A resource's operation policies, each interceptor service with its endpoint (and its pooled connections).
 pub type Mediation = crate::mediation::Mediation<Arc<Endpoint>>;
@@ -30,18 +32,7 @@ impl KeyType {
     }
 }
 
-/// A resource's `authType`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthType {
-    /// `None`: unsecured.
-    None,
-    /// `Application`: only application tokens (client_credentials).
-    Application,
-    /// `Application User`: only tokens a user holds.
-    ApplicationUser,
-    /// `Any` / `Application & Application User`.
-    Any,
-}
+pub use apim_wire::api::AuthType;
 
 #[derive(Debug)]
 pub struct Resource {
@@ -288,7 +279,7 @@ impl Snapshot {
 
     /// Compiles a state. Malformed parts (a policy with an unknown unit, an endpoint that is not a URL) are
     /// logged and left out; they never fail the whole snapshot.
-    pub fn compile(state: &RuntimeState, previous: Option<&Snapshot>) -> Snapshot {
+    pub fn compile(state: &RuntimeState, previous: Option<&Snapshot>, registry: &Registry) -> Snapshot {
         let mut apis = Vec::new();
         for d in &state.apis {
             let same = previous.and_then(|p| p.router.api_by_id(&d.id)).filter(|a| {
@@ -299,7 +290,7 @@ impl Snapshot {
                 apis.push(api.clone());
                 continue;
             }
-            match compile_api(d, previous) {
+            match compile_api(d, previous, registry) {
                 Ok(api) => apis.push(Arc::new(api)),
                 Err(e) => tracing::warn!(api = %d.id, "API left out of the gateway: {e}"),
             }
@@ -321,7 +312,7 @@ impl Snapshot {
         }
         for km in state.key_managers.iter().filter(|k| k.enabled) {
             let reused = previous.and_then(|p| p.key_managers.iter().find(|old| old.origin == *km));
-            match reused.cloned().map(Ok).unwrap_or_else(|| crate::keymanager::KeyManager::compile(km).map(Arc::new)) {
+            match reused.cloned().map(Ok).unwrap_or_else(|| crate::keymanager::KeyManager::compile(km, registry).map(Arc::new)) {
                 Ok(k) => snap.key_managers.push(k),
                 Err(e) => tracing::warn!(key_manager = %km.name, "key manager left out: {e}"),
             }
@@ -341,9 +332,15 @@ impl Snapshot {
             );
         }
         for p in &state.policies {
+            let doc = match ThrottlePolicy::from_value(&p.document) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(policy = %p.name, level = %p.level, "policy left out: {e}");
+                    continue;
+                }
+            };
             if p.level == PolicyLevel::Custom {
-                let text = |f: &str| p.document.get(f).and_then(Value::as_str).unwrap_or_default();
-                match apim_domain::custom::CustomRule::parse(text("keyTemplate"), text("siddhiQuery")) {
+                match apim_domain::custom::CustomRule::parse(&doc.key_template, &doc.siddhi_query) {
                     Ok(rule) => {
                         let quota = if rule.bytes { Quota::Bytes(rule.quota) } else { Quota::Requests(rule.quota) };
                         let limit = Limit { quota, window_ms: rule.window_ms, policy: p.name.as_str().into() };
@@ -353,7 +350,7 @@ impl Snapshot {
                 }
                 continue;
             }
-            let compiled = match compile_policy(&p.name, &p.document) {
+            let compiled = match compile_policy(&p.name, &doc) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(policy = %p.name, level = %p.level, "policy left out: {e}");
@@ -372,23 +369,13 @@ impl Snapshot {
         snap.api_key_keys = state.api_key_jwks.iter().filter_map(apim_jose::jwt::VerifyKey::from_jwk).collect();
         snap.revoked_api_keys = state.revoked_api_keys.iter().cloned().collect();
         for b in state.block_conditions.iter().filter(|b| b.enabled) {
-            let text = b.value.as_str().map(str::to_string);
-            let ip = |f: &str| b.value.get(f).and_then(Value::as_str).and_then(|s| s.parse::<IpAddr>().ok());
-            let invert = b.value.get("invert").and_then(Value::as_bool).unwrap_or(false);
-            match (&b.condition_type, text) {
-                (BlockConditionType::Api, Some(t)) => drop(snap.blocks.apis.insert(t)),
-                (BlockConditionType::Application, Some(t)) => drop(snap.blocks.applications.insert(t)),
-                (BlockConditionType::User, Some(t)) => drop(snap.blocks.users.insert(t)),
-                (BlockConditionType::Subscription, Some(t)) => drop(snap.blocks.subscriptions.insert(t)),
-                (BlockConditionType::Ip, _) => {
-                    if let Some(a) = ip("fixedIp") {
-                        snap.blocks.ips.push((a, a, invert));
-                    }
-                }
-                (BlockConditionType::IpRange, _) => {
-                    if let (Some(a), Some(z)) = (ip("startingIp"), ip("endingIp")) {
-                        snap.blocks.ips.push((a, z, invert));
-                    }
+            match (&b.condition_type, BlockTarget::read(&b.value)) {
+                (BlockConditionType::Api, Some(BlockTarget::Text(t))) => drop(snap.blocks.apis.insert(t)),
+                (BlockConditionType::Application, Some(BlockTarget::Text(t))) => drop(snap.blocks.applications.insert(t)),
+                (BlockConditionType::User, Some(BlockTarget::Text(t))) => drop(snap.blocks.users.insert(t)),
+                (BlockConditionType::Subscription, Some(BlockTarget::Text(t))) => drop(snap.blocks.subscriptions.insert(t)),
+                (BlockConditionType::Ip | BlockConditionType::IpRange, Some(BlockTarget::Addresses { from, to, invert })) => {
+                    snap.blocks.ips.push((from, to, invert));
                 }
                 _ => tracing::warn!(condition = %b.id, "block condition not understood; ignored"),
             }
@@ -397,57 +384,27 @@ impl Snapshot {
     }
 }
 
-fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Result<Api, String> {
-    let doc = &d.definition.parse().map_err(|e| format!("the definition is not JSON: {e}"))?;
-    let s = |f: &str| doc.get(f).and_then(Value::as_str).unwrap_or("").to_string();
-    let context = s("context");
-    let version = s("version");
+fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>, registry: &Registry) -> Result<Api, String> {
+    let def = d.definition.definition().map_err(|e| format!("the definition cannot be run: {e}"))?;
+    let (context, version) = (def.context.clone(), def.version.clone());
     if !context.starts_with('/') || version.is_empty() {
         return Err("the definition has no context or version".into());
     }
     let mut resources = Vec::new();
-    let policies = |v: Option<&Value>, at: &str| {
-        apim_domain::policy::parse_flows(v.unwrap_or(&Value::Null)).map_err(|e| format!("{at}.{}: {}", e.at, e.message))
-    };
-    let api_policies = policies(doc.get("apiPolicies"), "apiPolicies")?;
-    // One endpoint per interceptor service URL and timeout in the API: an API-level interceptor's connections are
-    // shared by its operations.
-    let mut interceptors: HashMap<(String, std::time::Duration), Arc<Endpoint>> = HashMap::new();
-    let mut interceptor = |url: &str, timeout: std::time::Duration| -> Result<Arc<Endpoint>, String> {
-        if let Some(e) = interceptors.get(&(url.to_string(), timeout)) {
-            return Ok(e.clone());
-        }
-        let e = Arc::new(Endpoint::for_url(url, timeout)?);
-        interceptors.insert((url.to_string(), timeout), e.clone());
-        Ok(e)
-    };
+    // One endpoint per interceptor service URL and timeout (the registry shares its connections).
+    let mut interceptor = |url: &str, timeout: std::time::Duration| registry.endpoint(url, timeout);
     // WSO2's `enableSchemaValidation`: bodies checked against the OpenAPI document the API was made from.
-    let openapi = doc.get("x-apim-definition").filter(|_| doc.get("enableSchemaValidation").and_then(Value::as_bool) == Some(true));
-    for op in doc.get("operations").and_then(Value::as_array).into_iter().flatten() {
-        let target = op.get("target").and_then(Value::as_str).unwrap_or("/*");
-        let verb = op.get("verb").and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
-        let auth = match op.get("authType").and_then(Value::as_str).unwrap_or("Any") {
-            "None" => AuthType::None,
-            "Application" => AuthType::Application,
-            "Application User" => AuthType::ApplicationUser,
-            _ => AuthType::Any,
-        };
-        let policy = op.get("throttlingPolicy").and_then(Value::as_str).filter(|p| !p.is_empty()).map(str::to_string);
-        let scopes = op
-            .get("scopes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().or_else(|| s.get("name").and_then(Value::as_str)).map(str::to_string))
-            .collect();
+    let openapi = def.openapi.as_ref().filter(|_| def.enable_schema_validation);
+    for op in &def.operations {
+        let (target, verb) = (op.target.as_str(), op.verb.clone());
         let stem = format!("{}/{}{target}:{verb}", context.trim_end_matches('/'), version);
         let at = format!("operations {verb} {target}: operationPolicies");
-        let mediation = Mediation::compile(&api_policies, &policies(op.get("operationPolicies"), &at)?, &mut interceptor)
-            .map_err(|e| format!("{at}: {e}"))?;
+        let mediation =
+            Mediation::compile(&def.api_policies, &op.operation_policies, &mut interceptor).map_err(|e| format!("{at}: {e}"))?;
         let validation = match openapi {
-            Some(def) => {
+            Some(doc) => {
                 let schemas =
-                    crate::schema::of_operation(def, target, &verb).map_err(|e| format!("the OpenAPI schema of {verb} {target}: {e}"))?;
+                    crate::schema::of_operation(doc, target, &verb).map_err(|e| format!("the OpenAPI schema of {verb} {target}: {e}"))?;
                 (schemas.request.is_some() || !schemas.responses.is_empty()).then(|| Box::new(schemas))
             }
             None => None,
@@ -458,14 +415,14 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
             throttle_default: format!("{stem}_default"),
             throttle_stem: stem,
             verb,
-            auth,
-            policy,
-            scopes,
+            auth: op.auth_type,
+            policy: Some(op.throttling_policy.clone()).filter(|p| !p.is_empty()),
+            scopes: op.scopes.clone(),
             mediation,
             validation,
         });
     }
-    let websocket = doc.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("WS"));
+    let websocket = def.is_websocket();
     if websocket {
         // A WebSocket API is one channel: the handshake (a GET on any path under the API) is what gets checked.
         // Its topics' security follows the strictest one: unsecured only when every topic is.
@@ -484,85 +441,65 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>) -> Resul
             validation: None,
         }];
     }
-    let security: Vec<String> =
-        doc.get("securityScheme").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+    let security = &def.security_scheme;
     let oauth2 = security.is_empty() || security.iter().any(|s| s == "oauth2");
     let api_key = security.iter().any(|s| s == "api_key");
-    let ec = doc.get("endpointConfig").cloned().unwrap_or(Value::Null);
-    // Endpoint groups keep their health across snapshots when the endpoints did not change.
+    // Endpoint groups keep their round-robin position across snapshots when their endpoints did not change.
     let old = previous.and_then(|p| p.router.api_by_id(&d.id));
-    let production = EndpointGroup::from_config(&ec, "production", old.and_then(|a| a.production.clone()))?;
-    let sandbox = EndpointGroup::from_config(&ec, "sandbox", old.and_then(|a| a.sandbox.clone()))?;
-    let cors = doc.get("corsConfiguration").filter(|c| c.is_object()).map(|c| {
-        let list = |f: &str| -> Vec<String> {
-            c.get(f).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
-        };
-        Cors {
-            enabled: c.get("corsConfigurationEnabled").and_then(Value::as_bool).unwrap_or(false),
-            origins: list("accessControlAllowOrigins"),
-            methods: list("accessControlAllowMethods"),
-            headers: list("accessControlAllowHeaders"),
-            credentials: c.get("accessControlAllowCredentials").and_then(Value::as_bool).unwrap_or(false),
-        }
+    let no_endpoints = apim_wire::api::EndpointConfig::default();
+    let ec = def.endpoint_config.as_ref().unwrap_or(&no_endpoints);
+    let production = EndpointGroup::from_config(ec, KeyGroup::Production, registry, old.and_then(|a| a.production.clone()))?;
+    let sandbox = EndpointGroup::from_config(ec, KeyGroup::Sandbox, registry, old.and_then(|a| a.sandbox.clone()))?;
+    let cors = def.cors_configuration.as_ref().map(|c| Cors {
+        enabled: c.cors_configuration_enabled,
+        origins: c.access_control_allow_origins.clone(),
+        methods: c.access_control_allow_methods.clone(),
+        headers: c.access_control_allow_headers.clone(),
+        credentials: c.access_control_allow_credentials,
     });
     let context_version = format!("{}/{}", context.trim_end_matches('/'), version);
     let throttle_stem = format!("{context_version}:{version}");
-    let hard = |kind: &str| -> Option<(Limit, String)> {
-        let m = doc.get("maxTps")?;
-        let n = m.get(kind).and_then(Value::as_i64).filter(|n| *n > 0)?;
-        let window_ms = match m.get(format!("{kind}TimeUnit")).and_then(Value::as_str).unwrap_or("SECOND") {
-            "MINUTE" => 60_000,
-            "HOUR" => 3_600_000,
-            _ => 1_000,
+    let hard = |which: KeyGroup| -> Option<(Limit, String)> {
+        let m = def.max_tps.as_ref()?;
+        let (n, unit, kind) = match which {
+            KeyGroup::Production => (m.production, m.production_time_unit, "production"),
+            KeyGroup::Sandbox => (m.sandbox, m.sandbox_time_unit, "sandbox"),
         };
+        let n = n.filter(|n| *n > 0)?;
+        let window_ms = unit.unwrap_or_default().millis();
         Some((Limit { quota: Quota::Requests(n as u64), window_ms, policy: "".into() }, format!("{context_version}:hard:{kind}")))
     };
+    let header = def.authorization_header.trim();
     Ok(Api {
         throttle_default: format!("{throttle_stem}_default"),
         throttle_stem,
         id: d.id.clone(),
         origin: (d.revision_id.clone(), d.status.clone(), d.environment.clone()),
-        hard_production: hard("production"),
-        hard_sandbox: hard("sandbox"),
-        key_managers: {
-            let names: Vec<String> = doc
-                .get("keyManagers")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect();
-            (!names.is_empty() && !names.iter().any(|n| n.eq_ignore_ascii_case("all"))).then_some(names)
-        },
-        audiences: doc
-            .get("audiences")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .filter(|a| !a.is_empty())
-            .map(str::to_string)
-            .collect(),
-        name: s("name"),
-        default_version: doc.get("isDefaultVersion").and_then(Value::as_bool).unwrap_or(false),
+        hard_production: hard(KeyGroup::Production),
+        hard_sandbox: hard(KeyGroup::Sandbox),
+        key_managers: (!def.key_managers.is_empty() && !def.key_managers.iter().any(|n| n.eq_ignore_ascii_case("all")))
+            .then(|| def.key_managers.clone()),
+        audiences: def.audiences.iter().filter(|a| !a.is_empty()).cloned().collect(),
+        name: def.name.clone(),
+        default_version: def.is_default_version,
         websocket,
         blocked: d.status == apim_wire::ApiStatus::Blocked,
         context_version,
         context,
         version,
         resources,
-        api_policy: doc.get("apiThrottlingPolicy").and_then(Value::as_str).filter(|p| !p.is_empty()).map(str::to_string),
+        api_policy: Some(def.api_throttling_policy.clone()).filter(|p| !p.is_empty()),
         oauth2,
         api_key,
         production,
         sandbox,
         cors,
-        auth_header: doc
-            .get("authorizationHeader")
-            .and_then(Value::as_str)
-            .filter(|h| !h.trim().is_empty())
-            .map_or(Some(http::header::AUTHORIZATION), |h| http::HeaderName::from_bytes(h.trim().as_bytes()).ok()),
+        // A name that is not a header name: no request can carry the token.
+        auth_header: if header.is_empty() {
+            Some(http::header::AUTHORIZATION)
+        } else {
+            http::HeaderName::from_bytes(header.as_bytes()).ok()
+        },
     })
 }
 
@@ -581,87 +518,80 @@ fn window_ms(unit: &str, n: u64) -> Option<u64> {
     n.checked_mul(one)
 }
 
-fn compile_limit(l: &Value, policy: &Arc<str>) -> Result<Limit, String> {
-    let u = |v: &Value, f: &str| v.get(f).and_then(Value::as_u64);
-    let (inner, quota) = match l.get("type").and_then(Value::as_str) {
-        Some("REQUESTCOUNTLIMIT") => {
-            let c = l.get("requestCount").ok_or("requestCount missing")?;
-            (c, Quota::Requests(u(c, "requestCount").ok_or("requestCount.requestCount missing")?))
+fn compile_limit(l: &ThrottleLimit, policy: &Arc<str>) -> Result<Limit, String> {
+    let missing = |what: &str| format!("{what} missing");
+    let (q, quota) = match l.kind {
+        LimitType::RequestCount => {
+            let c = l.request_count.as_ref().ok_or_else(|| missing("requestCount"))?;
+            (c, Quota::Requests(c.request_count.ok_or_else(|| missing("requestCount.requestCount"))?))
         }
-        Some("BANDWIDTHLIMIT") => {
-            let b = l.get("bandwidth").ok_or("bandwidth missing")?;
-            let unit = match b.get("dataUnit").and_then(Value::as_str) {
-                Some("KB") => 1u64 << 10,
-                Some("MB") => 1 << 20,
-                Some("GB") => 1 << 30,
+        LimitType::Bandwidth => {
+            let b = l.bandwidth.as_ref().ok_or_else(|| missing("bandwidth"))?;
+            let unit = match b.data_unit.as_str() {
+                "KB" => 1u64 << 10,
+                "MB" => 1 << 20,
+                "GB" => 1 << 30,
                 _ => return Err("bandwidth.dataUnit is not KB, MB or GB".into()),
             };
-            (b, Quota::Bytes(u(b, "dataAmount").ok_or("bandwidth.dataAmount missing")?.saturating_mul(unit)))
+            (b, Quota::Bytes(b.data_amount.ok_or_else(|| missing("bandwidth.dataAmount"))?.saturating_mul(unit)))
         }
-        Some("EVENTCOUNTLIMIT") => {
-            let c = l.get("eventCount").ok_or("eventCount missing")?;
-            (c, Quota::Requests(u(c, "eventCount").ok_or("eventCount.eventCount missing")?))
+        LimitType::EventCount => {
+            let c = l.event_count.as_ref().ok_or_else(|| missing("eventCount"))?;
+            (c, Quota::Requests(c.event_count.ok_or_else(|| missing("eventCount.eventCount"))?))
         }
-        other => return Err(format!("limit type {other:?} not understood")),
     };
-    let unit = inner.get("timeUnit").and_then(Value::as_str).unwrap_or("");
-    let window_ms = window_ms(unit, u(inner, "unitTime").unwrap_or(1).max(1)).ok_or(format!("time unit `{unit}` not understood"))?;
+    let window_ms = window_ms(&q.time_unit, q.unit_time).ok_or(format!("time unit `{}` not understood", q.time_unit))?;
     Ok(Limit { quota, window_ms, policy: policy.clone() })
 }
 
-fn compile_condition(c: &Value) -> Option<Condition> {
-    let invert = c.get("invertCondition").and_then(Value::as_bool).unwrap_or(false);
-    let pair = |obj: &str, k: &str, v: &str| -> Option<(String, String)> {
-        let o = c.get(obj)?;
-        Some((o.get(k)?.as_str()?.to_string(), o.get(v)?.as_str()?.to_string()))
-    };
-    match c.get("type")?.as_str()? {
+fn compile_condition(c: &ThrottleCondition) -> Option<Condition> {
+    let invert = c.invert_condition;
+    match c.kind.as_str() {
         "IPCONDITION" => {
-            let ip = c.get("ipCondition")?;
-            let get = |f: &str| ip.get(f).and_then(Value::as_str).and_then(|s| s.parse::<IpAddr>().ok());
-            let (from, to) = match ip.get("ipConditionType")?.as_str()? {
-                "IPSPECIFIC" => (get("specificIP")?, get("specificIP")?),
-                _ => (get("startingIP")?, get("endingIP")?),
+            let ip = c.ip_condition.as_ref()?;
+            let get = |s: &str| s.trim().parse::<IpAddr>().ok();
+            let (from, to) = match ip.ip_condition_type.as_str() {
+                "IPSPECIFIC" => (get(&ip.specific_ip)?, get(&ip.specific_ip)?),
+                _ => (get(&ip.starting_ip)?, get(&ip.ending_ip)?),
             };
             Some(Condition::Ip { from, to, invert })
         }
         "HEADERCONDITION" => {
-            let (name, value) = pair("headerCondition", "headerName", "headerValue")?;
-            Some(Condition::Header { name: name.to_ascii_lowercase(), value: Pattern::new(value), invert })
+            let h = c.header_condition.as_ref()?;
+            Some(Condition::Header { name: h.header_name.to_ascii_lowercase(), value: Pattern::new(h.header_value.clone()), invert })
         }
         "QUERYPARAMETERCONDITION" => {
-            let (name, value) = pair("queryParameterCondition", "parameterName", "parameterValue")?;
-            Some(Condition::Query { name, value: Pattern::new(value), invert })
+            let q = c.query_parameter_condition.as_ref()?;
+            Some(Condition::Query { name: q.parameter_name.clone(), value: Pattern::new(q.parameter_value.clone()), invert })
         }
         "JWTCLAIMSCONDITION" => {
-            let (name, value) = pair("jwtClaimsCondition", "claimUrl", "attribute")?;
-            Some(Condition::Claim { name, value: Pattern::new(value), invert })
+            let j = c.jwt_claims_condition.as_ref()?;
+            Some(Condition::Claim { name: j.claim_url.clone(), value: Pattern::new(j.attribute.clone()), invert })
         }
         _ => None,
     }
 }
 
-fn compile_policy(name: &str, doc: &Value) -> Result<Policy, String> {
+fn compile_policy(name: &str, doc: &ThrottlePolicy) -> Result<Policy, String> {
     let unlimited = name == "Unlimited";
     let policy: Arc<str> = name.into();
-    let limit = if unlimited { None } else { Some(compile_limit(doc.get("defaultLimit").ok_or("defaultLimit missing")?, &policy)?) };
+    let limit = if unlimited { None } else { Some(compile_limit(doc.default_limit.as_ref().ok_or("defaultLimit missing")?, &policy)?) };
     let mut groups = Vec::new();
-    for g in doc.get("conditionalGroups").and_then(Value::as_array).into_iter().flatten() {
-        let conditions: Vec<Condition> =
-            g.get("conditions").and_then(Value::as_array).into_iter().flatten().filter_map(compile_condition).collect();
+    for g in &doc.conditional_groups {
+        let conditions: Vec<Condition> = g.conditions.iter().filter_map(compile_condition).collect();
         if conditions.is_empty() {
             continue;
         }
-        groups
-            .push(ConditionGroup { conditions, limit: compile_limit(g.get("limit").ok_or("conditional group without limit")?, &policy)? });
+        let limit = compile_limit(g.limit.as_ref().ok_or("conditional group without limit")?, &policy)?;
+        groups.push(ConditionGroup { conditions, limit });
     }
-    let burst = match (doc.get("rateLimitCount").and_then(Value::as_u64), doc.get("rateLimitTimeUnit").and_then(Value::as_str)) {
-        (Some(n), Some(unit)) if n > 0 => {
+    let burst = match (doc.rate_limit_count, doc.rate_limit_time_unit.as_str()) {
+        (n, unit) if n > 0 && !unit.is_empty() => {
             Some(Limit { quota: Quota::Requests(n), window_ms: window_ms(unit, 1).ok_or("rateLimitTimeUnit")?, policy: policy.clone() })
         }
         _ => None,
     };
-    Ok(Policy { limit, groups, burst, stop_on_quota_reach: doc.get("stopOnQuotaReach").and_then(Value::as_bool).unwrap_or(true) })
+    Ok(Policy { limit, groups, burst, stop_on_quota_reach: doc.stop_on_quota_reach })
 }
 
 /// Routing: `/{context}/{version}/…` (and `/{context}/…` for the default version) to an API, then the remainder
@@ -744,6 +674,10 @@ impl Router {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn compile_policy(name: &str, doc: &serde_json::Value) -> Result<Policy, String> {
+        super::compile_policy(name, &ThrottlePolicy::from_value(doc).map_err(|e| e.to_string())?)
+    }
 
     #[test]
     fn policies_compile_with_their_windows() {

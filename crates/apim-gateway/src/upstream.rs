@@ -1,12 +1,16 @@
 //! Backends: endpoint groups (`http`, `load_balance` round robin, `failover`) with suspension of endpoints
-//! that fail to connect, and the pooled keep-alive client that calls them.
+//! that fail to connect, and the pooled keep-alive client that calls them. Endpoints come from the gateway's
+//! [`Registry`], keyed by URL and timeout: their connections and suspensions outlive snapshots, and every API,
+//! interceptor service and key manager naming one URL shares them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::sync::{Mutex, Weak};
+
 use http::Uri;
-use serde_json::Value;
 
 /// How long an endpoint that refused a connection is skipped (WSO2's initial suspension).
 const SUSPEND_MS: u64 = 30_000;
@@ -30,8 +34,8 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    fn parse(v: &Value) -> Result<Endpoint, String> {
-        let url = v.get("url").and_then(Value::as_str).ok_or("an endpoint without a url")?.trim();
+    fn new(url: &str, timeout: Duration) -> Result<Endpoint, String> {
+        let url = url.trim();
         // WebSocket endpoints connect like HTTP ones; the handshake is an HTTP/1.1 request.
         let as_http = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
             (Some(rest), _) => format!("http://{rest}"),
@@ -44,11 +48,6 @@ impl Endpoint {
             return Err(format!("endpoint `{url}` is not http or https"));
         }
         let authority = uri.authority().cloned().ok_or(format!("endpoint `{url}` has no host"))?;
-        let timeout = v
-            .pointer("/config/actionDuration")
-            .and_then(|d| d.as_u64().or_else(|| d.as_str().and_then(|s| s.parse().ok())))
-            .map(Duration::from_millis)
-            .unwrap_or(DEFAULT_TIMEOUT);
         let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
         let port = uri.port_u16().unwrap_or(if scheme == http::uri::Scheme::HTTPS { 443 } else { 80 });
         Ok(Endpoint {
@@ -65,12 +64,11 @@ impl Endpoint {
         })
     }
 
-    /// An endpoint of its own for a service the gateway calls itself (an interceptor service): `url` is http or
-    /// https, and `timeout` bounds the wait for its answer's head.
+    /// An endpoint outside any registry (tests): `url` is http or https, and `timeout` bounds the wait for its
+    /// answer's head.
+    #[cfg(test)]
     pub fn for_url(url: &str, timeout: Duration) -> Result<Endpoint, String> {
-        let mut e = Endpoint::parse(&serde_json::json!({ "url": url }))?;
-        e.timeout = timeout;
-        Ok(e)
+        Endpoint::new(url, timeout)
     }
 
     /// The backend request target (origin form: path and query) for the request's remainder `rest` (starts
@@ -147,45 +145,69 @@ enum Mode {
 #[derive(Debug)]
 pub struct EndpointGroup {
     mode: Mode,
-    endpoints: Vec<Endpoint>,
+    endpoints: Vec<Arc<Endpoint>>,
     next: AtomicUsize,
 }
 
-fn endpoint_list(v: Option<&Value>) -> Vec<&Value> {
-    match v {
-        Some(Value::Array(a)) => a.iter().collect(),
-        Some(o @ Value::Object(_)) => vec![o],
-        _ => Vec::new(),
+/// The endpoints a gateway calls, by URL and timeout. It holds them weakly: an endpoint lives while a snapshot
+/// (or an in-flight request) holds it, and a later snapshot naming the same URL gets the same one back, with its
+/// kept-alive connections and its suspension.
+#[derive(Debug, Default)]
+pub struct Registry {
+    endpoints: Mutex<HashMap<(String, Duration), Weak<Endpoint>>>,
+}
+
+impl Registry {
+    /// The endpoint for `url` (http or https) with `timeout` for its answer's head.
+    pub fn endpoint(&self, url: &str, timeout: Duration) -> Result<Arc<Endpoint>, String> {
+        let key = (url.trim().to_string(), timeout);
+        let mut map = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = map.get(&key).and_then(Weak::upgrade) {
+            return Ok(e);
+        }
+        let e = Arc::new(Endpoint::new(url, timeout)?);
+        // Entries of endpoints no snapshot holds any more go when the map has doubled since the last sweep.
+        if map.len() >= 64 && map.len().is_power_of_two() {
+            map.retain(|_, w| w.strong_count() > 0);
+        }
+        map.insert(key, Arc::downgrade(&e));
+        Ok(e)
+    }
+
+    /// How many endpoints are alive (held by a snapshot or a request).
+    pub fn live(&self) -> usize {
+        self.endpoints.lock().unwrap_or_else(|p| p.into_inner()).values().filter(|w| w.strong_count() > 0).count()
     }
 }
 
 impl EndpointGroup {
-    /// The `production` or `sandbox` group of an `endpointConfig`. `old` is the same API's group in the
-    /// previous snapshot: reused when its URLs are unchanged, so suspensions and the round-robin position
-    /// survive unrelated changes.
-    pub fn from_config(ec: &Value, which: &str, old: Option<Arc<EndpointGroup>>) -> Result<Option<Arc<EndpointGroup>>, String> {
-        let kind = ec.get("endpoint_type").and_then(Value::as_str).unwrap_or("http");
-        let mut list: Vec<&Value> = endpoint_list(ec.get(format!("{which}_endpoints")));
-        let mode = match kind {
-            "load_balance" => Mode::RoundRobin,
-            "failover" => {
-                list.truncate(1);
-                list.extend(endpoint_list(ec.get(format!("{which}_failovers"))));
-                Mode::Failover
-            }
-            _ => {
-                list.truncate(1);
-                Mode::Single
-            }
-        };
+    /// The `production` or `sandbox` group of an `endpointConfig`, its endpoints from `registry`. `old` is the
+    /// same API's group in the previous snapshot: reused when its endpoints are unchanged, so the round-robin
+    /// position survives unrelated changes.
+    pub fn from_config(
+        ec: &apim_wire::api::EndpointConfig,
+        which: apim_wire::api::KeyGroup,
+        registry: &Registry,
+        old: Option<Arc<EndpointGroup>>,
+    ) -> Result<Option<Arc<EndpointGroup>>, String> {
+        use apim_wire::api::EndpointType;
+        let list = ec.group(which);
         if list.is_empty() {
             return Ok(None);
         }
-        let endpoints = list.into_iter().map(Endpoint::parse).collect::<Result<Vec<_>, _>>()?;
+        let mode = match ec.endpoint_type {
+            EndpointType::LoadBalance => Mode::RoundRobin,
+            EndpointType::Failover => Mode::Failover,
+            EndpointType::Single => Mode::Single,
+        };
+        let endpoints = list
+            .into_iter()
+            .map(|e| registry.endpoint(&e.url, e.config.action_duration.map_or(DEFAULT_TIMEOUT, Duration::from_millis)))
+            .collect::<Result<Vec<_>, _>>()?;
         if let Some(old) = old
             && old.mode == mode
             && old.endpoints.len() == endpoints.len()
-            && old.endpoints.iter().zip(&endpoints).all(|(a, b)| a.url == b.url && a.timeout == b.timeout)
+            && old.endpoints.iter().zip(&endpoints).all(|(a, b)| Arc::ptr_eq(a, b))
         {
             return Ok(Some(old));
         }
@@ -202,7 +224,7 @@ impl EndpointGroup {
         };
         // The clock is read only when some endpoint is suspended (rare); 0 makes every endpoint available.
         let now = if self.endpoints.iter().any(|e| e.suspended_until_ms.load(Ordering::Relaxed) != 0) { now_ms() } else { 0 };
-        let ordered = move || (0..n).map(move |i| &self.endpoints[(start + i) % n]);
+        let ordered = move || (0..n).map(move |i| &*self.endpoints[(start + i) % n]);
         ordered().filter(move |e| e.available(now)).chain(ordered().filter(move |e| !e.available(now)))
     }
 
@@ -216,12 +238,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn config(v: serde_json::Value) -> apim_wire::api::EndpointConfig {
+        serde_json::from_value(v).expect("an endpointConfig")
+    }
+
     #[test]
     fn groups_from_endpoint_config() {
-        let ec = json!({"endpoint_type": "load_balance",
+        use apim_wire::api::KeyGroup::{Production, Sandbox};
+        let registry = Registry::default();
+        let ec = config(json!({"endpoint_type": "load_balance",
             "production_endpoints": [{"url": "http://a:1/x/"}, {"url": "http://b:2"}],
-            "sandbox_endpoints": {"url": "https://s:3/sb"}});
-        let prod = EndpointGroup::from_config(&ec, "production", None).expect("valid").expect("present");
+            "sandbox_endpoints": {"url": "https://s:3/sb"}}));
+        let prod = EndpointGroup::from_config(&ec, Production, &registry, None).expect("valid").expect("present");
         let first: Vec<String> = prod.candidates().map(|e| e.url.clone()).collect();
         let second: Vec<String> = prod.candidates().map(|e| e.url.clone()).collect();
         assert_ne!(first[0], second[0], "round robin moves on");
@@ -229,12 +257,26 @@ mod tests {
         assert_eq!(uri.to_string(), "/x/menu?a=1");
         assert_eq!(prod.endpoints[1].uri_for("", None).expect("uri").to_string(), "/");
         prod.endpoints[0].suspend();
-        assert!(prod.candidates().all(|e| e.url == "http://b:2" || std::ptr::eq(e, &prod.endpoints[0])));
+        assert!(prod.candidates().all(|e| e.url == "http://b:2" || std::ptr::eq(e, &*prod.endpoints[0])));
         assert_eq!(prod.candidates().next().map(|e| e.url.as_str()).unwrap_or_default(), "http://b:2", "a suspended endpoint goes last");
-        let fo = json!({"endpoint_type": "failover", "production_endpoints": {"url": "http://p:1"}, "production_failovers": [{"url": "http://f:1"}]});
-        let g = EndpointGroup::from_config(&fo, "production", None).expect("valid").expect("present");
+        let fo = config(
+            json!({"endpoint_type": "failover", "production_endpoints": {"url": "http://p:1"}, "production_failovers": [{"url": "http://f:1"}]}),
+        );
+        let g = EndpointGroup::from_config(&fo, Production, &registry, None).expect("valid").expect("present");
         assert_eq!(g.candidates().map(|e| e.url.as_str()).collect::<Vec<_>>(), ["http://p:1", "http://f:1"]);
-        assert!(EndpointGroup::from_config(&json!({"production_endpoints": {"url": "ftp://x"}}), "production", None).is_err());
-        assert!(EndpointGroup::from_config(&json!({}), "sandbox", None).expect("valid").is_none());
+        let ftp = config(json!({"production_endpoints": {"url": "ftp://x"}}));
+        assert!(EndpointGroup::from_config(&ftp, Production, &registry, None).is_err());
+        assert!(EndpointGroup::from_config(&config(json!({})), Sandbox, &registry, None).expect("valid").is_none());
+
+        // One URL, one endpoint: another API naming it shares its connections and suspension, and an unchanged
+        // group is kept (with its round-robin position); an endpoint nothing holds any more is gone.
+        let again = EndpointGroup::from_config(&ec, Production, &registry, None).expect("valid").expect("present");
+        assert!(Arc::ptr_eq(&again.endpoints[0], &prod.endpoints[0]));
+        assert!(again.endpoints[0].suspended_until_ms.load(Ordering::Relaxed) != 0, "the suspension is shared");
+        let kept = EndpointGroup::from_config(&ec, Production, &registry, Some(prod.clone())).expect("valid").expect("present");
+        assert!(Arc::ptr_eq(&kept, &prod));
+        let live = registry.live();
+        drop((g, fo));
+        assert_eq!(registry.live(), live - 2, "the failover group's two endpoints are gone with it");
     }
 }

@@ -20,12 +20,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod api;
 pub mod hub;
+pub mod policy;
 pub mod throttle;
 mod vocab;
 
 pub use apim_domain::api::{ApiStatus, SubscriptionStatus};
 pub use apim_domain::vocab::UnknownWord;
+pub use api::ApiDefinition;
 pub use vocab::{BlockConditionType, KeyType, PolicyLevel};
 
 /// Body of `GET /health/ready`: 200 with `status = "ready"`, or 503 with `status = "unready"` and the reasons.
@@ -198,6 +201,11 @@ impl Definition {
 
     pub fn parse(&self) -> Result<serde_json::Value, serde_json::Error> {
         serde_json::from_str(self.0.get())
+    }
+
+    /// What a gateway runs of it.
+    pub fn definition(&self) -> Result<api::ApiDefinition, serde_json::Error> {
+        api::ApiDefinition::from_json(self.0.get())
     }
 }
 

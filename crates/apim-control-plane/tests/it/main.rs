@@ -222,6 +222,12 @@ async fn suite(db: Db) {
             assert_eq!(e["error"][0]["message"], field, "{body}: {}", r.body);
         }
     }
+    // What gateways run of an API is read as their typed definition when it is saved, not when they meet it.
+    let unrunnable = json!({"name": "X", "context": "/x", "version": "1",
+        "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": "http://b", "config": {"actionDuration": "soon"}}}});
+    let r = cp.call("POST", "/apis", "creator", Some(unrunnable)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("actionDuration `soon` is not a number of milliseconds"), "{}", r.body);
     let bad_json = http::request(
         "POST",
         &format!("{}/api/am/publisher/v4/apis", cp.base),

@@ -1,0 +1,384 @@
+//! The API definition a gateway runs: the part of WSO2's API DTO that gateways act on, as Rust types. The control
+//! plane stores and sends the whole DTO (a revision's document, [`crate::Definition`]); it checks that a document
+//! reads as an [`ApiDefinition`] when the API is saved, and a gateway reads each revision once into one, so the
+//! request path never looks a field up by name.
+//!
+//! Reading is lenient where WSO2's clients are: a field that is absent or `null` takes its default, one endpoint
+//! may stand where a list is expected, `actionDuration` may be a number or a numeric string, and fields not named
+//! here are ignored (they are the control plane's). A field of the wrong type is an error naming it.
+
+use std::fmt;
+
+use apim_domain::policy::Flows;
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Absent or `null`: the default.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiDefinition {
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub context: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub version: String,
+    /// `HTTP`, `WS`, … (`type`).
+    #[serde(rename = "type", default, deserialize_with = "nullable")]
+    pub api_type: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub is_default_version: bool,
+    #[serde(default, deserialize_with = "nullable")]
+    pub operations: Vec<Operation>,
+    /// `oauth2`, `api_key`, … (none: OAuth2).
+    #[serde(default, deserialize_with = "nullable")]
+    pub security_scheme: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub endpoint_config: Option<EndpointConfig>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub cors_configuration: Option<CorsConfiguration>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub max_tps: Option<MaxTps>,
+    /// The API-level advanced throttling policy; replaces the operations' when set.
+    #[serde(default, deserialize_with = "nullable")]
+    pub api_throttling_policy: String,
+    /// The request header carrying the token (empty: `Authorization`).
+    #[serde(default, deserialize_with = "nullable")]
+    pub authorization_header: String,
+    /// Names of the key managers whose tokens it accepts; empty or `all`: every one.
+    #[serde(default, deserialize_with = "nullable")]
+    pub key_managers: Vec<String>,
+    /// A JWT must name one of these in `aud`; empty: not checked.
+    #[serde(default, deserialize_with = "nullable")]
+    pub audiences: Vec<String>,
+    #[serde(default, deserialize_with = "flows")]
+    pub api_policies: Flows,
+    #[serde(default, deserialize_with = "nullable")]
+    pub enable_schema_validation: bool,
+    /// The OpenAPI document the API was made from (schema validation reads it).
+    #[serde(rename = "x-apim-definition", default)]
+    pub openapi: Option<Value>,
+}
+
+impl ApiDefinition {
+    /// A revision's document.
+    pub fn from_json(text: &str) -> Result<ApiDefinition, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    pub fn from_value(v: &Value) -> Result<ApiDefinition, serde_json::Error> {
+        ApiDefinition::deserialize(v)
+    }
+
+    /// Whether it is a WebSocket API (one channel: only handshakes are accepted).
+    pub fn is_websocket(&self) -> bool {
+        self.api_type.eq_ignore_ascii_case("WS")
+    }
+}
+
+fn flows<'de, D: Deserializer<'de>>(d: D) -> Result<Flows, D::Error> {
+    let v = Value::deserialize(d)?;
+    apim_domain::policy::parse_flows(&v).map_err(|e| de::Error::custom(format!("operation policies: {e}")))
+}
+
+/// An operation's `authType`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuthType {
+    /// `None`: unsecured.
+    None,
+    /// `Application`: application tokens only (client_credentials).
+    Application,
+    /// `Application User`: only tokens a user holds.
+    ApplicationUser,
+    /// `Any`, `Application & Application User`, or a word this version does not know.
+    #[default]
+    Any,
+}
+
+impl<'de> Deserialize<'de> for AuthType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Option::<String>::deserialize(d)?.as_deref() {
+            Some("None") => AuthType::None,
+            Some("Application") => AuthType::Application,
+            Some("Application User") => AuthType::ApplicationUser,
+            _ => AuthType::Any,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Operation {
+    #[serde(default = "any_path", deserialize_with = "target")]
+    pub target: String,
+    #[serde(default = "get", deserialize_with = "verb")]
+    pub verb: String,
+    #[serde(default)]
+    pub auth_type: AuthType,
+    /// Its advanced throttling policy (empty: none).
+    #[serde(default, deserialize_with = "nullable")]
+    pub throttling_policy: String,
+    #[serde(default, deserialize_with = "scopes")]
+    pub scopes: Vec<String>,
+    #[serde(default, deserialize_with = "flows")]
+    pub operation_policies: Flows,
+}
+
+fn any_path() -> String {
+    "/*".into()
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+fn target<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_else(any_path))
+}
+
+/// Upper case, as the router compares it.
+fn verb<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(|v| v.to_ascii_uppercase()).unwrap_or_else(get))
+}
+
+/// Scopes as names, or as WSO2's scope objects (`{"name": …}`).
+fn scopes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scope {
+        Name(String),
+        Object { name: String },
+        Other(serde::de::IgnoredAny),
+    }
+    let list = Option::<Vec<Scope>>::deserialize(d)?.unwrap_or_default();
+    Ok(list
+        .into_iter()
+        .filter_map(|s| match s {
+            Scope::Name(n) | Scope::Object { name: n } => Some(n),
+            Scope::Other(_) => None,
+        })
+        .collect())
+}
+
+/// How requests are spread over endpoints (`endpoint_type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EndpointType {
+    /// `http` (and any other kind): the first endpoint only.
+    #[default]
+    Single,
+    /// `load_balance`: round robin.
+    LoadBalance,
+    /// `failover`: the endpoint, then its `*_failovers` in order.
+    Failover,
+}
+
+impl<'de> Deserialize<'de> for EndpointType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Option::<String>::deserialize(d)?.as_deref() {
+            Some("load_balance") => EndpointType::LoadBalance,
+            Some("failover") => EndpointType::Failover,
+            _ => EndpointType::Single,
+        })
+    }
+}
+
+/// WSO2's `endpointConfig` (snake case, as WSO2 writes it).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct EndpointConfig {
+    #[serde(default)]
+    pub endpoint_type: EndpointType,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub production_endpoints: Vec<Endpoint>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub sandbox_endpoints: Vec<Endpoint>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub production_failovers: Vec<Endpoint>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub sandbox_failovers: Vec<Endpoint>,
+}
+
+/// Which of an API's endpoint groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyGroup {
+    Production,
+    Sandbox,
+}
+
+impl EndpointConfig {
+    /// The endpoints of one group in the order its type uses them: every listed one for load balancing, the
+    /// first and then the failovers for failover, the first alone otherwise.
+    pub fn group(&self, which: KeyGroup) -> Vec<&Endpoint> {
+        let (list, failovers) = match which {
+            KeyGroup::Production => (&self.production_endpoints, &self.production_failovers),
+            KeyGroup::Sandbox => (&self.sandbox_endpoints, &self.sandbox_failovers),
+        };
+        match self.endpoint_type {
+            EndpointType::LoadBalance => list.iter().collect(),
+            EndpointType::Failover => list.iter().take(1).chain(failovers).collect(),
+            EndpointType::Single => list.iter().take(1).collect(),
+        }
+    }
+}
+
+/// One endpoint object, or a list of them.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Endpoint>, D::Error> {
+    let one = |v: Value| Endpoint::deserialize(v).map_err(|e| de::Error::custom(format!("an endpoint: {e}")));
+    match Value::deserialize(d)? {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(list) => list.into_iter().map(one).collect(),
+        v @ Value::Object(_) => Ok(vec![one(v)?]),
+        other => Err(de::Error::custom(format!("endpoints must be an object or a list of them, not {other}"))),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Endpoint {
+    pub url: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub config: EndpointTuning,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointTuning {
+    /// How long to wait for the backend's answer, in milliseconds.
+    #[serde(default, deserialize_with = "millis")]
+    pub action_duration: Option<u64>,
+}
+
+/// A number, or a string holding one (WSO2's portal writes strings).
+fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    struct V;
+    impl<'de> de::Visitor<'de> for V {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("milliseconds, as a number or a numeric string")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<u64>, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Option<u64>, E> {
+            Ok(None)
+        }
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<Option<u64>, E> {
+            Ok(Some(n))
+        }
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<Option<u64>, E> {
+            u64::try_from(n).map(Some).map_err(|_| E::custom("actionDuration must not be negative"))
+        }
+        fn visit_f64<E: de::Error>(self, n: f64) -> Result<Option<u64>, E> {
+            if n.is_finite() && n >= 0.0 { Ok(Some(n as u64)) } else { Err(E::custom("actionDuration must be a number of milliseconds")) }
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Option<u64>, E> {
+            match s.trim() {
+                "" => Ok(None),
+                t => t.parse().map(Some).map_err(|_| E::custom(format!("actionDuration `{s}` is not a number of milliseconds"))),
+            }
+        }
+    }
+    d.deserialize_any(V)
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CorsConfiguration {
+    #[serde(default, deserialize_with = "nullable")]
+    pub cors_configuration_enabled: bool,
+    #[serde(default, deserialize_with = "nullable")]
+    pub access_control_allow_origins: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub access_control_allow_methods: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub access_control_allow_headers: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub access_control_allow_credentials: bool,
+}
+
+/// `maxTps`: a backend's limit per gateway node.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MaxTps {
+    #[serde(default, deserialize_with = "nullable")]
+    pub production: Option<i64>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub sandbox: Option<i64>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub production_time_unit: Option<TimeUnit>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub sandbox_time_unit: Option<TimeUnit>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TimeUnit {
+    #[default]
+    Second,
+    Minute,
+    Hour,
+}
+
+impl TimeUnit {
+    pub fn millis(self) -> u64 {
+        match self {
+            TimeUnit::Second => 1_000,
+            TimeUnit::Minute => 60_000,
+            TimeUnit::Hour => 3_600_000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn wso2_documents_read_as_definitions() {
+        let d = ApiDefinition::from_value(&json!({
+            "name": "Shop", "context": "/shop", "version": "1.0.0", "type": "HTTP", "isDefaultVersion": null,
+            "operations": [{"target": "/items/{id}", "verb": "get", "authType": "Application User", "scopes": ["read", {"name": "write"}],
+                            "operationPolicies": {"request": [{"policyName": "addHeader", "policyVersion": "v1", "parameters": {"headerName": "x", "headerValue": "1"}}]}},
+                           {"verb": null, "authType": "Application & Application User"}],
+            "endpointConfig": {"endpoint_type": "failover", "production_endpoints": {"url": "http://p", "config": {"actionDuration": "1500"}},
+                               "production_failovers": [{"url": "http://f"}], "sandbox_endpoints": null},
+            "corsConfiguration": {"corsConfigurationEnabled": true, "accessControlAllowOrigins": ["*"]},
+            "maxTps": {"production": 10, "productionTimeUnit": "MINUTE"},
+            "keyManagers": ["all"], "unknownField": {"kept": "by the control plane"}
+        }))
+        .expect("reads");
+        assert_eq!((d.name.as_str(), d.is_default_version, d.is_websocket()), ("Shop", false, false));
+        assert_eq!(d.operations[0].verb, "GET");
+        assert_eq!(d.operations[0].auth_type, AuthType::ApplicationUser);
+        assert_eq!(d.operations[0].scopes, ["read", "write"]);
+        assert_eq!(d.operations[0].operation_policies.request.len(), 1);
+        assert_eq!(
+            (d.operations[1].target.as_str(), d.operations[1].verb.as_str(), d.operations[1].auth_type),
+            ("/*", "GET", AuthType::Any)
+        );
+        let ec = d.endpoint_config.expect("endpoints");
+        let prod: Vec<&str> = ec.group(KeyGroup::Production).iter().map(|e| e.url.as_str()).collect();
+        assert_eq!(prod, ["http://p", "http://f"]);
+        assert_eq!(ec.production_endpoints[0].config.action_duration, Some(1500));
+        assert!(ec.group(KeyGroup::Sandbox).is_empty());
+        assert!(d.cors_configuration.expect("cors").cors_configuration_enabled);
+        assert_eq!(d.max_tps.expect("maxTps").production_time_unit.map(TimeUnit::millis), Some(60_000));
+
+        for (bad, says) in [
+            (json!({"operations": {"target": "/x"}}), "invalid type"),
+            (
+                json!({"endpointConfig": {"production_endpoints": {"url": "http://p", "config": {"actionDuration": "soon"}}}}),
+                "actionDuration",
+            ),
+            (json!({"apiPolicies": {"request": [{"policyName": "addHeader"}]}}), "operation policies"),
+            (json!({"maxTps": {"production": 5, "productionTimeUnit": "WEEK"}}), "unknown variant"),
+        ] {
+            let e = ApiDefinition::from_value(&bad).expect_err(&bad.to_string()).to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+}
