@@ -397,7 +397,8 @@ mod tests {
         // gw-busy used a key whose window lasts an hour; gw-quiet used nothing; gw-idle keeps its stream open.
         let record = UsageRecord {
             key: "k".into(),
-            window_start_ms: 1_800_000_000_000 - 1_800_000_000_000 % 3_600_000,
+            // The clock's start is on an hour boundary: the window is open for the whole test.
+            window_start_ms: 1_800_000_000_000,
             window_ms: 3_600_000,
             quota: 100,
             bytes: false,
