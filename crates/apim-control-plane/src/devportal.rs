@@ -530,19 +530,17 @@ async fn list_subscriptions(
     if app_id.is_none() && api_id.is_none() {
         return Err(ApiError::field("applicationId", "applicationId or apiId is required"));
     }
+    let page = crate::search::Page::of(&p)?;
     if let Some(a) = app_id {
         own_app(&cp, &who, a).await?;
     }
-    let mut list = Vec::new();
-    for s in cp.db.list_subscriptions(app_id.map(String::as_str), api_id.map(String::as_str)).await? {
-        // Listing by API shows only the caller's own applications' subscriptions.
-        if app_id.is_none() && cp.db.get_application(&s.application_id).await?.is_none_or(|a| a.owner != who.username) {
-            continue;
-        }
-        let api = cp.db.get_api(&s.api_id).await?;
-        list.push(sub_json(&s, api.as_ref()));
-    }
-    Ok(Json(json!({"count": list.len(), "list": list})).into_response())
+    // Listing by API shows only the caller's own applications' subscriptions.
+    let owner = if app_id.is_none() { Some(who.username.as_str()) } else { None };
+    let search = apim_store::SubSearch { application_id: app_id.map(String::as_str), api_id: api_id.map(String::as_str), owner };
+    let (subs, total) = apim_store::SearchStore::search_subscriptions(&cp.db, &search, page.limit, page.offset).await?;
+    let list: Vec<Value> = subs.iter().map(|(s, api)| sub_json(s, api.as_ref())).collect();
+    let filters = [("applicationId", app_id.map(String::as_str)), ("apiId", api_id.map(String::as_str))];
+    Ok(Json(crate::search::Listing::new(list, page.pagination("/subscriptions", &filters, total))).into_response())
 }
 
 async fn own_subscription(cp: &ControlPlane, who: &Principal, id: &str) -> Result<SubscriptionRecord> {

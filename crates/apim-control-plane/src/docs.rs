@@ -217,7 +217,7 @@ async fn list(
     api_exists(&cp, &api_id).await?;
     let (docs, total) = cp.db.list_docs(&api_id, page.limit, page.offset).await?;
     let list = docs.iter().map(parse).collect::<Result<Vec<_>>>()?;
-    Ok(Json(Listing::new(list, page.pagination(&format!("/apis/{api_id}/documents"), None, total))).into_response())
+    Ok(Json(Listing::new(list, page.pagination(&format!("/apis/{api_id}/documents"), &[], total))).into_response())
 }
 
 async fn create(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(api_id): Path<String>, body: Bytes) -> Result<Response> {
@@ -572,7 +572,7 @@ async fn portal_list(
     let total = shown.len() as i64;
     let list: Vec<Document> =
         shown.into_iter().skip(usize::try_from(page.offset).unwrap_or(usize::MAX)).take(usize::try_from(page.limit).unwrap_or(0)).collect();
-    Ok(Json(Listing::new(list, page.pagination(&format!("/apis/{api_id}/documents"), None, total))).into_response())
+    Ok(Json(Listing::new(list, page.pagination(&format!("/apis/{api_id}/documents"), &[], total))).into_response())
 }
 
 async fn portal_read(

@@ -137,11 +137,12 @@ impl Page {
         Ok(Page { limit: num("limit", 25, MAX_LIMIT)?, offset: num("offset", 0, MAX_OFFSET)? })
     }
 
-    /// WSO2's `Pagination` of a list at `path` (relative to the API's base), with links to the pages around.
-    pub(crate) fn pagination(self, path: &str, query: Option<&str>, total: i64) -> Pagination {
+    /// WSO2's `Pagination` of a list at `path` (relative to the API's base), with links to the pages around that
+    /// keep the list's other parameters (`params`; `None` values left out).
+    pub(crate) fn pagination(self, path: &str, params: &[(&str, Option<&str>)], total: i64) -> Pagination {
         let link = |offset: i64| {
-            let q = query.map(|q| format!("&query={}", encode(q))).unwrap_or_default();
-            format!("{path}?limit={}&offset={offset}{q}", self.limit)
+            let rest: String = params.iter().filter_map(|(k, v)| v.map(|v| format!("&{k}={}", encode(v)))).collect();
+            format!("{path}?limit={}&offset={offset}{rest}", self.limit)
         };
         Pagination {
             offset: self.offset,
@@ -416,7 +417,7 @@ async fn page_of<T>(
     let ids: Vec<String> = apis.iter().map(|a| a.id.clone()).collect();
     let with_thumbnail = cp.db.with_thumbnails(&ids).await?;
     let list = apis.iter().map(|a| info(a, with_thumbnail.contains(&a.id))).collect();
-    Ok(Listing::new(list, page.pagination(path, query, total)))
+    Ok(Listing::new(list, page.pagination(path, &[("query", query)], total)))
 }
 
 /// Publisher `GET /apis`.
@@ -472,7 +473,7 @@ async fn tags(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p):
         .take(usize::try_from(page.limit).unwrap_or(0))
         .map(|(value, count)| Tag { value, count })
         .collect();
-    Ok(Json(Listing::new(list, page.pagination("/tags", None, total))).into_response())
+    Ok(Json(Listing::new(list, page.pagination("/tags", &[], total))).into_response())
 }
 
 // === the DevPortal's applications ===
@@ -541,7 +542,7 @@ pub(crate) async fn devportal_applications(cp: &ControlPlane, who: &Principal, p
     let search = AppSearch { owner: &who.username, name: query, sort_by, descending };
     let (apps, total) = cp.db.search_applications(&search, page.limit, page.offset).await?;
     let list: Vec<ApplicationInfo> = apps.iter().map(|(a, n)| ApplicationInfo::of(a, *n)).collect();
-    Ok(Json(Listing::new(list, page.pagination("/applications", query, total))).into_response())
+    Ok(Json(Listing::new(list, page.pagination("/applications", &[("query", query)], total))).into_response())
 }
 
 #[cfg(test)]
@@ -573,10 +574,10 @@ mod tests {
     #[test]
     fn pagination_links_the_pages_around() {
         let p = Page { limit: 10, offset: 10 };
-        let v = serde_json::to_value(p.pagination("/apis", Some("name:a b"), 25)).expect("json");
+        let v = serde_json::to_value(p.pagination("/apis", &[("query", Some("name:a b"))], 25)).expect("json");
         assert_eq!(v["next"], "/apis?limit=10&offset=20&query=name%3Aa%20b");
         assert_eq!(v["previous"], "/apis?limit=10&offset=0&query=name%3Aa%20b");
-        let last = serde_json::to_value(Page { limit: 10, offset: 20 }.pagination("/apis", None, 25)).expect("json");
+        let last = serde_json::to_value(Page { limit: 10, offset: 20 }.pagination("/apis", &[], 25)).expect("json");
         assert_eq!((last["next"].as_str(), last["previous"].as_str()), (Some(""), Some("/apis?limit=10&offset=10")));
     }
 }

@@ -395,7 +395,7 @@ fn role_name(role_id: &str) -> Result<String> {
 async fn role_exists(cp: &ControlPlane, role_id: &str) -> Result<Response> {
     let name = role_name(role_id)?;
     let roles = apim_store::UserStore::list_roles(cp.users.db()).await?;
-    if roles.iter().any(|r| *r == name) {
+    if roles.contains(&name) {
         return Ok(StatusCode::OK.into_response());
     }
     Err(ApiError::not_found(format!("role `{name}` not found")))
@@ -415,7 +415,7 @@ async fn caller_has_role(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap
     let who = cp.principal(&headers).await?;
     who.require(&["apim:api_create", "apim:api_manage"])?;
     let name = role_name(&role_id)?;
-    if who.roles().iter().any(|r| *r == name) {
+    if who.roles().contains(&name) {
         return Ok(StatusCode::OK.into_response());
     }
     Err(ApiError::not_found(format!("the user has no role `{name}`")))

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use apim_domain::api::{ApiRecord, ApplicationRecord};
+use apim_domain::api::{ApiRecord, ApplicationRecord, SubscriptionRecord};
 use sqlx::Row;
 
 use crate::db::Db;
@@ -74,6 +74,14 @@ pub struct AppSearch<'a> {
     pub descending: bool,
 }
 
+/// Subscriptions of an application, of an API, or both; `owner`: only those of this user's applications.
+#[derive(Clone, Debug, Default)]
+pub struct SubSearch<'a> {
+    pub application_id: Option<&'a str>,
+    pub api_id: Option<&'a str>,
+    pub owner: Option<&'a str>,
+}
+
 #[derive(Clone, Debug)]
 pub struct ApiSearch<'a> {
     pub terms: Vec<ApiTerm>,
@@ -99,6 +107,14 @@ pub trait SearchStore: Send + Sync {
         limit: i64,
         offset: i64,
     ) -> impl Future<Output = Result<(Vec<(ApplicationRecord, i64)>, i64), StoreError>> + Send;
+    /// One page of the subscriptions `search` matches, oldest first, each with its API (`None` if it is gone), and
+    /// how many match in all.
+    fn search_subscriptions(
+        &self,
+        search: &SubSearch<'_>,
+        limit: i64,
+        offset: i64,
+    ) -> impl Future<Output = Result<(Vec<(SubscriptionRecord, Option<ApiRecord>)>, i64), StoreError>> + Send;
     /// How many APIs name each API category, by the category's name in lower case.
     fn category_usage(&self) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
 }
@@ -387,6 +403,71 @@ impl SearchStore for Db {
                     created_at: r.try_get(6)?,
                 };
                 out.push((app, r.try_get(7)?));
+            }
+            Ok((out, total))
+        })
+    }
+
+    async fn search_subscriptions(
+        &self,
+        search: &SubSearch<'_>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<(SubscriptionRecord, Option<ApiRecord>)>, i64), StoreError> {
+        let mut c = Clauses { pg: matches!(self, Db::Postgres(_)), documents: false, parts: Vec::new(), binds: Vec::new() };
+        for (column, value) in [("s.application_id", search.application_id), ("s.api_id", search.api_id), ("p.owner", search.owner)] {
+            if let Some(v) = value {
+                let ph = c.ph(v.to_string());
+                c.parts.push(format!("{column} = {ph}"));
+            }
+        }
+        let where_ = c.where_();
+        let count_sql = format!("SELECT COUNT(*) FROM am_subscription s JOIN am_application p ON p.id = s.application_id{where_}");
+        // Each subscription's API in the same query: no query per row.
+        let page_sql = format!(
+            "SELECT s.id, s.api_id, s.application_id, s.policy, s.status, s.created_at, \
+             a.id, a.name, a.version, a.context, a.provider, a.status, a.api_type, a.document, a.created_at, a.updated_at \
+             FROM am_subscription s JOIN am_application p ON p.id = s.application_id LEFT JOIN am_api a ON a.id = s.api_id{where_} \
+             ORDER BY s.created_at, s.id LIMIT {} OFFSET {}",
+            limit.max(0),
+            offset.max(0)
+        );
+        per_backend!(self, |p| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(count_sql.clone()));
+            for b in &c.binds {
+                q = q.bind(b.clone());
+            }
+            let total: i64 = q.fetch_one(p).await?.try_get(0)?;
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(page_sql.clone()));
+            for b in &c.binds {
+                q = q.bind(b.clone());
+            }
+            let mut out = Vec::new();
+            for r in q.fetch_all(p).await? {
+                let sub = SubscriptionRecord {
+                    id: r.try_get(0)?,
+                    api_id: r.try_get(1)?,
+                    application_id: r.try_get(2)?,
+                    policy: r.try_get(3)?,
+                    status: r.try_get::<String, _>(4)?.into(),
+                    created_at: r.try_get(5)?,
+                };
+                let api = match r.try_get::<Option<String>, _>(6)? {
+                    Some(id) => Some(ApiRecord {
+                        id,
+                        name: r.try_get(7)?,
+                        version: r.try_get(8)?,
+                        context: r.try_get(9)?,
+                        provider: r.try_get(10)?,
+                        status: r.try_get::<String, _>(11)?.into(),
+                        api_type: r.try_get(12)?,
+                        document: r.try_get(13)?,
+                        created_at: r.try_get(14)?,
+                        updated_at: r.try_get(15)?,
+                    }),
+                    None => None,
+                };
+                out.push((sub, api));
             }
             Ok((out, total))
         })

@@ -342,8 +342,11 @@ pub(crate) async fn categories(cp: &Cp) {
     assert_eq!(cp.admin("DELETE", &format!("/api-categories/{finance_id}"), "admin", None).await.status, 404);
 }
 
-/// A multipart/form-data request to the Publisher API: (field, Some((file name, content type)) for a file, value).
-async fn form(cp: &Cp, method: &str, path: &str, user: &str, parts: &[(&str, Option<(&str, &str)>, &str)]) -> http::Response {
+/// One part of a multipart form: (field, Some((file name, content type)) for a file, value).
+type FormPart<'a> = (&'a str, Option<(&'a str, &'a str)>, &'a str);
+
+/// A multipart/form-data request to the Publisher API.
+async fn form(cp: &Cp, method: &str, path: &str, user: &str, parts: &[FormPart<'_>]) -> http::Response {
     let boundary = "apimportalboundary4f2";
     let mut body = String::new();
     for (name, file, value) in parts {
@@ -633,6 +636,20 @@ pub(crate) async fn application_list(cp: &Cp) {
     let by_policy = cp.portal("GET", "/applications?query=list&sortBy=throttlingPolicy&sortOrder=desc", "subscriber", None).await.json();
     assert_eq!(names(&by_policy), vec!["ListA", "ListC", "ListB"]);
     assert_eq!(names(&cp.portal("GET", "/applications?query=listother", "subscriber", None).await.json()), Vec::<&str>::new());
+    // Subscriptions: paged in SQL with their APIs; by API, only the caller's own.
+    let r = cp
+        .portal("POST", "/subscriptions", "subscriber", Some(json!({"apiId": api_id, "applicationId": ids[0], "throttlingPolicy": "Gold"})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let by_api = cp.portal("GET", &format!("/subscriptions?apiId={api_id}&limit=1"), "subscriber", None).await.json();
+    assert_eq!((by_api["count"].as_i64(), by_api["pagination"]["total"].as_i64()), (Some(1), Some(2)), "{by_api}");
+    assert_eq!(by_api["pagination"]["next"], format!("/subscriptions?limit=1&offset=1&apiId={api_id}"));
+    assert_eq!(by_api["list"][0]["apiInfo"]["name"], "AppListApi");
+    assert_eq!(cp.portal("GET", &format!("/subscriptions?apiId={api_id}"), "other", None).await.json()["count"], 0);
+    let by_app = cp.portal("GET", &format!("/subscriptions?applicationId={}", ids[1]), "subscriber", None).await.json();
+    assert_eq!((by_app["count"].as_i64(), by_app["list"][0]["applicationId"].as_str()), (Some(1), Some(ids[1].as_str())));
+    let r = cp.portal("GET", &format!("/subscriptions?applicationId={}&offset=-1", ids[1]), "subscriber", None).await;
+    assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some("offset")));
     for (path, field) in [
         ("/applications?limit=-1", "limit"),
         ("/applications?offset=x", "offset"),
