@@ -696,15 +696,27 @@ async fn list_applications(
     Query(p): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     cp.principal(&headers).await?.require(&["apim:admin", "apim:app_owner_change"])?;
-    let user = p.get("user").filter(|u| !u.is_empty());
-    let list: Vec<Value> = cp
-        .db
-        .list_applications(user.map(String::as_str))
-        .await?
+    let page = crate::search::Page::of(&p)?;
+    let user = p.get("user").map(|u| u.trim()).filter(|u| !u.is_empty());
+    let name = p.get("name").map(|n| n.trim()).filter(|n| !n.is_empty());
+    let sort_by = match p.get("sortBy").map(String::as_str) {
+        None | Some("name") => apim_store::AppSortBy::Name,
+        Some("owner") => apim_store::AppSortBy::Owner,
+        Some(other) => return Err(ApiError::field("sortBy", format!("`{other}` is not name or owner"))),
+    };
+    let descending = match p.get("sortOrder").map(String::as_str) {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => return Err(ApiError::field("sortOrder", format!("`{other}` is not asc or desc"))),
+    };
+    let search = apim_store::AppSearch { owner: user, name, sort_by, descending };
+    let (apps, total) = apim_store::SearchStore::search_applications(&cp.db, &search, page.limit, page.offset).await?;
+    let list: Vec<Value> = apps
         .into_iter()
-        .map(|a| json!({"applicationId": a.id, "name": a.name, "owner": a.owner, "status": "APPROVED", "groupId": ""}))
+        .map(|(a, _)| json!({"applicationId": a.id, "name": a.name, "owner": a.owner, "status": "APPROVED", "groupId": ""}))
         .collect();
-    Ok(Json(json!({"count": list.len(), "list": list})).into_response())
+    let pagination = page.pagination("/applications", &[("user", user), ("name", name)], total);
+    Ok(Json(crate::search::Listing::new(list, pagination)).into_response())
 }
 
 async fn change_owner(

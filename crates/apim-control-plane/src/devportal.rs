@@ -538,7 +538,7 @@ async fn list_subscriptions(
     let owner = if app_id.is_none() { Some(who.username.as_str()) } else { None };
     let search = apim_store::SubSearch { application_id: app_id.map(String::as_str), api_id: api_id.map(String::as_str), owner };
     let (subs, total) = apim_store::SearchStore::search_subscriptions(&cp.db, &search, page.limit, page.offset).await?;
-    let list: Vec<Value> = subs.iter().map(|(s, api)| sub_json(s, api.as_ref())).collect();
+    let list: Vec<Value> = subs.iter().map(|row| sub_json(&row.subscription, row.api.as_ref())).collect();
     let filters = [("applicationId", app_id.map(String::as_str)), ("apiId", api_id.map(String::as_str))];
     Ok(Json(crate::search::Listing::new(list, page.pagination("/subscriptions", &filters, total))).into_response())
 }

@@ -686,14 +686,20 @@ async fn list_subscriptions(
 ) -> Result<Response> {
     cp.principal(&headers).await?.require(&["apim:subscription_view", "apim:api_view", "apim:api_publish"])?;
     let api_id = p.get("apiId").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::field("apiId", "is required"))?;
+    let page = crate::search::Page::of(&p)?;
     api_or_404(&cp, api_id).await?;
-    let mut list = Vec::new();
-    for s in apim_store::ApplicationStore::list_subscriptions(&cp.db, None, Some(api_id)).await? {
-        let app = apim_store::ApplicationStore::get_application(&cp.db, &s.application_id).await?;
-        list.push(json!({"subscriptionId": s.id, "applicationInfo": app.map(|a| json!({"applicationId": a.id, "name": a.name, "subscriber": a.owner})),
-                         "throttlingPolicy": s.policy, "subscriptionStatus": s.status}));
-    }
-    Ok(Json(json!({"count": list.len(), "list": list})).into_response())
+    let search = apim_store::SubSearch { api_id: Some(api_id.as_str()), ..Default::default() };
+    let (rows, total) = apim_store::SearchStore::search_subscriptions(&cp.db, &search, page.limit, page.offset).await?;
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let s = &r.subscription;
+            json!({"subscriptionId": s.id, "applicationInfo": {"applicationId": s.application_id, "name": r.application_name, "subscriber": r.application_owner},
+                   "throttlingPolicy": s.policy, "subscriptionStatus": s.status})
+        })
+        .collect();
+    let pagination = page.pagination("/subscriptions", &[("apiId", Some(api_id.as_str()))], total);
+    Ok(Json(crate::search::Listing::new(list, pagination)).into_response())
 }
 
 async fn set_subscription_state(

@@ -539,7 +539,7 @@ pub(crate) async fn devportal_applications(cp: &ControlPlane, who: &Principal, p
         Some(other) => return Err(ApiError::field("sortOrder", format!("`{other}` is not asc or desc"))),
     };
     let query = p.get("query").map(|q| q.trim()).filter(|q| !q.is_empty());
-    let search = AppSearch { owner: &who.username, name: query, sort_by, descending };
+    let search = AppSearch { owner: Some(&who.username), name: query, sort_by, descending };
     let (apps, total) = cp.db.search_applications(&search, page.limit, page.offset).await?;
     let list: Vec<ApplicationInfo> = apps.iter().map(|(a, n)| ApplicationInfo::of(a, *n)).collect();
     Ok(Json(Listing::new(list, page.pagination("/applications", &[("query", query)], total))).into_response())

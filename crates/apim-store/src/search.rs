@@ -62,12 +62,13 @@ pub enum AppSortBy {
     Name,
     ThrottlingPolicy,
     CreatedTime,
+    Owner,
 }
 
-/// A page of one owner's applications.
+/// A page of applications: one owner's, or everyone's.
 #[derive(Clone, Debug)]
 pub struct AppSearch<'a> {
-    pub owner: &'a str,
+    pub owner: Option<&'a str>,
     /// A case-insensitive part of the name.
     pub name: Option<&'a str>,
     pub sort_by: AppSortBy,
@@ -80,6 +81,15 @@ pub struct SubSearch<'a> {
     pub application_id: Option<&'a str>,
     pub api_id: Option<&'a str>,
     pub owner: Option<&'a str>,
+}
+
+/// A subscription as lists show it: with its application's name and owner and its API (`None` if it is gone).
+#[derive(Clone, Debug)]
+pub struct SubscriptionRow {
+    pub subscription: SubscriptionRecord,
+    pub application_name: String,
+    pub application_owner: String,
+    pub api: Option<ApiRecord>,
 }
 
 #[derive(Clone, Debug)]
@@ -100,21 +110,21 @@ pub trait SearchStore: Send + Sync {
     ) -> impl Future<Output = Result<(Vec<ApiRecord>, i64), StoreError>> + Send;
     /// Every tag of the APIs `audience` may see in the DevPortal, with how many of them carry it, by tag.
     fn tags(&self, audience: Audience<'_>) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
-    /// One page of an owner's applications, each with how many subscriptions it has, and how many match in all.
+    /// One page of applications, each with how many subscriptions it has, and how many match in all.
     fn search_applications(
         &self,
         search: &AppSearch<'_>,
         limit: i64,
         offset: i64,
     ) -> impl Future<Output = Result<(Vec<(ApplicationRecord, i64)>, i64), StoreError>> + Send;
-    /// One page of the subscriptions `search` matches, oldest first, each with its API (`None` if it is gone), and
-    /// how many match in all.
+    /// One page of the subscriptions `search` matches, oldest first, with their applications and APIs, and how
+    /// many match in all.
     fn search_subscriptions(
         &self,
         search: &SubSearch<'_>,
         limit: i64,
         offset: i64,
-    ) -> impl Future<Output = Result<(Vec<(SubscriptionRecord, Option<ApiRecord>)>, i64), StoreError>> + Send;
+    ) -> impl Future<Output = Result<(Vec<SubscriptionRow>, i64), StoreError>> + Send;
     /// How many APIs name each API category, by the category's name in lower case.
     fn category_usage(&self) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
 }
@@ -359,8 +369,10 @@ impl SearchStore for Db {
         offset: i64,
     ) -> Result<(Vec<(ApplicationRecord, i64)>, i64), StoreError> {
         let mut c = Clauses { pg: matches!(self, Db::Postgres(_)), documents: false, parts: Vec::new(), binds: Vec::new() };
-        let owner = c.ph(search.owner.to_string());
-        c.parts.push(format!("p.owner = {owner}"));
+        if let Some(owner) = search.owner {
+            let owner = c.ph(owner.to_string());
+            c.parts.push(format!("p.owner = {owner}"));
+        }
         if let Some(name) = search.name {
             let pattern = c.ph(contains_pattern(name));
             c.parts.push(format!("LOWER(p.name) LIKE {pattern} ESCAPE '!'"));
@@ -370,6 +382,7 @@ impl SearchStore for Db {
             AppSortBy::Name => "p.name",
             AppSortBy::ThrottlingPolicy => "p.throttling_policy",
             AppSortBy::CreatedTime => "p.created_at",
+            AppSortBy::Owner => "p.owner",
         };
         let dir = if search.descending { "DESC" } else { "ASC" };
         let count_sql = format!("SELECT COUNT(*) FROM am_application p{where_}");
@@ -413,7 +426,7 @@ impl SearchStore for Db {
         search: &SubSearch<'_>,
         limit: i64,
         offset: i64,
-    ) -> Result<(Vec<(SubscriptionRecord, Option<ApiRecord>)>, i64), StoreError> {
+    ) -> Result<(Vec<SubscriptionRow>, i64), StoreError> {
         let mut c = Clauses { pg: matches!(self, Db::Postgres(_)), documents: false, parts: Vec::new(), binds: Vec::new() };
         for (column, value) in [("s.application_id", search.application_id), ("s.api_id", search.api_id), ("p.owner", search.owner)] {
             if let Some(v) = value {
@@ -423,10 +436,11 @@ impl SearchStore for Db {
         }
         let where_ = c.where_();
         let count_sql = format!("SELECT COUNT(*) FROM am_subscription s JOIN am_application p ON p.id = s.application_id{where_}");
-        // Each subscription's API in the same query: no query per row.
+        // Each subscription's application and API in the same query: no query per row.
         let page_sql = format!(
             "SELECT s.id, s.api_id, s.application_id, s.policy, s.status, s.created_at, \
-             a.id, a.name, a.version, a.context, a.provider, a.status, a.api_type, a.document, a.created_at, a.updated_at \
+             a.id, a.name, a.version, a.context, a.provider, a.status, a.api_type, a.document, a.created_at, a.updated_at, \
+             p.name, p.owner \
              FROM am_subscription s JOIN am_application p ON p.id = s.application_id LEFT JOIN am_api a ON a.id = s.api_id{where_} \
              ORDER BY s.created_at, s.id LIMIT {} OFFSET {}",
             limit.max(0),
@@ -467,7 +481,7 @@ impl SearchStore for Db {
                     }),
                     None => None,
                 };
-                out.push((sub, api));
+                out.push(SubscriptionRow { subscription: sub, application_name: r.try_get(16)?, application_owner: r.try_get(17)?, api });
             }
             Ok((out, total))
         })

@@ -650,6 +650,17 @@ pub(crate) async fn application_list(cp: &Cp) {
     assert_eq!((by_app["count"].as_i64(), by_app["list"][0]["applicationId"].as_str()), (Some(1), Some(ids[1].as_str())));
     let r = cp.portal("GET", &format!("/subscriptions?applicationId={}&offset=-1", ids[1]), "subscriber", None).await;
     assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some("offset")));
+    // The Publisher's view of an API's subscriptions, and the Admin API's of every application: paged the same way.
+    let r = cp.call("GET", &format!("/subscriptions?apiId={api_id}&limit=1&offset=1"), "publisher", None).await.json();
+    assert_eq!((r["count"].as_i64(), r["pagination"]["total"].as_i64()), (Some(1), Some(2)), "{r}");
+    assert_eq!(r["list"][0]["applicationInfo"]["subscriber"], "subscriber");
+    assert_eq!(cp.call("GET", &format!("/subscriptions?apiId={api_id}&limit=-2"), "publisher", None).await.status, 400);
+    let r = cp.admin("GET", "/applications?user=subscriber&name=list&limit=2&sortOrder=desc", "admin", None).await.json();
+    assert_eq!((names(&r), r["pagination"]["total"].as_i64()), (vec!["ListC", "ListB"], Some(3)), "{r}");
+    assert_eq!(r["pagination"]["next"], "/applications?limit=2&offset=2&user=subscriber&name=list");
+    for path in ["/applications?limit=-1", "/applications?sortBy=colour", "/applications?offset=abc"] {
+        assert_eq!(cp.admin("GET", path, "admin", None).await.status, 400, "{path}");
+    }
     for (path, field) in [
         ("/applications?limit=-1", "limit"),
         ("/applications?offset=x", "offset"),
