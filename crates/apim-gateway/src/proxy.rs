@@ -71,6 +71,20 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
 }
 
 /// What the chain learned about the caller, for throttling, routing and the access log.
+/// One request's way through the chain: what it came with (the snapshot it is served from, the peer, the client's
+/// address, when it arrived and the wall-clock time read once, which serves every later step: token expiry,
+/// throttle windows, the upstream deadline) and what the phases learn on the way (its API, its caller's
+/// application), which the access log reads at the end. Every phase takes it and refuses with a `Reject`.
+struct Exchange<'s> {
+    snap: &'s Snapshot,
+    peer: &'s Peer,
+    client_ip: IpAddr,
+    started: Instant,
+    now: u64,
+    api: Option<Arc<Api>>,
+    application: Option<&'s crate::snapshot::Application>,
+}
+
 struct Caller<'s> {
     principal: Option<Arc<Principal>>,
     application: Option<&'s crate::snapshot::Application>,
@@ -91,33 +105,34 @@ impl Gateway {
         let started = Instant::now();
         let snap = self.snapshot.load_full();
         let client_ip = self.client_ip(peer, req.headers());
-        let (resp, api, app, request_line) = match self.canonical(req) {
+        let mut ex = Exchange { snap: &snap, peer, client_ip, started, now: now_ms(), api: None, application: None };
+        let (resp, request_line) = match self.canonical(req) {
             Ok(req) => {
                 // The access log's strings are only built when it is on; the path is the canonical one.
                 let log = tracing::enabled!(target: "apim::access", tracing::Level::INFO);
                 let request_line = log.then(|| (req.method().clone(), req.uri().path().to_string()));
                 let origin = req.headers().get(header::ORIGIN).cloned();
-                let (outcome, api, app) = self.chain(&snap, req, peer, client_ip, started).await;
+                let outcome = self.chain(&mut ex, req).await;
                 let (mut resp, blame) = match outcome {
                     Ok(resp) => (resp, None),
                     Err(rejected) => (self.rejected(&rejected), Some(rejected.blame())),
                 };
                 // Every answer for an API with CORS carries its headers, the gateway's own faults included, so a
                 // browser can read a 401 or a 429 (a preflight answer has them already).
-                if let (Some(origin), Some(api)) = (origin, &api)
+                if let (Some(origin), Some(api)) = (origin, &ex.api)
                     && !resp.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
                 {
                     self.cors_headers(api, &origin, resp.headers_mut());
                 }
-                (resp, api, app, request_line.map(|l| (l, blame)))
+                (resp, request_line.map(|l| (l, blame)))
             }
-            Err(refused) => (self.rejected(&Reject::BadRequest(refused.to_string().into())), None, None, None),
+            Err(refused) => (self.rejected(&Reject::BadRequest(refused.to_string().into())), None),
         };
         let status = resp.status().as_u16();
         let elapsed = started.elapsed();
         self.metrics.request(status, elapsed);
         if let Some(((method, path), blame)) = request_line {
-            let app_name = app.map(|a| a.name.as_str());
+            let (api, app_name) = (ex.api.as_ref(), ex.application.map(|a| a.name.as_str()));
             tracing::info!(
                 target: "apim::access",
                 "{}",
@@ -180,18 +195,9 @@ impl Gateway {
         client
     }
 
-    /// Returns the response plus the API and application names for the access log.
-    /// `started`: when the request came in; with the wall-clock time read once here, it serves every later step
-    /// (token expiry, throttle windows, the upstream deadline) instead of a clock read each.
-    async fn chain<'s>(
-        self: &Arc<Self>,
-        snap: &'s Snapshot,
-        req: Request<RequestBody>,
-        peer: &Peer,
-        client_ip: IpAddr,
-        started: Instant,
-    ) -> (Result<Response<Body>, Reject>, Option<Arc<Api>>, Option<&'s crate::snapshot::Application>) {
-        let now = now_ms();
+    /// The phases in WSO2's order; `ex` learns the API and the application as they are found.
+    async fn chain<'s>(self: &Arc<Self>, ex: &mut Exchange<'s>, req: Request<RequestBody>) -> Result<Response<Body>, Reject> {
+        let snap = ex.snap;
         let path = req.uri().path();
         let preflight = req.method() == Method::OPTIONS
             && req.headers().contains_key(header::ORIGIN)
@@ -208,36 +214,30 @@ impl Gateway {
             Cow::Borrowed(req.method().as_str())
         };
         let (api, resource, prefix_len) = match snap.router.route(path, &route_method) {
-            Route::Found { api, resource, prefix_len } => (api.clone(), resource, prefix_len),
+            Route::Found { api, resource, prefix_len } => (api, resource, prefix_len),
             Route::NoResource(api) => {
-                if preflight {
-                    return (Ok(self.preflight(api, &req)), Some(api.clone()), None);
-                }
-                return (Err(no_resource(&req)), Some(api.clone()), None);
+                ex.api = Some(api.clone());
+                return if preflight { Ok(self.preflight(api, &req)) } else { Err(no_resource(&req)) };
             }
-            Route::NoApi => return (Err(no_resource(&req)), None, None),
+            Route::NoApi => return Err(no_resource(&req)),
         };
-        let api_name = Some(api.clone());
+        ex.api = Some(api.clone());
         // A preflight is answered here from the API's CORS policy, never sent to the backend: it carries no
         // credentials, so forwarding it would let anyone reach the backend unauthenticated.
         if preflight {
-            return (Ok(self.preflight(&api, &req)), api_name, None);
+            return Ok(self.preflight(api, &req));
         }
         if api.blocked {
-            return (Err(Reject::ApiBlocked), api_name, None);
+            return Err(Reject::ApiBlocked);
         }
+        let client_ip = ex.client_ip;
         if snap.blocks.apis.contains(&api.context_version) || snap.blocks.ip_blocked(client_ip) {
             self.metrics.throttled("blocked");
-            return (Err(Reject::Blocked(if snap.blocks.ip_blocked(client_ip) { "IP address" } else { "API" })), api_name, None);
+            return Err(Reject::Blocked(if snap.blocks.ip_blocked(client_ip) { "IP address" } else { "API" }));
         }
-        let caller = match self.authorize(snap, &api, resource, &req, now).await {
-            Ok(c) => c,
-            Err(rejected) => return (Err(rejected), api_name, None),
-        };
-        let app_name = caller.application;
-        if let Err(rejected) = self.throttle(snap, &api, resource, &caller, &req, client_ip, now) {
-            return (Err(rejected), api_name, app_name);
-        }
+        let caller = self.authorize(ex, api, resource, &req).await?;
+        ex.application = caller.application;
+        self.throttle(ex, api, resource, &caller, &req)?;
         let group = match caller.key_type {
             KeyType::Production => api.production.clone(),
             KeyType::Sandbox => api.sandbox.clone(),
@@ -245,55 +245,47 @@ impl Gateway {
         let Some(group) = group else {
             self.metrics.upstream_error("no_endpoint");
             let what = caller.key_type.as_str().to_ascii_lowercase();
-            return (
-                Err(Reject::Forbidden(format!("this API has no {what} endpoint; use keys of the other type").into())),
-                api_name,
-                app_name,
-            );
+            return Err(Reject::Forbidden(format!("this API has no {what} endpoint; use keys of the other type").into()));
         };
         if api.websocket {
             if !is_websocket_upgrade(&req) {
-                return (Err(Reject::NotWebSocket), api_name, app_name);
+                return Err(Reject::NotWebSocket);
             }
             let checks = self
-                .checks(snap, &api, resource, &caller, &req, client_ip)
+                .checks(ex, api, resource, &caller, &req)
                 .into_iter()
                 .map(|c| OwnedCheck { key: c.key.into_owned(), limit: c.limit.clone(), level: c.level, enforce: c.enforce })
                 .collect();
             // Boxed: the rare WebSocket path should not size every request's future.
-            let outcome = Box::pin(self.forward_ws(req, &api, &group, prefix_len, peer, checks)).await;
-            return (outcome, api_name, app_name);
+            return Box::pin(self.forward_ws(ex, req, api, &group, prefix_len, checks)).await;
         }
         let validation = resource.validation.as_deref();
         let req = match validation.and_then(|v| v.request.as_ref()) {
             // Boxed: the rare validating path should not size every request's future.
-            Some(schema) => match Box::pin(validate_request(req, schema)).await {
-                Ok(req) => req,
-                Err(rejected) => return (Err(rejected), api_name, app_name),
-            },
+            Some(schema) => Box::pin(validate_request(req, schema)).await?,
             None => req,
         };
-        let backend_jwt = self.backend_jwt(&api, &caller);
+        let backend_jwt = self.backend_jwt(api, &caller);
         // Choreo Connect's invocation context, made only for a resource whose interceptors are sent it.
+        let peer = ex.peer;
         let invocation = resource.mediation.as_deref().filter(|m| m.wants_invocation_context()).map(|_| {
             let source = if client_ip == peer.addr.ip() { peer.addr.to_string() } else { client_ip.to_string() };
-            crate::mediate::invocation_context(&api, resource, &req, &source, peer.https, caller.key_type.as_str())
+            crate::mediate::invocation_context(api, resource, &req, &source, peer.https, caller.key_type.as_str())
         });
         let mediation = resource.mediation.as_deref();
-        let route = Upstream { api: &api, group: &group, prefix_len, mediation, validation, invocation: invocation.as_ref() };
-        let outcome = self.forward(req, route, peer, backend_jwt, started).await;
-        (outcome, api_name, app_name)
+        let route = Upstream { api, group: &group, prefix_len, mediation, validation, invocation: invocation.as_ref() };
+        self.forward(ex, req, route, backend_jwt).await
     }
 
     /// Authentication, subscription, scopes and the caller-specific block conditions.
     async fn authorize<'s>(
         &self,
-        snap: &'s Snapshot,
+        ex: &Exchange<'s>,
         api: &Api,
         resource: &Resource,
         req: &Request<RequestBody>,
-        now: u64,
     ) -> Result<Caller<'s>, Reject> {
+        let (snap, now) = (ex.snap, ex.now);
         let anonymous = Caller { principal: None, application: None, key_type: KeyType::Production, subscription: None };
         if resource.auth == AuthType::None {
             return Ok(anonymous);
@@ -395,13 +387,13 @@ impl Gateway {
     /// with burst control, application.
     fn checks<'a>(
         &self,
-        snap: &'a Snapshot,
+        ex: &Exchange<'a>,
         api: &'a Api,
         resource: &'a Resource,
         caller: &'a Caller<'a>,
         req: &Request<RequestBody>,
-        client_ip: IpAddr,
     ) -> Vec<Check<'a>> {
+        let (snap, client_ip) = (ex.snap, ex.client_ip);
         let mut checks: Vec<Check<'_>> = Vec::with_capacity(4);
         let (advanced, level, stem, default) = match &api.api_policy {
             Some(p) => (snap.api_policies.get(p), Level::Api, &api.throttle_stem, &api.throttle_default),
@@ -473,18 +465,16 @@ impl Gateway {
     }
 
     /// Admits the request against its limits, or answers 429.
-    #[allow(clippy::too_many_arguments)]
     fn throttle(
         &self,
-        snap: &Snapshot,
+        ex: &Exchange<'_>,
         api: &Api,
         resource: &Resource,
         caller: &Caller<'_>,
         req: &Request<RequestBody>,
-        client_ip: IpAddr,
-        now: u64,
     ) -> Result<(), Reject> {
-        let checks = self.checks(snap, api, resource, caller, req, client_ip);
+        let now = ex.now;
+        let checks = self.checks(ex, api, resource, caller, req);
         if checks.is_empty() {
             return Ok(());
         }
@@ -538,12 +528,12 @@ impl Gateway {
     /// next endpoint when a connection cannot be made (nothing was sent); others are never replayed.
     async fn forward(
         &self,
+        ex: &Exchange<'_>,
         req: Request<RequestBody>,
         route: Upstream<'_>,
-        peer: &Peer,
         backend_jwt: Option<(HeaderName, HeaderValue)>,
-        started: Instant,
     ) -> Result<Response<Body>, Reject> {
+        let (peer, started) = (ex.peer, ex.started);
         let Upstream { api, group, prefix_len, mediation, validation, invocation } = route;
         let (parts, mut body) = req.into_parts();
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
@@ -675,13 +665,14 @@ impl Gateway {
     #[allow(clippy::too_many_arguments)]
     async fn forward_ws(
         self: &Arc<Self>,
+        ex: &Exchange<'_>,
         mut req: Request<RequestBody>,
         api: &Api,
         group: &EndpointGroup,
         prefix_len: usize,
-        peer: &Peer,
         checks: Vec<OwnedCheck>,
     ) -> Result<Response<Body>, Reject> {
+        let peer = ex.peer;
         let client_upgrade = hyper::upgrade::on(&mut req);
         let (parts, _) = req.into_parts();
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
