@@ -200,13 +200,7 @@ impl Authenticator {
             return Err(AuthError::Invalid);
         }
         let secs = now as i64 / 1000;
-        let exp = claims.get("exp").and_then(Value::as_i64).ok_or(AuthError::Invalid)?;
-        if exp + SKEW_SECS <= secs {
-            return Err(AuthError::Expired);
-        }
-        if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf > secs + SKEW_SECS) {
-            return Err(AuthError::Invalid);
-        }
+        let exp = in_force(&claims, secs)?;
         let client_id = claims.get("azp").or_else(|| claims.get("client_id")).and_then(Value::as_str).unwrap_or("").to_string();
         let principal = Arc::new(Principal {
             client_id,
@@ -223,14 +217,7 @@ impl Authenticator {
             },
             claims: Some(claims),
         });
-        if self.jwts.len() >= JWT_CACHE_MAX {
-            self.jwts.retain(|_, p| p.expires_at > secs);
-            if self.jwts.len() >= JWT_CACHE_MAX {
-                self.jwts.clear();
-            }
-        }
-        self.jwts.insert(token.into(), principal.clone());
-        Ok(principal)
+        Ok(self.remember(token, principal, secs))
     }
 
     /// A JWT whose `iss` is a key manager registered in the Admin API: verified with that key manager's keys,
@@ -273,13 +260,7 @@ impl Authenticator {
             return Err(AuthError::Invalid);
         }
         let secs = now as i64 / 1000;
-        let exp = claims.get("exp").and_then(Value::as_i64).ok_or(AuthError::Invalid)?;
-        if exp + SKEW_SECS <= secs {
-            return Err(AuthError::Expired);
-        }
-        if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf > secs + SKEW_SECS) {
-            return Err(AuthError::Invalid);
-        }
+        let exp = in_force(&claims, secs)?;
         let text = |f: &str| claims.get(f).and_then(Value::as_str).unwrap_or("").to_string();
         let client_id = match claims.get(&km.consumer_key_claim).and_then(Value::as_str) {
             Some(c) => c.to_string(),
@@ -301,6 +282,11 @@ impl Authenticator {
             application_token: None,
             claims: Some(claims),
         });
+        Ok(self.remember(token, principal, secs))
+    }
+
+    /// Caches a verified JWT (bounded: expired entries go first, then everything).
+    fn remember(&self, token: &str, principal: Arc<Principal>, secs: i64) -> Arc<Principal> {
         if self.jwts.len() >= JWT_CACHE_MAX {
             self.jwts.retain(|_, p| p.expires_at > secs);
             if self.jwts.len() >= JWT_CACHE_MAX {
@@ -308,7 +294,7 @@ impl Authenticator {
             }
         }
         self.jwts.insert(token.into(), principal.clone());
-        Ok(principal)
+        principal
     }
 
     async fn refresh_keys(&self, now: u64) {
@@ -432,6 +418,18 @@ impl Authenticator {
         self.api_keys.retain(|_, p| p.expires_at + SKEW_SECS > secs);
         self.opaque.retain(|_, e| e.until_ms > now_ms);
     }
+}
+
+/// A JWT's `exp`, when `exp` and `nbf` hold at `secs` (with the skew allowed).
+fn in_force(claims: &Value, secs: i64) -> Result<i64, AuthError> {
+    let exp = claims.get("exp").and_then(Value::as_i64).ok_or(AuthError::Invalid)?;
+    if exp + SKEW_SECS <= secs {
+        return Err(AuthError::Expired);
+    }
+    if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf > secs + SKEW_SECS) {
+        return Err(AuthError::Invalid);
+    }
+    Ok(exp)
 }
 
 /// Keeps a cache under `CACHE_MAX`: first drops entries `keep` rejects, then everything.
