@@ -11,6 +11,7 @@ mod cluster;
 mod gateway;
 mod hardening;
 mod keymanagers;
+mod migrations;
 mod readiness;
 mod seeds;
 mod shutdown;
