@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use apim_store::{ContentStore, DocContent, DocRecord};
+use apim_store::{ContentStore, DocContent, DocRecord, DocumentHit};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::multipart::{Multipart, MultipartRejection};
@@ -191,6 +191,53 @@ fn record(api_id: &str, d: &Document, created_at: i64, updated_at: i64) -> Resul
         created_at,
         updated_at,
     })
+}
+
+/// WSO2's `DocumentSearchResult`: a document the Publisher's content search found.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DocumentSearchResult {
+    id: String,
+    name: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    doc_type: DocType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<String>,
+    source_type: SourceType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    other_type_name: Option<String>,
+    visibility: Visibility,
+    api_name: String,
+    api_version: String,
+    api_provider: String,
+    #[serde(rename = "apiUUID")]
+    api_uuid: String,
+    associated_type: &'static str,
+}
+
+impl DocumentSearchResult {
+    pub(crate) fn of(hit: &DocumentHit) -> Result<DocumentSearchResult> {
+        let d = parse(&hit.document)?;
+        Ok(DocumentSearchResult {
+            id: d.document_id,
+            name: d.name,
+            kind: "DOC",
+            doc_type: d.doc_type,
+            summary: d.summary,
+            source_type: d.source_type,
+            source_url: d.source_url,
+            other_type_name: d.other_type_name,
+            visibility: d.visibility,
+            api_name: hit.api_name.clone(),
+            api_version: hit.api_version.clone(),
+            api_provider: hit.api_provider.clone(),
+            api_uuid: hit.document.api_id.clone(),
+            associated_type: "API",
+        })
+    }
 }
 
 // === Publisher ===

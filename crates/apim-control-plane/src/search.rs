@@ -434,14 +434,44 @@ pub(crate) async fn devportal_apis(cp: &ControlPlane, headers: &HeaderMap, p: &H
     Ok(Json(listing).into_response())
 }
 
+/// What the Publisher's search finds: APIs, then (for a content search) documents.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum SearchHit {
+    Api(ApiSearchResult),
+    Document(crate::docs::DocumentSearchResult),
+}
+
+/// Publisher `GET /search`: the APIs the query matches; a query of content words only (bare or `content:`) also
+/// finds the documents holding them all, listed after the APIs and paged with them.
 async fn publisher_search(
     State(cp): State<Arc<ControlPlane>>,
     headers: HeaderMap,
     Query(p): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     cp.principal(&headers).await?.require(crate::publisher::VIEW)?;
-    let listing = page_of(&cp, &p, "/search", Audience::Publisher, (SortBy::Name, false), ApiSearchResult::of).await?;
-    Ok(Json(listing).into_response())
+    let page = Page::of(&p)?;
+    let query = p.get("query").map(String::as_str).filter(|q| !q.trim().is_empty());
+    let terms = parse_query(query.unwrap_or(""))?;
+    let words: Vec<String> =
+        terms.iter().map(|t| if let ApiTerm::Content(w) = t { Some(w.clone()) } else { None }).collect::<Option<_>>().unwrap_or_default();
+    let search = ApiSearch { terms, audience: Audience::Publisher, sort_by: SortBy::Name, descending: false };
+    let (apis, api_total) = cp.db.search_apis(&search, page.limit, page.offset).await?;
+    let ids: Vec<String> = apis.iter().map(|a| a.id.clone()).collect();
+    let with_thumbnail = cp.db.with_thumbnails(&ids).await?;
+    let mut list: Vec<SearchHit> = apis.iter().map(|a| SearchHit::Api(ApiSearchResult::of(a, with_thumbnail.contains(&a.id)))).collect();
+    let mut total = api_total;
+    if !words.is_empty() {
+        // The documents' part of the page starts where the APIs end.
+        let room = page.limit - list.len() as i64;
+        let doc_offset = (page.offset - api_total).max(0);
+        let (docs, doc_total) = cp.db.search_documents(&words, room, doc_offset).await?;
+        for d in &docs {
+            list.push(SearchHit::Document(crate::docs::DocumentSearchResult::of(d)?));
+        }
+        total += doc_total;
+    }
+    Ok(Json(Listing::new(list, page.pagination("/search", &[("query", query)], total))).into_response())
 }
 
 async fn devportal_search(

@@ -7,6 +7,7 @@ use std::future::Future;
 use apim_domain::api::{ApiRecord, ApplicationRecord, SubscriptionRecord};
 use sqlx::Row;
 
+use crate::content::DocRecord;
 use crate::db::Db;
 use crate::error::StoreError;
 use crate::user::per_backend;
@@ -83,6 +84,15 @@ pub struct SubSearch<'a> {
     pub owner: Option<&'a str>,
 }
 
+/// A document found by a search, with the name, version and provider of its API.
+#[derive(Clone, Debug)]
+pub struct DocumentHit {
+    pub document: DocRecord,
+    pub api_name: String,
+    pub api_version: String,
+    pub api_provider: String,
+}
+
 /// A subscription as lists show it: with its application's name and owner and its API (`None` if it is gone).
 #[derive(Clone, Debug)]
 pub struct SubscriptionRow {
@@ -125,6 +135,14 @@ pub trait SearchStore: Send + Sync {
         limit: i64,
         offset: i64,
     ) -> impl Future<Output = Result<(Vec<SubscriptionRow>, i64), StoreError>> + Send;
+    /// One page of the documents (of any API) whose DTO or text holds every one of `words` (case-insensitively), by
+    /// API and name, and how many do in all.
+    fn search_documents(
+        &self,
+        words: &[String],
+        limit: i64,
+        offset: i64,
+    ) -> impl Future<Output = Result<(Vec<DocumentHit>, i64), StoreError>> + Send;
     /// How many APIs name each API category, by the category's name in lower case.
     fn category_usage(&self) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
 }
@@ -482,6 +500,48 @@ impl SearchStore for Db {
                     None => None,
                 };
                 out.push(SubscriptionRow { subscription: sub, application_name: r.try_get(16)?, application_owner: r.try_get(17)?, api });
+            }
+            Ok((out, total))
+        })
+    }
+
+    async fn search_documents(&self, words: &[String], limit: i64, offset: i64) -> Result<(Vec<DocumentHit>, i64), StoreError> {
+        let mut c = Clauses { pg: matches!(self, Db::Postgres(_)), documents: false, parts: Vec::new(), binds: Vec::new() };
+        for w in words {
+            let (dto, text) = (c.ph(contains_pattern(w)), c.ph(contains_pattern(w)));
+            c.parts.push(format!("(LOWER(d.document) LIKE {dto} ESCAPE '!' OR LOWER(d.inline_text) LIKE {text} ESCAPE '!')"));
+        }
+        let where_ = c.where_();
+        let count_sql = format!("SELECT COUNT(*) FROM am_api_doc d JOIN am_api a ON a.id = d.api_id{where_}");
+        let page_sql = format!(
+            "SELECT d.id, d.api_id, d.name, d.document, d.created_at, d.updated_at, a.name, a.version, a.provider \
+             FROM am_api_doc d JOIN am_api a ON a.id = d.api_id{where_} ORDER BY a.name, a.version, d.name, d.id LIMIT {} OFFSET {}",
+            limit.max(0),
+            offset.max(0)
+        );
+        per_backend!(self, |p| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(count_sql.clone()));
+            for b in &c.binds {
+                q = q.bind(b.clone());
+            }
+            let total: i64 = q.fetch_one(p).await?.try_get(0)?;
+            let mut out = Vec::new();
+            if limit > 0 {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(page_sql.clone()));
+                for b in &c.binds {
+                    q = q.bind(b.clone());
+                }
+                for r in q.fetch_all(p).await? {
+                    let document = DocRecord {
+                        id: r.try_get(0)?,
+                        api_id: r.try_get(1)?,
+                        name: r.try_get(2)?,
+                        document: r.try_get(3)?,
+                        created_at: r.try_get(4)?,
+                        updated_at: r.try_get(5)?,
+                    };
+                    out.push(DocumentHit { document, api_name: r.try_get(6)?, api_version: r.try_get(7)?, api_provider: r.try_get(8)? });
+                }
             }
             Ok((out, total))
         })

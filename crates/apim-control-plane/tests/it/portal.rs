@@ -497,6 +497,28 @@ pub(crate) async fn documents_and_thumbnails(cp: &Cp) {
 
     // Content search reaches the Publisher's documents.
     assert!(names(&cp.call("GET", "/apis?query=quickstart", "creator", None).await.json()).contains(&"Docs"));
+    // The Publisher's search lists the documents too, after the APIs, paged with them.
+    let found = cp.call("GET", "/search?query=quickstart", "creator", None).await.json();
+    assert_eq!(found["pagination"]["total"], 2, "{found}");
+    let kinds: Vec<(&str, &str)> = found["list"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|h| (h["type"].as_str().unwrap_or(""), h["name"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(kinds, vec![("API", "Docs"), ("DOC", "Getting started")]);
+    let doc_hit = &found["list"][1];
+    assert_eq!(
+        (doc_hit["apiName"].as_str(), doc_hit["apiUUID"].as_str(), doc_hit["docType"].as_str()),
+        (Some("Docs"), Some(id.as_str()), Some("HOWTO"))
+    );
+    let second = cp.call("GET", "/search?query=quickstart&limit=1&offset=1", "creator", None).await.json();
+    assert_eq!((second["count"].as_i64(), second["list"][0]["type"].as_str()), (Some(1), Some("DOC")));
+    assert_eq!(
+        cp.call("GET", "/search?query=quickstart%20name:docs", "creator", None).await.json()["pagination"]["total"],
+        1,
+        "documents only for content words"
+    );
 
     // The DevPortal: API_LEVEL to whoever sees the API, PRIVATE to signed-in callers, OWNER_ONLY to nobody.
     let portal_docs = format!("/api/am/devportal/v3{docs}");
