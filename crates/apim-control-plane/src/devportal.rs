@@ -567,17 +567,25 @@ async fn unsubscribe(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pa
     Ok(StatusCode::OK.into_response())
 }
 
-async fn throttling_policies(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(level): Path<String>) -> Result<Response> {
+async fn throttling_policies(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(level): Path<String>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response> {
     cp.principal(&headers).await?;
     if level != "application" && level != "subscription" {
         return Err(ApiError::field("policyLevel", format!("`{level}` is not application or subscription")));
     }
+    let page = crate::search::Page::of(&p)?;
+    let all = cp.db.policies(&level).await?;
+    let total = all.len() as i64;
     let mut list = Vec::new();
-    for (name, doc) in cp.db.policies(&level).await? {
+    for (name, doc) in page.slice(all) {
         let d: Value = serde_json::from_str(&doc).unwrap_or_else(|_| json!({}));
         let rc = &d["defaultLimit"]["requestCount"];
         list.push(json!({"name": name, "description": d.get("description"), "policyLevel": level, "requestCount": rc.get("requestCount"),
                          "unitTime": rc.get("unitTime"), "timeUnit": rc.get("timeUnit"), "tierPlan": "FREE", "stopOnQuotaReach": d.get("stopOnQuotaReach").cloned().unwrap_or(json!(true))}));
     }
-    Ok(Json(json!({"count": list.len(), "list": list})).into_response())
+    Ok(Json(crate::search::Listing::new(list, page.pagination(&format!("/throttling-policies/{level}"), &[], total))).into_response())
 }

@@ -617,8 +617,7 @@ async fn portal_list(
         }
     }
     let total = shown.len() as i64;
-    let list: Vec<Document> =
-        shown.into_iter().skip(usize::try_from(page.offset).unwrap_or(usize::MAX)).take(usize::try_from(page.limit).unwrap_or(0)).collect();
+    let list: Vec<Document> = page.slice(shown).collect();
     Ok(Json(Listing::new(list, page.pagination(&format!("/apis/{api_id}/documents"), &[], total))).into_response())
 }
 

@@ -459,13 +459,21 @@ async fn deployments(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pa
     Ok(ok(json!({"count": list.len(), "list": list})))
 }
 
-async fn throttling_policies(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(level): Path<String>) -> Result<Response> {
+async fn throttling_policies(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(level): Path<String>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response> {
     cp.principal(&headers).await?.require(VIEW)?;
     if level != "subscription" && level != "api" {
         return Err(ApiError::field("policyLevel", format!("`{level}` is not subscription or api")));
     }
+    let page = crate::search::Page::of(&p)?;
+    let all = cp.db.policies(&level).await?;
+    let total = all.len() as i64;
     let mut list = Vec::new();
-    for (name, doc) in cp.db.policies(&level).await? {
+    for (name, doc) in page.slice(all) {
         let d: Value = serde_json::from_str(&doc).unwrap_or_else(|_| json!({}));
         let rc = &d["defaultLimit"]["requestCount"];
         list.push(json!({
@@ -474,7 +482,7 @@ async fn throttling_policies(State(cp): State<Arc<ControlPlane>>, headers: Heade
             "tierPlan": d.get("billingPlan").cloned().unwrap_or(json!("FREE")), "stopOnQuotaReach": d.get("stopOnQuotaReach").cloned().unwrap_or(json!(true)),
         }));
     }
-    Ok(ok(json!({"count": list.len(), "list": list})))
+    Ok(ok(crate::search::Listing::new(list, page.pagination(&format!("/throttling-policies/{level}"), &[], total))))
 }
 
 /// The text fields and files of a multipart form, by name.

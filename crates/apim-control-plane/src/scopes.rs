@@ -30,16 +30,24 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
 
 /// How many APIs use the scope in an operation.
 async fn usage(cp: &ControlPlane, name: &str) -> Result<usize> {
+    Ok(usages(cp, &[name]).await?.first().copied().unwrap_or(0))
+}
+
+/// How many APIs use each of the scopes `names` in an operation, in their order: the APIs are read once, however
+/// many scopes are counted.
+async fn usages(cp: &ControlPlane, names: &[&str]) -> Result<Vec<usize>> {
     let (apis, _) = cp.db.list_apis(&ApiFilter::default(), 1_000_000, 0).await?;
-    Ok(apis
-        .iter()
-        .filter(|a| {
-            let d: Value = serde_json::from_str(&a.document).unwrap_or(Value::Null);
-            d.get("operations").and_then(Value::as_array).is_some_and(|ops| {
-                ops.iter().any(|o| o.get("scopes").and_then(Value::as_array).is_some_and(|s| s.iter().any(|x| x == name)))
-            })
-        })
-        .count())
+    let mut counts = vec![0; names.len()];
+    for a in &apis {
+        let d: Value = serde_json::from_str(&a.document).unwrap_or(Value::Null);
+        let ops = d.get("operations").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        for (count, name) in counts.iter_mut().zip(names) {
+            if ops.iter().any(|o| o.get("scopes").and_then(Value::as_array).is_some_and(|s| s.iter().any(|x| x == *name))) {
+                *count += 1;
+            }
+        }
+    }
+    Ok(counts)
 }
 
 async fn validated(cp: &ControlPlane, body: &Bytes) -> Result<(String, Value)> {
@@ -93,23 +101,18 @@ async fn with_usage(cp: &ControlPlane, id: &str, mut doc: Value) -> Result<Value
 
 async fn list(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p): Query<HashMap<String, String>>) -> Result<Response> {
     cp.principal(&headers).await?.require(VIEW)?;
+    let page = crate::search::Page::of(&p)?;
     let all = cp.db.list_objects(KIND).await?;
-    let offset = p
-        .get("offset")
-        .map(|v| v.parse::<usize>().map_err(|_| ApiError::field("offset", format!("`{v}` is not a number"))))
-        .transpose()?
-        .unwrap_or(0);
-    let limit = p
-        .get("limit")
-        .map(|v| v.parse::<usize>().map_err(|_| ApiError::field("limit", format!("`{v}` is not a number"))))
-        .transpose()?
-        .unwrap_or(25);
+    let shown: Vec<&(String, String, String)> = page.slice(all.iter().collect()).collect();
+    let names: Vec<&str> = shown.iter().map(|(_, name, _)| name.as_str()).collect();
     let mut list = Vec::new();
-    for (id, _, doc) in all.iter().skip(offset).take(limit) {
-        list.push(with_usage(&cp, id, serde_json::from_str(doc).unwrap_or(Value::Null)).await?);
+    for ((id, _, doc), used) in shown.iter().zip(usages(&cp, &names).await?) {
+        let mut doc: Value = serde_json::from_str(doc).unwrap_or(Value::Null);
+        doc["id"] = json!(id);
+        doc["usageCount"] = json!(used);
+        list.push(doc);
     }
-    Ok(Json(json!({"count": list.len(), "list": list, "pagination": {"offset": offset, "limit": limit, "total": all.len()}}))
-        .into_response())
+    Ok(Json(crate::search::Listing::new(list, page.pagination("/scopes", &[], all.len() as i64))).into_response())
 }
 
 async fn create(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, body: Bytes) -> Result<Response> {

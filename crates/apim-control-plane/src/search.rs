@@ -137,6 +137,11 @@ impl Page {
         Ok(Page { limit: num("limit", 25, MAX_LIMIT)?, offset: num("offset", 0, MAX_OFFSET)? })
     }
 
+    /// This page of `all` (a list small enough to read whole).
+    pub(crate) fn slice<T>(self, all: Vec<T>) -> impl Iterator<Item = T> {
+        all.into_iter().skip(usize::try_from(self.offset).unwrap_or(usize::MAX)).take(usize::try_from(self.limit).unwrap_or(0))
+    }
+
     /// WSO2's `Pagination` of a list at `path` (relative to the API's base), with links to the pages around that
     /// keep the list's other parameters (`params`; `None` values left out).
     pub(crate) fn pagination(self, path: &str, params: &[(&str, Option<&str>)], total: i64) -> Pagination {
@@ -497,12 +502,7 @@ async fn tags(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p):
     let page = Page::of(&p)?;
     let all = cp.db.tags(audience_of(who.as_ref())).await?;
     let total = all.len() as i64;
-    let list: Vec<Tag> = all
-        .into_iter()
-        .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
-        .take(usize::try_from(page.limit).unwrap_or(0))
-        .map(|(value, count)| Tag { value, count })
-        .collect();
+    let list: Vec<Tag> = page.slice(all).map(|(value, count)| Tag { value, count }).collect();
     Ok(Json(Listing::new(list, page.pagination("/tags", &[], total))).into_response())
 }
 

@@ -683,6 +683,22 @@ pub(crate) async fn application_list(cp: &Cp) {
     for path in ["/applications?limit=-1", "/applications?sortBy=colour", "/applications?offset=abc"] {
         assert_eq!(cp.admin("GET", path, "admin", None).await.status, 400, "{path}");
     }
+
+    // Small lists read whole are paged the same way.
+    let tiers = cp.call("GET", "/throttling-policies/subscription?limit=2&offset=1", "creator", None).await.json();
+    assert_eq!((tiers["count"].as_i64(), tiers["pagination"]["offset"].as_i64()), (Some(2), Some(1)), "{tiers}");
+    assert!(tiers["pagination"]["total"].as_i64().is_some_and(|t| t >= 5));
+    let tiers = cp.portal("GET", "/throttling-policies/application?limit=1", "subscriber", None).await.json();
+    assert_eq!(
+        (tiers["count"].as_i64(), tiers["pagination"]["next"].as_str()),
+        (Some(1), Some("/throttling-policies/application?limit=1&offset=1"))
+    );
+    let scopes = cp.call("GET", "/scopes?limit=1", "creator", None).await.json();
+    assert!(scopes["pagination"]["next"].is_string(), "{scopes}");
+    for path in ["/throttling-policies/subscription?limit=-1", "/scopes?offset=-1"] {
+        assert_eq!(cp.call("GET", path, "creator", None).await.status, 400, "{path}");
+    }
+    assert_eq!(cp.portal("GET", "/throttling-policies/subscription?offset=-3", "subscriber", None).await.status, 400);
     for (path, field) in [
         ("/applications?limit=-1", "limit"),
         ("/applications?offset=x", "offset"),
