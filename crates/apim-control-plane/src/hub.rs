@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status};
 use crate::ControlPlane;
 use crate::internal::GATEWAY_SEEN_EVERY;
 
-/// Heartbeat period; subscribers reconnect after three silent seconds.
+/// Heartbeat period; subscribers reconnect after two silent seconds (`apim_sync::SILENCE`).
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Rows read per query.
 const BATCH: i64 = 500;

@@ -4,7 +4,8 @@
 //! node introspects opaque tokens and fetches the JWKS. Calls authenticate with the `[apim.key_manager]`
 //! credentials (HTTP Basic), resolve host names through the node's hosts file first, verify TLS against the
 //! truststore, and time out after 10 s. A peer that is silent, refuses the connection or is not ready (503) is
-//! passed over for the next one (or, alone, tried once more), on a new connection.
+//! passed over for the next one (or, alone, tried once more), on a new connection; a call that may be repeated
+//! (introspection, the JWKS, tokens) leaves a peer silent for 3 s when another attempt remains.
 //!
 //! **Architecture Invariant:** implements the domain's traits (`KeyManagerClient`, `TokenValidator`,
 //! `TokenAuthority`) only; no role crate depends on another through it.
@@ -29,6 +30,10 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a peer may take to start answering a call that can be repeated elsewhere, when another attempt
+/// remains: a frozen key manager (its sockets open, nothing answering) costs this, not [`TIMEOUT`]. The last
+/// attempt keeps [`TIMEOUT`], so a slow key manager still answers in the end.
+const ANSWER: Duration = Duration::from_secs(3);
 
 type HttpClient = Client<apim_net::HttpsConnector, Full<Bytes>>;
 
@@ -149,8 +154,10 @@ impl RemoteKeyManager {
         let n = self.peers.len();
         let first = self.preferred.load(Ordering::Relaxed) % n;
         let mut errors: Vec<String> = Vec::new();
-        for attempt in 0..n.max(2) {
+        let attempts = n.max(2);
+        for attempt in 0..attempts {
             let i = (first + attempt) % n;
+            let wait = if repeat == Repeat::Safe && attempt + 1 < attempts { ANSWER } else { TIMEOUT };
             let base = &self.peers[i].base;
             let mut req = http::Request::builder().method(method.clone()).uri(format!("{base}{path}")).header(header::AUTHORIZATION, auth);
             let payload = match &body {
@@ -162,8 +169,8 @@ impl RemoteKeyManager {
             };
             let req = req.body(Full::new(payload)).map_err(|e| KeyError::Unavailable(e.to_string()))?;
             // `sent`: the request may have reached the key manager.
-            let (failure, sent) = match tokio::time::timeout(TIMEOUT, self.client(i).request(req)).await {
-                Err(_) => (format!("{base}: no answer within {TIMEOUT:?}"), true),
+            let (failure, sent) = match tokio::time::timeout(wait, self.client(i).request(req)).await {
+                Err(_) => (format!("{base}: no answer within {wait:?}"), true),
                 Ok(Err(e)) => (apim_net::describe(&e, base), !e.is_connect()),
                 Ok(Ok(resp)) => {
                     let status = resp.status();

@@ -6,10 +6,12 @@
 //! fresh snapshot replaces it. Events arrive in order with a gap-aware cursor; a revocation applies directly,
 //! any other event marks the part of the state it changes (one API, or "the rest": applications, keys,
 //! subscriptions, policies, block conditions), and the puller fetches just those parts and patches its copy
-//! (bursts cost one pull). A stream silent for three seconds, closed, or refused moves to the next
+//! (bursts cost one pull). A stream silent for two seconds, closed, or refused moves to the next
 //! `event_listening_endpoints` entry with backoff; a "resync" answer pulls a whole snapshot first. A pull moves
 //! to the next control plane on silence, a refused connection, 5xx or 404 (a node that is not ready), on a new
-//! connection: the failed peer's pooled connections are dropped.
+//! connection: the failed peer's pooled connections are dropped. When the stream moves, every pooled pull
+//! connection is dropped (behind a balancer one may be pinned to the control plane that went silent) and pulls
+//! start at the control plane the new stream reached, which has just shown it is alive.
 //!
 //! Event kinds are `apim_wire::hub::EventKind`, the control plane's own table; an event of a kind this version
 //! does not know (a newer control plane's) is counted (`apim_sync_events_unknown_total`), never fatal.
@@ -37,8 +39,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::Notify;
 
-/// A subscriber that hears nothing (not even a heartbeat) for this long reconnects.
-pub const SILENCE: Duration = Duration::from_secs(3);
+/// A subscriber that hears nothing (not even a heartbeat, sent each quiet second) for this long reconnects: two
+/// heartbeats missed. A reconnect that was not needed costs a resubscription from the same position.
+pub const SILENCE: Duration = Duration::from_secs(2);
 const PULL_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a control plane may take to start answering a pull.
 const ANSWER: Duration = Duration::from_secs(5);
@@ -148,6 +151,11 @@ pub struct Syncer {
     hosts: HostsFile,
     /// For `https://` pulls and `ssl://` event hub endpoints.
     tls: Arc<rustls::ClientConfig>,
+    /// The host of the event hub endpoint the stream last left, until a stream reaches it again: pulls try its
+    /// bases last.
+    silent_host: std::sync::Mutex<Option<String>>,
+    /// Wakes pulls in flight when the stream leaves a control plane: one may be waiting on it.
+    stream_moved: Notify,
 }
 
 impl Syncer {
@@ -174,7 +182,18 @@ impl Syncer {
         }
         let clients = bases.iter().map(|_| std::sync::Mutex::new(http_client(&hosts, &tls))).collect();
         let basic = basic(&cfg.username, &cfg.password);
-        Ok(Syncer { cfg, stats: SyncStats::default(), preferred: Default::default(), bases, clients, basic, hosts, tls })
+        Ok(Syncer {
+            cfg,
+            stats: SyncStats::default(),
+            preferred: Default::default(),
+            bases,
+            clients,
+            basic,
+            hosts,
+            tls,
+            silent_host: Default::default(),
+            stream_moved: Notify::new(),
+        })
     }
 
     /// The control planes this node pulls from, in the order it tries them (`scheme://host:port`).
@@ -190,6 +209,43 @@ impl Syncer {
     /// which behind a load balancer may reach another control plane.
     fn forget(&self, peer: usize) {
         *self.clients[peer].lock().unwrap_or_else(|p| p.into_inner()) = http_client(&self.hosts, &self.tls);
+    }
+
+    /// The stream left the control plane on `host` (silent, closed or refused): no pooled connection is reused
+    /// across that, since one to `service_url` may lead through a balancer to that control plane; pulls in
+    /// flight give up their attempt and go on to the next control plane, with `host`'s last.
+    fn left_host(&self, host: &str) {
+        *self.silent_host.lock().unwrap_or_else(|p| p.into_inner()) = Some(host.to_string());
+        for peer in 0..self.clients.len() {
+            self.forget(peer);
+        }
+        self.stream_moved.notify_waiters();
+    }
+
+    /// The stream reached the control plane on `host`, which has just shown it is alive: after a failover, pulls
+    /// start there, if it is among the bases.
+    fn reached_host(&self, host: &str, moved: bool) {
+        let mut silent = self.silent_host.lock().unwrap_or_else(|p| p.into_inner());
+        if silent.as_deref() == Some(host) {
+            *silent = None;
+        }
+        if !moved {
+            return;
+        }
+        if let Some(i) = self.bases.iter().position(|b| host_of(b) == Some(host)) {
+            self.preferred.store(i, Ordering::Relaxed);
+        }
+    }
+
+    /// The order to try the bases in: from the one that answered last, those on the host the stream left last.
+    fn pull_order(&self) -> Vec<usize> {
+        let n = self.bases.len();
+        let first = self.preferred.load(Ordering::Relaxed) % n;
+        let silent = self.silent_host.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let (mut order, suspect): (Vec<usize>, Vec<usize>) =
+            (0..n).map(|k| (first + k) % n).partition(|i| silent.is_none() || host_of(&self.bases[*i]) != silent.as_deref());
+        order.extend(suspect);
+        order
     }
 
     /// The saved snapshot, if there is a readable one.
@@ -236,8 +292,7 @@ impl Syncer {
     async fn pull_query(&self, extra: &str) -> Result<RuntimeState, PullError> {
         let mut errors = Vec::new();
         // Start with the control plane that answered last: a hung one costs its timeout once, not every pull.
-        let first = self.preferred.load(Ordering::Relaxed) % self.bases.len();
-        for i in (0..self.bases.len()).map(|k| (first + k) % self.bases.len()) {
+        for i in self.pull_order() {
             match self.pull_from(i, extra).await {
                 Ok(s) => {
                     self.preferred.store(i, Ordering::Relaxed);
@@ -283,7 +338,11 @@ impl Syncer {
             serde_json::from_slice::<RuntimeState>(&body)
                 .map_err(|e| (true, format!("{base} sent a runtime state that does not parse: {e}")))
         };
-        tokio::time::timeout(PULL_TIMEOUT, fetch).await.map_err(|_| (false, format!("{base}: timed out")))?
+        let moved = self.stream_moved.notified();
+        tokio::select! {
+            pulled = tokio::time::timeout(PULL_TIMEOUT, fetch) => pulled.map_err(|_| (false, format!("{base}: timed out")))?,
+            () = moved => Err((false, format!("{base}: given up, the event hub stream left a control plane"))),
+        }
     }
 
     /// Tells the control plane which revisions this node serves (`PATCH .../apis/deployed-revisions`).
@@ -443,6 +502,8 @@ impl Syncer {
     async fn stream_loop(&self, sink: Arc<dyn StateSink>, state: Arc<Shared>) {
         let mut delay = Duration::from_millis(100);
         let mut index = 0usize;
+        // Whether the last stream ended other than by a resync: the next one is a failover.
+        let mut moved = false;
         loop {
             // Subscribing needs a position: the saved or first pulled snapshot's.
             let Some(cursor) = state.cursor() else {
@@ -451,7 +512,7 @@ impl Syncer {
             };
             let endpoint = &self.cfg.endpoints[index % self.cfg.endpoints.len()];
             let began = tokio::time::Instant::now();
-            let result = self.follow(endpoint, cursor, &*sink, &state).await;
+            let result = self.follow(endpoint, cursor, &*sink, &state, moved).await;
             // A stream that ran for a while was healthy: reconnect quickly after it ends.
             if began.elapsed() > SILENCE {
                 delay = Duration::from_millis(100);
@@ -460,6 +521,7 @@ impl Syncer {
                 Ok(Ended::Resync(reason)) => {
                     tracing::info!(endpoint = %show(endpoint), "event hub asks for a resync: {reason}");
                     state.clear_cursor();
+                    moved = false;
                     continue;
                 }
                 Ok(Ended::Silent) => {
@@ -468,13 +530,23 @@ impl Syncer {
                 }
                 Err(e) => tracing::warn!(endpoint = %show(endpoint), "event hub: {e}; trying the next endpoint in {delay:?}"),
             }
+            self.left_host(&endpoint.host);
+            moved = true;
             index += 1;
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(2));
         }
     }
 
-    async fn follow(&self, endpoint: &Endpoint, cursor: Cursor, sink: &dyn StateSink, state: &Shared) -> Result<Ended, String> {
+    /// `moved`: the previous stream failed, so pulls move to the control plane this one reaches.
+    async fn follow(
+        &self,
+        endpoint: &Endpoint,
+        cursor: Cursor,
+        sink: &dyn StateSink,
+        state: &Shared,
+        moved: bool,
+    ) -> Result<Ended, String> {
         let channel = connect(endpoint, &self.hosts, &self.tls).await.map_err(|e| e.to_string())?;
         let mut client = hub::event_hub_client::EventHubClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
         let mut req = tonic::Request::new(SubscribeRequest {
@@ -492,6 +564,7 @@ impl Syncer {
             .map_err(|s| format!("subscription refused: {} ({:?})", s.message(), s.code()))?
             .into_inner();
         tracing::info!(endpoint = %show(endpoint), from = cursor.high(), "following the event hub");
+        self.reached_host(&endpoint.host, moved);
         self.stats.streams.fetch_add(1, Ordering::Relaxed);
         loop {
             let msg = match tokio::time::timeout(SILENCE, stream.message()).await {
@@ -767,6 +840,11 @@ fn labels_match(a: &[String], b: &[String]) -> bool {
     norm(a) == norm(b)
 }
 
+/// The host of a base (`scheme://host:port`).
+fn host_of(base: &str) -> Option<&str> {
+    base.split_once("://").and_then(|(_, authority)| authority.rsplit_once(':')).map(|(host, _)| host)
+}
+
 fn form_urlencoded_label(l: &str) -> String {
     l.bytes()
         .map(|b| match b {
@@ -906,6 +984,42 @@ mod tests {
     fn revocation_payloads_parse_or_are_refused() {
         assert_eq!(revocation(r#"{"revokedToken":"abc","expiryTime":5000}"#), Some(("abc".into(), 5)));
         assert_eq!(revocation(r#"{"revokedToken":7}"#), None);
+    }
+
+    /// Behind a balancer, pulls start at the balancer; after the stream moved to a control plane, at that one.
+    #[test]
+    fn pulls_start_where_the_stream_moved() {
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("tls")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let endpoint = |host: &str| Endpoint { scheme: EndpointScheme::Tcp, host: host.into(), port: 5672 };
+        let cfg = SyncConfig {
+            service_url: "https://lb.test:9443/services/".into(),
+            endpoints: vec![endpoint("cp1.test"), endpoint("cp2.test")],
+            username: "admin".into(),
+            password: "admin".into(),
+            node_id: "gw".into(),
+            role: "gateway".into(),
+            labels: vec!["Default".into()],
+            apis: true,
+            saved: PathBuf::from("unused.json"),
+        };
+        let syncer = Syncer::new(cfg, HostsFile::default(), Arc::new(tls)).expect("syncer");
+        assert_eq!(syncer.bases(), ["https://lb.test:9443", "https://cp1.test:9443", "https://cp2.test:9443"]);
+        assert_eq!(syncer.preferred.load(Ordering::Relaxed), 0);
+        assert_eq!(syncer.pull_order(), [0, 1, 2]);
+        // The stream leaves cp1: pulls try it last; it reaches cp2 and pulls start there.
+        syncer.left_host("cp1.test");
+        assert_eq!(syncer.pull_order(), [0, 2, 1]);
+        syncer.reached_host("cp2.test", true);
+        assert_eq!(syncer.pull_order(), [2, 0, 1]);
+        // A stream back on cp1 clears the suspicion; a first stream (no failover) moves nothing.
+        syncer.reached_host("cp1.test", false);
+        assert_eq!(syncer.pull_order(), [2, 0, 1]);
+        syncer.reached_host("elsewhere.test", true);
+        assert_eq!(syncer.pull_order(), [2, 0, 1], "a host that is not a base changes nothing");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Readiness between nodes: a control plane without its database answers 503 naming it on every path (REST,
 //! OAuth2, the internal data service, paths nobody serves) and UNAVAILABLE on its event hub, and a fresh
-//! gateway reaches ready through the other control plane, also when both sit behind one load balancer.
+//! gateway reaches ready through the other control plane, also when both sit behind one load balancer; a frozen
+//! control plane behind that balancer delays a deploy only until the gateway notices its silence.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,9 +20,9 @@ use super::{apim, base64_encode, wait_ready};
 const CP1: &str = "127.0.0.6";
 const CP2: &str = "127.0.0.7";
 
-/// A TCP load balancer handing each new connection to the next target in turn, the first to `targets[0]`.
-async fn round_robin(targets: Vec<SocketAddr>) -> SocketAddr {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+/// A TCP load balancer on `on` handing each new connection to the next target in turn, the first to `targets[0]`.
+async fn round_robin(on: &str, targets: Vec<SocketAddr>) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind(on).await.unwrap_or_else(|e| panic!("bind {on}: {e}"));
     let addr = l.local_addr().expect("addr");
     let next = Arc::new(AtomicUsize::new(0));
     tokio::spawn(async move {
@@ -82,9 +83,11 @@ async fn gateway_reaches_ready_through_the_control_plane_that_has_its_database()
     // Both control planes behind one balancer that sends the first connection to the unready one; the
     // gateway's other pull addresses (the event hub hosts on the balancer's port and on 9443) lead nowhere, so
     // it gets through only on a new connection to the balancer.
-    let lb =
-        round_robin(vec![format!("{CP1}:{}", 9763 + off).parse().expect("addr"), format!("{CP2}:{}", 9763 + off).parse().expect("addr")])
-            .await;
+    let lb = round_robin(
+        "127.0.0.1:0",
+        vec![format!("{CP1}:{}", 9763 + off).parse().expect("addr"), format!("{CP2}:{}", 9763 + off).parse().expect("addr")],
+    )
+    .await;
     std::fs::write(dir.path().join("hosts"), format!("{CP1} cp1.test\n{CP2} cp2.test\n127.0.0.1 lb.test\n")).expect("hosts");
     let gw_off = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
     std::fs::write(
@@ -299,4 +302,99 @@ async fn an_untrusted_control_plane_certificate_is_named() {
     assert!(!gw.stderr().contains("client error (Connect)"), "{}", gw.stderr());
     gw.terminate();
     cp.terminate();
+}
+
+/// One of two control planes behind a round-robin balancer freezes (SIGSTOP: its sockets stay open, nothing
+/// answers) while the gateway follows its event hub: a deploy made through the other one reaches the gateway
+/// once the gateway notices the silence, without waiting on a pooled connection pinned to the frozen one. The
+/// delay is printed (`bench`-style figure); the bound only stops a hang.
+#[tokio::test]
+async fn a_deploy_reaches_the_gateway_while_a_control_plane_is_frozen() {
+    // APIM_BIN runs the nodes from another build, for a before/after figure.
+    let bin = std::env::var_os("APIM_BIN").map_or_else(apim, std::path::PathBuf::from);
+    let dir = TempDir::new("apim-frozen");
+    // The control planes on two hosts and the balancer on 127.0.0.1, all on the control planes' HTTP port, so
+    // the gateway can also pull from a control plane's host directly (the hosts of its event hub endpoints).
+    let off = (0..200)
+        .map(|_| free_offset(&[9443, 9763, 5672]))
+        .find(|o| {
+            [CP1, CP2, "127.0.0.1"].iter().all(|h| [9443u16, 9763, 5672].iter().all(|p| std::net::TcpListener::bind((*h, p + o)).is_ok()))
+        })
+        .expect("free ports on the three hosts");
+    let sqlite = "[database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cpdb/apim.db\"\n[database.shared_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:cpdb/shared.db\"\n";
+    std::fs::create_dir_all(dir.path().join("cpdb")).expect("mkdir");
+    std::fs::write(dir.path().join("cp.toml"), control_plane(off, sqlite)).expect("write");
+    let mut cp1 = Node::spawn(&bin, &["control-plane", "-c", "cp.toml", "--data-dir", "cp1", "--bind", CP1], dir.path());
+    let cp1_http = cp1.url("management-http", Duration::from_secs(20));
+    assert_eq!(wait_ready(&cp1_http, Duration::from_secs(30)).await.status, 200, "{}", cp1.stderr());
+    let mut cp2 = Node::spawn(&bin, &["control-plane", "-c", "cp.toml", "--data-dir", "cp2", "--bind", CP2], dir.path());
+    let cp2_http = cp2.url("management-http", Duration::from_secs(20));
+    assert_eq!(wait_ready(&cp2_http, Duration::from_secs(30)).await.status, 200, "{}", cp2.stderr());
+
+    let port = 9763 + off;
+    let lb = round_robin(
+        &format!("127.0.0.1:{port}"),
+        vec![format!("{CP1}:{port}").parse().expect("addr"), format!("{CP2}:{port}").parse().expect("addr")],
+    )
+    .await;
+    std::fs::write(dir.path().join("hosts"), format!("{CP1} cp1.test\n{CP2} cp2.test\n127.0.0.1 lb.test\n")).expect("hosts");
+    let gw_off = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
+    std::fs::write(
+        dir.path().join("gw.toml"),
+        format!(
+            "[server]\nhostname = \"localhost\"\noffset = {gw_off}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\n\
+             [apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\nservice_url = \"http://lb.test:{}/services/\"\n\
+             event_listening_endpoints = [\"tcp://cp1.test:{}\", \"tcp://cp2.test:{}\"]\n",
+            lb.port(),
+            5672 + off,
+            5672 + off
+        ),
+    )
+    .expect("write");
+    let mut gw =
+        Node::spawn(&bin, &["gateway", "-c", "gw.toml", "--data-dir", "gwdata", "--hosts", "hosts", "--bind", "127.0.0.1"], dir.path());
+    let gw_http = gw.url("management-http", Duration::from_secs(20));
+    let traffic = gw.url("gateway-http", Duration::from_secs(5));
+    assert_eq!(wait_ready(&gw_http, Duration::from_secs(30)).await.status, 200, "{}", gw.stderr());
+
+    let m = Mgmt { base: cp2_http.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    let api = |name: &str| {
+        json!({"name": name, "context": format!("/{}", name.to_lowercase()), "version": "1.0.0", "policies": ["Unlimited"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/b")}},
+            "operations": [{"target": "/open", "verb": "GET", "authType": "None"}]})
+    };
+    // Deploys before the freeze leave pooled pull connections through the balancer, to either control plane.
+    for name in ["Warm1", "Warm2", "Warm3"] {
+        m.publish(api(name)).await;
+        let r = eventually(&format!("{traffic}/{}/1.0.0/open", name.to_lowercase()), None, 200).await;
+        assert_eq!(r.status, 200, "{}\n{}", r.body, gw.stderr());
+    }
+
+    // The gateway follows the first endpoint, cp1: freeze it, then deploy through cp2.
+    cp1.signal("STOP");
+    let frozen = std::time::Instant::now();
+    m.publish(api("Moved")).await;
+    let deployed = std::time::Instant::now();
+    let url = format!("{traffic}/moved/1.0.0/open");
+    let arrived = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if http::get(&url).await.expect("gateway").status == 200 {
+                return (frozen.elapsed(), deployed.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    cp1.signal("CONT");
+    let (since_freeze, since_deploy) = arrived.unwrap_or_else(|_| panic!("the deploy never reached the gateway\n{}", gw.stderr()));
+    eprintln!(
+        "with a frozen control plane, the deploy reached the gateway {since_freeze:?} after the freeze ({since_deploy:?} after the deploy answered)"
+    );
+    for n in [&gw, &cp1, &cp2] {
+        assert!(!n.stderr().contains("panicked"), "{}", n.stderr());
+    }
+    gw.terminate();
+    cp1.terminate();
+    cp2.terminate();
 }

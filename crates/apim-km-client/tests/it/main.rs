@@ -2,6 +2,7 @@
 //! introspection, JWKS, secret regeneration, deletion, hosts-file resolution, and an unreachable key manager.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use apim_config::{HostsFile, LoadOptions, Source};
 use apim_domain::keys::{ClientRequest, KeyError, KeyManagerClient};
@@ -190,6 +191,40 @@ async fn unready_key_managers_are_passed_over() {
         }
         other => panic!("expected Unavailable, got {other:?}"),
     }
+}
+
+/// A node that accepts connections and never answers (a frozen process: the kernel still accepts for it).
+async fn frozen_node() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
+}
+
+/// A frozen key manager configured first is left for the next one: calls that can be repeated (JWKS,
+/// introspection) leave it after a short wait, not the full timeout. The time taken is printed; the bound only
+/// stops a hang.
+#[tokio::test]
+async fn a_frozen_key_manager_is_passed_over() {
+    let dir = TempDir::new("apim-kmc-frozen");
+    let ready = key_manager(&dir).await;
+    let frozen = frozen_node().await;
+    let km = RemoteKeyManager::new(&format!("http://{frozen}/services/"), "admin", "admin-pw", None, HostsFile::default(), tls())
+        .expect("client")
+        .with_fallbacks(std::slice::from_ref(&ready));
+    let started = std::time::Instant::now();
+    let jwks = tokio::time::timeout(Duration::from_secs(60), km.jwks()).await.expect("no hang");
+    assert!(jwks.is_ok(), "{jwks:?}");
+    eprintln!("JWKS through a frozen key manager's fallback in {:?}", started.elapsed());
+    // The one that answered is asked first from now on.
+    let started = std::time::Instant::now();
+    assert!(tokio::time::timeout(Duration::from_secs(60), km.jwks()).await.expect("no hang").is_ok());
+    eprintln!("and next time in {:?}", started.elapsed());
 }
 
 /// A self-signed certificate (and its key, PEM) for `names`, valid from `from` to `until`.
