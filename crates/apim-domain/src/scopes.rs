@@ -92,13 +92,34 @@ pub struct RevokedToken {
     pub expires_at: i64,
 }
 
+/// Why a [`TokenAuthority`] has no answer; the message names the key manager and the cause. A gateway treats
+/// both alike (the token cannot be checked now: 503), so the kinds are for logs and for callers that care.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorityError {
+    /// No key manager could be reached or was ready, or it failed while answering (its database).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A key manager answered, but not with an answer: it refused the call (4xx), or sent a JWKS without keys.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<crate::keys::KeyError> for AuthorityError {
+    fn from(e: crate::keys::KeyError) -> AuthorityError {
+        match e {
+            crate::keys::KeyError::Unavailable(m) => AuthorityError::Unavailable(m),
+            crate::keys::KeyError::Invalid(m) | crate::keys::KeyError::NotFound(m) => AuthorityError::Refused(m),
+        }
+    }
+}
+
 /// How a gateway reaches a key manager: introspection for opaque tokens and the JWKS for local JWT
 /// verification. The resident key manager implements it in-process; remote ones over HTTP(S).
 pub trait TokenAuthority: Send + Sync {
     /// `Ok(None)`: the token is not active (unknown, expired, revoked, or not an access token).
-    fn introspect<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Introspection>, String>>;
+    fn introspect<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Introspection>, AuthorityError>>;
     /// The JWKS document (RFC 7517) as JSON text.
-    fn jwks(&self) -> BoxFuture<'_, Result<String, String>>;
+    fn jwks(&self) -> BoxFuture<'_, Result<String, AuthorityError>>;
     /// The `iss` its JWTs carry.
     fn issuer(&self) -> String;
 }

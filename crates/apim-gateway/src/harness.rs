@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use apim_domain::scopes::{Introspection, TokenAuthority};
+use apim_domain::scopes::{AuthorityError, Introspection, TokenAuthority};
 use apim_jose::jwt::SigningKey;
 use bytes::Bytes;
 use http::{Request, Response};
@@ -26,10 +26,10 @@ struct InMemoryAuthority {
 }
 
 impl TokenAuthority for InMemoryAuthority {
-    fn introspect<'a>(&'a self, _token: &'a str) -> BoxFuture<'a, Result<Option<Introspection>, String>> {
+    fn introspect<'a>(&'a self, _token: &'a str) -> BoxFuture<'a, Result<Option<Introspection>, AuthorityError>> {
         Box::pin(async { Ok(None) })
     }
-    fn jwks(&self) -> BoxFuture<'_, Result<String, String>> {
+    fn jwks(&self) -> BoxFuture<'_, Result<String, AuthorityError>> {
         let jwks = self.jwks.clone();
         Box::pin(async move { Ok(jwks) })
     }

@@ -1,6 +1,7 @@
 //! The OAuth2 flows, independent of HTTP framing.
 
 use apim_domain::oauth::{OAuthClient, TokenFormat, TokenKind, TokenRecord, TokenState};
+use apim_domain::scopes::AuthorityError;
 use apim_store::{CodeRedemption, OAuthStore, UserStore};
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
@@ -453,9 +454,12 @@ impl apim_domain::scopes::TokenAuthority for KeyManager {
     fn introspect<'a>(
         &'a self,
         token: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<apim_domain::scopes::Introspection>, String>> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<apim_domain::scopes::Introspection>, AuthorityError>> + Send + 'a>>
+    {
         Box::pin(async move {
-            let Some(Resolved { record, .. }) = self.resolve(token).await.map_err(|e| e.description)? else { return Ok(None) };
+            let Some(Resolved { record, .. }) = self.resolve(token).await.map_err(|e| AuthorityError::Unavailable(e.description))? else {
+                return Ok(None);
+            };
             if record.state != TokenState::Active || record.expires_at <= self.clock.unix_secs() || record.kind != TokenKind::Access {
                 return Ok(None);
             }
@@ -469,8 +473,8 @@ impl apim_domain::scopes::TokenAuthority for KeyManager {
         })
     }
 
-    fn jwks(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + '_>> {
-        Box::pin(async move { KeyManager::jwks(self).await.map(|v| v.to_string()).map_err(|e| e.description) })
+    fn jwks(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, AuthorityError>> + Send + '_>> {
+        Box::pin(async move { KeyManager::jwks(self).await.map(|v| v.to_string()).map_err(|e| AuthorityError::Unavailable(e.description)) })
     }
 
     fn issuer(&self) -> String {

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use apim_config::HostsFile;
 use apim_domain::keys::{BoxFuture, ClientKeys, ClientRequest, IssuedToken, KeyError, KeyManagerClient};
-use apim_domain::scopes::{Introspection, TokenAuthority, TokenInfo, TokenValidator};
+use apim_domain::scopes::{AuthorityError, Introspection, TokenAuthority, TokenInfo, TokenValidator};
 use base64::Engine;
 use http::{Method, StatusCode, header};
 use http_body_util::{BodyExt, Full};
@@ -364,18 +364,18 @@ impl TokenValidator for RemoteKeyManager {
 }
 
 impl TokenAuthority for RemoteKeyManager {
-    fn introspect<'a>(&'a self, token: &'a str) -> Pin<Box<dyn Future<Output = Result<Option<Introspection>, String>> + Send + 'a>> {
-        Box::pin(async move { self.introspection(token).await.map_err(|e| e.to_string()) })
+    fn introspect<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<Introspection>, AuthorityError>> + Send + 'a>> {
+        Box::pin(async move { Ok(self.introspection(token).await?) })
     }
 
-    fn jwks(&self) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>> {
+    fn jwks(&self) -> Pin<Box<dyn Future<Output = Result<String, AuthorityError>> + Send + '_>> {
         Box::pin(async move {
-            let (status, v) = self
-                .call(Method::GET, "/oauth2/jwks", &self.basic, None, Repeat::Safe, Missing::NotServed)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (status, v) = self.call(Method::GET, "/oauth2/jwks", &self.basic, None, Repeat::Safe, Missing::NotServed).await?;
             if !status.is_success() || v.get("keys").is_none() {
-                return Err(format!("JWKS answered {status}"));
+                return Err(AuthorityError::Refused(format!("JWKS answered {status}")));
             }
             if !self.issuer_configured {
                 let path = "/oauth2/token/.well-known/openid-configuration";

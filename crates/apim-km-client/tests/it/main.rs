@@ -262,11 +262,11 @@ async fn tls_failures_name_the_certificate_problem_and_the_host() {
     };
 
     // Self-signed and not in the truststore.
-    let e = km("peer.test", tls()).jwks().await.expect_err("untrusted");
+    let e = km("peer.test", tls()).jwks().await.expect_err("untrusted").to_string();
     assert!(e.contains("certificate") && e.contains("peer.test") && e.contains("[truststore]") && e.contains("unknown issuer"), "{e}");
 
     // Trusted, but reached by a name it does not hold.
-    let e = km("other.test", trusting(der.clone())).jwks().await.expect_err("wrong name");
+    let e = km("other.test", trusting(der.clone())).jwks().await.expect_err("wrong name").to_string();
     assert!(e.contains("certificate") && e.contains("`other.test`") && e.contains("(it names peer.test)"), "{e}");
 
     // Trusted and named, but expired.
@@ -275,6 +275,6 @@ async fn tls_failures_name_the_certificate_problem_and_the_host() {
     let expired =
         RemoteKeyManager::new(&format!("https://peer.test:{}/", old.port()), "admin", "pw", None, hosts.clone(), trusting(old_der))
             .expect("client");
-    let e = expired.jwks().await.expect_err("expired");
+    let e = expired.jwks().await.expect_err("expired").to_string();
     assert!(e.contains("certificate") && e.contains("peer.test") && e.contains("expired on 2001-01-01"), "{e}");
 }
