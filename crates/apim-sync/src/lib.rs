@@ -9,9 +9,10 @@
 //! (bursts cost one pull). A stream silent for two seconds, closed, or refused moves to the next
 //! `event_listening_endpoints` entry with backoff; a "resync" answer pulls a whole snapshot first. A pull moves
 //! to the next control plane on silence, a refused connection, 5xx or 404 (a node that is not ready), on a new
-//! connection: the failed peer's pooled connections are dropped. When the stream moves, every pooled pull
-//! connection is dropped (behind a balancer one may be pinned to the control plane that went silent) and pulls
-//! start at the control plane the new stream reached, which has just shown it is alive.
+//! connection: the failed peer's pooled connections are dropped. When a stream goes silent or breaks, every
+//! pooled pull connection is dropped (behind a balancer one may be pinned to the control plane that went silent)
+//! and a pull still waiting for an answer tries the next control plane; pulls start at the control plane the
+//! new stream reached, which has just shown it is alive.
 //!
 //! Event kinds are `apim_wire::hub::EventKind`, the control plane's own table; an event of a kind this version
 //! does not know (a newer control plane's) is counted (`apim_sync_events_unknown_total`), never fatal.
@@ -211,15 +212,20 @@ impl Syncer {
         *self.clients[peer].lock().unwrap_or_else(|p| p.into_inner()) = http_client(&self.hosts, &self.tls);
     }
 
-    /// The stream left the control plane on `host` (silent, closed or refused): no pooled connection is reused
-    /// across that, since one to `service_url` may lead through a balancer to that control plane; pulls in
-    /// flight give up their attempt and go on to the next control plane, with `host`'s last.
+    /// A stream to the control plane on `host` went silent or broke: no pooled connection is reused across
+    /// that, since one to `service_url` may lead through a balancer to that control plane; a pull still waiting
+    /// for an answer gives up its attempt and goes on to the next control plane, with `host`'s last.
     fn left_host(&self, host: &str) {
-        *self.silent_host.lock().unwrap_or_else(|p| p.into_inner()) = Some(host.to_string());
+        self.suspect_host(host);
         for peer in 0..self.clients.len() {
             self.forget(peer);
         }
         self.stream_moved.notify_waiters();
+    }
+
+    /// The control plane on `host` could not be subscribed to, or left: pulls try its bases last.
+    fn suspect_host(&self, host: &str) {
+        *self.silent_host.lock().unwrap_or_else(|p| p.into_inner()) = Some(host.to_string());
     }
 
     /// The stream reached the control plane on `host`, which has just shown it is alive: after a failover, pulls
@@ -321,12 +327,16 @@ impl Syncer {
             .body(Full::default())
             .map_err(|e| (true, e.to_string()))?;
         let fetch = async {
-            // A control plane that accepts but never answers (hung) is left after ANSWER; a big snapshot may take
-            // longer to arrive.
-            let resp = tokio::time::timeout(ANSWER, http.request(req))
-                .await
-                .map_err(|_| (false, format!("{base}: no answer within {ANSWER:?}")))?
-                .map_err(|e| (false, apim_net::describe(&e, base)))?;
+            // A control plane that accepts but never answers (hung) is left after ANSWER, or as soon as the stream
+            // leaves a silent control plane (which may be this one, behind a balancer); a big snapshot may take
+            // longer to arrive once it has begun.
+            let moved = self.stream_moved.notified();
+            let resp = tokio::select! {
+                answer = tokio::time::timeout(ANSWER, http.request(req)) => answer
+                    .map_err(|_| (false, format!("{base}: no answer within {ANSWER:?}")))?
+                    .map_err(|e| (false, apim_net::describe(&e, base)))?,
+                () = moved => return Err((false, format!("{base}: no answer yet when the event hub stream left a control plane"))),
+            };
             let status = resp.status();
             let body = resp.into_body().collect().await.map_err(|e| (false, apim_net::describe(&e, base)))?.to_bytes();
             if !answered(status) {
@@ -338,11 +348,7 @@ impl Syncer {
             serde_json::from_slice::<RuntimeState>(&body)
                 .map_err(|e| (true, format!("{base} sent a runtime state that does not parse: {e}")))
         };
-        let moved = self.stream_moved.notified();
-        tokio::select! {
-            pulled = tokio::time::timeout(PULL_TIMEOUT, fetch) => pulled.map_err(|_| (false, format!("{base}: timed out")))?,
-            () = moved => Err((false, format!("{base}: given up, the event hub stream left a control plane"))),
-        }
+        tokio::time::timeout(PULL_TIMEOUT, fetch).await.map_err(|_| (false, format!("{base}: timed out")))?
     }
 
     /// Tells the control plane which revisions this node serves (`PATCH .../apis/deployed-revisions`).
@@ -526,11 +532,20 @@ impl Syncer {
                 }
                 Ok(Ended::Silent) => {
                     tracing::warn!(endpoint = %show(endpoint), "event hub silent for {SILENCE:?}; reconnecting");
+                    self.left_host(&endpoint.host);
                     delay = Duration::from_millis(100);
                 }
-                Err(e) => tracing::warn!(endpoint = %show(endpoint), "event hub: {e}; trying the next endpoint in {delay:?}"),
+                Ok(Ended::Broken(e)) => {
+                    tracing::warn!(endpoint = %show(endpoint), "event hub: {e}; trying the next endpoint in {delay:?}");
+                    self.left_host(&endpoint.host);
+                }
+                // Not subscribed: nothing was pinned there by this stream, and pulls in flight are left alone (a
+                // control plane whose event hub is unreachable may still be sending a big snapshot).
+                Err(e) => {
+                    tracing::warn!(endpoint = %show(endpoint), "event hub: {e}; trying the next endpoint in {delay:?}");
+                    self.suspect_host(&endpoint.host);
+                }
             }
-            self.left_host(&endpoint.host);
             moved = true;
             index += 1;
             tokio::time::sleep(delay).await;
@@ -569,8 +584,8 @@ impl Syncer {
         loop {
             let msg = match tokio::time::timeout(SILENCE, stream.message()).await {
                 Err(_) => return Ok(Ended::Silent),
-                Ok(Err(s)) => return Err(format!("stream broken: {} ({:?})", s.message(), s.code())),
-                Ok(Ok(None)) => return Err("stream closed by the control plane".into()),
+                Ok(Err(s)) => return Ok(Ended::Broken(format!("stream broken: {} ({:?})", s.message(), s.code()))),
+                Ok(Ok(None)) => return Ok(Ended::Broken("stream closed by the control plane".into())),
                 Ok(Ok(Some(m))) => m,
             };
             match msg.kind {
@@ -600,9 +615,12 @@ impl Syncer {
     }
 }
 
+/// How a subscribed stream ended; `follow`'s `Err` is a stream that never began.
 enum Ended {
     Resync(String),
     Silent,
+    /// Broken or closed by the control plane.
+    Broken(String),
 }
 
 /// The newest installed state waiting to be saved and reported (older ones are dropped unsaved).
