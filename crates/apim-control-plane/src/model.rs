@@ -41,6 +41,12 @@ const HANDLED: &[&str] = &[
     "apiPolicies",
 ];
 
+/// Fields the server answers and never stores as given: a client's value (a portal PUTs back what it read) is
+/// dropped, and `publisher::doc_of` answers them from the record (`createdTime` and `lastUpdatedTime` are stored
+/// for revisions' sake, but answered from the columns too).
+pub const COMPUTED: &[&str] =
+    &["hasThumbnail", "isRevision", "revisionId", "revisionedApiId", "workflowStatus", "lastUpdatedTimestamp", "wsdlUrl"];
+
 /// Policy names that exist, by level, for validation.
 pub struct PolicyNames {
     pub subscription: Vec<String>,
@@ -164,7 +170,7 @@ pub type Normalized = (Map<String, Value>, String, String, String, String);
 pub fn normalize(body: Value, existing: Option<&ApiRecord>, provider: &str, policies: &PolicyNames, now_ms: i64) -> Result<Normalized> {
     let Value::Object(mut o) = body else { return Err(ApiError::bad_request("the body must be a JSON object (an API)")) };
     // null means absent, as in WSO2's DTOs.
-    o.retain(|_, v| !v.is_null());
+    o.retain(|k, v| !v.is_null() && !COMPUTED.contains(&k.as_str()));
     max_lengths(&o, &[("description", 32766), ("context", 232), ("version", 30), ("provider", 200)])?;
     let name = str_of(&o, "name")?.map(str::trim).unwrap_or("").to_string();
     if name.is_empty() {
@@ -328,6 +334,7 @@ pub fn normalize(body: Value, existing: Option<&ApiRecord>, provider: &str, poli
     }
     // Fields WSO2 defines that this version only stores: the right type, or a 400; others are dropped.
     crate::spec::pass_through(false, "API", &mut o, HANDLED).map_err(|(f, m)| ApiError::field(&f, m))?;
+    derive_property_forms(&mut o);
     let provider = existing
         .map(|e| e.provider.clone())
         .or_else(|| str_of(&o, "provider").ok().flatten().map(str::to_string))
@@ -368,6 +375,51 @@ pub fn normalize(body: Value, existing: Option<&ApiRecord>, provider: &str, poli
         return Err(ApiError::bad_request(format!("gateways cannot run this API: {e}")));
     }
     Ok((o, id, name, version, context))
+}
+
+/// WSO2 answers an API's custom properties both as a list (`additionalProperties`) and as a map by name
+/// (`additionalPropertiesMap`); clients send either. The form left out is derived from the other; both given
+/// are kept as given.
+fn derive_property_forms(o: &mut Map<String, Value>) {
+    match (o.get("additionalProperties"), o.get("additionalPropertiesMap")) {
+        (Some(Value::Array(list)), None) => {
+            let mut map = Map::new();
+            for p in list {
+                if let Some(name) = p.get("name").and_then(Value::as_str) {
+                    map.insert(name.to_string(), p.clone());
+                }
+            }
+            o.insert("additionalPropertiesMap".into(), Value::Object(map));
+        }
+        (None, Some(Value::Object(map))) => {
+            let mut list = Vec::with_capacity(map.len());
+            for (name, p) in map {
+                let mut p = p.clone();
+                if let Some(po) = p.as_object_mut() {
+                    po.entry("name").or_insert_with(|| json!(name));
+                }
+                list.push(p);
+            }
+            o.insert("additionalProperties".into(), Value::Array(list));
+        }
+        _ => {}
+    }
+}
+
+/// A strong entity tag for an answered representation (FNV-1a over its JSON text): equal bodies, equal tags.
+pub fn etag(answer: &Value) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in answer.to_string().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("\"{h:016x}\"")
+}
+
+/// Whether an `If-Match` header value lets a change to the representation tagged `current` through: `*`, or
+/// one of the listed tags, compared strongly (RFC 9110: a weak tag never matches).
+pub fn if_match_allows(header: &str, current: &str) -> bool {
+    header.split(',').map(str::trim).any(|t| t == "*" || t == current)
 }
 
 /// WSO2's APIEvent payload, plus `gatewayLabels` for deployment events.

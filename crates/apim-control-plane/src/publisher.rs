@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use apim_domain::api::{ApiRecord, ApiStatus, Deployment, LIFECYCLE, LifecycleEntry, Revision, state_display};
-use apim_store::ApiStore;
+use apim_store::{ApiStore, ContentStore};
 use apim_wire::SubscriptionStatus;
 use apim_wire::hub::EventKind;
 use axum::Json;
@@ -56,13 +56,51 @@ fn json_body(body: &Bytes) -> Result<Value> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
 }
 
+/// The API as WSO2's DTO: the stored document with the fields the server computes (`model::COMPUTED`). A
+/// working copy is no revision; every lifecycle change is approved at once (no approval workflows), so none is
+/// pending; `hasThumbnail` is false here and answered truly by [`answer_of`].
 fn doc_of(api: &ApiRecord) -> Value {
     let mut v: Value = serde_json::from_str(&api.document).unwrap_or_else(|_| json!({}));
-    v["lifeCycleStatus"] = json!(api.status);
     if let Some(o) = v.as_object_mut() {
         o.remove(DEFINITION);
+        let (created, updated) = ((api.created_at * 1000).to_string(), (api.updated_at * 1000).to_string());
+        for (k, x) in [
+            ("lifeCycleStatus", json!(api.status)),
+            ("createdTime", json!(created)),
+            ("lastUpdatedTime", json!(updated)),
+            ("lastUpdatedTimestamp", json!(updated)),
+            ("isRevision", json!(false)),
+            ("revisionId", json!(0)),
+            ("workflowStatus", json!("APPROVED")),
+            ("hasThumbnail", json!(false)),
+        ] {
+            o.insert(k.into(), x);
+        }
     }
     v
+}
+
+/// [`doc_of`] with `hasThumbnail` looked up.
+async fn answer_of(cp: &ControlPlane, api: &ApiRecord) -> Result<Value> {
+    let mut doc = doc_of(api);
+    doc["hasThumbnail"] = json!(!cp.db.with_thumbnails(std::slice::from_ref(&api.id)).await?.is_empty());
+    Ok(doc)
+}
+
+/// An API answered with its `ETag`, which `PUT` takes back in `If-Match`.
+fn tagged(status: StatusCode, answer: Value) -> Response {
+    let tag = crate::model::etag(&answer);
+    let mut resp = (status, Json(answer)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+/// The stored OpenAPI definition, which only import and `PUT /swagger` change.
+fn definition_of(api: &ApiRecord) -> Option<Value> {
+    let mut v: Value = serde_json::from_str(&api.document).ok()?;
+    v.as_object_mut()?.remove(DEFINITION)
 }
 
 fn ok<T: serde::Serialize>(v: T) -> Response {
@@ -113,11 +151,16 @@ async fn create_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, bod
     who.require(CREATE)?;
     crate::categories::check_body(&cp, &body).await?;
     let policies = policy_names(&cp).await?;
-    let (doc, id, name, version, context) = normalize(json_body(&body)?, None, &who.username, &policies, cp.clock.unix_secs() * 1000)?;
+    let mut body = json_body(&body)?;
+    // The definition is the server's (import, `PUT /swagger`), never a client's field.
+    if let Some(o) = body.as_object_mut() {
+        o.remove(DEFINITION);
+    }
+    let (doc, id, name, version, context) = normalize(body, None, &who.username, &policies, cp.clock.unix_secs() * 1000)?;
     let api = new_record(doc, id.clone(), name, version, context, &who.username, cp.clock.unix_secs());
     cp.db.create_api(&api, &[api_event(EventKind::ApiCreate, &api, json!({}))]).await?;
     tracing::info!(api_id = %id, name = %api.name, user = %who.username, "API created");
-    let mut resp = (StatusCode::CREATED, Json(doc_of(&api))).into_response();
+    let mut resp = tagged(StatusCode::CREATED, doc_of(&api));
     if let Ok(v) = HeaderValue::from_str(&format!("/api/am/publisher/v4/apis/{id}")) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
@@ -126,19 +169,57 @@ async fn create_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, bod
 
 async fn get_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
     cp.principal(&headers).await?.require(VIEW)?;
-    Ok(ok(doc_of(&api_or_404(&cp, &id).await?)))
+    let api = api_or_404(&cp, &id).await?;
+    Ok(tagged(StatusCode::OK, answer_of(&cp, &api).await?))
 }
 
 async fn update_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response> {
     let who = cp.principal(&headers).await?;
     who.require(CREATE)?;
     let old = api_or_404(&cp, &id).await?;
+    // An editor who read the API sends its ETag back: a change made since is a 412, never overwritten.
+    let if_match = headers.get(header::IF_MATCH).map(|v| v.to_str().unwrap_or("")).map(str::to_string);
+    if let Some(expected) = &if_match {
+        let current = crate::model::etag(&answer_of(&cp, &old).await?);
+        if !crate::model::if_match_allows(expected, &current) {
+            return Err(stale(&id, expected, &current));
+        }
+    }
     crate::categories::check_body(&cp, &body).await?;
     let policies = policy_names(&cp).await?;
-    let (doc, ..) = normalize(json_body(&body)?, Some(&old), &who.username, &policies, cp.clock.unix_secs() * 1000)?;
-    let api = ApiRecord { document: Value::Object(doc).to_string(), updated_at: cp.clock.unix_secs(), api_type: old.api_type.clone(), ..old };
-    cp.db.update_api(&api, &[api_event(EventKind::ApiUpdate, &api, json!({}))]).await?;
-    Ok(ok(doc_of(&api)))
+    let mut body = json_body(&body)?;
+    if let Some(o) = body.as_object_mut() {
+        o.remove(DEFINITION);
+    }
+    let (mut doc, ..) = normalize(body, Some(&old), &who.username, &policies, cp.clock.unix_secs() * 1000)?;
+    if let Some(d) = definition_of(&old) {
+        doc.insert(DEFINITION.into(), d);
+    }
+    let api = ApiRecord {
+        document: Value::Object(doc).to_string(),
+        updated_at: cp.clock.unix_secs(),
+        api_type: old.api_type.clone(),
+        ..old.clone()
+    };
+    let events = [api_event(EventKind::ApiUpdate, &api, json!({}))];
+    if let Some(expected) = &if_match {
+        // Checked again in the write itself: two editors with the same ETag cannot both get through.
+        if !cp.db.update_api_if(&api, &old, &events).await? {
+            return Err(ApiError::precondition(format!(
+                "API {id} changed while this update was made (If-Match {expected}): read it again and reapply the change"
+            )));
+        }
+    } else {
+        cp.db.update_api(&api, &events).await?;
+    }
+    Ok(tagged(StatusCode::OK, answer_of(&cp, &api).await?))
+}
+
+/// 412 for an `If-Match` the API no longer matches.
+fn stale(id: &str, expected: &str, current: &str) -> ApiError {
+    ApiError::precondition(format!(
+        "API {id} changed since it was read (If-Match {expected}, now {current}): read it again and reapply the change"
+    ))
 }
 
 async fn delete_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
@@ -187,7 +268,8 @@ async fn change_lifecycle(
     if matches!(target, ApiStatus::Published | ApiStatus::Prototyped) && cp.db.deployments(id).await?.is_empty() {
         return Err(ApiError::precondition("deploy a revision to at least one gateway environment before publishing"));
     }
-    let mut doc = doc_of(&api);
+    // The stored document, definition included (doc_of would leave it and add computed fields).
+    let mut doc: Value = serde_json::from_str(&api.document).unwrap_or_else(|_| json!({}));
     doc["lifeCycleStatus"] = json!(target);
     let changed = ApiRecord { status: target.clone(), document: doc.to_string(), updated_at: cp.clock.unix_secs(), ..api.clone() };
     let entry = LifecycleEntry {
@@ -411,7 +493,7 @@ async fn restore_revision(
     doc["lifeCycleStatus"] = json!(api.status);
     let restored = ApiRecord { document: doc.to_string(), updated_at: cp.clock.unix_secs(), ..api };
     cp.db.update_api(&restored, &[api_event(EventKind::ApiUpdate, &restored, json!({}))]).await?;
-    Ok((StatusCode::CREATED, Json(doc_of(&restored))).into_response())
+    Ok(tagged(StatusCode::CREATED, answer_of(&cp, &restored).await?))
 }
 
 async fn deployments(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {

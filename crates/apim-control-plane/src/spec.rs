@@ -336,6 +336,10 @@ fn type_mismatch(doc: &Value, schema: &Value, v: &Value, path: &str, depth: usiz
             }
             let extra = target.get("additionalProperties").filter(|a| a.is_object());
             for (k, sub) in o {
+                // A property that is null is unset, as WSO2's Jackson reads it (WSO2's own answers carry them).
+                if sub.is_null() {
+                    continue;
+                }
                 let Some(ps) = resolved.get(k).or(extra) else { continue };
                 if let Some(m) = type_mismatch(doc, ps, sub, &format!("{path}.{k}"), depth + 1) {
                     return Some(m);

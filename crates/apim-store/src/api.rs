@@ -26,6 +26,14 @@ pub trait ApiStore: Send + Sync {
     fn create_api(&self, api: &ApiRecord, events: &[EventDraft]) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Replaces the API's document and columns; `Conflict` on name/context clashes, `NotFound` if absent.
     fn update_api(&self, api: &ApiRecord, events: &[EventDraft]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// [`ApiStore::update_api`] only if the stored row is still `prior` (state, document and update time):
+    /// false when another change came first, so an editor holding an old copy cannot overwrite it.
+    fn update_api_if(
+        &self,
+        api: &ApiRecord,
+        prior: &ApiRecord,
+        events: &[EventDraft],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Deletes the API with its revisions, deployments and history.
     fn delete_api(&self, id: &str, events: &[EventDraft]) -> impl Future<Output = Result<bool, StoreError>> + Send;
     fn get_api(&self, id: &str) -> impl Future<Output = Result<Option<ApiRecord>, StoreError>> + Send;
@@ -165,6 +173,43 @@ impl ApiStore for Db {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    async fn update_api_if(&self, api: &ApiRecord, prior: &ApiRecord, events: &[EventDraft]) -> Result<bool, StoreError> {
+        let q = sql(
+            self,
+            "UPDATE am_api SET name = ?, version = ?, context = ?, provider = ?, status = ?, api_type = ?, document = ?, updated_at = ? \
+             WHERE id = ? AND status = ? AND document = ? AND updated_at = ?",
+            "UPDATE am_api SET name = $1, version = $2, context = $3, provider = $4, status = $5, api_type = $6, document = $7, updated_at = $8 \
+             WHERE id = $9 AND status = $10 AND document = $11 AND updated_at = $12",
+        );
+        per_backend!(self, |p| {
+            let mut tx = p.begin_write().await?;
+            let n = sqlx::query(q)
+                .bind(&api.name)
+                .bind(&api.version)
+                .bind(&api.context)
+                .bind(&api.provider)
+                .bind(api.status.as_str())
+                .bind(&api.api_type)
+                .bind(&api.document)
+                .bind(api.updated_at)
+                .bind(&api.id)
+                .bind(prior.status.as_str())
+                .bind(&prior.document)
+                .bind(prior.updated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict_name(e, api))?
+                .rows_affected();
+            if n == 0 {
+                return Ok(false);
+            }
+            write_labels!(tx, self, &api.id);
+            write_events!(tx, self, events);
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     async fn delete_api(&self, id: &str, events: &[EventDraft]) -> Result<bool, StoreError> {
