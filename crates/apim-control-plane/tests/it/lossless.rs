@@ -277,6 +277,23 @@ async fn suite(db: Db) {
     assert_eq!(r.json()["hasThumbnail"], true);
     assert_ne!(etag_of(&r), before);
 
+    // The OpenAPI definition is the server's: a PUT and a lifecycle change keep it, a client's field never sets it.
+    let r = cp.multipart("POST", "/apis/import-openapi", "admin", &[("file", crate::PETSTORE_YAML)]).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let pets = r.json()["id"].as_str().expect("id").to_string();
+    let imported = cp.call("GET", &format!("/apis/{pets}/swagger"), "admin", None).await.json();
+    assert!(imported["paths"].as_object().is_some_and(|p| !p.is_empty()), "{imported}");
+    let mut read = cp.call("GET", &format!("/apis/{pets}"), "admin", None).await.json();
+    read["x-apim-definition"] = json!({"openapi": "3.0.1", "info": {"title": "injected", "version": "1"}, "paths": {}});
+    assert_eq!(http_put(&cp, &format!("/apis/{pets}"), &read, None).await.status, 200);
+    let rev = cp.call("POST", &format!("/apis/{pets}/revisions"), "admin", Some(json!({}))).await.json();
+    let rev = rev["id"].as_str().expect("revision id");
+    let r = cp.call("POST", &format!("/apis/{pets}/deploy-revision?revisionId={rev}"), "admin", Some(json!([{"name": "Default"}]))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = cp.call("POST", &format!("/apis/change-lifecycle?apiId={pets}&action=Publish"), "admin", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(cp.call("GET", &format!("/apis/{pets}/swagger"), "admin", None).await.json(), imported);
+
     // Two editors read the API; the first saves, the second's save is refused with WSO2's error body.
     let read = cp.call("GET", &format!("/apis/{id}"), "admin", None).await;
     let (tag, mut first) = (etag_of(&read), read.json());
