@@ -462,13 +462,19 @@ async fn undeploy_revision(
     let api = api_or_404(&cp, &id).await?;
     let current = cp.db.deployments(&id).await?;
     let all = p.get("allEnvironments").is_some_and(|v| v == "true");
-    let rid = p.get("revisionId").filter(|r| !r.is_empty());
+    let mut rid = p.get("revisionId").filter(|r| !r.is_empty()).cloned();
+    // apictl names the revision by its number (`undeploy api --rev N`), as WSO2's document allows.
+    if let (None, Some(n)) = (&rid, p.get("revisionNumber").filter(|n| !n.is_empty())) {
+        let number: i64 = n.parse().map_err(|_| ApiError::field("revisionNumber", format!("`{n}` is not a revision number")))?;
+        let rev = cp.db.list_revisions(&id).await?.into_iter().find(|r| r.number == number);
+        rid = Some(rev.ok_or_else(|| ApiError::field("revisionNumber", format!("API {id} has no revision {number}")))?.id);
+    }
     let mut envs: Vec<String> = if all {
         current.iter().map(|d| d.environment.clone()).collect()
     } else {
         deployment_targets(&cp, &body, true).await?.into_iter().map(|t| t.0).collect()
     };
-    if let Some(rid) = rid {
+    if let Some(rid) = &rid {
         envs.retain(|e| current.iter().any(|d| &d.environment == e && &d.revision_id == rid));
     }
     let event = api_event(EventKind::RemoveApiFromGateway, &api, json!({"gatewayLabels": envs}));

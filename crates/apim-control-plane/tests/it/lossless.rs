@@ -293,6 +293,12 @@ async fn suite(db: Db) {
     let r = cp.call("POST", &format!("/apis/change-lifecycle?apiId={pets}&action=Publish"), "admin", None).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(cp.call("GET", &format!("/apis/{pets}/swagger"), "admin", None).await.json(), imported);
+    // apictl undeploys by revision number (`undeploy api --rev 1`).
+    let undeploy = |n: &str| format!("/apis/{pets}/undeploy-revision?revisionNumber={n}");
+    let r = cp.call("POST", &undeploy("9"), "admin", Some(json!([{"name": "Default"}]))).await;
+    assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some("revisionNumber")), "{}", r.body);
+    let r = cp.call("POST", &undeploy("1"), "admin", Some(json!([{"name": "Default"}]))).await;
+    assert_eq!((r.status, r.json()), (201, json!([])), "{}", r.body);
 
     // Two editors read the API; the first saves, the second's save is refused with WSO2's error body.
     let read = cp.call("GET", &format!("/apis/{id}"), "admin", None).await;
