@@ -55,6 +55,9 @@ pub struct DeploymentConfig {
     pub gateway_sync: GatewaySync,
     /// `[apim.devportal] url`.
     pub devportal_url: Option<String>,
+    /// `[apim.publisher] allowed_private_hosts`: the hosts and address ranges on private, loopback or link-local
+    /// addresses the Publisher may still reach when it fetches or probes a URL (a private registry); none by default.
+    pub publisher_private_hosts: Vec<PrivateHost>,
     pub cors: Option<Cors>,
     /// `[apim.gateway]` request-path settings of apim-rs's own: path canonicalisation and trusted proxies.
     pub gateway_request: GatewayRequest,
@@ -443,6 +446,27 @@ impl std::str::FromStr for IpNet {
             },
         };
         Ok(IpNet { addr, prefix })
+    }
+}
+
+/// An entry of `[apim.publisher] allowed_private_hosts`: a host name (matched without regard to case) or an
+/// address range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrivateHost {
+    Name(String),
+    Net(IpNet),
+}
+
+impl PrivateHost {
+    /// A name is letters, digits, `-`, `_` and `.`; anything else must read as an address or a range.
+    pub fn parse(s: &str) -> Result<PrivateHost, IpNetError> {
+        let s = s.trim();
+        let name_like = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        match s.parse::<IpNet>() {
+            Ok(net) => Ok(PrivateHost::Net(net)),
+            Err(_) if name_like && s.chars().any(|c| c.is_ascii_alphabetic()) => Ok(PrivateHost::Name(s.to_ascii_lowercase())),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -49,6 +49,7 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
     let (gateway_request, gateway_environments) = gateway::gateway(r, apim);
     let gateway_sync = gateway::gateway_sync(r, apim);
     let devportal_url = services::devportal_url(r, apim);
+    let publisher_private_hosts = services::publisher_private_hosts(r, apim);
     let cors = gateway::cors(r, apim);
     let event_listeners = oauth::event_listeners(r, top);
     let oauth = oauth::oauth(r, top);
@@ -67,6 +68,7 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
         gateway_environments,
         gateway_sync,
         devportal_url,
+        publisher_private_hosts,
         cors,
         gateway_request,
         backend_jwt,

@@ -23,6 +23,8 @@ use crate::model::event;
 
 const ADMIN: &[&str] = &["apim:admin", "apim:tier_manage"];
 const TIME_UNITS: [&str; 6] = ["sec", "min", "hour", "day", "month", "year"];
+/// The longest throttling window, `unitTime` × `timeUnit`: a year (366 days, so `1 year` and `12 month` pass).
+const MAX_WINDOW_SECS: i64 = 366 * 86_400;
 
 pub fn routes() -> axum::Router<Arc<ControlPlane>> {
     axum::Router::new()
@@ -94,7 +96,22 @@ fn validate_limit(v: Option<&mut Value>, path: &str) -> Result<()> {
     if !TIME_UNITS.contains(&unit) {
         return Err(ApiError::field(&format!("{ipath}.timeUnit"), format!("`{unit}` is not one of {}", TIME_UNITS.join(", "))));
     }
-    int_field(inner, "unitTime", &ipath, 1)?;
+    let unit_time = int_field(inner, "unitTime", &ipath, 1)?;
+    // Gateways count in windows of milliseconds; one longer than a year (or that overflows) would never close.
+    let unit_secs: i64 = match unit {
+        "sec" => 1,
+        "min" => 60,
+        "hour" => 3_600,
+        "day" => 86_400,
+        "month" => 30 * 86_400,
+        _ => 365 * 86_400,
+    };
+    if unit_time.checked_mul(unit_secs).is_none_or(|secs| secs > MAX_WINDOW_SECS) {
+        return Err(ApiError::field(
+            &format!("{ipath}.unitTime"),
+            format!("{unit_time} {unit} is longer than a year, the longest window a policy may have"),
+        ));
+    }
     match key {
         "requestCount" => int_field(inner, "requestCount", &ipath, 1).map(drop)?,
         "eventCount" => int_field(inner, "eventCount", &ipath, 1).map(drop)?,
@@ -165,12 +182,18 @@ fn validate_policy(level: &str, o: &mut Map<String, Value>) -> Result<String> {
                 o.get("keyTemplate").and_then(Value::as_str).unwrap_or_default(),
                 o.get("siddhiQuery").and_then(Value::as_str).unwrap_or_default(),
             );
-            if let Err(e) = apim_domain::custom::CustomRule::parse(template, rule) {
-                let field = if e.in_key_template() { "keyTemplate" } else { "siddhiQuery" };
-                return Err(ApiError::field(
-                    field,
-                    format!("{e}; custom rules are written `limit 5 per 1 min when $userId == 'admin@carbon.super'`"),
-                ));
+            match apim_domain::custom::CustomRule::parse(template, rule) {
+                Err(e) => {
+                    let field = if e.in_key_template() { "keyTemplate" } else { "siddhiQuery" };
+                    return Err(ApiError::field(
+                        field,
+                        format!("{e}; custom rules are written `limit 5 per 1 min when $userId == 'admin@carbon.super'`"),
+                    ));
+                }
+                Ok(parsed) if parsed.window_ms > MAX_WINDOW_SECS.unsigned_abs() * 1000 => {
+                    return Err(ApiError::field("siddhiQuery", "the time window is longer than a year, the longest a policy may have"));
+                }
+                Ok(_) => {}
             }
             o.insert("type".into(), json!("CustomRule"));
         }

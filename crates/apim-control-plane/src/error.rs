@@ -40,6 +40,13 @@ impl ApiError {
     pub fn conflict(d: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "Conflict", d)
     }
+    /// 409 naming the field whose value is taken.
+    pub fn conflict_field(field: &str, d: impl Into<String>) -> Self {
+        let d = d.into();
+        let mut e = Self::new(StatusCode::CONFLICT, "Conflict", d.clone());
+        e.fields.push((field.to_string(), d));
+        e
+    }
     /// 413: the body (an upload) is larger than the operation takes; the description says the limit.
     pub fn too_large(d: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large", d)

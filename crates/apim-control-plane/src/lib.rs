@@ -130,6 +130,8 @@ pub struct Config {
     pub api_key_issuer: String,
     /// TLS for fetching definitions from a URL (the truststore); `None`: URL imports answer 503.
     pub fetch_tls: Option<Arc<rustls::ClientConfig>>,
+    /// `[apim.publisher] allowed_private_hosts`: private hosts and ranges URL imports and endpoint probes may reach.
+    pub allowed_private_hosts: Vec<apim_config::PrivateHost>,
     /// `[apim.event_hub] username` / `password` (default: the super admin's): what other nodes present to the
     /// event hub and the internal data service.
     pub event_hub_user: String,
@@ -170,6 +172,7 @@ impl Config {
             external_key_manager: d.key_manager.as_ref().map(|k| k.service_url.clone()),
             api_key_issuer: format!("{}/oauth2/token", d.public_https_base()),
             fetch_tls: None,
+            allowed_private_hosts: d.publisher_private_hosts.clone(),
             event_hub_user: d.event_hub.as_ref().and_then(|h| h.username.clone()).unwrap_or_else(|| d.super_admin.username.clone()),
             event_hub_password: d.event_hub.as_ref().and_then(|h| h.password.clone()).unwrap_or_else(|| d.super_admin.password.clone()),
         }
@@ -283,6 +286,11 @@ impl ControlPlane {
         clock: Clock,
     ) -> Arc<ControlPlane> {
         Arc::new(ControlPlane { db, users: UserAuth::new(users), validator, keys, cfg, api_key_signer, tail: Default::default(), clock })
+    }
+
+    /// The client for URLs users give (definitions to import, endpoints to probe).
+    pub(crate) fn outbound(&self) -> fetch::Outbound {
+        fetch::Outbound { tls: self.cfg.fetch_tls.clone(), allowed: self.cfg.allowed_private_hosts.clone() }
     }
 
     /// The clock's Unix milliseconds, as the event log's cursors count them.

@@ -197,6 +197,10 @@ pub fn normalize(body: Value, existing: Option<&ApiRecord>, provider: &str, poli
             format!("`{raw_context}` is not a valid context (letters, digits, / _ . - and {{version}})"),
         ));
     }
+    // Gateways route on the canonical path (dot segments removed), so `/a/../b` would be served at `/b`.
+    if context.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(ApiError::field("context", format!("`{raw_context}` has a `.` or `..` segment")));
+    }
     if RESERVED.iter().any(|r| context == *r || context.starts_with(&format!("{r}/"))) {
         return Err(ApiError::field("context", format!("`{context}` is reserved by the management API")));
     }

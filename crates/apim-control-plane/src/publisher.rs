@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use apim_domain::api::{ApiRecord, ApiStatus, Deployment, LIFECYCLE, LifecycleEntry, Revision, state_display};
-use apim_store::{ApiStore, ContentStore};
+use apim_store::{ApiStore, ContentStore, SearchStore};
 use apim_wire::SubscriptionStatus;
 use apim_wire::hub::EventKind;
 use axum::Json;
@@ -42,6 +42,8 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/throttling-policies/{policy_level}", get(throttling_policies))
         .route("/apis/import-openapi", post(import_openapi))
         .route("/apis/validate-openapi", post(validate_openapi))
+        .route("/apis/validate", post(validate_api))
+        .route("/apis/validate-endpoint", post(validate_endpoint))
         .route("/apis/copy-api", post(copy_api))
         .route("/apis/{api_id}/swagger", get(get_swagger).put(put_swagger))
         .route("/subscriptions", get(list_subscriptions))
@@ -131,6 +133,25 @@ fn new_record(
     }
 }
 
+/// WSO2's rules for a new API's name and context: a name that differs from another API's only in case is taken,
+/// and so is a context another API of another name uses (WSO2's "A duplicate API context already exists"); a new
+/// version of an API may keep its context. The same name and version, or context and version, is the store's
+/// unique key (409 there).
+async fn check_new_identity(cp: &ControlPlane, name: &str, context: &str) -> Result<()> {
+    for other in cp.db.apis_named_or_at(Some(name), Some(context)).await? {
+        if other.name != name && other.name.eq_ignore_ascii_case(name) {
+            return Err(ApiError::conflict_field("name", format!("An API with name `{}` already exists", other.name)));
+        }
+        if other.name != name && other.context.eq_ignore_ascii_case(context) {
+            return Err(ApiError::conflict_field(
+                "context",
+                format!("A duplicate API context already exists for `{context}`: API `{}` {} uses it", other.name, other.version),
+            ));
+        }
+    }
+    Ok(())
+}
+
 async fn policy_names(cp: &ControlPlane) -> Result<PolicyNames> {
     Ok(PolicyNames {
         subscription: cp.db.policies("subscription").await?.into_iter().map(|(n, _)| n).collect(),
@@ -157,6 +178,7 @@ async fn create_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, bod
         o.remove(DEFINITION);
     }
     let (doc, id, name, version, context) = normalize(body, None, &who.username, &policies, cp.clock.unix_secs() * 1000)?;
+    check_new_identity(&cp, &name, &context).await?;
     let api = new_record(doc, id.clone(), name, version, context, &who.username, cp.clock.unix_secs());
     cp.db.create_api(&api, &[api_event(EventKind::ApiCreate, &api, json!({}))]).await?;
     tracing::info!(api_id = %id, name = %api.name, user = %who.username, "API created");
@@ -608,7 +630,11 @@ async fn definition_text(cp: &ControlPlane, fields: &HashMap<String, String>) ->
         }
     }
     if let Some(url) = fields.get("url").map(|u| u.trim()).filter(|u| !u.is_empty()) {
-        return Ok(("url", crate::fetch::definition(cp.cfg.fetch_tls.as_ref(), url).await?));
+        return match cp.outbound().definition(url).await {
+            Ok(text) => Ok(("url", text)),
+            Err(e @ crate::fetch::OutboundError::NoTls) => Err(ApiError::unavailable(e)),
+            Err(e) => Err(ApiError::field("url", e.to_string())),
+        };
     }
     Err(ApiError::field("file", "an OpenAPI definition is required (multipart field `file`)"))
 }
@@ -640,6 +666,65 @@ fn operations_from(summary: &crate::openapi::Summary, existing: Option<&Value>) 
             }
         })
         .collect()
+}
+
+/// `POST /apis/validate?query=name:X|context:/x|version:v` (a bare word is a name): 200 when an API has it, 404
+/// when none does, as WSO2 answers the Publisher's as-you-type checks. Names and contexts match without regard to
+/// case, since creating one that differs only in case is refused too.
+async fn validate_api(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    cp.principal(&headers).await?.require(CREATE)?;
+    let query = p
+        .get("query")
+        .map(|q| q.trim())
+        .filter(|q| !q.is_empty())
+        .ok_or_else(|| ApiError::field("query", "The query should not be empty"))?;
+    let (term, value) = match query.split_once(':') {
+        Some((t, v)) => (t.trim(), v.trim().trim_matches('"')),
+        None => ("name", query),
+    };
+    let found = match term {
+        "name" => cp.db.apis_named_or_at(Some(value), None).await?.iter().any(|a| a.name.eq_ignore_ascii_case(value)),
+        "context" => {
+            let context = if value.starts_with('/') { value.to_string() } else { format!("/{value}") };
+            let context = context.trim_end_matches('/');
+            cp.db.apis_named_or_at(None, Some(context)).await?.iter().any(|a| a.context.eq_ignore_ascii_case(context))
+        }
+        "version" => {
+            let filter = apim_store::ApiFilter { version: Some(value.to_string()), ..Default::default() };
+            cp.db.list_apis(&filter, 1, 0).await?.1 > 0
+        }
+        other => return Err(ApiError::field("query", format!("`{other}:` is not one of name:, context:, version:"))),
+    };
+    if found { Ok(StatusCode::OK.into_response()) } else { Err(ApiError::not_found(format!("no API has {term} `{value}`"))) }
+}
+
+/// `POST /apis/validate-endpoint?endpointUrl=`: a HEAD to the URL (5 s) through the outbound guard, answered as
+/// WSO2's `ApiEndpointValidationResponse`: the status the endpoint gave, or `error` when it gave none. A URL the
+/// guard refuses (not http(s), a private or metadata address) is a 400 naming `endpointUrl`.
+async fn validate_endpoint(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    cp.principal(&headers).await?.require(CREATE)?;
+    let url =
+        p.get("endpointUrl").map(|u| u.trim()).filter(|u| !u.is_empty()).ok_or_else(|| ApiError::field("endpointUrl", "is required"))?;
+    if let Some(id) = p.get("apiId").filter(|id| !id.is_empty()) {
+        api_or_404(&cp, id).await?;
+    }
+    let (code, message, error) = match cp.outbound().probe(url).await {
+        Ok(probe) => (probe.status.as_u16(), probe.status.canonical_reason().unwrap_or("").to_string(), None),
+        Err(e) if e.is_refusal() => return Err(ApiError::field("endpointUrl", e.to_string())),
+        Err(e @ crate::fetch::OutboundError::NoTls) => return Err(ApiError::unavailable(e)),
+        // WSO2's words for a target that gave no status, with the cause.
+        Err(e @ crate::fetch::OutboundError::UnknownHost(_)) => (0, "Unknown Host".to_string(), Some(e.to_string())),
+        Err(e) => (0, "Connection error".to_string(), Some(e.to_string())),
+    };
+    Ok(Json(json!({"statusCode": code, "statusMessage": message, "error": error})).into_response())
 }
 
 async fn validate_openapi(
@@ -707,6 +792,7 @@ async fn import_openapi(
     crate::categories::check(&cp, props.get("categories")).await?;
     let policies = policy_names(&cp).await?;
     let (mut doc, id, name, version, context) = normalize(Value::Object(props), None, &who.username, &policies, cp.clock.unix_secs() * 1000)?;
+    check_new_identity(&cp, &name, &context).await?;
     doc.insert(DEFINITION.into(), definition);
     let api = new_record(doc, id.clone(), name, version, context, &who.username, cp.clock.unix_secs());
     cp.db.create_api(&api, &[api_event(EventKind::ApiCreate, &api, json!({}))]).await?;

@@ -27,6 +27,8 @@ pub const PUBLISHER: &[(&str, &str)] = &[
     ("get", "/throttling-policies/{policyLevel}"),
     ("post", "/apis/import-openapi"),
     ("post", "/apis/validate-openapi"),
+    ("post", "/apis/validate"),
+    ("post", "/apis/validate-endpoint"),
     ("post", "/apis/copy-api"),
     ("get", "/apis/{apiId}/swagger"),
     ("put", "/apis/{apiId}/swagger"),

@@ -32,5 +32,7 @@ pub use error::{ConnectCause, StoreError};
 pub use migrate::{PG_MIGRATION_LOCK, migrations_applied, mysql_migration_lock};
 pub use notice::NoticeStore;
 pub use oauth::{CodeRedemption, OAuthStore};
-pub use search::{ApiSearch, ApiTerm, AppSearch, AppSortBy, Audience, DocumentHit, SearchStore, SortBy, SubSearch, SubscriptionRow};
+pub use search::{
+    ApiIdentity, ApiSearch, ApiTerm, AppSearch, AppSortBy, Audience, DocumentHit, SearchStore, SortBy, SubSearch, SubscriptionRow,
+};
 pub use user::{NewUser, UserStore};

@@ -10,7 +10,7 @@ use sqlx::Row;
 use crate::content::DocRecord;
 use crate::db::Db;
 use crate::error::StoreError;
-use crate::user::per_backend;
+use crate::user::{per_backend, sql};
 
 /// One term of a search; terms are ANDed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +93,15 @@ pub struct DocumentHit {
     pub api_provider: String,
 }
 
+/// The identifying columns of an API, for uniqueness checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiIdentity {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub context: String,
+}
+
 /// A subscription as lists show it: with its application's name and owner and its API (`None` if it is gone).
 #[derive(Clone, Debug)]
 pub struct SubscriptionRow {
@@ -145,6 +154,13 @@ pub trait SearchStore: Send + Sync {
     ) -> impl Future<Output = Result<(Vec<DocumentHit>, i64), StoreError>> + Send;
     /// How many APIs name each API category, by the category's name in lower case.
     fn category_usage(&self) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
+    /// The APIs whose name is `name` or whose context is `context`, both compared without regard to case (at
+    /// most 100, by name and version): what a new API's name and context must be checked against.
+    fn apis_named_or_at(
+        &self,
+        name: Option<&str>,
+        context: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<ApiIdentity>, StoreError>> + Send;
 }
 
 /// Statements that replace the labels of the API whose id they bind (once each), reading its stored document with
@@ -544,6 +560,23 @@ impl SearchStore for Db {
                 }
             }
             Ok((out, total))
+        })
+    }
+
+    async fn apis_named_or_at(&self, name: Option<&str>, context: Option<&str>) -> Result<Vec<ApiIdentity>, StoreError> {
+        // An absent side binds the empty string, which no API's name or context is.
+        let (name, context) = (name.map_or(String::new(), str::to_lowercase), context.map_or(String::new(), str::to_lowercase));
+        let q = sql(
+            self,
+            "SELECT id, name, version, context FROM am_api WHERE LOWER(name) = ? OR LOWER(context) = ? ORDER BY name, version LIMIT 100",
+            "SELECT id, name, version, context FROM am_api WHERE LOWER(name) = $1 OR LOWER(context) = $2 ORDER BY name, version LIMIT 100",
+        );
+        per_backend!(self, |p| {
+            let mut out = Vec::new();
+            for r in sqlx::query(q).bind(&name).bind(&context).fetch_all(p).await? {
+                out.push(ApiIdentity { id: r.try_get(0)?, name: r.try_get(1)?, version: r.try_get(2)?, context: r.try_get(3)? });
+            }
+            Ok(out)
         })
     }
 

@@ -1,9 +1,9 @@
 //! The `[apim.*]` tables that name other nodes: `[apim.key_manager]`, `[apim.event_hub]` (with
 //! `[[apim.event_hub.publish.url_group]]`), `[apim.throttling]` (with `[[apim.throttling.url_group]]`) and
-//! `[apim.devportal]`. Each reader takes the `[apim]` table, read once by the caller.
+//! `[apim.devportal]` and `[apim.publisher]`. Each reader takes the `[apim]` table, read once by the caller.
 
 use super::reader::{Reader, Tbl};
-use crate::model::{EventHub, FailMode, ServiceRef, Throttling, UrlGroup};
+use crate::model::{EventHub, FailMode, IpNetError, PrivateHost, ServiceRef, Throttling, UrlGroup};
 use crate::resolve::join;
 
 /// `[apim.key_manager]`: where the key manager is, when it is not in this process.
@@ -70,4 +70,23 @@ pub(super) fn throttling(r: &mut Reader, apim: Option<&(Tbl<'_>, String)>) -> Op
 pub(super) fn devportal_url(r: &mut Reader, apim: Option<&(Tbl<'_>, String)>) -> Option<String> {
     let (t, p) = r.within(apim, "devportal")?;
     r.url(t, &p, "url", &["https", "http"])
+}
+
+/// `[apim.publisher] allowed_private_hosts`: names and ranges the Publisher may fetch from although they are private.
+pub(super) fn publisher_private_hosts(r: &mut Reader, apim: Option<&(Tbl<'_>, String)>) -> Vec<PrivateHost> {
+    let Some((t, p)) = r.within(apim, "publisher") else { return Vec::new() };
+    let mut out = Vec::new();
+    for entry in r.strings(t, &p, &["allowed_private_hosts"]) {
+        match PrivateHost::parse(&entry) {
+            Ok(h) => out.push(h),
+            Err(e) => {
+                let msg = match e {
+                    IpNetError::NotAnAddress(_) => format!("`{entry}` is not a host name, an address or a CIDR range"),
+                    bad_prefix => bad_prefix.to_string(),
+                };
+                r.error(&join(&p, "allowed_private_hosts"), t.value_span("allowed_private_hosts"), msg)
+            }
+        }
+    }
+    out
 }

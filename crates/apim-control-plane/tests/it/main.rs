@@ -11,6 +11,7 @@ use apim_test_support::{TempDir, http};
 mod hub;
 mod lossless;
 mod portal;
+mod validation;
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -133,6 +134,8 @@ pub(crate) fn config() -> Config {
                 .with_root_certificates(rustls::RootCertStore::empty())
                 .with_no_client_auth(),
         )),
+        // The tests' own servers listen on 127.0.0.2, which this allows; 127.0.0.1 stays refused like any loopback.
+        allowed_private_hosts: vec![apim_config::PrivateHost::parse("127.0.0.2/32").expect("range")],
         event_hub_user: "hub".into(),
         event_hub_password: apim_config::Secret::new("hub-pw"),
     }
@@ -785,7 +788,7 @@ async fn openapi_suite(cp: &Cp) {
 
     // From a URL (a server of the test's), then URLs that fail: each a 400 naming `url`.
     let served = PETSTORE_YAML.replace("title: Pet Store", "title: Fetched Store");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let site = axum::Router::new().route("/petstore.yaml", axum::routing::get(move || std::future::ready(served.clone())));
     tokio::spawn(async move {
@@ -799,11 +802,11 @@ async fn openapi_suite(cp: &Cp) {
     assert_eq!(r.json()["name"], "Fetched Store");
     let v = cp.multipart("POST", "/apis/validate-openapi", "creator", &[("url", &url)]).await.json();
     assert_eq!(v["isValid"], true, "{v}");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let closed = std::net::TcpListener::bind("127.0.0.2:0").expect("bind").local_addr().expect("addr");
     for (bad, needle) in [
         (format!("http://{addr}/missing.yaml"), "404"),
         ("ftp://example.test/x.yaml".to_string(), "not an http"),
-        (format!("http://{closed}/x"), "cannot fetch"),
+        (format!("http://{closed}/x"), "cannot connect"),
     ] {
         let r = cp.multipart("POST", "/apis/import-openapi", "creator", &[("url", &bad)]).await;
         assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some("url")), "{bad}: {}", r.body);

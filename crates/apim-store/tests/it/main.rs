@@ -84,7 +84,7 @@ async fn conformance(fields: &str) {
 
 async fn api_conformance(db: &Db, other_node: &Db) {
     use apim_domain::api::*;
-    use apim_store::{ApiFilter, ApiStore};
+    use apim_store::{ApiFilter, ApiStore, SearchStore};
     let ev = |t: &str| EventDraft { event_type: t.into(), payload: format!("{{\"type\":\"{t}\"}}") };
     let api = |id: &str, name: &str, ctx: &str| ApiRecord {
         id: id.into(),
@@ -112,6 +112,12 @@ async fn api_conformance(db: &Db, other_node: &Db) {
     assert_eq!((list.len(), total, list[0].id.as_str()), (1, 1, "a1"));
     let (page, total) = db.list_apis(&ApiFilter::default(), 1, 1).await.expect("page");
     assert_eq!((page.len(), total, page[0].name.as_str()), (1, 2, "Pizza"));
+    // Uniqueness checks match names and contexts whole, without regard to case.
+    let ids = |found: Vec<apim_store::ApiIdentity>| found.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(ids(db.apis_named_or_at(Some("PIZZA"), None).await.expect("named")), ["a1"]);
+    assert_eq!(ids(db.apis_named_or_at(Some("Pizz"), Some("/PASTA")).await.expect("named or at")), ["a2"]);
+    assert_eq!(ids(db.apis_named_or_at(Some("pasta"), Some("/pizza")).await.expect("both")), ["a2", "a1"]);
+    assert!(db.apis_named_or_at(None, None).await.expect("neither").is_empty());
     let mut changed = api("a1", "Pizza", "/pizza2");
     changed.document = "{\"x\":1}".into();
     db.update_api(&changed, &[ev("API_UPDATE")]).await.expect("update");
