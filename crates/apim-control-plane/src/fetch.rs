@@ -243,3 +243,6 @@ where
     });
     sender.send_request(req).await.map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests;
