@@ -40,7 +40,7 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/applications/{app_id}/oauth-keys/{key_id}/regenerate-secret", post(regenerate_secret))
         .route("/subscriptions", get(list_subscriptions).post(subscribe))
         .route("/subscriptions/multiple", post(subscribe_multiple))
-        .route("/subscriptions/{sub_id}", get(get_subscription).delete(unsubscribe))
+        .route("/subscriptions/{sub_id}", get(get_subscription).put(change_plan).delete(unsubscribe))
         .route("/throttling-policies/{policy_level}", get(throttling_policies))
 }
 
@@ -555,6 +555,41 @@ async fn get_subscription(State(cp): State<Arc<ControlPlane>>, headers: HeaderMa
     let s = own_subscription(&cp, &who, &id).await?;
     let api = cp.db.get_api(&s.api_id).await?;
     Ok(Json(sub_json(&s, api.as_ref())).into_response())
+}
+
+/// `PUT /subscriptions/{subscriptionId}`: another business plan for the subscription, one the API offers
+/// (`requestedThrottlingPolicy`, or `throttlingPolicy` when that is absent, as WSO2's portal sends either). No
+/// approval workflow runs, so the change is made at once (200, never 202 with `TIER_UPDATE_PENDING`).
+async fn change_plan(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(SUBS)?;
+    let s = own_subscription(&cp, &who, &id).await?;
+    let v = json_body(&body)?;
+    let o = v.as_object().ok_or_else(|| ApiError::bad_request("the body must be a subscription object"))?;
+    for (field, current) in [("applicationId", &s.application_id), ("apiId", &s.api_id)] {
+        match o.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(x)) if x == current => {}
+            Some(_) => return Err(ApiError::field(field, format!("is {current} for subscription {id}; it cannot change"))),
+        }
+    }
+    let plan = |f: &str| o.get(f).and_then(Value::as_str).filter(|p| !p.is_empty());
+    let policy = plan("requestedThrottlingPolicy")
+        .or_else(|| plan("throttlingPolicy"))
+        .ok_or_else(|| ApiError::field("throttlingPolicy", "is required"))?;
+    let api = cp.db.get_api(&s.api_id).await?.ok_or_else(|| ApiError::not_found(format!("API {} not found", s.api_id)))?;
+    let doc: Value = serde_json::from_str(&api.document).unwrap_or(Value::Null);
+    let tiers: Vec<&str> =
+        doc.get("policies").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    if !tiers.contains(&policy) {
+        let field = if plan("requestedThrottlingPolicy").is_some() { "requestedThrottlingPolicy" } else { "throttlingPolicy" };
+        return Err(ApiError::field(field, format!("`{policy}` is not offered by this API (offered: {})", tiers.join(", "))));
+    }
+    let changed = SubscriptionRecord { policy: policy.to_string(), ..s };
+    if !cp.db.set_subscription_policy(&id, policy, &[sub_event(EventKind::SubscriptionsUpdate, &changed)]).await? {
+        return Err(ApiError::not_found(format!("subscription {id} not found")));
+    }
+    Ok(Json(sub_json(&changed, Some(&api))).into_response())
 }
 
 async fn unsubscribe(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {

@@ -49,6 +49,7 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/subscriptions", get(list_subscriptions))
         .route("/subscriptions/block-subscription", post(block_subscription))
         .route("/subscriptions/unblock-subscription", post(unblock_subscription))
+        .route("/subscriptions/{subscription_id}/subscriber-info", get(subscriber_info))
 }
 
 /// Where an API keeps its OpenAPI definition inside its stored document; never shown as a DTO field.
@@ -882,6 +883,17 @@ async fn list_subscriptions(
         .collect();
     let pagination = page.pagination("/subscriptions", &[("apiId", Some(api_id.as_str()))], total);
     Ok(Json(crate::search::Listing::new(list, pagination)).into_response())
+}
+
+/// `GET /subscriptions/{subscriptionId}/subscriber-info`: who subscribed (the application's owner). The user
+/// store keeps no claims, so `claims` is empty. The subscription list already names each row's subscriber, so a
+/// portal needs no call per row.
+async fn subscriber_info(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+    cp.principal(&headers).await?.require(&["apim:subscription_view", "apim:subscription_manage", "apim:api_view", "apim:api_publish"])?;
+    let not_found = || ApiError::not_found(format!("subscription {id} not found"));
+    let sub = apim_store::ApplicationStore::get_subscription(&cp.db, &id).await?.ok_or_else(not_found)?;
+    let app = apim_store::ApplicationStore::get_application(&cp.db, &sub.application_id).await?.ok_or_else(not_found)?;
+    Ok(Json(json!({"name": app.owner, "claims": []})).into_response())
 }
 
 async fn set_subscription_state(

@@ -40,6 +40,13 @@ pub trait ApplicationStore: Send + Sync {
     fn create_subscription(&self, sub: &SubscriptionRecord, events: &[EventDraft]) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn delete_subscription(&self, id: &str, events: &[EventDraft]) -> impl Future<Output = Result<bool, StoreError>> + Send;
     fn get_subscription(&self, id: &str) -> impl Future<Output = Result<Option<SubscriptionRecord>, StoreError>> + Send;
+    /// Moves the subscription to another throttling policy (a business plan); false when it is gone.
+    fn set_subscription_policy(
+        &self,
+        id: &str,
+        policy: &str,
+        events: &[EventDraft],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     fn set_subscription_status(
         &self,
         id: &str,
@@ -306,6 +313,19 @@ impl ApplicationStore for Db {
                 Some(r) => Ok(Some(sub_from_row!(r))),
                 None => Ok(None),
             }
+        })
+    }
+
+    async fn set_subscription_policy(&self, id: &str, policy: &str, events: &[EventDraft]) -> Result<bool, StoreError> {
+        let q = sql(self, "UPDATE am_subscription SET policy = ? WHERE id = ?", "UPDATE am_subscription SET policy = $1 WHERE id = $2");
+        per_backend!(self, |p| {
+            let mut tx = p.begin_write().await?;
+            if sqlx::query(q).bind(policy).bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
+                return Ok(false);
+            }
+            write_events!(tx, self, events);
+            tx.commit().await?;
+            Ok(true)
         })
     }
 

@@ -11,6 +11,7 @@ use apim_test_support::{TempDir, http};
 mod hub;
 mod lossless;
 mod portal;
+mod subscriptions;
 mod validation;
 use base64::Engine;
 use serde_json::{Value, json};
