@@ -3,6 +3,7 @@
 //! (loopback, private, shared, link-local and metadata addresses refused; the allowed 127.0.0.2 reached),
 //! contexts with dot segments, a context another API uses, absurd throttling windows and negative paging.
 
+use apim_control_plane::ControlPlane;
 use apim_test_support::TempDir;
 use apim_test_support::db::{Backend, TestDb};
 use apim_test_support::http;
@@ -145,6 +146,41 @@ async fn outbound_guard(cp: &Cp) {
     assert_eq!(r.status, 201, "{}", r.body);
 }
 
+/// An HTTPS endpoint on the allowed address: verified against the truststore by the address it is reached at.
+async fn https_probe(cp: &Cp) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.2".to_string()]).expect("params").self_signed(&key).expect("cert");
+    let pem = format!("{}{}", cert.pem(), key.serialize_pem());
+    let tls = apim_test_support::backend::spawn_tls("127.0.0.2:0".parse().expect("addr"), pem.as_bytes()).await.expect("tls endpoint");
+    let url = format!("/apis/validate-endpoint?endpointUrl=https://{tls}/up");
+    // The shared configuration's truststore is empty: the handshake fails and says so.
+    let v = cp.call("POST", &url, "creator", None).await.json();
+    assert_eq!((v["statusCode"].as_u64(), v["statusMessage"].as_str()), (Some(0), Some("Connection error")), "{v}");
+    assert!(v["error"].as_str().is_some_and(|e| e.contains("TLS")), "{v}");
+    // A control plane on the same database whose truststore holds the certificate reaches it.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).expect("root");
+    let mut cfg = crate::config();
+    cfg.fetch_tls = Some(std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("tls")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ));
+    let trusting = ControlPlane::new(cp.db.clone(), cp.db.clone(), cfg, None, None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let other = Cp { base: format!("http://{}", listener.local_addr().expect("addr")), db: cp.db.clone() };
+    let router = trusting.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let r = other.call("POST", &url, "creator", None).await;
+    assert_eq!((r.status, r.json()), (200, json!({"statusCode": 200, "statusMessage": "OK", "error": null})), "{}", r.body);
+    let r = other.call("POST", &format!("/apis/validate-endpoint?endpointUrl=https://127.0.0.1:{}/up", tls.port()), "creator", None).await;
+    assert_eq!((r.status, named(&r).as_str()), (400, "endpointUrl"), "trust does not lift the guard: {}", r.body);
+}
+
 async fn throttling_windows(cp: &Cp) {
     let count =
         |unit: &str, n: Value| json!({"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": unit, "unitTime": n, "requestCount": 5}});
@@ -221,6 +257,7 @@ async fn suite(cp: Cp) {
     validate_api(&cp).await;
     duplicate_contexts(&cp).await;
     outbound_guard(&cp).await;
+    https_probe(&cp).await;
     throttling_windows(&cp).await;
     negative_paging(&cp).await;
 }
