@@ -692,7 +692,18 @@ async fn validate_api(
         "context" => {
             let context = if value.starts_with('/') { value.to_string() } else { format!("/{value}") };
             let context = context.trim_end_matches('/');
-            cp.db.apis_named_or_at(None, Some(context)).await?.iter().any(|a| a.context.eq_ignore_ascii_case(context))
+            // WSO2 matches the context as written (`/pizza`) or with the version it is served at (`/pizza/1.0.0`).
+            let written = cp.db.apis_named_or_at(None, Some(context)).await?.iter().any(|a| a.context.eq_ignore_ascii_case(context));
+            let served = match context.rsplit_once('/') {
+                Some((template, version)) if !written && !template.is_empty() => cp
+                    .db
+                    .apis_named_or_at(None, Some(template))
+                    .await?
+                    .iter()
+                    .any(|a| a.context.eq_ignore_ascii_case(template) && a.version == version),
+                _ => false,
+            };
+            written || served
         }
         "version" => {
             let filter = apim_store::ApiFilter { version: Some(value.to_string()), ..Default::default() };

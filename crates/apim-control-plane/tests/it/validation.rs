@@ -42,6 +42,8 @@ async fn validate_api(cp: &Cp) {
         ("context:pizza", 200),
         ("context:/PIZZA/", 200),
         ("context:/pasta", 404),
+        ("context:/pizza/1.0.0", 200),
+        ("context:/pizza/9.9", 404),
         ("version:1.0.0", 200),
         ("version:9.9", 404),
     ] {
