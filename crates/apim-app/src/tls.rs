@@ -1,4 +1,4 @@
-//! TLS material for the management (and later traffic) listeners: `[keystore.tls]` as PEM or PKCS#12; a JKS
+//! TLS material for the management and traffic listeners: `[keystore.tls]` as PEM or PKCS#12; a JKS
 //! file is refused with the `keytool` command that converts it; the seeds' default keystore name, when the
 //! file does not exist, gets a generated self-signed certificate under the data directory.
 
@@ -279,8 +279,8 @@ pub fn load_truststore(cfg: &DeploymentConfig) -> Result<Vec<CertificateDer<'sta
     Ok(out)
 }
 
-/// The client side for calls to peers (revocation notices, later the event hub): trusts the truststore and this
-/// node's own certificate, so nodes sharing a keystore (as the seeds do) trust each other.
+/// The client side for calls to peers (revocation notices, the event hub, key managers, traffic managers,
+/// backends): trusts the truststore and this node's own certificate, so nodes sharing a keystore (as the seeds do) trust each other.
 pub fn client_config(identity: &TlsIdentity, trust: &[CertificateDer<'static>]) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for c in trust.iter().chain(identity.chain.iter()) {

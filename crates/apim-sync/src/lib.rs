@@ -1,4 +1,4 @@
-//! A node's view of the control plane, for gateways on their own hosts (and, later, traffic managers): the
+//! A node's view of the control plane, for gateways and traffic managers on their own hosts: the
 //! runtime state of its gateway labels pulled from `/internal/data/v1/runtime-artifacts`, saved under the
 //! data directory, then kept current by the event hub's stream (DESIGN §5).
 //!
