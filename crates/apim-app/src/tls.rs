@@ -280,7 +280,8 @@ pub fn load_truststore(cfg: &DeploymentConfig) -> Result<Vec<CertificateDer<'sta
 }
 
 /// The client side for calls to peers (revocation notices, the event hub, key managers, traffic managers,
-/// backends): trusts the truststore and this node's own certificate, so nodes sharing a keystore (as the seeds do) trust each other.
+/// backends): trusts the truststore and this node's own certificate, so nodes sharing a keystore (as the seeds
+/// do) trust each other.
 pub fn client_config(identity: &TlsIdentity, trust: &[CertificateDer<'static>]) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for c in trust.iter().chain(identity.chain.iter()) {
