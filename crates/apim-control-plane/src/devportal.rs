@@ -36,6 +36,8 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/applications/{app_id}/generate-keys", post(generate_keys))
         .route("/applications/{app_id}/map-keys", post(map_keys))
         .route("/applications/{app_id}/oauth-keys", get(oauth_keys))
+        .route("/applications/{app_id}/oauth-keys/{key_id}", get(get_keys).put(update_keys))
+        .route("/applications/{app_id}/oauth-keys/{key_id}/clean-up", post(clean_up_keys))
         .route("/applications/{app_id}/oauth-keys/{key_id}/generate-token", post(generate_token))
         .route("/applications/{app_id}/oauth-keys/{key_id}/regenerate-secret", post(regenerate_secret))
         .route("/subscriptions", get(list_subscriptions).post(subscribe))
@@ -411,6 +413,106 @@ async fn resident_mapping(cp: &ControlPlane, who: &Principal, app_id: &str, key_
         return Err(ApiError::bad_request(format!("keys {key_id} belong to the key manager `{}`: ask it for tokens and secrets", k.key_manager)));
     }
     Ok(k)
+}
+
+/// One of the application's key mappings, whichever key manager made it.
+async fn own_mapping(cp: &ControlPlane, who: &Principal, app_id: &str, key_id: &str) -> Result<KeyMapping> {
+    own_app(cp, who, app_id).await?;
+    cp.db
+        .key_mappings(app_id)
+        .await?
+        .into_iter()
+        .find(|k| k.id == key_id)
+        .ok_or_else(|| ApiError::not_found(format!("keys {key_id} of application {app_id} not found")))
+}
+
+async fn get_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path((id, key_id)): Path<(String, String)>) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(APPS)?;
+    Ok(Json(key_json(&own_mapping(&cp, &who, &id, &key_id).await?)).into_response())
+}
+
+/// `PUT …/oauth-keys/{keyMappingId}`: the keys' grant types (`supportedGrantTypes`) and callback URL
+/// (`callbackUrl`; empty: none), each kept when absent, changed at the key manager that made them (the resident
+/// one, through its DCR update) and then in the mapping. WSO2 writes no event for it: gateways read neither.
+async fn update_keys(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path((id, key_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(APPS)?;
+    let k = resident_mapping(&cp, &who, &id, &key_id).await?;
+    let v = json_body(&body)?;
+    let mut doc: Value = serde_json::from_str(&k.document).unwrap_or_else(|_| json!({}));
+    let grants: Vec<String> = match v.get("supportedGrantTypes") {
+        None | Some(Value::Null) => doc
+            .get("supportedGrantTypes")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|g| g.as_str().map(str::to_string).ok_or_else(|| ApiError::field("supportedGrantTypes", "must be a list of strings")))
+            .collect::<Result<_>>()?,
+        Some(_) => return Err(ApiError::field("supportedGrantTypes", "must be a list of strings")),
+    };
+    if grants.is_empty() {
+        return Err(ApiError::field("supportedGrantTypes", "name at least one grant type"));
+    }
+    if let Some(g) = grants.iter().find(|g| !GRANTS.contains(&g.as_str())) {
+        return Err(ApiError::field("supportedGrantTypes", format!("`{g}` is not one of {}", GRANTS.join(", "))));
+    }
+    let callback: Option<String> = match v.get("callbackUrl") {
+        None | Some(Value::Null) => doc.get("callbackUrl").and_then(Value::as_str).filter(|c| !c.is_empty()).map(str::to_string),
+        Some(Value::String(c)) if c.is_empty() => None,
+        Some(Value::String(c)) if crate::model::valid_url(c) => Some(c.clone()),
+        Some(Value::String(c)) => return Err(ApiError::field("callbackUrl", format!("`{c}` is not an http or https URL"))),
+        Some(_) => return Err(ApiError::field("callbackUrl", "must be a string")),
+    };
+    if callback.is_none() && grants.iter().any(|g| g == "authorization_code") {
+        return Err(ApiError::field("callbackUrl", "the authorization_code grant needs a callback URL"));
+    }
+    key_manager(&cp)?.update_client(&k.consumer_key, &grants, callback.as_deref()).await.map_err(key_error)?;
+    doc["supportedGrantTypes"] = json!(grants);
+    doc["callbackUrl"] = json!(callback);
+    let updated = KeyMapping { document: doc.to_string(), ..k };
+    if !cp.db.set_key_mapping_document(&updated.id, &updated.document).await? {
+        return Err(ApiError::not_found(format!("keys {key_id} of application {id} not found")));
+    }
+    Ok(Json(key_json(&updated)).into_response())
+}
+
+/// `POST …/oauth-keys/{keyMappingId}/clean-up`: the keys go (WSO2 offers it to clear a generation that failed
+/// half way; here none is left half made, so it removes whole keys). A client the resident key manager made is
+/// deleted there first (gone already is fine, so a retry finishes the job), then the mapping, with WSO2's
+/// `REMOVE_APPLICATION_KEYMAPPING` event; mapped clients of other key managers stay theirs.
+async fn clean_up_keys(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(APPS)?;
+    let k = own_mapping(&cp, &who, &id, &key_id).await?;
+    let resident = (k.key_manager == RESIDENT || k.key_manager == "default")
+        && serde_json::from_str::<Value>(&k.document).ok().and_then(|d| d.get("mode").cloned()) != Some(json!("MAPPED"));
+    if resident {
+        match key_manager(&cp)?.delete_client(&k.consumer_key).await {
+            Ok(()) | Err(KeyError::NotFound(_)) => {}
+            Err(e) => return Err(key_error(e)),
+        }
+    }
+    let ev = event(
+        EventKind::RemoveApplicationKeymapping,
+        json!({"applicationId": id, "applicationUUID": id, "consumerKey": k.consumer_key, "keyType": k.key_type, "keyManager": k.key_manager}),
+    );
+    if !cp.db.remove_key_mapping(&k.id, &[ev]).await? {
+        return Err(ApiError::not_found(format!("keys {key_id} of application {id} not found")));
+    }
+    tracing::info!(application_id = %id, key_mapping = %key_id, user = %who.username, "application keys cleaned up");
+    Ok(StatusCode::OK.into_response())
 }
 
 async fn generate_token(

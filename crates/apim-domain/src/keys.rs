@@ -1,6 +1,6 @@
-//! What the control plane asks of a key manager when applications get keys: register a client, regenerate its
-//! secret, delete it, and issue a token with its credentials. The resident key manager implements it in-process;
-//! a remote one over HTTP(S) (the event-hub issue).
+//! What the control plane asks of a key manager when applications get keys: register a client, change its grant
+//! types and callback, regenerate its secret, delete it, and issue a token with its credentials. The resident key
+//! manager implements it in-process; a remote one over HTTP(S) (the event-hub issue).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -51,6 +51,13 @@ pub trait KeyManagerClient: Send + Sync {
     fn register(&self, req: ClientRequest) -> BoxFuture<'_, Result<ClientKeys, KeyError>>;
     fn regenerate_secret<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<String, KeyError>>;
     fn delete_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<(), KeyError>>;
+    /// Replaces the client's grant types and callback URL (none: no redirect URI), as RFC 7592's update does.
+    fn update_client<'a>(
+        &'a self,
+        client_id: &'a str,
+        grant_types: &'a [String],
+        callback_url: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), KeyError>>;
     fn client_credentials_token<'a>(
         &'a self,
         client_id: &'a str,

@@ -72,7 +72,7 @@ fn list_field(v: &Value, name: &str) -> Result<Option<Vec<String>>, OAuthError> 
 }
 
 /// Grant types must be ours; the code flow needs a redirect URI; URIs must be absolute and fragment-free.
-fn validate(grants: &[String], uris: &[String]) -> Result<(), OAuthError> {
+pub(crate) fn validate(grants: &[String], uris: &[String]) -> Result<(), OAuthError> {
     if grants.is_empty() {
         return Err(OAuthError::invalid_client_metadata("at least one grant type is required"));
     }

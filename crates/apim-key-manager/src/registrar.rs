@@ -47,6 +47,29 @@ impl KeyManagerClient for KeyManager {
         })
     }
 
+    fn update_client<'a>(
+        &'a self,
+        client_id: &'a str,
+        grant_types: &'a [String],
+        callback_url: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), KeyError>> {
+        Box::pin(async move {
+            // The same checks and write as the DCR endpoint's update.
+            let mut client = self
+                .db
+                .get_client(client_id)
+                .await
+                .map_err(|e| KeyError::Unavailable(e.to_string()))?
+                .ok_or_else(|| KeyError::NotFound(format!("client {client_id} not found")))?;
+            client.grant_types = grant_types.to_vec();
+            client.redirect_uris = callback_url.into_iter().filter(|u| !u.is_empty()).map(str::to_string).collect();
+            crate::dcr::validate(&client.grant_types, &client.redirect_uris).map_err(key_error)?;
+            self.db.update_client(&client).await.map_err(|e| KeyError::Unavailable(e.to_string()))?;
+            self.forget_client(client_id);
+            Ok(())
+        })
+    }
+
     fn client_credentials_token<'a>(
         &'a self,
         client_id: &'a str,

@@ -310,6 +310,23 @@ impl KeyManagerClient for RemoteKeyManager {
         })
     }
 
+    fn update_client<'a>(
+        &'a self,
+        client_id: &'a str,
+        grant_types: &'a [String],
+        callback_url: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), KeyError>> {
+        Box::pin(async move {
+            let path = format!("/keymanager-operations/dcr/register/{client_id}");
+            let body = json!({"grant_types": grant_types, "redirect_uris": callback_url.into_iter().collect::<Vec<_>>()});
+            // The same document twice leaves the same client: safe to repeat.
+            let (status, v) = self
+                .call(Method::PUT, &path, &self.basic, Some(("application/json", body.to_string())), Repeat::Safe, Missing::Answer)
+                .await?;
+            if status.is_success() { Ok(()) } else { Err(self.refused(status, &v)) }
+        })
+    }
+
     fn client_credentials_token<'a>(
         &'a self,
         client_id: &'a str,

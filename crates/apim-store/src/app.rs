@@ -33,6 +33,10 @@ pub trait ApplicationStore: Send + Sync {
     /// `Conflict` if the application already has keys of this type at this key manager.
     fn add_key_mapping(&self, km: &KeyMapping, events: &[EventDraft]) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn key_mappings(&self, application_id: &str) -> impl Future<Output = Result<Vec<KeyMapping>, StoreError>> + Send;
+    /// Replaces a key mapping's document (grant types, callback URL); false when it is gone.
+    fn set_key_mapping_document(&self, id: &str, document: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Removes a key mapping; false when it is gone.
+    fn remove_key_mapping(&self, id: &str, events: &[EventDraft]) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Every application's key mappings: what gateways resolve consumer keys with.
     fn all_key_mappings(&self) -> impl Future<Output = Result<Vec<KeyMapping>, StoreError>> + Send;
 
@@ -255,6 +259,24 @@ impl ApplicationStore for Db {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    async fn set_key_mapping_document(&self, id: &str, document: &str) -> Result<bool, StoreError> {
+        let q = sql(self, "UPDATE am_key_mapping SET document = ? WHERE id = ?", "UPDATE am_key_mapping SET document = $1 WHERE id = $2");
+        per_backend!(self, |p| { Ok(sqlx::query(q).bind(document).bind(id).execute(p).await?.rows_affected() > 0) })
+    }
+
+    async fn remove_key_mapping(&self, id: &str, events: &[EventDraft]) -> Result<bool, StoreError> {
+        let q = sql(self, "DELETE FROM am_key_mapping WHERE id = ?", "DELETE FROM am_key_mapping WHERE id = $1");
+        per_backend!(self, |p| {
+            let mut tx = p.begin_write().await?;
+            if sqlx::query(q).bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
+                return Ok(false);
+            }
+            write_events!(tx, self, events);
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     async fn key_mappings(&self, application_id: &str) -> Result<Vec<KeyMapping>, StoreError> {

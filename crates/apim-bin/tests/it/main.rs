@@ -572,6 +572,45 @@ async fn publish_subscribe_and_get_keys_through_the_binary() {
     assert_eq!(gt.status, 200, "{}", gt.body);
     assert_eq!(call("POST", format!("{dp}/applications/{app_id}/generate-keys"), r#"{"keyType":"PRODUCTION"}"#.into()).await.status, 409);
 
+    // The keys' grant types and callback change at the resident key manager: without client_credentials the
+    // token endpoint refuses that grant, and gives it again once it is back.
+    let keys_path = format!("{dp}/applications/{app_id}/oauth-keys/{key_id}");
+    let r = call("PUT", keys_path.clone(), r#"{"supportedGrantTypes":["password"],"callbackUrl":"https://app.example/cb"}"#.into()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (r.json()["supportedGrantTypes"].clone(), r.json()["callbackUrl"].clone()),
+        (serde_json::json!(["password"]), serde_json::json!("https://app.example/cb"))
+    );
+    assert_eq!(call("GET", keys_path.clone(), String::new()).await.json(), r.json());
+    let t = oauth_form(&https, "token", &ck, &cs, "grant_type=client_credentials").await;
+    assert_eq!(t.status, 400, "{}", t.body);
+    for (body, field) in [
+        (r#"{"supportedGrantTypes":["implicit"]}"#, "supportedGrantTypes"),
+        (r#"{"supportedGrantTypes":["authorization_code"],"callbackUrl":""}"#, "callbackUrl"),
+        (r#"{"callbackUrl":"not a url"}"#, "callbackUrl"),
+    ] {
+        let r = call("PUT", keys_path.clone(), body.into()).await;
+        assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some(field)), "{body}: {}", r.body);
+    }
+    let r = call("PUT", keys_path.clone(), r#"{"supportedGrantTypes":["client_credentials","password"]}"#.into()).await;
+    assert_eq!((r.status, r.json()["callbackUrl"].as_str()), (200, Some("https://app.example/cb")), "{}", r.body);
+    assert_eq!(oauth_form(&https, "token", &ck, &cs, "grant_type=client_credentials").await.status, 200);
+
+    // Clean-up removes keys whole: the client is gone at the key manager, and keys of that type can be made again.
+    let sandbox = call("POST", format!("{dp}/applications/{app_id}/generate-keys"), r#"{"keyType":"SANDBOX"}"#.into()).await.json();
+    let (sck, scs, sid) = (
+        sandbox["consumerKey"].as_str().expect("ck").to_string(),
+        sandbox["consumerSecret"].as_str().expect("cs").to_string(),
+        sandbox["keyMappingId"].as_str().expect("mapping").to_string(),
+    );
+    let r = call("POST", format!("{dp}/applications/{app_id}/oauth-keys/{sid}/clean-up"), String::new()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(oauth_form(&https, "token", &sck, &scs, "grant_type=client_credentials").await.status, 401);
+    let listed = call("GET", format!("{dp}/applications/{app_id}/oauth-keys"), String::new()).await.json();
+    assert_eq!(listed["count"], 1, "{listed}");
+    assert_eq!(call("POST", format!("{dp}/applications/{app_id}/oauth-keys/{sid}/clean-up"), String::new()).await.status, 404);
+    assert_eq!(call("POST", format!("{dp}/applications/{app_id}/generate-keys"), r#"{"keyType":"SANDBOX"}"#.into()).await.status, 200);
+
     let sub = call(
         "POST",
         format!("{dp}/subscriptions"),
