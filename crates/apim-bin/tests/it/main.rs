@@ -774,6 +774,18 @@ async fn control_plane_uses_a_remote_key_manager() {
     let listed = call("GET", "/api/am/devportal/v3/applications".into(), bearer.clone(), String::new()).await;
     assert_eq!(listed.status, 200, "{}", listed.body);
     assert_eq!(call("GET", "/api/am/devportal/v3/applications".into(), "Bearer forged".into(), String::new()).await.status, 401);
+    // Grant types change at the remote key manager (its DCR update): without password, that grant is refused.
+    let key_id = k["keyMappingId"].as_str().expect("mapping").to_string();
+    let r = call(
+        "PUT",
+        format!("/api/am/devportal/v3/applications/{app_id}/oauth-keys/{key_id}"),
+        admin.clone(),
+        r#"{"supportedGrantTypes":["client_credentials"]}"#.into(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}\n{}", r.body, cp.stderr());
+    assert_eq!(oauth_form(&km_https, "token", &ck, &cs, "grant_type=password&username=admin&password=admin").await.status, 400);
+    assert_eq!(oauth_form(&km_https, "token", &ck, &cs, "grant_type=client_credentials").await.status, 200);
 
     km.terminate();
     let other = call(
