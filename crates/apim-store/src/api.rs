@@ -23,6 +23,8 @@ pub struct ApiFilter {
 }
 
 pub trait ApiStore: Send + Sync {
+    /// `Conflict` when the name and version, or the context and version, are taken, when another API's name differs
+    /// from this one's only in case, or when an API of another name uses the context (as WSO2 decides).
     fn create_api(&self, api: &ApiRecord, events: &[EventDraft]) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Replaces the API's document and columns; `Conflict` on name/context clashes, `NotFound` if absent.
     fn update_api(&self, api: &ApiRecord, events: &[EventDraft]) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -120,8 +122,43 @@ impl ApiStore for Db {
             "INSERT INTO am_api (id, name, version, context, provider, status, api_type, document, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             "INSERT INTO am_api (id, name, version, context, provider, status, api_type, document, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         );
+        // A context belongs to one API name (any version of it), and names are unique without regard to case. The
+        // check and the insert are one step for creations racing each other: SQLite's write transaction is
+        // exclusive, PostgreSQL waits on a transaction-scoped advisory lock, MariaDB on the row lock of the
+        // migration that made am_api (a row that always exists; a record lock is held to commit at any isolation
+        // level, where locking what the check reads would not be under READ COMMITTED). MariaDB's default
+        // collation ignores case, hence BINARY for "another name".
+        let (lock, check) = match self {
+            Db::Sqlite(_) => (None, "SELECT name, context FROM am_api WHERE (LOWER(name) = ? OR LOWER(context) = ?) AND name <> ? LIMIT 1"),
+            Db::Postgres(_) => (
+                Some("SELECT pg_advisory_xact_lock(7217017)"),
+                "SELECT name, context FROM am_api WHERE (LOWER(name) = $1 OR LOWER(context) = $2) AND name <> $3 LIMIT 1",
+            ),
+            Db::MySql(_) => (
+                Some("SELECT version FROM apim_schema_migrations WHERE version = 3 FOR UPDATE"),
+                "SELECT name, context FROM am_api WHERE (LOWER(name) = ? OR LOWER(context) = ?) AND BINARY name <> BINARY ?",
+            ),
+        };
         per_backend!(self, |p| {
             let mut tx = p.begin_write().await?;
+            if let Some(lock) = lock {
+                sqlx::query(lock).execute(&mut *tx).await?;
+            }
+            let clash = sqlx::query(check)
+                .bind(api.name.to_lowercase())
+                .bind(api.context.to_lowercase())
+                .bind(&api.name)
+                .fetch_all(&mut *tx)
+                .await?;
+            if let Some(r) = clash.first() {
+                let (name, context): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+                let what = if name.eq_ignore_ascii_case(&api.name) {
+                    format!("an API named `{name}`")
+                } else {
+                    format!("context `{context}` (API `{name}`)")
+                };
+                return Err(StoreError::Conflict { what });
+            }
             sqlx::query(q)
                 .bind(&api.id)
                 .bind(&api.name)

@@ -79,6 +79,22 @@ async fn duplicate_contexts(cp: &Cp) {
         .await;
     assert_eq!((r.status, named(&r).as_str()), (409, "context"), "{}", r.body);
 
+    // Creators racing for one context under different names: one gets it, whatever the database.
+    let mut racers = tokio::task::JoinSet::new();
+    for i in 0..6 {
+        let mut body = pizza(&format!("Racer{i}"), "/race");
+        body["version"] = json!(format!("{i}.0"));
+        let url = format!("{}/api/am/publisher/v4/apis", cp.base);
+        racers.spawn(async move {
+            let headers = [("authorization", crate::auth("creator")), ("content-type", "application/json".to_string())];
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            http::request("POST", &url, &headers, &body.to_string()).await.expect("request").status
+        });
+    }
+    let mut statuses = racers.join_all().await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409]);
+
     // Dot segments: a gateway would serve `/a/../b` at `/b`.
     for context in ["/a/../b", "/./x", "/x/..", "a/./b", "/.."] {
         let r = cp.call("POST", "/apis", "creator", Some(pizza("Dots", context))).await;

@@ -104,6 +104,12 @@ async fn api_conformance(db: &Db, other_node: &Db) {
     // A clash writes neither the API nor its event.
     assert!(matches!(db.create_api(&api("a3", "Pizza", "/other"), &[ev("API_CREATE")]).await, Err(StoreError::Conflict { .. })));
     assert!(matches!(db.create_api(&api("a3", "Other", "/pizza"), &[ev("API_CREATE")]).await, Err(StoreError::Conflict { .. })));
+    // WSO2's rules beyond the unique keys: a context belongs to one name, names are unique without regard to case.
+    let versioned = |id: &str, name: &str, ctx: &str| ApiRecord { version: "2.0.0".into(), ..api(id, name, ctx) };
+    for (name, ctx) in [("Other", "/PIZZA"), ("PIZZA", "/elsewhere")] {
+        let r = db.create_api(&versioned("a3", name, ctx), &[ev("API_CREATE")]).await;
+        assert!(matches!(r, Err(StoreError::Conflict { .. })), "{name} at {ctx}: {r:?}");
+    }
     let events = other_node.events_after(start, 100).await.expect("events");
     assert_eq!(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), vec!["API_CREATE", "API_CREATE"]);
     assert!(events[0].seq < events[1].seq);
