@@ -201,8 +201,23 @@ async fn get_application(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap
     let who = cp.principal(&headers).await?;
     who.require(APPS)?;
     let app = own_app(&cp, &who, &id).await?;
-    let subs = cp.db.list_subscriptions(Some(&id), None).await?.len();
-    Ok(Json(app_json(&app, &cp.db.key_mappings(&id).await?, subs)).into_response())
+    Ok(tagged(app_answer(&cp, &app).await?))
+}
+
+/// The application as answered (with its keys and subscription count).
+async fn app_answer(cp: &ControlPlane, app: &ApplicationRecord) -> Result<Value> {
+    let subs = cp.db.list_subscriptions(Some(&app.id), None).await?.len();
+    Ok(app_json(app, &cp.db.key_mappings(&app.id).await?, subs))
+}
+
+/// An answer with its `ETag`, which `PUT` takes back in `If-Match`.
+fn tagged(answer: Value) -> Response {
+    let tag = crate::model::etag(&answer);
+    let mut resp = Json(answer).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&tag) {
+        resp.headers_mut().insert(axum::http::header::ETAG, v);
+    }
+    resp
 }
 
 async fn update_application(
@@ -214,11 +229,29 @@ async fn update_application(
     let who = cp.principal(&headers).await?;
     who.require(APPS)?;
     let old = own_app(&cp, &who, &id).await?;
+    // As for APIs: an If-Match the application no longer matches is a 412, checked again in the write.
+    let if_match = headers.get(axum::http::header::IF_MATCH).map(|v| v.to_str().unwrap_or("").to_string());
+    if let Some(expected) = &if_match {
+        let current = crate::model::etag(&app_answer(&cp, &old).await?);
+        if !crate::model::if_match_allows(expected, &current) {
+            return Err(ApiError::precondition(format!(
+                "application {id} changed since it was read (If-Match {expected}, now {current}): read it again and reapply the change"
+            )));
+        }
+    }
     let (name, policy, token_type, document) = app_fields(&cp, &json_body(&body)?).await?;
-    let app = ApplicationRecord { name, throttling_policy: policy, token_type, document: document.to_string(), ..old };
-    cp.db.update_application(&app, &[app_event(EventKind::ApplicationUpdate, &app)]).await?;
-    let subs = cp.db.list_subscriptions(Some(&id), None).await?.len();
-    Ok(Json(app_json(&app, &cp.db.key_mappings(&id).await?, subs)).into_response())
+    let app = ApplicationRecord { name, throttling_policy: policy, token_type, document: document.to_string(), ..old.clone() };
+    let events = [app_event(EventKind::ApplicationUpdate, &app)];
+    if let Some(expected) = &if_match {
+        if !cp.db.update_application_if(&app, &old, &events).await? {
+            return Err(ApiError::precondition(format!(
+                "application {id} changed while this update was made (If-Match {expected}): read it again and reapply the change"
+            )));
+        }
+    } else {
+        cp.db.update_application(&app, &events).await?;
+    }
+    Ok(tagged(app_answer(&cp, &app).await?))
 }
 
 async fn delete_application(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {

@@ -13,6 +13,14 @@ use crate::user::{map_unique, per_backend, sql, write_events};
 pub trait ApplicationStore: Send + Sync {
     fn create_application(&self, app: &ApplicationRecord, events: &[EventDraft]) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn update_application(&self, app: &ApplicationRecord, events: &[EventDraft]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// [`ApplicationStore::update_application`] only if the stored row is still `prior` (name, owner, policy,
+    /// token type, document): false when another change came first.
+    fn update_application_if(
+        &self,
+        app: &ApplicationRecord,
+        prior: &ApplicationRecord,
+        events: &[EventDraft],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Gives the application to `app.owner`; `Conflict` if the new owner already has one of that name.
     fn change_application_owner(
         &self,
@@ -145,6 +153,45 @@ impl ApplicationStore for Db {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    async fn update_application_if(
+        &self,
+        app: &ApplicationRecord,
+        prior: &ApplicationRecord,
+        events: &[EventDraft],
+    ) -> Result<bool, StoreError> {
+        let q = sql(
+            self,
+            "UPDATE am_application SET name = ?, throttling_policy = ?, token_type = ?, document = ? \
+             WHERE id = ? AND name = ? AND owner = ? AND throttling_policy = ? AND token_type = ? AND document = ?",
+            "UPDATE am_application SET name = $1, throttling_policy = $2, token_type = $3, document = $4 \
+             WHERE id = $5 AND name = $6 AND owner = $7 AND throttling_policy = $8 AND token_type = $9 AND document = $10",
+        );
+        per_backend!(self, |p| {
+            let mut tx = p.begin_write().await?;
+            let n = sqlx::query(q)
+                .bind(&app.name)
+                .bind(&app.throttling_policy)
+                .bind(&app.token_type)
+                .bind(&app.document)
+                .bind(&app.id)
+                .bind(&prior.name)
+                .bind(&prior.owner)
+                .bind(&prior.throttling_policy)
+                .bind(&prior.token_type)
+                .bind(&prior.document)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_unique(e, || format!("an application named `{}` of {}", app.name, app.owner)))?
+                .rows_affected();
+            if n == 0 {
+                return Ok(false);
+            }
+            write_events!(tx, self, events);
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     async fn change_application_owner(&self, app: &ApplicationRecord, events: &[EventDraft]) -> Result<(), StoreError> {

@@ -8,6 +8,10 @@ use serde_json::{Value, json};
 
 use crate::{connect, sqlite, start};
 
+fn etag_of(r: &apim_test_support::http::Response) -> String {
+    r.headers.get("etag").and_then(|v| v.to_str().ok()).expect("ETag header").to_string()
+}
+
 async fn suite(db: Db) {
     let cp = start(db).await;
     // A published API offering Gold and Unlimited, and a subscriber's application subscribed on Gold.
@@ -65,6 +69,29 @@ async fn suite(db: Db) {
         cp.portal("PUT", "/subscriptions/no-such-sub", "subscriber", Some(json!({"applicationId": app, "throttlingPolicy": "Gold"}))).await;
     assert_eq!(r.status, 404, "{}", r.body);
     assert_eq!(cp.portal("GET", &path, "subscriber", None).await.json()["throttlingPolicy"], "Gold", "no bad change went through");
+
+    // Two editors of the application: the second one's stale If-Match is a 412 with WSO2's error body.
+    let read = cp.portal("GET", &format!("/applications/{app}"), "subscriber", None).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    let tag = etag_of(&read);
+    let put = |body: Value, if_match: Option<String>| {
+        let url = format!("{}/api/am/devportal/v3/applications/{app}", cp.base);
+        async move {
+            let a = crate::auth("subscriber");
+            let mut headers = vec![("authorization", a.as_str()), ("content-type", "application/json")];
+            if let Some(t) = &if_match {
+                headers.push(("if-match", t.as_str()));
+            }
+            apim_test_support::http::request("PUT", &url, &headers, &body.to_string()).await.expect("request")
+        }
+    };
+    let r = put(json!({"name": "PlanApp", "throttlingPolicy": "Unlimited", "description": "first"}), Some(tag.clone())).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_ne!(etag_of(&r), tag);
+    let r = put(json!({"name": "PlanApp", "throttlingPolicy": "Unlimited", "description": "second"}), Some(tag.clone())).await;
+    assert_eq!((r.status, r.json()["message"].as_str()), (412, Some("Precondition Failed")), "{}", r.body);
+    let r = put(json!({"name": "PlanApp", "throttlingPolicy": "Unlimited", "description": "second"}), Some("*".into())).await;
+    assert_eq!(r.status, 200, "{}", r.body);
 
     // Publisher: who subscribed.
     let r = cp.call("GET", &format!("{path}/subscriber-info"), "publisher", None).await;
