@@ -129,12 +129,22 @@ async fn api_conformance(db: &Db, other_node: &Db) {
     db.update_api(&changed, &[ev("API_UPDATE")]).await.expect("update");
     assert_eq!(other_node.get_api("a1").await.expect("get").expect("exists").context, "/pizza2");
     assert!(matches!(db.update_api(&api("nope", "N", "/n"), &[ev("API_UPDATE")]).await, Err(StoreError::NotFound { .. })));
+    // A conditional update goes through only while the row is what its writer read; a refused one writes no event.
+    let mut edited = changed.clone();
+    edited.document = "{\"x\":2}".into();
+    assert!(db.update_api_if(&edited, &changed, &[ev("API_UPDATE")]).await.expect("if"));
+    assert!(!other_node.update_api_if(&changed, &changed, &[ev("API_UPDATE")]).await.expect("stale"), "the row moved on");
+    assert_eq!(other_node.get_api("a1").await.expect("get").expect("exists").document, "{\"x\":2}");
+    let changed = edited;
 
     let mut published = changed.clone();
     published.status = "PUBLISHED".into();
     let entry = LifecycleEntry { previous_state: "Created".into(), new_state: "Published".into(), username: "alice".into(), time: 5 };
     assert!(db.change_status(&published, &ApiStatus::Created, &entry, &[ev("API_LIFECYCLE_CHANGE")]).await.expect("cas"));
-    assert!(!other_node.change_status(&published, &ApiStatus::Created, &entry, &[ev("API_LIFECYCLE_CHANGE")]).await.expect("cas"), "state moved on");
+    assert!(
+        !other_node.change_status(&published, &ApiStatus::Created, &entry, &[ev("API_LIFECYCLE_CHANGE")]).await.expect("cas"),
+        "state moved on"
+    );
     assert_eq!(db.lifecycle_history("a1").await.expect("history"), vec![entry]);
     let (pubs, _) = db.list_apis(&ApiFilter { status: vec![ApiStatus::Published], ..Default::default() }, 10, 0).await.expect("list");
     assert_eq!(pubs.len(), 1);
@@ -168,7 +178,9 @@ async fn api_conformance(db: &Db, other_node: &Db) {
     // What gateways are built from: every deployment with the API's state and the revision's document.
     let deployed = other_node.deployed_revisions().await.expect("deployed revisions");
     assert!(
-        deployed.iter().any(|(d, status, doc)| d.api_id == "a1" && d.revision_id == "r3" && *status == ApiStatus::Published && !doc.is_empty()),
+        deployed
+            .iter()
+            .any(|(d, status, doc)| d.api_id == "a1" && d.revision_id == "r3" && *status == ApiStatus::Published && !doc.is_empty()),
         "{deployed:?}"
     );
     let one = other_node.deployed_revisions_of("a1").await.expect("deployed revisions of a1");
@@ -202,6 +214,7 @@ async fn api_conformance(db: &Db, other_node: &Db) {
         vec![
             "API_CREATE",
             "API_CREATE",
+            "API_UPDATE",
             "API_UPDATE",
             "API_LIFECYCLE_CHANGE",
             "DEPLOY_API_IN_GATEWAY",
@@ -246,6 +259,10 @@ async fn application_conformance(db: &Db, other_node: &Db) {
     db.update_application(&renamed, &[ev("APPLICATION_UPDATE")]).await.expect("update");
     assert_eq!(other_node.get_application("p1").await.expect("get").expect("exists").throttling_policy, "10PerMin");
     assert!(matches!(db.update_application(&app("zz", "X", "alice"), &[]).await, Err(StoreError::NotFound { .. })));
+    let mut reworded = renamed.clone();
+    reworded.document = "{\"description\":\"x\"}".into();
+    assert!(db.update_application_if(&reworded, &renamed, &[ev("APPLICATION_UPDATE")]).await.expect("if"));
+    assert!(!other_node.update_application_if(&renamed, &renamed, &[]).await.expect("stale"), "the row moved on");
 
     let km = KeyMapping {
         id: "k1".into(),
@@ -261,6 +278,14 @@ async fn application_conformance(db: &Db, other_node: &Db) {
     db.add_key_mapping(&KeyMapping { id: "k3".into(), key_type: "SANDBOX".into(), ..km.clone() }, &[]).await.expect("sandbox keys");
     assert_eq!(db.key_mappings("p1").await.expect("keys").len(), 2);
     assert_eq!(db.all_key_mappings().await.expect("all keys").iter().filter(|k| k.application_id == "p1").count(), 2);
+    assert!(db.set_key_mapping_document("k3", "{\"callbackUrl\":\"https://cb\"}").await.expect("document"));
+    let k3 = other_node.key_mappings("p1").await.expect("keys").into_iter().find(|k| k.id == "k3").expect("k3");
+    assert_eq!(k3.document, "{\"callbackUrl\":\"https://cb\"}");
+    assert!(!db.set_key_mapping_document("zz", "{}").await.expect("document"));
+    // Removed keys free their key type.
+    assert!(db.remove_key_mapping("k3", &[ev("REMOVE_APPLICATION_KEYMAPPING")]).await.expect("remove"));
+    assert!(!other_node.remove_key_mapping("k3", &[]).await.expect("remove again"));
+    db.add_key_mapping(&KeyMapping { id: "k3".into(), key_type: "SANDBOX".into(), ..km.clone() }, &[]).await.expect("sandbox keys again");
 
     let sub = SubscriptionRecord {
         id: "s1".into(),
@@ -282,6 +307,9 @@ async fn application_conformance(db: &Db, other_node: &Db) {
     assert_eq!(db.list_subscriptions(None, Some("api-x")).await.expect("by api").len(), 2);
     assert!(db.set_subscription_status("s1", &SubscriptionStatus::Blocked, &[ev("SUBSCRIPTIONS_UPDATE")]).await.expect("block"));
     assert_eq!(db.get_subscription("s1").await.expect("get").expect("exists").status, SubscriptionStatus::Blocked);
+    assert!(db.set_subscription_policy("s1", "Silver", &[ev("SUBSCRIPTIONS_UPDATE")]).await.expect("plan"));
+    assert_eq!(other_node.get_subscription("s1").await.expect("get").expect("exists").policy, "Silver");
+    assert!(!db.set_subscription_policy("zz", "Gold", &[]).await.expect("plan"));
     assert!(db.delete_subscription("s3", &[ev("SUBSCRIPTIONS_DELETE")]).await.expect("delete"));
     assert!(!db.delete_subscription("s3", &[]).await.expect("delete again"));
     let removed = db.delete_application("p1", &[ev("APPLICATION_DELETE")]).await.expect("delete").expect("existed");
