@@ -307,7 +307,7 @@ async fn an_untrusted_control_plane_certificate_is_named() {
 /// One of two control planes behind a round-robin balancer freezes (SIGSTOP: its sockets stay open, nothing
 /// answers) while the gateway follows its event hub: a deploy made through the other one reaches the gateway
 /// once the gateway notices the silence, without waiting on a pooled connection pinned to the frozen one. The
-/// delay is printed (`bench`-style figure); the bound only stops a hang.
+/// delay is printed for the record; the bound only stops a hang.
 #[tokio::test]
 async fn a_deploy_reaches_the_gateway_while_a_control_plane_is_frozen() {
     // APIM_BIN runs the nodes from another build, for a before/after figure.
