@@ -5,8 +5,9 @@
 //! together ran the same migrations at once and failed on each other's half-done work. Instead every dialect takes
 //! a lock of ours on one connection of its own, runs sqlx's migrator on that same connection, and lets go:
 //!
-//! - MariaDB/MySQL: `GET_LOCK(name, 5)` (a positive timeout), repeated with a log line while another session holds
-//!   the lock, then `RELEASE_LOCK`. The name is per database, since these locks are per server.
+//! - MariaDB/MySQL: `GET_LOCK(name, 0)` tried every 200 ms (no statement waits on the server, so none is logged
+//!   as slow), with a log line every 5 s while another session holds the lock, then `RELEASE_LOCK`. The name is
+//!   per database, since these locks are per server.
 //! - PostgreSQL: `pg_advisory_lock` (advisory locks are per database), repeated under a 5-second `lock_timeout`
 //!   with a log line while another session holds it, then `pg_advisory_unlock`.
 //! - SQLite: the whole run is one `BEGIN IMMEDIATE` transaction (each migration a savepoint in it), so a second
@@ -41,8 +42,11 @@ use crate::error::StoreError;
 /// The table sqlx records applied migrations in.
 pub(crate) const TABLE: &str = "apim_schema_migrations";
 
-/// How long one attempt at the lock waits before logging that it is still waiting.
+/// How often a node waiting for the lock says so.
 const LOCK_ROUND: Duration = Duration::from_secs(5);
+/// MariaDB/MySQL: how long between tries at the lock. Each `GET_LOCK` returns at once (a timeout of 0), so no
+/// statement waits on the server and none is logged as slow while another node migrates.
+const LOCK_POLL: Duration = Duration::from_millis(200);
 
 /// The key pair of the PostgreSQL advisory lock (`pg_advisory_lock(int, int)`) that serialises migrations. Advisory
 /// locks are scoped to the current database, so nodes on different databases of one server do not wait for each
@@ -163,18 +167,18 @@ pub(crate) async fn mysql(pool: &MySqlPool, pool_name: &str) -> Result<(), Store
         sqlx::query_scalar("SELECT DATABASE()").fetch_one(&mut conn).await.map_err(|e| lock_error(pool_name, "for this database", e))?;
     let lock = mysql_migration_lock(database.as_deref().unwrap_or_default());
     let started = Instant::now();
-    // The first attempt does not wait, so that a node that has to wait says so at once.
-    let mut wait = Duration::ZERO;
+    // When this node last said it is waiting (a node that has to wait says so at once, then every LOCK_ROUND).
+    let mut said: Option<Instant> = None;
     loop {
-        // 1: taken; 0: timed out while another session holds it; NULL: an error (e.g. the session was killed).
-        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
+        // 1: taken; 0: another session holds it; NULL: an error (e.g. the session was killed).
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")
             .bind(&lock)
-            .bind(wait.as_secs() as i64)
             .fetch_one(&mut conn)
             .await
             .map_err(|e| lock_error(pool_name, &lock, e))?;
         match got {
             Some(1) => break,
+            Some(_) if said.is_some_and(|t| t.elapsed() < LOCK_ROUND) => tokio::time::sleep(LOCK_POLL).await,
             Some(_) => {
                 let holder: Option<i64> = sqlx::query_scalar("SELECT IS_USED_LOCK(?)")
                     .bind(&lock)
@@ -188,12 +192,13 @@ pub(crate) async fn mysql(pool: &MySqlPool, pool_name: &str) -> Result<(), Store
                     waited_s = started.elapsed().as_secs(),
                     "another node is migrating this database; waiting for its migration lock"
                 );
+                said = Some(Instant::now());
+                tokio::time::sleep(LOCK_POLL).await;
             }
             None => return Err(lock_error(pool_name, &lock, "GET_LOCK returned NULL")),
         }
-        wait = LOCK_ROUND;
     }
-    if !wait.is_zero() {
+    if said.is_some() {
         tracing::info!(pool = pool_name, lock = %lock, waited_s = started.elapsed().as_secs(), "took the migration lock");
     }
     let mut m = migrator(DbKind::MySql);
