@@ -386,11 +386,26 @@ pub fn pass_through(admin: bool, schema: &str, o: &mut Map<String, Value>, handl
                     o.remove(&k);
                 } else if let Some(m) = type_mismatch(doc, p, v, &k, 0) {
                     return Err(m);
+                } else if let Some(v) = o.get_mut(&k) {
+                    drop_nulls(v);
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Removes members that are `null` at any depth: they mean unset (as WSO2's Jackson reads them), and answering
+/// them back would give a `null` where WSO2's schema wants a value.
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            o.retain(|_, x| !x.is_null());
+            o.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
