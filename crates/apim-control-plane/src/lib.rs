@@ -23,6 +23,7 @@ mod publisher;
 mod runtime;
 mod scopes;
 mod search;
+mod secrets;
 mod settings;
 pub mod spec;
 

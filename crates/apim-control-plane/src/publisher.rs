@@ -59,13 +59,15 @@ fn json_body(body: &Bytes) -> Result<Value> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
 }
 
-/// The API as WSO2's DTO: the stored document with the fields the server computes (`model::COMPUTED`). A
-/// working copy is no revision; every lifecycle change is approved at once (no approval workflows), so none is
-/// pending; `hasThumbnail` is false here and answered truly by [`answer_of`].
+/// The API as WSO2's DTO: the stored document with the fields the server computes (`model::COMPUTED`) and its
+/// backend credentials blanked (`secrets::mask`). A working copy is no revision; every lifecycle change is
+/// approved at once (no approval workflows), so none is pending; `hasThumbnail` is false here and answered truly
+/// by [`answer_of`].
 fn doc_of(api: &ApiRecord) -> Value {
     let mut v: Value = serde_json::from_str(&api.document).unwrap_or_else(|_| json!({}));
     if let Some(o) = v.as_object_mut() {
         o.remove(DEFINITION);
+        crate::secrets::mask(o);
         let (created, updated) = ((api.created_at * 1000).to_string(), (api.updated_at * 1000).to_string());
         for (k, x) in [
             ("lifeCycleStatus", json!(api.status)),
@@ -215,6 +217,8 @@ async fn update_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pat
         o.remove(DEFINITION);
     }
     let (mut doc, ..) = normalize(body, Some(&old), &who.username, &policies, cp.clock.unix_secs() * 1000)?;
+    // The blanked credentials of a GET sent back mean "unchanged": the stored ones stay.
+    crate::secrets::keep_stored(&mut doc, &serde_json::from_str(&old.document).unwrap_or(Value::Null));
     if let Some(d) = definition_of(&old) {
         doc.insert(DEFINITION.into(), d);
     }

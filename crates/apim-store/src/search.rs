@@ -258,6 +258,18 @@ impl Clauses {
         if self.pg { format!("${}", self.binds.len()) } else { "?".into() }
     }
 
+    /// The API's document as content search reads it: without its backend credentials
+    /// (`endpointConfig.endpoint_security`, `endpointConfig.amznSecretKey`), which answers never show, so a search
+    /// cannot tell whether a guess is one of them.
+    fn searchable(&self) -> &'static str {
+        if self.pg {
+            "(a.document::jsonb #- '{endpointConfig,endpoint_security}' #- '{endpointConfig,amznSecretKey}')::text"
+        } else {
+            // SQLite's json_remove and MariaDB's JSON_REMOVE alike; a path that is not there changes nothing.
+            "JSON_REMOVE(a.document, '$.endpointConfig.endpoint_security', '$.endpointConfig.amznSecretKey')"
+        }
+    }
+
     fn label(&mut self, kind: &str, value: &str) -> String {
         let p = self.ph(value.to_lowercase());
         format!("EXISTS (SELECT 1 FROM am_api_label l WHERE l.api_id = a.id AND l.kind = '{kind}' AND LOWER(l.value) = {p})")
@@ -279,11 +291,12 @@ impl Clauses {
             ApiTerm::Content(v) if self.documents => {
                 let (api, name, text) = (self.ph(contains_pattern(v)), self.ph(contains_pattern(v)), self.ph(contains_pattern(v)));
                 format!(
-                    "(LOWER(a.document) LIKE {api} ESCAPE '!' OR EXISTS (SELECT 1 FROM am_api_doc d WHERE d.api_id = a.id AND \
-                     (LOWER(d.document) LIKE {name} ESCAPE '!' OR LOWER(d.inline_text) LIKE {text} ESCAPE '!')))"
+                    "(LOWER({}) LIKE {api} ESCAPE '!' OR EXISTS (SELECT 1 FROM am_api_doc d WHERE d.api_id = a.id AND \
+                     (LOWER(d.document) LIKE {name} ESCAPE '!' OR LOWER(d.inline_text) LIKE {text} ESCAPE '!')))",
+                    self.searchable()
                 )
             }
-            ApiTerm::Content(v) => format!("LOWER(a.document) LIKE {} ESCAPE '!'", self.ph(contains_pattern(v))),
+            ApiTerm::Content(v) => format!("LOWER({}) LIKE {} ESCAPE '!'", self.searchable(), self.ph(contains_pattern(v))),
         };
         self.parts.push(part);
     }

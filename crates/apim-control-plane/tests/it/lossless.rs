@@ -1,9 +1,9 @@
 //! A lossless API object, through real sockets on SQLite, PostgreSQL and MariaDB: WSO2's API DTO with every field
 //! populated from the examples in WSO2's document goes through POST, GET, PUT and GET and comes back as it was
-//! sent (but for the fields the server computes); and two editors cannot overwrite each other (`ETag`,
-//! `If-Match`).
+//! sent (but for the fields the server computes, and the backend credentials, which are answered blank as WSO2
+//! does and kept when the blank comes back); and two editors cannot overwrite each other (`ETag`, `If-Match`).
 
-use apim_store::Db;
+use apim_store::{ApiStore, Db};
 use apim_test_support::TempDir;
 use apim_test_support::db::{Backend, TestDb};
 use serde_json::{Value, json};
@@ -195,12 +195,33 @@ fn assert_same_but_time(a: &Value, b: &Value) {
     assert_eq!(strip(a), strip(b));
 }
 
+/// `sent` as WSO2 answers it: the backend credentials of `endpointConfig.endpoint_security` blanked.
+fn answered(sent: &Value) -> Value {
+    let mut v = sent.clone();
+    if let Some(sec) = v["endpointConfig"]["endpoint_security"].as_object_mut() {
+        for section in sec.values_mut().filter_map(Value::as_object_mut) {
+            for field in ["password", "clientSecret"] {
+                if section.get(field).is_some_and(|x| !x.is_null()) {
+                    section.insert(field.into(), json!(""));
+                }
+            }
+        }
+    }
+    v
+}
+
+/// The API's document as stored (what revisions, and so gateways, get).
+async fn stored(cp: &Cp, id: &str) -> Value {
+    let api = cp.db.get_api(id).await.expect("store").expect("API");
+    serde_json::from_str(&api.document).expect("document")
+}
+
 async fn round_trip(cp: &Cp, name: &str, context: &str, endpoint_config: Value) -> String {
     let sent = full_api(name, context, endpoint_config);
     let r = cp.call("POST", "/apis", "admin", Some(sent.clone())).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let created = r.json();
-    assert_kept(&sent, &created);
+    assert_kept(&answered(&sent), &created);
     let id = created["id"].as_str().expect("id").to_string();
     assert_ne!(id, sent["id"], "the server names the API");
     // Computed fields answered truly, whatever the client claimed.
@@ -224,8 +245,88 @@ async fn round_trip(cp: &Cp, name: &str, context: &str, endpoint_config: Value) 
     assert_same_but_time(&updated, &created);
     let r = cp.call("GET", &format!("/apis/{id}"), "publisher", None).await;
     assert_eq!(r.json(), updated, "GET answers what PUT did");
-    assert_kept(&sent, &updated);
+    assert_kept(&answered(&sent), &updated);
+    // The blanks sent back left the credentials as they were.
+    assert_eq!(stored(cp, &id).await["endpointConfig"], sent["endpointConfig"]);
     id
+}
+
+/// Backend credentials (WSO2 4.x): a publisher's GET does not show them, a PUT of what it read keeps them for
+/// the gateways (revision and runtime state), a new value replaces them.
+async fn backend_credentials(cp: &Cp) {
+    let security = json!({
+        "production": {"enabled": true, "type": "BASIC", "username": "pizza", "password": "real-pw"},
+        "sandbox": {"enabled": true, "type": "OAUTH", "grantType": "CLIENT_CREDENTIALS", "tokenUrl": "https://idp.example/token",
+            "clientId": "cid", "clientSecret": "real-cs",
+            "customParameters": {"audience": {"value": "pizza", "secured": false}, "key": {"value": "real-param", "secured": true}}}
+    });
+    let mut api = crate::pizza("Vault", "/vault");
+    api["endpointConfig"]["endpoint_security"] = security.clone();
+    let r = cp.call("POST", "/apis", "admin", Some(api)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().expect("id").to_string();
+    for secret in ["real-pw", "real-cs", "real-param"] {
+        assert!(!r.body.contains(secret), "{}", r.body);
+    }
+
+    let r = cp.call("GET", &format!("/apis/{id}"), "publisher", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for secret in ["real-pw", "real-cs", "real-param"] {
+        assert!(!r.body.contains(secret), "a publisher reads {secret}: {}", r.body);
+    }
+    // Nor does a content search tell whether a guess is in there.
+    for query in ["content:real-pw", "real-cs", "content:real-param", "content:%22password%22"] {
+        let r = cp.call("GET", &format!("/apis?query={query}"), "publisher", None).await;
+        assert_eq!((r.status, r.json()["count"].as_i64()), (200, Some(0)), "{query}: {}", r.body);
+    }
+    let read = r.json();
+    let sec = &read["endpointConfig"]["endpoint_security"];
+    assert_eq!((&sec["production"]["password"], &sec["production"]["username"]), (&json!(""), &json!("pizza")));
+    assert_eq!((&sec["sandbox"]["clientSecret"], &sec["sandbox"]["clientId"]), (&json!(""), &json!("cid")));
+    assert_eq!(
+        sec["sandbox"]["customParameters"],
+        json!({"audience": {"value": "pizza", "secured": false}, "key": {"value": "", "secured": true}})
+    );
+
+    // The portal's GET-edit-PUT: the credentials stay, in the API and in what gateways are sent.
+    let mut edited = read.clone();
+    edited["description"] = json!("edited");
+    let r =
+        http_put(cp, &format!("/apis/{id}"), &edited, Some(&etag_of(&cp.call("GET", &format!("/apis/{id}"), "admin", None).await))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!r.body.contains("real-pw"), "{}", r.body);
+    assert_eq!(stored(cp, &id).await["endpointConfig"]["endpoint_security"], security);
+    let rev = cp.call("POST", &format!("/apis/{id}/revisions"), "admin", Some(json!({}))).await.json();
+    let rev = rev["id"].as_str().expect("revision id").to_string();
+    let revision = cp.db.get_revision(&id, &rev).await.expect("store").expect("revision");
+    let revision: Value = serde_json::from_str(&revision.document).expect("document");
+    assert_eq!(revision["endpointConfig"]["endpoint_security"], security);
+    let r = cp.call("POST", &format!("/apis/{id}/deploy-revision?revisionId={rev}"), "admin", Some(json!([{"name": "Default"}]))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let hub = format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "hub:hub-pw"));
+    let r = apim_test_support::http::request(
+        "GET",
+        &format!("{}/internal/data/v1/runtime-artifacts?gatewayLabel=Default&apiId={id}", cp.base),
+        &[("authorization", hub.as_str())],
+        "",
+    )
+    .await
+    .expect("request");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let runtime = r.json();
+    let deployed = runtime["apis"].as_array().and_then(|a| a.iter().find(|x| x["id"] == id.as_str())).expect("deployed API");
+    assert_eq!(deployed["definition"]["endpointConfig"]["endpoint_security"], security, "gateways get the real credentials");
+
+    // A new value replaces the stored one; the blank one beside it still keeps its own.
+    let mut changed = cp.call("GET", &format!("/apis/{id}"), "publisher", None).await.json();
+    changed["endpointConfig"]["endpoint_security"]["production"]["password"] = json!("new-pw");
+    let r = http_put(cp, &format!("/apis/{id}"), &changed, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["endpointConfig"]["endpoint_security"]["production"]["password"], "");
+    let now = stored(cp, &id).await;
+    let sec = &now["endpointConfig"]["endpoint_security"];
+    assert_eq!((&sec["production"]["password"], &sec["sandbox"]["clientSecret"]), (&json!("new-pw"), &json!("real-cs")));
+    assert_eq!(sec["sandbox"]["customParameters"]["key"]["value"], "real-param");
 }
 
 async fn http_put(cp: &Cp, path: &str, body: &Value, if_match: Option<&str>) -> apim_test_support::http::Response {
@@ -244,6 +345,7 @@ async fn suite(db: Db) {
     let r = cp.admin("POST", "/api-categories", "admin", Some(json!({"name": "Food", "description": "Things to eat"}))).await;
     assert_eq!(r.status, 201, "{}", r.body);
 
+    backend_credentials(&cp).await;
     round_trip(&cp, "PizzaShackLB", "/pizzashack-lb", load_balanced()).await;
     let id = round_trip(&cp, "PizzaShackFO", "/pizzashack-fo", failover()).await;
 
