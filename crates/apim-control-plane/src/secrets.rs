@@ -4,7 +4,8 @@
 //! WSO2's `APIMappingUtil.handleEndpointSecurity` blanks `password`, `clientSecret`, `apiKeyValue` and
 //! `awsSecretKey` of `endpointConfig.endpoint_security.{production,sandbox}` and the `value` of each
 //! `customParameters` entry marked `secured`; `handleAWSCredentials` answers `endpointConfig.amznSecretKey` as the
-//! mask `AWS_SECRET_KEY`. On update (`APIProviderImpl.updateEndpointSecurity`,
+//! mask `AWS_SECRET_KEY`. `proxyConfigs.proxyPassword` of a section (OAuth through a proxy) is blanked and kept
+//! the same way, though WSO2's code leaves it in its answers. On update (`APIProviderImpl.updateEndpointSecurity`,
 //! `PublisherCommonUtils.encryptEndpointSecurityOAuthCredentials`) a blank value takes the stored one.
 
 use serde_json::{Map, Value};
@@ -33,6 +34,11 @@ pub fn mask(doc: &mut Map<String, Value>) {
             {
                 *v = Value::String(String::new());
             }
+        }
+        if let Some(v) = section.get_mut("proxyConfigs").and_then(|p| p.get_mut("proxyPassword"))
+            && !v.is_null()
+        {
+            *v = Value::String(String::new());
         }
         if let Some(Value::Object(params)) = section.get_mut("customParameters") {
             for p in params.values_mut() {
@@ -68,6 +74,12 @@ pub fn keep_stored(new: &mut Map<String, Value>, old: &Value) {
                 section.insert(field.into(), v.clone());
             }
         }
+        if let Some(Value::Object(proxy)) = section.get_mut("proxyConfigs")
+            && !proxy.get("proxyPassword").is_some_and(given)
+            && let Some(v) = stored["proxyConfigs"].get("proxyPassword").filter(|v| given(v))
+        {
+            proxy.insert("proxyPassword".into(), v.clone());
+        }
         if let Some(Value::Object(params)) = section.get_mut("customParameters") {
             for (key, p) in params.iter_mut() {
                 let Value::Object(p) = p else { continue };
@@ -98,6 +110,7 @@ mod tests {
             "endpoint_security": {
                 "production": {"enabled": true, "type": "BASIC", "username": "u", "password": "pw"},
                 "sandbox": {"enabled": true, "type": "OAUTH", "clientId": "cid", "clientSecret": "cs", "password": null,
+                    "proxyConfigs": {"proxyEnabled": true, "proxyUsername": "pu", "proxyPassword": "proxy-real"},
                     "customParameters": {"aud": {"value": "pizza", "secured": false}, "key": {"value": "k-real", "secured": true}}}}}})
     }
 
@@ -114,7 +127,11 @@ mod tests {
             sandbox["customParameters"],
             json!({"aud": {"value": "pizza", "secured": false}, "key": {"value": "", "secured": true}})
         );
-        assert!(!Value::Object(doc).to_string().contains("pw\""), "no secret left");
+        assert_eq!(sandbox["proxyConfigs"], json!({"proxyEnabled": true, "proxyUsername": "pu", "proxyPassword": ""}));
+        let text = Value::Object(doc).to_string();
+        for secret in ["pw\"", "cs\"", "k-real", "proxy-real", "aws-real"] {
+            assert!(!text.contains(secret), "{secret} left in {text}");
+        }
     }
 
     #[test]

@@ -258,6 +258,8 @@ async fn backend_credentials(cp: &Cp) {
         "production": {"enabled": true, "type": "BASIC", "username": "pizza", "password": "real-pw"},
         "sandbox": {"enabled": true, "type": "OAUTH", "grantType": "CLIENT_CREDENTIALS", "tokenUrl": "https://idp.example/token",
             "clientId": "cid", "clientSecret": "real-cs",
+            "proxyConfigs": {"proxyEnabled": true, "proxyHost": "proxy.example", "proxyPort": "3128", "proxyUsername": "pu",
+                "proxyPassword": "real-proxy", "proxyProtocol": "http"},
             "customParameters": {"audience": {"value": "pizza", "secured": false}, "key": {"value": "real-param", "secured": true}}}
     });
     let mut api = crate::pizza("Vault", "/vault");
@@ -265,17 +267,17 @@ async fn backend_credentials(cp: &Cp) {
     let r = cp.call("POST", "/apis", "admin", Some(api)).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.json()["id"].as_str().expect("id").to_string();
-    for secret in ["real-pw", "real-cs", "real-param"] {
+    for secret in ["real-pw", "real-cs", "real-param", "real-proxy"] {
         assert!(!r.body.contains(secret), "{}", r.body);
     }
 
     let r = cp.call("GET", &format!("/apis/{id}"), "publisher", None).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    for secret in ["real-pw", "real-cs", "real-param"] {
+    for secret in ["real-pw", "real-cs", "real-param", "real-proxy"] {
         assert!(!r.body.contains(secret), "a publisher reads {secret}: {}", r.body);
     }
     // Nor does a content search tell whether a guess is in there.
-    for query in ["content:real-pw", "real-cs", "content:real-param", "content:%22password%22"] {
+    for query in ["content:real-pw", "real-cs", "content:real-param", "real-proxy", "content:%22password%22"] {
         let r = cp.call("GET", &format!("/apis?query={query}"), "publisher", None).await;
         assert_eq!((r.status, r.json()["count"].as_i64()), (200, Some(0)), "{query}: {}", r.body);
     }
@@ -283,6 +285,10 @@ async fn backend_credentials(cp: &Cp) {
     let sec = &read["endpointConfig"]["endpoint_security"];
     assert_eq!((&sec["production"]["password"], &sec["production"]["username"]), (&json!(""), &json!("pizza")));
     assert_eq!((&sec["sandbox"]["clientSecret"], &sec["sandbox"]["clientId"]), (&json!(""), &json!("cid")));
+    assert_eq!(
+        (&sec["sandbox"]["proxyConfigs"]["proxyPassword"], &sec["sandbox"]["proxyConfigs"]["proxyUsername"]),
+        (&json!(""), &json!("pu"))
+    );
     assert_eq!(
         sec["sandbox"]["customParameters"],
         json!({"audience": {"value": "pizza", "secured": false}, "key": {"value": "", "secured": true}})
