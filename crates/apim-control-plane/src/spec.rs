@@ -381,13 +381,16 @@ pub fn pass_through(admin: bool, schema: &str, o: &mut Map<String, Value>, handl
                 o.remove(&k);
             }
             Some(p) => {
-                let v = &o[&k];
-                if v.is_null() {
+                if o[&k].is_null() {
                     o.remove(&k);
-                } else if let Some(m) = type_mismatch(doc, p, v, &k, 0) {
-                    return Err(m);
-                } else if let Some(v) = o.get_mut(&k) {
+                    continue;
+                }
+                // Nulls inside go first: a required member given as null is then missing (400 naming it).
+                if let Some(v) = o.get_mut(&k) {
                     drop_nulls(v);
+                }
+                if let Some(m) = type_mismatch(doc, p, &o[&k], &k, 0) {
+                    return Err(m);
                 }
             }
         }
