@@ -8,8 +8,8 @@ use sqlx::Row;
 
 use crate::db::Db;
 use crate::error::StoreError;
-use crate::user::BeginWrite;
 use crate::search::write_labels;
+use crate::user::BeginWrite;
 use crate::user::{map_unique, per_backend, sql, write_events};
 
 /// Filter for listing APIs; `None` matches all.
@@ -354,7 +354,13 @@ impl ApiStore for Db {
         })
     }
 
-    async fn change_status(&self, api: &ApiRecord, from: &ApiStatus, entry: &LifecycleEntry, events: &[EventDraft]) -> Result<bool, StoreError> {
+    async fn change_status(
+        &self,
+        api: &ApiRecord,
+        from: &ApiStatus,
+        entry: &LifecycleEntry,
+        events: &[EventDraft],
+    ) -> Result<bool, StoreError> {
         let upd = sql(
             self,
             "UPDATE am_api SET status = ?, document = ?, updated_at = ? WHERE id = ? AND status = ?",
