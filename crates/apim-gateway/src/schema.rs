@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 const MAX_DEPTH: usize = 48;
@@ -263,6 +263,16 @@ impl Failure {
         self.path.push(segment);
         self
     }
+
+    /// `#/a/0/b: what`, the path as a JSON pointer.
+    fn render(&self) -> String {
+        let mut at = String::from("#");
+        for seg in self.path.iter().rev() {
+            at.push('/');
+            at.push_str(&seg.replace('~', "~0").replace('/', "~1"));
+        }
+        format!("{at}: {}", self.what)
+    }
 }
 
 /// A compiled schema.
@@ -284,6 +294,9 @@ pub struct Schema {
     minimum: Option<(f64, bool)>,
     maximum: Option<(f64, bool)>,
     multiple_of: Option<f64>,
+    /// Checkable while the body is parsed, without building a `Doc`: no combinators, no `uniqueItems`, no
+    /// `enum`/`const` with an array or object among its values — here and in every schema below.
+    streamable: bool,
     all_of: Vec<Schema>,
     any_of: Vec<Schema>,
     one_of: Vec<Schema>,
@@ -299,20 +312,32 @@ impl Schema {
     /// A body against this schema. `Err` says where (a JSON pointer into the body) and what, or that the body
     /// is not JSON.
     pub fn validate(&self, body: &[u8]) -> Result<(), String> {
+        if self.streamable {
+            let failure = std::cell::RefCell::new(None);
+            let mut de = serde_json::Deserializer::from_slice(body);
+            let parsed = de::DeserializeSeed::deserialize(Checked { schema: self, failure: &failure }, &mut de).and_then(|()| de.end());
+            return match (parsed, failure.into_inner()) {
+                (_, Some(f)) => Err(f.render()),
+                (Err(e), None) => Err(format!("the body is not JSON: {e}")),
+                (Ok(()), None) => Ok(()),
+            };
+        }
         let doc = Doc::parse(body).map_err(|e| format!("the body is not JSON: {e}"))?;
         self.validate_doc(&doc)
     }
 
     /// `Err` says where (a JSON pointer into the body) and what.
     pub fn validate_doc(&self, v: &Doc<'_>) -> Result<(), String> {
-        self.check(v).map_err(|f| {
-            let mut at = String::from("#");
-            for seg in f.path.iter().rev() {
-                at.push('/');
-                at.push_str(&seg.replace('~', "~0").replace('/', "~1"));
-            }
-            format!("{at}: {}", f.what)
-        })
+        self.check(v).map_err(|f| f.render())
+    }
+
+    /// The type check alone, for a value of kind `found` (an array or object met while streaming).
+    fn check_type(&self, holds: impl Fn(Ty) -> bool, found: &str) -> Result<(), Failure> {
+        if !self.types.is_empty() && !self.types.iter().any(|t| holds(*t)) {
+            let want: Vec<String> = self.types.iter().map(|t| format!("{t:?}").to_ascii_lowercase()).collect();
+            return Err(Failure::new(format!("expected {}, found {found}", want.join(" or "))));
+        }
+        Ok(())
     }
 
     /// Nothing is allocated while a body conforms: the path to a failure is gathered on the way back out.
@@ -455,7 +480,7 @@ fn compile(root: &Value, s: &Value, depth: usize) -> Result<Schema, String> {
     if let Some(c) = s.get("const") {
         allowed = Some(vec![owned(c)]);
     }
-    Ok(Schema {
+    let mut compiled = Schema {
         types,
         allowed,
         properties: s
@@ -485,7 +510,129 @@ fn compile(root: &Value, s: &Value, depth: usize) -> Result<Schema, String> {
         any_of: list("anyOf")?,
         one_of: list("oneOf")?,
         not: sub("not")?,
-    })
+        streamable: false,
+    };
+    let c = &compiled;
+    compiled.streamable = c.all_of.is_empty()
+        && c.any_of.is_empty()
+        && c.one_of.is_empty()
+        && c.not.is_none()
+        && !c.unique_items
+        && c.allowed.as_ref().is_none_or(|a| a.iter().all(|v| !matches!(v, Doc::Array(_) | Doc::Object(_))))
+        && c.properties.iter().all(|(_, p)| p.streamable)
+        && c.items.as_ref().is_none_or(|i| i.streamable)
+        && !matches!(&c.additional, Some(Some(a)) if !a.streamable);
+    Ok(compiled)
+}
+
+/// A schema checked while serde_json parses the body: scalars are checked as they are read (borrowed, nothing
+/// allocated), arrays and objects member by member, so no tree is built. A failure is recorded in `failure`
+/// (with its path, gathered on the way out) and stops the parse; a parse error without one is not JSON.
+struct Checked<'s, 'f> {
+    schema: &'s Schema,
+    failure: &'f std::cell::RefCell<Option<Failure>>,
+}
+
+impl Checked<'_, '_> {
+    fn fail<E: de::Error>(&self, f: Failure) -> E {
+        self.failure.replace(Some(f));
+        E::custom("the body does not match its schema")
+    }
+
+    fn scalar<E: de::Error>(&self, v: Doc<'_>) -> Result<(), E> {
+        self.schema.check(&v).map_err(|f| self.fail(f))
+    }
+
+    /// A child's failure gets this level's segment on its way out.
+    fn under<E>(&self, e: E, segment: impl FnOnce() -> String) -> E {
+        let taken = self.failure.take();
+        if let Some(f) = taken {
+            self.failure.replace(Some(f.under(segment())));
+        }
+        e
+    }
+}
+
+/// Accepts any JSON value below a schema that constrains nothing.
+static ANY: std::sync::LazyLock<Schema> = std::sync::LazyLock::new(|| Schema { streamable: true, ..Schema::default() });
+
+impl<'de> de::DeserializeSeed<'de> for Checked<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Checked<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.scalar(Doc::Null)
+    }
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<(), E> {
+        self.scalar(Doc::Bool(b))
+    }
+    fn visit_i64<E: de::Error>(self, i: i64) -> Result<(), E> {
+        self.scalar(Doc::Int(i))
+    }
+    fn visit_u64<E: de::Error>(self, u: u64) -> Result<(), E> {
+        self.scalar(i64::try_from(u).map_or(Doc::UInt(u), Doc::Int))
+    }
+    fn visit_f64<E: de::Error>(self, f: f64) -> Result<(), E> {
+        self.scalar(Doc::Float(f))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<(), E> {
+        self.scalar(Doc::Str(Cow::Borrowed(s)))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<(), E> {
+        self.scalar(Doc::Str(Cow::Borrowed(s)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let schema = self.schema;
+        schema.check_type(|t| t == Ty::Array, "array").map_err(|f| self.fail::<A::Error>(f))?;
+        let items = schema.items.as_deref().unwrap_or(&*ANY);
+        let mut n = 0usize;
+        loop {
+            let seed = Checked { schema: items, failure: self.failure };
+            match seq.next_element_seed(seed) {
+                Ok(Some(())) => n += 1,
+                Ok(None) => break,
+                Err(e) => return Err(self.under(e, || n.to_string())),
+            }
+        }
+        if schema.min_items.is_some_and(|m| n < m) || schema.max_items.is_some_and(|m| n > m) {
+            return Err(self.fail(Failure::new(format!("{n} items is out of bounds"))));
+        }
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let schema = self.schema;
+        schema.check_type(|t| t == Ty::Object, "object").map_err(|f| self.fail::<A::Error>(f))?;
+        // Which required members were seen; a small list, so a bit each.
+        let mut seen = vec![false; schema.required.len()];
+        while let Some(Text(key)) = map.next_key()? {
+            if let Some(i) = schema.required.iter().position(|r| *r == *key) {
+                seen[i] = true;
+            }
+            let below = match schema.properties.iter().find(|(name, _)| *name == *key) {
+                Some((_, s)) => s,
+                None => match &schema.additional {
+                    Some(None) => return Err(self.fail(Failure::new("no such property is allowed".into()).under(key.into_owned()))),
+                    Some(Some(s)) => &**s,
+                    None => &*ANY,
+                },
+            };
+            if let Err(e) = map.next_value_seed(Checked { schema: below, failure: self.failure }) {
+                return Err(self.under(e, || key.into_owned()));
+            }
+        }
+        if let Some(i) = seen.iter().position(|s| !s) {
+            return Err(self.fail(Failure::new(format!("`{}` is required", schema.required[i]))));
+        }
+        Ok(())
+    }
 }
 
 /// The JSON schemas of one operation: its request body's, and its responses' by status (`default` as 0).
@@ -577,10 +724,26 @@ mod tests {
             (json!({"id": 1, "items": [{"sku": "ABC-1"}], "note": "too long"}), "#/note: a length of 8"),
             (json!([1]), "#: expected object, found array"),
         ];
+        assert!(order.streamable, "checked while parsing");
         for (body, want) in bad {
             let e = check(&order, &body).expect_err(&body.to_string());
             assert!(e.starts_with(want), "{body}: {e}");
+            // The tree's verdict and message are the streaming check's.
+            let text = body.to_string();
+            assert_eq!(order.validate_doc(&Doc::parse(text.as_bytes()).expect("json")), Err(e), "{body}");
         }
+        let either =
+            Schema::compile(&doc, &json!({"anyOf": [{"type": "string"}, {"$ref": "#/components/schemas/Order"}]})).expect("compiles");
+        assert!(!either.streamable, "combinators need the whole value");
+        assert_eq!(either.validate(br#""s""#), Ok(()));
+        assert!(either.validate(b"[1]").is_err());
+        assert!(
+            order
+                .validate(br#"{"id": 1, "items": [{"sku": "ABC-1"}]} trailing"#)
+                .expect_err("trailing")
+                .starts_with("the body is not JSON")
+        );
+        assert!(order.validate(br#"{"id": 1, "items": [{"sku": "ABC-1"}"#).expect_err("cut").starts_with("the body is not JSON"));
         // A recursive schema compiles (bounded) and validates.
         let tree = Schema::compile(&doc, &json!({"$ref": "#/components/schemas/Tree"})).expect("recursive");
         assert_eq!(check(&tree, &json!({"children": [{"children": []}]})), Ok(()));
