@@ -38,6 +38,25 @@ async fn round_robin(on: &str, targets: Vec<SocketAddr>) -> SocketAddr {
     addr
 }
 
+/// A hosts file naming the two control planes and the balancer, and `gw.toml` for a gateway that pulls through
+/// the balancer at `lb` and follows both control planes' event hubs (offset `off`), at a free offset of its own.
+fn write_gateway_behind(dir: &std::path::Path, lb: SocketAddr, off: u16) {
+    std::fs::write(dir.join("hosts"), format!("{CP1} cp1.test\n{CP2} cp2.test\n127.0.0.1 lb.test\n")).expect("hosts");
+    let gw_off = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
+    std::fs::write(
+        dir.join("gw.toml"),
+        format!(
+            "[server]\nhostname = \"localhost\"\noffset = {gw_off}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\n\
+             [apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\nservice_url = \"http://lb.test:{}/services/\"\n\
+             event_listening_endpoints = [\"tcp://cp1.test:{}\", \"tcp://cp2.test:{}\"]\n",
+            lb.port(),
+            5672 + off,
+            5672 + off
+        ),
+    )
+    .expect("write");
+}
+
 fn control_plane(offset: u16, databases: &str) -> String {
     format!(
         "[server]\nhostname = \"localhost\"\noffset = {offset}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\ncreate_admin_account = true\n\
@@ -88,20 +107,7 @@ async fn gateway_reaches_ready_through_the_control_plane_that_has_its_database()
         vec![format!("{CP1}:{}", 9763 + off).parse().expect("addr"), format!("{CP2}:{}", 9763 + off).parse().expect("addr")],
     )
     .await;
-    std::fs::write(dir.path().join("hosts"), format!("{CP1} cp1.test\n{CP2} cp2.test\n127.0.0.1 lb.test\n")).expect("hosts");
-    let gw_off = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
-    std::fs::write(
-        dir.path().join("gw.toml"),
-        format!(
-            "[server]\nhostname = \"localhost\"\noffset = {gw_off}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\n\
-             [apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\nservice_url = \"http://lb.test:{}/services/\"\n\
-             event_listening_endpoints = [\"tcp://cp1.test:{}\", \"tcp://cp2.test:{}\"]\n",
-            lb.port(),
-            5672 + off,
-            5672 + off
-        ),
-    )
-    .expect("write");
+    write_gateway_behind(dir.path(), lb, off);
 
     let m = Mgmt { base: cp2_https.clone(), auth };
     let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
@@ -337,20 +343,7 @@ async fn a_deploy_reaches_the_gateway_while_a_control_plane_is_frozen() {
         vec![format!("{CP1}:{port}").parse().expect("addr"), format!("{CP2}:{port}").parse().expect("addr")],
     )
     .await;
-    std::fs::write(dir.path().join("hosts"), format!("{CP1} cp1.test\n{CP2} cp2.test\n127.0.0.1 lb.test\n")).expect("hosts");
-    let gw_off = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
-    std::fs::write(
-        dir.path().join("gw.toml"),
-        format!(
-            "[server]\nhostname = \"localhost\"\noffset = {gw_off}\n[super_admin]\nusername = \"admin\"\npassword = \"admin\"\n\
-             [apim.event_hub]\nenable = true\nusername = \"admin\"\npassword = \"admin\"\nservice_url = \"http://lb.test:{}/services/\"\n\
-             event_listening_endpoints = [\"tcp://cp1.test:{}\", \"tcp://cp2.test:{}\"]\n",
-            lb.port(),
-            5672 + off,
-            5672 + off
-        ),
-    )
-    .expect("write");
+    write_gateway_behind(dir.path(), lb, off);
     let mut gw =
         Node::spawn(&bin, &["gateway", "-c", "gw.toml", "--data-dir", "gwdata", "--hosts", "hosts", "--bind", "127.0.0.1"], dir.path());
     let gw_http = gw.url("management-http", Duration::from_secs(20));
