@@ -190,9 +190,9 @@ async fn all_in_one_embedded_default_starts_serves_and_stops() {
     assert_eq!(http::get(&format!("{http_url}/health/live")).await.expect("live").status, 200);
     assert!(dir.path().join("data/apim_db.db").exists() && dir.path().join("data/tls/localhost.pem").exists());
     assert!(node.stderr().contains("SECURITY WARNING: the super admin is admin/admin"));
-    let (status, took) = node.terminate();
+    // SIGTERM: exit code 0 within terminate()'s bounded wait (a hang fails here; nothing is timed).
+    let (status, _) = node.terminate();
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", node.stderr());
-    assert!(took < Duration::from_secs(10), "took {took:?}");
 
     // A restart reuses the certificate and the admin.
     let mut node = Node::spawn(&apim(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
@@ -331,9 +331,8 @@ async fn seed_control_plane_on_mariadb_with_hosts_file() {
     let https = node.url("management-https", Duration::from_secs(20));
     let ready = wait_ready(&https, Duration::from_secs(30)).await;
     assert_eq!(ready.status, 200, "{}\n{}", ready.body, node.stderr());
-    let (status, took) = node.terminate();
-    assert_eq!(status.and_then(|s| s.code()), Some(0));
-    assert!(took < Duration::from_secs(10));
+    let (status, _) = node.terminate();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "exits cleanly on SIGTERM within terminate()'s bounded wait");
 
     let admin_row = || async {
         let url = format!("mysql://sharedadmin:sharedadmin@{db_host}:3306/{shared_db}");
