@@ -384,9 +384,11 @@ impl Schema {
                 }
             }
             Doc::Str(s) => {
-                let n = s.chars().count();
-                if self.min_length.is_some_and(|m| n < m) || self.max_length.is_some_and(|m| n > m) {
-                    return Err(Failure::new(format!("a length of {n} is out of bounds")));
+                if self.min_length.is_some() || self.max_length.is_some() {
+                    let n = s.chars().count();
+                    if self.min_length.is_some_and(|m| n < m) || self.max_length.is_some_and(|m| n > m) {
+                        return Err(Failure::new(format!("a length of {n} is out of bounds")));
+                    }
                 }
                 if let Some(p) = &self.pattern
                     && !p.is_match(s)
@@ -610,11 +612,15 @@ impl<'de> Visitor<'de> for Checked<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let schema = self.schema;
         schema.check_type(|t| t == Ty::Object, "object").map_err(|f| self.fail::<A::Error>(f))?;
-        // Which required members were seen; a small list, so a bit each.
-        let mut seen = vec![false; schema.required.len()];
+        // Which required members were seen: a bit each for the first 128 (no allocation per object); a schema
+        // requiring more is checked for those beyond after the object ends.
+        let mut seen = 0u128;
+        let mut beyond: Vec<usize> = Vec::new();
         while let Some(Text(key)) = map.next_key()? {
-            if let Some(i) = schema.required.iter().position(|r| *r == *key) {
-                seen[i] = true;
+            match schema.required.iter().position(|r| *r == *key) {
+                Some(i) if i < 128 => seen |= 1 << i,
+                Some(i) => beyond.push(i),
+                None => {}
             }
             let below = match schema.properties.iter().find(|(name, _)| *name == *key) {
                 Some((_, s)) => s,
@@ -628,7 +634,8 @@ impl<'de> Visitor<'de> for Checked<'_, '_> {
                 return Err(self.under(e, || key.into_owned()));
             }
         }
-        if let Some(i) = seen.iter().position(|s| !s) {
+        let missing = (0..schema.required.len()).find(|&i| if i < 128 { seen & (1 << i) == 0 } else { !beyond.contains(&i) });
+        if let Some(i) = missing {
             return Err(self.fail(Failure::new(format!("`{}` is required", schema.required[i]))));
         }
         Ok(())
@@ -732,6 +739,16 @@ mod tests {
             let text = body.to_string();
             assert_eq!(order.validate_doc(&Doc::parse(text.as_bytes()).expect("json")), Err(e), "{body}");
         }
+        // More required members than the streaming check keeps bits for.
+        let names: Vec<String> = (0..130).map(|i| format!("m{i}")).collect();
+        let many = Schema::compile(&doc, &json!({"type": "object", "required": names})).expect("compiles");
+        let mut all: serde_json::Map<String, Value> = names.iter().map(|n| (n.clone(), json!(1))).collect();
+        assert_eq!(check(&many, &Value::Object(all.clone())), Ok(()));
+        all.remove("m129");
+        assert_eq!(check(&many, &Value::Object(all.clone())), Err("#: `m129` is required".into()));
+        all.insert("m129".into(), json!(1));
+        all.remove("m5");
+        assert_eq!(check(&many, &Value::Object(all)), Err("#: `m5` is required".into()));
         let either =
             Schema::compile(&doc, &json!({"anyOf": [{"type": "string"}, {"$ref": "#/components/schemas/Order"}]})).expect("compiles");
         assert!(!either.streamable, "combinators need the whole value");
