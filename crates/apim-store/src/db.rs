@@ -37,12 +37,21 @@ pub async fn connect(db: &Database, hosts: &HostsFile) -> Result<Db, StoreError>
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(4)
-                .acquire_timeout(CONNECT_TIMEOUT)
-                .connect_with(opts)
-                .await
-                .map_err(|e| fail(classify(&e)))?;
+            // Switching a new file to WAL takes an exclusive lock, and SQLite answers "database is locked" at once
+            // (without its busy handler) while another process does the same: nodes started together on one fresh
+            // file try again for a little while.
+            let mut tries = 0;
+            let pool = loop {
+                let opened = SqlitePoolOptions::new().max_connections(4).acquire_timeout(CONNECT_TIMEOUT).connect_with(opts.clone()).await;
+                match opened {
+                    Ok(pool) => break pool,
+                    Err(e) if tries < 50 && is_locked(&e) => {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => return Err(fail(classify(&e))),
+                }
+            };
             Ok(Db::Sqlite(pool))
         }
         (DbTarget::Server { host, port, name }, kind) => {
@@ -169,4 +178,9 @@ impl Db {
             Db::MySql(p) => p.close().await,
         }
     }
+}
+
+/// SQLITE_BUSY (5) or SQLITE_LOCKED (6), by code or, where a driver gives none, by SQLite's message.
+fn is_locked(e: &sqlx::Error) -> bool {
+    e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "5" || c == "6") || e.to_string().contains("database is locked")
 }
