@@ -443,7 +443,10 @@ async fn resident_mapping(cp: &ControlPlane, who: &Principal, app_id: &str, key_
         .find(|k| k.id == key_id)
         .ok_or_else(|| ApiError::not_found(format!("keys {key_id} of application {app_id} not found")))?;
     if k.key_manager != RESIDENT && k.key_manager != "default" {
-        return Err(ApiError::bad_request(format!("keys {key_id} belong to the key manager `{}`: ask it for tokens and secrets", k.key_manager)));
+        return Err(ApiError::bad_request(format!(
+            "keys {key_id} belong to the key manager `{}`: ask it for tokens and secrets",
+            k.key_manager
+        )));
     }
     Ok(k)
 }

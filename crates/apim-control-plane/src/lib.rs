@@ -301,8 +301,24 @@ impl ControlPlane {
 
     pub fn router(self: &Arc<Self>) -> axum::Router {
         axum::Router::new()
-            .nest("/api/am/publisher/v4", publisher::routes().merge(scopes::routes()).merge(settings::publisher_routes()).merge(search::publisher_routes()).merge(categories::publisher_routes()).merge(docs::publisher_routes()))
-            .nest("/api/am/devportal/v3", devportal::routes().merge(apikeys::routes()).merge(settings::devportal_routes()).merge(search::devportal_routes()).merge(categories::devportal_routes()).merge(docs::devportal_routes()))
+            .nest(
+                "/api/am/publisher/v4",
+                publisher::routes()
+                    .merge(scopes::routes())
+                    .merge(settings::publisher_routes())
+                    .merge(search::publisher_routes())
+                    .merge(categories::publisher_routes())
+                    .merge(docs::publisher_routes()),
+            )
+            .nest(
+                "/api/am/devportal/v3",
+                devportal::routes()
+                    .merge(apikeys::routes())
+                    .merge(settings::devportal_routes())
+                    .merge(search::devportal_routes())
+                    .merge(categories::devportal_routes())
+                    .merge(docs::devportal_routes()),
+            )
             .nest("/api/am/admin/v4", admin::routes().merge(settings::admin_routes()).merge(categories::admin_routes()))
             .nest("/internal/data/v1", internal::routes())
             .route("/api/am/publisher/v4/swagger.yaml", axum::routing::get(|| async { yaml(spec::PUBLISHER_DOC) }))

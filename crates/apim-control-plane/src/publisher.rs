@@ -807,7 +807,8 @@ async fn import_openapi(
     }
     crate::categories::check(&cp, props.get("categories")).await?;
     let policies = policy_names(&cp).await?;
-    let (mut doc, id, name, version, context) = normalize(Value::Object(props), None, &who.username, &policies, cp.clock.unix_secs() * 1000)?;
+    let (mut doc, id, name, version, context) =
+        normalize(Value::Object(props), None, &who.username, &policies, cp.clock.unix_secs() * 1000)?;
     check_new_identity(&cp, &name, &context).await?;
     doc.insert(DEFINITION.into(), definition);
     let api = new_record(doc, id.clone(), name, version, context, &who.username, cp.clock.unix_secs());

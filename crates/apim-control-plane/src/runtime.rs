@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use apim_store::{AdminStore, ApiStore, ApplicationStore, StoreError};
 use apim_wire::{
-    DeployedApi, PolicyLevel, RuntimeApplication, RuntimeBlockCondition, RuntimeKeyManager, RuntimeKeyMapping, RuntimePolicy,
-    RuntimeState, RuntimeSubscription,
+    DeployedApi, PolicyLevel, RuntimeApplication, RuntimeBlockCondition, RuntimeKeyManager, RuntimeKeyMapping, RuntimePolicy, RuntimeState,
+    RuntimeSubscription,
 };
 use serde_json::Value;
 
@@ -142,8 +142,7 @@ impl ControlPlane {
         state.api_key_jwks = api_key_jwks;
         state.revoked_api_keys = revoked_api_keys;
         state.revoked_tokens = self.revoked_tokens().await?;
-        state.key_managers =
-            self.db.list_objects("key_manager").await?.iter().filter_map(|(_, _, doc)| runtime_key_manager(doc)).collect();
+        state.key_managers = self.db.list_objects("key_manager").await?.iter().filter_map(|(_, _, doc)| runtime_key_manager(doc)).collect();
         Ok(())
     }
 
@@ -231,8 +230,9 @@ mod tests {
         assert_eq!(km.audiences, ["a", "b", "apim"]);
         assert!(!km.enabled);
         assert_eq!(km.consumer_key_claim.as_deref(), Some("cid"));
-        let direct = runtime_key_manager(r#"{"name": "d", "issuer": "i", "alias": "x", "certificates": {"type": "PEM", "value": "-----"}}"#)
-            .expect("a key manager");
+        let direct =
+            runtime_key_manager(r#"{"name": "d", "issuer": "i", "alias": "x", "certificates": {"type": "PEM", "value": "-----"}}"#)
+                .expect("a key manager");
         assert!(direct.audiences.is_empty() && direct.jwks_url.is_none() && direct.enabled);
         assert!(runtime_key_manager(r#"{"name": "n"}"#).is_none(), "no issuer");
         assert!(runtime_key_manager("not json").is_none());

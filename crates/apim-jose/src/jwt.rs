@@ -41,9 +41,7 @@ impl SigningKey {
         let header = json!({"alg": "RS256", "typ": "JWT", "kid": self.kid});
         let signing_input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
         let mut sig = vec![0u8; self.pair.public_modulus_len()];
-        self.pair
-            .sign(&signature::RSA_PKCS1_SHA256, &self.rng, signing_input.as_bytes(), &mut sig)
-            .map_err(|_| SignFailed)?;
+        self.pair.sign(&signature::RSA_PKCS1_SHA256, &self.rng, signing_input.as_bytes(), &mut sig).map_err(|_| SignFailed)?;
         Ok(format!("{signing_input}.{}", b64url(&sig)))
     }
 

@@ -26,9 +26,9 @@ pub mod policy;
 pub mod throttle;
 mod vocab;
 
+pub use api::ApiDefinition;
 pub use apim_domain::api::{ApiStatus, SubscriptionStatus};
 pub use apim_domain::vocab::UnknownWord;
-pub use api::ApiDefinition;
 pub use vocab::{BlockConditionType, KeyType, PolicyLevel};
 
 /// Body of `GET /health/ready`: 200 with `status = "ready"`, or 503 with `status = "unready"` and the reasons.
