@@ -166,6 +166,7 @@ impl ControlPlaneRole {
         };
         let mut cfg = apim_control_plane::Config::from_deployment(config);
         cfg.fetch_tls = Some(s.client_tls.clone());
+        cfg.key_manager_connector = Some(apim_control_plane::Connector(Arc::new(apim_km_client::Connector::new(s.hosts.clone(), s.client_tls.clone()))));
         let hub = topology.event_hub.then(|| hub::LateHub::new(s.health.clone()));
         s.late.expect("control_plane");
         Ok(ControlPlaneRole { cfg, api_key_signer: signer, remote_km, hub })

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use apim_domain::api::{ApiRecord, ApiStatus, ApplicationRecord, EventDraft, KeyMapping, SubscriptionRecord};
-use apim_domain::keys::{ClientRequest, KeyError};
 use apim_store::{AdminStore, ApiStore, ApplicationStore};
 use apim_wire::SubscriptionStatus;
 use apim_wire::hub::EventKind;
@@ -22,9 +21,9 @@ use crate::auth::Principal;
 use crate::error::{ApiError, Result};
 use crate::model::event;
 
-const APPS: &[&str] = &["apim:app_manage", "apim:subscribe"];
+pub(crate) const APPS: &[&str] = &["apim:app_manage", "apim:subscribe"];
 const SUBS: &[&str] = &["apim:subscribe", "apim:sub_manage"];
-const RESIDENT: &str = "Resident Key Manager";
+pub(crate) const RESIDENT: &str = "Resident Key Manager";
 pub(crate) const GRANTS: [&str; 4] = ["client_credentials", "password", "refresh_token", "authorization_code"];
 
 pub fn routes() -> axum::Router<Arc<ControlPlane>> {
@@ -33,20 +32,13 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/apis/{api_id}", get(get_api))
         .route("/applications", get(list_applications).post(create_application))
         .route("/applications/{app_id}", get(get_application).put(update_application).delete(delete_application))
-        .route("/applications/{app_id}/generate-keys", post(generate_keys))
-        .route("/applications/{app_id}/map-keys", post(map_keys))
-        .route("/applications/{app_id}/oauth-keys", get(oauth_keys))
-        .route("/applications/{app_id}/oauth-keys/{key_id}", get(get_keys).put(update_keys))
-        .route("/applications/{app_id}/oauth-keys/{key_id}/clean-up", post(clean_up_keys))
-        .route("/applications/{app_id}/oauth-keys/{key_id}/generate-token", post(generate_token))
-        .route("/applications/{app_id}/oauth-keys/{key_id}/regenerate-secret", post(regenerate_secret))
         .route("/subscriptions", get(list_subscriptions).post(subscribe))
         .route("/subscriptions/multiple", post(subscribe_multiple))
         .route("/subscriptions/{sub_id}", get(get_subscription).put(change_plan).delete(unsubscribe))
         .route("/throttling-policies/{policy_level}", get(throttling_policies))
 }
 
-fn json_body(body: &Bytes) -> Result<Value> {
+pub(crate) fn json_body(body: &Bytes) -> Result<Value> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
 }
 
@@ -101,17 +93,8 @@ fn app_json(app: &ApplicationRecord, keys: &[KeyMapping], subscriptions: usize) 
     json!({
         "applicationId": app.id, "name": app.name, "throttlingPolicy": app.throttling_policy, "description": d.get("description").cloned().unwrap_or(json!("")),
         "tokenType": if app.token_type == "OPAQUE" { "OAUTH" } else { "JWT" }, "status": "APPROVED", "groups": [], "subscriptionCount": subscriptions,
-        "keys": keys.iter().map(key_json).collect::<Vec<_>>(), "attributes": d.get("attributes").cloned().unwrap_or(json!({})), "subscriptionScopes": [],
+        "keys": keys.iter().map(crate::keys::key_json).collect::<Vec<_>>(), "attributes": d.get("attributes").cloned().unwrap_or(json!({})), "subscriptionScopes": [],
         "owner": app.owner, "hashEnabled": false, "createdTime": (app.created_at * 1000).to_string(),
-    })
-}
-
-fn key_json(k: &KeyMapping) -> Value {
-    let d: Value = serde_json::from_str(&k.document).unwrap_or_else(|_| json!({}));
-    json!({
-        "keyMappingId": k.id, "keyManager": k.key_manager, "consumerKey": k.consumer_key, "supportedGrantTypes": d.get("supportedGrantTypes"),
-        "callbackUrl": d.get("callbackUrl").filter(|c| !c.is_null()).cloned().unwrap_or(json!("")), "keyState": "COMPLETED", "keyType": k.key_type,
-        "mode": d.get("mode").and_then(Value::as_str).unwrap_or("CREATED"),
     })
 }
 
@@ -264,328 +247,9 @@ async fn delete_application(State(cp): State<Arc<ControlPlane>>, headers: Header
     let Some(keys) = cp.db.delete_application(&id, &events).await? else {
         return Err(ApiError::not_found(format!("application {id} not found")));
     };
-    // The OAuth clients go too, which revokes their tokens at the key manager.
-    if let Some(km) = &cp.keys {
-        for k in keys {
-            if let Err(e) = km.delete_client(&k.consumer_key).await {
-                tracing::warn!(application = %id, consumer_key = %k.consumer_key, "could not delete the OAuth client of a deleted application: {e}");
-            }
-        }
-    }
+    // The OAuth clients go too, which revokes their tokens at the key managers.
+    crate::keys::delete_clients(&cp, &id, &keys).await;
     Ok(StatusCode::OK.into_response())
-}
-
-fn key_error(e: KeyError) -> ApiError {
-    match e {
-        KeyError::Invalid(m) => ApiError::bad_request(m),
-        KeyError::NotFound(m) => ApiError::not_found(m),
-        KeyError::Unavailable(m) => ApiError::unavailable(m),
-    }
-}
-
-fn key_manager(cp: &ControlPlane) -> Result<&crate::SharedKeyManager> {
-    cp.keys.as_ref().ok_or_else(|| {
-        ApiError::unavailable("no key manager is configured for this node: run one in-process or set [apim.key_manager] service_url")
-    })
-}
-
-/// WSO2's `map-keys`: an OAuth client that a key manager registered in the Admin API already issued becomes this
-/// application's keys, so gateways accept that key manager's tokens for it. The resident key manager's clients are
-/// made with `generate-keys` instead.
-async fn map_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response> {
-    let who = cp.principal(&headers).await?;
-    who.require(APPS)?;
-    own_app(&cp, &who, &id).await?;
-    let v = json_body(&body)?;
-    let text = |f: &str| v.get(f).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
-    let key_type = text("keyType").unwrap_or("");
-    if !apim_wire::KeyType::from(key_type).is_known() {
-        return Err(ApiError::field("keyType", "must be PRODUCTION or SANDBOX"));
-    }
-    let Some(consumer_key) = text("consumerKey").filter(|k| k.len() <= 255) else {
-        return Err(ApiError::field("consumerKey", "is required: the client id the key manager issued (at most 255 characters)"));
-    };
-    let km_name = text("keyManager").unwrap_or(RESIDENT);
-    if km_name == RESIDENT || km_name == "default" {
-        return Err(ApiError::field("keyManager", "the resident key manager's keys are made with generate-keys, not mapped"));
-    }
-    let km = cp
-        .db
-        .list_objects("key_manager")
-        .await?
-        .into_iter()
-        .find(|(_, name, _)| name == km_name)
-        .and_then(|(_, _, doc)| serde_json::from_str::<Value>(&doc).ok())
-        .ok_or_else(|| ApiError::field("keyManager", format!("no key manager is named `{km_name}`")))?;
-    if km.get("enabled").and_then(Value::as_bool) == Some(false) {
-        return Err(ApiError::field("keyManager", format!("the key manager `{km_name}` is disabled")));
-    }
-    if km.get("enableMapOAuthConsumerApps").and_then(Value::as_bool) == Some(false) {
-        return Err(ApiError::field("keyManager", format!("the key manager `{km_name}` does not allow mapping existing clients")));
-    }
-    let mappings = cp.db.all_key_mappings().await?;
-    if mappings.iter().any(|k| k.application_id == id && k.key_type == key_type && k.key_manager == km_name) {
-        return Err(ApiError::conflict(format!("the application already has {key_type} keys of `{km_name}`")));
-    }
-    if mappings.iter().any(|k| k.consumer_key == consumer_key && k.key_manager == km_name) {
-        return Err(ApiError::conflict(format!("the client `{consumer_key}` of `{km_name}` is mapped to an application already")));
-    }
-    let mapping = KeyMapping {
-        id: uuid::Uuid::new_v4().to_string(),
-        application_id: id.clone(),
-        key_type: key_type.to_string(),
-        key_manager: km_name.to_string(),
-        consumer_key: consumer_key.to_string(),
-        document: json!({"supportedGrantTypes": [], "callbackUrl": null, "mode": "MAPPED"}).to_string(),
-        created_at: cp.clock.unix_secs(),
-    };
-    let ev = event(
-        EventKind::ApplicationRegistrationCreate,
-        json!({"applicationId": id, "applicationUUID": id, "consumerKey": consumer_key, "keyType": key_type, "keyManager": km_name}),
-    );
-    cp.db.add_key_mapping(&mapping, &[ev]).await?;
-    Ok(Json(key_json(&mapping)).into_response())
-}
-
-async fn generate_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response> {
-    let who = cp.principal(&headers).await?;
-    who.require(APPS)?;
-    let app = own_app(&cp, &who, &id).await?;
-    let v = json_body(&body)?;
-    let key_type = v.get("keyType").and_then(Value::as_str).unwrap_or("");
-    if !apim_wire::KeyType::from(key_type).is_known() {
-        return Err(ApiError::field("keyType", "must be PRODUCTION or SANDBOX"));
-    }
-    let km_name = v.get("keyManager").and_then(Value::as_str).unwrap_or(RESIDENT);
-    if km_name != RESIDENT && km_name != "default" {
-        return Err(ApiError::field("keyManager", format!("`{km_name}` is not a key manager here ({RESIDENT})")));
-    }
-    let grants: Vec<String> = match v.get("grantTypesToBeSupported") {
-        None | Some(Value::Null) => vec!["client_credentials".into()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|g| g.as_str().map(str::to_string).ok_or_else(|| ApiError::field("grantTypesToBeSupported", "must be a list of strings")))
-            .collect::<Result<_>>()?,
-        Some(_) => return Err(ApiError::field("grantTypesToBeSupported", "must be a list of strings")),
-    };
-    if let Some(g) = grants.iter().find(|g| !GRANTS.contains(&g.as_str())) {
-        return Err(ApiError::field("grantTypesToBeSupported", format!("`{g}` is not one of {}", GRANTS.join(", "))));
-    }
-    let callback = v.get("callbackUrl").and_then(Value::as_str).filter(|c| !c.is_empty()).map(str::to_string);
-    if let Some(c) = &callback
-        && !crate::model::valid_url(c)
-    {
-        return Err(ApiError::field("callbackUrl", format!("`{c}` is not an http or https URL")));
-    }
-    let scopes: Vec<String> = v
-        .get("scopes")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-        .unwrap_or_default();
-    if cp.db.key_mappings(&id).await?.iter().any(|k| k.key_type == key_type && (k.key_manager == RESIDENT || k.key_manager == "default")) {
-        return Err(ApiError::conflict(format!("the application already has {key_type} keys")));
-    }
-    let km = key_manager(&cp)?;
-    let keys = km
-        .register(ClientRequest {
-            name: format!("{}_{}_{}", app.owner, app.name, key_type),
-            owner: app.owner.clone(),
-            grant_types: grants.clone(),
-            callback_url: callback.clone(),
-            token_type: app.token_type.clone(),
-        })
-        .await
-        .map_err(key_error)?;
-    let mapping = KeyMapping {
-        id: uuid::Uuid::new_v4().to_string(),
-        application_id: id.clone(),
-        key_type: key_type.to_string(),
-        key_manager: RESIDENT.into(),
-        consumer_key: keys.client_id.clone(),
-        document: json!({"supportedGrantTypes": grants, "callbackUrl": callback}).to_string(),
-        created_at: cp.clock.unix_secs(),
-    };
-    let ev = event(
-        EventKind::ApplicationRegistrationCreate,
-        json!({"applicationId": id, "applicationUUID": id, "consumerKey": keys.client_id, "keyType": key_type, "keyManager": RESIDENT}),
-    );
-    if let Err(e) = cp.db.add_key_mapping(&mapping, &[ev]).await {
-        // Do not leave an orphan client at the key manager.
-        let _ = km.delete_client(&keys.client_id).await;
-        return Err(e.into());
-    }
-    let mut out = key_json(&mapping);
-    out["consumerSecret"] = json!(keys.client_secret);
-    if grants.iter().any(|g| g == "client_credentials") {
-        let t = km.client_credentials_token(&keys.client_id, &keys.client_secret, &scopes).await.map_err(key_error)?;
-        out["token"] =
-            json!({"accessToken": t.access_token, "tokenScopes": t.scope.split(' ').collect::<Vec<_>>(), "validityTime": t.expires_in});
-    }
-    Ok(Json(out).into_response())
-}
-
-async fn oauth_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
-    let who = cp.principal(&headers).await?;
-    who.require(APPS)?;
-    own_app(&cp, &who, &id).await?;
-    let list: Vec<Value> = cp.db.key_mappings(&id).await?.iter().map(key_json).collect();
-    Ok(Json(json!({"count": list.len(), "list": list})).into_response())
-}
-
-/// Keys the resident key manager made (tokens and secrets of mapped keys are their own key manager's business).
-async fn resident_mapping(cp: &ControlPlane, who: &Principal, app_id: &str, key_id: &str) -> Result<KeyMapping> {
-    own_app(cp, who, app_id).await?;
-    let k = cp
-        .db
-        .key_mappings(app_id)
-        .await?
-        .into_iter()
-        .find(|k| k.id == key_id)
-        .ok_or_else(|| ApiError::not_found(format!("keys {key_id} of application {app_id} not found")))?;
-    if k.key_manager != RESIDENT && k.key_manager != "default" {
-        return Err(ApiError::bad_request(format!(
-            "keys {key_id} belong to the key manager `{}`: ask it for tokens and secrets",
-            k.key_manager
-        )));
-    }
-    Ok(k)
-}
-
-/// One of the application's key mappings, whichever key manager made it.
-async fn own_mapping(cp: &ControlPlane, who: &Principal, app_id: &str, key_id: &str) -> Result<KeyMapping> {
-    own_app(cp, who, app_id).await?;
-    cp.db
-        .key_mappings(app_id)
-        .await?
-        .into_iter()
-        .find(|k| k.id == key_id)
-        .ok_or_else(|| ApiError::not_found(format!("keys {key_id} of application {app_id} not found")))
-}
-
-async fn get_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path((id, key_id)): Path<(String, String)>) -> Result<Response> {
-    let who = cp.principal(&headers).await?;
-    who.require(APPS)?;
-    Ok(Json(key_json(&own_mapping(&cp, &who, &id, &key_id).await?)).into_response())
-}
-
-/// `PUT …/oauth-keys/{keyMappingId}`: the keys' grant types (`supportedGrantTypes`) and callback URL
-/// (`callbackUrl`; empty: none), each kept when absent, changed at the key manager that made them (the resident
-/// one, through its DCR update) and then in the mapping. WSO2 writes no event for it: gateways read neither.
-async fn update_keys(
-    State(cp): State<Arc<ControlPlane>>,
-    headers: HeaderMap,
-    Path((id, key_id)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<Response> {
-    let who = cp.principal(&headers).await?;
-    who.require(APPS)?;
-    let k = resident_mapping(&cp, &who, &id, &key_id).await?;
-    let v = json_body(&body)?;
-    let mut doc: Value = serde_json::from_str(&k.document).unwrap_or_else(|_| json!({}));
-    let grants: Vec<String> = match v.get("supportedGrantTypes") {
-        None | Some(Value::Null) => doc
-            .get("supportedGrantTypes")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-            .unwrap_or_default(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|g| g.as_str().map(str::to_string).ok_or_else(|| ApiError::field("supportedGrantTypes", "must be a list of strings")))
-            .collect::<Result<_>>()?,
-        Some(_) => return Err(ApiError::field("supportedGrantTypes", "must be a list of strings")),
-    };
-    if grants.is_empty() {
-        return Err(ApiError::field("supportedGrantTypes", "name at least one grant type"));
-    }
-    if let Some(g) = grants.iter().find(|g| !GRANTS.contains(&g.as_str())) {
-        return Err(ApiError::field("supportedGrantTypes", format!("`{g}` is not one of {}", GRANTS.join(", "))));
-    }
-    let callback: Option<String> = match v.get("callbackUrl") {
-        None | Some(Value::Null) => doc.get("callbackUrl").and_then(Value::as_str).filter(|c| !c.is_empty()).map(str::to_string),
-        Some(Value::String(c)) if c.is_empty() => None,
-        Some(Value::String(c)) if crate::model::valid_url(c) => Some(c.clone()),
-        Some(Value::String(c)) => return Err(ApiError::field("callbackUrl", format!("`{c}` is not an http or https URL"))),
-        Some(_) => return Err(ApiError::field("callbackUrl", "must be a string")),
-    };
-    if callback.is_none() && grants.iter().any(|g| g == "authorization_code") {
-        return Err(ApiError::field("callbackUrl", "the authorization_code grant needs a callback URL"));
-    }
-    key_manager(&cp)?.update_client(&k.consumer_key, &grants, callback.as_deref()).await.map_err(key_error)?;
-    doc["supportedGrantTypes"] = json!(grants);
-    doc["callbackUrl"] = json!(callback);
-    let updated = KeyMapping { document: doc.to_string(), ..k };
-    if !cp.db.set_key_mapping_document(&updated.id, &updated.document).await? {
-        return Err(ApiError::not_found(format!("keys {key_id} of application {id} not found")));
-    }
-    Ok(Json(key_json(&updated)).into_response())
-}
-
-/// `POST …/oauth-keys/{keyMappingId}/clean-up`: the keys go (WSO2 offers it to clear a generation that failed
-/// half way; here none is left half made, so it removes whole keys). A client the resident key manager made is
-/// deleted there first (gone already is fine, so a retry finishes the job), then the mapping, with WSO2's
-/// `REMOVE_APPLICATION_KEYMAPPING` event; mapped clients of other key managers stay theirs.
-async fn clean_up_keys(
-    State(cp): State<Arc<ControlPlane>>,
-    headers: HeaderMap,
-    Path((id, key_id)): Path<(String, String)>,
-) -> Result<Response> {
-    let who = cp.principal(&headers).await?;
-    who.require(APPS)?;
-    let k = own_mapping(&cp, &who, &id, &key_id).await?;
-    let resident = (k.key_manager == RESIDENT || k.key_manager == "default")
-        && serde_json::from_str::<Value>(&k.document).ok().and_then(|d| d.get("mode").cloned()) != Some(json!("MAPPED"));
-    if resident {
-        match key_manager(&cp)?.delete_client(&k.consumer_key).await {
-            Ok(()) | Err(KeyError::NotFound(_)) => {}
-            Err(e) => return Err(key_error(e)),
-        }
-    }
-    let ev = event(
-        EventKind::RemoveApplicationKeymapping,
-        json!({"applicationId": id, "applicationUUID": id, "consumerKey": k.consumer_key, "keyType": k.key_type, "keyManager": k.key_manager}),
-    );
-    if !cp.db.remove_key_mapping(&k.id, &[ev]).await? {
-        return Err(ApiError::not_found(format!("keys {key_id} of application {id} not found")));
-    }
-    tracing::info!(application_id = %id, key_mapping = %key_id, user = %who.username, "application keys cleaned up");
-    Ok(StatusCode::OK.into_response())
-}
-
-async fn generate_token(
-    State(cp): State<Arc<ControlPlane>>,
-    headers: HeaderMap,
-    Path((id, key_id)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<Response> {
-    let who = cp.principal(&headers).await?;
-    who.require(APPS)?;
-    let k = resident_mapping(&cp, &who, &id, &key_id).await?;
-    let v = json_body(&body)?;
-    let secret = v
-        .get("consumerSecret")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::field("consumerSecret", "is required"))?;
-    let scopes: Vec<String> = v
-        .get("scopes")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-        .unwrap_or_default();
-    let t = key_manager(&cp)?.client_credentials_token(&k.consumer_key, secret, &scopes).await.map_err(key_error)?;
-    Ok(Json(json!({"accessToken": t.access_token, "tokenScopes": t.scope.split(' ').collect::<Vec<_>>(), "validityTime": t.expires_in}))
-        .into_response())
-}
-
-async fn regenerate_secret(
-    State(cp): State<Arc<ControlPlane>>,
-    headers: HeaderMap,
-    Path((id, key_id)): Path<(String, String)>,
-) -> Result<Response> {
-    let who = cp.principal(&headers).await?;
-    who.require(APPS)?;
-    let k = resident_mapping(&cp, &who, &id, &key_id).await?;
-    let secret = key_manager(&cp)?.regenerate_secret(&k.consumer_key).await.map_err(key_error)?;
-    Ok(Json(json!({"consumerKey": k.consumer_key, "consumerSecret": secret})).into_response())
 }
 
 fn sub_json(s: &SubscriptionRecord, api: Option<&ApiRecord>) -> Value {

@@ -17,6 +17,7 @@ mod error;
 mod fetch;
 pub mod hub;
 mod internal;
+mod keys;
 mod model;
 mod openapi;
 mod publisher;
@@ -120,6 +121,16 @@ fn url_path(url: &str) -> String {
     rest.find('/').map(|i| rest[i..].trim_end_matches('/').to_string()).unwrap_or_default()
 }
 
+/// The application's [`KeyManagerConnector`], in the configuration.
+#[derive(Clone)]
+pub struct Connector(pub Arc<dyn apim_domain::keys::KeyManagerConnector>);
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Connector")
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// `[[apim.gateway.environment]]`; `Default` (hybrid, localhost) when the file declares none.
@@ -131,6 +142,9 @@ pub struct Config {
     pub api_key_issuer: String,
     /// TLS for fetching definitions from a URL (the truststore); `None`: URL imports answer 503.
     pub fetch_tls: Option<Arc<rustls::ClientConfig>>,
+    /// Reaches key managers registered in the Admin API to make application keys there; `None`: only the
+    /// resident key manager makes keys (others' clients can still be mapped).
+    pub key_manager_connector: Option<Connector>,
     /// `[apim.publisher] allowed_private_hosts`: private hosts and ranges URL imports and endpoint probes may reach.
     pub allowed_private_hosts: Vec<apim_config::PrivateHost>,
     /// `[apim.event_hub] username` / `password` (default: the super admin's): what other nodes present to the
@@ -173,6 +187,7 @@ impl Config {
             external_key_manager: d.key_manager.as_ref().map(|k| k.service_url.clone()),
             api_key_issuer: format!("{}/oauth2/token", d.public_https_base()),
             fetch_tls: None,
+            key_manager_connector: None,
             allowed_private_hosts: d.publisher_private_hosts.clone(),
             event_hub_user: d.event_hub.as_ref().and_then(|h| h.username.clone()).unwrap_or_else(|| d.super_admin.username.clone()),
             event_hub_password: d.event_hub.as_ref().and_then(|h| h.password.clone()).unwrap_or_else(|| d.super_admin.password.clone()),
@@ -308,11 +323,13 @@ impl ControlPlane {
                     .merge(settings::publisher_routes())
                     .merge(search::publisher_routes())
                     .merge(categories::publisher_routes())
-                    .merge(docs::publisher_routes()),
+                    .merge(docs::publisher_routes())
+                    .merge(keys::publisher_routes()),
             )
             .nest(
                 "/api/am/devportal/v3",
                 devportal::routes()
+                    .merge(keys::routes())
                     .merge(apikeys::routes())
                     .merge(settings::devportal_routes())
                     .merge(search::devportal_routes())

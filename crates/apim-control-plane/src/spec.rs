@@ -57,6 +57,7 @@ pub const PUBLISHER: &[(&str, &str)] = &[
     ("post", "/apis/{apiId}/documents/validate"),
     ("get", "/apis/{apiId}/thumbnail"),
     ("put", "/apis/{apiId}/thumbnail"),
+    ("get", "/key-managers"),
 ];
 
 pub const DEVPORTAL: &[(&str, &str)] = &[
@@ -94,6 +95,7 @@ pub const DEVPORTAL: &[(&str, &str)] = &[
     ("get", "/apis/{apiId}/documents/{documentId}"),
     ("get", "/apis/{apiId}/documents/{documentId}/content"),
     ("get", "/apis/{apiId}/thumbnail"),
+    ("get", "/key-managers"),
 ];
 
 pub const ADMIN: &[(&str, &str)] = &[

@@ -65,3 +65,45 @@ pub trait KeyManagerClient: Send + Sync {
         scopes: &'a [String],
     ) -> BoxFuture<'a, Result<IssuedToken, KeyError>>;
 }
+
+/// How a key manager registered in the Admin API takes client registrations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegistrationProtocol {
+    /// WSO2's key-manager operations (type `WSO2-IS`, or another apim key manager): RFC 7591 with WSO2's
+    /// extensions (owner, token type), management at `{registration}/{client_id}`, and secret regeneration.
+    Wso2,
+    /// Plain RFC 7591, managed as RFC 7592 at `{registration}/{client_id}` (the common form of its
+    /// `registration_client_uri`); RFC 7592 defines no secret regeneration, so there is none.
+    Rfc7591,
+}
+
+/// How the control plane authenticates to a registration endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistrationAuth {
+    /// Open registration.
+    None,
+    Basic {
+        username: String,
+        password: String,
+    },
+    /// An RFC 7591 initial access token.
+    Bearer(String),
+}
+
+/// A key manager registered in the Admin API, as the control plane reaches it to make application keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisteredKeyManager {
+    pub name: String,
+    pub protocol: RegistrationProtocol,
+    /// Absolute http(s) URL of the client registration endpoint.
+    pub registration_endpoint: String,
+    /// Absolute http(s) URL of the token endpoint.
+    pub token_endpoint: String,
+    pub auth: RegistrationAuth,
+}
+
+/// Makes a client for a key manager registered in the Admin API; the transport (HTTP, TLS, host names) is the
+/// application's, so the control plane stays free of it.
+pub trait KeyManagerConnector: Send + Sync {
+    fn connect(&self, km: &RegisteredKeyManager) -> Result<std::sync::Arc<dyn KeyManagerClient>, KeyError>;
+}

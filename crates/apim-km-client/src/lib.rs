@@ -19,7 +19,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use apim_config::HostsFile;
-use apim_domain::keys::{BoxFuture, ClientKeys, ClientRequest, IssuedToken, KeyError, KeyManagerClient};
+use apim_domain::keys::{
+    BoxFuture, ClientKeys, ClientRequest, IssuedToken, KeyError, KeyManagerClient, KeyManagerConnector, RegisteredKeyManager,
+    RegistrationAuth, RegistrationProtocol,
+};
 use apim_domain::scopes::{AuthorityError, Introspection, TokenAuthority, TokenInfo, TokenValidator};
 use base64::Engine;
 use http::{Method, StatusCode, header};
@@ -48,7 +51,16 @@ pub struct RemoteKeyManager {
     preferred: AtomicUsize,
     hosts: HostsFile,
     tls: Arc<rustls::ClientConfig>,
-    basic: String,
+    /// The `Authorization` header of the control plane's calls (HTTP Basic as a user; for a key manager registered
+    /// in the Admin API whatever it was given, or none).
+    basic: Option<String>,
+    /// Where clients are registered and managed, and where tokens are asked for: paths on every peer, or (for a
+    /// key manager registered in the Admin API) absolute URLs.
+    registration: String,
+    token: String,
+    protocol: RegistrationProtocol,
+    /// Names the key manager in errors: its Admin-API name, or its base URL.
+    label: String,
     /// The `iss` its JWTs carry: configured, or (when not) what the key manager's discovery document states,
     /// read with each JWKS fetch over the verified `service_url` connection.
     issuer: std::sync::RwLock<String>,
@@ -102,12 +114,56 @@ impl RemoteKeyManager {
         Ok(RemoteKeyManager {
             issuer_configured: issuer.is_some(),
             issuer: std::sync::RwLock::new(issuer.unwrap_or_else(|| format!("{base}/oauth2/token"))),
+            label: base.clone(),
+            base,
+            peers,
+            preferred: AtomicUsize::new(0),
+            hosts,
+            tls,
+            basic: Some(basic),
+            registration: "/keymanager-operations/dcr/register".into(),
+            token: "/oauth2/token".into(),
+            protocol: RegistrationProtocol::Wso2,
+        })
+    }
+
+    /// A client for a key manager registered in the Admin API: its registration and token endpoints as given
+    /// (one peer: the registration endpoint's origin), authenticated as configured.
+    pub fn registered(
+        km: &RegisteredKeyManager,
+        hosts: HostsFile,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<RemoteKeyManager, BadServiceUrl> {
+        let origin = |url: &str| -> Result<String, BadServiceUrl> {
+            let uri: http::Uri = url.parse().map_err(|_| BadServiceUrl(url.into()))?;
+            match (uri.scheme_str(), uri.authority()) {
+                (Some(scheme @ ("http" | "https")), Some(authority)) => Ok(format!("{scheme}://{authority}")),
+                _ => Err(BadServiceUrl(url.into())),
+            }
+        };
+        let base = origin(&km.registration_endpoint)?;
+        origin(&km.token_endpoint)?;
+        let basic = match &km.auth {
+            RegistrationAuth::None => None,
+            RegistrationAuth::Basic { username, password } => {
+                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))))
+            }
+            RegistrationAuth::Bearer(token) => Some(format!("Bearer {token}")),
+        };
+        let peers = vec![Peer { base: base.clone(), client: std::sync::Mutex::new(http_client(&hosts, &tls)) }];
+        Ok(RemoteKeyManager {
+            issuer_configured: false,
+            issuer: std::sync::RwLock::new(String::new()),
+            label: format!("`{}` ({base})", km.name),
             base,
             peers,
             preferred: AtomicUsize::new(0),
             hosts,
             tls,
             basic,
+            registration: km.registration_endpoint.trim_end_matches('/').to_string(),
+            token: km.token_endpoint.clone(),
+            protocol: km.protocol,
         })
     }
 
@@ -146,7 +202,7 @@ impl RemoteKeyManager {
         &self,
         method: Method,
         path: &str,
-        auth: &str,
+        auth: Option<&str>,
         body: Option<(&str, String)>,
         repeat: Repeat,
         missing: Missing,
@@ -159,7 +215,12 @@ impl RemoteKeyManager {
             let i = (first + attempt) % n;
             let wait = if repeat == Repeat::Safe && attempt + 1 < attempts { ANSWER } else { TIMEOUT };
             let base = &self.peers[i].base;
-            let mut req = http::Request::builder().method(method.clone()).uri(format!("{base}{path}")).header(header::AUTHORIZATION, auth);
+            // A path is the same on every peer; an absolute URL (a registered key manager's endpoint) is itself.
+            let uri = if path.starts_with('/') { format!("{base}{path}") } else { path.to_string() };
+            let mut req = http::Request::builder().method(method.clone()).uri(uri);
+            if let Some(auth) = auth {
+                req = req.header(header::AUTHORIZATION, auth);
+            }
             let payload = match &body {
                 Some((content_type, text)) => {
                     req = req.header(header::CONTENT_TYPE, *content_type);
@@ -202,7 +263,7 @@ impl RemoteKeyManager {
                 break;
             }
         }
-        Err(KeyError::Unavailable(format!("key manager unavailable: {}", errors.join("; "))))
+        Err(KeyError::Unavailable(format!("key manager {} unavailable: {}", self.label, errors.join("; "))))
     }
 
     /// Maps a non-success answer: 4xx is the caller's mistake (or a missing client), 5xx the key manager's.
@@ -216,7 +277,18 @@ impl RemoteKeyManager {
         match status {
             StatusCode::NOT_FOUND => KeyError::NotFound(what),
             s if s.is_client_error() => KeyError::Invalid(what),
-            _ => KeyError::Unavailable(format!("key manager at {}: {what}", self.base)),
+            _ => KeyError::Unavailable(format!("key manager {}: {what}", self.label)),
+        }
+    }
+
+    /// Maps a non-success answer to the control plane's own registration calls: 401/403 there refuse the control
+    /// plane's credentials (the key manager's configuration), not the caller's request.
+    fn refused_registration(&self, status: StatusCode, body: &Value) -> KeyError {
+        match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                KeyError::Unavailable(format!("key manager {} refused the control plane's credentials ({status})", self.label))
+            }
+            _ => self.refused(status, body),
         }
     }
 
@@ -226,7 +298,7 @@ impl RemoteKeyManager {
             .call(
                 Method::POST,
                 "/oauth2/introspect",
-                &self.basic,
+                self.basic.as_deref(),
                 Some(("application/x-www-form-urlencoded", form)),
                 Repeat::Safe,
                 Missing::NotServed,
@@ -263,50 +335,60 @@ impl KeyManagerClient for RemoteKeyManager {
             } else {
                 "JWT"
             };
-            let body = json!({"client_name": req.name, "ext_application_owner": req.owner, "grant_types": req.grant_types,
-                "redirect_uris": req.callback_url.into_iter().collect::<Vec<_>>(), "token_type_extension": token_type});
+            let redirect_uris = req.callback_url.into_iter().collect::<Vec<_>>();
+            let body = match self.protocol {
+                RegistrationProtocol::Wso2 => json!({"client_name": req.name, "ext_application_owner": req.owner,
+                    "grant_types": req.grant_types, "redirect_uris": redirect_uris, "token_type_extension": token_type}),
+                // Only RFC 7591's own metadata: a server that rejects unknown fields must still take it.
+                RegistrationProtocol::Rfc7591 => json!({"client_name": req.name, "grant_types": req.grant_types,
+                    "redirect_uris": redirect_uris, "token_endpoint_auth_method": "client_secret_basic"}),
+            };
             let (status, v) = self
                 .call(
                     Method::POST,
-                    "/keymanager-operations/dcr/register",
-                    &self.basic,
+                    &self.registration,
+                    self.basic.as_deref(),
                     Some(("application/json", body.to_string())),
                     Repeat::Once,
                     Missing::NotServed,
                 )
                 .await?;
             if !status.is_success() {
-                return Err(self.refused(status, &v));
+                return Err(self.refused_registration(status, &v));
             }
             match (v.get("client_id").and_then(Value::as_str), v.get("client_secret").and_then(Value::as_str)) {
                 (Some(id), Some(secret)) => Ok(ClientKeys { client_id: id.to_string(), client_secret: secret.to_string() }),
-                _ => {
-                    Err(KeyError::Unavailable(format!("key manager at {}: registration answer without client_id/client_secret", self.base)))
-                }
+                _ => Err(KeyError::Unavailable(format!("key manager {}: registration answer without client_id/client_secret", self.label))),
             }
         })
     }
 
     fn regenerate_secret<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<String, KeyError>> {
         Box::pin(async move {
-            let path = format!("/keymanager-operations/dcr/register/{client_id}/regenerate-consumer-secret");
+            if self.protocol == RegistrationProtocol::Rfc7591 {
+                return Err(KeyError::Invalid(format!(
+                    "key manager {} registers clients by RFC 7591, which defines no secret regeneration: clean up the keys and generate new ones",
+                    self.label
+                )));
+            }
+            let path = format!("{}/{client_id}/regenerate-consumer-secret", self.registration);
             // A second regeneration after a lost answer leaves the secret the caller is given: safe to repeat.
-            let (status, v) = self.call(Method::POST, &path, &self.basic, None, Repeat::Safe, Missing::Answer).await?;
+            let (status, v) = self.call(Method::POST, &path, self.basic.as_deref(), None, Repeat::Safe, Missing::Answer).await?;
             if !status.is_success() {
-                return Err(self.refused(status, &v));
+                return Err(self.refused_registration(status, &v));
             }
             v.get("client_secret")
                 .and_then(Value::as_str)
                 .map(str::to_string)
-                .ok_or_else(|| KeyError::Unavailable(format!("key manager at {}: no client_secret in the answer", self.base)))
+                .ok_or_else(|| KeyError::Unavailable(format!("key manager {}: no client_secret in the answer", self.label)))
         })
     }
 
     fn delete_client<'a>(&'a self, client_id: &'a str) -> BoxFuture<'a, Result<(), KeyError>> {
         Box::pin(async move {
-            let path = format!("/keymanager-operations/dcr/register/{client_id}");
-            let (status, v) = self.call(Method::DELETE, &path, &self.basic, None, Repeat::Once, Missing::Answer).await?;
-            if status.is_success() { Ok(()) } else { Err(self.refused(status, &v)) }
+            let path = format!("{}/{client_id}", self.registration);
+            let (status, v) = self.call(Method::DELETE, &path, self.basic.as_deref(), None, Repeat::Once, Missing::Answer).await?;
+            if status.is_success() { Ok(()) } else { Err(self.refused_registration(status, &v)) }
         })
     }
 
@@ -317,13 +399,24 @@ impl KeyManagerClient for RemoteKeyManager {
         callback_url: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(), KeyError>> {
         Box::pin(async move {
-            let path = format!("/keymanager-operations/dcr/register/{client_id}");
-            let body = json!({"grant_types": grant_types, "redirect_uris": callback_url.into_iter().collect::<Vec<_>>()});
+            let path = format!("{}/{client_id}", self.registration);
+            let mut body = json!({"grant_types": grant_types, "redirect_uris": callback_url.into_iter().collect::<Vec<_>>()});
+            if self.protocol == RegistrationProtocol::Rfc7591 {
+                // RFC 7592 §2.2: the update carries the client's id.
+                body["client_id"] = json!(client_id);
+            }
             // The same document twice leaves the same client: safe to repeat.
             let (status, v) = self
-                .call(Method::PUT, &path, &self.basic, Some(("application/json", body.to_string())), Repeat::Safe, Missing::Answer)
+                .call(
+                    Method::PUT,
+                    &path,
+                    self.basic.as_deref(),
+                    Some(("application/json", body.to_string())),
+                    Repeat::Safe,
+                    Missing::Answer,
+                )
                 .await?;
-            if status.is_success() { Ok(()) } else { Err(self.refused(status, &v)) }
+            if status.is_success() { Ok(()) } else { Err(self.refused_registration(status, &v)) }
         })
     }
 
@@ -347,8 +440,8 @@ impl KeyManagerClient for RemoteKeyManager {
             let (status, v) = self
                 .call(
                     Method::POST,
-                    "/oauth2/token",
-                    &basic,
+                    &self.token,
+                    Some(&basic),
                     Some(("application/x-www-form-urlencoded", form)),
                     Repeat::Safe,
                     Missing::NotServed,
@@ -390,13 +483,13 @@ impl TokenAuthority for RemoteKeyManager {
 
     fn jwks(&self) -> Pin<Box<dyn Future<Output = Result<String, AuthorityError>> + Send + '_>> {
         Box::pin(async move {
-            let (status, v) = self.call(Method::GET, "/oauth2/jwks", &self.basic, None, Repeat::Safe, Missing::NotServed).await?;
+            let (status, v) = self.call(Method::GET, "/oauth2/jwks", self.basic.as_deref(), None, Repeat::Safe, Missing::NotServed).await?;
             if !status.is_success() || v.get("keys").is_none() {
                 return Err(AuthorityError::Refused(format!("JWKS answered {status}")));
             }
             if !self.issuer_configured {
                 let path = "/oauth2/token/.well-known/openid-configuration";
-                let found = self.call(Method::GET, path, &self.basic, None, Repeat::Safe, Missing::NotServed).await;
+                let found = self.call(Method::GET, path, self.basic.as_deref(), None, Repeat::Safe, Missing::NotServed).await;
                 match found {
                     Ok((s, d)) if s.is_success() => {
                         if let Some(iss) = d.get("issuer").and_then(serde_json::Value::as_str).filter(|i| !i.is_empty()) {
@@ -417,5 +510,25 @@ impl TokenAuthority for RemoteKeyManager {
 
     fn issuer(&self) -> String {
         self.issuer.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Makes [`RemoteKeyManager`]s for key managers registered in the Admin API, with this node's host names and TLS.
+pub struct Connector {
+    hosts: HostsFile,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl Connector {
+    pub fn new(hosts: HostsFile, tls: Arc<rustls::ClientConfig>) -> Connector {
+        Connector { hosts, tls }
+    }
+}
+
+impl KeyManagerConnector for Connector {
+    fn connect(&self, km: &RegisteredKeyManager) -> Result<Arc<dyn KeyManagerClient>, KeyError> {
+        RemoteKeyManager::registered(km, self.hosts.clone(), self.tls.clone())
+            .map(|c| Arc::new(c) as Arc<dyn KeyManagerClient>)
+            .map_err(|e| KeyError::Invalid(format!("key manager `{}`: {e}", km.name)))
     }
 }

@@ -187,3 +187,140 @@ async fn gateway_accepts_tokens_of_registered_key_managers_where_apis_allow_them
     idp.terminate();
     node.terminate();
 }
+
+/// A second key-manager process of ours, with its own database and signing key: `(dir, node, https, http)`.
+async fn partner_key_manager() -> (TempDir, Node, String, String) {
+    let dir = TempDir::new("apim-idp");
+    let off = free_offset(&[9443, 9763]);
+    let mut idp =
+        Node::spawn(&apim(), &["key-manager", "--data-dir", "idp", &format!("-DportOffset={off}"), "--bind", "127.0.0.1"], dir.path());
+    let https = idp.url("management-https", Duration::from_secs(20));
+    let plain = idp.url("management-http", Duration::from_secs(5));
+    assert_eq!(wait_ready(&https, Duration::from_secs(20)).await.status, 200, "{}", idp.stderr());
+    (dir, idp, https, plain)
+}
+
+/// Application keys generated at key managers registered in the Admin API — WSO2's key-manager operations
+/// (`WSO2-IS`) and plain RFC 7591 (`custom`) — both against a second key-manager process of ours: the client is
+/// made there, its token passes the gateway, and updates, secrets, clean-up and application deletion reach it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applications_get_keys_from_registered_key_managers() {
+    let (_dir, mut node, https, _) = ready_all_in_one("apim-kmkeys").await;
+    let gw = node.url("gateway-http", Duration::from_secs(5));
+    let admin = format!("Basic {}", base64_encode("admin:admin"));
+    let m = Mgmt { base: https.clone(), auth: admin.clone() };
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    let (_idp_dir, mut idp, _idp_https, idp_http) = partner_key_manager().await;
+    let discovery = http::request("GET", &format!("{idp_http}/.well-known/openid-configuration"), &[], "").await.expect("discovery");
+    let issuer = discovery.json()["issuer"].as_str().expect("issuer").to_string();
+    let at_idp = |path: String| {
+        let admin = admin.clone();
+        let idp_http = idp_http.clone();
+        async move {
+            http::request("GET", &format!("{idp_http}/keymanager-operations/dcr/register/{path}"), &[("authorization", &admin)], "")
+                .await
+                .expect("idp")
+        }
+    };
+    let km_doc = |kind: &str, password: &str| {
+        json!({"name": "partner", "type": kind, "issuer": issuer,
+               "clientRegistrationEndpoint": format!("{idp_http}/keymanager-operations/dcr/register"),
+               "tokenEndpoint": format!("{idp_http}/oauth2/token"),
+               "additionalProperties": {"Username": "admin", "Password": password},
+               "certificates": {"type": "JWKS", "value": format!("{idp_http}/oauth2/jwks")}})
+    };
+    let km_id = m.ok("POST", "/api/am/admin/v4/key-managers", km_doc("WSO2-IS", "admin")).await["id"].as_str().expect("id").to_string();
+
+    // Both portals list it beside the resident one, without the credentials it holds.
+    let dp = "/api/am/devportal/v3";
+    let listed = m.call("GET", &format!("{dp}/key-managers"), Value::Null).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let list = listed.json();
+    let names: Vec<&str> = list["list"].as_array().expect("list").iter().filter_map(|k| k["name"].as_str()).collect();
+    assert_eq!(names, ["Resident Key Manager", "partner"]);
+    assert!(!listed.body.contains("\"Password\""), "{}", listed.body);
+    let published = m.ok("GET", "/api/am/publisher/v4/key-managers", Value::Null).await;
+    assert_eq!(published["count"], 2, "{published}");
+
+    let endpoint = json!({"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}")}});
+    let api = m
+        .publish(json!({"name": "PartnerKeys", "context": "/pkeys", "version": "1.0.0", "policies": ["Unlimited"],
+            "keyManagers": ["partner"], "endpointConfig": endpoint, "operations": [{"target": "/*", "verb": "GET"}]}))
+        .await;
+    let app = m.ok("POST", &format!("{dp}/applications"), json!({"name": "PartnerKeysApp", "throttlingPolicy": "Unlimited"})).await;
+    let app_id = app["applicationId"].as_str().expect("app").to_string();
+    m.subscribe(&api, &app_id, "Unlimited").await;
+    let generate = format!("{dp}/applications/{app_id}/generate-keys");
+    let gen_body = |key_type: &str| {
+        json!({"keyType": key_type, "keyManager": "partner", "grantTypesToBeSupported": ["client_credentials"],
+               "additionalProperties": {"application_access_token_expiry_time": "3600"}})
+    };
+
+    // WSO2's key-manager operations: the client is made at the partner, and its token passes the gateway.
+    let keys = m.ok("POST", &generate, gen_body("PRODUCTION")).await;
+    assert_eq!((keys["keyManager"].as_str(), keys["mode"].as_str()), (Some("partner"), Some("CREATED")), "{keys}");
+    assert_eq!(keys["additionalProperties"]["application_access_token_expiry_time"], "3600");
+    let ck = keys["consumerKey"].as_str().expect("consumerKey").to_string();
+    let token = keys["token"]["accessToken"].as_str().expect("a token from the partner").to_string();
+    assert_eq!(claims_of(&token)["iss"], json!(issuer));
+    assert_eq!(at_idp(ck.clone()).await.status, 200, "the client exists at the partner");
+    let twice = m.call("POST", &generate, gen_body("PRODUCTION")).await;
+    assert_eq!(twice.status, 409, "{}", twice.body);
+    let ok = eventually(&format!("{gw}/pkeys/1.0.0/x"), Some(&token), 200).await;
+    assert_eq!(ok.status, 200, "{}\n{}", ok.body, node.stderr());
+
+    // Updates and secrets reach the partner.
+    let key_id = keys["keyMappingId"].as_str().expect("mapping");
+    let keys_url = format!("{dp}/applications/{app_id}/oauth-keys/{key_id}");
+    m.ok("PUT", &keys_url, json!({"supportedGrantTypes": ["client_credentials", "password"]})).await;
+    let there = at_idp(ck.clone()).await;
+    assert!(there.json()["grant_types"].as_array().is_some_and(|g| g.contains(&json!("password"))), "{}", there.body);
+    let secret = m.ok("POST", &format!("{keys_url}/regenerate-secret"), Value::Null).await;
+    let fresh =
+        oauth_form(&idp_http, "token", &ck, secret["consumerSecret"].as_str().expect("secret"), "grant_type=client_credentials").await;
+    assert_eq!(fresh.status, 200, "the regenerated secret works at the partner: {}", fresh.body);
+    let token2 = m.ok("POST", &format!("{keys_url}/generate-token"), json!({"consumerSecret": secret["consumerSecret"]})).await;
+    assert!(token2["accessToken"].as_str().is_some_and(|t| !t.is_empty()), "{token2}");
+
+    // Plain RFC 7591: the same server, standard metadata only; RFC 7592 has no secret regeneration.
+    m.ok("PUT", &format!("/api/am/admin/v4/key-managers/{km_id}"), km_doc("custom", "admin")).await;
+    let sandbox = m.ok("POST", &generate, gen_body("SANDBOX")).await;
+    let sandbox_ck = sandbox["consumerKey"].as_str().expect("consumerKey").to_string();
+    assert_eq!(at_idp(sandbox_ck.clone()).await.status, 200);
+    assert!(sandbox["token"]["accessToken"].is_string(), "{sandbox}");
+    let sandbox_url = format!("{dp}/applications/{app_id}/oauth-keys/{}", sandbox["keyMappingId"].as_str().expect("id"));
+    let r = m.call("POST", &format!("{sandbox_url}/regenerate-secret"), Value::Null).await;
+    assert!(r.status == 400 && r.body.contains("RFC 7591"), "{}", r.body);
+    m.ok("POST", &format!("{sandbox_url}/clean-up"), Value::Null).await;
+    assert_eq!(at_idp(sandbox_ck).await.status, 404, "clean-up deletes the client at the partner");
+
+    // The control plane's credentials refused, and a key manager that is not there: 503 naming it, nothing made.
+    m.ok("PUT", &format!("/api/am/admin/v4/key-managers/{km_id}"), km_doc("WSO2-IS", "wrong")).await;
+    let r = m.call("POST", &generate, gen_body("SANDBOX")).await;
+    assert!(r.status == 503 && r.body.contains("`partner`") && r.body.contains("credentials"), "{}", r.body);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr");
+    m.ok(
+        "POST",
+        "/api/am/admin/v4/key-managers",
+        json!({"name": "gone", "type": "custom", "issuer": "https://gone.example/token",
+               "clientRegistrationEndpoint": format!("http://{closed}/register"), "tokenEndpoint": format!("http://{closed}/token")}),
+    )
+    .await;
+    let r = m.call("POST", &generate, json!({"keyType": "SANDBOX", "keyManager": "gone"})).await;
+    assert!(r.status == 503 && r.body.contains("`gone`"), "{}", r.body);
+    let r = m.call("POST", &generate, json!({"keyType": "SANDBOX", "keyManager": "nobody"})).await;
+    assert!(r.status == 400 && r.body.contains("nobody"), "{}", r.body);
+    let r = m.call("POST", &generate, json!({"keyType": "SANDBOX", "keyManager": "partner", "additionalProperties": [1]})).await;
+    assert!(r.status == 400 && r.body.contains("additionalProperties"), "{}", r.body);
+    let listed = m.ok("GET", &format!("{dp}/applications/{app_id}/oauth-keys"), Value::Null).await;
+    assert_eq!(listed["count"], 1, "only the PRODUCTION keys: {listed}");
+
+    // Deleting the application deletes its client at the partner.
+    m.ok("PUT", &format!("/api/am/admin/v4/key-managers/{km_id}"), km_doc("WSO2-IS", "admin")).await;
+    m.ok("DELETE", &format!("{dp}/applications/{app_id}"), Value::Null).await;
+    assert_eq!(at_idp(ck).await.status, 404, "the application's client is gone at the partner");
+
+    assert!(!node.stderr().contains("panicked") && !idp.stderr().contains("panicked"));
+    idp.terminate();
+    node.terminate();
+}

@@ -136,6 +136,7 @@ pub(crate) fn config() -> Config {
                 .with_no_client_auth(),
         )),
         // The tests' own servers listen on 127.0.0.2, which this allows; 127.0.0.1 stays refused like any loopback.
+        key_manager_connector: None,
         allowed_private_hosts: vec![apim_config::PrivateHost::parse("127.0.0.2/32").expect("range")],
         event_hub_user: "hub".into(),
         event_hub_password: apim_config::Secret::new("hub-pw"),
