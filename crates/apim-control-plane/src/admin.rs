@@ -202,6 +202,8 @@ fn validate_policy(level: &str, o: &mut Map<String, Value>) -> Result<String> {
         }
     }
     if level == "subscription" {
+        // Computed from the subscriptions on every answer (`with_subscriber_counts`), never a client's to set.
+        o.remove("subscriberCount");
         let rate = o
             .get("rateLimitCount")
             .map(|v| v.as_i64().filter(|n| *n >= 0).ok_or_else(|| ApiError::field("rateLimitCount", "must be a non-negative integer")))
@@ -304,10 +306,27 @@ async fn find_policy(cp: &ControlPlane, level: &str, id: &str) -> Result<(String
     Err(ApiError::not_found(format!("policy {id} not found")))
 }
 
+/// Subscription policies get WSO2's `subscriberCount`: how many subscriptions are in force on each, counted in
+/// one query however many policies are answered. Other levels are left as they are.
+async fn with_subscriber_counts(cp: &ControlPlane, level: &str, docs: &mut [Value]) -> Result<()> {
+    if level != "subscription" {
+        return Ok(());
+    }
+    let counts: HashMap<String, i64> = cp.db.subscription_counts_by_policy().await?.into_iter().collect();
+    for d in docs {
+        let used = d.get("policyName").and_then(Value::as_str).and_then(|n| counts.get(n)).copied().unwrap_or(0);
+        if let Some(o) = d.as_object_mut() {
+            o.insert("subscriberCount".into(), json!(used));
+        }
+    }
+    Ok(())
+}
+
 async fn list_policies(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(level): Path<String>) -> Result<Response> {
     admin(&cp, &headers).await?;
     let level = level_of(&level)?;
-    let list: Vec<Value> = cp.db.policies(level).await?.into_iter().filter_map(|(_, d)| serde_json::from_str(&d).ok()).collect();
+    let mut list: Vec<Value> = cp.db.policies(level).await?.into_iter().filter_map(|(_, d)| serde_json::from_str(&d).ok()).collect();
+    with_subscriber_counts(&cp, level, &mut list).await?;
     Ok(Json(json!({"count": list.len(), "list": list})).into_response())
 }
 
@@ -322,8 +341,9 @@ async fn create_policy(
     let mut o = json_object(&body)?;
     let name = validate_policy(level, &mut o)?;
     o.insert("policyId".into(), json!(uuid::Uuid::new_v4().to_string()));
-    let doc = Value::Object(o);
+    let mut doc = Value::Object(o);
     cp.db.create_policy(level, &name, &doc.to_string(), &[policy_event(EventKind::PolicyCreate, level, &doc)]).await?;
+    with_subscriber_counts(&cp, level, std::slice::from_mut(&mut doc)).await?;
     Ok((StatusCode::CREATED, Json(doc)).into_response())
 }
 
@@ -333,7 +353,10 @@ async fn get_policy(
     Path((level, id)): Path<(String, String)>,
 ) -> Result<Response> {
     admin(&cp, &headers).await?;
-    Ok(Json(find_policy(&cp, level_of(&level)?, &id).await?.1).into_response())
+    let level = level_of(&level)?;
+    let mut doc = find_policy(&cp, level, &id).await?.1;
+    with_subscriber_counts(&cp, level, std::slice::from_mut(&mut doc)).await?;
+    Ok(Json(doc).into_response())
 }
 
 async fn update_policy(
@@ -351,8 +374,9 @@ async fn update_policy(
         return Err(ApiError::field("policyName", format!("cannot change (is `{name}`)")));
     }
     o.insert("policyId".into(), json!(id));
-    let doc = Value::Object(o);
+    let mut doc = Value::Object(o);
     cp.db.update_policy(level, &name, &doc.to_string(), &[policy_event(EventKind::PolicyUpdate, level, &doc)]).await?;
+    with_subscriber_counts(&cp, level, std::slice::from_mut(&mut doc)).await?;
     Ok(Json(doc).into_response())
 }
 

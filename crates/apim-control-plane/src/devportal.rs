@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use apim_domain::api::{ApiRecord, ApiStatus, ApplicationRecord, EventDraft, KeyMapping, SubscriptionRecord};
-use apim_store::{AdminStore, ApiStore, ApplicationStore};
+use apim_store::{AdminStore, ApiStore, ApplicationStore, ContentStore};
 use apim_wire::SubscriptionStatus;
 use apim_wire::hub::EventKind;
 use axum::Json;
@@ -30,12 +30,15 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
     axum::Router::new()
         .route("/apis", get(list_apis))
         .route("/apis/{api_id}", get(get_api))
+        .route("/apis/{api_id}/swagger", get(get_swagger))
+        .route("/apis/{api_id}/subscription-policies", get(subscription_policies))
         .route("/applications", get(list_applications).post(create_application))
         .route("/applications/{app_id}", get(get_application).put(update_application).delete(delete_application))
         .route("/subscriptions", get(list_subscriptions).post(subscribe))
         .route("/subscriptions/multiple", post(subscribe_multiple))
         .route("/subscriptions/{sub_id}", get(get_subscription).put(change_plan).delete(unsubscribe))
-        .route("/throttling-policies/{policy_level}", get(throttling_policies))
+        .route("/throttling-policies/{policy_level}", get(crate::throttling::devportal_list))
+        .route("/throttling-policies/{policy_level}/{policy_id}", get(crate::throttling::devportal_one))
 }
 
 pub(crate) fn json_body(body: &Bytes) -> Result<Value> {
@@ -62,14 +65,106 @@ fn visible(api: &ApiRecord, who: Option<&Principal>) -> bool {
     }
 }
 
-fn portal_api(api: &ApiRecord) -> Value {
+/// The DevPortal's `API` (WSO2's devportal schema, not the Publisher's document): where it is invoked
+/// (`endpointURLs` of the environments it is deployed to and shown in), its plans with their billing plans, the
+/// scopes its operations need, and the additional properties marked for display. A bounded number of reads
+/// (plans, deployments, environments, thumbnail, shared scopes when an operation names one the API does not list).
+async fn portal_api(cp: &ControlPlane, api: &ApiRecord) -> Result<Value> {
     let d: Value = serde_json::from_str(&api.document).unwrap_or_else(|_| json!({}));
-    json!({
-        "id": api.id, "name": api.name, "description": d.get("description").cloned().unwrap_or(json!("")), "context": api.context, "version": api.version,
-        "provider": api.provider, "type": api.api_type, "lifeCycleStatus": api.status, "transport": d.get("transport"),
-        "tiers": d.get("policies").and_then(Value::as_array).map(|p| p.iter().map(|t| json!({"tierName": t, "tierPlan": "FREE"})).collect::<Vec<_>>()),
-        "securityScheme": d.get("securityScheme"), "operations": d.get("operations"), "tags": d.get("tags"), "isDefaultVersion": d.get("isDefaultVersion"),
-    })
+    let field = |k: &str| d.get(k).cloned().filter(|v| !v.is_null());
+    let plans: HashMap<String, Value> =
+        cp.db.policies("subscription").await?.into_iter().map(|(n, doc)| (n, serde_json::from_str(&doc).unwrap_or(Value::Null))).collect();
+    let tiers: Vec<Value> = d
+        .get("policies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|t| {
+            let plan = plans.get(t);
+            let mut tier = json!({"tierName": t, "tierPlan": plan.map_or("FREE", crate::throttling::tier_plan)});
+            if let Some(m) =
+                plan.filter(|p| crate::throttling::tier_plan(p) == "COMMERCIAL").and_then(crate::throttling::monetization_attributes)
+            {
+                tier["monetizationAttributes"] = m;
+            }
+            tier
+        })
+        .collect();
+    let operations: Vec<Value> = d
+        .get("operations")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, op)| json!({"id": (i + 1).to_string(), "target": op.get("target"), "verb": op.get("verb")}))
+        .collect();
+    let endpoints = crate::endpoints::deployed(cp, &api.id).await?;
+    let has_thumbnail = !cp.db.with_thumbnails(std::slice::from_ref(&api.id)).await?.is_empty();
+    // WSO2 lists the endpoint types the API has a backend for.
+    let environments: Vec<&str> = [("production_endpoints", "PRODUCTION"), ("sandbox_endpoints", "SANDBOX")]
+        .into_iter()
+        .filter(|(k, _)| d.pointer(&format!("/endpointConfig/{k}")).is_some_and(|e| !e.is_null()))
+        .map(|(_, name)| name)
+        .collect();
+    let properties: Vec<Value> = d
+        .get("additionalProperties")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|p| p.get("display").and_then(Value::as_bool) == Some(true))
+        .cloned()
+        .collect();
+    let mut answer = json!({
+        "id": api.id, "name": api.name, "description": field("description").unwrap_or(json!("")), "context": api.context, "version": api.version,
+        "provider": api.provider, "lifeCycleStatus": api.status, "isDefaultVersion": field("isDefaultVersion").unwrap_or(json!(false)),
+        "type": api.api_type, "transport": field("transport").unwrap_or(json!([])), "operations": operations,
+        "authorizationHeader": field("authorizationHeader").unwrap_or(json!("Authorization")),
+        "apiKeyHeader": field("apiKeyHeader").unwrap_or(json!("ApiKey")), "securityScheme": field("securityScheme").unwrap_or(json!([])),
+        "tags": field("tags").unwrap_or(json!([])), "tiers": tiers, "hasThumbnail": has_thumbnail, "additionalProperties": properties,
+        "endpointURLs": crate::endpoints::endpoint_urls(api, &d, &endpoints), "environmentList": environments,
+        "scopes": scopes_of(cp, &d).await?, "isSubscriptionAvailable": api.status == ApiStatus::Published,
+        "categories": field("categories").unwrap_or(json!([])), "keyManagers": field("keyManagers").unwrap_or(json!(["all"])),
+        "createdTime": (api.created_at * 1000).to_string(), "lastUpdatedTime": (api.updated_at * 1000).to_string(), "gatewayVendor": "wso2",
+    });
+    for k in ["businessInformation", "advertiseInfo"] {
+        if let Some(v) = field(k).filter(Value::is_object) {
+            answer[k] = v;
+        }
+    }
+    Ok(answer)
+}
+
+/// WSO2's `ScopeInfo` of every scope the API's operations need: those the API declares (`scopes`), then shared
+/// scopes it uses without declaring (one read, only then); a name neither knows is answered bare.
+async fn scopes_of(cp: &ControlPlane, d: &Value) -> Result<Vec<Value>> {
+    let info = |s: &Value| {
+        let name = s.get("name").and_then(Value::as_str).unwrap_or("");
+        json!({"key": name, "name": s.get("displayName").and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or(name),
+               "roles": s.get("bindings").cloned().unwrap_or(json!([])), "description": s.get("description").cloned().unwrap_or(json!(""))})
+    };
+    let mut out: Vec<Value> =
+        d.get("scopes").and_then(Value::as_array).into_iter().flatten().filter_map(|s| s.get("scope")).map(info).collect();
+    let mut missing: Vec<&str> = Vec::new();
+    for op in d.get("operations").and_then(Value::as_array).into_iter().flatten() {
+        for name in op.get("scopes").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+            if !missing.contains(&name) && !out.iter().any(|s| s["key"] == name) {
+                missing.push(name);
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(out);
+    }
+    let shared: Vec<Value> =
+        cp.db.list_objects("shared_scope").await?.into_iter().filter_map(|(_, _, doc)| serde_json::from_str(&doc).ok()).collect();
+    for name in missing {
+        match shared.iter().find(|s| s.get("name").and_then(Value::as_str) == Some(name)) {
+            Some(s) => out.push(info(s)),
+            None => out.push(json!({"key": name, "name": name, "roles": [], "description": ""})),
+        }
+    }
+    Ok(out)
 }
 
 async fn list_apis(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p): Query<HashMap<String, String>>) -> Result<Response> {
@@ -85,7 +180,38 @@ pub(crate) async fn visible_api(cp: &ControlPlane, id: &str, who: Option<&Princi
 
 async fn get_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
     let who = cp.optional_principal(&headers).await?;
-    Ok(Json(portal_api(&visible_api(&cp, &id, who.as_ref()).await?)).into_response())
+    let api = visible_api(&cp, &id, who.as_ref()).await?;
+    Ok(Json(portal_api(&cp, &api).await?).into_response())
+}
+
+/// `GET /apis/{apiId}/swagger`: the API's definition (the Publisher's) with the gateway URLs of
+/// `environmentName` as its servers, or of every environment it is deployed to and shown in when none is named;
+/// an environment the API is not deployed to is a 404, like an API the caller may not see.
+async fn get_swagger(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let who = cp.optional_principal(&headers).await?;
+    let api = visible_api(&cp, &id, who.as_ref()).await?;
+    let mut endpoints = crate::endpoints::deployed(&cp, &api.id).await?;
+    if let Some(env) = p.get("environmentName").filter(|e| !e.is_empty()) {
+        endpoints.retain(|e| &e.env.name == env);
+        if endpoints.is_empty() {
+            return Err(ApiError::not_found(format!("API {id} is not deployed to gateway environment `{env}`")));
+        }
+    }
+    let doc: Value = serde_json::from_str(&api.document).unwrap_or(Value::Null);
+    let definition = crate::publisher::served_definition(&api);
+    Ok(Json(crate::endpoints::with_servers(definition, &api, &doc, &endpoints)).into_response())
+}
+
+/// `GET /apis/{apiId}/subscription-policies`: the plans of an API the caller may see, as `ThrottlingPolicy`.
+async fn subscription_policies(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+    let who = cp.optional_principal(&headers).await?;
+    let api = visible_api(&cp, &id, who.as_ref()).await?;
+    Ok(Json(crate::throttling::of_api(&cp, crate::throttling::Portal::DevPortal, &api).await?).into_response())
 }
 
 fn app_json(app: &ApplicationRecord, keys: &[KeyMapping], subscriptions: usize) -> Value {
@@ -402,27 +528,4 @@ async fn unsubscribe(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pa
         return Err(ApiError::not_found(format!("subscription {id} not found")));
     }
     Ok(StatusCode::OK.into_response())
-}
-
-async fn throttling_policies(
-    State(cp): State<Arc<ControlPlane>>,
-    headers: HeaderMap,
-    Path(level): Path<String>,
-    Query(p): Query<HashMap<String, String>>,
-) -> Result<Response> {
-    cp.principal(&headers).await?;
-    if level != "application" && level != "subscription" {
-        return Err(ApiError::field("policyLevel", format!("`{level}` is not application or subscription")));
-    }
-    let page = crate::search::Page::of(&p)?;
-    let all = cp.db.policies(&level).await?;
-    let total = all.len() as i64;
-    let mut list = Vec::new();
-    for (name, doc) in page.slice(all) {
-        let d: Value = serde_json::from_str(&doc).unwrap_or_else(|_| json!({}));
-        let rc = &d["defaultLimit"]["requestCount"];
-        list.push(json!({"name": name, "description": d.get("description"), "policyLevel": level, "requestCount": rc.get("requestCount"),
-                         "unitTime": rc.get("unitTime"), "timeUnit": rc.get("timeUnit"), "tierPlan": "FREE", "stopOnQuotaReach": d.get("stopOnQuotaReach").cloned().unwrap_or(json!(true))}));
-    }
-    Ok(Json(crate::search::Listing::new(list, page.pagination(&format!("/throttling-policies/{level}"), &[], total))).into_response())
 }

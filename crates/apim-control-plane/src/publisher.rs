@@ -39,7 +39,10 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/apis/{api_id}/undeploy-revision", post(undeploy_revision))
         .route("/apis/{api_id}/restore-revision", post(restore_revision))
         .route("/apis/{api_id}/deployments", get(deployments))
-        .route("/throttling-policies/{policy_level}", get(throttling_policies))
+        .route("/throttling-policies/{policy_level}", get(crate::throttling::publisher_list))
+        .route("/throttling-policies/{policy_level}/{policy_name}", get(crate::throttling::publisher_one))
+        .route("/apis/{api_id}/subscription-policies", get(subscription_policies))
+        .route("/apis/{api_id}/resource-paths", get(resource_paths))
         .route("/apis/import-openapi", post(import_openapi))
         .route("/apis/validate-openapi", post(validate_openapi))
         .route("/apis/validate", post(validate_api))
@@ -100,6 +103,13 @@ fn tagged(status: StatusCode, answer: Value) -> Response {
         resp.headers_mut().insert(header::ETAG, v);
     }
     resp
+}
+
+/// The API's OpenAPI definition as both portals serve it: the stored one, or one made from its operations when
+/// none was imported.
+pub(crate) fn served_definition(api: &ApiRecord) -> Value {
+    let stored: Value = serde_json::from_str(&api.document).unwrap_or_else(|_| json!({}));
+    stored.get(DEFINITION).cloned().unwrap_or_else(|| crate::openapi::generate(&stored))
 }
 
 /// The stored OpenAPI definition, which only import and `PUT /swagger` change.
@@ -574,30 +584,31 @@ async fn deployments(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pa
     Ok(ok(json!({"count": list.len(), "list": list})))
 }
 
-async fn throttling_policies(
+/// `GET /apis/{apiId}/subscription-policies`: the API's plans as `ThrottlingPolicy` objects (a list, as WSO2
+/// answers, though its document names one object).
+async fn subscription_policies(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+    cp.principal(&headers).await?.require(VIEW)?;
+    let api = api_or_404(&cp, &id).await?;
+    Ok(ok(crate::throttling::of_api(&cp, crate::throttling::Portal::Publisher, &api).await?))
+}
+
+/// `GET /apis/{apiId}/resource-paths`: one page of the API's operations as WSO2's `ResourcePathList`; an
+/// operation's `id` is its position in the API's list (from 1), as stable as that list.
+async fn resource_paths(
     State(cp): State<Arc<ControlPlane>>,
     headers: HeaderMap,
-    Path(level): Path<String>,
+    Path(id): Path<String>,
     Query(p): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     cp.principal(&headers).await?.require(VIEW)?;
-    if level != "subscription" && level != "api" {
-        return Err(ApiError::field("policyLevel", format!("`{level}` is not subscription or api")));
-    }
     let page = crate::search::Page::of(&p)?;
-    let all = cp.db.policies(&level).await?;
-    let total = all.len() as i64;
-    let mut list = Vec::new();
-    for (name, doc) in page.slice(all) {
-        let d: Value = serde_json::from_str(&doc).unwrap_or_else(|_| json!({}));
-        let rc = &d["defaultLimit"]["requestCount"];
-        list.push(json!({
-            "name": name, "displayName": d.get("displayName").cloned().unwrap_or(json!(name)), "description": d.get("description"),
-            "policyLevel": level, "requestCount": rc.get("requestCount"), "unitTime": rc.get("unitTime"), "timeUnit": rc.get("timeUnit"),
-            "tierPlan": d.get("billingPlan").cloned().unwrap_or(json!("FREE")), "stopOnQuotaReach": d.get("stopOnQuotaReach").cloned().unwrap_or(json!(true)),
-        }));
-    }
-    Ok(ok(crate::search::Listing::new(list, page.pagination(&format!("/throttling-policies/{level}"), &[], total))))
+    let api = api_or_404(&cp, &id).await?;
+    let doc: Value = serde_json::from_str(&api.document).unwrap_or(Value::Null);
+    let ops: Vec<(usize, &Value)> = doc.get("operations").and_then(Value::as_array).into_iter().flatten().enumerate().collect();
+    let total = ops.len() as i64;
+    let list: Vec<Value> =
+        page.slice(ops).map(|(i, op)| json!({"id": i + 1, "resourcePath": op.get("target"), "httpVerb": op.get("verb")})).collect();
+    Ok(ok(crate::search::Listing::new(list, page.pagination(&format!("/apis/{id}/resource-paths"), &[], total))))
 }
 
 /// The text fields and files of a multipart form, by name.
@@ -820,9 +831,7 @@ async fn import_openapi(
 async fn get_swagger(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
     cp.principal(&headers).await?.require(VIEW)?;
     let api = api_or_404(&cp, &id).await?;
-    let stored: Value = serde_json::from_str(&api.document).unwrap_or_else(|_| json!({}));
-    let def = stored.get(DEFINITION).cloned().unwrap_or_else(|| crate::openapi::generate(&stored));
-    Ok(Json(def).into_response())
+    Ok(Json(served_definition(&api)).into_response())
 }
 
 async fn put_swagger(

@@ -26,6 +26,7 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
     axum::Router::new()
         .route("/scopes", get(list).post(create))
         .route("/scopes/{scope_id}", get(get_one).put(update).delete(delete).head(exists))
+        .route("/scopes/{scope_id}/usage", get(usage_of))
 }
 
 /// How many APIs use the scope in an operation.
@@ -48,6 +49,33 @@ async fn usages(cp: &ControlPlane, names: &[&str]) -> Result<Vec<usize>> {
         }
     }
     Ok(counts)
+}
+
+/// `GET /scopes/{scopeId}/usage`: the APIs whose operations use the shared scope, each with those operations
+/// (WSO2's `SharedScopeUsage`); the APIs are read once. WSO2 also lists revisions; a revision here is a frozen copy
+/// of the API, so the working copies are listed.
+async fn usage_of(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+    cp.principal(&headers).await?.require(VIEW)?;
+    let (id, name, _) = find(&cp, &id).await?;
+    let (apis, _) = cp.db.list_apis(&ApiFilter::default(), 1_000_000, 0).await?;
+    let mut used = Vec::new();
+    for a in &apis {
+        let d: Value = serde_json::from_str(&a.document).unwrap_or(Value::Null);
+        let resources: Vec<Value> = d
+            .get("operations")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|o| o.get("scopes").and_then(Value::as_array).is_some_and(|s| s.iter().any(|x| x == name.as_str())))
+            .map(|o| json!({"target": o.get("target"), "verb": o.get("verb")}))
+            .collect();
+        if !resources.is_empty() {
+            used.push(
+                json!({"name": a.name, "context": a.context, "version": a.version, "provider": a.provider, "usedResourceList": resources}),
+            );
+        }
+    }
+    Ok(Json(json!({"id": id, "name": name, "usedApiList": used})).into_response())
 }
 
 async fn validated(cp: &ControlPlane, body: &Bytes) -> Result<(String, Value)> {

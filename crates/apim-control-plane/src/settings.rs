@@ -160,10 +160,7 @@ struct EndpointUri {
 impl EnvironmentInfo {
     fn of(e: &Environment) -> EnvironmentInfo {
         let p = &e.ports;
-        let url = |scheme: &'static str, port: u16| EndpointUri {
-            protocol: scheme,
-            endpoint_uri: format!("{scheme}://{}:{port}{}", e.vhost, p.http_context),
-        };
+        let url = |scheme: &'static str| EndpointUri { protocol: scheme, endpoint_uri: e.url(scheme, &e.vhost) };
         EnvironmentInfo {
             id: e.id.clone(),
             name: e.name.clone(),
@@ -183,7 +180,7 @@ impl EnvironmentInfo {
                 wss_port: p.wss,
                 wss_host: e.vhost.clone(),
             }],
-            endpoint_uris: vec![url("http", p.http), url("https", p.https), url("ws", p.ws), url("wss", p.wss)],
+            endpoint_uris: vec![url("http"), url("https"), url("ws"), url("wss")],
             additional_properties: [],
         }
     }

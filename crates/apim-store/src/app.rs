@@ -65,6 +65,10 @@ pub trait ApplicationStore: Send + Sync {
         status: &SubscriptionStatus,
         events: &[EventDraft],
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// How many subscriptions in force each subscription policy (business plan) has, by policy name, counted in one
+    /// query: UNBLOCKED, PROD_ONLY_BLOCKED (sandbox keys still pass) and TIER_UPDATE_PENDING (still served on its
+    /// plan); BLOCKED, ON_HOLD and REJECTED ones serve no traffic. Policies without any are left out.
+    fn subscription_counts_by_policy(&self) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
     /// Subscriptions of an application and/or of an API.
     fn list_subscriptions(
         &self,
@@ -408,6 +412,17 @@ impl ApplicationStore for Db {
             write_events!(tx, self, events);
             tx.commit().await?;
             Ok(true)
+        })
+    }
+
+    async fn subscription_counts_by_policy(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let q = "SELECT policy, COUNT(*) FROM am_subscription WHERE status IN ('UNBLOCKED', 'PROD_ONLY_BLOCKED', 'TIER_UPDATE_PENDING') GROUP BY policy";
+        per_backend!(self, |p| {
+            let mut out = Vec::new();
+            for r in sqlx::query(q).fetch_all(p).await? {
+                out.push((r.try_get(0)?, r.try_get(1)?));
+            }
+            Ok(out)
         })
     }
 
