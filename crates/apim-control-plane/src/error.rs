@@ -60,6 +60,10 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", "the control plane cannot reach its database; retry later")
     }
     /// Another service (a key manager, a signing key) is missing or failed; the description says which.
+    /// 502: a server the control plane called on the caller's behalf failed or answered nonsense.
+    pub fn bad_gateway(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "Bad Gateway", d)
+    }
     pub fn unavailable(e: impl std::fmt::Display) -> Self {
         tracing::warn!(error = %e, "service unavailable");
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", e.to_string())

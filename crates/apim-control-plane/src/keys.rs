@@ -33,6 +33,58 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/key-managers", get(devportal_key_managers))
 }
 
+pub fn admin_routes() -> axum::Router<Arc<ControlPlane>> {
+    axum::Router::new().route("/key-managers/discover", post(discover))
+}
+
+/// Admin `POST /key-managers/discover` (multipart `url`, `type`): reads an OpenID Connect discovery document
+/// (through the same guard as every user-given URL: no private or metadata addresses unless allowed, 10 s,
+/// 10 MiB) and answers the key manager it describes, ready to be created: `valid` is whether it names an issuer.
+async fn discover(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    multipart: std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response> {
+    cp.principal(&headers).await?.require(&["apim:admin", "apim:admin_operations", "apim:keymanagers_manage"])?;
+    let mut form = multipart.map_err(|e| ApiError::bad_request(format!("expected multipart/form-data: {e}")))?;
+    let (mut url, mut kind) = (None, None);
+    while let Some(field) = form.next_field().await.map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))? {
+        let name = field.name().unwrap_or("").to_string();
+        let text = field.text().await.map_err(|e| ApiError::bad_request(format!("malformed multipart field `{name}`: {e}")))?;
+        match name.as_str() {
+            "url" => url = Some(text.trim().to_string()),
+            "type" => kind = Some(text.trim().to_string()),
+            _ => {}
+        }
+    }
+    let url = url.filter(|u| !u.is_empty()).ok_or_else(|| ApiError::field("url", "is required: the discovery (well-known) URL"))?;
+    let text = match cp.outbound().definition(&url).await {
+        Ok(t) => t,
+        Err(e) if e.is_refusal() => return Err(ApiError::field("url", e.to_string())),
+        Err(e @ crate::fetch::OutboundError::NoTls) => return Err(ApiError::unavailable(e)),
+        Err(e) => return Err(ApiError::bad_gateway(e.to_string())),
+    };
+    let Ok(Value::Object(d)) = serde_json::from_str::<Value>(&text) else {
+        return Err(ApiError::bad_gateway(format!("`{url}` did not answer a JSON object (an OpenID Connect discovery document)")));
+    };
+    let s = |k: &str| d.get(k).and_then(Value::as_str).filter(|v| crate::model::valid_url(v)).map(str::to_string);
+    let issuer = d.get("issuer").and_then(Value::as_str).filter(|i| !i.is_empty());
+    let mut value = json!({"type": kind.filter(|k| !k.is_empty() && k != "false").unwrap_or_else(|| "custom".into()),
+        "wellKnownEndpoint": url, "issuer": issuer, "tokenEndpoint": s("token_endpoint"), "revokeEndpoint": s("revocation_endpoint"),
+        "introspectionEndpoint": s("introspection_endpoint"), "clientRegistrationEndpoint": s("registration_endpoint"),
+        "userInfoEndpoint": s("userinfo_endpoint"), "authorizeEndpoint": s("authorization_endpoint"),
+        "scopeManagementEndpoint": Value::Null, "enabled": true});
+    if let Some(jwks) = s("jwks_uri") {
+        value["certificates"] = json!({"type": "JWKS", "value": jwks});
+    }
+    let grants: Vec<&str> =
+        d.get("grant_types_supported").and_then(Value::as_array).map(|g| g.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    if !grants.is_empty() {
+        value["availableGrantTypes"] = json!(grants);
+    }
+    Ok(Json(json!({"valid": issuer.is_some(), "value": value})).into_response())
+}
+
 pub fn publisher_routes() -> axum::Router<Arc<ControlPlane>> {
     axum::Router::new().route("/key-managers", get(publisher_key_managers))
 }

@@ -133,6 +133,7 @@ pub const ADMIN: &[(&str, &str)] = &[
     ("get", "/key-managers/{keyManagerId}"),
     ("put", "/key-managers/{keyManagerId}"),
     ("delete", "/key-managers/{keyManagerId}"),
+    ("post", "/key-managers/discover"),
     ("get", "/applications"),
     ("post", "/applications/{applicationId}/change-owner"),
     ("get", "/settings"),
