@@ -13,6 +13,7 @@ mod auth;
 mod categories;
 mod devportal;
 mod docs;
+mod endpoints;
 mod error;
 mod fetch;
 pub mod hub;
@@ -27,6 +28,7 @@ mod search;
 mod secrets;
 mod settings;
 pub mod spec;
+mod throttling;
 
 use std::sync::Arc;
 
@@ -53,6 +55,22 @@ pub struct Environment {
     pub server_url: String,
     /// `display_in_api_console`: the API consoles may send requests to it.
     pub show_in_api_console: bool,
+}
+
+impl Environment {
+    /// Where the environment's gateways take `scheme` (http, https, ws, wss) traffic on `host` (its vhost or the
+    /// one a deployment named): the base an API's path is appended to. Every gateway URL answered (settings,
+    /// an API's `endpointURLs`, a definition's `servers`) is made here.
+    pub(crate) fn url(&self, scheme: &str, host: &str) -> String {
+        let p = &self.ports;
+        let port = match scheme {
+            "http" => p.http,
+            "ws" => p.ws,
+            "wss" => p.wss,
+            _ => p.https,
+        };
+        format!("{scheme}://{host}:{port}{}", p.http_context)
+    }
 }
 
 /// A virtual host's traffic ports and context (WSO2's `VHost`), as clients reach the gateways.

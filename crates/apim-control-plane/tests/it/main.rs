@@ -12,6 +12,7 @@ mod hub;
 mod keymanagers;
 mod lossless;
 mod portal;
+mod shapes;
 mod subscriptions;
 mod validation;
 use base64::Engine;
