@@ -30,8 +30,10 @@ async fn suite(db: Db) {
     let env = json!({"name": "Shapes", "displayName": "Shapes", "type": "production",
         "vhosts": [{"host": "api.shapes.test", "httpContext": "/gw", "httpPort": 8080, "httpsPort": 8443, "wsPort": 9099, "wssPort": 8099}]});
     assert_eq!(cp.admin("POST", "/environments", "admin", Some(env)).await.status, 201);
-    let idle = json!({"name": "Idle", "vhosts": [{"host": "idle.shapes.test"}]});
-    assert_eq!(cp.admin("POST", "/environments", "admin", Some(idle)).await.status, 201);
+    for (name, host) in [("Idle", "idle.shapes.test"), ("Hidden", "hidden.shapes.test")] {
+        let env = json!({"name": name, "vhosts": [{"host": host}]});
+        assert_eq!(cp.admin("POST", "/environments", "admin", Some(env)).await.status, 201);
+    }
 
     // A commercial plan (a client's subscriberCount is not taken as truth) and a bandwidth one.
     let premium = json!({"policyName": "Premium", "billingPlan": "COMMERCIAL", "subscriberCount": 99, "rateLimitCount": 5, "rateLimitTimeUnit": "sec",
@@ -65,7 +67,8 @@ async fn suite(db: Db) {
     let api = r.json()["id"].as_str().expect("id").to_string();
     let rev = cp.call("POST", &format!("/apis/{api}/revisions"), "admin", Some(json!({}))).await.json();
     let rid = rev["id"].as_str().expect("revision");
-    let targets = json!([{"name": "Default"}, {"name": "Shapes"}, {"name": "Edge", "vhost": "alt.edge.local"}]);
+    let targets = json!([{"name": "Default"}, {"name": "Shapes"}, {"name": "Edge", "vhost": "alt.edge.local"},
+        {"name": "Hidden", "displayOnDevportal": false}]);
     let r = cp.call("POST", &format!("/apis/{api}/deploy-revision?revisionId={rid}"), "admin", Some(targets)).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let svg = r#"<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>"#;
@@ -77,7 +80,7 @@ async fn suite(db: Db) {
     assert_eq!(r.status, 200, "{}", r.body);
     let a = r.json();
     let endpoints = &a["endpointURLs"];
-    assert_eq!(endpoints.as_array().map(Vec::len), Some(3), "{endpoints}");
+    assert_eq!(endpoints.as_array().map(Vec::len), Some(3), "not Hidden, deployed with displayOnDevportal false: {endpoints}");
     assert_eq!(
         by_name(endpoints, "environmentName", "Shapes"),
         &json!({"environmentName": "Shapes", "environmentDisplayName": "Shapes", "environmentType": "production",
@@ -130,11 +133,35 @@ async fn suite(db: Db) {
     let all = urls(&anonymous(&cp, &format!("/apis/{api}/swagger")).await.json()["servers"]);
     assert_eq!(all.len(), 6, "{all:?}");
     assert!(all.contains(&"https://localhost:8243/shapes/1.0.0".to_string()), "{all:?}");
-    for env in ["Idle", "Nowhere"] {
+    for env in ["Idle", "Hidden", "Nowhere"] {
         let r = anonymous(&cp, &format!("/apis/{api}/swagger?environmentName={env}")).await;
         assert_eq!((r.status, r.json()["code"].as_i64()), (404, Some(404)), "{env}: {}", r.body);
     }
     assert_eq!(anonymous(&cp, "/apis/no-such-api/swagger").await.status, 404);
+    // A Swagger 2.0 definition names one environment's gateway as its host, base path and schemes.
+    let legacy = json!({"swagger": "2.0", "info": {"title": "Legacy", "version": "2.0.0"}, "host": "backend.test", "basePath": "/api",
+        "paths": {"/items": {"get": {"responses": {"200": {"description": "ok"}}}}}});
+    let r = cp
+        .multipart(
+            "POST",
+            "/apis/import-openapi",
+            "admin",
+            &[("file", &legacy.to_string()), ("additionalProperties", r#"{"context":"/legacy"}"#)],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let legacy_id = r.json()["id"].as_str().expect("id").to_string();
+    let rev = cp.call("POST", &format!("/apis/{legacy_id}/revisions"), "admin", Some(json!({}))).await.json();
+    let path = format!("/apis/{legacy_id}/deploy-revision?revisionId={}", rev["id"].as_str().expect("revision"));
+    assert_eq!(cp.call("POST", &path, "admin", Some(json!([{"name": "Shapes"}]))).await.status, 201);
+    assert_eq!(cp.call("POST", &format!("/apis/change-lifecycle?action=Publish&apiId={legacy_id}"), "admin", None).await.status, 200);
+    let def = anonymous(&cp, &format!("/apis/{legacy_id}/swagger?environmentName=Shapes")).await.json();
+    assert_eq!(
+        (&def["host"], &def["basePath"], &def["schemes"]),
+        (&json!("api.shapes.test:8443"), &json!("/gw/legacy/2.0.0"), &json!(["https", "http"])),
+        "{def}"
+    );
+    assert!(def.get("servers").is_none() && def["paths"]["/items"]["get"].is_object(), "{def}");
     let r = cp.call("POST", "/apis", "admin", Some(crate::pizza("Draft", "/draft"))).await;
     let draft = r.json()["id"].as_str().expect("id").to_string();
     assert_eq!(cp.portal("GET", &format!("/apis/{draft}/swagger"), "subscriber", None).await.status, 404, "unpublished");
