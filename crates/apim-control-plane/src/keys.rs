@@ -98,7 +98,9 @@ async fn all_key_managers(cp: &ControlPlane) -> Result<Vec<Value>> {
     let mut list = vec![json!({"id": "resident", "name": RESIDENT, "type": "default", "displayName": RESIDENT,
         "description": "This is the resident key manager", "enabled": cp.keys.is_some(), "tokenEndpoint": token_endpoint,
         "revokeEndpoint": token_endpoint.replace("/oauth2/token", "/oauth2/revoke"), "enableMapOAuthConsumerApps": false,
-        "enableOAuthAppCreation": true, "clientRegistrationEndpoint": "resident"})];
+        "enableOAuthAppCreation": true, "clientRegistrationEndpoint": "resident",
+        // Its client secrets are kept hashed: shown once, when made or regenerated.
+        "enableTokenHashing": true})];
     let mut registered: Vec<Value> =
         cp.db.list_objects("key_manager").await?.into_iter().filter_map(|(_, _, d)| serde_json::from_str(&d).ok()).collect();
     registered.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));

@@ -893,10 +893,13 @@ async fn list_subscriptions(
     Query(p): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     cp.principal(&headers).await?.require(&["apim:subscription_view", "apim:api_view", "apim:api_publish"])?;
-    let api_id = p.get("apiId").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::field("apiId", "is required"))?;
+    // Without `apiId`: every API's subscriptions (WSO2's Publisher lists all it may see; its roles see every API).
+    let api_id = p.get("apiId").filter(|s| !s.is_empty());
     let page = crate::search::Page::of(&p)?;
-    api_or_404(&cp, api_id).await?;
-    let search = apim_store::SubSearch { api_id: Some(api_id.as_str()), ..Default::default() };
+    if let Some(id) = api_id {
+        api_or_404(&cp, id).await?;
+    }
+    let search = apim_store::SubSearch { api_id: api_id.map(String::as_str), ..Default::default() };
     let (rows, total) = apim_store::SearchStore::search_subscriptions(&cp.db, &search, page.limit, page.offset).await?;
     let list: Vec<Value> = rows
         .iter()
@@ -906,7 +909,7 @@ async fn list_subscriptions(
                    "throttlingPolicy": s.policy, "subscriptionStatus": s.status})
         })
         .collect();
-    let pagination = page.pagination("/subscriptions", &[("apiId", Some(api_id.as_str()))], total);
+    let pagination = page.pagination("/subscriptions", &[("apiId", api_id.map(String::as_str))], total);
     Ok(Json(crate::search::Listing::new(list, pagination)).into_response())
 }
 

@@ -954,6 +954,10 @@ async fn devportal_suite(cp: &Cp) {
     // The publisher sees it, and may block and unblock it.
     let subs = cp.call("GET", &format!("/subscriptions?apiId={id}"), "publisher", None).await.json();
     assert_eq!((subs["count"].as_i64(), subs["list"][0]["subscriptionStatus"].as_str()), (Some(1), Some("UNBLOCKED")));
+    // Without `apiId`, every API's: the same subscription, named by its application and subscriber.
+    let all = cp.call("GET", "/subscriptions", "publisher", None).await.json();
+    assert_eq!((all["count"].as_i64(), all["list"][0]["subscriptionId"].as_str()), (Some(1), Some(sub_id.as_str())), "{all}");
+    assert_eq!(all["list"][0]["applicationInfo"]["subscriber"], "subscriber");
     assert_eq!(
         cp.call("POST", &format!("/subscriptions/block-subscription?subscriptionId={sub_id}&blockState=BLOCKED"), "subscriber", None)
             .await
