@@ -1043,6 +1043,23 @@ async fn publisher_on_mariadb() {
     suite(connect(&tdb.toml_fields()).await).await;
 }
 
+/// The WSO2 documents in `fixtures/specs` are still the project's reference copies, where those sit beside the
+/// checkout (`../shared/specs`, as in CI): our documents are cut from the fixtures, so a stale copy would make
+/// every operation we claim drift from WSO2's without a test noticing.
+#[test]
+fn fixture_specs_are_the_reference_copies() {
+    let fixtures = apim_test_support::fixtures_dir().join("specs");
+    let reference = apim_test_support::fixtures_dir().join("../../shared/specs");
+    if !reference.is_dir() {
+        return;
+    }
+    for file in ["wso2-publisher-v4.yaml", "wso2-devportal-v3.yaml", "wso2-admin-v4.yaml"] {
+        let ours = std::fs::read(fixtures.join(file)).expect("fixture");
+        let theirs = std::fs::read(reference.join(file)).expect("reference copy");
+        assert!(ours == theirs, "fixtures/specs/{file} differs from the reference copy in ../shared/specs: copy it again");
+    }
+}
+
 /// Our OpenAPI documents are WSO2's, cut to what we implement, and committed current. `APIM_BLESS=1` rewrites
 /// them after a change to the operation lists.
 #[test]
