@@ -367,15 +367,23 @@ async fn delete_application(State(cp): State<Arc<ControlPlane>>, headers: Header
     let who = cp.principal(&headers).await?;
     who.require(APPS)?;
     let app = own_app(&cp, &who, &id).await?;
+    remove_application(&cp, &app).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Deletes an application with its subscriptions and keys (the DevPortal's and the Admin API's `DELETE`): one
+/// event per subscription and the application's, written with the deletion.
+pub(crate) async fn remove_application(cp: &ControlPlane, app: &ApplicationRecord) -> Result<()> {
+    let id = &app.id;
     let mut events: Vec<EventDraft> =
-        cp.db.list_subscriptions(Some(&id), None).await?.iter().map(|s| sub_event(EventKind::SubscriptionsDelete, s)).collect();
-    events.push(app_event(EventKind::ApplicationDelete, &app));
-    let Some(keys) = cp.db.delete_application(&id, &events).await? else {
+        cp.db.list_subscriptions(Some(id), None).await?.iter().map(|s| sub_event(EventKind::SubscriptionsDelete, s)).collect();
+    events.push(app_event(EventKind::ApplicationDelete, app));
+    let Some(keys) = cp.db.delete_application(id, &events).await? else {
         return Err(ApiError::not_found(format!("application {id} not found")));
     };
     // The OAuth clients go too, which revokes their tokens at the key managers.
-    crate::keys::delete_clients(&cp, &id, &keys).await;
-    Ok(StatusCode::OK.into_response())
+    crate::keys::delete_clients(cp, id, &keys).await;
+    Ok(())
 }
 
 fn sub_json(s: &SubscriptionRecord, api: Option<&ApiRecord>) -> Value {

@@ -8,7 +8,9 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod admin_ops;
 mod apikeys;
+mod archive;
 mod auth;
 mod categories;
 mod devportal;
@@ -354,7 +356,14 @@ impl ControlPlane {
                     .merge(categories::devportal_routes())
                     .merge(docs::devportal_routes()),
             )
-            .nest("/api/am/admin/v4", admin::routes().merge(keys::admin_routes()).merge(settings::admin_routes()).merge(categories::admin_routes()))
+            .nest(
+                "/api/am/admin/v4",
+                admin::routes()
+                    .merge(admin_ops::routes())
+                    .merge(keys::admin_routes())
+                    .merge(settings::admin_routes())
+                    .merge(categories::admin_routes()),
+            )
             .nest("/internal/data/v1", internal::routes())
             .route("/api/am/publisher/v4/swagger.yaml", axum::routing::get(|| async { yaml(spec::PUBLISHER_DOC) }))
             .route("/api/am/devportal/v3/swagger.yaml", axum::routing::get(|| async { yaml(spec::DEVPORTAL_DOC) }))

@@ -9,7 +9,7 @@ use apim_wire::SubscriptionStatus;
 use apim_wire::hub::EventKind;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -43,8 +43,9 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/throttling-policies/{policy_level}/{policy_name}", get(crate::throttling::publisher_one))
         .route("/apis/{api_id}/subscription-policies", get(subscription_policies))
         .route("/apis/{api_id}/resource-paths", get(resource_paths))
-        .route("/apis/import-openapi", post(import_openapi))
-        .route("/apis/validate-openapi", post(validate_openapi))
+        // Room for a definition archive (`archive::ARCHIVE_MAX`) and the form around it.
+        .route("/apis/import-openapi", post(import_openapi).layer(DefaultBodyLimit::max(crate::archive::ARCHIVE_MAX + (64 << 10))))
+        .route("/apis/validate-openapi", post(validate_openapi).layer(DefaultBodyLimit::max(crate::archive::ARCHIVE_MAX + (64 << 10))))
         .route("/apis/validate", post(validate_api))
         .route("/apis/validate-endpoint", post(validate_endpoint))
         .route("/apis/copy-api", post(copy_api))
@@ -624,7 +625,18 @@ async fn form_fields(
             Err(e) => return Err(ApiError::bad_request(format!("malformed multipart body: {e}"))),
         };
         let name = field.name().unwrap_or("").to_string();
-        let text = field.text().await.map_err(|e| ApiError::field(&name, format!("unreadable: {e}")))?;
+        let (file_name, content_type) = (field.file_name().map(str::to_string), field.content_type().map(str::to_string));
+        let bytes = field.bytes().await.map_err(|e| ApiError::field(&name, format!("unreadable: {e}")))?;
+        // A definition may come as a ZIP archive with the files it references; it is unpacked into one document.
+        if name == "file" && crate::archive::is_zip(file_name.as_deref(), content_type.as_deref(), &bytes) {
+            let doc = tokio::task::spawn_blocking(move || crate::archive::definition(&bytes))
+                .await
+                .map_err(|e| ApiError::unavailable(format!("unpacking the archive failed: {e}")))??;
+            out.insert(name, doc.to_string());
+            continue;
+        }
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|_| ApiError::field(&name, "is not UTF-8 text (a definition is JSON or YAML, or a ZIP archive holding one)"))?;
         out.insert(name, text);
     }
     Ok(out)

@@ -1,7 +1,8 @@
 //! API lists and search with WSO2's query syntax: `GET /apis` and `GET /search` on the Publisher and the
 //! DevPortal, the DevPortal's `GET /tags`, and its application list (`ApplicationInfo`, paged the same way). A query is terms separated by spaces, `key:value` (`name:`,
-//! `context:`, `version:`, `provider:`, `status:`, `tag:`, `api-category:`, `type:`, `content:`) or a bare word
-//! (content search); a value may be quoted to hold spaces. Everything is filtered and paged in SQL
+//! `context:`, `version:`, `provider:`, `status:`, `tag:`, `api-category:`, `type:`, `content:`, or any other
+//! name for an additional property, `environment:preprod`, as WSO2 reads it) or a bare word (content search); a
+//! value may be quoted to hold spaces. Everything is filtered and paged in SQL
 //! (`apim_store::SearchStore`), so a page costs two queries whatever the number of APIs.
 
 use std::collections::HashMap;
@@ -72,7 +73,18 @@ pub(crate) fn parse_query(q: &str) -> Result<Vec<ApiTerm>> {
                 states.push(state.as_str().to_string());
                 continue;
             }
-            _ => return Err(ApiError::field("query", format!("unknown search term `{token}`: use {KEYS}"))),
+            // Words WSO2 reserves (no property may be named so) whose searches this server does not offer.
+            "description" | "subcontext" | "doc" | "lcstate" | "tags" => {
+                return Err(ApiError::field("query", format!("unknown search term `{token}`: use {KEYS}, or property:value")));
+            }
+            // Any other `key:value` is WSO2's search by an additional property (`environment:preprod`).
+            _ if property_name(&key) => ApiTerm::Property { name: key, value },
+            _ => {
+                return Err(ApiError::field(
+                    "query",
+                    format!("unknown search term `{token}`: use {KEYS}, or property:value with a property's name"),
+                ));
+            }
         };
         terms.push(term);
     }
@@ -80,6 +92,11 @@ pub(crate) fn parse_query(q: &str) -> Result<Vec<ApiTerm>> {
         terms.push(ApiTerm::Status(states));
     }
     Ok(terms)
+}
+
+/// Whether `key` can be an additional property's name: not empty, and no quote, wildcard or control character.
+fn property_name(key: &str) -> bool {
+    !key.is_empty() && key.chars().count() <= 255 && !key.chars().any(|c| c.is_control() || matches!(c, '"' | '*' | '%'))
 }
 
 /// The query split at spaces outside double quotes.
@@ -594,11 +611,16 @@ mod tests {
         );
         assert_eq!(parse_query(r#""two words""#).expect("quoted"), vec![ApiTerm::Content("two words".into())]);
         assert_eq!(parse_query("   ").expect("blank"), vec![]);
-        for bad in ["colour:red", "name:", r#"name:"open"#, "status:sleeping", r#"name:"""#] {
+        // WSO2's property search: any other key names a property (compared without regard to case).
+        assert_eq!(
+            parse_query("Environment:PreProd name:x").expect("property"),
+            vec![ApiTerm::Property { name: "environment".into(), value: "PreProd".into() }, ApiTerm::Name("x".into())]
+        );
+        for bad in ["doc:red", "name:", r#"name:"open"#, "status:sleeping", r#"name:"""#, ":red", "col*r:red", "colour:"] {
             let e = parse_query(bad).expect_err(bad);
             assert_eq!(e.fields[0].0, "query", "{bad}");
         }
-        assert!(parse_query("colour:red").expect_err("unknown").description.contains("colour:red"));
+        assert!(parse_query("subcontext:/x").expect_err("unknown").description.contains("subcontext:/x"));
     }
 
     #[test]

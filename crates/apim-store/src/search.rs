@@ -33,6 +33,11 @@ pub enum ApiTerm {
     Type(String),
     /// A case-insensitive part of anything the API's document says (and, in the Publisher, its documents).
     Content(String),
+    /// An additional (custom) property: its name and value, both without regard to case. The DevPortal matches
+    /// only properties marked `display`, the ones it shows.
+    Property { name: String, value: String },
+    /// The API names this key manager in its `keyManagers` (exactly; `all` is not counted).
+    KeyManager(String),
 }
 
 /// Who is searching, which decides the APIs they may see.
@@ -152,6 +157,14 @@ pub trait SearchStore: Send + Sync {
         limit: i64,
         offset: i64,
     ) -> impl Future<Output = Result<(Vec<DocumentHit>, i64), StoreError>> + Send;
+    /// One page of the applications with keys from a key manager known by any of `key_managers` (its names), by
+    /// name, and how many there are in all.
+    fn applications_with_keys_from(
+        &self,
+        key_managers: &[&str],
+        limit: i64,
+        offset: i64,
+    ) -> impl Future<Output = Result<(Vec<ApplicationRecord>, i64), StoreError>> + Send;
     /// How many APIs name each API category, by the category's name in lower case.
     fn category_usage(&self) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
     /// The APIs whose name is `name` or whose context is `context`, both compared without regard to case (at
@@ -246,6 +259,8 @@ fn contains_pattern(text: &str) -> String {
 /// A WHERE clause and its string parameters, numbered for PostgreSQL or `?` for the others.
 struct Clauses {
     pg: bool,
+    /// MariaDB/MySQL, whose JSON functions differ from SQLite's.
+    mysql: bool,
     /// Whether content search reaches into the APIs' documents (the Publisher's, which sees every document).
     documents: bool,
     parts: Vec<String>,
@@ -253,6 +268,10 @@ struct Clauses {
 }
 
 impl Clauses {
+    fn new(db: &Db, documents: bool) -> Clauses {
+        Clauses { pg: matches!(db, Db::Postgres(_)), mysql: matches!(db, Db::MySql(_)), documents, parts: Vec::new(), binds: Vec::new() }
+    }
+
     fn ph(&mut self, value: String) -> String {
         self.binds.push(value);
         if self.pg { format!("${}", self.binds.len()) } else { "?".into() }
@@ -267,6 +286,32 @@ impl Clauses {
         } else {
             // SQLite's json_remove and MariaDB's JSON_REMOVE alike; a path that is not there changes nothing.
             "JSON_REMOVE(a.document, '$.endpointConfig.endpoint_security', '$.endpointConfig.amznSecretKey')"
+        }
+    }
+
+    /// An API has a property of this name and value (compared in lower case); `display` only: one the DevPortal
+    /// shows. Read from the document's `additionalProperties` list with the dialect's JSON functions.
+    fn property(&mut self, name: &str, value: &str, display: bool) -> String {
+        let (n, v) = (self.ph(name.to_lowercase()), self.ph(value.to_lowercase()));
+        if self.pg {
+            let shown = if display { " AND p.item -> 'display' = 'true'::jsonb" } else { "" };
+            format!(
+                "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(a.document::jsonb -> 'additionalProperties') = 'array' \
+                 THEN a.document::jsonb -> 'additionalProperties' ELSE '[]'::jsonb END) AS p(item) \
+                 WHERE LOWER(p.item ->> 'name') = {n} AND LOWER(p.item ->> 'value') = {v}{shown})"
+            )
+        } else if self.mysql {
+            let shown = if display { " AND p.d = 'true'" } else { "" };
+            format!(
+                "EXISTS (SELECT 1 FROM JSON_TABLE(a.document, '$.additionalProperties[*]' COLUMNS (n VARCHAR(1024) PATH '$.name', \
+                 v VARCHAR(4096) PATH '$.value', d VARCHAR(8) PATH '$.display')) AS p WHERE LOWER(p.n) = {n} AND LOWER(p.v) = {v}{shown})"
+            )
+        } else {
+            let shown = if display { " AND json_extract(p.value, '$.display') = 1" } else { "" };
+            format!(
+                "EXISTS (SELECT 1 FROM json_each(a.document, '$.additionalProperties') AS p WHERE p.type = 'object' \
+                 AND LOWER(json_extract(p.value, '$.name')) = {n} AND LOWER(json_extract(p.value, '$.value')) = {v}{shown})"
+            )
         }
     }
 
@@ -297,6 +342,20 @@ impl Clauses {
                 )
             }
             ApiTerm::Content(v) => format!("LOWER({}) LIKE {} ESCAPE '!'", self.searchable(), self.ph(contains_pattern(v))),
+            // `documents` is the Publisher, which sees every property.
+            ApiTerm::Property { name, value } => self.property(name, value, !self.documents),
+            ApiTerm::KeyManager(name) => {
+                let n = self.ph(name.clone());
+                if self.pg {
+                    format!(
+                        "(jsonb_typeof(a.document::jsonb -> 'keyManagers') = 'array' AND a.document::jsonb -> 'keyManagers' @> jsonb_build_array({n}::text))"
+                    )
+                } else if self.mysql {
+                    format!("COALESCE(JSON_CONTAINS(a.document, JSON_QUOTE({n}), '$.keyManagers'), 0) = 1")
+                } else {
+                    format!("EXISTS (SELECT 1 FROM json_each(a.document, '$.keyManagers') AS k WHERE k.type = 'text' AND k.value = {n})")
+                }
+            }
         };
         self.parts.push(part);
     }
@@ -337,7 +396,7 @@ impl Clauses {
 impl SearchStore for Db {
     async fn search_apis(&self, search: &ApiSearch<'_>, limit: i64, offset: i64) -> Result<(Vec<ApiRecord>, i64), StoreError> {
         let documents = matches!(search.audience, Audience::Publisher);
-        let mut c = Clauses { pg: matches!(self, Db::Postgres(_)), documents, parts: Vec::new(), binds: Vec::new() };
+        let mut c = Clauses::new(self, documents);
         for t in &search.terms {
             c.term(t);
         }
@@ -387,8 +446,8 @@ impl SearchStore for Db {
     }
 
     async fn tags(&self, audience: Audience<'_>) -> Result<Vec<(String, i64)>, StoreError> {
-        let mut c =
-            Clauses { pg: matches!(self, Db::Postgres(_)), documents: false, parts: vec!["t.kind = 'tag'".into()], binds: Vec::new() };
+        let mut c = Clauses::new(self, false);
+        c.parts.push("t.kind = 'tag'".into());
         c.audience(audience);
         // One spelling per tag (the smallest), counted once per API.
         let sql = format!(
@@ -415,7 +474,7 @@ impl SearchStore for Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<(ApplicationRecord, i64)>, i64), StoreError> {
-        let mut c = Clauses { pg: matches!(self, Db::Postgres(_)), documents: false, parts: Vec::new(), binds: Vec::new() };
+        let mut c = Clauses::new(self, false);
         if let Some(owner) = search.owner {
             let owner = c.ph(owner.to_string());
             c.parts.push(format!("p.owner = {owner}"));
@@ -474,7 +533,7 @@ impl SearchStore for Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<SubscriptionRow>, i64), StoreError> {
-        let mut c = Clauses { pg: matches!(self, Db::Postgres(_)), documents: false, parts: Vec::new(), binds: Vec::new() };
+        let mut c = Clauses::new(self, false);
         for (column, value) in [("s.application_id", search.application_id), ("s.api_id", search.api_id), ("p.owner", search.owner)] {
             if let Some(v) = value {
                 let ph = c.ph(v.to_string());
@@ -535,7 +594,7 @@ impl SearchStore for Db {
     }
 
     async fn search_documents(&self, words: &[String], limit: i64, offset: i64) -> Result<(Vec<DocumentHit>, i64), StoreError> {
-        let mut c = Clauses { pg: matches!(self, Db::Postgres(_)), documents: false, parts: Vec::new(), binds: Vec::new() };
+        let mut c = Clauses::new(self, false);
         for w in words {
             let (dto, text) = (c.ph(contains_pattern(w)), c.ph(contains_pattern(w)));
             c.parts.push(format!("(LOWER(d.document) LIKE {dto} ESCAPE '!' OR LOWER(d.inline_text) LIKE {text} ESCAPE '!')"));
@@ -571,6 +630,54 @@ impl SearchStore for Db {
                     };
                     out.push(DocumentHit { document, api_name: r.try_get(6)?, api_version: r.try_get(7)?, api_provider: r.try_get(8)? });
                 }
+            }
+            Ok((out, total))
+        })
+    }
+
+    async fn applications_with_keys_from(
+        &self,
+        key_managers: &[&str],
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<ApplicationRecord>, i64), StoreError> {
+        if key_managers.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let mut c = Clauses::new(self, false);
+        let names: Vec<String> = key_managers.iter().map(|k| c.ph(k.to_string())).collect();
+        let where_ = format!(
+            " WHERE EXISTS (SELECT 1 FROM am_key_mapping k WHERE k.application_id = p.id AND k.key_manager IN ({}))",
+            names.join(", ")
+        );
+        let count_sql = format!("SELECT COUNT(*) FROM am_application p{where_}");
+        let page_sql = format!(
+            "SELECT p.id, p.name, p.owner, p.throttling_policy, p.token_type, p.document, p.created_at \
+             FROM am_application p{where_} ORDER BY p.name, p.owner, p.id LIMIT {} OFFSET {}",
+            limit.max(0),
+            offset.max(0)
+        );
+        per_backend!(self, |p| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(count_sql.clone()));
+            for b in &c.binds {
+                q = q.bind(b.clone());
+            }
+            let total: i64 = q.fetch_one(p).await?.try_get(0)?;
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(page_sql.clone()));
+            for b in &c.binds {
+                q = q.bind(b.clone());
+            }
+            let mut out = Vec::new();
+            for r in q.fetch_all(p).await? {
+                out.push(ApplicationRecord {
+                    id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    owner: r.try_get(2)?,
+                    throttling_policy: r.try_get(3)?,
+                    token_type: r.try_get(4)?,
+                    document: r.try_get(5)?,
+                    created_at: r.try_get(6)?,
+                });
             }
             Ok((out, total))
         })

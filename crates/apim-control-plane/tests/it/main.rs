@@ -9,6 +9,7 @@ use apim_test_support::db::{Backend, TestDb};
 use apim_test_support::{TempDir, http};
 
 mod hub;
+mod imports_and_admin;
 mod keymanagers;
 mod lossless;
 mod portal;
@@ -249,7 +250,7 @@ async fn suite(db: Db) {
     assert_eq!(cp.call("POST", "/apis", "creator", Some(pizza("Other", "/pizzashack"))).await.status, 409, "context + version taken");
     assert_eq!(cp.call("GET", "/apis/no-such-id", "creator", None).await.status, 404);
     assert_eq!(cp.call("GET", "/apis?limit=-1", "creator", None).await.json()["error"][0]["message"], "limit");
-    assert_eq!(cp.call("GET", "/apis?query=colour:red", "creator", None).await.json()["error"][0]["message"], "query");
+    assert_eq!(cp.call("GET", "/apis?query=doc:red", "creator", None).await.json()["error"][0]["message"], "query");
     let mut renamed = pizza("Renamed", "/pizzashack");
     renamed["id"] = json!(id);
     assert_eq!(cp.call("PUT", &format!("/apis/{id}"), "creator", Some(renamed)).await.json()["error"][0]["message"], "name");

@@ -207,19 +207,17 @@ pub(crate) async fn search_and_lists(cp: &Cp) {
         ("/apis?limit=10001", "limit"),
         ("/apis?sortBy=colour", "sortBy"),
         ("/apis?sortOrder=sideways", "sortOrder"),
-        ("/apis?query=colour:red", "query"),
+        ("/apis?query=doc:red", "query"),
         ("/apis?query=name:%22open", "query"),
         ("/apis?query=status:sleeping", "query"),
-        ("/search?query=colour:red", "query"),
+        ("/search?query=doc:red", "query"),
         ("/search?offset=-1", "offset"),
     ] {
         let r = cp.call("GET", path, "creator", None).await;
         assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some(field)), "{path}: {}", r.body);
     }
     assert!(
-        cp.call("GET", "/apis?query=colour:red", "creator", None).await.json()["description"]
-            .as_str()
-            .is_some_and(|d| d.contains("colour:red"))
+        cp.call("GET", "/apis?query=doc:red", "creator", None).await.json()["description"].as_str().is_some_and(|d| d.contains("doc:red"))
     );
     assert_eq!(cp.call("GET", "/search?query=tag:food", "subscriber", None).await.status, 403);
 
@@ -248,7 +246,7 @@ pub(crate) async fn search_and_lists(cp: &Cp) {
     let page = raw(cp, "GET", "/api/am/devportal/v3/apis?limit=1", None, "").await.json();
     assert_eq!(page["count"], 1);
     assert!(page["pagination"]["total"].as_i64().is_some_and(|t| t >= 2), "{page}");
-    for path in ["/apis?limit=-1", "/apis?offset=-1", "/apis?query=colour:red", "/search?limit=x", "/tags?limit=-1"] {
+    for path in ["/apis?limit=-1", "/apis?offset=-1", "/apis?query=doc:red", "/search?limit=x", "/tags?limit=-1"] {
         let r = raw(cp, "GET", &format!("/api/am/devportal/v3{path}"), None, "").await;
         assert_eq!(r.status, 400, "{path}: {}", r.body);
     }
