@@ -211,7 +211,7 @@ async fn get_swagger(
 async fn subscription_policies(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
     let who = cp.optional_principal(&headers).await?;
     let api = visible_api(&cp, &id, who.as_ref()).await?;
-    Ok(Json(crate::throttling::of_api(&cp, crate::throttling::Portal::DevPortal, &api).await?).into_response())
+    Ok(Json(crate::throttling::of_api(&cp, crate::throttling::Portal::DevPortal, &api, who.as_ref()).await?).into_response())
 }
 
 fn app_json(app: &ApplicationRecord, keys: &[KeyMapping], subscriptions: usize) -> Value {
@@ -399,6 +399,18 @@ fn sub_event(kind: EventKind, s: &SubscriptionRecord) -> EventDraft {
     )
 }
 
+/// A plan the caller's roles are not permitted (the policy's `permissions`, as the DevPortal's policy lists hide
+/// it) is refused, naming `field`.
+async fn check_permitted(cp: &ControlPlane, who: &Principal, field: &str, policy: &str) -> Result<()> {
+    let plan = cp.db.policies("subscription").await?.into_iter().find(|(n, _)| n == policy);
+    let doc: Value = plan.and_then(|(_, d)| serde_json::from_str(&d).ok()).unwrap_or(Value::Null);
+    if crate::throttling::permitted(&doc, Some(who)) {
+        Ok(())
+    } else {
+        Err(ApiError::field(field, format!("`{policy}` is not permitted to user {}", who.username)))
+    }
+}
+
 async fn subscribe_one(cp: &ControlPlane, who: &Principal, v: &Value) -> Result<(SubscriptionRecord, ApiRecord)> {
     let o = v.as_object().ok_or_else(|| ApiError::bad_request("a subscription must be a JSON object"))?;
     let api_id = o.get("apiId").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| ApiError::field("apiId", "is required"))?;
@@ -423,6 +435,7 @@ async fn subscribe_one(cp: &ControlPlane, who: &Principal, v: &Value) -> Result<
     if !tiers.contains(&policy) {
         return Err(ApiError::field("throttlingPolicy", format!("`{policy}` is not offered by this API (offered: {})", tiers.join(", "))));
     }
+    check_permitted(cp, who, "throttlingPolicy", policy).await?;
     let sub = SubscriptionRecord {
         id: uuid::Uuid::new_v4().to_string(),
         api_id: api.id.clone(),
@@ -517,10 +530,11 @@ async fn change_plan(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pa
     let doc: Value = serde_json::from_str(&api.document).unwrap_or(Value::Null);
     let tiers: Vec<&str> =
         doc.get("policies").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let field = if plan("requestedThrottlingPolicy").is_some() { "requestedThrottlingPolicy" } else { "throttlingPolicy" };
     if !tiers.contains(&policy) {
-        let field = if plan("requestedThrottlingPolicy").is_some() { "requestedThrottlingPolicy" } else { "throttlingPolicy" };
         return Err(ApiError::field(field, format!("`{policy}` is not offered by this API (offered: {})", tiers.join(", "))));
     }
+    check_permitted(cp.as_ref(), &who, field, policy).await?;
     let changed = SubscriptionRecord { policy: policy.to_string(), ..s };
     if !cp.db.set_subscription_policy(&id, policy, &[sub_event(EventKind::SubscriptionsUpdate, &changed)]).await? {
         return Err(ApiError::not_found(format!("subscription {id} not found")));

@@ -590,7 +590,7 @@ async fn deployments(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pa
 async fn subscription_policies(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
     cp.principal(&headers).await?.require(VIEW)?;
     let api = api_or_404(&cp, &id).await?;
-    Ok(ok(crate::throttling::of_api(&cp, crate::throttling::Portal::Publisher, &api).await?))
+    Ok(ok(crate::throttling::of_api(&cp, crate::throttling::Portal::Publisher, &api, None).await?))
 }
 
 /// `GET /apis/{apiId}/resource-paths`: one page of the API's operations as WSO2's `ResourcePathList`; an

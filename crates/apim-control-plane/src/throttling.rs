@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use crate::ControlPlane;
+use crate::auth::Principal;
 use crate::error::{ApiError, Result};
 
 /// Which API answers: the two `ThrottlingPolicy` schemas differ in a few fields and in the levels they list.
@@ -93,6 +94,20 @@ pub(crate) fn policy_json(portal: Portal, level: &str, name: &str, d: &Value) ->
     Value::Object(o)
 }
 
+/// Whether a policy's `permissions` (Admin's `SubscriptionThrottlePolicyPermission`) let the caller see and
+/// subscribe with it, as WSO2's tier permissions do: `ALLOW` names the only roles that may, `DENY` roles that may
+/// not; no roles, or no permissions, let everyone.
+pub(crate) fn permitted(d: &Value, who: Option<&Principal>) -> bool {
+    let Some(p) = d.get("permissions").filter(|p| p.is_object()) else { return true };
+    let roles: Vec<&str> = p.get("roles").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+    if roles.is_empty() {
+        return true;
+    }
+    let holds = who.is_some_and(|w| w.roles().iter().any(|r| roles.contains(&r.as_str())));
+    let deny = p.get("permissionType").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("DENY"));
+    if deny { !holds } else { holds }
+}
+
 /// `FREE` or `COMMERCIAL`: the policy's billing plan (only subscription policies have one).
 pub(crate) fn tier_plan(d: &Value) -> &str {
     d.get("billingPlan").and_then(Value::as_str).unwrap_or("FREE")
@@ -136,11 +151,26 @@ async fn stored(cp: &ControlPlane, level: &str) -> Result<Vec<(String, Value)>> 
     Ok(cp.db.policies(level).await?.into_iter().map(|(n, d)| (n, serde_json::from_str(&d).unwrap_or_else(|_| json!({})))).collect())
 }
 
+/// [`stored`], less what the DevPortal's caller is not permitted (the Publisher shows every policy).
+async fn shown(cp: &ControlPlane, portal: Portal, level: &str, who: Option<&Principal>) -> Result<Vec<(String, Value)>> {
+    let mut all = stored(cp, level).await?;
+    if portal == Portal::DevPortal {
+        all.retain(|(_, d)| permitted(d, who));
+    }
+    Ok(all)
+}
+
 /// `GET /throttling-policies/{policyLevel}` of either portal: one page, in WSO2's list shape.
-pub(crate) async fn list(cp: &ControlPlane, portal: Portal, level: &str, p: &HashMap<String, String>) -> Result<Response> {
+pub(crate) async fn list(
+    cp: &ControlPlane,
+    portal: Portal,
+    level: &str,
+    p: &HashMap<String, String>,
+    who: Option<&Principal>,
+) -> Result<Response> {
     let level = portal.level(level)?;
     let page = crate::search::Page::of(p)?;
-    let all = stored(cp, level).await?;
+    let all = shown(cp, portal, level, who).await?;
     let total = all.len() as i64;
     let list: Vec<Value> = page.slice(all).map(|(name, d)| policy_json(portal, level, &name, &d)).collect();
     Ok(Json(crate::search::Listing::new(list, page.pagination(&format!("/throttling-policies/{level}"), &[], total))).into_response())
@@ -148,18 +178,18 @@ pub(crate) async fn list(cp: &ControlPlane, portal: Portal, level: &str, p: &Has
 
 /// `GET /throttling-policies/{policyLevel}/{policyName}` of either portal (the DevPortal calls the name
 /// `policyId`).
-pub(crate) async fn one(cp: &ControlPlane, portal: Portal, level: &str, name: &str) -> Result<Response> {
+pub(crate) async fn one(cp: &ControlPlane, portal: Portal, level: &str, name: &str, who: Option<&Principal>) -> Result<Response> {
     let level = portal.level(level)?;
-    let found = stored(cp, level).await?.into_iter().find(|(n, _)| n == name);
+    let found = shown(cp, portal, level, who).await?.into_iter().find(|(n, _)| n == name);
     let (name, d) = found.ok_or_else(|| ApiError::not_found(format!("{level} throttling policy `{name}` not found")))?;
     Ok(Json(policy_json(portal, level, &name, &d)).into_response())
 }
 
 /// The subscription policies an API offers (its `policies`), in the API's order, as full `ThrottlingPolicy`
-/// objects; a name no policy has any more is left out.
-pub(crate) async fn of_api(cp: &ControlPlane, portal: Portal, api: &ApiRecord) -> Result<Vec<Value>> {
+/// objects; a name no policy has any more, or one the DevPortal's caller is not permitted, is left out.
+pub(crate) async fn of_api(cp: &ControlPlane, portal: Portal, api: &ApiRecord, who: Option<&Principal>) -> Result<Vec<Value>> {
     let doc: Value = serde_json::from_str(&api.document).unwrap_or(Value::Null);
-    let all = stored(cp, "subscription").await?;
+    let all = shown(cp, portal, "subscription", who).await?;
     let mut out = Vec::new();
     for tier in doc.get("policies").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
         if let Some((name, d)) = all.iter().find(|(n, _)| n == tier) {
@@ -178,7 +208,7 @@ pub(crate) async fn publisher_list(
     Query(p): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     cp.principal(&headers).await?.require(crate::publisher::VIEW)?;
-    list(&cp, Portal::Publisher, &level, &p).await
+    list(&cp, Portal::Publisher, &level, &p, None).await
 }
 
 pub(crate) async fn publisher_one(
@@ -187,7 +217,7 @@ pub(crate) async fn publisher_one(
     Path((level, name)): Path<(String, String)>,
 ) -> Result<Response> {
     cp.principal(&headers).await?.require(crate::publisher::VIEW)?;
-    one(&cp, Portal::Publisher, &level, &name).await
+    one(&cp, Portal::Publisher, &level, &name, None).await
 }
 
 pub(crate) async fn devportal_list(
@@ -196,8 +226,8 @@ pub(crate) async fn devportal_list(
     Path(level): Path<String>,
     Query(p): Query<HashMap<String, String>>,
 ) -> Result<Response> {
-    cp.principal(&headers).await?;
-    list(&cp, Portal::DevPortal, &level, &p).await
+    let who = cp.principal(&headers).await?;
+    list(&cp, Portal::DevPortal, &level, &p, Some(&who)).await
 }
 
 pub(crate) async fn devportal_one(
@@ -205,6 +235,6 @@ pub(crate) async fn devportal_one(
     headers: HeaderMap,
     Path((level, name)): Path<(String, String)>,
 ) -> Result<Response> {
-    cp.principal(&headers).await?;
-    one(&cp, Portal::DevPortal, &level, &name).await
+    let who = cp.principal(&headers).await?;
+    one(&cp, Portal::DevPortal, &level, &name, Some(&who)).await
 }

@@ -260,6 +260,52 @@ async fn suite(db: Db) {
     assert_eq!(cp.portal("DELETE", &format!("/subscriptions/{sub}"), "subscriber", None).await.status, 200);
     assert_eq!(cp.admin("GET", &one_policy, "admin", None).await.json()["subscriberCount"], 0);
     assert_eq!(count(&cp.admin("GET", "/throttling/policies/subscription", "admin", None).await.json()), 0);
+
+    // A plan denied to a role: the DevPortal neither shows it to that role's users nor takes it from them.
+    let staff = json!({"policyName": "Staff", "permissions": {"permissionType": "DENY", "roles": ["Internal/subscriber"]},
+        "defaultLimit": {"type": "EVENTCOUNTLIMIT", "eventCount": {"timeUnit": "hour", "unitTime": 2, "eventCount": 30}}});
+    assert_eq!(cp.admin("POST", "/throttling/policies/subscription", "admin", Some(staff)).await.status, 201);
+    let mut body = crate::pizza("Staffed", "/staffed");
+    body["policies"] = json!(["Staff", "Unlimited"]);
+    let staffed = cp.call("POST", "/apis", "admin", Some(body)).await.json()["id"].as_str().expect("id").to_string();
+    let rev = cp.call("POST", &format!("/apis/{staffed}/revisions"), "admin", Some(json!({}))).await.json();
+    let path = format!("/apis/{staffed}/deploy-revision?revisionId={}", rev["id"].as_str().expect("revision"));
+    assert_eq!(cp.call("POST", &path, "admin", Some(json!([{"name": "Default"}]))).await.status, 201);
+    assert_eq!(cp.call("POST", &format!("/apis/change-lifecycle?action=Publish&apiId={staffed}"), "admin", None).await.status, 200);
+    let names = |v: Value| -> Vec<String> {
+        let list = if v.is_array() { v } else { v["list"].clone() };
+        list.as_array().expect("list").iter().filter_map(|p| p["name"].as_str().map(str::to_string)).collect()
+    };
+    assert!(!names(cp.portal("GET", "/throttling-policies/subscription", "subscriber", None).await.json()).contains(&"Staff".into()));
+    let seen = cp.portal("GET", "/throttling-policies/subscription", "admin", None).await.json();
+    let s = by_name(&seen["list"], "name", "Staff");
+    assert_eq!(
+        (&s["throttlingPolicyPermissions"], &s["quotaPolicyType"], &s["requestCount"], &s["unitTime"], &s["timeUnit"]),
+        (&json!({"type": "deny", "roles": ["Internal/subscriber"]}), &json!("REQUESTCOUNT"), &json!(30), &json!(2), &json!("hour"))
+    );
+    assert_eq!(cp.portal("GET", "/throttling-policies/subscription/Staff", "subscriber", None).await.status, 404);
+    assert_eq!(cp.portal("GET", "/throttling-policies/subscription/Staff", "admin", None).await.status, 200);
+    assert!(names(cp.call("GET", "/throttling-policies/subscription", "creator", None).await.json()).contains(&"Staff".into()));
+    let plans = format!("/apis/{staffed}/subscription-policies");
+    assert_eq!(names(cp.portal("GET", &plans, "subscriber", None).await.json()), ["Unlimited"]);
+    assert_eq!(names(cp.portal("GET", &plans, "admin", None).await.json()), ["Staff", "Unlimited"]);
+    let r = cp
+        .portal("POST", "/subscriptions", "subscriber", Some(json!({"apiId": staffed, "applicationId": app, "throttlingPolicy": "Staff"})))
+        .await;
+    assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some("throttlingPolicy")), "{}", r.body);
+    let r = cp
+        .portal(
+            "POST",
+            "/subscriptions",
+            "subscriber",
+            Some(json!({"apiId": staffed, "applicationId": app, "throttlingPolicy": "Unlimited"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let sub = r.json()["subscriptionId"].as_str().expect("subscription").to_string();
+    let change = json!({"applicationId": app, "requestedThrottlingPolicy": "Staff"});
+    let r = cp.portal("PUT", &format!("/subscriptions/{sub}"), "subscriber", Some(change)).await;
+    assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some("requestedThrottlingPolicy")), "{}", r.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
