@@ -76,6 +76,7 @@ macro_rules! migration_set {
             (7_i64, "token grant kind", include_str!(concat!("../migrations/", $dir, "/0007_token_aut.sql"))),
             (8_i64, "api labels", include_str!(concat!("../migrations/", $dir, "/0008_api_label.sql"))),
             (9_i64, "api content", include_str!(concat!("../migrations/", $dir, "/0009_api_content.sql"))),
+            (10_i64, "devops role", include_str!(concat!("../migrations/", $dir, "/0010_devops_role.sql"))),
         ]
     };
 }
