@@ -69,7 +69,8 @@ fn visible(api: &ApiRecord, who: Option<&Principal>) -> bool {
 /// (`endpointURLs` of the environments it is deployed to and shown in), its plans with their billing plans, the
 /// scopes its operations need, and the additional properties marked for display. A bounded number of reads
 /// (plans, deployments, environments, thumbnail, shared scopes when an operation names one the API does not list).
-async fn portal_api(cp: &ControlPlane, api: &ApiRecord) -> Result<Value> {
+/// Plans the caller is not permitted are left out, as the policy lists leave them out.
+async fn portal_api(cp: &ControlPlane, api: &ApiRecord, who: Option<&Principal>) -> Result<Value> {
     let d: Value = serde_json::from_str(&api.document).unwrap_or_else(|_| json!({}));
     let field = |k: &str| d.get(k).cloned().filter(|v| !v.is_null());
     let plans: HashMap<String, Value> =
@@ -80,6 +81,7 @@ async fn portal_api(cp: &ControlPlane, api: &ApiRecord) -> Result<Value> {
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
+        .filter(|t| plans.get(*t).is_none_or(|p| crate::throttling::permitted(p, who)))
         .map(|t| {
             let plan = plans.get(t);
             let mut tier = json!({"tierName": t, "tierPlan": plan.map_or("FREE", crate::throttling::tier_plan)});
@@ -181,7 +183,7 @@ pub(crate) async fn visible_api(cp: &ControlPlane, id: &str, who: Option<&Princi
 async fn get_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
     let who = cp.optional_principal(&headers).await?;
     let api = visible_api(&cp, &id, who.as_ref()).await?;
-    Ok(Json(portal_api(&cp, &api).await?).into_response())
+    Ok(Json(portal_api(&cp, &api, who.as_ref()).await?).into_response())
 }
 
 /// `GET /apis/{apiId}/swagger`: the API's definition (the Publisher's) with the gateway URLs of

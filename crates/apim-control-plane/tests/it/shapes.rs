@@ -289,6 +289,11 @@ async fn suite(db: Db) {
     let plans = format!("/apis/{staffed}/subscription-policies");
     assert_eq!(names(cp.portal("GET", &plans, "subscriber", None).await.json()), ["Unlimited"]);
     assert_eq!(names(cp.portal("GET", &plans, "admin", None).await.json()), ["Staff", "Unlimited"]);
+    let tiers = |v: Value| -> Vec<String> {
+        v["tiers"].as_array().expect("tiers").iter().filter_map(|t| t["tierName"].as_str().map(str::to_string)).collect()
+    };
+    assert_eq!(tiers(cp.portal("GET", &format!("/apis/{staffed}"), "subscriber", None).await.json()), ["Unlimited"]);
+    assert_eq!(tiers(cp.portal("GET", &format!("/apis/{staffed}"), "admin", None).await.json()), ["Staff", "Unlimited"]);
     let r = cp
         .portal("POST", "/subscriptions", "subscriber", Some(json!({"apiId": staffed, "applicationId": app, "throttlingPolicy": "Staff"})))
         .await;
