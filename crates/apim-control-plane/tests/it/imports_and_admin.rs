@@ -89,7 +89,10 @@ fn error_of(v: &Value) -> (&str, &str) {
 /// Definitions fetched from a URL: allowed hosts only, metadata and other private addresses refused.
 async fn from_urls(cp: &Cp) {
     let served = crate::PETSTORE_YAML.replace("title: Pet Store", "title: Served Pets");
-    let site = axum::Router::new().route("/petstore.yaml", axum::routing::get(move || std::future::ready(served.clone())));
+    let site = axum::Router::new()
+        .route("/petstore.yaml", axum::routing::get(move || std::future::ready(served.clone())))
+        // Beyond the 10 MiB a fetched definition may have.
+        .route("/huge.yaml", axum::routing::get(|| std::future::ready("#".repeat(11 << 20))));
     let allowed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let refused = tokio::net::TcpListener::bind("127.0.0.2:0").await.expect("bind");
     let (allowed_addr, refused_addr) = (allowed.local_addr().expect("addr"), refused.local_addr().expect("addr"));
@@ -118,6 +121,7 @@ async fn from_urls(cp: &Cp) {
         ("http://[::ffff:169.254.169.254]/latest".to_string(), "link-local"),
         ("http://10.1.2.3/openapi.yaml".to_string(), "private"),
         ("file:///etc/passwd".to_string(), "not an http"),
+        (format!("http://{allowed_addr}/huge.yaml"), "10 MiB at most"),
     ] {
         for op in ["/apis/import-openapi", "/apis/validate-openapi"] {
             let r = cp.multipart("POST", op, "creator", &[("url", &bad)]).await;
