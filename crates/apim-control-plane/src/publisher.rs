@@ -49,7 +49,10 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/apis/validate", post(validate_api))
         .route("/apis/validate-endpoint", post(validate_endpoint))
         .route("/apis/copy-api", post(copy_api))
-        .route("/apis/{api_id}/swagger", get(get_swagger).put(put_swagger))
+        .route(
+            "/apis/{api_id}/swagger",
+            get(get_swagger).put(put_swagger).layer(DefaultBodyLimit::max(crate::archive::ARCHIVE_MAX + (64 << 10))),
+        )
         .route("/subscriptions", get(list_subscriptions))
         .route("/subscriptions/block-subscription", post(block_subscription))
         .route("/subscriptions/unblock-subscription", post(unblock_subscription))

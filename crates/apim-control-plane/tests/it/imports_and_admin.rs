@@ -51,6 +51,10 @@ fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// A multipart POST to the Publisher API with one uploaded `file` (any bytes) and text fields; (status, JSON body).
 async fn upload(cp: &Cp, path: &str, file_name: &str, file: &[u8], fields: &[(&str, &str)]) -> (u16, Value) {
+    send_file(cp, "POST", path, file_name, file, fields).await
+}
+
+async fn send_file(cp: &Cp, method: &str, path: &str, file_name: &str, file: &[u8], fields: &[(&str, &str)]) -> (u16, Value) {
     let boundary = "apimzipboundary93c";
     let mut body = Vec::new();
     for (name, value) in fields {
@@ -66,7 +70,7 @@ async fn upload(cp: &Cp, path: &str, file_name: &str, file: &[u8], fields: &[(&s
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let addr = cp.base.trim_start_matches("http://");
     let head = format!(
-        "POST /api/am/publisher/v4{path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {}\r\ncontent-type: multipart/form-data; boundary={boundary}\r\n\
+        "{method} /api/am/publisher/v4{path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {}\r\ncontent-type: multipart/form-data; boundary={boundary}\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n",
         auth("creator"),
         body.len()
@@ -144,6 +148,17 @@ async fn from_archives(cp: &Cp) {
     let swagger = cp.call("GET", &format!("/apis/{id}/swagger"), "creator", None).await.json();
     let schema = &swagger["paths"]["/pets"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
     assert_eq!(schema["properties"]["name"]["maxLength"], 64, "the referenced file is inlined: {swagger}");
+    // A new definition for the API, from an archive too.
+    let longer = PET.replace("maxLength: 64", "maxLength: 128");
+    let next = zip_of(&[
+        ("openapi.json", serde_json::to_string(&serde_norway::from_str::<Value>(PETS).expect("yaml")).expect("json").as_bytes()),
+        ("schemas/pet.yaml", longer.as_bytes()),
+    ]);
+    let (status, put) = send_file(cp, "PUT", &format!("/apis/{id}/swagger"), "next.zip", &next, &[]).await;
+    assert_eq!(status, 200, "{put}");
+    let swagger = cp.call("GET", &format!("/apis/{id}/swagger"), "creator", None).await.json();
+    let schema = &swagger["paths"]["/pets"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+    assert_eq!(schema["properties"]["name"]["maxLength"], 128, "{swagger}");
 
     let bomb = zip_of(&[("openapi.yaml", PETS.as_bytes()), ("zeros.bin", &vec![0u8; 21 << 20])]);
     assert!(bomb.len() < 200_000, "a small archive: {}", bomb.len());
