@@ -128,6 +128,8 @@ async fn portal_api(cp: &ControlPlane, api: &ApiRecord, who: Option<&Principal>)
         "scopes": scopes_of(cp, &d).await?, "isSubscriptionAvailable": api.status == ApiStatus::Published,
         "categories": field("categories").unwrap_or(json!([])), "keyManagers": field("keyManagers").unwrap_or(json!(["all"])),
         "createdTime": (api.created_at * 1000).to_string(), "lastUpdatedTime": (api.updated_at * 1000).to_string(), "gatewayVendor": "wso2",
+        // The DevPortal is told only whether the API is monetized (its properties are the publisher's).
+        "monetization": {"enabled": d.pointer("/monetization/enabled").and_then(Value::as_bool).unwrap_or(false)},
     });
     for k in ["businessInformation", "advertiseInfo"] {
         if let Some(v) = field(k).filter(Value::is_object) {

@@ -109,6 +109,7 @@ async fn suite(db: Db) {
         ("keyManagers", json!(["all"])),
         ("categories", json!([])),
         ("isDefaultVersion", json!(true)),
+        ("monetization", json!({"enabled": false})),
     ] {
         assert_eq!(a[field], expected, "{field}");
     }
