@@ -769,14 +769,24 @@ async fn validate_endpoint(
     Ok(Json(json!({"statusCode": code, "statusMessage": message, "error": error})).into_response())
 }
 
+/// `POST /apis/validate-openapi[?returnContent=true]`: WSO2's `OpenAPIDefinitionValidationResponse`; with
+/// `returnContent`, the definition as read (fetched from `url`, or an archive's definition with its references
+/// inlined) comes back in `content`, which the Publisher shows before importing.
 async fn validate_openapi(
     State(cp): State<Arc<ControlPlane>>,
     headers: HeaderMap,
+    Query(p): Query<HashMap<String, String>>,
     multipart: std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response> {
     cp.principal(&headers).await?.require(CREATE)?;
+    let return_content = match p.get("returnContent").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(ApiError::field("returnContent", format!("`{other}` is not true or false"))),
+    };
     let fields = form_fields(multipart).await?;
     let (field, text) = definition_text(&cp, &fields).await?;
+    let content = return_content.then(|| text.clone());
     let text = text.as_str();
     let summary = match crate::openapi::parse(field, text).and_then(|doc| crate::openapi::summarize(field, &doc)) {
         Ok(s) => s,
@@ -786,8 +796,12 @@ async fn validate_openapi(
         }
     };
     let ops: Vec<Value> = summary.operations.iter().map(|(v, t)| json!({"target": t, "verb": v})).collect();
-    Ok(Json(json!({"isValid": true, "info": {"name": summary.title, "version": summary.version, "description": summary.description, "openAPIVersion": summary.spec_version,
-        "endpoints": summary.endpoint.into_iter().collect::<Vec<_>>(), "operations": ops}})).into_response())
+    let mut answer = json!({"isValid": true, "info": {"name": summary.title, "version": summary.version, "description": summary.description, "openAPIVersion": summary.spec_version,
+        "endpoints": summary.endpoint.into_iter().collect::<Vec<_>>(), "operations": ops}});
+    if let Some(c) = content {
+        answer["content"] = json!(c);
+    }
+    Ok(Json(answer).into_response())
 }
 
 async fn import_openapi(

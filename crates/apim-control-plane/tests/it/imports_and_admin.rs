@@ -114,6 +114,11 @@ async fn from_urls(cp: &Cp) {
         "{}",
         r.body
     );
+    assert!(r.json().get("content").is_none(), "content only when asked for: {}", r.body);
+    let r = cp.multipart("POST", "/apis/validate-openapi?returnContent=true", "creator", &[("url", &url)]).await;
+    assert!(r.json()["content"].as_str().is_some_and(|c| c.contains("title: Served Pets")), "{}", r.body);
+    let r = cp.multipart("POST", "/apis/validate-openapi?returnContent=maybe", "creator", &[("url", &url)]).await;
+    assert_eq!((r.status, error_of(&r.json()).0), (400, "returnContent"), "{}", r.body);
     let r = cp
         .multipart("POST", "/apis/import-openapi", "creator", &[("url", &url), ("additionalProperties", r#"{"context":"/served"}"#)])
         .await;
