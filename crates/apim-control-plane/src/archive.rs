@@ -5,8 +5,8 @@
 //!
 //! An archive is untrusted input, so everything is bounded: its size, its number of entries, the bytes it
 //! inflates to (counted as they are read, not as the headers claim: a zip bomb stops at the bound), the number
-//! of references resolved (a small archive whose files reference each other many times cannot expand without
-//! end), and their depth. Entry names with `..`, absolute paths, links and encrypted entries are refused, and so
+//! of references resolved and the size they expand the definition to (a small archive whose files reference
+//! each other, or one big file, many times cannot expand without end), and their depth. Entry names with `..`, absolute paths, links and encrypted entries are refused, and so
 //! is a `$ref` that leaves the archive or names a URL. Each refusal is a 400 naming `file` and the problem.
 
 use std::collections::HashMap;
@@ -26,6 +26,9 @@ const INFLATED_MAX: u64 = 20 << 20;
 const REFS_MAX: usize = 10_000;
 /// The deepest chain of references followed.
 const DEPTH_MAX: usize = 64;
+/// The largest definition references may expand to (its JSON text, about): a big file referenced many times
+/// would otherwise be copied each time.
+const EXPANDED_MAX: usize = 20 << 20;
 /// The names the definition itself may have, in the order they are looked for.
 const MASTER_NAMES: [&str; 6] = ["openapi.yaml", "openapi.yml", "openapi.json", "swagger.yaml", "swagger.yml", "swagger.json"];
 
@@ -48,7 +51,7 @@ pub fn definition(bytes: &[u8]) -> Result<Value> {
     }
     let files = unpack(bytes)?;
     let master = master_of(&files)?;
-    let mut bundler = Bundler { files: &files, parsed: HashMap::new(), resolved: 0 };
+    let mut bundler = Bundler { files: &files, parsed: HashMap::new(), resolved: 0, size: 0 };
     let doc = bundler.document(&master)?.clone();
     bundler.inline(doc, &master, &mut vec![master.clone()], true)
 }
@@ -152,6 +155,8 @@ struct Bundler<'a> {
     files: &'a HashMap<String, String>,
     parsed: HashMap<String, Value>,
     resolved: usize,
+    /// The bytes of JSON text the definition has expanded to so far (about).
+    size: usize,
 }
 
 impl Bundler<'_> {
@@ -168,6 +173,14 @@ impl Bundler<'_> {
     /// definition itself (`master`) a local `#/...` reference stays; in another file it points into that file, so
     /// it is inlined too. `chain` holds the references being followed, to refuse a cycle.
     fn inline(&mut self, node: Value, base: &str, chain: &mut Vec<String>, master: bool) -> Result<Value> {
+        self.size += match &node {
+            Value::String(t) => t.len() + 3,
+            Value::Object(o) => 2 + o.keys().map(|k| k.len() + 4).sum::<usize>(),
+            _ => 8,
+        };
+        if self.size > EXPANDED_MAX {
+            return Err(refuse(format!("the definition expands to more than {} MiB through its references", EXPANDED_MAX >> 20)));
+        }
         match node {
             Value::Object(mut o) => {
                 if let Some(Value::String(r)) = o.get("$ref")

@@ -103,3 +103,17 @@ fn paths_are_joined_inside_the_archive() {
     assert_eq!(join("openapi.yaml", "/etc/passwd"), None);
     assert_eq!(decode_pointer("/paths/~1pets%7Bid%7D"), "/paths/~1pets{id}");
 }
+
+#[test]
+fn a_big_file_referenced_many_times_is_bounded() {
+    // 1 MiB of text referenced 100 times: within the reference count, beyond the expanded size.
+    let big = format!("description: \"{}\"\n", "x".repeat(1 << 20));
+    let refs: Vec<String> = (0..100).map(|i| format!("k{i}: {{$ref: big.yaml}}")).collect();
+    let zip = zip_of(&[
+        ("openapi.yaml", solo().replace("paths/owners.yaml", "many.yaml").as_bytes()),
+        ("many.yaml", refs.join("\n").as_bytes()),
+        ("big.yaml", big.as_bytes()),
+    ]);
+    let d = description(definition(&zip).expect_err("expansion"));
+    assert!(d.contains("expands to more than"), "{d}");
+}
