@@ -10,6 +10,23 @@ pub fn role_allows(scope: &str, roles: &[String]) -> bool {
     if has("admin") {
         return true;
     }
+    // WSO2's role for CI/CD pipelines (apictl): moving APIs, products, applications and policies between
+    // environments, and what apictl's commands around that need (list, change lifecycle, delete, plans).
+    if has("Internal/devops")
+        && matches!(
+            name,
+            "api_import_export"
+                | "api_product_import_export"
+                | "app_import_export"
+                | "policies_import_export"
+                | "api_view"
+                | "api_publish"
+                | "api_delete"
+                | "tier_view"
+        )
+    {
+        return true;
+    }
     match name {
         "api_view"
         | "api_create"

@@ -169,7 +169,14 @@ pub async fn wso2_register(State(km): State<Arc<KeyManager>>, headers: HeaderMap
             }
             let grants: Vec<String> =
                 str_field(&v, "grantType")?.unwrap_or("client_credentials").split_whitespace().map(str::to_string).collect();
-            let uris: Vec<String> = str_field(&v, "callbackUrl")?.map(|u| vec![u.to_string()]).unwrap_or_default();
+            // WSO2's clients send a callback even where no redirect happens (apictl: `www.google.lk`, with the
+            // password grant); it means something only to a redirecting grant, so elsewhere one that is not an
+            // absolute URI is dropped rather than refused. A redirecting grant still needs a valid one.
+            let redirecting = grants.iter().any(|g| g == "authorization_code" || g == "implicit");
+            let uris: Vec<String> = str_field(&v, "callbackUrl")?
+                .filter(|u| redirecting || u.contains("://"))
+                .map(|u| vec![u.to_string()])
+                .unwrap_or_default();
             let saas = v.get("saasApp").and_then(Value::as_bool).unwrap_or(false);
             let format = token_type(&v, &["tokenType"], km.cfg.default_format)?;
             let (c, secret) = create(&km, name, owner, grants, uris, format).await?;

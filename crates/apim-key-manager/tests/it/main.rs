@@ -117,10 +117,66 @@ fn enc(s: &str) -> String {
 
 async fn users(db: &Db) {
     db.migrate("apim_db").await.expect("migrate");
-    for (name, roles) in [("admin", vec!["admin"]), ("creator", vec!["Internal/creator"]), ("subscriber", vec!["Internal/subscriber"])] {
+    for (name, roles) in [
+        ("admin", vec!["admin"]),
+        ("creator", vec!["Internal/creator"]),
+        ("subscriber", vec!["Internal/subscriber"]),
+        ("devops", vec!["Internal/devops"]),
+    ] {
         let hash = password::hash(&format!("{name}-pw")).expect("hash");
         db.create_user(&NewUser { username: name, password_hash: &hash, roles: &roles }).await.expect("user");
     }
+}
+
+/// apictl's login as its source makes it: DCR with the user's own HTTP Basic credentials and apictl's body (its
+/// `callbackUrl` is not a URL), then the password grant with apictl's scope list before every command, refresh,
+/// and revocation at logout. An `Internal/devops` user gets the import/export scopes, not the admin's.
+async fn apictl_login(n: &Node) {
+    let r = post_json(
+        &format!("{}/client-registration/v0.17/register", n.base),
+        &basic("devops", "devops-pw"),
+        &json!({"clientName": "rest_api_import_export_devops", "callbackUrl": "www.google.lk", "grantType": "password refresh_token",
+                "saasApp": true, "owner": "devops", "tokenScope": "Production"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (id, secret) =
+        (r.json()["clientId"].as_str().expect("id").to_string(), r.json()["clientSecret"].as_str().expect("secret").to_string());
+    let scopes = "apim:app_import_export apim:api_import_export apim:api_product_import_export apim:app_manage apim:sub_manage \
+                  apim:api_view apim:api_delete apim:app_owner_change apim:subscribe apim:api_publish apim:admin apim:policies_import_export";
+    let body = format!("grant_type=password&username=devops&password=devops-pw&scope={}", enc(scopes));
+    let r = token(n, &id, &secret, &body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let t = r.json();
+    let mut granted: Vec<&str> = t["scope"].as_str().expect("scope").split(' ').collect();
+    granted.sort_unstable();
+    assert_eq!(
+        granted,
+        [
+            "apim:api_delete",
+            "apim:api_import_export",
+            "apim:api_product_import_export",
+            "apim:api_publish",
+            "apim:api_view",
+            "apim:app_import_export",
+            "apim:policies_import_export"
+        ]
+    );
+    let refresh = t["refresh_token"].as_str().expect("a refresh token");
+    let r = token(n, &id, &secret, &format!("grant_type=refresh_token&refresh_token={}", enc(refresh))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let access = r.json()["access_token"].as_str().expect("token").to_string();
+    let r = post_form(&format!("{}/oauth2/revoke", n.base), Some(&basic(&id, &secret)), &format!("token={}", enc(&access))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(introspect(n, &id, &secret, &access).await["active"], false, "logged out");
+    // Another user's password does not register a client for the devops user.
+    let r = post_json(
+        &format!("{}/client-registration/v0.17/register", n.base),
+        &basic("subscriber", "subscriber-pw"),
+        &json!({"clientName": "x", "callbackUrl": "www.google.lk", "grantType": "password refresh_token", "saasApp": true, "owner": "devops"}),
+    )
+    .await;
+    assert!(r.status == 400 || r.status == 401 || r.status == 403, "{}", r.body);
 }
 
 /// Registers a client through WSO2's endpoint; returns (id, secret).
@@ -435,6 +491,8 @@ async fn suite(db: Db) {
     let r =
         http::request("POST", &dcr, &[("content-type", "application/json"), ("authorization", &admin)], "{not json").await.expect("req");
     assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("invalid_client_metadata")));
+    // Last: its revocation notice must not count among the ones awaited above.
+    apictl_login(&a).await;
 }
 
 fn sqlite_db(dir: &TempDir) -> String {
