@@ -670,6 +670,19 @@ fn km_fields(o: &Map<String, Value>) -> Result<(String, Value)> {
             return Err(ApiError::field(f, format!("`{u}` is not an http or https URL")));
         }
     }
+    if let Some(c) = o.get("certificates").filter(|c| !c.is_null()) {
+        let value = c.get("value").and_then(Value::as_str).unwrap_or("");
+        match c.get("type").and_then(Value::as_str).unwrap_or("") {
+            "JWKS" if crate::model::valid_url(value) => {}
+            "JWKS" => return Err(ApiError::field("certificates.value", format!("`{value}` is not an http or https URL"))),
+            // Checked here as gateways will read it: an RSA key in a PEM certificate (or its base64).
+            "PEM" => {
+                apim_jose::jwt::VerifyKey::from_pem(value)
+                    .map_err(|e| ApiError::field("certificates.value", format!("not a usable certificate: {e}")))?;
+            }
+            other => return Err(ApiError::field("certificates.type", format!("`{other}` is not JWKS or PEM"))),
+        }
+    }
     let mut doc = o.clone();
     crate::spec::pass_through(true, "KeyManager", &mut doc, &["id"]).map_err(|(f, m)| ApiError::field(&f, m))?;
     doc.entry("enabled").or_insert(json!(true));

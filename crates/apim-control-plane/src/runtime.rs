@@ -189,10 +189,10 @@ fn runtime_key_manager(doc: &str) -> Option<RuntimeKeyManager> {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     let issuer = text(d.get("issuer"))?;
     let certificates = d.get("certificates");
-    let jwks_url = match certificates.and_then(|c| c.get("type")).and_then(Value::as_str) {
-        Some(t) if t.eq_ignore_ascii_case("JWKS") => text(certificates.and_then(|c| c.get("value"))),
-        _ => None,
-    };
+    let kind = certificates.and_then(|c| c.get("type")).and_then(Value::as_str).unwrap_or("");
+    let value = text(certificates.and_then(|c| c.get("value")));
+    let jwks_url = value.clone().filter(|_| kind.eq_ignore_ascii_case("JWKS"));
+    let certificate = value.filter(|_| kind.eq_ignore_ascii_case("PEM"));
     let mut audiences: Vec<String> = match d.pointer("/additionalProperties/audiences") {
         Some(Value::Array(list)) => list.iter().filter_map(|v| text(Some(v))).collect(),
         Some(Value::String(s)) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
@@ -208,6 +208,7 @@ fn runtime_key_manager(doc: &str) -> Option<RuntimeKeyManager> {
         issuer,
         enabled: d.get("enabled").and_then(Value::as_bool).unwrap_or(true),
         jwks_url,
+        certificate,
         audiences,
         consumer_key_claim: text(d.get("consumerKeyClaim")),
         scopes_claim: text(d.get("scopesClaim")),
@@ -234,6 +235,7 @@ mod tests {
             runtime_key_manager(r#"{"name": "d", "issuer": "i", "alias": "x", "certificates": {"type": "PEM", "value": "-----"}}"#)
                 .expect("a key manager");
         assert!(direct.audiences.is_empty() && direct.jwks_url.is_none() && direct.enabled);
+        assert_eq!(direct.certificate.as_deref(), Some("-----"));
         assert!(runtime_key_manager(r#"{"name": "n"}"#).is_none(), "no issuer");
         assert!(runtime_key_manager("not json").is_none());
     }

@@ -232,6 +232,8 @@ impl Authenticator {
         let kid = jwt::kid_of(token).ok_or(AuthError::Invalid)?;
         let known = self.external.get(&km.issuer).map(|k| (k.keys.clone(), k.fetched_ms));
         let keys = match known {
+            // A PEM certificate is the key manager's one key: nothing to fetch.
+            _ if let Some(certificate) = &km.certificate => certificate.clone(),
             Some((keys, _)) if keys.iter().any(|k| k.kid == kid) => keys,
             Some((keys, fetched)) if now.saturating_sub(fetched) < JWKS_REFRESH_MS => keys,
             _ => {

@@ -18,8 +18,10 @@ pub const RESIDENT: &str = "Resident Key Manager";
 pub struct KeyManager {
     pub name: Arc<str>,
     pub issuer: String,
-    /// Where its keys are published; `None`: none of its JWTs can be verified.
+    /// Where its keys are published; `None`: only `certificate` (if any) verifies its JWTs.
     jwks: Option<Arc<crate::upstream::Endpoint>>,
+    /// The key of its PEM signing certificate: verifies its JWTs whatever `kid` they name, with no fetch.
+    pub(crate) certificate: Option<Arc<Vec<VerifyKey>>>,
     /// `aud` values of which its tokens must carry one (checked per request: a cached token outlives a change).
     pub audiences: Vec<String>,
     pub(crate) consumer_key_claim: String,
@@ -39,10 +41,15 @@ impl KeyManager {
             Some(url) => Some(registry.endpoint(url, JWKS_TIMEOUT).map_err(|e| format!("its JWKS URL: {e}"))?),
             None => None,
         };
+        let certificate = match &km.certificate {
+            Some(pem) => Some(Arc::new(vec![VerifyKey::from_pem(pem).map_err(|e| format!("its PEM certificate: {e}"))?])),
+            None => None,
+        };
         Ok(KeyManager {
             name: km.name.as_str().into(),
             issuer: km.issuer.clone(),
             jwks,
+            certificate,
             audiences: km.audiences.clone(),
             consumer_key_claim: km.consumer_key_claim.clone().unwrap_or_else(|| "azp".into()),
             scopes_claim: km.scopes_claim.clone().unwrap_or_else(|| "scope".into()),

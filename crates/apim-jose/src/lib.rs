@@ -5,3 +5,4 @@
 
 pub mod crypto;
 pub mod jwt;
+pub mod x509;

@@ -273,6 +273,9 @@ pub struct RuntimeKeyManager {
     /// Where its signing keys are published (`certificates` of type `JWKS`); none: its JWTs cannot be verified.
     #[serde(default)]
     pub jwks_url: Option<String>,
+    /// Its signing certificate in PEM (`certificates` of type `PEM`), for key managers that publish no JWKS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
     /// `aud` values of which its tokens must carry one; empty: not checked.
     #[serde(default)]
     pub audiences: Vec<String>,

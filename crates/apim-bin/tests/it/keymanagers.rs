@@ -183,6 +183,51 @@ async fn gateway_accepts_tokens_of_registered_key_managers_where_apis_allow_them
     let r = eventually(&format!("{gw}/anykm/1.0.0/x"), Some(&ghostly), 503).await;
     assert_eq!((r.status, code(&r)), (503, 900900), "{}", r.body);
 
+    // A key manager that publishes a PEM certificate instead of a JWKS (WSO2's `certificates: {type: PEM}`, the
+    // file's content base64-encoded as the Admin portal sends it): its key verifies its tokens whatever `kid`.
+    let node_pem = std::fs::read_to_string(dir.path().join("data/tls/localhost.pem")).expect("node certificate");
+    let cert = node_pem
+        .split_once("-----BEGIN CERTIFICATE-----")
+        .and_then(|(_, rest)| rest.split_once("-----END CERTIFICATE-----"))
+        .map(|(body, _)| format!("-----BEGIN CERTIFICATE-----{body}-----END CERTIFICATE-----\n"))
+        .expect("a certificate in the node's PEM");
+    let bad = m
+        .call(
+            "POST",
+            "/api/am/admin/v4/key-managers",
+            json!({"name": "pem-bad", "type": "custom", "issuer": "https://pem-bad.example/",
+                   "certificates": {"type": "PEM", "value": base64_encode("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----")}}),
+        )
+        .await;
+    assert!(bad.status == 400 && bad.body.contains("certificates.value"), "{}", bad.body);
+    m.ok(
+        "POST",
+        "/api/am/admin/v4/key-managers",
+        json!({"name": "pem-idp", "type": "custom", "issuer": "https://pem.example/token",
+               "certificates": {"type": "PEM", "value": base64_encode(&cert)}}),
+    )
+    .await;
+    m.ok(
+        "POST",
+        &format!("{dp}/applications/{app_id}/map-keys"),
+        json!({"consumerKey": "pem-client", "keyType": "PRODUCTION", "keyManager": "pem-idp"}),
+    )
+    .await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let pem_claims = json!({"iss": "https://pem.example/token", "sub": "partner-user", "azp": "pem-client", "iat": now, "exp": now + 600,
+                            "jti": "pem-1", "scope": "default"});
+    let pem_header = json!({"alg": "RS256", "typ": "JWT", "kid": "not-in-any-jwks"});
+    let pem_token = super::gateway::sign_rs256(&super::gateway::node_key(dir.path()), &pem_header, &pem_claims);
+    let r = eventually(&format!("{gw}/anykm/1.0.0/x"), Some(&pem_token), 200).await;
+    assert_eq!(r.status, 200, "{}\n{}", r.body, node.stderr());
+    // Its payload changed after signing: refused.
+    let mut parts: Vec<String> = pem_token.split('.').map(str::to_string).collect();
+    let mut altered = pem_claims.clone();
+    altered["azp"] = json!("pem-client ");
+    parts[1] = URL_SAFE_NO_PAD.encode(altered.to_string());
+    let r = get(&format!("{gw}/anykm/1.0.0/x"), Some(&parts.join("."))).await;
+    assert_eq!((r.status, code(&r)), (401, 900901), "{}", r.body);
+
     assert!(!node.stderr().contains("panicked") && !idp.stderr().contains("panicked"));
     idp.terminate();
     node.terminate();

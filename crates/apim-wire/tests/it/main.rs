@@ -121,6 +121,7 @@ fn sample_state() -> RuntimeState {
             issuer: "https://idp.example.com/oauth2/token".into(),
             enabled: true,
             jwks_url: Some("https://idp.example.com/oauth2/jwks".into()),
+            certificate: None,
             audiences: vec!["payments".into()],
             consumer_key_claim: Some("azp".into()),
             scopes_claim: None,
