@@ -129,6 +129,13 @@ async fn devportal_key_managers(State(cp): State<Arc<ControlPlane>>, headers: He
                 "enableMapOAuthConsumerApps": flag("enableMapOAuthConsumerApps", true), "applicationConfiguration": [],
                 "alias": d.get("alias"), "tokenType": d.get("tokenType").cloned().unwrap_or(json!("DIRECT"))})
         })
+        // WSO2's schema has no nullable fields here: what a key manager does not have is left out.
+        .map(|mut info: Value| {
+            if let Some(o) = info.as_object_mut() {
+                o.retain(|_, v| !v.is_null());
+            }
+            info
+        })
         .collect();
     Ok(Json(json!({"count": list.len(), "list": list})).into_response())
 }
@@ -153,7 +160,7 @@ pub(crate) fn key_json(k: &KeyMapping) -> Value {
     json!({
         "keyMappingId": k.id, "keyManager": k.key_manager, "consumerKey": k.consumer_key, "supportedGrantTypes": d.get("supportedGrantTypes"),
         "callbackUrl": d.get("callbackUrl").filter(|c| !c.is_null()).cloned().unwrap_or(json!("")), "keyState": "COMPLETED", "keyType": k.key_type,
-        "mode": d.get("mode").and_then(Value::as_str).unwrap_or("CREATED"), "groupId": null,
+        "mode": d.get("mode").and_then(Value::as_str).unwrap_or("CREATED"),
         "additionalProperties": d.get("additionalProperties").cloned().unwrap_or(json!({})),
     })
 }
