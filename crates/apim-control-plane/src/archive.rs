@@ -46,9 +46,6 @@ pub fn is_zip(file_name: Option<&str>, content_type: Option<&str>, bytes: &[u8])
 
 /// The definition an archive holds, with its references to the archive's other files inlined.
 pub fn definition(bytes: &[u8]) -> Result<Value> {
-    if bytes.len() > ARCHIVE_MAX {
-        return Err(refuse(format!("the archive is larger than {} MiB", ARCHIVE_MAX >> 20)));
-    }
     let files = unpack(bytes)?;
     let master = master_of(&files)?;
     let mut bundler = Bundler { files: &files, parsed: HashMap::new(), resolved: 0, size: 0 };
@@ -60,13 +57,24 @@ fn refuse(d: impl Into<String>) -> ApiError {
     ApiError::field(FIELD, d)
 }
 
-/// Every file of the archive by its normalised path (`/`-separated, no leading `/`), as UTF-8 text.
+/// Every text file of the archive by its normalised path (`/`-separated, no leading `/`).
 fn unpack(bytes: &[u8]) -> Result<HashMap<String, String>> {
+    // Only text can be a definition or part of one; other files (images, notes) are left out.
+    Ok(files(bytes)?.into_iter().filter_map(|(name, content)| String::from_utf8(content).ok().map(|t| (name, t))).collect())
+}
+
+/// Every file of an archive, in the archive's order, by its normalised path (`/`-separated, no leading `/`),
+/// with the bounds above: its size, entries and the bytes they inflate to; `..`, absolute names, links and
+/// encrypted entries refused (each a 400 naming `file`). Folders are left out.
+pub fn files(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
+    if bytes.len() > ARCHIVE_MAX {
+        return Err(refuse(format!("the archive is larger than {} MiB", ARCHIVE_MAX >> 20)));
+    }
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| refuse(format!("not a readable ZIP archive: {e}")))?;
     if archive.len() > ENTRIES_MAX {
         return Err(refuse(format!("the archive holds {} entries, more than the {ENTRIES_MAX} allowed", archive.len())));
     }
-    let mut files = HashMap::new();
+    let mut files = Vec::new();
     let mut inflated: u64 = 0;
     for i in 0..archive.len() {
         let entry = archive.by_index(i).map_err(|e| refuse(format!("entry {i} of the archive cannot be read: {e}")))?;
@@ -92,10 +100,7 @@ fn unpack(bytes: &[u8]) -> Result<HashMap<String, String>> {
         if inflated > INFLATED_MAX {
             return Err(too_big());
         }
-        // Only text can be a definition or part of one; other files (images, notes) are left out.
-        if let Ok(text) = String::from_utf8(content) {
-            files.insert(name, text);
-        }
+        files.push((name, content));
     }
     Ok(files)
 }

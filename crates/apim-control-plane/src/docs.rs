@@ -193,6 +193,87 @@ fn record(api_id: &str, d: &Document, created_at: i64, updated_at: i64) -> Resul
     })
 }
 
+/// A document of an API project (`Docs/<name>/document.yaml`'s `data`, with the file beside it): checked as a
+/// `POST …/documents` body is, for API `api_id`, under a new id. `field` names the file in errors.
+pub(crate) fn from_project(
+    api_id: &str,
+    data: &Value,
+    content: Option<(String, Vec<u8>)>,
+    user: &str,
+    now: i64,
+    field: &str,
+) -> Result<(DocRecord, Option<DocContent>)> {
+    let body = Bytes::from(serde_json::to_vec(data).map_err(|e| ApiError::field(field, e.to_string()))?);
+    let f = DocumentFields::of(&body).map_err(|e| ApiError::field(field, e.description))?;
+    let time = apim_domain::api::rfc3339(now);
+    let mut doc = Document {
+        document_id: uuid::Uuid::new_v4().to_string(),
+        name: f.name,
+        doc_type: f.doc_type,
+        summary: f.summary,
+        source_type: f.source_type,
+        source_url: f.source_url,
+        file_name: None,
+        other_type_name: f.other_type_name,
+        visibility: f.visibility,
+        created_time: time.clone(),
+        created_by: user.to_string(),
+        last_updated_time: time,
+        last_updated_by: user.to_string(),
+    };
+    let content = match (doc.source_type, content, f.inline_content) {
+        (SourceType::Url, ..) => None,
+        (SourceType::Inline | SourceType::Markdown, Some((_, bytes)), _) => {
+            if bytes.len() > TEXT_MAX {
+                return Err(ApiError::field(field, format!("its content is larger than {} KiB", TEXT_MAX >> 10)));
+            }
+            Some(DocContent::Text(String::from_utf8(bytes).map_err(|_| ApiError::field(field, "its content is not UTF-8 text"))?))
+        }
+        (SourceType::Inline | SourceType::Markdown, None, text) => text.map(DocContent::Text),
+        (SourceType::File, Some((file_name, bytes)), _) => {
+            if bytes.len() > FILE_MAX {
+                return Err(ApiError::field(field, format!("its file is larger than {} MiB", FILE_MAX >> 20)));
+            }
+            doc.file_name = Some(file_name.clone());
+            Some(DocContent::File { media_type: media_type_of(&file_name).to_string(), file_name, bytes })
+        }
+        (SourceType::File, None, _) => None,
+    };
+    Ok((record(api_id, &doc, now, now)?, content))
+}
+
+/// A document for an API project: its DTO (as `document.yaml`'s `data`) and the content file's name, when it has one.
+pub(crate) fn for_project(rec: &DocRecord) -> Result<(Value, Option<String>)> {
+    let doc = parse(rec)?;
+    let file = match doc.source_type {
+        SourceType::Url => None,
+        SourceType::File => Some(doc.file_name.clone().unwrap_or_else(|| doc.name.clone())),
+        // WSO2 keeps inline and markdown text in a file named as the document.
+        SourceType::Inline | SourceType::Markdown => Some(doc.name.clone()),
+    };
+    Ok((serde_json::to_value(&doc).map_err(ApiError::storage)?, file))
+}
+
+/// A media type by a file's extension, for files that came without one (in an archive).
+fn media_type_of(file_name: &str) -> &'static str {
+    let ext = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "pdf" => "application/pdf",
+        "txt" => "text/plain",
+        "md" => "text/markdown",
+        "html" | "htm" => "text/html",
+        "json" => "application/json",
+        "yaml" | "yml" => "application/yaml",
+        "xml" => "application/xml",
+        "doc" => "application/msword",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "zip" => "application/zip",
+        _ => "application/octet-stream",
+    }
+}
+
 /// WSO2's `DocumentSearchResult`: a document the Publisher's content search found.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -511,7 +592,7 @@ async fn content(
 // === thumbnails ===
 
 /// The media type of an image, told by its first bytes; `None` for anything that is not an image we take.
-fn image_type(bytes: &[u8]) -> Option<&'static str> {
+pub(crate) fn image_type(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         return Some("image/png");
     }

@@ -19,10 +19,12 @@ mod endpoints;
 mod error;
 mod fetch;
 pub mod hub;
+mod import_export;
 mod internal;
 mod keys;
 mod model;
 mod openapi;
+mod project;
 mod publisher;
 mod runtime;
 mod scopes;
@@ -344,6 +346,7 @@ impl ControlPlane {
                     .merge(search::publisher_routes())
                     .merge(categories::publisher_routes())
                     .merge(docs::publisher_routes())
+                    .merge(import_export::publisher_routes())
                     .merge(keys::publisher_routes()),
             )
             .nest(

@@ -24,7 +24,7 @@ const CREATE: &[&str] = &["apim:api_create", "apim:api_manage"];
 const PUBLISH: &[&str] = &["apim:api_publish", "apim:api_manage"];
 const DEPLOY: &[&str] = &["apim:api_create", "apim:api_publish", "apim:api_manage"];
 /// WSO2 keeps at most five revisions per API.
-const MAX_REVISIONS: i64 = 5;
+pub(crate) const MAX_REVISIONS: i64 = 5;
 
 pub fn routes() -> axum::Router<Arc<ControlPlane>> {
     axum::Router::new()
@@ -60,7 +60,7 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
 }
 
 /// Where an API keeps its OpenAPI definition inside its stored document; never shown as a DTO field.
-const DEFINITION: &str = "x-apim-definition";
+pub(crate) const DEFINITION: &str = "x-apim-definition";
 
 fn json_body(body: &Bytes) -> Result<Value> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
@@ -70,7 +70,7 @@ fn json_body(body: &Bytes) -> Result<Value> {
 /// backend credentials blanked (`secrets::mask`). A working copy is no revision; every lifecycle change is
 /// approved at once (no approval workflows), so none is pending; `hasThumbnail` is false here and answered truly
 /// by [`answer_of`].
-fn doc_of(api: &ApiRecord) -> Value {
+pub(crate) fn doc_of(api: &ApiRecord) -> Value {
     let mut v: Value = serde_json::from_str(&api.document).unwrap_or_else(|_| json!({}));
     if let Some(o) = v.as_object_mut() {
         o.remove(DEFINITION);
@@ -93,7 +93,7 @@ fn doc_of(api: &ApiRecord) -> Value {
 }
 
 /// [`doc_of`] with `hasThumbnail` looked up.
-async fn answer_of(cp: &ControlPlane, api: &ApiRecord) -> Result<Value> {
+pub(crate) async fn answer_of(cp: &ControlPlane, api: &ApiRecord) -> Result<Value> {
     let mut doc = doc_of(api);
     doc["hasThumbnail"] = json!(!cp.db.with_thumbnails(std::slice::from_ref(&api.id)).await?.is_empty());
     Ok(doc)
@@ -117,7 +117,7 @@ pub(crate) fn served_definition(api: &ApiRecord) -> Value {
 }
 
 /// The stored OpenAPI definition, which only import and `PUT /swagger` change.
-fn definition_of(api: &ApiRecord) -> Option<Value> {
+pub(crate) fn definition_of(api: &ApiRecord) -> Option<Value> {
     let mut v: Value = serde_json::from_str(&api.document).ok()?;
     v.as_object_mut()?.remove(DEFINITION)
 }
@@ -127,7 +127,7 @@ fn ok<T: serde::Serialize>(v: T) -> Response {
 }
 
 /// A new API record (state CREATED) from a normalised document.
-fn new_record(
+pub(crate) fn new_record(
     doc: serde_json::Map<String, Value>,
     id: String,
     name: String,
@@ -154,7 +154,7 @@ fn new_record(
 /// and so is a context another API of another name uses (WSO2's "A duplicate API context already exists"); a new
 /// version of an API may keep its context. The same name and version, or context and version, is the store's
 /// unique key (409 there).
-async fn check_new_identity(cp: &ControlPlane, name: &str, context: &str) -> Result<()> {
+pub(crate) async fn check_new_identity(cp: &ControlPlane, name: &str, context: &str) -> Result<()> {
     for other in cp.db.apis_named_or_at(Some(name), Some(context)).await? {
         if other.name != name && other.name.eq_ignore_ascii_case(name) {
             return Err(ApiError::conflict_field("name", format!("An API with name `{}` already exists", other.name)));
@@ -169,7 +169,7 @@ async fn check_new_identity(cp: &ControlPlane, name: &str, context: &str) -> Res
     Ok(())
 }
 
-async fn policy_names(cp: &ControlPlane) -> Result<PolicyNames> {
+pub(crate) async fn policy_names(cp: &ControlPlane) -> Result<PolicyNames> {
     Ok(PolicyNames {
         subscription: cp.db.policies("subscription").await?.into_iter().map(|(n, _)| n).collect(),
         api: cp.db.policies("api").await?.into_iter().map(|(n, _)| n).collect(),
@@ -671,7 +671,7 @@ async fn definition_text(cp: &ControlPlane, fields: &HashMap<String, String>) ->
 }
 
 /// Operations from a definition, keeping the policies of operations that already existed.
-fn operations_from(summary: &crate::openapi::Summary, existing: Option<&Value>) -> Vec<Value> {
+pub(crate) fn operations_from(summary: &crate::openapi::Summary, existing: Option<&Value>) -> Vec<Value> {
     summary
         .operations
         .iter()

@@ -34,6 +34,8 @@ pub const PUBLISHER: &[(&str, &str)] = &[
     ("post", "/apis/validate"),
     ("post", "/apis/validate-endpoint"),
     ("post", "/apis/copy-api"),
+    ("get", "/apis/export"),
+    ("post", "/apis/import"),
     ("get", "/apis/{apiId}/swagger"),
     ("put", "/apis/{apiId}/swagger"),
     ("get", "/subscriptions"),

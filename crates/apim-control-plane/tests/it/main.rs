@@ -9,6 +9,7 @@ use apim_test_support::db::{Backend, TestDb};
 use apim_test_support::{TempDir, http};
 
 mod hub;
+mod import_export;
 mod imports_and_admin;
 mod keymanagers;
 mod lossless;

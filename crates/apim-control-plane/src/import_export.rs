@@ -1,0 +1,578 @@
+//! `GET /apis/export` and `POST /apis/import`: an API as apictl's project archive (`project.rs`), WSO2 4.x's
+//! import/export. An import is checked whole first (archive bounds, envelopes, the API as `POST /apis` checks it,
+//! documents, thumbnail, params, environments), then written in one transaction (`ImportStore::import_api`): the
+//! API created or replaced, its documents and thumbnail, and, when the project names deployment environments, a
+//! revision deployed to them, with their events; a failure leaves nothing changed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use apim_domain::api::{ApiRecord, ApiStatus, Deployment, LifecycleEntry, Revision};
+use apim_store::{ApiFilter, ApiImport, ApiStore, ContentStore, DocContent, ImportStore};
+use apim_wire::hub::EventKind;
+use axum::Json;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Map, Value, json};
+
+use crate::ControlPlane;
+use crate::error::{ApiError, Result};
+use crate::model::{api_event, normalize};
+use crate::project::{self, Format, Project};
+use crate::publisher::{DEFINITION, MAX_REVISIONS};
+
+const EXPORT: &[&str] = &["apim:api_view", "apim:api_publish", "apim:api_create", "apim:api_import_export", "apim:api_manage"];
+const IMPORT: &[&str] = &["apim:api_import_export", "apim:admin"];
+/// Who may export backend credentials as stored (`preserveCredentials=true`).
+const CREDENTIALS: &[&str] = &["apim:api_import_export", "apim:api_create", "apim:api_manage"];
+
+pub fn publisher_routes() -> axum::Router<Arc<ControlPlane>> {
+    axum::Router::new()
+        .route("/apis/export", get(export))
+        .route("/apis/import", post(import).layer(DefaultBodyLimit::max(crate::archive::ARCHIVE_MAX + (64 << 10))))
+}
+
+fn flag(p: &HashMap<String, String>, name: &str, default: bool) -> Result<bool> {
+    match p.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if v.is_empty() => Ok(default),
+        Some(v) if v == "true" => Ok(true),
+        Some(v) if v == "false" => Ok(false),
+        Some(v) => Err(ApiError::field(name, format!("`{v}` is not true or false"))),
+    }
+}
+
+/// The API named by `name`, `version` and (optionally) `providerName`, names compared as WSO2 does (without
+/// regard to case).
+async fn api_named(cp: &ControlPlane, name: &str, version: &str, provider: Option<&str>) -> Result<Option<ApiRecord>> {
+    let filter = ApiFilter { name: Some(name.to_string()), version: Some(version.to_string()), ..ApiFilter::default() };
+    let (list, _) = cp.db.list_apis(&filter, 100, 0).await?;
+    Ok(list.into_iter().find(|a| a.name.eq_ignore_ascii_case(name) && a.version == version && provider.is_none_or(|p| a.provider == p)))
+}
+
+fn image_ext(media_type: &str) -> &'static str {
+    match media_type {
+        "image/png" => "png",
+        "image/jpeg" => "jpg",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        "image/svg+xml" => "svg",
+        _ => "img",
+    }
+}
+
+/// `GET /apis/export?apiId=|name=&version=[&providerName=][&format=YAML|JSON][&preserveStatus=]
+/// [&latestRevision=|&revisionNumber=][&preserveCredentials=]`: the API's working copy, or one revision, as
+/// apictl's project ZIP.
+async fn export(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p): Query<HashMap<String, String>>) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(EXPORT)?;
+    let format = match p.get("format").map(|f| f.to_ascii_uppercase()) {
+        None => Format::Yaml,
+        Some(f) if f.is_empty() || f == "YAML" => Format::Yaml,
+        Some(f) if f == "JSON" => Format::Json,
+        Some(f) => return Err(ApiError::field("format", format!("`{f}` is not YAML or JSON"))),
+    };
+    let preserve_status = flag(&p, "preserveStatus", true)?;
+    let latest = flag(&p, "latestRevision", false)?;
+    let credentials = flag(&p, "preserveCredentials", false)?;
+    if credentials {
+        who.require(CREDENTIALS)?;
+    }
+    let nonempty = |k: &str| p.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let api = match (nonempty("apiId"), nonempty("name")) {
+        (Some(id), _) => cp.db.get_api(id).await?.ok_or_else(|| ApiError::not_found(format!("API {id} not found")))?,
+        (None, Some(name)) => {
+            let version = nonempty("version").ok_or_else(|| ApiError::field("version", "is required with name"))?;
+            let provider = nonempty("providerName");
+            api_named(&cp, name, version, provider).await?.ok_or_else(|| {
+                ApiError::not_found(format!("API {name} {version}{} not found", provider.map(|p| format!(" of {p}")).unwrap_or_default()))
+            })?
+        }
+        (None, None) => return Err(ApiError::field("apiId", "name the API: apiId, or name and version")),
+    };
+    let revisions = cp.db.list_revisions(&api.id).await?;
+    let revision = match nonempty("revisionNumber") {
+        Some(n) => {
+            let number: i64 = n.parse().map_err(|_| ApiError::field("revisionNumber", format!("`{n}` is not a revision number")))?;
+            Some(
+                revisions
+                    .iter()
+                    .find(|r| r.number == number)
+                    .ok_or_else(|| ApiError::not_found(format!("revision {number} of API {} not found", api.id)))?,
+            )
+        }
+        None if latest => {
+            Some(revisions.iter().max_by_key(|r| r.number).ok_or_else(|| ApiError::not_found(format!("API {} has no revision", api.id)))?)
+        }
+        None => None,
+    };
+    // A revision is exported as the API it snapshots; its state is the API's.
+    let record = match revision {
+        Some(r) => ApiRecord { document: r.document.clone(), ..api.clone() },
+        None => api.clone(),
+    };
+    let mut dto = crate::publisher::doc_of(&record);
+    if !preserve_status {
+        dto["lifeCycleStatus"] = json!(ApiStatus::Created);
+    }
+    if credentials {
+        let stored: Value = serde_json::from_str(&record.document).unwrap_or(Value::Null);
+        if let Some(ec) = stored.get("endpointConfig") {
+            dto["endpointConfig"] = ec.clone();
+        }
+    }
+    let thumbnail = cp.db.thumbnail(&api.id).await?;
+    dto["hasThumbnail"] = json!(thumbnail.is_some());
+    let ext = format.ext();
+    let mut files = vec![(format!("api.{ext}"), project::enveloped("api", dto, format)?)];
+    files.push((format!("Definitions/swagger.{ext}"), project::text_of(&crate::publisher::served_definition(&record), format)?));
+    for (rec, content) in cp.db.docs_with_content(&api.id).await? {
+        let (mut data, file) = crate::docs::for_project(&rec)?;
+        if let Some(o) = data.as_object_mut() {
+            for k in ["createdTime", "createdBy", "lastUpdatedTime", "lastUpdatedBy"] {
+                o.remove(k);
+            }
+        }
+        let folder = format!("Docs/{}", project::segment(&rec.name));
+        files.push((format!("{folder}/document.{ext}"), project::enveloped("document", data, format)?));
+        if let (Some(file), Some(content)) = (file, content) {
+            let bytes = match content {
+                DocContent::Text(t) => t.into_bytes(),
+                DocContent::File { bytes, .. } => bytes,
+            };
+            files.push((format!("{folder}/{}", project::segment(&file)), bytes));
+        }
+    }
+    if let Some((media_type, bytes)) = thumbnail {
+        files.push((format!("Image/icon.{}", image_ext(&media_type)), bytes));
+    }
+    let deployed: Vec<Value> = cp
+        .db
+        .deployments(&api.id)
+        .await?
+        .into_iter()
+        .filter(|d| revision.is_none_or(|r| r.id == d.revision_id))
+        .map(|d| json!({"deploymentEnvironment": d.environment, "deploymentVhost": d.vhost, "displayOnDevportal": d.display_on_devportal}))
+        .collect();
+    if !deployed.is_empty() {
+        files.push((format!("deployment_environments.{ext}"), project::enveloped("deployment_environments", json!(deployed), format)?));
+    }
+    let top = format!("{}-{}", api.name, api.version);
+    let zip = tokio::task::spawn_blocking(move || project::write(&top, &files))
+        .await
+        .map_err(|e| ApiError::unavailable(format!("writing the export archive failed: {e}")))??;
+    let file_name = match revision {
+        Some(r) => format!("{}_{}_Revision-{}.zip", api.name, api.version, r.number),
+        None => format!("{}_{}.zip", api.name, api.version),
+    };
+    let safe: String = file_name.chars().filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\').collect();
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")).unwrap_or(HeaderValue::from_static("attachment"));
+    tracing::info!(api_id = %api.id, revision = ?revision.map(|r| r.number), user = %who.username, "API exported");
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/zip")), (header::CONTENT_DISPOSITION, disposition)], zip)
+        .into_response())
+}
+
+/// The multipart field `file`'s bytes.
+async fn upload(
+    multipart: std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<axum::body::Bytes> {
+    let mut m = multipart.map_err(|e| ApiError::bad_request(format!("expected multipart/form-data: {e}")))?;
+    loop {
+        match m.next_field().await {
+            Ok(Some(f)) if f.name() == Some("file") => {
+                return f.bytes().await.map_err(|e| ApiError::field("file", format!("unreadable: {e}")));
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(ApiError::field("file", "is required: the API project archive (ZIP)")),
+            Err(e) => return Err(ApiError::bad_request(format!("malformed multipart body: {e}"))),
+        }
+    }
+}
+
+/// One deployment target of a project or params file: (environment, vhost, shown in the DevPortal).
+type Target = (String, String, bool);
+
+/// `deploymentEnvironments` entries (`{deploymentEnvironment, deploymentVhost, displayOnDevportal}`), each naming a
+/// gateway environment this control plane has; `field` names the file in errors.
+async fn targets(cp: &ControlPlane, items: &[Value], field: &str) -> Result<Vec<Target>> {
+    let envs = cp.environments().await?;
+    let mut out: Vec<Target> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        let name = item
+            .get("deploymentEnvironment")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::field(&format!("{at}.deploymentEnvironment"), "is required"))?;
+        let env = envs.iter().find(|e| e.name == name).ok_or_else(|| {
+            let known: Vec<&str> = envs.iter().map(|e| e.name.as_str()).collect();
+            ApiError::field(
+                &format!("{at}.deploymentEnvironment"),
+                format!("`{name}` is not a gateway environment (known: {})", known.join(", ")),
+            )
+        })?;
+        let vhost = match item.get("deploymentVhost") {
+            None | Some(Value::Null) => env.vhost.clone(),
+            Some(Value::String(v)) if v.is_empty() => env.vhost.clone(),
+            Some(Value::String(v)) => v.clone(),
+            Some(_) => return Err(ApiError::field(&format!("{at}.deploymentVhost"), "must be a host name")),
+        };
+        let shown = match item.get("displayOnDevportal") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(ApiError::field(&format!("{at}.displayOnDevportal"), "must be true or false")),
+        };
+        out.retain(|t| t.0 != name);
+        out.push((name.to_string(), vhost, shown));
+    }
+    Ok(out)
+}
+
+/// apictl's params (`intermediate_params.yaml`: one environment's `configs`) over the API: endpoints, endpoint
+/// security and subscription plans; its deployment environments replace the project's (returned).
+fn apply_params(api: &mut Map<String, Value>, params: &Value) -> Result<Option<Vec<Value>>> {
+    const F: &str = "intermediate_params.yaml";
+    let Some(p) = params.as_object() else {
+        return if params.is_null() { Ok(None) } else { Err(ApiError::field(F, "must be a mapping of configs")) };
+    };
+    let mut ec = api.get("endpointConfig").and_then(Value::as_object).cloned().unwrap_or_default();
+    let kind = match p.get("endpointType").and_then(Value::as_str) {
+        None | Some("rest") | Some("http") => "http",
+        Some("soap") | Some("address") => "address",
+        Some(other) => return Err(ApiError::field(&format!("{F}.endpointType"), format!("`{other}` is not rest or soap"))),
+    };
+    let url_of = |v: &Value, at: &str| -> Result<Value> {
+        let Some(o) = v.as_object() else { return Err(ApiError::field(at, "must be a mapping with url")) };
+        let mut e = Map::new();
+        e.insert("url".into(), o.get("url").cloned().ok_or_else(|| ApiError::field(&format!("{at}.url"), "is required"))?);
+        if let Some(c) = o.get("config").filter(|c| !c.is_null()) {
+            e.insert("config".into(), c.clone());
+        }
+        Ok(Value::Object(e))
+    };
+    let mut endpoints_given = false;
+    match p.get("endpointRoutingPolicy").and_then(Value::as_str) {
+        Some("load_balanced") => {
+            let lb = p
+                .get("loadBalanceEndpoints")
+                .and_then(Value::as_object)
+                .ok_or_else(|| ApiError::field(&format!("{F}.loadBalanceEndpoints"), "is required for load_balanced"))?;
+            let list = |env: &str| -> Result<Value> {
+                let at = format!("{F}.loadBalanceEndpoints.{env}");
+                match lb.get(env) {
+                    None | Some(Value::Null) => Ok(json!([])),
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| {
+                            let mut e = url_of(e, &format!("{at}[{i}]"))?;
+                            e["endpoint_type"] = json!(kind);
+                            e["template_not_supported"] = json!(false);
+                            Ok(e)
+                        })
+                        .collect::<Result<Vec<_>>>()
+                        .map(Value::Array),
+                    Some(_) => Err(ApiError::field(&at, "must be a list of endpoints")),
+                }
+            };
+            let algo = lb.get("algoClassName").cloned().unwrap_or(json!("org.apache.synapse.endpoints.algorithms.RoundRobin"));
+            ec = Map::from_iter([
+                ("endpoint_type".to_string(), json!("load_balance")),
+                ("algoClassName".to_string(), algo.clone()),
+                ("algoCombo".to_string(), algo),
+                ("sessionManagement".to_string(), lb.get("sessionManagement").cloned().unwrap_or(json!(""))),
+                (
+                    "sessionTimeOut".to_string(),
+                    lb.get("sessionTimeOut").map(|v| json!(v.to_string().trim_matches('"'))).unwrap_or(json!("")),
+                ),
+                ("production_endpoints".to_string(), list("production")?),
+                ("sandbox_endpoints".to_string(), list("sandbox")?),
+            ])
+            .into_iter()
+            .chain(ec.get("endpoint_security").map(|s| ("endpoint_security".to_string(), s.clone())))
+            .collect();
+            endpoints_given = true;
+        }
+        Some("failover") => {
+            let fo = p
+                .get("failoverEndpoints")
+                .and_then(Value::as_object)
+                .ok_or_else(|| ApiError::field(&format!("{F}.failoverEndpoints"), "is required for failover"))?;
+            let mut out = Map::from_iter([("endpoint_type".to_string(), json!("failover")), ("failOver".to_string(), json!("true"))]);
+            for (key, target) in [("production", "production_endpoints"), ("sandbox", "sandbox_endpoints")] {
+                if let Some(v) = fo.get(key).filter(|v| !v.is_null()) {
+                    out.insert(target.into(), url_of(v, &format!("{F}.failoverEndpoints.{key}"))?);
+                }
+            }
+            for (key, target) in [("productionFailovers", "production_failovers"), ("sandboxFailovers", "sandbox_failovers")] {
+                let at = format!("{F}.failoverEndpoints.{key}");
+                let list = match fo.get(key) {
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(Value::Array(a)) => a.iter().enumerate().map(|(i, e)| url_of(e, &format!("{at}[{i}]"))).collect::<Result<_>>()?,
+                    Some(_) => return Err(ApiError::field(&at, "must be a list of endpoints")),
+                };
+                out.insert(target.into(), Value::Array(list));
+            }
+            if let Some(s) = ec.get("endpoint_security") {
+                out.insert("endpoint_security".into(), s.clone());
+            }
+            ec = out;
+            endpoints_given = true;
+        }
+        None => {
+            if let Some(eps) = p.get("endpoints").filter(|v| !v.is_null()) {
+                let eps = eps.as_object().ok_or_else(|| ApiError::field(&format!("{F}.endpoints"), "must be a mapping"))?;
+                let mut out = Map::from_iter([("endpoint_type".to_string(), json!(kind))]);
+                for (key, target) in [("production", "production_endpoints"), ("sandbox", "sandbox_endpoints")] {
+                    if let Some(v) = eps.get(key).filter(|v| !v.is_null()) {
+                        out.insert(target.into(), url_of(v, &format!("{F}.endpoints.{key}"))?);
+                    }
+                }
+                if let Some(s) = ec.get("endpoint_security") {
+                    out.insert("endpoint_security".into(), s.clone());
+                }
+                ec = out;
+                endpoints_given = true;
+            }
+        }
+        Some(other) => {
+            return Err(ApiError::field(&format!("{F}.endpointRoutingPolicy"), format!("`{other}` is not load_balanced or failover")));
+        }
+    }
+    let mut security_given = false;
+    if let Some(sec) = p.get("security").filter(|v| !v.is_null()) {
+        let sec = sec.as_object().ok_or_else(|| ApiError::field(&format!("{F}.security"), "must be a mapping"))?;
+        let mut out = Map::new();
+        for key in ["production", "sandbox"] {
+            let Some(s) = sec.get(key).filter(|v| !v.is_null()) else { continue };
+            let at = format!("{F}.security.{key}");
+            let s = s.as_object().ok_or_else(|| ApiError::field(&at, "must be a mapping"))?;
+            let enabled = s.get("enabled").and_then(Value::as_bool).unwrap_or(true);
+            let kind = match s.get("type").and_then(Value::as_str).map(str::to_ascii_uppercase) {
+                None if !enabled => "NONE".to_string(),
+                Some(t) if t == "BASIC" || t == "DIGEST" => t,
+                Some(t) => return Err(ApiError::field(&format!("{at}.type"), format!("`{t}` is not basic or digest"))),
+                None => return Err(ApiError::field(&format!("{at}.type"), "is required (basic or digest)")),
+            };
+            let mut e = json!({"enabled": enabled, "type": kind, "customParameters": {}});
+            for f in ["username", "password"] {
+                if let Some(v) = s.get(f) {
+                    e[f] = v.clone();
+                }
+            }
+            out.insert(key.into(), e);
+        }
+        ec.insert("endpoint_security".into(), Value::Object(out));
+        security_given = true;
+    }
+    if endpoints_given || security_given {
+        api.insert("endpointConfig".into(), Value::Object(ec));
+    }
+    if let Some(policies) = p.get("policies").filter(|v| !v.is_null()) {
+        if !policies.is_array() {
+            return Err(ApiError::field(&format!("{F}.policies"), "must be a list of subscription policies"));
+        }
+        api.insert("policies".into(), policies.clone());
+    }
+    match p.get("deploymentEnvironments") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) => Ok(Some(a.clone())),
+        Some(_) => Err(ApiError::field(&format!("{F}.deploymentEnvironments"), "must be a list")),
+    }
+}
+
+/// `POST /apis/import?preserveProvider=&overwrite=&rotateRevision=` (multipart `file`): an API project, plain
+/// or in apictl's params form. Answers 200 with WSO2's `ImportAPIResponse` (`{id, revision}`).
+async fn import(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Query(p): Query<HashMap<String, String>>,
+    multipart: std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(IMPORT)?;
+    let preserve_provider = flag(&p, "preserveProvider", true)?;
+    let overwrite = flag(&p, "overwrite", false)?;
+    let rotate = flag(&p, "rotateRevision", false)?;
+    flag(&p, "preservePortalConfigurations", false)?;
+    let bytes = upload(multipart).await?;
+    let project = tokio::task::spawn_blocking(move || project::read(&bytes))
+        .await
+        .map_err(|e| ApiError::unavailable(format!("reading the archive failed: {e}")))??;
+    let Project { api: mut data, definition, docs, thumbnail, deployments, params, policies: _ } = project;
+
+    let mut deployments = deployments.map(|d| ("deployment_environments.yaml", d));
+    if let Some(params) = &params
+        && let Some(d) = apply_params(&mut data, params)?
+    {
+        deployments = Some(("intermediate_params.yaml.deploymentEnvironments", d));
+    }
+    let targets = match &deployments {
+        Some((field, items)) => targets(&cp, items, field).await?,
+        None => Vec::new(),
+    };
+
+    // The state the project gives is applied after the API is written, as WSO2 moves it through its lifecycle.
+    let status = match data.get("lifeCycleStatus").and_then(Value::as_str) {
+        None | Some("") => ApiStatus::Created,
+        Some(s) => {
+            let st = ApiStatus::from(s.to_ascii_uppercase());
+            if !apim_domain::api::LIFECYCLE.iter().any(|(from, _, to)| *from == st || *to == st) {
+                return Err(ApiError::field("api.yaml", format!("lifeCycleStatus `{s}` is not a lifecycle state")));
+            }
+            st
+        }
+    };
+    for k in ["id", "lifeCycleStatus", "createdTime", "lastUpdatedTime", DEFINITION] {
+        data.remove(k);
+    }
+    // Versions like 1.0 read as numbers from YAML.
+    if let Some(v @ Value::Number(_)) = data.get("version") {
+        let text = v.to_string();
+        data.insert("version".into(), json!(text));
+    }
+    let name = data.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    let version = data.get("version").and_then(Value::as_str).unwrap_or("").to_string();
+    if !preserve_provider {
+        data.insert("provider".into(), json!(who.username));
+    }
+    let existing = api_named(&cp, &name, &version, None).await?;
+    if existing.is_some() && !overwrite {
+        return Err(ApiError::conflict_field(
+            "name",
+            format!("API {name} {version} already exists: import it with overwrite=true to update it"),
+        ));
+    }
+    if let Some(def) = &definition
+        && !data.contains_key("operations")
+    {
+        let summary = crate::openapi::summarize(&def.0, &def.1)?;
+        data.insert("operations".into(), Value::Array(crate::publisher::operations_from(&summary, None)));
+    }
+    crate::categories::check(&cp, data.get("categories")).await?;
+    let policies = crate::publisher::policy_names(&cp).await?;
+    let now = cp.clock.unix_secs();
+    let (mut doc, id, name, version, context) = normalize(Value::Object(data), existing.as_ref(), &who.username, &policies, now * 1000)
+        .map_err(|e| match e.fields.first() {
+            // The DTO's fields, named as the project file's.
+            Some((f, d)) => ApiError::field(&format!("api.yaml.data.{f}"), d.clone()),
+            None => ApiError::field("api.yaml", e.description),
+        })?;
+    if existing.is_none() {
+        crate::publisher::check_new_identity(&cp, &name, &context).await?;
+    }
+    doc.insert("lifeCycleStatus".into(), json!(status));
+    if let Some((_, def)) = definition {
+        doc.insert(DEFINITION.into(), def);
+    } else if let Some(d) = existing.as_ref().and_then(crate::publisher::definition_of) {
+        doc.insert(DEFINITION.into(), d);
+    }
+    let mut api = crate::publisher::new_record(doc, id.clone(), name, version, context, &who.username, now);
+    api.status = status.clone();
+    if let Some(old) = &existing {
+        api.created_at = old.created_at;
+        api.provider = if preserve_provider { old.provider.clone() } else { who.username.clone() };
+    }
+
+    let mut records = Vec::with_capacity(docs.len());
+    for d in &docs {
+        records.push(crate::docs::from_project(&id, &d.data, d.content.clone(), &who.username, now, &d.path)?);
+    }
+    let thumbnail = match thumbnail {
+        Some((path, bytes)) => {
+            if bytes.len() > crate::docs::THUMBNAIL_MAX {
+                return Err(ApiError::field(&path, format!("is larger than {} KiB", crate::docs::THUMBNAIL_MAX >> 10)));
+            }
+            let media = crate::docs::image_type(&bytes)
+                .ok_or_else(|| ApiError::field(&path, "is not an image: PNG, JPEG, GIF, WebP or SVG, told by its content, are taken"))?;
+            Some((media.to_string(), bytes))
+        }
+        None => None,
+    };
+
+    let prior_status = existing.as_ref().map(|e| e.status.clone()).unwrap_or(ApiStatus::Created);
+    let lifecycle = (status != prior_status).then(|| LifecycleEntry {
+        previous_state: apim_domain::api::state_display(&prior_status).to_string(),
+        new_state: apim_domain::api::state_display(&status).to_string(),
+        username: who.username.clone(),
+        time: now,
+    });
+    let mut events = vec![api_event(if existing.is_some() { EventKind::ApiUpdate } else { EventKind::ApiCreate }, &api, json!({}))];
+    if lifecycle.is_some() {
+        events.push(api_event(EventKind::ApiLifecycleChange, &api, json!({})));
+    }
+    let (revision, drop_revision) = if targets.is_empty() {
+        (None, None)
+    } else {
+        let revisions = match &existing {
+            Some(e) => cp.db.list_revisions(&e.id).await?,
+            None => Vec::new(),
+        };
+        let drop = if rotate && revisions.len() as i64 >= MAX_REVISIONS {
+            let oldest = revisions.iter().min_by_key(|r| r.number).map(|r| r.id.clone());
+            if let Some(old) = &oldest {
+                let envs: Vec<String> =
+                    cp.db.deployments(&id).await?.into_iter().filter(|d| &d.revision_id == old).map(|d| d.environment).collect();
+                if !envs.is_empty() {
+                    events.push(api_event(EventKind::RemoveApiFromGateway, &api, json!({"gatewayLabels": envs})));
+                }
+            }
+            oldest
+        } else {
+            None
+        };
+        let rev = Revision {
+            id: uuid::Uuid::new_v4().to_string(),
+            api_id: id.clone(),
+            number: 0,
+            description: "imported".to_string(),
+            document: api.document.clone(),
+            created_at: now,
+        };
+        (Some(rev), drop)
+    };
+    let deployments: Vec<Deployment> = revision
+        .iter()
+        .flat_map(|rev| {
+            targets.iter().map(|(env, vhost, shown)| Deployment {
+                api_id: id.clone(),
+                environment: env.clone(),
+                revision_id: rev.id.clone(),
+                vhost: vhost.clone(),
+                display_on_devportal: *shown,
+                deployed_at: now,
+            })
+        })
+        .collect();
+    if let Some(rev) = &revision {
+        let labels: Vec<&str> = targets.iter().map(|t| t.0.as_str()).collect();
+        events.push(api_event(EventKind::DeployApiInGateway, &api, json!({"gatewayLabels": labels, "revisionId": rev.id})));
+    }
+    let plan = ApiImport {
+        api: api.clone(),
+        replace: existing.is_some(),
+        docs: records,
+        thumbnail,
+        lifecycle,
+        revision,
+        deployments,
+        drop_revision,
+        max_revisions: MAX_REVISIONS,
+        events,
+    };
+    let stored = cp.db.import_api(&plan).await?;
+    let number = stored.map(|r| r.number);
+    tracing::info!(api_id = %id, name = %api.name, revision = ?number, user = %who.username, "API imported");
+    // WSO2's `ImportAPIResponse`, or its plain words for a client that takes only text.
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if accept.contains("text/plain") && !accept.contains("json") {
+        return Ok((StatusCode::OK, "API imported successfully.").into_response());
+    }
+    let mut answer = json!({"id": id});
+    if let Some(n) = number {
+        answer["revision"] = json!(n.to_string());
+    }
+    Ok((StatusCode::OK, Json(answer)).into_response())
+}

@@ -1,0 +1,232 @@
+//! apictl's API project archive (WSO2 API-M 4.x `import/export` format), read and written: `api.yaml` in WSO2's
+//! `{type, version, data}` envelope, `Definitions/swagger.yaml`, `Docs/<name>/document.yaml` with the content file
+//! beside it, `Image/icon.<ext>`, `deployment_environments.yaml` and `Policies/`; YAML or JSON (`api.json`, …).
+//! apictl's `--params` form is a ZIP holding `SourceArchive.zip` (the project) and `intermediate_params.yaml` (one
+//! environment's `configs`), beside it or under `Deployment/`.
+//!
+//! Reading goes through `archive::files`, so the archive (and the project inside a params archive) is bounded as
+//! every uploaded archive is. Each refusal is a 400 naming the project file at fault.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use serde_json::{Map, Value, json};
+
+use crate::error::{ApiError, Result};
+
+/// The envelope version written; any `v4…` is read.
+pub const ENVELOPE_VERSION: &str = "v4.2.0";
+
+/// The files of a project that are read; the others (`api_meta.yaml`, certificates, interceptors) are not.
+#[derive(Debug, Default)]
+pub struct Project {
+    /// `api.yaml`'s `data`.
+    pub api: Map<String, Value>,
+    /// `Definitions/swagger.yaml` (or `.json`), parsed, with its path.
+    pub definition: Option<(String, Value)>,
+    pub docs: Vec<ProjectDoc>,
+    /// `Image/icon.<ext>`: the path and bytes.
+    pub thumbnail: Option<(String, Vec<u8>)>,
+    /// `deployment_environments.yaml`'s `data`; `None` when the project has no such file.
+    pub deployments: Option<Vec<Value>>,
+    /// `intermediate_params.yaml`: the chosen environment's `configs` of apictl's params file.
+    pub params: Option<Value>,
+    /// `Policies/` files by name.
+    pub policies: BTreeMap<String, Vec<u8>>,
+}
+
+#[derive(Debug)]
+pub struct ProjectDoc {
+    /// The path of its `document.yaml`, for errors.
+    pub path: String,
+    pub data: Value,
+    /// The content file beside it: (file name, bytes).
+    pub content: Option<(String, Vec<u8>)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+impl Format {
+    pub fn ext(self) -> &'static str {
+        match self {
+            Format::Yaml => "yaml",
+            Format::Json => "json",
+        }
+    }
+}
+
+fn bad(path: &str, d: impl Into<String>) -> ApiError {
+    ApiError::field(path, d)
+}
+
+/// The files of a ZIP with the one folder they all sit in (apictl's `<Name>-<version>/`) taken off.
+fn unpack(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>> {
+    let files = crate::archive::files(bytes)?;
+    let top = files.first().and_then(|(p, _)| p.split_once('/')).map(|(t, _)| format!("{t}/"));
+    let strip = top.filter(|t| files.iter().all(|(p, _)| p.starts_with(t.as_str())));
+    Ok(files
+        .into_iter()
+        .map(|(p, b)| match &strip {
+            Some(t) => (p[t.len()..].to_string(), b),
+            None => (p, b),
+        })
+        .collect())
+}
+
+/// Reads an uploaded project: a plain project ZIP or apictl's params form.
+pub fn read(bytes: &[u8]) -> Result<Project> {
+    let mut files = unpack(bytes)?;
+    let mut params = None;
+    if let Some(source) = files.remove("SourceArchive.zip") {
+        for path in ["intermediate_params.yaml", "Deployment/intermediate_params.yaml"] {
+            if let Some(text) = files.get(path) {
+                params = Some(parse(path, text)?);
+                break;
+            }
+        }
+        files = unpack(&source).map_err(|e| bad("SourceArchive.zip", e.description))?;
+    }
+    let mut project = Project { params, ..Project::default() };
+    if files.contains_key("api_product.yaml") || files.contains_key("api_product.json") {
+        return Err(bad("file", "the archive is an API product project; import it at /api-products/import"));
+    }
+    let (api_path, api_text) = ["api.yaml", "api.yml", "api.json"]
+        .iter()
+        .find_map(|p| files.get(*p).map(|t| (p.to_string(), t)))
+        .ok_or_else(|| bad("file", "the archive holds no api.yaml (or api.json) at its root or in its one top folder"))?;
+    project.api = match envelope(&api_path, api_text, "api")? {
+        Value::Object(o) => o,
+        _ => return Err(bad(&api_path, "`data` must be an object (an API)")),
+    };
+    for path in ["Definitions/swagger.yaml", "Definitions/swagger.yml", "Definitions/swagger.json"] {
+        if let Some(b) = files.get(path) {
+            let text = std::str::from_utf8(b).map_err(|_| bad(path, "is not UTF-8 text"))?;
+            project.definition = Some((path.to_string(), crate::openapi::parse(path, text)?));
+            break;
+        }
+    }
+    if project.definition.is_none()
+        && let Some(other) = files.keys().find(|p| p.starts_with("Definitions/"))
+    {
+        return Err(bad(other, "only REST (OpenAPI) projects are imported: expected Definitions/swagger.yaml"));
+    }
+    for path in ["deployment_environments.yaml", "deployment_environments.yml", "deployment_environments.json"] {
+        if let Some(b) = files.get(path) {
+            project.deployments = match envelope(path, b, "deployment_environments")? {
+                Value::Array(a) => Some(a),
+                Value::Null => Some(Vec::new()),
+                _ => return Err(bad(path, "`data` must be a list of deployment environments")),
+            };
+            break;
+        }
+    }
+    if let Some((path, b)) = files.iter().find(|(p, _)| p.starts_with("Image/") && !p[6..].contains('/')) {
+        project.thumbnail = Some((path.clone(), b.clone()));
+    }
+    for (path, b) in files.iter().filter(|(p, _)| p.starts_with("Policies/")) {
+        project.policies.insert(path["Policies/".len()..].to_string(), b.clone());
+    }
+    project.docs = docs(&files)?;
+    Ok(project)
+}
+
+/// `Docs/<folder>/document.yaml` (or `.json`) with the one content file in its folder: the file named by
+/// `fileName` or after the document, else the only other file there.
+fn docs(files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<ProjectDoc>> {
+    let mut out = Vec::new();
+    for (path, b) in files {
+        let Some(rest) = path.strip_prefix("Docs/") else { continue };
+        let Some((folder, file)) = rest.split_once('/') else { continue };
+        if !matches!(file, "document.yaml" | "document.yml" | "document.json") {
+            continue;
+        }
+        let data = envelope(path, b, "document")?;
+        if !data.is_object() {
+            return Err(bad(path, "`data` must be an object (a Document)"));
+        }
+        let prefix = format!("Docs/{folder}/");
+        let siblings: Vec<(&str, &Vec<u8>)> = files
+            .iter()
+            .filter_map(|(p, b)| p.strip_prefix(prefix.as_str()).map(|n| (n, b)))
+            .filter(|(n, _)| !n.contains('/') && !n.starts_with("document."))
+            .collect();
+        let wanted = [data.get("fileName").and_then(Value::as_str), data.get("name").and_then(Value::as_str), Some(folder)];
+        let content = wanted
+            .iter()
+            .flatten()
+            .find_map(|w| siblings.iter().find(|(n, _)| n == w))
+            .or_else(|| if siblings.len() == 1 { siblings.first() } else { None })
+            .map(|(n, b)| (n.to_string(), (*b).clone()));
+        out.push(ProjectDoc { path: path.clone(), data, content });
+    }
+    Ok(out)
+}
+
+/// A project file as YAML or JSON.
+fn parse(path: &str, bytes: &[u8]) -> Result<Value> {
+    let text = std::str::from_utf8(bytes).map_err(|_| bad(path, "is not UTF-8 text"))?;
+    if text.trim_start().starts_with('{') {
+        serde_json::from_str(text).map_err(|e| bad(path, format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column())))
+    } else {
+        serde_norway::from_str(text).map_err(|e| {
+            let at = e.location().map(|l| format!(" at line {}, column {}", l.line(), l.column())).unwrap_or_default();
+            bad(path, format!("invalid YAML{at}: {e}"))
+        })
+    }
+}
+
+/// The `data` of a file in WSO2's `{type, version, data}` envelope, which must be of `kind` and a 4.x version.
+fn envelope(path: &str, bytes: &[u8], kind: &str) -> Result<Value> {
+    let Value::Object(mut o) = parse(path, bytes)? else {
+        return Err(bad(path, "must be a {type, version, data} document"));
+    };
+    match o.get("type").and_then(Value::as_str) {
+        Some(t) if t == kind => {}
+        Some(t) => return Err(bad(path, format!("type `{t}` is not `{kind}`"))),
+        None => return Err(bad(path, format!("type is required (`{kind}`)"))),
+    }
+    match o.get("version") {
+        Some(Value::String(v)) if v == "v4" || v.starts_with("v4.") => {}
+        Some(v) => {
+            let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            return Err(bad(path, format!("envelope version `{v}` is not supported: this server reads v4.x projects (apictl 4.x)")));
+        }
+        None => return Err(bad(path, "version is required (v4.x)")),
+    }
+    Ok(o.remove("data").unwrap_or(Value::Null))
+}
+
+/// A project file's text: `{type, version, data}` in the format asked for.
+pub fn enveloped(kind: &str, data: Value, format: Format) -> Result<Vec<u8>> {
+    let doc = json!({"type": kind, "version": ENVELOPE_VERSION, "data": data});
+    text_of(&doc, format)
+}
+
+pub fn text_of(doc: &Value, format: Format) -> Result<Vec<u8>> {
+    match format {
+        Format::Json => serde_json::to_vec_pretty(doc).map_err(ApiError::storage),
+        Format::Yaml => serde_norway::to_string(doc).map(String::into_bytes).map_err(ApiError::storage),
+    }
+}
+
+/// Writes a project ZIP: every `(path, bytes)` under the one top folder apictl expects (`<Name>-<version>/`).
+pub fn write(top: &str, files: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let fail = |e: &dyn std::fmt::Display| ApiError::storage(format!("writing the export archive: {e}"));
+    for (path, bytes) in files {
+        w.start_file(format!("{top}/{path}"), options).map_err(|e| fail(&e))?;
+        w.write_all(bytes).map_err(|e| fail(&e))?;
+    }
+    Ok(w.finish().map_err(|e| fail(&e))?.into_inner())
+}
+
+/// A name safe as one path segment of an archive (a document's folder): no separators, no dot segments.
+pub fn segment(name: &str) -> String {
+    let s: String = name.chars().map(|c| if c == '/' || c == '\\' || c.is_control() { '_' } else { c }).collect();
+    if s.is_empty() || s == "." || s == ".." { "_".to_string() } else { s }
+}

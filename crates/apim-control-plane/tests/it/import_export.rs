@@ -1,0 +1,555 @@
+//! `GET /apis/export` and `POST /apis/import` (apictl's project archive) through real sockets on SQLite, PostgreSQL
+//! and MariaDB: WSO2's apictl fixtures import unchanged (plain, zipped, and in both `--params` wire forms); export →
+//! delete → import gives the same API back (documents, thumbnail, scopes, operation policies, two deployments); bad
+//! archives and projects are refused with nothing changed, an import failing half way included.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use apim_store::{ApiStore, Db};
+use apim_test_support::TempDir;
+use apim_test_support::db::{Backend, TestDb};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{Cp, auth, connect, sqlite};
+
+/// One HTTP/1.1 exchange with raw bytes either way: (status, content type, body).
+async fn exchange(cp: &Cp, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let addr = cp.base.trim_start_matches("http://");
+    let head = format!(
+        "{method} /api/am/publisher/v4{path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {}\r\ncontent-type: {content_type}\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        auth("admin"),
+        body.len()
+    );
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(head.as_bytes()).await.expect("write");
+    s.write_all(body).await.expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(30), s.read_to_end(&mut answer)).await.expect("in time").expect("read");
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("head");
+    let head = String::from_utf8_lossy(&answer[..split]).to_string();
+    let mut body = answer[split + 4..].to_vec();
+    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string()))
+            .unwrap_or_default()
+    };
+    if header("transfer-encoding").eq_ignore_ascii_case("chunked") {
+        let mut out = Vec::new();
+        let mut rest = body.as_slice();
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").expect("chunk size");
+            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..line_end]).trim(), 16).expect("hex");
+            rest = &rest[line_end + 2..];
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[..size]);
+            rest = &rest[size + 2..];
+        }
+        body = out;
+    }
+    (status, header("content-type"), body)
+}
+
+async fn import(cp: &Cp, query: &str, zip: &[u8]) -> (u16, Value) {
+    let boundary = "apimprojectboundary51";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"project.zip\"\r\nContent-Type: application/zip\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(zip);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let (status, _, body) =
+        exchange(cp, "POST", &format!("/apis/import{query}"), &format!("multipart/form-data; boundary={boundary}"), &body).await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+async fn export(cp: &Cp, query: &str) -> (u16, Vec<u8>) {
+    let (status, content_type, body) = exchange(cp, "GET", &format!("/apis/export{query}"), "application/json", b"").await;
+    if status == 200 {
+        assert_eq!(content_type, "application/zip");
+    }
+    (status, body)
+}
+
+async fn get(cp: &Cp, path: &str) -> Value {
+    let r = cp.call("GET", path, "admin", None).await;
+    assert_eq!(r.status, 200, "{path}: {}", r.body);
+    r.json()
+}
+
+/// A ZIP of `(name, content)` entries.
+fn zip_of(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).large_file(true);
+    for (name, content) in entries {
+        w.start_file(name.as_str(), options).expect("start");
+        w.write_all(content).expect("write");
+    }
+    w.finish().expect("finish").into_inner()
+}
+
+/// A project directory zipped as apictl zips it (under its own name).
+fn zip_dir(dir: &Path) -> Vec<u8> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).expect("dir").map(|e| e.expect("entry").path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p.strip_prefix(base).expect("rel").to_string_lossy().replace('\\', "/");
+                out.push((rel, std::fs::read(&p).expect("read")));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    let top = dir.parent().expect("parent");
+    walk(top, dir, &mut files);
+    zip_of(&files)
+}
+
+/// The entries of a ZIP, by name.
+fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut a = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("zip");
+    (0..a.len())
+        .map(|i| {
+            let mut e = a.by_index(i).expect("entry");
+            let mut b = Vec::new();
+            e.read_to_end(&mut b).expect("inflate");
+            (e.name().expect("name").to_string(), b)
+        })
+        .collect()
+}
+
+fn apictl() -> std::path::PathBuf {
+    apim_test_support::fixtures_dir().join("apictl")
+}
+
+async fn api_id(cp: &Cp, name: &str) -> Option<String> {
+    let list = get(cp, &format!("/apis?query=name:{name}")).await;
+    list["list"].as_array().and_then(|l| l.iter().find(|a| a["name"] == name)).and_then(|a| a["id"].as_str()).map(str::to_string)
+}
+
+/// Every fixture project of apictl imports unchanged: each archive, then the same project as a directory zipped
+/// over it (`overwrite`), then PizzaShackAPI in both `--params` wire forms.
+async fn fixtures(cp: &Cp) {
+    // (archive, name, context, state, operations, documents, deployed environments)
+    let cases = [
+        ("PizzaShackAPI_1.0.0.zip", "PizzaShackAPI-1.0.0", "PizzaShackAPI", "/pizzashack", 5, 4),
+        ("SwaggerPetstore_1.0.5.zip", "SwaggerPetstore-1.0.5", "SwaggerPetstore", "/v2", 20, 3),
+        ("SwaggerPetstoreNew_1.0.0.zip", "SwaggerPetstoreNew-1.0.0", "SwaggerPetstoreNew", "/test", 3, 3),
+    ];
+    for (archive, dir, name, context, ops, docs) in cases {
+        let bytes = std::fs::read(apictl().join("archives").join(archive)).expect("fixture");
+        let (status, answer) = import(cp, "?preserveProvider=true", &bytes).await;
+        assert_eq!(status, 200, "{archive}: {answer}");
+        let id = answer["id"].as_str().expect("id").to_string();
+        let api = get(cp, &format!("/apis/{id}")).await;
+        assert_eq!((api["name"].as_str(), api["context"].as_str()), (Some(name), Some(context)), "{archive}");
+        assert_eq!((api["lifeCycleStatus"].as_str(), api["provider"].as_str()), (Some("PUBLISHED"), Some("admin")), "{archive}");
+        assert_eq!(api["operations"].as_array().map(Vec::len), Some(ops), "{archive}");
+        assert_eq!(api["hasThumbnail"], true, "{archive}");
+        assert_eq!(get(cp, &format!("/apis/{id}/documents")).await["count"], docs, "{archive}");
+        let deps = get(cp, &format!("/apis/{id}/deployments")).await;
+        assert_eq!(deps["list"][0]["name"], "Default", "{archive}: {deps}");
+        let revs = get(cp, &format!("/apis/{id}/revisions")).await;
+        assert_eq!(revs["count"], 1, "{archive}");
+
+        // The same project again, as the directory apictl would zip: a 409 unless overwriting, then a second
+        // revision of the same API.
+        let again = zip_dir(&apictl().join("projects").join(dir));
+        let (status, answer) = import(cp, "", &again).await;
+        assert_eq!((status, answer["error"][0]["message"].as_str()), (409, Some("name")), "{dir}: {answer}");
+        let (status, answer) = import(cp, "?overwrite=true&preserveProvider=true&rotateRevision=true", &again).await;
+        assert_eq!((status, answer["id"].as_str()), (200, Some(id.as_str())), "{dir}: {answer}");
+        assert_eq!(get(cp, &format!("/apis/{id}/revisions")).await["count"], 2, "{dir}");
+        assert_eq!(get(cp, &format!("/apis/{id}/documents")).await["count"], docs, "{dir}: documents replaced, not doubled");
+    }
+    let pizza = api_id(cp, "PizzaShackAPI").await.expect("PizzaShackAPI");
+    let pizza_api = get(cp, &format!("/apis/{pizza}")).await;
+    assert_eq!(pizza_api["endpointConfig"]["endpoint_type"], "load_balance");
+    assert_eq!(pizza_api["endpointConfig"]["endpoint_security"]["production"]["type"], "BASIC");
+    assert_eq!(pizza_api["endpointConfig"]["endpoint_security"]["production"]["password"], "", "credentials are never answered");
+    // A FILE document keeps its file, an INLINE one its text.
+    let docs = get(cp, &format!("/apis/{pizza}/documents")).await;
+    let doc_id = |name: &str| {
+        docs["list"]
+            .as_array()
+            .expect("docs")
+            .iter()
+            .find(|d| d["name"] == name)
+            .and_then(|d| d["documentId"].as_str())
+            .expect(name)
+            .to_string()
+    };
+    let pdf = std::fs::read(apictl().join("projects/PizzaShackAPI-1.0.0/Docs/Doc1/testDoc.pdf")).expect("pdf");
+    let (_, _, content) = exchange(cp, "GET", &format!("/apis/{pizza}/documents/{}/content", doc_id("Doc1")), "text/plain", b"").await;
+    assert!(content == pdf, "the PDF comes back byte for byte");
+    let usage = std::fs::read(apictl().join("projects/PizzaShackAPI-1.0.0/Docs/PizzaShack Usage/PizzaShack Usage")).expect("usage");
+    let (_, _, content) =
+        exchange(cp, "GET", &format!("/apis/{pizza}/documents/{}/content", doc_id("PizzaShack Usage")), "text/plain", b"").await;
+    assert_eq!(content, usage);
+
+    // apictl's params forms: a params file's load-balanced endpoints, a deployment directory's endpoints,
+    // security and plans, each over the project's.
+    let wire = |f: &str| std::fs::read(apictl().join("wire").join(f)).expect("wire fixture");
+    let (status, answer) = import(cp, "?overwrite=true&rotateRevision=true", &wire("PizzaShackAPI-1.0.0_with-params-file.zip")).await;
+    assert_eq!(status, 200, "{answer}");
+    let ec = &get(cp, &format!("/apis/{pizza}")).await["endpointConfig"];
+    assert_eq!(
+        (ec["endpoint_type"].as_str(), ec["production_endpoints"][1]["url"].as_str()),
+        (Some("load_balance"), Some("https://prod2.wso2.com"))
+    );
+    let (status, answer) = import(cp, "?overwrite=true&rotateRevision=true", &wire("PizzaShackAPI-1.0.0_with-deployment-dir.zip")).await;
+    assert_eq!(status, 200, "{answer}");
+    let api = get(cp, &format!("/apis/{pizza}")).await;
+    let ec = &api["endpointConfig"];
+    assert_eq!((ec["endpoint_type"].as_str(), ec["production_endpoints"]["url"].as_str()), (Some("http"), Some("https://prod.wso2.com")));
+    assert_eq!(ec["endpoint_security"]["sandbox"]["type"], "DIGEST");
+    assert_eq!(api["policies"], json!(["Gold", "Silver"]));
+    // Four imports of PizzaShackAPI: four revisions.
+    assert_eq!(get(cp, &format!("/apis/{pizza}/revisions")).await["count"], 4);
+
+    // An API product is not an API project.
+    let product = std::fs::read(apictl().join("archives/MyProduct_1.0.0.zip")).expect("product");
+    let (status, answer) = import(cp, "", &product).await;
+    assert_eq!((status, answer["error"][0]["message"].as_str()), (400, Some("file")), "{answer}");
+}
+
+/// What `GET` answers of an API, without what differs between two copies of it: ids and times.
+fn comparable(mut api: Value) -> Value {
+    if let Some(o) = api.as_object_mut() {
+        for k in ["id", "createdTime", "lastUpdatedTime", "lastUpdatedTimestamp"] {
+            o.remove(k);
+        }
+    }
+    api
+}
+
+fn comparable_docs(docs: &Value) -> Vec<Value> {
+    let mut list: Vec<Value> = docs["list"]
+        .as_array()
+        .expect("docs")
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            for k in ["documentId", "createdTime", "lastUpdatedTime"] {
+                d.as_object_mut().expect("doc").remove(k);
+            }
+            d
+        })
+        .collect();
+    list.sort_by_key(|d| d["name"].as_str().unwrap_or("").to_string());
+    list
+}
+
+/// Export → delete → import: the same API, documents, thumbnail, scopes, operation policies and two deployments.
+async fn round_trip(cp: &Cp) {
+    let body = json!({
+        "name": "RoundTrip", "context": "/roundtrip", "version": "2.1.0", "policies": ["Gold", "Unlimited"],
+        "description": "An API that goes out and comes back",
+        "tags": ["trip"],
+        "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": "http://backend.test:8080/trip"},
+            "endpoint_security": {"production": {"enabled": true, "type": "BASIC", "username": "u", "password": "p"}}},
+        "scopes": [{"scope": {"name": "trip:read", "displayName": "Read trips", "description": "reads", "bindings": ["admin"]}, "shared": false}],
+        "operations": [
+            {"target": "/trips", "verb": "GET", "scopes": ["trip:read"],
+             "operationPolicies": {"request": [{"policyName": "addHeader", "policyVersion": "v1", "parameters": {"headerName": "X-Trip", "headerValue": "1"}}], "response": [], "fault": []}},
+            {"target": "/trips", "verb": "POST", "throttlingPolicy": "10KPerMin"}
+        ],
+        "apiPolicies": {"request": [{"policyName": "addHeader", "policyVersion": "v1", "parameters": {"headerName": "X-All", "headerValue": "a"}}], "response": [], "fault": []},
+    });
+    let r = cp.call("POST", "/apis", "admin", Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().expect("id").to_string();
+    for doc in [
+        json!({"name": "Guide", "type": "HOWTO", "sourceType": "INLINE", "inlineContent": "<p>How to travel</p>", "visibility": "API_LEVEL"}),
+        json!({"name": "Notes", "type": "OTHER", "otherTypeName": "Notes", "sourceType": "MARKDOWN", "inlineContent": "# Notes", "visibility": "PRIVATE"}),
+        json!({"name": "Site", "type": "PUBLIC_FORUM", "sourceType": "URL", "sourceUrl": "https://trip.example/forum", "visibility": "API_LEVEL"}),
+        json!({"name": "Spec", "type": "SAMPLES", "sourceType": "FILE", "visibility": "OWNER_ONLY"}),
+    ] {
+        let r = cp.call("POST", &format!("/apis/{id}/documents"), "admin", Some(doc)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let spec_doc = api_doc(cp, &id, "Spec").await;
+    let pdf = b"%PDF-1.4 a small file\n\x00\x01\x02".to_vec();
+    upload(cp, &format!("/apis/{id}/documents/{spec_doc}/content"), "spec.pdf", &pdf).await;
+    let png = std::fs::read(apictl().join("projects/PizzaShackAPI-1.0.0/Image/icon.png")).expect("png");
+    upload(cp, &format!("/apis/{id}/thumbnail"), "icon.png", &png).await;
+    // Two deployments: revision 1 on Default, revision 2 on Edge; then published.
+    for (n, env) in [(1, "Default"), (2, "Edge")] {
+        let rev = cp.call("POST", &format!("/apis/{id}/revisions"), "admin", Some(json!({}))).await.json();
+        assert_eq!(rev["displayName"], format!("Revision {n}"));
+        let rid = rev["id"].as_str().expect("rid");
+        let r = cp
+            .call(
+                "POST",
+                &format!("/apis/{id}/deploy-revision?revisionId={rid}"),
+                "admin",
+                Some(json!([{"name": env, "displayOnDevportal": n == 1}])),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    assert_eq!(cp.call("POST", &format!("/apis/change-lifecycle?action=Publish&apiId={id}"), "admin", None).await.status, 200);
+
+    let before = get(cp, &format!("/apis/{id}")).await;
+    let docs_before = get(cp, &format!("/apis/{id}/documents")).await;
+    let deps_of = |v: &Value| {
+        let mut d: Vec<(String, String, bool)> = v["list"]
+            .as_array()
+            .expect("deployments")
+            .iter()
+            .map(|d| (d["name"].as_str().unwrap_or("").into(), d["vhost"].as_str().unwrap_or("").into(), d["displayOnDevportal"] == true))
+            .collect();
+        d.sort();
+        d
+    };
+    let deps_before = deps_of(&get(cp, &format!("/apis/{id}/deployments")).await);
+    assert_eq!(deps_before.len(), 2);
+
+    // Export by name (YAML), as apictl does; the archive is apictl's layout.
+    let (status, zip) = export(cp, "?name=RoundTrip&version=2.1.0&providerName=admin&format=YAML&preserveStatus=true").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&zip));
+    let entries = unzip(&zip);
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    for expected in [
+        "RoundTrip-2.1.0/api.yaml",
+        "RoundTrip-2.1.0/Definitions/swagger.yaml",
+        "RoundTrip-2.1.0/Docs/Guide/document.yaml",
+        "RoundTrip-2.1.0/Docs/Guide/Guide",
+        "RoundTrip-2.1.0/Docs/Spec/spec.pdf",
+        "RoundTrip-2.1.0/Docs/Site/document.yaml",
+        "RoundTrip-2.1.0/Image/icon.png",
+        "RoundTrip-2.1.0/deployment_environments.yaml",
+    ] {
+        assert!(names.contains(&expected), "{expected} not in {names:?}");
+    }
+    let api_yaml: Value =
+        serde_norway::from_slice(&entries.iter().find(|(n, _)| n.ends_with("/api.yaml")).expect("api.yaml").1).expect("yaml");
+    assert_eq!((api_yaml["type"].as_str(), api_yaml["version"].as_str()), (Some("api"), Some("v4.2.0")));
+    assert_eq!(api_yaml["data"]["name"], "RoundTrip");
+
+    assert_eq!(cp.call("DELETE", &format!("/apis/{id}"), "admin", None).await.status, 200);
+    let (status, answer) = import(cp, "?preserveProvider=true&rotateRevision=true", &zip).await;
+    assert_eq!(status, 200, "{answer}");
+    let new_id = answer["id"].as_str().expect("id").to_string();
+    assert_ne!(new_id, id);
+    let after = get(cp, &format!("/apis/{new_id}")).await;
+    assert_eq!(comparable(after), comparable(before.clone()));
+    let docs_after = get(cp, &format!("/apis/{new_id}/documents")).await;
+    assert_eq!(comparable_docs(&docs_after), comparable_docs(&docs_before));
+    assert_eq!(deps_of(&get(cp, &format!("/apis/{new_id}/deployments")).await), deps_before);
+    let spec_doc = api_doc(cp, &new_id, "Spec").await;
+    let (_, _, content) = exchange(cp, "GET", &format!("/apis/{new_id}/documents/{spec_doc}/content"), "text/plain", b"").await;
+    assert_eq!(content, pdf);
+    let guide = api_doc(cp, &new_id, "Guide").await;
+    let (_, _, content) = exchange(cp, "GET", &format!("/apis/{new_id}/documents/{guide}/content"), "text/plain", b"").await;
+    assert_eq!(content, b"<p>How to travel</p>");
+    let (_, content_type, thumb) = exchange(cp, "GET", &format!("/apis/{new_id}/thumbnail"), "text/plain", b"").await;
+    assert_eq!((content_type.as_str(), thumb), ("image/png", png));
+    let hist = get(cp, &format!("/apis/{new_id}/lifecycle-history")).await;
+    assert_eq!(hist["list"][0]["postState"], "Published");
+
+    // JSON, a revision by number, the latest revision; a state not preserved is CREATED.
+    let (status, zip) = export(cp, &format!("?apiId={new_id}&format=JSON&latestRevision=true&preserveStatus=false")).await;
+    assert_eq!(status, 200);
+    let entries = unzip(&zip);
+    let api_json: Value =
+        serde_json::from_slice(&entries.iter().find(|(n, _)| n.ends_with("/api.json")).expect("api.json").1).expect("json");
+    assert_eq!((api_json["type"].as_str(), api_json["data"]["lifeCycleStatus"].as_str()), (Some("api"), Some("CREATED")));
+    assert!(entries.iter().any(|(n, _)| n.ends_with("/Definitions/swagger.json")));
+    let (status, answer) = import(cp, "?overwrite=true", &zip).await;
+    assert_eq!((status, answer["id"].as_str(), answer["revision"].as_str()), (200, Some(new_id.as_str()), Some("2")), "{answer}");
+    assert_eq!(get(cp, &format!("/apis/{new_id}")).await["lifeCycleStatus"], "CREATED");
+    assert_eq!(export(cp, &format!("?apiId={new_id}&revisionNumber=1")).await.0, 200);
+    assert_eq!(export(cp, &format!("?apiId={new_id}&revisionNumber=9")).await.0, 404);
+    for (query, field) in [
+        ("?name=RoundTrip", "version"),
+        ("", "apiId"),
+        (&format!("?apiId={new_id}&format=XML") as &str, "format"),
+        (&format!("?apiId={new_id}&preserveStatus=maybe"), "preserveStatus"),
+        (&format!("?apiId={new_id}&revisionNumber=x"), "revisionNumber"),
+    ] {
+        let (status, body) = export(cp, query).await;
+        let e: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        assert_eq!((status, e["error"][0]["message"].as_str()), (400, Some(field)), "{query}: {e}");
+    }
+    assert_eq!(export(cp, "?name=Nope&version=1").await.0, 404);
+    assert_eq!(export(cp, "?apiId=nope").await.0, 404);
+}
+
+async fn api_doc(cp: &Cp, api: &str, name: &str) -> String {
+    let docs = get(cp, &format!("/apis/{api}/documents")).await;
+    docs["list"]
+        .as_array()
+        .expect("docs")
+        .iter()
+        .find(|d| d["name"] == name)
+        .and_then(|d| d["documentId"].as_str())
+        .expect(name)
+        .to_string()
+}
+
+async fn upload(cp: &Cp, path: &str, file_name: &str, bytes: &[u8]) {
+    let boundary = "apimuploadboundary77";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let method = if path.ends_with("thumbnail") { "PUT" } else { "POST" };
+    let (status, _, answer) = exchange(cp, method, path, &format!("multipart/form-data; boundary={boundary}"), &body).await;
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&answer));
+}
+
+/// A minimal valid project under `top/`, with `extra` files and `api.yaml` replaced when given.
+fn project(top: &str, api_yaml: Option<&str>, extra: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
+    let api = api_yaml.map(str::to_string).unwrap_or_else(|| {
+        "type: api\nversion: v4.2.0\ndata:\n  name: Broken\n  context: /broken\n  version: 1.0.0\n  operations:\n   - target: /a\n     verb: GET\n"
+            .to_string()
+    });
+    let mut files = vec![(format!("{top}/api.yaml"), api.into_bytes())];
+    files.push((
+        format!("{top}/deployment_environments.yaml"),
+        b"type: deployment_environments\nversion: v4.2.0\ndata:\n -\n  deploymentEnvironment: Default\n  displayOnDevportal: true\n"
+            .to_vec(),
+    ));
+    for (name, content) in extra {
+        files.push((format!("{top}/{name}"), content.to_vec()));
+    }
+    files
+}
+
+/// Bad archives and projects: a 400 (or 409) naming the problem, and nothing changed.
+async fn bad_input(cp: &Cp) {
+    let events = cp.db.events_after(0, 100_000).await.expect("events").len();
+    let apis = cp.db.list_apis(&apim_store::ApiFilter::default(), 1000, 0).await.expect("apis").1;
+    let deployments = cp.db.deployed_revisions().await.expect("deployed").len();
+
+    // A zip bomb: 30 MiB of zeros deflate to a few KiB.
+    let bomb = zip_of(&project("Broken-1.0.0", None, &[("Docs/Big/Big", &vec![0u8; 30 << 20])]));
+    assert!(bomb.len() < 1 << 20);
+    // A path leaving the archive, and a link.
+    let traversal = zip_of(&[("Broken-1.0.0/../x".to_string(), b"x".to_vec())]);
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, content) in project("Broken-1.0.0", None, &[]) {
+        w.start_file(name, zip::write::SimpleFileOptions::default()).expect("start");
+        w.write_all(&content).expect("write");
+    }
+    w.add_symlink("Broken-1.0.0/Image/icon.png", "/etc/passwd", zip::write::SimpleFileOptions::default()).expect("link");
+    let link = w.finish().expect("finish").into_inner();
+    // Over the size limit: incompressible bytes, stored.
+    let mut noise = Vec::with_capacity(10 << 20 | 4096);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while noise.len() < (10 << 20) + 4096 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        noise.extend_from_slice(&x.to_le_bytes());
+    }
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file("Broken-1.0.0/noise.bin", zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored))
+        .expect("start");
+    w.write_all(&noise).expect("write");
+    let oversized = w.finish().expect("finish").into_inner();
+    let v3 = "type: api\nversion: v3.2.0\ndata:\n  name: Broken\n  context: /broken\n  version: 1.0.0\n";
+    let wrong_type = "type: api_product\nversion: v4.2.0\ndata:\n  name: Broken\n  context: /broken\n  version: 1.0.0\n";
+    let unknown_env = {
+        let inner = zip_of(&project("SourceArchive", None, &[]));
+        zip_of(&[
+            ("Broken-1.0.0/SourceArchive.zip".to_string(), inner),
+            (
+                "Broken-1.0.0/intermediate_params.yaml".to_string(),
+                b"deploymentEnvironments:\n- deploymentEnvironment: Mars\n  displayOnDevportal: true\n".to_vec(),
+            ),
+        ])
+    };
+    let bad_doc = zip_of(&project(
+        "Broken-1.0.0",
+        None,
+        &[("Docs/X/document.yaml", b"type: document\nversion: v4.2.0\ndata:\n  name: X\n  type: HOWTO\n  sourceType: TELEPATHY\n")],
+    ));
+    let bad_field = zip_of(&project(
+        "Broken-1.0.0",
+        Some("type: api\nversion: v4.2.0\ndata:\n  name: Broken\n  context: /broken\n  version: 1.0.0\n  policies: [Platinum]\n"),
+        &[],
+    ));
+    let cases: Vec<(&str, Vec<u8>, u16, &str, &str)> = vec![
+        ("zip bomb", bomb, 400, "file", "inflates to more than"),
+        ("path traversal", traversal, 400, "file", ".."),
+        ("symlink", link, 400, "file", "link"),
+        ("over the size limit", oversized, 400, "file", "larger than"),
+        ("envelope version", zip_of(&project("Broken-1.0.0", Some(v3), &[])), 400, "api.yaml", "v3.2.0"),
+        ("envelope type", zip_of(&project("Broken-1.0.0", Some(wrong_type), &[])), 400, "api.yaml", "api_product"),
+        (
+            "unknown environment in params",
+            unknown_env,
+            400,
+            "intermediate_params.yaml.deploymentEnvironments[0].deploymentEnvironment",
+            "Mars",
+        ),
+        ("bad document", bad_doc, 400, "Broken-1.0.0/Docs/X/document.yaml", "sourceType"),
+        ("bad API field", bad_field, 400, "api.yaml.data.policies", "Platinum"),
+        ("not a zip", b"hello".to_vec(), 400, "file", "ZIP"),
+    ];
+    for (what, zip, status, field, words) in cases {
+        let (s, answer) = import(cp, "", &zip).await;
+        let (f, d) = (answer["error"][0]["message"].as_str().unwrap_or(""), answer["description"].as_str().unwrap_or(""));
+        assert_eq!(s, status, "{what}: {answer}");
+        assert!(f == field || f == field.trim_start_matches("Broken-1.0.0/"), "{what}: field {f}, not {field}: {answer}");
+        assert!(d.contains(words), "{what}: {d}");
+    }
+    let (s, answer) = import(cp, "?overwrite=perhaps", &zip_of(&project("Broken-1.0.0", None, &[]))).await;
+    assert_eq!((s, answer["error"][0]["message"].as_str()), (400, Some("overwrite")));
+
+    // Half way: the API and the first document are written, the second (of the same name) fails. Nothing stays.
+    let doc = b"type: document\nversion: v4.2.0\ndata:\n  name: Twice\n  type: HOWTO\n  sourceType: INLINE\n".as_slice();
+    let twice = zip_of(&project("Broken-1.0.0", None, &[("Docs/A/document.yaml", doc), ("Docs/B/document.yaml", doc)]));
+    let (s, answer) = import(cp, "", &twice).await;
+    assert_eq!(s, 409, "{answer}");
+    assert!(answer["description"].as_str().unwrap_or("").contains("Twice"), "{answer}");
+
+    assert_eq!(api_id(cp, "Broken").await, None, "no API");
+    assert_eq!(cp.db.list_apis(&apim_store::ApiFilter::default(), 1000, 0).await.expect("apis").1, apis);
+    assert_eq!(cp.db.events_after(0, 100_000).await.expect("events").len(), events, "no event, so no revision deployed");
+    assert_eq!(cp.db.deployed_revisions().await.expect("deployed").len(), deployments, "no deployment");
+
+    // The same project without the repeated document imports: the check above was about the failure alone.
+    let fine = zip_of(&project("Broken-1.0.0", None, &[("Docs/A/document.yaml", doc)]));
+    let (s, answer) = import(cp, "", &fine).await;
+    assert_eq!(s, 200, "{answer}");
+    let id = answer["id"].as_str().expect("id");
+    assert_eq!(get(cp, &format!("/apis/{id}/revisions")).await["count"], 1);
+}
+
+async fn suite(db: Db) {
+    let cp = crate::start(db).await;
+    fixtures(&cp).await;
+    round_trip(&cp).await;
+    bad_input(&cp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_export_on_sqlite() {
+    let dir = TempDir::new("apim-cp-import-export");
+    suite(connect(&sqlite(&dir)).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_export_on_postgres() {
+    let Some(tdb) = TestDb::create(Backend::Postgres).await else { return };
+    suite(connect(&tdb.toml_fields()).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_export_on_mariadb() {
+    let Some(tdb) = TestDb::create(Backend::MySql).await else { return };
+    suite(connect(&tdb.toml_fields()).await).await;
+}
