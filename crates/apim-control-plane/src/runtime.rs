@@ -9,6 +9,7 @@ use apim_wire::{
     DeployedApi, PolicyLevel, RuntimeApplication, RuntimeBlockCondition, RuntimeKeyManager, RuntimeKeyMapping, RuntimePolicy, RuntimeState,
     RuntimeSubscription,
 };
+use base64::Engine;
 use serde_json::Value;
 
 use crate::ControlPlane;
@@ -193,6 +194,13 @@ fn runtime_key_manager(doc: &str) -> Option<RuntimeKeyManager> {
     let value = text(certificates.and_then(|c| c.get("value")));
     let jwks_url = value.clone().filter(|_| kind.eq_ignore_ascii_case("JWKS"));
     let certificate = value.filter(|_| kind.eq_ignore_ascii_case("PEM"));
+    // The credentials the Admin API holds for it: a user's (WSO2-IS) or a client's.
+    let prop = |k: &str| text(d.pointer(&format!("/additionalProperties/{k}")));
+    let authorization = match (prop("Username").or_else(|| prop("client_id")), prop("Password").or_else(|| prop("client_secret"))) {
+        (Some(u), Some(p)) => format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))),
+        _ => String::new(),
+    };
+    let introspection = text(d.get("introspectionEndpoint")).map(|url| apim_wire::RuntimeIntrospection { url, authorization });
     let mut audiences: Vec<String> = match d.pointer("/additionalProperties/audiences") {
         Some(Value::Array(list)) => list.iter().filter_map(|v| text(Some(v))).collect(),
         Some(Value::String(s)) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
@@ -209,6 +217,7 @@ fn runtime_key_manager(doc: &str) -> Option<RuntimeKeyManager> {
         enabled: d.get("enabled").and_then(Value::as_bool).unwrap_or(true),
         jwks_url,
         certificate,
+        introspection,
         audiences,
         consumer_key_claim: text(d.get("consumerKeyClaim")),
         scopes_claim: text(d.get("scopesClaim")),
@@ -236,6 +245,14 @@ mod tests {
                 .expect("a key manager");
         assert!(direct.audiences.is_empty() && direct.jwks_url.is_none() && direct.enabled);
         assert_eq!(direct.certificate.as_deref(), Some("-----"));
+        assert_eq!(direct.introspection, None);
+        let opaque = runtime_key_manager(
+            r#"{"name": "o", "issuer": "i", "introspectionEndpoint": "https://idp/introspect",
+                "additionalProperties": {"Username": "gw", "Password": "pw"}}"#,
+        )
+        .expect("a key manager");
+        let i = opaque.introspection.expect("introspection");
+        assert_eq!((i.url.as_str(), i.authorization.as_str()), ("https://idp/introspect", "Basic Z3c6cHc="));
         assert!(runtime_key_manager(r#"{"name": "n"}"#).is_none(), "no issuer");
         assert!(runtime_key_manager("not json").is_none());
     }

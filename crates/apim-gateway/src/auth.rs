@@ -152,12 +152,14 @@ impl Authenticator {
     }
 
     /// `now`: the wall-clock time in milliseconds (the caller reads it once per request). `others`: the key
-    /// managers registered in the Admin API (the snapshot's), whose keys are fetched over `tls`.
+    /// managers registered in the Admin API (the snapshot's), whose keys are fetched over `tls`; `accepts`: whether
+    /// the API accepts one of them by name (an opaque token is shown only to key managers the API accepts).
     pub async fn authenticate(
         &self,
         token: &str,
         now: u64,
         others: &[Arc<KeyManager>],
+        accepts: &(dyn Fn(&str) -> bool + Sync),
         tls: &tokio_rustls::TlsConnector,
     ) -> Result<Arc<Principal>, AuthError> {
         // A verified JWT first: the commonest case, and it needs no look at the token's shape.
@@ -171,7 +173,7 @@ impl Authenticator {
                 None => self.jwt(token, now).await?,
             }
         } else {
-            self.opaque(token, sha256(token.as_bytes()), now).await?
+            self.opaque(token, sha256(token.as_bytes()), now, others, accepts, tls).await?
         };
         if (principal.expires_at + SKEW_SECS) * 1000 <= now as i64 {
             return Err(AuthError::Expired);
@@ -319,25 +321,65 @@ impl Authenticator {
         }
     }
 
-    async fn opaque(&self, token: &str, digest: [u8; 32], now: u64) -> Result<Arc<Principal>, AuthError> {
+    /// An opaque token: the resident key manager's introspection first, then (when it does not know the token)
+    /// each key manager registered in the Admin API that introspects and that the API accepts, in order.
+    async fn opaque(
+        &self,
+        token: &str,
+        digest: [u8; 32],
+        now: u64,
+        others: &[Arc<KeyManager>],
+        accepts: &(dyn Fn(&str) -> bool + Sync),
+        tls: &tokio_rustls::TlsConnector,
+    ) -> Result<Arc<Principal>, AuthError> {
         if let Some(e) = self.opaque.get(&digest)
             && e.until_ms > now
         {
             return e.principal.clone().ok_or(AuthError::Invalid);
         }
-        let found = self.authority.introspect(token).await.map_err(|e| {
-            tracing::warn!("token introspection failed: {e}");
-            AuthError::Unavailable
-        })?;
+        let resident = self.authority.introspect(token).await.map_err(|e| tracing::warn!("token introspection failed: {e}"));
+        let mut unavailable = resident.is_err();
+        let mut found = resident.ok().flatten().map(|i| (i, None));
+        // A negative answer is cached only when every key manager that could know the token was asked.
+        let mut asked_all = true;
+        if found.is_none() {
+            for km in others.iter().filter(|k| k.introspects()) {
+                if !accepts(&km.name) {
+                    asked_all = false;
+                    continue;
+                }
+                match km.introspect(tls, token).await {
+                    Ok(Some(i)) => {
+                        let i = apim_domain::scopes::Introspection {
+                            client_id: i.client_id,
+                            subject: i.subject,
+                            scopes: i.scopes,
+                            expires_at: i.expires_at,
+                            application_token: i.application_token,
+                        };
+                        found = Some((i, Some(km.name.clone())));
+                        break;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(key_manager = %km.name, "token introspection failed: {e}");
+                        unavailable = true;
+                    }
+                }
+            }
+        }
+        if found.is_none() && unavailable {
+            return Err(AuthError::Unavailable);
+        }
         let entry = match found {
-            Some(i) => {
+            Some((i, key_manager)) => {
                 let p = Arc::new(Principal {
                     client_id: i.client_id,
                     subject: i.subject,
                     scopes: i.scopes,
                     expires_at: i.expires_at,
                     token_id: hex(&digest),
-                    key_manager: None,
+                    key_manager,
                     claims: None,
                     app_throttle_key: Default::default(),
                     application_token: i.application_token,
@@ -345,6 +387,7 @@ impl Authenticator {
                 let until = (i.expires_at.max(0) as u64 * 1000).min(now + OPAQUE_MAX_TTL_MS);
                 OpaqueEntry { principal: Some(p), until_ms: until }
             }
+            None if !asked_all => return Err(AuthError::Invalid),
             None => OpaqueEntry { principal: None, until_ms: now + NEGATIVE_TTL_MS },
         };
         let result = entry.principal.clone().ok_or(AuthError::Invalid);

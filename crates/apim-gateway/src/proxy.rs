@@ -309,7 +309,9 @@ impl Gateway {
         };
         let (principal, app_id, key_type) = match token.or(from_query.as_deref()) {
             Some(token) => {
-                let principal = self.auth.authenticate(token, now, &snap.key_managers, &self.upstream_tls).await.map_err(map_err)?;
+                let accepts = |name: &str| api.accepts_key_manager(name);
+                let principal =
+                    self.auth.authenticate(token, now, &snap.key_managers, &accepts, &self.upstream_tls).await.map_err(map_err)?;
                 // The key manager must be one the API accepts, and (for one registered in the Admin API) still
                 // enabled: a cached token outlives a snapshot.
                 let mapping = match principal.key_manager.as_deref() {

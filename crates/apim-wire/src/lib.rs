@@ -262,6 +262,16 @@ pub struct RuntimeBlockCondition {
 }
 
 /// A key manager registered in the Admin API, as far as a gateway needs it to accept its tokens: WSO2's
+/// A key manager's RFC 7662 endpoint and the `Authorization` a gateway presents there (HTTP Basic with the
+/// credentials the Admin API holds for it; empty: none).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeIntrospection {
+    pub url: String,
+    #[serde(default)]
+    pub authorization: String,
+}
+
 /// `KeyManagerDTO` read once in the control plane.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -276,6 +286,9 @@ pub struct RuntimeKeyManager {
     /// Its signing certificate in PEM (`certificates` of type `PEM`), for key managers that publish no JWKS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
+    /// Where its opaque tokens are introspected (RFC 7662), for APIs that accept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection: Option<RuntimeIntrospection>,
     /// `aud` values of which its tokens must carry one; empty: not checked.
     #[serde(default)]
     pub audiences: Vec<String>,

@@ -271,6 +271,7 @@ async fn applications_get_keys_from_registered_key_managers() {
         json!({"name": "partner", "type": kind, "issuer": issuer,
                "clientRegistrationEndpoint": format!("{idp_http}/keymanager-operations/dcr/register"),
                "tokenEndpoint": format!("{idp_http}/oauth2/token"),
+               "introspectionEndpoint": format!("{idp_http}/oauth2/introspect"),
                "additionalProperties": {"Username": "admin", "Password": password},
                "certificates": {"type": "JWKS", "value": format!("{idp_http}/oauth2/jwks")}})
     };
@@ -313,6 +314,20 @@ async fn applications_get_keys_from_registered_key_managers() {
     assert_eq!(twice.status, 409, "{}", twice.body);
     let ok = eventually(&format!("{gw}/pkeys/1.0.0/x"), Some(&token), 200).await;
     assert_eq!(ok.status, 200, "{}\n{}", ok.body, node.stderr());
+
+    // An opaque token of the partner's: the gateway asks the partner's introspection endpoint (RFC 7662).
+    let opaque_app = m
+        .ok("POST", &format!("{dp}/applications"), json!({"name": "PartnerOpaque", "throttlingPolicy": "Unlimited", "tokenType": "OAUTH"}))
+        .await;
+    let opaque_id = opaque_app["applicationId"].as_str().expect("app").to_string();
+    m.subscribe(&api, &opaque_id, "Unlimited").await;
+    let opaque_keys = m.ok("POST", &format!("{dp}/applications/{opaque_id}/generate-keys"), gen_body("PRODUCTION")).await;
+    let opaque = opaque_keys["token"]["accessToken"].as_str().expect("a token").to_string();
+    assert!(!opaque.contains('.'), "an opaque token: {opaque}");
+    let r = eventually(&format!("{gw}/pkeys/1.0.0/x"), Some(&opaque), 200).await;
+    assert_eq!(r.status, 200, "{}\n{}", r.body, node.stderr());
+    let r = get(&format!("{gw}/pkeys/1.0.0/x"), Some("an-opaque-token-nobody-issued")).await;
+    assert_eq!((r.status, code(&r)), (401, 900901), "{}", r.body);
 
     // Updates and secrets reach the partner.
     let key_id = keys["keyMappingId"].as_str().expect("mapping");

@@ -122,6 +122,7 @@ fn sample_state() -> RuntimeState {
             enabled: true,
             jwks_url: Some("https://idp.example.com/oauth2/jwks".into()),
             certificate: None,
+            introspection: None,
             audiences: vec!["payments".into()],
             consumer_key_claim: Some("azp".into()),
             scopes_claim: None,
