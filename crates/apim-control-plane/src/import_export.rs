@@ -463,6 +463,10 @@ async fn import(
     if existing.is_none() {
         crate::publisher::check_new_identity(&cp, &name, &context).await?;
     }
+    // As on `PUT`: credentials left blank (an export without `preserveCredentials`) keep the stored ones.
+    if let Some(old) = &existing {
+        crate::secrets::keep_stored(&mut doc, &serde_json::from_str(&old.document).unwrap_or(Value::Null));
+    }
     doc.insert("lifeCycleStatus".into(), json!(status));
     if let Some((_, def)) = definition {
         doc.insert(DEFINITION.into(), def);

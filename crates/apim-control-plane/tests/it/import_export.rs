@@ -16,11 +16,15 @@ use crate::{Cp, auth, connect, sqlite};
 
 /// One HTTP/1.1 exchange with raw bytes either way: (status, content type, body).
 async fn exchange(cp: &Cp, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    exchange_as(cp, "admin", method, path, content_type, body).await
+}
+
+async fn exchange_as(cp: &Cp, user: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
     let addr = cp.base.trim_start_matches("http://");
     let head = format!(
         "{method} /api/am/publisher/v4{path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {}\r\ncontent-type: {content_type}\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n",
-        auth("admin"),
+        auth(user),
         body.len()
     );
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -56,6 +60,10 @@ async fn exchange(cp: &Cp, method: &str, path: &str, content_type: &str, body: &
 }
 
 async fn import(cp: &Cp, query: &str, zip: &[u8]) -> (u16, Value) {
+    import_as(cp, "admin", query, zip).await
+}
+
+async fn import_as(cp: &Cp, user: &str, query: &str, zip: &[u8]) -> (u16, Value) {
     let boundary = "apimprojectboundary51";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"project.zip\"\r\nContent-Type: application/zip\r\n\r\n"
@@ -64,7 +72,7 @@ async fn import(cp: &Cp, query: &str, zip: &[u8]) -> (u16, Value) {
     body.extend_from_slice(zip);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let (status, _, body) =
-        exchange(cp, "POST", &format!("/apis/import{query}"), &format!("multipart/form-data; boundary={boundary}"), &body).await;
+        exchange_as(cp, user, "POST", &format!("/apis/import{query}"), &format!("multipart/form-data; boundary={boundary}"), &body).await;
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
@@ -314,7 +322,8 @@ async fn round_trip(cp: &Cp) {
     assert_eq!(deps_before.len(), 2);
 
     // Export by name (YAML), as apictl does; the archive is apictl's layout.
-    let (status, zip) = export(cp, "?name=RoundTrip&version=2.1.0&providerName=admin&format=YAML&preserveStatus=true").await;
+    let (status, zip) =
+        export(cp, "?name=RoundTrip&version=2.1.0&providerName=admin&format=YAML&preserveStatus=true&preserveCredentials=true").await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&zip));
     let entries = unzip(&zip);
     let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
@@ -381,6 +390,24 @@ async fn round_trip(cp: &Cp) {
         assert_eq!((status, e["error"][0]["message"].as_str()), (400, Some(field)), "{query}: {e}");
     }
     assert_eq!(export(cp, "?name=Nope&version=1").await.0, 404);
+    // Importing needs apim:api_import_export; exporting a viewing scope, and its credentials as stored a creating one.
+    assert_eq!(import_as(cp, "subscriber", "?overwrite=true", &zip).await.0, 403);
+    assert_eq!(exchange_as(cp, "subscriber", "GET", &format!("/apis/export?apiId={new_id}"), "text/plain", b"").await.0, 403);
+    let (status, _, zip) = exchange_as(cp, "publisher", "GET", &format!("/apis/export?apiId={new_id}"), "text/plain", b"").await;
+    assert_eq!(status, 200);
+    let masked: Value =
+        serde_norway::from_slice(&unzip(&zip).into_iter().find(|(n, _)| n.ends_with("/api.yaml")).expect("api.yaml").1).expect("yaml");
+    assert_eq!(masked["data"]["endpointConfig"]["endpoint_security"]["production"]["password"], "");
+    let (status, _, zip) =
+        exchange_as(cp, "creator", "GET", &format!("/apis/export?apiId={new_id}&preserveCredentials=true"), "text/plain", b"").await;
+    assert_eq!(status, 200);
+    let kept: Value =
+        serde_norway::from_slice(&unzip(&zip).into_iter().find(|(n, _)| n.ends_with("/api.yaml")).expect("api.yaml").1).expect("yaml");
+    assert_eq!(kept["data"]["endpointConfig"]["endpoint_security"]["production"]["password"], "p");
+    assert_eq!(
+        exchange_as(cp, "publisher", "GET", &format!("/apis/export?apiId={new_id}&preserveCredentials=true"), "text/plain", b"").await.0,
+        403
+    );
     assert_eq!(export(cp, "?apiId=nope").await.0, 404);
 }
 
