@@ -24,6 +24,7 @@ mod internal;
 mod keys;
 mod model;
 mod openapi;
+mod operation_policies;
 mod project;
 mod publisher;
 mod runtime;
@@ -347,6 +348,7 @@ impl ControlPlane {
                     .merge(categories::publisher_routes())
                     .merge(docs::publisher_routes())
                     .merge(import_export::publisher_routes())
+                    .merge(operation_policies::publisher_routes())
                     .merge(keys::publisher_routes()),
             )
             .nest(

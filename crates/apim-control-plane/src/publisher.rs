@@ -170,9 +170,16 @@ pub(crate) async fn check_new_identity(cp: &ControlPlane, name: &str, context: &
 }
 
 pub(crate) async fn policy_names(cp: &ControlPlane) -> Result<PolicyNames> {
+    policy_names_for(cp, None).await
+}
+
+/// With the operation policies of the API `api_id` (an existing one's save) besides the common ones.
+async fn policy_names_for(cp: &ControlPlane, api_id: Option<&str>) -> Result<PolicyNames> {
+    use apim_store::OperationPolicyStore;
     Ok(PolicyNames {
         subscription: cp.db.policies("subscription").await?.into_iter().map(|(n, _)| n).collect(),
         api: cp.db.policies("api").await?.into_iter().map(|(n, _)| n).collect(),
+        operation: cp.db.operation_policies(api_id, true).await?,
     })
 }
 
@@ -225,7 +232,7 @@ async fn update_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pat
         }
     }
     crate::categories::check_body(&cp, &body).await?;
-    let policies = policy_names(&cp).await?;
+    let policies = policy_names_for(&cp, Some(&id)).await?;
     let mut body = json_body(&body)?;
     if let Some(o) = body.as_object_mut() {
         o.remove(DEFINITION);
@@ -882,7 +889,7 @@ async fn put_swagger(
     if let Some(o) = stored.as_object_mut() {
         o.remove(DEFINITION);
     }
-    let policies = policy_names(&cp).await?;
+    let policies = policy_names_for(&cp, Some(&api.id)).await?;
     let (mut doc, ..) = normalize(stored, Some(&api), &who.username, &policies, cp.clock.unix_secs() * 1000)?;
     doc.insert(DEFINITION.into(), definition.clone());
     let updated = ApiRecord { document: Value::Object(doc).to_string(), updated_at: cp.clock.unix_secs(), ..api };

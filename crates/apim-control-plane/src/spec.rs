@@ -64,6 +64,18 @@ pub const PUBLISHER: &[(&str, &str)] = &[
     ("get", "/apis/{apiId}/thumbnail"),
     ("put", "/apis/{apiId}/thumbnail"),
     ("get", "/key-managers"),
+    ("get", "/operation-policies"),
+    ("post", "/operation-policies"),
+    ("get", "/operation-policies/export"),
+    ("post", "/operation-policies/import"),
+    ("get", "/operation-policies/{operationPolicyId}"),
+    ("delete", "/operation-policies/{operationPolicyId}"),
+    ("get", "/operation-policies/{operationPolicyId}/content"),
+    ("get", "/apis/{apiId}/operation-policies"),
+    ("post", "/apis/{apiId}/operation-policies"),
+    ("get", "/apis/{apiId}/operation-policies/{operationPolicyId}"),
+    ("delete", "/apis/{apiId}/operation-policies/{operationPolicyId}"),
+    ("get", "/apis/{apiId}/operation-policies/{operationPolicyId}/content"),
 ];
 
 pub const DEVPORTAL: &[(&str, &str)] = &[

@@ -3,7 +3,9 @@
 //! do. Parsed and checked once — by the control plane when the API is saved (a 400 naming the policy and the
 //! parameter), and by gateways when they compile a snapshot — so a request never meets a policy it cannot run.
 //!
-//! The common policies WSO2 ships, by their names (and the Choreo Connect spellings where they differ):
+//! The policies that run are one table, [`COMMON`] (names, flows, attributes with their types and which are
+//! required), which the control plane also serves as WSO2's common operation policies. They are the common
+//! policies WSO2 ships, by their names (and the Choreo Connect spellings where they differ):
 //! `addHeader` / `removeHeader` (`headerName`, `headerValue`), `addQueryParam` / `removeQueryParam` (`paramKey`,
 //! `paramValue`), `changeHTTPMethod` or `rewriteMethod` (`updatedMethod`, optional `currentMethod`),
 //! `rewriteResourcePath` (`newResourcePath`, optional `includeQueryParams`), `jsonToXML` and `xmlToJSON` (no
@@ -103,7 +105,7 @@ impl Includes {
         ("response_trailers", true),
     ];
 
-    fn set(&mut self, name: &str) -> bool {
+    fn set(&mut self, name: &str) {
         let slot = match name {
             "request_headers" => &mut self.request_headers,
             "request_body" => &mut self.request_body,
@@ -112,10 +114,9 @@ impl Includes {
             "response_headers" => &mut self.response_headers,
             "response_body" => &mut self.response_body,
             "response_trailers" => &mut self.response_trailers,
-            _ => return false,
+            _ => return,
         };
         *slot = true;
-        true
     }
 }
 
@@ -148,6 +149,252 @@ fn err(at: String, message: impl Into<String>) -> PolicyError {
     PolicyError { at, message: message.into() }
 }
 
+// === the common policies ===
+
+/// The version of every policy in [`COMMON`] (WSO2 ships its common policies as `v1`).
+pub const COMMON_VERSION: &str = "v1";
+
+/// The type of a policy's attribute; [`AttributeType::wso2_name`] is what WSO2's `policyAttributes[].type` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttributeType {
+    String,
+    Integer,
+    Boolean,
+    /// One of `allowed_values` (compared without regard to case, kept as the table spells it).
+    Enum,
+    /// Names from `allowed_values`, comma-separated or as a list.
+    List,
+}
+
+impl AttributeType {
+    pub fn wso2_name(self) -> &'static str {
+        match self {
+            AttributeType::String | AttributeType::List => "String",
+            AttributeType::Integer => "Integer",
+            AttributeType::Boolean => "Boolean",
+            AttributeType::Enum => "Enum",
+        }
+    }
+}
+
+/// One parameter of a policy (WSO2's `OperationPolicySpecAttribute`).
+#[derive(Clone, Copy, Debug)]
+pub struct Attribute {
+    pub name: &'static str,
+    pub display_name: &'static str,
+    pub description: &'static str,
+    pub kind: AttributeType,
+    pub required: bool,
+    pub allowed_values: &'static [&'static str],
+    pub default_value: Option<&'static str>,
+    /// For forms only: what the parser checks is the parser's.
+    pub validation_regex: Option<&'static str>,
+}
+
+/// A policy this gateway runs (WSO2's common operation policy specification, category `Mediation`).
+#[derive(Clone, Copy, Debug)]
+pub struct PolicySpec {
+    /// Fixed, so that every node and every restart answers the same `id`.
+    pub id: &'static str,
+    pub name: &'static str,
+    pub display_name: &'static str,
+    pub description: &'static str,
+    pub flows: &'static [Flow],
+    /// WSO2's `supportedGateways`: `Synapse` for its regular gateway's names, `ChoreoConnect` for Choreo Connect's.
+    pub gateways: &'static [&'static str],
+    pub attributes: &'static [Attribute],
+}
+
+/// What [`parse_policy`] accepts, one entry per name: the control plane serves these as WSO2's common operation
+/// policies and checks uploaded specifications against them, so what is offered and what runs cannot drift.
+pub const COMMON: &[PolicySpec] = &[
+    PolicySpec {
+        id: "bbe352fb-17e3-49fc-81a5-fdbbd7734f10",
+        name: "addHeader",
+        display_name: "Add Header",
+        description: "This policy allows you to add a new header to the request or the response",
+        flows: &ALL_FLOWS,
+        gateways: SYNAPSE,
+        attributes: &[HEADER_NAME, attr("headerValue", "Header Value", "Value of the header", AttributeType::String, true)],
+    },
+    PolicySpec {
+        id: "124ad89c-c0b8-4019-aca5-89c8205979b7",
+        name: "removeHeader",
+        display_name: "Remove Header",
+        description: "This policy allows you to remove a header from the request or the response",
+        flows: &ALL_FLOWS,
+        gateways: SYNAPSE,
+        attributes: &[HEADER_NAME],
+    },
+    PolicySpec {
+        id: "090bfe45-8355-4c7a-bcad-9297fd28afc1",
+        name: "addQueryParam",
+        display_name: "Add Query Param",
+        description: "This policy allows you to add a query parameter to the request sent to the backend",
+        flows: &[Flow::Request],
+        gateways: SYNAPSE,
+        attributes: &[
+            attr("paramKey", "Query Parameter Key", "Name of the query parameter to add", AttributeType::String, true),
+            attr("paramValue", "Query Parameter Value", "Value of the query parameter", AttributeType::String, true),
+        ],
+    },
+    PolicySpec {
+        id: "2f1641ee-51c0-4b3b-b756-5fa59a890bbd",
+        name: "removeQueryParam",
+        display_name: "Remove Query Param",
+        description: "This policy allows you to remove a query parameter from the request sent to the backend",
+        flows: &[Flow::Request],
+        gateways: SYNAPSE,
+        attributes: &[attr("paramKey", "Query Parameter Key", "Name of the query parameter to remove", AttributeType::String, true)],
+    },
+    PolicySpec {
+        id: "c78ecf0e-7d5f-4a14-869c-8ad21a759342",
+        name: "changeHTTPMethod",
+        display_name: "Change HTTP Method",
+        description: "This policy allows you to change the HTTP method of the request sent to the backend",
+        flows: &[Flow::Request],
+        gateways: SYNAPSE,
+        attributes: &METHOD_ATTRIBUTES,
+    },
+    PolicySpec {
+        id: "22458137-122a-4aea-8000-69bdf6f05065",
+        name: "rewriteMethod",
+        display_name: "Rewrite HTTP Method",
+        description: "This policy allows you to change the HTTP method of the request sent to the backend",
+        flows: &[Flow::Request],
+        gateways: CHOREO_CONNECT,
+        attributes: &METHOD_ATTRIBUTES,
+    },
+    PolicySpec {
+        id: "2b957baf-1420-4b16-a959-734f141d9e05",
+        name: "rewriteResourcePath",
+        display_name: "Rewrite Resource Path",
+        description: "This policy allows you to change the resource path of the request sent to the backend",
+        flows: &[Flow::Request],
+        gateways: SYNAPSE,
+        attributes: &[
+            Attribute {
+                validation_regex: Some(r"^/[^?#\s]*$"),
+                ..attr(
+                    "newResourcePath",
+                    "New Resource Path",
+                    "The resource path sent to the backend, starting with /",
+                    AttributeType::String,
+                    true,
+                )
+            },
+            Attribute {
+                default_value: Some("true"),
+                ..attr(
+                    "includeQueryParams",
+                    "Include Query Parameters",
+                    "Whether the request's query goes along",
+                    AttributeType::Boolean,
+                    false,
+                )
+            },
+        ],
+    },
+    PolicySpec {
+        id: "6432871c-f4b8-46a7-bc31-f4b892a083f0",
+        name: "jsonToXML",
+        display_name: "JSON to XML",
+        description: "This policy converts a JSON body to XML (WSO2's JSON-XML mapping)",
+        flows: &[Flow::Request, Flow::Response],
+        gateways: SYNAPSE,
+        attributes: &[],
+    },
+    PolicySpec {
+        id: "4f809452-4269-4a9e-8d8a-0e7b37fce81b",
+        name: "xmlToJSON",
+        display_name: "XML to JSON",
+        description: "This policy converts an XML body to JSON (WSO2's JSON-XML mapping)",
+        flows: &[Flow::Request, Flow::Response],
+        gateways: SYNAPSE,
+        attributes: &[],
+    },
+    PolicySpec {
+        id: "d771659f-113c-4cba-9a92-12876622ab5e",
+        name: "callInterceptorService",
+        display_name: "Call Interceptor Service",
+        description: "This policy calls an interceptor service (Choreo Connect's contract) that may change the request or the response",
+        flows: &[Flow::Request, Flow::Response],
+        gateways: SYNAPSE,
+        attributes: &INTERCEPTOR_ATTRIBUTES,
+    },
+    PolicySpec {
+        id: "787231c2-4123-41cf-b2a3-4c079fa164c2",
+        name: "ccCallInterceptorService",
+        display_name: "Call Interceptor Service",
+        description: "This policy calls an interceptor service (Choreo Connect's contract) that may change the request or the response",
+        flows: &[Flow::Request, Flow::Response],
+        gateways: CHOREO_CONNECT,
+        attributes: &INTERCEPTOR_ATTRIBUTES,
+    },
+];
+
+/// The common policy of that name.
+pub fn common(name: &str) -> Option<&'static PolicySpec> {
+    COMMON.iter().find(|p| p.name == name)
+}
+
+/// The names of [`COMMON`], comma-separated, for messages.
+pub fn common_names() -> String {
+    COMMON.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+}
+
+const ALL_FLOWS: [Flow; 3] = Flow::ALL;
+const SYNAPSE: &[&str] = &["Synapse"];
+const CHOREO_CONNECT: &[&str] = &["ChoreoConnect"];
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+/// `includes` of an interceptor call ([`Includes::NAMES`], in that order).
+const INCLUDE_NAMES: [&str; 7] =
+    ["request_headers", "request_body", "request_trailers", "invocation_context", "response_headers", "response_body", "response_trailers"];
+
+const fn attr(name: &'static str, display_name: &'static str, description: &'static str, kind: AttributeType, required: bool) -> Attribute {
+    Attribute { name, display_name, description, kind, required, allowed_values: &[], default_value: None, validation_regex: None }
+}
+
+const HEADER_NAME: Attribute = Attribute {
+    validation_regex: Some(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"),
+    ..attr("headerName", "Header Name", "Name of the header", AttributeType::String, true)
+};
+
+const METHOD_ATTRIBUTES: [Attribute; 2] = [
+    Attribute {
+        allowed_values: &METHODS,
+        ..attr("updatedMethod", "Updated Method", "The method sent to the backend", AttributeType::Enum, true)
+    },
+    Attribute {
+        allowed_values: &METHODS,
+        ..attr("currentMethod", "Current Method", "Apply only to requests of this method", AttributeType::Enum, false)
+    },
+];
+
+const INTERCEPTOR_ATTRIBUTES: [Attribute; 3] = [
+    attr(
+        "interceptorServiceURL",
+        "Interceptor Service URL",
+        "An http or https URL without user info, query or fragment; /api/v1/handle-request (or handle-response) is appended",
+        AttributeType::String,
+        true,
+    ),
+    Attribute {
+        allowed_values: &INCLUDE_NAMES,
+        ..attr(
+            "includes",
+            "Includes",
+            "What the call carries, comma-separated (response_headers, response_body and response_trailers on the response flow only)",
+            AttributeType::List,
+            false,
+        )
+    },
+    Attribute {
+        default_value: Some("5"),
+        ..attr("requestTimeout", "Request Timeout", "Seconds to wait for the interceptor service, 1 to 60", AttributeType::Integer, false)
+    },
+];
+
 /// `{request, response, fault}` as WSO2's DTO has it (`null` or absent is no policy).
 pub fn parse_flows(v: &Value) -> Result<Flows, PolicyError> {
     let mut flows = Flows::default();
@@ -172,7 +419,9 @@ pub fn parse_flows(v: &Value) -> Result<Flows, PolicyError> {
     Ok(flows)
 }
 
-/// One `{policyName, parameters}` for `flow`.
+/// One `{policyName, parameters}` for `flow`. The policy must be one of [`COMMON`], on one of its flows, with its
+/// attributes' types and required ones as the table says; what a type cannot say (a header name's syntax, a URL,
+/// a range) is checked here.
 pub fn parse_policy(flow: Flow, p: &Value, at: &str) -> Result<Action, PolicyError> {
     let Some(o) = p.as_object() else { return Err(err(at.to_string(), "must be an object with policyName and parameters")) };
     let name = o.get("policyName").and_then(Value::as_str).unwrap_or("");
@@ -187,31 +436,20 @@ pub fn parse_policy(flow: Flow, p: &Value, at: &str) -> Result<Action, PolicyErr
         },
         Some(_) => return Err(err(format!("{at}.parameters"), "must be an object")),
     };
-    let param = |key: &str| -> Result<String, PolicyError> {
-        match params.get(key) {
-            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
-            Some(Value::Number(n)) => Ok(n.to_string()),
-            Some(Value::Bool(b)) => Ok(b.to_string()),
-            Some(Value::String(_)) | None | Some(Value::Null) => {
-                Err(err(format!("{at}.parameters.{key}"), format!("`{name}` needs `{key}`")))
-            }
-            Some(_) => Err(err(format!("{at}.parameters.{key}"), "must be a string")),
-        }
+    let spec = match common(name) {
+        Some(s) => s,
+        None if name.is_empty() => return Err(err(format!("{at}.policyName"), "is required")),
+        None => return Err(err(format!("{at}.policyName"), format!("`{name}` is not a policy this gateway runs ({})", common_names()))),
     };
-    let optional = |key: &str| params.get(key).filter(|v| !v.is_null()).map(|_| param(key)).transpose();
-    let request_only = |action: Action| -> Result<Action, PolicyError> {
-        if flow == Flow::Request { Ok(action) } else { Err(err(at.to_string(), format!("`{name}` applies to the request flow only"))) }
-    };
-    let not_on_fault = || -> Result<(), PolicyError> {
-        if flow == Flow::Fault {
-            Err(err(at.to_string(), format!("`{name}` applies to the request and response flows only")))
-        } else {
-            Ok(())
-        }
-    };
+    if !spec.flows.contains(&flow) {
+        let flows: Vec<&str> = spec.flows.iter().map(|f| f.as_str()).collect();
+        let s = if flows.len() == 1 { "" } else { "s" };
+        return Err(err(at.to_string(), format!("`{name}` applies to the {} flow{s} only", flows.join(" and "))));
+    }
+    let v = Checked::of(spec, &params, at)?;
     let action = match name {
         "addHeader" => {
-            let (name, value) = (param("headerName")?, param("headerValue")?);
+            let (name, value) = (v.text("headerName")?, v.text("headerValue")?);
             check_header_name(&name, &format!("{at}.parameters.headerName"))?;
             if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
                 return Err(err(format!("{at}.parameters.headerValue"), "must not hold a line break or NUL"));
@@ -219,74 +457,40 @@ pub fn parse_policy(flow: Flow, p: &Value, at: &str) -> Result<Action, PolicyErr
             Action::AddHeader { name: name.to_ascii_lowercase(), value }
         }
         "removeHeader" => {
-            let name = param("headerName")?;
+            let name = v.text("headerName")?;
             check_header_name(&name, &format!("{at}.parameters.headerName"))?;
             Action::RemoveHeader { name: name.to_ascii_lowercase() }
         }
-        "addQueryParam" => request_only(Action::AddQueryParam { key: param("paramKey")?, value: param("paramValue")? })?,
-        "removeQueryParam" => request_only(Action::RemoveQueryParam { key: param("paramKey")? })?,
+        "addQueryParam" => Action::AddQueryParam { key: v.text("paramKey")?, value: v.text("paramValue")? },
+        "removeQueryParam" => Action::RemoveQueryParam { key: v.text("paramKey")? },
         "changeHTTPMethod" | "rewriteMethod" => {
-            let to = param("updatedMethod")?.to_ascii_uppercase();
-            let only_from = optional("currentMethod")?.map(|m| m.to_ascii_uppercase());
-            for (key, m) in [("updatedMethod", Some(&to)), ("currentMethod", only_from.as_ref())] {
-                if let Some(m) = m
-                    && !METHODS.contains(&m.as_str())
-                {
-                    return Err(err(format!("{at}.parameters.{key}"), format!("`{m}` is not one of {}", METHODS.join(", "))));
-                }
-            }
-            request_only(Action::ChangeMethod { to, only_from })?
+            Action::ChangeMethod { to: v.text("updatedMethod")?, only_from: v.optional("currentMethod") }
         }
         "rewriteResourcePath" => {
-            let path = param("newResourcePath")?;
+            let path = v.text("newResourcePath")?;
             if !path.starts_with('/') || path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'?' || b == b'#') {
                 return Err(err(format!("{at}.parameters.newResourcePath"), format!("`{path}` must be a path starting with / (no query)")));
             }
             if path.split('/').any(|s| s == "." || s == "..") {
                 return Err(err(format!("{at}.parameters.newResourcePath"), "must not hold . or .. segments"));
             }
-            let keep_query = match optional("includeQueryParams")?.as_deref() {
-                None | Some("true") => true,
-                Some("false") => false,
-                Some(other) => return Err(err(format!("{at}.parameters.includeQueryParams"), format!("`{other}` is not true or false"))),
-            };
-            request_only(Action::RewritePath { path, keep_query })?
+            Action::RewritePath { path, keep_query: v.optional("includeQueryParams").is_none_or(|k| k == "true") }
         }
-        "jsonToXML" | "xmlToJSON" => {
-            not_on_fault()?;
-            if name == "jsonToXML" { Action::JsonToXml } else { Action::XmlToJson }
-        }
+        "jsonToXML" => Action::JsonToXml,
+        "xmlToJSON" => Action::XmlToJson,
         "callInterceptorService" | "ccCallInterceptorService" => {
-            not_on_fault()?;
-            let url = check_interceptor_url(&param("interceptorServiceURL")?, &format!("{at}.parameters.interceptorServiceURL"))?;
+            let url = check_interceptor_url(&v.text("interceptorServiceURL")?, &format!("{at}.parameters.interceptorServiceURL"))?;
             let mut includes = Includes::default();
-            // A comma-separated string as WSO2 writes it (empty: nothing), or a list of names.
-            let listed: Vec<String> = match params.get("includes") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::String(s)) => s.split(',').map(|i| i.trim().to_string()).filter(|i| !i.is_empty()).collect(),
-                Some(Value::Array(l)) if l.iter().all(Value::is_string) => {
-                    l.iter().filter_map(Value::as_str).map(|i| i.trim().to_string()).filter(|i| !i.is_empty()).collect()
+            for item in v.list("includes") {
+                let response_only = Includes::NAMES.iter().any(|(n, r)| *r && *n == item);
+                if response_only && flow == Flow::Request {
+                    return Err(err(format!("{at}.parameters.includes"), format!("`{item}` is only available on the response flow")));
                 }
-                Some(_) => return Err(err(format!("{at}.parameters.includes"), "must be a comma-separated string")),
-            };
-            for item in listed.iter().map(String::as_str) {
-                let response_only = Includes::NAMES.iter().find(|(n, _)| *n == item).map(|(_, r)| *r);
-                match response_only {
-                    None => {
-                        let known: Vec<&str> = Includes::NAMES.iter().map(|(n, _)| *n).collect();
-                        return Err(err(format!("{at}.parameters.includes"), format!("`{item}` is not one of {}", known.join(", "))));
-                    }
-                    Some(true) if flow == Flow::Request => {
-                        return Err(err(format!("{at}.parameters.includes"), format!("`{item}` is only available on the response flow")));
-                    }
-                    Some(_) => {
-                        includes.set(item);
-                    }
-                }
+                includes.set(item);
             }
-            let timeout_secs = match optional("requestTimeout")? {
+            let timeout_secs = match v.optional("requestTimeout") {
                 None => DEFAULT_INTERCEPTOR_TIMEOUT_SECS,
-                Some(t) => match t.trim().parse::<u64>() {
+                Some(t) => match t.parse::<u64>() {
                     Ok(s @ 1..=60) => s,
                     _ => {
                         return Err(err(
@@ -298,17 +502,101 @@ pub fn parse_policy(flow: Flow, p: &Value, at: &str) -> Result<Action, PolicyErr
             };
             Action::CallInterceptor { url, includes, timeout_secs }
         }
-        "" => return Err(err(format!("{at}.policyName"), "is required")),
-        other => {
-            return Err(err(
-                format!("{at}.policyName"),
-                format!(
-                    "`{other}` is not a policy this gateway runs (addHeader, removeHeader, addQueryParam, removeQueryParam, changeHTTPMethod, rewriteMethod, rewriteResourcePath, jsonToXML, xmlToJSON, callInterceptorService)"
-                ),
-            ));
-        }
+        // A name in the table the gateway does not run would be a table without its code: refused, never ignored.
+        other => return Err(err(format!("{at}.policyName"), format!("`{other}` has no implementation in this gateway"))),
     };
     Ok(action)
+}
+
+/// A policy's parameters, checked against its attributes in [`COMMON`]: text (an enumeration's value as the
+/// table spells it) or a list's items.
+struct Checked<'a> {
+    at: &'a str,
+    policy: &'static str,
+    text: Vec<(&'static str, String)>,
+    lists: Vec<(&'static str, Vec<String>)>,
+}
+
+impl<'a> Checked<'a> {
+    fn of(spec: &'static PolicySpec, params: &Map<String, Value>, at: &'a str) -> Result<Checked<'a>, PolicyError> {
+        let mut out = Checked { at, policy: spec.name, text: Vec::new(), lists: Vec::new() };
+        for a in spec.attributes {
+            let here = || format!("{at}.parameters.{}", a.name);
+            let value = match params.get(a.name) {
+                None | Some(Value::Null) => None,
+                // An empty text is an attribute left unset (WSO2's forms send optional ones so).
+                Some(Value::String(s)) if s.trim().is_empty() => None,
+                Some(v) => Some(v),
+            };
+            let Some(value) = value else {
+                if a.required {
+                    return Err(err(here(), format!("`{}` needs `{}`", spec.name, a.name)));
+                }
+                continue;
+            };
+            let scalar = match value {
+                Value::String(s) => Some(s.trim().to_string()),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            };
+            match a.kind {
+                AttributeType::String => match value {
+                    // Text as given: a header value's spaces are its own.
+                    Value::String(s) => out.text.push((a.name, s.clone())),
+                    _ => out.text.push((a.name, scalar.ok_or_else(|| err(here(), "must be a string"))?)),
+                },
+                AttributeType::Integer => {
+                    let t = scalar.ok_or_else(|| err(here(), "must be a whole number"))?;
+                    if t.parse::<i64>().is_err() {
+                        return Err(err(here(), format!("`{t}` is not a whole number")));
+                    }
+                    out.text.push((a.name, t));
+                }
+                AttributeType::Boolean => {
+                    let t = scalar.ok_or_else(|| err(here(), "must be true or false"))?.to_ascii_lowercase();
+                    if t != "true" && t != "false" {
+                        return Err(err(here(), format!("`{t}` is not true or false")));
+                    }
+                    out.text.push((a.name, t));
+                }
+                AttributeType::Enum => {
+                    let t = scalar.ok_or_else(|| err(here(), "must be a string"))?;
+                    let Some(known) = a.allowed_values.iter().find(|k| k.eq_ignore_ascii_case(&t)) else {
+                        return Err(err(here(), format!("`{t}` is not one of {}", a.allowed_values.join(", "))));
+                    };
+                    out.text.push((a.name, (*known).to_string()));
+                }
+                AttributeType::List => {
+                    let items: Vec<String> = match value {
+                        Value::String(s) => s.split(',').map(|i| i.trim().to_string()).filter(|i| !i.is_empty()).collect(),
+                        Value::Array(l) if l.iter().all(Value::is_string) => {
+                            l.iter().filter_map(Value::as_str).map(|i| i.trim().to_string()).filter(|i| !i.is_empty()).collect()
+                        }
+                        _ => return Err(err(here(), "must be a comma-separated string")),
+                    };
+                    if let Some(bad) = items.iter().find(|i| !a.allowed_values.contains(&i.as_str())) {
+                        return Err(err(here(), format!("`{bad}` is not one of {}", a.allowed_values.join(", "))));
+                    }
+                    out.lists.push((a.name, items));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A required attribute's text (checked present by [`Checked::of`]).
+    fn text(&self, key: &str) -> Result<String, PolicyError> {
+        self.optional(key).ok_or_else(|| err(format!("{}.parameters.{key}", self.at), format!("`{}` needs `{key}`", self.policy)))
+    }
+
+    fn optional(&self, key: &str) -> Option<String> {
+        self.text.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
+    }
+
+    fn list<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'s str> {
+        self.lists.iter().filter(move |(k, _)| *k == key).flat_map(|(_, l)| l.iter().map(String::as_str))
+    }
 }
 
 /// An interceptor service's base URL: `http` or `https`, a host (a name, an IPv4 address or a bracketed IPv6 one),
@@ -358,8 +646,6 @@ fn check_interceptor_url(url: &str, at: &str) -> Result<String, PolicyError> {
     }
     Ok(trimmed.trim_end_matches('/').to_string())
 }
-
-const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 fn check_header_name(name: &str, at: &str) -> Result<(), PolicyError> {
     const TCHAR: &[u8] = b"!#$%&'*+-.^_`|~";
@@ -480,6 +766,63 @@ mod tests {
             let e = parse_flows(&doc).expect_err(&doc.to_string());
             assert_eq!(e.at, at, "{doc}: {e}");
         }
+    }
+
+    #[test]
+    fn the_table_names_what_the_parser_takes() {
+        assert_eq!(INCLUDE_NAMES.to_vec(), Includes::NAMES.iter().map(|(n, _)| *n).collect::<Vec<_>>());
+        let mut names: Vec<&str> = COMMON.iter().map(|p| p.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), COMMON.len(), "one entry per name");
+        // Each policy parses with its required attributes given, on each of its flows, and its flows only.
+        for p in COMMON {
+            let mut params = Map::new();
+            for a in p.attributes.iter().filter(|a| a.required) {
+                let v = match a.name {
+                    "headerName" => "X-A",
+                    "newResourcePath" => "/a",
+                    "interceptorServiceURL" => "http://x",
+                    _ => a.allowed_values.first().copied().unwrap_or("v"),
+                };
+                params.insert(a.name.to_string(), json!(v));
+            }
+            let doc = json!({"policyName": p.name, "parameters": params});
+            for flow in Flow::ALL {
+                assert_eq!(parse_policy(flow, &doc, "x").is_ok(), p.flows.contains(&flow), "{} on {flow:?}", p.name);
+            }
+            for a in p.attributes.iter().filter(|a| a.required) {
+                let mut without = params.clone();
+                without.remove(a.name);
+                let e = parse_policy(p.flows[0], &json!({"policyName": p.name, "parameters": without}), "x").expect_err(a.name);
+                assert_eq!(e.at, format!("x.parameters.{}", a.name));
+            }
+        }
+    }
+
+    #[test]
+    fn a_parameter_of_the_wrong_type_is_named() {
+        for (params, at) in [
+            (json!({"headerName": {"a": 1}, "headerValue": "v"}), "headerName"),
+            (json!({"headerName": "X", "headerValue": ["v"]}), "headerValue"),
+        ] {
+            let e = parse_policy(Flow::Request, &json!({"policyName": "addHeader", "parameters": params}), "r").expect_err("wrong type");
+            assert_eq!(e.at, format!("r.parameters.{at}"), "{e}");
+        }
+        let e = parse_policy(
+            Flow::Request,
+            &json!({"policyName": "rewriteResourcePath", "parameters": {"newResourcePath": "/a", "includeQueryParams": "maybe"}}),
+            "r",
+        )
+        .expect_err("not a boolean");
+        assert_eq!(e.at, "r.parameters.includeQueryParams");
+        let e = parse_policy(
+            Flow::Request,
+            &json!({"policyName": "callInterceptorService", "parameters": {"interceptorServiceURL": "http://x", "requestTimeout": "1.5"}}),
+            "r",
+        )
+        .expect_err("not an integer");
+        assert_eq!(e.at, "r.parameters.requestTimeout");
     }
 
     #[test]

@@ -251,9 +251,10 @@ impl ApiStore for Db {
 
     async fn delete_api(&self, id: &str, events: &[EventDraft]) -> Result<bool, StoreError> {
         // The API's own row last: whether it existed is what the last statement says.
-        let stmts: [&str; 7] = if matches!(self, Db::Postgres(_)) {
+        let stmts: [&str; 8] = if matches!(self, Db::Postgres(_)) {
             [
                 "DELETE FROM am_api_doc WHERE api_id = $1",
+                "DELETE FROM am_operation_policy WHERE api_id = $1",
                 "DELETE FROM am_api_thumbnail WHERE api_id = $1",
                 "DELETE FROM am_api_label WHERE api_id = $1",
                 "DELETE FROM am_deployment WHERE api_id = $1",
@@ -264,6 +265,7 @@ impl ApiStore for Db {
         } else {
             [
                 "DELETE FROM am_api_doc WHERE api_id = ?",
+                "DELETE FROM am_operation_policy WHERE api_id = ?",
                 "DELETE FROM am_api_thumbnail WHERE api_id = ?",
                 "DELETE FROM am_api_label WHERE api_id = ?",
                 "DELETE FROM am_deployment WHERE api_id = ?",

@@ -20,6 +20,7 @@ mod import;
 mod migrate;
 mod notice;
 mod oauth;
+mod operation_policy;
 mod search;
 mod user;
 
@@ -34,6 +35,7 @@ pub use import::{ApiImport, ImportStore};
 pub use migrate::{PG_MIGRATION_LOCK, migrations_applied, mysql_migration_lock};
 pub use notice::NoticeStore;
 pub use oauth::{CodeRedemption, OAuthStore};
+pub use operation_policy::{OperationPolicyRecord, OperationPolicyStore};
 pub use search::{
     ApiIdentity, ApiSearch, ApiTerm, AppSearch, AppSortBy, Audience, DocumentHit, SearchStore, SortBy, SubSearch, SubscriptionRow,
 };

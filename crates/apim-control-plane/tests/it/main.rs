@@ -13,6 +13,7 @@ mod import_export;
 mod imports_and_admin;
 mod keymanagers;
 mod lossless;
+mod operation_policies;
 mod portal;
 mod shapes;
 mod subscriptions;

@@ -25,11 +25,13 @@ macro_rules! texts {
             (7_i64, "token grant kind", include_str!(concat!($dir, "/0007_token_aut.sql"))),
             (8_i64, "api labels", include_str!(concat!($dir, "/0008_api_label.sql"))),
             (9_i64, "api content", include_str!(concat!($dir, "/0009_api_content.sql"))),
+            (10_i64, "devops role", include_str!(concat!($dir, "/0010_devops_role.sql"))),
+            (11_i64, "operation policies", include_str!(concat!($dir, "/0011_operation_policy.sql"))),
         ]
     };
 }
 
-type Texts = [(i64, &'static str, &'static str); 9];
+type Texts = [(i64, &'static str, &'static str); 11];
 const MYSQL: Texts = texts!("../../migrations/mysql");
 const POSTGRES: Texts = texts!("../../migrations/postgres");
 const SQLITE: Texts = texts!("../../migrations/sqlite");
