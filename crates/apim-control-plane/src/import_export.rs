@@ -445,11 +445,19 @@ async fn import(
             format!("API {name} {version} already exists: import it with overwrite=true to update it"),
         ));
     }
-    if let Some(def) = &definition
-        && !data.contains_key("operations")
-    {
-        let summary = crate::openapi::summarize(&def.0, &def.1)?;
-        data.insert("operations".into(), Value::Array(crate::publisher::operations_from(&summary, None)));
+    // As WSO2 imports: the operations are the definition's; api.yaml's entry for the same verb and path is kept
+    // (its policies, scopes, tier), in api.yaml's order, and the definition's others follow.
+    if let Some((path, def)) = &definition {
+        let summary = crate::openapi::summarize(path, def)?;
+        let mut from_def = crate::publisher::operations_from(&summary, data.get("operations"));
+        let given = data.get("operations").and_then(Value::as_array).cloned().unwrap_or_default();
+        let same = |a: &Value, b: &Value| {
+            a["target"] == b["target"] && a["verb"].as_str().map(str::to_ascii_uppercase) == b["verb"].as_str().map(str::to_ascii_uppercase)
+        };
+        let mut operations: Vec<Value> = given.iter().filter(|g| from_def.iter().any(|d| same(d, g))).cloned().collect();
+        from_def.retain(|d| !operations.iter().any(|o| same(o, d)));
+        operations.extend(from_def);
+        data.insert("operations".into(), Value::Array(operations));
     }
     crate::categories::check(&cp, data.get("categories")).await?;
     let policies = crate::publisher::policy_names(&cp).await?;

@@ -554,6 +554,27 @@ async fn bad_input(cp: &Cp) {
     assert_eq!(s, 200, "{answer}");
     let id = answer["id"].as_str().expect("id");
     assert_eq!(get(cp, &format!("/apis/{id}/revisions")).await["count"], 1);
+
+    // The operations are the definition's, api.yaml's entries kept where they match (as WSO2 imports).
+    let api = "type: api\nversion: v4.2.0\ndata:\n  name: FromDefinition\n  context: /fromdef\n  version: 1.0.0\n  operations:\n   - target: /gone\n     verb: GET\n   - target: /a\n     verb: GET\n     throttlingPolicy: 10KPerMin\n";
+    let definition = "openapi: 3.0.1\ninfo: {title: FromDefinition, version: 1.0.0}\npaths:\n  /a:\n    get:\n      responses: {'200': {description: ok}}\n  /b:\n    post:\n      responses: {'200': {description: ok}}\n";
+    let zip = zip_of(&project("FromDefinition-1.0.0", Some(api), &[("Definitions/swagger.yaml", definition.as_bytes())]));
+    let (s, answer) = import(cp, "", &zip).await;
+    assert_eq!(s, 200, "{answer}");
+    let api = get(cp, &format!("/apis/{}", answer["id"].as_str().expect("id"))).await;
+    let ops: Vec<(String, String, String)> = api["operations"]
+        .as_array()
+        .expect("operations")
+        .iter()
+        .map(|o| {
+            (
+                o["verb"].as_str().unwrap_or("").into(),
+                o["target"].as_str().unwrap_or("").into(),
+                o["throttlingPolicy"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert_eq!(ops, vec![("GET".into(), "/a".into(), "10KPerMin".into()), ("POST".into(), "/b".into(), "Unlimited".into())]);
 }
 
 async fn suite(db: Db) {
