@@ -137,6 +137,59 @@ pub(crate) struct ControlPlaneRole {
     remote_km: Option<Arc<apim_km_client::RemoteKeyManager>>,
     /// Served from the moment its port is bound: `UNAVAILABLE` until the control plane is up.
     pub hub: Option<hub::LateHub>,
+    /// The portals' sign-in callbacks (`https://localhost:9443/publisher/callback`, ...), for their public clients.
+    portal_clients: Vec<PortalClient>,
+    /// Who owns the portals' clients: the super admin.
+    portal_owner: String,
+}
+
+/// A portal's public OAuth2 client, registered with the resident key manager at start-up.
+#[derive(Clone)]
+struct PortalClient {
+    client_id: &'static str,
+    name: &'static str,
+    redirect_uris: Vec<String>,
+}
+
+/// The portals' clients, with a callback on every origin the management listeners answer as: `[server]
+/// hostname` (also `127.0.0.1` when that is `localhost`) with the HTTPS port (a proxy's when set) and the HTTP port.
+fn portal_clients(config: &DeploymentConfig) -> Vec<PortalClient> {
+    let t = &config.transport;
+    let mut hosts = vec![config.server.hostname.clone()];
+    if config.server.hostname == "localhost" {
+        hosts.push("127.0.0.1".into());
+    }
+    let mut origins = Vec::new();
+    for h in &hosts {
+        origins.push(match t.https_proxy_port.unwrap_or_else(|| t.https_port()) {
+            443 => format!("https://{h}"),
+            p => format!("https://{h}:{p}"),
+        });
+        origins.push(match t.http_proxy_port.unwrap_or_else(|| t.http_port()) {
+            80 => format!("http://{h}"),
+            p => format!("http://{h}:{p}"),
+        });
+    }
+    [("apim_publisher", "Publisher", "publisher"), ("apim_devportal", "Developer Portal", "devportal"), ("apim_admin", "Admin", "admin")]
+        .into_iter()
+        .map(|(client_id, name, path)| PortalClient {
+            client_id,
+            name,
+            redirect_uris: origins.iter().map(|o| format!("{o}/{path}/callback")).collect(),
+        })
+        .collect()
+}
+
+/// Registers the portals' public clients, retrying until the key manager's database takes them.
+async fn register_portal_clients(km: Arc<apim_key_manager::KeyManager>, clients: Vec<PortalClient>, owner: String) {
+    for c in clients {
+        let mut delay = Duration::from_millis(500);
+        while let Err(e) = km.register_public_client(c.client_id, c.name, &owner, &c.redirect_uris).await {
+            tracing::warn!(client_id = c.client_id, "cannot register the portal's client: {e}");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(15));
+        }
+    }
 }
 
 /// What a resident gateway takes from the control plane in its process.
@@ -166,10 +219,12 @@ impl ControlPlaneRole {
         };
         let mut cfg = apim_control_plane::Config::from_deployment(config);
         cfg.fetch_tls = Some(s.client_tls.clone());
-        cfg.key_manager_connector = Some(apim_control_plane::Connector(Arc::new(apim_km_client::Connector::new(s.hosts.clone(), s.client_tls.clone()))));
+        cfg.key_manager_connector =
+            Some(apim_control_plane::Connector(Arc::new(apim_km_client::Connector::new(s.hosts.clone(), s.client_tls.clone()))));
         let hub = topology.event_hub.then(|| hub::LateHub::new(s.health.clone()));
         s.late.expect("control_plane");
-        Ok(ControlPlaneRole { cfg, api_key_signer: signer, remote_km, hub })
+        let (portal_clients, portal_owner) = (portal_clients(config), config.super_admin.username.clone());
+        Ok(ControlPlaneRole { cfg, api_key_signer: signer, remote_km, hub, portal_clients, portal_owner })
     }
 
     pub fn summary(&self) -> String {
@@ -183,6 +238,12 @@ impl ControlPlaneRole {
         let summary = self.cfg.summary();
         // Revocations by the resident key manager go into the event log, for gateways on other nodes.
         let recorded = km.as_ref().map(|k| k.revocations());
+        // The portals sign in through the resident key manager as public clients. With a remote key manager
+        // (`[apim.key_manager]` elsewhere) they are not registered yet: its registration has no public clients.
+        match &km {
+            Some(k) => s.tasks.spawn(register_portal_clients(k.clone(), self.portal_clients.clone(), self.portal_owner.clone())),
+            None => tracing::warn!("the portals' sign-in needs the resident key manager; with a remote one only anonymous pages work"),
+        }
         type Authority = Arc<dyn TokenAuthority>;
         type Revocations = broadcast::Receiver<RevokedToken>;
         let (keys, validator, authority, revocations): (
@@ -197,7 +258,7 @@ impl ControlPlaneRole {
             (None, None) => (None, None, None, None),
         };
         let cp = apim_control_plane::ControlPlane::with_api_key_signer(apim, shared, self.cfg, validator, keys, self.api_key_signer);
-        s.late.mount_role("control_plane", cp.router());
+        s.late.mount_role("control_plane", cp.router().merge(apim_portals::router()));
         s.health.set("control_plane", true, None);
         tracing::info!("control plane ready: {summary}");
         if let Some(rx) = recorded {

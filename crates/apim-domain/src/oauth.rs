@@ -4,7 +4,9 @@
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OAuthClient {
     pub client_id: String,
-    /// SHA-256 (hex) of the secret.
+    /// SHA-256 (hex) of the secret; empty for a public client (RFC 6749 §2.1: a browser app that cannot keep a
+    /// secret), which no presented secret can match: it authenticates by `client_id` alone, only to redeem a
+    /// PKCE-bound code, refresh and revoke ([`OAuthClient::is_public`]).
     pub secret_hash: String,
     pub client_name: String,
     pub owner: String,
@@ -12,6 +14,13 @@ pub struct OAuthClient {
     pub redirect_uris: Vec<String>,
     pub token_type: TokenFormat,
     pub created_at: i64,
+}
+
+impl OAuthClient {
+    /// A public client: no secret (the portals' clients, registered by the control plane).
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_empty()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

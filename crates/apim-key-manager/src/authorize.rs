@@ -69,6 +69,9 @@ async fn validate(km: &KeyManager, f: &Form) -> Result<AuthRequest, Reject> {
             c.to_string()
         }
     };
+    if code_challenge.is_empty() && client.is_public() {
+        return Err(back("invalid_request", "a public client must send a code_challenge (PKCE S256)"));
+    }
     let scope = match scope::parse(f.get("scope")) {
         Ok(s) => s.join(" "),
         Err(_) => return Err(back("invalid_scope", "the scope is malformed")),

@@ -2,12 +2,65 @@
 //! logic as the HTTP endpoints, called in-process.
 
 use apim_domain::keys::{BoxFuture, ClientKeys, ClientRequest, IssuedToken, KeyError, KeyManagerClient};
-use apim_domain::oauth::TokenFormat;
+use apim_domain::oauth::{OAuthClient, TokenFormat};
 use apim_store::{OAuthStore, UserStore};
 
 use crate::KeyManager;
 use crate::error::OAuthError;
 use apim_jose::crypto::{ct_eq, random_token, sha256_hex};
+
+impl KeyManager {
+    /// Registers (or brings up to date) a public client with a fixed id: a browser app signing users in with
+    /// the authorization code and PKCE, as the control plane's portals do (`apim_publisher`, ...). A client of
+    /// that id that had a secret loses it. Safe to call from several nodes at once.
+    pub async fn register_public_client(&self, client_id: &str, name: &str, owner: &str, redirect_uris: &[String]) -> Result<(), KeyError> {
+        let grants = vec!["authorization_code".to_string(), "refresh_token".to_string()];
+        crate::dcr::validate(&grants, redirect_uris).map_err(key_error)?;
+        let unavailable = |e: apim_store::StoreError| KeyError::Unavailable(e.to_string());
+        let wanted = OAuthClient {
+            client_id: client_id.to_string(),
+            secret_hash: String::new(),
+            client_name: name.to_string(),
+            owner: owner.to_string(),
+            grant_types: grants,
+            redirect_uris: redirect_uris.to_vec(),
+            token_type: TokenFormat::Jwt,
+            created_at: self.clock.unix_secs(),
+        };
+        let existing = match self.db.get_client(client_id).await.map_err(unavailable)? {
+            Some(c) => c,
+            None => match self.db.create_client(&wanted).await {
+                Ok(()) => {
+                    tracing::info!(client_id, "public client registered");
+                    return Ok(());
+                }
+                // Another node registered it first: bring that one up to date below.
+                Err(apim_store::StoreError::Conflict { .. }) => self
+                    .db
+                    .get_client(client_id)
+                    .await
+                    .map_err(unavailable)?
+                    .ok_or_else(|| KeyError::Unavailable(format!("client {client_id} vanished")))?,
+                Err(e) => return Err(unavailable(e)),
+            },
+        };
+        if !existing.is_public() {
+            self.db.set_client_secret(client_id, "").await.map_err(unavailable)?;
+            self.revoke_client(client_id).await.map_err(key_error)?;
+        }
+        let same = existing.is_public()
+            && existing.client_name == wanted.client_name
+            && existing.grant_types == wanted.grant_types
+            && existing.redirect_uris == wanted.redirect_uris
+            && existing.token_type == wanted.token_type;
+        if !same {
+            self.db.update_client(&wanted).await.map_err(unavailable)?;
+            tracing::info!(client_id, "public client updated");
+        }
+        self.forget_client(client_id);
+        Ok(())
+    }
+}
 
 fn key_error(e: OAuthError) -> KeyError {
     if e.status.is_client_error() { KeyError::Invalid(e.description) } else { KeyError::Unavailable(e.description) }

@@ -43,7 +43,13 @@ impl KeyManager {
             }
             (Some((id, secret)), _) => (id, secret),
             (None, Some((id, Some(secret)))) => (id, secret),
-            (None, Some((_, None))) => return Err(OAuthError::invalid_client("client_secret is missing")),
+            // A public client names itself only (RFC 6749 §2.3): it holds no secret.
+            (None, Some((id, None))) => {
+                return match self.db.get_client(&id).await? {
+                    Some(client) if client.is_public() => Ok(client),
+                    _ => Err(OAuthError::invalid_client("client_secret is missing")),
+                };
+            }
             (None, None) => {
                 return Err(OAuthError::invalid_client("client authentication is required (HTTP Basic or client_id and client_secret)"));
             }
@@ -86,6 +92,9 @@ impl KeyManager {
             return Err(OAuthError::unsupported_grant_type(format!("grant_type `{grant}` is not supported")));
         }
         let client = self.authenticate_client_with(headers, form, true).await?;
+        if client.is_public() && grant != "authorization_code" && grant != "refresh_token" {
+            return Err(OAuthError::unauthorized_client(format!("a public client may not use the `{grant}` grant")));
+        }
         if !client.grant_types.iter().any(|g| g == &grant) {
             return Err(OAuthError::unauthorized_client(format!("client is not allowed the `{grant}` grant")));
         }
@@ -174,6 +183,9 @@ impl KeyManager {
         }
         if form.get("redirect_uri").unwrap_or(&code.redirect_uri) != code.redirect_uri {
             return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        }
+        if code.code_challenge.is_empty() && client.is_public() {
+            return Err(OAuthError::invalid_grant("a public client's code must be bound to a code_challenge (PKCE)"));
         }
         if !code.code_challenge.is_empty() {
             let Some(verifier) = form.get("code_verifier") else {
@@ -340,7 +352,10 @@ impl KeyManager {
                 None => Err(OAuthError::invalid_client("wrong credentials")),
             };
         }
-        self.authenticate_client(headers, form).await.map(drop)
+        match self.authenticate_client(headers, form).await? {
+            c if c.is_public() => Err(OAuthError::unauthorized_client("a public client may not introspect tokens")),
+            _ => Ok(()),
+        }
     }
 
     /// `POST /oauth2/revoke` (RFC 7009): unknown tokens are not an error; a refresh token takes its family.

@@ -15,6 +15,8 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
+mod public_client;
+
 type Notices = Arc<Mutex<Vec<(String, String, Value)>>>;
 
 struct Node {

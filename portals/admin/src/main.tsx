@@ -1,0 +1,21 @@
+import { Navigate, Route, Routes } from 'react-router';
+import { mountPortal, PortalShell, RequireSignIn, SignInCallbackPage } from '@apim/shared';
+import { RateLimitingPoliciesPage } from './pages/RateLimitingPoliciesPage';
+
+mountPortal({ clientId: 'apim_admin', basePath: '/admin', settingsUrl: '/api/am/admin/v4/settings' }, () => (
+  <Routes>
+    <Route path="callback" element={<SignInCallbackPage />} />
+    <Route
+      element={
+        <RequireSignIn>
+          <PortalShell title="Admin" nav={[{ label: 'Rate limiting policies', to: '/throttling' }]} />
+        </RequireSignIn>
+      }
+    >
+      <Route index element={<Navigate to="/throttling/advanced" replace />} />
+      <Route path="throttling" element={<Navigate to="/throttling/advanced" replace />} />
+      <Route path="throttling/:level" element={<RateLimitingPoliciesPage />} />
+      <Route path="*" element={<Navigate to="/throttling/advanced" replace />} />
+    </Route>
+  </Routes>
+));

@@ -1,0 +1,105 @@
+import { Stack, Table, Tabs, Text, Title } from '@mantine/core';
+import { useQuery } from '@tanstack/react-query';
+import { useNavigate, useParams } from 'react-router';
+import { EmptyState, ErrorNotice, LoadingState, unwrap } from '@apim/shared';
+import { useAdmin } from '../client';
+
+export const LEVELS = {
+  advanced: 'Advanced',
+  application: 'Application',
+  subscription: 'Subscription',
+} as const;
+type Level = keyof typeof LEVELS;
+
+/** The fields every policy level shares, as this page shows them. */
+interface PolicyRow {
+  policyId?: string;
+  policyName?: string;
+  displayName?: string;
+  description?: string;
+  defaultLimit?: Limit;
+}
+
+interface Limit {
+  type?: string;
+  requestCount?: { requestCount?: number; timeUnit?: string; unitTime?: number };
+  bandwidth?: { dataAmount?: number; dataUnit?: string; timeUnit?: string; unitTime?: number };
+  eventCount?: { eventCount?: number; timeUnit?: string; unitTime?: number };
+}
+
+/** "20 requests per 1 min", "1 GB per 1 hour"… */
+export function limitText(l: Limit | undefined): string {
+  if (!l) return '—';
+  const per = (unit?: number, timeUnit?: string) => `per ${unit ?? 1} ${timeUnit ?? ''}`.trim();
+  if (l.requestCount) return `${l.requestCount.requestCount} requests ${per(l.requestCount.unitTime, l.requestCount.timeUnit)}`;
+  if (l.bandwidth) return `${l.bandwidth.dataAmount} ${l.bandwidth.dataUnit ?? ''} ${per(l.bandwidth.unitTime, l.bandwidth.timeUnit)}`;
+  if (l.eventCount) return `${l.eventCount.eventCount} events ${per(l.eventCount.unitTime, l.eventCount.timeUnit)}`;
+  return l.type ?? '—';
+}
+
+function usePolicies(level: Level) {
+  const api = useAdmin();
+  return useQuery({
+    queryKey: ['policies', level],
+    queryFn: async (): Promise<PolicyRow[]> => {
+      switch (level) {
+        case 'advanced':
+          return (unwrap(await api.GET('/throttling/policies/advanced')).list ?? []) as PolicyRow[];
+        case 'application':
+          return (unwrap(await api.GET('/throttling/policies/application')).list ?? []) as PolicyRow[];
+        case 'subscription':
+          return (unwrap(await api.GET('/throttling/policies/subscription')).list ?? []) as PolicyRow[];
+      }
+    },
+  });
+}
+
+/** `/throttling/:level`: the rate-limiting policies of one level. */
+export function RateLimitingPoliciesPage() {
+  const navigate = useNavigate();
+  const { level: raw = 'advanced' } = useParams();
+  const level: Level = raw in LEVELS ? (raw as Level) : 'advanced';
+  const policies = usePolicies(level);
+  return (
+    <Stack>
+      <Title order={2}>Rate limiting policies</Title>
+      <Tabs value={level} onChange={(v) => v && navigate(`/throttling/${v}`)}>
+        <Tabs.List aria-label="Policy levels">
+          {Object.entries(LEVELS).map(([k, label]) => (
+            <Tabs.Tab key={k} value={k}>
+              {label}
+            </Tabs.Tab>
+          ))}
+        </Tabs.List>
+      </Tabs>
+      {policies.isPending ? (
+        <LoadingState label="Loading policies" />
+      ) : policies.isError ? (
+        <ErrorNotice error={policies.error} title="Cannot list policies" />
+      ) : policies.data.length ? (
+        <Table striped aria-label={`${LEVELS[level]} policies`}>
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>Name</Table.Th>
+              <Table.Th>Quota</Table.Th>
+              <Table.Th>Description</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {policies.data.map((p) => (
+              <Table.Tr key={p.policyId ?? p.policyName}>
+                <Table.Td>{p.displayName ?? p.policyName}</Table.Td>
+                <Table.Td>{limitText(p.defaultLimit)}</Table.Td>
+                <Table.Td>
+                  <Text size="sm">{p.description}</Text>
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      ) : (
+        <EmptyState title={`No ${LEVELS[level].toLowerCase()} policies`} />
+      )}
+    </Stack>
+  );
+}

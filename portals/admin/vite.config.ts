@@ -1,0 +1,3 @@
+import { portalConfig } from '../vite.portal.ts';
+
+export default portalConfig('admin');

@@ -1,0 +1,91 @@
+// A person's way through the portals, in Chromium, against the real binary (see server.ts).
+import { expect, test, type Page } from '@playwright/test';
+import { fileURLToPath } from 'node:url';
+
+const base = () => {
+  const b = process.env.APIM_BASE;
+  if (!b) throw new Error('APIM_BASE is not set: e2e/server.ts starts the node');
+  return b;
+};
+const pizzashack = fileURLToPath(new URL('../../examples/pizzashack.yaml', import.meta.url));
+
+/** The key manager's sign-in page, as a person fills it in. */
+async function signIn(page: Page, username: string, password: string) {
+  await expect(page).toHaveURL(/\/oauth2\/authorize/);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+test('a publisher creates PizzaShack from its OpenAPI file, deploys and publishes it; anonymous visitors find it in the DevPortal', async ({
+  page,
+  browser,
+}) => {
+  await page.goto(`${base()}/publisher/`);
+  await signIn(page, 'admin', 'admin');
+  await expect(page).toHaveURL(/\/publisher\/apis$/);
+  await expect(page.getByRole('heading', { name: 'APIs' })).toBeVisible();
+  await expect(page.getByLabel('Signed in as')).toHaveText('admin');
+
+  await page.getByRole('link', { name: 'Create API from OpenAPI' }).first().click();
+  await page.locator('input[type=file]').setInputFiles(pizzashack);
+  await page.getByLabel('Context').fill('/pizzashack');
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+
+  await expect(page).toHaveURL(/\/publisher\/apis\/[0-9a-f-]{36}$/);
+  await expect(page.getByRole('heading', { name: 'PizzaShackAPI' })).toBeVisible();
+  await expect(page.getByLabel('Lifecycle state')).toHaveText('CREATED');
+  await expect(page.getByText('Not deployed to any gateway yet')).toBeVisible();
+
+  await page.getByRole('button', { name: 'Deploy new revision to Default' }).click();
+  await expect(page.getByRole('list', { name: 'Deployments' })).toContainText('Default');
+
+  await page.getByRole('button', { name: 'Publish', exact: true }).click();
+  await expect(page.getByLabel('Lifecycle state')).toHaveText('PUBLISHED');
+
+  // A deep link survives a reload (the session does not: tokens live in memory, so sign in again).
+  await page.reload();
+  await signIn(page, 'admin', 'admin');
+  await expect(page.getByRole('heading', { name: 'PizzaShackAPI' })).toBeVisible();
+
+  // The list finds it by name.
+  await page.goto(`${base()}/publisher/apis?query=${encodeURIComponent('name:Pizza')}`);
+  await signIn(page, 'admin', 'admin');
+  await expect(page.getByRole('table', { name: 'APIs' })).toContainText('PizzaShackAPI');
+
+  // Sign out revokes the session.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/oauth2\/authorize/);
+
+  const visitor = await browser.newContext({ ignoreHTTPSErrors: true });
+  const anon = await visitor.newPage();
+  await anon.goto(`${base()}/devportal/`);
+  await expect(anon.getByRole('button', { name: 'Sign in' })).toBeVisible();
+  await anon.getByRole('link', { name: 'PizzaShackAPI' }).click();
+  await expect(anon.getByRole('heading', { name: 'PizzaShackAPI' })).toBeVisible();
+  await expect(anon.getByRole('table', { name: 'Endpoints' })).toContainText('/pizzashack/1.0.0');
+  await visitor.close();
+});
+
+test('the admin portal lists the rate-limiting policies of each level', async ({ page }) => {
+  await page.goto(`${base()}/admin/`);
+  await signIn(page, 'admin', 'admin');
+  await expect(page.getByRole('heading', { name: 'Rate limiting policies' })).toBeVisible();
+  await page.getByRole('tab', { name: 'Subscription' }).click();
+  await expect(page).toHaveURL(/\/admin\/throttling\/subscription$/);
+  await expect(page.getByRole('table', { name: 'Subscription policies' })).toContainText('Unlimited');
+  await page.getByRole('tab', { name: 'Application' }).click();
+  await expect(page.getByRole('table', { name: 'Application policies' })).toContainText('10PerMin');
+});
+
+test('the server answers with the portal, its security headers and hashed assets', async ({ request }) => {
+  const index = await request.get(`${base()}/devportal/apis/anything`);
+  expect(index.status()).toBe(200);
+  expect(index.headers()['content-security-policy']).toContain("script-src 'self'");
+  expect(index.headers()['cache-control']).toBe('no-cache');
+  const script = /src="(\/devportal\/assets\/[^"]+\.js)"/.exec(await index.text())?.[1];
+  expect(script).toBeTruthy();
+  const asset = await request.get(`${base()}${script}`, { headers: { 'Accept-Encoding': 'gzip' } });
+  expect(asset.headers()['cache-control']).toContain('immutable');
+  expect(asset.headers()['content-type']).toContain('text/javascript');
+});

@@ -1,0 +1,38 @@
+import '@mantine/core/styles.css';
+import { MantineProvider } from '@mantine/core';
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { StrictMode, type ReactNode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { BrowserRouter } from 'react-router';
+import { AuthProvider } from './auth/context';
+import { AuthSession, type PortalAuthConfig } from './auth/session';
+import { ApiError } from './api/error';
+
+/** Starts a portal: theme (light or dark, as the system prefers), server state, routing under its base path, auth. */
+export function mountPortal(config: PortalAuthConfig, render: (session: AuthSession) => ReactNode): AuthSession {
+  const session = new AuthSession(config);
+  const queries = new QueryClient({
+    defaultOptions: {
+      queries: {
+        staleTime: 10_000,
+        // A refusal (4xx) is an answer, not a hiccup.
+        retry: (count, e) => !(e instanceof ApiError && e.status < 500) && count < 2,
+      },
+    },
+  });
+  session.subscribe(() => queries.invalidateQueries());
+  const root = document.getElementById('root');
+  if (!root) throw new Error('no #root element');
+  createRoot(root).render(
+    <StrictMode>
+      <MantineProvider defaultColorScheme="auto">
+        <QueryClientProvider client={queries}>
+          <AuthProvider session={session}>
+            <BrowserRouter basename={config.basePath}>{render(session)}</BrowserRouter>
+          </AuthProvider>
+        </QueryClientProvider>
+      </MantineProvider>
+    </StrictMode>,
+  );
+  return session;
+}

@@ -1,0 +1,18 @@
+export { ApiError, unwrap } from './api/error';
+export {
+  API_BASES,
+  adminClient,
+  devportalClient,
+  publisherClient,
+  type AdminClient,
+  type DevportalClient,
+  type PublisherClient,
+} from './api/clients';
+export type { paths as PublisherPaths, components as PublisherComponents } from '../generated/publisher';
+export type { paths as DevportalPaths, components as DevportalComponents } from '../generated/devportal';
+export type { paths as AdminPaths, components as AdminComponents } from '../generated/admin';
+export { AuthSession, SignInError, type PortalAuthConfig, type SignedInUser } from './auth/session';
+export { AuthProvider, RequireSignIn, SignInCallbackPage, useHasScope, useSession, useSignIn, useUser } from './auth/context';
+export { PortalShell, UserMenu, type NavItem } from './layout/PortalShell';
+export { EmptyState, ErrorNotice, LoadingState } from './components/states';
+export { mountPortal } from './app';
