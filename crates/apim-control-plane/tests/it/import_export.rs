@@ -220,9 +220,22 @@ async fn fixtures(cp: &Cp) {
     assert_eq!((ec["endpoint_type"].as_str(), ec["production_endpoints"]["url"].as_str()), (Some("http"), Some("https://prod.wso2.com")));
     assert_eq!(ec["endpoint_security"]["sandbox"]["type"], "DIGEST");
     assert_eq!(api["policies"], json!(["Gold", "Silver"]));
-    // Four imports of PizzaShackAPI: four revisions.
+    // Four imports of PizzaShackAPI with environments: four revisions.
     assert_eq!(get(cp, &format!("/apis/{pizza}/revisions")).await["count"], 4);
 
+    // The APIs an API product project carries are API projects of their own (another export of the same APIs).
+    // Its SwaggerPetstore is the 4.0 export whose endpoint has no scheme (`petstore.swagger.io`), which no gateway
+    // can call: refused as `POST /apis` refuses it, naming the field.
+    let zip = zip_dir(&apictl().join("projects/MyProduct-1.0.0/APIs/PizzaShackAPI-1.0.0"));
+    let (status, answer) = import(cp, "?overwrite=true", &zip).await;
+    assert_eq!(status, 200, "MyProduct's PizzaShackAPI: {answer}");
+    let zip = zip_dir(&apictl().join("projects/MyProduct-1.0.0/APIs/SwaggerPetstore-1.0.5"));
+    let (status, answer) = import(cp, "?overwrite=true", &zip).await;
+    assert_eq!(
+        (status, answer["error"][0]["message"].as_str()),
+        (400, Some("api.yaml.data.endpointConfig.production_endpoints")),
+        "{answer}"
+    );
     // An API product is not an API project.
     let product = std::fs::read(apictl().join("archives/MyProduct_1.0.0.zip")).expect("product");
     let (status, answer) = import(cp, "", &product).await;
@@ -600,4 +613,36 @@ async fn import_export_on_postgres() {
 async fn import_export_on_mariadb() {
     let Some(tdb) = TestDb::create(Backend::MySql).await else { return };
     suite(connect(&tdb.toml_fields()).await).await;
+}
+
+/// The apictl fixtures are still the project's reference copies, where those sit beside the checkout
+/// (`../shared/fixtures/apictl`, as in CI).
+#[test]
+fn apictl_fixtures_are_the_reference_copies() {
+    let reference = apim_test_support::fixtures_dir().join("../../shared/fixtures/apictl");
+    if !reference.is_dir() {
+        return;
+    }
+    fn files(dir: &Path, base: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).expect("dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                files(&p, base, out);
+            } else {
+                out.push(p.strip_prefix(base).expect("rel").to_string_lossy().into_owned());
+            }
+        }
+    }
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    files(&apictl(), &apictl(), &mut ours);
+    files(&reference, &reference, &mut theirs);
+    ours.sort();
+    theirs.sort();
+    assert_eq!(ours, theirs, "fixtures/apictl lists other files than ../shared/fixtures/apictl");
+    for f in ours {
+        assert!(
+            std::fs::read(apictl().join(&f)).expect("ours") == std::fs::read(reference.join(&f)).expect("theirs"),
+            "fixtures/apictl/{f} differs"
+        );
+    }
 }
