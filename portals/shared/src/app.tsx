@@ -20,7 +20,15 @@ export function mountPortal(config: PortalAuthConfig, render: (session: AuthSess
       },
     },
   });
-  session.subscribe(() => queries.invalidateQueries());
+  // Another user (or none) may see other things: refetch on sign-in and sign-out, not on a token refresh.
+  let who = session.user()?.username;
+  session.subscribe(() => {
+    const now = session.user()?.username;
+    if (now !== who) {
+      who = now;
+      void queries.invalidateQueries();
+    }
+  });
   const root = document.getElementById('root');
   if (!root) throw new Error('no #root element');
   createRoot(root).render(
