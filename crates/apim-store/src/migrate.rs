@@ -78,6 +78,7 @@ macro_rules! migration_set {
             (9_i64, "api content", include_str!(concat!("../migrations/", $dir, "/0009_api_content.sql"))),
             (10_i64, "devops role", include_str!(concat!("../migrations/", $dir, "/0010_devops_role.sql"))),
             (11_i64, "operation policies", include_str!(concat!("../migrations/", $dir, "/0011_operation_policy.sql"))),
+            (12_i64, "list indexes", include_str!(concat!("../migrations/", $dir, "/0012_list_indexes.sql"))),
         ]
     };
 }

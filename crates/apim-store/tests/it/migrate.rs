@@ -27,11 +27,12 @@ macro_rules! texts {
             (9_i64, "api content", include_str!(concat!($dir, "/0009_api_content.sql"))),
             (10_i64, "devops role", include_str!(concat!($dir, "/0010_devops_role.sql"))),
             (11_i64, "operation policies", include_str!(concat!($dir, "/0011_operation_policy.sql"))),
+            (12_i64, "list indexes", include_str!(concat!($dir, "/0012_list_indexes.sql"))),
         ]
     };
 }
 
-type Texts = [(i64, &'static str, &'static str); 11];
+type Texts = [(i64, &'static str, &'static str); 12];
 const MYSQL: Texts = texts!("../../migrations/mysql");
 const POSTGRES: Texts = texts!("../../migrations/postgres");
 const SQLITE: Texts = texts!("../../migrations/sqlite");
