@@ -1,0 +1,381 @@
+//! `apictl`: WSO2 apictl 4.2's commands over our REST APIs (no server code, no database), its files under
+//! `~/.wso2apictl/`, so an existing CI/CD script and set-up keep working. Errors go to stderr naming the
+//! environment, the HTTP status and WSO2's message, with exit code 1.
+
+#![forbid(unsafe_code)]
+
+mod client;
+mod store;
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use http::Method;
+use serde_json::Value;
+
+use crate::client::Http;
+use crate::store::{Environment, Store};
+
+#[derive(Parser)]
+#[command(name = "apictl", about = "CLI for Importing and Exporting APIs and Applications (apim-rs)", disable_version_flag = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Add an environment
+    Add {
+        #[command(subcommand)]
+        what: AddWhat,
+    },
+    /// Remove an environment
+    Remove {
+        #[command(subcommand)]
+        what: RemoveWhat,
+    },
+    /// List environments or APIs
+    Get {
+        #[command(subcommand)]
+        what: GetWhat,
+    },
+    /// Log in to an environment (DCR, then the password grant)
+    Login(LoginArgs),
+    /// Log out of an environment (revokes a token, forgets the credentials)
+    Logout {
+        environment: String,
+        #[arg(short = 'k', long)]
+        insecure: bool,
+    },
+    /// Change the lifecycle status of an API
+    ChangeStatus {
+        #[command(subcommand)]
+        what: ApiTarget<StatusArgs>,
+    },
+    /// Delete an API
+    Delete {
+        #[command(subcommand)]
+        what: ApiTarget<ApiArgs>,
+    },
+    /// Undeploy a revision of an API
+    Undeploy {
+        #[command(subcommand)]
+        what: ApiTarget<UndeployArgs>,
+    },
+    /// Print the version
+    Version,
+}
+
+#[derive(Subcommand)]
+enum AddWhat {
+    Env(AddEnvArgs),
+}
+
+#[derive(Subcommand)]
+enum RemoveWhat {
+    Env { name: String },
+}
+
+#[derive(Subcommand)]
+enum GetWhat {
+    Envs {
+        #[arg(long)]
+        format: Option<String>,
+    },
+    Apis(GetApisArgs),
+}
+
+#[derive(Subcommand)]
+enum ApiTarget<A: Args> {
+    Api(A),
+}
+
+#[derive(Args)]
+struct AddEnvArgs {
+    name: String,
+    #[arg(long)]
+    apim: Option<String>,
+    #[arg(long)]
+    publisher: Option<String>,
+    #[arg(long)]
+    devportal: Option<String>,
+    #[arg(long)]
+    admin: Option<String>,
+    #[arg(long)]
+    registration: Option<String>,
+    #[arg(long)]
+    token: Option<String>,
+}
+
+#[derive(Args)]
+struct LoginArgs {
+    environment: String,
+    #[arg(short = 'u', long)]
+    username: Option<String>,
+    #[arg(short = 'p', long)]
+    password: Option<String>,
+    #[arg(long)]
+    password_stdin: bool,
+    #[arg(short = 'k', long)]
+    insecure: bool,
+}
+
+#[derive(Args)]
+struct GetApisArgs {
+    #[arg(short = 'e', long)]
+    environment: String,
+    #[arg(short = 'q', long)]
+    query: Vec<String>,
+    #[arg(short = 'l', long, default_value_t = 25)]
+    limit: u32,
+    #[arg(long)]
+    format: Option<String>,
+    #[arg(short = 'k', long)]
+    insecure: bool,
+}
+
+#[derive(Args)]
+struct ApiArgs {
+    #[arg(short = 'n', long)]
+    name: String,
+    #[arg(short = 'v', long)]
+    version: String,
+    #[arg(short = 'r', long)]
+    provider: Option<String>,
+    #[arg(short = 'e', long)]
+    environment: String,
+    #[arg(short = 'k', long)]
+    insecure: bool,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[arg(short = 'a', long)]
+    action: String,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+#[derive(Args)]
+struct UndeployArgs {
+    #[arg(long = "rev")]
+    revision: u32,
+    #[arg(short = 'g', long = "gateway-env")]
+    gateways: Vec<String>,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("apictl: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A logged-in environment: its endpoints, a fresh token, and the client to use them with.
+struct Session {
+    env: Environment,
+    http: Http,
+    bearer: String,
+}
+
+async fn session(store: &Store, name: &str, insecure: bool) -> anyhow::Result<Session> {
+    let main = store.main()?;
+    let env = main.environments.get(name).cloned().with_context(|| format!("environment `{name}` is not added (apictl add env)"))?;
+    let http = Http::new(insecure, Duration::from_millis(main.config.http_request_timeout));
+    let credential = store.credential(name)?.with_context(|| format!("not logged in to `{name}` (apictl login {name})"))?;
+    let token = client::token(&http, &env, &credential).await.with_context(|| format!("environment `{name}`: cannot get a token"))?;
+    Ok(Session { env, http, bearer: format!("Bearer {token}") })
+}
+
+impl Session {
+    async fn publisher(&self, method: Method, path_and_query: &str) -> anyhow::Result<Value> {
+        Ok(self.http.call(method, &format!("{}{path_and_query}", self.env.publisher()), Some(&self.bearer), None).await?)
+    }
+
+    /// The id of the API named `name` `version` (and `provider`, when given).
+    async fn api_id(&self, a: &ApiArgs) -> anyhow::Result<String> {
+        let query = format!("name:\"{}\" version:\"{}\"", a.name, a.version);
+        let q: String = form_urlencoded::byte_serialize(query.as_bytes()).collect();
+        let found = self.publisher(Method::GET, &format!("/apis?limit=100&query={q}")).await?;
+        let matches: Vec<&Value> = found
+            .get("list")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|api| api["name"] == a.name.as_str() && api["version"] == a.version.as_str())
+            .filter(|api| a.provider.as_deref().is_none_or(|p| api["provider"] == p))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(one["id"].as_str().unwrap_or_default().to_string()),
+            [] => bail!("API {} {} not found in `{}`", a.name, a.version, a.environment),
+            _ => bail!("more than one API is named {} {} in `{}`: give the provider with -r", a.name, a.version, a.environment),
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    let store = Store::open()?;
+    match command {
+        Command::Version => println!("Version: {}", env!("CARGO_PKG_VERSION")),
+        Command::Add { what: AddWhat::Env(a) } => {
+            let mut main = store.main()?;
+            if main.environments.contains_key(&a.name) {
+                bail!("environment `{}` already exists; remove it first (apictl remove env {})", a.name, a.name);
+            }
+            let env = Environment {
+                apim_endpoint: a.apim.clone().unwrap_or_default(),
+                publisher_endpoint: a.publisher.unwrap_or_default(),
+                devportal_endpoint: a.devportal.unwrap_or_default(),
+                registration_endpoint: a.registration.unwrap_or_default(),
+                admin_endpoint: a.admin.unwrap_or_default(),
+                token_endpoint: a.token.unwrap_or_default(),
+                mi_endpoint: String::new(),
+            };
+            for url in [&env.apim_endpoint, &env.publisher_endpoint, &env.registration_endpoint, &env.token_endpoint] {
+                if !url.is_empty() && !(url.starts_with("https://") || url.starts_with("http://")) {
+                    bail!("`{url}` is not an http or https URL");
+                }
+            }
+            if env.apim_endpoint.is_empty()
+                && (env.publisher_endpoint.is_empty() || env.registration_endpoint.is_empty() || env.token_endpoint.is_empty())
+            {
+                bail!("give --apim, or --publisher, --registration and --token");
+            }
+            main.environments.insert(a.name.clone(), env);
+            store.save_main(&main)?;
+            println!("Successfully added environment '{}'", a.name);
+        }
+        Command::Remove { what: RemoveWhat::Env { name } } => {
+            let mut main = store.main()?;
+            if main.environments.remove(&name).is_none() {
+                bail!("environment `{name}` does not exist");
+            }
+            store.save_main(&main)?;
+            store.save_credential(&name, None)?;
+            println!("Successfully removed environment '{name}'");
+        }
+        Command::Get { what: GetWhat::Envs { format } } => {
+            let main = store.main()?;
+            if format.as_deref() == Some("json") {
+                println!("{}", serde_json::to_string_pretty(&main.environments)?);
+            } else {
+                println!("{:<16} {}", "NAME", "API MANAGER ENDPOINT");
+                for (name, env) in &main.environments {
+                    println!("{name:<16} {}", env.apim_endpoint);
+                }
+            }
+        }
+        Command::Login(a) => {
+            let main = store.main()?;
+            let env = main
+                .environments
+                .get(&a.environment)
+                .with_context(|| format!("environment `{}` is not added (apictl add env)", a.environment))?;
+            let username = a.username.context("give the username with -u")?;
+            let password = match (a.password, a.password_stdin) {
+                (Some(p), false) => p,
+                (None, true) => {
+                    let mut p = String::new();
+                    std::io::stdin().read_to_string(&mut p).context("cannot read the password from stdin")?;
+                    p.trim_end_matches(['\n', '\r']).to_string()
+                }
+                (Some(_), true) => bail!("give the password with -p or --password-stdin, not both"),
+                (None, false) => bail!("give the password with -p or --password-stdin"),
+            };
+            let http = Http::new(a.insecure, Duration::from_millis(main.config.http_request_timeout));
+            let credential = client::login(&http, env, &username, &password)
+                .await
+                .with_context(|| format!("environment `{}`: login failed", a.environment))?;
+            store.save_credential(&a.environment, Some(&credential))?;
+            println!("Logged into API Manager in {} environment", a.environment);
+        }
+        Command::Logout { environment, insecure } => {
+            let s = session(&store, &environment, insecure).await;
+            if let Ok(s) = s
+                && let Some(c) = store.credential(&environment)?
+            {
+                // The token just made for the check goes too; the client itself stays registered, as apictl does.
+                let form = format!("token={}", s.bearer.trim_start_matches("Bearer "));
+                let auth = client::basic(&c.client_id, &c.client_secret);
+                let _ = s.http.call(Method::POST, &s.env.revoke(), Some(&auth), Some(("application/x-www-form-urlencoded", form))).await;
+            }
+            store.save_credential(&environment, None)?;
+            println!("Logged out from {environment} environment");
+        }
+        Command::Get { what: GetWhat::Apis(a) } => {
+            let s = session(&store, &a.environment, a.insecure).await?;
+            let query: String = form_urlencoded::byte_serialize(a.query.join(" ").as_bytes()).collect();
+            let v = s
+                .publisher(Method::GET, &format!("/apis?limit={}&query={query}", a.limit))
+                .await
+                .with_context(|| format!("environment `{}`", a.environment))?;
+            let list = v.get("list").and_then(Value::as_array).cloned().unwrap_or_default();
+            if a.format.as_deref() == Some("json") {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!("{:<38} {:<24} {:<10} {:<24} {:<12} {}", "ID", "NAME", "VERSION", "CONTEXT", "STATUS", "PROVIDER");
+                for api in &list {
+                    let f = |k: &str| api.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                    println!(
+                        "{:<38} {:<24} {:<10} {:<24} {:<12} {}",
+                        f("id"),
+                        f("name"),
+                        f("version"),
+                        f("context"),
+                        f("lifeCycleStatus"),
+                        f("provider")
+                    );
+                }
+            }
+        }
+        Command::ChangeStatus { what: ApiTarget::Api(a) } => {
+            let s = session(&store, &a.api.environment, a.api.insecure).await?;
+            let id = s.api_id(&a.api).await?;
+            let action: String = form_urlencoded::byte_serialize(a.action.as_bytes()).collect();
+            s.publisher(Method::POST, &format!("/apis/change-lifecycle?action={action}&apiId={id}"))
+                .await
+                .with_context(|| format!("environment `{}`: {} {}", a.api.environment, a.api.name, a.api.version))?;
+            println!("{} API state changed successfully!", a.api.name);
+        }
+        Command::Delete { what: ApiTarget::Api(a) } => {
+            let s = session(&store, &a.environment, a.insecure).await?;
+            let id = s.api_id(&a).await?;
+            s.publisher(Method::DELETE, &format!("/apis/{id}"))
+                .await
+                .with_context(|| format!("environment `{}`: {} {}", a.environment, a.name, a.version))?;
+            println!("{} API deleted successfully!", a.name);
+        }
+        Command::Undeploy { what: ApiTarget::Api(a) } => {
+            let s = session(&store, &a.api.environment, a.api.insecure).await?;
+            let id = s.api_id(&a.api).await?;
+            let all = a.gateways.is_empty();
+            let body: Vec<Value> = a.gateways.iter().map(|g| serde_json::json!({"name": g, "displayOnDevportal": true})).collect();
+            let url = format!("{}/apis/{id}/undeploy-revision?revisionNumber={}&allEnvironments={all}", s.env.publisher(), a.revision);
+            s.http
+                .call(Method::POST, &url, Some(&s.bearer), Some(("application/json", Value::from(body).to_string())))
+                .await
+                .with_context(|| {
+                    format!("environment `{}`: {} {} revision {}", a.api.environment, a.api.name, a.api.version, a.revision)
+                })?;
+            println!("Revision {} of API {}_{} successfully undeployed", a.revision, a.api.name, a.api.version);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! apictl's commands against a real `apim all-in-one` started here, as a pipeline runs them: add an environment,
+//! log in with the password on stdin, list, change the lifecycle, undeploy, delete, log out; and its bad input (a
+//! wrong password, an unknown environment, an unreachable host) as exit code 1 with the reason on stderr.
+//!
+//! `apim` is the workspace's binary beside this one (`cargo nextest run --workspace` builds both).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use apim_test_support::process::{Node, free_offset};
+use apim_test_support::{TempDir, http};
+use base64::Engine;
+use serde_json::{Value, json};
+
+fn apictl_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_apictl"))
+}
+
+fn apim_bin() -> PathBuf {
+    let path = apictl_bin().with_file_name("apim");
+    assert!(path.exists(), "{} is missing: build the workspace (cargo build --workspace)", path.display());
+    path
+}
+
+fn apictl(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(apictl_bin())
+        .args(args)
+        .env("APICTL_CONFIG_DIR", config)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn apictl");
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).expect("stdin");
+    }
+    child.wait_with_output().expect("apictl output")
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+fn failed(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "stdout: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+async fn rest(method: &str, url: &str, body: Value) -> http::Response {
+    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("admin:admin"));
+    let body = if body.is_null() { String::new() } else { body.to_string() };
+    http::request(method, url, &[("authorization", &auth), ("content-type", "application/json")], &body).await.expect("request")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_drives_the_publisher_with_apictl() {
+    let dir = TempDir::new("apictl");
+    let config = dir.path().join("apictl-home");
+    let offset = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
+    let mut node = Node::spawn(&apim_bin(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir.path());
+    let https = node.url("management-https", Duration::from_secs(20));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http::get(&format!("{https}/health/ready")).await.map(|r| r.status).ok() != Some(200) {
+        assert!(Instant::now() < deadline, "never ready: {}", node.stderr());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // An API with a deployed revision, made through the REST API.
+    let pb = format!("{https}/api/am/publisher/v4");
+    let created = rest(
+        "POST",
+        &format!("{pb}/apis"),
+        json!({"name": "CliApi", "context": "/cli", "version": "1.0.0",
+        "policies": ["Unlimited"], "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": "http://127.0.0.1:9/"}},
+        "operations": [{"target": "/*", "verb": "GET"}]}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_str().expect("id").to_string();
+    let rev = rest("POST", &format!("{pb}/apis/{id}/revisions"), json!({"description": "first"})).await;
+    assert_eq!(rev.status, 201, "{}", rev.body);
+    let rev_id = rev.json()["id"].as_str().expect("rev").to_string();
+    let deployed = rest(
+        "POST",
+        &format!("{pb}/apis/{id}/deploy-revision?revisionId={rev_id}"),
+        json!([{"name": "Default", "displayOnDevportal": true}]),
+    )
+    .await;
+    assert_eq!(deployed.status, 201, "{}", deployed.body);
+
+    // Environments and login, as a pipeline does them.
+    let c = config.as_path();
+    assert!(ok(&apictl(c, &["add", "env", "dev", "--apim", &https], None)).contains("Successfully added environment 'dev'"));
+    assert!(failed(&apictl(c, &["add", "env", "dev", "--apim", &https], None)).contains("already exists"));
+    assert!(failed(&apictl(c, &["add", "env", "odd", "--apim", "ftp://x"], None)).contains("not an http or https URL"));
+    assert!(ok(&apictl(c, &["get", "envs"], None)).contains(&https));
+    let wrong = failed(&apictl(c, &["login", "dev", "-u", "admin", "--password-stdin", "-k"], Some("nope\n")));
+    assert!(wrong.contains("`dev`") && wrong.contains("401"), "{wrong}");
+    let verified = failed(&apictl(c, &["login", "dev", "-u", "admin", "--password-stdin"], Some("admin\n")));
+    assert!(verified.contains("`dev`") && verified.to_lowercase().contains("certificate"), "self-signed: refused without -k: {verified}");
+    assert!(ok(&apictl(c, &["login", "dev", "-u", "admin", "--password-stdin", "-k"], Some("admin\n"))).contains("Logged into"));
+    let keys = std::fs::read_to_string(config.join(".wso2apictl.local/keys.json")).expect("keys.json");
+    // As apictl keeps it: the secrets base64-encoded (apictl's format, not encryption), the file private.
+    let stored: Value = serde_json::from_str(&keys).expect("keys.json is JSON");
+    assert_eq!(stored["environments"]["dev"]["password"], "YWRtaW4=", "{keys}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(config.join(".wso2apictl.local/keys.json")).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "keys.json is its owner's only");
+    }
+
+    // get, change-status, undeploy, delete.
+    let listed = ok(&apictl(c, &["get", "apis", "-e", "dev", "-k"], None));
+    assert!(listed.contains("CliApi") && listed.contains("/cli") && listed.contains("CREATED"), "{listed}");
+    let as_json: Value =
+        serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "json", "-q", "name:CliApi"], None)))
+            .expect("json");
+    assert_eq!(as_json[0]["id"], id.as_str());
+    ok(&apictl(c, &["change-status", "api", "-a", "Publish", "-n", "CliApi", "-v", "1.0.0", "-e", "dev", "-k"], None));
+    assert_eq!(rest("GET", &format!("{pb}/apis/{id}"), Value::Null).await.json()["lifeCycleStatus"], "PUBLISHED");
+    let missing = failed(&apictl(c, &["change-status", "api", "-a", "Publish", "-n", "NoSuchApi", "-v", "1.0.0", "-e", "dev", "-k"], None));
+    assert!(missing.contains("NoSuchApi") && missing.contains("not found"), "{missing}");
+    let bad_action = failed(&apictl(c, &["change-status", "api", "-a", "Fly", "-n", "CliApi", "-v", "1.0.0", "-e", "dev", "-k"], None));
+    assert!(bad_action.contains("400"), "{bad_action}");
+    ok(&apictl(c, &["undeploy", "api", "-n", "CliApi", "-v", "1.0.0", "--rev", "1", "-e", "dev", "-k"], None));
+    let deployments = rest("GET", &format!("{pb}/apis/{id}/deployments"), Value::Null).await.json();
+    assert_eq!(deployments["count"].as_i64().or_else(|| deployments.as_array().map(|a| a.len() as i64)), Some(0), "{deployments}");
+    ok(&apictl(c, &["delete", "api", "-n", "CliApi", "-v", "1.0.0", "-e", "dev", "-k"], None));
+    assert_eq!(rest("GET", &format!("{pb}/apis/{id}"), Value::Null).await.status, 404);
+
+    // Unknown environment, unreachable host, logged out.
+    assert!(failed(&apictl(c, &["get", "apis", "-e", "prod", "-k"], None)).contains("`prod`"));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr");
+    ok(&apictl(c, &["add", "env", "gone", "--apim", &format!("https://{closed}")], None));
+    let started = Instant::now();
+    let gone = failed(&apictl(c, &["login", "gone", "-u", "admin", "-p", "admin", "-k"], None));
+    assert!(gone.contains("`gone`") && gone.to_lowercase().contains("refused"), "{gone}");
+    assert!(started.elapsed() < Duration::from_secs(10), "a refused connection fails at once");
+    assert!(ok(&apictl(c, &["logout", "dev", "-k"], None)).contains("Logged out"));
+    assert!(failed(&apictl(c, &["get", "apis", "-e", "dev", "-k"], None)).contains("not logged in"));
+    ok(&apictl(c, &["remove", "env", "gone"], None));
+    assert!(!ok(&apictl(c, &["get", "envs"], None)).contains("gone"));
+    node.terminate();
+}
