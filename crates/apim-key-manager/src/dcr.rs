@@ -173,10 +173,8 @@ pub async fn wso2_register(State(km): State<Arc<KeyManager>>, headers: HeaderMap
             // password grant); it means something only to a redirecting grant, so elsewhere one that is not an
             // absolute URI is dropped rather than refused. A redirecting grant still needs a valid one.
             let redirecting = grants.iter().any(|g| g == "authorization_code" || g == "implicit");
-            let uris: Vec<String> = str_field(&v, "callbackUrl")?
-                .filter(|u| redirecting || u.contains("://"))
-                .map(|u| vec![u.to_string()])
-                .unwrap_or_default();
+            let uris: Vec<String> =
+                str_field(&v, "callbackUrl")?.filter(|u| redirecting || u.contains("://")).map(|u| vec![u.to_string()]).unwrap_or_default();
             let saas = v.get("saasApp").and_then(Value::as_bool).unwrap_or(false);
             let format = token_type(&v, &["tokenType"], km.cfg.default_format)?;
             let (c, secret) = create(&km, name, owner, grants, uris, format).await?;
