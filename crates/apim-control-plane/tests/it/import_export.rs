@@ -220,8 +220,19 @@ async fn fixtures(cp: &Cp) {
     assert_eq!((ec["endpoint_type"].as_str(), ec["production_endpoints"]["url"].as_str()), (Some("http"), Some("https://prod.wso2.com")));
     assert_eq!(ec["endpoint_security"]["sandbox"]["type"], "DIGEST");
     assert_eq!(api["policies"], json!(["Gold", "Silver"]));
-    // Four imports of PizzaShackAPI with environments: four revisions.
+    // Four imports of PizzaShackAPI with environments: four revisions. A fifth is the limit; a sixth is a 409
+    // unless the oldest may go (`rotateRevision`).
     assert_eq!(get(cp, &format!("/apis/{pizza}/revisions")).await["count"], 4);
+    let params_file = wire("PizzaShackAPI-1.0.0_with-params-file.zip");
+    assert_eq!(import(cp, "?overwrite=true", &params_file).await.0, 200);
+    let (status, answer) = import(cp, "?overwrite=true", &params_file).await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["description"].as_str().unwrap_or("").contains("rotateRevision"), "{answer}");
+    let (status, answer) = import(cp, "?overwrite=true&rotateRevision=true", &params_file).await;
+    assert_eq!((status, answer["revision"].as_str()), (200, Some("6")), "{answer}");
+    let revs = get(cp, &format!("/apis/{pizza}/revisions")).await;
+    let names: Vec<&str> = revs["list"].as_array().expect("revisions").iter().filter_map(|r| r["displayName"].as_str()).collect();
+    assert_eq!(names, ["Revision 2", "Revision 3", "Revision 4", "Revision 5", "Revision 6"]);
 
     // The APIs an API product project carries are API projects of their own (another export of the same APIs).
     // Its SwaggerPetstore is the 4.0 export whose endpoint has no scheme (`petstore.swagger.io`), which no gateway
@@ -358,9 +369,24 @@ async fn round_trip(cp: &Cp) {
     assert_eq!(api_yaml["data"]["name"], "RoundTrip");
 
     assert_eq!(cp.call("DELETE", &format!("/apis/{id}"), "admin", None).await.status, 200);
+    let events = cp.db.events_after(0, 100_000).await.expect("events").len();
     let (status, answer) = import(cp, "?preserveProvider=true&rotateRevision=true", &zip).await;
     assert_eq!(status, 200, "{answer}");
     let new_id = answer["id"].as_str().expect("id").to_string();
+    // One event per change, written with it: created, published, deployed to both environments.
+    let written: Vec<(String, Value)> = cp
+        .db
+        .events_after(0, 100_000)
+        .await
+        .expect("events")
+        .into_iter()
+        .skip(events)
+        .map(|e| (e.event_type, serde_json::from_str(&e.payload).expect("payload")))
+        .collect();
+    let types: Vec<&str> = written.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(types, ["API_CREATE", "API_LIFECYCLE_CHANGE", "DEPLOY_API_IN_GATEWAY"]);
+    assert_eq!(written[2].1["gatewayLabels"], json!(["Default", "Edge"]));
+    assert_eq!(written[2].1["apiId"], json!(new_id));
     assert_ne!(new_id, id);
     let after = get(cp, &format!("/apis/{new_id}")).await;
     assert_eq!(comparable(after), comparable(before.clone()));
