@@ -87,6 +87,17 @@ enum GetWhat {
         format: Option<String>,
     },
     Apis(GetApisArgs),
+    /// An access token for an API: subscribes apictl's own application (`default-apictl-app`) and generates its keys
+    Keys(GetKeysArgs),
+}
+
+#[derive(Args)]
+struct GetKeysArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    /// The token endpoint to ask (default: the environment's)
+    #[arg(short = 't', long)]
+    token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -207,6 +218,12 @@ async fn session(store: &Store, name: &str, insecure: bool) -> anyhow::Result<Se
 impl Session {
     async fn publisher(&self, method: Method, path_and_query: &str) -> anyhow::Result<Value> {
         Ok(self.http.call(method, &format!("{}{path_and_query}", self.env.publisher()), Some(&self.bearer), None).await?)
+    }
+
+    async fn devportal(&self, method: Method, path_and_query: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let url = format!("{}{path_and_query}", self.env.devportal());
+        let body = body.map(|b| ("application/json", b.to_string()));
+        Ok(self.http.call(method, &url, Some(&self.bearer), body).await?)
     }
 
     /// The id of the API named `name` `version` (and `provider`, when given).
@@ -345,6 +362,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Get { what: GetWhat::Keys(a) } => {
+            let s = session(&store, &a.api.environment, a.api.insecure).await?;
+            let context = || format!("environment `{}`: {} {}", a.api.environment, a.api.name, a.api.version);
+            let token = get_keys(&s, &a).await.with_context(context)?;
+            println!("{token}");
+        }
         Command::ChangeStatus { what: ApiTarget::Api(a) } => {
             let s = session(&store, &a.api.environment, a.api.insecure).await?;
             let id = s.api_id(&a.api).await?;
@@ -378,4 +401,85 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// apictl's own application, subscribed to the API on its first plan.
+const APICTL_APP: &str = "default-apictl-app";
+
+/// `get keys`: apictl's flow — the API's plans, apictl's application (made if missing), a subscription (made if
+/// missing), production keys of the resident key manager (made if missing; otherwise a new secret, since secrets
+/// are shown once), then a client-credentials token with the API's scopes.
+async fn get_keys(s: &Session, a: &GetKeysArgs) -> anyhow::Result<String> {
+    let id = s.api_id(&a.api).await?;
+    let api = s
+        .devportal(Method::GET, &format!("/apis/{id}"), None)
+        .await
+        .context("the API is not visible in the DevPortal (is it published?)")?;
+    let plan = api
+        .get("tiers")
+        .and_then(Value::as_array)
+        .and_then(|t| t.first())
+        .and_then(|t| t.get("tierName"))
+        .and_then(Value::as_str)
+        .context("the API has no subscription plan")?
+        .to_string();
+    let scopes: Vec<String> = api
+        .get("scopes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|sc| sc.get("key").or_else(|| sc.get("name")).and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let query: String = form_urlencoded::byte_serialize(APICTL_APP.as_bytes()).collect();
+    let apps = s.devportal(Method::GET, &format!("/applications?query={query}&limit=100"), None).await?;
+    let existing = apps
+        .get("list")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|app| app["name"] == APICTL_APP)
+        .and_then(|app| app["applicationId"].as_str())
+        .map(str::to_string);
+    let app_id = match existing {
+        Some(id) => id,
+        None => {
+            let body = serde_json::json!({"name": APICTL_APP, "throttlingPolicy": "Unlimited", "description": "apictl's application for get keys", "tokenType": "JWT"});
+            let made = s.devportal(Method::POST, "/applications", Some(body)).await?;
+            made["applicationId"].as_str().context("the DevPortal made an application without an id")?.to_string()
+        }
+    };
+    let subs = s.devportal(Method::GET, &format!("/subscriptions?applicationId={app_id}&apiId={id}"), None).await?;
+    if subs.get("count").and_then(Value::as_i64).unwrap_or(0) == 0 {
+        let body = serde_json::json!({"apiId": id, "applicationId": app_id, "throttlingPolicy": plan});
+        s.devportal(Method::POST, "/subscriptions", Some(body)).await?;
+    }
+    let keys = s.devportal(Method::GET, &format!("/applications/{app_id}/oauth-keys"), None).await?;
+    let production = keys
+        .get("list")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|k| k["keyType"] == "PRODUCTION" && (k["keyManager"] == "Resident Key Manager" || k["keyManager"] == "default"))
+        .cloned();
+    let (client_id, secret) = match production {
+        Some(k) => {
+            let key_id = k["keyMappingId"].as_str().context("keys without an id")?;
+            let fresh = s.devportal(Method::POST, &format!("/applications/{app_id}/oauth-keys/{key_id}/regenerate-secret"), None).await?;
+            (k["consumerKey"].as_str().unwrap_or_default().to_string(), fresh["consumerSecret"].as_str().unwrap_or_default().to_string())
+        }
+        None => {
+            let body = serde_json::json!({"keyType": "PRODUCTION", "grantTypesToBeSupported": ["client_credentials", "password", "refresh_token"]});
+            let made = s.devportal(Method::POST, &format!("/applications/{app_id}/generate-keys"), Some(body)).await?;
+            (made["consumerKey"].as_str().unwrap_or_default().to_string(), made["consumerSecret"].as_str().unwrap_or_default().to_string())
+        }
+    };
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", "client_credentials");
+    if !scopes.is_empty() {
+        form.append_pair("scope", &scopes.join(" "));
+    }
+    let url = a.token.clone().unwrap_or_else(|| s.env.token());
+    let auth = client::basic(&client_id, &secret);
+    let t = s.http.call(Method::POST, &url, Some(&auth), Some(("application/x-www-form-urlencoded", form.finish()))).await?;
+    t.get("access_token").and_then(Value::as_str).map(str::to_string).context("the token endpoint answered without an access_token")
 }

@@ -45,6 +45,9 @@ impl Environment {
     pub fn publisher(&self) -> String {
         format!("{}/api/am/publisher/v4", self.base(&self.publisher_endpoint))
     }
+    pub fn devportal(&self) -> String {
+        format!("{}/api/am/devportal/v3", self.base(&self.devportal_endpoint))
+    }
     pub fn registration(&self) -> String {
         format!("{}/client-registration/v0.17/register", self.base(&self.registration_endpoint))
     }

@@ -69,13 +69,15 @@ async fn a_pipeline_drives_the_publisher_with_apictl() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    let gateway = node.url("gateway-http", Duration::from_secs(5));
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
     // An API with a deployed revision, made through the REST API.
     let pb = format!("{https}/api/am/publisher/v4");
     let created = rest(
         "POST",
         &format!("{pb}/apis"),
         json!({"name": "CliApi", "context": "/cli", "version": "1.0.0",
-        "policies": ["Unlimited"], "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": "http://127.0.0.1:9/"}},
+        "policies": ["Unlimited"], "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}")}},
         "operations": [{"target": "/*", "verb": "GET"}]}),
     )
     .await;
@@ -123,6 +125,21 @@ async fn a_pipeline_drives_the_publisher_with_apictl() {
     assert_eq!(as_json[0]["id"], id.as_str());
     ok(&apictl(c, &["change-status", "api", "-a", "Publish", "-n", "CliApi", "-v", "1.0.0", "-e", "dev", "-k"], None));
     assert_eq!(rest("GET", &format!("{pb}/apis/{id}"), Value::Null).await.json()["lifeCycleStatus"], "PUBLISHED");
+    // get keys: a token for the API, through apictl's own subscribed application; a second run works as well.
+    for run in 1..=2 {
+        let token = ok(&apictl(c, &["get", "keys", "-n", "CliApi", "-v", "1.0.0", "-e", "dev", "-k"], None)).trim().to_string();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = http::request("GET", &format!("{gateway}/cli/1.0.0/x"), &[("authorization", &format!("Bearer {token}"))], "")
+                .await
+                .expect("call");
+            if r.status == 200 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "run {run}: the gateway answered {} {}", r.status, r.body);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let missing = failed(&apictl(c, &["change-status", "api", "-a", "Publish", "-n", "NoSuchApi", "-v", "1.0.0", "-e", "dev", "-k"], None));
     assert!(missing.contains("NoSuchApi") && missing.contains("not found"), "{missing}");
     let bad_action = failed(&apictl(c, &["change-status", "api", "-a", "Fly", "-n", "CliApi", "-v", "1.0.0", "-e", "dev", "-k"], None));
