@@ -27,11 +27,11 @@ const EXPORT: &[&str] = &["apim:api_view", "apim:api_publish", "apim:api_create"
 const IMPORT: &[&str] = &["apim:api_import_export", "apim:admin"];
 /// Who may export backend credentials as stored (`preserveCredentials=true`).
 const CREDENTIALS: &[&str] = &["apim:api_import_export", "apim:api_create", "apim:api_manage"];
+/// The largest import body: an archive and the form around it.
+const BODY_MAX: usize = crate::archive::ARCHIVE_MAX + (64 << 10);
 
 pub fn publisher_routes() -> axum::Router<Arc<ControlPlane>> {
-    axum::Router::new()
-        .route("/apis/export", get(export))
-        .route("/apis/import", post(import).layer(DefaultBodyLimit::max(crate::archive::ARCHIVE_MAX + (64 << 10))))
+    axum::Router::new().route("/apis/export", get(export)).route("/apis/import", post(import).layer(DefaultBodyLimit::max(BODY_MAX)))
 }
 
 fn flag(p: &HashMap<String, String>, name: &str, default: bool) -> Result<bool> {
@@ -175,18 +175,32 @@ async fn export(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p
         .into_response())
 }
 
-/// The multipart field `file`'s bytes.
+/// The multipart field `file`'s bytes; a body larger than an archive may be is a 413, refused by its
+/// `Content-Length` before it is read.
 async fn upload(
+    headers: &HeaderMap,
     multipart: std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<axum::body::Bytes> {
+    let too_large = || ApiError::too_large(format!("the archive is larger than {} MiB", crate::archive::ARCHIVE_MAX >> 20));
+    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if length.is_some_and(|n| n > BODY_MAX) {
+        return Err(too_large());
+    }
     let mut m = multipart.map_err(|e| ApiError::bad_request(format!("expected multipart/form-data: {e}")))?;
     loop {
         match m.next_field().await {
             Ok(Some(f)) if f.name() == Some("file") => {
-                return f.bytes().await.map_err(|e| ApiError::field("file", format!("unreadable: {e}")));
+                return f.bytes().await.map_err(|e| {
+                    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        too_large()
+                    } else {
+                        ApiError::field("file", format!("unreadable: {e}"))
+                    }
+                });
             }
             Ok(Some(_)) => {}
             Ok(None) => return Err(ApiError::field("file", "is required: the API project archive (ZIP)")),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
             Err(e) => return Err(ApiError::bad_request(format!("malformed multipart body: {e}"))),
         }
     }
@@ -350,13 +364,14 @@ fn apply_params(api: &mut Map<String, Value>, params: &Value) -> Result<Option<V
             let at = format!("{F}.security.{key}");
             let s = s.as_object().ok_or_else(|| ApiError::field(&at, "must be a mapping"))?;
             let enabled = s.get("enabled").and_then(Value::as_bool).unwrap_or(true);
-            let kind = match s.get("type").and_then(Value::as_str).map(str::to_ascii_uppercase) {
-                None if !enabled => "NONE".to_string(),
-                Some(t) if t == "BASIC" || t == "DIGEST" => t,
+            let mut e = json!({"enabled": enabled, "customParameters": {}});
+            match s.get("type").and_then(Value::as_str).map(str::to_ascii_uppercase) {
+                Some(t) if t == "BASIC" || t == "DIGEST" => e["type"] = json!(t),
                 Some(t) => return Err(ApiError::field(&format!("{at}.type"), format!("`{t}` is not basic or digest"))),
+                // Security turned off needs no type.
+                None if !enabled => {}
                 None => return Err(ApiError::field(&format!("{at}.type"), "is required (basic or digest)")),
-            };
-            let mut e = json!({"enabled": enabled, "type": kind, "customParameters": {}});
+            }
             for f in ["username", "password"] {
                 if let Some(v) = s.get(f) {
                     e[f] = v.clone();
@@ -397,17 +412,17 @@ async fn import(
     let overwrite = flag(&p, "overwrite", false)?;
     let rotate = flag(&p, "rotateRevision", false)?;
     flag(&p, "preservePortalConfigurations", false)?;
-    let bytes = upload(multipart).await?;
+    let bytes = upload(&headers, multipart).await?;
     let project = tokio::task::spawn_blocking(move || project::read(&bytes))
         .await
         .map_err(|e| ApiError::unavailable(format!("reading the archive failed: {e}")))??;
-    let Project { api: mut data, definition, docs, thumbnail, deployments, params, policies: _ } = project;
+    let Project { api: mut data, api_file, definition, docs, thumbnail, deployments, params, policies: _ } = project;
 
-    let mut deployments = deployments.map(|d| ("deployment_environments.yaml", d));
+    let mut deployments = deployments;
     if let Some(params) = &params
         && let Some(d) = apply_params(&mut data, params)?
     {
-        deployments = Some(("intermediate_params.yaml.deploymentEnvironments", d));
+        deployments = Some(("intermediate_params.yaml.deploymentEnvironments".to_string(), d));
     }
     let targets = match &deployments {
         Some((field, items)) => targets(&cp, items, field).await?,
@@ -420,7 +435,7 @@ async fn import(
         Some(s) => {
             let st = ApiStatus::from(s.to_ascii_uppercase());
             if !apim_domain::api::LIFECYCLE.iter().any(|(from, _, to)| *from == st || *to == st) {
-                return Err(ApiError::field("api.yaml", format!("lifeCycleStatus `{s}` is not a lifecycle state")));
+                return Err(ApiError::field(&format!("{api_file}.data.lifeCycleStatus"), format!("`{s}` is not a lifecycle state")));
             }
             st
         }
@@ -465,8 +480,8 @@ async fn import(
     let (mut doc, id, name, version, context) = normalize(Value::Object(data), existing.as_ref(), &who.username, &policies, now * 1000)
         .map_err(|e| match e.fields.first() {
             // The DTO's fields, named as the project file's.
-            Some((f, d)) => ApiError::field(&format!("api.yaml.data.{f}"), d.clone()),
-            None => ApiError::field("api.yaml", e.description),
+            Some((f, d)) => ApiError::field(&format!("{api_file}.data.{f}"), d.clone()),
+            None => ApiError::field(&api_file, e.description),
         })?;
     if existing.is_none() {
         crate::publisher::check_new_identity(&cp, &name, &context).await?;

@@ -20,15 +20,16 @@ pub const ENVELOPE_VERSION: &str = "v4.2.0";
 /// The files of a project that are read; the others (`api_meta.yaml`, certificates, interceptors) are not.
 #[derive(Debug, Default)]
 pub struct Project {
-    /// `api.yaml`'s `data`.
+    /// `api.yaml`'s `data`, and the file's name (`api.yaml`, `api.json`) for errors.
     pub api: Map<String, Value>,
+    pub api_file: String,
     /// `Definitions/swagger.yaml` (or `.json`), parsed, with its path.
     pub definition: Option<(String, Value)>,
     pub docs: Vec<ProjectDoc>,
     /// `Image/icon.<ext>`: the path and bytes.
     pub thumbnail: Option<(String, Vec<u8>)>,
-    /// `deployment_environments.yaml`'s `data`; `None` when the project has no such file.
-    pub deployments: Option<Vec<Value>>,
+    /// `deployment_environments.yaml`'s `data` and the file's name; `None` when the project has no such file.
+    pub deployments: Option<(String, Vec<Value>)>,
     /// `intermediate_params.yaml`: the chosen environment's `configs` of apictl's params file.
     pub params: Option<Value>,
     /// `Policies/` files by name.
@@ -102,6 +103,7 @@ pub fn read(bytes: &[u8]) -> Result<Project> {
         Value::Object(o) => o,
         _ => return Err(bad(&api_path, "`data` must be an object (an API)")),
     };
+    project.api_file = api_path;
     for path in ["Definitions/swagger.yaml", "Definitions/swagger.yml", "Definitions/swagger.json"] {
         if let Some(b) = files.get(path) {
             let text = std::str::from_utf8(b).map_err(|_| bad(path, "is not UTF-8 text"))?;
@@ -117,8 +119,8 @@ pub fn read(bytes: &[u8]) -> Result<Project> {
     for path in ["deployment_environments.yaml", "deployment_environments.yml", "deployment_environments.json"] {
         if let Some(b) = files.get(path) {
             project.deployments = match envelope(path, b, "deployment_environments")? {
-                Value::Array(a) => Some(a),
-                Value::Null => Some(Vec::new()),
+                Value::Array(a) => Some((path.to_string(), a)),
+                Value::Null => Some((path.to_string(), Vec::new())),
                 _ => return Err(bad(path, "`data` must be a list of deployment environments")),
             };
             break;

@@ -547,6 +547,14 @@ async fn bad_input(cp: &Cp) {
         Some("type: api\nversion: v4.2.0\ndata:\n  name: Broken\n  context: /broken\n  version: 1.0.0\n  policies: [Platinum]\n"),
         &[],
     ));
+    let unknown_project_env = zip_of(&[
+        ("Broken-1.0.0/api.yaml".to_string(), project("Broken-1.0.0", None, &[]).remove(0).1),
+        (
+            "Broken-1.0.0/deployment_environments.yaml".to_string(),
+            b"type: deployment_environments\nversion: v4.2.0\ndata:\n -\n  deploymentEnvironment: Moon\n".to_vec(),
+        ),
+    ]);
+    let bad_state = "type: api\nversion: v4.2.0\ndata:\n  name: Broken\n  context: /broken\n  version: 1.0.0\n  lifeCycleStatus: ASLEEP\n";
     let cases: Vec<(&str, Vec<u8>, u16, &str, &str)> = vec![
         ("zip bomb", bomb, 400, "file", "inflates to more than"),
         ("path traversal", traversal, 400, "file", ".."),
@@ -564,6 +572,8 @@ async fn bad_input(cp: &Cp) {
         ("bad document", bad_doc, 400, "Broken-1.0.0/Docs/X/document.yaml", "sourceType"),
         ("bad API field", bad_field, 400, "api.yaml.data.policies", "Platinum"),
         ("not a zip", b"hello".to_vec(), 400, "file", "ZIP"),
+        ("unknown environment in the project", unknown_project_env, 400, "deployment_environments.yaml[0].deploymentEnvironment", "Moon"),
+        ("bad lifecycle state", zip_of(&project("Broken-1.0.0", Some(bad_state), &[])), 400, "api.yaml.data.lifeCycleStatus", "ASLEEP"),
     ];
     for (what, zip, status, field, words) in cases {
         let (s, answer) = import(cp, "", &zip).await;
@@ -572,6 +582,20 @@ async fn bad_input(cp: &Cp) {
         assert!(f == field || f == field.trim_start_matches("Broken-1.0.0/"), "{what}: field {f}, not {field}: {answer}");
         assert!(d.contains(words), "{what}: {d}");
     }
+    // A body larger than any archive taken: 413, refused by its length before it is sent.
+    let addr = cp.base.trim_start_matches("http://");
+    let head = format!(
+        "POST /api/am/publisher/v4/apis/import HTTP/1.1\r\nhost: {addr}\r\nauthorization: {}\r\n\
+         content-type: multipart/form-data; boundary=b\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        auth("admin"),
+        12 << 20
+    );
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    conn.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), conn.read_to_end(&mut answer)).await.expect("in time").expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413") && answer.contains("larger than 10 MiB"), "{answer}");
     let (s, answer) = import(cp, "?overwrite=perhaps", &zip_of(&project("Broken-1.0.0", None, &[]))).await;
     assert_eq!((s, answer["error"][0]["message"].as_str()), (400, Some("overwrite")));
 
