@@ -51,7 +51,7 @@ pub const COMPUTED: &[&str] =
 pub struct PolicyNames {
     pub subscription: Vec<String>,
     pub api: Vec<String>,
-    /// Uploaded operation policies an attachment may name: the common ones and the API's own.
+    /// Uploaded operation policies an attachment may name: the common ones and the API's own (no other API's).
     pub operation: Vec<apim_store::OperationPolicyRecord>,
 }
 
@@ -268,8 +268,6 @@ pub fn normalize(body: Value, existing: Option<&ApiRecord>, provider: &str, poli
         Some(Value::Array(a)) => a.clone(),
         Some(_) => return Err(ApiError::field("operations", "must be a list")),
     };
-    // An API being created has no policies of its own yet.
-    let own_id = existing.map(|e| e.id.as_str()).unwrap_or("");
     let mut operations = Vec::with_capacity(ops.len());
     for (i, op) in ops.into_iter().enumerate() {
         let field = format!("operations[{i}]");
@@ -309,7 +307,7 @@ pub fn normalize(body: Value, existing: Option<&ApiRecord>, provider: &str, poli
         // Policies are checked here, so gateways never meet one they cannot run.
         if let Some(p) = op.get_mut("operationPolicies") {
             apim_domain::policy::parse_flows(p).map_err(|e| ApiError::field(&format!("{field}.operationPolicies.{}", e.at), e.message))?;
-            crate::operation_policies::resolve_attachments(p, &format!("{field}.operationPolicies"), &policies.operation, own_id)?;
+            crate::operation_policies::resolve_attachments(p, &format!("{field}.operationPolicies"), &policies.operation)?;
         }
         crate::spec::pass_through(
             false,
@@ -340,7 +338,7 @@ pub fn normalize(body: Value, existing: Option<&ApiRecord>, provider: &str, poli
     }
     if let Some(p) = o.get_mut("apiPolicies") {
         apim_domain::policy::parse_flows(p).map_err(|e| ApiError::field(&format!("apiPolicies.{}", e.at), e.message))?;
-        crate::operation_policies::resolve_attachments(p, "apiPolicies", &policies.operation, own_id)?;
+        crate::operation_policies::resolve_attachments(p, "apiPolicies", &policies.operation)?;
     }
     // Fields WSO2 defines that this version only stores: the right type, or a 400; others are dropped.
     crate::spec::pass_through(false, "API", &mut o, HANDLED).map_err(|(f, m)| ApiError::field(&f, m))?;

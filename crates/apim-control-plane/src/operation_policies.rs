@@ -66,10 +66,10 @@ pub fn publisher_routes() -> axum::Router<Arc<ControlPlane>> {
 
 /// Resolves each policy attached in `flows` (`{request, response, fault}`, already parsed by
 /// `apim_domain::policy`) to a common policy or one of the API's own (`stored`: the uploaded common policies and
-/// the API's), by `policyId` or else (no id, or one given elsewhere) by `policyName` and `policyVersion` (default `v1`;
+/// the API's, none of another API), by `policyId` or else (no id, or one given elsewhere) by `policyName` and `policyVersion` (default `v1`;
 /// the API's own first), and
 /// writes the `policyId` and `policyVersion` found into the attachment, so a policy in use can be told by its id.
-pub(crate) fn resolve_attachments(flows: &mut Value, at: &str, stored: &[OperationPolicyRecord], api_id: &str) -> Result<()> {
+pub(crate) fn resolve_attachments(flows: &mut Value, at: &str, stored: &[OperationPolicyRecord]) -> Result<()> {
     let Some(o) = flows.as_object_mut() else { return Ok(()) };
     for flow in ["request", "response", "fault"] {
         let Some(Value::Array(list)) = o.get_mut(flow) else { continue };
@@ -83,7 +83,6 @@ pub(crate) fn resolve_attachments(flows: &mut Value, at: &str, stored: &[Operati
                 Some(Value::String(v)) => Some(v.trim().to_string()),
                 Some(_) => return Err(ApiError::field(&format!("{here}.policyVersion"), "must be a string")),
             };
-            let mine = |r: &&OperationPolicyRecord| r.api_id.as_deref().is_none_or(|a| a == api_id);
             let id = match p.get("policyId") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(v)) if v.trim().is_empty() => None,
@@ -95,7 +94,7 @@ pub(crate) fn resolve_attachments(flows: &mut Value, at: &str, stored: &[Operati
                     .iter()
                     .find(|c| c.id == id)
                     .map(|c| (c.name.to_string(), COMMON_VERSION.to_string()))
-                    .or_else(|| stored.iter().filter(mine).find(|r| r.id == id).map(|r| (r.name.clone(), r.version.clone())))
+                    .or_else(|| stored.iter().find(|r| r.id == id).map(|r| (r.name.clone(), r.version.clone())))
             });
             let (found_id, found_version) = match (id, by_id) {
                 (Some(id), Some((n, v))) => {
@@ -119,7 +118,7 @@ pub(crate) fn resolve_attachments(flows: &mut Value, at: &str, stored: &[Operati
                 // version, as WSO2's import does.
                 (unknown, _) => {
                     let v = version.unwrap_or_else(|| COMMON_VERSION.to_string());
-                    let own = stored.iter().find(|r| r.api_id.as_deref() == Some(api_id) && r.name == name && r.version == v);
+                    let own = stored.iter().find(|r| r.api_id.is_some() && r.name == name && r.version == v);
                     let common = stored.iter().find(|r| r.api_id.is_none() && r.name == name && r.version == v);
                     let found = own
                         .or(common)
@@ -132,8 +131,7 @@ pub(crate) fn resolve_attachments(flows: &mut Value, at: &str, stored: &[Operati
                                 format!("`{id}` is neither a common operation policy nor one of this API's, and neither is `{name}` {v}"),
                             ));
                         }
-                        let mut known: Vec<&str> =
-                            stored.iter().filter(mine).filter(|r| r.name == name).map(|r| r.version.as_str()).collect();
+                        let mut known: Vec<&str> = stored.iter().filter(|r| r.name == name).map(|r| r.version.as_str()).collect();
                         if apim_domain::policy::common(&name).is_some() {
                             known.push(COMMON_VERSION);
                         }
@@ -152,6 +150,35 @@ pub(crate) fn resolve_attachments(flows: &mut Value, at: &str, stored: &[Operati
         }
     }
     Ok(())
+}
+
+/// For a copy of the API `from` (a new version, as WSO2 makes one): its own policies under new ids, as
+/// `(old id, copy)`, with the document's attachments pointed at the copies. The copies' `api_id` is the source's
+/// until the new API has its id.
+pub(crate) async fn copies_of(cp: &ControlPlane, from: &str, doc: &mut Value) -> Result<Vec<(String, OperationPolicyRecord)>> {
+    let mut out = Vec::new();
+    for r in cp.db.operation_policies(Some(from), false).await? {
+        out.push((r.id.clone(), OperationPolicyRecord { id: uuid::Uuid::new_v4().to_string(), ..r }));
+    }
+    let renamed = |flows: &mut Value| {
+        for flow in ["request", "response", "fault"] {
+            for p in flows.get_mut(flow).and_then(Value::as_array_mut).into_iter().flatten() {
+                let Some(id) = p.get("policyId").and_then(Value::as_str) else { continue };
+                if let Some((_, copy)) = out.iter().find(|(old, _)| old == id) {
+                    p["policyId"] = json!(copy.id);
+                }
+            }
+        }
+    };
+    if let Some(flows) = doc.get_mut("apiPolicies") {
+        renamed(flows);
+    }
+    for op in doc.get_mut("operations").and_then(Value::as_array_mut).into_iter().flatten() {
+        if let Some(flows) = op.get_mut("operationPolicies") {
+            renamed(flows);
+        }
+    }
+    Ok(out)
 }
 
 /// Whether the API document attaches the policy `id` anywhere.

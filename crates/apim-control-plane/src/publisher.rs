@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use apim_domain::api::{ApiRecord, ApiStatus, Deployment, LIFECYCLE, LifecycleEntry, Revision, state_display};
-use apim_store::{ApiStore, ContentStore, SearchStore};
+use apim_store::{ApiStore, ContentStore, OperationPolicyStore, SearchStore};
 use apim_wire::SubscriptionStatus;
 use apim_wire::hub::EventKind;
 use axum::Json;
@@ -175,7 +175,6 @@ pub(crate) async fn policy_names(cp: &ControlPlane) -> Result<PolicyNames> {
 
 /// With the operation policies of the API `api_id` (an existing one's save) besides the common ones.
 async fn policy_names_for(cp: &ControlPlane, api_id: Option<&str>) -> Result<PolicyNames> {
-    use apim_store::OperationPolicyStore;
     Ok(PolicyNames {
         subscription: cp.db.policies("subscription").await?.into_iter().map(|(n, _)| n).collect(),
         api: cp.db.policies("api").await?.into_iter().map(|(n, _)| n).collect(),
@@ -910,7 +909,10 @@ async fn copy_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query
     if let Some(o) = body.as_object_mut() {
         o.remove("id");
     }
-    let policies = policy_names(&cp).await?;
+    // The copy has its own copies of the API's own operation policies, as in WSO2.
+    let copies = crate::operation_policies::copies_of(&cp, &old.id, &mut body).await?;
+    let mut policies = policy_names(&cp).await?;
+    policies.operation.extend(copies.iter().map(|(_, c)| c.clone()));
     let (mut doc, new_id, name, version, context) = normalize(body, None, &old.provider, &policies, cp.clock.unix_secs() * 1000)?;
     if let Some(d) = definition {
         doc.insert(DEFINITION.into(), d);
@@ -918,8 +920,17 @@ async fn copy_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query
     // A copy keeps its provider and type whatever the document says.
     doc.insert("provider".into(), json!(old.provider));
     doc.insert("type".into(), json!(old.api_type));
-    let api = new_record(doc, new_id, name, version, context, &old.provider, cp.clock.unix_secs());
-    cp.db.create_api(&api, &[api_event(EventKind::ApiCreate, &api, json!({}))]).await?;
+    let api = new_record(doc, new_id.clone(), name, version, context, &old.provider, cp.clock.unix_secs());
+    // The policies first: the new API never names one that is not there.
+    let pairs: Vec<(String, String)> = copies.into_iter().map(|(from, c)| (from, c.id)).collect();
+    cp.db.copy_operation_policies(&new_id, &pairs, cp.clock.unix_secs()).await?;
+    if let Err(e) = cp.db.create_api(&api, &[api_event(EventKind::ApiCreate, &api, json!({}))]).await {
+        for (_, copy) in &pairs {
+            // Best effort: a copy left behind belongs to no API and is never listed.
+            let _ = cp.db.delete_operation_policy(Some(&new_id), copy).await;
+        }
+        return Err(e.into());
+    }
     Ok((StatusCode::CREATED, Json(doc_of(&api))).into_response())
 }
 

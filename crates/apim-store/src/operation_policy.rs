@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use crate::db::Db;
 use crate::error::StoreError;
+use crate::user::BeginWrite;
 use crate::user::{map_unique, per_backend, sql};
 
 /// An uploaded operation policy.
@@ -42,6 +43,13 @@ pub trait OperationPolicyStore: Send + Sync {
         with_common: bool,
     ) -> impl Future<Output = Result<Vec<OperationPolicyRecord>, StoreError>> + Send;
     fn delete_operation_policy(&self, api_id: Option<&str>, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Copies policies, with their definitions, to the API `to_api`: each `(id, new id)` in one transaction.
+    fn copy_operation_policies(
+        &self,
+        to_api: &str,
+        ids: &[(String, String)],
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// `(id, name, version, document)` of the APIs whose document holds `text` (a policy's id), by name and
     /// version: candidates the caller confirms.
     fn apis_holding(&self, text: &str) -> impl Future<Output = Result<Vec<(String, String, String, String)>, StoreError>> + Send;
@@ -144,6 +152,31 @@ impl OperationPolicyStore for Db {
         );
         let api_id = api_id.unwrap_or("");
         per_backend!(self, |p| { Ok(sqlx::query(q).bind(api_id).bind(id).execute(p).await?.rows_affected() > 0) })
+    }
+
+    async fn copy_operation_policies(&self, to_api: &str, ids: &[(String, String)], now: i64) -> Result<(), StoreError> {
+        let q = sql(
+            self,
+            "INSERT INTO am_operation_policy (id, api_id, name, version, specification, synapse_definition, cc_definition, created_at) \
+             SELECT ?, ?, name, version, specification, synapse_definition, cc_definition, ? FROM am_operation_policy WHERE id = ?",
+            "INSERT INTO am_operation_policy (id, api_id, name, version, specification, synapse_definition, cc_definition, created_at) \
+             SELECT $1, $2, name, version, specification, synapse_definition, cc_definition, $3 FROM am_operation_policy WHERE id = $4",
+        );
+        per_backend!(self, |p| {
+            let mut tx = p.begin_write().await?;
+            for (from, to) in ids {
+                sqlx::query(q)
+                    .bind(to)
+                    .bind(to_api)
+                    .bind(now)
+                    .bind(from)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_unique(e, || format!("an operation policy copied from `{from}`")))?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     async fn apis_holding(&self, text: &str) -> Result<Vec<(String, String, String, String)>, StoreError> {

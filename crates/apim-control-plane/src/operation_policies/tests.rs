@@ -26,14 +26,10 @@ fn attachments_resolve_to_common_or_own_policies() {
         }
         p
     };
-    let stored = [
-        stored("mine", Some("api-1"), "addHeader", "v2"),
-        stored("theirs", Some("api-2"), "addHeader", "v3"),
-        stored("c2", None, "addHeader", "v4"),
-    ];
+    let stored = [stored("mine", Some("api-1"), "addHeader", "v2"), stored("c2", None, "addHeader", "v4")];
     let mut flows = json!({"request": [add(json!({})), add(json!({"policyVersion": "v2"})), add(json!({"policyId": "c2"}))],
                            "response": [add(json!({"policyId": COMMON[0].id}))]});
-    resolve_attachments(&mut flows, "apiPolicies", &stored, "api-1").expect("resolves");
+    resolve_attachments(&mut flows, "apiPolicies", &stored).expect("resolves");
     assert_eq!(flows["request"][0]["policyId"], COMMON[0].id);
     assert_eq!(flows["request"][0]["policyVersion"], "v1");
     assert_eq!(flows["request"][1]["policyId"], "mine");
@@ -41,18 +37,19 @@ fn attachments_resolve_to_common_or_own_policies() {
     assert_eq!(flows["response"][0]["policyVersion"], "v1");
     // An id from elsewhere (another WSO2's export) is looked up by name and version.
     let mut flows = json!({"request": [add(json!({"policyId": "f56eb8b4-128c-45aa-ad35-9c87a546261a"}))]});
-    resolve_attachments(&mut flows, "apiPolicies", &stored, "api-1").expect("by name");
+    resolve_attachments(&mut flows, "apiPolicies", &stored).expect("by name");
     assert_eq!(flows["request"][0]["policyId"], COMMON[0].id);
 
     for (attachment, field) in [
         (add(json!({"policyId": "theirs", "policyVersion": "v3"})), "apiPolicies.request[0].policyId"),
+        (add(json!({"policyId": "mine", "policyName": "removeHeader"})), "apiPolicies.request[0].policyName"),
         (add(json!({"policyVersion": "v3"})), "apiPolicies.request[0].policyVersion"),
         (add(json!({"policyId": COMMON[1].id})), "apiPolicies.request[0].policyName"),
         (add(json!({"policyId": "mine", "policyVersion": "v1"})), "apiPolicies.request[0].policyVersion"),
         (add(json!({"policyId": 7})), "apiPolicies.request[0].policyId"),
     ] {
         let mut flows = json!({"request": [attachment]});
-        let e = resolve_attachments(&mut flows, "apiPolicies", &stored, "api-1").expect_err(field);
+        let e = resolve_attachments(&mut flows, "apiPolicies", &stored).expect_err(field);
         assert_eq!(field_of(&e), field, "{}", e.description);
     }
 }

@@ -316,6 +316,18 @@ async fn attachments(cp: &Cp, builtin_id: &str, common_v2: &str) {
     let r = cp.call("PUT", &format!("/apis/{api_id}"), "creator", Some(doc.clone())).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["operations"][0]["operationPolicies"]["request"][0]["policyVersion"], "v5");
+    // A new version has its own copies of the API's own policies.
+    let r = cp.call("POST", &format!("/apis/copy-api?apiId={api_id}&newVersion=2.0.0"), "creator", None).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let copy = r.json();
+    let copy_id = copy["id"].as_str().expect("id").to_string();
+    let attached = copy["operations"][0]["operationPolicies"]["request"][0]["policyId"].as_str().unwrap_or("").to_string();
+    assert_ne!(attached, own_id);
+    let r = cp.call("GET", &format!("/apis/{copy_id}/operation-policies"), "creator", None).await;
+    assert_eq!(r.json()["list"][0]["id"], attached.as_str(), "{}", r.body);
+    assert_eq!(r.json()["list"][0]["version"], "v5", "{}", r.body);
+    let r = cp.call("DELETE", &format!("/apis/{copy_id}"), "admin", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
     // Another API may not attach it: its id is not one of that API's, nor is its name and version.
     let mut elsewhere = rewrite_attachment.clone();
     elsewhere["policyVersion"] = json!("v5");
