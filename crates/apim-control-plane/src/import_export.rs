@@ -475,7 +475,8 @@ async fn import(
         data.insert("operations".into(), Value::Array(operations));
     }
     crate::categories::check(&cp, data.get("categories")).await?;
-    let policies = crate::publisher::policy_names(&cp).await?;
+    // An overwrite may attach the API's own uploaded operation policies, which it keeps.
+    let policies = crate::publisher::policy_names_for(&cp, existing.as_ref().map(|e| e.id.as_str())).await?;
     let now = cp.clock.unix_secs();
     let (mut doc, id, name, version, context) = normalize(Value::Object(data), existing.as_ref(), &who.username, &policies, now * 1000)
         .map_err(|e| match e.fields.first() {

@@ -174,7 +174,7 @@ pub(crate) async fn policy_names(cp: &ControlPlane) -> Result<PolicyNames> {
 }
 
 /// With the operation policies of the API `api_id` (an existing one's save) besides the common ones.
-async fn policy_names_for(cp: &ControlPlane, api_id: Option<&str>) -> Result<PolicyNames> {
+pub(crate) async fn policy_names_for(cp: &ControlPlane, api_id: Option<&str>) -> Result<PolicyNames> {
     Ok(PolicyNames {
         subscription: cp.db.policies("subscription").await?.into_iter().map(|(n, _)| n).collect(),
         api: cp.db.policies("api").await?.into_iter().map(|(n, _)| n).collect(),
