@@ -97,16 +97,33 @@ impl Http {
         Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
+    /// A request with a binary body (an archive in a multipart form).
+    pub async fn call_bytes(
+        &self,
+        method: Method,
+        url: &str,
+        auth: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Value, CallError> {
+        let bytes = self.send(method, url, auth, Some((content_type, Bytes::from(body)))).await?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
     pub async fn raw(&self, method: Method, url: &str, auth: Option<&str>, body: Option<(&str, String)>) -> Result<Bytes, CallError> {
+        self.send(method, url, auth, body.map(|(t, b)| (t, Bytes::from(b)))).await
+    }
+
+    async fn send(&self, method: Method, url: &str, auth: Option<&str>, body: Option<(&str, Bytes)>) -> Result<Bytes, CallError> {
         let transport = |cause: String| CallError::Transport { url: url.to_string(), cause };
         let mut req = http::Request::builder().method(method).uri(url).header(header::ACCEPT, "application/json");
         if let Some(a) = auth {
             req = req.header(header::AUTHORIZATION, a);
         }
         let payload = match body {
-            Some((content_type, text)) => {
+            Some((content_type, bytes)) => {
                 req = req.header(header::CONTENT_TYPE, content_type);
-                Bytes::from(text)
+                bytes
             }
             None => Bytes::new(),
         };

@@ -5,9 +5,11 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod project;
 mod store;
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -66,8 +68,55 @@ enum Command {
         #[command(subcommand)]
         what: ApiTarget<UndeployArgs>,
     },
+    /// Export an API as apictl's project archive
+    Export {
+        #[command(subcommand)]
+        what: ApiTarget<ExportArgs>,
+    },
+    /// Import an API project (a directory or a ZIP), optionally with a params file for the environment
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
     /// Print the version
     Version,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    #[arg(long = "rev")]
+    revision: Option<u32>,
+    #[arg(long)]
+    latest: bool,
+    #[arg(long)]
+    preserve_status: Option<bool>,
+    #[arg(long, default_value = "YAML")]
+    format: String,
+}
+
+#[derive(Subcommand)]
+enum ImportWhat {
+    Api(ImportArgs),
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    #[arg(short = 'f', long)]
+    file: PathBuf,
+    #[arg(short = 'e', long)]
+    environment: String,
+    #[arg(long)]
+    update: bool,
+    #[arg(long)]
+    rotate_revision: bool,
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    preserve_provider: bool,
+    #[arg(long)]
+    params: Option<PathBuf>,
+    #[arg(short = 'k', long)]
+    insecure: bool,
 }
 
 #[derive(Subcommand)]
@@ -367,6 +416,59 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let context = || format!("environment `{}`: {} {}", a.api.environment, a.api.name, a.api.version);
             let token = get_keys(&s, &a).await.with_context(context)?;
             println!("{token}");
+        }
+        Command::Export { what: ApiTarget::Api(a) } => {
+            let s = session(&store, &a.api.environment, a.api.insecure).await?;
+            let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
+            let mut url = format!(
+                "{}/apis/export?name={}&version={}&format={}",
+                s.env.publisher(),
+                enc(&a.api.name),
+                enc(&a.api.version),
+                enc(&a.format)
+            );
+            if let Some(p) = &a.api.provider {
+                url.push_str(&format!("&providerName={}", enc(p)));
+            }
+            if let Some(p) = a.preserve_status {
+                url.push_str(&format!("&preserveStatus={p}"));
+            }
+            match (a.revision, a.latest) {
+                (Some(_), true) => bail!("give --rev or --latest, not both"),
+                (Some(n), false) => url.push_str(&format!("&revisionNumber={n}")),
+                (None, true) => url.push_str("&latestRevision=true"),
+                (None, false) => {}
+            }
+            let bytes = s
+                .http
+                .raw(Method::GET, &url, Some(&s.bearer), None)
+                .await
+                .with_context(|| format!("environment `{}`: {} {}", a.api.environment, a.api.name, a.api.version))?;
+            let dir = PathBuf::from(store.main()?.config.export_directory).join("apis").join(&a.api.environment);
+            let suffix = a.revision.map(|n| format!("_Revision-{n}")).unwrap_or_default();
+            let path = dir.join(format!("{}_{}{suffix}.zip", a.api.name, a.api.version));
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::write(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+            println!("Successfully exported API!\nFind the exported API at {}", path.display());
+        }
+        Command::Import { what: ImportWhat::Api(a) } => {
+            let archive = project::archive(&a.file, a.params.as_deref(), &a.environment)?;
+            let s = session(&store, &a.environment, a.insecure).await?;
+            let url = format!(
+                "{}/apis/import?preserveProvider={}&overwrite={}&rotateRevision={}",
+                s.env.publisher(),
+                a.preserve_provider,
+                a.update,
+                a.rotate_revision
+            );
+            let (content_type, body) = project::multipart("file", "project.zip", &archive);
+            let answer = s
+                .http
+                .call_bytes(Method::POST, &url, Some(&s.bearer), &content_type, body)
+                .await
+                .with_context(|| format!("environment `{}`: importing {}", a.environment, a.file.display()))?;
+            let _ = answer;
+            println!("Successfully imported API.");
         }
         Command::ChangeStatus { what: ApiTarget::Api(a) } => {
             let s = session(&store, &a.api.environment, a.api.insecure).await?;

@@ -147,8 +147,47 @@ async fn a_pipeline_drives_the_publisher_with_apictl() {
     ok(&apictl(c, &["undeploy", "api", "-n", "CliApi", "-v", "1.0.0", "--rev", "1", "-e", "dev", "-k"], None));
     let deployments = rest("GET", &format!("{pb}/apis/{id}/deployments"), Value::Null).await.json();
     assert_eq!(deployments["count"].as_i64().or_else(|| deployments.as_array().map(|a| a.len() as i64)), Some(0), "{deployments}");
+    // export → delete → import, as a pipeline moves an API.
+    let exported = ok(&apictl(c, &["export", "api", "-n", "CliApi", "-v", "1.0.0", "-e", "dev", "-k"], None));
+    let zip = config.join("exported/apis/dev/CliApi_1.0.0.zip");
+    assert!(exported.contains(&zip.display().to_string()) && zip.exists(), "{exported}");
     ok(&apictl(c, &["delete", "api", "-n", "CliApi", "-v", "1.0.0", "-e", "dev", "-k"], None));
     assert_eq!(rest("GET", &format!("{pb}/apis/{id}"), Value::Null).await.status, 404);
+    let zip_arg = zip.display().to_string();
+    assert!(ok(&apictl(c, &["import", "api", "-f", &zip_arg, "-e", "dev", "-k"], None)).contains("Successfully imported API"));
+    let again = failed(&apictl(c, &["import", "api", "-f", &zip_arg, "-e", "dev", "-k"], None));
+    assert!(again.contains("409"), "an existing API without --update: {again}");
+    ok(&apictl(c, &["import", "api", "-f", &zip_arg, "-e", "dev", "-k", "--update"], None));
+    let listed = ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "-q", "name:CliApi"], None));
+    assert!(listed.contains("CliApi"), "{listed}");
+
+    // A project directory of apictl's, with a params file naming this environment's deployment.
+    let project = apim_test_support::fixtures_dir().join("apictl/projects/PizzaShackAPI-1.0.0");
+    let params = dir.path().join("params.yaml");
+    std::fs::write(
+        &params,
+        format!(
+            "environments:\n  - name: dev\n    configs:\n      endpoints:\n        production:\n          url: http://{backend}\n      \
+             deploymentEnvironments:\n        - deploymentEnvironment: Default\n          displayOnDevportal: true\n"
+        ),
+    )
+    .expect("params");
+    let (project_arg, params_arg) = (project.display().to_string(), params.display().to_string());
+    ok(&apictl(c, &["import", "api", "-f", &project_arg, "-e", "dev", "-k", "--params", &params_arg], None));
+    let found = ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "json", "-q", "name:PizzaShackAPI"], None));
+    let found: Value = serde_json::from_str(&found).expect("json");
+    let pizza = found[0]["id"].as_str().expect("imported").to_string();
+    let deployments = rest("GET", &format!("{pb}/apis/{pizza}/deployments"), Value::Null).await.json();
+    assert!(deployments.to_string().contains("Default"), "deployed by the params: {deployments}");
+    let wrong_env = failed(&apictl(
+        c,
+        &["import", "api", "-f", &project_arg, "-e", "dev", "-k", "--params", &params_arg.replace("params", "nothing")],
+        None,
+    ));
+    assert!(wrong_env.contains("cannot read"), "{wrong_env}");
+    std::fs::write(&params, "environments:\n  - name: prod\n    configs: {}\n").expect("params");
+    let no_env = failed(&apictl(c, &["import", "api", "-f", &project_arg, "-e", "dev", "-k", "--params", &params_arg, "--update"], None));
+    assert!(no_env.contains("`dev`"), "{no_env}");
 
     // Unknown environment, unreachable host, logged out.
     assert!(failed(&apictl(c, &["get", "apis", "-e", "prod", "-k"], None)).contains("`prod`"));
