@@ -78,8 +78,27 @@ enum Command {
         #[command(subcommand)]
         what: ImportWhat,
     },
+    /// Make an API project from an OpenAPI definition (a file or URL), ready for `import api`
+    Init(InitArgs),
     /// Print the version
     Version,
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// The project directory to make
+    path: PathBuf,
+    /// The OpenAPI definition: a file or an http(s) URL
+    #[arg(long)]
+    oas: Option<String>,
+    /// The API's lifecycle state on import
+    #[arg(long, default_value = "CREATED")]
+    initial_state: String,
+    /// Replace the directory if it exists
+    #[arg(short = 'f', long)]
+    force: bool,
+    #[arg(short = 'k', long)]
+    insecure: bool,
 }
 
 #[derive(Args)]
@@ -416,6 +435,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let context = || format!("environment `{}`: {} {}", a.api.environment, a.api.name, a.api.version);
             let token = get_keys(&s, &a).await.with_context(context)?;
             println!("{token}");
+        }
+        Command::Init(a) => {
+            let definition = match &a.oas {
+                Some(src) if src.starts_with("http://") || src.starts_with("https://") => {
+                    let http = Http::new(a.insecure, Duration::from_millis(store.main()?.config.http_request_timeout));
+                    let bytes = http.raw(Method::GET, src, None, None).await.with_context(|| format!("cannot fetch {src}"))?;
+                    Some(String::from_utf8(bytes.to_vec()).with_context(|| format!("{src} is not UTF-8 text"))?)
+                }
+                Some(file) => Some(std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?),
+                None => None,
+            };
+            project::init(&a.path, definition.as_deref(), &a.initial_state, a.force)?;
+            println!("Project initialized\nOpen README file to learn more");
         }
         Command::Export { what: ApiTarget::Api(a) } => {
             let s = session(&store, &a.api.environment, a.api.insecure).await?;

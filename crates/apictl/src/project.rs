@@ -79,3 +79,77 @@ pub fn multipart(field: &str, file_name: &str, bytes: &[u8]) -> (String, Vec<u8>
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
+
+/// The lifecycle states an initialised project may name.
+const STATES: [&str; 6] = ["CREATED", "PRE-RELEASED", "PUBLISHED", "BLOCKED", "DEPRECATED", "RETIRED"];
+
+/// `init`: a project directory as apictl makes one — `api.yaml` in WSO2's `{type, version, data}` envelope with
+/// apictl's defaults (name, version and context from the definition's `info` and `x-wso2-basePath`, the
+/// production and sandbox endpoint from its first server), `api_meta.yaml`, `Definitions/swagger.yaml`, and
+/// empty `Docs/` and `Image/`. Nothing is written unless the whole project can be.
+pub fn init(dir: &Path, definition: Option<&str>, state: &str, force: bool) -> anyhow::Result<()> {
+    if !STATES.contains(&state) {
+        bail!("--initial-state `{state}` is not one of {}", STATES.join(", "));
+    }
+    if dir.exists() && !force {
+        bail!("{} exists: give -f to replace it", dir.display());
+    }
+    let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or("API").to_string();
+    let doc: Option<Value> = match definition {
+        Some(text) => Some(serde_norway::from_str(text).context("the definition is neither JSON nor YAML")?),
+        None => None,
+    };
+    let info = doc.as_ref().and_then(|d| d.get("info"));
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    if let Some(d) = &doc
+        && d.get("openapi").is_none()
+        && d.get("swagger").is_none()
+    {
+        bail!("the definition has no `openapi` or `swagger` version: not an OpenAPI document");
+    }
+    let name: String =
+        text(info.and_then(|i| i.get("title"))).unwrap_or_else(|| folder.clone()).chars().filter(|c| !c.is_whitespace()).collect();
+    let version = text(info.and_then(|i| i.get("version"))).unwrap_or_else(|| "1.0.0".into());
+    let context = text(doc.as_ref().and_then(|d| d.get("x-wso2-basePath"))).unwrap_or_else(|| format!("/{}", name.to_lowercase()));
+    let server = doc
+        .as_ref()
+        .and_then(|d| d.get("servers"))
+        .and_then(Value::as_sequence)
+        .and_then(|s| s.first())
+        .and_then(|s| s.get("url"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            // Swagger 2.0: scheme, host and base path.
+            let d = doc.as_ref()?;
+            let host = d.get("host")?.as_str()?;
+            let scheme = d.get("schemes").and_then(Value::as_sequence).and_then(|s| s.first()).and_then(Value::as_str).unwrap_or("https");
+            Some(format!("{scheme}://{host}{}", d.get("basePath").and_then(Value::as_str).unwrap_or("")))
+        })
+        .unwrap_or_else(|| "http://localhost:8080".into());
+    let api = serde_norway::to_string(&serde_json::json!({"type": "api", "version": "v4.2.0", "data": {
+        "name": name, "context": context, "version": version, "provider": "admin", "lifeCycleStatus": state, "type": "HTTP",
+        "transport": ["http", "https"], "policies": ["Unlimited"], "visibility": "PUBLIC", "endpointImplementationType": "ENDPOINT",
+        "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": server}, "sandbox_endpoints": {"url": server}}}}))?;
+    let meta = serde_norway::to_string(&serde_json::json!({"name": name, "version": version,
+        "deploy": {"import": {"update": false, "preserveProvider": true, "rotateRevision": false}}}))?;
+    if force && dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot replace {}", dir.display()))?;
+    }
+    let write = |rel: &str, content: &str| -> anyhow::Result<()> {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, content).with_context(|| format!("cannot write {}", path.display()))
+    };
+    write("api.yaml", &api)?;
+    write("api_meta.yaml", &meta)?;
+    if let Some(d) = definition {
+        write("Definitions/swagger.yaml", d)?;
+    }
+    for empty in ["Docs", "Image"] {
+        std::fs::create_dir_all(dir.join(empty)).with_context(|| format!("cannot create {}", dir.join(empty).display()))?;
+    }
+    Ok(())
+}

@@ -189,6 +189,27 @@ async fn a_pipeline_drives_the_publisher_with_apictl() {
     let no_env = failed(&apictl(c, &["import", "api", "-f", &project_arg, "-e", "dev", "-k", "--params", &params_arg, "--update"], None));
     assert!(no_env.contains("`dev`"), "{no_env}");
 
+    // init from an OpenAPI file, then import the project.
+    let oas = dir.path().join("init.yaml");
+    std::fs::write(
+        &oas,
+        format!("openapi: 3.0.1\ninfo: {{title: Init Demo, version: 2.0.0}}\nservers: [{{url: 'http://{backend}'}}]\npaths:\n  /items:\n    get:\n      responses: {{'200': {{description: ok}}}}\n"),
+    )
+    .expect("oas");
+    let proj = dir.path().join("InitDemo");
+    let (oas_arg, proj_arg) = (oas.display().to_string(), proj.display().to_string());
+    ok(&apictl(c, &["init", &proj_arg, "--oas", &oas_arg], None));
+    assert!(failed(&apictl(c, &["init", &proj_arg, "--oas", &oas_arg], None)).contains("-f"));
+    assert!(failed(&apictl(c, &["init", &proj_arg, "--oas", &oas_arg, "-f", "--initial-state", "LIVE"], None)).contains("LIVE"));
+    std::fs::write(dir.path().join("not-oas.yaml"), "hello: world\n").expect("file");
+    let not_oas = dir.path().join("not-oas.yaml").display().to_string();
+    assert!(failed(&apictl(c, &["init", &format!("{proj_arg}2"), "--oas", &not_oas], None)).contains("not an OpenAPI document"));
+    ok(&apictl(c, &["import", "api", "-f", &proj_arg, "-e", "dev", "-k"], None));
+    let made: Value =
+        serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "json", "-q", "name:InitDemo"], None)))
+            .expect("json");
+    assert_eq!((made[0]["context"].as_str(), made[0]["version"].as_str()), (Some("/initdemo"), Some("2.0.0")), "{made}");
+
     // Unknown environment, unreachable host, logged out.
     assert!(failed(&apictl(c, &["get", "apis", "-e", "prod", "-k"], None)).contains("`prod`"));
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr");
