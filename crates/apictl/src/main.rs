@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod diff;
 mod project;
 mod store;
 
@@ -80,8 +81,25 @@ enum Command {
     },
     /// Make an API project from an OpenAPI definition (a file or URL), ready for `import api`
     Init(InitArgs),
+    /// Show what importing a project would change in an environment (exit 0: nothing, 1: changes, 2: trouble)
+    Diff {
+        #[command(subcommand)]
+        what: DiffWhat,
+    },
     /// Print the version
     Version,
+}
+
+#[derive(Subcommand)]
+enum DiffWhat {
+    Api {
+        #[arg(short = 'f', long)]
+        file: PathBuf,
+        #[arg(short = 'e', long)]
+        environment: String,
+        #[arg(short = 'k', long)]
+        insecure: bool,
+    },
 }
 
 #[derive(Args)]
@@ -251,6 +269,7 @@ struct UndeployArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let is_diff = matches!(cli.command, Command::Diff { .. });
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -259,10 +278,12 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli.command)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Differs) => ExitCode::from(1),
+        // `diff`'s convention: 2 is trouble, 1 is a difference.
         Err(e) => {
             eprintln!("Error: {e:#}");
-            ExitCode::FAILURE
+            if is_diff { ExitCode::from(2) } else { ExitCode::FAILURE }
         }
     }
 }
@@ -315,9 +336,40 @@ impl Session {
     }
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+/// How a command ended, when it did not fail.
+enum Outcome {
+    Done,
+    /// `diff` found differences.
+    Differs,
+}
+
+async fn run(command: Command) -> anyhow::Result<Outcome> {
     let store = Store::open()?;
     match command {
+        Command::Diff { what: DiffWhat::Api { file, environment, insecure } } => {
+            let local = project::archive(&file, None, &environment)?;
+            let local = diff::Project::read(&local).with_context(|| format!("{}", file.display()))?;
+            let s = session(&store, &environment, insecure).await?;
+            let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
+            let url = format!("{}/apis/export?name={}&version={}&format=YAML", s.env.publisher(), enc(&local.name), enc(&local.version));
+            let remote = match s.http.raw(Method::GET, &url, Some(&s.bearer), None).await {
+                Ok(bytes) => {
+                    Some(diff::Project::read(&bytes).with_context(|| format!("environment `{environment}`: the exported project"))?)
+                }
+                Err(client::CallError::Status { status: http::StatusCode::NOT_FOUND, .. }) => None,
+                Err(e) => return Err(anyhow::Error::from(e).context(format!("environment `{environment}`"))),
+            };
+            let lines = diff::compare(remote.as_ref(), &local);
+            if lines.is_empty() {
+                println!("{} {}: no changes in `{environment}`", local.name, local.version);
+                return Ok(Outcome::Done);
+            }
+            println!("--- {environment}\n+++ {}", file.display());
+            for l in &lines {
+                println!("{l}");
+            }
+            return Ok(Outcome::Differs);
+        }
         Command::Version => println!("Version: {}", env!("CARGO_PKG_VERSION")),
         Command::Add { what: AddWhat::Env(a) } => {
             let mut main = store.main()?;
@@ -534,7 +586,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("Revision {} of API {}_{} successfully undeployed", a.revision, a.api.name, a.api.version);
         }
     }
-    Ok(())
+    Ok(Outcome::Done)
 }
 
 /// apictl's own application, subscribed to the API on its first plan.

@@ -161,6 +161,28 @@ async fn a_pipeline_drives_the_publisher_with_apictl() {
     let listed = ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "-q", "name:CliApi"], None));
     assert!(listed.contains("CliApi"), "{listed}");
 
+    // diff: an unchanged export shows nothing (exit 0); one edit shows exactly that edit (exit 1).
+    ok(&apictl(c, &["export", "api", "-n", "CliApi", "-v", "1.0.0", "-e", "dev", "-k"], None));
+    let unpacked = dir.path().join("unpacked");
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).expect("zip")).expect("archive");
+    archive.extract(&unpacked).expect("extract");
+    let top = std::fs::read_dir(&unpacked).expect("dir").next().expect("one folder").expect("entry").path();
+    let top_arg = top.display().to_string();
+    let same = apictl(c, &["diff", "api", "-f", &top_arg, "-e", "dev", "-k"], None);
+    assert_eq!(same.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&same.stdout), String::from_utf8_lossy(&same.stderr));
+    let api_yaml = top.join("api.yaml");
+    let text = std::fs::read_to_string(&api_yaml).expect("api.yaml");
+    let mut doc: serde_json::Value = serde_norway::from_str(&text).expect("yaml");
+    doc["data"]["description"] = json!("edited by the pipeline");
+    std::fs::write(&api_yaml, serde_norway::to_string(&doc).expect("yaml")).expect("write");
+    let changed = apictl(c, &["diff", "api", "-f", &top_arg, "-e", "dev", "-k"], None);
+    assert_eq!(changed.status.code(), Some(1), "{}", String::from_utf8_lossy(&changed.stderr));
+    let shown = String::from_utf8_lossy(&changed.stdout).to_string();
+    let edits: Vec<&str> = shown.lines().filter(|l| l.starts_with("+ ") || l.starts_with("- ")).collect();
+    assert_eq!(edits, ["+ description: \"edited by the pipeline\""], "{shown}");
+    let trouble = apictl(c, &["diff", "api", "-f", "/nonexistent/project", "-e", "dev", "-k"], None);
+    assert_eq!(trouble.status.code(), Some(2));
+
     // A project directory of apictl's, with a params file naming this environment's deployment.
     let project = apim_test_support::fixtures_dir().join("apictl/projects/PizzaShackAPI-1.0.0");
     let params = dir.path().join("params.yaml");
