@@ -81,6 +81,8 @@ enum Command {
     },
     /// Make an API project from an OpenAPI definition (a file or URL), ready for `import api`
     Init(InitArgs),
+    /// Make an environment's APIs what a directory of projects says: create, update, and with --prune delete
+    Sync(SyncArgs),
     /// Show what importing a project would change in an environment (exit 0: nothing, 1: changes, 2: trouble)
     Diff {
         #[command(subcommand)]
@@ -88,6 +90,23 @@ enum Command {
     },
     /// Print the version
     Version,
+}
+
+#[derive(Args)]
+struct SyncArgs {
+    /// A directory of API projects (folders or ZIPs)
+    #[arg(short = 'd', long)]
+    dir: PathBuf,
+    #[arg(short = 'e', long)]
+    environment: String,
+    /// Also delete the environment's APIs the directory does not hold
+    #[arg(long)]
+    prune: bool,
+    /// Apply without asking
+    #[arg(short = 'y', long)]
+    yes: bool,
+    #[arg(short = 'k', long)]
+    insecure: bool,
 }
 
 #[derive(Subcommand)]
@@ -346,6 +365,7 @@ enum Outcome {
 async fn run(command: Command) -> anyhow::Result<Outcome> {
     let store = Store::open()?;
     match command {
+        Command::Sync(a) => sync(&store, a).await?,
         Command::Diff { what: DiffWhat::Api { file, environment, insecure } } => {
             let local = project::archive(&file, None, &environment)?;
             let local = diff::Project::read(&local).with_context(|| format!("{}", file.display()))?;
@@ -668,4 +688,103 @@ async fn get_keys(s: &Session, a: &GetKeysArgs) -> anyhow::Result<String> {
     let auth = client::basic(&client_id, &secret);
     let t = s.http.call(Method::POST, &url, Some(&auth), Some(("application/x-www-form-urlencoded", form.finish()))).await?;
     t.get("access_token").and_then(Value::as_str).map(str::to_string).context("the token endpoint answered without an access_token")
+}
+
+/// One step of a sync plan.
+enum Step {
+    Create(PathBuf, String),
+    Update(PathBuf, String, usize),
+    Delete(String, String),
+}
+
+/// `sync`: the plan first (each project diffed against the environment's export), then, once confirmed, imports
+/// (new APIs created, changed ones updated) and, with `--prune`, deletions of the environment's APIs no project names.
+async fn sync(store: &Store, a: SyncArgs) -> anyhow::Result<()> {
+    let s = session(store, &a.environment, a.insecure).await?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&a.dir)
+        .with_context(|| format!("cannot read {}", a.dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() || p.extension().is_some_and(|x| x == "zip"))
+        .collect();
+    entries.sort();
+    let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
+    let mut plan = Vec::new();
+    let mut named = std::collections::BTreeSet::new();
+    for path in entries {
+        let bytes = project::archive(&path, None, &a.environment)?;
+        let local = diff::Project::read(&bytes).with_context(|| format!("{}", path.display()))?;
+        named.insert((local.name.clone(), local.version.clone()));
+        let label = format!("{} {}", local.name, local.version);
+        let url = format!("{}/apis/export?name={}&version={}&format=YAML", s.env.publisher(), enc(&local.name), enc(&local.version));
+        match s.http.raw(Method::GET, &url, Some(&s.bearer), None).await {
+            Ok(remote) => {
+                let remote = diff::Project::read(&remote).with_context(|| format!("the export of {label}"))?;
+                let changes = diff::compare(Some(&remote), &local).len();
+                if changes > 0 {
+                    plan.push(Step::Update(path, label, changes));
+                }
+            }
+            Err(client::CallError::Status { status: http::StatusCode::NOT_FOUND, .. }) => plan.push(Step::Create(path, label)),
+            Err(e) => return Err(anyhow::Error::from(e).context(format!("environment `{}`: {label}", a.environment))),
+        }
+    }
+    if a.prune {
+        let mut offset = 0;
+        loop {
+            let page = s.publisher(Method::GET, &format!("/apis?limit=100&offset={offset}")).await?;
+            let list = page.get("list").and_then(Value::as_array).cloned().unwrap_or_default();
+            for api in &list {
+                let (name, version) = (api["name"].as_str().unwrap_or_default(), api["version"].as_str().unwrap_or_default());
+                if !named.contains(&(name.to_string(), version.to_string())) {
+                    plan.push(Step::Delete(api["id"].as_str().unwrap_or_default().to_string(), format!("{name} {version}")));
+                }
+            }
+            if list.len() < 100 {
+                break;
+            }
+            offset += 100;
+        }
+    }
+    println!("Plan for `{}`:", a.environment);
+    if plan.is_empty() {
+        println!("  nothing to do");
+        return Ok(());
+    }
+    for step in &plan {
+        match step {
+            Step::Create(_, l) => println!("  + create {l}"),
+            Step::Update(_, l, n) => println!("  ~ update {l} ({n} changes; apictl diff api shows them)"),
+            Step::Delete(_, l) => println!("  - delete {l}"),
+        }
+    }
+    if !a.yes {
+        print!("Apply this plan to `{}`? [y/N] ", a.environment);
+        std::io::Write::flush(&mut std::io::stdout())?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            bail!("not applied");
+        }
+    }
+    for step in plan {
+        let (path, overwrite) = match step {
+            Step::Delete(id, label) => {
+                s.publisher(Method::DELETE, &format!("/apis/{id}")).await.with_context(|| format!("deleting {label}"))?;
+                println!("Deleted {label}");
+                continue;
+            }
+            Step::Create(path, _) => (path, false),
+            Step::Update(path, _, _) => (path, true),
+        };
+        let archive = project::archive(&path, None, &a.environment)?;
+        let (content_type, body) = project::multipart("file", "project.zip", &archive);
+        let url = format!("{}/apis/import?preserveProvider=true&overwrite={overwrite}&rotateRevision=true", s.env.publisher());
+        s.http
+            .call_bytes(Method::POST, &url, Some(&s.bearer), &content_type, body)
+            .await
+            .with_context(|| format!("importing {}", path.display()))?;
+        println!("{} {}", if overwrite { "Updated" } else { "Created" }, path.display());
+    }
+    Ok(())
 }

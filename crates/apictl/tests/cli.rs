@@ -232,6 +232,35 @@ async fn a_pipeline_drives_the_publisher_with_apictl() {
             .expect("json");
     assert_eq!((made[0]["context"].as_str(), made[0]["version"].as_str()), (Some("/initdemo"), Some("2.0.0")), "{made}");
 
+    // sync: a directory holding CliApi (its description edited) and InitDemo; PizzaShackAPI is in the environment only.
+    let sync_dir = dir.path().join("sync");
+    std::fs::create_dir_all(&sync_dir).expect("dir");
+    std::fs::rename(&top, sync_dir.join("CliApi-1.0.0")).expect("move");
+    std::fs::rename(&proj, sync_dir.join("InitDemo")).expect("move");
+    let sync_arg = sync_dir.display().to_string();
+    let declined = apictl(c, &["sync", "-d", &sync_arg, "-e", "dev", "-k", "--prune"], Some("n\n"));
+    let plan = String::from_utf8_lossy(&declined.stdout).to_string();
+    assert_eq!(declined.status.code(), Some(1), "{plan}");
+    assert!(plan.contains("~ update CliApi 1.0.0") && plan.contains("- delete PizzaShackAPI 1.0.0"), "{plan}");
+    assert!(!plan.contains("create"), "{plan}");
+    let pizza_url = format!("{pb}/apis/{pizza}");
+    assert_eq!(rest("GET", &pizza_url, Value::Null).await.status, 200, "declined: nothing changed");
+    let applied = ok(&apictl(c, &["sync", "-d", &sync_arg, "-e", "dev", "-k", "--prune", "--yes"], None));
+    assert!(applied.contains("Deleted PizzaShackAPI 1.0.0"), "{applied}");
+    assert_eq!(rest("GET", &pizza_url, Value::Null).await.status, 404, "pruned");
+    let listed: Value = serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "json"], None))).expect("json");
+    let mut names: Vec<&str> = listed.as_array().expect("list").iter().filter_map(|a| a["name"].as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["CliApi", "InitDemo"]);
+    let cli_api: Value =
+        serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "json", "-q", "name:CliApi"], None)))
+            .expect("json");
+    let cli_id = cli_api[0]["id"].as_str().expect("id");
+    assert_eq!(rest("GET", &format!("{pb}/apis/{cli_id}"), Value::Null).await.json()["description"], "edited by the pipeline");
+    // Again: CliApi is now what its project says; nothing is created or deleted.
+    let again = ok(&apictl(c, &["sync", "-d", &sync_arg, "-e", "dev", "-k", "--prune", "--yes"], None));
+    assert!(!again.contains("CliApi") && !again.contains("create") && !again.contains("delete"), "{again}");
+
     // Unknown environment, unreachable host, logged out.
     assert!(failed(&apictl(c, &["get", "apis", "-e", "prod", "-k"], None)).contains("`prod`"));
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr");
