@@ -1,6 +1,7 @@
 // A person's way through the portals, in Chromium, against the real binary (see server.ts).
 import { expect, test, type Page } from '@playwright/test';
 import { fileURLToPath } from 'node:url';
+import { noSeriousViolation } from './axe';
 
 const base = () => {
   const b = process.env.APIM_BASE;
@@ -42,6 +43,7 @@ test('a publisher creates PizzaShack from its OpenAPI file, deploys and publishe
 
   await page.getByRole('button', { name: 'Publish', exact: true }).click();
   await expect(page.getByLabel('Lifecycle state')).toHaveText('PUBLISHED');
+  await noSeriousViolation(page, 'Publisher API overview');
 
   // A deep link survives a reload (the session does not: tokens live in memory, so sign in again).
   await page.reload();
@@ -64,6 +66,7 @@ test('a publisher creates PizzaShack from its OpenAPI file, deploys and publishe
   await anon.getByRole('link', { name: 'PizzaShackAPI' }).click();
   await expect(anon.getByRole('heading', { name: 'PizzaShackAPI' })).toBeVisible();
   await expect(anon.getByRole('table', { name: 'Endpoints' })).toContainText('/pizzashack/1.0.0');
+  await noSeriousViolation(anon, 'DevPortal API page');
   await visitor.close();
 });
 

@@ -54,52 +54,58 @@ function usePolicies(level: Level) {
   });
 }
 
-/** `/throttling/:level`: the rate-limiting policies of one level. */
+function PolicyTable({ level }: { level: Level }) {
+  const policies = usePolicies(level);
+  if (policies.isPending) return <LoadingState label="Loading policies" />;
+  if (policies.isError) return <ErrorNotice error={policies.error} title="Cannot list policies" />;
+  if (!policies.data.length) return <EmptyState title={`No ${LEVELS[level].toLowerCase()} policies`} />;
+  return (
+    <Table striped aria-label={`${LEVELS[level]} policies`}>
+      <Table.Thead>
+        <Table.Tr>
+          <Table.Th>Name</Table.Th>
+          <Table.Th>Quota</Table.Th>
+          <Table.Th>Description</Table.Th>
+        </Table.Tr>
+      </Table.Thead>
+      <Table.Tbody>
+        {policies.data.map((p) => (
+          <Table.Tr key={p.policyId ?? p.policyName}>
+            <Table.Td>{p.displayName ?? p.policyName}</Table.Td>
+            <Table.Td>{limitText(p.defaultLimit)}</Table.Td>
+            <Table.Td>
+              <Text size="sm">{p.description}</Text>
+            </Table.Td>
+          </Table.Tr>
+        ))}
+      </Table.Tbody>
+    </Table>
+  );
+}
+
+/** `/throttling/:level`: the rate-limiting policies of one level, a tab each. */
 export function RateLimitingPoliciesPage() {
   const navigate = useNavigate();
   const { level: raw = 'advanced' } = useParams();
   const level: Level = raw in LEVELS ? (raw as Level) : 'advanced';
-  const policies = usePolicies(level);
+  const levels = Object.keys(LEVELS) as Level[];
   return (
     <Stack>
       <Title order={2}>Rate limiting policies</Title>
       <Tabs value={level} onChange={(v) => v && navigate(`/throttling/${v}`)}>
         <Tabs.List aria-label="Policy levels">
-          {Object.entries(LEVELS).map(([k, label]) => (
+          {levels.map((k) => (
             <Tabs.Tab key={k} value={k}>
-              {label}
+              {LEVELS[k]}
             </Tabs.Tab>
           ))}
         </Tabs.List>
+        {levels.map((k) => (
+          <Tabs.Panel key={k} value={k} pt="md">
+            {k === level && <PolicyTable level={k} />}
+          </Tabs.Panel>
+        ))}
       </Tabs>
-      {policies.isPending ? (
-        <LoadingState label="Loading policies" />
-      ) : policies.isError ? (
-        <ErrorNotice error={policies.error} title="Cannot list policies" />
-      ) : policies.data.length ? (
-        <Table striped aria-label={`${LEVELS[level]} policies`}>
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>Name</Table.Th>
-              <Table.Th>Quota</Table.Th>
-              <Table.Th>Description</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {policies.data.map((p) => (
-              <Table.Tr key={p.policyId ?? p.policyName}>
-                <Table.Td>{p.displayName ?? p.policyName}</Table.Td>
-                <Table.Td>{limitText(p.defaultLimit)}</Table.Td>
-                <Table.Td>
-                  <Text size="sm">{p.description}</Text>
-                </Table.Td>
-              </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table>
-      ) : (
-        <EmptyState title={`No ${LEVELS[level].toLowerCase()} policies`} />
-      )}
     </Stack>
   );
 }

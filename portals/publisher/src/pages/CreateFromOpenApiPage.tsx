@@ -73,7 +73,10 @@ export function CreateFromOpenApiPage() {
           {source === 'url' ? (
             <TextInput label="OpenAPI URL" placeholder="https://example.com/openapi.yaml" value={url} onChange={(e) => setUrl(e.currentTarget.value)} required />
           ) : (
-            <FileInput label="OpenAPI file" placeholder="openapi.yaml, .json or a .zip archive" value={file} onChange={setFile} accept=".json,.yaml,.yml,.zip" clearable required />
+            <FileInput
+              label="OpenAPI file"
+              description="JSON or YAML (OpenAPI 3 or Swagger 2.0), or a .zip archive of a multi-file definition"
+              value={file} onChange={setFile} accept=".json,.yaml,.yml,.zip" clearable required />
           )}
           <Text size="sm" c="dimmed">
             Leave a field empty to take it from the document (its title, version and servers).
