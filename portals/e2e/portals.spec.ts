@@ -67,6 +67,12 @@ test('a publisher creates PizzaShack from its OpenAPI file, deploys and publishe
   await expect(anon.getByRole('heading', { name: 'PizzaShackAPI' })).toBeVisible();
   await expect(anon.getByRole('table', { name: 'Endpoints' })).toContainText('/pizzashack/1.0.0');
   await noSeriousViolation(anon, 'DevPortal API page');
+  // Signing in from an API's page comes back to it.
+  await anon.getByRole('button', { name: 'Sign in' }).click();
+  await signIn(anon, 'admin', 'admin');
+  await expect(anon).toHaveURL(/\/devportal\/apis\/[0-9a-f-]{36}$/);
+  await expect(anon.getByLabel('Signed in as')).toHaveText('admin');
+  await expect(anon.getByRole('heading', { name: 'PizzaShackAPI' })).toBeVisible();
   await visitor.close();
 });
 
