@@ -88,8 +88,24 @@ enum Command {
         #[command(subcommand)]
         what: DiffWhat,
     },
+    /// Generate files (apictl's deployment directory)
+    Gen {
+        #[command(subcommand)]
+        what: GenWhat,
+    },
     /// Print the version
     Version,
+}
+
+#[derive(Subcommand)]
+enum GenWhat {
+    /// A deployment directory for a project: api_meta.yaml, params.yaml (one entry per added environment), certificates/
+    DeploymentDir {
+        #[arg(short = 's', long)]
+        source: PathBuf,
+        #[arg(short = 'd', long)]
+        destination: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -366,6 +382,11 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
     let store = Store::open()?;
     match command {
         Command::Sync(a) => sync(&store, a).await?,
+        Command::Gen { what: GenWhat::DeploymentDir { source, destination } } => {
+            let environments: Vec<String> = store.main()?.environments.keys().cloned().collect();
+            let made = project::deployment_dir(&source, destination.as_deref(), &environments)?;
+            println!("The deployment directory for {} is generated at {}", source.display(), made.display());
+        }
         Command::Diff { what: DiffWhat::Api { file, environment, insecure } } => {
             let local = project::archive(&file, None, &environment)?;
             let local = diff::Project::read(&local).with_context(|| format!("{}", file.display()))?;

@@ -2,7 +2,7 @@
 //! `--params`, apictl's params form — a ZIP holding `SourceArchive.zip` (the project) and
 //! `intermediate_params.yaml` (the target environment's `configs` from the params file).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -20,6 +20,9 @@ pub fn archive(path: &Path, params: Option<&Path>, environment: &str) -> anyhow:
         bytes
     };
     let Some(params) = params else { return Ok(project) };
+    // A deployment directory (`gen deployment-dir`) holds its params.yaml.
+    let params_file = if params.is_dir() { params.join("params.yaml") } else { params.to_path_buf() };
+    let params = params_file.as_path();
     let text = std::fs::read_to_string(params).with_context(|| format!("cannot read {}", params.display()))?;
     let doc: Value = serde_norway::from_str(&text).with_context(|| format!("{} is not YAML", params.display()))?;
     let configs = doc
@@ -152,4 +155,57 @@ pub fn init(dir: &Path, definition: Option<&str>, state: &str, force: bool) -> a
         std::fs::create_dir_all(dir.join(empty)).with_context(|| format!("cannot create {}", dir.join(empty).display()))?;
     }
     Ok(())
+}
+
+/// `gen deployment-dir`: `DeploymentArtifacts_<Name>-<version>/` beside the source (or in `destination`), with the
+/// project's `api_meta.yaml`, a `params.yaml` holding one entry per environment apictl knows (the project's own
+/// endpoints and the Default gateway environment, to be edited per environment) and an empty `certificates/`.
+pub fn deployment_dir(source: &Path, destination: Option<&Path>, environments: &[String]) -> anyhow::Result<std::path::PathBuf> {
+    let zip = archive(source, None, "")?;
+    let mut reader = zip::ZipArchive::new(std::io::Cursor::new(zip)).context("not a project archive")?;
+    let mut api_yaml = None;
+    let mut meta = None;
+    for i in 0..reader.len() {
+        let mut entry = reader.by_index(i)?;
+        let name = String::from_utf8_lossy(entry.name_raw()).to_string();
+        let rel = name.split_once('/').map_or(name.as_str(), |(_, r)| r).to_string();
+        let mut text = String::new();
+        if rel == "api.yaml" || rel == "api.json" || rel == "api_meta.yaml" {
+            (&mut entry).take(16 << 20).read_to_string(&mut text).with_context(|| format!("{rel} is not UTF-8"))?;
+        }
+        match rel.as_str() {
+            "api.yaml" | "api.json" => api_yaml = Some(text),
+            "api_meta.yaml" => meta = Some(text),
+            _ => {}
+        }
+    }
+    let api: Value = serde_norway::from_str(&api_yaml.context("the project has no api.yaml")?).context("api.yaml is not YAML")?;
+    let data = api.get("data").context("api.yaml has no `data`")?;
+    let text = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let (name, version) = (text("name"), text("version"));
+    if name.is_empty() || version.is_empty() {
+        bail!("api.yaml names no API (name and version)");
+    }
+    let url = |which: &str| {
+        data.get("endpointConfig").and_then(|e| e.get(which)).and_then(|e| e.get("url")).and_then(Value::as_str).unwrap_or("").to_string()
+    };
+    let entries: Vec<serde_json::Value> = environments
+        .iter()
+        .map(|env| {
+            serde_json::json!({"name": env, "configs": {
+                "endpoints": {"production": {"url": url("production_endpoints")}, "sandbox": {"url": url("sandbox_endpoints")}},
+                "deploymentEnvironments": [{"deploymentEnvironment": "Default", "displayOnDevportal": true}]}})
+        })
+        .collect();
+    let params = serde_norway::to_string(&serde_json::json!({"environments": entries}))?;
+    let base = destination.map(Path::to_path_buf).unwrap_or_else(|| source.parent().map(Path::to_path_buf).unwrap_or_default());
+    let dir = base.join(format!("DeploymentArtifacts_{name}-{version}"));
+    std::fs::create_dir_all(dir.join("certificates")).with_context(|| format!("cannot create {}", dir.display()))?;
+    let meta = match meta {
+        Some(m) => m,
+        None => serde_norway::to_string(&serde_json::json!({"name": name, "version": version}))?,
+    };
+    std::fs::write(dir.join("api_meta.yaml"), meta).with_context(|| format!("cannot write in {}", dir.display()))?;
+    std::fs::write(dir.join("params.yaml"), params).with_context(|| format!("cannot write in {}", dir.display()))?;
+    Ok(dir)
 }

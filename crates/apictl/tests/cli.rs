@@ -275,3 +275,79 @@ async fn a_pipeline_drives_the_publisher_with_apictl() {
     assert!(!ok(&apictl(c, &["get", "envs"], None)).contains("gone"));
     node.terminate();
 }
+
+/// A ready all-in-one node: (process, management HTTPS URL, gateway HTTP URL).
+async fn node(dir: &Path) -> (Node, String, String) {
+    let offset = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
+    let mut node = Node::spawn(&apim_bin(), &["all-in-one", &format!("-DportOffset={offset}"), "--bind", "127.0.0.1"], dir);
+    let https = node.url("management-https", Duration::from_secs(20));
+    let gateway = node.url("gateway-http", Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http::get(&format!("{https}/health/ready")).await.map(|r| r.status).ok() != Some(200) {
+        assert!(Instant::now() < deadline, "never ready: {}", node.stderr());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (node, https, gateway)
+}
+
+/// The CI/CD sequence across two environments: init from an OpenAPI file, import to dev, export, gen
+/// deployment-dir, import to prod with the params that point prod at its own backend, publish, get keys, and
+/// call the API through prod's gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_moves_from_dev_to_prod() {
+    let work = TempDir::new("apictl-cicd");
+    let (dev_dir, prod_dir) = (work.path().join("dev"), work.path().join("prod"));
+    std::fs::create_dir_all(&dev_dir).expect("dir");
+    std::fs::create_dir_all(&prod_dir).expect("dir");
+    let (mut dev, dev_url, _) = node(&dev_dir).await;
+    let (mut prod, prod_url, prod_gateway) = node(&prod_dir).await;
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    let c = work.path().join("apictl-home");
+    let c = c.as_path();
+    for (env, url) in [("dev", &dev_url), ("prod", &prod_url)] {
+        ok(&apictl(c, &["add", "env", env, "--apim", url], None));
+        ok(&apictl(c, &["login", env, "-u", "admin", "--password-stdin", "-k"], Some("admin\n")));
+    }
+
+    let oas = work.path().join("orders.yaml");
+    std::fs::write(&oas, "openapi: 3.0.1\ninfo: {title: Orders, version: 1.0.0}\nservers: [{url: 'http://dev-backend.invalid'}]\npaths:\n  /list:\n    get:\n      responses: {'200': {description: ok}}\n").expect("oas");
+    let project = work.path().join("Orders");
+    let (oas_arg, project_arg) = (oas.display().to_string(), project.display().to_string());
+    ok(&apictl(c, &["init", &project_arg, "--oas", &oas_arg], None));
+    ok(&apictl(c, &["import", "api", "-f", &project_arg, "-e", "dev", "-k"], None));
+    let exported = ok(&apictl(c, &["export", "api", "-n", "Orders", "-v", "1.0.0", "-e", "dev", "-k"], None));
+    let zip = exported.lines().last().and_then(|l| l.split(" at ").nth(1)).expect("the export's path").trim().to_string();
+
+    let made = ok(&apictl(c, &["gen", "deployment-dir", "-s", &zip, "-d", &work.path().display().to_string()], None));
+    let deployment = work.path().join("DeploymentArtifacts_Orders-1.0.0");
+    assert!(made.contains(&deployment.display().to_string()) && deployment.join("certificates").is_dir(), "{made}");
+    let params_path = deployment.join("params.yaml");
+    let mut params: Value = serde_norway::from_str(&std::fs::read_to_string(&params_path).expect("params")).expect("yaml");
+    let envs = params["environments"].as_array_mut().expect("environments");
+    assert_eq!(envs.iter().filter_map(|e| e["name"].as_str()).collect::<Vec<_>>(), ["dev", "prod"]);
+    assert_eq!(envs[1]["configs"]["endpoints"]["production"]["url"], "http://dev-backend.invalid", "the project's own endpoint, to edit");
+    envs[1]["configs"]["endpoints"]["production"]["url"] = json!(format!("http://{backend}"));
+    std::fs::write(&params_path, serde_norway::to_string(&params).expect("yaml")).expect("write");
+
+    let deployment_arg = deployment.display().to_string();
+    ok(&apictl(c, &["import", "api", "-f", &zip, "-e", "prod", "-k", "--params", &deployment_arg], None));
+    ok(&apictl(c, &["change-status", "api", "-a", "Publish", "-n", "Orders", "-v", "1.0.0", "-e", "prod", "-k"], None));
+    let token = ok(&apictl(c, &["get", "keys", "-n", "Orders", "-v", "1.0.0", "-e", "prod", "-k"], None)).trim().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = http::request("GET", &format!("{prod_gateway}/orders/1.0.0/list"), &[("authorization", &format!("Bearer {token}"))], "")
+            .await
+            .expect("call");
+        if r.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "prod's gateway answered {} {}\n{}", r.status, r.body, prod.stderr());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // dev still points at its own (unreachable) endpoint: the params changed prod only.
+    let dev_api: Value =
+        serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "json"], None))).expect("json");
+    assert_eq!(dev_api[0]["name"], "Orders");
+    dev.terminate();
+    prod.terminate();
+}
