@@ -210,6 +210,35 @@ enum GetWhat {
     Apis(GetApisArgs),
     /// An access token for an API: subscribes apictl's own application (`default-apictl-app`) and generates its keys
     Keys(GetKeysArgs),
+    /// Applications (the Admin API's list)
+    Apps(GetAppsArgs),
+    /// The revisions of an API
+    ApiRevisions(GetRevisionsArgs),
+}
+
+#[derive(Args)]
+struct GetAppsArgs {
+    #[arg(short = 'e', long)]
+    environment: String,
+    #[arg(short = 'o', long)]
+    owner: Option<String>,
+    #[arg(short = 'l', long, default_value_t = 25)]
+    limit: u32,
+    #[arg(long)]
+    format: Option<String>,
+    #[arg(short = 'k', long)]
+    insecure: bool,
+}
+
+#[derive(Args)]
+struct GetRevisionsArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    /// `deployed:true` for the deployed ones only
+    #[arg(short = 'q', long)]
+    query: Option<String>,
+    #[arg(long)]
+    format: Option<String>,
 }
 
 #[derive(Args)]
@@ -523,6 +552,50 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                 }
             }
         }
+        Command::Get { what: GetWhat::Apps(a) } => {
+            let s = session(&store, &a.environment, a.insecure).await?;
+            let mut url = format!("{}/api/am/admin/v4/applications?limit={}", s.env.admin_base(), a.limit);
+            if let Some(o) = &a.owner {
+                url.push_str(&format!("&user={}", form_urlencoded::byte_serialize(o.as_bytes()).collect::<String>()));
+            }
+            let v =
+                s.http.call(Method::GET, &url, Some(&s.bearer), None).await.with_context(|| format!("environment `{}`", a.environment))?;
+            let list = v.get("list").and_then(Value::as_array).cloned().unwrap_or_default();
+            print_list(
+                &list,
+                a.format.as_deref(),
+                &[("ID", "applicationId"), ("NAME", "name"), ("OWNER", "owner"), ("STATUS", "status"), ("GROUP_ID", "groupId")],
+            )?;
+        }
+        Command::Get { what: GetWhat::ApiRevisions(a) } => {
+            let s = session(&store, &a.api.environment, a.api.insecure).await?;
+            let id = s.api_id(&a.api).await?;
+            let query = a
+                .query
+                .as_deref()
+                .map(|q| format!("?query={}", form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()))
+                .unwrap_or_default();
+            let v = s
+                .publisher(Method::GET, &format!("/apis/{id}/revisions{query}"))
+                .await
+                .with_context(|| format!("environment `{}`", a.api.environment))?;
+            let mut list = v.get("list").and_then(Value::as_array).cloned().unwrap_or_default();
+            for r in &mut list {
+                let gateways: Vec<String> = r
+                    .get("deploymentInfo")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| d.get("name").and_then(Value::as_str).map(str::to_string))
+                    .collect();
+                r["gatewayEnvs"] = Value::from(gateways.join(","));
+            }
+            print_list(
+                &list,
+                a.format.as_deref(),
+                &[("ID", "id"), ("REVISION", "displayName"), ("DESCRIPTION", "description"), ("GATEWAY_ENVS", "gatewayEnvs")],
+            )?;
+        }
         Command::Get { what: GetWhat::Keys(a) } => {
             let s = session(&store, &a.api.environment, a.api.insecure).await?;
             let context = || format!("environment `{}`: {} {}", a.api.environment, a.api.name, a.api.version);
@@ -806,6 +879,31 @@ async fn sync(store: &Store, a: SyncArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("importing {}", path.display()))?;
         println!("{} {}", if overwrite { "Updated" } else { "Created" }, path.display());
+    }
+    Ok(())
+}
+
+/// A list as JSON (`--format json`) or as a table of `columns` (header, field).
+fn print_list(list: &[Value], format: Option<&str>, columns: &[(&str, &str)]) -> anyhow::Result<()> {
+    match format {
+        Some("json") => println!("{}", serde_json::to_string_pretty(list)?),
+        Some(other) if other != "table" => bail!("--format `{other}` is not json or table"),
+        _ => {
+            let cell = |v: &Value, field: &str| match v.get(field) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(x) => x.to_string(),
+            };
+            let widths: Vec<usize> =
+                columns.iter().map(|(h, f)| list.iter().map(|v| cell(v, f).chars().count()).chain([h.len()]).max().unwrap_or(0)).collect();
+            let line = |cells: Vec<String>| {
+                cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("   ").trim_end().to_string()
+            };
+            println!("{}", line(columns.iter().map(|(h, _)| h.to_string()).collect()));
+            for v in list {
+                println!("{}", line(columns.iter().map(|(_, f)| cell(v, f)).collect()));
+            }
+        }
     }
     Ok(())
 }

@@ -48,6 +48,10 @@ impl Environment {
     pub fn devportal(&self) -> String {
         format!("{}/api/am/devportal/v3", self.base(&self.devportal_endpoint))
     }
+    /// Scheme, host and port of the Admin API.
+    pub fn admin_base(&self) -> String {
+        self.base(&self.admin_endpoint)
+    }
     pub fn registration(&self) -> String {
         format!("{}/client-registration/v0.17/register", self.base(&self.registration_endpoint))
     }

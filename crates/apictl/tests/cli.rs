@@ -144,6 +144,22 @@ async fn a_pipeline_drives_the_publisher_with_apictl() {
     assert!(missing.contains("NoSuchApi") && missing.contains("not found"), "{missing}");
     let bad_action = failed(&apictl(c, &["change-status", "api", "-a", "Fly", "-n", "CliApi", "-v", "1.0.0", "-e", "dev", "-k"], None));
     assert!(bad_action.contains("400"), "{bad_action}");
+    // get apps and get api-revisions, as tables and as JSON.
+    let apps = ok(&apictl(c, &["get", "apps", "-e", "dev", "-k"], None));
+    assert!(apps.starts_with("ID") && apps.contains("default-apictl-app") && apps.contains("admin"), "{apps}");
+    let apps: Value =
+        serde_json::from_str(&ok(&apictl(c, &["get", "apps", "-e", "dev", "-k", "-o", "admin", "--format", "json"], None))).expect("json");
+    assert_eq!(apps[0]["name"], "default-apictl-app", "{apps}");
+    let revisions = ok(&apictl(c, &["get", "api-revisions", "-n", "CliApi", "-v", "1.0.0", "-e", "dev", "-k"], None));
+    assert!(revisions.contains("GATEWAY_ENVS") && revisions.contains("Default"), "{revisions}");
+    let deployed: Value = serde_json::from_str(&ok(&apictl(
+        c,
+        &["get", "api-revisions", "-n", "CliApi", "-v", "1.0.0", "-e", "dev", "-k", "-q", "deployed:true", "--format", "json"],
+        None,
+    )))
+    .expect("json");
+    assert_eq!(deployed.as_array().map(Vec::len), Some(1), "{deployed}");
+    assert!(failed(&apictl(c, &["get", "apps", "-e", "dev", "-k", "--format", "xml"], None)).contains("xml"));
     ok(&apictl(c, &["undeploy", "api", "-n", "CliApi", "-v", "1.0.0", "--rev", "1", "-e", "dev", "-k"], None));
     let deployments = rest("GET", &format!("{pb}/apis/{id}/deployments"), Value::Null).await.json();
     assert_eq!(deployments["count"].as_i64().or_else(|| deployments.as_array().map(|a| a.len() as i64)), Some(0), "{deployments}");
@@ -210,6 +226,12 @@ async fn a_pipeline_drives_the_publisher_with_apictl() {
     std::fs::write(&params, "environments:\n  - name: prod\n    configs: {}\n").expect("params");
     let no_env = failed(&apictl(c, &["import", "api", "-f", &project_arg, "-e", "dev", "-k", "--params", &params_arg, "--update"], None));
     assert!(no_env.contains("`dev`"), "{no_env}");
+
+    // apictl's own archives (fixtures of real apictl exports) import unchanged; MyProduct is an API product.
+    for archive in ["SwaggerPetstore_1.0.5.zip", "SwaggerPetstoreNew_1.0.0.zip"] {
+        let path = apim_test_support::fixtures_dir().join("apictl/archives").join(archive).display().to_string();
+        ok(&apictl(c, &["import", "api", "-f", &path, "-e", "dev", "-k"], None));
+    }
 
     // init from an OpenAPI file, then import the project.
     let oas = dir.path().join("init.yaml");
