@@ -1,6 +1,6 @@
 //! Builds the portals (`portals/` at the repository root: `npm ci` when its lock file changed, then the Vite
-//! build) and writes `$OUT_DIR/assets.rs`: every file of every portal as `include_bytes!`, with its gzip form when
-//! that is smaller, its content type and an ETag. `APIM_PORTALS_DIST=DIR` embeds a prebuilt copy instead (a
+//! build) and writes `$OUT_DIR/assets.rs`: every file of every portal as `include_bytes!`, with its gzip and
+//! brotli forms when they are smaller, its content type and an ETag. `APIM_PORTALS_DIST=DIR` embeds a prebuilt copy instead (a
 //! directory holding `publisher/`, `devportal/` and `admin/`, as `npm run build` leaves `portals/dist/`).
 
 use std::fmt::Write as _;
@@ -138,6 +138,15 @@ fn fnv(bytes: &[u8]) -> u64 {
     h
 }
 
+/// `Some(include_bytes!(path))` for a compressed form smaller than the file (written to `path`), else `None`.
+fn kept(path: &Path, compressed: &[u8], original: usize) -> String {
+    if compressed.len() >= original {
+        return "None".into();
+    }
+    std::fs::write(path, compressed).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+    format!("Some(include_bytes!({:?}))", path.display().to_string())
+}
+
 fn write_assets(dist: &Path, out: &Path) {
     let gz_dir = out.join("gz");
     std::fs::create_dir_all(&gz_dir).unwrap_or_else(|e| fail(&format!("{}: {e}", gz_dir.display())));
@@ -150,19 +159,21 @@ fn write_assets(dist: &Path, out: &Path) {
             let body = std::fs::read(path).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
             let ct = content_type(rel);
             let compressible = ct.starts_with("text/") || ct.starts_with("application/json") || ct == "image/svg+xml";
-            let mut gzip = "None".to_string();
+            let (mut gzip, mut br) = ("None".to_string(), "None".to_string());
             if compressible && body.len() > 256 {
                 let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
                 let gz = enc.write_all(&body).and_then(|()| enc.finish()).unwrap_or_else(|e| fail(&format!("gzip {rel}: {e}")));
-                if gz.len() < body.len() {
-                    let gz_path = gz_dir.join(format!("{portal}-{i}.gz"));
-                    std::fs::write(&gz_path, &gz).unwrap_or_else(|e| fail(&format!("{}: {e}", gz_path.display())));
-                    gzip = format!("Some(include_bytes!({:?}))", gz_path.display().to_string());
+                gzip = kept(&gz_dir.join(format!("{portal}-{i}.gz")), &gz, body.len());
+                let mut brotli = Vec::new();
+                {
+                    let mut enc = brotli::CompressorWriter::new(&mut brotli, 1 << 16, 11, 22);
+                    enc.write_all(&body).unwrap_or_else(|e| fail(&format!("brotli {rel}: {e}")));
                 }
+                br = kept(&gz_dir.join(format!("{portal}-{i}.br")), &brotli, body.len());
             }
             let _ = writeln!(
                 code,
-                "    Asset {{ portal: {portal:?}, path: {rel:?}, content_type: {ct:?}, etag: \"\\\"{:016x}\\\"\", body: include_bytes!({:?}), gzip: {gzip} }},",
+                "    Asset {{ portal: {portal:?}, path: {rel:?}, content_type: {ct:?}, etag: \"\\\"{:016x}\\\"\", body: include_bytes!({:?}), gzip: {gzip}, brotli: {br} }},",
                 fnv(&body),
                 path.canonicalize().unwrap_or_else(|_| path.clone()).display().to_string(),
             );

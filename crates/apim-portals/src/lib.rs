@@ -25,6 +25,8 @@ pub(crate) struct Asset {
     body: &'static [u8],
     /// Present when smaller than `body`.
     gzip: Option<&'static [u8]>,
+    /// Present when smaller than `body`.
+    brotli: Option<&'static [u8]>,
 }
 
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
@@ -54,7 +56,7 @@ pub fn router() -> axum::Router {
 }
 
 /// Bytes of what a browser downloads on a first visit to a portal: `index.html` and every script and style it
-/// links, compressed as sent (gzip where smaller). For the size figures in logs and tests.
+/// links, compressed as sent to a browser that accepts brotli. For the size figures in tests.
 pub fn first_load_bytes(portal: &str) -> Option<usize> {
     let index = find(portal, "index.html")?;
     let html = std::str::from_utf8(index.body).ok()?;
@@ -70,7 +72,7 @@ pub fn first_load_bytes(portal: &str) -> Option<usize> {
 // === serving ===
 
 fn sent_len(a: &Asset) -> usize {
-    a.gzip.map_or(a.body.len(), <[u8]>::len)
+    a.brotli.or(a.gzip).map_or(a.body.len(), <[u8]>::len)
 }
 
 fn find(portal: &str, path: &str) -> Option<&'static Asset> {
@@ -110,28 +112,30 @@ fn serve(portal: &str, path: &str, req: &HeaderMap) -> Response {
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     }
-    if asset.gzip.is_some() {
+    if asset.gzip.is_some() || asset.brotli.is_some() {
         headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
     if req.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == asset.etag)) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    match asset.gzip {
-        Some(gz) if accepts_gzip(req) => {
-            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            (headers, gz).into_response()
-        }
-        _ => (headers, asset.body).into_response(),
+    let (encoding, body) = match (asset.brotli, asset.gzip) {
+        (Some(br), _) if accepts(req, "br") => (Some("br"), br),
+        (_, Some(gz)) if accepts(req, "gzip") => (Some("gzip"), gz),
+        _ => (None, asset.body),
+    };
+    if let Some(e) = encoding {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(e));
     }
+    (headers, body).into_response()
 }
 
-/// `Accept-Encoding` names gzip (or `*`) without `q=0`.
-fn accepts_gzip(req: &HeaderMap) -> bool {
+/// `Accept-Encoding` names `coding` (or `*`) without `q=0`.
+fn accepts(req: &HeaderMap, coding: &str) -> bool {
     req.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
         let mut parts = item.split(';');
-        let coding = parts.next().unwrap_or("").trim();
+        let named = parts.next().unwrap_or("").trim();
         let zero = parts.any(|p| matches!(p.trim().strip_prefix("q=").map(str::trim), Some("0" | "0.0" | "0.00" | "0.000")));
-        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !zero
+        (named.eq_ignore_ascii_case(coding) || named == "*") && !zero
     })
 }
 
