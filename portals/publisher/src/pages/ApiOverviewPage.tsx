@@ -30,8 +30,9 @@ export function ApiOverviewPage() {
   const { apiId = '' } = useParams();
   const api = usePublisher();
   const queries = useQueryClient();
-  const canDeploy = useHasScope('apim:api_publish') || useHasScope('apim:api_create');
   const canPublish = useHasScope('apim:api_publish');
+  const canCreate = useHasScope('apim:api_create');
+  const canDeploy = canPublish || canCreate;
   const detail = useQuery({
     queryKey: ['api', apiId],
     queryFn: async () => unwrap(await api.GET('/apis/{apiId}', { params: { path: { apiId } } })),

@@ -104,3 +104,17 @@ describe('REST clients', () => {
     expect(session.user()).toBeUndefined();
   });
 });
+
+describe('sign-out', () => {
+  it('revokes the refresh token and the access token as the public client, then forgets them', async () => {
+    const { session, forms } = await signedIn(() => json(200, { access_token: jwt('admin'), refresh_token: 'r1', expires_in: 3600, scope: '' }));
+    await session.signOut();
+    const revoked = forms.filter((f) => f.has('token')).map((f) => [f.get('token'), f.get('token_type_hint'), f.get('client_id')]);
+    expect(revoked).toEqual([
+      [jwt('admin'), 'access_token', 'apim_publisher'],
+      ['r1', 'refresh_token', 'apim_publisher'],
+    ]);
+    expect(session.user()).toBeUndefined();
+    expect(await session.accessToken()).toBeUndefined();
+  });
+});
