@@ -90,7 +90,7 @@ fn prose(seed: u64, len: usize) -> String {
         x ^= x >> 7;
         x ^= x << 17;
         out.push_str(WORDS[(x % 16) as usize]);
-        out.push(if x % 11 == 0 { '\n' } else { ' ' });
+        out.push(if x.is_multiple_of(11) { '\n' } else { ' ' });
     }
     out
 }
