@@ -69,11 +69,13 @@ enum Command {
         #[command(subcommand)]
         what: ApiTarget<UndeployArgs>,
     },
-    /// Export an API as apictl's project archive
+    /// Export an API (or every API) as apictl's project archive
     Export {
         #[command(subcommand)]
-        what: ApiTarget<ExportArgs>,
+        what: ExportWhat,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell)
+    Completion { shell: clap_complete::Shell },
     /// Import an API project (a directory or a ZIP), optionally with a params file for the environment
     Import {
         #[command(subcommand)]
@@ -166,6 +168,24 @@ struct ExportArgs {
     preserve_status: Option<bool>,
     #[arg(long, default_value = "YAML")]
     format: String,
+}
+
+#[derive(Subcommand)]
+enum ExportWhat {
+    Api(ExportArgs),
+    /// Every API of the environment, resumable: archives already there are kept unless --force
+    Apis {
+        #[arg(short = 'e', long)]
+        environment: String,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        force: bool,
+        #[arg(long, default_value = "YAML")]
+        format: String,
+        #[arg(short = 'k', long)]
+        insecure: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -615,7 +635,61 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             project::init(&a.path, definition.as_deref(), &a.initial_state, a.force)?;
             println!("Project initialized\nOpen README file to learn more");
         }
-        Command::Export { what: ApiTarget::Api(a) } => {
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "apictl", &mut std::io::stdout());
+        }
+        Command::Export { what: ExportWhat::Apis { environment, all, force, format, insecure } } => {
+            let s = session(&store, &environment, insecure).await?;
+            let dir = PathBuf::from(store.main()?.config.export_directory)
+                .join("migration")
+                .join(&environment)
+                .join("tenant-default")
+                .join("apis");
+            if force && dir.exists() {
+                std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+            }
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
+            let (mut offset, mut done, mut kept) = (0, 0, 0);
+            loop {
+                let page = s
+                    .publisher(Method::GET, &format!("/apis?limit=100&offset={offset}"))
+                    .await
+                    .with_context(|| format!("environment `{environment}`"))?;
+                let list = page.get("list").and_then(Value::as_array).cloned().unwrap_or_default();
+                for api in &list {
+                    let f = |k: &str| api.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                    let path = dir.join(format!("{}_{}.zip", f("name"), f("version")));
+                    if path.exists() {
+                        kept += 1;
+                        continue;
+                    }
+                    // With --all, the latest revision of each; else the working copy.
+                    let revision = if all { "&latestRevision=true" } else { "" };
+                    let url = format!("{}/apis/export?apiId={}&format={}{revision}", s.env.publisher(), enc(&f("id")), enc(&format));
+                    let bytes = match s.http.raw(Method::GET, &url, Some(&s.bearer), None).await {
+                        Ok(b) => b,
+                        // An API without revisions has no latest one: its working copy then.
+                        Err(client::CallError::Status { status: http::StatusCode::NOT_FOUND, .. }) if all => {
+                            let url = format!("{}/apis/export?apiId={}&format={}", s.env.publisher(), enc(&f("id")), enc(&format));
+                            s.http.raw(Method::GET, &url, Some(&s.bearer), None).await?
+                        }
+                        Err(e) => return Err(anyhow::Error::from(e).context(format!("exporting {} {}", f("name"), f("version")))),
+                    };
+                    let tmp = path.with_extension("part");
+                    std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+                    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+                    done += 1;
+                }
+                if list.len() < 100 {
+                    break;
+                }
+                offset += 100;
+            }
+            println!("Exported {done} APIs to {} ({kept} already there)", dir.display());
+        }
+        Command::Export { what: ExportWhat::Api(a) } => {
             let s = session(&store, &a.api.environment, a.api.insecure).await?;
             let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
             let mut url = format!(

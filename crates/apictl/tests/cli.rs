@@ -283,6 +283,15 @@ async fn a_pipeline_drives_the_publisher_with_apictl() {
     let again = ok(&apictl(c, &["sync", "-d", &sync_arg, "-e", "dev", "-k", "--prune", "--yes"], None));
     assert!(!again.contains("CliApi") && !again.contains("create") && !again.contains("delete"), "{again}");
 
+    // export apis: every API once; a second run keeps what is there; --force starts over.
+    let first = ok(&apictl(c, &["export", "apis", "-e", "dev", "-k", "--all"], None));
+    assert!(first.contains("Exported 2 APIs") && first.contains("(0 already there)"), "{first}");
+    let migration = config.join("exported/migration/dev/tenant-default/apis");
+    assert!(migration.join("CliApi_1.0.0.zip").exists() && migration.join("InitDemo_2.0.0.zip").exists());
+    assert!(ok(&apictl(c, &["export", "apis", "-e", "dev", "-k", "--all"], None)).contains("Exported 0 APIs"));
+    assert!(ok(&apictl(c, &["export", "apis", "-e", "dev", "-k", "--force"], None)).contains("Exported 2 APIs"));
+    assert!(ok(&apictl(c, &["completion", "bash"], None)).contains("apictl"));
+
     // Unknown environment, unreachable host, logged out.
     assert!(failed(&apictl(c, &["get", "apis", "-e", "prod", "-k"], None)).contains("`prod`"));
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr");
