@@ -288,17 +288,7 @@ async fn map_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(
     if km_name == RESIDENT || km_name == "default" {
         return Err(ApiError::field("keyManager", "the resident key manager's keys are made with generate-keys, not mapped"));
     }
-    let km = cp
-        .db
-        .list_objects("key_manager")
-        .await?
-        .into_iter()
-        .find(|(_, name, _)| name == km_name)
-        .and_then(|(_, _, doc)| serde_json::from_str::<Value>(&doc).ok())
-        .ok_or_else(|| ApiError::field("keyManager", format!("no key manager is named `{km_name}`")))?;
-    if km.get("enabled").and_then(Value::as_bool) == Some(false) {
-        return Err(ApiError::field("keyManager", format!("the key manager `{km_name}` is disabled")));
-    }
+    let km = registered_key_manager(&cp, km_name).await?;
     if km.get("enableMapOAuthConsumerApps").and_then(Value::as_bool) == Some(false) {
         return Err(ApiError::field("keyManager", format!("the key manager `{km_name}` does not allow mapping existing clients")));
     }
