@@ -8,7 +8,7 @@ use apim_test_support::db::{Backend, TestDb};
 use apim_test_support::http;
 use serde_json::{Value, json};
 
-use crate::{Cp, auth, connect, sqlite, start};
+use crate::{Cp, auth, config, connect, sqlite, start, start_with};
 
 /// A discovery server on 127.0.0.2 (allowed by the test configuration).
 async fn discovery_server() -> std::net::SocketAddr {
@@ -119,20 +119,55 @@ async fn suite(cp: Cp) {
     assert_eq!(keys.json()["count"], 0, "{}", keys.body);
 }
 
+/// A control plane that can reach registered key managers (the application's connector): one that is not
+/// there is a 503 naming it, and nothing is stored.
+async fn unreachable(db: apim_store::Db) {
+    let mut cfg = config();
+    let tls = rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth();
+    cfg.key_manager_connector = Some(apim_control_plane::Connector(std::sync::Arc::new(apim_km_client::Connector::new(
+        apim_config::HostsFile::default(),
+        std::sync::Arc::new(tls),
+    ))));
+    let cp = start_with(db, cfg).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr");
+    let km = json!({"name": "gone", "type": "custom", "issuer": "https://gone.example/",
+                    "clientRegistrationEndpoint": format!("http://{closed}/register"), "tokenEndpoint": format!("http://{closed}/token")});
+    assert_eq!(cp.admin("POST", "/key-managers", "admin", Some(km)).await.status, 201);
+    let app = cp.portal("POST", "/applications", "subscriber", Some(json!({"name": "GoneApp", "throttlingPolicy": "Unlimited"}))).await;
+    let app_id = app.json()["applicationId"].as_str().expect("id").to_string();
+    let r = cp
+        .portal(
+            "POST",
+            &format!("/applications/{app_id}/generate-keys"),
+            "subscriber",
+            Some(json!({"keyType": "PRODUCTION", "keyManager": "gone"})),
+        )
+        .await;
+    assert!(r.status == 503 && r.body.contains("`gone`"), "{}", r.body);
+    let keys = cp.portal("GET", &format!("/applications/{app_id}/oauth-keys"), "subscriber", None).await;
+    assert_eq!(keys.json()["count"], 0, "{}", keys.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_managers_on_sqlite() {
     let dir = TempDir::new("apim-cp-kms");
     suite(start(connect(&sqlite(&dir)).await).await).await;
+    let other = TempDir::new("apim-cp-kms-gone");
+    unreachable(connect(&sqlite(&other)).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_managers_on_postgres() {
     let Some(tdb) = TestDb::create(Backend::Postgres).await else { return };
     suite(start(connect(&tdb.toml_fields()).await).await).await;
+    let Some(other) = TestDb::create(Backend::Postgres).await else { return };
+    unreachable(connect(&other.toml_fields()).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_managers_on_mariadb() {
     let Some(tdb) = TestDb::create(Backend::MySql).await else { return };
     suite(start(connect(&tdb.toml_fields()).await).await).await;
+    let Some(other) = TestDb::create(Backend::MySql).await else { return };
+    unreachable(connect(&other.toml_fields()).await).await;
 }

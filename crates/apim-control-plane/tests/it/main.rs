@@ -149,12 +149,16 @@ pub(crate) fn config() -> Config {
 }
 
 async fn start(db: Db) -> Cp {
+    start_with(db, config()).await
+}
+
+/// [`start`] with a configuration of the test's.
+async fn start_with(db: Db, cfg: Config) -> Cp {
     db.migrate("apim_db").await.expect("migrate");
     for (name, role) in USERS {
         let hash = password::hash(&format!("{name}-pw")).expect("hash");
         db.create_user(&NewUser { username: name, password_hash: &hash, roles: &[role] }).await.expect("user");
     }
-    let cfg = config();
     let cp = ControlPlane::new(db.clone(), db.clone(), cfg, None, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
