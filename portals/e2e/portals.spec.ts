@@ -76,6 +76,31 @@ test('a publisher creates PizzaShack from its OpenAPI file, deploys and publishe
   await visitor.close();
 });
 
+test('the API list pages through search results ten at a time', async ({ page, request }) => {
+  const basic = { Authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` };
+  for (let i = 1; i <= 11; i++) {
+    const r = await request.post(`${base()}/api/am/publisher/v4/apis`, {
+      headers: basic,
+      data: { name: `Paged${String(i).padStart(2, '0')}`, context: `/paged${i}`, version: '1.0.0' },
+    });
+    expect(r.status(), await r.text()).toBe(201);
+  }
+  await page.goto(`${base()}/publisher/apis`);
+  await signIn(page, 'admin', 'admin');
+  await page.getByLabel('Search APIs').fill('name:Paged');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await expect(page).toHaveURL(/query=name%3APaged/);
+  await expect(page.getByText('11 APIs')).toBeVisible();
+  const rows = page.getByRole('table', { name: 'APIs' }).locator('tbody tr');
+  await expect(rows).toHaveCount(10);
+  await noSeriousViolation(page, 'Publisher API list with pages');
+  await page.getByRole('navigation', { name: 'Pages of APIs' }).getByRole('button', { name: 'Page 2' }).click();
+  await expect(page).toHaveURL(/page=2/);
+  await expect(rows).toHaveCount(1);
+  await page.getByRole('button', { name: 'Previous page' }).click();
+  await expect(rows).toHaveCount(10);
+});
+
 test('the admin portal lists the rate-limiting policies of each level', async ({ page }) => {
   await page.goto(`${base()}/admin/`);
   await signIn(page, 'admin', 'admin');

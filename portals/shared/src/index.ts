@@ -15,4 +15,5 @@ export { AuthSession, SignInError, type PortalAuthConfig, type SignedInUser } fr
 export { AuthProvider, RequireSignIn, SignInCallbackPage, useHasScope, useSession, useSignIn, useUser } from './auth/context';
 export { PortalShell, UserMenu, type NavItem } from './layout/PortalShell';
 export { EmptyState, ErrorNotice, LoadingState } from './components/states';
+export { PageControls } from './components/PageControls';
 export { mountPortal } from './app';

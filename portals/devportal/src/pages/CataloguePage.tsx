@@ -1,8 +1,8 @@
-import { Anchor, Badge, Button, Card, Group, Pagination, SimpleGrid, Stack, Text, TextInput, Title } from '@mantine/core';
+import { Anchor, Badge, Button, Card, Group, SimpleGrid, Stack, Text, TextInput, Title } from '@mantine/core';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { Link, useSearchParams } from 'react-router';
-import { EmptyState, ErrorNotice, LoadingState, unwrap } from '@apim/shared';
+import { EmptyState, ErrorNotice, LoadingState, PageControls, unwrap } from '@apim/shared';
 import { useDevportal } from '../client';
 
 const PAGE_SIZE = 12;
@@ -64,11 +64,12 @@ export function CataloguePage() {
               </Card>
             ))}
           </SimpleGrid>
-          <Pagination
-            total={Math.max(1, Math.ceil(total / PAGE_SIZE))}
-            value={page}
+          <PageControls
+            label="Pages of APIs"
+            total={total}
+            pageSize={PAGE_SIZE}
+            page={page}
             onChange={(p) => setParams(query ? { query, page: String(p) } : { page: String(p) })}
-            aria-label="Pages of APIs"
           />
         </>
       ) : (

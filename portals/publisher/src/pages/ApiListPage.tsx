@@ -1,8 +1,8 @@
-import { Anchor, Badge, Button, Group, Pagination, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Anchor, Badge, Button, Group, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { Link, useSearchParams } from 'react-router';
-import { EmptyState, ErrorNotice, LoadingState, unwrap, useHasScope } from '@apim/shared';
+import { EmptyState, ErrorNotice, LoadingState, PageControls, unwrap, useHasScope } from '@apim/shared';
 import { usePublisher } from '../client';
 
 export const PAGE_SIZE = 10;
@@ -88,11 +88,12 @@ export function ApiListPage() {
             <Text size="sm" c="dimmed">
               {total} API{total === 1 ? '' : 's'}
             </Text>
-            <Pagination
-              total={Math.max(1, Math.ceil(total / PAGE_SIZE))}
-              value={page}
+            <PageControls
+              label="Pages of APIs"
+              total={total}
+              pageSize={PAGE_SIZE}
+              page={page}
               onChange={(p) => setParams(query ? { query, page: String(p) } : { page: String(p) })}
-              aria-label="Pages of APIs"
             />
           </Group>
         </>
