@@ -232,3 +232,6 @@ pub fn segment(name: &str) -> String {
     let s: String = name.chars().map(|c| if c == '/' || c == '\\' || c.is_control() { '_' } else { c }).collect();
     if s.is_empty() || s == "." || s == ".." { "_".to_string() } else { s }
 }
+
+#[cfg(test)]
+mod tests;
