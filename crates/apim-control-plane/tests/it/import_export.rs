@@ -415,6 +415,25 @@ async fn round_trip(cp: &Cp) {
     let (status, answer) = import(cp, "?overwrite=true", &zip).await;
     assert_eq!((status, answer["id"].as_str(), answer["revision"].as_str()), (200, Some(new_id.as_str()), Some("2")), "{answer}");
     assert_eq!(get(cp, &format!("/apis/{new_id}")).await["lifeCycleStatus"], "CREATED");
+    // A client that takes only text gets WSO2's words instead of ImportAPIResponse.
+    let boundary = "apimtextboundary";
+    let mut form = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.zip\"\r\n\r\n").into_bytes();
+    form.extend_from_slice(&zip);
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let addr = cp.base.trim_start_matches("http://");
+    let head = format!(
+        "POST /api/am/publisher/v4/apis/import?overwrite=true HTTP/1.1\r\nhost: {addr}\r\nauthorization: {}\r\naccept: text/plain\r\n\
+         content-type: multipart/form-data; boundary={boundary}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        auth("admin"),
+        form.len()
+    );
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    conn.write_all(head.as_bytes()).await.expect("write");
+    conn.write_all(&form).await.expect("write");
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).await.expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("API imported successfully."), "{answer}");
     assert_eq!(export(cp, &format!("?apiId={new_id}&revisionNumber=1")).await.0, 200);
     assert_eq!(export(cp, &format!("?apiId={new_id}&revisionNumber=9")).await.0, 404);
     for (query, field) in [
