@@ -107,6 +107,7 @@ impl App {
         let s = Services {
             hosts: opts.hosts.clone(),
             client_tls,
+            trust_roots: trust.iter().chain(identity.chain.iter()).cloned().collect(),
             health,
             late,
             tasks: Tasks::new(),

@@ -24,6 +24,8 @@ pub(crate) struct Services {
     /// Verifies peers (backends, key managers, control planes, traffic managers): the truststore and the node's
     /// own chain.
     pub client_tls: Arc<rustls::ClientConfig>,
+    /// What `client_tls` trusts, for the gateway's connectors of backends with endpoint certificates.
+    pub trust_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
     pub health: Arc<Health>,
     pub late: LateRouter,
     pub tasks: Tasks,
@@ -337,7 +339,8 @@ impl GatewayRole {
             topology::Gateway::Remote => Some(remote_gateway_parts(config, s)?),
             _ => None,
         };
-        let cfg = apim_gateway::Config::from_deployment(config);
+        let mut cfg = apim_gateway::Config::from_deployment(config);
+        cfg.upstream_roots = s.trust_roots.clone();
         let summary = format!(
             "{}, {} event hub endpoint(s), {} throttle decision endpoint(s)",
             cfg.summary(),

@@ -13,6 +13,7 @@ mod apikeys;
 mod archive;
 mod auth;
 mod categories;
+mod certificates;
 mod devportal;
 mod docs;
 mod endpoints;
@@ -349,6 +350,7 @@ impl ControlPlane {
                     .merge(docs::publisher_routes())
                     .merge(import_export::publisher_routes())
                     .merge(operation_policies::publisher_routes())
+                    .merge(certificates::publisher_routes())
                     .merge(keys::publisher_routes()),
             )
             .nest(

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use apim_store::{AdminStore, ApiStore, ApplicationStore, StoreError};
+use apim_store::{AdminStore, ApiStore, ApplicationStore, EndpointCertificateStore, StoreError};
 use apim_wire::{
     DeployedApi, PolicyLevel, RuntimeApplication, RuntimeBlockCondition, RuntimeKeyManager, RuntimeKeyMapping, RuntimePolicy, RuntimeState,
     RuntimeSubscription,
@@ -144,6 +144,13 @@ impl ControlPlane {
         state.revoked_api_keys = revoked_api_keys;
         state.revoked_tokens = self.revoked_tokens().await?;
         state.key_managers = self.db.list_objects("key_manager").await?.iter().filter_map(|(_, _, doc)| runtime_key_manager(doc)).collect();
+        state.endpoint_certificates = self
+            .db
+            .endpoint_certificates(None, None)
+            .await?
+            .into_iter()
+            .map(|c| apim_wire::RuntimeEndpointCertificate { alias: c.alias, endpoint: c.endpoint, certificate: c.certificate })
+            .collect();
         Ok(())
     }
 

@@ -32,6 +32,9 @@ pub struct Config {
     pub trusted_proxies: Vec<apim_config::IpNet>,
     /// `[transport.limits] idle_timeout`: a silent WebSocket connection is pinged after this, closed after twice.
     pub idle_timeout: Duration,
+    /// The certificates backends are verified against (the truststore, as the connector given to
+    /// [`Gateway::new`] trusts them): a backend with endpoint certificates is verified against these and its own.
+    pub upstream_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
 }
 
 impl Config {
@@ -54,6 +57,7 @@ impl Config {
             },
             trusted_proxies: d.gateway_request.trusted_proxies.clone(),
             idle_timeout: d.transport.limits.idle_timeout,
+            upstream_roots: Vec::new(),
         }
     }
 
@@ -136,9 +140,17 @@ impl Gateway {
     /// Compiles and publishes a new runtime state; requests in flight finish on the old snapshot.
     pub fn install(&self, state: &apim_wire::RuntimeState) {
         let previous = self.snapshot.load();
-        let next = snapshot::Snapshot::compile(state, Some(&previous), &self.endpoints);
+        let mut next = snapshot::Snapshot::compile(state, Some(&previous), &self.endpoints);
+        next.endpoint_trust =
+            crate::upstream::EndpointTrust::build(&state.endpoint_certificates, &self.cfg.upstream_roots, &previous.endpoint_trust);
+        let changed = next.endpoint_trust.changed_from(&previous.endpoint_trust);
         tracing::debug!(seq = next.seq, apis = next.router.len(), "runtime snapshot installed");
         self.snapshot.store(Arc::new(next));
+        // Connections verified under trust that changed go once the new snapshot is served.
+        for (host, port) in changed {
+            tracing::info!(host = %host, port, "endpoint certificates changed: kept backend connections dropped");
+            self.endpoints.reset_trust(&host, port);
+        }
         self.synced.store(true, Ordering::Release);
     }
 

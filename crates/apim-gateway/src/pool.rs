@@ -57,6 +57,8 @@ pub struct Pool {
     h2: Mutex<Option<http2::SendRequest<Body>>>,
     /// Idle connections of the inline HTTP/1.1 client (`h1.rs`), for requests without a body to plain HTTP.
     inline: Mutex<Vec<h1::Conn>>,
+    /// Moves when the endpoint's TLS trust changes ([`Pool::reset`]): a TLS connection made before is not kept.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 /// A new connection: HTTP/1.1, or HTTP/2 when the TLS handshake chose `h2`.
@@ -88,8 +90,23 @@ impl Pool {
         None
     }
 
-    fn give_back(&self, s: SendRequest<Body>) {
-        if s.is_closed() {
+    /// Drops every kept connection: the endpoint's trust changed (an endpoint certificate came or went), so a
+    /// connection verified under the old one must not serve another request. One in flight is not kept either.
+    pub(crate) fn reset(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+        if let Ok(mut h2) = self.h2.lock() {
+            *h2 = None;
+        }
+        if let Ok(mut inline) = self.inline.lock() {
+            inline.clear();
+        }
+    }
+
+    fn give_back(&self, s: SendRequest<Body>, epoch: u64) {
+        if s.is_closed() || epoch != self.epoch.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
         if let Ok(mut idle) = self.idle.lock()
@@ -182,6 +199,7 @@ impl Pool {
         if let Some(h2) = self.h2() {
             return send_h2(h2, scheme, authority, req).await;
         }
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Relaxed);
         let mut sender = match self.take() {
             Some(mut s) => {
                 // A connection is ready again once its previous response has been read; that is at most a poll away.
@@ -189,25 +207,25 @@ impl Pool {
                     Ok(()) => s,
                     Err(_) => match connect(scheme, host, port, tls, false).await? {
                         Conn::H1(s) => s,
-                        Conn::H2(s) => return self.first_h2(s, scheme, authority, req).await,
+                        Conn::H2(s) => return self.first_h2(s, scheme, authority, req, epoch).await,
                     },
                 }
             }
             None => match connect(scheme, host, port, tls, false).await? {
                 Conn::H1(s) => s,
-                Conn::H2(s) => return self.first_h2(s, scheme, authority, req).await,
+                Conn::H2(s) => return self.first_h2(s, scheme, authority, req, epoch).await,
             },
         };
         let resp = sender.send_request(req).await.map_err(PoolError::Request)?;
         let (parts, body) = resp.into_parts();
         if body.is_end_stream() {
-            self.give_back(sender);
+            self.give_back(sender, epoch);
             return Ok(http::Response::from_parts(
                 parts,
                 http_body_util::BodyExt::boxed(http_body_util::BodyExt::map_err(body, Into::into)),
             ));
         }
-        let body = Returning { inner: body, sender: Some(sender), pool: self.clone() };
+        let body = Returning { inner: body, sender: Some(sender), pool: self.clone(), epoch };
         Ok(http::Response::from_parts(parts, http_body_util::BodyExt::boxed(body)))
     }
 
@@ -218,8 +236,11 @@ impl Pool {
         scheme: &Scheme,
         authority: &http::uri::Authority,
         req: http::Request<Body>,
+        epoch: u64,
     ) -> Result<http::Response<Body>, PoolError> {
-        if let Ok(mut slot) = self.h2.lock() {
+        if let Ok(mut slot) = self.h2.lock()
+            && epoch == self.epoch.load(std::sync::atomic::Ordering::Relaxed)
+        {
             *slot = Some(s.clone());
         }
         send_h2(s, scheme, authority, req).await
@@ -317,6 +338,8 @@ struct Returning {
     inner: Incoming,
     sender: Option<SendRequest<Body>>,
     pool: Arc<Pool>,
+    /// The pool's epoch when the connection was taken or made.
+    epoch: u64,
 }
 
 impl HttpBody for Returning {
@@ -328,7 +351,7 @@ impl HttpBody for Returning {
         // The server stops polling once `is_end_stream` says so, so the end is noticed after the last frame too.
         let done = matches!(polled, Poll::Ready(None)) || (matches!(polled, Poll::Ready(Some(Ok(_)))) && self.inner.is_end_stream());
         if done && let Some(s) = self.sender.take() {
-            self.pool.give_back(s);
+            self.pool.give_back(s, self.epoch);
         }
         polled.map(|frame| frame.map(|r| r.map_err(Into::into)))
     }

@@ -605,7 +605,13 @@ impl Gateway {
             // The first endpoint's deadline counts from the request's arrival (one clock read fewer); a next one,
             // after a failed connection, gets its whole timeout.
             let from = if i == 0 { started } else { Instant::now() };
-            match endpoint.send(&self.upstream_tls, up, from).await {
+            // One shared connector unless some backend has endpoint certificates of its own.
+            let tls = if ex.snap.endpoint_trust.is_empty() {
+                &self.upstream_tls
+            } else {
+                ex.snap.endpoint_trust.of(endpoint).map_or(&self.upstream_tls, |t| &t.both)
+            };
+            match endpoint.send(tls, up, from).await {
                 Ok(resp) => {
                     endpoint.recovered();
                     let (mut p, mut b) = resp.into_parts();
@@ -685,7 +691,8 @@ impl Gateway {
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         for endpoint in group.candidates() {
             let Ok(uri) = endpoint.uri_for(rest, query.as_deref()) else { break };
-            let mut sender = match endpoint.connect_upgradable(&self.upstream_tls_h1).await {
+            let tls = ex.snap.endpoint_trust.of(endpoint).map_or(&self.upstream_tls_h1, |t| &t.h1);
+            let mut sender = match endpoint.connect_upgradable(tls).await {
                 Ok(s) => s,
                 Err(e) => {
                     endpoint.suspend();

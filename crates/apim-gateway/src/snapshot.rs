@@ -264,6 +264,8 @@ pub struct Snapshot {
     /// The control plane's keys API keys are verified with, and revoked API keys' `jti`s.
     pub api_key_keys: Vec<apim_jose::jwt::VerifyKey>,
     pub revoked_api_keys: HashSet<String>,
+    /// TLS for backends with endpoint certificates of their own; empty for most gateways.
+    pub endpoint_trust: crate::upstream::EndpointTrust,
 }
 
 /// The key of [`Snapshot::external_keys`].

@@ -174,6 +174,17 @@ impl Registry {
         Ok(e)
     }
 
+    /// Drops the kept connections of every HTTPS endpoint on `host` (lower case) and `port`: what verifies their
+    /// backend changed, so connections verified before must not be used again.
+    pub fn reset_trust(&self, host: &str, port: u16) {
+        let map = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        for e in map.values().filter_map(Weak::upgrade) {
+            if e.scheme == http::uri::Scheme::HTTPS && e.port == port && e.host.eq_ignore_ascii_case(host) {
+                e.pool.reset();
+            }
+        }
+    }
+
     /// How many endpoints are alive (held by a snapshot or a request).
     pub fn live(&self) -> usize {
         self.endpoints.lock().unwrap_or_else(|p| p.into_inner()).values().filter(|w| w.strong_count() > 0).count()
@@ -233,6 +244,188 @@ impl EndpointGroup {
     }
 }
 
+/// TLS for backends that have endpoint certificates (the Publisher's `/endpoint-certificates`): per host and
+/// port, connectors trusting the truststore and those certificates. Built once per snapshot; empty (every
+/// backend verified by the gateway's one shared connector) unless some certificate is uploaded.
+#[derive(Default)]
+pub struct EndpointTrust {
+    /// Lower-case host → (port, its connectors).
+    by_host: HashMap<String, Vec<(u16, Arc<TrustedTls>)>>,
+}
+
+/// The connectors for one host and port, and the certificates they add to the truststore.
+pub struct TrustedTls {
+    /// Offers `h2` and `http/1.1`; `h1` only `http/1.1` (WebSocket handshakes).
+    pub both: tokio_rustls::TlsConnector,
+    pub h1: tokio_rustls::TlsConnector,
+    certificates: Vec<rustls_pki_types::CertificateDer<'static>>,
+}
+
+impl EndpointTrust {
+    /// Connectors for every https endpoint `certificates` name, trusting `roots` (the truststore) and the
+    /// certificates uploaded for that host and port. A certificate that is not PEM, or no usable trust anchor,
+    /// is logged and left out. Connectors of `previous` whose certificates are unchanged are kept.
+    pub fn build(
+        certificates: &[apim_wire::RuntimeEndpointCertificate],
+        roots: &[rustls_pki_types::CertificateDer<'static>],
+        previous: &EndpointTrust,
+    ) -> EndpointTrust {
+        use rustls_pki_types::pem::PemObject;
+        let mut grouped: HashMap<(String, u16), Vec<rustls_pki_types::CertificateDer<'static>>> = HashMap::new();
+        for c in certificates {
+            let Ok(uri) = c.endpoint.trim().parse::<Uri>() else {
+                tracing::warn!(alias = %c.alias, endpoint = %c.endpoint, "endpoint certificate for an endpoint that is not a URL: left out");
+                continue;
+            };
+            // Only TLS backends use it; an http endpoint's certificate has nothing to verify.
+            if uri.scheme() != Some(&http::uri::Scheme::HTTPS) {
+                continue;
+            }
+            let Some(host) = uri.host().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase()) else { continue };
+            let ders: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(c.certificate.as_bytes()).filter_map(Result::ok).collect();
+            if ders.is_empty() {
+                tracing::warn!(alias = %c.alias, "endpoint certificate is not PEM: left out");
+                continue;
+            }
+            grouped.entry((host, uri.port_u16().unwrap_or(443))).or_default().extend(ders);
+        }
+        let mut by_host: HashMap<String, Vec<(u16, Arc<TrustedTls>)>> = HashMap::new();
+        for ((host, port), certificates) in grouped {
+            if let Some(kept) = previous.find(&host, port).filter(|t| t.certificates == certificates) {
+                by_host.entry(host).or_default().push((port, kept.clone()));
+                continue;
+            }
+            let mut store = rustls::RootCertStore::empty();
+            store.add_parsable_certificates(roots.iter().cloned());
+            let (_, ignored) = store.add_parsable_certificates(certificates.iter().cloned());
+            if ignored > 0 {
+                tracing::debug!(host = %host, port, ignored, "endpoint certificates that are no trust anchor: matched as the server's own only");
+            }
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let webpki = match rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone()).build() {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(host = %host, port, "endpoint certificates left out: {e}");
+                    continue;
+                }
+            };
+            // The validity of each certificate, read once: a pinned one is refused once it has expired.
+            let pinned = certificates
+                .iter()
+                .filter_map(|c| {
+                    let info = apim_jose::x509::certificate_der(c.as_ref()).ok()?;
+                    Some((c.clone(), info.not_before, info.not_after))
+                })
+                .collect();
+            let verifier = Arc::new(PinnedOrWebPki { pinned, webpki });
+            let Ok(builder) = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions() else { continue };
+            let config = builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
+            let mut both = config.clone();
+            both.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            let mut h1 = config;
+            h1.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let tls = TrustedTls {
+                both: tokio_rustls::TlsConnector::from(Arc::new(both)),
+                h1: tokio_rustls::TlsConnector::from(Arc::new(h1)),
+                certificates,
+            };
+            by_host.entry(host).or_default().push((port, Arc::new(tls)));
+        }
+        EndpointTrust { by_host }
+    }
+
+    fn find(&self, host: &str, port: u16) -> Option<&Arc<TrustedTls>> {
+        self.by_host.get(host)?.iter().find(|(p, _)| *p == port).map(|(_, t)| t)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_host.is_empty()
+    }
+
+    /// The connectors of an https endpoint that has certificates of its own.
+    pub fn of(&self, e: &Endpoint) -> Option<&TrustedTls> {
+        if e.scheme != http::uri::Scheme::HTTPS {
+            return None;
+        }
+        let list = match self.by_host.get(e.host.as_str()) {
+            Some(l) => l,
+            None if e.host.bytes().any(|b| b.is_ascii_uppercase()) => self.by_host.get(&e.host.to_ascii_lowercase())?,
+            None => return None,
+        };
+        list.iter().find(|(p, _)| *p == e.port).map(|(_, t)| &**t)
+    }
+
+    /// `(host, port)` whose certificates differ between `self` and `other` (added, removed or replaced).
+    pub fn changed_from(&self, other: &EndpointTrust) -> Vec<(String, u16)> {
+        let certs = |t: &EndpointTrust, host: &str, port: u16| t.find(host, port).map(|t| t.certificates.clone());
+        let mut out = Vec::new();
+        for t in [self, other] {
+            for (host, list) in &t.by_host {
+                for (port, _) in list {
+                    if certs(self, host, *port) != certs(other, host, *port) && !out.contains(&(host.clone(), *port)) {
+                        out.push((host.clone(), *port));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Verifies a backend with endpoint certificates: a chain to the truststore or to one of them (webpki, with the
+/// server's name), or else the very certificate uploaded for this host and port while it is valid. The second
+/// way takes what webpki refuses but WSO2 (Java's truststore) accepts: a self-signed certificate marked as a CA,
+/// as `openssl req -x509` makes them, presented as the server's own.
+#[derive(Debug)]
+struct PinnedOrWebPki {
+    /// Each uploaded certificate with its validity (Unix seconds).
+    pinned: Vec<(rustls_pki_types::CertificateDer<'static>, i64, i64)>,
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls_pki_types::CertificateDer<'_>,
+        intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        server_name: &rustls_pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+                let pinned =
+                    self.pinned.iter().any(|(c, from, until)| c.as_ref() == end_entity.as_ref() && *from <= secs && secs <= *until);
+                if pinned { Ok(rustls::client::danger::ServerCertVerified::assertion()) } else { Err(e) }
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,5 +471,41 @@ mod tests {
         let live = registry.live();
         drop((g, fo));
         assert_eq!(registry.live(), live - 2, "the failover group's two endpoints are gone with it");
+    }
+
+    /// A self-signed certificate for `backend.test` (openssl, valid until 2126).
+    const BACKEND_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBnjCCAUSgAwIBAgIUYGI0PplXFR9u6fKgtiJxfAczkEIwCgYIKoZIzj0EAwIw\nFzEVMBMGA1UEAwwMYmFja2VuZC50ZXN0MCAXDTI2MTIwNTExMTYwM1oYDzIxMjYx\nMTExMTExNjAzWjAXMRUwEwYDVQQDDAxiYWNrZW5kLnRlc3QwWTATBgcqhkjOPQIB\nBggqhkjOPQMBBwNCAAQ/pvG5+OkbIGEe163roDZSGNsSneTBRSEQUm3xFKDX7JMb\nJmEBTZ5uhQfnEbStiSypXb75Th4JpdkmA0mg9EBOo2wwajAdBgNVHQ4EFgQUj5rt\nRStE3cEYvg9qPhqggQus2scwHwYDVR0jBBgwFoAUj5rtRStE3cEYvg9qPhqggQus\n2scwDwYDVR0TAQH/BAUwAwEB/zAXBgNVHREEEDAOggxiYWNrZW5kLnRlc3QwCgYI\nKoZIzj0EAwIDSAAwRQIhAI+BMGhKWsujPYdaXW/vzW6OPbuki19GGe+V8wxWqO9e\nAiBmEtZgHvFt5MlCNWtAiLby77Vi5rgQG2jbAg0PmELemg==\n-----END CERTIFICATE-----";
+
+    #[test]
+    fn endpoint_certificates_give_their_host_and_port_connectors_of_their_own() {
+        let one = |endpoint: &str, pem: &str| apim_wire::RuntimeEndpointCertificate {
+            alias: "a".into(),
+            endpoint: endpoint.into(),
+            certificate: pem.into(),
+        };
+        let empty = EndpointTrust::default();
+        let trust = EndpointTrust::build(
+            &[
+                one("https://Backend.test:8443/v1", BACKEND_PEM),
+                one("https://other.test", "not pem"),
+                one("http://plain.test", BACKEND_PEM),
+            ],
+            &[],
+            &empty,
+        );
+        let registry = Registry::default();
+        let at = |url: &str| registry.endpoint(url, DEFAULT_TIMEOUT).expect("endpoint");
+        assert!(trust.of(&at("https://backend.test:8443/x")).is_some());
+        assert!(trust.of(&at("https://BACKEND.test:8443")).is_some(), "hosts without regard to case");
+        assert!(trust.of(&at("https://backend.test:9443")).is_none(), "another port");
+        assert!(trust.of(&at("http://backend.test:8443")).is_none(), "plain http");
+        assert!(trust.of(&at("https://other.test")).is_none(), "not PEM: left out");
+        assert!(trust.of(&at("https://plain.test")).is_none());
+        assert_eq!(trust.changed_from(&empty), [("backend.test".to_string(), 8443)]);
+        // Unchanged: the same connectors, nothing to reset; removed: its host and port changed.
+        let again = EndpointTrust::build(&[one("https://backend.test:8443", BACKEND_PEM)], &[], &trust);
+        assert!(Arc::ptr_eq(again.find("backend.test", 8443).expect("kept"), trust.find("backend.test", 8443).expect("first")));
+        assert!(again.changed_from(&trust).is_empty());
+        assert_eq!(empty.changed_from(&again), [("backend.test".to_string(), 8443)]);
     }
 }

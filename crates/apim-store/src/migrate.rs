@@ -79,6 +79,7 @@ macro_rules! migration_set {
             (10_i64, "devops role", include_str!(concat!("../migrations/", $dir, "/0010_devops_role.sql"))),
             (11_i64, "operation policies", include_str!(concat!("../migrations/", $dir, "/0011_operation_policy.sql"))),
             (12_i64, "list indexes", include_str!(concat!("../migrations/", $dir, "/0012_list_indexes.sql"))),
+            (13_i64, "endpoint certificates", include_str!(concat!("../migrations/", $dir, "/0013_endpoint_certificate.sql"))),
         ]
     };
 }

@@ -829,7 +829,9 @@ pub fn classify(kind: EventKind, payload: &str, labels: &[String]) -> Change {
         | K::ApiKeyRevoke
         | K::ScopeCreate
         | K::ScopeUpdate
-        | K::ScopeDelete => return Change::Rest,
+        | K::ScopeDelete
+        | K::EndpointCertificateAdd
+        | K::EndpointCertificateRemove => return Change::Rest,
         K::EnvironmentCreate | K::EnvironmentUpdate | K::EnvironmentDelete => return Change::Full,
         K::ApiCreate | K::ApiUpdate | K::ApiDelete | K::ApiLifecycleChange | K::DeployApiInGateway | K::RemoveApiFromGateway => {}
     }

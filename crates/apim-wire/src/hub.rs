@@ -54,6 +54,10 @@ apim_domain::closed_vocabulary! {
         /// A revoked OAuth2 access token (ours; WSO2 carries these on its `tokenRevocation` topic rather than as
         /// a notification type), with `revokedToken` and `expiryTime`.
         TokenRevocation = "TOKEN_REVOCATION",
+        /// An endpoint certificate uploaded or replaced, with `alias` and `endpoint`.
+        EndpointCertificateAdd = "ENDPOINT_CERTIFICATE_ADD",
+        /// An endpoint certificate deleted, with `alias` and `endpoint`.
+        EndpointCertificateRemove = "ENDPOINT_CERTIFICATE_REMOVE",
     }
 }
 

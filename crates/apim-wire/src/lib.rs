@@ -87,6 +87,10 @@ pub struct RuntimeState {
     /// The key managers registered in the Admin API (the resident one is not among them: every gateway knows it).
     #[serde(default)]
     pub key_managers: Vec<RuntimeKeyManager>,
+    /// Certificates the Publisher uploaded for backend endpoints: trusted for TLS to their endpoint's host and
+    /// port, beside the truststore.
+    #[serde(default)]
+    pub endpoint_certificates: Vec<RuntimeEndpointCertificate>,
     /// Sequence numbers at or below `seq` missing from the log when the state was read: transactions that may
     /// still commit. A subscriber passes them on so their events still reach it (see `hub::Cursor`).
     #[serde(default)]
@@ -104,7 +108,7 @@ pub struct Partial {
     /// These APIs' deployments to the labels (none: not deployed there any more).
     pub api_ids: Vec<String>,
     /// Everything but the APIs: applications, keys, subscriptions, policies, block conditions, API keys, revoked
-    /// tokens.
+    /// tokens, key managers, endpoint certificates.
     pub rest: bool,
 }
 
@@ -131,9 +135,21 @@ impl RuntimeState {
             self.revoked_api_keys = part.revoked_api_keys;
             self.revoked_tokens = part.revoked_tokens;
             self.key_managers = part.key_managers;
+            self.endpoint_certificates = part.endpoint_certificates;
         }
         self.pending = part.pending;
     }
+}
+
+/// An endpoint certificate (`/endpoint-certificates` in the Publisher).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeEndpointCertificate {
+    pub alias: String,
+    /// The backend URL it was uploaded for: its host and port are what it is trusted for.
+    pub endpoint: String,
+    /// The certificate in PEM.
+    pub certificate: String,
 }
 
 /// A revoked access token as gateways key it, until it would have expired anyway (Unix seconds).

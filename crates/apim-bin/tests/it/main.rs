@@ -8,6 +8,7 @@ use apim_test_support::process::{Node, free_offset};
 use apim_test_support::{TempDir, fixtures_dir, http, unique};
 
 mod cluster;
+mod endpoint_certificates;
 mod gateway;
 mod hardening;
 mod keymanagers;

@@ -8,6 +8,7 @@ use apim_store::{ApiStore, Db, NewUser, UserStore};
 use apim_test_support::db::{Backend, TestDb};
 use apim_test_support::{TempDir, http};
 
+mod certificates;
 mod hub;
 mod import_export;
 mod imports_and_admin;

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use apim_wire::hub::{self, EventHeader, EventKind};
 use apim_wire::{
     ApiStatus, BlockConditionType, Definition, DeployedApi, KeyType, PolicyLevel, RevokedTokenEntry, RuntimeApplication,
-    RuntimeBlockCondition, RuntimeKeyManager, RuntimeKeyMapping, RuntimePolicy, RuntimeState, RuntimeSubscription, SubscriptionStatus,
+    RuntimeBlockCondition, RuntimeEndpointCertificate, RuntimeKeyManager, RuntimeKeyMapping, RuntimePolicy, RuntimeState,
+    RuntimeSubscription, SubscriptionStatus,
 };
 use prost::Message;
 use serde_json::json;
@@ -126,6 +127,11 @@ fn sample_state() -> RuntimeState {
             audiences: vec!["payments".into()],
             consumer_key_claim: Some("azp".into()),
             scopes_claim: None,
+        }],
+        endpoint_certificates: vec![RuntimeEndpointCertificate {
+            alias: "backend".into(),
+            endpoint: "https://backend.example.com:8443/v1".into(),
+            certificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
         }],
         pending: vec![40],
         partial: None,
