@@ -96,9 +96,9 @@ async fn remote_key_manager_over_http() {
     assert!(matches!(km.delete_client(&keys.client_id).await, Err(KeyError::NotFound(_))));
     assert!(matches!(km.register(ClientRequest { grant_types: vec!["bogus".into()], ..req("JWT") }).await, Err(KeyError::Invalid(_))));
 
-    // Wrong credentials are the caller's problem, not an outage.
+    // Wrong credentials are the control plane's configuration, not the caller's request: unavailable, saying so.
     let wrong = RemoteKeyManager::new(&base, "admin", "nope", None, HostsFile::default(), tls()).expect("client");
-    assert!(matches!(wrong.register(req("JWT")).await, Err(KeyError::Invalid(_))));
+    assert!(matches!(wrong.register(req("JWT")).await, Err(KeyError::Unavailable(m)) if m.contains("credentials")));
 
     // Host names resolve through the node's hosts file first.
     let port = base.rsplit(':').next().expect("port");
