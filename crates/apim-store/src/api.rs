@@ -111,68 +111,89 @@ macro_rules! api_from_row {
     }};
 }
 
-fn conflict_name(e: sqlx::Error, api: &ApiRecord) -> StoreError {
+pub(crate) fn conflict_name(e: sqlx::Error, api: &ApiRecord) -> StoreError {
     map_unique(e, || format!("an API with name `{}` or context `{}` and version `{}`", api.name, api.context, api.version))
 }
 
+/// How a new API is added, in the caller's transaction (`insert_new_api!`): `create_api` and an import alike.
+pub(crate) struct NewApiSql {
+    pub insert: &'static str,
+    pub lock: Option<&'static str>,
+    pub check: &'static str,
+}
+
+pub(crate) fn new_api_sql(db: &Db) -> NewApiSql {
+    let insert = sql(
+        db,
+        "INSERT INTO am_api (id, name, version, context, provider, status, api_type, document, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO am_api (id, name, version, context, provider, status, api_type, document, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    );
+    // A context belongs to one API name (any version of it), and names are unique without regard to case. The
+    // check and the insert are one step for creations racing each other: SQLite's write transaction is
+    // exclusive, PostgreSQL waits on a transaction-scoped advisory lock, MariaDB on the row lock of the
+    // migration that made am_api (a row that always exists; a record lock is held to commit at any isolation
+    // level, where locking what the check reads would not be under READ COMMITTED). MariaDB's default
+    // collation ignores case, hence BINARY for "another name".
+    let (lock, check) = match db {
+        Db::Sqlite(_) => (None, "SELECT name, context FROM am_api WHERE (LOWER(name) = ? OR LOWER(context) = ?) AND name <> ? LIMIT 1"),
+        Db::Postgres(_) => (
+            Some("SELECT pg_advisory_xact_lock(7217017)"),
+            "SELECT name, context FROM am_api WHERE (LOWER(name) = $1 OR LOWER(context) = $2) AND name <> $3 LIMIT 1",
+        ),
+        Db::MySql(_) => (
+            Some("SELECT version FROM apim_schema_migrations WHERE version = 3 FOR UPDATE"),
+            "SELECT name, context FROM am_api WHERE (LOWER(name) = ? OR LOWER(context) = ?) AND BINARY name <> BINARY ?",
+        ),
+    };
+    NewApiSql { insert, lock, check }
+}
+
+/// Inserts API `$api` in transaction `$tx` with the statements of [`new_api_sql`]: the lock, then a 409 naming the
+/// API whose name or context the new one would take, then the row.
+macro_rules! insert_new_api {
+    ($tx:ident, $sql:expr, $api:expr) => {{
+        if let Some(lock) = $sql.lock {
+            sqlx::query(lock).execute(&mut *$tx).await?;
+        }
+        let clash = sqlx::query($sql.check)
+            .bind($api.name.to_lowercase())
+            .bind($api.context.to_lowercase())
+            .bind(&$api.name)
+            .fetch_all(&mut *$tx)
+            .await?;
+        if let Some(r) = clash.first() {
+            let (name, context): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+            let what = if name.eq_ignore_ascii_case(&$api.name) {
+                format!("an API named `{name}`")
+            } else {
+                format!("context `{context}` (API `{name}`)")
+            };
+            return Err(StoreError::Conflict { what });
+        }
+        sqlx::query($sql.insert)
+            .bind(&$api.id)
+            .bind(&$api.name)
+            .bind(&$api.version)
+            .bind(&$api.context)
+            .bind(&$api.provider)
+            .bind($api.status.as_str())
+            .bind(&$api.api_type)
+            .bind(&$api.document)
+            .bind($api.created_at)
+            .bind($api.updated_at)
+            .execute(&mut *$tx)
+            .await
+            .map_err(|e| $crate::api::conflict_name(e, $api))?;
+    }};
+}
+pub(crate) use insert_new_api;
+
 impl ApiStore for Db {
     async fn create_api(&self, api: &ApiRecord, events: &[EventDraft]) -> Result<(), StoreError> {
-        let q = sql(
-            self,
-            "INSERT INTO am_api (id, name, version, context, provider, status, api_type, document, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            "INSERT INTO am_api (id, name, version, context, provider, status, api_type, document, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        );
-        // A context belongs to one API name (any version of it), and names are unique without regard to case. The
-        // check and the insert are one step for creations racing each other: SQLite's write transaction is
-        // exclusive, PostgreSQL waits on a transaction-scoped advisory lock, MariaDB on the row lock of the
-        // migration that made am_api (a row that always exists; a record lock is held to commit at any isolation
-        // level, where locking what the check reads would not be under READ COMMITTED). MariaDB's default
-        // collation ignores case, hence BINARY for "another name".
-        let (lock, check) = match self {
-            Db::Sqlite(_) => (None, "SELECT name, context FROM am_api WHERE (LOWER(name) = ? OR LOWER(context) = ?) AND name <> ? LIMIT 1"),
-            Db::Postgres(_) => (
-                Some("SELECT pg_advisory_xact_lock(7217017)"),
-                "SELECT name, context FROM am_api WHERE (LOWER(name) = $1 OR LOWER(context) = $2) AND name <> $3 LIMIT 1",
-            ),
-            Db::MySql(_) => (
-                Some("SELECT version FROM apim_schema_migrations WHERE version = 3 FOR UPDATE"),
-                "SELECT name, context FROM am_api WHERE (LOWER(name) = ? OR LOWER(context) = ?) AND BINARY name <> BINARY ?",
-            ),
-        };
+        let new = new_api_sql(self);
         per_backend!(self, |p| {
             let mut tx = p.begin_write().await?;
-            if let Some(lock) = lock {
-                sqlx::query(lock).execute(&mut *tx).await?;
-            }
-            let clash = sqlx::query(check)
-                .bind(api.name.to_lowercase())
-                .bind(api.context.to_lowercase())
-                .bind(&api.name)
-                .fetch_all(&mut *tx)
-                .await?;
-            if let Some(r) = clash.first() {
-                let (name, context): (String, String) = (r.try_get(0)?, r.try_get(1)?);
-                let what = if name.eq_ignore_ascii_case(&api.name) {
-                    format!("an API named `{name}`")
-                } else {
-                    format!("context `{context}` (API `{name}`)")
-                };
-                return Err(StoreError::Conflict { what });
-            }
-            sqlx::query(q)
-                .bind(&api.id)
-                .bind(&api.name)
-                .bind(&api.version)
-                .bind(&api.context)
-                .bind(&api.provider)
-                .bind(api.status.as_str())
-                .bind(&api.api_type)
-                .bind(&api.document)
-                .bind(api.created_at)
-                .bind(api.updated_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| conflict_name(e, api))?;
+            insert_new_api!(tx, new, api);
             write_labels!(tx, self, &api.id);
             write_events!(tx, self, events);
             tx.commit().await?;

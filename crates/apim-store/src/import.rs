@@ -45,36 +45,15 @@ pub trait ImportStore: Send + Sync {
     fn docs_with_content(&self, api_id: &str) -> impl Future<Output = Result<Vec<(DocRecord, Option<DocContent>)>, StoreError>> + Send;
 }
 
-fn conflict_name(e: sqlx::Error, api: &ApiRecord) -> StoreError {
-    map_unique(e, || format!("an API with name `{}` or context `{}` and version `{}`", api.name, api.context, api.version))
-}
-
 impl ImportStore for Db {
     async fn import_api(&self, im: &ApiImport) -> Result<Option<Revision>, StoreError> {
         let api = &im.api;
-        let insert = sql(
-            self,
-            "INSERT INTO am_api (id, name, version, context, provider, status, api_type, document, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            "INSERT INTO am_api (id, name, version, context, provider, status, api_type, document, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        );
+        let new = crate::api::new_api_sql(self);
         let update = sql(
             self,
             "UPDATE am_api SET provider = ?, status = ?, api_type = ?, document = ?, updated_at = ? WHERE id = ?",
             "UPDATE am_api SET provider = $1, status = $2, api_type = $3, document = $4, updated_at = $5 WHERE id = $6",
         );
-        // The same lock and check as `create_api`: a context belongs to one API name, names are unique without
-        // regard to case, and creations racing each other cannot both pass.
-        let (lock, check) = match self {
-            Db::Sqlite(_) => (None, "SELECT name, context FROM am_api WHERE (LOWER(name) = ? OR LOWER(context) = ?) AND name <> ? LIMIT 1"),
-            Db::Postgres(_) => (
-                Some("SELECT pg_advisory_xact_lock(7217017)"),
-                "SELECT name, context FROM am_api WHERE (LOWER(name) = $1 OR LOWER(context) = $2) AND name <> $3 LIMIT 1",
-            ),
-            Db::MySql(_) => (
-                Some("SELECT version FROM apim_schema_migrations WHERE version = 3 FOR UPDATE"),
-                "SELECT name, context FROM am_api WHERE (LOWER(name) = ? OR LOWER(context) = ?) AND BINARY name <> BINARY ?",
-            ),
-        };
         let del_docs = sql(self, "DELETE FROM am_api_doc WHERE api_id = ?", "DELETE FROM am_api_doc WHERE api_id = $1");
         let ins_doc = sql(
             self,
@@ -139,38 +118,7 @@ impl ImportStore for Db {
                 }
                 sqlx::query(del_docs).bind(&api.id).execute(&mut *tx).await?;
             } else {
-                if let Some(lock) = lock {
-                    sqlx::query(lock).execute(&mut *tx).await?;
-                }
-                let clash = sqlx::query(check)
-                    .bind(api.name.to_lowercase())
-                    .bind(api.context.to_lowercase())
-                    .bind(&api.name)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                if let Some(r) = clash.first() {
-                    let (name, context): (String, String) = (r.try_get(0)?, r.try_get(1)?);
-                    let what = if name.eq_ignore_ascii_case(&api.name) {
-                        format!("an API named `{name}`")
-                    } else {
-                        format!("context `{context}` (API `{name}`)")
-                    };
-                    return Err(StoreError::Conflict { what });
-                }
-                sqlx::query(insert)
-                    .bind(&api.id)
-                    .bind(&api.name)
-                    .bind(&api.version)
-                    .bind(&api.context)
-                    .bind(&api.provider)
-                    .bind(api.status.as_str())
-                    .bind(&api.api_type)
-                    .bind(&api.document)
-                    .bind(api.created_at)
-                    .bind(api.updated_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| conflict_name(e, api))?;
+                crate::api::insert_new_api!(tx, new, api);
             }
             write_labels!(tx, self, &api.id);
             for (doc, content) in &im.docs {
