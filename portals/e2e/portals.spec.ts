@@ -9,6 +9,8 @@ const base = () => {
   return b;
 };
 const pizzashack = fileURLToPath(new URL('../../examples/pizzashack.yaml', import.meta.url));
+/** The README's screenshots, taken where the scenario reaches each page, so they show the portals as they are. */
+const shot = (name: string) => fileURLToPath(new URL(`../../docs/screenshots/${name}`, import.meta.url));
 
 /** The key manager's sign-in page, as a person fills it in. */
 async function signIn(page: Page, username: string, password: string) {
@@ -44,6 +46,7 @@ test('a publisher creates PizzaShack from its OpenAPI file, deploys and publishe
   await page.getByRole('button', { name: 'Publish', exact: true }).click();
   await expect(page.getByLabel('Lifecycle state')).toHaveText('PUBLISHED');
   await noSeriousViolation(page, 'Publisher API overview');
+  await page.screenshot({ path: shot('publisher-api-overview.png') });
 
   // A deep link survives a reload (the session does not: tokens live in memory, so sign in again).
   await page.reload();
@@ -54,6 +57,7 @@ test('a publisher creates PizzaShack from its OpenAPI file, deploys and publishe
   await page.goto(`${base()}/publisher/apis?query=${encodeURIComponent('name:Pizza')}`);
   await signIn(page, 'admin', 'admin');
   await expect(page.getByRole('table', { name: 'APIs' })).toContainText('PizzaShackAPI');
+  await page.screenshot({ path: shot('publisher-api-list.png') });
 
   // Sign out revokes the session.
   await page.getByRole('button', { name: 'Sign out' }).click();
@@ -67,6 +71,7 @@ test('a publisher creates PizzaShack from its OpenAPI file, deploys and publishe
   await expect(anon.getByRole('heading', { name: 'PizzaShackAPI' })).toBeVisible();
   await expect(anon.getByRole('table', { name: 'Endpoints' })).toContainText('/pizzashack/1.0.0');
   await noSeriousViolation(anon, 'DevPortal API page');
+  await anon.screenshot({ path: shot('devportal-api.png') });
   // Signing in from an API's page comes back to it.
   await anon.getByRole('button', { name: 'Sign in' }).click();
   await signIn(anon, 'admin', 'admin');
@@ -108,6 +113,7 @@ test('the admin portal lists the rate-limiting policies of each level', async ({
   await page.getByRole('tab', { name: 'Subscription' }).click();
   await expect(page).toHaveURL(/\/admin\/throttling\/subscription$/);
   await expect(page.getByRole('table', { name: 'Subscription policies' })).toContainText('Unlimited');
+  await page.screenshot({ path: shot('admin-policies.png') });
   await page.getByRole('tab', { name: 'Application' }).click();
   await expect(page.getByRole('table', { name: 'Application policies' })).toContainText('10PerMin');
 });
