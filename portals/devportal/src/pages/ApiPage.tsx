@@ -3,8 +3,9 @@ import { useQuery } from '@tanstack/react-query';
 import { Link, useParams } from 'react-router';
 import { EmptyState, ErrorNotice, LoadingState, unwrap } from '@apim/shared';
 import { useDevportal } from '../client';
+import { SubscribeCard } from '../components/SubscribeCard';
 
-/** `/apis/:apiId`: what the API does and where to call it, per gateway environment. */
+/** `/apis/:apiId`: what the API does, where to call it (per gateway environment), and subscribing to it. */
 export function ApiPage() {
   const { apiId = '' } = useParams();
   const api = useDevportal();
@@ -60,6 +61,7 @@ export function ApiPage() {
           )}
         </Stack>
       </Card>
+      <SubscribeCard apiId={apiId} plans={(a.tiers ?? []).map((t) => t.tierName ?? '').filter(Boolean)} />
     </Stack>
   );
 }

@@ -1,0 +1,58 @@
+import { Anchor, Badge, Group, Stack, Tabs, Text, Title } from '@mantine/core';
+import { Link, useNavigate, useParams } from 'react-router';
+import { ErrorNotice, LoadingState } from '@apim/shared';
+import { KeysPanel } from '../components/KeysPanel';
+import { SubscriptionsPanel } from '../components/SubscriptionsPanel';
+import { useApplication } from '../queries';
+import { useConsumerSecrets } from '../secrets';
+
+const TABS = {
+  'production-keys': 'Production keys',
+  'sandbox-keys': 'Sandbox keys',
+  subscriptions: 'Subscriptions',
+} as const;
+type Tab = keyof typeof TABS;
+
+/** `/applications/:applicationId/:tab`: an application's keys (production, sandbox) and its subscriptions. */
+export function ApplicationPage() {
+  const { applicationId = '', tab: raw = 'production-keys' } = useParams();
+  const navigate = useNavigate();
+  const tab: Tab = raw in TABS ? (raw as Tab) : 'production-keys';
+  const app = useApplication(applicationId);
+  const [secrets, remember] = useConsumerSecrets();
+  if (app.isPending) return <LoadingState label="Loading the application" />;
+  if (app.isError) return <ErrorNotice error={app.error} title="Cannot load the application" />;
+  const a = app.data;
+  return (
+    <Stack>
+      <Anchor component={Link} to="/applications" size="sm">
+        ← Applications
+      </Anchor>
+      <Group gap="sm">
+        <Title order={2}>{a.name}</Title>
+        <Badge variant="light" aria-label="Rate-limiting plan">
+          {a.throttlingPolicy}
+        </Badge>
+      </Group>
+      {a.description && <Text>{a.description}</Text>}
+      <Tabs value={tab} onChange={(v) => v && navigate(`/applications/${applicationId}/${v}`)}>
+        <Tabs.List aria-label="Application">
+          {(Object.keys(TABS) as Tab[]).map((k) => (
+            <Tabs.Tab key={k} value={k}>
+              {TABS[k]}
+            </Tabs.Tab>
+          ))}
+        </Tabs.List>
+        <Tabs.Panel value="production-keys" pt="md">
+          {tab === 'production-keys' && <KeysPanel applicationId={applicationId} keyType="PRODUCTION" secrets={secrets} onSecret={remember} />}
+        </Tabs.Panel>
+        <Tabs.Panel value="sandbox-keys" pt="md">
+          {tab === 'sandbox-keys' && <KeysPanel applicationId={applicationId} keyType="SANDBOX" secrets={secrets} onSecret={remember} />}
+        </Tabs.Panel>
+        <Tabs.Panel value="subscriptions" pt="md">
+          {tab === 'subscriptions' && <SubscriptionsPanel applicationId={applicationId} />}
+        </Tabs.Panel>
+      </Tabs>
+    </Stack>
+  );
+}
