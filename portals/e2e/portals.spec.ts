@@ -1,5 +1,8 @@
 // A person's way through the portals, in Chromium, against the real binary (see server.ts).
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { noSeriousViolation } from './axe';
 
@@ -73,7 +76,7 @@ test('a publisher creates PizzaShack from its OpenAPI file, deploys and publishe
   await noSeriousViolation(anon, 'DevPortal API page');
   await anon.screenshot({ path: shot('devportal-api.png') });
   // Signing in from an API's page comes back to it.
-  await anon.getByRole('button', { name: 'Sign in' }).click();
+  await anon.getByRole('button', { name: 'Sign in', exact: true }).click();
   await signIn(anon, 'admin', 'admin');
   await expect(anon).toHaveURL(/\/devportal\/apis\/[0-9a-f-]{36}$/);
   await expect(anon.getByLabel('Signed in as')).toHaveText('admin');
@@ -128,4 +131,161 @@ test('the server answers with the portal, its security headers and hashed assets
   const asset = await request.get(`${base()}${script}`, { headers: { 'Accept-Encoding': 'gzip' } });
   expect(asset.headers()['cache-control']).toContain('immutable');
   expect(asset.headers()['content-type']).toContain('text/javascript');
+});
+
+/** A backend the gateway proxies to: `GET …/menu` answers a JSON menu; every request is counted. */
+async function menuBackend(): Promise<{ url: string; server: Server; calls: () => number }> {
+  let calls = 0;
+  const server = createServer((req, res) => {
+    calls += 1;
+    if (req.method === 'GET' && req.url?.endsWith('/menu')) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify([{ name: 'Margherita', price: '9.50' }]));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/pizzashack`, server, calls: () => calls };
+}
+
+/** The publisher's part, through the Publisher REST API as scripts do it: import, deploy to Default, publish. */
+async function publishedApi(request: APIRequestContext, name: string, context: string, endpoint: string): Promise<string> {
+  const P = `${base()}/api/am/publisher/v4`;
+  const headers = { Authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` };
+  const created = await request.post(`${P}/apis/import-openapi`, {
+    headers,
+    multipart: {
+      file: { name: 'pizzashack.yaml', mimeType: 'application/yaml', buffer: readFileSync(pizzashack) },
+      additionalProperties: JSON.stringify({
+        name,
+        context,
+        policies: ['Gold', 'Unlimited'],
+        endpointConfig: { endpoint_type: 'http', production_endpoints: { url: endpoint }, sandbox_endpoints: { url: endpoint } },
+      }),
+    },
+  });
+  expect(created.status(), await created.text()).toBe(201);
+  const apiId = ((await created.json()) as { id: string }).id;
+  const revision = await request.post(`${P}/apis/${apiId}/revisions`, { headers, data: { description: 'e2e' } });
+  expect(revision.status(), await revision.text()).toBe(201);
+  const revisionId = ((await revision.json()) as { id: string }).id;
+  const deployed = await request.post(`${P}/apis/${apiId}/deploy-revision?revisionId=${revisionId}`, { headers, data: [{ name: 'Default' }] });
+  expect(deployed.status(), await deployed.text()).toBeLessThan(300);
+  const published = await request.post(`${P}/apis/change-lifecycle?action=Publish&apiId=${apiId}`, { headers });
+  expect(published.status(), await published.text()).toBe(200);
+  return apiId;
+}
+
+/** Picks `option` in the Mantine select labelled `label`. */
+async function choose(page: Page, label: string, option: string) {
+  await page.getByRole('textbox', { name: label }).click();
+  await page.getByRole('option', { name: option }).click();
+}
+
+/** Nothing on the page is wider than a 390-px phone screen (once the shell's layout transition is over). */
+async function fitsPhone(page: Page, what: string) {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth), { message: `${what} at 390 px` }).toBeLessThanOrEqual(390);
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+test('an application developer creates an application, generates keys, subscribes from the API page, gets a token and calls the API through the gateway', async ({
+  page,
+  request,
+}) => {
+  const backend = await menuBackend();
+  try {
+    const apiId = await publishedApi(request, 'MenuAPI', '/menu-e2e', backend.url);
+
+    // Applications need a user: the list sends the visitor to sign in, then comes back.
+    await page.goto(`${base()}/devportal/applications`);
+    await signIn(page, 'admin', 'admin');
+    await expect(page.getByRole('heading', { name: 'Applications' })).toBeVisible();
+
+    await page.getByRole('link', { name: 'Create application' }).click();
+    await expect(page.getByRole('heading', { name: 'Create application' })).toBeVisible();
+    await page.getByLabel('Application name').fill('MenuApp');
+    await expect(page.getByRole('textbox', { name: 'Rate-limiting plan' })).toHaveValue(/^Unlimited/);
+    await page.getByLabel('Description').fill('Reads the menu');
+    await page.getByRole('button', { name: 'Create', exact: true }).click();
+
+    // Production keys at the resident key manager: client credentials, the secret shown once.
+    await expect(page).toHaveURL(/\/devportal\/applications\/[0-9a-f-]{36}\/production-keys$/);
+    await expect(page.getByRole('heading', { name: 'MenuApp' })).toBeVisible();
+    await expect(page.getByRole('tab', { name: 'Production keys' })).toHaveAttribute('aria-selected', 'true');
+    await noSeriousViolation(page, 'DevPortal application without keys');
+    await page.getByRole('button', { name: 'Generate keys' }).click();
+    const consumerKey = page.getByRole('textbox', { name: 'Consumer key' });
+    await expect(consumerKey).not.toHaveValue('');
+    await expect(page.getByRole('textbox', { name: 'Consumer secret' }).first()).not.toHaveValue('');
+    await noSeriousViolation(page, 'DevPortal application keys');
+    await fitsPhone(page, 'application keys');
+
+    // Subscribe from the API's page, with the Gold plan.
+    await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'APIs' }).click();
+    await page.getByRole('link', { name: 'MenuAPI' }).click();
+    await expect(page).toHaveURL(new RegExp(`/devportal/apis/${apiId}$`));
+    const gatewayUrl = (await page.getByRole('table', { name: 'Endpoints' }).locator('tbody tr').first().locator('td').nth(2).innerText()).trim();
+    expect(gatewayUrl).toMatch(/^http:\/\/.+\/menu-e2e\/1\.0\.0$/);
+    const subscribe = page.getByRole('form', { name: 'Subscribe' });
+    await choose(page, 'Application', 'MenuApp');
+    await choose(page, 'Business plan', 'Gold');
+    await subscribe.getByRole('button', { name: 'Subscribe' }).click();
+    await expect(page.getByRole('list', { name: 'Subscribed applications' })).toContainText('MenuApp — Gold');
+    await noSeriousViolation(page, 'DevPortal API page with Subscribe');
+
+    // To the application's subscriptions, then its keys: an access token from the secret this page still holds.
+    await page.getByRole('list', { name: 'Subscribed applications' }).getByRole('link', { name: 'MenuApp' }).click();
+    await expect(page).toHaveURL(/\/subscriptions$/);
+    const subs = page.getByRole('table', { name: 'Subscriptions' });
+    await expect(subs).toContainText('MenuAPI 1.0.0');
+    await expect(subs).toContainText('Gold');
+    await page.getByRole('tab', { name: 'Production keys' }).click();
+    const tokenForm = page.getByRole('form', { name: 'Generate access token' });
+    await expect(tokenForm.getByLabel('Consumer secret')).not.toHaveValue('');
+    await tokenForm.getByRole('textbox', { name: /Validity period/ }).fill('600');
+    await tokenForm.getByRole('button', { name: 'Generate access token' }).click();
+    const tokenField = page.getByRole('textbox', { name: 'Access token' });
+    await expect(tokenField).toHaveValue(/^eyJ/);
+    const token = await tokenField.inputValue();
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: shot('devportal-application-keys.png') });
+
+    // The API answers through the gateway with that token (the subscription reaches the gateway within moments).
+    const missing = await request.get(`${gatewayUrl}/menu`);
+    expect(missing.status()).toBe(401);
+    await expect
+      .poll(async () => (await request.get(`${gatewayUrl}/menu`, { headers: { Authorization: `Bearer ${token}` } })).status(), { timeout: 10_000 })
+      .toBe(200);
+    const menu = await request.get(`${gatewayUrl}/menu`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(await menu.json()).toEqual([{ name: 'Margherita', price: '9.50' }]);
+    expect(backend.calls()).toBeGreaterThanOrEqual(2);
+
+    // The application's subscriptions: change the plan.
+    await page.getByRole('tab', { name: 'Subscriptions' }).click();
+    await expect(page).toHaveURL(/\/subscriptions$/);
+    await expect(subs).toContainText('Gold');
+    await noSeriousViolation(page, 'DevPortal application subscriptions');
+    await subs.getByRole('button', { name: 'Change plan of MenuAPI 1.0.0' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Change business plan' });
+    await choose(page, 'New business plan', 'Unlimited');
+    await dialog.getByRole('button', { name: 'Change plan' }).click();
+    await expect(dialog).toBeHidden();
+    await expect(subs).toContainText('Unlimited');
+    await fitsPhone(page, 'application subscriptions');
+
+    // The list shows it with its subscription; deleting it asks first.
+    await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Applications' }).click();
+    const apps = page.getByRole('table', { name: 'Applications' });
+    await expect(apps).toContainText('MenuApp');
+    await noSeriousViolation(page, 'DevPortal applications');
+    await fitsPhone(page, 'applications');
+    await apps.getByRole('button', { name: 'Delete MenuApp' }).click();
+    await page.getByRole('dialog', { name: 'Delete application' }).getByRole('button', { name: 'Delete' }).click();
+    await expect(page.getByRole('dialog', { name: 'Delete application' })).toBeHidden();
+    await expect(page.getByRole('link', { name: 'MenuApp' })).toHaveCount(0);
+  } finally {
+    backend.server.close();
+  }
 });

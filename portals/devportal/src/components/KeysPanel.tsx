@@ -115,7 +115,7 @@ export function ConsumerCredentials({
     <Stack>
       <CopyField label="Consumer key" value={appKey.consumerKey ?? ''} />
       {secret ? (
-        <CopyField label="Consumer secret" value={secret} description="Copy it now: it is not shown again after you leave this page." />
+        <CopyField label="Consumer secret" value={secret} description="Copy it now: the key manager keeps only a hash of it, and this page forgets it on a reload or sign-out." />
       ) : (
         <Text size="sm" c="dimmed">
           The consumer secret is shown once, when it is made. Regenerate it if it is lost.
@@ -240,7 +240,7 @@ export function AccessTokenForm({ applicationId, appKey, secret }: { application
       <Stack>
         <PasswordInput
           label="Consumer secret"
-          description={secret ? 'The secret made on this page' : 'Paste the secret you kept when the keys were made'}
+          description={secret ? 'The secret shown above' : 'Paste the secret you kept when the keys were made'}
           value={typed}
           onChange={(e) => setConsumerSecret(e.currentTarget.value)}
           required

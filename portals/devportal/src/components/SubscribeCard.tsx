@@ -66,7 +66,7 @@ function SubscribeForm({ apiId, plans }: { apiId: string; plans: string[] }) {
       )}
       {all.length === 0 ? (
         <Text size="sm">
-          You have no application yet: <Anchor component={Link} to="/applications/create">create one</Anchor>, then subscribe it here.
+          You have no application yet: <Anchor component={Link} to="/applications/create" underline="always">create one</Anchor>, then subscribe it here.
         </Text>
       ) : free.length === 0 ? (
         <Text size="sm">Every one of your applications subscribes to this API.</Text>

@@ -131,7 +131,7 @@ export function SubscriptionsPanel({ applicationId }: { applicationId: string })
                     </Table.Td>
                     <Table.Td>{s.throttlingPolicy}</Table.Td>
                     <Table.Td>
-                      <Badge variant="light" color={s.status === 'UNBLOCKED' ? 'green' : 'red'}>
+                      <Badge variant={s.status === 'UNBLOCKED' ? 'light' : 'outline'}>
                         {s.status}
                       </Badge>
                     </Table.Td>
@@ -164,7 +164,7 @@ export function SubscriptionsPanel({ applicationId }: { applicationId: string })
       ) : (
         <EmptyState title="No subscriptions yet">
           <Text size="sm">
-            Open an API in the <Anchor component={Link} to="/apis">catalogue</Anchor> and subscribe this application to it.
+            Open an API in the <Anchor component={Link} to="/apis" underline="always">catalogue</Anchor> and subscribe this application to it.
           </Text>
         </EmptyState>
       )}
