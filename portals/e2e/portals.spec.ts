@@ -262,6 +262,17 @@ test('an application developer creates an application, generates keys, subscribe
     expect(await menu.json()).toEqual([{ name: 'Margherita', price: '9.50' }]);
     expect(backend.calls()).toBeGreaterThanOrEqual(2);
 
+    // A regenerated secret makes the next token (the key manager took the new one).
+    const shownSecret = page.getByRole('textbox', { name: 'Consumer secret' }).and(page.locator('[readonly]'));
+    const firstSecret = await shownSecret.inputValue();
+    await page.getByRole('button', { name: 'Regenerate secret' }).click();
+    await page.getByRole('dialog', { name: 'Regenerate consumer secret' }).getByRole('button', { name: 'Regenerate' }).click();
+    await expect(shownSecret).not.toHaveValue(firstSecret);
+    await tokenForm.getByRole('button', { name: 'Generate access token' }).click();
+    await expect(tokenField).not.toHaveValue(token);
+    const second = await request.get(`${gatewayUrl}/menu`, { headers: { Authorization: `Bearer ${await tokenField.inputValue()}` } });
+    expect(second.status()).toBe(200);
+
     // The application's subscriptions: change the plan.
     await page.getByRole('tab', { name: 'Subscriptions' }).click();
     await expect(page).toHaveURL(/\/subscriptions$/);
@@ -269,6 +280,8 @@ test('an application developer creates an application, generates keys, subscribe
     await noSeriousViolation(page, 'DevPortal application subscriptions');
     await subs.getByRole('button', { name: 'Change plan of MenuAPI 1.0.0' }).click();
     const dialog = page.getByRole('dialog', { name: 'Change business plan' });
+    await expect(dialog.getByRole('textbox', { name: 'New business plan' })).toBeEnabled();
+    await noSeriousViolation(page, 'DevPortal change plan dialog');
     await choose(page, 'New business plan', 'Unlimited');
     await dialog.getByRole('button', { name: 'Change plan' }).click();
     await expect(dialog).toBeHidden();

@@ -23,7 +23,7 @@ export function ConfirmDialog({
   error?: unknown;
 }) {
   return (
-    <Modal opened={opened} onClose={onClose} title={title} centered>
+    <Modal opened={opened} onClose={onClose} title={title} centered closeButtonProps={{ 'aria-label': 'Close' }}>
       <Stack>
         <Text component="div">{children}</Text>
         {error != null && <ErrorNotice error={error} title={`${confirmLabel} failed`} />}

@@ -49,7 +49,7 @@ export function ChangePlanDialog({ subscription, onClose }: { subscription: Subs
     if (plan) change.mutate();
   };
   return (
-    <Modal opened={subscription !== undefined} onClose={close} title="Change business plan" centered>
+    <Modal opened={subscription !== undefined} onClose={close} title="Change business plan" centered closeButtonProps={{ 'aria-label': 'Close' }}>
       <form onSubmit={submit} aria-label="Change business plan">
         <Stack>
           <Text size="sm">

@@ -87,6 +87,42 @@ describe('Production keys', () => {
   });
 });
 
+describe('Keys that exist', () => {
+  it('regenerates the secret after asking, and updates grant types and callback URL at the key manager', async () => {
+    const key = { keyMappingId: 'km2', keyManager: 'Resident Key Manager', consumerKey: 'CK2', keyType: 'SANDBOX', supportedGrantTypes: ['client_credentials'], callbackUrl: '' };
+    const seen = scriptedServer((method, path, body) => {
+      if (path === '/applications/app1') return [200, APP];
+      if (path === '/key-managers') return [200, { count: 1, list: [RESIDENT] }];
+      if (method === 'GET' && path === '/applications/app1/oauth-keys') return [200, { count: 1, list: [key] }];
+      if (method === 'POST' && path === '/applications/app1/oauth-keys/km2/regenerate-secret') return [200, { consumerKey: 'CK2', consumerSecret: 'NEW' }];
+      if (method === 'PUT' && path === '/applications/app1/oauth-keys/km2') {
+        Object.assign(key, body);
+        return [200, key];
+      }
+      return undefined;
+    });
+    page('sandbox-keys');
+    expect(await screen.findByDisplayValue('CK2')).toBeTruthy();
+    expect(screen.getByText(/shown once, when it is made/)).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Regenerate secret' }));
+    const dialog = await screen.findByRole('dialog', { name: 'Regenerate consumer secret' });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Regenerate' }));
+    expect(await screen.findByRole('textbox', { name: 'Consumer secret' })).toHaveProperty('value', 'NEW');
+    // The token form takes the new secret.
+    expect(within(screen.getByRole('form', { name: 'Generate access token' })).getByLabelText(/Consumer secret/)).toHaveProperty('value', 'NEW');
+
+    const settings = screen.getByRole('form', { name: 'Key settings' });
+    fireEvent.click(within(settings).getByLabelText('Authorization code'));
+    fireEvent.change(within(settings).getByLabelText('Callback URL'), { target: { value: 'https://app.example.com/cb' } });
+    fireEvent.click(within(settings).getByRole('button', { name: 'Update' }));
+    expect(await within(settings).findByText('Saved.')).toBeTruthy();
+    expect(seen.find((s) => s.method === 'PUT')?.body).toEqual({
+      supportedGrantTypes: ['client_credentials', 'authorization_code'],
+      callbackUrl: 'https://app.example.com/cb',
+    });
+  });
+});
+
 describe('Subscriptions', () => {
   it('lists the subscriptions and unsubscribes after asking', async () => {
     let subs = [{ subscriptionId: 's1', applicationId: 'app1', apiId: 'api1', throttlingPolicy: 'Gold', status: 'UNBLOCKED', apiInfo: { name: 'PizzaShackAPI', version: '1.0.0' } }];
@@ -109,5 +145,30 @@ describe('Subscriptions', () => {
     expect(await screen.findByText('No subscriptions yet')).toBeTruthy();
     expect(seen.filter((s) => s.method === 'DELETE').map((s) => s.path)).toEqual(['/subscriptions/s1']);
     expect(seen.find((s) => s.path === '/subscriptions')?.query.get('applicationId')).toBe('app1');
+  });
+
+  it("changes a subscription's plan to another the API offers", async () => {
+    const sub = { subscriptionId: 's1', applicationId: 'app1', apiId: 'api1', throttlingPolicy: 'Gold', status: 'UNBLOCKED', apiInfo: { name: 'PizzaShackAPI', version: '1.0.0' } };
+    const seen = scriptedServer((method, path, body) => {
+      if (path === '/applications/app1') return [200, APP];
+      if (method === 'GET' && path === '/subscriptions') return [200, { count: 1, list: [sub], pagination: { total: 1 } }];
+      if (method === 'GET' && path === '/apis/api1') return [200, { id: 'api1', name: 'PizzaShackAPI', tiers: [{ tierName: 'Gold' }, { tierName: 'Bronze' }] }];
+      if (method === 'PUT' && path === '/subscriptions/s1') {
+        Object.assign(sub, body);
+        return [200, sub];
+      }
+      return undefined;
+    });
+    page('subscriptions');
+    const table = await screen.findByRole('table', { name: 'Subscriptions' });
+    fireEvent.click(within(table).getByRole('button', { name: 'Change plan of PizzaShackAPI 1.0.0' }));
+    const dialog = await screen.findByRole('dialog', { name: 'Change business plan' });
+    const select = within(dialog).getByRole('textbox', { name: 'New business plan' });
+    await vi.waitFor(() => expect(select).toHaveProperty('disabled', false));
+    fireEvent.click(select);
+    fireEvent.click(await screen.findByRole('option', { name: 'Bronze', hidden: true }));
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Change plan' }));
+    await vi.waitFor(() => expect(within(table).getAllByRole('row')[1]?.textContent).toContain('Bronze'));
+    expect(seen.find((s) => s.method === 'PUT')?.body).toEqual({ applicationId: 'app1', apiId: 'api1', throttlingPolicy: 'Bronze' });
   });
 });
