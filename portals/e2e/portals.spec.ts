@@ -208,6 +208,7 @@ test('an application developer creates an application, generates keys, subscribe
     await page.getByLabel('Application name').fill('MenuApp');
     await expect(page.getByRole('textbox', { name: 'Rate-limiting plan' })).toHaveValue(/^Unlimited/);
     await page.getByLabel('Description').fill('Reads the menu');
+    await fitsPhone(page, 'create application');
     await page.getByRole('button', { name: 'Create', exact: true }).click();
 
     // Production keys at the resident key manager: client credentials, the secret shown once.
@@ -234,6 +235,7 @@ test('an application developer creates an application, generates keys, subscribe
     await subscribe.getByRole('button', { name: 'Subscribe' }).click();
     await expect(page.getByRole('list', { name: 'Subscribed applications' })).toContainText('MenuApp — Gold');
     await noSeriousViolation(page, 'DevPortal API page with Subscribe');
+    await fitsPhone(page, 'API page');
 
     // To the application's subscriptions, then its keys: an access token from the secret this page still holds.
     await page.getByRole('list', { name: 'Subscribed applications' }).getByRole('link', { name: 'MenuApp' }).click();
