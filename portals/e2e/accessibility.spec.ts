@@ -45,6 +45,9 @@ for (const colorScheme of ['light', 'dark'] as const) {
     await page.getByRole('tab', { name: 'Subscriptions' }).click();
     await expect(page.getByText('No subscriptions yet')).toBeVisible();
     await noSeriousViolation(page, 'DevPortal application: subscriptions');
+    await page.getByRole('link', { name: 'Edit', exact: true }).click();
+    await expect(page.getByLabel('Application name')).toHaveValue(`Axe-${colorScheme}`);
+    await noSeriousViolation(page, 'DevPortal edit application');
 
     await page.goto(`${base()}/publisher/apis`);
     await signIn(page);

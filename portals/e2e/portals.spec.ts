@@ -290,6 +290,15 @@ test('an application developer creates an application, generates keys, subscribe
     await expect(subs).toContainText('Unlimited');
     await fitsPhone(page, 'application subscriptions');
 
+    // Edit: another description, saved with the ETag the application was read with.
+    await page.getByRole('link', { name: 'Edit', exact: true }).click();
+    await expect(page.getByRole('heading', { name: 'Edit application' })).toBeVisible();
+    await expect(page.getByLabel('Application name')).toHaveValue('MenuApp');
+    await page.getByLabel('Description').fill('Reads the menu, then orders');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect(page).toHaveURL(/\/applications\/[0-9a-f-]{36}$/);
+    await expect(page.getByText('Reads the menu, then orders')).toBeVisible();
+
     // The list shows it with its subscription; deleting it asks first.
     await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Applications' }).click();
     const apps = page.getByRole('table', { name: 'Applications' });

@@ -5,6 +5,7 @@ import { ApiPage } from './pages/ApiPage';
 import { ApplicationsPage } from './pages/ApplicationsPage';
 import { CreateApplicationPage } from './pages/CreateApplicationPage';
 import { ApplicationPage } from './pages/ApplicationPage';
+import { EditApplicationPage } from './pages/EditApplicationPage';
 
 // The Developer Portal works anonymously: public APIs are listed before anyone signs in. Applications need a
 // user: their pages send an anonymous visitor to sign in, and come back.
@@ -23,6 +24,7 @@ mountPortal({ clientId: 'apim_devportal', basePath: '/devportal', settingsUrl: '
       <Route path="applications" element={<RequireSignIn><ApplicationsPage /></RequireSignIn>} />
       <Route path="applications/create" element={<RequireSignIn><CreateApplicationPage /></RequireSignIn>} />
       <Route path="applications/:applicationId" element={<RequireSignIn><ApplicationPage /></RequireSignIn>} />
+      <Route path="applications/:applicationId/edit" element={<RequireSignIn><EditApplicationPage /></RequireSignIn>} />
       <Route path="applications/:applicationId/:tab" element={<RequireSignIn><ApplicationPage /></RequireSignIn>} />
       <Route path="*" element={<Navigate to="/apis" replace />} />
     </Route>

@@ -13,11 +13,12 @@ export interface Seen {
   method: string;
   path: string;
   query: URLSearchParams;
+  headers: Headers;
   body: unknown;
 }
 
-/** An answer: `[status, body]`; undefined is a 404. */
-export type Answer = [number, unknown] | undefined;
+/** An answer: `[status, body, headers?]`; undefined is a 404. */
+export type Answer = [number, unknown, Record<string, string>?] | undefined;
 
 /** Stubs `fetch`: each DevPortal request (path after `/api/am/devportal/v3`) is recorded and answered by `answer`. */
 export function scriptedServer(answer: (method: string, path: string, body: unknown, query: URLSearchParams) => Answer) {
@@ -28,11 +29,11 @@ export function scriptedServer(answer: (method: string, path: string, body: unkn
     const path = url.pathname.replace('/api/am/devportal/v3', '');
     const text = req.method === 'GET' || req.method === 'DELETE' ? '' : await req.text();
     const body: unknown = text ? JSON.parse(text) : undefined;
-    seen.push({ method: req.method, path, query: url.searchParams, body });
-    const [status, out] = answer(req.method, path, body, url.searchParams) ?? [404, { code: 404, message: 'Not Found', description: `${req.method} ${path}` }];
+    seen.push({ method: req.method, path, query: url.searchParams, headers: req.headers, body });
+    const [status, out, headers] = answer(req.method, path, body, url.searchParams) ?? [404, { code: 404, message: 'Not Found', description: `${req.method} ${path}` }];
     return new Response(out === undefined ? null : JSON.stringify(out), {
       status,
-      headers: out === undefined ? { 'Content-Length': '0' } : { 'Content-Type': 'application/json' },
+      headers: { ...(out === undefined ? { 'Content-Length': '0' } : { 'Content-Type': 'application/json' }), ...headers },
     });
   });
   return seen;

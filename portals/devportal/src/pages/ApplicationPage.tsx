@@ -1,4 +1,4 @@
-import { Anchor, Badge, Group, Stack, Tabs, Text, Title } from '@mantine/core';
+import { Anchor, Badge, Button, Group, Stack, Tabs, Text, Title } from '@mantine/core';
 import { Link, useNavigate, useParams } from 'react-router';
 import { ErrorNotice, LoadingState } from '@apim/shared';
 import { KeysPanel } from '../components/KeysPanel';
@@ -28,11 +28,16 @@ export function ApplicationPage() {
       <Anchor component={Link} to="/applications" size="sm">
         ← Applications
       </Anchor>
-      <Group gap="sm">
-        <Title order={2}>{a.name}</Title>
-        <Badge variant="light" aria-label="Rate-limiting plan">
-          {a.throttlingPolicy}
-        </Badge>
+      <Group justify="space-between">
+        <Group gap="sm">
+          <Title order={2}>{a.name}</Title>
+          <Badge variant="light" aria-label="Rate-limiting plan">
+            {a.throttlingPolicy}
+          </Badge>
+        </Group>
+        <Button variant="default" component={Link} to={`/applications/${applicationId}/edit`}>
+          Edit
+        </Button>
       </Group>
       {a.description && <Text>{a.description}</Text>}
       <Tabs value={tab} onChange={(v) => v && navigate(`/applications/${applicationId}/${v}`)}>

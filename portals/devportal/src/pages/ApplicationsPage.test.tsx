@@ -3,7 +3,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Route, Routes } from 'react-router';
 import { renderSignedIn, scriptedServer } from '../testing';
 import { ApplicationsPage } from './ApplicationsPage';
-import { CreateApplicationPage, defaultPlan, planSummary } from './CreateApplicationPage';
+import { CreateApplicationPage } from './CreateApplicationPage';
+import { EditApplicationPage } from './EditApplicationPage';
+import { defaultPlan, planSummary } from '../components/ApplicationForm';
 
 afterEach(() => {
   cleanup();
@@ -83,5 +85,33 @@ describe('ApplicationsPage', () => {
     fireEvent.click(within(dialog).getByRole('button', { name: 'Delete' }));
     await vi.waitFor(() => expect(screen.queryByRole('link', { name: 'PizzaApp' })).toBeNull());
     expect(seen.filter((s) => s.method === 'DELETE').map((s) => s.path)).toEqual(['/applications/a1']);
+  });
+});
+
+describe('EditApplicationPage', () => {
+  it('saves with the ETag it read, keeps what the form does not show, and shows a 412 in place', async () => {
+    const app = { applicationId: 'a1', name: 'PizzaApp', throttlingPolicy: 'Unlimited', description: 'old', tokenType: 'JWT', status: 'APPROVED', attributes: { team: 'web' } };
+    const seen = scriptedServer((method, path) => {
+      if (method === 'GET' && path === '/throttling-policies/application') return [200, { count: 2, list: PLANS }];
+      if (method === 'GET' && path === '/applications/a1') return [200, app, { ETag: '"v1"' }];
+      if (method === 'PUT' && path === '/applications/a1')
+        return [412, { code: 412, message: 'Precondition Failed', description: 'application a1 changed since it was read' }];
+      return undefined;
+    });
+    renderSignedIn(
+      <Routes>
+        <Route path="/applications/:applicationId/edit" element={<EditApplicationPage />} />
+      </Routes>,
+      '/applications/a1/edit',
+    );
+    const name = await screen.findByLabelText(/Application name/);
+    expect(name).toHaveProperty('value', 'PizzaApp');
+    fireEvent.change(name, { target: { value: 'PizzaApp2' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Save' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('changed since it was read');
+    const put = seen.find((s) => s.method === 'PUT');
+    expect(put?.headers.get('If-Match')).toBe('"v1"');
+    expect(put?.body).toMatchObject({ name: 'PizzaApp2', throttlingPolicy: 'Unlimited', description: 'old', tokenType: 'JWT', attributes: { team: 'web' } });
+    expect(screen.getByLabelText(/Application name/)).toHaveProperty('value', 'PizzaApp2');
   });
 });
