@@ -299,6 +299,14 @@ test('an application developer creates an application, generates keys, subscribe
     await expect(page).toHaveURL(/\/applications\/[0-9a-f-]{36}$/);
     await expect(page.getByText('Reads the menu, then orders')).toBeVisible();
 
+    // Sandbox keys: made, then removed again (WSO2's clean-up: the client goes from the key manager).
+    await page.getByRole('tab', { name: 'Sandbox keys' }).click();
+    await page.getByRole('form', { name: 'Generate sandbox keys' }).getByRole('button', { name: 'Generate keys' }).click();
+    await expect(page.getByRole('textbox', { name: 'Consumer key' })).not.toHaveValue('');
+    await page.getByRole('button', { name: 'Remove keys' }).click();
+    await page.getByRole('dialog', { name: 'Remove sandbox keys' }).getByRole('button', { name: 'Remove' }).click();
+    await expect(page.getByRole('form', { name: 'Generate sandbox keys' })).toBeVisible();
+
     // The list shows it with its subscription; deleting it asks first.
     await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Applications' }).click();
     const apps = page.getByRole('table', { name: 'Applications' });

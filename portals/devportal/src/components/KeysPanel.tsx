@@ -131,6 +131,7 @@ export function ConsumerCredentials({
         >
           Regenerate secret
         </Button>
+        <RemoveKeysButton applicationId={applicationId} appKey={appKey} />
       </Group>
       <ConfirmDialog
         opened={asking}
@@ -144,6 +145,51 @@ export function ConsumerCredentials({
         The current secret stops working at once; tokens already issued stay valid until they expire.
       </ConfirmDialog>
     </Stack>
+  );
+}
+
+/** "Remove keys": the OAuth client goes from its key manager and the keys from the application (WSO2's clean-up). */
+export function RemoveKeysButton({ applicationId, appKey }: { applicationId: string; appKey: ApplicationKey }) {
+  const api = useDevportal();
+  const queries = useQueryClient();
+  const [asking, setAsking] = useState(false);
+  const kind = appKey.keyType === 'SANDBOX' ? 'sandbox' : 'production';
+  const remove = useMutation({
+    mutationFn: async () =>
+      unwrap(
+        await api.POST('/applications/{applicationId}/oauth-keys/{keyMappingId}/clean-up', {
+          params: { path: { applicationId, keyMappingId: appKey.keyMappingId ?? '' } },
+        }),
+      ),
+    onSuccess: () => {
+      setAsking(false);
+      void queries.invalidateQueries({ queryKey: keys.oauthKeys(applicationId) });
+    },
+  });
+  return (
+    <>
+      <Button
+        variant="subtle"
+        color="red"
+        onClick={() => {
+          remove.reset();
+          setAsking(true);
+        }}
+      >
+        Remove keys
+      </Button>
+      <ConfirmDialog
+        opened={asking}
+        title={`Remove ${kind} keys`}
+        confirmLabel="Remove"
+        onConfirm={() => remove.mutate()}
+        onClose={() => setAsking(false)}
+        pending={remove.isPending}
+        error={remove.error ?? undefined}
+      >
+        The consumer key {appKey.consumerKey} is deleted at the key manager: its tokens stop working. New keys can be generated afterwards.
+      </ConfirmDialog>
+    </>
   );
 }
 

@@ -123,6 +123,29 @@ describe('Keys that exist', () => {
   });
 });
 
+describe('Remove keys', () => {
+  it('cleans the keys up after asking, and offers to generate new ones', async () => {
+    let list = [{ keyMappingId: 'km3', keyManager: 'Resident Key Manager', consumerKey: 'CK3', keyType: 'PRODUCTION', supportedGrantTypes: ['client_credentials'] }];
+    const seen = scriptedServer((method, path) => {
+      if (path === '/applications/app1') return [200, APP];
+      if (path === '/key-managers') return [200, { count: 1, list: [RESIDENT] }];
+      if (method === 'GET' && path === '/applications/app1/oauth-keys') return [200, { count: list.length, list }];
+      if (method === 'POST' && path === '/applications/app1/oauth-keys/km3/clean-up') {
+        list = [];
+        return [200, undefined];
+      }
+      return undefined;
+    });
+    page('production-keys');
+    fireEvent.click(await screen.findByRole('button', { name: 'Remove keys' }));
+    const dialog = await screen.findByRole('dialog', { name: 'Remove production keys' });
+    expect(dialog.textContent).toContain('CK3');
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Remove' }));
+    expect(await screen.findByRole('form', { name: 'Generate production keys' })).toBeTruthy();
+    expect(seen.filter((s) => s.method === 'POST').map((s) => s.path)).toEqual(['/applications/app1/oauth-keys/km3/clean-up']);
+  });
+});
+
 describe('Subscriptions', () => {
   it('lists the subscriptions and unsubscribes after asking', async () => {
     let subs = [{ subscriptionId: 's1', applicationId: 'app1', apiId: 'api1', throttlingPolicy: 'Gold', status: 'UNBLOCKED', apiInfo: { name: 'PizzaShackAPI', version: '1.0.0' } }];
