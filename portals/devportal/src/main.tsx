@@ -1,11 +1,23 @@
+import { lazy, Suspense, type ReactNode } from 'react';
 import { Navigate, Route, Routes } from 'react-router';
-import { mountPortal, PortalShell, RequireSignIn, SignInCallbackPage } from '@apim/shared';
+import { LoadingState, mountPortal, PortalShell, RequireSignIn, SignInCallbackPage } from '@apim/shared';
 import { CataloguePage } from './pages/CataloguePage';
 import { ApiPage } from './pages/ApiPage';
-import { ApplicationsPage } from './pages/ApplicationsPage';
-import { CreateApplicationPage } from './pages/CreateApplicationPage';
-import { ApplicationPage } from './pages/ApplicationPage';
-import { EditApplicationPage } from './pages/EditApplicationPage';
+
+// The application pages load on first use: an anonymous visitor's first load is the catalogue alone.
+const ApplicationsPage = lazy(() => import('./pages/ApplicationsPage').then((m) => ({ default: m.ApplicationsPage })));
+const CreateApplicationPage = lazy(() => import('./pages/CreateApplicationPage').then((m) => ({ default: m.CreateApplicationPage })));
+const EditApplicationPage = lazy(() => import('./pages/EditApplicationPage').then((m) => ({ default: m.EditApplicationPage })));
+const ApplicationPage = lazy(() => import('./pages/ApplicationPage').then((m) => ({ default: m.ApplicationPage })));
+
+/** A page for signed-in users, loaded when first shown. */
+function SignedIn({ children }: { children: ReactNode }) {
+  return (
+    <RequireSignIn>
+      <Suspense fallback={<LoadingState label="Loading the page" />}>{children}</Suspense>
+    </RequireSignIn>
+  );
+}
 
 // The Developer Portal works anonymously: public APIs are listed before anyone signs in. Applications need a
 // user: their pages send an anonymous visitor to sign in, and come back.
@@ -21,11 +33,11 @@ mountPortal({ clientId: 'apim_devportal', basePath: '/devportal', settingsUrl: '
       <Route index element={<Navigate to="/apis" replace />} />
       <Route path="apis" element={<CataloguePage />} />
       <Route path="apis/:apiId" element={<ApiPage />} />
-      <Route path="applications" element={<RequireSignIn><ApplicationsPage /></RequireSignIn>} />
-      <Route path="applications/create" element={<RequireSignIn><CreateApplicationPage /></RequireSignIn>} />
-      <Route path="applications/:applicationId" element={<RequireSignIn><ApplicationPage /></RequireSignIn>} />
-      <Route path="applications/:applicationId/edit" element={<RequireSignIn><EditApplicationPage /></RequireSignIn>} />
-      <Route path="applications/:applicationId/:tab" element={<RequireSignIn><ApplicationPage /></RequireSignIn>} />
+      <Route path="applications" element={<SignedIn><ApplicationsPage /></SignedIn>} />
+      <Route path="applications/create" element={<SignedIn><CreateApplicationPage /></SignedIn>} />
+      <Route path="applications/:applicationId" element={<SignedIn><ApplicationPage /></SignedIn>} />
+      <Route path="applications/:applicationId/edit" element={<SignedIn><EditApplicationPage /></SignedIn>} />
+      <Route path="applications/:applicationId/:tab" element={<SignedIn><ApplicationPage /></SignedIn>} />
       <Route path="*" element={<Navigate to="/apis" replace />} />
     </Route>
   </Routes>

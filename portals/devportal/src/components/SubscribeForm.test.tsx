@@ -1,7 +1,8 @@
 import { cleanup, fireEvent, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { renderSignedIn, scriptedServer } from '../testing';
-import { SubscribeCard, unsubscribedApps } from './SubscribeCard';
+import { SubscribeCard } from './SubscribeCard';
+import { unsubscribedApps } from './SubscribeForm';
 
 afterEach(() => {
   cleanup();
