@@ -11,8 +11,9 @@ export type KeyManager = DevportalComponents['schemas']['KeyManagerInfo'];
 export type Subscription = DevportalComponents['schemas']['Subscription'];
 export type KeyType = 'PRODUCTION' | 'SANDBOX';
 
-export const keys = {
-  applications: (page?: number) => (page === undefined ? ['applications'] : ['applications', page]),
+export const queryKeys = {
+  /** Every page of the user's applications (a prefix: invalidating it refreshes them all). */
+  applications: () => ['applications'],
   application: (id: string) => ['application', id],
   oauthKeys: (id: string) => ['application', id, 'oauth-keys'],
   subscriptionsOfApp: (id: string) => ['subscriptions', 'application', id],
@@ -23,7 +24,7 @@ export const keys = {
 export function useApplications(limit: number, offset: number) {
   const api = useDevportal();
   return useQuery({
-    queryKey: [...keys.applications(), limit, offset],
+    queryKey: [...queryKeys.applications(), limit, offset],
     queryFn: async () => unwrap(await api.GET('/applications', { params: { query: { limit, offset } } })),
     placeholderData: keepPreviousData,
   });
@@ -32,7 +33,7 @@ export function useApplications(limit: number, offset: number) {
 export function useApplication(applicationId: string) {
   const api = useDevportal();
   return useQuery({
-    queryKey: keys.application(applicationId),
+    queryKey: queryKeys.application(applicationId),
     queryFn: async () => unwrap(await api.GET('/applications/{applicationId}', { params: { path: { applicationId } } })),
   });
 }
@@ -60,7 +61,7 @@ export function useKeyManagers() {
 export function useOauthKeys(applicationId: string) {
   const api = useDevportal();
   return useQuery({
-    queryKey: keys.oauthKeys(applicationId),
+    queryKey: queryKeys.oauthKeys(applicationId),
     queryFn: async () => unwrap(await api.GET('/applications/{applicationId}/oauth-keys', { params: { path: { applicationId } } })).list ?? [],
   });
 }

@@ -3,7 +3,7 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { EmptyState, ErrorNotice, LoadingState, unwrap } from '@apim/shared';
 import { useDevportal } from '../client';
-import { grantLabel, keys, keysAt, useKeyManagers, useOauthKeys, type ApplicationKey, type KeyManager, type KeyType } from '../queries';
+import { grantLabel, queryKeys, keysAt, useKeyManagers, useOauthKeys, type ApplicationKey, type KeyManager, type KeyType } from '../queries';
 import { ConfirmDialog } from './ConfirmDialog';
 import { CopyField } from './CopyField';
 
@@ -49,7 +49,7 @@ export function GenerateKeysForm({
       ),
     onSuccess: (made) => {
       if (made.keyMappingId && made.consumerSecret) onSecret(made.keyMappingId, made.consumerSecret);
-      void queries.invalidateQueries({ queryKey: keys.oauthKeys(applicationId) });
+      void queries.invalidateQueries({ queryKey: queryKeys.oauthKeys(applicationId) });
     },
   });
   const needsCallback = grants.includes('authorization_code') || grants.includes('implicit');
@@ -163,7 +163,7 @@ export function RemoveKeysButton({ applicationId, appKey }: { applicationId: str
       ),
     onSuccess: () => {
       setAsking(false);
-      void queries.invalidateQueries({ queryKey: keys.oauthKeys(applicationId) });
+      void queries.invalidateQueries({ queryKey: queryKeys.oauthKeys(applicationId) });
     },
   });
   return (
@@ -208,7 +208,7 @@ export function KeySettingsForm({ applicationId, appKey, km }: { applicationId: 
           body: { supportedGrantTypes: grants, callbackUrl: callbackUrl.trim() },
         }),
       ),
-    onSuccess: () => void queries.invalidateQueries({ queryKey: keys.oauthKeys(applicationId) }),
+    onSuccess: () => void queries.invalidateQueries({ queryKey: queryKeys.oauthKeys(applicationId) }),
   });
   const submit = (e: FormEvent) => {
     e.preventDefault();

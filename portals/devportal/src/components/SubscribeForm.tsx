@@ -4,7 +4,7 @@ import { useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
 import { ErrorNotice, LoadingState, unwrap } from '@apim/shared';
 import { useDevportal } from '../client';
-import { keys, useApplications, type ApplicationInfo, type Subscription } from '../queries';
+import { queryKeys, useApplications, type ApplicationInfo, type Subscription } from '../queries';
 
 /** How many of the user's applications the form offers (WSO2's portal asks for as many). */
 const APPS_LIMIT = 100;
@@ -21,7 +21,7 @@ export function SubscribeForm({ apiId, plans }: { apiId: string; plans: string[]
   const queries = useQueryClient();
   const apps = useApplications(APPS_LIMIT, 0);
   const subs = useQuery({
-    queryKey: keys.subscriptionsOfApi(apiId),
+    queryKey: queryKeys.subscriptionsOfApi(apiId),
     queryFn: async () => unwrap(await api.GET('/subscriptions', { params: { query: { apiId, limit: APPS_LIMIT } } })).list ?? [],
   });
   const [applicationId, setApplicationId] = useState<string | null>(null);
@@ -32,7 +32,7 @@ export function SubscribeForm({ apiId, plans }: { apiId: string; plans: string[]
     onSuccess: () => {
       setApplicationId(null);
       void queries.invalidateQueries({ queryKey: ['subscriptions'] });
-      void queries.invalidateQueries({ queryKey: keys.applications() });
+      void queries.invalidateQueries({ queryKey: queryKeys.applications() });
     },
   });
   if (apps.isPending || subs.isPending) return <LoadingState label="Loading your applications" />;

@@ -4,7 +4,7 @@ import { useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
 import { EmptyState, ErrorNotice, LoadingState, PageControls, unwrap } from '@apim/shared';
 import { useDevportal } from '../client';
-import { keys, type Subscription } from '../queries';
+import { queryKeys, type Subscription } from '../queries';
 import { ConfirmDialog } from './ConfirmDialog';
 
 const PAGE_SIZE = 10;
@@ -85,7 +85,7 @@ export function SubscriptionsPanel({ applicationId }: { applicationId: string })
   const queries = useQueryClient();
   const [page, setPage] = useState(1);
   const subs = useQuery({
-    queryKey: [...keys.subscriptionsOfApp(applicationId), page],
+    queryKey: [...queryKeys.subscriptionsOfApp(applicationId), page],
     queryFn: async () =>
       unwrap(await api.GET('/subscriptions', { params: { query: { applicationId, limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE } } })),
     placeholderData: keepPreviousData,
@@ -98,7 +98,7 @@ export function SubscriptionsPanel({ applicationId }: { applicationId: string })
     onSuccess: () => {
       setLeaving(undefined);
       void queries.invalidateQueries({ queryKey: ['subscriptions'] });
-      void queries.invalidateQueries({ queryKey: keys.applications() });
+      void queries.invalidateQueries({ queryKey: queryKeys.applications() });
     },
   });
   if (subs.isPending) return <LoadingState label="Loading subscriptions" />;

@@ -5,7 +5,7 @@ import { Link, useSearchParams } from 'react-router';
 import { EmptyState, ErrorNotice, LoadingState, PageControls, unwrap } from '@apim/shared';
 import { useDevportal } from '../client';
 import { ConfirmDialog } from '../components/ConfirmDialog';
-import { keys, useApplications, type ApplicationInfo } from '../queries';
+import { queryKeys, useApplications, type ApplicationInfo } from '../queries';
 
 const PAGE_SIZE = 10;
 
@@ -22,7 +22,7 @@ export function ApplicationsPage() {
       unwrap(await api.DELETE('/applications/{applicationId}', { params: { path: { applicationId } } })),
     onSuccess: () => {
       setDoomed(undefined);
-      void queries.invalidateQueries({ queryKey: keys.applications() });
+      void queries.invalidateQueries({ queryKey: queryKeys.applications() });
       void queries.invalidateQueries({ queryKey: ['subscriptions'] });
     },
   });

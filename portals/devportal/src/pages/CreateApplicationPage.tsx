@@ -4,7 +4,7 @@ import { Link, useNavigate } from 'react-router';
 import { unwrap, type DevportalComponents } from '@apim/shared';
 import { useDevportal } from '../client';
 import { ApplicationForm, type ApplicationFields } from '../components/ApplicationForm';
-import { keys } from '../queries';
+import { queryKeys } from '../queries';
 
 /** `/applications/create`: name, rate-limiting plan and description of a new application. */
 export function CreateApplicationPage() {
@@ -15,7 +15,7 @@ export function CreateApplicationPage() {
     mutationFn: async (fields: ApplicationFields) =>
       unwrap(await api.POST('/applications', { body: { ...fields, tokenType: 'JWT' } as DevportalComponents['schemas']['Application'] })),
     onSuccess: (app) => {
-      void queries.invalidateQueries({ queryKey: keys.applications() });
+      void queries.invalidateQueries({ queryKey: queryKeys.applications() });
       // A 202 (an approval workflow) has no application yet: back to the list, where it appears once approved.
       navigate('applicationId' in app ? `/applications/${app.applicationId}/production-keys` : '/applications');
     },

@@ -4,7 +4,7 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { ErrorNotice, LoadingState, unwrap } from '@apim/shared';
 import { useDevportal } from '../client';
 import { ApplicationForm, type ApplicationFields } from '../components/ApplicationForm';
-import { keys } from '../queries';
+import { queryKeys } from '../queries';
 
 /**
  * `/applications/:applicationId/edit`: another name, plan or description. The update carries the `ETag` the
@@ -16,7 +16,7 @@ export function EditApplicationPage() {
   const navigate = useNavigate();
   const queries = useQueryClient();
   const current = useQuery({
-    queryKey: [...keys.application(applicationId), 'edit'],
+    queryKey: [...queryKeys.application(applicationId), 'edit'],
     queryFn: async () => {
       const r = await api.GET('/applications/{applicationId}', { params: { path: { applicationId } } });
       return { app: unwrap(r), etag: r.response.headers.get('ETag') ?? undefined };
@@ -37,8 +37,8 @@ export function EditApplicationPage() {
       );
     },
     onSuccess: () => {
-      void queries.invalidateQueries({ queryKey: keys.application(applicationId) });
-      void queries.invalidateQueries({ queryKey: keys.applications() });
+      void queries.invalidateQueries({ queryKey: queryKeys.application(applicationId) });
+      void queries.invalidateQueries({ queryKey: queryKeys.applications() });
       navigate(`/applications/${applicationId}`);
     },
   });
