@@ -80,6 +80,7 @@ macro_rules! migration_set {
             (11_i64, "operation policies", include_str!(concat!("../migrations/", $dir, "/0011_operation_policy.sql"))),
             (12_i64, "list indexes", include_str!(concat!("../migrations/", $dir, "/0012_list_indexes.sql"))),
             (13_i64, "endpoint certificates", include_str!(concat!("../migrations/", $dir, "/0013_endpoint_certificate.sql"))),
+            (14_i64, "search indexes", include_str!(concat!("../migrations/", $dir, "/0014_search_indexes.sql"))),
         ]
     };
 }

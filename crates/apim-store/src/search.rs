@@ -177,8 +177,9 @@ pub trait SearchStore: Send + Sync {
 }
 
 /// Statements that replace the labels of the API whose id they bind (once each), reading its stored document with
-/// the dialect's JSON functions: tags, categories and visible roles (trimmed strings of at most 255 characters)
-/// and the visibility (PUBLIC when the document names none). Migration 0008 ran the same over every API.
+/// the dialect's JSON functions: tags, categories and visible roles (trimmed strings of at most 255 characters), and
+/// set its `visibility` column (PUBLIC when the document names none). Migrations 0008 and 0014 ran the same over
+/// every API.
 const SQLITE_LABELS: [&str; 5] = [
     "DELETE FROM am_api_label WHERE api_id = ?",
     "INSERT OR IGNORE INTO am_api_label (api_id, kind, value) SELECT a.id, 'tag', TRIM(j.value) FROM am_api a, \
@@ -187,8 +188,7 @@ const SQLITE_LABELS: [&str; 5] = [
      json_each(a.document, '$.categories') j WHERE a.id = ? AND j.type = 'text' AND TRIM(j.value) <> '' AND LENGTH(j.value) <= 255",
     "INSERT OR IGNORE INTO am_api_label (api_id, kind, value) SELECT a.id, 'role', TRIM(j.value) FROM am_api a, \
      json_each(a.document, '$.visibleRoles') j WHERE a.id = ? AND j.type = 'text' AND TRIM(j.value) <> '' AND LENGTH(j.value) <= 255",
-    "INSERT OR IGNORE INTO am_api_label (api_id, kind, value) SELECT id, 'visibility', \
-     UPPER(COALESCE(json_extract(document, '$.visibility'), 'PUBLIC')) FROM am_api WHERE id = ?",
+    "UPDATE am_api SET visibility = UPPER(COALESCE(json_extract(document, '$.visibility'), 'PUBLIC')) WHERE id = ?",
 ];
 
 const POSTGRES_LABELS: [&str; 5] = [
@@ -205,8 +205,7 @@ const POSTGRES_LABELS: [&str; 5] = [
      CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(a.document::jsonb -> 'visibleRoles') = 'array' \
      THEN a.document::jsonb -> 'visibleRoles' ELSE '[]'::jsonb END) AS e(item) WHERE a.id = $1 AND jsonb_typeof(e.item) = 'string' \
      AND TRIM(e.item #>> '{}') <> '' AND length(e.item #>> '{}') <= 255 ON CONFLICT DO NOTHING",
-    "INSERT INTO am_api_label (api_id, kind, value) SELECT id, 'visibility', \
-     UPPER(COALESCE(document::jsonb ->> 'visibility', 'PUBLIC')) FROM am_api WHERE id = $1 ON CONFLICT DO NOTHING",
+    "UPDATE am_api SET visibility = UPPER(COALESCE(document::jsonb ->> 'visibility', 'PUBLIC')) WHERE id = $1",
 ];
 
 const MYSQL_LABELS: [&str; 5] = [
@@ -220,8 +219,7 @@ const MYSQL_LABELS: [&str; 5] = [
     "INSERT IGNORE INTO am_api_label (api_id, kind, value) SELECT a.id, 'role', TRIM(j.v) FROM am_api a, \
      JSON_TABLE(a.document, '$.visibleRoles[*]' COLUMNS (v VARCHAR(1024) PATH '$')) AS j \
      WHERE a.id = ? AND j.v IS NOT NULL AND TRIM(j.v) <> '' AND CHAR_LENGTH(j.v) <= 255",
-    "INSERT IGNORE INTO am_api_label (api_id, kind, value) SELECT id, 'visibility', \
-     UPPER(COALESCE(JSON_VALUE(document, '$.visibility'), 'PUBLIC')) FROM am_api WHERE id = ?",
+    "UPDATE am_api SET visibility = UPPER(COALESCE(JSON_VALUE(document, '$.visibility'), 'PUBLIC')) WHERE id = ?",
 ];
 
 pub(crate) fn label_statements(db: &Db) -> &'static [&'static str; 5] {
@@ -315,14 +313,33 @@ impl Clauses {
         }
     }
 
+    /// The API has a label of this kind and value, compared without regard to case: through the index on lower-cased
+    /// values (migration 0014), or on MariaDB through its case-insensitive collation and the (kind, value) index.
     fn label(&mut self, kind: &str, value: &str) -> String {
         let p = self.ph(value.to_lowercase());
-        format!("EXISTS (SELECT 1 FROM am_api_label l WHERE l.api_id = a.id AND l.kind = '{kind}' AND LOWER(l.value) = {p})")
+        let value = if self.mysql { "l.value" } else { "LOWER(l.value)" };
+        format!("a.id IN (SELECT l.api_id FROM am_api_label l WHERE l.kind = '{kind}' AND {value} = {p})")
+    }
+
+    /// SQLite: the APIs whose `columns` of the trigram index (migration 0014) hold `text`, case-insensitively; `None`
+    /// on the other databases and for a text under three characters, which the index cannot find (the caller scans).
+    fn text_index(&mut self, columns: &str, text: &str) -> Option<String> {
+        if self.pg || self.mysql || text.chars().count() < 3 {
+            return None;
+        }
+        // One FTS5 phrase: the trigram tokenizer matches it as a substring; quotes inside are doubled.
+        let p = self.ph(format!("{columns} : \"{}\"", text.replace('"', "\"\"")));
+        Some(format!(
+            "a.id IN (SELECT t.api_id FROM am_api_text t WHERE t.n IN (SELECT rowid FROM am_api_text_index WHERE am_api_text_index MATCH {p}))"
+        ))
     }
 
     fn term(&mut self, t: &ApiTerm) {
         let part = match t {
-            ApiTerm::Name(v) => format!("LOWER(a.name) LIKE {} ESCAPE '!'", self.ph(contains_pattern(v))),
+            ApiTerm::Name(v) => match self.text_index("name", v) {
+                Some(part) => part,
+                None => format!("LOWER(a.name) LIKE {} ESCAPE '!'", self.ph(contains_pattern(v))),
+            },
             ApiTerm::Context(v) => format!("LOWER(a.context) LIKE {} ESCAPE '!'", self.ph(contains_pattern(v))),
             ApiTerm::Version(v) => format!("a.version = {}", self.ph(v.clone())),
             ApiTerm::Provider(v) => format!("LOWER(a.provider) = {}", self.ph(v.to_lowercase())),
@@ -333,15 +350,22 @@ impl Clauses {
             ApiTerm::Tag(v) => self.label("tag", v),
             ApiTerm::Category(v) => self.label("category", v),
             ApiTerm::Type(v) => format!("UPPER(a.api_type) = {}", self.ph(v.to_ascii_uppercase())),
-            ApiTerm::Content(v) if self.documents => {
-                let (api, name, text) = (self.ph(contains_pattern(v)), self.ph(contains_pattern(v)), self.ph(contains_pattern(v)));
-                format!(
-                    "(LOWER({}) LIKE {api} ESCAPE '!' OR EXISTS (SELECT 1 FROM am_api_doc d WHERE d.api_id = a.id AND \
-                     (LOWER(d.document) LIKE {name} ESCAPE '!' OR LOWER(d.inline_text) LIKE {text} ESCAPE '!')))",
-                    self.searchable()
-                )
+            ApiTerm::Content(v) => {
+                // The Publisher's content search reads the APIs' documents too.
+                let columns = if self.documents { "{body docs}" } else { "body" };
+                match self.text_index(columns, v) {
+                    Some(part) => part,
+                    None if self.documents => {
+                        let (api, name, text) = (self.ph(contains_pattern(v)), self.ph(contains_pattern(v)), self.ph(contains_pattern(v)));
+                        format!(
+                            "(LOWER({}) LIKE {api} ESCAPE '!' OR EXISTS (SELECT 1 FROM am_api_doc d WHERE d.api_id = a.id AND \
+                             (LOWER(d.document) LIKE {name} ESCAPE '!' OR LOWER(d.inline_text) LIKE {text} ESCAPE '!')))",
+                            self.searchable()
+                        )
+                    }
+                    None => format!("LOWER({}) LIKE {} ESCAPE '!'", self.searchable(), self.ph(contains_pattern(v))),
+                }
             }
-            ApiTerm::Content(v) => format!("LOWER({}) LIKE {} ESCAPE '!'", self.searchable(), self.ph(contains_pattern(v))),
             // `documents` is the Publisher, which sees every property.
             ApiTerm::Property { name, value } => self.property(name, value, !self.documents),
             ApiTerm::KeyManager(name) => {
@@ -361,10 +385,9 @@ impl Clauses {
     }
 
     fn audience(&mut self, a: Audience<'_>) {
+        // Both columns are in one index (migration 0014): a count of what the caller may see reads that index only.
         let visible = "a.status IN ('PUBLISHED', 'PROTOTYPED')";
-        let vis = |values: &str| {
-            format!("EXISTS (SELECT 1 FROM am_api_label v WHERE v.api_id = a.id AND v.kind = 'visibility' AND v.value IN ({values}))")
-        };
+        let vis = |values: &str| format!("a.visibility IN ({values})");
         match a {
             Audience::Publisher => {}
             Audience::Admin => self.parts.push(visible.into()),
@@ -598,6 +621,10 @@ impl SearchStore for Db {
         for w in words {
             let (dto, text) = (c.ph(contains_pattern(w)), c.ph(contains_pattern(w)));
             c.parts.push(format!("(LOWER(d.document) LIKE {dto} ESCAPE '!' OR LOWER(d.inline_text) LIKE {text} ESCAPE '!')"));
+            // SQLite: only the documents of APIs whose documents hold the word, by the trigram index.
+            if let Some(apis) = c.text_index("docs", w) {
+                c.parts.push(apis);
+            }
         }
         let where_ = c.where_();
         let count_sql = format!("SELECT COUNT(*) FROM am_api_doc d JOIN am_api a ON a.id = d.api_id{where_}");

@@ -159,7 +159,7 @@ pub(crate) async fn search_and_lists(cp: &Cp) {
     assert_eq!(r.status, 201, "{}", r.body);
     api(cp, "SearchAlpha", json!({"tags": ["food", "Retail"], "categories": ["Retail"], "description": "Hot pizza ovens"}), true).await;
     api(cp, "SearchBeta", json!({"tags": ["Food"], "visibility": "RESTRICTED", "visibleRoles": ["Internal/creator"]}), true).await;
-    api(cp, "SearchGamma", json!({"tags": ["drinks"]}), false).await;
+    let gamma = api(cp, "SearchGamma", json!({"tags": ["drinks"]}), false).await;
 
     // The Publisher sees every API; terms are ANDed, values matched without regard to case.
     let q = |query: &str| format!("/apis?query={query}&sortBy=apiName&sortOrder=asc");
@@ -183,6 +183,15 @@ pub(crate) async fn search_and_lists(cp: &Cp) {
         assert_eq!(names(&r.json()), expected, "{query}");
         assert_eq!(r.json()["pagination"]["total"], expected.len(), "{query}");
     }
+    // A changed API is found by what it says now, not by what it said.
+    let mut changed = cp.call("GET", &format!("/apis/{gamma}"), "creator", None).await.json();
+    changed["description"] = json!("Cold brew");
+    let r = cp.call("PUT", &format!("/apis/{gamma}"), "creator", Some(changed.clone())).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(names(&cp.call("GET", &q("content:BREW"), "creator", None).await.json()), vec!["SearchGamma"]);
+    changed["description"] = json!("Iced tea");
+    assert_eq!(cp.call("PUT", &format!("/apis/{gamma}"), "creator", Some(changed)).await.status, 200);
+    assert_eq!(names(&cp.call("GET", &q("content:brew"), "creator", None).await.json()), Vec::<&str>::new());
     let first = cp.call("GET", "/apis?query=name:search&limit=2&sortBy=apiName&sortOrder=asc", "creator", None).await.json();
     assert_eq!(names(&first), vec!["SearchAlpha", "SearchBeta"]);
     assert_eq!(
@@ -580,10 +589,24 @@ pub(crate) async fn documents_and_thumbnails(cp: &Cp) {
     let r = raw(cp, "GET", &format!("/api/am/devportal/v3{thumb}"), None, "").await;
     assert_eq!((r.status, r.body.as_str()), (200, gif));
 
+    // The Publisher's content search reads the documents as they are now; the DevPortal's reads the APIs only.
+    let found = |word: &'static str| async move {
+        let r = cp.call("GET", &format!("/apis?query=content:{word}"), "creator", None).await.json();
+        names(&r).into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    assert_eq!(found("%22owners%20only%22").await, vec!["Docs"]);
+    assert_eq!(names(&raw(cp, "GET", "/api/am/devportal/v3/apis?query=content:quickstart", None, "").await.json()), Vec::<&str>::new());
+    assert_eq!(found("zebrafish").await, Vec::<String>::new());
+    let r = form(cp, "POST", &format!("{docs}/{guide}/content"), "creator", &[("inlineContent", None, "# Guide\nZebrafish care")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(found("zebrafish").await, vec!["Docs"]);
+
     // Deleting a document, then the API with what is left.
     assert_eq!(cp.call("DELETE", &format!("{docs}/{notes}"), "creator", None).await.status, 200);
     assert_eq!(cp.call("DELETE", &format!("{docs}/{notes}"), "creator", None).await.status, 404);
+    assert_eq!(found("%22owners%20only%22").await, Vec::<String>::new(), "a deleted document is not found");
     assert_eq!(cp.call("DELETE", &format!("/apis/{id}"), "admin", None).await.status, 200);
+    assert_eq!(found("zebrafish").await, Vec::<String>::new(), "nor are a deleted API's documents");
     assert_eq!(cp.call("GET", &format!("{docs}/{guide}"), "creator", None).await.status, 404);
     assert_eq!(cp.call("GET", &thumb, "creator", None).await.status, 404);
 }
