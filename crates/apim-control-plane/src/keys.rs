@@ -394,7 +394,7 @@ async fn generate_keys(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, 
     let mut out = key_json(&mapping);
     out["consumerSecret"] = json!(keys.client_secret);
     if grants.iter().any(|g| g == "client_credentials") {
-        let t = km.client_credentials_token(&keys.client_id, &keys.client_secret, &scopes).await.map_err(key_error)?;
+        let t = km.client_credentials_token(&keys.client_id, &keys.client_secret, &scopes, None).await.map_err(key_error)?;
         out["token"] =
             json!({"accessToken": t.access_token, "tokenScopes": t.scope.split(' ').collect::<Vec<_>>(), "validityTime": t.expires_in});
     }
@@ -541,7 +541,15 @@ async fn generate_token(
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
         .unwrap_or_default();
-    let t = km.client_credentials_token(&k.consumer_key, secret, &scopes).await.map_err(key_error)?;
+    // WSO2's `validityPeriod`: seconds; the key manager may give less (ours: at most its configured lifetime).
+    let lifetime = match v.get("validityPeriod") {
+        None | Some(Value::Null) => None,
+        Some(p) => match p.as_i64() {
+            Some(secs) if (1..=315_360_000).contains(&secs) => Some(secs),
+            _ => return Err(ApiError::field("validityPeriod", format!("`{p}` is not a number of seconds from 1 to 315360000"))),
+        },
+    };
+    let t = km.client_credentials_token(&k.consumer_key, secret, &scopes, lifetime).await.map_err(key_error)?;
     Ok(Json(json!({"accessToken": t.access_token, "tokenScopes": t.scope.split(' ').collect::<Vec<_>>(), "validityTime": t.expires_in}))
         .into_response())
 }

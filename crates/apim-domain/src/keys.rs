@@ -58,11 +58,14 @@ pub trait KeyManagerClient: Send + Sync {
         grant_types: &'a [String],
         callback_url: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(), KeyError>>;
+    /// A client_credentials token; `lifetime`: the seconds it should live, if not the key manager's default (it
+    /// may give less).
     fn client_credentials_token<'a>(
         &'a self,
         client_id: &'a str,
         client_secret: &'a str,
         scopes: &'a [String],
+        lifetime: Option<i64>,
     ) -> BoxFuture<'a, Result<IssuedToken, KeyError>>;
 }
 

@@ -7,6 +7,7 @@ use apim_store::{OAuthStore, UserStore};
 
 use crate::KeyManager;
 use crate::error::OAuthError;
+use crate::service::Grant;
 use apim_jose::crypto::{ct_eq, random_token, sha256_hex};
 
 impl KeyManager {
@@ -128,6 +129,7 @@ impl KeyManagerClient for KeyManager {
         client_id: &'a str,
         client_secret: &'a str,
         scopes: &'a [String],
+        lifetime: Option<i64>,
     ) -> BoxFuture<'a, Result<IssuedToken, KeyError>> {
         Box::pin(async move {
             let client = self
@@ -154,8 +156,9 @@ impl KeyManagerClient for KeyManager {
                 Vec::new()
             };
             let allowed = crate::scope::allowed_for(scopes.to_vec(), &roles);
+            let family = uuid::Uuid::new_v4().to_string();
             let body = self
-                .issue(&client, &client.owner, &crate::scope::issued(&allowed), &uuid::Uuid::new_v4().to_string(), false, true)
+                .issue(&client, Grant::application(&client.owner, &crate::scope::issued(&allowed), &family, lifetime))
                 .await
                 .map_err(key_error)?;
             Ok(IssuedToken {

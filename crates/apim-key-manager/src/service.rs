@@ -18,6 +18,40 @@ const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub const GRANT_TYPES: [&str; 4] = ["client_credentials", "password", "refresh_token", "authorization_code"];
 
+/// What an access token is issued for.
+pub(crate) struct Grant<'a> {
+    pub subject: &'a str,
+    pub scope: &'a str,
+    /// The grant the token belongs to: its refresh tokens' chain, revoked together.
+    pub family: &'a str,
+    /// Whether a refresh token comes with it.
+    pub refresh: bool,
+    /// A client_credentials token (`aut: APPLICATION` in a JWT, as WSO2 marks it), else a token a user holds
+    /// (`APPLICATION_USER`); gateways check resources' `authType` with it.
+    pub application: bool,
+    /// The seconds the client asked the access token to live (WSO2's `validity_period`); at most the configured.
+    pub lifetime: Option<i64>,
+}
+
+impl<'a> Grant<'a> {
+    pub(crate) fn user(subject: &'a str, scope: &'a str, family: &'a str) -> Self {
+        Grant { subject, scope, family, refresh: false, application: false, lifetime: None }
+    }
+
+    pub(crate) fn application(owner: &'a str, scope: &'a str, family: &'a str, lifetime: Option<i64>) -> Self {
+        Grant { subject: owner, scope, family, refresh: false, application: true, lifetime }
+    }
+}
+
+/// The token request's `validity_period` (WSO2's parameter): a whole number of seconds, at least 1.
+fn lifetime(form: &Form) -> Result<Option<i64>, OAuthError> {
+    let Some(v) = form.get("validity_period") else { return Ok(None) };
+    match v.parse::<i64>() {
+        Ok(secs) if secs >= 1 => Ok(Some(secs)),
+        _ => Err(OAuthError::invalid_request(format!("validity_period `{v}` is not a whole number of seconds of at least 1"))),
+    }
+}
+
 /// A presented token, resolved to its record.
 pub struct Resolved {
     pub record: TokenRecord,
@@ -109,7 +143,9 @@ impl KeyManager {
                     Vec::new()
                 };
                 let scopes = scope::allowed_for(requested, &roles);
-                self.issue(&client, &client.owner, &scope::issued(&scopes), &uuid::Uuid::new_v4().to_string(), false, true).await
+                let lifetime = lifetime(form)?;
+                let family = uuid::Uuid::new_v4().to_string();
+                self.issue(&client, Grant::application(&client.owner, &scope::issued(&scopes), &family, lifetime)).await
             }
             "password" => {
                 let username = form.require("username")?;
@@ -120,7 +156,9 @@ impl KeyManager {
                 };
                 let scopes = scope::allowed_for(requested, &roles);
                 let refresh = client.grant_types.iter().any(|g| g == "refresh_token");
-                self.issue(&client, username, &scope::issued(&scopes), &uuid::Uuid::new_v4().to_string(), refresh, false).await
+                let lifetime = lifetime(form)?;
+                let family = uuid::Uuid::new_v4().to_string();
+                self.issue(&client, Grant { refresh, lifetime, ..Grant::user(username, &scope::issued(&scopes), &family) }).await
             }
             "refresh_token" => self.refresh(&client, form).await,
             _ => self.redeem_code(&client, form).await,
@@ -162,7 +200,7 @@ impl KeyManager {
             self.revoke_family(&rec.family_id).await?;
             return Err(OAuthError::invalid_grant("refresh token was already used; every token of its grant is now revoked"));
         }
-        self.issue(client, &rec.subject, &scopes, &rec.family_id, true, false).await
+        self.issue(client, Grant { refresh: true, ..Grant::user(&rec.subject, &scopes, &rec.family_id) }).await
     }
 
     async fn redeem_code(&self, client: &OAuthClient, form: &Form) -> Result<Value, OAuthError> {
@@ -198,23 +236,16 @@ impl KeyManager {
             }
         }
         let refresh = client.grant_types.iter().any(|g| g == "refresh_token");
-        self.issue(client, &code.subject, &code.scope, &code.family_id, refresh, false).await
+        self.issue(client, Grant { refresh, ..Grant::user(&code.subject, &code.scope, &code.family_id) }).await
     }
 
     /// Issues an access token (JWT or opaque, per client) and optionally a refresh token, both persisted.
-    /// `application`: a client_credentials token (`aut: APPLICATION` in a JWT, as WSO2 marks it), else a token a
-    /// user holds (`APPLICATION_USER`); gateways check resources' `authType` with it.
-    pub(crate) async fn issue(
-        &self,
-        client: &OAuthClient,
-        subject: &str,
-        scope: &str,
-        family: &str,
-        refresh: bool,
-        application: bool,
-    ) -> Result<Value, OAuthError> {
+    pub(crate) async fn issue(&self, client: &OAuthClient, grant: Grant<'_>) -> Result<Value, OAuthError> {
+        let Grant { subject, scope, family, refresh, application, lifetime } = grant;
+        // Never longer than configured: signing keys are retired `access_ttl` after their last use (lib.rs).
+        let ttl = lifetime.map_or(self.cfg.access_ttl, |l| l.clamp(1, self.cfg.access_ttl));
         let iat = self.clock.unix_secs();
-        let exp = iat + self.cfg.access_ttl;
+        let exp = iat + ttl;
         let (access_token, key) = match client.token_type {
             TokenFormat::Jwt => {
                 let jti = uuid::Uuid::new_v4().to_string();
@@ -245,7 +276,7 @@ impl KeyManager {
             state: TokenState::Active,
             aut: if application { "APPLICATION" } else { "APPLICATION_USER" }.to_string(),
         };
-        let mut body = json!({"access_token": access_token, "token_type": "Bearer", "expires_in": self.cfg.access_ttl, "scope": scope});
+        let mut body = json!({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl, "scope": scope});
         let mut records = vec![record.clone()];
         if refresh {
             let r = random_token();

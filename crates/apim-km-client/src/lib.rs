@@ -425,6 +425,7 @@ impl KeyManagerClient for RemoteKeyManager {
         client_id: &'a str,
         client_secret: &'a str,
         scopes: &'a [String],
+        lifetime: Option<i64>,
     ) -> BoxFuture<'a, Result<IssuedToken, KeyError>> {
         Box::pin(async move {
             // The serializer is not Send: finish it before the first await.
@@ -433,6 +434,10 @@ impl KeyManagerClient for RemoteKeyManager {
                 form.append_pair("grant_type", "client_credentials");
                 if !scopes.is_empty() {
                     form.append_pair("scope", &scopes.join(" "));
+                }
+                // WSO2's parameter for it, which our key manager reads too.
+                if let Some(secs) = lifetime {
+                    form.append_pair("validity_period", &secs.to_string());
                 }
                 form.finish()
             };

@@ -339,8 +339,11 @@ async fn applications_get_keys_from_registered_key_managers() {
     let fresh =
         oauth_form(&idp_http, "token", &ck, secret["consumerSecret"].as_str().expect("secret"), "grant_type=client_credentials").await;
     assert_eq!(fresh.status, 200, "the regenerated secret works at the partner: {}", fresh.body);
-    let token2 = m.ok("POST", &format!("{keys_url}/generate-token"), json!({"consumerSecret": secret["consumerSecret"]})).await;
+    let token2 = m
+        .ok("POST", &format!("{keys_url}/generate-token"), json!({"consumerSecret": secret["consumerSecret"], "validityPeriod": 300}))
+        .await;
     assert!(token2["accessToken"].as_str().is_some_and(|t| !t.is_empty()), "{token2}");
+    assert_eq!(token2["validityTime"], 300, "the asked validity reaches the partner: {token2}");
 
     // Plain RFC 7591: the same server, standard metadata only; RFC 7592 has no secret regeneration.
     m.ok("PUT", &format!("/api/am/admin/v4/key-managers/{km_id}"), km_doc("custom", "admin")).await;

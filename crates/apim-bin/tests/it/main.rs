@@ -566,10 +566,31 @@ async fn publish_subscribe_and_get_keys_through_the_binary() {
     let gt = call(
         "POST",
         format!("{dp}/applications/{app_id}/oauth-keys/{key_id}/generate-token"),
-        format!(r#"{{"consumerSecret":"{cs}","scopes":[]}}"#),
+        format!(r#"{{"consumerSecret":"{cs}","scopes":[],"validityPeriod":600}}"#),
     )
     .await;
-    assert_eq!(gt.status, 200, "{}", gt.body);
+    assert_eq!((gt.status, gt.json()["validityTime"].as_i64()), (200, Some(600)), "the asked validity: {}", gt.body);
+    let exp = |token: &str| {
+        use base64::Engine;
+        let claims = token.split('.').nth(1).and_then(|c| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok());
+        let claims: serde_json::Value = claims.and_then(|c| serde_json::from_slice(&c).ok()).unwrap_or_default();
+        claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0)
+    };
+    assert_eq!(exp(gt.json()["accessToken"].as_str().unwrap_or("")), 600, "the JWT lives as long as it says");
+    // Longer than the key manager's configured lifetime: the configured one (signing keys outlive no token).
+    let long = format!(r#"{{"consumerSecret":"{cs}","validityPeriod":99999999}}"#);
+    let gt = call("POST", format!("{dp}/applications/{app_id}/oauth-keys/{key_id}/generate-token"), long).await;
+    assert_eq!((gt.status, gt.json()["validityTime"].as_i64()), (200, Some(3600)), "{}", gt.body);
+    for bad in ["0", "-1", "\"soon\"", "1e99"] {
+        let body = format!(r#"{{"consumerSecret":"{cs}","validityPeriod":{bad}}}"#);
+        let r = call("POST", format!("{dp}/applications/{app_id}/oauth-keys/{key_id}/generate-token"), body).await;
+        assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some("validityPeriod")), "{bad}: {}", r.body);
+    }
+    // WSO2's `validity_period` at the token endpoint itself.
+    let t = oauth_form(&https, "token", &ck, &cs, "grant_type=client_credentials&validity_period=120").await;
+    assert_eq!((t.status, t.json()["expires_in"].as_i64()), (200, Some(120)), "{}", t.body);
+    let t = oauth_form(&https, "token", &ck, &cs, "grant_type=client_credentials&validity_period=soon").await;
+    assert_eq!((t.status, t.json()["error"].as_str()), (400, Some("invalid_request")), "{}", t.body);
     assert_eq!(call("POST", format!("{dp}/applications/{app_id}/generate-keys"), r#"{"keyType":"PRODUCTION"}"#.into()).await.status, 409);
 
     // The keys' grant types and callback change at the resident key manager: without client_credentials the

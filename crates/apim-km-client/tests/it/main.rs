@@ -73,7 +73,7 @@ async fn remote_key_manager_over_http() {
         token_type: token_type.into(),
     };
     let keys = km.register(req("JWT")).await.expect("register");
-    let token = km.client_credentials_token(&keys.client_id, &keys.client_secret, &[]).await.expect("token");
+    let token = km.client_credentials_token(&keys.client_id, &keys.client_secret, &[], None).await.expect("token");
     assert_eq!(token.access_token.split('.').count(), 3, "a JWT");
     let seen = km.introspect(&token.access_token).await.expect("introspect").expect("active");
     assert_eq!(seen.client_id, keys.client_id);
@@ -85,13 +85,13 @@ async fn remote_key_manager_over_http() {
     assert_eq!(km.issuer(), "https://km.test/oauth2/token");
 
     let opaque = km.register(req("OPAQUE")).await.expect("register opaque");
-    let t = km.client_credentials_token(&opaque.client_id, &opaque.client_secret, &[]).await.expect("token");
+    let t = km.client_credentials_token(&opaque.client_id, &opaque.client_secret, &[], None).await.expect("token");
     assert_eq!(t.access_token.split('.').count(), 1, "an opaque token");
 
     // A new secret: the old one stops working, the new one works.
     let secret = km.regenerate_secret(&keys.client_id).await.expect("regenerate");
-    assert!(matches!(km.client_credentials_token(&keys.client_id, &keys.client_secret, &[]).await, Err(KeyError::Invalid(_))));
-    km.client_credentials_token(&keys.client_id, &secret, &[]).await.expect("new secret");
+    assert!(matches!(km.client_credentials_token(&keys.client_id, &keys.client_secret, &[], None).await, Err(KeyError::Invalid(_))));
+    km.client_credentials_token(&keys.client_id, &secret, &[], None).await.expect("new secret");
     km.delete_client(&keys.client_id).await.expect("delete");
     assert!(matches!(km.delete_client(&keys.client_id).await, Err(KeyError::NotFound(_))));
     assert!(matches!(km.register(ClientRequest { grant_types: vec!["bogus".into()], ..req("JWT") }).await, Err(KeyError::Invalid(_))));
@@ -166,7 +166,7 @@ async fn unready_key_managers_are_passed_over() {
         .expect("client")
         .with_fallbacks(&[format!("http://{closed}"), ready.clone()]);
     let keys = km.register(req.clone()).await.expect("register through the ready one");
-    let token = km.client_credentials_token(&keys.client_id, &keys.client_secret, &[]).await.expect("token");
+    let token = km.client_credentials_token(&keys.client_id, &keys.client_secret, &[], None).await.expect("token");
     assert!(km.introspect(&token.access_token).await.expect("introspect").is_some());
     assert!(km.jwks().await.is_ok());
 
