@@ -218,7 +218,7 @@ async fn subscription_policies(State(cp): State<Arc<ControlPlane>>, headers: Hea
     Ok(Json(crate::throttling::of_api(&cp, crate::throttling::Portal::DevPortal, &api, who.as_ref()).await?).into_response())
 }
 
-fn app_json(app: &ApplicationRecord, keys: &[KeyMapping], subscriptions: usize) -> Value {
+pub(crate) fn app_json(app: &ApplicationRecord, keys: &[KeyMapping], subscriptions: usize) -> Value {
     let d: Value = serde_json::from_str(&app.document).unwrap_or_else(|_| json!({}));
     json!({
         "applicationId": app.id, "name": app.name, "throttlingPolicy": app.throttling_policy, "description": d.get("description").cloned().unwrap_or(json!("")),
@@ -228,7 +228,7 @@ fn app_json(app: &ApplicationRecord, keys: &[KeyMapping], subscriptions: usize) 
     })
 }
 
-fn app_event(kind: EventKind, app: &ApplicationRecord) -> EventDraft {
+pub(crate) fn app_event(kind: EventKind, app: &ApplicationRecord) -> EventDraft {
     let d: Value = serde_json::from_str(&app.document).unwrap_or_else(|_| json!({}));
     event(
         kind,
@@ -246,7 +246,7 @@ pub(crate) async fn own_app(cp: &ControlPlane, who: &Principal, id: &str) -> Res
 }
 
 /// Validates the application fields shared by create and update.
-async fn app_fields(cp: &ControlPlane, v: &Value) -> Result<(String, String, String, Value)> {
+pub(crate) async fn app_fields(cp: &ControlPlane, v: &Value) -> Result<(String, String, String, Value)> {
     let o = v.as_object().ok_or_else(|| ApiError::bad_request("the body must be a JSON object (an application)"))?;
     let name = o.get("name").and_then(Value::as_str).map(str::trim).unwrap_or("");
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -415,7 +415,7 @@ async fn check_permitted(cp: &ControlPlane, who: &Principal, field: &str, policy
     }
 }
 
-async fn subscribe_one(cp: &ControlPlane, who: &Principal, v: &Value) -> Result<(SubscriptionRecord, ApiRecord)> {
+pub(crate) async fn subscribe_one(cp: &ControlPlane, who: &Principal, v: &Value) -> Result<(SubscriptionRecord, ApiRecord)> {
     let o = v.as_object().ok_or_else(|| ApiError::bad_request("a subscription must be a JSON object"))?;
     let api_id = o.get("apiId").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| ApiError::field("apiId", "is required"))?;
     let app_id = o

@@ -34,7 +34,7 @@ pub fn publisher_routes() -> axum::Router<Arc<ControlPlane>> {
     axum::Router::new().route("/apis/export", get(export)).route("/apis/import", post(import).layer(DefaultBodyLimit::max(BODY_MAX)))
 }
 
-fn flag(p: &HashMap<String, String>, name: &str, default: bool) -> Result<bool> {
+pub(crate) fn flag(p: &HashMap<String, String>, name: &str, default: bool) -> Result<bool> {
     match p.get(name).map(|v| v.trim().to_ascii_lowercase()) {
         None => Ok(default),
         Some(v) if v.is_empty() => Ok(default),
@@ -46,7 +46,7 @@ fn flag(p: &HashMap<String, String>, name: &str, default: bool) -> Result<bool> 
 
 /// The API named by `name`, `version` and (optionally) `providerName`, names compared as WSO2 does (without
 /// regard to case).
-async fn api_named(cp: &ControlPlane, name: &str, version: &str, provider: Option<&str>) -> Result<Option<ApiRecord>> {
+pub(crate) async fn api_named(cp: &ControlPlane, name: &str, version: &str, provider: Option<&str>) -> Result<Option<ApiRecord>> {
     let filter = ApiFilter { name: Some(name.to_string()), version: Some(version.to_string()), ..ApiFilter::default() };
     let (list, _) = cp.db.list_apis(&filter, 100, 0).await?;
     Ok(list.into_iter().find(|a| a.name.eq_ignore_ascii_case(name) && a.version == version && provider.is_none_or(|p| a.provider == p)))
@@ -177,7 +177,7 @@ async fn export(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p
 
 /// The multipart field `file`'s bytes; a body larger than an archive may be is a 413, refused by its
 /// `Content-Length` before it is read.
-async fn upload(
+pub(crate) async fn upload(
     headers: &HeaderMap,
     multipart: std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<axum::body::Bytes> {

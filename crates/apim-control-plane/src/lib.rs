@@ -10,6 +10,7 @@
 mod admin;
 mod admin_ops;
 mod apikeys;
+mod app_transfer;
 mod archive;
 mod auth;
 mod categories;
@@ -356,6 +357,7 @@ impl ControlPlane {
             .nest(
                 "/api/am/devportal/v3",
                 devportal::routes()
+                    .merge(app_transfer::routes())
                     .merge(keys::routes())
                     .merge(apikeys::routes())
                     .merge(settings::devportal_routes())

@@ -136,6 +136,21 @@ pub fn read(bytes: &[u8]) -> Result<Project> {
     Ok(project)
 }
 
+/// Reads an uploaded application project (`application.yaml`, `.yml` or `.json` at the root or in the one top
+/// folder, as `GET /applications/export` writes it): the file's path and the envelope's `data`.
+pub fn read_application(bytes: &[u8]) -> Result<(String, Value)> {
+    let files = unpack(bytes)?;
+    let (path, text) = ["application.yaml", "application.yml", "application.json"]
+        .iter()
+        .find_map(|p| files.get(*p).map(|t| (p.to_string(), t)))
+        .ok_or_else(|| bad("file", "the archive holds no application.yaml (or application.json) at its root or in its one top folder"))?;
+    let data = envelope(&path, text, "application")?;
+    if !data.is_object() {
+        return Err(bad(&path, "`data` must be an object (an exported application)"));
+    }
+    Ok((path, data))
+}
+
 /// `Docs/<folder>/document.yaml` (or `.json`) with the one content file in its folder: the file named by
 /// `fileName` or after the document, else the only other file there.
 fn docs(files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<ProjectDoc>> {

@@ -96,6 +96,8 @@ pub const DEVPORTAL: &[(&str, &str)] = &[
     ("get", "/applications/{applicationId}"),
     ("put", "/applications/{applicationId}"),
     ("delete", "/applications/{applicationId}"),
+    ("get", "/applications/export"),
+    ("post", "/applications/import"),
     ("post", "/applications/{applicationId}/generate-keys"),
     ("post", "/applications/{applicationId}/map-keys"),
     ("get", "/applications/{applicationId}/oauth-keys"),

@@ -20,9 +20,14 @@ async fn exchange(cp: &Cp, method: &str, path: &str, content_type: &str, body: &
 }
 
 async fn exchange_as(cp: &Cp, user: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    exchange_at(cp, user, method, &format!("/api/am/publisher/v4{path}"), content_type, body).await
+}
+
+/// [`exchange_as`] at a path of any of the REST APIs.
+async fn exchange_at(cp: &Cp, user: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
     let addr = cp.base.trim_start_matches("http://");
     let head = format!(
-        "{method} /api/am/publisher/v4{path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {}\r\ncontent-type: {content_type}\r\n\
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {}\r\ncontent-type: {content_type}\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n",
         auth(user),
         body.len()
@@ -64,6 +69,11 @@ async fn import(cp: &Cp, query: &str, zip: &[u8]) -> (u16, Value) {
 }
 
 async fn import_as(cp: &Cp, user: &str, query: &str, zip: &[u8]) -> (u16, Value) {
+    post_archive(cp, user, &format!("/api/am/publisher/v4/apis/import{query}"), zip).await
+}
+
+/// POSTs `zip` as the multipart field `file` to `path` (of any REST API): the status and the JSON answer.
+async fn post_archive(cp: &Cp, user: &str, path: &str, zip: &[u8]) -> (u16, Value) {
     let boundary = "apimprojectboundary51";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"project.zip\"\r\nContent-Type: application/zip\r\n\r\n"
@@ -71,8 +81,7 @@ async fn import_as(cp: &Cp, user: &str, query: &str, zip: &[u8]) -> (u16, Value)
     .into_bytes();
     body.extend_from_slice(zip);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let (status, _, body) =
-        exchange_as(cp, user, "POST", &format!("/apis/import{query}"), &format!("multipart/form-data; boundary={boundary}"), &body).await;
+    let (status, _, body) = exchange_at(cp, user, "POST", path, &format!("multipart/form-data; boundary={boundary}"), &body).await;
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
@@ -706,12 +715,103 @@ async fn bad_input(cp: &Cp) {
     assert_eq!(ops, vec![("GET".into(), "/a".into(), "10KPerMin".into()), ("POST".into(), "/b".into(), "Unlimited".into())]);
 }
 
+/// The DevPortal's application export and import: an application and its subscriptions leave as apictl's
+/// application project and come back; what the environment cannot subscribe to is skipped and listed (207).
+async fn applications(cp: &Cp) {
+    let api = crate::portal::api(cp, "AppMove", json!({}), true).await;
+    let r = cp
+        .portal(
+            "POST",
+            "/applications",
+            "subscriber",
+            Some(json!({"name": "Mover", "throttlingPolicy": "10PerMin", "description": "moves"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let app = r.json()["applicationId"].as_str().expect("id").to_string();
+    let r = cp
+        .portal("POST", "/subscriptions", "subscriber", Some(json!({"apiId": api, "applicationId": app, "throttlingPolicy": "Gold"})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let dp = "/api/am/devportal/v3";
+    let export = |user: &'static str, query: &'static str| async move {
+        let (status, content_type, body) = exchange_at(cp, user, "GET", &format!("{dp}/applications/export{query}"), "", b"").await;
+        (status, content_type, body)
+    };
+    let (status, content_type, zip) = export("subscriber", "?appName=Mover&appOwner=subscriber").await;
+    assert_eq!((status, content_type.as_str()), (200, "application/zip"), "{}", String::from_utf8_lossy(&zip));
+    let files = unzip(&zip);
+    assert_eq!(files.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), vec!["subscriber_Mover/application.yaml"]);
+    let doc: Value = serde_norway::from_slice(&files[0].1).expect("yaml");
+    assert_eq!(
+        (doc["type"].as_str(), doc["data"]["applicationInfo"]["throttlingPolicy"].as_str()),
+        (Some("application"), Some("10PerMin"))
+    );
+    assert_eq!(
+        doc["data"]["subscribedAPIs"],
+        json!([{"apiId": {"providerName": "admin", "apiName": "AppMove", "version": "1.0.0"}, "throttlingPolicy": "Gold", "subscriptionStatus": "UNBLOCKED"}])
+    );
+    let (status, _, json_zip) = export("subscriber", "?appName=Mover&appOwner=subscriber&format=JSON").await;
+    assert_eq!((status, unzip(&json_zip)[0].0.as_str()), (200, "subscriber_Mover/application.json"));
+    for (user, query, expected) in [
+        ("creator", "?appName=Mover&appOwner=subscriber", 403),
+        ("subscriber", "?appName=Nope&appOwner=subscriber", 404),
+        ("subscriber", "?appOwner=subscriber", 400),
+        ("subscriber", "?appName=Mover&appOwner=subscriber&format=XML", 400),
+        ("subscriber", "?appName=Mover&appOwner=subscriber&withKeys=maybe", 400),
+    ] {
+        assert_eq!(export(user, query).await.0, expected, "{user} {query}");
+    }
+
+    // Deleted and imported back: the same application with the same subscription.
+    assert_eq!(cp.portal("DELETE", &format!("/applications/{app}"), "subscriber", None).await.status, 200);
+    let (status, answer) = post_archive(cp, "subscriber", &format!("{dp}/applications/import"), &zip).await;
+    assert_eq!((status, answer["name"].as_str(), answer["subscriptionCount"].as_i64()), (200, Some("Mover"), Some(1)), "{answer}");
+    let back = answer["applicationId"].as_str().expect("id").to_string();
+    let subs = cp.portal("GET", &format!("/subscriptions?applicationId={back}"), "subscriber", None).await.json();
+    assert_eq!((subs["list"][0]["apiId"].as_str(), subs["list"][0]["throttlingPolicy"].as_str()), (Some(api.as_str()), Some("Gold")));
+    let (status, answer) = post_archive(cp, "subscriber", &format!("{dp}/applications/import"), &zip).await;
+    assert_eq!(status, 409, "already there: {answer}");
+    let (status, answer) = post_archive(cp, "subscriber", &format!("{dp}/applications/import?update=true"), &zip).await;
+    assert_eq!((status, answer["applicationId"].as_str()), (200, Some(back.as_str())), "{answer}");
+
+    // An API this environment lacks: the application is made, that subscription skipped and listed.
+    let text = String::from_utf8_lossy(&files[0].1).replace("AppMove", "NotHere").replace("name: Mover", "name: Mover2");
+    let (status, answer) =
+        post_archive(cp, "subscriber", &format!("{dp}/applications/import"), &zip_of(&[("x/application.yaml".into(), text.into_bytes())]))
+            .await;
+    assert_eq!((status, answer["count"].as_i64(), answer["list"][0]["name"].as_str()), (207, Some(1), Some("NotHere")), "{answer}");
+
+    // Bad archives and parameters: a 400 or 403 naming the problem, nothing made.
+    let yaml = String::from_utf8_lossy(&files[0].1).to_string();
+    let one = |text: String| zip_of(&[("x/application.yaml".into(), text.into_bytes())]);
+    for (user, query, archive, status, needle) in [
+        ("subscriber", "", zip_of(&[("x/api.yaml".into(), b"type: api".to_vec())]), 400, "application.yaml"),
+        ("subscriber", "", one(yaml.replace("type: application", "type: api")), 400, "not `application`"),
+        ("subscriber", "", one(yaml.replace("name: Mover", "name: Mover3").replace("10PerMin", "NoSuchPlan")), 400, "NoSuchPlan"),
+        ("subscriber", "", one("data: [".into()), 400, "line"),
+        ("subscriber", "?appOwner=creator", zip.clone(), 403, "admin"),
+        ("admin", "?appOwner=nobody-here", zip.clone(), 400, "nobody-here"),
+        ("subscriber", "?update=perhaps", zip.clone(), 400, "update"),
+    ] {
+        let (got, answer) = post_archive(cp, user, &format!("{dp}/applications/import{query}"), &archive).await;
+        assert_eq!(got, status, "{query}: {answer}");
+        assert!(answer.to_string().contains(needle), "{query}: {answer} should name {needle}");
+    }
+    let names: Vec<String> = cp.portal("GET", "/applications", "subscriber", None).await.json()["list"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|a| a["name"].as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    assert!(!names.contains(&"Mover3".to_string()), "a refused import makes nothing: {names:?}");
+}
+
 async fn suite(db: Db) {
     let cp = crate::start(db).await;
     fixtures(&cp).await;
     round_trip(&cp).await;
     own_policies(&cp).await;
     bad_input(&cp).await;
+    applications(&cp).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -133,7 +133,7 @@ pub(crate) async fn settings_and_identity(cp: &Cp) {
 }
 
 /// An API of the test's own, published unless `publish` is false.
-async fn api(cp: &Cp, name: &str, extra: Value, publish: bool) -> String {
+pub(crate) async fn api(cp: &Cp, name: &str, extra: Value, publish: bool) -> String {
     let mut body = crate::pizza(name, &format!("/{}", name.to_lowercase()));
     for (k, v) in extra.as_object().expect("object") {
         body[k] = v.clone();
