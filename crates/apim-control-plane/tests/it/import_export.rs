@@ -770,6 +770,7 @@ async fn applications(cp: &Cp) {
     let back = answer["applicationId"].as_str().expect("id").to_string();
     let subs = cp.portal("GET", &format!("/subscriptions?applicationId={back}"), "subscriber", None).await.json();
     assert_eq!((subs["list"][0]["apiId"].as_str(), subs["list"][0]["throttlingPolicy"].as_str()), (Some(api.as_str()), Some("Gold")));
+    assert_eq!(subs["list"][0]["applicationInfo"], json!({"applicationId": back, "name": "Mover", "owner": "subscriber"}));
     let (status, answer) = post_archive(cp, "subscriber", &format!("{dp}/applications/import"), &zip).await;
     assert_eq!(status, 409, "already there: {answer}");
     let (status, answer) = post_archive(cp, "subscriber", &format!("{dp}/applications/import?update=true"), &zip).await;
