@@ -21,7 +21,7 @@ use crate::ControlPlane;
 use crate::error::{ApiError, Result};
 use crate::model::event;
 
-const ADMIN: &[&str] = &["apim:admin", "apim:tier_manage"];
+pub(crate) const ADMIN: &[&str] = &["apim:admin", "apim:tier_manage"];
 const TIME_UNITS: [&str; 6] = ["sec", "min", "hour", "day", "month", "year"];
 /// The longest throttling window, `unitTime` × `timeUnit`: a year (366 days, so `1 year` and `12 month` pass).
 const MAX_WINDOW_SECS: i64 = 366 * 86_400;
@@ -55,7 +55,7 @@ async fn admin(cp: &ControlPlane, headers: &HeaderMap) -> Result<()> {
 // === throttling policies ===
 
 /// URL level → stored level.
-fn level_of(level: &str) -> Result<&'static str> {
+pub(crate) fn level_of(level: &str) -> Result<&'static str> {
     match level {
         "application" => Ok("application"),
         "subscription" => Ok("subscription"),
@@ -162,7 +162,7 @@ fn validate_condition(c: &Value, path: &str) -> Result<()> {
 }
 
 /// Validates a policy body of a level and fills WSO2's defaults.
-fn validate_policy(level: &str, o: &mut Map<String, Value>) -> Result<String> {
+pub(crate) fn validate_policy(level: &str, o: &mut Map<String, Value>) -> Result<String> {
     crate::model::max_lengths(o, &[("displayName", 512), ("description", 1024)])?;
     let name = o.get("policyName").and_then(Value::as_str).map(str::trim).unwrap_or("").to_string();
     if name.is_empty() || name.len() > 60 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
@@ -275,7 +275,7 @@ fn validate_policy(level: &str, o: &mut Map<String, Value>) -> Result<String> {
     Ok(name)
 }
 
-fn policy_event(kind: EventKind, level: &str, doc: &Value) -> EventDraft {
+pub(crate) fn policy_event(kind: EventKind, level: &str, doc: &Value) -> EventDraft {
     let quota = doc
         .pointer("/defaultLimit/type")
         .and_then(Value::as_str)
@@ -308,7 +308,7 @@ async fn find_policy(cp: &ControlPlane, level: &str, id: &str) -> Result<(String
 
 /// Subscription policies get WSO2's `subscriberCount`: how many subscriptions are in force on each, counted in
 /// one query however many policies are answered. Other levels are left as they are.
-async fn with_subscriber_counts(cp: &ControlPlane, level: &str, docs: &mut [Value]) -> Result<()> {
+pub(crate) async fn with_subscriber_counts(cp: &ControlPlane, level: &str, docs: &mut [Value]) -> Result<()> {
     if level != "subscription" {
         return Ok(());
     }

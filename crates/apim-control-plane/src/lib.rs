@@ -27,6 +27,7 @@ mod keys;
 mod model;
 mod openapi;
 mod operation_policies;
+mod policy_transfer;
 mod project;
 mod publisher;
 mod runtime;
@@ -369,6 +370,7 @@ impl ControlPlane {
                 "/api/am/admin/v4",
                 admin::routes()
                     .merge(admin_ops::routes())
+                    .merge(policy_transfer::routes())
                     .merge(keys::admin_routes())
                     .merge(settings::admin_routes())
                     .merge(categories::admin_routes()),

@@ -198,7 +198,13 @@ fn parse(path: &str, bytes: &[u8]) -> Result<Value> {
 
 /// The `data` of a file in WSO2's `{type, version, data}` envelope, which must be of `kind` and a 4.x version.
 fn envelope(path: &str, bytes: &[u8], kind: &str) -> Result<Value> {
-    let Value::Object(mut o) = parse(path, bytes)? else {
+    Ok(envelope_whole(path, bytes, kind)?.remove("data").unwrap_or(Value::Null))
+}
+
+/// A file in WSO2's envelope of `kind` and a 4.x version, whole (with any other fields, such as a policy's
+/// `subtype`).
+pub fn envelope_whole(path: &str, bytes: &[u8], kind: &str) -> Result<Map<String, Value>> {
+    let Value::Object(o) = parse(path, bytes)? else {
         return Err(bad(path, "must be a {type, version, data} document"));
     };
     match o.get("type").and_then(Value::as_str) {
@@ -214,7 +220,7 @@ fn envelope(path: &str, bytes: &[u8], kind: &str) -> Result<Value> {
         }
         None => return Err(bad(path, "version is required (v4.x)")),
     }
-    Ok(o.remove("data").unwrap_or(Value::Null))
+    Ok(o)
 }
 
 /// A project file's text: `{type, version, data}` in the format asked for.

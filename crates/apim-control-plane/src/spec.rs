@@ -129,6 +129,8 @@ pub const DEVPORTAL: &[(&str, &str)] = &[
 ];
 
 pub const ADMIN: &[(&str, &str)] = &[
+    ("get", "/throttling/policies/export"),
+    ("post", "/throttling/policies/import"),
     ("get", "/throttling/policies/application"),
     ("post", "/throttling/policies/application"),
     ("get", "/throttling/policies/application/{policyId}"),

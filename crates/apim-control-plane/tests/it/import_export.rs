@@ -806,6 +806,78 @@ async fn applications(cp: &Cp) {
     assert!(!names.contains(&"Mover3".to_string()), "a refused import makes nothing: {names:?}");
 }
 
+/// The Admin API's rate-limiting policy export and import: WSO2's `{type: rate-limiting policy, subtype, data}`
+/// document, JSON or YAML, checked as `POST` checks a policy.
+async fn throttling_policies(cp: &Cp) {
+    let admin = "/api/am/admin/v4";
+    let export = |user: &'static str, query: String| async move {
+        let (status, _, body) = exchange_at(cp, user, "GET", &format!("{admin}/throttling/policies/export{query}"), "", b"").await;
+        (status, serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null))
+    };
+    let (status, gold) = export("admin", "?name=Gold&type=sub".into()).await;
+    assert_eq!(
+        (status, gold["type"].as_str(), gold["subtype"].as_str()),
+        (200, Some("rate-limiting policy"), Some("subscription")),
+        "{gold}"
+    );
+    assert_eq!(gold["data"]["policyName"], "Gold");
+    let gold_id = gold["data"]["policyId"].as_str().expect("policyId").to_string();
+    assert_eq!(export("admin", format!("?policyId={gold_id}")).await.1, gold, "by id, whatever its level");
+    for (user, query, expected) in [
+        ("admin", "?name=NoSuchPolicy&type=sub", 404),
+        ("admin", "", 400),
+        ("admin", "?name=Gold&type=bogus", 400),
+        ("subscriber", "?name=Gold&type=sub", 403),
+    ] {
+        assert_eq!(export(user, query.into()).await.0, expected, "{user} {query}");
+    }
+
+    // Imported under another name: a new policy with this environment's own id; again: 409, unless overwrite.
+    let import = |query: &'static str, file: Vec<u8>| async move {
+        post_archive(cp, "admin", &format!("{admin}/throttling/policies/import{query}"), &file).await
+    };
+    let mut copy = gold.clone();
+    copy["data"]["policyName"] = json!("GoldCopy");
+    let (status, _) = import("", copy.to_string().into_bytes()).await;
+    assert_eq!(status, 200);
+    let listed = cp.admin("GET", "/throttling/policies/subscription", "admin", None).await.json();
+    let made = listed["list"].as_array().and_then(|l| l.iter().find(|p| p["policyName"] == "GoldCopy")).cloned().expect("GoldCopy listed");
+    assert_ne!(made["policyId"].as_str(), Some(gold_id.as_str()));
+    assert_eq!(made["defaultLimit"], gold["data"]["defaultLimit"]);
+    let (status, answer) = import("", copy.to_string().into_bytes()).await;
+    assert_eq!(status, 409, "{answer}");
+    copy["data"]["description"] = json!("replaced");
+    assert_eq!(import("?overwrite=true", copy.to_string().into_bytes()).await.0, 200);
+    let (_, again) = export("admin", "?name=GoldCopy&type=sub".into()).await;
+    assert_eq!((again["data"]["description"].as_str(), again["data"]["policyId"].clone()), (Some("replaced"), made["policyId"].clone()));
+    let mut yaml = gold.clone();
+    yaml["data"]["policyName"] = json!("GoldYaml");
+    assert_eq!(import("", serde_norway::to_string(&yaml).expect("yaml").into_bytes()).await.0, 200, "YAML as well");
+
+    // Bad files: a 400 naming the problem, nothing made.
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut v = gold.clone();
+        v["data"]["policyName"] = json!("Refused");
+        f(&mut v);
+        v.to_string().into_bytes()
+    };
+    for (file, needle) in [
+        (with(&|v| v["subtype"] = json!("weird")), "subtype"),
+        (with(&|v| v["type"] = json!("api")), "rate-limiting policy"),
+        (with(&|v| v["version"] = json!("v3.2.0")), "v3.2.0"),
+        (with(&|v| v["data"]["defaultLimit"]["requestCount"]["unitTime"] = json!(-5)), "unitTime"),
+        (with(&|v| v["data"] = json!("text")), "data"),
+        (b"{\"type\": ".to_vec(), "line"),
+    ] {
+        let (status, answer) = import("", file).await;
+        assert_eq!(status, 400, "{needle}: {answer}");
+        assert!(answer.to_string().contains(needle), "{answer} should name {needle}");
+    }
+    let (status, answer) = import("?overwrite=sometimes", copy.to_string().into_bytes()).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(export("admin", "?name=Refused&type=sub".into()).await.0, 404, "a refused import makes nothing");
+}
+
 async fn suite(db: Db) {
     let cp = crate::start(db).await;
     fixtures(&cp).await;
@@ -813,6 +885,7 @@ async fn suite(db: Db) {
     own_policies(&cp).await;
     bad_input(&cp).await;
     applications(&cp).await;
+    throttling_policies(&cp).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
