@@ -1,7 +1,7 @@
 import { Navigate, Route, Routes } from 'react-router';
 import { mountPortal, PortalShell, RequireSignIn, SignInCallbackPage } from '@apim/shared';
 import { ApiListPage } from './pages/ApiListPage';
-import { ApiOverviewPage } from './pages/ApiOverviewPage';
+import { ApiPage } from './pages/ApiPage';
 import { CreateFromOpenApiPage } from './pages/CreateFromOpenApiPage';
 
 mountPortal(
@@ -19,7 +19,7 @@ mountPortal(
         <Route index element={<Navigate to="/apis" replace />} />
         <Route path="apis" element={<ApiListPage />} />
         <Route path="apis/create/openapi" element={<CreateFromOpenApiPage />} />
-        <Route path="apis/:apiId" element={<ApiOverviewPage />} />
+        <Route path="apis/:apiId/:tab?" element={<ApiPage />} />
         <Route path="*" element={<Navigate to="/apis" replace />} />
       </Route>
     </Routes>

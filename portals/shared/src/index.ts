@@ -16,4 +16,5 @@ export { AuthProvider, RequireSignIn, SignInCallbackPage, useHasScope, useSessio
 export { PortalShell, UserMenu, type NavItem } from './layout/PortalShell';
 export { EmptyState, ErrorNotice, LoadingState } from './components/states';
 export { PageControls } from './components/PageControls';
+export { ConfirmDialog } from './components/ConfirmDialog';
 export { mountPortal } from './app';

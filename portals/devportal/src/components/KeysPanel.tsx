@@ -4,7 +4,7 @@ import { useState, type FormEvent } from 'react';
 import { EmptyState, ErrorNotice, LoadingState, unwrap } from '@apim/shared';
 import { useDevportal } from '../client';
 import { grantLabel, queryKeys, keysAt, useKeyManagers, useOauthKeys, type ApplicationKey, type KeyManager, type KeyType } from '../queries';
-import { ConfirmDialog } from './ConfirmDialog';
+import { ConfirmDialog } from '@apim/shared';
 import { CopyField } from './CopyField';
 
 const DEFAULT_GRANTS = ['client_credentials'];

@@ -5,7 +5,7 @@ import { Link } from 'react-router';
 import { EmptyState, ErrorNotice, LoadingState, PageControls, unwrap } from '@apim/shared';
 import { useDevportal } from '../client';
 import { queryKeys, type Subscription } from '../queries';
-import { ConfirmDialog } from './ConfirmDialog';
+import { ConfirmDialog } from '@apim/shared';
 
 const PAGE_SIZE = 10;
 

@@ -4,7 +4,7 @@ import { useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { EmptyState, ErrorNotice, LoadingState, PageControls, unwrap } from '@apim/shared';
 import { useDevportal } from '../client';
-import { ConfirmDialog } from '../components/ConfirmDialog';
+import { ConfirmDialog } from '@apim/shared';
 import { queryKeys, useApplications, type ApplicationInfo } from '../queries';
 
 const PAGE_SIZE = 10;

@@ -1,18 +1,9 @@
-import { Anchor, Badge, Button, Card, Group, List, SimpleGrid, Stack, Text, Title } from '@mantine/core';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { Link, useParams } from 'react-router';
-import { EmptyState, ErrorNotice, LoadingState, unwrap, useHasScope, type PublisherComponents } from '@apim/shared';
-import { usePublisher } from '../client';
-
-type Settings = PublisherComponents['schemas']['Settings'];
-
-/** The environment a one-click deployment goes to: `Default` when there is one, else the first. */
-export function defaultEnvironment(settings: Settings | undefined): { name: string; vhost?: string } | undefined {
-  const envs = settings?.environment ?? [];
-  const env = envs.find((e) => e.name === 'Default') ?? envs[0];
-  if (!env) return undefined;
-  return { name: env.name, vhost: env.vhosts?.[0]?.host };
-}
+import { Anchor, Button, Card, Group, List, SimpleGrid, Stack, Text, Title } from '@mantine/core';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { Link } from 'react-router';
+import { EmptyState, ErrorNotice, LoadingState, unwrap, useHasScope } from '@apim/shared';
+import { usePublisher, type Api } from '../client';
+import { defaultEnvironment, queryKeys, useDeployments, useSettings } from '../queries';
 
 function Fact({ label, children }: { label: string; children: React.ReactNode }) {
   return (
@@ -25,28 +16,17 @@ function Fact({ label, children }: { label: string; children: React.ReactNode })
   );
 }
 
-/** `/apis/:apiId`: what the API is, where it is deployed, and the deploy and publish steps. */
-export function ApiOverviewPage() {
-  const { apiId = '' } = useParams();
+/** The overview tab: what the API is, where it is deployed, and the deploy and publish steps in one click each. */
+export function OverviewPanel({ apiId, api: a }: { apiId: string; api: Api }) {
   const api = usePublisher();
   const queries = useQueryClient();
   const canPublish = useHasScope('apim:api_publish');
   const canCreate = useHasScope('apim:api_create');
   const canDeploy = canPublish || canCreate;
-  const detail = useQuery({
-    queryKey: ['api', apiId],
-    queryFn: async () => unwrap(await api.GET('/apis/{apiId}', { params: { path: { apiId } } })),
-  });
-  const deployments = useQuery({
-    queryKey: ['api', apiId, 'deployments'],
-    queryFn: async () => unwrap(await api.GET('/apis/{apiId}/deployments', { params: { path: { apiId } } })),
-  });
-  const settings = useQuery({
-    queryKey: ['settings'],
-    queryFn: async () => unwrap(await api.GET('/settings')),
-  });
+  const deployments = useDeployments(apiId);
+  const settings = useSettings();
   const target = defaultEnvironment(settings.data);
-  const refresh = () => queries.invalidateQueries({ queryKey: ['api', apiId] });
+  const refresh = () => queries.invalidateQueries({ queryKey: queryKeys.api(apiId) });
   const deploy = useMutation({
     mutationFn: async () => {
       if (!target) throw new Error('no gateway environment is configured');
@@ -66,31 +46,22 @@ export function ApiOverviewPage() {
     mutationFn: async () => unwrap(await api.POST('/apis/change-lifecycle', { params: { query: { apiId, action: 'Publish' } } })),
     onSettled: refresh,
   });
-  if (detail.isPending) return <LoadingState label="Loading the API" />;
-  if (detail.isError) return <ErrorNotice error={detail.error} title="Cannot load the API" />;
-  const a = detail.data;
-  const deployed = deployments.data?.list ?? [];
+  const deployed = deployments.data ?? [];
   const state = a.lifeCycleStatus ?? '';
+  const production = (a.endpointConfig as { production_endpoints?: { url?: string } } | undefined)?.production_endpoints?.url;
   return (
     <Stack>
-      <Anchor component={Link} to="/apis" size="sm">
-        ← APIs
-      </Anchor>
-      <Group justify="space-between" align="flex-start">
-        <div>
-          <Title order={2}>{a.name}</Title>
-          <Text c="dimmed">{a.description}</Text>
-        </div>
-        <Badge size="lg" variant="light" aria-label="Lifecycle state">
-          {state}
-        </Badge>
-      </Group>
+      {a.description && <Text>{a.description}</Text>}
       <Card withBorder>
         <SimpleGrid cols={{ base: 1, sm: 4 }}>
           <Fact label="Context">{a.context}</Fact>
           <Fact label="Version">{a.version}</Fact>
           <Fact label="Provider">{a.provider}</Fact>
-          <Fact label="Lifecycle state">{state}</Fact>
+          <Fact label="Production endpoint">
+            <Anchor component={Link} to={`/apis/${apiId}/endpoints`}>
+              {production || 'None yet'}
+            </Anchor>
+          </Fact>
         </SimpleGrid>
       </Card>
       <Card withBorder>
@@ -112,13 +83,16 @@ export function ApiOverviewPage() {
             <EmptyState title="Not deployed to any gateway yet" />
           )}
           {deploy.isError && <ErrorNotice error={deploy.error} title="Not deployed" />}
-          {canDeploy && (
-            <Group>
+          <Group>
+            {canDeploy && (
               <Button onClick={() => deploy.mutate()} loading={deploy.isPending} disabled={!target}>
                 Deploy new revision to {target?.name ?? 'a gateway'}
               </Button>
-            </Group>
-          )}
+            )}
+            <Anchor component={Link} to={`/apis/${apiId}/deployments`}>
+              Revisions and deployments
+            </Anchor>
+          </Group>
         </Stack>
       </Card>
       <Card withBorder>
@@ -130,13 +104,16 @@ export function ApiOverviewPage() {
               : 'Publishing lists the API in the Developer Portal, where applications subscribe to it.'}
           </Text>
           {publish.isError && <ErrorNotice error={publish.error} title="Not published" />}
-          {canPublish && state !== 'PUBLISHED' && (
-            <Group>
+          <Group>
+            {canPublish && state !== 'PUBLISHED' && (
               <Button onClick={() => publish.mutate()} loading={publish.isPending} color="green">
                 Publish
               </Button>
-            </Group>
-          )}
+            )}
+            <Anchor component={Link} to={`/apis/${apiId}/lifecycle`}>
+              Lifecycle
+            </Anchor>
+          </Group>
         </Stack>
       </Card>
     </Stack>

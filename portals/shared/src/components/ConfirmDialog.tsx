@@ -1,8 +1,8 @@
 import { Button, Group, Modal, Stack, Text } from '@mantine/core';
 import type { ReactNode } from 'react';
-import { ErrorNotice } from '@apim/shared';
+import { ErrorNotice } from './states';
 
-/** Asks before something that cannot be undone (delete, unsubscribe); shows the server's refusal in place. */
+/** Asks before something that cannot be undone (delete, unsubscribe, undeploy); shows the server's refusal in place. */
 export function ConfirmDialog({
   opened,
   title,
@@ -12,6 +12,7 @@ export function ConfirmDialog({
   onClose,
   pending,
   error,
+  color = 'red',
 }: {
   opened: boolean;
   title: string;
@@ -21,6 +22,8 @@ export function ConfirmDialog({
   onClose: () => void;
   pending?: boolean;
   error?: unknown;
+  /** The confirm button's colour: red for what destroys, another for what only changes. */
+  color?: string;
 }) {
   return (
     <Modal opened={opened} onClose={onClose} title={title} centered closeButtonProps={{ 'aria-label': 'Close' }}>
@@ -31,7 +34,7 @@ export function ConfirmDialog({
           <Button variant="default" onClick={onClose}>
             Cancel
           </Button>
-          <Button color="red" onClick={onConfirm} loading={pending}>
+          <Button color={color} onClick={onConfirm} loading={pending}>
             {confirmLabel}
           </Button>
         </Group>

@@ -1,0 +1,77 @@
+import { Anchor, Badge, Group, Stack, Tabs, Text, Title } from '@mantine/core';
+import { Link, useNavigate, useParams } from 'react-router';
+import { ErrorNotice, LoadingState } from '@apim/shared';
+import { BasicInfoPanel } from '../components/BasicInfoPanel';
+import { DeploymentsPanel } from '../components/DeploymentsPanel';
+import { DocumentsPanel } from '../components/DocumentsPanel';
+import { EndpointsPanel } from '../components/EndpointsPanel';
+import { LifecyclePanel } from '../components/LifecyclePanel';
+import { OverviewPanel } from '../components/OverviewPanel';
+import { useApi } from '../queries';
+
+/** The API's pages in WSO2's order: develop (basic info, endpoints, documents) → deploy → publish. */
+const TABS = {
+  overview: 'Overview',
+  'basic-info': 'Basic info',
+  endpoints: 'Endpoints',
+  documents: 'Documents',
+  deployments: 'Deployments',
+  lifecycle: 'Lifecycle',
+} as const;
+type Tab = keyof typeof TABS;
+
+/** `/apis/:apiId[/:tab]`: one API, a tab per thing a publisher does to it; each tab is a deep link. */
+export function ApiPage() {
+  const { apiId = '', tab: raw = 'overview' } = useParams();
+  const navigate = useNavigate();
+  const tab: Tab = raw in TABS ? (raw as Tab) : 'overview';
+  const detail = useApi(apiId);
+  if (detail.isPending) return <LoadingState label="Loading the API" />;
+  if (detail.isError) return <ErrorNotice error={detail.error} title="Cannot load the API" />;
+  const a = detail.data.api;
+  return (
+    <Stack>
+      <Anchor component={Link} to="/apis" size="sm">
+        ← APIs
+      </Anchor>
+      <Group justify="space-between" align="flex-start">
+        <div>
+          <Title order={2}>{a.name}</Title>
+          <Text c="dimmed">
+            {a.context} · {a.version}
+          </Text>
+        </div>
+        <Badge size="lg" variant="light" aria-label="Lifecycle state">
+          {a.lifeCycleStatus}
+        </Badge>
+      </Group>
+      <Tabs value={tab} onChange={(v) => v && navigate(v === 'overview' ? `/apis/${apiId}` : `/apis/${apiId}/${v}`)} keepMounted={false}>
+        <Tabs.List aria-label="API">
+          {(Object.keys(TABS) as Tab[]).map((k) => (
+            <Tabs.Tab key={k} value={k}>
+              {TABS[k]}
+            </Tabs.Tab>
+          ))}
+        </Tabs.List>
+        <Tabs.Panel value="overview" pt="md">
+          <OverviewPanel apiId={apiId} api={a} />
+        </Tabs.Panel>
+        <Tabs.Panel value="basic-info" pt="md">
+          <BasicInfoPanel apiId={apiId} read={detail.data} />
+        </Tabs.Panel>
+        <Tabs.Panel value="endpoints" pt="md">
+          <EndpointsPanel apiId={apiId} read={detail.data} />
+        </Tabs.Panel>
+        <Tabs.Panel value="documents" pt="md">
+          <DocumentsPanel apiId={apiId} />
+        </Tabs.Panel>
+        <Tabs.Panel value="deployments" pt="md">
+          <DeploymentsPanel apiId={apiId} />
+        </Tabs.Panel>
+        <Tabs.Panel value="lifecycle" pt="md">
+          <LifecyclePanel apiId={apiId} api={a} />
+        </Tabs.Panel>
+      </Tabs>
+    </Stack>
+  );
+}
