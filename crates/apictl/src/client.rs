@@ -1,9 +1,11 @@
 //! HTTP(S) to an environment: TLS verified against the system's roots (or not at all with `-k`, as apictl), a
 //! timeout per request (`http_request_timeout`), and apictl's login: DCR with the user's HTTP Basic credentials,
-//! then a password-grant token with apictl's scope list before each command.
+//! then a password-grant token with apictl's scope list, kept in keys.json and reused by the next commands until a
+//! minute before it expires (WSO2's apictl asks for one before every command: a user-store check each time).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use http::{Method, StatusCode, header};
@@ -30,6 +32,9 @@ pub enum CallError {
     #[error("{url}: {status} {message}")]
     Status { url: String, status: StatusCode, message: String },
 }
+
+/// `--verbose`: each request's method, URL, status and time on stderr (as apictl's `--verbose` logs them).
+pub static VERBOSE: AtomicBool = AtomicBool::new(false);
 
 pub struct Http {
     client: Client<apim_net::HttpsConnector, Full<Bytes>>,
@@ -97,24 +102,11 @@ impl Http {
         Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
-    /// A request with a binary body (an archive in a multipart form).
-    pub async fn call_bytes(
-        &self,
-        method: Method,
-        url: &str,
-        auth: Option<&str>,
-        content_type: &str,
-        body: Vec<u8>,
-    ) -> Result<Value, CallError> {
-        let bytes = self.send(method, url, auth, Some((content_type, Bytes::from(body)))).await?;
-        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-    }
-
     pub async fn raw(&self, method: Method, url: &str, auth: Option<&str>, body: Option<(&str, String)>) -> Result<Bytes, CallError> {
         self.send(method, url, auth, body.map(|(t, b)| (t, Bytes::from(b)))).await
     }
 
-    async fn send(&self, method: Method, url: &str, auth: Option<&str>, body: Option<(&str, Bytes)>) -> Result<Bytes, CallError> {
+    pub async fn send(&self, method: Method, url: &str, auth: Option<&str>, body: Option<(&str, Bytes)>) -> Result<Bytes, CallError> {
         let transport = |cause: String| CallError::Transport { url: url.to_string(), cause };
         let mut req = http::Request::builder().method(method).uri(url).header(header::ACCEPT, "application/json");
         if let Some(a) = auth {
@@ -128,6 +120,7 @@ impl Http {
             None => Bytes::new(),
         };
         let req = req.body(Full::new(payload)).map_err(|e| transport(e.to_string()))?;
+        let verbose = VERBOSE.load(Ordering::Relaxed).then(|| (req.method().clone(), Instant::now()));
         let exchange = async {
             let resp = self.client.request(req).await.map_err(|e| transport(describe(&e)))?;
             let status = resp.status();
@@ -137,6 +130,9 @@ impl Http {
         let (status, bytes) = tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| CallError::Timeout { url: url.to_string(), after: self.timeout })??;
+        if let Some((method, started)) = verbose {
+            eprintln!("apictl: {method} {url} -> {} ({} ms)", status.as_u16(), started.elapsed().as_millis());
+        }
         if status.is_success() {
             return Ok(bytes);
         }
@@ -172,14 +168,20 @@ pub async fn login(http: &Http, env: &Environment, user: &str, password: &str) -
     let v =
         http.call(Method::POST, &env.registration(), Some(&basic(user, password)), Some(("application/json", body.to_string()))).await?;
     let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let credential =
-        Credential { client_id: text("clientId"), client_secret: text("clientSecret"), username: user.into(), password: password.into() };
-    token(http, env, &credential).await?;
-    Ok(credential)
+    let credential = Credential {
+        client_id: text("clientId"),
+        client_secret: text("clientSecret"),
+        username: user.into(),
+        password: password.into(),
+        access_token: String::new(),
+        expires_at: 0,
+    };
+    let (access_token, expires_in) = token(http, env, &credential).await?;
+    Ok(Credential { access_token, expires_at: crate::store::now() + expires_in, ..credential })
 }
 
-/// A fresh access token for a stored login (apictl asks for one before every command).
-pub async fn token(http: &Http, env: &Environment, c: &Credential) -> Result<String, CallError> {
+/// A fresh access token for a stored login and its lifetime in seconds (the password grant with apictl's scopes).
+pub async fn token(http: &Http, env: &Environment, c: &Credential) -> Result<(String, u64), CallError> {
     let form = form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", "password")
         .append_pair("username", &c.username)
@@ -190,9 +192,11 @@ pub async fn token(http: &Http, env: &Environment, c: &Credential) -> Result<Str
     let v = http
         .call(Method::POST, &url, Some(&basic(&c.client_id, &c.client_secret)), Some(("application/x-www-form-urlencoded", form)))
         .await?;
-    v.get("access_token").and_then(Value::as_str).map(str::to_string).ok_or_else(|| CallError::Status {
+    let expires_in = v.get("expires_in").and_then(Value::as_u64).unwrap_or(0);
+    let token = v.get("access_token").and_then(Value::as_str).map(str::to_string).ok_or_else(|| CallError::Status {
         url,
         status: StatusCode::OK,
         message: "the token endpoint answered without an access_token".into(),
-    })
+    })?;
+    Ok((token, expires_in))
 }

@@ -6,6 +6,7 @@
 
 mod client;
 mod diff;
+mod format;
 mod project;
 mod store;
 
@@ -25,6 +26,9 @@ use crate::store::{Environment, Store};
 #[derive(Parser)]
 #[command(name = "apictl", about = "CLI for Importing and Exporting APIs and Applications (apim-rs)", disable_version_flag = true)]
 struct Cli {
+    /// Log each HTTP request (method, URL, status, time) on stderr
+    #[arg(long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,11 +63,13 @@ enum Command {
         #[command(subcommand)]
         what: ApiTarget<StatusArgs>,
     },
-    /// Delete an API
+    /// Delete an API or an application
     Delete {
         #[command(subcommand)]
-        what: ApiTarget<ApiArgs>,
+        what: DeleteWhat,
     },
+    /// Set apictl's configuration (main_config.yaml): request timeout, export directory, TLS renegotiation mode
+    Set(SetArgs),
     /// Undeploy a revision of an API
     Undeploy {
         #[command(subcommand)]
@@ -97,6 +103,62 @@ enum Command {
     },
     /// Print the version
     Version,
+}
+
+#[derive(Subcommand)]
+enum DeleteWhat {
+    /// Delete an API
+    Api(ApiArgs),
+    /// Delete an application (of the logged-in user, or of the owner given with -o)
+    App {
+        #[arg(short = 'n', long)]
+        name: String,
+        #[arg(short = 'o', long)]
+        owner: Option<String>,
+        #[arg(short = 'e', long)]
+        environment: String,
+        #[arg(short = 'k', long)]
+        insecure: bool,
+    },
+}
+
+#[derive(Args)]
+struct SetArgs {
+    /// Timeout of each HTTP request, in milliseconds
+    #[arg(long)]
+    http_request_timeout: Option<u64>,
+    /// Where exported archives go
+    #[arg(long)]
+    export_directory: Option<PathBuf>,
+    /// never, once or freely (kept for apictl's sake: rustls never renegotiates)
+    #[arg(long)]
+    tls_renegotiation_mode: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum PolicyKind {
+    /// Rate-limiting (throttling) policies of the Admin API; -q type:sub|app|api|global and name:…
+    RateLimiting {
+        #[arg(short = 'e', long)]
+        environment: String,
+        #[arg(short = 'q', long)]
+        query: Vec<String>,
+        #[arg(long)]
+        format: Option<String>,
+        #[arg(short = 'k', long)]
+        insecure: bool,
+    },
+    /// Common operation policies of the Publisher
+    Api {
+        #[arg(short = 'e', long)]
+        environment: String,
+        #[arg(short = 'l', long, default_value_t = 25)]
+        limit: u32,
+        #[arg(long)]
+        format: Option<String>,
+        #[arg(short = 'k', long)]
+        insecure: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -234,6 +296,11 @@ enum GetWhat {
     Apps(GetAppsArgs),
     /// The revisions of an API
     ApiRevisions(GetRevisionsArgs),
+    /// Policies: rate-limiting (Admin) or api (operation policies)
+    Policies {
+        #[command(subcommand)]
+        kind: PolicyKind,
+    },
 }
 
 #[derive(Args)]
@@ -352,7 +419,16 @@ struct UndeployArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1, as apictl's (cobra) do; help and version print and exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::FAILURE;
+        }
+        Err(e) => e.exit(),
+    };
+    client::VERBOSE.store(cli.verbose, std::sync::atomic::Ordering::Relaxed);
     let is_diff = matches!(cli.command, Command::Diff { .. });
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
@@ -372,31 +448,113 @@ fn main() -> ExitCode {
     }
 }
 
-/// A logged-in environment: its endpoints, a fresh token, and the client to use them with.
+/// A logged-in environment: its endpoints, a token, and the client to use them with.
 struct Session {
+    name: String,
+    store: Store,
     env: Environment,
     http: Http,
-    bearer: String,
+    bearer: std::sync::Mutex<String>,
+    /// Whether `bearer` came from keys.json (so a 401 may mean it was revoked: then one fresh token and a retry).
+    cached: std::sync::atomic::AtomicBool,
 }
+
+/// A stored token is reused while it has at least this many seconds left.
+const TOKEN_MARGIN_SECS: u64 = 60;
 
 async fn session(store: &Store, name: &str, insecure: bool) -> anyhow::Result<Session> {
     let main = store.main()?;
     let env = main.environments.get(name).cloned().with_context(|| format!("environment `{name}` is not added (apictl add env)"))?;
     let http = Http::new(insecure, Duration::from_millis(main.config.http_request_timeout));
     let credential = store.credential(name)?.with_context(|| format!("not logged in to `{name}` (apictl login {name})"))?;
-    let token = client::token(&http, &env, &credential).await.with_context(|| format!("environment `{name}`: cannot get a token"))?;
-    Ok(Session { env, http, bearer: format!("Bearer {token}") })
+    let s = Session {
+        name: name.to_string(),
+        store: store.clone(),
+        env,
+        http,
+        bearer: std::sync::Mutex::new(String::new()),
+        cached: std::sync::atomic::AtomicBool::new(false),
+    };
+    if !credential.access_token.is_empty() && credential.expires_at > store::now() + TOKEN_MARGIN_SECS {
+        s.set_bearer(&credential.access_token);
+        s.cached.store(true, std::sync::atomic::Ordering::Relaxed);
+    } else {
+        s.renew().await?;
+    }
+    Ok(s)
 }
 
 impl Session {
+    fn bearer(&self) -> String {
+        self.bearer.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    fn set_bearer(&self, token: &str) {
+        if let Ok(mut b) = self.bearer.lock() {
+            *b = format!("Bearer {token}");
+        }
+    }
+
+    /// A fresh password-grant token, kept in keys.json for the next commands.
+    async fn renew(&self) -> anyhow::Result<()> {
+        let name = &self.name;
+        let mut credential = self.store.credential(name)?.with_context(|| format!("not logged in to `{name}` (apictl login {name})"))?;
+        let (token, expires_in) =
+            client::token(&self.http, &self.env, &credential).await.with_context(|| format!("environment `{name}`: cannot get a token"))?;
+        self.set_bearer(&token);
+        self.cached.store(false, std::sync::atomic::Ordering::Relaxed);
+        credential.access_token = token;
+        credential.expires_at = store::now() + expires_in;
+        self.store.save_credential(name, Some(&credential))?;
+        Ok(())
+    }
+
+    /// One request with the session's token; a 401 for a stored token (revoked, or the server's keys changed)
+    /// gets one fresh token and one retry.
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<(&str, hyper::body::Bytes)>,
+    ) -> Result<hyper::body::Bytes, client::CallError> {
+        let first = self.http.send(method.clone(), url, Some(&self.bearer()), body.clone()).await;
+        match first {
+            Err(client::CallError::Status { status: http::StatusCode::UNAUTHORIZED, .. })
+                if self.cached.load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                if self.renew().await.is_err() {
+                    return first;
+                }
+                self.http.send(method, url, Some(&self.bearer()), body).await
+            }
+            other => other,
+        }
+    }
+
+    /// A 2xx answer's body.
+    async fn raw(&self, method: Method, url: &str) -> Result<hyper::body::Bytes, client::CallError> {
+        self.send(method, url, None).await
+    }
+
+    /// A 2xx answer as JSON (`Null` when empty or not JSON).
+    async fn call(&self, method: Method, url: &str, body: Option<(&str, String)>) -> Result<Value, client::CallError> {
+        let bytes = self.send(method, url, body.map(|(t, b)| (t, hyper::body::Bytes::from(b)))).await?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    async fn call_bytes(&self, method: Method, url: &str, content_type: &str, body: Vec<u8>) -> Result<Value, client::CallError> {
+        let bytes = self.send(method, url, Some((content_type, hyper::body::Bytes::from(body)))).await?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
     async fn publisher(&self, method: Method, path_and_query: &str) -> anyhow::Result<Value> {
-        Ok(self.http.call(method, &format!("{}{path_and_query}", self.env.publisher()), Some(&self.bearer), None).await?)
+        Ok(self.call(method, &format!("{}{path_and_query}", self.env.publisher()), None).await?)
     }
 
     async fn devportal(&self, method: Method, path_and_query: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let url = format!("{}{path_and_query}", self.env.devportal());
         let body = body.map(|b| ("application/json", b.to_string()));
-        Ok(self.http.call(method, &url, Some(&self.bearer), body).await?)
+        Ok(self.call(method, &url, body).await?)
     }
 
     /// The id of the API named `name` `version` (and `provider`, when given).
@@ -442,7 +600,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             let s = session(&store, &environment, insecure).await?;
             let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
             let url = format!("{}/apis/export?name={}&version={}&format=YAML", s.env.publisher(), enc(&local.name), enc(&local.version));
-            let remote = match s.http.raw(Method::GET, &url, Some(&s.bearer), None).await {
+            let remote = match s.raw(Method::GET, &url).await {
                 Ok(bytes) => {
                     Some(diff::Project::read(&bytes).with_context(|| format!("environment `{environment}`: the exported project"))?)
                 }
@@ -476,7 +634,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                 mi_endpoint: String::new(),
             };
             for url in [&env.apim_endpoint, &env.publisher_endpoint, &env.registration_endpoint, &env.token_endpoint] {
-                if !url.is_empty() && !(url.starts_with("https://") || url.starts_with("http://")) {
+                if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
                     bail!("`{url}` is not an http or https URL");
                 }
             }
@@ -499,15 +657,27 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             println!("Successfully removed environment '{name}'");
         }
         Command::Get { what: GetWhat::Envs { format } } => {
-            let main = store.main()?;
-            if format.as_deref() == Some("json") {
-                println!("{}", serde_json::to_string_pretty(&main.environments)?);
-            } else {
-                println!("{:<16} {}", "NAME", "API MANAGER ENDPOINT");
-                for (name, env) in &main.environments {
-                    println!("{name:<16} {}", env.apim_endpoint);
-                }
-            }
+            const FIELDS: [format::Field; 7] = [
+                format::field("Name", "NAME", "name"),
+                format::field("ApimEndpoint", "API MANAGER ENDPOINT", "apimEndpoint"),
+                format::field("PublisherEndpoint", "PUBLISHER ENDPOINT", "publisherEndpoint"),
+                format::field("DevportalEndpoint", "DEVPORTAL ENDPOINT", "devportalEndpoint"),
+                format::field("AdminEndpoint", "ADMIN ENDPOINT", "adminEndpoint"),
+                format::field("RegistrationEndpoint", "REGISTRATION ENDPOINT", "registrationEndpoint"),
+                format::field("TokenEndpoint", "TOKEN ENDPOINT", "tokenEndpoint"),
+            ];
+            let f = format::Format::parse(format.as_deref(), "table {{.Name}}\t{{.ApimEndpoint}}", &FIELDS)?;
+            let list: Vec<Value> = store
+                .main()?
+                .environments
+                .iter()
+                .map(|(name, e)| {
+                    serde_json::json!({"name": name, "apimEndpoint": e.apim_endpoint, "publisherEndpoint": e.publisher_endpoint,
+                        "devportalEndpoint": e.devportal_endpoint, "adminEndpoint": e.admin_endpoint,
+                        "registrationEndpoint": e.registration_endpoint, "tokenEndpoint": e.token_endpoint})
+                })
+                .collect();
+            print!("{}", f.render(&list, &FIELDS));
         }
         Command::Login(a) => {
             let main = store.main()?;
@@ -534,60 +704,70 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             println!("Logged into API Manager in {} environment", a.environment);
         }
         Command::Logout { environment, insecure } => {
-            let s = session(&store, &environment, insecure).await;
-            if let Ok(s) = s
-                && let Some(c) = store.credential(&environment)?
+            let main = store.main()?;
+            if let (Some(env), Some(c)) = (main.environments.get(&environment), store.credential(&environment)?)
+                && !c.access_token.is_empty()
             {
-                // The token just made for the check goes too; the client itself stays registered, as apictl does.
-                let form = format!("token={}", s.bearer.trim_start_matches("Bearer "));
+                // The stored token is revoked; the client itself stays registered, as apictl does.
+                let http = Http::new(insecure, Duration::from_millis(main.config.http_request_timeout));
+                let form = format!("token={}", c.access_token);
                 let auth = client::basic(&c.client_id, &c.client_secret);
-                let _ = s.http.call(Method::POST, &s.env.revoke(), Some(&auth), Some(("application/x-www-form-urlencoded", form))).await;
+                let _ = http.call(Method::POST, &env.revoke(), Some(&auth), Some(("application/x-www-form-urlencoded", form))).await;
             }
             store.save_credential(&environment, None)?;
             println!("Logged out from {environment} environment");
         }
         Command::Get { what: GetWhat::Apis(a) } => {
+            const FIELDS: [format::Field; 8] = [
+                format::field("Id", "ID", "id"),
+                format::field("Name", "NAME", "name"),
+                format::field("Version", "VERSION", "version"),
+                format::field("Context", "CONTEXT", "context"),
+                format::field("LifeCycleStatus", "STATUS", "lifeCycleStatus"),
+                format::field("Provider", "PROVIDER", "provider"),
+                format::field("Type", "TYPE", "type"),
+                format::field("Description", "DESCRIPTION", "description"),
+            ];
+            let f = format::Format::parse(
+                a.format.as_deref(),
+                "table {{.Id}}\t{{.Name}}\t{{.Version}}\t{{.Context}}\t{{.LifeCycleStatus}}\t{{.Provider}}",
+                &FIELDS,
+            )?;
             let s = session(&store, &a.environment, a.insecure).await?;
             let query: String = form_urlencoded::byte_serialize(a.query.join(" ").as_bytes()).collect();
             let v = s
                 .publisher(Method::GET, &format!("/apis?limit={}&query={query}", a.limit))
                 .await
                 .with_context(|| format!("environment `{}`", a.environment))?;
-            let list = v.get("list").and_then(Value::as_array).cloned().unwrap_or_default();
-            if a.format.as_deref() == Some("json") {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                println!("{:<38} {:<24} {:<10} {:<24} {:<12} {}", "ID", "NAME", "VERSION", "CONTEXT", "STATUS", "PROVIDER");
-                for api in &list {
-                    let f = |k: &str| api.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                    println!(
-                        "{:<38} {:<24} {:<10} {:<24} {:<12} {}",
-                        f("id"),
-                        f("name"),
-                        f("version"),
-                        f("context"),
-                        f("lifeCycleStatus"),
-                        f("provider")
-                    );
-                }
-            }
+            print!("{}", f.render(&list_of(&v), &FIELDS));
         }
         Command::Get { what: GetWhat::Apps(a) } => {
+            const FIELDS: [format::Field; 5] = [
+                format::field("Id", "ID", "applicationId"),
+                format::field("Name", "NAME", "name"),
+                format::field("Owner", "OWNER", "owner"),
+                format::field("Status", "STATUS", "status"),
+                format::field("GroupId", "GROUP_ID", "groupId"),
+            ];
+            let f = format::Format::parse(a.format.as_deref(), "table {{.Id}}\t{{.Name}}\t{{.Owner}}\t{{.Status}}\t{{.GroupId}}", &FIELDS)?;
             let s = session(&store, &a.environment, a.insecure).await?;
             let mut url = format!("{}/api/am/admin/v4/applications?limit={}", s.env.admin_base(), a.limit);
             if let Some(o) = &a.owner {
                 url.push_str(&format!("&user={}", form_urlencoded::byte_serialize(o.as_bytes()).collect::<String>()));
             }
-            let v =
-                s.http.call(Method::GET, &url, Some(&s.bearer), None).await.with_context(|| format!("environment `{}`", a.environment))?;
-            let list = v.get("list").and_then(Value::as_array).cloned().unwrap_or_default();
-            print_list(
-                &list,
-                a.format.as_deref(),
-                &[("ID", "applicationId"), ("NAME", "name"), ("OWNER", "owner"), ("STATUS", "status"), ("GROUP_ID", "groupId")],
-            )?;
+            let v = s.call(Method::GET, &url, None).await.with_context(|| format!("environment `{}`", a.environment))?;
+            print!("{}", f.render(&list_of(&v), &FIELDS));
         }
         Command::Get { what: GetWhat::ApiRevisions(a) } => {
+            const FIELDS: [format::Field; 5] = [
+                format::field("Id", "ID", "id"),
+                format::field("Revision", "REVISION", "displayName"),
+                format::field("Description", "DESCRIPTION", "description"),
+                format::field("GatewayEnvs", "GATEWAY_ENVS", "gatewayEnvs"),
+                format::field("CreatedTime", "CREATED TIME", "createdTime"),
+            ];
+            let f =
+                format::Format::parse(a.format.as_deref(), "table {{.Id}}\t{{.Revision}}\t{{.Description}}\t{{.GatewayEnvs}}", &FIELDS)?;
             let s = session(&store, &a.api.environment, a.api.insecure).await?;
             let id = s.api_id(&a.api).await?;
             let query = a
@@ -610,11 +790,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                     .collect();
                 r["gatewayEnvs"] = Value::from(gateways.join(","));
             }
-            print_list(
-                &list,
-                a.format.as_deref(),
-                &[("ID", "id"), ("REVISION", "displayName"), ("DESCRIPTION", "description"), ("GATEWAY_ENVS", "gatewayEnvs")],
-            )?;
+            print!("{}", f.render(&list, &FIELDS));
         }
         Command::Get { what: GetWhat::Keys(a) } => {
             let s = session(&store, &a.api.environment, a.api.insecure).await?;
@@ -652,13 +828,19 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
             let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
             let (mut offset, mut done, mut kept) = (0, 0, 0);
+            // A counter on a terminal only (stderr), so logs of a pipeline stay clean.
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
             loop {
                 let page = s
                     .publisher(Method::GET, &format!("/apis?limit=100&offset={offset}"))
                     .await
                     .with_context(|| format!("environment `{environment}`"))?;
                 let list = page.get("list").and_then(Value::as_array).cloned().unwrap_or_default();
+                let total = page.pointer("/pagination/total").and_then(Value::as_u64).unwrap_or(0);
                 for api in &list {
+                    if progress {
+                        eprint!("\r{} of {total} APIs", done + kept);
+                    }
                     let f = |k: &str| api.get(k).and_then(Value::as_str).unwrap_or("").to_string();
                     let path = dir.join(format!("{}_{}.zip", f("name"), f("version")));
                     if path.exists() {
@@ -668,12 +850,12 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                     // With --all, the latest revision of each; else the working copy.
                     let revision = if all { "&latestRevision=true" } else { "" };
                     let url = format!("{}/apis/export?apiId={}&format={}{revision}", s.env.publisher(), enc(&f("id")), enc(&format));
-                    let bytes = match s.http.raw(Method::GET, &url, Some(&s.bearer), None).await {
+                    let bytes = match s.raw(Method::GET, &url).await {
                         Ok(b) => b,
                         // An API without revisions has no latest one: its working copy then.
                         Err(client::CallError::Status { status: http::StatusCode::NOT_FOUND, .. }) if all => {
                             let url = format!("{}/apis/export?apiId={}&format={}", s.env.publisher(), enc(&f("id")), enc(&format));
-                            s.http.raw(Method::GET, &url, Some(&s.bearer), None).await?
+                            s.raw(Method::GET, &url).await?
                         }
                         Err(e) => return Err(anyhow::Error::from(e).context(format!("exporting {} {}", f("name"), f("version")))),
                     };
@@ -686,6 +868,9 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                     break;
                 }
                 offset += 100;
+            }
+            if progress {
+                eprint!("\r\x1b[K");
             }
             println!("Exported {done} APIs to {} ({kept} already there)", dir.display());
         }
@@ -712,8 +897,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                 (None, false) => {}
             }
             let bytes = s
-                .http
-                .raw(Method::GET, &url, Some(&s.bearer), None)
+                .raw(Method::GET, &url)
                 .await
                 .with_context(|| format!("environment `{}`: {} {}", a.api.environment, a.api.name, a.api.version))?;
             let dir = PathBuf::from(store.main()?.config.export_directory).join("apis").join(&a.api.environment);
@@ -735,8 +919,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             );
             let (content_type, body) = project::multipart("file", "project.zip", &archive);
             let answer = s
-                .http
-                .call_bytes(Method::POST, &url, Some(&s.bearer), &content_type, body)
+                .call_bytes(Method::POST, &url, &content_type, body)
                 .await
                 .with_context(|| format!("environment `{}`: importing {}", a.environment, a.file.display()))?;
             let _ = answer;
@@ -751,7 +934,103 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                 .with_context(|| format!("environment `{}`: {} {}", a.api.environment, a.api.name, a.api.version))?;
             println!("{} API state changed successfully!", a.api.name);
         }
-        Command::Delete { what: ApiTarget::Api(a) } => {
+        Command::Delete { what: DeleteWhat::App { name, owner, environment, insecure } } => {
+            let s = session(&store, &environment, insecure).await?;
+            let owner = match owner {
+                Some(o) => o,
+                None => store.credential(&environment)?.map(|c| c.username).unwrap_or_default(),
+            };
+            let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
+            let admin = format!("{}/api/am/admin/v4", s.env.admin_base());
+            let url = format!("{admin}/applications?user={}&name={}&limit=100", enc(&owner), enc(&name));
+            let found = s.call(Method::GET, &url, None).await.with_context(|| format!("environment `{environment}`"))?;
+            let id = found
+                .get("list")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|a| a["name"] == name.as_str() && a["owner"] == owner.as_str())
+                .and_then(|a| a["applicationId"].as_str())
+                .map(str::to_string)
+                .with_context(|| format!("application `{name}` of `{owner}` not found in `{environment}`"))?;
+            s.call(Method::DELETE, &format!("{admin}/applications/{id}"), None)
+                .await
+                .with_context(|| format!("environment `{environment}`: application `{name}`"))?;
+            println!("{name} Application deleted successfully!");
+        }
+        Command::Set(a) => {
+            let mut main = store.main()?;
+            if a.http_request_timeout.is_none() && a.export_directory.is_none() && a.tls_renegotiation_mode.is_none() {
+                bail!("give --http-request-timeout, --export-directory or --tls-renegotiation-mode");
+            }
+            if let Some(t) = a.http_request_timeout {
+                if t == 0 {
+                    bail!("--http-request-timeout: give a number of milliseconds above 0");
+                }
+                main.config.http_request_timeout = t;
+            }
+            if let Some(mode) = &a.tls_renegotiation_mode {
+                if !["never", "once", "freely"].contains(&mode.as_str()) {
+                    bail!("--tls-renegotiation-mode `{mode}`: give never, once or freely");
+                }
+                main.config.tls_renegotiation_mode = mode.clone();
+            }
+            if let Some(dir) = &a.export_directory {
+                if !dir.is_dir() {
+                    bail!("--export-directory {}: not a directory", dir.display());
+                }
+                let dir = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
+                main.config.export_directory = dir.display().to_string();
+            }
+            store.save_main(&main)?;
+            if let Some(t) = a.http_request_timeout {
+                println!("Http Request Timeout is set to : {t}");
+            }
+            if a.export_directory.is_some() {
+                println!("Export Directory is set to : {}", main.config.export_directory);
+            }
+            if let Some(mode) = a.tls_renegotiation_mode {
+                println!("TLS renegotiation mode is set to : {mode}");
+            }
+        }
+        Command::Get { what: GetWhat::Policies { kind: PolicyKind::RateLimiting { environment, query, format, insecure } } } => {
+            const FIELDS: [format::Field; 5] = [
+                format::field("Id", "ID", "uuid"),
+                format::field("Name", "NAME", "policyName"),
+                format::field("DisplayName", "DISPLAY NAME", "displayName"),
+                format::field("Type", "TYPE", "type"),
+                format::field("Description", "DESCRIPTION", "description"),
+            ];
+            let f = format::Format::parse(format.as_deref(), "table {{.Id}}\t{{.Name}}\t{{.DisplayName}}\t{{.Type}}", &FIELDS)?;
+            let s = session(&store, &environment, insecure).await?;
+            let q: String = form_urlencoded::byte_serialize(query.join(" ").as_bytes()).collect();
+            let url = format!("{}/api/am/admin/v4/throttling/policies/search?query={q}", s.env.admin_base());
+            let v = s.call(Method::GET, &url, None).await.with_context(|| format!("environment `{environment}`"))?;
+            print!("{}", f.render(&list_of(&v), &FIELDS));
+        }
+        Command::Get { what: GetWhat::Policies { kind: PolicyKind::Api { environment, limit, format, insecure } } } => {
+            const FIELDS: [format::Field; 7] = [
+                format::field("Id", "ID", "id"),
+                format::field("Name", "NAME", "name"),
+                format::field("Version", "VERSION", "version"),
+                format::field("DisplayName", "DISPLAY NAME", "displayName"),
+                format::field("Category", "CATEGORY", "category"),
+                format::field("ApplicableFlows", "APPLICABLE FLOWS", "applicableFlows"),
+                format::field("SupportedGateways", "SUPPORTED GATEWAYS", "supportedGateways"),
+            ];
+            let f = format::Format::parse(
+                format.as_deref(),
+                "table {{.Id}}\t{{.Name}}\t{{.Version}}\t{{.DisplayName}}\t{{.ApplicableFlows}}",
+                &FIELDS,
+            )?;
+            let s = session(&store, &environment, insecure).await?;
+            let v = s
+                .publisher(Method::GET, &format!("/operation-policies?limit={limit}"))
+                .await
+                .with_context(|| format!("environment `{environment}`"))?;
+            print!("{}", f.render(&list_of(&v), &FIELDS));
+        }
+        Command::Delete { what: DeleteWhat::Api(a) } => {
             let s = session(&store, &a.environment, a.insecure).await?;
             let id = s.api_id(&a).await?;
             s.publisher(Method::DELETE, &format!("/apis/{id}"))
@@ -765,12 +1044,9 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             let all = a.gateways.is_empty();
             let body: Vec<Value> = a.gateways.iter().map(|g| serde_json::json!({"name": g, "displayOnDevportal": true})).collect();
             let url = format!("{}/apis/{id}/undeploy-revision?revisionNumber={}&allEnvironments={all}", s.env.publisher(), a.revision);
-            s.http
-                .call(Method::POST, &url, Some(&s.bearer), Some(("application/json", Value::from(body).to_string())))
-                .await
-                .with_context(|| {
-                    format!("environment `{}`: {} {} revision {}", a.api.environment, a.api.name, a.api.version, a.revision)
-                })?;
+            s.call(Method::POST, &url, Some(("application/json", Value::from(body).to_string()))).await.with_context(|| {
+                format!("environment `{}`: {} {} revision {}", a.api.environment, a.api.name, a.api.version, a.revision)
+            })?;
             println!("Revision {} of API {}_{} successfully undeployed", a.revision, a.api.name, a.api.version);
         }
     }
@@ -885,7 +1161,7 @@ async fn sync(store: &Store, a: SyncArgs) -> anyhow::Result<()> {
         named.insert((local.name.clone(), local.version.clone()));
         let label = format!("{} {}", local.name, local.version);
         let url = format!("{}/apis/export?name={}&version={}&format=YAML", s.env.publisher(), enc(&local.name), enc(&local.version));
-        match s.http.raw(Method::GET, &url, Some(&s.bearer), None).await {
+        match s.raw(Method::GET, &url).await {
             Ok(remote) => {
                 let remote = diff::Project::read(&remote).with_context(|| format!("the export of {label}"))?;
                 let changes = diff::compare(Some(&remote), &local).len();
@@ -948,36 +1224,13 @@ async fn sync(store: &Store, a: SyncArgs) -> anyhow::Result<()> {
         let archive = project::archive(&path, None, &a.environment)?;
         let (content_type, body) = project::multipart("file", "project.zip", &archive);
         let url = format!("{}/apis/import?preserveProvider=true&overwrite={overwrite}&rotateRevision=true", s.env.publisher());
-        s.http
-            .call_bytes(Method::POST, &url, Some(&s.bearer), &content_type, body)
-            .await
-            .with_context(|| format!("importing {}", path.display()))?;
+        s.call_bytes(Method::POST, &url, &content_type, body).await.with_context(|| format!("importing {}", path.display()))?;
         println!("{} {}", if overwrite { "Updated" } else { "Created" }, path.display());
     }
     Ok(())
 }
 
-/// A list as JSON (`--format json`) or as a table of `columns` (header, field).
-fn print_list(list: &[Value], format: Option<&str>, columns: &[(&str, &str)]) -> anyhow::Result<()> {
-    match format {
-        Some("json") => println!("{}", serde_json::to_string_pretty(list)?),
-        Some(other) if other != "table" => bail!("--format `{other}` is not json or table"),
-        _ => {
-            let cell = |v: &Value, field: &str| match v.get(field) {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
-                Some(x) => x.to_string(),
-            };
-            let widths: Vec<usize> =
-                columns.iter().map(|(h, f)| list.iter().map(|v| cell(v, f).chars().count()).chain([h.len()]).max().unwrap_or(0)).collect();
-            let line = |cells: Vec<String>| {
-                cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("   ").trim_end().to_string()
-            };
-            println!("{}", line(columns.iter().map(|(h, _)| h.to_string()).collect()));
-            for v in list {
-                println!("{}", line(columns.iter().map(|(_, f)| cell(v, f)).collect()));
-            }
-        }
-    }
-    Ok(())
+/// The `list` of a REST listing.
+fn list_of(v: &Value) -> Vec<Value> {
+    v.get("list").and_then(Value::as_array).cloned().unwrap_or_default()
 }

@@ -73,6 +73,17 @@ pub struct Settings {
     pub http_request_timeout: u64,
     #[serde(default)]
     pub export_directory: String,
+    /// `never`, `once` or `freely` (apictl's `set --tls-renegotiation-mode`); rustls never renegotiates, so it is kept
+    /// for apictl's sake and changes nothing here.
+    #[serde(default = "default_renegotiation")]
+    pub tls_renegotiation_mode: String,
+    /// Settings of apictl this one does not use (`kubernetes_mode`, `vcs_*`…), kept as they were.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_norway::Value>,
+}
+
+fn default_renegotiation() -> String {
+    "never".into()
 }
 
 fn default_timeout() -> u64 {
@@ -94,6 +105,21 @@ pub struct Credential {
     pub client_secret: String,
     pub username: String,
     pub password: String,
+    /// The last password-grant token (base64 on disk, like the secrets), reused by later commands until shortly
+    /// before `expires_at` (Unix seconds), so a pipeline of many commands asks the token endpoint once.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub access_token: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expires_at: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Unix seconds.
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -102,6 +128,7 @@ struct Keys {
     environments: BTreeMap<String, Credential>,
 }
 
+#[derive(Clone)]
 pub struct Store {
     dir: PathBuf,
 }
@@ -126,11 +153,19 @@ impl Store {
     pub fn main(&self) -> Result<MainConfig, StoreError> {
         let path = self.main_path();
         match std::fs::read_to_string(&path) {
-            Ok(text) => serde_norway::from_str(&text).map_err(|e| StoreError::Read { path, cause: e.to_string() }),
+            Ok(text) => {
+                let mut c: MainConfig = serde_norway::from_str(&text).map_err(|e| StoreError::Read { path, cause: e.to_string() })?;
+                if c.config.export_directory.is_empty() {
+                    c.config.export_directory = self.dir.join("exported").display().to_string();
+                }
+                Ok(c)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(MainConfig {
                 config: Settings {
                     http_request_timeout: default_timeout(),
                     export_directory: self.dir.join("exported").display().to_string(),
+                    tls_renegotiation_mode: default_renegotiation(),
+                    other: BTreeMap::new(),
                 },
                 environments: BTreeMap::new(),
             }),
@@ -159,6 +194,7 @@ impl Store {
         Ok(self.keys()?.environments.get(env).map(|c| Credential {
             password: decode(&c.password),
             client_secret: decode(&c.client_secret),
+            access_token: decode(&c.access_token),
             ..c.clone()
         }))
     }
@@ -168,7 +204,12 @@ impl Store {
         match c {
             Some(c) => {
                 let encode = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-                let stored = Credential { password: encode(&c.password), client_secret: encode(&c.client_secret), ..c.clone() };
+                let stored = Credential {
+                    password: encode(&c.password),
+                    client_secret: encode(&c.client_secret),
+                    access_token: encode(&c.access_token),
+                    ..c.clone()
+                };
                 keys.environments.insert(env.to_string(), stored);
             }
             None => {

@@ -120,7 +120,7 @@ async fn a_pipeline_drives_the_publisher_with_apictl() {
     let listed = ok(&apictl(c, &["get", "apis", "-e", "dev", "-k"], None));
     assert!(listed.contains("CliApi") && listed.contains("/cli") && listed.contains("CREATED"), "{listed}");
     let as_json: Value =
-        serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "json", "-q", "name:CliApi"], None)))
+        serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "jsonArray", "-q", "name:CliApi"], None)))
             .expect("json");
     assert_eq!(as_json[0]["id"], id.as_str());
     ok(&apictl(c, &["change-status", "api", "-a", "Publish", "-n", "CliApi", "-v", "1.0.0", "-e", "dev", "-k"], None));
@@ -148,13 +148,14 @@ async fn a_pipeline_drives_the_publisher_with_apictl() {
     let apps = ok(&apictl(c, &["get", "apps", "-e", "dev", "-k"], None));
     assert!(apps.starts_with("ID") && apps.contains("default-apictl-app") && apps.contains("admin"), "{apps}");
     let apps: Value =
-        serde_json::from_str(&ok(&apictl(c, &["get", "apps", "-e", "dev", "-k", "-o", "admin", "--format", "json"], None))).expect("json");
+        serde_json::from_str(&ok(&apictl(c, &["get", "apps", "-e", "dev", "-k", "-o", "admin", "--format", "jsonArray"], None)))
+            .expect("json");
     assert_eq!(apps[0]["name"], "default-apictl-app", "{apps}");
     let revisions = ok(&apictl(c, &["get", "api-revisions", "-n", "CliApi", "-v", "1.0.0", "-e", "dev", "-k"], None));
     assert!(revisions.contains("GATEWAY_ENVS") && revisions.contains("Default"), "{revisions}");
     let deployed: Value = serde_json::from_str(&ok(&apictl(
         c,
-        &["get", "api-revisions", "-n", "CliApi", "-v", "1.0.0", "-e", "dev", "-k", "-q", "deployed:true", "--format", "json"],
+        &["get", "api-revisions", "-n", "CliApi", "-v", "1.0.0", "-e", "dev", "-k", "-q", "deployed:true", "--format", "jsonArray"],
         None,
     )))
     .expect("json");
@@ -212,7 +213,7 @@ async fn a_pipeline_drives_the_publisher_with_apictl() {
     .expect("params");
     let (project_arg, params_arg) = (project.display().to_string(), params.display().to_string());
     ok(&apictl(c, &["import", "api", "-f", &project_arg, "-e", "dev", "-k", "--params", &params_arg], None));
-    let found = ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "json", "-q", "name:PizzaShackAPI"], None));
+    let found = ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "jsonArray", "-q", "name:PizzaShackAPI"], None));
     let found: Value = serde_json::from_str(&found).expect("json");
     let pizza = found[0]["id"].as_str().expect("imported").to_string();
     let deployments = rest("GET", &format!("{pb}/apis/{pizza}/deployments"), Value::Null).await.json();
@@ -250,7 +251,7 @@ async fn a_pipeline_drives_the_publisher_with_apictl() {
     assert!(failed(&apictl(c, &["init", &format!("{proj_arg}2"), "--oas", &not_oas], None)).contains("not an OpenAPI document"));
     ok(&apictl(c, &["import", "api", "-f", &proj_arg, "-e", "dev", "-k"], None));
     let made: Value =
-        serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "json", "-q", "name:InitDemo"], None)))
+        serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "jsonArray", "-q", "name:InitDemo"], None)))
             .expect("json");
     assert_eq!((made[0]["context"].as_str(), made[0]["version"].as_str()), (Some("/initdemo"), Some("2.0.0")), "{made}");
 
@@ -270,12 +271,13 @@ async fn a_pipeline_drives_the_publisher_with_apictl() {
     let applied = ok(&apictl(c, &["sync", "-d", &sync_arg, "-e", "dev", "-k", "--prune", "--yes"], None));
     assert!(applied.contains("Deleted PizzaShackAPI 1.0.0"), "{applied}");
     assert_eq!(rest("GET", &pizza_url, Value::Null).await.status, 404, "pruned");
-    let listed: Value = serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "json"], None))).expect("json");
+    let listed: Value =
+        serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "jsonArray"], None))).expect("json");
     let mut names: Vec<&str> = listed.as_array().expect("list").iter().filter_map(|a| a["name"].as_str()).collect();
     names.sort_unstable();
     assert_eq!(names, ["CliApi", "InitDemo"]);
     let cli_api: Value =
-        serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "json", "-q", "name:CliApi"], None)))
+        serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "jsonArray", "-q", "name:CliApi"], None)))
             .expect("json");
     let cli_id = cli_api[0]["id"].as_str().expect("id");
     assert_eq!(rest("GET", &format!("{pb}/apis/{cli_id}"), Value::Null).await.json()["description"], "edited by the pipeline");
@@ -377,8 +379,136 @@ async fn an_api_moves_from_dev_to_prod() {
     }
     // dev still points at its own (unreachable) endpoint: the params changed prod only.
     let dev_api: Value =
-        serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "json"], None))).expect("json");
+        serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "jsonArray"], None))).expect("json");
     assert_eq!(dev_api[0]["name"], "Orders");
     dev.terminate();
     prod.terminate();
+}
+
+/// The stored token, `get policies`, `delete app`, `set` and `--format` on the `get` commands, with their bad input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_apps_settings_and_formats() {
+    let work = TempDir::new("apictl-more");
+    let (mut node, https, _) = node(work.path()).await;
+    let config = work.path().join("apictl-home");
+    let c = config.as_path();
+    ok(&apictl(c, &["add", "env", "dev", "--apim", &https], None));
+    ok(&apictl(c, &["login", "dev", "-u", "admin", "--password-stdin", "-k"], Some("admin\n")));
+    let pb = format!("{https}/api/am/publisher/v4");
+    for (name, version) in [("FmtApi", "1.0.0"), ("FmtApi", "2.0.0")] {
+        let body = json!({"name": name, "context": "/fmt", "version": version, "policies": ["Unlimited"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": "http://127.0.0.1:9"}},
+            "operations": [{"target": "/*", "verb": "GET"}]});
+        let made = rest("POST", &format!("{pb}/apis"), body).await;
+        assert_eq!(made.status, 201, "{}", made.body);
+    }
+
+    // The token login made is kept in keys.json and used by the next command: no request to the token endpoint.
+    let keys_path = config.join(".wso2apictl.local/keys.json");
+    let keys: Value = serde_json::from_str(&std::fs::read_to_string(&keys_path).expect("keys")).expect("json");
+    let stored = keys["environments"]["dev"]["accessToken"].as_str().expect("a stored token").to_string();
+    let out = apictl(c, &["get", "apis", "-e", "dev", "-k", "--verbose"], None);
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    ok(&out);
+    assert!(log.contains("apictl: GET ") && !log.contains("/oauth2/token"), "{log}");
+    // A stored token the server refuses (here: garbage) is replaced once, and the command goes through.
+    let mut keys = keys;
+    keys["environments"]["dev"]["accessToken"] = json!(base64::engine::general_purpose::STANDARD.encode("not-a-token"));
+    std::fs::write(&keys_path, keys.to_string()).expect("keys");
+    let out = apictl(c, &["get", "apis", "-e", "dev", "-k", "--verbose"], None);
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(ok(&out).contains("FmtApi") && log.contains("-> 401") && log.contains("/oauth2/token"), "{log}");
+    let renewed: Value = serde_json::from_str(&std::fs::read_to_string(&keys_path).expect("keys")).expect("json");
+    let renewed = renewed["environments"]["dev"]["accessToken"].as_str().expect("token").to_string();
+    assert!(renewed != stored && !renewed.is_empty());
+
+    // --format: a template per item, a table of chosen columns, JSON lines, a JSON array.
+    let lines = ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "{{.Name}}\\t{{.Version}}"], None));
+    let mut lines: Vec<&str> = lines.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["FmtApi\t1.0.0", "FmtApi\t2.0.0"]);
+    let table = ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "table {{.Version}}\t{{upper .Name}}"], None));
+    assert_eq!(table.lines().next(), Some("VERSION   NAME"), "{table}");
+    assert!(table.contains("1.0.0     FMTAPI"), "{table}");
+    let json_lines = ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "json"], None));
+    let names: Vec<Value> = json_lines.lines().map(|l| serde_json::from_str::<Value>(l).expect("a JSON line")["name"].clone()).collect();
+    assert_eq!(names, [json!("FmtApi"), json!("FmtApi")]);
+    let array: Value =
+        serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "jsonArray"], None))).expect("json");
+    assert_eq!(array.as_array().map(Vec::len), Some(2));
+    let envs = ok(&apictl(c, &["get", "envs", "--format", "{{.Name}} {{.ApimEndpoint}}"], None));
+    assert_eq!(envs.trim(), format!("dev {https}"));
+    let revisions = ok(&apictl(
+        c,
+        &["get", "api-revisions", "-n", "FmtApi", "-v", "1.0.0", "-e", "dev", "-k", "--format", "table {{.Revision}}"],
+        None,
+    ));
+    assert_eq!(revisions.trim(), "REVISION", "no revisions yet: the header only");
+    for (format, says) in [
+        ("{{.Name", "without its `}}`"),
+        ("{{.Nope}}", "no field `Nope`"),
+        ("{{printf .Name}}", "unknown function"),
+        ("xml", "no `{{.Field}}`"),
+    ] {
+        for command in
+            [&["get", "apis", "-e", "dev", "-k"][..], &["get", "apps", "-e", "dev", "-k"], &["get", "policies", "api", "-e", "dev", "-k"]]
+        {
+            let mut args = command.to_vec();
+            args.extend(["--format", format]);
+            let err = failed(&apictl(c, &args, None));
+            assert!(err.contains("--format") && err.contains(says), "{args:?}: {err}");
+        }
+    }
+
+    // get policies rate-limiting (the Admin API's search) and api (operation policies).
+    let plans =
+        ok(&apictl(c, &["get", "policies", "rate-limiting", "-e", "dev", "-k", "-q", "type:sub", "--format", "{{.Name}} {{.Type}}"], None));
+    assert!(plans.lines().any(|l| l == "Unlimited sub"), "{plans}");
+    let all = ok(&apictl(c, &["get", "policies", "rate-limiting", "-e", "dev", "-k"], None));
+    assert!(all.starts_with("ID") && all.contains("Unlimited"), "{all}");
+    let bad_query = failed(&apictl(c, &["get", "policies", "rate-limiting", "-e", "dev", "-k", "-q", "type:nope"], None));
+    assert!(bad_query.contains("400") && bad_query.contains("nope"), "{bad_query}");
+    let ops = ok(&apictl(c, &["get", "policies", "api", "-e", "dev", "-k"], None));
+    assert!(ops.starts_with("ID") && ops.contains("NAME"), "{ops}");
+    let ops: Value =
+        serde_json::from_str(&ok(&apictl(c, &["get", "policies", "api", "-e", "dev", "-k", "--format", "jsonArray"], None))).expect("json");
+    assert!(ops.is_array(), "{ops}");
+    let unknown = apictl(c, &["get", "policies", "throttle", "-e", "dev", "-k"], None);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("throttle"));
+    assert!(failed(&apictl(c, &["get", "policies", "api", "-e", "nowhere", "-k"], None)).contains("`nowhere`"));
+
+    // delete app: the logged-in user's by name, or another owner's with -o.
+    let dp = format!("{https}/api/am/devportal/v3");
+    let app = rest("POST", &format!("{dp}/applications"), json!({"name": "DoomedApp", "throttlingPolicy": "Unlimited"})).await;
+    assert_eq!(app.status, 201, "{}", app.body);
+    assert!(failed(&apictl(c, &["delete", "app", "-n", "DoomedApp", "-o", "nobody", "-e", "dev", "-k"], None)).contains("not found"));
+    assert!(ok(&apictl(c, &["delete", "app", "-n", "DoomedApp", "-e", "dev", "-k"], None)).contains("DoomedApp Application deleted"));
+    assert!(!ok(&apictl(c, &["get", "apps", "-e", "dev", "-k"], None)).contains("DoomedApp"));
+    let again = failed(&apictl(c, &["delete", "app", "-n", "DoomedApp", "-e", "dev", "-k"], None));
+    assert!(again.contains("DoomedApp") && again.contains("not found"), "{again}");
+    assert!(failed(&apictl(c, &["delete", "app", "-n", "DoomedApp", "-e", "nowhere", "-k"], None)).contains("`nowhere`"));
+
+    // set: kept in main_config.yaml as apictl keeps it; exports then go to the new directory.
+    let exports = work.path().join("exports");
+    std::fs::create_dir_all(&exports).expect("dir");
+    let exports_arg = exports.display().to_string();
+    let said = ok(&apictl(
+        c,
+        &["set", "--http-request-timeout", "30000", "--export-directory", &exports_arg, "--tls-renegotiation-mode", "freely"],
+        None,
+    ));
+    assert!(said.contains("Http Request Timeout is set to : 30000") && said.contains("freely"), "{said}");
+    let main: Value = serde_norway::from_str(&std::fs::read_to_string(config.join("main_config.yaml")).expect("main")).expect("yaml");
+    assert_eq!(main["config"]["http_request_timeout"], 30000);
+    assert_eq!(main["config"]["tls_renegotiation_mode"], "freely");
+    assert!(main["environments"]["dev"].is_object(), "the environments stay: {main}");
+    ok(&apictl(c, &["export", "api", "-n", "FmtApi", "-v", "1.0.0", "-e", "dev", "-k"], None));
+    assert!(std::fs::canonicalize(&exports).expect("dir").join("apis/dev/FmtApi_1.0.0.zip").exists());
+    assert!(failed(&apictl(c, &["set", "--tls-renegotiation-mode", "sometimes"], None)).contains("sometimes"));
+    assert!(failed(&apictl(c, &["set", "--http-request-timeout", "0"], None)).contains("--http-request-timeout"));
+    assert!(failed(&apictl(c, &["set", "--export-directory", "/nonexistent/dir"], None)).contains("not a directory"));
+    assert!(failed(&apictl(c, &["set"], None)).contains("--http-request-timeout"));
+    assert!(failed(&apictl(c, &["set", "--http-request-timeout", "soon"], None)).contains("soon"));
+    node.terminate();
 }
