@@ -278,12 +278,14 @@ impl Clauses {
     /// The API's document as content search reads it: without its backend credentials
     /// (`endpointConfig.endpoint_security`, `endpointConfig.amznSecretKey`), which answers never show, so a search
     /// cannot tell whether a guess is one of them.
-    fn searchable(&self) -> &'static str {
+    /// `alias`: the `am_api` row's. On PostgreSQL, lower-cased, this is the expression of migration 0015's trigram
+    /// index, which the planner uses only for the very same expression.
+    fn searchable(&self, alias: &str) -> String {
         if self.pg {
-            "(a.document::jsonb #- '{endpointConfig,endpoint_security}' #- '{endpointConfig,amznSecretKey}')::text"
+            format!("({alias}.document::jsonb #- '{{endpointConfig,endpoint_security}}' #- '{{endpointConfig,amznSecretKey}}')::text")
         } else {
             // SQLite's json_remove and MariaDB's JSON_REMOVE alike; a path that is not there changes nothing.
-            "JSON_REMOVE(a.document, '$.endpointConfig.endpoint_security', '$.endpointConfig.amznSecretKey')"
+            format!("JSON_REMOVE({alias}.document, '$.endpointConfig.endpoint_security', '$.endpointConfig.amznSecretKey')")
         }
     }
 
@@ -355,15 +357,17 @@ impl Clauses {
                 let columns = if self.documents { "{body docs}" } else { "body" };
                 match self.text_index(columns, v) {
                     Some(part) => part,
+                    // The APIs whose text holds it, and those whose documents do, each found on its own (through
+                    // PostgreSQL's trigram indexes where migration 0015 made them), then joined.
                     None if self.documents => {
                         let (api, name, text) = (self.ph(contains_pattern(v)), self.ph(contains_pattern(v)), self.ph(contains_pattern(v)));
                         format!(
-                            "(LOWER({}) LIKE {api} ESCAPE '!' OR EXISTS (SELECT 1 FROM am_api_doc d WHERE d.api_id = a.id AND \
-                             (LOWER(d.document) LIKE {name} ESCAPE '!' OR LOWER(d.inline_text) LIKE {text} ESCAPE '!')))",
-                            self.searchable()
+                            "a.id IN (SELECT x.id FROM am_api x WHERE LOWER({}) LIKE {api} ESCAPE '!' UNION \
+                             SELECT d.api_id FROM am_api_doc d WHERE LOWER(d.document) LIKE {name} ESCAPE '!' OR LOWER(d.inline_text) LIKE {text} ESCAPE '!')",
+                            self.searchable("x")
                         )
                     }
-                    None => format!("LOWER({}) LIKE {} ESCAPE '!'", self.searchable(), self.ph(contains_pattern(v))),
+                    None => format!("LOWER({}) LIKE {} ESCAPE '!'", self.searchable("a"), self.ph(contains_pattern(v))),
                 }
             }
             // `documents` is the Publisher, which sees every property.
