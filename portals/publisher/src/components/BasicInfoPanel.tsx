@@ -137,13 +137,10 @@ export function BasicInfoPanel({ apiId, read }: { apiId: string; read: ApiRead }
         setUnknownRoles(missing);
         if (missing.length) return;
       }
-      await editor.save.mutateAsync({
-        description,
-        tags,
-        categories,
-        visibility,
-        visibleRoles: visibility === 'RESTRICTED' ? roles : [],
-      });
+      // A refusal of the save itself is the editor's to show (with the way on after a 412).
+      await editor.save
+        .mutateAsync({ description, tags, categories, visibility, visibleRoles: visibility === 'RESTRICTED' ? roles : [] })
+        .catch(() => undefined);
     },
   });
   const submit = (e: FormEvent) => {
@@ -199,7 +196,7 @@ export function BasicInfoPanel({ apiId, read }: { apiId: string; read: ApiRead }
             />
           )}
           <SaveError editor={editor} />
-          {save.isError && !editor.save.isError && <ErrorNotice error={save.error} title="Not saved" />}
+          {save.isError && <ErrorNotice error={save.error} title="The roles could not be checked" />}
           {editor.save.isSuccess && !save.isPending && (
             <Text size="sm" role="status">
               Saved.
