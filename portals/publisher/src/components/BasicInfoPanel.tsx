@@ -119,6 +119,13 @@ export function BasicInfoPanel({ apiId, read }: { apiId: string; read: ApiRead }
   const [categories, setCategories] = useState<string[]>(a.categories ?? []);
   const [visibility, setVisibility] = useState<Visibility>(a.visibility ?? 'PUBLIC');
   const [roles, setRoles] = useState<string[]>(a.visibleRoles ?? []);
+  const [initial, setInitial] = useState<Partial<Api>>(() => ({
+    description: a.description ?? '',
+    tags: a.tags ?? [],
+    categories: a.categories ?? [],
+    visibility: a.visibility ?? 'PUBLIC',
+    visibleRoles: (a.visibility ?? 'PUBLIC') === 'RESTRICTED' ? (a.visibleRoles ?? []) : [],
+  }));
   const known = useQuery({
     queryKey: queryKeys.categories(),
     queryFn: async () => unwrap(await api.GET('/api-categories')).list ?? [],
@@ -137,10 +144,14 @@ export function BasicInfoPanel({ apiId, read }: { apiId: string; read: ApiRead }
         setUnknownRoles(missing);
         if (missing.length) return;
       }
-      // A refusal of the save itself is the editor's to show (with the way on after a 412).
-      await editor.save
-        .mutateAsync({ description, tags, categories, visibility, visibleRoles: visibility === 'RESTRICTED' ? roles : [] })
-        .catch(() => undefined);
+      // Only what the user changed goes over the API as read: after a 412 and a new read, the fields they left
+      // alone take the other change's values. A refusal of the save itself is the editor's to show.
+      const form: Partial<Api> = { description, tags, categories, visibility, visibleRoles: visibility === 'RESTRICTED' ? roles : [] };
+      const changes = Object.fromEntries(
+        Object.entries(form).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(initial[k as keyof typeof initial])),
+      ) as Partial<Api>;
+      const saved = await editor.save.mutateAsync(changes).catch(() => undefined);
+      if (saved) setInitial(form);
     },
   });
   const submit = (e: FormEvent) => {

@@ -254,7 +254,7 @@ export function DeploymentsPanel({ apiId }: { apiId: string }) {
               : `Delete ${label(asking?.revision)}`
         }
         confirmLabel={asking?.kind === 'undeploy' ? 'Undeploy' : asking?.kind === 'restore' ? 'Restore' : 'Delete'}
-        color={asking?.kind === 'restore' ? 'blue' : 'red'}
+        destructive={asking?.kind !== 'restore'}
         onClose={() => setAsking(undefined)}
         onConfirm={() => asking && act.mutate(asking)}
         pending={act.isPending}

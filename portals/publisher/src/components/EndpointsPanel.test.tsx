@@ -36,12 +36,12 @@ describe('Endpoints', () => {
     const form = await screen.findByRole('form', { name: 'Endpoints' });
     expect(within(form).getByLabelText('Production endpoint')).toHaveProperty('value', 'http://backend.example.com/pizzashack');
     fireEvent.click(within(form).getByRole('button', { name: 'Test production endpoint' }));
-    expect(await within(form).findByText('Reachable: 200 OK')).toBeTruthy();
+    expect(await within(form).findByText('✓ Reachable: 200 OK')).toBeTruthy();
     expect(seen.find((s) => s.path === '/apis/validate-endpoint')?.query.get('apiId')).toBe('api1');
 
     fireEvent.change(within(form).getByLabelText('Sandbox endpoint'), { target: { value: 'http://down.example.com' } });
     fireEvent.click(within(form).getByRole('button', { name: 'Test sandbox endpoint' }));
-    expect(await within(form).findByText('Not reachable: Connection error (connection refused)')).toBeTruthy();
+    expect(await within(form).findByText('✗ Not reachable: Connection error (connection refused)')).toBeTruthy();
 
     fireEvent.click(within(form).getByRole('button', { name: 'Save' }));
     expect(await within(form).findByText(/^Saved\./)).toBeTruthy();

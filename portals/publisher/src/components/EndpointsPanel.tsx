@@ -64,8 +64,8 @@ function EndpointField({ apiId, label, value, onChange, readOnly }: { apiId: str
         </Button>
       </Group>
       {r && (
-        <Text size="sm" c={reached && r.statusCode < 500 ? 'teal.8' : 'red.8'} role="status">
-          {reached ? `Reachable: ${r.statusCode} ${r.statusMessage}` : `Not reachable: ${r.statusMessage}${r.error ? ` (${r.error})` : ''}`}
+        <Text size="sm" role="status">
+          {reached ? `✓ Reachable: ${r.statusCode} ${r.statusMessage}` : `✗ Not reachable: ${r.statusMessage}${r.error ? ` (${r.error})` : ''}`}
         </Text>
       )}
       {test.isError && <ErrorNotice error={test.error} title="Not tested" />}
@@ -80,6 +80,7 @@ export function EndpointsPanel({ apiId, read }: { apiId: string; read: ApiRead }
   const config = read.api.endpointConfig as EndpointConfig | undefined;
   const [production, setProduction] = useState(urlOf(config?.production_endpoints));
   const [sandbox, setSandbox] = useState(urlOf(config?.sandbox_endpoints));
+  const [initial, setInitial] = useState(() => ({ production: urlOf(config?.production_endpoints), sandbox: urlOf(config?.sandbox_endpoints) }));
   const type = config?.endpoint_type ?? 'http';
   if (type !== 'http') {
     return (
@@ -91,8 +92,14 @@ export function EndpointsPanel({ apiId, read }: { apiId: string; read: ApiRead }
   }
   const submit = (e: FormEvent) => {
     e.preventDefault();
+    // A URL the user left alone keeps the value of the API as last read (after a 412, another's change).
     const current = editor.base.api.endpointConfig as EndpointConfig | undefined;
-    editor.save.mutate({ endpointConfig: withUrls(current, production.trim(), sandbox.trim()) as unknown as Api['endpointConfig'] });
+    const p = production.trim() !== initial.production ? production.trim() : urlOf(current?.production_endpoints);
+    const s = sandbox.trim() !== initial.sandbox ? sandbox.trim() : urlOf(current?.sandbox_endpoints);
+    editor.save.mutate(
+      { endpointConfig: withUrls(current, p, s) as unknown as Api['endpointConfig'] },
+      { onSuccess: () => setInitial({ production: p, sandbox: s }) },
+    );
   };
   return (
     <form onSubmit={submit} aria-label="Endpoints">

@@ -110,7 +110,7 @@ export function LifecyclePanel({ apiId, api: a }: { apiId: string; api: Api }) {
             transitions.length ? (
               <Stack gap="xs">
                 {transitions.map((t) => (
-                  <Group key={t.event} gap="sm" wrap="nowrap" align="center">
+                  <Group key={t.event} gap="sm" align="center">
                     <Button
                       onClick={() => change.mutate(t.event as Action)}
                       loading={change.isPending && change.variables === t.event}

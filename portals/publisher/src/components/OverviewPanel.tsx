@@ -106,7 +106,7 @@ export function OverviewPanel({ apiId, api: a }: { apiId: string; api: Api }) {
           {publish.isError && <ErrorNotice error={publish.error} title="Not published" />}
           <Group>
             {canPublish && state !== 'PUBLISHED' && (
-              <Button onClick={() => publish.mutate()} loading={publish.isPending} color="green">
+              <Button onClick={() => publish.mutate()} loading={publish.isPending}>
                 Publish
               </Button>
             )}

@@ -12,7 +12,7 @@ export function ConfirmDialog({
   onClose,
   pending,
   error,
-  color = 'red',
+  destructive = true,
 }: {
   opened: boolean;
   title: string;
@@ -22,8 +22,8 @@ export function ConfirmDialog({
   onClose: () => void;
   pending?: boolean;
   error?: unknown;
-  /** The confirm button's colour: red for what destroys, another for what only changes. */
-  color?: string;
+  /** Red for what destroys; the primary colour for what only changes (a restore). */
+  destructive?: boolean;
 }) {
   return (
     <Modal opened={opened} onClose={onClose} title={title} centered closeButtonProps={{ 'aria-label': 'Close' }}>
@@ -34,7 +34,7 @@ export function ConfirmDialog({
           <Button variant="default" onClick={onClose}>
             Cancel
           </Button>
-          <Button color={color} onClick={onConfirm} loading={pending}>
+          <Button color={destructive ? 'red' : undefined} onClick={onConfirm} loading={pending}>
             {confirmLabel}
           </Button>
         </Group>
