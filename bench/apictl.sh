@@ -45,20 +45,21 @@ for _ in range(200):
         break
 PY
 }
-start() { # name -> prints the management URL once ready
+url=
+start() { # name -> sets url to the management URL once ready (not in a $(…) subshell: pids must stay in this shell)
   local dir=$work/$1 off
   mkdir -p "$dir"; off=$(free_offset)
   (cd "$dir" && exec "$apim" all-in-one --bind 127.0.0.1 -DportOffset="$off" >"$dir/log" 2>&1) &
   pids+=($!)
   for _ in $(seq 1 2000); do
-    curl -sf -o /dev/null "http://127.0.0.1:$((9763 + off))/health/ready" && { echo "https://127.0.0.1:$((9443 + off))"; return 0; }
+    curl -sf -o /dev/null "http://127.0.0.1:$((9763 + off))/health/ready" && { url="https://127.0.0.1:$((9443 + off))"; return 0; }
     sleep 0.01
   done
   echo "$1 never became ready: $(tail -5 "$dir/log")" >&2; return 1
 }
 now_ms() { date +%s%3N; }
 
-A=$(start src); B=$(start b); C=$(start c)
+start src; A=$url; start b; B=$url; start c; C=$url
 echo "filling the source with $n APIs …" >&2
 t0=$(now_ms); python3 bench/apictl_setup.py "$A" "$n"; echo "  done in $(( $(now_ms) - t0 )) ms" >&2
 
