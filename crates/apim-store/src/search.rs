@@ -278,14 +278,14 @@ impl Clauses {
     /// The API's document as content search reads it: without its backend credentials
     /// (`endpointConfig.endpoint_security`, `endpointConfig.amznSecretKey`), which answers never show, so a search
     /// cannot tell whether a guess is one of them.
-    /// `alias`: the `am_api` row's. On PostgreSQL, lower-cased, this is the expression of migration 0015's trigram
-    /// index, which the planner uses only for the very same expression.
+    /// In lower case; `alias`: the `am_api` row's. On PostgreSQL the stored column of migration 0015 (the same
+    /// expression, with a trigram index).
     fn searchable(&self, alias: &str) -> String {
         if self.pg {
-            format!("({alias}.document::jsonb #- '{{endpointConfig,endpoint_security}}' #- '{{endpointConfig,amznSecretKey}}')::text")
+            format!("{alias}.search_text")
         } else {
             // SQLite's json_remove and MariaDB's JSON_REMOVE alike; a path that is not there changes nothing.
-            format!("JSON_REMOVE({alias}.document, '$.endpointConfig.endpoint_security', '$.endpointConfig.amznSecretKey')")
+            format!("LOWER(JSON_REMOVE({alias}.document, '$.endpointConfig.endpoint_security', '$.endpointConfig.amznSecretKey'))")
         }
     }
 
@@ -362,12 +362,12 @@ impl Clauses {
                     None if self.documents => {
                         let (api, name, text) = (self.ph(contains_pattern(v)), self.ph(contains_pattern(v)), self.ph(contains_pattern(v)));
                         format!(
-                            "a.id IN (SELECT x.id FROM am_api x WHERE LOWER({}) LIKE {api} ESCAPE '!' UNION \
+                            "a.id IN (SELECT x.id FROM am_api x WHERE {} LIKE {api} ESCAPE '!' UNION \
                              SELECT d.api_id FROM am_api_doc d WHERE LOWER(d.document) LIKE {name} ESCAPE '!' OR LOWER(d.inline_text) LIKE {text} ESCAPE '!')",
                             self.searchable("x")
                         )
                     }
-                    None => format!("LOWER({}) LIKE {} ESCAPE '!'", self.searchable("a"), self.ph(contains_pattern(v))),
+                    None => format!("{} LIKE {} ESCAPE '!'", self.searchable("a"), self.ph(contains_pattern(v))),
                 }
             }
             // `documents` is the Publisher, which sees every property.
