@@ -58,6 +58,49 @@ for (const colorScheme of ['light', 'dark'] as const) {
     await expect(page.getByRole('heading', { name: 'Create API from OpenAPI' })).toBeVisible();
     await noSeriousViolation(page, 'Publisher create from OpenAPI');
 
+    // An API's tabs, made through the REST API as scripts do, with a revision and a document so no tab is empty.
+    const basic = { Authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` };
+    const api = await page.request.post(`${base()}/api/am/publisher/v4/apis`, {
+      headers: basic,
+      data: {
+        name: `AxeApi${colorScheme}`,
+        context: `/axe-${colorScheme}`,
+        version: '1.0.0',
+        endpointConfig: { endpoint_type: 'http', production_endpoints: { url: 'http://backend.example.com/axe' } },
+      },
+    });
+    expect(api.status(), await api.text()).toBe(201);
+    const apiId = ((await api.json()) as { id: string }).id;
+    const rev = await page.request.post(`${base()}/api/am/publisher/v4/apis/${apiId}/revisions`, { headers: basic, data: { description: 'axe' } });
+    expect(rev.status(), await rev.text()).toBe(201);
+    const doc = await page.request.post(`${base()}/api/am/publisher/v4/apis/${apiId}/documents`, {
+      headers: basic,
+      data: { name: 'Guide', type: 'HOWTO', sourceType: 'INLINE', visibility: 'API_LEVEL', inlineContent: 'Hello' },
+    });
+    expect(doc.status(), await doc.text()).toBe(201);
+    await page.goto(`${base()}/publisher/apis/${apiId}`);
+    await signIn(page);
+    await expect(page.getByRole('heading', { name: `AxeApi${colorScheme}` })).toBeVisible();
+    await expect(page.getByRole('status')).toHaveCount(0);
+    await noSeriousViolation(page, 'Publisher API overview');
+    const tabs: [string, () => Promise<void>][] = [
+      ['Basic info', () => expect(page.getByRole('form', { name: 'Basic info' })).toBeVisible()],
+      ['Endpoints', () => expect(page.getByRole('form', { name: 'Endpoints' })).toBeVisible()],
+      ['Documents', () => expect(page.getByRole('table', { name: 'Documents' })).toContainText('Guide')],
+      ['Deployments', () => expect(page.getByRole('table', { name: 'Revisions' })).toContainText('axe')],
+      ['Lifecycle', () => expect(page.getByLabel('Current state')).toHaveText('Created')],
+    ];
+    for (const [tab, ready] of tabs) {
+      await page.getByRole('tab', { name: tab }).click();
+      await ready();
+      await expect(page.getByRole('status').filter({ hasText: '…' })).toHaveCount(0);
+      await noSeriousViolation(page, `Publisher API: ${tab}`);
+    }
+    await page.getByRole('tab', { name: 'Documents' }).click();
+    await page.getByRole('button', { name: 'Edit Guide' }).click();
+    await expect(page.getByRole('form', { name: 'Edit document' }).getByLabel('Content')).toHaveValue('Hello');
+    await noSeriousViolation(page, 'Publisher edit document');
+
     await page.goto(`${base()}/admin/throttling/application`);
     await signIn(page);
     await expect(page.getByRole('table', { name: 'Application policies' })).toBeVisible();

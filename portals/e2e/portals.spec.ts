@@ -84,6 +84,113 @@ test('a publisher creates PizzaShack from its OpenAPI file, deploys and publishe
   await visitor.close();
 });
 
+test("a publisher takes an API through its tabs: a revision deployed to Default, published by its lifecycle, a document, a description saved with If-Match; the DevPortal shows them", async ({
+  page,
+  browser,
+}) => {
+  const basic = { Authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` };
+  await page.goto(`${base()}/publisher/`);
+  await signIn(page, 'admin', 'admin');
+  await page.getByRole('link', { name: 'Create API from OpenAPI' }).first().click();
+  await page.locator('input[type=file]').setInputFiles(pizzashack);
+  await page.getByLabel('Name').fill('PizzaOrdersAPI');
+  await page.getByLabel('Context').fill('/pizzaorders');
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  await expect(page).toHaveURL(/\/publisher\/apis\/[0-9a-f-]{36}$/);
+  const apiId = /apis\/([0-9a-f-]{36})$/.exec(page.url())?.[1] ?? '';
+
+  // Deployments: a revision, deployed to Default; the tab is a deep link that survives a reload.
+  await page.getByRole('tab', { name: 'Deployments' }).click();
+  await expect(page).toHaveURL(new RegExp(`/apis/${apiId}/deployments$`));
+  await expect(page.getByText('No revisions yet')).toBeVisible();
+  const newRevision = page.getByRole('form', { name: 'Create revision' });
+  await newRevision.getByLabel('Description').fill('First menu');
+  await newRevision.getByRole('button', { name: 'Create revision' }).click();
+  const revisions = page.getByRole('table', { name: 'Revisions' });
+  await expect(revisions).toContainText('First menu');
+  await revisions.getByRole('button', { name: 'Deploy Revision 1' }).click();
+  const deploy = page.getByRole('dialog', { name: 'Deploy Revision 1' });
+  await expect(deploy.getByRole('textbox', { name: 'Gateway environment' })).toHaveValue('Default');
+  await noSeriousViolation(page, 'Publisher deploy dialog');
+  await deploy.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await expect(deploy).toBeHidden();
+  await expect(revisions.getByRole('button', { name: 'Undeploy Revision 1 from Default' })).toBeVisible();
+  await noSeriousViolation(page, 'Publisher deployments');
+  await fitsPhone(page, 'Publisher deployments');
+  await page.screenshot({ path: shot('publisher-api-deployments.png') });
+  await page.reload();
+  await signIn(page, 'admin', 'admin');
+  await expect(page).toHaveURL(new RegExp(`/apis/${apiId}/deployments$`));
+  await expect(page.getByRole('table', { name: 'Revisions' })).toContainText('Default');
+
+  // Lifecycle: published by its transition button; the history records it.
+  await page.getByRole('tab', { name: 'Lifecycle' }).click();
+  await expect(page.getByLabel('Current state')).toHaveText('Created');
+  await expect(page.getByRole('list', { name: 'Requirements' })).toContainText('Deployed to a gateway environment — done');
+  await noSeriousViolation(page, 'Publisher lifecycle');
+  await fitsPhone(page, 'Publisher lifecycle');
+  await page.getByRole('button', { name: 'Publish', exact: true }).click();
+  await expect(page.getByLabel('Current state')).toHaveText('Published');
+  await expect(page.getByLabel('Lifecycle state')).toHaveText('PUBLISHED');
+  await expect(page.getByRole('table', { name: 'Lifecycle history' })).toContainText('Published');
+
+  // Documents: an inline one, for everyone who sees the API.
+  await page.getByRole('tab', { name: 'Documents' }).click();
+  await page.getByRole('button', { name: 'Add document' }).click();
+  await expect(page).toHaveURL(/\/documents\?add/);
+  const doc = page.getByRole('form', { name: 'Add document' });
+  await doc.getByLabel(/^Name/).fill('Ordering');
+  await doc.getByLabel('Summary').fill('How to order a pizza');
+  await doc.getByLabel('Content').fill('Call GET /menu, then POST /order.');
+  await noSeriousViolation(page, 'Publisher add document');
+  await doc.getByRole('button', { name: 'Add document' }).click();
+  await expect(page.getByRole('table', { name: 'Documents' })).toContainText('Ordering');
+  await noSeriousViolation(page, 'Publisher documents');
+  await fitsPhone(page, 'Publisher documents');
+
+  // Basic info: someone else saves the API meanwhile, so the first save is refused (412) with the input kept;
+  // read again, it saves on top of their change.
+  await page.getByRole('tab', { name: 'Basic info' }).click();
+  const info = page.getByRole('form', { name: 'Basic info' });
+  await expect(info.getByLabel('Description')).toBeVisible();
+  const read = await page.request.get(`${base()}/api/am/publisher/v4/apis/${apiId}`, { headers: basic });
+  const other = await page.request.put(`${base()}/api/am/publisher/v4/apis/${apiId}`, {
+    headers: { ...basic, 'If-Match': read.headers()['etag'] ?? '' },
+    data: { ...(await read.json()), tags: ['pizza'] },
+  });
+  expect(other.status(), await other.text()).toBe(200);
+  await info.getByLabel('Description').fill('Pizzas from the oven, to your door.');
+  await info.getByRole('button', { name: 'Save' }).click();
+  await expect(info.getByRole('alert')).toContainText('412');
+  await expect(info.getByLabel('Description')).toHaveValue('Pizzas from the oven, to your door.');
+  await noSeriousViolation(page, 'Publisher basic info with a refused save');
+  await fitsPhone(page, 'Publisher basic info');
+  await info.getByRole('button', { name: 'Read the API again (your input stays)' }).click();
+  await info.getByRole('button', { name: 'Save' }).click();
+  await expect(info.getByText('Saved.')).toBeVisible();
+  const saved = (await (await page.request.get(`${base()}/api/am/publisher/v4/apis/${apiId}`, { headers: basic })).json()) as {
+    description: string;
+    tags: string[];
+  };
+  expect(saved.description).toBe('Pizzas from the oven, to your door.');
+  expect(saved.tags).toEqual(['pizza']);
+
+  await page.getByRole('tab', { name: 'Endpoints' }).click();
+  await expect(page.getByRole('form', { name: 'Endpoints' }).getByRole('textbox', { name: 'Production endpoint' })).toHaveValue(/pizzashack/);
+  await noSeriousViolation(page, 'Publisher endpoints');
+  await fitsPhone(page, 'Publisher endpoints');
+
+  // The DevPortal, anonymously: the API with its new description, and its document.
+  const visitor = await browser.newContext({ ignoreHTTPSErrors: true });
+  const anon = await visitor.newPage();
+  await anon.goto(`${base()}/devportal/apis/${apiId}`);
+  await expect(anon.getByRole('heading', { name: 'PizzaOrdersAPI' })).toBeVisible();
+  await expect(anon.getByText('Pizzas from the oven, to your door.')).toBeVisible();
+  const docs = await anon.request.get(`${base()}/api/am/devportal/v3/apis/${apiId}/documents`);
+  expect(((await docs.json()) as { list: { name: string }[] }).list.map((d) => d.name)).toEqual(['Ordering']);
+  await visitor.close();
+});
+
 test('the API list pages through search results ten at a time', async ({ page, request }) => {
   const basic = { Authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` };
   for (let i = 1; i <= 11; i++) {
