@@ -1,13 +1,20 @@
 import { Anchor, Badge, Group, Stack, Tabs, Text, Title } from '@mantine/core';
+import { lazy, Suspense, type ReactNode } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { ErrorNotice, LoadingState } from '@apim/shared';
-import { BasicInfoPanel } from '../components/BasicInfoPanel';
-import { DeploymentsPanel } from '../components/DeploymentsPanel';
-import { DocumentsPanel } from '../components/DocumentsPanel';
-import { EndpointsPanel } from '../components/EndpointsPanel';
-import { LifecyclePanel } from '../components/LifecyclePanel';
 import { OverviewPanel } from '../components/OverviewPanel';
 import { useApi } from '../queries';
+
+// The tabs past the overview load on first use, so the API list and overview stay a small first load.
+const BasicInfoPanel = lazy(() => import('../components/BasicInfoPanel').then((m) => ({ default: m.BasicInfoPanel })));
+const EndpointsPanel = lazy(() => import('../components/EndpointsPanel').then((m) => ({ default: m.EndpointsPanel })));
+const DocumentsPanel = lazy(() => import('../components/DocumentsPanel').then((m) => ({ default: m.DocumentsPanel })));
+const DeploymentsPanel = lazy(() => import('../components/DeploymentsPanel').then((m) => ({ default: m.DeploymentsPanel })));
+const LifecyclePanel = lazy(() => import('../components/LifecyclePanel').then((m) => ({ default: m.LifecyclePanel })));
+
+function Loading({ children }: { children: ReactNode }) {
+  return <Suspense fallback={<LoadingState label="Loading the tab" />}>{children}</Suspense>;
+}
 
 /** The API's pages in WSO2's order: develop (basic info, endpoints, documents) → deploy → publish. */
 const TABS = {
@@ -57,19 +64,29 @@ export function ApiPage() {
           <OverviewPanel apiId={apiId} api={a} />
         </Tabs.Panel>
         <Tabs.Panel value="basic-info" pt="md">
-          <BasicInfoPanel apiId={apiId} read={detail.data} />
+          <Loading>
+            <BasicInfoPanel apiId={apiId} read={detail.data} />
+          </Loading>
         </Tabs.Panel>
         <Tabs.Panel value="endpoints" pt="md">
-          <EndpointsPanel apiId={apiId} read={detail.data} />
+          <Loading>
+            <EndpointsPanel apiId={apiId} read={detail.data} />
+          </Loading>
         </Tabs.Panel>
         <Tabs.Panel value="documents" pt="md">
-          <DocumentsPanel apiId={apiId} />
+          <Loading>
+            <DocumentsPanel apiId={apiId} />
+          </Loading>
         </Tabs.Panel>
         <Tabs.Panel value="deployments" pt="md">
-          <DeploymentsPanel apiId={apiId} />
+          <Loading>
+            <DeploymentsPanel apiId={apiId} />
+          </Loading>
         </Tabs.Panel>
         <Tabs.Panel value="lifecycle" pt="md">
-          <LifecyclePanel apiId={apiId} api={a} />
+          <Loading>
+            <LifecyclePanel apiId={apiId} api={a} />
+          </Loading>
         </Tabs.Panel>
       </Tabs>
     </Stack>
