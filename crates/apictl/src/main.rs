@@ -232,9 +232,51 @@ struct ExportArgs {
     format: String,
 }
 
+/// `export app` / `import app`: WSO2 apictl 4.2's flags.
+#[derive(Args)]
+struct ExportAppArgs {
+    #[arg(short = 'n', long)]
+    name: String,
+    #[arg(short = 'o', long)]
+    owner: String,
+    #[arg(short = 'e', long)]
+    environment: String,
+    /// Also list the application's keys (their secrets are never exported)
+    #[arg(long = "withKeys")]
+    with_keys: bool,
+    #[arg(long, default_value = "YAML")]
+    format: String,
+    #[arg(short = 'k', long)]
+    insecure: bool,
+}
+
+#[derive(Args)]
+struct ImportAppArgs {
+    #[arg(short = 'f', long)]
+    file: PathBuf,
+    #[arg(short = 'e', long)]
+    environment: String,
+    /// Replace an application of the same name and owner
+    #[arg(long)]
+    update: bool,
+    /// The owner the application gets in this environment (admins only)
+    #[arg(short = 'o', long)]
+    owner: Option<String>,
+    #[arg(long = "preserveOwner")]
+    preserve_owner: bool,
+    #[arg(long = "skipSubscriptions")]
+    skip_subscriptions: bool,
+    #[arg(long = "skipKeys")]
+    skip_keys: bool,
+    #[arg(short = 'k', long)]
+    insecure: bool,
+}
+
 #[derive(Subcommand)]
 enum ExportWhat {
     Api(ExportArgs),
+    /// Export an application with its subscriptions as apictl's application project
+    App(ExportAppArgs),
     /// Every API of the environment, resumable: archives already there are kept unless --force
     Apis {
         #[arg(short = 'e', long)]
@@ -253,6 +295,8 @@ enum ExportWhat {
 #[derive(Subcommand)]
 enum ImportWhat {
     Api(ImportArgs),
+    /// Import an application project (a ZIP as `export app` writes it)
+    App(ImportAppArgs),
 }
 
 #[derive(Args)]
@@ -906,6 +950,65 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
             std::fs::write(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
             println!("Successfully exported API!\nFind the exported API at {}", path.display());
+        }
+        Command::Export { what: ExportWhat::App(a) } => {
+            let format = a.format.to_ascii_uppercase();
+            if !["YAML", "JSON"].contains(&format.as_str()) {
+                bail!("--format `{}`: give YAML or JSON", a.format);
+            }
+            let s = session(&store, &a.environment, a.insecure).await?;
+            let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
+            let url = format!(
+                "{}/applications/export?appName={}&appOwner={}&withKeys={}&format={format}",
+                s.env.devportal(),
+                enc(&a.name),
+                enc(&a.owner),
+                a.with_keys
+            );
+            let bytes = s
+                .raw(Method::GET, &url)
+                .await
+                .with_context(|| format!("environment `{}`: application `{}` of `{}`", a.environment, a.name, a.owner))?;
+            let dir = PathBuf::from(store.main()?.config.export_directory).join("apps").join(&a.environment);
+            let file = format!("{}_{}.zip", a.owner, a.name).replace(['/', '\\'], "_");
+            let path = dir.join(file);
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::write(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+            println!("Successfully exported Application!\nFind the exported Application at {}", path.display());
+        }
+        Command::Import { what: ImportWhat::App(a) } => {
+            let archive = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+            if !archive.starts_with(b"PK") {
+                bail!("{}: not a ZIP archive (give the file `apictl export app` wrote)", a.file.display());
+            }
+            let s = session(&store, &a.environment, a.insecure).await?;
+            let mut url = format!(
+                "{}/applications/import?preserveOwner={}&skipSubscriptions={}&skipApplicationKeys={}&update={}",
+                s.env.devportal(),
+                a.preserve_owner,
+                a.skip_subscriptions,
+                a.skip_keys,
+                a.update
+            );
+            if let Some(o) = &a.owner {
+                let o: String = form_urlencoded::byte_serialize(o.as_bytes()).collect();
+                url.push_str(&format!("&appOwner={o}"));
+            }
+            let (content_type, body) = project::multipart("file", "application.zip", &archive);
+            let answer = s
+                .call_bytes(Method::POST, &url, &content_type, body)
+                .await
+                .with_context(|| format!("environment `{}`: importing {}", a.environment, a.file.display()))?;
+            // A 207 lists the subscriptions this environment could not make (WSO2's APIInfoList).
+            if let Some(skipped) = answer.get("list").and_then(Value::as_array) {
+                for api in skipped {
+                    let field = |k: &str| api.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+                    eprintln!("skipped subscription: {} {} (provider {})", field("name"), field("version"), field("provider"));
+                }
+                println!("Application imported; {} subscription(s) skipped.", skipped.len());
+            } else {
+                println!("Successfully imported Application.");
+            }
         }
         Command::Import { what: ImportWhat::Api(a) } => {
             let archive = project::archive(&a.file, a.params.as_deref(), &a.environment)?;

@@ -510,5 +510,30 @@ async fn policies_apps_settings_and_formats() {
     assert!(failed(&apictl(c, &["set", "--export-directory", "/nonexistent/dir"], None)).contains("not a directory"));
     assert!(failed(&apictl(c, &["set"], None)).contains("--http-request-timeout"));
     assert!(failed(&apictl(c, &["set", "--http-request-timeout", "soon"], None)).contains("soon"));
+
+    // export app / import app: an application leaves as apictl's application project and comes back.
+    let app = rest("POST", &format!("{dp}/applications"), json!({"name": "Travelling", "throttlingPolicy": "10PerMin"})).await;
+    assert_eq!(app.status, 201, "{}", app.body);
+    let said = ok(&apictl(c, &["export", "app", "-n", "Travelling", "-o", "admin", "-e", "dev", "-k"], None));
+    let zip = std::fs::canonicalize(&exports).expect("dir").join("apps/dev/admin_Travelling.zip");
+    assert!(said.contains("Successfully exported Application") && zip.exists(), "{said}");
+    let zip_arg = zip.display().to_string();
+    assert!(failed(&apictl(c, &["import", "app", "-f", &zip_arg, "-e", "dev", "-k"], None)).contains("already exists"));
+    let said = ok(&apictl(c, &["import", "app", "-f", &zip_arg, "-e", "dev", "-k", "--update"], None));
+    assert!(said.contains("Successfully imported Application"), "{said}");
+    ok(&apictl(c, &["delete", "app", "-n", "Travelling", "-e", "dev", "-k"], None));
+    assert!(ok(&apictl(c, &["import", "app", "-f", &zip_arg, "-e", "dev", "-k"], None)).contains("Successfully imported"));
+    let apps = ok(&apictl(c, &["get", "apps", "-e", "dev", "-k", "--format", "{{.Name}} {{.Owner}}"], None));
+    assert!(apps.lines().any(|l| l == "Travelling admin"), "{apps}");
+    assert!(failed(&apictl(c, &["export", "app", "-n", "Nowhere", "-o", "admin", "-e", "dev", "-k"], None)).contains("not found"));
+    assert!(
+        failed(&apictl(c, &["export", "app", "-n", "Travelling", "-o", "admin", "-e", "dev", "-k", "--format", "XML"], None))
+            .contains("XML")
+    );
+    let not_zip = work.path().join("not-a.zip");
+    std::fs::write(&not_zip, "plain text").expect("write");
+    let not_zip_arg = not_zip.display().to_string();
+    assert!(failed(&apictl(c, &["import", "app", "-f", &not_zip_arg, "-e", "dev", "-k"], None)).contains("not a ZIP"));
+    assert!(failed(&apictl(c, &["import", "app", "-f", &zip_arg, "-e", "nowhere", "-k"], None)).contains("`nowhere`"));
     node.terminate();
 }
