@@ -114,6 +114,7 @@ test("a publisher takes an API through its tabs: a revision deployed to Default,
   await noSeriousViolation(page, 'Publisher deploy dialog');
   await deploy.getByRole('button', { name: 'Deploy', exact: true }).click();
   await expect(deploy).toBeHidden();
+  await expect(page.locator('form[aria-label="Deploy the revision"]')).toHaveCount(0);
   await expect(revisions.getByRole('button', { name: 'Undeploy Revision 1 from Default' })).toBeVisible();
   await noSeriousViolation(page, 'Publisher deployments');
   await fitsPhone(page, 'Publisher deployments');
