@@ -37,14 +37,24 @@ const EDIT: &[&str] = &["apim:api_create", "apim:api_manage", "apim:document_man
 
 pub fn publisher_routes() -> axum::Router<Arc<ControlPlane>> {
     axum::Router::new()
-        .route("/apis/{api_id}/documents", get(list).post(create))
         .route("/apis/{api_id}/documents/validate", post(validate_name))
-        .route("/apis/{api_id}/documents/{doc_id}", get(read).put(update).delete(delete))
+        .merge(publisher_routes_under("/apis"))
+        .merge(publisher_routes_under("/api-products"))
+}
+
+/// Documents and thumbnail of an API (`/apis`) or of an API product (`/api-products`), stored alike.
+fn publisher_routes_under(prefix: &str) -> axum::Router<Arc<ControlPlane>> {
+    axum::Router::new()
+        .route(&format!("{prefix}/{{api_id}}/documents"), get(list).post(create))
+        .route(&format!("{prefix}/{{api_id}}/documents/{{doc_id}}"), get(read).put(update).delete(delete))
         .route(
-            "/apis/{api_id}/documents/{doc_id}/content",
+            &format!("{prefix}/{{api_id}}/documents/{{doc_id}}/content"),
             get(content).post(upload_content).layer(DefaultBodyLimit::max(FILE_MAX + FORM_SLACK)),
         )
-        .route("/apis/{api_id}/thumbnail", get(thumbnail).put(upload_thumbnail).layer(DefaultBodyLimit::max(THUMBNAIL_MAX + FORM_SLACK)))
+        .route(
+            &format!("{prefix}/{{api_id}}/thumbnail"),
+            get(thumbnail).put(upload_thumbnail).layer(DefaultBodyLimit::max(THUMBNAIL_MAX + FORM_SLACK)),
+        )
 }
 
 pub fn devportal_routes() -> axum::Router<Arc<ControlPlane>> {

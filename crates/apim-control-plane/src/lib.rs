@@ -28,6 +28,7 @@ mod model;
 mod openapi;
 mod operation_policies;
 mod policy_transfer;
+mod products;
 mod project;
 mod publisher;
 mod runtime;
@@ -350,6 +351,7 @@ impl ControlPlane {
                     .merge(search::publisher_routes())
                     .merge(categories::publisher_routes())
                     .merge(docs::publisher_routes())
+                    .merge(products::routes())
                     .merge(import_export::publisher_routes())
                     .merge(operation_policies::publisher_routes())
                     .merge(certificates::publisher_routes())

@@ -20,7 +20,7 @@ use crate::error::{ApiError, Result};
 use crate::model::{PolicyNames, api_event, normalize};
 
 pub(crate) const VIEW: &[&str] = &["apim:api_view", "apim:api_create", "apim:api_publish", "apim:api_manage"];
-const CREATE: &[&str] = &["apim:api_create", "apim:api_manage"];
+pub(crate) const CREATE: &[&str] = &["apim:api_create", "apim:api_manage"];
 const PUBLISH: &[&str] = &["apim:api_publish", "apim:api_manage"];
 const DEPLOY: &[&str] = &["apim:api_create", "apim:api_publish", "apim:api_manage"];
 /// WSO2 keeps at most five revisions per API.
@@ -29,16 +29,16 @@ pub(crate) const MAX_REVISIONS: i64 = 5;
 pub fn routes() -> axum::Router<Arc<ControlPlane>> {
     axum::Router::new()
         .route("/apis", get(list_apis).post(create_api))
-        .route("/apis/change-lifecycle", post(change_lifecycle))
-        .route("/apis/{api_id}", get(get_api).put(update_api).delete(delete_api))
-        .route("/apis/{api_id}/lifecycle-history", get(lifecycle_history))
-        .route("/apis/{api_id}/lifecycle-state", get(lifecycle_state))
-        .route("/apis/{api_id}/revisions", get(list_revisions).post(create_revision))
-        .route("/apis/{api_id}/revisions/{revision_id}", get(get_revision).delete(delete_revision))
-        .route("/apis/{api_id}/deploy-revision", post(deploy_revision))
-        .route("/apis/{api_id}/undeploy-revision", post(undeploy_revision))
-        .route("/apis/{api_id}/restore-revision", post(restore_revision))
-        .route("/apis/{api_id}/deployments", get(deployments))
+        .route("/apis/change-lifecycle", post(change_lifecycle::<false>))
+        .route("/apis/{api_id}", get(get_api).put(update_api).delete(delete_api::<false>))
+        .route("/apis/{api_id}/lifecycle-history", get(lifecycle_history::<false>))
+        .route("/apis/{api_id}/lifecycle-state", get(lifecycle_state::<false>))
+        .route("/apis/{api_id}/revisions", get(list_revisions::<false>).post(create_revision::<false>))
+        .route("/apis/{api_id}/revisions/{revision_id}", get(get_revision::<false>).delete(delete_revision::<false>))
+        .route("/apis/{api_id}/deploy-revision", post(deploy_revision::<false>))
+        .route("/apis/{api_id}/undeploy-revision", post(undeploy_revision::<false>))
+        .route("/apis/{api_id}/restore-revision", post(restore_revision::<false>))
+        .route("/apis/{api_id}/deployments", get(deployments::<false>))
         .route("/throttling-policies/{policy_level}", get(crate::throttling::publisher_list))
         .route("/throttling-policies/{policy_level}/{policy_name}", get(crate::throttling::publisher_one))
         .route("/apis/{api_id}/subscription-policies", get(subscription_policies))
@@ -183,7 +183,16 @@ pub(crate) async fn policy_names_for(cp: &ControlPlane, api_id: Option<&str>) ->
 }
 
 async fn api_or_404(cp: &ControlPlane, id: &str) -> Result<ApiRecord> {
-    cp.db.get_api(id).await?.ok_or_else(|| ApiError::not_found(format!("API {id} not found")))
+    of_kind(cp, id, false).await
+}
+
+/// The API (`product` false) or API product (true) `id`. Both are stored as APIs, told apart by their type; each
+/// path finds only its own kind.
+pub(crate) async fn of_kind(cp: &ControlPlane, id: &str, product: bool) -> Result<ApiRecord> {
+    match cp.db.get_api(id).await? {
+        Some(a) if crate::products::is_product(&a) == product => Ok(a),
+        _ => Err(ApiError::not_found(format!("{} {id} not found", if product { "API product" } else { "API" }))),
+    }
 }
 
 async fn list_apis(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p): Query<HashMap<String, String>>) -> Result<Response> {
@@ -269,10 +278,24 @@ fn stale(id: &str, expected: &str, current: &str) -> ApiError {
     ))
 }
 
-async fn delete_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+pub(crate) async fn delete_api<const PRODUCT: bool>(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
     let who = cp.principal(&headers).await?;
     who.require(&["apim:api_delete", "apim:api_create", "apim:api_manage"])?;
-    let api = api_or_404(&cp, &id).await?;
+    let api = of_kind(&cp, &id, PRODUCT).await?;
+    // As WSO2: an API stays while a product serves its operations.
+    let users = if PRODUCT { Vec::new() } else { crate::products::products_using(&cp, &id).await? };
+    if !users.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "API `{}` {} cannot be deleted: API products use its operations ({}); remove them from the products first",
+            api.name,
+            api.version,
+            users.join(", ")
+        )));
+    }
     let envs: Vec<String> = cp.db.deployments(&id).await?.into_iter().map(|d| d.environment).collect();
     let mut events = Vec::new();
     if !envs.is_empty() {
@@ -295,7 +318,7 @@ fn lifecycle_state_of(status: &ApiStatus) -> Value {
     json!({"state": state_display(status), "checkItems": [], "availableTransitions": transitions})
 }
 
-async fn change_lifecycle(
+pub(crate) async fn change_lifecycle<const PRODUCT: bool>(
     State(cp): State<Arc<ControlPlane>>,
     headers: HeaderMap,
     Query(p): Query<HashMap<String, String>>,
@@ -303,12 +326,13 @@ async fn change_lifecycle(
     let who = cp.principal(&headers).await?;
     who.require(PUBLISH)?;
     let action = p.get("action").filter(|a| !a.is_empty()).ok_or_else(|| ApiError::field("action", "is required"))?;
-    let id = p.get("apiId").filter(|a| !a.is_empty()).ok_or_else(|| ApiError::field("apiId", "is required"))?;
+    let id_param = if PRODUCT { "apiProductId" } else { "apiId" };
+    let id = p.get(id_param).filter(|a| !a.is_empty()).ok_or_else(|| ApiError::field(id_param, "is required"))?;
     if !LIFECYCLE.iter().any(|(_, a, _)| a == action) {
         let known: Vec<&str> = LIFECYCLE.iter().map(|(_, a, _)| *a).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         return Err(ApiError::field("action", format!("`{action}` is not a lifecycle action ({})", known.join(", "))));
     }
-    let api = api_or_404(&cp, id).await?;
+    let api = of_kind(&cp, id, PRODUCT).await?;
     let Some((_, _, target)) = LIFECYCLE.iter().find(|(from, a, _)| *from == api.status && a == action) else {
         return Err(ApiError::precondition(format!("`{action}` is not allowed from state {}", state_display(&api.status))));
     };
@@ -333,9 +357,13 @@ async fn change_lifecycle(
     Ok(ok(json!({"workflowStatus": "APPROVED", "lifecycleState": lifecycle_state_of(target)})))
 }
 
-async fn lifecycle_history(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+pub(crate) async fn lifecycle_history<const PRODUCT: bool>(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
     cp.principal(&headers).await?.require(VIEW)?;
-    api_or_404(&cp, &id).await?;
+    of_kind(&cp, &id, PRODUCT).await?;
     let list: Vec<Value> = cp
         .db
         .lifecycle_history(&id)
@@ -346,9 +374,13 @@ async fn lifecycle_history(State(cp): State<Arc<ControlPlane>>, headers: HeaderM
     Ok(ok(json!({"count": list.len(), "list": list})))
 }
 
-async fn lifecycle_state(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+pub(crate) async fn lifecycle_state<const PRODUCT: bool>(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
     cp.principal(&headers).await?.require(VIEW)?;
-    Ok(ok(lifecycle_state_of(&api_or_404(&cp, &id).await?.status)))
+    Ok(ok(lifecycle_state_of(&of_kind(&cp, &id, PRODUCT).await?.status)))
 }
 
 fn deployment_json(d: &Deployment) -> Value {
@@ -362,14 +394,14 @@ fn revision_json(r: &Revision, deployments: &[Deployment]) -> Value {
            "apiInfo": {"id": r.api_id}, "deploymentInfo": info})
 }
 
-async fn list_revisions(
+pub(crate) async fn list_revisions<const PRODUCT: bool>(
     State(cp): State<Arc<ControlPlane>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(p): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     cp.principal(&headers).await?.require(VIEW)?;
-    api_or_404(&cp, &id).await?;
+    of_kind(&cp, &id, PRODUCT).await?;
     let deployed_only = match p.get("query").map(String::as_str) {
         None | Some("") => false,
         Some("deployed:true") => true,
@@ -388,9 +420,14 @@ async fn list_revisions(
     Ok(ok(json!({"count": list.len(), "list": list})))
 }
 
-async fn create_revision(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+pub(crate) async fn create_revision<const PRODUCT: bool>(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
     cp.principal(&headers).await?.require(DEPLOY)?;
-    let api = api_or_404(&cp, &id).await?;
+    let api = of_kind(&cp, &id, PRODUCT).await?;
     let description = if body.is_empty() {
         String::new()
     } else {
@@ -405,30 +442,32 @@ async fn create_revision(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap
         api_id: id.clone(),
         number: 0,
         description,
-        document: api.document.clone(),
+        // A product's revision holds what its operations run: each with its API's endpoints and policies as now.
+        document: if PRODUCT { crate::products::revision_document(&cp, &api).await? } else { api.document.clone() },
         created_at: cp.clock.unix_secs(),
     };
     let rev = cp.db.create_revision(&rev, MAX_REVISIONS).await?;
     Ok((StatusCode::CREATED, Json(revision_json(&rev, &[]))).into_response())
 }
 
-async fn get_revision(
+pub(crate) async fn get_revision<const PRODUCT: bool>(
     State(cp): State<Arc<ControlPlane>>,
     headers: HeaderMap,
     Path((id, rid)): Path<(String, String)>,
 ) -> Result<Response> {
     cp.principal(&headers).await?.require(VIEW)?;
+    of_kind(&cp, &id, PRODUCT).await?;
     let rev = cp.db.get_revision(&id, &rid).await?.ok_or_else(|| ApiError::not_found(format!("revision {rid} of API {id} not found")))?;
     Ok(ok(revision_json(&rev, &cp.db.deployments(&id).await?)))
 }
 
-async fn delete_revision(
+pub(crate) async fn delete_revision<const PRODUCT: bool>(
     State(cp): State<Arc<ControlPlane>>,
     headers: HeaderMap,
     Path((id, rid)): Path<(String, String)>,
 ) -> Result<Response> {
     cp.principal(&headers).await?.require(DEPLOY)?;
-    api_or_404(&cp, &id).await?;
+    of_kind(&cp, &id, PRODUCT).await?;
     if !cp.db.delete_revision(&id, &rid).await? {
         return Err(ApiError::not_found(format!("revision {rid} of API {id} not found")));
     }
@@ -467,7 +506,7 @@ async fn deployment_targets(cp: &ControlPlane, body: &Bytes, required: bool) -> 
     Ok(out)
 }
 
-async fn deploy_revision(
+pub(crate) async fn deploy_revision<const PRODUCT: bool>(
     State(cp): State<Arc<ControlPlane>>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -477,7 +516,7 @@ async fn deploy_revision(
     let who = cp.principal(&headers).await?;
     who.require(DEPLOY)?;
     let rid = p.get("revisionId").filter(|r| !r.is_empty()).ok_or_else(|| ApiError::field("revisionId", "is required"))?;
-    let api = api_or_404(&cp, &id).await?;
+    let api = of_kind(&cp, &id, PRODUCT).await?;
     let rev = cp.db.get_revision(&id, rid).await?.ok_or_else(|| ApiError::not_found(format!("revision {rid} of API {id} not found")))?;
     let targets = deployment_targets(&cp, &body, true).await?;
     let deployments: Vec<Deployment> = targets
@@ -498,7 +537,7 @@ async fn deploy_revision(
     Ok((StatusCode::CREATED, Json(deployments.iter().map(deployment_json).collect::<Vec<_>>())).into_response())
 }
 
-async fn undeploy_revision(
+pub(crate) async fn undeploy_revision<const PRODUCT: bool>(
     State(cp): State<Arc<ControlPlane>>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -506,7 +545,7 @@ async fn undeploy_revision(
     body: Bytes,
 ) -> Result<Response> {
     cp.principal(&headers).await?.require(DEPLOY)?;
-    let api = api_or_404(&cp, &id).await?;
+    let api = of_kind(&cp, &id, PRODUCT).await?;
     let current = cp.db.deployments(&id).await?;
     let all = p.get("allEnvironments").is_some_and(|v| v == "true");
     let mut rid = p.get("revisionId").filter(|r| !r.is_empty()).cloned();
@@ -531,7 +570,7 @@ async fn undeploy_revision(
     Ok((StatusCode::CREATED, Json(remaining.iter().map(deployment_json).collect::<Vec<_>>())).into_response())
 }
 
-async fn restore_revision(
+pub(crate) async fn restore_revision<const PRODUCT: bool>(
     State(cp): State<Arc<ControlPlane>>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -539,7 +578,7 @@ async fn restore_revision(
 ) -> Result<Response> {
     cp.principal(&headers).await?.require(CREATE)?;
     let rid = p.get("revisionId").filter(|r| !r.is_empty()).ok_or_else(|| ApiError::field("revisionId", "is required"))?;
-    let api = api_or_404(&cp, &id).await?;
+    let api = of_kind(&cp, &id, PRODUCT).await?;
     let rev = cp.db.get_revision(&id, rid).await?.ok_or_else(|| ApiError::not_found(format!("revision {rid} of API {id} not found")))?;
     // The working copy takes the revision's definition; the lifecycle state stays.
     let mut doc: Value = serde_json::from_str(&rev.document).unwrap_or_else(|_| json!({}));
@@ -549,9 +588,13 @@ async fn restore_revision(
     Ok(tagged(StatusCode::CREATED, answer_of(&cp, &restored).await?))
 }
 
-async fn deployments(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+pub(crate) async fn deployments<const PRODUCT: bool>(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
     cp.principal(&headers).await?.require(VIEW)?;
-    api_or_404(&cp, &id).await?;
+    of_kind(&cp, &id, PRODUCT).await?;
     let reports = cp.gateway_reports().await?;
     let list: Vec<Value> = cp
         .db

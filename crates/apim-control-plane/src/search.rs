@@ -397,7 +397,7 @@ impl ApiSearchResult {
         ApiSearchResult {
             id: api.id.clone(),
             name: api.name.clone(),
-            kind: "API",
+            kind: if crate::products::is_product(api) { crate::products::PRODUCT_TYPE } else { "API" },
             transport_type: api.api_type.clone(),
             context: api.context.clone(),
             context_template: if api.context.contains("{version}") { api.context.clone() } else { format!("{}/{{version}}", api.context) },
@@ -431,10 +431,13 @@ async fn page_of<T>(
     audience: Audience<'_>,
     (sort_by, descending): (SortBy, bool),
     info: fn(&ApiRecord, bool) -> T,
+    kind: Option<ApiTerm>,
 ) -> Result<Listing<T>> {
     let page = Page::of(p)?;
     let query = p.get("query").map(String::as_str).filter(|q| !q.trim().is_empty());
-    let search = ApiSearch { terms: parse_query(query.unwrap_or(""))?, audience, sort_by, descending };
+    let mut terms = parse_query(query.unwrap_or(""))?;
+    terms.extend(kind);
+    let search = ApiSearch { terms, audience, sort_by, descending };
     let (apis, total) = cp.db.search_apis(&search, page.limit, page.offset).await?;
     let ids: Vec<String> = apis.iter().map(|a| a.id.clone()).collect();
     let with_thumbnail = cp.db.with_thumbnails(&ids).await?;
@@ -446,13 +449,62 @@ async fn page_of<T>(
 pub(crate) async fn publisher_apis(cp: &ControlPlane, headers: &HeaderMap, p: &HashMap<String, String>) -> Result<Response> {
     cp.principal(headers).await?.require(crate::publisher::VIEW)?;
     let sort = sorting(p)?;
-    Ok(Json(page_of(cp, p, "/apis", Audience::Publisher, sort, PublisherApiInfo::of).await?).into_response())
+    // The Publisher lists API products on their own (`GET /api-products`).
+    let apis = Some(ApiTerm::NotType(crate::products::PRODUCT_TYPE.into()));
+    Ok(Json(page_of(cp, p, "/apis", Audience::Publisher, sort, PublisherApiInfo::of, apis).await?).into_response())
+}
+
+/// Publisher `GET /api-products`.
+pub(crate) async fn publisher_products(cp: &ControlPlane, headers: &HeaderMap, p: &HashMap<String, String>) -> Result<Response> {
+    cp.principal(headers).await?.require(crate::publisher::VIEW)?;
+    let products = Some(ApiTerm::Type(crate::products::PRODUCT_TYPE.into()));
+    let sort = sorting(p)?;
+    Ok(Json(page_of(cp, p, "/api-products", Audience::Publisher, sort, ProductInfo::of, products).await?).into_response())
+}
+
+/// The Publisher's `APIProductInfo`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProductInfo {
+    id: String,
+    name: String,
+    context: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    provider: String,
+    version: String,
+    has_thumbnail: bool,
+    state: String,
+    security_scheme: Vec<String>,
+    gateway_vendor: &'static str,
+    monetized_info: bool,
+    egress: bool,
+}
+
+impl ProductInfo {
+    fn of(api: &ApiRecord, has_thumbnail: bool) -> ProductInfo {
+        let s = summary(api);
+        ProductInfo {
+            id: api.id.clone(),
+            name: api.name.clone(),
+            context: api.context.clone(),
+            description: s.description,
+            provider: api.provider.clone(),
+            version: api.version.clone(),
+            has_thumbnail,
+            state: api.status.as_str().to_string(),
+            security_scheme: s.security_scheme,
+            gateway_vendor: "wso2",
+            monetized_info: false,
+            egress: false,
+        }
+    }
 }
 
 /// DevPortal `GET /apis`: what the caller may see, newest first.
 pub(crate) async fn devportal_apis(cp: &ControlPlane, headers: &HeaderMap, p: &HashMap<String, String>) -> Result<Response> {
     let who = cp.optional_principal(headers).await?;
-    let listing = page_of(cp, p, "/apis", audience_of(who.as_ref()), (SortBy::CreatedTime, true), PortalApiInfo::of).await?;
+    let listing = page_of(cp, p, "/apis", audience_of(who.as_ref()), (SortBy::CreatedTime, true), PortalApiInfo::of, None).await?;
     Ok(Json(listing).into_response())
 }
 
@@ -502,7 +554,7 @@ async fn devportal_search(
     Query(p): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     let who = cp.optional_principal(&headers).await?;
-    let listing = page_of(&cp, &p, "/search", audience_of(who.as_ref()), (SortBy::Name, false), ApiSearchResult::of).await?;
+    let listing = page_of(&cp, &p, "/search", audience_of(who.as_ref()), (SortBy::Name, false), ApiSearchResult::of, None).await?;
     Ok(Json(listing).into_response())
 }
 

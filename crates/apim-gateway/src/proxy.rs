@@ -238,9 +238,14 @@ impl Gateway {
         let caller = self.authorize(ex, api, resource, &req).await?;
         ex.application = caller.application;
         self.throttle(ex, api, resource, &caller, &req)?;
+        // An API product's operation goes to the endpoints of the API it comes from.
+        let (production, sandbox) = match &resource.backends {
+            Some(b) => (&b.production, &b.sandbox),
+            None => (&api.production, &api.sandbox),
+        };
         let group = match caller.key_type {
-            KeyType::Production => api.production.clone(),
-            KeyType::Sandbox => api.sandbox.clone(),
+            KeyType::Production => production.clone(),
+            KeyType::Sandbox => sandbox.clone(),
         };
         let Some(group) = group else {
             self.metrics.upstream_error("no_endpoint");

@@ -52,6 +52,15 @@ pub struct Resource {
     pub mediation: Option<Box<Mediation>>,
     /// `enableSchemaValidation`: this operation's JSON schemas from the API's OpenAPI document, when it has any.
     pub validation: Option<Box<crate::schema::OperationSchemas>>,
+    /// An API product's operation: the endpoints of the API it comes from, in place of the product's.
+    pub backends: Option<Box<Backends>>,
+}
+
+/// An API's production and sandbox endpoint groups.
+#[derive(Debug, Default)]
+pub struct Backends {
+    pub production: Option<Arc<EndpointGroup>>,
+    pub sandbox: Option<Arc<EndpointGroup>>,
 }
 
 #[derive(Debug, Default)]
@@ -411,7 +420,15 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>, registry
             }
             None => None,
         };
+        let backends = match &op.endpoint_config {
+            Some(ec) => {
+                let group = |which| EndpointGroup::from_config(ec, which, registry, None).map_err(|e| format!("{verb} {target}: {e}"));
+                Some(Box::new(Backends { production: group(KeyGroup::Production)?, sandbox: group(KeyGroup::Sandbox)? }))
+            }
+            None => None,
+        };
         resources.push(Resource {
+            backends,
             template: Template::parse(target),
             target: target.to_string(),
             throttle_default: format!("{stem}_default"),
@@ -441,6 +458,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>, registry
             throttle_stem: stem,
             mediation: None,
             validation: None,
+            backends: None,
         }];
     }
     let security = &def.security_scheme;

@@ -31,6 +31,8 @@ pub enum ApiTerm {
     Category(String),
     /// The API type (`HTTP`, `WS`, ...), case-insensitively.
     Type(String),
+    /// Any type but this one.
+    NotType(String),
     /// A case-insensitive part of anything the API's document says (and, in the Publisher, its documents).
     Content(String),
     /// An additional (custom) property: its name and value, both without regard to case. The DevPortal matches
@@ -352,6 +354,7 @@ impl Clauses {
             ApiTerm::Tag(v) => self.label("tag", v),
             ApiTerm::Category(v) => self.label("category", v),
             ApiTerm::Type(v) => format!("UPPER(a.api_type) = {}", self.ph(v.to_ascii_uppercase())),
+            ApiTerm::NotType(v) => format!("UPPER(a.api_type) <> {}", self.ph(v.to_ascii_uppercase())),
             ApiTerm::Content(v) => {
                 // The Publisher's content search reads the APIs' documents too.
                 let columns = if self.documents { "{body docs}" } else { "body" };

@@ -127,6 +127,10 @@ pub struct Operation {
     pub scopes: Vec<String>,
     #[serde(default, deserialize_with = "flows")]
     pub operation_policies: Flows,
+    /// An API product's operation: the endpoints of the API it comes from, which serve it instead of the
+    /// definition's own (a product has none). The control plane writes it into a product's revisions.
+    #[serde(rename = "x-apim-endpoint-config", default, deserialize_with = "nullable")]
+    pub endpoint_config: Option<EndpointConfig>,
 }
 
 fn any_path() -> String {
