@@ -25,13 +25,18 @@ use crate::publisher::{DEFINITION, MAX_REVISIONS};
 
 const EXPORT: &[&str] = &["apim:api_view", "apim:api_publish", "apim:api_create", "apim:api_import_export", "apim:api_manage"];
 const IMPORT: &[&str] = &["apim:api_import_export", "apim:admin"];
+const PRODUCT_IMPORT: &[&str] = &["apim:api_product_import_export", "apim:api_import_export", "apim:admin"];
 /// Who may export backend credentials as stored (`preserveCredentials=true`).
 const CREDENTIALS: &[&str] = &["apim:api_import_export", "apim:api_create", "apim:api_manage"];
 /// The largest import body: an archive and the form around it.
 const BODY_MAX: usize = crate::archive::ARCHIVE_MAX + (64 << 10);
 
 pub fn publisher_routes() -> axum::Router<Arc<ControlPlane>> {
-    axum::Router::new().route("/apis/export", get(export)).route("/apis/import", post(import).layer(DefaultBodyLimit::max(BODY_MAX)))
+    axum::Router::new()
+        .route("/apis/export", get(export::<false>))
+        .route("/apis/import", post(import).layer(DefaultBodyLimit::max(BODY_MAX)))
+        .route("/api-products/export", get(export::<true>))
+        .route("/api-products/import", post(import_product).layer(DefaultBodyLimit::max(BODY_MAX)))
 }
 
 pub(crate) fn flag(p: &HashMap<String, String>, name: &str, default: bool) -> Result<bool> {
@@ -66,7 +71,14 @@ fn image_ext(media_type: &str) -> &'static str {
 /// `GET /apis/export?apiId=|name=&version=[&providerName=][&format=YAML|JSON][&preserveStatus=]
 /// [&latestRevision=|&revisionNumber=][&preserveCredentials=]`: the API's working copy, or one revision, as
 /// apictl's project ZIP.
-async fn export(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p): Query<HashMap<String, String>>) -> Result<Response> {
+/// `GET /api-products/export` is the same for an API product, with the projects of the APIs it uses under
+/// `APIs/<Name>-<version>/`.
+async fn export<const PRODUCT: bool>(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let noun = if PRODUCT { "API product" } else { "API" };
     let who = cp.principal(&headers).await?;
     who.require(EXPORT)?;
     let format = match p.get("format").map(|f| f.to_ascii_uppercase()) {
@@ -82,16 +94,22 @@ async fn export(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p
         who.require(CREDENTIALS)?;
     }
     let nonempty = |k: &str| p.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let ours = |a: &ApiRecord| crate::products::is_product(a) == PRODUCT;
     let api = match (nonempty("apiId"), nonempty("name")) {
-        (Some(id), _) => cp.db.get_api(id).await?.ok_or_else(|| ApiError::not_found(format!("API {id} not found")))?,
+        (Some(id), _) => cp.db.get_api(id).await?.filter(ours).ok_or_else(|| ApiError::not_found(format!("{noun} {id} not found")))?,
         (None, Some(name)) => {
             let version = nonempty("version").ok_or_else(|| ApiError::field("version", "is required with name"))?;
             let provider = nonempty("providerName");
-            api_named(&cp, name, version, provider).await?.ok_or_else(|| {
-                ApiError::not_found(format!("API {name} {version}{} not found", provider.map(|p| format!(" of {p}")).unwrap_or_default()))
+            api_named(&cp, name, version, provider).await?.filter(ours).ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "{noun} {name} {version}{} not found",
+                    provider.map(|p| format!(" of {p}")).unwrap_or_default()
+                ))
             })?
         }
-        (None, None) => return Err(ApiError::field("apiId", "name the API: apiId, or name and version")),
+        (None, None) => {
+            return Err(ApiError::field(if PRODUCT { "name" } else { "apiId" }, format!("name the {noun}: apiId, or name and version")));
+        }
     };
     let revisions = cp.db.list_revisions(&api.id).await?;
     let revision = match nonempty("revisionNumber") {
@@ -101,12 +119,12 @@ async fn export(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p
                 revisions
                     .iter()
                     .find(|r| r.number == number)
-                    .ok_or_else(|| ApiError::not_found(format!("revision {number} of API {} not found", api.id)))?,
+                    .ok_or_else(|| ApiError::not_found(format!("revision {number} of {noun} {} not found", api.id)))?,
             )
         }
-        None if latest => {
-            Some(revisions.iter().max_by_key(|r| r.number).ok_or_else(|| ApiError::not_found(format!("API {} has no revision", api.id)))?)
-        }
+        None if latest => Some(
+            revisions.iter().max_by_key(|r| r.number).ok_or_else(|| ApiError::not_found(format!("{noun} {} has no revision", api.id)))?,
+        ),
         None => None,
     };
     // A revision is exported as the API it snapshots; its state is the API's.
@@ -114,7 +132,45 @@ async fn export(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p
         Some(r) => ApiRecord { document: r.document.clone(), ..api.clone() },
         None => api.clone(),
     };
-    let mut dto = crate::publisher::doc_of(&record);
+    let kind = if PRODUCT { project::Kind::Product } else { project::Kind::Api };
+    let mut files = project_files(&cp, &record, revision, format, (preserve_status, credentials), kind).await?;
+    if PRODUCT {
+        let doc: Value = serde_json::from_str(&record.document).unwrap_or(Value::Null);
+        for id in doc.get("apis").and_then(Value::as_array).into_iter().flatten().filter_map(|a| a.get("apiId").and_then(Value::as_str)) {
+            let Some(used) = cp.db.get_api(id).await? else { continue };
+            let folder = format!("APIs/{}-{}", project::segment(&used.name), project::segment(&used.version));
+            for (path, bytes) in project_files(&cp, &used, None, format, (preserve_status, credentials), project::Kind::Api).await? {
+                files.push((format!("{folder}/{path}"), bytes));
+            }
+        }
+    }
+    let top = format!("{}-{}", api.name, api.version);
+    let zip = tokio::task::spawn_blocking(move || project::write(&top, &files))
+        .await
+        .map_err(|e| ApiError::unavailable(format!("writing the export archive failed: {e}")))??;
+    let file_name = match revision {
+        Some(r) => format!("{}_{}_Revision-{}.zip", api.name, api.version, r.number),
+        None => format!("{}_{}.zip", api.name, api.version),
+    };
+    let safe: String = file_name.chars().filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\').collect();
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")).unwrap_or(HeaderValue::from_static("attachment"));
+    tracing::info!(api_id = %api.id, revision = ?revision.map(|r| r.number), user = %who.username, "{noun} exported");
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/zip")), (header::CONTENT_DISPOSITION, disposition)], zip)
+        .into_response())
+}
+
+/// The files of `record`'s project (the API or product as it is, or as `revision` snapshots it): its main file,
+/// definition, documents, thumbnail and the environments the revision (or any) is deployed to. `keep` is
+/// (preserveStatus, preserveCredentials).
+async fn project_files(
+    cp: &ControlPlane,
+    record: &ApiRecord,
+    revision: Option<&Revision>,
+    format: Format,
+    (preserve_status, credentials): (bool, bool),
+    kind: project::Kind,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut dto = crate::publisher::doc_of(record);
     if !preserve_status {
         dto["lifeCycleStatus"] = json!(ApiStatus::Created);
     }
@@ -124,12 +180,16 @@ async fn export(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p
             dto["endpointConfig"] = ec.clone();
         }
     }
-    let thumbnail = cp.db.thumbnail(&api.id).await?;
+    let thumbnail = cp.db.thumbnail(&record.id).await?;
     dto["hasThumbnail"] = json!(thumbnail.is_some());
+    if kind == project::Kind::Product {
+        let status = if preserve_status { record.status.clone() } else { ApiStatus::Created };
+        crate::products::shape(&mut dto, &status);
+    }
     let ext = format.ext();
-    let mut files = vec![(format!("api.{ext}"), project::enveloped("api", dto, format)?)];
-    files.push((format!("Definitions/swagger.{ext}"), project::text_of(&crate::publisher::served_definition(&record), format)?));
-    for (rec, content) in cp.db.docs_with_content(&api.id).await? {
+    let mut files = vec![(format!("{}.{ext}", kind.envelope()), project::enveloped(kind.envelope(), dto, format)?)];
+    files.push((format!("Definitions/swagger.{ext}"), project::text_of(&crate::publisher::served_definition(record), format)?));
+    for (rec, content) in cp.db.docs_with_content(&record.id).await? {
         let (mut data, file) = crate::docs::for_project(&rec)?;
         if let Some(o) = data.as_object_mut() {
             for k in ["createdTime", "createdBy", "lastUpdatedTime", "lastUpdatedBy"] {
@@ -151,7 +211,7 @@ async fn export(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p
     }
     let deployed: Vec<Value> = cp
         .db
-        .deployments(&api.id)
+        .deployments(&record.id)
         .await?
         .into_iter()
         .filter(|d| revision.is_none_or(|r| r.id == d.revision_id))
@@ -160,19 +220,7 @@ async fn export(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p
     if !deployed.is_empty() {
         files.push((format!("deployment_environments.{ext}"), project::enveloped("deployment_environments", json!(deployed), format)?));
     }
-    let top = format!("{}-{}", api.name, api.version);
-    let zip = tokio::task::spawn_blocking(move || project::write(&top, &files))
-        .await
-        .map_err(|e| ApiError::unavailable(format!("writing the export archive failed: {e}")))??;
-    let file_name = match revision {
-        Some(r) => format!("{}_{}_Revision-{}.zip", api.name, api.version, r.number),
-        None => format!("{}_{}.zip", api.name, api.version),
-    };
-    let safe: String = file_name.chars().filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\').collect();
-    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")).unwrap_or(HeaderValue::from_static("attachment"));
-    tracing::info!(api_id = %api.id, revision = ?revision.map(|r| r.number), user = %who.username, "API exported");
-    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/zip")), (header::CONTENT_DISPOSITION, disposition)], zip)
-        .into_response())
+    Ok(files)
 }
 
 /// The multipart field `file`'s bytes; a body larger than an archive may be is a 413, refused by its
@@ -398,6 +446,13 @@ fn apply_params(api: &mut Map<String, Value>, params: &Value) -> Result<Option<V
     }
 }
 
+/// How an import treats what is already there.
+pub(crate) struct ImportFlags {
+    pub preserve_provider: bool,
+    pub overwrite: bool,
+    pub rotate: bool,
+}
+
 /// `POST /apis/import?preserveProvider=&overwrite=&rotateRevision=` (multipart `file`): an API project, plain
 /// or in apictl's params form. Answers 200 with WSO2's `ImportAPIResponse` (`{id, revision}`).
 async fn import(
@@ -408,16 +463,64 @@ async fn import(
 ) -> Result<Response> {
     let who = cp.principal(&headers).await?;
     who.require(IMPORT)?;
-    let preserve_provider = flag(&p, "preserveProvider", true)?;
-    let overwrite = flag(&p, "overwrite", false)?;
-    let rotate = flag(&p, "rotateRevision", false)?;
+    let flags = ImportFlags {
+        preserve_provider: flag(&p, "preserveProvider", true)?,
+        overwrite: flag(&p, "overwrite", false)?,
+        rotate: flag(&p, "rotateRevision", false)?,
+    };
     flag(&p, "preservePortalConfigurations", false)?;
     let bytes = upload(&headers, multipart).await?;
-    let project = tokio::task::spawn_blocking(move || project::read(&bytes))
+    let project = tokio::task::spawn_blocking(move || project::read(&bytes, project::Kind::Api))
         .await
         .map_err(|e| ApiError::unavailable(format!("reading the archive failed: {e}")))??;
-    let Project { api: mut data, api_file, definition, docs, thumbnail, deployments, params, policies: _ } = project;
+    let (id, number) = import_api_project(&cp, &who, project, &flags).await?;
+    imported(&headers, "API imported successfully.", &id, number)
+}
 
+/// WSO2's `ImportAPIResponse`, or its plain words for a client that takes only text.
+fn imported(headers: &HeaderMap, words: &'static str, id: &str, number: Option<i64>) -> Result<Response> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if accept.contains("text/plain") && !accept.contains("json") {
+        return Ok((StatusCode::OK, words).into_response());
+    }
+    let mut answer = json!({"id": id});
+    if let Some(n) = number {
+        answer["revision"] = json!(n.to_string());
+    }
+    Ok((StatusCode::OK, Json(answer)).into_response())
+}
+
+/// The lifecycle state a project gives (`field` names it), `CREATED` when none.
+fn project_status(data: &Map<String, Value>, field: &str, path: &str) -> Result<ApiStatus> {
+    match data.get(field).and_then(Value::as_str) {
+        None | Some("") => Ok(ApiStatus::Created),
+        Some(s) => {
+            let st = ApiStatus::from(s.to_ascii_uppercase());
+            if !apim_domain::api::LIFECYCLE.iter().any(|(from, _, to)| *from == st || *to == st) {
+                return Err(ApiError::field(&format!("{path}.data.{field}"), format!("`{s}` is not a lifecycle state")));
+            }
+            Ok(st)
+        }
+    }
+}
+
+/// A project's main-file errors named as the file's fields.
+fn in_file(file: &str) -> impl Fn(ApiError) -> ApiError + '_ {
+    move |e| match e.fields.first() {
+        Some((f, d)) => ApiError::field(&format!("{file}.data.{f}"), d.clone()),
+        None => ApiError::field(file, e.description),
+    }
+}
+
+/// Checks an API project whole and writes it in one transaction: the API's id and the number of the revision
+/// deployed, when the project names environments.
+pub(crate) async fn import_api_project(
+    cp: &ControlPlane,
+    who: &crate::auth::Principal,
+    project: Project,
+    flags: &ImportFlags,
+) -> Result<(String, Option<i64>)> {
+    let Project { api: mut data, api_file, definition, docs, thumbnail, deployments, params, .. } = project;
     let mut deployments = deployments;
     if let Some(params) = &params
         && let Some(d) = apply_params(&mut data, params)?
@@ -425,21 +528,11 @@ async fn import(
         deployments = Some(("intermediate_params.yaml.deploymentEnvironments".to_string(), d));
     }
     let targets = match &deployments {
-        Some((field, items)) => targets(&cp, items, field).await?,
+        Some((field, items)) => targets(cp, items, field).await?,
         None => Vec::new(),
     };
-
     // The state the project gives is applied after the API is written, as WSO2 moves it through its lifecycle.
-    let status = match data.get("lifeCycleStatus").and_then(Value::as_str) {
-        None | Some("") => ApiStatus::Created,
-        Some(s) => {
-            let st = ApiStatus::from(s.to_ascii_uppercase());
-            if !apim_domain::api::LIFECYCLE.iter().any(|(from, _, to)| *from == st || *to == st) {
-                return Err(ApiError::field(&format!("{api_file}.data.lifeCycleStatus"), format!("`{s}` is not a lifecycle state")));
-            }
-            st
-        }
-    };
+    let status = project_status(&data, "lifeCycleStatus", &api_file)?;
     for k in ["id", "lifeCycleStatus", "createdTime", "lastUpdatedTime", DEFINITION] {
         data.remove(k);
     }
@@ -450,11 +543,14 @@ async fn import(
     }
     let name = data.get("name").and_then(Value::as_str).unwrap_or("").to_string();
     let version = data.get("version").and_then(Value::as_str).unwrap_or("").to_string();
-    if !preserve_provider {
+    if !flags.preserve_provider {
         data.insert("provider".into(), json!(who.username));
     }
-    let existing = api_named(&cp, &name, &version, None).await?;
-    if existing.is_some() && !overwrite {
+    let existing = api_named(cp, &name, &version, None).await?;
+    if existing.as_ref().is_some_and(crate::products::is_product) {
+        return Err(ApiError::conflict_field("name", format!("{name} {version} is an API product: import it at /api-products/import")));
+    }
+    if existing.is_some() && !flags.overwrite {
         return Err(ApiError::conflict_field(
             "name",
             format!("API {name} {version} already exists: import it with overwrite=true to update it"),
@@ -474,18 +570,14 @@ async fn import(
         operations.extend(from_def);
         data.insert("operations".into(), Value::Array(operations));
     }
-    crate::categories::check(&cp, data.get("categories")).await?;
+    crate::categories::check(cp, data.get("categories")).await?;
     // An overwrite may attach the API's own uploaded operation policies, which it keeps.
-    let policies = crate::publisher::policy_names_for(&cp, existing.as_ref().map(|e| e.id.as_str())).await?;
+    let policies = crate::publisher::policy_names_for(cp, existing.as_ref().map(|e| e.id.as_str())).await?;
     let now = cp.clock.unix_secs();
-    let (mut doc, id, name, version, context) = normalize(Value::Object(data), existing.as_ref(), &who.username, &policies, now * 1000)
-        .map_err(|e| match e.fields.first() {
-            // The DTO's fields, named as the project file's.
-            Some((f, d)) => ApiError::field(&format!("{api_file}.data.{f}"), d.clone()),
-            None => ApiError::field(&api_file, e.description),
-        })?;
+    let (mut doc, id, name, version, context) =
+        normalize(Value::Object(data), existing.as_ref(), &who.username, &policies, now * 1000).map_err(in_file(&api_file))?;
     if existing.is_none() {
-        crate::publisher::check_new_identity(&cp, &name, &context).await?;
+        crate::publisher::check_new_identity(cp, &name, &context).await?;
     }
     // As on `PUT`: credentials left blank (an export without `preserveCredentials`) keep the stored ones.
     if let Some(old) = &existing {
@@ -497,13 +589,50 @@ async fn import(
     } else if let Some(d) = existing.as_ref().and_then(crate::publisher::definition_of) {
         doc.insert(DEFINITION.into(), d);
     }
-    let mut api = crate::publisher::new_record(doc, id.clone(), name, version, context, &who.username, now);
-    api.status = status.clone();
-    if let Some(old) = &existing {
-        api.created_at = old.created_at;
-        api.provider = if preserve_provider { old.provider.clone() } else { who.username.clone() };
-    }
+    let api = imported_record(who, doc, (id.clone(), name, version, context), &status, existing.as_ref(), flags, now);
+    let revision_document = api.document.clone();
+    let staged = Staged { api, existing, status, docs, thumbnail, targets, rotate: flags.rotate, revision_document };
+    Ok((id, write_import(cp, who, staged).await?))
+}
 
+/// The record an import writes: a new one, or the existing one's id, creation time and (unless the provider is
+/// taken from the project) provider kept.
+fn imported_record(
+    who: &crate::auth::Principal,
+    doc: Map<String, Value>,
+    (id, name, version, context): (String, String, String, String),
+    status: &ApiStatus,
+    existing: Option<&ApiRecord>,
+    flags: &ImportFlags,
+    now: i64,
+) -> ApiRecord {
+    let mut api = crate::publisher::new_record(doc, id, name, version, context, &who.username, now);
+    api.status = status.clone();
+    if let Some(old) = existing {
+        api.created_at = old.created_at;
+        api.provider = if flags.preserve_provider { old.provider.clone() } else { who.username.clone() };
+    }
+    api
+}
+
+/// A checked import, ready to be written.
+struct Staged {
+    api: ApiRecord,
+    existing: Option<ApiRecord>,
+    status: ApiStatus,
+    docs: Vec<project::ProjectDoc>,
+    thumbnail: Option<(String, Vec<u8>)>,
+    targets: Vec<Target>,
+    rotate: bool,
+    /// What a revision made by the import holds.
+    revision_document: String,
+}
+
+/// Writes a checked import in one transaction (`ImportStore::import_api`): the API or product, its documents and
+/// thumbnail, its state, and a revision deployed to the targets; the revision's number when one was made.
+async fn write_import(cp: &ControlPlane, who: &crate::auth::Principal, s: Staged) -> Result<Option<i64>> {
+    let Staged { api, existing, status, docs, thumbnail, targets, rotate, revision_document } = s;
+    let (id, now) = (api.id.clone(), cp.clock.unix_secs());
     let mut records = Vec::with_capacity(docs.len());
     for d in &docs {
         records.push(crate::docs::from_project(&id, &d.data, d.content.clone(), &who.username, now, &d.path)?);
@@ -519,7 +648,6 @@ async fn import(
         }
         None => None,
     };
-
     let prior_status = existing.as_ref().map(|e| e.status.clone()).unwrap_or(ApiStatus::Created);
     let lifecycle = (status != prior_status).then(|| LifecycleEntry {
         previous_state: apim_domain::api::state_display(&prior_status).to_string(),
@@ -556,7 +684,7 @@ async fn import(
             api_id: id.clone(),
             number: 0,
             description: "imported".to_string(),
-            document: api.document.clone(),
+            document: revision_document,
             created_at: now,
         };
         (Some(rev), drop)
@@ -592,15 +720,107 @@ async fn import(
     };
     let stored = cp.db.import_api(&plan).await?;
     let number = stored.map(|r| r.number);
-    tracing::info!(api_id = %id, name = %api.name, revision = ?number, user = %who.username, "API imported");
-    // WSO2's `ImportAPIResponse`, or its plain words for a client that takes only text.
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if accept.contains("text/plain") && !accept.contains("json") {
-        return Ok((StatusCode::OK, "API imported successfully.").into_response());
+    tracing::info!(api_id = %id, name = %api.name, kind = %api.api_type, revision = ?number, user = %who.username, "imported");
+    Ok(number)
+}
+
+/// `POST /api-products/import?preserveProvider=&rotateRevision=&importAPIs=&overwriteAPIProduct=&overwriteAPIs=`
+/// (multipart `file`): an API product project. With `importAPIs` the APIs under `APIs/` are imported first (an
+/// existing one only with `overwriteAPIs`), each in its own transaction; the product then names its APIs by name
+/// and version, which must exist here (ids differ between environments).
+async fn import_product(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Query(p): Query<HashMap<String, String>>,
+    multipart: std::result::Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(PRODUCT_IMPORT)?;
+    let preserve_provider = flag(&p, "preserveProvider", true)?;
+    let rotate = flag(&p, "rotateRevision", false)?;
+    let import_apis = flag(&p, "importAPIs", false)?;
+    let overwrite = flag(&p, "overwriteAPIProduct", false)?;
+    let overwrite_apis = flag(&p, "overwriteAPIs", false)?;
+    let bytes = upload(&headers, multipart).await?;
+    let mut project = tokio::task::spawn_blocking(move || project::read(&bytes, project::Kind::Product))
+        .await
+        .map_err(|e| ApiError::unavailable(format!("reading the archive failed: {e}")))??;
+    if import_apis {
+        let flags = ImportFlags { preserve_provider, overwrite: overwrite_apis, rotate };
+        for (folder, used) in std::mem::take(&mut project.apis) {
+            let name = used.api.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+            let version = match used.api.get("version") {
+                Some(Value::String(v)) => v.clone(),
+                Some(v) => v.to_string(),
+                None => String::new(),
+            };
+            if !overwrite_apis && api_named(&cp, &name, &version, None).await?.is_some() {
+                continue;
+            }
+            import_api_project(&cp, &who, used, &flags).await.map_err(|e| match e.fields.first() {
+                Some((f, d)) => ApiError::field(&format!("APIs/{folder}/{f}"), d.clone()),
+                None => ApiError { description: format!("APIs/{folder}: {}", e.description), ..e },
+            })?;
+        }
     }
-    let mut answer = json!({"id": id});
-    if let Some(n) = number {
-        answer["revision"] = json!(n.to_string());
+    let Project { api: mut data, api_file, docs, thumbnail, deployments, .. } = project;
+    let targets = match &deployments {
+        Some((field, items)) => targets(&cp, items, field).await?,
+        None => Vec::new(),
+    };
+    let status = project_status(&data, "state", &api_file)?;
+    for k in ["id", "state", "lifeCycleStatus", "createdTime", "lastUpdatedTime", DEFINITION] {
+        data.remove(k);
     }
-    Ok((StatusCode::OK, Json(answer)).into_response())
+    if let Some(v @ Value::Number(_)) = data.get("version") {
+        let text = v.to_string();
+        data.insert("version".into(), json!(text));
+    }
+    // The APIs it uses, found here by name and version.
+    if let Some(Value::Array(items)) = data.get_mut("apis") {
+        for (i, item) in items.iter_mut().enumerate() {
+            let field = format!("{api_file}.data.apis[{i}]");
+            let name = item.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+            let version = match item.get("version") {
+                Some(Value::String(v)) => v.clone(),
+                Some(v) => v.to_string(),
+                None => String::new(),
+            };
+            let found = api_named(&cp, &name, &version, None).await?.filter(|a| !crate::products::is_product(a)).ok_or_else(|| {
+                ApiError::field(
+                    &field,
+                    format!("API `{name}` {version} does not exist here: import it first, or import the product with importAPIs=true"),
+                )
+            })?;
+            item["apiId"] = json!(found.id);
+        }
+    }
+    let name = data.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    let version = data.get("version").and_then(Value::as_str).unwrap_or("1.0.0").to_string();
+    if !preserve_provider {
+        data.insert("provider".into(), json!(who.username));
+    }
+    let existing = api_named(&cp, &name, &version, None).await?;
+    if existing.as_ref().is_some_and(|e| !crate::products::is_product(e)) {
+        return Err(ApiError::conflict_field("name", format!("{name} {version} is an API, not an API product")));
+    }
+    if existing.is_some() && !overwrite {
+        return Err(ApiError::conflict_field(
+            "name",
+            format!("API product {name} {version} already exists: import it with overwriteAPIProduct=true to update it"),
+        ));
+    }
+    let (mut doc, id, name, version, context) =
+        crate::products::normalize(&cp, Value::Object(data), existing.as_ref(), &who.username).await.map_err(in_file(&api_file))?;
+    if existing.is_none() {
+        crate::publisher::check_new_identity(&cp, &name, &context).await?;
+    }
+    doc.insert("lifeCycleStatus".into(), json!(status));
+    let now = cp.clock.unix_secs();
+    let flags = ImportFlags { preserve_provider, overwrite, rotate };
+    let api = imported_record(&who, doc, (id.clone(), name, version, context), &status, existing.as_ref(), &flags, now);
+    let revision_document = if targets.is_empty() { String::new() } else { crate::products::revision_document(&cp, &api).await? };
+    let staged = Staged { api, existing, status, docs, thumbnail, targets, rotate, revision_document };
+    let number = write_import(&cp, &who, staged).await?;
+    imported(&headers, "API Product imported successfully.", &id, number)
 }

@@ -57,14 +57,19 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
 /// `apis` (each API's name, id, version and the operations taken from it).
 async fn answer(cp: &ControlPlane, product: &ApiRecord) -> Result<Value> {
     let mut doc = publisher::answer_of(cp, product).await?;
+    shape(&mut doc, &product.status);
+    Ok(doc)
+}
+
+/// An API-shaped DTO (`publisher::doc_of`) of a product as WSO2's `APIProduct`.
+pub(crate) fn shape(doc: &mut Value, status: &ApiStatus) {
     if let Some(o) = doc.as_object_mut() {
-        for computed in ["operations", "lifeCycleStatus", "type", "endpointConfig", "x-apim-revision-of"] {
-            o.remove(computed);
+        for api_only in ["operations", "lifeCycleStatus", "type", "endpointConfig"] {
+            o.remove(api_only);
         }
-        o.insert("state".into(), json!(product.status));
+        o.insert("state".into(), json!(status));
         o.insert("apiType".into(), json!(PRODUCT_TYPE));
     }
-    Ok(doc)
 }
 
 fn tagged(status: StatusCode, answer: Value) -> Response {
@@ -117,7 +122,12 @@ fn op_key(op: &Value) -> (String, String) {
 
 /// A product's body read into an API-shaped document (its operations flattened from `apis`, each as the API it
 /// comes from defines it), validated by the API rules (`model::normalize`), with `apis` kept as given.
-async fn normalize(cp: &ControlPlane, body: Value, existing: Option<&ApiRecord>, provider: &str) -> Result<crate::model::Normalized> {
+pub(crate) async fn normalize(
+    cp: &ControlPlane,
+    body: Value,
+    existing: Option<&ApiRecord>,
+    provider: &str,
+) -> Result<crate::model::Normalized> {
     let Value::Object(mut o) = body else { return Err(ApiError::bad_request("the body must be a JSON object (an API product)")) };
     o.retain(|_, v| !v.is_null());
     let items = match o.remove("apis") {

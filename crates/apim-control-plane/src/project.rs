@@ -34,6 +34,27 @@ pub struct Project {
     pub params: Option<Value>,
     /// `Policies/` files by name.
     pub policies: BTreeMap<String, Vec<u8>>,
+    /// An API product's project: the projects of the APIs it uses (`APIs/<Name>-<version>/`), by folder.
+    pub apis: Vec<(String, Project)>,
+}
+
+/// What a project archive holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `api.yaml`.
+    Api,
+    /// `api_product.yaml`, with the APIs it uses under `APIs/`.
+    Product,
+}
+
+impl Kind {
+    /// The envelope's `type` and the main file's stem.
+    pub fn envelope(self) -> &'static str {
+        match self {
+            Kind::Api => "api",
+            Kind::Product => "api_product",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -78,8 +99,8 @@ fn unpack(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>> {
         .collect())
 }
 
-/// Reads an uploaded project: a plain project ZIP or apictl's params form.
-pub fn read(bytes: &[u8]) -> Result<Project> {
+/// Reads an uploaded project of `kind`: a plain project ZIP or apictl's params form.
+pub fn read(bytes: &[u8], kind: Kind) -> Result<Project> {
     let mut files = unpack(bytes)?;
     let mut params = None;
     if let Some(source) = files.remove("SourceArchive.zip") {
@@ -91,17 +112,52 @@ pub fn read(bytes: &[u8]) -> Result<Project> {
         }
         files = unpack(&source).map_err(|e| bad("SourceArchive.zip", e.description))?;
     }
-    let mut project = Project { params, ..Project::default() };
-    if files.contains_key("api_product.yaml") || files.contains_key("api_product.json") {
-        return Err(bad("file", "the archive is an API product project; import it at /api-products/import"));
+    let mut project = from_files(&files, kind)?;
+    project.params = params;
+    if kind == Kind::Product {
+        // Each `APIs/<folder>/` is an API's own project.
+        let mut folders: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
+        for (path, b) in &files {
+            if let Some((folder, rest)) = path.strip_prefix("APIs/").and_then(|r| r.split_once('/')) {
+                folders.entry(folder.to_string()).or_default().insert(rest.to_string(), b.clone());
+            }
+        }
+        for (folder, files) in folders {
+            let api = from_files(&files, Kind::Api).map_err(|e| match e.fields.first() {
+                Some((f, d)) => bad(&format!("APIs/{folder}/{f}"), d.clone()),
+                None => bad(&format!("APIs/{folder}"), e.description),
+            })?;
+            project.apis.push((folder, api));
+        }
     }
-    let (api_path, api_text) = ["api.yaml", "api.yml", "api.json"]
-        .iter()
-        .find_map(|p| files.get(*p).map(|t| (p.to_string(), t)))
-        .ok_or_else(|| bad("file", "the archive holds no api.yaml (or api.json) at its root or in its one top folder"))?;
-    project.api = match envelope(&api_path, api_text, "api")? {
+    Ok(project)
+}
+
+/// A project from its files (paths relative to its root).
+fn from_files(files: &BTreeMap<String, Vec<u8>>, kind: Kind) -> Result<Project> {
+    let mut project = Project::default();
+    let (other, stem) = match kind {
+        Kind::Api => ("api_product", "api"),
+        Kind::Product => ("api", "api_product"),
+    };
+    if [".yaml", ".yml", ".json"].iter().any(|ext| files.contains_key(&format!("{other}{ext}"))) {
+        return Err(bad(
+            "file",
+            match kind {
+                Kind::Api => "the archive is an API product project; import it at /api-products/import",
+                Kind::Product => "the archive is an API project; import it at /apis/import",
+            },
+        ));
+    }
+    let (api_path, api_text) =
+        [".yaml", ".yml", ".json"].iter().map(|ext| format!("{stem}{ext}")).find_map(|p| files.get(&p).map(|t| (p, t))).ok_or_else(
+            || bad("file", format!("the archive holds no {stem}.yaml (or {stem}.json) at its root or in its one top folder")),
+        )?;
+    project.api = match envelope(&api_path, api_text, kind.envelope())? {
         Value::Object(o) => o,
-        _ => return Err(bad(&api_path, "`data` must be an object (an API)")),
+        _ => {
+            return Err(bad(&api_path, format!("`data` must be an object (an {})", if kind == Kind::Api { "API" } else { "API product" })));
+        }
     };
     project.api_file = api_path;
     for path in ["Definitions/swagger.yaml", "Definitions/swagger.yml", "Definitions/swagger.json"] {
@@ -132,7 +188,7 @@ pub fn read(bytes: &[u8]) -> Result<Project> {
     for (path, b) in files.iter().filter(|(p, _)| p.starts_with("Policies/")) {
         project.policies.insert(path["Policies/".len()..].to_string(), b.clone());
     }
-    project.docs = docs(&files)?;
+    project.docs = docs(files)?;
     Ok(project)
 }
 

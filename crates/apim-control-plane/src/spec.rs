@@ -49,6 +49,8 @@ pub const PUBLISHER: &[(&str, &str)] = &[
     ("post", "/api-products/{apiProductId}/undeploy-revision"),
     ("post", "/api-products/{apiProductId}/restore-revision"),
     ("post", "/api-products/change-lifecycle"),
+    ("get", "/api-products/export"),
+    ("post", "/api-products/import"),
     ("get", "/api-products/{apiProductId}/lifecycle-history"),
     ("get", "/api-products/{apiProductId}/lifecycle-state"),
     ("get", "/throttling-policies/{policyLevel}"),

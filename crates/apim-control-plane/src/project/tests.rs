@@ -55,7 +55,7 @@ fn the_one_top_folder_is_taken_off_and_documents_find_their_content() {
         ("A-1.0.0/Image/icon.png", b"\x89PNG"),
         ("A-1.0.0/Policies/p_v1.yaml", b"x"),
     ]);
-    let p = read(&zip).expect("project");
+    let p = read(&zip, Kind::Api).expect("project");
     assert_eq!((p.api["name"].as_str(), p.api_file.as_str()), (Some("A"), "api.yaml"));
     let content = |name: &str| {
         let d = p.docs.iter().find(|d| d.data["name"] == name).expect(name);
@@ -73,13 +73,13 @@ fn the_params_form_reads_the_source_archive_and_the_params_beside_or_under_deplo
     let source = zip_of(&[("SourceArchive/api.yaml", API)]);
     for params_path in ["A-1.0.0/intermediate_params.yaml", "A-1.0.0/Deployment/intermediate_params.yaml"] {
         let zip = zip_of(&[("A-1.0.0/SourceArchive.zip", &source), (params_path, b"policies: [Gold]\n")]);
-        let p = read(&zip).expect("project");
+        let p = read(&zip, Kind::Api).expect("project");
         assert_eq!(p.api["context"], "/a");
         assert_eq!(p.params.expect("params")["policies"][0], "Gold", "{params_path}");
     }
     // The project inside is read with the same bounds and checks.
     let bad = zip_of(&[("SourceArchive/../api.yaml", API)]);
-    let e = read(&zip_of(&[("A/SourceArchive.zip", &bad)])).expect_err("refused");
+    let e = read(&zip_of(&[("A/SourceArchive.zip", &bad)]), Kind::Api).expect_err("refused");
     assert_eq!(field(&e), "SourceArchive.zip");
 }
 
@@ -95,7 +95,7 @@ fn what_is_not_an_api_project_is_refused_naming_the_file() {
             "deployment_environments.yaml",
         ),
     ] {
-        let e = read(&zip_of(&entries)).expect_err("refused");
+        let e = read(&zip_of(&entries), Kind::Api).expect_err("refused");
         assert_eq!(field(&e), want, "{}", e.description);
     }
 }
@@ -104,7 +104,7 @@ fn what_is_not_an_api_project_is_refused_naming_the_file() {
 fn written_projects_sit_in_one_folder_and_read_back() {
     let api = enveloped("api", json!({"name": "A", "context": "/a", "version": "1.0.0"}), Format::Json).expect("json");
     let zip = write("A-1.0.0", &[("api.json".into(), api)]).expect("zip");
-    let p = read(&zip).expect("project");
+    let p = read(&zip, Kind::Api).expect("project");
     assert_eq!((p.api["name"].as_str(), p.api_file.as_str()), (Some("A"), "api.json"));
     assert_eq!(segment("a/b\\c"), "a_b_c");
     assert_eq!(segment(".."), "_");

@@ -878,8 +878,92 @@ async fn throttling_policies(cp: &Cp) {
     assert_eq!(export("admin", "?name=Refused&type=sub".into()).await.0, 404, "a refused import makes nothing");
 }
 
+/// An API product's project: exported with the projects of its APIs under `APIs/`, deleted with them, imported
+/// back (its APIs first, with `importAPIs`), deployed again; the APIs found by name and version.
+async fn products(cp: &Cp) {
+    let starters = crate::portal::api(cp, "ProdStarters", json!({}), true).await;
+    let mains = crate::portal::api(cp, "ProdMains", json!({"operations": [{"target": "/dishes", "verb": "GET"}]}), true).await;
+    let body = json!({"name": "Dinner", "context": "/dinner", "description": "Two courses", "policies": ["Gold"],
+        "apis": [{"apiId": starters, "operations": [{"target": "/menu", "verb": "GET"}]},
+                 {"apiId": mains, "operations": [{"target": "/dishes", "verb": "GET"}]}]});
+    let r = cp.call("POST", "/api-products", "admin", Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().expect("id").to_string();
+    let rev = get_json(cp, "POST", &format!("/api-products/{id}/revisions"), json!({})).await;
+    let rid = rev["id"].as_str().expect("revision");
+    get_json(cp, "POST", &format!("/api-products/{id}/deploy-revision?revisionId={rid}"), json!([{"name": "Default"}])).await;
+    get_json(cp, "POST", &format!("/api-products/change-lifecycle?action=Publish&apiProductId={id}"), Value::Null).await;
+    let before = get(cp, &format!("/api-products/{id}")).await;
+
+    let (status, _, zip) = exchange(cp, "GET", "/api-products/export?name=Dinner&version=1.0.0", "", b"").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&zip));
+    let files = unzip(&zip);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    for expected in [
+        "Dinner-1.0.0/api_product.yaml",
+        "Dinner-1.0.0/Definitions/swagger.yaml",
+        "Dinner-1.0.0/deployment_environments.yaml",
+        "Dinner-1.0.0/APIs/ProdStarters-1.0.0/api.yaml",
+        "Dinner-1.0.0/APIs/ProdMains-1.0.0/api.yaml",
+    ] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    let main: Value =
+        serde_norway::from_slice(&files.iter().find(|(n, _)| n.ends_with("/api_product.yaml")).expect("main").1).expect("yaml");
+    assert_eq!((main["type"].as_str(), main["data"]["state"].as_str()), (Some("api_product"), Some("PUBLISHED")), "{main}");
+    // An API's export is not a product's, nor the other way round.
+    assert_eq!(exchange(cp, "GET", "/apis/export?name=Dinner&version=1.0.0", "", b"").await.0, 404);
+    assert_eq!(exchange(cp, "GET", "/api-products/export?name=ProdMains&version=1.0.0", "", b"").await.0, 404);
+    let (status, answer) = import(cp, "", &zip).await;
+    assert_eq!(status, 400, "{answer}");
+    let products = "/api/am/publisher/v4/api-products/import";
+    let (status, answer) = post_archive(cp, "admin", products, &zip).await;
+    assert_eq!(status, 409, "exists without overwriteAPIProduct: {answer}");
+
+    // Gone, and back from the archive.
+    for path in [format!("/api-products/{id}"), format!("/apis/{starters}"), format!("/apis/{mains}")] {
+        let r = cp.call("DELETE", &path, "admin", None).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+    }
+    let (status, answer) = post_archive(cp, "admin", products, &zip).await;
+    assert_eq!(status, 400, "the APIs are not here: {answer}");
+    assert!(answer["error"][0]["message"].as_str().is_some_and(|m| m.contains("api_product.yaml.data.apis[")), "{answer}");
+    let (status, answer) = post_archive(cp, "admin", &format!("{products}?importAPIs=true"), &zip).await;
+    assert_eq!((status, answer["revision"].as_str()), (200, Some("1")), "{answer}");
+    let new_id = answer["id"].as_str().expect("id").to_string();
+    let after = get(cp, &format!("/api-products/{new_id}")).await;
+    let strip = |mut v: Value| {
+        for k in ["id", "createdTime", "lastUpdatedTime", "lastUpdatedTimestamp"] {
+            v.as_object_mut().expect("object").remove(k);
+        }
+        for a in v["apis"].as_array_mut().expect("apis") {
+            a.as_object_mut().expect("api").remove("apiId");
+        }
+        v
+    };
+    assert_eq!(strip(after.clone()), strip(before), "the product as it was, ids and times aside");
+    let used = after["apis"][0]["apiId"].as_str().expect("api id");
+    assert_ne!(used, starters, "the API imported anew");
+    let deployed = get(cp, &format!("/api-products/{new_id}/deployments")).await;
+    assert_eq!(deployed["list"][0]["name"], "Default", "{deployed}");
+    // Imported again over itself.
+    let (status, answer) = post_archive(cp, "admin", &format!("{products}?overwriteAPIProduct=true&rotateRevision=true"), &zip).await;
+    assert_eq!((status, answer["id"].as_str()), (200, Some(new_id.as_str())), "{answer}");
+    let not_product = zip_of(&[("X-1.0.0/api.yaml".into(), b"type: api\nversion: v4.2.0\ndata: {name: X}\n".to_vec())]);
+    let (status, answer) = post_archive(cp, "admin", products, &not_product).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_string().contains("/apis/import"), "{answer}");
+}
+
+async fn get_json(cp: &Cp, method: &str, path: &str, body: Value) -> Value {
+    let r = cp.call(method, path, "admin", if body.is_null() { None } else { Some(body) }).await;
+    assert!((200..300).contains(&r.status), "{method} {path}: {} {}", r.status, r.body);
+    r.json()
+}
+
 async fn suite(db: Db) {
     let cp = crate::start(db).await;
+    products(&cp).await;
     fixtures(&cp).await;
     round_trip(&cp).await;
     own_policies(&cp).await;
