@@ -12,8 +12,9 @@
 # (e), a reference: the least proxy on hyper (one tokio thread, no chain), the stack the gateway hands what its own
 # HTTP/1.1 server and client do not take on, to tell what the chain costs from what a stack costs.
 # (f) is (c) through an API whose operation adds a request header and rewrites the resource path: the cost of
-# operation policies. (g0) and (g) POST a 1 KiB JSON body, (g) with the API's enableSchemaValidation.
-# SMALL_ONLY=1 skips the runs at size (1,000 APIs) and the gateway node: (a)-(c) and (e)-(g) only.
+# operation policies. (g0) and (g) POST a 1 KiB JSON body, (g) with the API's enableSchemaValidation. (h) is (c)
+# through an API product serving the same operation at its own context, with its own subscription.
+# SMALL_ONLY=1 skips the runs at size (1,000 APIs) and the gateway node: (a)-(c) and (e)-(h) only.
 # Usage: bench/gateway.sh [SECONDS] [CONNECTIONS] [GATEWAY_WORKER_THREADS]   (needs wrk and nginx: apt-get install wrk nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,8 +81,10 @@ wait_200 "http://127.0.0.1:$((9763 + off))/health/ready"
 token=$(python3 bench/setup_apis.py "https://127.0.0.1:$((9443 + off))" "http://127.0.0.1:$bport/bytes/1024")
 gw="http://127.0.0.1:$((8280 + off))/bench/1.0.0"
 gwp="http://127.0.0.1:$((8280 + off))/benchpol/1.0.0/x"
+gwh="http://127.0.0.1:$((8280 + off))/benchprod/1.0.0"
 wait_200 -H "Authorization: Bearer $token" "$gw"
 wait_200 -H "Authorization: Bearer $token" "$gwp"
+wait_200 -H "Authorization: Bearer $token" "$gwh"
 # (g) a 1 KiB JSON body POSTed through the gateway to the backend's counter: (g0) as it is, (g) checked against the
 # API's OpenAPI schema (enableSchemaValidation).
 python3 -c 'import json; print(json.dumps({"note": "bench", "items": [{"sku": "ABC-%d" % i, "qty": i + 1} for i in range(36)]}))' >"$work/order.json"
@@ -120,6 +123,7 @@ run_rounds() { # prefix: runs a, b, c for $rounds rounds into files $work/<prefi
     load -H "Authorization: Bearer $token" "$gw" >>"$work/$1_c"
     [ "$1" != small ] || load -H "Authorization: Bearer $token" "http://127.0.0.1:$eport/" >>"$work/$1_e"
     [ "$1" != small ] || load -H "Authorization: Bearer $token" "$gwp" >>"$work/$1_f"
+    [ "$1" != small ] || load -H "Authorization: Bearer $token" "$gwh" >>"$work/$1_h"
     [ "$1" != small ] || load -H "Authorization: Bearer $token" -s "$work/post.lua" "$gpost" >>"$work/$1_g0"
     [ "$1" != small ] || load -H "Authorization: Bearer $token" -s "$work/post.lua" "$gschema" >>"$work/$1_g"
   done
@@ -133,6 +137,7 @@ b_rps=$(col small_b 1); b_p50=$(col small_b 2); b_p99=$(col small_b 3)
 c_rps=$(col small_c 1); c_p50=$(col small_c 2); c_p99=$(col small_c 3)
 e_rps=$(col small_e 1); e_p50=$(col small_e 2); e_p99=$(col small_e 3)
 f_rps=$(col small_f 1); f_p50=$(col small_f 2); f_p99=$(col small_f 3)
+h_rps=$(col small_h 1); h_p50=$(col small_h 2); h_p99=$(col small_h 3)
 g0_rps=$(col small_g0 1); g0_p50=$(col small_g0 2); g0_p99=$(col small_g0 3)
 g_rps=$(col small_g 1); g_p50=$(col small_g 2); g_p99=$(col small_g 3)
 
@@ -179,6 +184,7 @@ printf '%-52s %10s %9s %9s %9s\n' "(c) with 1,000 APIs and 10,000 subscriptions"
 printf '%-52s %10s %9s %9s %9s\n' "(d) gateway node alone, same size" "$n_rps" "$n_p50" "$n_p99" "$n_rss"
 printf '%-52s %10s %9s %9s %9s\n' "(e) reference: bare hyper proxy, no chain" "$e_rps" "$e_p50" "$e_p99" "-"
 printf '%-52s %10s %9s %9s %9s\n' "(f) (c) plus addHeader + rewriteResourcePath" "$f_rps" "$f_p50" "$f_p99" "-"
+printf '%-52s %10s %9s %9s %9s\n' "(h) (c) through an API product" "$h_rps" "$h_p50" "$h_p99" "-"
 printf '%-52s %10s %9s %9s %9s\n' "(g0) POST of a 1 KiB JSON body" "$g0_rps" "$g0_p50" "$g0_p99" "-"
 printf '%-52s %10s %9s %9s %9s\n' "(g) (g0) with JSON schema validation" "$g_rps" "$g_p50" "$g_p99" "-"
 echo
@@ -186,5 +192,6 @@ echo "c/b requests/s: $(ratio "$c_rps" "$b_rps")   p99 c/b: $(ratio "$c_p99" "$b
 echo "at size: c/b requests/s: $(ratio "$d_rps" "$b2_rps")   p99 c/b: $(ratio "$d_p99" "$b2_p99")   (nginx measured again in the same rounds)"
 echo "gateway node at size: d/b requests/s: $(ratio "$n_rps" "$b3_rps")   p99 d/b: $(ratio "$n_p99" "$b3_p99")   (nginx measured again in the same rounds)"
 echo "operation policies: f/c requests/s: $(ratio "$f_rps" "$c_rps")   p99 f/c: $(ratio "$f_p99" "$c_p99")"
+echo "API product: h/c requests/s: $(ratio "$h_rps" "$c_rps")   p99 h/c: $(ratio "$h_p99" "$c_p99")"
 echo "schema validation of 1 KiB: g/g0 requests/s: $(ratio "$g_rps" "$g0_rps")   p99 g/g0: $(ratio "$g_p99" "$g0_p99")"
 echo "reference: e/b requests/s: $(ratio "$e_rps" "$b_rps")   p99 e/b: $(ratio "$e_p99" "$b_p99")   c/e requests/s: $(ratio "$c_rps" "$e_rps")   (the chain's share)"

@@ -4,8 +4,8 @@
     setup_apis.py MGMT_URL BACKEND_URL [EXTRA_APIS] [EXTRA_APPS]
 
 Creates throttling policies that are never reached (application 'BenchApp', subscription 'BenchSub', both a
-billion requests a minute), the API /bench/1.0.0 in front of BACKEND_URL, an application subscribed to it with
-keys, and prints a JWT for it on stdout. With EXTRA_APIS and EXTRA_APPS it then adds that many more deployed
+billion requests a minute), the API /bench/1.0.0 in front of BACKEND_URL, the API product /benchprod/1.0.0 serving
+its `GET /*`, an application subscribed to both with keys, and prints a JWT for it on stdout. With EXTRA_APIS and EXTRA_APPS it then adds that many more deployed
 and published APIs and applications, each application subscribed to every extra API (so EXTRA_APIS x EXTRA_APPS
 subscriptions), to measure the gateway at size.
 """
@@ -139,6 +139,13 @@ def main():
                 {"policyName": "addHeader", "parameters": {"headerName": "X-Bench", "headerValue": "policy"}},
                 {"policyName": "rewriteResourcePath", "parameters": {"newResourcePath": "/bytes/1024"}}]})
         subscribe(mediated, app_id)
+        # An API product serving the bench API's `GET /*` at its own context, with its own subscription.
+        product = call("POST", f"{PB}/api-products", {"name": "BenchProduct", "context": "/benchprod", "policies": ["BenchSub"],
+                                                     "apis": [{"apiId": api_id, "operations": [{"target": "/*", "verb": "GET"}]}]})
+        rev = call("POST", f"{PB}/api-products/{product['id']}/revisions", {"description": "bench"})
+        call("POST", f"{PB}/api-products/{product['id']}/deploy-revision?revisionId={rev['id']}", [{"name": "Default"}])
+        call("POST", f"{PB}/api-products/change-lifecycle?action=Publish&apiProductId={product['id']}")
+        subscribe(product["id"], app_id)
         # 1 KiB JSON bodies POSTed to the backend's counter, without and with schema validation.
         for name, context, validate in [("BenchPost", "/benchpost", False), ("BenchSchema", "/benchschema", True)]:
             subscribe(imported(name, context, root, validate), app_id)

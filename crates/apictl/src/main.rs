@@ -272,9 +272,58 @@ struct ImportAppArgs {
     insecure: bool,
 }
 
+/// `export api-product`: WSO2 apictl 4.2's flags.
+#[derive(Args)]
+struct ExportProductArgs {
+    #[arg(short = 'n', long)]
+    name: String,
+    #[arg(short = 'v', long, default_value = "1.0.0")]
+    version: String,
+    #[arg(short = 'r', long)]
+    provider: Option<String>,
+    #[arg(short = 'e', long)]
+    environment: String,
+    #[arg(long = "rev")]
+    revision: Option<u32>,
+    #[arg(long)]
+    latest: bool,
+    #[arg(long)]
+    preserve_status: Option<bool>,
+    #[arg(long, default_value = "YAML")]
+    format: String,
+    #[arg(short = 'k', long)]
+    insecure: bool,
+}
+
+/// `import api-product`: WSO2 apictl 4.2's flags.
+#[derive(Args)]
+struct ImportProductArgs {
+    #[arg(short = 'f', long)]
+    file: PathBuf,
+    #[arg(short = 'e', long)]
+    environment: String,
+    /// Also import the APIs the product uses (its project's APIs/ folder)
+    #[arg(long = "import-apis")]
+    import_apis: bool,
+    /// Replace an API product of the same name and version
+    #[arg(long = "update-api-product")]
+    update_api_product: bool,
+    /// With --import-apis, replace APIs that exist already
+    #[arg(long = "update-apis")]
+    update_apis: bool,
+    #[arg(long)]
+    rotate_revision: bool,
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    preserve_provider: bool,
+    #[arg(short = 'k', long)]
+    insecure: bool,
+}
+
 #[derive(Subcommand)]
 enum ExportWhat {
     Api(ExportArgs),
+    /// Export an API product with the APIs it uses as apictl's project archive
+    ApiProduct(ExportProductArgs),
     /// Export an application with its subscriptions as apictl's application project
     App(ExportAppArgs),
     /// Every API of the environment, resumable: archives already there are kept unless --force
@@ -295,6 +344,8 @@ enum ExportWhat {
 #[derive(Subcommand)]
 enum ImportWhat {
     Api(ImportArgs),
+    /// Import an API product project (a directory or a ZIP as `export api-product` writes it)
+    ApiProduct(ImportProductArgs),
     /// Import an application project (a ZIP as `export app` writes it)
     App(ImportAppArgs),
 }
@@ -493,6 +544,44 @@ fn main() -> ExitCode {
 }
 
 /// A logged-in environment: its endpoints, a token, and the client to use them with.
+/// What `export api` and `export api-product` name.
+struct Exported<'a> {
+    name: &'a str,
+    version: &'a str,
+    provider: Option<&'a str>,
+    revision: Option<u32>,
+    latest: bool,
+    preserve_status: Option<bool>,
+    format: &'a str,
+}
+
+/// Exports an API (`kind` `apis`) or API product (`api-products`) into apictl's export directory,
+/// `exported/<kind>/<env>/<Name>_<version>[_Revision-N].zip`; returns where.
+async fn export_project(s: &Session, store: &Store, kind: &str, what: &Exported<'_>) -> anyhow::Result<PathBuf> {
+    let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
+    let mut url =
+        format!("{}/{kind}/export?name={}&version={}&format={}", s.env.publisher(), enc(what.name), enc(what.version), enc(what.format));
+    if let Some(p) = what.provider {
+        url.push_str(&format!("&providerName={}", enc(p)));
+    }
+    if let Some(p) = what.preserve_status {
+        url.push_str(&format!("&preserveStatus={p}"));
+    }
+    match (what.revision, what.latest) {
+        (Some(_), true) => bail!("give --rev or --latest, not both"),
+        (Some(n), false) => url.push_str(&format!("&revisionNumber={n}")),
+        (None, true) => url.push_str("&latestRevision=true"),
+        (None, false) => {}
+    }
+    let bytes = s.raw(Method::GET, &url).await.with_context(|| format!("environment `{}`: {} {}", s.name, what.name, what.version))?;
+    let dir = PathBuf::from(store.main()?.config.export_directory).join(kind).join(&s.name);
+    let suffix = what.revision.map(|n| format!("_Revision-{n}")).unwrap_or_default();
+    let path = dir.join(format!("{}_{}{suffix}.zip", what.name, what.version).replace(['/', '\\'], "_"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
 struct Session {
     name: String,
     store: Store,
@@ -920,36 +1009,31 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
         }
         Command::Export { what: ExportWhat::Api(a) } => {
             let s = session(&store, &a.api.environment, a.api.insecure).await?;
-            let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
-            let mut url = format!(
-                "{}/apis/export?name={}&version={}&format={}",
-                s.env.publisher(),
-                enc(&a.api.name),
-                enc(&a.api.version),
-                enc(&a.format)
-            );
-            if let Some(p) = &a.api.provider {
-                url.push_str(&format!("&providerName={}", enc(p)));
-            }
-            if let Some(p) = a.preserve_status {
-                url.push_str(&format!("&preserveStatus={p}"));
-            }
-            match (a.revision, a.latest) {
-                (Some(_), true) => bail!("give --rev or --latest, not both"),
-                (Some(n), false) => url.push_str(&format!("&revisionNumber={n}")),
-                (None, true) => url.push_str("&latestRevision=true"),
-                (None, false) => {}
-            }
-            let bytes = s
-                .raw(Method::GET, &url)
-                .await
-                .with_context(|| format!("environment `{}`: {} {}", a.api.environment, a.api.name, a.api.version))?;
-            let dir = PathBuf::from(store.main()?.config.export_directory).join("apis").join(&a.api.environment);
-            let suffix = a.revision.map(|n| format!("_Revision-{n}")).unwrap_or_default();
-            let path = dir.join(format!("{}_{}{suffix}.zip", a.api.name, a.api.version));
-            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            std::fs::write(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+            let what = Exported {
+                name: &a.api.name,
+                version: &a.api.version,
+                provider: a.api.provider.as_deref(),
+                revision: a.revision,
+                latest: a.latest,
+                preserve_status: a.preserve_status,
+                format: &a.format,
+            };
+            let path = export_project(&s, &store, "apis", &what).await?;
             println!("Successfully exported API!\nFind the exported API at {}", path.display());
+        }
+        Command::Export { what: ExportWhat::ApiProduct(a) } => {
+            let s = session(&store, &a.environment, a.insecure).await?;
+            let what = Exported {
+                name: &a.name,
+                version: &a.version,
+                provider: a.provider.as_deref(),
+                revision: a.revision,
+                latest: a.latest,
+                preserve_status: a.preserve_status,
+                format: &a.format,
+            };
+            let path = export_project(&s, &store, "api-products", &what).await?;
+            println!("Successfully exported API Product!\nFind the exported API Product at {}", path.display());
         }
         Command::Export { what: ExportWhat::App(a) } => {
             let format = a.format.to_ascii_uppercase();
@@ -1027,6 +1111,24 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                 .with_context(|| format!("environment `{}`: importing {}", a.environment, a.file.display()))?;
             let _ = answer;
             println!("Successfully imported API.");
+        }
+        Command::Import { what: ImportWhat::ApiProduct(a) } => {
+            let archive = project::archive(&a.file, None, &a.environment)?;
+            let s = session(&store, &a.environment, a.insecure).await?;
+            let url = format!(
+                "{}/api-products/import?preserveProvider={}&importAPIs={}&overwriteAPIProduct={}&overwriteAPIs={}&rotateRevision={}",
+                s.env.publisher(),
+                a.preserve_provider,
+                a.import_apis,
+                a.update_api_product,
+                a.update_apis,
+                a.rotate_revision
+            );
+            let (content_type, body) = project::multipart("file", "project.zip", &archive);
+            s.call_bytes(Method::POST, &url, &content_type, body)
+                .await
+                .with_context(|| format!("environment `{}`: importing {}", a.environment, a.file.display()))?;
+            println!("Successfully imported API Product.");
         }
         Command::ChangeStatus { what: ApiTarget::Api(a) } => {
             let s = session(&store, &a.api.environment, a.api.insecure).await?;

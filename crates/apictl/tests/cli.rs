@@ -381,6 +381,24 @@ async fn an_api_moves_from_dev_to_prod() {
     let dev_api: Value =
         serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "jsonArray"], None))).expect("json");
     assert_eq!(dev_api[0]["name"], "Orders");
+
+    // An API product made in prod moves to dev with the API it uses.
+    let pb = "/api/am/publisher/v4";
+    let apis = rest("GET", &format!("{prod_url}{pb}/apis?query=name:Orders"), Value::Null).await.json();
+    let orders = apis["list"][0]["id"].as_str().expect("Orders in prod").to_string();
+    let body = json!({"name": "OrderDesk", "context": "/orderdesk", "apis": [{"apiId": orders, "operations": [{"target": "/list", "verb": "GET"}]}]});
+    let r = rest("POST", &format!("{prod_url}{pb}/api-products"), body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let exported = ok(&apictl(c, &["export", "api-product", "-n", "OrderDesk", "-e", "prod", "-k"], None));
+    let product_zip = exported.lines().last().and_then(|l| l.split(" at ").nth(1)).expect("the export's path").trim().to_string();
+    assert!(product_zip.ends_with("api-products/prod/OrderDesk_1.0.0.zip"), "{product_zip}");
+    let err = failed(&apictl(c, &["import", "api-product", "-f", &product_zip, "-e", "prod", "-k"], None));
+    assert!(err.contains("already exists"), "{err}");
+    ok(&apictl(c, &["import", "api-product", "-f", &product_zip, "-e", "dev", "-k", "--import-apis", "--update-apis"], None));
+    let products = rest("GET", &format!("{dev_url}{pb}/api-products"), Value::Null).await.json();
+    assert_eq!(products["list"][0]["name"], "OrderDesk", "{products}");
+    let err = failed(&apictl(c, &["export", "api-product", "-n", "Nothing", "-e", "dev", "-k"], None));
+    assert!(err.contains("404") || err.contains("not found"), "{err}");
     dev.terminate();
     prod.terminate();
 }

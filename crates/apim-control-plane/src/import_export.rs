@@ -220,6 +220,9 @@ async fn project_files(
     if !deployed.is_empty() {
         files.push((format!("deployment_environments.{ext}"), project::enveloped("deployment_environments", json!(deployed), format)?));
     }
+    if kind == project::Kind::Api {
+        files.extend(crate::operation_policies::project_files(cp, &record.id).await?);
+    }
     Ok(files)
 }
 
@@ -520,7 +523,7 @@ pub(crate) async fn import_api_project(
     project: Project,
     flags: &ImportFlags,
 ) -> Result<(String, Option<i64>)> {
-    let Project { api: mut data, api_file, definition, docs, thumbnail, deployments, params, .. } = project;
+    let Project { api: mut data, api_file, definition, docs, thumbnail, deployments, params, policies: policy_files, .. } = project;
     let mut deployments = deployments;
     if let Some(params) = &params
         && let Some(d) = apply_params(&mut data, params)?
@@ -571,11 +574,19 @@ pub(crate) async fn import_api_project(
         data.insert("operations".into(), Value::Array(operations));
     }
     crate::categories::check(cp, data.get("categories")).await?;
-    // An overwrite may attach the API's own uploaded operation policies, which it keeps.
-    let policies = crate::publisher::policy_names_for(cp, existing.as_ref().map(|e| e.id.as_str())).await?;
+    // An overwrite may attach the API's own uploaded operation policies, which it keeps; the project's
+    // `Policies/` add those it does not have (attachments find them by name and version: ids differ between
+    // environments).
+    let mut policies = crate::publisher::policy_names_for(cp, existing.as_ref().map(|e| e.id.as_str())).await?;
     let now = cp.clock.unix_secs();
+    let mut own = crate::operation_policies::from_project(&policy_files, "", now)?;
+    own.retain(|p| !policies.operation.iter().any(|r| r.api_id.is_some() && r.name == p.name && r.version == p.version));
+    policies.operation.extend(own.iter().cloned());
     let (mut doc, id, name, version, context) =
         normalize(Value::Object(data), existing.as_ref(), &who.username, &policies, now * 1000).map_err(in_file(&api_file))?;
+    for p in &mut own {
+        p.api_id = Some(id.clone());
+    }
     if existing.is_none() {
         crate::publisher::check_new_identity(cp, &name, &context).await?;
     }
@@ -591,7 +602,7 @@ pub(crate) async fn import_api_project(
     }
     let api = imported_record(who, doc, (id.clone(), name, version, context), &status, existing.as_ref(), flags, now);
     let revision_document = api.document.clone();
-    let staged = Staged { api, existing, status, docs, thumbnail, targets, rotate: flags.rotate, revision_document };
+    let staged = Staged { api, existing, status, docs, thumbnail, targets, rotate: flags.rotate, revision_document, policies: own };
     Ok((id, write_import(cp, who, staged).await?))
 }
 
@@ -626,12 +637,14 @@ struct Staged {
     rotate: bool,
     /// What a revision made by the import holds.
     revision_document: String,
+    /// The API's own operation policies the project adds.
+    policies: Vec<apim_store::OperationPolicyRecord>,
 }
 
 /// Writes a checked import in one transaction (`ImportStore::import_api`): the API or product, its documents and
 /// thumbnail, its state, and a revision deployed to the targets; the revision's number when one was made.
 async fn write_import(cp: &ControlPlane, who: &crate::auth::Principal, s: Staged) -> Result<Option<i64>> {
-    let Staged { api, existing, status, docs, thumbnail, targets, rotate, revision_document } = s;
+    let Staged { api, existing, status, docs, thumbnail, targets, rotate, revision_document, policies } = s;
     let (id, now) = (api.id.clone(), cp.clock.unix_secs());
     let mut records = Vec::with_capacity(docs.len());
     for d in &docs {
@@ -716,6 +729,7 @@ async fn write_import(cp: &ControlPlane, who: &crate::auth::Principal, s: Staged
         deployments,
         drop_revision,
         max_revisions: MAX_REVISIONS,
+        policies,
         events,
     };
     let stored = cp.db.import_api(&plan).await?;
@@ -820,7 +834,7 @@ async fn import_product(
     let flags = ImportFlags { preserve_provider, overwrite, rotate };
     let api = imported_record(&who, doc, (id.clone(), name, version, context), &status, existing.as_ref(), &flags, now);
     let revision_document = if targets.is_empty() { String::new() } else { crate::products::revision_document(&cp, &api).await? };
-    let staged = Staged { api, existing, status, docs, thumbnail, targets, rotate, revision_document };
+    let staged = Staged { api, existing, status, docs, thumbnail, targets, rotate, revision_document, policies: Vec::new() };
     let number = write_import(&cp, &who, staged).await?;
     imported(&headers, "API Product imported successfully.", &id, number)
 }

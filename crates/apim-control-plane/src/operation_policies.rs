@@ -181,6 +181,55 @@ pub(crate) async fn copies_of(cp: &ControlPlane, from: &str, doc: &mut Value) ->
     Ok(out)
 }
 
+/// An API's own policies as apictl's project holds them: `Policies/{name}_{version}.yaml` (the specification in
+/// its envelope) with the `.j2` and `.gotmpl` definitions beside it.
+pub(crate) async fn project_files(cp: &ControlPlane, api_id: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for listed in cp.db.operation_policies(Some(api_id), false).await? {
+        let Some(r) = cp.db.operation_policy(Some(api_id), &listed.id).await? else { continue };
+        let stem = format!("Policies/{}_{}", crate::project::segment(&r.name), crate::project::segment(&r.version));
+        let spec = json!({"type": "operation_policy_specification", "version": SPEC_FILE_VERSION, "data": stored_spec(&r)});
+        out.push((format!("{stem}.yaml"), serde_norway::to_string(&spec).map_err(ApiError::unavailable)?.into_bytes()));
+        if let Some(d) = &r.synapse_definition {
+            out.push((format!("{stem}.j2"), d.clone().into_bytes()));
+        }
+        if let Some(d) = &r.cc_definition {
+            out.push((format!("{stem}.gotmpl"), d.clone().into_bytes()));
+        }
+    }
+    Ok(out)
+}
+
+/// The policies of a project's `Policies/` folder (file names relative to it), each checked as an upload is
+/// (errors name `Policies/<file>`), for the API `api_id`.
+pub(crate) fn from_project(
+    files: &std::collections::BTreeMap<String, Vec<u8>>,
+    api_id: &str,
+    now: i64,
+) -> Result<Vec<OperationPolicyRecord>> {
+    let mut uploads: std::collections::BTreeMap<String, (String, Upload)> = std::collections::BTreeMap::new();
+    for (file, bytes) in files {
+        let field = format!("Policies/{file}");
+        let Some((stem, ext)) = file.rsplit_once('.') else { continue };
+        let max = if matches!(ext, "yaml" | "yml" | "json") { SPEC_MAX } else { DEFINITION_MAX };
+        if bytes.len() > max {
+            return Err(ApiError::field(&field, format!("is larger than {} KiB", max >> 10)));
+        }
+        let text = || String::from_utf8(bytes.clone()).map_err(|_| ApiError::field(&field, "is not UTF-8 text"));
+        let entry = uploads.entry(stem.to_string()).or_insert_with(|| (format!("Policies/{stem}"), Upload::default()));
+        match ext {
+            "yaml" | "yml" | "json" => {
+                entry.0 = field.clone();
+                entry.1.spec = Some(text()?);
+            }
+            "j2" => entry.1.synapse = Some(text()?),
+            "gotmpl" => entry.1.cc = Some(text()?),
+            _ => {}
+        }
+    }
+    uploads.into_values().map(|(field, up)| record_of(up, Some(api_id), &field, now)).collect()
+}
+
 /// Whether the API document attaches the policy `id` anywhere.
 fn attaches(doc: &Value, id: &str) -> bool {
     let in_flows = |flows: &Value| {

@@ -33,6 +33,8 @@ pub struct ApiImport {
     pub drop_revision: Option<String>,
     /// The most revisions an API may have.
     pub max_revisions: i64,
+    /// The API's own operation policies the project brought (new ones: those it has are kept).
+    pub policies: Vec<crate::OperationPolicyRecord>,
     pub events: Vec<EventDraft>,
 }
 
@@ -95,6 +97,13 @@ impl ImportStore for Db {
             "DELETE FROM am_deployment WHERE api_id = ? AND environment = ?",
             "DELETE FROM am_deployment WHERE api_id = $1 AND environment = $2",
         );
+        let ins_policy = sql(
+            self,
+            "INSERT INTO am_operation_policy (id, api_id, name, version, specification, synapse_definition, cc_definition, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO am_operation_policy (id, api_id, name, version, specification, synapse_definition, cc_definition, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        );
         let ins_dep = sql(
             self,
             "INSERT INTO am_deployment (api_id, environment, revision_id, vhost, display_on_devportal, deployed_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -121,6 +130,20 @@ impl ImportStore for Db {
                 crate::api::insert_new_api!(tx, new, api);
             }
             write_labels!(tx, self, &api.id);
+            for p in &im.policies {
+                sqlx::query(ins_policy)
+                    .bind(&p.id)
+                    .bind(&api.id)
+                    .bind(&p.name)
+                    .bind(&p.version)
+                    .bind(&p.specification)
+                    .bind(&p.synapse_definition)
+                    .bind(&p.cc_definition)
+                    .bind(p.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_unique(e, || format!("an operation policy `{}` version `{}` of this API", p.name, p.version)))?;
+            }
             for (doc, content) in &im.docs {
                 let (text, bytes, media_type, file_name) = match content {
                     None => (None, None, None, None),

@@ -516,13 +516,40 @@ async fn own_policies(cp: &Cp) {
     let api = get(cp, &format!("/apis/{id}")).await;
     assert_eq!(api["operations"][0]["operationPolicies"]["request"][0]["policyId"], json!(policy_id));
 
+    // The project carries the API's own policy: after the API is gone, an import makes it again (a new id in this
+    // environment) and attaches it by name and version.
+    let files = unzip(&zip);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"OwnPolicy-1.0.0/Policies/rewriteResourcePath_v5.yaml")
+            && names.contains(&"OwnPolicy-1.0.0/Policies/rewriteResourcePath_v5.gotmpl"),
+        "{names:?}"
+    );
     assert_eq!(cp.call("DELETE", &format!("/apis/{id}"), "admin", None).await.status, 200);
     let (status, answer) = import(cp, "", &zip).await;
+    assert_eq!(status, 200, "{answer}");
+    let new_id = answer["id"].as_str().expect("id").to_string();
+    let own = get(cp, &format!("/apis/{new_id}/operation-policies")).await;
     assert_eq!(
-        (status, answer["error"][0]["message"].as_str()),
-        (400, Some("api.yaml.data.operations[0].operationPolicies.request[0].policyId")),
-        "{answer}"
+        (own["count"].as_u64(), own["list"][0]["name"].as_str(), own["list"][0]["version"].as_str()),
+        (Some(1), Some("rewriteResourcePath"), Some("v5")),
+        "{own}"
     );
+    let new_policy = own["list"][0]["id"].as_str().expect("policy id");
+    assert_ne!(new_policy, policy_id);
+    let api = get(cp, &format!("/apis/{new_id}")).await;
+    assert_eq!(api["operations"][0]["operationPolicies"]["request"][0]["policyId"], json!(new_policy));
+    // A policy file that is not a policy the gateway runs is refused, naming the file; nothing is imported.
+    assert_eq!(cp.call("DELETE", &format!("/apis/{new_id}"), "admin", None).await.status, 200);
+    let mut bad: Vec<(String, Vec<u8>)> = files.into_iter().filter(|(n, _)| !n.contains("/Policies/")).collect();
+    bad.push((
+        "OwnPolicy-1.0.0/Policies/custom_v1.yaml".into(),
+        b"name: customMediation\nversion: v1\napplicableFlows: [request]\n".to_vec(),
+    ));
+    let (status, answer) = import(cp, "", &zip_of(&bad)).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"][0]["message"].as_str().is_some_and(|m| m.starts_with("Policies/custom_v1.yaml")), "{answer}");
+    assert!(api_id(cp, "OwnPolicy").await.is_none(), "a refused import makes nothing");
 }
 
 async fn api_doc(cp: &Cp, api: &str, name: &str) -> String {
