@@ -431,6 +431,17 @@ pub(crate) struct GatewayService {
 }
 
 impl GatewayService {
+    /// This connection's service with the certificate its TLS client presented.
+    pub(crate) fn with_client_certificate(self, der: Option<&rustls::pki_types::CertificateDer<'_>>) -> GatewayService {
+        match der {
+            None => self,
+            Some(der) => {
+                let peer = apim_gateway::Peer::new(self.peer.addr, self.peer.https).with_client_certificate(Some(der.as_ref()));
+                GatewayService { slot: self.slot, peer: Arc::new(peer) }
+            }
+        }
+    }
+
     /// The chain for a request the gateway's own HTTP/1.1 server read; none while the gateway is not loaded.
     pub(crate) fn chain(
         &self,

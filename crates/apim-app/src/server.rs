@@ -430,6 +430,8 @@ pub(crate) async fn serve_gateway<M>(
                 return gateway_connection(tcp, service, builder, rx, head_timeout).await;
             };
             let Some(stream) = handshake(&acceptor, tcp, peer).await else { return };
+            // Mutual TLS: the certificate the client presented goes with each of its requests.
+            let service = service.with_client_certificate(stream.get_ref().1.peer_certificates().and_then(|c| c.first()));
             if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
                 hyper_graceful(builder.serve_connection_with_upgrades(TokioIo::new(stream), service), rx).await;
             } else {

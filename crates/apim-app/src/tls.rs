@@ -96,13 +96,63 @@ impl TlsIdentity {
         let mut hosts: Vec<String> = by_host.keys().cloned().collect();
         hosts.sort();
         let resolver = VhostCertificates { default: Arc::new(certified(self, &provider)?), by_host };
+        let client_certificates = Arc::new(AnyClientCertificate { provider: provider.clone() });
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Invalid { path: self.origin.clone(), message: e.to_string() })?
-            .with_no_client_auth()
+            .with_client_cert_verifier(client_certificates)
             .with_cert_resolver(Arc::new(resolver));
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok((Arc::new(config), hosts))
+    }
+}
+
+/// The traffic listeners ask for a client certificate and take any (or none): an API with mutual TLS matches the
+/// certificate itself against those it was given (by the SHA-256 of its DER), so no CA is trusted here. What the
+/// handshake does prove is that the client holds the certificate's private key (the signatures below).
+#[derive(Debug)]
+struct AnyClientCertificate {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for AnyClientCertificate {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 

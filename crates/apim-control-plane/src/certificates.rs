@@ -76,7 +76,7 @@ async fn form(multipart: std::result::Result<Multipart, MultipartRejection>) -> 
 }
 
 /// The certificate as read, refused unless it is PEM holding an X.509 certificate valid at `now`.
-fn checked(pem: &str, alias: &str, now: i64) -> Result<x509::Certificate> {
+pub(crate) fn checked(pem: &str, alias: &str, now: i64) -> Result<x509::Certificate> {
     let c = x509::certificate(pem)
         .map_err(|e| ApiError::field("certificate", format!("the certificate for alias `{alias}` is not a PEM X.509 certificate: {e}")))?;
     if c.not_after < now {
@@ -91,7 +91,7 @@ fn checked(pem: &str, alias: &str, now: i64) -> Result<x509::Certificate> {
     Ok(c)
 }
 
-fn check_alias(alias: &str) -> Result<()> {
+pub(crate) fn check_alias(alias: &str) -> Result<()> {
     if alias.is_empty() || alias.chars().count() > ALIAS_MAX || alias.contains(['/', '\\']) || alias.chars().any(char::is_control) {
         return Err(ApiError::field(
             "alias",
@@ -130,7 +130,7 @@ fn day(unix: i64) -> String {
 }
 
 /// An alias in a URL path: every byte but the unreserved ones percent-encoded.
-fn encode(v: &str) -> String {
+pub(crate) fn encode(v: &str) -> String {
     v.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') { (b as char).to_string() } else { format!("%{b:02X}") }
@@ -214,8 +214,12 @@ async fn add(
 async fn info(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(alias): Path<String>) -> Result<Response> {
     cp.principal(&headers).await?.require(VIEW)?;
     let r = stored(&cp, &alias).await?;
-    let c = x509::certificate(&r.certificate).map_err(|e| ApiError::unavailable(format!("stored certificate `{alias}`: {e}")))?;
-    let now = cp.clock.unix_secs();
+    Ok(Json(certificate_info(&r.certificate, &alias, cp.clock.unix_secs())?).into_response())
+}
+
+/// WSO2's `CertificateInfo` of a stored PEM certificate.
+pub(crate) fn certificate_info(pem: &str, alias: &str, now: i64) -> Result<Value> {
+    let c = x509::certificate(pem).map_err(|e| ApiError::unavailable(format!("stored certificate `{alias}`: {e}")))?;
     let status = if c.not_after < now {
         "Expired"
     } else if c.not_before > now {
@@ -223,13 +227,12 @@ async fn info(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(alia
     } else {
         "Active"
     };
-    Ok(Json(json!({
+    Ok(json!({
         "status": status,
         "validity": {"from": day(c.not_before), "to": day(c.not_after)},
         "version": format!("V{}", c.version),
         "subject": c.subject,
     }))
-    .into_response())
 }
 
 async fn update(
@@ -265,7 +268,12 @@ async fn remove(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(al
 async fn content(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(alias): Path<String>) -> Result<Response> {
     cp.principal(&headers).await?.require(VIEW)?;
     let r = stored(&cp, &alias).await?;
-    let mut resp = r.certificate.into_response();
+    Ok(certificate_file(r.certificate, &alias))
+}
+
+/// A PEM certificate as a download named after its alias.
+pub(crate) fn certificate_file(pem: String, alias: &str) -> Response {
+    let mut resp = pem.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     let file: String = alias.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect();
@@ -273,7 +281,7 @@ async fn content(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(a
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    Ok(resp)
+    resp
 }
 
 /// Every backend URL an API document names (production and sandbox endpoints and their failovers, one or a list).

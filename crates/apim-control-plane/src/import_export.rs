@@ -593,6 +593,7 @@ pub(crate) async fn import_api_project(
     // As on `PUT`: credentials left blank (an export without `preserveCredentials`) keep the stored ones.
     if let Some(old) = &existing {
         crate::secrets::keep_stored(&mut doc, &serde_json::from_str(&old.document).unwrap_or(Value::Null));
+        crate::client_certs::keep(&mut doc, old);
     }
     doc.insert("lifeCycleStatus".into(), json!(status));
     if let Some((_, def)) = definition {

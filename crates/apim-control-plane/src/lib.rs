@@ -15,6 +15,7 @@ mod archive;
 mod auth;
 mod categories;
 mod certificates;
+mod client_certs;
 mod devportal;
 mod docs;
 mod endpoints;
@@ -352,6 +353,7 @@ impl ControlPlane {
                     .merge(categories::publisher_routes())
                     .merge(docs::publisher_routes())
                     .merge(products::routes())
+                    .merge(client_certs::publisher_routes())
                     .merge(import_export::publisher_routes())
                     .merge(operation_policies::publisher_routes())
                     .merge(certificates::publisher_routes())

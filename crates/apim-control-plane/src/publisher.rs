@@ -74,6 +74,7 @@ pub(crate) fn doc_of(api: &ApiRecord) -> Value {
     let mut v: Value = serde_json::from_str(&api.document).unwrap_or_else(|_| json!({}));
     if let Some(o) = v.as_object_mut() {
         o.remove(DEFINITION);
+        o.remove(crate::client_certs::KEY);
         crate::secrets::mask(o);
         let (created, updated) = ((api.created_at * 1000).to_string(), (api.updated_at * 1000).to_string());
         for (k, x) in [
@@ -251,6 +252,7 @@ async fn update_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Pat
     if let Some(d) = definition_of(&old) {
         doc.insert(DEFINITION.into(), d);
     }
+    crate::client_certs::keep(&mut doc, &old);
     let api = ApiRecord {
         document: Value::Object(doc).to_string(),
         updated_at: cp.clock.unix_secs(),

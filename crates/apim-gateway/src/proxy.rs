@@ -43,12 +43,20 @@ pub struct Peer {
     pub addr: SocketAddr,
     pub https: bool,
     forwarded_for: HeaderValue,
+    /// The SHA-256 of the certificate the TLS client presented (and proved it holds the key of), if any.
+    client_certificate: Option<[u8; 32]>,
 }
 
 impl Peer {
     pub fn new(addr: SocketAddr, https: bool) -> Peer {
         let forwarded_for = HeaderValue::from_str(&addr.ip().to_string()).unwrap_or_else(|_| HeaderValue::from_static("unknown"));
-        Peer { addr, https, forwarded_for }
+        Peer { addr, https, forwarded_for, client_certificate: None }
+    }
+
+    /// With the DER of the certificate the client presented in the TLS handshake.
+    pub fn with_client_certificate(mut self, der: Option<&[u8]>) -> Peer {
+        self.client_certificate = der.map(apim_jose::crypto::sha256);
+        self
     }
 }
 
@@ -286,7 +294,7 @@ impl Gateway {
     async fn authorize<'s>(
         &self,
         ex: &Exchange<'s>,
-        api: &Api,
+        api: &'s Api,
         resource: &Resource,
         req: &Request<RequestBody>,
     ) -> Result<Caller<'s>, Reject> {
@@ -294,6 +302,22 @@ impl Gateway {
         let anonymous = Caller { principal: None, application: None, key_type: KeyType::Production, subscription: None };
         if resource.auth == AuthType::None {
             return Ok(anonymous);
+        }
+        // Mutual TLS: one of the API's certificates, unexpired, stands for a subscription of its tier.
+        if let Some(mtls) = &api.mutual_tls {
+            let certificate = ex
+                .peer
+                .client_certificate
+                .as_ref()
+                .and_then(|fingerprint| mtls.certificates.get(fingerprint))
+                .filter(|c| c.not_after * 1000 > now as i64);
+            match certificate {
+                None if mtls.certificate_required => return Err(Reject::InvalidCredentials),
+                Some(c) if !mtls.token_required => {
+                    return Ok(Caller { principal: None, application: None, key_type: c.key_type, subscription: Some(&c.subscription) });
+                }
+                _ => {}
+            }
         }
         // `from_utf8` (checked word by word) rather than `to_str` (byte by byte): a JWT is about a kilobyte; a
         // token with bytes `to_str` refuses cannot verify either.

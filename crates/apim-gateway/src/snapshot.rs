@@ -109,6 +109,9 @@ pub struct Api {
     pub key_managers: Option<Vec<String>>,
     /// `audiences`: a JWT must name one of these in `aud`; empty: not checked.
     pub audiences: Vec<String>,
+    /// Mutual TLS: whether a client certificate is required (`mutualssl_mandatory`, or `mutualssl` alone) and
+    /// whether a token or key is required beside it; the certificates it takes by the SHA-256 of their DER.
+    pub mutual_tls: Option<MutualTls>,
     /// What it was compiled from: (revision id, lifecycle status, environment). A later state with the same
     /// reuses this compiled API instead of reading the definition again (revisions never change).
     pub origin: (String, apim_wire::ApiStatus, String),
@@ -123,6 +126,26 @@ impl Api {
             Some(names) => names.iter().any(|n| n == name || (crate::keymanager::is_resident(n) && crate::keymanager::is_resident(name))),
         }
     }
+}
+
+/// An API's mutual TLS.
+#[derive(Debug)]
+pub struct MutualTls {
+    /// No request passes without one of the certificates.
+    pub certificate_required: bool,
+    /// A request with a certificate still needs a token or API key (both mandatory).
+    pub token_required: bool,
+    pub certificates: HashMap<[u8; 32], ClientCertificate>,
+}
+
+/// A client certificate an API takes: who it stands for in throttling and routing.
+#[derive(Debug)]
+pub struct ClientCertificate {
+    pub key_type: KeyType,
+    /// Unix seconds: expired, it is refused.
+    pub not_after: i64,
+    /// As a subscription of its tier (WSO2 throttles a mutual-TLS caller by the certificate's tier).
+    pub subscription: Subscription,
 }
 
 #[derive(Debug)]
@@ -490,7 +513,32 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>, registry
         Some((Limit { quota: Quota::Requests(n as u64), window_ms, policy: "".into() }, format!("{context_version}:hard:{kind}")))
     };
     let header = def.authorization_header.trim();
+    let mutual_tls = security.iter().any(|s| s == "mutualssl").then(|| {
+        let tokens = oauth2 || api_key;
+        let certificates = def
+            .client_certificates
+            .iter()
+            .filter_map(|c| {
+                let fingerprint = hex32(&c.sha256)?;
+                let throttle_key = format!("{}:{context_version}:{version}", c.alias);
+                let subscription = Subscription {
+                    policy: c.tier.clone(),
+                    status: apim_wire::SubscriptionStatus::Unblocked,
+                    burst_key: format!("{throttle_key}_burst"),
+                    throttle_key,
+                };
+                let key_type = if c.key_type.eq_ignore_ascii_case("SANDBOX") { KeyType::Sandbox } else { KeyType::Production };
+                Some((fingerprint, ClientCertificate { key_type, not_after: c.not_after, subscription }))
+            })
+            .collect();
+        MutualTls {
+            certificate_required: security.iter().any(|s| s == "mutualssl_mandatory") || !tokens,
+            token_required: tokens && security.iter().any(|s| s == "oauth_basic_auth_api_key_mandatory"),
+            certificates,
+        }
+    });
     Ok(Api {
+        mutual_tls,
         throttle_default: format!("{throttle_stem}_default"),
         throttle_stem,
         id: d.id.clone(),
@@ -521,6 +569,20 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>, registry
             http::HeaderName::from_bytes(header.as_bytes()).ok()
         },
     })
+}
+
+/// 32 bytes from 64 hex digits.
+fn hex32(text: &str) -> Option<[u8; 32]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let digit = |b: u8| (b as char).to_digit(16);
+        out[i] = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
+    }
+    Some(out)
 }
 
 /// Milliseconds in `unitTime` × `timeUnit`.

@@ -29,12 +29,31 @@ pub async fn get(url: &str) -> anyhow::Result<Response> {
 }
 
 pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> anyhow::Result<Response> {
-    tokio::time::timeout(Duration::from_secs(10), request_inner(method, url, headers, body))
+    tokio::time::timeout(Duration::from_secs(10), request_inner(method, url, headers, body, None))
         .await
         .map_err(|_| anyhow::anyhow!("{method} {url} timed out"))?
 }
 
-async fn request_inner(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> anyhow::Result<Response> {
+/// [`request`] over TLS presenting a client certificate: `(certificate chain PEM, private key PEM)`.
+pub async fn request_with_client_certificate(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    client: (&str, &str),
+) -> anyhow::Result<Response> {
+    tokio::time::timeout(Duration::from_secs(10), request_inner(method, url, headers, body, Some(client)))
+        .await
+        .map_err(|_| anyhow::anyhow!("{method} {url} timed out"))?
+}
+
+async fn request_inner(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    client: Option<(&str, &str)>,
+) -> anyhow::Result<Response> {
     let uri: http::Uri = url.parse()?;
     let host = uri.host().ok_or_else(|| anyhow::anyhow!("no host in {url}"))?.to_string();
     let tls = uri.scheme_str() == Some("https");
@@ -49,11 +68,19 @@ async fn request_inner(method: &str, url: &str, headers: &[(&str, &str)], body: 
     }
     let req = req.body(Full::new(Bytes::from(body.to_string())))?;
     if tls {
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
             .with_safe_default_protocol_versions()?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny))
-            .with_no_client_auth();
+            .with_custom_certificate_verifier(Arc::new(AcceptAny));
+        let config = match client {
+            None => builder.with_no_client_auth(),
+            Some((chain, key)) => {
+                use rustls::pki_types::PrivateKeyDer;
+                use rustls::pki_types::pem::PemObject;
+                let chain = CertificateDer::pem_slice_iter(chain.as_bytes()).collect::<Result<Vec<_>, _>>()?;
+                builder.with_client_auth_cert(chain, PrivateKeyDer::from_pem_slice(key.as_bytes())?)?
+            }
+        };
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let name = ServerName::try_from(host.clone()).unwrap_or_else(|_| ServerName::try_from("localhost").expect("static name"));
         let stream = connector.connect(name, tcp).await?;

@@ -63,6 +63,28 @@ pub struct ApiDefinition {
     /// The OpenAPI document the API was made from (schema validation reads it).
     #[serde(rename = "x-apim-definition", default)]
     pub openapi: Option<Value>,
+    /// Mutual TLS (`mutualssl` in `securityScheme`): the client certificates the API takes, as the control plane
+    /// writes them into the API (and so into its revisions, as WSO2 4.x deploys them).
+    #[serde(rename = "x-apim-client-certificates", default, deserialize_with = "nullable")]
+    pub client_certificates: Vec<ClientCertificate>,
+}
+
+/// A client certificate an API takes for mutual TLS.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientCertificate {
+    pub alias: String,
+    /// The subscription policy requests made with it are throttled by.
+    #[serde(default, deserialize_with = "nullable")]
+    pub tier: String,
+    /// `PRODUCTION` or `SANDBOX`: the endpoints its requests go to.
+    #[serde(default, deserialize_with = "nullable")]
+    pub key_type: String,
+    /// SHA-256 of the certificate's DER, lower-case hex: what a TLS client's certificate is matched by.
+    pub sha256: String,
+    /// Its validity's end, Unix seconds.
+    #[serde(default, deserialize_with = "nullable")]
+    pub not_after: i64,
 }
 
 impl ApiDefinition {

@@ -13,6 +13,7 @@ mod gateway;
 mod hardening;
 mod keymanagers;
 mod migrations;
+mod mtls;
 mod products;
 mod readiness;
 mod seeds;
