@@ -285,7 +285,7 @@ pub(crate) fn certificate_file(pem: String, alias: &str) -> Response {
 }
 
 /// Every backend URL an API document names (production and sandbox endpoints and their failovers, one or a list).
-fn endpoint_urls(doc: &Value) -> Vec<&str> {
+pub(crate) fn endpoint_urls(doc: &Value) -> Vec<&str> {
     let mut out = Vec::new();
     let Some(ec) = doc.get("endpointConfig").and_then(Value::as_object) else { return out };
     for (key, v) in ec {

@@ -50,7 +50,7 @@ pub(crate) fn of(doc: &Value) -> Vec<Value> {
     doc.get(KEY).and_then(Value::as_array).cloned().unwrap_or_default()
 }
 
-fn key_type(raw: &str) -> Result<&'static str> {
+pub(crate) fn key_type(raw: &str) -> Result<&'static str> {
     match raw.to_ascii_uppercase().as_str() {
         "PRODUCTION" => Ok("PRODUCTION"),
         "SANDBOX" => Ok("SANDBOX"),
@@ -124,14 +124,14 @@ async fn form(multipart: std::result::Result<Multipart, MultipartRejection>) -> 
 }
 
 /// A certificate entry from a checked PEM: what gateways match and throttle by, and the PEM itself.
-fn entry(cp: &ControlPlane, pem: String, alias: &str, tier: &str, kind: &str) -> Result<Value> {
+pub(crate) fn entry(cp: &ControlPlane, pem: String, alias: &str, tier: &str, kind: &str) -> Result<Value> {
     let c = checked(&pem, alias, cp.clock.unix_secs())?;
     Ok(json!({"alias": alias, "tier": tier, "keyType": kind, "sha256": apim_jose::crypto::hex(&apim_jose::crypto::sha256(&c.der)),
               "notAfter": c.not_after, "certificate": pem}))
 }
 
 /// A tier must be a subscription policy.
-async fn check_tier(cp: &ControlPlane, tier: &str) -> Result<()> {
+pub(crate) async fn check_tier(cp: &ControlPlane, tier: &str) -> Result<()> {
     let known: Vec<String> = apim_store::ApiStore::policies(&cp.db, "subscription").await?.into_iter().map(|(n, _)| n).collect();
     if !known.iter().any(|k| k == tier) {
         return Err(ApiError::field("tier", format!("`{tier}` is not a subscription throttling policy (known: {})", known.join(", "))));

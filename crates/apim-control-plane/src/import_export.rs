@@ -222,6 +222,63 @@ async fn project_files(
     }
     if kind == project::Kind::Api {
         files.extend(crate::operation_policies::project_files(cp, &record.id).await?);
+        files.extend(certificate_files(cp, record, format).await?);
+    }
+    Ok(files)
+}
+
+/// `Endpoint-certificates/` (the environment's endpoint certificates for the API's endpoints' scheme, host and port)
+/// and `Client-certificates/` (the API's, or the revision's), each a list beside the `.crt` files it names.
+async fn certificate_files(cp: &ControlPlane, record: &ApiRecord, format: Format) -> Result<Vec<(String, Vec<u8>)>> {
+    use crate::certificates::{endpoint_key, endpoint_urls};
+    let stored: Value = serde_json::from_str(&record.document).unwrap_or(Value::Null);
+    let ext = format.ext();
+    let mut files = Vec::new();
+    let keys: Vec<_> = endpoint_urls(&stored).into_iter().filter_map(endpoint_key).collect();
+    let endpoint: Vec<_> = if keys.is_empty() {
+        Vec::new()
+    } else {
+        apim_store::EndpointCertificateStore::endpoint_certificates(&cp.db, None, None)
+            .await?
+            .into_iter()
+            .filter(|c| endpoint_key(&c.endpoint).is_some_and(|k| keys.contains(&k)))
+            .collect()
+    };
+    if !endpoint.is_empty() {
+        let list: Vec<Value> = endpoint
+            .iter()
+            .map(|c| json!({"alias": c.alias, "endpoint": c.endpoint, "certificate": format!("{}.crt", project::segment(&c.alias))}))
+            .collect();
+        files.push((
+            format!("Endpoint-certificates/endpoint_certificates.{ext}"),
+            project::enveloped("endpoint_certificates", json!(list), format)?,
+        ));
+        for c in endpoint {
+            files.push((format!("Endpoint-certificates/{}.crt", project::segment(&c.alias)), c.certificate.into_bytes()));
+        }
+    }
+    let client = crate::client_certs::of(&stored);
+    if !client.is_empty() {
+        let identifier = json!({"providerName": record.provider, "apiName": record.name, "version": record.version});
+        let list: Vec<Value> = client
+            .iter()
+            .map(|c| {
+                let alias = c["alias"].as_str().unwrap_or("");
+                json!({"alias": alias, "certificate": format!("{}.crt", project::segment(alias)), "tierName": c["tier"],
+                       "keyType": c["keyType"], "apiIdentifier": identifier})
+            })
+            .collect();
+        files.push((
+            format!("Client-certificates/client_certificates.{ext}"),
+            project::enveloped("client_certificates", json!(list), format)?,
+        ));
+        for c in &client {
+            let alias = c["alias"].as_str().unwrap_or("");
+            files.push((
+                format!("Client-certificates/{}.crt", project::segment(alias)),
+                c["certificate"].as_str().unwrap_or("").as_bytes().to_vec(),
+            ));
+        }
     }
     Ok(files)
 }
@@ -523,7 +580,20 @@ pub(crate) async fn import_api_project(
     project: Project,
     flags: &ImportFlags,
 ) -> Result<(String, Option<i64>)> {
-    let Project { api: mut data, api_file, definition, docs, thumbnail, deployments, params, policies: policy_files, .. } = project;
+    let endpoint_listed = project::certificates(&project, "Endpoint-certificates", "endpoint_certificates")?;
+    let client_listed = project::certificates(&project, "Client-certificates", "client_certificates")?;
+    let Project {
+        api: mut data,
+        api_file,
+        definition,
+        docs,
+        thumbnail,
+        deployments,
+        params,
+        policies: policy_files,
+        params_certificates,
+        ..
+    } = project;
     let mut deployments = deployments;
     if let Some(params) = &params
         && let Some(d) = apply_params(&mut data, params)?
@@ -601,9 +671,27 @@ pub(crate) async fn import_api_project(
     } else if let Some(d) = existing.as_ref().and_then(crate::publisher::definition_of) {
         doc.insert(DEFINITION.into(), d);
     }
+    let certificates =
+        ProjectCertificates { endpoint: endpoint_listed, client: client_listed, params: params.as_ref(), files: &params_certificates };
+    let (endpoint_certificates, client) = certificates.checked(cp, now).await?;
+    // The project's client certificates (and the params' `mutualSslCerts`) are the API's when it names any.
+    if !client.is_empty() {
+        doc.insert(crate::client_certs::KEY.into(), Value::Array(client));
+    }
     let api = imported_record(who, doc, (id.clone(), name, version, context), &status, existing.as_ref(), flags, now);
     let revision_document = api.document.clone();
-    let staged = Staged { api, existing, status, docs, thumbnail, targets, rotate: flags.rotate, revision_document, policies: own };
+    let staged = Staged {
+        api,
+        existing,
+        status,
+        docs,
+        thumbnail,
+        targets,
+        rotate: flags.rotate,
+        revision_document,
+        policies: own,
+        endpoint_certificates,
+    };
     Ok((id, write_import(cp, who, staged).await?))
 }
 
@@ -640,12 +728,93 @@ struct Staged {
     revision_document: String,
     /// The API's own operation policies the project adds.
     policies: Vec<apim_store::OperationPolicyRecord>,
+    /// Endpoint certificates the project brings whose aliases are new here.
+    endpoint_certificates: Vec<apim_store::EndpointCertificateRecord>,
+}
+
+/// The certificates a project brings: its `Endpoint-certificates/` and `Client-certificates/` lists (entry, PEM,
+/// path), and the params' `certs` and `mutualSslCerts` with the files they name.
+struct ProjectCertificates<'a> {
+    endpoint: Vec<(Value, String, String)>,
+    client: Vec<(Value, String, String)>,
+    params: Option<&'a Value>,
+    files: &'a std::collections::BTreeMap<String, Vec<u8>>,
+}
+
+impl ProjectCertificates<'_> {
+    /// Each checked as an upload is (400s naming the entry): the endpoint certificates whose aliases are not here
+    /// yet (endpoint certificates are the environment's, so an existing alias is kept as it is), and the client
+    /// certificates as the API keeps them.
+    async fn checked(self, cp: &ControlPlane, now: i64) -> Result<(Vec<apim_store::EndpointCertificateRecord>, Vec<Value>)> {
+        use crate::certificates::{check_alias, checked, endpoint_key};
+        let named = |at: &str| {
+            let at = at.to_string();
+            move |e: ApiError| ApiError::field(&at, e.fields.first().map(|f| f.1.clone()).unwrap_or(e.description))
+        };
+        let text = |item: &Value, key: &str| item.get(key).and_then(Value::as_str).unwrap_or("").trim().to_string();
+        let mut endpoint = Vec::new();
+        let mut client = Vec::new();
+        for (item, pem, at) in self.endpoint {
+            endpoint.push((text(&item, "alias"), text(&item, "endpoint"), pem, at));
+        }
+        for (item, pem, at) in self.client {
+            let tier = [text(&item, "tierName"), text(&item, "tier")].into_iter().find(|t| !t.is_empty()).unwrap_or_default();
+            let kind = Some(text(&item, "keyType")).filter(|k| !k.is_empty()).unwrap_or_else(|| "PRODUCTION".into());
+            client.push((text(&item, "alias"), tier, kind, pem, at));
+        }
+        const F: &str = "intermediate_params.yaml";
+        for (key, is_client) in [("certs", false), ("mutualSslCerts", true)] {
+            let Some(list) = self.params.and_then(|p| p.get(key)).filter(|v| !v.is_null()) else { continue };
+            let list = list.as_array().ok_or_else(|| ApiError::field(&format!("{F}.{key}"), "must be a list"))?;
+            for (i, c) in list.iter().enumerate() {
+                let at = format!("{F}.{key}[{i}]");
+                let path = text(c, "path");
+                let pem = self.files.get(&path).ok_or_else(|| {
+                    ApiError::field(&format!("{at}.path"), format!("`{path}` is not in the deployment directory's certificates/"))
+                })?;
+                let pem = String::from_utf8(pem.clone()).map_err(|_| ApiError::field(&format!("{at}.path"), "is not a PEM certificate"))?;
+                if is_client {
+                    client.push((text(c, "alias"), text(c, "tierName"), "PRODUCTION".into(), pem, at));
+                } else {
+                    endpoint.push((text(c, "alias"), text(c, "hostName"), pem, at));
+                }
+            }
+        }
+        let mut records: Vec<apim_store::EndpointCertificateRecord> = Vec::new();
+        for (alias, url, pem, at) in endpoint {
+            check_alias(&alias).map_err(named(&format!("{at}.alias")))?;
+            if endpoint_key(&url).is_none() {
+                return Err(ApiError::field(
+                    &format!("{at}.endpoint"),
+                    format!("`{url}` (alias `{alias}`) is not an http or https URL with a host"),
+                ));
+            }
+            checked(&pem, &alias, now).map_err(named(&at))?;
+            if records.iter().any(|r| r.alias == alias)
+                || apim_store::EndpointCertificateStore::endpoint_certificate(&cp.db, &alias).await?.is_some()
+            {
+                continue;
+            }
+            records.push(apim_store::EndpointCertificateRecord { alias, endpoint: url, certificate: pem, created_at: now });
+        }
+        let mut entries: Vec<Value> = Vec::new();
+        for (alias, tier, kind, pem, at) in client {
+            check_alias(&alias).map_err(named(&format!("{at}.alias")))?;
+            let kind = crate::client_certs::key_type(&kind).map_err(named(&format!("{at}.keyType")))?;
+            crate::client_certs::check_tier(cp, &tier).await.map_err(named(&format!("{at}.tierName")))?;
+            if entries.iter().any(|e| e["alias"] == alias.as_str()) {
+                return Err(ApiError::field(&format!("{at}.alias"), format!("the alias `{alias}` is listed twice")));
+            }
+            entries.push(crate::client_certs::entry(cp, pem, &alias, &tier, kind).map_err(named(&at))?);
+        }
+        Ok((records, entries))
+    }
 }
 
 /// Writes a checked import in one transaction (`ImportStore::import_api`): the API or product, its documents and
 /// thumbnail, its state, and a revision deployed to the targets; the revision's number when one was made.
 async fn write_import(cp: &ControlPlane, who: &crate::auth::Principal, s: Staged) -> Result<Option<i64>> {
-    let Staged { api, existing, status, docs, thumbnail, targets, rotate, revision_document, policies } = s;
+    let Staged { api, existing, status, docs, thumbnail, targets, rotate, revision_document, policies, endpoint_certificates } = s;
     let (id, now) = (api.id.clone(), cp.clock.unix_secs());
     let mut records = Vec::with_capacity(docs.len());
     for d in &docs {
@@ -672,6 +841,9 @@ async fn write_import(cp: &ControlPlane, who: &crate::auth::Principal, s: Staged
     let mut events = vec![api_event(if existing.is_some() { EventKind::ApiUpdate } else { EventKind::ApiCreate }, &api, json!({}))];
     if lifecycle.is_some() {
         events.push(api_event(EventKind::ApiLifecycleChange, &api, json!({})));
+    }
+    for c in &endpoint_certificates {
+        events.push(crate::model::event(EventKind::EndpointCertificateAdd, json!({"alias": c.alias, "endpoint": c.endpoint})));
     }
     let (revision, drop_revision) = if targets.is_empty() {
         (None, None)
@@ -731,6 +903,7 @@ async fn write_import(cp: &ControlPlane, who: &crate::auth::Principal, s: Staged
         drop_revision,
         max_revisions: MAX_REVISIONS,
         policies,
+        endpoint_certificates,
         events,
     };
     let stored = cp.db.import_api(&plan).await?;
@@ -835,7 +1008,18 @@ async fn import_product(
     let flags = ImportFlags { preserve_provider, overwrite, rotate };
     let api = imported_record(&who, doc, (id.clone(), name, version, context), &status, existing.as_ref(), &flags, now);
     let revision_document = if targets.is_empty() { String::new() } else { crate::products::revision_document(&cp, &api).await? };
-    let staged = Staged { api, existing, status, docs, thumbnail, targets, rotate, revision_document, policies: Vec::new() };
+    let staged = Staged {
+        api,
+        existing,
+        status,
+        docs,
+        thumbnail,
+        targets,
+        rotate,
+        revision_document,
+        policies: Vec::new(),
+        endpoint_certificates: Vec::new(),
+    };
     let number = write_import(&cp, &who, staged).await?;
     imported(&headers, "API Product imported successfully.", &id, number)
 }

@@ -36,6 +36,43 @@ pub struct Project {
     pub policies: BTreeMap<String, Vec<u8>>,
     /// An API product's project: the projects of the APIs it uses (`APIs/<Name>-<version>/`), by folder.
     pub apis: Vec<(String, Project)>,
+    /// `Endpoint-certificates/` and `Client-certificates/` files, by their path in the project.
+    pub certificates: BTreeMap<String, Vec<u8>>,
+    /// The params form's certificates (`certificates/<file>` beside `intermediate_params.yaml`), by file name.
+    pub params_certificates: BTreeMap<String, Vec<u8>>,
+}
+
+/// The certificates a project lists in `<folder>/<kind>.yaml` (`Endpoint-certificates`, `endpoint_certificates`;
+/// `Client-certificates`, `client_certificates`): each entry with the PEM of the file it names beside the list, and
+/// the entry's path for errors.
+pub fn certificates(p: &Project, folder: &str, kind: &str) -> Result<Vec<(Value, String, String)>> {
+    let Some((path, bytes)) = [".yaml", ".yml", ".json"]
+        .iter()
+        .map(|e| format!("{folder}/{kind}{e}"))
+        .find_map(|path| p.certificates.get(&path).map(|b| (path, b)))
+    else {
+        return Ok(Vec::new());
+    };
+    let items = match envelope(&path, bytes, kind)? {
+        Value::Array(items) => items,
+        Value::Null => Vec::new(),
+        _ => return Err(bad(&path, "`data` must be a list of certificates")),
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let at = format!("{path}.data[{i}]");
+        let file = item
+            .get("certificate")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(&format!("{at}.certificate"), "is required (the .crt file beside the list)"))?;
+        let pem = p
+            .certificates
+            .get(&format!("{folder}/{file}"))
+            .ok_or_else(|| bad(&format!("{at}.certificate"), format!("`{file}` is not in {folder}/")))?;
+        let pem = String::from_utf8(pem.clone()).map_err(|_| bad(&format!("{folder}/{file}"), "is not UTF-8 text (a PEM certificate)"))?;
+        out.push((item, pem, at));
+    }
+    Ok(out)
 }
 
 /// What a project archive holds.
@@ -103,6 +140,7 @@ fn unpack(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>> {
 pub fn read(bytes: &[u8], kind: Kind) -> Result<Project> {
     let mut files = unpack(bytes)?;
     let mut params = None;
+    let mut params_certificates = BTreeMap::new();
     if let Some(source) = files.remove("SourceArchive.zip") {
         for path in ["intermediate_params.yaml", "Deployment/intermediate_params.yaml"] {
             if let Some(text) = files.get(path) {
@@ -110,10 +148,16 @@ pub fn read(bytes: &[u8], kind: Kind) -> Result<Project> {
                 break;
             }
         }
+        for (path, b) in &files {
+            if let Some(name) = path.strip_prefix("Deployment/certificates/").or_else(|| path.strip_prefix("certificates/")) {
+                params_certificates.insert(name.to_string(), b.clone());
+            }
+        }
         files = unpack(&source).map_err(|e| bad("SourceArchive.zip", e.description))?;
     }
     let mut project = from_files(&files, kind)?;
     project.params = params;
+    project.params_certificates = params_certificates;
     if kind == Kind::Product {
         // Each `APIs/<folder>/` is an API's own project.
         let mut folders: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
@@ -187,6 +231,9 @@ fn from_files(files: &BTreeMap<String, Vec<u8>>, kind: Kind) -> Result<Project> 
     }
     for (path, b) in files.iter().filter(|(p, _)| p.starts_with("Policies/")) {
         project.policies.insert(path["Policies/".len()..].to_string(), b.clone());
+    }
+    for (path, b) in files.iter().filter(|(p, _)| p.starts_with("Endpoint-certificates/") || p.starts_with("Client-certificates/")) {
+        project.certificates.insert(path.clone(), b.clone());
     }
     project.docs = docs(files)?;
     Ok(project)

@@ -35,6 +35,8 @@ pub struct ApiImport {
     pub max_revisions: i64,
     /// The API's own operation policies the project brought (new ones: those it has are kept).
     pub policies: Vec<crate::OperationPolicyRecord>,
+    /// Endpoint certificates the project brought whose aliases are new here (their events are in `events`).
+    pub endpoint_certificates: Vec<crate::EndpointCertificateRecord>,
     pub events: Vec<EventDraft>,
 }
 
@@ -104,6 +106,11 @@ impl ImportStore for Db {
             "INSERT INTO am_operation_policy (id, api_id, name, version, specification, synapse_definition, cc_definition, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         );
+        let ins_cert = sql(
+            self,
+            "INSERT INTO am_endpoint_certificate (alias, endpoint, certificate, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO am_endpoint_certificate (alias, endpoint, certificate, created_at) VALUES ($1, $2, $3, $4)",
+        );
         let ins_dep = sql(
             self,
             "INSERT INTO am_deployment (api_id, environment, revision_id, vhost, display_on_devportal, deployed_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -143,6 +150,16 @@ impl ImportStore for Db {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| map_unique(e, || format!("an operation policy `{}` version `{}` of this API", p.name, p.version)))?;
+            }
+            for c in &im.endpoint_certificates {
+                sqlx::query(ins_cert)
+                    .bind(&c.alias)
+                    .bind(&c.endpoint)
+                    .bind(&c.certificate)
+                    .bind(c.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_unique(e, || format!("an endpoint certificate with the alias `{}`", c.alias)))?;
             }
             for (doc, content) in &im.docs {
                 let (text, bytes, media_type, file_name) = match content {

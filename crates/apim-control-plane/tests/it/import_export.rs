@@ -229,6 +229,15 @@ async fn fixtures(cp: &Cp) {
     assert_eq!((ec["endpoint_type"].as_str(), ec["production_endpoints"]["url"].as_str()), (Some("http"), Some("https://prod.wso2.com")));
     assert_eq!(ec["endpoint_security"]["sandbox"]["type"], "DIGEST");
     assert_eq!(api["policies"], json!(["Gold", "Silver"]));
+    // The deployment directory's certificates: `certs` for the endpoint (environment-wide), `mutualSslCerts` the
+    // API's client certificates with their tiers.
+    assert_eq!(get(cp, "/endpoint-certificates/alice").await["status"], "Active");
+    let client = get(cp, &format!("/apis/{pizza}/client-certificates")).await;
+    assert_eq!(
+        client["certificates"],
+        json!([{"alias": "bob", "apiId": pizza, "tier": "Gold"}, {"alias": "carol", "apiId": pizza, "tier": "Silver"}]),
+        "{client}"
+    );
     // Four imports of PizzaShackAPI with environments: four revisions. A fifth is the limit; a sixth is a 409
     // unless the oldest may go (`rotateRevision`).
     assert_eq!(get(cp, &format!("/apis/{pizza}/revisions")).await["count"], 4);
@@ -322,6 +331,24 @@ async fn round_trip(cp: &Cp) {
     upload(cp, &format!("/apis/{id}/documents/{spec_doc}/content"), "spec.pdf", &pdf).await;
     let png = std::fs::read(apictl().join("projects/PizzaShackAPI-1.0.0/Image/icon.png")).expect("png");
     upload(cp, &format!("/apis/{id}/thumbnail"), "icon.png", &png).await;
+    // Certificates: the environment's for the API's endpoint, and the API's own for mutual TLS (before the
+    // revisions, which carry it).
+    let pem =
+        std::fs::read_to_string(apictl().join("deployment/DeploymentArtifacts_PizzaShackAPI-1.0.0/certificates/alice.crt")).expect("crt");
+    let (status, _, body) = form_post(
+        cp,
+        "/endpoint-certificates",
+        &[("alias", "trip-backend"), ("endpoint", "http://backend.test:8080"), ("certificate", &pem)],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = form_post(
+        cp,
+        &format!("/apis/{id}/client-certs/production"),
+        &[("alias", "trip-partner"), ("tier", "Gold"), ("certificate", &pem)],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     // Two deployments: revision 1 on Default, revision 2 on Edge; then published.
     for (n, env) in [(1, "Default"), (2, "Edge")] {
         let rev = cp.call("POST", &format!("/apis/{id}/revisions"), "admin", Some(json!({}))).await.json();
@@ -369,6 +396,10 @@ async fn round_trip(cp: &Cp) {
         "RoundTrip-2.1.0/Docs/Site/document.yaml",
         "RoundTrip-2.1.0/Image/icon.png",
         "RoundTrip-2.1.0/deployment_environments.yaml",
+        "RoundTrip-2.1.0/Endpoint-certificates/endpoint_certificates.yaml",
+        "RoundTrip-2.1.0/Endpoint-certificates/trip-backend.crt",
+        "RoundTrip-2.1.0/Client-certificates/client_certificates.yaml",
+        "RoundTrip-2.1.0/Client-certificates/trip-partner.crt",
     ] {
         assert!(names.contains(&expected), "{expected} not in {names:?}");
     }
@@ -378,6 +409,7 @@ async fn round_trip(cp: &Cp) {
     assert_eq!(api_yaml["data"]["name"], "RoundTrip");
 
     assert_eq!(cp.call("DELETE", &format!("/apis/{id}"), "admin", None).await.status, 200);
+    assert_eq!(cp.call("DELETE", "/endpoint-certificates/trip-backend", "admin", None).await.status, 200);
     let events = cp.db.events_after(0, 100_000).await.expect("events").len();
     let (status, answer) = import(cp, "?preserveProvider=true&rotateRevision=true", &zip).await;
     assert_eq!(status, 200, "{answer}");
@@ -393,9 +425,14 @@ async fn round_trip(cp: &Cp) {
         .map(|e| (e.event_type, serde_json::from_str(&e.payload).expect("payload")))
         .collect();
     let types: Vec<&str> = written.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(types, ["API_CREATE", "API_LIFECYCLE_CHANGE", "DEPLOY_API_IN_GATEWAY"]);
-    assert_eq!(written[2].1["gatewayLabels"], json!(["Default", "Edge"]));
-    assert_eq!(written[2].1["apiId"], json!(new_id));
+    assert_eq!(types, ["API_CREATE", "API_LIFECYCLE_CHANGE", "ENDPOINT_CERTIFICATE_ADD", "DEPLOY_API_IN_GATEWAY"]);
+    assert_eq!(written[3].1["gatewayLabels"], json!(["Default", "Edge"]));
+    assert_eq!(written[3].1["apiId"], json!(new_id));
+    // The certificates came back: the endpoint's (gone before the import) and the API's client certificate.
+    let endpoint = get(cp, "/endpoint-certificates/trip-backend").await;
+    assert_eq!(endpoint["status"], "Active", "{endpoint}");
+    let client = get(cp, &format!("/apis/{new_id}/client-certs/production")).await;
+    assert_eq!(client["certificates"], json!([{"alias": "trip-partner", "apiId": new_id, "tier": "Gold"}]), "{client}");
     assert_ne!(new_id, id);
     let after = get(cp, &format!("/apis/{new_id}")).await;
     assert_eq!(comparable(after), comparable(before.clone()));
@@ -550,6 +587,18 @@ async fn own_policies(cp: &Cp) {
     assert_eq!(status, 400, "{answer}");
     assert!(answer["error"][0]["message"].as_str().is_some_and(|m| m.starts_with("Policies/custom_v1.yaml")), "{answer}");
     assert!(api_id(cp, "OwnPolicy").await.is_none(), "a refused import makes nothing");
+}
+
+/// POSTs a multipart form of text fields (a `certificate` field as a file) to a Publisher path.
+async fn form_post(cp: &Cp, path: &str, fields: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
+    let boundary = "apimformboundary7";
+    let mut body = String::new();
+    for (name, value) in fields {
+        let file = if *name == "certificate" { "; filename=\"c.crt\"" } else { "" };
+        body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"{file}\r\n\r\n{value}\r\n"));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    exchange(cp, "POST", path, &format!("multipart/form-data; boundary={boundary}"), body.as_bytes()).await
 }
 
 async fn api_doc(cp: &Cp, api: &str, name: &str) -> String {
