@@ -350,7 +350,8 @@ impl Serving {
             // WebSocket listeners take only upgrades: hyper's.
             ListenerKind::WebSocket { tls } => {
                 let l = http(listener, tls.then_some(&self.gateway_tls))?;
-                tokio::spawn(server::serve_with(l, builder, gateway(tls)?, rx, drain))
+                let make = gateway(tls)?;
+                tokio::spawn(server::serve_with(l, builder, move |client, cert| make(client).with_client_certificate(cert), rx, drain))
             }
             ListenerKind::EventHub => {
                 // Served from the start: UNAVAILABLE until the control plane is up. Its subscribers' streams end

@@ -282,7 +282,7 @@ impl Listener {
 /// Serves `router` until `shutdown` flips to true, then drains for at most `drain`.
 pub async fn serve(l: Listener, router: axum::Router, shutdown: watch::Receiver<bool>, drain: Duration) {
     let builder = management_builder(l.admission.limits.header_read_timeout);
-    let make = move |_| {
+    let make = move |_, _: Option<&rustls::pki_types::CertificateDer<'_>>| {
         let svc = TowerToHyperService::new(router.clone());
         hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
             hyper::service::Service::call(&svc, req.map(|b| DrainOnDrop(Some(b))))
@@ -361,7 +361,7 @@ pub async fn serve_with<M, S, B>(
     mut shutdown: watch::Receiver<bool>,
     drain: Duration,
 ) where
-    M: Fn(SocketAddr) -> S + Send + Sync + 'static,
+    M: Fn(SocketAddr, Option<&rustls::pki_types::CertificateDer<'_>>) -> S + Send + Sync + 'static,
     S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -380,13 +380,15 @@ pub async fn serve_with<M, S, B>(
         let task = tokio::spawn(async move {
             let _guard = guard;
             let Some(client) = admission.client_of(&mut tcp, peer).await else { return };
-            let service = make(client);
             match acceptor {
                 None => {
+                    let service = make(client, None);
                     let _ = watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(tcp), service)).await;
                 }
                 Some(acceptor) => {
                     let Some(stream) = handshake(&acceptor, tcp, peer).await else { return };
+                    // The certificate a TLS client presented, for a gateway listener's mutual TLS.
+                    let service = make(client, stream.get_ref().1.peer_certificates().and_then(|c| c.first()));
                     let _ = watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service)).await;
                 }
             }

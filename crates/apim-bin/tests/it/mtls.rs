@@ -176,6 +176,30 @@ async fn mutual_tls_with_client_certificates_through_the_gateway() {
     let r = call(&url, None, Some(&token)).await;
     assert_eq!((r.status, code(&r).as_str()), (401, "900901"), "the token alone: {}", r.body);
 
+    step.next("the WebSocket listener over TLS");
+    let echo = apim_test_support::backend::spawn_websocket_echo().await.expect("echo backend");
+    let ws_api = json!({"name": "PartnerWs", "context": "/partnerws", "version": "1.0.0", "type": "WS", "policies": ["Gold"],
+        "securityScheme": ["mutualssl"],
+        "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("ws://{echo}/echo")}},
+        "operations": [{"target": "/*", "verb": "GET"}]});
+    let ws_id = m.ok("POST", &format!("{PB}/apis"), ws_api).await["id"].as_str().expect("id").to_string();
+    let r = upload(
+        &m,
+        "POST",
+        &format!("{PB}/apis/{ws_id}/client-certificates"),
+        &[("alias", "partnerWs"), ("tier", "Gold"), ("certificate", &partner.0)],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    deploy_and_publish(&m, &ws_id).await;
+    let wss = node.url("gateway-wss", Duration::from_secs(5));
+    // Past authentication, a plain GET is told it is not a WebSocket handshake (400 900900).
+    let url = format!("{wss}/partnerws/1.0.0/");
+    let r = eventually(&url, partner_tls, 400).await;
+    assert_eq!((r.status, code(&r).as_str()), (400, "900900"), "{}", r.body);
+    let r = call(&url, Some(stranger_tls), None).await;
+    assert_eq!((r.status, code(&r).as_str()), (401, "900901"), "{}", r.body);
+
     step.next("removed, and gone from the gateway with the next revision");
     let r = m.call("DELETE", &format!("{certs}/partnerA"), Value::Null).await;
     assert_eq!(r.status, 200, "{}", r.body);
