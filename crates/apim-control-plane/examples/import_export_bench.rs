@@ -5,12 +5,12 @@
 //!
 //! A control plane (its real router) runs in this process on 127.0.0.1:0 over an SQLite file in a temporary
 //! directory. One API is made through the REST API: OPERATIONS operations (200), DOCUMENTS markdown documents (10) of
-//! 16 KiB of words each, a thumbnail, a revision deployed to the `Default` environment. Then, in rounds that alternate them
+//! 16 KiB of words each, a thumbnail, an endpoint and a client certificate, a revision deployed to the `Default` environment. Then, in rounds that alternate them
 //! (this machine's speed drifts from minute to minute):
 //!
 //! * `export`: `GET /apis/export?apiId=` over HTTP/1.1, the whole ZIP read;
 //! * `import`: `POST /apis/import?overwrite=true&rotateRevision=true` of that ZIP: the archive read and checked, the
-//!   API, documents and thumbnail replaced, a revision made and deployed, in one transaction;
+//!   API, documents, thumbnail and certificates replaced, a revision made and deployed, in one transaction;
 //! * `zip read+write`, the reference: the same ZIP's entries inflated and written to a new deflated ZIP in memory,
 //!   with the `zip` crate the control plane uses, and no HTTP, checks or database.
 //!
@@ -167,6 +167,23 @@ async fn main() {
     let (ct, body) = multipart("icon.png", png);
     let (status, _) = exchange(&addr, "PUT", &format!("/apis/{id}/thumbnail"), &ct, &body).await;
     assert_eq!(status, 200, "thumbnail");
+    // Two certificates: the endpoint's (the environment's, exported with the API) and one for mutual TLS.
+    let client_certs = format!("/apis/{id}/client-certs/production");
+    for (path, fields) in [
+        ("/endpoint-certificates", [("alias", "bench-backend"), ("endpoint", "http://backend.test:8080")]),
+        (client_certs.as_str(), [("alias", "bench-client"), ("tier", "Gold")]),
+    ] {
+        let pem = rcgen::generate_simple_self_signed(vec!["bench.test".to_string()]).expect("certificate").cert.pem();
+        let boundary = "apimbenchcertboundary";
+        let mut body = String::new();
+        for (name, value) in fields.iter().chain([("certificate", pem.as_str())].iter()) {
+            let file = if *name == "certificate" { "; filename=\"c.crt\"" } else { "" };
+            body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"{file}\r\n\r\n{value}\r\n"));
+        }
+        body.push_str(&format!("--{boundary}--\r\n"));
+        let (status, answer) = exchange(&addr, "POST", path, &format!("multipart/form-data; boundary={boundary}"), body.as_bytes()).await;
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&answer));
+    }
     let rev = json_call(&addr, "POST", &format!("/apis/{id}/revisions"), json!({})).await;
     let rid = rev["id"].as_str().expect("revision");
     json_call(&addr, "POST", &format!("/apis/{id}/deploy-revision?revisionId={rid}"), json!([{"name": "Default"}])).await;
@@ -175,7 +192,7 @@ async fn main() {
     assert_eq!(status, 200, "export");
     let entries = zip::ZipArchive::new(std::io::Cursor::new(archive.as_slice())).expect("zip").len();
     println!(
-        "API project: {operations} operations, {documents} documents of {} KiB, a thumbnail, one deployment; archive {} KiB, {entries} entries",
+        "API project: {operations} operations, {documents} documents of {} KiB, a thumbnail, two certificates, one deployment; archive {} KiB, {entries} entries",
         16,
         archive.len() >> 10
     );
@@ -219,4 +236,9 @@ async fn main() {
             p50(v).as_secs_f64() / p50(&plain).as_secs_f64()
         );
     }
+    // One process holds all three, so this is their peak together (the archive is tens of KiB).
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let hwm_kib: u64 =
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0);
+    println!("peak RSS of this process (control plane, SQLite, every round): {:.1} MiB", hwm_kib as f64 / 1024.0);
 }

@@ -16,7 +16,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use serde_json::{Map, Value, json};
 
 use crate::ControlPlane;
@@ -51,6 +51,9 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/api-products/{api_product_id}/undeploy-revision", post(publisher::undeploy_revision::<true>))
         .route("/api-products/{api_product_id}/restore-revision", post(publisher::restore_revision::<true>))
         .route("/api-products/{api_product_id}/deployments", get(publisher::deployments::<true>))
+        .route("/api-products/{api_product_id}/deployments/{deployment_id}", put(publisher::update_deployment::<true>))
+        .route("/api-products/{api_product_id}/lifecycle-state/pending-tasks", delete(publisher::delete_pending_tasks::<true>))
+        .route("/api-products/copy-api-products", post(copy))
 }
 
 /// The product as WSO2's `APIProduct`: the API's DTO fields it shares, `state` for the lifecycle status, and
@@ -242,6 +245,39 @@ async fn update(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id
     let product = ApiRecord { document: Value::Object(doc).to_string(), updated_at: cp.clock.unix_secs(), ..old };
     cp.db.update_api(&product, &[api_event(EventKind::ApiUpdate, &product, json!({}))]).await?;
     Ok(tagged(StatusCode::OK, answer(&cp, &product).await?))
+}
+
+/// `POST /api-products/copy-api-products?apiProductId=&newVersion=[&defaultVersion=]`: a new version of a product
+/// (state CREATED), taking the same operations of the same APIs.
+async fn copy(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(p): Query<HashMap<String, String>>) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(&["apim:api_publish", "apim:api_manage", "apim:api_create"])?;
+    let nonempty = |k: &str| p.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let id = nonempty("apiProductId").ok_or_else(|| ApiError::field("apiProductId", "is required"))?;
+    let version = nonempty("newVersion").ok_or_else(|| ApiError::field("newVersion", "is required"))?;
+    let default = crate::import_export::flag(&p, "defaultVersion", false)?;
+    let old = of_kind(&cp, id, true).await?;
+    let mut body = answer(&cp, &old).await?;
+    if let Some(o) = body.as_object_mut() {
+        for k in ["id", "state", "createdTime", "lastUpdatedTime", "lastUpdatedTimestamp", "hasThumbnail"] {
+            o.remove(k);
+        }
+        o.insert("version".into(), json!(version));
+        o.insert("isDefaultVersion".into(), json!(default));
+    }
+    let (doc, new_id, name, version, context) = normalize(&cp, body, None, &who.username).await.map_err(|e| match e.fields.first() {
+        Some((f, d)) if f == "version" => ApiError::field("newVersion", d.clone()),
+        _ => e,
+    })?;
+    publisher::check_new_identity(&cp, &name, &context).await?;
+    let product = publisher::new_record(doc, new_id.clone(), name, version, context, &old.provider, cp.clock.unix_secs());
+    cp.db.create_api(&product, &[api_event(EventKind::ApiCreate, &product, json!({}))]).await?;
+    tracing::info!(api_product_id = %new_id, from = %id, version = %product.version, user = %who.username, "API product copied");
+    let mut resp = tagged(StatusCode::CREATED, answer(&cp, &product).await?);
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/am/publisher/v4/api-products/{new_id}")) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
 }
 
 async fn swagger(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {

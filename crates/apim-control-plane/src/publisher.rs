@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use serde_json::{Value, json};
 
 use crate::ControlPlane;
@@ -39,6 +39,8 @@ pub fn routes() -> axum::Router<Arc<ControlPlane>> {
         .route("/apis/{api_id}/undeploy-revision", post(undeploy_revision::<false>))
         .route("/apis/{api_id}/restore-revision", post(restore_revision::<false>))
         .route("/apis/{api_id}/deployments", get(deployments::<false>))
+        .route("/apis/{api_id}/deployments/{deployment_id}", put(update_deployment::<false>))
+        .route("/apis/{api_id}/lifecycle-state/pending-tasks", delete(delete_pending_tasks::<false>))
         .route("/throttling-policies/{policy_level}", get(crate::throttling::publisher_list))
         .route("/throttling-policies/{policy_level}/{policy_name}", get(crate::throttling::publisher_one))
         .route("/apis/{api_id}/subscription-policies", get(subscription_policies))
@@ -637,6 +639,70 @@ pub(crate) async fn deployments<const PRODUCT: bool>(
         })
         .collect();
     Ok(ok(json!({"count": list.len(), "list": list})))
+}
+
+/// `PUT …/deployments/{deploymentId}` (the environment's name, base64url-encoded, as WSO2 names a deployment):
+/// whether the DevPortal shows it, and its vhost; the revision it runs is changed only by deploying another.
+pub(crate) async fn update_deployment<const PRODUCT: bool>(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path((id, deployment)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(DEPLOY)?;
+    let api = of_kind(&cp, &id, PRODUCT).await?;
+    let padded = deployment.trim_end_matches('=');
+    let environment = apim_jose::crypto::b64url_decode(padded).and_then(|b| String::from_utf8(b).ok());
+    let current = match &environment {
+        Some(env) => cp.db.deployments(&id).await?.into_iter().find(|d| &d.environment == env),
+        None => None,
+    };
+    let current = current.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "deployment `{deployment}` ({}) of {id} not found: it is the base64url-encoded name of an environment the revision is deployed to",
+            environment.as_deref().unwrap_or("not base64url")
+        ))
+    })?;
+    let body = if body.is_empty() { json!({}) } else { json_body(&body)? };
+    if !body.is_object() {
+        return Err(ApiError::bad_request("the body must be an APIRevisionDeployment object"));
+    }
+    let shown = match body.get("displayOnDevportal") {
+        None | Some(Value::Null) => current.display_on_devportal,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::field("displayOnDevportal", "must be true or false")),
+    };
+    let vhost = match body.get("vhost") {
+        None | Some(Value::Null) => current.vhost.clone(),
+        Some(Value::String(v)) if v.is_empty() => current.vhost.clone(),
+        Some(Value::String(v)) => v.clone(),
+        Some(_) => return Err(ApiError::field("vhost", "must be a host name")),
+    };
+    if let Some(r) = body.get("revisionUuid").and_then(Value::as_str).filter(|r| !r.is_empty() && *r != current.revision_id) {
+        return Err(ApiError::field(
+            "revisionUuid",
+            format!("`{r}` is not the revision deployed there ({}); deploy it with deploy-revision", current.revision_id),
+        ));
+    }
+    let updated = Deployment { display_on_devportal: shown, vhost, ..current };
+    let event =
+        api_event(EventKind::DeployApiInGateway, &api, json!({"gatewayLabels": [updated.environment], "revisionId": updated.revision_id}));
+    cp.db.deploy(std::slice::from_ref(&updated), &[event]).await?;
+    tracing::info!(api_id = %id, environment = %updated.environment, shown, user = %who.username, "deployment updated");
+    Ok(ok(deployment_json(&updated)))
+}
+
+/// `DELETE …/lifecycle-state/pending-tasks`: a lifecycle change is approved at once here (no approval workflow), so
+/// none is ever pending: 200 for one that exists, as WSO2 answers when there is nothing to remove.
+pub(crate) async fn delete_pending_tasks<const PRODUCT: bool>(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    cp.principal(&headers).await?.require(PUBLISH)?;
+    of_kind(&cp, &id, PRODUCT).await?;
+    Ok(StatusCode::OK.into_response())
 }
 
 /// `GET /apis/{apiId}/subscription-policies`: the API's plans as `ThrottlingPolicy` objects (a list, as WSO2

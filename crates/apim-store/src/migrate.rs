@@ -82,6 +82,7 @@ macro_rules! migration_set {
             (13_i64, "endpoint certificates", include_str!(concat!("../migrations/", $dir, "/0013_endpoint_certificate.sql"))),
             (14_i64, "search indexes", include_str!(concat!("../migrations/", $dir, "/0014_search_indexes.sql"))),
             (15_i64, "trigram search", include_str!(concat!("../migrations/", $dir, "/0015_trigram_search.sql"))),
+            (16_i64, "document text", include_str!(concat!("../migrations/", $dir, "/0016_document_text.sql"))),
         ]
     };
 }

@@ -338,6 +338,18 @@ impl Clauses {
         ))
     }
 
+    /// [`Clauses::text_index`] for documents (migration 0016: each document a row): the ids of the documents whose
+    /// text holds `text`, as a subquery.
+    fn doc_text_index(&mut self, text: &str) -> Option<String> {
+        if self.pg || self.mysql || text.chars().count() < 3 {
+            return None;
+        }
+        let p = self.ph(format!("\"{}\"", text.replace('"', "\"\"")));
+        Some(format!(
+            "SELECT t.doc_id FROM am_doc_text t WHERE t.n IN (SELECT rowid FROM am_doc_text_index WHERE am_doc_text_index MATCH {p})"
+        ))
+    }
+
     fn term(&mut self, t: &ApiTerm) {
         let part = match t {
             ApiTerm::Name(v) => match self.text_index("name", v) {
@@ -356,9 +368,12 @@ impl Clauses {
             ApiTerm::Type(v) => format!("UPPER(a.api_type) = {}", self.ph(v.to_ascii_uppercase())),
             ApiTerm::NotType(v) => format!("UPPER(a.api_type) <> {}", self.ph(v.to_ascii_uppercase())),
             ApiTerm::Content(v) => {
-                // The Publisher's content search reads the APIs' documents too.
-                let columns = if self.documents { "{body docs}" } else { "body" };
-                match self.text_index(columns, v) {
+                // The Publisher's content search reads the APIs' documents too, each a row of its own index.
+                match self.text_index("body", v) {
+                    Some(part) if self.documents => match self.doc_text_index(v) {
+                        Some(docs) => format!("({part} OR a.id IN (SELECT d.api_id FROM am_api_doc d WHERE d.id IN ({docs})))"),
+                        None => part,
+                    },
                     Some(part) => part,
                     // The APIs whose text holds it, and those whose documents do, each found on its own (through
                     // PostgreSQL's trigram indexes where migration 0015 made them), then joined.
@@ -628,9 +643,9 @@ impl SearchStore for Db {
         for w in words {
             let (dto, text) = (c.ph(contains_pattern(w)), c.ph(contains_pattern(w)));
             c.parts.push(format!("(LOWER(d.document) LIKE {dto} ESCAPE '!' OR LOWER(d.inline_text) LIKE {text} ESCAPE '!')"));
-            // SQLite: only the documents of APIs whose documents hold the word, by the trigram index.
-            if let Some(apis) = c.text_index("docs", w) {
-                c.parts.push(apis);
+            // SQLite: only the documents that hold the word, by the trigram index.
+            if let Some(docs) = c.doc_text_index(w) {
+                c.parts.push(format!("d.id IN ({docs})"));
             }
         }
         let where_ = c.where_();

@@ -111,6 +111,31 @@ async fn a_product_is_published_subscribed_and_called_through_the_gateway() {
     let history = m.ok("GET", &format!("{PB}/api-products/{id}/lifecycle-history"), Value::Null).await;
     assert_eq!(history["list"][0]["postState"], "Published");
     assert_eq!(m.ok("GET", &format!("{PB}/api-products/{id}/is-outdated"), Value::Null).await["isOutdated"], false);
+    // A deployment is named by its environment's name in base64url ("Default": RGVmYXVsdA); its DevPortal
+    // visibility changes, its revision does not.
+    let shown = m.ok("PUT", &format!("{PB}/api-products/{id}/deployments/RGVmYXVsdA"), json!({"displayOnDevportal": false})).await;
+    assert_eq!((shown["name"].as_str(), shown["displayOnDevportal"].as_bool()), (Some("Default"), Some(false)), "{shown}");
+    assert_eq!(m.ok("GET", &format!("{PB}/api-products/{id}/deployments"), Value::Null).await["list"][0]["displayOnDevportal"], false);
+    let r = m.call("PUT", &format!("{PB}/api-products/{id}/deployments/RWRnZQ"), json!({"displayOnDevportal": true})).await;
+    assert_eq!(r.status, 404, "not deployed to Edge: {}", r.body);
+    let r = m.call("PUT", &format!("{PB}/api-products/{id}/deployments/RGVmYXVsdA"), json!({"revisionUuid": "other"})).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    m.ok("PUT", &format!("{PB}/api-products/{id}/deployments/RGVmYXVsdA"), json!({"displayOnDevportal": true})).await;
+    assert_eq!(m.call("DELETE", &format!("{PB}/api-products/{id}/lifecycle-state/pending-tasks"), Value::Null).await.status, 200);
+    // A new version of the product: CREATED, the same operations of the same APIs.
+    let copied = m.call("POST", &format!("{PB}/api-products/copy-api-products?apiProductId={id}&newVersion=2.0.0"), Value::Null).await;
+    assert_eq!(copied.status, 201, "{}", copied.body);
+    let copy = copied.json();
+    assert_eq!(
+        (copy["version"].as_str(), copy["state"].as_str(), copy["context"].as_str()),
+        (Some("2.0.0"), Some("CREATED"), Some("/shopproduct"))
+    );
+    assert_eq!(copy["apis"], p["apis"]);
+    let again = m.call("POST", &format!("{PB}/api-products/copy-api-products?apiProductId={id}&newVersion=2.0.0"), Value::Null).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    let bad = m.call("POST", &format!("{PB}/api-products/copy-api-products?apiProductId={id}&newVersion=a%2Fb"), Value::Null).await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    m.ok("DELETE", &format!("{PB}/api-products/{}", copy["id"].as_str().expect("id")), Value::Null).await;
 
     step.next("the DevPortal lists it and takes a subscription");
     let portal = m.ok("GET", "/api/am/devportal/v3/apis?limit=100", Value::Null).await;

@@ -31,11 +31,12 @@ macro_rules! texts {
             (13_i64, "endpoint certificates", include_str!(concat!($dir, "/0013_endpoint_certificate.sql"))),
             (14_i64, "search indexes", include_str!(concat!($dir, "/0014_search_indexes.sql"))),
             (15_i64, "trigram search", include_str!(concat!($dir, "/0015_trigram_search.sql"))),
+            (16_i64, "document text", include_str!(concat!($dir, "/0016_document_text.sql"))),
         ]
     };
 }
 
-type Texts = [(i64, &'static str, &'static str); 15];
+type Texts = [(i64, &'static str, &'static str); 16];
 const MYSQL: Texts = texts!("../../migrations/mysql");
 const POSTGRES: Texts = texts!("../../migrations/postgres");
 const SQLITE: Texts = texts!("../../migrations/sqlite");
