@@ -28,7 +28,7 @@ const ADD: &[&str] = &["apim:api_create", "apim:api_manage", "apim:ep_certificat
 const UPDATE: &[&str] = &["apim:api_create", "apim:api_manage", "apim:ep_certificates_update", "apim:ep_certificates_manage"];
 
 /// The largest certificate file taken (a PEM chain is a few KiB).
-const CERT_MAX: usize = 64 << 10;
+pub(crate) const CERT_MAX: usize = 64 << 10;
 /// WSO2's `maxLength` of an alias.
 const ALIAS_MAX: usize = 30;
 
@@ -49,8 +49,21 @@ struct Form {
 }
 
 async fn form(multipart: std::result::Result<Multipart, MultipartRejection>) -> Result<Form> {
+    let mut f = text_fields(multipart, &["certificate", "alias", "endpoint"]).await?;
+    Ok(Form {
+        certificate: f.remove("certificate"),
+        alias: f.remove("alias").map(|a| a.trim().to_string()),
+        endpoint: f.remove("endpoint").map(|e| e.trim().to_string()),
+    })
+}
+
+/// The multipart fields named in `names`, as UTF-8 text of at most `CERT_MAX` bytes each (a certificate form).
+pub(crate) async fn text_fields(
+    multipart: std::result::Result<Multipart, MultipartRejection>,
+    names: &[&str],
+) -> Result<HashMap<String, String>> {
     let mut m = multipart.map_err(|e| ApiError::bad_request(format!("expected multipart/form-data: {e}")))?;
-    let mut out = Form::default();
+    let mut out = HashMap::new();
     loop {
         let field = match m.next_field().await {
             Ok(Some(f)) => f,
@@ -58,7 +71,7 @@ async fn form(multipart: std::result::Result<Multipart, MultipartRejection>) -> 
             Err(e) => return Err(ApiError::bad_request(format!("malformed multipart body: {e}"))),
         };
         let name = field.name().unwrap_or("").to_string();
-        if !matches!(name.as_str(), "certificate" | "alias" | "endpoint") {
+        if !names.contains(&name.as_str()) {
             continue;
         }
         let bytes = field.bytes().await.map_err(|e| ApiError::field(&name, format!("unreadable: {e}")))?;
@@ -66,11 +79,7 @@ async fn form(multipart: std::result::Result<Multipart, MultipartRejection>) -> 
             return Err(ApiError::too_large(format!("{name} is larger than the {} KiB allowed", CERT_MAX >> 10)));
         }
         let text = String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::field(&name, "is not UTF-8 text"))?;
-        match name.as_str() {
-            "certificate" => out.certificate = Some(text),
-            "alias" => out.alias = Some(text.trim().to_string()),
-            _ => out.endpoint = Some(text.trim().to_string()),
-        }
+        out.insert(name, text);
     }
     Ok(out)
 }

@@ -31,11 +31,9 @@ pub(crate) const KEY: &str = "x-apim-client-certificates";
 const VIEW: &[&str] = &["apim:api_view", "apim:api_create", "apim:api_manage", "apim:client_certificates_view"];
 const ADD: &[&str] = &["apim:api_create", "apim:api_manage", "apim:client_certificates_add"];
 const UPDATE: &[&str] = &["apim:api_create", "apim:api_manage", "apim:client_certificates_update"];
-/// The largest certificate file taken.
-const CERT_MAX: usize = 64 << 10;
 
 pub fn publisher_routes() -> axum::Router<Arc<ControlPlane>> {
-    let limit = DefaultBodyLimit::max(CERT_MAX + (16 << 10));
+    let limit = DefaultBodyLimit::max(crate::certificates::CERT_MAX + (16 << 10));
     axum::Router::new()
         .route("/apis/{api_id}/client-certificates", get(old_list).post(old_add).layer(limit))
         .route("/apis/{api_id}/client-certificates/{alias}", get(old_info).put(old_update).delete(old_remove).layer(limit))
@@ -89,7 +87,6 @@ async fn save(cp: &ControlPlane, api: &ApiRecord, mut doc: Value, list: Vec<Valu
     Ok(())
 }
 
-#[derive(Default)]
 struct Form {
     certificate: Option<String>,
     alias: Option<String>,
@@ -97,30 +94,12 @@ struct Form {
 }
 
 async fn form(multipart: std::result::Result<Multipart, MultipartRejection>) -> Result<Form> {
-    let mut m = multipart.map_err(|e| ApiError::bad_request(format!("expected multipart/form-data: {e}")))?;
-    let mut out = Form::default();
-    loop {
-        let field = match m.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => return Err(ApiError::bad_request(format!("malformed multipart body: {e}"))),
-        };
-        let name = field.name().unwrap_or("").to_string();
-        if !matches!(name.as_str(), "certificate" | "alias" | "tier") {
-            continue;
-        }
-        let bytes = field.bytes().await.map_err(|e| ApiError::field(&name, format!("unreadable: {e}")))?;
-        if bytes.len() > CERT_MAX {
-            return Err(ApiError::too_large(format!("{name} is larger than the {} KiB allowed", CERT_MAX >> 10)));
-        }
-        let text = String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::field(&name, "is not UTF-8 text"))?;
-        match name.as_str() {
-            "certificate" => out.certificate = Some(text),
-            "alias" => out.alias = Some(text.trim().to_string()),
-            _ => out.tier = Some(text.trim().to_string()).filter(|t| !t.is_empty()),
-        }
-    }
-    Ok(out)
+    let mut f = crate::certificates::text_fields(multipart, &["certificate", "alias", "tier"]).await?;
+    Ok(Form {
+        certificate: f.remove("certificate"),
+        alias: f.remove("alias").map(|a| a.trim().to_string()),
+        tier: f.remove("tier").map(|t| t.trim().to_string()).filter(|t| !t.is_empty()),
+    })
 }
 
 /// A certificate entry from a checked PEM: what gateways match and throttle by, and the PEM itself.

@@ -550,6 +550,15 @@ fn imported(headers: &HeaderMap, words: &'static str, id: &str, number: Option<i
     Ok((StatusCode::OK, Json(answer)).into_response())
 }
 
+/// A version as a project writes it: a string, or a number YAML read from `1.0`.
+fn version_of(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(v)) => v.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(v) => v.to_string(),
+    }
+}
+
 /// The lifecycle state a project gives (`field` names it), `CREATED` when none.
 fn project_status(data: &Map<String, Value>, field: &str, path: &str) -> Result<ApiStatus> {
     match data.get(field).and_then(Value::as_str) {
@@ -937,11 +946,7 @@ async fn import_product(
         let flags = ImportFlags { preserve_provider, overwrite: overwrite_apis, rotate };
         for (folder, used) in std::mem::take(&mut project.apis) {
             let name = used.api.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-            let version = match used.api.get("version") {
-                Some(Value::String(v)) => v.clone(),
-                Some(v) => v.to_string(),
-                None => String::new(),
-            };
+            let version = version_of(used.api.get("version"));
             if !overwrite_apis && api_named(&cp, &name, &version, None).await?.is_some() {
                 continue;
             }
@@ -969,11 +974,7 @@ async fn import_product(
         for (i, item) in items.iter_mut().enumerate() {
             let field = format!("{api_file}.data.apis[{i}]");
             let name = item.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-            let version = match item.get("version") {
-                Some(Value::String(v)) => v.clone(),
-                Some(v) => v.to_string(),
-                None => String::new(),
-            };
+            let version = version_of(item.get("version"));
             let found = api_named(&cp, &name, &version, None).await?.filter(|a| !crate::products::is_product(a)).ok_or_else(|| {
                 ApiError::field(
                     &field,

@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use crate::ControlPlane;
 use crate::error::{ApiError, Result};
 use crate::model::api_event;
-use crate::publisher::{self, of_kind};
+use crate::publisher::{self, of_kind, tagged};
 
 /// The type an API product is stored with.
 pub(crate) const PRODUCT_TYPE: &str = "APIPRODUCT";
@@ -73,15 +73,6 @@ pub(crate) fn shape(doc: &mut Value, status: &ApiStatus) {
         o.insert("state".into(), json!(status));
         o.insert("apiType".into(), json!(PRODUCT_TYPE));
     }
-}
-
-fn tagged(status: StatusCode, answer: Value) -> Response {
-    let tag = crate::model::etag(&answer);
-    let mut resp = (status, Json(answer)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&tag) {
-        resp.headers_mut().insert(header::ETAG, v);
-    }
-    resp
 }
 
 fn json_body(body: &Bytes) -> Result<Value> {

@@ -103,7 +103,7 @@ pub(crate) async fn answer_of(cp: &ControlPlane, api: &ApiRecord) -> Result<Valu
 }
 
 /// An API answered with its `ETag`, which `PUT` takes back in `If-Match`.
-fn tagged(status: StatusCode, answer: Value) -> Response {
+pub(crate) fn tagged(status: StatusCode, answer: Value) -> Response {
     let tag = crate::model::etag(&answer);
     let mut resp = (status, Json(answer)).into_response();
     if let Ok(v) = HeaderValue::from_str(&tag) {
