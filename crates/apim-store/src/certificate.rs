@@ -62,13 +62,18 @@ macro_rules! exec_with_events {
     }};
 }
 
+/// The statement that adds a certificate (also in an import's transaction).
+pub(crate) fn insert_sql(db: &Db) -> &'static str {
+    sql(
+        db,
+        "INSERT INTO am_endpoint_certificate (alias, endpoint, certificate, created_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO am_endpoint_certificate (alias, endpoint, certificate, created_at) VALUES ($1, $2, $3, $4)",
+    )
+}
+
 impl EndpointCertificateStore for Db {
     async fn create_endpoint_certificate(&self, c: &EndpointCertificateRecord, events: &[EventDraft]) -> Result<(), StoreError> {
-        let q = sql(
-            self,
-            "INSERT INTO am_endpoint_certificate (alias, endpoint, certificate, created_at) VALUES (?, ?, ?, ?)",
-            "INSERT INTO am_endpoint_certificate (alias, endpoint, certificate, created_at) VALUES ($1, $2, $3, $4)",
-        );
+        let q = insert_sql(self);
         let made: Result<bool, StoreError> = async {
             exec_with_events!(self, q, [&c.alias, &c.endpoint, &c.certificate, c.created_at], events, || format!(
                 "an endpoint certificate with the alias `{}`",

@@ -99,18 +99,8 @@ impl ImportStore for Db {
             "DELETE FROM am_deployment WHERE api_id = ? AND environment = ?",
             "DELETE FROM am_deployment WHERE api_id = $1 AND environment = $2",
         );
-        let ins_policy = sql(
-            self,
-            "INSERT INTO am_operation_policy (id, api_id, name, version, specification, synapse_definition, cc_definition, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            "INSERT INTO am_operation_policy (id, api_id, name, version, specification, synapse_definition, cc_definition, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        );
-        let ins_cert = sql(
-            self,
-            "INSERT INTO am_endpoint_certificate (alias, endpoint, certificate, created_at) VALUES (?, ?, ?, ?)",
-            "INSERT INTO am_endpoint_certificate (alias, endpoint, certificate, created_at) VALUES ($1, $2, $3, $4)",
-        );
+        let ins_policy = crate::operation_policy::insert_sql(self);
+        let ins_cert = crate::certificate::insert_sql(self);
         let ins_dep = sql(
             self,
             "INSERT INTO am_deployment (api_id, environment, revision_id, vhost, display_on_devportal, deployed_at) VALUES (?, ?, ?, ?, ?, ?)",

@@ -72,15 +72,20 @@ macro_rules! record_from_row {
     }};
 }
 
+/// The statement that adds a policy (also in an import's transaction).
+pub(crate) fn insert_sql(db: &Db) -> &'static str {
+    sql(
+        db,
+        "INSERT INTO am_operation_policy (id, api_id, name, version, specification, synapse_definition, cc_definition, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO am_operation_policy (id, api_id, name, version, specification, synapse_definition, cc_definition, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+}
+
 impl OperationPolicyStore for Db {
     async fn create_operation_policy(&self, p: &OperationPolicyRecord) -> Result<(), StoreError> {
-        let q = sql(
-            self,
-            "INSERT INTO am_operation_policy (id, api_id, name, version, specification, synapse_definition, cc_definition, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            "INSERT INTO am_operation_policy (id, api_id, name, version, specification, synapse_definition, cc_definition, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        );
+        let q = insert_sql(self);
         let api_id = p.api_id.as_deref().unwrap_or("");
         per_backend!(self, |pool| {
             sqlx::query(q)
