@@ -269,6 +269,24 @@ async fn fixtures(cp: &Cp) {
     let product = std::fs::read(apictl().join("archives/MyProduct_1.0.0.zip")).expect("product");
     let (status, answer) = import(cp, "", &product).await;
     assert_eq!((status, answer["error"][0]["message"].as_str()), (400, Some("file")), "{answer}");
+    // At /api-products/import it imports unchanged, its APIs found here by name and version (their own fixture
+    // projects, imported above) and a revision deployed where it says.
+    let products = "/api/am/publisher/v4/api-products/import";
+    let (status, answer) = post_archive(cp, "admin", products, &product).await;
+    assert_eq!((status, answer["revision"].as_str()), (200, Some("1")), "MyProduct: {answer}");
+    let my = get(cp, &format!("/api-products/{}", answer["id"].as_str().expect("id"))).await;
+    assert_eq!(
+        (my["name"].as_str(), my["state"].as_str(), my["context"].as_str()),
+        (Some("MyProduct"), Some("PUBLISHED"), Some("/myproduct"))
+    );
+    let used: Vec<&str> = my["apis"].as_array().expect("apis").iter().filter_map(|a| a["name"].as_str()).collect();
+    assert!(used.contains(&"SwaggerPetstore") && used.contains(&"PizzaShackAPI"), "{my}");
+    // With its own copies of the APIs (importAPIs, overwriteAPIs), the SwaggerPetstore without an endpoint scheme is
+    // refused, named by its folder and field.
+    let (status, answer) =
+        post_archive(cp, "admin", &format!("{products}?importAPIs=true&overwriteAPIs=true&overwriteAPIProduct=true"), &product).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"][0]["message"].as_str().is_some_and(|m| m.starts_with("APIs/SwaggerPetstore-1.0.5/")), "{answer}");
 }
 
 /// What `GET` answers of an API, without what differs between two copies of it: ids and times.
