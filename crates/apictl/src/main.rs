@@ -319,9 +319,49 @@ struct ImportProductArgs {
     insecure: bool,
 }
 
+/// `export policy rate-limiting` / `import policy rate-limiting`.
+#[derive(Subcommand)]
+enum PolicyTransfer<A: clap::Args> {
+    /// A rate-limiting (throttling) policy of the Admin API, as WSO2's policy file
+    RateLimiting(A),
+}
+
+#[derive(Args)]
+struct ExportPolicyArgs {
+    #[arg(short = 'n', long)]
+    name: String,
+    /// sub, app, api (advanced) or global (custom); without it, the policy of that name at any level
+    #[arg(short = 't', long = "type")]
+    kind: Option<String>,
+    #[arg(short = 'e', long)]
+    environment: String,
+    #[arg(long, default_value = "YAML")]
+    format: String,
+    #[arg(short = 'k', long)]
+    insecure: bool,
+}
+
+#[derive(Args)]
+struct ImportPolicyArgs {
+    #[arg(short = 'f', long)]
+    file: PathBuf,
+    #[arg(short = 'e', long)]
+    environment: String,
+    /// Replace a policy of the same name and level
+    #[arg(short = 'u', long)]
+    update: bool,
+    #[arg(short = 'k', long)]
+    insecure: bool,
+}
+
 #[derive(Subcommand)]
 enum ExportWhat {
     Api(ExportArgs),
+    /// Export a policy
+    Policy {
+        #[command(subcommand)]
+        kind: PolicyTransfer<ExportPolicyArgs>,
+    },
     /// Export an API product with the APIs it uses as apictl's project archive
     ApiProduct(ExportProductArgs),
     /// Export an application with its subscriptions as apictl's application project
@@ -344,6 +384,11 @@ enum ExportWhat {
 #[derive(Subcommand)]
 enum ImportWhat {
     Api(ImportArgs),
+    /// Import a policy
+    Policy {
+        #[command(subcommand)]
+        kind: PolicyTransfer<ImportPolicyArgs>,
+    },
     /// Import an API product project (a directory or a ZIP as `export api-product` writes it)
     ApiProduct(ImportProductArgs),
     /// Import an application project (a ZIP as `export app` writes it)
@@ -675,8 +720,19 @@ impl Session {
         Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
+    /// A request with a body whose answer is not JSON (the Admin API's policy import answers text).
+    async fn raw_with_body(
+        &self,
+        method: Method,
+        url: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<hyper::body::Bytes, client::CallError> {
+        self.send(method, url, Some((content_type, hyper::body::Bytes::from(body)))).await
+    }
+
     async fn call_bytes(&self, method: Method, url: &str, content_type: &str, body: Vec<u8>) -> Result<Value, client::CallError> {
-        let bytes = self.send(method, url, Some((content_type, hyper::body::Bytes::from(body)))).await?;
+        let bytes = self.raw_with_body(method, url, content_type, body).await?;
         Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
@@ -1111,6 +1167,44 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                 .with_context(|| format!("environment `{}`: importing {}", a.environment, a.file.display()))?;
             let _ = answer;
             println!("Successfully imported API.");
+        }
+        Command::Export { what: ExportWhat::Policy { kind: PolicyTransfer::RateLimiting(a) } } => {
+            let format = a.format.to_ascii_uppercase();
+            if !["YAML", "JSON"].contains(&format.as_str()) {
+                bail!("--format `{}`: give YAML or JSON", a.format);
+            }
+            if let Some(t) = a.kind.as_deref().filter(|t| !["sub", "app", "api", "global"].contains(t)) {
+                bail!("--type `{t}`: give sub, app, api or global");
+            }
+            let s = session(&store, &a.environment, a.insecure).await?;
+            let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
+            let mut url = format!("{}/api/am/admin/v4/throttling/policies/export?name={}", s.env.admin_base(), enc(&a.name));
+            if let Some(t) = &a.kind {
+                url.push_str(&format!("&type={t}"));
+            }
+            let policy =
+                s.call(Method::GET, &url, None).await.with_context(|| format!("environment `{}`: policy `{}`", a.environment, a.name))?;
+            let (ext, text) = match format.as_str() {
+                "JSON" => ("json", serde_json::to_string_pretty(&policy)?),
+                _ => ("yaml", serde_norway::to_string(&policy)?),
+            };
+            let dir = PathBuf::from(store.main()?.config.export_directory).join("policies").join("rate-limiting").join(&a.environment);
+            let path = dir.join(format!("{}.{ext}", a.name.replace(['/', '\\'], "_")));
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+            println!("Successfully exported Throttling Policy!\nFind the exported Throttling Policy at {}", path.display());
+        }
+        Command::Import { what: ImportWhat::Policy { kind: PolicyTransfer::RateLimiting(a) } } => {
+            let file = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+            let s = session(&store, &a.environment, a.insecure).await?;
+            let url = format!("{}/api/am/admin/v4/throttling/policies/import?overwrite={}", s.env.admin_base(), a.update);
+            let name = a.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "policy.yaml".into());
+            let (content_type, body) = project::multipart("file", &name, &file);
+            let answer = s
+                .raw_with_body(Method::POST, &url, &content_type, body)
+                .await
+                .with_context(|| format!("environment `{}`: importing {}", a.environment, a.file.display()))?;
+            println!("{}", String::from_utf8_lossy(&answer).trim());
         }
         Command::Import { what: ImportWhat::ApiProduct(a) } => {
             let archive = project::archive(&a.file, None, &a.environment)?;

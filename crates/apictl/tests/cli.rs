@@ -496,6 +496,35 @@ async fn policies_apps_settings_and_formats() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("throttle"));
     assert!(failed(&apictl(c, &["get", "policies", "api", "-e", "nowhere", "-k"], None)).contains("`nowhere`"));
 
+    // export / import policy rate-limiting: the Admin API's policy file, YAML or JSON, into the export directory.
+    let exported = ok(&apictl(c, &["export", "policy", "rate-limiting", "-n", "Gold", "-t", "sub", "-e", "dev", "-k"], None));
+    let path = exported.lines().last().and_then(|l| l.split(" at ").nth(1)).expect("the export's path").trim().to_string();
+    assert!(path.ends_with("policies/rate-limiting/dev/Gold.yaml"), "{path}");
+    let file: Value = serde_norway::from_str(&std::fs::read_to_string(&path).expect("policy file")).expect("yaml");
+    assert_eq!(
+        (file["type"].as_str(), file["subtype"].as_str(), file["data"]["policyName"].as_str()),
+        (Some("rate-limiting policy"), Some("subscription"), Some("Gold")),
+        "{file}"
+    );
+    let err = failed(&apictl(c, &["import", "policy", "rate-limiting", "-f", &path, "-e", "dev", "-k"], None));
+    assert!(err.contains("already exists"), "{err}");
+    let mut renamed = file.clone();
+    renamed["data"]["policyName"] = json!("GoldCopy");
+    let copy_path = work.path().join("GoldCopy.yaml");
+    std::fs::write(&copy_path, serde_norway::to_string(&renamed).expect("yaml")).expect("write");
+    let copy_arg = copy_path.display().to_string();
+    let imported = ok(&apictl(c, &["import", "policy", "rate-limiting", "-f", &copy_arg, "-e", "dev", "-k"], None));
+    assert!(imported.contains("GoldCopy"), "{imported}");
+    ok(&apictl(c, &["import", "policy", "rate-limiting", "-f", &copy_arg, "-e", "dev", "-k", "--update"], None));
+    let json_out = ok(&apictl(c, &["export", "policy", "rate-limiting", "-n", "GoldCopy", "-e", "dev", "-k", "--format", "JSON"], None));
+    assert!(json_out.trim_end().ends_with("GoldCopy.json"), "{json_out}");
+    let err = failed(&apictl(c, &["export", "policy", "rate-limiting", "-n", "Nope", "-e", "dev", "-k"], None));
+    assert!(err.contains("not found") || err.contains("404"), "{err}");
+    assert!(
+        failed(&apictl(c, &["export", "policy", "rate-limiting", "-n", "Gold", "-t", "weekly", "-e", "dev", "-k"], None))
+            .contains("--type")
+    );
+
     // delete app: the logged-in user's by name, or another owner's with -o.
     let dp = format!("{https}/api/am/devportal/v3");
     let app = rest("POST", &format!("{dp}/applications"), json!({"name": "DoomedApp", "throttlingPolicy": "Unlimited"})).await;
