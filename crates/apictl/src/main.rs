@@ -319,11 +319,37 @@ struct ImportProductArgs {
     insecure: bool,
 }
 
-/// `export policy rate-limiting` / `import policy rate-limiting`.
+/// `export policy rate-limiting|api` / `import policy rate-limiting|api`.
 #[derive(Subcommand)]
-enum PolicyTransfer<A: clap::Args> {
+enum PolicyTransfer<A: clap::Args, B: clap::Args> {
     /// A rate-limiting (throttling) policy of the Admin API, as WSO2's policy file
     RateLimiting(A),
+    /// A common operation policy of the Publisher, as WSO2's policy archive (specification and definitions)
+    Api(B),
+}
+
+#[derive(Args)]
+struct ExportOperationPolicyArgs {
+    #[arg(short = 'n', long)]
+    name: String,
+    #[arg(short = 'v', long, default_value = "v1")]
+    version: String,
+    #[arg(short = 'e', long)]
+    environment: String,
+    #[arg(long, default_value = "YAML")]
+    format: String,
+    #[arg(short = 'k', long)]
+    insecure: bool,
+}
+
+#[derive(Args)]
+struct ImportOperationPolicyArgs {
+    #[arg(short = 'f', long)]
+    file: PathBuf,
+    #[arg(short = 'e', long)]
+    environment: String,
+    #[arg(short = 'k', long)]
+    insecure: bool,
 }
 
 #[derive(Args)]
@@ -360,7 +386,7 @@ enum ExportWhat {
     /// Export a policy
     Policy {
         #[command(subcommand)]
-        kind: PolicyTransfer<ExportPolicyArgs>,
+        kind: PolicyTransfer<ExportPolicyArgs, ExportOperationPolicyArgs>,
     },
     /// Export an API product with the APIs it uses as apictl's project archive
     ApiProduct(ExportProductArgs),
@@ -387,7 +413,7 @@ enum ImportWhat {
     /// Import a policy
     Policy {
         #[command(subcommand)]
-        kind: PolicyTransfer<ImportPolicyArgs>,
+        kind: PolicyTransfer<ImportPolicyArgs, ImportOperationPolicyArgs>,
     },
     /// Import an API product project (a directory or a ZIP as `export api-product` writes it)
     ApiProduct(ImportProductArgs),
@@ -1205,6 +1231,44 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                 .await
                 .with_context(|| format!("environment `{}`: importing {}", a.environment, a.file.display()))?;
             println!("{}", String::from_utf8_lossy(&answer).trim());
+        }
+        Command::Export { what: ExportWhat::Policy { kind: PolicyTransfer::Api(a) } } => {
+            let s = session(&store, &a.environment, a.insecure).await?;
+            let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
+            let url = format!(
+                "{}/operation-policies/export?name={}&version={}&format={}",
+                s.env.publisher(),
+                enc(&a.name),
+                enc(&a.version),
+                enc(&a.format)
+            );
+            let bytes = s
+                .raw(Method::GET, &url)
+                .await
+                .with_context(|| format!("environment `{}`: policy `{}` {}", a.environment, a.name, a.version))?;
+            let dir = PathBuf::from(store.main()?.config.export_directory).join("policies").join("api").join(&a.environment);
+            let path = dir.join(format!("{}_{}.zip", a.name, a.version).replace(['/', '\\'], "_"));
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::write(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+            println!("Successfully exported API Policy!\nFind the exported API Policy at {}", path.display());
+        }
+        Command::Import { what: ImportWhat::Policy { kind: PolicyTransfer::Api(a) } } => {
+            let archive = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+            if !archive.starts_with(b"PK") {
+                bail!("{}: not a ZIP archive (give the file `apictl export policy api` wrote)", a.file.display());
+            }
+            let s = session(&store, &a.environment, a.insecure).await?;
+            let url = format!("{}/operation-policies/import", s.env.publisher());
+            let (content_type, body) = project::multipart("file", "policy.zip", &archive);
+            let answer = s
+                .call_bytes(Method::POST, &url, &content_type, body)
+                .await
+                .with_context(|| format!("environment `{}`: importing {}", a.environment, a.file.display()))?;
+            println!(
+                "Successfully imported API Policy {} {}.",
+                answer["name"].as_str().unwrap_or("?"),
+                answer["version"].as_str().unwrap_or("?")
+            );
         }
         Command::Import { what: ImportWhat::ApiProduct(a) } => {
             let archive = project::archive(&a.file, None, &a.environment)?;

@@ -524,6 +524,16 @@ async fn policies_apps_settings_and_formats() {
         failed(&apictl(c, &["export", "policy", "rate-limiting", "-n", "Gold", "-t", "weekly", "-e", "dev", "-k"], None))
             .contains("--type")
     );
+    // export / import policy api: a common operation policy's archive; a built-in one exports but is not imported
+    // over itself.
+    let exported = ok(&apictl(c, &["export", "policy", "api", "-n", "addHeader", "-e", "dev", "-k"], None));
+    let zip = exported.lines().last().and_then(|l| l.split(" at ").nth(1)).expect("the export's path").trim().to_string();
+    assert!(zip.ends_with("policies/api/dev/addHeader_v1.zip"), "{zip}");
+    let err = failed(&apictl(c, &["import", "policy", "api", "-f", &zip, "-e", "dev", "-k"], None));
+    assert!(err.contains("built-in"), "a built-in policy cannot be imported over: {err}");
+    let err = failed(&apictl(c, &["import", "policy", "api", "-f", &copy_arg, "-e", "dev", "-k"], None));
+    assert!(err.contains("not a ZIP"), "{err}");
+    assert!(failed(&apictl(c, &["export", "policy", "api", "-n", "nope", "-e", "dev", "-k"], None)).contains("nope"));
 
     // delete app: the logged-in user's by name, or another owner's with -o.
     let dp = format!("{https}/api/am/devportal/v3");
