@@ -180,6 +180,13 @@ pub async fn login(http: &Http, env: &Environment, user: &str, password: &str) -
     Ok(Credential { access_token, expires_at: crate::store::now() + expires_in, ..credential })
 }
 
+/// The `exp` (Unix seconds) of a JWT access token; `None` for an opaque token or one that does not say.
+pub fn token_expiry(token: &str) -> Option<u64> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    serde_json::from_slice::<Value>(&bytes).ok()?.get("exp")?.as_u64()
+}
+
 /// A fresh access token for a stored login and its lifetime in seconds (the password grant with apictl's scopes).
 pub async fn token(http: &Http, env: &Environment, c: &Credential) -> Result<(String, u64), CallError> {
     let form = form_urlencoded::Serializer::new(String::new())

@@ -101,6 +101,14 @@ enum Command {
         #[command(subcommand)]
         what: GenWhat,
     },
+    /// Archive a project directory as the ZIP an import takes
+    Bundle {
+        #[arg(short = 's', long)]
+        source: PathBuf,
+        /// Where the ZIP goes (default: the current directory)
+        #[arg(short = 'd', long)]
+        destination: Option<PathBuf>,
+    },
     /// Print the version
     Version,
 }
@@ -109,6 +117,19 @@ enum Command {
 enum DeleteWhat {
     /// Delete an API
     Api(ApiArgs),
+    /// Delete an API product
+    ApiProduct {
+        #[arg(short = 'n', long)]
+        name: String,
+        #[arg(short = 'v', long, default_value = "1.0.0")]
+        version: String,
+        #[arg(short = 'r', long)]
+        provider: Option<String>,
+        #[arg(short = 'e', long)]
+        environment: String,
+        #[arg(short = 'k', long)]
+        insecure: bool,
+    },
     /// Delete an application (of the logged-in user, or of the owner given with -o)
     App {
         #[arg(short = 'n', long)]
@@ -456,6 +477,8 @@ enum GetWhat {
         format: Option<String>,
     },
     Apis(GetApisArgs),
+    /// API products (-q as for APIs)
+    ApiProducts(GetApisArgs),
     /// An access token for an API: subscribes apictl's own application (`default-apictl-app`) and generates its keys
     Keys(GetKeysArgs),
     /// Applications (the Admin API's list)
@@ -528,6 +551,9 @@ struct AddEnvArgs {
 #[derive(Args)]
 struct LoginArgs {
     environment: String,
+    /// A personal access token to use instead of a username and password (checked once, then kept)
+    #[arg(long, conflicts_with_all = ["username", "password", "password_stdin"])]
+    token: Option<String>,
     #[arg(short = 'u', long)]
     username: Option<String>,
     #[arg(short = 'p', long)]
@@ -774,21 +800,26 @@ impl Session {
 
     /// The id of the API named `name` `version` (and `provider`, when given).
     async fn api_id(&self, a: &ApiArgs) -> anyhow::Result<String> {
-        let query = format!("name:\"{}\" version:\"{}\"", a.name, a.version);
+        self.id_in("/apis", "API", &a.name, &a.version, a.provider.as_deref()).await
+    }
+
+    /// The id of the API (`/apis`) or API product (`/api-products`) of that name, version and (if given) provider.
+    async fn id_in(&self, list: &str, noun: &str, name: &str, version: &str, provider: Option<&str>) -> anyhow::Result<String> {
+        let query = format!("name:\"{name}\" version:\"{version}\"");
         let q: String = form_urlencoded::byte_serialize(query.as_bytes()).collect();
-        let found = self.publisher(Method::GET, &format!("/apis?limit=100&query={q}")).await?;
+        let found = self.publisher(Method::GET, &format!("{list}?limit=100&query={q}")).await?;
         let matches: Vec<&Value> = found
             .get("list")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter(|api| api["name"] == a.name.as_str() && api["version"] == a.version.as_str())
-            .filter(|api| a.provider.as_deref().is_none_or(|p| api["provider"] == p))
+            .filter(|api| api["name"] == name && api["version"] == version)
+            .filter(|api| provider.is_none_or(|p| api["provider"] == p))
             .collect();
         match matches.as_slice() {
             [one] => Ok(one["id"].as_str().unwrap_or_default().to_string()),
-            [] => bail!("API {} {} not found in `{}`", a.name, a.version, a.environment),
-            _ => bail!("more than one API is named {} {} in `{}`: give the provider with -r", a.name, a.version, a.environment),
+            [] => bail!("{noun} {name} {version} not found in `{}`", self.name),
+            _ => bail!("more than one {noun} is named {name} {version} in `{}`: give the provider with -r", self.name),
         }
     }
 }
@@ -894,13 +925,36 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                 .collect();
             print!("{}", f.render(&list, &FIELDS));
         }
+        Command::Bundle { source, destination } => {
+            let path = project::bundle(&source, &destination.unwrap_or_else(|| PathBuf::from(".")))?;
+            println!("Successfully created the bundle {}", path.display());
+        }
         Command::Login(a) => {
             let main = store.main()?;
             let env = main
                 .environments
                 .get(&a.environment)
                 .with_context(|| format!("environment `{}` is not added (apictl add env)", a.environment))?;
-            let username = a.username.context("give the username with -u")?;
+            let http = Http::new(a.insecure, Duration::from_millis(main.config.http_request_timeout));
+            if let Some(token) = a.token.as_deref().map(str::trim) {
+                // Checked with one read before it is kept: a refused token is an error now, not at the next command.
+                let probe = format!("{}/apis?limit=1", env.publisher());
+                http.call(Method::GET, &probe, Some(&format!("Bearer {token}")), None)
+                    .await
+                    .with_context(|| format!("environment `{}`: the token was refused", a.environment))?;
+                let credential = store::Credential {
+                    client_id: String::new(),
+                    client_secret: String::new(),
+                    username: String::new(),
+                    password: String::new(),
+                    access_token: token.to_string(),
+                    expires_at: client::token_expiry(token).unwrap_or(store::now() + 10 * 365 * 86_400),
+                };
+                store.save_credential(&a.environment, Some(&credential))?;
+                println!("Logged into API Manager in {} environment (with a token)", a.environment);
+                return Ok(Outcome::Done);
+            }
+            let username = a.username.context("give the username with -u, or a token with --token")?;
             let password = match (a.password, a.password_stdin) {
                 (Some(p), false) => p,
                 (None, true) => {
@@ -911,7 +965,6 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                 (Some(_), true) => bail!("give the password with -p or --password-stdin, not both"),
                 (None, false) => bail!("give the password with -p or --password-stdin"),
             };
-            let http = Http::new(a.insecure, Duration::from_millis(main.config.http_request_timeout));
             let credential = client::login(&http, env, &username, &password)
                 .await
                 .with_context(|| format!("environment `{}`: login failed", a.environment))?;
@@ -955,6 +1008,33 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                 .await
                 .with_context(|| format!("environment `{}`", a.environment))?;
             print!("{}", f.render(&list_of(&v), &FIELDS));
+        }
+        Command::Get { what: GetWhat::ApiProducts(a) } => {
+            const FIELDS: [format::Field; 6] = [
+                format::field("Id", "ID", "id"),
+                format::field("Name", "NAME", "name"),
+                format::field("Version", "VERSION", "version"),
+                format::field("Context", "CONTEXT", "context"),
+                format::field("State", "STATUS", "state"),
+                format::field("Provider", "PROVIDER", "provider"),
+            ];
+            let f =
+                format::Format::parse(a.format.as_deref(), "table {{.Id}}\t{{.Name}}\t{{.Context}}\t{{.State}}\t{{.Provider}}", &FIELDS)?;
+            let s = session(&store, &a.environment, a.insecure).await?;
+            let query: String = form_urlencoded::byte_serialize(a.query.join(" ").as_bytes()).collect();
+            let v = s
+                .publisher(Method::GET, &format!("/api-products?limit={}&query={query}", a.limit))
+                .await
+                .with_context(|| format!("environment `{}`", a.environment))?;
+            print!("{}", f.render(&list_of(&v), &FIELDS));
+        }
+        Command::Delete { what: DeleteWhat::ApiProduct { name, version, provider, environment, insecure } } => {
+            let s = session(&store, &environment, insecure).await?;
+            let id = s.id_in("/api-products", "API product", &name, &version, provider.as_deref()).await?;
+            s.publisher(Method::DELETE, &format!("/api-products/{id}"))
+                .await
+                .with_context(|| format!("environment `{environment}`: {name} {version}"))?;
+            println!("{name} API Product deleted successfully!");
         }
         Command::Get { what: GetWhat::Apps(a) } => {
             const FIELDS: [format::Field; 5] = [

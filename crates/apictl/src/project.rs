@@ -46,6 +46,30 @@ pub fn archive(path: &Path, params: Option<&Path>, environment: &str) -> anyhow:
 }
 
 /// A project directory as a ZIP with its folder name on top, as apictl makes it; links are not followed.
+/// `apictl bundle`: a project directory (an API's, a product's or an application's: its main file at the root) as
+/// the ZIP an import takes, written as `<destination>/<directory name>.zip`; returns that path.
+pub fn bundle(source: &Path, destination: &Path) -> anyhow::Result<std::path::PathBuf> {
+    if !source.is_dir() {
+        bail!("{} is not a directory (give a project directory with -s)", source.display());
+    }
+    let main = ["api", "api_product", "application"]
+        .iter()
+        .flat_map(|stem| ["yaml", "yml", "json"].map(|ext| format!("{stem}.{ext}")))
+        .any(|f| source.join(f).is_file());
+    if !main {
+        bail!("{} is not an apictl project: it has no api.yaml, api_product.yaml or application.yaml", source.display());
+    }
+    let name = std::fs::canonicalize(source)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "project".into());
+    let bytes = zip_dir(source)?;
+    std::fs::create_dir_all(destination).with_context(|| format!("cannot create {}", destination.display()))?;
+    let path = destination.join(format!("{name}.zip"));
+    std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
 fn zip_dir(dir: &Path) -> anyhow::Result<Vec<u8>> {
     let top = dir.file_name().and_then(|n| n.to_str()).unwrap_or("project").to_string();
     let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));

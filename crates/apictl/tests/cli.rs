@@ -347,6 +347,10 @@ async fn an_api_moves_from_dev_to_prod() {
     let project = work.path().join("Orders");
     let (oas_arg, project_arg) = (oas.display().to_string(), project.display().to_string());
     ok(&apictl(c, &["init", &project_arg, "--oas", &oas_arg], None));
+    // bundle: the project directory as the ZIP an import takes (the same import below works from it).
+    let bundled = ok(&apictl(c, &["bundle", "-s", &project_arg, "-d", &work.path().join("bundles").display().to_string()], None));
+    assert!(bundled.trim_end().ends_with("bundles/Orders.zip") && work.path().join("bundles/Orders.zip").is_file(), "{bundled}");
+    assert!(failed(&apictl(c, &["bundle", "-s", &work.path().display().to_string()], None)).contains("not an apictl project"));
     ok(&apictl(c, &["import", "api", "-f", &project_arg, "-e", "dev", "-k"], None));
     let exported = ok(&apictl(c, &["export", "api", "-n", "Orders", "-v", "1.0.0", "-e", "dev", "-k"], None));
     let zip = exported.lines().last().and_then(|l| l.split(" at ").nth(1)).expect("the export's path").trim().to_string();
@@ -397,6 +401,11 @@ async fn an_api_moves_from_dev_to_prod() {
     ok(&apictl(c, &["import", "api-product", "-f", &product_zip, "-e", "dev", "-k", "--import-apis", "--update-apis"], None));
     let products = rest("GET", &format!("{dev_url}{pb}/api-products"), Value::Null).await.json();
     assert_eq!(products["list"][0]["name"], "OrderDesk", "{products}");
+    let listed = ok(&apictl(c, &["get", "api-products", "-e", "dev", "-k", "--format", "{{.Name}} {{.Version}} {{.Context}}"], None));
+    assert_eq!(listed.trim(), "OrderDesk 1.0.0 /orderdesk");
+    ok(&apictl(c, &["delete", "api-product", "-n", "OrderDesk", "-e", "prod", "-k"], None));
+    assert!(failed(&apictl(c, &["delete", "api-product", "-n", "OrderDesk", "-e", "prod", "-k"], None)).contains("not found"));
+    assert_eq!(rest("GET", &format!("{prod_url}{pb}/api-products"), Value::Null).await.json()["count"], 0);
     let err = failed(&apictl(c, &["export", "api-product", "-n", "Nothing", "-e", "dev", "-k"], None));
     assert!(err.contains("404") || err.contains("not found"), "{err}");
     dev.terminate();
@@ -439,6 +448,16 @@ async fn policies_apps_settings_and_formats() {
     let renewed: Value = serde_json::from_str(&std::fs::read_to_string(&keys_path).expect("keys")).expect("json");
     let renewed = renewed["environments"]["dev"]["accessToken"].as_str().expect("token").to_string();
     assert!(renewed != stored && !renewed.is_empty());
+    // login --token: a token (here the one apictl holds) is checked once and kept; a refused one is an error.
+    let token = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&renewed).expect("base64")).expect("utf-8");
+    ok(&apictl(c, &["add", "env", "pat", "--apim", &https], None));
+    let err = failed(&apictl(c, &["login", "pat", "--token", "not-a-token", "-k"], None));
+    assert!(err.contains("refused"), "{err}");
+    assert!(failed(&apictl(c, &["get", "apis", "-e", "pat", "-k"], None)).contains("not logged in"));
+    assert!(failed(&apictl(c, &["login", "pat", "--token", &token, "-u", "admin", "-k"], None)).contains("--token"));
+    ok(&apictl(c, &["login", "pat", "--token", &token, "-k"], None));
+    assert!(ok(&apictl(c, &["get", "apis", "-e", "pat", "-k"], None)).contains("FmtApi"));
+    ok(&apictl(c, &["remove", "env", "pat"], None));
 
     // --format: a template per item, a table of chosen columns, JSON lines, a JSON array.
     let lines = ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "{{.Name}}\\t{{.Version}}"], None));
