@@ -164,7 +164,7 @@ enum PolicyKind {
         environment: String,
         #[arg(short = 'q', long)]
         query: Vec<String>,
-        #[arg(long)]
+        #[arg(long, visible_alias = "output")]
         format: Option<String>,
         #[arg(short = 'k', long)]
         insecure: bool,
@@ -175,7 +175,7 @@ enum PolicyKind {
         environment: String,
         #[arg(short = 'l', long, default_value_t = 25)]
         limit: u32,
-        #[arg(long)]
+        #[arg(long, visible_alias = "output")]
         format: Option<String>,
         #[arg(short = 'k', long)]
         insecure: bool,
@@ -336,6 +336,9 @@ struct ImportProductArgs {
     rotate_revision: bool,
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     preserve_provider: bool,
+    /// Update the working copy only: the project's deployment environments are left out
+    #[arg(long)]
+    skip_deployments: bool,
     #[arg(short = 'k', long)]
     insecure: bool,
 }
@@ -456,6 +459,9 @@ struct ImportArgs {
     preserve_provider: bool,
     #[arg(long)]
     params: Option<PathBuf>,
+    /// Update the working copy only: the project's (and the params') deployment environments are left out
+    #[arg(long)]
+    skip_deployments: bool,
     #[arg(short = 'k', long)]
     insecure: bool,
 }
@@ -473,7 +479,7 @@ enum RemoveWhat {
 #[derive(Subcommand)]
 enum GetWhat {
     Envs {
-        #[arg(long)]
+        #[arg(long, visible_alias = "output")]
         format: Option<String>,
     },
     Apis(GetApisArgs),
@@ -500,7 +506,7 @@ struct GetAppsArgs {
     owner: Option<String>,
     #[arg(short = 'l', long, default_value_t = 25)]
     limit: u32,
-    #[arg(long)]
+    #[arg(long, visible_alias = "output")]
     format: Option<String>,
     #[arg(short = 'k', long)]
     insecure: bool,
@@ -513,7 +519,7 @@ struct GetRevisionsArgs {
     /// `deployed:true` for the deployed ones only
     #[arg(short = 'q', long)]
     query: Option<String>,
-    #[arg(long)]
+    #[arg(long, visible_alias = "output")]
     format: Option<String>,
 }
 
@@ -572,7 +578,7 @@ struct GetApisArgs {
     query: Vec<String>,
     #[arg(short = 'l', long, default_value_t = 25)]
     limit: u32,
-    #[arg(long)]
+    #[arg(long, visible_alias = "output")]
     format: Option<String>,
     #[arg(short = 'k', long)]
     insecure: bool,
@@ -841,7 +847,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             println!("The deployment directory for {} is generated at {}", source.display(), made.display());
         }
         Command::Diff { what: DiffWhat::Api { file, environment, insecure } } => {
-            let local = project::archive(&file, None, &environment)?;
+            let local = project::archive(&file, None, &environment, false)?;
             let local = diff::Project::read(&local).with_context(|| format!("{}", file.display()))?;
             let s = session(&store, &environment, insecure).await?;
             let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
@@ -1257,7 +1263,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             }
         }
         Command::Import { what: ImportWhat::Api(a) } => {
-            let archive = project::archive(&a.file, a.params.as_deref(), &a.environment)?;
+            let archive = project::archive(&a.file, a.params.as_deref(), &a.environment, a.skip_deployments)?;
             let s = session(&store, &a.environment, a.insecure).await?;
             let url = format!(
                 "{}/apis/import?preserveProvider={}&overwrite={}&rotateRevision={}",
@@ -1351,7 +1357,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             );
         }
         Command::Import { what: ImportWhat::ApiProduct(a) } => {
-            let archive = project::archive(&a.file, None, &a.environment)?;
+            let archive = project::archive(&a.file, None, &a.environment, a.skip_deployments)?;
             let s = session(&store, &a.environment, a.insecure).await?;
             let url = format!(
                 "{}/api-products/import?preserveProvider={}&importAPIs={}&overwriteAPIProduct={}&overwriteAPIs={}&rotateRevision={}",
@@ -1599,7 +1605,7 @@ async fn sync(store: &Store, a: SyncArgs) -> anyhow::Result<()> {
     let mut plan = Vec::new();
     let mut named = std::collections::BTreeSet::new();
     for path in entries {
-        let bytes = project::archive(&path, None, &a.environment)?;
+        let bytes = project::archive(&path, None, &a.environment, false)?;
         let local = diff::Project::read(&bytes).with_context(|| format!("{}", path.display()))?;
         named.insert((local.name.clone(), local.version.clone()));
         let label = format!("{} {}", local.name, local.version);
@@ -1664,7 +1670,7 @@ async fn sync(store: &Store, a: SyncArgs) -> anyhow::Result<()> {
             Step::Create(path, _) => (path, false),
             Step::Update(path, _, _) => (path, true),
         };
-        let archive = project::archive(&path, None, &a.environment)?;
+        let archive = project::archive(&path, None, &a.environment, false)?;
         let (content_type, body) = project::multipart("file", "project.zip", &archive);
         let url = format!("{}/apis/import?preserveProvider=true&overwrite={overwrite}&rotateRevision=true", s.env.publisher());
         s.call_bytes(Method::POST, &url, &content_type, body).await.with_context(|| format!("importing {}", path.display()))?;

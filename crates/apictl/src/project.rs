@@ -9,7 +9,9 @@ use anyhow::{Context, bail};
 use serde_norway::Value;
 
 /// The archive to post for `path` (a project directory or a ZIP), with `params` for `environment` when given.
-pub fn archive(path: &Path, params: Option<&Path>, environment: &str) -> anyhow::Result<Vec<u8>> {
+/// With `skip_deployments` (`--skip-deployments`) the project's `deployment_environments` file and the params'
+/// `deploymentEnvironments` are left out, so the import updates the working copy and deploys nothing.
+pub fn archive(path: &Path, params: Option<&Path>, environment: &str, skip_deployments: bool) -> anyhow::Result<Vec<u8>> {
     let project = if path.is_dir() {
         zip_dir(path)?
     } else {
@@ -19,6 +21,7 @@ pub fn archive(path: &Path, params: Option<&Path>, environment: &str) -> anyhow:
         }
         bytes
     };
+    let project = if skip_deployments { without_deployments(&project)? } else { project };
     let Some(params) = params else { return Ok(project) };
     // A deployment directory (`gen deployment-dir`) holds its params.yaml.
     let params_file = if params.is_dir() { params.join("params.yaml") } else { params.to_path_buf() };
@@ -35,6 +38,10 @@ pub fn archive(path: &Path, params: Option<&Path>, environment: &str) -> anyhow:
         .get("configs")
         .cloned()
         .unwrap_or(Value::Mapping(Default::default()));
+    let mut configs = configs;
+    if skip_deployments && let Some(m) = configs.as_mapping_mut() {
+        m.remove("deploymentEnvironments");
+    }
     let intermediate = serde_norway::to_string(&configs).context("cannot write the intermediate params")?;
     let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
@@ -42,6 +49,21 @@ pub fn archive(path: &Path, params: Option<&Path>, environment: &str) -> anyhow:
     out.write_all(&project)?;
     out.start_file("intermediate_params.yaml", options)?;
     out.write_all(intermediate.as_bytes())?;
+    Ok(out.finish()?.into_inner())
+}
+
+/// A project ZIP without its `deployment_environments.yaml` (`.yml`, `.json`) files.
+fn without_deployments(zip_bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).context("the project is not a readable ZIP")?;
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..archive.len() {
+        let entry = archive.by_index_raw(i)?;
+        let file = entry.name()?.rsplit('/').next().unwrap_or("").to_string();
+        if ["deployment_environments.yaml", "deployment_environments.yml", "deployment_environments.json"].contains(&file.as_str()) {
+            continue;
+        }
+        out.raw_copy_file(entry)?;
+    }
     Ok(out.finish()?.into_inner())
 }
 
@@ -185,7 +207,7 @@ pub fn init(dir: &Path, definition: Option<&str>, state: &str, force: bool) -> a
 /// project's `api_meta.yaml`, a `params.yaml` holding one entry per environment apictl knows (the project's own
 /// endpoints and the Default gateway environment, to be edited per environment) and an empty `certificates/`.
 pub fn deployment_dir(source: &Path, destination: Option<&Path>, environments: &[String]) -> anyhow::Result<std::path::PathBuf> {
-    let zip = archive(source, None, "")?;
+    let zip = archive(source, None, "", false)?;
     let mut reader = zip::ZipArchive::new(std::io::Cursor::new(zip)).context("not a project archive")?;
     let mut api_yaml = None;
     let mut meta = None;

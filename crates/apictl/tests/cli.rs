@@ -390,6 +390,17 @@ async fn an_api_moves_from_dev_to_prod() {
     let pb = "/api/am/publisher/v4";
     let apis = rest("GET", &format!("{prod_url}{pb}/apis?query=name:Orders"), Value::Null).await.json();
     let orders = apis["list"][0]["id"].as_str().expect("Orders in prod").to_string();
+    // --skip-deployments: the working copy is updated, no revision made, though the params name environments.
+    let revisions = |n: u64| {
+        let url = format!("{prod_url}{pb}/apis/{orders}/revisions");
+        async move {
+            let r = rest("GET", &url, Value::Null).await.json();
+            assert_eq!(r["count"].as_u64(), Some(n), "{r}");
+        }
+    };
+    revisions(1).await;
+    ok(&apictl(c, &["import", "api", "-f", &zip, "-e", "prod", "-k", "--update", "--params", &deployment_arg, "--skip-deployments"], None));
+    revisions(1).await;
     let body = json!({"name": "OrderDesk", "context": "/orderdesk", "apis": [{"apiId": orders, "operations": [{"target": "/list", "verb": "GET"}]}]});
     let r = rest("POST", &format!("{prod_url}{pb}/api-products"), body).await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -473,6 +484,8 @@ async fn policies_apps_settings_and_formats() {
     let array: Value =
         serde_json::from_str(&ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--format", "jsonArray"], None))).expect("json");
     assert_eq!(array.as_array().map(Vec::len), Some(2));
+    // --output is --format's other name.
+    assert_eq!(ok(&apictl(c, &["get", "apis", "-e", "dev", "-k", "--output", "json"], None)), json_lines);
     let envs = ok(&apictl(c, &["get", "envs", "--format", "{{.Name}} {{.ApimEndpoint}}"], None));
     assert_eq!(envs.trim(), format!("dev {https}"));
     let revisions = ok(&apictl(
