@@ -118,18 +118,7 @@ enum DeleteWhat {
     /// Delete an API
     Api(ApiArgs),
     /// Delete an API product
-    ApiProduct {
-        #[arg(short = 'n', long)]
-        name: String,
-        #[arg(short = 'v', long, default_value = "1.0.0")]
-        version: String,
-        #[arg(short = 'r', long)]
-        provider: Option<String>,
-        #[arg(short = 'e', long)]
-        environment: String,
-        #[arg(short = 'k', long)]
-        insecure: bool,
-    },
+    ApiProduct(ProductArgs),
     /// Delete an application (of the logged-in user, or of the owner given with -o)
     App {
         #[arg(short = 'n', long)]
@@ -293,9 +282,9 @@ struct ImportAppArgs {
     insecure: bool,
 }
 
-/// `export api-product`: WSO2 apictl 4.2's flags.
+/// An API product in an environment (WSO2 apictl 4.2's flags).
 #[derive(Args)]
-struct ExportProductArgs {
+struct ProductArgs {
     #[arg(short = 'n', long)]
     name: String,
     #[arg(short = 'v', long, default_value = "1.0.0")]
@@ -304,6 +293,15 @@ struct ExportProductArgs {
     provider: Option<String>,
     #[arg(short = 'e', long)]
     environment: String,
+    #[arg(short = 'k', long)]
+    insecure: bool,
+}
+
+/// `export api-product`: WSO2 apictl 4.2's flags.
+#[derive(Args)]
+struct ExportProductArgs {
+    #[command(flatten)]
+    product: ProductArgs,
     #[arg(long = "rev")]
     revision: Option<u32>,
     #[arg(long)]
@@ -312,8 +310,6 @@ struct ExportProductArgs {
     preserve_status: Option<bool>,
     #[arg(long, default_value = "YAML")]
     format: String,
-    #[arg(short = 'k', long)]
-    insecure: bool,
 }
 
 /// `import api-product`: WSO2 apictl 4.2's flags.
@@ -1034,7 +1030,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                 .with_context(|| format!("environment `{}`", a.environment))?;
             print!("{}", f.render(&list_of(&v), &FIELDS));
         }
-        Command::Delete { what: DeleteWhat::ApiProduct { name, version, provider, environment, insecure } } => {
+        Command::Delete { what: DeleteWhat::ApiProduct(ProductArgs { name, version, provider, environment, insecure }) } => {
             let s = session(&store, &environment, insecure).await?;
             let id = s.id_in("/api-products", "API product", &name, &version, provider.as_deref()).await?;
             s.publisher(Method::DELETE, &format!("/api-products/{id}"))
@@ -1190,11 +1186,11 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             println!("Successfully exported API!\nFind the exported API at {}", path.display());
         }
         Command::Export { what: ExportWhat::ApiProduct(a) } => {
-            let s = session(&store, &a.environment, a.insecure).await?;
+            let s = session(&store, &a.product.environment, a.product.insecure).await?;
             let what = Exported {
-                name: &a.name,
-                version: &a.version,
-                provider: a.provider.as_deref(),
+                name: &a.product.name,
+                version: &a.product.version,
+                provider: a.product.provider.as_deref(),
                 revision: a.revision,
                 latest: a.latest,
                 preserve_status: a.preserve_status,
