@@ -253,8 +253,17 @@ fn collect_refs(v: &Value, out: &mut BTreeSet<String>) {
 /// operation missing from WSO2's document is an error: we implement nothing WSO2 does not define.
 /// Where WSO2's document contradicts WSO2's server, ours follows the server, and says so in the schema's
 /// description: `GET`/`PUT /apis/{apiId}/swagger` declare a string but answer the definition as a JSON document;
-/// `API.keyManagers` is declared a read-only object, but WSO2's publisher sets it and answers a list of names.
+/// `API.keyManagers` is declared a read-only object, but WSO2's publisher sets it and answers a list of names;
+/// `GET /apis/{apiId}/subscription-policies` declares one policy but answers the API's plans as a list.
 fn errata(doc: &mut Map<String, Value>) {
+    let plans = "/~1apis~1{apiId}~1subscription-policies/get/responses/200/content/application~1json/schema";
+    if let Some(schema) = doc.get_mut("paths").and_then(|p| p.pointer_mut(plans))
+        && schema.get("$ref").is_some()
+    {
+        let one = schema.clone();
+        *schema = serde_json::json!({"type": "array", "items": one,
+            "description": "The API's subscription plans. WSO2's document declares one policy; its server, like this one, answers a list."});
+    }
     if let Some(schema) = doc.get_mut("components").and_then(|c| c.pointer_mut("/schemas/API/properties/keyManagers")) {
         *schema = serde_json::json!({"type": "array", "items": {"type": "string"}, "example": ["all"],
             "description": "The key managers whose tokens the API accepts: names from the Admin API, `Resident Key Manager`, or `all` (the default). WSO2's document declares a read-only object; its server, like this one, takes and answers a list."});
