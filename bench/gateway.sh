@@ -14,6 +14,7 @@
 # (f) is (c) through an API whose operation adds a request header and rewrites the resource path: the cost of
 # operation policies. (g0) and (g) POST a 1 KiB JSON body, (g) with the API's enableSchemaValidation. (h) is (c)
 # through an API product serving the same operation at its own context, with its own subscription.
+# BENCH_NO_PRODUCT=1 leaves (h) out (a build from before API products, with APIM_BIN for before/after runs).
 # SMALL_ONLY=1 skips the runs at size (1,000 APIs) and the gateway node: (a)-(c) and (e)-(h) only.
 # Usage: bench/gateway.sh [SECONDS] [CONNECTIONS] [GATEWAY_WORKER_THREADS]   (needs wrk and nginx: apt-get install wrk nginx)
 set -euo pipefail
@@ -84,7 +85,7 @@ gwp="http://127.0.0.1:$((8280 + off))/benchpol/1.0.0/x"
 gwh="http://127.0.0.1:$((8280 + off))/benchprod/1.0.0"
 wait_200 -H "Authorization: Bearer $token" "$gw"
 wait_200 -H "Authorization: Bearer $token" "$gwp"
-wait_200 -H "Authorization: Bearer $token" "$gwh"
+[ -n "${BENCH_NO_PRODUCT:-}" ] || wait_200 -H "Authorization: Bearer $token" "$gwh"
 # (g) a 1 KiB JSON body POSTed through the gateway to the backend's counter: (g0) as it is, (g) checked against the
 # API's OpenAPI schema (enableSchemaValidation).
 python3 -c 'import json; print(json.dumps({"note": "bench", "items": [{"sku": "ABC-%d" % i, "qty": i + 1} for i in range(36)]}))' >"$work/order.json"
@@ -123,7 +124,7 @@ run_rounds() { # prefix: runs a, b, c for $rounds rounds into files $work/<prefi
     load -H "Authorization: Bearer $token" "$gw" >>"$work/$1_c"
     [ "$1" != small ] || load -H "Authorization: Bearer $token" "http://127.0.0.1:$eport/" >>"$work/$1_e"
     [ "$1" != small ] || load -H "Authorization: Bearer $token" "$gwp" >>"$work/$1_f"
-    [ "$1" != small ] || load -H "Authorization: Bearer $token" "$gwh" >>"$work/$1_h"
+    [ "$1" != small ] || [ -n "${BENCH_NO_PRODUCT:-}" ] || load -H "Authorization: Bearer $token" "$gwh" >>"$work/$1_h"
     [ "$1" != small ] || load -H "Authorization: Bearer $token" -s "$work/post.lua" "$gpost" >>"$work/$1_g0"
     [ "$1" != small ] || load -H "Authorization: Bearer $token" -s "$work/post.lua" "$gschema" >>"$work/$1_g"
   done
@@ -137,7 +138,7 @@ b_rps=$(col small_b 1); b_p50=$(col small_b 2); b_p99=$(col small_b 3)
 c_rps=$(col small_c 1); c_p50=$(col small_c 2); c_p99=$(col small_c 3)
 e_rps=$(col small_e 1); e_p50=$(col small_e 2); e_p99=$(col small_e 3)
 f_rps=$(col small_f 1); f_p50=$(col small_f 2); f_p99=$(col small_f 3)
-h_rps=$(col small_h 1); h_p50=$(col small_h 2); h_p99=$(col small_h 3)
+if [ -z "${BENCH_NO_PRODUCT:-}" ]; then h_rps=$(col small_h 1); h_p50=$(col small_h 2); h_p99=$(col small_h 3); else h_rps=0; h_p50=-; h_p99=-; fi
 g0_rps=$(col small_g0 1); g0_p50=$(col small_g0 2); g0_p99=$(col small_g0 3)
 g_rps=$(col small_g 1); g_p50=$(col small_g 2); g_p99=$(col small_g 3)
 

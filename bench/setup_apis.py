@@ -139,13 +139,15 @@ def main():
                 {"policyName": "addHeader", "parameters": {"headerName": "X-Bench", "headerValue": "policy"}},
                 {"policyName": "rewriteResourcePath", "parameters": {"newResourcePath": "/bytes/1024"}}]})
         subscribe(mediated, app_id)
-        # An API product serving the bench API's `GET /*` at its own context, with its own subscription.
-        product = call("POST", f"{PB}/api-products", {"name": "BenchProduct", "context": "/benchprod", "policies": ["BenchSub"],
+        # An API product serving the bench API's `GET /*` at its own context, with its own subscription (left
+        # out with BENCH_NO_PRODUCT: a build from before products, for before/after runs).
+        if not os.environ.get("BENCH_NO_PRODUCT"):
+            product = call("POST", f"{PB}/api-products", {"name": "BenchProduct", "context": "/benchprod", "policies": ["BenchSub"],
                                                      "apis": [{"apiId": api_id, "operations": [{"target": "/*", "verb": "GET"}]}]})
-        rev = call("POST", f"{PB}/api-products/{product['id']}/revisions", {"description": "bench"})
-        call("POST", f"{PB}/api-products/{product['id']}/deploy-revision?revisionId={rev['id']}", [{"name": "Default"}])
-        call("POST", f"{PB}/api-products/change-lifecycle?action=Publish&apiProductId={product['id']}")
-        subscribe(product["id"], app_id)
+            rev = call("POST", f"{PB}/api-products/{product['id']}/revisions", {"description": "bench"})
+            call("POST", f"{PB}/api-products/{product['id']}/deploy-revision?revisionId={rev['id']}", [{"name": "Default"}])
+            call("POST", f"{PB}/api-products/change-lifecycle?action=Publish&apiProductId={product['id']}")
+            subscribe(product["id"], app_id)
         # 1 KiB JSON bodies POSTed to the backend's counter, without and with schema validation.
         for name, context, validate in [("BenchPost", "/benchpost", False), ("BenchSchema", "/benchschema", True)]:
             subscribe(imported(name, context, root, validate), app_id)
