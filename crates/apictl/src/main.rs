@@ -9,6 +9,7 @@ mod diff;
 mod format;
 mod project;
 mod store;
+mod vcs;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -109,8 +110,41 @@ enum Command {
         #[arg(short = 'd', long)]
         destination: Option<PathBuf>,
     },
+    /// Deploy the projects of a Git repository that changed since an environment last took it
+    Vcs {
+        #[command(subcommand)]
+        what: VcsWhat,
+    },
     /// Print the version
     Version,
+}
+
+#[derive(Subcommand)]
+enum VcsWhat {
+    /// Make the current Git repository deployable: writes vcs.yaml with the id environments remember it by
+    Init {
+        /// Replace an existing vcs.yaml (a new id: every environment then deploys the whole repository)
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+    /// List what the next `vcs deploy` to an environment would import or delete
+    Status {
+        #[arg(short = 'e', long)]
+        environment: String,
+        /// `json` for a machine-readable list
+        #[arg(long, visible_alias = "output")]
+        format: Option<String>,
+    },
+    /// Import the projects changed since the environment's last deploy (and delete removed ones, when enabled)
+    Deploy {
+        #[arg(short = 'e', long)]
+        environment: String,
+        /// Leave a project whose import failed as it is, instead of importing its last successful revision again
+        #[arg(long)]
+        skip_rollback: bool,
+        #[arg(short = 'k', long)]
+        insecure: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -143,6 +177,18 @@ struct SetArgs {
     /// never, once or freely (kept for apictl's sake: rustls never renegotiates)
     #[arg(long)]
     tls_renegotiation_mode: Option<String>,
+    /// Whether `vcs deploy` deletes what a project removed from the repository made (default false)
+    #[arg(long)]
+    vcs_deletion_enabled: Option<bool>,
+    /// Where `vcs deploy` remembers each environment's last deploy (default ~/.wso2apictl/vcs_config.yaml)
+    #[arg(long)]
+    vcs_config_path: Option<PathBuf>,
+    /// The repository of projects `vcs` commands use (default: the one holding the current directory)
+    #[arg(long)]
+    vcs_source_repo_path: Option<PathBuf>,
+    /// A directory of deployment directories (`gen deployment-dir`) whose params `vcs deploy` applies
+    #[arg(long)]
+    vcs_deployment_repo_path: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -867,6 +913,15 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Differs);
         }
         Command::Version => println!("Version: {}", env!("CARGO_PKG_VERSION")),
+        Command::Vcs { what: VcsWhat::Init { force } } => {
+            let here = std::env::current_dir().context("cannot read the current directory")?;
+            let path = vcs::init(&here, force)?;
+            println!("Successfully initialized GIT repository: {} (commit it)", path.display());
+        }
+        Command::Vcs { what: VcsWhat::Status { environment, format } } => return vcs_status(&store, &environment, format.as_deref()),
+        Command::Vcs { what: VcsWhat::Deploy { environment, skip_rollback, insecure } } => {
+            return vcs_deploy(&store, &environment, skip_rollback, insecure).await;
+        }
         Command::Add { what: AddWhat::Env(a) } => {
             let mut main = store.main()?;
             if main.environments.contains_key(&a.name) {
@@ -1032,10 +1087,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
         }
         Command::Delete { what: DeleteWhat::ApiProduct(ProductArgs { name, version, provider, environment, insecure }) } => {
             let s = session(&store, &environment, insecure).await?;
-            let id = s.id_in("/api-products", "API product", &name, &version, provider.as_deref()).await?;
-            s.publisher(Method::DELETE, &format!("/api-products/{id}"))
-                .await
-                .with_context(|| format!("environment `{environment}`: {name} {version}"))?;
+            delete_in(&s, "/api-products", "API product", &name, &version, provider.as_deref()).await?;
             println!("{name} API Product deleted successfully!");
         }
         Command::Get { what: GetWhat::Apps(a) } => {
@@ -1230,21 +1282,14 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                 bail!("{}: not a ZIP archive (give the file `apictl export app` wrote)", a.file.display());
             }
             let s = session(&store, &a.environment, a.insecure).await?;
-            let mut url = format!(
-                "{}/applications/import?preserveOwner={}&skipSubscriptions={}&skipApplicationKeys={}&update={}",
-                s.env.devportal(),
-                a.preserve_owner,
-                a.skip_subscriptions,
-                a.skip_keys,
-                a.update
-            );
-            if let Some(o) = &a.owner {
-                let o: String = form_urlencoded::byte_serialize(o.as_bytes()).collect();
-                url.push_str(&format!("&appOwner={o}"));
-            }
-            let (content_type, body) = project::multipart("file", "application.zip", &archive);
-            let answer = s
-                .call_bytes(Method::POST, &url, &content_type, body)
+            let flags = AppImportFlags {
+                preserve_owner: a.preserve_owner,
+                skip_subscriptions: a.skip_subscriptions,
+                skip_keys: a.skip_keys,
+                update: a.update,
+                owner: a.owner.clone(),
+            };
+            let answer = import_app(&s, &archive, &flags)
                 .await
                 .with_context(|| format!("environment `{}`: importing {}", a.environment, a.file.display()))?;
             // A 207 lists the subscriptions this environment could not make (WSO2's APIInfoList).
@@ -1261,19 +1306,10 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Import { what: ImportWhat::Api(a) } => {
             let archive = project::archive(&a.file, a.params.as_deref(), &a.environment, a.skip_deployments)?;
             let s = session(&store, &a.environment, a.insecure).await?;
-            let url = format!(
-                "{}/apis/import?preserveProvider={}&overwrite={}&rotateRevision={}",
-                s.env.publisher(),
-                a.preserve_provider,
-                a.update,
-                a.rotate_revision
-            );
-            let (content_type, body) = project::multipart("file", "project.zip", &archive);
-            let answer = s
-                .call_bytes(Method::POST, &url, &content_type, body)
+            let flags = ImportFlags { preserve_provider: a.preserve_provider, update: a.update, rotate_revision: a.rotate_revision };
+            import_api(&s, &archive, flags)
                 .await
                 .with_context(|| format!("environment `{}`: importing {}", a.environment, a.file.display()))?;
-            let _ = answer;
             println!("Successfully imported API.");
         }
         Command::Export { what: ExportWhat::Policy { kind: PolicyTransfer::RateLimiting(a) } } => {
@@ -1355,17 +1391,9 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Import { what: ImportWhat::ApiProduct(a) } => {
             let archive = project::archive(&a.file, None, &a.environment, a.skip_deployments)?;
             let s = session(&store, &a.environment, a.insecure).await?;
-            let url = format!(
-                "{}/api-products/import?preserveProvider={}&importAPIs={}&overwriteAPIProduct={}&overwriteAPIs={}&rotateRevision={}",
-                s.env.publisher(),
-                a.preserve_provider,
-                a.import_apis,
-                a.update_api_product,
-                a.update_apis,
-                a.rotate_revision
-            );
-            let (content_type, body) = project::multipart("file", "project.zip", &archive);
-            s.call_bytes(Method::POST, &url, &content_type, body)
+            let flags =
+                ImportFlags { preserve_provider: a.preserve_provider, update: a.update_api_product, rotate_revision: a.rotate_revision };
+            import_api_product(&s, &archive, flags, a.import_apis, a.update_apis)
                 .await
                 .with_context(|| format!("environment `{}`: importing {}", a.environment, a.file.display()))?;
             println!("Successfully imported API Product.");
@@ -1381,32 +1409,42 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
         }
         Command::Delete { what: DeleteWhat::App { name, owner, environment, insecure } } => {
             let s = session(&store, &environment, insecure).await?;
-            let owner = match owner {
-                Some(o) => o,
-                None => store.credential(&environment)?.map(|c| c.username).unwrap_or_default(),
-            };
-            let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
-            let admin = format!("{}/api/am/admin/v4", s.env.admin_base());
-            let url = format!("{admin}/applications?user={}&name={}&limit=100", enc(&owner), enc(&name));
-            let found = s.call(Method::GET, &url, None).await.with_context(|| format!("environment `{environment}`"))?;
-            let id = found
-                .get("list")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .find(|a| a["name"] == name.as_str() && a["owner"] == owner.as_str())
-                .and_then(|a| a["applicationId"].as_str())
-                .map(str::to_string)
-                .with_context(|| format!("application `{name}` of `{owner}` not found in `{environment}`"))?;
-            s.call(Method::DELETE, &format!("{admin}/applications/{id}"), None)
-                .await
-                .with_context(|| format!("environment `{environment}`: application `{name}`"))?;
+            delete_app(&s, &name, owner.as_deref()).await?;
             println!("{name} Application deleted successfully!");
         }
         Command::Set(a) => {
             let mut main = store.main()?;
-            if a.http_request_timeout.is_none() && a.export_directory.is_none() && a.tls_renegotiation_mode.is_none() {
-                bail!("give --http-request-timeout, --export-directory or --tls-renegotiation-mode");
+            let vcs_paths = [&a.vcs_config_path, &a.vcs_source_repo_path, &a.vcs_deployment_repo_path];
+            if a.http_request_timeout.is_none()
+                && a.export_directory.is_none()
+                && a.tls_renegotiation_mode.is_none()
+                && a.vcs_deletion_enabled.is_none()
+                && vcs_paths.iter().all(|p| p.is_none())
+            {
+                bail!("give --http-request-timeout, --export-directory, --tls-renegotiation-mode or a --vcs-* setting");
+            }
+            if let Some(on) = a.vcs_deletion_enabled {
+                main.config.vcs_deletion_enabled = on;
+            }
+            if let Some(path) = &a.vcs_config_path {
+                // The file may not exist yet; its directory must.
+                let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+                if !parent.is_dir() {
+                    bail!("--vcs-config-path {}: {} is not a directory", path.display(), parent.display());
+                }
+                let parent = std::fs::canonicalize(parent).with_context(|| format!("{}", parent.display()))?;
+                main.config.vcs_config_path = parent.join(path.file_name().unwrap_or_default()).display().to_string();
+            }
+            for (flag, given, setting) in [
+                ("--vcs-source-repo-path", &a.vcs_source_repo_path, &mut main.config.vcs_source_repo_path),
+                ("--vcs-deployment-repo-path", &a.vcs_deployment_repo_path, &mut main.config.vcs_deployment_repo_path),
+            ] {
+                if let Some(dir) = given {
+                    if !dir.is_dir() {
+                        bail!("{flag} {}: not a directory", dir.display());
+                    }
+                    *setting = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?.display().to_string();
+                }
             }
             if let Some(t) = a.http_request_timeout {
                 if t == 0 {
@@ -1436,6 +1474,18 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             }
             if let Some(mode) = a.tls_renegotiation_mode {
                 println!("TLS renegotiation mode is set to : {mode}");
+            }
+            if let Some(on) = a.vcs_deletion_enabled {
+                println!("VCS deletion enabled is set to : {on}");
+            }
+            for (what, given, value) in [
+                ("VCS config path", a.vcs_config_path.is_some(), &main.config.vcs_config_path),
+                ("VCS source repo path", a.vcs_source_repo_path.is_some(), &main.config.vcs_source_repo_path),
+                ("VCS deployment repo path", a.vcs_deployment_repo_path.is_some(), &main.config.vcs_deployment_repo_path),
+            ] {
+                if given {
+                    println!("{what} is set to : {value}");
+                }
             }
         }
         Command::Get { what: GetWhat::Policies { kind: PolicyKind::RateLimiting { environment, query, format, insecure } } } => {
@@ -1477,10 +1527,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
         }
         Command::Delete { what: DeleteWhat::Api(a) } => {
             let s = session(&store, &a.environment, a.insecure).await?;
-            let id = s.api_id(&a).await?;
-            s.publisher(Method::DELETE, &format!("/apis/{id}"))
-                .await
-                .with_context(|| format!("environment `{}`: {} {}", a.environment, a.name, a.version))?;
+            delete_in(&s, "/apis", "API", &a.name, &a.version, a.provider.as_deref()).await?;
             println!("{} API deleted successfully!", a.name);
         }
         Command::Undeploy { what: ApiTarget::Api(a) } => {
@@ -1678,4 +1725,316 @@ async fn sync(store: &Store, a: SyncArgs) -> anyhow::Result<()> {
 /// The `list` of a REST listing.
 fn list_of(v: &Value) -> Vec<Value> {
     v.get("list").and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
+/// How an API or API product import treats what exists already.
+#[derive(Clone, Copy)]
+struct ImportFlags {
+    preserve_provider: bool,
+    update: bool,
+    rotate_revision: bool,
+}
+
+/// `POST /apis/import` with a project archive.
+async fn import_api(s: &Session, archive: &[u8], f: ImportFlags) -> Result<Value, client::CallError> {
+    let url = format!(
+        "{}/apis/import?preserveProvider={}&overwrite={}&rotateRevision={}",
+        s.env.publisher(),
+        f.preserve_provider,
+        f.update,
+        f.rotate_revision
+    );
+    let (content_type, body) = project::multipart("file", "project.zip", archive);
+    s.call_bytes(Method::POST, &url, &content_type, body).await
+}
+
+/// `POST /api-products/import`; with `import_apis` the project's own APIs too (replacing existing ones with `update_apis`).
+async fn import_api_product(
+    s: &Session,
+    archive: &[u8],
+    f: ImportFlags,
+    import_apis: bool,
+    update_apis: bool,
+) -> Result<Value, client::CallError> {
+    let url = format!(
+        "{}/api-products/import?preserveProvider={}&importAPIs={import_apis}&overwriteAPIProduct={}&overwriteAPIs={update_apis}&rotateRevision={}",
+        s.env.publisher(),
+        f.preserve_provider,
+        f.update,
+        f.rotate_revision
+    );
+    let (content_type, body) = project::multipart("file", "project.zip", archive);
+    s.call_bytes(Method::POST, &url, &content_type, body).await
+}
+
+struct AppImportFlags {
+    preserve_owner: bool,
+    skip_subscriptions: bool,
+    skip_keys: bool,
+    update: bool,
+    owner: Option<String>,
+}
+
+/// The DevPortal's `POST /applications/import`.
+async fn import_app(s: &Session, archive: &[u8], f: &AppImportFlags) -> Result<Value, client::CallError> {
+    let mut url = format!(
+        "{}/applications/import?preserveOwner={}&skipSubscriptions={}&skipApplicationKeys={}&update={}",
+        s.env.devportal(),
+        f.preserve_owner,
+        f.skip_subscriptions,
+        f.skip_keys,
+        f.update
+    );
+    if let Some(o) = &f.owner {
+        let o: String = form_urlencoded::byte_serialize(o.as_bytes()).collect();
+        url.push_str(&format!("&appOwner={o}"));
+    }
+    let (content_type, body) = project::multipart("file", "application.zip", archive);
+    s.call_bytes(Method::POST, &url, &content_type, body).await
+}
+
+/// Deletes the API (`list` `/apis`) or API product (`/api-products`) of that name and version.
+async fn delete_in(s: &Session, list: &str, noun: &str, name: &str, version: &str, provider: Option<&str>) -> anyhow::Result<()> {
+    let id = s.id_in(list, noun, name, version, provider).await?;
+    s.publisher(Method::DELETE, &format!("{list}/{id}")).await.with_context(|| format!("environment `{}`: {name} {version}", s.name))?;
+    Ok(())
+}
+
+/// Deletes the application `name` of `owner` (default: the logged-in user) through the Admin API.
+async fn delete_app(s: &Session, name: &str, owner: Option<&str>) -> anyhow::Result<()> {
+    let environment = &s.name;
+    let owner = match owner.filter(|o| !o.is_empty()) {
+        Some(o) => o.to_string(),
+        None => s.store.credential(environment)?.map(|c| c.username).unwrap_or_default(),
+    };
+    let enc = |v: &str| -> String { form_urlencoded::byte_serialize(v.as_bytes()).collect() };
+    let admin = format!("{}/api/am/admin/v4", s.env.admin_base());
+    let url = format!("{admin}/applications?user={}&name={}&limit=100", enc(&owner), enc(name));
+    let found = s.call(Method::GET, &url, None).await.with_context(|| format!("environment `{environment}`"))?;
+    let id = found
+        .get("list")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|a| a["name"] == name && a["owner"] == owner.as_str())
+        .and_then(|a| a["applicationId"].as_str())
+        .map(str::to_string)
+        .with_context(|| format!("application `{name}` of `{owner}` not found in `{environment}`"))?;
+    s.call(Method::DELETE, &format!("{admin}/applications/{id}"), None)
+        .await
+        .with_context(|| format!("environment `{environment}`: application `{name}`"))?;
+    Ok(())
+}
+
+/// The repository `vcs` works on, the file it remembers deploys in, and the environment's plan.
+fn vcs_plan(store: &Store, environment: &str) -> anyhow::Result<(store::MainConfig, vcs::Repo, PathBuf, vcs::VcsConfig, vcs::Plan)> {
+    let main = store.main()?;
+    if !main.environments.contains_key(environment) {
+        bail!("environment `{environment}` is not added (apictl add env)");
+    }
+    let source = if main.config.vcs_source_repo_path.is_empty() {
+        std::env::current_dir().context("cannot read the current directory")?
+    } else {
+        PathBuf::from(&main.config.vcs_source_repo_path)
+    };
+    let repo = vcs::Repo::open(&source)?;
+    let path = store.vcs_config_path(&main.config);
+    let config = vcs::VcsConfig::read(&path)?;
+    let plan = vcs::plan(&repo, &config.env(&repo.id, environment))?;
+    Ok((main, repo, path, config, plan))
+}
+
+/// apictl's listing of a plan: per kind, numbered, `Name-version: (directory)`.
+fn print_steps(steps: &[(vcs::Project, vcs::Action)], deletion_enabled: bool) {
+    for kind in vcs::Kind::ALL {
+        let of_kind: Vec<_> = steps.iter().filter(|(p, _)| p.kind == kind).collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        println!("\n{} ({}) ...", kind.heading(), of_kind.len());
+        for (i, (p, action)) in of_kind.iter().enumerate() {
+            let what = match action {
+                vcs::Action::Deploy => "",
+                vcs::Action::Delete if deletion_enabled => " awaiting deletion..",
+                vcs::Action::Delete => " removed (not deleted: apictl set --vcs-deletion-enabled=true)",
+            };
+            println!("{}: {}: ({}){what}", i + 1, p.label(), if p.dir.is_empty() { "." } else { &p.dir });
+        }
+    }
+}
+
+/// `vcs status -e ENV`: what the next deploy would do; exit 0 either way.
+fn vcs_status(store: &Store, environment: &str, format: Option<&str>) -> anyhow::Result<Outcome> {
+    let (main, _repo, _, _, plan) = vcs_plan(store, environment)?;
+    match format.map(str::to_ascii_lowercase).as_deref() {
+        Some("json") => {
+            let list: Vec<Value> = plan
+                .steps
+                .iter()
+                .map(|(p, a)| serde_json::json!({"type": p.kind, "name": p.name, "version": p.version, "path": p.dir, "action": a}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+        Some(other) => bail!("--format `{other}`: give json, or nothing for apictl's listing"),
+        None if plan.steps.is_empty() => println!("Everything is up-to-date"),
+        None => {
+            match &plan.base {
+                Some(base) => println!("Projects to Deploy ({}), changed since commit {}", plan.steps.len(), vcs::short(base)),
+                None => println!("Projects to Deploy ({}): `{environment}` has not taken this repository yet", plan.steps.len()),
+            }
+            print_steps(&plan.steps, main.config.vcs_deletion_enabled);
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+/// Flags of a project's `*_meta.yaml` `deploy.import` section, apictl's defaults where it says nothing.
+fn meta_flag(dir: &std::path::Path, kind: vcs::Kind, key: &str, default: bool) -> anyhow::Result<bool> {
+    let file = match kind {
+        vcs::Kind::Api => "api_meta.yaml",
+        vcs::Kind::ApiProduct => "api_product_meta.yaml",
+        vcs::Kind::Application => "application_meta.yaml",
+    };
+    let path = dir.join(file);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(default),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let doc: serde_norway::Value = serde_norway::from_str(&text).with_context(|| format!("{} is not YAML", path.display()))?;
+    match doc.get("deploy").and_then(|d| d.get("import")).and_then(|i| i.get(key)) {
+        None | Some(serde_norway::Value::Null) => Ok(default),
+        Some(v) => v.as_bool().with_context(|| format!("{}: deploy.import.{key} must be true or false", path.display())),
+    }
+}
+
+/// Imports one project directory into the session's environment, replacing what exists (the repository is what
+/// the environment should hold); the deployment repository's `DeploymentArtifacts_<Name>-<version>` gives params.
+async fn vcs_import(s: &Session, main: &store::MainConfig, dir: &std::path::Path, p: &vcs::Project) -> anyhow::Result<()> {
+    let params = Some(&main.config.vcs_deployment_repo_path)
+        .filter(|d| !d.is_empty())
+        .map(|d| PathBuf::from(d).join(format!("DeploymentArtifacts_{}", p.label())))
+        .filter(|d| d.join("params.yaml").is_file());
+    let archive = project::archive(dir, params.as_deref(), &s.name, false)?;
+    let flags = ImportFlags {
+        preserve_provider: meta_flag(dir, p.kind, "preserveProvider", true)?,
+        update: true,
+        rotate_revision: meta_flag(dir, p.kind, "rotateRevision", false)?,
+    };
+    match p.kind {
+        vcs::Kind::Api => import_api(s, &archive, flags).await.map(drop)?,
+        vcs::Kind::ApiProduct => import_api_product(s, &archive, flags, true, true).await.map(drop)?,
+        vcs::Kind::Application => {
+            let flags = AppImportFlags {
+                preserve_owner: meta_flag(dir, p.kind, "preserveOwner", true)?,
+                skip_subscriptions: meta_flag(dir, p.kind, "skipSubscriptions", false)?,
+                skip_keys: meta_flag(dir, p.kind, "skipKeys", false)?,
+                update: true,
+                owner: None,
+            };
+            import_app(s, &archive, &flags).await.map(drop)?
+        }
+    }
+    Ok(())
+}
+
+/// Deletes what a project removed from the repository made; already gone counts as done.
+async fn vcs_delete(s: &Session, p: &vcs::Project) -> anyhow::Result<()> {
+    let done = match p.kind {
+        vcs::Kind::Api => delete_in(s, "/apis", "API", &p.name, &p.version, None).await,
+        vcs::Kind::ApiProduct => delete_in(s, "/api-products", "API product", &p.name, &p.version, None).await,
+        vcs::Kind::Application => delete_app(s, &p.name, Some(&p.owner)).await,
+    };
+    match done {
+        Err(e) if format!("{e:#}").contains("not found") => Ok(()),
+        other => other,
+    }
+}
+
+/// `vcs deploy -e ENV`: imports each changed project (APIs, then products, then applications), deletes removed
+/// ones when deletion is enabled, and remembers the commit. A failed import is put back to the last successful
+/// commit's project (unless `--skip-rollback`) and retried by the next deploy; the command then exits 1.
+async fn vcs_deploy(store: &Store, environment: &str, skip_rollback: bool, insecure: bool) -> anyhow::Result<Outcome> {
+    let (main, repo, config_path, mut config, plan) = vcs_plan(store, environment)?;
+    let mut state = config.env(&repo.id, environment);
+    let deploying: Vec<&str> = plan.steps.iter().filter(|(_, a)| *a == vcs::Action::Deploy).map(|(p, _)| p.dir.as_str()).collect();
+    let dirty = repo.uncommitted(&deploying)?;
+    if !dirty.is_empty() {
+        bail!("uncommitted changes in the projects to deploy ({}): commit or stash them first", dirty.join(", "));
+    }
+    if plan.steps.is_empty() {
+        println!("Everything is up-to-date");
+        state.record(&plan.head, &[]);
+        config.set_env(&repo.id, environment, state);
+        config.write(&config_path)?;
+        return Ok(Outcome::Done);
+    }
+    let s = session(store, environment, insecure).await?;
+    println!("Deploying Projects ({})...", plan.steps.len());
+    print_steps(&plan.steps, main.config.vcs_deletion_enabled);
+    println!();
+    let rollback_rev = state.last_successful_rev.first().cloned().filter(|_| !skip_rollback);
+    let mut failed: Vec<&vcs::Project> = Vec::new();
+    for (p, action) in &plan.steps {
+        let label = p.label();
+        match action {
+            vcs::Action::Delete if !main.config.vcs_deletion_enabled => {}
+            vcs::Action::Delete => match vcs_delete(&s, p).await {
+                Ok(()) => println!("{label}: deleted"),
+                Err(e) => {
+                    eprintln!("{label}: not deleted: {e:#}");
+                    failed.push(p);
+                }
+            },
+            vcs::Action::Deploy => match vcs_import(&s, &main, &repo.root.join(&p.dir), p).await {
+                Ok(()) => println!("{label}: imported"),
+                Err(e) => {
+                    eprintln!("{label}: import failed in `{environment}`: {e:#}");
+                    failed.push(p);
+                    if let Some(rev) = &rollback_rev {
+                        rollback(&s, &main, &repo, rev, p).await;
+                    }
+                }
+            },
+        }
+    }
+    state.record(&plan.head, &failed);
+    config.set_env(&repo.id, environment, state);
+    config.write(&config_path)?;
+    if !failed.is_empty() {
+        let names: Vec<String> = failed.iter().map(|p| p.label()).collect();
+        bail!(
+            "{} of {} projects failed in `{environment}`: {} (the next vcs deploy tries them again)",
+            failed.len(),
+            plan.steps.len(),
+            names.join(", ")
+        );
+    }
+    println!("Deployed {} as commit {} in `{environment}`.", repo.root.display(), vcs::short(&plan.head));
+    Ok(Outcome::Done)
+}
+
+/// Imports `p` as it was at `rev` (the last commit every project deployed from), if it existed then.
+async fn rollback(s: &Session, main: &store::MainConfig, repo: &vcs::Repo, rev: &str, p: &vcs::Project) {
+    let was = match repo.projects_at(rev) {
+        Ok(projects) => projects.into_iter().find(|q| q.dir == p.dir && q.kind == p.kind),
+        Err(e) => {
+            eprintln!("{}: no rollback: {e:#}", p.label());
+            return;
+        }
+    };
+    let Some(was) = was else {
+        eprintln!("{}: nothing to roll back to (new since {})", p.label(), vcs::short(rev));
+        return;
+    };
+    let scratch = std::env::temp_dir().join(format!("apictl-rollback-{}-{}", std::process::id(), store::now()));
+    let done = match repo.checkout_into(rev, &was, &scratch) {
+        Ok(dir) => vcs_import(s, main, &dir, &was).await,
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_dir_all(&scratch);
+    match done {
+        Ok(()) => eprintln!("{}: rolled back to commit {}", p.label(), vcs::short(rev)),
+        Err(e) => eprintln!("{}: rollback to {} failed: {e:#}", p.label(), vcs::short(rev)),
+    }
 }

@@ -77,7 +77,19 @@ pub struct Settings {
     /// for apictl's sake and changes nothing here.
     #[serde(default = "default_renegotiation")]
     pub tls_renegotiation_mode: String,
-    /// Settings of apictl this one does not use (`kubernetes_mode`, `vcs_*`…), kept as they were.
+    /// Whether `vcs deploy` deletes what a project removed from the repository had made.
+    #[serde(default)]
+    pub vcs_deletion_enabled: bool,
+    /// Where `vcs` keeps each environment's last deploy (empty: `vcs_config.yaml` beside this file).
+    #[serde(default)]
+    pub vcs_config_path: String,
+    /// The repository of projects `vcs` uses (empty: the one holding the current directory).
+    #[serde(default)]
+    pub vcs_source_repo_path: String,
+    /// A directory of `gen deployment-dir` outputs whose params `vcs deploy` applies (empty: none).
+    #[serde(default)]
+    pub vcs_deployment_repo_path: String,
+    /// Settings of apictl this one does not use (`kubernetes_mode`…), kept as they were.
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_norway::Value>,
 }
@@ -165,12 +177,21 @@ impl Store {
                     http_request_timeout: default_timeout(),
                     export_directory: self.dir.join("exported").display().to_string(),
                     tls_renegotiation_mode: default_renegotiation(),
+                    vcs_deletion_enabled: false,
+                    vcs_config_path: String::new(),
+                    vcs_source_repo_path: String::new(),
+                    vcs_deployment_repo_path: String::new(),
                     other: BTreeMap::new(),
                 },
                 environments: BTreeMap::new(),
             }),
             Err(e) => Err(StoreError::Read { path, cause: e.to_string() }),
         }
+    }
+
+    /// `vcs_config.yaml`: where the settings say, or beside `main_config.yaml`.
+    pub fn vcs_config_path(&self, settings: &Settings) -> PathBuf {
+        if settings.vcs_config_path.is_empty() { self.dir.join("vcs_config.yaml") } else { PathBuf::from(&settings.vcs_config_path) }
     }
 
     pub fn save_main(&self, c: &MainConfig) -> Result<(), StoreError> {

@@ -39,6 +39,31 @@ fn apictl(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("apictl output")
 }
 
+/// apictl run in `dir` (the `vcs` commands work on the Git repository holding the current directory).
+fn apictl_in(config: &Path, dir: &Path, args: &[&str]) -> Output {
+    Command::new(apictl_bin())
+        .args(args)
+        .current_dir(dir)
+        .env("APICTL_CONFIG_DIR", config)
+        .stdin(Stdio::null())
+        .output()
+        .expect("apictl output")
+}
+
+/// `git` in `dir` with a fixed author, so the test needs no Git set-up on the machine.
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "ci")
+        .env("GIT_AUTHOR_EMAIL", "ci@example.invalid")
+        .env("GIT_COMMITTER_NAME", "ci")
+        .env("GIT_COMMITTER_EMAIL", "ci@example.invalid")
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 fn ok(out: &Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
@@ -624,5 +649,114 @@ async fn policies_apps_settings_and_formats() {
     let not_zip_arg = not_zip.display().to_string();
     assert!(failed(&apictl(c, &["import", "app", "-f", &not_zip_arg, "-e", "dev", "-k"], None)).contains("not a ZIP"));
     assert!(failed(&apictl(c, &["import", "app", "-f", &zip_arg, "-e", "nowhere", "-k"], None)).contains("`nowhere`"));
+    node.terminate();
+}
+
+/// `vcs`: a Git repository of projects deploys what changed since the environment last took it — all of it the
+/// first time, then only the edited project, a refused import left for the next deploy, params from the
+/// deployment repository, uncommitted edits refused, and a removed project deleted once deletion is enabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vcs_deploys_what_changed() {
+    let work = TempDir::new("apictl-vcs");
+    let (mut node, https, _) = node(work.path()).await;
+    let config = work.path().join("apictl-home");
+    let c = config.as_path();
+    ok(&apictl(c, &["add", "env", "dev", "--apim", &https], None));
+    ok(&apictl(c, &["login", "dev", "-u", "admin", "--password-stdin", "-k"], Some("admin\n")));
+    let repo = work.path().join("apis-repo");
+    std::fs::create_dir_all(repo.join("apis")).expect("dir");
+    let r = repo.as_path();
+
+    assert!(failed(&apictl_in(c, r, &["vcs", "init"])).contains("not in a Git repository"));
+    git(r, &["init", "-q", "-b", "main"]);
+    assert!(failed(&apictl_in(c, r, &["vcs", "status", "-e", "dev"])).contains("no vcs.yaml"));
+    assert!(ok(&apictl_in(c, r, &["vcs", "init"])).contains("Successfully initialized"));
+    assert!(failed(&apictl_in(c, r, &["vcs", "init"])).contains("initialised already"));
+    for (name, path) in [("Orders", "/orders"), ("Billing", "/billing")] {
+        let oas = work.path().join(format!("{name}.yaml"));
+        let text = format!(
+            "openapi: 3.0.1\ninfo: {{title: {name}, version: 1.0.0}}\nx-wso2-basePath: {path}\nservers: [{{url: 'http://127.0.0.1:9'}}]\npaths:\n  /list:\n    get:\n      responses: {{'200': {{description: ok}}}}\n"
+        );
+        std::fs::write(&oas, text).expect("oas");
+        let dir = repo.join("apis").join(name);
+        ok(&apictl(c, &["init", &dir.display().to_string(), "--oas", &oas.display().to_string()], None));
+    }
+    git(r, &["add", "-A"]);
+    git(r, &["commit", "-q", "-m", "two APIs"]);
+    assert!(failed(&apictl_in(c, r, &["vcs", "status", "-e", "nowhere"])).contains("`nowhere` is not added"));
+    let status = ok(&apictl_in(c, r, &["vcs", "status", "-e", "dev"]));
+    assert!(status.contains("Projects to Deploy (2)") && status.contains("Billing-1.0.0: (apis/Billing)"), "{status}");
+    let listed: Value = serde_json::from_str(&ok(&apictl_in(c, r, &["vcs", "status", "-e", "dev", "--format", "json"]))).expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    assert_eq!(listed[0]["action"], "deploy");
+    ok(&apictl_in(c, r, &["vcs", "deploy", "-e", "dev", "-k"]));
+    let pb = format!("{https}/api/am/publisher/v4");
+    let names = |list: &Value| -> Vec<String> {
+        let mut n: Vec<String> =
+            list["list"].as_array().into_iter().flatten().filter_map(|a| a["name"].as_str().map(String::from)).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&rest("GET", &format!("{pb}/apis"), Value::Null).await.json()), ["Billing", "Orders"]);
+    assert!(ok(&apictl_in(c, r, &["vcs", "status", "-e", "dev"])).contains("Everything is up-to-date"));
+    let vcs_config = std::fs::read_to_string(config.join("vcs_config.yaml")).expect("vcs_config.yaml");
+    assert!(vcs_config.contains("lastSuccessfulRev"), "{vcs_config}");
+
+    // One edited project: only it is listed and imported; its description changes in the environment.
+    let orders_yaml = repo.join("apis/Orders/api.yaml");
+    let text = std::fs::read_to_string(&orders_yaml).expect("api.yaml");
+    std::fs::write(&orders_yaml, text.replace("name: Orders", "name: Orders\n  description: edited in Git")).expect("edit");
+    git(r, &["commit", "-q", "-am", "describe Orders"]);
+    let status = ok(&apictl_in(c, r, &["vcs", "status", "-e", "dev"]));
+    assert!(status.contains("Projects to Deploy (1)") && status.contains("Orders-1.0.0") && !status.contains("Billing"), "{status}");
+    ok(&apictl_in(c, r, &["vcs", "deploy", "-e", "dev", "-k"]));
+    let apis = rest("GET", &format!("{pb}/apis?query=name:Orders"), Value::Null).await.json();
+    let orders = apis["list"][0]["id"].as_str().expect("Orders").to_string();
+    assert_eq!(rest("GET", &format!("{pb}/apis/{orders}"), Value::Null).await.json()["description"], "edited in Git");
+
+    // A definition the server refuses: exit 1 naming the project, rolled back, and listed again until fixed.
+    let swagger = repo.join("apis/Billing/Definitions/swagger.yaml");
+    let good = std::fs::read_to_string(&swagger).expect("swagger");
+    std::fs::write(&swagger, "this: [is not an OpenAPI document\n").expect("break");
+    git(r, &["commit", "-q", "-am", "break Billing"]);
+    let err = failed(&apictl_in(c, r, &["vcs", "deploy", "-e", "dev", "-k"]));
+    assert!(err.contains("Billing-1.0.0: import failed in `dev`") && err.contains("rolled back"), "{err}");
+    let status = ok(&apictl_in(c, r, &["vcs", "status", "-e", "dev"]));
+    assert!(status.contains("Projects to Deploy (1)") && status.contains("Billing-1.0.0"), "{status}");
+
+    // The fix, with params from the deployment repository; an uncommitted edit in it is refused first.
+    let deployment = work.path().join("deployment-repo/DeploymentArtifacts_Billing-1.0.0");
+    std::fs::create_dir_all(&deployment).expect("dir");
+    std::fs::write(
+        deployment.join("params.yaml"),
+        "environments:\n  - name: dev\n    configs:\n      endpoints:\n        production: {url: 'http://billing.dev.invalid'}\n",
+    )
+    .expect("params");
+    let deployment_repo = work.path().join("deployment-repo").display().to_string();
+    ok(&apictl(c, &["set", "--vcs-deployment-repo-path", &deployment_repo], None));
+    std::fs::write(&swagger, &good).expect("fix");
+    git(r, &["commit", "-q", "-am", "fix Billing"]);
+    std::fs::write(repo.join("apis/Billing/notes.txt"), "draft").expect("draft");
+    assert!(failed(&apictl_in(c, r, &["vcs", "deploy", "-e", "dev", "-k"])).contains("uncommitted changes"));
+    std::fs::remove_file(repo.join("apis/Billing/notes.txt")).expect("rm");
+    ok(&apictl_in(c, r, &["vcs", "deploy", "-e", "dev", "-k"]));
+    let apis = rest("GET", &format!("{pb}/apis?query=name:Billing"), Value::Null).await.json();
+    let billing = apis["list"][0]["id"].as_str().expect("Billing").to_string();
+    let api = rest("GET", &format!("{pb}/apis/{billing}"), Value::Null).await.json();
+    assert_eq!(api["endpointConfig"]["production_endpoints"]["url"], "http://billing.dev.invalid", "{api}");
+
+    // A removed project: listed, deleted only once deletion is enabled.
+    git(r, &["rm", "-q", "-r", "apis/Orders"]);
+    git(r, &["commit", "-q", "-m", "retire Orders"]);
+    assert!(ok(&apictl_in(c, r, &["vcs", "status", "-e", "dev"])).contains("removed (not deleted"));
+    ok(&apictl(c, &["set", "--vcs-deletion-enabled=true"], None));
+    assert!(ok(&apictl_in(c, r, &["vcs", "status", "-e", "dev"])).contains("Orders-1.0.0: (apis/Orders) awaiting deletion"));
+    assert!(ok(&apictl_in(c, r, &["vcs", "deploy", "-e", "dev", "-k"])).contains("Orders-1.0.0: deleted"));
+    assert_eq!(names(&rest("GET", &format!("{pb}/apis"), Value::Null).await.json()), ["Billing"]);
+    assert!(ok(&apictl_in(c, r, &["vcs", "status", "-e", "dev"])).contains("Everything is up-to-date"));
+    // A main file that is not YAML names the file and the commit.
+    std::fs::write(repo.join("apis/Billing/api.yaml"), "data: [unclosed\n").expect("break");
+    git(r, &["commit", "-q", "-am", "garble"]);
+    assert!(failed(&apictl_in(c, r, &["vcs", "status", "-e", "dev"])).contains("apis/Billing/api.yaml at "));
     node.terminate();
 }
