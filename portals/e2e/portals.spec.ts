@@ -383,6 +383,33 @@ test('an application developer creates an application, generates keys, subscribe
     const second = await request.get(`${gatewayUrl}/menu`, { headers: { Authorization: `Bearer ${await tokenField.inputValue()}` } });
     expect(second.status()).toBe(200);
 
+    // Try it on the API's page: a test key of MenuApp (its new secret still in this page's memory), then GET /menu
+    // from the browser through the gateway's HTTPS URL (another origin: the gateway answers the CORS preflight).
+    await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'APIs' }).click();
+    await page.getByRole('link', { name: 'MenuAPI' }).click();
+    const tryIt = page.getByRole('form', { name: 'Try it' });
+    await tryIt.getByRole('textbox', { name: 'Application' }).click();
+    await page.getByRole('option', { name: 'MenuApp' }).click();
+    await tryIt.getByRole('button', { name: 'Get test key' }).click();
+    await expect(tryIt.getByLabel('Access token', { exact: true })).toHaveValue(/^eyJ/);
+    await tryIt.getByRole('textbox', { name: 'Operation' }).click();
+    await page.getByRole('option', { name: 'GET /menu', exact: true }).click();
+    const callsBefore = backend.calls();
+    await tryIt.getByRole('button', { name: 'Send' }).click();
+    await expect(tryIt.getByLabel('Status')).toHaveText(/^200/);
+    await expect(tryIt.getByLabel('Response body')).toContainText('Margherita');
+    expect(backend.calls()).toBe(callsBefore + 1);
+    await noSeriousViolation(page, 'DevPortal Try it');
+    await tryIt.screenshot({ path: shot('devportal-try-it.png') });
+    await fitsPhone(page, 'Try it');
+    // Without a token the gateway's 401 comes back readable (its faults carry the CORS headers).
+    await tryIt.getByLabel('Access token', { exact: true }).fill('');
+    await tryIt.getByRole('button', { name: 'Send' }).click();
+    await expect(tryIt.getByLabel('Status')).toHaveText(/^401/);
+    await expect(tryIt.getByLabel('Response body')).toContainText('900902');
+    await page.getByRole('list', { name: 'Subscribed applications' }).getByRole('link', { name: 'MenuApp' }).click();
+    await expect(page).toHaveURL(/\/subscriptions$/);
+
     // The application's subscriptions: change the plan.
     await page.getByRole('tab', { name: 'Subscriptions' }).click();
     await expect(page).toHaveURL(/\/subscriptions$/);

@@ -95,6 +95,14 @@ url = "jdbc:sqlite:$sys{apim.data_dir}/apim_db.db"
 [database.shared_db]
 type = "sqlite"
 url = "jdbc:sqlite:$sys{apim.data_dir}/shared_db.db"
+
+# WSO2's shipped default: APIs without a CORS policy of their own answer browsers on any origin, so the
+# DevPortal's Try it (another origin than the gateway) works on the first click.
+[apim.cors]
+allow_origins = ["*"]
+allow_methods = ["GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"]
+allow_headers = ["authorization", "Access-Control-Allow-Origin", "Content-Type", "SOAPAction", "apikey", "Internal-Key"]
+allow_credentials = false
 "#;
 
 pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {

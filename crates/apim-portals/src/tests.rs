@@ -32,7 +32,8 @@ async fn every_portal_serves_its_index_with_the_csp_and_no_cache() {
         assert_eq!(status, StatusCode::OK, "{portal}");
         assert_eq!(h[header::CONTENT_TYPE], "text/html; charset=utf-8");
         assert_eq!(h[header::CACHE_CONTROL], "no-cache");
-        assert_eq!(h[header::CONTENT_SECURITY_POLICY], CONTENT_SECURITY_POLICY);
+        let csp = if portal == "devportal" { DEVPORTAL_CONTENT_SECURITY_POLICY } else { CONTENT_SECURITY_POLICY };
+        assert_eq!(h[header::CONTENT_SECURITY_POLICY], csp);
         let html = String::from_utf8(body).expect("utf-8");
         assert!(html.contains(&format!("/{portal}/assets/")), "{portal}'s index links its assets under its base path");
         let (status, h, _) = get(&format!("/{portal}"), &[]).await;

@@ -4,6 +4,7 @@ import { Link, useParams } from 'react-router';
 import { EmptyState, ErrorNotice, LoadingState, unwrap } from '@apim/shared';
 import { useDevportal } from '../client';
 import { SubscribeCard } from '../components/SubscribeCard';
+import { TryItCard } from '../components/TryItCard';
 
 /** `/apis/:apiId`: what the API does, where to call it (per gateway environment), and subscribing to it. */
 export function ApiPage() {
@@ -62,6 +63,7 @@ export function ApiPage() {
         </Stack>
       </Card>
       <SubscribeCard apiId={apiId} plans={(a.tiers ?? []).map((t) => t.tierName ?? '').filter(Boolean)} />
+      <TryItCard api={a} />
     </Stack>
   );
 }
