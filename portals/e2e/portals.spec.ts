@@ -189,6 +189,9 @@ test("a publisher takes an API through its tabs: a revision deployed to Default,
   await expect(anon.getByText('Pizzas from the oven, to your door.')).toBeVisible();
   const docs = await anon.request.get(`${base()}/api/am/devportal/v3/apis/${apiId}/documents`);
   expect(((await docs.json()) as { list: { name: string }[] }).list.map((d) => d.name)).toEqual(['Ordering']);
+  await anon.getByRole('button', { name: /Ordering/ }).click();
+  await expect(anon.getByLabel('Content of Ordering')).toHaveText('Call GET /menu, then POST /order.');
+  await noSeriousViolation(anon, 'DevPortal API page with a document open');
   await visitor.close();
 });
 
@@ -409,6 +412,20 @@ test('an application developer creates an application, generates keys, subscribe
     await expect(tryIt.getByLabel('Response body')).toContainText('900902');
     await page.getByRole('list', { name: 'Subscribed applications' }).getByRole('link', { name: 'MenuApp' }).click();
     await expect(page).toHaveURL(/\/subscriptions$/);
+
+    // API keys: one generated (shown once), then revoked by its value.
+    await page.getByRole('tab', { name: 'API keys' }).click();
+    await expect(page).toHaveURL(/\/api-keys$/);
+    const keyForm = page.getByRole('form', { name: 'Generate API key' });
+    await keyForm.getByRole('button', { name: 'Generate API key' }).click();
+    const apiKey = keyForm.getByRole('textbox', { name: 'API key' });
+    await expect(apiKey).toHaveValue(/^eyJ/);
+    await noSeriousViolation(page, 'DevPortal API keys');
+    await fitsPhone(page, 'API keys');
+    const revokeForm = page.getByRole('form', { name: 'Revoke API key' });
+    await revokeForm.getByLabel('API key to revoke').fill(await apiKey.inputValue());
+    await revokeForm.getByRole('button', { name: 'Revoke' }).click();
+    await expect(revokeForm.getByText('Revoked')).toBeVisible();
 
     // The application's subscriptions: change the plan.
     await page.getByRole('tab', { name: 'Subscriptions' }).click();

@@ -3,6 +3,7 @@ import { useQuery } from '@tanstack/react-query';
 import { Link, useParams } from 'react-router';
 import { EmptyState, ErrorNotice, LoadingState, unwrap } from '@apim/shared';
 import { useDevportal } from '../client';
+import { DocumentsCard } from '../components/DocumentsCard';
 import { SubscribeCard } from '../components/SubscribeCard';
 import { TryItCard } from '../components/TryItCard';
 
@@ -64,6 +65,7 @@ export function ApiPage() {
       </Card>
       <SubscribeCard apiId={apiId} plans={(a.tiers ?? []).map((t) => t.tierName ?? '').filter(Boolean)} />
       <TryItCard api={a} />
+      <DocumentsCard apiId={apiId} />
     </Stack>
   );
 }

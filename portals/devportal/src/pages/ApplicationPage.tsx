@@ -1,6 +1,7 @@
 import { Anchor, Badge, Button, Group, Stack, Tabs, Text, Title } from '@mantine/core';
 import { Link, useNavigate, useParams } from 'react-router';
 import { ErrorNotice, LoadingState } from '@apim/shared';
+import { ApiKeysPanel } from '../components/ApiKeysPanel';
 import { KeysPanel } from '../components/KeysPanel';
 import { SubscriptionsPanel } from '../components/SubscriptionsPanel';
 import { useApplication } from '../queries';
@@ -9,11 +10,12 @@ import { useConsumerSecrets } from '../secrets';
 const TABS = {
   'production-keys': 'Production keys',
   'sandbox-keys': 'Sandbox keys',
+  'api-keys': 'API keys',
   subscriptions: 'Subscriptions',
 } as const;
 type Tab = keyof typeof TABS;
 
-/** `/applications/:applicationId/:tab`: an application's keys (production, sandbox) and its subscriptions. */
+/** `/applications/:applicationId/:tab`: an application's keys (production, sandbox), API keys and subscriptions. */
 export function ApplicationPage() {
   const { applicationId = '', tab: raw = 'production-keys' } = useParams();
   const navigate = useNavigate();
@@ -53,6 +55,9 @@ export function ApplicationPage() {
         </Tabs.Panel>
         <Tabs.Panel value="sandbox-keys" pt="md">
           {tab === 'sandbox-keys' && <KeysPanel applicationId={applicationId} keyType="SANDBOX" secrets={secrets} onSecret={remember} />}
+        </Tabs.Panel>
+        <Tabs.Panel value="api-keys" pt="md">
+          {tab === 'api-keys' && <ApiKeysPanel applicationId={applicationId} />}
         </Tabs.Panel>
         <Tabs.Panel value="subscriptions" pt="md">
           {tab === 'subscriptions' && <SubscriptionsPanel applicationId={applicationId} />}
