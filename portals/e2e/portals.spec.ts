@@ -230,6 +230,47 @@ test('the admin portal lists the rate-limiting policies of each level', async ({
   await page.screenshot({ path: shot('admin-policies.png') });
   await page.getByRole('tab', { name: 'Application' }).click();
   await expect(page.getByRole('table', { name: 'Application policies' })).toContainText('10PerMin');
+
+  // An advanced policy with one condition group: a header picks a larger quota.
+  await page.getByRole('tab', { name: 'Advanced' }).click();
+  await page.getByRole('link', { name: 'Add advanced policy' }).click();
+  const form = page.getByRole('form', { name: 'Add advanced policy' });
+  await form.getByRole('textbox', { name: 'Name', exact: true }).fill('E2eTiered');
+  await form.getByRole('textbox', { name: 'Request count', exact: true }).fill('10');
+  await form.getByRole('button', { name: 'Add condition group' }).click();
+  await form.getByRole('textbox', { name: 'Group 1: header name' }).fill('X-Tier');
+  await form.getByRole('textbox', { name: 'Group 1: value' }).fill('gold');
+  await form.getByRole('textbox', { name: 'Group 1: Request count' }).fill('1000');
+  await noSeriousViolation(page, 'Admin add advanced policy');
+  await fitsPhone(page, 'Admin add advanced policy');
+  await form.getByRole('button', { name: 'Add policy' }).click();
+  const advanced = page.getByRole('table', { name: 'Advanced policies' });
+  await expect(advanced).toContainText('E2eTiered');
+  await expect(advanced).toContainText('10 requests per 1 min');
+  const basic = { Authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` };
+  const listed = (await (await page.request.get(`${base()}/api/am/admin/v4/throttling/policies/advanced`, { headers: basic })).json()) as {
+    list: { policyId: string; policyName: string }[];
+  };
+  const made = listed.list.find((p) => p.policyName === 'E2eTiered');
+  expect(made).toBeTruthy();
+  const full = (await (await page.request.get(`${base()}/api/am/admin/v4/throttling/policies/advanced/${made?.policyId}`, { headers: basic })).json()) as {
+    conditionalGroups: { conditions: { headerCondition?: { headerName: string; headerValue: string } }[]; limit: { requestCount: { requestCount: number } } }[];
+  };
+  expect(full.conditionalGroups[0]?.conditions[0]?.headerCondition).toEqual({ headerName: 'X-Tier', headerValue: 'gold' });
+  expect(full.conditionalGroups[0]?.limit.requestCount.requestCount).toBe(1000);
+
+  // The same name again is refused with the server's message, the input kept.
+  await page.getByRole('link', { name: 'Add advanced policy' }).click();
+  await form.getByRole('textbox', { name: 'Name', exact: true }).fill('E2eTiered');
+  await form.getByRole('button', { name: 'Add policy' }).click();
+  await expect(form.getByRole('alert')).toContainText('E2eTiered');
+  await expect(form.getByRole('textbox', { name: 'Name', exact: true })).toHaveValue('E2eTiered');
+  await page.getByRole('link', { name: '← Advanced policies' }).click();
+
+  // Deleted after asking.
+  await advanced.getByRole('button', { name: 'Delete E2eTiered' }).click();
+  await page.getByRole('dialog', { name: 'Delete policy' }).getByRole('button', { name: 'Delete' }).click();
+  await expect(advanced).not.toContainText('E2eTiered');
 });
 
 test('the server answers with the portal, its security headers and hashed assets', async ({ request }) => {

@@ -1,5 +1,6 @@
 import { Navigate, Route, Routes } from 'react-router';
 import { mountPortal, PortalShell, RequireSignIn, SignInCallbackPage } from '@apim/shared';
+import { AddPolicyPage } from './pages/AddPolicyPage';
 import { RateLimitingPoliciesPage } from './pages/RateLimitingPoliciesPage';
 
 mountPortal({ clientId: 'apim_admin', basePath: '/admin', settingsUrl: '/api/am/admin/v4/settings' }, () => (
@@ -15,6 +16,7 @@ mountPortal({ clientId: 'apim_admin', basePath: '/admin', settingsUrl: '/api/am/
       <Route index element={<Navigate to="/throttling/advanced" replace />} />
       <Route path="throttling" element={<Navigate to="/throttling/advanced" replace />} />
       <Route path="throttling/:level" element={<RateLimitingPoliciesPage />} />
+      <Route path="throttling/:level/add" element={<AddPolicyPage />} />
       <Route path="*" element={<Navigate to="/throttling/advanced" replace />} />
     </Route>
   </Routes>

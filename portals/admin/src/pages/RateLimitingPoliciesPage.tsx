@@ -1,7 +1,8 @@
-import { Stack, Table, Tabs, Text, Title } from '@mantine/core';
-import { useQuery } from '@tanstack/react-query';
-import { useNavigate, useParams } from 'react-router';
-import { EmptyState, ErrorNotice, LoadingState, unwrap } from '@apim/shared';
+import { Button, Group, Stack, Table, Tabs, Text, Title, VisuallyHidden } from '@mantine/core';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
+import { Link, useNavigate, useParams } from 'react-router';
+import { ConfirmDialog, EmptyState, ErrorNotice, LoadingState, unwrap } from '@apim/shared';
 import { useAdmin } from '../client';
 
 export const LEVELS = {
@@ -9,7 +10,7 @@ export const LEVELS = {
   application: 'Application',
   subscription: 'Subscription',
 } as const;
-type Level = keyof typeof LEVELS;
+export type Level = keyof typeof LEVELS;
 
 /** The fields every policy level shares, as this page shows them. */
 interface PolicyRow {
@@ -55,31 +56,76 @@ function usePolicies(level: Level) {
 }
 
 function PolicyTable({ level }: { level: Level }) {
+  const api = useAdmin();
+  const queries = useQueryClient();
   const policies = usePolicies(level);
+  const [deleting, setDeleting] = useState<PolicyRow>();
+  const remove = useMutation({
+    mutationFn: async (policyId: string) => {
+      const path = { params: { path: { policyId } } };
+      switch (level) {
+        case 'advanced':
+          return unwrap(await api.DELETE('/throttling/policies/advanced/{policyId}', path));
+        case 'application':
+          return unwrap(await api.DELETE('/throttling/policies/application/{policyId}', path));
+        case 'subscription':
+          return unwrap(await api.DELETE('/throttling/policies/subscription/{policyId}', path));
+      }
+    },
+    onSuccess: async () => {
+      setDeleting(undefined);
+      await queries.invalidateQueries({ queryKey: ['policies', level] });
+    },
+  });
   if (policies.isPending) return <LoadingState label="Loading policies" />;
   if (policies.isError) return <ErrorNotice error={policies.error} title="Cannot list policies" />;
   if (!policies.data.length) return <EmptyState title={`No ${LEVELS[level].toLowerCase()} policies`} />;
+  const shown = (p: PolicyRow) => p.displayName ?? p.policyName ?? '';
   return (
-    <Table striped aria-label={`${LEVELS[level]} policies`}>
-      <Table.Thead>
-        <Table.Tr>
-          <Table.Th>Name</Table.Th>
-          <Table.Th>Quota</Table.Th>
-          <Table.Th>Description</Table.Th>
-        </Table.Tr>
-      </Table.Thead>
-      <Table.Tbody>
-        {policies.data.map((p) => (
-          <Table.Tr key={p.policyId ?? p.policyName}>
-            <Table.Td>{p.displayName ?? p.policyName}</Table.Td>
-            <Table.Td>{limitText(p.defaultLimit)}</Table.Td>
-            <Table.Td>
-              <Text size="sm">{p.description}</Text>
-            </Table.Td>
+    <>
+      <Table striped aria-label={`${LEVELS[level]} policies`}>
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>Name</Table.Th>
+            <Table.Th>Quota</Table.Th>
+            <Table.Th>Description</Table.Th>
+            <Table.Th>
+              <VisuallyHidden>Actions</VisuallyHidden>
+            </Table.Th>
           </Table.Tr>
-        ))}
-      </Table.Tbody>
-    </Table>
+        </Table.Thead>
+        <Table.Tbody>
+          {policies.data.map((p) => (
+            <Table.Tr key={p.policyId ?? p.policyName}>
+              <Table.Td>{shown(p)}</Table.Td>
+              <Table.Td>{limitText(p.defaultLimit)}</Table.Td>
+              <Table.Td>
+                <Text size="sm">{p.description}</Text>
+              </Table.Td>
+              <Table.Td>
+                <Button variant="subtle" color="red" size="xs" aria-label={`Delete ${shown(p)}`} onClick={() => setDeleting(p)}>
+                  Delete
+                </Button>
+              </Table.Td>
+            </Table.Tr>
+          ))}
+        </Table.Tbody>
+      </Table>
+      <ConfirmDialog
+        opened={deleting !== undefined}
+        title="Delete policy"
+        confirmLabel="Delete"
+        onConfirm={() => deleting?.policyId && remove.mutate(deleting.policyId)}
+        onClose={() => {
+          setDeleting(undefined);
+          remove.reset();
+        }}
+        pending={remove.isPending}
+        error={remove.error ?? undefined}
+      >
+        Delete the policy {deleting ? shown(deleting) : ''}? Gateways stop applying it; the server refuses while an API or application uses it.
+      </ConfirmDialog>
+    </>
   );
 }
 
@@ -91,7 +137,12 @@ export function RateLimitingPoliciesPage() {
   const levels = Object.keys(LEVELS) as Level[];
   return (
     <Stack>
-      <Title order={2}>Rate limiting policies</Title>
+      <Group justify="space-between">
+        <Title order={2}>Rate limiting policies</Title>
+        <Button component={Link} to={`/throttling/${level}/add`}>
+          Add {LEVELS[level].toLowerCase()} policy
+        </Button>
+      </Group>
       <Tabs value={level} onChange={(v) => v && navigate(`/throttling/${v}`)}>
         <Tabs.List aria-label="Policy levels">
           {levels.map((k) => (
