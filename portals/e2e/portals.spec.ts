@@ -514,3 +514,52 @@ test('an application developer creates an application, generates keys, subscribe
     backend.server.close();
   }
 });
+
+test('a visitor makes their own account in the DevPortal and works as a subscriber; the Publisher offers them no create button and refuses a forced one with its 403', async ({
+  page,
+}) => {
+  const username = `bob${Date.now().toString(36)}`;
+  await page.goto(`${base()}/devportal/apis`);
+  await page.goto(`${base()}/devportal/sign-up`);
+  const form = page.getByRole('form', { name: 'Create an account' });
+  await form.getByRole('textbox', { name: 'Username' }).fill(username);
+  await form.getByLabel(/^Password\s*\*?$/).fill('bob-pw-1');
+  await form.getByLabel(/^Password again/).fill('bob-pw-2');
+  await expect(form.getByText('The passwords differ')).toBeVisible();
+  await expect(form.getByRole('button', { name: 'Create account' })).toBeDisabled();
+  await form.getByLabel(/^Password again/).fill('bob-pw-1');
+  await noSeriousViolation(page, 'DevPortal sign-up');
+  await fitsPhone(page, 'sign-up');
+  await form.getByRole('button', { name: 'Create account' }).click();
+  await expect(page.getByRole('heading', { name: 'Account created' })).toBeVisible();
+
+  // The same name again is refused with the server's message.
+  await page.goto(`${base()}/devportal/sign-up`);
+  await form.getByRole('textbox', { name: 'Username' }).fill(username);
+  await form.getByLabel(/^Password\s*\*?$/).fill('bob-pw-1');
+  await form.getByLabel(/^Password again/).fill('bob-pw-1');
+  await form.getByRole('button', { name: 'Create account' }).click();
+  await expect(form.getByRole('alert')).toContainText('already exists');
+
+  // Signed in, the subscriber makes an application.
+  await page.goto(`${base()}/devportal/applications`);
+  await signIn(page, username, 'bob-pw-1');
+  await expect(page.getByRole('heading', { name: 'Applications' })).toBeVisible();
+  await expect(page.getByLabel('Signed in as')).toHaveText(username);
+  await page.getByRole('link', { name: 'Create application' }).click();
+  await page.getByLabel('Application name').fill('BobsApp');
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  await expect(page.getByRole('heading', { name: 'BobsApp' })).toBeVisible();
+
+  // The Publisher: no create button; the create page, forced, gets the server's refusal.
+  await page.goto(`${base()}/publisher/apis`);
+  await signIn(page, username, 'bob-pw-1');
+  await expect(page.getByRole('heading', { name: 'APIs' })).toBeVisible();
+  await expect(page.getByRole('link', { name: 'Create API from OpenAPI' })).toHaveCount(0);
+  await page.goto(`${base()}/publisher/apis/create/openapi`);
+  await signIn(page, username, 'bob-pw-1');
+  await page.locator('input[type=file]').setInputFiles(pizzashack);
+  await page.getByLabel('Context').fill('/bobs-pizza');
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  await expect(page.getByRole('alert')).toContainText('403');
+});

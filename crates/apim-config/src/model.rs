@@ -43,6 +43,9 @@ pub struct DeploymentConfig {
     pub transport: Transport,
     pub super_admin: SuperAdmin,
     pub user_store: UserStoreKind,
+    /// `[identity_mgt.user_self_registration] allow_self_registration`: visitors of the DevPortal may make their own
+    /// subscriber accounts (WSO2's default: yes).
+    pub self_sign_up: bool,
     pub apim_db: Option<Database>,
     pub shared_db: Option<Database>,
     pub keystore_tls: Keystore,

@@ -36,6 +36,7 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
     let transport = server::transport(r, top, &node);
     let super_admin = users::super_admin(r, top);
     let user_store = users::user_store(r, top);
+    let self_sign_up = users::self_sign_up(r, top);
     let (apim_db, shared_db) = database::databases(r, top);
     let keystore_tls = keystore::keystore_tls(r, top);
     let truststore = keystore::truststore(r, top);
@@ -58,6 +59,7 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
         transport,
         super_admin,
         user_store,
+        self_sign_up,
         apim_db,
         shared_db,
         keystore_tls,

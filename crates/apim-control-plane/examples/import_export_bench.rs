@@ -134,6 +134,7 @@ async fn main() {
         allowed_private_hosts: Vec::new(),
         event_hub_user: "hub".into(),
         event_hub_password: apim_config::Secret::new("hub-pw"),
+        self_sign_up: true,
     };
     let cp = ControlPlane::new(db.clone(), db.clone(), cfg, None, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -355,6 +355,7 @@ fn config() -> Config {
         allowed_private_hosts: Vec::new(),
         event_hub_user: "admin".into(),
         event_hub_password: apim_config::Secret::new("admin-pw"),
+        self_sign_up: true,
     }
 }
 

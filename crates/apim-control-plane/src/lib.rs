@@ -37,6 +37,7 @@ mod scopes;
 mod search;
 mod secrets;
 mod settings;
+mod signup;
 pub mod spec;
 mod throttling;
 
@@ -179,6 +180,9 @@ pub struct Config {
     /// event hub and the internal data service.
     pub event_hub_user: String,
     pub event_hub_password: apim_config::Secret,
+    /// `[identity_mgt.user_self_registration] allow_self_registration`: `POST /api/identity/user/v1.0/me` makes
+    /// subscriber accounts.
+    pub self_sign_up: bool,
 }
 
 impl Config {
@@ -219,6 +223,7 @@ impl Config {
             allowed_private_hosts: d.publisher_private_hosts.clone(),
             event_hub_user: d.event_hub.as_ref().and_then(|h| h.username.clone()).unwrap_or_else(|| d.super_admin.username.clone()),
             event_hub_password: d.event_hub.as_ref().and_then(|h| h.password.clone()).unwrap_or_else(|| d.super_admin.password.clone()),
+            self_sign_up: d.self_sign_up,
         }
     }
 
@@ -380,6 +385,7 @@ impl ControlPlane {
                     .merge(categories::admin_routes()),
             )
             .nest("/internal/data/v1", internal::routes())
+            .merge(signup::routes())
             .route("/api/am/publisher/v4/swagger.yaml", axum::routing::get(|| async { yaml(spec::PUBLISHER_DOC) }))
             .route("/api/am/devportal/v3/swagger.yaml", axum::routing::get(|| async { yaml(spec::DEVPORTAL_DOC) }))
             .route("/api/am/admin/v4/swagger.yaml", axum::routing::get(|| async { yaml(spec::ADMIN_DOC) }))

@@ -2,6 +2,7 @@ import { lazy, Suspense, type ReactNode } from 'react';
 import { Navigate, Route, Routes } from 'react-router';
 import { LoadingState, mountPortal, PortalShell, RequireSignIn, SignInCallbackPage } from '@apim/shared';
 import { CataloguePage } from './pages/CataloguePage';
+import { SignUpPage } from './pages/SignUpPage';
 import { ApiPage } from './pages/ApiPage';
 
 // The application pages load on first use: an anonymous visitor's first load is the catalogue alone.
@@ -33,6 +34,7 @@ mountPortal({ clientId: 'apim_devportal', basePath: '/devportal', settingsUrl: '
       <Route index element={<Navigate to="/apis" replace />} />
       <Route path="apis" element={<CataloguePage />} />
       <Route path="apis/:apiId" element={<ApiPage />} />
+      <Route path="sign-up" element={<SignUpPage />} />
       <Route path="applications" element={<SignedIn><ApplicationsPage /></SignedIn>} />
       <Route path="applications/create" element={<SignedIn><CreateApplicationPage /></SignedIn>} />
       <Route path="applications/:applicationId" element={<SignedIn><ApplicationPage /></SignedIn>} />

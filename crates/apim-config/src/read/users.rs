@@ -30,3 +30,12 @@ pub(super) fn user_store(r: &mut Reader, top: Tbl<'_>) -> UserStoreKind {
     }
     UserStoreKind::DatabaseUniqueId
 }
+
+/// `[identity_mgt.user_self_registration] allow_self_registration` (default true, as WSO2 ships API-M).
+pub(super) fn self_sign_up(r: &mut Reader, top: Tbl<'_>) -> bool {
+    let identity = r.table(top, "", &["identity_mgt"]);
+    match r.within(identity.as_ref(), "user_self_registration") {
+        Some((t, p)) => r.bool(t, &p, "allow_self_registration", true),
+        None => true,
+    }
+}

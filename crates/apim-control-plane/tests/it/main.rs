@@ -146,6 +146,7 @@ pub(crate) fn config() -> Config {
         allowed_private_hosts: vec![apim_config::PrivateHost::parse("127.0.0.2/32").expect("range")],
         event_hub_user: "hub".into(),
         event_hub_password: apim_config::Secret::new("hub-pw"),
+        self_sign_up: true,
     }
 }
 
@@ -410,6 +411,7 @@ async fn suite(db: Db) {
     scopes_suite(&cp).await;
     every_listed_operation_is_routed(&cp).await;
     portal::settings_and_identity(&cp).await;
+    portal::self_sign_up(&cp).await;
     portal::search_and_lists(&cp).await;
     portal::categories(&cp).await;
     portal::documents_and_thumbnails(&cp).await;

@@ -132,6 +132,33 @@ pub(crate) async fn settings_and_identity(cp: &Cp) {
     assert_eq!(raw(cp, "GET", "/api/am/devportal/v3/applications", Some(&auth("other")), "").await.status, 200);
 }
 
+/// Self sign-up (WSO2 Identity Server's `POST /api/identity/user/v1.0/me`): a subscriber account that works at
+/// once in the DevPortal and is refused by the Publisher; each mistake named; a taken name is a 409.
+pub(crate) async fn self_sign_up(cp: &Cp) {
+    let path = "/api/identity/user/v1.0/me";
+    let user = format!("self{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    for (body, field) in [
+        (json!({"user": {"username": "ab", "password": "good-pw"}}), "user.username"),
+        (json!({"user": {"username": "has space", "password": "good-pw"}}), "user.username"),
+        (json!({"user": {"username": user, "password": "abc"}}), "user.password"),
+        (json!({"properties": []}), "user"),
+    ] {
+        let r = raw(cp, "POST", path, None, &body.to_string()).await;
+        assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (400, Some(field)), "{body}: {}", r.body);
+    }
+    assert_eq!(raw(cp, "POST", path, None, "not json").await.status, 400);
+    let body = json!({"user": {"username": user, "password": "self-pw-1", "claims": []}, "properties": []}).to_string();
+    let r = raw(cp, "POST", path, None, &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["roles"], json!(["Internal/subscriber"]));
+    let r = raw(cp, "POST", path, None, &body).await;
+    assert_eq!((r.status, r.json()["error"][0]["message"].as_str()), (409, Some("user.username")), "{}", r.body);
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:self-pw-1")));
+    assert_eq!(raw(cp, "GET", "/api/am/devportal/v3/applications", Some(&basic), "").await.status, 200);
+    let create = raw(cp, "POST", "/api/am/publisher/v4/apis", Some(&basic), &crate::pizza("SelfMade", "/selfmade").to_string()).await;
+    assert_eq!(create.status, 403, "a subscriber creates no API: {}", create.body);
+}
+
 /// An API of the test's own, published unless `publish` is false.
 pub(crate) async fn api(cp: &Cp, name: &str, extra: Value, publish: bool) -> String {
     let mut body = crate::pizza(name, &format!("/{}", name.to_lowercase()));

@@ -1,5 +1,6 @@
-import { Button, Card, Group, Stack, Text, Title } from '@mantine/core';
+import { Anchor, Button, Card, Group, Stack, Text, Title } from '@mantine/core';
 import { lazy, Suspense } from 'react';
+import { Link } from 'react-router';
 import { LoadingState, useHasScope, useSignIn, useUser } from '@apim/shared';
 
 // Loaded once a user is signed in: anonymous visitors do not download the form.
@@ -20,6 +21,9 @@ export function SubscribeCard({ apiId, plans }: { apiId: string; plans: string[]
             <Button variant="light" onClick={signIn}>
               Sign in to subscribe
             </Button>
+            <Anchor component={Link} to="/sign-up" size="sm">
+              No account? Create one
+            </Anchor>
           </Group>
         ) : !canSubscribe ? (
           <Text size="sm">Your account may not subscribe to APIs (it lacks the apim:subscribe scope).</Text>
