@@ -129,15 +129,43 @@ impl Drop for Node {
 
 /// An offset such that every given base port + offset is free on 127.0.0.1 right now, and below the kernel's
 /// ephemeral range (32768 and up), where ports bound to 0 and outgoing connections could take it before the node
-/// binds it.
+/// binds it. Each port is also claimed for a minute with a file in the temporary directory, so tests starting
+/// nodes at the same moment in other processes (nextest runs each test in its own) never pick the same port in
+/// the moment between this check and the node's bind.
 pub fn free_offset(base_ports: &[u16]) -> u16 {
     let highest = base_ports.iter().copied().max().unwrap_or(0);
     let span = 32_767u16.saturating_sub(highest).saturating_sub(10_000).max(1);
     for _ in 0..200 {
         let offset = 10_000 + (uuid::Uuid::new_v4().as_u128() % u128::from(span)) as u16;
-        if base_ports.iter().all(|p| p.checked_add(offset).is_some_and(|port| std::net::TcpListener::bind(("0.0.0.0", port)).is_ok())) {
+        let ports: Option<Vec<u16>> = base_ports.iter().map(|p| p.checked_add(offset)).collect();
+        let Some(ports) = ports else { continue };
+        if ports.iter().all(|port| std::net::TcpListener::bind(("0.0.0.0", *port)).is_ok()) && ports.iter().all(|p| claim(*p)) {
             return offset;
         }
     }
     panic!("no free port offset found");
+}
+
+/// How long a port claimed by [`free_offset`] stays another test's: time enough for a node to bind it.
+const CLAIM_FOR: Duration = Duration::from_secs(60);
+
+/// Claims `port` for [`CLAIM_FOR`]; false when another test claimed it less than that ago. A port a test gave up on
+/// after claiming some of its set stays claimed until it expires: harmless, there are thousands.
+fn claim(port: u16) -> bool {
+    let dir = std::env::temp_dir().join("apim-test-ports");
+    if std::fs::create_dir_all(&dir).is_err() {
+        return true;
+    }
+    let file = dir.join(port.to_string());
+    let fresh =
+        |f: &std::path::Path| std::fs::metadata(f).and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|age| age < CLAIM_FOR));
+    if fresh(&file) {
+        return false;
+    }
+    // An expired claim goes; `create_new` lets one of two claimants racing for the port win (one that removes a
+    // claim made between its two looks could still double it: a window of microseconds, once a minute at most).
+    if file.exists() && !fresh(&file) {
+        let _ = std::fs::remove_file(&file);
+    }
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&file).is_ok()
 }
