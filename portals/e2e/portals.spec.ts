@@ -271,6 +271,34 @@ test('the admin portal lists the rate-limiting policies of each level', async ({
   await advanced.getByRole('button', { name: 'Delete E2eTiered' }).click();
   await page.getByRole('dialog', { name: 'Delete policy' }).getByRole('button', { name: 'Delete' }).click();
   await expect(advanced).not.toContainText('E2eTiered');
+
+  // Deny policies: an address blocked, a bad one refused with the server's message, switched off, deleted.
+  await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Deny policies' }).click();
+  await expect(page.getByRole('heading', { name: 'Deny policies' })).toBeVisible();
+  const deny = page.getByRole('form', { name: 'Add deny policy' });
+  await deny.getByRole('textbox', { name: 'Condition' }).click();
+  await page.getByRole('option', { name: 'IP address' }).click();
+  await deny.getByRole('textbox', { name: 'Value' }).fill('not-an-address');
+  await deny.getByRole('button', { name: 'Add deny policy' }).click();
+  await expect(deny.getByRole('alert')).toContainText('conditionValue');
+  await deny.getByRole('textbox', { name: 'Value' }).fill('203.0.113.77');
+  await deny.getByRole('button', { name: 'Add deny policy' }).click();
+  const denied = page.getByRole('table', { name: 'Deny policies' });
+  await expect(denied).toContainText('203.0.113.77');
+  await noSeriousViolation(page, 'Admin deny policies');
+  await fitsPhone(page, 'Admin deny policies');
+  await denied.getByRole('switch', { name: 'Deny 203.0.113.77' }).click({ force: true });
+  await expect
+    .poll(async () => {
+      const l = (await (await page.request.get(`${base()}/api/am/admin/v4/throttling/deny-policies`, { headers: basic })).json()) as {
+        list: { conditionValue: { fixedIp?: string }; conditionStatus: boolean }[];
+      };
+      return l.list.find((c) => c.conditionValue.fixedIp === '203.0.113.77')?.conditionStatus;
+    })
+    .toBe(false);
+  await denied.getByRole('button', { name: 'Delete deny policy 203.0.113.77' }).click();
+  await page.getByRole('dialog', { name: 'Delete deny policy' }).getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByText('No deny policies')).toBeVisible();
 });
 
 test('the server answers with the portal, its security headers and hashed assets', async ({ request }) => {

@@ -13,8 +13,8 @@
 //! `ccCallInterceptorService` (Choreo Connect's interceptor contract: `interceptorServiceURL`, an http or https URL
 //! without user info, query or fragment; `includes`, a comma-separated subset of `request_headers`,
 //! `request_body`, `request_trailers`, `invocation_context` and, on the response flow only, `response_headers`,
-//! `response_body`, `response_trailers`; optional `requestTimeout` in seconds, 1 to 60, default 5, as Choreo
-//! Connect's `x-wso2-request-interceptor` extension names it). The body policies and interceptors run on the
+//! `response_body`, `response_trailers`; optional `requestTimeout` in seconds, 1 to 60, default 5, and
+//! `clusterTimeout`, the seconds to connect, as Choreo Connect's `x-wso2-request-interceptor` extension names them). The body policies and interceptors run on the
 //! request and response flows, not on the fault flow: a policy the gateway would not run is never accepted.
 //! JSON schema validation is WSO2's API field `enableSchemaValidation`, not a policy.
 //! `parameters` may be an object or, as WSO2's Choreo Connect documents write it, a list holding one object.
@@ -78,6 +78,8 @@ pub enum Action {
         url: String,
         includes: Includes,
         timeout_secs: u64,
+        /// `clusterTimeout`: seconds to make a connection (TCP and TLS); `None` is the gateway's default.
+        connect_timeout_secs: Option<u64>,
     },
 }
 
@@ -371,7 +373,7 @@ const METHOD_ATTRIBUTES: [Attribute; 2] = [
     },
 ];
 
-const INTERCEPTOR_ATTRIBUTES: [Attribute; 3] = [
+const INTERCEPTOR_ATTRIBUTES: [Attribute; 4] = [
     attr(
         "interceptorServiceURL",
         "Interceptor Service URL",
@@ -393,6 +395,13 @@ const INTERCEPTOR_ATTRIBUTES: [Attribute; 3] = [
         default_value: Some("5"),
         ..attr("requestTimeout", "Request Timeout", "Seconds to wait for the interceptor service, 1 to 60", AttributeType::Integer, false)
     },
+    attr(
+        "clusterTimeout",
+        "Cluster Timeout",
+        "Seconds to connect to the interceptor service (TCP and TLS), 1 to 60; within the request timeout",
+        AttributeType::Integer,
+        false,
+    ),
 ];
 
 /// `{request, response, fault}` as WSO2's DTO has it (`null` or absent is no policy).
@@ -488,19 +497,18 @@ pub fn parse_policy(flow: Flow, p: &Value, at: &str) -> Result<Action, PolicyErr
                 }
                 includes.set(item);
             }
-            let timeout_secs = match v.optional("requestTimeout") {
-                None => DEFAULT_INTERCEPTOR_TIMEOUT_SECS,
-                Some(t) => match t.parse::<u64>() {
-                    Ok(s @ 1..=60) => s,
-                    _ => {
-                        return Err(err(
-                            format!("{at}.parameters.requestTimeout"),
-                            format!("`{t}` is not a number of seconds from 1 to 60"),
-                        ));
-                    }
-                },
+            let seconds = |name: &str| -> Result<Option<u64>, PolicyError> {
+                match v.optional(name) {
+                    None => Ok(None),
+                    Some(t) => match t.parse::<u64>() {
+                        Ok(s @ 1..=60) => Ok(Some(s)),
+                        _ => Err(err(format!("{at}.parameters.{name}"), format!("`{t}` is not a number of seconds from 1 to 60"))),
+                    },
+                }
             };
-            Action::CallInterceptor { url, includes, timeout_secs }
+            let timeout_secs = seconds("requestTimeout")?.unwrap_or(DEFAULT_INTERCEPTOR_TIMEOUT_SECS);
+            let connect_timeout_secs = seconds("clusterTimeout")?;
+            Action::CallInterceptor { url, includes, timeout_secs, connect_timeout_secs }
         }
         // A name in the table the gateway does not run would be a table without its code: refused, never ignored.
         other => return Err(err(format!("{at}.policyName"), format!("`{other}` has no implementation in this gateway"))),
@@ -836,7 +844,7 @@ mod tests {
             "response": [
                 {"policyName": "xmlToJSON", "parameters": {}},
                 {"policyName": "ccCallInterceptorService", "parameters": [{"interceptorServiceURL": "http://[::1]:9081",
-                    "includes": ["response_body", "request_headers"], "requestTimeout": "2"}]}
+                    "includes": ["response_body", "request_headers"], "requestTimeout": "2", "clusterTimeout": 1}]}
             ]
         }))
         .expect("parses");
@@ -847,6 +855,7 @@ mod tests {
                 url: "https://interceptor.local:8443/base".into(),
                 includes: Includes { request_headers: true, request_body: true, invocation_context: true, ..Includes::default() },
                 timeout_secs: DEFAULT_INTERCEPTOR_TIMEOUT_SECS,
+                connect_timeout_secs: None,
             }
         );
         assert_eq!(flows.response[0], Action::XmlToJson);
@@ -856,10 +865,14 @@ mod tests {
                 url: "http://[::1]:9081".into(),
                 includes: Includes { response_body: true, request_headers: true, ..Includes::default() },
                 timeout_secs: 2,
+                connect_timeout_secs: Some(1),
             }
         );
         let bare = parse_flows(&json!({"request": [{"policyName": "callInterceptorService", "parameters": {"interceptorServiceURL": "http://x", "includes": ""}}]}))
             .expect("no includes");
-        assert_eq!(bare.request[0], Action::CallInterceptor { url: "http://x".into(), includes: Includes::default(), timeout_secs: 5 });
+        assert_eq!(
+            bare.request[0],
+            Action::CallInterceptor { url: "http://x".into(), includes: Includes::default(), timeout_secs: 5, connect_timeout_secs: None }
+        );
     }
 }

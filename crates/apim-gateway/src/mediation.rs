@@ -96,12 +96,12 @@ pub struct Mediation<C> {
 
 impl<C> Mediation<C> {
     /// The API's and the operation's flows together; `client` makes the client of each interceptor service from
-    /// its URL and timeout. `Err` names an action a gateway cannot build (the control plane's check makes this
+    /// its URL, timeout and connect timeout. `Err` names an action a gateway cannot build (the control plane's check makes this
     /// unreachable for APIs it saved).
     pub fn compile(
         api: &Flows,
         operation: &Flows,
-        mut client: impl FnMut(&str, Duration) -> Result<C, String>,
+        mut client: impl FnMut(&str, Duration, Option<Duration>) -> Result<C, String>,
     ) -> Result<Option<Box<Self>>, String> {
         if api.is_empty() && operation.is_empty() {
             return Ok(None);
@@ -233,7 +233,11 @@ impl Steps {
     }
 }
 
-fn push<C>(flow: &mut Vec<Part<C>>, a: &Action, client: &mut impl FnMut(&str, Duration) -> Result<C, String>) -> Result<(), String> {
+fn push<C>(
+    flow: &mut Vec<Part<C>>,
+    a: &Action,
+    client: &mut impl FnMut(&str, Duration, Option<Duration>) -> Result<C, String>,
+) -> Result<(), String> {
     let name = |n: &str| HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("`{n}` is not a header name"));
     let step = match a {
         Action::AddHeader { name: n, value } => {
@@ -255,9 +259,11 @@ fn push<C>(flow: &mut Vec<Part<C>>, a: &Action, client: &mut impl FnMut(&str, Du
             flow.push(Part::Convert(Conversion::XmlToJson));
             return Ok(());
         }
-        Action::CallInterceptor { url, includes, timeout_secs } => {
+        Action::CallInterceptor { url, includes, timeout_secs, connect_timeout_secs } => {
             let timeout = Duration::from_secs(*timeout_secs);
-            let client = client(url, timeout).map_err(|e| format!("interceptor service `{url}`: {e}"))?;
+            // A connection can take no longer than the whole call.
+            let connect = connect_timeout_secs.map(|s| Duration::from_secs(s).min(timeout));
+            let client = client(url, timeout, connect).map_err(|e| format!("interceptor service `{url}`: {e}"))?;
             flow.push(Part::Intercept(Interceptor { url: url.clone(), includes: *includes, timeout, client }));
             return Ok(());
         }
@@ -293,7 +299,7 @@ mod tests {
             "response": [{"policyName": "addHeader", "parameters": {"headerName": "X-Last", "headerValue": "operation"}}]
         }))
         .expect("operation");
-        let m = Mediation::compile(&api, &op, |_, _| Ok(())).expect("compiles").expect("some");
+        let m = Mediation::compile(&api, &op, |_, _, _| Ok(())).expect("compiles").expect("some");
         let mut headers = HeaderMap::new();
         headers.insert("x-secret", HeaderValue::from_static("s"));
         let (mut method, mut path, mut query) = (Method::GET, Cow::Borrowed("/orders/1"), Some(Cow::Borrowed("drop=1&keep=2")));
@@ -304,7 +310,7 @@ mod tests {
         let mut resp = HeaderMap::new();
         m.response(&mut resp);
         assert_eq!(resp.get("x-last").map(HeaderValue::as_bytes), Some(&b"api"[..]), "on the way back the API's runs last");
-        assert!(Mediation::compile(&Flows::default(), &Flows::default(), |_, _| Ok(())).expect("none").is_none());
+        assert!(Mediation::compile(&Flows::default(), &Flows::default(), |_, _, _| Ok(())).expect("none").is_none());
         assert!(m.plain_request() && m.plain_response() && !m.needs_request_body() && !m.needs_response_body());
     }
 
@@ -326,7 +332,7 @@ mod tests {
         }))
         .expect("operation");
         let mut made = Vec::new();
-        let m = Mediation::compile(&api, &op, |url, timeout| {
+        let m = Mediation::compile(&api, &op, |url, timeout, _| {
             made.push((url.to_string(), timeout));
             Ok(made.len())
         })
@@ -348,7 +354,7 @@ mod tests {
         assert!(!m.plain_request() && !m.plain_response());
         assert!(m.needs_request_body(), "jsonToXML reads the request body");
         assert!(m.needs_response_body() && m.keeps_request_headers() && m.wants_invocation_context());
-        let refused = Mediation::compile(&api, &op, |_, _| Err::<(), _>("no".to_string())).expect_err("client refused");
+        let refused = Mediation::compile(&api, &op, |_, _, _| Err::<(), _>("no".to_string())).expect_err("client refused");
         assert!(refused.contains("http://j:2"), "{refused}");
     }
 }

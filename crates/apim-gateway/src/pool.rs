@@ -59,6 +59,8 @@ pub struct Pool {
     inline: Mutex<Vec<h1::Conn>>,
     /// Moves when the endpoint's TLS trust changes ([`Pool::reset`]): a TLS connection made before is not kept.
     epoch: std::sync::atomic::AtomicU64,
+    /// How long a new connection (TCP, then TLS) may take; `None`: [`CONNECT_TIMEOUT`].
+    connect_timeout: Option<Duration>,
 }
 
 /// A new connection: HTTP/1.1, or HTTP/2 when the TLS handshake chose `h2`.
@@ -68,6 +70,15 @@ pub(crate) enum Conn {
 }
 
 impl Pool {
+    /// A pool whose new connections must be made within `connect_timeout` (an interceptor's `clusterTimeout`).
+    pub(crate) fn with_connect_timeout(connect_timeout: Option<Duration>) -> Pool {
+        Pool { connect_timeout, ..Pool::default() }
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.connect_timeout.unwrap_or(CONNECT_TIMEOUT)
+    }
+
     fn h2(&self) -> Option<http2::SendRequest<Body>> {
         let mut slot = self.h2.lock().ok()?;
         match slot.as_ref() {
@@ -151,8 +162,9 @@ impl Pool {
             let conn = match kept.take() {
                 Some(conn) => conn,
                 None => {
-                    let tcp =
-                        Box::pin(tokio::time::timeout_at(deadline, tcp_connect(host, port))).await.map_err(|_| PoolError::Timeout)??;
+                    let tcp = Box::pin(tokio::time::timeout_at(deadline, tcp_connect(host, port, self.connect_timeout())))
+                        .await
+                        .map_err(|_| PoolError::Timeout)??;
                     h1::Conn::new(tcp, deadline)
                 }
             };
@@ -205,13 +217,13 @@ impl Pool {
                 // A connection is ready again once its previous response has been read; that is at most a poll away.
                 match s.ready().await {
                     Ok(()) => s,
-                    Err(_) => match connect(scheme, host, port, tls, false).await? {
+                    Err(_) => match connect(scheme, host, port, tls, false, self.connect_timeout()).await? {
                         Conn::H1(s) => s,
                         Conn::H2(s) => return self.first_h2(s, scheme, authority, req, epoch).await,
                     },
                 }
             }
-            None => match connect(scheme, host, port, tls, false).await? {
+            None => match connect(scheme, host, port, tls, false, self.connect_timeout()).await? {
                 Conn::H1(s) => s,
                 Conn::H2(s) => return self.first_h2(s, scheme, authority, req, epoch).await,
             },
@@ -267,8 +279,8 @@ async fn send_h2(
     Ok(resp.map(|b| http_body_util::BodyExt::boxed(http_body_util::BodyExt::map_err(b, Into::into))))
 }
 
-async fn tcp_connect(host: &str, port: u16) -> Result<tokio::net::TcpStream, PoolError> {
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((host, port)))
+async fn tcp_connect(host: &str, port: u16, within: Duration) -> Result<tokio::net::TcpStream, PoolError> {
+    let tcp = tokio::time::timeout(within, tokio::net::TcpStream::connect((host, port)))
         .await
         .map_err(|_| PoolError::Connect(format!("{host}:{port}: connect timed out")))?
         .map_err(|e| PoolError::Connect(format!("{host}:{port}: {e}")))?;
@@ -276,19 +288,22 @@ async fn tcp_connect(host: &str, port: u16) -> Result<tokio::net::TcpStream, Poo
     Ok(tcp)
 }
 
-/// A new connection; `upgrades`: HTTP/1.1 able to switch protocols (the caller's TLS connector then offers no
-/// `h2`), else HTTP/2 when the backend's TLS handshake picks it.
+/// A new connection within `within`; `upgrades`: HTTP/1.1 able to switch protocols (the caller's TLS connector
+/// then offers no `h2`), else HTTP/2 when the backend's TLS handshake picks it.
 pub(crate) async fn connect(
     scheme: &Scheme,
     host: &str,
     port: u16,
     tls: &tokio_rustls::TlsConnector,
     upgrades: bool,
+    within: Duration,
 ) -> Result<Conn, PoolError> {
-    let tcp = tcp_connect(host, port).await?;
+    // `within` covers both steps: the TCP connection, then the TLS handshake.
+    let started = tokio::time::Instant::now();
+    let tcp = tcp_connect(host, port, within).await?;
     if *scheme == Scheme::HTTPS {
         let name = ServerName::try_from(host.to_string()).map_err(|e| PoolError::Connect(format!("{host}: {e}")))?;
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(name, tcp))
+        let stream = tokio::time::timeout_at(started + within, tls.connect(name, tcp))
             .await
             .map_err(|_| PoolError::Connect(format!("{host}:{port}: TLS handshake timed out")))?
             .map_err(|e| PoolError::Connect(format!("{host}:{port}: TLS: {e}")))?;

@@ -426,7 +426,9 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>, registry
     }
     let mut resources = Vec::new();
     // One endpoint per interceptor service URL and timeout (the registry shares its connections).
-    let mut interceptor = |url: &str, timeout: std::time::Duration| registry.endpoint(url, timeout);
+    let mut interceptor = |url: &str, timeout: std::time::Duration, connect: Option<std::time::Duration>| {
+        registry.endpoint_connecting_within(url, timeout, connect)
+    };
     // WSO2's `enableSchemaValidation`: bodies checked against the OpenAPI document the API was made from.
     let openapi = def.openapi.as_ref().filter(|_| def.enable_schema_validation);
     for op in &def.operations {

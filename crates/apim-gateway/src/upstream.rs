@@ -34,7 +34,7 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    fn new(url: &str, timeout: Duration) -> Result<Endpoint, String> {
+    fn new(url: &str, timeout: Duration, connect_timeout: Option<Duration>) -> Result<Endpoint, String> {
         let url = url.trim();
         // WebSocket endpoints connect like HTTP ones; the handshake is an HTTP/1.1 request.
         let as_http = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
@@ -54,7 +54,7 @@ impl Endpoint {
             url: url.to_string(),
             host,
             port,
-            pool: Arc::default(),
+            pool: Arc::new(crate::pool::Pool::with_connect_timeout(connect_timeout)),
             scheme,
             host_header: http::HeaderValue::from_str(authority.as_str()).ok(),
             authority,
@@ -68,7 +68,7 @@ impl Endpoint {
     /// answer's head.
     #[cfg(test)]
     pub fn for_url(url: &str, timeout: Duration) -> Result<Endpoint, String> {
-        Endpoint::new(url, timeout)
+        Endpoint::new(url, timeout, None)
     }
 
     /// The backend request target (origin form: path and query) for the request's remainder `rest` (starts
@@ -92,7 +92,7 @@ impl Endpoint {
         &self,
         tls: &tokio_rustls::TlsConnector,
     ) -> Result<hyper::client::conn::http1::SendRequest<crate::body::Body>, crate::pool::PoolError> {
-        match crate::pool::connect(&self.scheme, &self.host, self.port, tls, true).await? {
+        match crate::pool::connect(&self.scheme, &self.host, self.port, tls, true, self.pool.connect_timeout()).await? {
             crate::pool::Conn::H1(s) => Ok(s),
             crate::pool::Conn::H2(_) => Err(crate::pool::PoolError::Connect("the backend chose HTTP/2 for a WebSocket handshake".into())),
         }
@@ -149,23 +149,34 @@ pub struct EndpointGroup {
     next: AtomicUsize,
 }
 
-/// The endpoints a gateway calls, by URL and timeout. It holds them weakly: an endpoint lives while a snapshot
+/// The endpoints a gateway calls, by URL and timeouts. It holds them weakly: an endpoint lives while a snapshot
 /// (or an in-flight request) holds it, and a later snapshot naming the same URL gets the same one back, with its
 /// kept-alive connections and its suspension.
 #[derive(Debug, Default)]
 pub struct Registry {
-    endpoints: Mutex<HashMap<(String, Duration), Weak<Endpoint>>>,
+    endpoints: Mutex<HashMap<(String, Duration, Option<Duration>), Weak<Endpoint>>>,
 }
 
 impl Registry {
     /// The endpoint for `url` (http or https) with `timeout` for its answer's head.
     pub fn endpoint(&self, url: &str, timeout: Duration) -> Result<Arc<Endpoint>, String> {
-        let key = (url.trim().to_string(), timeout);
+        self.endpoint_connecting_within(url, timeout, None)
+    }
+
+    /// The endpoint for `url` whose new connections must also be made within `connect_timeout` (an interceptor's
+    /// `clusterTimeout`; `None` is the pool's default).
+    pub fn endpoint_connecting_within(
+        &self,
+        url: &str,
+        timeout: Duration,
+        connect_timeout: Option<Duration>,
+    ) -> Result<Arc<Endpoint>, String> {
+        let key = (url.trim().to_string(), timeout, connect_timeout);
         let mut map = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = map.get(&key).and_then(Weak::upgrade) {
             return Ok(e);
         }
-        let e = Arc::new(Endpoint::new(url, timeout)?);
+        let e = Arc::new(Endpoint::new(url, timeout, connect_timeout)?);
         // Entries of endpoints no snapshot holds any more go when the map has doubled since the last sweep.
         if map.len() >= 64 && map.len().is_power_of_two() {
             map.retain(|_, w| w.strong_count() > 0);

@@ -1,7 +1,13 @@
 import { Navigate, Route, Routes } from 'react-router';
 import { mountPortal, PortalShell, RequireSignIn, SignInCallbackPage } from '@apim/shared';
 import { AddPolicyPage } from './pages/AddPolicyPage';
+import { DenyPoliciesPage } from './pages/DenyPoliciesPage';
 import { RateLimitingPoliciesPage } from './pages/RateLimitingPoliciesPage';
+
+const NAV = [
+  { label: 'Rate limiting policies', to: '/throttling' },
+  { label: 'Deny policies', to: '/deny-policies' },
+];
 
 mountPortal({ clientId: 'apim_admin', basePath: '/admin', settingsUrl: '/api/am/admin/v4/settings' }, () => (
   <Routes>
@@ -9,7 +15,7 @@ mountPortal({ clientId: 'apim_admin', basePath: '/admin', settingsUrl: '/api/am/
     <Route
       element={
         <RequireSignIn>
-          <PortalShell title="Admin" nav={[{ label: 'Rate limiting policies', to: '/throttling' }]} />
+          <PortalShell title="Admin" nav={NAV} />
         </RequireSignIn>
       }
     >
@@ -17,6 +23,7 @@ mountPortal({ clientId: 'apim_admin', basePath: '/admin', settingsUrl: '/api/am/
       <Route path="throttling" element={<Navigate to="/throttling/advanced" replace />} />
       <Route path="throttling/:level" element={<RateLimitingPoliciesPage />} />
       <Route path="throttling/:level/add" element={<AddPolicyPage />} />
+      <Route path="deny-policies" element={<DenyPoliciesPage />} />
       <Route path="*" element={<Navigate to="/throttling/advanced" replace />} />
     </Route>
   </Routes>

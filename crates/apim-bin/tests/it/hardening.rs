@@ -445,6 +445,15 @@ async fn body_policies_convert_and_call_interceptor_services() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let down = closed.local_addr().expect("addr");
     drop(closed);
+    // Accepts connections and says nothing: a TLS handshake with it never ends.
+    let holder = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let hold = holder.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = holder.accept().await {
+            held.push(s);
+        }
+    });
     let policy = |name: &str| json!({"policyName": name, "policyVersion": "v1"});
     let intercept = |url: String, includes: &str| {
         json!({"policyName": "callInterceptorService", "policyVersion": "v1",
@@ -464,6 +473,8 @@ async fn body_policies_convert_and_call_interceptor_services() {
             op("/silent", "GET", json!({"request": [intercept(format!("http://{misbehaving}/silent"), "")]})),
             op("/down", "GET", json!({"request": [intercept(format!("http://{down}"), "")]})),
             op("/garbage", "GET", json!({"request": [intercept(format!("http://{misbehaving}/garbage"), "")]})),
+            op("/slow-connect", "GET", json!({"request": [{"policyName": "callInterceptorService", "policyVersion": "v1",
+                "parameters": {"interceptorServiceURL": format!("https://{hold}"), "requestTimeout": 20, "clusterTimeout": 1}}]})),
             {"target": "/plain", "verb": "GET", "authType": "None"}]});
 
     // Parameters are checked when the API is saved, naming the policy and the parameter.
@@ -471,6 +482,7 @@ async fn body_policies_convert_and_call_interceptor_services() {
         (3, "interceptorServiceURL", json!("ftp://interceptor")),
         (3, "includes", json!("request_body,response_body")),
         (3, "requestTimeout", json!(0)),
+        (3, "clusterTimeout", json!(61)),
     ] {
         let mut broken = api.clone();
         broken["operations"][at]["operationPolicies"]["request"][0]["parameters"][param] = bad;
@@ -540,6 +552,12 @@ async fn body_policies_convert_and_call_interceptor_services() {
     assert_eq!((r.status, r.json()["code"].as_str()), (502, Some("101503")), "{}", r.body);
     let r = get(&format!("{gw}/bodies/1.0.0/garbage"), None).await;
     assert_eq!((r.status, r.json()["code"].as_str()), (502, Some("101505")), "{}", r.body);
+    // clusterTimeout (1 s) bounds the connection, TLS handshake included, well before the request timeout (20 s)
+    // or the gateway's own connect timeout (5 s): a connection not made is WSO2's 101503.
+    let started = std::time::Instant::now();
+    let r = get(&format!("{gw}/bodies/1.0.0/slow-connect"), None).await;
+    assert_eq!((r.status, r.json()["code"].as_str()), (502, Some("101503")), "{}", r.body);
+    assert!(started.elapsed() < Duration::from_secs(4), "the connection was given up after {:?}", started.elapsed());
     drop(node);
 }
 
