@@ -15,6 +15,9 @@ pub enum RequestBody {
     Hyper(Incoming),
     /// A body read whole at the gateway (to validate it), sent on as it was.
     Read(Option<Bytes>),
+    /// A body read whole and sent on with trailer fields (an interceptor kept or added them): the data, then the
+    /// trailers, of no length known in advance (chunked on HTTP/1.1).
+    ReadWithTrailers(Option<Bytes>, Option<http::HeaderMap>),
 }
 
 impl From<Incoming> for RequestBody {
@@ -35,6 +38,9 @@ impl hyper::body::Body for RequestBody {
             RequestBody::Empty => std::task::Poll::Ready(None),
             RequestBody::Hyper(b) => std::pin::Pin::new(b).poll_frame(cx),
             RequestBody::Read(b) => std::task::Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            RequestBody::ReadWithTrailers(data, trailers) => {
+                std::task::Poll::Ready(data.take().map(Frame::data).or_else(|| trailers.take().map(Frame::trailers)).map(Ok))
+            }
         }
     }
 
@@ -43,6 +49,7 @@ impl hyper::body::Body for RequestBody {
             RequestBody::Empty => true,
             RequestBody::Hyper(b) => b.is_end_stream(),
             RequestBody::Read(b) => b.is_none(),
+            RequestBody::ReadWithTrailers(data, trailers) => data.is_none() && trailers.is_none(),
         }
     }
 
@@ -51,8 +58,15 @@ impl hyper::body::Body for RequestBody {
             RequestBody::Empty => SizeHint::with_exact(0),
             RequestBody::Hyper(b) => b.size_hint(),
             RequestBody::Read(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            RequestBody::ReadWithTrailers(..) => SizeHint::new(),
         }
     }
+}
+
+/// A response body of one data frame and then trailer fields; of no length known in advance, so it goes chunked
+/// on HTTP/1.1 (the only framing that carries trailers).
+pub fn with_trailers(data: Bytes, trailers: http::HeaderMap) -> Body {
+    RequestBody::ReadWithTrailers(Some(data), Some(trailers)).map_err(Into::into).boxed()
 }
 
 /// Bodies read whole at the gateway (to validate or convert them) are at most this long (413 beyond; a backend's
@@ -74,8 +88,17 @@ where
     read_up_to(body, MAX_VALIDATED_BODY).await
 }
 
-/// A body read to its end, at most `limit` bytes.
+/// A body read to its end, at most `limit` bytes; trailer fields are dropped.
 pub async fn read_up_to<B>(body: &mut B, limit: usize) -> Result<Bytes, ReadWhole>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    Ok(read_with_trailers(body, limit).await?.0)
+}
+
+/// A body read to its end, at most `limit` bytes, with its trailer fields, if it had any.
+pub async fn read_with_trailers<B>(body: &mut B, limit: usize) -> Result<(Bytes, Option<http::HeaderMap>), ReadWhole>
 where
     B: hyper::body::Body<Data = Bytes> + Unpin,
     B::Error: std::fmt::Display,
@@ -83,9 +106,18 @@ where
     // A body that arrives in one frame (most small ones) is returned as it is, without a copy.
     let mut first: Option<Bytes> = None;
     let mut out = bytes::BytesMut::new();
+    let mut trailers: Option<http::HeaderMap> = None;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| ReadWhole::Failed(e.to_string()))?;
-        let Ok(d) = frame.into_data() else { continue };
+        let d = match frame.into_data() {
+            Ok(d) => d,
+            Err(frame) => {
+                if let Ok(t) = frame.into_trailers() {
+                    trailers.get_or_insert_with(http::HeaderMap::new).extend(t);
+                }
+                continue;
+            }
+        };
         let have = first.as_ref().map_or(out.len(), Bytes::len);
         if have + d.len() > limit {
             return Err(ReadWhole::TooLong);
@@ -100,7 +132,7 @@ where
             }
         }
     }
-    Ok(first.unwrap_or_else(|| out.freeze()))
+    Ok((first.unwrap_or_else(|| out.freeze()), trailers))
 }
 
 #[cfg(test)]

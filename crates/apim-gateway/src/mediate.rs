@@ -5,8 +5,10 @@
 //! may add, replace and remove headers (`headersToAdd` appends, `headersToReplace` sets, `headersToRemove`
 //! removes; framing headers stay the gateway's), replace the body (`body`), answer the client at once on the
 //! request (`directRespond` with `responseCode`), set the status on the response (`responseCode`), and pass an
-//! `interceptorContext` from the request's interceptor to the response's. `dynamicEndpoint` and the trailer
-//! fields are not acted on (trailers are sent as `{}`).
+//! `interceptorContext` from the request's interceptor to the response's. Trailer fields are sent as the body
+//! carried them (`requestTrailers`, `responseTrailers`; a body is read whole for them) and changed the same way
+//! (`trailersToAdd`, `trailersToReplace`, `trailersToRemove`); a message that has trailers after that goes on
+//! chunked, with a `Trailer` header naming them. `dynamicEndpoint` is not acted on.
 //!
 //! Failures are WSO2's: a body that does not convert is 400 on the request, 500 on the response; an interceptor
 //! that cannot be reached is 502 101503, one that does not answer within its timeout (`requestTimeout`, default
@@ -23,7 +25,7 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Bytes;
 use serde_json::{Map, Value, json};
 
-use crate::body::{Body, MAX_VALIDATED_BODY, ReadWhole, RequestBody, read_up_to, read_whole};
+use crate::body::{Body, MAX_VALIDATED_BODY, ReadWhole, RequestBody, read_up_to, read_with_trailers};
 use crate::convert::ConvertError;
 use crate::mediation::{Conversion, Interceptor, Part};
 use crate::reply;
@@ -44,6 +46,7 @@ const FRAMING: [&str; 9] =
 pub struct Carry {
     request_headers: Option<HeaderMap>,
     request_body: Option<Bytes>,
+    request_trailers: Option<HeaderMap>,
     interceptor_context: Option<Map<String, Value>>,
 }
 
@@ -68,20 +71,16 @@ pub async fn request(
     let Outbound { headers, method, path, query, body } = out;
     let mut carry = Carry::default();
     let mut whole: Option<Bytes> = None;
+    let mut trailers: Option<HeaderMap> = None;
+    // Trailer changes asked for while the body was still streaming: made once it has been read (below).
+    let mut late: Vec<TrailerChanges> = Vec::new();
     if m.needs_request_body() {
-        whole = Some(match read_whole(body).await {
-            Ok(b) => b,
-            Err(ReadWhole::TooLong) => {
-                return Err(reply::fault(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    900900,
-                    "Request Entity Too Large",
-                    "a mediated request body is at most 10 MiB",
-                ));
+        whole = Some(match read_with_trailers(body, MAX_VALIDATED_BODY).await {
+            Ok((b, t)) => {
+                trailers = t;
+                b
             }
-            Err(ReadWhole::Failed(_)) => {
-                return Err(reply::bad_request("the request body is malformed (its chunked framing or length is wrong)"));
-            }
+            Err(e) => return Err(request_body_failed(&e)),
         });
     }
     let mut changed = false;
@@ -102,7 +101,7 @@ pub async fn request(
                     payload.insert("requestHeaders".into(), headers_json(headers));
                 }
                 if inc.request_trailers {
-                    payload.insert("requestTrailers".into(), json!({}));
+                    payload.insert("requestTrailers".into(), trailers_json(trailers.as_ref()));
                 }
                 if inc.request_body {
                     payload.insert("requestBody".into(), base64_json(whole.as_deref().unwrap_or_default()));
@@ -115,6 +114,11 @@ pub async fn request(
                     return Err(answer.direct());
                 }
                 answer.apply(headers);
+                if whole.is_some() {
+                    answer.trailers.apply_to(&mut trailers);
+                } else if answer.trailers.changes() {
+                    late.push(answer.trailers);
+                }
                 if let Some(b) = answer.body {
                     whole = Some(b);
                     changed = true;
@@ -125,22 +129,66 @@ pub async fn request(
             }
         }
     }
+    if !late.is_empty() && whole.is_none() {
+        let (b, t) = read_with_trailers(body, MAX_VALIDATED_BODY).await.map_err(|e| request_body_failed(&e))?;
+        trailers = t;
+        late.iter().for_each(|c| c.apply_to(&mut trailers));
+        whole = Some(b);
+    }
     if let Some(b) = whole {
-        // Read whole, the body goes with its length (a chunked one too); an empty body that was never sent stays
-        // without one.
-        if changed || !b.is_empty() {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
-        }
-        headers.remove(header::TRANSFER_ENCODING);
         if m.response_parts().iter().any(|p| matches!(p, Part::Intercept(i) if i.includes.request_body)) {
             carry.request_body = Some(b.clone());
         }
-        *body = RequestBody::Read(Some(b));
+        let trailers = trailers.filter(|t| !t.is_empty());
+        if m.response_parts().iter().any(|p| matches!(p, Part::Intercept(i) if i.includes.request_trailers)) {
+            carry.request_trailers.clone_from(&trailers);
+        }
+        headers.remove(header::TRANSFER_ENCODING);
+        match trailers {
+            // With trailers the body goes chunked (hyper's client sends the trailers the `Trailer` header names).
+            Some(t) => {
+                headers.remove(header::CONTENT_LENGTH);
+                headers.insert(header::TRAILER, trailer_names(&t));
+                *body = RequestBody::ReadWithTrailers(Some(b), Some(t));
+            }
+            None => {
+                // Read whole, the body goes with its length (a chunked one too); an empty body that was never sent
+                // stays without one.
+                if changed || !b.is_empty() {
+                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
+                }
+                headers.remove(header::TRAILER);
+                *body = RequestBody::Read(Some(b));
+            }
+        }
     }
     if m.keeps_request_headers() {
         carry.request_headers = Some(headers.clone());
     }
     Ok(carry)
+}
+
+/// A client's body that cannot be read whole: too long (413) or malformed (400).
+fn request_body_failed(e: &ReadWhole) -> Response<Body> {
+    match e {
+        ReadWhole::TooLong => {
+            reply::fault(StatusCode::PAYLOAD_TOO_LARGE, 900900, "Request Entity Too Large", "a mediated request body is at most 10 MiB")
+        }
+        ReadWhole::Failed(_) => reply::bad_request("the request body is malformed (its chunked framing or length is wrong)"),
+    }
+}
+
+/// A backend's body that cannot be read whole: too long (500) or cut (502 101505).
+fn response_body_failed(e: ReadWhole) -> Response<Body> {
+    match e {
+        ReadWhole::TooLong => {
+            reply::fault(StatusCode::INTERNAL_SERVER_ERROR, 500, "Internal Server Error", "the backend's body is over 10 MiB")
+        }
+        ReadWhole::Failed(e) => {
+            tracing::warn!("the backend's body could not be read whole: {e}");
+            reply::backend_closed("the backend closed the connection or sent an invalid response")
+        }
+    }
 }
 
 /// Runs the response flow over the backend's answer: `Ok` with the body to send on (the backend's own when it was
@@ -155,23 +203,17 @@ pub async fn response(
 ) -> Result<Body, Response<Body>> {
     let mut streaming = Some(body);
     let mut whole: Option<Bytes> = None;
+    let mut trailers: Option<HeaderMap> = None;
+    let mut late: Vec<TrailerChanges> = Vec::new();
     if m.needs_response_body()
         && let Some(mut b) = streaming.take()
     {
-        whole = Some(match read_whole(&mut b).await {
-            Ok(b) => b,
-            Err(ReadWhole::TooLong) => {
-                return Err(reply::fault(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    500,
-                    "Internal Server Error",
-                    "the backend's body is over 10 MiB",
-                ));
+        whole = Some(match read_with_trailers(&mut b, MAX_VALIDATED_BODY).await {
+            Ok((b, t)) => {
+                trailers = t;
+                b
             }
-            Err(ReadWhole::Failed(e)) => {
-                tracing::warn!("the backend's body could not be read whole: {e}");
-                return Err(reply::backend_closed("the backend closed the connection or sent an invalid response"));
-            }
+            Err(e) => return Err(response_body_failed(e)),
         });
     }
     let mut changed = false;
@@ -193,7 +235,7 @@ pub async fn response(
                     payload.insert("requestHeaders".into(), carry.request_headers.as_ref().map_or_else(|| json!({}), headers_json));
                 }
                 if inc.request_trailers {
-                    payload.insert("requestTrailers".into(), json!({}));
+                    payload.insert("requestTrailers".into(), trailers_json(carry.request_trailers.as_ref()));
                 }
                 if inc.request_body {
                     payload.insert("requestBody".into(), base64_json(carry.request_body.as_deref().unwrap_or_default()));
@@ -202,7 +244,7 @@ pub async fn response(
                     payload.insert("responseHeaders".into(), headers_json(&parts.headers));
                 }
                 if inc.response_trailers {
-                    payload.insert("responseTrailers".into(), json!({}));
+                    payload.insert("responseTrailers".into(), trailers_json(trailers.as_ref()));
                 }
                 if inc.response_body {
                     payload.insert("responseBody".into(), base64_json(whole.as_deref().unwrap_or_default()));
@@ -215,6 +257,11 @@ pub async fn response(
                 }
                 let answer = call(i, tls, "/api/v1/handle-response", payload).await?;
                 answer.apply(&mut parts.headers);
+                if whole.is_some() {
+                    answer.trailers.apply_to(&mut trailers);
+                } else if answer.trailers.changes() {
+                    late.push(answer.trailers);
+                }
                 if let Some(status) = answer.response_code {
                     parts.status = status;
                 }
@@ -226,6 +273,23 @@ pub async fn response(
                 }
             }
         }
+    }
+    if !late.is_empty()
+        && whole.is_none()
+        && let Some(mut b) = streaming.take()
+    {
+        let (b, t) = read_with_trailers(&mut b, MAX_VALIDATED_BODY).await.map_err(response_body_failed)?;
+        trailers = t;
+        late.iter().for_each(|c| c.apply_to(&mut trailers));
+        whole = Some(b);
+    }
+    let trailers = trailers.filter(|t| !t.is_empty());
+    if let (Some(b), Some(t)) = (&whole, trailers) {
+        // Trailers the backend sent, or an interceptor made, go on after the body: chunked, without a length.
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.remove(header::TRANSFER_ENCODING);
+        parts.headers.insert(header::TRAILER, trailer_names(&t));
+        return Ok(crate::body::with_trailers(b.clone(), t));
     }
     if changed && let Some(b) = &whole {
         parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
@@ -275,6 +339,17 @@ fn headers_json(h: &HeaderMap) -> Value {
     Value::Object(o)
 }
 
+/// Trailer fields as an interceptor sees them (`{}` when there are none).
+fn trailers_json(t: Option<&HeaderMap>) -> Value {
+    t.map_or_else(|| json!({}), headers_json)
+}
+
+/// The `Trailer` header for `t`: its field names, comma-separated.
+fn trailer_names(t: &HeaderMap) -> HeaderValue {
+    let names: Vec<&str> = t.keys().map(HeaderName::as_str).collect();
+    HeaderValue::from_str(&names.join(", ")).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
 fn base64_json(b: &[u8]) -> Value {
     Value::String(base64::engine::general_purpose::STANDARD.encode(b))
 }
@@ -316,6 +391,37 @@ struct Answer {
     remove: Vec<HeaderName>,
     body: Option<Bytes>,
     context: Option<Map<String, Value>>,
+    trailers: TrailerChanges,
+}
+
+/// `trailersToAdd`, `trailersToReplace`, `trailersToRemove`: changes to the message's trailer fields.
+#[derive(Debug, Default)]
+struct TrailerChanges {
+    add: Vec<(HeaderName, HeaderValue)>,
+    replace: Vec<(HeaderName, HeaderValue)>,
+    remove: Vec<HeaderName>,
+}
+
+impl TrailerChanges {
+    fn changes(&self) -> bool {
+        !(self.add.is_empty() && self.replace.is_empty() && self.remove.is_empty())
+    }
+
+    fn apply_to(&self, trailers: &mut Option<HeaderMap>) {
+        if !self.changes() {
+            return;
+        }
+        let t = trailers.get_or_insert_with(HeaderMap::new);
+        for n in &self.remove {
+            t.remove(n);
+        }
+        for (n, v) in &self.replace {
+            t.insert(n.clone(), v.clone());
+        }
+        for (n, v) in &self.add {
+            t.append(n.clone(), v.clone());
+        }
+    }
 }
 
 impl Answer {
@@ -347,17 +453,23 @@ impl Answer {
             }
             Ok(out)
         };
-        a.add = pairs("headersToAdd")?;
-        a.replace = pairs("headersToReplace")?;
-        if let Some(v) = field("headersToRemove") {
-            for n in v.as_array().ok_or("headersToRemove is not a list")? {
-                let n = n.as_str().ok_or("headersToRemove holds something that is not a string")?;
-                let name = HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("headersToRemove: `{n}` is not a header name"))?;
+        let names = |k: &str| -> Result<Vec<HeaderName>, String> {
+            let Some(v) = field(k) else { return Ok(Vec::new()) };
+            let mut out = Vec::new();
+            for n in v.as_array().ok_or(format!("{k} is not a list"))? {
+                let n = n.as_str().ok_or(format!("{k} holds something that is not a string"))?;
+                let name = HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("{k}: `{n}` is not a header name"))?;
                 if !FRAMING.contains(&name.as_str()) {
-                    a.remove.push(name);
+                    out.push(name);
                 }
             }
-        }
+            Ok(out)
+        };
+        a.add = pairs("headersToAdd")?;
+        a.replace = pairs("headersToReplace")?;
+        a.remove = names("headersToRemove")?;
+        a.trailers =
+            TrailerChanges { add: pairs("trailersToAdd")?, replace: pairs("trailersToReplace")?, remove: names("trailersToRemove")? };
         if let Some(v) = field("body") {
             let text = v.as_str().ok_or("body is not a string")?;
             let engine = base64::engine::GeneralPurpose::new(
@@ -501,12 +613,24 @@ mod tests {
         assert_eq!(h.get("x-old").map(HeaderValue::as_bytes), Some(&b"2"[..]));
         assert_eq!(h.get_all("x-new").iter().count(), 2, "headersToAdd appends");
         assert!(h.get(header::CONTENT_LENGTH).is_none() && h.get(header::HOST).is_some(), "framing headers stay the gateway's");
-        assert!(Answer::parse(b"{}").is_ok_and(|a| !a.direct_respond && a.body.is_none()));
+        let mut trailers = None;
+        a.trailers.apply_to(&mut trailers);
+        assert_eq!(trailers.as_ref().and_then(|t| t.get("t")).map(HeaderValue::as_bytes), Some(&b"1"[..]), "trailersToAdd");
+        let t = Answer::parse(br#"{"trailersToReplace": {"t": "2"}, "trailersToRemove": ["u", "transfer-encoding"]}"#).expect("valid");
+        let mut kept = Some(HeaderMap::from_iter([
+            (HeaderName::from_static("t"), HeaderValue::from_static("1")),
+            (HeaderName::from_static("u"), HeaderValue::from_static("x")),
+        ]));
+        t.trailers.apply_to(&mut kept);
+        assert_eq!(kept.as_ref().map(|k| (k.len(), k.get("t").map(HeaderValue::as_bytes))), Some((1, Some(&b"2"[..]))));
+        assert!(Answer::parse(b"{}").is_ok_and(|a| !a.direct_respond && a.body.is_none() && !a.trailers.changes()));
         for garbage in [
             &b"not json"[..],
             b"[1]",
             br#"{"directRespond": "yes"}"#,
             br#"{"responseCode": 99}"#,
+            br#"{"trailersToAdd": {"x": 1}}"#,
+            br#"{"trailersToRemove": "x"}"#,
             br#"{"responseCode": "200"}"#,
             br#"{"headersToAdd": {"bad name": "v"}}"#,
             br#"{"headersToAdd": {"x": "a\r\nb"}}"#,

@@ -137,14 +137,16 @@ impl<C> Mediation<C> {
     /// The request body must be read whole: a conversion on the request, or an interceptor (on either flow) that
     /// is sent it.
     pub fn needs_request_body(&self) -> bool {
-        self.request.iter().any(|p| matches!(p, Part::Convert(_))) || self.interceptors().any(|i| i.includes.request_body)
+        self.request.iter().any(|p| matches!(p, Part::Convert(_)))
+            || self.interceptors().any(|i| i.includes.request_body || i.includes.request_trailers)
     }
 
     /// The response body must be read whole.
     pub fn needs_response_body(&self) -> bool {
         self.response.iter().any(|p| match p {
             Part::Convert(_) => true,
-            Part::Intercept(i) => i.includes.response_body,
+            // Trailers come after the body: it is read whole to get to them.
+            Part::Intercept(i) => i.includes.response_body || i.includes.response_trailers,
             Part::Plain(_) => false,
         })
     }

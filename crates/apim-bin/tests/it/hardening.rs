@@ -381,6 +381,65 @@ async fn operation_policies_change_what_the_backend_and_the_client_see() {
 /// Under `/rewrite` the request handler tells what it was sent in headers it adds, rewrites the body and passes an
 /// interceptor context on; the response handler answers 201 with what it was sent. Under `/direct` it answers the
 /// client itself.
+/// A chunked message body from `data` (which starts after the head): the body and its trailer fields, or `None`
+/// while it is incomplete.
+fn chunked(data: &[u8]) -> Option<(Vec<u8>, Vec<String>)> {
+    let mut body = Vec::new();
+    let mut at = 0;
+    loop {
+        let line_end = at + data.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&data[at..line_end]).ok()?.trim(), 16).ok()?;
+        at = line_end + 2;
+        if size == 0 {
+            let mut trailers = Vec::new();
+            loop {
+                let end = at + data.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+                if end == at {
+                    return Some((body, trailers));
+                }
+                trailers.push(String::from_utf8_lossy(&data[at..end]).to_lowercase());
+                at = end + 2;
+            }
+        }
+        body.extend_from_slice(data.get(at..at + size)?);
+        at += size + 2;
+    }
+}
+
+/// A backend speaking chunked HTTP/1.1 by hand, with trailers both ways: it answers with what it got (the body and
+/// its trailer fields) and a trailer of its own, `x-backend-trailer: original`.
+async fn spawn_trailer_backend() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (body, trailers) = loop {
+                    let Ok(n) = tcp.read(&mut chunk).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n")
+                        && let Some(parsed) = chunked(&buf[head_end + 4..])
+                    {
+                        break parsed;
+                    }
+                };
+                let got = format!("body={};trailers={}", String::from_utf8_lossy(&body), trailers.join(","));
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\ntrailer: x-backend-trailer\r\nconnection: close\r\n\r\n{:x}\r\n{got}\r\n0\r\nx-backend-trailer: original\r\n\r\n",
+                    got.len()
+                );
+                let _ = tcp.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
 async fn spawn_interceptor() -> SocketAddr {
     use base64::Engine;
     use http_body_util::BodyExt;
@@ -413,6 +472,13 @@ async fn spawn_interceptor() -> SocketAddr {
                                              "x-backend-status": sent["responseCode"].to_string()},
                             "body": b64.encode(json!({"backend": decode(&sent["responseBody"]), "requestHeaders": sent["requestHeaders"]}).to_string()),
                         }),
+                        "/trailers/api/v1/handle-request" => json!({
+                            "trailersToAdd": {"x-added-trailer": format!("saw-{}", sent["requestTrailers"]["x-client-trailer"].as_str().unwrap_or("nothing"))},
+                        }),
+                        "/trailers/api/v1/handle-response" => json!({
+                            "headersToAdd": {"x-seen-response-trailer": sent["responseTrailers"]["x-backend-trailer"]},
+                            "trailersToReplace": {"x-backend-trailer": "replaced"},
+                        }),
                         "/direct/api/v1/handle-request" => json!({
                             "directRespond": true, "responseCode": 403, "headersToAdd": {"content-type": "application/json"},
                             "body": b64.encode(r#"{"denied":"by the interceptor"}"#),
@@ -442,6 +508,7 @@ async fn body_policies_convert_and_call_interceptor_services() {
     let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
     let misbehaving = apim_test_support::backend::spawn_misbehaving().await.expect("misbehaving");
     let interceptor = spawn_interceptor().await;
+    let trailer_backend = spawn_trailer_backend().await;
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let down = closed.local_addr().expect("addr");
     drop(closed);
@@ -476,6 +543,12 @@ async fn body_policies_convert_and_call_interceptor_services() {
             op("/slow-connect", "GET", json!({"request": [{"policyName": "callInterceptorService", "policyVersion": "v1",
                 "parameters": {"interceptorServiceURL": format!("https://{hold}"), "requestTimeout": 20, "clusterTimeout": 1}}]})),
             {"target": "/plain", "verb": "GET", "authType": "None"}]});
+    // Trailers both ways, through an interceptor that reads and changes them (an API of its own: its backend).
+    let trailers_api = json!({"name": "Trailers", "context": "/trailers", "version": "1.0.0", "policies": ["Unlimited"],
+        "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{trailer_backend}")}},
+        "operations": [op("/echo", "POST", json!({
+            "request": [intercept(format!("http://{interceptor}/trailers"), "request_trailers")],
+            "response": [intercept(format!("http://{interceptor}/trailers"), "response_trailers")]}))]});
 
     // Parameters are checked when the API is saved, naming the policy and the parameter.
     for (at, param, bad) in [
@@ -491,6 +564,7 @@ async fn body_policies_convert_and_call_interceptor_services() {
         assert!(r.body.contains(&format!("operations[{at}].operationPolicies.request[0].parameters.{param}")), "{}", r.body);
     }
     m.publish(api).await;
+    m.publish(trailers_api).await;
     eventually(&format!("{gw}/bodies/1.0.0/plain"), None, 200).await;
     let post = |path: &str, content_type: &'static str, body: &'static str| {
         let url = format!("{gw}/bodies/1.0.0{path}");
@@ -552,6 +626,32 @@ async fn body_policies_convert_and_call_interceptor_services() {
     assert_eq!((r.status, r.json()["code"].as_str()), (502, Some("101503")), "{}", r.body);
     let r = get(&format!("{gw}/bodies/1.0.0/garbage"), None).await;
     assert_eq!((r.status, r.json()["code"].as_str()), (502, Some("101505")), "{}", r.body);
+    // Trailers: the interceptor sees the client's and the backend's, the backend gets the client's plus the one the
+    // interceptor added (naming what it saw), and the client gets the backend's as the interceptor replaced it
+    // (chunked, named in `Trailer`).
+    let mut answer = String::new();
+    for _ in 0..100 {
+        answer = exchange(
+            host_port(&gw),
+            LOCAL,
+            "POST /trailers/1.0.0/echo HTTP/1.1\r\nhost: x\r\nte: trailers\r\ntransfer-encoding: chunked\r\ntrailer: x-client-trailer\r\nconnection: close\r\n\r\n5\r\nhello\r\n0\r\nx-client-trailer: c-1\r\n\r\n",
+        )
+        .await;
+        if status_of(&answer) != 404 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    let (head, rest) = answer.split_once("\r\n\r\n").expect("a head");
+    let head = head.to_lowercase();
+    assert!(head.contains("x-seen-response-trailer: original"), "{answer}");
+    assert!(head.contains("transfer-encoding: chunked") && head.contains("trailer: x-backend-trailer"), "{answer}");
+    let (got, trailers) = chunked(rest.as_bytes()).expect("a complete chunked body");
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("body=hello;") && got.contains("x-client-trailer: c-1") && got.contains("x-added-trailer: saw-c-1"), "{got}");
+    assert_eq!(trailers, ["x-backend-trailer: replaced"], "{answer}");
+
     // clusterTimeout (1 s) bounds the connection, TLS handshake included, well before the request timeout (20 s)
     // or the gateway's own connect timeout (5 s): a connection not made is WSO2's 101503.
     let started = std::time::Instant::now();
