@@ -154,8 +154,11 @@ pub struct EndpointGroup {
 /// kept-alive connections and its suspension.
 #[derive(Debug, Default)]
 pub struct Registry {
-    endpoints: Mutex<HashMap<(String, Duration, Option<Duration>), Weak<Endpoint>>>,
+    endpoints: Mutex<HashMap<EndpointKey, Weak<Endpoint>>>,
 }
+
+/// URL, answer timeout, connect timeout.
+type EndpointKey = (String, Duration, Option<Duration>);
 
 impl Registry {
     /// The endpoint for `url` (http or https) with `timeout` for its answer's head.
