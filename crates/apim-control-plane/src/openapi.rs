@@ -37,6 +37,8 @@ pub fn parse(field: &str, text: &str) -> Result<Value> {
     if !doc.is_object() {
         return Err(ApiError::field(field, "an OpenAPI definition must be an object"));
     }
+    // What gateways read of it (the named endpoints an interceptor may choose) must be runnable.
+    apim_wire::api::named_endpoints(Some(&doc)).map_err(|e| ApiError::field(field, e))?;
     Ok(doc)
 }
 

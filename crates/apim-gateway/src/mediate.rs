@@ -8,7 +8,8 @@
 //! `interceptorContext` from the request's interceptor to the response's. Trailer fields are sent as the body
 //! carried them (`requestTrailers`, `responseTrailers`; a body is read whole for them) and changed the same way
 //! (`trailersToAdd`, `trailersToReplace`, `trailersToRemove`); a message that has trailers after that goes on
-//! chunked, with a `Trailer` header naming them. `dynamicEndpoint` is not acted on.
+//! chunked, with a `Trailer` header naming them. A request interceptor's `dynamicEndpoint` names one of the API's
+//! `x-wso2-endpoints` to send the request to instead of its own endpoints (the last such answer counts).
 //!
 //! Failures are WSO2's: a body that does not convert is 400 on the request, 500 on the response; an interceptor
 //! that cannot be reached is 502 101503, one that does not answer within its timeout (`requestTimeout`, default
@@ -48,6 +49,14 @@ pub struct Carry {
     request_body: Option<Bytes>,
     request_trailers: Option<HeaderMap>,
     interceptor_context: Option<Map<String, Value>>,
+    dynamic_endpoint: Option<String>,
+}
+
+impl Carry {
+    /// The endpoint a request interceptor chose by name (`dynamicEndpoint.endpointName`), if one did.
+    pub fn dynamic_endpoint(&self) -> Option<&str> {
+        self.dynamic_endpoint.as_deref()
+    }
 }
 
 /// The request as the request flow may change it, on its way to the backend.
@@ -125,6 +134,9 @@ pub async fn request(
                 }
                 if answer.context.is_some() {
                     carry.interceptor_context = answer.context;
+                }
+                if answer.dynamic_endpoint.is_some() {
+                    carry.dynamic_endpoint = answer.dynamic_endpoint;
                 }
             }
         }
@@ -392,6 +404,7 @@ struct Answer {
     body: Option<Bytes>,
     context: Option<Map<String, Value>>,
     trailers: TrailerChanges,
+    dynamic_endpoint: Option<String>,
 }
 
 /// `trailersToAdd`, `trailersToReplace`, `trailersToRemove`: changes to the message's trailer fields.
@@ -468,6 +481,10 @@ impl Answer {
         a.add = pairs("headersToAdd")?;
         a.replace = pairs("headersToReplace")?;
         a.remove = names("headersToRemove")?;
+        if let Some(v) = field("dynamicEndpoint") {
+            let name = v.get("endpointName").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty());
+            a.dynamic_endpoint = Some(name.ok_or("dynamicEndpoint.endpointName is not a name")?.to_string());
+        }
         a.trailers =
             TrailerChanges { add: pairs("trailersToAdd")?, replace: pairs("trailersToReplace")?, remove: names("trailersToRemove")? };
         if let Some(v) = field("body") {
@@ -598,10 +615,11 @@ mod tests {
         let a = Answer::parse(
             br#"{"directRespond": false, "responseCode": 201, "headersToAdd": {"x-new": "1", "content-length": "9"},
                 "headersToReplace": {"x-old": "2"}, "headersToRemove": ["x-gone", "host"], "body": "aGVsbG8",
-                "interceptorContext": {"k": "v"}, "dynamicEndpoint": {"endpointName": "ignored"}, "trailersToAdd": {"t": "1"}}"#,
+                "interceptorContext": {"k": "v"}, "dynamicEndpoint": {"endpointName": "eu"}, "trailersToAdd": {"t": "1"}}"#,
         )
         .expect("valid");
         assert_eq!(a.response_code, Some(StatusCode::CREATED));
+        assert_eq!(a.dynamic_endpoint.as_deref(), Some("eu"));
         assert_eq!(a.body.as_deref(), Some(&b"hello"[..]), "padding may be left out");
         let mut h = HeaderMap::new();
         h.insert("x-gone", HeaderValue::from_static("g"));
@@ -631,6 +649,8 @@ mod tests {
             br#"{"responseCode": 99}"#,
             br#"{"trailersToAdd": {"x": 1}}"#,
             br#"{"trailersToRemove": "x"}"#,
+            br#"{"dynamicEndpoint": {"endpointName": ""}}"#,
+            br#"{"dynamicEndpoint": "eu"}"#,
             br#"{"responseCode": "200"}"#,
             br#"{"headersToAdd": {"bad name": "v"}}"#,
             br#"{"headersToAdd": {"x": "a\r\nb"}}"#,

@@ -609,6 +609,19 @@ impl Gateway {
                 }
             }
         }
+        // A request interceptor may send the request to another of the API's endpoints, by name.
+        let group = match carry.dynamic_endpoint() {
+            None => group,
+            Some(name) => match api.named_endpoints.iter().find(|(n, _)| n == name) {
+                Some((_, g)) => g.as_ref(),
+                None => {
+                    tracing::warn!(api = %api.name, endpoint = %name, "an interceptor chose an endpoint the API does not define");
+                    let why =
+                        format!("the interceptor service chose the endpoint `{name}`, which the API's x-wso2-endpoints do not define");
+                    return Ok(crate::reply::fault(StatusCode::INTERNAL_SERVER_ERROR, 500, "Internal Server Error", &why));
+                }
+            },
+        };
         // A body a policy read whole goes with its own length (and can be sent again when it is empty).
         let replayable = if matches!(body, RequestBody::Read(_)) { body_is_empty(&headers, &method) } else { replayable };
         // The client's body errors are told apart from the backend's: a malformed chunk is the client's 400.

@@ -112,6 +112,8 @@ pub struct Api {
     /// Mutual TLS: whether a client certificate is required (`mutualssl_mandatory`, or `mutualssl` alone) and
     /// whether a token or key is required beside it; the certificates it takes by the SHA-256 of their DER.
     pub mutual_tls: Option<MutualTls>,
+    /// `x-wso2-endpoints` by name: where an interceptor's `dynamicEndpoint` may send a request instead.
+    pub named_endpoints: Vec<(String, Arc<EndpointGroup>)>,
     /// What it was compiled from: (revision id, lifecycle status, environment). A later state with the same
     /// reuses this compiled API instead of reading the definition again (revisions never change).
     pub origin: (String, apim_wire::ApiStatus, String),
@@ -539,8 +541,16 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>, registry
             certificates,
         }
     });
+    let mut named_endpoints = Vec::with_capacity(def.named_endpoints.len());
+    for n in &def.named_endpoints {
+        let group = EndpointGroup::from_config(&n.config, KeyGroup::Production, registry, None)
+            .map_err(|e| format!("x-wso2-endpoints `{}`: {e}", n.name))?
+            .ok_or_else(|| format!("x-wso2-endpoints `{}` has no URL", n.name))?;
+        named_endpoints.push((n.name.clone(), group));
+    }
     Ok(Api {
         mutual_tls,
+        named_endpoints,
         throttle_default: format!("{throttle_stem}_default"),
         throttle_stem,
         id: d.id.clone(),

@@ -67,6 +67,78 @@ pub struct ApiDefinition {
     /// writes them into the API (and so into its revisions, as WSO2 4.x deploys them).
     #[serde(rename = "x-apim-client-certificates", default, deserialize_with = "nullable")]
     pub client_certificates: Vec<ClientCertificate>,
+    /// Choreo Connect's `x-wso2-endpoints` of the OpenAPI document: endpoints by name, which an interceptor's
+    /// `dynamicEndpoint` may send a request to instead of the API's own. Read from `openapi` by
+    /// [`ApiDefinition::from_json`] and [`ApiDefinition::from_value`].
+    #[serde(skip)]
+    pub named_endpoints: Vec<NamedEndpoint>,
+}
+
+/// One of `x-wso2-endpoints`: `{<name>: {urls: [..], type: http|loadbalance|failover, advanceEndpointConfig:
+/// {timeoutInMillis}}}`, read as the production group of an [`EndpointConfig`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedEndpoint {
+    pub name: String,
+    pub config: EndpointConfig,
+}
+
+/// `x-wso2-endpoints` of `openapi` (absent: none); an entry that is not `{name: {urls: [...]}}` with http(s)
+/// URLs is an error naming it. The control plane checks a definition with it when one is uploaded.
+pub fn named_endpoints(openapi: Option<&Value>) -> Result<Vec<NamedEndpoint>, String> {
+    let Some(list) = openapi.and_then(|d| d.get("x-wso2-endpoints")).filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
+    let list = list.as_array().ok_or("x-wso2-endpoints must be a list of {name: {urls: [...]}}")?;
+    let mut out: Vec<NamedEndpoint> = Vec::new();
+    for (i, entry) in list.iter().enumerate() {
+        let at = format!("x-wso2-endpoints[{i}]");
+        let (name, body) = match entry.as_object().map(|o| o.iter().collect::<Vec<_>>()).as_deref() {
+            Some([(name, body)]) => ((*name).clone(), *body),
+            _ => return Err(format!("{at} must be one {{name: {{urls: [...]}}}}")),
+        };
+        if name.trim().is_empty() || out.iter().any(|n| n.name == name) {
+            return Err(format!("{at}: the name `{name}` is empty or given twice"));
+        }
+        let urls: Vec<&str> = match body.get("urls") {
+            Some(Value::Array(u)) => {
+                u.iter().map(|u| u.as_str().ok_or(format!("{at}.{name}.urls holds something not a URL"))).collect::<Result<_, _>>()?
+            }
+            Some(Value::String(u)) => vec![u.as_str()],
+            _ => return Err(format!("{at}.{name}.urls must list the endpoint's URLs")),
+        };
+        if urls.is_empty() || urls.iter().any(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+            return Err(format!("{at}.{name}.urls must hold http or https URLs"));
+        }
+        let kind = match body.get("type").and_then(Value::as_str).unwrap_or("http") {
+            "loadbalance" | "load_balance" => EndpointType::LoadBalance,
+            "failover" => EndpointType::Failover,
+            "http" | "https" => EndpointType::Single,
+            other => return Err(format!("{at}.{name}.type `{other}` is not http, loadbalance or failover")),
+        };
+        let timeout = match body.pointer("/advanceEndpointConfig/timeoutInMillis") {
+            None | Some(Value::Null) => None,
+            Some(t) => Some(
+                t.as_u64()
+                    .filter(|t| *t > 0)
+                    .ok_or(format!("{at}.{name}.advanceEndpointConfig.timeoutInMillis must be a positive number"))?,
+            ),
+        };
+        let endpoint = |u: &str| Endpoint { url: u.to_string(), config: EndpointTuning { action_duration: timeout } };
+        let (first, rest) = urls.split_first().ok_or(format!("{at}.{name}.urls is empty"))?;
+        let config = match kind {
+            EndpointType::Failover => EndpointConfig {
+                endpoint_type: kind,
+                production_endpoints: vec![endpoint(first)],
+                production_failovers: rest.iter().map(|u| endpoint(u)).collect(),
+                ..EndpointConfig::default()
+            },
+            _ => EndpointConfig {
+                endpoint_type: kind,
+                production_endpoints: urls.iter().map(|u| endpoint(u)).collect(),
+                ..EndpointConfig::default()
+            },
+        };
+        out.push(NamedEndpoint { name, config });
+    }
+    Ok(out)
 }
 
 /// A client certificate an API takes for mutual TLS.
@@ -90,11 +162,16 @@ pub struct ClientCertificate {
 impl ApiDefinition {
     /// A revision's document.
     pub fn from_json(text: &str) -> Result<ApiDefinition, serde_json::Error> {
-        serde_json::from_str(text)
+        serde_json::from_str::<ApiDefinition>(text)?.with_named_endpoints()
     }
 
     pub fn from_value(v: &Value) -> Result<ApiDefinition, serde_json::Error> {
-        ApiDefinition::deserialize(v)
+        ApiDefinition::deserialize(v)?.with_named_endpoints()
+    }
+
+    fn with_named_endpoints(mut self) -> Result<ApiDefinition, serde_json::Error> {
+        self.named_endpoints = named_endpoints(self.openapi.as_ref()).map_err(de::Error::custom)?;
+        Ok(self)
     }
 
     /// Whether it is a WebSocket API (one channel: only handshakes are accepted).
@@ -405,6 +482,35 @@ mod tests {
         ] {
             let e = ApiDefinition::from_value(&bad).expect_err(&bad.to_string()).to_string();
             assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn named_endpoints_come_from_the_openapi_document() {
+        let d = ApiDefinition::from_value(&json!({"x-apim-definition": {"x-wso2-endpoints": [
+            {"eu": {"urls": ["http://eu.invalid/v1"], "advanceEndpointConfig": {"timeoutInMillis": 700}}},
+            {"spread": {"type": "loadbalance", "urls": ["http://a.invalid", "http://b.invalid"]}},
+            {"safe": {"type": "failover", "urls": ["http://main.invalid", "http://spare.invalid"]}}
+        ]}}))
+        .expect("reads");
+        let names: Vec<&str> = d.named_endpoints.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["eu", "spread", "safe"]);
+        assert_eq!(d.named_endpoints[0].config.production_endpoints[0].config.action_duration, Some(700));
+        assert_eq!(d.named_endpoints[1].config.group(KeyGroup::Production).len(), 2);
+        let safe = d.named_endpoints[2].config.group(KeyGroup::Production);
+        assert_eq!(safe.iter().map(|e| e.url.as_str()).collect::<Vec<_>>(), ["http://main.invalid", "http://spare.invalid"]);
+        assert!(ApiDefinition::from_value(&json!({})).expect("none").named_endpoints.is_empty());
+        for bad in [
+            json!({"eu": {"urls": ["http://x"]}}),
+            json!([{"eu": {"urls": []}}]),
+            json!([{"eu": {"urls": ["ftp://x"]}}]),
+            json!([{"eu": {"urls": ["http://x"]}, "us": {"urls": ["http://y"]}}]),
+            json!([{"eu": {"urls": ["http://x"]}}, {"eu": {"urls": ["http://y"]}}]),
+            json!([{"eu": {"urls": ["http://x"], "type": "random"}}]),
+            json!([{"eu": {"urls": ["http://x"], "advanceEndpointConfig": {"timeoutInMillis": -1}}}]),
+        ] {
+            let e = ApiDefinition::from_value(&json!({"x-apim-definition": {"x-wso2-endpoints": bad}})).expect_err(&bad.to_string());
+            assert!(e.to_string().contains("x-wso2-endpoints"), "{e}");
         }
     }
 }

@@ -479,6 +479,10 @@ async fn spawn_interceptor() -> SocketAddr {
                             "headersToAdd": {"x-seen-response-trailer": sent["responseTrailers"]["x-backend-trailer"]},
                             "trailersToReplace": {"x-backend-trailer": "replaced"},
                         }),
+                        "/dynamic/api/v1/handle-request" => match sent["requestHeaders"]["x-route"].as_str() {
+                            Some(name) => json!({"dynamicEndpoint": {"endpointName": name}}),
+                            None => json!({}),
+                        },
                         "/direct/api/v1/handle-request" => json!({
                             "directRespond": true, "responseCode": 403, "headersToAdd": {"content-type": "application/json"},
                             "body": b64.encode(r#"{"denied":"by the interceptor"}"#),
@@ -877,5 +881,58 @@ async fn running_out_of_descriptors_is_survived() {
     assert_eq!(again.expect("in time").expect("health").status, 200);
     let warnings = node.stderr().lines().filter(|l| l.contains("accept failed")).count();
     assert!(warnings >= 1, "logged: {}", node.stderr());
+    drop(node);
+}
+
+/// Choreo Connect's dynamic endpoints: an interceptor names one of the API's `x-wso2-endpoints` and the request
+/// goes there instead of to the API's own endpoint; a name the API does not define is a 500 naming it; a
+/// definition whose `x-wso2-endpoints` cannot be run is refused when it is uploaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interceptor_sends_a_request_to_a_named_endpoint() {
+    let (_dir, mut node, https) = node_with("apim-dynamic", "").await;
+    let gw = node.url("gateway-http", Duration::from_secs(5));
+    let m = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    let interceptor = spawn_interceptor().await;
+    let definition = |endpoints: Value| {
+        json!({"openapi": "3.0.1", "info": {"title": "Dynamic", "version": "1.0.0"}, "x-wso2-endpoints": endpoints,
+            "paths": {"/who": {"get": {"x-auth-type": "None", "responses": {"200": {"description": "ok"}}}}}})
+    };
+    let props = json!({"context": "/dynamic", "policies": ["Unlimited"],
+        "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/main")}},
+        "apiPolicies": {"request": [{"policyName": "callInterceptorService", "policyVersion": "v1",
+            "parameters": {"interceptorServiceURL": format!("http://{interceptor}/dynamic"), "includes": "request_headers"}}]}});
+    let import = |definition: Value| {
+        let (ct, body) = super::seeds::multipart(&[("file", &definition.to_string()), ("additionalProperties", &props.to_string())]);
+        let (url, auth) = (format!("{https}/api/am/publisher/v4/apis/import-openapi"), m.auth.clone());
+        async move { http::request("POST", &url, &[("authorization", &auth), ("content-type", &ct)], &body).await.expect("import") }
+    };
+    let refused = import(definition(json!([{"second": {"urls": ["ftp://nowhere"]}}]))).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("x-wso2-endpoints[0].second.urls"), "{}", refused.body);
+    let made = import(definition(json!([{"second": {"urls": [format!("http://{backend}/alt")]}}]))).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let id = made.json()["id"].as_str().expect("id").to_string();
+    let pb = "/api/am/publisher/v4";
+    let rev = m.ok("POST", &format!("{pb}/apis/{id}/revisions"), json!({})).await["id"].as_str().expect("rev").to_string();
+    m.ok("POST", &format!("{pb}/apis/{id}/deploy-revision?revisionId={rev}"), json!([{"name": "Default"}])).await;
+    m.ok("POST", &format!("{pb}/apis/change-lifecycle?action=Publish&apiId={id}"), Value::Null).await;
+
+    let url = format!("{gw}/dynamic/1.0.0/who");
+    eventually(&url, None, 200).await;
+    let call = |route: Option<&'static str>| {
+        let url = url.clone();
+        async move {
+            let headers: Vec<(&str, &str)> = route.map(|r| vec![("x-route", r)]).unwrap_or_default();
+            http::request("GET", &url, &headers, "").await.expect("call")
+        }
+    };
+    let r = call(None).await;
+    assert_eq!((r.status, r.json()["path"].as_str()), (200, Some("/main/who")), "{}", r.body);
+    let r = call(Some("second")).await;
+    assert_eq!((r.status, r.json()["path"].as_str()), (200, Some("/alt/who")), "{}", r.body);
+    let r = call(Some("nowhere")).await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(r.json()["description"].as_str().is_some_and(|d| d.contains("`nowhere`")), "{}", r.body);
     drop(node);
 }
