@@ -40,6 +40,10 @@ const KEYS: &str = "name:, context:, version:, provider:, status:, tag:, api-cat
 
 /// The terms of a WSO2 search query; a 400 naming the term that is unknown or malformed.
 pub(crate) fn parse_query(q: &str) -> Result<Vec<ApiTerm>> {
+    // Control characters name nothing an API holds, and a NUL would end the full-text index's query early.
+    if let Some(c) = q.chars().find(|c| c.is_control() && !c.is_whitespace()) {
+        return Err(ApiError::field("query", format!("must not contain control characters (found U+{:04X})", u32::from(c))));
+    }
     let mut terms = Vec::new();
     let mut states: Vec<String> = Vec::new();
     for token in tokens(q)? {
@@ -668,7 +672,7 @@ mod tests {
             parse_query("Environment:PreProd name:x").expect("property"),
             vec![ApiTerm::Property { name: "environment".into(), value: "PreProd".into() }, ApiTerm::Name("x".into())]
         );
-        for bad in ["doc:red", "name:", r#"name:"open"#, "status:sleeping", r#"name:"""#, ":red", "col*r:red", "colour:"] {
+        for bad in ["doc:red", "name:", r#"name:"open"#, "status:sleeping", r#"name:"""#, ":red", "col*r:red", "colour:", "w\u{0}x", "a\u{95}"] {
             let e = parse_query(bad).expect_err(bad);
             assert_eq!(e.fields[0].0, "query", "{bad}");
         }
