@@ -591,3 +591,47 @@ test('a visitor makes their own account in the DevPortal and works as a subscrib
   await page.getByRole('button', { name: 'Create', exact: true }).click();
   await expect(page.getByRole('alert')).toContainText('403');
 });
+
+test('a publisher bundles operations of two APIs into an API product, deploys and publishes it; the DevPortal lists it', async ({ page, request }) => {
+  const backend = await menuBackend();
+  try {
+    await publishedApi(request, 'StarterAPI', '/starters', backend.url);
+    await publishedApi(request, 'DessertAPI', '/desserts', backend.url);
+    await page.goto(`${base()}/publisher/api-products`);
+    await signIn(page, 'admin', 'admin');
+    await expect(page.getByRole('heading', { name: 'API products' })).toBeVisible();
+    await page.getByRole('link', { name: 'Create API product' }).click();
+    const form = page.getByRole('form', { name: 'Create API product' });
+    await form.getByRole('textbox', { name: 'Name', exact: true }).fill('Dinner');
+    await form.getByRole('textbox', { name: 'Context' }).fill('/dinner');
+    await form.getByRole('textbox', { name: 'API 1' }).click();
+    await page.getByRole('option', { name: 'StarterAPI 1.0.0' }).click();
+    await form.getByRole('group', { name: 'Operations of API 1' }).getByRole('checkbox', { name: 'GET /menu' }).check();
+    await form.getByRole('button', { name: 'Add another API' }).click();
+    await form.getByRole('textbox', { name: 'API 2' }).click();
+    await page.getByRole('option', { name: 'DessertAPI 1.0.0' }).click();
+    await form.getByRole('group', { name: 'Operations of API 2' }).getByRole('checkbox', { name: 'POST /order' }).check();
+    await noSeriousViolation(page, 'Publisher create API product');
+    await fitsPhone(page, 'create API product');
+    await form.getByRole('button', { name: 'Create', exact: true }).click();
+
+    await expect(page).toHaveURL(/\/publisher\/api-products\/[0-9a-f-]{36}$/);
+    await expect(page.getByRole('heading', { name: 'Dinner' })).toBeVisible();
+    await expect(page.getByRole('list', { name: 'Operations of StarterAPI' })).toHaveText('GET /menu');
+    await expect(page.getByRole('list', { name: 'Operations of DessertAPI' })).toHaveText('POST /order');
+    await page.getByRole('button', { name: 'Deploy new revision to Default' }).click();
+    await expect(page.getByRole('list', { name: 'Deployments' })).toContainText('Default');
+    await page.getByRole('button', { name: 'Publish', exact: true }).click();
+    await expect(page.getByLabel('Lifecycle state')).toHaveText('PUBLISHED');
+    await noSeriousViolation(page, 'Publisher API product');
+    await page.getByRole('link', { name: '← API products' }).click();
+    await expect(page.getByRole('table', { name: 'API products' })).toContainText('Dinner');
+
+    // The DevPortal lists the product beside the APIs, to anyone.
+    const anon = await request.get(`${base()}/api/am/devportal/v3/apis?limit=100`);
+    const names = ((await anon.json()) as { list: { name: string }[] }).list.map((a) => a.name);
+    expect(names).toContain('Dinner');
+  } finally {
+    backend.server.close();
+  }
+});

@@ -1,6 +1,9 @@
 import { Navigate, Route, Routes } from 'react-router';
 import { mountPortal, PortalShell, RequireSignIn, SignInCallbackPage } from '@apim/shared';
 import { ApiListPage } from './pages/ApiListPage';
+import { CreateProductPage } from './pages/CreateProductPage';
+import { ProductListPage } from './pages/ProductListPage';
+import { ProductPage } from './pages/ProductPage';
 import { ApiPage } from './pages/ApiPage';
 import { CreateFromOpenApiPage } from './pages/CreateFromOpenApiPage';
 
@@ -12,7 +15,10 @@ mountPortal(
       <Route
         element={
           <RequireSignIn>
-            <PortalShell title="Publisher" nav={[{ label: 'APIs', to: '/apis' }]} />
+            <PortalShell title="Publisher" nav={[
+              { label: 'APIs', to: '/apis' },
+              { label: 'API products', to: '/api-products' },
+            ]} />
           </RequireSignIn>
         }
       >
@@ -20,6 +26,9 @@ mountPortal(
         <Route path="apis" element={<ApiListPage />} />
         <Route path="apis/create/openapi" element={<CreateFromOpenApiPage />} />
         <Route path="apis/:apiId/:tab?" element={<ApiPage />} />
+        <Route path="api-products" element={<ProductListPage />} />
+        <Route path="api-products/create" element={<CreateProductPage />} />
+        <Route path="api-products/:productId" element={<ProductPage />} />
         <Route path="*" element={<Navigate to="/apis" replace />} />
       </Route>
     </Routes>
