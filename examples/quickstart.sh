@@ -12,19 +12,45 @@ GW=${3:-http://localhost:8280}
 SPEC=${4:-$HERE/pizzashack.yaml}
 P=$BASE/api/am/publisher/v4
 D=$BASE/api/am/devportal/v3
-c() { curl -sSfk -u "$AUTH" "$@"; }
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+# A failed call says what failed (curl's -f alone would leave the JSON reader below with nothing to read).
+c() {
+  local out
+  if ! out=$(curl -sSk -u "$AUTH" -w '\n%{http_code}' "$@"); then echo "quickstart: cannot reach $BASE (is apim all-in-one running?)" >&2; exit 1; fi
+  local code=${out##*$'\n'}
+  if [ "${code:0:1}" != 2 ]; then echo "quickstart: ${*: -1} answered $code: ${out%$'\n'*}" >&2; exit 1; fi
+  printf '%s' "${out%$'\n'*}"
+}
+# A value from the JSON on stdin (`d`); nothing on stdin (the call before failed and said why) is a quiet failure.
+value() { python3 -c "import json,sys
+t = sys.stdin.read()
+if not t.strip(): sys.exit(1)
+d = json.loads(t)
+print($1)"; }
+field() { value "d$1"; }
 
-API_ID=$(c -F file=@"$SPEC" -F 'additionalProperties={"context":"/pizzashack","policies":["Gold","Unlimited"]}' \
-  "$P/apis/import-openapi" | field '["id"]')
-echo "API:          $API_ID"
-REV_ID=$(c -H 'content-type: application/json' -d '{"description":"first revision"}' "$P/apis/$API_ID/revisions" | field '["id"]')
-echo "revision:     $REV_ID"
-c -H 'content-type: application/json' -d '[{"name":"Default","displayOnDevportal":true}]' "$P/apis/$API_ID/deploy-revision?revisionId=$REV_ID" >/dev/null
-echo "deployed to:  Default"
-STATE=$(c -X POST "$P/apis/change-lifecycle?action=Publish&apiId=$API_ID" | field '["lifecycleState"]["state"]')
+# A second run finds the API there already (its name comes from the file) and uses it again.
+NAME=$(sed -n 's/^[[:space:]]*"\{0,1\}title"\{0,1\}[[:space:]]*:[[:space:]]*"\{0,1\}\([^",]*\)"\{0,1\}.*/\1/p' "$SPEC" | head -1)
+API_ID=""
+if [ -n "$NAME" ]; then
+  API_ID=$(c "$P/apis?query=name:%22$NAME%22" | value "(d.get('list') or [{}])[0].get('id', '')")
+fi
+if [ -z "$API_ID" ]; then
+  API_ID=$(c -F file=@"$SPEC" -F 'additionalProperties={"context":"/pizzashack","policies":["Gold","Unlimited"]}' \
+    "$P/apis/import-openapi" | field '["id"]')
+  echo "API:          $API_ID"
+  REV_ID=$(c -H 'content-type: application/json' -d '{"description":"first revision"}' "$P/apis/$API_ID/revisions" | field '["id"]')
+  echo "revision:     $REV_ID"
+  c -H 'content-type: application/json' -d '[{"name":"Default","displayOnDevportal":true}]' "$P/apis/$API_ID/deploy-revision?revisionId=$REV_ID" >/dev/null
+  echo "deployed to:  Default"
+  STATE=$(c -X POST "$P/apis/change-lifecycle?action=Publish&apiId=$API_ID" | field '["lifecycleState"]["state"]')
+else
+  echo "API:          $API_ID (there from an earlier run)"
+  STATE=$(c "$P/apis/$API_ID" | field '["lifeCycleStatus"]' | python3 -c "import sys; print(sys.stdin.read().strip().title())")
+fi
 echo "state:        $STATE"
-APP_ID=$(c -H 'content-type: application/json' -d '{"name":"PizzaApp","throttlingPolicy":"10PerMin","tokenType":"JWT"}' "$D/applications" | field '["applicationId"]')
+# Each run makes its own application (names are unique per owner), on the Unlimited plan so trying things is
+# never throttled.
+APP_ID=$(c -H 'content-type: application/json' -d "{\"name\":\"PizzaApp-$(date +%s)\",\"throttlingPolicy\":\"Unlimited\",\"tokenType\":\"JWT\"}" "$D/applications" | field '["applicationId"]')
 echo "application:  $APP_ID"
 KEYS=$(c -H 'content-type: application/json' -d '{"keyType":"PRODUCTION","grantTypesToBeSupported":["client_credentials","password"]}' "$D/applications/$APP_ID/generate-keys")
 CK=$(echo "$KEYS" | field '["consumerKey"]')

@@ -672,7 +672,9 @@ mod tests {
             parse_query("Environment:PreProd name:x").expect("property"),
             vec![ApiTerm::Property { name: "environment".into(), value: "PreProd".into() }, ApiTerm::Name("x".into())]
         );
-        for bad in ["doc:red", "name:", r#"name:"open"#, "status:sleeping", r#"name:"""#, ":red", "col*r:red", "colour:", "w\u{0}x", "a\u{95}"] {
+        for bad in
+            ["doc:red", "name:", r#"name:"open"#, "status:sleeping", r#"name:"""#, ":red", "col*r:red", "colour:", "w\u{0}x", "a\u{95}"]
+        {
             let e = parse_query(bad).expect_err(bad);
             assert_eq!(e.fields[0].0, "query", "{bad}");
         }

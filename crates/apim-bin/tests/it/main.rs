@@ -713,18 +713,28 @@ async fn readme_quickstart_script_runs() {
     let spec = std::fs::read_to_string(examples.join("pizzashack.yaml")).expect("example").replace("localhost:8080", &backend.to_string());
     let spec_file = dir.path().join("pizzashack.yaml");
     std::fs::write(&spec_file, spec).expect("write spec");
-    let out = tokio::process::Command::new("bash")
-        .arg(examples.join("quickstart.sh"))
-        .args([&https, "admin:admin", &gateway])
-        .arg(&spec_file)
-        .output()
-        .await
-        .expect("run quickstart");
+    let run = || {
+        tokio::process::Command::new("bash")
+            .arg(examples.join("quickstart.sh"))
+            .args([&https, "admin:admin", &gateway])
+            .arg(&spec_file)
+            .output()
+    };
+    let out = run().await.expect("run quickstart");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}\n{}", String::from_utf8_lossy(&out.stderr), node.stderr());
     assert!(stdout.contains("state:        Published") && stdout.contains("subscription: Gold, UNBLOCKED"), "{stdout}");
     assert!(stdout.contains("through the gateway: 200") && stdout.contains("\"path\":\"/pizzashack/menu\""), "{stdout}");
+    // A second run uses the API the first made, with an application of its own.
+    let again = run().await.expect("run quickstart again");
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&again.stderr));
+    assert!(stdout.contains("there from an earlier run") && stdout.contains("through the gateway: 200"), "{stdout}");
     node.terminate();
+    // With the node gone, the script says so in one line instead of a traceback.
+    let gone = run().await.expect("run quickstart without a node");
+    let stderr = String::from_utf8_lossy(&gone.stderr);
+    assert!(!gone.status.success() && stderr.contains("cannot reach") && !stderr.contains("Traceback"), "{stderr}");
 }
 
 /// A control plane without a resident key manager registers application clients at `[apim.key_manager]` over
