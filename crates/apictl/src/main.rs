@@ -1744,8 +1744,13 @@ async fn import_api(s: &Session, archive: &[u8], f: ImportFlags) -> Result<Value
         f.update,
         f.rotate_revision
     );
-    let (content_type, body) = project::multipart("file", "project.zip", archive);
-    s.call_bytes(Method::POST, &url, &content_type, body).await
+    post_archive(s, &url, "project.zip", archive).await
+}
+
+/// A project archive posted as the multipart `file` the import operations take.
+async fn post_archive(s: &Session, url: &str, file_name: &str, archive: &[u8]) -> Result<Value, client::CallError> {
+    let (content_type, body) = project::multipart("file", file_name, archive);
+    s.call_bytes(Method::POST, url, &content_type, body).await
 }
 
 /// `POST /api-products/import`; with `import_apis` the project's own APIs too (replacing existing ones with `update_apis`).
@@ -1763,8 +1768,7 @@ async fn import_api_product(
         f.update,
         f.rotate_revision
     );
-    let (content_type, body) = project::multipart("file", "project.zip", archive);
-    s.call_bytes(Method::POST, &url, &content_type, body).await
+    post_archive(s, &url, "project.zip", archive).await
 }
 
 struct AppImportFlags {
@@ -1789,8 +1793,7 @@ async fn import_app(s: &Session, archive: &[u8], f: &AppImportFlags) -> Result<V
         let o: String = form_urlencoded::byte_serialize(o.as_bytes()).collect();
         url.push_str(&format!("&appOwner={o}"));
     }
-    let (content_type, body) = project::multipart("file", "application.zip", archive);
-    s.call_bytes(Method::POST, &url, &content_type, body).await
+    post_archive(s, &url, "application.zip", archive).await
 }
 
 /// Deletes the API (`list` `/apis`) or API product (`/api-products`) of that name and version.
