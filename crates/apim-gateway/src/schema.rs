@@ -818,3 +818,39 @@ mod tests {
         assert!(one.validate(deep.as_bytes()).expect_err("too deep").starts_with("the body is not JSON: "));
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    #[ignore = "a measurement, not a test: cargo test --release -p apim-gateway schema::timing -- --ignored --nocapture"]
+    fn bench_body() {
+        let doc = json!({"components": {"schemas": {
+            "Order": {"type": "object", "required": ["items"], "properties": {
+                "items": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Item"}},
+                "note": {"type": "string", "maxLength": 200}}},
+            "Item": {"type": "object", "required": ["sku", "qty"], "additionalProperties": false, "properties": {
+                "sku": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]+$"}, "qty": {"type": "integer", "minimum": 1}}}}}});
+        let with = Schema::compile(&doc, &json!({"$ref": "#/components/schemas/Order"})).expect("schema");
+        let mut no_pattern = doc.clone();
+        no_pattern["components"]["schemas"]["Item"]["properties"]["sku"] = json!({"type": "string"});
+        let without = Schema::compile(&no_pattern, &json!({"$ref": "#/components/schemas/Order"})).expect("schema");
+        let items: Vec<serde_json::Value> = (0..36).map(|i| json!({"sku": format!("ABC-{i}"), "qty": i + 1})).collect();
+        let body = json!({"note": "bench", "items": items}).to_string();
+        for (name, s) in [("with pattern", &with), ("without", &without)] {
+            let n = 200_000;
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                s.validate(body.as_bytes()).expect("valid");
+            }
+            println!("{name}: {:?} per body of {} bytes", t.elapsed() / n, body.len());
+        }
+        let t = std::time::Instant::now();
+        for _ in 0..200_000 {
+            std::hint::black_box(serde_json::from_slice::<serde::de::IgnoredAny>(body.as_bytes()).expect("json"));
+        }
+        println!("parse alone: {:?}", t.elapsed() / 200_000);
+    }
+}
