@@ -4,6 +4,7 @@ import { useState } from 'react';
 import { Link } from 'react-router';
 import { EmptyState, ErrorNotice, LoadingState, unwrap, useHasScope } from '@apim/shared';
 import { usePublisher, type Api } from '../client';
+import { LifecycleDiagram } from './LifecycleDiagram';
 import { queryKeys, useDeployments, when } from '../queries';
 
 type Action = 'Publish' | 'Deploy as a Prototype' | 'Demote to Created' | 'Block' | 'Deprecate' | 'Re-Publish' | 'Retire';
@@ -89,6 +90,7 @@ export function LifecyclePanel({ apiId, api: a }: { apiId: string; api: Api }) {
               {s.state}
             </Badge>
           </Group>
+          <LifecycleDiagram current={s.state ?? ''} />
           {(a.lifeCycleStatus === 'CREATED' || a.lifeCycleStatus === 'PROTOTYPED') && <Requirements apiId={apiId} api={a} />}
           {checks.length > 0 && (
             <Stack gap={4} role="group" aria-label="Checklist">
