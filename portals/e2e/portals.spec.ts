@@ -299,6 +299,23 @@ test('the admin portal lists the rate-limiting policies of each level', async ({
   await denied.getByRole('button', { name: 'Delete deny policy 203.0.113.77' }).click();
   await page.getByRole('dialog', { name: 'Delete deny policy' }).getByRole('button', { name: 'Delete' }).click();
   await expect(page.getByText('No deny policies')).toBeVisible();
+
+  // API categories: added, a second of the same name refused with the server's message, deleted after asking.
+  await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'API categories' }).click();
+  const category = page.getByRole('form', { name: 'Add API category' });
+  await category.getByRole('textbox', { name: 'Name', exact: true }).fill('E2eFood');
+  await category.getByRole('textbox', { name: 'Description' }).fill('Things to eat');
+  await category.getByRole('button', { name: 'Add category' }).click();
+  const categories = page.getByRole('table', { name: 'API categories' });
+  await expect(categories).toContainText('Things to eat');
+  await noSeriousViolation(page, 'Admin API categories');
+  await fitsPhone(page, 'Admin API categories');
+  await category.getByRole('textbox', { name: 'Name', exact: true }).fill('E2eFood');
+  await category.getByRole('button', { name: 'Add category' }).click();
+  await expect(category.getByRole('alert')).toContainText('E2eFood');
+  await categories.getByRole('button', { name: 'Delete category E2eFood' }).click();
+  await page.getByRole('dialog', { name: 'Delete API category' }).getByRole('button', { name: 'Delete' }).click();
+  await expect(categories.or(page.getByText('No API categories'))).not.toContainText('E2eFood');
 });
 
 test('the server answers with the portal, its security headers and hashed assets', async ({ request }) => {
