@@ -1,7 +1,8 @@
 import { Button, Group, Stack, Table, Text, TextInput, Title, VisuallyHidden } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
-import { ConfirmDialog, EmptyState, ErrorNotice, LoadingState, unwrap, type AdminComponents } from '@apim/shared';
+import { EmptyState, ErrorNotice, LoadingState, unwrap, type AdminComponents } from '@apim/shared';
+import { DeleteButton, useAskBeforeDelete } from '../components/AskBeforeDelete';
 import { useAdmin } from '../client';
 
 type Category = AdminComponents['schemas']['APICategory'];
@@ -16,7 +17,6 @@ export function CategoriesPage() {
   });
   const [name, setName] = useState('');
   const [description, setDescription] = useState('');
-  const [deleting, setDeleting] = useState<Category>();
   const refresh = () => queries.invalidateQueries({ queryKey: ['api-categories'] });
   const add = useMutation({
     mutationFn: async () =>
@@ -31,12 +31,11 @@ export function CategoriesPage() {
       await refresh();
     },
   });
-  const remove = useMutation({
-    mutationFn: async (apiCategoryId: string) => unwrap(await api.DELETE('/api-categories/{apiCategoryId}', { params: { path: { apiCategoryId } } })),
-    onSuccess: async () => {
-      setDeleting(undefined);
-      await refresh();
-    },
+  const deletion = useAskBeforeDelete<Category>({
+    title: 'Delete API category',
+    question: (c) => `Delete the category ${c.name}? The server refuses while an API names it.`,
+    remove: async (c) => unwrap(await api.DELETE('/api-categories/{apiCategoryId}', { params: { path: { apiCategoryId: c.id ?? '' } } })),
+    onDeleted: refresh,
   });
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -86,29 +85,14 @@ export function CategoriesPage() {
                 </Table.Td>
                 <Table.Td>{c.numberOfAPIs ?? 0}</Table.Td>
                 <Table.Td>
-                  <Button variant="subtle" color="red" size="xs" aria-label={`Delete category ${c.name}`} onClick={() => setDeleting(c)}>
-                    Delete
-                  </Button>
+                  <DeleteButton label={`Delete category ${c.name}`} onClick={() => deletion.ask(c)} />
                 </Table.Td>
               </Table.Tr>
             ))}
           </Table.Tbody>
         </Table>
       )}
-      <ConfirmDialog
-        opened={deleting !== undefined}
-        title="Delete API category"
-        confirmLabel="Delete"
-        onConfirm={() => deleting?.id && remove.mutate(deleting.id)}
-        onClose={() => {
-          setDeleting(undefined);
-          remove.reset();
-        }}
-        pending={remove.isPending}
-        error={remove.error ?? undefined}
-      >
-        Delete the category {deleting?.name}? The server refuses while an API names it.
-      </ConfirmDialog>
+      {deletion.dialog}
     </Stack>
   );
 }

@@ -1,7 +1,8 @@
 import { Button, Checkbox, Group, Select, Stack, Switch, Table, Text, TextInput, Title, VisuallyHidden } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
-import { ConfirmDialog, EmptyState, ErrorNotice, LoadingState, unwrap, type AdminComponents } from '@apim/shared';
+import { EmptyState, ErrorNotice, LoadingState, unwrap, type AdminComponents } from '@apim/shared';
+import { DeleteButton, useAskBeforeDelete } from '../components/AskBeforeDelete';
 import { useAdmin } from '../client';
 
 type BlockingCondition = AdminComponents['schemas']['BlockingCondition'];
@@ -41,7 +42,6 @@ export function DenyPoliciesPage() {
   const [value, setValue] = useState('');
   const [rangeEnd, setRangeEnd] = useState('');
   const [invert, setInvert] = useState(false);
-  const [deleting, setDeleting] = useState<BlockingCondition>();
   const refresh = () => queries.invalidateQueries({ queryKey: ['deny-policies'] });
   const add = useMutation({
     mutationFn: async () => {
@@ -70,12 +70,12 @@ export function DenyPoliciesPage() {
       ),
     onSuccess: refresh,
   });
-  const remove = useMutation({
-    mutationFn: async (conditionId: string) => unwrap(await api.DELETE('/throttling/deny-policy/{conditionId}', { params: { path: { conditionId } } })),
-    onSuccess: async () => {
-      setDeleting(undefined);
-      await refresh();
-    },
+  const deletion = useAskBeforeDelete<BlockingCondition>({
+    title: 'Delete deny policy',
+    question: (c) => `Delete the deny policy on ${valueText(c.conditionType, c.conditionValue)}? Gateways let such requests through again.`,
+    remove: async (c) =>
+      unwrap(await api.DELETE('/throttling/deny-policy/{conditionId}', { params: { path: { conditionId: c.conditionId ?? '' } } })),
+    onDeleted: refresh,
   });
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -146,9 +146,7 @@ export function DenyPoliciesPage() {
                     />
                   </Table.Td>
                   <Table.Td>
-                    <Button variant="subtle" color="red" size="xs" aria-label={`Delete deny policy ${shown}`} onClick={() => setDeleting(c)}>
-                      Delete
-                    </Button>
+                    <DeleteButton label={`Delete deny policy ${shown}`} onClick={() => deletion.ask(c)} />
                   </Table.Td>
                 </Table.Tr>
               );
@@ -156,20 +154,7 @@ export function DenyPoliciesPage() {
           </Table.Tbody>
         </Table>
       )}
-      <ConfirmDialog
-        opened={deleting !== undefined}
-        title="Delete deny policy"
-        confirmLabel="Delete"
-        onConfirm={() => deleting?.conditionId && remove.mutate(deleting.conditionId)}
-        onClose={() => {
-          setDeleting(undefined);
-          remove.reset();
-        }}
-        pending={remove.isPending}
-        error={remove.error ?? undefined}
-      >
-        Delete the deny policy on {deleting ? valueText(deleting.conditionType, deleting.conditionValue) : ''}? Gateways let such requests through again.
-      </ConfirmDialog>
+      {deletion.dialog}
     </Stack>
   );
 }

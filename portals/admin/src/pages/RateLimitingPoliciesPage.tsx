@@ -1,8 +1,8 @@
 import { Button, Group, Stack, Table, Tabs, Text, Title, VisuallyHidden } from '@mantine/core';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useNavigate, useParams } from 'react-router';
-import { ConfirmDialog, EmptyState, ErrorNotice, LoadingState, unwrap } from '@apim/shared';
+import { EmptyState, ErrorNotice, LoadingState, unwrap } from '@apim/shared';
+import { DeleteButton, useAskBeforeDelete } from '../components/AskBeforeDelete';
 import { useAdmin } from '../client';
 
 export const LEVELS = {
@@ -59,10 +59,12 @@ function PolicyTable({ level }: { level: Level }) {
   const api = useAdmin();
   const queries = useQueryClient();
   const policies = usePolicies(level);
-  const [deleting, setDeleting] = useState<PolicyRow>();
-  const remove = useMutation({
-    mutationFn: async (policyId: string) => {
-      const path = { params: { path: { policyId } } };
+  const shown = (p: PolicyRow) => p.displayName ?? p.policyName ?? '';
+  const deletion = useAskBeforeDelete<PolicyRow>({
+    title: 'Delete policy',
+    question: (p) => `Delete the policy ${shown(p)}? Gateways stop applying it; the server refuses while an API or application uses it.`,
+    remove: async (p) => {
+      const path = { params: { path: { policyId: p.policyId ?? '' } } };
       switch (level) {
         case 'advanced':
           return unwrap(await api.DELETE('/throttling/policies/advanced/{policyId}', path));
@@ -72,15 +74,11 @@ function PolicyTable({ level }: { level: Level }) {
           return unwrap(await api.DELETE('/throttling/policies/subscription/{policyId}', path));
       }
     },
-    onSuccess: async () => {
-      setDeleting(undefined);
-      await queries.invalidateQueries({ queryKey: ['policies', level] });
-    },
+    onDeleted: () => queries.invalidateQueries({ queryKey: ['policies', level] }),
   });
   if (policies.isPending) return <LoadingState label="Loading policies" />;
   if (policies.isError) return <ErrorNotice error={policies.error} title="Cannot list policies" />;
   if (!policies.data.length) return <EmptyState title={`No ${LEVELS[level].toLowerCase()} policies`} />;
-  const shown = (p: PolicyRow) => p.displayName ?? p.policyName ?? '';
   return (
     <>
       <Table striped aria-label={`${LEVELS[level]} policies`}>
@@ -103,28 +101,13 @@ function PolicyTable({ level }: { level: Level }) {
                 <Text size="sm">{p.description}</Text>
               </Table.Td>
               <Table.Td>
-                <Button variant="subtle" color="red" size="xs" aria-label={`Delete ${shown(p)}`} onClick={() => setDeleting(p)}>
-                  Delete
-                </Button>
+                <DeleteButton label={`Delete ${shown(p)}`} onClick={() => deletion.ask(p)} />
               </Table.Td>
             </Table.Tr>
           ))}
         </Table.Tbody>
       </Table>
-      <ConfirmDialog
-        opened={deleting !== undefined}
-        title="Delete policy"
-        confirmLabel="Delete"
-        onConfirm={() => deleting?.policyId && remove.mutate(deleting.policyId)}
-        onClose={() => {
-          setDeleting(undefined);
-          remove.reset();
-        }}
-        pending={remove.isPending}
-        error={remove.error ?? undefined}
-      >
-        Delete the policy {deleting ? shown(deleting) : ''}? Gateways stop applying it; the server refuses while an API or application uses it.
-      </ConfirmDialog>
+      {deletion.dialog}
     </>
   );
 }
