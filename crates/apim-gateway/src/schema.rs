@@ -3,18 +3,22 @@
 //! `enum`, `const`, `properties`/`required`/`additionalProperties`, `items`, `minItems`/`maxItems`/`uniqueItems`,
 //! `minLength`/`maxLength`/`pattern`, `minimum`/`maximum` (and their exclusive forms), `multipleOf`,
 //! `allOf`/`anyOf`/`oneOf`/`not`, and local `$ref`s. Compiled once per snapshot (patterns compiled, references
-//! resolved); a schema that recurses deeper than `MAX_DEPTH` accepts what is below that depth. Bodies are parsed
-//! into [`Doc`], a tree that borrows its strings from the body and keeps objects as lists: no hashing and no copy
-//! of an unescaped string, which is most of what a parse into `serde_json::Value` costs. Imports nothing else
-//! from the crate.
+//! resolved); a schema that recurses deeper than `MAX_DEPTH` accepts what is below that depth. A schema without
+//! combinators is checked while `stream` reads the body; others parse it into [`Doc`], a tree that borrows its
+//! strings from the body and keeps objects as lists: no hashing and no copy of an unescaped string, which is most
+//! of what a parse into `serde_json::Value` costs. Imports nothing else from the crate.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+mod stream;
+
 const MAX_DEPTH: usize = 48;
+/// Subschemas compiled for one body schema, `$ref`s expanded (a large real document stays in the hundreds).
+const MAX_SUBSCHEMAS: usize = 20_000;
 
 /// A parsed JSON body. Objects keep their members in order, duplicates included (each is validated).
 #[derive(Debug, PartialEq)]
@@ -282,6 +286,10 @@ pub struct Schema {
     allowed: Option<Vec<Doc<'static>>>,
     properties: Vec<(String, Schema)>,
     required: Vec<String>,
+    /// For each of `properties`, its index in `required`: the streaming check finds both with one look-up.
+    property_required: Vec<Option<usize>>,
+    /// Some required member is not among `properties`, so a member not found there is looked up in `required`.
+    required_elsewhere: bool,
     /// `additionalProperties`: `None` allows any, `Some(None)` none, `Some(Some(s))` those matching `s`.
     additional: Option<Option<Box<Schema>>>,
     items: Option<Box<Schema>>,
@@ -297,6 +305,8 @@ pub struct Schema {
     /// Checkable while the body is parsed, without building a `Doc`: no combinators, no `uniqueItems`, no
     /// `enum`/`const` with an array or object among its values — here and in every schema below.
     streamable: bool,
+    /// Constrains nothing: every value is accepted without a look (set where compiled; `false` is only slower).
+    open: bool,
     all_of: Vec<Schema>,
     any_of: Vec<Schema>,
     one_of: Vec<Schema>,
@@ -306,21 +316,14 @@ pub struct Schema {
 impl Schema {
     /// `schema` as found in `root` (the OpenAPI document its `$ref`s point into).
     pub fn compile(root: &Value, schema: &Value) -> Result<Schema, String> {
-        compile(root, schema, 0)
+        compile(root, schema, 0, &std::cell::Cell::new(MAX_SUBSCHEMAS))
     }
 
     /// A body against this schema. `Err` says where (a JSON pointer into the body) and what, or that the body
     /// is not JSON.
     pub fn validate(&self, body: &[u8]) -> Result<(), String> {
         if self.streamable {
-            let failure = std::cell::RefCell::new(None);
-            let mut de = serde_json::Deserializer::from_slice(body);
-            let parsed = de::DeserializeSeed::deserialize(Checked { schema: self, failure: &failure }, &mut de).and_then(|()| de.end());
-            return match (parsed, failure.into_inner()) {
-                (_, Some(f)) => Err(f.render()),
-                (Err(e), None) => Err(format!("the body is not JSON: {e}")),
-                (Ok(()), None) => Ok(()),
-            };
+            return stream::check(self, body);
         }
         let doc = Doc::parse(body).map_err(|e| format!("the body is not JSON: {e}"))?;
         self.validate_doc(&doc)
@@ -353,11 +356,7 @@ impl Schema {
         }
         match v {
             Doc::Object(o) => {
-                for r in &self.required {
-                    if !o.iter().any(|(k, _)| k == r) {
-                        return Err(Failure::new(format!("`{r}` is required")));
-                    }
-                }
+                // Members first, then what is missing: the order the streaming check finds them in.
                 for (k, val) in o {
                     let r = match self.properties.iter().find(|(name, _)| name == k) {
                         Some((_, s)) => s.check(val),
@@ -369,11 +368,13 @@ impl Schema {
                     };
                     r.map_err(|f| f.under(k.to_string()))?;
                 }
+                for r in &self.required {
+                    if !o.iter().any(|(k, _)| k == r) {
+                        return Err(Failure::new(format!("`{r}` is required")));
+                    }
+                }
             }
             Doc::Array(items) => {
-                if self.min_items.is_some_and(|m| items.len() < m) || self.max_items.is_some_and(|m| items.len() > m) {
-                    return Err(Failure::new(format!("{} items is out of bounds", items.len())));
-                }
                 if self.unique_items && items.iter().enumerate().any(|(i, x)| items[..i].iter().any(|y| same(x, y))) {
                     return Err(Failure::new("items must be unique".into()));
                 }
@@ -381,6 +382,10 @@ impl Schema {
                     for (i, x) in items.iter().enumerate() {
                         s.check(x).map_err(|f| f.under(i.to_string()))?;
                     }
+                }
+                // After the items: the order the streaming check finds them in.
+                if self.min_items.is_some_and(|m| items.len() < m) || self.max_items.is_some_and(|m| items.len() > m) {
+                    return Err(Failure::new(format!("{} items is out of bounds", items.len())));
                 }
             }
             Doc::Str(s) => {
@@ -438,12 +443,19 @@ impl Schema {
     }
 }
 
-fn compile(root: &Value, s: &Value, depth: usize) -> Result<Schema, String> {
+/// `left` counts down the subschemas still allowed: references are expanded, not shared, so a schema that
+/// refers to itself twice over would otherwise grow to 2^`MAX_DEPTH` of them.
+fn compile(root: &Value, s: &Value, depth: usize, left: &std::cell::Cell<usize>) -> Result<Schema, String> {
+    if left.get() == 0 {
+        return Err(format!("the schema expands to more than {MAX_SUBSCHEMAS} subschemas (references that recurse more than once?)"));
+    }
+    left.set(left.get() - 1);
+    let accept_all = || Schema { streamable: true, open: true, ..Schema::default() };
     if depth > MAX_DEPTH {
-        return Ok(Schema::default());
+        return Ok(accept_all());
     }
     let s = match s {
-        Value::Bool(true) => return Ok(Schema::default()),
+        Value::Bool(true) => return Ok(accept_all()),
         Value::Bool(false) => return Ok(Schema { not: Some(Box::default()), ..Schema::default() }),
         Value::Object(_) => s,
         _ => return Err("a schema must be an object".into()),
@@ -451,12 +463,13 @@ fn compile(root: &Value, s: &Value, depth: usize) -> Result<Schema, String> {
     if let Some(r) = s.get("$ref").and_then(Value::as_str) {
         let target =
             r.strip_prefix('#').and_then(|p| root.pointer(p)).ok_or_else(|| format!("`$ref: {r}` does not point into this document"))?;
-        return compile(root, target, depth + 1);
+        return compile(root, target, depth + 1, left);
     }
-    let sub =
-        |key: &str| -> Result<Option<Box<Schema>>, String> { s.get(key).map(|v| compile(root, v, depth + 1).map(Box::new)).transpose() };
+    let sub = |key: &str| -> Result<Option<Box<Schema>>, String> {
+        s.get(key).map(|v| compile(root, v, depth + 1, left).map(Box::new)).transpose()
+    };
     let list = |key: &str| -> Result<Vec<Schema>, String> {
-        s.get(key).and_then(Value::as_array).into_iter().flatten().map(|v| compile(root, v, depth + 1)).collect()
+        s.get(key).and_then(Value::as_array).into_iter().flatten().map(|v| compile(root, v, depth + 1, left)).collect()
     };
     let usize_of = |key: &str| s.get(key).and_then(Value::as_u64).map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     let mut types: Vec<Ty> = match s.get("type") {
@@ -490,13 +503,13 @@ fn compile(root: &Value, s: &Value, depth: usize) -> Result<Schema, String> {
             .and_then(Value::as_object)
             .into_iter()
             .flatten()
-            .map(|(k, v)| compile(root, v, depth + 1).map(|c| (k.clone(), c)))
+            .map(|(k, v)| compile(root, v, depth + 1, left).map(|c| (k.clone(), c)))
             .collect::<Result<_, _>>()?,
         required: s.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect(),
         additional: match s.get("additionalProperties") {
             None | Some(Value::Bool(true)) => None,
             Some(Value::Bool(false)) => Some(None),
-            Some(other) => Some(Some(Box::new(compile(root, other, depth + 1)?))),
+            Some(other) => Some(Some(Box::new(compile(root, other, depth + 1, left)?))),
         },
         items: sub("items")?,
         min_items: usize_of("minItems"),
@@ -513,7 +526,12 @@ fn compile(root: &Value, s: &Value, depth: usize) -> Result<Schema, String> {
         one_of: list("oneOf")?,
         not: sub("not")?,
         streamable: false,
+        open: false,
+        property_required: Vec::new(),
+        required_elsewhere: false,
     };
+    compiled.property_required = compiled.properties.iter().map(|(name, _)| compiled.required.iter().position(|r| r == name)).collect();
+    compiled.required_elsewhere = compiled.required.iter().any(|r| !compiled.properties.iter().any(|(name, _)| name == r));
     let c = &compiled;
     compiled.streamable = c.all_of.is_empty()
         && c.any_of.is_empty()
@@ -524,123 +542,24 @@ fn compile(root: &Value, s: &Value, depth: usize) -> Result<Schema, String> {
         && c.properties.iter().all(|(_, p)| p.streamable)
         && c.items.as_ref().is_none_or(|i| i.streamable)
         && !matches!(&c.additional, Some(Some(a)) if !a.streamable);
+    let c = &compiled;
+    compiled.open = c.streamable
+        && c.types.is_empty()
+        && c.allowed.is_none()
+        && c.properties.is_empty()
+        && c.required.is_empty()
+        && c.additional.is_none()
+        && c.items.is_none()
+        && (c.min_items, c.max_items, c.min_length, c.max_length) == (None, None, None, None)
+        && c.pattern.is_none()
+        && c.minimum.is_none()
+        && c.maximum.is_none()
+        && c.multiple_of.is_none();
     Ok(compiled)
 }
 
-/// A schema checked while serde_json parses the body: scalars are checked as they are read (borrowed, nothing
-/// allocated), arrays and objects member by member, so no tree is built. A failure is recorded in `failure`
-/// (with its path, gathered on the way out) and stops the parse; a parse error without one is not JSON.
-struct Checked<'s, 'f> {
-    schema: &'s Schema,
-    failure: &'f std::cell::RefCell<Option<Failure>>,
-}
-
-impl Checked<'_, '_> {
-    fn fail<E: de::Error>(&self, f: Failure) -> E {
-        self.failure.replace(Some(f));
-        E::custom("the body does not match its schema")
-    }
-
-    fn scalar<E: de::Error>(&self, v: Doc<'_>) -> Result<(), E> {
-        self.schema.check(&v).map_err(|f| self.fail(f))
-    }
-
-    /// A child's failure gets this level's segment on its way out.
-    fn under<E>(&self, e: E, segment: impl FnOnce() -> String) -> E {
-        let taken = self.failure.take();
-        if let Some(f) = taken {
-            self.failure.replace(Some(f.under(segment())));
-        }
-        e
-    }
-}
-
 /// Accepts any JSON value below a schema that constrains nothing.
-static ANY: std::sync::LazyLock<Schema> = std::sync::LazyLock::new(|| Schema { streamable: true, ..Schema::default() });
-
-impl<'de> de::DeserializeSeed<'de> for Checked<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Checked<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.scalar(Doc::Null)
-    }
-    fn visit_bool<E: de::Error>(self, b: bool) -> Result<(), E> {
-        self.scalar(Doc::Bool(b))
-    }
-    fn visit_i64<E: de::Error>(self, i: i64) -> Result<(), E> {
-        self.scalar(Doc::Int(i))
-    }
-    fn visit_u64<E: de::Error>(self, u: u64) -> Result<(), E> {
-        self.scalar(i64::try_from(u).map_or(Doc::UInt(u), Doc::Int))
-    }
-    fn visit_f64<E: de::Error>(self, f: f64) -> Result<(), E> {
-        self.scalar(Doc::Float(f))
-    }
-    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<(), E> {
-        self.scalar(Doc::Str(Cow::Borrowed(s)))
-    }
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<(), E> {
-        self.scalar(Doc::Str(Cow::Borrowed(s)))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let schema = self.schema;
-        schema.check_type(|t| t == Ty::Array, "array").map_err(|f| self.fail::<A::Error>(f))?;
-        let items = schema.items.as_deref().unwrap_or(&*ANY);
-        let mut n = 0usize;
-        loop {
-            let seed = Checked { schema: items, failure: self.failure };
-            match seq.next_element_seed(seed) {
-                Ok(Some(())) => n += 1,
-                Ok(None) => break,
-                Err(e) => return Err(self.under(e, || n.to_string())),
-            }
-        }
-        if schema.min_items.is_some_and(|m| n < m) || schema.max_items.is_some_and(|m| n > m) {
-            return Err(self.fail(Failure::new(format!("{n} items is out of bounds"))));
-        }
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let schema = self.schema;
-        schema.check_type(|t| t == Ty::Object, "object").map_err(|f| self.fail::<A::Error>(f))?;
-        // Which required members were seen: a bit each for the first 128 (no allocation per object); a schema
-        // requiring more is checked for those beyond after the object ends.
-        let mut seen = 0u128;
-        let mut beyond: Vec<usize> = Vec::new();
-        while let Some(Text(key)) = map.next_key()? {
-            match schema.required.iter().position(|r| *r == *key) {
-                Some(i) if i < 128 => seen |= 1 << i,
-                Some(i) => beyond.push(i),
-                None => {}
-            }
-            let below = match schema.properties.iter().find(|(name, _)| *name == *key) {
-                Some((_, s)) => s,
-                None => match &schema.additional {
-                    Some(None) => return Err(self.fail(Failure::new("no such property is allowed".into()).under(key.into_owned()))),
-                    Some(Some(s)) => &**s,
-                    None => &*ANY,
-                },
-            };
-            if let Err(e) = map.next_value_seed(Checked { schema: below, failure: self.failure }) {
-                return Err(self.under(e, || key.into_owned()));
-            }
-        }
-        let missing = (0..schema.required.len()).find(|&i| if i < 128 { seen & (1 << i) == 0 } else { !beyond.contains(&i) });
-        if let Some(i) = missing {
-            return Err(self.fail(Failure::new(format!("`{}` is required", schema.required[i]))));
-        }
-        Ok(())
-    }
-}
+static ANY: std::sync::LazyLock<Schema> = std::sync::LazyLock::new(|| Schema { streamable: true, open: true, ..Schema::default() });
 
 /// The JSON schemas of one operation: its request body's, and its responses' by status (`default` as 0).
 #[derive(Debug, Default)]
@@ -765,6 +684,12 @@ mod tests {
         let tree = Schema::compile(&doc, &json!({"$ref": "#/components/schemas/Tree"})).expect("recursive");
         assert_eq!(check(&tree, &json!({"children": [{"children": []}]})), Ok(()));
         assert!(Schema::compile(&doc, &json!({"$ref": "#/components/schemas/Missing"})).is_err());
+        // Recursing twice over would expand to 2^48 subschemas: refused by count, not by exhaustion.
+        let twice = json!({"components": {"schemas": {"Node": {"type": "object", "properties": {
+            "left": {"$ref": "#/components/schemas/Node"}, "right": {"$ref": "#/components/schemas/Node"}}}}}});
+        let e = Schema::compile(&twice, &json!({"$ref": "#/components/schemas/Node"})).expect_err("too large");
+        assert!(e.contains("more than 20000 subschemas"), "{e}");
+        assert!(tree.streamable, "a recursive schema is checked while reading");
         assert!(Schema::compile(&doc, &json!({"type": "string", "pattern": "("})).is_err());
     }
 
@@ -816,6 +741,99 @@ mod tests {
         // Nesting past serde_json's limit is an error, not a stack overflow.
         let deep = "[".repeat(100_000);
         assert!(one.validate(deep.as_bytes()).expect_err("too deep").starts_with("the body is not JSON: "));
+    }
+}
+
+#[cfg(test)]
+mod agreement {
+    use super::*;
+    use serde_json::json;
+
+    /// The streaming reader and the tree (serde_json) agree on what is JSON and on what the schema says, over
+    /// bodies mutated byte by byte from a corpus of valid and tricky ones.
+    #[test]
+    fn the_streaming_check_agrees_with_the_tree() {
+        let doc = json!({"components": {"schemas": {
+            "Order": {"type": "object", "required": ["id"], "properties": {
+                "id": {"type": "integer", "minimum": 1}, "name": {"type": "string", "maxLength": 8, "pattern": "^[a-z\\u00e9 ]*$"},
+                "tags": {"type": "array", "maxItems": 3, "items": {"type": "string"}}, "price": {"type": "number", "maximum": 100},
+                "flag": {"type": ["boolean", "null"]}, "sub": {"$ref": "#/components/schemas/Order"}}}}}});
+        let schemas = [
+            Schema::compile(&doc, &json!({"$ref": "#/components/schemas/Order"})).expect("schema"),
+            Schema::compile(&doc, &json!({})).expect("schema"),
+            Schema::compile(&doc, &json!({"type": "array", "items": {"type": "integer"}})).expect("schema"),
+        ];
+        assert!(schemas.iter().all(|s| s.streamable));
+        assert!(schemas[1].open && !schemas[0].open);
+        let corpus: [&[u8]; 12] = [
+            br#"{"id": 1, "name": "ab\u00e9", "tags": ["a", "b\n"], "price": 1.5e1, "flag": null, "sub": {"id": 2}}"#,
+            br#"{"id": 18446744073709551615, "price": -0.0, "name": "\ud83d\ude00"}"#,
+            br#"[1, -9223372036854775808, 9223372036854775808, 2E-3, 0, -0]"#,
+            br#"  {"a": [true, false, null, {"b": []}], "\"k\\": "\/\b\f\r\t"}  "#,
+            br#"{"id": 1e400}"#,
+            br#"{"id": 01}"#,
+            b"[\"\xc3\xa9\", \"\x7f\"]",
+            br#""\ud800""#,
+            br#"{"id": 1, "id": "x"}"#,
+            br#"[[[[[[[[[[]]]]]]]]]]"#,
+            br#"{"id": 2, "tags": ["a", "b", "c", "d"]}"#,
+            br#"12.5"#,
+        ];
+        let alphabet = b"{}[]\":,.-+eE0123456789 tfnul\\/\"ab\n\x01\xc3\xa9\xff";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut seen = [0usize; 3];
+        for round in 0..20_000 {
+            let mut body = corpus[round % corpus.len()].to_vec();
+            for _ in 0..=(next() % 3) {
+                let at = (next() as usize) % (body.len() + 1);
+                let byte = alphabet[(next() as usize) % alphabet.len()];
+                match next() % 4 {
+                    0 if at < body.len() => body[at] = byte,
+                    1 => body.insert(at, byte),
+                    2 if at < body.len() => drop(body.remove(at)),
+                    _ => body.truncate(at),
+                }
+            }
+            for schema in &schemas {
+                let streamed = schema.validate(&body);
+                let tree = match Doc::parse(&body) {
+                    Ok(d) => schema.validate_doc(&d),
+                    Err(e) => Err(format!("the body is not JSON: {e}")),
+                };
+                let not_json = |r: &Result<(), String>| r.as_ref().is_err_and(|e| e.starts_with("the body is not JSON"));
+                let shown = String::from_utf8_lossy(&body);
+                if not_json(&tree) {
+                    // The stream may stop first at a schema failure before the syntax error.
+                    assert!(streamed.is_err(), "{shown}: streamed {streamed:?}, tree {tree:?}");
+                } else {
+                    assert_eq!(streamed, tree, "{shown}");
+                }
+                if not_json(&streamed) {
+                    assert!(not_json(&tree), "{shown}: streamed {streamed:?}, tree {tree:?}");
+                }
+                seen[match &tree {
+                    Ok(()) => 0,
+                    Err(_) if not_json(&tree) => 2,
+                    Err(_) => 1,
+                }] += 1;
+            }
+        }
+        // Each verdict is well represented: accepted, refused by the schema, not JSON.
+        assert!(seen.iter().all(|&n| n > 2_000), "{seen:?}");
+        let deep = "[".repeat(129) + &"]".repeat(129);
+        assert!(schemas[1].validate(deep.as_bytes()).expect_err("too deep").contains("nested too deeply"));
+        let ok = "[".repeat(128) + &"]".repeat(128);
+        assert_eq!(schemas[1].validate(ok.as_bytes()), Ok(()));
+        assert_eq!(
+            schemas[0].validate(b"{\n  \"id\": 1,\n  x}"),
+            Err("the body is not JSON: expected a member name at line 3 column 3".into())
+        );
     }
 }
 
