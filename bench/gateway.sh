@@ -16,6 +16,7 @@
 # through an API product serving the same operation at its own context, with its own subscription.
 # BENCH_NO_PRODUCT=1 leaves (h) out (a build from before API products, with APIM_BIN for before/after runs).
 # SMALL_ONLY=1 skips the runs at size (1,000 APIs) and the gateway node: (a)-(c) and (e)-(h) only.
+# BENCH_ANALYTICS=1 adds (i)/(i0): two gateway nodes, analytics on and off, in alternating rounds.
 # Usage: bench/gateway.sh [SECONDS] [CONNECTIONS] [GATEWAY_WORKER_THREADS]   (needs wrk and nginx: apt-get install wrk nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -142,6 +143,34 @@ if [ -z "${BENCH_NO_PRODUCT:-}" ]; then h_rps=$(col small_h 1); h_p50=$(col smal
 g0_rps=$(col small_g0 1); g0_p50=$(col small_g0 2); g0_p99=$(col small_g0 3)
 g_rps=$(col small_g 1); g_p50=$(col small_g 2); g_p99=$(col small_g 3)
 
+# (i) and (i0): two gateway nodes synced from the all-in-one, the same API and token, with [apim.analytics] on
+# (the default) and off, measured in alternating rounds (BENCH_ANALYTICS=1; a build without [apim.analytics]
+# would refuse the key).
+i_rps=0; i_p50=-; i_p99=-; i0_rps=1; i0_p50=-; i0_p99=-
+if [ -n "${BENCH_ANALYTICS:-}" ]; then
+  for mode in on off; do
+    noff=$(( off + $([ $mode = on ] && echo 200 || echo 300) ))
+    mkdir -p "$work/gw_$mode"
+    enable=$([ $mode = on ] && echo true || echo false)
+    printf '[server]\nhostname = "localhost"\n[apim.event_hub]\nenable = true\nusername = "admin"\npassword = "admin"\nservice_url = "https://127.0.0.1:%s/services/"\nevent_listening_endpoints = ["tcp://127.0.0.1:%s"]\n[apim.sync_runtime_artifacts.gateway]\ngateway_labels = ["Default"]\n[apim.analytics]\nenable = %s\n' \
+      "$((9443 + off))" "$((5672 + off))" "$enable" >"$work/gw_$mode/gw.toml"
+    cp -r "$work/apim/data/tls" "$work/gw_$mode/" 2>/dev/null || true
+    (cd "$work/gw_$mode" && exec "$bin" gateway -c gw.toml --data-dir . --bind 127.0.0.1 -DportOffset=$noff "${threads[@]}" --log-level warn) \
+      >"$work/gw_$mode.log" 2>&1 & pids+=($!)
+    wait_200 "http://127.0.0.1:$((9763 + noff))/health/ready" || { tail -30 "$work/gw_$mode.log" >&2; exit 1; }
+    wait_200 -H "Authorization: Bearer $token" "http://127.0.0.1:$((8280 + noff))/bench/1.0.0"
+  done
+  on_url="http://127.0.0.1:$((8280 + off + 200))/bench/1.0.0"; off_url="http://127.0.0.1:$((8280 + off + 300))/bench/1.0.0"
+  wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$on_url" >/dev/null
+  wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$off_url" >/dev/null
+  for _ in $(seq 1 "$rounds"); do
+    load -H "Authorization: Bearer $token" "$on_url" >>"$work/analytics_on"
+    load -H "Authorization: Bearer $token" "$off_url" >>"$work/analytics_off"
+  done
+  i_rps=$(col analytics_on 1); i_p50=$(col analytics_on 2); i_p99=$(col analytics_on 3)
+  i0_rps=$(col analytics_off 1); i0_p50=$(col analytics_off 2); i0_p99=$(col analytics_off 3)
+fi
+
 if [ -z "${SMALL_ONLY:-}" ]; then
 python3 bench/setup_apis.py "https://127.0.0.1:$((9443 + off))" "http://127.0.0.1:$bport/bytes/1024" 1000 10
 sleep 2 # the gateway rebuilds its snapshot after the last change
@@ -188,6 +217,8 @@ printf '%-52s %10s %9s %9s %9s\n' "(f) (c) plus addHeader + rewriteResourcePath"
 printf '%-52s %10s %9s %9s %9s\n' "(h) (c) through an API product" "$h_rps" "$h_p50" "$h_p99" "-"
 printf '%-52s %10s %9s %9s %9s\n' "(g0) POST of a 1 KiB JSON body" "$g0_rps" "$g0_p50" "$g0_p99" "-"
 printf '%-52s %10s %9s %9s %9s\n' "(g) (g0) with JSON schema validation" "$g_rps" "$g_p50" "$g_p99" "-"
+printf '%-52s %10s %9s %9s %9s\n' "(i) gateway node, [apim.analytics] on (default)" "$i_rps" "$i_p50" "$i_p99" "-"
+printf '%-52s %10s %9s %9s %9s\n' "(i0) gateway node, [apim.analytics] off" "$i0_rps" "$i0_p50" "$i0_p99" "-"
 echo
 echo "c/b requests/s: $(ratio "$c_rps" "$b_rps")   p99 c/b: $(ratio "$c_p99" "$b_p99")   c/a requests/s: $(ratio "$c_rps" "$a_rps")"
 echo "at size: c/b requests/s: $(ratio "$d_rps" "$b2_rps")   p99 c/b: $(ratio "$d_p99" "$b2_p99")   (nginx measured again in the same rounds)"
@@ -195,4 +226,5 @@ echo "gateway node at size: d/b requests/s: $(ratio "$n_rps" "$b3_rps")   p99 d/
 echo "operation policies: f/c requests/s: $(ratio "$f_rps" "$c_rps")   p99 f/c: $(ratio "$f_p99" "$c_p99")"
 echo "API product: h/c requests/s: $(ratio "$h_rps" "$c_rps")   p99 h/c: $(ratio "$h_p99" "$c_p99")"
 echo "schema validation of 1 KiB: g/g0 requests/s: $(ratio "$g_rps" "$g0_rps")   p99 g/g0: $(ratio "$g_p99" "$g0_p99")"
+[ -z "${BENCH_ANALYTICS:-}" ] || echo "analytics: i/i0 requests/s: $(ratio "$i_rps" "$i0_rps")   p99 i/i0: $(ratio "$i_p99" "$i0_p99")"
 echo "reference: e/b requests/s: $(ratio "$e_rps" "$b_rps")   p99 e/b: $(ratio "$e_p99" "$b_p99")   c/e requests/s: $(ratio "$c_rps" "$e_rps")   (the chain's share)"

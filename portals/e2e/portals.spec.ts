@@ -224,6 +224,14 @@ test('the admin portal lists the rate-limiting policies of each level', async ({
   await page.goto(`${base()}/admin/`);
   await signIn(page, 'admin', 'admin');
   await expect(page.getByRole('heading', { name: 'Rate limiting policies' })).toBeVisible();
+  // The platform's traffic: a period picker and what the gateways sent (or that nothing came yet).
+  const nav = page.getByRole('navigation', { name: 'Main navigation' });
+  await nav.getByRole('link', { name: 'Analytics' }).click();
+  await expect(page.getByRole('heading', { name: 'Analytics' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Traffic' })).toBeVisible();
+  await expect(page.getByRole('alert').or(page.getByRole('img', { name: /Requests over the last/ }))).toBeVisible();
+  await noSeriousViolation(page, 'Admin analytics');
+  await nav.getByRole('link', { name: 'Rate limiting policies' }).click();
   await page.getByRole('tab', { name: 'Subscription' }).click();
   await expect(page).toHaveURL(/\/admin\/throttling\/subscription$/);
   await expect(page.getByRole('table', { name: 'Subscription policies' })).toContainText('Unlimited');
@@ -512,6 +520,19 @@ test('an application developer creates an application, generates keys, subscribe
     await revokeForm.getByLabel('API key to revoke').fill(await apiKey.inputValue());
     await revokeForm.getByRole('button', { name: 'Revoke' }).click();
     await expect(revokeForm.getByText('Revoked')).toBeVisible();
+
+    // Usage: the calls above, counted by the gateway and shown within seconds (gateways send every 5 s).
+    await page.getByRole('tab', { name: 'Usage' }).click();
+    await expect(page).toHaveURL(/\/usage$/);
+    await expect(page.getByLabel('Requests', { exact: true })).toHaveText(/^[1-9]/, { timeout: 30_000 });
+    await expect(page.getByRole('img', { name: /Requests over the last/ })).toBeVisible();
+    await expect(page.getByRole('table', { name: 'Top APIs' })).toContainText('MenuAPI');
+    await expect(page.getByRole('table', { name: 'Resources' })).toContainText('GET /menu');
+    await page.getByRole('radio', { name: '24 hours' }).check({ force: true });
+    await expect(page.getByRole('img', { name: 'Requests over the last 24h' })).toBeVisible();
+    await noSeriousViolation(page, 'DevPortal application usage');
+    await page.screenshot({ path: shot('devportal-usage.png'), fullPage: true });
+    await fitsPhone(page, 'application usage');
 
     // The application's subscriptions: change the plan.
     await page.getByRole('tab', { name: 'Subscriptions' }).click();

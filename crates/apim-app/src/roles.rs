@@ -326,6 +326,8 @@ pub(crate) struct GatewayRole {
     pub built: Arc<OnceLock<Arc<apim_gateway::Gateway>>>,
     /// On its own: its syncer and the key manager it checks tokens with.
     remote: Option<(Arc<apim_sync::Syncer>, Arc<dyn TokenAuthority>)>,
+    /// The name its analytics rows carry (as the control plane knows the node).
+    node_id: String,
 }
 
 impl GatewayRole {
@@ -358,6 +360,7 @@ impl GatewayRole {
             slot: GatewaySlot::default(),
             built: Arc::default(),
             remote,
+            node_id: node_id(config),
         })
     }
 
@@ -383,7 +386,9 @@ impl GatewayRole {
         let Some((syncer, authority)) = self.remote.take() else { return Some(self) };
         tracing::info!("gateway syncing from the control plane: {}", self.summary);
         let (slot, health) = (self.slot.clone(), s.health.clone());
+        let node = self.node_id.clone();
         let gw = self.build(authority, s);
+        s.tasks.spawn(ship_analytics(gw.clone(), node, AnalyticsTo::Remote(syncer.clone())));
         let sink = Arc::new(RemoteGatewaySink { gw, slot, health });
         s.tasks.spawn(syncer.run(sink));
         None
@@ -395,7 +400,9 @@ impl GatewayRole {
         let Resident { cp, authority, revocations } = resident;
         let labels = self.cfg.gateway_labels.clone();
         let (summary, slot, health) = (self.summary.clone(), self.slot.clone(), s.health.clone());
+        let node = self.node_id.clone();
         let gw = self.build(authority, s);
+        s.tasks.spawn(ship_analytics(gw.clone(), node, AnalyticsTo::Resident(cp.clone())));
         let _ = slot.0.set(gw.clone());
         if let Some(mut revocations) = revocations {
             let revoking = gw.clone();
@@ -448,6 +455,58 @@ impl GatewayRole {
         }
         let _ = self.built.set(gw.clone());
         gw
+    }
+}
+
+/// Where a gateway's analytics rows go: straight to the control plane in its process, or over the internal
+/// data service.
+enum AnalyticsTo {
+    Resident(Arc<apim_control_plane::ControlPlane>),
+    Remote(Arc<apim_sync::Syncer>),
+}
+
+/// How often a gateway sends the analytics rows that changed: a minute's traffic shows in the portals this soon.
+const ANALYTICS_EVERY: Duration = Duration::from_secs(5);
+
+/// Batches kept while the control plane cannot be reached (a minute's worth); older ones are dropped, counted.
+const ANALYTICS_PENDING: usize = 12;
+
+/// Sends the gateway's changed analytics rows every [`ANALYTICS_EVERY`], in order, keeping the unsent ones; ends
+/// at once when `[apim.analytics]` is off.
+async fn ship_analytics(gw: Arc<apim_gateway::Gateway>, node: String, to: AnalyticsTo) {
+    // A restart starts new rows rather than overwriting what the previous run sent for the same minute.
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut pending: std::collections::VecDeque<apim_wire::analytics::AnalyticsBatch> = std::collections::VecDeque::new();
+    let mut lost = 0u64;
+    let mut tick = tokio::time::interval(ANALYTICS_EVERY);
+    loop {
+        tick.tick().await;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let Some((rows, dropped)) = gw.take_analytics(now) else { return };
+        if !rows.is_empty() || dropped > 0 || lost > 0 {
+            let dropped = dropped + std::mem::take(&mut lost);
+            pending.push_back(apim_wire::analytics::AnalyticsBatch { gateway_id: node.clone(), run_id: run_id.clone(), rows, dropped });
+        }
+        while let Some(batch) = pending.front() {
+            let sent = match &to {
+                AnalyticsTo::Resident(cp) => cp.record_analytics(batch).await.map(drop).map_err(|e| e.description),
+                AnalyticsTo::Remote(syncer) => syncer.ship_analytics(batch).await,
+            };
+            match sent {
+                Ok(()) => {
+                    pending.pop_front();
+                }
+                Err(e) => {
+                    tracing::warn!("cannot send analytics ({} batches waiting): {e}", pending.len());
+                    break;
+                }
+            }
+        }
+        while pending.len() > ANALYTICS_PENDING {
+            if let Some(old) = pending.pop_front() {
+                lost += old.rows.iter().map(|r| r.requests).sum::<u64>();
+            }
+        }
     }
 }
 

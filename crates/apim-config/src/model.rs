@@ -46,6 +46,8 @@ pub struct DeploymentConfig {
     /// `[identity_mgt.user_self_registration] allow_self_registration`: visitors of the DevPortal may make their own
     /// subscriber accounts (WSO2's default: yes).
     pub self_sign_up: bool,
+    /// `[apim.analytics]`: the embedded pipeline's switch and retention.
+    pub analytics: Analytics,
     pub apim_db: Option<Database>,
     pub shared_db: Option<Database>,
     pub keystore_tls: Keystore,
@@ -73,6 +75,21 @@ pub struct DeploymentConfig {
     pub data_dir: PathBuf,
     /// Directory of the configuration file; relative keystore paths are looked up there first.
     pub config_dir: PathBuf,
+}
+
+/// `[apim.analytics]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Analytics {
+    /// `enable`: gateways record per-minute aggregates and ship them to the control plane (default true).
+    pub enable: bool,
+    /// `retention_days`: the control plane deletes rows older than this (default 30).
+    pub retention_days: u32,
+}
+
+impl Default for Analytics {
+    fn default() -> Analytics {
+        Analytics { enable: true, retention_days: 30 }
+    }
 }
 
 impl DeploymentConfig {

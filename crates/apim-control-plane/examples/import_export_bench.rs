@@ -135,6 +135,7 @@ async fn main() {
         event_hub_user: "hub".into(),
         event_hub_password: apim_config::Secret::new("hub-pw"),
         self_sign_up: true,
+        analytics_retention_days: 30,
     };
     let cp = ControlPlane::new(db.clone(), db.clone(), cfg, None, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

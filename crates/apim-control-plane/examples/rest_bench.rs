@@ -356,6 +356,7 @@ fn config() -> Config {
         event_hub_user: "admin".into(),
         event_hub_password: apim_config::Secret::new("admin-pw"),
         self_sign_up: true,
+        analytics_retention_days: 30,
     }
 }
 

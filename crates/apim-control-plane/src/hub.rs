@@ -49,6 +49,7 @@ impl ControlPlane {
         let pruned = self.db.prune_events(before, head - KEEP_EVENTS).await?;
         self.prune_revocations().await?;
         self.prune_gateways().await?;
+        self.prune_analytics().await?;
         Ok(pruned)
     }
 }

@@ -29,6 +29,7 @@ pub(crate) fn routes() -> Router<Arc<ControlPlane>> {
         .route("/keymanagers", get(key_managers))
         .route("/notify", post(notify))
         .route("/apis/deployed-revisions", axum::routing::patch(deployed_revisions))
+        .route("/analytics", post(crate::analytics::ingest))
 }
 
 /// Admin-object kind holding what each gateway node last reported it serves (`name` is the node id).
@@ -199,7 +200,7 @@ async fn deployed_revisions(
 }
 
 impl ControlPlane {
-    fn check_node(&self, headers: &HeaderMap) -> Result<()> {
+    pub(crate) fn check_node(&self, headers: &HeaderMap) -> Result<()> {
         let given = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
         if apim_jose::crypto::ct_eq(given, &self.cfg.event_hub_basic()) {
             Ok(())

@@ -9,6 +9,7 @@
 
 mod admin;
 mod admin_ops;
+mod analytics;
 mod apikeys;
 mod app_transfer;
 mod archive;
@@ -183,6 +184,8 @@ pub struct Config {
     /// `[identity_mgt.user_self_registration] allow_self_registration`: `POST /api/identity/user/v1.0/me` makes
     /// subscriber accounts.
     pub self_sign_up: bool,
+    /// `[apim.analytics] retention_days`: per-minute analytics rows older than this are deleted.
+    pub analytics_retention_days: u32,
 }
 
 impl Config {
@@ -224,6 +227,7 @@ impl Config {
             event_hub_user: d.event_hub.as_ref().and_then(|h| h.username.clone()).unwrap_or_else(|| d.super_admin.username.clone()),
             event_hub_password: d.event_hub.as_ref().and_then(|h| h.password.clone()).unwrap_or_else(|| d.super_admin.password.clone()),
             self_sign_up: d.self_sign_up,
+            analytics_retention_days: d.analytics.retention_days,
         }
     }
 
@@ -362,7 +366,8 @@ impl ControlPlane {
                     .merge(import_export::publisher_routes())
                     .merge(operation_policies::publisher_routes())
                     .merge(certificates::publisher_routes())
-                    .merge(keys::publisher_routes()),
+                    .merge(keys::publisher_routes())
+                    .merge(analytics::publisher_routes()),
             )
             .nest(
                 "/api/am/devportal/v3",
@@ -373,7 +378,8 @@ impl ControlPlane {
                     .merge(settings::devportal_routes())
                     .merge(search::devportal_routes())
                     .merge(categories::devportal_routes())
-                    .merge(docs::devportal_routes()),
+                    .merge(docs::devportal_routes())
+                    .merge(analytics::devportal_routes()),
             )
             .nest(
                 "/api/am/admin/v4",
@@ -382,13 +388,15 @@ impl ControlPlane {
                     .merge(policy_transfer::routes())
                     .merge(keys::admin_routes())
                     .merge(settings::admin_routes())
-                    .merge(categories::admin_routes()),
+                    .merge(categories::admin_routes())
+                    .merge(analytics::admin_routes()),
             )
             .nest("/internal/data/v1", internal::routes())
             .merge(signup::routes())
             .route("/api/am/publisher/v4/swagger.yaml", axum::routing::get(|| async { yaml(spec::PUBLISHER_DOC) }))
             .route("/api/am/devportal/v3/swagger.yaml", axum::routing::get(|| async { yaml(spec::DEVPORTAL_DOC) }))
             .route("/api/am/admin/v4/swagger.yaml", axum::routing::get(|| async { yaml(spec::ADMIN_DOC) }))
+            .route("/api/am/analytics/v1/swagger.yaml", axum::routing::get(|| async { yaml(spec::ANALYTICS_DOC) }))
             .with_state(self.clone())
     }
 

@@ -35,6 +35,8 @@ pub struct Config {
     /// The certificates backends are verified against (the truststore, as the connector given to
     /// [`Gateway::new`] trusts them): a backend with endpoint certificates is verified against these and its own.
     pub upstream_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// `[apim.analytics] enable`: each request is folded into the per-minute analytics table.
+    pub analytics: bool,
 }
 
 impl Config {
@@ -58,6 +60,7 @@ impl Config {
             trusted_proxies: d.gateway_request.trusted_proxies.clone(),
             idle_timeout: d.transport.limits.idle_timeout,
             upstream_roots: Vec::new(),
+            analytics: d.analytics.enable,
         }
     }
 
@@ -83,6 +86,8 @@ pub struct Gateway {
     /// Every backend, interceptor service and key-manager JWKS endpoint the snapshots name, by URL: their
     /// connections and suspensions outlive snapshots.
     pub(crate) endpoints: crate::upstream::Registry,
+    /// Per-minute analytics, when `[apim.analytics]` is on; the node's shipper takes the closed minutes.
+    pub(crate) analytics: Option<crate::analytics::Recorder>,
 }
 
 impl Gateway {
@@ -95,7 +100,6 @@ impl Gateway {
         jwt_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
     ) -> Arc<Gateway> {
         let gw = Arc::new(Gateway {
-            cfg,
             snapshot: ArcSwap::from_pointee(snapshot::Snapshot::default()),
             synced: AtomicBool::new(false),
             auth: auth::Authenticator::new(authority),
@@ -114,6 +118,8 @@ impl Gateway {
             backend_jwts: dashmap::DashMap::default(),
             metrics: metrics::Metrics::default(),
             endpoints: crate::upstream::Registry::default(),
+            analytics: cfg.analytics.then(crate::analytics::Recorder::default),
+            cfg,
         });
         // Expired windows, revocations and cache entries go once a minute; the task ends with the gateway.
         let weak = Arc::downgrade(&gw);
@@ -157,6 +163,12 @@ impl Gateway {
     /// The event sequence number the served snapshot reflects.
     pub fn seq(&self) -> i64 {
         self.snapshot.load().seq
+    }
+
+    /// The analytics rows changed since the last call and the requests left unrecorded (see
+    /// [`crate::analytics::Recorder::take_changes`]); `None` when `[apim.analytics]` is off.
+    pub fn take_analytics(&self, now_ms: u64) -> Option<(Vec<apim_wire::analytics::MinuteRow>, u64)> {
+        self.analytics.as_ref().map(|a| a.take_changes(now_ms))
     }
 
     /// Readiness: a first snapshot has been installed.

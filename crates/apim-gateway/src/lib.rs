@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod analytics;
 mod auth;
 mod body;
 mod convert;

@@ -91,6 +91,11 @@ struct Exchange<'s> {
     now: u64,
     api: Option<Arc<Api>>,
     application: Option<&'s crate::snapshot::Application>,
+    /// For analytics: the resource matched, the caller's key type, the backend's time to response headers
+    /// (`u64::MAX` until the backend answered; atomic because `forward` reads the exchange shared).
+    resource: Option<&'s Resource>,
+    key_type: KeyType,
+    backend_us: std::sync::atomic::AtomicU64,
 }
 
 struct Caller<'s> {
@@ -113,8 +118,19 @@ impl Gateway {
         let started = Instant::now();
         let snap = self.snapshot.load_full();
         let client_ip = self.client_ip(peer, req.headers());
-        let mut ex = Exchange { snap: &snap, peer, client_ip, started, now: now_ms(), api: None, application: None };
-        let (resp, request_line) = match self.canonical(req) {
+        let mut ex = Exchange {
+            snap: &snap,
+            peer,
+            client_ip,
+            started,
+            now: now_ms(),
+            api: None,
+            application: None,
+            resource: None,
+            key_type: KeyType::Production,
+            backend_us: std::sync::atomic::AtomicU64::new(u64::MAX),
+        };
+        let (resp, request_line, by_gateway) = match self.canonical(req) {
             Ok(req) => {
                 // The access log's strings are only built when it is on; the path is the canonical one.
                 let log = tracing::enabled!(target: "apim::access", tracing::Level::INFO);
@@ -132,13 +148,27 @@ impl Gateway {
                 {
                     self.cors_headers(api, &origin, resp.headers_mut());
                 }
-                (resp, request_line.map(|l| (l, blame)))
+                (resp, request_line.map(|l| (l, blame)), blame.is_some())
             }
-            Err(refused) => (self.rejected(&Reject::BadRequest(refused.to_string().into())), None),
+            Err(refused) => (self.rejected(&Reject::BadRequest(refused.to_string().into())), None, true),
         };
         let status = resp.status().as_u16();
         let elapsed = started.elapsed();
         self.metrics.request(status, elapsed);
+        if let (Some(recorder), Some(api)) = (&self.analytics, &ex.api) {
+            let backend_us = ex.backend_us.load(std::sync::atomic::Ordering::Relaxed);
+            recorder.record(crate::analytics::Record {
+                now_ms: ex.now + elapsed.as_millis() as u64,
+                api,
+                resource: ex.resource,
+                application: ex.application,
+                key_type: ex.key_type,
+                status,
+                latency_us: elapsed.as_micros() as u64,
+                backend_us: (backend_us != u64::MAX).then_some(backend_us),
+                by_gateway,
+            });
+        }
         if let Some(((method, path), blame)) = request_line {
             let (api, app_name) = (ex.api.as_ref(), ex.application.map(|a| a.name.as_str()));
             tracing::info!(
@@ -230,6 +260,7 @@ impl Gateway {
             Route::NoApi => return Err(no_resource(&req)),
         };
         ex.api = Some(api.clone());
+        ex.resource = Some(resource);
         // A preflight is answered here from the API's CORS policy, never sent to the backend: it carries no
         // credentials, so forwarding it would let anyone reach the backend unauthenticated.
         if preflight {
@@ -245,6 +276,7 @@ impl Gateway {
         }
         let caller = self.authorize(ex, api, resource, &req).await?;
         ex.application = caller.application;
+        ex.key_type = caller.key_type;
         self.throttle(ex, api, resource, &caller, &req)?;
         // An API product's operation goes to the endpoints of the API it comes from.
         let (production, sandbox) = match &resource.backends {
@@ -653,8 +685,10 @@ impl Gateway {
             } else {
                 ex.snap.endpoint_trust.of(endpoint).map_or(&self.upstream_tls, |t| &t.both)
             };
+            let sent = Instant::now();
             match endpoint.send(tls, up, from).await {
                 Ok(resp) => {
+                    ex.backend_us.store(sent.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
                     endpoint.recovered();
                     let (mut p, mut b) = resp.into_parts();
                     // RFC 9112 §6.3: with a transfer coding the Content-Length is wrong; it must not reach the client.

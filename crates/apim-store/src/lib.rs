@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod analytics;
 mod api;
 mod app;
 mod auth;
@@ -26,6 +27,7 @@ mod search;
 mod user;
 
 pub use admin::AdminStore;
+pub use analytics::{AnalyticsFilter, AnalyticsRecord, AnalyticsStore};
 pub use api::{ApiFilter, ApiStore};
 pub use app::ApplicationStore;
 pub use auth::UserAuth;

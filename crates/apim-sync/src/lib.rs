@@ -355,19 +355,30 @@ impl Syncer {
     async fn report(&self, served: &[apim_wire::DeployedRevisionAck]) -> Result<(), String> {
         let body = serde_json::to_vec(served).map_err(|e| e.to_string())?;
         let labels: Vec<String> = self.cfg.labels.iter().map(|l| form_urlencoded_label(l)).collect();
+        let query = format!("gatewayId={}&gatewayLabel={}", form_urlencoded_label(&self.cfg.node_id), labels.join(","));
+        self.send(http::Method::PATCH, &format!("/internal/data/v1/apis/deployed-revisions?{query}"), body).await
+    }
+
+    /// Sends this gateway's analytics rows to a control plane (`POST /internal/data/v1/analytics`).
+    pub async fn ship_analytics(&self, batch: &apim_wire::analytics::AnalyticsBatch) -> Result<(), String> {
+        let body = serde_json::to_vec(batch).map_err(|e| e.to_string())?;
+        self.send(http::Method::POST, "/internal/data/v1/analytics", body).await
+    }
+
+    /// A JSON body to the first control plane that takes it, starting with the one that answered last; one that
+    /// answered and refused (4xx) is not tried past, as the problem is ours.
+    async fn send(&self, method: http::Method, path_and_query: &str, body: Vec<u8>) -> Result<(), String> {
+        let body = Bytes::from(body);
         let mut errors = Vec::new();
         let first = self.preferred.load(Ordering::Relaxed) % self.bases.len();
         for i in (0..self.bases.len()).map(|k| (first + k) % self.bases.len()) {
             let base = &self.bases[i];
-            let url = format!(
-                "{base}/internal/data/v1/apis/deployed-revisions?gatewayId={}&gatewayLabel={}",
-                form_urlencoded_label(&self.cfg.node_id),
-                labels.join(",")
-            );
-            let req = http::Request::patch(&url)
+            let req = http::Request::builder()
+                .method(method.clone())
+                .uri(format!("{base}{path_and_query}"))
                 .header(http::header::AUTHORIZATION, &self.basic)
                 .header(http::header::CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(body.clone())))
+                .body(Full::new(body.clone()))
                 .map_err(|e| e.to_string())?;
             let failed = match tokio::time::timeout(Duration::from_secs(10), self.client(i).request(req)).await {
                 Ok(Ok(r)) if r.status().is_success() => return Ok(()),

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod analytics;
 pub mod api;
 pub mod hub;
 pub mod policy;

@@ -1,11 +1,13 @@
 import { Navigate, Route, Routes } from 'react-router';
 import { mountPortal, PortalShell, RequireSignIn, SignInCallbackPage } from '@apim/shared';
 import { AddPolicyPage } from './pages/AddPolicyPage';
+import { AnalyticsPage } from './pages/AnalyticsPage';
 import { CategoriesPage } from './pages/CategoriesPage';
 import { DenyPoliciesPage } from './pages/DenyPoliciesPage';
 import { RateLimitingPoliciesPage } from './pages/RateLimitingPoliciesPage';
 
 const NAV = [
+  { label: 'Analytics', to: '/analytics' },
   { label: 'Rate limiting policies', to: '/throttling' },
   { label: 'Deny policies', to: '/deny-policies' },
   { label: 'API categories', to: '/categories' },
@@ -27,6 +29,7 @@ mountPortal({ clientId: 'apim_admin', basePath: '/admin', settingsUrl: '/api/am/
       <Route path="throttling/:level/add" element={<AddPolicyPage />} />
       <Route path="deny-policies" element={<DenyPoliciesPage />} />
       <Route path="categories" element={<CategoriesPage />} />
+      <Route path="analytics" element={<AnalyticsPage />} />
       <Route path="*" element={<Navigate to="/throttling/advanced" replace />} />
     </Route>
   </Routes>

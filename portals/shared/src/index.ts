@@ -18,3 +18,4 @@ export { EmptyState, ErrorNotice, LoadingState } from './components/states';
 export { PageControls } from './components/PageControls';
 export { ConfirmDialog } from './components/ConfirmDialog';
 export { mountPortal } from './app';
+export { AnalyticsPanel, type AnalyticsScope, type AnalyticsSummary } from './analytics/AnalyticsPanel';

@@ -7,6 +7,7 @@ use apim_test_support::db::{Backend, admin_exec, admin_url};
 use apim_test_support::process::{Node, free_offset};
 use apim_test_support::{TempDir, fixtures_dir, http, unique};
 
+mod analytics;
 mod cluster;
 mod endpoint_certificates;
 mod gateway;

@@ -3,7 +3,7 @@
 //! `[apim.devportal]` and `[apim.publisher]`. Each reader takes the `[apim]` table, read once by the caller.
 
 use super::reader::{Reader, Tbl};
-use crate::model::{EventHub, FailMode, IpNetError, PrivateHost, ServiceRef, Throttling, UrlGroup};
+use crate::model::{Analytics, EventHub, FailMode, IpNetError, PrivateHost, ServiceRef, Throttling, UrlGroup};
 use crate::resolve::join;
 
 /// `[apim.key_manager]`: where the key manager is, when it is not in this process.
@@ -89,4 +89,20 @@ pub(super) fn publisher_private_hosts(r: &mut Reader, apim: Option<&(Tbl<'_>, St
         }
     }
     out
+}
+
+/// `[apim.analytics]`: the embedded analytics pipeline (WSO2's `enable`, on by default here: nothing external is
+/// needed) and how many days of per-minute rows the control plane keeps (`retention_days`, 1 to 3650, default 30).
+pub(super) fn analytics(r: &mut Reader, apim: Option<&(Tbl<'_>, String)>) -> Analytics {
+    let Some((t, p)) = r.within(apim, "analytics") else { return Analytics::default() };
+    let enable = r.bool(t, &p, "enable", true);
+    let retention_days = match r.int(t, &p, "retention_days") {
+        None => Analytics::default().retention_days,
+        Some((n, _, _)) if (1..=3650).contains(&n) => n as u32,
+        Some((n, path, span)) => {
+            r.error(&path, Some(span), format!("retention_days {n} is out of range; give 1 to 3650"));
+            Analytics::default().retention_days
+        }
+    };
+    Analytics { enable, retention_days }
 }

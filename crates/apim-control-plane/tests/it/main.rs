@@ -147,6 +147,7 @@ pub(crate) fn config() -> Config {
         event_hub_user: "hub".into(),
         event_hub_password: apim_config::Secret::new("hub-pw"),
         self_sign_up: true,
+        analytics_retention_days: 30,
     }
 }
 

@@ -73,6 +73,7 @@ async fn conformance(fields: &str) {
     api_conformance(&db, &db2).await;
     application_conformance(&db, &db2).await;
     notice_conformance(&db, &db2).await;
+    analytics_conformance(&db, &db2).await;
 
     assert!(db.delete_user(&alice.id).await.expect("delete"));
     assert!(!db.delete_user(&alice.id).await.expect("delete again"));
@@ -320,6 +321,46 @@ async fn application_conformance(db: &Db, other_node: &Db) {
 }
 
 /// The revocation-notice outbox: per listener, in order, deleted once delivered (by any node), pruned by age.
+/// Analytics rows: a key's latest value replaces the earlier one (retries change nothing), reads filter by API,
+/// application and minute range, pruning drops what is older than the cut.
+async fn analytics_conformance(db: &Db, other_node: &Db) {
+    use apim_store::{AnalyticsFilter, AnalyticsRecord, AnalyticsStore};
+    let row = |key: &str, minute: i64, api: &str, app: &str, requests: i64| AnalyticsRecord {
+        row_key: format!("{key:0>64}"),
+        minute,
+        node: "gw1".into(),
+        api_id: api.into(),
+        api_name: "Orders".into(),
+        api_version: "1.0.0".into(),
+        resource: "/orders/{id}".into(),
+        method: "GET".into(),
+        app_id: app.into(),
+        app_name: "Shop".into(),
+        app_owner: "alice".into(),
+        key_type: "PRODUCTION".into(),
+        status_class: 2,
+        requests,
+        throttled: 0,
+        gateway_errors: 0,
+        latency: r#"{"buckets":[[10,3]],"sumUs":30}"#.into(),
+        backend_latency: r#"{"buckets":[],"sumUs":0}"#.into(),
+    };
+    db.add_analytics(&[row("a", 600, "api1", "app1", 3), row("b", 660, "api1", "app2", 4), row("c", 60, "api2", "app1", 5)])
+        .await
+        .expect("add");
+    // The same key again, with a later cumulative value, from another node of the control plane.
+    other_node.add_analytics(&[row("a", 600, "api1", "app1", 7)]).await.expect("upsert");
+    let api1 = db.analytics(&AnalyticsFilter::Api("api1".into()), 0, 10_000).await.expect("read");
+    let mut requests: Vec<i64> = api1.iter().map(|r| r.requests).collect();
+    requests.sort_unstable();
+    assert_eq!(requests, vec![4, 7]);
+    assert_eq!(db.analytics(&AnalyticsFilter::Application("app1".into()), 0, 10_000).await.expect("read").len(), 2);
+    assert_eq!(db.analytics(&AnalyticsFilter::All, 600, 660).await.expect("read").len(), 1, "to is exclusive");
+    assert_eq!(api1.iter().find(|r| r.requests == 7).map(|r| r.resource.as_str()), Some("/orders/{id}"));
+    assert_eq!(db.prune_analytics(600).await.expect("prune"), 1);
+    assert_eq!(db.analytics(&AnalyticsFilter::All, 0, 10_000).await.expect("read").len(), 2);
+}
+
 async fn notice_conformance(db: &Db, other_node: &Db) {
     use apim_store::NoticeStore;
     let (a, b) = ("https://cp.test/internal/data/v1/notify", "https://other.test/notify");

@@ -1,6 +1,6 @@
 import { Anchor, Badge, Button, Group, Stack, Tabs, Text, Title } from '@mantine/core';
 import { Link, useNavigate, useParams } from 'react-router';
-import { ErrorNotice, LoadingState } from '@apim/shared';
+import { AnalyticsPanel, ErrorNotice, LoadingState } from '@apim/shared';
 import { ApiKeysPanel } from '../components/ApiKeysPanel';
 import { KeysPanel } from '../components/KeysPanel';
 import { SubscriptionsPanel } from '../components/SubscriptionsPanel';
@@ -12,10 +12,11 @@ const TABS = {
   'sandbox-keys': 'Sandbox keys',
   'api-keys': 'API keys',
   subscriptions: 'Subscriptions',
+  usage: 'Usage',
 } as const;
 type Tab = keyof typeof TABS;
 
-/** `/applications/:applicationId/:tab`: an application's keys (production, sandbox), API keys and subscriptions. */
+/** `/applications/:applicationId/:tab`: an application's keys (production, sandbox), API keys, subscriptions and usage. */
 export function ApplicationPage() {
   const { applicationId = '', tab: raw = 'production-keys' } = useParams();
   const navigate = useNavigate();
@@ -61,6 +62,9 @@ export function ApplicationPage() {
         </Tabs.Panel>
         <Tabs.Panel value="subscriptions" pt="md">
           {tab === 'subscriptions' && <SubscriptionsPanel applicationId={applicationId} />}
+        </Tabs.Panel>
+        <Tabs.Panel value="usage" pt="md">
+          {tab === 'usage' && <AnalyticsPanel scope={{ application: applicationId }} />}
         </Tabs.Panel>
       </Tabs>
     </Stack>

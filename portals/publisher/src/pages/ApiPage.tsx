@@ -1,7 +1,7 @@
 import { Anchor, Badge, Group, Stack, Tabs, Text, Title } from '@mantine/core';
 import { lazy, Suspense, type ReactNode } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
-import { ErrorNotice, LoadingState } from '@apim/shared';
+import { AnalyticsPanel, ErrorNotice, LoadingState } from '@apim/shared';
 import { OverviewPanel } from '../components/OverviewPanel';
 import { useApi } from '../queries';
 
@@ -24,6 +24,7 @@ const TABS = {
   documents: 'Documents',
   deployments: 'Deployments',
   lifecycle: 'Lifecycle',
+  analytics: 'Analytics',
 } as const;
 type Tab = keyof typeof TABS;
 
@@ -82,6 +83,9 @@ export function ApiPage() {
           <Loading>
             <DeploymentsPanel apiId={apiId} />
           </Loading>
+        </Tabs.Panel>
+        <Tabs.Panel value="analytics" pt="md">
+          <AnalyticsPanel scope={{ api: apiId }} />
         </Tabs.Panel>
         <Tabs.Panel value="lifecycle" pt="md">
           <Loading>

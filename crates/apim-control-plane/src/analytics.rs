@@ -1,0 +1,516 @@
+//! Analytics: the gateways' per-minute rows come in on the internal data service (`POST
+//! /internal/data/v1/analytics`), are stored once each (a batch sent again changes nothing) and kept for
+//! `[apim.analytics] retention_days`; summaries go out by role — the Publisher's per API (`GET
+//! /apis/{apiId}/analytics`), the DevPortal's per application, to its owner only (`GET
+//! /applications/{applicationId}/analytics`), the Admin's for the platform (`GET /analytics`). Every summary has
+//! the same shape ([`Summary`]), over `?period=15m|1h|6h|24h|7d|30d` (default 24h), with percentiles read from
+//! the merged latency sketches.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use apim_store::{AnalyticsFilter, AnalyticsRecord, AnalyticsStore, ApiStore, ApplicationStore};
+use apim_wire::analytics::{AnalyticsBatch, MinuteRow, Sketch};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+
+use crate::ControlPlane;
+use crate::error::{ApiError, Result};
+
+/// Rows one batch may carry: a gateway's minute holds at most 50,000 (apim-gateway's `MAX_ROWS_PER_MINUTE`).
+const MAX_BATCH_ROWS: usize = 100_000;
+
+pub fn publisher_routes() -> axum::Router<Arc<ControlPlane>> {
+    axum::Router::new().route("/apis/{api_id}/analytics", get(of_api))
+}
+
+pub fn devportal_routes() -> axum::Router<Arc<ControlPlane>> {
+    axum::Router::new().route("/applications/{application_id}/analytics", get(of_application))
+}
+
+pub fn admin_routes() -> axum::Router<Arc<ControlPlane>> {
+    axum::Router::new().route("/analytics", get(of_platform))
+}
+
+/// The time ranges a summary covers, with the width of its series' points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Period {
+    M15,
+    H1,
+    H6,
+    H24,
+    D7,
+    D30,
+}
+
+impl Period {
+    fn parse(s: Option<&str>) -> Result<Period> {
+        Ok(match s.unwrap_or("24h") {
+            "15m" => Period::M15,
+            "1h" => Period::H1,
+            "6h" => Period::H6,
+            "24h" => Period::H24,
+            "7d" => Period::D7,
+            "30d" => Period::D30,
+            other => return Err(ApiError::field("period", format!("`{other}` is not one of 15m, 1h, 6h, 24h, 7d, 30d"))),
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Period::M15 => "15m",
+            Period::H1 => "1h",
+            Period::H6 => "6h",
+            Period::H24 => "24h",
+            Period::D7 => "7d",
+            Period::D30 => "30d",
+        }
+    }
+
+    /// (length, step) in seconds: about 15 to 60 points a chart.
+    fn span(self) -> (i64, i64) {
+        match self {
+            Period::M15 => (15 * 60, 60),
+            Period::H1 => (3600, 60),
+            Period::H6 => (6 * 3600, 5 * 60),
+            Period::H24 => (86_400, 30 * 60),
+            Period::D7 => (7 * 86_400, 6 * 3600),
+            Period::D30 => (30 * 86_400, 86_400),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SummaryQuery {
+    period: Option<String>,
+}
+
+/// Latency percentiles in milliseconds (`null` with no request).
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Latency {
+    p50: Option<f64>,
+    p95: Option<f64>,
+    p99: Option<f64>,
+    mean: Option<f64>,
+}
+
+impl Latency {
+    fn of(s: &Sketch) -> Latency {
+        let ms = |us: Option<f64>| us.map(|v| (v / 10.0).round() / 100.0);
+        let n = s.count();
+        Latency {
+            p50: ms(s.quantile(0.5)),
+            p95: ms(s.quantile(0.95)),
+            p99: ms(s.quantile(0.99)),
+            mean: ms((n > 0).then(|| s.sum_us as f64 / n as f64)),
+        }
+    }
+}
+
+#[derive(Serialize, Default, Clone, Copy)]
+#[serde(rename_all = "camelCase")]
+struct Counts {
+    requests: u64,
+    /// 4xx and 5xx answers, the gateway's own included.
+    errors: u64,
+    throttled: u64,
+}
+
+impl Counts {
+    fn add(&mut self, r: &AnalyticsRecord) {
+        let n = u64::try_from(r.requests).unwrap_or(0);
+        self.requests += n;
+        if r.status_class >= 4 {
+            self.errors += n;
+        }
+        self.throttled += u64::try_from(r.throttled).unwrap_or(0);
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Point {
+    time: String,
+    #[serde(flatten)]
+    counts: Counts,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ByResource {
+    resource: String,
+    method: String,
+    #[serde(flatten)]
+    counts: Counts,
+    latency: Latency,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ByApplication {
+    application_id: String,
+    name: String,
+    owner: String,
+    #[serde(flatten)]
+    counts: Counts,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ByApi {
+    api_id: String,
+    name: String,
+    version: String,
+    #[serde(flatten)]
+    counts: Counts,
+    latency: Latency,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ByName {
+    name: String,
+    #[serde(flatten)]
+    counts: Counts,
+}
+
+/// What every analytics page reads: totals, errors by status class, latency split into the whole and the
+/// backend's share, a series over the period, and breakdowns (largest first, at most 10 of each list).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Summary {
+    period: &'static str,
+    from: String,
+    to: String,
+    step_seconds: i64,
+    #[serde(flatten)]
+    totals: Counts,
+    gateway_errors: u64,
+    by_status_class: HashMap<String, u64>,
+    latency: Latency,
+    backend_latency: Latency,
+    series: Vec<Point>,
+    by_resource: Vec<ByResource>,
+    by_application: Vec<ByApplication>,
+    by_api: Vec<ByApi>,
+    by_key_type: Vec<ByName>,
+    by_gateway: Vec<ByName>,
+}
+
+fn sketch(text: &str) -> Sketch {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn top<T>(mut list: Vec<T>, requests: impl Fn(&T) -> u64) -> Vec<T> {
+    list.sort_by_key(|x| std::cmp::Reverse(requests(x)));
+    list.truncate(10);
+    list
+}
+
+fn summarize(rows: &[AnalyticsRecord], period: Period, now: i64) -> Summary {
+    let (length, step) = period.span();
+    let to = (now / 60 + 1) * 60;
+    let from = to - length;
+    let mut totals = Counts::default();
+    let mut gateway_errors = 0;
+    let mut by_status_class: HashMap<String, u64> = HashMap::new();
+    let (mut latency, mut backend) = (Sketch::default(), Sketch::default());
+    let points = usize::try_from(length / step).unwrap_or(0);
+    let mut series: Vec<Counts> = vec![Counts::default(); points];
+    let mut resources: HashMap<(&str, &str), (Counts, Sketch)> = HashMap::new();
+    let mut applications: HashMap<&str, (&str, &str, Counts)> = HashMap::new();
+    let mut apis: HashMap<&str, (&str, &str, Counts, Sketch)> = HashMap::new();
+    let mut key_types: HashMap<&str, Counts> = HashMap::new();
+    let mut gateways: HashMap<&str, Counts> = HashMap::new();
+    for r in rows {
+        let (l, b) = (sketch(&r.latency), sketch(&r.backend_latency));
+        totals.add(r);
+        gateway_errors += u64::try_from(r.gateway_errors).unwrap_or(0);
+        *by_status_class.entry(format!("{}xx", r.status_class)).or_default() += u64::try_from(r.requests).unwrap_or(0);
+        latency.merge(&l);
+        backend.merge(&b);
+        if let Some(p) = usize::try_from((r.minute - from) / step).ok().and_then(|i| series.get_mut(i)) {
+            p.add(r);
+        }
+        if !r.resource.is_empty() {
+            let e = resources.entry((&r.resource, &r.method)).or_default();
+            e.0.add(r);
+            e.1.merge(&l);
+        }
+        if !r.app_id.is_empty() {
+            applications.entry(&r.app_id).or_insert((&r.app_name, &r.app_owner, Counts::default())).2.add(r);
+        }
+        let a = apis.entry(&r.api_id).or_insert((&r.api_name, &r.api_version, Counts::default(), Sketch::default()));
+        a.2.add(r);
+        a.3.merge(&l);
+        key_types.entry(&r.key_type).or_default().add(r);
+        gateways.entry(&r.node).or_default().add(r);
+    }
+    let named = |m: HashMap<&str, Counts>| {
+        top(m.into_iter().map(|(name, counts)| ByName { name: name.to_string(), counts }).collect(), |x| x.counts.requests)
+    };
+    Summary {
+        period: period.name(),
+        from: apim_domain::api::rfc3339(from),
+        to: apim_domain::api::rfc3339(to),
+        step_seconds: step,
+        totals,
+        gateway_errors,
+        by_status_class,
+        latency: Latency::of(&latency),
+        backend_latency: Latency::of(&backend),
+        series: series
+            .into_iter()
+            .enumerate()
+            .map(|(i, counts)| Point { time: apim_domain::api::rfc3339(from + i as i64 * step), counts })
+            .collect(),
+        by_resource: top(
+            resources
+                .into_iter()
+                .map(|((resource, method), (counts, s))| ByResource {
+                    resource: resource.into(),
+                    method: method.into(),
+                    counts,
+                    latency: Latency::of(&s),
+                })
+                .collect(),
+            |x| x.counts.requests,
+        ),
+        by_application: top(
+            applications
+                .into_iter()
+                .map(|(id, (name, owner, counts))| ByApplication {
+                    application_id: id.into(),
+                    name: name.into(),
+                    owner: owner.into(),
+                    counts,
+                })
+                .collect(),
+            |x| x.counts.requests,
+        ),
+        by_api: top(
+            apis.into_iter()
+                .map(|(id, (name, version, counts, s))| ByApi {
+                    api_id: id.into(),
+                    name: name.into(),
+                    version: version.into(),
+                    counts,
+                    latency: Latency::of(&s),
+                })
+                .collect(),
+            |x| x.counts.requests,
+        ),
+        by_key_type: named(key_types),
+        by_gateway: named(gateways),
+    }
+}
+
+impl ControlPlane {
+    async fn summary(&self, filter: AnalyticsFilter, query: &SummaryQuery) -> Result<Response> {
+        let period = Period::parse(query.period.as_deref())?;
+        let now = self.clock.unix_secs();
+        let to = (now / 60 + 1) * 60;
+        let rows = self.db.analytics(&filter, to - period.span().0, to).await?;
+        Ok(Json(summarize(&rows, period, now)).into_response())
+    }
+
+    /// Deletes rows older than `[apim.analytics] retention_days`.
+    pub(crate) async fn prune_analytics(&self) -> std::result::Result<u64, apim_store::StoreError> {
+        let before = self.clock.unix_secs() - i64::from(self.cfg.analytics_retention_days) * 86_400;
+        self.db.prune_analytics(before).await
+    }
+
+    /// Stores a gateway's batch; returns how many rows were new.
+    pub async fn record_analytics(&self, batch: &AnalyticsBatch) -> Result<u64> {
+        let rows = check_batch(batch)?;
+        if batch.dropped > 0 {
+            tracing::warn!(gateway = %batch.gateway_id, dropped = batch.dropped, "a gateway could not record every request for analytics");
+        }
+        Ok(self.db.add_analytics(&rows).await?)
+    }
+}
+
+/// A peer's batch, checked field by field before anything is stored (a bad one is refused whole).
+fn check_batch(batch: &AnalyticsBatch) -> Result<Vec<AnalyticsRecord>> {
+    let text = |field: &str, v: &str, max: usize| -> Result<()> {
+        if v.chars().count() > max || v.chars().any(char::is_control) {
+            return Err(ApiError::field(field, format!("must be at most {max} characters, none of them control characters")));
+        }
+        Ok(())
+    };
+    if batch.gateway_id.is_empty() {
+        return Err(ApiError::field("gatewayId", "is required"));
+    }
+    text("gatewayId", &batch.gateway_id, 255)?;
+    text("runId", &batch.run_id, 64)?;
+    if batch.rows.len() > MAX_BATCH_ROWS {
+        return Err(ApiError::field("rows", format!("a batch holds at most {MAX_BATCH_ROWS} rows")));
+    }
+    let mut out = Vec::with_capacity(batch.rows.len());
+    for (i, r) in batch.rows.iter().enumerate() {
+        let at = |f: &str| format!("rows[{i}].{f}");
+        for (field, v, max) in [
+            ("apiId", &r.api_id, 64),
+            ("apiName", &r.api_name, 255),
+            ("apiVersion", &r.api_version, 64),
+            ("resource", &r.resource, 1024),
+            ("method", &r.method, 16),
+            ("applicationId", &r.application_id, 64),
+            ("applicationName", &r.application_name, 255),
+            ("applicationOwner", &r.application_owner, 255),
+        ] {
+            text(&at(field), v, max)?;
+        }
+        if r.api_id.is_empty() {
+            return Err(ApiError::field(&at("apiId"), "is required"));
+        }
+        if !(1..=5).contains(&r.status_class) {
+            return Err(ApiError::field(&at("statusClass"), "must be 1 to 5 (the status divided by 100)"));
+        }
+        if r.minute % 60 != 0 || r.minute < 0 {
+            return Err(ApiError::field(&at("minute"), "must be the Unix second a minute starts at"));
+        }
+        if !r.latency.is_well_formed() || !r.backend_latency.is_well_formed() {
+            return Err(ApiError::field(&at("latency"), "a sketch's buckets must be sorted and unique, at most 2048"));
+        }
+        let count = |n: u64, f: &str| i64::try_from(n).map_err(|_| ApiError::field(&at(f), "is too large"));
+        out.push(AnalyticsRecord {
+            row_key: row_key(batch, r),
+            minute: r.minute,
+            node: batch.gateway_id.clone(),
+            api_id: r.api_id.clone(),
+            api_name: r.api_name.clone(),
+            api_version: r.api_version.clone(),
+            resource: r.resource.clone(),
+            method: r.method.clone(),
+            app_id: r.application_id.clone(),
+            app_name: r.application_name.clone(),
+            app_owner: r.application_owner.clone(),
+            key_type: r.key_type.to_string(),
+            status_class: r.status_class as i16,
+            requests: count(r.requests, "requests")?,
+            throttled: count(r.throttled, "throttled")?,
+            gateway_errors: count(r.gateway_errors, "gatewayErrors")?,
+            latency: serde_json::to_string(&r.latency).map_err(ApiError::storage)?,
+            backend_latency: serde_json::to_string(&r.backend_latency).map_err(ApiError::storage)?,
+        });
+    }
+    Ok(out)
+}
+
+/// What makes a row unique: its gateway node and run, and its own key.
+fn row_key(batch: &AnalyticsBatch, r: &MinuteRow) -> String {
+    let key = format!(
+        "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+        batch.gateway_id, batch.run_id, r.minute, r.api_id, r.resource, r.method, r.application_id, r.key_type, r.status_class
+    );
+    apim_jose::crypto::sha256_hex(&key)
+}
+
+pub(crate) async fn ingest(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, body: axum::body::Bytes) -> Result<Response> {
+    cp.check_node(&headers)?;
+    let batch: AnalyticsBatch =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("the analytics batch does not parse: {e}")))?;
+    let added = cp.record_analytics(&batch).await?;
+    Ok(Json(serde_json::json!({"stored": added, "received": batch.rows.len()})).into_response())
+}
+
+async fn of_api(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<SummaryQuery>,
+) -> Result<Response> {
+    cp.principal(&headers).await?.require(crate::publisher::VIEW)?;
+    if cp.db.get_api(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!("API {id} not found")));
+    }
+    cp.summary(AnalyticsFilter::Api(id), &q).await
+}
+
+async fn of_application(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<SummaryQuery>,
+) -> Result<Response> {
+    let who = cp.principal(&headers).await?;
+    who.require(crate::devportal::APPS)?;
+    match cp.db.get_application(&id).await? {
+        None => return Err(ApiError::not_found(format!("application {id} not found"))),
+        Some(a) if a.owner != who.username && !who.is_admin() => {
+            return Err(ApiError::forbidden(format!("application {id} belongs to another user; only its owner reads its usage")));
+        }
+        Some(_) => {}
+    }
+    cp.summary(AnalyticsFilter::Application(id), &q).await
+}
+
+async fn of_platform(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Query(q): Query<SummaryQuery>) -> Result<Response> {
+    cp.principal(&headers).await?.require(crate::admin::ADMIN)?;
+    cp.summary(AnalyticsFilter::All, &q).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(minute: i64, status_class: u16, us: u64) -> MinuteRow {
+        let mut latency = Sketch::default();
+        latency.add(us);
+        MinuteRow {
+            minute,
+            api_id: "a1".into(),
+            api_name: "Orders".into(),
+            api_version: "1.0.0".into(),
+            resource: "/orders".into(),
+            method: "GET".into(),
+            application_id: "app1".into(),
+            application_name: "Shop".into(),
+            application_owner: "alice".into(),
+            key_type: apim_wire::KeyType::Production,
+            status_class,
+            requests: 3,
+            throttled: 0,
+            gateway_errors: 0,
+            latency,
+            backend_latency: Sketch::default(),
+        }
+    }
+
+    #[test]
+    fn batches_are_checked_and_summaries_add_up() {
+        let batch =
+            AnalyticsBatch { gateway_id: "gw1".into(), run_id: "r1".into(), rows: vec![row(600, 2, 1000), row(660, 5, 3000)], dropped: 0 };
+        let records = check_batch(&batch).expect("a good batch");
+        assert_ne!(records[0].row_key, records[1].row_key);
+        let again = AnalyticsBatch { run_id: "r2".into(), ..batch.clone() };
+        assert_ne!(check_batch(&again).expect("good")[0].row_key, records[0].row_key, "another run is another row");
+        let s = summarize(&records, Period::M15, 700);
+        assert_eq!((s.totals.requests, s.totals.errors), (6, 3));
+        assert_eq!(s.by_status_class.get("5xx"), Some(&3));
+        assert_eq!(s.series.iter().map(|p| p.counts.requests).sum::<u64>(), 6);
+        assert_eq!(s.by_application[0].counts.requests, 6);
+        let p99 = s.latency.p99.expect("a p99");
+        assert!((p99 - 3.0).abs() < 0.07, "{p99}");
+
+        let bad = |f: &dyn Fn(&mut AnalyticsBatch), want: &str| {
+            let mut b = batch.clone();
+            f(&mut b);
+            let e = check_batch(&b).expect_err(want);
+            assert!(format!("{e:?}").contains(want), "{e:?}");
+        };
+        bad(&|b| b.gateway_id.clear(), "gatewayId");
+        bad(&|b| b.rows[1].status_class = 9, "rows[1].statusClass");
+        bad(&|b| b.rows[0].minute = 61, "rows[0].minute");
+        bad(&|b| b.rows[0].api_id = "x".repeat(65), "rows[0].apiId");
+        bad(&|b| b.rows[0].latency.buckets = vec![(2, 1), (1, 1)], "rows[0].latency");
+        bad(&|b| b.rows[0].requests = u64::MAX, "rows[0].requests");
+        assert!(Period::parse(Some("2y")).is_err());
+    }
+}
