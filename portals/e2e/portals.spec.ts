@@ -528,7 +528,7 @@ test('an application developer creates an application, generates keys, subscribe
     await expect(page.getByRole('img', { name: /Requests over the last/ })).toBeVisible();
     await expect(page.getByRole('table', { name: 'Top APIs' })).toContainText('MenuAPI');
     await expect(page.getByRole('table', { name: 'Resources' })).toContainText('GET /menu');
-    await page.getByRole('radio', { name: '24 hours' }).check({ force: true });
+    await page.locator('label', { hasText: '24 hours' }).click();
     await expect(page.getByRole('img', { name: 'Requests over the last 24h' })).toBeVisible();
     await noSeriousViolation(page, 'DevPortal application usage');
     await page.screenshot({ path: shot('devportal-usage.png'), fullPage: true });
@@ -576,6 +576,17 @@ test('an application developer creates an application, generates keys, subscribe
     await page.getByRole('dialog', { name: 'Delete application' }).getByRole('button', { name: 'Delete' }).click();
     await expect(page.getByRole('dialog', { name: 'Delete application' })).toBeHidden();
     await expect(page.getByRole('link', { name: 'MenuApp' })).toHaveCount(0);
+
+    // The publisher sees the calls on the API's Analytics tab (the rows outlive the deleted application).
+    await page.goto(`${base()}/publisher/apis/${apiId}/analytics`);
+    const signInHeading = page.getByRole('heading', { name: 'Sign in' });
+    const analyticsTab = page.getByRole('tab', { name: 'Analytics', selected: true });
+    await expect(signInHeading.or(analyticsTab)).toBeVisible();
+    if (await signInHeading.isVisible()) await signIn(page, 'admin', 'admin');
+    await expect(analyticsTab).toBeVisible();
+    await expect(page.getByLabel('Requests', { exact: true })).toHaveText(/^[1-9]/, { timeout: 30_000 });
+    await expect(page.getByRole('table', { name: 'Top applications' })).toContainText('MenuApp');
+    await noSeriousViolation(page, 'Publisher API analytics');
   } finally {
     backend.server.close();
   }
