@@ -70,3 +70,10 @@ echo "GET /pizzashack/1.0.0/menu through the gateway: $CODE"
 cat /tmp/apim-quickstart-menu.$$; echo
 rm -f /tmp/apim-quickstart-menu.$$
 [ "$CODE" = 200 ]
+# The gateway sends its analytics every few seconds: the API's traffic as the Publisher shows it.
+for _ in $(seq 1 40); do
+  CALLS=$(c "$P/apis/$API_ID/analytics?period=15m" | field '["requests"]')
+  [ "$CALLS" -gt 0 ] && break
+  sleep 0.25
+done
+echo "analytics:    $CALLS request(s) to the API in the last 15 minutes"

@@ -726,6 +726,8 @@ async fn readme_quickstart_script_runs() {
     assert!(out.status.success(), "{stdout}\n{}\n{}", String::from_utf8_lossy(&out.stderr), node.stderr());
     assert!(stdout.contains("state:        Published") && stdout.contains("subscription: Gold, UNBLOCKED"), "{stdout}");
     assert!(stdout.contains("through the gateway: 200") && stdout.contains("\"path\":\"/pizzashack/menu\""), "{stdout}");
+    let counted = stdout.lines().find_map(|l| l.strip_prefix("analytics:")).and_then(|l| l.split_whitespace().next()?.parse::<u64>().ok());
+    assert!(counted.is_some_and(|n| n >= 1), "the call shows in the API's analytics: {stdout}");
     // A second run uses the API the first made, with an application of its own.
     let again = run().await.expect("run quickstart again");
     let stdout = String::from_utf8_lossy(&again.stdout);
