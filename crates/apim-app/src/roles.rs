@@ -504,7 +504,10 @@ async fn ship_analytics(gw: Arc<apim_gateway::Gateway>, node: String, to: Analyt
         }
         while pending.len() > ANALYTICS_PENDING {
             if let Some(old) = pending.pop_front() {
-                lost += old.rows.iter().map(|r| r.requests).sum::<u64>();
+                // Rows are cumulative: a later batch may carry some of these again; counted as lost all the same.
+                let requests = old.rows.iter().map(|r| r.requests).sum::<u64>();
+                lost += requests;
+                gw.analytics_lost(requests);
             }
         }
     }

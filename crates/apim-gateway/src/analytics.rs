@@ -7,6 +7,7 @@
 //! traffic shows within seconds), and the control plane keeps the latest value of each.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use apim_wire::analytics::{MinuteRow, Sketch};
@@ -71,12 +72,35 @@ struct Table {
     dropped: u64,
 }
 
-#[derive(Default)]
 pub struct Recorder {
     table: Mutex<Table>,
+    /// [`MAX_ROWS_PER_MINUTE`]; lower in tests.
+    row_limit: AtomicUsize,
+    /// Requests never recorded or never sent, since the process started (`/metrics`).
+    dropped_total: AtomicU64,
+}
+
+impl Default for Recorder {
+    fn default() -> Recorder {
+        Recorder { table: Mutex::default(), row_limit: AtomicUsize::new(MAX_ROWS_PER_MINUTE), dropped_total: AtomicU64::new(0) }
+    }
 }
 
 impl Recorder {
+    /// Requests recorded but never delivered (the shipper gave up a batch): counted with the dropped ones.
+    pub fn note_lost(&self, requests: u64) {
+        self.dropped_total.fetch_add(requests, Relaxed);
+    }
+
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_total.load(Relaxed)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn limit_rows(&self, rows: usize) {
+        self.row_limit.store(rows, Relaxed);
+    }
+
     pub fn record(&self, r: Record<'_>) {
         let start_secs = (r.now_ms / 60_000 * 60) as i64;
         let key = Key {
@@ -96,15 +120,18 @@ impl Recorder {
                 }
                 if t.closed.len() > MAX_CLOSED_MINUTES {
                     let gone = t.closed.remove(0);
-                    t.dropped += gone.rows.values().flat_map(|apps| apps.values()).map(|row| row.requests).sum::<u64>();
+                    let lost = gone.rows.values().flat_map(|apps| apps.values()).map(|row| row.requests).sum::<u64>();
+                    t.dropped += lost;
+                    self.dropped_total.fetch_add(lost, Relaxed);
                 }
             }
         }
         let t = &mut *t;
         let by_app = t.current.rows.entry(key).or_default();
         if !by_app.contains_key(app_id) {
-            if t.current.len >= MAX_ROWS_PER_MINUTE {
+            if t.current.len >= self.row_limit.load(Relaxed) {
                 t.dropped += 1;
+                self.dropped_total.fetch_add(1, Relaxed);
                 return;
             }
             t.current.len += 1;
@@ -189,5 +216,46 @@ fn minute_row(minute: i64, key: Key, app_id: &str, row: &Row) -> MinuteRow {
         gateway_errors: row.gateway_errors,
         latency: row.latency.clone(),
         backend_latency: row.backend.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::harness::{Harness, get, shop_state};
+
+    /// Real requests through the chain become rows keyed as the request path knew them; a full minute counts the
+    /// rest as dropped, in `take_changes` and in `/metrics`; rows already taken come back only when they change.
+    #[tokio::test]
+    async fn requests_become_minute_rows_and_overflow_is_counted() {
+        let h = Harness::new(shop_state());
+        let token = h.token("ck-1", "orders_read");
+        for _ in 0..3 {
+            h.call(get("/shop/1.0.0/orders", Some(&token))).await;
+        }
+        h.call(get("/shop/1.0.0/admin", None)).await;
+        h.call(get("/nothing/here", None)).await;
+        let now = crate::auth::now_ms();
+        let (mut rows, dropped) = h.gw.take_analytics(now).expect("analytics on by default");
+        assert_eq!(dropped, 0);
+        rows.sort_by(|a, b| a.resource.cmp(&b.resource));
+        let got: Vec<(&str, &str, u16, u64, u64)> =
+            rows.iter().map(|r| (r.resource.as_str(), r.application_name.as_str(), r.status_class, r.requests, r.gateway_errors)).collect();
+        // The backend's port has no listener: 502s the gateway made; no API, no row for the 404.
+        assert_eq!(got, vec![("/admin", "", 4, 1, 1), ("/orders", "App", 5, 3, 3)], "{rows:?}");
+        assert!(rows.iter().all(|r| r.api_id == "api-1" && r.minute % 60 == 0 && r.latency.count() == r.requests));
+        assert_eq!(h.gw.take_analytics(now).expect("on").0.len(), 0, "nothing changed since");
+
+        let recorder = h.gw.analytics.as_ref().expect("on");
+        recorder.limit_rows(2);
+        h.call(get("/shop/1.0.0/open", None)).await;
+        h.call(get("/shop/1.0.0/orders", Some(&token))).await;
+        let (rows, dropped) = h.gw.take_analytics(crate::auth::now_ms()).expect("on");
+        if rows.iter().all(|r| r.minute == rows[0].minute) && rows.len() == 1 {
+            // Same minute: the new resource found the table full; the known row kept counting.
+            assert_eq!((dropped, rows[0].requests), (1, 4), "{rows:?}");
+            assert!(h.gw.metrics_text().contains("apim_gateway_analytics_dropped_total 1"), "{}", h.gw.metrics_text());
+        }
+        recorder.note_lost(5);
+        assert!(recorder.dropped_total() >= 5);
     }
 }

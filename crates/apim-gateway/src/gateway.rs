@@ -171,6 +171,13 @@ impl Gateway {
         self.analytics.as_ref().map(|a| a.take_changes(now_ms))
     }
 
+    /// Requests recorded but given up before they reached the control plane.
+    pub fn analytics_lost(&self, requests: u64) {
+        if let Some(a) = &self.analytics {
+            a.note_lost(requests);
+        }
+    }
+
     /// Readiness: a first snapshot has been installed.
     pub fn is_synced(&self) -> bool {
         self.synced.load(Ordering::Acquire)
@@ -219,6 +226,13 @@ impl Gateway {
             u8::from(self.counters.is_degraded(auth::now_ms())),
             self.endpoints.live()
         ));
+        if let Some(a) = &self.analytics {
+            out.push_str(&format!(
+                "# HELP apim_gateway_analytics_dropped_total Requests left out of analytics: a minute's table was full, or a batch was given up.\n\
+                 # TYPE apim_gateway_analytics_dropped_total counter\napim_gateway_analytics_dropped_total {}\n",
+                a.dropped_total()
+            ));
+        }
         out
     }
 

@@ -32,11 +32,12 @@ macro_rules! texts {
             (14_i64, "search indexes", include_str!(concat!($dir, "/0014_search_indexes.sql"))),
             (15_i64, "trigram search", include_str!(concat!($dir, "/0015_trigram_search.sql"))),
             (16_i64, "document text", include_str!(concat!($dir, "/0016_document_text.sql"))),
+            (17_i64, "analytics", include_str!(concat!($dir, "/0017_analytics.sql"))),
         ]
     };
 }
 
-type Texts = [(i64, &'static str, &'static str); 16];
+type Texts = [(i64, &'static str, &'static str); 17];
 const MYSQL: Texts = texts!("../../migrations/mysql");
 const POSTGRES: Texts = texts!("../../migrations/postgres");
 const SQLITE: Texts = texts!("../../migrations/sqlite");
