@@ -89,6 +89,7 @@ for (const colorScheme of ['light', 'dark'] as const) {
       ['Documents', () => expect(page.getByRole('table', { name: 'Documents' })).toContainText('Guide')],
       ['Deployments', () => expect(page.getByRole('table', { name: 'Revisions' })).toContainText('axe')],
       ['Lifecycle', () => expect(page.getByLabel('Current state')).toHaveText('Created')],
+      ['Analytics', () => expect(page.getByRole('heading', { name: 'Traffic' })).toBeVisible()],
     ];
     for (const [tab, ready] of tabs) {
       await page.getByRole('tab', { name: tab }).click();
@@ -105,6 +106,10 @@ for (const colorScheme of ['light', 'dark'] as const) {
     await signIn(page);
     await expect(page.getByRole('table', { name: 'Application policies' })).toBeVisible();
     await noSeriousViolation(page, 'Admin rate-limiting policies');
+    await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Analytics' }).click();
+    await expect(page.getByRole('heading', { name: 'Traffic' })).toBeVisible();
+    await expect(page.getByRole('status').filter({ hasText: '…' })).toHaveCount(0);
+    await noSeriousViolation(page, 'Admin analytics');
     await context.close();
   });
 }

@@ -15,6 +15,7 @@ export { AuthSession, SignInError, type PortalAuthConfig, type SignedInUser } fr
 export { AuthProvider, RequireSignIn, SignInCallbackPage, useHasScope, useSession, useSignIn, useUser } from './auth/context';
 export { PortalShell, UserMenu, type NavItem } from './layout/PortalShell';
 export { EmptyState, ErrorNotice, LoadingState } from './components/states';
+export { ListStates } from './components/ListStates';
 export { PageControls } from './components/PageControls';
 export { ConfirmDialog } from './components/ConfirmDialog';
 export { mountPortal } from './app';

@@ -1,7 +1,7 @@
 import { Button, Group, Stack, Table, Text, TextInput, Title, VisuallyHidden } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
-import { EmptyState, ErrorNotice, LoadingState, unwrap, type AdminComponents } from '@apim/shared';
+import { ErrorNotice, ListStates, unwrap, type AdminComponents } from '@apim/shared';
 import { DeleteButton, useAskBeforeDelete } from '../components/AskBeforeDelete';
 import { useAdmin } from '../client';
 
@@ -58,40 +58,36 @@ export function CategoriesPage() {
           </Group>
         </Stack>
       </form>
-      {list.isPending ? (
-        <LoadingState label="Loading API categories" />
-      ) : list.isError ? (
-        <ErrorNotice error={list.error} title="Cannot list API categories" />
-      ) : list.data.length === 0 ? (
-        <EmptyState title="No API categories" />
-      ) : (
-        <Table striped aria-label="API categories">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>Name</Table.Th>
-              <Table.Th>Description</Table.Th>
-              <Table.Th>APIs</Table.Th>
-              <Table.Th>
-                <VisuallyHidden>Actions</VisuallyHidden>
-              </Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {list.data.map((c) => (
-              <Table.Tr key={c.id ?? c.name}>
-                <Table.Td>{c.name}</Table.Td>
-                <Table.Td>
-                  <Text size="sm">{c.description}</Text>
-                </Table.Td>
-                <Table.Td>{c.numberOfAPIs ?? 0}</Table.Td>
-                <Table.Td>
-                  <DeleteButton label={`Delete category ${c.name}`} onClick={() => deletion.ask(c)} />
-                </Table.Td>
+      <ListStates query={list} loading="Loading API categories" failed="Cannot list API categories" empty="No API categories">
+        {(items) => (
+          <Table striped aria-label="API categories">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>Name</Table.Th>
+                <Table.Th>Description</Table.Th>
+                <Table.Th>APIs</Table.Th>
+                <Table.Th>
+                  <VisuallyHidden>Actions</VisuallyHidden>
+                </Table.Th>
               </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table>
-      )}
+            </Table.Thead>
+            <Table.Tbody>
+              {items.map((c) => (
+                <Table.Tr key={c.id ?? c.name}>
+                  <Table.Td>{c.name}</Table.Td>
+                  <Table.Td>
+                    <Text size="sm">{c.description}</Text>
+                  </Table.Td>
+                  <Table.Td>{c.numberOfAPIs ?? 0}</Table.Td>
+                  <Table.Td>
+                    <DeleteButton label={`Delete category ${c.name}`} onClick={() => deletion.ask(c)} />
+                  </Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        )}
+      </ListStates>
       {deletion.dialog}
     </Stack>
   );

@@ -1,7 +1,7 @@
 import { Button, Checkbox, Group, Select, Stack, Switch, Table, Text, TextInput, Title, VisuallyHidden } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
-import { EmptyState, ErrorNotice, LoadingState, unwrap, type AdminComponents } from '@apim/shared';
+import { ErrorNotice, ListStates, unwrap, type AdminComponents } from '@apim/shared';
 import { DeleteButton, useAskBeforeDelete } from '../components/AskBeforeDelete';
 import { useAdmin } from '../client';
 
@@ -113,47 +113,43 @@ export function DenyPoliciesPage() {
         </Stack>
       </form>
       {toggle.isError && <ErrorNotice error={toggle.error} title="The policy was not changed" />}
-      {list.isPending ? (
-        <LoadingState label="Loading deny policies" />
-      ) : list.isError ? (
-        <ErrorNotice error={list.error} title="Cannot list deny policies" />
-      ) : list.data.length === 0 ? (
-        <EmptyState title="No deny policies" />
-      ) : (
-        <Table striped aria-label="Deny policies">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>Condition</Table.Th>
-              <Table.Th>Value</Table.Th>
-              <Table.Th>On</Table.Th>
-              <Table.Th>
-                <VisuallyHidden>Actions</VisuallyHidden>
-              </Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {list.data.map((c) => {
-              const shown = valueText(c.conditionType, c.conditionValue);
-              return (
-                <Table.Tr key={c.conditionId}>
-                  <Table.Td>{KINDS.find((k) => k.value === c.conditionType)?.label ?? c.conditionType}</Table.Td>
-                  <Table.Td>{shown}</Table.Td>
-                  <Table.Td>
-                    <Switch
-                      aria-label={`Deny ${shown}`}
-                      checked={c.conditionStatus !== false}
-                      onChange={(e) => c.conditionId && toggle.mutate({ conditionId: c.conditionId, on: e.currentTarget.checked })}
-                    />
-                  </Table.Td>
-                  <Table.Td>
-                    <DeleteButton label={`Delete deny policy ${shown}`} onClick={() => deletion.ask(c)} />
-                  </Table.Td>
-                </Table.Tr>
-              );
-            })}
-          </Table.Tbody>
-        </Table>
-      )}
+      <ListStates query={list} loading="Loading deny policies" failed="Cannot list deny policies" empty="No deny policies">
+        {(items) => (
+          <Table striped aria-label="Deny policies">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>Condition</Table.Th>
+                <Table.Th>Value</Table.Th>
+                <Table.Th>On</Table.Th>
+                <Table.Th>
+                  <VisuallyHidden>Actions</VisuallyHidden>
+                </Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {items.map((c) => {
+                const shown = valueText(c.conditionType, c.conditionValue);
+                return (
+                  <Table.Tr key={c.conditionId}>
+                    <Table.Td>{KINDS.find((k) => k.value === c.conditionType)?.label ?? c.conditionType}</Table.Td>
+                    <Table.Td>{shown}</Table.Td>
+                    <Table.Td>
+                      <Switch
+                        aria-label={`Deny ${shown}`}
+                        checked={c.conditionStatus !== false}
+                        onChange={(e) => c.conditionId && toggle.mutate({ conditionId: c.conditionId, on: e.currentTarget.checked })}
+                      />
+                    </Table.Td>
+                    <Table.Td>
+                      <DeleteButton label={`Delete deny policy ${shown}`} onClick={() => deletion.ask(c)} />
+                    </Table.Td>
+                  </Table.Tr>
+                );
+              })}
+            </Table.Tbody>
+          </Table>
+        )}
+      </ListStates>
       {deletion.dialog}
     </Stack>
   );

@@ -1,7 +1,7 @@
 import { Accordion, Anchor, Button, Card, Code, Stack, Text, Title } from '@mantine/core';
 import { useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
-import { EmptyState, ErrorNotice, LoadingState, unwrap, type DevportalComponents } from '@apim/shared';
+import { ErrorNotice, ListStates, LoadingState, unwrap, type DevportalComponents } from '@apim/shared';
 import { useDevportal } from '../client';
 
 type Document = DevportalComponents['schemas']['Document'];
@@ -18,29 +18,25 @@ export function DocumentsCard({ apiId }: { apiId: string }) {
     <Card withBorder>
       <Stack>
         <Title order={3}>Documents</Title>
-        {docs.isPending ? (
-          <LoadingState label="Loading the documents" />
-        ) : docs.isError ? (
-          <ErrorNotice error={docs.error} title="Cannot list the documents" />
-        ) : docs.data.length === 0 ? (
-          <EmptyState title="No documents" />
-        ) : (
-          <Accordion value={open} onChange={setOpen} aria-label="Documents">
-            {docs.data.map((d) => (
-              <Accordion.Item key={d.documentId} value={d.documentId ?? d.name}>
-                <Accordion.Control>
-                  {d.name}
-                  {d.summary && (
-                    <Text size="sm" c="dimmed">
-                      {d.summary}
-                    </Text>
-                  )}
-                </Accordion.Control>
-                <Accordion.Panel>{open === (d.documentId ?? d.name) && <DocumentBody apiId={apiId} doc={d} />}</Accordion.Panel>
-              </Accordion.Item>
-            ))}
-          </Accordion>
-        )}
+        <ListStates query={docs} loading="Loading the documents" failed="Cannot list the documents" empty="No documents">
+          {(items) => (
+            <Accordion value={open} onChange={setOpen} aria-label="Documents">
+              {items.map((d) => (
+                <Accordion.Item key={d.documentId} value={d.documentId ?? d.name}>
+                  <Accordion.Control>
+                    {d.name}
+                    {d.summary && (
+                      <Text size="sm" c="dimmed">
+                        {d.summary}
+                      </Text>
+                    )}
+                  </Accordion.Control>
+                  <Accordion.Panel>{open === (d.documentId ?? d.name) && <DocumentBody apiId={apiId} doc={d} />}</Accordion.Panel>
+                </Accordion.Item>
+              ))}
+            </Accordion>
+          )}
+        </ListStates>
       </Stack>
     </Card>
   );

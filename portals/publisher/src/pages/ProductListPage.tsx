@@ -1,7 +1,7 @@
 import { Anchor, Badge, Button, Group, Stack, Table, Title } from '@mantine/core';
 import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router';
-import { EmptyState, ErrorNotice, LoadingState, unwrap, useHasScope } from '@apim/shared';
+import { ListStates, unwrap, useHasScope } from '@apim/shared';
 import { usePublisher } from '../client';
 
 /** `/api-products`: the API products, each a bundle of other APIs' operations behind a context of its own. */
@@ -22,38 +22,34 @@ export function ProductListPage() {
           </Button>
         )}
       </Group>
-      {products.isPending ? (
-        <LoadingState label="Loading API products" />
-      ) : products.isError ? (
-        <ErrorNotice error={products.error} title="Cannot list API products" />
-      ) : products.data.length === 0 ? (
-        <EmptyState title="No API products yet" />
-      ) : (
-        <Table striped aria-label="API products">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>Name</Table.Th>
-              <Table.Th>Context</Table.Th>
-              <Table.Th>State</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {products.data.map((p) => (
-              <Table.Tr key={p.id}>
-                <Table.Td>
-                  <Anchor component={Link} to={`/api-products/${p.id}`}>
-                    {p.name}
-                  </Anchor>
-                </Table.Td>
-                <Table.Td>{p.context}</Table.Td>
-                <Table.Td>
-                  <Badge variant="light">{p.state}</Badge>
-                </Table.Td>
+      <ListStates query={products} loading="Loading API products" failed="Cannot list API products" empty="No API products yet">
+        {(items) => (
+          <Table striped aria-label="API products">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>Name</Table.Th>
+                <Table.Th>Context</Table.Th>
+                <Table.Th>State</Table.Th>
               </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table>
-      )}
+            </Table.Thead>
+            <Table.Tbody>
+              {items.map((p) => (
+                <Table.Tr key={p.id}>
+                  <Table.Td>
+                    <Anchor component={Link} to={`/api-products/${p.id}`}>
+                      {p.name}
+                    </Anchor>
+                  </Table.Td>
+                  <Table.Td>{p.context}</Table.Td>
+                  <Table.Td>
+                    <Badge variant="light">{p.state}</Badge>
+                  </Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        )}
+      </ListStates>
     </Stack>
   );
 }
