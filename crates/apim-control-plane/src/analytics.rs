@@ -369,6 +369,9 @@ fn check_batch(batch: &AnalyticsBatch) -> Result<Vec<AnalyticsRecord>> {
         if r.api_id.is_empty() {
             return Err(ApiError::field(&at("apiId"), "is required"));
         }
+        if !matches!(r.key_type, apim_wire::KeyType::Production | apim_wire::KeyType::Sandbox) {
+            return Err(ApiError::field(&at("keyType"), "must be PRODUCTION or SANDBOX"));
+        }
         if !(1..=5).contains(&r.status_class) {
             return Err(ApiError::field(&at("statusClass"), "must be 1 to 5 (the status divided by 100)"));
         }
@@ -507,6 +510,7 @@ mod tests {
         };
         bad(&|b| b.gateway_id.clear(), "gatewayId");
         bad(&|b| b.rows[1].status_class = 9, "rows[1].statusClass");
+        bad(&|b| b.rows[0].key_type = apim_wire::KeyType::from("PRODUCTION_AND_MORE"), "rows[0].keyType");
         bad(&|b| b.rows[0].minute = 61, "rows[0].minute");
         bad(&|b| b.rows[0].api_id = "x".repeat(65), "rows[0].apiId");
         bad(&|b| b.rows[0].latency.buckets = vec![(2, 1), (1, 1)], "rows[0].latency");
