@@ -16,7 +16,8 @@
 # through an API product serving the same operation at its own context, with its own subscription.
 # BENCH_NO_PRODUCT=1 leaves (h) out (a build from before API products, with APIM_BIN for before/after runs).
 # SMALL_ONLY=1 skips the runs at size (1,000 APIs) and the gateway node: (a)-(c) and (e)-(h) only.
-# BENCH_ANALYTICS=1 adds (i)/(i0): two gateway nodes, analytics on and off, in alternating rounds.
+# BENCH_ANALYTICS=1 adds (i)/(i0): two gateway nodes, analytics on and off, in alternating rounds; and (j)/(k), the
+# same with OTLP tracing of every request and with WSO2's ELK log.
 # Usage: bench/gateway.sh [SECONDS] [CONNECTIONS] [GATEWAY_WORKER_THREADS]   (needs wrk and nginx: apt-get install wrk nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -146,29 +147,39 @@ g_rps=$(col small_g 1); g_p50=$(col small_g 2); g_p99=$(col small_g 3)
 # (i) and (i0): two gateway nodes synced from the all-in-one, the same API and token, with [apim.analytics] on
 # (the default) and off, measured in alternating rounds (BENCH_ANALYTICS=1; a build without [apim.analytics]
 # would refuse the key).
-i_rps=0; i_p50=-; i_p99=-; i0_rps=1; i0_p50=-; i0_p99=-
+# (j) and (k) add the exporters to (i): OpenTelemetry traces of every request (sampling_ratio 1) sent to the
+# backend process as the collector, and WSO2's ELK log written to a file.
+i_rps=0; i_p50=-; i_p99=-; i0_rps=1; i0_p50=-; i0_p99=-; j_rps=0; j_p50=-; j_p99=-; k_rps=0; k_p50=-; k_p99=-
 if [ -n "${BENCH_ANALYTICS:-}" ]; then
-  for mode in on off; do
-    noff=$(( off + $([ $mode = on ] && echo 200 || echo 300) ))
+  for mode in on off otlp elk; do
+    case $mode in on) noff=$(( off + 200 ));; off) noff=$(( off + 300 ));; otlp) noff=$(( off + 400 ));; elk) noff=$(( off + 500 ));; esac
     mkdir -p "$work/gw_$mode"
-    enable=$([ $mode = on ] && echo true || echo false)
+    enable=$([ $mode = off ] && echo false || echo true)
     printf '[server]\nhostname = "localhost"\n[apim.event_hub]\nenable = true\nusername = "admin"\npassword = "admin"\nservice_url = "https://127.0.0.1:%s/services/"\nevent_listening_endpoints = ["tcp://127.0.0.1:%s"]\n[apim.sync_runtime_artifacts.gateway]\ngateway_labels = ["Default"]\n[apim.analytics]\nenable = %s\n' \
       "$((9443 + off))" "$((5672 + off))" "$enable" >"$work/gw_$mode/gw.toml"
+    [ $mode != otlp ] || printf '[apim.analytics.otlp]\nendpoint = "http://127.0.0.1:%s"\nsampling_ratio = 1\n' "$bport" >>"$work/gw_$mode/gw.toml"
+    [ $mode != elk ] || printf 'type = "elk"\nlog_file = "%s/apim_metrics.log"\n' "$work" >>"$work/gw_$mode/gw.toml"
     cp -r "$work/apim/data/tls" "$work/gw_$mode/" 2>/dev/null || true
     (cd "$work/gw_$mode" && exec "$bin" gateway -c gw.toml --data-dir . --bind 127.0.0.1 -DportOffset=$noff "${threads[@]}" --log-level warn) \
       >"$work/gw_$mode.log" 2>&1 & pids+=($!)
     wait_200 "http://127.0.0.1:$((9763 + noff))/health/ready" || { tail -30 "$work/gw_$mode.log" >&2; exit 1; }
     wait_200 -H "Authorization: Bearer $token" "http://127.0.0.1:$((8280 + noff))/bench/1.0.0"
   done
-  on_url="http://127.0.0.1:$((8280 + off + 200))/bench/1.0.0"; off_url="http://127.0.0.1:$((8280 + off + 300))/bench/1.0.0"
-  wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$on_url" >/dev/null
-  wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$off_url" >/dev/null
+  url_of() { echo "http://127.0.0.1:$((8280 + off + $1))/bench/1.0.0"; }
+  for n in 200 300 400 500; do wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$(url_of $n)" >/dev/null; done
   for _ in $(seq 1 "$rounds"); do
-    load -H "Authorization: Bearer $token" "$on_url" >>"$work/analytics_on"
-    load -H "Authorization: Bearer $token" "$off_url" >>"$work/analytics_off"
+    load -H "Authorization: Bearer $token" "$(url_of 200)" >>"$work/analytics_on"
+    load -H "Authorization: Bearer $token" "$(url_of 300)" >>"$work/analytics_off"
+    load -H "Authorization: Bearer $token" "$(url_of 400)" >>"$work/analytics_otlp"
+    load -H "Authorization: Bearer $token" "$(url_of 500)" >>"$work/analytics_elk"
   done
   i_rps=$(col analytics_on 1); i_p50=$(col analytics_on 2); i_p99=$(col analytics_on 3)
   i0_rps=$(col analytics_off 1); i0_p50=$(col analytics_off 2); i0_p99=$(col analytics_off 3)
+  j_rps=$(col analytics_otlp 1); j_p50=$(col analytics_otlp 2); j_p99=$(col analytics_otlp 3)
+  k_rps=$(col analytics_elk 1); k_p50=$(col analytics_elk 2); k_p99=$(col analytics_elk 3)
+  # Every request of (j) was exported, or counted as dropped.
+  curl -s "http://127.0.0.1:$((9763 + off + 400))/metrics" | grep '^apim_gateway_export_dropped_total' | sed 's/^/(j) /'
+  curl -s "http://127.0.0.1:$((9763 + off + 500))/metrics" | grep '^apim_gateway_export_dropped_total' | sed 's/^/(k) /'
 fi
 
 if [ -z "${SMALL_ONLY:-}" ]; then
@@ -219,6 +230,8 @@ printf '%-52s %10s %9s %9s %9s\n' "(g0) POST of a 1 KiB JSON body" "$g0_rps" "$g
 printf '%-52s %10s %9s %9s %9s\n' "(g) (g0) with JSON schema validation" "$g_rps" "$g_p50" "$g_p99" "-"
 printf '%-52s %10s %9s %9s %9s\n' "(i) gateway node, [apim.analytics] on (default)" "$i_rps" "$i_p50" "$i_p99" "-"
 printf '%-52s %10s %9s %9s %9s\n' "(i0) gateway node, [apim.analytics] off" "$i0_rps" "$i0_p50" "$i0_p99" "-"
+printf '%-52s %10s %9s %9s %9s\n' "(j) (i) plus OTLP traces of every request" "$j_rps" "$j_p50" "$j_p99" "-"
+printf '%-52s %10s %9s %9s %9s\n' "(k) (i) plus WSO2's ELK log" "$k_rps" "$k_p50" "$k_p99" "-"
 echo
 echo "c/b requests/s: $(ratio "$c_rps" "$b_rps")   p99 c/b: $(ratio "$c_p99" "$b_p99")   c/a requests/s: $(ratio "$c_rps" "$a_rps")"
 echo "at size: c/b requests/s: $(ratio "$d_rps" "$b2_rps")   p99 c/b: $(ratio "$d_p99" "$b2_p99")   (nginx measured again in the same rounds)"
@@ -227,4 +240,5 @@ echo "operation policies: f/c requests/s: $(ratio "$f_rps" "$c_rps")   p99 f/c: 
 echo "API product: h/c requests/s: $(ratio "$h_rps" "$c_rps")   p99 h/c: $(ratio "$h_p99" "$c_p99")"
 echo "schema validation of 1 KiB: g/g0 requests/s: $(ratio "$g_rps" "$g0_rps")   p99 g/g0: $(ratio "$g_p99" "$g0_p99")"
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "analytics: i/i0 requests/s: $(ratio "$i_rps" "$i0_rps")   p99 i/i0: $(ratio "$i_p99" "$i0_p99")"
+[ -z "${BENCH_ANALYTICS:-}" ] || echo "exporters: j/i0 (OTLP, 100 %) requests/s: $(ratio "$j_rps" "$i0_rps")   k/i0 (ELK log): $(ratio "$k_rps" "$i0_rps")   p99 j/i0: $(ratio "$j_p99" "$i0_p99")"
 echo "reference: e/b requests/s: $(ratio "$e_rps" "$b_rps")   p99 e/b: $(ratio "$e_p99" "$b_p99")   c/e requests/s: $(ratio "$c_rps" "$e_rps")   (the chain's share)"

@@ -78,18 +78,46 @@ pub struct DeploymentConfig {
 }
 
 /// `[apim.analytics]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Analytics {
     /// `enable`: gateways record per-minute aggregates and ship them to the control plane (default true).
     pub enable: bool,
     /// `retention_days`: the control plane deletes rows older than this (default 30).
     pub retention_days: u32,
+    /// `type = "elk"` (or `"opensearch"`): gateways also write WSO2's `apim_metrics.log`, one line per request.
+    pub elk_log: Option<ElkLog>,
+    /// `[apim.analytics.otlp]`: gateways send OpenTelemetry traces and metrics to a collector.
+    pub otlp: Option<Otlp>,
 }
 
 impl Default for Analytics {
     fn default() -> Analytics {
-        Analytics { enable: true, retention_days: 30 }
+        Analytics { enable: true, retention_days: 30, elk_log: None, otlp: None }
     }
+}
+
+/// WSO2's ELK analytics log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ElkLog {
+    /// `log_file`: default `<data dir>/logs/apim_metrics.log`.
+    pub file: PathBuf,
+    /// `log_max_size_mb`: rolled over beyond this (WSO2's appender: 1000), keeping `log_max_files` old ones (10).
+    pub max_bytes: u64,
+    pub max_files: u32,
+}
+
+/// OpenTelemetry over OTLP/HTTP with JSON encoding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Otlp {
+    /// `endpoint`: the collector's OTLP/HTTP base URL; traces go to `/v1/traces`, metrics to `/v1/metrics`.
+    pub endpoint: String,
+    /// `sampling_ratio` (0 to 1, default 1): the share of traces a gateway starts that it records; a client's
+    /// `traceparent` decides for its own trace.
+    pub sampling_ratio: f64,
+    /// `service_name`: the `service.name` resource attribute (default `apim-gateway`).
+    pub service_name: String,
+    /// `metrics_interval_seconds`: how often the gateway's counters are sent (default 60; 0 sends none).
+    pub metrics_interval_secs: u32,
 }
 
 impl DeploymentConfig {

@@ -52,7 +52,7 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
     let devportal_url = services::devportal_url(r, apim);
     let publisher_private_hosts = services::publisher_private_hosts(r, apim);
     let cors = gateway::cors(r, apim);
-    let analytics = services::analytics(r, apim);
+    let analytics = services::analytics(r, apim, inputs.data_dir);
     let event_listeners = oauth::event_listeners(r, top);
     let oauth = oauth::oauth(r, top);
     DeploymentConfig {

@@ -1,8 +1,8 @@
 //! The gateway: its configuration, its state (the snapshot, caches, counters) and what the node does with it
 //! (install a state, revoke a token, report usage, render metrics). The request chain is `proxy.rs`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use apim_config::DeploymentConfig;
@@ -37,6 +37,8 @@ pub struct Config {
     pub upstream_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
     /// `[apim.analytics] enable`: each request is folded into the per-minute analytics table.
     pub analytics: bool,
+    /// The exporters that are on.
+    pub exports: crate::export::Settings,
 }
 
 impl Config {
@@ -61,6 +63,7 @@ impl Config {
             idle_timeout: d.transport.limits.idle_timeout,
             upstream_roots: Vec::new(),
             analytics: d.analytics.enable,
+            exports: crate::export::Settings::from_deployment(d),
         }
     }
 
@@ -88,6 +91,22 @@ pub struct Gateway {
     pub(crate) endpoints: crate::upstream::Registry,
     /// Per-minute analytics, when `[apim.analytics]` is on; the node's shipper takes the closed minutes.
     pub(crate) analytics: Option<crate::analytics::Recorder>,
+    /// The request events' queue, when an exporter is on (`[apim.analytics] type`, `[apim.analytics.otlp]`).
+    pub(crate) exports: Option<crate::export::Exports>,
+}
+
+impl crate::export::Outlet for Gateway {
+    fn collector(&self, url: &str, timeout: Duration) -> Result<Arc<crate::upstream::Endpoint>, String> {
+        self.endpoints.endpoint(url, timeout)
+    }
+
+    fn tls(&self) -> &tokio_rustls::TlsConnector {
+        &self.upstream_tls
+    }
+
+    fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
+    }
 }
 
 impl Gateway {
@@ -99,7 +118,12 @@ impl Gateway {
         authority: Arc<dyn TokenAuthority>,
         jwt_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
     ) -> Arc<Gateway> {
-        let gw = Arc::new(Gateway {
+        let gw = Arc::new_cyclic(|weak| Gateway {
+            exports: cfg
+                .exports
+                .any()
+                .then(|| crate::export::Exports::start(cfg.exports.clone(), weak.clone() as Weak<dyn crate::export::Outlet>))
+                .flatten(),
             snapshot: ArcSwap::from_pointee(snapshot::Snapshot::default()),
             synced: AtomicBool::new(false),
             auth: auth::Authenticator::new(authority),
@@ -226,6 +250,9 @@ impl Gateway {
             u8::from(self.counters.is_degraded(auth::now_ms())),
             self.endpoints.live()
         ));
+        if let Some(e) = &self.exports {
+            e.render(&mut out);
+        }
         if let Some(a) = &self.analytics {
             out.push_str(&format!(
                 "# HELP apim_gateway_analytics_dropped_total Requests left out of analytics: a minute's table was full, or a batch was given up.\n\

@@ -14,6 +14,7 @@ pub mod analytics;
 mod auth;
 mod body;
 mod convert;
+pub mod export;
 mod gateway;
 #[cfg(test)]
 mod harness;
@@ -32,6 +33,7 @@ mod schema;
 mod snapshot;
 pub mod target;
 mod throttle;
+mod trace;
 mod upstream;
 mod ws;
 

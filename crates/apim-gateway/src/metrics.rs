@@ -59,6 +59,34 @@ impl Metrics {
         self.ws_idle_closed.fetch_add(1, Relaxed);
     }
 
+    /// The same counters as OTLP JSON metrics (cumulative since `start_ns`), under the Prometheus names so one
+    /// dashboard reads either.
+    pub fn otlp(&self, start_ns: u128, now_ns: u128) -> Vec<serde_json::Value> {
+        use serde_json::json;
+        let (start, now) = (start_ns.to_string(), now_ns.to_string());
+        let point = |label: &str, value: &str, n: u64| json!({"attributes": [{"key": label, "value": {"stringValue": value}}], "startTimeUnixNano": start, "timeUnixNano": now, "asInt": n.to_string()});
+        let sum = |name: &str, points: Vec<serde_json::Value>| json!({"name": name, "sum": {"aggregationTemporality": 2, "isMonotonic": true, "dataPoints": points}});
+        let classes = self.by_class.iter().enumerate().map(|(i, c)| point("class", &format!("{}xx", i + 1), c.load(Relaxed))).collect();
+        let auth = AUTH_CODES.iter().zip(&self.auth).map(|(code, c)| point("code", &code.to_string(), c.load(Relaxed))).collect();
+        let throttled = THROTTLE_LEVELS.iter().zip(&self.throttled).map(|(l, c)| point("level", l, c.load(Relaxed))).collect();
+        let upstream = UPSTREAM_KINDS.iter().zip(&self.upstream).map(|(k, c)| point("kind", k, c.load(Relaxed))).collect();
+        let count = self.latency_count.load(Relaxed);
+        let mut buckets: Vec<u64> = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
+        buckets.push(count.saturating_sub(buckets.iter().sum()));
+        vec![
+            sum("apim_gateway_requests_total", classes),
+            json!({"name": "apim_gateway_request_duration_seconds", "unit": "s", "histogram": {"aggregationTemporality": 2, "dataPoints": [{
+                "startTimeUnixNano": start, "timeUnixNano": now, "count": count.to_string(),
+                "sum": self.latency_sum_us.load(Relaxed) as f64 / 1e6,
+                "bucketCounts": buckets.iter().map(u64::to_string).collect::<Vec<_>>(),
+                "explicitBounds": BUCKETS_MS.iter().map(|b| b / 1000.0).collect::<Vec<_>>(),
+            }]}}),
+            sum("apim_gateway_auth_failures_total", auth),
+            sum("apim_gateway_throttled_total", throttled),
+            sum("apim_gateway_upstream_errors_total", upstream),
+        ]
+    }
+
     pub fn render(&self, apis: usize, throttle_keys: usize) -> String {
         let mut out = String::with_capacity(4096);
         let _ = writeln!(

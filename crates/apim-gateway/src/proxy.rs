@@ -36,6 +36,8 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const APIKEY: HeaderName = HeaderName::from_static("apikey");
+/// W3C Trace Context.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// The client end of a traffic connection. Its address is formatted for `X-Forwarded-For` once per connection,
 /// not once per request.
@@ -96,6 +98,29 @@ struct Exchange<'s> {
     resource: Option<&'s Resource>,
     key_type: KeyType,
     backend_us: std::sync::atomic::AtomicU64,
+    /// For the exporters, only when one is on: the trace's ids, the token's principal, the phases' times (µs
+    /// from arrival; set for sampled traces), when the backend was called, its status and URL.
+    trace: Option<crate::trace::TraceIds>,
+    principal: Option<Arc<crate::auth::Principal>>,
+    auth_us: Option<(u64, u64)>,
+    throttle_us: Option<(u64, u64)>,
+    upstream_from_us: std::sync::atomic::AtomicU64,
+    target_status: std::sync::atomic::AtomicU16,
+    destination: std::sync::OnceLock<Arc<str>>,
+}
+
+impl Exchange<'_> {
+    /// Now, when the request's trace is recorded (a phase's span needs its times).
+    fn mark(&self) -> Option<Instant> {
+        self.trace.filter(|t| t.sampled).map(|_| Instant::now())
+    }
+
+    /// A phase that began at `from` and ends now, in µs from arrival.
+    fn phase(&self, from: Option<Instant>) -> Option<(u64, u64)> {
+        let from = from?;
+        let us = |t: Instant| t.saturating_duration_since(self.started).as_micros() as u64;
+        Some((us(from), us(Instant::now())))
+    }
 }
 
 struct Caller<'s> {
@@ -129,17 +154,35 @@ impl Gateway {
             resource: None,
             key_type: KeyType::Production,
             backend_us: std::sync::atomic::AtomicU64::new(u64::MAX),
+            trace: None,
+            principal: None,
+            auth_us: None,
+            throttle_us: None,
+            upstream_from_us: std::sync::atomic::AtomicU64::new(u64::MAX),
+            target_status: std::sync::atomic::AtomicU16::new(0),
+            destination: std::sync::OnceLock::new(),
         };
+        let mut seen = None;
+        let mut fault = None;
         let (resp, request_line, by_gateway) = match self.canonical(req) {
             Ok(req) => {
                 // The access log's strings are only built when it is on; the path is the canonical one.
                 let log = tracing::enabled!(target: "apim::access", tracing::Level::INFO);
                 let request_line = log.then(|| (req.method().clone(), req.uri().path().to_string()));
                 let origin = req.headers().get(header::ORIGIN).cloned();
+                if let Some(exports) = &self.exports {
+                    let h = req.headers();
+                    seen = Some((req.method().clone(), req.uri().clone(), h.get(header::USER_AGENT).cloned()));
+                    ex.trace =
+                        exports.sampling.map(|ratio| crate::trace::TraceIds::for_request(h.get(TRACEPARENT).map(|v| v.as_bytes()), ratio));
+                }
                 let outcome = self.chain(&mut ex, req).await;
                 let (mut resp, blame) = match outcome {
                     Ok(resp) => (resp, None),
-                    Err(rejected) => (self.rejected(&rejected), Some(rejected.blame())),
+                    Err(rejected) => {
+                        fault = Some(rejected.fault());
+                        (self.rejected(&rejected), Some(rejected.blame()))
+                    }
                 };
                 // Every answer for an API with CORS carries its headers, the gateway's own faults included, so a
                 // browser can read a 401 or a 429 (a preflight answer has them already).
@@ -169,6 +212,9 @@ impl Gateway {
                 by_gateway,
             });
         }
+        if let (Some(exports), Some(api), Some((method, uri, user_agent))) = (&self.exports, &ex.api, seen) {
+            self.export(exports, &ex, api, (method, uri, user_agent), status, elapsed, fault);
+        }
         if let Some(((method, path), blame)) = request_line {
             let (api, app_name) = (ex.api.as_ref(), ex.application.map(|a| a.name.as_str()));
             tracing::info!(
@@ -180,6 +226,52 @@ impl Gateway {
             );
         }
         Ok(resp)
+    }
+
+    /// The request's event for the exporters that are on.
+    #[allow(clippy::too_many_arguments)]
+    fn export(
+        &self,
+        exports: &crate::export::Exports,
+        ex: &Exchange<'_>,
+        api: &Arc<Api>,
+        (method, uri, user_agent): (Method, http::Uri, Option<HeaderValue>),
+        status: u16,
+        elapsed: std::time::Duration,
+        fault: Option<crate::reject::Fault>,
+    ) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let known = |us: u64| (us != u64::MAX).then_some(us);
+        // Arrival to the millisecond (the clock read the chain already made), offsets to the microsecond.
+        let started_unix_us = ex.now * 1000;
+        let resource = ex.resource.and_then(|r| api.resources.iter().position(|x| std::ptr::eq(x, r)));
+        exports.send(crate::export::RequestEvent {
+            started_unix_us,
+            api: api.clone(),
+            resource,
+            application: ex.application.map(|a| crate::export::ApplicationRef {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                owner: a.owner.clone(),
+            }),
+            key_type: ex.key_type,
+            user: ex.principal.as_ref().map(|p| p.subject.clone()),
+            client_ip: ex.client_ip,
+            user_agent,
+            method,
+            uri,
+            status,
+            target_status: Some(ex.target_status.load(Relaxed)).filter(|s| *s != 0),
+            destination: ex.destination.get().cloned(),
+            latency_us: elapsed.as_micros() as u64,
+            upstream_from_us: known(ex.upstream_from_us.load(Relaxed)),
+            backend_us: known(ex.backend_us.load(Relaxed)),
+            fault,
+            trace: ex
+                .trace
+                .filter(|t| t.sampled)
+                .map(|ids| Box::new(crate::export::Spans { ids, auth: ex.auth_us, throttle: ex.throttle_us })),
+        });
     }
 
     /// A refusal rendered, and counted when it is about access.
@@ -234,7 +326,7 @@ impl Gateway {
     }
 
     /// The phases in WSO2's order; `ex` learns the API and the application as they are found.
-    async fn chain<'s>(self: &Arc<Self>, ex: &mut Exchange<'s>, req: Request<RequestBody>) -> Result<Response<Body>, Reject> {
+    async fn chain<'s>(self: &Arc<Self>, ex: &mut Exchange<'s>, mut req: Request<RequestBody>) -> Result<Response<Body>, Reject> {
         let snap = ex.snap;
         let path = req.uri().path();
         let preflight = req.method() == Method::OPTIONS
@@ -274,10 +366,23 @@ impl Gateway {
             self.metrics.throttled("blocked");
             return Err(Reject::Blocked(if snap.blocks.ip_blocked(client_ip) { "IP address" } else { "API" }));
         }
-        let caller = self.authorize(ex, api, resource, &req).await?;
+        let mark = ex.mark();
+        let caller = self.authorize(ex, api, resource, &req).await;
+        ex.auth_us = ex.phase(mark);
+        let caller = caller?;
         ex.application = caller.application;
         ex.key_type = caller.key_type;
-        self.throttle(ex, api, resource, &caller, &req)?;
+        if self.exports.is_some() {
+            ex.principal = caller.principal.clone();
+        }
+        let mark = ex.mark();
+        let throttled = self.throttle(ex, api, resource, &caller, &req);
+        ex.throttle_us = ex.phase(mark);
+        throttled?;
+        // The backend continues the trace from the gateway's upstream span.
+        if let Some(t) = &ex.trace {
+            req.headers_mut().insert(TRACEPARENT, t.upstream_header());
+        }
         // An API product's operation goes to the endpoints of the API it comes from.
         let (production, sandbox) = match &resource.backends {
             Some(b) => (&b.production, &b.sandbox),
@@ -686,9 +791,14 @@ impl Gateway {
                 ex.snap.endpoint_trust.of(endpoint).map_or(&self.upstream_tls, |t| &t.both)
             };
             let sent = Instant::now();
+            if self.exports.is_some() {
+                ex.upstream_from_us.store(sent.saturating_duration_since(started).as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+                let _ = ex.destination.set(Arc::from(endpoint.url.as_str()));
+            }
             match endpoint.send(tls, up, from).await {
                 Ok(resp) => {
                     ex.backend_us.store(sent.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+                    ex.target_status.store(resp.status().as_u16(), std::sync::atomic::Ordering::Relaxed);
                     endpoint.recovered();
                     let (mut p, mut b) = resp.into_parts();
                     // RFC 9112 §6.3: with a transfer coding the Content-Length is wrong; it must not reach the client.

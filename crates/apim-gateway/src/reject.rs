@@ -73,7 +73,51 @@ pub enum Reject {
     BackendClosed(&'static str),
 }
 
+/// WSO2's analytics classification of a fault: `errorType` (AUTH, THROTTLED, TARGET_CONNECTIVITY, OTHER), its
+/// sub-category (the event's `errorMessage`) and the error code the client got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub code: u32,
+    pub error_type: &'static str,
+    pub detail: &'static str,
+}
+
 impl Reject {
+    /// How WSO2's analytics would file this refusal.
+    pub fn fault(&self) -> Fault {
+        let (error_type, detail) = match self {
+            Reject::MissingCredentials | Reject::InvalidCredentials | Reject::Expired | Reject::WrongTokenType(_) => {
+                ("AUTH", "AUTHENTICATION_FAILURE")
+            }
+            Reject::KeyManagerUnavailable => ("AUTH", "AUTHENTICATION_FAILURE"),
+            Reject::Forbidden(_) | Reject::Scope(_) => ("AUTH", "AUTHORIZATION_FAILURE"),
+            Reject::SubscriptionBlocked | Reject::SubscriptionInactive => ("AUTH", "SUBSCRIPTION_VALIDATION_FAILURE"),
+            Reject::Throttled { code, .. } => (
+                "THROTTLED",
+                match code {
+                    900800 => "API_LEVEL_LIMIT_EXCEEDED",
+                    900802 => "RESOURCE_LEVEL_LIMIT_EXCEEDED",
+                    900803 => "APPLICATION_LEVEL_LIMIT_EXCEEDED",
+                    900804 => "SUBSCRIPTION_LIMIT_EXCEEDED",
+                    900806 => "CUSTOM_POLICY_LIMIT_EXCEEDED",
+                    900807 => "BURST_CONTROL_LIMIT_EXCEEDED",
+                    _ => "OTHER",
+                },
+            ),
+            Reject::HardLimit { .. } => ("THROTTLED", "HARD_LIMIT_EXCEEDED"),
+            Reject::Blocked(_) => ("THROTTLED", "BLOCKED"),
+            Reject::NoTrafficManager { .. } => ("THROTTLED", "OTHER"),
+            Reject::CannotConnect(_) => ("TARGET_CONNECTIVITY", "CONNECTION_UNAVAILABLE"),
+            Reject::BackendTimeout(_) => ("TARGET_CONNECTIVITY", "CONNECTION_TIMEOUT"),
+            Reject::BackendClosed(_) => ("TARGET_CONNECTIVITY", "CONNECTION_ABORTED"),
+            Reject::NoResource { .. } => ("OTHER", "RESOURCE_NOT_FOUND"),
+            Reject::ApiBlocked => ("OTHER", "API_BLOCKED"),
+            Reject::SchemaRequest(_) | Reject::SchemaResponse(_) => ("OTHER", "MEDIATION_ERROR"),
+            Reject::BadRequest(_) | Reject::TooLarge(_) | Reject::NotWebSocket => ("OTHER", "OTHER"),
+        };
+        Fault { code: self.code(), error_type, detail }
+    }
+
     /// WSO2's error code (the body's `code`).
     pub fn code(&self) -> u32 {
         match self {

@@ -77,6 +77,9 @@ pub struct Cors {
 pub struct Api {
     pub id: String,
     pub name: String,
+    /// The publisher DTO's `provider`, and its `type` (`HTTP`, `WS`…), for analytics events.
+    pub provider: String,
+    pub api_type: String,
     pub context: String,
     pub version: String,
     /// `isDefaultVersion`: also served at `/{context}/…`.
@@ -561,6 +564,8 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>, registry
             .then(|| def.key_managers.clone()),
         audiences: def.audiences.iter().filter(|a| !a.is_empty()).cloned().collect(),
         name: def.name.clone(),
+        provider: def.provider.clone(),
+        api_type: if def.api_type.is_empty() { "HTTP".into() } else { def.api_type.clone() },
         default_version: def.is_default_version,
         websocket,
         blocked: d.status == apim_wire::ApiStatus::Blocked,

@@ -13,6 +13,13 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// `N` bytes from the system's random source (seeds and ids).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    let _ = SystemRandom::new().fill(&mut buf);
+    buf
+}
+
 /// A client id: 128 random bits, WSO2-like length.
 pub fn random_client_id() -> String {
     let mut buf = [0u8; 16];

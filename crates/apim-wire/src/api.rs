@@ -31,6 +31,9 @@ pub struct ApiDefinition {
     /// `HTTP`, `WS`, … (`type`).
     #[serde(rename = "type", default, deserialize_with = "nullable")]
     pub api_type: String,
+    /// The API's creator (analytics events name it).
+    #[serde(default, deserialize_with = "nullable")]
+    pub provider: String,
     #[serde(default, deserialize_with = "nullable")]
     pub is_default_version: bool,
     #[serde(default, deserialize_with = "nullable")]

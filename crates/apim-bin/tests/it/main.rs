@@ -10,6 +10,7 @@ use apim_test_support::{TempDir, fixtures_dir, http, unique};
 mod analytics;
 mod cluster;
 mod endpoint_certificates;
+mod exporters;
 mod gateway;
 mod hardening;
 mod keymanagers;

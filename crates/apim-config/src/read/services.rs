@@ -3,7 +3,10 @@
 //! `[apim.devportal]` and `[apim.publisher]`. Each reader takes the `[apim]` table, read once by the caller.
 
 use super::reader::{Reader, Tbl};
-use crate::model::{Analytics, EventHub, FailMode, IpNetError, PrivateHost, ServiceRef, Throttling, UrlGroup};
+use crate::tree::Value;
+use std::path::PathBuf;
+
+use crate::model::{Analytics, ElkLog, EventHub, FailMode, IpNetError, Otlp, PrivateHost, ServiceRef, Throttling, UrlGroup};
 use crate::resolve::join;
 
 /// `[apim.key_manager]`: where the key manager is, when it is not in this process.
@@ -92,8 +95,9 @@ pub(super) fn publisher_private_hosts(r: &mut Reader, apim: Option<&(Tbl<'_>, St
 }
 
 /// `[apim.analytics]`: the embedded analytics pipeline (WSO2's `enable`, on by default here: nothing external is
-/// needed) and how many days of per-minute rows the control plane keeps (`retention_days`, 1 to 3650, default 30).
-pub(super) fn analytics(r: &mut Reader, apim: Option<&(Tbl<'_>, String)>) -> Analytics {
+/// needed), how many days of per-minute rows the control plane keeps (`retention_days`, 1 to 3650, default 30),
+/// and the exporters, off unless named: WSO2's ELK log (`type = "elk"`) and OpenTelemetry (`[apim.analytics.otlp]`).
+pub(super) fn analytics(r: &mut Reader, apim: Option<&(Tbl<'_>, String)>, data_dir: &std::path::Path) -> Analytics {
     let Some((t, p)) = r.within(apim, "analytics") else { return Analytics::default() };
     let enable = r.bool(t, &p, "enable", true);
     let retention_days = match r.int(t, &p, "retention_days") {
@@ -104,5 +108,75 @@ pub(super) fn analytics(r: &mut Reader, apim: Option<&(Tbl<'_>, String)>) -> Ana
             Analytics::default().retention_days
         }
     };
-    Analytics { enable, retention_days }
+    let elk_log = match r.str(t, &p, "type").as_deref() {
+        None => None,
+        Some("elk" | "opensearch") => Some(elk_log(r, t, &p, data_dir)),
+        Some(other) => {
+            let span = t.value_span("type");
+            let msg = format!(
+                "type `{other}` is not an exporter here; `elk` (or `opensearch`) writes WSO2's apim_metrics.log, and the \
+                 embedded pipeline needs no type (Choreo and Moesif are hosted services this build does not call)"
+            );
+            r.error(&format!("{p}.type"), span, msg);
+            None
+        }
+    };
+    let otlp = r.within(Some(&(t, p.clone())), "otlp").map(|(o, op)| otlp(r, o, &op));
+    Analytics { enable, retention_days, elk_log, otlp }
+}
+
+fn elk_log(r: &mut Reader, t: Tbl<'_>, p: &str, data_dir: &std::path::Path) -> ElkLog {
+    // A relative `log_file` is under the data directory, beside the node's other generated files.
+    let file = data_dir.join(r.str(t, p, "log_file").map_or_else(|| PathBuf::from("logs/apim_metrics.log"), PathBuf::from));
+    let mut bounded = |key: &str, default: u64, max: u64| match r.int(t, p, key) {
+        None => default,
+        Some((n, _, _)) if (1..=max as i64).contains(&n) => n as u64,
+        Some((n, path, span)) => {
+            r.error(&path, Some(span), format!("{key} {n} is out of range; give 1 to {max}"));
+            default
+        }
+    };
+    let max_bytes = bounded("log_max_size_mb", 1000, 1 << 20) << 20;
+    let max_files = bounded("log_max_files", 10, 1000) as u32;
+    ElkLog { file, max_bytes, max_files }
+}
+
+fn otlp(r: &mut Reader, t: Tbl<'_>, p: &str) -> Otlp {
+    let endpoint = match r.url(t, p, "endpoint", &["http", "https"]) {
+        Some(e) => e.trim_end_matches('/').to_string(),
+        None => {
+            if t.value_span("endpoint").is_none() {
+                r.error(p, t.key_span(), "[apim.analytics.otlp] needs `endpoint`, the collector's OTLP/HTTP URL (http://host:4318)");
+            }
+            String::new()
+        }
+    };
+    let sampling_ratio = match t.table.get("sampling_ratio").map(|e| (&e.node.value, e.node.span.clone())) {
+        None => 1.0,
+        Some((value, span)) => {
+            r.entry(t, p, &["sampling_ratio"]);
+            let ratio = match value {
+                Value::Float(f) => Some(*f),
+                Value::Integer(i) => Some(*i as f64),
+                _ => None,
+            };
+            match ratio {
+                Some(f) if (0.0..=1.0).contains(&f) => f,
+                _ => {
+                    r.error(&format!("{p}.sampling_ratio"), Some(span), "sampling_ratio must be a number from 0 to 1");
+                    1.0
+                }
+            }
+        }
+    };
+    let service_name = r.str(t, p, "service_name").unwrap_or_else(|| "apim-gateway".into());
+    let metrics_interval_secs = match r.int(t, p, "metrics_interval_seconds") {
+        None => 60,
+        Some((n, _, _)) if (0..=3600).contains(&n) => n as u32,
+        Some((n, path, span)) => {
+            r.error(&path, Some(span), format!("metrics_interval_seconds {n} is out of range; give 0 to 3600"));
+            60
+        }
+    };
+    Otlp { endpoint, sampling_ratio, service_name, metrics_interval_secs }
 }

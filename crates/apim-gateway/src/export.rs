@@ -1,0 +1,236 @@
+//! The exporters a team switches on (`[apim.analytics] type = "elk"`, `[apim.analytics.otlp]`): one event per
+//! request, built only then from what the request path holds, and handed over a bounded queue to one task that
+//! writes WSO2's `apim_metrics.log` lines and sends OpenTelemetry spans. A full queue, a full disk or an
+//! unreachable collector drops events and counts them (`apim_gateway_export_dropped_total`); a request never
+//! waits for an exporter.
+
+pub mod elk;
+pub mod otlp;
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::snapshot::{Api, KeyType};
+use crate::trace::TraceIds;
+
+/// Events waiting for the exporter task; beyond, they are dropped and counted.
+const QUEUE: usize = 8192;
+
+/// Events read from the queue at a time.
+const BATCH: usize = 512;
+
+/// Sampled traces waiting for the collector; beyond, they are dropped and counted.
+const MAX_PENDING_TRACES: usize = 4096;
+
+/// What the exporter task needs of its gateway: named by a trait, so that this module sits below `gateway`.
+pub trait Outlet: Send + Sync + 'static {
+    /// The collector's endpoint, with its connection pool.
+    fn collector(&self, url: &str, timeout: Duration) -> Result<Arc<crate::upstream::Endpoint>, String>;
+    fn tls(&self) -> &tokio_rustls::TlsConnector;
+    fn metrics(&self) -> &crate::metrics::Metrics;
+}
+
+/// Which exporters run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Settings {
+    pub elk: Option<apim_config::ElkLog>,
+    pub otlp: Option<apim_config::Otlp>,
+    /// The node's id: OTLP's `service.instance.id` (set by the node once it knows it).
+    pub node: String,
+}
+
+impl Settings {
+    pub fn from_deployment(d: &apim_config::DeploymentConfig) -> Settings {
+        Settings { elk: d.analytics.elk_log.clone(), otlp: d.analytics.otlp.clone(), node: d.server.hostname.clone() }
+    }
+
+    pub fn any(&self) -> bool {
+        self.elk.is_some() || self.otlp.is_some()
+    }
+}
+
+/// One request answered for an API.
+pub struct RequestEvent {
+    /// When it arrived (Unix microseconds).
+    pub started_unix_us: u64,
+    pub api: Arc<Api>,
+    /// Its index in `api.resources`.
+    pub resource: Option<usize>,
+    pub application: Option<ApplicationRef>,
+    pub key_type: KeyType,
+    /// The token's subject, for a user's token.
+    pub user: Option<String>,
+    pub client_ip: IpAddr,
+    pub user_agent: Option<http::HeaderValue>,
+    pub method: http::Method,
+    pub uri: http::Uri,
+    /// The status the client got, and the backend's when it answered.
+    pub status: u16,
+    pub target_status: Option<u16>,
+    /// The backend's URL (scheme, authority and base path), when one was called.
+    pub destination: Option<Arc<str>>,
+    pub latency_us: u64,
+    /// From arrival to the backend call, and the backend's time to its answer's head.
+    pub upstream_from_us: Option<u64>,
+    pub backend_us: Option<u64>,
+    /// A refusal or failure made at the gateway.
+    pub fault: Option<Fault>,
+    /// The span ids and phase times, when the request's trace is sampled.
+    pub trace: Option<Box<Spans>>,
+}
+
+pub struct ApplicationRef {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+}
+
+pub use crate::reject::Fault;
+
+/// A sampled request's spans: its ids, and each phase's start and end in microseconds from arrival.
+pub struct Spans {
+    pub ids: TraceIds,
+    pub auth: Option<(u64, u64)>,
+    pub throttle: Option<(u64, u64)>,
+}
+
+#[derive(Default)]
+pub struct Dropped {
+    pub elk: AtomicU64,
+    pub otlp: AtomicU64,
+}
+
+/// The request path's side: the queue and what it needs to decide per request.
+pub struct Exports {
+    tx: mpsc::Sender<RequestEvent>,
+    /// `Some(ratio)` when traces are exported.
+    pub sampling: Option<f64>,
+    elk: bool,
+    pub dropped: Arc<Dropped>,
+}
+
+impl Exports {
+    /// The queue and its task; `None` without a runtime to run it on (the caller logs that).
+    pub fn start(settings: Settings, gateway: Weak<dyn Outlet>) -> Option<Exports> {
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let dropped = Arc::new(Dropped::default());
+        let exports = Exports {
+            tx,
+            sampling: settings.otlp.as_ref().map(|o| o.sampling_ratio),
+            elk: settings.elk.is_some(),
+            dropped: dropped.clone(),
+        };
+        if let Some(o) = settings.otlp.clone().filter(|o| o.metrics_interval_secs > 0) {
+            handle.spawn(otlp::push_metrics(gateway.clone(), o, settings.node.clone()));
+        }
+        handle.spawn(run(rx, settings, gateway, dropped));
+        Some(exports)
+    }
+
+    /// Never waits: a full queue drops the event, counted against each exporter it was for.
+    pub fn send(&self, event: RequestEvent) {
+        if let Err(e) = self.tx.try_send(event) {
+            let event = match e {
+                mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e) => e,
+            };
+            self.lost(std::slice::from_ref(&event));
+        }
+    }
+
+    fn lost(&self, events: &[RequestEvent]) {
+        lost(&self.dropped, self.elk, self.sampling.is_some(), events);
+    }
+
+    /// `/metrics` lines.
+    pub fn render(&self, out: &mut String) {
+        out.push_str(
+            "# HELP apim_gateway_export_dropped_total Request events an exporter lost: its queue was full, the disk refused the write, or the collector did not take them.\n\
+             # TYPE apim_gateway_export_dropped_total counter\n",
+        );
+        if self.elk {
+            out.push_str(&format!("apim_gateway_export_dropped_total{{exporter=\"elk\"}} {}\n", self.dropped.elk.load(Relaxed)));
+        }
+        if self.sampling.is_some() {
+            out.push_str(&format!("apim_gateway_export_dropped_total{{exporter=\"otlp\"}} {}\n", self.dropped.otlp.load(Relaxed)));
+        }
+    }
+}
+
+fn lost(dropped: &Dropped, elk: bool, otlp: bool, events: &[RequestEvent]) {
+    if elk {
+        dropped.elk.fetch_add(events.len() as u64, Relaxed);
+    }
+    if otlp {
+        let traced = events.iter().filter(|e| e.trace.as_ref().is_some_and(|t| t.ids.sampled)).count();
+        dropped.otlp.fetch_add(traced as u64, Relaxed);
+    }
+}
+
+/// The exporter task: reads the queue in batches, writes the log file off the runtime's threads, and sends
+/// spans at most a second after they were queued.
+async fn run(mut rx: mpsc::Receiver<RequestEvent>, settings: Settings, gateway: Weak<dyn Outlet>, dropped: Arc<Dropped>) {
+    let mut log = settings.elk.clone().map(elk::LogFile::new);
+    let mut pending = otlp::Pending::default();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut warned = elk::Warned::default();
+    loop {
+        let closed = match tokio::time::timeout(Duration::from_secs(1), rx.recv_many(&mut batch, BATCH)).await {
+            Ok(0) => true,
+            Ok(_) | Err(_) => false,
+        };
+        if let Some(file) = log.take() {
+            if batch.is_empty() {
+                log = Some(file);
+            } else {
+                let lines = elk::lines(&batch);
+                let n = batch.len() as u64;
+                log = match tokio::task::spawn_blocking(move || {
+                    let mut file = file;
+                    let written = file.write(&lines);
+                    (file, written)
+                })
+                .await
+                {
+                    Ok((file, Ok(()))) => Some(file),
+                    Ok((file, Err(e))) => {
+                        dropped.elk.fetch_add(n, Relaxed);
+                        warned.warn(&e);
+                        Some(file)
+                    }
+                    Err(e) => {
+                        dropped.elk.fetch_add(n, Relaxed);
+                        tracing::warn!("the analytics log writer stopped ({e}); reopening the file");
+                        settings.elk.clone().map(elk::LogFile::new)
+                    }
+                };
+            }
+        }
+        if let Some(o) = &settings.otlp {
+            let spans = batch.iter().filter(|e| e.trace.as_ref().is_some_and(|t| t.ids.sampled));
+            for event in spans {
+                if pending.traces() >= MAX_PENDING_TRACES {
+                    dropped.otlp.fetch_add(1, Relaxed);
+                } else {
+                    pending.add(event);
+                }
+            }
+            if pending.due() || (closed && pending.traces() > 0) {
+                let Some(gw) = gateway.upgrade() else { return };
+                let sent = pending.traces() as u64;
+                if let Err(e) = otlp::send_traces(&*gw, o, &settings.node, pending.take()).await {
+                    dropped.otlp.fetch_add(sent, Relaxed);
+                    warned.warn_otlp(&e);
+                }
+            }
+        }
+        batch.clear();
+        if closed {
+            return;
+        }
+    }
+}
