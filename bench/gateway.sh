@@ -147,17 +147,22 @@ g_rps=$(col small_g 1); g_p50=$(col small_g 2); g_p99=$(col small_g 3)
 # (i) and (i0): two gateway nodes synced from the all-in-one, the same API and token, with [apim.analytics] on
 # (the default) and off, measured in alternating rounds (BENCH_ANALYTICS=1; a build without [apim.analytics]
 # would refuse the key).
-# (j) and (k) add the exporters to (i): OpenTelemetry traces of every request (sampling_ratio 1) sent to the
+# (j) and (k) add the exporters to (i): OpenTelemetry traces of every request (sampling_ratio 1) sent to a second
 # backend process as the collector, and WSO2's ELK log written to a file.
 i_rps=0; i_p50=-; i_p99=-; i0_rps=1; i0_p50=-; i0_p99=-; j_rps=0; j_p50=-; j_p99=-; k_rps=0; k_p50=-; k_p99=-
 if [ -n "${BENCH_ANALYTICS:-}" ]; then
+  # The OTLP collector: another backend process (it answers the posted spans 200), so the backend under test
+  # does not read them.
+  cport=$(free_port)
+  target/release/examples/backend "127.0.0.1:$cport" >"$work/collector.log" 2>&1 & pids+=($!)
+  wait_200 "http://127.0.0.1:$cport/bytes/1"
   for mode in on off otlp elk; do
     case $mode in on) noff=$(( off + 200 ));; off) noff=$(( off + 300 ));; otlp) noff=$(( off + 400 ));; elk) noff=$(( off + 500 ));; esac
     mkdir -p "$work/gw_$mode"
     enable=$([ $mode = off ] && echo false || echo true)
     printf '[server]\nhostname = "localhost"\n[apim.event_hub]\nenable = true\nusername = "admin"\npassword = "admin"\nservice_url = "https://127.0.0.1:%s/services/"\nevent_listening_endpoints = ["tcp://127.0.0.1:%s"]\n[apim.sync_runtime_artifacts.gateway]\ngateway_labels = ["Default"]\n[apim.analytics]\nenable = %s\n' \
       "$((9443 + off))" "$((5672 + off))" "$enable" >"$work/gw_$mode/gw.toml"
-    [ $mode != otlp ] || printf '[apim.analytics.otlp]\nendpoint = "http://127.0.0.1:%s"\nsampling_ratio = 1\n' "$bport" >>"$work/gw_$mode/gw.toml"
+    [ $mode != otlp ] || printf '[apim.analytics.otlp]\nendpoint = "http://127.0.0.1:%s"\nsampling_ratio = 1\n' "$cport" >>"$work/gw_$mode/gw.toml"
     [ $mode != elk ] || printf 'type = "elk"\nlog_file = "%s/apim_metrics.log"\n' "$work" >>"$work/gw_$mode/gw.toml"
     cp -r "$work/apim/data/tls" "$work/gw_$mode/" 2>/dev/null || true
     (cd "$work/gw_$mode" && exec "$bin" gateway -c gw.toml --data-dir . --bind 127.0.0.1 -DportOffset=$noff "${threads[@]}" --log-level warn) \

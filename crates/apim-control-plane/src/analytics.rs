@@ -4,12 +4,14 @@
 //! /apis/{apiId}/analytics`), the DevPortal's per application, to its owner only (`GET
 //! /applications/{applicationId}/analytics`), the Admin's for the platform (`GET /analytics`). Every summary has
 //! the same shape ([`Summary`]), over `?period=15m|1h|6h|24h|7d|30d` (default 24h), with percentiles read from
-//! the merged latency sketches.
+//! the merged latency sketches. Settled hours of minute rows are rolled up into hour rows, and whole days of hour
+//! rows into day rows (with the hourly pruning), so a week reads hours and a month reads days; minute rows are
+//! kept two days.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use apim_store::{AnalyticsFilter, AnalyticsRecord, AnalyticsStore, ApiStore, ApplicationStore};
+use apim_store::{AnalyticsFilter, AnalyticsRecord, AnalyticsStore, ApiStore, ApplicationStore, Granularity};
 use apim_wire::analytics::{AnalyticsBatch, MinuteRow, Sketch};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -20,6 +22,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::ControlPlane;
 use crate::error::{ApiError, Result};
+
+/// Minute rows are kept this long (the 24-hour view reads them); older ones live on in the rollups.
+const MINUTES_KEPT: i64 = 2 * 86_400;
+
+/// An hour is rolled up once it ended this long ago: gateways send a minute's rows late by up to an hour.
+const SETTLE: i64 = 2 * 3600;
 
 /// Rows one batch may carry: a gateway's minute holds at most 50,000 (apim-gateway's `MAX_ROWS_PER_MINUTE`).
 const MAX_BATCH_ROWS: usize = 100_000;
@@ -212,10 +220,18 @@ fn top<T>(mut list: Vec<T>, requests: impl Fn(&T) -> u64) -> Vec<T> {
     list
 }
 
+/// The period's `[from, to)` ending with the current minute; beyond a day, with the current hour, so that the
+/// window is made of whole hours (what the rollups hold).
+fn window(period: Period, now: i64) -> (i64, i64) {
+    let length = period.span().0;
+    let unit = if length <= 86_400 { 60 } else { 3600 };
+    let to = (now / unit + 1) * unit;
+    (to - length, to)
+}
+
 fn summarize(rows: &[AnalyticsRecord], period: Period, now: i64) -> Summary {
     let (length, step) = period.span();
-    let to = (now / 60 + 1) * 60;
-    let from = to - length;
+    let (from, to) = window(period, now);
     let mut totals = Counts::default();
     let mut gateway_errors = 0;
     let mut by_status_class: HashMap<String, u64> = HashMap::new();
@@ -310,19 +326,149 @@ fn summarize(rows: &[AnalyticsRecord], period: Period, now: i64) -> Summary {
     }
 }
 
+fn floor(t: i64, step: i64) -> i64 {
+    t.div_euclid(step) * step
+}
+
+fn ceil(t: i64, step: i64) -> i64 {
+    floor(t + step - 1, step)
+}
+
+/// `rows` (of buckets `g` seconds long starting at `start`) merged into one row per gateway node, API, resource,
+/// application, key type and status class, in the bucket of `into` starting at `start`.
+fn roll(rows: &[AnalyticsRecord], into: Granularity, start: i64) -> Vec<AnalyticsRecord> {
+    let mut merged: HashMap<(&str, &str, &str, &str, &str, &str, i16), (AnalyticsRecord, Sketch, Sketch)> = HashMap::new();
+    for r in rows {
+        let key = (&*r.node, &*r.api_id, &*r.resource, &*r.method, &*r.app_id, &*r.key_type, r.status_class);
+        let e = merged.entry(key).or_insert_with(|| {
+            let row_key = apim_jose::crypto::sha256_hex(&format!(
+                "{}\u{0}{start}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+                into.seconds(),
+                r.node,
+                r.api_id,
+                r.resource,
+                r.method,
+                r.app_id,
+                r.key_type,
+                r.status_class
+            ));
+            let zero = AnalyticsRecord { row_key, minute: start, requests: 0, throttled: 0, gateway_errors: 0, ..r.clone() };
+            (zero, Sketch::default(), Sketch::default())
+        });
+        e.0.requests += r.requests;
+        e.0.throttled += r.throttled;
+        e.0.gateway_errors += r.gateway_errors;
+        e.1.merge(&sketch(&r.latency));
+        e.2.merge(&sketch(&r.backend_latency));
+    }
+    merged
+        .into_values()
+        .map(|(mut r, latency, backend)| {
+            // Serializing a sketch of integers cannot fail; an empty one stands in if it ever did.
+            r.latency = serde_json::to_string(&latency).unwrap_or_default();
+            r.backend_latency = serde_json::to_string(&backend).unwrap_or_default();
+            r
+        })
+        .collect()
+}
+
 impl ControlPlane {
     async fn summary(&self, filter: AnalyticsFilter, query: &SummaryQuery) -> Result<Response> {
         let period = Period::parse(query.period.as_deref())?;
         let now = self.clock.unix_secs();
-        let to = (now / 60 + 1) * 60;
-        let rows = self.db.analytics(&filter, to - period.span().0, to).await?;
-        Ok(Json(summarize(&rows, period, now)).into_response())
+        Ok(Json(self.analytics_summary(&filter, period, now).await?).into_response())
     }
 
-    /// Deletes rows older than `[apim.analytics] retention_days`.
+    /// A summary as the REST API answers it, for `period` (`15m` … `30d`): for tests and benchmarks that go
+    /// around HTTP.
+    pub async fn analytics_report(&self, filter: &AnalyticsFilter, period: &str) -> Result<serde_json::Value> {
+        let summary = self.analytics_summary(filter, Period::parse(Some(period))?, self.clock.unix_secs()).await?;
+        serde_json::to_value(summary).map_err(ApiError::storage)
+    }
+
+    async fn analytics_summary(&self, filter: &AnalyticsFilter, period: Period, now: i64) -> Result<Summary> {
+        let (from, to) = window(period, now);
+        let rows = if period.span().0 <= 86_400 {
+            self.db.analytics(Granularity::Minute, filter, from, to).await?
+        } else {
+            self.rows_over(filter, from, to).await?
+        };
+        Ok(summarize(&rows, period, now))
+    }
+
+    /// `[from, to)` from the coarsest rows that cover it: whole days rolled up, then hours, then the minutes
+    /// after the last rolled hour.
+    async fn rows_over(
+        &self,
+        filter: &AnalyticsFilter,
+        from: i64,
+        to: i64,
+    ) -> std::result::Result<Vec<AnalyticsRecord>, apim_store::StoreError> {
+        let (hour, day) = (Granularity::Hour.seconds(), Granularity::Day.seconds());
+        let rolled = |latest: Option<i64>, step: i64| latest.map_or(from, |l| l + step);
+        let days_until = rolled(self.db.analytics_latest(Granularity::Day).await?, day).min(to);
+        let hours_until = rolled(self.db.analytics_latest(Granularity::Hour).await?, hour).min(to);
+        let mut rows = Vec::new();
+        let mut at = from;
+        let (d0, d1) = (ceil(from, day), floor(days_until, day));
+        if d1 > d0 {
+            rows.extend(self.db.analytics(Granularity::Hour, filter, ceil(from, hour), d0).await?);
+            rows.extend(self.db.analytics(Granularity::Day, filter, d0, d1).await?);
+            at = d1;
+        }
+        let (h0, h1) = (ceil(at, hour), floor(hours_until, hour));
+        if h1 > h0 {
+            rows.extend(self.db.analytics(Granularity::Hour, filter, h0, h1).await?);
+            at = h1;
+        }
+        rows.extend(self.db.analytics(Granularity::Minute, filter, at, to).await?);
+        Ok(rows)
+    }
+
+    /// Rolls settled hours of minute rows into hour rows, and whole rolled days of hour rows into day rows; each
+    /// bucket is computed again whole, so rolling one twice changes nothing. Returns the rows written.
+    pub async fn roll_up_analytics(&self) -> std::result::Result<u64, apim_store::StoreError> {
+        let now = self.clock.unix_secs();
+        let retention = i64::from(self.cfg.analytics_retention_days) * 86_400;
+        let mut written = 0;
+        let levels = [
+            // The first time, every minute row kept (a database from before rollups holds the whole retention).
+            (Granularity::Minute, Granularity::Hour, now - retention, floor(now - SETTLE, 3600)),
+            (Granularity::Hour, Granularity::Day, now - retention, 0),
+        ];
+        for (source, into, oldest, mut until) in levels {
+            let span = into.seconds();
+            if into == Granularity::Day {
+                // Days whose every hour has been rolled.
+                until = self.db.analytics_latest(Granularity::Hour).await?.map_or(0, |h| floor(h + 3600, span));
+            }
+            let mut start = match self.db.analytics_latest(into).await? {
+                Some(latest) => latest + span,
+                None => ceil(oldest, span),
+            }
+            .max(ceil(oldest, span));
+            while start + span <= until {
+                let rows = self.db.analytics(source, &AnalyticsFilter::All, start, start + span).await?;
+                if !rows.is_empty() {
+                    written += self.db.add_analytics(into, &roll(&rows, into, start)).await?;
+                }
+                start += span;
+            }
+        }
+        Ok(written)
+    }
+
+    /// Rolls up what has settled, then deletes rows older than `[apim.analytics] retention_days` (minute rows
+    /// after two days, once rolled up).
     pub(crate) async fn prune_analytics(&self) -> std::result::Result<u64, apim_store::StoreError> {
-        let before = self.clock.unix_secs() - i64::from(self.cfg.analytics_retention_days) * 86_400;
-        self.db.prune_analytics(before).await
+        self.roll_up_analytics().await?;
+        let now = self.clock.unix_secs();
+        let before = now - i64::from(self.cfg.analytics_retention_days) * 86_400;
+        let rolled = self.db.analytics_latest(Granularity::Hour).await?.map_or(i64::MIN, |h| h + 3600);
+        let mut pruned = self.db.prune_analytics(Granularity::Minute, before.max((now - MINUTES_KEPT).min(rolled))).await?;
+        pruned += self.db.prune_analytics(Granularity::Hour, before).await?;
+        pruned += self.db.prune_analytics(Granularity::Day, before).await?;
+        Ok(pruned)
     }
 
     /// Stores a gateway's batch; returns how many rows were new.
@@ -331,7 +477,7 @@ impl ControlPlane {
         if batch.dropped > 0 {
             tracing::warn!(gateway = %batch.gateway_id, dropped = batch.dropped, "a gateway could not record every request for analytics");
         }
-        Ok(self.db.add_analytics(&rows).await?)
+        Ok(self.db.add_analytics(Granularity::Minute, &rows).await?)
     }
 }
 

@@ -115,8 +115,10 @@ pub struct Exports {
 
 impl Exports {
     /// The queue and its task; `None` without a runtime to run it on (the caller logs that).
+    /// The queue, and a thread of its own for the exporters (with its own single-threaded runtime): formatting
+    /// lines and spans never takes a turn from the request path's runtime. `None` if the thread cannot start
+    /// (the caller runs without exporters and says so).
     pub fn start(settings: Settings, gateway: Weak<dyn Outlet>) -> Option<Exports> {
-        let handle = tokio::runtime::Handle::try_current().ok()?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let dropped = Arc::new(Dropped::default());
         let exports = Exports {
@@ -125,11 +127,28 @@ impl Exports {
             elk: settings.elk.is_some(),
             dropped: dropped.clone(),
         };
-        if let Some(o) = settings.otlp.clone().filter(|o| o.metrics_interval_secs > 0) {
-            handle.spawn(otlp::push_metrics(gateway.clone(), o, settings.node.clone()));
+        let thread = std::thread::Builder::new().name("apim-export".into()).spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!("the analytics exporters cannot start their runtime: {e}");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                if let Some(o) = settings.otlp.clone().filter(|o| o.metrics_interval_secs > 0) {
+                    tokio::spawn(otlp::push_metrics(gateway.clone(), o, settings.node.clone()));
+                }
+                run(rx, settings, gateway, dropped).await;
+            });
+        });
+        match thread {
+            Ok(_) => Some(exports),
+            Err(e) => {
+                tracing::error!("the analytics exporters cannot start their thread: {e}");
+                None
+            }
         }
-        handle.spawn(run(rx, settings, gateway, dropped));
-        Some(exports)
     }
 
     /// Never waits: a full queue drops the event, counted against each exporter it was for.
@@ -183,32 +202,13 @@ async fn run(mut rx: mpsc::Receiver<RequestEvent>, settings: Settings, gateway: 
             Ok(0) => true,
             Ok(_) | Err(_) => false,
         };
-        if let Some(file) = log.take() {
-            if batch.is_empty() {
-                log = Some(file);
-            } else {
-                let lines = elk::lines(&batch);
-                let n = batch.len() as u64;
-                log = match tokio::task::spawn_blocking(move || {
-                    let mut file = file;
-                    let written = file.write(&lines);
-                    (file, written)
-                })
-                .await
-                {
-                    Ok((file, Ok(()))) => Some(file),
-                    Ok((file, Err(e))) => {
-                        dropped.elk.fetch_add(n, Relaxed);
-                        warned.warn(&e);
-                        Some(file)
-                    }
-                    Err(e) => {
-                        dropped.elk.fetch_add(n, Relaxed);
-                        tracing::warn!("the analytics log writer stopped ({e}); reopening the file");
-                        settings.elk.clone().map(elk::LogFile::new)
-                    }
-                };
-            }
+        // The exporters' own thread: the file is written in place.
+        if let Some(file) = log.as_mut()
+            && !batch.is_empty()
+            && let Err(e) = file.write(&elk::lines(&batch))
+        {
+            dropped.elk.fetch_add(batch.len() as u64, Relaxed);
+            warned.warn(&e);
         }
         if let Some(o) = &settings.otlp {
             let spans = batch.iter().filter(|e| e.trace.as_ref().is_some_and(|t| t.ids.sampled));

@@ -1,6 +1,8 @@
-//! Per-minute analytics rows from the gateways (`analytics_minute`): one per row key, holding the latest of the
-//! cumulative values its gateway sent (a batch sent again changes nothing), read back by API, by application or for the whole platform over a time range, deleted
-//! after the retention period.
+//! Analytics rows from the gateways: per minute (`analytics_minute`), one per row key, holding the latest of the
+//! cumulative values its gateway sent (a batch sent again changes nothing); and the control plane's rollups of them
+//! per hour and per day (`analytics_hour`, `analytics_day`, same columns, `minute` the bucket's start), so a month
+//! reads hundreds of rows where it would read tens of thousands. Read back by API, by application or for the whole
+//! platform over a time range, deleted after the retention period.
 
 use std::future::Future;
 
@@ -8,7 +10,7 @@ use sqlx::Row;
 
 use crate::db::Db;
 use crate::error::StoreError;
-use crate::user::{BeginWrite, per_backend, sql};
+use crate::user::{BeginWrite, per_backend};
 
 /// One stored row; the latency sketches are kept as the JSON text the control plane wrote.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +36,32 @@ pub struct AnalyticsRecord {
     pub backend_latency: String,
 }
 
+/// The rows' time bucket, and so their table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Granularity {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Granularity {
+    pub fn seconds(self) -> i64 {
+        match self {
+            Granularity::Minute => 60,
+            Granularity::Hour => 3600,
+            Granularity::Day => 86_400,
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Granularity::Minute => "analytics_minute",
+            Granularity::Hour => "analytics_hour",
+            Granularity::Day => "analytics_day",
+        }
+    }
+}
+
 /// Which rows to read: minutes in `[from, to)` (Unix seconds), of one API or one application, or all.
 #[derive(Clone, Debug)]
 pub enum AnalyticsFilter {
@@ -43,48 +71,51 @@ pub enum AnalyticsFilter {
 }
 
 pub trait AnalyticsStore: Send + Sync {
-    /// Stores rows, each replacing the earlier value of its key (rows are cumulative within their minute).
-    fn add_analytics(&self, rows: &[AnalyticsRecord]) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Stores rows, each replacing the earlier value of its key (a minute's rows are cumulative; a rollup is
+    /// computed again whole).
+    fn add_analytics(&self, at: Granularity, rows: &[AnalyticsRecord]) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Rows whose bucket starts in `[from, to)`.
     fn analytics(
         &self,
+        at: Granularity,
         filter: &AnalyticsFilter,
         from: i64,
         to: i64,
     ) -> impl Future<Output = Result<Vec<AnalyticsRecord>, StoreError>> + Send;
-    /// Deletes rows of minutes before `before`; returns how many.
-    fn prune_analytics(&self, before: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The latest bucket start stored, if any.
+    fn analytics_latest(&self, at: Granularity) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+    /// Deletes rows of buckets before `before`; returns how many.
+    fn prune_analytics(&self, at: Granularity, before: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
+const COLUMNS: &str = "row_key, minute, node, api_id, api_name, api_version, resource, method, app_id, app_name, app_owner, \
+                       key_type, status_class, requests, throttled, gateway_errors, latency, backend_latency";
+
 impl AnalyticsStore for Db {
-    async fn add_analytics(&self, rows: &[AnalyticsRecord]) -> Result<u64, StoreError> {
+    async fn add_analytics(&self, at: Granularity, rows: &[AnalyticsRecord]) -> Result<u64, StoreError> {
+        let table = at.table();
         let q = match self {
-            Db::Sqlite(_) => concat!(
-                "INSERT INTO analytics_minute (row_key, minute, node, api_id, api_name, api_version, resource, method, app_id, ",
-                "app_name, app_owner, key_type, status_class, requests, throttled, gateway_errors, latency, backend_latency) ",
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (row_key) DO UPDATE SET ",
-                "requests = excluded.requests, throttled = excluded.throttled, gateway_errors = excluded.gateway_errors, ",
-                "latency = excluded.latency, backend_latency = excluded.backend_latency"
+            Db::Sqlite(_) => format!(
+                "INSERT INTO {table} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (row_key) DO UPDATE SET requests = excluded.requests, throttled = excluded.throttled, \
+                 gateway_errors = excluded.gateway_errors, latency = excluded.latency, backend_latency = excluded.backend_latency"
             ),
-            Db::Postgres(_) => concat!(
-                "INSERT INTO analytics_minute (row_key, minute, node, api_id, api_name, api_version, resource, method, app_id, ",
-                "app_name, app_owner, key_type, status_class, requests, throttled, gateway_errors, latency, backend_latency) ",
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (row_key) DO UPDATE SET ",
-                "requests = EXCLUDED.requests, throttled = EXCLUDED.throttled, gateway_errors = EXCLUDED.gateway_errors, ",
-                "latency = EXCLUDED.latency, backend_latency = EXCLUDED.backend_latency"
+            Db::Postgres(_) => format!(
+                "INSERT INTO {table} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+                 ON CONFLICT (row_key) DO UPDATE SET requests = EXCLUDED.requests, throttled = EXCLUDED.throttled, \
+                 gateway_errors = EXCLUDED.gateway_errors, latency = EXCLUDED.latency, backend_latency = EXCLUDED.backend_latency"
             ),
-            Db::MySql(_) => concat!(
-                "INSERT INTO analytics_minute (row_key, minute, node, api_id, api_name, api_version, resource, method, app_id, ",
-                "app_name, app_owner, key_type, status_class, requests, throttled, gateway_errors, latency, backend_latency) ",
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE ",
-                "requests = VALUES(requests), throttled = VALUES(throttled), gateway_errors = VALUES(gateway_errors), ",
-                "latency = VALUES(latency), backend_latency = VALUES(backend_latency)"
+            Db::MySql(_) => format!(
+                "INSERT INTO {table} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE requests = VALUES(requests), throttled = VALUES(throttled), \
+                 gateway_errors = VALUES(gateway_errors), latency = VALUES(latency), backend_latency = VALUES(backend_latency)"
             ),
         };
         per_backend!(self, |p| {
             let mut tx = p.begin_write().await?;
             let mut written = 0;
             for r in rows {
-                written += sqlx::query(q)
+                written += sqlx::query(sqlx::AssertSqlSafe(q.as_str()))
                     .bind(&r.row_key)
                     .bind(r.minute)
                     .bind(&r.node)
@@ -112,32 +143,22 @@ impl AnalyticsStore for Db {
         })
     }
 
-    async fn analytics(&self, filter: &AnalyticsFilter, from: i64, to: i64) -> Result<Vec<AnalyticsRecord>, StoreError> {
+    async fn analytics(&self, at: Granularity, filter: &AnalyticsFilter, from: i64, to: i64) -> Result<Vec<AnalyticsRecord>, StoreError> {
         let pg = matches!(self, Db::Postgres(_));
+        let table = at.table();
         let (column, value) = match filter {
             AnalyticsFilter::Api(id) => (Some("api_id"), id.as_str()),
             AnalyticsFilter::Application(id) => (Some("app_id"), id.as_str()),
             AnalyticsFilter::All => (None, ""),
         };
-        macro_rules! select {
-            ($where:literal) => {
-                concat!(
-                    "SELECT row_key, minute, node, api_id, api_name, api_version, resource, method, app_id, app_name, app_owner, ",
-                    "key_type, status_class, requests, throttled, gateway_errors, latency, backend_latency FROM analytics_minute WHERE ",
-                    $where
-                )
-            };
-        }
-        let q: &'static str = match (column, pg) {
-            (Some("api_id"), false) => select!("api_id = ? AND minute >= ? AND minute < ?"),
-            (Some("api_id"), true) => select!("api_id = $1 AND minute >= $2 AND minute < $3"),
-            (Some(_), false) => select!("app_id = ? AND minute >= ? AND minute < ?"),
-            (Some(_), true) => select!("app_id = $1 AND minute >= $2 AND minute < $3"),
-            (None, false) => select!("minute >= ? AND minute < ?"),
-            (None, true) => select!("minute >= $1 AND minute < $2"),
+        let q = match (column, pg) {
+            (Some(c), false) => format!("SELECT {COLUMNS} FROM {table} WHERE {c} = ? AND minute >= ? AND minute < ?"),
+            (Some(c), true) => format!("SELECT {COLUMNS} FROM {table} WHERE {c} = $1 AND minute >= $2 AND minute < $3"),
+            (None, false) => format!("SELECT {COLUMNS} FROM {table} WHERE minute >= ? AND minute < ?"),
+            (None, true) => format!("SELECT {COLUMNS} FROM {table} WHERE minute >= $1 AND minute < $2"),
         };
         per_backend!(self, |p| {
-            let mut query = sqlx::query(q);
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(q.as_str()));
             if column.is_some() {
                 query = query.bind(value);
             }
@@ -168,8 +189,16 @@ impl AnalyticsStore for Db {
         })
     }
 
-    async fn prune_analytics(&self, before: i64) -> Result<u64, StoreError> {
-        let q = sql(self, "DELETE FROM analytics_minute WHERE minute < ?", "DELETE FROM analytics_minute WHERE minute < $1");
-        per_backend!(self, |p| { Ok(sqlx::query(q).bind(before).execute(p).await?.rows_affected()) })
+    async fn analytics_latest(&self, at: Granularity) -> Result<Option<i64>, StoreError> {
+        let q = format!("SELECT MAX(minute) FROM {}", at.table());
+        per_backend!(self, |p| { Ok(sqlx::query(sqlx::AssertSqlSafe(q.as_str())).fetch_one(p).await?.try_get::<Option<i64>, _>(0)?) })
+    }
+
+    async fn prune_analytics(&self, at: Granularity, before: i64) -> Result<u64, StoreError> {
+        let q = match self {
+            Db::Postgres(_) => format!("DELETE FROM {} WHERE minute < $1", at.table()),
+            _ => format!("DELETE FROM {} WHERE minute < ?", at.table()),
+        };
+        per_backend!(self, |p| { Ok(sqlx::query(sqlx::AssertSqlSafe(q.as_str())).bind(before).execute(p).await?.rows_affected()) })
     }
 }

@@ -27,7 +27,7 @@ mod search;
 mod user;
 
 pub use admin::AdminStore;
-pub use analytics::{AnalyticsFilter, AnalyticsRecord, AnalyticsStore};
+pub use analytics::{AnalyticsFilter, AnalyticsRecord, AnalyticsStore, Granularity};
 pub use api::{ApiFilter, ApiStore};
 pub use app::ApplicationStore;
 pub use auth::UserAuth;

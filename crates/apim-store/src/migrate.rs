@@ -84,6 +84,7 @@ macro_rules! migration_set {
             (15_i64, "trigram search", include_str!(concat!("../migrations/", $dir, "/0015_trigram_search.sql"))),
             (16_i64, "document text", include_str!(concat!("../migrations/", $dir, "/0016_document_text.sql"))),
             (17_i64, "analytics", include_str!(concat!("../migrations/", $dir, "/0017_analytics.sql"))),
+            (18_i64, "analytics rollups", include_str!(concat!("../migrations/", $dir, "/0018_analytics_rollups.sql"))),
         ]
     };
 }

@@ -75,7 +75,7 @@ async fn analytics_add_up_across_gateways_and_restarts() {
     )
     .expect("write");
     let mut tm = spawn_node(&apim(), d, "traffic-manager", "tm", &[]);
-    ready(&mut tm).await;
+    let tm_https = ready(&mut tm).await;
 
     let mut gws = Vec::new();
     let mut traffic = Vec::new();
@@ -86,7 +86,8 @@ async fn analytics_add_up_across_gateways_and_restarts() {
             format!(
                 "{}{}[apim.sync_runtime_artifacts.gateway]\ngateway_labels = [\"Default\"]\n[apim.throttling]\n\
                  throttle_decision_endpoints = [\"tcp://localhost:{}\"]\n[[apim.throttling.url_group]]\n\
-                 traffic_manager_urls = [\"tcp://localhost:{}\"]\ntraffic_manager_auth_urls = [\"ssl://localhost:{}\"]\n",
+                 traffic_manager_urls = [\"tcp://localhost:{}\"]\ntraffic_manager_auth_urls = [\"ssl://localhost:{}\"]\n\
+                 [apim.analytics]\ntype = \"elk\"\n",
                 node_header(off),
                 event_hub_client(cp_off),
                 5672 + tm_off,
@@ -207,7 +208,53 @@ async fn analytics_add_up_across_gateways_and_restarts() {
     .expect("post");
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("rows[0].minute"), "{}", r.body);
+    // The Grafana dashboard reads only what these nodes export.
+    let mut exported = String::new();
+    for g in &mut gws {
+        let mgmt = g.url("management-https", Duration::from_secs(1));
+        exported.push_str(&http::get(&format!("{mgmt}/metrics")).await.expect("metrics").body);
+    }
+    exported.push_str(&http::get(&format!("{tm_https}/metrics")).await.expect("metrics").body);
+    dashboard_reads_exported_metrics(&exported);
     for n in gws.iter().chain([&cp, &tm]) {
         assert!(!n.stderr().contains("panicked"), "{}", n.stderr());
+    }
+}
+
+/// Every query of `deploy/grafana/apim-rs.json` names metrics that appear in `exported` (Prometheus text), and
+/// every label it groups by is on that metric.
+fn dashboard_reads_exported_metrics(exported: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/grafana/apim-rs.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("dashboard")).expect("dashboard JSON");
+    let exprs: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    assert!(exprs.len() >= 20, "{} queries", exprs.len());
+    let lines: Vec<&str> = exported.lines().filter(|l| !l.starts_with('#')).collect();
+    let has = |name: &str| lines.iter().any(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(['{', ' '])));
+    for expr in exprs {
+        let names: Vec<&str> = expr
+            .match_indices("apim_")
+            .map(|(i, _)| {
+                let rest = &expr[i..];
+                &rest[..rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len())]
+            })
+            .collect();
+        assert!(!names.is_empty(), "{expr} names no metric");
+        for name in &names {
+            assert!(has(name), "{name} (in {expr}) is not exported:\n{exported}");
+        }
+        if let Some(i) = expr.find("by (") {
+            let label = &expr[i + 4..i + 4 + expr[i + 4..].find(')').expect("closed")];
+            let name = names[0];
+            assert!(
+                label == "le" || label == "instance" || lines.iter().any(|l| l.starts_with(name) && l.contains(&format!("{label}=\""))),
+                "{name} has no label {label} (in {expr})"
+            );
+        }
     }
 }

@@ -333,3 +333,102 @@ async fn silent_gateways_leave_the_node_list() {
     assert!(db.list_objects("gateway_node").await.expect("list").is_empty(), "the silent node's report is deleted");
     listed_as(&["test-gw"]).await;
 }
+
+/// Analytics rollups: a month's summary read from hour and day rows adds up to what the minute rows said, per
+/// gateway and status class; rolling up again changes nothing; minute rows older than two days go once rolled,
+/// and the month's figures stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_rollups_keep_a_month_exact() {
+    use apim_store::{AnalyticsFilter, AnalyticsStore, Granularity};
+    use apim_wire::analytics::{AnalyticsBatch, MinuteRow, Sketch};
+    let dir = TempDir::new("apim-cp-rollups");
+    let db = connect(&sqlite(&dir)).await;
+    db.migrate("apim_db").await.expect("migrate");
+    let now = 1_800_000_000_i64;
+    let clock = Clock::manual(now * 1000);
+    let cp = ControlPlane::with_clock(db.clone(), db.clone(), config(), None, None, None, clock.clone());
+    let row = |minute: i64, status_class: u16, requests: u64, us: u64| {
+        let mut latency = Sketch::default();
+        for _ in 0..requests {
+            latency.add(us);
+        }
+        MinuteRow {
+            minute,
+            api_id: "a1".into(),
+            api_name: "Orders".into(),
+            api_version: "1.0.0".into(),
+            resource: "/orders".into(),
+            method: "GET".into(),
+            application_id: "app1".into(),
+            application_name: "Shop".into(),
+            application_owner: "alice".into(),
+            key_type: apim_wire::KeyType::Production,
+            status_class,
+            requests,
+            throttled: 0,
+            gateway_errors: 0,
+            latency,
+            backend_latency: Sketch::default(),
+        }
+    };
+    // Twenty days of traffic on two nodes, each with two process runs (a restart): a few minutes an hour.
+    for (node, run) in [("gw1", "r1"), ("gw1", "r2"), ("gw2", "r1")] {
+        let rows: Vec<MinuteRow> = (1..20 * 24)
+            .flat_map(|h| {
+                let minute = (now - h * 3600) / 60 * 60;
+                [row(minute, 2, 3, 2_000), row(minute - 120, 5, 1, 40_000)]
+            })
+            .collect();
+        cp.record_analytics(&AnalyticsBatch { gateway_id: node.into(), run_id: run.into(), rows, dropped: 0 }).await.expect("record");
+    }
+    let figures = |s: &Value| {
+        let by_gateway: Vec<(String, u64)> = {
+            let mut v: Vec<(String, u64)> = s["byGateway"]
+                .as_array()
+                .expect("by gateway")
+                .iter()
+                .map(|g| (g["name"].as_str().unwrap_or("").to_string(), g["requests"].as_u64().unwrap_or(0)))
+                .collect();
+            v.sort();
+            v
+        };
+        (
+            s["requests"].as_u64(),
+            s["byStatusClass"].clone(),
+            by_gateway,
+            s["series"].as_array().map(|p| p.iter().filter_map(|x| x["requests"].as_u64()).sum::<u64>()),
+        )
+    };
+    let all = AnalyticsFilter::All;
+    let month = cp.analytics_report(&all, "30d").await.expect("report");
+    let week = cp.analytics_report(&all, "7d").await.expect("report");
+    let day = cp.analytics_report(&all, "24h").await.expect("report");
+    assert_eq!(month["requests"].as_u64(), Some(3 * 479 * 4), "{month}");
+    assert_eq!(db.analytics_latest(Granularity::Hour).await.expect("latest"), None);
+
+    cp.prune().await.expect("roll up");
+    let hours = db.analytics(Granularity::Hour, &all, 0, i64::MAX).await.expect("hours").len();
+    let days = db.analytics(Granularity::Day, &all, 0, i64::MAX).await.expect("days").len();
+    // Runs merged: one row per node, status class and bucket.
+    assert!(hours > 0 && hours <= 2 * 2 * 479, "{hours} hour rows");
+    assert!(days > 0 && days <= 2 * 2 * 21, "{days} day rows");
+    for (period, before) in [("30d", &month), ("7d", &week), ("24h", &day)] {
+        let after = cp.analytics_report(&all, period).await.expect("report");
+        assert_eq!(figures(&after), figures(before), "{period}: {after}");
+        let p99 = |s: &Value| s["latency"]["p99"].as_f64().unwrap_or(0.0);
+        assert!((p99(&after) - p99(before)).abs() < 1e-9, "{period}: merged sketches give the same p99");
+    }
+    cp.prune().await.expect("roll up again");
+    assert_eq!(db.analytics(Granularity::Hour, &all, 0, i64::MAX).await.expect("hours").len(), hours, "rolled once");
+
+    // Three days on: every minute row is older than two days and rolled up, so all are gone; the month (all
+    // twenty days still within it) adds up to the same from hours and days alone.
+    clock.advance(Duration::from_secs(3 * 86_400));
+    cp.prune().await.expect("prune");
+    assert!(db.analytics(Granularity::Minute, &all, 0, i64::MAX).await.expect("minutes").is_empty(), "minute rows pruned once rolled");
+    let later = cp.analytics_report(&all, "30d").await.expect("report");
+    assert_eq!(figures(&later).0, figures(&month).0, "{later}");
+    assert_eq!(figures(&later).1, figures(&month).1, "{later}");
+    let api = cp.analytics_report(&AnalyticsFilter::Api("a1".into()), "30d").await.expect("report");
+    assert_eq!(api["requests"], later["requests"]);
+}

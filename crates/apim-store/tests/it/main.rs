@@ -324,7 +324,7 @@ async fn application_conformance(db: &Db, other_node: &Db) {
 /// Analytics rows: a key's latest value replaces the earlier one (retries change nothing), reads filter by API,
 /// application and minute range, pruning drops what is older than the cut.
 async fn analytics_conformance(db: &Db, other_node: &Db) {
-    use apim_store::{AnalyticsFilter, AnalyticsRecord, AnalyticsStore};
+    use apim_store::{AnalyticsFilter, AnalyticsRecord, AnalyticsStore, Granularity::*};
     let row = |key: &str, minute: i64, api: &str, app: &str, requests: i64| AnalyticsRecord {
         row_key: format!("{key:0>64}"),
         minute,
@@ -345,20 +345,34 @@ async fn analytics_conformance(db: &Db, other_node: &Db) {
         latency: r#"{"buckets":[[10,3]],"sumUs":30}"#.into(),
         backend_latency: r#"{"buckets":[],"sumUs":0}"#.into(),
     };
-    db.add_analytics(&[row("a", 600, "api1", "app1", 3), row("b", 660, "api1", "app2", 4), row("c", 60, "api2", "app1", 5)])
+    assert_eq!(db.analytics_latest(Minute).await.expect("latest"), None);
+    db.add_analytics(Minute, &[row("a", 600, "api1", "app1", 3), row("b", 660, "api1", "app2", 4), row("c", 60, "api2", "app1", 5)])
         .await
         .expect("add");
     // The same key again, with a later cumulative value, from another node of the control plane.
-    other_node.add_analytics(&[row("a", 600, "api1", "app1", 7)]).await.expect("upsert");
-    let api1 = db.analytics(&AnalyticsFilter::Api("api1".into()), 0, 10_000).await.expect("read");
+    other_node.add_analytics(Minute, &[row("a", 600, "api1", "app1", 7)]).await.expect("upsert");
+    assert_eq!(db.analytics_latest(Minute).await.expect("latest"), Some(660));
+    let api1 = db.analytics(Minute, &AnalyticsFilter::Api("api1".into()), 0, 10_000).await.expect("read");
     let mut requests: Vec<i64> = api1.iter().map(|r| r.requests).collect();
     requests.sort_unstable();
     assert_eq!(requests, vec![4, 7]);
-    assert_eq!(db.analytics(&AnalyticsFilter::Application("app1".into()), 0, 10_000).await.expect("read").len(), 2);
-    assert_eq!(db.analytics(&AnalyticsFilter::All, 600, 660).await.expect("read").len(), 1, "to is exclusive");
+    assert_eq!(db.analytics(Minute, &AnalyticsFilter::Application("app1".into()), 0, 10_000).await.expect("read").len(), 2);
+    assert_eq!(db.analytics(Minute, &AnalyticsFilter::All, 600, 660).await.expect("read").len(), 1, "to is exclusive");
     assert_eq!(api1.iter().find(|r| r.requests == 7).map(|r| r.resource.as_str()), Some("/orders/{id}"));
-    assert_eq!(db.prune_analytics(600).await.expect("prune"), 1);
-    assert_eq!(db.analytics(&AnalyticsFilter::All, 0, 10_000).await.expect("read").len(), 2);
+    // Rollups live in tables of their own, with the same shape.
+    db.add_analytics(Hour, &[row("h", 3600, "api1", "app1", 11)]).await.expect("hour");
+    db.add_analytics(Day, &[row("d", 86_400, "api1", "app1", 13)]).await.expect("day");
+    assert_eq!(db.analytics(Hour, &AnalyticsFilter::Api("api1".into()), 0, 100_000).await.expect("read")[0].requests, 11);
+    assert_eq!(db.analytics(Day, &AnalyticsFilter::All, 0, 100_000).await.expect("read")[0].requests, 13);
+    assert_eq!(db.analytics(Minute, &AnalyticsFilter::All, 0, 100_000).await.expect("read").len(), 3, "minutes apart");
+    assert_eq!(
+        (db.analytics_latest(Hour).await.expect("latest"), db.analytics_latest(Day).await.expect("latest")),
+        (Some(3600), Some(86_400))
+    );
+    assert_eq!(db.prune_analytics(Minute, 600).await.expect("prune"), 1);
+    assert_eq!(db.analytics(Minute, &AnalyticsFilter::All, 0, 10_000).await.expect("read").len(), 2);
+    assert_eq!(db.prune_analytics(Day, 100_000).await.expect("prune"), 1);
+    assert_eq!(db.analytics(Hour, &AnalyticsFilter::All, 0, 100_000).await.expect("read").len(), 1, "pruning days left hours");
 }
 
 async fn notice_conformance(db: &Db, other_node: &Db) {

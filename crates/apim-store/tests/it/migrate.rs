@@ -33,11 +33,12 @@ macro_rules! texts {
             (15_i64, "trigram search", include_str!(concat!($dir, "/0015_trigram_search.sql"))),
             (16_i64, "document text", include_str!(concat!($dir, "/0016_document_text.sql"))),
             (17_i64, "analytics", include_str!(concat!($dir, "/0017_analytics.sql"))),
+            (18_i64, "analytics rollups", include_str!(concat!($dir, "/0018_analytics_rollups.sql"))),
         ]
     };
 }
 
-type Texts = [(i64, &'static str, &'static str); 17];
+type Texts = [(i64, &'static str, &'static str); 18];
 const MYSQL: Texts = texts!("../../migrations/mysql");
 const POSTGRES: Texts = texts!("../../migrations/postgres");
 const SQLITE: Texts = texts!("../../migrations/sqlite");
