@@ -106,11 +106,13 @@ pub struct ElkLog {
     pub max_files: u32,
 }
 
-/// OpenTelemetry over OTLP/HTTP with JSON encoding.
+/// OpenTelemetry over OTLP/HTTP.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Otlp {
     /// `endpoint`: the collector's OTLP/HTTP base URL; traces go to `/v1/traces`, metrics to `/v1/metrics`.
     pub endpoint: String,
+    /// `protocol = "http/json"` (else `"http/protobuf"`, OTLP's default): how spans are encoded.
+    pub json: bool,
     /// `sampling_ratio` (0 to 1, default 1): the share of traces a gateway starts that it records; a client's
     /// `traceparent` decides for its own trace.
     pub sampling_ratio: f64,

@@ -103,6 +103,7 @@ async fn main() {
                 status_class: if a % 17 == 0 { 5 } else { 2 },
                 requests: 5,
                 throttled: 0,
+                blocked: 0,
                 gateway_errors: 0,
                 latency,
                 backend_latency: backend,

@@ -126,7 +126,9 @@ struct Counts {
     requests: u64,
     /// 4xx and 5xx answers, the gateway's own included.
     errors: u64,
+    /// Refused by throttling (429), and by a block condition (403 900805).
     throttled: u64,
+    blocked: u64,
 }
 
 impl Counts {
@@ -137,6 +139,7 @@ impl Counts {
             self.errors += n;
         }
         self.throttled += u64::try_from(r.throttled).unwrap_or(0);
+        self.blocked += u64::try_from(r.blocked).unwrap_or(0);
     }
 }
 
@@ -336,8 +339,11 @@ fn ceil(t: i64, step: i64) -> i64 {
 
 /// `rows` (of buckets `g` seconds long starting at `start`) merged into one row per gateway node, API, resource,
 /// application, key type and status class, in the bucket of `into` starting at `start`.
+/// What a rollup row is kept apart by: node, API, resource, method, application, key type, status class.
+type RollupKey<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a str, i16);
+
 fn roll(rows: &[AnalyticsRecord], into: Granularity, start: i64) -> Vec<AnalyticsRecord> {
-    let mut merged: HashMap<(&str, &str, &str, &str, &str, &str, i16), (AnalyticsRecord, Sketch, Sketch)> = HashMap::new();
+    let mut merged: HashMap<RollupKey<'_>, (AnalyticsRecord, Sketch, Sketch)> = HashMap::new();
     for r in rows {
         let key = (&*r.node, &*r.api_id, &*r.resource, &*r.method, &*r.app_id, &*r.key_type, r.status_class);
         let e = merged.entry(key).or_insert_with(|| {
@@ -352,11 +358,12 @@ fn roll(rows: &[AnalyticsRecord], into: Granularity, start: i64) -> Vec<Analytic
                 r.key_type,
                 r.status_class
             ));
-            let zero = AnalyticsRecord { row_key, minute: start, requests: 0, throttled: 0, gateway_errors: 0, ..r.clone() };
+            let zero = AnalyticsRecord { row_key, minute: start, requests: 0, throttled: 0, blocked: 0, gateway_errors: 0, ..r.clone() };
             (zero, Sketch::default(), Sketch::default())
         });
         e.0.requests += r.requests;
         e.0.throttled += r.throttled;
+        e.0.blocked += r.blocked;
         e.0.gateway_errors += r.gateway_errors;
         e.1.merge(&sketch(&r.latency));
         e.2.merge(&sketch(&r.backend_latency));
@@ -544,6 +551,7 @@ fn check_batch(batch: &AnalyticsBatch) -> Result<Vec<AnalyticsRecord>> {
             status_class: r.status_class as i16,
             requests: count(r.requests, "requests")?,
             throttled: count(r.throttled, "throttled")?,
+            blocked: count(r.blocked, "blocked")?,
             gateway_errors: count(r.gateway_errors, "gatewayErrors")?,
             latency: serde_json::to_string(&r.latency).map_err(ApiError::storage)?,
             backend_latency: serde_json::to_string(&r.backend_latency).map_err(ApiError::storage)?,
@@ -626,6 +634,7 @@ mod tests {
             status_class,
             requests: 3,
             throttled: 0,
+            blocked: 0,
             gateway_errors: 0,
             latency,
             backend_latency: Sketch::default(),

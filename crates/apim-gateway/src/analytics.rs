@@ -33,6 +33,8 @@ pub struct Record<'a> {
     pub latency_us: u64,
     pub backend_us: Option<u64>,
     pub by_gateway: bool,
+    /// Refused by a block condition.
+    pub blocked: bool,
 }
 
 /// API and resource by identity: the row holds the `Arc<Api>`, so neither address is reused while it lives.
@@ -51,6 +53,7 @@ struct Row {
     key_type: KeyType,
     requests: u64,
     throttled: u64,
+    blocked: u64,
     gateway_errors: u64,
     latency: Sketch,
     backend: Sketch,
@@ -142,6 +145,7 @@ impl Recorder {
                 key_type: r.key_type,
                 requests: 0,
                 throttled: 0,
+                blocked: 0,
                 gateway_errors: 0,
                 latency: Sketch::default(),
                 backend: Sketch::default(),
@@ -153,6 +157,7 @@ impl Recorder {
         row.dirty = true;
         row.requests += 1;
         row.throttled += u64::from(r.status == 429);
+        row.blocked += u64::from(r.blocked);
         row.gateway_errors += u64::from(r.by_gateway);
         row.latency.add(r.latency_us);
         if let Some(us) = r.backend_us {
@@ -213,6 +218,7 @@ fn minute_row(minute: i64, key: Key, app_id: &str, row: &Row) -> MinuteRow {
         status_class: key.status_class,
         requests: row.requests,
         throttled: row.throttled,
+        blocked: row.blocked,
         gateway_errors: row.gateway_errors,
         latency: row.latency.clone(),
         backend_latency: row.backend.clone(),
@@ -257,5 +263,16 @@ mod tests {
         }
         recorder.note_lost(5);
         assert!(recorder.dropped_total() >= 5);
+
+        // A block condition's refusal is counted as blocked, apart from throttling.
+        let mut state = shop_state();
+        state["seq"] = serde_json::json!(2);
+        state["blockConditions"] = serde_json::json!([{"id": "b1", "conditionType": "API", "value": "/shop/1.0.0", "enabled": true}]);
+        let blocked = Harness::new(state);
+        let token = blocked.token("ck-1", "orders_read");
+        assert_eq!(blocked.call(get("/shop/1.0.0/orders", Some(&token))).await.0.status(), 403);
+        let (rows, _) = blocked.gw.take_analytics(crate::auth::now_ms()).expect("on");
+        let got: Vec<(u16, u64, u64, u64)> = rows.iter().map(|r| (r.status_class, r.requests, r.blocked, r.throttled)).collect();
+        assert_eq!(got, vec![(4, 1, 1, 0)], "{rows:?}");
     }
 }

@@ -9,19 +9,18 @@ pub mod otlp;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
-
-use tokio::sync::mpsc;
 
 use crate::snapshot::{Api, KeyType};
 use crate::trace::TraceIds;
 
-/// Events waiting for the exporter task; beyond, they are dropped and counted.
-const QUEUE: usize = 8192;
+/// Events waiting for the exporters' thread; beyond, they are dropped and counted.
+const QUEUE: usize = 16_384;
 
-/// Events read from the queue at a time.
-const BATCH: usize = 512;
+/// How often the exporters' thread takes the queue. It is not woken per event: a wake-up per request (a futex
+/// and a context switch) cost more than writing the event.
+const TICK: Duration = Duration::from_millis(100);
 
 /// Sampled traces waiting for the collector; beyond, they are dropped and counted.
 const MAX_PENDING_TRACES: usize = 4096;
@@ -106,7 +105,7 @@ pub struct Dropped {
 
 /// The request path's side: the queue and what it needs to decide per request.
 pub struct Exports {
-    tx: mpsc::Sender<RequestEvent>,
+    queue: Arc<Mutex<Vec<RequestEvent>>>,
     /// `Some(ratio)` when traces are exported.
     pub sampling: Option<f64>,
     elk: bool,
@@ -114,15 +113,15 @@ pub struct Exports {
 }
 
 impl Exports {
-    /// The queue and its task; `None` without a runtime to run it on (the caller logs that).
     /// The queue, and a thread of its own for the exporters (with its own single-threaded runtime): formatting
     /// lines and spans never takes a turn from the request path's runtime. `None` if the thread cannot start
     /// (the caller runs without exporters and says so).
     pub fn start(settings: Settings, gateway: Weak<dyn Outlet>) -> Option<Exports> {
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let queue = Arc::new(Mutex::new(Vec::with_capacity(1024)));
+        let taken = queue.clone();
         let dropped = Arc::new(Dropped::default());
         let exports = Exports {
-            tx,
+            queue,
             sampling: settings.otlp.as_ref().map(|o| o.sampling_ratio),
             elk: settings.elk.is_some(),
             dropped: dropped.clone(),
@@ -139,7 +138,7 @@ impl Exports {
                 if let Some(o) = settings.otlp.clone().filter(|o| o.metrics_interval_secs > 0) {
                     tokio::spawn(otlp::push_metrics(gateway.clone(), o, settings.node.clone()));
                 }
-                run(rx, settings, gateway, dropped).await;
+                run(taken, settings, gateway, dropped).await;
             });
         });
         match thread {
@@ -153,10 +152,11 @@ impl Exports {
 
     /// Never waits: a full queue drops the event, counted against each exporter it was for.
     pub fn send(&self, event: RequestEvent) {
-        if let Err(e) = self.tx.try_send(event) {
-            let event = match e {
-                mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e) => e,
-            };
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if queue.len() < QUEUE {
+            queue.push(event);
+        } else {
+            drop(queue);
             self.lost(std::slice::from_ref(&event));
         }
     }
@@ -190,18 +190,20 @@ fn lost(dropped: &Dropped, elk: bool, otlp: bool, events: &[RequestEvent]) {
     }
 }
 
-/// The exporter task: reads the queue in batches, writes the log file off the runtime's threads, and sends
-/// spans at most a second after they were queued.
-async fn run(mut rx: mpsc::Receiver<RequestEvent>, settings: Settings, gateway: Weak<dyn Outlet>, dropped: Arc<Dropped>) {
+/// The exporters' loop: every [`TICK`] it takes what the queue holds, writes the log lines, and sends spans at
+/// most a second after they were queued; it ends, after a last round, once its gateway is gone.
+async fn run(queue: Arc<Mutex<Vec<RequestEvent>>>, settings: Settings, gateway: Weak<dyn Outlet>, dropped: Arc<Dropped>) {
     let mut log = settings.elk.clone().map(elk::LogFile::new);
-    let mut pending = otlp::Pending::default();
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut pending = otlp::Pending::new(settings.otlp.as_ref().is_some_and(|o| o.json));
+    let mut batch = Vec::with_capacity(1024);
     let mut warned = elk::Warned::default();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let closed = match tokio::time::timeout(Duration::from_secs(1), rx.recv_many(&mut batch, BATCH)).await {
-            Ok(0) => true,
-            Ok(_) | Err(_) => false,
-        };
+        tick.tick().await;
+        let closed = gateway.strong_count() == 0;
+        // The emptied buffer goes back, so neither side allocates once both have grown.
+        std::mem::swap(&mut batch, &mut *queue.lock().unwrap_or_else(PoisonError::into_inner));
         // The exporters' own thread: the file is written in place.
         if let Some(file) = log.as_mut()
             && !batch.is_empty()
@@ -222,7 +224,7 @@ async fn run(mut rx: mpsc::Receiver<RequestEvent>, settings: Settings, gateway: 
             if pending.due() || (closed && pending.traces() > 0) {
                 let Some(gw) = gateway.upgrade() else { return };
                 let sent = pending.traces() as u64;
-                if let Err(e) = otlp::send_traces(&*gw, o, &settings.node, pending.take()).await {
+                if let Err(e) = otlp::send_traces(&*gw, o, &settings.node, &mut pending).await {
                     dropped.otlp.fetch_add(sent, Relaxed);
                     warned.warn_otlp(&e);
                 }

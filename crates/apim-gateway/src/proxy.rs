@@ -164,6 +164,7 @@ impl Gateway {
         };
         let mut seen = None;
         let mut fault = None;
+        let mut blocked = false;
         let (resp, request_line, by_gateway) = match self.canonical(req) {
             Ok(req) => {
                 // The access log's strings are only built when it is on; the path is the canonical one.
@@ -181,6 +182,7 @@ impl Gateway {
                     Ok(resp) => (resp, None),
                     Err(rejected) => {
                         fault = Some(rejected.fault());
+                        blocked = matches!(rejected, Reject::Blocked(_));
                         (self.rejected(&rejected), Some(rejected.blame()))
                     }
                 };
@@ -210,6 +212,7 @@ impl Gateway {
                 latency_us: elapsed.as_micros() as u64,
                 backend_us: (backend_us != u64::MAX).then_some(backend_us),
                 by_gateway,
+                blocked,
             });
         }
         if let (Some(exports), Some(api), Some((method, uri, user_agent))) = (&self.exports, &ex.api, seen) {

@@ -31,6 +31,8 @@ pub struct AnalyticsRecord {
     pub status_class: i16,
     pub requests: i64,
     pub throttled: i64,
+    /// Refused by a block condition.
+    pub blocked: i64,
     pub gateway_errors: i64,
     pub latency: String,
     pub backend_latency: String,
@@ -89,25 +91,25 @@ pub trait AnalyticsStore: Send + Sync {
 }
 
 const COLUMNS: &str = "row_key, minute, node, api_id, api_name, api_version, resource, method, app_id, app_name, app_owner, \
-                       key_type, status_class, requests, throttled, gateway_errors, latency, backend_latency";
+                       key_type, status_class, requests, throttled, gateway_errors, latency, backend_latency, blocked";
 
 impl AnalyticsStore for Db {
     async fn add_analytics(&self, at: Granularity, rows: &[AnalyticsRecord]) -> Result<u64, StoreError> {
         let table = at.table();
         let q = match self {
             Db::Sqlite(_) => format!(
-                "INSERT INTO {table} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (row_key) DO UPDATE SET requests = excluded.requests, throttled = excluded.throttled, \
+                "INSERT INTO {table} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (row_key) DO UPDATE SET requests = excluded.requests, throttled = excluded.throttled, blocked = excluded.blocked, \
                  gateway_errors = excluded.gateway_errors, latency = excluded.latency, backend_latency = excluded.backend_latency"
             ),
             Db::Postgres(_) => format!(
-                "INSERT INTO {table} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-                 ON CONFLICT (row_key) DO UPDATE SET requests = EXCLUDED.requests, throttled = EXCLUDED.throttled, \
+                "INSERT INTO {table} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+                 ON CONFLICT (row_key) DO UPDATE SET requests = EXCLUDED.requests, throttled = EXCLUDED.throttled, blocked = EXCLUDED.blocked, \
                  gateway_errors = EXCLUDED.gateway_errors, latency = EXCLUDED.latency, backend_latency = EXCLUDED.backend_latency"
             ),
             Db::MySql(_) => format!(
-                "INSERT INTO {table} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON DUPLICATE KEY UPDATE requests = VALUES(requests), throttled = VALUES(throttled), \
+                "INSERT INTO {table} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE requests = VALUES(requests), throttled = VALUES(throttled), blocked = VALUES(blocked), \
                  gateway_errors = VALUES(gateway_errors), latency = VALUES(latency), backend_latency = VALUES(backend_latency)"
             ),
         };
@@ -134,6 +136,7 @@ impl AnalyticsStore for Db {
                     .bind(r.gateway_errors)
                     .bind(&r.latency)
                     .bind(&r.backend_latency)
+                    .bind(r.blocked)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
@@ -183,6 +186,7 @@ impl AnalyticsStore for Db {
                     gateway_errors: r.try_get(15)?,
                     latency: r.try_get(16)?,
                     backend_latency: r.try_get(17)?,
+                    blocked: r.try_get(18)?,
                 });
             }
             Ok(out)

@@ -48,7 +48,8 @@ pub async fn spawn_tls(addr: SocketAddr, pem: &[u8]) -> std::io::Result<SocketAd
 /// Starts the well-behaved backend on `addr` (port 0 for an ephemeral one); returns the bound address.
 ///
 /// - `GET /bytes/{n}`: `n` bytes of `x`;
-/// - `POST …/count`: reads the whole body as a stream and answers `{"bytes": n}`;
+/// - `POST …/count`, and an OTLP/HTTP collector's `POST …/v1/traces` and `…/v1/metrics`: reads the whole body as a
+///   stream and answers `{"bytes": n}` (the benchmark's collector);
 /// - `POST …/echo-body`: answers the request's body as it arrived, with its `Content-Type`, and its
 ///   `Content-Length` (if any) in `x-received-content-length`;
 /// - anything else: `{"method", "path", "headers"}` of the request as it arrived.
@@ -74,7 +75,7 @@ async fn serve(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
     if let Some(n) = path.strip_prefix("/bytes/").and_then(|n| n.parse::<usize>().ok()) {
         return Ok(Response::new(Full::new(Bytes::from(vec![b'x'; n.min(64 << 20)]))));
     }
-    if path.ends_with("/count") {
+    if path.ends_with("/count") || path.ends_with("/v1/traces") || path.ends_with("/v1/metrics") {
         let mut body = req.into_body();
         let mut n: u64 = 0;
         while let Some(frame) = body.frame().await {

@@ -110,8 +110,11 @@ pub struct MinuteRow {
     /// The answer's status divided by 100: 2 for 2xx, 5 for 5xx.
     pub status_class: u16,
     pub requests: u64,
-    /// Refused by throttling (429) or a block condition.
+    /// Refused by throttling (429).
     pub throttled: u64,
+    /// Refused by a block condition (403 900805: the API, the application, the user or the client's address).
+    #[serde(default)]
+    pub blocked: u64,
     /// Answered by the gateway itself with an error (authentication, throttling, schema, backend unreachable),
     /// not by the backend.
     pub gateway_errors: u64,

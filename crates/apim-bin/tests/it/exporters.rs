@@ -31,10 +31,14 @@ async fn collector() -> (std::net::SocketAddr, Received) {
                     let store = store.clone();
                     async move {
                         let path = req.uri().path().to_string();
-                        let json = req.headers().get("content-type").is_some_and(|v| v == "application/json");
+                        let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
                         let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                        let ok = json && !doc.is_null();
+                        let doc: Value = match content_type.as_str() {
+                            "application/json" => serde_json::from_slice(&body).unwrap_or(Value::Null),
+                            "application/x-protobuf" if path == "/v1/traces" => proto::traces(&body).unwrap_or(Value::Null),
+                            _ => Value::Null,
+                        };
+                        let ok = !doc.is_null();
                         store.lock().expect("lock").push((path, doc));
                         let status = if ok { 200 } else { 400 };
                         Ok::<_, std::convert::Infallible>(
@@ -47,6 +51,138 @@ async fn collector() -> (std::net::SocketAddr, Received) {
         }
     });
     (addr, received)
+}
+
+/// OTLP's protobuf export request read back into the shape of its JSON encoding (the fields the tests look at):
+/// a reader of our own, independent of the gateway's writer.
+mod proto {
+    use serde_json::{Value, json};
+
+    /// (field, wire type, varint or fixed value, bytes) of one field of a message.
+    type Field<'a> = (u64, u8, u64, &'a [u8]);
+
+    fn fields(mut b: &[u8]) -> Option<Vec<Field<'_>>> {
+        fn varint(b: &mut &[u8]) -> Option<u64> {
+            let mut n = 0u64;
+            for shift in (0..64).step_by(7) {
+                let (&byte, rest) = b.split_first()?;
+                *b = rest;
+                n |= u64::from(byte & 0x7f) << shift;
+                if byte < 0x80 {
+                    return Some(n);
+                }
+            }
+            None
+        }
+        let mut out = Vec::new();
+        while !b.is_empty() {
+            let key = varint(&mut b)?;
+            let (field, wire) = (key >> 3, (key & 7) as u8);
+            match wire {
+                0 => out.push((field, wire, varint(&mut b)?, &b[..0])),
+                1 => {
+                    let (v, rest) = b.split_at_checked(8)?;
+                    b = rest;
+                    out.push((field, wire, u64::from_le_bytes(v.try_into().ok()?), &b[..0]));
+                }
+                2 => {
+                    let n = usize::try_from(varint(&mut b)?).ok()?;
+                    let (v, rest) = b.split_at_checked(n)?;
+                    b = rest;
+                    out.push((field, wire, 0, v));
+                }
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    fn text(b: &[u8]) -> String {
+        String::from_utf8_lossy(b).into_owned()
+    }
+
+    fn key_value(b: &[u8]) -> Option<Value> {
+        let mut key = String::new();
+        let mut value = Value::Null;
+        for (f, _, _, v) in fields(b)? {
+            match f {
+                1 => key = text(v),
+                2 => {
+                    for (af, _, n, av) in fields(v)? {
+                        value = match af {
+                            1 => json!({"stringValue": text(av)}),
+                            3 => json!({"intValue": n.to_string()}),
+                            _ => value,
+                        };
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(json!({"key": key, "value": value}))
+    }
+
+    fn span(b: &[u8]) -> Option<Value> {
+        let mut s = json!({"attributes": []});
+        for (f, _, n, v) in fields(b)? {
+            match f {
+                1 => s["traceId"] = json!(hex(v)),
+                2 => s["spanId"] = json!(hex(v)),
+                4 => s["parentSpanId"] = json!(hex(v)),
+                5 => s["name"] = json!(text(v)),
+                6 => s["kind"] = json!(n),
+                7 => s["startTimeUnixNano"] = json!(n.to_string()),
+                8 => s["endTimeUnixNano"] = json!(n.to_string()),
+                9 => s["attributes"].as_array_mut()?.push(key_value(v)?),
+                15 => {
+                    let mut status = json!({});
+                    for (sf, _, sn, sv) in fields(v)? {
+                        match sf {
+                            2 => status["message"] = json!(text(sv)),
+                            3 => status["code"] = json!(sn),
+                            _ => {}
+                        }
+                    }
+                    s["status"] = status;
+                }
+                _ => {}
+            }
+        }
+        Some(s)
+    }
+
+    pub fn traces(b: &[u8]) -> Option<Value> {
+        let mut resource_spans = Vec::new();
+        for (_, _, _, rs) in fields(b)?.into_iter().filter(|f| f.0 == 1) {
+            let mut resource = json!({"attributes": []});
+            let mut scope_spans = Vec::new();
+            for (f, _, _, v) in fields(rs)? {
+                match f {
+                    1 => {
+                        for (_, _, _, kv) in fields(v)?.into_iter().filter(|f| f.0 == 1) {
+                            resource["attributes"].as_array_mut()?.push(key_value(kv)?);
+                        }
+                    }
+                    2 => {
+                        let mut spans = Vec::new();
+                        for (sf, _, _, sv) in fields(v)? {
+                            if sf == 2 {
+                                spans.push(span(sv)?);
+                            }
+                        }
+                        scope_spans.push(json!({"spans": spans}));
+                    }
+                    _ => {}
+                }
+            }
+            resource_spans.push(json!({"resource": resource, "scopeSpans": scope_spans}));
+        }
+        Some(json!({"resourceSpans": resource_spans}))
+    }
 }
 
 fn bytes_of(s: &'static str) -> hyper::body::Bytes {
@@ -350,5 +486,24 @@ async fn a_full_disk_and_an_unreachable_collector_fail_no_request() {
     }
     println!("50 requests in {elapsed:?} with a full disk and no collector");
     assert!(node.stderr().contains("cannot write the analytics log"), "{}", node.stderr());
+    node.terminate();
+}
+
+/// `protocol = "http/json"`: the same spans in OTLP's JSON encoding, for collectors that take only JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_spans_in_json() {
+    let (addr, received) = collector().await;
+    let settings = format!("[apim.analytics.otlp]\nendpoint = \"http://{addr}\"\nprotocol = \"http/json\"\nmetrics_interval_seconds = 0\n");
+    let (mut node, _dir, _https, gw, token) = node_with_api("apim-export-json", &settings).await;
+    let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    assert_eq!(call(&gw, "/items", Some(&token), Some(tp)).await.status, 200);
+    let got =
+        received_until(&received, |r| spans(r).iter().any(|s| s["traceId"] == "0af7651916cd43dd8448eb211c80319c" && s["kind"] == 3)).await;
+    assert!(got.iter().all(|(p, d)| p == "/v1/traces" && !d.is_null()), "only JSON trace exports: {got:?}");
+    let ours: Vec<Value> = spans(&got).into_iter().filter(|s| s["traceId"] == "0af7651916cd43dd8448eb211c80319c").collect();
+    let server = ours.iter().find(|s| s["kind"] == 2).unwrap_or_else(|| panic!("{ours:?}"));
+    assert_eq!(server["parentSpanId"], "b7ad6b7169203331");
+    assert_eq!(attribute(server, "http.route"), Some(&json!({"stringValue": "/traced/1.0.0/items"})));
+    assert_eq!(ours.len(), 4, "server, authenticate, throttle, upstream: {ours:?}");
     node.terminate();
 }

@@ -170,6 +170,16 @@ fn otlp(r: &mut Reader, t: Tbl<'_>, p: &str) -> Otlp {
         }
     };
     let service_name = r.str(t, p, "service_name").unwrap_or_else(|| "apim-gateway".into());
+    let json = match r.str(t, p, "protocol").as_deref() {
+        None | Some("http/protobuf") => false,
+        Some("http/json") => true,
+        Some(other) => {
+            let span = t.value_span("protocol");
+            let msg = format!("protocol `{other}` is not one of http/protobuf, http/json (OTLP over gRPC is not offered)");
+            r.error(&format!("{p}.protocol"), span, msg);
+            false
+        }
+    };
     let metrics_interval_secs = match r.int(t, p, "metrics_interval_seconds") {
         None => 60,
         Some((n, _, _)) if (0..=3600).contains(&n) => n as u32,
@@ -178,5 +188,5 @@ fn otlp(r: &mut Reader, t: Tbl<'_>, p: &str) -> Otlp {
             60
         }
     };
-    Otlp { endpoint, sampling_ratio, service_name, metrics_interval_secs }
+    Otlp { endpoint, json, sampling_ratio, service_name, metrics_interval_secs }
 }

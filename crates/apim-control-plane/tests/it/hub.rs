@@ -366,6 +366,7 @@ async fn analytics_rollups_keep_a_month_exact() {
             status_class,
             requests,
             throttled: 0,
+            blocked: 0,
             gateway_errors: 0,
             latency,
             backend_latency: Sketch::default(),

@@ -2,7 +2,9 @@
 -- is run again whole (src/migrate.rs).
 -- Rollups of analytics_minute made by the control plane: per hour and per day, one row per gateway node, bucket,
 -- API, resource, application, key type and status class (a node's process runs merged), `minute` the bucket's
--- start. A month's query reads these instead of every minute's rows.
+-- start. A month's query reads these instead of every minute's rows. `blocked`: requests refused by a block
+-- condition, counted apart from throttled ones.
+ALTER TABLE analytics_minute ADD COLUMN IF NOT EXISTS blocked BIGINT NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS analytics_hour (
     row_key CHAR(64) NOT NULL PRIMARY KEY,
     minute BIGINT NOT NULL,
@@ -19,6 +21,7 @@ CREATE TABLE IF NOT EXISTS analytics_hour (
     status_class SMALLINT NOT NULL,
     requests BIGINT NOT NULL,
     throttled BIGINT NOT NULL,
+    blocked BIGINT NOT NULL DEFAULT 0,
     gateway_errors BIGINT NOT NULL,
     latency TEXT NOT NULL,
     backend_latency TEXT NOT NULL,
@@ -42,6 +45,7 @@ CREATE TABLE IF NOT EXISTS analytics_day (
     status_class SMALLINT NOT NULL,
     requests BIGINT NOT NULL,
     throttled BIGINT NOT NULL,
+    blocked BIGINT NOT NULL DEFAULT 0,
     gateway_errors BIGINT NOT NULL,
     latency TEXT NOT NULL,
     backend_latency TEXT NOT NULL,

@@ -341,6 +341,7 @@ async fn analytics_conformance(db: &Db, other_node: &Db) {
         status_class: 2,
         requests,
         throttled: 0,
+        blocked: 1,
         gateway_errors: 0,
         latency: r#"{"buckets":[[10,3]],"sumUs":30}"#.into(),
         backend_latency: r#"{"buckets":[],"sumUs":0}"#.into(),

@@ -176,7 +176,7 @@ function SummaryView({ s, scope }: { s: AnalyticsSummary; scope: AnalyticsScope 
       <SimpleGrid cols={{ base: 2, sm: 4 }}>
         <Figure label="Requests" value={count(s.requests)} />
         <Figure label="Errors" value={count(s.errors)} hint={`${errorRate.toFixed(1)} % · ${count(s.gatewayErrors)} by the gateway`} />
-        <Figure label="Throttled" value={count(s.throttled)} />
+        <Figure label="Throttled" value={count(s.throttled)} hint={`${count(s.blocked)} blocked by a deny policy`} />
         <Figure label="Latency p95" value={ms(s.latency.p95)} hint={`backend ${ms(s.backendLatency.p95)}`} />
       </SimpleGrid>
       <RequestsChart summary={s} />
