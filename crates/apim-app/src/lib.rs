@@ -65,6 +65,10 @@ pub struct RunOptions {
     pub hosts: HostsFile,
     /// How long shutdown waits for in-flight requests.
     pub drain: Duration,
+    /// Threads serving the API traffic listeners, each with its own current-thread runtime and its own
+    /// `SO_REUSEPORT` socket per listener (the kernel spreads connections over them); `None`: they are served on
+    /// the caller's runtime.
+    pub traffic_workers: Option<std::num::NonZeroU16>,
 }
 /// A bound listener, as reported on start-up.
 #[derive(Clone, Debug)]
@@ -92,9 +96,10 @@ impl App {
     pub async fn start(config: DeploymentConfig, opts: RunOptions) -> Result<App, AppError> {
         // Everything that can fail on configuration happens before binding.
         let identity = tls::load_identity(&config)?;
-        let node_tls = identity.server_config()?;
+        let ecdsa = tls::load_ecdsa_identity(&config)?;
+        let node_tls = identity.server_config(ecdsa.as_ref(), &config.transport.tls)?;
         // The gateway's HTTPS and WSS listeners pick a vhost's own certificate by SNI (`vhosts/<host>.pem`).
-        let (gateway_tls, vhost_certs) = identity.gateway_server_config(&config)?;
+        let (gateway_tls, vhost_certs) = identity.gateway_server_config(ecdsa.as_ref(), &config)?;
         let trust = tls::load_truststore(&config)?;
         warn_default_admin(&config);
         let topology = Topology::of(&opts.roles, &config);
@@ -116,7 +121,8 @@ impl App {
         };
         let roles = Roles::new(&topology, &config, &identity, &s)?;
 
-        let bound = bind(topology.listeners(&config, roles.gateway.as_ref().map(GatewayRole::config)), opts.bind, &config).await?;
+        let specs = topology.listeners(&config, roles.gateway.as_ref().map(GatewayRole::config));
+        let bound = bind(specs, opts.bind, opts.traffic_workers, &config).await?;
         tracing::info!(origin = %identity.origin, "tls identity loaded");
         if roles.gateway.is_some() && !vhost_certs.is_empty() {
             tracing::info!(hosts = ?vhost_certs, "vhost certificates for the gateway's TLS listeners (by SNI)");
@@ -138,7 +144,9 @@ impl App {
             drain: opts.drain,
             header_read_timeout: config.transport.limits.header_read_timeout,
         };
-        let serving = bound.into_iter().filter_map(|b| ctx.serve(b, &roles)).collect();
+        let (per_worker, single): (Vec<Bound>, Vec<Bound>) = bound.into_iter().partition(|b| b.siblings.is_some());
+        let mut serving: Vec<JoinHandle<()>> = single.into_iter().filter_map(|b| ctx.serve(b, &roles)).collect();
+        serving.extend(ctx.start_workers(per_worker, &roles));
         roles.start(config, pools, &s);
         Ok(App { listeners, shutdown, serving, roles: s })
     }
@@ -293,28 +301,65 @@ impl Metrics {
 struct Bound {
     spec: ListenerSpec,
     listener: TcpListener,
+    /// A traffic listener served by traffic workers: the sockets for its other workers, on the same address
+    /// (`SO_REUSEPORT`; none with one worker).
+    siblings: Option<Vec<TcpListener>>,
     addr: SocketAddr,
     admission: Option<Arc<Admission>>,
 }
 
-/// Binds every listener of the node, all before any is served.
-async fn bind(specs: Vec<ListenerSpec>, ip: IpAddr, config: &DeploymentConfig) -> Result<Vec<Bound>, AppError> {
+/// Binds every listener of the node, all before any is served: with traffic workers, one socket per worker for
+/// each API traffic listener.
+async fn bind(
+    specs: Vec<ListenerSpec>,
+    ip: IpAddr,
+    workers: Option<std::num::NonZeroU16>,
+    config: &DeploymentConfig,
+) -> Result<Vec<Bound>, AppError> {
     let (limits, trusted) = (config.transport.limits, &config.gateway_request.trusted_proxies);
     let mut bound = Vec::new();
     for spec in specs {
         let addr = SocketAddr::new(ip, spec.port);
         let failed = |source| AppError::Bind { what: spec.name, addr, source };
-        let listener = TcpListener::bind(addr).await.map_err(failed)?;
-        let addr = listener.local_addr().map_err(failed)?;
+        let per_worker = match (spec.kind, workers) {
+            (ListenerKind::Traffic { .. }, Some(n)) => Some(n.get()),
+            _ => None,
+        };
+        let (listener, addr, siblings) = match per_worker {
+            None => {
+                let listener = TcpListener::bind(addr).await.map_err(failed)?;
+                let addr = listener.local_addr().map_err(failed)?;
+                (listener, addr, None)
+            }
+            Some(n) => {
+                // The first socket settles the port (port 0 in tests), the others join it.
+                let first = reuse_port(addr).map_err(failed)?;
+                let addr = first.local_addr().map_err(failed)?;
+                let siblings = (1..n).map(|_| reuse_port(addr)).collect::<Result<Vec<_>, _>>().map_err(failed)?;
+                (first, addr, Some(siblings))
+            }
+        };
         tracing::info!(listener = spec.name, %addr, "listening");
         // `[apim.gateway] proxy_protocol` is for the gateway's listeners.
         let proxy_protocol =
             matches!(spec.kind, ListenerKind::Traffic { .. } | ListenerKind::WebSocket { .. }) && config.gateway_request.proxy_protocol;
         // Every listener is bounded by `[transport.limits]`; the gRPC ones in `hub::incoming`.
         let admission = Some(Admission::new(spec.name, limits, trusted.clone(), proxy_protocol));
-        bound.push(Bound { spec, listener, addr, admission });
+        bound.push(Bound { spec, listener, siblings, addr, admission });
     }
     Ok(bound)
+}
+
+/// A listening socket on `addr` that others of this process can share (`SO_REUSEPORT`).
+fn reuse_port(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// What the accept loops share.
@@ -329,6 +374,47 @@ struct Serving {
 }
 
 impl Serving {
+    /// The traffic workers for the API traffic listeners bound with a socket per worker: worker `i` serves
+    /// socket `i` of each. The task ends once every worker has drained.
+    fn start_workers(&self, bound: Vec<Bound>, roles: &Roles) -> Option<JoinHandle<()>> {
+        let gateway = roles.gateway.as_ref()?;
+        let mut per_worker: Vec<Vec<server::TrafficSocket<_>>> = Vec::new();
+        for b in bound {
+            let (ListenerKind::Traffic { tls }, Some(admission)) = (b.spec.kind, b.admission) else { continue };
+            let tls = tls.then(|| self.gateway_tls.clone());
+            for (i, socket) in std::iter::once(b.listener).chain(b.siblings.into_iter().flatten()).enumerate() {
+                if per_worker.len() <= i {
+                    per_worker.push(Vec::new());
+                }
+                let make = gateway.slot.service_factory(tls.is_some());
+                per_worker[i].push(server::TrafficSocket {
+                    name: b.spec.name,
+                    socket,
+                    tls: tls.clone(),
+                    admission: admission.clone(),
+                    make,
+                });
+            }
+        }
+        if per_worker.is_empty() {
+            return None;
+        }
+        let builder = apim_gateway::Gateway::connection_builder(self.header_read_timeout);
+        let mut done = Vec::new();
+        for (i, sockets) in per_worker.into_iter().enumerate() {
+            let index = u16::try_from(i + 1).unwrap_or(u16::MAX);
+            match server::start_traffic_worker(index, sockets, builder.clone(), self.shutdown.clone(), self.drain) {
+                Ok(d) => done.push(d),
+                Err(e) => tracing::error!("cannot start traffic worker {index}: {e}"),
+            }
+        }
+        Some(tokio::spawn(async move {
+            for d in done {
+                let _ = d.await;
+            }
+        }))
+    }
+
     /// Serves a bound listener by its kind; the task to drain on shutdown.
     fn serve(&self, b: Bound, roles: &Roles) -> Option<JoinHandle<()>> {
         let Bound { spec, listener, admission, .. } = b;
@@ -342,7 +428,8 @@ impl Serving {
             ListenerKind::Management { tls } => {
                 tokio::spawn(server::serve(http(listener, tls.then_some(&self.node_tls))?, self.router.clone(), rx, drain))
             }
-            // The API traffic listeners run the gateway's own HTTP/1.1 server first.
+            // The API traffic listeners run the gateway's own HTTP/1.1 server first (on this runtime when the
+            // node has no traffic workers: `Serving::start_workers`).
             ListenerKind::Traffic { tls } => {
                 let l = http(listener, tls.then_some(&self.gateway_tls))?;
                 tokio::spawn(server::serve_gateway(l, builder, gateway(tls)?, rx, drain))

@@ -449,6 +449,62 @@ pub(crate) async fn serve_gateway<M>(
     }
 }
 
+/// One socket of an API traffic listener, for a traffic worker.
+pub(crate) struct TrafficSocket<M, S = TcpListener> {
+    pub name: &'static str,
+    pub socket: S,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub admission: Arc<Admission>,
+    pub make: M,
+}
+
+/// A thread serving one socket of each API traffic listener on a current-thread runtime of its own: no work
+/// stealing, no cross-thread wake-ups on the request path. The listeners' other sockets (`SO_REUSEPORT`) have
+/// their own workers; the kernel spreads new connections over them, and they share the gateway, its snapshot and
+/// its counters, and each listener's connection limits.
+///
+/// Starts the worker (`index` from 1, for its thread name and [`apim_gateway::worker`]); the receiver hears
+/// once it has stopped accepting and drained. Sockets whose worker cannot start are closed, so the kernel sends
+/// them no connection.
+pub(crate) fn start_traffic_worker<M>(
+    index: u16,
+    sockets: Vec<TrafficSocket<M>>,
+    builder: Builder<TokioExecutor>,
+    shutdown: watch::Receiver<bool>,
+    drain: Duration,
+) -> std::io::Result<tokio::sync::oneshot::Receiver<()>>
+where
+    M: Fn(SocketAddr) -> crate::GatewayService + Send + Sync + 'static,
+{
+    // Taken off this runtime's reactor, to join the worker's.
+    let sockets = sockets
+        .into_iter()
+        .map(|s| Ok(TrafficSocket { socket: s.socket.into_std()?, name: s.name, tls: s.tls, admission: s.admission, make: s.make }))
+        .collect::<std::io::Result<Vec<TrafficSocket<M, std::net::TcpListener>>>>()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (done, stopped) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new().name(format!("apim-traffic-{index}")).spawn(move || {
+        apim_gateway::worker::enter(index);
+        runtime.block_on(async move {
+            let mut serving = tokio::task::JoinSet::new();
+            for TrafficSocket { name, socket, tls, admission, make } in sockets {
+                match TcpListener::from_std(socket) {
+                    Ok(listener) => {
+                        let l = Listener { name, listener, tls, admission };
+                        serving.spawn(serve_gateway(l, builder.clone(), make, shutdown.clone(), drain));
+                    }
+                    Err(e) => tracing::error!(listener = name, worker = index, "cannot serve: {e}"),
+                }
+            }
+            while serving.join_next().await.is_some() {}
+        });
+        // Connections' leftover tasks (idle watchdogs, backend connections) end with the runtime.
+        drop(runtime);
+        let _ = done.send(());
+    })?;
+    Ok(stopped)
+}
+
 /// One traffic connection: the gateway's HTTP/1.1 server, then hyper if it hands the connection over.
 async fn gateway_connection<IO>(
     io: IO,

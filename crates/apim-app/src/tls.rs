@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use apim_config::{DeploymentConfig, Keystore, KeystoreType};
+use apim_config::{DeploymentConfig, Keystore, KeystoreType, KxGroup, TlsSettings};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -33,18 +33,83 @@ pub struct TlsIdentity {
     pub origin: String,
 }
 
+/// The crypto provider with `[transport.tls] key_exchange_groups`, in that order.
+fn provider(settings: &TlsSettings) -> Arc<rustls::crypto::CryptoProvider> {
+    use rustls::crypto::aws_lc_rs::kx_group;
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.kx_groups = settings
+        .key_exchange_groups
+        .iter()
+        .map(|g| match g {
+            KxGroup::X25519 => kx_group::X25519,
+            KxGroup::Secp256r1 => kx_group::SECP256R1,
+            KxGroup::Secp384r1 => kx_group::SECP384R1,
+            KxGroup::X25519MlKem768 => kx_group::X25519MLKEM768,
+        })
+        .collect();
+    Arc::new(provider)
+}
+
+/// Resumption as `[transport.tls]` says: stateless tickets (TLS 1.3 and 1.2; the keys rotate every 6 hours and
+/// live in the configuration, so every worker of the node reads every ticket) and a cache by session id.
+fn resumption(config: &mut rustls::ServerConfig, settings: &TlsSettings, origin: &str) -> Result<(), TlsError> {
+    config.session_storage = match settings.session_cache_size {
+        0 => Arc::new(rustls::server::NoServerSessionStorage {}),
+        n => rustls::server::ServerSessionMemoryCache::new(n),
+    };
+    if settings.session_tickets {
+        config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
+            .map_err(|e| TlsError::Invalid { path: origin.into(), message: format!("cannot make session ticket keys: {e}") })?;
+    }
+    Ok(())
+}
+
+/// The node's own certificate: `[keystore.tls]`, or `[keystore.tls_ecdsa]` for a client that checks ECDSA
+/// signatures (P-256) when the node has one.
+#[derive(Debug)]
+struct NodeCertificate {
+    primary: Arc<rustls::sign::CertifiedKey>,
+    ecdsa: Option<Arc<rustls::sign::CertifiedKey>>,
+}
+
+impl NodeCertificate {
+    fn new(
+        primary: &TlsIdentity,
+        ecdsa: Option<&TlsIdentity>,
+        provider: &rustls::crypto::CryptoProvider,
+    ) -> Result<NodeCertificate, TlsError> {
+        Ok(NodeCertificate {
+            primary: Arc::new(certified(primary, provider)?),
+            ecdsa: ecdsa.map(|e| certified(e, provider).map(Arc::new)).transpose()?,
+        })
+    }
+
+    fn pick(&self, hello: &rustls::server::ClientHello<'_>) -> Arc<rustls::sign::CertifiedKey> {
+        match &self.ecdsa {
+            Some(e) if hello.signature_schemes().contains(&rustls::SignatureScheme::ECDSA_NISTP256_SHA256) => e.clone(),
+            _ => self.primary.clone(),
+        }
+    }
+}
+
+impl rustls::server::ResolvesServerCert for NodeCertificate {
+    fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.pick(&hello))
+    }
+}
+
 impl TlsIdentity {
-    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    /// The management listeners' configuration: this identity (with the ECDSA one beside it, when the node has
+    /// one), `[transport.tls]`'s groups and resumption.
+    pub fn server_config(&self, ecdsa: Option<&TlsIdentity>, settings: &TlsSettings) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        let provider = provider(settings);
+        let resolver = NodeCertificate::new(self, ecdsa, &provider)?;
         let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Invalid { path: self.origin.clone(), message: e.to_string() })?
             .with_no_client_auth()
-            .with_single_cert(self.chain.clone(), self.key.clone_key())
-            .map_err(|e| TlsError::Invalid {
-                path: self.origin.clone(),
-                message: format!("certificate and key do not form a usable identity: {e}"),
-            })?;
+            .with_cert_resolver(Arc::new(resolver));
+        resumption(&mut cfg, settings, &self.origin)?;
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(cfg))
     }
@@ -55,14 +120,14 @@ impl TlsIdentity {
 /// a host without one gets the `[keystore.tls]` certificate.
 #[derive(Debug)]
 pub struct VhostCertificates {
-    default: Arc<rustls::sign::CertifiedKey>,
+    default: NodeCertificate,
     by_host: std::collections::HashMap<String, Arc<rustls::sign::CertifiedKey>>,
 }
 
 impl rustls::server::ResolvesServerCert for VhostCertificates {
     fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
         let by_name = hello.server_name().and_then(|n| self.by_host.get(&n.to_ascii_lowercase()));
-        Some(by_name.unwrap_or(&self.default).clone())
+        Some(by_name.cloned().unwrap_or_else(|| self.default.pick(&hello)))
     }
 }
 
@@ -77,8 +142,12 @@ impl TlsIdentity {
     /// The gateway listeners' configuration: this identity by default, a vhost's own certificate by SNI.
     /// Reads `vhosts/*.pem` beside the configuration file; a file that is not a usable identity is an error
     /// naming it (before anything is bound).
-    pub fn gateway_server_config(&self, cfg: &DeploymentConfig) -> Result<(Arc<rustls::ServerConfig>, Vec<String>), TlsError> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    pub fn gateway_server_config(
+        &self,
+        ecdsa: Option<&TlsIdentity>,
+        cfg: &DeploymentConfig,
+    ) -> Result<(Arc<rustls::ServerConfig>, Vec<String>), TlsError> {
+        let provider = provider(&cfg.transport.tls);
         let mut by_host = std::collections::HashMap::new();
         let dir = cfg.config_dir.join("vhosts");
         if let Ok(entries) = std::fs::read_dir(&dir) {
@@ -95,13 +164,14 @@ impl TlsIdentity {
         }
         let mut hosts: Vec<String> = by_host.keys().cloned().collect();
         hosts.sort();
-        let resolver = VhostCertificates { default: Arc::new(certified(self, &provider)?), by_host };
+        let resolver = VhostCertificates { default: NodeCertificate::new(self, ecdsa, &provider)?, by_host };
         let client_certificates = Arc::new(AnyClientCertificate { provider: provider.clone() });
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Invalid { path: self.origin.clone(), message: e.to_string() })?
             .with_client_cert_verifier(client_certificates)
             .with_cert_resolver(Arc::new(resolver));
+        resumption(&mut config, &cfg.transport.tls, &self.origin)?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok((Arc::new(config), hosts))
     }
@@ -178,7 +248,30 @@ pub fn load_identity(cfg: &DeploymentConfig) -> Result<TlsIdentity, TlsError> {
         }
         return Err(TlsError::NotFound { key: "keystore.tls.file_name", path: ks.file_name.display().to_string() });
     };
-    let (display, data) = read_store(&path)?;
+    read_identity(&path, ks)
+}
+
+/// `[keystore.tls_ecdsa]`, when configured: its key must be ECDSA on P-256. Runs before any port is bound.
+pub fn load_ecdsa_identity(cfg: &DeploymentConfig) -> Result<Option<TlsIdentity>, TlsError> {
+    let Some(ks) = &cfg.keystore_tls_ecdsa else { return Ok(None) };
+    let Some(path) = ks.locate(&cfg.config_dir) else {
+        return Err(TlsError::NotFound { key: "keystore.tls_ecdsa.file_name", path: ks.file_name.display().to_string() });
+    };
+    let identity = read_identity(&path, ks)?;
+    let key = rustls::crypto::aws_lc_rs::default_provider().key_provider.load_private_key(identity.key.clone_key());
+    let scheme = key.ok().and_then(|k| k.choose_scheme(&[rustls::SignatureScheme::ECDSA_NISTP256_SHA256]).map(|s| s.scheme()));
+    if scheme != Some(rustls::SignatureScheme::ECDSA_NISTP256_SHA256) {
+        return Err(TlsError::Invalid {
+            path: identity.origin,
+            message: "[keystore.tls_ecdsa] needs an ECDSA key on the P-256 curve (this key is of another kind)".into(),
+        });
+    }
+    Ok(Some(identity))
+}
+
+/// A keystore file's certificate chain and key.
+fn read_identity(path: &Path, ks: &Keystore) -> Result<TlsIdentity, TlsError> {
+    let (display, data) = read_store(path)?;
     // Trust the content over the declared type: a PKCS#12 file still called .jks is common after conversion.
     let kind = if data.starts_with(b"-----BEGIN") {
         KeystoreType::Pem

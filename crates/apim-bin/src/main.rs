@@ -91,8 +91,9 @@ struct NodeArgs {
     /// gateway's access log
     #[arg(long, default_value = "info")]
     log_level: String,
-    /// Async worker threads (default: one per CPU). On a small machine shared with a load generator and a
-    /// backend, fewer threads give lower tail latency.
+    /// Threads serving the API traffic listeners, each with its own runtime and socket [default: one per CPU
+    /// this process may use (its affinity and cgroup quota)]; the management listeners and background work run
+    /// on as many more (with 1, on one thread beside the traffic worker).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     worker_threads: Option<u16>,
 }
@@ -186,15 +187,24 @@ fn run_node(args: NodeArgs, roles: Option<Vec<NodeRole>>) -> ExitCode {
         None => HostsFile::default(),
     };
     let roles = roles.unwrap_or_else(|| loaded.config.server.roles.clone());
-    // One worker: the current-thread scheduler, which skips the work-stealing machinery entirely.
-    let mut builder = match args.worker_threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(n) => {
+    // Thread per core: as many traffic workers as the process may run on at once (std reads the affinity mask
+    // and the cgroup quota).
+    let workers = args
+        .worker_threads
+        .and_then(std::num::NonZeroU16::new)
+        .or_else(|| {
+            std::thread::available_parallelism().ok().and_then(|n| std::num::NonZeroU16::new(u16::try_from(n.get()).unwrap_or(u16::MAX)))
+        })
+        .unwrap_or(std::num::NonZeroU16::MIN);
+    // The management side: the current-thread scheduler for one core (no work-stealing machinery), else a
+    // multi-threaded runtime as wide as the traffic side (the key manager signs on it).
+    let mut builder = match workers.get() {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
             let mut b = tokio::runtime::Builder::new_multi_thread();
             b.worker_threads(usize::from(n));
             b
         }
-        None => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
@@ -215,7 +225,7 @@ fn run_node(args: NodeArgs, roles: Option<Vec<NodeRole>>) -> ExitCode {
                 IpAddr::from([127, 0, 0, 1])
             }
         };
-        let opts = RunOptions { roles, bind, hosts, drain: DRAIN };
+        let opts = RunOptions { roles, bind, hosts, drain: DRAIN, traffic_workers: Some(workers) };
         let app = match App::start(loaded.config, opts).await {
             Ok(app) => app,
             Err(e) => {

@@ -179,15 +179,16 @@ impl Loaded {
     /// no truststore is used). [`load_file`] refuses a file with any.
     pub fn missing_files(&self) -> Vec<Diagnostic> {
         let c = &self.config;
+        // (what, the store, its key, the default name that may be absent)
         let stores = [
-            ("keystore", Some(&c.keystore_tls), &["keystore", "tls", "file_name"][..]),
-            ("truststore", c.truststore.as_ref(), &["truststore", "file_name"][..]),
+            ("keystore", Some(&c.keystore_tls), &["keystore", "tls", "file_name"][..], Some(Keystore::DEFAULT_FILE)),
+            ("keystore", c.keystore_tls_ecdsa.as_ref(), &["keystore", "tls_ecdsa", "file_name"][..], None),
+            ("truststore", c.truststore.as_ref(), &["truststore", "file_name"][..], Some(Keystore::DEFAULT_TRUSTSTORE)),
         ];
         let mut out = Vec::new();
-        for (what, store, path) in stores {
+        for (what, store, path, default) in stores {
             let Some(store) = store else { continue };
-            let default = if what == "keystore" { Keystore::DEFAULT_FILE } else { Keystore::DEFAULT_TRUSTSTORE };
-            if store.file_name == Path::new(default) || store.locate(&c.config_dir).is_some() {
+            if default.is_some_and(|d| store.file_name == Path::new(d)) || store.locate(&c.config_dir).is_some() {
                 continue;
             }
             let span = self.resolved.lookup(path).map(|n| n.span.clone());
@@ -227,6 +228,9 @@ impl Loaded {
             ));
         }
         out.push_str(&format!("# keystore.tls: {} ({:?})\n", c.keystore_tls.file_name.display(), c.keystore_tls.kind));
+        if let Some(ecdsa) = &c.keystore_tls_ecdsa {
+            out.push_str(&format!("# keystore.tls_ecdsa: {} ({:?})\n", ecdsa.file_name.display(), ecdsa.kind));
+        }
         out.push_str(&format!("# gateway labels: {}\n", c.gateway_sync.gateway_labels.join(", ")));
         out
     }

@@ -51,6 +51,9 @@ pub struct DeploymentConfig {
     pub apim_db: Option<Database>,
     pub shared_db: Option<Database>,
     pub keystore_tls: Keystore,
+    /// `[keystore.tls_ecdsa]`: an ECDSA identity beside `[keystore.tls]` (usually RSA); a TLS client that can
+    /// check ECDSA signatures gets it, the others the first.
+    pub keystore_tls_ecdsa: Option<Keystore>,
     pub truststore: Option<Keystore>,
     /// `[apim.key_manager]`: where the key manager is, when it is not in this process.
     pub key_manager: Option<ServiceRef>,
@@ -187,6 +190,57 @@ pub struct Transport {
     pub offset: u16,
     /// `[transport.limits]`: bounds every listener of the node (management, gateway traffic, WebSocket).
     pub limits: ListenerLimits,
+    /// `[transport.tls]`: handshakes on every TLS listener of the node.
+    pub tls: TlsSettings,
+}
+
+/// `[transport.tls]` (apim-rs's own keys): how TLS handshakes are made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// `key_exchange_groups`, in the server's order of preference.
+    pub key_exchange_groups: Vec<KxGroup>,
+    /// `session_tickets`: resumption by stateless tickets (keys rotated every 6 hours, shared by the node's
+    /// workers).
+    pub session_tickets: bool,
+    /// `session_cache_size`: sessions kept for resumption by id (TLS 1.2 clients without tickets); 0 keeps none.
+    pub session_cache_size: usize,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings { key_exchange_groups: KxGroup::DEFAULT.to_vec(), session_tickets: true, session_cache_size: 8192 }
+    }
+}
+
+/// A TLS key-exchange group, as `key_exchange_groups` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KxGroup {
+    X25519,
+    Secp256r1,
+    Secp384r1,
+    /// The post-quantum hybrid (ML-KEM-768 with X25519): offered last by default, so only a client that sends
+    /// nothing else gets it; put it first to prefer it.
+    X25519MlKem768,
+}
+
+impl KxGroup {
+    /// The fastest first (X25519), the post-quantum hybrid offered but not forced.
+    pub const DEFAULT: [KxGroup; 4] = [KxGroup::X25519, KxGroup::Secp256r1, KxGroup::Secp384r1, KxGroup::X25519MlKem768];
+    pub const ALL: [KxGroup; 4] = KxGroup::DEFAULT;
+
+    /// The IANA name, as written in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            KxGroup::X25519 => "X25519",
+            KxGroup::Secp256r1 => "secp256r1",
+            KxGroup::Secp384r1 => "secp384r1",
+            KxGroup::X25519MlKem768 => "X25519MLKEM768",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KxGroup> {
+        KxGroup::ALL.into_iter().find(|g| g.name().eq_ignore_ascii_case(s))
+    }
 }
 
 /// `[transport.limits]` (apim-rs's own keys): what one client can hold of a listener.

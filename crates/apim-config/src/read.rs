@@ -38,7 +38,10 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
     let user_store = users::user_store(r, top);
     let self_sign_up = users::self_sign_up(r, top);
     let (apim_db, shared_db) = database::databases(r, top);
-    let keystore_tls = keystore::keystore_tls(r, top);
+    // [keystore] is read once, like [apim] below.
+    let keystores = r.table(top, "", &["keystore"]);
+    let keystore_tls = keystore::keystore_tls(r, keystores.as_ref());
+    let keystore_tls_ecdsa = keystore::keystore_tls_ecdsa(r, keystores.as_ref());
     let truststore = keystore::truststore(r, top);
     // [apim] is read once; a value that is not a table is one error, not one per section.
     let apim = r.table(top, "", &["apim"]);
@@ -65,6 +68,7 @@ pub(crate) fn build(root: &Table, inputs: &BuildInputs<'_>, r: &mut Reader) -> D
         apim_db,
         shared_db,
         keystore_tls,
+        keystore_tls_ecdsa,
         truststore,
         key_manager,
         event_hub,

@@ -35,6 +35,7 @@ pub mod target;
 mod throttle;
 mod trace;
 mod upstream;
+pub mod worker;
 mod ws;
 
 pub use body::{Body, BoxError, RequestBody};

@@ -19,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 
 use crate::body::Body;
+use crate::worker::IdleList;
 
 /// The inline HTTP/1.1 client for bodiless requests: a child of the pool, which owns its connections.
 mod h1;
@@ -50,13 +51,13 @@ impl std::fmt::Display for PoolError {
     }
 }
 
-#[derive(Default, Debug)]
+#[derive(Debug)]
 pub struct Pool {
-    idle: Mutex<Vec<SendRequest<Body>>>,
+    idle: IdleList<SendRequest<Body>>,
     /// The endpoint's HTTP/2 connection, when it negotiated one.
     h2: Mutex<Option<http2::SendRequest<Body>>>,
     /// Idle connections of the inline HTTP/1.1 client (`h1.rs`), for requests without a body to plain HTTP.
-    inline: Mutex<Vec<h1::Conn>>,
+    inline: IdleList<h1::Conn>,
     /// Moves when the endpoint's TLS trust changes ([`Pool::reset`]): a TLS connection made before is not kept.
     epoch: std::sync::atomic::AtomicU64,
     /// How long a new connection (TCP, then TLS) may take; `None`: [`CONNECT_TIMEOUT`].
@@ -67,6 +68,18 @@ pub struct Pool {
 pub(crate) enum Conn {
     H1(SendRequest<Body>),
     H2(http2::SendRequest<Body>),
+}
+
+impl Default for Pool {
+    fn default() -> Pool {
+        Pool {
+            idle: IdleList::new(MAX_IDLE),
+            h2: Mutex::default(),
+            inline: IdleList::new(MAX_IDLE),
+            epoch: std::sync::atomic::AtomicU64::default(),
+            connect_timeout: None,
+        }
+    }
 }
 
 impl Pool {
@@ -92,57 +105,33 @@ impl Pool {
     }
 
     fn take(&self) -> Option<SendRequest<Body>> {
-        let mut idle = self.idle.lock().ok()?;
-        while let Some(s) = idle.pop() {
-            if !s.is_closed() {
-                return Some(s);
-            }
-        }
-        None
+        self.idle.take(|s| !s.is_closed())
     }
 
     /// Drops every kept connection: the endpoint's trust changed (an endpoint certificate came or went), so a
     /// connection verified under the old one must not serve another request. One in flight is not kept either.
     pub(crate) fn reset(&self) {
         self.epoch.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.clear();
-        }
+        self.idle.clear();
         if let Ok(mut h2) = self.h2.lock() {
             *h2 = None;
         }
-        if let Ok(mut inline) = self.inline.lock() {
-            inline.clear();
-        }
+        self.inline.clear();
     }
 
     fn give_back(&self, s: SendRequest<Body>, epoch: u64) {
         if s.is_closed() || epoch != self.epoch.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < MAX_IDLE
-        {
-            idle.push(s);
-        }
+        self.idle.put(s);
     }
 
     pub(crate) fn give_back_inline(&self, c: h1::Conn) {
-        if let Ok(mut idle) = self.inline.lock()
-            && idle.len() < MAX_IDLE
-        {
-            idle.push(c);
-        }
+        self.inline.put(c);
     }
 
     fn take_inline(&self) -> Option<h1::Conn> {
-        let mut idle = self.inline.lock().ok()?;
-        while let Some(c) = idle.pop() {
-            if c.is_usable() {
-                return Some(c);
-            }
-        }
-        None
+        self.inline.take(h1::Conn::is_usable)
     }
 
     /// A request without a body to a plain-HTTP backend, on this task (`h1.rs`). A kept-alive connection the

@@ -155,3 +155,93 @@ impl ServerCertVerifier for AcceptAny {
         rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms.supported_schemes()
     }
 }
+
+/// What one TLS handshake with a server settled.
+#[derive(Debug)]
+pub struct Handshake {
+    /// The server's leaf certificate.
+    pub certificate: Vec<u8>,
+    /// The key-exchange group it chose.
+    pub group: Option<rustls::NamedGroup>,
+    /// Whether the session was resumed.
+    pub resumed: bool,
+}
+
+/// A TLS client that keeps its sessions (so a second handshake with the same server may resume), offering only
+/// the signature schemes and key-exchange groups it is given (all of aws-lc's by default); any certificate is
+/// accepted.
+pub struct TlsProbe {
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl TlsProbe {
+    pub fn new(schemes: Option<&[SignatureScheme]>, groups: Option<&[&'static dyn rustls::crypto::SupportedKxGroup]>) -> TlsProbe {
+        let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+        if let Some(groups) = groups {
+            provider.kx_groups = groups.to_vec();
+        }
+        let schemes = schemes.map_or_else(|| provider.signature_verification_algorithms.supported_schemes(), <[_]>::to_vec);
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .unwrap_or_else(|e| panic!("rustls defaults: {e}"))
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Offering(schemes)))
+            .with_no_client_auth();
+        TlsProbe { config: Arc::new(config) }
+    }
+
+    /// One handshake with `addr` naming `server_name`, then one `GET /` with `Connection: close` read to its end
+    /// (TLS 1.3 session tickets come after the handshake).
+    pub async fn handshake(&self, addr: std::net::SocketAddr, server_name: &str) -> anyhow::Result<Handshake> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let name = ServerName::try_from(server_name.to_string())?;
+        let mut stream = tokio_rustls::TlsConnector::from(self.config.clone()).connect(name, tcp).await?;
+        let conn = stream.get_ref().1;
+        let handshake = Handshake {
+            certificate: conn.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec()).unwrap_or_default(),
+            group: conn.negotiated_key_exchange_group().map(|g| g.name()),
+            resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+        };
+        stream.write_all(format!("GET / HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+        Ok(handshake)
+    }
+}
+
+/// Accepts any certificate and offers the signature schemes it holds.
+#[derive(Debug)]
+struct Offering(Vec<SignatureScheme>);
+
+impl ServerCertVerifier for Offering {
+    fn verify_server_cert(
+        &self,
+        c: &CertificateDer<'_>,
+        i: &[CertificateDer<'_>],
+        n: &ServerName<'_>,
+        o: &[u8],
+        t: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        AcceptAny.verify_server_cert(c, i, n, o, t)
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        AcceptAny.verify_tls12_signature(m, c, d)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        AcceptAny.verify_tls13_signature(m, c, d)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.clone()
+    }
+}

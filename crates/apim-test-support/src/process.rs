@@ -50,6 +50,11 @@ impl Node {
         Node { child, stdout, stderr }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `(VmRSS, VmHWM)` of the process in KiB: current and peak resident memory.
     pub fn memory_kib(&self) -> Option<(u64, u64)> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;

@@ -9,6 +9,7 @@ use apim_test_support::{TempDir, fixtures_dir, http, unique};
 
 mod analytics;
 mod cluster;
+mod edge;
 mod endpoint_certificates;
 mod exporters;
 mod gateway;

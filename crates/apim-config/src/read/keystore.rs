@@ -7,17 +7,24 @@ use crate::model::{Keystore, KeystoreType, Secret};
 use crate::resolve::join;
 
 /// `[keystore.tls]`; without it, WSO2's default `wso2carbon.jks` (a certificate is generated when it is absent).
-pub(super) fn keystore_tls(r: &mut Reader, top: Tbl<'_>) -> Keystore {
-    r.table(top, "", &["keystore"])
-        .and_then(|(kt, kp)| r.table(kt, &kp, &["tls"]))
-        .map(|(t, p)| keystore(r, t, &p, Keystore::DEFAULT_FILE))
-        .unwrap_or_else(|| Keystore {
-            file_name: Keystore::DEFAULT_FILE.into(),
-            kind: KeystoreType::Jks,
-            password: Secret::new("wso2carbon"),
-            alias: Some("wso2carbon".into()),
-            key_password: Some(Secret::new("wso2carbon")),
-        })
+pub(super) fn keystore_tls(r: &mut Reader, keystores: Option<&(Tbl<'_>, String)>) -> Keystore {
+    r.within(keystores, "tls").map(|(t, p)| keystore(r, t, &p, Keystore::DEFAULT_FILE)).unwrap_or_else(|| Keystore {
+        file_name: Keystore::DEFAULT_FILE.into(),
+        kind: KeystoreType::Jks,
+        password: Secret::new("wso2carbon"),
+        alias: Some("wso2carbon".into()),
+        key_password: Some(Secret::new("wso2carbon")),
+    })
+}
+
+/// `[keystore.tls_ecdsa]`, when configured: the same keys as `[keystore.tls]`, `file_name` required.
+pub(super) fn keystore_tls_ecdsa(r: &mut Reader, keystores: Option<&(Tbl<'_>, String)>) -> Option<Keystore> {
+    let (t, p) = r.within(keystores, "tls_ecdsa")?;
+    if t.value_span("file_name").is_none() {
+        r.error(&p, t.key_span(), "[keystore.tls_ecdsa] needs file_name (a PEM or PKCS#12 file with an ECDSA P-256 certificate and key)");
+        return None;
+    }
+    Some(keystore(r, t, &p, ""))
 }
 
 /// `[truststore]`, when configured.

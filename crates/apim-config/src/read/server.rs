@@ -6,7 +6,7 @@ use std::ops::Range;
 use apim_domain::NodeRole;
 
 use super::reader::{BuildInputs, Reader, Tbl};
-use crate::model::{ListenerLimits, Server, Transport, ports};
+use crate::model::{KxGroup, ListenerLimits, Server, TlsSettings, Transport, ports};
 use crate::resolve::join;
 use crate::tree::Table;
 
@@ -78,6 +78,7 @@ pub(super) fn transport(r: &mut Reader, top: Tbl<'_>, server: &ServerSection) ->
         http_proxy_port: None,
         offset: server.server.offset,
         limits: ListenerLimits::default(),
+        tls: TlsSettings::default(),
     };
     if let Some((tt, tp)) = r.table(top, "", &["transport"]) {
         for (scheme, default) in [("https", ports::MGT_HTTPS), ("http", ports::MGT_HTTP)] {
@@ -95,6 +96,9 @@ pub(super) fn transport(r: &mut Reader, top: Tbl<'_>, server: &ServerSection) ->
         }
         if let Some((lt, lp)) = r.table(tt, &tp, &["limits"]) {
             transport.limits = listener_limits(r, lt, &lp);
+        }
+        if let Some((lt, lp)) = r.table(tt, &tp, &["tls"]) {
+            transport.tls = tls_settings(r, lt, &lp);
         }
     }
     check_ports(r, &transport, server);
@@ -125,6 +129,38 @@ fn check_ports(r: &mut Reader, transport: &Transport, server: &ServerSection) {
             break;
         }
     }
+}
+
+/// `[transport.tls]`: known group names, at least one, none twice; a cache size within reason.
+fn tls_settings(r: &mut Reader, t: Tbl<'_>, p: &str) -> TlsSettings {
+    let mut tls = TlsSettings { session_tickets: r.bool(t, p, "session_tickets", true), ..TlsSettings::default() };
+    if t.value_span("key_exchange_groups").is_some() {
+        let path = join(p, "key_exchange_groups");
+        let span = t.value_span("key_exchange_groups");
+        let mut groups = Vec::new();
+        for name in r.strings(t, p, &["key_exchange_groups"]) {
+            match KxGroup::parse(&name) {
+                Some(g) if groups.contains(&g) => r.error(&path, span.clone(), format!("key exchange group `{name}` is listed twice")),
+                Some(g) => groups.push(g),
+                None => {
+                    let known: Vec<&str> = KxGroup::ALL.iter().map(|g| g.name()).collect();
+                    r.error(&path, span.clone(), format!("unknown key exchange group `{name}`; expected some of {}", known.join(", ")));
+                }
+            }
+        }
+        if groups.is_empty() {
+            r.error(&path, span, "key_exchange_groups must name at least one group (X25519 is the fastest)");
+        } else {
+            tls.key_exchange_groups = groups;
+        }
+    }
+    if let Some((v, path, span)) = r.int(t, p, "session_cache_size") {
+        match usize::try_from(v) {
+            Ok(n) if n <= 1_000_000 => tls.session_cache_size = n,
+            _ => r.error(&path, Some(span), format!("session_cache_size {v} must be between 0 and 1000000")),
+        }
+    }
+    tls
 }
 
 /// `[transport.limits]`: every value must be positive (a zero limit would refuse every connection).

@@ -1,0 +1,186 @@
+//! A load generator for new connections (`bench/gateway.sh`'s handshake rows): every request on a connection of
+//! its own — TCP connect, TLS handshake for https, one `GET` with `Connection: close`, read to the end, close —
+//! from CONNS concurrent clients on one thread for SECS seconds. For https, `full` makes every handshake a full
+//! one; `resume` resumes sessions (TLS 1.3 tickets, shared by the clients) as a browser or SDK does. The server's
+//! certificate is not checked against a CA (the benchmark's are self-signed), but its handshake signature is.
+//!
+//! Prints `requests/s p50_ms p99_ms resumed_share`; exits 1 when any answer is not 200.
+//! Usage: `connload URL SECS CONNS full|resume ["Name: value"]...`
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [url, secs, conns, mode, headers @ ..] = args.as_slice() else {
+        anyhow::bail!("usage: connload URL SECS CONNS full|resume [\"Name: value\"]...");
+    };
+    let url: http::Uri = url.parse()?;
+    let secs: u64 = secs.parse()?;
+    let conns: usize = conns.parse()?;
+    let resume = match mode.as_str() {
+        "full" => false,
+        "resume" => true,
+        other => anyhow::bail!("mode `{other}`: expected full or resume"),
+    };
+    let https = url.scheme_str() == Some("https");
+    let host = url.host().ok_or_else(|| anyhow::anyhow!("no host in {url}"))?.to_string();
+    let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let path = url.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n");
+    for h in headers {
+        request.push_str(h);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    let tls = https.then(|| tokio_rustls::TlsConnector::from(client_config(resume)));
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let run = Run { stop: AtomicBool::new(false), resumed: AtomicU64::new(0), failed: AtomicU64::new(0) };
+    let run = Arc::new(run);
+    let started = Instant::now();
+    let latencies: Vec<Vec<u32>> = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..conns {
+            let (run, tls, host, request) = (run.clone(), tls.clone(), host.clone(), request.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut took = Vec::new();
+                while !run.stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    match one(&host, port, tls.as_ref(), request.as_bytes()).await {
+                        Ok(resumed) => {
+                            took.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                            run.resumed.fetch_add(u64::from(resumed), Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            if run.failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                                eprintln!("connload: {e}");
+                            }
+                        }
+                    }
+                }
+                took
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        run.stop.store(true, Ordering::Relaxed);
+        let mut all = Vec::new();
+        for t in tasks {
+            all.push(t.await.unwrap_or_default());
+        }
+        all
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut all: Vec<u32> = latencies.into_iter().flatten().collect();
+    all.sort_unstable();
+    let n = all.len();
+    let at = |q: f64| all.get(((n as f64 * q) as usize).min(n.saturating_sub(1))).map_or(0.0, |us| f64::from(*us) / 1000.0);
+    let resumed = run.resumed.load(Ordering::Relaxed) as f64 / n.max(1) as f64;
+    println!("{:.0} {:.2} {:.2} {:.2}", n as f64 / elapsed, at(0.5), at(0.99), resumed);
+    let failed = run.failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        eprintln!("connload: {failed} requests failed");
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+struct Run {
+    stop: AtomicBool,
+    resumed: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// One request on a new connection; whether its TLS session was resumed.
+async fn one(host: &str, port: u16, tls: Option<&tokio_rustls::TlsConnector>, request: &[u8]) -> anyhow::Result<bool> {
+    let tcp = tokio::net::TcpStream::connect((host, port)).await?;
+    tcp.set_nodelay(true)?;
+    let mut answer = Vec::with_capacity(2048);
+    let resumed = match tls {
+        None => {
+            let mut tcp = tcp;
+            tcp.write_all(request).await?;
+            tcp.read_to_end(&mut answer).await?;
+            false
+        }
+        Some(tls) => {
+            let name = rustls::pki_types::ServerName::try_from(host.to_string())?;
+            let mut s = tls.connect(name, tcp).await?;
+            let resumed = s.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            s.write_all(request).await?;
+            // A server may close without close_notify after `Connection: close`: the answer is what counts.
+            match s.read_to_end(&mut answer).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !answer.is_empty() => {}
+                Err(e) => return Err(e.into()),
+            }
+            resumed
+        }
+    };
+    if !answer.starts_with(b"HTTP/1.1 200") {
+        let head = String::from_utf8_lossy(&answer[..answer.len().min(80)]).into_owned();
+        anyhow::bail!("not a 200: {head:?}");
+    }
+    Ok(resumed)
+}
+
+fn client_config(resume: bool) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = Arc::new(AnyServer { provider: provider.clone() });
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| panic!("rustls defaults: {e}"))
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    cfg.resumption = match resume {
+        true => rustls::client::Resumption::in_memory_sessions(1024),
+        false => rustls::client::Resumption::disabled(),
+    };
+    Arc::new(cfg)
+}
+
+/// Takes the server's certificate unchecked (self-signed in the benchmark) but checks its handshake signature,
+/// so a client's share of the handshake is what a real client pays.
+#[derive(Debug)]
+struct AnyServer {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
