@@ -78,6 +78,8 @@ events { worker_connections 8192; }
 http {
   access_log off;
   upstream backend { server 127.0.0.1:$bport; keepalive 64; }
+  # h2load keeps its connections for the whole run (nginx's default closes them after 1,000 requests).
+  keepalive_requests 100000000;
   ssl_protocols TLSv1.2 TLSv1.3;
   ssl_session_cache shared:SSL:10m;
   ssl_session_tickets on;

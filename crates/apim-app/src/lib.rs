@@ -217,8 +217,9 @@ impl Roles {
             TrafficManager::Remote => Some(TrafficManagerRole::new(config, s)?),
             TrafficManager::None | TrafficManager::Local => None,
         };
+        // The key manager signs with the node's RSA key, or with an ES256 or EdDSA key of its own.
         let key_manager = match (topology.key_manager, signing_der) {
-            (KeyManager::Local, Some(der)) => Some(KeyManagerRole::new(config, s, der)),
+            (KeyManager::Local, Some(der)) => Some(KeyManagerRole::new(config, s, tls::token_signing_key(config, der)?)),
             _ => None,
         };
         let control_plane = match topology.control_plane {

@@ -424,20 +424,22 @@ pub(crate) async fn serve_gateway<M>(
         let (make, builder, rx, acceptor, admission) =
             (make.clone(), builder.clone(), shutdown.clone(), acceptor.clone(), l.admission.clone());
         let watchdog = guard.watchdog();
+        // The connection's work is boxed: the task then holds a pointer, not the whole request path's state, so
+        // spawning it copies a few hundred bytes instead of kilobytes (a new connection per request pays that).
         let task = conns.spawn(async move {
             let _guard = guard;
             let Some(client) = admission.client_of(&mut tcp, peer).await else { return };
             let service = make(client);
             let Some(acceptor) = acceptor else {
-                return gateway_connection(tcp, service, builder, rx, head_timeout).await;
+                return Box::pin(gateway_connection(tcp, service, builder, rx, head_timeout)).await;
             };
-            let Some(stream) = handshake(&acceptor, tcp, peer).await else { return };
+            let Some(stream) = Box::pin(handshake(&acceptor, tcp, peer)).await else { return };
             // Mutual TLS: the certificate the client presented goes with each of its requests.
             let service = service.with_client_certificate(stream.get_ref().1.peer_certificates().and_then(|c| c.first()));
             if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                hyper_graceful(builder.serve_connection_with_upgrades(TokioIo::new(stream), service), rx).await;
+                Box::pin(hyper_graceful(builder.serve_connection_with_upgrades(TokioIo::new(stream), service), rx)).await;
             } else {
-                gateway_connection(stream, service, builder, rx, head_timeout).await;
+                Box::pin(gateway_connection(stream, service, builder, rx, head_timeout)).await;
             }
         });
         watchdog.start(task);
@@ -517,7 +519,8 @@ async fn gateway_connection<IO>(
 {
     let chain = service.clone();
     if let Some(rest) = apim_gateway::inbound::serve(io, |req| chain.chain(req), &rx, head_timeout).await {
-        hyper_graceful(builder.serve_connection_with_upgrades(TokioIo::new(rest), service), rx).await;
+        // Rare (upgrades, what the gateway's own server does not take on), and large: boxed.
+        Box::pin(hyper_graceful(builder.serve_connection_with_upgrades(TokioIo::new(rest), service), rx)).await;
     }
 }
 

@@ -458,5 +458,33 @@ pub fn jwt_signing_key(cfg: &DeploymentConfig, identity: &TlsIdentity) -> Result
     write_private(&path, &der).map_err(|source| TlsError::Read { path: path.display().to_string(), source })?;
     Ok(der)
 }
+/// The key manager's JWT signing key for `[oauth.token_generation] signing_algorithm`: the node's RSA key for
+/// RS256; for ES256 and EdDSA a key of its own, `<data>/keys/jwt-<alg>.pk8`, generated on first start and reused
+/// after (each key manager node has its own; the JWKS publishes every live one). A file that is not such a key
+/// is an error naming it, before anything is bound.
+pub fn token_signing_key(cfg: &DeploymentConfig, rsa_der: Vec<u8>) -> Result<Vec<u8>, TlsError> {
+    use apim_jose::jwt::{Alg, SigningKey};
+    let alg = match cfg.oauth.signing_algorithm {
+        apim_config::TokenSigning::Rs256 => return Ok(rsa_der),
+        apim_config::TokenSigning::Es256 => Alg::Es256,
+        apim_config::TokenSigning::EdDsa => Alg::EdDsa,
+    };
+    let path = cfg.data_dir.join(format!("keys/jwt-{}.pk8", alg.name().to_ascii_lowercase()));
+    let invalid = |message: String| TlsError::Invalid { path: path.display().to_string(), message };
+    if let Ok(der) = std::fs::read(&path) {
+        return match SigningKey::from_pkcs8(alg, &der) {
+            Ok(_) => Ok(der),
+            Err(e) => Err(invalid(format!("{e}, as [oauth.token_generation] signing_algorithm = \"{}\" needs", alg.name()))),
+        };
+    }
+    let der = SigningKey::generate_pkcs8(alg).ok_or_else(|| TlsError::Generate(format!("cannot generate an {} key", alg.name())))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| TlsError::Read { path: dir.display().to_string(), source })?;
+    }
+    write_private(&path, &der).map_err(|source| TlsError::Read { path: path.display().to_string(), source })?;
+    tracing::info!(file = %path.display(), "generated the key manager's {} signing key", alg.name());
+    Ok(der)
+}
+
 #[cfg(test)]
 mod tests;

@@ -154,6 +154,33 @@ pub struct OAuthSettings {
     pub authorization_code_ttl: i64,
     /// `access_token_type = "opaque"` (WSO2's `default`) instead of `self_contained` JWTs.
     pub opaque_by_default: bool,
+    /// `[oauth.token_generation] signing_algorithm`: how the key manager signs its JWTs.
+    pub signing_algorithm: TokenSigning,
+}
+
+/// A key manager's JWT signature algorithm (`RS256`, `ES256` or `EdDSA`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenSigning {
+    /// With the node's RSA key (`[keystore.tls]`'s, as WSO2 signs with wso2carbon).
+    #[default]
+    Rs256,
+    /// With a P-256 key of the key manager's own, kept under the data directory.
+    Es256,
+    /// With an Ed25519 key of the key manager's own, kept under the data directory.
+    EdDsa,
+}
+
+impl TokenSigning {
+    pub const ALL: [TokenSigning; 3] = [TokenSigning::Rs256, TokenSigning::Es256, TokenSigning::EdDsa];
+
+    /// The JOSE name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenSigning::Rs256 => "RS256",
+            TokenSigning::Es256 => "ES256",
+            TokenSigning::EdDsa => "EdDSA",
+        }
+    }
 }
 
 impl Default for OAuthSettings {
@@ -164,6 +191,7 @@ impl Default for OAuthSettings {
             refresh_token_ttl: 86400,
             authorization_code_ttl: 300,
             opaque_by_default: false,
+            signing_algorithm: TokenSigning::Rs256,
         }
     }
 }

@@ -41,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
         refresh_ttl: 86400,
         code_ttl: 300,
         default_format: apim_domain::oauth::TokenFormat::Jwt,
+        signing_algorithm: apim_jose::jwt::Alg::Rs256,
         listeners: Vec::new(),
         hosts: Default::default(),
     };

@@ -32,7 +32,7 @@ use apim_domain::oauth::TokenFormat;
 use apim_store::{Db, OAuthStore};
 
 pub use error::OAuthError;
-pub use jwt::SigningKey;
+pub use jwt::{Alg, SigningKey};
 
 /// What the key manager reads from `deployment.toml`.
 #[derive(Clone, Debug)]
@@ -48,6 +48,9 @@ pub struct Config {
     pub code_ttl: i64,
     /// Token format for clients that do not choose one.
     pub default_format: TokenFormat,
+    /// How JWTs are signed (`[oauth.token_generation] signing_algorithm`); the key given to
+    /// [`KeyManager::start`] must be for it.
+    pub signing_algorithm: jwt::Alg,
     pub listeners: Vec<notify::Listener>,
     /// `--hosts`: names of revocation listeners resolve here first.
     pub hosts: apim_config::HostsFile,
@@ -64,6 +67,11 @@ impl Config {
             refresh_ttl: o.refresh_token_ttl,
             code_ttl: o.authorization_code_ttl,
             default_format: if o.opaque_by_default { TokenFormat::Opaque } else { TokenFormat::Jwt },
+            signing_algorithm: match o.signing_algorithm {
+                apim_config::TokenSigning::Rs256 => jwt::Alg::Rs256,
+                apim_config::TokenSigning::Es256 => jwt::Alg::Es256,
+                apim_config::TokenSigning::EdDsa => jwt::Alg::EdDsa,
+            },
             listeners: d
                 .event_listeners
                 .iter()
@@ -82,14 +90,20 @@ impl Config {
     }
 
     pub fn summary(&self) -> String {
-        format!("issuer {}, {} revocation listener(s), default token {}", self.issuer, self.listeners.len(), self.default_format.as_str())
+        format!(
+            "issuer {}, {} revocation listener(s), default token {}, JWTs signed {}",
+            self.issuer,
+            self.listeners.len(),
+            self.default_format.as_str(),
+            self.signing_algorithm.name()
+        )
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum KmError {
-    #[error(transparent)]
-    Key(#[from] jwt::NotRsa),
+    #[error("the key manager's signing key: {0}")]
+    Key(#[from] jwt::BadKey),
     #[error("cannot publish the signing key: {0}")]
     Store(#[from] apim_store::StoreError),
 }
@@ -133,7 +147,7 @@ impl KeyManager {
         tls: Arc<rustls::ClientConfig>,
         clock: Clock,
     ) -> Result<Arc<KeyManager>, KmError> {
-        let key = SigningKey::from_der(signing_key_der)?;
+        let key = SigningKey::from_pkcs8(cfg.signing_algorithm, signing_key_der)?;
         let now = clock.unix_secs();
         db.put_jwk(&key.kid, &key.jwk.to_string(), now).await?;
         db.retire_jwks_except(&key.kid, now + cfg.access_ttl).await?;

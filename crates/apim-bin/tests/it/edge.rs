@@ -173,3 +173,80 @@ async fn tls_resumes_sessions_offers_the_configured_groups_and_picks_the_certifi
         assert!(stderr.contains(expected), "{extra}: expected `{expected}` in:\n{stderr}");
     }
 }
+
+/// The header of a JWT, decoded.
+fn jwt_header(token: &str) -> serde_json::Value {
+    let h = token.split('.').next().expect("header");
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, h).expect("base64url");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_manager_signs_es256_or_eddsa_and_the_gateway_checks_them() {
+    use super::gateway::{Mgmt, eventually};
+    use serde_json::json;
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    for (alg, kty) in [("ES256", "EC"), ("EdDSA", "OKP")] {
+        let dir = TempDir::new("apim-signing");
+        let offset = free_offset(&PORTS);
+        write_control_plane(dir.path(), offset, &format!("[oauth.token_generation]\nsigning_algorithm = \"{alg}\"\n")).expect("config");
+        let mut node = spawn_node(&apim(), dir.path(), "all-in-one", "cp", &[]);
+        let https = node.url("management-https", Duration::from_secs(20));
+        let gateway = node.url("gateway-http", Duration::from_secs(5));
+        assert_eq!(wait_ready(&https, Duration::from_secs(30)).await.status, 200, "{}", node.stderr());
+        let m = Mgmt { base: https.clone(), auth: format!("Basic {}", super::base64_encode("admin:admin")) };
+        let api = json!({"name": "Signed", "context": "/signed", "version": "1.0.0", "policies": ["Unlimited"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/signed")}},
+            "operations": [{"target": "/*", "verb": "GET"}]});
+        let api_id = m.publish(api).await;
+        let (app_id, ck, cs) = m.app("SignedApp", "Unlimited", "JWT", "PRODUCTION").await;
+        m.subscribe(&api_id, &app_id, "Unlimited").await;
+        let token = m.token(&ck, &cs, "").await;
+        let header = jwt_header(&token);
+        assert_eq!(header["alg"], alg, "{header}");
+        // The JWKS publishes a key of the right type under the token's kid; discovery names the algorithm.
+        let jwks = http::get(&format!("{https}/oauth2/jwks")).await.expect("jwks").json();
+        let key = jwks["keys"].as_array().expect("keys").iter().find(|k| k["kid"] == header["kid"]).expect("the token's key").clone();
+        assert_eq!(key["kty"], kty, "{key}");
+        assert_eq!(key["alg"], alg);
+        let discovery = http::get(&format!("{https}/oauth2/token/.well-known/openid-configuration")).await.expect("discovery");
+        assert_eq!(discovery.status, 200, "{}", discovery.body);
+        assert_eq!(discovery.json()["id_token_signing_alg_values_supported"][0], alg);
+        // The gateway takes the token, and refuses it with one signature byte changed.
+        let ok = eventually(&format!("{gateway}/signed/1.0.0/x"), Some(&token), 200).await;
+        assert_eq!(ok.status, 200, "{}", ok.body);
+        let mut forged = token.clone().into_bytes();
+        let i = forged.len() - 3;
+        forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).expect("utf8");
+        let refused = super::gateway::get(&format!("{gateway}/signed/1.0.0/x"), Some(&forged)).await;
+        assert_eq!(refused.status, 401, "{}", refused.body);
+        // Restarted, the key manager keeps its key: the token still passes.
+        node.terminate();
+        let key_file = dir.path().join(format!("cp/keys/jwt-{}.pk8", alg.to_ascii_lowercase()));
+        assert!(key_file.exists(), "{}", key_file.display());
+        let mut node = spawn_node(&apim(), dir.path(), "all-in-one", "cp", &[]);
+        let https = node.url("management-https", Duration::from_secs(20));
+        let gateway = node.url("gateway-http", Duration::from_secs(5));
+        assert_eq!(wait_ready(&https, Duration::from_secs(30)).await.status, 200, "{}", node.stderr());
+        let again = eventually(&format!("{gateway}/signed/1.0.0/x"), Some(&token), 200).await;
+        assert_eq!(again.status, 200, "{}", again.body);
+        node.terminate();
+        // A key file of the wrong kind, and an unknown algorithm, are refused before anything is bound.
+        std::fs::write(&key_file, b"not a key").expect("write");
+        let out = std::process::Command::new(apim())
+            .args(["all-in-one", "-c", "cp.toml", "--data-dir", "cp", "--bind", "127.0.0.1"])
+            .current_dir(dir.path())
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{stderr}");
+        assert!(stderr.contains(&format!("jwt-{}.pk8", alg.to_ascii_lowercase())) && stderr.contains(alg), "{stderr}");
+    }
+    let dir = TempDir::new("apim-signing");
+    write_control_plane(dir.path(), free_offset(&PORTS), "[oauth.token_generation]\nsigning_algorithm = \"HS256\"\n").expect("config");
+    let out = std::process::Command::new(apim()).args(["all-in-one", "-c", "cp.toml"]).current_dir(dir.path()).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("signing_algorithm `HS256` is not one of RS256, ES256, EdDSA"), "{stderr}");
+}

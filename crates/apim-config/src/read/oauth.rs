@@ -2,7 +2,7 @@
 //! names) and `[[event_listener]]` (where revocation notices go).
 
 use super::reader::{Reader, Tbl};
-use crate::model::{EventListener, OAuthSettings};
+use crate::model::{EventListener, OAuthSettings, TokenSigning};
 use crate::resolve::join;
 
 /// `[[event_listener]]`, with `properties` (`'header.X-Name'` keys become headers).
@@ -68,8 +68,18 @@ fn token_validity(r: &mut Reader, vt: Tbl<'_>, vp: &str, oauth: &mut OAuthSettin
     }
 }
 
-/// `[oauth.token_generation] access_token_type`: `self_contained`/`jwt` (default) or `default`/`opaque`.
+/// `[oauth.token_generation] access_token_type`: `self_contained`/`jwt` (default) or `default`/`opaque`; and
+/// `signing_algorithm`: `RS256` (default), `ES256` or `EdDSA`.
 fn token_generation(r: &mut Reader, gt: Tbl<'_>, gp: &str, oauth: &mut OAuthSettings) {
+    let alg_span = gt.value_span("signing_algorithm");
+    if let Some(alg) = r.str(gt, gp, "signing_algorithm") {
+        match TokenSigning::ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(&alg)) {
+            Some(a) => oauth.signing_algorithm = a,
+            None => {
+                r.error(&join(gp, "signing_algorithm"), alg_span, format!("signing_algorithm `{alg}` is not one of RS256, ES256, EdDSA"))
+            }
+        }
+    }
     let span = gt.value_span("access_token_type");
     let Some(kind) = r.str(gt, gp, "access_token_type") else { return };
     match kind.to_ascii_lowercase().as_str() {

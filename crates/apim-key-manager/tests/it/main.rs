@@ -36,6 +36,7 @@ fn config(listener: &str) -> Config {
         refresh_ttl: 86400,
         code_ttl: 300,
         default_format: apim_domain::oauth::TokenFormat::Jwt,
+        signing_algorithm: apim_jose::jwt::Alg::Rs256,
         listeners: vec![notify::Listener {
             url: listener.into(),
             username: Some("admin".into()),

@@ -36,6 +36,7 @@ async fn key_manager(dir: &TempDir) -> String {
         refresh_ttl: 86400,
         code_ttl: 300,
         default_format: apim_domain::oauth::TokenFormat::Jwt,
+        signing_algorithm: apim_key_manager::Alg::Rs256,
         listeners: Vec::new(),
         hosts: Default::default(),
     };
