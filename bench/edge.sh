@@ -33,8 +33,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_200() { for _ in $(seq 1 2000); do [ "$(curl -sk -o /dev/null -w '%{http_code}' "$@")" = 200 ] && return 0; sleep 0.01; done; echo "no 200 from $*" >&2; return 1; }
+. bench/common.sh
 
 bport=$(free_port)
 taskset -c $load_cpu target/release/examples/backend "127.0.0.1:$bport" >"$work/backend.log" 2>&1 & pids+=($!)
@@ -145,7 +144,6 @@ wait_200 -H "Authorization: Bearer $token" "http://127.0.0.1:$xport/"
   || { echo "HAProxy took a forged token" >&2; exit 1; }
 
 # Loads -> "requests/s p50_ms p99_ms"
-to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.2f", v}'; }
 wrk_load() { # CPUS THREADS CONNS wrk-args...
   local cpus=$1 threads=$2 conns=$3; shift 3
   local out; out=$(taskset -c "$cpus" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -H "Authorization: Bearer $token" "$@")
@@ -165,7 +163,6 @@ h2_load() { # URL -> "requests/s mean -" (h2load reports a request's mean time, 
   fi
   echo "$(echo "$out" | awk '/^finished in/ {print $4}') $(echo "$out" | awk '/^time for request:/ {print $6}' | to_ms) -"
 }
-median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 col() { awk -v c="$2" '{print $c}' "$work/$1" | median; }
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN {if (y == 0 || x == "-" || y == "-") print "-"; else printf "%.2f", x/y}'; }
 

@@ -38,8 +38,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_200() { for _ in $(seq 1 2000); do [ "$(curl -sk -o /dev/null -w '%{http_code}' "$@")" = 200 ] && return 0; sleep 0.01; done; echo "no 200 from $*" >&2; return 1; }
+. bench/common.sh
 
 # (a) backend
 bport=$(free_port)
@@ -102,7 +101,6 @@ for u in "$gpost" "$gschema"; do
 done
 
 # wrk -> "rps p50_ms p99_ms"
-to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.2f", v}'; }
 load() {
   local out; out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency "$@")
   local rps p50 p99 non2xx
@@ -118,7 +116,6 @@ rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$apim_pid/status; }
 wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$gw" >/dev/null # warm-up: JWT cache, pools
 # Rounds alternate the targets, and each figure is the median over the rounds: this machine's speed drifts by
 # tens of percent from minute to minute, and the ratios should not depend on which target ran in a fast minute.
-median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 run_rounds() { # prefix: runs a, b, c for $rounds rounds into files $work/<prefix>_<target>
   for _ in $(seq 1 "$rounds"); do
     load -H "Authorization: Bearer $token" "http://127.0.0.1:$bport/bytes/1024" >>"$work/$1_a"

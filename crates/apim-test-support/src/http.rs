@@ -210,9 +210,17 @@ impl TlsProbe {
     }
 }
 
-/// Accepts any certificate and offers the signature schemes it holds.
+/// Accepts any certificate (the tests' and benchmarks' are self-signed) but checks the server's handshake
+/// signature, offering the signature schemes it holds: a client's share of a handshake is what a real client pays.
 #[derive(Debug)]
-struct Offering(Vec<SignatureScheme>);
+pub struct Offering(Vec<SignatureScheme>);
+
+impl Offering {
+    /// Every scheme aws-lc verifies.
+    pub fn all() -> Offering {
+        Offering(rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms.supported_schemes())
+    }
+}
 
 impl ServerCertVerifier for Offering {
     fn verify_server_cert(
@@ -231,7 +239,8 @@ impl ServerCertVerifier for Offering {
         c: &CertificateDer<'_>,
         d: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        AcceptAny.verify_tls12_signature(m, c, d)
+        let algorithms = rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(m, c, d, &algorithms)
     }
     fn verify_tls13_signature(
         &self,
@@ -239,7 +248,8 @@ impl ServerCertVerifier for Offering {
         c: &CertificateDer<'_>,
         d: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        AcceptAny.verify_tls13_signature(m, c, d)
+        let algorithms = rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(m, c, d, &algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.clone()

@@ -21,6 +21,18 @@ fn addr_of(url: &str) -> SocketAddr {
     url.split("://").nth(1).unwrap_or(url).parse().expect("listener address")
 }
 
+/// Runs the all-in-one node of `dir/cp.toml`, which must refuse its configuration (exit 64); its stderr.
+fn refused(dir: &Path) -> String {
+    let out = std::process::Command::new(apim())
+        .args(["all-in-one", "-c", "cp.toml", "--data-dir", "cp", "--bind", "127.0.0.1"])
+        .current_dir(dir)
+        .output()
+        .expect("run apim");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    stderr
+}
+
 /// The names of the process's threads.
 fn threads(node: &Node) -> Vec<String> {
     let dir = format!("/proc/{}/task", node.pid());
@@ -163,13 +175,7 @@ async fn tls_resumes_sessions_offers_the_configured_groups_and_picks_the_certifi
         ("[transport.tls]\nsession_cache_size = -1\n", "session_cache_size -1"),
     ] {
         write_control_plane(dir.path(), offset, extra).expect("config");
-        let out = std::process::Command::new(apim())
-            .args(["all-in-one", "-c", "cp.toml", "--data-dir", "cp", "--bind", "127.0.0.1"])
-            .current_dir(dir.path())
-            .output()
-            .expect("run");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(64), "{extra}: {stderr}");
+        let stderr = refused(dir.path());
         assert!(stderr.contains(expected), "{extra}: expected `{expected}` in:\n{stderr}");
     }
 }
@@ -219,8 +225,8 @@ async fn the_key_manager_signs_es256_or_eddsa_and_the_gateway_checks_them() {
         let i = forged.len() - 3;
         forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
         let forged = String::from_utf8(forged).expect("utf8");
-        let refused = super::gateway::get(&format!("{gateway}/signed/1.0.0/x"), Some(&forged)).await;
-        assert_eq!(refused.status, 401, "{}", refused.body);
+        let forged = super::gateway::get(&format!("{gateway}/signed/1.0.0/x"), Some(&forged)).await;
+        assert_eq!(forged.status, 401, "{}", forged.body);
         // Restarted, the key manager keeps its key: the token still passes.
         node.terminate();
         let key_file = dir.path().join(format!("cp/keys/jwt-{}.pk8", alg.to_ascii_lowercase()));
@@ -234,19 +240,11 @@ async fn the_key_manager_signs_es256_or_eddsa_and_the_gateway_checks_them() {
         node.terminate();
         // A key file of the wrong kind, and an unknown algorithm, are refused before anything is bound.
         std::fs::write(&key_file, b"not a key").expect("write");
-        let out = std::process::Command::new(apim())
-            .args(["all-in-one", "-c", "cp.toml", "--data-dir", "cp", "--bind", "127.0.0.1"])
-            .current_dir(dir.path())
-            .output()
-            .expect("run");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(64), "{stderr}");
+        let stderr = refused(dir.path());
         assert!(stderr.contains(&format!("jwt-{}.pk8", alg.to_ascii_lowercase())) && stderr.contains(alg), "{stderr}");
     }
     let dir = TempDir::new("apim-signing");
     write_control_plane(dir.path(), free_offset(&PORTS), "[oauth.token_generation]\nsigning_algorithm = \"HS256\"\n").expect("config");
-    let out = std::process::Command::new(apim()).args(["all-in-one", "-c", "cp.toml"]).current_dir(dir.path()).output().expect("run");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    let stderr = refused(dir.path());
     assert!(stderr.contains("signing_algorithm `HS256` is not one of RS256, ES256, EdDSA"), "{stderr}");
 }
