@@ -18,6 +18,8 @@
 # SMALL_ONLY=1 skips the runs at size (1,000 APIs) and the gateway node: (a)-(c) and (e)-(h) only.
 # BENCH_ANALYTICS=1 adds (i)/(i0): two gateway nodes, analytics on and off, in alternating rounds; and (j)/(k), the
 # same with OTLP tracing of every request and with WSO2's ELK log.
+# BENCH_EDGE=1 then runs bench/edge.sh: the pinned layout against nginx and HAProxy with default settings, HTTPS,
+# new connections (full and resumed TLS handshakes), HTTP/2 and both cores unpinned.
 # Usage: bench/gateway.sh [SECONDS] [CONNECTIONS] [GATEWAY_WORKER_THREADS]   (needs wrk and nginx: apt-get install wrk nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -244,3 +246,9 @@ echo "schema validation of 1 KiB: g/g0 requests/s: $(ratio "$g_rps" "$g0_rps")  
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "analytics: i/i0 requests/s: $(ratio "$i_rps" "$i0_rps")   p99 i/i0: $(ratio "$i_p99" "$i0_p99")"
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "exporters: j/i0 (OTLP, 100 %) requests/s: $(ratio "$j_rps" "$i0_rps")   k/i0 (ELK log): $(ratio "$k_rps" "$i0_rps")   p99 j/i0: $(ratio "$j_p99" "$i0_p99")"
 echo "reference: e/b requests/s: $(ratio "$e_rps" "$b_rps")   p99 e/b: $(ratio "$e_p99" "$b_p99")   c/e requests/s: $(ratio "$c_rps" "$e_rps")   (the chain's share)"
+if [ -n "${BENCH_EDGE:-}" ]; then
+  cleanup
+  trap - EXIT
+  echo
+  exec bash bench/edge.sh "$secs"
+fi
