@@ -29,10 +29,6 @@ bin=${APIM_BIN:-$PWD/target/release/apim}
 # Core 1: the proxy under test. Core 0: wrk, connload, h2load and the backend.
 proxy_cpu=1
 load_cpu=0
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 . bench/common.sh
 
 bport=$(free_port)

@@ -36,10 +36,6 @@ bin=${APIM_BIN:-$PWD/target/release/apim}
 # GATEWAY_WORKER_THREADS=default runs the gateway with default settings (no --worker-threads).
 threads=(--worker-threads "$workers")
 [ "$workers" != default ] || threads=()
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 . bench/common.sh
 
 # (a) backend

@@ -16,10 +16,6 @@ cargo build --release -q -p apim-key-manager --example sign_raw
 bin=${APIM_BIN:-$PWD/target/release/apim}
 km_cpu=1
 load_cpu=0
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 . bench/common.sh
 off=$(( $(free_port) % 10000 + 10000 ))
 printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\nwrk.body = "grant_type=client_credentials"\n' >"$work/token.lua"
