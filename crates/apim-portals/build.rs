@@ -47,7 +47,7 @@ fn build_portals(src: &Path, dest: &Path) -> PathBuf {
         }
     }
     // The REST APIs' documents the portals' types are generated from.
-    for doc in ["publisher-v4.json", "devportal-v3.json", "admin-v4.json", "analytics-v1.json"] {
+    for doc in ["publisher-v4.json", "devportal-v3.json", "admin-v4.json", "analytics-v1.json", "platform-v1.json"] {
         println!("cargo:rerun-if-changed={}", src.join("../crates/apim-control-plane/openapi").join(doc).display());
     }
     check_node();

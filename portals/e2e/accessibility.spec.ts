@@ -85,6 +85,7 @@ for (const colorScheme of ['light', 'dark'] as const) {
     await noSeriousViolation(page, 'Publisher API overview');
     const tabs: [string, () => Promise<void>][] = [
       ['Basic info', () => expect(page.getByRole('form', { name: 'Basic info' })).toBeVisible()],
+      ['Resources', () => expect(page.getByRole('form', { name: 'Resources' })).toBeVisible()],
       ['Endpoints', () => expect(page.getByRole('form', { name: 'Endpoints' })).toBeVisible()],
       ['Documents', () => expect(page.getByRole('table', { name: 'Documents' })).toContainText('Guide')],
       ['Deployments', () => expect(page.getByRole('table', { name: 'Revisions' })).toContainText('axe')],
@@ -110,6 +111,15 @@ for (const colorScheme of ['light', 'dark'] as const) {
     await expect(page.getByRole('heading', { name: 'Traffic' })).toBeVisible();
     await expect(page.getByRole('status').filter({ hasText: '…' })).toHaveCount(0);
     await noSeriousViolation(page, 'Admin analytics');
+    await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Gateway nodes' }).click();
+    await expect(page.getByRole('table', { name: 'Gateway nodes' })).toBeVisible();
+    await noSeriousViolation(page, 'Admin gateway nodes');
+    await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Gateway environments' }).click();
+    await expect(page.getByRole('table', { name: 'Gateway environments' })).toBeVisible();
+    await noSeriousViolation(page, 'Admin gateway environments');
+    await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Key managers' }).click();
+    await expect(page.getByRole('table', { name: 'Key managers' })).toBeVisible();
+    await noSeriousViolation(page, 'Admin key managers');
     await context.close();
   });
 }

@@ -220,7 +220,7 @@ test('the API list pages through search results ten at a time', async ({ page, r
   await expect(rows).toHaveCount(10);
 });
 
-test('the admin portal lists the rate-limiting policies of each level', async ({ page }) => {
+test('an administrator works through the admin portal: rate-limiting policies of each level, deny policies, categories, the gateway nodes in sync, gateway environments and key managers', async ({ page }) => {
   await page.goto(`${base()}/admin/`);
   await signIn(page, 'admin', 'admin');
   await expect(page.getByRole('heading', { name: 'Rate limiting policies' })).toBeVisible();
@@ -324,6 +324,154 @@ test('the admin portal lists the rate-limiting policies of each level', async ({
   await categories.getByRole('button', { name: 'Delete category E2eFood' }).click();
   await page.getByRole('dialog', { name: 'Delete API category' }).getByRole('button', { name: 'Delete' }).click();
   await expect(categories.or(page.getByText('No API categories'))).not.toContainText('E2eFood');
+
+  // Gateway nodes: the all-in-one's own gateway reports what it serves; it shows in sync with the event log.
+  await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Gateway nodes' }).click();
+  const nodes = page.getByRole('table', { name: 'Gateway nodes' });
+  const row = nodes.getByRole('row').filter({ hasText: 'Default' }).first();
+  await expect(row).toContainText('In sync', { timeout: 20_000 });
+  await expect(row).toContainText(/\d+ of \d+/);
+  await noSeriousViolation(page, 'Admin gateway nodes');
+  await fitsPhone(page, 'Admin gateway nodes');
+  await page.screenshot({ path: shot('admin-gateway-nodes.png') });
+  await row.getByRole('link').click();
+  await expect(page.getByRole('heading', { level: 2 })).not.toHaveText('');
+  await expect(page.getByText('Environments', { exact: true })).toBeVisible();
+  await expect(page.getByRole('table', { name: 'API revisions' }).or(page.getByText("Nothing is deployed to this node's environments"))).toBeVisible();
+  await noSeriousViolation(page, 'Admin gateway node');
+  // A node that never reported: the server's 404, in words.
+  await page.goto(`${base()}/admin/gateway-nodes/nobody-here`);
+  await signIn(page, 'admin', 'admin');
+  await expect(page.getByRole('alert')).toContainText('nobody-here');
+
+  // Gateway environments: a bad host refused with the server's message, the input kept; added; deleted after asking.
+  await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Gateway environments' }).click();
+  const envs = page.getByRole('table', { name: 'Gateway environments' });
+  await expect(envs).toContainText('read-only');
+  const addEnv = page.getByRole('form', { name: 'Add gateway environment' });
+  await addEnv.getByRole('textbox', { name: 'Name' }).fill('E2eEurope');
+  await addEnv.getByRole('textbox', { name: 'Host' }).fill('not a host');
+  await addEnv.getByRole('button', { name: 'Add environment' }).click();
+  await expect(addEnv.getByRole('alert')).toContainText('vhosts[0].host');
+  await expect(addEnv.getByRole('textbox', { name: 'Name' })).toHaveValue('E2eEurope');
+  await addEnv.getByRole('textbox', { name: 'Host' }).fill('eu.gw.test');
+  await addEnv.getByRole('button', { name: 'Add environment' }).click();
+  await expect(envs).toContainText('https://eu.gw.test:8243');
+  await noSeriousViolation(page, 'Admin gateway environments');
+  await fitsPhone(page, 'Admin gateway environments');
+  await envs.getByRole('button', { name: 'Delete environment E2eEurope' }).click();
+  await page.getByRole('dialog', { name: 'Delete gateway environment' }).getByRole('button', { name: 'Delete' }).click();
+  await expect(envs).not.toContainText('E2eEurope');
+
+  // Key managers: discovery of a loopback URL is refused by the control plane's outbound guard (its message
+  // shown); the fields typed in instead; the new key manager switched off, then deleted.
+  await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Key managers' }).click();
+  const kms = page.getByRole('table', { name: 'Key managers' });
+  await expect(kms).toContainText('Resident Key Manager');
+  const addKm = page.getByRole('form', { name: 'Add key manager' });
+  await addKm.getByRole('textbox', { name: 'Name' }).fill('E2eIdp');
+  await addKm.getByRole('textbox', { name: 'Discovery URL' }).fill(`${base()}/oauth2/token/.well-known/openid-configuration`);
+  await addKm.getByRole('button', { name: 'Read discovery document' }).click();
+  await expect(addKm.getByRole('alert')).toContainText('allowed_private_hosts');
+  await addKm.getByRole('textbox', { name: 'Issuer' }).fill('https://idp.example.com');
+  await addKm.getByRole('textbox', { name: 'JWKS URL' }).fill('ftp://idp.example.com/jwks');
+  await addKm.getByRole('button', { name: 'Add key manager' }).click();
+  await expect(addKm.getByRole('alert').filter({ hasText: 'certificates.value' })).toBeVisible();
+  await addKm.getByRole('textbox', { name: 'JWKS URL' }).fill('https://idp.example.com/jwks');
+  await addKm.getByRole('button', { name: 'Add key manager' }).click();
+  await expect(kms).toContainText('E2eIdp');
+  await noSeriousViolation(page, 'Admin key managers');
+  await fitsPhone(page, 'Admin key managers');
+  await kms.getByRole('switch', { name: 'Enable E2eIdp' }).click({ force: true });
+  await expect
+    .poll(async () => {
+      const l = (await (await page.request.get(`${base()}/api/am/admin/v4/key-managers`, { headers: basic })).json()) as {
+        list: { name: string; enabled: boolean; certificates?: { value: string } }[];
+      };
+      const km = l.list.find((k) => k.name === 'E2eIdp');
+      return [km?.enabled, km?.certificates?.value];
+    })
+    .toEqual([false, 'https://idp.example.com/jwks']);
+  await kms.getByRole('button', { name: 'Delete key manager E2eIdp' }).click();
+  await page.getByRole('dialog', { name: 'Delete key manager' }).getByRole('button', { name: 'Delete' }).click();
+  await expect(kms).not.toContainText('E2eIdp');
+});
+
+test("a publisher gives a resource a scope; the session ends before Save, and signing in again brings the edit back to save", async ({
+  page,
+  request,
+}) => {
+  const basic = { Authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` };
+  const made = await request.post(`${base()}/api/am/publisher/v4/apis`, {
+    headers: basic,
+    data: {
+      name: 'ScopedOrders',
+      context: '/scoped-orders',
+      version: '1.0.0',
+      endpointConfig: { endpoint_type: 'http', production_endpoints: { url: 'http://backend.example.com/orders' } },
+      operations: [
+        { target: '/orders', verb: 'GET' },
+        { target: '/orders', verb: 'POST' },
+      ],
+    },
+  });
+  expect(made.status(), await made.text()).toBe(201);
+  const apiId = ((await made.json()) as { id: string }).id;
+
+  // The portal's tokens, as the key manager hands them to the page.
+  const issued = page.waitForResponse((r) => r.url().endsWith('/oauth2/token') && r.request().method() === 'POST');
+  await page.goto(`${base()}/publisher/apis/${apiId}/resources`);
+  await signIn(page, 'admin', 'admin');
+  const tokens = (await (await issued).json()) as { access_token: string; refresh_token: string };
+  await expect(page.getByRole('table', { name: 'Operations' })).toContainText('/orders');
+
+  const form = page.getByRole('form', { name: 'Resources' });
+  await form.getByRole('textbox', { name: 'New scope' }).fill('order write');
+  await form.getByRole('button', { name: 'Add scope' }).click();
+  await expect(form.getByText('Letters, digits and : _ . - only')).toBeVisible();
+  await form.getByRole('textbox', { name: 'New scope' }).fill('order:write');
+  await form.getByRole('textbox', { name: 'Display name' }).fill('Place orders');
+  await form.getByRole('button', { name: 'Add scope' }).click();
+  await expect(form.getByRole('table', { name: 'Scopes' })).toContainText('Place orders');
+  await form.getByLabel('Scopes of POST /orders').click();
+  await page.getByRole('option', { name: 'order:write' }).click();
+  await page.keyboard.press('Escape');
+  await form.getByRole('switch', { name: 'Security of GET /orders' }).click({ force: true });
+  await noSeriousViolation(page, 'Publisher API: Resources');
+
+  // The session ends on the server (both tokens revoked) while the edit is unsaved.
+  for (const [token, hint] of [
+    [tokens.refresh_token, 'refresh_token'],
+    [tokens.access_token, 'access_token'],
+  ] as const) {
+    const r = await request.post(`${base()}/oauth2/revoke`, { form: { token, token_type_hint: hint, client_id: 'apim_publisher' } });
+    expect(r.status(), await r.text()).toBe(200);
+  }
+  await form.getByRole('button', { name: 'Save' }).click();
+  // The 401 ends the session: the sign-in page, then back to the same tab with the input as it was left.
+  await signIn(page, 'admin', 'admin');
+  await expect(page).toHaveURL(new RegExp(`/publisher/apis/${apiId}/resources$`));
+  await expect(page.getByRole('alert').filter({ hasText: 'Unsaved changes kept' })).toBeVisible();
+  await expect(form.getByRole('table', { name: 'Scopes' })).toContainText('order:write');
+  await expect(form.getByRole('switch', { name: 'Security of GET /orders' })).not.toBeChecked();
+  await form.getByRole('button', { name: 'Save' }).click();
+  await expect(form.getByRole('status').filter({ hasText: 'Saved.' })).toBeVisible();
+  await page.screenshot({ path: shot('publisher-resources.png') });
+
+  const saved = (await (await request.get(`${base()}/api/am/publisher/v4/apis/${apiId}`, { headers: basic })).json()) as {
+    operations: { target: string; verb: string; scopes: string[]; authType: string }[];
+    scopes: { scope: { name: string; displayName: string } }[];
+  };
+  expect(saved.scopes.map((s) => [s.scope.name, s.scope.displayName])).toEqual([['order:write', 'Place orders']]);
+  expect(saved.operations.map((o) => [o.verb, o.scopes, o.authType])).toEqual([
+    ['GET', [], 'None'],
+    ['POST', ['order:write'], 'Application & Application User'],
+  ]);
+  // The kept input is gone once saved: a reload shows the server's API, not the draft.
+  await page.reload();
+  await signIn(page, 'admin', 'admin');
+  await expect(form.getByRole('table', { name: 'Scopes' })).toContainText('order:write');
+  await expect(page.getByText('Unsaved changes kept')).toHaveCount(0);
 });
 
 test('the server answers with the portal, its security headers and hashed assets', async ({ request }) => {

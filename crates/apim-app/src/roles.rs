@@ -402,7 +402,7 @@ impl GatewayRole {
         let (summary, slot, health) = (self.summary.clone(), self.slot.clone(), s.health.clone());
         let node = self.node_id.clone();
         let gw = self.build(authority, s);
-        s.tasks.spawn(ship_analytics(gw.clone(), node, AnalyticsTo::Resident(cp.clone())));
+        s.tasks.spawn(ship_analytics(gw.clone(), node.clone(), AnalyticsTo::Resident(cp.clone())));
         let _ = slot.0.set(gw.clone());
         if let Some(mut revocations) = revocations {
             let revoking = gw.clone();
@@ -431,8 +431,28 @@ impl GatewayRole {
                             tracing::info!(apis = state.apis.len(), seq = state.seq, "gateway ready: {summary}");
                         }
                         delay = Duration::from_millis(200);
-                        if tail.changed().await.is_err() {
-                            return;
+                        // What it serves, for the deployments' per-node status and the Admin's gateway nodes,
+                        // as a remote gateway reports it; again each minute while nothing changes, so the
+                        // node stays listed.
+                        let served = state.deployed_revisions();
+                        loop {
+                            if let Err(e) = cp
+                                .record_gateway_report(
+                                    &node,
+                                    labels.clone(),
+                                    &served,
+                                    Some(state.seq),
+                                    Some(env!("CARGO_PKG_VERSION").into()),
+                                )
+                                .await
+                            {
+                                tracing::warn!("cannot record what the gateway serves: {e:?}");
+                            }
+                            match tokio::time::timeout(RESIDENT_REPORT_EVERY, tail.changed()).await {
+                                Ok(Ok(())) => break,
+                                Ok(Err(_)) => return,
+                                Err(_) => continue,
+                            }
                         }
                     }
                     Err(e) => {
@@ -464,6 +484,10 @@ enum AnalyticsTo {
     Resident(Arc<apim_control_plane::ControlPlane>),
     Remote(Arc<apim_sync::Syncer>),
 }
+
+/// How often the in-process gateway reports what it serves while nothing changes: well within the control
+/// plane's `GATEWAY_SILENCE` (5 minutes).
+const RESIDENT_REPORT_EVERY: Duration = Duration::from_secs(60);
 
 /// How often a gateway sends the analytics rows that changed: a minute's traffic shows in the portals this soon.
 const ANALYTICS_EVERY: Duration = Duration::from_secs(5);

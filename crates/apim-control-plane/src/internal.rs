@@ -56,6 +56,13 @@ pub(crate) struct GatewayReport {
     pub reported_at: i64,
     /// (api id, revision id, environment) with the time the node first reported it.
     pub revisions: Vec<ServedRevision>,
+    /// The event-hub sequence number the node's installed state reflects (absent from nodes of before it was
+    /// reported).
+    #[serde(default)]
+    pub applied_sequence: Option<i64>,
+    /// The node's apim version.
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Clone)]
@@ -114,7 +121,7 @@ impl ControlPlane {
     }
 
     /// When each gateway node was last heard on an event-hub stream (Unix seconds).
-    async fn gateways_heard(&self) -> std::result::Result<HashMap<String, i64>, apim_store::StoreError> {
+    pub(crate) async fn gateways_heard(&self) -> std::result::Result<HashMap<String, i64>, apim_store::StoreError> {
         Ok(self
             .db
             .list_objects(GATEWAY_SEEN)
@@ -165,38 +172,70 @@ async fn deployed_revisions(
         .filter(|(k, _)| k == "gatewayLabel")
         .flat_map(|(_, v)| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string))
         .collect();
+    let applied_sequence = match q.iter().find(|(k, _)| k == "appliedSequence") {
+        None => None,
+        Some((_, v)) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| ApiError::field("appliedSequence", "an event sequence number (0 or more)"))?,
+        ),
+    };
+    let version = match q.iter().find(|(k, _)| k == "version") {
+        None => None,
+        Some((_, v)) if (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()) => Some(v.clone()),
+        Some(_) => return Err(ApiError::field("version", "1 to 64 printable characters, no spaces")),
+    };
     let acks: Vec<apim_wire::DeployedRevisionAck> =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("the body is not a list of deployed revisions: {e}")))?;
-    let now = cp.clock.unix_secs();
-    let existing = cp.db.list_objects(GATEWAY_NODE).await?.into_iter().find(|(_, name, _)| *name == node);
-    let before: GatewayReport = existing.as_ref().and_then(|(_, _, doc)| serde_json::from_str(doc).ok()).unwrap_or_default();
-    let known: std::collections::HashMap<(&str, &str, &str), i64> =
-        before.revisions.iter().map(|r| ((r.api_id.as_str(), r.revision_id.as_str(), r.environment.as_str()), r.since)).collect();
-    let mut revisions = Vec::new();
-    for a in &acks {
-        for env in &a.env_info {
-            let since = known.get(&(a.api_id.as_str(), a.revision_id.as_str(), env.name.as_str())).copied().unwrap_or(now);
-            revisions.push(ServedRevision {
-                api_id: a.api_id.clone(),
-                revision_id: a.revision_id.clone(),
-                environment: env.name.clone(),
-                since,
-            });
+    let revisions = cp.record_gateway_report(&node, labels, &acks, applied_sequence, version).await?;
+    Ok(Json(json!({"gatewayId": node, "revisions": revisions})))
+}
+
+impl ControlPlane {
+    /// Stores a gateway node's report of what it serves (`revisions` keep the time each was first reported);
+    /// answers how many (API, revision, environment) it serves. The in-process gateway of an all-in-one reports
+    /// here directly.
+    pub async fn record_gateway_report(
+        &self,
+        node: &str,
+        labels: Vec<String>,
+        acks: &[apim_wire::DeployedRevisionAck],
+        applied_sequence: Option<i64>,
+        version: Option<String>,
+    ) -> Result<usize> {
+        let now = self.clock.unix_secs();
+        let existing = self.db.list_objects(GATEWAY_NODE).await?.into_iter().find(|(_, name, _)| name == node);
+        let before: GatewayReport = existing.as_ref().and_then(|(_, _, doc)| serde_json::from_str(doc).ok()).unwrap_or_default();
+        let known: std::collections::HashMap<(&str, &str, &str), i64> =
+            before.revisions.iter().map(|r| ((r.api_id.as_str(), r.revision_id.as_str(), r.environment.as_str()), r.since)).collect();
+        let mut revisions = Vec::new();
+        for a in acks {
+            for env in &a.env_info {
+                let since = known.get(&(a.api_id.as_str(), a.revision_id.as_str(), env.name.as_str())).copied().unwrap_or(now);
+                revisions.push(ServedRevision {
+                    api_id: a.api_id.clone(),
+                    revision_id: a.revision_id.clone(),
+                    environment: env.name.clone(),
+                    since,
+                });
+            }
         }
-    }
-    let report = GatewayReport { labels, reported_at: now, revisions };
-    let doc = serde_json::to_string(&report).map_err(ApiError::unavailable)?;
-    match existing {
-        Some((id, _, _)) => {
-            cp.db.update_object(GATEWAY_NODE, &id, &node, &doc, &[]).await?;
+        let served = revisions.len();
+        let report = GatewayReport { labels, reported_at: now, revisions, applied_sequence, version };
+        let doc = serde_json::to_string(&report).map_err(ApiError::unavailable)?;
+        match existing {
+            Some((id, _, _)) => {
+                self.db.update_object(GATEWAY_NODE, &id, node, &doc, &[]).await?;
+            }
+            None => match self.db.create_object(GATEWAY_NODE, &uuid::Uuid::new_v4().to_string(), node, &doc, &[]).await {
+                // Another control plane stored this node's first report at the same moment; the next one updates it.
+                Ok(()) | Err(apim_store::StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            },
         }
-        None => match cp.db.create_object(GATEWAY_NODE, &uuid::Uuid::new_v4().to_string(), &node, &doc, &[]).await {
-            // Another control plane stored this node's first report at the same moment; the next one updates it.
-            Ok(()) | Err(apim_store::StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(e.into()),
-        },
+        Ok(served)
     }
-    Ok(Json(json!({"gatewayId": node, "revisions": report.revisions.len()})))
 }
 
 impl ControlPlane {

@@ -22,6 +22,7 @@ mod docs;
 mod endpoints;
 mod error;
 mod fetch;
+mod gateway_nodes;
 pub mod hub;
 mod import_export;
 mod internal;
@@ -389,7 +390,8 @@ impl ControlPlane {
                     .merge(keys::admin_routes())
                     .merge(settings::admin_routes())
                     .merge(categories::admin_routes())
-                    .merge(analytics::admin_routes()),
+                    .merge(analytics::admin_routes())
+                    .merge(gateway_nodes::admin_routes()),
             )
             .nest("/internal/data/v1", internal::routes())
             .merge(signup::routes())
@@ -397,6 +399,7 @@ impl ControlPlane {
             .route("/api/am/devportal/v3/swagger.yaml", axum::routing::get(|| async { yaml(spec::DEVPORTAL_DOC) }))
             .route("/api/am/admin/v4/swagger.yaml", axum::routing::get(|| async { yaml(spec::ADMIN_DOC) }))
             .route("/api/am/analytics/v1/swagger.yaml", axum::routing::get(|| async { yaml(spec::ANALYTICS_DOC) }))
+            .route("/api/am/platform/v1/swagger.yaml", axum::routing::get(|| async { yaml(spec::PLATFORM_DOC) }))
             .with_state(self.clone())
     }
 

@@ -237,6 +237,9 @@ pub const ADMIN_DOC: &str = include_str!("../openapi/admin-v4.json");
 /// operations under the Publisher, DevPortal and Admin prefixes (`src/analytics.rs`).
 pub const ANALYTICS_DOC: &str = include_str!("../openapi/analytics-v1.json");
 
+/// Our own document for the Admin API's gateway nodes (`src/gateway_nodes.rs`), which WSO2 does not have.
+pub const PLATFORM_DOC: &str = include_str!("../openapi/platform-v1.json");
+
 fn collect_refs(v: &Value, out: &mut BTreeSet<String>) {
     match v {
         Value::Object(o) => {

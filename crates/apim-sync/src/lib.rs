@@ -82,6 +82,9 @@ pub struct SyncConfig {
     pub saved: PathBuf,
 }
 
+/// How often a gateway reports a state that changed only its event-hub position (see `keep`).
+const POSITION_REPORT_EVERY: Duration = Duration::from_secs(2);
+
 type HttpClient = Client<apim_net::HttpsConnector, Full<Bytes>>;
 
 /// Counters for `/metrics`: what the stream delivered and what was done with it.
@@ -351,11 +354,17 @@ impl Syncer {
         tokio::time::timeout(PULL_TIMEOUT, fetch).await.map_err(|_| (false, format!("{base}: timed out")))?
     }
 
-    /// Tells the control plane which revisions this node serves (`PATCH .../apis/deployed-revisions`).
-    async fn report(&self, served: &[apim_wire::DeployedRevisionAck]) -> Result<(), String> {
+    /// Tells the control plane which revisions this node serves (`PATCH .../apis/deployed-revisions`), with the
+    /// event-hub position its state reflects and its version, for the Admin portal's gateway nodes page.
+    async fn report(&self, served: &[apim_wire::DeployedRevisionAck], applied_seq: i64) -> Result<(), String> {
         let body = serde_json::to_vec(served).map_err(|e| e.to_string())?;
         let labels: Vec<String> = self.cfg.labels.iter().map(|l| form_urlencoded_label(l)).collect();
-        let query = format!("gatewayId={}&gatewayLabel={}", form_urlencoded_label(&self.cfg.node_id), labels.join(","));
+        let query = format!(
+            "gatewayId={}&gatewayLabel={}&appliedSequence={applied_seq}&version={}",
+            form_urlencoded_label(&self.cfg.node_id),
+            labels.join(","),
+            env!("CARGO_PKG_VERSION")
+        );
         self.send(http::Method::PATCH, &format!("/internal/data/v1/apis/deployed-revisions?{query}"), body).await
     }
 
@@ -413,7 +422,7 @@ impl Syncer {
         let mut delay = Duration::from_millis(200);
         let mut current: Option<Arc<RuntimeState>> = None;
         let outbox = Arc::new(Outbox::default());
-        let keeper = tokio::spawn(self.clone().keep(outbox.clone()));
+        let keeper = tokio::spawn(self.clone().keep(outbox.clone(), state.clone()));
         loop {
             let work = state.take_work(current.is_none());
             if work.is_empty() {
@@ -472,11 +481,32 @@ impl Syncer {
         }
     }
 
-    /// Saves the newest installed state and reports its deployments, skipping states superseded meanwhile.
-    async fn keep(self: Arc<Self>, outbox: Arc<Outbox>) {
-        let mut reported: Option<Vec<apim_wire::DeployedRevisionAck>> = None;
+    /// Saves the newest installed state and reports its deployments, skipping states superseded meanwhile. A
+    /// change of the revisions served is reported at once; a state that only moved the event-hub position at most
+    /// every [`POSITION_REPORT_EVERY`], so a burst of events costs the control plane few writes. Events that
+    /// change nothing here install no state; once none is waiting, the stream's position is reported as reached.
+    async fn keep(self: Arc<Self>, outbox: Arc<Outbox>, shared: Arc<Shared>) {
+        let mut reported: Option<(Vec<apim_wire::DeployedRevisionAck>, i64)> = None;
+        let mut last_report: Option<tokio::time::Instant> = None;
         loop {
-            let Some(s) = outbox.take().await else { continue };
+            let taken = tokio::select! {
+                s = outbox.take() => s,
+                () = tokio::time::sleep(POSITION_REPORT_EVERY) => {
+                    if let (Some((served, seq)), Some(reached)) = (&reported, shared.settled_position())
+                        && reached > *seq
+                        && self.cfg.apis
+                    {
+                        let served = served.clone();
+                        last_report = Some(tokio::time::Instant::now());
+                        match self.report(&served, reached).await {
+                            Ok(()) => reported = Some((served, reached)),
+                            Err(e) => tracing::warn!("cannot report the event-hub position: {e}"),
+                        }
+                    }
+                    continue;
+                }
+            };
+            let Some(s) = taken else { continue };
             let (me, state) = (self.clone(), s.clone());
             if let Err(e) = tokio::task::spawn_blocking(move || me.save(&state)).await {
                 tracing::warn!("saving the runtime state failed: {e}");
@@ -484,13 +514,21 @@ impl Syncer {
             if !self.cfg.apis {
                 continue;
             }
-            let served = deployed_revisions(&s);
+            let served = s.deployed_revisions();
+            let seq = s.seq;
             drop(s);
-            if reported.as_ref() != Some(&served) {
-                match self.report(&served).await {
-                    Ok(()) => reported = Some(served),
-                    Err(e) => tracing::warn!("cannot report the deployed revisions: {e}; reporting with the next change"),
-                }
+            let same_revisions = reported.as_ref().is_some_and(|(r, _)| *r == served);
+            if same_revisions && reported.as_ref().is_some_and(|(_, q)| *q == seq) {
+                continue;
+            }
+            if same_revisions && let Some(at) = last_report {
+                // A newer state put meanwhile is taken on the next turn.
+                tokio::time::sleep(POSITION_REPORT_EVERY.saturating_sub(at.elapsed())).await;
+            }
+            last_report = Some(tokio::time::Instant::now());
+            match self.report(&served, seq).await {
+                Ok(()) => reported = Some((served, seq)),
+                Err(e) => tracing::warn!("cannot report the deployed revisions: {e}; reporting with the next change"),
             }
         }
     }
@@ -667,6 +705,8 @@ struct Shared {
 struct SharedInner {
     cursor: Option<Cursor>,
     dirty: Work,
+    /// Work taken by a pull not yet installed or given back.
+    pulling: bool,
 }
 
 /// Parts of the state to pull again, and the stream position they were collected up to.
@@ -746,15 +786,22 @@ impl Shared {
         let mut g = self.lock();
         let mut w = std::mem::take(&mut g.dirty);
         w.full |= full;
+        g.pulling = !w.is_empty();
         if let Some(c) = &g.cursor {
             w.high = c.high();
             w.pending = c.pending();
         }
         w
     }
+    /// The stream position every event up to which is installed: none waiting, none being pulled.
+    fn settled_position(&self) -> Option<i64> {
+        let g = self.lock();
+        (g.dirty.is_empty() && !g.pulling).then_some(g.cursor.as_ref()?.high())
+    }
     /// A failed pull: its work is still to do.
     fn restore(&self, w: Work) {
         let mut g = self.lock();
+        g.pulling = false;
         g.dirty.full |= w.full;
         g.dirty.rest |= w.rest;
         g.dirty.apis.extend(w.apis);
@@ -762,6 +809,7 @@ impl Shared {
     /// A pulled snapshot: the first one (or one after a resync) gives the stream its position.
     fn pulled(&self, s: &RuntimeState) {
         let mut g = self.lock();
+        g.pulling = false;
         if g.cursor.is_none() {
             g.cursor = Some(Cursor::new(s.seq, &s.pending, now_ms()));
             drop(g);
@@ -775,23 +823,6 @@ fn apply(sink: &dyn StateSink, s: &RuntimeState) {
     for r in &s.revoked_tokens {
         sink.revoke(&r.id, r.expires_at);
     }
-}
-
-/// The revisions a state deploys, one entry per API revision with its environments.
-fn deployed_revisions(s: &RuntimeState) -> Vec<apim_wire::DeployedRevisionAck> {
-    let mut out: Vec<apim_wire::DeployedRevisionAck> = Vec::new();
-    let mut index: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
-    for a in &s.apis {
-        let env = apim_wire::EnvInfo { name: a.environment.clone(), vhost: a.vhost.clone() };
-        match index.get(&(a.id.as_str(), a.revision_id.as_str())) {
-            Some(&i) => out[i].env_info.push(env),
-            None => {
-                index.insert((a.id.as_str(), a.revision_id.as_str()), out.len());
-                out.push(apim_wire::DeployedRevisionAck { api_id: a.id.clone(), revision_id: a.revision_id.clone(), env_info: vec![env] });
-            }
-        }
-    }
-    out
 }
 
 fn revocation(payload: &str) -> Option<(String, i64)> {

@@ -114,6 +114,24 @@ pub struct Partial {
 }
 
 impl RuntimeState {
+    /// The revisions this state deploys, one entry per API revision with its environments: what a gateway
+    /// reports it serves.
+    pub fn deployed_revisions(&self) -> Vec<DeployedRevisionAck> {
+        let mut out: Vec<DeployedRevisionAck> = Vec::new();
+        let mut index: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
+        for a in &self.apis {
+            let env = EnvInfo { name: a.environment.clone(), vhost: a.vhost.clone() };
+            match index.get(&(a.id.as_str(), a.revision_id.as_str())) {
+                Some(&i) => out[i].env_info.push(env),
+                None => {
+                    index.insert((a.id.as_str(), a.revision_id.as_str()), out.len());
+                    out.push(DeployedRevisionAck { api_id: a.id.clone(), revision_id: a.revision_id.clone(), env_info: vec![env] });
+                }
+            }
+        }
+        out
+    }
+
     /// Applies a partial state on top of this whole one: the sections it holds replace these. The result is as
     /// new as the older of the two sequence numbers says (the caller knows better when it pulled every part
     /// that changed).

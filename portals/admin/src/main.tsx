@@ -4,6 +4,10 @@ import { AddPolicyPage } from './pages/AddPolicyPage';
 import { AnalyticsPage } from './pages/AnalyticsPage';
 import { CategoriesPage } from './pages/CategoriesPage';
 import { DenyPoliciesPage } from './pages/DenyPoliciesPage';
+import { EnvironmentsPage } from './pages/EnvironmentsPage';
+import { KeyManagersPage } from './pages/KeyManagersPage';
+import { GatewayNodePage } from './pages/GatewayNodePage';
+import { GatewayNodesPage } from './pages/GatewayNodesPage';
 import { RateLimitingPoliciesPage } from './pages/RateLimitingPoliciesPage';
 
 const NAV = [
@@ -11,6 +15,9 @@ const NAV = [
   { label: 'Rate limiting policies', to: '/throttling' },
   { label: 'Deny policies', to: '/deny-policies' },
   { label: 'API categories', to: '/categories' },
+  { label: 'Gateway environments', to: '/environments' },
+  { label: 'Gateway nodes', to: '/gateway-nodes' },
+  { label: 'Key managers', to: '/key-managers' },
 ];
 
 mountPortal({ clientId: 'apim_admin', basePath: '/admin', settingsUrl: '/api/am/admin/v4/settings' }, () => (
@@ -30,6 +37,10 @@ mountPortal({ clientId: 'apim_admin', basePath: '/admin', settingsUrl: '/api/am/
       <Route path="deny-policies" element={<DenyPoliciesPage />} />
       <Route path="categories" element={<CategoriesPage />} />
       <Route path="analytics" element={<AnalyticsPage />} />
+      <Route path="environments" element={<EnvironmentsPage />} />
+      <Route path="key-managers" element={<KeyManagersPage />} />
+      <Route path="gateway-nodes" element={<GatewayNodesPage />} />
+      <Route path="gateway-nodes/:gatewayId" element={<GatewayNodePage />} />
       <Route path="*" element={<Navigate to="/throttling/advanced" replace />} />
     </Route>
   </Routes>

@@ -125,6 +125,46 @@ async fn gateway_node_follows_the_control_plane() {
     assert!(gateway_id.starts_with(&format!("localhost:{}#", 9443 + gw_off)), "{gateway_id}");
     assert!(deployment["successDeployedTime"].is_string(), "{deployment}");
 
+    // The Admin API's gateway nodes: the node serves what is deployed to its label, at the log's position (a
+    // position-only report may trail by up to 2 s), and not the Europe API.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let node = loop {
+        let nodes = m.ok("GET", "/api/am/admin/v4/gateway-nodes", Value::Null).await;
+        let n = nodes["list"].as_array().and_then(|l| l.iter().find(|n| n["gatewayId"] == gateway_id.as_str())).cloned();
+        if let Some(n) = n.filter(|n| n["inSync"] == true && n["eventsBehind"] == 0) {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "the node never showed in sync: {nodes}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(node["labels"], json!(["Default"]), "{node}");
+    assert_eq!(node["version"], env!("CARGO_PKG_VERSION"), "{node}");
+    assert_eq!((node["servedRevisions"].as_u64(), node["pendingRevisions"].as_u64()), (Some(2), Some(0)), "Hub and Marker: {node}");
+    assert_eq!(node["appliedSequence"], node["latestSequence"], "{node}");
+    let enc: String =
+        gateway_id.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+    let detail = m.ok("GET", &format!("/api/am/admin/v4/gateway-nodes/{enc}"), Value::Null).await;
+    let served: Vec<(&str, &str)> = detail["revisions"]
+        .as_array()
+        .map(|l| l.iter().map(|r| (r["apiName"].as_str().unwrap_or(""), r["status"].as_str().unwrap_or(""))).collect())
+        .unwrap_or_default();
+    assert_eq!(served, [("Hub", "CURRENT"), ("Marker", "CURRENT")], "{detail}");
+    let missing = http::request("GET", &format!("{}/api/am/admin/v4/gateway-nodes/nobody", m.base), &[("authorization", &m.auth)], "")
+        .await
+        .expect("get");
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    // A report naming a negative position is refused, naming the field; the node's last good report stays.
+    let bad = http::request(
+        "PATCH",
+        &format!("{}/internal/data/v1/apis/deployed-revisions?gatewayId=x&appliedSequence=-4", m.base),
+        &[("authorization", &m.auth), ("content-type", "application/json")],
+        "[]",
+    )
+    .await
+    .expect("patch");
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("appliedSequence"), "{}", bad.body);
+
     // Opaque tokens are introspected at the control plane's resident key manager.
     let (oapp, ock, ocs) = m.app("HubOpaque", "Unlimited", "OAUTH", "PRODUCTION").await;
     m.subscribe(&api, &oapp, "Gold").await;

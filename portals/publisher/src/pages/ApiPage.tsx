@@ -7,6 +7,7 @@ import { useApi } from '../queries';
 
 // The tabs past the overview load on first use, so the API list and overview stay a small first load.
 const BasicInfoPanel = lazy(() => import('../components/BasicInfoPanel').then((m) => ({ default: m.BasicInfoPanel })));
+const ResourcesPanel = lazy(() => import('../components/ResourcesPanel').then((m) => ({ default: m.ResourcesPanel })));
 const EndpointsPanel = lazy(() => import('../components/EndpointsPanel').then((m) => ({ default: m.EndpointsPanel })));
 const DocumentsPanel = lazy(() => import('../components/DocumentsPanel').then((m) => ({ default: m.DocumentsPanel })));
 const DeploymentsPanel = lazy(() => import('../components/DeploymentsPanel').then((m) => ({ default: m.DeploymentsPanel })));
@@ -16,10 +17,11 @@ function Loading({ children }: { children: ReactNode }) {
   return <Suspense fallback={<LoadingState label="Loading the tab" />}>{children}</Suspense>;
 }
 
-/** The API's pages in WSO2's order: develop (basic info, endpoints, documents) → deploy → publish. */
+/** The API's pages in WSO2's order: develop (basic info, resources, endpoints, documents) → deploy → publish. */
 const TABS = {
   overview: 'Overview',
   'basic-info': 'Basic info',
+  resources: 'Resources',
   endpoints: 'Endpoints',
   documents: 'Documents',
   deployments: 'Deployments',
@@ -67,6 +69,11 @@ export function ApiPage() {
         <Tabs.Panel value="basic-info" pt="md">
           <Loading>
             <BasicInfoPanel apiId={apiId} read={detail.data} />
+          </Loading>
+        </Tabs.Panel>
+        <Tabs.Panel value="resources" pt="md">
+          <Loading>
+            <ResourcesPanel apiId={apiId} read={detail.data} />
           </Loading>
         </Tabs.Panel>
         <Tabs.Panel value="endpoints" pt="md">

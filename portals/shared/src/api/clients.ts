@@ -5,11 +5,14 @@ import createClient, { type Client, type Middleware } from 'openapi-fetch';
 import type { paths as PublisherPaths } from '../../generated/publisher';
 import type { paths as DevportalPaths } from '../../generated/devportal';
 import type { paths as AdminPaths } from '../../generated/admin';
+import type { paths as PlatformPaths } from '../../generated/platform';
 import type { AuthSession } from '../auth/session';
 
 export type PublisherClient = Client<PublisherPaths>;
 export type DevportalClient = Client<DevportalPaths>;
 export type AdminClient = Client<AdminPaths>;
+/** apim-rs's own operations (`openapi/platform-v1.json`), under `/api/am`. */
+export type PlatformClient = Client<PlatformPaths>;
 
 export const API_BASES = {
   publisher: '/api/am/publisher/v4',
@@ -53,4 +56,8 @@ export function devportalClient(session: AuthSession, o: ClientOptions = {}): De
 
 export function adminClient(session: AuthSession, o: ClientOptions = {}): AdminClient {
   return make<AdminPaths>(API_BASES.admin, session, o);
+}
+
+export function platformClient(session: AuthSession, o: ClientOptions = {}): PlatformClient {
+  return make<PlatformPaths>('/api/am', session, o);
 }
