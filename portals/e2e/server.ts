@@ -26,7 +26,14 @@ async function freeOffset(): Promise<number> {
   throw new Error('no free port offset found');
 }
 
-export default async function startNode(): Promise<() => Promise<void>> {
+/** A running `apim all-in-one` in its own directory: its listeners by name (`management-https`, `gateway-http`…). */
+export interface StartedNode {
+  listeners: Record<string, string>;
+  stop: () => Promise<void>;
+}
+
+/** Starts `apim all-in-one` in a fresh directory on a free port offset and waits until it is ready. */
+export async function startApim(): Promise<StartedNode> {
   const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
   const bin = process.env.APIM_BIN ?? join(repo, 'target/debug/apim');
   const dir = mkdtempSync(join(tmpdir(), 'apim-portals-e2e-'));
@@ -55,11 +62,20 @@ export default async function startNode(): Promise<() => Promise<void>> {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  process.env.APIM_BASE = listeners['management-https'];
-  process.env.APIM_HTTP_BASE = listeners['management-http'];
-  return async () => {
-    node.kill('SIGTERM');
-    await exited;
-    rmSync(dir, { recursive: true, force: true });
+  return {
+    listeners,
+    stop: async () => {
+      node.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
+}
+
+/** Playwright's global set-up: the node every test shares, its management URLs in APIM_BASE and APIM_HTTP_BASE. */
+export default async function startNode(): Promise<() => Promise<void>> {
+  const node = await startApim();
+  process.env.APIM_BASE = node.listeners['management-https'];
+  process.env.APIM_HTTP_BASE = node.listeners['management-http'];
+  return node.stop;
 }

@@ -24,6 +24,7 @@ mod keymanager;
 mod mediate;
 mod mediation;
 mod metrics;
+mod mock;
 mod pool;
 mod proxy;
 mod reject;

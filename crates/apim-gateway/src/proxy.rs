@@ -386,6 +386,15 @@ impl Gateway {
         if let Some(t) = &ex.trace {
             req.headers_mut().insert(TRACEPARENT, t.upstream_header());
         }
+        // A mocked API answers here, after authentication and throttling, as its backend would.
+        if let Some(mock) = resource.mock.as_deref() {
+            let mut resp = Response::new(crate::reply::body(mock.body.clone()));
+            *resp.status_mut() = mock.status;
+            if let Some(ct) = &mock.content_type {
+                resp.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
+            }
+            return Ok(resp);
+        }
         // An API product's operation goes to the endpoints of the API it comes from.
         let (production, sandbox) = match &resource.backends {
             Some(b) => (&b.production, &b.sandbox),

@@ -54,6 +54,9 @@ pub struct Resource {
     pub validation: Option<Box<crate::schema::OperationSchemas>>,
     /// An API product's operation: the endpoints of the API it comes from, in place of the product's.
     pub backends: Option<Box<Backends>>,
+    /// A mocked API (`endpointImplementationType` MOCKED_OAS or INLINE): the answer made from its OpenAPI
+    /// document; no backend is called.
+    pub mock: Option<Box<crate::mock::MockResponse>>,
 }
 
 /// An API's production and sandbox endpoint groups.
@@ -457,7 +460,13 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>, registry
             }
             None => None,
         };
+        let mock = match (&def.openapi, def.endpoint_implementation_type.is_mocked()) {
+            (Some(doc), true) => Some(Box::new(crate::mock::of_operation(doc, target, &verb))),
+            (None, true) => Some(Box::new(crate::mock::of_operation(&serde_json::Value::Null, target, &verb))),
+            (_, false) => None,
+        };
         resources.push(Resource {
+            mock,
             backends,
             template: Template::parse(target),
             target: target.to_string(),
@@ -489,6 +498,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>, registry
             mediation: None,
             validation: None,
             backends: None,
+            mock: None,
         }];
     }
     let security = &def.security_scheme;

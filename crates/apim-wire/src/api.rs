@@ -43,6 +43,9 @@ pub struct ApiDefinition {
     pub security_scheme: Vec<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub endpoint_config: Option<EndpointConfig>,
+    /// `endpointImplementationType`: whether a backend answers, or the gateway from the OpenAPI document.
+    #[serde(default, deserialize_with = "nullable")]
+    pub endpoint_implementation_type: ImplementationType,
     #[serde(default, deserialize_with = "nullable")]
     pub cors_configuration: Option<CorsConfiguration>,
     #[serde(default, deserialize_with = "nullable")]
@@ -269,6 +272,27 @@ fn scopes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
             Scope::Other(_) => None,
         })
         .collect())
+}
+
+/// Who answers an API's requests (WSO2's `endpointImplementationType`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ImplementationType {
+    /// The endpoints of `endpointConfig`.
+    #[default]
+    Endpoint,
+    /// WSO2's prototype with inline mock scripts, which WSO2 generates from the OpenAPI examples: answered here
+    /// from those examples (the scripts themselves are not run).
+    Inline,
+    /// WSO2's mock from the OpenAPI document: the gateway answers each operation from its examples.
+    MockedOas,
+}
+
+impl ImplementationType {
+    /// The gateway answers from the OpenAPI document; no backend is called.
+    pub fn is_mocked(self) -> bool {
+        matches!(self, ImplementationType::Inline | ImplementationType::MockedOas)
+    }
 }
 
 /// How requests are spread over endpoints (`endpoint_type`).

@@ -935,3 +935,62 @@ fn rustls_pem_der(pem: &str) -> Vec<u8> {
         pem.lines().skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE")).skip(1).take_while(|l| !l.starts_with("-----END")).collect();
     base64::engine::general_purpose::STANDARD.decode(body).expect("base64")
 }
+
+/// WSO2's mocked implementation (`endpointImplementationType: MOCKED_OAS`): an API imported from an OpenAPI file
+/// with examples and no endpoint answers at the gateway from the file, after authentication as any API; a
+/// secured operation still wants a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mocked_api_answers_from_its_openapi_examples() {
+    let (_dir, mut node, https, _) = ready_all_in_one("apim-mock").await;
+    let gw = node.url("gateway-http", Duration::from_secs(5));
+    let m = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
+    let definition = json!({
+        "openapi": "3.0.1", "info": {"title": "Kitchen", "version": "1.0.0"},
+        "paths": {
+            "/menu": {"get": {"x-auth-type": "None", "responses": {"200": {"description": "the menu",
+                "content": {"application/json": {"example": [{"name": "Margherita", "price": "9.50"}]}}}}}},
+            "/order": {"post": {"x-auth-type": "None", "responses": {"201": {"description": "made",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Order"}}}}}}},
+            "/order/{id}": {"delete": {"x-auth-type": "None", "responses": {"204": {"description": "gone"}}}},
+            "/secret": {"get": {"responses": {"200": {"description": "ok", "content": {"application/json": {"example": {"k": 1}}}}}}}
+        },
+        "components": {"schemas": {"Order": {"type": "object", "properties": {
+            "orderId": {"type": "string", "example": "o-1"}, "quantity": {"type": "integer"}}}}}
+    });
+    let props = json!({"name": "Kitchen", "context": "/kitchen", "version": "1.0.0", "policies": ["Unlimited"],
+        "endpointImplementationType": "MOCKED_OAS"});
+    let (ct, body) = super::seeds::multipart(&[("file", &definition.to_string()), ("additionalProperties", &props.to_string())]);
+    let r = http::request(
+        "POST",
+        &format!("{https}/api/am/publisher/v4/apis/import-openapi"),
+        &[("authorization", &m.auth), ("content-type", &ct)],
+        &body,
+    )
+    .await
+    .expect("import");
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["endpointImplementationType"], "MOCKED_OAS", "{}", r.body);
+    let api = r.json()["id"].as_str().expect("id").to_string();
+    let pb = "/api/am/publisher/v4";
+    let rev = m.ok("POST", &format!("{pb}/apis/{api}/revisions"), json!({})).await["id"].as_str().expect("rev").to_string();
+    m.ok("POST", &format!("{pb}/apis/{api}/deploy-revision?revisionId={rev}"), json!([{"name": "Default"}])).await;
+
+    let menu = eventually(&format!("{gw}/kitchen/1.0.0/menu"), None, 200).await;
+    assert_eq!(menu.status, 200, "{}\n{}", menu.body, node.stderr());
+    assert_eq!(menu.json(), json!([{"name": "Margherita", "price": "9.50"}]));
+    let order =
+        http::request("POST", &format!("{gw}/kitchen/1.0.0/order"), &[("content-type", "application/json")], "{}").await.expect("post");
+    assert_eq!((order.status, order.json()), (201, json!({"orderId": "o-1", "quantity": 0})), "{}", order.body);
+    let gone = http::request("DELETE", &format!("{gw}/kitchen/1.0.0/order/7"), &[], "").await.expect("delete");
+    assert_eq!((gone.status, gone.body.as_str()), (204, ""));
+    let secret = get(&format!("{gw}/kitchen/1.0.0/secret"), None).await;
+    assert_eq!(secret.status, 401, "a mocked operation is secured as any: {}", secret.body);
+    // An unknown implementation type is refused when saved, naming the field and the choices.
+    let mut doc = m.ok("GET", &format!("{pb}/apis/{api}"), Value::Null).await;
+    doc["endpointImplementationType"] = json!("SCRIPTED");
+    let bad = m.call("PUT", &format!("{pb}/apis/{api}"), doc).await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("endpointImplementationType") && bad.body.contains("MOCKED_OAS"), "{}", bad.body);
+    assert!(!node.stderr().contains("panicked"), "{}", node.stderr());
+    node.terminate();
+}

@@ -82,6 +82,15 @@ export function EndpointsPanel({ apiId, read }: { apiId: string; read: ApiRead }
   const [sandbox, setSandbox] = useState(urlOf(config?.sandbox_endpoints));
   const [initial, setInitial] = useState(() => ({ production: urlOf(config?.production_endpoints), sandbox: urlOf(config?.sandbox_endpoints) }));
   const type = config?.endpoint_type ?? 'http';
+  const implementation = read.api.endpointImplementationType;
+  if (implementation === 'MOCKED_OAS' || implementation === 'INLINE') {
+    return (
+      <Alert title="Answered by the gateway">
+        This API is a prototype: the gateway answers each operation from the examples of its OpenAPI definition, after checking the caller as
+        for any API, and calls no backend.
+      </Alert>
+    );
+  }
   if (type !== 'http') {
     return (
       <Alert title={`This API's endpoint is of type ${type}`}>

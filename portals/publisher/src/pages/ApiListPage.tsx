@@ -4,6 +4,7 @@ import { useState, type FormEvent } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { EmptyState, ErrorNotice, LoadingState, PageControls, unwrap, useHasScope } from '@apim/shared';
 import { usePublisher } from '../client';
+import { DeploySampleApi } from '../components/DeploySampleApi';
 
 export const PAGE_SIZE = 10;
 
@@ -100,9 +101,12 @@ export function ApiListPage() {
       ) : (
         <EmptyState title={query ? `No API matches “${query}”` : 'No APIs yet'}>
           {canCreate && !query && (
-            <Button component={Link} to="/apis/create/openapi">
-              Create API from OpenAPI
-            </Button>
+            <>
+              <Button component={Link} to="/apis/create/openapi">
+                Create API from OpenAPI
+              </Button>
+              <DeploySampleApi />
+            </>
           )}
         </EmptyState>
       )}
