@@ -86,10 +86,12 @@ for (const colorScheme of ['light', 'dark'] as const) {
     const tabs: [string, () => Promise<void>][] = [
       ['Basic info', () => expect(page.getByRole('form', { name: 'Basic info' })).toBeVisible()],
       ['Resources', () => expect(page.getByRole('form', { name: 'Resources' })).toBeVisible()],
+      ['Runtime', () => expect(page.getByRole('form', { name: 'Runtime' })).toBeVisible()],
       ['Endpoints', () => expect(page.getByRole('form', { name: 'Endpoints' })).toBeVisible()],
       ['Documents', () => expect(page.getByRole('table', { name: 'Documents' })).toContainText('Guide')],
       ['Deployments', () => expect(page.getByRole('table', { name: 'Revisions' })).toContainText('axe')],
       ['Lifecycle', () => expect(page.getByLabel('Current state')).toHaveText('Created')],
+      ['Subscriptions', () => expect(page.getByText('No application subscribes to this API yet')).toBeVisible()],
       ['Analytics', () => expect(page.getByRole('heading', { name: 'Traffic' })).toBeVisible()],
     ];
     for (const [tab, ready] of tabs) {

@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { noSeriousViolation } from './axe';
+import { subscriberToken } from './rest';
 
 const base = () => {
   const b = process.env.APIM_BASE;
@@ -417,6 +418,8 @@ test("a publisher gives a resource a scope; the session ends before Save, and si
   });
   expect(made.status(), await made.text()).toBe(201);
   const apiId = ((await made.json()) as { id: string }).id;
+  const first = await request.post(`${base()}/api/am/publisher/v4/apis/${apiId}/revisions`, { headers: basic, data: { description: 'before scopes' } });
+  expect(first.status(), await first.text()).toBe(201);
 
   // The portal's tokens, as the key manager hands them to the page.
   const issued = page.waitForResponse((r) => r.url().endsWith('/oauth2/token') && r.request().method() === 'POST');
@@ -472,6 +475,38 @@ test("a publisher gives a resource a scope; the session ends before Save, and si
   await signIn(page, 'admin', 'admin');
   await expect(form.getByRole('table', { name: 'Scopes' })).toContainText('order:write');
   await expect(page.getByText('Unsaved changes kept')).toHaveCount(0);
+
+  // Runtime: API keys beside OAuth2, and the backend's rate limit; a form with no transport cannot be saved.
+  await page.getByRole('tab', { name: 'Runtime' }).click();
+  const runtime = page.getByRole('form', { name: 'Runtime' });
+  await runtime.getByRole('checkbox', { name: 'HTTP', exact: true }).uncheck();
+  await runtime.getByRole('checkbox', { name: 'HTTPS', exact: true }).uncheck();
+  await expect(runtime.getByRole('alert')).toHaveText('Choose at least one transport');
+  await expect(runtime.getByRole('button', { name: 'Save' })).toBeDisabled();
+  await runtime.getByRole('checkbox', { name: 'HTTPS', exact: true }).check();
+  await runtime.getByRole('checkbox', { name: 'API keys' }).check();
+  await runtime.getByRole('textbox', { name: 'Production (per second)' }).fill('100');
+  await noSeriousViolation(page, 'Publisher API: Runtime');
+  await runtime.getByRole('button', { name: 'Save' }).click();
+  await expect(runtime.getByRole('status').filter({ hasText: 'Saved.' })).toBeVisible();
+  const tuned = (await (await request.get(`${base()}/api/am/publisher/v4/apis/${apiId}`, { headers: basic })).json()) as {
+    transport: string[];
+    securityScheme: string[];
+    maxTps?: { production?: number };
+    operations: { scopes: string[] }[];
+  };
+  expect([tuned.transport, tuned.securityScheme, tuned.maxTps?.production]).toEqual([['https'], ['oauth2', 'api_key', 'oauth_basic_auth_api_key_mandatory'], 100]);
+  expect(tuned.operations[1]?.scopes).toEqual(['order:write']);
+
+  // What a new revision would change against the last one: the scope, the opened operation, the runtime.
+  await page.getByRole('tab', { name: 'Deployments' }).click();
+  const differences = page.getByRole('table', { name: 'Differences' });
+  await expect(differences).toContainText('operations › POST /orders › scopes');
+  await expect(differences).toContainText('order:write');
+  await expect(differences).toContainText('operations › GET /orders › authType');
+  await expect(differences).toContainText('securityScheme');
+  await noSeriousViolation(page, 'Publisher API: revision comparison');
+  await page.screenshot({ path: shot('publisher-revision-diff.png'), fullPage: true });
 });
 
 test('the server answers with the portal, its security headers and hashed assets', async ({ request }) => {
@@ -735,6 +770,44 @@ test('an application developer creates an application, generates keys, subscribe
     await expect(page.getByLabel('Requests', { exact: true })).toHaveText(/^[1-9]/, { timeout: 30_000 });
     await expect(page.getByRole('table', { name: 'Top applications' })).toContainText('MenuApp');
     await noSeriousViolation(page, 'Publisher API analytics');
+  } finally {
+    backend.server.close();
+  }
+});
+
+test("a publisher blocks a subscriber from the API's Subscriptions tab: the gateway refuses its calls until it is unblocked", async ({
+  page,
+  request,
+}) => {
+  const backend = await menuBackend();
+  try {
+    const apiId = await publishedApi(request, 'GuardedMenu', '/guarded-menu', backend.url);
+    const token = await subscriberToken(request, base(), apiId, 'HungryApp');
+    // The gateway's URL as the DevPortal gives it.
+    const described = (await (await request.get(`${base()}/api/am/devportal/v3/apis/${apiId}`)).json()) as {
+      endpointURLs?: { URLs?: { http?: string } }[];
+    };
+    const http = described.endpointURLs?.[0]?.URLs?.http;
+    expect(http).toBeTruthy();
+    const url = `${http}/menu`;
+    const status = async () => (await request.get(url, { headers: { Authorization: `Bearer ${token}` } })).status();
+    await expect.poll(status, { timeout: 10_000 }).toBe(200);
+
+    await page.goto(`${base()}/publisher/apis/${apiId}/subscriptions`);
+    await signIn(page, 'admin', 'admin');
+    const subs = page.getByRole('table', { name: 'Subscriptions' });
+    await expect(subs.getByLabel('State of HungryApp')).toHaveText('Active');
+    await noSeriousViolation(page, 'Publisher API: Subscriptions');
+    await subs.getByRole('button', { name: 'Block HungryApp' }).click();
+    await page.getByRole('menuitem', { name: 'All calls' }).click();
+    await expect(subs.getByLabel('State of HungryApp')).toHaveText('Blocked');
+    await expect.poll(status, { timeout: 10_000 }).toBe(403);
+    const refused = (await (await request.get(url, { headers: { Authorization: `Bearer ${token}` } })).json()) as { code: number | string };
+    expect(String(refused.code)).toBe('900907');
+    await subs.getByRole('button', { name: 'Unblock HungryApp' }).click();
+    await expect(subs.getByLabel('State of HungryApp')).toHaveText('Active');
+    await expect.poll(status, { timeout: 10_000 }).toBe(200);
+    await fitsPhone(page, 'Publisher API subscriptions');
   } finally {
     backend.server.close();
   }

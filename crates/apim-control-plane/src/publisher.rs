@@ -226,8 +226,29 @@ async fn create_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, bod
 
 async fn get_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
     cp.principal(&headers).await?.require(VIEW)?;
-    let api = api_or_404(&cp, &id).await?;
+    let api = match api_or_404(&cp, &id).await {
+        Ok(api) => api,
+        // As WSO2: a revision's id reads the API as it was in that revision.
+        Err(not_found) => match cp.db.revision_by_id(&id).await? {
+            Some(rev) => return Ok(ok(revision_as_api(&api_or_404(&cp, &rev.api_id).await?, &rev))),
+            None => return Err(not_found),
+        },
+    };
     Ok(tagged(StatusCode::OK, answer_of(&cp, &api).await?))
+}
+
+/// WSO2's API DTO of a revision: the API's document as revised, under the revision's id, with `isRevision`,
+/// `revisionedApiId` and `revisionId` (its number); the lifecycle state is the API's now.
+fn revision_as_api(api: &ApiRecord, rev: &Revision) -> Value {
+    let as_then = ApiRecord { id: rev.id.clone(), document: rev.document.clone(), updated_at: rev.created_at, ..api.clone() };
+    let mut v = doc_of(&as_then);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("id".into(), json!(rev.id));
+        o.insert("isRevision".into(), json!(true));
+        o.insert("revisionedApiId".into(), json!(api.id));
+        o.insert("revisionId".into(), json!(rev.number));
+    }
+    v
 }
 
 async fn update_api(State(cp): State<Arc<ControlPlane>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response> {

@@ -61,6 +61,8 @@ pub trait ApiStore: Send + Sync {
     fn create_revision(&self, rev: &Revision, max: i64) -> impl Future<Output = Result<Revision, StoreError>> + Send;
     fn list_revisions(&self, api_id: &str) -> impl Future<Output = Result<Vec<Revision>, StoreError>> + Send;
     fn get_revision(&self, api_id: &str, revision_id: &str) -> impl Future<Output = Result<Option<Revision>, StoreError>> + Send;
+    /// A revision by its id alone (WSO2 answers `GET /apis/{revisionId}` with the API as in that revision).
+    fn revision_by_id(&self, revision_id: &str) -> impl Future<Output = Result<Option<Revision>, StoreError>> + Send;
     /// `Conflict` while the revision is deployed.
     fn delete_revision(&self, api_id: &str, revision_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Points each environment at the revision (replacing what it served).
@@ -498,6 +500,20 @@ impl ApiStore for Db {
 
     async fn get_revision(&self, api_id: &str, revision_id: &str) -> Result<Option<Revision>, StoreError> {
         Ok(self.list_revisions(api_id).await?.into_iter().find(|r| r.id == revision_id))
+    }
+
+    async fn revision_by_id(&self, revision_id: &str) -> Result<Option<Revision>, StoreError> {
+        let q = sql(
+            self,
+            "SELECT id, api_id, number, description, document, created_at FROM am_revision WHERE id = ?",
+            "SELECT id, api_id, number, description, document, created_at FROM am_revision WHERE id = $1",
+        );
+        per_backend!(self, |p| {
+            match sqlx::query(q).bind(revision_id).fetch_optional(p).await? {
+                Some(r) => Ok(Some(revision_from(&r)?)),
+                None => Ok(None),
+            }
+        })
     }
 
     async fn delete_revision(&self, api_id: &str, revision_id: &str) -> Result<bool, StoreError> {

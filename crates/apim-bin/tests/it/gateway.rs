@@ -39,6 +39,19 @@ impl Mgmt {
         r.json()
     }
 
+    /// `POST …/apis/import-openapi` with an OpenAPI document (JSON or YAML text) and the API's other fields.
+    pub(crate) async fn import_openapi(&self, definition: &str, props: &Value) -> http::Response {
+        let (ct, body) = super::seeds::multipart(&[("file", definition), ("additionalProperties", &props.to_string())]);
+        http::request(
+            "POST",
+            &format!("{}/api/am/publisher/v4/apis/import-openapi", self.base),
+            &[("authorization", &self.auth), ("content-type", &ct)],
+            &body,
+        )
+        .await
+        .expect("import")
+    }
+
     /// Creates, revises, deploys to Default and publishes an API; returns its id.
     pub(crate) async fn publish(&self, api: Value) -> String {
         let pb = "/api/am/publisher/v4";
@@ -959,15 +972,7 @@ async fn a_mocked_api_answers_from_its_openapi_examples() {
     });
     let props = json!({"name": "Kitchen", "context": "/kitchen", "version": "1.0.0", "policies": ["Unlimited"],
         "endpointImplementationType": "MOCKED_OAS"});
-    let (ct, body) = super::seeds::multipart(&[("file", &definition.to_string()), ("additionalProperties", &props.to_string())]);
-    let r = http::request(
-        "POST",
-        &format!("{https}/api/am/publisher/v4/apis/import-openapi"),
-        &[("authorization", &m.auth), ("content-type", &ct)],
-        &body,
-    )
-    .await
-    .expect("import");
+    let r = m.import_openapi(&definition.to_string(), &props).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.json()["endpointImplementationType"], "MOCKED_OAS", "{}", r.body);
     let api = r.json()["id"].as_str().expect("id").to_string();

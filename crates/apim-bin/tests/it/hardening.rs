@@ -729,15 +729,7 @@ async fn schema_validation_checks_bodies_against_the_openapi_document() {
             "properties": {"id": {"type": "string", "pattern": "^o-[0-9]+$"}, "qty": {"type": "integer", "minimum": 1}}}}}});
     let props = json!({"context": "/orders", "policies": ["Unlimited"], "enableSchemaValidation": true,
         "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}")}}});
-    let (ct, body) = super::seeds::multipart(&[("file", &definition.to_string()), ("additionalProperties", &props.to_string())]);
-    let r = http::request(
-        "POST",
-        &format!("{https}/api/am/publisher/v4/apis/import-openapi"),
-        &[("authorization", &m.auth), ("content-type", &ct)],
-        &body,
-    )
-    .await
-    .expect("import");
+    let r = m.import_openapi(&definition.to_string(), &props).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.json()["id"].as_str().expect("id").to_string();
     let pb = "/api/am/publisher/v4";
@@ -903,9 +895,8 @@ async fn an_interceptor_sends_a_request_to_a_named_endpoint() {
         "apiPolicies": {"request": [{"policyName": "callInterceptorService", "policyVersion": "v1",
             "parameters": {"interceptorServiceURL": format!("http://{interceptor}/dynamic"), "includes": "request_headers"}}]}});
     let import = |definition: Value| {
-        let (ct, body) = super::seeds::multipart(&[("file", &definition.to_string()), ("additionalProperties", &props.to_string())]);
-        let (url, auth) = (format!("{https}/api/am/publisher/v4/apis/import-openapi"), m.auth.clone());
-        async move { http::request("POST", &url, &[("authorization", &auth), ("content-type", &ct)], &body).await.expect("import") }
+        let (m, props) = (&m, &props);
+        async move { m.import_openapi(&definition.to_string(), props).await }
     };
     let refused = import(definition(json!([{"second": {"urls": ["ftp://nowhere"]}}]))).await;
     assert_eq!(refused.status, 400, "{}", refused.body);

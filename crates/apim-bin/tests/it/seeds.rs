@@ -274,15 +274,7 @@ async fn topology(prefix: &str, members: &[Member], databases: &[&str], users: V
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/pizzashack.yaml")).expect("example");
     let props = json!({"context": "/pizzashack", "policies": ["Gold", "Unlimited"],
         "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/pizzashack")}}});
-    let (ct, body) = multipart(&[("file", &definition), ("additionalProperties", &props.to_string())]);
-    let r = http::request(
-        "POST",
-        &format!("{}/api/am/publisher/v4/apis/import-openapi", m.base),
-        &[("authorization", &m.auth), ("content-type", &ct)],
-        &body,
-    )
-    .await
-    .expect("import");
+    let r = m.import_openapi(&definition, &props).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let api = r.json()["id"].as_str().expect("id").to_string();
     let pb = "/api/am/publisher/v4";

@@ -162,6 +162,9 @@ async fn api_conformance(db: &Db, other_node: &Db) {
         assert_eq!(db.create_revision(&rev(&format!("r{i}")), 3).await.expect("revision").number, i);
     }
     assert!(matches!(other_node.create_revision(&rev("r4"), 3).await, Err(StoreError::Conflict { .. })), "at most max revisions");
+    let found = other_node.revision_by_id("r2").await.expect("by id").expect("r2 exists");
+    assert_eq!((found.api_id.as_str(), found.number), ("a1", 2));
+    assert!(other_node.revision_by_id("nope").await.expect("by id").is_none());
     let dep = Deployment {
         api_id: "a1".into(),
         environment: "Default".into(),

@@ -4,6 +4,7 @@ import { useState, type FormEvent } from 'react';
 import { ConfirmDialog, EmptyState, ErrorNotice, LoadingState, unwrap, useHasScope } from '@apim/shared';
 import { usePublisher } from '../client';
 import { queryKeys, useDeployments, useRevisions, useSettings, when, type Deployment, type Revision } from '../queries';
+import { RevisionDiff } from './RevisionDiff';
 
 const label = (r: Revision | undefined) => r?.displayName ?? 'the revision';
 
@@ -242,6 +243,7 @@ export function DeploymentsPanel({ apiId }: { apiId: string }) {
           <Text size="sm">A revision is what gateways run: create one, then deploy it.</Text>
         </EmptyState>
       )}
+      {list.length > 0 && <RevisionDiff apiId={apiId} revisions={list} />}
       {deployments.isError && <ErrorNotice error={deployments.error} title="Cannot read the gateways' state" />}
       <DeployDialog apiId={apiId} revision={deploying} onClose={() => setDeploying(undefined)} onDone={refresh} />
       <ConfirmDialog

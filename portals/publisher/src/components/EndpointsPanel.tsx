@@ -4,7 +4,7 @@ import { useState, type FormEvent } from 'react';
 import { ErrorNotice, unwrap, useHasScope } from '@apim/shared';
 import { usePublisher, type Api } from '../client';
 import { useApiEditor, type ApiRead } from '../queries';
-import { SaveError } from './SaveError';
+import { SaveFooter } from './SaveError';
 
 interface Endpoint {
   url?: string;
@@ -119,19 +119,7 @@ export function EndpointsPanel({ apiId, read }: { apiId: string; read: ApiRead }
         </Text>
         <EndpointField apiId={apiId} label="Production endpoint" value={production} onChange={setProduction} readOnly={!canEdit} />
         <EndpointField apiId={apiId} label="Sandbox endpoint" value={sandbox} onChange={setSandbox} readOnly={!canEdit} />
-        <SaveError editor={editor} />
-        {editor.save.isSuccess && (
-          <Text size="sm" role="status">
-            Saved. Deploy a new revision for the gateways to use it.
-          </Text>
-        )}
-        {canEdit && (
-          <Group>
-            <Button type="submit" loading={editor.save.isPending}>
-              Save
-            </Button>
-          </Group>
-        )}
+        <SaveFooter editor={editor} canEdit={canEdit} />
       </Stack>
     </form>
   );

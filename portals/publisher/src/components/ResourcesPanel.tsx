@@ -1,10 +1,10 @@
-import { Alert, Badge, Button, Card, Group, MultiSelect, Select, Stack, Switch, Table, TagsInput, Text, TextInput, Title } from '@mantine/core';
+import { Badge, Button, Card, Group, MultiSelect, Select, Stack, Switch, Table, TagsInput, Text, TextInput, Title } from '@mantine/core';
 import { useQuery } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { unwrap, useDraft, useHasScope, type PublisherComponents } from '@apim/shared';
 import { usePublisher, type Api } from '../client';
 import { useApiEditor, type ApiRead } from '../queries';
-import { SaveError } from './SaveError';
+import { KeptInputNotice, SaveFooter } from './SaveError';
 
 type Operation = PublisherComponents['schemas']['APIOperations'];
 type ApiScope = PublisherComponents['schemas']['APIScope'];
@@ -213,16 +213,7 @@ export function ResourcesPanel({ apiId, read }: { apiId: string; read: ApiRead }
   return (
     <form onSubmit={submit} aria-label="Resources">
       <Stack>
-        {draft.restored && (
-          <Alert color="blue" title="Unsaved changes kept">
-            <Stack gap="xs" align="flex-start">
-              <Text size="sm">These are your changes from before you signed in again; they are not saved yet.</Text>
-              <Button variant="default" size="xs" onClick={() => draft.clear(formOf(editor.base.api))}>
-                Discard them
-              </Button>
-            </Stack>
-          </Alert>
-        )}
+        {draft.restored && <KeptInputNotice onDiscard={() => draft.clear(formOf(editor.base.api))} />}
         <ScopesCard form={form} onChange={draft.set} readOnly={!canEdit} />
         {form.operations.length === 0 && (
           <Text size="sm" c="dimmed">
@@ -253,19 +244,7 @@ export function ResourcesPanel({ apiId, read }: { apiId: string; read: ApiRead }
             </Table.Tbody>
           </Table>
         </Table.ScrollContainer>
-        <SaveError editor={editor} />
-        {editor.save.isSuccess && !draft.restored && (
-          <Text size="sm" role="status">
-            Saved. Deploy a new revision for the gateways to use it.
-          </Text>
-        )}
-        {canEdit && (
-          <Group>
-            <Button type="submit" loading={editor.save.isPending}>
-              Save
-            </Button>
-          </Group>
-        )}
+        <SaveFooter editor={editor} canEdit={canEdit} saved={editor.save.isSuccess && !draft.restored} />
       </Stack>
     </form>
   );

@@ -8,24 +8,28 @@ import { useApi } from '../queries';
 // The tabs past the overview load on first use, so the API list and overview stay a small first load.
 const BasicInfoPanel = lazy(() => import('../components/BasicInfoPanel').then((m) => ({ default: m.BasicInfoPanel })));
 const ResourcesPanel = lazy(() => import('../components/ResourcesPanel').then((m) => ({ default: m.ResourcesPanel })));
+const RuntimePanel = lazy(() => import('../components/RuntimePanel').then((m) => ({ default: m.RuntimePanel })));
 const EndpointsPanel = lazy(() => import('../components/EndpointsPanel').then((m) => ({ default: m.EndpointsPanel })));
 const DocumentsPanel = lazy(() => import('../components/DocumentsPanel').then((m) => ({ default: m.DocumentsPanel })));
 const DeploymentsPanel = lazy(() => import('../components/DeploymentsPanel').then((m) => ({ default: m.DeploymentsPanel })));
+const SubscriptionsPanel = lazy(() => import('../components/SubscriptionsPanel').then((m) => ({ default: m.SubscriptionsPanel })));
 const LifecyclePanel = lazy(() => import('../components/LifecyclePanel').then((m) => ({ default: m.LifecyclePanel })));
 
 function Loading({ children }: { children: ReactNode }) {
   return <Suspense fallback={<LoadingState label="Loading the tab" />}>{children}</Suspense>;
 }
 
-/** The API's pages in WSO2's order: develop (basic info, resources, endpoints, documents) → deploy → publish. */
+/** The API's pages in WSO2's order: develop (basic info, resources, runtime, endpoints, documents) → deploy → publish. */
 const TABS = {
   overview: 'Overview',
   'basic-info': 'Basic info',
   resources: 'Resources',
+  runtime: 'Runtime',
   endpoints: 'Endpoints',
   documents: 'Documents',
   deployments: 'Deployments',
   lifecycle: 'Lifecycle',
+  subscriptions: 'Subscriptions',
   analytics: 'Analytics',
 } as const;
 type Tab = keyof typeof TABS;
@@ -76,6 +80,11 @@ export function ApiPage() {
             <ResourcesPanel apiId={apiId} read={detail.data} />
           </Loading>
         </Tabs.Panel>
+        <Tabs.Panel value="runtime" pt="md">
+          <Loading>
+            <RuntimePanel apiId={apiId} read={detail.data} />
+          </Loading>
+        </Tabs.Panel>
         <Tabs.Panel value="endpoints" pt="md">
           <Loading>
             <EndpointsPanel apiId={apiId} read={detail.data} />
@@ -89,6 +98,11 @@ export function ApiPage() {
         <Tabs.Panel value="deployments" pt="md">
           <Loading>
             <DeploymentsPanel apiId={apiId} />
+          </Loading>
+        </Tabs.Panel>
+        <Tabs.Panel value="subscriptions" pt="md">
+          <Loading>
+            <SubscriptionsPanel apiId={apiId} />
           </Loading>
         </Tabs.Panel>
         <Tabs.Panel value="analytics" pt="md">
