@@ -122,6 +122,9 @@ for (const colorScheme of ['light', 'dark'] as const) {
     await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Key managers' }).click();
     await expect(page.getByRole('table', { name: 'Key managers' })).toBeVisible();
     await noSeriousViolation(page, 'Admin key managers');
+    await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Applications' }).click();
+    await expect(page.getByRole('table', { name: 'Applications' })).toBeVisible();
+    await noSeriousViolation(page, 'Admin applications');
     await context.close();
   });
 }

@@ -221,7 +221,7 @@ test('the API list pages through search results ten at a time', async ({ page, r
   await expect(rows).toHaveCount(10);
 });
 
-test('an administrator works through the admin portal: rate-limiting policies of each level, deny policies, categories, the gateway nodes in sync, gateway environments and key managers', async ({ page }) => {
+test('an administrator works through the admin portal: rate-limiting policies of each level, deny policies, categories, the gateway nodes in sync, gateway environments, key managers and application owners', async ({ page }) => {
   await page.goto(`${base()}/admin/`);
   await signIn(page, 'admin', 'admin');
   await expect(page.getByRole('heading', { name: 'Rate limiting policies' })).toBeVisible();
@@ -396,6 +396,35 @@ test('an administrator works through the admin portal: rate-limiting policies of
   await kms.getByRole('button', { name: 'Delete key manager E2eIdp' }).click();
   await page.getByRole('dialog', { name: 'Delete key manager' }).getByRole('button', { name: 'Delete' }).click();
   await expect(kms).not.toContainText('E2eIdp');
+
+  // Applications: one handed to another user; an unknown user refused with the server's message.
+  const madeApp = await page.request.post(`${base()}/api/am/devportal/v3/applications`, {
+    headers: basic,
+    data: { name: 'HandedOver', throttlingPolicy: 'Unlimited' },
+  });
+  expect(madeApp.status(), await madeApp.text()).toBe(201);
+  const heir = await page.request.post(`${base()}/api/identity/user/v1.0/me`, { data: { user: { username: 'heir1', password: 'heir-pass1' } } });
+  expect(heir.status(), await heir.text()).toBe(201);
+  await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Applications' }).click();
+  await page.getByRole('search').getByRole('textbox', { name: 'Owner' }).fill('admin');
+  await page.getByRole('search').getByRole('button', { name: 'Search' }).click();
+  const appsTable = page.getByRole('table', { name: 'Applications' });
+  await expect(appsTable).toContainText('HandedOver');
+  await noSeriousViolation(page, 'Admin applications');
+  await fitsPhone(page, 'Admin applications');
+  await appsTable.getByRole('button', { name: 'Change owner of HandedOver' }).click();
+  const ownerForm = page.getByRole('form', { name: 'Change owner' });
+  await ownerForm.getByRole('textbox', { name: 'New owner' }).fill('nobody-such');
+  await ownerForm.getByRole('button', { name: 'Change owner' }).click();
+  await expect(ownerForm.getByRole('alert')).toContainText('nobody-such');
+  await ownerForm.getByRole('textbox', { name: 'New owner' }).fill('heir1');
+  await ownerForm.getByRole('button', { name: 'Change owner' }).click();
+  await expect(ownerForm).toBeHidden();
+  await expect(appsTable).not.toContainText('HandedOver');
+  const owned = (await (await page.request.get(`${base()}/api/am/admin/v4/applications?user=heir1`, { headers: basic })).json()) as {
+    list: { name: string; owner: string }[];
+  };
+  expect(owned.list.map((a) => [a.name, a.owner])).toEqual([['HandedOver', 'heir1']]);
 });
 
 test("a publisher gives a resource a scope; the session ends before Save, and signing in again brings the edit back to save", async ({

@@ -2,6 +2,7 @@ import { Navigate, Route, Routes } from 'react-router';
 import { mountPortal, PortalShell, RequireSignIn, SignInCallbackPage } from '@apim/shared';
 import { AddPolicyPage } from './pages/AddPolicyPage';
 import { AnalyticsPage } from './pages/AnalyticsPage';
+import { ApplicationsPage } from './pages/ApplicationsPage';
 import { CategoriesPage } from './pages/CategoriesPage';
 import { DenyPoliciesPage } from './pages/DenyPoliciesPage';
 import { EnvironmentsPage } from './pages/EnvironmentsPage';
@@ -15,6 +16,7 @@ const NAV = [
   { label: 'Rate limiting policies', to: '/throttling' },
   { label: 'Deny policies', to: '/deny-policies' },
   { label: 'API categories', to: '/categories' },
+  { label: 'Applications', to: '/applications' },
   { label: 'Gateway environments', to: '/environments' },
   { label: 'Gateway nodes', to: '/gateway-nodes' },
   { label: 'Key managers', to: '/key-managers' },
@@ -37,6 +39,7 @@ mountPortal({ clientId: 'apim_admin', basePath: '/admin', settingsUrl: '/api/am/
       <Route path="deny-policies" element={<DenyPoliciesPage />} />
       <Route path="categories" element={<CategoriesPage />} />
       <Route path="analytics" element={<AnalyticsPage />} />
+      <Route path="applications" element={<ApplicationsPage />} />
       <Route path="environments" element={<EnvironmentsPage />} />
       <Route path="key-managers" element={<KeyManagersPage />} />
       <Route path="gateway-nodes" element={<GatewayNodesPage />} />
