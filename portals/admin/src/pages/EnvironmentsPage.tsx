@@ -1,8 +1,9 @@
-import { Badge, Button, Group, NumberInput, Select, Stack, Table, Text, TextInput, Title, VisuallyHidden } from '@mantine/core';
+import { Button, Group, NumberInput, Select, Stack, Table, Text, TextInput, Title, VisuallyHidden } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { ErrorNotice, ListStates, unwrap, type AdminComponents } from '@apim/shared';
 import { DeleteButton, useAskBeforeDelete } from '../components/AskBeforeDelete';
+import { ReadOnlyBadge } from '../components/ReadOnlyBadge';
 import { useAdmin } from '../client';
 
 type Environment = AdminComponents['schemas']['Environment'];
@@ -107,11 +108,7 @@ export function EnvironmentsPage() {
                   <Table.Tr key={e.id ?? e.name}>
                     <Table.Td>
                       {e.name}{' '}
-                      {e.isReadOnly && (
-                        <Badge variant="default" title="Set in deployment.toml">
-                          read-only
-                        </Badge>
-                      )}
+                      {e.isReadOnly && <ReadOnlyBadge label="read-only" />}
                     </Table.Td>
                     <Table.Td>{e.type}</Table.Td>
                     <Table.Td>

@@ -1,8 +1,9 @@
-import { Badge, Button, Group, Select, Stack, Switch, Table, TextInput, Title, VisuallyHidden } from '@mantine/core';
+import { Button, Group, Select, Stack, Switch, Table, TextInput, Title, VisuallyHidden } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { ErrorNotice, ListStates, unwrap, type AdminComponents } from '@apim/shared';
 import { DeleteButton, useAskBeforeDelete } from '../components/AskBeforeDelete';
+import { ReadOnlyBadge } from '../components/ReadOnlyBadge';
 import { useAdmin } from '../client';
 
 type KeyManager = AdminComponents['schemas']['KeyManager'] & { id?: string; isReadOnly?: boolean };
@@ -163,11 +164,7 @@ export function KeyManagersPage() {
                   <Table.Tr key={k.id ?? k.name}>
                     <Table.Td>
                       {k.name}{' '}
-                      {k.isReadOnly && (
-                        <Badge variant="default" title="Configured in deployment.toml">
-                          resident
-                        </Badge>
-                      )}
+                      {k.isReadOnly && <ReadOnlyBadge label="resident" />}
                     </Table.Td>
                     <Table.Td>{k.type}</Table.Td>
                     <Table.Td>{k.issuer ?? '—'}</Table.Td>
