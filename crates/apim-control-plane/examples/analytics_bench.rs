@@ -13,6 +13,9 @@
 //!   for one API, the DevPortal's month for one application, and the Admin's week.
 //!
 //! Printed: rows loaded, load and rollup times, and p50/p99 of each query.
+//!
+//! With `ANALYTICS_BENCH_DB=<dir>`, the database is kept in that directory and, when it already holds one, reused
+//! as it is (no loading, no rollup, no reference query): for timing a change to the queries alone.
 
 use std::time::{Duration, Instant};
 
@@ -53,8 +56,12 @@ async fn main() {
     let arg = |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let (apis, days, queries) = (arg(0, 1000), arg(1, 30) as i64, arg(2, 20));
 
-    let dir = apim_test_support::TempDir::new("apim-analytics-bench");
-    let toml = format!("[database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:{}/cp.db\"\n", dir.path().display());
+    let temp = apim_test_support::TempDir::new("apim-analytics-bench");
+    let kept = std::env::var_os("ANALYTICS_BENCH_DB").map(std::path::PathBuf::from);
+    let dir = kept.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&dir).expect("the database directory");
+    let reuse = kept.is_some() && dir.join("cp.db").exists();
+    let toml = format!("[database.apim_db]\ntype = \"sqlite\"\nurl = \"jdbc:sqlite:{}/cp.db\"\n", dir.display());
     let loaded = apim_config::load_str(Source::new("bench.toml", toml), &LoadOptions::default(), &|_: &str| None).expect("config");
     let db: Db = apim_store::connect(&loaded.config.apim_db.expect("db"), &HostsFile::default()).await.expect("connect");
     db.migrate("apim_db").await.expect("migrate");
@@ -72,8 +79,23 @@ async fn main() {
         analytics_retention_days: 30,
     };
     let cp = ControlPlane::new(db.clone(), db.clone(), cfg, None, None);
+    let all = AnalyticsFilter::All;
+    if !reuse {
+        load(&cp, apis, days).await;
+        time(&cp, "reference: Admin, 30 days, from minute rows (no rollups)", &all, "30d", queries.min(5)).await;
+        let t = Instant::now();
+        cp.prune().await.expect("roll up");
+        println!("rolled up into hours and days in {:.1} s", t.elapsed().as_secs_f64());
+    }
+    time(&cp, "Admin, 30 days, every API", &all, "30d", queries).await;
+    time(&cp, "Publisher, 30 days, one API", &AnalyticsFilter::Api("api-0007".into()), "30d", queries).await;
+    time(&cp, "DevPortal, 30 days, one application (a tenth of the APIs)", &AnalyticsFilter::Application("app-3".into()), "30d", queries)
+        .await;
+    time(&cp, "Admin, 7 days, every API", &all, "7d", queries).await;
+}
 
-    // One row per API per hour, from DAYS days ago to three hours ago (settled, so all of it rolls up).
+/// One row per API per hour, from `days` days ago to three hours ago (settled, so all of it rolls up).
+async fn load(cp: &ControlPlane, apis: usize, days: i64) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let first_hour = (now - days * 86_400) / 3600 * 3600 + 3600;
     let last_hour = (now - 3 * 3600) / 3600 * 3600;
@@ -123,15 +145,4 @@ async fn main() {
             .expect("record");
     }
     println!("{loaded_rows} minute rows ({apis} APIs × {days} days, an hour each) loaded in {:.1} s", t.elapsed().as_secs_f64());
-
-    let all = AnalyticsFilter::All;
-    time(&cp, "reference: Admin, 30 days, from minute rows (no rollups)", &all, "30d", queries.min(5)).await;
-    let t = Instant::now();
-    cp.prune().await.expect("roll up");
-    println!("rolled up into hours and days in {:.1} s", t.elapsed().as_secs_f64());
-    time(&cp, "Admin, 30 days, every API", &all, "30d", queries).await;
-    time(&cp, "Publisher, 30 days, one API", &AnalyticsFilter::Api("api-0007".into()), "30d", queries).await;
-    time(&cp, "DevPortal, 30 days, one application (a tenth of the APIs)", &AnalyticsFilter::Application("app-3".into()), "30d", queries)
-        .await;
-    time(&cp, "Admin, 7 days, every API", &all, "7d", queries).await;
 }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use apim_store::{AnalyticsFilter, AnalyticsRecord, AnalyticsStore, ApiStore, ApplicationStore, Granularity};
-use apim_wire::analytics::{AnalyticsBatch, MinuteRow, Sketch};
+use apim_wire::analytics::{AnalyticsBatch, MinuteRow, Sketch, SketchSum};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -213,10 +213,6 @@ struct Summary {
     by_gateway: Vec<ByName>,
 }
 
-fn sketch(text: &str) -> Sketch {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
 fn top<T>(mut list: Vec<T>, requests: impl Fn(&T) -> u64) -> Vec<T> {
     list.sort_by_key(|x| std::cmp::Reverse(requests(x)));
     list.truncate(10);
@@ -238,37 +234,46 @@ fn summarize(rows: &[AnalyticsRecord], period: Period, now: i64) -> Summary {
     let mut totals = Counts::default();
     let mut gateway_errors = 0;
     let mut by_status_class: HashMap<String, u64> = HashMap::new();
-    let (mut latency, mut backend) = (Sketch::default(), Sketch::default());
+    let (mut latency, mut backend) = (SketchSum::default(), SketchSum::default());
     let points = usize::try_from(length / step).unwrap_or(0);
     let mut series: Vec<Counts> = vec![Counts::default(); points];
-    let mut resources: HashMap<(&str, &str), (Counts, Sketch)> = HashMap::new();
+    let mut resources: HashMap<(&str, &str), Counts> = HashMap::new();
     let mut applications: HashMap<&str, (&str, &str, Counts)> = HashMap::new();
-    let mut apis: HashMap<&str, (&str, &str, Counts, Sketch)> = HashMap::new();
+    let mut apis: HashMap<&str, (&str, &str, Counts)> = HashMap::new();
     let mut key_types: HashMap<&str, Counts> = HashMap::new();
     let mut gateways: HashMap<&str, Counts> = HashMap::new();
     for r in rows {
-        let (l, b) = (sketch(&r.latency), sketch(&r.backend_latency));
         totals.add(r);
         gateway_errors += u64::try_from(r.gateway_errors).unwrap_or(0);
         *by_status_class.entry(format!("{}xx", r.status_class)).or_default() += u64::try_from(r.requests).unwrap_or(0);
-        latency.merge(&l);
-        backend.merge(&b);
+        latency.add_json(&r.latency);
+        backend.add_json(&r.backend_latency);
         if let Some(p) = usize::try_from((r.minute - from) / step).ok().and_then(|i| series.get_mut(i)) {
             p.add(r);
         }
         if !r.resource.is_empty() {
-            let e = resources.entry((&r.resource, &r.method)).or_default();
-            e.0.add(r);
-            e.1.merge(&l);
+            resources.entry((&r.resource, &r.method)).or_default().add(r);
         }
         if !r.app_id.is_empty() {
             applications.entry(&r.app_id).or_insert((&r.app_name, &r.app_owner, Counts::default())).2.add(r);
         }
-        let a = apis.entry(&r.api_id).or_insert((&r.api_name, &r.api_version, Counts::default(), Sketch::default()));
-        a.2.add(r);
-        a.3.merge(&l);
+        apis.entry(&r.api_id).or_insert((&r.api_name, &r.api_version, Counts::default())).2.add(r);
         key_types.entry(&r.key_type).or_default().add(r);
         gateways.entry(&r.node).or_default().add(r);
+    }
+    // Latency per API and per resource is shown for the ten largest only: their rows' sketches are read again,
+    // the others' never added up.
+    let top_apis = top(apis.into_iter().collect(), |(_, (_, _, c))| c.requests);
+    let top_resources = top(resources.into_iter().collect(), |(_, c)| c.requests);
+    let mut api_latency = vec![SketchSum::default(); top_apis.len()];
+    let mut resource_latency = vec![SketchSum::default(); top_resources.len()];
+    for r in rows {
+        if let Some(i) = top_apis.iter().position(|(id, _)| *id == r.api_id) {
+            api_latency[i].add_json(&r.latency);
+        }
+        if let Some(i) = top_resources.iter().position(|((resource, method), _)| *resource == r.resource && *method == r.method) {
+            resource_latency[i].add_json(&r.latency);
+        }
     }
     let named = |m: HashMap<&str, Counts>| {
         top(m.into_iter().map(|(name, counts)| ByName { name: name.to_string(), counts }).collect(), |x| x.counts.requests)
@@ -281,25 +286,23 @@ fn summarize(rows: &[AnalyticsRecord], period: Period, now: i64) -> Summary {
         totals,
         gateway_errors,
         by_status_class,
-        latency: Latency::of(&latency),
-        backend_latency: Latency::of(&backend),
+        latency: Latency::of(&latency.to_sketch()),
+        backend_latency: Latency::of(&backend.to_sketch()),
         series: series
             .into_iter()
             .enumerate()
             .map(|(i, counts)| Point { time: apim_domain::api::rfc3339(from + i as i64 * step), counts })
             .collect(),
-        by_resource: top(
-            resources
-                .into_iter()
-                .map(|((resource, method), (counts, s))| ByResource {
-                    resource: resource.into(),
-                    method: method.into(),
-                    counts,
-                    latency: Latency::of(&s),
-                })
-                .collect(),
-            |x| x.counts.requests,
-        ),
+        by_resource: top_resources
+            .into_iter()
+            .zip(resource_latency)
+            .map(|(((resource, method), counts), s)| ByResource {
+                resource: resource.into(),
+                method: method.into(),
+                counts,
+                latency: Latency::of(&s.to_sketch()),
+            })
+            .collect(),
         by_application: top(
             applications
                 .into_iter()
@@ -312,18 +315,17 @@ fn summarize(rows: &[AnalyticsRecord], period: Period, now: i64) -> Summary {
                 .collect(),
             |x| x.counts.requests,
         ),
-        by_api: top(
-            apis.into_iter()
-                .map(|(id, (name, version, counts, s))| ByApi {
-                    api_id: id.into(),
-                    name: name.into(),
-                    version: version.into(),
-                    counts,
-                    latency: Latency::of(&s),
-                })
-                .collect(),
-            |x| x.counts.requests,
-        ),
+        by_api: top_apis
+            .into_iter()
+            .zip(api_latency)
+            .map(|((id, (name, version, counts)), s)| ByApi {
+                api_id: id.into(),
+                name: name.into(),
+                version: version.into(),
+                counts,
+                latency: Latency::of(&s.to_sketch()),
+            })
+            .collect(),
         by_key_type: named(key_types),
         by_gateway: named(gateways),
     }
@@ -343,7 +345,7 @@ fn ceil(t: i64, step: i64) -> i64 {
 type RollupKey<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a str, i16);
 
 fn roll(rows: &[AnalyticsRecord], into: Granularity, start: i64) -> Vec<AnalyticsRecord> {
-    let mut merged: HashMap<RollupKey<'_>, (AnalyticsRecord, Sketch, Sketch)> = HashMap::new();
+    let mut merged: HashMap<RollupKey<'_>, (AnalyticsRecord, SketchSum, SketchSum)> = HashMap::new();
     for r in rows {
         let key = (&*r.node, &*r.api_id, &*r.resource, &*r.method, &*r.app_id, &*r.key_type, r.status_class);
         let e = merged.entry(key).or_insert_with(|| {
@@ -359,21 +361,21 @@ fn roll(rows: &[AnalyticsRecord], into: Granularity, start: i64) -> Vec<Analytic
                 r.status_class
             ));
             let zero = AnalyticsRecord { row_key, minute: start, requests: 0, throttled: 0, blocked: 0, gateway_errors: 0, ..r.clone() };
-            (zero, Sketch::default(), Sketch::default())
+            (zero, SketchSum::default(), SketchSum::default())
         });
         e.0.requests += r.requests;
         e.0.throttled += r.throttled;
         e.0.blocked += r.blocked;
         e.0.gateway_errors += r.gateway_errors;
-        e.1.merge(&sketch(&r.latency));
-        e.2.merge(&sketch(&r.backend_latency));
+        e.1.add_json(&r.latency);
+        e.2.add_json(&r.backend_latency);
     }
     merged
         .into_values()
         .map(|(mut r, latency, backend)| {
             // Serializing a sketch of integers cannot fail; an empty one stands in if it ever did.
-            r.latency = serde_json::to_string(&latency).unwrap_or_default();
-            r.backend_latency = serde_json::to_string(&backend).unwrap_or_default();
+            r.latency = serde_json::to_string(&latency.to_sketch()).unwrap_or_default();
+            r.backend_latency = serde_json::to_string(&backend.to_sketch()).unwrap_or_default();
             r
         })
         .collect()

@@ -89,6 +89,87 @@ impl Sketch {
     }
 }
 
+/// Many sketches added up, a counter per bucket: adding one is a pass over its buckets, where [`Sketch::merge`]
+/// inserts each into a sorted list. What a summary over thousands of stored rows adds its sketches into.
+#[derive(Clone, Debug, Default)]
+pub struct SketchSum {
+    counts: Vec<u64>,
+    sum_us: u64,
+    /// Buckets of the text being read, added only once the whole text has parsed.
+    scratch: Vec<(u16, u64)>,
+}
+
+impl SketchSum {
+    pub fn add(&mut self, s: &Sketch) {
+        for &(b, n) in &s.buckets {
+            self.add_n(b, n);
+        }
+        self.sum_us = self.sum_us.saturating_add(s.sum_us);
+    }
+
+    fn add_n(&mut self, bucket: u16, n: u64) {
+        let i = usize::from(bucket);
+        if i >= self.counts.len() {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] = self.counts[i].saturating_add(n);
+    }
+
+    /// Adds a sketch in its JSON form, as [`Sketch`] serializes; the compact text serde_json writes is read
+    /// without building a `Sketch`, anything else through serde. Returns false, adding nothing, for a text that
+    /// is not a sketch.
+    pub fn add_json(&mut self, text: &str) -> bool {
+        let mut buckets = std::mem::take(&mut self.scratch);
+        buckets.clear();
+        let added = match read_compact(text, &mut buckets) {
+            Some(sum_us) => {
+                for &(b, n) in &buckets {
+                    self.add_n(b, n);
+                }
+                self.sum_us = self.sum_us.saturating_add(sum_us);
+                true
+            }
+            None => match serde_json::from_str::<Sketch>(text) {
+                Ok(s) => {
+                    self.add(&s);
+                    true
+                }
+                Err(_) => false,
+            },
+        };
+        self.scratch = buckets;
+        added
+    }
+
+    pub fn to_sketch(&self) -> Sketch {
+        let buckets =
+            self.counts.iter().enumerate().filter(|(_, n)| **n > 0).filter_map(|(b, n)| Some((u16::try_from(b).ok()?, *n))).collect();
+        Sketch { buckets, sum_us: self.sum_us }
+    }
+}
+
+/// `{"buckets":[[b,n],…],"sumUs":s}` exactly as serde_json writes a [`Sketch`]: its buckets into `out`, and its sum.
+fn read_compact(text: &str, out: &mut Vec<(u16, u64)>) -> Option<u64> {
+    fn number(b: &[u8]) -> Option<(u64, &[u8])> {
+        let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 || digits > 19 {
+            return None;
+        }
+        let n = b[..digits].iter().fold(0u64, |n, c| n * 10 + u64::from(c - b'0'));
+        Some((n, &b[digits..]))
+    }
+    let mut b = text.strip_prefix(r#"{"buckets":["#)?.as_bytes();
+    while let Some(rest) = b.strip_prefix(b"[") {
+        let (bucket, rest) = number(rest)?;
+        let (n, rest) = number(rest.strip_prefix(b",")?)?;
+        out.push((u16::try_from(bucket).ok()?, n));
+        let rest = rest.strip_prefix(b"]")?;
+        b = rest.strip_prefix(b",").unwrap_or(rest);
+    }
+    let (sum_us, rest) = number(b.strip_prefix(br#"],"sumUs":"#)?)?;
+    (rest == b"}").then_some(sum_us)
+}
+
 /// What one gateway answered in one minute for one combination of API, resource, application, key type and
 /// status class.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -161,6 +242,18 @@ mod tests {
         assert_eq!(Sketch::default().quantile(0.5), None);
         assert!(whole.is_well_formed());
         assert!(!Sketch { buckets: vec![(3, 1), (3, 1)], sum_us: 0 }.is_well_formed());
+        let mut sum = SketchSum::default();
+        sum.add(&a);
+        assert!(sum.add_json(&serde_json::to_string(&b).expect("json")), "the compact form");
+        assert!(sum.add_json(r#"{ "sumUs": 0, "buckets": [] }"#), "any other JSON form, through serde");
+        for bad in ["", "{}", r#"{"buckets":[[1,2]"#, r#"{"buckets":[[70000,1]],"sumUs":0}"#, r#"{"buckets":[[1,2]],"sumUs":3}x"#] {
+            let before = sum.to_sketch();
+            assert!(!sum.add_json(bad), "{bad}");
+            assert_eq!(sum.to_sketch(), before, "nothing added from {bad}");
+        }
+        let mut twice = whole.clone();
+        twice.merge(&b);
+        assert_eq!(sum.to_sketch(), twice, "the same as merging");
         let mut huge = Sketch::default();
         huge.add(u64::MAX);
         huge.add(0);
