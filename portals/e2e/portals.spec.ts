@@ -742,6 +742,14 @@ test('an application developer creates an application, generates keys, subscribe
     await expect(page.getByRole('table', { name: 'Resources' })).toContainText('GET /menu');
     await page.locator('label', { hasText: '24 hours' }).click();
     await expect(page.getByRole('img', { name: 'Requests over the last 24h' })).toBeVisible();
+    // Quota used: the application's own plan and the Gold subscription's, each in its current minute.
+    const quota = page.getByRole('table', { name: 'Quota used' });
+    await expect(quota).toContainText('This application, every API');
+    const goldRow = quota.getByRole('row', { name: /MenuAPI 1\.0\.0/ });
+    await expect(goldRow).toContainText('Gold');
+    await expect(goldRow).toContainText('5,000 requests per minute');
+    await expect(goldRow).toContainText(/\d+ of 5,000/);
+    await expect(goldRow.getByRole('progressbar', { name: /MenuAPI 1\.0\.0: \d+% used/ })).toBeVisible();
     await noSeriousViolation(page, 'DevPortal application usage');
     await page.screenshot({ path: shot('devportal-usage.png'), fullPage: true });
     await fitsPhone(page, 'application usage');

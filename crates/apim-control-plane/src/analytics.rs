@@ -407,7 +407,7 @@ impl ControlPlane {
 
     /// `[from, to)` from the coarsest rows that cover it: whole days rolled up, then hours, then the minutes
     /// after the last rolled hour.
-    async fn rows_over(
+    pub(crate) async fn rows_over(
         &self,
         filter: &AnalyticsFilter,
         from: i64,
@@ -478,6 +478,20 @@ impl ControlPlane {
         pruned += self.db.prune_analytics(Granularity::Hour, before).await?;
         pruned += self.db.prune_analytics(Granularity::Day, before).await?;
         Ok(pruned)
+    }
+
+    /// Refuses a caller who may not read the application's usage: only its owner (and an admin) may (403), of an
+    /// application that exists (404).
+    pub(crate) async fn owned_application(&self, headers: &HeaderMap, id: &str) -> Result<()> {
+        let who = self.principal(headers).await?;
+        who.require(crate::devportal::APPS)?;
+        match self.db.get_application(id).await? {
+            None => Err(ApiError::not_found(format!("application {id} not found"))),
+            Some(a) if a.owner != who.username && !who.is_admin() => {
+                Err(ApiError::forbidden(format!("application {id} belongs to another user; only its owner reads its usage")))
+            }
+            Some(_) => Ok(()),
+        }
     }
 
     /// Stores a gateway's batch; returns how many rows were new.
@@ -598,15 +612,7 @@ async fn of_application(
     Path(id): Path<String>,
     Query(q): Query<SummaryQuery>,
 ) -> Result<Response> {
-    let who = cp.principal(&headers).await?;
-    who.require(crate::devportal::APPS)?;
-    match cp.db.get_application(&id).await? {
-        None => return Err(ApiError::not_found(format!("application {id} not found"))),
-        Some(a) if a.owner != who.username && !who.is_admin() => {
-            return Err(ApiError::forbidden(format!("application {id} belongs to another user; only its owner reads its usage")));
-        }
-        Some(_) => {}
-    }
+    cp.owned_application(&headers, &id).await?;
     cp.summary(AnalyticsFilter::Application(id), &q).await
 }
 

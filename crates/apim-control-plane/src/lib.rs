@@ -34,6 +34,7 @@ mod policy_transfer;
 mod products;
 mod project;
 mod publisher;
+mod quota;
 mod runtime;
 mod scopes;
 mod search;
@@ -380,7 +381,8 @@ impl ControlPlane {
                     .merge(search::devportal_routes())
                     .merge(categories::devportal_routes())
                     .merge(docs::devportal_routes())
-                    .merge(analytics::devportal_routes()),
+                    .merge(analytics::devportal_routes())
+                    .merge(quota::devportal_routes()),
             )
             .nest(
                 "/api/am/admin/v4",

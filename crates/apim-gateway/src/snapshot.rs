@@ -10,7 +10,8 @@ use apim_wire::{BlockConditionType, PolicyLevel, RuntimeState};
 
 use crate::router::Template;
 use apim_wire::api::KeyGroup;
-use apim_wire::policy::{BlockTarget, LimitType, ThrottleCondition, ThrottleLimit, ThrottlePolicy};
+pub use apim_wire::policy::Quota;
+use apim_wire::policy::{BlockTarget, ThrottleCondition, ThrottleLimit, ThrottlePolicy, window_ms};
 
 use crate::upstream::{Endpoint, EndpointGroup, Registry};
 
@@ -171,13 +172,6 @@ pub struct Subscription {
     /// WSO2's subscription throttle key `{appId}:{context}/{version}:{version}`, and its burst-control key.
     pub throttle_key: String,
     pub burst_key: String,
-}
-
-/// A limit per time window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Quota {
-    Requests(u64),
-    Bytes(u64),
 }
 
 #[derive(Clone, Debug)]
@@ -613,43 +607,8 @@ fn hex32(text: &str) -> Option<[u8; 32]> {
 }
 
 /// Milliseconds in `unitTime` × `timeUnit`.
-fn window_ms(unit: &str, n: u64) -> Option<u64> {
-    let one = match unit {
-        "sec" => 1_000,
-        "min" => 60_000,
-        "hour" => 3_600_000,
-        "day" => 86_400_000,
-        "week" => 7 * 86_400_000,
-        "month" => 30 * 86_400_000,
-        "year" => 365 * 86_400_000,
-        _ => return None,
-    };
-    n.checked_mul(one)
-}
-
 fn compile_limit(l: &ThrottleLimit, policy: &Arc<str>) -> Result<Limit, String> {
-    let missing = |what: &str| format!("{what} missing");
-    let (q, quota) = match l.kind {
-        LimitType::RequestCount => {
-            let c = l.request_count.as_ref().ok_or_else(|| missing("requestCount"))?;
-            (c, Quota::Requests(c.request_count.ok_or_else(|| missing("requestCount.requestCount"))?))
-        }
-        LimitType::Bandwidth => {
-            let b = l.bandwidth.as_ref().ok_or_else(|| missing("bandwidth"))?;
-            let unit = match b.data_unit.as_str() {
-                "KB" => 1u64 << 10,
-                "MB" => 1 << 20,
-                "GB" => 1 << 30,
-                _ => return Err("bandwidth.dataUnit is not KB, MB or GB".into()),
-            };
-            (b, Quota::Bytes(b.data_amount.ok_or_else(|| missing("bandwidth.dataAmount"))?.saturating_mul(unit)))
-        }
-        LimitType::EventCount => {
-            let c = l.event_count.as_ref().ok_or_else(|| missing("eventCount"))?;
-            (c, Quota::Requests(c.event_count.ok_or_else(|| missing("eventCount.eventCount"))?))
-        }
-    };
-    let window_ms = window_ms(&q.time_unit, q.unit_time).ok_or(format!("time unit `{}` not understood", q.time_unit))?;
+    let (quota, window_ms) = l.quota()?;
     Ok(Limit { quota, window_ms, policy: policy.clone() })
 }
 

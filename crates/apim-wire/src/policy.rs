@@ -66,6 +66,59 @@ pub struct ThrottleLimit {
     pub event_count: Option<Quantity>,
 }
 
+/// What a limit allows in one window: requests (or events), or bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quota {
+    Requests(u64),
+    Bytes(u64),
+}
+
+impl ThrottleLimit {
+    /// What the limit allows and its window in milliseconds, as gateways count it (fixed windows from the Unix
+    /// epoch); the error names what is missing or not understood.
+    pub fn quota(&self) -> Result<(Quota, u64), String> {
+        let missing = |what: &str| format!("{what} missing");
+        let (q, quota) = match self.kind {
+            LimitType::RequestCount => {
+                let c = self.request_count.as_ref().ok_or_else(|| missing("requestCount"))?;
+                (c, Quota::Requests(c.request_count.ok_or_else(|| missing("requestCount.requestCount"))?))
+            }
+            LimitType::Bandwidth => {
+                let b = self.bandwidth.as_ref().ok_or_else(|| missing("bandwidth"))?;
+                let unit = match b.data_unit.as_str() {
+                    "KB" => 1u64 << 10,
+                    "MB" => 1 << 20,
+                    "GB" => 1 << 30,
+                    _ => return Err("bandwidth.dataUnit is not KB, MB or GB".into()),
+                };
+                (b, Quota::Bytes(b.data_amount.ok_or_else(|| missing("bandwidth.dataAmount"))?.saturating_mul(unit)))
+            }
+            LimitType::EventCount => {
+                let c = self.event_count.as_ref().ok_or_else(|| missing("eventCount"))?;
+                (c, Quota::Requests(c.event_count.ok_or_else(|| missing("eventCount.eventCount"))?))
+            }
+        };
+        let window_ms = window_ms(&q.time_unit, q.unit_time).ok_or(format!("time unit `{}` not understood", q.time_unit))?;
+        Ok((quota, window_ms))
+    }
+}
+
+/// `n` of a policy's time unit (`sec`, `min`, `hour`, `day`, `week`, `month` of 30 days, `year` of 365) in
+/// milliseconds.
+pub fn window_ms(unit: &str, n: u64) -> Option<u64> {
+    let one = match unit {
+        "sec" => 1_000,
+        "min" => 60_000,
+        "hour" => 3_600_000,
+        "day" => 86_400_000,
+        "week" => 7 * 86_400_000,
+        "month" => 30 * 86_400_000,
+        "year" => 365 * 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(one)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LimitType {
     #[serde(rename = "REQUESTCOUNTLIMIT")]

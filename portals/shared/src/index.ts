@@ -4,6 +4,8 @@ export {
   adminClient,
   platformClient,
   type PlatformClient,
+  analyticsClient,
+  type AnalyticsClient,
   devportalClient,
   publisherClient,
   type AdminClient,
@@ -14,6 +16,7 @@ export type { paths as PublisherPaths, components as PublisherComponents } from 
 export type { paths as DevportalPaths, components as DevportalComponents } from '../generated/devportal';
 export type { paths as AdminPaths, components as AdminComponents } from '../generated/admin';
 export type { components as PlatformComponents } from '../generated/platform';
+export type { components as AnalyticsComponents } from '../generated/analytics';
 export { AuthSession, SignInError, type PortalAuthConfig, type SignedInUser } from './auth/session';
 export { AuthProvider, RequireSignIn, SignInCallbackPage, useHasScope, useSession, useSignIn, useUser } from './auth/context';
 export { PortalShell, UserMenu, type NavItem } from './layout/PortalShell';

@@ -258,3 +258,82 @@ fn dashboard_reads_exported_metrics(exported: &str) {
         }
     }
 }
+
+/// The DevPortal's quota used: a daily subscription plan of 5 requests, used up and then refused (429); the
+/// application's Unlimited plan; counted from the gateway's analytics rows through the real all-in-one.
+#[tokio::test]
+async fn quota_used_counts_the_current_window() {
+    let (_dir, mut node, https, _) = super::ready_all_in_one("apim-quota").await;
+    let gw = node.url("gateway-http", Duration::from_secs(5));
+    let m = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("admin:admin")) };
+    m.ok(
+        "POST",
+        "/api/am/admin/v4/throttling/policies/subscription",
+        json!({"policyName": "Daily5", "stopOnQuotaReach": true,
+               "defaultLimit": {"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "day", "unitTime": 1, "requestCount": 5}}}),
+    )
+    .await;
+    let backend = apim_test_support::backend::spawn("127.0.0.1:0".parse().expect("addr")).await.expect("backend");
+    let api = m
+        .publish(json!({"name": "Metered", "context": "/metered", "version": "1.0.0", "policies": ["Daily5"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/b")}},
+            "operations": [{"target": "/items", "verb": "GET"}]}))
+        .await;
+    let (app, ck, cs) = m.app("Metered app", "Unlimited", "JWT", "PRODUCTION").await;
+    let sub = m.subscribe(&api, &app, "Daily5").await;
+    let jwt = m.token(&ck, &cs, "").await;
+    let url = format!("{gw}/metered/1.0.0/items");
+    // Until the gateway serves the subscription (refusals before it are the gateway's own, not quota used).
+    let first = super::gateway::eventually(&url, Some(&jwt), 200).await;
+    assert_eq!(first.status, 200, "{}\n{}", first.body, node.stderr());
+    let statuses: Vec<u16> = statuses_of(&url, &jwt, 6).await;
+    assert_eq!(statuses, [200, 200, 200, 200, 429, 429], "five a day, the first included");
+
+    let path = format!("/api/am/devportal/v3/applications/{app}/analytics/quota");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        let r = m.ok("GET", &path, Value::Null).await;
+        let s = &r["subscriptions"][0];
+        if (s["used"] == 5 && s["refused"].as_u64() >= Some(2)) || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let s = &report["subscriptions"][0];
+    assert_eq!(s["subscriptionId"], sub.as_str(), "{report}");
+    assert_eq!((&s["apiName"], &s["apiVersion"], &s["policy"]), (&json!("Metered"), &json!("1.0.0"), &json!("Daily5")), "{report}");
+    assert_eq!(s["limit"], json!({"requests": 5, "windowSeconds": 86400}), "{report}");
+    assert_eq!(s["used"], 5, "{report}");
+    assert!(s["refused"].as_u64() >= Some(2), "the two 429s at least: {report}");
+    let day = |t: &Value| t.as_str().map(|t| t.ends_with("T00:00:00Z"));
+    assert_eq!((day(&s["windowStart"]), day(&s["windowEnd"])), (Some(true), Some(true)), "the UTC day: {report}");
+    let a = &report["application"];
+    assert_eq!((&a["policy"], &a["limit"]), (&json!("Unlimited"), &Value::Null), "{report}");
+    assert!(a["used"].as_u64().is_some(), "counted over the current minute: {report}");
+
+    // Only the owner reads it; an unknown application is a 404.
+    let signup = http::request(
+        "POST",
+        &format!("{https}/api/identity/user/v1.0/me"),
+        &[("content-type", "application/json")],
+        &json!({"user": {"username": "carol", "password": "carol-secret-1", "claims": []}}).to_string(),
+    )
+    .await
+    .expect("sign up");
+    assert!((200..300).contains(&signup.status), "{}", signup.body);
+    let carol = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("carol:carol-secret-1")) };
+    let r = carol.call("GET", &path, Value::Null).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = m.call("GET", "/api/am/devportal/v3/applications/no-such-app/analytics/quota", Value::Null).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(!node.stderr().contains("panicked"), "{}", node.stderr());
+}
+
+/// `n` requests one after the other; their statuses.
+async fn statuses_of(url: &str, token: &str, n: usize) -> Vec<u16> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(get(url, Some(token)).await.status);
+    }
+    out
+}

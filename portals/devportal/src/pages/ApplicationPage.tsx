@@ -3,6 +3,7 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { AnalyticsPanel, ErrorNotice, LoadingState } from '@apim/shared';
 import { ApiKeysPanel } from '../components/ApiKeysPanel';
 import { KeysPanel } from '../components/KeysPanel';
+import { QuotaPanel } from '../components/QuotaPanel';
 import { SubscriptionsPanel } from '../components/SubscriptionsPanel';
 import { useApplication } from '../queries';
 import { useConsumerSecrets } from '../secrets';
@@ -64,7 +65,12 @@ export function ApplicationPage() {
           {tab === 'subscriptions' && <SubscriptionsPanel applicationId={applicationId} />}
         </Tabs.Panel>
         <Tabs.Panel value="usage" pt="md">
-          {tab === 'usage' && <AnalyticsPanel scope={{ application: applicationId }} />}
+          {tab === 'usage' && (
+            <Stack>
+              <QuotaPanel applicationId={applicationId} />
+              <AnalyticsPanel scope={{ application: applicationId }} />
+            </Stack>
+          )}
         </Tabs.Panel>
       </Tabs>
     </Stack>

@@ -4,10 +4,9 @@
 
 import { Alert, Group, Paper, SegmentedControl, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
 import { useQuery } from '@tanstack/react-query';
-import createClient from 'openapi-fetch';
 import { useMemo, useState } from 'react';
-import type { components, paths } from '../../generated/analytics';
-import { authMiddleware } from '../api/clients';
+import type { components } from '../../generated/analytics';
+import { analyticsClient } from '../api/clients';
 import { unwrap } from '../api/error';
 import { useSession } from '../auth/context';
 import { ErrorNotice, LoadingState } from '../components/states';
@@ -30,11 +29,7 @@ const PERIODS: { value: AnalyticsPeriod; label: string }[] = [
 
 function useSummary(scope: AnalyticsScope, period: AnalyticsPeriod) {
   const session = useSession();
-  const client = useMemo(() => {
-    const c = createClient<paths>({ baseUrl: '/api/am' });
-    c.use(authMiddleware(session));
-    return c;
-  }, [session]);
+  const client = useMemo(() => analyticsClient(session), [session]);
   return useQuery({
     queryKey: ['analytics', scope, period],
     // Gateways send every few seconds: a page left open follows the traffic.

@@ -6,6 +6,7 @@ import type { paths as PublisherPaths } from '../../generated/publisher';
 import type { paths as DevportalPaths } from '../../generated/devportal';
 import type { paths as AdminPaths } from '../../generated/admin';
 import type { paths as PlatformPaths } from '../../generated/platform';
+import type { paths as AnalyticsPaths } from '../../generated/analytics';
 import type { AuthSession } from '../auth/session';
 
 export type PublisherClient = Client<PublisherPaths>;
@@ -13,6 +14,8 @@ export type DevportalClient = Client<DevportalPaths>;
 export type AdminClient = Client<AdminPaths>;
 /** apim-rs's own operations (`openapi/platform-v1.json`), under `/api/am`. */
 export type PlatformClient = Client<PlatformPaths>;
+/** apim-rs's analytics (`openapi/analytics-v1.json`), under `/api/am`. */
+export type AnalyticsClient = Client<AnalyticsPaths>;
 
 export const API_BASES = {
   publisher: '/api/am/publisher/v4',
@@ -60,4 +63,8 @@ export function adminClient(session: AuthSession, o: ClientOptions = {}): AdminC
 
 export function platformClient(session: AuthSession, o: ClientOptions = {}): PlatformClient {
   return make<PlatformPaths>('/api/am', session, o);
+}
+
+export function analyticsClient(session: AuthSession, o: ClientOptions = {}): AnalyticsClient {
+  return make<AnalyticsPaths>('/api/am', session, o);
 }
