@@ -2,11 +2,18 @@
 // an application, production keys, a subscription, a client-credentials token.
 import { expect, type APIRequestContext } from '@playwright/test';
 
-/** A bearer token of a new application `appName` subscribed to `apiId` with `plan`, from the node at `base`. */
-export async function subscriberToken(request: APIRequestContext, base: string, apiId: string, appName: string, plan = 'Gold'): Promise<string> {
+/** A bearer token of a new application `appName` (with `appPlan`) subscribed to `apiId` with `plan`, from the node at `base`. */
+export async function subscriberToken(
+  request: APIRequestContext,
+  base: string,
+  apiId: string,
+  appName: string,
+  plan = 'Gold',
+  appPlan = 'Unlimited',
+): Promise<string> {
   const basic = { Authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` };
   const dp = `${base}/api/am/devportal/v3`;
-  const app = await request.post(`${dp}/applications`, { headers: basic, data: { name: appName, throttlingPolicy: 'Unlimited' } });
+  const app = await request.post(`${dp}/applications`, { headers: basic, data: { name: appName, throttlingPolicy: appPlan } });
   expect(app.status(), await app.text()).toBe(201);
   const appId = ((await app.json()) as { applicationId: string }).applicationId;
   const keys = await request.post(`${dp}/applications/${appId}/generate-keys`, {

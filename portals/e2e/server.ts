@@ -1,13 +1,15 @@
 // Starts `apim all-in-one` in a fresh directory on a free port offset, as crates/apim-bin/tests/it does, and
 // waits until it is ready. Its management HTTPS URL goes to the tests as APIM_BASE; the node stops afterwards.
+// A test may start nodes of its own: another all-in-one, or one beside a traffic manager process.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const BASE_PORTS = [9443, 9763, 8280, 8243, 9099, 8099];
+// The all-in-one's ports, and a traffic manager's usage ports (9611, 9711) and decision port (5672).
+const BASE_PORTS = [9443, 9763, 8280, 8243, 9099, 8099, 9611, 9711, 5672];
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((ok) => {
@@ -34,11 +36,64 @@ export interface StartedNode {
 
 /** Starts `apim all-in-one` in a fresh directory on a free port offset and waits until it is ready. */
 export async function startApim(): Promise<StartedNode> {
-  const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-  const bin = process.env.APIM_BIN ?? join(repo, 'target/debug/apim');
   const dir = mkdtempSync(join(tmpdir(), 'apim-portals-e2e-'));
   const offset = await freeOffset();
-  const node = spawn(bin, ['all-in-one', `-DportOffset=${offset}`, '--bind', '127.0.0.1'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const node = await startProcess(['all-in-one', `-DportOffset=${offset}`, '--bind', '127.0.0.1'], dir);
+  return {
+    ...node,
+    stop: async () => {
+      await node.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An all-in-one node whose gateway counts usage with a traffic manager of its own process, as the seeds' distributed
+ * deployment does: `aio` and `tm` in one directory, the traffic manager with the all-in-one's certificate. */
+export async function startWithTrafficManager(): Promise<{ aio: StartedNode; tm: StartedNode; stop: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'apim-portals-e2e-tm-'));
+  const [aioOffset, tmOffset] = [await freeOffset(), await freeOffset()];
+  const header = (offset: number) =>
+    `[server]\nhostname = "localhost"\noffset = ${offset}\n[super_admin]\nusername = "admin"\npassword = "admin"\ncreate_admin_account = true\n`;
+  mkdirSync(join(dir, 'cp'), { recursive: true });
+  writeFileSync(
+    join(dir, 'cp.toml'),
+    `${header(aioOffset)}[database.apim_db]\ntype = "sqlite"\nurl = "jdbc:sqlite:cp/apim.db"\n[database.shared_db]\ntype = "sqlite"\nurl = "jdbc:sqlite:cp/shared.db"\n` +
+      `[apim.event_hub]\nenable = true\nusername = "admin"\npassword = "admin"\n` +
+      `[apim.throttling]\nthrottle_decision_endpoints = ["tcp://localhost:${5672 + tmOffset}"]\n` +
+      `[[apim.throttling.url_group]]\ntraffic_manager_urls = ["tcp://localhost:${9611 + tmOffset}"]\n`,
+  );
+  const aio = await startProcess(['all-in-one', '-c', 'cp.toml', '--data-dir', 'cp', '--bind', '127.0.0.1'], dir);
+  try {
+    writeFileSync(
+      join(dir, 'tm.toml'),
+      `${header(tmOffset)}[database.shared_db]\ntype = "sqlite"\nurl = "jdbc:sqlite:tm/shared.db"\n` +
+        `[apim.event_hub]\nenable = true\nusername = "admin"\npassword = "admin"\nservice_url = "https://localhost:${9443 + aioOffset}/services/"\n` +
+        `event_listening_endpoints = ["tcp://localhost:${5672 + aioOffset}"]\n` +
+        `[apim.throttling]\nthrottle_decision_endpoints = ["tcp://localhost:${5672 + tmOffset}"]\n`,
+    );
+    cpSync(join(dir, 'cp', 'tls'), join(dir, 'tm', 'tls'), { recursive: true });
+    const tm = await startProcess(['traffic-manager', '-c', 'tm.toml', '--data-dir', 'tm', '--bind', '127.0.0.1'], dir);
+    return {
+      aio,
+      tm,
+      stop: async () => {
+        await tm.stop();
+        await aio.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    await aio.stop();
+    throw e;
+  }
+}
+
+/** `apim <args>` in `dir`, its listeners read from what it prints, once its `/health/ready` answers 200. */
+async function startProcess(args: string[], dir: string): Promise<StartedNode> {
+  const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+  const bin = process.env.APIM_BIN ?? join(repo, 'target/debug/apim');
+  const node = spawn(bin, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   node.stderr.on('data', (d: Buffer) => (log += d.toString()));
   const listeners: Record<string, string> = {};
@@ -58,7 +113,7 @@ export async function startApim(): Promise<StartedNode> {
     }
     if (node.exitCode !== null || Date.now() > deadline) {
       node.kill('SIGKILL');
-      throw new Error(`apim did not get ready (${bin}, exit ${node.exitCode}):\n${log.slice(-4000)}`);
+      throw new Error(`apim did not get ready (${bin} ${args.join(' ')}, exit ${node.exitCode}):\n${log.slice(-4000)}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -67,7 +122,6 @@ export async function startApim(): Promise<StartedNode> {
     stop: async () => {
       node.kill('SIGTERM');
       await exited;
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -638,6 +638,9 @@ impl apim_sync::StateSink for RemoteGatewaySink {
 
 /// A traffic manager on its own: follows the control plane's policies and block conditions, takes usage on
 /// 9611 and 9711 (+ offset) and serves decisions on 5672 + offset.
+/// How often a traffic manager tells the control plane its decisions in force (the Admin portal's view).
+const TRAFFIC_MANAGER_REPORT_EVERY: Duration = Duration::from_secs(3);
+
 pub(crate) struct TrafficManagerRole {
     pub tm: Arc<apim_traffic_manager::TrafficManager>,
     pub syncer: Arc<apim_sync::Syncer>,
@@ -666,9 +669,25 @@ impl TrafficManagerRole {
         }
     }
 
-    /// Sweeps windows, forwards decisions to its peers and follows the control plane.
+    /// Sweeps windows, forwards decisions to its peers, follows the control plane and reports to it.
     pub fn start(self, s: &Services) {
         s.tasks.adopt(self.tm.start(s.hosts.clone(), s.client_tls.clone()));
+        let (tm, syncer) = (self.tm.clone(), self.syncer.clone());
+        s.tasks.spawn(async move {
+            let mut failing = false;
+            loop {
+                match syncer.report_traffic_manager(&tm.report(syncer.node_id())).await {
+                    Ok(()) => failing = false,
+                    // Said once until it works again: the Admin portal misses this node meanwhile, nothing else.
+                    Err(e) if !failing => {
+                        failing = true;
+                        tracing::warn!("cannot report the traffic manager's decisions to the control plane: {e}");
+                    }
+                    Err(_) => {}
+                }
+                tokio::time::sleep(TRAFFIC_MANAGER_REPORT_EVERY).await;
+            }
+        });
         let sink = Arc::new(TrafficManagerSink { tm: self.tm, health: s.health.clone(), synced: Default::default() });
         s.tasks.spawn(self.syncer.run(sink));
     }

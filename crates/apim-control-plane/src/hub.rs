@@ -42,13 +42,16 @@ impl ControlPlane {
     }
 
     /// Drops events older than [`RETENTION`] beyond the newest [`KEEP_EVENTS`], revoked tokens that have
-    /// expired, and what it knew of gateway nodes silent for [`RETENTION`]. A subscriber older than what is left is told to resync from a snapshot.
+    /// expired, what it knew of gateway nodes silent for [`RETENTION`] and of traffic managers silent for five
+    /// minutes; then rolls up and prunes analytics. A subscriber older than what is left is told to resync from a
+    /// snapshot.
     pub async fn prune(&self) -> Result<u64, apim_store::StoreError> {
         let head = self.db.last_event_seq().await?;
         let before = self.clock.unix_secs() - RETENTION.as_secs() as i64;
         let pruned = self.db.prune_events(before, head - KEEP_EVENTS).await?;
         self.prune_revocations().await?;
         self.prune_gateways().await?;
+        self.prune_traffic_managers().await?;
         self.prune_analytics().await?;
         Ok(pruned)
     }

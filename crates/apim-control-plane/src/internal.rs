@@ -30,6 +30,7 @@ pub(crate) fn routes() -> Router<Arc<ControlPlane>> {
         .route("/notify", post(notify))
         .route("/apis/deployed-revisions", axum::routing::patch(deployed_revisions))
         .route("/analytics", post(crate::analytics::ingest))
+        .route("/traffic-managers", post(crate::traffic_managers::ingest))
 }
 
 /// Admin-object kind holding what each gateway node last reported it serves (`name` is the node id).

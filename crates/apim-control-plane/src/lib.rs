@@ -43,6 +43,7 @@ mod settings;
 mod signup;
 pub mod spec;
 mod throttling;
+mod traffic_managers;
 
 use std::sync::Arc;
 
@@ -393,7 +394,8 @@ impl ControlPlane {
                     .merge(settings::admin_routes())
                     .merge(categories::admin_routes())
                     .merge(analytics::admin_routes())
-                    .merge(gateway_nodes::admin_routes()),
+                    .merge(gateway_nodes::admin_routes())
+                    .merge(traffic_managers::admin_routes()),
             )
             .nest("/internal/data/v1", internal::routes())
             .merge(signup::routes())

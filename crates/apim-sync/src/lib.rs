@@ -374,6 +374,18 @@ impl Syncer {
         self.send(http::Method::POST, "/internal/data/v1/analytics", body).await
     }
 
+    /// Tells a control plane what this traffic manager holds (`POST /internal/data/v1/traffic-managers`), for the
+    /// Admin portal.
+    pub async fn report_traffic_manager(&self, report: &apim_wire::throttle::TrafficManagerReport) -> Result<(), String> {
+        let body = serde_json::to_vec(report).map_err(|e| e.to_string())?;
+        self.send(http::Method::POST, "/internal/data/v1/traffic-managers", body).await
+    }
+
+    /// The node id this follower names itself by.
+    pub fn node_id(&self) -> &str {
+        &self.cfg.node_id
+    }
+
     /// A JSON body to the first control plane that takes it, starting with the one that answered last; one that
     /// answered and refused (4xx) is not tried past, as the problem is ours.
     async fn send(&self, method: http::Method, path_and_query: &str, body: Vec<u8>) -> Result<(), String> {

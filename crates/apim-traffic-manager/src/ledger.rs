@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use apim_wire::throttle::{Allowance, Decision, UsageRecord};
+use apim_wire::throttle::{Allowance, Decision, DecisionInForce, UsageRecord};
 use dashmap::DashMap;
 
 type Map<K, V> = DashMap<K, V, foldhash::fast::RandomState>;
@@ -246,6 +246,22 @@ impl Ledger {
             .iter()
             .filter(|w| w.decided_until > now_ms)
             .map(|w| Decision { key: w.key().clone(), throttled_until_ms: w.decided_until, condition: w.condition.clone() })
+            .collect()
+    }
+
+    /// [`Ledger::in_force`] with each window's quota and what the gateways used of it, for the Admin portal.
+    pub fn in_force_detail(&self, now_ms: u64) -> Vec<DecisionInForce> {
+        self.windows
+            .iter()
+            .filter(|w| w.decided_until > now_ms)
+            .map(|w| DecisionInForce {
+                key: w.key().clone(),
+                condition: w.condition.clone(),
+                throttled_until_ms: w.decided_until,
+                forwarded: false,
+                quota: Some(w.quota),
+                used: Some(w.total),
+            })
             .collect()
     }
 

@@ -21,7 +21,10 @@ use std::time::Duration;
 
 use apim_config::{DeploymentConfig, Endpoint, HostsFile};
 use apim_domain::clock::Clock;
-use apim_wire::throttle::{Decision, DecisionBatch, UsageBatch, decisions_client::DecisionsClient, decisions_server, usage_server};
+use apim_wire::throttle::{
+    Decision, DecisionBatch, DecisionInForce, MAX_REPORTED_DECISIONS, TrafficManagerReport, UsageBatch, decisions_client::DecisionsClient,
+    decisions_server, usage_server,
+};
 use apim_wire::{PolicyLevel, RuntimeBlockCondition, RuntimePolicy, RuntimeState};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
@@ -170,6 +173,33 @@ impl TrafficManager {
             condition: e.value().1.clone(),
         }));
         all
+    }
+
+    /// What the Admin portal shows of this traffic manager: the gateways it counts for and the decisions in force
+    /// (made here, or forwarded by a peer), the latest to end first.
+    pub fn report(&self, node_id: &str) -> TrafficManagerReport {
+        let now_ms = u64::try_from(self.clock.unix_ms()).unwrap_or(0);
+        let mut in_force = self.ledger.in_force_detail(now_ms);
+        in_force.extend(self.forwarded.iter().filter(|e| e.value().0 > now_ms).map(|e| DecisionInForce {
+            key: e.key().clone(),
+            condition: e.value().1.clone(),
+            throttled_until_ms: e.value().0,
+            forwarded: true,
+            quota: None,
+            used: None,
+        }));
+        in_force.sort_by(|a, b| b.throttled_until_ms.cmp(&a.throttled_until_ms).then_with(|| a.key.cmp(&b.key)));
+        let in_force_total = in_force.len() as u64;
+        in_force.truncate(MAX_REPORTED_DECISIONS);
+        TrafficManagerReport {
+            node_id: node_id.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            gateways: self.ledger.gateway_count(now_ms) as u64,
+            keys: self.ledger.keys() as u64,
+            decisions_made: self.ledger.decisions.load(std::sync::atomic::Ordering::Relaxed),
+            in_force,
+            in_force_total,
+        }
     }
 
     /// Background work: ended windows swept every second, and one forwarding task per `event_duplicate_url`.

@@ -10,6 +10,7 @@ import { KeyManagersPage } from './pages/KeyManagersPage';
 import { GatewayNodePage } from './pages/GatewayNodePage';
 import { GatewayNodesPage } from './pages/GatewayNodesPage';
 import { RateLimitingPoliciesPage } from './pages/RateLimitingPoliciesPage';
+import { TrafficManagersPage } from './pages/TrafficManagersPage';
 
 const NAV = [
   { label: 'Analytics', to: '/analytics' },
@@ -19,6 +20,7 @@ const NAV = [
   { label: 'Applications', to: '/applications' },
   { label: 'Gateway environments', to: '/environments' },
   { label: 'Gateway nodes', to: '/gateway-nodes' },
+  { label: 'Traffic managers', to: '/traffic-managers' },
   { label: 'Key managers', to: '/key-managers' },
 ];
 
@@ -44,6 +46,7 @@ mountPortal({ clientId: 'apim_admin', basePath: '/admin', settingsUrl: '/api/am/
       <Route path="key-managers" element={<KeyManagersPage />} />
       <Route path="gateway-nodes" element={<GatewayNodesPage />} />
       <Route path="gateway-nodes/:gatewayId" element={<GatewayNodePage />} />
+      <Route path="traffic-managers" element={<TrafficManagersPage />} />
       <Route path="*" element={<Navigate to="/throttling/advanced" replace />} />
     </Route>
   </Routes>

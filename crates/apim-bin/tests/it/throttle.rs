@@ -10,7 +10,7 @@ use apim_test_support::load::{Outcome, offer};
 use apim_test_support::process::{Node, free_offset};
 use apim_test_support::topology::{event_hub_client, node_header, spawn_node, write_control_plane};
 use apim_test_support::{TempDir, http};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::gateway::{Mgmt, code, eventually, get};
 use super::{apim, base64_encode, wait_ready};
@@ -174,6 +174,39 @@ async fn one_quota_across_two_gateways_and_two_traffic_managers() {
         assert!(metric(mgmt, "apim_tm_decisions_forwarded_total{direction=\"in\"}").await >= 1);
         assert_eq!(metric(mgmt, "apim_tm_gateways").await, 2);
     }
+    // The Admin API lists both traffic managers, each counting for both gateways, and the decision in force
+    // (the minute's window is still open: at least 30 s of it were left when the load began).
+    let mut seen = Value::Null;
+    until("the traffic managers' reports with the decision in force", Duration::from_secs(15), async || {
+        seen = m.ok("GET", "/api/am/admin/v4/traffic-managers", Value::Null).await;
+        let list = seen["list"].as_array().cloned().unwrap_or_default();
+        let decided = |t: &Value| {
+            t["inForce"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|d| d["condition"] == "subscription" && d["quota"] == quota && d["forwarded"] == false))
+        };
+        list.len() == 2 && list.iter().all(|t| t["gateways"] == 2) && list.iter().any(decided)
+    })
+    .await;
+    let names: Vec<&str> = seen["list"].as_array().into_iter().flatten().filter_map(|t| t["nodeId"].as_str()).collect();
+    assert_eq!(names.len(), 2, "{seen}");
+    let r = m.call("GET", "/api/am/admin/v4/traffic-managers", Value::Null).await;
+    assert_eq!(r.status, 200);
+    let nobody = Mgmt { base: cp_https.clone(), auth: format!("Basic {}", base64_encode("admin:wrong")) };
+    assert_eq!(nobody.call("GET", "/api/am/admin/v4/traffic-managers", Value::Null).await.status, 401);
+    // A peer's bad report is refused whole, naming the field.
+    let bad = json!({"nodeId": "tm9", "version": "1", "gateways": 0, "keys": 0, "decisionsMade": 0, "inForceTotal": 1,
+        "inForce": [{"key": "", "condition": "subscription", "throttledUntilMs": 1, "forwarded": false}]});
+    let r = http::request(
+        "POST",
+        &format!("{cp_https}/internal/data/v1/traffic-managers"),
+        &[("authorization", &format!("Basic {}", base64_encode("admin:admin"))), ("content-type", "application/json")],
+        &bad.to_string(),
+    )
+    .await
+    .expect("post");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("inForce[0].key"), "{}", r.body);
 
     // A traffic manager killed under load: the other keeps deciding; the quota holds.
     let headers = subscriber("KillOne", "PerHour300").await;
