@@ -171,16 +171,7 @@ async fn analytics_add_up_across_gateways_and_restarts() {
     let s = summary_with(&m, &dp, 60).await;
     assert_eq!(s["requests"], 60, "{s}");
     assert_eq!(count_of(&s["byApi"], "name", "Counted"), 60, "{s}");
-    let signup = http::request(
-        "POST",
-        &format!("{cp_https}/api/identity/user/v1.0/me"),
-        &[("content-type", "application/json")],
-        &json!({"user": {"username": "bob", "password": "bob-secret-1", "claims": []}}).to_string(),
-    )
-    .await
-    .expect("sign up");
-    assert!((200..300).contains(&signup.status), "{}", signup.body);
-    let bob = Mgmt { base: cp_https.clone(), auth: format!("Basic {}", base64_encode("bob:bob-secret-1")) };
+    let bob = m.sign_up("bob", "bob-secret-1").await;
     let r = bob.call("GET", &dp, Value::Null).await;
     assert_eq!(r.status, 403, "{}", r.body);
     let r = bob.call("GET", "/api/am/admin/v4/analytics", Value::Null).await;
@@ -198,14 +189,7 @@ async fn analytics_add_up_across_gateways_and_restarts() {
         "resource": "", "method": "", "applicationId": "", "applicationName": "", "applicationOwner": "", "keyType": "PRODUCTION",
         "statusClass": 2, "requests": 1, "throttled": 0, "gatewayErrors": 0, "latency": {"buckets": [], "sumUs": 0},
         "backendLatency": {"buckets": [], "sumUs": 0}}]});
-    let r = http::request(
-        "POST",
-        &format!("{cp_https}/internal/data/v1/analytics"),
-        &[("authorization", &format!("Basic {}", base64_encode("admin:admin"))), ("content-type", "application/json")],
-        &bad.to_string(),
-    )
-    .await
-    .expect("post");
+    let r = m.internal("/analytics", &bad).await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("rows[0].minute"), "{}", r.body);
     // The Grafana dashboard reads only what these nodes export.
@@ -312,16 +296,7 @@ async fn quota_used_counts_the_current_window() {
     assert!(a["used"].as_u64().is_some(), "counted over the current minute: {report}");
 
     // Only the owner reads it; an unknown application is a 404.
-    let signup = http::request(
-        "POST",
-        &format!("{https}/api/identity/user/v1.0/me"),
-        &[("content-type", "application/json")],
-        &json!({"user": {"username": "carol", "password": "carol-secret-1", "claims": []}}).to_string(),
-    )
-    .await
-    .expect("sign up");
-    assert!((200..300).contains(&signup.status), "{}", signup.body);
-    let carol = Mgmt { base: https.clone(), auth: format!("Basic {}", base64_encode("carol:carol-secret-1")) };
+    let carol = m.sign_up("carol", "carol-secret-1").await;
     let r = carol.call("GET", &path, Value::Null).await;
     assert_eq!(r.status, 403, "{}", r.body);
     let r = m.call("GET", "/api/am/devportal/v3/applications/no-such-app/analytics/quota", Value::Null).await;

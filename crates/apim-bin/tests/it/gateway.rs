@@ -52,6 +52,33 @@ impl Mgmt {
         .expect("import")
     }
 
+    /// A new subscriber, through self sign-up, calling as themselves.
+    pub(crate) async fn sign_up(&self, username: &str, password: &str) -> Mgmt {
+        let r = http::request(
+            "POST",
+            &format!("{}/api/identity/user/v1.0/me", self.base),
+            &[("content-type", "application/json")],
+            &json!({"user": {"username": username, "password": password, "claims": []}}).to_string(),
+        )
+        .await
+        .expect("sign up");
+        assert!((200..300).contains(&r.status), "{}", r.body);
+        Mgmt { base: self.base.clone(), auth: format!("Basic {}", base64_encode(&format!("{username}:{password}"))) }
+    }
+
+    /// A POST to the internal data service (`/internal/data/v1/…`) with the event hub's credentials (admin/admin
+    /// here), as a peer node sends it.
+    pub(crate) async fn internal(&self, path: &str, body: &Value) -> http::Response {
+        http::request(
+            "POST",
+            &format!("{}/internal/data/v1{path}", self.base),
+            &[("authorization", &format!("Basic {}", base64_encode("admin:admin"))), ("content-type", "application/json")],
+            &body.to_string(),
+        )
+        .await
+        .expect("internal data service")
+    }
+
     /// Creates, revises, deploys to Default and publishes an API; returns its id.
     pub(crate) async fn publish(&self, api: Value) -> String {
         let pb = "/api/am/publisher/v4";

@@ -197,14 +197,7 @@ async fn one_quota_across_two_gateways_and_two_traffic_managers() {
     // A peer's bad report is refused whole, naming the field.
     let bad = json!({"nodeId": "tm9", "version": "1", "gateways": 0, "keys": 0, "decisionsMade": 0, "inForceTotal": 1,
         "inForce": [{"key": "", "condition": "subscription", "throttledUntilMs": 1, "forwarded": false}]});
-    let r = http::request(
-        "POST",
-        &format!("{cp_https}/internal/data/v1/traffic-managers"),
-        &[("authorization", &format!("Basic {}", base64_encode("admin:admin"))), ("content-type", "application/json")],
-        &bad.to_string(),
-    )
-    .await
-    .expect("post");
+    let r = m.internal("/traffic-managers", &bad).await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("inForce[0].key"), "{}", r.body);
 
