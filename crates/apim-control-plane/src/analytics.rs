@@ -132,6 +132,13 @@ struct Counts {
 }
 
 impl Counts {
+    fn merge(&mut self, o: &Counts) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.throttled += o.throttled;
+        self.blocked += o.blocked;
+    }
+
     fn add(&mut self, r: &AnalyticsRecord) {
         let n = u64::try_from(r.requests).unwrap_or(0);
         self.requests += n;
@@ -228,107 +235,231 @@ fn window(period: Period, now: i64) -> (i64, i64) {
     (to - length, to)
 }
 
-fn summarize(rows: &[AnalyticsRecord], period: Period, now: i64) -> Summary {
-    let (length, step) = period.span();
-    let (from, to) = window(period, now);
-    let mut totals = Counts::default();
-    let mut gateway_errors = 0;
-    let mut by_status_class: HashMap<String, u64> = HashMap::new();
-    let (mut latency, mut backend) = (SketchSum::default(), SketchSum::default());
-    let points = usize::try_from(length / step).unwrap_or(0);
-    let mut series: Vec<Counts> = vec![Counts::default(); points];
-    let mut resources: HashMap<(&str, &str), Counts> = HashMap::new();
-    let mut applications: HashMap<&str, (&str, &str, Counts)> = HashMap::new();
-    let mut apis: HashMap<&str, (&str, &str, Counts)> = HashMap::new();
-    let mut key_types: HashMap<&str, Counts> = HashMap::new();
-    let mut gateways: HashMap<&str, Counts> = HashMap::new();
-    for r in rows {
-        totals.add(r);
-        gateway_errors += u64::try_from(r.gateway_errors).unwrap_or(0);
-        *by_status_class.entry(format!("{}xx", r.status_class)).or_default() += u64::try_from(r.requests).unwrap_or(0);
-        latency.add_json(&r.latency);
-        backend.add_json(&r.backend_latency);
-        if let Some(p) = usize::try_from((r.minute - from) / step).ok().and_then(|i| series.get_mut(i)) {
-            p.add(r);
+/// A set of rows added up by every breakdown a summary shows. Summaries add rows into one; the platform's rolled
+/// buckets are kept as one each ([`RolledTallies`]) and merged.
+#[derive(Default)]
+struct Tally {
+    totals: Counts,
+    gateway_errors: u64,
+    /// Requests by status class (index 1 to 5).
+    by_status_class: [u64; 6],
+    latency: SketchSum,
+    backend: SketchSum,
+    /// By resource template, then method.
+    resources: HashMap<String, HashMap<String, Counts>>,
+    applications: HashMap<String, (String, String, Counts)>,
+    apis: HashMap<String, (String, String, Counts)>,
+    key_types: HashMap<String, Counts>,
+    gateways: HashMap<String, Counts>,
+}
+
+impl Tally {
+    fn add(&mut self, r: &AnalyticsRecord) {
+        self.totals.add(r);
+        self.gateway_errors += u64::try_from(r.gateway_errors).unwrap_or(0);
+        if let Some(n) = usize::try_from(r.status_class).ok().and_then(|c| self.by_status_class.get_mut(c)) {
+            *n += u64::try_from(r.requests).unwrap_or(0);
         }
+        self.latency.add_json(&r.latency);
+        self.backend.add_json(&r.backend_latency);
         if !r.resource.is_empty() {
-            resources.entry((&r.resource, &r.method)).or_default().add(r);
+            let methods = match self.resources.get_mut(&r.resource) {
+                Some(m) => m,
+                None => self.resources.entry(r.resource.clone()).or_default(),
+            };
+            counts_of(methods, &r.method).add(r);
         }
         if !r.app_id.is_empty() {
-            applications.entry(&r.app_id).or_insert((&r.app_name, &r.app_owner, Counts::default())).2.add(r);
+            named_counts(&mut self.applications, &r.app_id, &r.app_name, &r.app_owner).add(r);
         }
-        apis.entry(&r.api_id).or_insert((&r.api_name, &r.api_version, Counts::default())).2.add(r);
-        key_types.entry(&r.key_type).or_default().add(r);
-        gateways.entry(&r.node).or_default().add(r);
+        named_counts(&mut self.apis, &r.api_id, &r.api_name, &r.api_version).add(r);
+        counts_of(&mut self.key_types, &r.key_type).add(r);
+        counts_of(&mut self.gateways, &r.node).add(r);
     }
-    // Latency per API and per resource is shown for the ten largest only: their rows' sketches are read again,
-    // the others' never added up.
-    let top_apis = top(apis.into_iter().collect(), |(_, (_, _, c))| c.requests);
-    let top_resources = top(resources.into_iter().collect(), |(_, c)| c.requests);
-    let mut api_latency = vec![SketchSum::default(); top_apis.len()];
-    let mut resource_latency = vec![SketchSum::default(); top_resources.len()];
-    for r in rows {
-        if let Some(i) = top_apis.iter().position(|(id, _)| *id == r.api_id) {
-            api_latency[i].add_json(&r.latency);
+
+    fn merge(&mut self, o: &Tally) {
+        self.totals.merge(&o.totals);
+        self.gateway_errors += o.gateway_errors;
+        for (n, m) in self.by_status_class.iter_mut().zip(o.by_status_class) {
+            *n += m;
         }
-        if let Some(i) = top_resources.iter().position(|((resource, method), _)| *resource == r.resource && *method == r.method) {
-            resource_latency[i].add_json(&r.latency);
+        self.latency.add_sum(&o.latency);
+        self.backend.add_sum(&o.backend);
+        for (resource, methods) in &o.resources {
+            let mine = self.resources.entry(resource.clone()).or_default();
+            for (method, c) in methods {
+                counts_of(mine, method).merge(c);
+            }
+        }
+        for (id, (name, owner, c)) in &o.applications {
+            named_counts(&mut self.applications, id, name, owner).merge(c);
+        }
+        for (id, (name, version, c)) in &o.apis {
+            named_counts(&mut self.apis, id, name, version).merge(c);
+        }
+        for (k, c) in &o.key_types {
+            counts_of(&mut self.key_types, k).merge(c);
+        }
+        for (k, c) in &o.gateways {
+            counts_of(&mut self.gateways, k).merge(c);
         }
     }
-    let named = |m: HashMap<&str, Counts>| {
-        top(m.into_iter().map(|(name, counts)| ByName { name: name.to_string(), counts }).collect(), |x| x.counts.requests)
-    };
+
+    /// The ten APIs and the ten resources with the most requests (largest first).
+    fn top_keys(&self) -> (Vec<String>, Vec<(String, String)>) {
+        let apis = top(self.apis.iter().collect(), |(_, (_, _, c))| c.requests).into_iter().map(|(id, _)| id.clone()).collect();
+        let each = self.resources.iter().flat_map(|(r, methods)| methods.iter().map(move |(m, c)| ((r, m), c.requests)));
+        let resources = top(each.collect(), |(_, n)| *n).into_iter().map(|((r, m), _)| (r.clone(), m.clone())).collect();
+        (apis, resources)
+    }
+}
+
+/// The entry of `key`, made on first use (the key copied only then).
+fn counts_of<'m>(m: &'m mut HashMap<String, Counts>, key: &str) -> &'m mut Counts {
+    if !m.contains_key(key) {
+        m.insert(key.to_string(), Counts::default());
+    }
+    m.get_mut(key).expect("just inserted")
+}
+
+fn named_counts<'m>(m: &'m mut HashMap<String, (String, String, Counts)>, id: &str, a: &str, b: &str) -> &'m mut Counts {
+    if !m.contains_key(id) {
+        m.insert(id.to_string(), (a.to_string(), b.to_string(), Counts::default()));
+    }
+    &mut m.get_mut(id).expect("just inserted").2
+}
+
+/// A summary's requests over time: a point per `step` seconds from `from`.
+struct Series {
+    from: i64,
+    step: i64,
+    points: Vec<Counts>,
+}
+
+impl Series {
+    fn new(period: Period, now: i64) -> Series {
+        let (length, step) = period.span();
+        let points = usize::try_from(length / step).unwrap_or(0);
+        Series { from: window(period, now).0, step, points: vec![Counts::default(); points] }
+    }
+
+    /// The point a bucket starting at `start` falls in (a bucket longer than a step counts at its start).
+    fn at(&mut self, start: i64) -> Option<&mut Counts> {
+        usize::try_from((start - self.from) / self.step).ok().and_then(|i| self.points.get_mut(i))
+    }
+}
+
+/// The summary of `t`, with latency for the top APIs and resources from `api_latency` and `resource_latency`
+/// (absent: `null` percentiles).
+fn finish(
+    t: Tally,
+    series: Series,
+    period: Period,
+    to: i64,
+    api_latency: &HashMap<String, SketchSum>,
+    resource_latency: &HashMap<(String, String), SketchSum>,
+) -> Summary {
+    let (top_apis, top_resources) = t.top_keys();
+    let latency_of = |s: Option<&SketchSum>| s.map_or_else(Latency::default, |s| Latency::of(&s.to_sketch()));
+    let named =
+        |m: HashMap<String, Counts>| top(m.into_iter().map(|(name, counts)| ByName { name, counts }).collect(), |x| x.counts.requests);
+    let mut apis = t.apis;
+    let mut resources = t.resources;
     Summary {
         period: period.name(),
-        from: apim_domain::api::rfc3339(from),
+        from: apim_domain::api::rfc3339(series.from),
         to: apim_domain::api::rfc3339(to),
-        step_seconds: step,
-        totals,
-        gateway_errors,
-        by_status_class,
-        latency: Latency::of(&latency.to_sketch()),
-        backend_latency: Latency::of(&backend.to_sketch()),
+        step_seconds: series.step,
+        totals: t.totals,
+        gateway_errors: t.gateway_errors,
+        by_status_class: (1..=5).filter(|c| t.by_status_class[*c] > 0).map(|c| (format!("{c}xx"), t.by_status_class[c])).collect(),
+        latency: Latency::of(&t.latency.to_sketch()),
+        backend_latency: Latency::of(&t.backend.to_sketch()),
         series: series
+            .points
             .into_iter()
             .enumerate()
-            .map(|(i, counts)| Point { time: apim_domain::api::rfc3339(from + i as i64 * step), counts })
+            .map(|(i, counts)| Point { time: apim_domain::api::rfc3339(series.from + i as i64 * series.step), counts })
             .collect(),
         by_resource: top_resources
             .into_iter()
-            .zip(resource_latency)
-            .map(|(((resource, method), counts), s)| ByResource {
-                resource: resource.into(),
-                method: method.into(),
-                counts,
-                latency: Latency::of(&s.to_sketch()),
+            .filter_map(|key| {
+                let counts = resources.get_mut(&key.0)?.remove(&key.1)?;
+                let latency = latency_of(resource_latency.get(&key));
+                Some(ByResource { resource: key.0, method: key.1, counts, latency })
             })
             .collect(),
         by_application: top(
-            applications
+            t.applications
                 .into_iter()
-                .map(|(id, (name, owner, counts))| ByApplication {
-                    application_id: id.into(),
-                    name: name.into(),
-                    owner: owner.into(),
-                    counts,
-                })
+                .map(|(id, (name, owner, counts))| ByApplication { application_id: id, name, owner, counts })
                 .collect(),
             |x| x.counts.requests,
         ),
         by_api: top_apis
             .into_iter()
-            .zip(api_latency)
-            .map(|((id, (name, version, counts)), s)| ByApi {
-                api_id: id.into(),
-                name: name.into(),
-                version: version.into(),
-                counts,
-                latency: Latency::of(&s.to_sketch()),
+            .filter_map(|id| {
+                let (name, version, counts) = apis.remove(&id)?;
+                let latency = latency_of(api_latency.get(&id));
+                Some(ByApi { api_id: id, name, version, counts, latency })
             })
             .collect(),
-        by_key_type: named(key_types),
-        by_gateway: named(gateways),
+        by_key_type: named(t.key_types),
+        by_gateway: named(t.gateways),
     }
+}
+
+/// A summary of rows read whole: their sketches are read again for the top APIs and resources.
+fn summarize(rows: &[AnalyticsRecord], period: Period, now: i64) -> Summary {
+    let mut t = Tally::default();
+    let mut series = Series::new(period, now);
+    for r in rows {
+        t.add(r);
+        if let Some(p) = series.at(r.minute) {
+            p.add(r);
+        }
+    }
+    let (top_apis, top_resources) = t.top_keys();
+    let mut api_latency: HashMap<String, SketchSum> = top_apis.into_iter().map(|k| (k, SketchSum::default())).collect();
+    let mut resource_latency = vec![SketchSum::default(); top_resources.len()];
+    for r in rows {
+        if let Some(s) = api_latency.get_mut(&r.api_id) {
+            s.add_json(&r.latency);
+        }
+        if let Some(i) = top_resources.iter().position(|(resource, method)| *resource == r.resource && *method == r.method) {
+            resource_latency[i].add_json(&r.latency);
+        }
+    }
+    let resource_latency: HashMap<(String, String), SketchSum> = top_resources.into_iter().zip(resource_latency).collect();
+    finish(t, series, period, window(period, now).1, &api_latency, &resource_latency)
+}
+
+/// The platform's rolled buckets added up, kept in memory by each control plane: a bucket is rolled once and never
+/// changes after (late minute rows are not rolled again), so a month merges about 30 day tallies and the hours at
+/// its edges instead of reading tens of thousands of rows each time. Buckets older than the retention period are
+/// dropped as new ones come.
+#[derive(Default)]
+pub(crate) struct RolledTallies(std::sync::Mutex<HashMap<(Granularity, i64), Arc<Tally>>>);
+
+/// The parts of `[from, to)` and the rows that cover each: whole rolled days, the rolled hours around them, then
+/// the minutes after the last rolled hour.
+fn segments(from: i64, to: i64, days_rolled_until: i64, hours_rolled_until: i64) -> Vec<(Granularity, i64, i64)> {
+    let (hour, day) = (Granularity::Hour.seconds(), Granularity::Day.seconds());
+    let mut out = Vec::new();
+    let mut at = from;
+    let (d0, d1) = (ceil(from, day), floor(days_rolled_until.min(to), day));
+    if d1 > d0 {
+        out.push((Granularity::Hour, ceil(from, hour), d0));
+        out.push((Granularity::Day, d0, d1));
+        at = d1;
+    }
+    let (h0, h1) = (ceil(at, hour), floor(hours_rolled_until.min(to), hour));
+    if h1 > h0 {
+        out.push((Granularity::Hour, h0, h1));
+        at = h1;
+    }
+    out.push((Granularity::Minute, at, to));
+    out
 }
 
 fn floor(t: i64, step: i64) -> i64 {
@@ -397,12 +528,77 @@ impl ControlPlane {
 
     async fn analytics_summary(&self, filter: &AnalyticsFilter, period: Period, now: i64) -> Result<Summary> {
         let (from, to) = window(period, now);
-        let rows = if period.span().0 <= 86_400 {
-            self.db.analytics(Granularity::Minute, filter, from, to).await?
-        } else {
-            self.rows_over(filter, from, to).await?
-        };
-        Ok(summarize(&rows, period, now))
+        if period.span().0 <= 86_400 {
+            return Ok(summarize(&self.db.analytics(Granularity::Minute, filter, from, to).await?, period, now));
+        }
+        if matches!(filter, AnalyticsFilter::All) {
+            return self.platform_summary(period, now).await;
+        }
+        Ok(summarize(&self.rows_over(filter, from, to).await?, period, now))
+    }
+
+    /// The platform beyond a day: the rolled buckets' tallies (from memory, or read once), the minutes after them
+    /// read whole, and the top APIs' rows read again for their latency (by the API's index). Resources' latency is
+    /// not given here (`null`): a resource's rows have no index, and each API's view gives it.
+    async fn platform_summary(&self, period: Period, now: i64) -> Result<Summary> {
+        let (from, to) = window(period, now);
+        let mut t = Tally::default();
+        let mut series = Series::new(period, now);
+        for (g, start, end) in self.segments(from, to).await? {
+            if g == Granularity::Minute {
+                for r in self.db.analytics(g, &AnalyticsFilter::All, start, end).await? {
+                    t.add(&r);
+                    if let Some(p) = series.at(r.minute) {
+                        p.add(&r);
+                    }
+                }
+                continue;
+            }
+            let mut bucket = start;
+            while bucket < end {
+                let part = self.rolled_tally(g, bucket, now).await?;
+                t.merge(&part);
+                if let Some(p) = series.at(bucket) {
+                    p.merge(&part.totals);
+                }
+                bucket += g.seconds();
+            }
+        }
+        let mut api_latency = HashMap::new();
+        for id in t.top_keys().0 {
+            let mut sum = SketchSum::default();
+            for r in self.rows_over(&AnalyticsFilter::Api(id.clone()), from, to).await? {
+                sum.add_json(&r.latency);
+            }
+            api_latency.insert(id, sum);
+        }
+        Ok(finish(t, series, period, to, &api_latency, &HashMap::new()))
+    }
+
+    /// The tally of one rolled bucket of the whole platform, read from the database the first time.
+    async fn rolled_tally(&self, g: Granularity, start: i64, now: i64) -> std::result::Result<Arc<Tally>, apim_store::StoreError> {
+        let cached = self.rolled.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&(g, start)).cloned();
+        if let Some(t) = cached {
+            return Ok(t);
+        }
+        let mut t = Tally::default();
+        for r in self.db.analytics(g, &AnalyticsFilter::All, start, start + g.seconds()).await? {
+            t.add(&r);
+        }
+        let t = Arc::new(t);
+        let oldest = now - i64::from(self.cfg.analytics_retention_days) * 86_400 - 86_400;
+        let mut cache = self.rolled.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.retain(|(_, s), _| *s >= oldest);
+        cache.insert((g, start), t.clone());
+        Ok(t)
+    }
+
+    /// [`segments`] of `[from, to)` by what is rolled up now.
+    async fn segments(&self, from: i64, to: i64) -> std::result::Result<Vec<(Granularity, i64, i64)>, apim_store::StoreError> {
+        let rolled = |latest: Option<i64>, step: i64| latest.map_or(from, |l| l + step);
+        let days = rolled(self.db.analytics_latest(Granularity::Day).await?, Granularity::Day.seconds());
+        let hours = rolled(self.db.analytics_latest(Granularity::Hour).await?, Granularity::Hour.seconds());
+        Ok(segments(from, to, days, hours))
     }
 
     /// `[from, to)` from the coarsest rows that cover it: whole days rolled up, then hours, then the minutes
@@ -413,24 +609,12 @@ impl ControlPlane {
         from: i64,
         to: i64,
     ) -> std::result::Result<Vec<AnalyticsRecord>, apim_store::StoreError> {
-        let (hour, day) = (Granularity::Hour.seconds(), Granularity::Day.seconds());
-        let rolled = |latest: Option<i64>, step: i64| latest.map_or(from, |l| l + step);
-        let days_until = rolled(self.db.analytics_latest(Granularity::Day).await?, day).min(to);
-        let hours_until = rolled(self.db.analytics_latest(Granularity::Hour).await?, hour).min(to);
         let mut rows = Vec::new();
-        let mut at = from;
-        let (d0, d1) = (ceil(from, day), floor(days_until, day));
-        if d1 > d0 {
-            rows.extend(self.db.analytics(Granularity::Hour, filter, ceil(from, hour), d0).await?);
-            rows.extend(self.db.analytics(Granularity::Day, filter, d0, d1).await?);
-            at = d1;
+        for (g, start, end) in self.segments(from, to).await? {
+            if end > start {
+                rows.extend(self.db.analytics(g, filter, start, end).await?);
+            }
         }
-        let (h0, h1) = (ceil(at, hour), floor(hours_until, hour));
-        if h1 > h0 {
-            rows.extend(self.db.analytics(Granularity::Hour, filter, h0, h1).await?);
-            at = h1;
-        }
-        rows.extend(self.db.analytics(Granularity::Minute, filter, at, to).await?);
         Ok(rows)
     }
 
@@ -467,10 +651,27 @@ impl ControlPlane {
         Ok(written)
     }
 
-    /// Rolls up what has settled, then deletes rows older than `[apim.analytics] retention_days` (minute rows
-    /// after two days, once rolled up).
+    /// Reads the tally of every rolled bucket a month-long platform summary merges that is not in memory yet: at
+    /// start and after each rollup, so that no person waits for it.
+    async fn warm_rolled_tallies(&self, now: i64) -> std::result::Result<(), apim_store::StoreError> {
+        for period in [Period::D7, Period::D30] {
+            let (from, to) = window(period, now);
+            for (g, start, end) in self.segments(from, to).await? {
+                if g != Granularity::Minute {
+                    for bucket in (start..end).step_by(usize::try_from(g.seconds()).unwrap_or(3600)) {
+                        self.rolled_tally(g, bucket, now).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rolls up what has settled, reads the new rolled buckets' tallies into memory, then deletes rows older than
+    /// `[apim.analytics] retention_days` (minute rows after two days, once rolled up).
     pub(crate) async fn prune_analytics(&self) -> std::result::Result<u64, apim_store::StoreError> {
         self.roll_up_analytics().await?;
+        self.warm_rolled_tallies(self.clock.unix_secs()).await?;
         let now = self.clock.unix_secs();
         let before = now - i64::from(self.cfg.analytics_retention_days) * 86_400;
         let rolled = self.db.analytics_latest(Granularity::Hour).await?.map_or(i64::MIN, |h| h + 3600);

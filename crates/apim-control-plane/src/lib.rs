@@ -310,6 +310,8 @@ pub struct ControlPlane {
     tail: std::sync::OnceLock<tokio::sync::watch::Receiver<i64>>,
     /// Decides retention (events, revocations, API keys) and which gateway nodes are gone.
     clock: Clock,
+    /// The platform's rolled analytics buckets, added up (month-long summaries merge these).
+    rolled: analytics::RolledTallies,
 }
 
 impl ControlPlane {
@@ -341,7 +343,17 @@ impl ControlPlane {
         api_key_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
         clock: Clock,
     ) -> Arc<ControlPlane> {
-        Arc::new(ControlPlane { db, users: UserAuth::new(users), validator, keys, cfg, api_key_signer, tail: Default::default(), clock })
+        Arc::new(ControlPlane {
+            db,
+            users: UserAuth::new(users),
+            validator,
+            keys,
+            cfg,
+            api_key_signer,
+            tail: Default::default(),
+            clock,
+            rolled: Default::default(),
+        })
     }
 
     /// The client for URLs users give (definitions to import, endpoints to probe).

@@ -39,7 +39,7 @@ pub struct AnalyticsRecord {
 }
 
 /// The rows' time bucket, and so their table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Granularity {
     Minute,
     Hour,

@@ -107,6 +107,16 @@ impl SketchSum {
         self.sum_us = self.sum_us.saturating_add(s.sum_us);
     }
 
+    pub fn add_sum(&mut self, other: &SketchSum) {
+        if self.counts.len() < other.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
+        for (n, m) in self.counts.iter_mut().zip(&other.counts) {
+            *n = n.saturating_add(*m);
+        }
+        self.sum_us = self.sum_us.saturating_add(other.sum_us);
+    }
+
     fn add_n(&mut self, bucket: u16, n: u64) {
         let i = usize::from(bucket);
         if i >= self.counts.len() {

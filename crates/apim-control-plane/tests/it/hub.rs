@@ -418,6 +418,15 @@ async fn analytics_rollups_keep_a_month_exact() {
         assert_eq!(figures(&after), figures(before), "{period}: {after}");
         let p99 = |s: &Value| s["latency"]["p99"].as_f64().unwrap_or(0.0);
         assert!((p99(&after) - p99(before)).abs() < 1e-9, "{period}: merged sketches give the same p99");
+        let api_p99 = |s: &Value| s["byApi"][0]["latency"]["p99"].as_f64();
+        assert_eq!(api_p99(&after), api_p99(before), "{period}: the top API's latency, read by its index");
+        // Asked again, the platform's rolled buckets come from memory: the same figures.
+        let again = cp.analytics_report(&all, period).await.expect("report");
+        assert_eq!(
+            (figures(&again), &again["latency"], &again["byApi"]),
+            (figures(&after), &after["latency"], &after["byApi"]),
+            "{period}"
+        );
     }
     cp.prune().await.expect("roll up again");
     assert_eq!(db.analytics(Granularity::Hour, &all, 0, i64::MAX).await.expect("hours").len(), hours, "rolled once");
