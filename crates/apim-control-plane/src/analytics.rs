@@ -586,10 +586,13 @@ impl ControlPlane {
             t.add(&r);
         }
         let t = Arc::new(t);
-        let oldest = now - i64::from(self.cfg.analytics_retention_days) * 86_400 - 86_400;
+        // Only buckets the retention keeps: older rows are deleted with the next pruning.
+        let kept = now - i64::from(self.cfg.analytics_retention_days) * 86_400;
         let mut cache = self.rolled.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.retain(|(_, s), _| *s >= oldest);
-        cache.insert((g, start), t.clone());
+        cache.retain(|(_, s), _| *s >= kept);
+        if start >= kept {
+            cache.insert((g, start), t.clone());
+        }
         Ok(t)
     }
 
@@ -678,6 +681,7 @@ impl ControlPlane {
         let mut pruned = self.db.prune_analytics(Granularity::Minute, before.max((now - MINUTES_KEPT).min(rolled))).await?;
         pruned += self.db.prune_analytics(Granularity::Hour, before).await?;
         pruned += self.db.prune_analytics(Granularity::Day, before).await?;
+        self.rolled.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|(_, s), _| *s >= before);
         Ok(pruned)
     }
 
