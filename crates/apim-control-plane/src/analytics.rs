@@ -235,6 +235,9 @@ fn window(period: Period, now: i64) -> (i64, i64) {
     (to - length, to)
 }
 
+/// Tallies' maps: keyed by ids and names the database holds, hashed fast (foldhash) as a month merges thousands.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// A set of rows added up by every breakdown a summary shows. Summaries add rows into one; the platform's rolled
 /// buckets are kept as one each ([`RolledTallies`]) and merged.
 #[derive(Default)]
@@ -246,11 +249,11 @@ struct Tally {
     latency: SketchSum,
     backend: SketchSum,
     /// By resource template, then method.
-    resources: HashMap<String, HashMap<String, Counts>>,
-    applications: HashMap<String, (String, String, Counts)>,
-    apis: HashMap<String, (String, String, Counts)>,
-    key_types: HashMap<String, Counts>,
-    gateways: HashMap<String, Counts>,
+    resources: Map<String, Map<String, Counts>>,
+    applications: Map<String, (String, String, Counts)>,
+    apis: Map<String, (String, String, Counts)>,
+    key_types: Map<String, Counts>,
+    gateways: Map<String, Counts>,
 }
 
 impl Tally {
@@ -315,14 +318,14 @@ impl Tally {
 }
 
 /// The entry of `key`, made on first use (the key copied only then).
-fn counts_of<'m>(m: &'m mut HashMap<String, Counts>, key: &str) -> &'m mut Counts {
+fn counts_of<'m>(m: &'m mut Map<String, Counts>, key: &str) -> &'m mut Counts {
     if !m.contains_key(key) {
         m.insert(key.to_string(), Counts::default());
     }
     m.get_mut(key).expect("just inserted")
 }
 
-fn named_counts<'m>(m: &'m mut HashMap<String, (String, String, Counts)>, id: &str, a: &str, b: &str) -> &'m mut Counts {
+fn named_counts<'m>(m: &'m mut Map<String, (String, String, Counts)>, id: &str, a: &str, b: &str) -> &'m mut Counts {
     if !m.contains_key(id) {
         m.insert(id.to_string(), (a.to_string(), b.to_string(), Counts::default()));
     }
@@ -361,8 +364,7 @@ fn finish(
 ) -> Summary {
     let (top_apis, top_resources) = t.top_keys();
     let latency_of = |s: Option<&SketchSum>| s.map_or_else(Latency::default, |s| Latency::of(&s.to_sketch()));
-    let named =
-        |m: HashMap<String, Counts>| top(m.into_iter().map(|(name, counts)| ByName { name, counts }).collect(), |x| x.counts.requests);
+    let named = |m: Map<String, Counts>| top(m.into_iter().map(|(name, counts)| ByName { name, counts }).collect(), |x| x.counts.requests);
     let mut apis = t.apis;
     let mut resources = t.resources;
     Summary {
