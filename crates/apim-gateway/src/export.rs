@@ -1,29 +1,43 @@
-//! The exporters a team switches on (`[apim.analytics] type = "elk"`, `[apim.analytics.otlp]`): one event per
-//! request, built only then from what the request path holds, and handed over a bounded queue to one task that
-//! writes WSO2's `apim_metrics.log` lines and sends OpenTelemetry spans. A full queue, a full disk or an
-//! unreachable collector drops events and counts them (`apim_gateway_export_dropped_total`); a request never
+//! The exporters a team switches on (`[apim.analytics] type = "elk"`, `[apim.analytics.otlp]`): each request's
+//! event is encoded where it was answered (WSO2's `apim_metrics.log` line, OpenTelemetry spans), into a scratch
+//! buffer of the thread's, and appended to a bounded outbox; one thread of the exporters' own takes the outbox's
+//! bytes every [`TICK`], writes the log and sends the spans. Encoding where the request's data is at hand costs
+//! less than handing an owned event to another thread: no copies of its strings, no frees across threads, and
+//! the exporters' thread, which competes for the same cores, has little left to do. A full outbox, a full disk or
+//! an unreachable collector drops events and counts them (`apim_gateway_export_dropped_total`); a request never
 //! waits for an exporter.
 
 pub mod elk;
 pub mod otlp;
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::snapshot::{Api, KeyType};
+use crate::snapshot::{Api, Application, KeyType, Resource};
 use crate::trace::TraceIds;
 
-/// Events waiting for the exporters' thread; beyond, they are dropped and counted.
-const QUEUE: usize = 16_384;
+/// Log lines waiting for the exporters' thread, in bytes (about 18,000 lines); beyond, they are dropped and
+/// counted.
+const MAX_LINES: usize = 16 << 20;
 
-/// How often the exporters' thread takes the queue. It is not woken per event: a wake-up per request (a futex
+/// Encoded spans waiting to be taken, and the most one export request carries, in bytes (about 13,000 traces:
+/// under the OpenTelemetry Collector's and Jaeger's request limits).
+const MAX_CHUNK: usize = 8 << 20;
+
+/// Export requests' worth of spans waiting for the collector; beyond, they are dropped and counted.
+const MAX_PENDING_CHUNKS: usize = 3;
+
+/// How often the exporters' thread takes the outbox. It is not woken per event: a wake-up per request (a futex
 /// and a context switch) cost more than writing the event.
 const TICK: Duration = Duration::from_millis(100);
 
-/// Sampled traces waiting for the collector; beyond, they are dropped and counted.
-const MAX_PENDING_TRACES: usize = 4096;
+/// Spans are sent once this many traces wait, or once the oldest has waited [`FLUSH_AFTER`].
+const FLUSH_TRACES: usize = 512;
+const FLUSH_AFTER: Duration = Duration::from_secs(1);
 
 /// What the exporter task needs of its gateway: named by a trait, so that this module sits below `gateway`.
 pub trait Outlet: Send + Sync + 'static {
@@ -52,26 +66,25 @@ impl Settings {
     }
 }
 
-/// One request answered for an API.
-pub struct RequestEvent {
+/// One request answered for an API, borrowed from the request path while the exporters encode it.
+pub struct RequestEvent<'a> {
     /// When it arrived (Unix microseconds).
     pub started_unix_us: u64,
-    pub api: Arc<Api>,
-    /// Its index in `api.resources`.
-    pub resource: Option<usize>,
-    pub application: Option<ApplicationRef>,
+    pub api: &'a Api,
+    pub resource: Option<&'a Resource>,
+    pub application: Option<&'a Application>,
     pub key_type: KeyType,
     /// The token's subject, for a user's token.
-    pub user: Option<String>,
+    pub user: Option<&'a str>,
     pub client_ip: IpAddr,
-    pub user_agent: Option<http::HeaderValue>,
-    pub method: http::Method,
-    pub uri: http::Uri,
+    pub user_agent: Option<&'a http::HeaderValue>,
+    pub method: &'a http::Method,
+    pub uri: &'a http::Uri,
     /// The status the client got, and the backend's when it answered.
     pub status: u16,
     pub target_status: Option<u16>,
     /// The backend's URL (scheme, authority and base path), when one was called.
-    pub destination: Option<Arc<str>>,
+    pub destination: Option<&'a str>,
     pub latency_us: u64,
     /// From arrival to the backend call, and the backend's time to its answer's head.
     pub upstream_from_us: Option<u64>,
@@ -79,18 +92,13 @@ pub struct RequestEvent {
     /// A refusal or failure made at the gateway.
     pub fault: Option<Fault>,
     /// The span ids and phase times, when the request's trace is sampled.
-    pub trace: Option<Box<Spans>>,
-}
-
-pub struct ApplicationRef {
-    pub id: String,
-    pub name: String,
-    pub owner: String,
+    pub trace: Option<Spans>,
 }
 
 pub use crate::reject::Fault;
 
 /// A sampled request's spans: its ids, and each phase's start and end in microseconds from arrival.
+#[derive(Clone, Copy)]
 pub struct Spans {
     pub ids: TraceIds,
     pub auth: Option<(u64, u64)>,
@@ -103,26 +111,52 @@ pub struct Dropped {
     pub otlp: AtomicU64,
 }
 
-/// The request path's side: the queue and what it needs to decide per request.
+/// Encoded events waiting for the exporters' thread.
+#[derive(Default)]
+struct Outbox {
+    /// ELK lines, each ending with a newline, and how many.
+    lines: Vec<u8>,
+    line_count: u64,
+    /// Spans in the encoder's framing (see [`otlp::encode`]), and how many traces they hold.
+    spans: Vec<u8>,
+    traces: u64,
+}
+
+/// A thread's buffers for encoding one event before the outbox's lock is taken.
+#[derive(Default)]
+struct Scratch {
+    line: Vec<u8>,
+    spans: Vec<u8>,
+    span: Vec<u8>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
+}
+
+/// The request path's side: the outbox and what it needs to decide per request.
 pub struct Exports {
-    queue: Arc<Mutex<Vec<RequestEvent>>>,
+    outbox: Arc<Mutex<Outbox>>,
     /// `Some(ratio)` when traces are exported.
     pub sampling: Option<f64>,
+    /// Spans in OTLP's JSON rather than protobuf.
+    json: bool,
     elk: bool,
     pub dropped: Arc<Dropped>,
 }
 
 impl Exports {
-    /// The queue, and a thread of its own for the exporters (with its own single-threaded runtime): formatting
-    /// lines and spans never takes a turn from the request path's runtime. `None` if the thread cannot start
-    /// (the caller runs without exporters and says so).
+    /// The outbox, and a thread of its own for the exporters (with its own single-threaded runtime): writing the
+    /// log and posting spans never takes a turn from the request path's runtime. `None` if the thread cannot
+    /// start (the caller runs without exporters and says so).
     pub fn start(settings: Settings, gateway: Weak<dyn Outlet>) -> Option<Exports> {
-        let queue = Arc::new(Mutex::new(Vec::with_capacity(1024)));
-        let taken = queue.clone();
+        let outbox = Arc::new(Mutex::new(Outbox::default()));
+        let taken = outbox.clone();
         let dropped = Arc::new(Dropped::default());
         let exports = Exports {
-            queue,
+            outbox,
             sampling: settings.otlp.as_ref().map(|o| o.sampling_ratio),
+            json: settings.otlp.as_ref().is_some_and(|o| o.json),
             elk: settings.elk.is_some(),
             dropped: dropped.clone(),
         };
@@ -150,19 +184,45 @@ impl Exports {
         }
     }
 
-    /// Never waits: a full queue drops the event, counted against each exporter it was for.
-    pub fn send(&self, event: RequestEvent) {
-        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        if queue.len() < QUEUE {
-            queue.push(event);
-        } else {
-            drop(queue);
-            self.lost(std::slice::from_ref(&event));
-        }
+    /// Whether a request with this trace has anything to export: always with the ELK log, else when sampled.
+    pub fn wants(&self, trace: Option<&TraceIds>) -> bool {
+        self.elk || (self.sampling.is_some() && trace.is_some_and(|t| t.sampled))
     }
 
-    fn lost(&self, events: &[RequestEvent]) {
-        lost(&self.dropped, self.elk, self.sampling.is_some(), events);
+    /// Encodes the event for each exporter that is on and queues it; never waits (a full outbox drops the
+    /// event, counted against the exporter it was for).
+    pub fn send(&self, event: &RequestEvent<'_>) {
+        let traced = self.sampling.is_some() && event.trace.as_ref().is_some_and(|t| t.ids.sampled);
+        if !self.elk && !traced {
+            return;
+        }
+        SCRATCH.with_borrow_mut(|s| {
+            s.line.clear();
+            s.spans.clear();
+            if self.elk {
+                elk::line(event, &mut s.line);
+            }
+            if traced {
+                otlp::encode(event, self.json, &mut s.spans, &mut s.span);
+            }
+            let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+            if !s.line.is_empty() {
+                if outbox.lines.len() + s.line.len() <= MAX_LINES {
+                    outbox.lines.extend_from_slice(&s.line);
+                    outbox.line_count += 1;
+                } else {
+                    self.dropped.elk.fetch_add(1, Relaxed);
+                }
+            }
+            if !s.spans.is_empty() {
+                if outbox.spans.len() + s.spans.len() <= MAX_CHUNK {
+                    outbox.spans.extend_from_slice(&s.spans);
+                    outbox.traces += 1;
+                } else {
+                    self.dropped.otlp.fetch_add(1, Relaxed);
+                }
+            }
+        });
     }
 
     /// `/metrics` lines.
@@ -180,59 +240,127 @@ impl Exports {
     }
 }
 
-fn lost(dropped: &Dropped, elk: bool, otlp: bool, events: &[RequestEvent]) {
-    if elk {
-        dropped.elk.fetch_add(events.len() as u64, Relaxed);
-    }
-    if otlp {
-        let traced = events.iter().filter(|e| e.trace.as_ref().is_some_and(|t| t.ids.sampled)).count();
-        dropped.otlp.fetch_add(traced as u64, Relaxed);
-    }
+/// An address as text without allocating; IPv4, the usual case, without the formatting machinery.
+pub(crate) fn ip_text(ip: IpAddr, buf: &mut [u8; 45]) -> &str {
+    let n = match ip {
+        IpAddr::V4(v4) => {
+            let mut n = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf[n] = b'.';
+                    n += 1;
+                }
+                if octet >= 100 {
+                    buf[n] = b'0' + octet / 100;
+                    n += 1;
+                }
+                if octet >= 10 {
+                    buf[n] = b'0' + octet / 10 % 10;
+                    n += 1;
+                }
+                buf[n] = b'0' + octet % 10;
+                n += 1;
+            }
+            n
+        }
+        IpAddr::V6(_) => {
+            let mut cursor = std::io::Cursor::new(&mut buf[..]);
+            let _ = std::io::Write::write_fmt(&mut cursor, format_args!("{ip}"));
+            cursor.position() as usize
+        }
+    };
+    std::str::from_utf8(&buf[..n]).unwrap_or("")
 }
 
-/// The exporters' loop: every [`TICK`] it takes what the queue holds, writes the log lines, and sends spans at
-/// most a second after they were queued; it ends, after a last round, once its gateway is gone.
-async fn run(queue: Arc<Mutex<Vec<RequestEvent>>>, settings: Settings, gateway: Weak<dyn Outlet>, dropped: Arc<Dropped>) {
+/// Spans taken from the outbox and not yet sent: export requests' worth, oldest first.
+struct Chunk {
+    spans: Vec<u8>,
+    traces: u64,
+    since: Instant,
+}
+
+/// The exporters' loop: every [`TICK`] it takes what the outbox holds, writes the log lines, and sends spans at
+/// most [`FLUSH_AFTER`] after they were queued; it ends, after a last round, once its gateway is gone.
+async fn run(outbox: Arc<Mutex<Outbox>>, settings: Settings, gateway: Weak<dyn Outlet>, dropped: Arc<Dropped>) {
     let mut log = settings.elk.clone().map(elk::LogFile::new);
-    let mut pending = otlp::Pending::new(settings.otlp.as_ref().is_some_and(|o| o.json));
-    let mut batch = Vec::with_capacity(1024);
+    let json = settings.otlp.as_ref().is_some_and(|o| o.json);
+    let mut taken = Outbox::default();
+    let mut pending: VecDeque<Chunk> = VecDeque::new();
+    // Sent chunks' buffers, for the next ones.
+    let mut spare: Vec<Vec<u8>> = Vec::new();
     let mut warned = elk::Warned::default();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let closed = gateway.strong_count() == 0;
-        // The emptied buffer goes back, so neither side allocates once both have grown.
-        std::mem::swap(&mut batch, &mut *queue.lock().unwrap_or_else(PoisonError::into_inner));
+        // The emptied buffers go back, so neither side allocates once both have grown.
+        std::mem::swap(&mut taken, &mut *outbox.lock().unwrap_or_else(PoisonError::into_inner));
         // The exporters' own thread: the file is written in place.
         if let Some(file) = log.as_mut()
-            && !batch.is_empty()
-            && let Err(e) = file.write(&elk::lines(&batch))
+            && taken.line_count > 0
+            && let Err(e) = file.write(&taken.lines)
         {
-            dropped.elk.fetch_add(batch.len() as u64, Relaxed);
+            dropped.elk.fetch_add(taken.line_count, Relaxed);
             warned.warn(&e);
         }
+        taken.lines.clear();
+        taken.line_count = 0;
         if let Some(o) = &settings.otlp {
-            let spans = batch.iter().filter(|e| e.trace.as_ref().is_some_and(|t| t.ids.sampled));
-            for event in spans {
-                if pending.traces() >= MAX_PENDING_TRACES {
-                    dropped.otlp.fetch_add(1, Relaxed);
-                } else {
-                    pending.add(event);
+            if taken.traces > 0 {
+                let full = pending.len() >= MAX_PENDING_CHUNKS;
+                match pending.back_mut() {
+                    // A small chunk takes more, so that a quiet gateway sends few requests.
+                    Some(last) if last.traces < FLUSH_TRACES as u64 && last.spans.len() + taken.spans.len() <= MAX_CHUNK => {
+                        last.spans.extend_from_slice(&taken.spans);
+                        last.traces += taken.traces;
+                    }
+                    _ if full => {
+                        dropped.otlp.fetch_add(taken.traces, Relaxed);
+                    }
+                    _ => {
+                        let spans = std::mem::replace(&mut taken.spans, spare.pop().unwrap_or_default());
+                        pending.push_back(Chunk { spans, traces: taken.traces, since: Instant::now() });
+                    }
                 }
             }
-            if pending.due() || (closed && pending.traces() > 0) {
+            taken.spans.clear();
+            taken.traces = 0;
+            while let Some(chunk) = pending.front()
+                && (chunk.traces >= FLUSH_TRACES as u64 || chunk.since.elapsed() >= FLUSH_AFTER || closed)
+            {
                 let Some(gw) = gateway.upgrade() else { return };
-                let sent = pending.traces() as u64;
-                if let Err(e) = otlp::send_traces(&*gw, o, &settings.node, &mut pending).await {
-                    dropped.otlp.fetch_add(sent, Relaxed);
+                let Some(chunk) = pending.pop_front() else { break };
+                if let Err(e) = otlp::send_traces(&*gw, o, &settings.node, json, &chunk.spans).await {
+                    dropped.otlp.fetch_add(chunk.traces, Relaxed);
                     warned.warn_otlp(&e);
                 }
+                let mut buffer = chunk.spans;
+                buffer.clear();
+                spare.push(buffer);
             }
         }
-        batch.clear();
         if closed {
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn addresses_as_text() {
+        let mut buf = [0u8; 45];
+        for ip in [
+            IpAddr::V4(Ipv4Addr::new(0, 0, 0, 0)),
+            IpAddr::V4(Ipv4Addr::new(127, 0, 10, 1)),
+            IpAddr::V4(Ipv4Addr::new(255, 199, 100, 9)),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::new(0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff)),
+        ] {
+            assert_eq!(super::ip_text(ip, &mut buf), ip.to_string());
         }
     }
 }

@@ -173,9 +173,11 @@ impl Gateway {
                 let origin = req.headers().get(header::ORIGIN).cloned();
                 if let Some(exports) = &self.exports {
                     let h = req.headers();
-                    seen = Some((req.method().clone(), req.uri().clone(), h.get(header::USER_AGENT).cloned()));
                     ex.trace =
                         exports.sampling.map(|ratio| crate::trace::TraceIds::for_request(h.get(TRACEPARENT).map(|v| v.as_bytes()), ratio));
+                    if exports.wants(ex.trace.as_ref()) {
+                        seen = Some((req.method().clone(), req.uri().clone(), h.get(header::USER_AGENT).cloned()));
+                    }
                 }
                 let outcome = self.chain(&mut ex, req).await;
                 let (mut resp, blame) = match outcome {
@@ -247,33 +249,25 @@ impl Gateway {
         let known = |us: u64| (us != u64::MAX).then_some(us);
         // Arrival to the millisecond (the clock read the chain already made), offsets to the microsecond.
         let started_unix_us = ex.now * 1000;
-        let resource = ex.resource.and_then(|r| api.resources.iter().position(|x| std::ptr::eq(x, r)));
-        exports.send(crate::export::RequestEvent {
+        exports.send(&crate::export::RequestEvent {
             started_unix_us,
-            api: api.clone(),
-            resource,
-            application: ex.application.map(|a| crate::export::ApplicationRef {
-                id: a.id.clone(),
-                name: a.name.clone(),
-                owner: a.owner.clone(),
-            }),
+            api,
+            resource: ex.resource,
+            application: ex.application,
             key_type: ex.key_type,
-            user: ex.principal.as_ref().map(|p| p.subject.clone()),
+            user: ex.principal.as_ref().map(|p| p.subject.as_str()),
             client_ip: ex.client_ip,
-            user_agent,
-            method,
-            uri,
+            user_agent: user_agent.as_ref(),
+            method: &method,
+            uri: &uri,
             status,
             target_status: Some(ex.target_status.load(Relaxed)).filter(|s| *s != 0),
-            destination: ex.destination.get().cloned(),
+            destination: ex.destination.get().map(|d| &**d),
             latency_us: elapsed.as_micros() as u64,
             upstream_from_us: known(ex.upstream_from_us.load(Relaxed)),
             backend_us: known(ex.backend_us.load(Relaxed)),
             fault,
-            trace: ex
-                .trace
-                .filter(|t| t.sampled)
-                .map(|ids| Box::new(crate::export::Spans { ids, auth: ex.auth_us, throttle: ex.throttle_us })),
+            trace: ex.trace.filter(|t| t.sampled).map(|ids| crate::export::Spans { ids, auth: ex.auth_us, throttle: ex.throttle_us }),
         });
     }
 

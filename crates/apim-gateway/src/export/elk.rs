@@ -105,7 +105,7 @@ struct Response<'a> {
     api_creator: &'a str,
     response_cache_hit: bool,
     backend_latency: u64,
-    correlation_id: String,
+    correlation_id: &'a str,
     request_mediation_latency: u64,
     key_type: &'static str,
     api_id: &'a str,
@@ -119,7 +119,7 @@ struct Response<'a> {
     region_id: &'static str,
     response_latency: u64,
     response_mediation_latency: u64,
-    user_ip: String,
+    user_ip: &'a str,
     api_context: &'a str,
     application_id: &'a str,
     api_type: &'a str,
@@ -144,30 +144,22 @@ struct Faulty<'a> {
     application_id: &'a str,
     application_owner: &'a str,
     key_type: &'static str,
-    correlation_id: String,
+    correlation_id: &'a str,
     region_id: &'static str,
     gateway_type: &'static str,
     proxy_response_code: u16,
     target_response_code: u16,
     request_timestamp: String,
     user_agent: &'a str,
-    user_ip: String,
+    user_ip: &'a str,
     properties: Properties,
 }
 
 #[derive(Serialize)]
 struct Properties {}
 
-/// The lines for a batch of events, newline-terminated.
-pub fn lines(events: &[RequestEvent]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(events.len() * 1024);
-    for e in events {
-        line(e, &mut out);
-    }
-    out
-}
-
-fn line(e: &RequestEvent, out: &mut Vec<u8>) {
+/// Appends the event's line, newline-terminated.
+pub(super) fn line(e: &RequestEvent<'_>, out: &mut Vec<u8>) {
     let secs = (e.started_unix_us / 1_000_000) as i64;
     let ms = (e.started_unix_us / 1000) % 1000;
     let day = secs.rem_euclid(86_400);
@@ -178,24 +170,27 @@ fn line(e: &RequestEvent, out: &mut Vec<u8>) {
         day % 3600 / 60,
         day % 60
     );
-    let api = &*e.api;
-    let (app_id, app_name, app_owner) = e.application.as_ref().map_or(("", "", ""), |a| (&*a.id, &*a.name, &*a.owner));
-    let user_agent = e.user_agent.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
+    let api = e.api;
+    let (app_id, app_name, app_owner) = e.application.map_or(("", "", ""), |a| (&*a.id, &*a.name, &*a.owner));
+    let user_agent = e.user_agent.and_then(|v| v.to_str().ok()).unwrap_or("");
     // ISO 8601 in UTC with milliseconds, as WSO2 writes `requestTimestamp`.
     let mut timestamp = apim_domain::api::rfc3339(secs);
     timestamp.insert_str(timestamp.len() - 1, &format!(".{ms:03}"));
-    let correlation_id = correlation_id(e);
+    let mut correlation = [0u8; 36];
+    let correlation_id = correlation_id(e, &mut correlation);
+    let mut ip = [0u8; 45];
+    let user_ip = super::ip_text(e.client_ip, &mut ip);
     let key_type = e.key_type.as_str();
     let written = match e.fault {
         None => {
             let _ = write!(out, "apim:response, properties :");
-            let resource = e.resource.and_then(|i| api.resources.get(i));
+            let resource = e.resource;
             serde_json::to_writer(
                 &mut *out,
                 &Response {
                     api_name: &api.name,
                     proxy_response_code: e.status,
-                    destination: e.destination.as_deref().unwrap_or(""),
+                    destination: e.destination.unwrap_or(""),
                     api_creator_tenant_domain: "carbon.super",
                     platform: platform(user_agent),
                     api_method: e.method.as_str(),
@@ -213,12 +208,12 @@ fn line(e: &RequestEvent, out: &mut Vec<u8>) {
                     request_timestamp: timestamp,
                     application_owner: app_owner,
                     user_agent,
-                    user_name: e.user.as_deref().unwrap_or(""),
+                    user_name: e.user.unwrap_or(""),
                     api_resource_template: resource.map_or("", |r| r.target.as_str()),
                     region_id: "default",
                     response_latency: e.latency_us / 1000,
                     response_mediation_latency: response_mediation_ms(e),
-                    user_ip: e.client_ip.to_string(),
+                    user_ip,
                     api_context: &api.context_version,
                     application_id: app_id,
                     api_type: &api.api_type,
@@ -252,7 +247,7 @@ fn line(e: &RequestEvent, out: &mut Vec<u8>) {
                     target_response_code: e.target_status.unwrap_or(0),
                     request_timestamp: timestamp,
                     user_agent,
-                    user_ip: e.client_ip.to_string(),
+                    user_ip,
                     properties: Properties {},
                 },
             )
@@ -264,7 +259,7 @@ fn line(e: &RequestEvent, out: &mut Vec<u8>) {
 }
 
 /// The time after the backend's answer head: what is left once arrival-to-call and the backend are counted.
-fn response_mediation_ms(e: &RequestEvent) -> u64 {
+fn response_mediation_ms(e: &RequestEvent<'_>) -> u64 {
     match (e.upstream_from_us, e.backend_us) {
         (Some(from), Some(backend)) => e.latency_us.saturating_sub(from + backend) / 1000,
         _ => 0,
@@ -273,17 +268,28 @@ fn response_mediation_ms(e: &RequestEvent) -> u64 {
 
 /// The request's trace id when it has one (the same id its spans carry), else a random one, written as a UUID
 /// as WSO2 writes its correlation ids.
-fn correlation_id(e: &RequestEvent) -> String {
+fn correlation_id<'b>(e: &RequestEvent<'_>, buf: &'b mut [u8; 36]) -> &'b str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let id = e.trace.as_ref().map_or_else(crate::trace::random_id, |t| t.ids.trace);
-    let h = crate::trace::hex(&id);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    let mut n = 0;
+    for (i, b) in id.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            buf[n] = b'-';
+            n += 1;
+        }
+        buf[n] = DIGITS[usize::from(b >> 4)];
+        buf[n + 1] = DIGITS[usize::from(b & 15)];
+        n += 2;
+    }
+    std::str::from_utf8(&buf[..]).unwrap_or("")
 }
 
 /// WSO2's `platform`, from the user agent.
 fn platform(user_agent: &str) -> &'static str {
-    let ua = user_agent.to_ascii_lowercase();
+    let ua = user_agent.as_bytes();
+    let has = |needle: &str| ua.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()));
     [("android", "Android"), ("iphone", "iOS"), ("ipad", "iOS"), ("windows", "Windows"), ("mac os", "Mac OS X"), ("linux", "Linux")]
         .iter()
-        .find(|(needle, _)| ua.contains(needle))
+        .find(|(needle, _)| has(needle))
         .map_or("Other", |(_, name)| name)
 }

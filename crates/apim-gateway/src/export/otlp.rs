@@ -3,7 +3,7 @@
 //! throttling and the backend call, in protobuf (OTLP's default, about half JSON's bytes) or JSON; and the
 //! gateway's counters as OTLP metrics (JSON).
 
-use std::fmt::Write;
+use std::io::Write;
 use std::sync::Weak;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -14,13 +14,9 @@ use serde_json::{Value, json};
 
 use super::Outlet;
 use super::RequestEvent;
-use crate::trace::hex;
 
 /// A collector gets this long to answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Spans are sent when this many traces wait, or when the oldest has waited a second.
-const FLUSH_TRACES: usize = 512;
 
 /// Span kinds and status codes of OTLP's trace.proto.
 const KIND_INTERNAL: u8 = 1;
@@ -28,127 +24,106 @@ const KIND_SERVER: u8 = 2;
 const KIND_CLIENT: u8 = 3;
 const STATUS_ERROR: u8 = 2;
 
-/// Sampled requests' spans waiting to be sent, already encoded (written by hand into one buffer, not built as
-/// values): protobuf `Span` fields of a `ScopeSpans`, or JSON span objects separated by commas.
-pub struct Pending {
-    encoder: Encoder,
-    traces: usize,
-    since: Option<Instant>,
-}
-
-impl Pending {
-    pub fn new(json: bool) -> Pending {
-        let encoder = if json { Encoder::Json(Json::default()) } else { Encoder::Proto(Proto::default()) };
-        Pending { encoder, traces: 0, since: None }
-    }
-
-    pub fn traces(&self) -> usize {
-        self.traces
-    }
-
-    pub fn due(&self) -> bool {
-        self.traces >= FLUSH_TRACES || self.since.is_some_and(|t| t.elapsed() >= Duration::from_secs(1))
-    }
-
-    pub fn add(&mut self, e: &RequestEvent) {
-        self.since.get_or_insert_with(Instant::now);
-        self.traces += 1;
-        match &mut self.encoder {
-            Encoder::Json(j) => spans(e, j),
-            Encoder::Proto(p) => spans(e, p),
-        }
-    }
-
-    /// The export request's body and its content type.
-    fn take(&mut self, resource: &[(&str, &str)]) -> (Vec<u8>, &'static str) {
-        self.traces = 0;
-        self.since = None;
-        match &mut self.encoder {
-            Encoder::Json(j) => (j.request(resource).into_bytes(), "application/json"),
-            Encoder::Proto(p) => (p.request(resource), "application/x-protobuf"),
-        }
+/// Appends one sampled request's spans to `out`, written by hand rather than built as values: in protobuf,
+/// `ScopeSpans.spans` fields (each self-delimited, so requests' spans concatenate into one `ScopeSpans`); in
+/// JSON, span objects each followed by a comma. `span` is scratch.
+pub fn encode(e: &RequestEvent<'_>, json: bool, out: &mut Vec<u8>, span: &mut Vec<u8>) {
+    if json {
+        spans(e, &mut Json { out, first_attribute: true });
+    } else {
+        spans(e, &mut Proto { out, span });
     }
 }
 
-enum Encoder {
-    Json(Json),
-    Proto(Proto),
-}
-
-/// Writes spans in one encoding: a span's head, its attributes, its end.
+/// Writes spans in one encoding: a span's head, its attributes, its end. Names and values come in parts, so
+/// that a route or a span's name is never put together in a string of its own.
 trait Spans {
     #[allow(clippy::too_many_arguments)]
-    fn begin(&mut self, trace: &[u8; 16], id: [u8; 8], parent: Option<[u8; 8]>, name: &str, kind: u8, start_us: u64, end_us: u64);
-    fn str(&mut self, key: &str, value: &str);
+    fn begin(&mut self, trace: &[u8; 16], id: [u8; 8], parent: Option<[u8; 8]>, name: &[&str], kind: u8, start_us: u64, end_us: u64);
+    fn str(&mut self, key: &str, value: &[&str]);
     fn int(&mut self, key: &str, value: u64);
     fn end(&mut self, error: Option<&str>);
 }
 
 /// OTLP's JSON encoding: ids in hex, 64-bit integers as decimal strings.
-#[derive(Default)]
-struct Json {
-    spans: String,
+struct Json<'a> {
+    out: &'a mut Vec<u8>,
     first_attribute: bool,
 }
 
-/// `s` as a JSON string.
-fn push_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+/// `parts` as one JSON string.
+fn push_str(out: &mut Vec<u8>, parts: &[&str]) {
+    out.push(b'"');
+    for part in parts {
+        for &b in part.as_bytes() {
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b if b < 0x20 => {
+                    let _ = write!(out, "\\u{:04x}", b);
+                }
+                // UTF-8's other bytes, multi-byte sequences included, as they are.
+                b => out.push(b),
             }
-            c => out.push(c),
         }
     }
-    out.push('"');
+    out.push(b'"');
 }
 
-impl Json {
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 15)]);
+    }
+}
+
+impl Json<'_> {
     fn key(&mut self, key: &str) {
         if !std::mem::replace(&mut self.first_attribute, false) {
-            self.spans.push(',');
+            self.out.push(b',');
         }
-        self.spans.push_str("{\"key\":");
-        push_str(&mut self.spans, key);
-        self.spans.push_str(",\"value\":");
-    }
-
-    fn request(&mut self, resource: &[(&str, &str)]) -> String {
-        let mut out = String::from("{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
-        for (i, (k, v)) in resource.iter().enumerate() {
-            out.push_str(if i == 0 { "{\"key\":" } else { ",{\"key\":" });
-            push_str(&mut out, k);
-            out.push_str(",\"value\":{\"stringValue\":");
-            push_str(&mut out, v);
-            out.push_str("}}");
-        }
-        let _ = write!(
-            out,
-            "]}},\"scopeSpans\":[{{\"scope\":{{\"name\":\"apim-gateway\",\"version\":\"{}\"}},\"spans\":[",
-            env!("CARGO_PKG_VERSION")
-        );
-        out.push_str(&self.spans);
-        out.push_str("]}]}]}");
-        self.spans.clear();
-        out
+        self.out.extend_from_slice(b"{\"key\":");
+        push_str(self.out, &[key]);
+        self.out.extend_from_slice(b",\"value\":");
     }
 }
 
-impl Spans for Json {
-    fn begin(&mut self, trace: &[u8; 16], id: [u8; 8], parent: Option<[u8; 8]>, name: &str, kind: u8, start_us: u64, end_us: u64) {
-        let out = &mut self.spans;
-        if !out.is_empty() {
-            out.push(',');
-        }
-        let _ = write!(out, "{{\"traceId\":\"{}\",\"spanId\":\"{}\",", hex(trace), hex(&id));
+/// The export request around `spans` (span objects each followed by a comma).
+fn json_request(resource: &[(&str, &str)], spans: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(spans.len() + 512);
+    out.extend_from_slice(b"{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
+    for (i, (k, v)) in resource.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { &b"{\"key\":"[..] } else { &b",{\"key\":"[..] });
+        push_str(&mut out, &[k]);
+        out.extend_from_slice(b",\"value\":{\"stringValue\":");
+        push_str(&mut out, &[v]);
+        out.extend_from_slice(b"}}");
+    }
+    let _ = write!(
+        out,
+        "]}},\"scopeSpans\":[{{\"scope\":{{\"name\":\"apim-gateway\",\"version\":\"{}\"}},\"spans\":[",
+        env!("CARGO_PKG_VERSION")
+    );
+    out.extend_from_slice(spans.strip_suffix(b",").unwrap_or(spans));
+    out.extend_from_slice(b"]}]}]}");
+    out
+}
+
+impl Spans for Json<'_> {
+    fn begin(&mut self, trace: &[u8; 16], id: [u8; 8], parent: Option<[u8; 8]>, name: &[&str], kind: u8, start_us: u64, end_us: u64) {
+        let out = &mut *self.out;
+        out.extend_from_slice(b"{\"traceId\":\"");
+        push_hex(out, trace);
+        out.extend_from_slice(b"\",\"spanId\":\"");
+        push_hex(out, &id);
+        out.extend_from_slice(b"\",");
         if let Some(p) = parent {
-            let _ = write!(out, "\"parentSpanId\":\"{}\",", hex(&p));
+            out.extend_from_slice(b"\"parentSpanId\":\"");
+            push_hex(out, &p);
+            out.extend_from_slice(b"\",");
         }
-        out.push_str("\"name\":");
+        out.extend_from_slice(b"\"name\":");
         push_str(out, name);
         let _ = write!(
             out,
@@ -159,35 +134,34 @@ impl Spans for Json {
         self.first_attribute = true;
     }
 
-    fn str(&mut self, key: &str, value: &str) {
+    fn str(&mut self, key: &str, value: &[&str]) {
         self.key(key);
-        self.spans.push_str("{\"stringValue\":");
-        push_str(&mut self.spans, value);
-        self.spans.push_str("}}");
+        self.out.extend_from_slice(b"{\"stringValue\":");
+        push_str(self.out, value);
+        self.out.extend_from_slice(b"}}");
     }
 
     fn int(&mut self, key: &str, value: u64) {
         self.key(key);
-        let _ = write!(self.spans, "{{\"intValue\":\"{value}\"}}}}");
+        let _ = write!(self.out, "{{\"intValue\":\"{value}\"}}}}");
     }
 
     fn end(&mut self, error: Option<&str>) {
-        self.spans.push(']');
+        self.out.push(b']');
         if let Some(message) = error {
-            let _ = write!(self.spans, ",\"status\":{{\"code\":{STATUS_ERROR},\"message\":");
-            push_str(&mut self.spans, message);
-            self.spans.push('}');
+            let _ = write!(self.out, ",\"status\":{{\"code\":{STATUS_ERROR},\"message\":");
+            push_str(self.out, &[message]);
+            self.out.push(b'}');
         }
-        self.spans.push('}');
+        self.out.extend_from_slice(b"},");
     }
 }
 
 /// OTLP's protobuf encoding (`opentelemetry/proto/trace/v1/trace.proto`), by hand: the few fields written here
-/// need no generated code. `spans` holds `ScopeSpans.spans` entries (field 2); `span` the span being written.
-#[derive(Default)]
-struct Proto {
-    spans: Vec<u8>,
-    span: Vec<u8>,
+/// need no generated code. `out` takes `ScopeSpans.spans` entries (field 2); `span` holds the span being written.
+struct Proto<'a> {
+    out: &'a mut Vec<u8>,
+    span: &'a mut Vec<u8>,
 }
 
 /// Protobuf wire types.
@@ -217,6 +191,15 @@ fn bytes_field(out: &mut Vec<u8>, field: u32, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
+/// A `string` field written from parts.
+fn parts_field(out: &mut Vec<u8>, field: u32, parts: &[&str]) {
+    tag(out, field, LEN);
+    varint(out, parts.iter().map(|p| p.len()).sum::<usize>() as u64);
+    for p in parts {
+        out.extend_from_slice(p.as_bytes());
+    }
+}
+
 /// The length of a `bytes`/`string`/message field whose content is `n` bytes (tag of one byte).
 fn field_len(n: usize) -> usize {
     1 + varint_len(n as u64) + n
@@ -224,9 +207,9 @@ fn field_len(n: usize) -> usize {
 
 /// `KeyValue { key = 1; AnyValue value = 2 }` as `field` of the enclosing message, with `AnyValue`'s
 /// `string_value` (1) or `int_value` (3).
-fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: Result<&str, u64>) {
+fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: Result<&[&str], u64>) {
     let any = match value {
-        Ok(s) => field_len(s.len()),
+        Ok(parts) => field_len(parts.iter().map(|p| p.len()).sum()),
         Err(i) => 1 + varint_len(i),
     };
     let kv = field_len(key.len()) + field_len(any);
@@ -236,7 +219,7 @@ fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: Result<&str, u64>)
     tag(out, 2, LEN);
     varint(out, any as u64);
     match value {
-        Ok(s) => bytes_field(out, 1, s.as_bytes()),
+        Ok(parts) => parts_field(out, 1, parts),
         Err(i) => {
             tag(out, 3, VARINT);
             varint(out, i);
@@ -244,41 +227,40 @@ fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: Result<&str, u64>)
     }
 }
 
-impl Proto {
-    fn request(&mut self, resource: &[(&str, &str)]) -> Vec<u8> {
-        let mut res = Vec::new();
-        for (k, v) in resource {
-            key_value(&mut res, 1, k, Ok(v));
-        }
-        let mut scope = Vec::new();
-        bytes_field(&mut scope, 1, b"apim-gateway");
-        bytes_field(&mut scope, 2, env!("CARGO_PKG_VERSION").as_bytes());
-        // ScopeSpans { scope = 1; spans = 2 }
-        let mut scope_spans = Vec::with_capacity(self.spans.len() + scope.len() + 8);
-        bytes_field(&mut scope_spans, 1, &scope);
-        scope_spans.extend_from_slice(&self.spans);
-        // ResourceSpans { resource = 1; scope_spans = 2 }
-        let mut resource_spans = Vec::with_capacity(scope_spans.len() + res.len() + 16);
-        bytes_field(&mut resource_spans, 1, &res);
-        bytes_field(&mut resource_spans, 2, &scope_spans);
-        // ExportTraceServiceRequest { resource_spans = 1 }
-        let mut out = Vec::with_capacity(resource_spans.len() + 8);
-        bytes_field(&mut out, 1, &resource_spans);
-        self.spans.clear();
-        out
+/// The export request around `spans` (`ScopeSpans.spans` fields), which are copied once.
+fn proto_request(resource: &[(&str, &str)], spans: &[u8]) -> Vec<u8> {
+    let mut res = Vec::new();
+    for (k, v) in resource {
+        key_value(&mut res, 1, k, Ok(&[v]));
     }
+    let mut scope = Vec::new();
+    bytes_field(&mut scope, 1, b"apim-gateway");
+    bytes_field(&mut scope, 2, env!("CARGO_PKG_VERSION").as_bytes());
+    // ExportTraceServiceRequest { resource_spans = 1 }, ResourceSpans { resource = 1; scope_spans = 2 },
+    // ScopeSpans { scope = 1; spans = 2 }: lengths first, then the spans as they are.
+    let scope_spans = field_len(scope.len()) + spans.len();
+    let resource_spans = field_len(res.len()) + field_len(scope_spans);
+    let mut out = Vec::with_capacity(field_len(resource_spans));
+    tag(&mut out, 1, LEN);
+    varint(&mut out, resource_spans as u64);
+    bytes_field(&mut out, 1, &res);
+    tag(&mut out, 2, LEN);
+    varint(&mut out, scope_spans as u64);
+    bytes_field(&mut out, 1, &scope);
+    out.extend_from_slice(spans);
+    out
 }
 
-impl Spans for Proto {
-    fn begin(&mut self, trace: &[u8; 16], id: [u8; 8], parent: Option<[u8; 8]>, name: &str, kind: u8, start_us: u64, end_us: u64) {
-        let s = &mut self.span;
+impl Spans for Proto<'_> {
+    fn begin(&mut self, trace: &[u8; 16], id: [u8; 8], parent: Option<[u8; 8]>, name: &[&str], kind: u8, start_us: u64, end_us: u64) {
+        let s = &mut *self.span;
         s.clear();
         bytes_field(s, 1, trace);
         bytes_field(s, 2, &id);
         if let Some(p) = parent {
             bytes_field(s, 4, &p);
         }
-        bytes_field(s, 5, name.as_bytes());
+        parts_field(s, 5, name);
         tag(s, 6, VARINT);
         varint(s, u64::from(kind));
         tag(s, 7, FIXED64);
@@ -287,37 +269,34 @@ impl Spans for Proto {
         s.extend_from_slice(&(end_us.max(start_us) * 1000).to_le_bytes());
     }
 
-    fn str(&mut self, key: &str, value: &str) {
-        key_value(&mut self.span, 9, key, Ok(value));
+    fn str(&mut self, key: &str, value: &[&str]) {
+        key_value(self.span, 9, key, Ok(value));
     }
 
     fn int(&mut self, key: &str, value: u64) {
-        key_value(&mut self.span, 9, key, Err(value));
+        key_value(self.span, 9, key, Err(value));
     }
 
     fn end(&mut self, error: Option<&str>) {
         if let Some(message) = error {
             // Status { message = 2; code = 3 }
             let len = field_len(message.len()) + 2;
-            tag(&mut self.span, 15, LEN);
-            varint(&mut self.span, len as u64);
-            bytes_field(&mut self.span, 2, message.as_bytes());
-            tag(&mut self.span, 3, VARINT);
-            varint(&mut self.span, u64::from(STATUS_ERROR));
+            tag(self.span, 15, LEN);
+            varint(self.span, len as u64);
+            bytes_field(self.span, 2, message.as_bytes());
+            tag(self.span, 3, VARINT);
+            varint(self.span, u64::from(STATUS_ERROR));
         }
-        let span = std::mem::take(&mut self.span);
-        bytes_field(&mut self.spans, 2, &span);
-        self.span = span;
+        bytes_field(self.out, 2, self.span);
     }
 }
 
 /// The server span and its children for one sampled request.
-fn spans(e: &RequestEvent, out: &mut impl Spans) {
+fn spans(e: &RequestEvent<'_>, out: &mut impl Spans) {
     let Some(t) = &e.trace else { return };
     let trace = &t.ids.trace;
-    let api = &*e.api;
-    let resource = e.resource.and_then(|i| api.resources.get(i));
-    let route = format!("{}{}", api.context_version, resource.map_or("", |r| r.target.as_str()));
+    let api = e.api;
+    let route: &[&str] = &[&api.context_version, e.resource.map_or("", |r| r.target.as_str())];
     let start = e.started_unix_us;
     let status_text;
     let server_error = if let Some(f) = &e.fault {
@@ -328,37 +307,37 @@ fn spans(e: &RequestEvent, out: &mut impl Spans) {
     } else {
         None
     };
-    let name = format!("{} {route}", e.method);
-    out.begin(trace, t.ids.server, t.ids.parent, &name, KIND_SERVER, start, start + e.latency_us);
-    out.str("http.request.method", e.method.as_str());
-    out.str("url.path", e.uri.path());
-    out.str("http.route", &route);
+    let method = e.method.as_str();
+    out.begin(trace, t.ids.server, t.ids.parent, &[method, " ", route[0], route[1]], KIND_SERVER, start, start + e.latency_us);
+    out.str("http.request.method", &[method]);
+    out.str("url.path", &[e.uri.path()]);
+    out.str("http.route", route);
     out.int("http.response.status_code", u64::from(e.status));
     let mut ip = [0u8; 45];
-    out.str("client.address", ip_text(e.client_ip, &mut ip));
-    out.str("apim.api.id", &api.id);
-    out.str("apim.api.name", &api.name);
-    out.str("apim.api.version", &api.version);
-    out.str("apim.key_type", e.key_type.as_str());
-    if let Some(ua) = e.user_agent.as_ref().and_then(|v| v.to_str().ok()) {
-        out.str("user_agent.original", ua);
+    out.str("client.address", &[super::ip_text(e.client_ip, &mut ip)]);
+    out.str("apim.api.id", &[&api.id]);
+    out.str("apim.api.name", &[&api.name]);
+    out.str("apim.api.version", &[&api.version]);
+    out.str("apim.key_type", &[e.key_type.as_str()]);
+    if let Some(ua) = e.user_agent.and_then(|v| v.to_str().ok()) {
+        out.str("user_agent.original", &[ua]);
     }
-    if let Some(app) = &e.application {
-        out.str("apim.application.id", &app.id);
-        out.str("apim.application.name", &app.name);
+    if let Some(app) = e.application {
+        out.str("apim.application.id", &[&app.id]);
+        out.str("apim.application.name", &[&app.name]);
     }
     if let Some(f) = &e.fault {
         out.int("apim.error.code", u64::from(f.code));
-        out.str("apim.error.type", f.error_type);
+        out.str("apim.error.type", &[f.error_type]);
     }
     out.end(server_error);
     let refused = |kind: &str| e.fault.filter(|f| f.error_type == kind).map(|f| f.detail);
     if let Some((from, to)) = t.auth {
-        out.begin(trace, t.ids.auth, Some(t.ids.server), "authenticate", KIND_INTERNAL, start + from, start + to);
+        out.begin(trace, t.ids.auth, Some(t.ids.server), &["authenticate"], KIND_INTERNAL, start + from, start + to);
         out.end(refused("AUTH"));
     }
     if let Some((from, to)) = t.throttle {
-        out.begin(trace, t.ids.throttle, Some(t.ids.server), "throttle", KIND_INTERNAL, start + from, start + to);
+        out.begin(trace, t.ids.throttle, Some(t.ids.server), &["throttle"], KIND_INTERNAL, start + from, start + to);
         out.end(refused("THROTTLED"));
     }
     if let Some(from) = e.upstream_from_us {
@@ -372,25 +351,16 @@ fn spans(e: &RequestEvent, out: &mut impl Spans) {
             Some(_) => None,
             None => Some(refused("TARGET_CONNECTIVITY").unwrap_or("no answer")),
         };
-        let name = format!("{} upstream", e.method);
-        out.begin(trace, t.ids.upstream, Some(t.ids.server), &name, KIND_CLIENT, start + from, start + to);
-        out.str("http.request.method", e.method.as_str());
-        if let Some(d) = &e.destination {
-            out.str("server.address", d);
+        out.begin(trace, t.ids.upstream, Some(t.ids.server), &[method, " upstream"], KIND_CLIENT, start + from, start + to);
+        out.str("http.request.method", &[method]);
+        if let Some(d) = e.destination {
+            out.str("server.address", &[d]);
         }
         if let Some(s) = e.target_status {
             out.int("http.response.status_code", u64::from(s));
         }
         out.end(error);
     }
-}
-
-/// An address as text without allocating.
-fn ip_text(ip: std::net::IpAddr, buf: &mut [u8; 45]) -> &str {
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    let _ = std::io::Write::write_fmt(&mut cursor, format_args!("{ip}"));
-    let n = cursor.position() as usize;
-    std::str::from_utf8(&buf[..n]).unwrap_or("")
 }
 
 fn resource(service_name: &str, node: &str) -> Value {
@@ -406,10 +376,15 @@ fn scope() -> Value {
     json!({"name": "apim-gateway", "version": env!("CARGO_PKG_VERSION")})
 }
 
-pub async fn send_traces(gw: &dyn Outlet, o: &apim_config::Otlp, node: &str, pending: &mut Pending) -> Result<(), String> {
+/// One export request holding `spans`, encoded by [`encode`] (JSON when `json`).
+pub async fn send_traces(gw: &dyn Outlet, o: &apim_config::Otlp, node: &str, json: bool, spans: &[u8]) -> Result<(), String> {
     let resource =
         [("service.name", o.service_name.as_str()), ("service.version", env!("CARGO_PKG_VERSION")), ("service.instance.id", node)];
-    let (body, content_type) = pending.take(&resource);
+    let (body, content_type) = if json {
+        (json_request(&resource, spans), "application/json")
+    } else {
+        (proto_request(&resource, spans), "application/x-protobuf")
+    };
     post(gw, &o.endpoint, "/v1/traces", body, content_type).await
 }
 
@@ -454,4 +429,105 @@ async fn post(gw: &dyn Outlet, base: &str, path: &str, body: Vec<u8>, content_ty
     // Read to the end so the connection goes back to the pool.
     let _ = tokio::time::timeout(TIMEOUT, resp.into_body().collect()).await;
     if status.is_success() { Ok(()) } else { Err(format!("{base}{path} answered {status}")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One request's server span, as `spans` writes it, through either encoding.
+    fn one_span(out: &mut impl Spans, id: u8, name: &str) {
+        out.begin(&[7; 16], [id; 8], None, &["GET ", name], KIND_SERVER, 1_000, 2_000);
+        out.str("http.route", &["/ctx/1.0.0", "/items"]);
+        out.str("user_agent.original", &["a \"quoted\" \\ agent\u{1}é"]);
+        out.int("http.response.status_code", 200);
+        out.end(if id == 2 { Some("status 502") } else { None });
+    }
+
+    #[test]
+    fn requests_spans_concatenate_into_one_json_export() {
+        let mut spans = Vec::new();
+        for id in 1..=2 {
+            // Each request's spans are written on their own, then appended, as the outbox does.
+            let mut own = Vec::new();
+            one_span(&mut Json { out: &mut own, first_attribute: true }, id, "/items");
+            spans.extend_from_slice(&own);
+        }
+        let body = json_request(&[("service.name", "gw")], &spans);
+        let doc: serde_json::Value = serde_json::from_slice(&body).expect("one JSON document");
+        let sent = &doc["resourceSpans"][0]["scopeSpans"][0]["spans"];
+        assert_eq!(sent.as_array().map(Vec::len), Some(2));
+        assert_eq!(sent[0]["name"], "GET /items");
+        assert_eq!(sent[0]["spanId"], "0101010101010101");
+        assert_eq!(sent[0]["attributes"][0]["value"]["stringValue"], "/ctx/1.0.0/items");
+        assert_eq!(sent[0]["attributes"][1]["value"]["stringValue"], "a \"quoted\" \\ agent\u{1}é");
+        assert_eq!(sent[0]["attributes"][2]["value"]["intValue"], "200");
+        assert_eq!(sent[1]["status"]["message"], "status 502");
+        assert_eq!(doc["resourceSpans"][0]["resource"]["attributes"][0]["value"]["stringValue"], "gw");
+        // No span at all still makes a valid request.
+        assert!(serde_json::from_slice::<serde_json::Value>(&json_request(&[], b"")).is_ok());
+    }
+
+    /// A protobuf message's fields: (number, wire type, varint value or length-delimited bytes).
+    fn fields(mut b: &[u8]) -> Vec<(u64, u8, u64, &[u8])> {
+        fn varint(b: &mut &[u8]) -> u64 {
+            let (mut n, mut shift) = (0u64, 0);
+            loop {
+                let (first, rest) = b.split_first().expect("a varint");
+                *b = rest;
+                n |= u64::from(first & 0x7f) << shift;
+                shift += 7;
+                if first & 0x80 == 0 {
+                    return n;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        while !b.is_empty() {
+            let key = varint(&mut b);
+            let wire = (key & 7) as u8;
+            match wire {
+                VARINT => out.push((key >> 3, wire, varint(&mut b), &b[..0])),
+                FIXED64 => {
+                    out.push((key >> 3, wire, u64::from_le_bytes(b[..8].try_into().expect("8 bytes")), &b[..0]));
+                    b = &b[8..];
+                }
+                LEN => {
+                    let n = varint(&mut b) as usize;
+                    out.push((key >> 3, wire, n as u64, &b[..n]));
+                    b = &b[n..];
+                }
+                other => panic!("wire type {other}"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn requests_spans_concatenate_into_one_protobuf_export() {
+        let (mut spans, mut scratch) = (Vec::new(), Vec::new());
+        for id in 1..=2 {
+            let mut own = Vec::new();
+            one_span(&mut Proto { out: &mut own, span: &mut scratch }, id, "/items");
+            spans.extend_from_slice(&own);
+        }
+        let body = proto_request(&[("service.name", "gw")], &spans);
+        // Every length on the way down matches what it frames.
+        let top = fields(&body);
+        assert_eq!(top.len(), 1);
+        let resource_spans = fields(top[0].3);
+        assert_eq!((resource_spans[0].0, resource_spans[1].0), (1, 2));
+        let scope_spans = fields(resource_spans[1].3);
+        let sent: Vec<_> = scope_spans.iter().filter(|f| f.0 == 2).map(|f| fields(f.3)).collect();
+        assert_eq!(sent.len(), 2);
+        let name = sent[0].iter().find(|f| f.0 == 5).map(|f| f.3);
+        assert_eq!(name, Some(&b"GET /items"[..]));
+        let times: Vec<u64> = sent[0].iter().filter(|f| f.1 == FIXED64).map(|f| f.2).collect();
+        assert_eq!(times, [1_000_000, 2_000_000]);
+        let route = sent[0].iter().find(|f| f.0 == 9).map(|f| fields(f.3)).expect("an attribute");
+        assert_eq!(route[0].3, b"http.route");
+        assert_eq!(fields(route[1].3)[0].3, b"/ctx/1.0.0/items");
+        let status = sent[1].iter().find(|f| f.0 == 15).map(|f| fields(f.3)).expect("an error status");
+        assert_eq!(status[0].3, b"status 502");
+    }
 }
