@@ -17,20 +17,34 @@ use super::{apim, base64_encode, wait_ready};
 /// What an OTLP/HTTP collector received: (path, JSON body).
 type Received = Arc<Mutex<Vec<(String, Value)>>>;
 
-/// A collector taking OTLP/HTTP JSON on `/v1/traces` and `/v1/metrics`.
-async fn collector() -> (std::net::SocketAddr, Received) {
+/// A collector taking OTLP/HTTP JSON on `/v1/traces` and `/v1/metrics`; it answers the first `unavailable`
+/// trace exports 503, as a collector restarting does, without keeping them.
+async fn collector(unavailable: usize) -> (std::net::SocketAddr, Received) {
+    let refusals = Arc::new(std::sync::atomic::AtomicUsize::new(unavailable));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let received: Received = Arc::default();
     let store = received.clone();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let store = store.clone();
+            let (store, refusals) = (store.clone(), refusals.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let store = store.clone();
+                    let (store, refusals) = (store.clone(), refusals.clone());
                     async move {
                         let path = req.uri().path().to_string();
+                        let refuse = path == "/v1/traces"
+                            && refusals
+                                .fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| {
+                                    n.checked_sub(1)
+                                })
+                                .is_ok();
+                        if refuse {
+                            let _ = req.into_body().collect().await;
+                            return Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder().status(503).body(http_body_util::Full::new(bytes_of("{}"))).expect("response"),
+                            );
+                        }
                         let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
                         let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                         let doc: Value = match content_type.as_str() {
@@ -332,7 +346,7 @@ fn parse_line(line: &str) -> (String, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elk_log_and_otlp_spans_and_metrics() {
-    let (addr, received) = collector().await;
+    let (addr, received) = collector(0).await;
     let settings = format!(
         "[apim.analytics]\ntype = \"elk\"\n[apim.analytics.otlp]\nendpoint = \"http://{addr}\"\nmetrics_interval_seconds = 1\nservice_name = \"gw-test\"\n"
     );
@@ -489,12 +503,13 @@ async fn a_full_disk_and_an_unreachable_collector_fail_no_request() {
     node.terminate();
 }
 
-/// `protocol = "http/json"`: the same spans in OTLP's JSON encoding, for collectors that take only JSON.
+/// `protocol = "http/json"`: the same spans in OTLP's JSON encoding, for collectors that take only JSON; and a
+/// collector that answers 503 once (restarting) loses nothing: the export request is sent again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otlp_spans_in_json() {
-    let (addr, received) = collector().await;
+    let (addr, received) = collector(1).await;
     let settings = format!("[apim.analytics.otlp]\nendpoint = \"http://{addr}\"\nprotocol = \"http/json\"\nmetrics_interval_seconds = 0\n");
-    let (mut node, _dir, _https, gw, token) = node_with_api("apim-export-json", &settings).await;
+    let (mut node, _dir, https, gw, token) = node_with_api("apim-export-json", &settings).await;
     let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     assert_eq!(call(&gw, "/items", Some(&token), Some(tp)).await.status, 200);
     let got =
@@ -505,5 +520,6 @@ async fn otlp_spans_in_json() {
     assert_eq!(server["parentSpanId"], "b7ad6b7169203331");
     assert_eq!(attribute(server, "http.route"), Some(&json!({"stringValue": "/traced/1.0.0/items"})));
     assert_eq!(ours.len(), 4, "server, authenticate, throttle, upstream: {ours:?}");
+    assert_eq!(metric(&https, "apim_gateway_export_dropped_total{exporter=\"otlp\"}").await, 0, "{}", node.stderr());
     node.terminate();
 }

@@ -413,22 +413,51 @@ fn unix_ns() -> u128 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
 }
 
-/// One POST to the collector; anything but a 2xx within [`TIMEOUT`] is a failure, named.
+/// A collector's refusal or a transport failure, named; `retry` when OTLP/HTTP says to try again (a connection
+/// that failed or timed out, 429, 502, 503, 504).
+struct Failed {
+    message: String,
+    retry: bool,
+}
+
+/// One POST to the collector, tried again once, after [`RETRY_AFTER`], when the failure is a passing one (a
+/// pooled connection the collector had just closed, a collector restarting); anything but a 2xx within
+/// [`TIMEOUT`] is a failure, named.
 async fn post(gw: &dyn Outlet, base: &str, path: &str, body: Vec<u8>, content_type: &'static str) -> Result<(), String> {
-    let endpoint = gw.collector(base, TIMEOUT)?;
-    let uri = endpoint.uri_for(path, None).map_err(|e| format!("{base}{path}: {e}"))?;
-    let mut req = Request::new(crate::reply::body(Bytes::from(body)));
+    let body = Bytes::from(body);
+    match post_once(gw, base, path, body.clone(), content_type).await {
+        Err(Failed { retry: true, .. }) => {
+            tokio::time::sleep(RETRY_AFTER).await;
+            post_once(gw, base, path, body, content_type).await.map_err(|f| f.message)
+        }
+        done => done.map_err(|f| f.message),
+    }
+}
+
+/// A failed export request waits this long before its one retry.
+const RETRY_AFTER: Duration = Duration::from_millis(250);
+
+async fn post_once(gw: &dyn Outlet, base: &str, path: &str, body: Bytes, content_type: &'static str) -> Result<(), Failed> {
+    let refused = |message: String| Failed { message, retry: false };
+    let endpoint = gw.collector(base, TIMEOUT).map_err(refused)?;
+    let uri = endpoint.uri_for(path, None).map_err(|e| refused(format!("{base}{path}: {e}")))?;
+    let mut req = Request::new(crate::reply::body(body));
     *req.method_mut() = Method::POST;
     *req.uri_mut() = uri;
     req.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
     if let Some(v) = endpoint.host_header() {
         req.headers_mut().insert(header::HOST, v.clone());
     }
-    let resp = endpoint.send(gw.tls(), req, Instant::now()).await.map_err(|e| format!("{base}{path}: {e}"))?;
+    let resp =
+        endpoint.send(gw.tls(), req, Instant::now()).await.map_err(|e| Failed { message: format!("{base}{path}: {e}"), retry: true })?;
     let status = resp.status();
     // Read to the end so the connection goes back to the pool.
     let _ = tokio::time::timeout(TIMEOUT, resp.into_body().collect()).await;
-    if status.is_success() { Ok(()) } else { Err(format!("{base}{path} answered {status}")) }
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(Failed { message: format!("{base}{path} answered {status}"), retry: matches!(status.as_u16(), 429 | 502 | 503 | 504) })
+    }
 }
 
 #[cfg(test)]
