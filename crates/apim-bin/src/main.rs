@@ -15,6 +15,8 @@ use apim_domain::NodeRole;
 use clap::{Args, Parser, Subcommand};
 
 // mimalloc: less time in malloc/free on the request path and less fragmentation than glibc's per-thread arenas.
+// `--features system-alloc` leaves it out, for heap profilers that watch the C allocator (`bench/memory.sh`).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
