@@ -3,6 +3,8 @@
 # all-in-one holding APIS APIs (default 10,000), one application subscribed to every one, after a short wrk run
 # through it; and the all-in-one's own RSS. Target (issue 22): the gateway node under 60 MB at 10,000 APIs.
 # Usage: [APIS=N] bench/memory.sh   (needs wrk)
+# Where the heap goes: build with `cargo build --release -p apim-bin --features system-alloc` (mimalloc hides
+# allocations from valgrind) and start the gateway node under `valgrind --tool=massif`; `ms_print` reads the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p apim-bin -p apim-test-support --example backend

@@ -302,6 +302,13 @@ pub struct Snapshot {
     pub endpoint_trust: crate::upstream::EndpointTrust,
 }
 
+/// `s` holding no more than its text: `format!` leaves up to twice the length reserved, and a gateway keeps
+/// several such keys for each of thousands of APIs and subscriptions.
+fn fitted(mut s: String) -> String {
+    s.shrink_to_fit();
+    s
+}
+
 /// The key of [`Snapshot::external_keys`].
 pub fn external_key(key_manager: &str, consumer_key: &str) -> String {
     format!("{key_manager}\0{consumer_key}")
@@ -356,13 +363,13 @@ impl Snapshot {
         for s in &state.subscriptions {
             // Subscriptions to APIs not deployed here are never looked up.
             let Some(api) = snap.router.api_by_id(&s.api_id) else { continue };
-            let throttle_key = format!("{}:{}:{}", s.application_id, api.context_version, api.version);
+            let throttle_key = fitted(format!("{}:{}:{}", s.application_id, api.context_version, api.version));
             snap.subscriptions.entry(s.application_id.clone()).or_default().insert(
                 s.api_id.clone(),
                 Subscription {
                     policy: s.policy.clone(),
                     status: s.status.clone(),
-                    burst_key: format!("{throttle_key}_burst"),
+                    burst_key: fitted(format!("{throttle_key}_burst")),
                     throttle_key,
                 },
             );
@@ -426,7 +433,8 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>, registry
     if !context.starts_with('/') || version.is_empty() {
         return Err("the definition has no context or version".into());
     }
-    let mut resources = Vec::new();
+    // Sized exactly: a gateway holds thousands of APIs, most with a few operations.
+    let mut resources = Vec::with_capacity(def.operations.len());
     // One endpoint per interceptor service URL and timeout (the registry shares its connections).
     let mut interceptor = |url: &str, timeout: std::time::Duration, connect: Option<std::time::Duration>| {
         registry.endpoint_connecting_within(url, timeout, connect)
@@ -435,7 +443,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>, registry
     let openapi = def.openapi.as_ref().filter(|_| def.enable_schema_validation);
     for op in &def.operations {
         let (target, verb) = (op.target.as_str(), op.verb.clone());
-        let stem = format!("{}/{}{target}:{verb}", context.trim_end_matches('/'), version);
+        let stem = fitted(format!("{}/{}{target}:{verb}", context.trim_end_matches('/'), version));
         let at = format!("operations {verb} {target}: operationPolicies");
         let mediation =
             Mediation::compile(&def.api_policies, &op.operation_policies, &mut interceptor).map_err(|e| format!("{at}: {e}"))?;
@@ -464,7 +472,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>, registry
             backends,
             template: Template::parse(target),
             target: target.to_string(),
-            throttle_default: format!("{stem}_default"),
+            throttle_default: fitted(format!("{stem}_default")),
             throttle_stem: stem,
             verb,
             auth: op.auth_type,
@@ -511,8 +519,8 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>, registry
         headers: c.access_control_allow_headers.clone(),
         credentials: c.access_control_allow_credentials,
     });
-    let context_version = format!("{}/{}", context.trim_end_matches('/'), version);
-    let throttle_stem = format!("{context_version}:{version}");
+    let context_version = fitted(format!("{}/{}", context.trim_end_matches('/'), version));
+    let throttle_stem = fitted(format!("{context_version}:{version}"));
     let hard = |which: KeyGroup| -> Option<(Limit, String)> {
         let m = def.max_tps.as_ref()?;
         let (n, unit, kind) = match which {
@@ -558,7 +566,7 @@ fn compile_api(d: &apim_wire::DeployedApi, previous: Option<&Snapshot>, registry
     Ok(Api {
         mutual_tls,
         named_endpoints,
-        throttle_default: format!("{throttle_stem}_default"),
+        throttle_default: fitted(format!("{throttle_stem}_default")),
         throttle_stem,
         id: d.id.clone(),
         origin: (d.revision_id.clone(), d.status.clone(), d.environment.clone()),

@@ -348,8 +348,10 @@ impl Syncer {
             if !status.is_success() {
                 return Err((true, format!("{base} answered {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]))));
             }
-            serde_json::from_slice::<RuntimeState>(&body)
-                .map_err(|e| (true, format!("{base} sent a runtime state that does not parse: {e}")))
+            let mut state = serde_json::from_slice::<RuntimeState>(&body)
+                .map_err(|e| (true, format!("{base} sent a runtime state that does not parse: {e}")))?;
+            state.shrink_to_fit();
+            Ok(state)
         };
         tokio::time::timeout(PULL_TIMEOUT, fetch).await.map_err(|_| (false, format!("{base}: timed out")))?
     }
