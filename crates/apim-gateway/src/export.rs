@@ -206,22 +206,9 @@ impl Exports {
                 otlp::encode(event, self.json, &mut s.spans, &mut s.span);
             }
             let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
-            if !s.line.is_empty() {
-                if outbox.lines.len() + s.line.len() <= MAX_LINES {
-                    outbox.lines.extend_from_slice(&s.line);
-                    outbox.line_count += 1;
-                } else {
-                    self.dropped.elk.fetch_add(1, Relaxed);
-                }
-            }
-            if !s.spans.is_empty() {
-                if outbox.spans.len() + s.spans.len() <= MAX_CHUNK {
-                    outbox.spans.extend_from_slice(&s.spans);
-                    outbox.traces += 1;
-                } else {
-                    self.dropped.otlp.fetch_add(1, Relaxed);
-                }
-            }
+            let Outbox { lines, line_count, spans, traces } = &mut *outbox;
+            append((lines, line_count), &s.line, MAX_LINES, &self.dropped.elk);
+            append((spans, traces), &s.spans, MAX_CHUNK, &self.dropped.otlp);
         });
     }
 
@@ -270,6 +257,20 @@ pub(crate) fn ip_text(ip: IpAddr, buf: &mut [u8; 45]) -> &str {
         }
     };
     std::str::from_utf8(&buf[..n]).unwrap_or("")
+}
+
+/// One event's encoded bytes onto an outbox buffer and its count, or counted as dropped when they would take it
+/// past `max`; nothing for an exporter the event was not encoded for.
+fn append((buffer, count): (&mut Vec<u8>, &mut u64), bytes: &[u8], max: usize, dropped: &AtomicU64) {
+    if bytes.is_empty() {
+        return;
+    }
+    if buffer.len() + bytes.len() <= max {
+        buffer.extend_from_slice(bytes);
+        *count += 1;
+    } else {
+        dropped.fetch_add(1, Relaxed);
+    }
 }
 
 /// Spans taken from the outbox and not yet sent: export requests' worth, oldest first.

@@ -160,6 +160,9 @@ pub struct Syncer {
     silent_host: std::sync::Mutex<Option<String>>,
     /// Wakes pulls in flight when the stream leaves a control plane: one may be waiting on it.
     stream_moved: Notify,
+    /// What the kept state's definitions are packed against: the first definition pulled (see
+    /// `RuntimeState::pack_definitions`).
+    dictionary: std::sync::Mutex<Option<Arc<[u8]>>>,
 }
 
 impl Syncer {
@@ -197,6 +200,7 @@ impl Syncer {
             tls,
             silent_host: Default::default(),
             stream_moved: Notify::new(),
+            dictionary: std::sync::Mutex::new(None),
         })
     }
 
@@ -261,7 +265,10 @@ impl Syncer {
     pub fn load_saved(&self) -> Option<RuntimeState> {
         let text = std::fs::read(&self.cfg.saved).ok()?;
         match serde_json::from_slice::<RuntimeState>(&text) {
-            Ok(s) if labels_match(&s.labels, &self.cfg.labels) => Some(s),
+            Ok(mut s) if labels_match(&s.labels, &self.cfg.labels) => {
+                s.pack_definitions(&mut self.dictionary.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+                Some(s)
+            }
             Ok(_) => {
                 tracing::warn!(path = %self.cfg.saved.display(), "the saved runtime state is for other gateway labels; ignored");
                 None
@@ -351,6 +358,8 @@ impl Syncer {
             let mut state = serde_json::from_slice::<RuntimeState>(&body)
                 .map_err(|e| (true, format!("{base} sent a runtime state that does not parse: {e}")))?;
             state.shrink_to_fit();
+            // Kept until the next pull: its definitions, thousands of JSON texts, packed to a tenth or so.
+            state.pack_definitions(&mut self.dictionary.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
             Ok(state)
         };
         tokio::time::timeout(PULL_TIMEOUT, fetch).await.map_err(|_| (false, format!("{base}: timed out")))?
