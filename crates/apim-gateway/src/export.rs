@@ -294,7 +294,10 @@ async fn run(outbox: Arc<Mutex<Outbox>>, settings: Settings, gateway: Weak<dyn O
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let closed = gateway.strong_count() == 0;
+        // Closed once the request path's side is dropped. Not `gateway.strong_count() == 0`: the gateway starts this
+        // thread from inside `Arc::new_cyclic`, when its count is still 0, and a first tick that came before the
+        // constructor returned ended the exporters for the node's whole life.
+        let closed = Arc::strong_count(&outbox) == 1;
         // The emptied buffers go back, so neither side allocates once both have grown.
         std::mem::swap(&mut taken, &mut *outbox.lock().unwrap_or_else(PoisonError::into_inner));
         // The exporters' own thread: the file is written in place.
@@ -350,6 +353,58 @@ async fn run(outbox: Arc<Mutex<Outbox>>, settings: Settings, gateway: Weak<dyn O
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use std::sync::{Arc, PoisonError, Weak};
+    use std::time::{Duration, Instant};
+
+    /// A gateway that never comes to be: its `Weak` is what the exporters hold while the gateway is still being
+    /// built.
+    struct Unborn;
+
+    impl super::Outlet for Unborn {
+        fn collector(&self, _: &str, _: Duration) -> Result<Arc<crate::upstream::Endpoint>, String> {
+            Err("no gateway".into())
+        }
+        fn tls(&self) -> &tokio_rustls::TlsConnector {
+            unreachable!("a Weak that was never alive is never upgraded")
+        }
+        fn metrics(&self) -> &crate::metrics::Metrics {
+            unreachable!("a Weak that was never alive is never upgraded")
+        }
+    }
+
+    /// The exporters run for as long as their outbox does, whether or not their gateway has finished being built
+    /// (it starts them from inside `Arc::new_cyclic`); they stop once the outbox is dropped.
+    #[test]
+    fn exporters_outlive_the_gateways_construction_and_stop_with_their_outbox() {
+        let dir = std::env::temp_dir().join(format!("apim-export-unit-{}", std::process::id()));
+        let file = dir.join("apim_metrics.log");
+        let settings = super::Settings {
+            elk: Some(apim_config::ElkLog { file: file.clone(), max_bytes: 1 << 20, max_files: 1 }),
+            otlp: None,
+            node: "unit".into(),
+        };
+        let exports = super::Exports::start(settings, Weak::<Unborn>::new()).expect("the exporters' thread starts");
+        // Past the first ticks, as a slow constructor would be.
+        std::thread::sleep(Duration::from_millis(350));
+        {
+            let mut outbox = exports.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+            outbox.lines.extend_from_slice(b"one line\n");
+            outbox.line_count += 1;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(&file).unwrap_or_default() != "one line\n" {
+            assert!(Instant::now() < deadline, "the exporters stopped before their gateway was built");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let outbox = Arc::downgrade(&exports.outbox);
+        drop(exports);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while outbox.strong_count() > 0 {
+            assert!(Instant::now() < deadline, "the exporters' thread kept its outbox after the gateway dropped it");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn addresses_as_text() {

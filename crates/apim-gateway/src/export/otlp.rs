@@ -397,7 +397,8 @@ pub async fn push_metrics(gateway: Weak<dyn Outlet>, o: apim_config::Otlp, node:
     let mut warned: Option<Instant> = None;
     loop {
         tick.tick().await;
-        let Some(gw) = gateway.upgrade() else { return };
+        // This task ends with the exporters' runtime; a gateway not there (yet, or any more) skips a tick.
+        let Some(gw) = gateway.upgrade() else { continue };
         let metrics = gw.metrics().otlp(start_ns, unix_ns());
         let doc = json!({"resourceMetrics": [{"resource": resource(&o.service_name, &node), "scopeMetrics": [{"scope": scope(), "metrics": metrics}]}]});
         if let Err(e) = post(&*gw, &o.endpoint, "/v1/metrics", doc.to_string().into_bytes(), "application/json").await
