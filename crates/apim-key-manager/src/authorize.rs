@@ -180,7 +180,7 @@ pub async fn submit(State(km): State<Arc<KeyManager>>, headers: HeaderMap, body:
         scope: scope::issued(&scopes),
         redirect_uri: req.redirect_uri.clone(),
         code_challenge: req.code_challenge.clone(),
-        family_id: uuid::Uuid::new_v4().to_string(),
+        family_id: uuid::Uuid::now_v7().to_string(),
         expires_at: km.clock.unix_secs() + km.cfg.code_ttl,
     };
     if let Err(e) = km.db.insert_code(&record).await {

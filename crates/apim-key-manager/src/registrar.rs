@@ -156,7 +156,7 @@ impl KeyManagerClient for KeyManager {
                 Vec::new()
             };
             let allowed = crate::scope::allowed_for(scopes.to_vec(), &roles);
-            let family = uuid::Uuid::new_v4().to_string();
+            let family = uuid::Uuid::now_v7().to_string();
             let body = self
                 .issue(&client, Grant::application(&client.owner, &crate::scope::issued(&allowed), &family, lifetime))
                 .await

@@ -144,7 +144,7 @@ impl KeyManager {
                 };
                 let scopes = scope::allowed_for(requested, &roles);
                 let lifetime = lifetime(form)?;
-                let family = uuid::Uuid::new_v4().to_string();
+                let family = uuid::Uuid::now_v7().to_string();
                 self.issue(&client, Grant::application(&client.owner, &scope::issued(&scopes), &family, lifetime)).await
             }
             "password" => {
@@ -157,7 +157,7 @@ impl KeyManager {
                 let scopes = scope::allowed_for(requested, &roles);
                 let refresh = client.grant_types.iter().any(|g| g == "refresh_token");
                 let lifetime = lifetime(form)?;
-                let family = uuid::Uuid::new_v4().to_string();
+                let family = uuid::Uuid::now_v7().to_string();
                 self.issue(&client, Grant { refresh, lifetime, ..Grant::user(username, &scope::issued(&scopes), &family) }).await
             }
             "refresh_token" => self.refresh(&client, form).await,
@@ -248,7 +248,9 @@ impl KeyManager {
         let exp = iat + ttl;
         let (access_token, key) = match client.token_type {
             TokenFormat::Jwt => {
-                let jti = uuid::Uuid::new_v4().to_string();
+                // Time-ordered ids (UUIDv7, 74 random bits): each token's row goes at the right edge of the key
+                // and family indexes, where the pages are already in cache and dirty, not on a random page.
+                let jti = uuid::Uuid::now_v7().to_string();
                 let claims = json!({
                     "iss": self.cfg.issuer, "sub": subject, "aud": client.client_id, "azp": client.client_id,
                     "client_id": client.client_id, "scope": scope, "iat": iat, "nbf": iat, "exp": exp, "jti": jti,

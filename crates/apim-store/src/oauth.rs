@@ -54,6 +54,52 @@ pub trait OAuthStore: Send + Sync {
     fn live_jwks(&self, now: i64) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 }
 
+/// SQLite's token write (`tokens` not empty): one statement that inserts each token whose client still has the secret it authenticated
+/// with, and returns the keys it inserted. SQLite runs a statement under its write lock, so the check and the insert
+/// are atomic without `BEGIN IMMEDIATE` and `COMMIT`, two round trips more to the connection's thread (and
+/// `sqlite3_exec` calls) that took as long as the insert itself.
+async fn insert_tokens_checked_sqlite(pool: &sqlx::SqlitePool, tokens: &[(TokenRecord, String)]) -> Result<Vec<String>, StoreError> {
+    let mut text = String::from(
+        "INSERT INTO oauth_token (token_key, kind, format, client_id, subject, scope, family_id, issued_at, expires_at, state, aut) ",
+    );
+    for i in 0..tokens.len() {
+        if i > 0 {
+            text.push_str(" UNION ALL ");
+        }
+        text.push_str("SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM oauth_client WHERE client_id = ? AND secret_hash = ?");
+    }
+    text.push_str(" RETURNING token_key");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
+    for (t, secret_hash) in tokens {
+        q = q
+            .bind(t.key.as_str())
+            .bind(t.kind.as_str())
+            .bind(t.format.as_str())
+            .bind(t.client_id.as_str())
+            .bind(t.subject.as_str())
+            .bind(t.scope.as_str())
+            .bind(t.family_id.as_str())
+            .bind(t.issued_at)
+            .bind(t.expires_at)
+            .bind(t.state.as_str())
+            .bind(t.aut.as_str())
+            .bind(t.client_id.as_str())
+            .bind(secret_hash.as_str());
+    }
+    let rows = q.fetch_all(pool).await.map_err(|e| map_unique(e, || "token".to_string()))?;
+    if rows.len() == tokens.len() {
+        return Ok(Vec::new());
+    }
+    let mut inserted = Vec::with_capacity(rows.len());
+    for r in &rows {
+        inserted.push(r.try_get::<String, _>(0)?);
+    }
+    let mut stale: Vec<String> = tokens.iter().filter(|(t, _)| !inserted.contains(&t.key)).map(|(t, _)| t.client_id.clone()).collect();
+    stale.sort_unstable();
+    stale.dedup();
+    Ok(stale)
+}
+
 /// A multi-row token INSERT with `rows` rows of placeholders.
 fn insert_statement(rows: usize, pg: bool) -> String {
     let mut text = String::from(
@@ -299,6 +345,13 @@ impl OAuthStore for Db {
     }
 
     async fn insert_tokens_checked(&self, tokens: &[(TokenRecord, String)]) -> Result<Vec<String>, StoreError> {
+        if tokens.is_empty() {
+            // (`IN ()` is not SQL.)
+            return Ok(Vec::new());
+        }
+        if let Db::Sqlite(p) = self {
+            return insert_tokens_checked_sqlite(p, tokens).await;
+        }
         let mut ids: Vec<&str> = tokens.iter().map(|(t, _)| t.client_id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();

@@ -464,6 +464,14 @@ async fn oauth_conformance(db: &Db, other_node: &Db) {
         db.insert_tokens_checked(&[(token("c3", TokenKind::Access), "old-secret".into())]).await.expect("checked"),
         vec!["cid".to_string()]
     );
+    assert!(
+        db.insert_tokens_checked(&[(token("c4", TokenKind::Access), "h2".into()), (token("c1", TokenKind::Access), "h2".into())])
+            .await
+            .is_err(),
+        "a duplicate fails the checked batch"
+    );
+    assert!(db.get_token("c4").await.expect("get").is_none(), "and nothing of it is kept");
+    assert!(db.insert_tokens_checked(&[]).await.expect("empty checked batch").is_empty());
     assert_eq!(other_node.get_token("r1").await.expect("get").expect("exists").kind, TokenKind::Refresh);
     // Rotation is a compare-and-set: only one of two racing nodes wins.
     assert!(db.transition_token("r1", TokenState::Active, TokenState::Rotated).await.expect("cas"));
