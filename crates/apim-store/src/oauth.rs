@@ -54,6 +54,23 @@ pub trait OAuthStore: Send + Sync {
     fn live_jwks(&self, now: i64) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 }
 
+/// Binds a token's eleven columns, in `insert_statement`'s order.
+macro_rules! bind_token {
+    ($q:expr, $t:expr) => {
+        $q.bind($t.key.as_str())
+            .bind($t.kind.as_str())
+            .bind($t.format.as_str())
+            .bind($t.client_id.as_str())
+            .bind($t.subject.as_str())
+            .bind($t.scope.as_str())
+            .bind($t.family_id.as_str())
+            .bind($t.issued_at)
+            .bind($t.expires_at)
+            .bind($t.state.as_str())
+            .bind($t.aut.as_str())
+    };
+}
+
 /// SQLite's token write (`tokens` not empty): one statement that inserts each token whose client still has the secret it authenticated
 /// with, and returns the keys it inserted. SQLite runs a statement under its write lock, so the check and the insert
 /// are atomic without `BEGIN IMMEDIATE` and `COMMIT`, two round trips more to the connection's thread (and
@@ -71,20 +88,7 @@ async fn insert_tokens_checked_sqlite(pool: &sqlx::SqlitePool, tokens: &[(TokenR
     text.push_str(" RETURNING token_key");
     let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
     for (t, secret_hash) in tokens {
-        q = q
-            .bind(t.key.as_str())
-            .bind(t.kind.as_str())
-            .bind(t.format.as_str())
-            .bind(t.client_id.as_str())
-            .bind(t.subject.as_str())
-            .bind(t.scope.as_str())
-            .bind(t.family_id.as_str())
-            .bind(t.issued_at)
-            .bind(t.expires_at)
-            .bind(t.state.as_str())
-            .bind(t.aut.as_str())
-            .bind(t.client_id.as_str())
-            .bind(secret_hash.as_str());
+        q = bind_token!(q, t).bind(t.client_id.as_str()).bind(secret_hash.as_str());
     }
     let rows = q.fetch_all(pool).await.map_err(|e| map_unique(e, || "token".to_string()))?;
     if rows.len() == tokens.len() {
@@ -326,18 +330,7 @@ impl OAuthStore for Db {
         per_backend!(self, |p| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(text.clone()));
             for t in tokens {
-                q = q
-                    .bind(t.key.clone())
-                    .bind(t.kind.as_str())
-                    .bind(t.format.as_str())
-                    .bind(t.client_id.clone())
-                    .bind(t.subject.clone())
-                    .bind(t.scope.clone())
-                    .bind(t.family_id.clone())
-                    .bind(t.issued_at)
-                    .bind(t.expires_at)
-                    .bind(t.state.as_str())
-                    .bind(t.aut.clone());
+                q = bind_token!(q, t);
             }
             q.execute(p).await.map_err(|e| map_unique(e, || "token".to_string()))?;
         });
@@ -388,18 +381,7 @@ impl OAuthStore for Db {
                 let text = if keep.len() == tokens.len() { insert.clone() } else { insert_statement(keep.len(), pg) };
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
                 for t in keep {
-                    q = q
-                        .bind(t.key.clone())
-                        .bind(t.kind.as_str())
-                        .bind(t.format.as_str())
-                        .bind(t.client_id.clone())
-                        .bind(t.subject.clone())
-                        .bind(t.scope.clone())
-                        .bind(t.family_id.clone())
-                        .bind(t.issued_at)
-                        .bind(t.expires_at)
-                        .bind(t.state.as_str())
-                        .bind(t.aut.clone());
+                    q = bind_token!(q, t);
                 }
                 q.execute(&mut *tx).await.map_err(|e| map_unique(e, || "token".to_string()))?;
             }
