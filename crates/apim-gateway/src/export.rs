@@ -281,7 +281,8 @@ struct Chunk {
 }
 
 /// The exporters' loop: every [`TICK`] it takes what the outbox holds, writes the log lines, and sends spans at
-/// most [`FLUSH_AFTER`] after they were queued; it ends, after a last round, once its gateway is gone.
+/// most [`FLUSH_AFTER`] after they were queued; it ends, after a last round, once its gateway is gone (with the
+/// `Exports` that shares the outbox).
 async fn run(outbox: Arc<Mutex<Outbox>>, settings: Settings, gateway: Weak<dyn Outlet>, dropped: Arc<Dropped>) {
     let mut log = settings.elk.clone().map(elk::LogFile::new);
     let json = settings.otlp.as_ref().is_some_and(|o| o.json);
