@@ -31,3 +31,6 @@ wait_200 "http://127.0.0.1:$((9763 + goff))/health/ready"
 wait_200 -H "Authorization: Bearer $token" "http://127.0.0.1:$((8280 + goff))/bench/1.0.0"
 wrk -t1 -c32 -d5s -H "Authorization: Bearer $token" "http://127.0.0.1:$((8280 + goff))/bench/1.0.0" | grep Requests
 echo "gateway node RSS: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$gw_pid/status), peak $(awk '/VmHWM/ {printf "%.1f MB", $2/1024}' /proc/$gw_pid/status); all-in-one RSS: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$apim_pid/status)"
+# Anonymous pages (the heap, stacks) apart from the binary's own pages, which the kernel maps 64 KB around each one
+# touched (fault-around), and which every process of the same binary shares.
+echo "gateway node RSS split: $(awk '/^Anonymous:/ {a=$2} /^Rss:/ {r=$2} END {printf "anonymous %.1f MB, file-backed %.1f MB", a/1024, (r-a)/1024}' /proc/$gw_pid/smaps_rollup)"
