@@ -132,9 +132,6 @@ impl RuntimeState {
         out
     }
 
-    /// Applies a partial state on top of this whole one: the sections it holds replace these. The result is as
-    /// new as the older of the two sequence numbers says (the caller knows better when it pulled every part
-    /// that changed).
     /// Gives back the room parsing left in its lists (up to half of each, grown by doubling): a gateway keeps its
     /// whole state, thousands of APIs and subscriptions, between pulls.
     pub fn shrink_to_fit(&mut self) {
@@ -159,6 +156,9 @@ impl RuntimeState {
         }
     }
 
+    /// Applies a partial state on top of this whole one: the sections it holds replace these. The result is as
+    /// new as the older of the two sequence numbers says (the caller knows better when it pulled every part
+    /// that changed).
     pub fn patch(&mut self, part: RuntimeState) {
         let Some(p) = part.partial else {
             *self = part;
