@@ -145,12 +145,14 @@ g_rps=$(col small_g 1); g_p50=$(col small_g 2); g_p99=$(col small_g 3)
 # (j) and (k) add the exporters to (i): OpenTelemetry traces of every request (sampling_ratio 1) sent to a second
 # backend process as the collector, and WSO2's ELK log written to a file.
 i_rps=0; i_p50=-; i_p99=-; i0_rps=1; i0_p50=-; i0_p99=-; j_rps=0; j_p50=-; j_p99=-; k_rps=0; k_p50=-; k_p99=-
+i_cpu=-; i0_cpu=-; j_cpu=-; k_cpu=-
 if [ -n "${BENCH_ANALYTICS:-}" ]; then
   # The OTLP collector: another backend process (it answers the posted spans 200), so the backend under test
   # does not read them.
   cport=$(free_port)
   target/release/examples/backend "127.0.0.1:$cport" >"$work/collector.log" 2>&1 & pids+=($!)
   wait_200 "http://127.0.0.1:$cport/bytes/1"
+  declare -A node_pid
   for mode in on off otlp elk; do
     case $mode in on) noff=$(( off + 200 ));; off) noff=$(( off + 300 ));; otlp) noff=$(( off + 400 ));; elk) noff=$(( off + 500 ));; esac
     mkdir -p "$work/gw_$mode"
@@ -161,22 +163,33 @@ if [ -n "${BENCH_ANALYTICS:-}" ]; then
     [ $mode != elk ] || printf 'type = "elk"\nlog_file = "%s/apim_metrics.log"\n' "$work" >>"$work/gw_$mode/gw.toml"
     cp -r "$work/apim/data/tls" "$work/gw_$mode/" 2>/dev/null || true
     (cd "$work/gw_$mode" && exec "$bin" gateway -c gw.toml --data-dir . --bind 127.0.0.1 -DportOffset=$noff "${threads[@]}" --log-level warn) \
-      >"$work/gw_$mode.log" 2>&1 & pids+=($!)
+      >"$work/gw_$mode.log" 2>&1 & pids+=($!); node_pid[$mode]=$!
     wait_200 "http://127.0.0.1:$((9763 + noff))/health/ready" || { tail -30 "$work/gw_$mode.log" >&2; exit 1; }
     wait_200 -H "Authorization: Bearer $token" "http://127.0.0.1:$((8280 + noff))/bench/1.0.0"
   done
   url_of() { echo "http://127.0.0.1:$((8280 + off + $1))/bench/1.0.0"; }
   for n in 200 300 400 500; do wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$(url_of $n)" >/dev/null; done
+  # The node's CPU time per request (all its threads, the exporters' included): steadier than requests/s on a
+  # host whose speed drifts, and what the requests/s ratio comes to when the gateway's core is the bottleneck.
+  cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  node_load() { # MODE URL_OFFSET -> "rps p50 p99 cpu_us_per_request"
+    local before after out requests
+    before=$(cpu_ticks "${node_pid[$1]}")
+    out=$(load -H "Authorization: Bearer $token" "$(url_of "$2")")
+    after=$(cpu_ticks "${node_pid[$1]}")
+    requests=$(echo "$out" | awk -v s="$secs" '{printf "%d", $1 * s}')
+    echo "$out $(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN {printf "%.2f", (n > 0 ? t * 1e6 / hz / n : 0)}')"
+  }
   for _ in $(seq 1 "$rounds"); do
-    load -H "Authorization: Bearer $token" "$(url_of 200)" >>"$work/analytics_on"
-    load -H "Authorization: Bearer $token" "$(url_of 300)" >>"$work/analytics_off"
-    load -H "Authorization: Bearer $token" "$(url_of 400)" >>"$work/analytics_otlp"
-    load -H "Authorization: Bearer $token" "$(url_of 500)" >>"$work/analytics_elk"
+    node_load on 200 >>"$work/analytics_on"
+    node_load off 300 >>"$work/analytics_off"
+    node_load otlp 400 >>"$work/analytics_otlp"
+    node_load elk 500 >>"$work/analytics_elk"
   done
-  i_rps=$(col analytics_on 1); i_p50=$(col analytics_on 2); i_p99=$(col analytics_on 3)
-  i0_rps=$(col analytics_off 1); i0_p50=$(col analytics_off 2); i0_p99=$(col analytics_off 3)
-  j_rps=$(col analytics_otlp 1); j_p50=$(col analytics_otlp 2); j_p99=$(col analytics_otlp 3)
-  k_rps=$(col analytics_elk 1); k_p50=$(col analytics_elk 2); k_p99=$(col analytics_elk 3)
+  i_rps=$(col analytics_on 1); i_p50=$(col analytics_on 2); i_p99=$(col analytics_on 3); i_cpu=$(col analytics_on 4)
+  i0_rps=$(col analytics_off 1); i0_p50=$(col analytics_off 2); i0_p99=$(col analytics_off 3); i0_cpu=$(col analytics_off 4)
+  j_rps=$(col analytics_otlp 1); j_p50=$(col analytics_otlp 2); j_p99=$(col analytics_otlp 3); j_cpu=$(col analytics_otlp 4)
+  k_rps=$(col analytics_elk 1); k_p50=$(col analytics_elk 2); k_p99=$(col analytics_elk 3); k_cpu=$(col analytics_elk 4)
   # Every request of (j) was exported, or counted as dropped.
   curl -s "http://127.0.0.1:$((9763 + off + 400))/metrics" | grep '^apim_gateway_export_dropped_total' | sed 's/^/(j) /'
   curl -s "http://127.0.0.1:$((9763 + off + 500))/metrics" | grep '^apim_gateway_export_dropped_total' | sed 's/^/(k) /'
@@ -241,6 +254,7 @@ echo "API product: h/c requests/s: $(ratio "$h_rps" "$c_rps")   p99 h/c: $(ratio
 echo "schema validation of 1 KiB: g/g0 requests/s: $(ratio "$g_rps" "$g0_rps")   p99 g/g0: $(ratio "$g_p99" "$g0_p99")"
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "analytics: i/i0 requests/s: $(ratio "$i_rps" "$i0_rps")   p99 i/i0: $(ratio "$i_p99" "$i0_p99")"
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "exporters: j/i0 (OTLP, 100 %) requests/s: $(ratio "$j_rps" "$i0_rps")   k/i0 (ELK log): $(ratio "$k_rps" "$i0_rps")   p99 j/i0: $(ratio "$j_p99" "$i0_p99")"
+[ -z "${BENCH_ANALYTICS:-}" ] || echo "node CPU per request (us, all threads): i $i_cpu, i0 $i0_cpu, j $j_cpu, k $k_cpu;   as throughput ratios on a saturated core: i0/i $(ratio "$i0_cpu" "$i_cpu"), i0/j $(ratio "$i0_cpu" "$j_cpu"), i0/k $(ratio "$i0_cpu" "$k_cpu")"
 echo "reference: e/b requests/s: $(ratio "$e_rps" "$b_rps")   p99 e/b: $(ratio "$e_p99" "$b_p99")   c/e requests/s: $(ratio "$c_rps" "$e_rps")   (the chain's share)"
 if [ -n "${BENCH_EDGE:-}" ]; then
   cleanup
