@@ -160,9 +160,6 @@ pub struct Syncer {
     silent_host: std::sync::Mutex<Option<String>>,
     /// Wakes pulls in flight when the stream leaves a control plane: one may be waiting on it.
     stream_moved: Notify,
-    /// What the kept state's definitions are packed against: the first definition pulled (see
-    /// `RuntimeState::pack_definitions`).
-    dictionary: std::sync::Mutex<Option<Arc<[u8]>>>,
 }
 
 impl Syncer {
@@ -200,7 +197,6 @@ impl Syncer {
             tls,
             silent_host: Default::default(),
             stream_moved: Notify::new(),
-            dictionary: std::sync::Mutex::new(None),
         })
     }
 
@@ -265,10 +261,7 @@ impl Syncer {
     pub fn load_saved(&self) -> Option<RuntimeState> {
         let text = std::fs::read(&self.cfg.saved).ok()?;
         match serde_json::from_slice::<RuntimeState>(&text) {
-            Ok(mut s) if labels_match(&s.labels, &self.cfg.labels) => {
-                s.pack_definitions(&mut self.dictionary.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-                Some(s)
-            }
+            Ok(s) if labels_match(&s.labels, &self.cfg.labels) => Some(s),
             Ok(_) => {
                 tracing::warn!(path = %self.cfg.saved.display(), "the saved runtime state is for other gateway labels; ignored");
                 None
@@ -281,7 +274,8 @@ impl Syncer {
     }
 
     /// Writes the snapshot next to its final name, then renames it over: a crash leaves the old or the new one.
-    fn save(&self, state: &RuntimeState) {
+    /// Whether it was written.
+    fn save(&self, state: &RuntimeState) -> bool {
         let write = || -> std::io::Result<()> {
             if let Some(dir) = self.cfg.saved.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -290,9 +284,30 @@ impl Syncer {
             std::fs::write(&tmp, serde_json::to_vec(state).map_err(std::io::Error::other)?)?;
             std::fs::rename(&tmp, &self.cfg.saved)
         };
-        if let Err(e) = write() {
-            tracing::warn!(path = %self.cfg.saved.display(), "cannot save the runtime state: {e}");
+        match write() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(path = %self.cfg.saved.display(), "cannot save the runtime state: {e}");
+                false
+            }
         }
+    }
+
+    /// The last installed state, to patch: the keeper's copy while it still has one, else the saved file, if the
+    /// keeper saved that very state. `None` (a save failed, or the file no longer reads back as it): the caller
+    /// pulls a whole snapshot.
+    async fn recall(self: &Arc<Self>, held: &Held, outbox: &Outbox) -> Option<Arc<RuntimeState>> {
+        if let Some(s) = held.state.upgrade() {
+            return Some(s);
+        }
+        if outbox.saved.load(Ordering::SeqCst) != held.generation {
+            return None;
+        }
+        let me = self.clone();
+        let started = std::time::Instant::now();
+        let saved = tokio::task::spawn_blocking(move || me.load_saved()).await.ok().flatten()?;
+        tracing::debug!(apis = saved.apis.len(), ms = started.elapsed().as_millis() as u64, "runtime state read back to patch");
+        (saved.seq == held.seq).then(|| Arc::new(saved))
     }
 
     /// Pulls the whole runtime state of this node's labels from the first control plane that answers.
@@ -355,12 +370,8 @@ impl Syncer {
             if !status.is_success() {
                 return Err((true, format!("{base} answered {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]))));
             }
-            let mut state = serde_json::from_slice::<RuntimeState>(&body)
-                .map_err(|e| (true, format!("{base} sent a runtime state that does not parse: {e}")))?;
-            state.shrink_to_fit();
-            // Kept until the next pull: its definitions, thousands of JSON texts, packed to a tenth or so.
-            state.pack_definitions(&mut self.dictionary.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-            Ok(state)
+            serde_json::from_slice::<RuntimeState>(&body)
+                .map_err(|e| (true, format!("{base} sent a runtime state that does not parse: {e}")))
         };
         tokio::time::timeout(PULL_TIMEOUT, fetch).await.map_err(|_| (false, format!("{base}: timed out")))?
     }
@@ -443,7 +454,8 @@ impl Syncer {
     /// reporting what it deploys happen beside it, so the next change is not kept waiting.
     async fn pull_loop(self: Arc<Self>, sink: Arc<dyn StateSink>, state: Arc<Shared>) {
         let mut delay = Duration::from_millis(200);
-        let mut current: Option<Arc<RuntimeState>> = None;
+        let mut current: Option<Held> = None;
+        let mut generation = 0u64;
         let outbox = Arc::new(Outbox::default());
         let keeper = tokio::spawn(self.clone().keep(outbox.clone(), state.clone()));
         loop {
@@ -452,29 +464,30 @@ impl Syncer {
                 state.wake.notified().await;
                 continue;
             }
-            let patch = current.is_some() && !work.full;
-            let updated = match current.take() {
-                Some(mut c) if patch => match self.pull_parts(&work, c.seq).await {
-                    Ok((parts, seq)) => {
-                        // Copies the state only if the keeper is still writing the previous one.
-                        let st = Arc::make_mut(&mut c);
-                        for part in parts {
-                            st.patch(part);
-                        }
-                        st.seq = seq;
-                        st.pending = work.pending.clone();
-                        st.partial = None;
-                        Ok(c)
+            let base = match &current {
+                Some(held) if !work.full => {
+                    let recalled = self.recall(held, &outbox).await;
+                    if recalled.is_none() {
+                        current = None;
                     }
-                    Err(e) => {
-                        current = Some(c);
-                        Err(e)
-                    }
-                },
-                previous => {
-                    current = previous;
-                    self.pull().await.map(Arc::new)
+                    recalled
                 }
+                _ => None,
+            };
+            let patch = base.is_some();
+            let updated = match base {
+                Some(mut c) => self.pull_parts(&work, c.seq).await.map(|(parts, seq)| {
+                    // Copies the state only if the keeper is still writing it.
+                    let st = Arc::make_mut(&mut c);
+                    for part in parts {
+                        st.patch(part);
+                    }
+                    st.seq = seq;
+                    st.pending = work.pending.clone();
+                    st.partial = None;
+                    c
+                }),
+                None => self.pull().await.map(Arc::new),
             };
             match updated {
                 Ok(s) => {
@@ -487,8 +500,9 @@ impl Syncer {
                     self.stats.snapshot_seq.store(s.seq, Ordering::Relaxed);
                     tracing::debug!(seq = s.seq, apis = s.apis.len(), patch, "runtime state installed");
                     state.pulled(&s);
-                    outbox.put(s.clone());
-                    current = Some(s);
+                    generation += 1;
+                    current = Some(Held { state: Arc::downgrade(&s), generation, seq: s.seq });
+                    outbox.put(s, generation);
                 }
                 Err(e) => {
                     state.restore(work);
@@ -529,10 +543,12 @@ impl Syncer {
                     continue;
                 }
             };
-            let Some(s) = taken else { continue };
+            let Some((s, generation)) = taken else { continue };
             let (me, state) = (self.clone(), s.clone());
-            if let Err(e) = tokio::task::spawn_blocking(move || me.save(&state)).await {
-                tracing::warn!("saving the runtime state failed: {e}");
+            match tokio::task::spawn_blocking(move || me.save(&state)).await {
+                Ok(true) => outbox.saved.store(generation, Ordering::SeqCst),
+                Ok(false) => {}
+                Err(e) => tracing::warn!("saving the runtime state failed: {e}"),
             }
             if !self.cfg.apis {
                 continue;
@@ -695,22 +711,33 @@ enum Ended {
     Broken(String),
 }
 
-/// The newest installed state waiting to be saved and reported (older ones are dropped unsaved).
+/// The newest installed state waiting to be saved and reported (older ones are dropped unsaved), with its
+/// generation (the how-manieth installed); and the generation last saved.
 #[derive(Default)]
 struct Outbox {
-    slot: std::sync::Mutex<Option<Arc<RuntimeState>>>,
+    slot: std::sync::Mutex<Option<(Arc<RuntimeState>, u64)>>,
     ready: Notify,
+    saved: AtomicU64,
 }
 
 impl Outbox {
-    fn put(&self, s: Arc<RuntimeState>) {
-        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);
+    fn put(&self, s: Arc<RuntimeState>, generation: u64) {
+        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some((s, generation));
         self.ready.notify_one();
     }
-    async fn take(&self) -> Option<Arc<RuntimeState>> {
+    async fn take(&self) -> Option<(Arc<RuntimeState>, u64)> {
         self.ready.notified().await;
         self.slot.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
+}
+
+/// The last installed state, between pulls. Only the keeper holds it, until it is saved; from then on it is only
+/// in the saved file, read back for the next patch. A gateway serving 10,000 APIs would otherwise keep about
+/// 8 MB in memory for nothing but that patch.
+struct Held {
+    state: std::sync::Weak<RuntimeState>,
+    generation: u64,
+    seq: i64,
 }
 
 /// What the stream and the puller share: the cursor, and the parts of the state that changed since the last

@@ -132,30 +132,6 @@ impl RuntimeState {
         out
     }
 
-    /// Gives back the room parsing left in its lists (up to half of each, grown by doubling): a gateway keeps its
-    /// whole state, thousands of APIs and subscriptions, between pulls.
-    pub fn shrink_to_fit(&mut self) {
-        self.apis.shrink_to_fit();
-        self.applications.shrink_to_fit();
-        self.key_mappings.shrink_to_fit();
-        self.subscriptions.shrink_to_fit();
-        self.policies.shrink_to_fit();
-    }
-
-    /// Packs the APIs' definitions against `dictionary`, which is taken from the first of them when `None`
-    /// (a gateway keeps the same one across pulls).
-    pub fn pack_definitions(&mut self, dictionary: &mut Option<std::sync::Arc<[u8]>>) {
-        let mut c = flate2::Compress::new(flate2::Compression::fast(), false);
-        for api in &mut self.apis {
-            if dictionary.is_none() {
-                *dictionary = api.definition.as_dictionary();
-            }
-            if let Some(d) = dictionary.as_ref() {
-                api.definition = api.definition.packed_with(&mut c, d);
-            }
-        }
-    }
-
     /// Applies a partial state on top of this whole one: the sections it holds replace these. The result is as
     /// new as the older of the two sequence numbers says (the caller knows better when it pulled every part
     /// that changed).
@@ -242,132 +218,41 @@ pub struct DeployedApi {
 
 /// A revision's API document kept as its JSON text: the control plane sends it as stored and a gateway parses
 /// it only when it compiles that revision (revisions never change), so a state with thousands of APIs stays
-/// small and cheap to copy. A gateway keeps its state between pulls with the texts packed (see [`Definition::packed`]).
+/// cheap to copy.
 #[derive(Clone, Debug)]
-pub struct Definition(std::sync::Arc<Stored>);
-
-#[derive(Debug)]
-enum Stored {
-    Text(Box<serde_json::value::RawValue>),
-    /// Deflated against a dictionary the state's definitions share (another definition's text: WSO2's DTOs
-    /// repeat their names and values), with the text's length.
-    Packed {
-        dictionary: std::sync::Arc<[u8]>,
-        deflated: Box<[u8]>,
-        len: u32,
-    },
-}
-
-/// zlib's window: a longer dictionary is not read beyond its last 32 KiB.
-const MAX_DICTIONARY: usize = 32 << 10;
+pub struct Definition(std::sync::Arc<serde_json::value::RawValue>);
 
 impl Definition {
     /// From stored JSON text; text that is not JSON becomes `null` (the gateway then leaves the API out, saying why).
     pub fn from_json(text: &str) -> Definition {
         // `Box<RawValue>`'s default is `null`.
-        Definition(std::sync::Arc::new(Stored::Text(serde_json::value::RawValue::from_string(text.to_string()).unwrap_or_default())))
+        Definition(serde_json::value::RawValue::from_string(text.to_string()).unwrap_or_default().into())
     }
 
-    /// The JSON text (unpacked when packed; `null` if that failed, which only a bug could make happen).
-    pub fn text(&self) -> std::borrow::Cow<'_, str> {
-        match &*self.0 {
-            Stored::Text(raw) => std::borrow::Cow::Borrowed(raw.get()),
-            Stored::Packed { dictionary, deflated, len } => {
-                std::borrow::Cow::Owned(inflate(deflated, dictionary, *len as usize).unwrap_or_else(|| "null".into()))
-            }
-        }
+    /// The JSON text.
+    pub fn text(&self) -> &str {
+        self.0.get()
     }
 
     pub fn parse(&self) -> Result<serde_json::Value, serde_json::Error> {
-        serde_json::from_str(&self.text())
+        serde_json::from_str(self.text())
     }
 
     /// What a gateway runs of it.
     pub fn definition(&self) -> Result<api::ApiDefinition, serde_json::Error> {
-        api::ApiDefinition::from_json(&self.text())
-    }
-
-    /// This text as a dictionary for packing others, when it is not packed itself.
-    pub fn as_dictionary(&self) -> Option<std::sync::Arc<[u8]>> {
-        match &*self.0 {
-            Stored::Text(raw) => {
-                let b = raw.get().as_bytes();
-                Some(std::sync::Arc::from(&b[b.len().saturating_sub(MAX_DICTIONARY)..]))
-            }
-            Stored::Packed { .. } => None,
-        }
-    }
-
-    /// The same document deflated against `dictionary`, for a gateway that keeps thousands of them in memory
-    /// (about a tenth of the text when the dictionary is another API's definition); itself when that would not
-    /// be smaller or it is packed already.
-    pub fn packed(&self, dictionary: &std::sync::Arc<[u8]>) -> Definition {
-        self.packed_with(&mut flate2::Compress::new(flate2::Compression::fast(), false), dictionary)
-    }
-
-    /// [`Definition::packed`] with a compressor used again for many (it holds a few hundred KiB of tables).
-    fn packed_with(&self, c: &mut flate2::Compress, dictionary: &std::sync::Arc<[u8]>) -> Definition {
-        let Stored::Text(raw) = &*self.0 else { return self.clone() };
-        let text = raw.get().as_bytes();
-        match deflate(c, text, dictionary) {
-            Some(deflated) if deflated.len() < text.len() && u32::try_from(text.len()).is_ok() => {
-                Definition(std::sync::Arc::new(Stored::Packed {
-                    dictionary: dictionary.clone(),
-                    deflated: deflated.into_boxed_slice(),
-                    len: text.len() as u32,
-                }))
-            }
-            _ => self.clone(),
-        }
-    }
-}
-
-/// Raw deflate (no zlib header) with a preset dictionary, at the fastest level.
-fn deflate(c: &mut flate2::Compress, text: &[u8], dictionary: &[u8]) -> Option<Vec<u8>> {
-    c.reset();
-    c.set_dictionary(dictionary).ok()?;
-    let mut out = Vec::with_capacity(text.len() / 4 + 64);
-    loop {
-        let (read, written) = (c.total_in(), c.total_out());
-        let rest = text.get(read as usize..)?;
-        match c.compress_vec(rest, &mut out, flate2::FlushCompress::Finish).ok()? {
-            flate2::Status::StreamEnd => return Some(out),
-            _ if c.total_in() == read && c.total_out() == written && out.len() < out.capacity() => return None,
-            _ => out.reserve(out.capacity().max(64)),
-        }
-    }
-}
-
-fn inflate(deflated: &[u8], dictionary: &[u8], len: usize) -> Option<String> {
-    let mut d = flate2::Decompress::new(false);
-    d.set_dictionary(dictionary).ok()?;
-    let mut out = Vec::with_capacity(len);
-    loop {
-        let (read, written) = (d.total_in(), d.total_out());
-        let rest = deflated.get(read as usize..)?;
-        match d.decompress_vec(rest, &mut out, flate2::FlushDecompress::Finish).ok()? {
-            flate2::Status::StreamEnd => return String::from_utf8(out).ok(),
-            _ if d.total_in() == read && d.total_out() == written && out.len() < out.capacity() => return None,
-            _ if out.len() > len => return None,
-            _ => out.reserve(64),
-        }
+        api::ApiDefinition::from_json(self.text())
     }
 }
 
 impl Serialize for Definition {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match &*self.0 {
-            Stored::Text(raw) => raw.serialize(serializer),
-            Stored::Packed { .. } => {
-                serde_json::value::RawValue::from_string(self.text().into_owned()).map_err(serde::ser::Error::custom)?.serialize(serializer)
-            }
-        }
+        self.0.serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for Definition {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Definition(std::sync::Arc::new(Stored::Text(Box::<serde_json::value::RawValue>::deserialize(deserializer)?))))
+        Ok(Definition(Box::<serde_json::value::RawValue>::deserialize(deserializer)?.into()))
     }
 }
 

@@ -165,6 +165,42 @@ async fn gateway_node_follows_the_control_plane() {
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert!(bad.body.contains("appliedSequence"), "{}", bad.body);
 
+    // Between pulls the node keeps its state only in the saved file, and patches what it reads back from there.
+    // With the file gone it pulls a whole snapshot instead, and patches again once that is saved.
+    let saved = dir.path().join("shared/gateway/runtime-state.json");
+    let saved_with = |context: &'static str| {
+        let saved = saved.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !std::fs::read_to_string(&saved).unwrap_or_default().contains(context) {
+                assert!(Instant::now() < deadline, "the node never saved a state with {context}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // The keeper lets go of the state right after writing it.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let publish_open = |name: &'static str, context: &'static str| {
+        json!({"name": name, "context": context, "version": "1.0.0", "policies": ["Unlimited"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/b")}},
+            "operations": [{"target": "/open", "verb": "GET", "authType": "None"}]})
+    };
+    saved_with("/marker").await;
+    std::fs::remove_file(&saved).expect("remove the saved state");
+    let snapshots = metric(&gw_http, "apim_sync_snapshots_total").await;
+    m.publish(publish_open("Unsaved", "/unsaved")).await;
+    assert_eq!(eventually(&format!("{traffic}/unsaved/1.0.0/open"), None, 200).await.status, 200, "{}", gw.stderr());
+    assert!(metric(&gw_http, "apim_sync_snapshots_total").await > snapshots, "no whole snapshot replaced the missing file");
+    saved_with("/unsaved").await;
+    let patches = metric(&gw_http, "apim_sync_patches_total").await;
+    m.publish(publish_open("Resaved", "/resaved")).await;
+    assert_eq!(eventually(&format!("{traffic}/resaved/1.0.0/open"), None, 200).await.status, 200, "{}", gw.stderr());
+    assert!(metric(&gw_http, "apim_sync_patches_total").await > patches, "the saved state was not patched");
+    for context in ["/hub/1.0.0/items", "/marker/1.0.0/open", "/unsaved/1.0.0/open"] {
+        let r = get(&format!("{traffic}{context}"), Some(&jwt)).await;
+        assert_eq!(r.status, 200, "{context} after the patches: {}", r.body);
+    }
+
     // Opaque tokens are introspected at the control plane's resident key manager.
     let (oapp, ock, ocs) = m.app("HubOpaque", "Unlimited", "OAUTH", "PRODUCTION").await;
     m.subscribe(&api, &oapp, "Gold").await;
