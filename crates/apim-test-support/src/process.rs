@@ -16,10 +16,16 @@ pub struct Node {
 impl Node {
     /// Starts `bin args...` in `cwd`.
     pub fn spawn(bin: &Path, args: &[&str], cwd: &Path) -> Node {
+        Node::spawn_with_env(bin, args, cwd, &[])
+    }
+
+    /// [`Node::spawn`] with these environment variables set too.
+    pub fn spawn_with_env(bin: &Path, args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Node {
         let mut child = Command::new(bin)
             .args(args)
             .current_dir(cwd)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -90,6 +90,28 @@ async fn ready_all_in_one(prefix: &str) -> (TempDir, Node, String, String) {
     (dir, node, https, http_url)
 }
 
+/// A node starts itself again with mimalloc's purge delay at 0, so what a sync frees goes back to the system; an
+/// operator's own setting stands.
+#[tokio::test]
+async fn a_node_restarts_itself_to_give_freed_memory_back_unless_told_otherwise() {
+    let environ = |node: &Node| std::fs::read(format!("/proc/{}/environ", node.pid())).expect("environ");
+    let delay = |environ: &[u8]| {
+        environ.split(|b| *b == 0).find_map(|v| v.strip_prefix(b"MIMALLOC_PURGE_DELAY=")).map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    let (_dir, node, _, _) = ready_all_in_one("apim-purge").await;
+    assert_eq!(delay(&environ(&node)).as_deref(), Some("0"), "{}", node.stderr());
+    assert!(!node.stderr().contains("could not restart"), "{}", node.stderr());
+
+    let dir = TempDir::new("apim-purge-set");
+    let offset = free_offset(&[9443, 9763, 8280, 8243, 9099, 8099]);
+    let port_offset = format!("-DportOffset={offset}");
+    let args = ["all-in-one", &port_offset, "--bind", "127.0.0.1"];
+    let mut node = Node::spawn_with_env(&apim(), &args, dir.path(), &[("MIMALLOC_PURGE_DELAY", "25")]);
+    node.url("management-http", Duration::from_secs(20));
+    assert_eq!(delay(&environ(&node)).as_deref(), Some("25"), "{}", node.stderr());
+    node.terminate();
+}
+
 #[test]
 fn config_check_accepts_every_seed_and_masks_secrets() {
     let dir = TempDir::new("apim-check");
