@@ -288,8 +288,9 @@ async fn run(outbox: Arc<Mutex<Outbox>>, settings: Settings, gateway: Weak<dyn O
     let json = settings.otlp.as_ref().is_some_and(|o| o.json);
     let mut taken = Outbox::default();
     let mut pending: VecDeque<Chunk> = VecDeque::new();
-    // Sent chunks' buffers, for the next ones.
+    // Sent chunks' buffers, for the next ones; and the export request's.
     let mut spare: Vec<Vec<u8>> = Vec::new();
+    let mut request = Vec::new();
     let mut warned = elk::Warned::default();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -336,7 +337,7 @@ async fn run(outbox: Arc<Mutex<Outbox>>, settings: Settings, gateway: Weak<dyn O
             {
                 let Some(gw) = gateway.upgrade() else { return };
                 let Some(chunk) = pending.pop_front() else { break };
-                if let Err(e) = otlp::send_traces(&*gw, o, &settings.node, json, &chunk.spans).await {
+                if let Err(e) = otlp::send_traces(&*gw, o, &settings.node, json, &chunk.spans, &mut request).await {
                     dropped.otlp.fetch_add(chunk.traces, Relaxed);
                     warned.warn_otlp(&e);
                 }

@@ -89,15 +89,16 @@ impl Json<'_> {
     }
 }
 
-/// The export request around `spans` (span objects each followed by a comma).
-fn json_request(resource: &[(&str, &str)], spans: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(spans.len() + 512);
+/// The export request around `spans` (span objects each followed by a comma), into `out` (cleared first).
+fn json_request(resource: &[(&str, &str)], spans: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(spans.len() + 512);
     out.extend_from_slice(b"{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
     for (i, (k, v)) in resource.iter().enumerate() {
         out.extend_from_slice(if i == 0 { &b"{\"key\":"[..] } else { &b",{\"key\":"[..] });
-        push_str(&mut out, &[k]);
+        push_str(out, &[k]);
         out.extend_from_slice(b",\"value\":{\"stringValue\":");
-        push_str(&mut out, &[v]);
+        push_str(out, &[v]);
         out.extend_from_slice(b"}}");
     }
     let _ = write!(
@@ -107,7 +108,6 @@ fn json_request(resource: &[(&str, &str)], spans: &[u8]) -> Vec<u8> {
     );
     out.extend_from_slice(spans.strip_suffix(b",").unwrap_or(spans));
     out.extend_from_slice(b"]}]}]}");
-    out
 }
 
 impl Spans for Json<'_> {
@@ -227,8 +227,9 @@ fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: Result<&[&str], u6
     }
 }
 
-/// The export request around `spans` (`ScopeSpans.spans` fields), which are copied once.
-fn proto_request(resource: &[(&str, &str)], spans: &[u8]) -> Vec<u8> {
+/// The export request around `spans` (`ScopeSpans.spans` fields), which are copied once, into `out` (cleared
+/// first).
+fn proto_request(resource: &[(&str, &str)], spans: &[u8], out: &mut Vec<u8>) {
     let mut res = Vec::new();
     for (k, v) in resource {
         key_value(&mut res, 1, k, Ok(&[v]));
@@ -240,15 +241,15 @@ fn proto_request(resource: &[(&str, &str)], spans: &[u8]) -> Vec<u8> {
     // ScopeSpans { scope = 1; spans = 2 }: lengths first, then the spans as they are.
     let scope_spans = field_len(scope.len()) + spans.len();
     let resource_spans = field_len(res.len()) + field_len(scope_spans);
-    let mut out = Vec::with_capacity(field_len(resource_spans));
-    tag(&mut out, 1, LEN);
-    varint(&mut out, resource_spans as u64);
-    bytes_field(&mut out, 1, &res);
-    tag(&mut out, 2, LEN);
-    varint(&mut out, scope_spans as u64);
-    bytes_field(&mut out, 1, &scope);
+    out.clear();
+    out.reserve(field_len(resource_spans));
+    tag(out, 1, LEN);
+    varint(out, resource_spans as u64);
+    bytes_field(out, 1, &res);
+    tag(out, 2, LEN);
+    varint(out, scope_spans as u64);
+    bytes_field(out, 1, &scope);
     out.extend_from_slice(spans);
-    out
 }
 
 impl Spans for Proto<'_> {
@@ -376,16 +377,32 @@ fn scope() -> Value {
     json!({"name": "apim-gateway", "version": env!("CARGO_PKG_VERSION")})
 }
 
-/// One export request holding `spans`, encoded by [`encode`] (JSON when `json`).
-pub async fn send_traces(gw: &dyn Outlet, o: &apim_config::Otlp, node: &str, json: bool, spans: &[u8]) -> Result<(), String> {
+/// One export request holding `spans`, encoded by [`encode`] (JSON when `json`), written into `request`, which
+/// is handed back for the next one once the connection has let go of it: a new buffer of megabytes per request
+/// would be faulted in page by page each time (the node gives freed memory back at once).
+pub async fn send_traces(
+    gw: &dyn Outlet,
+    o: &apim_config::Otlp,
+    node: &str,
+    json: bool,
+    spans: &[u8],
+    request: &mut Vec<u8>,
+) -> Result<(), String> {
     let resource =
         [("service.name", o.service_name.as_str()), ("service.version", env!("CARGO_PKG_VERSION")), ("service.instance.id", node)];
-    let (body, content_type) = if json {
-        (json_request(&resource, spans), "application/json")
+    let content_type = if json {
+        json_request(&resource, spans, request);
+        "application/json"
     } else {
-        (proto_request(&resource, spans), "application/x-protobuf")
+        proto_request(&resource, spans, request);
+        "application/x-protobuf"
     };
-    post(gw, &o.endpoint, "/v1/traces", body, content_type).await
+    let body = Bytes::from(std::mem::take(request));
+    let sent = post(gw, &o.endpoint, "/v1/traces", body.clone(), content_type).await;
+    if let Ok(buffer) = body.try_into_mut() {
+        *request = buffer.into();
+    }
+    sent
 }
 
 /// The gateway's counters every `metrics_interval_seconds`, cumulative from the task's start.
@@ -401,7 +418,7 @@ pub async fn push_metrics(gateway: Weak<dyn Outlet>, o: apim_config::Otlp, node:
         let Some(gw) = gateway.upgrade() else { continue };
         let metrics = gw.metrics().otlp(start_ns, unix_ns());
         let doc = json!({"resourceMetrics": [{"resource": resource(&o.service_name, &node), "scopeMetrics": [{"scope": scope(), "metrics": metrics}]}]});
-        if let Err(e) = post(&*gw, &o.endpoint, "/v1/metrics", doc.to_string().into_bytes(), "application/json").await
+        if let Err(e) = post(&*gw, &o.endpoint, "/v1/metrics", Bytes::from(doc.to_string()), "application/json").await
             && warned.is_none_or(|t| t.elapsed().as_secs() >= 60)
         {
             warned = Some(Instant::now());
@@ -424,8 +441,7 @@ struct Failed {
 /// One POST to the collector, tried again once, after [`RETRY_AFTER`], when the failure is a passing one (a
 /// pooled connection the collector had just closed, a collector restarting); anything but a 2xx within
 /// [`TIMEOUT`] is a failure, named.
-async fn post(gw: &dyn Outlet, base: &str, path: &str, body: Vec<u8>, content_type: &'static str) -> Result<(), String> {
-    let body = Bytes::from(body);
+async fn post(gw: &dyn Outlet, base: &str, path: &str, body: Bytes, content_type: &'static str) -> Result<(), String> {
     match post_once(gw, base, path, body.clone(), content_type).await {
         Err(Failed { retry: true, .. }) => {
             tokio::time::sleep(RETRY_AFTER).await;
@@ -483,7 +499,8 @@ mod tests {
             one_span(&mut Json { out: &mut own, first_attribute: true }, id, "/items");
             spans.extend_from_slice(&own);
         }
-        let body = json_request(&[("service.name", "gw")], &spans);
+        let mut body = Vec::new();
+        json_request(&[("service.name", "gw")], &spans, &mut body);
         let doc: serde_json::Value = serde_json::from_slice(&body).expect("one JSON document");
         let sent = &doc["resourceSpans"][0]["scopeSpans"][0]["spans"];
         assert_eq!(sent.as_array().map(Vec::len), Some(2));
@@ -495,7 +512,8 @@ mod tests {
         assert_eq!(sent[1]["status"]["message"], "status 502");
         assert_eq!(doc["resourceSpans"][0]["resource"]["attributes"][0]["value"]["stringValue"], "gw");
         // No span at all still makes a valid request.
-        assert!(serde_json::from_slice::<serde_json::Value>(&json_request(&[], b"")).is_ok());
+        json_request(&[], b"", &mut body);
+        assert!(serde_json::from_slice::<serde_json::Value>(&body).is_ok());
     }
 
     /// A protobuf message's fields: (number, wire type, varint value or length-delimited bytes).
@@ -541,7 +559,8 @@ mod tests {
             one_span(&mut Proto { out: &mut own, span: &mut scratch }, id, "/items");
             spans.extend_from_slice(&own);
         }
-        let body = proto_request(&[("service.name", "gw")], &spans);
+        let mut body = vec![9; 3];
+        proto_request(&[("service.name", "gw")], &spans, &mut body);
         // Every length on the way down matches what it frames.
         let top = fields(&body);
         assert_eq!(top.len(), 1);
