@@ -23,7 +23,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc gives freed pages back to the system once they are older than its purge delay (1 s by default), and
 /// looks only when some thread next frees or abandons whole pages. After a sync the threads that held the state go
 /// idle, so a node kept what the sync freed for good: a gateway at 10,000 APIs about 10 MB. A node runs with the
-/// delay at 10 ms (56–59 MB at 10,000 APIs, against 62–72 MB at 1 s). Not 0: then every closed connection's pages
+/// delay at 10 ms (57–59 MB at 10,000 APIs, against 67–77 MB at 1 s). Not 0: then every closed connection's pages
 /// went back at once and the next connection faulted them in again, 2.8–3.4 page faults and about 10 µs more CPU
 /// per new connection, against 1.4 and 3 µs at 10 ms (`bench/gateway.md`).
 ///

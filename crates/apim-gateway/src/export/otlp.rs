@@ -379,7 +379,7 @@ fn scope() -> Value {
 
 /// One export request holding `spans`, encoded by [`encode`] (JSON when `json`), written into `request`, which
 /// is handed back for the next one once the connection has let go of it: a new buffer of megabytes per request
-/// would be faulted in page by page each time (the node gives freed memory back at once).
+/// would be faulted in page by page each time (a node gives freed memory back after 10 ms).
 pub async fn send_traces(
     gw: &dyn Outlet,
     o: &apim_config::Otlp,
