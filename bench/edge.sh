@@ -165,21 +165,29 @@ ratio() { awk -v x="$1" -v y="$2" 'BEGIN {if (y == 0 || x == "-" || y == "-") pr
 # Warm-up: the gateway's verified-token cache and pools, nginx's and HAProxy's upstream connections.
 for u in "http://$gw" "http://127.0.0.1:$nport/" "http://127.0.0.1:$xport/"; do taskset -c $load_cpu wrk -t1 -c32 -d2s -H "Authorization: Bearer $token" "$u" >/dev/null; done
 
+pinned_step() { # KEY: one run of one row's target
+  case $1 in
+    p_nginx) wrk_load $load_cpu 1 32 "http://127.0.0.1:$nport/" ;;
+    p_apim) wrk_load $load_cpu 1 32 "http://$gw" ;;
+    x_haproxy) wrk_load $load_cpu 1 32 "http://127.0.0.1:$xport/" ;;
+    s_nginx) wrk_load $load_cpu 1 32 "https://127.0.0.1:$nsport/" ;;
+    s_apim) wrk_load $load_cpu 1 32 "https://$gws" ;;
+    n_nginx) wrk_load $load_cpu 1 32 -H "Connection: close" "http://127.0.0.1:$nport/" ;;
+    n_apim) wrk_load $load_cpu 1 32 -H "Connection: close" "http://$gw" ;;
+    t_nginx) conn_load "https://127.0.0.1:$nsport/" full ;;
+    t_apim) conn_load "https://$gws" full ;;
+    r_nginx) conn_load "https://127.0.0.1:$nsport/" resume ;;
+    r_apim) conn_load "https://$gws" resume ;;
+    h_nginx) h2_load "https://127.0.0.1:$nsport/" ;;
+    h_apim) h2_load "https://$gws" ;;
+  esac >>"$work/$1"
+}
+# Each round in rotated order (`rotated`): no target always runs right after the same one.
 pinned_rounds() {
-  for _ in $(seq 1 "$rounds"); do
-    wrk_load $load_cpu 1 32 "http://127.0.0.1:$nport/" >>"$work/p_nginx"
-    wrk_load $load_cpu 1 32 "http://$gw" >>"$work/p_apim"
-    wrk_load $load_cpu 1 32 "http://127.0.0.1:$xport/" >>"$work/x_haproxy"
-    wrk_load $load_cpu 1 32 "https://127.0.0.1:$nsport/" >>"$work/s_nginx"
-    wrk_load $load_cpu 1 32 "https://$gws" >>"$work/s_apim"
-    wrk_load $load_cpu 1 32 -H "Connection: close" "http://127.0.0.1:$nport/" >>"$work/n_nginx"
-    wrk_load $load_cpu 1 32 -H "Connection: close" "http://$gw" >>"$work/n_apim"
-    conn_load "https://127.0.0.1:$nsport/" full >>"$work/t_nginx"
-    conn_load "https://$gws" full >>"$work/t_apim"
-    conn_load "https://127.0.0.1:$nsport/" resume >>"$work/r_nginx"
-    conn_load "https://$gws" resume >>"$work/r_apim"
-    h2_load "https://127.0.0.1:$nsport/" >>"$work/h_nginx"
-    h2_load "https://$gws" >>"$work/h_apim"
+  for r in $(seq 1 "$rounds"); do
+    for key in $(rotated "$r" p_nginx p_apim x_haproxy s_nginx s_apim n_nginx n_apim t_nginx t_apim r_nginx r_apim h_nginx h_apim); do
+      pinned_step "$key"
+    done
   done
 }
 pinned_rounds
@@ -191,9 +199,10 @@ stop_apim
 printf '[keystore.tls_ecdsa]\nfile_name = "ec.pem"\ntype = "PEM"\n' >"$work/ecdsa.toml"
 start_apim $proxy_cpu "$work/ecdsa.toml"
 wait_200 -H "Authorization: Bearer $token" "http://$gw"
-for _ in $(seq 1 "$rounds"); do
-  conn_load "https://127.0.0.1:$nsport/" full >>"$work/t2_nginx"
-  conn_load "https://$gws" full >>"$work/t2_apim"
+for r in $(seq 1 "$rounds"); do
+  for who in $(rotated "$r" nginx apim); do
+    case $who in nginx) conn_load "https://127.0.0.1:$nsport/" full ;; apim) conn_load "https://$gws" full ;; esac >>"$work/t2_$who"
+  done
 done
 
 # (u): unpinned on every core, nginx `worker_processes auto`, wrk with a thread per core.
@@ -202,9 +211,10 @@ stop_nginx; start_nginx "0-$((cores - 1))" auto ""
 stop_apim; start_apim "0-$((cores - 1))" /dev/null
 wait_200 -H "Authorization: Bearer $token" "http://$gw"
 for u in "http://$gw" "http://127.0.0.1:$nport/"; do wrk -t"$cores" -c64 -d2s -H "Authorization: Bearer $token" "$u" >/dev/null; done
-for _ in $(seq 1 "$rounds"); do
-  wrk_load "0-$((cores - 1))" "$cores" 64 "http://127.0.0.1:$nport/" >>"$work/u_nginx"
-  wrk_load "0-$((cores - 1))" "$cores" 64 "http://$gw" >>"$work/u_apim"
+for r in $(seq 1 "$rounds"); do
+  for who in $(rotated "$r" nginx apim); do
+    case $who in nginx) wrk_load "0-$((cores - 1))" "$cores" 64 "http://127.0.0.1:$nport/" ;; apim) wrk_load "0-$((cores - 1))" "$cores" 64 "http://$gw" ;; esac >>"$work/u_$who"
+  done
 done
 
 echo

@@ -114,16 +114,27 @@ rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$apim_pid/status; }
 wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$gw" >/dev/null # warm-up: JWT cache, pools
 # Rounds alternate the targets, and each figure is the median over the rounds: this machine's speed drifts by
 # tens of percent from minute to minute, and the ratios should not depend on which target ran in a fast minute.
-run_rounds() { # prefix: runs a, b, c for $rounds rounds into files $work/<prefix>_<target>
-  for _ in $(seq 1 "$rounds"); do
-    load -H "Authorization: Bearer $token" "http://127.0.0.1:$bport/bytes/1024" >>"$work/$1_a"
-    load -H "Authorization: Bearer $token" "http://127.0.0.1:$nport/" >>"$work/$1_b"
-    load -H "Authorization: Bearer $token" "$gw" >>"$work/$1_c"
-    [ "$1" != small ] || load -H "Authorization: Bearer $token" "http://127.0.0.1:$eport/" >>"$work/$1_e"
-    [ "$1" != small ] || load -H "Authorization: Bearer $token" "$gwp" >>"$work/$1_f"
-    [ "$1" != small ] || [ -n "${BENCH_NO_PRODUCT:-}" ] || load -H "Authorization: Bearer $token" "$gwh" >>"$work/$1_h"
-    [ "$1" != small ] || load -H "Authorization: Bearer $token" -s "$work/post.lua" "$gpost" >>"$work/$1_g0"
-    [ "$1" != small ] || load -H "Authorization: Bearer $token" -s "$work/post.lua" "$gschema" >>"$work/$1_g"
+# Each round runs them in rotated order (`rotated`), so none always follows the same one.
+run_target() { # PREFIX TARGET: one run of the target, appended to $work/<prefix>_<target>
+  local post=(-s "$work/post.lua") url
+  case $2 in
+    a) url="http://127.0.0.1:$bport/bytes/1024" post=() ;;
+    b) url="http://127.0.0.1:$nport/" post=() ;;
+    c) url=$gw post=() ;;
+    e) url="http://127.0.0.1:$eport/" post=() ;;
+    f) url=$gwp post=() ;;
+    h) url=$gwh post=() ;;
+    g0) url=$gpost ;;
+    g) url=$gschema ;;
+  esac
+  load -H "Authorization: Bearer $token" "${post[@]}" "$url" >>"$work/$1_$2"
+}
+run_rounds() { # PREFIX: a, b and c (and with `small` the others) for $rounds rounds into files $work/<prefix>_<target>
+  local targets=(a b c)
+  [ "$1" != small ] || targets+=(e f g0 g)
+  [ "$1" != small ] || [ -n "${BENCH_NO_PRODUCT:-}" ] || targets+=(h)
+  for r in $(seq 1 "$rounds"); do
+    for t in $(rotated "$r" "${targets[@]}"); do run_target "$1" "$t"; done
   done
 }
 col() { awk -v c="$2" '{print $c}' "$work/$1" | median; }
@@ -180,11 +191,11 @@ if [ -n "${BENCH_ANALYTICS:-}" ]; then
     requests=$(echo "$out" | awk -v s="$secs" '{printf "%d", $1 * s}')
     echo "$out $(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN {printf "%.2f", (n > 0 ? t * 1e6 / hz / n : 0)}')"
   }
-  for _ in $(seq 1 "$rounds"); do
-    node_load on 200 >>"$work/analytics_on"
-    node_load off 300 >>"$work/analytics_off"
-    node_load otlp 400 >>"$work/analytics_otlp"
-    node_load elk 500 >>"$work/analytics_elk"
+  for r in $(seq 1 "$rounds"); do
+    for mode in $(rotated "$r" on off otlp elk); do
+      case $mode in on) n=200;; off) n=300;; otlp) n=400;; elk) n=500;; esac
+      node_load $mode $n >>"$work/analytics_$mode"
+    done
   done
   i_rps=$(col analytics_on 1); i_p50=$(col analytics_on 2); i_p99=$(col analytics_on 3); i_cpu=$(col analytics_on 4)
   i0_rps=$(col analytics_off 1); i0_p50=$(col analytics_off 2); i0_p99=$(col analytics_off 3); i0_cpu=$(col analytics_off 4)
@@ -216,9 +227,11 @@ wait_200 "http://127.0.0.1:$((9763 + goff))/health/ready" || { tail -30 "$work/g
 gwn="http://127.0.0.1:$((8280 + goff))/bench/1.0.0"
 wait_200 -H "Authorization: Bearer $token" "$gwn"
 wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$gwn" >/dev/null
-for _ in $(seq 1 "$rounds"); do
-  load -H "Authorization: Bearer $token" "http://127.0.0.1:$nport/" >>"$work/node_b"
-  load -H "Authorization: Bearer $token" "$gwn" >>"$work/node_d"
+for r in $(seq 1 "$rounds"); do
+  for t in $(rotated "$r" b d); do
+    case $t in b) load -H "Authorization: Bearer $token" "http://127.0.0.1:$nport/" >>"$work/node_b" ;;
+      d) load -H "Authorization: Bearer $token" "$gwn" >>"$work/node_d" ;; esac
+  done
 done
 n_rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$gw_pid/status)
 n_rps=$(col node_d 1); n_p50=$(col node_d 2); n_p99=$(col node_d 3)
