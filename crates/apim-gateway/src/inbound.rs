@@ -140,7 +140,10 @@ where
         *req.headers_mut() = head.headers;
         let method_head = req.method() == Method::HEAD;
         let http10 = req.version() == Version::HTTP_10;
-        let resp = match service(req) {
+        // Pinned where it is made, then awaited through the pin: `.await` on the value would move the whole
+        // request path's future (kilobytes) into this one's state on every request.
+        let chain = std::pin::pin!(service(req));
+        let resp = match chain.as_pin_mut() {
             Some(chain) => match chain.await {
                 Ok(r) => r,
                 Err(never) => match never {},
