@@ -387,8 +387,12 @@ impl GatewayRole {
         tracing::info!("gateway syncing from the control plane: {}", self.summary);
         let (slot, health) = (self.slot.clone(), s.health.clone());
         let node = self.node_id.clone();
+        let to = match &self.link {
+            Some(link) => AnalyticsTo::Relayed(link.clone(), syncer.clone()),
+            None => AnalyticsTo::Remote(syncer.clone()),
+        };
         let gw = self.build(authority, s);
-        s.tasks.spawn(ship_analytics(gw.clone(), node, AnalyticsTo::Remote(syncer.clone())));
+        s.tasks.spawn(ship_analytics(gw.clone(), node, to));
         let sink = Arc::new(RemoteGatewaySink { gw, slot, health });
         s.tasks.spawn(syncer.run(sink));
         None
@@ -478,11 +482,36 @@ impl GatewayRole {
     }
 }
 
-/// Where a gateway's analytics rows go: straight to the control plane in its process, or over the internal
-/// data service.
+/// Where a gateway's analytics rows go: straight to the control plane in its process; with its usage to a
+/// traffic manager, which passes them on; or over the control plane's internal data service, when no traffic
+/// manager is configured or none takes them.
 enum AnalyticsTo {
     Resident(Arc<apim_control_plane::ControlPlane>),
     Remote(Arc<apim_sync::Syncer>),
+    Relayed(Arc<apim_sync::throttle::ThrottleLink>, Arc<apim_sync::Syncer>),
+}
+
+impl AnalyticsTo {
+    /// One batch, stored by the control plane (or refused by it), or the reason it was not.
+    async fn send(&self, batch: &apim_wire::analytics::AnalyticsBatch, relay_failing: &mut bool) -> Result<(), String> {
+        match self {
+            AnalyticsTo::Resident(cp) => cp.record_analytics(batch).await.map(drop).map_err(|e| e.description),
+            AnalyticsTo::Remote(syncer) => syncer.ship_analytics(batch).await.map_err(|e| e.to_string()),
+            AnalyticsTo::Relayed(link, syncer) => match link.ship_analytics(batch).await {
+                Err(apim_sync::CallError::Unreachable(why)) => {
+                    // Said once until a traffic manager takes them again.
+                    if !std::mem::replace(relay_failing, true) {
+                        tracing::warn!("no traffic manager took analytics ({}); sending them to the control plane", why.join("; "));
+                    }
+                    syncer.ship_analytics(batch).await.map_err(|e| e.to_string())
+                }
+                taken => {
+                    *relay_failing = false;
+                    taken.map_err(|e| e.to_string())
+                }
+            },
+        }
+    }
 }
 
 /// How often the in-process gateway reports what it serves while nothing changes: well within the control
@@ -502,6 +531,7 @@ async fn ship_analytics(gw: Arc<apim_gateway::Gateway>, node: String, to: Analyt
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let mut pending: std::collections::VecDeque<apim_wire::analytics::AnalyticsBatch> = std::collections::VecDeque::new();
     let mut lost = 0u64;
+    let mut relay_failing = false;
     let mut tick = tokio::time::interval(ANALYTICS_EVERY);
     loop {
         tick.tick().await;
@@ -512,11 +542,7 @@ async fn ship_analytics(gw: Arc<apim_gateway::Gateway>, node: String, to: Analyt
             pending.push_back(apim_wire::analytics::AnalyticsBatch { gateway_id: node.clone(), run_id: run_id.clone(), rows, dropped });
         }
         while let Some(batch) = pending.front() {
-            let sent = match &to {
-                AnalyticsTo::Resident(cp) => cp.record_analytics(batch).await.map(drop).map_err(|e| e.description),
-                AnalyticsTo::Remote(syncer) => syncer.ship_analytics(batch).await,
-            };
-            match sent {
+            match to.send(batch, &mut relay_failing).await {
                 Ok(()) => {
                     pending.pop_front();
                 }
@@ -672,6 +698,8 @@ impl TrafficManagerRole {
     /// Sweeps windows, forwards decisions to its peers, follows the control plane and reports to it.
     pub fn start(self, s: &Services) {
         s.tasks.adopt(self.tm.start(s.hosts.clone(), s.client_tls.clone()));
+        // Gateways send their analytics rows with their usage; they go on to the control plane it follows.
+        self.tm.relay_analytics_to(self.syncer.clone());
         let (tm, syncer) = (self.tm.clone(), self.syncer.clone());
         s.tasks.spawn(async move {
             let mut failing = false;

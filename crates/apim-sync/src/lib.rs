@@ -311,7 +311,7 @@ impl Syncer {
     }
 
     /// Pulls the whole runtime state of this node's labels from the first control plane that answers.
-    pub async fn pull(&self) -> Result<RuntimeState, PullError> {
+    pub async fn pull(&self) -> Result<RuntimeState, CallError> {
         let mut s = self.pull_query(if self.cfg.apis { "" } else { "&apis=false" }).await?;
         // For a node without APIs the rest is the whole state.
         s.partial = None;
@@ -320,7 +320,7 @@ impl Syncer {
 
     /// Pulls `runtime-artifacts` with `extra` query parameters (a part of the state) from the first control
     /// plane that answers.
-    async fn pull_query(&self, extra: &str) -> Result<RuntimeState, PullError> {
+    async fn pull_query(&self, extra: &str) -> Result<RuntimeState, CallError> {
         let mut errors = Vec::new();
         // Start with the control plane that answered last: a hung one costs its timeout once, not every pull.
         for i in self.pull_order() {
@@ -330,7 +330,7 @@ impl Syncer {
                     return Ok(s);
                 }
                 // A control plane that answered (401, 400, bad JSON) is not skipped over: the problem is ours.
-                Err((true, e)) => return Err(PullError::Refused(e)),
+                Err((true, e)) => return Err(CallError::Refused(e)),
                 // Silent, refused, not ready (503) or not serving the data service (404): the next one.
                 Err((false, e)) => {
                     self.forget(i);
@@ -338,7 +338,7 @@ impl Syncer {
                 }
             }
         }
-        Err(PullError::Unreachable(errors))
+        Err(CallError::Unreachable(errors))
     }
 
     /// `Err((final, message))`: final when the control plane answered and the problem is ours.
@@ -378,8 +378,8 @@ impl Syncer {
 
     /// Tells the control plane which revisions this node serves (`PATCH .../apis/deployed-revisions`), with the
     /// event-hub position its state reflects and its version, for the Admin portal's gateway nodes page.
-    async fn report(&self, served: &[apim_wire::DeployedRevisionAck], applied_seq: i64) -> Result<(), String> {
-        let body = serde_json::to_vec(served).map_err(|e| e.to_string())?;
+    async fn report(&self, served: &[apim_wire::DeployedRevisionAck], applied_seq: i64) -> Result<(), CallError> {
+        let body = serde_json::to_vec(served).map_err(|e| CallError::Refused(e.to_string()))?;
         let labels: Vec<String> = self.cfg.labels.iter().map(|l| form_urlencoded_label(l)).collect();
         let query = format!(
             "gatewayId={}&gatewayLabel={}&appliedSequence={applied_seq}&version={}",
@@ -391,15 +391,15 @@ impl Syncer {
     }
 
     /// Sends this gateway's analytics rows to a control plane (`POST /internal/data/v1/analytics`).
-    pub async fn ship_analytics(&self, batch: &apim_wire::analytics::AnalyticsBatch) -> Result<(), String> {
-        let body = serde_json::to_vec(batch).map_err(|e| e.to_string())?;
+    pub async fn ship_analytics(&self, batch: &apim_wire::analytics::AnalyticsBatch) -> Result<(), CallError> {
+        let body = serde_json::to_vec(batch).map_err(|e| CallError::Refused(e.to_string()))?;
         self.send(http::Method::POST, "/internal/data/v1/analytics", body).await
     }
 
     /// Tells a control plane what this traffic manager holds (`POST /internal/data/v1/traffic-managers`), for the
     /// Admin portal.
-    pub async fn report_traffic_manager(&self, report: &apim_wire::throttle::TrafficManagerReport) -> Result<(), String> {
-        let body = serde_json::to_vec(report).map_err(|e| e.to_string())?;
+    pub async fn report_traffic_manager(&self, report: &apim_wire::throttle::TrafficManagerReport) -> Result<(), CallError> {
+        let body = serde_json::to_vec(report).map_err(|e| CallError::Refused(e.to_string()))?;
         self.send(http::Method::POST, "/internal/data/v1/traffic-managers", body).await
     }
 
@@ -410,7 +410,7 @@ impl Syncer {
 
     /// A JSON body to the first control plane that takes it, starting with the one that answered last; one that
     /// answered and refused (4xx) is not tried past, as the problem is ours.
-    async fn send(&self, method: http::Method, path_and_query: &str, body: Vec<u8>) -> Result<(), String> {
+    async fn send(&self, method: http::Method, path_and_query: &str, body: Vec<u8>) -> Result<(), CallError> {
         let body = Bytes::from(body);
         let mut errors = Vec::new();
         let first = self.preferred.load(Ordering::Relaxed) % self.bases.len();
@@ -422,10 +422,14 @@ impl Syncer {
                 .header(http::header::AUTHORIZATION, &self.basic)
                 .header(http::header::CONTENT_TYPE, "application/json")
                 .body(Full::new(body.clone()))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| CallError::Refused(e.to_string()))?;
             let failed = match tokio::time::timeout(Duration::from_secs(10), self.client(i).request(req)).await {
                 Ok(Ok(r)) if r.status().is_success() => return Ok(()),
-                Ok(Ok(r)) if answered(r.status()) => return Err(format!("{base} answered {}", r.status())),
+                Ok(Ok(r)) if answered(r.status()) => {
+                    let status = r.status();
+                    let body = r.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    return Err(CallError::Refused(format!("{base} answered {status}{}", reason(&body))));
+                }
                 Ok(Ok(r)) => format!("{base} answered {}", r.status()),
                 Ok(Err(e)) => apim_net::describe(&e, base),
                 Err(_) => format!("{base}: timed out"),
@@ -433,7 +437,7 @@ impl Syncer {
             self.forget(i);
             errors.push(failed);
         }
-        Err(errors.join("; "))
+        Err(CallError::Unreachable(errors))
     }
 
     /// Runs until the process ends: serves the saved state, pulls, follows the stream, pulls again on change.
@@ -574,7 +578,7 @@ impl Syncer {
 
     /// The parts `work` names, and the sequence number the patched state will reflect: the stream position the
     /// work was taken at (every change up to there marked its part), never older than `now`.
-    async fn pull_parts(&self, work: &Work, now: i64) -> Result<(Vec<RuntimeState>, i64), PullError> {
+    async fn pull_parts(&self, work: &Work, now: i64) -> Result<(Vec<RuntimeState>, i64), CallError> {
         let mut parts = Vec::new();
         let mut oldest = i64::MAX;
         if work.rest {
@@ -1004,9 +1008,9 @@ pub enum ConnectError {
     Unreachable(String),
 }
 
-/// Why no control plane gave this node its runtime state.
+/// Why no control plane took a call: gave this node its runtime state, or took its report.
 #[derive(Debug, thiserror::Error)]
-pub enum PullError {
+pub enum CallError {
     /// A control plane answered and refused (400, 401, a state that does not parse): ours to fix, so no other one
     /// is asked.
     #[error("{0}")]

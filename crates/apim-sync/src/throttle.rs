@@ -1,5 +1,6 @@
 //! A gateway's link to the traffic managers (DESIGN §5): its usage goes to every `[[apim.throttling.url_group]]`
-//! in batches, and decisions come from every `throttle_decision_endpoints` entry.
+//! in batches, and decisions come from every `throttle_decision_endpoints` entry;
+//! its analytics rows go with it to one traffic manager, which passes them on to the control plane.
 //!
 //! Usage leaves the request path through [`UsageSource::changed`] every [`BATCH_INTERVAL_MS`]: one bounded queue
 //! per url_group, so a slow or dead traffic manager never slows a request; what does not fit is dropped, counted,
@@ -18,7 +19,7 @@ use apim_wire::throttle::{
 };
 use tokio::sync::mpsc;
 
-use crate::{connect, now_ms, show};
+use crate::{CallError, connect, now_ms, show};
 
 /// What the gateway lends the link.
 pub trait UsageSource: Send + Sync + 'static {
@@ -44,6 +45,9 @@ pub struct LinkConfig {
 
 /// Batches waiting per url_group (one batch interval each): about five seconds.
 const QUEUE: usize = 256;
+
+/// A traffic manager gets this long to pass an analytics batch on (it waits for the control plane, which gets 10 s).
+const ANALYTICS_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Default)]
 pub struct LinkStats {
@@ -87,6 +91,9 @@ pub struct ThrottleLink {
     hosts: HostsFile,
     tls: Arc<rustls::ClientConfig>,
     pub stats: Arc<LinkStats>,
+    /// The traffic manager that took the last analytics batch (its index among every url_group's endpoints) and
+    /// the channel to it.
+    analytics: tokio::sync::Mutex<Option<(usize, tonic::transport::Channel)>>,
 }
 
 struct Group {
@@ -97,7 +104,14 @@ struct Group {
 
 impl ThrottleLink {
     pub fn new(cfg: LinkConfig, hosts: HostsFile, tls: Arc<rustls::ClientConfig>) -> Arc<ThrottleLink> {
-        Arc::new(ThrottleLink { live: std::sync::Mutex::new(()), cfg, hosts, tls, stats: Arc::default() })
+        Arc::new(ThrottleLink {
+            live: std::sync::Mutex::new(()),
+            cfg,
+            hosts,
+            tls,
+            stats: Arc::default(),
+            analytics: tokio::sync::Mutex::new(None),
+        })
     }
 
     /// The id this gateway reports under (allowances are addressed to it).
@@ -290,6 +304,48 @@ impl ThrottleLink {
 }
 
 impl ThrottleLink {
+    /// Sends a gateway's analytics rows with its usage, to a traffic manager that passes them on to the control
+    /// plane (`Usage.Analytics`): every url_group's endpoints in turn, starting with the one that took the last
+    /// batch, until one answers that the control plane stored them. One that says the batch is bad (the control
+    /// plane refused it) is not tried past; a traffic manager without the call (an older one) is passed over.
+    pub async fn ship_analytics(&self, batch: &apim_wire::analytics::AnalyticsBatch) -> Result<(), CallError> {
+        let endpoints: Vec<&Endpoint> = self.cfg.groups.iter().flatten().collect();
+        let wire = apim_wire::throttle::AnalyticsBatch::from(batch);
+        let mut held = self.analytics.lock().await;
+        let first = held.as_ref().map_or(0, |(i, _)| *i);
+        let mut errors = Vec::new();
+        for i in (0..endpoints.len()).map(|k| (first + k) % endpoints.len().max(1)) {
+            let endpoint = endpoints[i];
+            let channel = match held.take() {
+                Some((j, channel)) if j == i => channel,
+                _ => match connect(endpoint, &self.hosts, &self.tls).await {
+                    Ok(channel) => channel,
+                    Err(e) => {
+                        errors.push(format!("{}: {e}", show(endpoint)));
+                        continue;
+                    }
+                },
+            };
+            let req = self.authorized(wire.clone()).map_err(CallError::Refused)?;
+            match tokio::time::timeout(ANALYTICS_TIMEOUT, UsageClient::new(channel.clone()).analytics(req)).await {
+                Ok(Ok(_)) => {
+                    *held = Some((i, channel));
+                    return Ok(());
+                }
+                Ok(Err(s)) if s.code() == tonic::Code::InvalidArgument => {
+                    *held = Some((i, channel));
+                    return Err(CallError::Refused(format!("{}: {}", show(endpoint), s.message())));
+                }
+                Ok(Err(s)) => errors.push(format!("{}: {} ({:?})", show(endpoint), s.message(), s.code())),
+                Err(_) => errors.push(format!("{}: no answer in {ANALYTICS_TIMEOUT:?}", show(endpoint))),
+            }
+        }
+        if errors.is_empty() {
+            errors.push("no traffic manager is configured".into());
+        }
+        Err(CallError::Unreachable(errors))
+    }
+
     /// A request carrying the link's credentials.
     fn authorized<T>(&self, message: T) -> Result<tonic::Request<T>, String> {
         let mut req = tonic::Request::new(message);

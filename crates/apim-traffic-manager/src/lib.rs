@@ -15,12 +15,15 @@
 pub mod ledger;
 mod service;
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use apim_config::{DeploymentConfig, Endpoint, HostsFile};
 use apim_domain::clock::Clock;
+use apim_wire::analytics::AnalyticsBatch;
 use apim_wire::throttle::{
     Decision, DecisionBatch, DecisionInForce, MAX_REPORTED_DECISIONS, TrafficManagerReport, UsageBatch, decisions_client::DecisionsClient,
     decisions_server, usage_server,
@@ -100,6 +103,22 @@ pub struct Stats {
     pub forwarded_out: AtomicU64,
     /// Records under `skip_redeploying_policies`.
     pub skipped: AtomicU64,
+    /// Gateways' analytics batches passed on to the control plane, refused (by the control plane, or as
+    /// malformed here) and not passed on (no control plane took them).
+    pub analytics_relayed: AtomicU64,
+    pub analytics_refused: AtomicU64,
+    pub analytics_unrelayed: AtomicU64,
+}
+
+/// Where a traffic manager passes gateways' analytics batches on: the control plane, through the node's syncer.
+pub trait AnalyticsRelay: Send + Sync + 'static {
+    fn relay<'a>(&'a self, batch: &'a AnalyticsBatch) -> Pin<Box<dyn Future<Output = Result<(), apim_sync::CallError>> + Send + 'a>>;
+}
+
+impl AnalyticsRelay for apim_sync::Syncer {
+    fn relay<'a>(&'a self, batch: &'a AnalyticsBatch) -> Pin<Box<dyn Future<Output = Result<(), apim_sync::CallError>> + Send + 'a>> {
+        Box::pin(self.ship_analytics(batch))
+    }
 }
 
 pub struct TrafficManager {
@@ -113,6 +132,8 @@ pub struct TrafficManager {
     pub stats: Stats,
     /// Decides which windows are open and which decisions are in force.
     clock: Clock,
+    /// Set once by the wiring; until then a gateway's analytics batch is answered UNAVAILABLE.
+    analytics: OnceLock<Arc<dyn AnalyticsRelay>>,
 }
 
 impl TrafficManager {
@@ -130,7 +151,13 @@ impl TrafficManager {
             decisions: broadcast::channel(4096).0,
             forwarded: DashMap::default(),
             stats: Stats::default(),
+            analytics: OnceLock::new(),
         })
+    }
+
+    /// Passes gateways' analytics batches on to `relay` from now on (the first relay set stays).
+    pub fn relay_analytics_to(&self, relay: Arc<dyn AnalyticsRelay>) {
+        let _ = self.analytics.set(relay);
     }
 
     /// The usage and decision services, for the wiring to serve on 9611/9711 and 5672 (+ offset).
@@ -322,6 +349,8 @@ impl TrafficManager {
              # TYPE apim_tm_allowances_total counter\napim_tm_allowances_total {}\n\
              # TYPE apim_tm_decisions_forwarded_total counter\napim_tm_decisions_forwarded_total{{direction=\"in\"}} {}\n\
              apim_tm_decisions_forwarded_total{{direction=\"out\"}} {}\n\
+             # TYPE apim_tm_analytics_batches_total counter\napim_tm_analytics_batches_total{{outcome=\"relayed\"}} {}\n\
+             apim_tm_analytics_batches_total{{outcome=\"refused\"}} {}\napim_tm_analytics_batches_total{{outcome=\"unrelayed\"}} {}\n\
              # TYPE apim_tm_usage_records_rejected_total counter\n",
             g(&self.stats.usage_streams),
             l.gateway_count(self.now_ms()),
@@ -336,6 +365,9 @@ impl TrafficManager {
             g(&l.allowances),
             g(&self.stats.forwarded_in),
             g(&self.stats.forwarded_out),
+            g(&self.stats.analytics_relayed),
+            g(&self.stats.analytics_refused),
+            g(&self.stats.analytics_unrelayed),
         ));
         for (reason, n) in l.rejected() {
             out.push_str(&format!("apim_tm_usage_records_rejected_total{{reason=\"{reason}\"}} {n}\n"));

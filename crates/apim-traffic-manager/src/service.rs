@@ -1,5 +1,6 @@
 //! The traffic manager's gRPC services: `Usage.Report` takes gateways' batches into the [`Ledger`] and
-//! acknowledges each; `Decisions.Subscribe` streams what is in force, then new decisions, with a heartbeat every
+//! acknowledges each; `Usage.Analytics` passes a gateway's analytics rows on to the control plane and answers
+//! once it has stored them; `Decisions.Subscribe` streams what is in force, then new decisions, with a heartbeat every
 //! quiet second; `Decisions.Forward` takes a peer's decisions (`event_duplicate_url`) and passes them on.
 
 use std::pin::Pin;
@@ -8,7 +9,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use apim_wire::throttle::{
-    Decision, DecisionBatch, DecisionSubscription, ForwardAck, UsageAck, UsageBatch, decisions_server, usage_server,
+    AnalyticsAck, AnalyticsBatch, Decision, DecisionBatch, DecisionSubscription, ForwardAck, UsageAck, UsageBatch, decisions_server,
+    usage_server,
 };
 use tokio::sync::{broadcast, mpsc};
 use tonic::{Request, Response, Status, Streaming};
@@ -88,6 +90,37 @@ impl usage_server::Usage for Service {
             tm.stats.usage_streams.fetch_sub(1, Ordering::Relaxed);
         });
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn analytics(&self, req: Request<AnalyticsBatch>) -> Result<Response<AnalyticsAck>, Status> {
+        self.authenticate(&req)?;
+        let stats = &self.tm.stats;
+        let batch = apim_wire::analytics::AnalyticsBatch::try_from(req.into_inner()).map_err(|e| {
+            stats.analytics_refused.fetch_add(1, Ordering::Relaxed);
+            Status::invalid_argument(format!("analytics batch: {e}"))
+        })?;
+        if batch.gateway_id.is_empty() {
+            stats.analytics_refused.fetch_add(1, Ordering::Relaxed);
+            return Err(Status::invalid_argument("analytics batch: gatewayId is empty"));
+        }
+        let Some(relay) = self.tm.analytics.get() else {
+            stats.analytics_unrelayed.fetch_add(1, Ordering::Relaxed);
+            return Err(Status::unavailable("this traffic manager passes no analytics on yet"));
+        };
+        match relay.relay(&batch).await {
+            Ok(()) => {
+                stats.analytics_relayed.fetch_add(1, Ordering::Relaxed);
+                Ok(Response::new(AnalyticsAck {}))
+            }
+            Err(apim_sync::CallError::Refused(e)) => {
+                stats.analytics_refused.fetch_add(1, Ordering::Relaxed);
+                Err(Status::invalid_argument(format!("the control plane refused the analytics batch: {e}")))
+            }
+            Err(e @ apim_sync::CallError::Unreachable(_)) => {
+                stats.analytics_unrelayed.fetch_add(1, Ordering::Relaxed);
+                Err(Status::unavailable(format!("no control plane took the analytics batch: {e}")))
+            }
+        }
     }
 }
 

@@ -227,6 +227,110 @@ pub struct AnalyticsBatch {
     pub dropped: u64,
 }
 
+/// A peer's analytics batch in protobuf (a gateway's, through a traffic manager) that does not make an
+/// [`AnalyticsBatch`]: the field, as the control plane's JSON names it, and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadBatch {
+    pub field: String,
+    pub problem: &'static str,
+}
+
+impl std::fmt::Display for BadBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for BadBatch {}
+
+impl From<&Sketch> for crate::throttle::LatencySketch {
+    fn from(s: &Sketch) -> Self {
+        crate::throttle::LatencySketch {
+            buckets: s.buckets.iter().map(|(b, _)| u32::from(*b)).collect(),
+            counts: s.buckets.iter().map(|(_, n)| *n).collect(),
+            sum_us: s.sum_us,
+        }
+    }
+}
+
+impl From<&AnalyticsBatch> for crate::throttle::AnalyticsBatch {
+    fn from(b: &AnalyticsBatch) -> Self {
+        let rows = b
+            .rows
+            .iter()
+            .map(|r| crate::throttle::AnalyticsRow {
+                minute: r.minute,
+                api_id: r.api_id.clone(),
+                api_name: r.api_name.clone(),
+                api_version: r.api_version.clone(),
+                resource: r.resource.clone(),
+                method: r.method.clone(),
+                application_id: r.application_id.clone(),
+                application_name: r.application_name.clone(),
+                application_owner: r.application_owner.clone(),
+                key_type: r.key_type.as_str().to_string(),
+                status_class: u32::from(r.status_class),
+                requests: r.requests,
+                throttled: r.throttled,
+                blocked: r.blocked,
+                gateway_errors: r.gateway_errors,
+                latency: Some((&r.latency).into()),
+                backend_latency: Some((&r.backend_latency).into()),
+            })
+            .collect();
+        crate::throttle::AnalyticsBatch { gateway_id: b.gateway_id.clone(), run_id: b.run_id.clone(), rows, dropped: b.dropped }
+    }
+}
+
+/// A sketch from the wire: buckets and counts pair up and every bucket fits; what the control plane checks
+/// beside (sorted, not too many) it checks on every batch, whichever way it came.
+fn sketch(s: Option<crate::throttle::LatencySketch>, field: impl Fn() -> String) -> Result<Sketch, BadBatch> {
+    let s = s.ok_or_else(|| BadBatch { field: field(), problem: "missing" })?;
+    if s.buckets.len() != s.counts.len() {
+        return Err(BadBatch { field: field() + ".counts", problem: "not as many counts as buckets" });
+    }
+    let buckets = s
+        .buckets
+        .iter()
+        .zip(&s.counts)
+        .map(|(b, n)| u16::try_from(*b).map(|b| (b, *n)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| BadBatch { field: field() + ".buckets", problem: "a bucket above 65,535" })?;
+    Ok(Sketch { buckets, sum_us: s.sum_us })
+}
+
+impl TryFrom<crate::throttle::AnalyticsBatch> for AnalyticsBatch {
+    type Error = BadBatch;
+
+    fn try_from(b: crate::throttle::AnalyticsBatch) -> Result<Self, BadBatch> {
+        let mut rows = Vec::with_capacity(b.rows.len());
+        for (i, r) in b.rows.into_iter().enumerate() {
+            let status_class =
+                u16::try_from(r.status_class).map_err(|_| BadBatch { field: format!("rows[{i}].statusClass"), problem: "above 65,535" })?;
+            rows.push(MinuteRow {
+                minute: r.minute,
+                api_id: r.api_id,
+                api_name: r.api_name,
+                api_version: r.api_version,
+                resource: r.resource,
+                method: r.method,
+                application_id: r.application_id,
+                application_name: r.application_name,
+                application_owner: r.application_owner,
+                key_type: KeyType::from(r.key_type),
+                status_class,
+                requests: r.requests,
+                throttled: r.throttled,
+                blocked: r.blocked,
+                gateway_errors: r.gateway_errors,
+                latency: sketch(r.latency, || format!("rows[{i}].latency"))?,
+                backend_latency: sketch(r.backend_latency, || format!("rows[{i}].backendLatency"))?,
+            });
+        }
+        Ok(AnalyticsBatch { gateway_id: b.gateway_id, run_id: b.run_id, rows, dropped: b.dropped })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,5 +372,52 @@ mod tests {
         huge.add(u64::MAX);
         huge.add(0);
         assert_eq!(huge.count(), 2);
+    }
+
+    #[test]
+    fn batches_cross_protobuf_unchanged_and_a_bad_one_names_its_field() {
+        let mut latency = Sketch::default();
+        for us in [3, 250, 9_000, 9_001] {
+            latency.add(us);
+        }
+        let row = MinuteRow {
+            minute: 1_700_000_040,
+            api_id: "a1".into(),
+            api_name: "Orders".into(),
+            api_version: "1.0.0".into(),
+            resource: "/orders/{id}".into(),
+            method: "GET".into(),
+            application_id: "app".into(),
+            application_name: "Shop".into(),
+            application_owner: "alice".into(),
+            key_type: KeyType::Sandbox,
+            status_class: 2,
+            requests: 4,
+            throttled: 1,
+            blocked: 0,
+            gateway_errors: 1,
+            latency: latency.clone(),
+            backend_latency: Sketch::default(),
+        };
+        let batch = AnalyticsBatch { gateway_id: "gw1".into(), run_id: "r".into(), rows: vec![row.clone(), row], dropped: 7 };
+        let wire = crate::throttle::AnalyticsBatch::from(&batch);
+        assert_eq!(AnalyticsBatch::try_from(wire.clone()), Ok(batch));
+
+        let mut bad = wire.clone();
+        bad.rows[1].status_class = 70_000;
+        assert_eq!(AnalyticsBatch::try_from(bad).map_err(|e| e.to_string()), Err("rows[1].statusClass: above 65,535".into()));
+        let mut bad = wire.clone();
+        if let Some(s) = bad.rows[0].latency.as_mut() {
+            s.counts.pop();
+        }
+        assert_eq!(AnalyticsBatch::try_from(bad).map_err(|e| e.field), Err("rows[0].latency.counts".into()));
+        let mut bad = wire.clone();
+        if let Some(s) = bad.rows[1].latency.as_mut() {
+            s.buckets[0] = 65_536;
+        }
+        assert_eq!(AnalyticsBatch::try_from(bad).map_err(|e| e.field), Err("rows[1].latency.buckets".into()));
+        let mut bad = wire;
+        bad.rows[0].backend_latency = None;
+        assert_eq!(AnalyticsBatch::try_from(bad).map_err(|e| e.to_string()), Err("rows[0].backendLatency: missing".into()));
     }
 }

@@ -1,7 +1,8 @@
 //! Analytics through real processes: a control plane, a traffic manager and two gateway nodes. The summaries the
 //! Publisher, DevPortal and Admin APIs answer add up to the requests sent, per gateway, application, resource and
 //! status class; a gateway restarted in the middle counts nothing twice; a subscriber cannot read another's
-//! application (403).
+//! application (403). The gateways' rows go through the traffic manager, and to the control plane directly once
+//! it is gone.
 
 use std::time::Duration;
 
@@ -200,6 +201,20 @@ async fn analytics_add_up_across_gateways_and_restarts() {
     }
     exported.push_str(&http::get(&format!("{tm_https}/metrics")).await.expect("metrics").body);
     dashboard_reads_exported_metrics(&exported);
+
+    // The gateways sent their rows with their usage, to the traffic manager, which passed them on.
+    let tm_metrics = http::get(&format!("{tm_https}/metrics")).await.expect("metrics").body;
+    let relayed = tm_metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("apim_tm_analytics_batches_total{outcome=\"relayed\"} "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(relayed.is_some_and(|n| n >= 3), "{tm_metrics}");
+    // Without a traffic manager to take them, a gateway sends its rows to the control plane itself.
+    tm.terminate();
+    send(&traffic[1], "/items", Some(&jwt), 4, 200).await;
+    let s = summary_with(&m, &pb, total + 14).await;
+    assert_eq!(s["requests"].as_u64(), Some(total + 14), "{s}\n{}", gws[1].stderr());
+    assert!(gws[1].stderr().contains("no traffic manager took analytics"), "{}", gws[1].stderr());
     for n in gws.iter().chain([&cp, &tm]) {
         assert!(!n.stderr().contains("panicked"), "{}", n.stderr());
     }

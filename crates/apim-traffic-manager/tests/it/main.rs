@@ -153,3 +153,113 @@ async fn decisions_and_allowances_reach_subscribers_and_forwarded_ones_pass_once
         }
     }
 }
+
+/// Takes what the traffic manager passes on, answering as the control plane would: stored, refused, or none
+/// reached.
+struct ControlPlaneStandIn {
+    taken: std::sync::Mutex<Vec<apim_wire::analytics::AnalyticsBatch>>,
+    answer: fn() -> Result<(), apim_sync::CallError>,
+}
+
+impl apim_traffic_manager::AnalyticsRelay for ControlPlaneStandIn {
+    fn relay<'a>(
+        &'a self,
+        batch: &'a apim_wire::analytics::AnalyticsBatch,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), apim_sync::CallError>> + Send + 'a>> {
+        Box::pin(async move {
+            let answer = (self.answer)();
+            if answer.is_ok() {
+                self.taken.lock().expect("lock").push(batch.clone());
+            }
+            answer
+        })
+    }
+}
+
+fn analytics_batch(gateway: &str) -> apim_wire::analytics::AnalyticsBatch {
+    let mut latency = apim_wire::analytics::Sketch::default();
+    latency.add(420);
+    apim_wire::analytics::AnalyticsBatch {
+        gateway_id: gateway.into(),
+        run_id: "run".into(),
+        rows: vec![apim_wire::analytics::MinuteRow {
+            minute: 1_700_000_040,
+            api_id: "a".into(),
+            api_name: "Orders".into(),
+            api_version: "1.0.0".into(),
+            resource: "/orders".into(),
+            method: "GET".into(),
+            application_id: String::new(),
+            application_name: String::new(),
+            application_owner: String::new(),
+            key_type: apim_wire::KeyType::Production,
+            status_class: 2,
+            requests: 1,
+            throttled: 0,
+            blocked: 0,
+            gateway_errors: 0,
+            latency,
+            backend_latency: apim_wire::analytics::Sketch::default(),
+        }],
+        dropped: 0,
+    }
+}
+
+#[tokio::test]
+async fn analytics_batches_pass_on_to_the_control_plane_or_say_why_not() {
+    use apim_wire::throttle::AnalyticsBatch as Wire;
+    let (tm, channel) = serve().await;
+    let call = |batch: Wire, auth: &'static str| {
+        let mut client = UsageClient::new(channel.clone());
+        async move { client.analytics(authorized(batch, auth)).await.map(drop).map_err(|s| (s.code(), s.message().to_string())) }
+    };
+    let good = Wire::from(&analytics_batch("gw1"));
+    let (code, _) = call(good.clone(), BASIC).await.expect_err("no control plane to pass it to yet");
+    assert_eq!(code, tonic::Code::Unavailable);
+    let (code, _) = call(good.clone(), "Basic d3Jvbmc6d3Jvbmc=").await.expect_err("wrong credentials");
+    assert_eq!(code, tonic::Code::Unauthenticated);
+
+    let cp = std::sync::Arc::new(ControlPlaneStandIn { taken: Default::default(), answer: || Ok(()) });
+    tm.relay_analytics_to(cp.clone());
+    call(good.clone(), BASIC).await.expect("passed on");
+    assert_eq!(*cp.taken.lock().expect("lock"), [analytics_batch("gw1")], "the batch as the gateway had it");
+
+    // A malformed batch is refused here, naming the field, and goes no further.
+    let mut bad = good.clone();
+    if let Some(s) = bad.rows[0].latency.as_mut() {
+        s.counts.clear();
+    }
+    let (code, message) = call(bad, BASIC).await.expect_err("malformed");
+    assert_eq!(code, tonic::Code::InvalidArgument);
+    assert!(message.contains("rows[0].latency.counts"), "{message}");
+    let (code, message) = call(Wire::from(&analytics_batch("")), BASIC).await.expect_err("no gateway id");
+    assert_eq!((code, message.as_str()), (tonic::Code::InvalidArgument, "analytics batch: gatewayId is empty"));
+    assert_eq!(cp.taken.lock().expect("lock").len(), 1);
+
+    let metrics = tm.metrics_text();
+    assert!(metrics.contains("apim_tm_analytics_batches_total{outcome=\"relayed\"} 1"), "{metrics}");
+    assert!(metrics.contains("apim_tm_analytics_batches_total{outcome=\"refused\"} 2"), "{metrics}");
+    assert!(metrics.contains("apim_tm_analytics_batches_total{outcome=\"unrelayed\"} 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_control_plane_s_refusal_or_absence_reaches_the_gateway() {
+    use apim_wire::throttle::AnalyticsBatch as Wire;
+    for (answer, want) in [
+        (
+            (|| Err(apim_sync::CallError::Refused("https://cp:9443 answered 400 Bad Request: rows[0].minute".into())))
+                as fn() -> Result<(), apim_sync::CallError>,
+            tonic::Code::InvalidArgument,
+        ),
+        (|| Err(apim_sync::CallError::Unreachable(vec!["https://cp:9443: connection refused".into()])), tonic::Code::Unavailable),
+    ] {
+        let (tm, channel) = serve().await;
+        tm.relay_analytics_to(std::sync::Arc::new(ControlPlaneStandIn { taken: Default::default(), answer }));
+        let status = UsageClient::new(channel.clone())
+            .analytics(authorized(Wire::from(&analytics_batch("gw1")), BASIC))
+            .await
+            .expect_err("not stored");
+        assert_eq!(status.code(), want, "{}", status.message());
+        assert!(status.message().contains("cp:9443"), "the control plane's words reach the gateway: {}", status.message());
+    }
+}
