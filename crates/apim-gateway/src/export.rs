@@ -291,6 +291,7 @@ async fn run(outbox: Arc<Mutex<Outbox>>, settings: Settings, gateway: Weak<dyn O
     // Sent chunks' buffers, for the next ones; and the export request's.
     let mut spare: Vec<Vec<u8>> = Vec::new();
     let mut request = Vec::new();
+    let mut collector = otlp::Collector::default();
     let mut warned = elk::Warned::default();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -337,7 +338,7 @@ async fn run(outbox: Arc<Mutex<Outbox>>, settings: Settings, gateway: Weak<dyn O
             {
                 let Some(gw) = gateway.upgrade() else { return };
                 let Some(chunk) = pending.pop_front() else { break };
-                if let Err(e) = otlp::send_traces(&*gw, o, &settings.node, json, &chunk.spans, &mut request).await {
+                if let Err(e) = otlp::send_traces(&*gw, &mut collector, o, &settings.node, json, &chunk.spans, &mut request).await {
                     dropped.otlp.fetch_add(chunk.traces, Relaxed);
                     warned.warn_otlp(&e);
                 }

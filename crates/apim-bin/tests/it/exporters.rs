@@ -18,15 +18,19 @@ use super::{apim, base64_encode, wait_ready};
 type Received = Arc<Mutex<Vec<(String, Value)>>>;
 
 /// A collector taking OTLP/HTTP JSON on `/v1/traces` and `/v1/metrics`; it answers the first `unavailable`
-/// trace exports 503, as a collector restarting does, without keeping them.
-async fn collector(unavailable: usize) -> (std::net::SocketAddr, Received) {
+/// trace exports 503, as a collector restarting does, without keeping them. It also counts the connections it
+/// accepted.
+async fn collector(unavailable: usize) -> (std::net::SocketAddr, Received, Arc<std::sync::atomic::AtomicUsize>) {
     let refusals = Arc::new(std::sync::atomic::AtomicUsize::new(unavailable));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let received: Received = Arc::default();
     let store = received.clone();
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let accepted = connections.clone();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let (store, refusals) = (store.clone(), refusals.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -64,7 +68,7 @@ async fn collector(unavailable: usize) -> (std::net::SocketAddr, Received) {
             });
         }
     });
-    (addr, received)
+    (addr, received, connections)
 }
 
 /// OTLP's protobuf export request read back into the shape of its JSON encoding (the fields the tests look at):
@@ -346,7 +350,7 @@ fn parse_line(line: &str) -> (String, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elk_log_and_otlp_spans_and_metrics() {
-    let (addr, received) = collector(0).await;
+    let (addr, received, connections) = collector(0).await;
     let settings = format!(
         "[apim.analytics]\ntype = \"elk\"\n[apim.analytics.otlp]\nendpoint = \"http://{addr}\"\nmetrics_interval_seconds = 1\nservice_name = \"gw-test\"\n"
     );
@@ -415,6 +419,10 @@ async fn elk_log_and_otlp_spans_and_metrics() {
         .filter_map(|m| m["name"].as_str())
         .collect();
     assert!(names.contains(&"apim_gateway_requests_total") && names.contains(&"apim_gateway_request_duration_seconds"), "{names:?}");
+    // The exporters keep their connection to the collector between export requests.
+    let got = received_until(&received, |r| r.len() >= 5).await;
+    let accepted = connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(got.len() >= 5 && accepted <= 2, "{accepted} connections for {} export requests", got.len());
 
     // The ELK log: a line per request in WSO2's shape, responses and faults.
     let log = dir.path().join("data/logs/apim_metrics.log");
@@ -507,7 +515,7 @@ async fn a_full_disk_and_an_unreachable_collector_fail_no_request() {
 /// collector that answers 503 once (restarting) loses nothing: the export request is sent again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otlp_spans_in_json() {
-    let (addr, received) = collector(1).await;
+    let (addr, received, _) = collector(1).await;
     let settings = format!("[apim.analytics.otlp]\nendpoint = \"http://{addr}\"\nprotocol = \"http/json\"\nmetrics_interval_seconds = 0\n");
     let (mut node, _dir, https, gw, token) = node_with_api("apim-export-json", &settings).await;
     let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";

@@ -377,11 +377,29 @@ fn scope() -> Value {
     json!({"name": "apim-gateway", "version": env!("CARGO_PKG_VERSION")})
 }
 
+/// The collector's endpoint, kept by each exporter task for as long as it runs. The gateway's registry holds
+/// endpoints weakly: one looked up for each export request went, with its pooled connection, as soon as the
+/// request ended, and the next one connected again.
+#[derive(Default)]
+pub struct Collector(Option<std::sync::Arc<crate::upstream::Endpoint>>);
+
+impl Collector {
+    fn endpoint(&mut self, gw: &dyn Outlet, base: &str) -> Result<std::sync::Arc<crate::upstream::Endpoint>, String> {
+        if let Some(e) = &self.0 {
+            return Ok(e.clone());
+        }
+        let e = gw.collector(base, TIMEOUT)?;
+        self.0 = Some(e.clone());
+        Ok(e)
+    }
+}
+
 /// One export request holding `spans`, encoded by [`encode`] (JSON when `json`), written into `request`, which
 /// is handed back for the next one once the connection has let go of it: a new buffer of megabytes per request
 /// would be faulted in page by page each time (a node gives freed memory back after 10 ms).
 pub async fn send_traces(
     gw: &dyn Outlet,
+    collector: &mut Collector,
     o: &apim_config::Otlp,
     node: &str,
     json: bool,
@@ -398,7 +416,7 @@ pub async fn send_traces(
         "application/x-protobuf"
     };
     let body = Bytes::from(std::mem::take(request));
-    let sent = post(gw, &o.endpoint, "/v1/traces", body.clone(), content_type).await;
+    let sent = post(gw, collector, &o.endpoint, "/v1/traces", body.clone(), content_type).await;
     if let Ok(buffer) = body.try_into_mut() {
         *request = buffer.into();
     }
@@ -412,13 +430,14 @@ pub async fn push_metrics(gateway: Weak<dyn Outlet>, o: apim_config::Otlp, node:
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     let mut warned: Option<Instant> = None;
+    let mut collector = Collector::default();
     loop {
         tick.tick().await;
         // This task ends with the exporters' runtime; a gateway not there (yet, or any more) skips a tick.
         let Some(gw) = gateway.upgrade() else { continue };
         let metrics = gw.metrics().otlp(start_ns, unix_ns());
         let doc = json!({"resourceMetrics": [{"resource": resource(&o.service_name, &node), "scopeMetrics": [{"scope": scope(), "metrics": metrics}]}]});
-        if let Err(e) = post(&*gw, &o.endpoint, "/v1/metrics", Bytes::from(doc.to_string()), "application/json").await
+        if let Err(e) = post(&*gw, &mut collector, &o.endpoint, "/v1/metrics", Bytes::from(doc.to_string()), "application/json").await
             && warned.is_none_or(|t| t.elapsed().as_secs() >= 60)
         {
             warned = Some(Instant::now());
@@ -441,11 +460,18 @@ struct Failed {
 /// One POST to the collector, tried again once, after [`RETRY_AFTER`], when the failure is a passing one (a
 /// pooled connection the collector had just closed, a collector restarting); anything but a 2xx within
 /// [`TIMEOUT`] is a failure, named.
-async fn post(gw: &dyn Outlet, base: &str, path: &str, body: Bytes, content_type: &'static str) -> Result<(), String> {
-    match post_once(gw, base, path, body.clone(), content_type).await {
+async fn post(
+    gw: &dyn Outlet,
+    collector: &mut Collector,
+    base: &str,
+    path: &str,
+    body: Bytes,
+    content_type: &'static str,
+) -> Result<(), String> {
+    match post_once(gw, collector, base, path, body.clone(), content_type).await {
         Err(Failed { retry: true, .. }) => {
             tokio::time::sleep(RETRY_AFTER).await;
-            post_once(gw, base, path, body, content_type).await.map_err(|f| f.message)
+            post_once(gw, collector, base, path, body, content_type).await.map_err(|f| f.message)
         }
         done => done.map_err(|f| f.message),
     }
@@ -454,9 +480,16 @@ async fn post(gw: &dyn Outlet, base: &str, path: &str, body: Bytes, content_type
 /// A failed export request waits this long before its one retry.
 const RETRY_AFTER: Duration = Duration::from_millis(250);
 
-async fn post_once(gw: &dyn Outlet, base: &str, path: &str, body: Bytes, content_type: &'static str) -> Result<(), Failed> {
+async fn post_once(
+    gw: &dyn Outlet,
+    collector: &mut Collector,
+    base: &str,
+    path: &str,
+    body: Bytes,
+    content_type: &'static str,
+) -> Result<(), Failed> {
     let refused = |message: String| Failed { message, retry: false };
-    let endpoint = gw.collector(base, TIMEOUT).map_err(refused)?;
+    let endpoint = collector.endpoint(gw, base).map_err(refused)?;
     let uri = endpoint.uri_for(path, None).map_err(|e| refused(format!("{base}{path}: {e}")))?;
     let mut req = Request::new(crate::reply::body(body));
     *req.method_mut() = Method::POST;
