@@ -5,19 +5,26 @@
 //! counted as dropped, never blocked. Rows are cumulative within their minute: [`Recorder::take_changes`] hands
 //! the node's shipper every row changed since it last asked, the current minute's included (so a minute's
 //! traffic shows within seconds), and the control plane keeps the latest value of each.
+//!
+//! Each worker thread folds into a table of its own ([`crate::shard`]); the shipper adds the shards' rows up,
+//! which is exact: counts add, sketches merge.
+//! It adds by the row's key as the control plane stores it (API id, resource, method, application, key type,
+//! status class), not by the API's identity at the gateway: a redeployed API is a new `Api` within the same
+//! minute, and its rows and the old one's are one row at the control plane, which keeps the latest value.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use apim_wire::analytics::{MinuteRow, Sketch};
 
+use crate::shard::Sharded;
 use crate::snapshot::{Api, Application, KeyType, Resource};
 
 type Fast = foldhash::fast::RandomState;
 
-/// Rows one minute may hold on one node (about 200 bytes each).
-pub const MAX_ROWS_PER_MINUTE: usize = 50_000;
+/// Rows one minute may hold in one shard (about 200 bytes each).
+pub const MAX_ROWS_PER_MINUTE: usize = 25_000;
 
 /// Closed minutes kept while nobody takes them (a shipper that cannot reach the control plane): an hour's.
 const MAX_CLOSED_MINUTES: usize = 60;
@@ -76,7 +83,7 @@ struct Table {
 }
 
 pub struct Recorder {
-    table: Mutex<Table>,
+    tables: Sharded<Mutex<Table>>,
     /// [`MAX_ROWS_PER_MINUTE`]; lower in tests.
     row_limit: AtomicUsize,
     /// Requests never recorded or never sent, since the process started (`/metrics`).
@@ -85,8 +92,15 @@ pub struct Recorder {
 
 impl Default for Recorder {
     fn default() -> Recorder {
-        Recorder { table: Mutex::default(), row_limit: AtomicUsize::new(MAX_ROWS_PER_MINUTE), dropped_total: AtomicU64::new(0) }
+        Recorder { tables: Sharded::default(), row_limit: AtomicUsize::new(MAX_ROWS_PER_MINUTE), dropped_total: AtomicU64::new(0) }
     }
+}
+
+/// A row as the control plane keys it (within one node and run), borrowed from the tables.
+type WireKey<'a> = (i64, &'a str, Option<&'a (String, String)>, &'a str, bool, u16);
+
+fn wire_key<'a>(minute: i64, key: Key, app_id: &'a str, row: &'a Row) -> WireKey<'a> {
+    (minute, &row.api.id, row.resource.as_ref(), app_id, key.key_type, key.status_class)
 }
 
 impl Recorder {
@@ -113,7 +127,7 @@ impl Recorder {
             status_class: r.status / 100,
         };
         let app_id = r.application.map_or("", |a| a.id.as_str());
-        let mut t = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut t = self.tables.mine().lock().unwrap_or_else(PoisonError::into_inner);
         if t.current.start_secs != start_secs {
             // A request that finishes after its minute was closed counts in the minute it finishes in.
             if t.current.start_secs < start_secs {
@@ -165,36 +179,64 @@ impl Recorder {
         }
     }
 
-    /// Every row changed since the last call, closed minutes' and the current one's (as they stand now), and
-    /// how many requests went unrecorded since the last call.
+    /// Every row changed since the last call, closed minutes' and the current one's (as they stand now), the
+    /// shards' rows added up, and how many requests went unrecorded since the last call.
     pub fn take_changes(&self, now_ms: u64) -> (Vec<MinuteRow>, u64) {
         let start_secs = (now_ms / 60_000 * 60) as i64;
-        let mut out = Vec::new();
-        let mut t = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-        if t.current.start_secs < start_secs && t.current.len > 0 {
-            let ended = std::mem::replace(&mut t.current, Minute { start_secs, ..Minute::default() });
-            t.closed.push(ended);
+        // All shards at once, so that a row's sum is taken as of one moment; `record` takes one lock only.
+        let mut tables: Vec<MutexGuard<'_, Table>> = self.tables.all().map(|t| t.lock().unwrap_or_else(PoisonError::into_inner)).collect();
+        let mut closed = Vec::new();
+        let mut dropped = 0;
+        for t in &mut tables {
+            if t.current.start_secs < start_secs && t.current.len > 0 {
+                let ended = std::mem::replace(&mut t.current, Minute { start_secs, ..Minute::default() });
+                t.closed.push(ended);
+            }
+            closed.append(&mut t.closed);
+            dropped += std::mem::take(&mut t.dropped);
         }
-        for minute in std::mem::take(&mut t.closed) {
-            for (key, apps) in minute.rows {
-                for (app_id, row) in apps {
-                    if row.dirty {
-                        out.push(minute_row(minute.start_secs, key, &app_id, &row));
+        let out = {
+            let rows = || {
+                closed.iter().chain(tables.iter().map(|t| &t.current)).flat_map(|m| {
+                    m.rows.iter().flat_map(move |(key, apps)| apps.iter().map(move |(app, row)| (m.start_secs, *key, &**app, row)))
+                })
+            };
+            // A row changed in one shard is sent with every shard's share of it, changed or not: the control
+            // plane replaces what it holds.
+            let changed: HashSet<WireKey<'_>, Fast> =
+                rows().filter(|(.., row)| row.dirty).map(|(minute, key, app, row)| wire_key(minute, key, app, row)).collect();
+            let mut merged: HashMap<WireKey<'_>, MinuteRow, Fast> = HashMap::default();
+            for (minute, key, app, row) in rows() {
+                let k = wire_key(minute, key, app, row);
+                if !changed.contains(&k) {
+                    continue;
+                }
+                match merged.entry(k) {
+                    std::collections::hash_map::Entry::Occupied(mut sum) => add(sum.get_mut(), row),
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(minute_row(minute, key, app, row));
                     }
                 }
             }
-        }
-        let start = t.current.start_secs;
-        for (key, apps) in &mut t.current.rows {
-            for (app_id, row) in apps.iter_mut() {
-                if row.dirty {
-                    row.dirty = false;
-                    out.push(minute_row(start, *key, app_id, row));
-                }
+            merged.into_values().collect()
+        };
+        for t in &mut tables {
+            for row in t.current.rows.values_mut().flat_map(|apps| apps.values_mut()) {
+                row.dirty = false;
             }
         }
-        (out, std::mem::take(&mut t.dropped))
+        (out, dropped)
     }
+}
+
+/// Another shard's share of a row.
+fn add(sum: &mut MinuteRow, row: &Row) {
+    sum.requests += row.requests;
+    sum.throttled += row.throttled;
+    sum.blocked += row.blocked;
+    sum.gateway_errors += row.gateway_errors;
+    sum.latency.merge(&row.latency);
+    sum.backend_latency.merge(&row.backend);
 }
 
 fn minute_row(minute: i64, key: Key, app_id: &str, row: &Row) -> MinuteRow {
@@ -227,7 +269,62 @@ fn minute_row(minute: i64, key: Key, app_id: &str, row: &Row) -> MinuteRow {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use crate::harness::{Harness, get, shop_state};
+    use crate::snapshot::KeyType;
+
+    /// Requests recorded on several threads, under two compilations of one API (a redeploy within the minute),
+    /// reach the shipper as one row with every share added; a change in one shard sends the others' shares too.
+    #[test]
+    fn shards_and_a_redeployed_api_add_up_to_one_row() {
+        // A gateway starts its tasks on the runtime it is made in.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        let _in_runtime = rt.enter();
+        let old = Harness::new(shop_state());
+        let new = Harness::new(shop_state());
+        let api = |h: &Harness| h.gw.snapshot.load().router.api_by_id("api-1").expect("the shop API").clone();
+        let (old_api, new_api) = (api(&old), api(&new));
+        assert!(!Arc::ptr_eq(&old_api, &new_api), "two compilations");
+        let recorder = super::Recorder::default();
+        // Within one minute, whatever the clock says: rows of two minutes would be two rows.
+        let now_ms = crate::auth::now_ms() / 60_000 * 60_000 + 1_000;
+        let record = |api: &Arc<crate::snapshot::Api>, latency_us: u64| {
+            recorder.record(super::Record {
+                now_ms,
+                api,
+                resource: api.resources.first(),
+                application: None,
+                key_type: KeyType::Production,
+                status: 200,
+                latency_us,
+                backend_us: Some(latency_us / 2),
+                by_gateway: false,
+                blocked: false,
+            })
+        };
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let api = if t % 2 == 0 { &old_api } else { &new_api };
+                s.spawn(move || (0..1000).for_each(|i| record(api, 100 + t * 1000 + i)));
+            }
+        });
+        let (rows, dropped) = recorder.take_changes(now_ms);
+        assert_eq!((rows.len(), dropped), (1, 0), "{rows:?}");
+        let row = &rows[0];
+        assert_eq!((row.api_id.as_str(), row.requests, row.latency.count(), row.backend_latency.count()), ("api-1", 4000, 4000, 4000));
+        assert_eq!(row.resource, old_api.resources[0].target, "{row:?}");
+        let mut alone = apim_wire::analytics::Sketch::default();
+        (0..4u64).flat_map(|t| (0..1000).map(move |i| 100 + t * 1000 + i)).for_each(|us| alone.add(us));
+        assert_eq!(row.latency, alone, "the merged sketch is the one a single table would hold");
+        assert!(recorder.take_changes(now_ms).0.is_empty(), "nothing changed since");
+
+        std::thread::scope(|s| {
+            s.spawn(|| record(&new_api, 7));
+        });
+        let (rows, _) = recorder.take_changes(now_ms);
+        assert_eq!(rows.iter().map(|r| r.requests).collect::<Vec<_>>(), vec![4001], "every shard's share, changed or not");
+    }
 
     /// Real requests through the chain become rows keyed as the request path knew them; a full minute counts the
     /// rest as dropped, in `take_changes` and in `/metrics`; rows already taken come back only when they change.

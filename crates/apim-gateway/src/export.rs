@@ -1,31 +1,32 @@
 //! The exporters a team switches on (`[apim.analytics] type = "elk"`, `[apim.analytics.otlp]`): each request's
-//! event is encoded where it was answered (WSO2's `apim_metrics.log` line, OpenTelemetry spans), into a scratch
-//! buffer of the thread's, and appended to a bounded outbox; one thread of the exporters' own takes the outbox's
-//! bytes every [`TICK`], writes the log and sends the spans. Encoding where the request's data is at hand costs
-//! less than handing an owned event to another thread: no copies of its strings, no frees across threads, and
-//! the exporters' thread, which competes for the same cores, has little left to do. A full outbox, a full disk or
-//! an unreachable collector drops events and counts them (`apim_gateway_export_dropped_total`); a request never
-//! waits for an exporter.
+//! event is queued where it was answered, into a bounded outbox of the thread's ([`crate::shard`]), its strings
+//! copied into the outbox's one buffer and its API pinned once for each run of events for it; one thread of the
+//! exporters' own takes the outboxes every [`TICK`], encodes the events (WSO2's `apim_metrics.log` lines,
+//! OpenTelemetry spans), writes the log and sends the spans. Queueing costs the request thread a copy of about
+//! 200 bytes; encoding the spans there cost it 10-15 % of its throughput with one worker thread. A full outbox,
+//! a full disk or an unreachable collector drops events and counts them (`apim_gateway_export_dropped_total`);
+//! a request never waits for an exporter.
 
 pub mod elk;
 pub mod otlp;
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use crate::snapshot::{Api, Application, KeyType, Resource};
+use crate::shard::Sharded;
+use crate::snapshot::{Api, Application, KeyType};
 use crate::trace::TraceIds;
 
-/// Log lines waiting for the exporters' thread, in bytes (about 18,000 lines); beyond, they are dropped and
-/// counted.
-const MAX_LINES: usize = 16 << 20;
+/// Events one outbox holds between two of the exporters' turns (every [`TICK`]: 320,000 a second from one
+/// thread), and their strings in bytes; beyond, events are dropped and counted.
+const MAX_EVENTS: usize = 32_768;
+const MAX_TEXT: usize = 8 << 20;
 
-/// Encoded spans waiting to be taken, and the most one export request carries, in bytes (about 13,000 traces:
-/// under the OpenTelemetry Collector's and Jaeger's request limits).
+/// Encoded spans one turn of the exporters' thread takes, and the most one export request carries, in bytes
+/// (about 13,000 traces: under the OpenTelemetry Collector's and Jaeger's request limits).
 const MAX_CHUNK: usize = 8 << 20;
 
 /// Export requests' worth of spans waiting for the collector; beyond, they are dropped and counted.
@@ -66,20 +67,23 @@ impl Settings {
     }
 }
 
-/// One request answered for an API, borrowed from the request path while the exporters encode it.
+/// One request answered for an API, as the exporters encode it: borrowed from the request path when it is
+/// queued, and from the outbox when the exporters' thread encodes it.
 pub struct RequestEvent<'a> {
     /// When it arrived (Unix microseconds).
     pub started_unix_us: u64,
-    pub api: &'a Api,
-    pub resource: Option<&'a Resource>,
-    pub application: Option<&'a Application>,
+    pub api: &'a Arc<Api>,
+    /// The resource's template (`/orders/{id}`), when one matched.
+    pub resource: Option<&'a str>,
+    pub application: Option<AppNames<'a>>,
     pub key_type: KeyType,
     /// The token's subject, for a user's token.
     pub user: Option<&'a str>,
     pub client_ip: IpAddr,
-    pub user_agent: Option<&'a http::HeaderValue>,
-    pub method: &'a http::Method,
-    pub uri: &'a http::Uri,
+    pub user_agent: Option<&'a str>,
+    pub method: &'a str,
+    /// The canonical path.
+    pub path: &'a str,
     /// The status the client got, and the backend's when it answered.
     pub status: u16,
     pub target_status: Option<u16>,
@@ -93,6 +97,20 @@ pub struct RequestEvent<'a> {
     pub fault: Option<Fault>,
     /// The span ids and phase times, when the request's trace is sampled.
     pub trace: Option<Spans>,
+}
+
+/// The application a request came with.
+#[derive(Clone, Copy)]
+pub struct AppNames<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub owner: &'a str,
+}
+
+impl<'a> From<&'a Application> for AppNames<'a> {
+    fn from(a: &'a Application) -> AppNames<'a> {
+        AppNames { id: &a.id, name: &a.name, owner: &a.owner }
+    }
 }
 
 pub use crate::reject::Fault;
@@ -111,52 +129,115 @@ pub struct Dropped {
     pub otlp: AtomicU64,
 }
 
-/// Encoded events waiting for the exporters' thread.
+/// A string of a queued event: where it sits in its outbox's text.
+#[derive(Clone, Copy)]
+struct Text {
+    at: u32,
+    len: u32,
+}
+
+/// An event as it waits in an outbox: [`RequestEvent`] with its strings copied into the outbox's text and its
+/// API pinned there.
+struct Queued {
+    started_unix_us: u64,
+    /// In [`Outbox::apis`].
+    api: u32,
+    resource: Option<Text>,
+    /// Id, name, owner.
+    application: Option<[Text; 3]>,
+    key_type: KeyType,
+    user: Option<Text>,
+    client_ip: IpAddr,
+    user_agent: Option<Text>,
+    method: Text,
+    path: Text,
+    status: u16,
+    target_status: Option<u16>,
+    destination: Option<Text>,
+    latency_us: u64,
+    upstream_from_us: Option<u64>,
+    backend_us: Option<u64>,
+    fault: Option<Fault>,
+    trace: Option<Spans>,
+    /// Its spans are exported (OTLP is on and the trace sampled).
+    traced: bool,
+}
+
+/// Events waiting for the exporters' thread.
 #[derive(Default)]
 struct Outbox {
-    /// ELK lines, each ending with a newline, and how many.
-    lines: Vec<u8>,
-    line_count: u64,
-    /// Spans in the encoder's framing (see [`otlp::encode`]), and how many traces they hold.
-    spans: Vec<u8>,
-    traces: u64,
+    events: Vec<Queued>,
+    text: Vec<u8>,
+    /// The APIs the events are for: one entry for each run of events for the same API, so that queueing an
+    /// event rarely touches an `Arc`'s count.
+    apis: Vec<Arc<Api>>,
 }
 
-/// A thread's buffers for encoding one event before the outbox's lock is taken.
-#[derive(Default)]
-struct Scratch {
-    line: Vec<u8>,
-    spans: Vec<u8>,
-    span: Vec<u8>,
+impl Outbox {
+    fn put(&mut self, s: &str) -> Text {
+        let at = self.text.len() as u32;
+        self.text.extend_from_slice(s.as_bytes());
+        Text { at, len: s.len() as u32 }
+    }
+
+    fn get(&self, t: Text) -> &str {
+        let bytes = self.text.get(t.at as usize..(t.at + t.len) as usize).unwrap_or_default();
+        // Copied from `&str`s whole; never anything but UTF-8.
+        std::str::from_utf8(bytes).unwrap_or_default()
+    }
+
+    /// The queued event, borrowed from this outbox; `None` if its API is not pinned here (it always is).
+    fn event(&self, q: &Queued) -> Option<RequestEvent<'_>> {
+        let text = |t: Option<Text>| t.map(|t| self.get(t));
+        Some(RequestEvent {
+            started_unix_us: q.started_unix_us,
+            api: self.apis.get(q.api as usize)?,
+            resource: text(q.resource),
+            application: q.application.map(|[id, name, owner]| AppNames { id: self.get(id), name: self.get(name), owner: self.get(owner) }),
+            key_type: q.key_type,
+            user: text(q.user),
+            client_ip: q.client_ip,
+            user_agent: text(q.user_agent),
+            method: self.get(q.method),
+            path: self.get(q.path),
+            status: q.status,
+            target_status: q.target_status,
+            destination: text(q.destination),
+            latency_us: q.latency_us,
+            upstream_from_us: q.upstream_from_us,
+            backend_us: q.backend_us,
+            fault: q.fault,
+            trace: q.trace,
+        })
+    }
+
+    fn clear(&mut self) {
+        self.events.clear();
+        self.text.clear();
+        self.apis.clear();
+    }
 }
 
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::default();
-}
-
-/// The request path's side: the outbox and what it needs to decide per request.
+/// The request path's side: the outboxes and what it needs to decide per request.
 pub struct Exports {
-    outbox: Arc<Mutex<Outbox>>,
+    outbox: Arc<Sharded<Mutex<Outbox>>>,
     /// `Some(ratio)` when traces are exported.
     pub sampling: Option<f64>,
-    /// Spans in OTLP's JSON rather than protobuf.
-    json: bool,
     elk: bool,
     pub dropped: Arc<Dropped>,
 }
 
 impl Exports {
-    /// The outbox, and a thread of its own for the exporters (with its own single-threaded runtime): writing the
-    /// log and posting spans never takes a turn from the request path's runtime. `None` if the thread cannot
-    /// start (the caller runs without exporters and says so).
+    /// The outboxes, and a thread of its own for the exporters (with its own single-threaded runtime): encoding
+    /// events, writing the log and posting spans never take a turn from the request path's runtime. `None` if
+    /// the thread cannot start (the caller runs without exporters and says so).
     pub fn start(settings: Settings, gateway: Weak<dyn Outlet>) -> Option<Exports> {
-        let outbox = Arc::new(Mutex::new(Outbox::default()));
+        let outbox = Arc::new(Sharded::<Mutex<Outbox>>::default());
         let taken = outbox.clone();
         let dropped = Arc::new(Dropped::default());
         let exports = Exports {
             outbox,
             sampling: settings.otlp.as_ref().map(|o| o.sampling_ratio),
-            json: settings.otlp.as_ref().is_some_and(|o| o.json),
             elk: settings.elk.is_some(),
             dropped: dropped.clone(),
         };
@@ -189,27 +270,50 @@ impl Exports {
         self.elk || (self.sampling.is_some() && trace.is_some_and(|t| t.sampled))
     }
 
-    /// Encodes the event for each exporter that is on and queues it; never waits (a full outbox drops the
-    /// event, counted against the exporter it was for).
-    pub fn send(&self, event: &RequestEvent<'_>) {
-        let traced = self.sampling.is_some() && event.trace.as_ref().is_some_and(|t| t.ids.sampled);
+    /// Queues the event for the exporters that are on; never waits (a full outbox drops the event, counted
+    /// against each exporter it was for).
+    pub fn send(&self, e: &RequestEvent<'_>) {
+        let traced = self.sampling.is_some() && e.trace.as_ref().is_some_and(|t| t.ids.sampled);
         if !self.elk && !traced {
             return;
         }
-        SCRATCH.with_borrow_mut(|s| {
-            s.line.clear();
-            s.spans.clear();
+        let mut outbox = self.outbox.mine().lock().unwrap_or_else(PoisonError::into_inner);
+        if outbox.events.len() >= MAX_EVENTS || outbox.text.len() >= MAX_TEXT {
+            drop(outbox);
             if self.elk {
-                elk::line(event, &mut s.line);
+                self.dropped.elk.fetch_add(1, Relaxed);
             }
             if traced {
-                otlp::encode(event, self.json, &mut s.spans, &mut s.span);
+                self.dropped.otlp.fetch_add(1, Relaxed);
             }
-            let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
-            let Outbox { lines, line_count, spans, traces } = &mut *outbox;
-            append((lines, line_count), &s.line, MAX_LINES, &self.dropped.elk);
-            append((spans, traces), &s.spans, MAX_CHUNK, &self.dropped.otlp);
-        });
+            return;
+        }
+        let o = &mut *outbox;
+        if !o.apis.last().is_some_and(|a| Arc::ptr_eq(a, e.api)) {
+            o.apis.push(e.api.clone());
+        }
+        let queued = Queued {
+            started_unix_us: e.started_unix_us,
+            api: (o.apis.len() - 1) as u32,
+            resource: e.resource.map(|r| o.put(r)),
+            application: e.application.map(|a| [o.put(a.id), o.put(a.name), o.put(a.owner)]),
+            key_type: e.key_type,
+            user: e.user.map(|u| o.put(u)),
+            client_ip: e.client_ip,
+            user_agent: e.user_agent.map(|ua| o.put(ua)),
+            method: o.put(e.method),
+            path: o.put(e.path),
+            status: e.status,
+            target_status: e.target_status,
+            destination: e.destination.map(|d| o.put(d)),
+            latency_us: e.latency_us,
+            upstream_from_us: e.upstream_from_us,
+            backend_us: e.backend_us,
+            fault: e.fault,
+            trace: e.trace,
+            traced,
+        };
+        o.events.push(queued);
     }
 
     /// `/metrics` lines.
@@ -259,20 +363,6 @@ pub(crate) fn ip_text(ip: IpAddr, buf: &mut [u8; 45]) -> &str {
     std::str::from_utf8(&buf[..n]).unwrap_or("")
 }
 
-/// One event's encoded bytes onto an outbox buffer and its count, or counted as dropped when they would take it
-/// past `max`; nothing for an exporter the event was not encoded for.
-fn append((buffer, count): (&mut Vec<u8>, &mut u64), bytes: &[u8], max: usize, dropped: &AtomicU64) {
-    if bytes.is_empty() {
-        return;
-    }
-    if buffer.len() + bytes.len() <= max {
-        buffer.extend_from_slice(bytes);
-        *count += 1;
-    } else {
-        dropped.fetch_add(1, Relaxed);
-    }
-}
-
 /// Spans taken from the outbox and not yet sent: export requests' worth, oldest first.
 struct Chunk {
     spans: Vec<u8>,
@@ -283,10 +373,18 @@ struct Chunk {
 /// The exporters' loop: every [`TICK`] it takes what the outbox holds, writes the log lines, and sends spans at
 /// most [`FLUSH_AFTER`] after they were queued; it ends, after a last round, once its gateway is gone (with the
 /// `Exports` that shares the outbox).
-async fn run(outbox: Arc<Mutex<Outbox>>, settings: Settings, gateway: Weak<dyn Outlet>, dropped: Arc<Dropped>) {
+async fn run(outbox: Arc<Sharded<Mutex<Outbox>>>, settings: Settings, gateway: Weak<dyn Outlet>, dropped: Arc<Dropped>) {
     let mut log = settings.elk.clone().map(elk::LogFile::new);
     let json = settings.otlp.as_ref().is_some_and(|o| o.json);
     let mut taken = Outbox::default();
+    // This turn's log lines, each ending with a newline, and how many.
+    let mut lines = Vec::new();
+    let mut line_count = 0;
+    // This turn's spans in the encoder's framing (see [`otlp::encode`]), how many traces they hold, and the
+    // encoder's scratch.
+    let mut spans = Vec::new();
+    let mut traces = 0;
+    let mut span = Vec::new();
     let mut pending: VecDeque<Chunk> = VecDeque::new();
     // Sent chunks' buffers, for the next ones; and the export request's.
     let mut spare: Vec<Vec<u8>> = Vec::new();
@@ -301,38 +399,58 @@ async fn run(outbox: Arc<Mutex<Outbox>>, settings: Settings, gateway: Weak<dyn O
         // thread from inside `Arc::new_cyclic`, when its count is still 0, and a first tick that came before the
         // constructor returned ended the exporters for the node's whole life.
         let closed = Arc::strong_count(&outbox) == 1;
-        // The emptied buffers go back, so neither side allocates once both have grown.
-        std::mem::swap(&mut taken, &mut *outbox.lock().unwrap_or_else(PoisonError::into_inner));
-        // The exporters' own thread: the file is written in place.
-        if let Some(file) = log.as_mut()
-            && taken.line_count > 0
-            && let Err(e) = file.write(&taken.lines)
-        {
-            dropped.elk.fetch_add(taken.line_count, Relaxed);
-            warned.warn(&e);
-        }
-        taken.lines.clear();
-        taken.line_count = 0;
-        if let Some(o) = &settings.otlp {
-            if taken.traces > 0 {
-                let full = pending.len() >= MAX_PENDING_CHUNKS;
-                match pending.back_mut() {
-                    // A small chunk takes more, so that a quiet gateway sends few requests.
-                    Some(last) if last.traces < FLUSH_TRACES as u64 && last.spans.len() + taken.spans.len() <= MAX_CHUNK => {
-                        last.spans.extend_from_slice(&taken.spans);
-                        last.traces += taken.traces;
-                    }
-                    _ if full => {
-                        dropped.otlp.fetch_add(taken.traces, Relaxed);
-                    }
-                    _ => {
-                        let spans = std::mem::replace(&mut taken.spans, spare.pop().unwrap_or_default());
-                        pending.push_back(Chunk { spans, traces: taken.traces, since: Instant::now() });
+        for shard in outbox.all() {
+            // The emptied buffers go back, so neither side allocates once both have grown.
+            std::mem::swap(&mut taken, &mut *shard.lock().unwrap_or_else(PoisonError::into_inner));
+            for q in &taken.events {
+                let Some(event) = taken.event(q) else { continue };
+                if log.is_some() {
+                    elk::line(&event, &mut lines);
+                    line_count += 1;
+                }
+                if q.traced {
+                    let before = spans.len();
+                    otlp::encode(&event, json, &mut spans, &mut span);
+                    if spans.len() > MAX_CHUNK {
+                        spans.truncate(before);
+                        dropped.otlp.fetch_add(1, Relaxed);
+                    } else {
+                        traces += 1;
                     }
                 }
             }
-            taken.spans.clear();
-            taken.traces = 0;
+            taken.clear();
+        }
+        // The exporters' own thread: the file is written in place.
+        if let Some(file) = log.as_mut()
+            && line_count > 0
+            && let Err(e) = file.write(&lines)
+        {
+            dropped.elk.fetch_add(line_count, Relaxed);
+            warned.warn(&e);
+        }
+        lines.clear();
+        line_count = 0;
+        if let Some(o) = &settings.otlp {
+            if traces > 0 {
+                let full = pending.len() >= MAX_PENDING_CHUNKS;
+                match pending.back_mut() {
+                    // A small chunk takes more, so that a quiet gateway sends few requests.
+                    Some(last) if last.traces < FLUSH_TRACES as u64 && last.spans.len() + spans.len() <= MAX_CHUNK => {
+                        last.spans.extend_from_slice(&spans);
+                        last.traces += traces;
+                    }
+                    _ if full => {
+                        dropped.otlp.fetch_add(traces, Relaxed);
+                    }
+                    _ => {
+                        let chunk = std::mem::replace(&mut spans, spare.pop().unwrap_or_default());
+                        pending.push_back(Chunk { spans: chunk, traces, since: Instant::now() });
+                    }
+                }
+            }
+            spans.clear();
+            traces = 0;
             while let Some(chunk) = pending.front()
                 && (chunk.traces >= FLUSH_TRACES as u64 || chunk.since.elapsed() >= FLUSH_AFTER || closed)
             {
@@ -356,7 +474,7 @@ async fn run(outbox: Arc<Mutex<Outbox>>, settings: Settings, gateway: Weak<dyn O
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    use std::sync::{Arc, PoisonError, Weak};
+    use std::sync::{Arc, Weak};
     use std::time::{Duration, Instant};
 
     /// A gateway that never comes to be: its `Weak` is what the exporters hold while the gateway is still being
@@ -389,16 +507,43 @@ mod tests {
         let exports = super::Exports::start(settings, Weak::<Unborn>::new()).expect("the exporters' thread starts");
         // Past the first ticks, as a slow constructor would be.
         std::thread::sleep(Duration::from_millis(350));
-        {
-            let mut outbox = exports.outbox.lock().unwrap_or_else(PoisonError::into_inner);
-            outbox.lines.extend_from_slice(b"one line\n");
-            outbox.line_count += 1;
-        }
+        // A gateway starts its tasks on the runtime it is made in.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        let _in_runtime = rt.enter();
+        let shop = crate::harness::Harness::new(crate::harness::shop_state());
+        let api = shop.gw.snapshot.load().router.api_by_id("api-1").expect("the shop API").clone();
+        exports.send(&super::RequestEvent {
+            started_unix_us: 1_700_000_000_000_000,
+            api: &api,
+            resource: Some("/orders"),
+            application: Some(super::AppNames { id: "app-1", name: "App", owner: "alice" }),
+            key_type: crate::snapshot::KeyType::Production,
+            user: None,
+            client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            user_agent: Some("curl/8"),
+            method: "GET",
+            path: "/shop/1.0.0/orders",
+            status: 200,
+            target_status: Some(200),
+            destination: None,
+            latency_us: 1500,
+            upstream_from_us: None,
+            backend_us: None,
+            fault: None,
+            trace: None,
+        });
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::fs::read_to_string(&file).unwrap_or_default() != "one line\n" {
+        let written = loop {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            if !text.is_empty() {
+                break text;
+            }
             assert!(Instant::now() < deadline, "the exporters stopped before their gateway was built");
             std::thread::sleep(Duration::from_millis(20));
-        }
+        };
+        assert_eq!(written.lines().count(), 1, "{written}");
+        assert!(written.contains("apimMetrics: apim:response") && written.contains("\"apiResourceTemplate\":\"/orders\""), "{written}");
+        assert!(written.contains("\"applicationOwner\":\"alice\"") && written.contains("\"userAgent\":\"curl/8\""), "{written}");
         let outbox = Arc::downgrade(&exports.outbox);
         drop(exports);
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -31,6 +31,7 @@ mod reject;
 mod reply;
 mod router;
 mod schema;
+mod shard;
 mod snapshot;
 pub mod target;
 mod throttle;
@@ -119,8 +120,11 @@ mod layering {
     #[test]
     fn bottom_layers_use_nothing_else_of_the_crate() {
         let graph = uses();
-        for leaf in ["body", "http1", "target", "router", "ws", "metrics", "mediation", "schema", "convert"] {
+        for leaf in ["body", "http1", "target", "router", "ws", "mediation", "schema", "convert", "shard"] {
             assert_eq!(graph.get(leaf).map(BTreeSet::len), Some(0), "`{leaf}` uses {:?}", graph.get(leaf));
         }
+        // The counters are per thread, and nothing else.
+        let metrics: Vec<&str> = graph.get("metrics").into_iter().flatten().map(String::as_str).collect();
+        assert_eq!(metrics, ["shard"], "`metrics` uses {metrics:?}");
     }
 }

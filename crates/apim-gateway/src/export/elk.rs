@@ -171,8 +171,8 @@ pub(super) fn line(e: &RequestEvent<'_>, out: &mut Vec<u8>) {
         day % 60
     );
     let api = e.api;
-    let (app_id, app_name, app_owner) = e.application.map_or(("", "", ""), |a| (&*a.id, &*a.name, &*a.owner));
-    let user_agent = e.user_agent.and_then(|v| v.to_str().ok()).unwrap_or("");
+    let (app_id, app_name, app_owner) = e.application.map_or(("", "", ""), |a| (a.id, a.name, a.owner));
+    let user_agent = e.user_agent.unwrap_or("");
     // ISO 8601 in UTC with milliseconds, as WSO2 writes `requestTimestamp`.
     let mut timestamp = apim_domain::api::rfc3339(secs);
     timestamp.insert_str(timestamp.len() - 1, &format!(".{ms:03}"));
@@ -184,7 +184,6 @@ pub(super) fn line(e: &RequestEvent<'_>, out: &mut Vec<u8>) {
     let written = match e.fault {
         None => {
             let _ = write!(out, "apim:response, properties :");
-            let resource = e.resource;
             serde_json::to_writer(
                 &mut *out,
                 &Response {
@@ -193,7 +192,7 @@ pub(super) fn line(e: &RequestEvent<'_>, out: &mut Vec<u8>) {
                     destination: e.destination.unwrap_or(""),
                     api_creator_tenant_domain: "carbon.super",
                     platform: platform(user_agent),
-                    api_method: e.method.as_str(),
+                    api_method: e.method,
                     api_version: &api.version,
                     gateway_type: "SYNAPSE",
                     api_creator: &api.provider,
@@ -209,7 +208,7 @@ pub(super) fn line(e: &RequestEvent<'_>, out: &mut Vec<u8>) {
                     application_owner: app_owner,
                     user_agent,
                     user_name: e.user.unwrap_or(""),
-                    api_resource_template: resource.map_or("", |r| r.target.as_str()),
+                    api_resource_template: e.resource.unwrap_or(""),
                     region_id: "default",
                     response_latency: e.latency_us / 1000,
                     response_mediation_latency: response_mediation_ms(e),
@@ -231,7 +230,7 @@ pub(super) fn line(e: &RequestEvent<'_>, out: &mut Vec<u8>) {
                     api_type: &api.api_type,
                     api_version: &api.version,
                     api_creator: &api.provider,
-                    api_method: e.method.as_str(),
+                    api_method: e.method,
                     api_creator_tenant_domain: "carbon.super",
                     error_type: f.error_type,
                     error_code: f.code,

@@ -297,7 +297,7 @@ fn spans(e: &RequestEvent<'_>, out: &mut impl Spans) {
     let Some(t) = &e.trace else { return };
     let trace = &t.ids.trace;
     let api = e.api;
-    let route: &[&str] = &[&api.context_version, e.resource.map_or("", |r| r.target.as_str())];
+    let route: &[&str] = &[&api.context_version, e.resource.unwrap_or("")];
     let start = e.started_unix_us;
     let status_text;
     let server_error = if let Some(f) = &e.fault {
@@ -308,10 +308,10 @@ fn spans(e: &RequestEvent<'_>, out: &mut impl Spans) {
     } else {
         None
     };
-    let method = e.method.as_str();
+    let method = e.method;
     out.begin(trace, t.ids.server, t.ids.parent, &[method, " ", route[0], route[1]], KIND_SERVER, start, start + e.latency_us);
     out.str("http.request.method", &[method]);
-    out.str("url.path", &[e.uri.path()]);
+    out.str("url.path", &[e.path]);
     out.str("http.route", route);
     out.int("http.response.status_code", u64::from(e.status));
     let mut ip = [0u8; 45];
@@ -320,12 +320,12 @@ fn spans(e: &RequestEvent<'_>, out: &mut impl Spans) {
     out.str("apim.api.name", &[&api.name]);
     out.str("apim.api.version", &[&api.version]);
     out.str("apim.key_type", &[e.key_type.as_str()]);
-    if let Some(ua) = e.user_agent.and_then(|v| v.to_str().ok()) {
+    if let Some(ua) = e.user_agent {
         out.str("user_agent.original", &[ua]);
     }
     if let Some(app) = e.application {
-        out.str("apim.application.id", &[&app.id]);
-        out.str("apim.application.name", &[&app.name]);
+        out.str("apim.application.id", &[app.id]);
+        out.str("apim.application.name", &[app.name]);
     }
     if let Some(f) = &e.fault {
         out.int("apim.error.code", u64::from(f.code));
