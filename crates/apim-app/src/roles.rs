@@ -9,6 +9,7 @@ use std::time::Duration;
 use apim_config::{DeploymentConfig, HostsFile};
 use apim_domain::scopes::{RevokedToken, TokenAuthority};
 use apim_store::Db;
+use apim_wire::analytics::AnalyticsBatch;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
@@ -492,26 +493,91 @@ enum AnalyticsTo {
 }
 
 impl AnalyticsTo {
-    /// One batch, stored by the control plane (or refused by it), or the reason it was not.
-    async fn send(&self, batch: &apim_wire::analytics::AnalyticsBatch, relay_failing: &mut bool) -> Result<(), String> {
+    /// One batch, stored by the control plane, or why not.
+    async fn send(&self, batch: &AnalyticsBatch, relay_failing: &mut bool) -> Result<(), NotStored> {
         match self {
-            AnalyticsTo::Resident(cp) => cp.record_analytics(batch).await.map(drop).map_err(|e| e.description),
-            AnalyticsTo::Remote(syncer) => syncer.ship_analytics(batch).await.map_err(|e| e.to_string()),
+            AnalyticsTo::Resident(cp) => cp.record_analytics(batch).await.map(drop).map_err(|e| {
+                if e.status.is_client_error() { NotStored::Refused(e.description) } else { NotStored::Unreachable(e.description) }
+            }),
+            AnalyticsTo::Remote(syncer) => Ok(syncer.ship_analytics(batch).await?),
             AnalyticsTo::Relayed(link, syncer) => match link.ship_analytics(batch).await {
                 Err(apim_sync::CallError::Unreachable(why)) => {
                     // Said once until a traffic manager takes them again.
                     if !std::mem::replace(relay_failing, true) {
                         tracing::warn!("no traffic manager took analytics ({}); sending them to the control plane", why.join("; "));
                     }
-                    syncer.ship_analytics(batch).await.map_err(|e| e.to_string())
+                    Ok(syncer.ship_analytics(batch).await?)
                 }
                 taken => {
                     *relay_failing = false;
-                    taken.map_err(|e| e.to_string())
+                    Ok(taken?)
                 }
             },
         }
     }
+}
+
+/// Why an analytics batch was not stored.
+#[derive(Debug)]
+enum NotStored {
+    /// A control plane answered and refused it (it does not convert, or the node's credentials are wrong): sent
+    /// again, it would be refused again.
+    Refused(String),
+    /// None took it: it is kept and sent again.
+    Unreachable(String),
+}
+
+impl From<apim_sync::CallError> for NotStored {
+    fn from(e: apim_sync::CallError) -> NotStored {
+        match e {
+            apim_sync::CallError::Refused(why) => NotStored::Refused(why),
+            apim_sync::CallError::Unreachable(why) => NotStored::Unreachable(why.join("; ")),
+        }
+    }
+}
+
+/// A gateway's analytics batches not yet stored, oldest first, sent in order until one is not taken.
+#[derive(Default)]
+struct Unsent {
+    batches: std::collections::VecDeque<AnalyticsBatch>,
+    /// Requests in the batches given up since [`Unsent::trim`] last said.
+    lost: u64,
+}
+
+impl Unsent {
+    /// What became of the oldest batch; whether to send the next one. A refused batch is given up at once: sent
+    /// again it would be refused again, and the batches behind it would wait until it aged out.
+    fn settle(&mut self, outcome: Result<(), NotStored>) -> bool {
+        match outcome {
+            Ok(()) => {}
+            Err(NotStored::Refused(why)) => {
+                let n = self.batches.front().map_or(0, requests);
+                tracing::warn!("the control plane refused an analytics batch; its {n} requests are dropped: {why}");
+                self.lost += n;
+            }
+            Err(NotStored::Unreachable(why)) => {
+                tracing::warn!("cannot send analytics ({} batches waiting): {why}", self.batches.len());
+                return false;
+            }
+        }
+        self.batches.pop_front();
+        true
+    }
+
+    /// Gives up the oldest batches beyond [`ANALYTICS_PENDING`], and returns the requests in every batch given
+    /// up since the last call.
+    fn trim(&mut self) -> u64 {
+        while self.batches.len() > ANALYTICS_PENDING {
+            self.lost += self.batches.pop_front().map_or(0, |old| requests(&old));
+        }
+        std::mem::take(&mut self.lost)
+    }
+}
+
+/// The requests a batch counts. Rows are cumulative: a later batch may carry some of a given-up batch's requests
+/// again; they are counted as lost all the same.
+fn requests(batch: &AnalyticsBatch) -> u64 {
+    batch.rows.iter().map(|r| r.requests).sum()
 }
 
 /// How often the in-process gateway reports what it serves while nothing changes: well within the control
@@ -521,7 +587,7 @@ const RESIDENT_REPORT_EVERY: Duration = Duration::from_secs(60);
 /// How often a gateway sends the analytics rows that changed: a minute's traffic shows in the portals this soon.
 const ANALYTICS_EVERY: Duration = Duration::from_secs(5);
 
-/// Batches kept while the control plane cannot be reached (a minute's worth); older ones are dropped, counted.
+/// Batches kept while no control plane can be reached (a minute's worth); older ones are dropped, counted.
 const ANALYTICS_PENDING: usize = 12;
 
 /// Sends the gateway's changed analytics rows every [`ANALYTICS_EVERY`], in order, keeping the unsent ones; ends
@@ -529,7 +595,7 @@ const ANALYTICS_PENDING: usize = 12;
 async fn ship_analytics(gw: Arc<apim_gateway::Gateway>, node: String, to: AnalyticsTo) {
     // A restart starts new rows rather than overwriting what the previous run sent for the same minute.
     let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let mut pending: std::collections::VecDeque<apim_wire::analytics::AnalyticsBatch> = std::collections::VecDeque::new();
+    let mut unsent = Unsent::default();
     let mut lost = 0u64;
     let mut relay_failing = false;
     let mut tick = tokio::time::interval(ANALYTICS_EVERY);
@@ -539,26 +605,18 @@ async fn ship_analytics(gw: Arc<apim_gateway::Gateway>, node: String, to: Analyt
         let Some((rows, dropped)) = gw.take_analytics(now) else { return };
         if !rows.is_empty() || dropped > 0 || lost > 0 {
             let dropped = dropped + std::mem::take(&mut lost);
-            pending.push_back(apim_wire::analytics::AnalyticsBatch { gateway_id: node.clone(), run_id: run_id.clone(), rows, dropped });
+            unsent.batches.push_back(AnalyticsBatch { gateway_id: node.clone(), run_id: run_id.clone(), rows, dropped });
         }
-        while let Some(batch) = pending.front() {
-            match to.send(batch, &mut relay_failing).await {
-                Ok(()) => {
-                    pending.pop_front();
-                }
-                Err(e) => {
-                    tracing::warn!("cannot send analytics ({} batches waiting): {e}", pending.len());
-                    break;
-                }
+        while let Some(batch) = unsent.batches.front() {
+            let outcome = to.send(batch, &mut relay_failing).await;
+            if !unsent.settle(outcome) {
+                break;
             }
         }
-        while pending.len() > ANALYTICS_PENDING {
-            if let Some(old) = pending.pop_front() {
-                // Rows are cumulative: a later batch may carry some of these again; counted as lost all the same.
-                let requests = old.rows.iter().map(|r| r.requests).sum::<u64>();
-                lost += requests;
-                gw.analytics_lost(requests);
-            }
+        let given_up = unsent.trim();
+        if given_up > 0 {
+            lost += given_up;
+            gw.analytics_lost(given_up);
         }
     }
 }
@@ -812,4 +870,54 @@ fn event_hub_service_url(config: &DeploymentConfig) -> String {
         .as_ref()
         .and_then(|h| h.service_url.clone())
         .unwrap_or_else(|| format!("https://localhost:{}/services/", apim_config::ports::MGT_HTTPS))
+}
+
+#[cfg(test)]
+mod tests {
+    use apim_wire::analytics::{AnalyticsBatch, MinuteRow, Sketch};
+
+    use super::{ANALYTICS_PENDING, NotStored, Unsent};
+
+    /// A batch of one row of `requests`, told apart by `dropped`.
+    fn batch(id: u64, requests: u64) -> AnalyticsBatch {
+        let row = MinuteRow {
+            minute: 60,
+            api_id: "api-1".into(),
+            api_name: "Shop".into(),
+            api_version: "1.0.0".into(),
+            resource: "/orders".into(),
+            method: "GET".into(),
+            application_id: String::new(),
+            application_name: String::new(),
+            application_owner: String::new(),
+            key_type: apim_wire::KeyType::Production,
+            status_class: 2,
+            requests,
+            throttled: 0,
+            blocked: 0,
+            gateway_errors: 0,
+            latency: Sketch::default(),
+            backend_latency: Sketch::default(),
+        };
+        AnalyticsBatch { gateway_id: "gw".into(), run_id: "run".into(), rows: vec![row], dropped: id }
+    }
+
+    /// A refused batch is given up at once and the ones behind it are sent in the same turn; while nothing is
+    /// reachable every batch waits, the oldest going beyond the limit, counted.
+    #[test]
+    fn a_refused_batch_does_not_hold_up_the_ones_behind_it() {
+        let mut unsent = Unsent::default();
+        unsent.batches.extend([batch(1, 10), batch(2, 20), batch(3, 30)]);
+        assert!(unsent.settle(Err(NotStored::Refused("rows[0].statusClass: 9 is no status class".into()))));
+        assert_eq!(unsent.batches.front().map(|b| b.dropped), Some(2), "the next one is sent");
+        assert!(unsent.settle(Ok(())));
+        assert!(!unsent.settle(Err(NotStored::Unreachable("connection refused".into()))), "nothing more is tried");
+        assert_eq!((unsent.batches.len(), unsent.trim()), (1, 10));
+        assert_eq!(unsent.trim(), 0, "said once");
+
+        unsent.batches.extend((0..ANALYTICS_PENDING as u64 + 1).map(|i| batch(i, 1)));
+        assert!(!unsent.settle(Err(NotStored::Unreachable("connection refused".into()))));
+        assert_eq!((unsent.trim(), unsent.batches.len()), (30 + 1, ANALYTICS_PENDING), "the oldest two went");
+        assert_eq!(unsent.batches.front().map(|b| b.dropped), Some(1));
+    }
 }
