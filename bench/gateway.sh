@@ -156,12 +156,12 @@ g_rps=$(col small_g 1); g_p50=$(col small_g 2); g_p99=$(col small_g 3)
 # (j) and (k) add the exporters to (i): OpenTelemetry traces of every request (sampling_ratio 1) sent to a second
 # backend process as the collector, and WSO2's ELK log written to a file.
 i_rps=0; i_p50=-; i_p99=-; i0_rps=1; i0_p50=-; i0_p99=-; j_rps=0; j_p50=-; j_p99=-; k_rps=0; k_p50=-; k_p99=-
-i_cpu=-; i0_cpu=-; j_cpu=-; k_cpu=-
+i_cpu=-; i0_cpu=-; j_cpu=-; k_cpu=-; j_collector_cpu=-; j_export_cpu=-; k_export_cpu=-; i_wait=-; i0_wait=-; j_wait=-; k_wait=-
 if [ -n "${BENCH_ANALYTICS:-}" ]; then
   # The OTLP collector: another backend process (it answers the posted spans 200), so the backend under test
   # does not read them.
   cport=$(free_port)
-  target/release/examples/backend "127.0.0.1:$cport" >"$work/collector.log" 2>&1 & pids+=($!)
+  target/release/examples/backend "127.0.0.1:$cport" >"$work/collector.log" 2>&1 & pids+=($!); collector_pid=$!
   wait_200 "http://127.0.0.1:$cport/bytes/1"
   declare -A node_pid
   for mode in on off otlp elk; do
@@ -183,13 +183,24 @@ if [ -n "${BENCH_ANALYTICS:-}" ]; then
   # The node's CPU time per request (all its threads, the exporters' included): steadier than requests/s on a
   # host whose speed drifts, and what the requests/s ratio comes to when the gateway's core is the bottleneck.
   cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-  node_load() { # MODE URL_OFFSET -> "rps p50 p99 cpu_us_per_request"
-    local before after out requests
-    before=$(cpu_ticks "${node_pid[$1]}")
+  export_ticks() { cat /proc/"$1"/task/*/stat 2>/dev/null | awk '$2 == "(apim-export)" {t += $14 + $15} END {print t + 0}'; }
+  # Time the node's threads were ready to run and waited for a core (schedstat's run delay, ns), all of them.
+  run_delay_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{t += $2} END {printf "%d", t}'; }
+  # The collector's too: on this host it takes its turns on the same cores, and the spans it reads are part of
+  # what OTLP costs the machine.
+  # And the exporters' thread's share of the node's.
+  # And how long its threads waited for a core.
+  node_load() { # MODE URL_OFFSET -> "rps p50 p99 node_cpu collector_cpu exporters_cpu run_delay" (us per request)
+    local before after cbefore cafter ebefore eafter dbefore dafter out requests
+    before=$(cpu_ticks "${node_pid[$1]}"); cbefore=$(cpu_ticks "$collector_pid"); ebefore=$(export_ticks "${node_pid[$1]}")
+    dbefore=$(run_delay_ns "${node_pid[$1]}")
     out=$(load -H "Authorization: Bearer $token" "$(url_of "$2")")
-    after=$(cpu_ticks "${node_pid[$1]}")
+    after=$(cpu_ticks "${node_pid[$1]}"); cafter=$(cpu_ticks "$collector_pid"); eafter=$(export_ticks "${node_pid[$1]}")
+    dafter=$(run_delay_ns "${node_pid[$1]}")
     requests=$(echo "$out" | awk -v s="$secs" '{printf "%d", $1 * s}')
-    echo "$out $(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN {printf "%.2f", (n > 0 ? t * 1e6 / hz / n : 0)}')"
+    per_request() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN {printf "%.2f", (n > 0 ? t * 1e6 / hz / n : 0)}'; }
+    local waited; waited=$(awk -v d=$((dafter - dbefore)) -v n="$requests" 'BEGIN {printf "%.2f", (n > 0 ? d / 1000 / n : 0)}')
+    echo "$out $(per_request $((after - before))) $(per_request $((cafter - cbefore))) $(per_request $((eafter - ebefore))) $waited"
   }
   for r in $(seq 1 "$rounds"); do
     for mode in $(rotated "$r" on off otlp elk); do
@@ -200,6 +211,8 @@ if [ -n "${BENCH_ANALYTICS:-}" ]; then
   i_rps=$(col analytics_on 1); i_p50=$(col analytics_on 2); i_p99=$(col analytics_on 3); i_cpu=$(col analytics_on 4)
   i0_rps=$(col analytics_off 1); i0_p50=$(col analytics_off 2); i0_p99=$(col analytics_off 3); i0_cpu=$(col analytics_off 4)
   j_rps=$(col analytics_otlp 1); j_p50=$(col analytics_otlp 2); j_p99=$(col analytics_otlp 3); j_cpu=$(col analytics_otlp 4)
+  j_collector_cpu=$(col analytics_otlp 5); j_export_cpu=$(col analytics_otlp 6); k_export_cpu=$(col analytics_elk 6)
+  i_wait=$(col analytics_on 7); i0_wait=$(col analytics_off 7); j_wait=$(col analytics_otlp 7); k_wait=$(col analytics_elk 7)
   k_rps=$(col analytics_elk 1); k_p50=$(col analytics_elk 2); k_p99=$(col analytics_elk 3); k_cpu=$(col analytics_elk 4)
   # Every request of (j) was exported, or counted as dropped.
   curl -s "http://127.0.0.1:$((9763 + off + 400))/metrics" | grep '^apim_gateway_export_dropped_total' | sed 's/^/(j) /'
@@ -267,7 +280,8 @@ echo "API product: h/c requests/s: $(ratio "$h_rps" "$c_rps")   p99 h/c: $(ratio
 echo "schema validation of 1 KiB: g/g0 requests/s: $(ratio "$g_rps" "$g0_rps")   p99 g/g0: $(ratio "$g_p99" "$g0_p99")"
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "analytics: i/i0 requests/s: $(ratio "$i_rps" "$i0_rps")   p99 i/i0: $(ratio "$i_p99" "$i0_p99")"
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "exporters: j/i0 (OTLP, 100 %) requests/s: $(ratio "$j_rps" "$i0_rps")   k/i0 (ELK log): $(ratio "$k_rps" "$i0_rps")   p99 j/i0: $(ratio "$j_p99" "$i0_p99")"
-[ -z "${BENCH_ANALYTICS:-}" ] || echo "node CPU per request (us, all threads): i $i_cpu, i0 $i0_cpu, j $j_cpu, k $k_cpu;   as throughput ratios on a saturated core: i0/i $(ratio "$i0_cpu" "$i_cpu"), i0/j $(ratio "$i0_cpu" "$j_cpu"), i0/k $(ratio "$i0_cpu" "$k_cpu")"
+[ -z "${BENCH_ANALYTICS:-}" ] || echo "node CPU per request (us, all threads): i $i_cpu, i0 $i0_cpu, j $j_cpu, k $k_cpu;   as throughput ratios on a saturated core: i0/i $(ratio "$i0_cpu" "$i_cpu"), i0/j $(ratio "$i0_cpu" "$j_cpu"), i0/k $(ratio "$i0_cpu" "$k_cpu");   of which the exporters' thread: j $j_export_cpu, k $k_export_cpu;   the OTLP collector's CPU per request in (j): $j_collector_cpu us"
+[ -z "${BENCH_ANALYTICS:-}" ] || echo "node threads' wait for a core per request (us, schedstat run delay): i $i_wait, i0 $i0_wait, j $j_wait, k $k_wait"
 echo "reference: e/b requests/s: $(ratio "$e_rps" "$b_rps")   p99 e/b: $(ratio "$e_p99" "$b_p99")   c/e requests/s: $(ratio "$c_rps" "$e_rps")   (the chain's share)"
 if [ -n "${BENCH_EDGE:-}" ]; then
   cleanup
