@@ -416,7 +416,7 @@ pub async fn send_traces(
         "application/x-protobuf"
     };
     let body = Bytes::from(std::mem::take(request));
-    let sent = post(gw, collector, &o.endpoint, "/v1/traces", body.clone(), content_type).await;
+    let sent = post(gw, collector, &Export { base: &o.endpoint, path: "/v1/traces", body: body.clone(), content_type }).await;
     if let Ok(buffer) = body.try_into_mut() {
         *request = buffer.into();
     }
@@ -437,7 +437,9 @@ pub async fn push_metrics(gateway: Weak<dyn Outlet>, o: apim_config::Otlp, node:
         let Some(gw) = gateway.upgrade() else { continue };
         let metrics = gw.metrics().otlp(start_ns, unix_ns());
         let doc = json!({"resourceMetrics": [{"resource": resource(&o.service_name, &node), "scopeMetrics": [{"scope": scope(), "metrics": metrics}]}]});
-        if let Err(e) = post(&*gw, &mut collector, &o.endpoint, "/v1/metrics", Bytes::from(doc.to_string()), "application/json").await
+        let export =
+            Export { base: &o.endpoint, path: "/v1/metrics", body: Bytes::from(doc.to_string()), content_type: "application/json" };
+        if let Err(e) = post(&*gw, &mut collector, &export).await
             && warned.is_none_or(|t| t.elapsed().as_secs() >= 60)
         {
             warned = Some(Instant::now());
@@ -457,21 +459,22 @@ struct Failed {
     retry: bool,
 }
 
+/// One export request: the collector's base URL, the signal's path under it, and the body.
+struct Export<'a> {
+    base: &'a str,
+    path: &'static str,
+    body: Bytes,
+    content_type: &'static str,
+}
+
 /// One POST to the collector, tried again once, after [`RETRY_AFTER`], when the failure is a passing one (a
 /// pooled connection the collector had just closed, a collector restarting); anything but a 2xx within
 /// [`TIMEOUT`] is a failure, named.
-async fn post(
-    gw: &dyn Outlet,
-    collector: &mut Collector,
-    base: &str,
-    path: &str,
-    body: Bytes,
-    content_type: &'static str,
-) -> Result<(), String> {
-    match post_once(gw, collector, base, path, body.clone(), content_type).await {
+async fn post(gw: &dyn Outlet, collector: &mut Collector, export: &Export<'_>) -> Result<(), String> {
+    match post_once(gw, collector, export).await {
         Err(Failed { retry: true, .. }) => {
             tokio::time::sleep(RETRY_AFTER).await;
-            post_once(gw, collector, base, path, body, content_type).await.map_err(|f| f.message)
+            post_once(gw, collector, export).await.map_err(|f| f.message)
         }
         done => done.map_err(|f| f.message),
     }
@@ -480,18 +483,13 @@ async fn post(
 /// A failed export request waits this long before its one retry.
 const RETRY_AFTER: Duration = Duration::from_millis(250);
 
-async fn post_once(
-    gw: &dyn Outlet,
-    collector: &mut Collector,
-    base: &str,
-    path: &str,
-    body: Bytes,
-    content_type: &'static str,
-) -> Result<(), Failed> {
+async fn post_once(gw: &dyn Outlet, collector: &mut Collector, export: &Export<'_>) -> Result<(), Failed> {
+    let Export { base, path, content_type, .. } = *export;
     let refused = |message: String| Failed { message, retry: false };
     let endpoint = collector.endpoint(gw, base).map_err(refused)?;
     let uri = endpoint.uri_for(path, None).map_err(|e| refused(format!("{base}{path}: {e}")))?;
-    let mut req = Request::new(crate::reply::body(body));
+    // `Bytes`: the retry's copy shares the first one's buffer.
+    let mut req = Request::new(crate::reply::body(export.body.clone()));
     *req.method_mut() = Method::POST;
     *req.uri_mut() = uri;
     req.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
