@@ -222,8 +222,8 @@ if [ -n "${BENCH_ANALYTICS:-}" ]; then
   i_wait=$(col analytics_on 7); i0_wait=$(col analytics_off 7); j_wait=$(col analytics_otlp 7); k_wait=$(col analytics_elk 7)
   k_rps=$(col analytics_elk 1); k_p50=$(col analytics_elk 2); k_p99=$(col analytics_elk 3); k_cpu=$(col analytics_elk 4)
   # Every request of (j) was exported, or counted as dropped.
-  curl -s "http://127.0.0.1:$((9763 + off + 400))/metrics" | grep '^apim_gateway_export_dropped_total' | sed 's/^/(j) /'
-  curl -s "http://127.0.0.1:$((9763 + off + 500))/metrics" | grep '^apim_gateway_export_dropped_total' | sed 's/^/(k) /'
+  curl -s "http://127.0.0.1:$((9763 + off + 400))/metrics" | grep -E '^apim_gateway_export_(dropped|catch_ups)_total' | sed 's/^/(j) /'
+  curl -s "http://127.0.0.1:$((9763 + off + 500))/metrics" | grep -E '^apim_gateway_export_(dropped|catch_ups)_total' | sed 's/^/(k) /'
 fi
 
 if [ -z "${SMALL_ONLY:-}" ]; then

@@ -91,11 +91,15 @@ pub struct Analytics {
     pub elk_log: Option<ElkLog>,
     /// `[apim.analytics.otlp]`: gateways send OpenTelemetry traces and metrics to a collector.
     pub otlp: Option<Otlp>,
+    /// `exporters_yield` (default true): the exporters' thread runs on CPU time the request path leaves
+    /// (`SCHED_IDLE`), taking a normal share only while it has fallen behind and may (CAP_SYS_NICE); false gives it
+    /// a normal share always.
+    pub exporters_yield: bool,
 }
 
 impl Default for Analytics {
     fn default() -> Analytics {
-        Analytics { enable: true, retention_days: 30, elk_log: None, otlp: None }
+        Analytics { enable: true, retention_days: 30, elk_log: None, otlp: None, exporters_yield: true }
     }
 }
 

@@ -2,7 +2,7 @@
 //! event is queued where it was answered, into a bounded outbox of the thread's ([`crate::shard`]), its strings
 //! copied into the outbox's one buffer and its API pinned once for each run of events for it; one thread of the
 //! exporters' own takes the outboxes every [`TICK`], encodes the events (WSO2's `apim_metrics.log` lines,
-//! OpenTelemetry spans), writes the log and sends the spans. Queueing costs the request thread a copy of a
+//! OpenTelemetry spans), writes the log and sends the spans, on CPU time the requests leave ([`Share`]). Queueing costs the request thread a copy of a
 //! few hundred bytes; encoding there cost it 0.4 µs a request more for OTLP and 1.5 µs for the ELK line
 //! (`bench/gateway.md`, session 24). A full outbox, a full disk or an unreachable collector drops events and
 //! counts them (`apim_gateway_export_dropped_total`); a request never waits for an exporter.
@@ -25,12 +25,13 @@ use crate::trace::TraceIds;
 const MAX_EVENTS: usize = 32_768;
 const MAX_TEXT: usize = 8 << 20;
 
-/// Encoded spans one turn of the exporters' thread takes, and the most one export request carries, in bytes
-/// (about 13,000 traces: under the OpenTelemetry Collector's and Jaeger's request limits).
+/// The most one export request carries, in bytes (under the OpenTelemetry Collector's and Jaeger's request
+/// limits); a chunk is closed before it would grow beyond.
 const MAX_CHUNK: usize = 8 << 20;
 
-/// Export requests' worth of spans waiting for the collector; beyond, they are dropped and counted.
-const MAX_PENDING_CHUNKS: usize = 3;
+/// Encoded spans waiting for the collector, in bytes (about 24,000 traces: half a second of a busy worker, or a
+/// turn that came late); beyond, traces are dropped and counted.
+const MAX_PENDING: usize = 24 << 20;
 
 /// How often the exporters' thread takes the outbox. It is not woken per event: a wake-up per request (a futex
 /// and a context switch) cost more than writing the event.
@@ -55,11 +56,18 @@ pub struct Settings {
     pub otlp: Option<apim_config::Otlp>,
     /// The node's id: OTLP's `service.instance.id` (set by the node once it knows it).
     pub node: String,
+    /// `exporters_yield`: the exporters' thread runs on the CPU time requests leave ([`Share`]).
+    pub yield_cpu: bool,
 }
 
 impl Settings {
     pub fn from_deployment(d: &apim_config::DeploymentConfig) -> Settings {
-        Settings { elk: d.analytics.elk_log.clone(), otlp: d.analytics.otlp.clone(), node: d.server.hostname.clone() }
+        Settings {
+            elk: d.analytics.elk_log.clone(),
+            otlp: d.analytics.otlp.clone(),
+            node: d.server.hostname.clone(),
+            yield_cpu: d.analytics.exporters_yield,
+        }
     }
 
     pub fn any(&self) -> bool {
@@ -127,6 +135,8 @@ pub struct Spans {
 pub struct Dropped {
     pub elk: AtomicU64,
     pub otlp: AtomicU64,
+    /// Times the exporters' thread fell behind on `SCHED_IDLE` and took a normal share to catch up ([`Share`]).
+    pub catch_ups: AtomicU64,
 }
 
 /// A string of a queued event: where it sits in its outbox's text.
@@ -328,6 +338,12 @@ impl Exports {
         if self.sampling.is_some() {
             out.push_str(&format!("apim_gateway_export_dropped_total{{exporter=\"otlp\"}} {}\n", self.dropped.otlp.load(Relaxed)));
         }
+        out.push_str(&format!(
+            "# HELP apim_gateway_export_catch_ups_total Times the exporters' thread, which runs on CPU time requests leave, fell behind and took a normal share to catch up.\n\
+             # TYPE apim_gateway_export_catch_ups_total counter\n\
+             apim_gateway_export_catch_ups_total {}\n",
+            self.dropped.catch_ups.load(Relaxed)
+        ));
     }
 }
 
@@ -363,11 +379,129 @@ pub(crate) fn ip_text(ip: IpAddr, buf: &mut [u8; 45]) -> &str {
     std::str::from_utf8(&buf[..n]).unwrap_or("")
 }
 
+/// The exporters' thread's share of the CPU. With a normal share it competed with the request path for a core:
+/// with one traffic worker, OTLP tracing of every request took a fifth of the node's throughput although its
+/// thread used only a tenth of that in CPU, since a worker that woke behind it on its core waited there while the
+/// other core idled (`bench/gateway.md`, session 25). On `SCHED_IDLE` it runs only on time no request wants: a
+/// worker waking on its core preempts it at once, and the scheduler counts that core as free. A turn that finds
+/// an outbox more than half full has fallen behind, and asks for a normal share until its turns find them under
+/// an eighth; leaving `SCHED_IDLE` needs CAP_SYS_NICE, and without it the thread stays and what it cannot keep up
+/// with is dropped and counted, as a full outbox always is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Share {
+    /// A normal share, by configuration (`exporters_yield = false`) or because the system refused `SCHED_IDLE`.
+    Normal,
+    Spare,
+    /// Catching up with a normal share.
+    CatchingUp,
+    /// Behind, and not allowed to leave `SCHED_IDLE`.
+    SpareOnly,
+}
+
+impl Share {
+    /// `fullest`: the fullest outbox this turn took, in thousandths of its capacity.
+    fn next(self, fullest: usize) -> Share {
+        match self {
+            Share::Spare if fullest > 500 => Share::CatchingUp,
+            Share::CatchingUp if fullest < 125 => Share::Spare,
+            same => same,
+        }
+    }
+
+    /// Sets this thread's policy for a move from `from`, and says where it ended.
+    fn apply(self, from: Share) -> Share {
+        use thread_priority::{NormalThreadSchedulePolicy as Policy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy};
+        // Nice 0 either way: the policy decides. The crate maps 0..=99 onto nice 19..=-20 for SCHED_OTHER, where 48
+        // is 0; SCHED_IDLE takes only 0, its `Min`.
+        let (policy, nice) = match self {
+            Share::Spare | Share::SpareOnly => (Policy::Idle, ThreadPriority::Min),
+            Share::CatchingUp | Share::Normal => {
+                (Policy::Other, ThreadPriority::Crossplatform(ThreadPriorityValue::try_from(48u8).unwrap_or_default()))
+            }
+        };
+        match thread_priority::set_thread_priority_and_policy(
+            thread_priority::thread_native_id(),
+            nice,
+            ThreadSchedulePolicy::Normal(policy),
+        ) {
+            Ok(()) => self,
+            Err(e) if from == Share::Spare => {
+                tracing::warn!(
+                    "the analytics exporters fell behind and may not leave SCHED_IDLE ({e:?}; it needs CAP_SYS_NICE): events they cannot keep up with are dropped and counted"
+                );
+                Share::SpareOnly
+            }
+            Err(e) => {
+                tracing::warn!("the analytics exporters' thread runs with a normal CPU share: SCHED_IDLE was refused ({e:?})");
+                Share::Normal
+            }
+        }
+    }
+}
+
 /// Spans taken from the outbox and not yet sent: export requests' worth, oldest first.
 struct Chunk {
     spans: Vec<u8>,
     traces: u64,
     since: Instant,
+}
+
+/// The chunks waiting for the collector, bounded by [`MAX_PENDING`] bytes.
+#[derive(Default)]
+struct Pending {
+    chunks: VecDeque<Chunk>,
+    bytes: usize,
+    /// Sent chunks' buffers, for the next ones.
+    spare: Vec<Vec<u8>>,
+}
+
+impl Pending {
+    /// Takes `spans` (`traces` of them; left empty): into the newest chunk while it has room, else into a chunk of
+    /// their own. Beyond [`MAX_PENDING`] they are refused, and the count to drop is returned.
+    fn add(&mut self, spans: &mut Vec<u8>, traces: u64) -> u64 {
+        if traces == 0 {
+            return 0;
+        }
+        let dropped = if self.bytes + spans.len() > MAX_PENDING {
+            traces
+        } else {
+            self.bytes += spans.len();
+            match self.chunks.back_mut() {
+                // The newest chunk takes more while it fits in a request: a quiet gateway sends few requests, and a
+                // busy one few round trips (each is a wait for this thread's turn on a core).
+                Some(last) if last.spans.len() + spans.len() <= MAX_CHUNK => {
+                    last.spans.extend_from_slice(spans);
+                    last.traces += traces;
+                }
+                _ => {
+                    let chunk = std::mem::replace(spans, self.spare.pop().unwrap_or_default());
+                    self.chunks.push_back(Chunk { spans: chunk, traces, since: Instant::now() });
+                }
+            }
+            0
+        };
+        spans.clear();
+        dropped
+    }
+
+    /// The oldest chunk, if it is due: full, old enough, or the exporters are closing.
+    fn due(&mut self, closing: bool) -> Option<Chunk> {
+        let first = self.chunks.front()?;
+        if first.traces < FLUSH_TRACES as u64 && first.since.elapsed() < FLUSH_AFTER && !closing {
+            return None;
+        }
+        let chunk = self.chunks.pop_front()?;
+        self.bytes -= chunk.spans.len();
+        Some(chunk)
+    }
+
+    /// Keeps a sent chunk's buffer for a next one; a few, so that a burst's buffers are not all held.
+    fn recycle(&mut self, mut buffer: Vec<u8>) {
+        if self.spare.len() < 4 {
+            buffer.clear();
+            self.spare.push(buffer);
+        }
+    }
 }
 
 /// The exporters' loop: every [`TICK`] it takes what the outbox holds, writes the log lines, and sends spans at
@@ -385,16 +519,17 @@ async fn run(outbox: Arc<Sharded<Mutex<Outbox>>>, settings: Settings, gateway: W
     let mut spans = Vec::new();
     let mut traces = 0;
     let mut span = Vec::new();
-    let mut pending: VecDeque<Chunk> = VecDeque::new();
-    // Sent chunks' buffers, for the next ones; and the export request's.
-    let mut spare: Vec<Vec<u8>> = Vec::new();
+    let mut pending = Pending::default();
+    // The export request's buffer.
     let mut request = Vec::new();
     let mut collector = otlp::Collector::default();
     let mut warned = elk::Warned::default();
+    let mut share = if settings.yield_cpu { Share::Spare.apply(Share::Normal) } else { Share::Normal };
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        let mut fullest = 0;
         // Closed once the request path's side is dropped. Not `gateway.strong_count() == 0`: the gateway starts this
         // thread from inside `Arc::new_cyclic`, when its count is still 0, and a first tick that came before the
         // constructor returned ended the exporters for the node's whole life.
@@ -402,6 +537,7 @@ async fn run(outbox: Arc<Sharded<Mutex<Outbox>>>, settings: Settings, gateway: W
         for shard in outbox.all() {
             // The emptied buffers go back, so neither side allocates once both have grown.
             std::mem::swap(&mut taken, &mut *shard.lock().unwrap_or_else(PoisonError::into_inner));
+            fullest = fullest.max(taken.events.len() * 1000 / MAX_EVENTS).max(taken.text.len() * 1000 / MAX_TEXT);
             for q in &taken.events {
                 let Some(event) = taken.event(q) else { continue };
                 if log.is_some() {
@@ -417,9 +553,21 @@ async fn run(outbox: Arc<Sharded<Mutex<Outbox>>>, settings: Settings, gateway: W
                     } else {
                         traces += 1;
                     }
+                    // A chunk's worth goes to the pending ones now: a turn that came late holds many.
+                    if traces >= FLUSH_TRACES as u64 || spans.len() > MAX_CHUNK / 2 {
+                        dropped.otlp.fetch_add(pending.add(&mut spans, traces), Relaxed);
+                        traces = 0;
+                    }
                 }
             }
             taken.clear();
+        }
+        let wanted = share.next(fullest);
+        if wanted != share {
+            share = wanted.apply(share);
+            if share == Share::CatchingUp {
+                dropped.catch_ups.fetch_add(1, Relaxed);
+            }
         }
         // The exporters' own thread: the file is written in place.
         if let Some(file) = log.as_mut()
@@ -432,37 +580,15 @@ async fn run(outbox: Arc<Sharded<Mutex<Outbox>>>, settings: Settings, gateway: W
         lines.clear();
         line_count = 0;
         if let Some(o) = &settings.otlp {
-            if traces > 0 {
-                let full = pending.len() >= MAX_PENDING_CHUNKS;
-                match pending.back_mut() {
-                    // A small chunk takes more, so that a quiet gateway sends few requests.
-                    Some(last) if last.traces < FLUSH_TRACES as u64 && last.spans.len() + spans.len() <= MAX_CHUNK => {
-                        last.spans.extend_from_slice(&spans);
-                        last.traces += traces;
-                    }
-                    _ if full => {
-                        dropped.otlp.fetch_add(traces, Relaxed);
-                    }
-                    _ => {
-                        let chunk = std::mem::replace(&mut spans, spare.pop().unwrap_or_default());
-                        pending.push_back(Chunk { spans: chunk, traces, since: Instant::now() });
-                    }
-                }
-            }
-            spans.clear();
+            dropped.otlp.fetch_add(pending.add(&mut spans, traces), Relaxed);
             traces = 0;
-            while let Some(chunk) = pending.front()
-                && (chunk.traces >= FLUSH_TRACES as u64 || chunk.since.elapsed() >= FLUSH_AFTER || closed)
-            {
+            while let Some(chunk) = pending.due(closed) {
                 let Some(gw) = gateway.upgrade() else { return };
-                let Some(chunk) = pending.pop_front() else { break };
                 if let Err(e) = otlp::send_traces(&*gw, &mut collector, o, &settings.node, json, &chunk.spans, &mut request).await {
                     dropped.otlp.fetch_add(chunk.traces, Relaxed);
                     warned.warn_otlp(&e);
                 }
-                let mut buffer = chunk.spans;
-                buffer.clear();
-                spare.push(buffer);
+                pending.recycle(chunk.spans);
             }
         }
         if closed {
@@ -503,10 +629,19 @@ mod tests {
             elk: Some(apim_config::ElkLog { file: file.clone(), max_bytes: 1 << 20, max_files: 1 }),
             otlp: None,
             node: "unit".into(),
+            yield_cpu: true,
         };
         let exports = super::Exports::start(settings, Weak::<Unborn>::new()).expect("the exporters' thread starts");
         // Past the first ticks, as a slow constructor would be.
         std::thread::sleep(Duration::from_millis(350));
+        // It runs on the time requests leave: SCHED_IDLE is policy 5 (`/proc/<tid>/stat`'s 41st field).
+        let policies: Vec<String> = std::fs::read_dir("/proc/self/task")
+            .expect("the process's threads")
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+            .filter(|stat| stat.contains("(apim-export)"))
+            .filter_map(|stat| stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').nth(38).map(str::to_string)))
+            .collect();
+        assert!(!policies.is_empty() && policies.iter().all(|p| p == "5"), "the exporters' threads' policies: {policies:?}");
         // A gateway starts its tasks on the runtime it is made in.
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
         let _in_runtime = rt.enter();
@@ -552,6 +687,58 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Behind (an outbox over half full) it asks for a normal share, and gives it back once under an eighth; a
+    /// configured or refused share does not move.
+    #[test]
+    fn the_exporters_share_follows_their_backlog() {
+        use super::Share::*;
+        assert_eq!(Spare.next(500), Spare);
+        assert_eq!(Spare.next(501), CatchingUp);
+        assert_eq!(CatchingUp.next(125), CatchingUp);
+        assert_eq!(CatchingUp.next(124), Spare);
+        for fixed in [Normal, SpareOnly] {
+            assert_eq!(fixed.next(1000), fixed);
+            assert_eq!(fixed.next(0), fixed);
+        }
+    }
+
+    /// Chunks are an export request's worth; a small one takes the next spans; beyond the bound spans are refused
+    /// and counted, and sending makes room again.
+    #[test]
+    fn pending_spans_are_bounded_and_sent_a_chunk_at_a_time() {
+        let mut pending = super::Pending::default();
+        let trace = vec![7u8; 1000];
+        let mut spans = trace.repeat(300);
+        assert_eq!(pending.add(&mut spans, 300), 0);
+        assert!(spans.is_empty(), "taken");
+        assert!(pending.due(false).is_none(), "300 traces wait for more, or for their time");
+        let mut spans = trace.repeat(200);
+        assert_eq!(pending.add(&mut spans, 200), 0);
+        assert_eq!(pending.chunks.iter().map(|c| c.traces).collect::<Vec<_>>(), [500], "a chunk takes what fits in a request");
+        let mut spans = trace.repeat(8000);
+        assert_eq!(pending.add(&mut spans, 8000), 0);
+        assert_eq!(pending.chunks.iter().map(|c| c.traces).collect::<Vec<_>>(), [500, 8000], "and no more");
+        // Up to the bound, then refused whole.
+        let mut refused = 0;
+        for _ in 0..60 {
+            let mut spans = trace.repeat(512);
+            refused += pending.add(&mut spans, 512);
+        }
+        assert!(pending.bytes <= super::MAX_PENDING, "{} bytes wait", pending.bytes);
+        assert_eq!(pending.bytes, pending.chunks.iter().map(|c| c.spans.len()).sum::<usize>());
+        assert!(refused > 0 && refused % 512 == 0, "{refused}");
+        let waiting: u64 = pending.chunks.iter().map(|c| c.traces).sum();
+        assert_eq!(waiting + refused, 8500 + 60 * 512, "every trace waits or is counted");
+        // The oldest is neither full nor old, and chunks go in order: nothing is due until the exporters close.
+        assert!(pending.due(false).is_none());
+        let first = pending.due(true).expect("due when closing");
+        assert_eq!(first.traces, 500);
+        pending.recycle(first.spans);
+        assert_eq!(pending.due(false).map(|c| c.traces), Some(8000), "a full one is due");
+        let mut spans = trace.repeat(512);
+        assert_eq!(pending.add(&mut spans, 512), 0, "room again");
     }
 
     #[test]

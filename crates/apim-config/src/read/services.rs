@@ -122,7 +122,8 @@ pub(super) fn analytics(r: &mut Reader, apim: Option<&(Tbl<'_>, String)>, data_d
         }
     };
     let otlp = r.within(Some(&(t, p.clone())), "otlp").map(|(o, op)| otlp(r, o, &op));
-    Analytics { enable, retention_days, elk_log, otlp }
+    let exporters_yield = r.bool(t, &p, "exporters_yield", true);
+    Analytics { enable, retention_days, elk_log, otlp, exporters_yield }
 }
 
 fn elk_log(r: &mut Reader, t: Tbl<'_>, p: &str, data_dir: &std::path::Path) -> ElkLog {
