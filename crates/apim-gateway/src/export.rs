@@ -12,7 +12,7 @@ pub mod otlp;
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -235,6 +235,40 @@ pub struct Exports {
     pub sampling: Option<f64>,
     elk: bool,
     pub dropped: Arc<Dropped>,
+    pace: Arc<Pace>,
+}
+
+/// The exporters' thread's [`Share`] where the request path sees it: a worker whose outbox reaches half full hurries
+/// the thread itself, since on `SCHED_IDLE` at full load the thread may not get a turn to notice.
+#[derive(Default)]
+struct Pace {
+    /// The thread's `pthread_t`, once it runs.
+    thread: AtomicU64,
+    /// Its `Share as u8`.
+    share: AtomicU8,
+}
+
+impl Pace {
+    fn share(&self) -> Share {
+        // Acquire: a share other than `Normal` was stored after `thread`.
+        Share::from_u8(self.share.load(Acquire))
+    }
+
+    /// Moves the thread from `from` to `to` unless another has moved it meanwhile; counts a catch-up.
+    fn set(&self, from: Share, to: Share, dropped: &Dropped) {
+        if self.share.compare_exchange(from as u8, to as u8, Relaxed, Relaxed).is_err() {
+            return;
+        }
+        let thread = self.thread.load(Relaxed);
+        if thread == 0 {
+            return;
+        }
+        let now = to.apply(from, thread);
+        self.share.store(now as u8, Relaxed);
+        if now == Share::CatchingUp {
+            dropped.catch_ups.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 impl Exports {
@@ -245,11 +279,13 @@ impl Exports {
         let outbox = Arc::new(Sharded::<Mutex<Outbox>>::default());
         let taken = outbox.clone();
         let dropped = Arc::new(Dropped::default());
+        let pace = Arc::new(Pace::default());
         let exports = Exports {
             outbox,
             sampling: settings.otlp.as_ref().map(|o| o.sampling_ratio),
             elk: settings.elk.is_some(),
             dropped: dropped.clone(),
+            pace: pace.clone(),
         };
         let thread = std::thread::Builder::new().name("apim-export".into()).spawn(move || {
             let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -263,7 +299,7 @@ impl Exports {
                 if let Some(o) = settings.otlp.clone().filter(|o| o.metrics_interval_secs > 0) {
                     tokio::spawn(otlp::push_metrics(gateway.clone(), o, settings.node.clone()));
                 }
-                run(taken, settings, gateway, dropped).await;
+                run(taken, settings, gateway, dropped, pace).await;
             });
         });
         match thread {
@@ -299,6 +335,9 @@ impl Exports {
             return;
         }
         let o = &mut *outbox;
+        if o.events.len() == MAX_EVENTS / 2 && self.pace.share() == Share::Spare {
+            self.pace.set(Share::Spare, Share::CatchingUp, &self.dropped);
+        }
         if !o.apis.last().is_some_and(|a| Arc::ptr_eq(a, e.api)) {
             o.apis.push(e.api.clone());
         }
@@ -383,11 +422,12 @@ pub(crate) fn ip_text(ip: IpAddr, buf: &mut [u8; 45]) -> &str {
 /// with one traffic worker, OTLP tracing of every request took a fifth of the node's throughput although its
 /// thread used only a tenth of that in CPU, since a worker that woke behind it on its core waited there while the
 /// other core idled (`bench/gateway.md`, session 25). On `SCHED_IDLE` it runs only on time no request wants: a
-/// worker waking on its core preempts it at once, and the scheduler counts that core as free. A turn that finds
-/// an outbox more than half full has fallen behind, and asks for a normal share until its turns find them under
-/// an eighth; leaving `SCHED_IDLE` needs CAP_SYS_NICE, and without it the thread stays and what it cannot keep up
+/// worker waking on its core preempts it at once, and the scheduler counts that core as free. An outbox half full
+/// means it has fallen behind: the worker that fills it to half, or a turn that finds it so, gives the thread a
+/// normal share until its turns find the outboxes under an eighth; leaving `SCHED_IDLE` needs CAP_SYS_NICE, and without it the thread stays and what it cannot keep up
 /// with is dropped and counted, as a full outbox always is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 enum Share {
     /// A normal share, by configuration (`exporters_yield = false`) or because the system refused `SCHED_IDLE`.
     Normal,
@@ -399,6 +439,10 @@ enum Share {
 }
 
 impl Share {
+    fn from_u8(n: u8) -> Share {
+        [Share::Normal, Share::Spare, Share::CatchingUp, Share::SpareOnly].get(usize::from(n)).copied().unwrap_or(Share::Normal)
+    }
+
     /// `fullest`: the fullest outbox this turn took, in thousandths of its capacity.
     fn next(self, fullest: usize) -> Share {
         match self {
@@ -408,8 +452,8 @@ impl Share {
         }
     }
 
-    /// Sets this thread's policy for a move from `from`, and says where it ended.
-    fn apply(self, from: Share) -> Share {
+    /// Sets `thread`'s policy for a move from `from`, and says where it ended.
+    fn apply(self, from: Share, thread: thread_priority::ThreadId) -> Share {
         use thread_priority::{NormalThreadSchedulePolicy as Policy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy};
         // Nice 0 either way: the policy decides. The crate maps 0..=99 onto nice 19..=-20 for SCHED_OTHER, where 48
         // is 0; SCHED_IDLE takes only 0, its `Min`.
@@ -419,11 +463,7 @@ impl Share {
                 (Policy::Other, ThreadPriority::Crossplatform(ThreadPriorityValue::try_from(48u8).unwrap_or_default()))
             }
         };
-        match thread_priority::set_thread_priority_and_policy(
-            thread_priority::thread_native_id(),
-            nice,
-            ThreadSchedulePolicy::Normal(policy),
-        ) {
+        match thread_priority::set_thread_priority_and_policy(thread, nice, ThreadSchedulePolicy::Normal(policy)) {
             Ok(()) => self,
             Err(e) if from == Share::Spare => {
                 tracing::warn!(
@@ -436,6 +476,14 @@ impl Share {
                 Share::Normal
             }
         }
+    }
+}
+
+struct Leaving(Arc<Pace>);
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
+        self.0.share.store(Share::Normal as u8, Release);
     }
 }
 
@@ -507,7 +555,7 @@ impl Pending {
 /// The exporters' loop: every [`TICK`] it takes what the outbox holds, writes the log lines, and sends spans at
 /// most [`FLUSH_AFTER`] after they were queued; it ends, after a last round, once its gateway is gone (with the
 /// `Exports` that shares the outbox).
-async fn run(outbox: Arc<Sharded<Mutex<Outbox>>>, settings: Settings, gateway: Weak<dyn Outlet>, dropped: Arc<Dropped>) {
+async fn run(outbox: Arc<Sharded<Mutex<Outbox>>>, settings: Settings, gateway: Weak<dyn Outlet>, dropped: Arc<Dropped>, pace: Arc<Pace>) {
     let mut log = settings.elk.clone().map(elk::LogFile::new);
     let json = settings.otlp.as_ref().is_some_and(|o| o.json);
     let mut taken = Outbox::default();
@@ -524,7 +572,12 @@ async fn run(outbox: Arc<Sharded<Mutex<Outbox>>>, settings: Settings, gateway: W
     let mut request = Vec::new();
     let mut collector = otlp::Collector::default();
     let mut warned = elk::Warned::default();
-    let mut share = if settings.yield_cpu { Share::Spare.apply(Share::Normal) } else { Share::Normal };
+    let me = thread_priority::thread_native_id();
+    pace.thread.store(me, Relaxed);
+    let first = if settings.yield_cpu { Share::Spare.apply(Share::Normal, me) } else { Share::Normal };
+    pace.share.store(first as u8, Release);
+    // Once this thread is gone no one may name it: `Normal` is never moved.
+    let _leaving = Leaving(pace.clone());
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -562,12 +615,10 @@ async fn run(outbox: Arc<Sharded<Mutex<Outbox>>>, settings: Settings, gateway: W
             }
             taken.clear();
         }
+        let share = pace.share();
         let wanted = share.next(fullest);
         if wanted != share {
-            share = wanted.apply(share);
-            if share == Share::CatchingUp {
-                dropped.catch_ups.fetch_add(1, Relaxed);
-            }
+            pace.set(share, wanted, &dropped);
         }
         // The exporters' own thread: the file is written in place.
         if let Some(file) = log.as_mut()
@@ -679,6 +730,35 @@ mod tests {
         assert_eq!(written.lines().count(), 1, "{written}");
         assert!(written.contains("apimMetrics: apim:response") && written.contains("\"apiResourceTemplate\":\"/orders\""), "{written}");
         assert!(written.contains("\"applicationOwner\":\"alice\"") && written.contains("\"userAgent\":\"curl/8\""), "{written}");
+        // A worker that fills its outbox to half hurries the thread to a normal share (or, without the privilege,
+        // learns it cannot); the thread may take the outbox between, so it is filled until that happens.
+        let event = super::RequestEvent {
+            started_unix_us: 1_700_000_000_000_000,
+            api: &api,
+            resource: None,
+            application: None,
+            key_type: crate::snapshot::KeyType::Production,
+            user: None,
+            client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            user_agent: None,
+            method: "GET",
+            path: "/shop/1.0.0/orders",
+            status: 200,
+            target_status: Some(200),
+            destination: None,
+            latency_us: 1500,
+            upstream_from_us: None,
+            backend_us: None,
+            fault: None,
+            trace: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while exports.dropped.catch_ups.load(std::sync::atomic::Ordering::Relaxed) == 0 && exports.pace.share() != super::Share::SpareOnly {
+            assert!(Instant::now() < deadline, "half-full outboxes never hurried the exporters");
+            for _ in 0..super::MAX_EVENTS / 2 {
+                exports.send(&event);
+            }
+        }
         let outbox = Arc::downgrade(&exports.outbox);
         drop(exports);
         let deadline = Instant::now() + Duration::from_secs(10);
