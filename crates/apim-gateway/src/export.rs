@@ -698,7 +698,7 @@ mod tests {
         let _in_runtime = rt.enter();
         let shop = crate::harness::Harness::new(crate::harness::shop_state());
         let api = shop.gw.snapshot.load().router.api_by_id("api-1").expect("the shop API").clone();
-        exports.send(&super::RequestEvent {
+        let event = super::RequestEvent {
             started_unix_us: 1_700_000_000_000_000,
             api: &api,
             resource: Some("/orders"),
@@ -717,7 +717,8 @@ mod tests {
             backend_us: None,
             fault: None,
             trace: None,
-        });
+        };
+        exports.send(&event);
         let deadline = Instant::now() + Duration::from_secs(10);
         let written = loop {
             let text = std::fs::read_to_string(&file).unwrap_or_default();
@@ -732,26 +733,6 @@ mod tests {
         assert!(written.contains("\"applicationOwner\":\"alice\"") && written.contains("\"userAgent\":\"curl/8\""), "{written}");
         // A worker that fills its outbox to half hurries the thread to a normal share (or, without the privilege,
         // learns it cannot); the thread may take the outbox between, so it is filled until that happens.
-        let event = super::RequestEvent {
-            started_unix_us: 1_700_000_000_000_000,
-            api: &api,
-            resource: None,
-            application: None,
-            key_type: crate::snapshot::KeyType::Production,
-            user: None,
-            client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            user_agent: None,
-            method: "GET",
-            path: "/shop/1.0.0/orders",
-            status: 200,
-            target_status: Some(200),
-            destination: None,
-            latency_us: 1500,
-            upstream_from_us: None,
-            backend_us: None,
-            fault: None,
-            trace: None,
-        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while exports.dropped.catch_ups.load(std::sync::atomic::Ordering::Relaxed) == 0 && exports.pace.share() != super::Share::SpareOnly {
             assert!(Instant::now() < deadline, "half-full outboxes never hurried the exporters");
