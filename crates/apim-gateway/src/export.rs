@@ -2,8 +2,8 @@
 //! event is queued where it was answered, into a bounded outbox of the thread's ([`crate::shard`]), its strings
 //! copied into the outbox's one buffer and its API pinned once for each run of events for it; one thread of the
 //! exporters' own takes the outboxes every [`TICK`], encodes the events (WSO2's `apim_metrics.log` lines,
-//! OpenTelemetry spans), writes the log and sends the spans, on CPU time the requests leave ([`Share`]). Queueing costs the request thread a copy of a
-//! few hundred bytes; encoding there cost it 0.4 µs a request more for OTLP and 1.5 µs for the ELK line
+//! OpenTelemetry spans), writes the log and sends the spans, on CPU time the requests leave ([`Share`]).
+//! Queueing costs the request thread a copy of a few hundred bytes; encoding there cost it 0.4 µs a request more for OTLP and 1.5 µs for the ELK line
 //! (`bench/gateway.md`, session 24). A full outbox, a full disk or an unreachable collector drops events and
 //! counts them (`apim_gateway_export_dropped_total`); a request never waits for an exporter.
 
@@ -424,8 +424,8 @@ pub(crate) fn ip_text(ip: IpAddr, buf: &mut [u8; 45]) -> &str {
 /// other core idled (`bench/gateway.md`, session 25). On `SCHED_IDLE` it runs only on time no request wants: a
 /// worker waking on its core preempts it at once, and the scheduler counts that core as free. An outbox half full
 /// means it has fallen behind: the worker that fills it to half, or a turn that finds it so, gives the thread a
-/// normal share until its turns find the outboxes under an eighth; leaving `SCHED_IDLE` needs CAP_SYS_NICE, and without it the thread stays and what it cannot keep up
-/// with is dropped and counted, as a full outbox always is.
+/// normal share until its turns find the outboxes under an eighth; leaving `SCHED_IDLE` needs CAP_SYS_NICE, and
+/// without it the thread stays and what it cannot keep up with is dropped and counted, as a full outbox always is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 enum Share {
