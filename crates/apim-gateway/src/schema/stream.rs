@@ -159,14 +159,11 @@ impl<'a> Scan<'a> {
                 }
             }
             b'-' | b'0'..=b'9' => {
+                if let Some(i) = self.short_integer() {
+                    return self.number_checked(schema, Doc::Int(i));
+                }
                 let n = self.number()?;
-                if schema.refused & n.kind() != 0 || schema.allowed.is_some() {
-                    return self.scalar(schema, n);
-                }
-                match schema.number_rules(&n) {
-                    Ok(()) => Ok(()),
-                    Err(f) => self.invalid(f),
-                }
+                self.number_checked(schema, n)
             }
             b't' => self.word(b"true", schema, Doc::Bool(true)),
             b'f' => self.word(b"false", schema, Doc::Bool(false)),
@@ -174,6 +171,39 @@ impl<'a> Scan<'a> {
             _ if self.at_end() => self.syntax("the body ends where a value should be", self.at),
             _ => self.syntax("expected a value", self.at),
         }
+    }
+
+    #[inline(always)]
+    fn number_checked(&mut self, schema: &Schema, n: Doc<'_>) -> Walk {
+        if schema.refused & n.kind() != 0 || schema.allowed.is_some() {
+            return self.scalar(schema, n);
+        }
+        match schema.number_rules(&n) {
+            Ok(()) => Ok(()),
+            Err(f) => self.invalid(f),
+        }
+    }
+
+    /// The common number, read in line: up to 18 digits (always an `i64`), no sign, fraction or exponent. `None`
+    /// leaves `at` where it was, for [`Scan::number`].
+    #[inline(always)]
+    fn short_integer(&mut self) -> Option<i64> {
+        let start = self.at;
+        let mut at = start;
+        let mut n = 0i64;
+        while at - start < 18
+            && let Some(&d) = self.b.get(at)
+            && d.is_ascii_digit()
+        {
+            n = n * 10 + i64::from(d - b'0');
+            at += 1;
+        }
+        let leading_zero = at > start + 1 && self.b[start] == b'0';
+        if at == start || leading_zero || matches!(self.b.get(at), Some(b'.' | b'e' | b'E' | b'0'..=b'9')) {
+            return None;
+        }
+        self.at = at;
+        Some(n)
     }
 
     fn word(&mut self, word: &[u8], schema: &Schema, v: Doc<'_>) -> Walk {
