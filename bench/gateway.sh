@@ -127,17 +127,26 @@ run_target() { # PREFIX TARGET: one run of the target, appended to $work/<prefix
     g0) url=$gpost ;;
     g) url=$gschema ;;
   esac
-  load -H "Authorization: Bearer $token" "${post[@]}" "$url" >>"$work/$1_$2"
+  # A fourth column: the all-in-one's CPU time per request (us, user + system, all threads), a figure this
+  # machine's drifting speed moves less than requests/s (the references run in other processes: 0).
+  local before out after
+  before=$(awk '{print $14 + $15}' "/proc/$apim_pid/stat")
+  out=$(load -H "Authorization: Bearer $token" "${post[@]}" "$url")
+  after=$(awk '{print $14 + $15}' "/proc/$apim_pid/stat")
+  case $2 in a | b | e) before=$after ;; esac
+  echo "$out" | awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v s="$secs" '{printf "%s %.2f\n", $0, ($1 > 0 ? t * 1e6 / hz / ($1 * s) : 0)}' >>"$work/$1_$2"
 }
 run_rounds() { # PREFIX: a, b and c (and with `small` the others) for $rounds rounds into files $work/<prefix>_<target>
   local targets=(a b c)
   [ "$1" != small ] || targets+=(e f g0 g)
   [ "$1" != small ] || [ -n "${BENCH_NO_PRODUCT:-}" ] || targets+=(h)
+  # BENCH_TARGETS="g0 g": only these small targets (more rounds of one comparison in the same time); the others print 0.
+  [ "$1" != small ] || [ -z "${BENCH_TARGETS:-}" ] || read -ra targets <<<"$BENCH_TARGETS"
   for r in $(seq 1 "$rounds"); do
     for t in $(rotated "$r" "${targets[@]}"); do run_target "$1" "$t"; done
   done
 }
-col() { awk -v c="$2" '{print $c}' "$work/$1" | median; }
+col() { [ -s "$work/$1" ] || { echo 0; return; }; awk -v c="$2" '{print $c}' "$work/$1" | median; }
 rounds=${ROUNDS:-3}
 run_rounds small
 c_rss=$(rss_mb)
@@ -260,7 +269,7 @@ b3_rps=$(col node_b 1); b3_p99=$(col node_b 3)
 else
   d_rps=0; d_p50=-; d_p99=-; d_rss=-; b2_rps=1; b2_p99=1; n_rps=0; n_p50=-; n_p99=-; n_rss=-; b3_rps=1; b3_p99=1
 fi
-ratio() { awk -v x="$1" -v y="$2" 'BEGIN {printf "%.2f", x/y}'; }
+ratio() { awk -v x="$1" -v y="$2" 'BEGIN {if (y == 0 || x == "-" || y == "-") print "-"; else printf "%.2f", x/y}'; }
 echo
 echo "wrk -t1 -c$conns -d${secs}s, keep-alive, 1 KiB responses; gateway worker threads: $workers; $(nproc) cores; medians of $rounds alternating rounds"
 printf '%-52s %10s %9s %9s %9s\n' "target" "req/s" "p50 ms" "p99 ms" "RSS MB"
@@ -285,6 +294,7 @@ echo "gateway node at size: d/b requests/s: $(ratio "$n_rps" "$b3_rps")   p99 d/
 echo "operation policies: f/c requests/s: $(ratio "$f_rps" "$c_rps")   p99 f/c: $(ratio "$f_p99" "$c_p99")"
 echo "API product: h/c requests/s: $(ratio "$h_rps" "$c_rps")   p99 h/c: $(ratio "$h_p99" "$c_p99")"
 echo "schema validation of 1 KiB: g/g0 requests/s: $(ratio "$g_rps" "$g0_rps")   p99 g/g0: $(ratio "$g_p99" "$g0_p99")"
+echo "all-in-one CPU per request (us, all threads): c $(col small_c 4), f $(col small_f 4), g0 $(col small_g0 4), g $(col small_g 4);   as throughput ratios on a saturated core: c/f $(ratio "$(col small_c 4)" "$(col small_f 4)"), g0/g $(ratio "$(col small_g0 4)" "$(col small_g 4)")"
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "analytics: i/i0 requests/s: $(ratio "$i_rps" "$i0_rps")   p99 i/i0: $(ratio "$i_p99" "$i0_p99")"
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "exporters: j/i0 (OTLP, 100 %) requests/s: $(ratio "$j_rps" "$i0_rps")   k/i0 (ELK log): $(ratio "$k_rps" "$i0_rps")   p99 j/i0: $(ratio "$j_p99" "$i0_p99")"
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "node CPU per request (us, all threads): i $i_cpu, i0 $i0_cpu, j $j_cpu, k $k_cpu;   as throughput ratios on a saturated core: i0/i $(ratio "$i0_cpu" "$i_cpu"), i0/j $(ratio "$i0_cpu" "$j_cpu"), i0/k $(ratio "$i0_cpu" "$k_cpu");   of which the exporters' thread: j $j_export_cpu, k $k_export_cpu;   the OTLP collector's CPU per request in (j): $j_collector_cpu us"
