@@ -18,7 +18,7 @@ use hyper::client::conn::http2;
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 
-use crate::body::Body;
+use crate::body::{Body, BoxError};
 use crate::worker::IdleList;
 
 /// The inline HTTP/1.1 client for bodiless requests: a child of the pool, which owns its connections.
@@ -38,6 +38,8 @@ pub enum PoolError {
     Backend(String),
     /// No response head before the deadline.
     Timeout,
+    /// The request's own body failed while the gateway read it to send it (`h1.rs`): in the proxy, the client's.
+    Body(BoxError),
 }
 
 impl std::fmt::Display for PoolError {
@@ -47,6 +49,7 @@ impl std::fmt::Display for PoolError {
             PoolError::Request(e) => write!(f, "{e}"),
             PoolError::Backend(e) => f.write_str(e),
             PoolError::Timeout => f.write_str("no response before the deadline"),
+            PoolError::Body(e) => write!(f, "reading the request's body: {e}"),
         }
     }
 }
@@ -56,7 +59,8 @@ pub struct Pool {
     idle: IdleList<SendRequest<Body>>,
     /// The endpoint's HTTP/2 connection, when it negotiated one.
     h2: Mutex<Option<http2::SendRequest<Body>>>,
-    /// Idle connections of the inline HTTP/1.1 client (`h1.rs`), for requests without a body to plain HTTP.
+    /// Idle connections of the inline HTTP/1.1 client (`h1.rs`), for requests with no body or a short one to plain
+    /// HTTP.
     inline: IdleList<h1::Conn>,
     /// Moves when the endpoint's TLS trust changes ([`Pool::reset`]): a TLS connection made before is not kept.
     epoch: std::sync::atomic::AtomicU64,
@@ -134,8 +138,9 @@ impl Pool {
         self.inline.take(h1::Conn::is_usable)
     }
 
-    /// A request without a body to a plain-HTTP backend, on this task (`h1.rs`). A kept-alive connection the
-    /// backend closed meanwhile fails before any answer; an idempotent request then goes once more on a new one.
+    /// A request with no body or a short one to a plain-HTTP backend, on this task (`h1.rs`); the body is read
+    /// whole first. A kept-alive connection the backend closed meanwhile fails before any answer; an idempotent
+    /// request then goes once more on a new one.
     async fn send_inline(
         self: &Arc<Self>,
         host: &str,
@@ -143,6 +148,8 @@ impl Pool {
         req: http::Request<Body>,
         deadline: Instant,
     ) -> Result<http::Response<Body>, PoolError> {
+        let (req, mut body) = req.into_parts();
+        let body = if body.is_end_stream() { bytes::Bytes::new() } else { h1::read_body(&mut body, deadline).await? };
         // One call site of `h1::send` (each would take its own room in every request's future), and connecting
         // boxed with its timer: rare, and large.
         let mut kept = self.take_inline();
@@ -157,10 +164,10 @@ impl Pool {
                     h1::Conn::new(tcp, deadline)
                 }
             };
-            match h1::send(self, conn, &req, deadline).await {
+            match h1::send(self, conn, &req, &body, deadline).await {
                 Ok(resp) => return Ok(resp),
                 Err(e @ PoolError::Timeout) => return Err(e),
-                Err(e) if fresh || !req.method().is_idempotent() => return Err(e),
+                Err(e) if fresh || !req.method.is_idempotent() => return Err(e),
                 Err(e) => tracing::debug!("kept-alive backend connection failed ({e}); trying a new one"),
             }
         }
@@ -411,6 +418,112 @@ mod tests {
             }
         });
         (addr, accepted)
+    }
+
+    /// A backend that answers each request with the request it read (head and `Content-Length` body) as its
+    /// body, then closes the connection without saying so: a kept-alive connection gone stale.
+    async fn echo_once_backend() -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let end = loop {
+                        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break end + 4;
+                        }
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let length: usize =
+                        head.lines().find_map(|l| l.strip_prefix("content-length: ")).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+                    while buf.len() < end + length {
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let mut answer = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", buf.len()).into_bytes();
+                    answer.extend_from_slice(&buf);
+                    let _ = tcp.write_all(&answer).await;
+                });
+            }
+        });
+        addr
+    }
+
+    fn with_body(method: http::Method, body: Body) -> http::Request<Body> {
+        let mut req = http::Request::new(body);
+        *req.method_mut() = method;
+        *req.uri_mut() = "/echo".parse().expect("path");
+        req
+    }
+
+    /// A body that gives a part and then fails, or one that never comes.
+    enum TestBody {
+        CutShort(bool),
+        Silent,
+    }
+
+    impl HttpBody for TestBody {
+        type Data = bytes::Bytes;
+        type Error = BoxError;
+        fn poll_frame(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<bytes::Bytes>, BoxError>>> {
+            match self.get_mut() {
+                TestBody::CutShort(sent) if !*sent => {
+                    *sent = true;
+                    Poll::Ready(Some(Ok(Frame::data(bytes::Bytes::from_static(b"part")))))
+                }
+                TestBody::CutShort(_) => Poll::Ready(Some(Err("cut short".into()))),
+                TestBody::Silent => Poll::Pending,
+            }
+        }
+    }
+
+    fn full(bytes: Vec<u8>) -> Body {
+        http_body_util::Full::new(bytes::Bytes::from(bytes)).map_err(|never| match never {}).boxed()
+    }
+
+    /// Short bodies of known length go on the inline client, whole and in one piece with their own length
+    /// (whatever framing the request came with, and no `Expect`), again on a new connection when a kept-alive one
+    /// was gone; longer ones and those of unknown length stay on hyper's; a body that fails is the body's error.
+    #[tokio::test]
+    async fn short_bodies_go_inline_with_their_own_framing() {
+        let addr = echo_once_backend().await;
+        let pool = Arc::new(Pool::default());
+        let deadline = || Instant::now() + Duration::from_secs(5);
+        let body: Vec<u8> = (0..1024u32).map(|i| b'a' + (i % 26) as u8).collect();
+        assert!(h1::suits(&with_body(http::Method::POST, full(body.clone()))));
+        assert!(h1::suits(&with_body(http::Method::POST, full(vec![b'x'; 64 * 1024]))));
+        assert!(!h1::suits(&with_body(http::Method::POST, full(vec![b'x'; 64 * 1024 + 1]))));
+        let unknown = crate::body::with_trailers(bytes::Bytes::from_static(b"x"), http::HeaderMap::new());
+        assert!(!h1::suits(&with_body(http::Method::POST, unknown)));
+        for method in [http::Method::POST, http::Method::PUT, http::Method::PUT] {
+            let mut req = with_body(method.clone(), full(body.clone()));
+            req.headers_mut().insert(http::header::CONTENT_LENGTH, http::HeaderValue::from_static("7"));
+            req.headers_mut().insert(http::header::EXPECT, http::HeaderValue::from_static("100-continue"));
+            req.headers_mut().insert(http::header::TRANSFER_ENCODING, http::HeaderValue::from_static("chunked"));
+            let resp = pool.send_inline("127.0.0.1", addr.port(), req, deadline()).await.expect("answered");
+            let seen = resp.into_body().collect().await.expect("body").to_bytes();
+            let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+            assert!(text.starts_with(&format!("{method} /echo http/1.1\r\n").to_ascii_lowercase()), "{text}");
+            assert!(text.contains("content-length: 1024\r\n") && !text.contains("content-length: 7"), "{text}");
+            assert!(!text.contains("expect:") && !text.contains("transfer-encoding:"), "{text}");
+            assert!(seen.ends_with(&body), "the body whole, after the head");
+        }
+        // A body that fails while it is read: the request's body is to blame, not the backend.
+        let mut body = TestBody::CutShort(false).boxed();
+        let e = h1::read_body(&mut body, deadline()).await.expect_err("cut short");
+        assert!(matches!(&e, PoolError::Body(b) if b.to_string() == "cut short"), "{e:?}");
+        // A body that does not come in time: the deadline's.
+        let mut silent = TestBody::Silent.boxed();
+        let late = h1::read_body(&mut silent, Instant::now() + Duration::from_millis(50)).await;
+        assert!(matches!(late, Err(PoolError::Timeout)), "{late:?}");
     }
 
     fn get(path: &str) -> http::Request<Body> {

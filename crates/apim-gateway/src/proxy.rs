@@ -1142,8 +1142,11 @@ impl std::error::Error for ClientBodyError {
 
 /// Did the upstream call fail because the client's body did?
 fn from_client_body(e: &crate::pool::PoolError) -> bool {
-    let crate::pool::PoolError::Request(e) = e else { return false };
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = match e {
+        crate::pool::PoolError::Request(e) => Some(e),
+        crate::pool::PoolError::Body(e) => Some(&**e),
+        _ => None,
+    };
     while let Some(c) = cause {
         if c.is::<ClientBodyError>() {
             return true;
