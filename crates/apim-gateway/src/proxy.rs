@@ -1075,8 +1075,8 @@ fn no_resource(req: &Request<RequestBody>) -> Reject {
 
 fn is_json(h: &HeaderMap) -> bool {
     h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
-        let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        media == "application/json" || media.ends_with("+json")
+        let media = ct.split(';').next().unwrap_or("").trim().as_bytes();
+        media.eq_ignore_ascii_case(b"application/json") || (media.len() >= 5 && media[media.len() - 5..].eq_ignore_ascii_case(b"+json"))
     })
 }
 
