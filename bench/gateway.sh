@@ -45,7 +45,7 @@ wait_200 "http://127.0.0.1:$bport/bytes/1024"
 
 # (e) the bare hyper proxy
 eport=$(free_port)
-target/release/examples/bare_proxy "127.0.0.1:$eport" "127.0.0.1:$bport" /bytes/1024 >"$work/bare.log" 2>&1 & pids+=($!)
+target/release/examples/bare_proxy "127.0.0.1:$eport" "127.0.0.1:$bport" /bytes/1024 >"$work/bare.log" 2>&1 & bare_pid=$!; pids+=($bare_pid)
 wait_200 "http://127.0.0.1:$eport/"
 
 # (b) nginx
@@ -66,7 +66,7 @@ http {
   }
 }
 EOF
-"$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" >/dev/null 2>&1 & pids+=($!)
+"$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" >/dev/null 2>&1 & nginx_pid=$!; pids+=($nginx_pid)
 wait_200 "http://127.0.0.1:$nport/"
 
 # (c) apim all-in-one
@@ -115,6 +115,11 @@ wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $token" "$gw" >/dev/null # war
 # Rounds alternate the targets, and each figure is the median over the rounds: this machine's speed drifts by
 # tens of percent from minute to minute, and the ratios should not depend on which target ran in a fast minute.
 # Each round runs them in rotated order (`rotated`), so none always follows the same one.
+cpu_of() { # PID... -> their CPU time so far, in clock ticks (user + system)
+  local p t=0
+  for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  echo "$t"
+}
 run_target() { # PREFIX TARGET: one run of the target, appended to $work/<prefix>_<target>
   local post=(-s "$work/post.lua") url
   case $2 in
@@ -127,13 +132,14 @@ run_target() { # PREFIX TARGET: one run of the target, appended to $work/<prefix
     g0) url=$gpost ;;
     g) url=$gschema ;;
   esac
-  # A fourth column: the all-in-one's CPU time per request (us, user + system, all threads), a figure this
-  # machine's drifting speed moves less than requests/s (the references run in other processes: 0).
-  local before out after
-  before=$(awk '{print $14 + $15}' "/proc/$apim_pid/stat")
+  # A fourth column: the proxy's CPU time per request (us, user + system, all its threads and processes), a
+  # figure this machine's drifting speed moves less than requests/s: the all-in-one's, nginx's (master and
+  # worker), the bare proxy's; the backend's own (a) is not counted.
+  local before out after measured
+  case $2 in a) measured=() ;; b) measured=("$nginx_pid" $(pgrep -P "$nginx_pid")) ;; e) measured=("$bare_pid") ;; *) measured=("$apim_pid") ;; esac
+  before=$(cpu_of "${measured[@]}")
   out=$(load -H "Authorization: Bearer $token" "${post[@]}" "$url")
-  after=$(awk '{print $14 + $15}' "/proc/$apim_pid/stat")
-  case $2 in a | b | e) before=$after ;; esac
+  after=$(cpu_of "${measured[@]}")
   echo "$out" | awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v s="$secs" '{printf "%s %.2f\n", $0, ($1 > 0 ? t * 1e6 / hz / ($1 * s) : 0)}' >>"$work/$1_$2"
 }
 run_rounds() { # PREFIX: a, b and c (and with `small` the others) for $rounds rounds into files $work/<prefix>_<target>
@@ -294,7 +300,7 @@ echo "gateway node at size: d/b requests/s: $(ratio "$n_rps" "$b3_rps")   p99 d/
 echo "operation policies: f/c requests/s: $(ratio "$f_rps" "$c_rps")   p99 f/c: $(ratio "$f_p99" "$c_p99")"
 echo "API product: h/c requests/s: $(ratio "$h_rps" "$c_rps")   p99 h/c: $(ratio "$h_p99" "$c_p99")"
 echo "schema validation of 1 KiB: g/g0 requests/s: $(ratio "$g_rps" "$g0_rps")   p99 g/g0: $(ratio "$g_p99" "$g0_p99")"
-echo "all-in-one CPU per request (us, all threads): c $(col small_c 4), f $(col small_f 4), g0 $(col small_g0 4), g $(col small_g 4);   as throughput ratios on a saturated core: c/f $(ratio "$(col small_c 4)" "$(col small_f 4)"), g0/g $(ratio "$(col small_g0 4)" "$(col small_g 4)")"
+echo "CPU per request (us, all threads): nginx b $(col small_b 4), bare proxy e $(col small_e 4), all-in-one c $(col small_c 4), f $(col small_f 4), g0 $(col small_g0 4), g $(col small_g 4);   as throughput ratios on a saturated core: b/c $(ratio "$(col small_b 4)" "$(col small_c 4)"), c/f $(ratio "$(col small_c 4)" "$(col small_f 4)"), g0/g $(ratio "$(col small_g0 4)" "$(col small_g 4)")"
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "analytics: i/i0 requests/s: $(ratio "$i_rps" "$i0_rps")   p99 i/i0: $(ratio "$i_p99" "$i0_p99")"
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "exporters: j/i0 (OTLP, 100 %) requests/s: $(ratio "$j_rps" "$i0_rps")   k/i0 (ELK log): $(ratio "$k_rps" "$i0_rps")   p99 j/i0: $(ratio "$j_p99" "$i0_p99")"
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "node CPU per request (us, all threads): i $i_cpu, i0 $i0_cpu, j $j_cpu, k $k_cpu;   as throughput ratios on a saturated core: i0/i $(ratio "$i0_cpu" "$i_cpu"), i0/j $(ratio "$i0_cpu" "$j_cpu"), i0/k $(ratio "$i0_cpu" "$k_cpu");   of which the exporters' thread: j $j_export_cpu, k $k_export_cpu;   the OTLP collector's CPU per request in (j): $j_collector_cpu us"
