@@ -21,7 +21,8 @@ use rustls_pki_types::ServerName;
 use crate::body::{Body, BoxError};
 use crate::worker::IdleList;
 
-/// The inline HTTP/1.1 client for bodiless requests: a child of the pool, which owns its connections.
+/// The inline HTTP/1.1 client for requests with no body or a short one: a child of the pool, which owns its
+/// connections.
 mod h1;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
