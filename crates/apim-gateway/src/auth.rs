@@ -94,7 +94,7 @@ pub struct Authenticator {
     keys_fetched_ms: AtomicU64,
     /// Verified JWTs by their full text: a fast hash finds them, and equality of the whole token (not of a
     /// digest) decides, so a cache hit can never stand in for a different token.
-    jwts: DashMap<Box<str>, Arc<Principal>, TailHash>,
+    jwts: DashMap<Box<[u8]>, Arc<Principal>, TailHash>,
     /// Verified API keys, by their full text.
     api_keys: DashMap<Box<str>, Arc<Principal>, foldhash::fast::RandomState>,
     opaque: DashMap<[u8; 32], OpaqueEntry, foldhash::fast::RandomState>,
@@ -127,6 +127,9 @@ impl std::hash::Hasher for TailHasher {
     fn write_u8(&mut self, i: u8) {
         self.0.write_u8(i);
     }
+    fn write_usize(&mut self, i: usize) {
+        self.0.write_usize(i);
+    }
     fn finish(&self) -> u64 {
         self.0.finish()
     }
@@ -151,6 +154,13 @@ impl Authenticator {
         }
     }
 
+    /// A JWT verified before, found by its bytes: the commonest case, tried before the header is read as text (a
+    /// kilobyte checked for UTF-8 on every request). `None` when it is not cached: `authenticate` decides.
+    pub fn cached(&self, token: &[u8], now: u64) -> Option<Result<Arc<Principal>, AuthError>> {
+        let principal = self.jwts.get(token).map(|p| p.clone())?;
+        Some(self.still_valid(principal, now))
+    }
+
     /// `now`: the wall-clock time in milliseconds (the caller reads it once per request). `others`: the key
     /// managers registered in the Admin API (the snapshot's), whose keys are fetched over `tls`; `accepts`: whether
     /// the API accepts one of them by name (an opaque token is shown only to key managers the API accepts).
@@ -163,7 +173,7 @@ impl Authenticator {
         tls: &tokio_rustls::TlsConnector,
     ) -> Result<Arc<Principal>, AuthError> {
         // A verified JWT first: the commonest case, and it needs no look at the token's shape.
-        let cached = self.jwts.get(token).map(|p| p.clone());
+        let cached = self.jwts.get(token.as_bytes()).map(|p| p.clone());
         let principal = if let Some(p) = cached {
             p
         } else if jwt::looks_like_jwt(token) {
@@ -175,6 +185,11 @@ impl Authenticator {
         } else {
             self.opaque(token, sha256(token.as_bytes()), now, others, accepts, tls).await?
         };
+        self.still_valid(principal, now)
+    }
+
+    /// Unexpired (with the clock skew allowed) and not revoked.
+    fn still_valid(&self, principal: Arc<Principal>, now: u64) -> Result<Arc<Principal>, AuthError> {
         if (principal.expires_at + SKEW_SECS) * 1000 <= now as i64 {
             return Err(AuthError::Expired);
         }
@@ -297,7 +312,7 @@ impl Authenticator {
                 self.jwts.clear();
             }
         }
-        self.jwts.insert(token.into(), principal.clone());
+        self.jwts.insert(token.as_bytes().into(), principal.clone());
         principal
     }
 
@@ -504,13 +519,13 @@ mod tests {
     /// Tokens that share their last 32 bytes hash alike but stay distinct entries: the map still compares keys.
     #[test]
     fn the_token_cache_tells_tokens_with_one_ending_apart() {
-        let map: DashMap<Box<str>, u32, TailHash> = DashMap::default();
+        let map: DashMap<Box<[u8]>, u32, TailHash> = DashMap::default();
         let tail = "s".repeat(32);
-        map.insert(format!("a.b.{tail}").into(), 1);
-        map.insert(format!("c.d.{tail}").into(), 2);
-        assert_eq!(map.get(format!("a.b.{tail}").as_str()).map(|v| *v), Some(1));
-        assert_eq!(map.get(format!("c.d.{tail}").as_str()).map(|v| *v), Some(2));
-        assert!(map.get(format!("e.f.{tail}").as_str()).is_none());
-        assert!(map.get("short").is_none(), "shorter than the tail");
+        map.insert(format!("a.b.{tail}").as_bytes().into(), 1);
+        map.insert(format!("c.d.{tail}").as_bytes().into(), 2);
+        assert_eq!(map.get(format!("a.b.{tail}").as_bytes()).map(|v| *v), Some(1));
+        assert_eq!(map.get(format!("c.d.{tail}").as_bytes()).map(|v| *v), Some(2));
+        assert!(map.get(format!("e.f.{tail}").as_bytes()).is_none());
+        assert!(map.get(&b"short"[..]).is_none(), "shorter than the tail");
     }
 }

@@ -47,6 +47,11 @@ pub(crate) struct Harness {
 impl Harness {
     /// A gateway serving `state` (the JSON of a `RuntimeState`).
     pub fn new(state: Value) -> Harness {
+        Harness::with_config(state, |_| {})
+    }
+
+    /// A gateway serving `state`, its configuration (the embedded default's) changed by `tune` first.
+    pub fn with_config(state: Value, tune: impl FnOnce(&mut Config)) -> Harness {
         let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key");
         let der = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'_>>::as_der(&pair).expect("PKCS#8");
         let key = SigningKey::from_der(der.as_ref()).expect("signing key");
@@ -57,7 +62,8 @@ impl Harness {
             .with_root_certificates(rustls::RootCertStore::empty())
             .with_no_client_auth();
         let loaded = apim_config::embedded_default(&apim_config::LoadOptions::default()).expect("the embedded default configuration");
-        let cfg = Config::from_deployment(&loaded.config);
+        let mut cfg = Config::from_deployment(&loaded.config);
+        tune(&mut cfg);
         let gw = Gateway::new(cfg, tls, authority, None);
         gw.install(&serde_json::from_value(state).expect("a runtime state"));
         Harness { gw, key, peer: Peer::new("198.51.100.20:40000".parse().expect("addr"), false) }
@@ -148,6 +154,34 @@ mod tests {
         assert_eq!((resp.status().as_u16(), code(&body).as_str()), (403, "900908"));
     }
 
+    /// A verified JWT is found again by its bytes (however the `Bearer` prefix is spelt and spaced), and a
+    /// revocation reaches it there: the cache never outlives the revocation list.
+    #[tokio::test]
+    async fn a_cached_token_is_found_by_its_bytes_and_refused_once_revoked() {
+        use base64::Engine;
+        let h = Harness::new(shop_state());
+        let token = h.token("ck-1", "default");
+        let claims = token.split('.').nth(1).and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok());
+        let claims: Value = claims.and_then(|c| serde_json::from_slice(&c).ok()).expect("the token's claims");
+        let call = |authorization: String| {
+            let req = Request::get("/shop/1.0.0/admin").header("host", "gw.test").header("authorization", authorization);
+            h.call(req.body(RequestBody::Empty).expect("request"))
+        };
+        // Authenticated each time (the backend's port has no listener: WSO2's 101503 comes after the chain).
+        for authorization in [format!("Bearer {token}"), format!("Bearer {token}"), format!("bearer   {token}  ")] {
+            let (resp, body) = call(authorization.clone()).await;
+            assert_eq!((resp.status().as_u16(), code(&body).as_str()), (502, "101503"), "{authorization:.20}");
+        }
+        // A signature character well before the end (the last one carries padding bits too).
+        let at = token.len() - 10;
+        let other = if token.as_bytes()[at] == b'A' { "B" } else { "A" };
+        let (resp, body) = call(format!("Bearer {}{other}{}", &token[..at], &token[at + 1..])).await;
+        assert_eq!((resp.status().as_u16(), code(&body).as_str()), (401, "900901"), "a changed signature is not a cache hit");
+        h.gw.auth.revoke(claims["jti"].as_str().expect("jti"), claims["exp"].as_i64().expect("exp"));
+        let (resp, body) = call(format!("Bearer {token}")).await;
+        assert_eq!((resp.status().as_u16(), code(&body).as_str()), (401, "900901"), "revoked");
+    }
+
     #[tokio::test]
     async fn preflights_and_faults_carry_cors() {
         let h = Harness::new(shop_state());
@@ -165,5 +199,140 @@ mod tests {
         let (resp, _) = h.call(fault.expect("request")).await;
         assert_eq!(resp.status().as_u16(), 401);
         assert!(resp.headers().contains_key("access-control-allow-origin"), "a 401 a browser can read");
+    }
+}
+
+/// The request path as `bench/gateway.sh`'s (c) drives it, in one process and one thread: a client on a kept-alive
+/// connection, the gateway's own HTTP/1.1 server and chain (JWT, subscription, application and subscription
+/// throttling never reached, analytics), and a backend answering 1 KiB, all over loopback sockets. For counting
+/// the gateway's instructions per request under callgrind, which does not vary as the host's speed does:
+/// `APIM_TIMING_N=2000 valgrind --tool=callgrind --toggle-collect='apim_gateway::inbound::serve*' <test binary>
+/// harness::timing --ignored --nocapture`.
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A backend like the bench's (hyper's answer: `content-length`, `date`, 1 KiB), for any request without a body.
+    async fn backend() -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut answer = b"HTTP/1.1 200 OK\r\ncontent-length: 1024\r\ndate: Mon, 07 Dec 2026 12:00:00 GMT\r\n\r\n".to_vec();
+                    answer.resize(answer.len() + 1024, b'x');
+                    let mut buf = Vec::with_capacity(8192);
+                    loop {
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.drain(..end + 4);
+                            if tcp.write_all(&answer).await.is_err() {
+                                return;
+                            }
+                        }
+                        match tcp.read_buf(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn bench_state(backend: std::net::SocketAddr) -> Value {
+        let limit = |name: &str| {
+            json!({"policyName": name, "defaultLimit": {"type": "REQUESTCOUNTLIMIT",
+            "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 1_000_000_000u64}}})
+        };
+        let api = json!({"id": "api-1", "name": "Bench", "context": "/bench", "version": "1.0.0", "lifeCycleStatus": "PUBLISHED",
+            "securityScheme": ["oauth2"], "policies": ["BenchSub"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/bytes/1024")}},
+            "operations": [{"target": "/*", "verb": "GET"}]});
+        json!({"seq": 1, "labels": ["Default"],
+            "apis": [{"id": "api-1", "status": "PUBLISHED", "environment": "Default", "vhost": "localhost", "revisionId": "rev-1", "definition": api}],
+            "applications": [{"id": "app-1", "name": "BenchApp", "owner": "admin", "policy": "BenchApp"}],
+            "keyMappings": [{"consumerKey": "ck-1", "applicationId": "app-1", "keyType": "PRODUCTION", "keyManager": "Resident Key Manager"}],
+            "subscriptions": [{"id": "sub-1", "apiId": "api-1", "applicationId": "app-1", "policy": "BenchSub", "status": "UNBLOCKED"}],
+            "policies": [{"level": "application", "name": "BenchApp", "document": limit("BenchApp")},
+                         {"level": "subscription", "name": "BenchSub", "document": limit("BenchSub")}],
+            "blockConditions": []})
+    }
+
+    #[test]
+    #[ignore = "a measurement, not a test: cargo test --release -p apim-gateway harness::timing -- --ignored --nocapture"]
+    fn request_path() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            // APIM_TIMING_ANALYTICS=off: without the embedded analytics (bench (i0)); APIM_TIMING_OTLP=1: with
+            // OpenTelemetry traces of every request, to a collector that is not there (bench (j)).
+            let analytics = std::env::var("APIM_TIMING_ANALYTICS").map_or(true, |v| v != "off");
+            let otlp = std::env::var("APIM_TIMING_OTLP").is_ok_and(|v| v == "1");
+            let h = Harness::with_config(bench_state(backend().await), |cfg| {
+                cfg.analytics = analytics;
+                if otlp {
+                    cfg.exports.otlp = Some(apim_config::Otlp {
+                        endpoint: "http://127.0.0.1:9".into(),
+                        json: false,
+                        sampling_ratio: 1.0,
+                        service_name: "apim-gateway".into(),
+                        metrics_interval_secs: 0,
+                    });
+                }
+            });
+            let token = h.token("ck-1", "default");
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let gw = h.gw.clone();
+            tokio::spawn(async move {
+                let (_stop, stopped) = tokio::sync::watch::channel(false);
+                while let Ok((tcp, _)) = listener.accept().await {
+                    let (gw, peer, stopped) = (gw.clone(), Peer::new("198.51.100.20:40000".parse().expect("addr"), false), stopped.clone());
+                    tokio::spawn(async move {
+                        let serve =
+                            crate::inbound::serve(tcp, |req| Some(gw.answer(req, &peer)), &stopped, std::time::Duration::from_secs(10));
+                        Box::pin(serve).await;
+                    });
+                }
+            });
+            let mut client = TcpStream::connect(addr).await.expect("connect");
+            let request = format!("GET /bench/1.0.0 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n");
+            let mut buf = Vec::with_capacity(8192);
+            let mut exchange = async || {
+                client.write_all(request.as_bytes()).await.expect("send");
+                loop {
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                        assert!(head.starts_with("http/1.1 200"), "{head}");
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .expect("content-length");
+                        if buf.len() >= end + 4 + length {
+                            buf.drain(..end + 4 + length);
+                            return;
+                        }
+                    }
+                    assert!(client.read_buf(&mut buf).await.expect("read") > 0, "closed");
+                }
+            };
+            for _ in 0..2000 {
+                exchange().await;
+            }
+            let short: Option<u32> = std::env::var("APIM_TIMING_N").ok().and_then(|n| n.parse().ok());
+            let (n, batches) = short.map_or((20_000, 5), |n| (n, 1));
+            let mut best = std::time::Duration::MAX;
+            for _ in 0..batches {
+                let t = std::time::Instant::now();
+                for _ in 0..n {
+                    exchange().await;
+                }
+                best = best.min(t.elapsed() / n);
+            }
+            println!("client, gateway and backend on one thread: {best:?} per request");
+        });
     }
 }

@@ -21,16 +21,22 @@ use crate::throttle::{Check, Level};
 use crate::upstream::EndpointGroup;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the gateway.
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-];
+/// Hop-by-hop headers (RFC 9110 §7.6.1, with `Keep-Alive`, `Proxy-Connection` and `Upgrade`), which a proxy does
+/// not pass on. A match on the name, not a `const` array: each use of one builds and drops the array.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -64,7 +70,8 @@ impl Peer {
 
 fn strip_hop_by_hop(h: &mut HeaderMap) {
     // Most messages carry none: one pass over the names is cheaper than nine hashed removals.
-    if !h.keys().any(|k| HOP_BY_HOP.contains(k) || k == header::UPGRADE) {
+    let hop: Vec<HeaderName> = h.keys().filter(|k| is_hop_by_hop(k)).cloned().collect();
+    if hop.is_empty() {
         return;
     }
     let listed: Vec<HeaderName> = h
@@ -74,10 +81,9 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
         .collect();
-    for n in HOP_BY_HOP.iter().chain(&listed) {
+    for n in hop.iter().chain(&listed) {
         h.remove(n);
     }
-    h.remove(header::UPGRADE);
 }
 
 /// What the chain learned about the caller, for throttling, routing and the access log.
@@ -462,28 +468,47 @@ impl Gateway {
                 _ => {}
             }
         }
-        // `from_utf8` (checked word by word) rather than `to_str` (byte by byte): a JWT is about a kilobyte; a
-        // token with bytes `to_str` refuses cannot verify either.
-        let token = api
+        // A bearer token, as bytes: a JWT verified before is found without reading the header as text.
+        let bearer = api
             .auth_header
             .as_ref()
             .and_then(|h| req.headers().get(h))
-            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
+            .map(HeaderValue::as_bytes)
+            .and_then(|v| v.strip_prefix(b"Bearer ").or_else(|| v.strip_prefix(b"bearer ")))
+            .map(<[u8]>::trim_ascii)
             .filter(|t| !t.is_empty() && api.oauth2);
-        // WebSocket clients (browsers) cannot set headers: the handshake may carry `access_token` in the query.
-        let from_query = if token.is_none() && api.websocket && api.oauth2 { query_param(req.uri().query(), "access_token") } else { None };
         let map_err = |e| match e {
             AuthError::Invalid => Reject::InvalidCredentials,
             AuthError::Expired => Reject::Expired,
             AuthError::Unavailable => Reject::KeyManagerUnavailable,
         };
-        let (principal, app_id, key_type) = match token.or(from_query.as_deref()) {
-            Some(token) => {
-                let accepts = |name: &str| api.accepts_key_manager(name);
-                let principal =
-                    self.auth.authenticate(token, now, &snap.key_managers, &accepts, &self.upstream_tls).await.map_err(map_err)?;
+        let principal = match bearer.and_then(|t| self.auth.cached(t, now)) {
+            Some(found) => Some(found.map_err(map_err)?),
+            None => {
+                // `from_utf8` (checked word by word) rather than `to_str` (byte by byte): a JWT is about a kilobyte;
+                // a token with bytes `to_str` refuses cannot verify either.
+                let token = api
+                    .auth_header
+                    .as_ref()
+                    .and_then(|h| req.headers().get(h))
+                    .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+                    .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty() && api.oauth2);
+                // WebSocket clients (browsers) cannot set headers: the handshake may carry `access_token` in the query.
+                let from_query =
+                    if token.is_none() && api.websocket && api.oauth2 { query_param(req.uri().query(), "access_token") } else { None };
+                match token.or(from_query.as_deref()) {
+                    Some(token) => {
+                        let accepts = |name: &str| api.accepts_key_manager(name);
+                        Some(self.auth.authenticate(token, now, &snap.key_managers, &accepts, &self.upstream_tls).await.map_err(map_err)?)
+                    }
+                    None => None,
+                }
+            }
+        };
+        let (principal, app_id, key_type) = match principal {
+            Some(principal) => {
                 // The key manager must be one the API accepts, and (for one registered in the Admin API) still
                 // enabled: a cached token outlives a snapshot.
                 let mapping = match principal.key_manager.as_deref() {
@@ -1187,4 +1212,38 @@ fn condition_holds(c: &Condition, req: &Request<RequestBody>, ip: IpAddr, caller
         }
     };
     hit != invert
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 9110 §7.6.1: the hop-by-hop headers and those the `Connection` header names go; the others stay.
+    #[test]
+    fn hop_by_hop_headers_are_not_passed_on() {
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "close, x-session"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("proxy-authorization", "Basic eA=="),
+            ("te", "trailers"),
+            ("trailer", "x-sum"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("x-session", "1"),
+            ("accept", "*/*"),
+            ("x-keep", "2"),
+        ] {
+            h.append(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["accept", "x-keep"]);
+        let mut plain = HeaderMap::new();
+        plain.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        strip_hop_by_hop(&mut plain);
+        assert_eq!(plain.len(), 1);
+    }
 }
