@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{self, HeaderValue};
+use http::header;
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Body as HttpBody;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -183,48 +183,59 @@ async fn write_response<IO: AsyncWrite + Unpin>(
     http10: bool,
     mut keep_alive: bool,
 ) -> io::Result<bool> {
-    let (mut parts, mut body) = resp.into_parts();
+    let (parts, mut body) = resp.into_parts();
     let status = parts.status;
-    if let Some(v) = parts.headers.remove(header::CONNECTION)
-        && v.as_bytes().split(|b| *b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-    {
-        keep_alive = false;
-    }
     let bodiless = method_head || status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
-    let framing = if bodiless {
-        // A HEAD answer tells the length the GET would have (RFC 9110 §9.3.2) when the gateway knows it.
-        if method_head
-            && !parts.headers.contains_key(header::CONTENT_LENGTH)
-            && let Some(n) = body.size_hint().exact()
-        {
-            parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
-        }
-        Framing::None
-    } else if let Some(n) = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()) {
-        parts.headers.remove(header::TRANSFER_ENCODING);
-        Framing::Length(n)
-    } else if let Some(n) = body.size_hint().exact() {
-        parts.headers.remove(header::TRANSFER_ENCODING);
-        parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
-        Framing::Length(n)
-    } else if http10 {
-        parts.headers.remove(header::CONTENT_LENGTH);
-        keep_alive = false;
-        Framing::Close
-    } else {
-        parts.headers.remove(header::CONTENT_LENGTH);
-        parts.headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-        Framing::Chunked
-    };
     out.clear();
     status_line(out, status);
+    // One pass over the headers, reading the ones that frame the answer as it goes (a lookup each would hash the
+    // name again). `Connection` is this hop's: dropped. An answer with a body has `Content-Length` and
+    // `Transfer-Encoding` written again below for the framing this connection uses; a bodiless one keeps them as
+    // they are (a HEAD answer tells what the GET would carry).
+    let (mut declared, mut has_length, mut dated) = (None::<Option<u64>>, false, false);
     for (name, value) in &parts.headers {
+        if name == header::CONNECTION {
+            if value.as_bytes().split(|b| *b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close")) {
+                keep_alive = false;
+            }
+            continue;
+        }
+        if name == header::CONTENT_LENGTH {
+            has_length = true;
+            if !bodiless {
+                // The first value decides, as a lookup would find it.
+                declared.get_or_insert_with(|| decimal(value.as_bytes()));
+                continue;
+            }
+        } else if name == header::TRANSFER_ENCODING && !bodiless {
+            continue;
+        }
+        dated |= name == header::DATE;
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !parts.headers.contains_key(header::DATE) {
+    let framing = if bodiless {
+        // A HEAD answer tells the length the GET would have (RFC 9110 §9.3.2) when the gateway knows it.
+        if method_head
+            && !has_length
+            && let Some(n) = body.size_hint().exact()
+        {
+            content_length(out, n);
+        }
+        Framing::None
+    } else if let Some(n) = declared.flatten().or_else(|| body.size_hint().exact()) {
+        content_length(out, n);
+        Framing::Length(n)
+    } else if http10 {
+        keep_alive = false;
+        Framing::Close
+    } else {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        Framing::Chunked
+    };
+    if !dated {
         date::put(out);
     }
     match (keep_alive, http10) {
@@ -332,6 +343,32 @@ async fn send<IO: AsyncWrite + Unpin>(io: &mut IO, out: &mut Vec<u8>) -> io::Res
     Ok(())
 }
 
+/// A `Content-Length` value: digits only (`parse` would take a sign), `None` for anything else or too large.
+fn decimal(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(v.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// A `content-length` line, without the formatting machinery.
+fn content_length(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(b"content-length: ");
+    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(b"\r\n");
+}
+
 fn status_line(out: &mut Vec<u8>, status: StatusCode) {
     if status == StatusCode::OK {
         out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
@@ -379,6 +416,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, DuplexStream};
 
     use super::*;
+    use http::HeaderValue;
 
     /// A body from a list of frames; `slow` makes it wait (and wake itself) before each one.
     struct Frames {
