@@ -45,7 +45,8 @@ for setting in analytics no-analytics otlp; do
         v = $1; gsub(",", "", v)
         name = $0; sub(/^[^:]*:/, "", name); sub(/ \[.*$/, "", name)
         for (i = 1; i <= n; i++) {
-          if (index(name, want[i]) && !(want[i] in seen)) { seen[want[i]] = 1; printf "  %8.0f  %s\n", v / per, name }
+          if (index(name, want[i]) && !(want[i] in seen)) { seen[want[i]] = 1; printf "  %8.0f  %s\n", v / per, name; if (i == 1) total = v }
         }
-      }'
+      }
+      END { printf "  %8.0f  instructions per request in all (the first row)\n", total / per }'
 done
