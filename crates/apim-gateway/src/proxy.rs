@@ -20,7 +20,6 @@ use crate::snapshot::{Api, AuthType, Condition, KeyType, Policy, Resource, Route
 use crate::throttle::{Check, Level};
 use crate::upstream::EndpointGroup;
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the gateway.
 /// Hop-by-hop headers (RFC 9110 §7.6.1, with `Keep-Alive`, `Proxy-Connection` and `Upgrade`), which a proxy does
 /// not pass on. A match on the name, not a `const` array: each use of one builds and drops the array.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
