@@ -418,6 +418,22 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
+    /// `Content-Length` read as digits only and written back as digits, at the edges of a `u64`.
+    #[test]
+    fn content_lengths_are_digits_both_ways() {
+        for (raw, want) in [("0", Some(0)), ("1024", Some(1024)), ("9999999999999999999", Some(9_999_999_999_999_999_999))] {
+            assert_eq!(decimal(raw.as_bytes()), want, "{raw}");
+        }
+        for raw in ["", "+12", "-1", " 12", "1 2", "0x10", "18446744073709551615"] {
+            assert_eq!(decimal(raw.as_bytes()), None, "{raw:?}");
+        }
+        for n in [0, 7, 10, 1024, u64::MAX] {
+            let mut out = Vec::new();
+            content_length(&mut out, n);
+            assert_eq!(out, format!("content-length: {n}\r\n").into_bytes());
+        }
+    }
+
     /// A body from a list of frames; `slow` makes it wait (and wake itself) before each one.
     struct Frames {
         frames: VecDeque<Result<Frame<Bytes>, crate::body::BoxError>>,
