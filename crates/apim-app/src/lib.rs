@@ -536,7 +536,7 @@ impl GatewayService {
         &self,
         req: http::Request<apim_gateway::RequestBody>,
     ) -> Option<impl Future<Output = Result<http::Response<apim_gateway::Body>, std::convert::Infallible>> + Send + '_> {
-        self.slot.get().map(|gw| gw.answer(req, &self.peer))
+        self.slot.get().map(|gw| gw.answer_h1(req, &self.peer))
     }
 }
 

@@ -68,6 +68,20 @@ struct Row {
     dirty: bool,
 }
 
+impl Row {
+    fn count(&mut self, r: &Record<'_>) {
+        self.dirty = true;
+        self.requests += 1;
+        self.throttled += u64::from(r.status == 429);
+        self.blocked += u64::from(r.blocked);
+        self.gateway_errors += u64::from(r.by_gateway);
+        self.latency.add(r.latency_us);
+        if let Some(us) = r.backend_us {
+            self.backend.add(us);
+        }
+    }
+}
+
 #[derive(Default)]
 struct Minute {
     start_secs: i64,
@@ -145,38 +159,32 @@ impl Recorder {
         }
         let t = &mut *t;
         let by_app = t.current.rows.entry(key).or_default();
-        if !by_app.contains_key(app_id) {
-            if t.current.len >= self.row_limit.load(Relaxed) {
-                t.dropped += 1;
-                self.dropped_total.fetch_add(1, Relaxed);
-                return;
-            }
-            t.current.len += 1;
-            let row = Row {
-                api: r.api.clone(),
-                resource: r.resource.map(|res| (res.target.clone(), res.verb.clone())),
-                application: r.application.map(|a| (a.name.as_str().into(), a.owner.as_str().into())),
-                key_type: r.key_type,
-                requests: 0,
-                throttled: 0,
-                blocked: 0,
-                gateway_errors: 0,
-                latency: Sketch::default(),
-                backend: Sketch::default(),
-                dirty: true,
-            };
-            by_app.insert(app_id.into(), row);
+        // One lookup for the common case, a row that is there already.
+        if let Some(row) = by_app.get_mut(app_id) {
+            row.count(&r);
+            return;
         }
-        let Some(row) = by_app.get_mut(app_id) else { return };
-        row.dirty = true;
-        row.requests += 1;
-        row.throttled += u64::from(r.status == 429);
-        row.blocked += u64::from(r.blocked);
-        row.gateway_errors += u64::from(r.by_gateway);
-        row.latency.add(r.latency_us);
-        if let Some(us) = r.backend_us {
-            row.backend.add(us);
+        if t.current.len >= self.row_limit.load(Relaxed) {
+            t.dropped += 1;
+            self.dropped_total.fetch_add(1, Relaxed);
+            return;
         }
+        t.current.len += 1;
+        let mut row = Row {
+            api: r.api.clone(),
+            resource: r.resource.map(|res| (res.target.clone(), res.verb.clone())),
+            application: r.application.map(|a| (a.name.as_str().into(), a.owner.as_str().into())),
+            key_type: r.key_type,
+            requests: 0,
+            throttled: 0,
+            blocked: 0,
+            gateway_errors: 0,
+            latency: Sketch::default(),
+            backend: Sketch::default(),
+            dirty: true,
+        };
+        row.count(&r);
+        by_app.insert(app_id.into(), row);
     }
 
     /// Every row changed since the last call, closed minutes' and the current one's (as they stand now), the

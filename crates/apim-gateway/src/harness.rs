@@ -216,18 +216,24 @@ mod timing {
 
     /// A backend like the bench's (hyper's answer: `content-length`, `date`, 1 KiB), for any request without a body.
     async fn backend() -> std::net::SocketAddr {
+        let mut answer = b"HTTP/1.1 200 OK\r\ncontent-length: 1024\r\ndate: Mon, 07 Dec 2026 12:00:00 GMT\r\n\r\n".to_vec();
+        answer.resize(answer.len() + 1024, b'x');
+        backend_answering(answer).await
+    }
+
+    /// A backend giving `answer` to every request without a body.
+    async fn backend_answering(answer: Vec<u8>) -> std::net::SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let answer: &'static [u8] = answer.leak();
         tokio::spawn(async move {
             while let Ok((mut tcp, _)) = listener.accept().await {
                 tokio::spawn(async move {
-                    let mut answer = b"HTTP/1.1 200 OK\r\ncontent-length: 1024\r\ndate: Mon, 07 Dec 2026 12:00:00 GMT\r\n\r\n".to_vec();
-                    answer.resize(answer.len() + 1024, b'x');
                     let mut buf = Vec::with_capacity(8192);
                     loop {
                         while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                             buf.drain(..end + 4);
-                            if tcp.write_all(&answer).await.is_err() {
+                            if tcp.write_all(answer).await.is_err() {
                                 return;
                             }
                         }
@@ -261,6 +267,72 @@ mod timing {
             "blockConditions": []})
     }
 
+    /// The gateway's own server on a loopback port, answering with `answer_h1` (as `apim`'s traffic listeners do).
+    async fn own_server(h: &Harness) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let gw = h.gw.clone();
+        tokio::spawn(async move {
+            let (_stop, stopped) = tokio::sync::watch::channel(false);
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (gw, peer, stopped) = (gw.clone(), Peer::new("198.51.100.20:40000".parse().expect("addr"), false), stopped.clone());
+                tokio::spawn(async move {
+                    let serve =
+                        crate::inbound::serve(tcp, |req| Some(gw.answer_h1(req, &peer)), &stopped, std::time::Duration::from_secs(10));
+                    Box::pin(serve).await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// A backend's head passes through the gateway's own server line for line (names as the backend wrote them),
+    /// without its hop-by-hop lines, with one `Content-Length` and one `Date`; a cross-origin request's answer
+    /// goes through the map and gets the API's CORS headers.
+    #[tokio::test]
+    async fn a_backends_head_goes_out_as_it_came_less_its_hop_by_hop_lines() {
+        let backend = backend_answering(
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-Custom: Kept  As-Is\r\nContent-Length: 2\r\nDate: Mon, 07 Dec 2026 12:00:00 GMT\r\n\r\nhi".to_vec(),
+        )
+        .await;
+        let mut state = bench_state(backend);
+        state["apis"][0]["definition"]["operations"] = json!([{"target": "/*", "verb": "GET"}, {"target": "/*", "verb": "HEAD"}]);
+        state["apis"][0]["definition"]["corsConfiguration"] =
+            json!({"corsConfigurationEnabled": true, "accessControlAllowOrigins": ["*"], "accessControlAllowMethods": ["GET"]});
+        let h = Harness::new(state);
+        let token = h.token("ck-1", "default");
+        let mut client = TcpStream::connect(own_server(&h).await).await.expect("connect");
+        let mut read_answer = async |request: String| {
+            client.write_all(request.as_bytes()).await.expect("send");
+            let mut buf = Vec::new();
+            loop {
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    let body_len = if request.starts_with("HEAD") { 0 } else { 2 };
+                    if buf.len() >= end + 4 + body_len {
+                        return (head, buf[end + 4..].to_vec());
+                    }
+                }
+                assert!(client.read_buf(&mut buf).await.expect("read") > 0, "closed");
+            }
+        };
+        let count = |head: &str, name: &str| head.lines().filter(|l| l.to_ascii_lowercase().starts_with(name)).count();
+        for method in ["GET", "HEAD"] {
+            let (head, body) =
+                read_answer(format!("{method} /bench/1.0.0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n")).await;
+            assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+            assert!(head.contains("\r\nX-Custom: Kept  As-Is\r\n"), "{head}");
+            assert_eq!(count(&head, "keep-alive:") + count(&head, "connection:"), 0, "{head}");
+            assert_eq!((count(&head, "content-length: 2"), count(&head, "date:")), (1, 1), "{head}");
+            assert_eq!(body, if method == "GET" { b"hi".to_vec() } else { Vec::new() }, "{method}");
+        }
+        let request =
+            format!("GET /bench/1.0.0 HTTP/1.1\r\nHost: x\r\nOrigin: http://portal.example\r\nAuthorization: Bearer {token}\r\n\r\n");
+        let (head, body) = read_answer(request).await;
+        assert_eq!(count(&head, "access-control-allow-origin:"), 1, "{head}");
+        assert_eq!((count(&head, "content-length: 2"), count(&head, "keep-alive:"), &body[..]), (1, 0, &b"hi"[..]), "{head}");
+    }
+
     #[test]
     #[ignore = "a measurement, not a test: cargo test --release -p apim-gateway harness::timing -- --ignored --nocapture"]
     fn request_path() {
@@ -283,20 +355,7 @@ mod timing {
                 }
             });
             let token = h.token("ck-1", "default");
-            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            let addr = listener.local_addr().expect("addr");
-            let gw = h.gw.clone();
-            tokio::spawn(async move {
-                let (_stop, stopped) = tokio::sync::watch::channel(false);
-                while let Ok((tcp, _)) = listener.accept().await {
-                    let (gw, peer, stopped) = (gw.clone(), Peer::new("198.51.100.20:40000".parse().expect("addr"), false), stopped.clone());
-                    tokio::spawn(async move {
-                        let serve =
-                            crate::inbound::serve(tcp, |req| Some(gw.answer(req, &peer)), &stopped, std::time::Duration::from_secs(10));
-                        Box::pin(serve).await;
-                    });
-                }
-            });
+            let addr = own_server(&h).await;
             let mut client = TcpStream::connect(addr).await.expect("connect");
             let request = format!("GET /bench/1.0.0 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n");
             let mut buf = Vec::with_capacity(8192);

@@ -185,10 +185,76 @@ pub enum Chunk {
     Trailers(usize),
 }
 
+/// How a response head's headers are handed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseHeaders {
+    /// In the head's `HeaderMap`.
+    Map,
+    /// As a [`VerbatimHead`] in the head's extensions, the `HeaderMap` left empty, when the head has nothing a
+    /// proxy must change (else in the map): for an answer nothing reads before the gateway's own HTTP/1.1 server
+    /// writes it out.
+    VerbatimWhenPlain,
+}
+
+/// Hop-by-hop header lines a verbatim head may skip; a head with more goes into a map.
+const MAX_SKIPPED: usize = 4;
+
+/// A backend's response head kept as it came, for the gateway's own HTTP/1.1 server to write its header lines
+/// out again as they are (`inbound::write_response`): building a `HeaderMap` from a head and writing it out again
+/// cost more than the rest of an answer's handling. Only a plain head is kept so: CRLF line ends, no transfer
+/// coding, at most one `Content-Length`, a `Connection` naming no other header, and at most [`MAX_SKIPPED`]
+/// hop-by-hop lines, which are not written.
+#[derive(Clone, Debug)]
+pub struct VerbatimHead {
+    head: Bytes,
+    /// Where the header lines (`name: value\r\n` each) lie in `head`.
+    lines: (u32, u32),
+    /// Hop-by-hop lines within `lines`, in order: not passed on.
+    skipped: [(u32, u32); MAX_SKIPPED],
+    n_skipped: u8,
+    /// The one `Content-Length`, whose line is among the lines.
+    pub content_length: Option<u64>,
+    /// Whether a `Date` line is among the lines.
+    pub dated: bool,
+}
+
+impl VerbatimHead {
+    /// Appends the header lines a proxy passes on.
+    pub fn write_lines(&self, out: &mut Vec<u8>) {
+        let mut from = self.lines.0 as usize;
+        for &(start, end) in &self.skipped[..usize::from(self.n_skipped)] {
+            out.extend_from_slice(&self.head[from..start as usize]);
+            from = end as usize;
+        }
+        out.extend_from_slice(&self.head[from..self.lines.1 as usize]);
+    }
+}
+
+/// RFC 9110 §7.6.1's hop-by-hop headers, with `Keep-Alive`, `Proxy-Connection` and `Upgrade` (as the proxy's
+/// `is_hop_by_hop`), by their bytes in any case.
+fn is_hop_by_hop_name(name: &[u8]) -> bool {
+    const NAMES: [&[u8]; 9] = [
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    ];
+    NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
 /// Parses one complete response head off the front of `buf` (skipping 1xx interim responses): `None` when more
 /// bytes are needed.
 /// `(head, framing, reusable)`: whether the connection may carry another exchange after this body.
-pub fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Option<(http::response::Parts, Framing, bool)>, Invalid> {
+pub fn parse_response(
+    buf: &mut BytesMut,
+    method: &Method,
+    form: ResponseHeaders,
+) -> Result<Option<(http::response::Parts, Framing, bool)>, Invalid> {
     loop {
         // Uninitialised slots: setting up an array of empty headers would cost as much as parsing a small head.
         let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -210,9 +276,32 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Option<(htt
         let http10 = res.version == Some(0);
         let mut spans = Spans::new(buf);
         let (mut length, mut chunked, mut coded, mut close, mut keep_alive) = (None::<u64>, false, false, false, false);
+        // What a verbatim head needs, found on the way.
+        let mut plain = form == ResponseHeaders::VerbatimWhenPlain;
+        let (mut skipped, mut n_skipped, mut skipping, mut lengths, mut dated) = ([(0u32, 0u32); MAX_SKIPPED], 0, None::<u32>, 0, false);
+        let lines_start = res.headers.first().map_or(len - 2, |h| h.name.as_ptr() as usize - buf.as_ptr() as usize);
         for h in res.headers.iter() {
             let name = h.name.as_bytes();
+            if plain {
+                let start = name.as_ptr() as usize - buf.as_ptr() as usize;
+                // Every line ends in CRLF (httparse also takes a bare LF, which another reader may not).
+                plain = start == lines_start || buf.get(start - 2..start) == Some(b"\r\n");
+                if let Some(from) = skipping.take() {
+                    // `skipping` is only set while there is room.
+                    skipped[n_skipped] = (from, start as u32);
+                    n_skipped += 1;
+                }
+                if is_hop_by_hop_name(name) {
+                    if n_skipped < MAX_SKIPPED {
+                        skipping = Some(start as u32);
+                    } else {
+                        plain = false;
+                    }
+                }
+                dated |= name.eq_ignore_ascii_case(b"date");
+            }
             if name.eq_ignore_ascii_case(b"content-length") {
+                lengths += 1;
                 let n = std::str::from_utf8(h.value)
                     .ok()
                     .map(str::trim)
@@ -229,14 +318,36 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Option<(htt
                 chunked = h.value.rsplit(|b| *b == b',').next().is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             } else if name.eq_ignore_ascii_case(b"connection") {
                 for token in h.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
-                    close |= token.eq_ignore_ascii_case(b"close");
-                    keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                    let (c, k) = (token.eq_ignore_ascii_case(b"close"), token.eq_ignore_ascii_case(b"keep-alive"));
+                    close |= c;
+                    keep_alive |= k;
+                    // A header `Connection` names is hop-by-hop too: the map's path removes it.
+                    plain &= c || k || token.is_empty();
                 }
             }
             spans.push(name, h.value);
         }
-        // The values share the head's bytes. Room for what the gateway may add (CORS, content-length).
+        let lines_end = len - 2;
+        if let Some(from) = skipping.take() {
+            skipped[n_skipped] = (from, lines_end as u32);
+            n_skipped += 1;
+        }
+        plain &= !coded
+            && lengths <= 1
+            && buf.get(lines_end..len) == Some(b"\r\n")
+            && (lines_start == lines_end || buf.get(lines_end - 2..lines_end) == Some(b"\r\n"));
         let head = buf.split_to(len).freeze();
+        if plain {
+            let framing = response_framing(method, status, false, false, length);
+            let reusable = !close && (!http10 || keep_alive) && framing != Framing::UntilClose;
+            let (mut parts, ()) = http::Response::new(()).into_parts();
+            parts.status = status;
+            parts.version = if http10 { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
+            let lines = (lines_start as u32, lines_end as u32);
+            parts.extensions.insert(VerbatimHead { head, lines, skipped, n_skipped: n_skipped as u8, content_length: length, dated });
+            return Ok(Some((parts, framing, reusable)));
+        }
+        // The values share the head's bytes. Room for what the gateway may add (CORS, content-length).
         let mut headers = spans.into_map(&head, 2).map_err(bad)?;
         // Both framings at once (RFC 9112 §6.3 ¶3): Transfer-Encoding wins, the Content-Length must not go on to
         // the client (its body would be cut there), and the connection is not reused (the backend or something
@@ -245,24 +356,29 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Option<(htt
         if conflicting {
             headers.remove(http::header::CONTENT_LENGTH);
         }
-        let framing = if *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
-            Framing::Empty
-        } else if coded {
-            // A transfer coding overrides Content-Length (RFC 9112 §6.3); without chunked last, the body runs to the close.
-            if chunked { Framing::Chunked(Chunk::Size) } else { Framing::UntilClose }
-        } else {
-            match length {
-                Some(0) => Framing::Empty,
-                Some(n) => Framing::Length(n),
-                None => Framing::UntilClose,
-            }
-        };
+        let framing = response_framing(method, status, coded, chunked, length);
         let reusable = !close && !conflicting && (!http10 || keep_alive) && framing != Framing::UntilClose;
         let (mut parts, ()) = http::Response::new(()).into_parts();
         parts.status = status;
         parts.version = if http10 { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
         parts.headers = headers;
         return Ok(Some((parts, framing, reusable)));
+    }
+}
+
+/// How a response body is delimited (RFC 9112 §6.3), from the request's method, the status and the framing headers.
+fn response_framing(method: &Method, status: StatusCode, coded: bool, chunked: bool, length: Option<u64>) -> Framing {
+    if *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        Framing::Empty
+    } else if coded {
+        // A transfer coding overrides Content-Length (RFC 9112 §6.3); without chunked last, the body runs to the close.
+        if chunked { Framing::Chunked(Chunk::Size) } else { Framing::UntilClose }
+    } else {
+        match length {
+            Some(0) => Framing::Empty,
+            Some(n) => Framing::Length(n),
+            None => Framing::UntilClose,
+        }
     }
 }
 
@@ -367,7 +483,7 @@ mod tests {
     use super::*;
 
     fn head(raw: &str, method: Method) -> Result<Option<(http::response::Parts, Framing, bool)>, Invalid> {
-        parse_response(&mut BytesMut::from(raw.as_bytes()), &method)
+        parse_response(&mut BytesMut::from(raw.as_bytes()), &method, ResponseHeaders::Map)
     }
 
     fn framing(raw: &str) -> (Framing, bool) {
@@ -409,6 +525,79 @@ mod tests {
             "HTTP/1.1 101 Switching Protocols\r\n\r\n",
         ] {
             assert!(head(bad, Method::GET).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    /// `(lower-case name, value)` of each header line in `lines` (`name: value\r\n` each).
+    fn header_lines(lines: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+        head.extend_from_slice(lines);
+        head.extend_from_slice(b"\r\n");
+        let mut slots = [httparse::EMPTY_HEADER; 200];
+        let mut res = httparse::Response::new(&mut slots);
+        assert!(matches!(res.parse(&head), Ok(httparse::Status::Complete(_))), "{:?}", String::from_utf8_lossy(lines));
+        res.headers.iter().map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec())).collect()
+    }
+
+    fn hop_by_hop(name: &str) -> bool {
+        is_hop_by_hop_name(name.as_bytes())
+    }
+
+    /// A head kept verbatim writes the headers the map would hold, hop-by-hop ones left out (as the proxy strips
+    /// them from the map), in the same order, with the same framing; a head that is not plain goes into the map.
+    #[test]
+    fn verbatim_heads_pass_on_what_the_map_would() {
+        let seeds: [&[u8]; 6] = [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nDate: Mon, 07 Dec 2026 10:00:00 GMT\r\nX-A: 1\r\n\r\nabc",
+            b"HTTP/1.1 200 OK\r\nconnection: keep-alive\r\nkeep-alive: timeout=5\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nhi",
+            b"HTTP/1.0 404 Not Found\r\nConnection: close\r\nX-Trail:  v  \r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\nTE: x\r\nUpgrade: y\r\nTrailer: z\r\nProxy-Connection: w\r\nX: 1\r\n\r\n",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nx-b: \xff\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\n\r\n",
+        ];
+        let (mut verbatim, mut mapped) = (0, 0);
+        for raw in mangle(&seeds, 20_000).iter().map(Vec::as_slice).chain(seeds) {
+            for method in [Method::GET, Method::HEAD] {
+                let as_map = parse_response(&mut BytesMut::from(raw), &method, ResponseHeaders::Map);
+                let mut buf = BytesMut::from(raw);
+                let kept = parse_response(&mut buf, &method, ResponseHeaders::VerbatimWhenPlain);
+                let (Ok(Some((map, map_framing, map_reuse))), Ok(Some((parts, framing, reuse)))) = (as_map, kept) else { continue };
+                assert_eq!((framing, reuse, parts.status), (map_framing, map_reuse, map.status), "{:?}", String::from_utf8_lossy(raw));
+                let Some(v) = parts.extensions.get::<VerbatimHead>() else {
+                    assert!(!parts.headers.is_empty() || map.headers.is_empty(), "a head not kept verbatim is in the map");
+                    mapped += 1;
+                    continue;
+                };
+                verbatim += 1;
+                assert!(parts.headers.is_empty());
+                let mut out = Vec::new();
+                v.write_lines(&mut out);
+                let want: Vec<(String, Vec<u8>)> = map
+                    .headers
+                    .iter()
+                    .filter(|(n, _)| !hop_by_hop(n.as_str()))
+                    .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+                    .collect();
+                assert_eq!(header_lines(&out), want, "{:?}", String::from_utf8_lossy(raw));
+                let length = map.headers.get(http::header::CONTENT_LENGTH).map(|l| l.to_str().unwrap_or("").parse::<u64>().ok());
+                assert_eq!(v.content_length, length.flatten());
+                assert_eq!(v.dated, map.headers.contains_key(http::header::DATE));
+            }
+        }
+        assert!(verbatim > 1000 && mapped > 100, "both paths taken: {verbatim} verbatim, {mapped} in a map");
+        for not_plain in [
+            "HTTP/1.1 200 OK\r\nx: 1\ncontent-length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nx: 1\r\n\n",
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nconnection: x-secret\r\nx-secret: 1\r\ncontent-length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nte: 1\r\nte: 2\r\nte: 3\r\nte: 4\r\nte: 5\r\ncontent-length: 0\r\n\r\n",
+        ] {
+            let (parts, _, _) = parse_response(&mut BytesMut::from(not_plain), &Method::GET, ResponseHeaders::VerbatimWhenPlain)
+                .ok()
+                .flatten()
+                .expect("a head");
+            assert!(parts.extensions.get::<VerbatimHead>().is_none(), "{not_plain:?} must go into a map");
         }
     }
 

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::body::{Body, RequestBody};
-use crate::http1::{MAX_REQUEST_HEAD as MAX_HEAD, Parsed, parse_request};
+use crate::http1::{MAX_REQUEST_HEAD as MAX_HEAD, Parsed, VerbatimHead, parse_request};
 
 #[cfg(test)]
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -192,7 +192,18 @@ async fn write_response<IO: AsyncWrite + Unpin>(
     // name again). `Connection` is this hop's: dropped. An answer with a body has `Content-Length` and
     // `Transfer-Encoding` written again below for the framing this connection uses; a bodiless one keeps them as
     // they are (a HEAD answer tells what the GET would carry).
-    let (mut declared, mut has_length, mut dated) = (None::<Option<u64>>, false, false);
+    let (mut declared, mut has_length, mut dated, mut length_written) = (None::<Option<u64>>, false, false, false);
+    // A backend's head kept as it came: its lines go out as they are (hop-by-hop ones skipped), `Content-Length`
+    // included, which the framing below then does not write again.
+    if let Some(verbatim) = parts.extensions.get::<VerbatimHead>() {
+        verbatim.write_lines(out);
+        dated = verbatim.dated;
+        has_length = verbatim.content_length.is_some();
+        if has_length && !bodiless {
+            declared = Some(verbatim.content_length);
+            length_written = true;
+        }
+    }
     for (name, value) in &parts.headers {
         if name == header::CONNECTION {
             if value.as_bytes().split(|b| *b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close")) {
@@ -226,7 +237,9 @@ async fn write_response<IO: AsyncWrite + Unpin>(
         }
         Framing::None
     } else if let Some(n) = declared.flatten().or_else(|| body.size_hint().exact()) {
-        content_length(out, n);
+        if !length_written {
+            content_length(out, n);
+        }
         Framing::Length(n)
     } else if http10 {
         keep_alive = false;

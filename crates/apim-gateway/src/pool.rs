@@ -19,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 
 use crate::body::{Body, BoxError};
+use crate::http1::ResponseHeaders;
 use crate::worker::IdleList;
 
 /// The inline HTTP/1.1 client for requests with no body or a short one: a child of the pool, which owns its
@@ -148,6 +149,7 @@ impl Pool {
         port: u16,
         req: http::Request<Body>,
         deadline: Instant,
+        form: ResponseHeaders,
     ) -> Result<http::Response<Body>, PoolError> {
         let (req, mut body) = req.into_parts();
         let body = if body.is_end_stream() { bytes::Bytes::new() } else { h1::read_body(&mut body, deadline).await? };
@@ -165,7 +167,7 @@ impl Pool {
                     h1::Conn::new(tcp, deadline)
                 }
             };
-            match h1::send(self, conn, &req, &body, deadline).await {
+            match h1::send(self, conn, &req, &body, deadline, form).await {
                 Ok(resp) => return Ok(resp),
                 Err(e @ PoolError::Timeout) => return Err(e),
                 Err(e) if fresh || !req.method.is_idempotent() => return Err(e),
@@ -178,17 +180,18 @@ impl Pool {
     /// returns its connection when done. `PoolError::Timeout` when no response head came before `deadline`.
     pub async fn send(
         self: &Arc<Self>,
-        scheme: &Scheme,
-        authority: &http::uri::Authority,
-        (host, port): (&str, u16),
+        to: Address<'_>,
         tls: &tokio_rustls::TlsConnector,
         req: http::Request<Body>,
         deadline: Instant,
+        form: ResponseHeaders,
     ) -> Result<http::Response<Body>, PoolError> {
+        let Address { scheme, authority, host, port } = to;
         // (HTTP/2 is only ever chosen by a TLS handshake.)
         if *scheme == Scheme::HTTP && h1::suits(&req) {
-            // The inline client keeps its deadline with one timer per connection (`h1.rs`).
-            return self.send_inline(host, port, req, deadline).await;
+            // The inline client keeps its deadline with one timer per connection (`h1.rs`); hyper's client and
+            // HTTP/2 always give a map.
+            return self.send_inline(host, port, req, deadline, form).await;
         }
         // Everything else is boxed: its state would otherwise sit in (and be copied with) every request's future.
         match Box::pin(tokio::time::timeout_at(deadline, self.send_hyper(scheme, authority, (host, port), tls, req))).await {
@@ -283,6 +286,15 @@ async fn tcp_connect(host: &str, port: u16, within: Duration) -> Result<tokio::n
         .map_err(|e| PoolError::Connect(format!("{host}:{port}: {e}")))?;
     let _ = tcp.set_nodelay(true);
     Ok(tcp)
+}
+
+/// Where a pool's requests go: its endpoint's scheme, authority (HTTP/2's `:authority`), host and port.
+#[derive(Clone, Copy)]
+pub(crate) struct Address<'a> {
+    pub scheme: &'a Scheme,
+    pub authority: &'a http::uri::Authority,
+    pub host: &'a str,
+    pub port: u16,
 }
 
 /// A new connection within `within`; `upgrades`: HTTP/1.1 able to switch protocols (the caller's TLS connector
@@ -509,7 +521,7 @@ mod tests {
             req.headers_mut().insert(http::header::CONTENT_LENGTH, http::HeaderValue::from_static("7"));
             req.headers_mut().insert(http::header::EXPECT, http::HeaderValue::from_static("100-continue"));
             req.headers_mut().insert(http::header::TRANSFER_ENCODING, http::HeaderValue::from_static("chunked"));
-            let resp = pool.send_inline("127.0.0.1", addr.port(), req, deadline()).await.expect("answered");
+            let resp = pool.send_inline("127.0.0.1", addr.port(), req, deadline(), ResponseHeaders::Map).await.expect("answered");
             let seen = resp.into_body().collect().await.expect("body").to_bytes();
             let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
             assert!(text.starts_with(&format!("{method} /echo http/1.1\r\n").to_ascii_lowercase()), "{text}");
@@ -541,18 +553,24 @@ mod tests {
         let pool = Arc::new(Pool::default());
         let timeout = Duration::from_millis(300);
         for _ in 0..4 {
-            let resp = pool.send_inline("127.0.0.1", addr.port(), get("/wait/150"), Instant::now() + timeout).await.expect("in time");
+            let resp = pool
+                .send_inline("127.0.0.1", addr.port(), get("/wait/150"), Instant::now() + timeout, ResponseHeaders::Map)
+                .await
+                .expect("in time");
             let body = resp.into_body().collect().await.expect("body").to_bytes();
             assert_eq!(&body[..], b"ok");
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 1, "one kept-alive connection");
         // The backend answers after 1 s: a `Timeout` is the deadline's doing, and it never fires early.
         let started = Instant::now();
-        let late = pool.send_inline("127.0.0.1", addr.port(), get("/wait/1000"), Instant::now() + timeout).await;
+        let late = pool.send_inline("127.0.0.1", addr.port(), get("/wait/1000"), Instant::now() + timeout, ResponseHeaders::Map).await;
         assert!(matches!(late, Err(PoolError::Timeout)), "{late:?}");
         assert!(started.elapsed() >= timeout, "{:?}", started.elapsed());
         // The timed-out connection is not reused: the next request gets a new one and its own deadline.
-        let resp = pool.send_inline("127.0.0.1", addr.port(), get("/wait/0"), Instant::now() + timeout).await.expect("new connection");
+        let resp = pool
+            .send_inline("127.0.0.1", addr.port(), get("/wait/0"), Instant::now() + timeout, ResponseHeaders::Map)
+            .await
+            .expect("new connection");
         assert_eq!(resp.status(), 200);
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }

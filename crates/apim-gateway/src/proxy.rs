@@ -14,6 +14,7 @@ use hyper::body::Bytes;
 use crate::auth::{AuthError, Principal, now_ms};
 use crate::body::{Body, BoxError, ReadWhole, RequestBody, read_whole};
 use crate::gateway::Gateway;
+use crate::http1::ResponseHeaders;
 use crate::reject::{Blame, Reject};
 use crate::reply;
 use crate::snapshot::{Api, AuthType, Condition, KeyType, Policy, Resource, Route, Snapshot};
@@ -112,6 +113,9 @@ struct Exchange<'s> {
     upstream_from_us: std::sync::atomic::AtomicU64,
     target_status: std::sync::atomic::AtomicU16,
     destination: std::sync::OnceLock<Arc<str>>,
+    /// How the backend's answer may come back: verbatim only for the gateway's own HTTP/1.1 server, which writes
+    /// such a head out, and only when nothing on the way changes the answer's headers.
+    answer_headers: ResponseHeaders,
 }
 
 impl Exchange<'_> {
@@ -141,10 +145,26 @@ impl Gateway {
         self.answer(req, &peer).await
     }
 
+    /// `answer` for the gateway's own HTTP/1.1 server (`inbound::serve`): the answer may carry the backend's head
+    /// as an [`http1::VerbatimHead`](crate::http1::VerbatimHead) in its extensions, its `HeaderMap` empty, which
+    /// only that server writes out.
+    pub async fn answer_h1(self: &Arc<Self>, req: Request<RequestBody>, peer: &Peer) -> Result<Response<Body>, std::convert::Infallible> {
+        self.respond(req, peer, ResponseHeaders::VerbatimWhenPlain).await
+    }
+
     /// Runs one request through the chain; always answers (failures are WSO2 error bodies, never a panic).
     /// Borrows the gateway and the peer (the gateway's own HTTP/1.1 server holds both for the connection), so a
     /// request clones neither `Arc`.
     pub async fn answer(self: &Arc<Self>, req: Request<RequestBody>, peer: &Peer) -> Result<Response<Body>, std::convert::Infallible> {
+        self.respond(req, peer, ResponseHeaders::Map).await
+    }
+
+    async fn respond(
+        self: &Arc<Self>,
+        mut req: Request<RequestBody>,
+        peer: &Peer,
+        answer_headers: ResponseHeaders,
+    ) -> Result<Response<Body>, std::convert::Infallible> {
         let started = Instant::now();
         let snap = self.snapshot.load_full();
         let client_ip = self.client_ip(peer, req.headers());
@@ -166,12 +186,14 @@ impl Gateway {
             upstream_from_us: std::sync::atomic::AtomicU64::new(u64::MAX),
             target_status: std::sync::atomic::AtomicU16::new(0),
             destination: std::sync::OnceLock::new(),
+            // A cross-origin answer gets CORS headers below.
+            answer_headers: if req.headers().contains_key(header::ORIGIN) { ResponseHeaders::Map } else { answer_headers },
         };
         let mut seen = None;
         let mut fault = None;
         let mut blocked = false;
-        let (resp, request_line, by_gateway) = match self.canonical(req) {
-            Ok(req) => {
+        let (resp, request_line, by_gateway) = match self.canonical(&mut req) {
+            Ok(()) => {
                 // The access log's strings are only built when it is on; the path is the canonical one.
                 let log = tracing::enabled!(target: "apim::access", tracing::Level::INFO);
                 let request_line = log.then(|| (req.method().clone(), req.uri().path().to_string()));
@@ -287,14 +309,15 @@ impl Gateway {
     /// The request with its canonical target (`target::canonical`), or why it is refused (a 400). HTTP/1.1 needs
     /// exactly one `Host` (RFC 9112 §3.2); a request with two could be routed by one and read by the backend by
     /// the other.
-    fn canonical(&self, mut req: Request<RequestBody>) -> Result<Request<RequestBody>, BadRequest> {
+    // By reference: a request moved in and out costs two copies of it.
+    fn canonical(&self, req: &mut Request<RequestBody>) -> Result<(), BadRequest> {
         match req.headers().get_all(header::HOST).iter().count() {
             0 if req.version() == http::Version::HTTP_11 => return Err(BadRequest::Host("no Host header")),
             0 | 1 => {}
             _ => return Err(BadRequest::Host("more than one Host header")),
         }
         let mut target = match crate::target::canonical(req.uri().path(), self.cfg.path_policy).map_err(BadRequest::Target)? {
-            Cow::Borrowed(_) => return Ok(req),
+            Cow::Borrowed(_) => return Ok(()),
             Cow::Owned(p) => p,
         };
         if let Some(q) = req.uri().query() {
@@ -304,7 +327,7 @@ impl Gateway {
         let mut parts = req.uri().clone().into_parts();
         parts.path_and_query = http::uri::PathAndQuery::from_maybe_shared(Bytes::from(target)).ok();
         *req.uri_mut() = http::Uri::from_parts(parts).map_err(|_| BadRequest::Unbuildable)?;
-        Ok(req)
+        Ok(())
     }
 
     /// The client's address: the peer's, or behind a trusted proxy the right-most `X-Forwarded-For` hop that is
@@ -421,11 +444,11 @@ impl Gateway {
             return Box::pin(self.forward_ws(ex, req, api, &group, prefix_len, checks)).await;
         }
         let validation = resource.validation.as_deref();
-        let req = match validation.and_then(|v| v.request.as_ref()) {
+        // Reassigned only when validated: a `match` giving back the request would copy it on every request.
+        if let Some(schema) = validation.and_then(|v| v.request.as_ref()) {
             // Boxed: the rare validating path should not size every request's future.
-            Some(schema) => Box::pin(validate_request(req, schema)).await?,
-            None => req,
-        };
+            req = Box::pin(validate_request(req, schema)).await?;
+        }
         let backend_jwt = self.backend_jwt(api, &caller);
         // Choreo Connect's invocation context, made only for a resource whose interceptors are sent it.
         let peer = ex.peer;
@@ -825,7 +848,9 @@ impl Gateway {
                 ex.upstream_from_us.store(sent.saturating_duration_since(started).as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
                 let _ = ex.destination.set(Arc::from(endpoint.url.as_str()));
             }
-            match endpoint.send(tls, up, from).await {
+            // Policies and response validation read or change the answer's headers.
+            let form = if mediation.is_none() && validation.is_none() { ex.answer_headers } else { ResponseHeaders::Map };
+            match endpoint.send_with(tls, up, from, form).await {
                 Ok(resp) => {
                     ex.backend_us.store(sent.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
                     ex.target_status.store(resp.status().as_u16(), std::sync::atomic::Ordering::Relaxed);

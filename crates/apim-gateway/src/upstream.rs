@@ -12,6 +12,8 @@ use std::sync::{Mutex, Weak};
 
 use http::Uri;
 
+use crate::http1::ResponseHeaders;
+
 /// How long an endpoint that refused a connection is skipped (WSO2's initial suspension).
 const SUSPEND_MS: u64 = 30_000;
 /// Default time to wait for the backend's response headers.
@@ -108,8 +110,20 @@ impl Endpoint {
         req: http::Request<crate::body::Body>,
         from: std::time::Instant,
     ) -> impl Future<Output = Result<http::Response<crate::body::Body>, crate::pool::PoolError>> + Send + 'a {
+        self.send_with(tls, req, from, ResponseHeaders::Map)
+    }
+
+    /// `send`, the answer's headers handed on as `form` asks.
+    pub fn send_with<'a>(
+        &'a self,
+        tls: &'a tokio_rustls::TlsConnector,
+        req: http::Request<crate::body::Body>,
+        from: std::time::Instant,
+        form: ResponseHeaders,
+    ) -> impl Future<Output = Result<http::Response<crate::body::Body>, crate::pool::PoolError>> + Send + 'a {
         let deadline = tokio::time::Instant::from_std(from) + self.timeout;
-        self.pool.send(&self.scheme, &self.authority, (&self.host, self.port), tls, req, deadline)
+        let to = crate::pool::Address { scheme: &self.scheme, authority: &self.authority, host: &self.host, port: self.port };
+        self.pool.send(to, tls, req, deadline, form)
     }
 
     pub fn host_header(&self) -> Option<&http::HeaderValue> {

@@ -3,7 +3,7 @@
 //! its buffer held).
 #![no_main]
 
-use apim_gateway::http1::{Chunk, Framing, Parsed, Step, parse_request, parse_response, step};
+use apim_gateway::http1::{Chunk, Framing, Parsed, ResponseHeaders, Step, VerbatimHead, parse_request, parse_response, step};
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 
@@ -14,9 +14,16 @@ fuzz_target!(|data: &[u8]| {
         assert!(buf.len() < before);
     }
     for method in [http::Method::GET, http::Method::HEAD] {
-        let mut buf = BytesMut::from(data);
-        if let Ok(Some((_, mut framing, _))) = parse_response(&mut buf, &method) {
-            drain(&mut framing, &mut buf);
+        for form in [ResponseHeaders::Map, ResponseHeaders::VerbatimWhenPlain] {
+            let mut buf = BytesMut::from(data);
+            if let Ok(Some((parts, mut framing, _))) = parse_response(&mut buf, &method, form) {
+                if let Some(verbatim) = parts.extensions.get::<VerbatimHead>() {
+                    let mut lines = Vec::new();
+                    verbatim.write_lines(&mut lines);
+                    assert!(lines.len() <= data.len());
+                }
+                drain(&mut framing, &mut buf);
+            }
         }
     }
     for mut framing in [Framing::Chunked(Chunk::Size), Framing::Length(data.len() as u64 / 2), Framing::UntilClose] {

@@ -26,7 +26,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::{Pool, PoolError};
 use crate::body::{Body, BoxError};
-use crate::http1::{Framing, MAX_HEAD, Step, parse_response, step};
+use crate::http1::{Framing, MAX_HEAD, ResponseHeaders, Step, parse_response, step};
 
 const READ_SIZE: usize = 16 * 1024;
 
@@ -161,6 +161,7 @@ pub(crate) async fn send(
     req: &http::request::Parts,
     body: &[u8],
     deadline: Instant,
+    form: ResponseHeaders,
 ) -> Result<http::Response<Body>, PoolError> {
     let mut head = std::mem::take(&mut conn.head);
     head.clear();
@@ -178,7 +179,7 @@ pub(crate) async fn send(
     }
     conn.head = head;
     loop {
-        match parse_response(&mut conn.buf, &req.method).map_err(|e| bad(e.0))? {
+        match parse_response(&mut conn.buf, &req.method, form).map_err(|e| bad(e.0))? {
             Some((parts, framing, keep_alive)) => return Ok(respond(pool, conn, parts, framing, keep_alive)),
             None => {
                 if conn.buf.len() >= MAX_HEAD {
