@@ -86,7 +86,9 @@ impl Endpoint {
             pq.push('?');
             pq.push_str(q);
         }
-        Uri::builder().path_and_query(pq).build()
+        // Straight from the path and query: `Uri::builder` would move its parts through each step.
+        let pq = http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::from(pq))?;
+        Ok(Uri::from(pq))
     }
 
     /// A new connection of its own, able to switch protocols (a WebSocket handshake).
