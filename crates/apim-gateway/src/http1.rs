@@ -230,9 +230,9 @@ impl VerbatimHead {
     }
 }
 
-/// RFC 9110 §7.6.1's hop-by-hop headers, with `Keep-Alive`, `Proxy-Connection` and `Upgrade` (as the proxy's
-/// `is_hop_by_hop`), by their bytes in any case.
-fn is_hop_by_hop_name(name: &[u8]) -> bool {
+/// RFC 9110 §7.6.1's hop-by-hop headers, with `Keep-Alive`, `Proxy-Connection` and `Upgrade`, by their bytes in
+/// any case: the one list, for verbatim heads here and for header maps in the proxy.
+pub fn is_hop_by_hop_name(name: &[u8]) -> bool {
     const NAMES: [&[u8]; 9] = [
         b"connection",
         b"keep-alive",

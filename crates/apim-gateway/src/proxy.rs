@@ -22,20 +22,9 @@ use crate::throttle::{Check, Level};
 use crate::upstream::EndpointGroup;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1, with `Keep-Alive`, `Proxy-Connection` and `Upgrade`), which a proxy does
-/// not pass on. A match on the name, not a `const` array: each use of one builds and drops the array.
+/// not pass on: the codec's one list, which its verbatim heads skip too.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-    )
+    crate::http1::is_hop_by_hop_name(name.as_str().as_bytes())
 }
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
