@@ -18,6 +18,7 @@
 # SMALL_ONLY=1 skips the runs at size (1,000 APIs) and the gateway node: (a)-(c) and (e)-(h) only.
 # BENCH_ANALYTICS=1 adds (i)/(i0): two gateway nodes, analytics on and off, in alternating rounds; and (j)/(k), the
 # same with OTLP tracing of every request and with WSO2's ELK log.
+# BENCH_PAIRED=1 adds rounds that run (c) and (b) at the same time, and each of (i), (j), (k) beside (i0) (`paired`).
 # BENCH_EDGE=1 then runs bench/edge.sh: the pinned layout against nginx and HAProxy with default settings, HTTPS,
 # new connections (full and resumed TLS handshakes), HTTP/2 and both cores unpinned.
 # Usage: bench/gateway.sh [SECONDS] [CONNECTIONS] [GATEWAY_WORKER_THREADS]   (needs wrk and nginx: apt-get install wrk nginx)
@@ -142,6 +143,29 @@ run_target() { # PREFIX TARGET: one run of the target, appended to $work/<prefix
   after=$(cpu_of "${measured[@]}")
   echo "$out" | awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v s="$secs" '{printf "%s %.2f\n", $0, ($1 > 0 ? t * 1e6 / hz / ($1 * s) : 0)}' >>"$work/$1_$2"
 }
+# BENCH_PAIRED=1: a pair of targets also runs at the same time, two wrk processes started together, in rounds of
+# their own. Both then meet the same second of this host (whose speed moves by tens of percent between seconds,
+# more than alternating rounds can average out), the same neighbours and the same steal. The figure to read is
+# each one's CPU time per request (all its threads and processes) over the same seconds; requests/s are printed
+# too, but with the cores shared the costlier one's backlog wins it a larger share, which narrows their ratio.
+paired() { # ROUND URL_A URL_B OUT PIDS_A... -- PIDS_B...: appends "rps_a rps_b rps_a/rps_b cpu_b/cpu_a" to OUT
+  local r=$1 ua=$2 ub=$3 outf=$4 a=() b=() side=a p; shift 4
+  for p in "$@"; do if [ "$p" = -- ]; then side=b; elif [ $side = a ]; then a+=("$p"); else b+=("$p"); fi; done
+  local ta tb w1 w2 first=$ua second=$ub
+  # Which wrk starts first alternates with the round.
+  [ $((r % 2)) = 1 ] || { first=$ub; second=$ua; }
+  ta=$(cpu_of "${a[@]}"); tb=$(cpu_of "${b[@]}")
+  wrk -t1 -c"$conns" -d"${secs}s" -H "Authorization: Bearer $token" "$first" >"$work/pair_1" & w1=$!
+  wrk -t1 -c"$conns" -d"${secs}s" -H "Authorization: Bearer $token" "$second" >"$work/pair_2" & w2=$!
+  wait "$w1" "$w2"
+  ta=$(( $(cpu_of "${a[@]}") - ta )); tb=$(( $(cpu_of "${b[@]}") - tb ))
+  ! grep -q Non-2xx "$work/pair_1" "$work/pair_2" || { echo "non-2xx answers in a paired run" >&2; exit 1; }
+  local ra rb
+  ra=$(awk '/Requests\/sec/ {print $2}' "$work/pair_$([ "$first" = "$ua" ] && echo 1 || echo 2)")
+  rb=$(awk '/Requests\/sec/ {print $2}' "$work/pair_$([ "$first" = "$ua" ] && echo 2 || echo 1)")
+  echo "$ra $rb $ta $tb" | awk '{printf "%s %s %.4f %.4f\n", $1, $2, ($2 > 0 ? $1 / $2 : 0), ($1 > 0 && $3 > 0 ? ($4 / $2) / ($3 / $1) : 0)}' >>"$outf"
+}
+every() { awk '{printf "%s ", $'"$2"'}' "$work/$1" 2>/dev/null; } # FILE COLUMN: every round's figure
 run_rounds() { # PREFIX: a, b and c (and with `small` the others) for $rounds rounds into files $work/<prefix>_<target>
   local targets=(a b c)
   [ "$1" != small ] || targets+=(e f g0 g)
@@ -155,6 +179,11 @@ run_rounds() { # PREFIX: a, b and c (and with `small` the others) for $rounds ro
 col() { [ -s "$work/$1" ] || { echo 0; return; }; awk -v c="$2" '{print $c}' "$work/$1" | median; }
 rounds=${ROUNDS:-3}
 run_rounds small
+if [ -n "${BENCH_PAIRED:-}" ]; then
+  for r in $(seq 1 "$rounds"); do
+    paired "$r" "$gw" "http://127.0.0.1:$nport/" "$work/paired_cb" "$apim_pid" -- "$nginx_pid" $(pgrep -P "$nginx_pid")
+  done
+fi
 c_rss=$(rss_mb)
 a_rps=$(col small_a 1); a_p50=$(col small_a 2); a_p99=$(col small_a 3)
 b_rps=$(col small_b 1); b_p50=$(col small_b 2); b_p99=$(col small_b 3)
@@ -224,6 +253,15 @@ if [ -n "${BENCH_ANALYTICS:-}" ]; then
     local waited; waited=$(awk -v d=$((dafter - dbefore)) -v n="$requests" 'BEGIN {printf "%.2f", (n > 0 ? d / 1000 / n : 0)}')
     echo "$out $(per_request $((after - before))) $(per_request $((cafter - cbefore))) $(per_request $((eafter - ebefore))) $waited"
   }
+  # BENCH_PAIRED=1: each of (i), (j), (k) beside (i0) at the same time (`paired`).
+  if [ -n "${BENCH_PAIRED:-}" ]; then
+    for r in $(seq 1 "$rounds"); do
+      for mode in $(rotated "$r" on otlp elk); do
+        case $mode in on) n=200;; otlp) n=400;; elk) n=500;; esac
+        paired "$r" "$(url_of $n)" "$(url_of 300)" "$work/paired_$mode" "${node_pid[$mode]}" -- "${node_pid[off]}"
+      done
+    done
+  fi
   for r in $(seq 1 "$rounds"); do
     for mode in $(rotated "$r" on off otlp elk); do
       case $mode in on) n=200;; off) n=300;; otlp) n=400;; elk) n=500;; esac
@@ -304,7 +342,9 @@ echo "CPU per request (us, all threads): nginx b $(col small_b 4), bare proxy e 
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "analytics: i/i0 requests/s: $(ratio "$i_rps" "$i0_rps")   p99 i/i0: $(ratio "$i_p99" "$i0_p99")"
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "exporters: j/i0 (OTLP, 100 %) requests/s: $(ratio "$j_rps" "$i0_rps")   k/i0 (ELK log): $(ratio "$k_rps" "$i0_rps")   p99 j/i0: $(ratio "$j_p99" "$i0_p99")"
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "node CPU per request (us, all threads): i $i_cpu, i0 $i0_cpu, j $j_cpu, k $k_cpu;   as throughput ratios on a saturated core: i0/i $(ratio "$i0_cpu" "$i_cpu"), i0/j $(ratio "$i0_cpu" "$j_cpu"), i0/k $(ratio "$i0_cpu" "$k_cpu");   of which the exporters' thread: j $j_export_cpu, k $k_export_cpu;   the OTLP collector's CPU per request in (j): $j_collector_cpu us"
+[ -z "${BENCH_PAIRED:-}" ] || [ -z "${BENCH_ANALYTICS:-}" ] || echo "paired with (i0), at the same time, medians of $rounds rounds: CPU per request i0/i $(col paired_on 4), i0/j $(col paired_otlp 4), i0/k $(col paired_elk 4);   requests/s i/i0 $(col paired_on 3), j/i0 $(col paired_otlp 3), k/i0 $(col paired_elk 3);   every round's CPU i0/i: $(every paired_on 4)  i0/j: $(every paired_otlp 4)  i0/k: $(every paired_elk 4)"
 [ -z "${BENCH_ANALYTICS:-}" ] || echo "node threads' wait for a core per request, the exporters' thread left out (us, schedstat run delay): i $i_wait, i0 $i0_wait, j $j_wait, k $k_wait"
+[ -z "${BENCH_PAIRED:-}" ] || echo "paired with nginx, at the same time, medians of $rounds rounds: CPU per request b/c $(col paired_cb 4);   requests/s c/b $(col paired_cb 3);   every round's CPU b/c: $(every paired_cb 4)"
 echo "reference: e/b requests/s: $(ratio "$e_rps" "$b_rps")   p99 e/b: $(ratio "$e_p99" "$b_p99")   c/e requests/s: $(ratio "$c_rps" "$e_rps")   (the chain's share)"
 if [ -n "${BENCH_EDGE:-}" ]; then
   cleanup

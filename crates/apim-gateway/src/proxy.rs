@@ -602,9 +602,9 @@ impl Gateway {
         resource: &'a Resource,
         caller: &'a Caller<'a>,
         req: &Request<RequestBody>,
-    ) -> Vec<Check<'a>> {
+    ) -> Checks<'a> {
         let (snap, client_ip) = (ex.snap, ex.client_ip);
-        let mut checks: Vec<Check<'_>> = Vec::with_capacity(4);
+        let mut checks = Checks::new();
         let (advanced, level, stem, default) = match &api.api_policy {
             Some(p) => (snap.api_policies.get(p), Level::Api, &api.throttle_stem, &api.throttle_default),
             None => (
@@ -835,7 +835,7 @@ impl Gateway {
             let sent = Instant::now();
             if self.exports.is_some() {
                 ex.upstream_from_us.store(sent.saturating_duration_since(started).as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
-                let _ = ex.destination.set(Arc::from(endpoint.url.as_str()));
+                let _ = ex.destination.set(endpoint.url.clone());
             }
             // Policies and response validation read or change the answer's headers.
             let form = if mediation.is_none() && validation.is_none() { ex.answer_headers } else { ResponseHeaders::Map };
@@ -1086,6 +1086,9 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
+/// A request's throttle checks: the usual ones (burst, subscription, application, the backend's) fit on the stack.
+type Checks<'a> = smallvec::SmallVec<[Check<'a>; 4]>;
+
 /// A throttle check the relay task owns.
 struct OwnedCheck {
     key: String,
@@ -1194,7 +1197,7 @@ fn from_client_body(e: &crate::pool::PoolError) -> bool {
     false
 }
 
-fn push_limit<'a>(checks: &mut Vec<Check<'a>>, p: &'a Policy, key: Cow<'a, str>, level: Level, enforce: bool) {
+fn push_limit<'a>(checks: &mut Checks<'a>, p: &'a Policy, key: Cow<'a, str>, level: Level, enforce: bool) {
     if let Some(l) = &p.limit {
         checks.push(Check { key, limit: l, level, enforce });
     }

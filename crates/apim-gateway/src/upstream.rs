@@ -21,7 +21,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub struct Endpoint {
-    pub url: String,
+    /// Shared: each traced request's event names it.
+    pub url: Arc<str>,
     scheme: http::uri::Scheme,
     authority: http::uri::Authority,
     /// `Host` for requests to it, made once.
@@ -53,7 +54,7 @@ impl Endpoint {
         let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
         let port = uri.port_u16().unwrap_or(if scheme == http::uri::Scheme::HTTPS { 443 } else { 80 });
         Ok(Endpoint {
-            url: url.to_string(),
+            url: Arc::from(url),
             host,
             port,
             pool: Arc::new(crate::pool::Pool::with_connect_timeout(connect_timeout)),
@@ -76,7 +77,10 @@ impl Endpoint {
     /// The backend request target (origin form: path and query) for the request's remainder `rest` (starts
     /// with `/` or is empty) and query.
     pub fn uri_for(&self, rest: &str, query: Option<&str>) -> Result<Uri, http::Error> {
-        let mut pq = String::with_capacity(self.base_path.len() + rest.len() + query.map_or(0, |q| q.len() + 1) + 1);
+        // Exactly the length: `Bytes` takes a buffer as it is only when it is full, and copies it into one more
+        // allocation otherwise.
+        let path = (self.base_path.len() + rest.len()).max(1);
+        let mut pq = String::with_capacity(path + query.map_or(0, |q| q.len() + 1));
         pq.push_str(&self.base_path);
         pq.push_str(rest);
         if pq.is_empty() {
@@ -473,20 +477,20 @@ mod tests {
             "production_endpoints": [{"url": "http://a:1/x/"}, {"url": "http://b:2"}],
             "sandbox_endpoints": {"url": "https://s:3/sb"}}));
         let prod = EndpointGroup::from_config(&ec, Production, &registry, None).expect("valid").expect("present");
-        let first: Vec<String> = prod.candidates().map(|e| e.url.clone()).collect();
-        let second: Vec<String> = prod.candidates().map(|e| e.url.clone()).collect();
+        let first: Vec<String> = prod.candidates().map(|e| e.url.to_string()).collect();
+        let second: Vec<String> = prod.candidates().map(|e| e.url.to_string()).collect();
         assert_ne!(first[0], second[0], "round robin moves on");
         let uri = prod.endpoints[0].uri_for("/menu", Some("a=1")).expect("uri");
         assert_eq!(uri.to_string(), "/x/menu?a=1");
         assert_eq!(prod.endpoints[1].uri_for("", None).expect("uri").to_string(), "/");
         prod.endpoints[0].suspend();
-        assert!(prod.candidates().all(|e| e.url == "http://b:2" || std::ptr::eq(e, &*prod.endpoints[0])));
-        assert_eq!(prod.candidates().next().map(|e| e.url.as_str()).unwrap_or_default(), "http://b:2", "a suspended endpoint goes last");
+        assert!(prod.candidates().all(|e| &*e.url == "http://b:2" || std::ptr::eq(e, &*prod.endpoints[0])));
+        assert_eq!(prod.candidates().next().map(|e| &*e.url).unwrap_or_default(), "http://b:2", "a suspended endpoint goes last");
         let fo = config(
             json!({"endpoint_type": "failover", "production_endpoints": {"url": "http://p:1"}, "production_failovers": [{"url": "http://f:1"}]}),
         );
         let g = EndpointGroup::from_config(&fo, Production, &registry, None).expect("valid").expect("present");
-        assert_eq!(g.candidates().map(|e| e.url.as_str()).collect::<Vec<_>>(), ["http://p:1", "http://f:1"]);
+        assert_eq!(g.candidates().map(|e| &*e.url).collect::<Vec<_>>(), ["http://p:1", "http://f:1"]);
         let ftp = config(json!({"production_endpoints": {"url": "ftp://x"}}));
         assert!(EndpointGroup::from_config(&ftp, Production, &registry, None).is_err());
         assert!(EndpointGroup::from_config(&config(json!({})), Sandbox, &registry, None).expect("valid").is_none());
