@@ -144,10 +144,11 @@ run_target() { # PREFIX TARGET: one run of the target, appended to $work/<prefix
   echo "$out" | awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v s="$secs" '{printf "%s %.2f\n", $0, ($1 > 0 ? t * 1e6 / hz / ($1 * s) : 0)}' >>"$work/$1_$2"
 }
 # BENCH_PAIRED=1: a pair of targets also runs at the same time, two wrk processes started together, in rounds of
-# their own. Both then meet the same second of this host (whose speed moves by tens of percent between seconds,
-# more than alternating rounds can average out), the same neighbours and the same steal. The figure to read is
-# each one's CPU time per request (all its threads and processes) over the same seconds; requests/s are printed
-# too, but with the cores shared the costlier one's backlog wins it a larger share, which narrows their ratio.
+# their own. Both then meet the same seconds of this host (whose speed moves by tens of percent between minutes),
+# the same neighbours and the same steal; single rounds still spread by about 10 %, so the median is printed. The
+# figure to read is each one's CPU time per request (all its threads and processes) over those seconds;
+# requests/s are printed too, but with the cores shared the costlier one's backlog wins it a larger share of them,
+# which pulls their ratio towards 1.
 paired() { # ROUND URL_A URL_B OUT PIDS_A... -- PIDS_B...: appends "rps_a rps_b rps_a/rps_b cpu_b/cpu_a" to OUT
   local r=$1 ua=$2 ub=$3 outf=$4 a=() b=() side=a p; shift 4
   for p in "$@"; do if [ "$p" = -- ]; then side=b; elif [ $side = a ]; then a+=("$p"); else b+=("$p"); fi; done
@@ -163,6 +164,7 @@ paired() { # ROUND URL_A URL_B OUT PIDS_A... -- PIDS_B...: appends "rps_a rps_b 
   local ra rb
   ra=$(awk '/Requests\/sec/ {print $2}' "$work/pair_$([ "$first" = "$ua" ] && echo 1 || echo 2)")
   rb=$(awk '/Requests\/sec/ {print $2}' "$work/pair_$([ "$first" = "$ua" ] && echo 2 || echo 1)")
+  [ -n "$ra" ] && [ -n "$rb" ] || { echo "wrk gave no figure in a paired run" >&2; exit 1; }
   echo "$ra $rb $ta $tb" | awk '{printf "%s %s %.4f %.4f\n", $1, $2, ($2 > 0 ? $1 / $2 : 0), ($1 > 0 && $3 > 0 ? ($4 / $2) / ($3 / $1) : 0)}' >>"$outf"
 }
 every() { awk '{printf "%s ", $'"$2"'}' "$work/$1" 2>/dev/null; } # FILE COLUMN: every round's figure
