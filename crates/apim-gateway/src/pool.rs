@@ -20,6 +20,7 @@ use rustls_pki_types::ServerName;
 
 use crate::body::{Body, BoxError};
 use crate::http1::ResponseHeaders;
+use crate::trace::Traceparent;
 use crate::worker::IdleList;
 
 /// The inline HTTP/1.1 client for requests with no body or a short one: a child of the pool, which owns its
@@ -149,7 +150,7 @@ impl Pool {
         port: u16,
         req: http::Request<Body>,
         deadline: Instant,
-        form: ResponseHeaders,
+        sending: Sending<'_>,
     ) -> Result<http::Response<Body>, PoolError> {
         let (req, mut body) = req.into_parts();
         let body = if body.is_end_stream() { bytes::Bytes::new() } else { h1::read_body(&mut body, deadline).await? };
@@ -167,7 +168,7 @@ impl Pool {
                     h1::Conn::new(tcp, deadline)
                 }
             };
-            match h1::send(self, conn, &req, &body, deadline, form).await {
+            match h1::send(self, conn, &req, &body, deadline, sending).await {
                 Ok(resp) => return Ok(resp),
                 Err(e @ PoolError::Timeout) => return Err(e),
                 Err(e) if fresh || !req.method.is_idempotent() => return Err(e),
@@ -182,16 +183,19 @@ impl Pool {
         self: &Arc<Self>,
         to: Address<'_>,
         tls: &tokio_rustls::TlsConnector,
-        req: http::Request<Body>,
+        mut req: http::Request<Body>,
         deadline: Instant,
-        form: ResponseHeaders,
+        sending: Sending<'_>,
     ) -> Result<http::Response<Body>, PoolError> {
         let Address { scheme, authority, host, port } = to;
         // (HTTP/2 is only ever chosen by a TLS handshake.)
         if *scheme == Scheme::HTTP && h1::suits(&req) {
             // The inline client keeps its deadline with one timer per connection (`h1.rs`); hyper's client and
             // HTTP/2 always give a map.
-            return self.send_inline(host, port, req, deadline, form).await;
+            return self.send_inline(host, port, req, deadline, sending).await;
+        }
+        if let Some(tp) = sending.traceparent {
+            req.headers_mut().insert(Traceparent::NAME, tp.header_value());
         }
         // Everything else is boxed: its state would otherwise sit in (and be copied with) every request's future.
         match Box::pin(tokio::time::timeout_at(deadline, self.send_hyper(scheme, authority, (host, port), tls, req))).await {
@@ -295,6 +299,19 @@ pub(crate) struct Address<'a> {
     pub authority: &'a http::uri::Authority,
     pub host: &'a str,
     pub port: u16,
+}
+
+/// How a request goes: what its answer's headers come back as, and the `traceparent` the backend gets (in place of
+/// the client's), which the inline client writes into the head as it is and hyper's path puts in the map.
+#[derive(Clone, Copy)]
+pub struct Sending<'a> {
+    pub answer: ResponseHeaders,
+    pub traceparent: Option<&'a Traceparent>,
+}
+
+impl Sending<'_> {
+    /// The answer's headers in a map, no `traceparent` added.
+    pub const PLAIN: Sending<'static> = Sending { answer: ResponseHeaders::Map, traceparent: None };
 }
 
 /// A new connection within `within`; `upgrades`: HTTP/1.1 able to switch protocols (the caller's TLS connector
@@ -521,7 +538,7 @@ mod tests {
             req.headers_mut().insert(http::header::CONTENT_LENGTH, http::HeaderValue::from_static("7"));
             req.headers_mut().insert(http::header::EXPECT, http::HeaderValue::from_static("100-continue"));
             req.headers_mut().insert(http::header::TRANSFER_ENCODING, http::HeaderValue::from_static("chunked"));
-            let resp = pool.send_inline("127.0.0.1", addr.port(), req, deadline(), ResponseHeaders::Map).await.expect("answered");
+            let resp = pool.send_inline("127.0.0.1", addr.port(), req, deadline(), Sending::PLAIN).await.expect("answered");
             let seen = resp.into_body().collect().await.expect("body").to_bytes();
             let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
             assert!(text.starts_with(&format!("{method} /echo http/1.1\r\n").to_ascii_lowercase()), "{text}");
@@ -539,6 +556,46 @@ mod tests {
         assert!(matches!(late, Err(PoolError::Timeout)), "{late:?}");
     }
 
+    /// The gateway's `traceparent` replaces the client's on both clients: written into the inline client's head
+    /// as it is, put in the map on hyper's path (a body longer than the inline client takes). Without one, the
+    /// client's goes on.
+    #[tokio::test]
+    async fn the_gateways_traceparent_replaces_the_clients() {
+        let addr = echo_once_backend().await;
+        let pool = Arc::new(Pool::default());
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        ));
+        let authority: http::uri::Authority = addr.to_string().parse().expect("authority");
+        let to = Address { scheme: &Scheme::HTTP, authority: &authority, host: "127.0.0.1", port: addr.port() };
+        let ids = crate::trace::TraceIds::for_request(Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), 1.0);
+        let ours = ids.upstream_traceparent();
+        let ours_text = String::from_utf8_lossy(ours.as_bytes()).into_owned();
+        let client = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        for (body, traceparent, want) in [
+            (Vec::new(), Some(&ours), ours_text.as_str()),
+            (vec![b'x'; 64 * 1024 + 1], Some(&ours), ours_text.as_str()),
+            (Vec::new(), None, client),
+        ] {
+            let long = body.len() > 64 * 1024;
+            let mut req = with_body(if long { http::Method::POST } else { http::Method::GET }, full(body));
+            req.headers_mut().insert("traceparent", http::HeaderValue::from_static(client));
+            req.headers_mut().insert("x-kept", http::HeaderValue::from_static("yes"));
+            assert_eq!(h1::suits(&req), !long);
+            let sending = Sending { answer: ResponseHeaders::Map, traceparent };
+            let resp = pool.send(to, &tls, req, Instant::now() + Duration::from_secs(5), sending).await.expect("answered");
+            let seen = resp.into_body().collect().await.expect("body").to_bytes();
+            let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+            let lines: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("traceparent: ")).collect();
+            assert_eq!(lines, [want], "long body: {long}; {text}");
+            assert!(text.contains("x-kept: yes\r\n"), "{text}");
+        }
+    }
+
     fn get(path: &str) -> http::Request<Body> {
         let mut req = http::Request::new(http_body_util::Empty::new().map_err(|never| match never {}).boxed());
         *req.uri_mut() = path.parse().expect("path");
@@ -554,7 +611,7 @@ mod tests {
         let timeout = Duration::from_millis(300);
         for _ in 0..4 {
             let resp = pool
-                .send_inline("127.0.0.1", addr.port(), get("/wait/150"), Instant::now() + timeout, ResponseHeaders::Map)
+                .send_inline("127.0.0.1", addr.port(), get("/wait/150"), Instant::now() + timeout, Sending::PLAIN)
                 .await
                 .expect("in time");
             let body = resp.into_body().collect().await.expect("body").to_bytes();
@@ -563,12 +620,12 @@ mod tests {
         assert_eq!(accepted.load(Ordering::SeqCst), 1, "one kept-alive connection");
         // The backend answers after 1 s: a `Timeout` is the deadline's doing, and it never fires early.
         let started = Instant::now();
-        let late = pool.send_inline("127.0.0.1", addr.port(), get("/wait/1000"), Instant::now() + timeout, ResponseHeaders::Map).await;
+        let late = pool.send_inline("127.0.0.1", addr.port(), get("/wait/1000"), Instant::now() + timeout, Sending::PLAIN).await;
         assert!(matches!(late, Err(PoolError::Timeout)), "{late:?}");
         assert!(started.elapsed() >= timeout, "{:?}", started.elapsed());
         // The timed-out connection is not reused: the next request gets a new one and its own deadline.
         let resp = pool
-            .send_inline("127.0.0.1", addr.port(), get("/wait/0"), Instant::now() + timeout, ResponseHeaders::Map)
+            .send_inline("127.0.0.1", addr.port(), get("/wait/0"), Instant::now() + timeout, Sending::PLAIN)
             .await
             .expect("new connection");
         assert_eq!(resp.status(), 200);

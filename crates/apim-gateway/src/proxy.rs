@@ -32,7 +32,7 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const APIKEY: HeaderName = HeaderName::from_static("apikey");
 /// W3C Trace Context.
-const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACEPARENT: HeaderName = crate::trace::Traceparent::NAME;
 
 /// The client end of a traffic connection. Its address is formatted for `X-Forwarded-For` once per connection,
 /// not once per request.
@@ -393,10 +393,6 @@ impl Gateway {
         let throttled = self.throttle(ex, api, resource, &caller, &req);
         ex.throttle_us = ex.phase(mark);
         throttled?;
-        // The backend continues the trace from the gateway's upstream span.
-        if let Some(t) = &ex.trace {
-            req.headers_mut().insert(TRACEPARENT, t.upstream_header());
-        }
         // A mocked API answers here, after authentication and throttling, as its backend would.
         if let Some(mock) = resource.mock.as_deref() {
             let mut resp = Response::new(crate::reply::body(mock.body.clone()));
@@ -423,6 +419,10 @@ impl Gateway {
         if api.websocket {
             if !is_websocket_upgrade(&req) {
                 return Err(Reject::NotWebSocket);
+            }
+            // The backend continues the trace from the gateway's upstream span.
+            if let Some(t) = &ex.trace {
+                req.headers_mut().insert(TRACEPARENT, t.upstream_traceparent().header_value());
             }
             let checks = self
                 .checks(ex, api, resource, &caller, &req)
@@ -769,6 +769,14 @@ impl Gateway {
         if let Some((name, value)) = backend_jwt {
             headers.insert(name, value);
         }
+        // The backend continues the trace from the gateway's upstream span: in the headers when policies or an
+        // interceptor see them; else the pool adds it (the inline client writes it as it is, no `HeaderValue`).
+        let mut traceparent = ex.trace.map(|t| t.upstream_traceparent());
+        if mediation.is_some()
+            && let Some(tp) = traceparent.take()
+        {
+            headers.insert(TRACEPARENT, tp.header_value());
+        }
         let mut carry = crate::mediate::Carry::default();
         if let Some(m) = mediation {
             if m.plain_request() {
@@ -839,7 +847,7 @@ impl Gateway {
             }
             // Policies and response validation read or change the answer's headers.
             let form = if mediation.is_none() && validation.is_none() { ex.answer_headers } else { ResponseHeaders::Map };
-            match endpoint.send_with(tls, up, from, form).await {
+            match endpoint.send_with(tls, up, from, crate::pool::Sending { answer: form, traceparent: traceparent.as_ref() }).await {
                 Ok(resp) => {
                     ex.backend_us.store(sent.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
                     ex.target_status.store(resp.status().as_u16(), std::sync::atomic::Ordering::Relaxed);

@@ -58,7 +58,7 @@ impl TraceIds {
     }
 
     /// The `traceparent` the backend gets: this trace, the gateway's upstream span as its parent.
-    pub fn upstream_header(&self) -> http::HeaderValue {
+    pub fn upstream_traceparent(&self) -> Traceparent {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut v = *b"00-00000000000000000000000000000000-0000000000000000-00";
         for (i, b) in self.trace.iter().chain(&self.upstream).enumerate() {
@@ -70,8 +70,25 @@ impl TraceIds {
         if self.sampled {
             v[54] = b'1';
         }
+        Traceparent(v)
+    }
+}
+
+/// A `traceparent` value (version 00): hex digits and dashes only. Kept as bytes, so the inline client can write
+/// it into a request's head without building, checking and dropping a `HeaderValue`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Traceparent([u8; 55]);
+
+impl Traceparent {
+    pub const NAME: http::HeaderName = http::HeaderName::from_static("traceparent");
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn header_value(&self) -> http::HeaderValue {
         // Hex digits and dashes only: always a valid header value.
-        http::HeaderValue::from_bytes(&v)
+        http::HeaderValue::from_bytes(&self.0)
             .unwrap_or_else(|_| http::HeaderValue::from_static("00-00000000000000000000000000000000-0000000000000000-00"))
     }
 }
@@ -163,13 +180,13 @@ mod tests {
         assert_eq!(hex(&ids.trace), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(ids.parent.map(|p| hex(&p)).as_deref(), Some("00f067aa0ba902b7"));
         assert!(ids.sampled, "the client's flag decides, not the ratio");
-        let header = ids.upstream_header();
+        let header = ids.upstream_traceparent().header_value();
         let header = header.to_str().expect("ascii");
         assert_eq!(&header[..36], "00-4bf92f3577b34da6a3ce929d0e0e4736-");
         assert_eq!(&header[36..52], hex(&ids.upstream));
         assert!(header.ends_with("-01"));
         let unsampled = TraceIds::for_request(Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"), 1.0);
-        assert!(!unsampled.sampled && unsampled.upstream_header().to_str().is_ok_and(|h| h.ends_with("-00")));
+        assert!(!unsampled.sampled && unsampled.upstream_traceparent().header_value().to_str().is_ok_and(|h| h.ends_with("-00")));
         // A later version is read by its first fields.
         assert!(TraceIds::for_request(Some(b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what"), 0.0).parent.is_some());
         for bad in [

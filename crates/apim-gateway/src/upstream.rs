@@ -12,8 +12,6 @@ use std::sync::{Mutex, Weak};
 
 use http::Uri;
 
-use crate::http1::ResponseHeaders;
-
 /// How long an endpoint that refused a connection is skipped (WSO2's initial suspension).
 const SUSPEND_MS: u64 = 30_000;
 /// Default time to wait for the backend's response headers.
@@ -116,20 +114,20 @@ impl Endpoint {
         req: http::Request<crate::body::Body>,
         from: std::time::Instant,
     ) -> impl Future<Output = Result<http::Response<crate::body::Body>, crate::pool::PoolError>> + Send + 'a {
-        self.send_with(tls, req, from, ResponseHeaders::Map)
+        self.send_with(tls, req, from, crate::pool::Sending::PLAIN)
     }
 
-    /// `send`, the answer's headers handed on as `form` asks.
+    /// `send`, the answer's headers handed on, and a `traceparent` added, as `sending` says.
     pub fn send_with<'a>(
         &'a self,
         tls: &'a tokio_rustls::TlsConnector,
         req: http::Request<crate::body::Body>,
         from: std::time::Instant,
-        form: ResponseHeaders,
+        sending: crate::pool::Sending<'a>,
     ) -> impl Future<Output = Result<http::Response<crate::body::Body>, crate::pool::PoolError>> + Send + 'a {
         let deadline = tokio::time::Instant::from_std(from) + self.timeout;
         let to = crate::pool::Address { scheme: &self.scheme, authority: &self.authority, host: &self.host, port: self.port };
-        self.pool.send(to, tls, req, deadline, form)
+        self.pool.send(to, tls, req, deadline, sending)
     }
 
     pub fn host_header(&self) -> Option<&http::HeaderValue> {

@@ -26,7 +26,8 @@ use tokio::time::{Instant, Sleep};
 
 use super::{Pool, PoolError};
 use crate::body::{Body, BoxError};
-use crate::http1::{Framing, MAX_HEAD, ResponseHeaders, Step, parse_response, step};
+use crate::http1::{Framing, MAX_HEAD, Step, parse_response, step};
+use crate::trace::Traceparent;
 
 const READ_SIZE: usize = 16 * 1024;
 
@@ -161,11 +162,11 @@ pub(crate) async fn send(
     req: &http::request::Parts,
     body: &[u8],
     deadline: Instant,
-    form: ResponseHeaders,
+    sending: super::Sending<'_>,
 ) -> Result<http::Response<Body>, PoolError> {
     let mut head = std::mem::take(&mut conn.head);
     head.clear();
-    encode(req, body, &mut head);
+    encode(req, body, sending.traceparent, &mut head);
     let mut written = 0;
     while written < head.len() {
         let n = conn
@@ -179,7 +180,7 @@ pub(crate) async fn send(
     }
     conn.head = head;
     loop {
-        match parse_response(&mut conn.buf, &req.method, form).map_err(|e| bad(e.0))? {
+        match parse_response(&mut conn.buf, &req.method, sending.answer).map_err(|e| bad(e.0))? {
             Some((parts, framing, keep_alive)) => return Ok(respond(pool, conn, parts, framing, keep_alive)),
             None => {
                 if conn.buf.len() >= MAX_HEAD {
@@ -204,7 +205,7 @@ pub(crate) async fn send(
 /// The request line, headers (origin form; names as `http` keeps them, lower case) and body. The framing is ours:
 /// the body's own length, whatever `Content-Length` or `Transfer-Encoding` the request arrived with, and no
 /// `Expect` (the body is here already).
-fn encode(req: &http::request::Parts, body: &[u8], out: &mut Vec<u8>) {
+fn encode(req: &http::request::Parts, body: &[u8], traceparent: Option<&Traceparent>, out: &mut Vec<u8>) {
     use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
     out.extend_from_slice(req.method.as_str().as_bytes());
     out.push(b' ');
@@ -214,9 +215,18 @@ fn encode(req: &http::request::Parts, body: &[u8], out: &mut Vec<u8>) {
         if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == EXPECT {
             continue;
         }
+        // The gateway's replaces the client's.
+        if traceparent.is_some() && name == Traceparent::NAME {
+            continue;
+        }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(tp) = traceparent {
+        out.extend_from_slice(b"traceparent: ");
+        out.extend_from_slice(tp.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     // A method whose requests usually carry a body says when it has none.
