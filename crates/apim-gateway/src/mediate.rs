@@ -677,13 +677,7 @@ mod tests {
     #[tokio::test]
     async fn failing_interceptors_map_to_transport_faults() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(
-            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("versions")
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth(),
-        ));
+        let tls = crate::pool::trusting_nobody();
         let timeout = std::time::Duration::from_millis(300);
         // Down: a port nobody listens on.
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

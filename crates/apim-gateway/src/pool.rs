@@ -406,6 +406,18 @@ impl HttpBody for Returning {
     }
 }
 
+/// A TLS connector that trusts no certificate: for tests whose backends speak plain HTTP.
+#[cfg(test)]
+pub(crate) fn trusting_nobody() -> tokio_rustls::TlsConnector {
+    tokio_rustls::TlsConnector::from(Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -563,13 +575,7 @@ mod tests {
     async fn the_gateways_traceparent_replaces_the_clients() {
         let addr = echo_once_backend().await;
         let pool = Arc::new(Pool::default());
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(
-            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("versions")
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth(),
-        ));
+        let tls = trusting_nobody();
         let authority: http::uri::Authority = addr.to_string().parse().expect("authority");
         let to = Address { scheme: &Scheme::HTTP, authority: &authority, host: "127.0.0.1", port: addr.port() };
         let ids = crate::trace::TraceIds::for_request(Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), 1.0);
