@@ -254,7 +254,12 @@ impl ControlPlane {
         let doc = json!({"expiresAt": expires_at}).to_string();
         let ev = event(apim_wire::hub::EventKind::TokenRevocation, json!({"revokedToken": id, "expiryTime": expires_at * 1000}));
         match self.db.create_object(REVOKED, &uuid::Uuid::new_v4().to_string(), id, &doc, &[ev]).await {
-            Ok(()) | Err(apim_store::StoreError::Conflict { .. }) => Ok(()),
+            Ok(()) => {
+                // Not a REST call (the resident key manager's revocations come this way): the tails are told here.
+                self.wrote_events();
+                Ok(())
+            }
+            Err(apim_store::StoreError::Conflict { .. }) => Ok(()),
             Err(e) => Err(e),
         }
     }

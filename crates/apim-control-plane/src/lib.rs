@@ -308,6 +308,9 @@ pub struct ControlPlane {
     api_key_signer: Option<Arc<apim_jose::jwt::SigningKey>>,
     /// One tail of the event log for every event-hub subscriber of this node.
     tail: std::sync::OnceLock<tokio::sync::watch::Receiver<i64>>,
+    /// Told when a REST call may have written events (a write that succeeded), so that the tails read the log
+    /// at once rather than at their next poll.
+    written: Arc<tokio::sync::watch::Sender<()>>,
     /// Decides retention (events, revocations, API keys) and which gateway nodes are gone.
     clock: Clock,
     /// The platform's rolled analytics buckets, added up (month-long summaries merge these).
@@ -351,6 +354,7 @@ impl ControlPlane {
             cfg,
             api_key_signer,
             tail: Default::default(),
+            written: Arc::new(tokio::sync::watch::Sender::new(())),
             clock,
             rolled: Default::default(),
         })
@@ -366,7 +370,13 @@ impl ControlPlane {
         u64::try_from(self.clock.unix_ms()).unwrap_or(0)
     }
 
+    /// Tells the event log's tails that events were written here, so they read the log now.
+    pub(crate) fn wrote_events(&self) {
+        self.written.send_replace(());
+    }
+
     pub fn router(self: &Arc<Self>) -> axum::Router {
+        let written = self.written.clone();
         axum::Router::new()
             .nest(
                 "/api/am/publisher/v4",
@@ -417,6 +427,17 @@ impl ControlPlane {
             .route("/api/am/analytics/v1/swagger.yaml", axum::routing::get(|| async { yaml(spec::ANALYTICS_DOC) }))
             .route("/api/am/platform/v1/swagger.yaml", axum::routing::get(|| async { yaml(spec::PLATFORM_DOC) }))
             .with_state(self.clone())
+            .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let written = written.clone();
+                async move {
+                    let reads = matches!(*req.method(), http::Method::GET | http::Method::HEAD | http::Method::OPTIONS);
+                    let resp = next.run(req).await;
+                    if !reads && resp.status().is_success() {
+                        written.send_replace(());
+                    }
+                    resp
+                }
+            }))
     }
 
     /// Environments created through the Admin API.
