@@ -177,7 +177,9 @@ struct Queued {
 #[derive(Default)]
 struct Outbox {
     events: Vec<Queued>,
-    text: Vec<u8>,
+    /// A `String`, so that reading a string back checks two boundaries rather than validating its UTF-8 (5 % of
+    /// the exporters' thread's time with OTLP on).
+    text: String,
     /// The APIs the events are for: one entry for each run of events for the same API, so that queueing an
     /// event rarely touches an `Arc`'s count.
     apis: Vec<Arc<Api>>,
@@ -186,14 +188,13 @@ struct Outbox {
 impl Outbox {
     fn put(&mut self, s: &str) -> Text {
         let at = self.text.len() as u32;
-        self.text.extend_from_slice(s.as_bytes());
+        self.text.push_str(s);
         Text { at, len: s.len() as u32 }
     }
 
     fn get(&self, t: Text) -> &str {
-        let bytes = self.text.get(t.at as usize..(t.at + t.len) as usize).unwrap_or_default();
-        // Copied from `&str`s whole; never anything but UTF-8.
-        std::str::from_utf8(bytes).unwrap_or_default()
+        // Pushed as whole `&str`s: always on boundaries.
+        self.text.get(t.at as usize..(t.at + t.len) as usize).unwrap_or_default()
     }
 
     /// The queued event, borrowed from this outbox; `None` if its API is not pinned here (it always is).
@@ -606,8 +607,9 @@ async fn run(outbox: Arc<Sharded<Mutex<Outbox>>>, settings: Settings, gateway: W
                     } else {
                         traces += 1;
                     }
-                    // A chunk's worth goes to the pending ones now: a turn that came late holds many.
-                    if traces >= FLUSH_TRACES as u64 || spans.len() > MAX_CHUNK / 2 {
+                    // Half a chunk goes to the pending ones now (a turn that came late holds many); the rest at the
+                    // turn's end, where it becomes a chunk of its own (moved, not copied) once the last one was sent.
+                    if spans.len() > MAX_CHUNK / 2 {
                         dropped.otlp.fetch_add(pending.add(&mut spans, traces), Relaxed);
                         traces = 0;
                     }

@@ -116,8 +116,18 @@ impl Exchange<'_> {
     /// A phase that began at `from` and ends now, in µs from arrival.
     fn phase(&self, from: Option<Instant>) -> Option<(u64, u64)> {
         let from = from?;
-        let us = |t: Instant| t.saturating_duration_since(self.started).as_micros() as u64;
-        Some((us(from), us(Instant::now())))
+        Some((self.since_start(from), self.since_start(Instant::now())))
+    }
+
+    /// A phase that begins where one that ended at `from_us` (µs from arrival) left off and ends now: one clock
+    /// read and one subtraction fewer than [`Exchange::phase`] (a few hundred instructions a traced request).
+    fn next_phase(&self, after: Option<(u64, u64)>) -> Option<(u64, u64)> {
+        let (_, from_us) = after?;
+        Some((from_us, self.since_start(Instant::now())))
+    }
+
+    fn since_start(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.started).as_micros() as u64
     }
 }
 
@@ -389,9 +399,8 @@ impl Gateway {
         if self.exports.is_some() {
             ex.principal = caller.principal.clone();
         }
-        let mark = ex.mark();
         let throttled = self.throttle(ex, api, resource, &caller, &req);
-        ex.throttle_us = ex.phase(mark);
+        ex.throttle_us = ex.next_phase(ex.auth_us);
         throttled?;
         // A mocked API answers here, after authentication and throttling, as its backend would.
         if let Some(mock) = resource.mock.as_deref() {
