@@ -119,8 +119,8 @@ impl Exchange<'_> {
         Some((self.since_start(from), self.since_start(Instant::now())))
     }
 
-    /// A phase that begins where one that ended at `from_us` (µs from arrival) left off and ends now: one clock
-    /// read and one subtraction fewer than [`Exchange::phase`] (a few hundred instructions a traced request).
+    /// A phase that begins where `after` (a phase's start and end, µs from arrival) ended and ends now: one clock
+    /// read and one subtraction fewer than [`Exchange::phase`].
     fn next_phase(&self, after: Option<(u64, u64)>) -> Option<(u64, u64)> {
         let (_, from_us) = after?;
         Some((from_us, self.since_start(Instant::now())))
