@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use apim_wire::analytics::{MinuteRow, Sketch};
+use apim_wire::analytics::{DenseSketch, MinuteRow};
 
 use crate::shard::Sharded;
 use crate::snapshot::{Api, Application, KeyType, Resource};
@@ -53,6 +53,27 @@ struct Key {
     status_class: u16,
 }
 
+/// A row's place in its minute.
+#[derive(Hash, PartialEq, Eq)]
+struct RowKey {
+    key: Key,
+    application: Box<str>,
+}
+
+/// A [`RowKey`] as a request holds it, the application's id borrowed: hashes as the key it matches (the same
+/// fields in the same order), so a row is found with one hash and no copy.
+#[derive(Hash)]
+struct Probe<'a> {
+    key: Key,
+    application: &'a str,
+}
+
+impl hashbrown::Equivalent<RowKey> for Probe<'_> {
+    fn equivalent(&self, row: &RowKey) -> bool {
+        self.key == row.key && self.application == &*row.application
+    }
+}
+
 struct Row {
     api: Arc<Api>,
     resource: Option<(String, String)>,
@@ -62,8 +83,8 @@ struct Row {
     throttled: u64,
     blocked: u64,
     gateway_errors: u64,
-    latency: Sketch,
-    backend: Sketch,
+    latency: DenseSketch,
+    backend: DenseSketch,
     /// Changed since the shipper last took it.
     dirty: bool,
 }
@@ -85,8 +106,7 @@ impl Row {
 #[derive(Default)]
 struct Minute {
     start_secs: i64,
-    rows: HashMap<Key, HashMap<Box<str>, Row, Fast>, Fast>,
-    len: usize,
+    rows: hashbrown::HashMap<RowKey, Row, Fast>,
 }
 
 #[derive(Default)]
@@ -106,6 +126,7 @@ pub struct Recorder {
 
 impl Default for Recorder {
     fn default() -> Recorder {
+        apim_wire::analytics::prepare_buckets();
         Recorder { tables: Sharded::default(), row_limit: AtomicUsize::new(MAX_ROWS_PER_MINUTE), dropped_total: AtomicU64::new(0) }
     }
 }
@@ -146,30 +167,28 @@ impl Recorder {
             // A request that finishes after its minute was closed counts in the minute it finishes in.
             if t.current.start_secs < start_secs {
                 let closed = std::mem::replace(&mut t.current, Minute { start_secs, ..Minute::default() });
-                if closed.len > 0 {
+                if !closed.rows.is_empty() {
                     t.closed.push(closed);
                 }
                 if t.closed.len() > MAX_CLOSED_MINUTES {
                     let gone = t.closed.remove(0);
-                    let lost = gone.rows.values().flat_map(|apps| apps.values()).map(|row| row.requests).sum::<u64>();
+                    let lost = gone.rows.values().map(|row| row.requests).sum::<u64>();
                     t.dropped += lost;
                     self.dropped_total.fetch_add(lost, Relaxed);
                 }
             }
         }
         let t = &mut *t;
-        let by_app = t.current.rows.entry(key).or_default();
         // One lookup for the common case, a row that is there already.
-        if let Some(row) = by_app.get_mut(app_id) {
+        if let Some(row) = t.current.rows.get_mut(&Probe { key, application: app_id }) {
             row.count(&r);
             return;
         }
-        if t.current.len >= self.row_limit.load(Relaxed) {
+        if t.current.rows.len() >= self.row_limit.load(Relaxed) {
             t.dropped += 1;
             self.dropped_total.fetch_add(1, Relaxed);
             return;
         }
-        t.current.len += 1;
         let mut row = Row {
             api: r.api.clone(),
             resource: r.resource.map(|res| (res.target.clone(), res.verb.clone())),
@@ -179,12 +198,12 @@ impl Recorder {
             throttled: 0,
             blocked: 0,
             gateway_errors: 0,
-            latency: Sketch::default(),
-            backend: Sketch::default(),
+            latency: DenseSketch::default(),
+            backend: DenseSketch::default(),
             dirty: true,
         };
         row.count(&r);
-        by_app.insert(app_id.into(), row);
+        t.current.rows.insert(RowKey { key, application: app_id.into() }, row);
     }
 
     /// Every row changed since the last call, closed minutes' and the current one's (as they stand now), the
@@ -196,7 +215,7 @@ impl Recorder {
         let mut closed = Vec::new();
         let mut dropped = 0;
         for t in &mut tables {
-            if t.current.start_secs < start_secs && t.current.len > 0 {
+            if t.current.start_secs < start_secs && !t.current.rows.is_empty() {
                 let ended = std::mem::replace(&mut t.current, Minute { start_secs, ..Minute::default() });
                 t.closed.push(ended);
             }
@@ -205,9 +224,10 @@ impl Recorder {
         }
         let out = {
             let rows = || {
-                closed.iter().chain(tables.iter().map(|t| &t.current)).flat_map(|m| {
-                    m.rows.iter().flat_map(move |(key, apps)| apps.iter().map(move |(app, row)| (m.start_secs, *key, &**app, row)))
-                })
+                closed
+                    .iter()
+                    .chain(tables.iter().map(|t| &t.current))
+                    .flat_map(|m| m.rows.iter().map(move |(k, row)| (m.start_secs, k.key, &*k.application, row)))
             };
             // A row changed in one shard is sent with every shard's share of it, changed or not: the control
             // plane replaces what it holds.
@@ -229,7 +249,7 @@ impl Recorder {
             merged.into_values().collect()
         };
         for t in &mut tables {
-            for row in t.current.rows.values_mut().flat_map(|apps| apps.values_mut()) {
+            for row in t.current.rows.values_mut() {
                 row.dirty = false;
             }
         }
@@ -243,8 +263,8 @@ fn add(sum: &mut MinuteRow, row: &Row) {
     sum.throttled += row.throttled;
     sum.blocked += row.blocked;
     sum.gateway_errors += row.gateway_errors;
-    sum.latency.merge(&row.latency);
-    sum.backend_latency.merge(&row.backend);
+    row.latency.add_to(&mut sum.latency);
+    row.backend.add_to(&mut sum.backend_latency);
 }
 
 fn minute_row(minute: i64, key: Key, app_id: &str, row: &Row) -> MinuteRow {
@@ -270,8 +290,8 @@ fn minute_row(minute: i64, key: Key, app_id: &str, row: &Row) -> MinuteRow {
         throttled: row.throttled,
         blocked: row.blocked,
         gateway_errors: row.gateway_errors,
-        latency: row.latency.clone(),
-        backend_latency: row.backend.clone(),
+        latency: row.latency.to_sketch(),
+        backend_latency: row.backend.to_sketch(),
     }
 }
 

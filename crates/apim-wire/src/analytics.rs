@@ -24,13 +24,66 @@ pub struct Sketch {
     pub sum_us: u64,
 }
 
+/// A value's bucket by DDSketch's formula: what [`Sketch::bucket`] answers, with a logarithm.
+fn bucket_by_formula(us: u64) -> u16 {
+    if us <= 1 {
+        return 0;
+    }
+    let i = ((us as f64).ln() / GAMMA.ln()).ceil();
+    i.clamp(1.0, f64::from(u16::MAX)) as u16
+}
+
+/// A value's bucket as a table lookup instead of a logarithm (a gateway counts two values per request), the table
+/// built once from [`bucket_by_formula`], which never decreases as the value grows.
+struct Bounds {
+    /// The bucket of each value below 128.
+    small: [u16; 128],
+    /// For values from 128 on, one entry per 64th of a binary order of magnitude ([2^k, 2^(k+1)), k ≥ 7): the
+    /// bucket of its first value, and the first value of the next bucket if that starts within it (else
+    /// `u64::MAX`). A 64th spans a ratio under 65/64 and a bucket one of 1.04, so no 64th holds two starts.
+    steps: Vec<(u16, u64)>,
+}
+
+impl Bounds {
+    fn get() -> &'static Bounds {
+        static BOUNDS: std::sync::OnceLock<Bounds> = std::sync::OnceLock::new();
+        BOUNDS.get_or_init(|| {
+            let small = std::array::from_fn(|us| bucket_by_formula(us as u64));
+            let steps = (7..64u32)
+                .flat_map(|k| (64..128u64).map(move |j| (j << (k - 6), ((j + 1) << (k - 6)).wrapping_sub(1))))
+                .map(|(first, last)| {
+                    let bucket = bucket_by_formula(first);
+                    if bucket_by_formula(last) == bucket {
+                        return (bucket, u64::MAX);
+                    }
+                    let (mut lo, mut hi) = (first, last);
+                    while lo < hi {
+                        let mid = lo + (hi - lo) / 2;
+                        if bucket_by_formula(mid) > bucket { hi = mid } else { lo = mid + 1 }
+                    }
+                    (bucket, lo)
+                })
+                .collect();
+            Bounds { small, steps }
+        })
+    }
+}
+
+/// Builds the bucket table now (a few milliseconds), so that no request waits for it.
+pub fn prepare_buckets() {
+    Bounds::get();
+}
+
 impl Sketch {
     fn bucket(us: u64) -> u16 {
-        if us <= 1 {
-            return 0;
+        let bounds = Bounds::get();
+        if us < 128 {
+            return bounds.small[us as usize];
         }
-        let i = ((us as f64).ln() / GAMMA.ln()).ceil();
-        i.clamp(1.0, f64::from(u16::MAX)) as u16
+        let k = us.ilog2();
+        let step = (k as usize - 7) << 6 | ((us >> (k - 6)) & 63) as usize;
+        let (bucket, next) = bounds.steps[step];
+        bucket + u16::from(us >= next)
     }
 
     /// The value a bucket stands for: its middle, within 2 % of every value it holds.
@@ -86,6 +139,64 @@ impl Sketch {
     /// Whether the buckets are sorted, unique and few enough: what a receiver checks of a peer's sketch.
     pub fn is_well_formed(&self) -> bool {
         self.buckets.len() <= 2048 && self.buckets.windows(2).all(|w| w[0].0 < w[1].0)
+    }
+}
+
+/// A sketch being counted into: a counter per bucket from the lowest bucket seen to the highest, so that adding a
+/// value is an index, not a search. What a gateway counts a minute's latencies in; it travels as a [`Sketch`].
+/// At most one counter per bucket a `u64` reaches (about 1,130), so never larger than a full sparse sketch.
+#[derive(Clone, Debug, Default)]
+pub struct DenseSketch {
+    /// The bucket of `counts[0]`.
+    first: u16,
+    counts: Vec<u32>,
+    sum_us: u64,
+}
+
+impl DenseSketch {
+    pub fn add(&mut self, us: u64) {
+        self.sum_us = self.sum_us.saturating_add(us);
+        let bucket = Sketch::bucket(us);
+        // A bucket below `first` wraps to beyond every index.
+        if let Some(n) = self.counts.get_mut(usize::from(bucket.wrapping_sub(self.first))) {
+            *n = n.saturating_add(1);
+            return;
+        }
+        self.widen(bucket);
+    }
+
+    /// Counts a value in a bucket outside the span counted so far.
+    #[cold]
+    fn widen(&mut self, bucket: u16) {
+        if self.counts.is_empty() {
+            self.first = bucket;
+            self.counts.push(1);
+        } else if bucket < self.first {
+            let below = usize::from(self.first - bucket);
+            self.counts.splice(0..0, std::iter::repeat_n(0, below));
+            self.counts[0] = 1;
+            self.first = bucket;
+        } else {
+            let at = usize::from(bucket - self.first);
+            self.counts.resize(at + 1, 0);
+            self.counts[at] = 1;
+        }
+    }
+
+    /// Adds what was counted to `into`.
+    pub fn add_to(&self, into: &mut Sketch) {
+        for (bucket, &n) in (self.first..).zip(&self.counts) {
+            if n > 0 {
+                into.add_n(bucket, u64::from(n));
+            }
+        }
+        into.sum_us = into.sum_us.saturating_add(self.sum_us);
+    }
+
+    pub fn to_sketch(&self) -> Sketch {
+        let mut sketch = Sketch::default();
+        self.add_to(&mut sketch);
+        sketch
     }
 }
 
@@ -336,6 +447,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_value_s_bucket_is_the_formula_s() {
+        let bounds = Bounds::get();
+        let edges = bounds.steps.iter().flat_map(|&(_, next)| [next.saturating_sub(1), next, next.saturating_add(1)]);
+        let spread = (0..64).flat_map(|k| [1u64 << k, (1u64 << k) - 1, u64::MAX >> k, (1u64 << k) / 3 * 2]);
+        for us in (0..300_000).chain(edges).chain(spread) {
+            assert_eq!(Sketch::bucket(us), bucket_by_formula(us), "{us} µs");
+        }
+    }
+
+    #[test]
     fn sketches_merge_exactly_and_read_within_two_percent() {
         let mut whole = Sketch::default();
         let (mut a, mut b) = (Sketch::default(), Sketch::default());
@@ -346,6 +467,11 @@ mod tests {
         }
         a.merge(&b);
         assert_eq!(a, whole, "merging is exact");
+        let mut dense = DenseSketch::default();
+        for i in (1..=10_000u64).rev() {
+            dense.add(i * 37 % 100_000 + 1);
+        }
+        assert_eq!(dense.to_sketch(), whole, "counting densely, from any first value, is counting");
         let mut values: Vec<u64> = (1..=10_000u64).map(|i| i * 37 % 100_000 + 1).collect();
         values.sort_unstable();
         for q in [0.5, 0.95, 0.99] {
