@@ -27,7 +27,7 @@ trap 'rm -rf "$work"' EXIT
 # warm-up is counted too, so the total is divided by n + 2,000.
 per=$((n + 2000))
 # The parts shown: substrings of callgrind's function names, each shown once (its largest inclusive count).
-parts='inbound::serve::{{closure}}|Gateway>::chain::{{closure}}|Pool::send::{{closure}}|http1::parse_request|http1::parse_response|proxy::forward_headers|Gateway>::throttle|analytics::Recorder::record|Gateway>::export|Authenticator::cached|Gateway>::canonical|Endpoint::uri_for|drop_in_place<http::header::map::HeaderMap>'
+parts='inbound::serve::{{closure}}|Gateway>::chain::{{closure}}|Pool::send::{{closure}}|http1::parse_request|http1::parse_response|pool::h1::encode|Gateway>::throttle|analytics::Recorder::record|Gateway>::export|Authenticator::cached|Gateway>::canonical|Endpoint::uri_for|drop_in_place<http::header::map::HeaderMap>'
 for setting in analytics no-analytics otlp; do
   case $setting in
     analytics) env=() ;;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use http::uri::Scheme;
+use http::{HeaderName, HeaderValue};
 use hyper::body::{Body as HttpBody, Frame, Incoming};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::client::conn::http2;
@@ -197,6 +198,12 @@ impl Pool {
         if let Some(tp) = sending.traceparent {
             req.headers_mut().insert(Traceparent::NAME, tp.header_value());
         }
+        if let Some(f) = sending.forwarded {
+            f.apply(req.headers_mut());
+        }
+        if let Some(host) = sending.host {
+            req.headers_mut().insert(http::header::HOST, host.clone());
+        }
         // Everything else is boxed: its state would otherwise sit in (and be copied with) every request's future.
         match Box::pin(tokio::time::timeout_at(deadline, self.send_hyper(scheme, authority, (host, port), tls, req))).await {
             Ok(r) => r,
@@ -301,17 +308,65 @@ pub(crate) struct Address<'a> {
     pub port: u16,
 }
 
-/// How a request goes: what its answer's headers come back as, and the `traceparent` the backend gets (in place of
-/// the client's), which the inline client writes into the head as it is and hyper's path puts in the map.
+/// How a request goes: what its answer's headers come back as, and the headers the gateway sets in place of the
+/// client's, which the inline client writes into the head as it copies the others and hyper's path puts in the
+/// map (inserting into a map and removing from it was a twentieth of a request's instructions).
 #[derive(Clone, Copy)]
 pub struct Sending<'a> {
     pub answer: ResponseHeaders,
     pub traceparent: Option<&'a Traceparent>,
+    /// The backend's `Host`.
+    pub host: Option<&'a HeaderValue>,
+    /// When the request's headers do not have them yet.
+    pub forwarded: Option<Forwarded<'a>>,
 }
 
 impl Sending<'_> {
-    /// The answer's headers in a map, no `traceparent` added.
-    pub const PLAIN: Sending<'static> = Sending { answer: ResponseHeaders::Map, traceparent: None };
+    /// The answer's headers in a map, the request's headers as they are.
+    pub const PLAIN: Sending<'static> = Sending { answer: ResponseHeaders::Map, traceparent: None, host: None, forwarded: None };
+}
+
+pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// What the gateway tells a backend of its client, in place of what the client says: `X-Forwarded-For` (the
+/// client's first value, if any, with this hop appended), `X-Forwarded-Proto`, and `X-Forwarded-Host` (the
+/// client's `Host`, which does not go on, or else its `:authority`).
+#[derive(Clone, Copy)]
+pub struct Forwarded<'a> {
+    /// This hop's client, as `X-Forwarded-For` names it.
+    pub peer: &'a HeaderValue,
+    pub https: bool,
+    /// The request's `:authority` (HTTP/2 has no `Host`).
+    pub authority: Option<&'a http::uri::Authority>,
+}
+
+impl Forwarded<'_> {
+    fn proto(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
+    }
+
+    /// Puts them in `headers`, as the inline client writes them.
+    pub fn apply(&self, headers: &mut http::HeaderMap) {
+        let host = headers.remove(http::header::HOST).or_else(|| self.authority.and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+        let xff = match headers.get(X_FORWARDED_FOR) {
+            Some(prior) => {
+                let mut v = Vec::with_capacity(prior.len() + 2 + self.peer.len());
+                v.extend_from_slice(prior.as_bytes());
+                v.extend_from_slice(b", ");
+                v.extend_from_slice(self.peer.as_bytes());
+                HeaderValue::from_bytes(&v).unwrap_or_else(|_| self.peer.clone())
+            }
+            None => self.peer.clone(),
+        };
+        headers.insert(X_FORWARDED_FOR, xff);
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(self.proto()));
+        match host {
+            Some(h) => drop(headers.insert(X_FORWARDED_HOST, h)),
+            None => drop(headers.remove(X_FORWARDED_HOST)),
+        }
+    }
 }
 
 /// A new connection within `within`; `upgrades`: HTTP/1.1 able to switch protocols (the caller's TLS connector
@@ -592,13 +647,95 @@ mod tests {
             req.headers_mut().insert("traceparent", http::HeaderValue::from_static(client));
             req.headers_mut().insert("x-kept", http::HeaderValue::from_static("yes"));
             assert_eq!(h1::suits(&req), !long);
-            let sending = Sending { answer: ResponseHeaders::Map, traceparent };
+            let sending = Sending { traceparent, ..Sending::PLAIN };
             let resp = pool.send(to, &tls, req, Instant::now() + Duration::from_secs(5), sending).await.expect("answered");
             let seen = resp.into_body().collect().await.expect("body").to_bytes();
             let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
             let lines: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("traceparent: ")).collect();
             assert_eq!(lines, [want], "long body: {long}; {text}");
             assert!(text.contains("x-kept: yes\r\n"), "{text}");
+        }
+    }
+
+    /// `Host` and `X-Forwarded-*` are the gateway's on both clients, whatever the client sent: the inline client
+    /// writes them into the head, hyper's path puts them in the map, and the backend hears the same from each.
+    #[tokio::test]
+    async fn the_gateways_host_and_forwarded_headers_replace_the_clients() {
+        let addr = echo_once_backend().await;
+        let pool = Arc::new(Pool::default());
+        let tls = trusting_nobody();
+        let authority: http::uri::Authority = addr.to_string().parse().expect("authority");
+        let to = Address { scheme: &Scheme::HTTP, authority: &authority, host: "127.0.0.1", port: addr.port() };
+        let (backend, peer) = (http::HeaderValue::from_static("backend.internal"), http::HeaderValue::from_static("192.0.2.9"));
+        let client_authority: http::uri::Authority = "shop.example:8243".parse().expect("authority");
+        // What the client sends, over HTTPS?, its :authority, and the lines the backend must get.
+        type Case<'a> = (&'static [(&'static str, &'static str)], bool, Option<&'a http::uri::Authority>, &'static [&'static str]);
+        let cases: [Case<'_>; 4] = [
+            (
+                &[
+                    ("host", "shop.example"),
+                    ("x-forwarded-for", "203.0.113.7"),
+                    ("x-forwarded-proto", "https"),
+                    ("x-forwarded-host", "evil"),
+                ],
+                false,
+                None,
+                &[
+                    "host: backend.internal",
+                    "x-forwarded-for: 203.0.113.7, 192.0.2.9",
+                    "x-forwarded-proto: http",
+                    "x-forwarded-host: shop.example",
+                ],
+            ),
+            // Two X-Forwarded-For lines: the first goes on, with this hop.
+            (
+                &[("host", "shop.example"), ("x-forwarded-for", "203.0.113.7"), ("x-forwarded-for", "10.0.0.1")],
+                true,
+                None,
+                &[
+                    "host: backend.internal",
+                    "x-forwarded-for: 203.0.113.7, 192.0.2.9",
+                    "x-forwarded-proto: https",
+                    "x-forwarded-host: shop.example",
+                ],
+            ),
+            // HTTP/2: no Host, an :authority.
+            (
+                &[],
+                false,
+                Some(&client_authority),
+                &["host: backend.internal", "x-forwarded-for: 192.0.2.9", "x-forwarded-proto: http", "x-forwarded-host: shop.example:8243"],
+            ),
+            // Neither: a client's X-Forwarded-Host does not pass for one.
+            (
+                &[("x-forwarded-host", "evil")],
+                false,
+                None,
+                &["host: backend.internal", "x-forwarded-for: 192.0.2.9", "x-forwarded-proto: http"],
+            ),
+        ];
+        for (sent, https, authority, want) in cases {
+            for long in [false, true] {
+                let body = if long { vec![b'x'; 64 * 1024 + 1] } else { Vec::new() };
+                let mut req = with_body(if long { http::Method::POST } else { http::Method::GET }, full(body));
+                for (name, value) in sent {
+                    req.headers_mut().append(*name, http::HeaderValue::from_static(value));
+                }
+                req.headers_mut().insert("x-kept", http::HeaderValue::from_static("yes"));
+                assert_eq!(h1::suits(&req), !long);
+                let forwarded = Forwarded { peer: &peer, https, authority };
+                let sending = Sending { host: Some(&backend), forwarded: Some(forwarded), ..Sending::PLAIN };
+                let resp = pool.send(to, &tls, req, Instant::now() + Duration::from_secs(5), sending).await.expect("answered");
+                let seen = resp.into_body().collect().await.expect("body").to_bytes();
+                let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+                let head = text.split("\r\n\r\n").next().unwrap_or_default();
+                let mut got: Vec<&str> = head.lines().filter(|l| l.starts_with("host:") || l.starts_with("x-forwarded-")).collect();
+                got.sort_unstable();
+                let mut want = want.to_vec();
+                want.sort_unstable();
+                assert_eq!(got, want, "long body: {long}; {text}");
+                assert!(head.contains("x-kept: yes"), "{text}");
+            }
         }
     }
 

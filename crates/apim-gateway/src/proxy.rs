@@ -27,9 +27,6 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     crate::http1::is_hop_by_hop_name(name.as_str().as_bytes())
 }
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const APIKEY: HeaderName = HeaderName::from_static("apikey");
 /// W3C Trace Context.
 const TRACEPARENT: HeaderName = crate::trace::Traceparent::NAME;
@@ -48,6 +45,11 @@ impl Peer {
     pub fn new(addr: SocketAddr, https: bool) -> Peer {
         let forwarded_for = HeaderValue::from_str(&addr.ip().to_string()).unwrap_or_else(|_| HeaderValue::from_static("unknown"));
         Peer { addr, https, forwarded_for, client_certificate: None }
+    }
+
+    /// What a backend is told of this client for a request to `uri`.
+    fn forwarded<'a>(&'a self, uri: &'a http::Uri) -> crate::pool::Forwarded<'a> {
+        crate::pool::Forwarded { peer: &self.forwarded_for, https: self.https, authority: uri.authority() }
     }
 
     /// With the DER of the certificate the client presented in the TLS handshake.
@@ -337,7 +339,7 @@ impl Gateway {
             return ip;
         }
         let mut client = ip;
-        let hops = headers.get_all(X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+        let hops = headers.get_all(crate::pool::X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
         let hops: Vec<&str> = hops.collect();
         for hop in hops.iter().rev() {
             let Some(addr) = parse_hop(hop) else { break };
@@ -765,7 +767,8 @@ impl Gateway {
         let replayable = body_is_empty(&parts.headers, &method);
         let chunked = !replayable && !parts.headers.contains_key(header::CONTENT_LENGTH);
         let mut headers = parts.headers;
-        forward_headers(&mut headers, &parts.uri, api, peer);
+        keep_at_gateway(&mut headers, api);
+        let mut forwarded = Some(peer.forwarded(&parts.uri));
         if chunked {
             // Said again after the hop-by-hop headers went: hyper sends no body of unknown length with a GET unless
             // the request says it is chunked.
@@ -781,10 +784,14 @@ impl Gateway {
         // The backend continues the trace from the gateway's upstream span: in the headers when policies or an
         // interceptor see them; else the pool adds it (the inline client writes it as it is, no `HeaderValue`).
         let mut traceparent = ex.trace.map(|t| t.upstream_traceparent());
-        if mediation.is_some()
-            && let Some(tp) = traceparent.take()
-        {
-            headers.insert(TRACEPARENT, tp.header_value());
+        if mediation.is_some() {
+            if let Some(tp) = traceparent.take() {
+                headers.insert(TRACEPARENT, tp.header_value());
+            }
+            // Policies see (and may change) what the backend is told of the client.
+            if let Some(f) = forwarded.take() {
+                f.apply(&mut headers);
+            }
         }
         let mut carry = crate::mediate::Carry::default();
         if let Some(m) = mediation {
@@ -837,9 +844,6 @@ impl Gateway {
             *up.uri_mut() = uri;
             // Only a replayable request can need the headers again.
             *up.headers_mut() = if replayable && i < last { headers.clone() } else { std::mem::take(&mut headers) };
-            if let Some(v) = endpoint.host_header() {
-                up.headers_mut().insert(header::HOST, v.clone());
-            }
             // The first endpoint's deadline counts from the request's arrival (one clock read fewer); a next one,
             // after a failed connection, gets its whole timeout.
             let from = if i == 0 { started } else { Instant::now() };
@@ -856,7 +860,8 @@ impl Gateway {
             }
             // Policies and response validation read or change the answer's headers.
             let form = if mediation.is_none() && validation.is_none() { ex.answer_headers } else { ResponseHeaders::Map };
-            match endpoint.send_with(tls, up, from, crate::pool::Sending { answer: form, traceparent: traceparent.as_ref() }).await {
+            let sending = crate::pool::Sending { answer: form, traceparent: traceparent.as_ref(), host: endpoint.host_header(), forwarded };
+            match endpoint.send_with(tls, up, from, sending).await {
                 Ok(resp) => {
                     ex.backend_us.store(sent.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
                     ex.target_status.store(resp.status().as_u16(), std::sync::atomic::Ordering::Relaxed);
@@ -933,7 +938,8 @@ impl Gateway {
         let rest = parts.uri.path().get(prefix_len..).unwrap_or("");
         let query = without_params(parts.uri.query(), &["access_token", "apikey"]).unwrap_or_else(|| parts.uri.query().map(str::to_string));
         let mut headers = parts.headers;
-        forward_headers(&mut headers, &parts.uri, api, peer);
+        keep_at_gateway(&mut headers, api);
+        peer.forwarded(&parts.uri).apply(&mut headers);
         headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         for endpoint in group.candidates() {
@@ -1040,31 +1046,14 @@ impl Gateway {
 
 /// Request headers on their way to the backend: hop-by-hop and the token header dropped, the client's address,
 /// scheme and host added.
-fn forward_headers(headers: &mut HeaderMap, uri: &http::Uri, api: &Api, peer: &Peer) {
+/// Removes what never reaches a backend: hop-by-hop headers and the caller's credentials.
+fn keep_at_gateway(headers: &mut HeaderMap, api: &Api) {
     strip_hop_by_hop(headers);
-    let host = headers.remove(header::HOST).or_else(|| uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
     if let Some(name) = &api.auth_header {
         headers.remove(name);
     }
     if api.api_key {
         headers.remove(APIKEY);
-    }
-    let xff = match headers.get(X_FORWARDED_FOR).map(HeaderValue::as_bytes) {
-        Some(prev) => {
-            let mut v = Vec::with_capacity(prev.len() + 2 + peer.forwarded_for.len());
-            v.extend_from_slice(prev);
-            v.extend_from_slice(b", ");
-            v.extend_from_slice(peer.forwarded_for.as_bytes());
-            HeaderValue::from_bytes(&v).ok()
-        }
-        None => Some(peer.forwarded_for.clone()),
-    };
-    if let Some(v) = xff {
-        headers.insert(X_FORWARDED_FOR, v);
-    }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(if peer.https { "https" } else { "http" }));
-    if let Some(h) = host {
-        headers.insert(X_FORWARDED_HOST, h);
     }
 }
 

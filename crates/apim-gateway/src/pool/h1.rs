@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use http::Method;
+use http::{HeaderValue, Method};
 use hyper::body::{Body as HttpBody, Frame};
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
@@ -166,7 +166,7 @@ pub(crate) async fn send(
 ) -> Result<http::Response<Body>, PoolError> {
     let mut head = std::mem::take(&mut conn.head);
     head.clear();
-    encode(req, body, sending.traceparent, &mut head);
+    encode(req, body, &sending, &mut head);
     let mut written = 0;
     while written < head.len() {
         let n = conn
@@ -204,30 +204,65 @@ pub(crate) async fn send(
 
 /// The request line, headers (origin form; names as `http` keeps them, lower case) and body. The framing is ours:
 /// the body's own length, whatever `Content-Length` or `Transfer-Encoding` the request arrived with, and no
-/// `Expect` (the body is here already).
-fn encode(req: &http::request::Parts, body: &[u8], traceparent: Option<&Traceparent>, out: &mut Vec<u8>) {
-    use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
+/// `Expect` (the body is here already). The headers `sending` sets replace the request's, as
+/// [`super::Forwarded::apply`] and hyper's path do in the map.
+fn encode(req: &http::request::Parts, body: &[u8], sending: &super::Sending<'_>, out: &mut Vec<u8>) {
+    use super::{X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO};
+    use http::header::{CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
+    let line = |out: &mut Vec<u8>, name: &[u8], value: &[u8]| {
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    };
     out.extend_from_slice(req.method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(req.uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
+    let (mut client_host, mut prior_for) = (None, None);
     for (name, value) in &req.headers {
         if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == EXPECT {
             continue;
         }
-        // The gateway's replaces the client's.
-        if traceparent.is_some() && name == Traceparent::NAME {
+        if sending.traceparent.is_some() && name == Traceparent::NAME {
             continue;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        if sending.forwarded.is_some() {
+            if name == HOST {
+                client_host.get_or_insert(value);
+                continue;
+            }
+            if name == X_FORWARDED_FOR {
+                prior_for.get_or_insert(value);
+                continue;
+            }
+            if name == X_FORWARDED_PROTO || name == X_FORWARDED_HOST {
+                continue;
+            }
+        }
+        if sending.host.is_some() && name == HOST {
+            continue;
+        }
+        line(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    if let Some(tp) = traceparent {
-        out.extend_from_slice(b"traceparent: ");
-        out.extend_from_slice(tp.as_bytes());
+    if let Some(tp) = sending.traceparent {
+        line(out, b"traceparent", tp.as_bytes());
+    }
+    if let Some(host) = sending.host {
+        line(out, b"host", host.as_bytes());
+    }
+    if let Some(f) = sending.forwarded {
+        out.extend_from_slice(b"x-forwarded-for: ");
+        if let Some(prior) = prior_for {
+            out.extend_from_slice(prior.as_bytes());
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(f.peer.as_bytes());
         out.extend_from_slice(b"\r\n");
+        line(out, b"x-forwarded-proto", f.proto().as_bytes());
+        if let Some(host) = client_host.map(HeaderValue::as_bytes).or_else(|| f.authority.map(|a| a.as_str().as_bytes())) {
+            line(out, b"x-forwarded-host", host);
+        }
     }
     // A method whose requests usually carry a body says when it has none.
     let bodiless_method = matches!(req.method, Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS | Method::TRACE);
