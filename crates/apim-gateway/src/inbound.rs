@@ -183,7 +183,7 @@ async fn write_response<IO: AsyncWrite + Unpin>(
     http10: bool,
     mut keep_alive: bool,
 ) -> io::Result<bool> {
-    let (parts, mut body) = resp.into_parts();
+    let (mut parts, mut body) = resp.into_parts();
     let status = parts.status;
     let bodiless = method_head || status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
     out.clear();
@@ -195,7 +195,7 @@ async fn write_response<IO: AsyncWrite + Unpin>(
     let (mut declared, mut has_length, mut dated, mut length_written) = (None::<Option<u64>>, false, false, false);
     // A backend's head kept as it came: its lines go out as they are (hop-by-hop ones skipped), `Content-Length`
     // included, which the framing below then does not write again.
-    if let Some(verbatim) = parts.extensions.get::<VerbatimHead>() {
+    if let Some(verbatim) = VerbatimHead::take(&mut parts.extensions) {
         verbatim.write_lines(out);
         dated = verbatim.dated;
         has_length = verbatim.content_length.is_some();
