@@ -623,16 +623,35 @@ mod tests {
         assert!(matches!(late, Err(PoolError::Timeout)), "{late:?}");
     }
 
+    /// A pool in front of a backend that answers with the request it got, as it got it.
+    struct Echo {
+        pool: Arc<Pool>,
+        tls: tokio_rustls::TlsConnector,
+        authority: http::uri::Authority,
+    }
+
+    impl Echo {
+        async fn new() -> Echo {
+            let addr = echo_once_backend().await;
+            Echo { pool: Arc::new(Pool::default()), tls: trusting_nobody(), authority: addr.to_string().parse().expect("authority") }
+        }
+
+        /// What the backend got, in lower case.
+        async fn send(&self, req: http::Request<Body>, sending: Sending<'_>) -> String {
+            let port = self.authority.port_u16().unwrap_or(80);
+            let to = Address { scheme: &Scheme::HTTP, authority: &self.authority, host: "127.0.0.1", port };
+            let resp = self.pool.send(to, &self.tls, req, Instant::now() + Duration::from_secs(5), sending).await.expect("answered");
+            let seen = resp.into_body().collect().await.expect("body").to_bytes();
+            String::from_utf8_lossy(&seen).to_ascii_lowercase()
+        }
+    }
+
     /// The gateway's `traceparent` replaces the client's on both clients: written into the inline client's head
     /// as it is, put in the map on hyper's path (a body longer than the inline client takes). Without one, the
     /// client's goes on.
     #[tokio::test]
     async fn the_gateways_traceparent_replaces_the_clients() {
-        let addr = echo_once_backend().await;
-        let pool = Arc::new(Pool::default());
-        let tls = trusting_nobody();
-        let authority: http::uri::Authority = addr.to_string().parse().expect("authority");
-        let to = Address { scheme: &Scheme::HTTP, authority: &authority, host: "127.0.0.1", port: addr.port() };
+        let echo = Echo::new().await;
         let ids = crate::trace::TraceIds::for_request(Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), 1.0);
         let ours = ids.upstream_traceparent();
         let ours_text = String::from_utf8_lossy(ours.as_bytes()).into_owned();
@@ -647,10 +666,7 @@ mod tests {
             req.headers_mut().insert("traceparent", http::HeaderValue::from_static(client));
             req.headers_mut().insert("x-kept", http::HeaderValue::from_static("yes"));
             assert_eq!(h1::suits(&req), !long);
-            let sending = Sending { traceparent, ..Sending::PLAIN };
-            let resp = pool.send(to, &tls, req, Instant::now() + Duration::from_secs(5), sending).await.expect("answered");
-            let seen = resp.into_body().collect().await.expect("body").to_bytes();
-            let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+            let text = echo.send(req, Sending { traceparent, ..Sending::PLAIN }).await;
             let lines: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("traceparent: ")).collect();
             assert_eq!(lines, [want], "long body: {long}; {text}");
             assert!(text.contains("x-kept: yes\r\n"), "{text}");
@@ -661,11 +677,7 @@ mod tests {
     /// writes them into the head, hyper's path puts them in the map, and the backend hears the same from each.
     #[tokio::test]
     async fn the_gateways_host_and_forwarded_headers_replace_the_clients() {
-        let addr = echo_once_backend().await;
-        let pool = Arc::new(Pool::default());
-        let tls = trusting_nobody();
-        let authority: http::uri::Authority = addr.to_string().parse().expect("authority");
-        let to = Address { scheme: &Scheme::HTTP, authority: &authority, host: "127.0.0.1", port: addr.port() };
+        let echo = Echo::new().await;
         let (backend, peer) = (http::HeaderValue::from_static("backend.internal"), http::HeaderValue::from_static("192.0.2.9"));
         let client_authority: http::uri::Authority = "shop.example:8243".parse().expect("authority");
         // What the client sends, over HTTPS?, its :authority, and the lines the backend must get.
@@ -725,9 +737,7 @@ mod tests {
                 assert_eq!(h1::suits(&req), !long);
                 let forwarded = Forwarded { peer: &peer, https, authority };
                 let sending = Sending { host: Some(&backend), forwarded: Some(forwarded), ..Sending::PLAIN };
-                let resp = pool.send(to, &tls, req, Instant::now() + Duration::from_secs(5), sending).await.expect("answered");
-                let seen = resp.into_body().collect().await.expect("body").to_bytes();
-                let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+                let text = echo.send(req, sending).await;
                 let head = text.split("\r\n\r\n").next().unwrap_or_default();
                 let mut got: Vec<&str> = head.lines().filter(|l| l.starts_with("host:") || l.starts_with("x-forwarded-")).collect();
                 got.sort_unstable();
