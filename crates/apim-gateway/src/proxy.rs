@@ -1044,9 +1044,8 @@ impl Gateway {
     }
 }
 
-/// Request headers on their way to the backend: hop-by-hop and the token header dropped, the client's address,
-/// scheme and host added.
-/// Removes what never reaches a backend: hop-by-hop headers and the caller's credentials.
+/// Removes what never reaches a backend: hop-by-hop headers and the caller's credentials (the client's address,
+/// scheme and host are added later: `pool::Forwarded`).
 fn keep_at_gateway(headers: &mut HeaderMap, api: &Api) {
     strip_hop_by_hop(headers);
     if let Some(name) = &api.auth_header {
